@@ -1,0 +1,101 @@
+"""The step graph: default needs, validation, and the order steps become ready."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sauci.exceptions import PipelineError, Problem
+
+if TYPE_CHECKING:
+    from sauci.core.models import Step
+
+__all__ = ["check_graph", "find_cycle", "resolve_needs", "topological_order"]
+
+
+def resolve_needs(steps: Sequence[Step]) -> dict[str, tuple[str, ...]]:
+    """Each step's dependencies; ``needs`` None means the previous step in file order."""
+    deps: dict[str, tuple[str, ...]] = {}
+    previous: str | None = None
+    for step in steps:
+        if step.needs is None:
+            deps[step.name] = (previous,) if previous is not None else ()
+        else:
+            deps[step.name] = tuple(step.needs)
+        previous = step.name
+    return deps
+
+
+def find_cycle(deps: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """A list of names forming a cycle (first == last), or None."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(deps, white)
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        colour[node] = grey
+        stack.append(node)
+        for dep in deps.get(node, ()):
+            if dep not in colour:
+                continue
+            if colour[dep] == grey:
+                return [*stack[stack.index(dep) :], dep]
+            if colour[dep] == white:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        colour[node] = black
+        return None
+
+    for node in deps:
+        if colour[node] == white:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def check_graph(steps: Sequence[Step], *, source: str = "<pipeline>") -> None:
+    """Raise PipelineError for duplicate names, unknown needs, or a cycle."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for step in steps:
+        if step.name in seen:
+            problems.append(Problem(file=source, line=0, column=0,
+                                    message=f"step name {step.name!r} is used twice"))
+        seen.add(step.name)
+    deps = resolve_needs(steps)
+    for name, needs in deps.items():
+        for dep in needs:
+            if dep not in seen:
+                problems.append(Problem(file=source, line=0, column=0,
+                                        message=f"step {name!r} needs unknown step {dep!r}"))
+            elif dep == name:
+                problems.append(Problem(file=source, line=0, column=0,
+                                        message=f"step {name!r} needs itself"))
+    if not problems:
+        cycle = find_cycle(deps)
+        if cycle:
+            problems.append(Problem(file=source, line=0, column=0,
+                                    message="needs form a cycle: " + " -> ".join(cycle)))
+    if problems:
+        raise PipelineError(problems)
+
+
+def topological_order(deps: dict[str, tuple[str, ...]]) -> list[str]:
+    """Names in an order where every step comes after its needs (stable by input order)."""
+    order: list[str] = []
+    done: set[str] = set()
+    pending = list(deps)
+    while pending:
+        progressed = False
+        for name in list(pending):
+            if all(d in done for d in deps[name]):
+                order.append(name)
+                done.add(name)
+                pending.remove(name)
+                progressed = True
+        if not progressed:
+            raise ValueError("cycle in step graph")
+    return order

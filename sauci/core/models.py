@@ -1,0 +1,323 @@
+"""Value objects that every part of SauCI passes around.
+
+Everything here is an immutable attrs class; changed copies are made with
+``attrs.evolve``. Times are float seconds since the epoch (UTC), durations are
+float seconds, sizes are int bytes: plain numbers store the same way in every
+back end.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "DEFAULT_LOG_LIMIT",
+    "DEFAULT_SHELL",
+    "DEFAULT_TIMEOUT",
+    "Artifact",
+    "Build",
+    "BuildRequest",
+    "EndedBy",
+    "Event",
+    "Limits",
+    "Pipeline",
+    "Status",
+    "Step",
+    "StepResult",
+    "StepRun",
+    "TestCase",
+    "When",
+]
+
+DEFAULT_TIMEOUT = 3600.0
+DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
+DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
+
+
+class Status(str, enum.Enum):
+    """The state of a build or a step.
+
+    "failed" means a command said no; "errored" means SauCI or the
+    environment could not give an answer.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    ERRORED = "errored"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def done(self) -> bool:
+        return self not in (Status.QUEUED, Status.RUNNING)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class EndedBy(str, enum.Enum):
+    """Why SauCI (not the command) ended a step."""
+
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    OUT_OF_MEMORY = "out_of_memory"
+    PROCESS_LIMIT = "process_limit"
+    LOG_LIMIT = "log_limit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Resource limits for one step; None means the sandbox default."""
+
+    memory: int | None = None  # bytes
+    processes: int | None = None
+    cpu: float | None = None  # cores
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.memory, self.processes, self.cpu))
+
+
+@attrs.frozen(kw_only=True)
+class When:
+    """Filters that decide whether a step runs for a build.
+
+    Empty tuples match everything. Branch patterns are fnmatch globs; a
+    pattern starting with "!" excludes.
+    """
+
+    branches: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    events: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+
+    def matches(self, *, branch: str | None, event: str | None) -> bool:
+        from fnmatch import fnmatchcase
+
+        if self.events and event is not None and event not in self.events:
+            return False
+        if self.branches and branch is not None:
+            includes = [p for p in self.branches if not p.startswith("!")]
+            excludes = [p[1:] for p in self.branches if p.startswith("!")]
+            if any(fnmatchcase(branch, p) for p in excludes):
+                return False
+            if includes and not any(fnmatchcase(branch, p) for p in includes):
+                return False
+        return True
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    """One command of a pipeline, after matrix expansion.
+
+    ``needs`` None means "the step before me in file order"; an empty tuple
+    means "no dependencies".
+    """
+
+    name: str = attrs.field(validator=attrs.validators.min_len(1))
+    run: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    shell: tuple[str, ...] = attrs.field(default=DEFAULT_SHELL, converter=_str_tuple)
+    needs: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_str_tuple)
+    )
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    retry_on: tuple[int, ...] = ()  # empty: retry on any failure
+    allow_failure: bool = False
+    when: When = attrs.field(factory=When)
+    artifacts: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    junit: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    workdir: str | None = None
+    secrets: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    limits: Limits = attrs.field(factory=Limits)
+    sandbox: str | None = None
+    image: str | None = None
+    network: bool | None = None
+    weight: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    matrix: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+
+    def script(self) -> str:
+        """The commands joined into one script for the shell."""
+        return "\n".join(self.run)
+
+
+@attrs.frozen(kw_only=True)
+class Pipeline:
+    """A validated pipeline: top-level env and steps with resolved needs.
+
+    Build one in code with ``Pipeline(steps=[Step(...), ...])`` or load one
+    with :func:`sauci.load_pipeline`.
+    """
+
+    steps: tuple[Step, ...] = attrs.field(converter=tuple)
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    source: str | None = None  # file it came from, for messages
+
+    def __attrs_post_init__(self) -> None:
+        from sauci.core.dag import check_graph
+
+        check_graph(self.steps, source=self.source or "<pipeline>")
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def dependencies(self) -> dict[str, tuple[str, ...]]:
+        """Each step's needs with the file-order default applied."""
+        from sauci.core.dag import resolve_needs
+
+        return resolve_needs(self.steps)
+
+
+@attrs.frozen(kw_only=True)
+class StepResult:
+    """What a sandbox reports about one run of one step.
+
+    ``exit_code`` is None when the process was ended by a signal; ``signal``
+    then names it. ``ended_by`` and ``reason`` are set when SauCI ended it.
+    """
+
+    exit_code: int | None
+    signal: int | None = None
+    duration: float = 0.0
+    ended_by: EndedBy | None = None
+    reason: str | None = None
+    log_truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.ended_by is None
+
+
+@attrs.frozen(kw_only=True)
+class BuildRequest:
+    """Everything needed to queue a build (what a trigger produces)."""
+
+    repo: str
+    ref: str = ""
+    sha: str = ""
+    event: str = "manual"  # push, manual, cron, cli, webhook, rerun
+    priority: int = 0  # higher runs first
+    params: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    author: str = ""
+    message: str = ""
+    pusher: str = ""
+    old_sha: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Build:
+    """A build as recorded in the store."""
+
+    id: int
+    repo: str
+    ref: str = ""
+    sha: str = ""
+    event: str = "manual"
+    status: Status = Status.QUEUED
+    reason: str | None = None
+    priority: int = 0
+    params: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    author: str = ""
+    message: str = ""
+    pusher: str = ""
+    old_sha: str = ""
+    queued_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    claimed_by: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def branch(self) -> str:
+        return self.ref.removeprefix("refs/heads/")
+
+
+@attrs.frozen(kw_only=True)
+class StepRun:
+    """One step of one build as recorded in the store."""
+
+    build_id: int
+    name: str
+    position: int = 0  # order in the pipeline, for display
+    status: Status = Status.QUEUED
+    reason: str | None = None
+    ended_by: EndedBy | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    attempt: int = 0  # 0 until started; 1 on the first run, 2 on the first retry
+    allow_failure: bool = False
+    needs: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    started_at: float | None = None
+    finished_at: float | None = None
+    log_bytes: int = 0
+    log_path: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@attrs.frozen(kw_only=True)
+class TestCase:
+    """One test result parsed from a JUnit report."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    classname: str = ""
+    status: str = "passed"  # passed, failed, errored, skipped
+    duration: float = 0.0
+    message: str = ""
+    text: str = ""
+    file: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Artifact:
+    """A file kept after a build; ``path`` is relative to the build's artifact dir."""
+
+    path: str
+    size: int
+    sha256: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """An audit event: who did what to which build, and when."""
+
+    kind: str  # e.g. build_queued, build_cancelled, rerun_requested
+    at: float
+    build_id: int | None = None
+    actor: str = ""
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)

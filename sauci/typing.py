@@ -1,0 +1,174 @@
+"""The contracts a plugin implements: Sandbox, Store, LogWriter, Runner.
+
+They are ``typing.Protocol`` classes, so a plugin needs to import nothing from
+SauCI to satisfy one. Adapters are handed to each other as instances
+(``Runner(store=..., sandbox=...)``). Each adapter declares what it can do in
+``capabilities``, a frozenset of strings, so the scheduler and UI can ask.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from sauci.core.models import (
+    Artifact,
+    Build,
+    BuildRequest,
+    Event,
+    Status,
+    Step,
+    StepResult,
+    StepRun,
+    TestCase,
+)
+
+__all__ = ["LogWriter", "Runner", "Sandbox", "Store"]
+
+
+@runtime_checkable
+class LogWriter(Protocol):
+    """Where a sandbox sends a step's output, as raw bytes in large pieces."""
+
+    def write(self, data: bytes) -> None:
+        """Take the next piece of output. Never raises for bad bytes."""
+
+    @property
+    def exceeded(self) -> bool:
+        """True once the size cap was hit; later writes are dropped."""
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """Runs one step's command and owns its process lifetime.
+
+    Capabilities a sandbox may declare: ``"limits.memory"``,
+    ``"limits.processes"``, ``"limits.cpu"``, ``"isolates_filesystem"``,
+    ``"isolates_network"``, ``"services"``, ``"image"``.
+    """
+
+    capabilities: frozenset[str]
+
+    def run(
+        self,
+        step: Step,
+        workspace: Path,
+        log: LogWriter,
+        *,
+        env: Mapping[str, str],
+        cancel: threading.Event,
+        label: str,
+    ) -> StepResult:
+        """Run ``step`` in ``workspace`` with exactly ``env``; return its result.
+
+        The step's command runs in ``workspace / step.workdir``. Output goes
+        to ``log``. On ``step.timeout`` or when ``cancel`` is set, end the
+        whole process tree (SIGTERM, a grace period, SIGKILL) and report
+        ``ended_by``. ``label`` is unique per build and step (for cgroup or
+        container names, so leftovers can be found after a crash). A failed
+        command is a result; raise SandboxError only when the sandbox itself
+        cannot work.
+        """
+
+    def close(self) -> None:
+        """Release anything the sandbox holds."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where builds, steps, logs, test results, artifacts and events live.
+
+    Every method may raise StoreError (and NotFoundError for a missing build).
+    Implementations translate their back end's exceptions at this seam.
+    Capabilities: ``"atomic_claim"``, ``"analytics"``, ``"durable"``.
+    """
+
+    capabilities: frozenset[str]
+
+    # builds
+    def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
+        """Record a new build with a fresh id and ``queued_at`` = now."""
+
+    def get_build(self, build_id: int) -> Build:
+        """One build; NotFoundError when there is none."""
+
+    def update_build(self, build_id: int, **changes: Any) -> Build:
+        """Change fields of a build (status, reason, started_at, finished_at,
+        claimed_by, sha, author, message); returns the new record."""
+
+    def claim_build(self, worker: str) -> Build | None:
+        """Atomically move the best queued build (highest priority, then
+        oldest) to running, owned by ``worker``. None when the queue is empty.
+        Two concurrent callers never get the same build."""
+
+    def list_builds(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        status: Status | None = None,
+        event: str | None = None,
+        author: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Build]:
+        """Newest first; ``before_id`` is the keyset cursor for the next page."""
+
+    def list_repos(self) -> list[str]:
+        """Every repository that has a build, sorted."""
+
+    # steps
+    def save_step(self, step: StepRun) -> StepRun:
+        """Insert or replace the step (build_id, name)."""
+
+    def list_steps(self, build_id: int) -> list[StepRun]:
+        """The steps of a build in pipeline order (position)."""
+
+    # logs
+    def append_log(self, build_id: int, step: str, data: bytes) -> int:
+        """Append a chunk of a step's log; returns the log's new total size."""
+
+    def read_log(self, build_id: int, step: str, offset: int = 0, limit: int | None = None) -> bytes:
+        """Bytes [offset, offset+limit) of a step's log (b"" past the end)."""
+
+    def log_size(self, build_id: int, step: str) -> int:
+        """Total bytes stored for a step's log (0 when none)."""
+
+    # test results, artifacts, events
+    def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
+        """Record parsed JUnit test cases of one step."""
+
+    def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
+        """(step name, test case) pairs of a build, in insertion order."""
+
+    def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
+        """Record metadata of files kept from a step."""
+
+    def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
+        """(step name, artifact) pairs of a build, in insertion order."""
+
+    def add_event(self, event: Event) -> None:
+        """Record an audit event."""
+
+    def list_events(self, *, build_id: int | None = None, limit: int = 100) -> list[Event]:
+        """Newest first."""
+
+    # analytics
+    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+        """Aggregates: ``{"total": n, "by_status": {status: n}, "mean_duration": s | None}``."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """Takes queued builds from a store and drives each to an end."""
+
+    def run_build(self, build: Build) -> Build:
+        """Run one claimed build to its end; return the final record."""
+
+    def cancel(self, build_id: int, *, reason: str = "cancelled") -> None:
+        """Ask a running build to stop; its steps end as "cancelled"."""
