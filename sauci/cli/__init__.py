@@ -1,4 +1,109 @@
-"""Command line."""
+"""The ``sauci`` command line.
 
-def main() -> int:
-    raise SystemExit("not yet")
+argparse rather than click: it imports in about 2 ms instead of 20 ms, and
+start-up time is part of ``sauci run``'s budget. Each command lives in a
+small module and is imported only when chosen.
+
+Exit codes: 0 success, 1 a required step failed (or the build was
+cancelled), 2 a usage or configuration error, 3 SauCI itself could not give
+an answer (errored), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORED = 0, 1, 2, 3
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="where logs, workspaces and the SQLite store live")
+    parser.add_argument("--store", help="store URL (default: SQLite in the data dir)")
+    parser.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["console", "json"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sauci",
+        description="SauCI: continuous integration you can embed.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the repository's pipeline now, as CI would")
+    _common(run)
+    run.add_argument("path", nargs="?", default=".", help="repository (default: current directory)")
+    run.add_argument("--dirty", action="store_true", help="use the working tree as it is, not HEAD")
+    run.add_argument("-j", "--jobs", type=int, help="steps run at once (default 4)")
+    run.add_argument("--fail-fast", action="store_true", default=None, help="stop at the first failure")
+    run.add_argument("-q", "--quiet", action="store_true", help="fold step output; show failures' tails")
+    run.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
+    run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
+    run.add_argument("--keep-workspace", action="store_true", help="keep the checked-out workspace")
+
+    validate = sub.add_parser("validate", help="check .sauci.yml and print every problem")
+    _common(validate)
+    validate.add_argument("path", nargs="?", default=".", help="file or repository directory")
+
+    init = sub.add_parser("init", help="write a commented starter .sauci.yml")
+    _common(init)
+    init.add_argument("path", nargs="?", default=".", help="repository directory")
+    init.add_argument("--force", action="store_true", help="overwrite an existing .sauci.yml")
+
+    builds = sub.add_parser("builds", help="list recorded builds, newest first")
+    _common(builds)
+    builds.add_argument("--repo")
+    builds.add_argument("--branch")
+    builds.add_argument("--status")
+    builds.add_argument("--limit", type=int, default=20)
+    builds.add_argument("--before", type=int, help="show builds older than this id (paging)")
+
+    show = sub.add_parser("show", help="show one build with its steps")
+    _common(show)
+    show.add_argument("build", type=int)
+
+    logs = sub.add_parser("logs", help="print a build's log")
+    _common(logs)
+    logs.add_argument("build", type=int)
+    logs.add_argument("step", nargs="?")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import sauci
+
+        print(f"sauci {sauci.__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+
+    from sauci.exceptions import ConfigError, PluginError, SauCIError
+
+    try:
+        if args.command in ("run", "validate", "init"):
+            from sauci.cli import _local as commands
+        else:
+            from sauci.cli import _inspect as commands  # type: ignore[no-redef]
+        return int(getattr(commands, f"cmd_{args.command}")(args))
+    except (ConfigError, PluginError) as exc:
+        print(f"sauci: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SauCIError as exc:
+        print(f"sauci: error: {exc}", file=sys.stderr)
+        return EXIT_ERRORED
+    except KeyboardInterrupt:
+        print("sauci: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Artifact",
     "Build",
+    "BuildOutcome",
     "BuildRequest",
     "EndedBy",
     "Event",
@@ -321,3 +322,25 @@ class Event:
     build_id: int | None = None
     actor: str = ""
     data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
+
+
+@attrs.frozen(kw_only=True)
+class BuildOutcome:
+    """A finished build and its steps, as returned by :func:`sauci.run_pipeline`."""
+
+    build: Build
+    steps: tuple[StepRun, ...] = attrs.field(converter=tuple)
+
+    @property
+    def status(self) -> Status:
+        return self.build.status
+
+    @property
+    def ok(self) -> bool:
+        return self.build.status is Status.PASSED
+
+    def step(self, name: str) -> StepRun:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)

@@ -1,0 +1,148 @@
+"""Commands on a local repository: ``run``, ``validate``, ``init``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from sauci.cli._context import open_cli_store, settings_from, style_from
+from sauci.cli._render import Style, duration, table
+from sauci.core.models import BuildOutcome, BuildRequest, Status
+
+__all__ = ["cmd_init", "cmd_run", "cmd_validate"]
+
+PIPELINE_FILE = ".sauci.yml"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sauci.cli import EXIT_ERRORED, EXIT_FAILED, EXIT_OK
+    from sauci.cli._live import LiveDisplay
+    from sauci.core.pipeline import load_pipeline
+    from sauci.core.runner import LocalRunner
+    from sauci.git import GitSource
+
+    style = style_from(args)
+    source = GitSource(args.path)
+    settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
+    commit = source.commit("HEAD")
+    ref = commit.ref
+    if args.dirty:
+        workspace = source.repo
+    else:
+        workspace = settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
+        source.checkout(commit.sha, workspace)
+    try:
+        pipeline_path = workspace / (args.file or PIPELINE_FILE)
+        pipeline = load_pipeline(pipeline_path, max_timeout=settings.max_timeout)
+        store = open_cli_store(settings)
+        display = LiveDisplay(style, quiet=args.quiet)
+        runner = LocalRunner(store=store, settings=settings, observer=display)
+        request = BuildRequest(
+            repo=str(source.repo),
+            ref=ref,
+            sha=commit.sha,
+            event=args.event,
+            author=commit.author,
+            message=commit.message + (" (dirty working tree)" if args.dirty else ""),
+        )
+        previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel_all())
+        try:
+            outcome = runner.run_pipeline(pipeline, workspace, request)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        _summary(outcome, style, quiet=args.quiet, store=store)
+        store.close()
+    finally:
+        if not args.dirty and not args.keep_workspace:
+            source.remove(workspace)
+    status = outcome.build.status
+    if status is Status.PASSED or status is Status.SKIPPED:
+        return EXIT_OK
+    if status is Status.CANCELLED:
+        return 130
+    return EXIT_ERRORED if status is Status.ERRORED else EXIT_FAILED
+
+
+def _summary(outcome: BuildOutcome, style: Style, *, quiet: bool, store: object) -> None:
+    out = sys.stdout
+    build = outcome.build
+    if quiet:
+        # Output was folded: show the end of every failing step's log.
+        for step in outcome.steps:
+            if step.status in (Status.FAILED, Status.ERRORED) and step.log_path:
+                tail = _tail(Path(step.log_path), lines=20)
+                if tail:
+                    out.write(style.bold(f"── last lines of {step.name} ──") + "\n" + tail + "\n")
+    rows = [
+        [
+            style.status(s.status, allowed=s.allow_failure and s.status is Status.FAILED),
+            s.name,
+            duration(s.duration),
+            s.reason or "",
+        ]
+        for s in outcome.steps
+    ]
+    out.write("\n" + table(["STATUS", "STEP", "TIME", "REASON"], rows, style) + "\n")
+    took = duration(build.duration)
+    out.write(
+        f"\nbuild #{build.id} {style.status(build.status)} in {took}"
+        + (f" — {build.reason}" if build.reason else "")
+        + "\n"
+    )
+    out.flush()
+
+
+def _tail(path: Path, *, lines: int) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            data = fh.read()
+    except OSError:
+        return ""
+    return b"\n".join(data.splitlines()[-lines:]).decode("utf-8", "replace")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sauci.cli import EXIT_OK, EXIT_USAGE
+    from sauci.core.pipeline import validate_pipeline
+
+    style = style_from(args)
+    path = Path(args.path)
+    if path.is_dir():
+        path = path / PIPELINE_FILE
+    settings_from(args)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"sauci: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    problems = validate_pipeline(data, str(path))
+    if problems:
+        for problem in problems:
+            print(f"{style.paint(str(problem), '31')}")
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {path}")
+        return EXIT_USAGE
+    from sauci.core.pipeline import parse_pipeline
+
+    pipeline = parse_pipeline(data, str(path))
+    print(f"{style.status(Status.PASSED, word=False)} {path} is valid: {len(pipeline.steps)} steps")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from sauci.cli import EXIT_OK, EXIT_USAGE
+    from sauci.cli._starter import starter_pipeline
+
+    target = Path(args.path) / PIPELINE_FILE
+    if target.exists() and not args.force:
+        print(f"sauci: error: {target} exists; use --force to overwrite it", file=sys.stderr)
+        return EXIT_USAGE
+    text, guessed = starter_pipeline(Path(args.path))
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target} ({guessed}); check it with: sauci validate")
+    return EXIT_OK

@@ -1,0 +1,155 @@
+"""Settings and where they come from.
+
+Precedence, lowest first: built-in defaults < ``sauci.toml`` < environment
+variables ``SAUCI_*`` < command-line flags (passed as ``overrides``).
+``sauci.toml`` is looked for in the current repository's root, then at
+``$SAUCI_CONFIG`` if set. Secrets never come from here: a step receives only
+the environment variables its pipeline names in ``secrets``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sauci.core.models import DEFAULT_LOG_LIMIT
+from sauci.exceptions import ConfigError
+
+__all__ = ["Settings", "default_data_dir", "load_settings"]
+
+
+def default_data_dir() -> Path:
+    """``$SAUCI_DATA_DIR``, else ``$XDG_DATA_HOME/sauci``, else ``~/.local/share/sauci``."""
+    explicit = os.environ.get("SAUCI_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "sauci"
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Every setting SauCI reads, validated."""
+
+    data_dir: Path = attrs.field(factory=default_data_dir, converter=Path)
+    store: str = ""  # store URL; "" means SQLite in data_dir
+    jobs: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    fail_fast: bool = False
+    log_limit: int = attrs.field(default=DEFAULT_LOG_LIMIT, validator=attrs.validators.ge(1024))
+    max_timeout: float | None = None  # cap on any step's timeout, seconds
+    grace: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+    sandbox: str = "local"
+    log_level: str = attrs.field(
+        default="warning",
+        validator=attrs.validators.in_(["debug", "info", "warning", "error"]),
+    )
+    log_format: str = attrs.field(default="console", validator=attrs.validators.in_(["console", "json"]))
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.data_dir / 'sauci.db'}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.data_dir / "workspaces"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+
+_FIELDS = {f.name: f for f in attrs.fields(Settings)}
+_INT = {"jobs", "log_limit"}
+_FLOAT = {"max_timeout", "grace"}
+_BOOL = {"fail_fast"}
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    try:
+        if key in _INT:
+            if isinstance(value, str):
+                from sauci.core.pipeline import parse_size
+
+                return parse_size(value) if key == "log_limit" else int(value)
+            return int(value)
+        if key in _FLOAT:
+            if isinstance(value, str):
+                from sauci.core.pipeline import parse_duration
+
+                return parse_duration(value)
+            return float(value)
+        if key in _BOOL:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered in ("1", "true", "yes", "on"):
+                    return True
+                if lowered in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {key} has a bad value {value!r}") from exc
+    return value if key != "data_dir" else Path(str(value)).expanduser()
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
+    section = data.get("sauci", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [sauci] must be a table")
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            continue  # other tables (schedules, repos) belong to other features
+        if key not in _FIELDS:
+            import difflib
+
+            hint = difflib.get_close_matches(key, _FIELDS, n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(f"{path}: unknown setting {key!r}{extra}")
+        out[key] = _coerce(key, value, str(path))
+    return out
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge defaults, ``sauci.toml``, ``SAUCI_*`` variables and ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    candidates = []
+    if environ.get("SAUCI_CONFIG"):
+        candidates.append(Path(environ["SAUCI_CONFIG"]))
+    candidates.append((cwd or Path.cwd()) / "sauci.toml")
+    for path in candidates:
+        if path.is_file():
+            values.update(_from_toml(path))
+            break
+    for key in _FIELDS:
+        env_value = environ.get(f"SAUCI_{key.upper()}")
+        if env_value is not None and env_value != "":
+            values[key] = _coerce(key, env_value, f"environment variable SAUCI_{key.upper()}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, "command line")
+    try:
+        return Settings(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad setting: {exc}") from exc

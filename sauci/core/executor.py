@@ -1,0 +1,406 @@
+"""Drive one build's steps through their DAG: ready steps in parallel, bounded.
+
+The executor owns the rules that turn sandbox results into statuses: skip a
+step whose needs did not pass, retry, allow failures, fail fast, cancel. Every
+state change is written to the store before it is announced to observers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal as _signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import attrs
+
+from sauci._logging import get_logger
+from sauci.core.logsink import LogSink
+from sauci.core.models import (
+    Build,
+    EndedBy,
+    Pipeline,
+    Status,
+    Step,
+    StepResult,
+    StepRun,
+)
+from sauci.exceptions import SandboxError
+from sauci.typing import LogWriter, Sandbox, Store
+
+__all__ = ["BuildObserver", "Executor", "build_status", "step_env"]
+
+log = get_logger(__name__)
+
+# Host variables a step may see; everything else of SauCI's environment
+# (tokens, database URLs) stays out unless the pipeline names it in `secrets`.
+_PASSED_THROUGH = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "TERM")
+
+
+class BuildObserver:
+    """Hooks for live display (the CLI) and reporting; every method is optional."""
+
+    def step_started(self, build: Build, step: StepRun) -> None: ...
+
+    def step_output(self, build: Build, step: str, data: bytes) -> None: ...
+
+    def step_finished(self, build: Build, step: StepRun) -> None: ...
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "step"
+
+
+def step_env(
+    build: Build,
+    pipeline: Pipeline,
+    step: Step,
+    workspace: Path,
+    *,
+    secrets: Mapping[str, str],
+    host: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The exact environment a step runs with.
+
+    Lowest first: a few host variables, SauCI's CI variables, the pipeline's
+    env, the step's env, then the secrets the step names.
+    """
+    host = os.environ if host is None else host
+    env = {k: host[k] for k in _PASSED_THROUGH if k in host}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(
+        CI="true",
+        SAUCI="true",
+        SAUCI_BUILD_ID=str(build.id),
+        SAUCI_REPO=build.repo,
+        SAUCI_REF=build.ref,
+        SAUCI_BRANCH=build.branch,
+        SAUCI_SHA=build.sha,
+        SAUCI_EVENT=build.event,
+        SAUCI_STEP=step.name,
+        SAUCI_WORKSPACE=str(workspace),
+    )
+    for key, value in build.params.items():
+        env[f"SAUCI_PARAM_{key.upper()}"] = value
+    env.update(pipeline.env)
+    env.update(step.env)
+    for name in step.secrets:
+        if name in secrets:
+            env[name] = secrets[name]
+    return env
+
+
+def _describe(result: StepResult) -> tuple[Status, str | None]:
+    if result.ended_by is EndedBy.CANCELLED:
+        return Status.CANCELLED, result.reason or "cancelled"
+    if result.ended_by is not None:
+        return Status.FAILED, result.reason or str(result.ended_by)
+    if result.exit_code == 0:
+        return Status.PASSED, result.reason
+    if result.signal is not None:
+        try:
+            signame = _signal.Signals(result.signal).name
+        except ValueError:
+            signame = f"signal {result.signal}"
+        return Status.FAILED, f"killed by {signame}"
+    return Status.FAILED, f"exit code {result.exit_code}"
+
+
+class _Tee:
+    """A LogWriter that writes to the sink and shows the bytes to observers."""
+
+    def __init__(self, sink: LogSink, show: Callable[[bytes], None]) -> None:
+        self._sink = sink
+        self._show = show
+
+    def write(self, data: bytes) -> None:
+        self._sink.write(data)
+        self._show(data)
+
+    @property
+    def exceeded(self) -> bool:
+        return self._sink.exceeded
+
+
+@attrs.define
+class _Running:
+    run: StepRun
+    cancel: threading.Event
+
+
+class Executor:
+    """Runs the steps of one build; reusable across builds."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sandbox: Sandbox,
+        sandboxes: Mapping[str, Sandbox] | None = None,
+        logs_dir: Path,
+        artifacts_dir: Path,
+        jobs: int = 4,
+        fail_fast: bool = False,
+        log_limit: int | None = None,
+        secrets: Mapping[str, str] | None = None,
+        observer: BuildObserver | None = None,
+    ) -> None:
+        self.store = store
+        self.sandbox = sandbox
+        self.sandboxes = dict(sandboxes or {})
+        self.logs_dir = logs_dir
+        self.artifacts_dir = artifacts_dir
+        self.jobs = max(1, jobs)
+        self.fail_fast = fail_fast
+        self.log_limit = log_limit
+        self.secrets = dict(os.environ if secrets is None else secrets)
+        self.observer = observer or BuildObserver()
+
+    def log_path(self, build: Build, step: str) -> Path:
+        """``<logs>/<repo>/<build>/<step>.log``."""
+        return self.logs_dir / _safe_name(build.repo) / str(build.id) / f"{_safe_name(step)}.log"
+
+    def _sandbox_for(self, step: Step) -> Sandbox:
+        if step.sandbox is None:
+            return self.sandbox
+        try:
+            return self.sandboxes[step.sandbox]
+        except KeyError:
+            from sauci.plugins import load_sandbox
+
+            sandbox = load_sandbox(step.sandbox)
+            self.sandboxes[step.sandbox] = sandbox
+            return sandbox
+
+    # -- the build ---------------------------------------------------------
+
+    def execute(
+        self,
+        build: Build,
+        pipeline: Pipeline,
+        workspace: Path,
+        *,
+        cancel: threading.Event | None = None,
+        reuse: Mapping[str, StepRun] | None = None,
+    ) -> list[StepRun]:
+        """Run every step of ``pipeline`` for ``build`` in ``workspace``.
+
+        ``reuse`` maps step names to passed results of an earlier build to
+        keep instead of running them again ("rerun failed"). Returns the
+        final step records; the caller decides the build's status from them.
+        """
+        cancel = cancel or threading.Event()
+        deps = pipeline.dependencies()
+        steps = {s.name: s for s in pipeline.steps}
+        runs: dict[str, StepRun] = {}
+        for position, step in enumerate(pipeline.steps):
+            runs[step.name] = self.store.save_step(
+                StepRun(
+                    build_id=build.id,
+                    name=step.name,
+                    position=position,
+                    allow_failure=step.allow_failure,
+                    needs=deps[step.name],
+                    log_path=str(self.log_path(build, step.name)),
+                )
+            )
+        for name, earlier in (reuse or {}).items():
+            if name in runs and earlier.status is Status.PASSED:
+                runs[name] = self._finish(
+                    build,
+                    runs[name],
+                    status=Status.PASSED,
+                    reason=f"reused from build {earlier.build_id}",
+                    exit_code=earlier.exit_code,
+                    started_at=earlier.started_at,
+                    finished_at=earlier.finished_at,
+                    attempt=earlier.attempt,
+                )
+        for name, step in steps.items():
+            if runs[name].status.done:
+                continue
+            if not step.when.matches(branch=build.branch or None, event=build.event):
+                runs[name] = self._finish(
+                    build, runs[name], status=Status.SKIPPED,
+                    reason=f"skipped: 'when' does not match branch {build.branch!r} / event {build.event!r}",
+                )
+
+        running: dict[Future[StepRun], _Running] = {}
+        started: set[str] = set()
+        stop_reason: str | None = None
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix=f"sauci-b{build.id}") as pool:
+            while True:
+                if cancel.is_set() and stop_reason is None:
+                    stop_reason = "cancelled"
+                    for r in running.values():
+                        r.cancel.set()
+                # Decide every step whose needs are settled.
+                progressed = True
+                while progressed:
+                    progressed = False
+                    for name, run in runs.items():
+                        if run.status is not Status.QUEUED or name in started:
+                            continue
+                        blockers = [d for d in deps[name] if not runs[d].status.done]
+                        if blockers:
+                            continue
+                        bad = [d for d in deps[name] if not _satisfies(runs[d])]
+                        if bad:
+                            runs[name] = self._finish(
+                                build, run, status=Status.SKIPPED,
+                                reason=f"skipped: needs {bad[0]!r}, which {runs[bad[0]].status.value}",
+                            )
+                            progressed = True
+                        elif stop_reason is not None:
+                            status = Status.CANCELLED if stop_reason == "cancelled" else Status.SKIPPED
+                            runs[name] = self._finish(build, run, status=status, reason=stop_reason)
+                            progressed = True
+                        elif len(running) < self.jobs:
+                            token = threading.Event()
+                            fut = pool.submit(self._run_step, build, pipeline, steps[name], run, workspace, token)
+                            running[fut] = _Running(run=run, cancel=token)
+                            started.add(name)
+                if not running:
+                    break
+                done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    entry = running.pop(fut)
+                    try:
+                        final = fut.result()
+                    except Exception as exc:  # a bug or a store failure: the build errors
+                        log.exception("step_crashed", build=build.id, step=entry.run.name)
+                        final = self._finish(
+                            build, entry.run, status=Status.ERRORED,
+                            reason=f"SauCI failed while running the step: {exc}",
+                        )
+                    runs[final.name] = final
+                    if (
+                        self.fail_fast
+                        and stop_reason is None
+                        and final.status in (Status.FAILED, Status.ERRORED)
+                        and not final.allow_failure
+                    ):
+                        stop_reason = f"skipped: fail-fast after {final.name!r} {final.status.value}"
+                        for r in running.values():
+                            r.cancel.set()
+        return [runs[s.name] for s in pipeline.steps]
+
+    # -- one step ----------------------------------------------------------
+
+    def _finish(self, build: Build, run: StepRun, **changes: object) -> StepRun:
+        changes.setdefault("finished_at", time.time())
+        final = self.store.save_step(attrs.evolve(run, **changes))  # type: ignore[arg-type]
+        self.observer.step_finished(build, final)
+        return final
+
+    def _run_step(
+        self,
+        build: Build,
+        pipeline: Pipeline,
+        step: Step,
+        run: StepRun,
+        workspace: Path,
+        cancel: threading.Event,
+    ) -> StepRun:
+        run = self.store.save_step(attrs.evolve(run, status=Status.RUNNING, started_at=time.time(), attempt=1))
+        self.observer.step_started(build, run)
+        env = step_env(build, pipeline, step, workspace, secrets=self.secrets)
+        masked = [env[name] for name in step.secrets if name in env]
+        sink_kw = {} if self.log_limit is None else {"limit": self.log_limit}
+        sink = LogSink(
+            Path(run.log_path or self.log_path(build, step.name)),
+            store=self.store,
+            build_id=build.id,
+            step=step.name,
+            secrets=masked,
+            **sink_kw,
+        )
+        result: StepResult | None = None
+        failure: SandboxError | None = None
+        try:
+            writer: LogWriter = _Tee(sink, lambda data: self.observer.step_output(build, step.name, data))
+            sandbox = self._sandbox_for(step)
+            label = f"b{build.id}-{_safe_name(step.name)}"
+            attempt = 1
+            while True:
+                result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
+                if not _should_retry(step, result, attempt) or cancel.is_set():
+                    break
+                attempt += 1
+                why = _describe(result)[1]
+                sink.write(f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode())
+                run = self.store.save_step(attrs.evolve(run, attempt=attempt))
+        except SandboxError as exc:
+            failure = exc
+            sink.write(f"\nsauci: the sandbox failed: {exc}\n".encode())
+        finally:
+            sink.close()
+        if failure is not None or result is None:
+            return self._finish(
+                build, run, status=Status.ERRORED, reason=f"sandbox error: {failure}",
+                log_bytes=sink.bytes_written,
+            )
+        status, reason = _describe(result)
+        if result.log_truncated or sink.exceeded:
+            reason = "; ".join(r for r in (reason, sink.reason) if r)
+        if status is Status.PASSED or status is Status.FAILED:
+            self._collect(build, step, workspace)
+        return self._finish(
+            build,
+            run,
+            status=status,
+            reason=reason,
+            ended_by=result.ended_by,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            log_bytes=sink.bytes_written,
+        )
+
+    def _collect(self, build: Build, step: Step, workspace: Path) -> None:
+        """Keep the step's artifacts and record its JUnit results."""
+        if step.junit:
+            from sauci.core.junit import collect_junit
+
+            cases = collect_junit(workspace, step.junit)
+            if cases:
+                self.store.add_test_results(build.id, step.name, cases)
+        if step.artifacts:
+            from sauci.core.artifacts import collect_artifacts
+
+            dest = self.artifacts_dir / _safe_name(build.repo) / str(build.id) / _safe_name(step.name)
+            kept = collect_artifacts(workspace, step.artifacts, dest)
+            if kept:
+                self.store.add_artifacts(build.id, step.name, kept)
+
+
+def _satisfies(run: StepRun) -> bool:
+    """Whether a finished step lets the steps that need it run."""
+    return run.status is Status.PASSED or (run.status is Status.FAILED and run.allow_failure)
+
+
+def _should_retry(step: Step, result: StepResult, attempt: int) -> bool:
+    if result.ok or attempt > step.retries:
+        return False
+    if result.ended_by in (EndedBy.CANCELLED, EndedBy.LOG_LIMIT):
+        return False
+    if step.retry_on:
+        return result.exit_code in step.retry_on
+    return True
+
+
+def build_status(steps: list[StepRun]) -> tuple[Status, str | None]:
+    """The build's status and reason from its steps' final records."""
+    # A fail-fast stop cancels the other steps, but the build still failed.
+    for status in (Status.ERRORED, Status.FAILED, Status.CANCELLED):
+        hit = [s for s in steps if s.status is status and not (status is Status.FAILED and s.allow_failure)]
+        if hit:
+            first = hit[0]
+            return status, f"step {first.name!r} {status.value}: {first.reason or ''}".rstrip(": ")
+    if steps and all(s.status is Status.SKIPPED for s in steps):
+        return Status.SKIPPED, "every step was skipped"
+    return Status.PASSED, None
+

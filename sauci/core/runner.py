@@ -1,0 +1,192 @@
+"""LocalRunner: drive builds to an end on this machine, and the one-call API.
+
+A build moves queued -> running -> passed | failed | errored | cancelled |
+skipped; each change is written to the store before anything else sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from sauci._logging import get_logger
+from sauci.core.config import Settings
+from sauci.core.executor import BuildObserver, Executor, build_status
+from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
+from sauci.exceptions import ConfigError, SauCIError, SourceError
+from sauci.typing import Sandbox, Store
+
+__all__ = ["LocalRunner", "run_pipeline"]
+
+log = get_logger(__name__)
+
+
+class LocalRunner:
+    """Runs builds on this machine with bounded step parallelism.
+
+    ``store`` and ``sandbox`` are instances (the default sandbox is a
+    LocalSandbox). Builds are taken from the store's queue with
+    :meth:`run_next`, or run directly with :meth:`run_pipeline`.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sandbox: Sandbox | None = None,
+        sandboxes: Mapping[str, Sandbox] | None = None,
+        settings: Settings | None = None,
+        secrets: Mapping[str, str] | None = None,
+        observer: BuildObserver | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        if sandbox is None:
+            from sauci.sandbox.local import LocalSandbox
+
+            sandbox = LocalSandbox(grace=self.settings.grace)
+        self.store = store
+        self.sandbox = sandbox
+        self.name = name or f"local-{os.getpid()}"
+        self.executor = Executor(
+            store=store,
+            sandbox=sandbox,
+            sandboxes=sandboxes,
+            logs_dir=self.settings.logs_dir,
+            artifacts_dir=self.settings.artifacts_dir,
+            jobs=self.settings.jobs,
+            fail_fast=self.settings.fail_fast,
+            log_limit=self.settings.log_limit,
+            secrets=secrets,
+            observer=observer,
+        )
+        self._cancels: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # -- control -------------------------------------------------------------
+
+    def cancel(self, build_id: int, *, reason: str = "cancelled") -> None:
+        """Stop a build this runner is running; its running steps end "cancelled"."""
+        with self._lock:
+            event = self._cancels.get(build_id)
+        if event is not None:
+            event.set()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            events = list(self._cancels.values())
+        for event in events:
+            event.set()
+
+    # -- running -------------------------------------------------------------
+
+    def run_pipeline(
+        self,
+        pipeline: Pipeline,
+        workspace: Path,
+        request: BuildRequest,
+        *,
+        reuse: Mapping[str, StepRun] | None = None,
+    ) -> BuildOutcome:
+        """Record a build for ``request`` and run ``pipeline`` in ``workspace`` now."""
+        build = self.store.create_build(request, status=Status.RUNNING)
+        build = self.store.update_build(build.id, started_at=time.time(), claimed_by=self.name)
+        build = self._execute(build, pipeline, workspace, reuse=reuse)
+        return BuildOutcome(build=build, steps=self.store.list_steps(build.id))
+
+    def run_next(self) -> Build | None:
+        """Claim the next queued build and run it from its repository; None if none."""
+        build = self.store.claim_build(self.name)
+        if build is None:
+            return None
+        return self.run_build(build)
+
+    def run_build(self, build: Build) -> Build:
+        """Check out a claimed build's commit, load its pipeline, and run it."""
+        from sauci.core.pipeline import load_pipeline
+        from sauci.git import GitSource
+
+        workspace = self.settings.workspaces_dir / str(build.id)
+        source: GitSource | None = None
+        try:
+            source = GitSource(build.repo)
+            sha = build.sha or source.resolve(build.ref or "HEAD")
+            if sha != build.sha:
+                build = self.store.update_build(build.id, sha=sha)
+            source.checkout(sha, workspace)
+            pipeline = load_pipeline(workspace, max_timeout=self.settings.max_timeout)
+        except (SourceError, ConfigError) as exc:
+            if source is not None:
+                source.remove(workspace)
+            return self._end(build, Status.ERRORED, str(exc))
+        try:
+            return self._execute(build, pipeline, workspace)
+        finally:
+            source.remove(workspace)
+
+    def _execute(
+        self,
+        build: Build,
+        pipeline: Pipeline,
+        workspace: Path,
+        *,
+        reuse: Mapping[str, StepRun] | None = None,
+    ) -> Build:
+        cancel = threading.Event()
+        with self._lock:
+            self._cancels[build.id] = cancel
+        log.info("build_started", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
+        try:
+            steps = self.executor.execute(build, pipeline, workspace, cancel=cancel, reuse=reuse)
+        except SauCIError as exc:
+            log.error("build_errored", build=build.id, error=str(exc))
+            return self._end(build, Status.ERRORED, f"SauCI error: {exc}")
+        finally:
+            with self._lock:
+                self._cancels.pop(build.id, None)
+        status, reason = build_status(steps)
+        if cancel.is_set() and status is not Status.ERRORED:
+            status, reason = Status.CANCELLED, reason if status is Status.CANCELLED else "cancelled"
+        return self._end(build, status, reason)
+
+    def _end(self, build: Build, status: Status, reason: str | None) -> Build:
+        final = self.store.update_build(build.id, status=status, reason=reason, finished_at=time.time())
+        log.info("build_finished", build=build.id, status=status.value, reason=reason)
+        return final
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    workspace: Path | str = ".",
+    *,
+    store: Store | None = None,
+    sandbox: Sandbox | None = None,
+    settings: Settings | None = None,
+    repo: str | None = None,
+    ref: str = "",
+    sha: str = "",
+    event: str = "cli",
+    secrets: Mapping[str, str] | None = None,
+    observer: BuildObserver | None = None,
+) -> BuildOutcome:
+    """Run ``pipeline`` in ``workspace`` now and return the outcome.
+
+    With no ``store``, results are kept in memory only. Logs go to the
+    settings' data directory (``SAUCI_DATA_DIR`` or ``~/.local/share/sauci``).
+
+    >>> from sauci import Pipeline, Step, run_pipeline
+    >>> outcome = run_pipeline(Pipeline(steps=[Step(name="hello", run="echo hi")]))
+    >>> outcome.ok
+    True
+    """
+    if store is None:
+        from sauci.storage.memory import MemoryStore
+
+        store = MemoryStore()
+    workspace = Path(workspace).resolve()
+    runner = LocalRunner(store=store, sandbox=sandbox, settings=settings, secrets=secrets, observer=observer)
+    request = BuildRequest(repo=repo or workspace.name, ref=ref, sha=sha, event=event)
+    return runner.run_pipeline(pipeline, workspace, request)
