@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default=".", help="repository directory")
     init.add_argument("--force", action="store_true", help="overwrite an existing .sauci.yml")
 
+    demo = sub.add_parser("demo", help="make a sample repository, build it and show the results")
+    _common(demo)
+    demo.add_argument("--dir", help="where to make the sample repository (default: a temp dir)")
+
     builds = sub.add_parser("builds", help="list recorded builds, newest first")
     _common(builds)
     builds.add_argument("--repo")
@@ -93,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("run", "validate", "init"):
             from sauci.cli import _local as commands
+        elif args.command == "demo":
+            from sauci.cli import _demo as commands  # type: ignore[no-redef]
         else:
             from sauci.cli import _inspect as commands  # type: ignore[no-redef]
         return int(getattr(commands, f"cmd_{args.command}")(args))

@@ -1,0 +1,161 @@
+"""Core engine figures, each beside its bare baseline measured in the same run.
+
+    python benchmarks/bench_core.py [--repeat N]
+
+Prints one line per figure: SauCI's time, the baseline's, the difference or
+ratio, and the target from the core engine issue. Uses the embedded defaults
+(SQLiteStore in a temporary data dir, LocalSandbox).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from sauci import BuildRequest, Pipeline, Step
+from sauci.core.config import Settings
+from sauci.core.runner import LocalRunner
+from sauci.storage import open_store
+
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+
+
+def best(fn, repeat: int) -> float:
+    """Median of ``repeat`` timings, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report(name: str, value: float, base: float, target: str, *, ratio: bool = False) -> None:
+    if ratio:
+        cmp = f"{value / base:.2f}x bare"
+    else:
+        cmp = f"{(value - base) * 1000:+.1f} ms vs bare"
+    print(f"{name:<44} {value * 1000:9.1f} ms   bare {base * 1000:8.1f} ms   {cmp:<20} target: {target}")
+
+
+def make_runner(tmp: Path, name: str) -> LocalRunner:
+    settings = Settings(data_dir=tmp / name)
+    settings.data_dir.mkdir(parents=True)
+    store = open_store(f"sqlite:///{settings.data_dir / 'sauci.db'}")
+    return LocalRunner(store=store, settings=settings, secrets={})
+
+
+def bench_one_step(tmp: Path, repeat: int) -> None:
+    runner = make_runner(tmp, "one")
+    ws = tmp / "ws1"
+    ws.mkdir()
+    pipeline = Pipeline(steps=[Step(name="t", run="true", shell=["true"])])
+    bash_pipeline = Pipeline(steps=[Step(name="t", run="true")])
+    bare = best(lambda: subprocess.run(["true"]), repeat)
+    sauci = best(lambda: runner.run_pipeline(pipeline, ws, BuildRequest(repo="bench")), repeat)
+    report("one-step `true`, build start to recorded", sauci, bare, "<= +20 ms")
+    bare_bash = best(lambda: subprocess.run(["bash", "-eo", "pipefail", "-c", "true"]), repeat)
+    sauci_bash = best(lambda: runner.run_pipeline(bash_pipeline, ws, BuildRequest(repo="bench")), repeat)
+    report("  same, through bash -eo pipefail", sauci_bash, bare_bash, "(informative)")
+
+
+def bench_chain(tmp: Path, repeat: int) -> None:
+    runner = make_runner(tmp, "chain")
+    ws = tmp / "ws2"
+    ws.mkdir()
+    pipeline = Pipeline(steps=[Step(name=f"s{i}", run="true", shell=["true"]) for i in range(20)])
+    bare = best(lambda: [subprocess.run(["true"]) for _ in range(20)], max(3, repeat // 3))
+    sauci = best(lambda: runner.run_pipeline(pipeline, ws, BuildRequest(repo="bench")), max(3, repeat // 3))
+    per_step = (sauci - bare) / 20
+    print(
+        f"{'20-step chain of `true`':<44} {sauci * 1000:9.1f} ms   bare {bare * 1000:8.1f} ms   "
+        f"{per_step * 1000:+.2f} ms/step        target: <= +2 ms/step"
+    )
+
+
+def bench_big_log(tmp: Path, repeat: int) -> None:
+    runner = make_runner(tmp, "log")
+    ws = tmp / "ws3"
+    ws.mkdir()
+    # 50 MB of 100-byte lines, like a chatty test suite.
+    cmd = "yes 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' | head -c 50000000"
+    out = tmp / "bare.log"
+    bare = best(lambda: subprocess.run(["bash", "-c", f"{cmd} > {out}"]), max(3, repeat // 5))
+    pipeline = Pipeline(steps=[Step(name="flood", run=cmd)])
+
+    def one() -> None:
+        outcome = runner.run_pipeline(pipeline, ws, BuildRequest(repo="bench"))
+        step = outcome.steps[0]
+        assert step.log_bytes == 50_000_000, step
+        assert runner.store.log_size(outcome.build.id, "flood") == 50_000_000
+
+    sauci = best(one, max(3, repeat // 5))
+    report("50 MB log to disk and store", sauci, bare, "<= 1.5x", ratio=True)
+
+
+def bench_concurrent_builds(tmp: Path) -> None:
+    repo = tmp / "repo"
+    repo.mkdir()
+    (repo / ".sauci.yml").write_text("steps:\n  nap:\n    run: sleep 0.5\n")
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "x"], cwd=repo, check=True)
+    runner = make_runner(tmp, "many")
+    for _ in range(20):
+        runner.store.create_build(BuildRequest(repo=str(repo), ref="refs/heads/main", event="push"))
+
+    def worker() -> None:
+        while runner.run_next() is not None:
+            pass
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - start
+    passed = sum(b.status.value == "passed" for b in runner.store.list_builds(limit=100))
+    assert passed == 20, passed
+    report("20 builds of `sleep 0.5`, 4 at a time", took, 2.5, "<= 1.05x ideal", ratio=True)
+
+
+def bench_cli(tmp: Path, repeat: int) -> None:
+    repo = tmp / "clirepo"
+    repo.mkdir()
+    (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "x"], cwd=repo, check=True)
+    exe = shutil.which("sauci") or sys.executable
+    cmd = [exe, "run", "--quiet"] if exe != sys.executable else [exe, "-m", "sauci", "run", "--quiet"]
+    env = {**os.environ, "SAUCI_DATA_DIR": str(tmp / "clidata")}
+    bare = best(lambda: subprocess.run([sys.executable, "-c", "pass"]), repeat)
+    took = best(lambda: subprocess.run(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True), repeat)
+    report("`sauci run` one-step `true`, shell to exit", took, bare, "<= 100 ms total")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sauci-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        bench_one_step(tmp, args.repeat)
+        bench_chain(tmp, args.repeat)
+        bench_big_log(tmp, args.repeat)
+        bench_concurrent_builds(tmp)
+        bench_cli(tmp, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

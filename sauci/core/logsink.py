@@ -1,0 +1,351 @@
+"""LogSink: a step's output as bytes to a file on disk and in chunks to the store.
+
+Bytes in, batches out: whole pieces are masked, capped and written with bytes
+operations, never line by line, and the store gets one ``append_log`` call per
+64 KiB or per 100 ms, never a row per line.
+
+Timestamps sidecar (``<log path>.ts``): the log bytes are kept exactly as the
+step wrote them; when each piece arrived is recorded beside them as ASCII
+lines ``"<offset> <epoch>\\n"``, where ``offset`` is the byte offset in the log
+file where the piece starts and ``epoch`` is float seconds since the epoch
+(UTC, millisecond precision), e.g. ``"65536 1767225600.123\\n"``. Offsets
+increase; the time of the byte at offset ``o`` is that of the last line with
+``offset <= o``. :func:`read_timestamps` reads the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sauci._logging import get_logger
+from sauci.core.models import DEFAULT_LOG_LIMIT
+
+__all__ = ["LogFollower", "LogSink", "follow", "format_size", "read_timestamps"]
+
+log = get_logger(__name__)
+
+MASK = b"***"
+MIN_SECRET_LENGTH = 3
+
+
+def format_size(size: int) -> str:
+    """``104857600`` -> ``"100 MiB"``, ``1536`` -> ``"1.5 KiB"``, ``10`` -> ``"10 bytes"``."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            value = size / factor
+            text = f"{value:.0f}" if value == int(value) else f"{value:.1f}".rstrip("0")
+            return f"{text} {unit}"
+    return f"{size} bytes"
+
+
+class LogSink:
+    """Writes one step's log: masked, capped, to disk as it comes and to the store in chunks.
+
+    ``store`` (optional) gets ``store.append_log(build_id, step, chunk)``;
+    a failing store never loses the disk log: the error is kept in
+    ``store_error``, logged once, and no more chunks are sent (the stored log
+    stays a clean prefix of the file). ``on_data`` is called with every
+    piece written to disk (after masking), for live viewers.
+
+    With ``secrets``, the last ``len(longest secret) - 1`` bytes of each write
+    are held back until the next write or :meth:`close`, so a secret split
+    across two writes is still masked.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        store: Any = None,
+        build_id: int | None = None,
+        step: str | None = None,
+        limit: int = DEFAULT_LOG_LIMIT,
+        secrets: Sequence[str | bytes] = (),
+        chunk_size: int = 64 * 1024,
+        flush_interval: float = 0.1,
+        timestamps: bool = True,
+        on_data: Callable[[bytes], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.store = store
+        self.build_id = build_id
+        self.step = step
+        self.limit = limit
+        self.chunk_size = chunk_size
+        self.flush_interval = flush_interval
+        self.on_data = on_data
+        self.store_error: BaseException | None = None
+        self._clock = clock
+        self._lock = threading.Lock()  # a sink may be written by the sandbox and the executor
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+        self._offset = os.fstat(self._fd).st_size  # file offset of the next byte
+        self._ts = open(f"{self.path}.ts", "a", encoding="ascii") if timestamps else None  # noqa: SIM115
+        self._kept = 0  # bytes of output kept (counts against ``limit``)
+        self._written = 0  # bytes this sink wrote to the file, notice included
+        self._exceeded = False
+        self._reason: str | None = None
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        self._last_send = time.monotonic()
+        self._warned_on_data = False
+        values = {s.encode() if isinstance(s, str) else bytes(s) for s in secrets}
+        values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
+        self._secrets = sorted(values, key=len, reverse=True)
+        # Longest first, so that of two secrets starting at the same byte the
+        # longer is masked; the same rule as masking the whole log at once.
+        self._pattern = (
+            re.compile(b"|".join(re.escape(v) for v in self._secrets)) if self._secrets else None
+        )
+        self._keep = len(self._secrets[0]) - 1 if self._secrets else 0
+        self._held = b""
+
+    # -- LogWriter ---------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Take the next piece of output (any bytes; never raises for content)."""
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"write to closed LogSink {self.path}")
+            if self._exceeded or not data:
+                return
+            if type(data) is not bytes:  # a caller's bytearray may change later
+                data = bytes(data)
+            if self._pattern is not None:
+                data = self._mask(data)
+            self._emit(data)
+            self._send_if_due(time.monotonic(), force=False)
+
+    @property
+    def exceeded(self) -> bool:
+        """True once the size cap was hit; later output is dropped."""
+        return self._exceeded
+
+    # -- more --------------------------------------------------------------
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes this sink wrote to the file (including the cap notice)."""
+        return self._written
+
+    @property
+    def reason(self) -> str | None:
+        """``"log exceeded 100 MiB; output after that was dropped"`` once capped, else None."""
+        return self._reason
+
+    def flush(self) -> None:
+        """Send what is pending to the store and flush the timestamps file.
+
+        Bytes held back for secret masking stay held (they may be the start
+        of a secret).
+        """
+        with self._lock:
+            if self._fd is None:
+                return
+            self._send_if_due(time.monotonic(), force=True)
+            if self._ts is not None:
+                self._ts.flush()
+
+    def close(self) -> None:
+        """Write the held-back bytes, send the last chunk, close the files."""
+        with self._lock:
+            if self._fd is None:
+                return
+            if self._held and not self._exceeded:
+                assert self._pattern is not None
+                held, self._held = self._held, b""
+                self._emit(self._pattern.sub(MASK, held))
+            self._send_if_due(time.monotonic(), force=True)
+            os.close(self._fd)
+            self._fd = None
+            if self._ts is not None:
+                self._ts.close()
+                self._ts = None
+
+    def __enter__(self) -> LogSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------
+
+    def _mask(self, data: bytes) -> bytes:
+        """Mask what is safe to mask now; hold back a possible secret's start."""
+        buf = self._held + data if self._held else data
+        cut = len(buf) - self._keep
+        if cut <= 0:
+            self._held = buf
+            return b""
+        if not any(s in buf for s in self._secrets):  # the common case: one fast scan
+            self._held = buf[cut:]
+            return buf[:cut]
+        assert self._pattern is not None
+        out: list[bytes] = []
+        pos = 0
+        while (m := self._pattern.search(buf, pos)) is not None and m.start() < cut:
+            # A match starting before ``cut`` lies wholly in ``buf``: secrets
+            # are at most keep + 1 bytes long.
+            out.append(buf[pos : m.start()])
+            out.append(MASK)
+            pos = m.end()
+        end = max(cut, pos)
+        out.append(buf[pos:end])
+        self._held = buf[end:]
+        return b"".join(out)
+
+    def _emit(self, data: bytes) -> None:
+        if not data:
+            return
+        room = self.limit - self._kept
+        over = len(data) > room
+        if over:
+            data = data[: max(room, 0)]
+        if data:
+            self._to_file(data)
+            self._kept += len(data)
+        if over:
+            self._exceeded = True
+            self._held = b""
+            self._reason = f"log exceeded {format_size(self.limit)}; output after that was dropped"
+            self._to_file(f"\nsauci: {self._reason}\n".encode())
+
+    def _to_file(self, data: bytes) -> None:
+        assert self._fd is not None
+        if self._ts is not None:
+            self._ts.write(f"{self._offset} {self._clock():.3f}\n")
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._offset += len(data)
+        self._written += len(data)
+        if self.store is not None and self.store_error is None:
+            self._pending.append(data)
+            self._pending_len += len(data)
+        if self.on_data is not None:
+            try:
+                self.on_data(data)
+            except Exception as exc:
+                if not self._warned_on_data:
+                    self._warned_on_data = True
+                    log.warning("log_viewer_failed", path=str(self.path), error=repr(exc))
+
+    def _send_if_due(self, now: float, *, force: bool) -> None:
+        if not self._pending_len:
+            return
+        if not (
+            force
+            or self._pending_len >= self.chunk_size
+            or now - self._last_send >= self.flush_interval
+        ):
+            return
+        chunk = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending = []
+        self._pending_len = 0
+        self._last_send = now
+        try:
+            self.store.append_log(self.build_id, self.step, chunk)
+        except Exception as exc:
+            self.store_error = exc
+            log.warning(
+                "log_store_failed",
+                build=self.build_id,
+                step=self.step,
+                path=str(self.path),
+                error=repr(exc),
+            )
+        if self._ts is not None:
+            self._ts.flush()
+
+
+def read_timestamps(path: Path | str) -> list[tuple[int, float]]:
+    """The (offset, epoch) pairs of a log's ``.ts`` sidecar (``path`` is the log
+    or the sidecar itself); an empty list when there is none."""
+    path = Path(path)
+    if path.suffix != ".ts":
+        path = Path(f"{path}.ts")
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    out: list[tuple[int, float]] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out.append((int(parts[0]), float(parts[1])))
+            except ValueError:
+                continue
+    return out
+
+
+class LogFollower:
+    """Yields a log file's new bytes as it grows, from ``offset`` on.
+
+    Iteration ends once ``stop()`` is true (or the Event is set) and
+    everything written before that was yielded; with no ``stop`` it follows
+    forever. The file may not exist yet. ``offset`` tells how far it got.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        offset: int = 0,
+        *,
+        stop: Callable[[], bool] | threading.Event | None = None,
+        interval: float = 0.1,
+        read_size: int = 64 * 1024,
+    ) -> None:
+        self.path = Path(path)
+        self.offset = offset
+        self.interval = interval
+        self.read_size = read_size
+        if isinstance(stop, threading.Event):
+            self._stop: Callable[[], bool] = stop.is_set
+        else:
+            self._stop = stop or (lambda: False)
+
+    def __iter__(self) -> Iterator[bytes]:
+        fh = None
+        try:
+            while True:
+                stopping = self._stop()  # before reading: what came before it is yielded
+                if fh is None:
+                    try:
+                        fh = open(self.path, "rb")  # noqa: SIM115
+                        fh.seek(self.offset)
+                    except FileNotFoundError:
+                        fh = None
+                got = False
+                while fh is not None and (data := fh.read(self.read_size)):
+                    got = True
+                    self.offset += len(data)
+                    yield data
+                if stopping:
+                    return
+                if not got:
+                    time.sleep(self.interval)
+        finally:
+            if fh is not None:
+                fh.close()
+
+
+def follow(
+    path: Path | str,
+    offset: int = 0,
+    *,
+    stop: Callable[[], bool] | threading.Event | None = None,
+    interval: float = 0.1,
+) -> Iterator[bytes]:
+    """``iter(LogFollower(path, offset, stop=stop, interval=interval))``."""
+    return iter(LogFollower(path, offset, stop=stop, interval=interval))

@@ -1,0 +1,366 @@
+"""LocalSandbox: runs a step as a plain process tree on this machine.
+
+It owns the process lifetime (timeout, cancel, leftovers, limits), not
+isolation: the step sees the host's files and network. See docs/sandboxes.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import select
+import signal as _signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sauci._logging import get_logger
+from sauci.core.logsink import format_size
+from sauci.core.models import EndedBy, Limits, Step, StepResult
+from sauci.exceptions import SandboxError
+from sauci.sandbox._proctree import (
+    DEFAULT_ROOT,
+    TOKEN_VARIABLE,
+    CgroupLayout,
+    ProcessTree,
+    StepCgroup,
+    cgroup_name,
+    detect_cgroups,
+)
+from sauci.typing import LogWriter
+
+__all__ = ["TOKEN_VARIABLE", "LocalSandbox"]
+
+log = get_logger(__name__)
+
+READ_SIZE = 64 * 1024
+POLL_INTERVAL = 0.05  # how often cancel and the clock are looked at, at most
+STORE_FLUSH_INTERVAL = 0.1
+
+_warned_lock = threading.Lock()
+_warned = False
+
+
+def _warn_cgroups_unavailable(reason: str) -> None:
+    global _warned
+    with _warned_lock:
+        if _warned:
+            return
+        _warned = True
+    log.warning(
+        "cgroups_unavailable",
+        reason=reason,
+        effect="steps are tracked by process group, session and a marker variable; "
+        "limits are not enforced",
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+class LocalSandbox:
+    """Runs each step as a local process tree in its own session and, where
+    the machine allows, its own cgroup.
+
+    ``use_cgroups``: None detects, True requires (SandboxError when there are
+    none), False never uses them. ``limits`` are the defaults for a step's
+    ``limits`` fields that are None; ``default_processes`` applies when
+    cgroups are in use and neither sets a process limit. ``grace`` is the time
+    between SIGTERM and SIGKILL.
+
+    Without a cgroup, one variable is added to the step's environment,
+    ``SAUCI_STEP_TOKEN=<random>``, to find processes that left the session.
+    """
+
+    def __init__(
+        self,
+        *,
+        grace: float = 5.0,
+        use_cgroups: bool | None = None,
+        cgroup_root: Path | str = DEFAULT_ROOT,
+        cgroup_prefix: str = "sauci-",
+        limits: Limits | None = None,
+        default_processes: int | None = 512,
+        drain_timeout: float = 1.0,
+    ) -> None:
+        self.grace = grace
+        self.cgroup_prefix = cgroup_prefix
+        self.limits = limits or Limits()
+        self.default_processes = default_processes
+        self.drain_timeout = drain_timeout
+        self.layout: CgroupLayout | None = None
+        self.cgroups_reason = "disabled (use_cgroups=False)"
+        if use_cgroups is not False:
+            self.layout, self.cgroups_reason = detect_cgroups(cgroup_root)
+            if self.layout is None:
+                if use_cgroups:
+                    raise SandboxError(f"cgroups were required but {self.cgroups_reason}")
+                _warn_cgroups_unavailable(self.cgroups_reason)
+        self.capabilities: frozenset[str] = (
+            self.layout.capabilities if self.layout is not None else frozenset()
+        )
+
+    def close(self) -> None:
+        """Nothing to release: every run cleans up after itself."""
+
+    # -- running -----------------------------------------------------------
+
+    def run(
+        self,
+        step: Step,
+        workspace: Path,
+        log: LogWriter,
+        *,
+        env: Mapping[str, str],
+        cancel: threading.Event,
+        label: str,
+    ) -> StepResult:
+        """Run ``step`` and end every process it started; see the Sandbox protocol."""
+        started = time.monotonic()
+        workspace = Path(workspace)
+        cwd, problem = _workdir(workspace, step.workdir)
+        if problem is not None:
+            log.write(f"sauci: error: {problem}\n".encode())
+            return StepResult(
+                exit_code=1,
+                duration=time.monotonic() - started,
+                reason=problem,
+                log_truncated=log.exceeded,
+            )
+        memory = _pick(step.limits.memory, self.limits.memory)
+        cpu = _pick(step.limits.cpu, self.limits.cpu)
+        asked_processes = _pick(step.limits.processes, self.limits.processes)
+        tree = self._new_tree(
+            label, memory=memory, processes=asked_processes or self.default_processes, cpu=cpu
+        )
+        unenforced = [
+            what
+            for value, ctrl, what in (
+                (memory, "memory", f"memory limit {format_size(memory or 0)}"),
+                (asked_processes, "pids", f"process limit of {asked_processes}"),
+                (cpu, "cpu", f"cpu limit of {cpu or 0:g} cores"),
+            )
+            if value is not None and ctrl not in tree.controllers
+        ]
+        for what in unenforced:
+            # The build's own log says so, where the person reading it looks.
+            why = "without cgroups" if isinstance(tree, ProcessTree) else "on this machine"
+            line = f"sauci: warning: {what} cannot be enforced by the local sandbox {why}\n"
+            log.write(line.encode())
+        run_env = tree.env(env) if isinstance(tree, ProcessTree) else dict(env)
+        argv = [*step.shell, step.script()]
+
+        def start(preexec: Callable[[], None] | None) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=run_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=preexec,
+            )
+
+        try:
+            proc = tree.spawn(start)
+        except (FileNotFoundError, PermissionError) as exc:
+            tree.remove()
+            problem = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+            log.write(f"sauci: error: {problem}\n".encode())
+            return StepResult(
+                exit_code=127 if isinstance(exc, FileNotFoundError) else 126,
+                duration=time.monotonic() - started,
+                reason=problem,
+                log_truncated=log.exceeded,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            tree.remove()
+            raise SandboxError(f"cannot start step {step.name!r}: {exc}") from exc
+        try:
+            return self._supervise(step, proc, tree, log, cancel, started)
+        finally:
+            # Also on an exception (KeyboardInterrupt, a failing LogWriter):
+            # nothing of the step may outlive run().
+            if proc.returncode is None:
+                tree.kill_all()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+            tree.remove()
+
+    def _new_tree(
+        self, label: str, *, memory: int | None, processes: int | None, cpu: float | None
+    ) -> StepCgroup | ProcessTree:
+        if self.layout is not None:
+            name = cgroup_name(self.cgroup_prefix, label)
+            try:
+                return StepCgroup.create(
+                    self.layout, name, memory=memory, processes=processes, cpu=cpu
+                )
+            except OSError as exc:
+                log.warning("cgroup_create_failed", cgroup=name, error=str(exc))
+        return ProcessTree()
+
+    def _supervise(
+        self,
+        step: Step,
+        proc: subprocess.Popen[bytes],
+        tree: StepCgroup | ProcessTree,
+        log: LogWriter,
+        cancel: threading.Event,
+        started: float,
+    ) -> StepResult:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        eof = False
+        flush: Callable[[], None] | None = getattr(log, "flush", None)
+        last_flush = started
+
+        def pump(wait: float) -> bool:
+            """Read one piece if one comes within ``wait`` seconds; False if none."""
+            nonlocal eof, last_flush
+            if eof:
+                return False
+            if poller.poll(max(0, math.ceil(wait * 1000))):
+                data = os.read(fd, READ_SIZE)
+                if data:
+                    # After log.exceeded the writer drops it; reading on keeps
+                    # the step from blocking on a full pipe.
+                    log.write(data)
+                    return True
+                eof = True
+                poller.unregister(fd)
+            elif flush is not None and time.monotonic() - last_flush >= STORE_FLUSH_INTERVAL:
+                flush()  # a quiet step's last lines reach the store too
+                last_flush = time.monotonic()
+            return False
+
+        timeout = step.timeout
+        deadline = started + timeout if timeout and timeout > 0 else math.inf
+        ended_by: EndedBy | None = None
+        kill_at = math.inf
+        killed = False
+        while proc.poll() is None:
+            now = time.monotonic()
+            if ended_by is None:
+                if cancel.is_set():
+                    ended_by = EndedBy.CANCELLED
+                elif now >= deadline:
+                    ended_by = EndedBy.TIMEOUT
+                if ended_by is not None:
+                    tree.signal(_signal.SIGTERM)
+                    kill_at = now + self.grace
+            if not killed and now >= kill_at:
+                tree.kill_all()
+                killed = True
+                continue
+            wait = max(0.0, min(POLL_INTERVAL, deadline - now, kill_at - now))
+            if eof:  # stdout closed, process still running
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(wait)
+            else:
+                pump(wait)
+
+        # The main process has ended. End what it left behind (background
+        # jobs, daemons), like GitHub Actions does at the end of a job:
+        # SIGTERM, up to ``grace`` seconds, then SIGKILL. A leftover may hold
+        # the pipe open, so keep reading meanwhile instead of waiting for EOF.
+        if not killed:
+            leftovers = tree.pids()
+            if leftovers:
+                if ended_by is None:
+                    tree.signal(_signal.SIGTERM)
+                    kill_at = time.monotonic() + self.grace
+                while tree.pids():
+                    if time.monotonic() >= kill_at or (ended_by is None and cancel.is_set()):
+                        break
+                    if not pump(0.02) and eof:
+                        time.sleep(0.02)
+                tree.kill_all()
+        # Every writer is gone (or escaped detection): read what is left, briefly.
+        drain_until = time.monotonic() + self.drain_timeout
+        while not eof and (left := drain_until - time.monotonic()) > 0:
+            if not pump(min(0.1, left)) and not eof:
+                break  # nobody writes: an escaped process holds the pipe
+        return self._result(step, proc, tree, log, started, ended_by)
+
+    def _result(
+        self,
+        step: Step,
+        proc: subprocess.Popen[bytes],
+        tree: StepCgroup | ProcessTree,
+        log: LogWriter,
+        started: float,
+        ended_by: EndedBy | None,
+    ) -> StepResult:
+        rc = proc.returncode
+        exit_code, sig = (None, -rc) if rc < 0 else (rc, None)
+        reason: str | None = None
+        if ended_by is EndedBy.TIMEOUT:
+            reason = f"killed after {_seconds(step.timeout)} s timeout"
+        elif ended_by is EndedBy.CANCELLED:
+            reason = "cancelled"
+        if (rc != 0 or ended_by is not None) and ended_by is not EndedBy.CANCELLED:
+            # Only a failed step is blamed on a limit: a step may survive a
+            # child's OOM kill or a refused fork and still pass.
+            events = tree.events()
+            cause: tuple[EndedBy, str] | None = None
+            if tree.memory is not None and events.out_of_memory():
+                at = format_size(tree.memory)
+                cause = (EndedBy.OUT_OF_MEMORY, f"out of memory at {at} limit")
+            elif tree.processes is not None and events.pids_max_hits > 0:
+                cause = (EndedBy.PROCESS_LIMIT, f"process limit of {tree.processes} reached")
+            if cause is not None:
+                ended_by = cause[0]
+                reason = cause[1] if reason is None else f"{cause[1]}; {reason}"
+        duration = time.monotonic() - started
+        _log_end(step, exit_code, sig, ended_by, duration)
+        return StepResult(
+            exit_code=exit_code,
+            signal=sig,
+            duration=duration,
+            ended_by=ended_by,
+            reason=reason,
+            log_truncated=log.exceeded,
+        )
+
+
+def _log_end(step: Step, exit_code: Any, sig: Any, ended_by: Any, duration: float) -> None:
+    log.debug(
+        "local_step_ended",
+        step=step.name,
+        exit_code=exit_code,
+        signal=sig,
+        ended_by=str(ended_by) if ended_by else None,
+        seconds=round(duration, 3),
+    )
+
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _workdir(workspace: Path, workdir: str | None) -> tuple[Path, str | None]:
+    if not workdir:
+        if not workspace.is_dir():
+            return workspace, f"workspace {str(workspace)!r} is not a directory"
+        return workspace, None
+    cwd = workspace / workdir
+    try:
+        inside = cwd.resolve().is_relative_to(workspace.resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        return cwd, f"workdir {workdir!r} is outside the workspace"
+    if not cwd.is_dir():
+        return cwd, f"workdir {workdir!r} does not exist in the workspace"
+    return cwd, None

@@ -1,0 +1,613 @@
+"""The SQL of every relational store, written once as plain text.
+
+Queries use ``:name`` parameters, which both stdlib sqlite3 and SQLAlchemy's
+``text()`` accept, and only SQL that SQLite (>= 3.24) and PostgreSQL share.
+:class:`SQLStoreBase` implements the Store protocol on top of a tiny executor
+(:class:`Executor`): SQLiteStore runs it on stdlib sqlite3 connections,
+SQLAlchemyStore on an SQLAlchemy Engine. This module imports neither
+SQLAlchemy nor alembic, so the embedded store starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol
+
+from sauci.core.models import (
+    Artifact,
+    Build,
+    BuildRequest,
+    EndedBy,
+    Event,
+    Status,
+    StepRun,
+    TestCase,
+)
+from sauci.exceptions import NotFoundError, StoreError
+
+__all__ = [
+    "UPDATABLE_BUILD_FIELDS",
+    "ConflictError",
+    "Executor",
+    "SQLStoreBase",
+    "Transaction",
+    "check_update_fields",
+]
+
+# Fields update_build accepts: the protocol's list plus ref and priority.
+UPDATABLE_BUILD_FIELDS = frozenset(
+    {
+        "status",
+        "reason",
+        "started_at",
+        "finished_at",
+        "claimed_by",
+        "sha",
+        "ref",
+        "author",
+        "message",
+        "priority",
+    }
+)
+
+_BUILD_COLS = (
+    "id, repo, ref, sha, event, status, reason, priority, params, author, message, pusher,"
+    " old_sha, queued_at, started_at, finished_at, claimed_by"
+)
+_STEP_FIELDS = (
+    "build_id",
+    "name",
+    "position",
+    "status",
+    "reason",
+    "ended_by",
+    "exit_code",
+    "signal",
+    "attempt",
+    "allow_failure",
+    "needs",
+    "started_at",
+    "finished_at",
+    "log_bytes",
+    "log_path",
+)
+_STEP_COLS = ", ".join(_STEP_FIELDS)
+
+
+def check_update_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate update_build's keywords; returns them with values normalized.
+
+    An unknown field is a programming error (TypeError), as for a function
+    called with an unexpected keyword argument.
+    """
+    unknown = sorted(set(changes) - UPDATABLE_BUILD_FIELDS)
+    if unknown:
+        raise TypeError(
+            f"update_build() got unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(UPDATABLE_BUILD_FIELDS))}"
+        )
+    out = dict(changes)
+    if "status" in out:
+        out["status"] = Status(out["status"])
+    if "priority" in out:
+        out["priority"] = int(out["priority"])
+    return out
+
+
+class ConflictError(StoreError):
+    """A write lost a race on a unique key (executors raise it; callers may retry)."""
+
+
+class Transaction(Protocol):
+    """One open transaction of an executor."""
+
+    lastrowid: int | None  # id of the last inserted row (used only without RETURNING)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement; returns the number of rows it changed."""
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a statement once per parameter set."""
+
+    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a query (or a statement with RETURNING); returns every row."""
+
+
+class Executor(Protocol):
+    """What SQLStoreBase needs from a back end: transactions, and a close.
+
+    ``transaction`` commits when its block ends normally and rolls back on
+    any exception; it translates the back end's exceptions into StoreError
+    (ConflictError for a unique-key violation) whose message starts with
+    ``what``.
+    """
+
+    returning: bool  # INSERT/UPDATE ... RETURNING works
+    lock_clause: str  # appended to the claim's subquery, e.g. " FOR UPDATE SKIP LOCKED"
+
+    def transaction(self, what: str, *, write: bool) -> AbstractContextManager[Transaction]: ...
+
+    def close(self) -> None: ...
+
+
+def _fetchone(tx: Transaction, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    rows = tx.fetchall(sql, params)
+    return rows[0] if rows else None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _build(row: Sequence[Any]) -> Build:
+    return Build(
+        id=row[0],
+        repo=row[1],
+        ref=row[2],
+        sha=row[3],
+        event=row[4],
+        status=Status(row[5]),
+        reason=row[6],
+        priority=row[7],
+        params=json.loads(row[8]) if row[8] else {},
+        author=row[9],
+        message=row[10],
+        pusher=row[11],
+        old_sha=row[12],
+        queued_at=row[13],
+        started_at=row[14],
+        finished_at=row[15],
+        claimed_by=row[16],
+    )
+
+
+def _step(row: Sequence[Any]) -> StepRun:
+    return StepRun(
+        build_id=row[0],
+        name=row[1],
+        position=row[2],
+        status=Status(row[3]),
+        reason=row[4],
+        ended_by=EndedBy(row[5]) if row[5] is not None else None,
+        exit_code=row[6],
+        signal=row[7],
+        attempt=row[8],
+        allow_failure=bool(row[9]),
+        needs=tuple(json.loads(row[10])) if row[10] else (),
+        started_at=row[11],
+        finished_at=row[12],
+        log_bytes=row[13],
+        log_path=row[14],
+    )
+
+
+def _value(v: Any) -> Any:
+    # Enum members as their string value: drivers want plain str.
+    return v.value if isinstance(v, Status | EndedBy) else v
+
+
+_SQL_BUILD_EXISTS = "SELECT 1 FROM builds WHERE id = :build_id"
+
+_SQL_INSERT_BUILD = (
+    "INSERT INTO builds (repo, ref, sha, event, status, priority, params, author,"
+    " message, pusher, old_sha, queued_at)"
+    " VALUES (:repo, :ref, :sha, :event, :status, :priority, :params, :author,"
+    " :message, :pusher, :old_sha, :queued_at)"
+)
+
+_SQL_GET_BUILD = f"SELECT {_BUILD_COLS} FROM builds WHERE id = :build_id"
+
+_SQL_PICK_QUEUED = (
+    "SELECT id FROM builds WHERE status = 'queued' ORDER BY priority DESC, id LIMIT 1{lock}"
+)
+# One statement: picking and taking the build cannot be split by another
+# claimer. "AND status = 'queued'" makes a lost race change no row.
+_SQL_CLAIM = (
+    "UPDATE builds SET status = 'running', claimed_by = :worker, started_at = :now"
+    " WHERE id = ({pick}) AND status = 'queued'"
+    f" RETURNING {_BUILD_COLS}"
+)
+_SQL_CLAIM_ID = (
+    "UPDATE builds SET status = 'running', claimed_by = :worker, started_at = :now"
+    " WHERE id = :build_id AND status = 'queued'"
+)
+
+_SQL_UPSERT_STEP = (
+    f"INSERT INTO steps ({_STEP_COLS})"
+    " VALUES (:build_id, :name, :position, :status, :reason, :ended_by, :exit_code, :signal,"
+    " :attempt, :allow_failure, :needs, :started_at, :finished_at, :log_bytes, :log_path)"
+    " ON CONFLICT (build_id, name) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _STEP_FIELDS[2:])
+)
+_SQL_LIST_STEPS = f"SELECT {_STEP_COLS} FROM steps WHERE build_id = :build_id"
+
+# Chunk seq+1 starts where chunk seq ends. One statement finds the last
+# chunk, checks that the build exists (no builds row: nothing inserted) and
+# inserts the next one, so concurrent appends cannot interleave on SQLite and
+# collide on the primary key (ConflictError, retried) on PostgreSQL.
+_SQL_APPEND_LOG = (
+    'INSERT INTO log_chunks (build_id, step, seq, "offset", size, data)'
+    ' SELECT b.id, :step, COALESCE(prev.seq + 1, 0), COALESCE(prev."offset" + prev.size, 0),'
+    " :size, :data"
+    " FROM builds b LEFT JOIN ("
+    'SELECT seq, "offset", size FROM log_chunks'
+    " WHERE build_id = :build_id AND step = :step ORDER BY seq DESC LIMIT 1"
+    ") prev ON 1 = 1"
+    " WHERE b.id = :build_id"
+)
+_SQL_LOG_SIZE = (
+    'SELECT "offset" + size FROM log_chunks WHERE build_id = :build_id AND step = :step'
+    " ORDER BY seq DESC LIMIT 1"
+)
+# Seek through the (build_id, step, offset) index to the chunk that holds
+# byte :start, then read forward; {end} bounds the range when there is a limit.
+_SQL_READ_LOG = (
+    'SELECT "offset", data FROM log_chunks WHERE build_id = :build_id AND step = :step'
+    ' AND "offset" >= COALESCE((SELECT MAX("offset") FROM log_chunks'
+    ' WHERE build_id = :build_id AND step = :step AND "offset" <= :start), 0)'
+    "{end}"
+    ' ORDER BY "offset"'
+)
+
+_SQL_ADD_TEST = (
+    "INSERT INTO test_results (build_id, step, name, classname, status, duration, message,"
+    " text, file) VALUES (:build_id, :step, :name, :classname, :status, :duration, :message,"
+    " :text, :file)"
+)
+_SQL_LIST_TESTS = (
+    "SELECT step, name, classname, status, duration, message, text, file"
+    " FROM test_results WHERE build_id = :build_id ORDER BY id"
+)
+_SQL_ADD_ARTIFACT = (
+    "INSERT INTO artifacts (build_id, step, path, size, sha256)"
+    " VALUES (:build_id, :step, :path, :size, :sha256)"
+)
+_SQL_LIST_ARTIFACTS = (
+    "SELECT step, path, size, sha256 FROM artifacts WHERE build_id = :build_id ORDER BY id"
+)
+_SQL_ADD_EVENT = (
+    "INSERT INTO events (kind, at, build_id, actor, data)"
+    " VALUES (:kind, :at, :build_id, :actor, :data)"
+)
+
+
+class SQLStoreBase:
+    """The Store protocol in portable SQL; subclasses set ``self._db``.
+
+    Each write runs in one write transaction; each read is a single
+    statement (one snapshot).
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"atomic_claim", "analytics", "durable"})
+
+    _db: Executor
+    # Retries of an append that lost a race for the next chunk number (two
+    # appends to one step's log at the same moment, on PostgreSQL).
+    _APPEND_RETRIES = 5
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def _tx(self, what: str, *, write: bool = False) -> AbstractContextManager[Transaction]:
+        return self._db.transaction(what, write=write)
+
+    @staticmethod
+    def _require_build(tx: Transaction, build_id: int) -> None:
+        if _fetchone(tx, _SQL_BUILD_EXISTS, {"build_id": build_id}) is None:
+            raise NotFoundError(f"build {build_id} not found")
+
+    # builds
+
+    def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
+        params = {
+            "repo": request.repo,
+            "ref": request.ref,
+            "sha": request.sha,
+            "event": request.event,
+            "status": Status(status).value,
+            "priority": request.priority,
+            "params": _json(dict(request.params)),
+            "author": request.author,
+            "message": request.message,
+            "pusher": request.pusher,
+            "old_sha": request.old_sha,
+            "queued_at": self._clock(),
+        }
+        with self._tx("create build", write=True) as tx:
+            if self._db.returning:
+                row = _fetchone(tx, f"{_SQL_INSERT_BUILD} RETURNING {_BUILD_COLS}", params)
+            else:
+                tx.execute(_SQL_INSERT_BUILD, params)
+                row = _fetchone(tx, _SQL_GET_BUILD, {"build_id": tx.lastrowid})
+        return _build(row)
+
+    def get_build(self, build_id: int) -> Build:
+        with self._tx(f"get build {build_id}") as tx:
+            row = _fetchone(tx, _SQL_GET_BUILD, {"build_id": build_id})
+        if row is None:
+            raise NotFoundError(f"build {build_id} not found")
+        return _build(row)
+
+    def update_build(self, build_id: int, **changes: Any) -> Build:
+        values = check_update_fields(changes)
+        if not values:
+            return self.get_build(build_id)
+        params = {k: _value(v) for k, v in values.items()}
+        params["build_id"] = build_id
+        # Column names come from the whitelist above, never from the caller.
+        sql = f"UPDATE builds SET {', '.join(f'{k} = :{k}' for k in values)} WHERE id = :build_id"
+        with self._tx(f"update build {build_id}", write=True) as tx:
+            if self._db.returning:
+                row = _fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
+            else:
+                changed = tx.execute(sql, params)
+                row = _fetchone(tx, _SQL_GET_BUILD, params) if changed else None
+        if row is None:
+            raise NotFoundError(f"build {build_id} not found")
+        return _build(row)
+
+    def claim_build(self, worker: str) -> Build | None:
+        params: dict[str, Any] = {"worker": worker, "now": self._clock()}
+        pick = _SQL_PICK_QUEUED.format(lock=self._db.lock_clause)
+        with self._tx("claim build", write=True) as tx:
+            if self._db.returning:
+                row = _fetchone(tx, _SQL_CLAIM.format(pick=pick), params)
+            else:
+                # Pick, take and read back inside one write transaction
+                # (SQLite's BEGIN IMMEDIATE makes it exclusive).
+                row = None
+                picked = _fetchone(tx, pick)
+                if picked is not None:
+                    params["build_id"] = picked[0]
+                    if tx.execute(_SQL_CLAIM_ID, params):
+                        row = _fetchone(tx, _SQL_GET_BUILD, params)
+        return None if row is None else _build(row)
+
+    def list_builds(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        status: Status | None = None,
+        event: str | None = None,
+        author: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Build]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": limit}
+        # Only the filters given become conditions: plans that use the
+        # indexes, and no untyped NULL parameters (PostgreSQL rejects those).
+        for name, value in (("repo", repo), ("ref", ref), ("event", event), ("author", author)):
+            if value is not None:
+                where.append(f"{name} = :{name}")
+                params[name] = value
+        if status is not None:
+            where.append("status = :status")
+            params["status"] = Status(status).value
+        if before_id is not None:
+            where.append("id < :before_id")
+            params["before_id"] = before_id
+        sql = f"SELECT {_BUILD_COLS} FROM builds"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT :limit"
+        with self._tx("list builds") as tx:
+            rows = tx.fetchall(sql, params)
+        return [_build(r) for r in rows]
+
+    def list_repos(self) -> list[str]:
+        with self._tx("list repos") as tx:
+            rows = tx.fetchall("SELECT DISTINCT repo FROM builds")
+        # Sorted here, by code point: database collations differ.
+        return sorted(r[0] for r in rows)
+
+    # steps
+
+    def save_step(self, step: StepRun) -> StepRun:
+        params = {
+            "build_id": step.build_id,
+            "name": step.name,
+            "position": step.position,
+            "status": Status(step.status).value,
+            "reason": step.reason,
+            "ended_by": None if step.ended_by is None else EndedBy(step.ended_by).value,
+            "exit_code": step.exit_code,
+            "signal": step.signal,
+            "attempt": step.attempt,
+            "allow_failure": bool(step.allow_failure),
+            "needs": _json(list(step.needs)),
+            "started_at": step.started_at,
+            "finished_at": step.finished_at,
+            "log_bytes": step.log_bytes,
+            "log_path": step.log_path,
+        }
+        with self._tx(f"save step {step.name!r} of build {step.build_id}", write=True) as tx:
+            self._require_build(tx, step.build_id)
+            tx.execute(_SQL_UPSERT_STEP, params)
+        return step
+
+    def list_steps(self, build_id: int) -> list[StepRun]:
+        with self._tx(f"list steps of build {build_id}") as tx:
+            rows = tx.fetchall(_SQL_LIST_STEPS, {"build_id": build_id})
+        # Ordered here, ties by name in code-point order: collations differ.
+        return sorted((_step(r) for r in rows), key=lambda s: (s.position, s.name))
+
+    # logs
+
+    def append_log(self, build_id: int, step: str, data: bytes) -> int:
+        data = bytes(data)
+        what = f"append to the log of step {step!r} of build {build_id}"
+        if not data:
+            with self._tx(what) as tx:
+                self._require_build(tx, build_id)
+                return self._log_size(tx, build_id, step)
+        params = {"build_id": build_id, "step": step, "size": len(data), "data": data}
+        for attempt in range(1, self._APPEND_RETRIES + 1):
+            try:
+                with self._tx(what, write=True) as tx:
+                    if self._db.returning:
+                        sql = f'{_SQL_APPEND_LOG} RETURNING "offset" + size'
+                        row = _fetchone(tx, sql, params)
+                        if row is None:
+                            raise NotFoundError(f"build {build_id} not found")
+                        return int(row[0])
+                    if not tx.execute(_SQL_APPEND_LOG, params):
+                        raise NotFoundError(f"build {build_id} not found")
+                    return self._log_size(tx, build_id, step)
+            except ConflictError:
+                if attempt == self._APPEND_RETRIES:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _log_size(tx: Transaction, build_id: int, step: str) -> int:
+        row = _fetchone(tx, _SQL_LOG_SIZE, {"build_id": build_id, "step": step})
+        return 0 if row is None else int(row[0])
+
+    def read_log(
+        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
+    ) -> bytes:
+        if offset < 0 or (limit is not None and limit < 0):
+            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
+        if limit == 0:
+            return b""
+        params: dict[str, Any] = {"build_id": build_id, "step": step, "start": offset}
+        end = ""
+        if limit is not None:
+            end = ' AND "offset" < :end'
+            params["end"] = offset + limit
+        with self._tx(f"read the log of step {step!r} of build {build_id}") as tx:
+            rows = tx.fetchall(_SQL_READ_LOG.format(end=end), params)
+        if not rows:
+            return b""
+        start = offset - int(rows[0][0])
+        data = b"".join(bytes(r[1]) for r in rows)
+        return data[start:] if limit is None else data[start : start + limit]
+
+    def log_size(self, build_id: int, step: str) -> int:
+        with self._tx(f"get the log size of step {step!r} of build {build_id}") as tx:
+            return self._log_size(tx, build_id, step)
+
+    # test results, artifacts, events
+
+    def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
+        rows = [
+            {
+                "build_id": build_id,
+                "step": step,
+                "name": c.name,
+                "classname": c.classname,
+                "status": c.status,
+                "duration": float(c.duration),
+                "message": c.message,
+                "text": c.text,
+                "file": c.file,
+            }
+            for c in cases
+        ]
+        with self._tx(f"add test results of build {build_id}", write=True) as tx:
+            self._require_build(tx, build_id)
+            if rows:
+                tx.executemany(_SQL_ADD_TEST, rows)
+
+    def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
+        with self._tx(f"list test results of build {build_id}") as tx:
+            rows = tx.fetchall(_SQL_LIST_TESTS, {"build_id": build_id})
+        return [
+            (
+                r[0],
+                TestCase(
+                    name=r[1],
+                    classname=r[2],
+                    status=r[3],
+                    duration=r[4],
+                    message=r[5],
+                    text=r[6],
+                    file=r[7],
+                ),
+            )
+            for r in rows
+        ]
+
+    def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
+        rows = [
+            {"build_id": build_id, "step": step, "path": a.path, "size": a.size, "sha256": a.sha256}
+            for a in artifacts
+        ]
+        with self._tx(f"add artifacts of build {build_id}", write=True) as tx:
+            self._require_build(tx, build_id)
+            if rows:
+                tx.executemany(_SQL_ADD_ARTIFACT, rows)
+
+    def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
+        with self._tx(f"list artifacts of build {build_id}") as tx:
+            rows = tx.fetchall(_SQL_LIST_ARTIFACTS, {"build_id": build_id})
+        return [(r[0], Artifact(path=r[1], size=r[2], sha256=r[3])) for r in rows]
+
+    def add_event(self, event: Event) -> None:
+        params = {
+            "kind": event.kind,
+            "at": float(event.at),
+            "build_id": event.build_id,
+            "actor": event.actor,
+            "data": _json(dict(event.data)),
+        }
+        with self._tx(f"add event {event.kind!r}", write=True) as tx:
+            tx.execute(_SQL_ADD_EVENT, params)
+
+    def list_events(self, *, build_id: int | None = None, limit: int = 100) -> list[Event]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        params: dict[str, Any] = {"limit": limit}
+        sql = "SELECT kind, at, build_id, actor, data FROM events"
+        if build_id is not None:
+            sql += " WHERE build_id = :build_id"
+            params["build_id"] = build_id
+        # Newest = most recently recorded: callers' clocks may disagree.
+        sql += " ORDER BY id DESC LIMIT :limit"
+        with self._tx("list events") as tx:
+            rows = tx.fetchall(sql, params)
+        return [
+            Event(kind=r[0], at=r[1], build_id=r[2], actor=r[3], data=json.loads(r[4]))
+            for r in rows
+        ]
+
+    # analytics
+
+    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+        where, params = "", {}
+        if repo is not None:
+            where, params = " WHERE repo = :repo", {"repo": repo}
+        # One statement, so the counts and the mean come from one snapshot.
+        timed = "finished_at IS NOT NULL AND started_at IS NOT NULL"
+        sql = (
+            "SELECT status, COUNT(*),"
+            f" SUM(CASE WHEN {timed} THEN finished_at - started_at END),"
+            f" SUM(CASE WHEN {timed} THEN 1 ELSE 0 END)"
+            f" FROM builds{where} GROUP BY status"
+        )
+        with self._tx("compute build stats") as tx:
+            rows = sorted(tx.fetchall(sql, params), key=lambda r: r[0])
+        seconds = sum(float(r[2]) for r in rows if r[2] is not None)
+        timed_count = sum(int(r[3]) for r in rows)
+        return {
+            "total": sum(int(r[1]) for r in rows),
+            "by_status": {str(r[0]): int(r[1]) for r in rows},
+            "mean_duration": seconds / timed_count if timed_count else None,
+        }
+
+    def close(self) -> None:
+        """Release the connections; the store cannot be used afterwards."""
+        self._db.close()
+
+    def __enter__(self) -> SQLStoreBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,254 @@
+"""MemoryStore: the reference Store, in memory and thread-safe.
+
+Tests use it by default, and the Hypothesis state machine in
+``sauci.testing`` checks every other store against it, so its behaviour is
+the specification: where a durable store would turn a value into JSON, this
+one does too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from sauci.core.models import (
+    Artifact,
+    Build,
+    BuildRequest,
+    EndedBy,
+    Event,
+    Status,
+    StepRun,
+    TestCase,
+)
+from sauci.exceptions import NotFoundError
+from sauci.storage._sql import check_update_fields
+
+__all__ = ["MemoryStore"]
+
+
+def _json_copy(value: Any) -> Any:
+    # What a JSON column gives back: rejects what it cannot store (TypeError)
+    # and turns tuples into lists, exactly as the SQL stores do.
+    return json.loads(json.dumps(value))
+
+
+class MemoryStore:
+    """A Store that keeps everything in dicts under one lock; nothing is durable."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"atomic_claim", "analytics"})
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._next_id = 1
+        self._builds: dict[int, Build] = {}
+        self._steps: dict[int, dict[str, StepRun]] = {}
+        self._logs: dict[tuple[int, str], bytearray] = {}
+        self._tests: dict[int, list[tuple[str, TestCase]]] = {}
+        self._artifacts: dict[int, list[tuple[str, Artifact]]] = {}
+        self._events: list[Event] = []
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        """``memory://``: a new, empty store."""
+        return cls()
+
+    def _require_build(self, build_id: int) -> Build:
+        try:
+            return self._builds[build_id]
+        except KeyError:
+            raise NotFoundError(f"build {build_id} not found") from None
+
+    # builds
+
+    def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
+        params = _json_copy(dict(request.params))
+        with self._lock:
+            build = Build(
+                id=self._next_id,
+                repo=request.repo,
+                ref=request.ref,
+                sha=request.sha,
+                event=request.event,
+                status=Status(status),
+                priority=request.priority,
+                params=params,
+                author=request.author,
+                message=request.message,
+                pusher=request.pusher,
+                old_sha=request.old_sha,
+                queued_at=self._clock(),
+            )
+            self._next_id += 1
+            self._builds[build.id] = build
+            return build
+
+    def get_build(self, build_id: int) -> Build:
+        with self._lock:
+            return self._require_build(build_id)
+
+    def update_build(self, build_id: int, **changes: Any) -> Build:
+        values = check_update_fields(changes)
+        with self._lock:
+            build = attrs.evolve(self._require_build(build_id), **values)
+            self._builds[build_id] = build
+            return build
+
+    def claim_build(self, worker: str) -> Build | None:
+        with self._lock:
+            queued = [b for b in self._builds.values() if b.status is Status.QUEUED]
+            if not queued:
+                return None
+            best = max(queued, key=lambda b: (b.priority, -b.id))
+            build = attrs.evolve(
+                best, status=Status.RUNNING, claimed_by=worker, started_at=self._clock()
+            )
+            self._builds[build.id] = build
+            return build
+
+    def list_builds(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        status: Status | None = None,
+        event: str | None = None,
+        author: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Build]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        wanted_status = None if status is None else Status(status)
+        out: list[Build] = []
+        with self._lock:
+            for build_id in sorted(self._builds, reverse=True):
+                if len(out) >= limit:
+                    break
+                b = self._builds[build_id]
+                if (
+                    (repo is None or b.repo == repo)
+                    and (ref is None or b.ref == ref)
+                    and (wanted_status is None or b.status is wanted_status)
+                    and (event is None or b.event == event)
+                    and (author is None or b.author == author)
+                    and (before_id is None or b.id < before_id)
+                ):
+                    out.append(b)
+        return out
+
+    def list_repos(self) -> list[str]:
+        with self._lock:
+            return sorted({b.repo for b in self._builds.values()})
+
+    # steps
+
+    def save_step(self, step: StepRun) -> StepRun:
+        # Normalized as a round trip through a database would: enums from
+        # their values, needs a tuple of str.
+        stored = attrs.evolve(
+            step,
+            status=Status(step.status),
+            ended_by=None if step.ended_by is None else EndedBy(step.ended_by),
+            allow_failure=bool(step.allow_failure),
+        )
+        with self._lock:
+            self._require_build(step.build_id)
+            self._steps.setdefault(step.build_id, {})[step.name] = stored
+        return step
+
+    def list_steps(self, build_id: int) -> list[StepRun]:
+        with self._lock:
+            steps = list(self._steps.get(build_id, {}).values())
+        return sorted(steps, key=lambda s: (s.position, s.name))
+
+    # logs
+
+    def append_log(self, build_id: int, step: str, data: bytes) -> int:
+        with self._lock:
+            self._require_build(build_id)
+            log = self._logs.setdefault((build_id, step), bytearray())
+            log += data
+            return len(log)
+
+    def read_log(
+        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
+    ) -> bytes:
+        if offset < 0 or (limit is not None and limit < 0):
+            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
+        with self._lock:
+            log = self._logs.get((build_id, step), b"")
+            end = len(log) if limit is None else offset + limit
+            return bytes(log[offset:end])
+
+    def log_size(self, build_id: int, step: str) -> int:
+        with self._lock:
+            return len(self._logs.get((build_id, step), b""))
+
+    # test results, artifacts, events
+
+    def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
+        with self._lock:
+            self._require_build(build_id)
+            rows = self._tests.setdefault(build_id, [])
+            rows.extend((step, attrs.evolve(c, duration=float(c.duration))) for c in cases)
+
+    def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
+        with self._lock:
+            return list(self._tests.get(build_id, ()))
+
+    def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
+        with self._lock:
+            self._require_build(build_id)
+            self._artifacts.setdefault(build_id, []).extend((step, a) for a in artifacts)
+
+    def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
+        with self._lock:
+            return list(self._artifacts.get(build_id, ()))
+
+    def add_event(self, event: Event) -> None:
+        stored = attrs.evolve(event, at=float(event.at), data=_json_copy(dict(event.data)))
+        with self._lock:
+            self._events.append(stored)
+
+    def list_events(self, *, build_id: int | None = None, limit: int = 100) -> list[Event]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        out: list[Event] = []
+        with self._lock:
+            for event in reversed(self._events):
+                if len(out) >= limit:
+                    break
+                if build_id is None or event.build_id == build_id:
+                    out.append(event)
+        return out
+
+    # analytics
+
+    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+        with self._lock:
+            builds = [b for b in self._builds.values() if repo is None or b.repo == repo]
+        by_status: dict[str, int] = {}
+        for b in builds:
+            by_status[b.status.value] = by_status.get(b.status.value, 0) + 1
+        durations = [b.duration for b in builds if b.duration is not None]
+        return {
+            "total": len(builds),
+            "by_status": dict(sorted(by_status.items())),
+            "mean_duration": sum(durations) / len(durations) if durations else None,
+        }
+
+    def close(self) -> None:
+        """Nothing to release; the data stays readable."""
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Migration scripts (a package only so that they ship in the wheel)."""

@@ -1,0 +1,164 @@
+"""The one storage schema, as SQLAlchemy tables.
+
+Every SQL back end stores builds in these tables; alembic migrations in
+``sauci/storage/migrations`` create and evolve them, and a test checks that
+the migrations produce exactly this schema. Portable types only: integer ids,
+float epoch seconds, JSON as text, log bytes as BLOB/bytea.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "artifacts",
+    "builds",
+    "events",
+    "log_chunks",
+    "metadata",
+    "steps",
+    "test_results",
+]
+
+# Constraint names are fixed so that later migrations can refer to them on
+# every back end.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _id() -> sa.Column[int]:
+    # SQLite: INTEGER PRIMARY KEY AUTOINCREMENT (ids never reused, so keyset
+    # paging stays stable); PostgreSQL: an identity column.
+    return sa.Column("id", sa.Integer, sa.Identity(), primary_key=True)
+
+
+def _build_fk() -> sa.Column[int]:
+    return sa.Column(
+        "build_id",
+        sa.Integer,
+        sa.ForeignKey("builds.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+builds = sa.Table(
+    "builds",
+    metadata,
+    _id(),
+    sa.Column("repo", sa.Text, nullable=False),
+    sa.Column("ref", sa.Text, nullable=False, server_default=""),
+    sa.Column("sha", sa.Text, nullable=False, server_default=""),
+    sa.Column("event", sa.Text, nullable=False, server_default="manual"),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("author", sa.Text, nullable=False, server_default=""),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("pusher", sa.Text, nullable=False, server_default=""),
+    sa.Column("old_sha", sa.Text, nullable=False, server_default=""),
+    sa.Column("queued_at", sa.Double, nullable=False),
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("claimed_by", sa.Text),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_builds_repo_id", builds.c.repo, builds.c.id)
+# Matches the claim's ORDER BY priority DESC, id ASC exactly.
+sa.Index("ix_builds_status_priority_id", builds.c.status, builds.c.priority.desc(), builds.c.id)
+sa.Index("ix_builds_ref", builds.c.ref)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    _build_fk(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("ended_by", sa.Text),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("signal", sa.Integer),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("allow_failure", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("needs", sa.Text, nullable=False, server_default="[]"),  # JSON array
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("log_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("log_path", sa.Text),
+    sa.PrimaryKeyConstraint("build_id", "name"),
+)
+sa.Index("ix_steps_build_id_position", steps.c.build_id, steps.c.position)
+
+# One row per append_log call (the LogSink batches about 64 KiB). Chunks of a
+# step are contiguous: chunk seq+1 starts where chunk seq ends, so the log's
+# size is the end of the last chunk (one primary-key lookup), and read_log
+# seeks to the first chunk overlapping the range through the offset index.
+log_chunks = sa.Table(
+    "log_chunks",
+    metadata,
+    _build_fk(),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("build_id", "step", "seq"),
+)
+sa.Index(
+    "ix_log_chunks_build_id_step_offset",
+    log_chunks.c.build_id,
+    log_chunks.c.step,
+    log_chunks.c.offset,
+    unique=True,
+)
+
+test_results = sa.Table(
+    "test_results",
+    metadata,
+    _id(),
+    _build_fk(),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("classname", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("duration", sa.Double, nullable=False, server_default="0"),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
+    sa.Column("file", sa.Text, nullable=False, server_default=""),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_test_results_build_id_id", test_results.c.build_id, test_results.c.id)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    _id(),
+    _build_fk(),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False, server_default=""),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_artifacts_build_id_id", artifacts.c.build_id, artifacts.c.id)
+
+# No foreign key on build_id: the audit trail outlives the builds it names.
+events = sa.Table(
+    "events",
+    metadata,
+    _id(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("build_id", sa.Integer),
+    sa.Column("actor", sa.Text, nullable=False, server_default=""),
+    sa.Column("data", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_events_build_id_id", events.c.build_id, events.c.id)

@@ -1,0 +1,185 @@
+"""The `sauci` command end to end on temporary git repositories."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sauci.cli import main
+
+GIT = ["git", "-c", "user.name=Tester", "-c", "user.email=t@example.com"]
+
+
+def make_repo(path: Path, pipeline: str, files: dict[str, str] | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / ".sauci.yml").write_text(pipeline)
+    for name, text in (files or {}).items():
+        (path / name).write_text(text)
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=path, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=path, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "first <b>commit</b>"], cwd=path, check=True)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    d = tmp_path / "data"
+    monkeypatch.setenv("SAUCI_DATA_DIR", str(d))
+    monkeypatch.delenv("SAUCI_STORE", raising=False)
+    return d
+
+
+def sauci(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "sauci", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+PASSING = "steps:\n  hello:\n    run: echo hello-from-step\n  world:\n    run: echo world\n"
+
+
+def test_run_passes_and_records_the_build(tmp_path, capsys):
+    repo = make_repo(tmp_path / "repo", PASSING)
+    assert main(["run", str(repo), "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    assert "hello │ hello-from-step" in out
+    assert re.search(r"build #1 ✔ passed", out)
+    assert main(["builds", "--color", "never"]) == 0
+    listing = capsys.readouterr().out
+    assert "#1" in listing and "passed" in listing and "main" in listing
+    assert main(["show", "1", "--color", "never"]) == 0
+    shown = capsys.readouterr().out
+    assert "hello" in shown and "world" in shown and "first <b>commit</b>" in shown
+    assert main(["logs", "1", "hello"]) == 0
+    assert capsys.readouterr().out == "hello-from-step\n"
+
+
+def test_run_uses_a_fresh_checkout_of_head_not_the_working_tree(tmp_path, capsys):
+    repo = make_repo(tmp_path / "repo", "steps:\n  s:\n    run: cat file.txt\n", {"file.txt": "committed\n"})
+    (repo / "file.txt").write_text("edited\n")
+    assert main(["run", str(repo), "--color", "never"]) == 0
+    assert "s │ committed" in capsys.readouterr().out
+    assert main(["run", str(repo), "--dirty", "--color", "never"]) == 0
+    assert "s │ edited" in capsys.readouterr().out
+    # the workspace is gone afterwards
+    assert not any((Path(os.environ["SAUCI_DATA_DIR"]) / "workspaces").iterdir())
+
+
+def test_failed_step_exits_1_with_summary(tmp_path, capsys):
+    repo = make_repo(tmp_path / "repo", "steps:\n  bad:\n    run: echo oops; exit 7\n  next:\n    run: 'true'\n")
+    assert main(["run", str(repo), "--color", "never", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "bad │" not in out  # folded
+    assert "last lines of bad" in out and "oops" in out
+    assert "exit code 7" in out
+    assert "skipped: needs 'bad', which failed" in out
+
+
+def test_broken_pipeline_exits_2_with_location_and_no_traceback(tmp_path):
+    repo = make_repo(tmp_path / "repo", "steps:\n  a:\n    run: 'true'\n    tiemout: 5s\n")
+    result = sauci("run", str(repo))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert ".sauci.yml:4:5" in result.stderr and "timeout" in result.stderr
+
+
+def test_validate_reports_every_problem(tmp_path):
+    path = tmp_path / ".sauci.yml"
+    path.write_text("steps:\n  a:\n    run: 'true'\n    needs: [b]\n  c:\n    run: [1, {x: 1}]\n    retries: -1\n")
+    result = sauci("validate", str(path), "--color", "never")
+    assert result.returncode == 2
+    lines = [line for line in result.stdout.splitlines() if line.startswith(str(path))]
+    assert len(lines) >= 3, result.stdout
+    assert "unknown step 'b'" in result.stdout
+
+
+def test_validate_ok(tmp_path):
+    (tmp_path / ".sauci.yml").write_text(PASSING)
+    result = sauci("validate", str(tmp_path), "--color", "never")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid: 2 steps" in result.stdout
+
+
+def test_missing_repo_is_a_clear_error(tmp_path):
+    result = sauci("run", str(tmp_path / "nowhere"))
+    assert result.returncode != 0
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_build_is_a_clear_error(tmp_path):
+    result = sauci("show", "999")
+    assert result.returncode != 0
+    assert "999" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"pyproject.toml": "[project]\nname='x'\n"}, "pytest"),
+        ({"package.json": "{}"}, "npm test"),
+        ({"Makefile": "test:\n\ttrue\n"}, "make test"),
+        ({}, "echo"),
+    ],
+)
+def test_init_guesses_a_starter_that_validates(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    result = sauci("init", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / ".sauci.yml").read_text()
+    assert expected in text and text.startswith("#")
+    assert sauci("validate", str(tmp_path)).returncode == 0
+    assert sauci("init", str(tmp_path)).returncode == 2  # refuses to overwrite
+
+
+def test_ctrl_c_cancels_and_leaves_no_process(tmp_path):
+    marker = f"sauci-test-{os.getpid()}-{time.time_ns()}"
+    repo = make_repo(tmp_path / "repo", f"steps:\n  hang:\n    run: sleep 300 # {marker}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sauci", "run", str(repo), "--color", "never"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _pids_with(marker):
+        time.sleep(0.05)
+    assert _pids_with(marker), "step never started"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "cancelled" in out
+    assert not _pids_with(marker)
+
+
+def _pids_with(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and b"sleep" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_demo_builds_the_sample_repository(tmp_path):
+    result = sauci("demo", "--dir", str(tmp_path / "demo"), "--color", "never")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "build #1 ✔ passed" in result.stdout
+    assert "experimental" in result.stdout and "failed (allowed)" in result.stdout
