@@ -24,7 +24,7 @@ import secrets as _secrets
 import signal as _signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -397,7 +397,18 @@ class StepCgroup:
         return ok
 
 
-def _kill_until_empty(list_pids: Callable[[], list[int]], timeout: float) -> bool:
+def _signal_groups(groups: Iterable[int], sig: int) -> None:
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+
+
+def _kill_until_empty(
+    list_pids: Callable[[], list[int]],
+    timeout: float,
+    *,
+    before: Callable[[], None] | None = None,
+) -> bool:
     deadline = time.monotonic() + timeout
     pause = 0.001
     while True:
@@ -405,8 +416,10 @@ def _kill_until_empty(list_pids: Callable[[], list[int]], timeout: float) -> boo
         if not pids:
             return True
         if time.monotonic() >= deadline:
-            log.warning("processes_survived_kill", pids=pids[:20])
+            log.warning("processes_survived_kill", count=len(pids), pids=pids[:20])
             return False
+        if before is not None:
+            before()
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, _signal.SIGKILL)
@@ -462,6 +475,7 @@ class ProcessTree:
         # Ticks since boot, one second early to be safe against rounding.
         self._since = _uptime_ticks() - _CLK_TCK
         self._empty = False
+        self._groups: set[int] = set()
         self.processes: int | None = None
         self.memory: int | None = None
 
@@ -479,6 +493,7 @@ class ProcessTree:
             return []
         me = os.getpid()
         parent: dict[int, int] = {}
+        group: dict[int, int] = {}
         members: set[int] = set()
         for name in os.listdir("/proc"):
             if not name.isdigit():
@@ -496,6 +511,7 @@ class ProcessTree:
                 continue
             ppid, pgrp, sid = int(fields[1]), int(fields[2]), int(fields[3])
             parent[pid] = ppid
+            group[pid] = pgrp
             if pid == root or sid == root or pgrp == root or self._has_marker(pid):
                 members.add(pid)
         # Descendants of members by parent links (started after the step).
@@ -508,7 +524,10 @@ class ProcessTree:
                 if child not in members:
                     members.add(child)
                     stack.append(child)
-        self._empty = not members and root not in parent
+        self._empty = not members
+        # Process groups hold only processes of one session, and a session
+        # started by a member holds only its descendants: safe to signal.
+        self._groups = {group[pid] for pid in members}
         return sorted(members)
 
     def _has_marker(self, pid: int) -> bool:
@@ -519,7 +538,9 @@ class ProcessTree:
             return False
 
     def signal(self, sig: int) -> None:
-        for pid in self.pids():
+        pids = self.pids()
+        _signal_groups(self._groups, sig)
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
@@ -527,7 +548,11 @@ class ProcessTree:
         return CgroupEvents()
 
     def kill_all(self, timeout: float = 10.0) -> bool:
-        return _kill_until_empty(self.pids, timeout)
+        # killpg is atomic against fork(); killing one pid at a time is not,
+        # and a fork bomb outruns it.
+        return _kill_until_empty(
+            self.pids, timeout, before=lambda: _signal_groups(self._groups, _signal.SIGKILL)
+        )
 
     def remove(self, timeout: float = 5.0) -> bool:
         if self._empty:  # nothing was left and nothing is left to fork more

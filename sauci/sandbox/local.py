@@ -221,16 +221,25 @@ class LocalSandbox:
         fd = proc.stdout.fileno()
         poller = select.poll()
         poller.register(fd, select.POLLIN)
+        # A pidfd turns readable when the main process exits, so one poll()
+        # waits for output and for the exit together: no sleep-and-retry.
+        pidfd = _pidfd_open(proc.pid)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
         eof = False
         flush: Callable[[], None] | None = getattr(log, "flush", None)
         last_flush = started
 
         def pump(wait: float) -> bool:
-            """Read one piece if one comes within ``wait`` seconds; False if none."""
+            """Wait up to ``wait`` s for output (or the main process's exit);
+            True when a piece was read."""
             nonlocal eof, last_flush
-            if eof:
+            if eof and pidfd is None:
                 return False
-            if poller.poll(max(0, math.ceil(wait * 1000))):
+            events = poller.poll(max(0, math.ceil(wait * 1000)))
+            for efd, _ in events:
+                if efd != fd:
+                    continue
                 data = os.read(fd, READ_SIZE)
                 if data:
                     # After log.exceeded the writer drops it; reading on keeps
@@ -239,9 +248,10 @@ class LocalSandbox:
                     return True
                 eof = True
                 poller.unregister(fd)
-            elif flush is not None and time.monotonic() - last_flush >= STORE_FLUSH_INTERVAL:
+            now = time.monotonic()
+            if not events and flush is not None and now - last_flush >= STORE_FLUSH_INTERVAL:
                 flush()  # a quiet step's last lines reach the store too
-                last_flush = time.monotonic()
+                last_flush = now
             return False
 
         timeout = step.timeout
@@ -264,11 +274,15 @@ class LocalSandbox:
                 killed = True
                 continue
             wait = max(0.0, min(POLL_INTERVAL, deadline - now, kill_at - now))
-            if eof:  # stdout closed, process still running
+            if eof and pidfd is None:  # stdout closed, process still running
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(wait)
             else:
                 pump(wait)
+        if pidfd is not None:  # readable for good now; it would make pump() spin
+            poller.unregister(pidfd)
+            os.close(pidfd)
+            pidfd = None
 
         # The main process has ended. End what it left behind (background
         # jobs, daemons), like GitHub Actions does at the end of a job:
@@ -280,11 +294,13 @@ class LocalSandbox:
                 if ended_by is None:
                     tree.signal(_signal.SIGTERM)
                     kill_at = time.monotonic() + self.grace
+                pause = 0.002  # most leftovers die at once on SIGTERM
                 while tree.pids():
                     if time.monotonic() >= kill_at or (ended_by is None and cancel.is_set()):
                         break
-                    if not pump(0.02) and eof:
-                        time.sleep(0.02)
+                    if not pump(pause) and eof:
+                        time.sleep(pause)
+                    pause = min(pause * 2, POLL_INTERVAL)
                 tree.kill_all()
         # Every writer is gone (or escaped detection): read what is left, briefly.
         drain_until = time.monotonic() + self.drain_timeout
@@ -343,6 +359,13 @@ def _log_end(step: Step, exit_code: Any, sig: Any, ended_by: Any, duration: floa
         ended_by=str(ended_by) if ended_by else None,
         seconds=round(duration, 3),
     )
+
+
+def _pidfd_open(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # Linux < 5.3, or not Linux
+        return None
 
 
 def _pick(value: Any, default: Any) -> Any:

@@ -32,6 +32,12 @@ from sauci.storage._sql import check_update_fields
 __all__ = ["MemoryStore"]
 
 
+def _copy(value: Build | Event) -> Any:
+    # A fresh object with fresh params/data dicts (attrs converters copy
+    # them), so callers never share mutable state with the store.
+    return attrs.evolve(value)
+
+
 def _json_copy(value: Any) -> Any:
     # What a JSON column gives back: rejects what it cannot store (TypeError)
     # and turns tuples into lists, exactly as the SQL stores do.
@@ -87,18 +93,18 @@ class MemoryStore:
             )
             self._next_id += 1
             self._builds[build.id] = build
-            return build
+            return _copy(build)
 
     def get_build(self, build_id: int) -> Build:
         with self._lock:
-            return self._require_build(build_id)
+            return _copy(self._require_build(build_id))
 
     def update_build(self, build_id: int, **changes: Any) -> Build:
         values = check_update_fields(changes)
         with self._lock:
             build = attrs.evolve(self._require_build(build_id), **values)
             self._builds[build_id] = build
-            return build
+            return _copy(build)
 
     def claim_build(self, worker: str) -> Build | None:
         with self._lock:
@@ -110,7 +116,7 @@ class MemoryStore:
                 best, status=Status.RUNNING, claimed_by=worker, started_at=self._clock()
             )
             self._builds[build.id] = build
-            return build
+            return _copy(build)
 
     def list_builds(
         self,
@@ -140,7 +146,7 @@ class MemoryStore:
                     and (author is None or b.author == author)
                     and (before_id is None or b.id < before_id)
                 ):
-                    out.append(b)
+                    out.append(_copy(b))
         return out
 
     def list_repos(self) -> list[str]:
@@ -226,7 +232,7 @@ class MemoryStore:
                 if len(out) >= limit:
                     break
                 if build_id is None or event.build_id == build_id:
-                    out.append(event)
+                    out.append(_copy(event))
         return out
 
     # analytics

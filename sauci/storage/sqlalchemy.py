@@ -39,16 +39,20 @@ def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
 
 
 class _Transaction:
-    __slots__ = ("_conn", "lastrowid")
+    __slots__ = ("_conn", "_last")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self.lastrowid: int | None = None
+        self._last: sa.CursorResult[Any] | None = None
+
+    @property
+    def lastrowid(self) -> int | None:
+        # Read only when asked: psycopg cursors have no lastrowid at all.
+        return None if self._last is None else self._last.lastrowid
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        result = self._conn.execute(_text(sql), params or {})
-        self.lastrowid = result.lastrowid
-        return result.rowcount
+        self._last = self._conn.execute(_text(sql), params or {})
+        return self._last.rowcount
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._conn.execute(_text(sql), list(rows))
@@ -192,7 +196,7 @@ class SQLAlchemyStore(SQLStoreBase):
                     f"needs {HEAD}; open it with migrate=True or run "
                     "sauci.storage.migrations.upgrade()"
                 )
-            log.info("store_migrating", url=self._db.url, from_revision=revision, to=HEAD)
+            log.debug("store_migrating", url=self._db.url, from_revision=revision, to=HEAD)
             upgrade(self.engine)
         except exc.SQLAlchemyError as e:
             raise StoreError(f"{what} failed: {getattr(e, 'orig', None) or e}") from e

@@ -235,7 +235,7 @@ class SQLiteStore(SQLStoreBase):
 
         from sauci.storage.migrations import upgrade
 
-        log.info("sqlite_store_migrating", path=self.path, from_revision=revision, to=HEAD)
+        log.debug("sqlite_store_migrating", path=self.path, from_revision=revision, to=HEAD)
         try:
             upgrade(sa.engine.URL.create("sqlite", database=self.path))
         except (sa.exc.SQLAlchemyError, CommandError) as exc:

@@ -130,12 +130,15 @@ def _read_values(chk: Checker, name: str, node: Node, label: str) -> list[str] |
 def _read_exclude(
     chk: Checker, exclude: tuple[Node, Node], variables: dict[str, list[str]], label: str
 ) -> list[dict[str, str]] | None:
-    key, node = exclude
+    _, node = exclude
     what = f"'exclude' in the matrix of {label}"
     if not isinstance(node, SequenceNode):
         if chk.visit(node):
-            chk.add(node, f"{what}: expected a list of mappings such as "
-                    f"{{os: windows}}, got {describe(node)}")
+            chk.add(
+                node,
+                f"{what}: expected a list of mappings such as "
+                f"{{os: windows}}, got {describe(node)}",
+            )
         return None
     if not chk.visit(node):
         return None

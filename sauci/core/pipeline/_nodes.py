@@ -149,12 +149,16 @@ class Checker:
             return []
         if isinstance(source, MappingNode):
             return [source]
-        if isinstance(source, SequenceNode) and self.visit(source):
-            if all(isinstance(item, MappingNode) for item in source.value):
-                return list(source.value)
+        if (
+            isinstance(source, SequenceNode)
+            and self.visit(source)
+            and all(isinstance(item, MappingNode) for item in source.value)
+        ):
+            return list(source.value)
         self.add(
-            source, f"'<<'{where}: expected a mapping or a list of mappings to merge, "
-            f"got {describe(source)}"
+            source,
+            f"'<<'{where}: expected a mapping or a list of mappings to merge, "
+            f"got {describe(source)}",
         )
         return []
 
@@ -176,8 +180,11 @@ class Checker:
             return None
         if isinstance(node, ScalarNode) and node.tag in TEXT_TAGS:
             if "\x00" in node.value:
-                self.add(node, f"{what}: contains a NUL character (\\0), which no command, "
-                         "name or path can hold")
+                self.add(
+                    node,
+                    f"{what}: contains a NUL character (\\0), which no command, "
+                    "name or path can hold",
+                )
                 return None
             return node.value
         self.add(node, f"{what}: expected {expected}, got {describe(node)}")

@@ -6,6 +6,7 @@ but not yet expanded (matrix) or linked (needs); ``_build`` does that.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 from collections.abc import Callable
@@ -80,6 +81,7 @@ class StepSpec:
         "base",
         "expanded",
         "fields",
+        "has_matrix",
         "image",
         "index",
         "label",
@@ -105,6 +107,7 @@ class StepSpec:
         self.workdir: tuple[str, Node] | None = None
         self.needs: list[tuple[str, Node]] | None = None  # None: the default
         self.matrix: Matrix | None = None
+        self.has_matrix = False  # True even when the matrix was wrong
         self.matrix_values: dict[str, str] | None = None
         self.fields: dict[str, Any] = {}  # the Step keyword arguments needing no expansion
         self.expanded: list[dict[str, Any]] = []  # filled in by _build
@@ -197,15 +200,20 @@ class Reader:
                 if isinstance(item, MappingNode):
                     specs.append(self._step(item, index, None))
                 elif chk.visit(item):
-                    chk.add(item, f"step #{index}: expected a mapping with 'name' and 'run', "
-                            f"got {describe(item)}")
+                    chk.add(
+                        item,
+                        f"step #{index}: expected a mapping with 'name' and 'run', "
+                        f"got {describe(item)}",
+                    )
         elif isinstance(node, MappingNode):
             for index, (name, key, value) in enumerate(chk.items(node, " in 'steps'"), 1):
                 if isinstance(value, MappingNode):
                     specs.append(self._step(value, index, (name, key)))
                 elif chk.visit(value):
-                    chk.add(value, f"step {name!r}: expected a mapping with 'run', "
-                            f"got {describe(value)}")
+                    chk.add(
+                        value,
+                        f"step {name!r}: expected a mapping with 'run', got {describe(value)}",
+                    )
         elif chk.visit(node):
             chk.add(node, f"'steps': expected {expected}, got {describe(node)}")
             return specs
@@ -217,10 +225,7 @@ class Reader:
 
     def _step(self, node: MappingNode, index: int, key: tuple[str, Node] | None) -> StepSpec:
         chk = self.chk
-        if key is not None:
-            label = f"step {key[0]!r}"
-        else:
-            label = _peek_name(node) or f"step #{index}"
+        label = f"step {key[0]!r}" if key is not None else _peek_name(node) or f"step #{index}"
         spec = StepSpec(node, index, label)
         if key is not None:
             spec.base, spec.name_node = key
@@ -245,13 +250,13 @@ class Reader:
             chk.add(node, f"{label} has no 'run': every step needs the command(s) to run")
         if key is None and name_key is None:
             chk.add(node, f"{label} has no 'name': in the list form every step needs one")
-        if key is not None and name_key is not None and spec.matrix is None:
+        if key is not None and name_key is not None and not spec.has_matrix:
             chk.add(
                 name_key,
                 f"{label}: the mapping key already names the step; 'name' is only allowed "
                 "here with 'matrix', as the pattern for the names of its expansions",
             )
-        if spec.matrix is not None and spec.matrix_values is not None:
+        if spec.has_matrix and spec.matrix_values is not None:
             chk.add(node, f"{label}: 'matrix' and 'matrix_values' cannot be used together")
         return spec
 
@@ -322,10 +327,9 @@ class Reader:
                     "and _, not starting with a digit",
                 )
             elif _is_null(value):
-                chk.visit(value)
-                chk.add(value, f"{what}: {name} has no value; write {name}: '' for an empty one")
+                chk.add(key, f"{what}: {name} has no value; write {name}: '' for an empty one")
             else:
-                text = chk.text(value, f"{what}, {name}", "a value such as 1 or 'text'")
+                text = chk.text(value, what, f"a value for {name} such as 1 or 'text'")
                 if text is not None:
                     env[name] = text
         return env
@@ -337,10 +341,8 @@ class Reader:
             return
         seconds: float | None = None
         if isinstance(node, ScalarNode) and node.tag == STR:
-            try:
+            with contextlib.suppress(ValueError):
                 seconds = parse_duration(node.value)
-            except ValueError:
-                pass
         elif isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
             seconds = chk.number(node, what, expected)
             if seconds is None:
@@ -429,6 +431,7 @@ class Reader:
     def _matrix(self, spec: StepSpec, what: str, node: Node) -> None:
         chk = self.chk
         mapping = chk.mapping(node, what, "a mapping of variable names to lists of values")
+        spec.has_matrix = True
         if mapping is not None:
             spec.matrix = read_matrix(chk, mapping, spec.label)
 
@@ -535,10 +538,8 @@ class Reader:
             return None
         size: int | None = None
         if isinstance(node, ScalarNode) and node.tag == STR:
-            try:
+            with contextlib.suppress(ValueError):
                 size = parse_size(node.value)
-            except ValueError:
-                pass
         elif isinstance(node, ScalarNode) and node.tag == INT:
             return chk.integer(node, what, 1, MAX_MEMORY)
         if size is None:

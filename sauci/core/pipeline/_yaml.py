@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import yaml
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -37,9 +37,27 @@ class Located(NamedTuple):
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """The safe loader without path resolvers, which SauCI never registers."""
+    """The safe loader, with tag resolution made cheaper.
 
-    # Called for every node; skipping them saves a tenth of the compose time.
+    Resolving is a third of the compose time; keys and many values repeat,
+    so plain scalars are resolved once per file. SauCI registers no path
+    resolvers, so the path bookkeeping is skipped.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._resolved: dict[str, str] = {}
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return self.DEFAULT_SCALAR_TAG
+            tag = self._resolved.get(value)
+            if tag is None:
+                tag = self._resolved[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
     def descend_resolver(self, current_node: object, current_index: object) -> None:
         pass
 
@@ -110,7 +128,7 @@ def _too_deep(text: str) -> Located | None:
     return None
 
 
-def compose(text: str) -> Node | None | Located:
+def compose(text: str) -> Node | Located | None:
     """The single document's root node, None for an empty file, or the problem."""
     if _depth_bound(text) > MAX_DEPTH:
         deep = _too_deep(text)

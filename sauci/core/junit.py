@@ -1,0 +1,172 @@
+"""Read JUnit XML reports into TestCase results, safely.
+
+Reports come from the build, so they are untrusted: they are parsed with
+defusedxml (no entity expansion, no DTD-loaded or external files, no network),
+capped in size, and only read from inside the workspace.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from sauci._logging import get_logger
+from sauci.core.models import TestCase
+from sauci.exceptions import ConfigError
+
+__all__ = ["MAX_REPORT_SIZE", "collect_junit", "parse_junit"]
+
+log = get_logger(__name__)
+
+MAX_REPORT_SIZE = 64 * 1024 * 1024
+_MAX_TEXT = 64 * 1024  # of one failure's text kept per test case
+
+
+def parse_junit(source: Path | str | bytes, *, name: str | None = None) -> list[TestCase]:
+    """The test cases of one JUnit XML report (a path, or its bytes).
+
+    Understands ``<testsuites>`` and ``<testsuite>`` roots, nested suites,
+    ``<testcase>`` with ``<failure>``, ``<error>`` and ``<skipped>``, and the
+    ``time``, ``classname`` and ``file`` attributes (a case without ``file``
+    takes its suite's). Raises ConfigError with a clear message for a
+    report that is not well-formed, too large, or uses DTD entities or
+    external references (which are never expanded or fetched).
+    """
+    import defusedxml.ElementTree as DET
+    from defusedxml import DefusedXmlException
+
+    if isinstance(source, bytes | bytearray):
+        data = bytes(source)
+        label = name or "<junit report>"
+    else:
+        path = Path(source)
+        label = name or str(path)
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(MAX_REPORT_SIZE + 1)
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise ConfigError(f"{label}: cannot read the JUnit report: {why}") from exc
+    if len(data) > MAX_REPORT_SIZE:
+        raise ConfigError(f"{label}: the JUnit report is larger than {MAX_REPORT_SIZE >> 20} MiB")
+    try:
+        root = DET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise ConfigError(
+            f"{label}: the JUnit report uses XML entities or external references, "
+            f"which are refused for safety ({type(exc).__name__})"
+        ) from exc
+    except ET.ParseError as exc:
+        raise ConfigError(f"{label}: not a well-formed XML file: {exc}") from exc
+    if _local(root.tag) not in ("testsuites", "testsuite", "testcase"):
+        raise ConfigError(
+            f"{label}: not a JUnit report (the root element is <{_local(root.tag)}>, "
+            "expected <testsuites> or <testsuite>)"
+        )
+    return list(_cases(root, suite_file=""))
+
+
+def _local(tag: object) -> str:
+    text = tag if isinstance(tag, str) else ""
+    return text.rsplit("}", 1)[-1]
+
+
+def _cases(element: ET.Element, *, suite_file: str) -> Iterator[TestCase]:
+    tag = _local(element.tag)
+    if tag == "testcase":
+        yield _case(element, suite_file)
+        return
+    if tag in ("testsuites", "testsuite"):
+        suite_file = element.get("file", suite_file) or suite_file
+        for child in element:
+            yield from _cases(child, suite_file=suite_file)
+
+
+def _case(element: ET.Element, suite_file: str) -> TestCase:
+    status, message, text = "passed", "", ""
+    for child in element:
+        kind = _local(child.tag)
+        if kind in ("failure", "error"):
+            status = "failed" if kind == "failure" else "errored"
+            message = child.get("message") or child.get("type") or ""
+            text = (child.text or "").strip()
+            break  # the first failure or error decides
+        if kind == "skipped" and status == "passed":
+            status = "skipped"
+            message = child.get("message") or ""
+            text = (child.text or "").strip()
+    return TestCase(
+        name=element.get("name") or "",
+        classname=element.get("classname") or element.get("class") or "",
+        status=status,
+        duration=_seconds(element.get("time")),
+        message=message[:_MAX_TEXT],
+        text=text[:_MAX_TEXT],
+        file=element.get("file") or suite_file,
+    )
+
+
+def _seconds(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value.replace(",", ""))  # some tools write "1,234.5"
+    except ValueError:
+        return 0.0
+    return seconds if seconds >= 0 and seconds == seconds else 0.0  # no NaN
+
+
+def collect_junit(workspace: Path | str, globs: Iterable[str]) -> list[TestCase]:
+    """The test cases of every report matching ``globs`` (relative to ``workspace``).
+
+    Never raises: a broken report becomes one errored TestCase named after
+    the file with the problem as its message, and so does a path that
+    resolves outside the workspace (which is not read).
+    """
+    workspace = Path(workspace)
+    root = workspace.resolve()
+    cases: list[TestCase] = []
+    seen: set[Path] = set()
+    for pattern in globs:
+        if not pattern or Path(pattern).is_absolute():
+            rel = pattern or "<empty pattern>"
+            cases.append(_broken(rel, f"{rel}: a report path must be relative to the workspace"))
+            continue
+        for path, rel in _matches(workspace, pattern):
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                real = path.resolve()
+            except OSError as exc:
+                cases.append(_broken(rel, f"{rel}: cannot resolve the path: {exc}"))
+                continue
+            if not real.is_relative_to(root):
+                log.warning("junit_outside_workspace", path=rel)
+                cases.append(_broken(rel, f"{rel}: resolves outside the workspace; not read"))
+                continue
+            if not real.is_file():
+                continue
+            try:
+                cases.extend(parse_junit(real, name=rel))
+            except ConfigError as exc:
+                cases.append(_broken(rel, str(exc)))
+            except Exception as exc:  # never let a report break the build
+                log.warning("junit_parse_failed", path=rel, error=repr(exc))
+                cases.append(_broken(rel, f"{rel}: cannot parse the JUnit report: {exc!r}"))
+    return cases
+
+
+def _matches(workspace: Path, pattern: str) -> Iterator[tuple[Path, str]]:
+    try:
+        found = sorted(workspace.glob(pattern))
+    except (ValueError, NotImplementedError, OSError) as exc:
+        log.warning("junit_bad_glob", pattern=pattern, error=str(exc))
+        return
+    for path in found:
+        yield path, path.relative_to(workspace).as_posix()
+
+
+def _broken(rel: str, message: str) -> TestCase:
+    return TestCase(name=rel, classname="junit", status="errored", message=message, file=rel)

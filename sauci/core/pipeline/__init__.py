@@ -1,0 +1,137 @@
+"""Reading, checking and writing ``.sauci.yml`` pipeline files.
+
+Every problem in a file is collected in one pass and raised together as one
+:class:`~sauci.exceptions.PipelineError`, each located to its line and
+column. No input makes these functions raise anything else.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sauci._logging import get_logger
+from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.core.pipeline._build import build_steps
+from sauci.core.pipeline._dump import dump_pipeline
+from sauci.core.pipeline._nodes import MAX_NODES, Checker, TooManyNodes
+from sauci.core.pipeline._schema import Reader
+from sauci.core.pipeline._yaml import MAX_BYTES, Located, compose, decode
+from sauci.exceptions import ConfigError, PipelineError, Problem
+
+__all__ = ["dump_pipeline", "load_pipeline", "parse_pipeline", "validate_pipeline"]
+
+log = get_logger(__name__)
+
+FILENAME = ".sauci.yml"
+_MAX_PROBLEMS = 100
+
+
+def parse_pipeline(
+    text: str | bytes, filename: str = FILENAME, *, max_timeout: float | None = None
+) -> Pipeline:
+    """The pipeline in ``text``; raises PipelineError listing every problem.
+
+    ``max_timeout`` (seconds) caps step timeouts: a larger ``timeout`` is a
+    problem, and steps without one get the cap if it is below the default.
+    """
+    pipeline, problems = _check(text, filename, max_timeout)
+    if pipeline is None:
+        raise PipelineError(problems)
+    return pipeline
+
+
+def validate_pipeline(
+    text: str | bytes, filename: str = FILENAME, *, max_timeout: float | None = None
+) -> list[Problem]:
+    """Every problem in ``text``, in file order; empty when it is a valid pipeline."""
+    return _check(text, filename, max_timeout)[1]
+
+
+def load_pipeline(path: str | os.PathLike[str], *, max_timeout: float | None = None) -> Pipeline:
+    """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
+
+    A missing or unreadable file is a ConfigError naming the path.
+    """
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        name = os.path.join(name, FILENAME)
+    try:
+        with open(name, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"no pipeline file at {name}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the pipeline file {name}: {exc.strerror}") from exc
+    return parse_pipeline(data, name, max_timeout=max_timeout)
+
+
+def _check(
+    text: str | bytes, filename: str, max_timeout: float | None
+) -> tuple[Pipeline | None, list[Problem]]:
+    if max_timeout is not None and not max_timeout > 0:
+        raise ConfigError(f"max_timeout must be more than 0 seconds, got {max_timeout!r}")
+    chk = Checker(filename)
+    pipeline = None
+    try:
+        pipeline = _read(chk, text, filename, max_timeout)
+    except TooManyNodes as exc:
+        chk.add(
+            exc.node,
+            f"the file expands to more than {MAX_NODES} values (YAML aliases repeat what "
+            "they point to); make it smaller",
+        )
+    except Exception as exc:  # a bug here must not become a crash of the caller
+        log.exception("pipeline_parser_failed", file=filename)
+        chk.add((1, 1), f"internal error while reading the pipeline ({exc!r}); please report it")
+    if chk.problems or pipeline is None:
+        return None, _tidy(chk.problems)
+    return pipeline, []
+
+
+def _read(
+    chk: Checker, text: str | bytes, filename: str, max_timeout: float | None
+) -> Pipeline | None:
+    if len(text) > MAX_BYTES:
+        chk.add((1, 1), f"the file is larger than {MAX_BYTES // 1024} KiB")
+        return None
+    if isinstance(text, bytes | bytearray):
+        decoded = decode(bytes(text))
+        if isinstance(decoded, Located):
+            chk.add((decoded.line, decoded.column), decoded.message)
+            return None
+        text = decoded
+    root = compose(text)
+    if isinstance(root, Located):
+        chk.add((root.line, root.column), root.message)
+        return None
+    env, specs = Reader(chk, max_timeout).document(root)
+    kwargs_list = build_steps(chk, specs)
+    if chk.problems:
+        return None
+    if max_timeout is not None and max_timeout < DEFAULT_TIMEOUT:
+        for kwargs in kwargs_list:
+            kwargs.setdefault("timeout", float(max_timeout))
+    steps = [Step(**kwargs) for kwargs in kwargs_list]
+    try:
+        return Pipeline(steps=steps, env=env, source=filename)
+    except PipelineError as exc:  # the backstop found what the checks above missed
+        chk.problems.extend(exc.problems)
+    except RecursionError:  # dag.find_cycle recurses once per step of a chain
+        chk.add(
+            (1, 1),
+            "the steps' needs form a chain too long to check (more than about 900 steps "
+            "each needing a later one)",
+        )
+    return None
+
+
+def _tidy(problems: list[Problem]) -> list[Problem]:
+    """Sorted by position, without repeats (aliases visit a node more than once)."""
+    unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.column))
+    if len(unique) > _MAX_PROBLEMS:
+        more = len(unique) - _MAX_PROBLEMS
+        unique = unique[:_MAX_PROBLEMS]
+        unique.append(
+            Problem(file=unique[0].file, line=0, column=0, message=f"... and {more} more problems")
+        )
+    return unique

@@ -1,0 +1,110 @@
+"""Writing a Pipeline back to ``.sauci.yml`` text that parses to an equal Pipeline.
+
+Steps are written in the mapping form, in order, each with only the keys
+that differ from the defaults. A matrix step is written as its expansions:
+their names, substituted commands and env are already in each Step, and
+``matrix_values`` records Step.matrix (the parser accepts that key only to
+read such files; expanding ``matrix`` again could not reproduce hand-written
+names or excluded combinations exactly).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.core.pipeline._units import format_duration, format_size, parse_duration
+
+try:
+    from yaml import CSafeDumper as _BaseDumper
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+
+__all__ = ["dump_pipeline"]
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """Multi-line text as ``|`` blocks (the emitter falls back to quotes when it must)."""
+
+
+def _represent_str(dumper: yaml.BaseDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_pipeline(pipeline: Pipeline) -> str:
+    """YAML text for ``pipeline``; ``parse_pipeline`` turns it back into an equal one."""
+    document: dict[str, Any] = {"version": 1}
+    if pipeline.env:
+        document["env"] = dict(pipeline.env)
+    document["steps"] = {step.name: _step(step) for step in pipeline.steps}
+    return yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1 << 16,  # no folding: long commands stay on one line
+    )
+
+
+def _step(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    out["run"] = step.run[0] if len(step.run) == 1 else list(step.run)
+    if step.needs is not None:  # None stays None: "the step before", which order keeps
+        out["needs"] = list(step.needs)
+    if step.shell != DEFAULT_SHELL:
+        out["shell"] = list(step.shell)
+    if step.env:
+        out["env"] = dict(step.env)
+    if step.timeout != DEFAULT_TIMEOUT:
+        out["timeout"] = _duration(step.timeout)
+    if step.retries:
+        out["retries"] = step.retries
+    if step.retry_on:
+        out["retry_on"] = list(step.retry_on)
+    if step.allow_failure:
+        out["allow_failure"] = True
+    when = {}
+    if step.when.branches:
+        when["branches"] = list(step.when.branches)
+    if step.when.events:
+        when["events"] = list(step.when.events)
+    if when:
+        out["when"] = when
+    for key in ("artifacts", "junit", "secrets"):
+        if getattr(step, key):
+            out[key] = list(getattr(step, key))
+    for key in ("workdir", "sandbox", "image", "network"):
+        if getattr(step, key) is not None:
+            out[key] = getattr(step, key)
+    limits = {}
+    if step.limits.memory is not None:
+        limits["memory"] = format_size(step.limits.memory)
+    if step.limits.processes is not None:
+        limits["processes"] = step.limits.processes
+    if step.limits.cpu is not None:
+        limits["cpu"] = float(step.limits.cpu)
+    if limits:
+        out["limits"] = limits
+    if step.weight != 1:
+        out["weight"] = step.weight
+    if step.matrix:
+        out["matrix_values"] = dict(step.matrix)
+    return out
+
+
+def _duration(seconds: float) -> str | float:
+    """``1h30m`` when that reads back exactly, else the number of seconds."""
+    text = format_duration(seconds)
+    try:
+        if parse_duration(text) == seconds:
+            return text
+    except ValueError:
+        pass
+    return float(seconds)
