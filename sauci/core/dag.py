@@ -27,32 +27,33 @@ def resolve_needs(steps: Sequence[Step]) -> dict[str, tuple[str, ...]]:
 
 
 def find_cycle(deps: dict[str, tuple[str, ...]]) -> list[str] | None:
-    """A list of names forming a cycle (first == last), or None."""
+    """A list of names forming a cycle (first == last), or None.
+
+    Iterative depth-first search: a chain of thousands of steps must not hit
+    Python's recursion limit.
+    """
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(deps, white)
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        colour[node] = grey
-        stack.append(node)
-        for dep in deps.get(node, ()):
+    for root in deps:
+        if colour[root] != white:
+            continue
+        path: list[str] = [root]
+        iters = [iter(deps.get(root, ()))]
+        colour[root] = grey
+        while iters:
+            dep = next(iters[-1], None)
+            if dep is None:
+                colour[path.pop()] = black
+                iters.pop()
+                continue
             if dep not in colour:
                 continue
             if colour[dep] == grey:
-                return [*stack[stack.index(dep) :], dep]
+                return [*path[path.index(dep) :], dep]
             if colour[dep] == white:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        colour[node] = black
-        return None
-
-    for node in deps:
-        if colour[node] == white:
-            found = visit(node)
-            if found:
-                return found
+                colour[dep] = grey
+                path.append(dep)
+                iters.append(iter(deps.get(dep, ())))
     return None
 
 

@@ -249,15 +249,15 @@ class Executor:
                         if blockers:
                             continue
                         bad = [d for d in deps[name] if not _satisfies(runs[d])]
-                        if bad:
+                        if stop_reason is not None:
+                            status = Status.CANCELLED if stop_reason == "cancelled" else Status.SKIPPED
+                            runs[name] = self._finish(build, run, status=status, reason=stop_reason)
+                            progressed = True
+                        elif bad:
                             runs[name] = self._finish(
                                 build, run, status=Status.SKIPPED,
                                 reason=f"skipped: needs {bad[0]!r}, which {runs[bad[0]].status.value}",
                             )
-                            progressed = True
-                        elif stop_reason is not None:
-                            status = Status.CANCELLED if stop_reason == "cancelled" else Status.SKIPPED
-                            runs[name] = self._finish(build, run, status=status, reason=stop_reason)
                             progressed = True
                         elif len(running) < self.jobs:
                             token = threading.Event()

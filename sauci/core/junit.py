@@ -1,7 +1,7 @@
 """Read JUnit XML reports into TestCase results, safely.
 
 Reports come from the build, so they are untrusted: they are parsed with
-defusedxml (no entity expansion, no DTD-loaded or external files, no network),
+defusedxml (no DTD, no entity expansion, no external files, no network),
 capped in size, and only read from inside the workspace.
 """
 
@@ -30,7 +30,7 @@ def parse_junit(source: Path | str | bytes, *, name: str | None = None) -> list[
     ``<testcase>`` with ``<failure>``, ``<error>`` and ``<skipped>``, and the
     ``time``, ``classname`` and ``file`` attributes (a case without ``file``
     takes its suite's). Raises ConfigError with a clear message for a
-    report that is not well-formed, too large, or uses DTD entities or
+    report that is not well-formed, too large, or has a DTD, entities or
     external references (which are never expanded or fetched).
     """
     import defusedxml.ElementTree as DET
@@ -51,10 +51,12 @@ def parse_junit(source: Path | str | bytes, *, name: str | None = None) -> list[
     if len(data) > MAX_REPORT_SIZE:
         raise ConfigError(f"{label}: the JUnit report is larger than {MAX_REPORT_SIZE >> 20} MiB")
     try:
-        root = DET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        # JUnit reports need no DTD; refusing any also stops expat from
+        # quietly skipping entities declared in an external DTD.
+        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise ConfigError(
-            f"{label}: the JUnit report uses XML entities or external references, "
+            f"{label}: the JUnit report uses a DTD, XML entities or external references, "
             f"which are refused for safety ({type(exc).__name__})"
         ) from exc
     except ET.ParseError as exc:

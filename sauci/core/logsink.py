@@ -94,18 +94,18 @@ class LogSink:
         self._written = 0  # bytes this sink wrote to the file, notice included
         self._exceeded = False
         self._reason: str | None = None
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | memoryview] = []
         self._pending_len = 0
-        self._last_send = time.monotonic()
+        self._last_send = self._last_ts_flush = time.monotonic()
         self._warned_on_data = False
         values = {s.encode() if isinstance(s, str) else bytes(s) for s in secrets}
         values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
         self._secrets = sorted(values, key=len, reverse=True)
         # Longest first, so that of two secrets starting at the same byte the
         # longer is masked; the same rule as masking the whole log at once.
-        self._pattern = (
-            re.compile(b"|".join(re.escape(v) for v in self._secrets)) if self._secrets else None
-        )
+        alternatives = b"|".join(re.escape(v) for v in self._secrets)
+        self._pattern = re.compile(alternatives) if self._secrets else None
+        self._splitter = re.compile(b"(" + alternatives + b")") if self._secrets else None
         self._keep = len(self._secrets[0]) - 1 if self._secrets else 0
         self._held = b""
 
@@ -120,9 +120,7 @@ class LogSink:
                 return
             if type(data) is not bytes:  # a caller's bytearray may change later
                 data = bytes(data)
-            if self._pattern is not None:
-                data = self._mask(data)
-            self._emit(data)
+            self._emit(self._mask(data) if self._pattern is not None else [data])
             self._send_if_due(time.monotonic(), force=False)
 
     @property
@@ -163,7 +161,7 @@ class LogSink:
             if self._held and not self._exceeded:
                 assert self._pattern is not None
                 held, self._held = self._held, b""
-                self._emit(self._pattern.sub(MASK, held))
+                self._emit([self._pattern.sub(MASK, held)])
             self._send_if_due(time.monotonic(), force=True)
             os.close(self._fd)
             self._fd = None
@@ -179,62 +177,79 @@ class LogSink:
 
     # -- internals ---------------------------------------------------------
 
-    def _mask(self, data: bytes) -> bytes:
-        """Mask what is safe to mask now; hold back a possible secret's start."""
-        buf = self._held + data if self._held else data
-        cut = len(buf) - self._keep
+    def _mask(self, data: bytes) -> list[bytes | memoryview]:
+        """Mask what is safe to mask now; hold back a possible secret's start.
+
+        Returns the pieces to write. The common case (no secret anywhere)
+        costs one scan of ``data`` per secret and copies nothing but the
+        held-back tail.
+        """
+        held, keep, n = self._held, self._keep, len(data)
+        # A secret starting in ``held`` ends within held + data[:keep].
+        edge = held + data[:keep] if held else b""
+        if n > keep and not any(s in data or s in edge for s in self._secrets):
+            self._held = data[n - keep :]
+            body = memoryview(data)[: n - keep]
+            return [held, body] if held else [body]
+        buf = held + data
+        cut = len(buf) - keep
         if cut <= 0:
             self._held = buf
-            return b""
-        if not any(s in buf for s in self._secrets):  # the common case: one fast scan
+            return []
+        # Mask at C speed: split() finds the same non-overlapping matches,
+        # left to right, as masking the whole log at once would. Only a match
+        # starting before ``cut`` is sure (it lies wholly in ``buf``: secrets
+        # are at most keep + 1 bytes long); the rest waits for more bytes.
+        assert self._splitter is not None
+        parts = self._splitter.split(buf)  # [text, match, text, ..., match, text]
+        j = len(parts) - 1
+        match_end = len(buf) - len(parts[j])
+        while j >= 2 and match_end - len(parts[j - 1]) >= cut:
+            match_end -= len(parts[j - 1]) + len(parts[j - 2])
+            j -= 2
+        if j < 2:  # no match starts before cut
             self._held = buf[cut:]
-            return buf[:cut]
-        assert self._pattern is not None
-        out: list[bytes] = []
-        pos = 0
-        while (m := self._pattern.search(buf, pos)) is not None and m.start() < cut:
-            # A match starting before ``cut`` lies wholly in ``buf``: secrets
-            # are at most keep + 1 bytes long.
-            out.append(buf[pos : m.start()])
-            out.append(MASK)
-            pos = m.end()
-        end = max(cut, pos)
-        out.append(buf[pos:end])
+            return [memoryview(buf)[:cut]]
+        end = max(cut, match_end)
         self._held = buf[end:]
-        return b"".join(out)
+        return [MASK.join(parts[0:j:2]), MASK, memoryview(buf)[match_end:end]]
 
-    def _emit(self, data: bytes) -> None:
-        if not data:
+    def _emit(self, pieces: list[bytes | memoryview]) -> None:
+        size = sum(map(len, pieces))
+        if not size:
             return
         room = self.limit - self._kept
-        over = len(data) > room
-        if over:
-            data = data[: max(room, 0)]
-        if data:
-            self._to_file(data)
-            self._kept += len(data)
-        if over:
-            self._exceeded = True
-            self._held = b""
-            self._reason = f"log exceeded {format_size(self.limit)}; output after that was dropped"
-            self._to_file(f"\nsauci: {self._reason}\n".encode())
+        if size <= room:
+            self._to_file(pieces, size)
+            self._kept += size
+            return
+        kept = b"".join(pieces)[: max(room, 0)]
+        if kept:
+            self._to_file([kept], len(kept))
+            self._kept += len(kept)
+        self._exceeded = True
+        self._held = b""
+        self._reason = f"log exceeded {format_size(self.limit)}; output after that was dropped"
+        notice = f"\nsauci: {self._reason}\n".encode()
+        self._to_file([notice], len(notice))
 
-    def _to_file(self, data: bytes) -> None:
+    def _to_file(self, pieces: list[bytes | memoryview], size: int) -> None:
         assert self._fd is not None
         if self._ts is not None:
             self._ts.write(f"{self._offset} {self._clock():.3f}\n")
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._offset += len(data)
-        self._written += len(data)
+        done = os.writev(self._fd, pieces)
+        if done < size:  # a short write (full disk, signal): finish it piece by piece
+            rest = memoryview(b"".join(pieces))[done:]
+            while rest:
+                rest = rest[os.write(self._fd, rest) :]
+        self._offset += size
+        self._written += size
         if self.store is not None and self.store_error is None:
-            self._pending.append(data)
-            self._pending_len += len(data)
+            self._pending.extend(pieces)
+            self._pending_len += size
         if self.on_data is not None:
             try:
-                self.on_data(data)
+                self.on_data(b"".join(pieces))
             except Exception as exc:
                 if not self._warned_on_data:
                     self._warned_on_data = True
@@ -249,7 +264,9 @@ class LogSink:
             or now - self._last_send >= self.flush_interval
         ):
             return
-        chunk = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        first = self._pending[0]
+        single = len(self._pending) == 1 and type(first) is bytes
+        chunk = first if single else b"".join(self._pending)
         self._pending = []
         self._pending_len = 0
         self._last_send = now
@@ -264,8 +281,9 @@ class LogSink:
                 path=str(self.path),
                 error=repr(exc),
             )
-        if self._ts is not None:
+        if self._ts is not None and (force or now - self._last_ts_flush >= self.flush_interval):
             self._ts.flush()
+            self._last_ts_flush = now
 
 
 def read_timestamps(path: Path | str) -> list[tuple[int, float]]:

@@ -9,7 +9,7 @@ back end.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -142,7 +142,7 @@ class Step:
     env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
     timeout: float = DEFAULT_TIMEOUT
     retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    retry_on: tuple[int, ...] = ()  # empty: retry on any failure
+    retry_on: tuple[int, ...] = attrs.field(default=(), converter=tuple)  # empty: any failure
     allow_failure: bool = False
     when: When = attrs.field(factory=When)
     artifacts: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
@@ -161,6 +161,10 @@ class Step:
         return "\n".join(self.run)
 
 
+def _step_tuple(steps: Iterable[Step]) -> tuple[Step, ...]:
+    return tuple(steps)
+
+
 @attrs.frozen(kw_only=True)
 class Pipeline:
     """A validated pipeline: top-level env and steps with resolved needs.
@@ -169,9 +173,9 @@ class Pipeline:
     with :func:`sauci.load_pipeline`.
     """
 
-    steps: tuple[Step, ...] = attrs.field(converter=tuple)
+    steps: tuple[Step, ...] = attrs.field(converter=_step_tuple)
     env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    source: str | None = None  # file it came from, for messages
+    source: str | None = attrs.field(default=None, eq=False)  # file it came from, for messages
 
     def __attrs_post_init__(self) -> None:
         from sauci.core.dag import check_graph

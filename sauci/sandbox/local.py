@@ -122,6 +122,8 @@ class LocalSandbox:
     ) -> StepResult:
         """Run ``step`` and end every process it started; see the Sandbox protocol."""
         started = time.monotonic()
+        if cancel.is_set():  # cancelled while waiting for its turn: start nothing
+            return StepResult(exit_code=None, ended_by=EndedBy.CANCELLED, reason="cancelled")
         workspace = Path(workspace)
         cwd, problem = _workdir(workspace, step.workdir)
         if problem is not None:

@@ -589,7 +589,14 @@ def make_store_state_machine(
     order, so a store's ids need only be increasing.
     """
     from hypothesis import strategies as st
-    from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rule
+    from hypothesis.stateful import (
+        Bundle,
+        RuleBasedStateMachine,
+        initialize,
+        multiple,
+        precondition,
+        rule,
+    )
 
     from sauci.storage.memory import MemoryStore
 
@@ -599,6 +606,8 @@ def make_store_state_machine(
         lambda f: round(f, 3)
     )
     statuses = st.sampled_from(list(Status))
+    # Mostly queued, so that claims have something to choose from.
+    new_statuses = st.sampled_from([Status.QUEUED] * 6 + list(Status))
     requests = st.builds(
         BuildRequest,
         repo=st.sampled_from(_REPOS),
@@ -658,6 +667,7 @@ def make_store_state_machine(
             self.store = factory(self._clock)
             self.to_model: dict[int, int] = {}  # store id -> model id
             self.to_store: dict[int, int] = {}  # model id -> store id
+            self.logs: set[tuple[int, str]] = set()  # (model build id, step) with data
 
         def _clock(self) -> float:
             return self.now
@@ -708,16 +718,20 @@ def make_store_state_machine(
                 self.to_model[actual.id] = expected.id
                 self.to_store[expected.id] = actual.id
 
-        build_ids = st.one_of(builds, st.just(MISSING_ID))
+        build_ids = st.one_of(builds, builds, builds, st.just(MISSING_ID))
 
         # rules
 
-        @rule(target=builds, request=requests, status=statuses | st.just(Status.QUEUED))
+        @initialize(target=builds, batch=st.lists(requests, min_size=1, max_size=4))
+        def create_queue(self, batch: list[BuildRequest]) -> Any:
+            return multiple(*(self.create_build(request, Status.QUEUED) for request in batch))
+
+        @rule(target=builds, request=requests, status=new_statuses)
         def create_build(self, request: BuildRequest, status: Status) -> int:
             self.now += 1.0
             expected, actual = self._both(lambda s, _: s.create_build(request, status=status))
             self._record(expected, actual)
-            return expected.id
+            return int(expected.id)
 
         @rule(build_id=build_ids)
         def get_build(self, build_id: int) -> None:
@@ -778,7 +792,18 @@ def make_store_state_machine(
 
         @rule(build_id=build_ids, step=st.sampled_from(_STEPS), data=st.binary(max_size=300))
         def append_log(self, build_id: int, step: str, data: bytes) -> None:
-            self._both(lambda s, sid: s.append_log(sid(build_id), step, data))
+            expected, _ = self._both(lambda s, sid: s.append_log(sid(build_id), step, data))
+            if expected:
+                self.logs.add((build_id, step))
+
+        @precondition(lambda self: self.logs)
+        @rule(data=st.data())
+        def read_written_log(self, data: st.DataObject) -> None:
+            build_id, step = data.draw(st.sampled_from(sorted(self.logs)))
+            size = self.model.log_size(build_id, step)
+            offset = data.draw(st.integers(0, size + 2))
+            limit = data.draw(st.none() | st.integers(0, size + 2))
+            self._both(lambda s, sid: s.read_log(sid(build_id), step, offset, limit))
 
         @rule(
             build_id=build_ids,

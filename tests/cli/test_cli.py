@@ -146,7 +146,8 @@ def test_init_guesses_a_starter_that_validates(tmp_path, files, expected):
 
 def test_ctrl_c_cancels_and_leaves_no_process(tmp_path):
     marker = f"sauci-test-{os.getpid()}-{time.time_ns()}"
-    repo = make_repo(tmp_path / "repo", f"steps:\n  hang:\n    run: sleep 300 # {marker}\n")
+    # two commands, so bash stays alive with the marker in its command line
+    repo = make_repo(tmp_path / "repo", f"steps:\n  hang:\n    run: sleep 300; echo {marker}\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sauci", "run", str(repo), "--color", "never"],
         stdout=subprocess.PIPE,
@@ -156,25 +157,48 @@ def test_ctrl_c_cancels_and_leaves_no_process(tmp_path):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not _pids_with(marker):
         time.sleep(0.05)
-    assert _pids_with(marker), "step never started"
+    shells = _pids_with(marker)
+    assert shells, "step never started"
+    children = [pid for pid in _all_pids() if _ppid(pid) in shells]
+    assert children, "the step's sleep is not running"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert "cancelled" in out
-    assert not _pids_with(marker)
+    alive = [pid for pid in shells + children if _alive(pid)]
+    assert not alive
+
+
+def _alive(pid: int) -> bool:
+    """Running or sleeping; a zombie waiting for its reaper does not count."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _all_pids() -> list[int]:
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def _pids_with(marker: str) -> list[int]:
     pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in _all_pids():
         try:
-            cmdline = (entry / "cmdline").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if marker.encode() in cmdline and b"sleep" in cmdline:
-            pids.append(int(entry.name))
+        if marker.encode() in cmdline and b"sauci" not in cmdline.split(b"\0")[0]:
+            pids.append(pid)
     return pids
 
 

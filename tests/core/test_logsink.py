@@ -87,6 +87,14 @@ def test_secrets_are_masked_longest_first_and_short_ones_ignored(tmp_path: Path)
     assert b"*** *** xy" == path.read_bytes()
 
 
+def test_a_longer_secret_completed_by_the_next_write_wins(tmp_path: Path) -> None:
+    path = tmp_path / "step.log"
+    with LogSink(path, secrets=["aaa", "aaab"]) as sink:
+        sink.write(b"xaaa")  # "aaa" now, but "aaab" once the next byte comes
+        sink.write(b"b and aaa")
+    assert b"x*** and ***" == path.read_bytes()
+
+
 def test_no_holding_back_without_secrets(tmp_path: Path) -> None:
     path = tmp_path / "step.log"
     sink = LogSink(path)

@@ -46,7 +46,9 @@ def test_all_is_exactly_the_public_api() -> None:
     assert set(pipeline_module.__all__) == {
         "dump_pipeline",
         "load_pipeline",
+        "parse_duration",
         "parse_pipeline",
+        "parse_size",
         "validate_pipeline",
     }
 

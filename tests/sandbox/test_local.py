@@ -48,10 +48,25 @@ def _cgroup_sandbox() -> LocalSandbox:
         pytest.skip(f"cgroups cannot be created on this machine: {exc}")
 
 
-@pytest.fixture(params=["cgroup", "fallback"])
+def _v2_root() -> Path:
+    """The cgroup v2 tree: the only one, or the unified one of a hybrid setup."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():
+        return root
+    return root / "unified"
+
+
+@pytest.fixture(params=["cgroup", "cgroup-v2", "fallback"])
 def sandbox(request: pytest.FixtureRequest) -> LocalSandbox:
     if request.param == "cgroup":
         return _cgroup_sandbox()
+    if request.param == "cgroup-v2":
+        try:
+            return LocalSandbox(
+                use_cgroups=True, grace=0.5, cgroup_prefix=PREFIX, cgroup_root=_v2_root()
+            )
+        except SandboxError as exc:
+            pytest.skip(f"no cgroup v2 tree to create cgroups in: {exc}")
     return LocalSandbox(use_cgroups=False, grace=0.5, cgroup_prefix=PREFIX)
 
 
@@ -316,8 +331,18 @@ def test_concurrent_steps_do_not_disturb_each_other(sandbox: LocalSandbox, tmp_p
 def test_capabilities_follow_cgroups(sandbox: LocalSandbox) -> None:
     if sandbox.layout is None:
         assert frozenset() == sandbox.capabilities
-    else:
+    elif sandbox.layout.version == 1:  # pids, memory and cpu are mounted here
         assert {"limits.memory", "limits.processes", "limits.cpu"} == sandbox.capabilities
+    else:  # v2 limits need controllers enabled for the server's cgroup
+        assert sandbox.capabilities <= {"limits.memory", "limits.processes", "limits.cpu"}
+
+
+def test_cancelled_before_start_starts_nothing(sandbox: LocalSandbox, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    result, output = run(sandbox, "touch started", tmp_path, cancel=cancel)
+    assert (EndedBy.CANCELLED, "cancelled") == (result.ended_by, result.reason)
+    assert not (tmp_path / "started").exists()
 
 
 def test_unenforceable_limit_is_a_warning_in_the_build_log(tmp_path: Path) -> None:

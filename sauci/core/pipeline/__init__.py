@@ -15,10 +15,20 @@ from sauci.core.pipeline._build import build_steps
 from sauci.core.pipeline._dump import dump_pipeline
 from sauci.core.pipeline._nodes import MAX_NODES, Checker, TooManyNodes
 from sauci.core.pipeline._schema import Reader
+from sauci.core.pipeline._units import parse_duration, parse_size
 from sauci.core.pipeline._yaml import MAX_BYTES, Located, compose, decode
 from sauci.exceptions import ConfigError, PipelineError, Problem
 
-__all__ = ["dump_pipeline", "load_pipeline", "parse_pipeline", "validate_pipeline"]
+# parse_duration and parse_size are public so that settings (sauci.toml,
+# SAUCI_* variables) read "1h" and "512MiB" exactly as pipeline files do.
+__all__ = [
+    "dump_pipeline",
+    "load_pipeline",
+    "parse_duration",
+    "parse_pipeline",
+    "parse_size",
+    "validate_pipeline",
+]
 
 log = get_logger(__name__)
 

@@ -70,7 +70,7 @@ def _step(step: Step) -> dict[str, Any]:
         out["retry_on"] = list(step.retry_on)
     if step.allow_failure:
         out["allow_failure"] = True
-    when = {}
+    when: dict[str, list[str]] = {}
     if step.when.branches:
         when["branches"] = list(step.when.branches)
     if step.when.events:
@@ -83,7 +83,7 @@ def _step(step: Step) -> dict[str, Any]:
     for key in ("workdir", "sandbox", "image", "network"):
         if getattr(step, key) is not None:
             out[key] = getattr(step, key)
-    limits = {}
+    limits: dict[str, Any] = {}
     if step.limits.memory is not None:
         limits["memory"] = format_size(step.limits.memory)
     if step.limits.processes is not None:

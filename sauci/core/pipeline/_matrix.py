@@ -89,8 +89,8 @@ def read_matrix(chk: Checker, node: MappingNode, label: str) -> Matrix | None:
         return None
     names = list(variables)
     combinations = []
-    for values in itertools.product(*variables.values()):
-        combination = dict(zip(names, values, strict=True))
+    for chosen in itertools.product(*variables.values()):
+        combination = dict(zip(names, chosen, strict=True))
         if not any(all(combination[k] == v for k, v in rule.items()) for rule in rules):
             combinations.append(combination)
     if not combinations:

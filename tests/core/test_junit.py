@@ -1,0 +1,216 @@
+"""JUnit reports: the usual shapes, malicious XML, and collecting from a workspace."""
+
+# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sauci.core.junit import collect_junit, parse_junit
+from sauci.core.models import TestCase
+from sauci.exceptions import ConfigError
+
+PYTEST_REPORT = b"""<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+  <testsuite name="pytest" errors="1" failures="1" skipped="1" tests="4" time="1.5">
+    <testcase classname="tests.test_a" name="test_ok" time="0.010" file="tests/test_a.py"/>
+    <testcase classname="tests.test_a" name="test_bad" time="0.5">
+      <failure message="assert 1 == 2">def test_bad():
+&gt;       assert 1 == 2
+E       assert 1 == 2</failure>
+    </testcase>
+    <testcase classname="tests.test_a" name="test_broken" time="0.001">
+      <error message="fixture 'db' not found">E   fixture 'db' not found</error>
+    </testcase>
+    <testcase classname="tests.test_a" name="test_later" time="0">
+      <skipped type="pytest.skip" message="not yet">tests/test_a.py:20: not yet</skipped>
+    </testcase>
+  </testsuite>
+</testsuites>
+"""
+
+
+def test_parses_a_pytest_report() -> None:
+    expected = [
+        TestCase(
+            name="test_ok",
+            classname="tests.test_a",
+            status="passed",
+            duration=0.01,
+            file="tests/test_a.py",
+        ),
+        TestCase(
+            name="test_bad",
+            classname="tests.test_a",
+            status="failed",
+            duration=0.5,
+            message="assert 1 == 2",
+            text="def test_bad():\n>       assert 1 == 2\nE       assert 1 == 2",
+        ),
+        TestCase(
+            name="test_broken",
+            classname="tests.test_a",
+            status="errored",
+            duration=0.001,
+            message="fixture 'db' not found",
+            text="E   fixture 'db' not found",
+        ),
+        TestCase(
+            name="test_later",
+            classname="tests.test_a",
+            status="skipped",
+            message="not yet",
+            text="tests/test_a.py:20: not yet",
+        ),
+    ]
+    assert expected == parse_junit(PYTEST_REPORT)
+
+
+def test_parses_a_path_and_a_single_testsuite_root(tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    report.write_bytes(
+        b'<testsuite name="s"><testcase name="t" classname="c" time="2"/></testsuite>'
+    )
+    assert [TestCase(name="t", classname="c", duration=2.0)] == parse_junit(report)
+    assert parse_junit(report) == parse_junit(str(report))
+
+
+def test_nested_suites_and_file_inherited_from_the_suite() -> None:
+    xml = b"""<testsuites>
+      <testsuite name="outer" file="outer.py">
+        <testcase name="a"/>
+        <testsuite name="inner" file="inner.py">
+          <testcase name="b"/>
+          <testcase name="c" file="own.py"><failure>boom</failure></testcase>
+        </testsuite>
+      </testsuite>
+    </testsuites>"""
+    cases = parse_junit(xml)
+    assert [
+        ("a", "outer.py", "passed"),
+        ("b", "inner.py", "passed"),
+        ("c", "own.py", "failed"),
+    ] == [(c.name, c.file, c.status) for c in cases]
+    assert "boom" == cases[2].text
+
+
+@pytest.mark.parametrize(
+    ("time", "duration"), [("1,234.5", 1234.5), ("", 0.0), ("abc", 0.0), ("-1", 0.0), ("nan", 0.0)]
+)
+def test_odd_time_attributes(time: str, duration: float) -> None:
+    xml = f'<testsuite><testcase name="t" time="{time}"/></testsuite>'.encode()
+    assert duration == parse_junit(xml)[0].duration
+
+
+def test_failure_type_is_the_message_when_there_is_no_message() -> None:
+    xml = b'<testsuite><testcase name="t"><failure type="AssertionError"/></testcase></testsuite>'
+    assert ("failed", "AssertionError") == (parse_junit(xml)[0].status, parse_junit(xml)[0].message)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<testsuite><testcase name="&lol9;"/></testsuite>
+"""
+
+
+def test_billion_laughs_is_refused() -> None:
+    with pytest.raises(ConfigError, match="a DTD, XML entities or external references"):
+        parse_junit(BILLION_LAUGHS, name="evil.xml")
+
+
+def test_external_entity_is_refused_and_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    xml = (
+        f'<?xml version="1.0"?>\n<!DOCTYPE t [<!ENTITY xxe SYSTEM "file://{secret}">]>\n'
+        '<testsuite><testcase name="&xxe;"/></testsuite>'
+    ).encode()
+    with pytest.raises(ConfigError) as info:
+        parse_junit(xml)
+    assert "TOP-SECRET-CONTENT" not in str(info.value)
+
+
+def test_external_dtd_is_never_read(tmp_path: Path) -> None:
+    dtd = tmp_path / "evil.dtd"
+    dtd.write_text('<!ENTITY leak "TOP-SECRET-CONTENT">')
+    xml = (
+        f'<?xml version="1.0"?>\n<!DOCTYPE testsuite SYSTEM "file://{dtd}">\n'
+        '<testsuite><testcase name="&leak;"/></testsuite>'
+    ).encode()
+    with pytest.raises(ConfigError) as info:
+        parse_junit(xml)
+    assert "TOP-SECRET-CONTENT" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        (b"<testsuite><testcase name='t'>", "not a well-formed XML file"),
+        (b"", "not a well-formed XML file"),
+        (b"<html><body/></html>", "not a JUnit report (the root element is <html>"),
+    ],
+)
+def test_broken_reports_raise_config_error(xml: bytes, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        parse_junit(xml, name="r.xml")
+
+
+# -- collect_junit ----------------------------------------------------------
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_collect_matches_globs_in_the_workspace(tmp_path: Path) -> None:
+    _write(tmp_path / "reports" / "a.xml", b'<testsuite><testcase name="a"/></testsuite>')
+    _write(tmp_path / "reports" / "sub" / "b.xml", b'<testsuite><testcase name="b"/></testsuite>')
+    _write(tmp_path / "other.xml", b'<testsuite><testcase name="other"/></testsuite>')
+    cases = collect_junit(tmp_path, ["reports/**/*.xml", "reports/a.xml"])
+    assert ["a", "b"] == [c.name for c in cases]  # each file once
+
+
+def test_collect_turns_a_broken_file_into_one_errored_case(tmp_path: Path) -> None:
+    _write(tmp_path / "reports" / "bad.xml", b"<testsuite><testcase")
+    _write(tmp_path / "reports" / "evil.xml", BILLION_LAUGHS)
+    _write(tmp_path / "reports" / "good.xml", b'<testsuite><testcase name="ok"/></testsuite>')
+    cases = collect_junit(tmp_path, ["reports/*.xml"])
+    assert [
+        ("reports/bad.xml", "errored"),
+        ("reports/evil.xml", "errored"),
+        ("ok", "passed"),
+    ] == [(c.name, c.status) for c in cases]
+    assert cases[0].message.startswith("reports/bad.xml: not a well-formed XML file")
+    assert "entities" in cases[1].message
+    assert "reports/bad.xml" == cases[0].file
+
+
+def test_collect_refuses_paths_outside_the_workspace(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    outside = tmp_path / "outside.xml"
+    _write(outside, b'<testsuite><testcase name="leaked"/></testsuite>')
+    _write(workspace / "inside.xml", b'<testsuite><testcase name="inside"/></testsuite>')
+    (workspace / "link.xml").symlink_to(outside)
+    cases = collect_junit(workspace, ["*.xml", "../outside.xml", str(outside)])
+    names = [c.name for c in cases]
+    assert "leaked" not in names
+    assert "inside" in names
+    refused = {c.name: c.message for c in cases if c.status == "errored"}
+    assert {"link.xml", "../outside.xml", str(outside)} == set(refused)
+    assert "outside the workspace" in refused["link.xml"]
+
+
+def test_collect_with_no_match_is_empty(tmp_path: Path) -> None:
+    assert [] == collect_junit(tmp_path, ["reports/*.xml"])
