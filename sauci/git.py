@@ -3,23 +3,32 @@
 The hot path (``sauci run``: resolve HEAD, add a worktree, remove it) calls the
 ``git`` binary directly: importing GitPython costs about 70 ms, most of the
 100 ms budget of ``sauci run``, and GitPython shells out to the same binary for
-these operations anyway. Richer reads (commit metadata for the UI, mirrors
-and fetches in ``sauci serve``) use GitPython, imported when first needed.
+these operations anyway. Mirrors (:class:`MirrorCache`, for ``sauci serve``)
+call the binary too, for the same reason: clone, fetch and worktree are each
+one git command. Richer reads (commit metadata for the UI) may use GitPython,
+imported when first needed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
+import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
 
-__all__ = ["Commit", "GitSource", "find_repo_root"]
+__all__ = ["Commit", "GitSource", "MirrorCache", "find_repo_root", "is_bare", "repo_id"]
 
 log = get_logger(__name__)
 
@@ -35,23 +44,38 @@ class Commit:
     message: str
 
 
-def _git(*args: str, cwd: Path | str | None = None) -> str:
+def _git(*args: str, cwd: Path | str | None = None, timeout: float | None = None) -> str:
     env = {**os.environ, **_GIT_ENV}
     try:
-        proc = subprocess.run(
+        # A network command (fetch, ls-remote) starts helpers (ssh,
+        # git-remote-https); with a timeout, git gets its own session so that
+        # the whole group can be ended, not just git, leaving no pipe open.
+        proc = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=timeout is not None,
         )
     except FileNotFoundError as exc:
         raise SourceError("git is not installed or not on PATH") from exc
+    try:
+        out, err_bytes = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)
+        proc.communicate()
+        raise SourceError(f"git {' '.join(args)} gave no answer within {timeout:g} s") from exc
+    except BaseException:  # KeyboardInterrupt: do not leave git running
+        proc.kill()
+        proc.wait()
+        raise
     if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
+        err = err_bytes.decode("utf-8", "replace").strip()
         raise SourceError(f"git {' '.join(args)} failed in {cwd}: {err}")
-    return proc.stdout.decode("utf-8", "replace")
+    return out.decode("utf-8", "replace")
 
 
 def find_repo_root(path: Path | str) -> Path:
@@ -78,7 +102,9 @@ class GitSource:
     def resolve(self, rev: str = "HEAD") -> str:
         """The full sha of ``rev``."""
         try:
-            return _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=self.repo).strip()
+            return _git(
+                "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=self.repo
+            ).strip()
         except SourceError as exc:
             raise SourceError(f"{rev!r} is not a commit in {self.repo}") from exc
 
@@ -92,8 +118,10 @@ class GitSource:
     def commit(self, rev: str = "HEAD") -> Commit:
         """Sha, author and message of a commit (one git call)."""
         out = _git("show", "-s", "--format=%H%x00%an <%ae>%x00%B", rev, "--", cwd=self.repo)
-        sha, author, message = (out.split("\x00", 2) + ["", ""])[:3]
-        return Commit(sha=sha.strip(), ref=self.current_ref(), author=author, message=message.strip())
+        sha, author, message = [*out.split("\x00", 2), "", ""][:3]
+        return Commit(
+            sha=sha.strip(), ref=self.current_ref(), author=author, message=message.strip()
+        )
 
     def checkout(self, sha: str, dest: Path) -> Path:
         """Make ``dest`` a fresh detached worktree at ``sha``."""
@@ -115,3 +143,199 @@ class GitSource:
                 _git("worktree", "prune", cwd=self.repo)
             except SourceError as exc:
                 log.warning("worktree_prune_failed", repo=str(self.repo), error=str(exc))
+
+
+def is_bare(repo: Path | str) -> bool:
+    """True for a bare repository (one that receives pushes), False for a work tree.
+
+    SourceError if ``repo`` is not a git repository.
+    """
+    path = Path(repo)
+    if not path.is_dir():
+        raise SourceError(f"{path} does not exist or is not a directory")
+    try:
+        return _git("rev-parse", "--is-bare-repository", cwd=path).strip() == "true"
+    except SourceError as exc:
+        raise SourceError(f"{path} is not a git repository") from exc
+
+
+_SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).*)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_HEX = re.compile(r"[0-9a-fA-F]{4,64}")
+
+
+def _normalize_location(location: str) -> tuple[str, str]:
+    """(normalized key, path part) of a repository path or URL."""
+    text = location.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme.lower() == "file":
+            return _normalize_location(parts.path)
+        # Hosting services treat "x" and "x.git" as one repository.
+        path = parts.path.rstrip("/").removesuffix(".git")
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}", path
+    match = _SCP_LIKE.match(text)
+    if match and len(match.group("host")) > 1:  # "C:..." is a Windows drive, not a host
+        path = match.group("path").rstrip("/").removesuffix(".git")
+        return f"{match.group('user') or ''}{match.group('host').lower()}:{path}", path
+    path = str(Path(text).expanduser().resolve())
+    return path, path
+
+
+def repo_id(path_or_url: Path | str) -> str:
+    """A stable, file-system-safe short name for a repository, e.g. ``project-1a2b3c4d``.
+
+    The readable part is the last path component without ``.git``; the hash of
+    the normalized absolute path or URL keeps two "project" repositories apart.
+    """
+    key, path = _normalize_location(os.fspath(path_or_url))
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    while parts and parts[-1] == ".git":  # /home/me/project/.git
+        parts.pop()
+    name = parts[-1].removesuffix(".git") if parts else ""
+    name = _UNSAFE.sub("_", name).strip("._")[:40] or "repo"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{name}-{digest}"
+
+
+def _is_remote(location: str) -> bool:
+    return "://" in location or (bool(_SCP_LIKE.match(location)) and not Path(location).exists())
+
+
+class MirrorCache:
+    """Bare mirrors of the repositories SauCI builds, and worktrees made from them.
+
+    The first use of a repository is a ``git clone --mirror`` into
+    ``root/<repo_id>.git``; every later use is a ``git fetch --prune``, so only
+    new objects travel. Workspaces are detached worktrees of the mirror: a
+    checkout, not a clone. A lock file per mirror keeps two builds of the same
+    repository from fetching into it at once (also across processes).
+
+    ``allow_file_submodules`` lets submodules use local paths and file://
+    URLs. git refuses them by default since 2.38.1 (CVE-2022-39253): a
+    repository you build could otherwise name any repository on this machine
+    as its submodule and read it into the workspace. Allow it only for
+    repositories you trust, such as your own local ones.
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        timeout: float = 600.0,
+        allow_file_submodules: bool = False,
+    ) -> None:
+        self.root = Path(root)
+        self.timeout = timeout
+        self.allow_file_submodules = allow_file_submodules
+
+    def path_for(self, url_or_path: Path | str) -> Path:
+        """Where the mirror of ``url_or_path`` lives (whether or not it exists yet)."""
+        return self.root / f"{repo_id(url_or_path)}.git"
+
+    @contextlib.contextmanager
+    def _locked(self, mirror: Path) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(mirror.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _source(self, url_or_path: Path | str) -> str:
+        location = os.fspath(url_or_path)
+        if _is_remote(location):
+            return location
+        return str(Path(location).expanduser().resolve())
+
+    def mirror(self, url_or_path: Path | str) -> Path:
+        """The up-to-date mirror of a repository: cloned on first use, fetched after."""
+        mirror = self.path_for(url_or_path)
+        with self._locked(mirror):
+            self._update(url_or_path, mirror)
+        return mirror
+
+    def _update(self, url_or_path: Path | str, mirror: Path) -> None:
+        source = self._source(url_or_path)
+        if (mirror / "HEAD").exists():
+            log.debug("mirror_fetch", repo=source, mirror=str(mirror))
+            _git("fetch", "--prune", "--quiet", "origin", cwd=mirror, timeout=self.timeout)
+            return
+        # Clone beside the final name and rename, so a clone that dies half
+        # way never passes for a mirror.
+        log.info("mirror_clone", repo=source, mirror=str(mirror))
+        shutil.rmtree(mirror, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{mirror.name}."))
+        try:
+            _git("clone", "--mirror", "--quiet", "--", source, str(tmp), timeout=self.timeout)
+            os.rename(tmp, mirror)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def checkout(self, url_or_path: Path | str, sha: str, dest: Path | str) -> Path:
+        """Make ``dest`` a fresh detached worktree of the mirror at ``sha``, with submodules.
+
+        Fetches first when the mirror does not have ``sha`` yet. LFS files
+        are not fetched.
+        """
+        if not _HEX.fullmatch(sha):
+            raise SourceError(f"{sha!r} is not a commit sha")
+        dest = Path(dest)
+        mirror = self.path_for(url_or_path)
+        with self._locked(mirror):
+            if not (mirror / "HEAD").exists() or not self._has_commit(mirror, sha):
+                self._update(url_or_path, mirror)
+            if not self._has_commit(mirror, sha):
+                raise SourceError(f"{sha} is not a commit in {self._source(url_or_path)}")
+            if dest.exists():
+                self._remove(mirror, dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _git("worktree", "add", "--quiet", "--detach", str(dest), sha, cwd=mirror)
+            if (dest / ".gitmodules").exists():
+                # Still under the lock: submodule URLs live in the mirror's
+                # config, which all of its worktrees share.
+                self._submodules(dest)
+        return dest
+
+    def _submodules(self, dest: Path) -> None:
+        config = ["-c", "protocol.file.allow=always"] if self.allow_file_submodules else []
+        # sync first: a URL changed in .gitmodules since an earlier checkout
+        # must win over the one "init" recorded then.
+        _git(*config, "submodule", "sync", "--quiet", "--recursive", cwd=dest)
+        _git(
+            *config,
+            "submodule",
+            "update",
+            "--init",
+            "--recursive",
+            "--quiet",
+            cwd=dest,
+            timeout=self.timeout,
+        )
+
+    @staticmethod
+    def _has_commit(mirror: Path, sha: str) -> bool:
+        try:
+            _git("cat-file", "-e", f"{sha}^{{commit}}", cwd=mirror)
+        except SourceError:
+            return False
+        return True
+
+    def remove(self, url_or_path: Path | str, dest: Path | str) -> None:
+        """Remove a workspace made by :meth:`checkout` and the mirror's record of it."""
+        mirror = self.path_for(url_or_path)
+        with self._locked(mirror):
+            self._remove(mirror, Path(dest))
+
+    @staticmethod
+    def _remove(mirror: Path, dest: Path) -> None:
+        # git refuses "worktree remove" for a worktree with submodules, so
+        # delete the directory and let git forget worktrees whose directory
+        # is gone (that also drops the submodules' repositories).
+        shutil.rmtree(dest, ignore_errors=True)
+        if mirror.exists():
+            try:
+                _git("worktree", "prune", cwd=mirror)
+            except SourceError as exc:
+                log.warning("worktree_prune_failed", repo=str(mirror), error=str(exc))

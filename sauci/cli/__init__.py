@@ -77,6 +77,48 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("build", type=int)
     logs.add_argument("step", nargs="?")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
+    serve = sub.add_parser("serve", help="build every push to the registered repositories")
+    _common(serve)
+    serve.add_argument("--repo", action="append", help="register and watch this repository (repeatable)")
+    serve.add_argument("--hook", choices=["commit", "receive", "none"],
+                       help="hook to install (default: receive for bare, commit for working repos)")
+    serve.add_argument("--poll", type=float, help="seconds between polls of repositories without a hook")
+    serve.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
+    serve.add_argument("--cancel-superseded", action="store_true",
+                       help="a newer push to a branch cancels its older builds")
+    serve.add_argument("--no-retry-interrupted", action="store_true",
+                       help="mark builds a crash interrupted as errored instead of requeueing them")
+
+    repo = sub.add_parser("repo", help="register repositories for sauci serve")
+    repo_sub = repo.add_subparsers(dest="repo_command", metavar="ACTION", required=True)
+    add = repo_sub.add_parser("add", help="register a repository and install its hook")
+    _common(add)
+    add.add_argument("location", help="path or URL")
+    add.add_argument("--hook", choices=["commit", "receive", "none"])
+    add.add_argument("--poll", type=float, help="poll every N seconds instead of a hook")
+    remove = repo_sub.add_parser("remove", help="unregister a repository and take its hook out")
+    _common(remove)
+    remove.add_argument("location", help="path, URL or id")
+    listing = repo_sub.add_parser("list", help="registered repositories")
+    _common(listing)
+
+    trigger = sub.add_parser("trigger", help="queue a manual build")
+    _common(trigger)
+    trigger.add_argument("repo", help="repository path or URL")
+    trigger.add_argument("--ref", default="", help="branch or ref (default: HEAD)")
+    trigger.add_argument("--param", action="append", metavar="KEY=VALUE", help="build parameter (repeatable)")
+
+    rerun = sub.add_parser("rerun", help="queue a build again")
+    _common(rerun)
+    rerun.add_argument("build", type=int)
+    rerun.add_argument("--failed", action="store_true", help="rerun only failed and skipped steps")
+
+    cancel = sub.add_parser("cancel", help="cancel a queued or running build")
+    _common(cancel)
+    cancel.add_argument("build", type=int)
+
+    status = sub.add_parser("status", help="the server, its queue and running builds")
+    _common(status)
     return parser
 
 
@@ -99,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sauci.cli import _local as commands
         elif args.command == "demo":
             from sauci.cli import _demo as commands  # type: ignore[no-redef]
+        elif args.command in ("serve", "repo", "trigger", "rerun", "cancel", "status"):
+            from sauci.cli import _server as commands  # type: ignore[no-redef]
         else:
             from sauci.cli import _inspect as commands  # type: ignore[no-redef]
         return int(getattr(commands, f"cmd_{args.command}")(args))

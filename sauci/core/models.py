@@ -26,6 +26,7 @@ __all__ = [
     "Event",
     "Limits",
     "Pipeline",
+    "Repo",
     "Status",
     "Step",
     "StepResult",
@@ -229,6 +230,7 @@ class BuildRequest:
     message: str = ""
     pusher: str = ""
     old_sha: str = ""
+    reuse_from: int | None = None  # rerun failed: keep passed steps of this build
 
 
 @attrs.frozen(kw_only=True)
@@ -252,6 +254,8 @@ class Build:
     started_at: float | None = None
     finished_at: float | None = None
     claimed_by: str | None = None
+    reuse_from: int | None = None
+    cancel_requested: str | None = None  # a reason, once someone asked to cancel
 
     @property
     def duration(self) -> float | None:
@@ -315,6 +319,17 @@ class Artifact:
     path: str
     size: int
     sha256: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Repo:
+    """A repository registered with ``sauci repo add`` (kept in the store)."""
+
+    id: str  # short, filesystem-safe, stable
+    location: str  # absolute path or URL
+    hook: str = "none"  # receive, commit, none
+    poll_interval: float | None = None  # seconds; None: not polled
+    added_at: float = 0.0
 
 
 @attrs.frozen(kw_only=True)

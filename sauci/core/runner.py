@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
@@ -64,6 +65,7 @@ class LocalRunner:
             observer=observer,
         )
         self._cancels: dict[int, threading.Event] = {}
+        self._cancel_reasons: dict[int, str] = {}
         self._lock = threading.Lock()
 
     # -- control -------------------------------------------------------------
@@ -72,14 +74,16 @@ class LocalRunner:
         """Stop a build this runner is running; its running steps end "cancelled"."""
         with self._lock:
             event = self._cancels.get(build_id)
+            if event is not None:
+                self._cancel_reasons.setdefault(build_id, reason)
         if event is not None:
             event.set()
 
     def cancel_all(self) -> None:
         with self._lock:
-            events = list(self._cancels.values())
-        for event in events:
-            event.set()
+            ids = list(self._cancels)
+        for build_id in ids:
+            self.cancel(build_id)
 
     # -- running -------------------------------------------------------------
 
@@ -105,25 +109,35 @@ class LocalRunner:
         return self.run_build(build)
 
     def run_build(self, build: Build) -> Build:
-        """Check out a claimed build's commit, load its pipeline, and run it."""
+        """Check out a claimed build's commit, load its pipeline, and run it.
+
+        A local path is checked out as a worktree of the repository itself;
+        a URL through a cached mirror (only new objects are fetched).
+        """
         from sauci.core.pipeline import load_pipeline
-        from sauci.git import GitSource
 
         workspace = self.settings.workspaces_dir / str(build.id)
-        source: GitSource | None = None
+        source = _source_for(build.repo, self.settings)
+        checked_out = False
         try:
-            source = GitSource(build.repo)
-            sha = build.sha or source.resolve(build.ref or "HEAD")
+            sha = source.resolve(build.sha or build.ref or "HEAD")
             if sha != build.sha:
                 build = self.store.update_build(build.id, sha=sha)
+            if not build.author:
+                commit = source.commit(sha)
+                build = self.store.update_build(build.id, author=commit.author, message=commit.message)
             source.checkout(sha, workspace)
+            checked_out = True
             pipeline = load_pipeline(workspace, max_timeout=self.settings.max_timeout)
         except (SourceError, ConfigError) as exc:
-            if source is not None:
+            if checked_out:
                 source.remove(workspace)
             return self._end(build, Status.ERRORED, str(exc))
+        reuse = None
+        if build.reuse_from is not None:
+            reuse = {s.name: s for s in self.store.list_steps(build.reuse_from) if s.status is Status.PASSED}
         try:
-            return self._execute(build, pipeline, workspace)
+            return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
             source.remove(workspace)
 
@@ -147,15 +161,27 @@ class LocalRunner:
         finally:
             with self._lock:
                 self._cancels.pop(build.id, None)
+                cancel_reason = self._cancel_reasons.pop(build.id, "cancelled")
         status, reason = build_status(steps)
         if cancel.is_set() and status is not Status.ERRORED:
-            status, reason = Status.CANCELLED, reason if status is Status.CANCELLED else "cancelled"
+            status, reason = Status.CANCELLED, cancel_reason
         return self._end(build, status, reason)
 
     def _end(self, build: Build, status: Status, reason: str | None) -> Build:
         final = self.store.update_build(build.id, status=status, reason=reason, finished_at=time.time())
         log.info("build_finished", build=build.id, status=status.value, reason=reason)
         return final
+
+
+def _source_for(repo: str, settings: Settings) -> Any:
+    """A GitSource for a local path, a mirror-backed source for a URL."""
+    if "://" in repo or (":" in repo and not Path(repo).exists()):
+        from sauci.git import MirrorSource
+
+        return MirrorSource(repo, settings.data_dir / "mirrors")
+    from sauci.git import GitSource
+
+    return GitSource(repo)
 
 
 def run_pipeline(

@@ -24,7 +24,7 @@ import secrets as _secrets
 import signal as _signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,6 +46,12 @@ __all__ = [
 log = get_logger(__name__)
 
 T = TypeVar("T")
+# start(argv, preexec_fn) -> the started process (a subprocess.Popen)
+Starter = Callable[[list[str], Callable[[], None] | None], T]
+
+_SH = "/bin/sh"
+_SH_IS_DASH = os.path.basename(os.path.realpath(_SH)) == "dash"
+_ENTER = 'echo 0 >"$0" || { echo "sauci: cannot enter the step cgroup $0" >&2; exit 125; }; '
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
 TOKEN_VARIABLE = "SAUCI_STEP_TOKEN"
@@ -280,7 +286,9 @@ class StepCgroup:
     def _set_limits(self, *, memory: int | None, processes: int | None, cpu: float | None) -> None:
         v1 = self.layout.version == 1
         if processes is not None and (d := self._dir("pids")) is not None:
-            _write(d / "pids.max", str(processes))
+            # v1: the spawning thread sits in the cgroup while the child
+            # starts; one more until it has left (see spawn).
+            _write(d / "pids.max", str(processes + 1 if v1 else processes))
             self.processes = processes
         if memory is not None and (d := self._dir("memory")) is not None:
             if v1:
@@ -302,43 +310,56 @@ class StepCgroup:
             else:
                 _write(d / "cpu.max", f"{quota} {period}")
 
-    def spawn(self, start: Callable[[Callable[[], None] | None], T]) -> T:
-        """Call ``start(preexec_fn)`` so that the new process is born in the cgroup.
+    def spawn(
+        self, argv: Sequence[str], start: Starter[T], *, env: Mapping[str, str] | None = None
+    ) -> T:
+        """Call ``start(argv, preexec_fn)`` so that the new process is born in the cgroup.
 
         cgroup v1: this thread moves itself into the step cgroup (``tasks``
         takes a thread id), starts the child, and moves back. The child is
-        born inside, so nothing it forks can escape, and no preexec_fn is
-        needed: a preexec_fn makes subprocess use fork() instead of vfork(),
-        which measured 2.7 ms per step for a small server and 21 ms with
-        500 MB resident, against 1.0 ms for this. Other threads are not
-        affected (v1 moves single threads).
+        born inside, so nothing it forks can escape, and subprocess keeps its
+        fast vfork() start: a preexec_fn would force fork(), which measured
+        2.7 ms per step for a small server and 21 ms with 500 MB resident,
+        against 1.0 ms for this. Other threads are not affected.
 
-        cgroup v2 cannot move a single thread of a domain cgroup, so there
-        the child writes itself into cgroup.procs in a tiny preexec_fn before
-        exec (fork cost as above; only os calls, no locks taken).
+        cgroup v2 cannot move one thread of a domain cgroup. Where /bin/sh is
+        dash, the child is dash writing itself into cgroup.procs and then
+        exec'ing the command (same pid): a constant 0.6 ms, where a
+        preexec_fn measured 1.5 ms (small server) to 18-28 ms (500 MB
+        resident). dash adds only PWD to the environment, which the script
+        puts back as ``env`` had it. Elsewhere a preexec_fn does it.
         """
         if self.layout.version == 2:
-            path = os.fsencode(self.dirs["unified"] / "cgroup.procs")
+            procs = str(self.dirs["unified"] / "cgroup.procs")
+            if _SH_IS_DASH and env is not None:
+                if "PWD" in env:
+                    script, extra = _ENTER + 'PWD=$1; export PWD; shift; exec "$@"', [env["PWD"]]
+                else:
+                    script, extra = _ENTER + 'unset PWD; exec "$@"', []
+                return start([_SH, "-c", script, procs, *extra, *argv], None)
+            path = os.fsencode(procs)
 
             def _enter() -> None:
                 fd = os.open(path, os.O_WRONLY)
                 os.write(fd, b"0")
                 os.close(fd)
 
-            return start(_enter)
+            return start(list(argv), _enter)
         tid = str(threading.get_native_id())
         moved: list[str] = []
         try:
             for ctrl, d in self.dirs.items():
                 _write(d / "tasks", tid)
                 moved.append(ctrl)
-            return start(None)
+            return start(list(argv), None)
         finally:
             for ctrl in moved:
                 try:
                     _write(self.layout.bases[ctrl] / "tasks", tid)
                 except OSError as exc:  # pragma: no cover - would need a broken cgroupfs
                     log.error("cgroup_leave_failed", cgroup=str(self.dirs[ctrl]), error=str(exc))
+            if self.processes is not None and "pids" in self.dirs:
+                _write(self.dirs["pids"] / "pids.max", str(self.processes))
 
     def pids(self) -> list[int]:
         """The step's live processes (never this server's own pid)."""
@@ -482,8 +503,10 @@ class ProcessTree:
     def env(self, env: Mapping[str, str]) -> dict[str, str]:
         return {**env, TOKEN_VARIABLE: self.token}
 
-    def spawn(self, start: Callable[[Callable[[], None] | None], T]) -> T:
-        proc = start(None)
+    def spawn(
+        self, argv: Sequence[str], start: Starter[T], *, env: Mapping[str, str] | None = None
+    ) -> T:
+        proc = start(list(argv), None)
         self.root_pid = proc.pid  # type: ignore[attr-defined]
         return proc
 
@@ -495,25 +518,32 @@ class ProcessTree:
         parent: dict[int, int] = {}
         group: dict[int, int] = {}
         members: set[int] = set()
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            pid = int(name)
-            if pid == me:
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if len(fields) < 20 or fields[0] == b"Z" or int(fields[19]) < self._since:
-                continue
-            ppid, pgrp, sid = int(fields[1]), int(fields[2]), int(fields[3])
-            parent[pid] = ppid
-            group[pid] = pgrp
-            if pid == root or sid == root or pgrp == root or self._has_marker(pid):
-                members.add(pid)
+        seen: set[str] = set()
+        # A process that forks and exits while /proc is read would hide its
+        # child (listed too late, parent gone when read): list again until
+        # nothing new shows up.
+        for _ in range(20):
+            names = {n for n in os.listdir("/proc") if n.isdigit()} - seen
+            if not names:
+                break
+            seen |= names
+            for name in names:
+                pid = int(name)
+                if pid == me:
+                    continue
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as fh:
+                        stat = fh.read()
+                except OSError:
+                    continue
+                fields = stat[stat.rfind(b")") + 2 :].split()
+                if len(fields) < 20 or fields[0] == b"Z" or int(fields[19]) < self._since:
+                    continue
+                ppid, pgrp, sid = int(fields[1]), int(fields[2]), int(fields[3])
+                parent[pid] = ppid
+                group[pid] = pgrp
+                if pid == root or sid == root or pgrp == root or self._has_marker(pid):
+                    members.add(pid)
         # Descendants of members by parent links (started after the step).
         children: dict[int, list[int]] = {}
         for pid, ppid in parent.items():

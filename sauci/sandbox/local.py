@@ -30,10 +30,11 @@ from sauci.sandbox._proctree import (
     StepCgroup,
     cgroup_name,
     detect_cgroups,
+    sweep,
 )
 from sauci.typing import LogWriter
 
-__all__ = ["TOKEN_VARIABLE", "LocalSandbox"]
+__all__ = ["TOKEN_VARIABLE", "LocalSandbox", "sweep"]
 
 log = get_logger(__name__)
 
@@ -157,9 +158,9 @@ class LocalSandbox:
         run_env = tree.env(env) if isinstance(tree, ProcessTree) else dict(env)
         argv = [*step.shell, step.script()]
 
-        def start(preexec: Callable[[], None] | None) -> subprocess.Popen[bytes]:
+        def start(args: list[str], preexec: Callable[[], None] | None) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
-                argv,
+                args,
                 cwd=cwd,
                 env=run_env,
                 stdin=subprocess.DEVNULL,
@@ -171,7 +172,7 @@ class LocalSandbox:
             )
 
         try:
-            proc = tree.spawn(start)
+            proc = tree.spawn(argv, start, env=run_env)
         except (FileNotFoundError, PermissionError) as exc:
             tree.remove()
             problem = f"cannot start {argv[0]!r}: {exc.strerror or exc}"

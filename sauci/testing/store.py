@@ -658,6 +658,8 @@ def make_store_state_machine(
     )
 
     class StoreStateMachine(RuleBasedStateMachine):
+        """Few rules, each checking much: more state per example finds more."""
+
         builds = Bundle("builds")
 
         def __init__(self) -> None:
@@ -673,7 +675,10 @@ def make_store_state_machine(
             return self.now
 
         def teardown(self) -> None:
-            self.store.close()
+            try:
+                self._compare_everything()
+            finally:
+                self.store.close()
 
         # comparing
 
@@ -688,54 +693,73 @@ def make_store_state_machine(
                 value = attrs.evolve(value, id=self._mid(value.id))
                 if not compare_times:
                     value = attrs.evolve(value, queued_at=0.0, started_at=None, finished_at=None)
-            elif isinstance(value, StepRun):
+            elif isinstance(value, StepRun | Event):
                 value = attrs.evolve(value, build_id=self._mid(value.build_id))
-            elif isinstance(value, Event):
-                value = attrs.evolve(value, build_id=self._mid(value.build_id))
-            elif isinstance(value, list):
-                value = [self._norm(v) for v in value]
-            elif isinstance(value, tuple):
-                value = tuple(self._norm(v) for v in value)
+            elif isinstance(value, list | tuple):
+                value = type(value)(self._norm(v) for v in value)
             return value
 
-        def _both(
-            self, call: Callable[[Store, Callable[[int], int]], Any]
-        ) -> tuple[Any, Any]:
-            """Run ``call`` on the model and on the store; both must return
-            equal results or raise the same kind of exception."""
+        def _both(self, call: Callable[[Store, Callable[[int], int]], Any]) -> Any:
+            """Run ``call`` on the model and on the store (``sid`` maps a model
+            build id to the store's); both must return equal results or raise
+            the same kind of exception. Returns the model's result."""
             try:
                 expected: Any = call(self.model, lambda i: i)
             except (NotFoundError, TypeError, ValueError) as exc:
                 with pytest.raises(type(exc)):
                     call(self.store, self._sid)
-                return None, None
+                return None
             actual = call(self.store, self._sid)
             assert self._norm(expected) == self._norm(actual)
-            return expected, actual
-
-        def _record(self, expected: Build | None, actual: Build | None) -> None:
-            if expected is not None and actual is not None:
+            if isinstance(expected, Build):
                 self.to_model[actual.id] = expected.id
                 self.to_store[expected.id] = actual.id
+            return expected
+
+        def _compare_stats(self, repo: str | None) -> None:
+            expected = dict(self.model.build_stats(repo=repo))
+            actual = dict(self.store.build_stats(repo=repo))
+            mean_expected = expected.pop("mean_duration")
+            mean_actual = actual.pop("mean_duration")
+            assert expected == actual
+            if not compare_times:
+                return
+            if mean_expected is None:
+                assert mean_actual is None
+            else:
+                assert math.isclose(mean_expected, mean_actual, rel_tol=1e-9, abs_tol=1e-6)
+
+        def _compare_everything(self) -> None:
+            every = 10**6
+            self._both(lambda s, _: s.list_builds(limit=every))
+            self._both(lambda s, _: s.list_repos())
+            self._both(lambda s, _: s.list_events(limit=every))
+            self._compare_stats(None)
+            for build in self.model.list_builds(limit=every):
+                b = build.id
+                self._both(lambda s, sid, b=b: s.list_steps(sid(b)))
+                self._both(lambda s, sid, b=b: s.list_test_results(sid(b)))
+                self._both(lambda s, sid, b=b: s.list_artifacts(sid(b)))
+            for b, step in sorted(self.logs):
+                self._both(lambda s, sid, b=b, step=step: s.read_log(sid(b), step))
+                self._both(lambda s, sid, b=b, step=step: s.log_size(sid(b), step))
 
         build_ids = st.one_of(builds, builds, builds, st.just(MISSING_ID))
 
-        # rules
+        # writes
 
         @initialize(target=builds, batch=st.lists(requests, min_size=1, max_size=4))
         def create_queue(self, batch: list[BuildRequest]) -> Any:
-            return multiple(*(self.create_build(request, Status.QUEUED) for request in batch))
+            ids = []
+            for request in batch:
+                self.now += 1.0
+                ids.append(self._both(lambda s, _, r=request: s.create_build(r)).id)
+            return multiple(*ids)
 
         @rule(target=builds, request=requests, status=new_statuses)
         def create_build(self, request: BuildRequest, status: Status) -> int:
             self.now += 1.0
-            expected, actual = self._both(lambda s, _: s.create_build(request, status=status))
-            self._record(expected, actual)
-            return int(expected.id)
-
-        @rule(build_id=build_ids)
-        def get_build(self, build_id: int) -> None:
-            self._both(lambda s, sid: s.get_build(sid(build_id)))
+            return int(self._both(lambda s, _: s.create_build(request, status=status)).id)
 
         @rule(build_id=build_ids, changes=update_fields)
         def update_build(self, build_id: int, changes: dict[str, Any]) -> None:
@@ -745,26 +769,6 @@ def make_store_state_machine(
         def claim_build(self, worker: str) -> None:
             self.now += 0.5
             self._both(lambda s, _: s.claim_build(worker))
-
-        @rule(
-            repo=st.none() | st.sampled_from(_REPOS),
-            ref=st.none() | st.sampled_from(_REFS),
-            status=st.none() | statuses,
-            event=st.none() | st.sampled_from(_EVENTS),
-            author=st.none() | st.sampled_from(("ada", "bob")),
-            before=st.none() | builds,
-            limit=st.integers(0, 6),
-        )
-        def list_builds(self, before: int | None, **filters: Any) -> None:
-            self._both(
-                lambda s, sid: s.list_builds(
-                    before_id=None if before is None else sid(before), **filters
-                )
-            )
-
-        @rule()
-        def list_repos(self) -> None:
-            self._both(lambda s, _: s.list_repos())
 
         @rule(
             build_id=build_ids,
@@ -785,53 +789,26 @@ def make_store_state_machine(
         )
         def save_step(self, build_id: int, **fields: Any) -> None:
             self._both(lambda s, sid: s.save_step(StepRun(build_id=sid(build_id), **fields)))
-
-        @rule(build_id=build_ids)
-        def list_steps(self, build_id: int) -> None:
             self._both(lambda s, sid: s.list_steps(sid(build_id)))
-
-        @rule(build_id=build_ids, step=st.sampled_from(_STEPS), data=st.binary(max_size=300))
-        def append_log(self, build_id: int, step: str, data: bytes) -> None:
-            expected, _ = self._both(lambda s, sid: s.append_log(sid(build_id), step, data))
-            if expected:
-                self.logs.add((build_id, step))
-
-        @precondition(lambda self: self.logs)
-        @rule(data=st.data())
-        def read_written_log(self, data: st.DataObject) -> None:
-            build_id, step = data.draw(st.sampled_from(sorted(self.logs)))
-            size = self.model.log_size(build_id, step)
-            offset = data.draw(st.integers(0, size + 2))
-            limit = data.draw(st.none() | st.integers(0, size + 2))
-            self._both(lambda s, sid: s.read_log(sid(build_id), step, offset, limit))
 
         @rule(
             build_id=build_ids,
             step=st.sampled_from(_STEPS),
-            offset=st.integers(0, 700),
-            limit=st.none() | st.integers(0, 700),
+            chunks=st.lists(st.binary(max_size=200), min_size=1, max_size=4),
         )
-        def read_log(self, build_id: int, step: str, offset: int, limit: int | None) -> None:
-            self._both(lambda s, sid: s.read_log(sid(build_id), step, offset, limit))
-
-        @rule(build_id=build_ids, step=st.sampled_from(_STEPS))
-        def log_size(self, build_id: int, step: str) -> None:
-            self._both(lambda s, sid: s.log_size(sid(build_id), step))
+        def append_log(self, build_id: int, step: str, chunks: list[bytes]) -> None:
+            for chunk in chunks:
+                if self._both(lambda s, sid, c=chunk: s.append_log(sid(build_id), step, c)):
+                    self.logs.add((build_id, step))
 
         @rule(build_id=build_ids, step=st.sampled_from(_STEPS), cases=test_cases)
         def add_test_results(self, build_id: int, step: str, cases: list[TestCase]) -> None:
             self._both(lambda s, sid: s.add_test_results(sid(build_id), step, cases))
-
-        @rule(build_id=build_ids)
-        def list_test_results(self, build_id: int) -> None:
             self._both(lambda s, sid: s.list_test_results(sid(build_id)))
 
         @rule(build_id=build_ids, step=st.sampled_from(_STEPS), items=artifacts)
         def add_artifacts(self, build_id: int, step: str, items: list[Artifact]) -> None:
             self._both(lambda s, sid: s.add_artifacts(sid(build_id), step, items))
-
-        @rule(build_id=build_ids)
-        def list_artifacts(self, build_id: int) -> None:
             self._both(lambda s, sid: s.list_artifacts(sid(build_id)))
 
         @rule(
@@ -842,32 +819,59 @@ def make_store_state_machine(
         )
         def add_event(self, build_id: int | None, **fields: Any) -> None:
             self.now += 0.25
-            self._both(
-                lambda s, sid: s.add_event(
-                    Event(at=self.now, build_id=None if build_id is None else sid(build_id), **fields)
-                )
-            )
 
-        @rule(build_id=st.none() | build_ids, limit=st.integers(0, 5))
-        def list_events(self, build_id: int | None, limit: int) -> None:
+            def add(s: Store, sid: Callable[[int], int]) -> None:
+                store_id = None if build_id is None else sid(build_id)
+                s.add_event(Event(at=self.now, build_id=store_id, **fields))
+
+            self._both(add)
+
+        # reads
+
+        @rule(build_id=build_ids)
+        def get_build(self, build_id: int) -> None:
+            self._both(lambda s, sid: s.get_build(sid(build_id)))
+
+        @rule(
+            repo=st.none() | st.sampled_from(_REPOS),
+            ref=st.none() | st.sampled_from(_REFS),
+            status=st.none() | statuses,
+            event=st.none() | st.sampled_from(_EVENTS),
+            author=st.none() | st.sampled_from(("ada", "bob")),
+            before=st.none() | builds,
+            limit=st.integers(0, 6),
+        )
+        def list_builds(self, before: int | None, limit: int, **filters: Any) -> None:
+            def page(s: Store, sid: Callable[[int], int], **only: Any) -> list[Build]:
+                cursor = None if before is None else sid(before)
+                return s.list_builds(before_id=cursor, limit=limit, **only)
+
+            self._both(lambda s, sid: page(s, sid, **filters))
+            for name, value in filters.items():  # each filter alone too
+                if value is not None:
+                    self._both(lambda s, sid, n=name, v=value: page(s, sid, **{n: v}))
+
+        @rule(build_id=st.none() | build_ids, limit=st.integers(0, 5), repo=st.sampled_from(_REPOS))
+        def list_the_rest(self, build_id: int | None, limit: int, repo: str) -> None:
+            self._both(lambda s, _: s.list_repos())
             self._both(
                 lambda s, sid: s.list_events(
                     build_id=None if build_id is None else sid(build_id), limit=limit
                 )
             )
+            self._compare_stats(None)
+            self._compare_stats(repo)
 
-        @precondition(lambda self: compare_times)
-        @rule(repo=st.none() | st.sampled_from(_REPOS))
-        def build_stats(self, repo: str | None) -> None:
-            expected = dict(self.model.build_stats(repo=repo))
-            actual = dict(self.store.build_stats(repo=repo))
-            mean_expected = expected.pop("mean_duration")
-            mean_actual = actual.pop("mean_duration")
-            assert expected == actual
-            if mean_expected is None:
-                assert mean_actual is None
-            else:
-                assert math.isclose(mean_expected, mean_actual, rel_tol=1e-9, abs_tol=1e-6)
+        @precondition(lambda self: self.logs)
+        @rule(data=st.data())
+        def read_log(self, data: st.DataObject) -> None:
+            build_id, step = data.draw(st.sampled_from(sorted(self.logs)))
+            size = self.model.log_size(build_id, step)
+            for _ in range(3):
+                offset = data.draw(st.integers(0, size + 2))
+                limit = data.draw(st.none() | st.integers(0, size + 2))
+                self._both(lambda s, sid, o=offset, n=limit: s.read_log(sid(build_id), step, o, n))
+            self._both(lambda s, sid: s.log_size(sid(build_id), step))
 
     StoreStateMachine.__name__ = StoreStateMachine.__qualname__ = "StoreStateMachine"
     return StoreStateMachine

@@ -23,7 +23,7 @@ from sauci.core.logsink import LogSink
 from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox import _proctree
-from sauci.sandbox.local import TOKEN_VARIABLE, LocalSandbox
+from sauci.sandbox.local import TOKEN_VARIABLE, LocalSandbox, sweep
 from sauci.typing import Sandbox
 
 PREFIX = f"sauci-test{os.getpid()}-"
@@ -278,6 +278,13 @@ def test_environment_is_exactly_the_given_mapping(sandbox: LocalSandbox, tmp_pat
     assert expected == seen
 
 
+def test_environment_keeps_a_given_pwd(sandbox: LocalSandbox, tmp_path: Path) -> None:
+    script = "import os; print(os.environ['PWD'])"
+    env = {"LANG": "C.UTF-8", "PWD": "/given"}
+    result, output = run(sandbox, script, tmp_path, env=env, shell=(sys.executable, "-c"))
+    assert (0, b"/given\n") == (result.exit_code, output)
+
+
 def test_stdin_is_closed(sandbox: LocalSandbox, tmp_path: Path) -> None:
     result, output = run(sandbox, "cat; echo cat returned $?", tmp_path, timeout=10)
     assert (0, None) == (result.exit_code, result.ended_by)
@@ -340,7 +347,7 @@ def test_capabilities_follow_cgroups(sandbox: LocalSandbox) -> None:
 def test_cancelled_before_start_starts_nothing(sandbox: LocalSandbox, tmp_path: Path) -> None:
     cancel = threading.Event()
     cancel.set()
-    result, output = run(sandbox, "touch started", tmp_path, cancel=cancel)
+    result, _ = run(sandbox, "touch started", tmp_path, cancel=cancel)
     assert (EndedBy.CANCELLED, "cancelled") == (result.ended_by, result.reason)
     assert not (tmp_path / "started").exists()
 
@@ -364,10 +371,20 @@ def test_use_cgroups_true_without_cgroups_raises(tmp_path: Path) -> None:
 # -- cgroup limits (skipped where cgroups cannot be created) -------------------
 
 
-def _own_limit_script(controller: str, filename: str) -> str:
+def _own_limit_script(controller: str, filename: str, want: object) -> str:
+    """Print the step's own cgroup file, once it shows ``want`` (at most ~10 s).
+
+    Right after the start pids.max is one higher, while the starting thread
+    is still counted in the cgroup; it is lowered a moment later.
+    """
+    path = (
+        f"/sys/fs/cgroup/{controller}"
+        f"$(grep -E '^[0-9]+:([^:]*,)?{controller}(,[^:]*)?:' /proc/self/cgroup | cut -d: -f3)"
+        f"/{filename}"
+    )
     return (
-        f"p=$(grep -E '^[0-9]+:([^:]*,)?{controller}(,[^:]*)?:' /proc/self/cgroup | cut -d: -f3); "
-        f"cat /sys/fs/cgroup/{controller}$p/{filename}"
+        f"for i in $(seq 100); do v=$(cat {path}); "
+        f'[ "$v" = "{want}" ] && break; sleep 0.1; done; echo "$v"'
     )
 
 
@@ -377,23 +394,28 @@ def test_limits_are_written_to_the_step_cgroup(
     if cgroup_sandbox.layout is None or cgroup_sandbox.layout.version != 1:
         pytest.skip("checks cgroup v1 files")
     limits = Limits(memory=256 * 1024 * 1024, processes=77, cpu=0.5)
+    expected = [str(256 * 1024 * 1024), "77", "50000"]
     script = "; ".join(
-        _own_limit_script(c, f)
-        for c, f in (
-            ("memory", "memory.limit_in_bytes"),
-            ("pids", "pids.max"),
-            ("cpu", "cpu.cfs_quota_us"),
+        _own_limit_script(c, f, want)
+        for (c, f), want in zip(
+            (
+                ("memory", "memory.limit_in_bytes"),
+                ("pids", "pids.max"),
+                ("cpu", "cpu.cfs_quota_us"),
+            ),
+            expected,
+            strict=True,
         )
     )
     result, output = run(cgroup_sandbox, script, tmp_path, limits=limits)
     assert 0 == result.exit_code, output
-    assert [str(256 * 1024 * 1024), "77", "50000"] == output.decode().split()
+    assert expected == output.decode().split()
 
 
 def test_default_process_limit_applies(cgroup_sandbox: LocalSandbox, tmp_path: Path) -> None:
     if cgroup_sandbox.layout is None or cgroup_sandbox.layout.version != 1:
         pytest.skip("checks cgroup v1 files")
-    _, output = run(cgroup_sandbox, _own_limit_script("pids", "pids.max"), tmp_path)
+    _, output = run(cgroup_sandbox, _own_limit_script("pids", "pids.max", 512), tmp_path)
     assert b"512\n" == output
 
 
@@ -437,6 +459,7 @@ def test_fork_bomb_is_contained(cgroup_sandbox: LocalSandbox, tmp_path: Path) ->
 
 FORK_UNTIL_REFUSED = """
 import os, sys, time
+time.sleep(0.3)  # until the starting thread has left the cgroup (it counts as one)
 children = []
 for _ in range(10):
     try:
@@ -473,10 +496,10 @@ def test_sweep_ends_leftover_cgroups(cgroup_sandbox: LocalSandbox) -> None:
     assert layout is not None
     prefix = f"{PREFIX}sweep-"
     cg = _proctree.StepCgroup.create(layout, _proctree.cgroup_name(prefix, "crashed"))
-    proc = cg.spawn(lambda pre: subprocess.Popen(["sleep", "1000"], preexec_fn=pre))
+    proc = cg.spawn(["sleep", "1000"], lambda argv, pre: subprocess.Popen(argv, preexec_fn=pre))
     try:
         assert [proc.pid] == cg.pids()
-        assert [cg.name] == _proctree.sweep(prefix, layout=layout)
+        assert [cg.name] == sweep(prefix, layout=layout)
         assert -9 == proc.wait(PROMPTLY)
         assert all(not d.exists() for d in cg.dirs.values())
     finally:

@@ -1,0 +1,191 @@
+"""Server-side commands: ``serve``, ``repo``, ``trigger``, ``rerun``, ``cancel``, ``status``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from pathlib import Path
+
+from sauci.cli._context import open_cli_store, settings_from, style_from
+from sauci.cli._render import age, duration, table
+from sauci.core.models import Repo, Status
+from sauci.exceptions import ConfigError
+
+__all__ = ["cmd_cancel", "cmd_repo", "cmd_rerun", "cmd_serve", "cmd_status", "cmd_trigger"]
+
+
+def _location(value: str) -> str:
+    """An absolute path for a local repository, the URL otherwise."""
+    if "://" in value or (":" in value and not Path(value).exists()):
+        return value
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise ConfigError(f"repository {value} does not exist")
+    return str(path.resolve())
+
+
+def _register(store, settings, location: str, hook: str | None, poll: float | None) -> Repo:
+    from sauci.triggers import install_hook, is_bare, repo_id
+
+    kind = "none"
+    if "://" not in location and hook != "none":
+        wanted = hook or ("receive" if is_bare(Path(location)) else "commit")
+        install_hook(Path(location), settings.data_dir / "spool", wanted)
+        kind = wanted
+    repo = Repo(
+        id=repo_id(location),
+        location=location,
+        hook=kind,
+        poll_interval=poll if (poll or kind == "none") else None,
+        added_at=time.time(),
+    )
+    return store.save_repo(repo)
+
+
+def cmd_repo(args: argparse.Namespace) -> int:
+    style = style_from(args)
+    settings = settings_from(args)
+    store = open_cli_store(settings)
+    if args.repo_command == "add":
+        repo = _register(store, settings, _location(args.location), args.hook, args.poll)
+        how = f"{repo.hook} hook" if repo.hook != "none" else "polling"
+        print(f"added {repo.id} ({repo.location}), triggered by {how}")
+        return 0
+    if args.repo_command == "remove":
+        from sauci.triggers import remove_hook
+
+        for repo in store.list_registered_repos():
+            if args.location in (repo.id, repo.location) or _same(args.location, repo.location):
+                if repo.hook != "none" and Path(repo.location).exists():
+                    remove_hook(Path(repo.location), repo.hook)
+                store.delete_repo(repo.id)
+                print(f"removed {repo.id}; its hook is taken out")
+                return 0
+        raise ConfigError(f"no registered repository {args.location!r}; see: sauci repo list")
+    repos = store.list_registered_repos()
+    if not repos:
+        print("no repositories registered; add one with: sauci repo add PATH")
+        return 0
+    rows = [[r.id, r.location, r.hook, duration(r.poll_interval) if r.poll_interval else "-"] for r in repos]
+    print(table(["ID", "LOCATION", "HOOK", "POLL"], rows, style))
+    return 0
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sauci.core.server import Server, ServerOptions
+
+    settings = settings_from(args)
+    if settings.log_level == "warning" and args.log_level is None:
+        from sauci._logging import configure
+
+        configure(level="info", fmt=settings.log_format)
+    store = open_cli_store(settings)
+    for location in args.repo or []:
+        _register(store, settings, _location(location), args.hook, args.poll)
+    repos = [r.location for r in store.list_registered_repos()]
+    options = ServerOptions(
+        max_builds=args.max_builds,
+        poll_interval=args.poll or 60.0,
+        retry_interrupted=not args.no_retry_interrupted,
+        cancel_superseded=args.cancel_superseded,
+    )
+    server = Server(store=store, settings=settings, repos=repos, options=options)
+    server.start()
+    print(f"sauci serve: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
+          f"data in {settings.data_dir}; Ctrl-C stops", flush=True)
+    stopping = []
+
+    def _stop(signum, frame):
+        if stopping:  # a second signal: stop waiting for builds
+            os._exit(130)
+        stopping.append(signum)
+        server._stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    server.wait()
+    server.stop()
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    from sauci.core.scheduler import Scheduler
+
+    store = open_cli_store(settings_from(args))
+    params = {}
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param takes KEY=VALUE, got {item!r}")
+        params[key] = value
+    ref = args.ref
+    if ref and not ref.startswith("refs/"):
+        ref = f"refs/heads/{ref}"
+    build = Scheduler(store).trigger(_location(args.repo), ref=ref, params=params, actor=_actor())
+    print(f"queued build #{build.id}")
+    return 0
+
+
+def _actor() -> str:
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from sauci.core.scheduler import Scheduler
+
+    store = open_cli_store(settings_from(args))
+    build = Scheduler(store).rerun(args.build, failed_only=args.failed, actor=_actor())
+    what = "failed and skipped steps of" if args.failed else ""
+    print(f"queued build #{build.id}: rerun of {what} build #{args.build}".replace("  ", " "))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from sauci.core.scheduler import Scheduler
+
+    store = open_cli_store(settings_from(args))
+    build = Scheduler(store).cancel(args.build, actor=_actor())
+    if build.status is Status.CANCELLED:
+        print(f"build #{build.id} cancelled")
+    else:
+        print(f"build #{build.id}: cancel requested; the server ends its steps")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from sauci.core.server import read_status
+
+    style = style_from(args)
+    settings = settings_from(args)
+    store = open_cli_store(settings)
+    status = read_status(settings.data_dir)
+    if status and time.time() - status["heartbeat"] < 10:
+        print(f"server {status['name']} up {duration(time.time() - status['started_at'])}, "
+              f"heartbeat {age(status['heartbeat'])}")
+    else:
+        print(style.paint("server: not running", "33"))
+    if status and status.get("last_error"):
+        print(f"last error: {status['last_error']}")
+    queued = store.list_builds(status=Status.QUEUED, limit=100)
+    running = store.list_builds(status=Status.RUNNING, limit=100)
+    print(f"queue: {len(queued)} waiting, {len(running)} running")
+    for build in running:
+        print(f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
+              f"{build.sha[:8]} for {duration(time.time() - (build.started_at or time.time()))}")
+        for step in store.list_steps(build.id):
+            if step.status is Status.RUNNING:
+                print(f"      {style.status(step.status)} {step.name}")
+    for build in queued[:10]:
+        print(f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
+              f"{build.event} waiting {age(build.queued_at)}")
+    return 0
+

@@ -1,0 +1,119 @@
+"""The Scheduler: every way a build is asked for, cancelled or rerun goes through here.
+
+The queue is the store: the scheduler writes queued builds and cancel
+requests there, and runners claim from there. The CLI, the web UI and the
+server call these methods; none of them change build state around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from sauci._logging import get_logger
+from sauci.core.models import Build, BuildRequest, Event, Status
+from sauci.exceptions import ConfigError
+from sauci.typing import Store
+
+__all__ = ["PRIORITY", "Scheduler"]
+
+log = get_logger(__name__)
+
+# Manual work first, then pushes, then cron (higher runs first).
+PRIORITY = {"manual": 20, "rerun": 20, "cli": 20, "push": 10, "webhook": 10, "tag": 10, "cron": 0}
+
+
+class Scheduler:
+    """Queues, deduplicates, supersedes, cancels and reruns builds in a store."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def _event(self, kind: str, build_id: int | None, actor: str, **data: object) -> None:
+        self.store.add_event(Event(kind=kind, at=self.clock(), build_id=build_id, actor=actor, data=data))
+
+    def enqueue(
+        self,
+        request: BuildRequest,
+        *,
+        actor: str = "",
+        cancel_superseded: bool = False,
+    ) -> Build:
+        """Queue a build for ``request``; returns the existing build for a duplicate.
+
+        A duplicate is a queued or running build of the same sha on the same
+        ref of the same repository. With ``cancel_superseded``, queued and
+        running builds of other commits on the same ref are cancelled.
+        """
+        if request.priority == 0 and request.event in PRIORITY:
+            request = attrs.evolve(request, priority=PRIORITY[request.event])
+        if request.sha and request.reuse_from is None:
+            for status in (Status.QUEUED, Status.RUNNING):
+                for other in self.store.list_builds(repo=request.repo, ref=request.ref, status=status, limit=20):
+                    if other.sha == request.sha and other.event != "rerun":
+                        log.info("build_deduplicated", build=other.id, sha=request.sha)
+                        return other
+        build = self.store.create_build(request)
+        self._event("build_queued", build.id, actor or request.pusher, event=request.event, ref=request.ref)
+        log.info("build_queued", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
+        if cancel_superseded and request.ref:
+            for status in (Status.QUEUED, Status.RUNNING):
+                for other in self.store.list_builds(repo=request.repo, ref=request.ref, status=status, limit=200):
+                    if other.id < build.id and other.sha != build.sha:
+                        self.cancel(other.id, actor="sauci", reason=f"superseded by build {build.id}")
+        return build
+
+    def trigger(
+        self,
+        repo: str,
+        *,
+        ref: str = "",
+        sha: str = "",
+        params: Mapping[str, str] | None = None,
+        actor: str = "",
+    ) -> Build:
+        """A manual build with parameters (priority above pushes)."""
+        return self.enqueue(
+            BuildRequest(repo=repo, ref=ref, sha=sha, event="manual", params=dict(params or {}), pusher=actor),
+            actor=actor,
+        )
+
+    def cancel(self, build_id: int, *, actor: str = "", reason: str | None = None) -> Build:
+        """Cancel a queued build now, or ask the runner of a running one to stop it."""
+        build = self.store.get_build(build_id)
+        reason = reason or (f"cancelled by {actor}" if actor else "cancelled")
+        if build.status.done:
+            raise ConfigError(f"build {build_id} already {build.status.value}; nothing to cancel")
+        if build.status is Status.QUEUED:
+            build = self.store.update_build(
+                build_id, status=Status.CANCELLED, reason=reason, finished_at=self.clock(), cancel_requested=reason
+            )
+        else:
+            build = self.store.update_build(build_id, cancel_requested=reason)
+        self._event("build_cancel_requested", build_id, actor, reason=reason)
+        log.info("build_cancel_requested", build=build_id, reason=reason)
+        return build
+
+    def rerun(self, build_id: int, *, failed_only: bool = False, actor: str = "") -> Build:
+        """Queue the same commit again; ``failed_only`` keeps the steps that passed."""
+        old = self.store.get_build(build_id)
+        if failed_only and not old.status.done:
+            raise ConfigError(f"build {build_id} is still {old.status.value}; rerun its failed steps when it ends")
+        request = BuildRequest(
+            repo=old.repo,
+            ref=old.ref,
+            sha=old.sha,
+            event="rerun",
+            priority=PRIORITY["rerun"],
+            params=old.params,
+            author=old.author,
+            message=old.message,
+            pusher=actor,
+            reuse_from=old.id if failed_only else None,
+        )
+        build = self.store.create_build(request)
+        self._event("build_rerun", build.id, actor, of=old.id, failed_only=failed_only)
+        return build

@@ -1,0 +1,301 @@
+"""The CI server loop behind ``sauci serve``: triggers in, builds out.
+
+One loop thread turns spooled pushes, polls and cron ticks into queued builds
+(through the Scheduler), passes cancel requests to the runner, and claims
+queued builds while build slots are free; each claimed build runs on its own
+thread. Everything it knows is in the store, the spool directory, or derived
+from them, so a server killed at any point can be restarted and finish
+honestly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sauci._logging import get_logger
+from sauci.core.config import Settings
+from sauci.core.models import Build, BuildRequest, Status
+from sauci.core.runner import LocalRunner
+from sauci.core.scheduler import Scheduler
+from sauci.exceptions import ConfigError, SauCIError
+from sauci.typing import Sandbox, Store
+
+__all__ = ["Server", "ServerOptions", "read_status"]
+
+log = get_logger(__name__)
+
+
+@attrs.frozen(kw_only=True)
+class ServerOptions:
+    """How the server schedules; each has a default, a setting and a flag."""
+
+    max_builds: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    poll_interval: float = 60.0  # seconds between polls of repositories without hooks
+    tick: float = 0.05  # how often the spool and cancel requests are looked at
+    retry_interrupted: bool = True  # requeue builds a crashed server left running
+    cancel_superseded: bool = False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_is_gone(claimed_by: str | None, host: str) -> bool:
+    """Whether the process named in ``claimed_by`` (local-PID or serve:HOST:PID) is dead."""
+    if not claimed_by:
+        return True
+    parts = claimed_by.split(":")
+    if claimed_by.startswith("serve:") and len(parts) == 3:
+        return parts[1] == host and parts[2].isdigit() and not _alive(int(parts[2]))
+    if claimed_by.startswith("local-") and claimed_by[6:].isdigit():
+        return not _alive(int(claimed_by[6:]))
+    return False
+
+
+def read_status(data_dir: Path) -> dict[str, Any] | None:
+    """The last status a server wrote (pid, started_at, heartbeat, last_error), or None."""
+    try:
+        return json.loads((data_dir / "server.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class Server:
+    """Builds every push to the given repositories, on this machine."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        repos: Sequence[str] = (),
+        options: ServerOptions | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.options = options or ServerOptions()
+        self.host = socket.gethostname()
+        self.name = f"serve:{self.host}:{os.getpid()}"
+        self.scheduler = Scheduler(store)
+        self.spool = settings.data_dir / "spool"
+        # One cgroup prefix per data directory, so a restarted server can find
+        # and end exactly what its crashed predecessor left behind.
+        digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
+        self.cgroup_prefix = f"sauci-srv{digest}-"
+        if sandbox is None:
+            from sauci.sandbox.local import LocalSandbox
+
+            sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=self.cgroup_prefix)
+        self.runner = LocalRunner(store=store, sandbox=sandbox, settings=settings, name=self.name)
+        self.repos = list(repos)
+        self.started_at = time.time()
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._threads: dict[int, threading.Thread] = {}
+        self._lock_file: Any = None
+        self._loop: threading.Thread | None = None
+        self._poller: Any = None
+        self._next_poll = 0.0
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the data directory's lock, recover, then run the loop in a thread."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = (self.settings.data_dir / "server.lock").open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise ConfigError(
+                f"another sauci serve is running on {self.settings.data_dir}; stop it or use --data-dir"
+            ) from exc
+        for sub in ("tmp", "new"):
+            (self.spool / sub).mkdir(parents=True, exist_ok=True)
+        self.recover()
+        self._write_status()
+        self._loop = threading.Thread(target=self._run, name="sauci-server", daemon=True)
+        self._loop.start()
+        log.info("server_started", name=self.name, repos=len(self.repos))
+
+    def stop(self, *, reason: str = "SauCI server stopped", timeout: float = 30.0) -> None:
+        """Stop claiming, cancel running builds, wait for them to record their end."""
+        self._stop.set()
+        for build_id in list(self._threads):
+            self.runner.cancel(build_id, reason=reason)
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._loop is not None:
+            self._loop.join(max(0.0, deadline - time.monotonic()))
+        if self._lock_file is not None:
+            self._lock_file.close()
+        log.info("server_stopped", name=self.name)
+
+    def wait(self) -> None:
+        while not self._stop.wait(0.5):
+            pass
+
+    # -- recovery ----------------------------------------------------------------
+
+    def recover(self) -> list[Build]:
+        """Finish honestly what a crashed server left: end its processes, requeue its builds."""
+        from sauci.sandbox._proctree import sweep
+
+        swept = sweep(self.cgroup_prefix)
+        if swept:
+            log.warning("leftover_steps_ended", cgroups=len(swept))
+        requeued = []
+        for build in self.store.list_builds(status=Status.RUNNING, limit=1000):
+            if not _owner_is_gone(build.claimed_by, self.host):
+                continue
+            if self.options.retry_interrupted:
+                new = self.scheduler.enqueue(
+                    BuildRequest(
+                        repo=build.repo, ref=build.ref, sha=build.sha, event=build.event,
+                        priority=build.priority, params=build.params, author=build.author,
+                        message=build.message, pusher=build.pusher, old_sha=build.old_sha,
+                    ),
+                    actor="sauci",
+                )
+                reason = f"SauCI restarted during the build; requeued as build {new.id}"
+                requeued.append(new)
+            else:
+                reason = "SauCI restarted during the build"
+            self.store.update_build(build.id, status=Status.ERRORED, reason=reason, finished_at=time.time())
+            log.warning("build_interrupted", build=build.id, reason=reason)
+        self.ingest_spool()
+        return requeued
+
+    # -- the loop ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except SauCIError as exc:
+                self._error(str(exc))
+            except Exception as exc:  # the loop must survive a bug in one tick
+                log.exception("server_tick_failed")
+                self._error(f"{type(exc).__name__}: {exc}")
+            self._stop.wait(self.options.tick)
+
+    def _error(self, message: str) -> None:
+        self.last_error = message
+        self._write_status()
+
+    def tick(self) -> None:
+        """One round: spool, polls, cancel requests, dispatch."""
+        self.ingest_spool()
+        self._poll_due()
+        self._pass_cancels()
+        self._dispatch()
+        self._write_status(throttle=True)
+
+    def ingest_spool(self) -> int:
+        """Turn spooled push requests into queued builds; the file goes only once stored."""
+        from sauci.triggers import ack, read_requests
+
+        count = 0
+        for path, request in read_requests(self.spool):
+            self.scheduler.enqueue(request, actor=request.pusher, cancel_superseded=self.options.cancel_superseded)
+            ack(path)
+            count += 1
+        return count
+
+    def _poll_due(self) -> None:
+        now = time.monotonic()
+        if not self.repos or now < self._next_poll:
+            return
+        self._next_poll = now + self.options.poll_interval
+        from sauci.triggers import Poller
+
+        if self._poller is None:
+            self._poller = Poller(self.settings.data_dir / "poller.json")
+        for repo in self.repos:
+            if _has_hook(repo):
+                continue
+            try:
+                for request in self._poller.poll(repo):
+                    self.scheduler.enqueue(request, actor="poller", cancel_superseded=self.options.cancel_superseded)
+            except SauCIError as exc:
+                self._error(f"polling {repo}: {exc}")
+
+    def _pass_cancels(self) -> None:
+        for build_id in list(self._threads):
+            try:
+                build = self.store.get_build(build_id)
+            except SauCIError:
+                continue
+            if build.cancel_requested:
+                self.runner.cancel(build_id, reason=build.cancel_requested)
+
+    def _dispatch(self) -> None:
+        for build_id, thread in list(self._threads.items()):
+            if not thread.is_alive():
+                del self._threads[build_id]
+        while not self._stop.is_set() and len(self._threads) < self.options.max_builds:
+            build = self.store.claim_build(self.name)
+            if build is None:
+                return
+            thread = threading.Thread(target=self._run_build, args=(build,), name=f"sauci-build-{build.id}")
+            self._threads[build.id] = thread
+            thread.start()
+
+    def _run_build(self, build: Build) -> None:
+        try:
+            self.runner.run_build(build)
+        except Exception as exc:  # record, never lose the build in "running"
+            log.exception("build_crashed", build=build.id)
+            with contextlib.suppress(SauCIError):
+                self.store.update_build(
+                    build.id, status=Status.ERRORED, reason=f"SauCI failed: {exc}", finished_at=time.time()
+                )
+            self._error(f"build {build.id}: {exc}")
+
+    def _write_status(self, *, throttle: bool = False) -> None:
+        now = time.time()
+        if throttle and now - getattr(self, "_status_at", 0.0) < 1.0:
+            return
+        self._status_at = now
+        status = {
+            "name": self.name,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "heartbeat": now,
+            "running": sorted(self._threads),
+            "last_error": self.last_error,
+            "repos": self.repos,
+        }
+        path = self.settings.data_dir / "server.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(status))
+        os.replace(tmp, path)
+
+
+def _has_hook(repo: str) -> bool:
+    """Whether a SauCI hook is installed in the local repository ``repo``."""
+    path = Path(repo)
+    if not path.exists():
+        return False
+    from sauci.triggers import hook_installed
+
+    return hook_installed(path)
