@@ -3,10 +3,11 @@
 The hot path (``sauci run``: resolve HEAD, add a worktree, remove it) calls the
 ``git`` binary directly: importing GitPython costs about 70 ms, most of the
 100 ms budget of ``sauci run``, and GitPython shells out to the same binary for
-these operations anyway. Mirrors (:class:`MirrorCache`, for ``sauci serve``)
-call the binary too, for the same reason: clone, fetch and worktree are each
-one git command. Richer reads (commit metadata for the UI) may use GitPython,
-imported when first needed.
+these operations anyway. Mirrors (:class:`MirrorCache` and
+:class:`MirrorSource`, for repositories known by URL) call the binary too,
+for the same reason: clone, fetch and worktree are each one git command.
+Richer reads (commit metadata for the UI) may use GitPython, imported when
+first needed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ import attrs
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
 
-__all__ = ["Commit", "GitSource", "MirrorCache", "find_repo_root", "is_bare", "repo_id"]
+__all__ = [
+    "Commit",
+    "GitSource",
+    "MirrorCache",
+    "MirrorSource",
+    "find_repo_root",
+    "is_bare",
+    "repo_id",
+]
 
 log = get_logger(__name__)
 
@@ -198,6 +207,14 @@ def repo_id(path_or_url: Path | str) -> str:
     return f"{name}-{digest}"
 
 
+def _has_commit(repo: Path, sha: str) -> bool:
+    try:
+        _git("cat-file", "-e", f"{sha}^{{commit}}", cwd=repo)
+    except SourceError:
+        return False
+    return True
+
+
 def _is_remote(location: str) -> bool:
     return "://" in location or (bool(_SCP_LIKE.match(location)) and not Path(location).exists())
 
@@ -284,9 +301,9 @@ class MirrorCache:
         dest = Path(dest)
         mirror = self.path_for(url_or_path)
         with self._locked(mirror):
-            if not (mirror / "HEAD").exists() or not self._has_commit(mirror, sha):
+            if not (mirror / "HEAD").exists() or not _has_commit(mirror, sha):
                 self._update(url_or_path, mirror)
-            if not self._has_commit(mirror, sha):
+            if not _has_commit(mirror, sha):
                 raise SourceError(f"{sha} is not a commit in {self._source(url_or_path)}")
             if dest.exists():
                 self._remove(mirror, dest)
@@ -314,14 +331,6 @@ class MirrorCache:
             timeout=self.timeout,
         )
 
-    @staticmethod
-    def _has_commit(mirror: Path, sha: str) -> bool:
-        try:
-            _git("cat-file", "-e", f"{sha}^{{commit}}", cwd=mirror)
-        except SourceError:
-            return False
-        return True
-
     def remove(self, url_or_path: Path | str, dest: Path | str) -> None:
         """Remove a workspace made by :meth:`checkout` and the mirror's record of it."""
         mirror = self.path_for(url_or_path)
@@ -339,3 +348,52 @@ class MirrorCache:
                 _git("worktree", "prune", cwd=mirror)
             except SourceError as exc:
                 log.warning("worktree_prune_failed", repo=str(mirror), error=str(exc))
+
+
+class MirrorSource:
+    """GitSource's interface for a repository known by URL, backed by a :class:`MirrorCache`.
+
+    The runner treats both alike: ``resolve``, ``commit``, ``checkout`` and
+    ``remove``. A sha the mirror already has is used without a fetch; a ref
+    (or a sha it lacks) fetches first, so a build sees the latest push.
+    """
+
+    def __init__(self, repo: str, root: Path | str, *, cache: MirrorCache | None = None) -> None:
+        self.repo = repo
+        self.cache = cache if cache is not None else MirrorCache(root)
+
+    @property
+    def mirror_path(self) -> Path:
+        return self.cache.path_for(self.repo)
+
+    def resolve(self, rev: str = "HEAD") -> str:
+        """The full sha of ``rev`` (a sha, a ref or a branch name) in the repository."""
+        if rev.startswith("-"):  # never let a revision pass for an option
+            raise SourceError(f"{rev!r} is not a commit in {self.repo}")
+        mirror = self.mirror_path
+        known = (mirror / "HEAD").exists() and _HEX.fullmatch(rev) and _has_commit(mirror, rev)
+        if not known:
+            mirror = self.cache.mirror(self.repo)
+        try:
+            return _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=mirror).strip()
+        except SourceError as exc:
+            raise SourceError(f"{rev!r} is not a commit in {self.repo}") from exc
+
+    def current_ref(self) -> str:
+        """Always "": a mirror has no checked-out branch."""
+        return ""
+
+    def commit(self, rev: str = "HEAD") -> Commit:
+        """Sha, author and message of a commit (after :meth:`resolve` fetched it)."""
+        sha = self.resolve(rev)
+        out = _git("show", "-s", "--format=%H%x00%an <%ae>%x00%B", sha, "--", cwd=self.mirror_path)
+        sha, author, message = [*out.split("\x00", 2), "", ""][:3]
+        return Commit(sha=sha.strip(), ref="", author=author, message=message.strip())
+
+    def checkout(self, sha: str, dest: Path) -> Path:
+        """Make ``dest`` a fresh detached worktree of the mirror at ``sha``."""
+        return self.cache.checkout(self.repo, sha, dest)
+
+    def remove(self, dest: Path) -> None:
+        """Remove a workspace made by :meth:`checkout`."""
+        self.cache.remove(self.repo, dest)

@@ -35,6 +35,9 @@ class LogWriter(Protocol):
     def write(self, data: bytes) -> None:
         """Take the next piece of output. Never raises for bad bytes."""
 
+    def flush(self) -> None:
+        """Send what is buffered on (sandboxes call this when output goes quiet)."""
+
     @property
     def exceeded(self) -> bool:
         """True once the size cap was hit; later writes are dropped."""

@@ -121,6 +121,9 @@ class _Tee:
         self._sink.write(data)
         self._show(data)
 
+    def flush(self) -> None:
+        self._sink.flush()
+
     @property
     def exceeded(self) -> bool:
         return self._sink.exceeded

@@ -211,14 +211,23 @@ class Server:
         self._write_status(throttle=True)
 
     def ingest_spool(self) -> int:
-        """Turn spooled push requests into queued builds; the file goes only once stored."""
+        """Turn spooled push requests into queued builds.
+
+        A spool file may hold several refs; it is acknowledged (deleted) only
+        once every one of them is in the store, so a crash loses none.
+        """
+        from itertools import groupby
+
         from sauci.triggers import ack, read_requests
 
         count = 0
-        for path, request in read_requests(self.spool):
-            self.scheduler.enqueue(request, actor=request.pusher, cancel_superseded=self.options.cancel_superseded)
+        for path, entries in groupby(read_requests(self.spool), key=lambda item: item[0]):
+            for _, request in entries:
+                self.scheduler.enqueue(
+                    request, actor=request.pusher, cancel_superseded=self.options.cancel_superseded
+                )
+                count += 1
             ack(path)
-            count += 1
         return count
 
     def _poll_due(self) -> None:

@@ -119,6 +119,7 @@ exit $status
 
 def _repo_layout(repo: Path | str) -> tuple[bool, Path, Path]:
     """(bare?, the repository's path as SauCI names it, its hooks directory)."""
+    repo = Path(repo).expanduser()
     bare = is_bare(repo)
     if bare:
         root = Path(_git("rev-parse", "--absolute-git-dir", cwd=repo).strip())
@@ -178,18 +179,23 @@ def install_hook(repo: Path | str, spool_dir: Path | str, kind: HookKind | None 
         raise ConfigError(f"SauCI cannot record pushes to a path with a line break: {root!r}")
     ensure_spool(spool)
     hook.parent.mkdir(parents=True, exist_ok=True)
+    tmp = hook.with_name(f".{hook.name}.sauci-tmp")
+    tmp.write_text(hook_script(kind, spool_dir=spool, repo=root), encoding="utf-8")
+    tmp.chmod(0o755)
     chained = hook.with_name(hook.name + CHAINED_SUFFIX)
     if (hook.exists() or hook.is_symlink()) and not _is_ours(hook):
         if chained.exists() or chained.is_symlink():
+            tmp.unlink()
             raise SourceError(
                 f"{hook} is not SauCI's and {chained} already exists; "
                 "move one of them away and install again"
             )
-        os.rename(hook, chained)
-    text = hook_script(kind, spool_dir=spool, repo=root)
-    tmp = hook.with_name(f".{hook.name}.sauci-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o755)
+        # A second name for the original, then one atomic replace: a push
+        # arriving meanwhile always finds a hook.
+        try:
+            os.link(hook, chained, follow_symlinks=False)
+        except OSError:
+            os.rename(hook, chained)
     os.replace(tmp, hook)
     return hook
 
@@ -222,9 +228,9 @@ def remove_hook(repo: Path | str, kind: HookKind | None = None) -> bool:
     present = hook.exists() or hook.is_symlink()
     if present and not _is_ours(hook):
         return False
+    if chained.exists() or chained.is_symlink():
+        os.replace(chained, hook)  # atomic: the original is back in one step
+        return True
     if present:
         hook.unlink()
-    if chained.exists() or chained.is_symlink():
-        os.rename(chained, hook)
-        return True
     return present

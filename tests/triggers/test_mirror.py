@@ -118,3 +118,30 @@ def test_repo_id_is_stable_short_and_safe():
     assert repo_id("/home/me/project/.git").startswith("project-")
     weird = repo_id("https://example.com/a/we ird;$(x).git")
     assert set(weird) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def test_mirror_source_has_the_runners_source_interface(tmp_path, git, commit, upstream):
+    """What LocalRunner calls for a repository known by URL: resolve, commit, checkout, remove."""
+    from sauci.git import MirrorSource
+
+    repo, _sub = upstream
+    url = f"file://{repo}"
+    source = MirrorSource(url, tmp_path / "mirrors", cache=MirrorCache(
+        tmp_path / "mirrors", allow_file_submodules=True))  # fmt: skip
+    first = source.resolve("main")
+    assert git(repo, "rev-parse", "main") == first
+    newer = commit(repo, "app.txt", "app v6\n", message="app six\n\nbody")
+    assert newer == source.resolve("refs/heads/main")  # a ref fetches first
+    assert first == source.resolve(first)  # a known sha does not need to
+    info = source.commit(newer)
+    assert (newer, "", "Tess Ter <tess@example.com>", "app six\n\nbody") == (
+        info.sha, info.ref, info.author, info.message
+    )  # fmt: skip
+    ws = source.checkout(first, tmp_path / "ws")
+    assert "app v1\n" == (ws / "app.txt").read_text()
+    source.remove(ws)
+    assert not ws.exists()
+    with pytest.raises(SourceError, match="is not a commit in"):
+        source.resolve("no-such-branch")
+    with pytest.raises(SourceError, match="is not a commit in"):
+        source.resolve("--output=/tmp/x")
