@@ -16,7 +16,11 @@ from sauci.exceptions import PluginError
 __all__ = ["load_class", "load_sandbox"]
 
 _BUILTIN: dict[str, dict[str, str]] = {
-    "sauci.sandboxes": {"local": "sauci.sandbox.local:LocalSandbox"},
+    "sauci.sandboxes": {
+        "local": "sauci.sandbox.local:LocalSandbox",
+        "namespace": "sauci.sandbox.namespace:NamespaceSandbox",
+        "docker": "sauci.sandbox.docker:DockerSandbox",
+    },
     "sauci.stores": {
         "memory": "sauci.storage.memory:MemoryStore",
         "sqlite": "sauci.storage.sqlite:SQLiteStore",

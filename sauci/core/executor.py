@@ -327,6 +327,11 @@ class Executor:
         try:
             writer: LogWriter = _Tee(sink, lambda data: self.observer.step_output(build, step.name, data))
             sandbox = self._sandbox_for(step)
+            from sauci.sandbox.capabilities import check_capabilities
+
+            unenforced = check_capabilities(step, sandbox)
+            if unenforced:
+                raise SandboxError("; ".join(unenforced))
             label = f"b{build.id}-{_safe_name(step.name)}"
             attempt = 1
             while True:

@@ -109,6 +109,24 @@ class LocalSandbox:
     def close(self) -> None:
         """Nothing to release: every run cleans up after itself."""
 
+    # -- what a subclass changes (NamespaceSandbox wraps the command) -------
+
+    kind = "local"  # named in the build log's warnings
+
+    def _command(
+        self, step: Step, workspace: Path, cwd: Path, env: Mapping[str, str]
+    ) -> tuple[list[str], Path]:
+        """The argv to start (with ``env``) and the directory to start it in."""
+        return [*step.shell, step.script()], cwd
+
+    def _terminate(self, tree: StepCgroup | ProcessTree) -> None:
+        """Ask every process of the step to end (the start of the grace period)."""
+        tree.signal(_signal.SIGTERM)
+
+    def _exit_status(self, returncode: int) -> tuple[int | None, int | None]:
+        """(exit code, signal) of the main process from Popen's returncode."""
+        return (None, -returncode) if returncode < 0 else (returncode, None)
+
     # -- running -----------------------------------------------------------
 
     def run(
@@ -153,15 +171,15 @@ class LocalSandbox:
         for what in unenforced:
             # The build's own log says so, where the person reading it looks.
             why = "without cgroups" if isinstance(tree, ProcessTree) else "on this machine"
-            line = f"sauci: warning: {what} cannot be enforced by the local sandbox {why}\n"
+            line = f"sauci: warning: {what} cannot be enforced by the {self.kind} sandbox {why}\n"
             log.write(line.encode())
         run_env = tree.env(env) if isinstance(tree, ProcessTree) else dict(env)
-        argv = [*step.shell, step.script()]
+        argv, popen_cwd = self._command(step, workspace, cwd, run_env)
 
         def start(args: list[str], preexec: Callable[[], None] | None) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
                 args,
-                cwd=cwd,
+                cwd=popen_cwd,
                 env=run_env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -270,7 +288,7 @@ class LocalSandbox:
                 elif now >= deadline:
                     ended_by = EndedBy.TIMEOUT
                 if ended_by is not None:
-                    tree.signal(_signal.SIGTERM)
+                    self._terminate(tree)
                     kill_at = now + self.grace
             if not killed and now >= kill_at:
                 tree.kill_all()
@@ -295,7 +313,7 @@ class LocalSandbox:
             leftovers = tree.pids()
             if leftovers:
                 if ended_by is None:
-                    tree.signal(_signal.SIGTERM)
+                    self._terminate(tree)
                     kill_at = time.monotonic() + self.grace
                 pause = 0.002  # most leftovers die at once on SIGTERM
                 while tree.pids():
@@ -322,7 +340,7 @@ class LocalSandbox:
         ended_by: EndedBy | None,
     ) -> StepResult:
         rc = proc.returncode
-        exit_code, sig = (None, -rc) if rc < 0 else (rc, None)
+        exit_code, sig = self._exit_status(rc)
         reason: str | None = None
         if ended_by is EndedBy.TIMEOUT:
             reason = f"killed after {_seconds(step.timeout)} s timeout"

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from sauci.core.models import (
     Artifact,
@@ -104,7 +104,9 @@ class ConflictError(StoreError):
 class Transaction(Protocol):
     """One open transaction of an executor."""
 
-    lastrowid: int | None  # id of the last inserted row (used only without RETURNING)
+    @property
+    def lastrowid(self) -> int | None:
+        """The id of the last inserted row (used only where RETURNING is missing)."""
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement; returns the number of rows it changed."""
@@ -281,7 +283,7 @@ class SQLStoreBase:
     statement (one snapshot).
     """
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"atomic_claim", "analytics", "durable"})
+    capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics", "durable"})
 
     _db: Executor
     # Retries of an append that lost a race for the next chunk number (two

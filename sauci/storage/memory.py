@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
@@ -47,7 +47,7 @@ def _json_copy(value: Any) -> Any:
 class MemoryStore:
     """A Store that keeps everything in dicts under one lock; nothing is durable."""
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"atomic_claim", "analytics"})
+    capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics"})
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock

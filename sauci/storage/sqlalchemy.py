@@ -164,6 +164,7 @@ class SQLAlchemyStore(SQLStoreBase):
         else:
             engine, owned = make_engine(url, **engine_options), True
         self.engine = engine
+        self._url = engine.url.render_as_string(hide_password=True)
         self._db = _Executor(engine, owned=owned)
         try:
             self._ensure_schema(migrate)
@@ -177,14 +178,14 @@ class SQLAlchemyStore(SQLStoreBase):
         return cls(url.removeprefix("sqlalchemy+"))
 
     def __repr__(self) -> str:
-        return f"SQLAlchemyStore({self._db.url!r})"
+        return f"SQLAlchemyStore({self._url!r})"
 
     def _ensure_schema(self, migrate: bool) -> None:
         from alembic.util import CommandError
 
         from sauci.storage.migrations import current_revision, upgrade
 
-        what = f"check the schema of {self._db.url}"
+        what = f"check the schema of {self._url}"
         try:
             with self.engine.connect() as conn:
                 revision = current_revision(conn)
@@ -192,16 +193,16 @@ class SQLAlchemyStore(SQLStoreBase):
                 return
             if not migrate:
                 raise StoreError(
-                    f"database {self._db.url} is at schema revision {revision}, this SauCI "
+                    f"database {self._url} is at schema revision {revision}, this SauCI "
                     f"needs {HEAD}; open it with migrate=True or run "
                     "sauci.storage.migrations.upgrade()"
                 )
-            log.debug("store_migrating", url=self._db.url, from_revision=revision, to=HEAD)
+            log.debug("store_migrating", url=self._url, from_revision=revision, to=HEAD)
             upgrade(self.engine)
         except exc.SQLAlchemyError as e:
             raise StoreError(f"{what} failed: {getattr(e, 'orig', None) or e}") from e
         except CommandError as e:  # e.g. an unknown revision
             raise StoreError(
-                f"cannot migrate {self._db.url} to schema revision {HEAD} "
+                f"cannot migrate {self._url} to schema revision {HEAD} "
                 f"(a database written by a newer SauCI?): {e}"
             ) from e

@@ -220,7 +220,7 @@ def test_junit_and_artifacts_are_recorded(workspace, settings):
 
 
 def test_limits_reach_the_sandbox(workspace, settings):
-    """A memory limit too small for the command ends it (cgroups) or warns in the log (no cgroups)."""
+    """A memory limit too small for the command ends it (cgroups), or the step errors (no cgroups)."""
     step = Step(
         name="hog",
         run="python3 -c 'b = bytearray(400 * 1024 * 1024); print(len(b))'",
@@ -228,9 +228,21 @@ def test_limits_reach_the_sandbox(workspace, settings):
     )
     outcome = run([step], workspace, settings)
     result = outcome.step("hog")
-    log = Path(result.log_path).read_text()
-    if result.status is Status.PASSED:
-        assert "cannot be enforced" in log
+    assert result.status is not Status.PASSED
+    if result.status is Status.ERRORED:  # this machine cannot enforce it: never a silent pass
+        assert "cannot enforce" in result.reason
     else:
         assert result.ended_by is EndedBy.OUT_OF_MEMORY
         assert "out of memory" in result.reason
+
+
+def test_a_limit_the_sandbox_cannot_enforce_errors_the_step(workspace, settings):
+    from sauci.sandbox.local import LocalSandbox
+
+    sandbox = LocalSandbox(use_cgroups=False)
+    step = Step(name="s", run="true", limits=Limits(memory=64 * 1024 * 1024))
+    outcome = run_pipeline(Pipeline(steps=[step]), workspace, settings=settings, sandbox=sandbox, secrets={})
+    result = outcome.step("s")
+    assert result.status is Status.ERRORED
+    assert "cannot enforce" in result.reason and "64 MiB" in result.reason
+    assert outcome.status is Status.ERRORED

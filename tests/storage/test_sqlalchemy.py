@@ -70,8 +70,10 @@ def test_a_given_engine_is_used_and_left_open(sqlite_path: Path) -> None:
 
 
 def test_an_unreachable_database_is_a_store_error() -> None:
-    with pytest.raises(StoreError, match="127.0.0.1") as info:
-        SQLAlchemyStore("postgresql://nobody@127.0.0.1:9/nothing", connect_args={"connect_timeout": 2})
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1") as info:
+        SQLAlchemyStore(
+            "postgresql://nobody@127.0.0.1:9/nothing", connect_args={"connect_timeout": 2}
+        )
     assert isinstance(info.value.__cause__, sa.exc.SQLAlchemyError)
 
 

@@ -188,7 +188,7 @@ def test_the_queries_use_the_indexes(sqlite_path: Path) -> None:
     assert "ix_builds_ref" in plan("SELECT id FROM builds WHERE ref = 'x'")
     assert "ix_steps_build_id_position" in plan("SELECT * FROM steps WHERE build_id = 1")
     read_log = (
-        'SELECT "offset", data FROM log_chunks WHERE build_id = 1 AND step = \'t\''
+        "SELECT \"offset\", data FROM log_chunks WHERE build_id = 1 AND step = 't'"
         ' AND "offset" >= 5 AND "offset" < 10 ORDER BY "offset"'
     )
     assert "ix_log_chunks_build_id_step_offset" in plan(read_log)
@@ -198,7 +198,7 @@ def test_the_queries_use_the_indexes(sqlite_path: Path) -> None:
 def test_sqlite_errors_become_store_errors(tmp_path: Path) -> None:
     bad = tmp_path / "garbage.db"
     bad.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="garbage.db") as info:
+    with pytest.raises(StoreError, match=r"garbage\.db") as info:
         SQLiteStore(bad)
     assert isinstance(info.value.__cause__, sqlite3.Error)
 

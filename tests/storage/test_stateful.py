@@ -17,8 +17,8 @@ from sauci.testing import make_store_state_machine
 from sauci.typing import Store
 
 SETTINGS = settings(
-    max_examples=30,
-    stateful_step_count=40,
+    max_examples=50,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -74,4 +74,4 @@ def test_postgres_store_behaves_like_memory_store(
         truncate_postgres()
         return SQLAlchemyStore(postgres_url, clock=clock)
 
-    _run(factory, max_examples=20)
+    _run(factory, max_examples=25)

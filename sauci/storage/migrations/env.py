@@ -42,9 +42,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = sa.create_engine(
-        config.get_main_option("sqlalchemy.url"), poolclass=sa.pool.NullPool
-    )
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no connection and no sqlalchemy.url: use sauci.storage.migrations")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         _run(conn)
         conn.commit()

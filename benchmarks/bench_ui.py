@@ -1,0 +1,320 @@
+"""How fast the UI is with a big store: 100k builds, 1M steps, a 100 MB log.
+
+Run: python benchmarks/bench_ui.py [--builds 100000] [--runs 30]
+
+Prints, each beside a bare baseline measured in the same run:
+- median server-side render time of the build list (first page and a deep
+  page) and of a build page (through Django's full request stack), beside a
+  trivial Django view;
+- the log page of a 100 MB log: server time (first view, which counts the
+  log's newlines, and later views) and, in headless Chromium, first
+  contentful paint, beside the paint of a trivial page;
+- the time from a line being written to a running step's log file until it is
+  in the open page's DOM (server-sent events), beside a fetch() round trip.
+Targets: 100 ms, 100 ms, 300 ms, 500 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = "/srv/git/big-project.git"
+STEP_NAMES = ["checkout", "lint", "typecheck", "unit", "integration", "docs", "build", "package",
+              "e2e", "publish"]  # fmt: skip
+
+
+def fill(db: Path, builds: int) -> None:
+    """Bulk insert ``builds`` builds with 10 steps each, straight into the store's tables."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA synchronous = OFF")
+    rng = random.Random(1)
+    now = time.time() - builds * 60
+    statuses = ["passed"] * 8 + ["failed", "errored"]
+    build_rows = []
+    step_rows = []
+    for i in range(1, builds + 1):
+        queued = now + i * 60
+        status = rng.choice(statuses)
+        build_rows.append(
+            (i, REPO if i % 10 else "/srv/git/other.git", f"refs/heads/{rng.choice(['main', 'dev', 'feature/x'])}",
+             f"{rng.getrandbits(160):040x}", rng.choice(["push", "webhook", "manual"]), status,
+             None, 10, "{}", rng.choice(["Ann <ann@x>", "Bob <bob@x>"]), f"commit message {i}",
+             "ann", "", queued, queued + 2, queued + 2 + rng.uniform(20, 300), "serve:x:1")
+        )  # fmt: skip
+        for pos, name in enumerate(STEP_NAMES):
+            step_rows.append(
+                (i, name, pos, "passed", None, None, 0, None, 1, 0,
+                 json.dumps([STEP_NAMES[pos - 1]] if pos else []), queued + 2 + pos,
+                 queued + 3 + pos, 1000, None)
+            )  # fmt: skip
+    with conn:
+        conn.executemany(
+            "INSERT INTO builds (id, repo, ref, sha, event, status, reason, priority, params,"
+            " author, message, pusher, old_sha, queued_at, started_at, finished_at, claimed_by)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            build_rows,
+        )
+        conn.executemany(
+            "INSERT INTO steps (build_id, name, position, status, reason, ended_by, exit_code,"
+            " signal, attempt, allow_failure, needs, started_at, finished_at, log_bytes, log_path)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            step_rows,
+        )
+    conn.close()
+
+
+def write_big_log(path: Path, size: int) -> None:
+    line = (
+        b"\x1b[32mINFO\x1b[0m 2026-01-01 12:00:00 worker: processing item with some detail text\n"
+    )
+    block = line * (1024 * 1024 // len(line))
+    with open(path, "wb") as fh:
+        written = 0
+        while written < size:
+            fh.write(block)
+            written += len(block)
+    with open(f"{path}.ts", "w") as fh:
+        for offset in range(0, size, 64 * 1024):
+            fh.write(f"{offset} {time.time():.3f}\n")
+
+
+def median_ms(fn, runs: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def configure_django(store) -> None:
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench",
+        ALLOWED_HOSTS=["*"],
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "sauci.contrib.django",
+        ],
+        MIDDLEWARE=[
+            "whitenoise.middleware.WhiteNoiseMiddleware",  # as in serve_ui
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+        ],
+        MESSAGE_STORAGE="django.contrib.messages.storage.cookie.CookieStorage",
+        ROOT_URLCONF=__name__,
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        DATABASES={},
+        STATIC_URL="/static/",
+        WHITENOISE_USE_FINDERS=True,
+        SAUCI={"STORE": store, "PUBLIC": True},
+    )
+    django.setup()
+
+
+def _trivial(request):
+    from django.http import HttpResponse
+
+    return HttpResponse("<!DOCTYPE html><title>ok</title><p>ok</p>")
+
+
+def _urls():
+    from django.urls import include, path
+
+    return [path("trivial/", _trivial), path("ci/", include("sauci.contrib.django.urls"))]
+
+
+def __getattr__(name: str):  # ROOT_URLCONF = this module; urlpatterns made lazily
+    if name == "urlpatterns":
+        return _urls()
+    raise AttributeError(name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--builds", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--log-mib", type=int, default=100)
+    args = parser.parse_args()
+
+    from sauci.core.models import Status, StepRun
+    from sauci.storage import open_store
+
+    tmp = Path(tempfile.mkdtemp(prefix="sauci-bench-ui-"))
+    db = tmp / "sauci.db"
+    store = open_store(f"sqlite:///{db}")
+    t = time.perf_counter()
+    fill(db, args.builds)
+    print(
+        f"filled {args.builds} builds, {args.builds * 10} steps in {time.perf_counter() - t:.1f} s"
+    )
+
+    log = tmp / "big.log"
+    write_big_log(log, args.log_mib * 1024 * 1024)
+    big_id = args.builds  # the newest build gets the big log
+    store.save_step(StepRun(build_id=big_id, name="unit", position=3, status=Status.PASSED,
+                            log_path=str(log), log_bytes=log.stat().st_size))  # fmt: skip
+    live_log = tmp / "live.log"
+    live_log.write_bytes(b"starting\n")
+    store.update_build(big_id - 1, status=Status.RUNNING, finished_at=None)
+    store.save_step(StepRun(build_id=big_id - 1, name="unit", position=3, status=Status.RUNNING,
+                            log_path=str(live_log)))  # fmt: skip
+
+    configure_django(store)
+    from django.test import Client
+
+    client = Client()
+
+    def get(url):
+        def run():
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            return response
+
+        return run
+
+    from urllib.parse import quote
+
+    rows = [
+        ("trivial Django view (baseline)", median_ms(get("/trivial/"), args.runs), None),
+        ("build list, first page", median_ms(get(f"/ci/builds/?repo={quote(REPO)}"), args.runs), 100),
+        ("build list, page at ?before=50000",
+         median_ms(get(f"/ci/builds/?repo={quote(REPO)}&before=50000"), args.runs), 100),
+        ("build list, filtered status=failed",
+         median_ms(get(f"/ci/builds/?repo={quote(REPO)}&status=failed"), args.runs), 100),
+        ("build page (10 steps)", median_ms(get(f"/ci/builds/{args.builds // 2}/"), args.runs), 100),
+    ]  # fmt: skip
+    log_url = f"/ci/builds/{big_id}/log/unit"
+    t = time.perf_counter()
+    get(log_url)()
+    cold = (time.perf_counter() - t) * 1000
+    rows.append((f"{args.log_mib} MiB log page, first view (counts lines)", cold, 300))
+    rows.append(
+        (f"{args.log_mib} MiB log page, later views", median_ms(get(log_url), args.runs), 300)
+    )
+
+    print(f"\n{'what':<48} {'median ms':>10} {'target':>8}")
+    for what, ms, target in rows:
+        print(f"{what:<48} {ms:>10.1f} {target or '':>8}")
+
+    if not os.path.exists(CHROMIUM):
+        print(f"\n{CHROMIUM} missing: browser measurements skipped")
+        return 0
+    browser_numbers(tmp, big_id, live_log, args)
+    return 0
+
+
+def browser_numbers(tmp: Path, big_id: int, live_log: Path, args) -> None:
+    import threading
+
+    import waitress
+    from django.core.wsgi import get_wsgi_application
+    from playwright.sync_api import sync_playwright
+
+    server = waitress.create_server(get_wsgi_application(), host="127.0.0.1", port=0,
+                                    threads=8, send_bytes=1)  # fmt: skip
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+
+    def fcp(page, url):
+        page.goto(url, wait_until="commit")
+        return page.evaluate(
+            """() => new Promise(done => new PerformanceObserver((list) => {
+                 for (const e of list.getEntries())
+                   if (e.name === 'first-contentful-paint') done(e.startTime);
+               }).observe({type: 'paint', buffered: true}))"""
+        )
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page()
+        trivial = statistics.median(fcp(page, f"{base}/trivial/") for _ in range(5))
+        paint = statistics.median(
+            fcp(page, f"{base}/ci/builds/{big_id}/log/unit") for _ in range(5)
+        )
+        print(f"\n{'first contentful paint, trivial page (baseline)':<48} {trivial:>10.1f}")
+        print(
+            f"{f'first contentful paint, {args.log_mib} MiB log page':<48} {paint:>10.1f} {300:>8}"
+        )
+
+        page.goto(f"{base}/ci/builds/{big_id - 1}/log/unit")
+        page.wait_for_timeout(500)  # the EventSource connects
+        page.evaluate(
+            """() => { window.seen = {}; new MutationObserver(() => {
+                document.querySelectorAll('#log-lines .tx').forEach(el => {
+                  const m = el.textContent.match(/^marker-(\\d+)$/);
+                  if (m && !(m[1] in window.seen)) window.seen[m[1]] = performance.timeOrigin + performance.now();
+                });
+              }).observe(document.getElementById('log-lines'), {childList: true, subtree: true}); }"""
+        )
+        delays = []
+        for i in range(10):
+            written = time.time() * 1000
+            with open(live_log, "ab") as fh:
+                fh.write(f"marker-{i}\n".encode())
+            page.wait_for_function(f"window.seen && window.seen['{i}'] !== undefined", timeout=5000)
+            delays.append(page.evaluate(f"window.seen['{i}']") - written)
+            page.wait_for_timeout(150)
+        rtt = []
+        for _ in range(10):
+            rtt.append(page.evaluate(
+                "async (u) => { const t = performance.now(); await fetch(u); return performance.now() - t; }",
+                f"{base}/trivial/",
+            ))  # fmt: skip
+        print(
+            f"{'fetch() round trip of trivial view (baseline)':<48} {statistics.median(rtt):>10.1f}"
+        )
+        print(
+            f"{'new log line to open page (SSE), median':<48} {statistics.median(delays):>10.1f} {500:>8}"
+        )
+        print(f"{'new log line to open page (SSE), max':<48} {max(delays):>10.1f} {500:>8}")
+        browser.close()
+    server.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,189 @@
+"""ANSI terminal output to escaped HTML: colours as CSS classes, everything else as text.
+
+The output is safe to put in a page as is: every character of the log goes
+through :func:`escape` and the only markup added is ``<span class=...>`` with
+class names and inline colours computed from integers, never from the text.
+Lines without an escape character take a fast path (one ``in`` test, one
+escape), since most lines of most logs have none.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["AnsiRenderer", "ansi_to_html", "escape", "strip_ansi"]
+
+# CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and any other ESC + one char.
+_ESCAPE = re.compile(r"\x1b\[([0-9;:?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
+# C0 controls other than tab and ESC, and DEL: dropped (a terminal would not show them).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+_CUBE = (0, 95, 135, 175, 215, 255)
+
+
+def escape(text: str) -> str:
+    """HTML-escape ``& < > " '``."""
+    return text.translate(_HTML)
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without escape sequences or control characters."""
+    return _CONTROL.sub("", _ESCAPE.sub("", text))
+
+
+def _color_256(n: int) -> str:
+    if n < 16:
+        return ""
+    if n < 232:
+        n -= 16
+        r, g, b = _CUBE[n // 36], _CUBE[(n // 6) % 6], _CUBE[n % 6]
+    else:
+        r = g = b = 8 + (n - 232) * 10
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+class AnsiRenderer:
+    """Turns lines of terminal output into HTML, carrying SGR state from line to line.
+
+    Each rendered line is self-contained: open spans are closed at its end
+    and reopened at the start of the next, so lines can be wrapped in their
+    own elements.
+    """
+
+    __slots__ = ("_bg", "_classes", "_fg", "_span")
+
+    def __init__(self) -> None:
+        self._fg: str | None = None  # "f1" class or "#rrggbb"
+        self._bg: str | None = None
+        self._classes: set[str] = set()  # b, d, i, u, s, r
+        self._span = ""  # the opening tag for the current state ("" when plain)
+
+    def line(self, text: str) -> str:
+        """One line (no newline in it) as HTML."""
+        if "\r" in text:
+            # A carriage return rewinds the line (progress bars): keep what was
+            # written last, as a terminal would show it (mostly).
+            text = text.rstrip("\r")
+            cut = text.rfind("\r")
+            if cut >= 0:
+                head = text[:cut]
+                text = text[cut + 1 :]
+                # Colours set before the \r still apply to what follows it.
+                for m in _ESCAPE.finditer(head):
+                    if m.group(2) == "m":
+                        self._sgr(m.group(1))
+        if "\x1b" not in text:
+            if _CONTROL.search(text):
+                text = _CONTROL.sub("", text)
+            body = escape(text)
+            return f"{self._span}{body}</span>" if self._span and body else body
+        out: list[str] = []
+        pos = 0
+        span = self._span
+        if span:
+            out.append(span)
+        for m in _ESCAPE.finditer(text):
+            if m.start() > pos:
+                out.append(escape(_CONTROL.sub("", text[pos : m.start()])))
+            pos = m.end()
+            if m.group(2) == "m":
+                self._sgr(m.group(1))
+                if self._span != span:
+                    if span:
+                        out.append("</span>")
+                    span = self._span
+                    if span:
+                        out.append(span)
+        if pos < len(text):
+            out.append(escape(_CONTROL.sub("", text[pos:])))
+        if span:
+            out.append("</span>")
+        return "".join(out)
+
+    def _sgr(self, params: str) -> None:
+        codes = [int(p) if p.isdigit() else 0 for p in params.replace(":", ";").split(";")]
+        i, n = 0, len(codes)
+        classes = self._classes
+        while i < n:
+            c = codes[i]
+            i += 1
+            if c == 0:
+                self._fg = self._bg = None
+                classes.clear()
+            elif c == 1:
+                classes.add("b")
+            elif c == 2:
+                classes.add("d")
+            elif c == 3:
+                classes.add("i")
+            elif c == 4:
+                classes.add("u")
+            elif c == 7:
+                classes.add("r")
+            elif c == 9:
+                classes.add("s")
+            elif c == 22:
+                classes.discard("b")
+                classes.discard("d")
+            elif c == 23:
+                classes.discard("i")
+            elif c == 24:
+                classes.discard("u")
+            elif c == 27:
+                classes.discard("r")
+            elif c == 29:
+                classes.discard("s")
+            elif 30 <= c <= 37:
+                self._fg = f"f{c - 30}"
+            elif 90 <= c <= 97:
+                self._fg = f"f{c - 82}"
+            elif c == 39:
+                self._fg = None
+            elif 40 <= c <= 47:
+                self._bg = f"g{c - 40}"
+            elif 100 <= c <= 107:
+                self._bg = f"g{c - 92}"
+            elif c == 49:
+                self._bg = None
+            elif c in (38, 48) and i < n:
+                mode = codes[i]
+                color: str | None = None
+                if mode == 5 and i + 1 < n:
+                    k = codes[i + 1] % 256
+                    color = (f"f{k}" if c == 38 else f"g{k}") if k < 16 else _color_256(k)
+                    i += 2
+                elif mode == 2 and i + 3 < n:
+                    r, g, b = (min(v, 255) for v in codes[i + 1 : i + 4])
+                    color = f"#{r:02x}{g:02x}{b:02x}"
+                    i += 4
+                else:
+                    i = n
+                if c == 38:
+                    self._fg = color
+                else:
+                    self._bg = color
+        self._span = self._open()
+
+    def _open(self) -> str:
+        names = sorted(self._classes)
+        style = []
+        for value, prop, prefix in ((self._fg, "color", "f"), (self._bg, "background", "g")):
+            if value is None:
+                continue
+            if value.startswith("#"):
+                style.append(f"{prop}:{value}")
+            else:
+                names.append(value if value[0] == prefix else prefix + value[1:])
+        if not names and not style:
+            return ""
+        attrs = f' class="{" ".join(names)}"' if names else ""
+        if style:
+            attrs += f' style="{";".join(style)}"'
+        return f"<span{attrs}>"
+
+
+def ansi_to_html(text: str) -> str:
+    """A whole text (lines separated by ``\\n``) as HTML, newlines kept."""
+    renderer = AnsiRenderer()
+    return "\n".join(renderer.line(line) for line in text.split("\n"))

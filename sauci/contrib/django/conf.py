@@ -1,0 +1,213 @@
+"""The ``SAUCI`` settings dict: defaults, validation, and the store it names.
+
+``SAUCI`` is merged over :data:`DEFAULTS`; :func:`problems` lists what is
+wrong with it (the system checks report those with stable ids), and
+:func:`config` returns the merged dict, cached until Django's
+``setting_changed`` signal says ``SAUCI`` changed (``override_settings`` in
+tests). The store is opened once per process from ``SAUCI["STORE"]`` (a URL,
+or a Store instance handed in by tests and by ``serve_ui``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sauci.typing import Store
+
+__all__ = ["DEFAULTS", "Problem", "config", "get_store", "problems", "webhook_secret"]
+
+DEFAULTS: dict[str, Any] = {
+    # Store URL (sqlite:///..., postgresql://...) or a Store instance;
+    # None: SauCI's embedded default (an SQLite file in the data directory).
+    "STORE": None,
+    # Where `sauci serve` keeps logs and artifacts; None: SauCI's default data dir.
+    "DATA_DIR": None,
+    # Anonymous users may view builds (actions always need a login and a permission).
+    "PUBLIC": False,
+    # Status badges are public (READMEs embed them) unless this is False.
+    "PUBLIC_BADGES": True,
+    # HMAC secret (GitHub, Gitea) / token (GitLab) of the webhook receiver;
+    # None: the environment variables SAUCI_WEBHOOK_SECRET / SAUCI_WEBHOOK_TOKEN.
+    "WEBHOOK_SECRET": None,
+    "WEBHOOK_TOKEN": None,
+    "WEBHOOK_MAX_BODY": 1024 * 1024,
+    # Builds per page of the build list.
+    "PAGE_SIZE": 50,
+    # Bytes of a log shown first (its tail) and fetched per "load earlier".
+    "LOG_TAIL_BYTES": 256 * 1024,
+    # How long one live-follow (server-sent events) response lasts before the
+    # browser reconnects: bounds how long a server thread is held.
+    "LOG_STREAM_SECONDS": 25.0,
+    # How many recent builds the analytics and test history look at.
+    "HISTORY_BUILDS": 50,
+    # Seconds between the pages' refreshes while builds are queued or running.
+    "REFRESH_SECONDS": 2.0,
+    "TITLE": "SauCI",
+}
+
+
+def _is_store(value: Any) -> bool:
+    return all(hasattr(value, name) for name in ("list_builds", "get_build", "read_log"))
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _optional_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+_VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "STORE": (
+        lambda v: v is None or (isinstance(v, str) and bool(v)) or _is_store(v),
+        "a store URL such as 'sqlite:////var/lib/sauci/sauci.db', a Store instance, or None",
+    ),
+    "DATA_DIR": (lambda v: v is None or isinstance(v, str | Path), "a directory path or None"),
+    "PUBLIC": (lambda v: isinstance(v, bool), "True or False"),
+    "PUBLIC_BADGES": (lambda v: isinstance(v, bool), "True or False"),
+    "WEBHOOK_SECRET": (_optional_str, "a string or None"),
+    "WEBHOOK_TOKEN": (_optional_str, "a string or None"),
+    "WEBHOOK_MAX_BODY": (_positive_int, "a positive number of bytes"),
+    "PAGE_SIZE": (lambda v: _positive_int(v) and v <= 500, "an integer from 1 to 500"),
+    "LOG_TAIL_BYTES": (
+        lambda v: _positive_int(v) and 1024 <= v <= 16 * 1024 * 1024,
+        "a number of bytes from 1024 to 16 MiB",
+    ),
+    "LOG_STREAM_SECONDS": (_positive_number, "a positive number of seconds"),
+    "HISTORY_BUILDS": (lambda v: _positive_int(v) and v <= 1000, "an integer from 1 to 1000"),
+    "REFRESH_SECONDS": (_positive_number, "a positive number of seconds"),
+    "TITLE": (lambda v: isinstance(v, str), "a string"),
+}
+assert set(_VALIDATORS) == set(DEFAULTS)
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with ``SAUCI``: a stable id and a message with a hint."""
+
+    id: str
+    message: str
+    hint: str = ""
+
+
+def problems(value: Any) -> list[Problem]:
+    """Everything wrong with a ``SAUCI`` value (empty when it is fine).
+
+    sauci.E001: not a dict; sauci.E002: unknown key; sauci.E003: bad value.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [Problem("sauci.E001", f"SAUCI must be a dict, not {type(value).__name__}")]
+    found = []
+    for key in value:
+        if key not in DEFAULTS:
+            close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+            found.append(
+                Problem(
+                    "sauci.E002",
+                    f"SAUCI has an unknown key {key!r}",
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"known keys: {', '.join(DEFAULTS)}",
+                )
+            )
+    for key, (ok, expected) in _VALIDATORS.items():
+        if key in value and not ok(value[key]):
+            found.append(
+                Problem("sauci.E003", f"SAUCI[{key!r}] is {value[key]!r}", f"expected {expected}")
+            )
+    return found
+
+
+_lock = threading.Lock()
+_config: dict[str, Any] | None = None
+_store: Store | None = None
+_store_owned = False  # opened here from a URL (so closed here on a settings change)
+
+
+def config() -> dict[str, Any]:
+    """``SAUCI`` merged over the defaults; ImproperlyConfigured when it is wrong."""
+    global _config
+    current = _config
+    if current is not None:
+        return current
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = getattr(settings, "SAUCI", None)
+    found = problems(raw)
+    if found:
+        first = found[0]
+        raise ImproperlyConfigured(f"{first.id}: {first.message} ({first.hint})")
+    merged = {**DEFAULTS, **(raw or {})}
+    _config = merged
+    return merged
+
+
+def get_store() -> Store:
+    """The store ``SAUCI["STORE"]`` names, opened once per process (thread-safe)."""
+    global _store, _store_owned
+    store = _store
+    if store is not None:
+        return store
+    with _lock:
+        if _store is None:
+            value = config()["STORE"]
+            if value is None or isinstance(value, str):
+                from sauci.storage import default_store_url, open_store
+
+                _store = open_store(value or default_store_url())
+                _store_owned = True
+            else:
+                _store = value
+                _store_owned = False
+        return _store
+
+
+def data_dir() -> Path:
+    """``SAUCI["DATA_DIR"]`` or SauCI's default data directory."""
+    value = config()["DATA_DIR"]
+    if value:
+        return Path(value).expanduser()
+    from sauci.core.config import default_data_dir
+
+    return default_data_dir()
+
+
+def webhook_secret() -> tuple[str | None, str | None]:
+    """(HMAC secret, GitLab token) from ``SAUCI`` or the environment."""
+    cfg = config()
+    secret = cfg["WEBHOOK_SECRET"] or os.environ.get("SAUCI_WEBHOOK_SECRET") or None
+    token = cfg["WEBHOOK_TOKEN"] or os.environ.get("SAUCI_WEBHOOK_TOKEN") or None
+    return secret, token
+
+
+def reset() -> None:
+    """Forget the merged settings and the store (closing one opened here)."""
+    global _config, _store, _store_owned
+    with _lock:
+        store, owned = _store, _store_owned
+        _config, _store, _store_owned = None, None, False
+    if store is not None and owned:
+        # A store that fails to close must not break a settings change.
+        with contextlib.suppress(Exception):
+            store.close()
+
+
+def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SAUCI":
+        reset()

@@ -1,0 +1,236 @@
+"""``serve_ui``: the UI of ``sauci serve``, in this process, through waitress.
+
+Why waitress: it is a production WSGI server in pure Python (no compiler, no
+fork), so it runs in a thread beside SauCI's server loop and shares its store;
+it buffers slow clients in its own event loop and hands requests to a bounded
+thread pool, and it flushes each write of a streaming response at once
+(``send_bytes=1``), which live log following needs. Gunicorn and uWSGI fork
+worker processes and cannot be embedded this way; ``runserver`` is not for
+production.
+
+Why WhiteNoise for the two static files (and the admin's): Django itself
+serves static files only with DEBUG on and says not to in production;
+WhiteNoise serves them from the installed apps (``WHITENOISE_USE_FINDERS``,
+so no ``collectstatic`` step and no writable static directory) with caching
+headers, in the same WSGI app, with no CDN or second server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from sauci.core.config import Settings
+from sauci.exceptions import ConfigError
+
+__all__ = ["UIHandle", "project_settings", "serve_ui"]
+
+ADMIN_USER = "admin"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _secret_key(path: Path) -> str:
+    """The project's SECRET_KEY: made once, kept in the data dir, readable only by us."""
+    try:
+        key = path.read_text().strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def _allowed_hosts(host: str) -> list[str]:
+    extra = [h.strip() for h in os.environ.get("SAUCI_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    if host in ("0.0.0.0", "::", ""):
+        # Bound to every interface: any name may reach it; narrow it with
+        # SAUCI_ALLOWED_HOSTS.
+        return extra or ["*"]
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return sorted({shown, *_LOOPBACK, *extra} - {"::1"})
+
+
+def project_settings(
+    settings: Settings, *, host: str = "127.0.0.1", store: Any = None
+) -> dict[str, Any]:
+    """Django settings of the built-in project, from SauCI's Settings."""
+    ui_dir = settings.data_dir / "ui"
+    ui_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": _secret_key(ui_dir / "secret_key"),
+        "ALLOWED_HOSTS": _allowed_hosts(host),
+        "INSTALLED_APPS": [
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "sauci.contrib.django",
+        ],
+        "MIDDLEWARE": [
+            "django.middleware.security.SecurityMiddleware",
+            "whitenoise.middleware.WhiteNoiseMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "ROOT_URLCONF": "sauci.contrib.django.project.urls",
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        "DATABASES": {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(ui_dir / "ui.sqlite3"),
+            }
+        },
+        "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
+        "USE_TZ": True,
+        "STATIC_URL": "/static/",
+        "WHITENOISE_USE_FINDERS": True,
+        "WHITENOISE_AUTOREFRESH": False,
+        "LOGIN_URL": "/accounts/login/",
+        "LOGIN_REDIRECT_URL": "/",
+        "LOGOUT_REDIRECT_URL": "/",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "X_FRAME_OPTIONS": "DENY",
+        "SAUCI": {
+            "STORE": store if store is not None else settings.store_url,
+            "DATA_DIR": str(settings.data_dir),
+        },
+        "SAUCI_BUILTIN_PROJECT": str(settings.data_dir),
+    }
+
+
+class UIHandle:
+    """A running UI: ``url``, ``admin_password`` (set only when just created), ``stop()``."""
+
+    def __init__(self, server: Any, url: str, admin_password: str | None):
+        self._server = server
+        self._stopping = threading.Event()
+        self.url = url
+        self.port = int(server.effective_port)
+        self.admin_password = admin_password
+        self._thread = threading.Thread(target=self._run, name="sauci-ui", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        server = self._server
+        # One loop round at a time, so that stop() ends the loop from this
+        # thread: closing sockets under a running select() is a race.
+        try:
+            while not self._stopping.is_set():
+                server.asyncore.loop(
+                    timeout=0.5, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1
+                )
+        finally:
+            for channel in list(server._map.values()):
+                with contextlib.suppress(OSError):
+                    channel.close()
+            server.task_dispatcher.shutdown(timeout=2)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close connections, and wait for the server thread."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._server.pull_trigger()
+        self._thread.join(timeout)
+
+
+def _ensure_admin(password: str | None) -> str | None:
+    """Create the admin login on first start; returns a password only when it is new to the user."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    user = users.objects.filter(username=ADMIN_USER).first()
+    if user is None:
+        if users.objects.filter(is_superuser=True).exists() and password is None:
+            return None  # someone made their own superuser: leave it at that
+        chosen = password or secrets.token_urlsafe(12)
+        users.objects.create_superuser(ADMIN_USER, email="", password=chosen)
+        return chosen if password is None else None
+    if password is not None and not user.check_password(password):
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    return None
+
+
+def serve_ui(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    admin_password: str | None = None,
+    store: Any = None,
+    threads: int = 8,
+    quiet: bool = False,
+) -> UIHandle:
+    """Serve the UI on ``host:port`` in a background thread; returns a handle to stop it.
+
+    Django is configured here from ``settings`` (once per process). On first
+    start the login ``admin`` is created: with ``admin_password`` (or env
+    ``SAUCI_ADMIN_PASSWORD``) if given, else with a random password printed
+    once. ``store`` shares an open Store (the server's) instead of opening
+    ``settings.store_url`` again. ``port=0`` picks a free port (see ``.port``).
+    """
+    try:
+        import waitress
+        import whitenoise  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"the web UI needs {exc.name}: pip install 'sauci[django]'") from exc
+    import django
+    from django.conf import settings as django_settings
+
+    if django_settings.configured:
+        if getattr(django_settings, "SAUCI_BUILTIN_PROJECT", None) != str(settings.data_dir):
+            raise ConfigError(
+                "Django is already configured in this process; serve_ui needs a process of its own"
+            )
+    else:
+        django_settings.configure(**project_settings(settings, host=host, store=store))
+    django.setup()
+    from django.core.management import call_command
+    from django.core.wsgi import get_wsgi_application
+
+    call_command("migrate", interactive=False, verbosity=0)
+    password = admin_password or os.environ.get("SAUCI_ADMIN_PASSWORD") or None
+    created = _ensure_admin(password)
+    application = get_wsgi_application()
+    server = waitress.create_server(
+        application, host=host, port=port, threads=threads, ident="sauci", send_bytes=1
+    )
+    shown = f"[{host}]" if ":" in host else host
+    handle = UIHandle(server, f"http://{shown}:{server.effective_port}/", created)
+    if not quiet:
+        print(f"sauci: web UI on {handle.url}", flush=True)
+        if created:
+            print(
+                f"sauci: created the login {ADMIN_USER!r} with password {created!r} "
+                "(shown only this once; change it at /admin/)",
+                flush=True,
+            )
+    return handle

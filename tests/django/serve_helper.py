@@ -1,0 +1,31 @@
+"""Run SauCI's server loop and web UI in one process, as ``sauci serve`` will.
+
+Usage: python serve_helper.py DATA_DIR REPO ADMIN_PASSWORD. Prints the UI's
+URL on one line, then serves until stdin is closed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sauci.contrib.django.project import serve_ui
+from sauci.core.config import Settings
+from sauci.core.server import Server, ServerOptions
+from sauci.storage import open_store
+
+
+def main() -> None:
+    data_dir, repo, password = sys.argv[1:4]
+    settings = Settings(data_dir=data_dir)
+    store = open_store(settings.store_url)
+    server = Server(store=store, settings=settings, repos=[repo], options=ServerOptions(tick=0.05))
+    server.start()
+    ui = serve_ui(settings, port=0, admin_password=password, store=store, quiet=True)
+    print("SAUCI_UI_URL", ui.url, flush=True)
+    sys.stdin.read()
+    ui.stop()
+    server.stop(timeout=5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""The UI in a real headless Chromium: a push is built and shown live, hostile text stays text.
+
+One SauCI process (server loop + web UI, as ``sauci serve`` runs them)
+watches a bare repository with SauCI's post-receive hook; the test pushes to
+it and drives Chromium through Playwright. Screenshots of the main pages go
+to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+XSS_GIT_BRANCH = 'x"><img/src=x/onerror=alert(1)>'  # git refuses spaces in ref names
+XSS_BRANCH = 'x"><img src=x onerror=alert(1)>'
+XSS_TEST = "<img src=x onerror=alert(2)>test_html"
+
+PIPELINE = """\
+steps:
+  build:
+    run: |
+      printf '\\033[1;32mcompiling\\033[0m\\n'
+      echo '::group::details'
+      echo 'inside the group'
+      echo '::endgroup::'
+      for i in $(seq 1 30); do echo "progress line $i"; sleep 0.1; done
+      echo '<script>alert(1)</script>'
+  test:
+    needs: [build]
+    run: |
+      mkdir -p reports
+      echo '<testsuite><testcase classname="pkg" name="test_ok"/></testsuite>' > reports/r.xml
+      echo tests done
+    junit: reports/*.xml
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def _need_browser():
+    if not os.path.exists(CHROMIUM) and not os.environ.get("SAUCI_REQUIRE_BROWSER"):
+        pytest.skip(
+            f"{CHROMIUM} is missing (apt-get install chromium; CI sets SAUCI_REQUIRE_BROWSER)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("SAUCI_REQUIRE_BROWSER"):
+            raise
+        pytest.skip("playwright is not installed (pip install playwright)")
+    return sync_playwright
+
+
+def _git(cwd, *args):
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def git_env(monkeypatch, tmp_path):
+    config = tmp_path / "gitconfig"
+    config.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Tess <b>Ter</b>")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "tess@example.com")
+
+
+@pytest.fixture
+def served(tmp_path, git_env):
+    """(ui url, bare repo, work clone, data dir): a SauCI process watching the bare repo."""
+    from sauci.triggers import install_hook
+
+    data = tmp_path / "data"
+    # The served repository is a work tree that accepts pushes (GitSource
+    # cannot build from a bare repository yet; see the report).
+    served_repo = tmp_path / "app"
+    work = tmp_path / "work"
+    _git(tmp_path, "init", "-q", "-b", "main", str(served_repo))
+    _git(served_repo, "config", "receive.denyCurrentBranch", "updateInstead")
+    install_hook(served_repo, data / "spool", "receive")
+    _git(tmp_path, "clone", "-q", str(served_repo), str(work))
+    (work / ".sauci.yml").write_text(PIPELINE)
+    _git(work, "add", ".sauci.yml")
+    _git(work, "commit", "-q", "-m", "first <b>commit</b>")
+    bare = served_repo
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "serve_helper.py"),
+            str(data),
+            str(bare),
+            "pw",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SAUCI_LOG_LEVEL": "warning"},
+    )
+    url = ""
+    deadline = time.monotonic() + 60
+    while not url and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("SAUCI_UI_URL "):
+            url = line.split()[1]
+    assert url.startswith("http://127.0.0.1:"), "the SauCI process did not start"
+    try:
+        yield url, bare, work, data
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_push_build_live_log_rerun_badge(served):
+    sync_playwright = _need_browser()
+    url, bare, work, data = served
+    dialogs = []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        # Playwright's launch() makes a fresh --user-data-dir itself (and
+        # refuses one in args).
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.set_default_timeout(20000)
+
+            # Viewing needs a login.
+            page.goto(url)
+            assert "/accounts/login/" in page.url
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", "pw")
+            page.click("button[type=submit]")
+            page.wait_for_url(url)
+            assert "No builds yet" in page.inner_text("main")
+
+            # A push appears on the open overview page without a reload, and goes live.
+            _git(work, "push", "-q", "origin", "main")
+            page.wait_for_selector("#live-overview .st-running, #live-overview .st-queued")
+            page.click("#live-overview a[href*='/builds/']:has-text('#')")
+            page.wait_for_selector("svg.dag")
+
+            # The log of the running step streams into the open page.
+            page.click("table.steps a:has-text('build')")
+            page.wait_for_selector("#log-following")
+            page.wait_for_selector("#log-lines .ln:has-text('progress line 25')", timeout=30000)
+            page.wait_for_selector(
+                "#log-lines .ln:has-text('<script>alert(1)</script>')", timeout=30000
+            )
+            assert page.locator("#log-lines .f2, #log-lines .b").count() >= 1  # ANSI colour
+            page.wait_for_selector("#step-status .st-passed", timeout=30000)
+            page.reload()
+            assert page.locator("details.grp").count() == 1
+            page.fill("#log-search", "progress line 2")
+            page.wait_for_selector("#log-count:has-text('matches'), #log-count:has-text('of')")
+            page.screenshot(path=str(SHOTS / "log.png"))
+
+            # The build ends passed; rerun it by the button.
+            page.click("h1 a")
+            page.wait_for_selector("#live-build h1 .st-passed", timeout=30000)
+            page.screenshot(path=str(SHOTS / "build.png"), full_page=True)
+            first_build = page.url
+            page.click("form[action$='/rerun/'] button:has-text('Rerun')")
+            page.wait_for_url(lambda u: u != first_build and "/builds/" in u)
+            assert "rerun" in page.inner_text("main")
+            page.wait_for_selector("#live-build h1 .st-passed", timeout=60000)
+            assert "admin" in page.inner_text(".events")
+
+            # Hostile names: a pushed branch, and a build and test result written to the store.
+            _git(work, "push", "-q", "origin", f"main:refs/heads/{XSS_GIT_BRANCH}")
+            from sauci.core.models import BuildRequest, Status, TestCase
+            from sauci.storage import open_store
+
+            store = open_store(f"sqlite:///{data / 'sauci.db'}")
+            hostile = store.create_build(
+                BuildRequest(
+                    repo=str(bare),
+                    ref=f"refs/heads/{XSS_BRANCH}",
+                    message=XSS_BRANCH,
+                    author=XSS_BRANCH,
+                ),
+                status=Status.FAILED,
+            )
+            store.update_build(hostile.id, finished_at=time.time(), started_at=time.time() - 1)
+            store.add_test_results(
+                hostile.id,
+                "test",
+                [TestCase(name=XSS_TEST, status="failed", message=XSS_TEST, text=XSS_TEST)],
+            )
+            store.close()
+            page.goto(url)
+            page.wait_for_selector(f"text={XSS_GIT_BRANCH}", timeout=30000)
+            page.wait_for_selector(f"text={XSS_BRANCH}")
+            page.goto(f"{url}builds/{hostile.id}/tests/")
+            page.wait_for_selector(f"text={XSS_TEST}")
+            page.screenshot(path=str(SHOTS / "tests.png"))
+            page.goto(f"{url}builds/?repo={bare}")
+            page.screenshot(path=str(SHOTS / "builds.png"))
+            page.goto(f"{url}analytics/?repo={bare}")
+            page.screenshot(path=str(SHOTS / "analytics.png"), full_page=True)
+
+            # The badge of main says passed, readable by anyone.
+            anon = browser.new_page()
+            response = anon.goto(f"{url}badge.svg?repo={bare}&branch=main")
+            assert response.status == 200 and "passed" in anon.content()
+            anon.close()
+            page.goto(url)
+            page.wait_for_selector("#live-overview img[src*='badge.svg']")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+            page.emulate_media(color_scheme="dark")
+            page.screenshot(path=str(SHOTS / "overview-dark.png"), full_page=True)
+            assert [] == dialogs  # no script from any hostile text ran
+        finally:
+            browser.close()

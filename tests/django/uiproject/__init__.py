@@ -1,0 +1,1 @@
+"""A small Django project that mounts the SauCI app, for the UI tests."""

@@ -1,0 +1,229 @@
+"""Push to a repository and it builds: `sauci serve` with real git, real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sauci.core.config import Settings
+from sauci.core.models import Status
+from sauci.core.server import Server, ServerOptions
+from sauci.storage import open_store
+from sauci.triggers import install_hook
+
+GIT = ["git", "-c", "user.name=Pusher", "-c", "user.email=p@example.com"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def make_origin(tmp: Path, pipeline: str) -> tuple[Path, Path]:
+    """A bare repository and a clone of it with one commit on main (not pushed yet)."""
+    bare = tmp / "origin.git"
+    git(tmp, "init", "-q", "--bare", "-b", "main", str(bare))
+    work = tmp / "work"
+    git(tmp, "clone", "-q", str(bare), str(work))
+    git(work, "checkout", "-q", "-b", "main")
+    (work / ".sauci.yml").write_text(pipeline)
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "first")
+    return bare, work
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", grace=1.0)
+
+
+def start_server(settings: Settings, repo: Path, **options) -> Server:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.store_url)
+    install_hook(repo, settings.data_dir / "spool", "receive")
+    server = Server(store=store, settings=settings, repos=[str(repo)], options=ServerOptions(**options))
+    server.start()
+    return server
+
+
+def finished(store, n: int):
+    builds = store.list_builds(limit=500)
+    done = [b for b in builds if b.status.done]
+    return builds if len(builds) >= n and len(done) == len(builds) else None
+
+
+def test_push_three_branches_builds_three(tmp_path, settings):
+    bare, work = make_origin(tmp_path, "steps:\n  hello:\n    run: echo built $SAUCI_BRANCH\n")
+    server = start_server(settings, bare)
+    try:
+        git(work, "push", "-q", "origin", "main")
+        for branch in ("feature-a", "feature-b"):
+            git(work, "checkout", "-q", "-b", branch)
+            (work / f"{branch}.txt").write_text(branch)
+            git(work, "add", ".")
+            git(work, "commit", "-q", "-m", branch)
+            git(work, "push", "-q", "origin", branch)
+        builds = wait_for(lambda: finished(server.store, 3))
+    finally:
+        server.stop()
+    assert sorted(b.branch for b in builds) == ["feature-a", "feature-b", "main"]
+    assert {b.status for b in builds} == {Status.PASSED}
+    assert {b.event for b in builds} == {"push"}
+    for build in builds:
+        step = server.store.list_steps(build.id)[0]
+        log = Path(step.log_path)
+        assert log.is_file()
+        assert log.parent == settings.logs_dir / log.parent.parent.name / str(build.id)
+        assert log.read_text() == f"built {build.branch}\n"
+
+
+def test_push_while_server_is_down_is_built_at_start(tmp_path, settings):
+    bare, work = make_origin(tmp_path, "steps:\n  s:\n    run: 'true'\n")
+    settings.data_dir.mkdir(parents=True)
+    install_hook(bare, settings.data_dir / "spool", "receive")
+    git(work, "push", "-q", "origin", "main")  # nobody is listening
+    server = start_server(settings, bare)
+    try:
+        builds = wait_for(lambda: finished(server.store, 1))
+    finally:
+        server.stop()
+    assert [b.status for b in builds] == [Status.PASSED]
+
+
+def test_burst_of_100_pushes_loses_none_and_supersedes(tmp_path, settings):
+    bare, work = make_origin(tmp_path, "steps:\n  s:\n    run: sleep 0.2\n")
+    settings.data_dir.mkdir(parents=True)
+    install_hook(bare, settings.data_dir / "spool", "receive")
+    shas = []
+    for i in range(100):
+        (work / "n.txt").write_text(str(i))
+        git(work, "add", ".")
+        git(work, "commit", "-q", "-m", f"c{i}")
+        git(work, "push", "-q", "origin", "main")
+        shas.append(git(work, "rev-parse", "HEAD").strip())
+    assert len(list((settings.data_dir / "spool" / "new").iterdir())) == 100
+    server = start_server(settings, bare, cancel_superseded=True)
+    try:
+        builds = wait_for(lambda: finished(server.store, 100), timeout=120)
+    finally:
+        server.stop()
+    assert sorted(b.sha for b in builds) == sorted(shas)
+    newest = next(b for b in builds if b.sha == shas[-1])
+    assert newest.status is Status.PASSED
+    others = [b for b in builds if b.sha != shas[-1]]
+    assert all(b.status is Status.CANCELLED for b in others)
+    assert all(b.reason.startswith("superseded by build") for b in others)
+
+
+def test_rerun_failed_reuses_passed_steps(tmp_path, settings):
+    pipeline = (
+        "steps:\n  ok:\n    run: echo ran >> ../ran-ok\n    needs: []\n"
+        "  flaky:\n    run: test -e ../fixed\n    needs: []\n"
+    )
+    bare, work = make_origin(tmp_path, pipeline)
+    server = start_server(settings, bare)
+    ws_parent = settings.workspaces_dir
+    try:
+        git(work, "push", "-q", "origin", "main")
+        first = wait_for(lambda: finished(server.store, 1))[0]
+        assert first.status is Status.FAILED
+        (ws_parent / "fixed").write_text("")
+        again = server.scheduler.rerun(first.id, failed_only=True, actor="tester")
+        wait_for(lambda: server.store.get_build(again.id).status.done)
+    finally:
+        server.stop()
+    final = server.store.get_build(again.id)
+    steps = {s.name: s for s in server.store.list_steps(again.id)}
+    assert final.status is Status.PASSED
+    assert steps["ok"].reason == f"reused from build {first.id}"
+    assert (ws_parent / "ran-ok").read_text() == "ran\n"  # the passed step did not run again
+    assert [e.kind for e in server.store.list_events(build_id=again.id)] == ["build_rerun"]
+
+
+def _sauci_serve(data: Path, repo: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sauci", "serve", "--repo", str(repo), "--data-dir", str(data), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SAUCI_GRACE": "1s"},
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_kill_9_during_a_build_then_restart_requeues_and_ends_leftovers(tmp_path):
+    marker = tmp_path / "step.pid"
+    pipeline = f"steps:\n  slow:\n    run: echo $$ > {marker}; sleep 300; echo never\n"
+    bare, work = make_origin(tmp_path, pipeline)
+    data = tmp_path / "data"
+    serve = _sauci_serve(data, bare)
+    try:
+        git(work, "push", "-q", "origin", "main")
+        wait_for(lambda: marker.exists() and marker.read_text().strip())
+        step_pid = int(marker.read_text())
+        serve.send_signal(signal.SIGKILL)
+        serve.wait(10)
+        assert _alive(step_pid), "the step should outlive a kill -9 of its server until the restart"
+        marker.unlink()
+        restarted = _sauci_serve(data, bare)
+        try:
+            wait_for(lambda: not _alive(step_pid), timeout=30)
+            # the requeued build starts the step again
+            wait_for(lambda: marker.exists() and marker.read_text().strip(), timeout=30)
+            store = open_store(f"sqlite:///{data / 'sauci.db'}")
+            builds = {b.id: b for b in store.list_builds()}
+            assert builds[1].status is Status.ERRORED
+            assert builds[1].reason == "SauCI restarted during the build; requeued as build 2"
+            assert builds[2].status is Status.RUNNING
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            restarted.wait(30)
+        final = open_store(f"sqlite:///{data / 'sauci.db'}").get_build(2)
+        assert final.status is Status.CANCELLED
+        assert final.reason == "SauCI server stopped"
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+
+
+def test_cancel_from_another_process_reaches_the_running_build(tmp_path):
+    pipeline = "steps:\n  slow:\n    run: sleep 300\n"
+    bare, work = make_origin(tmp_path, pipeline)
+    data = tmp_path / "data"
+    serve = _sauci_serve(data, bare)
+    try:
+        git(work, "push", "-q", "origin", "main")
+        store = open_store(f"sqlite:///{data / 'sauci.db'}")
+        wait_for(lambda: [s for s in store.list_steps(1) if s.status is Status.RUNNING] if store.list_builds() else None)
+        result = subprocess.run(
+            [sys.executable, "-m", "sauci", "cancel", "1", "--data-dir", str(data)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        build = wait_for(lambda: (b := store.get_build(1)).status.done and b, timeout=30)
+        assert build.status is Status.CANCELLED
+        assert build.reason.startswith("cancelled by")
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(30)
