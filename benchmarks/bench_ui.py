@@ -60,7 +60,8 @@ def fill(db: Path, builds: int) -> None:
         queued = now + i * 60
         status = rng.choice(statuses)
         build_rows.append(
-            (i, REPO if i % 10 else "/srv/git/other.git", f"refs/heads/{rng.choice(['main', 'dev', 'feature/x'])}",
+            (i, REPO if i % 10 else "/srv/git/other.git",
+             "refs/heads/" + rng.choice(["main", "dev", "feature/x"]),
              f"{rng.getrandbits(160):040x}", rng.choice(["push", "webhook", "manual"]), status,
              None, 10, "{}", rng.choice(["Ann <ann@x>", "Bob <bob@x>"]), f"commit message {i}",
              "ann", "", queued, queued + 2, queued + 2 + rng.uniform(20, 300), "serve:x:1")
@@ -221,12 +222,14 @@ def main() -> int:
 
     rows = [
         ("trivial Django view (baseline)", median_ms(get("/trivial/"), args.runs), None),
-        ("build list, first page", median_ms(get(f"/ci/builds/?repo={quote(REPO)}"), args.runs), 100),
+        ("build list, first page",
+         median_ms(get(f"/ci/builds/?repo={quote(REPO)}"), args.runs), 100),
         ("build list, page at ?before=50000",
          median_ms(get(f"/ci/builds/?repo={quote(REPO)}&before=50000"), args.runs), 100),
         ("build list, filtered status=failed",
          median_ms(get(f"/ci/builds/?repo={quote(REPO)}&status=failed"), args.runs), 100),
-        ("build page (10 steps)", median_ms(get(f"/ci/builds/{args.builds // 2}/"), args.runs), 100),
+        ("build page (10 steps)",
+         median_ms(get(f"/ci/builds/{args.builds // 2}/"), args.runs), 100),
     ]  # fmt: skip
     log_url = f"/ci/builds/{big_id}/log/unit"
     t = time.perf_counter()
@@ -287,9 +290,11 @@ def browser_numbers(tmp: Path, big_id: int, live_log: Path, args) -> None:
             """() => { window.seen = {}; new MutationObserver(() => {
                 document.querySelectorAll('#log-lines .tx').forEach(el => {
                   const m = el.textContent.match(/^marker-(\\d+)$/);
-                  if (m && !(m[1] in window.seen)) window.seen[m[1]] = performance.timeOrigin + performance.now();
+                  if (m && !(m[1] in window.seen))
+                    window.seen[m[1]] = performance.timeOrigin + performance.now();
                 });
-              }).observe(document.getElementById('log-lines'), {childList: true, subtree: true}); }"""
+              }).observe(document.getElementById('log-lines'),
+                         {childList: true, subtree: true}); }"""
         )
         delays = []
         for i in range(10):
@@ -302,15 +307,15 @@ def browser_numbers(tmp: Path, big_id: int, live_log: Path, args) -> None:
         rtt = []
         for _ in range(10):
             rtt.append(page.evaluate(
-                "async (u) => { const t = performance.now(); await fetch(u); return performance.now() - t; }",
+                "async (u) => { const t = performance.now(); await fetch(u);"
+                " return performance.now() - t; }",
                 f"{base}/trivial/",
             ))  # fmt: skip
         print(
             f"{'fetch() round trip of trivial view (baseline)':<48} {statistics.median(rtt):>10.1f}"
         )
-        print(
-            f"{'new log line to open page (SSE), median':<48} {statistics.median(delays):>10.1f} {500:>8}"
-        )
+        mid = statistics.median(delays)
+        print(f"{'new log line to open page (SSE), median':<48} {mid:>10.1f} {500:>8}")
         print(f"{'new log line to open page (SSE), max':<48} {max(delays):>10.1f} {500:>8}")
         browser.close()
     server.close()

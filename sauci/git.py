@@ -88,14 +88,19 @@ def _git(*args: str, cwd: Path | str | None = None, timeout: float | None = None
 
 
 def find_repo_root(path: Path | str) -> Path:
-    """The top of the git work tree containing ``path``; SourceError if none."""
+    """The top of the git work tree containing ``path`` (the repository itself
+    when it is bare); SourceError if none."""
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path} does not exist")
     try:
-        return Path(_git("rev-parse", "--show-toplevel", cwd=path).strip())
+        # One call answers both cases: a bare repository has no work tree.
+        out = _git("rev-parse", "--is-bare-repository", "--absolute-git-dir", cwd=path).split("\n")
     except SourceError as exc:
         raise SourceError(f"{path} is not inside a git repository") from exc
+    if out[0].strip() == "true":
+        return Path(out[1].strip())
+    return Path(_git("rev-parse", "--show-toplevel", cwd=path).strip())
 
 
 class GitSource:

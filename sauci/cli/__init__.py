@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--hook", choices=["commit", "receive", "none"],
                        help="hook to install (default: receive for bare, commit for working repos)")
     serve.add_argument("--poll", type=float, help="seconds between polls of repositories without a hook")
+    serve.add_argument("--host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port of the web UI (default 8000)")
+    serve.add_argument("--admin-password", help="password of the 'admin' login (else SAUCI_ADMIN_PASSWORD, "
+                       "else generated once and printed)")
+    serve.add_argument("--no-ui", action="store_true", help="build pushes without serving the web UI")
     serve.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
     serve.add_argument("--cancel-superseded", action="store_true",
                        help="a newer push to a branch cancels its older builds")

@@ -100,8 +100,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     server = Server(store=store, settings=settings, repos=repos, options=options)
     server.start()
+    ui = None
+    if not args.no_ui:
+        try:
+            from sauci.contrib.django.project import serve_ui
+        except ImportError as exc:
+            server.stop()
+            from sauci.exceptions import MissingDependencyError
+
+            raise MissingDependencyError(exc.name or "django", "django") from exc
+        ui = serve_ui(settings, host=args.host, port=args.port, admin_password=args.admin_password, store=store)
+    where = f"; results at http://{args.host}:{args.port}/" if ui is not None else ""
     print(f"sauci serve: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
-          f"data in {settings.data_dir}; Ctrl-C stops", flush=True)
+          f"data in {settings.data_dir}{where}; Ctrl-C stops", flush=True)
     stopping = []
 
     def _stop(signum, frame):
@@ -113,6 +124,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     server.wait()
+    if ui is not None:
+        ui.stop()
     server.stop()
     return 0
 

@@ -157,7 +157,7 @@ def test_rerun_failed_reuses_passed_steps(tmp_path, settings):
 
 def _sauci_serve(data: Path, repo: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "sauci", "serve", "--repo", str(repo), "--data-dir", str(data), *extra],
+        [sys.executable, "-m", "sauci", "serve", "--no-ui", "--repo", str(repo), "--data-dir", str(data), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "SAUCI_GRACE": "1s"},
