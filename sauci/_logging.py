@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_min_level = 20  # until configure() says otherwise
+_min_level = 30  # warnings only, until configure() says otherwise
 _pending: dict[str, str] | None = None  # a configure() not yet applied to structlog
 
 

@@ -18,6 +18,7 @@ from sauci.core.models import (
     Build,
     BuildRequest,
     Event,
+    Repo,
     Status,
     Step,
     StepResult,
@@ -99,7 +100,8 @@ class Store(Protocol):
 
     def update_build(self, build_id: int, **changes: Any) -> Build:
         """Change fields of a build (status, reason, started_at, finished_at,
-        claimed_by, sha, author, message); returns the new record."""
+        claimed_by, sha, ref, author, message, priority, cancel_requested);
+        returns the new record."""
 
     def claim_build(self, worker: str) -> Build | None:
         """Atomically move the best queued build (highest priority, then
@@ -121,6 +123,19 @@ class Store(Protocol):
 
     def list_repos(self) -> list[str]:
         """Every repository that has a build, sorted."""
+
+    # registered repositories (``sauci repo add``) and webhook deliveries
+    def save_repo(self, repo: Repo) -> Repo:
+        """Insert or replace a registered repository (by id)."""
+
+    def list_registered_repos(self) -> list[Repo]:
+        """Registered repositories, sorted by id."""
+
+    def delete_repo(self, repo_id: str) -> None:
+        """Forget a registered repository (no error when there is none)."""
+
+    def record_delivery(self, delivery_id: str) -> bool:
+        """Record a webhook delivery id; True when it was already recorded."""
 
     # steps
     def save_step(self, step: StepRun) -> StepRun:

@@ -16,12 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+import attrs
+
 from sauci.core.models import (
     Artifact,
     Build,
     BuildRequest,
     EndedBy,
     Event,
+    Repo,
     Status,
     StepRun,
     TestCase,
@@ -50,12 +53,13 @@ UPDATABLE_BUILD_FIELDS = frozenset(
         "author",
         "message",
         "priority",
+        "cancel_requested",
     }
 )
 
 _BUILD_COLS = (
     "id, repo, ref, sha, event, status, reason, priority, params, author, message, pusher,"
-    " old_sha, queued_at, started_at, finished_at, claimed_by"
+    " old_sha, queued_at, started_at, finished_at, claimed_by, reuse_from, cancel_requested"
 )
 _STEP_FIELDS = (
     "build_id",
@@ -129,6 +133,9 @@ class Executor(Protocol):
 
     returning: bool  # INSERT/UPDATE ... RETURNING works
     lock_clause: str  # appended to the claim's subquery, e.g. " FOR UPDATE SKIP LOCKED"
+    # Run before an append, in its transaction, to serialize appends to one
+    # log (:build_id, :step) where writers are not serialized anyway; or "".
+    append_lock: str
 
     def transaction(self, what: str, *, write: bool) -> AbstractContextManager[Transaction]: ...
 
@@ -163,6 +170,8 @@ def _build(row: Sequence[Any]) -> Build:
         started_at=row[14],
         finished_at=row[15],
         claimed_by=row[16],
+        reuse_from=row[17],
+        cancel_requested=row[18],
     )
 
 
@@ -195,9 +204,9 @@ _SQL_BUILD_EXISTS = "SELECT 1 FROM builds WHERE id = :build_id"
 
 _SQL_INSERT_BUILD = (
     "INSERT INTO builds (repo, ref, sha, event, status, priority, params, author,"
-    " message, pusher, old_sha, queued_at)"
+    " message, pusher, old_sha, queued_at, reuse_from)"
     " VALUES (:repo, :ref, :sha, :event, :status, :priority, :params, :author,"
-    " :message, :pusher, :old_sha, :queued_at)"
+    " :message, :pusher, :old_sha, :queued_at, :reuse_from)"
 )
 
 _SQL_GET_BUILD = f"SELECT {_BUILD_COLS} FROM builds WHERE id = :build_id"
@@ -228,8 +237,9 @@ _SQL_LIST_STEPS = f"SELECT {_STEP_COLS} FROM steps WHERE build_id = :build_id"
 
 # Chunk seq+1 starts where chunk seq ends. One statement finds the last
 # chunk, checks that the build exists (no builds row: nothing inserted) and
-# inserts the next one, so concurrent appends cannot interleave on SQLite and
-# collide on the primary key (ConflictError, retried) on PostgreSQL.
+# inserts the next one. SQLite serializes writers; on PostgreSQL the
+# executor's append_lock serializes appends to one log, and a collision on
+# the primary key that slips through anyway is a ConflictError, retried.
 _SQL_APPEND_LOG = (
     'INSERT INTO log_chunks (build_id, step, seq, "offset", size, data)'
     ' SELECT b.id, :step, COALESCE(prev.seq + 1, 0), COALESCE(prev."offset" + prev.size, 0),'
@@ -287,7 +297,7 @@ class SQLStoreBase:
 
     _db: Executor
     # Retries of an append that lost a race for the next chunk number (two
-    # appends to one step's log at the same moment, on PostgreSQL).
+    # appends to one step's log at once, on a back end without append_lock).
     _APPEND_RETRIES = 5
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -317,6 +327,7 @@ class SQLStoreBase:
             "pusher": request.pusher,
             "old_sha": request.old_sha,
             "queued_at": self._clock(),
+            "reuse_from": request.reuse_from,
         }
         with self._tx("create build", write=True) as tx:
             if self._db.returning:
@@ -403,6 +414,37 @@ class SQLStoreBase:
             rows = tx.fetchall(sql, params)
         return [_build(r) for r in rows]
 
+    # registered repositories and webhook deliveries
+
+    def save_repo(self, repo: Repo) -> Repo:
+        params = attrs.asdict(repo)
+        with self._tx(f"save repo {repo.id}", write=True) as tx:
+            tx.execute("DELETE FROM repos WHERE id = :id", params)
+            tx.execute(
+                "INSERT INTO repos (id, location, hook, poll_interval, added_at)"
+                " VALUES (:id, :location, :hook, :poll_interval, :added_at)",
+                params,
+            )
+        return repo
+
+    def list_registered_repos(self) -> list[Repo]:
+        with self._tx("list registered repos") as tx:
+            rows = tx.fetchall("SELECT id, location, hook, poll_interval, added_at FROM repos")
+        repos = [Repo(id=r[0], location=r[1], hook=r[2], poll_interval=r[3], added_at=r[4]) for r in rows]
+        return sorted(repos, key=lambda r: r.id)
+
+    def delete_repo(self, repo_id: str) -> None:
+        with self._tx(f"delete repo {repo_id}", write=True) as tx:
+            tx.execute("DELETE FROM repos WHERE id = :id", {"id": repo_id})
+
+    def record_delivery(self, delivery_id: str) -> bool:
+        params = {"id": delivery_id, "at": self._clock()}
+        with self._tx("record webhook delivery", write=True) as tx:
+            if _fetchone(tx, "SELECT 1 FROM deliveries WHERE id = :id", params) is not None:
+                return True
+            tx.execute("INSERT INTO deliveries (id, at) VALUES (:id, :at)", params)
+        return False
+
     def list_repos(self) -> list[str]:
         with self._tx("list repos") as tx:
             rows = tx.fetchall("SELECT DISTINCT repo FROM builds")
@@ -453,6 +495,8 @@ class SQLStoreBase:
         for attempt in range(1, self._APPEND_RETRIES + 1):
             try:
                 with self._tx(what, write=True) as tx:
+                    if self._db.append_lock:
+                        tx.fetchall(self._db.append_lock, {"build_id": build_id, "step": step})
                     if self._db.returning:
                         sql = f'{_SQL_APPEND_LOG} RETURNING "offset" + size'
                         row = _fetchone(tx, sql, params)

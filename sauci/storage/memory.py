@@ -22,6 +22,7 @@ from sauci.core.models import (
     BuildRequest,
     EndedBy,
     Event,
+    Repo,
     Status,
     StepRun,
     TestCase,
@@ -59,6 +60,8 @@ class MemoryStore:
         self._tests: dict[int, list[tuple[str, TestCase]]] = {}
         self._artifacts: dict[int, list[tuple[str, Artifact]]] = {}
         self._events: list[Event] = []
+        self._repos: dict[str, Repo] = {}
+        self._deliveries: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
@@ -90,6 +93,7 @@ class MemoryStore:
                 pusher=request.pusher,
                 old_sha=request.old_sha,
                 queued_at=self._clock(),
+                reuse_from=request.reuse_from,
             )
             self._next_id += 1
             self._builds[build.id] = build
@@ -148,6 +152,28 @@ class MemoryStore:
                 ):
                     out.append(_copy(b))
         return out
+
+    # registered repositories and webhook deliveries
+
+    def save_repo(self, repo: Repo) -> Repo:
+        with self._lock:
+            self._repos[repo.id] = repo
+        return repo
+
+    def list_registered_repos(self) -> list[Repo]:
+        with self._lock:
+            return sorted(self._repos.values(), key=lambda r: r.id)
+
+    def delete_repo(self, repo_id: str) -> None:
+        with self._lock:
+            self._repos.pop(repo_id, None)
+
+    def record_delivery(self, delivery_id: str) -> bool:
+        with self._lock:
+            if delivery_id in self._deliveries:
+                return True
+            self._deliveries.add(delivery_id)
+            return False
 
     def list_repos(self) -> list[str]:
         with self._lock:

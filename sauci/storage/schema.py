@@ -13,9 +13,11 @@ import sqlalchemy as sa
 __all__ = [
     "artifacts",
     "builds",
+    "deliveries",
     "events",
     "log_chunks",
     "metadata",
+    "repos",
     "steps",
     "test_results",
 ]
@@ -67,6 +69,8 @@ builds = sa.Table(
     sa.Column("started_at", sa.Double),
     sa.Column("finished_at", sa.Double),
     sa.Column("claimed_by", sa.Text),
+    sa.Column("reuse_from", sa.Integer),  # rerun failed: passed steps of this build are kept
+    sa.Column("cancel_requested", sa.Text),  # the reason, once someone asked to cancel
     sqlite_autoincrement=True,
 )
 sa.Index("ix_builds_repo_id", builds.c.repo, builds.c.id)
@@ -162,3 +166,22 @@ events = sa.Table(
     sqlite_autoincrement=True,
 )
 sa.Index("ix_events_build_id_id", events.c.build_id, events.c.id)
+
+# Repositories registered with `sauci repo add`.
+repos = sa.Table(
+    "repos",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("hook", sa.Text, nullable=False, server_default="none"),
+    sa.Column("poll_interval", sa.Double),
+    sa.Column("added_at", sa.Double, nullable=False),
+)
+
+# Webhook delivery ids already handled, so a replayed delivery is ignored.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("at", sa.Double, nullable=False),
+)

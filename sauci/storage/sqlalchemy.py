@@ -83,6 +83,13 @@ class _Executor:
         # Concurrent claimers skip a row another one has locked instead of
         # waiting for it and then finding it taken.
         self.lock_clause = " FOR UPDATE SKIP LOCKED" if dialect.name == "postgresql" else ""
+        # Appends to one log wait for each other (released at commit), so the
+        # next one sees the chunk before it; other logs are not held up.
+        self.append_lock = (
+            "SELECT pg_advisory_xact_lock(CAST(:build_id AS INTEGER), hashtext(:step))"
+            if dialect.name == "postgresql"
+            else ""
+        )
         self.url = engine.url.render_as_string(hide_password=True)
 
     @contextmanager

@@ -83,6 +83,7 @@ class _Executor:
 
     returning = _HAS_RETURNING
     lock_clause = ""
+    append_lock = ""  # BEGIN IMMEDIATE serializes every write
 
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path

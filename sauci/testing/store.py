@@ -46,6 +46,7 @@ from sauci.core.models import (
     BuildRequest,
     EndedBy,
     Event,
+    Repo,
     Status,
     StepRun,
     TestCase,
@@ -182,6 +183,7 @@ class StoreConformance:
             "author": "Grace",
             "message": "Other",
             "priority": -2,
+            "cancel_requested": "cancelled by ada",
         }
         updated = store.update_build(build.id, **changes)
         assert attrs.evolve(build, **changes) == updated
@@ -569,6 +571,34 @@ class StoreConformance:
         store.update_build(a.id, status=Status.ERRORED, finished_at=50.0)
         store.update_build(b.id, status=Status.RUNNING, started_at=50.0)
         assert store.build_stats()["mean_duration"] is None
+
+    def test_create_build_keeps_reuse_from(self, store: Store) -> None:
+        first = store.create_build(_request())
+        rerun = store.create_build(_request(reuse_from=first.id, event="rerun"))
+        assert (first.id, None) == (rerun.reuse_from, rerun.cancel_requested)
+        assert rerun == store.get_build(rerun.id)
+        assert first.reuse_from is None
+
+    def test_registered_repos_round_trip_replace_and_delete(self, store: Store) -> None:
+        a = Repo(id="app-1", location="/srv/app.git", hook="receive", added_at=1.5)
+        b = Repo(id="lib-2", location="https://example.com/lib.git", poll_interval=60.0, added_at=2.0)
+        store.save_repo(b)
+        store.save_repo(a)
+        assert [a, b] == store.list_registered_repos()
+        moved = attrs.evolve(a, hook="commit")
+        store.save_repo(moved)
+        assert [moved, b] == store.list_registered_repos()
+        store.delete_repo("app-1")
+        store.delete_repo("never-added")
+        assert [b] == store.list_registered_repos()
+
+    def test_record_delivery_says_whether_it_was_seen(self, store: Store) -> None:
+        assert [False, True, False, True] == [
+            store.record_delivery("gh-1"),
+            store.record_delivery("gh-1"),
+            store.record_delivery("gh-2"),
+            store.record_delivery("gh-2"),
+        ]
 
 
 # The state machine
