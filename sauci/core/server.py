@@ -167,20 +167,22 @@ class Server:
         for build in self.store.list_builds(status=Status.RUNNING, limit=1000):
             if not _owner_is_gone(build.claimed_by, self.host):
                 continue
+            reason = "SauCI restarted during the build"
+            # Ended first, so that the requeued copy is not taken for a duplicate of it.
+            self.store.update_build(build.id, status=Status.ERRORED, reason=reason, finished_at=time.time())
             if self.options.retry_interrupted:
                 new = self.scheduler.enqueue(
                     BuildRequest(
                         repo=build.repo, ref=build.ref, sha=build.sha, event=build.event,
                         priority=build.priority, params=build.params, author=build.author,
                         message=build.message, pusher=build.pusher, old_sha=build.old_sha,
+                        reuse_from=build.reuse_from,
                     ),
                     actor="sauci",
                 )
-                reason = f"SauCI restarted during the build; requeued as build {new.id}"
+                reason = f"{reason}; requeued as build {new.id}"
+                self.store.update_build(build.id, reason=reason)
                 requeued.append(new)
-            else:
-                reason = "SauCI restarted during the build"
-            self.store.update_build(build.id, status=Status.ERRORED, reason=reason, finished_at=time.time())
             log.warning("build_interrupted", build=build.id, reason=reason)
         self.ingest_spool()
         return requeued

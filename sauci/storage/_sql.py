@@ -280,6 +280,15 @@ _SQL_ADD_ARTIFACT = (
 _SQL_LIST_ARTIFACTS = (
     "SELECT step, path, size, sha256 FROM artifacts WHERE build_id = :build_id ORDER BY id"
 )
+_SQL_UPSERT_REPO = (
+    "INSERT INTO repos (id, location, hook, poll_interval, added_at)"
+    " VALUES (:id, :location, :hook, :poll_interval, :added_at)"
+    " ON CONFLICT (id) DO UPDATE SET location = excluded.location, hook = excluded.hook,"
+    " poll_interval = excluded.poll_interval, added_at = excluded.added_at"
+)
+_SQL_RECORD_DELIVERY = (
+    "INSERT INTO deliveries (id, at) VALUES (:id, :at) ON CONFLICT (id) DO NOTHING"
+)
 _SQL_ADD_EVENT = (
     "INSERT INTO events (kind, at, build_id, actor, data)"
     " VALUES (:kind, :at, :build_id, :actor, :data)"
@@ -419,19 +428,16 @@ class SQLStoreBase:
     def save_repo(self, repo: Repo) -> Repo:
         params = attrs.asdict(repo)
         with self._tx(f"save repo {repo.id}", write=True) as tx:
-            tx.execute("DELETE FROM repos WHERE id = :id", params)
-            tx.execute(
-                "INSERT INTO repos (id, location, hook, poll_interval, added_at)"
-                " VALUES (:id, :location, :hook, :poll_interval, :added_at)",
-                params,
-            )
+            tx.execute(_SQL_UPSERT_REPO, params)
         return repo
 
     def list_registered_repos(self) -> list[Repo]:
         with self._tx("list registered repos") as tx:
             rows = tx.fetchall("SELECT id, location, hook, poll_interval, added_at FROM repos")
-        repos = [Repo(id=r[0], location=r[1], hook=r[2], poll_interval=r[3], added_at=r[4]) for r in rows]
-        return sorted(repos, key=lambda r: r.id)
+        repos = [
+            Repo(id=r[0], location=r[1], hook=r[2], poll_interval=r[3], added_at=r[4]) for r in rows
+        ]
+        return sorted(repos, key=lambda r: r.id)  # by code point: collations differ
 
     def delete_repo(self, repo_id: str) -> None:
         with self._tx(f"delete repo {repo_id}", write=True) as tx:
@@ -439,11 +445,11 @@ class SQLStoreBase:
 
     def record_delivery(self, delivery_id: str) -> bool:
         params = {"id": delivery_id, "at": self._clock()}
+        # One statement, so two servers handed the same delivery at once
+        # cannot both see it as new.
         with self._tx("record webhook delivery", write=True) as tx:
-            if _fetchone(tx, "SELECT 1 FROM deliveries WHERE id = :id", params) is not None:
-                return True
-            tx.execute("INSERT INTO deliveries (id, at) VALUES (:id, :at)", params)
-        return False
+            inserted = tx.execute(_SQL_RECORD_DELIVERY, params)
+        return not inserted
 
     def list_repos(self) -> list[str]:
         with self._tx("list repos") as tx:

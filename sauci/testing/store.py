@@ -581,7 +581,9 @@ class StoreConformance:
 
     def test_registered_repos_round_trip_replace_and_delete(self, store: Store) -> None:
         a = Repo(id="app-1", location="/srv/app.git", hook="receive", added_at=1.5)
-        b = Repo(id="lib-2", location="https://example.com/lib.git", poll_interval=60.0, added_at=2.0)
+        b = Repo(
+            id="lib-2", location="https://example.com/lib.git", poll_interval=60.0, added_at=2.0
+        )
         store.save_repo(b)
         store.save_repo(a)
         assert [a, b] == store.list_registered_repos()
@@ -599,6 +601,11 @@ class StoreConformance:
             store.record_delivery("gh-2"),
             store.record_delivery("gh-2"),
         ]
+
+    def test_concurrent_deliveries_are_new_exactly_once(self, store: Store) -> None:
+        seen: list[bool] = []
+        _run_threads(8, lambda i: seen.append(store.record_delivery("gh-race")))
+        assert [False] + [True] * 7 == sorted(seen)
 
 
 # The state machine
@@ -655,6 +662,15 @@ def make_store_state_machine(
         message=text,
         pusher=text,
         old_sha=st.sampled_from(("", "c" * 40)),
+        reuse_from=st.none() | st.integers(1, 4),  # a model build id
+    )
+    repos = st.builds(
+        Repo,
+        id=st.sampled_from(("app", "lib", "é")),
+        location=text,
+        hook=st.sampled_from(("none", "receive", "commit")),
+        poll_interval=st.none() | st.sampled_from((30.0, 60.5)),
+        added_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
     )
     update_fields = st.fixed_dictionaries(
         {},
@@ -669,6 +685,7 @@ def make_store_state_machine(
             "author": st.sampled_from(("", "ada", "bob")),
             "message": text,
             "priority": st.integers(-3, 3),
+            "cancel_requested": opt_text,
             "bogus": text,
         },
     )
@@ -725,7 +742,8 @@ def make_store_state_machine(
 
         def _norm(self, value: Any) -> Any:
             if isinstance(value, Build):
-                value = attrs.evolve(value, id=self._mid(value.id))
+                reuse = None if value.reuse_from is None else self._mid(value.reuse_from)
+                value = attrs.evolve(value, id=self._mid(value.id), reuse_from=reuse)
                 if not compare_times:
                     value = attrs.evolve(value, queued_at=0.0, started_at=None, finished_at=None)
             elif isinstance(value, StepRun | Event) and value.build_id is not None:
@@ -769,6 +787,7 @@ def make_store_state_machine(
             self._both(lambda s, _: s.list_builds(limit=every))
             self._both(lambda s, _: s.list_repos())
             self._both(lambda s, _: s.list_events(limit=every))
+            self._both(lambda s, _: s.list_registered_repos())
             self._compare_stats(None)
             for build in self.model.list_builds(limit=every):
                 self._on_build("list_steps", build.id)
@@ -793,7 +812,12 @@ def make_store_state_machine(
         @rule(target=builds, request=requests, status=new_statuses)
         def create_build(self, request: BuildRequest, status: Status) -> int:
             self.now += 1.0
-            return int(self._both(lambda s, _: s.create_build(request, status=status)).id)
+
+            def create(s: Store, sid: Callable[[int], int]) -> Build:
+                reuse = None if request.reuse_from is None else sid(request.reuse_from)
+                return s.create_build(attrs.evolve(request, reuse_from=reuse), status=status)
+
+            return int(self._both(create).id)
 
         @rule(build_id=build_ids, changes=update_fields)
         def update_build(self, build_id: int, changes: dict[str, Any]) -> None:
@@ -859,6 +883,20 @@ def make_store_state_machine(
                 s.add_event(Event(at=self.now, build_id=store_id, **fields))
 
             self._both(add)
+
+        @rule(repo=repos)
+        def save_repo(self, repo: Repo) -> None:
+            self._both(lambda s, _: s.save_repo(repo))
+            self._both(lambda s, _: s.list_registered_repos())
+
+        @rule(repo_id=st.sampled_from(("app", "lib", "é", "never")))
+        def delete_repo(self, repo_id: str) -> None:
+            self._both(lambda s, _: s.delete_repo(repo_id))
+            self._both(lambda s, _: s.list_registered_repos())
+
+        @rule(delivery_id=st.sampled_from(("gh-1", "gh-2", "gl-1")))
+        def record_delivery(self, delivery_id: str) -> None:
+            self._both(lambda s, _: s.record_delivery(delivery_id))
 
         # reads
 

@@ -156,12 +156,17 @@ def test_rerun_failed_reuses_passed_steps(tmp_path, settings):
 
 
 def _sauci_serve(data: Path, repo: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    """`sauci serve` in the background, returned once it has installed its hook."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "sauci", "serve", "--no-ui", "--repo", str(repo), "--data-dir", str(data), *extra],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "SAUCI_GRACE": "1s"},
     )
+    for line in proc.stdout:
+        if line.startswith(b"sauci serve: watching"):
+            return proc
+    raise AssertionError(f"sauci serve did not start (exit {proc.wait()})")
 
 
 def _alive(pid: int) -> bool:

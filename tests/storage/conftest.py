@@ -22,7 +22,16 @@ import pytest
 
 from sauci.storage.sqlite import SQLiteStore
 
-TABLES = ("log_chunks", "steps", "test_results", "artifacts", "events", "builds")
+TABLES = (
+    "log_chunks",
+    "steps",
+    "test_results",
+    "artifacts",
+    "events",
+    "builds",
+    "repos",
+    "deliveries",
+)
 
 
 # SQLite
