@@ -40,11 +40,10 @@ def best(fn, repeat: int) -> float:
 
 
 def report(name: str, value: float, base: float, target: str, *, ratio: bool = False) -> None:
-    if ratio:
-        cmp = f"{value / base:.2f}x bare"
-    else:
-        cmp = f"{(value - base) * 1000:+.1f} ms vs bare"
-    print(f"{name:<44} {value * 1000:9.1f} ms   bare {base * 1000:8.1f} ms   {cmp:<20} target: {target}")
+    cmp = f"{value / base:.2f}x bare" if ratio else f"{(value - base) * 1000:+.1f} ms vs bare"
+    print(
+        f"{name:<44} {value * 1000:9.1f} ms   bare {base * 1000:8.1f} ms   {cmp:<20} target: {target}"
+    )
 
 
 def make_runner(tmp: Path, name: str) -> LocalRunner:
@@ -64,7 +63,9 @@ def bench_one_step(tmp: Path, repeat: int) -> None:
     sauci = best(lambda: runner.run_pipeline(pipeline, ws, BuildRequest(repo="bench")), repeat)
     report("one-step `true`, build start to recorded", sauci, bare, "<= +20 ms")
     bare_bash = best(lambda: subprocess.run(["bash", "-eo", "pipefail", "-c", "true"]), repeat)
-    sauci_bash = best(lambda: runner.run_pipeline(bash_pipeline, ws, BuildRequest(repo="bench")), repeat)
+    sauci_bash = best(
+        lambda: runner.run_pipeline(bash_pipeline, ws, BuildRequest(repo="bench")), repeat
+    )
     report("  same, through bash -eo pipefail", sauci_bash, bare_bash, "(informative)")
 
 
@@ -74,7 +75,9 @@ def bench_chain(tmp: Path, repeat: int) -> None:
     ws.mkdir()
     pipeline = Pipeline(steps=[Step(name=f"s{i}", run="true", shell=["true"]) for i in range(20)])
     bare = best(lambda: [subprocess.run(["true"]) for _ in range(20)], max(3, repeat // 3))
-    sauci = best(lambda: runner.run_pipeline(pipeline, ws, BuildRequest(repo="bench")), max(3, repeat // 3))
+    sauci = best(
+        lambda: runner.run_pipeline(pipeline, ws, BuildRequest(repo="bench")), max(3, repeat // 3)
+    )
     per_step = (sauci - bare) / 20
     print(
         f"{'20-step chain of `true`':<44} {sauci * 1000:9.1f} ms   bare {bare * 1000:8.1f} ms   "
@@ -137,10 +140,15 @@ def bench_cli(tmp: Path, repeat: int) -> None:
     subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
     subprocess.run([*GIT, "commit", "-q", "-m", "x"], cwd=repo, check=True)
     exe = shutil.which("sauci") or sys.executable
-    cmd = [exe, "run", "--quiet"] if exe != sys.executable else [exe, "-m", "sauci", "run", "--quiet"]
+    cmd = (
+        [exe, "run", "--quiet"] if exe != sys.executable else [exe, "-m", "sauci", "run", "--quiet"]
+    )
     env = {**os.environ, "SAUCI_DATA_DIR": str(tmp / "clidata")}
     bare = best(lambda: subprocess.run([sys.executable, "-c", "pass"]), repeat)
-    took = best(lambda: subprocess.run(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True), repeat)
+    took = best(
+        lambda: subprocess.run(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True),
+        repeat,
+    )
     report("`sauci run` one-step `true`, shell to exit", took, bare, "<= 100 ms total")
 
 

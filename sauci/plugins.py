@@ -60,7 +60,9 @@ def load_class(group: str, alias: str) -> Any:
     known = sorted(set(builtin) | set(found))
     hint = difflib.get_close_matches(alias, known, n=1)
     extra = f"; did you mean {hint[0]!r}?" if hint else ""
-    noun = {"sauci.sandboxes": "sandbox", "sauci.stores": "store", "sauci.runners": "runner"}.get(group, group)
+    noun = {"sauci.sandboxes": "sandbox", "sauci.stores": "store", "sauci.runners": "runner"}.get(
+        group, group
+    )
     raise PluginError(f"unknown {noun} {alias!r}{extra} (known: {', '.join(known)})")
 
 

@@ -148,7 +148,9 @@ class Store(Protocol):
     def append_log(self, build_id: int, step: str, data: bytes) -> int:
         """Append a chunk of a step's log; returns the log's new total size."""
 
-    def read_log(self, build_id: int, step: str, offset: int = 0, limit: int | None = None) -> bytes:
+    def read_log(
+        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
+    ) -> bytes:
         """Bytes [offset, offset+limit) of a step's log (b"" past the end)."""
 
     def log_size(self, build_id: int, step: str) -> int:

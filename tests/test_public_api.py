@@ -28,7 +28,9 @@ def test_version_comes_from_package_metadata():
 def test_importing_sauci_and_the_cli_stays_light():
     """`sauci run` must start fast: no SQLAlchemy, GitPython, alembic or structlog on import."""
     code = "import sys, sauci, sauci.cli; print(sorted(m for m in ('sqlalchemy','git','alembic','structlog','django') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

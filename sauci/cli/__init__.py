@@ -41,8 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("path", nargs="?", default=".", help="repository (default: current directory)")
     run.add_argument("--dirty", action="store_true", help="use the working tree as it is, not HEAD")
     run.add_argument("-j", "--jobs", type=int, help="steps run at once (default 4)")
-    run.add_argument("--fail-fast", action="store_true", default=None, help="stop at the first failure")
-    run.add_argument("-q", "--quiet", action="store_true", help="fold step output; show failures' tails")
+    run.add_argument(
+        "--fail-fast", action="store_true", default=None, help="stop at the first failure"
+    )
+    run.add_argument(
+        "-q", "--quiet", action="store_true", help="fold step output; show failures' tails"
+    )
     run.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
     run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
     run.add_argument("--keep-workspace", action="store_true", help="keep the checked-out workspace")
@@ -79,20 +83,40 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
     serve = sub.add_parser("serve", help="build every push to the registered repositories")
     _common(serve)
-    serve.add_argument("--repo", action="append", help="register and watch this repository (repeatable)")
-    serve.add_argument("--hook", choices=["commit", "receive", "none"],
-                       help="hook to install (default: receive for bare, commit for working repos)")
-    serve.add_argument("--poll", type=float, help="seconds between polls of repositories without a hook")
-    serve.add_argument("--host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)")
+    serve.add_argument(
+        "--repo", action="append", help="register and watch this repository (repeatable)"
+    )
+    serve.add_argument(
+        "--hook",
+        choices=["commit", "receive", "none"],
+        help="hook to install (default: receive for bare, commit for working repos)",
+    )
+    serve.add_argument(
+        "--poll", type=float, help="seconds between polls of repositories without a hook"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="port of the web UI (default 8000)")
-    serve.add_argument("--admin-password", help="password of the 'admin' login (else SAUCI_ADMIN_PASSWORD, "
-                       "else generated once and printed)")
-    serve.add_argument("--no-ui", action="store_true", help="build pushes without serving the web UI")
+    serve.add_argument(
+        "--admin-password",
+        help="password of the 'admin' login (else SAUCI_ADMIN_PASSWORD, "
+        "else generated once and printed)",
+    )
+    serve.add_argument(
+        "--no-ui", action="store_true", help="build pushes without serving the web UI"
+    )
     serve.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
-    serve.add_argument("--cancel-superseded", action="store_true",
-                       help="a newer push to a branch cancels its older builds")
-    serve.add_argument("--no-retry-interrupted", action="store_true",
-                       help="mark builds a crash interrupted as errored instead of requeueing them")
+    serve.add_argument(
+        "--cancel-superseded",
+        action="store_true",
+        help="a newer push to a branch cancels its older builds",
+    )
+    serve.add_argument(
+        "--no-retry-interrupted",
+        action="store_true",
+        help="mark builds a crash interrupted as errored instead of requeueing them",
+    )
 
     repo = sub.add_parser("repo", help="register repositories for sauci serve")
     repo_sub = repo.add_subparsers(dest="repo_command", metavar="ACTION", required=True)
@@ -111,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(trigger)
     trigger.add_argument("repo", help="repository path or URL")
     trigger.add_argument("--ref", default="", help="branch or ref (default: HEAD)")
-    trigger.add_argument("--param", action="append", metavar="KEY=VALUE", help="build parameter (repeatable)")
+    trigger.add_argument(
+        "--param", action="append", metavar="KEY=VALUE", help="build parameter (repeatable)"
+    )
 
     rerun = sub.add_parser("rerun", help="queue a build again")
     _common(rerun)

@@ -38,14 +38,14 @@ steps:
     allow_failure: true
 """
 
-_CALC = '''\
+_CALC = """\
 def add(a, b):
     return a + b
 
 
 def mul(a, b):
     return a * b
-'''
+"""
 
 _TEST = '''\
 """A tiny test runner that writes a JUnit report, so the demo needs no packages."""
@@ -105,8 +105,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     repo = make_demo_repo(base / "calc")
     print(f"sample repository: {repo}\n")
     run_args = argparse.Namespace(
-        **{**vars(args), "path": str(repo), "dirty": False, "jobs": None, "fail_fast": None,
-           "quiet": False, "file": None, "event": "push", "keep_workspace": False}
+        **{
+            **vars(args),
+            "path": str(repo),
+            "dirty": False,
+            "jobs": None,
+            "fail_fast": None,
+            "quiet": False,
+            "file": None,
+            "event": "push",
+            "keep_workspace": False,
+        }
     )
     code = cmd_run(run_args)
     print("\nnext: sauci builds · sauci show <build> · sauci logs <build> <step>")

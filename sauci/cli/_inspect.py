@@ -31,9 +31,17 @@ def _status_arg(value: str | None) -> Status | None:
 def cmd_builds(args: argparse.Namespace) -> int:
     style = style_from(args)
     store = open_cli_store(settings_from(args))
-    ref = f"refs/heads/{args.branch}" if args.branch and not args.branch.startswith("refs/") else args.branch
+    ref = (
+        f"refs/heads/{args.branch}"
+        if args.branch and not args.branch.startswith("refs/")
+        else args.branch
+    )
     builds = store.list_builds(
-        repo=args.repo, ref=ref, status=_status_arg(args.status), before_id=args.before, limit=args.limit
+        repo=args.repo,
+        ref=ref,
+        status=_status_arg(args.status),
+        before_id=args.before,
+        limit=args.limit,
     )
     if not builds:
         print("no builds recorded yet; run one with: sauci run")
@@ -51,7 +59,11 @@ def cmd_builds(args: argparse.Namespace) -> int:
         ]
         for b in builds
     ]
-    print(table(["BUILD", "STATUS", "REPO", "BRANCH", "COMMIT", "EVENT", "TIME", "QUEUED"], rows, style))
+    print(
+        table(
+            ["BUILD", "STATUS", "REPO", "BRANCH", "COMMIT", "EVENT", "TIME", "QUEUED"], rows, style
+        )
+    )
     if len(builds) == args.limit:
         print(style.dim(f"older: sauci builds --before {builds[-1].id}"))
     return 0
@@ -67,7 +79,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  commit   {build.sha[:12] or '-'} {first_line}")
     print(f"  branch   {build.branch or '-'}   event {build.event}   author {build.author or '-'}")
     queued = (build.started_at - build.queued_at) if build.started_at else None
-    print(f"  queued   {age(build.queued_at)} (waited {duration(queued)}), ran {duration(build.duration)}")
+    print(
+        f"  queued   {age(build.queued_at)} (waited {duration(queued)}), ran {duration(build.duration)}"
+    )
     if build.reason:
         print(f"  reason   {build.reason}")
     rows = [
@@ -87,7 +101,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         failed = [(step, t) for step, t in tests if t.status in ("failed", "errored")]
         print(f"\ntests: {len(tests)} run, {len(failed)} failed")
         for step, case in failed[:20]:
-            print(f"  {style.paint('✘', '31')} {case.classname}.{case.name} ({step}): {case.message}")
+            print(
+                f"  {style.paint('✘', '31')} {case.classname}.{case.name} ({step}): {case.message}"
+            )
     artifacts = store.list_artifacts(build.id)
     if artifacts:
         print("\nartifacts:")
@@ -131,7 +147,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         chosen = [s for s in steps if s.name == args.step]
         if not chosen:
             names = ", ".join(s.name for s in steps) or "none"
-            print(f"sauci: error: build #{build.id} has no step {args.step!r} (steps: {names})", file=sys.stderr)
+            print(
+                f"sauci: error: build #{build.id} has no step {args.step!r} (steps: {names})",
+                file=sys.stderr,
+            )
             return 2
         steps = chosen
     for step in steps:

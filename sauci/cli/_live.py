@@ -60,5 +60,7 @@ class LiveDisplay(BuildObserver):
                 self.out.write(self._prefix.get(step.name, b"") + rest + b"\n")
         took = duration(step.duration) if step.started_at is not None else ""
         reason = f" {self.style.dim('— ' + step.reason)}" if step.reason else ""
-        badge = self.style.status(step.status, allowed=step.allow_failure and step.status is Status.FAILED)
+        badge = self.style.status(
+            step.status, allowed=step.allow_failure and step.status is Status.FAILED
+        )
         self._emit(f"{badge} {self.style.bold(step.name)} {took}{reason}".rstrip())

@@ -68,7 +68,10 @@ def cmd_repo(args: argparse.Namespace) -> int:
     if not repos:
         print("no repositories registered; add one with: sauci repo add PATH")
         return 0
-    rows = [[r.id, r.location, r.hook, duration(r.poll_interval) if r.poll_interval else "-"] for r in repos]
+    rows = [
+        [r.id, r.location, r.hook, duration(r.poll_interval) if r.poll_interval else "-"]
+        for r in repos
+    ]
     print(table(["ID", "LOCATION", "HOOK", "POLL"], rows, style))
     return 0
 
@@ -109,10 +112,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from sauci.exceptions import MissingDependencyError
 
             raise MissingDependencyError(exc.name or "django", "django") from exc
-        ui = serve_ui(settings, host=args.host, port=args.port, admin_password=args.admin_password, store=store)
+        ui = serve_ui(
+            settings,
+            host=args.host,
+            port=args.port,
+            admin_password=args.admin_password,
+            store=store,
+        )
     where = f"; results at http://{args.host}:{args.port}/" if ui is not None else ""
-    print(f"sauci serve: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
-          f"data in {settings.data_dir}{where}; Ctrl-C stops", flush=True)
+    print(
+        f"sauci serve: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
+        f"data in {settings.data_dir}{where}; Ctrl-C stops",
+        flush=True,
+    )
     stopping = []
 
     def _stop(signum, frame):
@@ -182,8 +194,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = open_cli_store(settings)
     status = read_status(settings.data_dir)
     if status and time.time() - status["heartbeat"] < 10:
-        print(f"server {status['name']} up {duration(time.time() - status['started_at'])}, "
-              f"heartbeat {age(status['heartbeat'])}")
+        print(
+            f"server {status['name']} up {duration(time.time() - status['started_at'])}, "
+            f"heartbeat {age(status['heartbeat'])}"
+        )
     else:
         print(style.paint("server: not running", "33"))
     if status and status.get("last_error"):
@@ -192,13 +206,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     running = store.list_builds(status=Status.RUNNING, limit=100)
     print(f"queue: {len(queued)} waiting, {len(running)} running")
     for build in running:
-        print(f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
-              f"{build.sha[:8]} for {duration(time.time() - (build.started_at or time.time()))}")
+        print(
+            f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
+            f"{build.sha[:8]} for {duration(time.time() - (build.started_at or time.time()))}"
+        )
         for step in store.list_steps(build.id):
             if step.status is Status.RUNNING:
                 print(f"      {style.status(step.status)} {step.name}")
     for build in queued[:10]:
-        print(f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
-              f"{build.event} waiting {age(build.queued_at)}")
+        print(
+            f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
+            f"{build.event} waiting {age(build.queued_at)}"
+        )
     return 0
-

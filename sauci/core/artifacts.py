@@ -34,10 +34,14 @@ def collect_artifacts(workspace: Path, globs: Sequence[str], dest: Path) -> list
     kept: dict[str, Artifact] = {}
     for pattern in globs:
         for match in sorted(root.glob(pattern)):
-            candidates = [match] if match.is_file() else sorted(p for p in match.rglob("*") if p.is_file())
+            candidates = (
+                [match] if match.is_file() else sorted(p for p in match.rglob("*") if p.is_file())
+            )
             for path in candidates:
                 if path.is_symlink() or confined(root, str(path.relative_to(root))) is None:
-                    log.warning("artifact_refused", path=str(path), reason="outside workspace or symlink")
+                    log.warning(
+                        "artifact_refused", path=str(path), reason="outside workspace or symlink"
+                    )
                     continue
                 rel = path.relative_to(root).as_posix()
                 if rel in kept:
@@ -50,5 +54,7 @@ def collect_artifacts(workspace: Path, globs: Sequence[str], dest: Path) -> list
                         digest.update(chunk)
                         out.write(chunk)
                 shutil.copystat(path, target)
-                kept[rel] = Artifact(path=rel, size=target.stat().st_size, sha256=digest.hexdigest())
+                kept[rel] = Artifact(
+                    path=rel, size=target.stat().st_size, sha256=digest.hexdigest()
+                )
     return list(kept.values())

@@ -48,7 +48,9 @@ class Settings:
         default="warning",
         validator=attrs.validators.in_(["debug", "info", "warning", "error"]),
     )
-    log_format: str = attrs.field(default="console", validator=attrs.validators.in_(["console", "json"]))
+    log_format: str = attrs.field(
+        default="console", validator=attrs.validators.in_(["console", "json"])
+    )
 
     @property
     def store_url(self) -> str:

@@ -63,23 +63,39 @@ def check_graph(steps: Sequence[Step], *, source: str = "<pipeline>") -> None:
     seen: set[str] = set()
     for step in steps:
         if step.name in seen:
-            problems.append(Problem(file=source, line=0, column=0,
-                                    message=f"step name {step.name!r} is used twice"))
+            problems.append(
+                Problem(
+                    file=source, line=0, column=0, message=f"step name {step.name!r} is used twice"
+                )
+            )
         seen.add(step.name)
     deps = resolve_needs(steps)
     for name, needs in deps.items():
         for dep in needs:
             if dep not in seen:
-                problems.append(Problem(file=source, line=0, column=0,
-                                        message=f"step {name!r} needs unknown step {dep!r}"))
+                problems.append(
+                    Problem(
+                        file=source,
+                        line=0,
+                        column=0,
+                        message=f"step {name!r} needs unknown step {dep!r}",
+                    )
+                )
             elif dep == name:
-                problems.append(Problem(file=source, line=0, column=0,
-                                        message=f"step {name!r} needs itself"))
+                problems.append(
+                    Problem(file=source, line=0, column=0, message=f"step {name!r} needs itself")
+                )
     if not problems:
         cycle = find_cycle(deps)
         if cycle:
-            problems.append(Problem(file=source, line=0, column=0,
-                                    message="needs form a cycle: " + " -> ".join(cycle)))
+            problems.append(
+                Problem(
+                    file=source,
+                    line=0,
+                    column=0,
+                    message="needs form a cycle: " + " -> ".join(cycle),
+                )
+            )
     if problems:
         raise PipelineError(problems)
 

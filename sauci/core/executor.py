@@ -21,6 +21,7 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.logsink import LogSink
 from sauci.core.models import (
+    DEFAULT_LOG_LIMIT,
     Build,
     EndedBy,
     Pipeline,
@@ -228,14 +229,18 @@ class Executor:
                 continue
             if not step.when.matches(branch=build.branch or None, event=build.event):
                 runs[name] = self._finish(
-                    build, runs[name], status=Status.SKIPPED,
+                    build,
+                    runs[name],
+                    status=Status.SKIPPED,
                     reason=f"skipped: 'when' does not match branch {build.branch!r} / event {build.event!r}",
                 )
 
         running: dict[Future[StepRun], _Running] = {}
         started: set[str] = set()
         stop_reason: str | None = None
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix=f"sauci-b{build.id}") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.jobs, thread_name_prefix=f"sauci-b{build.id}"
+        ) as pool:
             while True:
                 if cancel.is_set() and stop_reason is None:
                     stop_reason = "cancelled"
@@ -253,18 +258,24 @@ class Executor:
                             continue
                         bad = [d for d in deps[name] if not _satisfies(runs[d])]
                         if stop_reason is not None:
-                            status = Status.CANCELLED if stop_reason == "cancelled" else Status.SKIPPED
+                            status = (
+                                Status.CANCELLED if stop_reason == "cancelled" else Status.SKIPPED
+                            )
                             runs[name] = self._finish(build, run, status=status, reason=stop_reason)
                             progressed = True
                         elif bad:
                             runs[name] = self._finish(
-                                build, run, status=Status.SKIPPED,
+                                build,
+                                run,
+                                status=Status.SKIPPED,
                                 reason=f"skipped: needs {bad[0]!r}, which {runs[bad[0]].status.value}",
                             )
                             progressed = True
                         elif len(running) < self.jobs:
                             token = threading.Event()
-                            fut = pool.submit(self._run_step, build, pipeline, steps[name], run, workspace, token)
+                            fut = pool.submit(
+                                self._run_step, build, pipeline, steps[name], run, workspace, token
+                            )
                             running[fut] = _Running(run=run, cancel=token)
                             started.add(name)
                 if not running:
@@ -277,7 +288,9 @@ class Executor:
                     except Exception as exc:  # a bug or a store failure: the build errors
                         log.exception("step_crashed", build=build.id, step=entry.run.name)
                         final = self._finish(
-                            build, entry.run, status=Status.ERRORED,
+                            build,
+                            entry.run,
+                            status=Status.ERRORED,
                             reason=f"SauCI failed while running the step: {exc}",
                         )
                     runs[final.name] = final
@@ -287,7 +300,9 @@ class Executor:
                         and final.status in (Status.FAILED, Status.ERRORED)
                         and not final.allow_failure
                     ):
-                        stop_reason = f"skipped: fail-fast after {final.name!r} {final.status.value}"
+                        stop_reason = (
+                            f"skipped: fail-fast after {final.name!r} {final.status.value}"
+                        )
                         for r in running.values():
                             r.cancel.set()
         return [runs[s.name] for s in pipeline.steps]
@@ -309,23 +324,26 @@ class Executor:
         workspace: Path,
         cancel: threading.Event,
     ) -> StepRun:
-        run = self.store.save_step(attrs.evolve(run, status=Status.RUNNING, started_at=time.time(), attempt=1))
+        run = self.store.save_step(
+            attrs.evolve(run, status=Status.RUNNING, started_at=time.time(), attempt=1)
+        )
         self.observer.step_started(build, run)
         env = step_env(build, pipeline, step, workspace, secrets=self.secrets)
         masked = [env[name] for name in step.secrets if name in env]
-        sink_kw = {} if self.log_limit is None else {"limit": self.log_limit}
         sink = LogSink(
             Path(run.log_path or self.log_path(build, step.name)),
             store=self.store,
             build_id=build.id,
             step=step.name,
             secrets=masked,
-            **sink_kw,
+            limit=DEFAULT_LOG_LIMIT if self.log_limit is None else self.log_limit,
         )
         result: StepResult | None = None
         failure: SandboxError | None = None
         try:
-            writer: LogWriter = _Tee(sink, lambda data: self.observer.step_output(build, step.name, data))
+            writer: LogWriter = _Tee(
+                sink, lambda data: self.observer.step_output(build, step.name, data)
+            )
             sandbox = self._sandbox_for(step)
             from sauci.sandbox.capabilities import check_capabilities
 
@@ -340,7 +358,9 @@ class Executor:
                     break
                 attempt += 1
                 why = _describe(result)[1]
-                sink.write(f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode())
+                sink.write(
+                    f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode()
+                )
                 run = self.store.save_step(attrs.evolve(run, attempt=attempt))
         except SandboxError as exc:
             failure = exc
@@ -349,7 +369,10 @@ class Executor:
             sink.close()
         if failure is not None or result is None:
             return self._finish(
-                build, run, status=Status.ERRORED, reason=f"sandbox error: {failure}",
+                build,
+                run,
+                status=Status.ERRORED,
+                reason=f"sandbox error: {failure}",
                 log_bytes=sink.bytes_written,
             )
         status, reason = _describe(result)
@@ -379,7 +402,9 @@ class Executor:
         if step.artifacts:
             from sauci.core.artifacts import collect_artifacts
 
-            dest = self.artifacts_dir / _safe_name(build.repo) / str(build.id) / _safe_name(step.name)
+            dest = (
+                self.artifacts_dir / _safe_name(build.repo) / str(build.id) / _safe_name(step.name)
+            )
             kept = collect_artifacts(workspace, step.artifacts, dest)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)
@@ -404,11 +429,14 @@ def build_status(steps: list[StepRun]) -> tuple[Status, str | None]:
     """The build's status and reason from its steps' final records."""
     # A fail-fast stop cancels the other steps, but the build still failed.
     for status in (Status.ERRORED, Status.FAILED, Status.CANCELLED):
-        hit = [s for s in steps if s.status is status and not (status is Status.FAILED and s.allow_failure)]
+        hit = [
+            s
+            for s in steps
+            if s.status is status and not (status is Status.FAILED and s.allow_failure)
+        ]
         if hit:
             first = hit[0]
             return status, f"step {first.name!r} {status.value}: {first.reason or ''}".rstrip(": ")
     if steps and all(s.status is Status.SKIPPED for s in steps):
         return Status.SKIPPED, "every step was skipped"
     return Status.PASSED, None
-

@@ -40,7 +40,7 @@ DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
 DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """The state of a build or a step.
 
     "failed" means a command said no; "errored" means SauCI or the
@@ -63,7 +63,7 @@ class Status(str, enum.Enum):
         return self.value
 
 
-class EndedBy(str, enum.Enum):
+class EndedBy(enum.StrEnum):
     """Why SauCI (not the command) ended a step."""
 
     TIMEOUT = "timeout"
@@ -343,12 +343,16 @@ class Event:
     data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
 
 
+def _run_tuple(steps: Iterable[StepRun]) -> tuple[StepRun, ...]:
+    return tuple(steps)
+
+
 @attrs.frozen(kw_only=True)
 class BuildOutcome:
     """A finished build and its steps, as returned by :func:`sauci.run_pipeline`."""
 
     build: Build
-    steps: tuple[StepRun, ...] = attrs.field(converter=tuple)
+    steps: tuple[StepRun, ...] = attrs.field(converter=_run_tuple)
 
     @property
     def status(self) -> Status:

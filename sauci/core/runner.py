@@ -125,7 +125,9 @@ class LocalRunner:
                 build = self.store.update_build(build.id, sha=sha)
             if not build.author:
                 commit = source.commit(sha)
-                build = self.store.update_build(build.id, author=commit.author, message=commit.message)
+                build = self.store.update_build(
+                    build.id, author=commit.author, message=commit.message
+                )
             source.checkout(sha, workspace)
             checked_out = True
             pipeline = load_pipeline(workspace, max_timeout=self.settings.max_timeout)
@@ -135,7 +137,11 @@ class LocalRunner:
             return self._end(build, Status.ERRORED, str(exc))
         reuse = None
         if build.reuse_from is not None:
-            reuse = {s.name: s for s in self.store.list_steps(build.reuse_from) if s.status is Status.PASSED}
+            reuse = {
+                s.name: s
+                for s in self.store.list_steps(build.reuse_from)
+                if s.status is Status.PASSED
+            }
         try:
             return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
@@ -168,7 +174,9 @@ class LocalRunner:
         return self._end(build, status, reason)
 
     def _end(self, build: Build, status: Status, reason: str | None) -> Build:
-        final = self.store.update_build(build.id, status=status, reason=reason, finished_at=time.time())
+        final = self.store.update_build(
+            build.id, status=status, reason=reason, finished_at=time.time()
+        )
         log.info("build_finished", build=build.id, status=status.value, reason=reason)
         return final
 
@@ -213,6 +221,8 @@ def run_pipeline(
 
         store = MemoryStore()
     workspace = Path(workspace).resolve()
-    runner = LocalRunner(store=store, sandbox=sandbox, settings=settings, secrets=secrets, observer=observer)
+    runner = LocalRunner(
+        store=store, sandbox=sandbox, settings=settings, secrets=secrets, observer=observer
+    )
     request = BuildRequest(repo=repo or workspace.name, ref=ref, sha=sha, event=event)
     return runner.run_pipeline(pipeline, workspace, request)

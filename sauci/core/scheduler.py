@@ -33,7 +33,9 @@ class Scheduler:
         self.clock = clock
 
     def _event(self, kind: str, build_id: int | None, actor: str, **data: object) -> None:
-        self.store.add_event(Event(kind=kind, at=self.clock(), build_id=build_id, actor=actor, data=data))
+        self.store.add_event(
+            Event(kind=kind, at=self.clock(), build_id=build_id, actor=actor, data=data)
+        )
 
     def enqueue(
         self,
@@ -52,18 +54,26 @@ class Scheduler:
             request = attrs.evolve(request, priority=PRIORITY[request.event])
         if request.sha and request.reuse_from is None:
             for status in (Status.QUEUED, Status.RUNNING):
-                for other in self.store.list_builds(repo=request.repo, ref=request.ref, status=status, limit=20):
+                for other in self.store.list_builds(
+                    repo=request.repo, ref=request.ref, status=status, limit=20
+                ):
                     if other.sha == request.sha and other.event != "rerun":
                         log.info("build_deduplicated", build=other.id, sha=request.sha)
                         return other
         build = self.store.create_build(request)
-        self._event("build_queued", build.id, actor or request.pusher, event=request.event, ref=request.ref)
+        self._event(
+            "build_queued", build.id, actor or request.pusher, event=request.event, ref=request.ref
+        )
         log.info("build_queued", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
         if cancel_superseded and request.ref:
             for status in (Status.QUEUED, Status.RUNNING):
-                for other in self.store.list_builds(repo=request.repo, ref=request.ref, status=status, limit=200):
+                for other in self.store.list_builds(
+                    repo=request.repo, ref=request.ref, status=status, limit=200
+                ):
                     if other.id < build.id and other.sha != build.sha:
-                        self.cancel(other.id, actor="sauci", reason=f"superseded by build {build.id}")
+                        self.cancel(
+                            other.id, actor="sauci", reason=f"superseded by build {build.id}"
+                        )
         return build
 
     def trigger(
@@ -77,7 +87,9 @@ class Scheduler:
     ) -> Build:
         """A manual build with parameters (priority above pushes)."""
         return self.enqueue(
-            BuildRequest(repo=repo, ref=ref, sha=sha, event="manual", params=dict(params or {}), pusher=actor),
+            BuildRequest(
+                repo=repo, ref=ref, sha=sha, event="manual", params=dict(params or {}), pusher=actor
+            ),
             actor=actor,
         )
 
@@ -89,7 +101,11 @@ class Scheduler:
             raise ConfigError(f"build {build_id} already {build.status.value}; nothing to cancel")
         if build.status is Status.QUEUED:
             build = self.store.update_build(
-                build_id, status=Status.CANCELLED, reason=reason, finished_at=self.clock(), cancel_requested=reason
+                build_id,
+                status=Status.CANCELLED,
+                reason=reason,
+                finished_at=self.clock(),
+                cancel_requested=reason,
             )
         else:
             build = self.store.update_build(build_id, cancel_requested=reason)
@@ -101,7 +117,9 @@ class Scheduler:
         """Queue the same commit again; ``failed_only`` keeps the steps that passed."""
         old = self.store.get_build(build_id)
         if failed_only and not old.status.done:
-            raise ConfigError(f"build {build_id} is still {old.status.value}; rerun its failed steps when it ends")
+            raise ConfigError(
+                f"build {build_id} is still {old.status.value}; rerun its failed steps when it ends"
+            )
         request = BuildRequest(
             repo=old.repo,
             ref=old.ref,

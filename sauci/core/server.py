@@ -169,13 +169,22 @@ class Server:
                 continue
             reason = "SauCI restarted during the build"
             # Ended first, so that the requeued copy is not taken for a duplicate of it.
-            self.store.update_build(build.id, status=Status.ERRORED, reason=reason, finished_at=time.time())
+            self.store.update_build(
+                build.id, status=Status.ERRORED, reason=reason, finished_at=time.time()
+            )
             if self.options.retry_interrupted:
                 new = self.scheduler.enqueue(
                     BuildRequest(
-                        repo=build.repo, ref=build.ref, sha=build.sha, event=build.event,
-                        priority=build.priority, params=build.params, author=build.author,
-                        message=build.message, pusher=build.pusher, old_sha=build.old_sha,
+                        repo=build.repo,
+                        ref=build.ref,
+                        sha=build.sha,
+                        event=build.event,
+                        priority=build.priority,
+                        params=build.params,
+                        author=build.author,
+                        message=build.message,
+                        pusher=build.pusher,
+                        old_sha=build.old_sha,
                         reuse_from=build.reuse_from,
                     ),
                     actor="sauci",
@@ -246,7 +255,9 @@ class Server:
                 continue
             try:
                 for request in self._poller.poll(repo):
-                    self.scheduler.enqueue(request, actor="poller", cancel_superseded=self.options.cancel_superseded)
+                    self.scheduler.enqueue(
+                        request, actor="poller", cancel_superseded=self.options.cancel_superseded
+                    )
             except SauCIError as exc:
                 self._error(f"polling {repo}: {exc}")
 
@@ -267,7 +278,9 @@ class Server:
             build = self.store.claim_build(self.name)
             if build is None:
                 return
-            thread = threading.Thread(target=self._run_build, args=(build,), name=f"sauci-build-{build.id}")
+            thread = threading.Thread(
+                target=self._run_build, args=(build,), name=f"sauci-build-{build.id}"
+            )
             self._threads[build.id] = thread
             thread.start()
 
@@ -278,7 +291,10 @@ class Server:
             log.exception("build_crashed", build=build.id)
             with contextlib.suppress(SauCIError):
                 self.store.update_build(
-                    build.id, status=Status.ERRORED, reason=f"SauCI failed: {exc}", finished_at=time.time()
+                    build.id,
+                    status=Status.ERRORED,
+                    reason=f"SauCI failed: {exc}",
+                    finished_at=time.time(),
                 )
             self._error(f"build {build.id}: {exc}")
 

@@ -67,7 +67,9 @@ def test_run_passes_and_records_the_build(tmp_path, capsys):
 
 
 def test_run_uses_a_fresh_checkout_of_head_not_the_working_tree(tmp_path, capsys):
-    repo = make_repo(tmp_path / "repo", "steps:\n  s:\n    run: cat file.txt\n", {"file.txt": "committed\n"})
+    repo = make_repo(
+        tmp_path / "repo", "steps:\n  s:\n    run: cat file.txt\n", {"file.txt": "committed\n"}
+    )
     (repo / "file.txt").write_text("edited\n")
     assert main(["run", str(repo), "--color", "never"]) == 0
     assert "s │ committed" in capsys.readouterr().out
@@ -78,7 +80,9 @@ def test_run_uses_a_fresh_checkout_of_head_not_the_working_tree(tmp_path, capsys
 
 
 def test_failed_step_exits_1_with_summary(tmp_path, capsys):
-    repo = make_repo(tmp_path / "repo", "steps:\n  bad:\n    run: echo oops; exit 7\n  next:\n    run: 'true'\n")
+    repo = make_repo(
+        tmp_path / "repo", "steps:\n  bad:\n    run: echo oops; exit 7\n  next:\n    run: 'true'\n"
+    )
     assert main(["run", str(repo), "--color", "never", "--quiet"]) == 1
     out = capsys.readouterr().out
     assert "bad │" not in out  # folded
@@ -97,7 +101,9 @@ def test_broken_pipeline_exits_2_with_location_and_no_traceback(tmp_path):
 
 def test_validate_reports_every_problem(tmp_path):
     path = tmp_path / ".sauci.yml"
-    path.write_text("steps:\n  a:\n    run: 'true'\n    needs: [b]\n  c:\n    run: [1, {x: 1}]\n    retries: -1\n")
+    path.write_text(
+        "steps:\n  a:\n    run: 'true'\n    needs: [b]\n  c:\n    run: [1, {x: 1}]\n    retries: -1\n"
+    )
     result = sauci("validate", str(path), "--color", "never")
     assert result.returncode == 2
     lines = [line for line in result.stdout.splitlines() if line.startswith(str(path))]

@@ -37,7 +37,7 @@ def test_bad_values_are_config_errors(tmp_path):
     with pytest.raises(ConfigError):
         load_settings({"jobs": 0}, cwd=tmp_path, environ={})
     (tmp_path / "sauci.toml").write_text("[sauci\n")
-    with pytest.raises(ConfigError, match="sauci.toml"):
+    with pytest.raises(ConfigError, match=r"sauci\.toml"):
         load_settings(cwd=tmp_path, environ={})
 
 

@@ -43,10 +43,16 @@ def test_default_needs_follow_file_order(workspace, settings):
 def test_independent_steps_run_in_parallel(workspace, settings):
     """Two steps with needs: [] overlap in time: each waits for the other's marker file."""
     steps = [
-        Step(name="a", run="touch a.started; for i in $(seq 100); do [ -e b.started ] && exit 0; sleep 0.05; done; exit 1",
-             needs=[]),
-        Step(name="b", run="touch b.started; for i in $(seq 100); do [ -e a.started ] && exit 0; sleep 0.05; done; exit 1",
-             needs=[]),
+        Step(
+            name="a",
+            run="touch a.started; for i in $(seq 100); do [ -e b.started ] && exit 0; sleep 0.05; done; exit 1",
+            needs=[],
+        ),
+        Step(
+            name="b",
+            run="touch b.started; for i in $(seq 100); do [ -e a.started ] && exit 0; sleep 0.05; done; exit 1",
+            needs=[],
+        ),
     ]
     outcome = run(steps, workspace, settings)
     assert [s.status for s in outcome.steps] == [Status.PASSED, Status.PASSED]
@@ -149,8 +155,8 @@ def test_fail_fast_cancels_running_steps(workspace, tmp_path):
 
 
 def test_cancel_ends_running_steps_and_records_cancelled(workspace, settings):
-    from sauci.core.runner import LocalRunner
     from sauci.core.models import BuildRequest
+    from sauci.core.runner import LocalRunner
 
     store = MemoryStore()
     runner = LocalRunner(store=store, settings=settings, secrets={})
@@ -177,8 +183,17 @@ def test_timeout_is_a_failure_with_reason(workspace, settings):
 
 def test_step_env_is_built_explicitly_and_hides_sauci_secrets():
     build = Build(id=7, repo="/r", ref="refs/heads/main", sha="abc", event="push")
-    pipeline = Pipeline(steps=[Step(name="s", run="true", env={"B": "step"}, secrets=["TOKEN"])], env={"A": "1", "B": "top"})
-    host = {"PATH": "/bin", "HOME": "/root", "SAUCI_DB_PASSWORD": "hunter2", "TOKEN": "t0k3n", "OTHER": "x"}
+    pipeline = Pipeline(
+        steps=[Step(name="s", run="true", env={"B": "step"}, secrets=["TOKEN"])],
+        env={"A": "1", "B": "top"},
+    )
+    host = {
+        "PATH": "/bin",
+        "HOME": "/root",
+        "SAUCI_DB_PASSWORD": "hunter2",
+        "TOKEN": "t0k3n",
+        "OTHER": "x",
+    }
     env = step_env(build, pipeline, pipeline.steps[0], Path("/ws"), secrets=host, host=host)
     assert env["A"] == "1" and env["B"] == "step"
     assert env["TOKEN"] == "t0k3n"
@@ -190,7 +205,11 @@ def test_secrets_are_masked_in_logs_and_store(workspace, settings):
     store = MemoryStore()
     step = Step(name="s", run="echo token=$TOKEN", secrets=["TOKEN"])
     outcome = run_pipeline(
-        Pipeline(steps=[step]), workspace, settings=settings, store=store, secrets={"TOKEN": "s3cr3t-value"}
+        Pipeline(steps=[step]),
+        workspace,
+        settings=settings,
+        store=store,
+        secrets={"TOKEN": "s3cr3t-value"},
     )
     assert outcome.status is Status.PASSED
     on_disk = Path(outcome.step("s").log_path).read_bytes()
@@ -212,7 +231,9 @@ def test_junit_and_artifacts_are_recorded(workspace, settings):
         junit=["r/*.xml"],
         artifacts=["out/*.txt"],
     )
-    outcome = run_pipeline(Pipeline(steps=[step]), workspace, settings=settings, store=store, secrets={})
+    outcome = run_pipeline(
+        Pipeline(steps=[step]), workspace, settings=settings, store=store, secrets={}
+    )
     tests = store.list_test_results(outcome.build.id)
     assert sorted((t.name, t.status) for _, t in tests) == [("bad", "failed"), ("ok", "passed")]
     arts = store.list_artifacts(outcome.build.id)
@@ -241,7 +262,9 @@ def test_a_limit_the_sandbox_cannot_enforce_errors_the_step(workspace, settings)
 
     sandbox = LocalSandbox(use_cgroups=False)
     step = Step(name="s", run="true", limits=Limits(memory=64 * 1024 * 1024))
-    outcome = run_pipeline(Pipeline(steps=[step]), workspace, settings=settings, sandbox=sandbox, secrets={})
+    outcome = run_pipeline(
+        Pipeline(steps=[step]), workspace, settings=settings, sandbox=sandbox, secrets={}
+    )
     result = outcome.step("s")
     assert result.status is Status.ERRORED
     assert "cannot enforce" in result.reason and "64 MiB" in result.reason

@@ -1,6 +1,6 @@
 """JUnit reports: the usual shapes, malicious XML, and collecting from a workspace."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 from pathlib import Path

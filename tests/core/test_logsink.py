@@ -1,7 +1,7 @@
 """LogSink: bytes to disk exactly (masked, capped), chunks to the store, the
 timestamps sidecar, and following a growing log."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import itertools

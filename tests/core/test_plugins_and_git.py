@@ -45,10 +45,16 @@ def test_checkout_is_at_the_exact_sha_and_removed_cleanly(tmp_path):
     ws = source.checkout(first, tmp_path / "ws")
     assert (ws / "f").read_text() == "one"
     commit = source.commit("HEAD")
-    assert commit.message == "two" and commit.ref == "refs/heads/main" and commit.author.startswith("T <")
+    assert (
+        commit.message == "two"
+        and commit.ref == "refs/heads/main"
+        and commit.author.startswith("T <")
+    )
     source.remove(ws)
     assert not ws.exists()
-    listing = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        ["git", "worktree", "list"], cwd=repo, capture_output=True, text=True
+    ).stdout
     assert str(ws) not in listing
 
 

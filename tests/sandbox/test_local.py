@@ -6,7 +6,7 @@ gets a unique SAUCI_TEST_MARK variable, and /proc must hold no live process
 whose environment carries it (nor a cgroup of the step).
 """
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import os

@@ -56,7 +56,9 @@ def start_server(settings: Settings, repo: Path, **options) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.store_url)
     install_hook(repo, settings.data_dir / "spool", "receive")
-    server = Server(store=store, settings=settings, repos=[str(repo)], options=ServerOptions(**options))
+    server = Server(
+        store=store, settings=settings, repos=[str(repo)], options=ServerOptions(**options)
+    )
     server.start()
     return server
 
@@ -158,7 +160,18 @@ def test_rerun_failed_reuses_passed_steps(tmp_path, settings):
 def _sauci_serve(data: Path, repo: Path, *extra: str) -> subprocess.Popen:
     """`sauci serve` in the background, returned once it has installed its hook."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sauci", "serve", "--no-ui", "--repo", str(repo), "--data-dir", str(data), *extra],
+        [
+            sys.executable,
+            "-m",
+            "sauci",
+            "serve",
+            "--no-ui",
+            "--repo",
+            str(repo),
+            "--data-dir",
+            str(data),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "SAUCI_GRACE": "1s"},
@@ -220,10 +233,18 @@ def test_cancel_from_another_process_reaches_the_running_build(tmp_path):
     try:
         git(work, "push", "-q", "origin", "main")
         store = open_store(f"sqlite:///{data / 'sauci.db'}")
-        wait_for(lambda: [s for s in store.list_steps(1) if s.status is Status.RUNNING] if store.list_builds() else None)
+        wait_for(
+            lambda: (
+                [s for s in store.list_steps(1) if s.status is Status.RUNNING]
+                if store.list_builds()
+                else None
+            )
+        )
         result = subprocess.run(
             [sys.executable, "-m", "sauci", "cancel", "1", "--data-dir", str(data)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         build = wait_for(lambda: (b := store.get_build(1)).status.done and b, timeout=30)

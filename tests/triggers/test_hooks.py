@@ -2,7 +2,7 @@
 lands in the spool, deletions do not, an existing hook keeps working, and a
 broken spool never blocks a push."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import os

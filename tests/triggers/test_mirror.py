@@ -1,7 +1,7 @@
 """MirrorCache against a local "remote" with a submodule: clone once, fetch after,
 worktrees at exact shas with submodules, clean removal."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import pytest

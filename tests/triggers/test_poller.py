@@ -1,7 +1,7 @@
 """The poller against real repositories: the first poll builds only the default
 branch, later polls build exactly what is new or moved, never deletions."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import json

@@ -1,7 +1,7 @@
 """The spool: what is written is read back exactly, oldest first; bad files are set
 aside without stopping the queue; acked files are gone."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,6 @@
 """sauci.triggers exports exactly its public API, and importing it stays light."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import subprocess

@@ -2,7 +2,7 @@
 requests; size, authentication, duplicates and malformed input get the right
 status; no input makes the handler raise."""
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import hashlib
