@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ __all__ = [
     "MirrorSource",
     "find_repo_root",
     "is_bare",
+    "read_file",
     "repo_id",
 ]
 
@@ -142,11 +144,16 @@ class GitSource:
         if dest.exists():
             self.remove(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        _git("worktree", "add", "--quiet", "--detach", str(dest), sha, cwd=self.repo)
+        with _worktree_lock(self.repo):
+            _git("worktree", "add", "--quiet", "--detach", str(dest), sha, cwd=self.repo)
         return dest
 
     def remove(self, dest: Path) -> None:
         """Remove a workspace made by :meth:`checkout` (and its worktree entry)."""
+        with _worktree_lock(self.repo):
+            self._remove(dest)
+
+    def _remove(self, dest: Path) -> None:
         try:
             _git("worktree", "remove", "--force", "--force", str(dest), cwd=self.repo)
         except SourceError:
@@ -157,6 +164,33 @@ class GitSource:
                 _git("worktree", "prune", cwd=self.repo)
             except SourceError as exc:
                 log.warning("worktree_prune_failed", repo=str(self.repo), error=str(exc))
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _worktree_lock(repo: Path) -> Iterator[None]:
+    """Serialise worktree add/remove/prune on one repository.
+
+    Concurrent builds of one repository (threads of a server, or a server and
+    a ``sauci run``) otherwise race on git's worktree metadata: a prune can
+    drop the entry of a worktree being added ("bad object"). A thread lock
+    inside the process, an flock on a file named after the repository across
+    processes.
+    """
+    key = str(repo)
+    with _thread_locks_guard:
+        lock = _thread_locks.setdefault(key, threading.Lock())
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"sauci-worktree-{digest}.lock"
+    with lock, open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_bare(repo: Path | str) -> bool:
@@ -402,3 +436,12 @@ class MirrorSource:
     def remove(self, dest: Path) -> None:
         """Remove a workspace made by :meth:`checkout`."""
         self.cache.remove(self.repo, dest)
+
+
+def read_file(repo: str | Path, rev: str, path: str) -> str | None:
+    """The text of ``path`` at ``rev`` in a local repository, or None when it is not there."""
+    try:
+        root = find_repo_root(repo)
+        return _git("show", f"{rev}:{path}", cwd=root)
+    except SourceError:
+        return None

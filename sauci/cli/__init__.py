@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-ui", action="store_true", help="build pushes without serving the web UI"
     )
+    serve.add_argument(
+        "--step-slots", type=int, help="step slots shared by all builds (default: 2 x CPUs)"
+    )
     serve.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
     serve.add_argument(
         "--cancel-superseded",

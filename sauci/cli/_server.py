@@ -97,6 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     repos = [r.location for r in store.list_registered_repos()]
     options = ServerOptions(
         max_builds=args.max_builds,
+        step_slots=args.step_slots,
         poll_interval=args.poll or 60.0,
         retry_interrupted=not args.no_retry_interrupted,
         cancel_superseded=args.cancel_superseded,

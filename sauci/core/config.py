@@ -51,6 +51,8 @@ class Settings:
     log_format: str = attrs.field(
         default="console", validator=attrs.validators.in_(["console", "json"])
     )
+    # (repo, cron, branch) triples from [[sauci.schedules]] tables in sauci.toml
+    schedules: tuple[tuple[str, str, str], ...] = attrs.field(default=(), converter=tuple)
 
     @property
     def store_url(self) -> str:
@@ -100,6 +102,8 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return bool(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {key} has a bad value {value!r}") from exc
+    if key == "schedules":
+        return value
     return value if key != "data_dir" else Path(str(value)).expanduser()
 
 
@@ -116,7 +120,10 @@ def _from_toml(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in section.items():
         if isinstance(value, dict):
-            continue  # other tables (schedules, repos) belong to other features
+            continue  # other tables belong to other features
+        if key == "schedules":
+            out["schedules"] = _schedules(value, path)
+            continue
         if key not in _FIELDS:
             import difflib
 
@@ -125,6 +132,27 @@ def _from_toml(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: unknown setting {key!r}{extra}")
         out[key] = _coerce(key, value, str(path))
     return out
+
+
+def _schedules(value: Any, path: Path) -> tuple[tuple[str, str, str], ...]:
+    """``[[sauci.schedules]]`` tables: repo, cron, and an optional branch (default main)."""
+    from sauci.triggers.cron import CronSchedule
+
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: schedules must be a list of tables ([[sauci.schedules]])")
+    out = []
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, dict) or not {"repo", "cron"} <= set(item):
+            raise ConfigError(f"{path}: schedule {i} needs 'repo' and 'cron'")
+        unknown = set(item) - {"repo", "cron", "branch"}
+        if unknown:
+            raise ConfigError(f"{path}: schedule {i} has unknown key(s) {', '.join(sorted(unknown))}")
+        try:
+            CronSchedule.parse(str(item["cron"]))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: schedule {i}: {exc}") from exc
+        out.append((str(item["repo"]), str(item["cron"]), str(item.get("branch", "main"))))
+    return tuple(out)
 
 
 def load_settings(

@@ -33,7 +33,7 @@ from sauci.core.models import (
 from sauci.exceptions import SandboxError
 from sauci.typing import LogWriter, Sandbox, Store
 
-__all__ = ["BuildObserver", "Executor", "build_status", "step_env"]
+__all__ = ["BuildObserver", "Executor", "SlotPool", "build_status", "step_env"]
 
 log = get_logger(__name__)
 
@@ -130,6 +130,39 @@ class _Tee:
         return self._sink.exceeded
 
 
+class SlotPool:
+    """Step slots shared by every build of a server; a step takes ``weight`` of them.
+
+    A step heavier than the whole pool takes all of it (it runs alone rather
+    than never).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._free = self.capacity
+        self._lock = threading.Lock()
+
+    def _cost(self, weight: int) -> int:
+        return min(max(1, weight), self.capacity)
+
+    def try_acquire(self, weight: int) -> bool:
+        with self._lock:
+            cost = self._cost(weight)
+            if cost > self._free:
+                return False
+            self._free -= cost
+            return True
+
+    def release(self, weight: int) -> None:
+        with self._lock:
+            self._free = min(self.capacity, self._free + self._cost(weight))
+
+    @property
+    def in_use(self) -> int:
+        with self._lock:
+            return self.capacity - self._free
+
+
 @attrs.define
 class _Running:
     run: StepRun
@@ -152,7 +185,9 @@ class Executor:
         log_limit: int | None = None,
         secrets: Mapping[str, str] | None = None,
         observer: BuildObserver | None = None,
+        slots: SlotPool | None = None,
     ) -> None:
+        self.slots = slots
         self.store = store
         self.sandbox = sandbox
         self.sandboxes = dict(sandboxes or {})
@@ -271,7 +306,9 @@ class Executor:
                                 reason=f"skipped: needs {bad[0]!r}, which {runs[bad[0]].status.value}",
                             )
                             progressed = True
-                        elif len(running) < self.jobs:
+                        elif len(running) < self.jobs and (
+                            self.slots is None or self.slots.try_acquire(steps[name].weight)
+                        ):
                             token = threading.Event()
                             fut = pool.submit(
                                 self._run_step, build, pipeline, steps[name], run, workspace, token
@@ -279,10 +316,15 @@ class Executor:
                             running[fut] = _Running(run=run, cancel=token)
                             started.add(name)
                 if not running:
-                    break
+                    if all(r.status is not Status.QUEUED for r in runs.values()):
+                        break
+                    cancel.wait(0.05)  # every slot is held by other builds: wait for one
+                    continue
                 done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
                 for fut in done:
                     entry = running.pop(fut)
+                    if self.slots is not None:
+                        self.slots.release(steps[entry.run.name].weight)
                     try:
                         final = fut.result()
                     except Exception as exc:  # a bug or a store failure: the build errors

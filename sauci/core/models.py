@@ -27,6 +27,7 @@ __all__ = [
     "Limits",
     "Pipeline",
     "Repo",
+    "Schedule",
     "Status",
     "Step",
     "StepResult",
@@ -162,6 +163,18 @@ class Step:
         return "\n".join(self.run)
 
 
+@attrs.frozen(kw_only=True)
+class Schedule:
+    """A cron trigger declared in the pipeline: build ``branch`` at ``cron`` times (UTC)."""
+
+    cron: str
+    branch: str = "main"
+
+
+def _schedule_tuple(items: Iterable[Schedule]) -> tuple[Schedule, ...]:
+    return tuple(items)
+
+
 def _step_tuple(steps: Iterable[Step]) -> tuple[Step, ...]:
     return tuple(steps)
 
@@ -177,6 +190,7 @@ class Pipeline:
     steps: tuple[Step, ...] = attrs.field(converter=_step_tuple)
     env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
     source: str | None = attrs.field(default=None, eq=False)  # file it came from, for messages
+    schedules: tuple[Schedule, ...] = attrs.field(default=(), converter=_schedule_tuple)
 
     def __attrs_post_init__(self) -> None:
         from sauci.core.dag import check_graph

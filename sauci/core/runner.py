@@ -15,7 +15,7 @@ from typing import Any
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
-from sauci.core.executor import BuildObserver, Executor, build_status
+from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
 from sauci.exceptions import ConfigError, SauCIError, SourceError
 from sauci.typing import Sandbox, Store
@@ -43,6 +43,7 @@ class LocalRunner:
         secrets: Mapping[str, str] | None = None,
         observer: BuildObserver | None = None,
         name: str | None = None,
+        slots: SlotPool | None = None,
     ) -> None:
         self.settings = settings or Settings()
         if sandbox is None:
@@ -63,6 +64,7 @@ class LocalRunner:
             log_limit=self.settings.log_limit,
             secrets=secrets,
             observer=observer,
+            slots=slots,
         )
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}

@@ -26,6 +26,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
+from sauci.core.executor import SlotPool
 from sauci.core.models import Build, BuildRequest, Status
 from sauci.core.runner import LocalRunner
 from sauci.core.scheduler import Scheduler
@@ -42,6 +43,8 @@ class ServerOptions:
     """How the server schedules; each has a default, a setting and a flag."""
 
     max_builds: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    # Step slots shared by all builds; a step declares its `weight`. None: 2 x CPUs.
+    step_slots: int | None = None
     poll_interval: float = 60.0  # seconds between polls of repositories without hooks
     tick: float = 0.05  # how often the spool and cancel requests are looked at
     retry_interrupted: bool = True  # requeue builds a crashed server left running
@@ -105,7 +108,10 @@ class Server:
             from sauci.sandbox.local import LocalSandbox
 
             sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=self.cgroup_prefix)
-        self.runner = LocalRunner(store=store, sandbox=sandbox, settings=settings, name=self.name)
+        self.slots = SlotPool(self.options.step_slots or 2 * (os.cpu_count() or 1))
+        self.runner = LocalRunner(
+            store=store, sandbox=sandbox, settings=settings, name=self.name, slots=self.slots
+        )
         self.repos = list(repos)
         self.started_at = time.time()
         self.last_error: str | None = None
@@ -115,6 +121,8 @@ class Server:
         self._loop: threading.Thread | None = None
         self._poller: Any = None
         self._next_poll = 0.0
+        self._cron: dict[tuple[str, str, str], Any] = {}  # (repo, cron, branch) -> next time
+        self._next_cron_refresh = 0.0
 
     # -- life cycle ------------------------------------------------------------
 
@@ -217,6 +225,7 @@ class Server:
         """One round: spool, polls, cancel requests, dispatch."""
         self.ingest_spool()
         self._poll_due()
+        self._cron_due()
         self._pass_cancels()
         self._dispatch()
         self._write_status(throttle=True)
@@ -260,6 +269,48 @@ class Server:
                     )
             except SauCIError as exc:
                 self._error(f"polling {repo}: {exc}")
+
+    def schedules(self) -> list[tuple[str, str, str]]:
+        """Every (repo, cron, branch): from sauci.toml, and from each repository's .sauci.yml."""
+        found = list(self.settings.schedules)
+        for repo in self.repos:
+            try:
+                from sauci.core.pipeline import parse_pipeline
+                from sauci.git import read_file
+
+                text = read_file(repo, "HEAD", ".sauci.yml")
+                if text is None:
+                    continue
+                pipeline = parse_pipeline(text, f"{repo}:.sauci.yml")
+            except SauCIError as exc:
+                self._error(f"reading the schedule of {repo}: {exc}")
+                continue
+            found.extend((repo, s.cron, s.branch) for s in pipeline.schedules)
+        return found
+
+    def _cron_due(self) -> None:
+        from datetime import UTC, datetime
+
+        from sauci.triggers import CronSchedule
+
+        now = datetime.now(UTC)
+        if time.monotonic() >= self._next_cron_refresh:
+            # Re-read schedules now and then: a push may change .sauci.yml.
+            self._next_cron_refresh = time.monotonic() + max(self.options.poll_interval, 30.0)
+            wanted = set(self.schedules())
+            self._cron = {
+                key: self._cron.get(key) or CronSchedule.parse(key[1]).next_after(now) for key in wanted
+            }
+        for key, due in list(self._cron.items()):
+            if due > now:
+                continue
+            repo, cron, branch = key
+            self._cron[key] = CronSchedule.parse(cron).next_after(now)
+            self.scheduler.enqueue(
+                BuildRequest(repo=repo, ref=f"refs/heads/{branch}", event="cron", pusher="cron"),
+                actor="cron",
+            )
+            log.info("cron_triggered", repo=repo, cron=cron, branch=branch)
 
     def _pass_cancels(self) -> None:
         for build_id in list(self._threads):

@@ -253,3 +253,91 @@ def test_cancel_from_another_process_reaches_the_running_build(tmp_path):
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(30)
+
+
+def test_cron_schedule_in_the_pipeline_queues_a_cron_build(tmp_path, settings):
+    from datetime import UTC, datetime
+
+    pipeline = "schedule:\n  - cron: '*/5 * * * *'\n    branch: main\nsteps:\n  s:\n    run: 'true'\n"
+    bare, work = make_origin(tmp_path, pipeline)
+    git(work, "push", "-q", "origin", "main")
+    settings.data_dir.mkdir(parents=True)
+    server = Server(store=open_store(settings.store_url), settings=settings, repos=[str(bare)])
+    assert server.schedules() == [(str(bare), "*/5 * * * *", "main")]
+    server._cron_due()  # reads the schedules; the first run is in the future
+    key = (str(bare), "*/5 * * * *", "main")
+    assert server._cron[key] > datetime.now(UTC)
+    server._cron[key] = datetime(2000, 1, 1, tzinfo=UTC)  # as if that time had come
+    server._cron_due()
+    builds = server.store.list_builds()
+    assert [(b.event, b.ref, b.priority) for b in builds] == [("cron", "refs/heads/main", 0)]
+    assert server._cron[key] > datetime.now(UTC)
+
+
+def test_step_slots_are_shared_and_weighted():
+    from sauci.core.executor import SlotPool
+
+    pool = SlotPool(4)
+    assert pool.try_acquire(3)
+    assert not pool.try_acquire(2)
+    assert pool.try_acquire(1)
+    assert pool.in_use == 4
+    pool.release(3)
+    assert not pool.try_acquire(10)  # needs the whole pool; one slot is still taken
+    pool.release(1)
+    assert pool.try_acquire(10)  # heavier than the pool: takes all of it, runs alone
+    assert not pool.try_acquire(1)
+
+
+def test_heavy_steps_of_two_builds_do_not_overlap(tmp_path, settings):
+    """Two builds whose steps each weigh the whole pool run one step at a time."""
+    step = "[ -e ../busy ] && exit 9; touch ../busy; sleep 0.3; rm ../busy"
+    pipeline = f"steps:\n  heavy:\n    run: |\n      {step}\n    weight: 4\n"
+    bare, work = make_origin(tmp_path, pipeline)
+    settings.data_dir.mkdir(parents=True)
+    install_hook(bare, settings.data_dir / "spool", "receive")
+    git(work, "push", "-q", "origin", "main")
+    git(work, "checkout", "-q", "-b", "other")
+    (work / "x").write_text("x")
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "x")
+    git(work, "push", "-q", "origin", "other")
+    server = start_server(settings, bare, max_builds=2, step_slots=4)
+    try:
+        builds = wait_for(lambda: finished(server.store, 2))
+    finally:
+        server.stop()
+    assert [(b.status, b.reason) for b in builds] == [(Status.PASSED, None), (Status.PASSED, None)]
+
+
+def test_trigger_status_and_repo_commands(tmp_path):
+    bare, work = make_origin(tmp_path, "steps:\n  s:\n    run: 'true'\n")
+    git(work, "push", "-q", "origin", "main")
+    data = tmp_path / "data"
+
+    def sauci(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "sauci", *args, "--data-dir", str(data), "--color", "never"],
+            capture_output=True, text=True, timeout=60,
+        )
+
+    added = sauci("repo", "add", str(bare))
+    assert added.returncode == 0, added.stderr
+    assert "receive hook" in added.stdout
+    assert (bare / "hooks" / "post-receive").exists()
+    assert str(bare) in sauci("repo", "list").stdout
+    queued = sauci("trigger", str(bare), "--ref", "main", "--param", "target=staging")
+    assert queued.returncode == 0 and "queued build #1" in queued.stdout
+    status = sauci("status")
+    assert "server: not running" in status.stdout and "queue: 1 waiting" in status.stdout
+    build = open_store(f"sqlite:///{data / 'sauci.db'}").get_build(1)
+    assert (build.event, build.ref, dict(build.params), build.priority) == (
+        "manual", "refs/heads/main", {"target": "staging"}, 20
+    )
+    bad = sauci("trigger", str(bare), "--param", "oops")
+    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
+    assert sauci("cancel", "1").returncode == 0
+    assert "cancelled" in sauci("show", "1").stdout
+    removed = sauci("repo", "remove", str(bare))
+    assert removed.returncode == 0, removed.stderr
+    assert not (bare / "hooks" / "post-receive").exists()

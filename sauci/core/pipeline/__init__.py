@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from sauci._logging import get_logger
-from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Schedule, Step
 from sauci.core.pipeline._build import build_steps
 from sauci.core.pipeline._dump import dump_pipeline
 from sauci.core.pipeline._nodes import MAX_NODES, Checker, TooManyNodes
@@ -114,7 +114,8 @@ def _read(
     if isinstance(root, Located):
         chk.add((root.line, root.column), root.message)
         return None
-    env, specs = Reader(chk, max_timeout).document(root)
+    reader = Reader(chk, max_timeout)
+    env, specs = reader.document(root)
     kwargs_list = build_steps(chk, specs)
     if chk.problems:
         return None
@@ -123,7 +124,12 @@ def _read(
             kwargs.setdefault("timeout", float(max_timeout))
     steps = [Step(**kwargs) for kwargs in kwargs_list]
     try:
-        return Pipeline(steps=steps, env=env, source=filename)
+        return Pipeline(
+            steps=steps,
+            env=env,
+            source=filename,
+            schedules=tuple(Schedule(cron=c, branch=b) for c, b in reader.schedules),
+        )
     except PipelineError as exc:  # the backstop found what the checks above missed
         chk.problems.extend(exc.problems)
     except RecursionError:  # dag.find_cycle recurses once per step of a chain

@@ -37,7 +37,7 @@ from sauci.core.pipeline._units import (
 
 __all__ = ["EVENTS", "STEP_KEYS", "TOP_KEYS", "Reader", "StepSpec", "path_problem"]
 
-TOP_KEYS = ("env", "steps", "version")
+TOP_KEYS = ("env", "schedule", "steps", "version")
 STEP_KEYS = (
     "allow_failure",
     "artifacts",
@@ -152,6 +152,7 @@ class Reader:
     def __init__(self, chk: Checker, max_timeout: float | None) -> None:
         self.chk = chk
         self.max_timeout = max_timeout
+        self.schedules: list[tuple[str, str]] = []  # (cron, branch)
 
     # -- top level --------------------------------------------------------
 
@@ -177,11 +178,53 @@ class Reader:
                 env = self._env(value, "'env'") or {}
             elif key == "version":
                 self._version(value)
+            elif key == "schedule":
+                self._schedule(value)
             else:
                 chk.unknown_key(key, key_node, " at the top level", TOP_KEYS)
         if not has_steps:
             chk.add(root, "missing key 'steps': a pipeline needs at least one step")
         return env, specs
+
+    def _schedule(self, node: Node) -> None:
+        """``schedule: [{cron: "0 3 * * *", branch: main}, ...]``; branch defaults to main."""
+        chk = self.chk
+        expected = "a list of {cron: '<5 fields>', branch: <name>}"
+        if not isinstance(node, SequenceNode):
+            if chk.visit(node):
+                chk.add(node, f"'schedule': expected {expected}, got {describe(node)}")
+            return
+        if not chk.visit(node):
+            return
+        for item in node.value:
+            if not isinstance(item, MappingNode):
+                if chk.visit(item):
+                    chk.add(item, f"'schedule' entry: expected {expected}, got {describe(item)}")
+                continue
+            cron: str | None = None
+            branch = "main"
+            has_cron = False
+            for key, key_node, value in chk.items(item, " in a 'schedule' entry"):
+                if key == "cron":
+                    has_cron = True
+                    cron = chk.text(value, "'cron'", "a cron expression such as '0 3 * * *'")
+                    if cron is not None:
+                        from sauci.triggers.cron import CronSchedule
+
+                        try:
+                            CronSchedule.parse(cron)
+                        except ValueError as exc:
+                            chk.add(value, f"'cron': {exc}")
+                            cron = None
+                elif key == "branch":
+                    branch = chk.text(value, "'branch'", "a branch name") or branch
+                else:
+                    chk.unknown_key(key, key_node, " in a 'schedule' entry", ("branch", "cron"))
+            if cron is None:
+                if not has_cron:
+                    chk.add(item, "a 'schedule' entry needs 'cron'")
+                continue
+            self.schedules.append((cron, branch))
 
     def _version(self, node: Node) -> None:
         if self.chk.visit(node) and not (
