@@ -51,6 +51,8 @@ class Settings:
     log_format: str = attrs.field(
         default="console", validator=attrs.validators.in_(["console", "json"])
     )
+    keep_builds: int | None = None  # logs and artifacts of the last N builds per repository
+    keep_days: float | None = None  # ... or of the last D days
     # (repo, cron, branch) triples from [[sauci.schedules]] tables in sauci.toml
     schedules: tuple[tuple[str, str, str], ...] = attrs.field(default=(), converter=tuple)
 
@@ -72,8 +74,8 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in attrs.fields(Settings)}
-_INT = {"jobs", "log_limit"}
-_FLOAT = {"max_timeout", "grace"}
+_INT = {"jobs", "log_limit", "keep_builds"}
+_FLOAT = {"max_timeout", "grace", "keep_days"}
 _BOOL = {"fail_fast"}
 
 
@@ -86,7 +88,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
                 return parse_size(value) if key == "log_limit" else int(value)
             return int(value)
         if key in _FLOAT:
-            if isinstance(value, str):
+            if isinstance(value, str) and key != "keep_days":
                 from sauci.core.pipeline import parse_duration
 
                 return parse_duration(value)

@@ -226,6 +226,7 @@ class Server:
         self.ingest_spool()
         self._poll_due()
         self._cron_due()
+        self._prune_due()
         self._pass_cancels()
         self._dispatch()
         self._write_status(throttle=True)
@@ -311,6 +312,17 @@ class Server:
                 actor="cron",
             )
             log.info("cron_triggered", repo=repo, cron=cron, branch=branch)
+
+    def _prune_due(self) -> None:
+        settings = self.settings
+        if settings.keep_builds is None and settings.keep_days is None:
+            return
+        if time.monotonic() < getattr(self, "_next_prune", 0.0):
+            return
+        self._next_prune = time.monotonic() + 600.0
+        from sauci.core.retention import prune
+
+        prune(settings.data_dir, keep_builds=settings.keep_builds, keep_days=settings.keep_days)
 
     def _pass_cancels(self) -> None:
         for build_id in list(self._threads):

@@ -1,0 +1,59 @@
+"""Retention: delete old builds' logs and artifacts from disk, by count or age.
+
+Store records are kept (history, analytics); only the bulky files go. A log
+whose file is gone is still readable from the store's chunks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from sauci._logging import get_logger
+
+__all__ = ["prune"]
+
+log = get_logger(__name__)
+
+
+def _builds(data_dir: Path) -> dict[str, dict[int, list[Path]]]:
+    """repo -> build id -> its directories (under logs/ and artifacts/)."""
+    found: dict[str, dict[int, list[Path]]] = {}
+    for kind in ("logs", "artifacts"):
+        root = data_dir / kind
+        if not root.is_dir():
+            continue
+        for repo in root.iterdir():
+            if not repo.is_dir():
+                continue
+            for build in repo.iterdir():
+                if build.is_dir() and build.name.isdigit():
+                    found.setdefault(repo.name, {}).setdefault(int(build.name), []).append(build)
+    return found
+
+
+def prune(
+    data_dir: Path,
+    *,
+    keep_builds: int | None = None,
+    keep_days: float | None = None,
+    now: float | None = None,
+) -> list[Path]:
+    """Delete the logs and artifacts of builds beyond the last ``keep_builds`` of
+    each repository, or older than ``keep_days``; returns the directories deleted."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for builds in _builds(data_dir).values():
+        ids = sorted(builds)
+        doomed = set(ids[: max(0, len(ids) - keep_builds)]) if keep_builds is not None else set()
+        if keep_days is not None:
+            cutoff = now - keep_days * 86400
+            doomed.update(i for i in ids if max(p.stat().st_mtime for p in builds[i]) < cutoff)
+        for build_id in sorted(doomed):
+            for path in builds[build_id]:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    if removed:
+        log.info("retention_pruned", directories=len(removed))
+    return removed

@@ -1,0 +1,41 @@
+"""Retention deletes old builds' log and artifact directories, by count and by age."""
+
+from __future__ import annotations
+
+import os
+
+from sauci.core.config import load_settings
+from sauci.core.retention import prune
+
+
+def make(data, kind, repo, build, mtime):
+    d = data / kind / repo / str(build)
+    d.mkdir(parents=True)
+    (d / "step.log").write_text("x")
+    os.utime(d, (mtime, mtime))
+    return d
+
+
+def test_keeps_the_last_n_builds_of_each_repository(tmp_path):
+    dirs = {(r, b): make(tmp_path, "logs", r, b, 1000.0) for r in ("a", "b") for b in (1, 2, 10)}
+    art = make(tmp_path, "artifacts", "a", 1, 1000.0)
+    removed = prune(tmp_path, keep_builds=2, now=2000.0)
+    assert sorted(removed) == sorted([dirs[("a", 1)], dirs[("b", 1)], art])
+    assert dirs[("a", 10)].exists() and dirs[("a", 2)].exists()  # 10 > 2 numerically
+
+
+def test_deletes_builds_older_than_the_age_limit(tmp_path):
+    old = make(tmp_path, "logs", "a", 1, 0.0)
+    new = make(tmp_path, "logs", "a", 2, 86400 * 9.5)
+    assert prune(tmp_path, keep_days=1, now=86400 * 10) == [old]
+    assert new.exists()
+
+
+def test_nothing_is_deleted_without_a_policy(tmp_path):
+    make(tmp_path, "logs", "a", 1, 0.0)
+    assert prune(tmp_path) == []
+
+
+def test_retention_settings(tmp_path):
+    s = load_settings(cwd=tmp_path, environ={"SAUCI_KEEP_BUILDS": "50", "SAUCI_KEEP_DAYS": "30"})
+    assert (s.keep_builds, s.keep_days) == (50, 30.0)
