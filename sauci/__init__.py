@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "Artifact",
     "Build",
+    "BuildOutcome",
     "BuildRequest",
     "ConfigError",
     "EndedBy",
@@ -23,10 +24,14 @@ __all__ = [
     "NotFoundError",
     "Pipeline",
     "PipelineError",
+    "Repo",
     "SQLAlchemyStore",
     "SQLiteStore",
     "SandboxError",
     "SauCIError",
+    "Schedule",
+    "Scheduler",
+    "Server",
     "Status",
     "Step",
     "StepResult",
@@ -45,6 +50,11 @@ __all__ = [
 _LAZY = {
     "Artifact": "sauci.core.models",
     "Build": "sauci.core.models",
+    "BuildOutcome": "sauci.core.models",
+    "Repo": "sauci.core.models",
+    "Schedule": "sauci.core.models",
+    "Scheduler": "sauci.core.scheduler",
+    "Server": "sauci.core.server",
     "BuildRequest": "sauci.core.models",
     "EndedBy": "sauci.core.models",
     "Event": "sauci.core.models",
@@ -99,11 +109,14 @@ if TYPE_CHECKING:
     from sauci.core.models import (
         Artifact,
         Build,
+        BuildOutcome,
         BuildRequest,
         EndedBy,
         Event,
         Limits,
         Pipeline,
+        Repo,
+        Schedule,
         Status,
         Step,
         StepResult,
@@ -113,6 +126,8 @@ if TYPE_CHECKING:
     )
     from sauci.core.pipeline import dump_pipeline, load_pipeline, parse_pipeline
     from sauci.core.runner import LocalRunner, run_pipeline
+    from sauci.core.scheduler import Scheduler
+    from sauci.core.server import Server
     from sauci.exceptions import (
         ConfigError,
         NotFoundError,
