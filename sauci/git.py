@@ -43,6 +43,8 @@ __all__ = [
 
 log = get_logger(__name__)
 
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
+
 # git must never prompt or read the user's terminal from inside SauCI.
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
@@ -117,6 +119,8 @@ class GitSource:
 
     def resolve(self, rev: str = "HEAD") -> str:
         """The full sha of ``rev``."""
+        if _FULL_SHA.fullmatch(rev):
+            return rev  # already exact; a missing commit fails at checkout, with the same error
         try:
             return _git(
                 "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=self.repo
@@ -131,13 +135,12 @@ class GitSource:
         except SourceError:
             return ""
 
-    def commit(self, rev: str = "HEAD") -> Commit:
-        """Sha, author and message of a commit (one git call)."""
+    def commit(self, rev: str = "HEAD", *, with_ref: bool = True) -> Commit:
+        """Sha, author and message of a commit (one git call; two ``with_ref``)."""
         out = _git("show", "-s", "--format=%H%x00%an <%ae>%x00%B", rev, "--", cwd=self.repo)
         sha, author, message = [*out.split("\x00", 2), "", ""][:3]
-        return Commit(
-            sha=sha.strip(), ref=self.current_ref(), author=author, message=message.strip()
-        )
+        ref = self.current_ref() if with_ref else ""
+        return Commit(sha=sha.strip(), ref=ref, author=author, message=message.strip())
 
     def checkout(self, sha: str, dest: Path) -> Path:
         """Make ``dest`` a fresh detached worktree at ``sha``."""
@@ -422,8 +425,11 @@ class MirrorSource:
         """Always "": a mirror has no checked-out branch."""
         return ""
 
-    def commit(self, rev: str = "HEAD") -> Commit:
-        """Sha, author and message of a commit (after :meth:`resolve` fetched it)."""
+    def commit(self, rev: str = "HEAD", *, with_ref: bool = False) -> Commit:
+        """Sha, author and message of a commit (after :meth:`resolve` fetched it).
+
+        A mirror has no checked-out branch: ``ref`` is always "" (``with_ref``
+        is accepted for GitSource's signature)."""
         sha = self.resolve(rev)
         out = _git("show", "-s", "--format=%H%x00%an <%ae>%x00%B", sha, "--", cwd=self.mirror_path)
         sha, author, message = [*out.split("\x00", 2), "", ""][:3]

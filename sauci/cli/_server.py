@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -104,7 +106,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     server = Server(store=store, settings=settings, repos=repos, options=options)
     server.start()
-    ui = None
+    ui: list = []
+    ui_thread = None
     if not args.no_ui:
         try:
             from sauci.contrib.django.project import serve_ui
@@ -113,14 +116,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from sauci.exceptions import MissingDependencyError
 
             raise MissingDependencyError(exc.name or "django", "django") from exc
-        ui = serve_ui(
-            settings,
-            host=args.host,
-            port=args.port,
-            admin_password=args.admin_password,
-            store=store,
-        )
-    where = f"; results at http://{args.host}:{args.port}/" if ui is not None else ""
+
+        def _start_ui() -> None:
+            # Django's set-up and first migration take a second or so; pushes are
+            # built meanwhile, and the UI announces its own address when ready.
+            try:
+                ui.append(
+                    serve_ui(
+                        settings,
+                        host=args.host,
+                        port=args.port,
+                        admin_password=args.admin_password,
+                        store=store,
+                    )
+                )
+            except Exception as exc:  # the builds go on without pages
+                print(f"sauci serve: the web UI did not start: {exc}", file=sys.stderr, flush=True)
+
+        ui_thread = threading.Thread(target=_start_ui, name="sauci-ui", daemon=True)
+        ui_thread.start()
+    where = f"; results at http://{args.host}:{args.port}/" if not args.no_ui else ""
     print(
         f"sauci serve: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
         f"data in {settings.data_dir}{where}; Ctrl-C stops",
@@ -137,8 +152,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     server.wait()
-    if ui is not None:
-        ui.stop()
+    if ui_thread is not None:
+        ui_thread.join(30)
+    for handle in ui:
+        handle.stop()
     server.stop()
     return 0
 

@@ -68,6 +68,7 @@ class LocalRunner:
         )
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
+        self._sources: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     # -- control -------------------------------------------------------------
@@ -119,14 +120,14 @@ class LocalRunner:
         from sauci.core.pipeline import load_pipeline
 
         workspace = self.settings.workspaces_dir / str(build.id)
-        source = _source_for(build.repo, self.settings)
         checked_out = False
         try:
+            source = self._source(build.repo)
             sha = source.resolve(build.sha or build.ref or "HEAD")
             if sha != build.sha:
                 build = self.store.update_build(build.id, sha=sha)
             if not build.author:
-                commit = source.commit(sha)
+                commit = source.commit(sha, with_ref=False)
                 build = self.store.update_build(
                     build.id, author=commit.author, message=commit.message
                 )
@@ -148,6 +149,16 @@ class LocalRunner:
             return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
             source.remove(workspace)
+
+    def _source(self, repo: str) -> Any:
+        """One source per repository, kept: finding a repository's root costs git calls."""
+        with self._lock:
+            source = self._sources.get(repo)
+        if source is None:
+            source = _source_for(repo, self.settings)
+            with self._lock:
+                self._sources[repo] = source
+        return source
 
     def _execute(
         self,

@@ -161,6 +161,18 @@ class UIHandle:
         self._thread.join(timeout)
 
 
+def _new_admin_password(password: str | None) -> str | None:
+    """A password to print once, when the admin login must be created with a random one."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    if password is not None or users.objects.filter(username=ADMIN_USER).exists():
+        return None
+    if users.objects.filter(is_superuser=True).exists():
+        return None  # someone made their own superuser: leave it at that
+    return secrets.token_urlsafe(12)
+
+
 def _ensure_admin(password: str | None) -> str | None:
     """Create the admin login on first start; returns a password only when it is new to the user."""
     from django.contrib.auth import get_user_model
@@ -218,7 +230,12 @@ def serve_ui(
 
     call_command("migrate", interactive=False, verbosity=0)
     password = admin_password or os.environ.get("SAUCI_ADMIN_PASSWORD") or None
-    created = _ensure_admin(password)
+    created = _new_admin_password(password)
+    # Hashing a password costs about 0.4 s (PBKDF2): done beside the server's
+    # start, not before it. The printed password is chosen here already.
+    threading.Thread(
+        target=_ensure_admin, args=(created or password,), name="sauci-admin", daemon=True
+    ).start()
     application = get_wsgi_application()
     server = waitress.create_server(
         application, host=host, port=port, threads=threads, ident="sauci", send_bytes=1
