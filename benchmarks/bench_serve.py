@@ -327,6 +327,8 @@ def one_start(tmp: Path, n: int, *, ui: bool, fresh: bool, data: Path | None) ->
         out["first_step"] = float(stamp) - srv.t0  # type: ignore[arg-type]
         out["push_to_step"] = float(stamp) - t_end  # type: ignore[arg-type]
         if ui:
+            # The UI starts beside the server and says when it is ready.
+            out["ui_ready"] = srv.wait_line("sauci: web UI on") - srv.t0
             url = f"http://127.0.0.1:{srv.port}/"
             status = http_get(url)
             out["http_status"] = status
