@@ -258,7 +258,9 @@ def test_cancel_from_another_process_reaches_the_running_build(tmp_path):
 def test_cron_schedule_in_the_pipeline_queues_a_cron_build(tmp_path, settings):
     from datetime import UTC, datetime
 
-    pipeline = "schedule:\n  - cron: '*/5 * * * *'\n    branch: main\nsteps:\n  s:\n    run: 'true'\n"
+    pipeline = (
+        "schedule:\n  - cron: '*/5 * * * *'\n    branch: main\nsteps:\n  s:\n    run: 'true'\n"
+    )
     bare, work = make_origin(tmp_path, pipeline)
     git(work, "push", "-q", "origin", "main")
     settings.data_dir.mkdir(parents=True)
@@ -318,7 +320,9 @@ def test_trigger_status_and_repo_commands(tmp_path):
     def sauci(*args):
         return subprocess.run(
             [sys.executable, "-m", "sauci", *args, "--data-dir", str(data), "--color", "never"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     added = sauci("repo", "add", str(bare))
@@ -332,7 +336,10 @@ def test_trigger_status_and_repo_commands(tmp_path):
     assert "server: not running" in status.stdout and "queue: 1 waiting" in status.stdout
     build = open_store(f"sqlite:///{data / 'sauci.db'}").get_build(1)
     assert (build.event, build.ref, dict(build.params), build.priority) == (
-        "manual", "refs/heads/main", {"target": "staging"}, 20
+        "manual",
+        "refs/heads/main",
+        {"target": "staging"},
+        20,
     )
     bad = sauci("trigger", str(bare), "--param", "oops")
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
@@ -341,3 +348,105 @@ def test_trigger_status_and_repo_commands(tmp_path):
     removed = sauci("repo", "remove", str(bare))
     assert removed.returncode == 0, removed.stderr
     assert not (bare / "hooks" / "post-receive").exists()
+
+
+def test_the_same_commit_on_the_same_ref_is_queued_once(tmp_path):
+    from sauci.core.models import BuildRequest
+    from sauci.core.scheduler import Scheduler
+    from sauci.storage.memory import MemoryStore
+
+    scheduler = Scheduler(MemoryStore())
+    request = BuildRequest(repo="/r", ref="refs/heads/main", sha="a" * 40, event="push")
+    first = scheduler.enqueue(request)
+    again = scheduler.enqueue(request)
+    other_ref = scheduler.enqueue(
+        BuildRequest(repo="/r", ref="refs/heads/dev", sha="a" * 40, event="push")
+    )
+    assert again.id == first.id
+    assert other_ref.id != first.id
+    assert first.priority == 10  # push
+    assert scheduler.trigger("/r").priority == 20  # manual runs before pushes
+
+
+def test_a_remote_url_is_built_from_a_cached_mirror(tmp_path, settings):
+    from sauci.core.models import BuildRequest
+    from sauci.core.runner import LocalRunner
+
+    bare, work = make_origin(
+        tmp_path, "steps:\n  s:\n    run: test -f .sauci.yml && echo from-mirror\n"
+    )
+    git(work, "push", "-q", "origin", "main")
+    settings.data_dir.mkdir(parents=True)
+    store = open_store(settings.store_url)
+    url = f"file://{bare}"
+    store.create_build(BuildRequest(repo=url, ref="refs/heads/main", event="webhook"))
+    runner = LocalRunner(store=store, settings=settings, secrets={})
+    build = runner.run_next()
+    assert (build.status, build.reason) == (Status.PASSED, None)
+    assert build.sha == git(work, "rev-parse", "HEAD").strip()
+    assert build.author.startswith("Pusher")
+    assert list((settings.data_dir / "mirrors").iterdir()), "no mirror was kept"
+    step = store.list_steps(build.id)[0]
+    assert Path(step.log_path).read_text() == "from-mirror\n"
+
+
+def test_a_repository_without_a_hook_is_polled(tmp_path, settings):
+    bare, work = make_origin(tmp_path, "steps:\n  s:\n    run: 'true'\n")
+    git(work, "push", "-q", "origin", "main")
+    settings.data_dir.mkdir(parents=True)
+    server = Server(
+        store=open_store(settings.store_url),
+        settings=settings,
+        repos=[str(bare)],
+        options=ServerOptions(poll_interval=0.2),
+    )
+    server.start()
+    try:
+        first = wait_for(
+            lambda: finished(server.store, 1)
+        )  # the first poll builds the default branch
+        (work / "more").write_text("x")
+        git(work, "add", ".")
+        git(work, "commit", "-q", "-m", "more")
+        git(work, "push", "-q", "origin", "main")  # no hook: only the poller can see it
+        builds = wait_for(lambda: finished(server.store, 2))
+    finally:
+        server.stop()
+    assert [b.event for b in first] == ["push"]
+    assert builds[0].sha == git(work, "rev-parse", "HEAD").strip()
+    assert builds[0].pusher == "poller"
+
+
+def test_schedules_in_sauci_toml(tmp_path):
+    from sauci.core.config import load_settings
+    from sauci.exceptions import ConfigError
+
+    (tmp_path / "sauci.toml").write_text(
+        '[[sauci.schedules]]\nrepo = "/srv/app.git"\ncron = "@daily"\n\n'
+        '[[sauci.schedules]]\nrepo = "/srv/lib.git"\ncron = "*/10 * * * *"\nbranch = "dev"\n'
+    )
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert settings.schedules == (
+        ("/srv/app.git", "@daily", "main"),
+        ("/srv/lib.git", "*/10 * * * *", "dev"),
+    )
+    (tmp_path / "sauci.toml").write_text('[[sauci.schedules]]\nrepo = "/x"\ncron = "61 * * * *"\n')
+    with pytest.raises(ConfigError, match="schedule 1"):
+        load_settings(cwd=tmp_path, environ={})
+
+
+def test_no_retry_interrupted_only_marks_the_build(tmp_path, settings):
+    from sauci.core.models import BuildRequest
+
+    settings.data_dir.mkdir(parents=True)
+    store = open_store(settings.store_url)
+    build = store.create_build(
+        BuildRequest(repo="/r", ref="refs/heads/main", sha="b" * 40, event="push")
+    )
+    store.update_build(build.id, status=Status.RUNNING, claimed_by="serve:elsewhere-host:1")
+    store.update_build(build.id, claimed_by=f"serve:{__import__('socket').gethostname()}:999999999")
+    server = Server(store=store, settings=settings, options=ServerOptions(retry_interrupted=False))
+    assert server.recover() == []
+    after = store.get_build(build.id)
+    assert (after.status, after.reason) == (Status.ERRORED, "SauCI restarted during the build")
+    assert len(store.list_builds()) == 1
