@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import age, duration, table
@@ -28,13 +29,19 @@ def _location(value: str) -> str:
     return str(path.resolve())
 
 
+def _hook_kind(kind: str) -> Literal["receive", "commit"]:
+    if kind not in ("receive", "commit"):
+        raise ConfigError(f"unknown hook kind {kind!r}; expected receive or commit")
+    return "receive" if kind == "receive" else "commit"
+
+
 def _register(store, settings, location: str, hook: str | None, poll: float | None) -> Repo:
     from sauci.triggers import install_hook, is_bare, repo_id
 
     kind = "none"
     if "://" not in location and hook != "none":
         wanted = hook or ("receive" if is_bare(Path(location)) else "commit")
-        install_hook(Path(location), settings.data_dir / "spool", wanted)
+        install_hook(Path(location), settings.data_dir / "spool", _hook_kind(wanted))
         kind = wanted
     repo = Repo(
         id=repo_id(location),
@@ -61,7 +68,7 @@ def cmd_repo(args: argparse.Namespace) -> int:
         for repo in store.list_registered_repos():
             if args.location in (repo.id, repo.location) or _same(args.location, repo.location):
                 if repo.hook != "none" and Path(repo.location).exists():
-                    remove_hook(Path(repo.location), repo.hook)
+                    remove_hook(Path(repo.location), _hook_kind(repo.hook))
                 store.delete_repo(repo.id)
                 print(f"removed {repo.id}; its hook is taken out")
                 return 0
@@ -141,7 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"data in {settings.data_dir}{where}; Ctrl-C stops",
         flush=True,
     )
-    stopping = []
+    stopping: list[int] = []
 
     def _stop(signum, frame):
         if stopping:  # a second signal: stop waiting for builds
