@@ -153,6 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="the server, its queue and running builds")
     _common(status)
+
+    store = sub.add_parser("store", help="work on stores")
+    store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    copy = store_sub.add_parser("copy", help="copy everything from one store to another")
+    _common(copy)
+    copy.add_argument("--from", dest="source", required=True, metavar="URL")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL")
+    copy.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    stores = bench_sub.add_parser("stores", help="one workload on every given store, compared")
+    _common(stores)
+    stores.add_argument("--url", action="append", help="an EMPTY store to measure (repeatable)")
+    stores.add_argument("--builds", type=int, default=200)
+    stores.add_argument("--steps", type=int, default=4)
+    stores.add_argument("--log-kib", type=int, default=64)
+    stores.add_argument("--svg", help="write a bar chart here")
     return parser
 
 
@@ -175,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sauci.cli import _local as commands
         elif args.command == "demo":
             from sauci.cli import _demo as commands  # type: ignore[no-redef]
+        elif args.command in ("store", "bench"):
+            from sauci.cli import _storage as commands  # type: ignore[no-redef]
         elif args.command in ("serve", "repo", "trigger", "rerun", "cancel", "status"):
             from sauci.cli import _server as commands  # type: ignore[no-redef]
         else:

@@ -12,6 +12,13 @@ scheme SauCI does not know itself.
     postgresql://… postgresql+psycopg://… postgres://…
                                        SQLAlchemyStore (psycopg 3)
     sqlalchemy+<any SQLAlchemy URL>    SQLAlchemyStore, even for sqlite
+    redis://host:port/db?prefix=p      RedisStore (the redis extra)
+    duckdb:///path.duckdb, duckdb://:memory:
+                                       DuckDBStore (the duckdb extra)
+    stream+redis://host:port/db?prefix=p
+                                       StreamStore: Redis Streams + a MemoryStore view
+    stream+kafka://host:port?prefix=p  StreamStore on a Kafka topic (the kafka extra)
+    tee:PRIMARY;SECONDARY[;...]        TeeStore: writes go to every store
     <scheme>://…                       the ``sauci.stores`` entry point <scheme>
 """
 
@@ -41,6 +48,7 @@ _LAZY = {
 # Built-in schemes (what comes before "://"), for the did-you-mean message;
 # "sqlalchemy" stands for the sqlalchemy+<url> prefix.
 _SCHEMES = ("memory", "postgres", "postgresql", "postgresql+psycopg", "sqlalchemy", "sqlite")
+_SCHEMES += ("duckdb", "redis", "rediss", "stream+kafka", "stream+redis")  # type: ignore[assignment]
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 ENTRY_POINT_GROUP = "sauci.stores"
 
@@ -95,6 +103,22 @@ def open_store(url: str) -> Store:
         from sauci.storage.sqlalchemy import SQLAlchemyStore
 
         return SQLAlchemyStore(url)
+    if scheme in ("redis", "rediss"):
+        from sauci.storage.redis import RedisStore
+
+        return RedisStore.from_url(url)
+    if scheme == "duckdb":
+        from sauci.storage.duckdb import DuckDBStore
+
+        return DuckDBStore.from_url(url)
+    if scheme.startswith("stream+"):
+        from sauci.storage.stream import StreamStore
+
+        return StreamStore.from_url(url)
+    if url.startswith("tee:"):
+        from sauci.storage.tee import TeeStore
+
+        return TeeStore.from_url(url)
     if not sep:
         if url.lower().endswith(_SQLITE_SUFFIXES):
             from sauci.storage.sqlite import SQLiteStore

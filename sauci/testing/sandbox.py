@@ -20,7 +20,7 @@ returns. Steps use ``sh -c`` and busybox-level tools only, so the suite runs
 against a minimal container image too.
 """
 
-# ruff: noqa: SIM300  (STYLE.md: tests write ``expected == actual``)
+
 from __future__ import annotations
 
 import os

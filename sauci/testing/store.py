@@ -24,7 +24,6 @@ The ``store`` fixture must give an empty store for each test.
 """
 
 # Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

@@ -213,3 +213,19 @@ def test_demo_builds_the_sample_repository(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "build #1 ✔ passed" in result.stdout
     assert "experimental" in result.stdout and "failed (allowed)" in result.stdout
+
+
+def test_store_copy_and_bench_stores(tmp_path):
+    assert sauci("demo", "--dir", str(tmp_path / "demo")).returncode == 0
+    source = f"sqlite:///{Path(os.environ['SAUCI_DATA_DIR']) / 'sauci.db'}"
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    copied = sauci("store", "copy", "--from", source, "--to", target)
+    assert copied.returncode == 0, copied.stderr
+    assert "copied 1 builds" in copied.stdout and "verified" in copied.stdout
+    again = sauci("store", "copy", "--from", source, "--to", target)  # resumes: nothing new
+    assert again.returncode == 0 and "copied 0 builds" in again.stdout
+    chart = tmp_path / "stores.svg"
+    bench = sauci("bench", "stores", "--url", "memory://", "--builds", "5", "--steps", "2", "--svg", str(chart))
+    assert bench.returncode == 0, bench.stderr
+    assert "memory" in bench.stdout and "writes/s" in bench.stdout
+    assert chart.read_text().startswith("<svg")

@@ -1,0 +1,85 @@
+"""Store commands: ``store copy`` between back ends, ``bench stores`` to compare them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from sauci.cli._context import settings_from, style_from
+
+__all__ = ["cmd_bench", "cmd_store"]
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = width * done // max(total, 1)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from sauci.exceptions import StoreError
+    from sauci.storage import open_store
+    from sauci.storage.copy import copy_store
+
+    settings_from(args)
+    src = open_store(args.source)
+    dst = open_store(args.target)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            print(f"\rcopying {_bar(done, total)}", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = copy_store(src, dst, progress=progress, resume=not args.no_resume)
+    except StoreError as exc:
+        print(f"\nsauci: copy failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        src.close()
+        dst.close()
+    if tty:
+        print(file=sys.stderr)
+    print(
+        f"copied {report.copied_builds} builds in {report.seconds:.1f}s"
+        + (f" (resumed after {report.resumed_after})" if report.resumed_after else "")
+    )
+    for kind, count in sorted(report.counts.items()):
+        print(f"  {kind:<14} {count:>8}  sha256 {report.checksums.get(kind, '-')[:16]}")
+    print("verified: counts and checksums match")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from sauci.storage.bench import bench_stores, format_table, write_svg
+
+    style_from(args)
+    settings_from(args)
+    urls = list(args.url or [])
+    if not urls:
+        # Embedded back ends that need no server, each in a fresh temporary place.
+        tmp = Path(tempfile.mkdtemp(prefix="sauci-bench-"))
+        urls = ["memory://", f"sqlite:///{tmp / 'bench.db'}"]
+        try:
+            import duckdb  # noqa: F401
+
+            urls.append(f"duckdb:///{tmp / 'bench.duckdb'}")
+        except ImportError:
+            pass
+    tty = sys.stderr.isatty()
+
+    def progress(url: str, done: int, total: int) -> None:
+        if tty:
+            print(f"\r{url[:40]:<40} {_bar(done, total)}", end="", file=sys.stderr, flush=True)
+
+    results = bench_stores(
+        urls, builds=args.builds, steps=args.steps, log_kib=args.log_kib, progress=progress
+    )
+    if tty:
+        print(file=sys.stderr)
+    print(format_table(results))
+    if args.svg:
+        write_svg(results, args.svg)
+        print(f"chart: {args.svg}")
+    return 0

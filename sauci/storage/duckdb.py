@@ -1,0 +1,178 @@
+"""DuckDBStore: the column store. The portable SQL of ``_sql.py`` runs on an
+embedded DuckDB file; aggregates over long history (``build_stats``,
+``duration_trend``) are vectorized scans, while keyed UI queries stay cheap.
+
+DuckDB allows one writing process per file, and its optimistic transactions
+conflict when two connections change one row: so one connection, and a lock
+around every transaction (the store is called from several threads).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sauci.exceptions import MissingDependencyError, StoreError
+from sauci.storage._sql import ConflictError, SQLStoreBase
+
+__all__ = ["DuckDBStore"]
+
+_SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS builds_id;
+CREATE SEQUENCE IF NOT EXISTS test_results_id;
+CREATE SEQUENCE IF NOT EXISTS artifacts_id;
+CREATE SEQUENCE IF NOT EXISTS events_id;
+CREATE TABLE IF NOT EXISTS builds (
+    id BIGINT PRIMARY KEY DEFAULT nextval('builds_id'), repo VARCHAR NOT NULL,
+    ref VARCHAR NOT NULL DEFAULT '', sha VARCHAR NOT NULL DEFAULT '',
+    event VARCHAR NOT NULL DEFAULT 'manual', status VARCHAR NOT NULL, reason VARCHAR,
+    priority INTEGER NOT NULL DEFAULT 0, params VARCHAR NOT NULL DEFAULT '{}',
+    author VARCHAR NOT NULL DEFAULT '', message VARCHAR NOT NULL DEFAULT '',
+    pusher VARCHAR NOT NULL DEFAULT '', old_sha VARCHAR NOT NULL DEFAULT '',
+    queued_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, claimed_by VARCHAR,
+    reuse_from BIGINT, cancel_requested VARCHAR);
+CREATE TABLE IF NOT EXISTS steps (
+    build_id BIGINT NOT NULL, name VARCHAR NOT NULL, position INTEGER NOT NULL DEFAULT 0,
+    status VARCHAR NOT NULL, reason VARCHAR, ended_by VARCHAR, exit_code INTEGER,
+    signal INTEGER, attempt INTEGER NOT NULL DEFAULT 0, allow_failure BOOLEAN NOT NULL,
+    needs VARCHAR NOT NULL DEFAULT '[]', started_at DOUBLE, finished_at DOUBLE,
+    log_bytes BIGINT NOT NULL DEFAULT 0, log_path VARCHAR, PRIMARY KEY (build_id, name));
+CREATE TABLE IF NOT EXISTS log_chunks (
+    build_id BIGINT NOT NULL, step VARCHAR NOT NULL, seq INTEGER NOT NULL,
+    "offset" BIGINT NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (build_id, step, seq));
+CREATE TABLE IF NOT EXISTS test_results (
+    id BIGINT PRIMARY KEY DEFAULT nextval('test_results_id'), build_id BIGINT NOT NULL,
+    step VARCHAR NOT NULL, name VARCHAR NOT NULL, classname VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, duration DOUBLE NOT NULL, message VARCHAR NOT NULL,
+    text VARCHAR NOT NULL, file VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id BIGINT PRIMARY KEY DEFAULT nextval('artifacts_id'), build_id BIGINT NOT NULL,
+    step VARCHAR NOT NULL, path VARCHAR NOT NULL, size BIGINT NOT NULL,
+    sha256 VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id BIGINT PRIMARY KEY DEFAULT nextval('events_id'), kind VARCHAR NOT NULL,
+    "at" DOUBLE NOT NULL, build_id BIGINT, actor VARCHAR NOT NULL, data VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS repos (
+    id VARCHAR PRIMARY KEY, location VARCHAR NOT NULL, hook VARCHAR NOT NULL,
+    poll_interval DOUBLE, added_at DOUBLE NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (id VARCHAR PRIMARY KEY, "at" DOUBLE NOT NULL);
+"""
+
+# ":name" parameters of _sql.py become DuckDB's "$name"; the column "at"
+# (events, deliveries) is a keyword in DuckDB and gets quotes.
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_AT = re.compile(r'(?<![$\w"])at(?![\w"])')
+
+
+@functools.lru_cache(maxsize=256)
+def _sql(sql: str) -> str:
+    return _AT.sub('"at"', _PARAM.sub(r"$\1", sql))
+
+
+class _Transaction:
+    lastrowid = None  # never needed: DuckDB has RETURNING
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        rows = self._conn.execute(_sql(sql), dict(params or {})).fetchall()
+        # DML answers with one row holding the number of changed rows.
+        return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else 0
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._conn.executemany(_sql(sql), [dict(r) for r in rows])
+
+    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._conn.execute(_sql(sql), dict(params or {})).fetchall()  # type: ignore[no-any-return]
+
+
+class _Executor:
+    returning = True
+    lock_clause = ""
+    append_lock = ""  # the lock below serializes every transaction
+
+    def __init__(self, path: str) -> None:
+        try:
+            import duckdb
+        except ImportError as exc:
+            raise MissingDependencyError("duckdb", "duckdb") from exc
+        self._duckdb = duckdb
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._conn: Any = duckdb.connect(path)
+            self._conn.execute(_SCHEMA)
+        except duckdb.Error as exc:
+            raise StoreError(f"open DuckDB store {path}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self, what: str, *, write: bool) -> Iterator[_Transaction]:
+        duckdb = self._duckdb
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"{what}: DuckDB store {self.path} is closed")
+            try:
+                self._conn.begin()
+                try:
+                    yield _Transaction(self._conn)
+                except BaseException:
+                    self._conn.rollback()
+                    raise
+                self._conn.commit()
+            except duckdb.ConstraintException as exc:
+                raise ConflictError(f"{what}: {exc}") from exc
+            except duckdb.Error as exc:
+                raise StoreError(f"{what}: DuckDB {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class DuckDBStore(SQLStoreBase):
+    """A Store in one DuckDB file (``":memory:"`` for a throwaway one)."""
+
+    capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics", "durable"})
+
+    def __init__(self, path: str | Path = ":memory:", *, clock: Callable[[], float] = time.time):
+        super().__init__(clock=clock)
+        self.path = str(path)
+        self._db = _Executor(self.path)
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> DuckDBStore:
+        """``duckdb:///relative.duckdb``, ``duckdb:////abs/path``, ``duckdb://:memory:``."""
+        rest = url.removeprefix("duckdb://")
+        path = rest[1:] if rest.startswith("/") else rest
+        return cls(path or ":memory:", **kw)
+
+    def duration_trend(
+        self, *, repo: str | None = None, bucket: float = 86400.0
+    ) -> list[dict[str, Any]]:
+        """Per time bucket (default: a day) of ``queued_at``: builds, failure
+        rate and mean duration, oldest first. The column store's strength."""
+        where, params = "", dict[str, Any](bucket=bucket)
+        if repo is not None:
+            where, params = " WHERE repo = :repo", params | {"repo": repo}
+        sql = (
+            "SELECT floor(queued_at / :bucket) * :bucket AS t, COUNT(*),"
+            " AVG(CASE WHEN status = 'failed' THEN 1.0 ELSE 0.0 END),"
+            " AVG(finished_at - started_at)"
+            f" FROM builds{where} GROUP BY t ORDER BY t"
+        )
+        with self._tx("compute the duration trend") as tx:
+            rows = tx.fetchall(sql, params)
+        return [
+            {"start": r[0], "builds": r[1], "failure_rate": r[2], "mean_duration": r[3]}
+            for r in rows
+        ]

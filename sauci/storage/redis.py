@@ -1,0 +1,451 @@
+"""RedisStore: the NoSQL store. Builds are hashes, indexes are sorted sets,
+logs are lists of chunks; claims and index moves are Lua scripts (atomic).
+
+Keys (``p`` is the prefix, ``sauci`` unless the URL says ``?prefix=``)::
+
+    p:next_id                  counter of build ids
+    p:build:<id>               hash, every field JSON-encoded (None stays None)
+    p:builds                   zset of every build id (score = id)
+    p:repo:<repo>              zset of one repository's build ids
+    p:status:<status>          zset of build ids per status
+    p:queue                    zset of queued ids, score -priority * 2**32 + id
+    p:repo_names               set of repositories that have builds
+    p:steps:<id>               hash step name -> JSON
+    p:log:<id>:<step>          list of chunks; p:logidx:… zset seq by offset;
+                               p:logsize:… total bytes
+    p:tests:<id> p:artifacts:<id>   lists of JSON [step, fields]
+    p:events p:events:<id>     lists of JSON events (all, and per build)
+    p:repos p:deliveries       hash of registered repos, set of delivery ids
+
+Trade-off: writes and the UI's keyed queries are O(log n) round trips, but
+``build_stats`` reads every build of the scope (no server-side aggregation).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import attrs
+
+from sauci.core.models import (
+    Artifact,
+    Build,
+    BuildRequest,
+    EndedBy,
+    Event,
+    Repo,
+    Status,
+    StepRun,
+    TestCase,
+)
+from sauci.exceptions import MissingDependencyError, NotFoundError, StoreError
+from sauci.storage._sql import check_update_fields
+
+__all__ = ["RedisStore"]
+
+_CLAIM = """
+local p = ARGV[1]
+local ids = redis.call('ZRANGE', p .. ':queue', 0, 0)
+if #ids == 0 then return false end
+local id = ids[1]
+local key = p .. ':build:' .. id
+redis.call('ZREM', p .. ':queue', id)
+redis.call('ZREM', p .. ':status:queued', id)
+redis.call('ZADD', p .. ':status:running', id, id)
+redis.call('HSET', key, 'status', '"running"', 'claimed_by', ARGV[2], 'started_at', ARGV[3])
+return redis.call('HGETALL', key)
+"""
+
+_UPDATE = """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. ':build:' .. id
+if redis.call('EXISTS', key) == 0 then return false end
+local old = cjson.decode(redis.call('HGET', key, 'status'))
+for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+local new = cjson.decode(redis.call('HGET', key, 'status'))
+if new ~= old then
+  redis.call('ZREM', p .. ':status:' .. old, id)
+  redis.call('ZADD', p .. ':status:' .. new, id, id)
+end
+if new == 'queued' then
+  local prio = tonumber(redis.call('HGET', key, 'priority'))
+  redis.call('ZADD', p .. ':queue', -prio * 4294967296 + tonumber(id), id)
+else
+  redis.call('ZREM', p .. ':queue', id)
+end
+return redis.call('HGETALL', key)
+"""
+
+# KEYS: build, list, index, size. Returns the new size, or false without a build.
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local size = tonumber(redis.call('GET', KEYS[4]) or '0')
+if string.len(ARGV[1]) == 0 then return size end
+local seq = redis.call('RPUSH', KEYS[2], ARGV[1]) - 1
+redis.call('ZADD', KEYS[3], size, seq)
+return redis.call('INCRBY', KEYS[4], string.len(ARGV[1]))
+"""
+
+# KEYS: list, index. ARGV: start, end (or -1). Returns {first chunk's offset, chunks...}.
+_READ = """
+local first = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #first == 0 then return {} end
+local last = -1
+if tonumber(ARGV[2]) >= 0 then
+  local l = redis.call('ZREVRANGEBYSCORE', KEYS[2], '(' .. ARGV[2], '-inf', 'LIMIT', 0, 1)
+  last = tonumber(l[1])
+end
+local out = redis.call('LRANGE', KEYS[1], tonumber(first[1]), last)
+table.insert(out, 1, first[2])
+return out
+"""
+
+_BUILD_FIELDS = [f.name for f in attrs.fields(Build)]
+
+
+def _enc(value: Any) -> str:
+    return json.dumps(value.value if isinstance(value, Status | EndedBy) else value)
+
+
+def _build(raw: Any) -> Build:
+    if isinstance(raw, list):  # HGETALL from a script: flat [k, v, k, v, ...]
+        raw = dict(zip(raw[::2], raw[1::2], strict=True))
+    values = {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+    values["status"] = Status(values["status"])
+    return Build(**values)
+
+
+class RedisStore:
+    """A Store on one Redis database (``redis://host:port/db?prefix=name``)."""
+
+    capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics"})
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "sauci",
+        clock: Callable[[], float] = time.time,
+        socket_timeout: float = 5.0,
+    ) -> None:
+        try:
+            import redis
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise MissingDependencyError("redis", "redis") from exc
+        self._redis_error = redis.RedisError
+        self._clock = clock
+        self.url = url
+        self.p = prefix
+        # Bounded timeouts and retries: a dead server is a StoreError in
+        # seconds, never a hang; the pool reconnects once it is back.
+        self._r: Any = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=min(2.0, socket_timeout),
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+            health_check_interval=30,
+        )
+        self._claim = self._r.register_script(_CLAIM)
+        self._update = self._r.register_script(_UPDATE)
+        self._append = self._r.register_script(_APPEND)
+        self._read = self._r.register_script(_READ)
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> RedisStore:
+        """``redis://host:port/db``; ``?prefix=name`` picks the key prefix."""
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        prefix = query.pop("prefix", ["sauci"])[0]
+        rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
+        return cls(urlunsplit(parts._replace(query=rest)), prefix=prefix, **kw)
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self._redis_error as exc:
+            raise StoreError(f"{what}: Redis at {self.url}: {exc}") from exc
+
+    def _k(self, *parts: Any) -> str:
+        return ":".join([self.p, *map(str, parts)])
+
+    def _require_build(self, build_id: int) -> None:
+        if not self._r.exists(self._k("build", build_id)):
+            raise NotFoundError(f"build {build_id} not found")
+
+    # builds
+
+    def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
+        status = Status(status)
+        json.dumps(dict(request.params))  # rejects what JSON cannot store, before any write
+        with self._errors("create build"):
+            build_id = int(self._r.incr(self._k("next_id")))
+            build = Build(
+                id=build_id,
+                repo=request.repo,
+                ref=request.ref,
+                sha=request.sha,
+                event=request.event,
+                status=status,
+                priority=request.priority,
+                params=json.loads(json.dumps(dict(request.params))),
+                author=request.author,
+                message=request.message,
+                pusher=request.pusher,
+                old_sha=request.old_sha,
+                queued_at=self._clock(),
+                reuse_from=request.reuse_from,
+            )
+            fields = {name: _enc(getattr(build, name)) for name in _BUILD_FIELDS}
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hset(self._k("build", build_id), mapping=fields)
+            pipe.zadd(self._k("builds"), {build_id: build_id})
+            pipe.zadd(self._k("repo", build.repo), {build_id: build_id})
+            pipe.zadd(self._k("status", status.value), {build_id: build_id})
+            if status is Status.QUEUED:
+                pipe.zadd(self._k("queue"), {build_id: -build.priority * 2**32 + build_id})
+            pipe.sadd(self._k("repo_names"), build.repo)
+            pipe.execute()
+        return build
+
+    def get_build(self, build_id: int) -> Build:
+        with self._errors(f"get build {build_id}"):
+            raw = self._r.hgetall(self._k("build", build_id))
+        if not raw:
+            raise NotFoundError(f"build {build_id} not found")
+        return _build(raw)
+
+    def update_build(self, build_id: int, **changes: Any) -> Build:
+        values = check_update_fields(changes)
+        args: list[Any] = [self.p, build_id]
+        for name, value in values.items():
+            args += [name, _enc(value)]
+        with self._errors(f"update build {build_id}"):
+            raw = self._update(args=args)
+        if not raw:
+            raise NotFoundError(f"build {build_id} not found")
+        return _build(raw)
+
+    def claim_build(self, worker: str) -> Build | None:
+        with self._errors("claim build"):
+            raw = self._claim(args=[self.p, _enc(worker), _enc(self._clock())])
+        return _build(raw) if raw else None
+
+    def list_builds(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        status: Status | None = None,
+        event: str | None = None,
+        author: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Build]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        wanted = None if status is None else Status(status)
+        if wanted is not None:
+            index = self._k("status", wanted.value)
+        elif repo is not None:
+            index = self._k("repo", repo)
+        else:
+            index = self._k("builds")
+        top = "+inf" if before_id is None else f"({before_id}"
+        out: list[Build] = []
+        batch = max(limit, 50)
+        with self._errors("list builds"):
+            while len(out) < limit:
+                ids = self._r.zrevrangebyscore(index, top, "-inf", start=0, num=batch)
+                if not ids:
+                    break
+                pipe = self._r.pipeline(transaction=False)
+                for i in ids:
+                    pipe.hgetall(self._k("build", int(i)))
+                for raw in pipe.execute():
+                    if not raw:
+                        continue
+                    b = _build(raw)
+                    if (
+                        (repo is None or b.repo == repo)
+                        and (ref is None or b.ref == ref)
+                        and (wanted is None or b.status is wanted)
+                        and (event is None or b.event == event)
+                        and (author is None or b.author == author)
+                    ):
+                        out.append(b)
+                top = f"({int(ids[-1])}"
+        return out[:limit]
+
+    def list_repos(self) -> list[str]:
+        with self._errors("list repos"):
+            return sorted(m.decode() for m in self._r.smembers(self._k("repo_names")))
+
+    # registered repositories and webhook deliveries
+
+    def save_repo(self, repo: Repo) -> Repo:
+        with self._errors(f"save repo {repo.id}"):
+            self._r.hset(self._k("repos"), repo.id, json.dumps(attrs.asdict(repo)))
+        return repo
+
+    def list_registered_repos(self) -> list[Repo]:
+        with self._errors("list registered repos"):
+            raw = self._r.hvals(self._k("repos"))
+        return sorted((Repo(**json.loads(v)) for v in raw), key=lambda r: r.id)
+
+    def delete_repo(self, repo_id: str) -> None:
+        with self._errors(f"delete repo {repo_id}"):
+            self._r.hdel(self._k("repos"), repo_id)
+
+    def record_delivery(self, delivery_id: str) -> bool:
+        with self._errors("record webhook delivery"):
+            return not self._r.sadd(self._k("deliveries"), delivery_id)
+
+    # steps
+
+    def save_step(self, step: StepRun) -> StepRun:
+        fields = attrs.asdict(step)
+        fields["status"] = Status(step.status).value
+        fields["ended_by"] = None if step.ended_by is None else EndedBy(step.ended_by).value
+        fields["allow_failure"] = bool(step.allow_failure)
+        fields["needs"] = list(step.needs)
+        with self._errors(f"save step {step.name!r} of build {step.build_id}"):
+            self._require_build(step.build_id)
+            self._r.hset(self._k("steps", step.build_id), step.name, json.dumps(fields))
+        return step
+
+    def list_steps(self, build_id: int) -> list[StepRun]:
+        with self._errors(f"list steps of build {build_id}"):
+            raw = self._r.hvals(self._k("steps", build_id))
+        steps = []
+        for v in raw:
+            f = json.loads(v)
+            f["status"] = Status(f["status"])
+            f["ended_by"] = None if f["ended_by"] is None else EndedBy(f["ended_by"])
+            steps.append(StepRun(**f))
+        return sorted(steps, key=lambda s: (s.position, s.name))
+
+    # logs
+
+    def _log_keys(self, build_id: int, step: str) -> list[str]:
+        return [
+            self._k("log", build_id, step),
+            self._k("logidx", build_id, step),
+            self._k("logsize", build_id, step),
+        ]
+
+    def append_log(self, build_id: int, step: str, data: bytes) -> int:
+        keys = [self._k("build", build_id), *self._log_keys(build_id, step)]
+        with self._errors(f"append to the log of step {step!r} of build {build_id}"):
+            size = self._append(keys=keys, args=[bytes(data)])
+        if size is None:
+            raise NotFoundError(f"build {build_id} not found")
+        return int(size)
+
+    def read_log(
+        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
+    ) -> bytes:
+        if offset < 0 or (limit is not None and limit < 0):
+            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
+        if limit == 0:
+            return b""
+        end = -1 if limit is None else offset + limit
+        with self._errors(f"read the log of step {step!r} of build {build_id}"):
+            out = self._read(keys=self._log_keys(build_id, step)[:2], args=[offset, end])
+        if not out:
+            return b""
+        data = b"".join(out[1:])
+        start = offset - int(float(out[0]))
+        return data[start:] if limit is None else data[start : start + limit]
+
+    def log_size(self, build_id: int, step: str) -> int:
+        with self._errors(f"get the log size of step {step!r} of build {build_id}"):
+            return int(self._r.get(self._k("logsize", build_id, step)) or 0)
+
+    # test results, artifacts, events
+
+    def _add_rows(self, kind: str, build_id: int, step: str, rows: list[dict[str, Any]]) -> None:
+        with self._errors(f"add {kind} of build {build_id}"):
+            self._require_build(build_id)
+            if rows:
+                self._r.rpush(self._k(kind, build_id), *(json.dumps([step, r]) for r in rows))
+
+    def _rows(self, kind: str, build_id: int) -> list[tuple[str, dict[str, Any]]]:
+        with self._errors(f"list {kind} of build {build_id}"):
+            return [tuple(json.loads(v)) for v in self._r.lrange(self._k(kind, build_id), 0, -1)]  # type: ignore[misc]
+
+    def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
+        rows = [attrs.asdict(c) | {"duration": float(c.duration)} for c in cases]
+        self._add_rows("tests", build_id, step, rows)
+
+    def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
+        return [(s, TestCase(**f)) for s, f in self._rows("tests", build_id)]
+
+    def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
+        self._add_rows("artifacts", build_id, step, [attrs.asdict(a) for a in artifacts])
+
+    def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
+        return [(s, Artifact(**f)) for s, f in self._rows("artifacts", build_id)]
+
+    def add_event(self, event: Event) -> None:
+        fields = attrs.asdict(event) | {"at": float(event.at), "data": dict(event.data)}
+        value = json.dumps(fields)
+        with self._errors(f"add event {event.kind!r}"):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.rpush(self._k("events"), value)
+            if event.build_id is not None:
+                pipe.rpush(self._k("events", event.build_id), value)
+            pipe.execute()
+
+    def list_events(self, *, build_id: int | None = None, limit: int = 100) -> list[Event]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        if limit == 0:
+            return []
+        key = self._k("events") if build_id is None else self._k("events", build_id)
+        with self._errors("list events"):
+            raw = self._r.lrange(key, -limit, -1)
+        return [Event(**json.loads(v)) for v in reversed(raw)]
+
+    # analytics
+
+    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+        index = self._k("builds") if repo is None else self._k("repo", repo)
+        by_status: dict[str, int] = {}
+        durations: list[float] = []
+        with self._errors("compute build stats"):
+            ids = self._r.zrange(index, 0, -1)
+            for i in range(0, len(ids), 1000):
+                pipe = self._r.pipeline(transaction=False)
+                for build_id in ids[i : i + 1000]:
+                    pipe.hmget(
+                        self._k("build", int(build_id)), "status", "started_at", "finished_at"
+                    )
+                for status, started, finished in pipe.execute():
+                    s = json.loads(status)
+                    by_status[s] = by_status.get(s, 0) + 1
+                    started, finished = json.loads(started), json.loads(finished)
+                    if started is not None and finished is not None:
+                        durations.append(finished - started)
+        return {
+            "total": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+            "mean_duration": sum(durations) / len(durations) if durations else None,
+        }
+
+    def close(self) -> None:
+        """Close the connection pool; the data stays on the server."""
+        self._r.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,107 @@
+"""copy_store: everything arrives, an interrupted copy resumes, and a copy
+that lost something fails its verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sauci.core.models import Artifact, BuildRequest, Event, Repo, Status, StepRun, TestCase
+from sauci.exceptions import StoreError
+from sauci.storage.copy import copy_store, store_digest
+from sauci.storage.memory import MemoryStore
+from sauci.storage.sqlite import SQLiteStore
+
+
+def _source(builds: int = 12) -> MemoryStore:
+    store = MemoryStore()
+    for i in range(builds):
+        b = store.create_build(
+            BuildRequest(repo=f"r{i % 3}", priority=i % 2, params={"i": str(i)}),
+            status=Status.QUEUED if i % 4 else Status.RUNNING,
+        )
+        if i % 3 == 0:
+            store.update_build(b.id, status="passed", started_at=10.0, finished_at=10.0 + i)
+        for pos, name in enumerate(("build", "test")):
+            store.save_step(StepRun(build_id=b.id, name=name, position=pos, status="passed"))
+            store.append_log(b.id, name, bytes([i]) * 3000)
+            store.append_log(b.id, name, b"tail\xff")
+        store.add_test_results(b.id, "test", [TestCase(name=f"t{j}") for j in range(3)])
+        store.add_test_results(b.id, "build", [TestCase(name="b", status="failed")])
+        store.add_artifacts(b.id, "build", [Artifact(path=f"a{i}", size=i)])
+        store.add_event(Event(kind="build_queued", at=float(i), build_id=b.id, data={"n": i}))
+    store.add_event(Event(kind="server_started", at=99.0))
+    store.save_repo(Repo(id="app", location="/srv/app", added_at=1.0))
+    return store
+
+
+def test_copy_to_sqlite_carries_everything(sqlite_path: Path) -> None:
+    src, dst = _source(), SQLiteStore(sqlite_path)
+    seen: list[tuple[int, int]] = []
+    report = copy_store(src, dst, progress=lambda n, total: seen.append((n, total)))
+    assert store_digest(src) == store_digest(dst)
+    assert (12, 0) == (report.copied_builds, report.resumed_after)
+    assert {"builds": 12, "steps": 24, "tests": 48, "artifacts": 12, "events": 13} == {
+        k: report.counts[k] for k in ("builds", "steps", "tests", "artifacts", "events")
+    }
+    assert (12, 12) == seen[-1]
+    dst.close()
+
+
+class FailAfter(MemoryStore):
+    """A MemoryStore whose n-th append_log call raises StoreError."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def append_log(self, build_id: int, step: str, data: bytes) -> int:
+        self.n -= 1
+        if self.n == 0:
+            raise StoreError("interrupted")
+        return super().append_log(build_id, step, data)
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 5, 16, 24])
+def test_an_interrupted_copy_resumes(fail_at: int) -> None:
+    src, dst = _source(), FailAfter(fail_at)
+    with pytest.raises(StoreError, match="interrupted"):
+        copy_store(src, dst)
+    report = copy_store(src, dst)
+    assert report.resumed_after > 0
+    assert store_digest(src) == store_digest(dst)
+
+
+def test_resume_false_refuses_a_destination_with_builds() -> None:
+    dst = MemoryStore()
+    dst.create_build(BuildRequest(repo="r"))
+    with pytest.raises(StoreError, match="resume"):
+        copy_store(_source(), dst, resume=False)
+
+
+def test_a_copy_that_lost_data_fails_verification() -> None:
+    class DropsArtifacts(MemoryStore):
+        def add_artifacts(self, *args: Any) -> None:
+            pass
+
+    with pytest.raises(StoreError, match="verification failed for artifacts"):
+        copy_store(_source(), DropsArtifacts())
+
+
+def test_copy_between_the_other_back_ends(tmp_path: Path) -> None:
+    # SQLite -> DuckDB -> memory: every hop keeps every byte.
+    pytest.importorskip("duckdb")
+    from sauci.storage.duckdb import DuckDBStore
+
+    src = _source(5)
+    first = SQLiteStore(tmp_path / "a.db")
+    copy_store(src, first)
+    second = DuckDBStore(tmp_path / "b.duckdb")
+    copy_store(first, second)
+    third = MemoryStore()
+    copy_store(second, third)
+    assert store_digest(src) == store_digest(third)
+    first.close()
+    second.close()
