@@ -30,7 +30,7 @@ from sauci.core.models import (
     StepResult,
     StepRun,
 )
-from sauci.exceptions import SandboxError
+from sauci.exceptions import SandboxError, StoreError
 from sauci.typing import LogWriter, Sandbox, Store
 
 __all__ = ["BuildObserver", "Executor", "SlotPool", "build_status", "step_env"]
@@ -327,7 +327,13 @@ class Executor:
                         self.slots.release(steps[entry.run.name].weight)
                     try:
                         final = fut.result()
-                    except Exception as exc:  # a bug or a store failure: the build errors
+                    except StoreError:
+                        # The store is gone: nothing more can be recorded. End the
+                        # other steps; the runner records the build when it is back.
+                        for r in running.values():
+                            r.cancel.set()
+                        raise
+                    except Exception as exc:  # a bug: the step errors, the build goes on
                         log.exception("step_crashed", build=build.id, step=entry.run.name)
                         final = self._finish(
                             build,

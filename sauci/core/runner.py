@@ -17,7 +17,7 @@ from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
-from sauci.exceptions import ConfigError, SauCIError, SourceError
+from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 from sauci.typing import Sandbox, Store
 
 __all__ = ["LocalRunner", "run_pipeline"]
@@ -44,7 +44,9 @@ class LocalRunner:
         observer: BuildObserver | None = None,
         name: str | None = None,
         slots: SlotPool | None = None,
+        store_retry: float = 120.0,
     ) -> None:
+        self.store_retry = store_retry  # seconds to wait for a store that went away
         self.settings = settings or Settings()
         if sandbox is None:
             from sauci.sandbox.local import LocalSandbox
@@ -174,6 +176,13 @@ class LocalRunner:
         log.info("build_started", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
         try:
             steps = self.executor.execute(build, pipeline, workspace, cancel=cancel, reuse=reuse)
+        except StoreError as exc:
+            log.error("build_store_failed", build=build.id, error=str(exc))
+            return self._end(
+                build,
+                Status.ERRORED,
+                f"the store failed during the build ({exc}); the logs are on disk",
+            )
         except SauCIError as exc:
             log.error("build_errored", build=build.id, error=str(exc))
             return self._end(build, Status.ERRORED, f"SauCI error: {exc}")
@@ -187,9 +196,24 @@ class LocalRunner:
         return self._end(build, status, reason)
 
     def _end(self, build: Build, status: Status, reason: str | None) -> Build:
-        final = self.store.update_build(
-            build.id, status=status, reason=reason, finished_at=time.time()
-        )
+        """Record the build's end; while the store is down, retry (bounded) until it is back."""
+        finished_at = time.time()
+        deadline = time.monotonic() + self.store_retry
+        delay = 0.2
+        while True:
+            try:
+                final = self.store.update_build(
+                    build.id, status=status, reason=reason, finished_at=finished_at
+                )
+                break
+            except StoreError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "store_unavailable_retrying", build=build.id, error=str(exc), wait=delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
         log.info("build_finished", build=build.id, status=status.value, reason=reason)
         return final
 

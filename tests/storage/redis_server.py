@@ -25,10 +25,14 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process without persistence; stop() and start() keep the port."""
+    """One redis-server process; stop() and start() keep the port.
 
-    def __init__(self, binary: str) -> None:
+    Without ``persist_dir`` nothing survives a restart; with it, an append-only
+    file in that directory does (for outage tests)."""
+
+    def __init__(self, binary: str, persist_dir: str | None = None) -> None:
         self.binary = binary
+        self.persist_dir = persist_dir
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -38,7 +42,11 @@ class RedisServer:
 
     def start(self) -> None:
         cmd = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--save", "", "--appendonly", "no"]
+        if self.persist_dir is None:
+            cmd += ["--save", "", "--appendonly", "no"]
+        else:
+            cmd += ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
+            cmd += ["--dir", self.persist_dir]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
