@@ -103,7 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="sauci-demo-"))
     repo = make_demo_repo(base / "calc")
-    print(f"sample repository: {repo}\n")
+    print(f"sample repository: {repo}\n", flush=True)
     run_args = argparse.Namespace(
         **{
             **vars(args),
