@@ -148,7 +148,9 @@ def _schedules(value: Any, path: Path) -> tuple[tuple[str, str, str], ...]:
             raise ConfigError(f"{path}: schedule {i} needs 'repo' and 'cron'")
         unknown = set(item) - {"repo", "cron", "branch"}
         if unknown:
-            raise ConfigError(f"{path}: schedule {i} has unknown key(s) {', '.join(sorted(unknown))}")
+            raise ConfigError(
+                f"{path}: schedule {i} has unknown key(s) {', '.join(sorted(unknown))}"
+            )
         try:
             CronSchedule.parse(str(item["cron"]))
         except ValueError as exc:

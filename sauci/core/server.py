@@ -300,7 +300,8 @@ class Server:
             self._next_cron_refresh = time.monotonic() + max(self.options.poll_interval, 30.0)
             wanted = set(self.schedules())
             self._cron = {
-                key: self._cron.get(key) or CronSchedule.parse(key[1]).next_after(now) for key in wanted
+                key: self._cron.get(key) or CronSchedule.parse(key[1]).next_after(now)
+                for key in wanted
             }
         for key, due in list(self._cron.items()):
             if due > now:

@@ -20,7 +20,6 @@ returns. Steps use ``sh -c`` and busybox-level tools only, so the suite runs
 against a minimal container image too.
 """
 
-
 from __future__ import annotations
 
 import os

@@ -225,7 +225,18 @@ def test_store_copy_and_bench_stores(tmp_path):
     again = sauci("store", "copy", "--from", source, "--to", target)  # resumes: nothing new
     assert again.returncode == 0 and "copied 0 builds" in again.stdout
     chart = tmp_path / "stores.svg"
-    bench = sauci("bench", "stores", "--url", "memory://", "--builds", "5", "--steps", "2", "--svg", str(chart))
+    bench = sauci(
+        "bench",
+        "stores",
+        "--url",
+        "memory://",
+        "--builds",
+        "5",
+        "--steps",
+        "2",
+        "--svg",
+        str(chart),
+    )
     assert bench.returncode == 0, bench.stderr
     assert "memory" in bench.stdout and "writes/s" in bench.stdout
     assert chart.read_text().startswith("<svg")

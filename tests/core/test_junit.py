@@ -1,6 +1,5 @@
 """JUnit reports: the usual shapes, malicious XML, and collecting from a workspace."""
 
-
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,7 +1,6 @@
 """LogSink: bytes to disk exactly (masked, capped), chunks to the store, the
 timestamps sidecar, and following a growing log."""
 
-
 from __future__ import annotations
 
 import itertools

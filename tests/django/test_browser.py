@@ -243,3 +243,68 @@ def test_push_build_live_log_rerun_badge(served):
             assert [] == dialogs  # no script from any hostile text ran
         finally:
             browser.close()
+
+
+def test_sections_continue_across_ranges_in_the_browser():
+    """A section open at the end of a range takes in the lines of the next one,
+    whether they come before (Load earlier) or after (live follow)."""
+    import json
+
+    from sauci.contrib.django.logs import render_lines
+
+    sync_playwright = _need_browser()
+    js = (ROOT / "sauci/contrib/django/static/sauci/sauci.js").read_text()
+    log = b"before\n::group::Install\npip 1\npip 2\n::endgroup::\nafter\n"
+    cut = log.index(b"pip 2")
+    earlier = {"start": 0, "end": cut, "first_line": 1, "html": render_lines(log[:cut], 1, 0)}
+    batches = [(b"::group::Test\nt1\n", 7), (b"t2\n::endgroup::\ndone\n", 9)]
+    offset, events = len(log), ""
+    for data, line in batches:
+        events += f"event: lines\ndata: {json.dumps({'html': render_lines(data, line, offset), 'offset': offset + len(data)})}\n\n"
+        offset += len(data)
+    events += "event: end\ndata: {}\n\n"
+    page_html = f"""<!doctype html><html><body><main>
+<input id="log-search"><button id="log-prev"></button><button id="log-next"></button>
+<span id="log-count"></span><button id="log-find-all"></button>
+<input type="checkbox" id="log-ts"><input type="checkbox" id="log-wrap"><button id="log-expand">Expand all</button>
+<section id="log-results" hidden><p id="log-results-status"></p><ol id="log-results-list"></ol>
+<button id="log-results-more" hidden></button></section>
+<div id="log" data-start="{cut}" data-end="{len(log)}" data-range-url="/range" data-ts-url="/ts"
+ data-search-url="/search" data-stream-url="/stream">
+<button id="log-earlier">Load earlier</button>
+<div id="log-lines">{render_lines(log[cut:], 4, cut)}</div><p id="log-following"></p></div>
+</main><script src="/sauci.js"></script></body></html>"""
+
+    def handle(route):
+        url = route.request.url
+        if url.endswith("/sauci.js"):
+            route.fulfill(body=js, content_type="text/javascript")
+        elif "/range" in url:
+            route.fulfill(body=json.dumps(earlier), content_type="application/json")
+        elif "/stream" in url:
+            route.fulfill(body=events, content_type="text/event-stream")
+        else:
+            route.fulfill(body=page_html, content_type="text/html")
+
+    def section_of(page, line):
+        return page.evaluate(
+            f"""() => {{ var d = document.getElementById("L{line}").closest("details");
+            return d ? d.querySelector("summary").textContent : null; }}"""
+        )
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.route("http://sauci.test/**", handle)
+            page.goto("http://sauci.test/log")
+            page.wait_for_selector("#L11", state="attached")  # both live batches arrived
+            assert "7Test" == section_of(page, 9) == section_of(page, 10)
+            assert section_of(page, 11) is None
+            page.click("#log-earlier")
+            page.wait_for_selector("#L1", state="attached")
+            assert "2Install" == section_of(page, 4) == section_of(page, 5)
+            assert section_of(page, 6) is None and section_of(page, 1) is None
+            assert 0 == page.locator("#log-lines [data-open], #log-lines [data-end]").count()
+        finally:
+            browser.close()

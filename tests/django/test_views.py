@@ -235,6 +235,119 @@ class TestLogs:
         assert "event: end" in body
 
 
+def _file_step(store, build, tmp_path, body, name="test"):
+    path = tmp_path / f"{name}.log"
+    path.write_bytes(body)
+    store.save_step(
+        StepRun(build_id=build.id, name=name, position=1, status=Status.PASSED, log_path=str(path))
+    )
+    return path
+
+
+@pytest.mark.django_db
+class TestLogSearch:
+    """The whole log is searched on the server, piece by piece, with a cursor."""
+
+    def test_matches_beyond_the_loaded_tail(self, viewer_client, store, settings):
+        settings.SAUCI = {"STORE": store, "LOG_TAIL_BYTES": 1024}
+        build = make_build(store)
+        body = b"".join(b"line %05d\n" % i for i in range(1, 1001))
+        body = body.replace(b"line 00007\n", b"line 00007 NeedLe\n")
+        store.append_log(build.id, "test", body)
+        page = viewer_client.get(reverse("sauci:log", args=[build.id, "test"]))
+        assert 'id="L7"' not in page.content.decode()  # not in the loaded tail
+        url = reverse("sauci:log_search", args=[build.id, "test"])
+        data = viewer_client.get(url, {"q": "needle"}).json()
+        assert [7] == [m["line"] for m in data["matches"]]
+        assert data["matches"][0]["offset"] == body.index(b"line 00007")
+        assert data["matches"][0]["html"] == "line 00007 NeedLe" and data["next"] is None
+        # The line's range loads back to it, for the jump to #L7.
+        start = page.context["start"]
+        ranged = viewer_client.get(
+            reverse("sauci:log_range", args=[build.id, "test"]),
+            {"end": start, "start": data["matches"][0]["offset"]},
+        ).json()
+        assert ranged["first_line"] == 7 and ranged["end"] == start and 'id="L7"' in ranged["html"]
+
+    def test_cursor_and_limits(self, viewer_client, store, settings, tmp_path):
+        settings.SAUCI = {"STORE": store, "LOG_SEARCH_BYTES": 64 * 1024}
+        build = make_build(store)
+        body = b"".join(b"row %06d hit\n" % i for i in range(1, 20001))  # 15 bytes, ~300 KB
+        _file_step(store, build, tmp_path, body)
+        url = reverse("sauci:log_search", args=[build.id, "test"])
+        seen, after, requests = [], 0, 0
+        while after is not None:
+            data = viewer_client.get(url, {"q": "HIT", "after": after}).json()
+            assert len(data["matches"]) <= 200
+            seen += [m["line"] for m in data["matches"]]
+            after, requests = data["next"], requests + 1
+        assert list(range(1, 20001)) == seen and requests >= 100
+        data = viewer_client.get(url, {"q": "nothing here"}).json()
+        assert [] == data["matches"] and data["next"] == 64 * 1024 // 15 * 15  # byte cap
+
+    def test_html_is_escaped_and_no_regex(self, viewer_client, store):
+        build = make_build(store)
+        store.append_log(build.id, "test", XSS_LOG + b"a.*b\nplain\n")
+        url = reverse("sauci:log_search", args=[build.id, "test"])
+        data = viewer_client.get(url, {"q": "<SCRIPT>"}).json()
+        assert ["&lt;script&gt;alert(1)&lt;/script&gt;"] == [m["html"] for m in data["matches"]]
+        assert "<script>" not in viewer_client.get(url, {"q": "<script>"}).content.decode()
+        data = viewer_client.get(url, {"q": ".*"}).json()
+        assert [2] == [m["line"] for m in data["matches"]]  # plain text, not a pattern
+
+    def test_missing_log_is_404(self, viewer_client, store):
+        build = make_build(store)
+        url = reverse("sauci:log_search", args=[build.id, "test"])
+        assert 404 == viewer_client.get(url, {"q": "x"}).status_code  # step without a log
+        url = reverse("sauci:log_search", args=[build.id, "nope"])
+        assert 404 == viewer_client.get(url, {"q": "x"}).status_code
+        store.append_log(build.id, "test", b"x\n")
+        url = reverse("sauci:log_search", args=[build.id, "test"])
+        assert 400 == viewer_client.get(url, {"q": ""}).status_code
+
+    def test_needs_the_view_permission(self, client, store, django_user_model):
+        build = make_build(store)
+        store.append_log(build.id, "test", b"secret\n")
+        url = reverse("sauci:log_search", args=[build.id, "test"])
+        response = client.get(url, {"q": "secret"})
+        assert 302 == response.status_code and "/login" in response["Location"]
+        client.force_login(django_user_model.objects.create_user("nobody", password="pw"))
+        assert 403 == client.get(url, {"q": "secret"}).status_code
+
+
+@pytest.mark.django_db
+class TestSectionsAcrossRanges:
+    def test_open_and_orphan_markers(self):
+        from sauci.contrib.django.logs import render_lines
+
+        first = render_lines(b"a\n::group::Install\npip 1\n", 1, 0)
+        assert '<details class="grp" data-open="">' in first
+        rest = render_lines(b"pip 2\n::endgroup::\nafter\n", 4, 24)
+        assert 'id="L5" data-o="30" data-end=""' in rest and "data-open" not in rest
+        whole = render_lines(b"::group::x\ny\n::endgroup::\n", 1, 0)
+        assert "data-open" not in whole and "data-end" not in whole
+
+
+@pytest.mark.django_db
+class TestTimestampsAvailability:
+    def test_store_only_log_says_timestamps_are_unavailable(self, viewer_client, store):
+        build = make_build(store)
+        store.append_log(build.id, "test", b"a\n")
+        page = viewer_client.get(reverse("sauci:log", args=[build.id, "test"])).content.decode()
+        assert "timestamps unavailable for this log" in page
+        assert 'id="log-ts" disabled' in page
+        data = viewer_client.get(reverse("sauci:log_ts", args=[build.id, "test"])).json()
+        assert {"timestamps": [], "available": False} == data
+
+    def test_log_file_offers_timestamps(self, viewer_client, store, tmp_path):
+        build = make_build(store)
+        _file_step(store, build, tmp_path, b"a\n")
+        page = viewer_client.get(reverse("sauci:log", args=[build.id, "test"])).content.decode()
+        assert "timestamps unavailable" not in page and 'id="log-ts" disabled' not in page
+        data = viewer_client.get(reverse("sauci:log_ts", args=[build.id, "test"])).json()
+        assert data["available"] is True
+
+
 @pytest.mark.django_db
 class TestHostileText:
     """Log lines, branch names and test names are text, never markup."""
@@ -340,6 +453,15 @@ def _push_payload(sha="c" * 40):
     ).encode()
 
 
+@pytest.fixture
+def registered(store):
+    """The payload's repository, registered as with `sauci repo add URL`."""
+    from sauci.core.models import Repo
+
+    store.save_repo(Repo(id="app", location="https://git.example/app.git", added_at=1.0))
+    return store
+
+
 @pytest.mark.django_db
 class TestWebhook:
     def post(self, client, body, secret="s3cret", delivery="d-1", signature=None):
@@ -356,7 +478,8 @@ class TestWebhook:
             },
         )
 
-    def test_valid_signature_queues_a_build(self, client, store, settings):
+    def test_valid_signature_queues_a_build(self, client, registered, settings):
+        store = registered
         settings.SAUCI = {"STORE": store, "WEBHOOK_SECRET": "s3cret"}
         response = self.post(client, _push_payload())
         assert 202 == response.status_code
@@ -368,7 +491,8 @@ class TestWebhook:
         )
         assert [build.id] == response.json()["builds"]
 
-    def test_duplicate_delivery_is_ignored(self, client, store, settings):
+    def test_duplicate_delivery_is_ignored(self, client, registered, settings):
+        store = registered
         settings.SAUCI = {"STORE": store, "WEBHOOK_SECRET": "s3cret"}
         self.post(client, _push_payload(), delivery="dup-1")
         assert 200 == self.post(client, _push_payload(), delivery="dup-1").status_code
@@ -383,9 +507,16 @@ class TestWebhook:
         monkeypatch.delenv("SAUCI_WEBHOOK_SECRET", raising=False)
         assert 403 == self.post(client, _push_payload()).status_code
 
-    def test_secret_from_environment(self, client, store, monkeypatch):
+    def test_secret_from_environment(self, client, registered, monkeypatch):
         monkeypatch.setenv("SAUCI_WEBHOOK_SECRET", "envsecret")
         assert 202 == self.post(client, _push_payload(), secret="envsecret").status_code
+
+    def test_an_unregistered_repository_is_not_built(self, client, store, settings):
+        settings.SAUCI = {"STORE": store, "WEBHOOK_SECRET": "s3cret"}
+        response = self.post(client, _push_payload())
+        assert 200 == response.status_code
+        assert "not registered" in response.json()["message"]
+        assert [] == store.list_builds()
 
     def test_too_large_is_413_before_reading(self, client, store, settings):
         settings.SAUCI = {"STORE": store, "WEBHOOK_SECRET": "s3cret", "WEBHOOK_MAX_BODY": 100}

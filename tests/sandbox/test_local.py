@@ -6,7 +6,6 @@ gets a unique SAUCI_TEST_MARK variable, and /proc must hold no live process
 whose environment carries it (nor a cgroup of the step).
 """
 
-
 from __future__ import annotations
 
 import os

@@ -2,7 +2,6 @@
 lands in the spool, deletions do not, an existing hook keeps working, and a
 broken spool never blocks a push."""
 
-
 from __future__ import annotations
 
 import os

@@ -1,7 +1,6 @@
 """MirrorCache against a local "remote" with a submodule: clone once, fetch after,
 worktrees at exact shas with submodules, clean removal."""
 
-
 from __future__ import annotations
 
 import pytest

@@ -1,7 +1,6 @@
 """The poller against real repositories: the first poll builds only the default
 branch, later polls build exactly what is new or moved, never deletions."""
 
-
 from __future__ import annotations
 
 import json

@@ -1,7 +1,6 @@
 """The spool: what is written is read back exactly, oldest first; bad files are set
 aside without stopping the queue; acked files are gone."""
 
-
 from __future__ import annotations
 
 import os

@@ -1,6 +1,5 @@
 """sauci.triggers exports exactly its public API, and importing it stays light."""
 
-
 from __future__ import annotations
 
 import subprocess

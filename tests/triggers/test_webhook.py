@@ -2,7 +2,6 @@
 requests; size, authentication, duplicates and malformed input get the right
 status; no input makes the handler raise."""
 
-
 from __future__ import annotations
 
 import hashlib

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # How long one live-follow (server-sent events) response lasts before the
     # browser reconnects: bounds how long a server thread is held.
     "LOG_STREAM_SECONDS": 25.0,
+    # Bytes of a log one search request scans at most (it then returns a
+    # cursor to continue from), so a search of a huge log holds no thread long.
+    "LOG_SEARCH_BYTES": 64 * 1024 * 1024,
     # How many recent builds the analytics and test history look at.
     "HISTORY_BUILDS": 50,
     # Seconds between the pages' refreshes while builds are queued or running.
@@ -87,6 +90,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a number of bytes from 1024 to 16 MiB",
     ),
     "LOG_STREAM_SECONDS": (_positive_number, "a positive number of seconds"),
+    "LOG_SEARCH_BYTES": (
+        lambda v: _positive_int(v) and 64 * 1024 <= v <= 1024 * 1024 * 1024,
+        "a number of bytes from 64 KiB to 1 GiB",
+    ),
     "HISTORY_BUILDS": (lambda v: _positive_int(v) and v <= 1000, "an integer from 1 to 1000"),
     "REFRESH_SECONDS": (_positive_number, "a positive number of seconds"),
     "TITLE": (lambda v: isinstance(v, str), "a string"),

@@ -102,6 +102,112 @@ class LogSource:
         first = self.lines_before(start) + 1
         return render_lines(data, first, start), first
 
+    def search(
+        self,
+        needle: str,
+        after: int = 0,
+        *,
+        limit: int = 200,
+        max_bytes: int = 64 * 1024 * 1024,
+        piece: int = 1 << 20,
+    ) -> dict[str, Any]:
+        """Lines containing ``needle`` (plain text, case-insensitive) from byte ``after`` on.
+
+        Reads the log ``piece`` bytes at a time and counts lines as it goes,
+        so memory stays bounded whatever the log's size; stops after
+        ``limit`` matches or ``max_bytes`` scanned and gives ``next``, the
+        line start to continue from (None at the end of the log). A line
+        longer than ``piece`` is searched in fragments (a match across a
+        fragment boundary is missed).
+        """
+        size = self.size()
+        pos = self.line_start_after(max(0, min(after, size)))
+        line_no = self.lines_before(pos) + 1
+        line_start = pos  # where the line being scanned begins
+        piece = max(1, min(piece, max_bytes))
+        stop = min(size, pos + max_bytes)
+        lowered = needle.lower()
+        ascii_needle = lowered.encode() if lowered.isascii() else None
+        matches: list[dict[str, Any]] = []
+        buf = b""
+        buf_off = pos
+        next_offset: int | None = None
+
+        def add(chunk: bytes, ls: int, le: int, number: int, offset: int) -> bool:
+            if matches and matches[-1]["line"] == number:
+                return False
+            text = chunk[ls : min(le, ls + 2000)].decode("utf-8", "replace")
+            matches.append(
+                {
+                    "line": number,
+                    "offset": offset,
+                    "html": escape(strip_ansi(text.replace("\r", ""))),
+                }
+            )
+            return len(matches) >= limit
+
+        while pos < stop:
+            data = self.read(pos, min(piece, stop - pos))
+            if not data:
+                break
+            pos += len(data)
+            buf += data
+            cut = buf.rfind(b"\n")
+            if pos >= size:
+                chunk, rest = buf, b""  # the last piece: its last line may lack "\n"
+            elif cut >= 0:
+                chunk, rest = buf[: cut + 1], buf[cut + 1 :]
+            elif len(buf) >= piece:
+                chunk, rest = buf, b""  # a fragment of a very long line
+            else:
+                continue
+            full = False
+            counted = 0
+            if ascii_needle is not None:
+                hay = chunk.lower()
+                hit = hay.find(ascii_needle)
+                while hit >= 0:
+                    ls = chunk.rfind(b"\n", 0, hit) + 1
+                    line_no += chunk.count(b"\n", counted, ls)
+                    counted = ls
+                    if ls:
+                        line_start = buf_off + ls
+                    le = chunk.find(b"\n", hit)
+                    le = len(chunk) if le < 0 else le
+                    if add(chunk, ls, le, line_no, line_start):
+                        full = True
+                        next_offset = buf_off + le + 1
+                        break
+                    hit = hay.find(ascii_needle, le + 1) if le < len(chunk) else -1
+            else:
+                ls = 0
+                while ls < len(chunk):
+                    le = chunk.find(b"\n", ls)
+                    le = len(chunk) if le < 0 else le
+                    if lowered in chunk[ls:le].decode("utf-8", "replace").lower():
+                        line_no += chunk.count(b"\n", counted, ls)
+                        counted = ls
+                        if ls:
+                            line_start = buf_off + ls
+                        if add(chunk, ls, le, line_no, line_start):
+                            full = True
+                            next_offset = buf_off + le + 1
+                            break
+                    ls = le + 1
+            if full:
+                break
+            line_no += chunk.count(b"\n", counted)
+            last = chunk.rfind(b"\n")
+            if last >= 0:
+                line_start = buf_off + last + 1
+            buf_off += len(chunk)
+            buf = rest
+        if next_offset is None and buf_off < size:
+            next_offset = buf_off
+        if next_offset is not None and next_offset >= size:
+            next_offset = None
+        return {"matches": matches, "next": next_offset, "scanned_to": next_offset or size}
+
 
 _GROUP_PREFIXES = ("::group::", "##[group]")
 _END_PREFIXES = ("::endgroup::", "##[endgroup]")
@@ -139,6 +245,7 @@ def render_lines(data: bytes, first_line: int, offset: int) -> str:
     renderer = AnsiRenderer()
     out: list[str] = []
     depth = 0
+    opened: list[int] = []  # where in ``out`` each open section starts
     n = first_line
     o = offset
     in_block = 0
@@ -155,6 +262,7 @@ def render_lines(data: bytes, first_line: int, offset: int) -> str:
         html = renderer.line(text)
         if marker is not None and marker[0] == "start":
             title = escape(marker[1])
+            opened.append(len(out))
             out.append(
                 f'<details class="grp"><summary><span class="ln" id="L{n}" data-o="{o}">'
                 f'<a class="n" href="#L{n}" tabindex="-1">{n}</a>'
@@ -162,15 +270,21 @@ def render_lines(data: bytes, first_line: int, offset: int) -> str:
             )
             depth += 1
         else:
+            # An end marker whose section began before ``data`` is marked
+            # data-end, for the page to close that section when it joins ranges.
+            orphan = ' data-end=""' if marker is not None and not depth else ""
             out.append(
-                f'<div class="ln" id="L{n}" data-o="{o}"><a class="n" href="#L{n}" tabindex="-1">'
-                f'{n}</a><span class="tx">{html}</span></div>'
+                f'<div class="ln" id="L{n}" data-o="{o}"{orphan}><a class="n" href="#L{n}" '
+                f'tabindex="-1">{n}</a><span class="tx">{html}</span></div>'
             )
             if marker is not None and depth:
                 out.append("</details>")
+                opened.pop()
                 depth -= 1
         n += 1
         o += len(raw) + 1
+    for i in opened:  # still open at the end of ``data``: continued by later lines
+        out[i] = out[i].replace('<details class="grp">', '<details class="grp" data-open="">', 1)
     out.append("</details>" * depth)
     out.append("</div>")
     return "".join(out)

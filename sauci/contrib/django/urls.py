@@ -22,6 +22,7 @@ urlpatterns = [
     path("builds/<int:build_id>/log-range/<path:step>", views.log_range, name="log_range"),
     path("builds/<int:build_id>/log-raw/<path:step>", views.log_raw, name="log_raw"),
     path("builds/<int:build_id>/log-stream/<path:step>", views.log_stream, name="log_stream"),
+    path("builds/<int:build_id>/log-search/<path:step>", views.log_search, name="log_search"),
     path("builds/<int:build_id>/log-ts/<path:step>", views.log_timestamps, name="log_ts"),
     path("tests/history/", views.test_history, name="test_history"),
     path("analytics/", views.analytics, name="analytics"),

@@ -274,6 +274,8 @@ def log_page(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
             size=size,
             first_line=first,
             live=live,
+            # The .ts sidecar sits next to a log file; a log only in the store has none.
+            timestamps_available=source.path is not None,
         ),
     )
 
@@ -289,11 +291,46 @@ def log_range(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
         return HttpResponseBadRequest("end must be a byte offset")
     source = LogSource(conf.get_store(), run)
     end = max(0, min(end, source.size()))
-    start = source.line_start_after(max(0, end - conf.config()["LOG_TAIL_BYTES"]))
+    tail = conf.config()["LOG_TAIL_BYTES"]
+    if "start" in request.GET:
+        # A search result before the loaded part: everything from its line on,
+        # so the page stays one contiguous range; bounded to 32 tails.
+        try:
+            wanted = max(0, int(request.GET["start"]))
+        except ValueError:
+            return HttpResponseBadRequest("start must be a byte offset")
+        if end - wanted > 32 * tail:
+            return JsonResponse({"error": "too far before the loaded part"}, status=400)
+        start = source.line_start_after(wanted)
+    else:
+        start = source.line_start_after(max(0, end - tail))
     if start >= end:
-        start = max(0, end - conf.config()["LOG_TAIL_BYTES"])
+        start = max(0, end - tail)
     html, first = source.range_html(start, end) if end > start else ("", 1)
     return JsonResponse({"start": start, "end": end, "first_line": first, "html": html})
+
+
+@require_GET
+@viewer
+def log_search(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
+    """Lines of the whole log holding ``q`` (plain text, any case), from ``after`` on, as JSON.
+
+    Scans the file (or the store's chunks) piece by piece, at most
+    LOG_SEARCH_BYTES per request; ``next`` is where to continue, or null.
+    """
+    run = _step_or_404(build_id, step)
+    source = LogSource(conf.get_store(), run)
+    if source.path is None and source.size() == 0:
+        raise Http404(f"build {build_id} step {step!r} has no log")
+    needle = request.GET.get("q", "")
+    try:
+        after = int(request.GET.get("after", 0))
+    except ValueError:
+        return HttpResponseBadRequest("after must be a byte offset")
+    if not needle or len(needle) > 1000:
+        return HttpResponseBadRequest("q must be 1 to 1000 characters")
+    result = source.search(needle, max(0, after), max_bytes=conf.config()["LOG_SEARCH_BYTES"])
+    return JsonResponse(result)
 
 
 @require_GET
@@ -351,7 +388,7 @@ def log_timestamps(request: HttpRequest, build_id: int, step: str) -> HttpRespon
             out.append((offset, at))
         else:
             break
-    return JsonResponse({"timestamps": out})
+    return JsonResponse({"timestamps": out, "available": source.path is not None})
 
 
 @require_GET
@@ -740,13 +777,25 @@ def webhook(request: HttpRequest) -> HttpResponse:
     result = handle_webhook(
         dict(request.headers), body, secret=secret, token=token, seen=_seen, max_body=max_body
     )
-    queued = []
+    queued: list[int] = []
+    status, message = result.status, result.message
     if result.requests:
+        # A signed payload names the URL to clone: build only repositories an
+        # administrator registered, so a leaked secret cannot make SauCI fetch
+        # and run anything else.
+        registered = {r.location for r in conf.get_store().list_registered_repos()}
         scheduler = _scheduler()
         for build_request in result.requests:
+            if build_request.repo not in registered:
+                status = 200
+                message = (
+                    f"ignored: {build_request.repo} is not registered with SauCI "
+                    f"(sauci repo add {build_request.repo})"
+                )
+                continue
             build = scheduler.enqueue(build_request, actor=build_request.pusher or "webhook")
             queued.append(build.id)
-    return JsonResponse({"message": result.message, "builds": queued}, status=result.status)
+    return JsonResponse({"message": message, "builds": queued}, status=status)
 
 
 __all__ = [
@@ -760,6 +809,7 @@ __all__ = [
     "log_page",
     "log_range",
     "log_raw",
+    "log_search",
     "log_stream",
     "log_timestamps",
     "overview",

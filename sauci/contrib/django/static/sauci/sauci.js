@@ -46,6 +46,60 @@
     if (el) { openTo(el); el.scrollIntoView({ block: "center" }); }
   }
 
+  /* Sections across ranges: the server marks a section still open at the end
+     of a range (details[data-open]) and an end marker whose start came in an
+     earlier range (.ln[data-end]); joining ranges moves the lines between
+     into the open section, so a section spans any number of fetches. */
+  function openChain(details) {
+    var chain = [details];
+    for (var last = details.lastElementChild; last && last.matches("details[data-open]"); last = last.lastElementChild)
+      chain.push(last);
+    return chain;
+  }
+  function tailChain(container) {
+    var blk = container.lastElementChild;
+    var last = blk && blk.lastElementChild;
+    return last && last.matches("details[data-open]") ? openChain(last) : [];
+  }
+  function joinSections(stack, nodes) {
+    for (var i = 0; i < nodes.length && stack.length; i++) {
+      var node = nodes[i], top = stack[stack.length - 1];
+      top.appendChild(node);
+      if (node.nodeType !== 1) continue;
+      if (node.hasAttribute("data-end")) {
+        node.removeAttribute("data-end");
+        top.removeAttribute("data-open");
+        stack.pop();
+      } else if (node.matches("details[data-open]")) {
+        openChain(node).forEach(function (d) { stack.push(d); });
+      }
+    }
+  }
+  function dropEmpty(container) {
+    Array.prototype.slice.call(container.children).forEach(function (blk) {
+      if (!blk.firstChild) blk.remove();
+    });
+  }
+  function appendRange(lines, html) {
+    var stack = tailChain(lines), tmp = document.createElement("div");
+    tmp.innerHTML = html;
+    Array.prototype.slice.call(tmp.children).forEach(function (blk) {
+      if (stack.length) joinSections(stack, Array.prototype.slice.call(blk.childNodes));
+      if (blk.firstChild) lines.appendChild(blk);
+    });
+  }
+  function prependRange(lines, html) {
+    var tmp = document.createElement("div");
+    tmp.innerHTML = html;
+    var stack = tailChain(tmp), blks = Array.prototype.slice.call(lines.children);
+    for (var i = 0; i < blks.length && stack.length; i++)
+      joinSections(stack, Array.prototype.slice.call(blks[i].childNodes));
+    dropEmpty(lines);
+    var frag = document.createDocumentFragment();
+    while (tmp.firstChild) frag.appendChild(tmp.firstChild);
+    lines.insertBefore(frag, lines.firstChild);
+  }
+
   function logViewer() {
     var log = $("log");
     if (!log) return;
@@ -55,21 +109,26 @@
 
     /* Earlier parts, one range at a time. */
     var earlier = $("log-earlier");
+    function loadedEarlier(data) {
+      prependRange(lines, data.html);
+      start = data.start;
+      if (timestamps) applyTimestamps();
+      if (earlier) {
+        if (start <= 0) { earlier.remove(); earlier = null; }
+        else { earlier.disabled = false; earlier.textContent = "Load earlier (" + Math.round(start / 1024) + " KiB before)"; }
+      }
+      runSearch(false);
+    }
     if (earlier) earlier.addEventListener("click", function () {
       earlier.disabled = true;
       fetch(log.getAttribute("data-range-url") + "?end=" + start, { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (data) {
           var y = document.documentElement.scrollHeight - window.scrollY;
-          lines.insertAdjacentHTML("afterbegin", data.html);
+          loadedEarlier(data);
           window.scrollTo(0, document.documentElement.scrollHeight - y);
-          start = data.start;
-          if (timestamps) applyTimestamps();
-          if (start <= 0) earlier.remove();
-          else { earlier.disabled = false; earlier.textContent = "Load earlier (" + Math.round(start / 1024) + " KiB before)"; }
-          runSearch(false);
         })
-        .catch(function () { earlier.disabled = false; });
+        .catch(function () { if (earlier) earlier.disabled = false; });
     });
 
     /* Search in what is loaded: marks every match, Enter / Shift+Enter move. */
@@ -120,10 +179,61 @@
     var pending = null;
     search.addEventListener("input", function () {
       clearTimeout(pending); pending = setTimeout(function () { runSearch(true); }, 200);
+      clearTimeout(rpending); rpending = setTimeout(function () { serverSearch(search.value, 0); }, 400);
     });
     search.addEventListener("keydown", function (e) {
       if (e.key === "Enter") { e.preventDefault(); move(e.shiftKey ? -1 : 1); }
-      if (e.key === "Escape") { search.value = ""; runSearch(false); }
+      if (e.key === "Escape") { search.value = ""; runSearch(false); serverSearch("", 0); }
+    });
+    /* Search in the whole log, on the server: matching lines listed; a click
+       loads the range up to the line if needed and jumps to it. */
+    var results = $("log-results"), rlist = $("log-results-list"), rstatus = $("log-results-status");
+    var rmore = $("log-results-more"), rq = "", rnext = null, rcount = 0, rpending = null;
+    function serverSearch(q, after) {
+      rq = q;
+      if (!after) { rlist.textContent = ""; rcount = 0; }
+      rmore.hidden = true;
+      if (!q) { results.hidden = true; return; }
+      results.hidden = false;
+      rstatus.textContent = "Searching the whole log…";
+      fetch(log.getAttribute("data-search-url") + "?" + new URLSearchParams({ q: q, after: after }), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+        .then(function (data) {
+          if (q !== rq) return;  /* a newer search is under way */
+          data.matches.forEach(function (m) {
+            var li = document.createElement("li"), a = document.createElement("a");
+            a.href = "#L" + m.line;
+            a.setAttribute("data-o", m.offset);
+            a.setAttribute("data-line", m.line);
+            a.innerHTML = '<span class="rn">' + m.line + "</span>" + m.html;  /* escaped by the server */
+            li.appendChild(a);
+            rlist.appendChild(li);
+          });
+          rcount += data.matches.length;
+          rnext = data.next;
+          var more = rnext !== null && rnext !== undefined;
+          rstatus.textContent = rcount ? rcount + " matching lines in the whole log" + (more ? " so far" : "")
+            : (more ? "no match yet" : "no match in the whole log");
+          rmore.hidden = !more;
+        })
+        .catch(function () { if (q === rq) rstatus.textContent = "The search failed."; });
+    }
+    rmore.addEventListener("click", function () { serverSearch(rq, rnext); });
+    $("log-find-all").addEventListener("click", function () { serverSearch(search.value, 0); });
+    function goLine(n) {
+      if (location.hash === "#L" + n) showHash(); else location.hash = "#L" + n;
+    }
+    rlist.addEventListener("click", function (e) {
+      var a = e.target.closest("a[data-line]");
+      if (!a) return;
+      e.preventDefault();
+      var o = parseInt(a.getAttribute("data-o"), 10), n = a.getAttribute("data-line");
+      if (o >= start) { goLine(n); return; }
+      rstatus.textContent = "Loading line " + n + "…";
+      fetch(log.getAttribute("data-range-url") + "?" + new URLSearchParams({ end: start, start: o }), { credentials: "same-origin" })
+        .then(function (r) { return r.json().then(function (d) { if (!r.ok) throw new Error(d.error || r.status); return d; }); })
+        .then(function (data) { loadedEarlier(data); rstatus.textContent = "Line " + n + "."; goLine(n); })
+        .catch(function (err) { rstatus.textContent = "Line " + n + ": " + err.message + "; use Load earlier."; });
     });
     $("log-next").addEventListener("click", function () { move(1); });
     $("log-prev").addEventListener("click", function () { move(-1); });
@@ -163,7 +273,16 @@
       if (!e.target.checked) { timestamps = null; applyTimestamps(); return; }
       fetch(log.getAttribute("data-ts-url") + "?start=0", { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
-        .then(function (data) { timestamps = data.timestamps; applyTimestamps(); });
+        .then(function (data) {
+          if (data.available === false) {
+            e.target.checked = false; e.target.disabled = true;
+            var note = document.createElement("span");
+            note.className = "note"; note.textContent = "timestamps unavailable for this log";
+            e.target.parentNode.after(note);
+            return;
+          }
+          timestamps = data.timestamps; applyTimestamps();
+        });
     });
 
     /* Live follow of a running step. */
@@ -173,7 +292,7 @@
       source.addEventListener("lines", function (e) {
         var data = JSON.parse(e.data);
         var atBottom = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
-        lines.insertAdjacentHTML("beforeend", data.html);
+        appendRange(lines, data.html);
         log.setAttribute("data-end", data.offset);
         if (timestamps) applyTimestamps();
         if (atBottom) window.scrollTo(0, document.documentElement.scrollHeight);
