@@ -9,6 +9,7 @@ back end.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "Pipeline",
     "Repo",
     "Schedule",
+    "Service",
     "Status",
     "Step",
     "StepResult",
@@ -39,6 +41,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
 DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
+DEFAULT_READY_TIMEOUT = 30.0
 
 
 class Status(enum.StrEnum):
@@ -127,6 +130,63 @@ class When:
         return True
 
 
+_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def service_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a service (a DNS label), or None."""
+    if not _SERVICE_NAME.match(name):
+        return (
+            "is not a DNS label: use 1 to 63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def _check_service_name(instance: Any, attribute: Any, value: str) -> None:
+    problem = service_name_problem(value)
+    if problem:
+        raise ValueError(f"service name {value!r} {problem}")
+
+
+@attrs.frozen(kw_only=True)
+class Service:
+    """A container that runs beside a step (a database, a cache), for sandboxes
+    with the ``services`` capability.
+
+    ``command`` empty means the image's own; ``ready`` is a shell command run
+    inside the service's container that exits 0 once it is ready (None: ready
+    as soon as it started); ``ready_timeout`` is in seconds.
+    """
+
+    name: str = attrs.field(validator=_check_service_name)
+    image: str = attrs.field(validator=attrs.validators.min_len(1))
+    command: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    ready: str | None = None
+    ready_timeout: float = attrs.field(default=DEFAULT_READY_TIMEOUT)
+
+    @ready_timeout.validator
+    def _positive(self, attribute: Any, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"ready_timeout must be more than 0 seconds, got {value!r}")
+
+    @property
+    def env_name(self) -> str:
+        """The name as it appears in ``SAUCI_SERVICE_<NAME>_HOST``."""
+        return self.name.upper().replace("-", "_")
+
+
+def _service_tuple(items: Iterable[Service]) -> tuple[Service, ...]:
+    return tuple(items)
+
+
+def _check_services(instance: Any, attribute: Any, value: tuple[Service, ...]) -> None:
+    names = [s.name for s in value]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate service names in {names!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Step:
     """One command of a pipeline, after matrix expansion.
@@ -157,6 +217,9 @@ class Step:
     network: bool | None = None
     weight: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     matrix: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    services: tuple[Service, ...] = attrs.field(
+        default=(), converter=_service_tuple, validator=_check_services
+    )
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

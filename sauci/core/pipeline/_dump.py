@@ -14,7 +14,14 @@ from typing import Any
 
 import yaml
 
-from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.core.models import (
+    DEFAULT_READY_TIMEOUT,
+    DEFAULT_SHELL,
+    DEFAULT_TIMEOUT,
+    Pipeline,
+    Service,
+    Step,
+)
 from sauci.core.pipeline._units import format_duration, format_size, parse_duration
 
 try:
@@ -98,6 +105,21 @@ def _step(step: Step) -> dict[str, Any]:
         out["weight"] = step.weight
     if step.matrix:
         out["matrix_values"] = dict(step.matrix)
+    if step.services:
+        out["services"] = [_service(s) for s in step.services]
+    return out
+
+
+def _service(service: Service) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": service.name, "image": service.image}
+    if service.command:
+        out["command"] = list(service.command)
+    if service.env:
+        out["env"] = dict(service.env)
+    if service.ready is not None:
+        out["ready"] = service.ready
+    if service.ready_timeout != DEFAULT_READY_TIMEOUT:
+        out["ready_timeout"] = _duration(service.ready_timeout)
     return out
 
 

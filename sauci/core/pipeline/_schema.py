@@ -14,7 +14,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sauci.core.models import Limits, When
+from sauci.core.models import Limits, Service, When, service_name_problem
 from sauci.core.pipeline._matrix import Matrix, read_matrix
 from sauci.core.pipeline._nodes import (
     FLOAT,
@@ -55,6 +55,7 @@ STEP_KEYS = (
     "run",
     "sandbox",
     "secrets",
+    "services",
     "shell",
     "timeout",
     "weight",
@@ -62,6 +63,7 @@ STEP_KEYS = (
     "workdir",
 )
 LIMIT_KEYS = ("cpu", "memory", "processes")
+SERVICE_KEYS = ("command", "env", "image", "name", "ready", "ready_timeout")
 WHEN_KEYS = ("branches", "events")
 EVENTS = ("cli", "cron", "manual", "push", "rerun", "tag", "webhook")
 
@@ -546,6 +548,137 @@ class Reader:
         if ok:
             spec.fields["secrets"] = tuple(name for name, _ in names)
 
+    def _services(self, spec: StepSpec, what: str, node: Node) -> None:
+        """``services: [{name, image, command, env, ready, ready_timeout}, ...]``.
+
+        A bare string is an image; the service is named after the last path
+        component of its name, without tag or digest.
+        """
+        chk = self.chk
+        expected = "a list of services, each an image name or a mapping with 'name' and 'image'"
+        if not isinstance(node, SequenceNode):
+            if chk.visit(node):
+                chk.add(node, f"{what}: expected {expected}, got {describe(node)}")
+            return
+        if not chk.visit(node):
+            return
+        services: list[Service] = []
+        seen: dict[str, int] = {}
+        ok = True
+        for index, item in enumerate(node.value, 1):
+            service = self._service(item, f"service #{index} of {what}")
+            if service is None:
+                ok = False
+                continue
+            if service.name in seen:
+                chk.add(
+                    item,
+                    f"{what}: duplicate service name {service.name!r}; the first is "
+                    f"service #{seen[service.name]}",
+                )
+                ok = False
+                continue
+            seen[service.name] = index
+            services.append(service)
+        if ok:
+            spec.fields["services"] = tuple(services)
+
+    def _service(self, node: Node, what: str) -> Service | None:
+        chk = self.chk
+        if isinstance(node, ScalarNode) and node.tag in TEXT_TAGS:
+            image = chk.text(node, what, "an image name")
+            if image is None:
+                return None
+            if not image.strip():
+                chk.add(node, f"{what}: the image name is empty")
+                return None
+            name = _image_base(image)
+            problem = service_name_problem(name)
+            if problem:
+                chk.add(
+                    node,
+                    f"{what}: the name {name!r} taken from the image {problem}; "
+                    "write the mapping form with 'name'",
+                )
+                return None
+            return Service(name=name, image=image)
+        mapping = chk.mapping(
+            node, what, "an image name or a mapping with 'name', 'image' and more"
+        )
+        if mapping is None:
+            return None
+        found: dict[str, Any] = {}
+        ok = True
+        keys: set[str] = set()
+        for key, key_node, value in chk.items(mapping, f" in {what}"):
+            inner = f"{key!r} of {what}"
+            if key not in SERVICE_KEYS:
+                chk.unknown_key(key, key_node, f" in {what}", SERVICE_KEYS)
+                ok = False
+                continue
+            keys.add(key)
+            if _is_null(value) and key not in ("name", "image"):
+                continue
+            result: Any = None
+            if key == "name":
+                result = chk.text(value, inner, "a service name such as 'cache'")
+                if result is not None:
+                    problem = service_name_problem(result)
+                    if problem:
+                        chk.add(value, f"{inner}: {result!r} {problem}")
+                        result = None
+            elif key == "image":
+                result = chk.text(value, inner, "an image name such as 'redis:7'")
+                if result is not None and not result.strip():
+                    chk.add(value, f"{inner}: the image name is empty")
+                    result = None
+            elif key == "command":
+                words = chk.texts(value, inner, "a word")
+                result = None if words is None else tuple(w for w, _ in words)
+            elif key == "env":
+                result = self._env(value, inner)
+            elif key == "ready":
+                result = chk.text(value, inner, "a shell command such as 'redis-cli ping'")
+                if result is not None and not result.strip():
+                    chk.add(value, f"{inner}: the command is empty")
+                    result = None
+            else:
+                result = self._duration(value, inner)
+            if result is None:
+                ok = False
+            else:
+                found[key] = result
+        for required in ("name", "image"):
+            if required not in keys:
+                chk.add(mapping, f"{what} has no {required!r}")
+                ok = False
+        if not ok:
+            return None
+        return Service(**found)
+
+    def _duration(self, node: Node, what: str) -> float | None:
+        chk = self.chk
+        expected = f"a duration such as {DURATION_EXAMPLES}"
+        if not chk.visit(node):
+            return None
+        seconds: float | None = None
+        if isinstance(node, ScalarNode) and node.tag == STR:
+            with contextlib.suppress(ValueError):
+                seconds = parse_duration(node.value)
+        elif isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
+            seconds = chk.number(node, what, expected)
+            if seconds is None:
+                return None
+        if seconds is None:
+            chk.add(node, f"{what}: expected {expected}, got {describe(node)}")
+        elif seconds <= 0:
+            chk.add(node, f"{what}: expected more than 0 seconds, got {describe(node)}")
+        elif seconds > TIMEOUT_CEILING:
+            chk.add(node, f"{what}: {describe(node)} is more than the ceiling of 30 days")
+        else:
+            return seconds
+        return None
+
     def _limits(self, spec: StepSpec, what: str, node: Node) -> None:
         chk = self.chk
         mapping = chk.mapping(node, what, "a mapping with 'memory', 'processes' and/or 'cpu'")
@@ -596,6 +729,12 @@ class Reader:
         return None
 
 
+def _image_base(image: str) -> str:
+    """``redis`` for ``docker.io/library/redis:7@sha256:...``."""
+    last = image.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
 def _peek_name(node: MappingNode) -> str | None:
     """The step's label from its 'name' before the keys are checked one by one."""
     for key, value in node.value:
@@ -626,6 +765,7 @@ _STEP_HANDLERS: dict[str, _Handler] = {
     "run": Reader._run,
     "sandbox": Reader._sandbox,
     "secrets": Reader._secrets,
+    "services": Reader._services,
     "shell": Reader._shell,
     "timeout": Reader._timeout,
     "weight": Reader._weight,
