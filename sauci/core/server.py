@@ -123,6 +123,8 @@ class Server:
         self._next_poll = 0.0
         self._cron: dict[tuple[str, str, str], Any] = {}  # (repo, cron, branch) -> next time
         self._next_cron_refresh = 0.0
+        self._next_prune = 0.0
+        self._status_at = 0.0
 
     # -- life cycle ------------------------------------------------------------
 
@@ -318,7 +320,7 @@ class Server:
         settings = self.settings
         if settings.keep_builds is None and settings.keep_days is None:
             return
-        if time.monotonic() < getattr(self, "_next_prune", 0.0):
+        if time.monotonic() < self._next_prune:
             return
         self._next_prune = time.monotonic() + 600.0
         from sauci.core.retention import prune
@@ -364,7 +366,7 @@ class Server:
 
     def _write_status(self, *, throttle: bool = False) -> None:
         now = time.time()
-        if throttle and now - getattr(self, "_status_at", 0.0) < 1.0:
+        if throttle and now - self._status_at < 1.0:
             return
         self._status_at = now
         status = {
