@@ -21,6 +21,7 @@ def check_capabilities(step: Step, sandbox: Sandbox) -> list[str]:
     ``network: false`` needs ``isolates_network``; ``network: true`` is always
     possible. ``image:`` needs ``image`` (a sandbox without images would run
     on the host instead). Each limit needs its ``limits.*`` capability.
+    ``services:`` needs ``services``.
     """
     caps = sandbox.capabilities
     name = type(sandbox).__name__
@@ -32,6 +33,11 @@ def check_capabilities(step: Step, sandbox: Sandbox) -> list[str]:
     if step.image and "image" not in caps:
         problems.append(
             f"step {step.name!r} names image {step.image!r}, but {name} does not run images"
+        )
+    if step.services and "services" not in caps:
+        names = ", ".join(repr(s.name) for s in step.services)
+        problems.append(
+            f"step {step.name!r} asks for services ({names}), but {name} cannot run services"
         )
     limits = step.limits
     for value, cap, what in (

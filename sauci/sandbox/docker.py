@@ -5,6 +5,10 @@ The container gets the workspace at ``/workspace``, no network unless
 a read-only root with a private /tmp, and labels (``sauci.owner``,
 ``sauci.build``, ``sauci.step``) so that :meth:`DockerSandbox.sweep` can
 remove what a crashed server left. Containers are always removed.
+
+A step's ``services`` run in containers of their own, started (and waited
+for) before the step's container; the step's container joins the network
+namespace of the first service, so every service is on ``127.0.0.1``.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from sauci._logging import get_logger
 from sauci.core.logsink import format_size
-from sauci.core.models import EndedBy, Limits, Step, StepResult
+from sauci.core.models import EndedBy, Limits, Service, Step, StepResult
 from sauci.exceptions import MissingDependencyError, SandboxError
 from sauci.sandbox.local import _workdir
 from sauci.sandbox.namespace import adopt_workspace
@@ -36,6 +42,7 @@ READ_SIZE = 256 * 1024
 POLL_INTERVAL = 0.05
 _HEADER = struct.Struct(">BxxxL")  # docker's multiplexed stream: type, size
 _LABEL = re.compile(r"^b(\d+)-")
+SERVICE_LOG_TAIL = 64 * 1024  # bytes of each service's output kept in the step's log
 
 
 class DockerSandbox:
@@ -57,6 +64,7 @@ class DockerSandbox:
             "isolates_filesystem",
             "isolates_network",
             "image",
+            "services",
         }
     )
 
@@ -158,13 +166,185 @@ class DockerSandbox:
         cpu = step.limits.cpu if step.limits.cpu is not None else self.limits.cpu
         processes = step.limits.processes or self.limits.processes or self.default_processes
         limits = Limits(memory=memory, processes=processes, cpu=cpu)
-        container = self._create(step, workspace, image, env, label, limits)
+        if not step.services:
+            return self._run_job(step, workspace, image, env, label, limits, log, cancel, started)
+        services: list[tuple[Service, str]] = []
+        try:
+            try:
+                ended = self._start_services(step, label, services, cancel, started)
+            except self._errors.DockerException as exc:
+                raise SandboxError(f"docker failed while starting services: {exc}") from exc
+            if ended is not None:
+                return attrs.evolve(ended, duration=time.monotonic() - started)
+            env = {
+                **env,
+                **{f"SAUCI_SERVICE_{s.env_name}_HOST": "127.0.0.1" for s, _ in services},
+            }
+            network = f"container:{services[0][1]}"
+            return self._run_job(
+                step, workspace, image, env, label, limits, log, cancel, started, network
+            )
+        finally:
+            for service, container in services:
+                self._service_log(service, container, log)
+            for _, container in services:
+                self._remove(container)
+
+    def _run_job(
+        self,
+        step: Step,
+        workspace: Path,
+        image: str,
+        env: Mapping[str, str],
+        label: str,
+        limits: Limits,
+        log: LogWriter,
+        cancel: threading.Event,
+        started: float,
+        network: str | None = None,
+    ) -> StepResult:
+        container = self._create(step, workspace, image, env, label, limits, network)
         try:
             return self._run(step, container, limits, log, cancel, started)
         except self._errors.DockerException as exc:
             raise SandboxError(f"docker failed while running step {step.name!r}: {exc}") from exc
         finally:
             self._remove(container)
+
+    # -- services ------------------------------------------------------------
+
+    def _start_services(
+        self,
+        step: Step,
+        label: str,
+        started_ones: list[tuple[Service, str]],
+        cancel: threading.Event,
+        started: float,
+    ) -> StepResult | None:
+        """Create, start and wait for each service, appending to ``started_ones``.
+
+        Returns a result when the step ends here (cancelled, step timeout);
+        raises SandboxError when a service cannot start or is not ready.
+        """
+        deadline = started + step.timeout if step.timeout and step.timeout > 0 else float("inf")
+        for service in step.services:
+            network = (
+                f"container:{started_ones[0][1]}"
+                if started_ones
+                else ("bridge" if step.network else "none")
+            )
+            container = self._create_service(step, service, label, network)
+            started_ones.append((service, container))
+            self.api.start(container)
+        for service, container in started_ones:
+            ended = self._wait_ready(step, service, container, cancel, deadline)
+            if ended is not None:
+                return ended
+        return None
+
+    def _create_service(self, step: Step, service: Service, label: str, network: str) -> str:
+        host_config = self.api.create_host_config(
+            network_mode=network,
+            pids_limit=self.default_processes,
+            init=True,
+            security_opt=["no-new-privileges"],
+            # Kept by the daemon (capped) so the output can go into the step's log.
+            log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
+        )
+        match = _LABEL.match(label)
+        name = re.sub(r"[^a-zA-Z0-9_.-]", "_", f"{self.owner}-{label}-{service.name}")[:200]
+        try:
+            created = self.api.create_container(
+                service.image,
+                command=list(service.command) or None,
+                environment=dict(service.env),
+                labels={
+                    "sauci.owner": self.owner,
+                    "sauci.build": match.group(1) if match else "",
+                    "sauci.step": step.name,
+                    "sauci.label": label,
+                    "sauci.service": service.name,
+                },
+                name=f"{name}-{secrets.token_hex(4)}",
+                host_config=host_config,
+                stdin_open=False,
+                tty=False,
+                use_config_proxy=False,
+            )
+        except self._errors.ImageNotFound as exc:
+            raise SandboxError(
+                f"image {service.image!r} of service {service.name!r} is not available "
+                "to the docker daemon"
+            ) from exc
+        except self._errors.DockerException as exc:
+            raise SandboxError(f"cannot create service {service.name!r}: {exc}") from exc
+        return str(created["Id"])
+
+    def _wait_ready(
+        self,
+        step: Step,
+        service: Service,
+        container: str,
+        cancel: threading.Event,
+        step_deadline: float,
+    ) -> StepResult | None:
+        """Run ``service.ready`` in the service's container until it exits 0."""
+        if service.ready is None:
+            return None
+        give_up = time.monotonic() + service.ready_timeout
+        exec_id: str | None = None
+        while True:
+            if cancel.is_set():
+                return StepResult(exit_code=None, ended_by=EndedBy.CANCELLED, reason="cancelled")
+            now = time.monotonic()
+            if now >= step_deadline:
+                return StepResult(
+                    exit_code=None,
+                    ended_by=EndedBy.TIMEOUT,
+                    reason=f"killed after {step.timeout:g} s timeout "
+                    f"(waiting for service {service.name!r})",
+                )
+            if exec_id is None:
+                state = self.api.inspect_container(container).get("State", {})
+                if not state.get("Running"):
+                    raise SandboxError(
+                        f"service {service.name!r} exited with code "
+                        f"{state.get('ExitCode')} before it was ready"
+                    )
+                exec_id = self.api.exec_create(
+                    container, ["sh", "-c", service.ready], stdout=False, stderr=False
+                )["Id"]
+                self.api.exec_start(exec_id, detach=True)
+            else:
+                info = self.api.exec_inspect(exec_id)
+                if not info.get("Running"):
+                    if info.get("ExitCode") == 0:
+                        return None
+                    exec_id = None  # not yet: try again after a pause
+                    if now < give_up:
+                        time.sleep(min(0.25, give_up - now))
+                        continue
+            if time.monotonic() >= give_up:
+                raise SandboxError(
+                    f"service {service.name!r} not ready after {service.ready_timeout:g} s"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def _service_log(self, service: Service, container: str, log: LogWriter) -> None:
+        """Append the tail of ``service``'s output to the step's log."""
+        try:
+            data = self.api.logs(container, stdout=True, stderr=True, stream=False)
+        except self._errors.DockerException as exc:
+            log.write(f"\nsauci: cannot read the log of service {service.name!r}: {exc}\n".encode())
+            return
+        if isinstance(data, str):
+            data = data.encode()
+        cut = len(data) > SERVICE_LOG_TAIL
+        header = f"\n--- service {service.name!r} ({service.image}) output"
+        header += f", last {format_size(SERVICE_LOG_TAIL)} ---\n" if cut else " ---\n"
+        log.write(header.encode() + data[-SERVICE_LOG_TAIL:])
+        if data and not data.endswith(b"\n"):
+            log.write(b"\n")
 
     def _create(
         self,
@@ -174,12 +354,13 @@ class DockerSandbox:
         env: Mapping[str, str],
         label: str,
         limits: Limits,
+        network: str | None = None,
     ) -> str:
         memory, processes, cpu = limits.memory, limits.processes, limits.cpu
         workdir = self.workspace_path + (f"/{step.workdir}" if step.workdir else "")
         host_config = self.api.create_host_config(
             binds={str(workspace): {"bind": self.workspace_path, "mode": "rw"}},
-            network_mode="bridge" if step.network else "none",
+            network_mode=network or ("bridge" if step.network else "none"),
             pids_limit=processes,
             mem_limit=memory,
             memswap_limit=memory,  # no swap beyond the limit

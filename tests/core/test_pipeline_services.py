@@ -67,7 +67,9 @@ def test_defaults() -> None:
 
 
 def test_command_as_one_string_is_one_word() -> None:
-    pipeline = parse("steps:\n  t:\n    run: x\n    services: [{name: a, image: b, command: run}]\n")
+    pipeline = parse(
+        "steps:\n  t:\n    run: x\n    services: [{name: a, image: b, command: run}]\n"
+    )
     assert pipeline.steps[0].services[0].command == ("run",)
 
 
@@ -76,12 +78,12 @@ def test_command_as_one_string_is_one_word() -> None:
     [
         ("7", (4, 15), "'services' in step 't': expected a list of services"),
         ("{name: a}", (4, 15), "'services' in step 't': expected a list of services"),
-        ("[{name: a, image: b, port: 1}]", (4, 37), "unknown key 'port' in service #1"),
-        ("[{name: a, image: b, imgae: 1}]", (4, 37), "did you mean 'image'"),
+        ("[{name: a, image: b, port: 1}]", (4, 36), "unknown key 'port' in service #1"),
+        ("[{name: a, image: b, imgae: 1}]", (4, 36), "did you mean 'image'"),
         ("[{image: b}]", (4, 16), "service #1 of 'services' in step 't' has no 'name'"),
         ("[{name: a}]", (4, 16), "has no 'image'"),
-        ("[{name: Cache, image: b}]", (4, 22), "'Cache' is not a DNS label"),
-        ("[{name: a_b, image: b}]", (4, 22), "is not a DNS label"),
+        ("[{name: Cache, image: b}]", (4, 23), "'Cache' is not a DNS label"),
+        ("[{name: a_b, image: b}]", (4, 23), "is not a DNS label"),
         ("[{name: a, image: b}, {name: a, image: c}]", (4, 37), "duplicate service name 'a'"),
         ("[redis, 'other/redis:7']", (4, 23), "duplicate service name 'redis'"),
         ("[{name: a, image: [b]}]", (4, 33), "'image' of service #1"),
