@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -105,9 +106,7 @@ class Server:
         digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
         self.cgroup_prefix = f"sauci-srv{digest}-"
         if sandbox is None:
-            from sauci.sandbox.local import LocalSandbox
-
-            sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=self.cgroup_prefix)
+            sandbox = default_sandbox(settings, cgroup_prefix=self.cgroup_prefix)
         self.slots = SlotPool(self.options.step_slots or 2 * (os.cpu_count() or 1))
         self.runner = LocalRunner(
             store=store, sandbox=sandbox, settings=settings, name=self.name, slots=self.slots
@@ -382,6 +381,28 @@ class Server:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(status))
         os.replace(tmp, path)
+
+
+def default_sandbox(settings: Settings, *, cgroup_prefix: str) -> Sandbox:
+    """The NamespaceSandbox when bubblewrap is installed and can reach the
+    workspaces, else the LocalSandbox (with a warning saying why)."""
+    from sauci.sandbox.local import LocalSandbox
+
+    if shutil.which("bwrap"):
+        from sauci.exceptions import SandboxError
+        from sauci.sandbox.namespace import NamespaceSandbox, check_reachable
+
+        try:
+            sandbox = NamespaceSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
+            if sandbox.host_uid is not None:  # root drops to this uid: it must reach the workspaces
+                settings.workspaces_dir.mkdir(parents=True, exist_ok=True)
+                check_reachable(
+                    settings.workspaces_dir / "probe", sandbox.host_uid, sandbox.host_gid or 0
+                )
+            return sandbox
+        except SandboxError as exc:
+            log.warning("namespace_sandbox_unavailable", reason=str(exc), using="local")
+    return LocalSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
 
 
 def _has_hook(repo: str) -> bool:

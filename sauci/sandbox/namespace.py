@@ -32,7 +32,13 @@ from sauci.sandbox._proctree import ProcessTree, StepCgroup
 from sauci.sandbox.local import LocalSandbox
 from sauci.typing import LogWriter
 
-__all__ = ["DEFAULT_HIDE", "DEFAULT_HOST_UID", "NamespaceSandbox", "adopt_workspace"]
+__all__ = [
+    "DEFAULT_HIDE",
+    "DEFAULT_HOST_UID",
+    "NamespaceSandbox",
+    "adopt_workspace",
+    "check_reachable",
+]
 
 log = get_logger(__name__)
 
@@ -112,7 +118,7 @@ class NamespaceSandbox(LocalSandbox):
         """Hand the workspace to the step's host uid, then run as LocalSandbox does."""
         workspace = Path(os.path.abspath(workspace))
         if self.host_uid is not None and workspace.is_dir() and not cancel.is_set():
-            _check_reachable(workspace, self.host_uid, self.host_gid or 0)
+            check_reachable(workspace, self.host_uid, self.host_gid or 0)
             adopt_workspace(workspace, self.host_uid, self.host_gid or 0)
         return super().run(step, workspace, log, env=env, cancel=cancel, label=label)
 
@@ -171,7 +177,7 @@ def _comm(pid: int) -> str:
         return ""
 
 
-def _check_reachable(workspace: Path, uid: int, gid: int) -> None:
+def check_reachable(workspace: Path, uid: int, gid: int) -> None:
     """bwrap, running as ``uid``, must be able to walk to the workspace to bind it."""
     for directory in reversed(workspace.parents):
         st = directory.stat()

@@ -450,3 +450,49 @@ def test_no_retry_interrupted_only_marks_the_build(tmp_path, settings):
     after = store.get_build(build.id)
     assert (after.status, after.reason) == (Status.ERRORED, "SauCI restarted during the build")
     assert len(store.list_builds()) == 1
+
+
+needs_bwrap = pytest.mark.skipif(
+    __import__("shutil").which("bwrap") is None and not os.environ.get("SAUCI_REQUIRE_SANDBOXES"),
+    reason="bubblewrap is not installed (set SAUCI_REQUIRE_SANDBOXES=1 to make this an error)",
+)
+
+
+@needs_bwrap
+def test_serve_uses_the_namespace_sandbox_when_it_can(tmp_path):
+    import shutil
+    import tempfile
+
+    from sauci.core.server import default_sandbox
+    from sauci.sandbox.local import LocalSandbox
+    from sauci.sandbox.namespace import NamespaceSandbox
+
+    # pytest's tmp_path is under a 0700 directory: a dropped uid cannot reach it.
+    hidden = Settings(data_dir=tmp_path / "data")
+    assert type(default_sandbox(hidden, cgroup_prefix="sauci-t-")) is LocalSandbox
+    reachable = Path(tempfile.mkdtemp(prefix="sauci-ns-"))
+    try:
+        reachable.chmod(0o711)
+        settings = Settings(data_dir=reachable / "data", grace=1.0)
+        sandbox = default_sandbox(settings, cgroup_prefix="sauci-t-")
+        assert isinstance(sandbox, NamespaceSandbox)
+        bare, work = make_origin(
+            tmp_path, "steps:\n  who:\n    run: id -u; touch /etc/escaped || echo refused\n"
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        install_hook(bare, settings.data_dir / "spool", "receive")
+        server = Server(store=open_store(settings.store_url), settings=settings, repos=[str(bare)])
+        assert isinstance(server.runner.sandbox, NamespaceSandbox)
+        server.start()
+        try:
+            git(work, "push", "-q", "origin", "main")
+            builds = wait_for(lambda: finished(server.store, 1))
+        finally:
+            server.stop()
+        assert [(b.status, b.reason) for b in builds] == [(Status.PASSED, None)]
+        step = server.store.list_steps(builds[0].id)[0]
+        assert Path(step.log_path).read_text().split()[0] == "1000"
+        assert "refused" in Path(step.log_path).read_text()
+        assert not Path("/etc/escaped").exists()
+    finally:
+        shutil.rmtree(reachable, ignore_errors=True)
