@@ -51,6 +51,11 @@ class Settings:
     log_format: str = attrs.field(
         default="console", validator=attrs.validators.in_(["console", "json"])
     )
+    # A limit or isolation the chosen sandbox cannot enforce: "error" the step
+    # (default), or "warn" in its log and run it anyway.
+    unenforced_limits: str = attrs.field(
+        default="error", validator=attrs.validators.in_(["error", "warn"])
+    )
     keep_builds: int | None = None  # logs and artifacts of the last N builds per repository
     keep_days: float | None = None  # ... or of the last D days
     # (repo, cron, branch) triples from [[sauci.schedules]] tables in sauci.toml

@@ -186,8 +186,10 @@ class Executor:
         secrets: Mapping[str, str] | None = None,
         observer: BuildObserver | None = None,
         slots: SlotPool | None = None,
+        unenforced: str = "error",
     ) -> None:
         self.slots = slots
+        self.unenforced = unenforced  # "error" or "warn": a limit the sandbox cannot enforce
         self.store = store
         self.sandbox = sandbox
         self.sandboxes = dict(sandboxes or {})
@@ -396,7 +398,10 @@ class Executor:
             from sauci.sandbox.capabilities import check_capabilities
 
             unenforced = check_capabilities(step, sandbox)
-            if unenforced:
+            if unenforced and self.unenforced == "warn":
+                for problem in unenforced:  # said where the person reading the build looks
+                    sink.write(f"sauci: warning: {problem}; running without it\n".encode())
+            elif unenforced:
                 raise SandboxError("; ".join(unenforced))
             label = f"b{build.id}-{_safe_name(step.name)}"
             attempt = 1

@@ -67,6 +67,7 @@ class LocalRunner:
             secrets=secrets,
             observer=observer,
             slots=slots,
+            unenforced=self.settings.unenforced_limits,
         )
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}

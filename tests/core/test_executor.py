@@ -269,3 +269,19 @@ def test_a_limit_the_sandbox_cannot_enforce_errors_the_step(workspace, settings)
     assert result.status is Status.ERRORED
     assert "cannot enforce" in result.reason and "64 MiB" in result.reason
     assert outcome.status is Status.ERRORED
+
+
+def test_unenforced_limits_can_be_a_warning_by_setting(workspace, tmp_path):
+    from sauci.sandbox.local import LocalSandbox
+
+    settings = Settings(data_dir=tmp_path / "d", unenforced_limits="warn")
+    sandbox = LocalSandbox(use_cgroups=False)
+    step = Step(name="s", run="echo ran", limits=Limits(memory=64 * 1024 * 1024))
+    outcome = run_pipeline(
+        Pipeline(steps=[step]), workspace, settings=settings, sandbox=sandbox, secrets={}
+    )
+    result = outcome.step("s")
+    assert result.status is Status.PASSED
+    log = Path(result.log_path).read_text()
+    assert "sauci: warning: step 's' asks for a memory limit of 64 MiB" in log
+    assert "running without it" in log and "ran" in log
