@@ -305,16 +305,17 @@ class DockerSandbox:
                     f"(waiting for service {service.name!r})",
                 )
             if exec_id is None:
-                state = self.api.inspect_container(container).get("State", {})
-                if not state.get("Running"):
-                    raise SandboxError(
-                        f"service {service.name!r} exited with code "
-                        f"{state.get('ExitCode')} before it was ready"
-                    )
-                exec_id = self.api.exec_create(
-                    container, ["sh", "-c", service.ready], stdout=False, stderr=False
-                )["Id"]
-                self.api.exec_start(exec_id, detach=True)
+                self._raise_if_exited(service, container)
+                try:
+                    exec_id = self.api.exec_create(
+                        container, ["sh", "-c", service.ready], stdout=False, stderr=False
+                    )["Id"]
+                    self.api.exec_start(exec_id, detach=True)
+                except self._errors.APIError:
+                    # It may have exited between the look and the exec (409
+                    # "is not running"): say so; anything else is re-raised.
+                    self._raise_if_exited(service, container)
+                    raise
             else:
                 info = self.api.exec_inspect(exec_id)
                 if not info.get("Running"):
@@ -329,6 +330,20 @@ class DockerSandbox:
                     f"service {service.name!r} not ready after {service.ready_timeout:g} s"
                 )
             time.sleep(POLL_INTERVAL)
+
+    def _raise_if_exited(self, service: Service, container: str) -> None:
+        state = self.api.inspect_container(container).get("State", {})
+        if not state.get("Running"):
+            # Docker may still be recording the exit: give it a moment for the code.
+            for _ in range(20):
+                if state.get("Status") in ("exited", "dead"):
+                    break
+                time.sleep(0.05)
+                state = self.api.inspect_container(container).get("State", {})
+            raise SandboxError(
+                f"service {service.name!r} exited with code "
+                f"{state.get('ExitCode')} before it was ready"
+            )
 
     def _service_log(self, service: Service, container: str, log: LogWriter) -> None:
         """Append the tail of ``service``'s output to the step's log."""
