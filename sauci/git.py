@@ -37,6 +37,7 @@ __all__ = [
     "MirrorSource",
     "find_repo_root",
     "is_bare",
+    "is_remote",
     "read_file",
     "repo_id",
 ]
@@ -89,6 +90,11 @@ def _git(*args: str, cwd: Path | str | None = None, timeout: float | None = None
         err = err_bytes.decode("utf-8", "replace").strip()
         raise SourceError(f"git {' '.join(args)} failed in {cwd}: {err}")
     return out.decode("utf-8", "replace")
+
+
+def is_remote(repo: str) -> bool:
+    """Whether ``repo`` names a remote (a URL or scp-like ``host:path``), not a local path."""
+    return "://" in repo or (":" in repo and not Path(repo).exists())
 
 
 def find_repo_root(path: Path | str) -> Path:

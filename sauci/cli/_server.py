@@ -21,7 +21,9 @@ __all__ = ["cmd_cancel", "cmd_repo", "cmd_rerun", "cmd_serve", "cmd_status", "cm
 
 def _location(value: str) -> str:
     """An absolute path for a local repository, the URL otherwise."""
-    if "://" in value or (":" in value and not Path(value).exists()):
+    from sauci.git import is_remote
+
+    if is_remote(value):
         return value
     path = Path(value).expanduser()
     if not path.exists():
@@ -36,10 +38,11 @@ def _hook_kind(kind: str) -> Literal["receive", "commit"]:
 
 
 def _register(store, settings, location: str, hook: str | None, poll: float | None) -> Repo:
+    from sauci.git import is_remote
     from sauci.triggers import install_hook, is_bare, repo_id
 
     kind = "none"
-    if "://" not in location and hook != "none":
+    if not is_remote(location) and hook != "none":
         wanted = hook or ("receive" if is_bare(Path(location)) else "commit")
         install_hook(Path(location), settings.data_dir / "spool", _hook_kind(wanted))
         kind = wanted

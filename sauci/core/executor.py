@@ -8,7 +8,6 @@ state change is written to the store before it is announced to observers.
 from __future__ import annotations
 
 import os
-import re
 import signal as _signal
 import threading
 import time
@@ -30,6 +29,7 @@ from sauci.core.models import (
     StepResult,
     StepRun,
 )
+from sauci.core.paths import artifact_dir, log_path, safe_name
 from sauci.exceptions import SandboxError, StoreError
 from sauci.typing import LogWriter, Sandbox, Store
 
@@ -50,10 +50,6 @@ class BuildObserver:
     def step_output(self, build: Build, step: str, data: bytes) -> None: ...
 
     def step_finished(self, build: Build, step: StepRun) -> None: ...
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "step"
 
 
 def step_env(
@@ -203,7 +199,7 @@ class Executor:
 
     def log_path(self, build: Build, step: str) -> Path:
         """``<logs>/<repo>/<build>/<step>.log``."""
-        return self.logs_dir / _safe_name(build.repo) / str(build.id) / f"{_safe_name(step)}.log"
+        return log_path(self.logs_dir, build.repo, build.id, step)
 
     def _sandbox_for(self, step: Step) -> Sandbox:
         if step.sandbox is None:
@@ -403,7 +399,7 @@ class Executor:
                     sink.write(f"sauci: warning: {problem}; running without it\n".encode())
             elif unenforced:
                 raise SandboxError("; ".join(unenforced))
-            label = f"b{build.id}-{_safe_name(step.name)}"
+            label = f"b{build.id}-{safe_name(step.name)}"
             attempt = 1
             while True:
                 result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
@@ -455,9 +451,7 @@ class Executor:
         if step.artifacts:
             from sauci.core.artifacts import collect_artifacts
 
-            dest = (
-                self.artifacts_dir / _safe_name(build.repo) / str(build.id) / _safe_name(step.name)
-            )
+            dest = artifact_dir(self.artifacts_dir, build.repo, build.id, step.name)
             kept = collect_artifacts(workspace, step.artifacts, dest)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)

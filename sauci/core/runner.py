@@ -221,12 +221,10 @@ class LocalRunner:
 
 def _source_for(repo: str, settings: Settings) -> Any:
     """A GitSource for a local path, a mirror-backed source for a URL."""
-    if "://" in repo or (":" in repo and not Path(repo).exists()):
-        from sauci.git import MirrorSource
+    from sauci.git import GitSource, MirrorSource, is_remote
 
+    if is_remote(repo):
         return MirrorSource(repo, settings.data_dir / "mirrors")
-    from sauci.git import GitSource
-
     return GitSource(repo)
 
 

@@ -43,6 +43,11 @@ def _color_256(n: int) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+# SGR codes that switch a style class on, and those that switch classes off.
+_SGR_ON = {1: "b", 2: "d", 3: "i", 4: "u", 7: "r", 9: "s"}
+_SGR_OFF = {22: ("b", "d"), 23: ("i",), 24: ("u",), 27: ("r",), 29: ("s",)}
+
+
 class AnsiRenderer:
     """Turns lines of terminal output into HTML, carrying SGR state from line to line.
 
@@ -111,29 +116,10 @@ class AnsiRenderer:
             if c == 0:
                 self._fg = self._bg = None
                 classes.clear()
-            elif c == 1:
-                classes.add("b")
-            elif c == 2:
-                classes.add("d")
-            elif c == 3:
-                classes.add("i")
-            elif c == 4:
-                classes.add("u")
-            elif c == 7:
-                classes.add("r")
-            elif c == 9:
-                classes.add("s")
-            elif c == 22:
-                classes.discard("b")
-                classes.discard("d")
-            elif c == 23:
-                classes.discard("i")
-            elif c == 24:
-                classes.discard("u")
-            elif c == 27:
-                classes.discard("r")
-            elif c == 29:
-                classes.discard("s")
+            elif c in _SGR_ON:
+                classes.add(_SGR_ON[c])
+            elif c in _SGR_OFF:
+                classes.difference_update(_SGR_OFF[c])
             elif 30 <= c <= 37:
                 self._fg = f"f{c - 30}"
             elif 90 <= c <= 97:

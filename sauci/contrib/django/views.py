@@ -555,10 +555,9 @@ def test_history(request: HttpRequest) -> HttpResponse:
 
 
 def _artifact_root(build: Build) -> Path:
-    # The layout the executor writes: <data>/artifacts/<repo>/<build id>/<step>/<path>.
-    from sauci.core.executor import _safe_name
+    from sauci.core.paths import artifact_dir
 
-    return conf.data_dir() / "artifacts" / _safe_name(build.repo) / str(build.id)
+    return artifact_dir(conf.data_dir() / "artifacts", build.repo, build.id)
 
 
 @require_GET
@@ -573,7 +572,7 @@ def artifacts(request: HttpRequest, build_id: int) -> HttpResponse:
 @viewer
 def artifact_download(request: HttpRequest, build_id: int) -> HttpResponse:
     from sauci.core.artifacts import confined
-    from sauci.core.executor import _safe_name
+    from sauci.core.paths import safe_name
 
     build = _build_or_404(build_id)
     step = request.GET.get("step", "")
@@ -581,7 +580,7 @@ def artifact_download(request: HttpRequest, build_id: int) -> HttpResponse:
     # Only files the store lists for this build, and only inside its directory.
     if not any(s == step and a.path == path for s, a in conf.get_store().list_artifacts(build_id)):
         raise Http404("no such artifact")
-    target = confined(_artifact_root(build), f"{_safe_name(step)}/{path}")
+    target = confined(_artifact_root(build), f"{safe_name(step)}/{path}")
     if target is None or not target.is_file():
         raise Http404("artifact file is missing")
     response = FileResponse(open(target, "rb"), as_attachment=True, filename=target.name)  # noqa: SIM115
