@@ -24,6 +24,7 @@ from sauci.core.models import (
     StepResult,
     StepRun,
     TestCase,
+    Worker,
 )
 
 __all__ = ["LogWriter", "Runner", "Sandbox", "Store"]
@@ -100,13 +101,33 @@ class Store(Protocol):
 
     def update_build(self, build_id: int, **changes: Any) -> Build:
         """Change fields of a build (status, reason, started_at, finished_at,
-        claimed_by, sha, ref, author, message, priority, cancel_requested);
-        returns the new record."""
+        claimed_by, sha, ref, author, message, priority, cancel_requested,
+        runs_on, heartbeat_at); returns the new record."""
 
-    def claim_build(self, worker: str) -> Build | None:
+    def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
         """Atomically move the best queued build (highest priority, then
-        oldest) to running, owned by ``worker``. None when the queue is empty.
-        Two concurrent callers never get the same build."""
+        oldest) to running, owned by ``worker``, with ``heartbeat_at`` = now.
+        None when the queue is empty. Two concurrent callers never get the
+        same build. With ``build_id``, claim that build only, and only while
+        it is queued (a worker handed a build id by a broker; None otherwise)."""
+
+    def heartbeat_build(self, build_id: int, worker: str) -> bool:
+        """Set ``heartbeat_at`` = now if ``worker`` still owns the running
+        build; False (and no change) when it does not: the worker must stop."""
+
+    def finish_build(
+        self,
+        build_id: int,
+        worker: str,
+        *,
+        status: Status,
+        reason: str | None,
+        finished_at: float,
+    ) -> Build | None:
+        """Record the end of a running build owned by ``worker``, atomically
+        (compare and set on status running and claimed_by). None, with no
+        change, when the build is no longer that worker's: a result is never
+        recorded twice, and a worker declared lost cannot overwrite the verdict."""
 
     def list_builds(
         self,
@@ -136,6 +157,16 @@ class Store(Protocol):
 
     def record_delivery(self, delivery_id: str) -> bool:
         """Record a webhook delivery id; True when it was already recorded."""
+
+    # workers (``sauci worker`` processes)
+    def save_worker(self, worker: Worker) -> Worker:
+        """Insert or replace a worker's record (by name)."""
+
+    def list_workers(self) -> list[Worker]:
+        """Every recorded worker, sorted by name."""
+
+    def delete_worker(self, name: str) -> None:
+        """Forget a worker (no error when there is none)."""
 
     # steps
     def save_step(self, step: StepRun) -> StepRun:

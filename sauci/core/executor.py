@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 
 from sauci._logging import get_logger
+from sauci.core.events import emit
 from sauci.core.logsink import LogSink
 from sauci.core.models import (
     DEFAULT_LOG_LIMIT,
@@ -359,6 +360,7 @@ class Executor:
         changes.setdefault("finished_at", time.time())
         final = self.store.save_step(attrs.evolve(run, **changes))  # type: ignore[arg-type]
         self.observer.step_finished(build, final)
+        emit("step_finished", build=build, step=final)
         return final
 
     def _run_step(
@@ -374,6 +376,7 @@ class Executor:
             attrs.evolve(run, status=Status.RUNNING, started_at=time.time(), attempt=1)
         )
         self.observer.step_started(build, run)
+        emit("step_started", build=build, step=run)
         env = step_env(build, pipeline, step, workspace, secrets=self.secrets)
         masked = [env[name] for name in step.secrets if name in env]
         sink = LogSink(

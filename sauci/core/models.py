@@ -36,6 +36,7 @@ __all__ = [
     "StepRun",
     "TestCase",
     "When",
+    "Worker",
 ]
 
 DEFAULT_TIMEOUT = 3600.0
@@ -254,6 +255,7 @@ class Pipeline:
     env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
     source: str | None = attrs.field(default=None, eq=False)  # file it came from, for messages
     schedules: tuple[Schedule, ...] = attrs.field(default=(), converter=_schedule_tuple)
+    runs_on: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)  # worker labels
 
     def __attrs_post_init__(self) -> None:
         from sauci.core.dag import check_graph
@@ -308,6 +310,7 @@ class BuildRequest:
     pusher: str = ""
     old_sha: str = ""
     reuse_from: int | None = None  # rerun failed: keep passed steps of this build
+    attempt: int = 1  # > 1 when a build is tried again after its worker was lost
 
 
 @attrs.frozen(kw_only=True)
@@ -333,6 +336,12 @@ class Build:
     claimed_by: str | None = None
     reuse_from: int | None = None
     cancel_requested: str | None = None  # a reason, once someone asked to cancel
+    # Distributed runs: the worker labels the pipeline asks for (`runs_on`),
+    # which try this is (a build handed on after a lost worker is tried again
+    # as a new build with attempt + 1), and the owner's last sign of life.
+    runs_on: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    attempt: int = 1
+    heartbeat_at: float | None = None
 
     @property
     def duration(self) -> float | None:
@@ -418,6 +427,24 @@ class Event:
     build_id: int | None = None
     actor: str = ""
     data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
+
+
+@attrs.frozen(kw_only=True)
+class Worker:
+    """A worker process (``sauci worker``) as it last reported itself."""
+
+    name: str  # unique: host:pid or --name
+    host: str = ""
+    labels: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    slots: int = 1
+    running: tuple[int, ...] = attrs.field(default=(), converter=tuple)  # build ids
+    started_at: float = 0.0
+    heartbeat_at: float = 0.0
+    state: str = "online"  # online | stopping (warm shutdown) | offline
+
+    @property
+    def slots_used(self) -> int:
+        return len(self.running)
 
 
 def _run_tuple(steps: Iterable[StepRun]) -> tuple[StepRun, ...]:

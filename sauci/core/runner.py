@@ -15,6 +15,7 @@ from typing import Any
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
+from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
@@ -175,6 +176,7 @@ class LocalRunner:
         with self._lock:
             self._cancels[build.id] = cancel
         log.info("build_started", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
+        emit("build_started", build=build)
         try:
             steps = self.executor.execute(build, pipeline, workspace, cancel=cancel, reuse=reuse)
         except StoreError as exc:
@@ -197,15 +199,28 @@ class LocalRunner:
         return self._end(build, status, reason)
 
     def _end(self, build: Build, status: Status, reason: str | None) -> Build:
-        """Record the build's end; while the store is down, retry (bounded) until it is back."""
+        """Record the build's end; while the store is down, retry (bounded) until it is back.
+
+        The write is a compare-and-set on this runner still owning the build:
+        when it does not (a server declared its worker lost meanwhile), the
+        verdict already recorded stands and this result is dropped.
+        """
         finished_at = time.time()
         deadline = time.monotonic() + self.store_retry
         delay = 0.2
         while True:
             try:
-                final = self.store.update_build(
-                    build.id, status=status, reason=reason, finished_at=finished_at
+                final = self.store.finish_build(
+                    build.id, self.name, status=status, reason=reason, finished_at=finished_at
                 )
+                if final is None:
+                    log.warning(
+                        "build_result_dropped",
+                        build=build.id,
+                        status=status.value,
+                        why="this runner no longer owns the build",
+                    )
+                    return self.store.get_build(build.id)
                 break
             except StoreError as exc:
                 if time.monotonic() + delay > deadline:
@@ -216,6 +231,7 @@ class LocalRunner:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         log.info("build_finished", build=build.id, status=status.value, reason=reason)
+        emit("build_finished", build=final)
         return final
 
 

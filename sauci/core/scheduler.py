@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from sauci._logging import get_logger
+from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status
 from sauci.exceptions import ConfigError
 from sauci.typing import Store
@@ -65,6 +66,7 @@ class Scheduler:
             "build_queued", build.id, actor or request.pusher, event=request.event, ref=request.ref
         )
         log.info("build_queued", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
+        emit("build_queued", build=build)
         if cancel_superseded and request.ref:
             for status in (Status.QUEUED, Status.RUNNING):
                 for other in self.store.list_builds(

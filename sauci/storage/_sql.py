@@ -54,6 +54,8 @@ UPDATABLE_BUILD_FIELDS = frozenset(
         "message",
         "priority",
         "cancel_requested",
+        "runs_on",
+        "heartbeat_at",
     }
 )
 
@@ -98,6 +100,8 @@ def check_update_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
         out["status"] = Status(out["status"])
     if "priority" in out:
         out["priority"] = int(out["priority"])
+    if "runs_on" in out:
+        out["runs_on"] = tuple(str(label) for label in out["runs_on"])
     return out
 
 

@@ -26,6 +26,7 @@ from sauci.core.models import (
     Status,
     StepRun,
     TestCase,
+    Worker,
 )
 from sauci.exceptions import NotFoundError
 from sauci.storage._sql import check_update_fields
@@ -61,6 +62,7 @@ class MemoryStore:
         self._artifacts: dict[int, list[tuple[str, Artifact]]] = {}
         self._events: list[Event] = []
         self._repos: dict[str, Repo] = {}
+        self._workers: dict[str, Worker] = {}
         self._deliveries: set[str] = set()
 
     @classmethod
@@ -94,6 +96,7 @@ class MemoryStore:
                 old_sha=request.old_sha,
                 queued_at=self._clock(),
                 reuse_from=request.reuse_from,
+                attempt=request.attempt,
             )
             self._next_id += 1
             self._builds[build.id] = build
@@ -110,16 +113,48 @@ class MemoryStore:
             self._builds[build_id] = build
             return _copy(build)
 
-    def claim_build(self, worker: str) -> Build | None:
+    def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
         with self._lock:
-            queued = [b for b in self._builds.values() if b.status is Status.QUEUED]
+            queued = [
+                b
+                for b in self._builds.values()
+                if b.status is Status.QUEUED and (build_id is None or b.id == build_id)
+            ]
             if not queued:
                 return None
             best = max(queued, key=lambda b: (b.priority, -b.id))
+            now = self._clock()
             build = attrs.evolve(
-                best, status=Status.RUNNING, claimed_by=worker, started_at=self._clock()
+                best, status=Status.RUNNING, claimed_by=worker, started_at=now, heartbeat_at=now
             )
             self._builds[build.id] = build
+            return _copy(build)
+
+    def heartbeat_build(self, build_id: int, worker: str) -> bool:
+        with self._lock:
+            build = self._require_build(build_id)
+            if build.status is not Status.RUNNING or build.claimed_by != worker:
+                return False
+            self._builds[build_id] = attrs.evolve(build, heartbeat_at=self._clock())
+            return True
+
+    def finish_build(
+        self,
+        build_id: int,
+        worker: str,
+        *,
+        status: Status,
+        reason: str | None,
+        finished_at: float,
+    ) -> Build | None:
+        with self._lock:
+            build = self._require_build(build_id)
+            if build.status is not Status.RUNNING or build.claimed_by != worker:
+                return None
+            build = attrs.evolve(
+                build, status=Status(status), reason=reason, finished_at=finished_at
+            )
+            self._builds[build_id] = build
             return _copy(build)
 
     def list_builds(
@@ -154,6 +189,19 @@ class MemoryStore:
         return out
 
     # registered repositories and webhook deliveries
+
+    def save_worker(self, worker: Worker) -> Worker:
+        with self._lock:
+            self._workers[worker.name] = worker
+        return worker
+
+    def list_workers(self) -> list[Worker]:
+        with self._lock:
+            return sorted(self._workers.values(), key=lambda w: w.name)
+
+    def delete_worker(self, name: str) -> None:
+        with self._lock:
+            self._workers.pop(name, None)
 
     def save_repo(self, repo: Repo) -> Repo:
         with self._lock:

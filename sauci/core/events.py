@@ -1,0 +1,71 @@
+"""In-process notifications of state changes: one hub, many listeners.
+
+The engine calls :func:`emit` at every state change (a build queued, started,
+finished; a step started, finished; a worker's heartbeat). Metrics, usage
+analytics and SauCI's own structured log subscribe with :func:`subscribe`
+instead of being wired into the engine, so the engine stays the same with or
+without them, and an embedding program can add its own listener.
+
+A listener is called on the emitting thread and must be quick (queue work
+for later, as the analytics sink does). An exception in a listener is logged
+once per listener and never reaches the build.
+
+Events and their fields (objects from :mod:`sauci.core.models`):
+
+=================  ==========================================================
+build_queued       build
+build_started      build (claimed, ``started_at`` set)
+build_finished     build (final record)
+step_started       build, step (StepRun, running)
+step_finished      build, step (StepRun, final)
+worker_heartbeat   worker (Worker)
+build_lost         build (ended errored: its worker stopped heartbeating)
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sauci._logging import get_logger
+
+__all__ = ["Listener", "emit", "subscribe"]
+
+log = get_logger(__name__)
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+_listeners: tuple[Listener, ...] = ()
+_failed: set[int] = set()
+_lock = threading.Lock()
+
+
+def subscribe(listener: Listener) -> Callable[[], None]:
+    """Call ``listener(name, fields)`` on every event; returns the unsubscribe function."""
+    global _listeners
+    with _lock:
+        _listeners = (*_listeners, listener)
+
+    def unsubscribe() -> None:
+        global _listeners
+        with _lock:
+            _listeners = tuple(x for x in _listeners if x is not listener)
+
+    return unsubscribe
+
+
+def emit(name: str, **fields: Any) -> None:
+    """Tell every listener; costs one tuple check when there are none."""
+    listeners = _listeners
+    if not listeners:
+        return
+    for listener in listeners:
+        try:
+            listener(name, fields)
+        except Exception:  # a broken listener must never break a build
+            key = id(listener)
+            if key not in _failed:
+                _failed.add(key)
+                log.exception("event_listener_failed", event=name, listener=repr(listener))
