@@ -4,7 +4,10 @@ Library modules do ``log = get_logger(__name__)`` at module level, as
 structlog's own docs advise; the proxy below defers ``import structlog``
 (about 30 ms) until an event at or above the configured level is emitted, so
 that a quiet ``sauci run`` does not pay for it. Only the CLI and
-``sauci serve`` call :func:`configure`.
+``sauci serve`` call :func:`configure`, which also subscribes
+:func:`log_state_change` to the event hub: one event per state change (a
+build queued, started, finished; a step started, finished; a worker lost),
+with ``build``, ``repo`` and ``step`` bound.
 """
 
 from __future__ import annotations
@@ -68,9 +71,66 @@ def configure(*, level: str = "warning", fmt: str = "console") -> None:
     structlog itself is configured when the first event at ``level`` or above
     is emitted, so a quiet command never imports it.
     """
-    global _min_level, _pending
+    global _min_level, _pending, _subscribed
     _min_level = _LEVELS[level]
     _pending = {"level": level, "fmt": fmt}
+    if not _subscribed:
+        # Imported here: sauci.core.events itself logs through this module.
+        from sauci.core.events import subscribe
+
+        subscribe(log_state_change)
+        _subscribed = True
+
+
+_subscribed = False
+_events_log = LazyLogger("sauci.events")
+# Heartbeats are frequent signs of life, not state changes: debug only.
+_EVENT_LEVELS = {"worker_heartbeat": "debug", "build_lost": "warning"}
+
+
+def log_state_change(name: str, fields: dict[str, Any]) -> None:
+    """A hub listener: one structlog event per state change, build/repo/step bound."""
+    if _LEVELS[_EVENT_LEVELS.get(name, "info")] < _min_level:
+        return  # the common case (sauci run at warning level): no work at all
+    try:
+        _log_state_change(name, fields)
+    except Exception:  # logging must never reach the build that emitted the event
+        _events_log.exception("state_change_log_failed", hub_event=name)
+
+
+def _log_state_change(name: str, fields: dict[str, Any]) -> None:
+    build = fields.get("build")
+    step = fields.get("step")
+    worker = fields.get("worker")
+    bound: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if build is not None:
+        bound = {"build": build.id, "repo": build.repo}
+        if name == "build_queued":
+            extra = {"ref": build.ref, "sha": build.sha, "trigger": build.event}
+        elif name == "build_started":
+            extra = {"worker": build.claimed_by}
+        elif name in ("build_finished", "build_lost") and step is None:
+            extra = {"status": str(build.status), "reason": build.reason}
+            if build.duration is not None:
+                extra["seconds"] = round(build.duration, 3)
+    if step is not None:
+        bound["step"] = step.name
+        if name == "step_finished":
+            extra = {
+                "status": str(step.status),
+                "reason": step.reason,
+                "exit_code": step.exit_code,
+                "ended_by": str(step.ended_by) if step.ended_by else None,
+                "log_bytes": step.log_bytes,
+            }
+            if step.duration is not None:
+                extra["seconds"] = round(step.duration, 3)
+    if worker is not None:
+        bound = {"worker": worker.name}
+        extra = {"state": worker.state, "slots_used": worker.slots_used, "slots": worker.slots}
+    level = _EVENT_LEVELS.get(name, "info")
+    getattr(_events_log.bind(**bound), level)(name, **extra)
 
 
 def _apply(*, level: str, fmt: str) -> None:

@@ -68,4 +68,4 @@ def emit(name: str, **fields: Any) -> None:
             key = id(listener)
             if key not in _failed:
                 _failed.add(key)
-                log.exception("event_listener_failed", event=name, listener=repr(listener))
+                log.exception("event_listener_failed", hub_event=name, listener=repr(listener))

@@ -1,4 +1,11 @@
-"""System checks for the ``SAUCI`` setting (ids sauci.E001-E003, sauci.W001)."""
+"""System checks for the ``SAUCI`` setting and the monitoring wiring.
+
+Ids: sauci.E001-E003 (the setting itself), sauci.I001 (no webhook secret),
+sauci.W002 (metrics on, prometheus_client missing), sauci.I002 (metrics on,
+no token: Prometheus cannot scrape without logging in), sauci.I003
+(analytics on, AnalyticsMiddleware not installed), sauci.W003
+(AnalyticsMiddleware before AuthenticationMiddleware: every user is anonymous).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,10 @@ from typing import Any
 
 from django.core import checks
 
-from sauci.contrib.django.conf import problems
+from sauci.contrib.django.conf import DEFAULTS, problems
+
+MIDDLEWARE = "sauci.contrib.django.middleware.AnalyticsMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -33,4 +43,59 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="sauci.I001",
                 )
             )
+    return found
+
+
+def check_monitoring(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.conf import settings
+
+    raw = getattr(settings, "SAUCI", None)
+    if problems(raw):
+        return []  # check_settings reports those
+    cfg = {**DEFAULTS, **(raw or {})}
+    found: list[checks.CheckMessage] = []
+    if cfg["METRICS"]:
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            found.append(
+                checks.Warning(
+                    "SAUCI['METRICS'] is on but prometheus_client is not installed; "
+                    "the metrics URL answers 501",
+                    hint="pip install 'sauci[metrics]', or set SAUCI['METRICS'] = False",
+                    id="sauci.W002",
+                )
+            )
+        if not (cfg["METRICS_TOKEN"] or os.environ.get("SAUCI_METRICS_TOKEN") or cfg["PUBLIC"]):
+            found.append(
+                checks.Info(
+                    "no metrics token is set; only logged-in viewers can read the metrics URL",
+                    hint="set SAUCI['METRICS_TOKEN'] or SAUCI_METRICS_TOKEN and give Prometheus "
+                    "the same value as its bearer token (authorization: credentials)",
+                    id="sauci.I002",
+                )
+            )
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if cfg["ANALYTICS"] and MIDDLEWARE not in middleware:
+        found.append(
+            checks.Info(
+                "SAUCI['ANALYTICS'] is on but AnalyticsMiddleware is not installed; "
+                "page views and actions are not recorded",
+                hint=f"add {MIDDLEWARE!r} to MIDDLEWARE after {AUTH_MIDDLEWARE!r}, "
+                "or set SAUCI['ANALYTICS'] = False",
+                id="sauci.I003",
+            )
+        )
+    if MIDDLEWARE in middleware and (
+        AUTH_MIDDLEWARE not in middleware
+        or middleware.index(MIDDLEWARE) < middleware.index(AUTH_MIDDLEWARE)
+    ):
+        found.append(
+            checks.Warning(
+                "AnalyticsMiddleware comes before AuthenticationMiddleware (or that is missing); "
+                "every page view is recorded as anonymous",
+                hint=f"put {MIDDLEWARE!r} after {AUTH_MIDDLEWARE!r} in MIDDLEWARE",
+                id="sauci.W003",
+            )
+        )
     return found

@@ -22,7 +22,16 @@ import attrs
 
 from sauci.typing import Store
 
-__all__ = ["DEFAULTS", "Problem", "config", "get_store", "problems", "webhook_secret"]
+__all__ = [
+    "DEFAULTS",
+    "Problem",
+    "config",
+    "get_store",
+    "metrics_token",
+    "monitoring",
+    "problems",
+    "webhook_secret",
+]
 
 DEFAULTS: dict[str, Any] = {
     # Store URL (sqlite:///..., postgresql://...) or a Store instance;
@@ -54,6 +63,22 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between the pages' refreshes while builds are queued or running.
     "REFRESH_SECONDS": 2.0,
     "TITLE": "SauCI",
+    # Serve Prometheus metrics at metrics/ (prometheus_client, the "metrics" extra).
+    "METRICS": True,
+    # Bearer token Prometheus sends to metrics/ (viewers may read it logged in);
+    # None: the environment variable SAUCI_METRICS_TOKEN.
+    "METRICS_TOKEN": None,
+    # Record page views and actions (hashed ids) through AnalyticsMiddleware,
+    # in the store (the usage page) and, with SAUCI_MIXPANEL_TOKEN, Mixpanel.
+    # Opt-in: None follows the environment (SAUCI_ANALYTICS=on, or a Mixpanel
+    # token); True or False decides here.
+    "ANALYTICS": None,
+    # What readyz/ checks: "store", "scheduler" (server.json heartbeat), "queue".
+    "READY_CHECKS": ("store", "scheduler", "queue"),
+    # readyz/ fails when the server's heartbeat is older than this.
+    "HEARTBEAT_STALE_SECONDS": 30.0,
+    # readyz/ fails when builds waited this long and none started or ended meanwhile.
+    "QUEUE_STUCK_SECONDS": 1800.0,
 }
 
 
@@ -97,6 +122,17 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "HISTORY_BUILDS": (lambda v: _positive_int(v) and v <= 1000, "an integer from 1 to 1000"),
     "REFRESH_SECONDS": (_positive_number, "a positive number of seconds"),
     "TITLE": (lambda v: isinstance(v, str), "a string"),
+    "METRICS": (lambda v: isinstance(v, bool), "True or False"),
+    "METRICS_TOKEN": (_optional_str, "a string or None"),
+    "ANALYTICS": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
+    "READY_CHECKS": (
+        lambda v: (
+            isinstance(v, list | tuple) and all(c in ("store", "scheduler", "queue") for c in v)
+        ),
+        'a list of "store", "scheduler", "queue"',
+    ),
+    "HEARTBEAT_STALE_SECONDS": (_positive_number, "a positive number of seconds"),
+    "QUEUE_STUCK_SECONDS": (_positive_number, "a positive number of seconds"),
 }
 assert set(_VALIDATORS) == set(DEFAULTS)
 
@@ -144,6 +180,8 @@ _lock = threading.Lock()
 _config: dict[str, Any] | None = None
 _store: Store | None = None
 _store_owned = False  # opened here from a URL (so closed here on a settings change)
+_monitoring: Any = None
+_monitoring_owned = False  # installed here (so closed here on a settings change)
 
 
 def config() -> dict[str, Any]:
@@ -185,6 +223,44 @@ def get_store() -> Store:
         return _store
 
 
+def monitoring() -> Any:
+    """The process's :class:`sauci.monitoring.Monitoring` for this app.
+
+    ``sauci serve`` installs one before it starts the UI and hands the UI its
+    store: that one is reused. Otherwise (a Django site of its own) one is
+    installed here for the configured store, on first use.
+    """
+    global _monitoring, _monitoring_owned
+    found = _monitoring
+    if found is not None:
+        return found
+    store = get_store()  # outside the lock: get_store takes it too
+    from sauci.monitoring import current, install
+
+    with _lock:
+        if _monitoring is None:
+            existing = current()
+            if existing is not None and store in (
+                existing.store,
+                getattr(existing.store, "wrapped", None),
+            ):
+                _monitoring, _monitoring_owned = existing, False
+            else:
+                _monitoring = install(
+                    store=store,
+                    component="django",
+                    data_dir=data_dir(),
+                    analytics=config()["ANALYTICS"],
+                )
+                _monitoring_owned = True
+        return _monitoring
+
+
+def metrics_token() -> str | None:
+    """The bearer token of metrics/ from ``SAUCI`` or the environment."""
+    return config()["METRICS_TOKEN"] or os.environ.get("SAUCI_METRICS_TOKEN") or None
+
+
 def data_dir() -> Path:
     """``SAUCI["DATA_DIR"]`` or SauCI's default data directory."""
     value = config()["DATA_DIR"]
@@ -205,10 +281,15 @@ def webhook_secret() -> tuple[str | None, str | None]:
 
 def reset() -> None:
     """Forget the merged settings and the store (closing one opened here)."""
-    global _config, _store, _store_owned
+    global _config, _store, _store_owned, _monitoring, _monitoring_owned
     with _lock:
         store, owned = _store, _store_owned
+        watcher, watcher_owned = _monitoring, _monitoring_owned
         _config, _store, _store_owned = None, None, False
+        _monitoring, _monitoring_owned = None, False
+    if watcher is not None and watcher_owned:
+        with contextlib.suppress(Exception):
+            watcher.close(timeout=1.0)
     if store is not None and owned:
         # A store that fails to close must not break a settings change.
         with contextlib.suppress(Exception):

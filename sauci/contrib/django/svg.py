@@ -85,7 +85,7 @@ def dag_layout(steps: Sequence[StepRun]) -> dict[str, Any]:
     columns: dict[int, list[StepRun]] = {}
     for s in steps:
         columns.setdefault(depth[s.name], []).append(s)
-    nodes = {}
+    nodes: dict[str, dict[str, Any]] = {}
     for col, members in columns.items():
         for row, s in enumerate(members):
             x = PAD + col * (NODE_W + GAP_X)

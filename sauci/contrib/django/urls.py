@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sauci.contrib.django import views
+from sauci.contrib.django import monitoring, views
 
 app_name = "sauci"
 
@@ -26,6 +26,10 @@ urlpatterns = [
     path("builds/<int:build_id>/log-ts/<path:step>", views.log_timestamps, name="log_ts"),
     path("tests/history/", views.test_history, name="test_history"),
     path("analytics/", views.analytics, name="analytics"),
+    path("usage/", monitoring.usage, name="usage"),
+    path("metrics", monitoring.metrics, name="metrics"),
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
     path("badge.svg", views.badge, name="badge"),
     path("trigger/", views.trigger, name="trigger"),
     path("webhook/", views.webhook, name="webhook"),

@@ -153,8 +153,27 @@ def overview(request: HttpRequest) -> HttpResponse:
         live = live or any(not b.status.done for b in latest)
         repos.append({"repo": repo, "builds": latest})
     return render(
-        request, "sauci/overview.html", _ctx(request, repos=repos, refresh=True, live=live)
+        request,
+        "sauci/overview.html",
+        _ctx(request, repos=repos, workers=_workers(store), refresh=True, live=live),
     )
+
+
+def _workers(store: Any) -> list[dict[str, Any]]:
+    """The recorded workers, for the overview (none with a store that keeps none)."""
+    try:
+        workers = store.list_workers()
+    except (AttributeError, NotImplementedError, SauCIError):
+        return []
+    return [
+        {
+            "w": w,
+            "labels": ", ".join(w.labels),
+            "used": w.slots_used,
+            "heartbeat": w.heartbeat_at or None,
+        }
+        for w in workers
+    ]
 
 
 @require_GET
@@ -380,7 +399,7 @@ def log_timestamps(request: HttpRequest, build_id: int, step: str) -> HttpRespon
     except ValueError:
         return HttpResponseBadRequest("start and end must be byte offsets")
     pairs = read_timestamps(source.path) if source.path is not None else []
-    out = []
+    out: list[tuple[int, float]] = []
     for offset, at in pairs:
         if offset < start:
             out[:] = [(offset, at)]  # the piece the range starts in

@@ -86,6 +86,7 @@ def project_settings(
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
+            "sauci.contrib.django.middleware.AnalyticsMiddleware",
         ],
         "ROOT_URLCONF": "sauci.contrib.django.project.urls",
         "TEMPLATES": [

@@ -1,0 +1,160 @@
+"""Readiness: can this SauCI installation build right now, and if not, why.
+
+Three checks, each answering ``ok`` or a reason a person can act on:
+
+- ``store``: the store answers a small query within a few seconds;
+- ``scheduler``: the server loop's heartbeat in ``<data dir>/server.json``
+  (written every second by ``sauci serve``) is recent;
+- ``queue``: builds are not left waiting while nothing starts or ends.
+
+Liveness needs no check: a process that can answer is alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sauci.core.models import Status
+
+__all__ = [
+    "ALL_CHECKS",
+    "Readiness",
+    "check_queue",
+    "check_scheduler",
+    "check_store",
+    "readiness",
+]
+
+ALL_CHECKS = ("store", "scheduler", "queue")
+
+
+@attrs.frozen(kw_only=True)
+class Readiness:
+    """The outcome: ``ready`` and, per check, None (fine) or the reason it is not."""
+
+    checks: dict[str, str | None]
+
+    @property
+    def ready(self) -> bool:
+        return all(reason is None for reason in self.checks.values())
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{name}: {reason}" for name, reason in self.checks.items() if reason]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "checks": {name: reason or "ok" for name, reason in self.checks.items()},
+        }
+
+
+def _with_timeout(func: Any, timeout: float) -> tuple[bool, Any]:
+    """Run ``func`` on a daemon thread; (False, None) when it takes longer than ``timeout``."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # reported to the caller, not raised on a stray thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="sauci-health", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return False, None
+    if "error" in box:
+        raise box["error"]
+    return True, box.get("value")
+
+
+def check_store(store: Any, *, timeout: float = 5.0) -> str | None:
+    """None when the store answers ``list_builds(limit=1)`` within ``timeout`` seconds."""
+    try:
+        done, _ = _with_timeout(lambda: store.list_builds(limit=1), timeout)
+    except Exception as exc:
+        return f"store unreachable ({type(exc).__name__})"
+    if not done:
+        return f"store did not answer within {timeout:g} s"
+    return None
+
+
+def check_scheduler(
+    data_dir: Path, *, stale_after: float = 30.0, now: float | None = None
+) -> str | None:
+    """None when ``server.json`` in ``data_dir`` has a heartbeat newer than ``stale_after`` s."""
+    from sauci.core.server import read_status
+
+    status = read_status(Path(data_dir))
+    if status is None:
+        return "no SauCI server heartbeat (server.json) in the data directory"
+    heartbeat = status.get("heartbeat")
+    if not isinstance(heartbeat, int | float):
+        return "server.json has no heartbeat"
+    age = (time.time() if now is None else now) - heartbeat
+    if age > stale_after:
+        return f"the server's last heartbeat is {age:.0f} s old (limit {stale_after:g} s)"
+    return None
+
+
+def check_queue(store: Any, *, stuck_after: float = 1800.0, now: float | None = None) -> str | None:
+    """None unless builds have waited over ``stuck_after`` s while none started or ended meanwhile.
+
+    A queue behind long builds is busy, not stuck: only a queue with no
+    progress at all for that long is reported.
+    """
+    now = time.time() if now is None else now
+    try:
+        queued = store.list_builds(status=Status.QUEUED, limit=1000)
+    except Exception as exc:
+        return f"cannot read the queue ({type(exc).__name__})"
+    oldest = min((b.queued_at for b in queued if b.queued_at), default=None)
+    if oldest is None or now - oldest <= stuck_after:
+        return None
+    since = now - stuck_after
+    try:
+        recent = store.list_builds(limit=200)
+        running = store.list_builds(status=Status.RUNNING, limit=200)
+    except Exception as exc:
+        return f"cannot read the queue ({type(exc).__name__})"
+    for build in [*recent, *running]:
+        moments = (build.started_at, build.finished_at, build.heartbeat_at)
+        if any(m is not None and m >= since for m in moments):
+            return None
+    return (
+        f"{len(queued)} build(s) queued, the oldest for {(now - oldest) / 60:.0f} min, "
+        f"and no build started or ended in the last {stuck_after / 60:.0f} min"
+    )
+
+
+def readiness(
+    store: Any,
+    data_dir: Path | None = None,
+    *,
+    checks: Sequence[str] = ALL_CHECKS,
+    store_timeout: float = 5.0,
+    stale_after: float = 30.0,
+    stuck_after: float = 1800.0,
+) -> Readiness:
+    """Run ``checks`` (a subset of :data:`ALL_CHECKS`); the queue is skipped when the store is down."""
+    results: dict[str, str | None] = {}
+    if "store" in checks:
+        results["store"] = check_store(store, timeout=store_timeout)
+    if "scheduler" in checks:
+        if data_dir is None:
+            results["scheduler"] = "no data directory to find server.json in"
+        else:
+            results["scheduler"] = check_scheduler(data_dir, stale_after=stale_after)
+    if "queue" in checks:
+        if results.get("store"):
+            results["queue"] = "not checked: the store is unreachable"
+        else:
+            results["queue"] = check_queue(store, stuck_after=stuck_after)
+    return Readiness(checks=results)

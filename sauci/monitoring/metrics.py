@@ -1,0 +1,435 @@
+"""Prometheus metrics of SauCI, fed by the event hub and by the store.
+
+Every :class:`Metrics` has its own ``CollectorRegistry`` (never the global
+one), so two installations in one process, or two tests, never share
+counters. Counters and histograms come from :mod:`sauci.core.events`;
+the queue depth and the age of its oldest build are read from the store when
+Prometheus scrapes (the queue *is* the store, so any process can report it);
+store latency is measured by :class:`InstrumentedStore`, a proxy around any
+Store. prometheus_client is imported only here, and only when metrics are
+wanted (the ``metrics`` extra).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sauci._logging import get_logger
+from sauci.core.models import EndedBy, Status
+
+__all__ = [
+    "BUILD_BUCKETS",
+    "STORE_BUCKETS",
+    "InstrumentedStore",
+    "Metrics",
+    "backend_name",
+    "render",
+    "require_prometheus",
+]
+
+log = get_logger(__name__)
+
+# Seconds: builds and steps take from a second to hours.
+BUILD_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
+QUEUE_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
+# Store calls: sub-millisecond (memory, SQLite) to seconds (a struggling server).
+STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+OTHER = "_other"  # the label value once a label's cap is reached
+
+_STORE_OPERATIONS = frozenset(
+    {
+        "create_build",
+        "get_build",
+        "update_build",
+        "claim_build",
+        "heartbeat_build",
+        "finish_build",
+        "list_builds",
+        "list_repos",
+        "save_repo",
+        "list_registered_repos",
+        "delete_repo",
+        "record_delivery",
+        "save_worker",
+        "list_workers",
+        "delete_worker",
+        "save_step",
+        "list_steps",
+        "append_log",
+        "read_log",
+        "log_size",
+        "add_test_results",
+        "list_test_results",
+        "add_artifacts",
+        "list_artifacts",
+        "add_event",
+        "list_events",
+        "build_stats",
+    }
+)
+
+_BACKENDS = {
+    "MemoryStore": "memory",
+    "SQLiteStore": "sqlite",
+    "SQLAlchemyStore": "sqlalchemy",
+    "RedisStore": "redis",
+    "DuckDBStore": "duckdb",
+    "StreamStore": "stream",
+    "TeeStore": "tee",
+}
+
+
+def require_prometheus() -> Any:
+    """The prometheus_client module, or MissingDependencyError naming the extra."""
+    try:
+        import prometheus_client
+    except ImportError as exc:
+        from sauci.exceptions import MissingDependencyError
+
+        raise MissingDependencyError("prometheus_client", "metrics") from exc
+    return prometheus_client
+
+
+def backend_name(store: Any) -> str:
+    """A short, bounded name of a store's back end (its dialect for SQLAlchemy)."""
+    explicit = getattr(store, "backend", None)
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    name = type(store).__name__
+    backend = _BACKENDS.get(name)
+    if backend == "sqlalchemy":
+        engine = getattr(store, "engine", None) or getattr(store, "_engine", None)
+        dialect = getattr(getattr(engine, "dialect", None), "name", None)
+        if isinstance(dialect, str):
+            return dialect
+    return backend or name.removesuffix("Store").lower() or "unknown"
+
+
+class _Capped:
+    """Label values seen so far, at most ``limit``; later ones become ``_other``.
+
+    Repository and worker names are bounded in practice (registered
+    repositories, running workers) but not by construction: a cap keeps one
+    misbehaving trigger from growing the time series without end.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) >= self.limit:
+                return OTHER
+            self._seen.add(value)
+        return value
+
+
+class Metrics:
+    """SauCI's metrics in a registry of their own, fed by :meth:`on_event`.
+
+    ``store`` (optional) is read at scrape time for the queue depth, the
+    oldest queued build's age and the workers by state. ``max_labels`` caps
+    the distinct repositories and workers that get a time series of their own.
+    """
+
+    def __init__(self, *, store: Any = None, max_labels: int = 200) -> None:
+        prom = require_prometheus()
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.prometheus = prom
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self._repo = _Capped(max_labels)
+        self._worker = _Capped(max_labels)
+        self.builds = Counter(
+            "sauci_builds",
+            "Builds that ended, by repository and status.",
+            ["repo", "status"],
+            registry=reg,
+        )
+        self.build_duration = Histogram(
+            "sauci_build_duration_seconds",
+            "Run time of ended builds (started to finished).",
+            buckets=BUILD_BUCKETS,
+            registry=reg,
+        )
+        self.step_duration = Histogram(
+            "sauci_step_duration_seconds",
+            "Run time of ended steps.",
+            buckets=BUILD_BUCKETS,
+            registry=reg,
+        )
+        self.queue_wait = Histogram(
+            "sauci_queue_wait_seconds",
+            "Time builds waited in the queue before they started.",
+            buckets=QUEUE_BUCKETS,
+            registry=reg,
+        )
+        self.running_builds = Gauge(
+            "sauci_running_builds", "Builds running in this process.", registry=reg
+        )
+        self.running_steps = Gauge(
+            "sauci_running_steps", "Steps running in this process.", registry=reg
+        )
+        self.log_bytes = Counter("sauci_log_bytes", "Bytes of step output recorded.", registry=reg)
+        self.steps_ended = Counter(
+            "sauci_steps_ended",
+            "Steps that SauCI ended, by reason (timeout, out_of_memory, "
+            "process_limit, log_limit, cancelled).",
+            ["reason"],
+            registry=reg,
+        )
+        for reason in EndedBy:
+            self.steps_ended.labels(reason=reason.value)  # present at 0 from the start
+        self.store_seconds = Histogram(
+            "sauci_store_operation_seconds",
+            "Latency of store calls, by back end and operation.",
+            ["backend", "operation"],
+            buckets=STORE_BUCKETS,
+            registry=reg,
+        )
+        self.store_errors = Counter(
+            "sauci_store_errors",
+            "Store calls that raised, by back end and operation.",
+            ["backend", "operation"],
+            registry=reg,
+        )
+        self.worker_heartbeats = Counter(
+            "sauci_worker_heartbeats",
+            "Heartbeats received from workers.",
+            ["worker"],
+            registry=reg,
+        )
+        self.worker_last_heartbeat = Gauge(
+            "sauci_worker_last_heartbeat_timestamp_seconds",
+            "Unix time of each worker's last heartbeat.",
+            ["worker"],
+            registry=reg,
+        )
+        self.builds_lost = Counter(
+            "sauci_builds_lost",
+            "Builds ended errored because their worker stopped heartbeating.",
+            registry=reg,
+        )
+        self.store = store
+        if store is not None:
+            reg.register(_StoreCollector(store))
+        # What started in this process: a build that errored before it started
+        # (checkout failed) or a step reused from an earlier build ends without
+        # having started, and must not move the running gauges.
+        self._running: set[tuple[int, str | None]] = set()
+        self._lock = threading.Lock()
+
+    def _started(self, key: tuple[int, str | None]) -> None:
+        with self._lock:
+            self._running.add(key)
+
+    def _ended(self, key: tuple[int, str | None]) -> bool:
+        with self._lock:
+            if key in self._running:
+                self._running.discard(key)
+                return True
+            return False
+
+    # -- the hub -------------------------------------------------------------
+
+    def on_event(self, name: str, fields: dict[str, Any]) -> None:
+        """A listener for :func:`sauci.core.events.subscribe`; cheap, never raises on odd input."""
+        handler = _HANDLERS.get(name)
+        if handler is None:
+            return
+        try:
+            handler(self, fields)
+        except Exception:  # a metric must never reach the build that emitted the event
+            log.exception("metrics_event_failed", hub_event=name)
+
+    def _build_started(self, fields: dict[str, Any]) -> None:
+        build = fields["build"]
+        self._started((build.id, None))
+        self.running_builds.inc()
+        if build.started_at and build.queued_at:
+            self.queue_wait.observe(max(0.0, build.started_at - build.queued_at))
+
+    def _build_finished(self, fields: dict[str, Any]) -> None:
+        build = fields["build"]
+        if self._ended((build.id, None)):
+            self.running_builds.dec()
+        self.builds.labels(repo=self._repo(build.repo), status=Status(build.status).value).inc()
+        if build.duration is not None:
+            self.build_duration.observe(max(0.0, build.duration))
+
+    def _step_started(self, fields: dict[str, Any]) -> None:
+        step = fields["step"]
+        self._started((step.build_id, step.name))
+        self.running_steps.inc()
+
+    def _step_finished(self, fields: dict[str, Any]) -> None:
+        step = fields["step"]
+        # Reused and skipped steps did not run: they count as ended, not as run time.
+        if self._ended((step.build_id, step.name)):
+            self.running_steps.dec()
+            if step.duration is not None:
+                self.step_duration.observe(max(0.0, step.duration))
+        if step.log_bytes:
+            self.log_bytes.inc(step.log_bytes)
+        if step.ended_by is not None:
+            self.steps_ended.labels(reason=EndedBy(step.ended_by).value).inc()
+
+    def _worker_heartbeat(self, fields: dict[str, Any]) -> None:
+        worker = fields["worker"]
+        name = self._worker(worker.name)
+        self.worker_heartbeats.labels(worker=name).inc()
+        self.worker_last_heartbeat.labels(worker=name).set(worker.heartbeat_at or time.time())
+
+    def _build_lost(self, fields: dict[str, Any]) -> None:
+        self.builds_lost.inc()
+
+    # -- store latency ---------------------------------------------------------
+
+    def instrument(self, store: Any) -> InstrumentedStore:
+        """``store`` behind a proxy that times every Store call into this registry."""
+        return InstrumentedStore(store, self)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return render(self.registry)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> Any:
+        """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the HTTP server
+        (``.server_port``, ``.shutdown()``). Port 0 picks a free one."""
+        server, _thread = self.prometheus.start_http_server(port, addr=host, registry=self.registry)
+        return server
+
+
+_HANDLERS: dict[str, Callable[[Metrics, dict[str, Any]], None]] = {
+    "build_started": Metrics._build_started,
+    "build_finished": Metrics._build_finished,
+    "step_started": Metrics._step_started,
+    "step_finished": Metrics._step_finished,
+    "worker_heartbeat": Metrics._worker_heartbeat,
+    "build_lost": Metrics._build_lost,
+}
+
+
+def render(registry: Any) -> tuple[bytes, str]:
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _StoreCollector:
+    """Queue depth, the oldest queued build's age and workers by state, read at scrape time.
+
+    A store that fails leaves these out of the scrape (and sets
+    ``sauci_store_up`` to 0) rather than failing the whole scrape.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def describe(self) -> Iterable[Any]:
+        return []  # not known before a scrape; keeps registration free of store calls
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        up = GaugeMetricFamily("sauci_store_up", "1 when the store answered this scrape.")
+        try:
+            stats = self.store.build_stats()
+            queued = self.store.list_builds(status=Status.QUEUED, limit=1000)
+        except Exception as exc:  # a scrape must not fail because the store does
+            log.warning("metrics_store_unavailable", error=f"{type(exc).__name__}: {exc}")
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+        by_status = stats.get("by_status", {}) if isinstance(stats, dict) else {}
+        depth = by_status.get("queued", len(queued))
+        yield GaugeMetricFamily(
+            "sauci_queue_depth", "Builds waiting in the queue (the store's count).", value=depth
+        )
+        oldest = min((b.queued_at for b in queued if b.queued_at), default=None)
+        yield GaugeMetricFamily(
+            "sauci_queue_oldest_age_seconds",
+            "How long the oldest queued build has waited (0 when the queue is empty).",
+            value=max(0.0, time.time() - oldest) if oldest else 0.0,
+        )
+        workers = GaugeMetricFamily("sauci_workers", "Recorded workers by state.", labels=["state"])
+        try:
+            listed = self.store.list_workers()
+        except Exception:  # a store without workers yet: leave the family empty
+            listed = []
+        counts = {"online": 0, "stopping": 0, "offline": 0}
+        for worker in listed:
+            counts[worker.state] = counts.get(worker.state, 0) + 1
+        for state, count in sorted(counts.items()):
+            workers.add_metric([state], count)
+        yield workers
+
+
+class InstrumentedStore:
+    """Any Store, with each protocol call timed into ``sauci_store_operation_seconds``.
+
+    Attribute access is passed through, so the proxy satisfies whatever the
+    wrapped store does (``capabilities``, optional methods); only the Store
+    protocol's operations are timed, which keeps the ``operation`` label bounded.
+    """
+
+    def __init__(self, store: Any, metrics: Metrics) -> None:
+        self._store = store
+        self._backend = backend_name(store)
+        self._metrics = metrics
+        self._timed: dict[str, Any] = {}
+
+    @property
+    def wrapped(self) -> Any:
+        return self._store
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._store, name)
+        if name not in _STORE_OPERATIONS or not callable(value):
+            return value
+        timed = self._timed.get(name)
+        if timed is None:
+            timed = self._timer(name)
+            self._timed[name] = timed
+        return timed
+
+    def _timer(self, operation: str) -> Callable[..., Any]:
+        labels = {"backend": self._backend, "operation": operation}
+        histogram = self._metrics.store_seconds.labels(**labels)
+        errors = self._metrics.store_errors.labels(**labels)
+        store = self._store
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return getattr(store, operation)(*args, **kwargs)
+            except Exception:
+                errors.inc()
+                raise
+            finally:
+                histogram.observe(time.perf_counter() - started)
+
+        call.__name__ = operation
+        return call
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> InstrumentedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"InstrumentedStore({self._store!r})"

@@ -1,0 +1,106 @@
+"""Readiness: the store answering, the server's heartbeat, and a queue that moves."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from redis_server import redis_server, redis_url  # noqa: F401
+
+from sauci.core.models import BuildRequest
+from sauci.monitoring.health import check_queue, check_scheduler, check_store, readiness
+from sauci.storage.memory import MemoryStore
+
+
+def write_status(data_dir, heartbeat: float) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "server.json").write_text(json.dumps({"pid": 1, "heartbeat": heartbeat}))
+
+
+def test_a_fresh_heartbeat_is_ready(tmp_path):
+    write_status(tmp_path, time.time())
+    assert None is check_scheduler(tmp_path)
+
+
+def test_a_stale_heartbeat_is_not_ready_and_says_how_old(tmp_path):
+    write_status(tmp_path, 1000.0)
+    reason = check_scheduler(tmp_path, stale_after=30, now=1120.0)
+    assert "last heartbeat is 120 s old (limit 30 s)" in reason
+
+
+def test_no_server_json_is_not_ready(tmp_path):
+    assert "no SauCI server heartbeat" in check_scheduler(tmp_path)
+
+
+def test_a_store_that_raises_is_unreachable():
+    class Down(MemoryStore):
+        def list_builds(self, **kw):
+            raise ConnectionError("refused")
+
+    assert "store unreachable (ConnectionError)" == check_store(Down())
+
+
+def test_a_store_that_hangs_is_reported_after_the_timeout():
+    release = threading.Event()
+
+    class Hung(MemoryStore):
+        def list_builds(self, **kw):
+            release.wait(30)
+            return []
+
+    try:
+        assert "store did not answer within 0.2 s" == check_store(Hung(), timeout=0.2)
+    finally:
+        release.set()
+
+
+def test_a_queue_without_progress_is_stuck():
+    clock = [1000.0]
+    store = MemoryStore(clock=lambda: clock[0])
+    store.create_build(BuildRequest(repo="/a", event="push"))
+    assert None is check_queue(store, stuck_after=600, now=1500.0)
+    reason = check_queue(store, stuck_after=600, now=5000.0)
+    assert "1 build(s) queued, the oldest for 67 min" in reason
+    assert "no build started or ended in the last 10 min" in reason
+
+
+def test_a_queue_behind_a_running_build_is_busy_not_stuck():
+    clock = [1000.0]
+    store = MemoryStore(clock=lambda: clock[0])
+    store.create_build(BuildRequest(repo="/a", sha="a" * 40, event="push"))
+    store.create_build(BuildRequest(repo="/a", sha="b" * 40, event="push"))
+    clock[0] = 4900.0
+    store.claim_build("w")  # started (and heartbeating) recently
+    assert None is check_queue(store, stuck_after=600, now=5000.0)
+
+
+def test_readiness_collects_every_reason(tmp_path):
+    write_status(tmp_path, time.time() - 3600)
+    result = readiness(MemoryStore(), tmp_path)
+    assert not result.ready
+    assert ["scheduler"] == [name for name, reason in result.checks.items() if reason]
+    assert {"store": "ok", "queue": "ok"}.items() <= result.as_dict()["checks"].items()
+
+
+def test_readiness_follows_a_real_redis_store_down_and_up(redis_server, redis_url, tmp_path):  # noqa: F811
+    from sauci.storage import open_store
+
+    write_status(tmp_path, time.time())
+    store = open_store(redis_url)
+    try:
+        store.create_build(BuildRequest(repo="/a", event="push"))
+        assert readiness(store, tmp_path).ready
+        redis_server.stop()
+        try:
+            down = readiness(store, tmp_path, store_timeout=10)
+            assert not down.ready
+            assert down.checks["store"].startswith("store unreachable")
+            assert "not checked: the store is unreachable" == down.checks["queue"]
+        finally:
+            redis_server.start()
+        write_status(tmp_path, time.time())
+        again = readiness(store, tmp_path, store_timeout=10)
+        assert again.ready, again.reasons
+    finally:
+        store.close()
