@@ -4,6 +4,12 @@ Bytes in, batches out: whole pieces are masked, capped and written with bytes
 operations, never line by line, and the store gets one ``append_log`` call per
 64 KiB or per 100 ms, never a row per line.
 
+A store on this machine that has the ``log_files`` capability (the embedded
+SQLite store) gets no bytes at all: the sink records that the step's log is
+its file (``store.record_log_file``), and updates the recorded size every
+100 ms and at the end, so the store serves the same bytes, live, from the
+file. Every other store (PostgreSQL, Redis, a remote one) receives chunks.
+
 Timestamps sidecar (``<log path>.ts``): the log bytes are kept exactly as the
 step wrote them; when each piece arrived is recorded beside them as ASCII
 lines ``"<offset> <epoch>\\n"``, where ``offset`` is the byte offset in the log
@@ -47,11 +53,13 @@ def format_size(size: int) -> str:
 class LogSink:
     """Writes one step's log: masked, capped, to disk as it comes and to the store in chunks.
 
-    ``store`` (optional) gets ``store.append_log(build_id, step, chunk)``;
-    a failing store never loses the disk log: the error is kept in
-    ``store_error``, logged once, and no more chunks are sent (the stored log
-    stays a clean prefix of the file). ``on_data`` is called with every
-    piece written to disk (after masking), for live viewers.
+    ``store`` (optional) gets ``store.append_log(build_id, step, chunk)``, or,
+    when it has the ``log_files`` capability, ``store.record_log_file(...)``
+    with the file's path and the log's size so far; a failing store never
+    loses the disk log: the error is kept in ``store_error``, logged once, and
+    nothing more is sent (the stored log stays a clean prefix of the file).
+    ``on_data`` is called with every piece written to disk (after masking),
+    for live viewers.
 
     With ``secrets``, the last ``len(longest secret) - 1`` bytes of each write
     are held back until the next write or :meth:`close`, so a secret split
@@ -98,6 +106,10 @@ class LogSink:
         self._pending_len = 0
         self._last_send = self._last_ts_flush = time.monotonic()
         self._warned_on_data = False
+        # The store can read the log from this file: send sizes, not bytes
+        # (from the first flush with data on: a silent step costs no write).
+        self._start = self._offset
+        self._in_file = store is not None and "log_files" in getattr(store, "capabilities", ())
         values = {s.encode() if isinstance(s, str) else bytes(s) for s in secrets}
         values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
         self._secrets = sorted(values, key=len, reverse=True)
@@ -245,7 +257,8 @@ class LogSink:
         self._offset += size
         self._written += size
         if self.store is not None and self.store_error is None:
-            self._pending.extend(pieces)
+            if not self._in_file:
+                self._pending.extend(pieces)
             self._pending_len += size
         if self.on_data is not None:
             try:
@@ -255,8 +268,50 @@ class LogSink:
                     self._warned_on_data = True
                     log.warning("log_viewer_failed", path=str(self.path), error=repr(exc))
 
+    def _record_file(self) -> None:
+        """Tell the store the log's file and size so far. If it declines (the
+        step has chunks already), send it the bytes from the file instead,
+        and chunks from then on."""
+        try:
+            recorded = self.store.record_log_file(
+                self.build_id,
+                self.step,
+                str(self.path.absolute()),
+                start=self._start,
+                size=self._offset - self._start,
+            )
+            if not recorded:
+                self._in_file = False
+                with open(self.path, "rb") as fh:
+                    fh.seek(self._start)
+                    left = self._offset - self._start
+                    while left > 0 and (data := fh.read(min(left, 1 << 20))):
+                        self.store.append_log(self.build_id, self.step, data)
+                        left -= len(data)
+        except Exception as exc:
+            self._store_failed(exc)
+
+    def _store_failed(self, exc: BaseException) -> None:
+        self.store_error = exc
+        log.warning(
+            "log_store_failed",
+            build=self.build_id,
+            step=self.step,
+            path=str(self.path),
+            error=repr(exc),
+        )
+
     def _send_if_due(self, now: float, *, force: bool) -> None:
         if not self._pending_len:
+            return
+        if self._in_file:
+            # By time only: a size update is cheap at any size, and 100 ms
+            # is as live as chunks are.
+            if force or now - self._last_send >= self.flush_interval:
+                self._pending_len = 0
+                self._last_send = now
+                self._record_file()
+                self._flush_ts(now, force=force)
             return
         if not (
             force
@@ -273,14 +328,10 @@ class LogSink:
         try:
             self.store.append_log(self.build_id, self.step, chunk)
         except Exception as exc:
-            self.store_error = exc
-            log.warning(
-                "log_store_failed",
-                build=self.build_id,
-                step=self.step,
-                path=str(self.path),
-                error=repr(exc),
-            )
+            self._store_failed(exc)
+        self._flush_ts(now, force=force)
+
+    def _flush_ts(self, now: float, *, force: bool) -> None:
         if self._ts is not None and (force or now - self._last_ts_flush >= self.flush_interval):
             self._ts.flush()
             self._last_ts_flush = now

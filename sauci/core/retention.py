@@ -1,13 +1,17 @@
 """Retention: delete old builds' logs and artifacts from disk, by count or age.
 
 Store records are kept (history, analytics); only the bulky files go. A log
-whose file is gone is still readable from the store's chunks.
+whose file is gone is still readable from the store's chunks. A store that
+serves logs from their files (the ``log_files`` capability of the embedded
+SQLite store) is asked first to copy them in (``before_delete``); a build
+whose logs it could not take keeps its files.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sauci._logging import get_logger
@@ -39,9 +43,16 @@ def prune(
     keep_builds: int | None = None,
     keep_days: float | None = None,
     now: float | None = None,
+    before_delete: Callable[[int], object] | None = None,
 ) -> list[Path]:
     """Delete the logs and artifacts of builds beyond the last ``keep_builds`` of
-    each repository, or older than ``keep_days``; returns the directories deleted."""
+    each repository, or older than ``keep_days``; returns the directories deleted.
+
+    ``before_delete(build_id)`` runs before a build's directories go (a store's
+    ``absorb_log_files``); when it raises SauCIError, that build is kept whole.
+    """
+    from sauci.exceptions import SauCIError
+
     now = time.time() if now is None else now
     removed: list[Path] = []
     for builds in _builds(data_dir).values():
@@ -51,6 +62,12 @@ def prune(
             cutoff = now - keep_days * 86400
             doomed.update(i for i in ids if max(p.stat().st_mtime for p in builds[i]) < cutoff)
         for build_id in sorted(doomed):
+            if before_delete is not None:
+                try:
+                    before_delete(build_id)
+                except SauCIError as exc:
+                    log.warning("retention_kept_build", build=build_id, reason=str(exc))
+                    continue
             for path in builds[build_id]:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)

@@ -30,6 +30,7 @@ from sauci.core.models import (
     TestCase,
 )
 from sauci.exceptions import NotFoundError, StoreError
+from sauci.storage._sql_workers import WorkersSQL
 
 __all__ = [
     "UPDATABLE_BUILD_FIELDS",
@@ -61,7 +62,8 @@ UPDATABLE_BUILD_FIELDS = frozenset(
 
 _BUILD_COLS = (
     "id, repo, ref, sha, event, status, reason, priority, params, author, message, pusher,"
-    " old_sha, queued_at, started_at, finished_at, claimed_by, reuse_from, cancel_requested"
+    " old_sha, queued_at, started_at, finished_at, claimed_by, reuse_from, cancel_requested,"
+    " runs_on, attempt, heartbeat_at"
 )
 _STEP_FIELDS = (
     "build_id",
@@ -176,6 +178,9 @@ def _build(row: Sequence[Any]) -> Build:
         claimed_by=row[16],
         reuse_from=row[17],
         cancel_requested=row[18],
+        runs_on=json.loads(row[19]) if row[19] else (),
+        attempt=row[20],
+        heartbeat_at=row[21],
     )
 
 
@@ -208,9 +213,9 @@ _SQL_BUILD_EXISTS = "SELECT 1 FROM builds WHERE id = :build_id"
 
 _SQL_INSERT_BUILD = (
     "INSERT INTO builds (repo, ref, sha, event, status, priority, params, author,"
-    " message, pusher, old_sha, queued_at, reuse_from)"
+    " message, pusher, old_sha, queued_at, reuse_from, runs_on, attempt)"
     " VALUES (:repo, :ref, :sha, :event, :status, :priority, :params, :author,"
-    " :message, :pusher, :old_sha, :queued_at, :reuse_from)"
+    " :message, :pusher, :old_sha, :queued_at, :reuse_from, '[]', :attempt)"
 )
 
 _SQL_GET_BUILD = f"SELECT {_BUILD_COLS} FROM builds WHERE id = :build_id"
@@ -220,14 +225,20 @@ _SQL_PICK_QUEUED = (
 )
 # One statement: picking and taking the build cannot be split by another
 # claimer. "AND status = 'queued'" makes a lost race change no row.
-_SQL_CLAIM = (
-    "UPDATE builds SET status = 'running', claimed_by = :worker, started_at = :now"
-    " WHERE id = ({pick}) AND status = 'queued'"
-    f" RETURNING {_BUILD_COLS}"
+_SQL_TAKE = (
+    "UPDATE builds SET status = 'running', claimed_by = :worker, started_at = :now,"
+    " heartbeat_at = :now"
 )
-_SQL_CLAIM_ID = (
-    "UPDATE builds SET status = 'running', claimed_by = :worker, started_at = :now"
-    " WHERE id = :build_id AND status = 'queued'"
+_SQL_CLAIM = f"{_SQL_TAKE} WHERE id = ({{pick}}) AND status = 'queued' RETURNING {_BUILD_COLS}"
+# A claim by id, and the second half of a claim without RETURNING.
+_SQL_CLAIM_ID = f"{_SQL_TAKE} WHERE id = :build_id AND status = 'queued'"
+# Compare and set: only the owner of a running build may touch it. On
+# PostgreSQL a concurrent writer of the row waits for the first one and then
+# re-checks the WHERE against the committed row, so exactly one wins.
+_SQL_OWNED = " WHERE id = :build_id AND status = 'running' AND claimed_by = :worker"
+_SQL_HEARTBEAT = f"UPDATE builds SET heartbeat_at = :now{_SQL_OWNED}"
+_SQL_FINISH = (
+    f"UPDATE builds SET status = :status, reason = :reason, finished_at = :finished_at{_SQL_OWNED}"
 )
 
 _SQL_UPSERT_STEP = (
@@ -299,7 +310,7 @@ _SQL_ADD_EVENT = (
 )
 
 
-class SQLStoreBase:
+class SQLStoreBase(WorkersSQL):
     """The Store protocol in portable SQL; subclasses set ``self._db``.
 
     Each write runs in one write transaction; each read is a single
@@ -341,6 +352,7 @@ class SQLStoreBase:
             "old_sha": request.old_sha,
             "queued_at": self._clock(),
             "reuse_from": request.reuse_from,
+            "attempt": request.attempt,
         }
         with self._tx("create build", write=True) as tx:
             if self._db.returning:
@@ -362,6 +374,8 @@ class SQLStoreBase:
         if not values:
             return self.get_build(build_id)
         params = {k: _value(v) for k, v in values.items()}
+        if "runs_on" in params:
+            params["runs_on"] = _json(list(params["runs_on"]))
         params["build_id"] = build_id
         # Column names come from the whitelist above, never from the caller.
         sql = f"UPDATE builds SET {', '.join(f'{k} = :{k}' for k in values)} WHERE id = :build_id"
@@ -375,10 +389,13 @@ class SQLStoreBase:
             raise NotFoundError(f"build {build_id} not found")
         return _build(row)
 
-    def claim_build(self, worker: str) -> Build | None:
+    def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
         params: dict[str, Any] = {"worker": worker, "now": self._clock()}
         pick = _SQL_PICK_QUEUED.format(lock=self._db.lock_clause)
         with self._tx("claim build", write=True) as tx:
+            if build_id is not None:
+                params["build_id"] = build_id
+                return self._write_returning(tx, _SQL_CLAIM_ID, params)
             if self._db.returning:
                 row = _fetchone(tx, _SQL_CLAIM.format(pick=pick), params)
             else:
@@ -391,6 +408,46 @@ class SQLStoreBase:
                     if tx.execute(_SQL_CLAIM_ID, params):
                         row = _fetchone(tx, _SQL_GET_BUILD, params)
         return None if row is None else _build(row)
+
+    def _write_returning(self, tx: Transaction, sql: str, params: dict[str, Any]) -> Build | None:
+        """Run an UPDATE of one build (by :build_id); the new row, or None when
+        its WHERE matched nothing. One statement: the check and the change
+        cannot be split by another writer."""
+        if self._db.returning:
+            row = _fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
+        else:  # read back inside the same write transaction
+            row = _fetchone(tx, _SQL_GET_BUILD, params) if tx.execute(sql, params) else None
+        return None if row is None else _build(row)
+
+    def heartbeat_build(self, build_id: int, worker: str) -> bool:
+        params = {"build_id": build_id, "worker": worker, "now": self._clock()}
+        with self._tx(f"heartbeat build {build_id}", write=True) as tx:
+            if tx.execute(_SQL_HEARTBEAT, params):
+                return True
+            self._require_build(tx, build_id)
+        return False
+
+    def finish_build(
+        self,
+        build_id: int,
+        worker: str,
+        *,
+        status: Status,
+        reason: str | None,
+        finished_at: float,
+    ) -> Build | None:
+        params = {
+            "build_id": build_id,
+            "worker": worker,
+            "status": Status(status).value,
+            "reason": reason,
+            "finished_at": float(finished_at),
+        }
+        with self._tx(f"finish build {build_id}", write=True) as tx:
+            build = self._write_returning(tx, _SQL_FINISH, params)
+            if build is None:
+                self._require_build(tx, build_id)
+        return build
 
     def list_builds(
         self,
@@ -494,12 +551,17 @@ class SQLStoreBase:
 
     # logs
 
+    def _check_append(self, tx: Transaction, build_id: int, step: str) -> None:
+        """Raise to refuse an append, inside its transaction (a hook: SQLite's
+        logs kept in files refuse chunks)."""
+
     def append_log(self, build_id: int, step: str, data: bytes) -> int:
         data = bytes(data)
         what = f"append to the log of step {step!r} of build {build_id}"
         if not data:
             with self._tx(what) as tx:
                 self._require_build(tx, build_id)
+                self._check_append(tx, build_id, step)
                 return self._log_size(tx, build_id, step)
         params = {"build_id": build_id, "step": step, "size": len(data), "data": data}
         for attempt in range(1, self._APPEND_RETRIES + 1):
@@ -507,6 +569,7 @@ class SQLStoreBase:
                 with self._tx(what, write=True) as tx:
                     if self._db.append_lock:
                         tx.fetchall(self._db.append_lock, {"build_id": build_id, "step": step})
+                    self._check_append(tx, build_id, step)
                     if self._db.returning:
                         sql = f'{_SQL_APPEND_LOG} RETURNING "offset" + size'
                         row = _fetchone(tx, sql, params)

@@ -6,7 +6,8 @@ n-th of the source: a copy that was interrupted resumes after the builds
 already there, finishing the last one (steps are replaced, logs and results
 get only their missing tail). Build ids may differ; checksums compare builds
 by position. Webhook delivery ids cannot be listed through the protocol and
-are not copied; a step's log is found through its recorded step.
+are not copied; a step's log is found through its recorded step. Worker
+records are copied as they are (a worker's ``running`` ids are the source's).
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def store_digest(store: Store) -> tuple[dict[str, int], dict[str, str]]:
     hashes["repos"], counts["repos"] = hashlib.sha256(), 0
     for r in store.list_registered_repos():
         add("repos", _jsonable(r))
+    hashes["workers"], counts["workers"] = hashlib.sha256(), 0
+    for w in store.list_workers():
+        add("workers", _jsonable(w))
     counts["log_bytes"] = counts.pop("logs")
     hashes["log_bytes"] = hashes.pop("logs")
     return counts, {k: h.hexdigest() for k, h in hashes.items()}
@@ -112,6 +116,8 @@ def _fill(src: Store, dst: Store, b: Build, did: int, *, fresh: bool) -> None:
         finished_at=b.finished_at,
         claimed_by=b.claimed_by,
         cancel_requested=b.cancel_requested,
+        runs_on=b.runs_on,
+        heartbeat_at=b.heartbeat_at,
     )
     for step in src.list_steps(b.id):
         dst.save_step(attrs.evolve(step, build_id=did))
@@ -141,6 +147,7 @@ def _create(dst: Store, b: Build, ids: dict[int, int]) -> int:
         pusher=b.pusher,
         old_sha=b.old_sha,
         reuse_from=reuse,
+        attempt=b.attempt,
     )
     return create_at(dst, request, status=b.status, queued_at=b.queued_at).id
 
@@ -166,8 +173,8 @@ def copy_store(
     progress: Callable[[int, int], None] | None = None,
     resume: bool = True,
 ) -> CopyReport:
-    """Copy every build (steps, logs, results, artifacts), event and
-    registered repository from ``src`` to ``dst``; raises StoreError when the
+    """Copy every build (steps, logs, results, artifacts), event, registered
+    repository and worker record from ``src`` to ``dst``; raises StoreError when the
     counts or checksums differ at the end. ``progress(done, total)`` is
     called after each build."""
     started = time.monotonic()
@@ -191,6 +198,8 @@ def copy_store(
             progress(n, total)
     for repo in src.list_registered_repos():
         dst.save_repo(repo)
+    for worker in src.list_workers():
+        dst.save_worker(worker)
     events = src.list_events(limit=_EVERY)[::-1]
     for e in events[len(dst.list_events(limit=_EVERY)) :]:
         bid = None if e.build_id is None else ids.get(e.build_id, e.build_id)

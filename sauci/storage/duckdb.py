@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS builds (
     author VARCHAR NOT NULL DEFAULT '', message VARCHAR NOT NULL DEFAULT '',
     pusher VARCHAR NOT NULL DEFAULT '', old_sha VARCHAR NOT NULL DEFAULT '',
     queued_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, claimed_by VARCHAR,
-    reuse_from BIGINT, cancel_requested VARCHAR);
+    reuse_from BIGINT, cancel_requested VARCHAR, runs_on VARCHAR NOT NULL DEFAULT '[]',
+    attempt INTEGER NOT NULL DEFAULT 1, heartbeat_at DOUBLE);
 CREATE TABLE IF NOT EXISTS steps (
     build_id BIGINT NOT NULL, name VARCHAR NOT NULL, position INTEGER NOT NULL DEFAULT 0,
     status VARCHAR NOT NULL, reason VARCHAR, ended_by VARCHAR, exit_code INTEGER,
@@ -63,6 +64,17 @@ CREATE TABLE IF NOT EXISTS repos (
     id VARCHAR PRIMARY KEY, location VARCHAR NOT NULL, hook VARCHAR NOT NULL,
     poll_interval DOUBLE, added_at DOUBLE NOT NULL);
 CREATE TABLE IF NOT EXISTS deliveries (id VARCHAR PRIMARY KEY, "at" DOUBLE NOT NULL);
+CREATE TABLE IF NOT EXISTS workers (
+    name VARCHAR PRIMARY KEY, host VARCHAR NOT NULL, labels VARCHAR NOT NULL,
+    slots INTEGER NOT NULL, running VARCHAR NOT NULL, started_at DOUBLE NOT NULL,
+    heartbeat_at DOUBLE NOT NULL, state VARCHAR NOT NULL);
+"""
+# A file made by an older SauCI gets the columns added since (DuckDB has no
+# migrations here: the schema above is small, and each step is idempotent).
+_UPGRADES = """
+ALTER TABLE builds ADD COLUMN IF NOT EXISTS runs_on VARCHAR DEFAULT '[]';
+ALTER TABLE builds ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 1;
+ALTER TABLE builds ADD COLUMN IF NOT EXISTS heartbeat_at DOUBLE;
 """
 
 # ":name" parameters of _sql.py become DuckDB's "$name"; the column "at"
@@ -110,6 +122,7 @@ class _Executor:
         try:
             self._conn: Any = duckdb.connect(path)
             self._conn.execute(_SCHEMA)
+            self._conn.execute(_UPGRADES)
         except duckdb.Error as exc:
             raise StoreError(f"open DuckDB store {path}: {exc}") from exc
 

@@ -16,6 +16,7 @@ Keys (``p`` is the prefix, ``sauci`` unless the URL says ``?prefix=``)::
     p:tests:<id> p:artifacts:<id>   lists of JSON [step, fields]
     p:events p:events:<id>     lists of JSON events (all, and per build)
     p:repos p:deliveries       hash of registered repos, set of delivery ids
+    p:workers                  hash of worker records (name -> JSON)
 
 Trade-off: writes and the UI's keyed queries are O(log n) round trips, but
 ``build_stats`` reads every build of the scope (no server-side aggregation).
@@ -42,22 +43,56 @@ from sauci.core.models import (
     Status,
     StepRun,
     TestCase,
+    Worker,
 )
 from sauci.exceptions import MissingDependencyError, NotFoundError, StoreError
 from sauci.storage._sql import check_update_fields
+from sauci.storage._sql_workers import worker_from_dict, worker_to_dict
 
 __all__ = ["RedisStore"]
 
+# ARGV: prefix, worker, now[, build id]. With a build id: that build, only if queued.
 _CLAIM = """
 local p = ARGV[1]
-local ids = redis.call('ZRANGE', p .. ':queue', 0, 0)
-if #ids == 0 then return false end
-local id = ids[1]
+local id
+if ARGV[4] then
+  id = ARGV[4]
+  if redis.call('ZSCORE', p .. ':queue', id) == false then return false end
+else
+  local ids = redis.call('ZRANGE', p .. ':queue', 0, 0)
+  if #ids == 0 then return false end
+  id = ids[1]
+end
 local key = p .. ':build:' .. id
 redis.call('ZREM', p .. ':queue', id)
 redis.call('ZREM', p .. ':status:queued', id)
 redis.call('ZADD', p .. ':status:running', id, id)
-redis.call('HSET', key, 'status', '"running"', 'claimed_by', ARGV[2], 'started_at', ARGV[3])
+redis.call('HSET', key, 'status', '"running"', 'claimed_by', ARGV[2], 'started_at', ARGV[3],
+  'heartbeat_at', ARGV[3])
+return redis.call('HGETALL', key)
+"""
+
+# Compare and set on the owner of a running build. ARGV: prefix, id, worker,
+# then the fields to set. -1: no such build; 0: not running or not the
+# worker's (nothing changed); else the build's new fields.
+_OWNED = """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. ':build:' .. id
+if redis.call('EXISTS', key) == 0 then return -1 end
+if redis.call('HGET', key, 'status') ~= '"running"'
+    or redis.call('HGET', key, 'claimed_by') ~= ARGV[3] then
+  return 0
+end
+for i = 4, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+local new = cjson.decode(redis.call('HGET', key, 'status'))
+if new ~= 'running' then
+  redis.call('ZREM', p .. ':status:running', id)
+  redis.call('ZADD', p .. ':status:' .. new, id, id)
+end
+if new == 'queued' then
+  local prio = tonumber(redis.call('HGET', key, 'priority'))
+  redis.call('ZADD', p .. ':queue', -prio * 4294967296 + tonumber(id), id)
+end
 return redis.call('HGETALL', key)
 """
 
@@ -154,6 +189,7 @@ class RedisStore:
         )
         self._claim = self._r.register_script(_CLAIM)
         self._update = self._r.register_script(_UPDATE)
+        self._owned = self._r.register_script(_OWNED)
         self._append = self._r.register_script(_APPEND)
         self._read = self._r.register_script(_READ)
 
@@ -202,6 +238,7 @@ class RedisStore:
                 old_sha=request.old_sha,
                 queued_at=self._clock(),
                 reuse_from=request.reuse_from,
+                attempt=request.attempt,
             )
             fields = {name: _enc(getattr(build, name)) for name in _BUILD_FIELDS}
             pipe = self._r.pipeline(transaction=True)
@@ -233,10 +270,46 @@ class RedisStore:
             raise NotFoundError(f"build {build_id} not found")
         return _build(raw)
 
-    def claim_build(self, worker: str) -> Build | None:
+    def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
+        args: list[Any] = [self.p, _enc(worker), _enc(self._clock())]
+        if build_id is not None:
+            args.append(int(build_id))
         with self._errors("claim build"):
-            raw = self._claim(args=[self.p, _enc(worker), _enc(self._clock())])
+            raw = self._claim(args=args)
         return _build(raw) if raw else None
+
+    def _if_owned(self, what: str, build_id: int, worker: str, **fields: Any) -> Build | None:
+        args: list[Any] = [self.p, build_id, _enc(worker)]
+        for name, value in fields.items():
+            args += [name, _enc(value)]
+        with self._errors(what):
+            raw = self._owned(args=args)
+        if raw == -1:
+            raise NotFoundError(f"build {build_id} not found")
+        return _build(raw) if raw else None
+
+    def heartbeat_build(self, build_id: int, worker: str) -> bool:
+        now = self._clock()
+        beat = self._if_owned(f"heartbeat build {build_id}", build_id, worker, heartbeat_at=now)
+        return beat is not None
+
+    def finish_build(
+        self,
+        build_id: int,
+        worker: str,
+        *,
+        status: Status,
+        reason: str | None,
+        finished_at: float,
+    ) -> Build | None:
+        return self._if_owned(
+            f"finish build {build_id}",
+            build_id,
+            worker,
+            status=Status(status),
+            reason=reason,
+            finished_at=finished_at,
+        )
 
     def list_builds(
         self,
@@ -307,6 +380,23 @@ class RedisStore:
     def record_delivery(self, delivery_id: str) -> bool:
         with self._errors("record webhook delivery"):
             return not self._r.sadd(self._k("deliveries"), delivery_id)
+
+    # workers
+
+    def save_worker(self, worker: Worker) -> Worker:
+        value = json.dumps(worker_to_dict(worker))
+        with self._errors(f"save worker {worker.name}"):
+            self._r.hset(self._k("workers"), worker.name, value)
+        return worker
+
+    def list_workers(self) -> list[Worker]:
+        with self._errors("list workers"):
+            raw = self._r.hvals(self._k("workers"))
+        return sorted((worker_from_dict(json.loads(v)) for v in raw), key=lambda w: w.name)
+
+    def delete_worker(self, name: str) -> None:
+        with self._errors(f"delete worker {name}"):
+            self._r.hdel(self._k("workers"), name)
 
     # steps
 

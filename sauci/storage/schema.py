@@ -16,10 +16,12 @@ __all__ = [
     "deliveries",
     "events",
     "log_chunks",
+    "log_files",
     "metadata",
     "repos",
     "steps",
     "test_results",
+    "workers",
 ]
 
 # Constraint names are fixed so that later migrations can refer to them on
@@ -71,6 +73,9 @@ builds = sa.Table(
     sa.Column("claimed_by", sa.Text),
     sa.Column("reuse_from", sa.Integer),  # rerun failed: passed steps of this build are kept
     sa.Column("cancel_requested", sa.Text),  # the reason, once someone asked to cancel
+    sa.Column("runs_on", sa.Text, nullable=False, server_default="[]"),  # JSON array of labels
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("heartbeat_at", sa.Double),  # the owner's last sign of life
     sqlite_autoincrement=True,
 )
 sa.Index("ix_builds_repo_id", builds.c.repo, builds.c.id)
@@ -121,6 +126,20 @@ sa.Index(
     log_chunks.c.step,
     log_chunks.c.offset,
     unique=True,
+)
+
+# Logs kept in a file on the store's machine instead of in chunks (the
+# embedded store's "log_files" capability): bytes start .. start + size of
+# the file at path. A step's log is either chunks or a file, never both.
+log_files = sa.Table(
+    "log_files",
+    metadata,
+    _build_fk(),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("start", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("size", sa.BigInteger, nullable=False, server_default="0"),
+    sa.PrimaryKeyConstraint("build_id", "step"),
 )
 
 test_results = sa.Table(
@@ -184,4 +203,18 @@ deliveries = sa.Table(
     metadata,
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("at", sa.Double, nullable=False),
+)
+
+# Worker processes (`sauci worker`) as they last reported themselves.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("host", sa.Text, nullable=False, server_default=""),
+    sa.Column("labels", sa.Text, nullable=False, server_default="[]"),  # JSON array
+    sa.Column("slots", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("running", sa.Text, nullable=False, server_default="[]"),  # JSON array of build ids
+    sa.Column("started_at", sa.Double, nullable=False, server_default="0"),
+    sa.Column("heartbeat_at", sa.Double, nullable=False, server_default="0"),
+    sa.Column("state", sa.Text, nullable=False, server_default="online"),
 )

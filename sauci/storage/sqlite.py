@@ -18,6 +18,7 @@ from typing import Any
 
 from sauci._logging import get_logger
 from sauci.exceptions import ConfigError, StoreError
+from sauci.storage._log_files import LogFilesSQL
 from sauci.storage._revision import HEAD
 from sauci.storage._sql import ConflictError, SQLStoreBase
 
@@ -164,14 +165,19 @@ class _Executor:
             conn.close()
 
 
-class SQLiteStore(SQLStoreBase):
+class SQLiteStore(LogFilesSQL, SQLStoreBase):
     """A Store in one SQLite file: durable, shared safely by threads and processes.
+
+    Capability ``log_files``: a LogSink on this machine records where a step's
+    log file is (``record_log_file``) instead of copying its bytes in.
 
     ``path`` is a file name (not ``:memory:``; use MemoryStore). A new or
     older database is migrated to the current schema when opened, unless
     ``migrate`` is false, in which case that is a StoreError. ``timeout`` is
     how long a write waits for another process's write to finish.
     """
+
+    capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics", "durable", "log_files"})
 
     def __init__(
         self,

@@ -27,9 +27,20 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import attrs
 
 from sauci._logging import get_logger
-from sauci.core.models import Artifact, Build, BuildRequest, Event, Repo, Status, StepRun, TestCase
+from sauci.core.models import (
+    Artifact,
+    Build,
+    BuildRequest,
+    Event,
+    Repo,
+    Status,
+    StepRun,
+    TestCase,
+    Worker,
+)
 from sauci.exceptions import MissingDependencyError, StoreError
 from sauci.storage._sql import check_update_fields
+from sauci.storage._sql_workers import worker_from_dict, worker_to_dict
 from sauci.typing import Store
 
 __all__ = ["StreamStore"]
@@ -249,7 +260,21 @@ class StreamStore:
         if op == "update_build":
             return v.update_build(payload["id"], **payload["changes"])
         if op == "claim_build":
-            return v.claim_build(payload["worker"])
+            return v.claim_build(payload["worker"], build_id=payload.get("id"))
+        if op == "heartbeat_build":
+            return v.heartbeat_build(payload["id"], payload["worker"])
+        if op == "finish_build":
+            return v.finish_build(
+                payload["id"],
+                payload["worker"],
+                status=Status(payload["status"]),
+                reason=payload["reason"],
+                finished_at=payload["finished_at"],
+            )
+        if op == "save_worker":
+            return v.save_worker(worker_from_dict(payload["worker"]))
+        if op == "delete_worker":
+            return v.delete_worker(payload["name"])
         if op == "save_repo":
             return v.save_repo(Repo(**payload["repo"]))
         if op == "delete_repo":
@@ -353,8 +378,41 @@ class StreamStore:
         values = {k: getattr(v, "value", v) for k, v in check_update_fields(changes).items()}
         return self._write("update_build", {"id": build_id, "changes": values})  # type: ignore[no-any-return]
 
-    def claim_build(self, worker: str) -> Build | None:
-        return self._write("claim_build", {"worker": worker})  # type: ignore[no-any-return]
+    def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
+        fields: dict[str, Any] = {"worker": worker}
+        if build_id is not None:
+            fields["id"] = build_id
+        return self._write("claim_build", fields)  # type: ignore[no-any-return]
+
+    # Decided by the view, in stream order, like a claim: of two processes
+    # finishing one build, the event applied first wins in every view.
+    def heartbeat_build(self, build_id: int, worker: str) -> bool:
+        return self._write("heartbeat_build", {"id": build_id, "worker": worker})  # type: ignore[no-any-return]
+
+    def finish_build(
+        self,
+        build_id: int,
+        worker: str,
+        *,
+        status: Status,
+        reason: str | None,
+        finished_at: float,
+    ) -> Build | None:
+        fields = {
+            "id": build_id,
+            "worker": worker,
+            "status": Status(status).value,
+            "reason": reason,
+            "finished_at": finished_at,
+        }
+        return self._write("finish_build", fields)  # type: ignore[no-any-return]
+
+    def save_worker(self, worker: Worker) -> Worker:
+        self._write("save_worker", {"worker": worker_to_dict(worker)})
+        return worker
+
+    def delete_worker(self, name: str) -> None:
+        self._write("delete_worker", {"name": name})
 
     def save_repo(self, repo: Repo) -> Repo:
         self._write("save_repo", {"repo": _plain(repo)})
@@ -415,6 +473,9 @@ class StreamStore:
 
     def list_registered_repos(self) -> list[Repo]:
         return self.view.list_registered_repos()
+
+    def list_workers(self) -> list[Worker]:
+        return self.view.list_workers()
 
     def list_steps(self, build_id: int) -> list[StepRun]:
         return self.view.list_steps(build_id)

@@ -22,7 +22,17 @@ from typing import Any
 import attrs
 
 from sauci._logging import get_logger
-from sauci.core.models import Artifact, Build, BuildRequest, Event, Repo, Status, StepRun, TestCase
+from sauci.core.models import (
+    Artifact,
+    Build,
+    BuildRequest,
+    Event,
+    Repo,
+    Status,
+    StepRun,
+    TestCase,
+    Worker,
+)
 from sauci.exceptions import ConfigError
 from sauci.storage.copy import create_at
 from sauci.typing import Store
@@ -81,7 +91,8 @@ class TeeStore:
     def __init__(self, primary: Store, secondaries: Sequence[Store] = ()) -> None:
         self.primary = primary
         self._secondaries = [_Secondary(s) for s in secondaries]
-        self.capabilities: frozenset[str] = primary.capabilities
+        # Not "log_files": the secondaries need the log's bytes, so a tee takes chunks.
+        self.capabilities: frozenset[str] = primary.capabilities - {"log_files"}
 
     @classmethod
     def from_url(cls, url: str) -> TeeStore:
@@ -137,14 +148,49 @@ class TeeStore:
         )
         return build
 
-    def claim_build(self, worker: str) -> Build | None:
-        build = self.primary.claim_build(worker)
+    def _copy_fields(self, what: str, build: Build, *names: str) -> None:
+        """Give the secondaries the primary's values of some fields of a build."""
+        fields = {name: getattr(build, name) for name in names}
+        self._tee(what, lambda s, ids: s.update_build(ids.get(build.id, build.id), **fields))
+
+    # Compare-and-set operations are decided by the primary alone; the
+    # secondaries receive their outcome as plain updates.
+
+    def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
+        build = self.primary.claim_build(worker, build_id=build_id)
         if build is not None:
-            fields = {"status": build.status, "claimed_by": worker, "started_at": build.started_at}
-            self._tee(
+            self._copy_fields(
                 f"claim build {build.id}",
-                lambda s, ids: s.update_build(ids.get(build.id, build.id), **fields),
+                build,
+                "status",
+                "claimed_by",
+                "started_at",
+                "heartbeat_at",
             )
+        return build
+
+    def heartbeat_build(self, build_id: int, worker: str) -> bool:
+        if not self.primary.heartbeat_build(build_id, worker):
+            return False
+        if self._secondaries:  # the primary's time, read back: its clock decided it
+            build = self.primary.get_build(build_id)
+            self._copy_fields(f"heartbeat build {build_id}", build, "heartbeat_at")
+        return True
+
+    def finish_build(
+        self,
+        build_id: int,
+        worker: str,
+        *,
+        status: Status,
+        reason: str | None,
+        finished_at: float,
+    ) -> Build | None:
+        build = self.primary.finish_build(
+            build_id, worker, status=status, reason=reason, finished_at=finished_at
+        )
+        if build is not None:
+            self._copy_fields(f"finish build {build_id}", build, "status", "reason", "finished_at")
         return build
 
     def list_builds(
@@ -190,6 +236,20 @@ class TeeStore:
         if not seen:
             self._tee("record delivery", lambda s, ids: s.record_delivery(delivery_id))
         return seen
+
+    # workers
+
+    def save_worker(self, worker: Worker) -> Worker:
+        saved = self.primary.save_worker(worker)
+        self._tee(f"save worker {worker.name}", lambda s, ids: s.save_worker(worker))
+        return saved
+
+    def list_workers(self) -> list[Worker]:
+        return self.primary.list_workers()
+
+    def delete_worker(self, name: str) -> None:
+        self.primary.delete_worker(name)
+        self._tee(f"delete worker {name}", lambda s, ids: s.delete_worker(name))
 
     # steps, logs, results
 

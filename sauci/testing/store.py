@@ -49,8 +49,10 @@ from sauci.core.models import (
     Status,
     StepRun,
     TestCase,
+    Worker,
 )
 from sauci.exceptions import NotFoundError, StoreError
+from sauci.testing._store_runs import RunsConformance
 from sauci.typing import Store
 
 __all__ = ["StoreConformance", "make_store_state_machine"]
@@ -82,7 +84,7 @@ def _run_threads(count: int, target: Callable[[int], None]) -> None:
         raise errors[0]
 
 
-class StoreConformance:
+class StoreConformance(RunsConformance):
     """Tests every Store must pass. Subclass it and provide a ``store`` fixture
     that yields a new, empty store (and closes it afterwards)."""
 
@@ -183,6 +185,8 @@ class StoreConformance:
             "message": "Other",
             "priority": -2,
             "cancel_requested": "cancelled by ada",
+            "runs_on": ("linux", "arm64"),
+            "heartbeat_at": 1009.75,
         }
         updated = store.update_build(build.id, **changes)
         assert attrs.evolve(build, **changes) == updated
@@ -615,6 +619,8 @@ _REPOS = ("a", "b", "acme/app")
 _REFS = ("", "refs/heads/main", "refs/heads/dev")
 _EVENTS = ("manual", "push", "cron")
 _STEPS = ("build", "test", "lint")
+_LABELS = ("linux", "gpu", "é")
+_WORKERS = ("a", "b", "Z", "é")
 
 
 def make_store_state_machine(
@@ -662,6 +668,7 @@ def make_store_state_machine(
         pusher=text,
         old_sha=st.sampled_from(("", "c" * 40)),
         reuse_from=st.none() | st.integers(1, 4),  # a model build id
+        attempt=st.integers(1, 3),
     )
     repos = st.builds(
         Repo,
@@ -685,6 +692,8 @@ def make_store_state_machine(
             "message": text,
             "priority": st.integers(-3, 3),
             "cancel_requested": opt_text,
+            "runs_on": st.lists(st.sampled_from(_LABELS), max_size=2),
+            "heartbeat_at": times,
             "bogus": text,
         },
     )
@@ -700,6 +709,17 @@ def make_store_state_machine(
             file=text,
         ),
         max_size=3,
+    )
+    workers = st.builds(
+        Worker,
+        name=st.sampled_from(_WORKERS),
+        host=text,
+        labels=st.lists(st.sampled_from(_LABELS), max_size=3).map(tuple),
+        slots=st.integers(1, 4),
+        running=st.lists(st.integers(1, 9), max_size=3).map(tuple),
+        started_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
+        heartbeat_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
+        state=st.sampled_from(("online", "stopping", "offline")),
     )
     artifacts = st.lists(
         st.builds(
@@ -744,7 +764,9 @@ def make_store_state_machine(
                 reuse = None if value.reuse_from is None else self._mid(value.reuse_from)
                 value = attrs.evolve(value, id=self._mid(value.id), reuse_from=reuse)
                 if not compare_times:
-                    value = attrs.evolve(value, queued_at=0.0, started_at=None, finished_at=None)
+                    value = attrs.evolve(
+                        value, queued_at=0.0, started_at=None, finished_at=None, heartbeat_at=None
+                    )
             elif isinstance(value, StepRun | Event) and value.build_id is not None:
                 value = attrs.evolve(value, build_id=self._mid(value.build_id))
             elif isinstance(value, list | tuple):
@@ -787,6 +809,7 @@ def make_store_state_machine(
             self._both(lambda s, _: s.list_repos())
             self._both(lambda s, _: s.list_events(limit=every))
             self._both(lambda s, _: s.list_registered_repos())
+            self._both(lambda s, _: s.list_workers())
             self._compare_stats(None)
             for build in self.model.list_builds(limit=every):
                 self._on_build("list_steps", build.id)
@@ -822,10 +845,40 @@ def make_store_state_machine(
         def update_build(self, build_id: int, changes: dict[str, Any]) -> None:
             self._both(lambda s, sid: s.update_build(sid(build_id), **changes))
 
-        @rule(worker=st.sampled_from(("w1", "w2")))
-        def claim_build(self, worker: str) -> None:
+        @rule(worker=st.sampled_from(("w1", "w2")), build_id=st.none() | build_ids)
+        def claim_build(self, worker: str, build_id: int | None) -> None:
             self.now += 0.5
-            self._both(lambda s, _: s.claim_build(worker))
+            if build_id is None:
+                self._both(lambda s, _: s.claim_build(worker))
+            else:
+                self._both(lambda s, sid: s.claim_build(worker, build_id=sid(build_id)))
+
+        @rule(build_id=build_ids, worker=st.sampled_from(("w1", "w2")))
+        def heartbeat_build(self, build_id: int, worker: str) -> None:
+            self.now += 0.5
+            self._on_build("heartbeat_build", build_id, worker)
+            self._on_build("get_build", build_id)
+
+        @rule(
+            build_id=build_ids,
+            worker=st.sampled_from(("w1", "w2")),
+            status=statuses,
+            reason=opt_text,
+            finished_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
+        )
+        def finish_build(self, build_id: int, worker: str, **fields: Any) -> None:
+            self._both(lambda s, sid: s.finish_build(sid(build_id), worker, **fields))
+            self._on_build("get_build", build_id)
+
+        @rule(worker=workers)
+        def save_worker(self, worker: Worker) -> None:
+            self._both(lambda s, _: s.save_worker(worker))
+            self._both(lambda s, _: s.list_workers())
+
+        @rule(name=st.sampled_from((*_WORKERS, "never")))
+        def delete_worker(self, name: str) -> None:
+            self._both(lambda s, _: s.delete_worker(name))
+            self._both(lambda s, _: s.list_workers())
 
         @rule(
             build_id=build_ids,

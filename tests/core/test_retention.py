@@ -39,3 +39,38 @@ def test_nothing_is_deleted_without_a_policy(tmp_path):
 def test_retention_settings(tmp_path):
     s = load_settings(cwd=tmp_path, environ={"SAUCI_KEEP_BUILDS": "50", "SAUCI_KEEP_DAYS": "30"})
     assert (s.keep_builds, s.keep_days) == (50, 30.0)
+
+
+def test_a_store_serving_logs_from_files_takes_them_in_first(tmp_path):
+    from sauci.core.models import BuildRequest
+    from sauci.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "sauci.db")
+    try:
+        old = store.create_build(BuildRequest(repo="a"))
+        new = store.create_build(BuildRequest(repo="a"))
+        for build in (old, new):
+            d = make(tmp_path, "logs", "a", build.id, 1000.0)
+            log = d / "step.log"
+            log.write_bytes(b"line of build %d\n" % build.id)
+            assert store.record_log_file(build.id, "step", str(log), size=log.stat().st_size)
+        removed = prune(tmp_path, keep_builds=1, now=2000.0, before_delete=store.absorb_log_files)
+        assert removed == [tmp_path / "logs" / "a" / str(old.id)]
+        assert store.read_log(old.id, "step") == b"line of build %d\n" % old.id
+    finally:
+        store.close()
+
+
+def test_a_build_whose_logs_the_store_cannot_take_is_kept(tmp_path):
+    from sauci.exceptions import StoreError
+
+    kept = make(tmp_path, "logs", "a", 1, 0.0)
+    make(tmp_path, "logs", "a", 2, 0.0)
+
+    def refuse(build_id):
+        if build_id == 1:
+            raise StoreError("the store is down")
+
+    removed = prune(tmp_path, keep_builds=0, now=10.0, before_delete=refuse)
+    assert removed == [tmp_path / "logs" / "a" / "2"]
+    assert kept.exists()

@@ -24,6 +24,7 @@ from sauci.storage.sqlite import SQLiteStore
 
 TABLES = (
     "log_chunks",
+    "log_files",
     "steps",
     "test_results",
     "artifacts",
@@ -31,6 +32,7 @@ TABLES = (
     "builds",
     "repos",
     "deliveries",
+    "workers",
 )
 
 

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from sauci.core.models import Artifact, BuildRequest, Event, Repo, Status, StepRun, TestCase
+from sauci.core.models import (
+    Artifact,
+    BuildRequest,
+    Event,
+    Repo,
+    Status,
+    StepRun,
+    TestCase,
+    Worker,
+)
 from sauci.exceptions import StoreError
 from sauci.storage.copy import copy_store, store_digest
 from sauci.storage.memory import MemoryStore
@@ -19,11 +28,15 @@ def _source(builds: int = 12) -> MemoryStore:
     store = MemoryStore()
     for i in range(builds):
         b = store.create_build(
-            BuildRequest(repo=f"r{i % 3}", priority=i % 2, params={"i": str(i)}),
+            BuildRequest(repo=f"r{i % 3}", priority=i % 2, params={"i": str(i)}, attempt=1 + i % 2),
             status=Status.QUEUED if i % 4 else Status.RUNNING,
         )
+        store.update_build(b.id, runs_on=["linux", f"l{i % 2}"][: i % 3])
         if i % 3 == 0:
             store.update_build(b.id, status="passed", started_at=10.0, finished_at=10.0 + i)
+        elif i % 3 == 1:
+            store.claim_build("w1", build_id=b.id)
+            store.update_build(b.id, heartbeat_at=20.0 + i)
         for pos, name in enumerate(("build", "test")):
             store.save_step(StepRun(build_id=b.id, name=name, position=pos, status="passed"))
             store.append_log(b.id, name, bytes([i]) * 3000)
@@ -34,6 +47,8 @@ def _source(builds: int = 12) -> MemoryStore:
         store.add_event(Event(kind="build_queued", at=float(i), build_id=b.id, data={"n": i}))
     store.add_event(Event(kind="server_started", at=99.0))
     store.save_repo(Repo(id="app", location="/srv/app", added_at=1.0))
+    store.save_worker(Worker(name="w1", host="h", labels=("linux",), running=(2, 5)))
+    store.save_worker(Worker(name="w0", state="offline", heartbeat_at=3.5))
     return store
 
 
@@ -43,9 +58,21 @@ def test_copy_to_sqlite_carries_everything(sqlite_path: Path) -> None:
     report = copy_store(src, dst, progress=lambda n, total: seen.append((n, total)))
     assert store_digest(src) == store_digest(dst)
     assert (12, 0) == (report.copied_builds, report.resumed_after)
-    assert {"builds": 12, "steps": 24, "tests": 48, "artifacts": 12, "events": 13} == {
-        k: report.counts[k] for k in ("builds", "steps", "tests", "artifacts", "events")
+    assert {
+        "builds": 12,
+        "steps": 24,
+        "tests": 48,
+        "artifacts": 12,
+        "events": 13,
+        "workers": 2,
+    } == {
+        k: report.counts[k] for k in ("builds", "steps", "tests", "artifacts", "events", "workers")
     }
+    # The fields of distributed runs arrive too (the digest compares them as well).
+    assert [(b.attempt, b.runs_on, b.heartbeat_at) for b in src.list_builds()] == [
+        (b.attempt, b.runs_on, b.heartbeat_at) for b in dst.list_builds()
+    ]
+    assert src.list_workers() == dst.list_workers()
     assert (12, 12) == seen[-1]
     dst.close()
 
@@ -88,6 +115,15 @@ def test_a_copy_that_lost_data_fails_verification() -> None:
 
     with pytest.raises(StoreError, match="verification failed for artifacts"):
         copy_store(_source(), DropsArtifacts())
+
+
+def test_a_copy_that_lost_a_worker_fails_verification() -> None:
+    class DropsWorkers(MemoryStore):
+        def save_worker(self, worker: Worker) -> Worker:
+            return worker
+
+    with pytest.raises(StoreError, match="verification failed for workers"):
+        copy_store(_source(), DropsWorkers())
 
 
 def test_copy_between_the_other_back_ends(tmp_path: Path) -> None:

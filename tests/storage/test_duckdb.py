@@ -98,3 +98,31 @@ def test_opening_other_stores_imports_neither_redis_nor_duckdb() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "[]" == out.stdout.strip()
+
+
+def test_a_file_from_before_distributed_runs_gets_the_new_columns(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    conn = duckdb.connect(str(path))
+    # The builds table as SauCI wrote it before runs_on, attempt and heartbeat_at.
+    conn.execute(
+        "CREATE TABLE builds (id BIGINT PRIMARY KEY, repo VARCHAR NOT NULL,"
+        " ref VARCHAR NOT NULL DEFAULT '', sha VARCHAR NOT NULL DEFAULT '',"
+        " event VARCHAR NOT NULL DEFAULT 'manual', status VARCHAR NOT NULL, reason VARCHAR,"
+        " priority INTEGER NOT NULL DEFAULT 0, params VARCHAR NOT NULL DEFAULT '{}',"
+        " author VARCHAR NOT NULL DEFAULT '', message VARCHAR NOT NULL DEFAULT '',"
+        " pusher VARCHAR NOT NULL DEFAULT '', old_sha VARCHAR NOT NULL DEFAULT '',"
+        " queued_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE,"
+        " claimed_by VARCHAR, reuse_from BIGINT, cancel_requested VARCHAR)"
+    )
+    conn.execute("INSERT INTO builds (id, repo, status, queued_at) VALUES (1, 'r', 'queued', 5.0)")
+    conn.close()
+    store = DuckDBStore(path)
+    old = store.get_build(1)
+    assert ("r", (), 1, None) == (old.repo, old.runs_on, old.attempt, old.heartbeat_at)
+    claimed = store.claim_build("w", build_id=1)
+    assert claimed is not None
+    assert claimed.heartbeat_at == claimed.started_at
+    assert [] == store.list_workers()
+    store.close()

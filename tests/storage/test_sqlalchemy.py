@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sauci.core.models import BuildRequest
+from sauci.core.models import BuildRequest, Status
 from sauci.exceptions import StoreError
 from sauci.storage._revision import HEAD
 from sauci.storage.sqlalchemy import SQLAlchemyStore, normalize_url
@@ -152,3 +153,49 @@ def test_the_store_recovers_after_a_postgres_restart(postgres_server, clean_post
     assert build == store.get_build(build.id)  # pool_pre_ping replaced the dead connections
     assert store.create_build(BuildRequest(repo="r")).id > build.id
     store.close()
+
+
+@postgres
+def test_several_stores_claim_by_id_and_finish_each_build_once_on_postgres(
+    clean_postgres: str,
+) -> None:
+    # Every thread tries to claim every build by id, then (sharing its store's
+    # worker name with two other threads) to finish every build: the compare
+    # and set lets exactly one claim and one finish through per build.
+    stores = [SQLAlchemyStore(clean_postgres, pool_size=3) for _ in range(4)]
+    ids = [stores[0].create_build(BuildRequest(repo="r")).id for _ in range(30)]
+    claims: list[tuple[int, str]] = []
+    finishes: list[tuple[int, str]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(12)
+
+    def work(k: int, seed: int) -> None:
+        store, worker, order = stores[k], f"store-{k}", ids[:]
+        random.Random(seed).shuffle(order)
+        barrier.wait()
+        for build_id in order:
+            if store.claim_build(worker, build_id=build_id) is not None:
+                with lock:
+                    claims.append((build_id, worker))
+        barrier.wait()
+        for build_id in order:
+            done = store.finish_build(
+                build_id, worker, status=Status.PASSED, reason=f"{seed}", finished_at=1.0
+            )
+            if done is not None:
+                with lock:
+                    finishes.append((build_id, worker))
+
+    threads = [
+        threading.Thread(target=work, args=(k, 3 * k + j)) for k in range(4) for j in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    builds = {b.id: b for b in stores[0].list_builds(limit=100)}
+    for s in stores:
+        s.close()
+    assert sorted(ids) == sorted(b for b, _ in claims)  # each claimed once
+    assert sorted(claims) == sorted(finishes)  # each finished once, by its owner
+    assert all(Status.PASSED == b.status for b in builds.values())

@@ -40,7 +40,9 @@ class TestSQLiteStoreWithoutReturning(StoreConformance):
 
 
 def test_capabilities() -> None:
-    assert frozenset({"atomic_claim", "analytics", "durable"}) == SQLiteStore.capabilities
+    assert frozenset({"atomic_claim", "analytics", "durable", "log_files"}) == (
+        SQLiteStore.capabilities
+    )
 
 
 def test_a_new_database_is_created_at_the_head_revision(tmp_path: Path) -> None:

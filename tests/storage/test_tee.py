@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from sauci.core.models import Artifact, BuildRequest, Event, Repo, StepRun, TestCase
+from sauci.core.models import (
+    Artifact,
+    BuildRequest,
+    Event,
+    Repo,
+    Status,
+    StepRun,
+    TestCase,
+    Worker,
+)
 from sauci.exceptions import StoreError
 from sauci.storage import open_store
 from sauci.storage.copy import store_digest
@@ -89,3 +98,42 @@ def test_tee_url_opens_every_store(tmp_path: Path) -> None:
     _workload(tee)
     assert store_digest(tee.primary) == store_digest(tee.secondaries[0])
     tee.close()
+
+
+def test_compare_and_set_results_come_from_the_primary() -> None:
+    now = [100.0]
+    primary, secondary = MemoryStore(clock=lambda: now[0]), MemoryStore(clock=lambda: 1.0)
+    tee = TeeStore(primary, [secondary])
+    build = tee.create_build(BuildRequest(repo="r"))
+    # The secondary disagrees (say, it was written to directly): the primary decides.
+    secondary.update_build(build.id, status=Status.PASSED)
+    now[0] = 105.0
+    claimed = tee.claim_build("w", build_id=build.id)
+    assert claimed is not None
+    assert claimed == primary.get_build(build.id) == secondary.get_build(build.id)
+    now[0] = 110.0
+    assert tee.heartbeat_build(build.id, "w") is True
+    assert 110.0 == primary.get_build(build.id).heartbeat_at
+    assert 110.0 == secondary.get_build(build.id).heartbeat_at  # the primary's time
+    assert tee.heartbeat_build(build.id, "other") is False
+    assert (
+        tee.finish_build(build.id, "other", status=Status.ERRORED, reason="x", finished_at=1.0)
+        is None
+    )
+    assert primary.get_build(build.id) == secondary.get_build(build.id)  # nothing was sent
+    done = tee.finish_build(build.id, "w", status=Status.FAILED, reason="no", finished_at=120.0)
+    assert done is not None
+    assert done == primary.get_build(build.id) == secondary.get_build(build.id)
+    assert [0] == tee.backlog()
+
+
+def test_workers_go_to_every_store_and_are_read_from_the_primary() -> None:
+    primary, secondary = MemoryStore(), MemoryStore()
+    tee = TeeStore(primary, [secondary])
+    a, b = Worker(name="a", labels=("linux",)), Worker(name="b", running=(1,))
+    tee.save_worker(b)
+    tee.save_worker(a)
+    tee.delete_worker("b")
+    secondary.save_worker(b)  # only in the secondary: never read
+    assert [a] == tee.list_workers() == primary.list_workers()
+    assert [a, b] == secondary.list_workers()

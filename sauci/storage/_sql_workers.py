@@ -1,0 +1,92 @@
+"""Worker records (``sauci worker`` processes) in portable SQL, and the
+conversion of a Worker to and from plain JSON values that every store uses.
+
+A mixin of :class:`sauci.storage._sql.SQLStoreBase`, kept apart so that
+module stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from sauci.core.models import Worker
+
+if TYPE_CHECKING:
+    from sauci.storage._sql import Transaction
+
+__all__ = ["WORKER_FIELDS", "WorkersSQL", "worker_from_dict", "worker_to_dict"]
+
+WORKER_FIELDS = (
+    "name",
+    "host",
+    "labels",
+    "slots",
+    "running",
+    "started_at",
+    "heartbeat_at",
+    "state",
+)
+_COLS = ", ".join(WORKER_FIELDS)
+
+_SQL_UPSERT_WORKER = (
+    f"INSERT INTO workers ({_COLS})"
+    " VALUES (:name, :host, :labels, :slots, :running, :started_at, :heartbeat_at, :state)"
+    " ON CONFLICT (name) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in WORKER_FIELDS[1:])
+)
+_SQL_LIST_WORKERS = f"SELECT {_COLS} FROM workers"
+
+
+def worker_to_dict(worker: Worker) -> dict[str, Any]:
+    """The worker as JSON values (lists for its tuples)."""
+    return {
+        "name": worker.name,
+        "host": worker.host,
+        "labels": list(worker.labels),
+        "slots": int(worker.slots),
+        "running": [int(b) for b in worker.running],
+        "started_at": float(worker.started_at),
+        "heartbeat_at": float(worker.heartbeat_at),
+        "state": worker.state,
+    }
+
+
+def worker_from_dict(values: Mapping[str, Any]) -> Worker:
+    """The inverse of :func:`worker_to_dict`; unknown keys are ignored, so a
+    record written by a newer SauCI still reads."""
+    return Worker(**{k: values[k] for k in WORKER_FIELDS if k in values})
+
+
+def _worker(row: Sequence[Any]) -> Worker:
+    values = dict(zip(WORKER_FIELDS, row, strict=True))
+    values["labels"] = json.loads(values["labels"])
+    values["running"] = json.loads(values["running"])
+    return worker_from_dict(values)
+
+
+class WorkersSQL:
+    """save_worker, list_workers and delete_worker on the ``workers`` table."""
+
+    def _tx(self, what: str, *, write: bool = False) -> AbstractContextManager[Transaction]:
+        raise NotImplementedError  # pragma: no cover - SQLStoreBase provides it
+
+    def save_worker(self, worker: Worker) -> Worker:
+        params = worker_to_dict(worker)
+        params["labels"] = json.dumps(params["labels"])
+        params["running"] = json.dumps(params["running"])
+        with self._tx(f"save worker {worker.name}", write=True) as tx:
+            tx.execute(_SQL_UPSERT_WORKER, params)
+        return worker
+
+    def list_workers(self) -> list[Worker]:
+        with self._tx("list workers") as tx:
+            rows = tx.fetchall(_SQL_LIST_WORKERS)
+        # Sorted here, by code point: database collations differ.
+        return sorted((_worker(r) for r in rows), key=lambda w: w.name)
+
+    def delete_worker(self, name: str) -> None:
+        with self._tx(f"delete worker {name}", write=True) as tx:
+            tx.execute("DELETE FROM workers WHERE name = :name", {"name": name})

@@ -1,0 +1,64 @@
+"""Distributed runs: worker records, and each build's runs_on labels, attempt
+number and owner's heartbeat. Logs kept in files by the embedded store.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Server defaults give the builds already recorded their values: no
+    # labels asked for, first attempt, no heartbeat yet.
+    with op.batch_alter_table("builds") as batch:
+        batch.add_column(sa.Column("runs_on", sa.Text, nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("attempt", sa.Integer, nullable=False, server_default="1"))
+        batch.add_column(sa.Column("heartbeat_at", sa.Double))
+    op.create_table(
+        "workers",
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("host", sa.Text, nullable=False, server_default=""),
+        sa.Column("labels", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("slots", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("running", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("started_at", sa.Double, nullable=False, server_default="0"),
+        sa.Column("heartbeat_at", sa.Double, nullable=False, server_default="0"),
+        sa.Column("state", sa.Text, nullable=False, server_default="online"),
+        sa.PrimaryKeyConstraint("name", name="pk_workers"),
+    )
+    op.create_table(
+        "log_files",
+        sa.Column("build_id", sa.Integer, nullable=False),
+        sa.Column("step", sa.Text, nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("start", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("size", sa.BigInteger, nullable=False, server_default="0"),
+        sa.ForeignKeyConstraint(
+            ["build_id"],
+            ["builds.id"],
+            name="fk_log_files_build_id_builds",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("build_id", "step", name="pk_log_files"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("log_files")
+    op.drop_table("workers")
+    with op.batch_alter_table("builds") as batch:
+        batch.drop_column("heartbeat_at")
+        batch.drop_column("attempt")
+        batch.drop_column("runs_on")

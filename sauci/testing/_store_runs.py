@@ -1,0 +1,244 @@
+"""Conformance tests of the store operations that distributed runs rely on:
+claims by build id, heartbeats, compare-and-set ends and worker records.
+
+A part of :class:`sauci.testing.StoreConformance`, kept in its own module.
+"""
+
+# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pytest
+
+from sauci.core.models import BuildRequest, Status, Worker
+from sauci.exceptions import NotFoundError
+from sauci.typing import Store
+
+__all__ = ["RunsConformance"]
+
+MISSING_ID = 987_654  # a build id no test creates
+
+
+def _request(**kw: Any) -> BuildRequest:
+    return BuildRequest(repo="acme/app", **kw)
+
+
+def _race(count: int, target: Callable[[int], Any]) -> list[Any]:
+    """Run ``target(i)`` in ``count`` threads released at once; their results."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _finish(store: Store, build_id: int, worker: str, **kw: Any) -> Any:
+    kw.setdefault("status", Status.PASSED)
+    kw.setdefault("reason", None)
+    kw.setdefault("finished_at", 2_000_000_000.5)
+    return store.finish_build(build_id, worker, **kw)
+
+
+class RunsConformance:
+    """Claims by id, heartbeats, finish_build and workers (part of StoreConformance)."""
+
+    # the new build fields
+
+    def test_create_build_keeps_the_attempt_and_has_no_labels_or_heartbeat(
+        self, store: Store
+    ) -> None:
+        first = store.create_build(_request())
+        again = store.create_build(_request(attempt=3))
+        assert (1, (), None) == (first.attempt, first.runs_on, first.heartbeat_at)
+        assert (3, (), None) == (again.attempt, again.runs_on, again.heartbeat_at)
+        assert [again, first] == store.list_builds()
+
+    def test_update_build_sets_runs_on_and_heartbeat_at(self, store: Store) -> None:
+        build = store.create_build(_request())
+        updated = store.update_build(build.id, runs_on=["linux", "gpu", "é"], heartbeat_at=12.5)
+        assert attrs.evolve(build, runs_on=("linux", "gpu", "é"), heartbeat_at=12.5) == updated
+        assert updated == store.get_build(build.id)
+        cleared = store.update_build(build.id, runs_on=(), heartbeat_at=None)
+        assert build == cleared == store.get_build(build.id)
+
+    # claims
+
+    def test_claim_sets_heartbeat_at_to_the_claim_time(self, store: Store) -> None:
+        build = store.create_build(_request())
+        claimed = store.claim_build("w")
+        assert claimed is not None
+        assert claimed.started_at is not None
+        assert claimed.started_at == claimed.heartbeat_at
+        assert claimed == store.get_build(build.id)
+
+    def test_claim_by_id_takes_that_build_whatever_its_priority(self, store: Store) -> None:
+        low = store.create_build(_request(priority=0))
+        high = store.create_build(_request(priority=9))
+        claimed = store.claim_build("worker-3", build_id=low.id)
+        assert claimed is not None
+        assert (low.id, Status.RUNNING, "worker-3") == (
+            claimed.id,
+            claimed.status,
+            claimed.claimed_by,
+        )
+        assert claimed.started_at is not None
+        assert claimed.started_at == claimed.heartbeat_at
+        assert claimed == store.get_build(low.id)
+        assert high == store.get_build(high.id)  # untouched, still first in the queue
+        next_one = store.claim_build("worker-4")
+        assert next_one is not None
+        assert high.id == next_one.id
+
+    def test_claim_by_id_only_while_queued(self, store: Store) -> None:
+        done = store.create_build(_request(), status=Status.PASSED)
+        taken = store.create_build(_request())
+        assert store.claim_build("w1", build_id=taken.id) is not None
+        running = store.get_build(taken.id)
+        assert store.claim_build("w2", build_id=taken.id) is None
+        assert store.claim_build("w2", build_id=done.id) is None
+        assert store.claim_build("w2", build_id=MISSING_ID) is None
+        assert (running, done) == (store.get_build(taken.id), store.get_build(done.id))
+
+    def test_concurrent_claims_by_id_take_the_build_once(self, store: Store) -> None:
+        build = store.create_build(_request())
+        results = _race(8, lambda i: store.claim_build(f"worker-{i}", build_id=build.id))
+        winners = [(i, b) for i, b in enumerate(results) if b is not None]
+        assert 1 == len(winners)
+        i, won = winners[0]
+        assert (build.id, f"worker-{i}") == (won.id, won.claimed_by)
+        assert won == store.get_build(build.id)
+
+    # heartbeats
+
+    def test_heartbeat_by_the_owner_moves_heartbeat_at(self, store: Store) -> None:
+        build = store.create_build(_request())
+        claimed = store.claim_build("w", build_id=build.id)
+        assert claimed is not None
+        before = time.time()
+        assert store.heartbeat_build(build.id, "w") is True
+        after = time.time()
+        beat = store.get_build(build.id)
+        assert beat.heartbeat_at is not None
+        assert before - 1 <= beat.heartbeat_at <= after + 1  # the store's clock is time.time
+        assert attrs.evolve(claimed, heartbeat_at=beat.heartbeat_at) == beat
+
+    def test_heartbeat_of_anyone_but_the_running_owner_is_false(self, store: Store) -> None:
+        queued = store.create_build(_request())
+        assert store.heartbeat_build(queued.id, "w") is False
+        assert queued == store.get_build(queued.id)
+        running = store.claim_build("w", build_id=queued.id)
+        assert store.heartbeat_build(queued.id, "other") is False
+        assert running == store.get_build(queued.id)
+        finished = _finish(store, queued.id, "w")
+        assert store.heartbeat_build(queued.id, "w") is False
+        assert finished == store.get_build(queued.id)
+
+    def test_heartbeat_of_a_missing_build_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFoundError):
+            store.heartbeat_build(MISSING_ID, "w")
+
+    # finish_build
+
+    def test_finish_build_records_the_end(self, store: Store) -> None:
+        build = store.create_build(_request())
+        claimed = store.claim_build("w")
+        assert claimed is not None
+        finished = _finish(
+            store, build.id, "w", status=Status.FAILED, reason="step test failed", finished_at=9.5
+        )
+        expected = attrs.evolve(
+            claimed, status=Status.FAILED, reason="step test failed", finished_at=9.5
+        )
+        assert expected == finished
+        assert finished == store.get_build(build.id)
+
+    def test_finish_build_is_recorded_once(self, store: Store) -> None:
+        build = store.create_build(_request())
+        store.claim_build("w")
+        first = _finish(store, build.id, "w", status=Status.PASSED)
+        assert first is not None
+        assert _finish(store, build.id, "w", status=Status.ERRORED, reason="again") is None
+        assert first == store.get_build(build.id)
+
+    def test_finish_build_of_a_non_owner_or_a_build_not_running_changes_nothing(
+        self, store: Store
+    ) -> None:
+        queued = store.create_build(_request())
+        assert _finish(store, queued.id, "w") is None
+        assert queued == store.get_build(queued.id)
+        running = store.claim_build("w")
+        assert _finish(store, queued.id, "other", status=Status.ERRORED, reason="lost") is None
+        assert running == store.get_build(queued.id)
+        # A worker declared lost: its build was handed back to the queue.
+        requeued = store.update_build(queued.id, status=Status.QUEUED, claimed_by=None)
+        assert _finish(store, queued.id, "w") is None
+        assert requeued == store.get_build(queued.id)
+
+    def test_finish_build_of_a_missing_build_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFoundError):
+            _finish(store, MISSING_ID, "w")
+
+    def test_concurrent_finishes_record_one_verdict(self, store: Store) -> None:
+        build = store.create_build(_request())
+        store.claim_build("w")
+        statuses = [Status.PASSED, Status.FAILED, Status.ERRORED, Status.CANCELLED] * 2
+        results = _race(
+            8,
+            lambda i: _finish(store, build.id, "w", status=statuses[i], reason=f"verdict {i}"),
+        )
+        winners = [b for b in results if b is not None]
+        assert 1 == len(winners)
+        assert winners[0] == store.get_build(build.id)
+        i = results.index(winners[0])
+        assert (statuses[i], f"verdict {i}") == (winners[0].status, winners[0].reason)
+
+    # workers
+
+    def test_workers_round_trip_every_field(self, store: Store) -> None:
+        worker = Worker(
+            name="host-1:4242",
+            host="host-1",
+            labels=("linux", "gpu", "é"),
+            slots=4,
+            running=(3, 1, 2),
+            started_at=1000.25,
+            heartbeat_at=1010.5,
+            state="stopping",
+        )
+        assert worker == store.save_worker(worker)
+        assert [worker] == store.list_workers()
+
+    def test_workers_are_replaced_by_name_listed_by_name_and_deleted(self, store: Store) -> None:
+        assert [] == store.list_workers()
+        b = Worker(name="b", running=(1,))
+        a = Worker(name="a")
+        upper = Worker(name="Z")  # code-point order: "Z" < "a"
+        for w in (b, a, upper):
+            store.save_worker(w)
+        assert [upper, a, b] == store.list_workers()
+        b2 = attrs.evolve(b, running=(), state="offline", heartbeat_at=5.0)
+        store.save_worker(b2)
+        assert [upper, a, b2] == store.list_workers()
+        store.delete_worker("a")
+        store.delete_worker("never-seen")
+        assert [upper, b2] == store.list_workers()

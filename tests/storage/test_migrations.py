@@ -1,0 +1,118 @@
+"""Migrations of databases that hold data: each revision upgrades an older
+database in place, keeps what it holds and gives new columns their defaults."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from sauci.core.models import Repo, Status, Worker
+from sauci.storage._revision import HEAD
+from sauci.storage.migrations import upgrade
+from sauci.storage.sqlalchemy import SQLAlchemyStore
+from sauci.storage.sqlite import SQLiteStore
+from sauci.typing import Store
+
+# Rows as a 0002 database holds them (no runs_on, attempt, heartbeat_at; no workers).
+_BUILD_0002 = (
+    "INSERT INTO builds (repo, ref, sha, event, status, reason, priority, params, author,"
+    " message, pusher, old_sha, queued_at, started_at, finished_at, claimed_by, reuse_from,"
+    " cancel_requested) VALUES ('acme/app', 'refs/heads/main', 'abc', 'push', :status, NULL,"
+    " 2, '{\"PY\": \"3.11\"}', 'ada', 'msg', 'ada', '', 100.0, :started, NULL, :worker, NULL,"
+    " NULL)"
+)
+_ROWS_0002 = [
+    (
+        "INSERT INTO steps (build_id, name, position, status, attempt, allow_failure, needs,"
+        " log_bytes) VALUES (1, 'test', 0, 'running', 1, false, '[]', 5)"
+    ),
+    (
+        'INSERT INTO log_chunks (build_id, step, seq, "offset", size, data)'
+        " VALUES (1, 'test', 0, 0, 5, :data)"
+    ),
+    (
+        "INSERT INTO repos (id, location, hook, poll_interval, added_at)"
+        " VALUES ('app', '/srv/app.git', 'receive', NULL, 1.5)"
+    ),
+]
+
+
+def _fill_0002(conn: Any) -> None:
+    """Two builds (one running on w1, one queued), a step, a log, a repo."""
+    conn.execute(sa.text(_BUILD_0002), {"status": "running", "started": 101.0, "worker": "w1"})
+    conn.execute(sa.text(_BUILD_0002), {"status": "queued", "started": None, "worker": None})
+    for sql in _ROWS_0002:
+        conn.execute(sa.text(sql), {"data": b"hello"})
+
+
+def _check_upgraded(store: Store) -> None:
+    running, queued = store.get_build(1), store.get_build(2)
+    assert (Status.RUNNING, "w1", 101.0, {"PY": "3.11"}) == (
+        running.status,
+        running.claimed_by,
+        running.started_at,
+        dict(running.params),
+    )
+    # The new columns' defaults: no labels asked for, first attempt, no heartbeat yet.
+    assert [((), 1, None), ((), 1, None)] == [
+        (b.runs_on, b.attempt, b.heartbeat_at) for b in (running, queued)
+    ]
+    assert b"hello" == store.read_log(1, "test")
+    assert ["test"] == [s.name for s in store.list_steps(1)]
+    assert [Repo(id="app", location="/srv/app.git", hook="receive", added_at=1.5)] == (
+        store.list_registered_repos()
+    )
+    assert [] == store.list_workers()
+    # The new operations work on the builds recorded before the upgrade.
+    assert store.heartbeat_build(1, "w1") is True
+    finished = store.finish_build(1, "w1", status=Status.PASSED, reason=None, finished_at=200.0)
+    assert finished is not None
+    assert (Status.PASSED, 200.0) == (finished.status, finished.finished_at)
+    claimed = store.claim_build("w2", build_id=2)
+    assert claimed is not None
+    assert "w2" == claimed.claimed_by
+    store.save_worker(Worker(name="w2", running=(2,)))
+    assert [Worker(name="w2", running=(2,))] == store.list_workers()
+
+
+def _assert_schema_is_head(engine: sa.Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from sauci.storage.schema import metadata
+
+    with engine.connect() as conn:
+        assert HEAD == MigrationContext.configure(conn).get_current_revision()
+        assert [] == compare_metadata(MigrationContext.configure(conn), metadata)
+
+
+def test_a_0002_sqlite_database_with_data_is_upgraded_by_opening_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        _fill_0002(conn)
+    with sqlite3.connect(path) as raw:
+        assert [("0002",)] == raw.execute("SELECT version_num FROM alembic_version").fetchall()
+    with SQLiteStore(path) as store:
+        _check_upgraded(store)
+    _assert_schema_is_head(engine)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_0002_postgres_database_with_data_is_upgraded_by_opening_it(
+    fresh_postgres_database: str,
+) -> None:
+    engine = sa.create_engine(fresh_postgres_database, poolclass=sa.pool.NullPool)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        _fill_0002(conn)
+    with SQLAlchemyStore(fresh_postgres_database) as store:
+        _check_upgraded(store)
+    _assert_schema_is_head(engine)
+    engine.dispose()
