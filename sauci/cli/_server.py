@@ -98,12 +98,25 @@ def _same(a: str, b: str) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     from sauci.core.server import Server, ServerOptions
 
-    settings = settings_from(args)
+    # --broker, --lost-timeout and --attempts come from sauci.cli._worker.add_serve_options.
+    settings = settings_from(
+        args,
+        broker=getattr(args, "broker", None),
+        lost_timeout=getattr(args, "lost_timeout", None),
+        attempts=getattr(args, "attempts", None),
+    )
     if settings.log_level == "warning" and args.log_level is None:
         from sauci._logging import configure
 
         configure(level="info", fmt=settings.log_format)
     store = open_cli_store(settings)
+    from sauci.monitoring import install
+
+    # Metrics (the UI's metrics/ page), the state-change log and opt-in analytics.
+    monitoring = install(
+        store=store, component="serve", command="serve", data_dir=settings.data_dir
+    )
+    store = monitoring.store
     for location in args.repo or []:
         _register(store, settings, _location(location), args.hook, args.poll)
     repos = [r.location for r in store.list_registered_repos()]
@@ -146,6 +159,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ui_thread = threading.Thread(target=_start_ui, name="sauci-ui", daemon=True)
         ui_thread.start()
     where = f"; results at http://{args.host}:{args.port}/" if not args.no_ui else ""
+    if settings.broker:
+        from sauci.distributed._app import safe_url
+
+        where += f"; builds go to workers through {safe_url(settings.broker)}"
     print(
         f"sauci serve: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
         f"data in {settings.data_dir}{where}; Ctrl-C stops",
@@ -167,6 +184,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for handle in ui:
         handle.stop()
     server.stop()
+    monitoring.close()
     return 0
 
 
@@ -242,8 +260,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             if step.status is Status.RUNNING:
                 print(f"      {style.status(step.status)} {step.name}")
     for build in queued[:10]:
+        waiting = f" ({build.reason})" if build.reason else ""
         print(
             f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
-            f"{build.event} waiting {age(build.queued_at)}"
+            f"{build.event} waiting {age(build.queued_at)}{waiting}"
+        )
+    workers = store.list_workers()
+    if workers:  # distributed runs: `sauci workers` has the details
+        busy = sum(w.slots_used for w in workers)
+        print(
+            f"workers: {len(workers)}, {busy}/{sum(w.slots for w in workers)} slots in use: "
+            + ", ".join(f"{w.name} ({w.state})" for w in workers[:10])
         )
     return 0

@@ -10,6 +10,7 @@ the environment variables its pipeline names in ``secrets``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,40 @@ import attrs
 from sauci.core.models import DEFAULT_LOG_LIMIT
 from sauci.exceptions import ConfigError
 
-__all__ = ["Settings", "default_data_dir", "load_settings"]
+__all__ = ["MAX_LABELS", "Settings", "default_data_dir", "load_settings", "parse_labels"]
+
+MAX_LABELS = 8  # a worker listens on one queue per subset of its labels: 2**8 = 256
+_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def label_problem(label: str) -> str | None:
+    """Why ``label`` cannot be a worker label, or None."""
+    if not _LABEL.fullmatch(label):
+        return (
+            f"the label {label!r} is not 1 to 64 letters, digits, '_', '.' or '-' "
+            "(labels name broker queues)"
+        )
+    return None
+
+
+def parse_labels(value: Any, where: str = "labels") -> tuple[str, ...]:
+    """Sorted, unique labels from ``"linux,docker"`` or a list; ConfigError when bad."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    labels = sorted({str(item).strip() for item in items if str(item).strip()})
+    for label in labels:
+        problem = label_problem(label)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+    if len(labels) > MAX_LABELS:
+        raise ConfigError(
+            f"{where}: {len(labels)} labels; a worker has at most {MAX_LABELS} "
+            "(it listens on one queue per combination of them)"
+        )
+    return tuple(labels)
+
+
+def _check_labels(instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
+    parse_labels(value)
 
 
 def default_data_dir() -> Path:
@@ -60,6 +94,26 @@ class Settings:
     keep_days: float | None = None  # ... or of the last D days
     # (repo, cron, branch) triples from [[sauci.schedules]] tables in sauci.toml
     schedules: tuple[tuple[str, str, str], ...] = attrs.field(default=(), converter=tuple)
+    # Where artifacts are kept. Workers on other hosts point this at a shared
+    # directory (NFS, a mounted volume) that the server's UI reads too.
+    artifacts_dir: Path = attrs.field(
+        default=attrs.Factory(lambda self: self.data_dir / "artifacts", takes_self=True),
+        converter=Path,
+    )
+    # Distributed runs (docs/distributed.md). No broker: builds run in-process.
+    broker: str = ""  # Celery broker URL, e.g. redis://host:6379/0
+    worker_name: str = ""  # unique per worker; "" means this host's name
+    labels: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_labels)
+    slots: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # builds per worker
+    heartbeat_interval: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    # A running build whose heartbeat stops this long is "worker lost".
+    lost_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    attempts: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # tries per build
+    # Redis/SQS brokers hand an unacknowledged message to another worker after
+    # this long. Correctness does not depend on it (a redelivered message whose
+    # build is no longer queued is dropped); it bounds how long a message
+    # taken by a worker that died before claiming it waits.
+    visibility_timeout: float = attrs.field(default=3600.0, validator=attrs.validators.gt(0))
 
     @property
     def store_url(self) -> str:
@@ -73,14 +127,17 @@ class Settings:
     def workspaces_dir(self) -> Path:
         return self.data_dir / "workspaces"
 
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.data_dir / "artifacts"
-
 
 _FIELDS = {f.name: f for f in attrs.fields(Settings)}
-_INT = {"jobs", "log_limit", "keep_builds"}
-_FLOAT = {"max_timeout", "grace", "keep_days"}
+_INT = {"jobs", "log_limit", "keep_builds", "slots", "attempts"}
+_FLOAT = {
+    "max_timeout",
+    "grace",
+    "keep_days",
+    "heartbeat_interval",
+    "lost_timeout",
+    "visibility_timeout",
+}
 _BOOL = {"fail_fast"}
 
 
@@ -111,7 +168,11 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {key} has a bad value {value!r}") from exc
     if key == "schedules":
         return value
-    return value if key != "data_dir" else Path(str(value)).expanduser()
+    if key == "labels":
+        return parse_labels(value, where)
+    if key in ("data_dir", "artifacts_dir"):
+        return Path(str(value)).expanduser()
+    return value
 
 
 def _from_toml(path: Path) -> dict[str, Any]:

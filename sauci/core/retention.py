@@ -21,11 +21,10 @@ __all__ = ["prune"]
 log = get_logger(__name__)
 
 
-def _builds(data_dir: Path) -> dict[str, dict[int, list[Path]]]:
+def _builds(roots: list[Path]) -> dict[str, dict[int, list[Path]]]:
     """repo -> build id -> its directories (under logs/ and artifacts/)."""
     found: dict[str, dict[int, list[Path]]] = {}
-    for kind in ("logs", "artifacts"):
-        root = data_dir / kind
+    for root in roots:
         if not root.is_dir():
             continue
         for repo in root.iterdir():
@@ -44,18 +43,21 @@ def prune(
     keep_days: float | None = None,
     now: float | None = None,
     before_delete: Callable[[int], object] | None = None,
+    artifacts_dir: Path | None = None,
 ) -> list[Path]:
     """Delete the logs and artifacts of builds beyond the last ``keep_builds`` of
     each repository, or older than ``keep_days``; returns the directories deleted.
 
     ``before_delete(build_id)`` runs before a build's directories go (a store's
     ``absorb_log_files``); when it raises SauCIError, that build is kept whole.
+    ``artifacts_dir`` defaults to ``data_dir/artifacts``.
     """
     from sauci.exceptions import SauCIError
 
     now = time.time() if now is None else now
     removed: list[Path] = []
-    for builds in _builds(data_dir).values():
+    roots = [data_dir / "logs", artifacts_dir or data_dir / "artifacts"]
+    for builds in _builds(roots).values():
         ids = sorted(builds)
         doomed = set(ids[: max(0, len(ids) - keep_builds)]) if keep_builds is not None else set()
         if keep_days is not None:

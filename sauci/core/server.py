@@ -3,7 +3,10 @@
 One loop thread turns spooled pushes, polls and cron ticks into queued builds
 (through the Scheduler), passes cancel requests to the runner, and claims
 queued builds while build slots are free; each claimed build runs on its own
-thread. Everything it knows is in the store, the spool directory, or derived
+thread. With a broker (``settings.broker``) the server runs no build itself:
+its :class:`~sauci.distributed.Dispatcher` sends queued builds to worker
+processes and hands on the builds of lost workers (docs/distributed.md).
+Everything it knows is in the store, the spool directory, or derived
 from them, so a server killed at any point can be restarted and finish
 honestly.
 """
@@ -83,7 +86,7 @@ def read_status(data_dir: Path) -> dict[str, Any] | None:
 
 
 class Server:
-    """Builds every push to the given repositories, on this machine."""
+    """Builds every push to the given repositories: here, or on workers through a broker."""
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class Server:
         repos: Sequence[str] = (),
         options: ServerOptions | None = None,
         sandbox: Sandbox | None = None,
+        broker: Any = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -105,12 +109,36 @@ class Server:
         # and end exactly what its crashed predecessor left behind.
         digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
         self.cgroup_prefix = f"sauci-srv{digest}-"
+        if sandbox is None and (broker is not None or settings.broker):
+            from sauci.sandbox.local import LocalSandbox
+
+            # Workers run the steps; the server ends only builds it cannot start.
+            sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=self.cgroup_prefix)
         if sandbox is None:
             sandbox = default_sandbox(settings, cgroup_prefix=self.cgroup_prefix)
         self.slots = SlotPool(self.options.step_slots or 2 * (os.cpu_count() or 1))
         self.runner = LocalRunner(
             store=store, sandbox=sandbox, settings=settings, name=self.name, slots=self.slots
         )
+        # With a broker (settings.broker, or a sender handed in), builds go to
+        # `sauci worker`s and this server only dispatches; without, it runs them.
+        self.broker = broker
+        self.dispatcher: Any = None
+        if self.broker is None and settings.broker:
+            from sauci.distributed import BrokerClient
+
+            self.broker = BrokerClient(
+                settings.broker, visibility_timeout=settings.visibility_timeout
+            )
+        if self.broker is not None:
+            from sauci.distributed import Dispatcher
+
+            self.dispatcher = Dispatcher(
+                store=store,
+                settings=settings,
+                broker=self.broker,
+                name=self.name,
+            )
         self.repos = list(repos)
         self.started_at = time.time()
         self.last_error: str | None = None
@@ -129,6 +157,8 @@ class Server:
 
     def start(self) -> None:
         """Take the data directory's lock, recover, then run the loop in a thread."""
+        if self.broker is not None and hasattr(self.broker, "check"):
+            self.broker.check()  # a broker that is down is an error now, not in every tick
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = (self.settings.data_dir / "server.lock").open("w")
         try:
@@ -143,7 +173,12 @@ class Server:
         self._write_status()
         self._loop = threading.Thread(target=self._run, name="sauci-server", daemon=True)
         self._loop.start()
-        log.info("server_started", name=self.name, repos=len(self.repos))
+        log.info(
+            "server_started",
+            name=self.name,
+            repos=len(self.repos),
+            mode="dispatch to workers" if self.dispatcher is not None else "in-process",
+        )
 
     def stop(self, *, reason: str = "SauCI server stopped", timeout: float = 30.0) -> None:
         """Stop claiming, cancel running builds, wait for them to record their end."""
@@ -157,6 +192,9 @@ class Server:
             self._loop.join(max(0.0, deadline - time.monotonic()))
         if self._lock_file is not None:
             self._lock_file.close()
+        if self.broker is not None and hasattr(self.broker, "close"):
+            with contextlib.suppress(Exception):
+                self.broker.close()
         log.info("server_stopped", name=self.name)
 
     def wait(self) -> None:
@@ -223,13 +261,17 @@ class Server:
         self._write_status()
 
     def tick(self) -> None:
-        """One round: spool, polls, cancel requests, dispatch."""
+        """One round: spool, polls, cancel requests, dispatch (to workers, with a broker)."""
         self.ingest_spool()
         self._poll_due()
         self._cron_due()
         self._prune_due()
-        self._pass_cancels()
-        self._dispatch()
+        if self.dispatcher is not None:
+            # Workers run the builds: they see cancel requests in the store.
+            self.dispatcher.tick()
+        else:
+            self._pass_cancels()
+            self._dispatch()
         self._write_status(throttle=True)
 
     def ingest_spool(self) -> int:
@@ -324,7 +366,13 @@ class Server:
         self._next_prune = time.monotonic() + 600.0
         from sauci.core.retention import prune
 
-        prune(settings.data_dir, keep_builds=settings.keep_builds, keep_days=settings.keep_days)
+        prune(
+            settings.data_dir,
+            keep_builds=settings.keep_builds,
+            keep_days=settings.keep_days,
+            before_delete=getattr(self.store, "absorb_log_files", None),
+            artifacts_dir=settings.artifacts_dir,
+        )
 
     def _pass_cancels(self) -> None:
         for build_id in list(self._threads):

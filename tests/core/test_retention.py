@@ -74,3 +74,11 @@ def test_a_build_whose_logs_the_store_cannot_take_is_kept(tmp_path):
     removed = prune(tmp_path, keep_builds=0, now=10.0, before_delete=refuse)
     assert removed == [tmp_path / "logs" / "a" / "2"]
     assert kept.exists()
+
+
+def test_artifacts_in_a_shared_directory_are_pruned_too(tmp_path):
+    shared = tmp_path / "shared"
+    make(tmp_path / "data", "logs", "a", 1, 0.0)
+    art = make(shared, "artifacts", "a", 1, 0.0)
+    removed = prune(tmp_path / "data", keep_builds=0, artifacts_dir=shared / "artifacts")
+    assert art in removed and not art.exists()

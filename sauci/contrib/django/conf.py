@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "STORE": None,
     # Where `sauci serve` keeps logs and artifacts; None: SauCI's default data dir.
     "DATA_DIR": None,
+    # Where artifacts are kept (a directory shared with workers on other
+    # hosts); None: DATA_DIR/artifacts.
+    "ARTIFACTS_DIR": None,
     # Anonymous users may view builds (actions always need a login and a permission).
     "PUBLIC": False,
     # Status badges are public (READMEs embed them) unless this is False.
@@ -104,6 +107,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a store URL such as 'sqlite:////var/lib/sauci/sauci.db', a Store instance, or None",
     ),
     "DATA_DIR": (lambda v: v is None or isinstance(v, str | Path), "a directory path or None"),
+    "ARTIFACTS_DIR": (
+        lambda v: v is None or isinstance(v, str | Path),
+        "a directory path or None",
+    ),
     "PUBLIC": (lambda v: isinstance(v, bool), "True or False"),
     "PUBLIC_BADGES": (lambda v: isinstance(v, bool), "True or False"),
     "WEBHOOK_SECRET": (_optional_str, "a string or None"),
@@ -269,6 +276,12 @@ def data_dir() -> Path:
     from sauci.core.config import default_data_dir
 
     return default_data_dir()
+
+
+def artifacts_dir() -> Path:
+    """``SAUCI["ARTIFACTS_DIR"]`` or ``DATA_DIR/artifacts``."""
+    value = config()["ARTIFACTS_DIR"]
+    return Path(value).expanduser() if value else data_dir() / "artifacts"
 
 
 def webhook_secret() -> tuple[str | None, str | None]:

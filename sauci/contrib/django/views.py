@@ -576,7 +576,7 @@ def test_history(request: HttpRequest) -> HttpResponse:
 def _artifact_root(build: Build) -> Path:
     from sauci.core.paths import artifact_dir
 
-    return artifact_dir(conf.data_dir() / "artifacts", build.repo, build.id)
+    return artifact_dir(conf.artifacts_dir(), build.repo, build.id)
 
 
 @require_GET

@@ -49,6 +49,8 @@ def dump_pipeline(pipeline: Pipeline) -> str:
     document: dict[str, Any] = {"version": 1}
     if pipeline.env:
         document["env"] = dict(pipeline.env)
+    if pipeline.runs_on:
+        document["runs_on"] = list(pipeline.runs_on)
     if pipeline.schedules:
         document["schedule"] = [{"cron": s.cron, "branch": s.branch} for s in pipeline.schedules]
     document["steps"] = {step.name: _step(step) for step in pipeline.steps}

@@ -37,7 +37,7 @@ from sauci.core.pipeline._units import (
 
 __all__ = ["EVENTS", "STEP_KEYS", "TOP_KEYS", "Reader", "StepSpec", "path_problem"]
 
-TOP_KEYS = ("env", "schedule", "steps", "version")
+TOP_KEYS = ("env", "runs_on", "schedule", "steps", "version")
 STEP_KEYS = (
     "allow_failure",
     "artifacts",
@@ -155,6 +155,7 @@ class Reader:
         self.chk = chk
         self.max_timeout = max_timeout
         self.schedules: list[tuple[str, str]] = []  # (cron, branch)
+        self.runs_on: tuple[str, ...] = ()  # worker labels, sorted and unique
 
     # -- top level --------------------------------------------------------
 
@@ -182,6 +183,8 @@ class Reader:
                 self._version(value)
             elif key == "schedule":
                 self._schedule(value)
+            elif key == "runs_on":
+                self._runs_on(value)
             else:
                 chk.unknown_key(key, key_node, " at the top level", TOP_KEYS)
         if not has_steps:
@@ -227,6 +230,29 @@ class Reader:
                     chk.add(item, "a 'schedule' entry needs 'cron'")
                 continue
             self.schedules.append((cron, branch))
+
+    def _runs_on(self, node: Node) -> None:
+        """``runs_on: linux`` or ``runs_on: [linux, docker]``: a worker needs every label."""
+        from sauci.core.config import MAX_LABELS, label_problem
+
+        labels = self.chk.texts(node, "'runs_on'", "a worker label such as 'linux'")
+        if labels is None:
+            return
+        ok = True
+        for label, item in labels:
+            problem = label_problem(label)
+            if problem:
+                self.chk.add(item, f"'runs_on': {problem}")
+                ok = False
+        unique = sorted({label for label, _ in labels})
+        if len(unique) > MAX_LABELS:
+            self.chk.add(
+                node,
+                f"'runs_on': {len(unique)} labels; no worker can have more than {MAX_LABELS}",
+            )
+            ok = False
+        if ok:
+            self.runs_on = tuple(unique)
 
     def _version(self, node: Node) -> None:
         if self.chk.visit(node) and not (

@@ -122,6 +122,7 @@ def project_settings(
         "SAUCI": {
             "STORE": store if store is not None else settings.store_url,
             "DATA_DIR": str(settings.data_dir),
+            "ARTIFACTS_DIR": str(settings.artifacts_dir),
         },
         "SAUCI_BUILTIN_PROJECT": str(settings.data_dir),
     }

@@ -1,0 +1,186 @@
+"""Distributed runs (issue 7), each figure beside a baseline measured in the same run.
+
+    python benchmarks/bench_distributed.py [--builds 20] [--scale-builds 40] [--store URL]
+
+(a) Dispatch overhead: a one-step `true` build, from Scheduler.enqueue to the
+    build's final record in the store (polled every 2 ms), one build at a
+    time, median of --builds (after one warm-up). Baseline: the same through
+    the in-process local runner (`sauci serve` without a broker). Through the
+    broker: the server dispatches over Redis to one `sauci worker` on this
+    machine. Target: at most 50 ms slower than the baseline.
+(b) Scaling: --scale-builds builds of `sleep 1`, all queued at once, on two
+    workers with 2 slots each; from the first enqueue to the last build's
+    end. Baseline: the ideal, builds x 1 s / 4 slots (10 s for 40). Target:
+    within 1.1x of it.
+
+Both use the same store (default: an SQLite file, which every process on
+this machine shares; pass a PostgreSQL URL to measure that) and the local
+sandbox. redis-server is started on a free 127.0.0.1 port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sauci.core.config import Settings  # noqa: E402
+from sauci.core.models import BuildRequest  # noqa: E402
+from sauci.core.scheduler import Scheduler  # noqa: E402
+from sauci.core.server import Server, ServerOptions  # noqa: E402
+from sauci.sandbox.local import LocalSandbox  # noqa: E402
+from sauci.storage import open_store  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_repo(path: Path, run: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x"}
+    env.update(GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@x")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    (path / ".sauci.yml").write_text(f"steps:\n  s:\n    run: {run}\n")
+    subprocess.run(["git", "-C", str(path), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(path), "commit", "-qm", "x"], check=True, env=env)
+    return str(path)
+
+
+def wait_done(store, build_id: int, timeout: float = 120.0) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        build = store.get_build(build_id)
+        if build.status.done:
+            if build.status.value != "passed":
+                raise SystemExit(f"build {build_id} {build.status.value}: {build.reason}")
+            return time.perf_counter()
+        time.sleep(0.002)
+    raise SystemExit(f"build {build_id} did not end within {timeout} s")
+
+
+def one_at_a_time(store, repo: str, count: int) -> list[float]:
+    scheduler = Scheduler(store)
+    times = []
+    for i in range(count + 1):
+        t0 = time.perf_counter()
+        build = scheduler.enqueue(BuildRequest(repo=repo, ref="refs/heads/main", event="manual"))
+        elapsed = wait_done(store, build.id) - t0
+        if i:  # the first is a warm-up
+            times.append(elapsed)
+    return times
+
+
+def start_worker(name: str, broker: str, store: str, data: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "sauci.cli._worker", "worker", "--broker", broker]
+    cmd += ["--store", store, "--name", name, "--slots", "2", "--sandbox", "local"]
+    cmd += ["--data-dir", str(data / name)]
+    log = (data / f"{name}.log").open("wb")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_online(store, *names: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = {w.name: w.state for w in store.list_workers()}
+        if all(states.get(n) == "online" for n in names):
+            time.sleep(1.0)  # the Celery consumer starts just after the record
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"workers {names} did not come online")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", type=int, default=20)
+    parser.add_argument("--scale-builds", type=int, default=40)
+    parser.add_argument("--store", help="store URL (default: SQLite in a temporary directory)")
+    args = parser.parse_args()
+    redis_bin = shutil.which("redis-server")
+    if redis_bin is None:
+        raise SystemExit("redis-server is needed (apt-get install -y redis-server)")
+    tmp = Path(tempfile.mkdtemp(prefix="sauci-bench-dist-"))
+    port = free_port()
+    redis = subprocess.Popen(
+        [redis_bin, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    broker = f"redis://127.0.0.1:{port}/0"
+    store_url = args.store or f"sqlite:///{tmp / 'sauci.db'}"
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        store = open_store(store_url)
+        quick = make_repo(tmp / "quick", "'true'")
+        sleepy = make_repo(tmp / "sleepy", "sleep 1")
+
+        settings = Settings(data_dir=tmp / "local")
+        local = Server(
+            store=store,
+            settings=settings,
+            options=ServerOptions(max_builds=2),
+            sandbox=LocalSandbox(grace=settings.grace),
+        )
+        local.start()
+        baseline = one_at_a_time(store, quick, args.builds)
+        local.stop()
+
+        workers.append(start_worker("bench-1", broker, store_url, tmp))
+        wait_online(store, "bench-1")
+        remote = Server(store=store, settings=Settings(data_dir=tmp / "server", broker=broker))
+        remote.start()
+        through = one_at_a_time(store, quick, args.builds)
+
+        base_ms = statistics.median(baseline) * 1000
+        broker_ms = statistics.median(through) * 1000
+        print(f"(a) one-step `true` build, enqueue to recorded end, median of {args.builds}:")
+        print(f"    local runner (baseline)  {base_ms:7.1f} ms")
+        print(
+            f"    through the broker       {broker_ms:7.1f} ms  "
+            f"({broker_ms - base_ms:+.1f} ms, {broker_ms / base_ms:.2f}x; target <= +50 ms)"
+        )
+
+        workers.append(start_worker("bench-2", broker, store_url, tmp))
+        wait_online(store, "bench-1", "bench-2")
+        scheduler = Scheduler(store)
+        t0 = time.perf_counter()
+        ids = [
+            scheduler.enqueue(BuildRequest(repo=sleepy, ref="refs/heads/main", event="manual")).id
+            for _ in range(args.scale_builds)
+        ]
+        end = max(wait_done(store, build_id) for build_id in ids)
+        wall = end - t0
+        ideal = args.scale_builds * 1.0 / 4
+        used = {store.get_build(i).claimed_by for i in ids}
+        print(f"(b) {args.scale_builds} builds of `sleep 1`, 2 workers x 2 slots:")
+        print(f"    ideal (baseline)         {ideal:7.2f} s")
+        print(
+            f"    measured                 {wall:7.2f} s  ({wall / ideal:.3f}x; target <= 1.1x; "
+            f"workers used: {', '.join(sorted(str(u) for u in used))})"
+        )
+        remote.stop()
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        redis.terminate()
+        redis.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""``sauci worker`` (a Celery worker that runs builds) and ``sauci workers`` (who is there).
+
+Imports nothing heavy at module level: the parser is built for every
+command, and Celery is imported only when a worker starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = [
+    "add_parsers",
+    "add_serve_options",
+    "cmd_worker",
+    "cmd_workers",
+    "main",
+    "worker_args",
+    "workers_args",
+]
+
+WORKER_HELP = "run builds sent by a `sauci serve --broker` (a Celery worker)"
+WORKERS_HELP = "list workers, their labels, slots and heartbeats"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    from sauci.cli import _common as common
+
+    common(parser)
+
+
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    """``sauci serve --broker URL``: dispatch builds to workers instead of running them."""
+    serve.add_argument(
+        "--broker",
+        metavar="URL",
+        help="Celery broker (redis://HOST:6379/0): send builds to `sauci worker`s",
+    )
+    serve.add_argument(
+        "--lost-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a build whose worker is silent this long is 'worker lost' (default 30)",
+    )
+    serve.add_argument(
+        "--attempts",
+        type=int,
+        metavar="N",
+        help="tries per build when workers are lost (default 2)",
+    )
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Define the ``worker`` and ``workers`` sub-commands, with the common flags."""
+    worker = sub.add_parser("worker", help=WORKER_HELP)
+    _common(worker)
+    worker_args(worker)
+    workers = sub.add_parser("workers", help=WORKERS_HELP)
+    _common(workers)
+    workers_args(workers)
+
+
+def worker_args(worker: argparse.ArgumentParser) -> None:
+    """The flags of ``sauci worker`` (besides the common ones)."""
+    worker.description = (
+        "A Celery worker that runs SauCI builds. SIGTERM (or Ctrl-C) lets running "
+        "builds finish and takes no new ones; SIGQUIT (or Ctrl-C again) stops at once."
+    )
+    worker.add_argument("--broker", metavar="URL", help="Celery broker, e.g. redis://HOST:6379/0")
+    worker.add_argument(
+        "--labels",
+        metavar="L1,L2",
+        help="labels this worker offers (at most 8); it runs builds whose runs_on it has all of",
+    )
+    worker.add_argument(
+        "--slots",
+        "-c",
+        "--concurrency",
+        dest="slots",
+        type=int,
+        metavar="N",
+        help="builds at once (default 2); Celery's --concurrency means the same",
+    )
+    worker.add_argument(
+        "--name",
+        "-n",
+        "--hostname",
+        dest="name",
+        metavar="NAME",
+        help="unique worker name, kept across restarts (default: this host's name); "
+        "Celery's node name is sauci@NAME",
+    )
+    worker.add_argument(
+        "--loglevel",
+        "-l",
+        choices=["debug", "info", "warning", "error", "critical"],
+        type=str.lower,
+        default="warning",
+        help="Celery's own log level (default warning); --log-level is SauCI's",
+    )
+    worker.add_argument(
+        "--artifacts-dir",
+        metavar="DIR",
+        help="where artifacts go: a directory every host reaches (default: <data>/artifacts)",
+    )
+    worker.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between heartbeats (default 5; keep it well under the server's lost timeout)",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (needs sauci[metrics])",
+    )
+    worker.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address of /metrics (default 127.0.0.1; 0.0.0.0 in a container)",
+    )
+    worker.add_argument(
+        "--sandbox",
+        choices=["auto", "local", "namespace"],
+        default="auto",
+        help="where steps run: auto (default) is the namespace sandbox when bubblewrap "
+        "can reach the workspaces, else local, as for sauci serve",
+    )
+    worker.add_argument(
+        "-Q",
+        "--queues",
+        dest="queues",
+        help=argparse.SUPPRESS,  # computed from --labels; refused with an explanation
+    )
+    worker.add_argument("-P", "--pool", dest="pool", help=argparse.SUPPRESS)
+
+
+def workers_args(workers: argparse.ArgumentParser) -> None:
+    """The flags of ``sauci workers`` (besides the common ones)."""
+    workers.add_argument(
+        "--lost-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a heartbeat older than this shows as lost (default: the setting, 30)",
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from sauci.cli._context import open_cli_store, settings_from
+    from sauci.exceptions import ConfigError
+
+    if args.queues:
+        raise ConfigError(
+            "-Q/--queues is computed from --labels (one queue per combination of them); "
+            "give --labels instead"
+        )
+    if args.pool and args.pool != "threads":
+        raise ConfigError(
+            f"--pool {args.pool}: a SauCI worker runs builds on threads (one per slot), "
+            "because each build is already its own processes; use --slots for more"
+        )
+    settings = settings_from(
+        args,
+        broker=args.broker,
+        labels=args.labels,
+        slots=args.slots,
+        worker_name=args.name,
+        artifacts_dir=args.artifacts_dir,
+        heartbeat_interval=args.heartbeat_interval,
+    )
+    if not settings.broker:
+        raise ConfigError("sauci worker needs a broker: --broker URL or SAUCI_BROKER")
+    if settings.log_level == "warning" and args.log_level is None:
+        from sauci._logging import configure
+
+        configure(level="info", fmt=settings.log_format)
+    from sauci.distributed import WorkerRuntime, make_app, worker_queues
+    from sauci.distributed._app import check_connection, safe_url
+
+    queues = worker_queues(settings.labels)
+    app = make_app(settings.broker, visibility_timeout=settings.visibility_timeout)
+    check_connection(app)  # a broker that is down: one clear line, before anything starts
+    from sauci.monitoring import install
+
+    monitoring = install(
+        store=open_cli_store(settings),
+        component="worker",
+        data_dir=settings.data_dir,
+        command="worker",
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
+    runtime = WorkerRuntime(store=monitoring.store, settings=settings, sandbox_kind=args.sandbox)
+    app.sauci_runtime = runtime
+    import warnings
+
+    from celery import signals
+    from celery.exceptions import SecurityWarning
+
+    # Celery warns about root because of pickle; this app accepts JSON only,
+    # and steps run in the sandbox (as an unprivileged uid in the namespace one).
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+
+    def _shutting_down(**_: object) -> None:
+        runtime.stopping()
+
+    signals.worker_shutting_down.connect(_shutting_down, weak=False)
+    try:
+        runtime.start()
+    except BaseException:
+        monitoring.close()
+        raise
+    print(
+        f"sauci worker {runtime.name}: {settings.slots} slot(s), labels "
+        f"{','.join(settings.labels) or '(none)'}, broker {safe_url(settings.broker)}, "
+        f"queues {' '.join(queues)}; SIGTERM finishes running builds and stops",
+        flush=True,
+    )
+    try:
+        worker = app.Worker(
+            hostname=f"sauci@{runtime.name}",
+            pool="threads",
+            concurrency=settings.slots,
+            queues=queues,
+            loglevel=args.loglevel.upper(),
+            without_gossip=True,
+            without_mingle=True,
+            without_heartbeat=True,
+            quiet=True,
+            redirect_stdouts=False,
+        )
+        worker.start()
+        code = int(worker.exitcode or 0)
+    finally:
+        runtime.stop()
+        monitoring.close()
+    return code
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    from sauci.cli._context import open_cli_store, settings_from, style_from
+    from sauci.cli._render import age, table
+
+    style = style_from(args)
+    settings = settings_from(args, lost_timeout=args.lost_timeout)
+    store = open_cli_store(settings)
+    workers = store.list_workers()
+    if not workers:
+        print("no workers; start one with: sauci worker --broker URL --store URL")
+        return 0
+    now = time.time()
+    rows = []
+    for w in workers:
+        state = w.state
+        if state != "offline" and now - w.heartbeat_at > settings.lost_timeout:
+            state = style.paint("lost", "31")
+        rows.append(
+            [
+                w.name,
+                w.host,
+                ",".join(w.labels) or "-",
+                f"{w.slots_used}/{w.slots}",
+                " ".join(f"#{b}" for b in w.running) or "-",
+                state,
+                age(w.heartbeat_at),
+            ]
+        )
+    print(table(["NAME", "HOST", "LABELS", "SLOTS", "RUNNING", "STATE", "HEARTBEAT"], rows, style))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sauci.cli._worker worker|workers ...``: the same commands outside ``sauci``."""
+    from sauci.exceptions import ConfigError, PluginError, SauCIError
+
+    parser = argparse.ArgumentParser(prog="sauci")
+    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return cmd_worker(args) if args.command == "worker" else cmd_workers(args)
+    except (ConfigError, PluginError) as exc:
+        print(f"sauci: error: {exc}", file=sys.stderr)
+        return 2
+    except SauCIError as exc:
+        print(f"sauci: error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("sauci: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

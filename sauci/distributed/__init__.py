@@ -1,0 +1,28 @@
+"""Builds on other machines: a Celery broker carries build ids to `sauci worker` processes.
+
+The store stays the single source of truth: the server (the dispatcher)
+decides which builds to send and which workers are lost; a worker claims a
+build by id in the store, runs it with the LocalRunner and reports there.
+The broker only carries "build N is ready for a worker with labels L".
+
+Celery is imported only by this package, and only when a broker is set:
+``import sauci`` and ``sauci run`` never pay for it. See docs/distributed.md.
+"""
+
+from __future__ import annotations
+
+from sauci.distributed._app import BrokerClient, check_broker_url, make_app
+from sauci.distributed._dispatch import Dispatcher
+from sauci.distributed._queues import queue_name, worker_queues
+from sauci.distributed._worker import WorkerRuntime, worker_cgroup_prefix
+
+__all__ = [
+    "BrokerClient",
+    "Dispatcher",
+    "WorkerRuntime",
+    "check_broker_url",
+    "make_app",
+    "queue_name",
+    "worker_cgroup_prefix",
+    "worker_queues",
+]

@@ -1,0 +1,330 @@
+"""The server's half of distributed runs: send queued builds, hand on lost ones.
+
+The dispatcher owns every decision about a build's state that is not a
+worker's own claim or result, and keeps nothing that matters in memory: what
+it forgets in a restart (which builds it already sent) costs at most a
+duplicate message, which the worker drops because its claim fails.
+
+Liveness is judged by this process's monotonic clock: a heartbeat is fresh
+while its value keeps changing, so the clocks of worker hosts need not agree
+with the server's (a first sight uses the wall clock, capped at half the
+timeout, so a restarted server neither waits a whole timeout nor declares a
+live build lost because of a skewed clock).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Protocol
+
+from sauci._logging import get_logger
+from sauci.core.config import Settings
+from sauci.core.events import emit
+from sauci.core.models import Build, BuildRequest, Event, Status, Worker
+from sauci.distributed._queues import queue_name
+from sauci.exceptions import ConfigError, SourceError
+from sauci.typing import Store
+
+__all__ = ["WAITING", "Dispatcher", "Liveness"]
+
+log = get_logger(__name__)
+
+WAITING = "waiting for a worker"  # "...", or "... with labels: gpu, linux"
+_LOCAL_OWNERS = ("serve:", "local-")  # in-process runners: recovered by Server.recover
+
+
+class Sender(Protocol):
+    def send(self, build_id: int, queue: str) -> None: ...
+
+
+class Liveness:
+    """How long each heartbeat value has stayed the same, by this process's clock."""
+
+    def __init__(
+        self,
+        timeout: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout = timeout
+        self.clock = clock
+        self.monotonic = monotonic
+        self._seen: dict[Hashable, tuple[float, float]] = {}  # key -> (value, since)
+
+    def silent_for(self, key: Hashable, value: float | None) -> float:
+        """Seconds since ``value`` (a heartbeat time) last changed for ``key``."""
+        now = self.monotonic()
+        value = value or 0.0
+        seen = self._seen.get(key)
+        if seen is None:
+            age = min(max(self.clock() - value, 0.0), self.timeout / 2)
+            self._seen[key] = (value, now - age)
+        elif seen[0] != value:
+            self._seen[key] = (value, now)
+        return now - self._seen[key][1]
+
+    def fresh(self, key: Hashable, value: float | None) -> bool:
+        return self.silent_for(key, value) <= self.timeout
+
+    def keep_only(self, keys: Iterable[Hashable]) -> None:
+        wanted = set(keys)
+        for key in [k for k in self._seen if k not in wanted]:
+            del self._seen[key]
+
+
+class Dispatcher:
+    """Turns queued builds into broker messages and lost builds into verdicts.
+
+    ``broker`` sends (a :class:`~sauci.distributed.BrokerClient`, or a fake in
+    tests); ``name`` is the server's owner name for the builds it ends itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        broker: Sender,
+        name: str,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.broker = broker
+        self.name = name
+        self.clock = clock
+        self.monotonic = monotonic
+        self.liveness = Liveness(settings.lost_timeout, clock=clock, monotonic=monotonic)
+        # Re-send a build still queued this long after its message, when a
+        # worker that could take it has a free slot: the message may have died
+        # with a worker that had received but not yet claimed it.
+        self.resend_after = max(2 * settings.lost_timeout, 10.0)
+        self.lost_check_every = min(1.0, settings.lost_timeout / 6)
+        self.prune_after = max(3600.0, 10 * settings.lost_timeout)  # forget a silent worker
+        self._sent: dict[int, float] = {}  # build id -> monotonic time sent
+        self._routes: dict[int, tuple[str, ...]] = {}  # build id -> runs_on read from its pipeline
+        self._sources: dict[str, Any] = {}
+        self._next_lost_check = 0.0
+
+    # -- one round -------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Check for lost builds (now and then), then send what is ready."""
+        if self.monotonic() >= self._next_lost_check:
+            self._next_lost_check = self.monotonic() + self.lost_check_every
+            self.hand_on_lost()
+        self.dispatch()
+
+    def live_workers(self, workers: list[Worker] | None = None) -> list[Worker]:
+        """Workers taking builds: online, with a heartbeat that still changes."""
+        workers = self.store.list_workers() if workers is None else workers
+        return [
+            w
+            for w in workers
+            if w.state == "online" and self.liveness.fresh(("worker", w.name), w.heartbeat_at)
+        ]
+
+    def dispatch(self) -> list[int]:
+        """Send every queued build some live worker can run; returns the ids sent."""
+        queued = self.store.list_builds(status=Status.QUEUED, limit=1000)
+        ids = {b.id for b in queued}
+        for table in (self._sent, self._routes):
+            for build_id in [k for k in table if k not in ids]:
+                del table[build_id]
+        if not queued:
+            return []
+        live = self.live_workers()
+        sent = []
+        now = self.monotonic()
+        for build in sorted(queued, key=lambda b: (-b.priority, b.id)):
+            when = self._sent.get(build.id)
+            if when is not None and now - when < self.resend_after:
+                continue
+            runs_on = self._route(build)
+            if runs_on is None:
+                continue  # ended errored: its pipeline cannot be read
+            able = [w for w in live if set(runs_on) <= set(w.labels)]
+            if not able:
+                self._wait(build, runs_on)
+                continue
+            if when is not None and not any(w.slots > len(w.running) for w in able):
+                continue  # sent already, and every worker that could take it is busy
+            if build.reason and build.reason.startswith(WAITING):
+                self.store.update_build(build.id, reason=None)
+            self.broker.send(build.id, queue_name(runs_on))
+            self._sent[build.id] = now
+            sent.append(build.id)
+            log.info(
+                "build_sent" if when is None else "build_resent",
+                build=build.id,
+                queue=queue_name(runs_on),
+            )
+        return sent
+
+    def _wait(self, build: Build, runs_on: tuple[str, ...]) -> None:
+        reason = f"{WAITING} with labels: {', '.join(runs_on)}" if runs_on else WAITING
+        if build.reason != reason:
+            self.store.update_build(build.id, reason=reason)
+            log.info("build_waiting", build=build.id, labels=list(runs_on))
+
+    def _route(self, build: Build) -> tuple[str, ...] | None:
+        """The labels the build's pipeline asks for, read once at the build's commit."""
+        if build.id in self._routes:
+            return self._routes[build.id]
+        try:
+            sha, runs_on, commit = self._read_runs_on(build)
+        except (ConfigError, SourceError) as exc:
+            self._end_unreadable(build, str(exc))
+            return None
+        changes: dict[str, Any] = {}
+        if sha != build.sha:
+            changes["sha"] = sha  # the worker checks out exactly the commit that was read
+        if not build.author and commit is not None:
+            # Recorded here, so that the worker's runner need not (one git call
+            # and one store write less between its claim and the first step).
+            changes.update(author=commit.author, message=commit.message)
+        if tuple(build.runs_on) != runs_on:
+            changes["runs_on"] = runs_on
+        if changes:
+            self.store.update_build(build.id, **changes)
+        self._routes[build.id] = runs_on
+        return runs_on
+
+    def _read_runs_on(self, build: Build) -> tuple[str, tuple[str, ...], Any]:
+        from sauci.core.pipeline import FILENAME, parse_pipeline
+        from sauci.core.runner import _source_for
+        from sauci.git import is_remote, read_file
+
+        source = self._sources.get(build.repo)
+        if source is None:
+            source = self._sources[build.repo] = _source_for(build.repo, self.settings)
+        sha = source.resolve(build.sha or build.ref or "HEAD")
+        commit = None if build.author else source.commit(sha, with_ref=False)
+        where = source.mirror_path if is_remote(build.repo) else build.repo
+        text = read_file(where, sha, FILENAME)
+        if text is None:
+            raise ConfigError(f"no pipeline file {FILENAME} in {build.repo} at {sha[:12]}")
+        pipeline = parse_pipeline(
+            text, f"{build.repo}@{sha[:12]}:{FILENAME}", max_timeout=self.settings.max_timeout
+        )
+        return sha, tuple(pipeline.runs_on), commit
+
+    def _end_unreadable(self, build: Build, reason: str) -> None:
+        """End a queued build errored, as the local runner does for a broken pipeline."""
+        claimed = self.store.claim_build(self.name, build_id=build.id)
+        if claimed is None:
+            return  # cancelled or taken meanwhile
+        final = self.store.finish_build(
+            build.id, self.name, status=Status.ERRORED, reason=reason, finished_at=self.clock()
+        )
+        if final is not None:
+            log.info("build_finished", build=build.id, status="errored", reason=reason)
+            emit("build_finished", build=final)
+
+    # -- lost workers ----------------------------------------------------------
+
+    def hand_on_lost(self) -> list[Build]:
+        """End every running build whose worker stopped heartbeating; requeue per policy."""
+        running = self.store.list_builds(status=Status.RUNNING, limit=1000)
+        workers = {w.name: w for w in self.store.list_workers()}
+        self.liveness.keep_only(
+            [("build", b.id) for b in running] + [("worker", name) for name in workers]
+        )
+        self._forget_gone_workers(workers, running)
+        ended = []
+        for build in running:
+            owner = build.claimed_by
+            if not owner or owner == self.name:
+                continue
+            if owner not in workers and (
+                build.heartbeat_at is None or owner.startswith(_LOCAL_OWNERS)
+            ):
+                continue  # run in-process by `sauci run` or a local server: not ours to judge
+            silent = self.liveness.silent_for(
+                ("build", build.id), build.heartbeat_at or build.started_at
+            )
+            if silent <= self.settings.lost_timeout:
+                continue
+            final = self._lost(build, owner, silent)
+            if final is not None:
+                ended.append(final)
+        return ended
+
+    def _forget_gone_workers(self, workers: dict[str, Worker], running: list[Build]) -> None:
+        """Remove the records of workers silent for ``prune_after`` with no running build
+        (killed workers, replaced pods), so that ``sauci workers`` stays readable."""
+        owners = {b.claimed_by for b in running}
+        for name, worker in workers.items():
+            silent = self.liveness.silent_for(("worker", name), worker.heartbeat_at)
+            if name not in owners and silent > self.prune_after:
+                self.store.delete_worker(name)
+                log.info("worker_forgotten", worker=name, state=worker.state)
+
+    def _lost(self, build: Build, owner: str, silent: float) -> Build | None:
+        now = self.clock()
+        lost = f"worker lost: {owner} stopped heartbeating (silent for {silent:.0f} s)"
+        retry = None
+        if build.cancel_requested:  # asked to stop anyway: do not try again
+            status, reason = Status.CANCELLED, f"{build.cancel_requested}; {lost}"
+        elif build.attempt < self.settings.attempts:
+            # The next attempt is made first, so that the verdict below is
+            # written once and whole ("...; requeued as build N"). Not through
+            # Scheduler.enqueue: its duplicate check would find this very
+            # build, still running.
+            retry = self.store.create_build(_retry_request(build))
+            status, reason = Status.ERRORED, f"{lost}; requeued as build {retry.id}"
+        else:
+            status = Status.ERRORED
+            reason = (
+                f"{lost}; not tried again (attempt {build.attempt} of {self.settings.attempts})"
+            )
+        # Compare-and-set on the owner: if the worker recorded its result
+        # meanwhile, that result stands and nothing is recorded twice.
+        final = self.store.finish_build(
+            build.id, owner, status=status, reason=reason, finished_at=now
+        )
+        if final is None:
+            if retry is not None:
+                self.store.update_build(
+                    retry.id,
+                    status=Status.CANCELLED,
+                    reason=f"not needed: build {build.id} recorded its own result",
+                    finished_at=now,
+                )
+            return None
+        if retry is not None:
+            self.store.add_event(
+                Event(
+                    kind="build_queued",
+                    at=now,
+                    build_id=retry.id,
+                    actor="sauci",
+                    data={"event": retry.event, "ref": retry.ref, "retry_of": build.id},
+                )
+            )
+            log.info("build_queued", build=retry.id, retry_of=build.id, attempt=retry.attempt)
+            emit("build_queued", build=retry)
+        log.warning("build_lost", build=build.id, worker=owner, reason=reason)
+        emit("build_lost", build=final)
+        return final
+
+
+def _retry_request(build: Build) -> BuildRequest:
+    """The same commit again, as the next attempt."""
+    return BuildRequest(
+        repo=build.repo,
+        ref=build.ref,
+        sha=build.sha,
+        event=build.event,
+        priority=build.priority,
+        params=build.params,
+        author=build.author,
+        message=build.message,
+        pusher=build.pusher,
+        old_sha=build.old_sha,
+        reuse_from=build.reuse_from,
+        attempt=build.attempt + 1,
+    )

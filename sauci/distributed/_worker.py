@@ -1,0 +1,239 @@
+"""The worker's half: claim a build by id, run it here, keep its heartbeat.
+
+One :class:`WorkerRuntime` per ``sauci worker`` process. Celery calls
+:meth:`WorkerRuntime.run` on one of its threads (one per slot) for each
+message; the runtime claims the build in the store (a failed claim means the
+message was a duplicate or came too late, and it is dropped), runs it with the
+LocalRunner under the worker's name, and meanwhile keeps a per-build heartbeat
+and watches for cancel requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from sauci._logging import get_logger
+from sauci.core.config import Settings
+from sauci.core.events import emit
+from sauci.core.executor import SlotPool
+from sauci.core.models import Status, Worker
+from sauci.core.runner import LocalRunner
+from sauci.exceptions import ConfigError, SauCIError
+from sauci.typing import Sandbox, Store
+
+__all__ = ["WorkerRuntime", "worker_cgroup_prefix"]
+
+log = get_logger(__name__)
+
+
+def worker_cgroup_prefix(name: str) -> str:
+    """Step cgroups of worker ``name``: the same across its restarts, unlike anyone else's."""
+    return f"sauci-wk{hashlib.sha256(name.encode()).hexdigest()[:8]}-"
+
+
+def worker_sandbox(kind: str, settings: Settings, *, cgroup_prefix: str) -> Sandbox:
+    """``auto``: as ``sauci serve`` chooses (the namespace sandbox when it can reach the
+    workspaces, else local); ``local`` or ``namespace``: that one."""
+    if kind == "namespace":
+        from sauci.sandbox.namespace import NamespaceSandbox
+
+        return NamespaceSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
+    if kind == "local":
+        from sauci.sandbox.local import LocalSandbox
+
+        return LocalSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
+    from sauci.core.server import default_sandbox
+
+    return default_sandbox(settings, cgroup_prefix=cgroup_prefix)
+
+
+class WorkerRuntime:
+    """Everything a worker process keeps: its runner, its record, its heartbeats."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        name: str | None = None,
+        sandbox: Sandbox | None = None,
+        sandbox_kind: str = "auto",
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.host = socket.gethostname()
+        self.name = name or settings.worker_name or self.host
+        self.cgroup_prefix = worker_cgroup_prefix(self.name)
+        if sandbox is None:
+            sandbox = worker_sandbox(sandbox_kind, settings, cgroup_prefix=self.cgroup_prefix)
+        self.runner = LocalRunner(
+            store=store,
+            sandbox=sandbox,
+            settings=settings,
+            name=self.name,
+            slots=SlotPool(2 * (os.cpu_count() or 1)),
+        )
+        self.started_at = time.time()
+        self.state = "online"
+        self._running: dict[int, threading.Event] = {}  # build id -> stop its watcher
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()  # write the record now: a slot was taken or freed
+        self._beat: threading.Thread | None = None
+        self._lock_file: Any = None
+        # Cancel requests are looked for more often than heartbeats are written.
+        self.cancel_poll = min(1.0, settings.heartbeat_interval)
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        """End what a previous life of this worker left running; record this one."""
+        from sauci.core.paths import safe_name
+        from sauci.sandbox._proctree import sweep
+
+        # Two workers under one name would share a record and sweep each
+        # other's steps: refuse the second on this machine at once.
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = (self.settings.data_dir / f"worker-{safe_name(self.name)}.lock").open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._lock_file.close()
+            raise ConfigError(
+                f"another sauci worker named {self.name!r} is running on "
+                f"{self.settings.data_dir}; give each worker its own --name"
+            ) from exc
+        swept = sweep(self.cgroup_prefix)
+        if swept:
+            log.warning("leftover_steps_ended", worker=self.name, cgroups=len(swept))
+        self.heartbeat()
+        self._beat = threading.Thread(target=self._beat_loop, name="sauci-worker-beat", daemon=True)
+        self._beat.start()
+        log.info("worker_started", worker=self.name, labels=list(self.settings.labels))
+
+    def stopping(self) -> None:
+        """Warm shutdown began: take no new build (the server sees "stopping")."""
+        self.state = "stopping"
+        with contextlib.suppress(SauCIError):
+            self.heartbeat()
+
+    def stop(self) -> None:
+        """Forget this worker's record; keep it "offline" while builds are still recorded
+        as running here, so that the server hands them on."""
+        self._stop.set()
+        self._wake.set()
+        if self._beat is not None:
+            self._beat.join(5)
+        with self._lock:
+            running = list(self._running)
+        try:
+            if running:
+                self.runner.cancel_all()
+                self.state = "offline"
+                self.heartbeat()
+            else:
+                self.store.delete_worker(self.name)
+        except SauCIError as exc:
+            log.warning("worker_record_not_updated", worker=self.name, error=str(exc))
+        if self._lock_file is not None:
+            self._lock_file.close()
+        log.info("worker_stopped", worker=self.name, running=running)
+
+    def record(self) -> Worker:
+        with self._lock:
+            running = tuple(sorted(self._running))
+        return Worker(
+            name=self.name,
+            host=self.host,
+            labels=self.settings.labels,
+            slots=self.settings.slots,
+            running=running,  # type: ignore[arg-type]  # attrs converter=tuple
+            started_at=self.started_at,
+            heartbeat_at=time.time(),
+            state=self.state,
+        )
+
+    def heartbeat(self) -> Worker:
+        worker = self.store.save_worker(self.record())
+        emit("worker_heartbeat", worker=worker)
+        return worker
+
+    def _beat_loop(self) -> None:
+        while True:
+            self._wake.wait(self.settings.heartbeat_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.heartbeat()
+            except SauCIError as exc:
+                log.warning("worker_heartbeat_failed", worker=self.name, error=str(exc))
+
+    # -- one build ---------------------------------------------------------------
+
+    def run(self, build_id: int) -> str:
+        """Claim and run build ``build_id``; returns what happened, for Celery's log."""
+        if self.state != "online":
+            # Celery stops consuming on warm shutdown; a message it still hands
+            # over is left queued in the store, and the server sends it again.
+            return "not taken: worker stopping"
+        build = self.store.claim_build(self.name, build_id=build_id)
+        if build is None:
+            log.info("build_not_claimed", build=build_id, worker=self.name)
+            return "dropped: not queued any more"
+        stop = threading.Event()
+        with self._lock:
+            self._running[build.id] = stop
+        watcher = threading.Thread(
+            target=self._watch, args=(build.id, stop), name=f"sauci-watch-{build.id}", daemon=True
+        )
+        watcher.start()
+        self._wake.set()  # the server's view of this worker's slots, soon (off this thread)
+        try:
+            final = self.runner.run_build(build)
+            return final.status.value
+        except Exception as exc:  # record, never leave the build "running"
+            log.exception("build_crashed", build=build.id)
+            with contextlib.suppress(SauCIError):
+                self.store.finish_build(
+                    build.id,
+                    self.name,
+                    status=Status.ERRORED,
+                    reason=f"SauCI failed on worker {self.name}: {exc}",
+                    finished_at=time.time(),
+                )
+            return "errored"
+        finally:
+            stop.set()
+            watcher.join(5)
+            with self._lock:
+                self._running.pop(build.id, None)
+            self._wake.set()
+
+    def _watch(self, build_id: int, stop: threading.Event) -> None:
+        """Heartbeat the build; pass on cancel requests; stop it when no longer ours."""
+        next_beat = time.monotonic() + self.settings.heartbeat_interval
+        while not stop.wait(self.cancel_poll):
+            try:
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.settings.heartbeat_interval
+                    if not self.store.heartbeat_build(build_id, self.name):
+                        log.warning("build_taken_away", build=build_id, worker=self.name)
+                        self.runner.cancel(
+                            build_id, reason=f"worker {self.name} no longer owns the build"
+                        )
+                        continue
+                build = self.store.get_build(build_id)
+                if build.cancel_requested:
+                    # Repeated until the runner ends it: a request that comes
+                    # during the checkout finds no running steps to stop yet.
+                    self.runner.cancel(build_id, reason=build.cancel_requested)
+            except SauCIError as exc:
+                log.warning("build_watch_failed", build=build_id, error=str(exc))

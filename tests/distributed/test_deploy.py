@@ -1,0 +1,139 @@
+"""deploy/: the files parse, and what they run, set and expose fits SauCI.
+
+Docker images cannot be pulled and no Kubernetes API server runs here, so
+this checks the files themselves (docs/deploy.md says what was not run):
+YAML parses, every command line parses with SauCI's own argument parser,
+every SAUCI_* variable is a setting, ports and secret keys agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from pathlib import Path
+
+import attrs
+import pytest
+import yaml
+
+from sauci.cli._worker import add_parsers, add_serve_options
+from sauci.core.config import Settings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+# Variables that are not Settings fields but are read by name elsewhere.
+OTHER_VARIABLES = {
+    "SAUCI_ADMIN_PASSWORD",
+    "SAUCI_WEBHOOK_SECRET",
+    "SAUCI_METRICS_TOKEN",
+    "SAUCI_DATA_DIR",
+}
+SETTINGS = {f"SAUCI_{f.name.upper()}" for f in attrs.fields(Settings)}
+
+
+def parser() -> argparse.ArgumentParser:
+    """`sauci worker|workers|serve` as far as this package defines them."""
+    from sauci.cli import _common
+
+    top = argparse.ArgumentParser(prog="sauci")
+    sub = top.add_subparsers(dest="command")
+    add_parsers(sub)
+    serve = sub.add_parser("serve")
+    _common(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    add_serve_options(serve)
+    return top
+
+
+def check_variables(names) -> None:
+    unknown = {n for n in names if n.startswith("SAUCI_")} - SETTINGS - OTHER_VARIABLES
+    assert set() == unknown
+
+
+def test_the_dockerfile_installs_the_extras_and_runs_sauci():
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert "'.[postgres,celery,django]'" in text
+    assert 'ENTRYPOINT ["sauci"]' in text
+    assert "EXPOSE 8000" in text
+    check_variables(re.findall(r"SAUCI_[A-Z_]+", text))
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def test_compose_has_postgres_redis_a_server_and_two_workers(compose):
+    services = compose["services"]
+    assert {"postgres", "redis", "server", "worker"} == set(services)
+    assert 2 == services["worker"]["deploy"]["replicas"]
+    assert ["8000:8000"] == services["server"]["ports"]
+
+
+def test_compose_commands_parse_and_point_at_the_services(compose):
+    services = compose["services"]
+    for name in ("server", "worker"):
+        args = parser().parse_args(services[name]["command"])
+        assert ("serve" if name == "server" else "worker") == args.command
+        env = services[name]["environment"]
+        check_variables(env)
+        assert env["SAUCI_BROKER"].startswith("redis://redis:6379/")
+        assert "@postgres:5432/" in env["SAUCI_STORE"]
+        assert "/var/lib/sauci-shared/artifacts" == env["SAUCI_ARTIFACTS_DIR"]
+        assert any(v.startswith("shared:") for v in services[name]["volumes"])
+    assert "8000" == str(parser().parse_args(services["server"]["command"]).port)
+
+
+@pytest.fixture(scope="module")
+def manifests():
+    docs = []
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def container(manifests, name):
+    return manifests[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_kubernetes_has_the_server_service_workers_and_secret(manifests):
+    assert {
+        ("Deployment", "sauci-server"),
+        ("Deployment", "sauci-worker"),
+        ("Service", "sauci"),
+        ("Secret", "sauci"),
+        ("PersistentVolumeClaim", "sauci-shared"),
+    } == set(manifests)
+    assert 1 == manifests[("Deployment", "sauci-server")]["spec"]["replicas"]
+    assert manifests[("Deployment", "sauci-worker")]["spec"]["replicas"] >= 2
+
+
+def test_kubernetes_commands_ports_and_secret_keys_agree(manifests):
+    secret_keys = set(manifests[("Secret", "sauci")]["stringData"])
+    for name, command in (("sauci-server", "serve"), ("sauci-worker", "worker")):
+        spec = container(manifests, name)
+        assert command == parser().parse_args(spec["args"]).command
+        names = [e["name"] for e in spec["env"]]
+        check_variables(names)
+        assert {"SAUCI_STORE", "SAUCI_BROKER"} <= set(names)
+        for entry in spec["env"]:
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ("sauci", True) == (ref["name"], ref["key"] in secret_keys)
+    server = container(manifests, "sauci-server")
+    service = manifests[("Service", "sauci")]["spec"]
+    (port,) = server["ports"]
+    assert port["name"] == service["ports"][0]["targetPort"]
+    assert port["containerPort"] == parser().parse_args(server["args"]).port
+    selector = service["selector"]
+    labels = manifests[("Deployment", "sauci-server")]["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+
+
+def test_the_documented_commands_parse():
+    for line in (DEPLOY.parent / "docs" / "deploy.md").read_text().splitlines():
+        line = line.strip()
+        if line.startswith("sauci worker ") or line.startswith("sauci serve "):
+            words = shlex.split(line.split("#", 1)[0])
+            parser().parse_args(words[1:])

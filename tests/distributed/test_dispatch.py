@@ -1,0 +1,273 @@
+"""The dispatcher's decisions, on a MemoryStore with a fake broker and fake clocks."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sauci.core.config import Settings
+from sauci.core.events import subscribe
+from sauci.core.models import BuildRequest, Status, Worker
+from sauci.core.scheduler import Scheduler
+from sauci.distributed import Dispatcher
+from sauci.storage.memory import MemoryStore
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+
+    def send(self, build_id: int, queue: str) -> None:
+        self.sent.append((build_id, queue))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_repo(path: Path, pipeline: str) -> str:
+    path.mkdir()
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t"}
+    env["GIT_COMMITTER_EMAIL"] = "t@x"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    (path / ".sauci.yml").write_text(pipeline)
+    subprocess.run(["git", "-C", str(path), "add", "."], check=True)
+    subprocess.run(
+        ["git", "-C", str(path), "commit", "-qm", "init"],
+        check=True,
+        env={**env, "PATH": "/usr/bin:/bin"},
+    )
+    return str(path)
+
+
+@pytest.fixture
+def world(tmp_path):
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    broker = FakeBroker()
+    settings = Settings(data_dir=tmp_path / "data", lost_timeout=30.0, attempts=2)
+    dispatcher = Dispatcher(
+        store=store,
+        settings=settings,
+        broker=broker,
+        name="serve:test:1",
+        clock=clock,
+        monotonic=clock,
+    )
+    return store, broker, dispatcher, clock, tmp_path
+
+
+def worker(name: str, clock: Clock, labels=(), state="online", running=()) -> Worker:
+    return Worker(
+        name=name,
+        labels=labels,
+        slots=2,
+        running=running,
+        started_at=clock.now,
+        heartbeat_at=clock.now,
+        state=state,
+    )
+
+
+def queue(store, repo: str) -> int:
+    return Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+
+
+def test_a_build_goes_to_the_queue_of_its_labels_and_records_them(world):
+    store, broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "runs_on: [linux, docker]\nsteps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, labels=("docker", "linux", "x")))
+    build_id = queue(store, repo)
+    dispatcher.tick()
+    assert [(build_id, "sauci.docker+linux")] == broker.sent
+    build = store.get_build(build_id)
+    assert ("docker", "linux") == build.runs_on
+    assert 40 == len(build.sha)  # the commit whose runs_on was read is the one built
+    assert ("t <t@x>", "init") == (build.author, build.message)
+
+
+def test_a_build_is_sent_once(world):
+    store, broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock))
+    queue(store, repo)
+    dispatcher.tick()
+    dispatcher.tick()
+    assert 1 == len(broker.sent)
+
+
+def test_without_a_worker_with_the_labels_the_build_waits_with_the_reason(world):
+    store, broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "runs_on: gpu\nsteps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, labels=("linux",)))
+    store.save_worker(worker("w2", clock, labels=("gpu",), state="stopping"))
+    build_id = queue(store, repo)
+    dispatcher.tick()
+    assert [] == broker.sent
+    build = store.get_build(build_id)
+    assert (Status.QUEUED, "waiting for a worker with labels: gpu") == (build.status, build.reason)
+    store.save_worker(worker("w3", clock, labels=("gpu", "linux")))
+    dispatcher.tick()
+    assert [(build_id, "sauci.gpu")] == broker.sent
+    assert store.get_build(build_id).reason is None
+
+
+def test_a_worker_whose_heartbeat_stopped_is_not_live(world):
+    store, _broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock))
+    assert ["w1"] == [w.name for w in dispatcher.live_workers()]
+    clock.now += 31
+    assert [] == dispatcher.live_workers()
+    build_id = queue(store, repo)
+    dispatcher.tick()
+    assert "waiting for a worker" == store.get_build(build_id).reason
+
+
+def test_a_broken_pipeline_ends_the_build_errored_with_the_parse_error(world):
+    store, broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "runs_on: [a b]\nsteps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock))
+    build_id = queue(store, repo)
+    dispatcher.tick()
+    build = store.get_build(build_id)
+    assert [] == broker.sent
+    assert Status.ERRORED == build.status
+    assert ".sauci.yml:1:" in build.reason and "'a b'" in build.reason
+
+
+def test_a_missing_pipeline_ends_the_build_errored(world):
+    store, _broker, dispatcher, _clock, tmp = world
+    repo = make_repo(tmp / "r", "")
+    (Path(repo) / ".sauci.yml").unlink()
+    subprocess.run(["git", "-C", repo, "commit", "-qam", "rm"], check=True)
+    build_id = queue(store, repo)
+    dispatcher.tick()
+    assert Status.ERRORED == store.get_build(build_id).status
+    assert "no pipeline file" in store.get_build(build_id).reason
+
+
+def lost_setup(world, attempts: int):
+    store, _broker, dispatcher, clock, tmp = world
+    dispatcher.settings = Settings(data_dir=tmp / "data", lost_timeout=30.0, attempts=attempts)
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock))
+    build_id = queue(store, repo)
+    assert store.claim_build("w1", build_id=build_id) is not None
+    assert [] == dispatcher.hand_on_lost()  # the server's loop sees the build start
+    return store, dispatcher, clock, build_id
+
+
+def test_a_silent_worker_s_build_is_ended_and_requeued_with_the_next_attempt(world):
+    store, dispatcher, clock, _build_id = lost_setup(world, attempts=2)
+    events = []
+    unsubscribe = subscribe(lambda name, fields: events.append((name, fields)))
+    try:
+        clock.now += 20
+        assert [] == dispatcher.hand_on_lost()
+        clock.now += 11  # 31 s without a heartbeat
+        (lost,) = dispatcher.hand_on_lost()
+    finally:
+        unsubscribe()
+    assert Status.ERRORED == lost.status
+    assert lost.reason.startswith("worker lost: w1 stopped heartbeating")
+    new = store.list_builds(status=Status.QUEUED)[0]
+    assert lost.reason.endswith(f"requeued as build {new.id}")
+    assert 2 == new.attempt
+    assert [("build_lost", lost.id)] == [(n, f["build"].id) for n, f in events if n == "build_lost"]
+
+
+def test_a_heartbeat_keeps_a_build(world):
+    store, dispatcher, clock, build_id = lost_setup(world, attempts=2)
+    for _ in range(10):
+        clock.now += 10
+        assert store.heartbeat_build(build_id, "w1")
+        assert [] == dispatcher.hand_on_lost()
+    assert Status.RUNNING == store.get_build(build_id).status
+
+
+def test_when_attempts_are_used_up_the_build_ends_worker_lost(world):
+    store, dispatcher, clock, _build_id = lost_setup(world, attempts=1)
+    clock.now += 31
+    (lost,) = dispatcher.hand_on_lost()
+    assert Status.ERRORED == lost.status
+    assert "worker lost: w1" in lost.reason and "not tried again (attempt 1 of 1)" in lost.reason
+    assert [] == store.list_builds(status=Status.QUEUED)
+
+
+def test_a_result_recorded_by_the_worker_is_never_overwritten(world):
+    store, dispatcher, clock, build_id = lost_setup(world, attempts=2)
+    clock.now += 31
+    store.finish_build(build_id, "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    assert [] == dispatcher.hand_on_lost()
+    assert Status.PASSED == store.get_build(build_id).status
+    assert [] == store.list_builds(status=Status.QUEUED)
+
+
+def test_a_lost_build_that_was_asked_to_cancel_ends_cancelled_and_is_not_retried(world):
+    store, dispatcher, clock, build_id = lost_setup(world, attempts=2)
+    Scheduler(store).cancel(build_id, actor="ann")
+    clock.now += 31
+    (lost,) = dispatcher.hand_on_lost()
+    assert Status.CANCELLED == lost.status
+    assert lost.reason.startswith("cancelled by ann; worker lost: w1")
+    assert [] == store.list_builds(status=Status.QUEUED)
+
+
+def test_a_restarted_server_does_not_call_a_live_build_lost_at_first_sight(world):
+    store, _broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    build_id = queue(store, repo)
+    store.claim_build("w1", build_id=build_id)
+    clock.now += 3600  # the worker host's clock is an hour behind the server's
+    assert [] == dispatcher.hand_on_lost()
+    clock.now += 10
+    assert store.heartbeat_build(build_id, "w1")
+    clock.now += 25
+    assert [] == dispatcher.hand_on_lost()  # the heartbeat changed: alive
+
+
+def test_builds_run_in_process_are_not_judged(world):
+    store, dispatcher, clock, _ = lost_setup(world, attempts=2)
+    build = store.create_build(BuildRequest(repo="x"), status=Status.RUNNING)
+    store.update_build(build.id, claimed_by="local-1234", started_at=clock.now)
+    clock.now += 1000
+    dispatcher.hand_on_lost()
+    assert Status.RUNNING == store.get_build(build.id).status
+
+
+def test_a_worker_silent_for_an_hour_is_forgotten_unless_it_holds_a_build(world):
+    store, dispatcher, clock, _build_id = lost_setup(world, attempts=1)
+    store.save_worker(worker("gone", clock))
+    dispatcher.hand_on_lost()  # first sight of both records
+    clock.now += 3601
+    dispatcher.hand_on_lost()  # w1's build is ended as lost here; w1 still held it
+    assert ["w1"] == [w.name for w in store.list_workers()]
+    dispatcher.hand_on_lost()
+    assert [] == store.list_workers()
+
+
+def test_a_result_recorded_while_the_server_ends_the_build_wins_and_the_retry_is_dropped(world):
+    store, dispatcher, clock, build_id = lost_setup(world, attempts=2)
+    real_finish = store.finish_build
+
+    def worker_first(build_id, worker, **fields):
+        # The worker comes back and records its result just before the server's write.
+        real_finish(build_id, "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+        return real_finish(build_id, worker, **fields)
+
+    store.finish_build = worker_first
+    clock.now += 31
+    assert [] == dispatcher.hand_on_lost()
+    assert Status.PASSED == store.get_build(build_id).status
+    (retry,) = [b for b in store.list_builds() if b.id != build_id]
+    assert (Status.CANCELLED, f"not needed: build {build_id} recorded its own result") == (
+        retry.status,
+        retry.reason,
+    )

@@ -1,0 +1,109 @@
+"""The worker's runtime without Celery: claims by id, drops duplicates, stops a
+build it no longer owns, passes cancel requests on, keeps one name per worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from test_dispatch import make_repo
+
+from sauci.core.config import Settings
+from sauci.core.models import BuildRequest, Status
+from sauci.core.scheduler import Scheduler
+from sauci.distributed import WorkerRuntime
+from sauci.exceptions import ConfigError
+from sauci.sandbox.local import LocalSandbox
+from sauci.storage.memory import MemoryStore
+
+DEADLINE = 30.0
+
+
+def wait_for(predicate, what):
+    deadline = time.monotonic() + DEADLINE
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    store = MemoryStore()
+    settings = Settings(data_dir=tmp_path / "w", heartbeat_interval=0.1, worker_name="w1")
+    runtime = WorkerRuntime(store=store, settings=settings, sandbox=LocalSandbox(grace=0.5))
+    runtime.start()
+    yield store, runtime, tmp_path
+    runtime.stop()
+
+
+def start(runtime, build_id):
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(runtime.run(build_id)))
+    thread.start()
+    return thread, result
+
+
+def step_running(store, build_id):
+    return any(s.status is Status.RUNNING for s in store.list_steps(build_id))
+
+
+def test_a_build_is_claimed_by_id_and_a_duplicate_message_is_dropped(setup):
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: echo hi}\n")
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    assert "passed" == runtime.run(build_id)
+    assert "dropped: not queued any more" == runtime.run(build_id)
+    build = store.get_build(build_id)
+    assert (Status.PASSED, "w1") == (build.status, build.claimed_by)
+    assert b"hi\n" == store.read_log(build_id, "a")
+
+
+def test_a_build_taken_away_is_stopped_here_and_its_result_dropped(setup):
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: sleep 30}\n")
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    thread, result = start(runtime, build_id)
+    wait_for(lambda: step_running(store, build_id), "the step to start")
+    # What the server does when it decided this worker was lost.
+    store.finish_build(build_id, "w1", status=Status.ERRORED, reason="worker lost", finished_at=1)
+    thread.join(DEADLINE)
+    assert not thread.is_alive()
+    build = store.get_build(build_id)
+    assert (Status.ERRORED, "worker lost") == (build.status, build.reason)
+    assert [Status.CANCELLED] == [s.status for s in store.list_steps(build_id)]
+    assert ["errored"] == result
+
+
+def test_a_cancel_request_in_the_store_ends_the_build_here(setup):
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: sleep 30}\n")
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    thread, _ = start(runtime, build_id)
+    wait_for(lambda: step_running(store, build_id), "the step to start")
+    Scheduler(store).cancel(build_id, actor="bo")
+    thread.join(DEADLINE)
+    build = store.get_build(build_id)
+    assert (Status.CANCELLED, "cancelled by bo") == (build.status, build.reason)
+
+
+def test_the_record_shows_running_builds_and_goes_when_the_worker_stops(setup):
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: sleep 30}\n")
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    thread, _ = start(runtime, build_id)
+    wait_for(lambda: store.list_workers()[0].running == (build_id,), "the record to list it")
+    wait_for(lambda: step_running(store, build_id), "the step to start")
+    runtime.runner.cancel(build_id)
+    thread.join(DEADLINE)
+    wait_for(lambda: store.list_workers()[0].running == (), "the record to free the slot")
+    runtime.stop()
+    assert [] == store.list_workers()
+
+
+def test_a_second_worker_with_the_same_name_is_refused(setup):
+    store, runtime, _ = setup
+    twin = WorkerRuntime(store=store, settings=runtime.settings, sandbox=LocalSandbox())
+    with pytest.raises(ConfigError, match="another sauci worker named 'w1'"):
+        twin.start()
