@@ -52,8 +52,15 @@ def check_variables(names) -> None:
 
 
 def test_the_dockerfile_installs_the_extras_and_runs_sauci():
+    import tomllib
+
     text = (DEPLOY / "Dockerfile").read_text()
-    assert "'.[postgres,celery,django]'" in text
+    (extras,) = re.findall(r"pip install [^']*'\.\[([a-z,]+)\]'", text)
+    pyproject = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    defined = set(pyproject["project"]["optional-dependencies"])
+    assert set(extras.split(",")) <= defined
+    # A server and workers on PostgreSQL and Celery, with the UI and its metrics.
+    assert {"postgres", "celery", "django", "metrics"} <= set(extras.split(","))
     assert 'ENTRYPOINT ["sauci"]' in text
     assert "EXPOSE 8000" in text
     check_variables(re.findall(r"SAUCI_[A-Z_]+", text))
