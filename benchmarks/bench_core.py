@@ -1,6 +1,6 @@
 """Core engine figures, each beside its bare baseline measured in the same run.
 
-    python benchmarks/bench_core.py [--repeat N]
+    python benchmarks/bench_core.py [--repeat N] [--only one|chain|log|builds|cli ...]
 
 Prints one line per figure: SauCI's time, the baseline's, the difference or
 ratio, and the target from the core engine issue. Uses the embedded defaults
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sauci import BuildRequest, Pipeline, Step
@@ -111,7 +112,7 @@ def bench_big_log(tmp: Path, repeat: int) -> None:
     ws.mkdir()
     # 50 MB of 100-byte lines, like a chatty test suite.
     cmd = "yes 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' | head -c 50000000"
-    out = tmp / "bare.log"
+    runs = iter(range(1_000_000))
     pipeline = Pipeline(steps=[Step(name="flood", run=cmd)])
 
     def one() -> None:
@@ -119,11 +120,18 @@ def bench_big_log(tmp: Path, repeat: int) -> None:
         step = outcome.steps[0]
         assert step.log_bytes == 50_000_000, step
         assert runner.store.log_size(outcome.build.id, "flood") == 50_000_000
+        tail = runner.store.read_log(outcome.build.id, "flood", 50_000_000 - 101)
+        with open(str(step.log_path), "rb") as fh:
+            fh.seek(-101, os.SEEK_END)
+            assert tail == fh.read(), tail
 
-    sauci, bare = paired(
-        one, lambda: subprocess.run(["bash", "-c", f"{cmd} > {out}"]), max(3, repeat // 5)
-    )
-    report("50 MB log to disk and store", sauci, bare, "<= 1.5x", ratio=True)
+    def bare() -> None:
+        # A new file each time, as SauCI writes a new log per build: writing
+        # over the last run's 50 MB file would add ~50 ms of truncation.
+        subprocess.run(["bash", "-c", f"{cmd} > {tmp / f'bare-{next(runs)}.log'}"])
+
+    sauci, bare_time = paired(one, bare, max(3, repeat // 5))
+    report("50 MB log to disk and store", sauci, bare_time, "<= 1.5x", ratio=True)
 
 
 def bench_concurrent_builds(tmp: Path, rounds: int) -> None:
@@ -182,36 +190,79 @@ def bench_cli(tmp: Path, repeat: int) -> None:
     # compile would be compiled from source on every run.
     compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "sauci"), quiet=1)
     env = {**os.environ, "SAUCI_DATA_DIR": str(tmp / "clidata")}
-    took, bare = paired(
-        lambda: subprocess.run(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True),
-        lambda: subprocess.run([sys.executable, "-c", "pass"]),
+
+    def run(*extra: str) -> None:
+        subprocess.run([*cmd, *extra], cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True)
+
+    # Both interpreter baselines in the same interleaved run: `python -c pass`
+    # pays this environment's .pth files as SauCI does; `python -S` does not.
+    took = interleaved(
+        {
+            "sauci": run,
+            "python": lambda: subprocess.run([sys.executable, "-c", "pass"]),
+            "python -S": lambda: subprocess.run([sys.executable, "-S", "-c", "pass"]),
+            "dirty": lambda: run("--dirty"),
+            "python -m": lambda: subprocess.run(
+                [sys.executable, "-m", "sauci", "run", "--quiet"],
+                cwd=repo,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                check=True,
+            ),
+        },
         repeat,
     )
-    report("`sauci run` one-step `true`, shell to exit", took, bare, "<= 100 ms total")
-    # Informative: without the worktree (two git calls fewer), beside the
-    # interpreter without site (.pth files: this environment's certifi CA
-    # injector, the editable-install finder).
-    took_dirty, bare_s = paired(
-        lambda: subprocess.run(
-            [*cmd, "--dirty"], cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True
-        ),
-        lambda: subprocess.run([sys.executable, "-S", "-c", "pass"]),
-        repeat,
+    report(
+        "`sauci run` one-step `true`, shell to exit",
+        took["sauci"],
+        took["python"],
+        "<= 100 ms total",
     )
-    report("  same, --dirty; bare is python -S -c pass", took_dirty, bare_s, "(informative)")
+    print(
+        f"{'':44} {took['sauci'] / took['python']:.2f}x python -c pass; "
+        f"python -S -c pass {took['python -S'] * 1000:.1f} ms"
+    )
+    # Informative: without the worktree (two git calls fewer), and started
+    # as `python -m sauci` instead of the console script.
+    report("  same, --dirty", took["dirty"], took["python"], "(informative)")
+    report("  same, python -m sauci run", took["python -m"], took["python"], "(informative)")
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median of ``repeat`` timings of each, taken in turns after one warm-up of each."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(repeat + 1):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+FIGURES = ("one", "chain", "log", "builds", "cli")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--only", action="append", choices=FIGURES, help="measure only these (repeatable)"
+    )
     args = parser.parse_args()
+    only = set(args.only or FIGURES)
     with tempfile.TemporaryDirectory(prefix="sauci-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        bench_one_step(tmp, args.repeat)
-        bench_chain(tmp, args.repeat)
-        bench_big_log(tmp, args.repeat)
-        bench_concurrent_builds(tmp, max(1, args.repeat // 5))
-        bench_cli(tmp, args.repeat)
+        if "one" in only:
+            bench_one_step(tmp, args.repeat)
+        if "chain" in only:
+            bench_chain(tmp, args.repeat)
+        if "log" in only:
+            bench_big_log(tmp, args.repeat)
+        if "builds" in only:
+            bench_concurrent_builds(tmp, max(1, args.repeat // 5))
+        if "cli" in only:
+            bench_cli(tmp, args.repeat)
 
 
 if __name__ == "__main__":

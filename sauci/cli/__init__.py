@@ -2,7 +2,11 @@
 
 argparse rather than click: it imports in about 2 ms instead of 20 ms, and
 start-up time is part of ``sauci run``'s budget. Each command lives in a
-small module and is imported only when chosen.
+small module and is imported only when chosen; only the chosen command's
+sub-parser is built (all of them for ``sauci --help`` or an unknown command).
+
+To add a command: write ``cmd_<name>(args)`` in a module of this package, a
+function that adds its arguments, and one row in ``_COMMANDS``.
 
 Exit codes: 0 success, 1 a required step failed (or the build was
 cancelled), 2 a usage or configuration error, 3 SauCI itself could not give
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["main"]
 
@@ -28,16 +32,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=["console", "json"])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sauci",
-        description="SauCI: continuous integration you can embed.",
-    )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+# -- each command's arguments (the common ones are added by build_parser) ------
 
-    run = sub.add_parser("run", help="run the repository's pipeline now, as CI would")
-    _common(run)
+
+def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("path", nargs="?", default=".", help="repository (default: current directory)")
     run.add_argument("--dirty", action="store_true", help="use the working tree as it is, not HEAD")
     run.add_argument("-j", "--jobs", type=int, help="steps run at once (default 4)")
@@ -51,38 +49,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
     run.add_argument("--keep-workspace", action="store_true", help="keep the checked-out workspace")
 
-    validate = sub.add_parser("validate", help="check .sauci.yml and print every problem")
-    _common(validate)
+
+def _validate_args(validate: argparse.ArgumentParser) -> None:
     validate.add_argument("path", nargs="?", default=".", help="file or repository directory")
 
-    init = sub.add_parser("init", help="write a commented starter .sauci.yml")
-    _common(init)
+
+def _init_args(init: argparse.ArgumentParser) -> None:
     init.add_argument("path", nargs="?", default=".", help="repository directory")
     init.add_argument("--force", action="store_true", help="overwrite an existing .sauci.yml")
 
-    demo = sub.add_parser("demo", help="make a sample repository, build it and show the results")
-    _common(demo)
+
+def _demo_args(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--dir", help="where to make the sample repository (default: a temp dir)")
 
-    builds = sub.add_parser("builds", help="list recorded builds, newest first")
-    _common(builds)
+
+def _builds_args(builds: argparse.ArgumentParser) -> None:
     builds.add_argument("--repo")
     builds.add_argument("--branch")
     builds.add_argument("--status")
     builds.add_argument("--limit", type=int, default=20)
     builds.add_argument("--before", type=int, help="show builds older than this id (paging)")
 
-    show = sub.add_parser("show", help="show one build with its steps")
-    _common(show)
+
+def _show_args(show: argparse.ArgumentParser) -> None:
     show.add_argument("build", type=int)
 
-    logs = sub.add_parser("logs", help="print a build's log")
-    _common(logs)
+
+def _logs_args(logs: argparse.ArgumentParser) -> None:
     logs.add_argument("build", type=int)
     logs.add_argument("step", nargs="?")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
-    serve = sub.add_parser("serve", help="build every push to the registered repositories")
-    _common(serve)
+
+
+def _serve_args(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--repo", action="append", help="register and watch this repository (repeatable)"
     )
@@ -120,8 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="mark builds a crash interrupted as errored instead of requeueing them",
     )
+    from sauci.cli._worker import add_serve_options  # --broker, --lost-timeout, --attempts
 
-    repo = sub.add_parser("repo", help="register repositories for sauci serve")
+    add_serve_options(serve)
+
+
+def _worker_args(worker: argparse.ArgumentParser) -> None:
+    from sauci.cli._worker import worker_args
+
+    worker_args(worker)
+
+
+def _workers_args(workers: argparse.ArgumentParser) -> None:
+    from sauci.cli._worker import workers_args
+
+    workers_args(workers)
+
+
+def _repo_args(repo: argparse.ArgumentParser) -> None:
     repo_sub = repo.add_subparsers(dest="repo_command", metavar="ACTION", required=True)
     add = repo_sub.add_parser("add", help="register a repository and install its hook")
     _common(add)
@@ -134,27 +149,29 @@ def build_parser() -> argparse.ArgumentParser:
     listing = repo_sub.add_parser("list", help="registered repositories")
     _common(listing)
 
-    trigger = sub.add_parser("trigger", help="queue a manual build")
-    _common(trigger)
+
+def _trigger_args(trigger: argparse.ArgumentParser) -> None:
     trigger.add_argument("repo", help="repository path or URL")
     trigger.add_argument("--ref", default="", help="branch or ref (default: HEAD)")
     trigger.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="build parameter (repeatable)"
     )
 
-    rerun = sub.add_parser("rerun", help="queue a build again")
-    _common(rerun)
+
+def _rerun_args(rerun: argparse.ArgumentParser) -> None:
     rerun.add_argument("build", type=int)
     rerun.add_argument("--failed", action="store_true", help="rerun only failed and skipped steps")
 
-    cancel = sub.add_parser("cancel", help="cancel a queued or running build")
-    _common(cancel)
+
+def _cancel_args(cancel: argparse.ArgumentParser) -> None:
     cancel.add_argument("build", type=int)
 
-    status = sub.add_parser("status", help="the server, its queue and running builds")
-    _common(status)
 
-    store = sub.add_parser("store", help="work on stores")
+def _no_args(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _store_args(store: argparse.ArgumentParser) -> None:
     store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     copy = store_sub.add_parser("copy", help="copy everything from one store to another")
     _common(copy)
@@ -162,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--to", dest="target", required=True, metavar="URL")
     copy.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
 
-    bench = sub.add_parser("bench", help="benchmarks")
+
+def _bench_args(bench: argparse.ArgumentParser) -> None:
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     stores = bench_sub.add_parser("stores", help="one workload on every given store, compared")
     _common(stores)
@@ -171,11 +189,86 @@ def build_parser() -> argparse.ArgumentParser:
     stores.add_argument("--steps", type=int, default=4)
     stores.add_argument("--log-kib", type=int, default=64)
     stores.add_argument("--svg", help="write a bar chart here")
+
+
+class _Command:
+    """One row of the command table."""
+
+    __slots__ = ("add_args", "common", "help", "module")
+
+    def __init__(
+        self,
+        module: str,
+        help: str,
+        add_args: Callable[[argparse.ArgumentParser], None],
+        *,
+        common: bool = True,
+    ) -> None:
+        self.module = module  # sauci.cli.<module> defines cmd_<name>(args)
+        self.help = help
+        self.add_args = add_args
+        self.common = common  # False: its sub-commands take the common flags themselves
+
+
+# In the order `sauci --help` lists them.
+_COMMANDS: dict[str, _Command] = {
+    "run": _Command("_local", "run the repository's pipeline now, as CI would", _run_args),
+    "validate": _Command("_local", "check .sauci.yml and print every problem", _validate_args),
+    "init": _Command("_local", "write a commented starter .sauci.yml", _init_args),
+    "demo": _Command(
+        "_demo", "make a sample repository, build it and show the results", _demo_args
+    ),
+    "builds": _Command("_inspect", "list recorded builds, newest first", _builds_args),
+    "show": _Command("_inspect", "show one build with its steps", _show_args),
+    "logs": _Command("_inspect", "print a build's log", _logs_args),
+    "serve": _Command("_server", "build every push to the registered repositories", _serve_args),
+    "repo": _Command("_server", "register repositories for sauci serve", _repo_args, common=False),
+    "trigger": _Command("_server", "queue a manual build", _trigger_args),
+    "rerun": _Command("_server", "queue a build again", _rerun_args),
+    "cancel": _Command("_server", "cancel a queued or running build", _cancel_args),
+    "status": _Command("_server", "the server, its queue and running builds", _no_args),
+    "worker": _Command(
+        "_worker", "run builds sent by a `sauci serve --broker` (a Celery worker)", _worker_args
+    ),
+    "workers": _Command(
+        "_worker", "list workers, their labels, slots and heartbeats", _workers_args
+    ),
+    "store": _Command("_storage", "work on stores", _store_args, common=False),
+    "bench": _Command("_storage", "benchmarks", _bench_args, common=False),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` only (faster), or for every command when None."""
+    parser = argparse.ArgumentParser(
+        prog="sauci",
+        description="SauCI: continuous integration you can embed.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, spec in _COMMANDS.items():
+        if command is not None and name != command:
+            continue
+        child = sub.add_parser(name, help=spec.help)
+        if spec.common:
+            _common(child)
+        spec.add_args(child)
     return parser
 
 
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` when the top level sees nothing else; else None."""
+    for arg in argv:
+        if arg.startswith("-"):
+            return None  # a top-level option (--version, --help): the full parser
+        return arg if arg in _COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     if args.version:
         import sauci
@@ -186,19 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
 
+    from importlib import import_module
+
     from sauci.exceptions import ConfigError, PluginError, SauCIError
 
     try:
-        if args.command in ("run", "validate", "init"):
-            from sauci.cli import _local as commands
-        elif args.command == "demo":
-            from sauci.cli import _demo as commands  # type: ignore[no-redef]
-        elif args.command in ("store", "bench"):
-            from sauci.cli import _storage as commands  # type: ignore[no-redef]
-        elif args.command in ("serve", "repo", "trigger", "rerun", "cancel", "status"):
-            from sauci.cli import _server as commands  # type: ignore[no-redef]
-        else:
-            from sauci.cli import _inspect as commands  # type: ignore[no-redef]
+        commands = import_module(f"sauci.cli.{_COMMANDS[args.command].module}")
         return int(getattr(commands, f"cmd_{args.command}")(args))
     except (ConfigError, PluginError) as exc:
         print(f"sauci: error: {exc}", file=sys.stderr)

@@ -19,27 +19,48 @@ PIPELINE_FILE = ".sauci.yml"
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sauci.cli import EXIT_ERRORED, EXIT_FAILED, EXIT_OK
-    from sauci.cli._live import LiveDisplay
-    from sauci.core.pipeline import load_pipeline
-    from sauci.core.runner import LocalRunner
     from sauci.git import GitSource
+    from sauci.sandbox.local import prefetch_cgroups
 
+    prefetch_cgroups()  # overlaps a kernel wait with the git calls below
     style = style_from(args)
-    source = GitSource(args.path)
+    source, commit = GitSource.with_commit(args.path, "HEAD")
     settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
-    commit = source.commit("HEAD")
     ref = commit.ref
+    checkout = None
     if args.dirty:
         workspace = source.repo
     else:
         workspace = settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
-        source.checkout(commit.sha, workspace)
+        checkout = source.start_checkout(commit.sha, workspace)
+    try:
+        # While git checks out (on the other core), import what the build needs.
+        from sauci.cli._live import LiveDisplay
+        from sauci.core.pipeline import load_pipeline
+        from sauci.core.runner import LocalRunner
+
+        if not settings.store:
+            import sauci.storage.sqlite  # noqa: F401 - the default store, opened below
+    finally:
+        if checkout is not None:
+            checkout.wait()
+    removal = None
     try:
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
-        pipeline = load_pipeline(pipeline_path, max_timeout=settings.max_timeout)
+        pipeline = load_pipeline(
+            pipeline_path,
+            max_timeout=settings.max_timeout,
+            cache_dir=settings.data_dir / "cache" / "pipelines",
+        )
         store = open_cli_store(settings)
+        from sauci.monitoring import install
+
+        # Opt-in usage analytics (off unless SAUCI_ANALYTICS=on); no metrics for one run.
+        monitoring = install(
+            store=store, component="run", command="run", data_dir=settings.data_dir
+        )
         display = LiveDisplay(style, quiet=args.quiet)
-        runner = LocalRunner(store=store, settings=settings, observer=display)
+        runner = LocalRunner(store=monitoring.store, settings=settings, observer=display)
         request = BuildRequest(
             repo=str(source.repo),
             ref=ref,
@@ -53,10 +74,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = runner.run_pipeline(pipeline, workspace, request)
         finally:
             signal.signal(signal.SIGINT, previous)
+        if checkout is not None and not args.keep_workspace:
+            removal = source.start_remove(workspace)  # git deletes while we print
         _summary(outcome, style, quiet=args.quiet, store=store)
+        monitoring.close()
         store.close()
     finally:
-        if not args.dirty and not args.keep_workspace:
+        if removal is not None:
+            removal.wait()
+        elif checkout is not None and not args.keep_workspace:
             source.remove(workspace)
     status = outcome.build.status
     if status is Status.PASSED or status is Status.SKIPPED:

@@ -103,6 +103,7 @@ class LocalRunner:
         reuse: Mapping[str, StepRun] | None = None,
     ) -> BuildOutcome:
         """Record a build for ``request`` and run ``pipeline`` in ``workspace`` now."""
+        self._prepare_sandbox()
         build = self.store.create_build(request, status=Status.RUNNING)
         build = self.store.update_build(build.id, started_at=time.time(), claimed_by=self.name)
         build = self._execute(build, pipeline, workspace, reuse=reuse)
@@ -124,34 +125,72 @@ class LocalRunner:
         from sauci.core.pipeline import load_pipeline
 
         workspace = self.settings.workspaces_dir / str(build.id)
+        lease = None
         checked_out = False
         try:
             source = self._source(build.repo)
-            sha = source.resolve(build.sha or build.ref or "HEAD")
-            if sha != build.sha:
-                build = self.store.update_build(build.id, sha=sha)
-            if not build.author:
-                commit = source.commit(sha, with_ref=False)
+            self._prepare_sandbox()  # its kernel wait, if any, overlaps the git calls
+            if hasattr(source, "reserve"):
+                # A worktree slot kept between builds (GitSource): reset, not
+                # remade; its clean-up starts now, beside the commit lookup.
+                lease = source.reserve(self.settings.workspaces_dir)
+                workspace = lease.path
+            rev = build.sha or build.ref or "HEAD"
+            if build.author:
+                sha = source.resolve(rev)
+                if sha != build.sha:
+                    build = self.store.update_build(build.id, sha=sha)
+            else:  # one git call for the sha and the commit's author and message
+                commit = source.resolve_commit(rev)
+                sha = commit.sha
                 build = self.store.update_build(
-                    build.id, author=commit.author, message=commit.message
+                    build.id, sha=sha, author=commit.author, message=commit.message
                 )
-            source.checkout(sha, workspace)
+            if lease is not None:
+                lease.reset(sha)
+            else:
+                source.checkout(sha, workspace)
             checked_out = True
-            pipeline = load_pipeline(workspace, max_timeout=self.settings.max_timeout)
+            pipeline = load_pipeline(
+                workspace, max_timeout=self.settings.max_timeout, cache_dir=self._pipeline_cache
+            )
         except (SourceError, ConfigError) as exc:
-            if checked_out:
+            if lease is not None:
+                lease.release()
+            elif checked_out:
                 source.remove(workspace)
             return self._end(build, Status.ERRORED, str(exc))
-        reuse = None
-        if build.reuse_from is not None:
-            reuse = {
-                s.name: s
-                for s in self.store.list_steps(build.reuse_from)
-                if s.status is Status.PASSED
-            }
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         try:
+            reuse = None
+            if build.reuse_from is not None:
+                reuse = {
+                    s.name: s
+                    for s in self.store.list_steps(build.reuse_from)
+                    if s.status is Status.PASSED
+                }
             return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
+            self._give_back(source, lease, workspace)
+
+    def _prepare_sandbox(self) -> None:
+        """Tell the sandbox a step starts soon (LocalSandbox.prepare; others may lack it)."""
+        prepare = getattr(self.sandbox, "prepare", None)
+        if prepare is not None:
+            prepare()
+
+    @property
+    def _pipeline_cache(self) -> Path:
+        return self.settings.data_dir / "cache" / "pipelines"
+
+    @staticmethod
+    def _give_back(source: Any, lease: Any, workspace: Path) -> None:
+        if lease is not None:
+            lease.release()
+        else:
             source.remove(workspace)
 
     def _source(self, repo: str) -> Any:
@@ -175,7 +214,6 @@ class LocalRunner:
         cancel = threading.Event()
         with self._lock:
             self._cancels[build.id] = cancel
-        log.info("build_started", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
         emit("build_started", build=build)
         try:
             steps = self.executor.execute(build, pipeline, workspace, cancel=cancel, reuse=reuse)
@@ -230,7 +268,6 @@ class LocalRunner:
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        log.info("build_finished", build=build.id, status=status.value, reason=reason)
         emit("build_finished", build=final)
         return final
 

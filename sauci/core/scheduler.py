@@ -65,7 +65,6 @@ class Scheduler:
         self._event(
             "build_queued", build.id, actor or request.pusher, event=request.event, ref=request.ref
         )
-        log.info("build_queued", build=build.id, repo=build.repo, ref=build.ref, sha=build.sha)
         emit("build_queued", build=build)
         if cancel_superseded and request.ref:
             for status in (Status.QUEUED, Status.RUNNING):

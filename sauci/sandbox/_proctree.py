@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets as _secrets
 import signal as _signal
 import threading
 import time
@@ -57,6 +56,14 @@ DEFAULT_ROOT = Path("/sys/fs/cgroup")
 TOKEN_VARIABLE = "SAUCI_STEP_TOKEN"
 CONTROLLERS = ("pids", "memory", "cpu")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _token_hex(nbytes: int) -> str:
+    """What secrets.token_hex does (os.urandom), without importing secrets: it
+    pulls in hmac and hashlib, which loads OpenSSL (about 5 ms of `sauci run`)."""
+    return os.urandom(nbytes).hex()
+
+
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -95,7 +102,7 @@ def _counter(path: Path, key: str) -> int | None:
 def cgroup_name(prefix: str, label: str) -> str:
     """``<prefix><label>-<random>`` with the label made safe for a directory name."""
     safe = "".join(c if c in _SAFE else "_" for c in label)[:120] or "step"
-    return f"{prefix}{safe}-{_secrets.token_hex(4)}"
+    return f"{prefix}{safe}-{_token_hex(4)}"
 
 
 @attrs.frozen(kw_only=True)
@@ -153,7 +160,7 @@ def _own_cgroups() -> dict[str, str]:
 def _probe(base: Path, *, move_thread: bool) -> None:
     """Raise OSError unless a child cgroup can be made (and, for v1, entered) here."""
     # Not "sauci-...": sweep() must never take a probe for a leftover.
-    probe = base / f"sauciprobe-{os.getpid()}-{_secrets.token_hex(3)}"
+    probe = base / f"sauciprobe-{os.getpid()}-{_token_hex(3)}"
     os.mkdir(probe)
     try:
         if move_thread:
@@ -490,7 +497,7 @@ class ProcessTree:
     controllers: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
-        self.token = _secrets.token_hex(12)
+        self.token = _token_hex(12)
         self._marker = f"{TOKEN_VARIABLE}={self.token}".encode()
         self.root_pid: int | None = None
         # Ticks since boot, one second early to be safe against rounding.

@@ -6,6 +6,7 @@ isolation: the step sees the host's files and network. See docs/sandboxes.md.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import math
 import os
@@ -34,7 +35,7 @@ from sauci.sandbox._proctree import (
 )
 from sauci.typing import LogWriter
 
-__all__ = ["TOKEN_VARIABLE", "LocalSandbox", "sweep"]
+__all__ = ["TOKEN_VARIABLE", "LocalSandbox", "prefetch_cgroups", "sweep"]
 
 log = get_logger(__name__)
 
@@ -58,6 +59,65 @@ def _warn_cgroups_unavailable(reason: str) -> None:
         effect="steps are tracked by process group, session and a marker variable; "
         "limits are not enforced",
     )
+
+
+class _Prefetch(threading.Thread):
+    def __init__(self, root: Path | str) -> None:
+        super().__init__(name="sauci-cgroups", daemon=True)
+        self.root = root
+        self.result: tuple[CgroupLayout | None, str] = (None, "not detected yet")
+
+    def run(self) -> None:
+        try:
+            self.result = detect_cgroups(self.root)
+        except Exception as exc:  # as if detect_cgroups had said so itself
+            self.result = (None, f"cannot detect cgroups: {exc}")
+
+
+_prefetched: dict[str, _Prefetch] = {}
+_prefetched_lock = threading.Lock()
+_exit_hook = False
+
+
+def prefetch_cgroups(root: Path | str = DEFAULT_ROOT) -> None:
+    """Start finding this machine's cgroups on a thread; the next LocalSandbox
+    made with the same ``cgroup_root`` takes the answer instead of probing.
+
+    On cgroup v1, the probe's first move of a thread between cgroups waits
+    for an RCU grace period (10-15 ms here): ``sauci run`` starts it first
+    thing, so that the wait overlaps its git calls. Moves within the next
+    30-50 ms are fast, so the step that follows does not wait again.
+    """
+    global _exit_hook
+    with _prefetched_lock:
+        key = str(root)
+        if key in _prefetched:
+            return
+        if not _exit_hook:
+            _exit_hook = True
+            import atexit
+
+            # A probe ended by the interpreter's exit would leave its
+            # cgroup directory behind: let an unused one finish first.
+            atexit.register(_finish_prefetches)
+        _prefetched[key] = thread = _Prefetch(root)
+    thread.start()
+
+
+def _finish_prefetches() -> None:
+    with _prefetched_lock:
+        pending = list(_prefetched.values())
+    for thread in pending:
+        thread.join(timeout=5)
+
+
+def _detect(root: Path | str) -> tuple[CgroupLayout | None, str]:
+    with _prefetched_lock:
+        pending = _prefetched.pop(str(root), None)
+    if pending is None:
+        return detect_cgroups(root)
+    pending.join()
+    return pending.result
 
 
 def _seconds(value: float) -> str:
@@ -97,17 +157,50 @@ class LocalSandbox:
         self.layout: CgroupLayout | None = None
         self.cgroups_reason = "disabled (use_cgroups=False)"
         if use_cgroups is not False:
-            self.layout, self.cgroups_reason = detect_cgroups(cgroup_root)
+            self.layout, self.cgroups_reason = _detect(cgroup_root)
             if self.layout is None:
                 if use_cgroups:
                     raise SandboxError(f"cgroups were required but {self.cgroups_reason}")
                 _warn_cgroups_unavailable(self.cgroups_reason)
+        self._warming = False
+        self._warming_lock = threading.Lock()
         self.capabilities: frozenset[str] = (
             self.layout.capabilities if self.layout is not None else frozenset()
         )
 
     def close(self) -> None:
         """Nothing to release: every run cleans up after itself."""
+
+    def prepare(self) -> None:
+        """Say that a step will start soon (the runner calls this before a checkout).
+
+        On cgroup v1, the first move of a thread between cgroups after a
+        quiet spell waits for an RCU grace period (8-15 ms here), and moves
+        in the next 30-50 ms do not. A step's start is such a move (see
+        ``StepCgroup.spawn``), so this makes one that changes nothing, this
+        thread into its own cgroup, on a short-lived thread: the wait then
+        overlaps the checkout instead of delaying the step.
+        """
+        layout = self.layout
+        if layout is None or layout.version != 1:
+            return
+        with self._warming_lock:
+            if self._warming:
+                return
+            self._warming = True
+        base = next(iter(layout.bases.values()))
+
+        def warm() -> None:
+            try:
+                _write_own_tid(base / "tasks")
+            except OSError:
+                pass  # only a missed speed-up
+            finally:
+                with self._warming_lock:
+                    self._warming = False
+
+        # Not threading.Thread: its start() waits until the thread runs.
+        _thread.start_new_thread(warm, ())
 
     # -- what a subclass changes (NamespaceSandbox wraps the command) -------
 
@@ -380,6 +473,14 @@ def _log_end(step: Step, exit_code: Any, sig: Any, ended_by: Any, duration: floa
         ended_by=str(ended_by) if ended_by else None,
         seconds=round(duration, 3),
     )
+
+
+def _write_own_tid(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, str(threading.get_native_id()).encode())
+    finally:
+        os.close(fd)
 
 
 def _pidfd_open(pid: int) -> int | None:

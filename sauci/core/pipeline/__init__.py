@@ -8,16 +8,17 @@ column. No input makes these functions raise anything else.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sauci._logging import get_logger
 from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Schedule, Step
-from sauci.core.pipeline._build import build_steps
-from sauci.core.pipeline._dump import dump_pipeline
-from sauci.core.pipeline._nodes import MAX_NODES, Checker, TooManyNodes
-from sauci.core.pipeline._schema import Reader
-from sauci.core.pipeline._units import parse_duration, parse_size
-from sauci.core.pipeline._yaml import MAX_BYTES, Located, compose, decode
 from sauci.exceptions import ConfigError, PipelineError, Problem
+
+if TYPE_CHECKING:
+    from sauci.core.pipeline._dump import dump_pipeline
+    from sauci.core.pipeline._nodes import Checker
+    from sauci.core.pipeline._units import parse_duration, parse_size
 
 # parse_duration and parse_size are public so that settings (sauci.toml,
 # SAUCI_* variables) read "1h" and "512MiB" exactly as pipeline files do.
@@ -34,6 +35,28 @@ log = get_logger(__name__)
 
 FILENAME = ".sauci.yml"
 _MAX_PROBLEMS = 100
+# The parser's own limit (_yaml.MAX_BYTES, which a test keeps equal): known
+# here so that a cache hit reads the file without importing the parser.
+_MAX_BYTES = 1024 * 1024
+
+# The parser's modules (and yaml, about 13 ms) are imported on first use, so
+# that load_pipeline with a cache hit imports neither.
+_LAZY = {
+    "dump_pipeline": "sauci.core.pipeline._dump",
+    "parse_duration": "sauci.core.pipeline._units",
+    "parse_size": "sauci.core.pipeline._units",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def parse_pipeline(
@@ -57,22 +80,42 @@ def validate_pipeline(
     return _check(text, filename, max_timeout)[1]
 
 
-def load_pipeline(path: str | os.PathLike[str], *, max_timeout: float | None = None) -> Pipeline:
+def load_pipeline(
+    path: str | os.PathLike[str],
+    *,
+    max_timeout: float | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
-    A missing or unreadable file is a ConfigError naming the path.
+    A missing or unreadable file is a ConfigError naming the path. With
+    ``cache_dir``, a valid pipeline is kept there (see :mod:`._cache`), and a
+    file read before is not parsed again.
     """
     name = os.fspath(path)
     if os.path.isdir(name):
         name = os.path.join(name, FILENAME)
     try:
         with open(name, "rb") as file:
-            data = file.read(MAX_BYTES + 1)
+            data = file.read(_MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"no pipeline file at {name}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the pipeline file {name}: {exc.strerror}") from exc
-    return parse_pipeline(data, name, max_timeout=max_timeout)
+    if cache_dir is None:
+        return parse_pipeline(data, name, max_timeout=max_timeout)
+    from sauci.core.pipeline import _cache
+
+    key = _cache.key(data, max_timeout)
+    pipeline = _cache.get(Path(cache_dir), key)
+    if pipeline is None:
+        pipeline = parse_pipeline(data, name, max_timeout=max_timeout)
+        _cache.put(Path(cache_dir), key, pipeline)
+    elif pipeline.source != name:
+        import attrs
+
+        pipeline = attrs.evolve(pipeline, source=name)
+    return pipeline
 
 
 def _check(
@@ -80,6 +123,8 @@ def _check(
 ) -> tuple[Pipeline | None, list[Problem]]:
     if max_timeout is not None and not max_timeout > 0:
         raise ConfigError(f"max_timeout must be more than 0 seconds, got {max_timeout!r}")
+    from sauci.core.pipeline._nodes import MAX_NODES, Checker, TooManyNodes
+
     chk = Checker(filename)
     pipeline = None
     try:
@@ -101,6 +146,10 @@ def _check(
 def _read(
     chk: Checker, text: str | bytes, filename: str, max_timeout: float | None
 ) -> Pipeline | None:
+    from sauci.core.pipeline._build import build_steps
+    from sauci.core.pipeline._schema import Reader
+    from sauci.core.pipeline._yaml import MAX_BYTES, Located, compose, decode
+
     if len(text) > MAX_BYTES:
         chk.add((1, 1), f"the file is larger than {MAX_BYTES // 1024} KiB")
         return None
@@ -129,6 +178,7 @@ def _read(
             env=env,
             source=filename,
             schedules=tuple(Schedule(cron=c, branch=b) for c, b in reader.schedules),
+            runs_on=reader.runs_on,
         )
     except PipelineError as exc:  # the backstop found what the checks above missed
         chk.problems.extend(exc.problems)
