@@ -107,7 +107,9 @@ def usage(request: HttpRequest) -> HttpResponse:
     """Usage analytics from the local sink's events: what is used, how much, per day."""
     from sauci.monitoring.analytics import read_events
 
-    events = read_events(conf.get_store(), limit=5000)
+    # The store keeps events in the order they arrived: each process's sink
+    # sends batches of its own, so order them by when they happened.
+    events = sorted(read_events(conf.get_store(), limit=5000), key=lambda e: e.at)
     by_name = Counter(e.name for e in events)
     pages = Counter(str(e.properties.get("page", "")) for e in events if e.name == "page_view")
     actions = Counter(str(e.properties.get("action", "")) for e in events if e.name == "ui_action")

@@ -160,17 +160,25 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _workers(store: Any) -> list[dict[str, Any]]:
-    """The recorded workers, for the overview (none with a store that keeps none)."""
+    """The recorded workers, for the overview (none with a store that keeps none).
+
+    A worker that stopped heartbeating still says "online" in the store (it
+    could not say otherwise): past HEARTBEAT_STALE_SECONDS it shows as
+    "lost", as ``sauci workers`` shows it.
+    """
     try:
         workers = store.list_workers()
     except (AttributeError, NotImplementedError, SauCIError):
         return []
+    stale = conf.config()["HEARTBEAT_STALE_SECONDS"]
+    now = time.time()
     return [
         {
             "w": w,
             "labels": ", ".join(w.labels),
             "used": w.slots_used,
             "heartbeat": w.heartbeat_at or None,
+            "state": "lost" if w.state != "offline" and now - w.heartbeat_at > stale else w.state,
         }
         for w in workers
     ]
