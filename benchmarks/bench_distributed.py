@@ -83,7 +83,7 @@ def one_at_a_time(store, repo: str, count: int) -> list[float]:
 
 
 def start_worker(name: str, broker: str, store: str, data: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "sauci.cli._worker", "worker", "--broker", broker]
+    cmd = [sys.executable, "-m", "sauci", "worker", "--broker", broker]
     cmd += ["--store", store, "--name", name, "--slots", "2", "--sandbox", "local"]
     cmd += ["--data-dir", str(data / name)]
     log = (data / f"{name}.log").open("wb")

@@ -7,28 +7,15 @@ command, and Celery is imported only when a worker starts.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections.abc import Sequence
 
 __all__ = [
-    "add_parsers",
     "add_serve_options",
     "cmd_worker",
     "cmd_workers",
-    "main",
     "worker_args",
     "workers_args",
 ]
-
-WORKER_HELP = "run builds sent by a `sauci serve --broker` (a Celery worker)"
-WORKERS_HELP = "list workers, their labels, slots and heartbeats"
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    from sauci.cli import _common as common
-
-    common(parser)
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
@@ -50,16 +37,6 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         metavar="N",
         help="tries per build when workers are lost (default 2)",
     )
-
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Define the ``worker`` and ``workers`` sub-commands, with the common flags."""
-    worker = sub.add_parser("worker", help=WORKER_HELP)
-    _common(worker)
-    worker_args(worker)
-    workers = sub.add_parser("workers", help=WORKERS_HELP)
-    _common(workers)
-    workers_args(workers)
 
 
 def worker_args(worker: argparse.ArgumentParser) -> None:
@@ -178,7 +155,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         configure(level="info", fmt=settings.log_format)
     from sauci.distributed import WorkerRuntime, make_app, worker_queues
-    from sauci.distributed._app import check_connection, safe_url
+    from sauci.distributed._app import check_connection, safe_url, thread_pool
 
     queues = worker_queues(settings.labels)
     app = make_app(settings.broker, visibility_timeout=settings.visibility_timeout)
@@ -204,8 +181,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # and steps run in the sandbox (as an unprivileged uid in the namespace one).
     warnings.filterwarnings("ignore", category=SecurityWarning)
 
-    def _shutting_down(**_: object) -> None:
-        runtime.stopping()
+    shutdown: dict[str, object] = {}
+
+    def _shutting_down(how: object = "Warm", **_: object) -> None:
+        shutdown.setdefault("how", how)
+        if how == "Cold":
+            shutdown["how"] = how
+            runtime.hand_back()  # a second Ctrl-C, or SIGQUIT: stop, hand the builds on
+        else:
+            runtime.stopping()
 
     signals.worker_shutting_down.connect(_shutting_down, weak=False)
     try:
@@ -222,7 +206,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         worker = app.Worker(
             hostname=f"sauci@{runtime.name}",
-            pool="threads",
+            pool_cls=thread_pool(runtime),
             concurrency=settings.slots,
             queues=queues,
             loglevel=args.loglevel.upper(),
@@ -234,6 +218,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
         worker.start()
         code = int(worker.exitcode or 0)
+        if shutdown.get("how") == "Warm":
+            code = 0  # Ctrl-C is a warm shutdown too (Celery exits 1 for it): builds finished
     finally:
         runtime.stop()
         monitoring.close()
@@ -270,27 +256,3 @@ def cmd_workers(args: argparse.Namespace) -> int:
         )
     print(table(["NAME", "HOST", "LABELS", "SLOTS", "RUNNING", "STATE", "HEARTBEAT"], rows, style))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sauci.cli._worker worker|workers ...``: the same commands outside ``sauci``."""
-    from sauci.exceptions import ConfigError, PluginError, SauCIError
-
-    parser = argparse.ArgumentParser(prog="sauci")
-    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return cmd_worker(args) if args.command == "worker" else cmd_workers(args)
-    except (ConfigError, PluginError) as exc:
-        print(f"sauci: error: {exc}", file=sys.stderr)
-        return 2
-    except SauCIError as exc:
-        print(f"sauci: error: {exc}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print("sauci: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,16 +24,20 @@ from urllib.parse import urlsplit
 from sauci._logging import get_logger
 from sauci.exceptions import ConfigError, MissingDependencyError, SauCIError
 
-__all__ = ["TASK", "BrokerClient", "check_broker_url", "make_app", "safe_url"]
+__all__ = ["TASK", "BrokerClient", "check_broker_url", "make_app", "safe_url", "thread_pool"]
 
 log = get_logger(__name__)
 
 TASK = "sauci.run_build"
+NOT_TAKEN = "not taken: worker stopping"  # WorkerRuntime.run: the message goes back
 
 
 def safe_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, for messages."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not parseable: show the scheme only
+        return url.split("://", 1)[0] + "://..."
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return parts._replace(netloc=netloc).geturl()
@@ -68,6 +72,12 @@ def check_broker_url(url: str) -> str:
             f"broker URL {safe_url(url)}: unknown scheme {scheme!r}{extra} "
             "(SauCI is tested with redis://; amqp:// works the same way)"
         )
+    from kombu.utils.url import parse_url
+
+    try:
+        parse_url(url)  # the port, an IPv6 address: what kombu would fail on at connect
+    except ValueError as exc:
+        raise ConfigError(f"broker URL {safe_url(url)}: {exc}") from exc
     return url
 
 
@@ -98,13 +108,40 @@ def make_app(broker: str, *, visibility_timeout: float = 3600.0, runtime: Any = 
     )
     app.sauci_runtime = runtime
 
-    @app.task(name=TASK, ignore_result=True)  # type: ignore[misc]
+    # Not shared: a shared task is added to every app made later in the process,
+    # and the last one made would run this app's builds with its own runtime.
+    @app.task(name=TASK, ignore_result=True, shared=False)  # type: ignore[misc]
     def run_build(build_id: int) -> str:
         if app.sauci_runtime is None:
             raise SauCIError("this process is not a sauci worker")
-        return str(app.sauci_runtime.run(int(build_id)))
+        result = str(app.sauci_runtime.run(int(build_id)))
+        if result == NOT_TAKEN:
+            # Back to the broker at once, for another worker: acknowledged, the
+            # message would be gone and the build would wait for the server's
+            # re-send (2 x lost_timeout).
+            from celery.exceptions import Reject
+
+            raise Reject(result, requeue=True)
+        return result
 
     return app
+
+
+def thread_pool(runtime: Any) -> Any:
+    """Celery's threads pool, for ``runtime`` (a WorkerRuntime).
+
+    A cold shutdown asks the pool to end each running task; threads cannot be
+    killed (Celery's threads pool raises NotImplementedError, and then waits for
+    every build to finish), so the runtime hands its builds back instead: their
+    steps end here and the server hands them on as lost.
+    """
+    from celery.concurrency.thread import TaskPool
+
+    class SauCIThreadPool(TaskPool):  # type: ignore[misc]
+        def terminate_job(self, pid: Any, signal: Any = None) -> None:
+            runtime.hand_back()
+
+    return SauCIThreadPool
 
 
 class BrokerClient:
@@ -151,5 +188,7 @@ def check_connection(app: Any, *, timeout: float = 5.0) -> None:
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+    except ValueError as exc:  # a transport's own check, e.g. Redis's database number
+        raise ConfigError(f"broker URL {safe_url(url)}: {exc}") from exc
     except (KombuError, OSError) as exc:
         raise SauCIError(f"cannot reach the broker at {safe_url(url)}: {exc}") from exc

@@ -9,26 +9,30 @@ Liveness is judged by this process's monotonic clock: a heartbeat is fresh
 while its value keeps changing, so the clocks of worker hosts need not agree
 with the server's (a first sight uses the wall clock, capped at half the
 timeout, so a restarted server neither waits a whole timeout nor declares a
-live build lost because of a skewed clock).
+live build lost because of a skewed clock). Time during which the server could
+not read the store is nobody's silence: while the store is down, no worker can
+write a heartbeat either.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker
 from sauci.distributed._queues import queue_name
-from sauci.exceptions import ConfigError, SourceError
+from sauci.exceptions import ConfigError, SourceError, StoreError
 from sauci.typing import Store
 
 __all__ = ["WAITING", "Dispatcher", "Liveness"]
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 WAITING = "waiting for a worker"  # "...", or "... with labels: gpu, linux"
 _LOCAL_OWNERS = ("serve:", "local-")  # in-process runners: recovered by Server.recover
@@ -67,6 +71,10 @@ class Liveness:
 
     def fresh(self, key: Hashable, value: float | None) -> bool:
         return self.silent_for(key, value) <= self.timeout
+
+    def pause(self, seconds: float) -> None:
+        """Count the last ``seconds`` as silence of no one (this process could not look)."""
+        self._seen = {k: (value, since + seconds) for k, (value, since) in self._seen.items()}
 
     def keep_only(self, keys: Iterable[Hashable]) -> None:
         wanted = set(keys)
@@ -108,6 +116,8 @@ class Dispatcher:
         self._routes: dict[int, tuple[str, ...]] = {}  # build id -> runs_on read from its pipeline
         self._sources: dict[str, Any] = {}
         self._next_lost_check = 0.0
+        self._last_read: float | None = None  # monotonic time of the last store read that worked
+        self._blind_since: float | None = None  # the last good read before the store failed
 
     # -- one round -------------------------------------------------------------
 
@@ -120,7 +130,7 @@ class Dispatcher:
 
     def live_workers(self, workers: list[Worker] | None = None) -> list[Worker]:
         """Workers taking builds: online, with a heartbeat that still changes."""
-        workers = self.store.list_workers() if workers is None else workers
+        workers = self._read(self.store.list_workers) if workers is None else workers
         return [
             w
             for w in workers
@@ -129,7 +139,7 @@ class Dispatcher:
 
     def dispatch(self) -> list[int]:
         """Send every queued build some live worker can run; returns the ids sent."""
-        queued = self.store.list_builds(status=Status.QUEUED, limit=1000)
+        queued = self._read(lambda: self.store.list_builds(status=Status.QUEUED, limit=1000))
         ids = {b.id for b in queued}
         for table in (self._sent, self._routes):
             for build_id in [k for k in table if k not in ids]:
@@ -137,6 +147,9 @@ class Dispatcher:
         if not queued:
             return []
         live = self.live_workers()
+        # Free slots: what re-sends may use up in this round, so that a slot seen
+        # free between two builds does not send every waiting build again.
+        free = {w.name: w.slots - len(w.running) for w in live}
         sent = []
         now = self.monotonic()
         for build in sorted(queued, key=lambda b: (-b.priority, b.id)):
@@ -150,8 +163,11 @@ class Dispatcher:
             if not able:
                 self._wait(build, runs_on)
                 continue
-            if when is not None and not any(w.slots > len(w.running) for w in able):
-                continue  # sent already, and every worker that could take it is busy
+            if when is not None:
+                taker = next((w.name for w in able if free[w.name] > 0), None)
+                if taker is None:
+                    continue  # sent already, and every worker that could take it is busy
+                free[taker] -= 1
             if build.reason and build.reason.startswith(WAITING):
                 self.store.update_build(build.id, reason=None)
             self.broker.send(build.id, queue_name(runs_on))
@@ -163,6 +179,24 @@ class Dispatcher:
                 queue=queue_name(runs_on),
             )
         return sent
+
+    def _read(self, read: Callable[[], T]) -> T:
+        """``read()`` the store. While it cannot be read, no worker can write its
+        heartbeat either: that time is not counted as anyone's silence, or a
+        store restart longer than ``lost_timeout`` would end every running build."""
+        try:
+            value = read()
+        except StoreError:
+            if self._blind_since is None:
+                self._blind_since = self._last_read
+            raise
+        now = self.monotonic()
+        if self._blind_since is not None:
+            self.liveness.pause(now - self._blind_since)
+            log.info("store_back", blind_seconds=round(now - self._blind_since, 1))
+            self._blind_since = None
+        self._last_read = now
+        return value
 
     def _wait(self, build: Build, runs_on: tuple[str, ...]) -> None:
         reason = f"{WAITING} with labels: {', '.join(runs_on)}" if runs_on else WAITING
@@ -228,8 +262,8 @@ class Dispatcher:
 
     def hand_on_lost(self) -> list[Build]:
         """End every running build whose worker stopped heartbeating; requeue per policy."""
-        running = self.store.list_builds(status=Status.RUNNING, limit=1000)
-        workers = {w.name: w for w in self.store.list_workers()}
+        running = self._read(lambda: self.store.list_builds(status=Status.RUNNING, limit=1000))
+        workers = {w.name: w for w in self._read(self.store.list_workers)}
         self.liveness.keep_only(
             [("build", b.id) for b in running] + [("worker", name) for name in workers]
         )
@@ -263,6 +297,16 @@ class Dispatcher:
                 self.store.delete_worker(name)
                 log.info("worker_forgotten", worker=name, state=worker.state)
 
+    def _queued_retry(self, build: Build) -> Build | None:
+        """The next attempt of ``build`` if one is already queued: a server that died
+        between making it and recording the verdict (or a second server) made it."""
+        for queued in self.store.list_builds(status=Status.QUEUED, repo=build.repo, limit=1000):
+            if queued.id > build.id and queued.attempt == build.attempt + 1:
+                events = self.store.list_events(build_id=queued.id)
+                if any(e.data.get("retry_of") == build.id for e in events):
+                    return queued
+        return None
+
     def _lost(self, build: Build, owner: str, silent: float) -> Build | None:
         now = self.clock()
         lost = f"worker lost: {owner} stopped heartbeating (silent for {silent:.0f} s)"
@@ -274,7 +318,20 @@ class Dispatcher:
             # written once and whole ("...; requeued as build N"). Not through
             # Scheduler.enqueue: its duplicate check would find this very
             # build, still running.
-            retry = self.store.create_build(_retry_request(build))
+            retry = self._queued_retry(build)
+            if retry is None:
+                retry = self.store.create_build(_retry_request(build))
+                # Recorded at once: it links the retry to this build, so that a
+                # server restarted before the verdict below reuses it.
+                self.store.add_event(
+                    Event(
+                        kind="build_queued",
+                        at=now,
+                        build_id=retry.id,
+                        actor="sauci",
+                        data={"event": retry.event, "ref": retry.ref, "retry_of": build.id},
+                    )
+                )
             status, reason = Status.ERRORED, f"{lost}; requeued as build {retry.id}"
         else:
             status = Status.ERRORED
@@ -287,24 +344,24 @@ class Dispatcher:
             build.id, owner, status=status, reason=reason, finished_at=now
         )
         if final is None:
-            if retry is not None:
-                self.store.update_build(
+            # By compare-and-set too: with a second server on the store, the
+            # retry may already be claimed by a worker, and that run stands; and
+            # the verdict recorded may be the other server's, naming this retry.
+            verdict = self.store.get_build(build.id).reason or ""
+            if (
+                retry is not None
+                and not verdict.endswith(f"requeued as build {retry.id}")
+                and self.store.claim_build(self.name, build_id=retry.id)
+            ):
+                self.store.finish_build(
                     retry.id,
+                    self.name,
                     status=Status.CANCELLED,
                     reason=f"not needed: build {build.id} recorded its own result",
                     finished_at=now,
                 )
             return None
         if retry is not None:
-            self.store.add_event(
-                Event(
-                    kind="build_queued",
-                    at=now,
-                    build_id=retry.id,
-                    actor="sauci",
-                    data={"event": retry.event, "ref": retry.ref, "retry_of": build.id},
-                )
-            )
             log.info("build_queued", build=retry.id, retry_of=build.id, attempt=retry.attempt)
             emit("build_queued", build=retry)
         log.warning("build_lost", build=build.id, worker=owner, reason=reason)

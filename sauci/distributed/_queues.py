@@ -7,20 +7,28 @@ W, so it takes exactly the builds whose labels it has all of.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from itertools import combinations
 
 from sauci.core.config import parse_labels
 
-__all__ = ["BASE_QUEUE", "queue_name", "worker_queues"]
+__all__ = ["BASE_QUEUE", "MAX_QUEUE_NAME", "queue_name", "worker_queues"]
 
 BASE_QUEUE = "sauci"
+# AMQP (RabbitMQ) refuses queue names over 255 bytes; eight labels of up to 64
+# characters make up to 525. A longer name becomes a digest of itself ("~" is
+# not a label character, so it cannot equal a plain name).
+MAX_QUEUE_NAME = 255
 
 
 def queue_name(labels: Iterable[str]) -> str:
     """``sauci`` for no labels, ``sauci.docker+linux`` for {linux, docker}."""
     unique = sorted(set(labels))
-    return BASE_QUEUE if not unique else f"{BASE_QUEUE}.{'+'.join(unique)}"
+    name = BASE_QUEUE if not unique else f"{BASE_QUEUE}.{'+'.join(unique)}"
+    if len(name) > MAX_QUEUE_NAME:
+        name = f"{BASE_QUEUE}.~{hashlib.sha256(name.encode()).hexdigest()}"
+    return name
 
 
 def worker_queues(labels: Iterable[str]) -> list[str]:

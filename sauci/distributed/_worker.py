@@ -5,7 +5,9 @@ One :class:`WorkerRuntime` per ``sauci worker`` process. Celery calls
 message; the runtime claims the build in the store (a failed claim means the
 message was a duplicate or came too late, and it is dropped), runs it with the
 LocalRunner under the worker's name, and meanwhile keeps a per-build heartbeat
-and watches for cancel requests.
+and watches for cancel requests. At a cold shutdown it hands its builds back:
+their steps are ended here, no result is written, and the server hands them
+on as lost, with its attempts policy.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
@@ -25,12 +27,32 @@ from sauci.core.events import emit
 from sauci.core.executor import SlotPool
 from sauci.core.models import Status, Worker
 from sauci.core.runner import LocalRunner
+from sauci.distributed._app import NOT_TAKEN
+from sauci.distributed._dispatch import WAITING
 from sauci.exceptions import ConfigError, SauCIError
 from sauci.typing import Sandbox, Store
 
 __all__ = ["WorkerRuntime", "worker_cgroup_prefix"]
 
 log = get_logger(__name__)
+
+
+class _RunnerStore:
+    """The store as this worker's runner sees it: the result of a build handed back
+    at a cold shutdown is not written (the server decides what becomes of it)."""
+
+    def __init__(self, store: Store, handed_back: set[int]) -> None:
+        self._store = store
+        self._handed_back = handed_back
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def finish_build(self, build_id: int, worker: str, **fields: Any) -> Any:
+        if build_id in self._handed_back:
+            log.info("build_result_not_recorded", build=build_id, why="handed back")
+            return None
+        return self._store.finish_build(build_id, worker, **fields)
 
 
 def worker_cgroup_prefix(name: str) -> str:
@@ -73,8 +95,10 @@ class WorkerRuntime:
         self.cgroup_prefix = worker_cgroup_prefix(self.name)
         if sandbox is None:
             sandbox = worker_sandbox(sandbox_kind, settings, cgroup_prefix=self.cgroup_prefix)
+        self._handed_back: set[int] = set()  # builds given up at a cold shutdown
+        self._runner_store = cast(Store, _RunnerStore(store, self._handed_back))
         self.runner = LocalRunner(
-            store=store,
+            store=self._runner_store,
             sandbox=sandbox,
             settings=settings,
             name=self.name,
@@ -83,7 +107,7 @@ class WorkerRuntime:
         self.started_at = time.time()
         self.state = "online"
         self._running: dict[int, threading.Event] = {}  # build id -> stop its watcher
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # also taken in signal handlers, which can nest
         self._stop = threading.Event()
         self._wake = threading.Event()  # write the record now: a slot was taken or freed
         self._beat: threading.Thread | None = None
@@ -124,18 +148,37 @@ class WorkerRuntime:
         with contextlib.suppress(SauCIError):
             self.heartbeat()
 
+    def hand_back(self) -> list[int]:
+        """Cold shutdown: end the steps of every running build here and record no
+        result; the builds stay "running" under this name until the server hands
+        them on as lost (as after ``kill -9``, without leaving steps behind)."""
+        with self._lock:
+            self.state = "offline"
+            ids = sorted(set(self._running) - self._handed_back)
+            self._handed_back.update(ids)
+        if ids:
+            # The watchers repeat the cancel: a build still checking out has no
+            # steps to stop yet.
+            for build_id in ids:
+                self.runner.cancel(build_id, reason=f"worker {self.name} stopped")
+            log.warning("builds_handed_back", worker=self.name, builds=ids)
+        with contextlib.suppress(SauCIError):
+            self.heartbeat()
+        return ids
+
     def stop(self) -> None:
         """Forget this worker's record; keep it "offline" while builds are still recorded
         as running here, so that the server hands them on."""
+        with self._lock:
+            running = list(self._running)
+        if running:  # the Celery worker ended without waiting for them
+            self.hand_back()
         self._stop.set()
         self._wake.set()
         if self._beat is not None:
             self._beat.join(5)
-        with self._lock:
-            running = list(self._running)
         try:
-            if running:
-                self.runner.cancel_all()
+            if self._handed_back:
                 self.state = "offline"
                 self.heartbeat()
             else:
@@ -182,15 +225,22 @@ class WorkerRuntime:
         """Claim and run build ``build_id``; returns what happened, for Celery's log."""
         if self.state != "online":
             # Celery stops consuming on warm shutdown; a message it still hands
-            # over is left queued in the store, and the server sends it again.
-            return "not taken: worker stopping"
+            # over is left queued in the store, and goes back to the broker.
+            return NOT_TAKEN
         build = self.store.claim_build(self.name, build_id=build_id)
         if build is None:
             log.info("build_not_claimed", build=build_id, worker=self.name)
             return "dropped: not queued any more"
+        if build.reason and build.reason.startswith(WAITING):
+            # Sent before its worker went away, taken from the queue when one
+            # came back: it no longer waits (the server clears it only on a send).
+            with contextlib.suppress(SauCIError):
+                build = self.store.update_build(build.id, reason=None)
         stop = threading.Event()
         with self._lock:
             self._running[build.id] = stop
+            if self.state == "offline":  # claimed just as a cold shutdown began
+                self._handed_back.add(build.id)
         watcher = threading.Thread(
             target=self._watch, args=(build.id, stop), name=f"sauci-watch-{build.id}", daemon=True
         )
@@ -202,7 +252,7 @@ class WorkerRuntime:
         except Exception as exc:  # record, never leave the build "running"
             log.exception("build_crashed", build=build.id)
             with contextlib.suppress(SauCIError):
-                self.store.finish_build(
+                self._runner_store.finish_build(
                     build.id,
                     self.name,
                     status=Status.ERRORED,
@@ -221,6 +271,9 @@ class WorkerRuntime:
         """Heartbeat the build; pass on cancel requests; stop it when no longer ours."""
         next_beat = time.monotonic() + self.settings.heartbeat_interval
         while not stop.wait(self.cancel_poll):
+            if build_id in self._handed_back:  # no heartbeat: the server hands it on
+                self.runner.cancel(build_id, reason=f"worker {self.name} stopped")
+                continue
             try:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.settings.heartbeat_interval

@@ -321,7 +321,7 @@ class Cluster:
             # also remount /sys, hiding the cgroups the worker puts steps in.
             cmd = ["nsenter", f"--net=/run/netns/{self.hosts.names[host]}", "--"]
             cmd += [sys.executable, "-m"]
-        cmd += ["sauci.cli._worker", "worker", "--broker", self.broker(gateway)]
+        cmd += ["sauci", "worker", "--broker", self.broker(gateway)]
         cmd += ["--store", self.pg.url(gateway), "--name", name, "--slots", str(slots)]
         cmd += ["--heartbeat-interval", "0.5", "--sandbox", "local", "--loglevel", "info"]
         cmd += ["--data-dir", str(self.tmp / f"worker-{name}"), "--log-level", "info"]

@@ -17,7 +17,6 @@ import attrs
 import pytest
 import yaml
 
-from sauci.cli._worker import add_parsers, add_serve_options
 from sauci.core.config import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -32,18 +31,10 @@ SETTINGS = {f"SAUCI_{f.name.upper()}" for f in attrs.fields(Settings)}
 
 
 def parser() -> argparse.ArgumentParser:
-    """`sauci worker|workers|serve` as far as this package defines them."""
-    from sauci.cli import _common
+    """The `sauci` command's own parser: the commands in deploy/ must run as written."""
+    from sauci.cli import build_parser
 
-    top = argparse.ArgumentParser(prog="sauci")
-    sub = top.add_subparsers(dest="command")
-    add_parsers(sub)
-    serve = sub.add_parser("serve")
-    _common(serve)
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    add_serve_options(serve)
-    return top
+    return build_parser()
 
 
 def check_variables(names) -> None:

@@ -12,6 +12,7 @@ from sauci.core.events import subscribe
 from sauci.core.models import BuildRequest, Status, Worker
 from sauci.core.scheduler import Scheduler
 from sauci.distributed import Dispatcher
+from sauci.exceptions import StoreError
 from sauci.storage.memory import MemoryStore
 
 
@@ -271,3 +272,166 @@ def test_a_result_recorded_while_the_server_ends_the_build_wins_and_the_retry_is
         retry.status,
         retry.reason,
     )
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore that can be made unreachable, as a database restart does."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreError("connection refused")
+
+    def list_builds(self, **kwargs):
+        self._check()
+        return super().list_builds(**kwargs)
+
+    def list_workers(self):
+        self._check()
+        return super().list_workers()
+
+
+@pytest.fixture
+def flaky(tmp_path):
+    clock = Clock()
+    store = FlakyStore(clock=clock)
+    settings = Settings(data_dir=tmp_path / "data", lost_timeout=30.0, attempts=2)
+    dispatcher = Dispatcher(
+        store=store,
+        settings=settings,
+        broker=FakeBroker(),
+        name="serve:test:1",
+        clock=clock,
+        monotonic=clock,
+    )
+    return store, dispatcher.broker, dispatcher, clock, tmp_path
+
+
+def store_outage(store, dispatcher, clock, seconds: float) -> None:
+    """The store is unreachable for ``seconds``: for the server and the workers alike."""
+    store.down = True
+    for _ in range(int(seconds)):
+        clock.now += 1
+        with pytest.raises(StoreError):
+            dispatcher.tick()
+    store.down = False
+
+
+def test_a_store_outage_is_not_counted_as_a_worker_s_silence(flaky):
+    store, dispatcher, clock, build_id = lost_setup(flaky, attempts=2)
+    clock.now += 4  # the last heartbeat before the outage
+    store_outage(store, dispatcher, clock, 40)  # nobody could write a heartbeat
+    clock.now += 1
+    assert [] == dispatcher.hand_on_lost()  # the store is back before the worker's next beat
+    clock.now += 3
+    assert store.heartbeat_build(build_id, "w1")
+    assert [] == dispatcher.hand_on_lost()
+    assert Status.RUNNING == store.get_build(build_id).status
+    clock.now += 31  # silent now, with the store up: lost
+    (lost,) = dispatcher.hand_on_lost()
+    assert lost.reason.startswith("worker lost: w1")
+
+
+def test_a_store_outage_does_not_make_workers_look_gone(flaky):
+    store, broker, dispatcher, clock, tmp = flaky
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock))
+    dispatcher.tick()  # the server sees the worker
+    store_outage(store, dispatcher, clock, 40)
+    build_id = queue(store, repo)
+    dispatcher.tick()
+    assert [(build_id, "sauci")] == broker.sent
+    assert store.get_build(build_id).reason is None
+
+
+def test_a_retry_taken_meanwhile_by_a_worker_is_not_overwritten(world):
+    # Two servers on one store: the other one sent the retry, and a worker
+    # claimed it, before this server found that the lost build had its result.
+    store, dispatcher, clock, build_id = lost_setup(world, attempts=2)
+    real_finish = store.finish_build
+
+    def others_first(lost_id, worker, **fields):
+        (retry,) = store.list_builds(status=Status.QUEUED)
+        store.claim_build("w2", build_id=retry.id)
+        real_finish(lost_id, "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+        return real_finish(lost_id, worker, **fields)
+
+    store.finish_build = others_first
+    clock.now += 31
+    assert [] == dispatcher.hand_on_lost()
+    (retry,) = [b for b in store.list_builds() if b.id != build_id]
+    assert (Status.RUNNING, "w2", None) == (retry.status, retry.claimed_by, retry.reason)
+
+
+def test_builds_are_sent_again_no_faster_than_free_slots_can_take_them(world):
+    # A message can die with a worker that received it but never claimed its
+    # build; the server then sends the build again. A free slot seen between two
+    # builds must not send every waiting build again (the queue still has them).
+    store, broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, running=(101, 102)))
+    ids = [queue(store, repo) for _ in range(6)]
+    dispatcher.tick()
+    assert ids == [b for b, _ in broker.sent]
+    clock.now += 61
+    store.save_worker(worker("w1", clock, running=(101,)))  # one slot free, for a moment
+    dispatcher.tick()
+    assert [ids[0]] == [b for b, _ in broker.sent[6:]]
+
+
+def test_a_server_that_crashed_while_handing_a_build_on_makes_one_retry_not_two(world):
+    store, dispatcher, clock, _build_id = lost_setup(world, attempts=2)
+    real_finish = store.finish_build
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the server process died here")
+
+    store.finish_build = crash
+    clock.now += 31
+    with pytest.raises(RuntimeError):
+        dispatcher.hand_on_lost()  # the retry is made, the verdict not yet written
+    store.finish_build = real_finish
+    restarted = Dispatcher(
+        store=store,
+        settings=dispatcher.settings,
+        broker=FakeBroker(),
+        name="serve:test:2",
+        clock=clock,
+        monotonic=clock,
+    )
+    restarted.hand_on_lost()
+    clock.now += 31
+    (lost,) = restarted.hand_on_lost()
+    (retry,) = store.list_builds(status=Status.QUEUED)
+    assert lost.reason.endswith(f"requeued as build {retry.id}")
+    assert 2 == retry.attempt
+
+
+def test_a_second_server_too_late_to_hand_a_build_on_leaves_the_first_one_s_retry(world):
+    store, dispatcher, clock, build_id = lost_setup(world, attempts=2)
+    seen_running = store.get_build(build_id)  # the other server's view, read just before
+    clock.now += 31
+    (lost,) = dispatcher.hand_on_lost()
+    other = Dispatcher(
+        store=store, settings=dispatcher.settings, broker=FakeBroker(), name="serve:other:1"
+    )
+    assert other._lost(seen_running, "w1", 31.0) is None  # its compare-and-set fails
+    (retry,) = store.list_builds(status=Status.QUEUED)
+    assert lost.reason.endswith(f"requeued as build {retry.id}")
+    assert 2 == len(store.list_builds())
+
+
+def test_two_lost_builds_of_one_commit_get_a_retry_each(world):
+    store, dispatcher, clock, first = lost_setup(world, attempts=2)
+    build = store.get_build(first)
+    second = store.create_build(
+        BuildRequest(repo=build.repo, ref=build.ref, sha=build.sha, event=build.event)
+    ).id
+    assert store.claim_build("w1", build_id=second) is not None
+    dispatcher.hand_on_lost()
+    clock.now += 31
+    lost = dispatcher.hand_on_lost()
+    retries = {b.reason.rsplit(" ", 1)[1] for b in lost}
+    assert (2, 2) == (len(lost), len(retries))
+    assert 2 == len(store.list_builds(status=Status.QUEUED))

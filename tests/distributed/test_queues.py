@@ -35,3 +35,12 @@ def test_more_than_eight_labels_is_a_clear_error():
 def test_a_label_that_cannot_name_a_queue_is_refused():
     with pytest.raises(ConfigError, match="not 1 to 64 letters"):
         worker_queues(["has space"])
+
+
+def test_a_queue_name_fits_amqp_s_255_bytes_with_eight_long_labels():
+    labels = [c * 64 for c in "abcdefgh"]
+    name = queue_name(labels)
+    assert len(name.encode()) <= 255
+    assert name in worker_queues(labels)
+    assert name != queue_name([*labels[:7], "i" * 64])
+    assert "sauci.a+b" == queue_name(["b", "a"])  # short names stay readable

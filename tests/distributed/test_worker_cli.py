@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from sauci.cli._worker import main
+from sauci.cli import main
 from sauci.core.config import Settings
 from sauci.core.models import Worker
 from sauci.exceptions import ConfigError, SauCIError
@@ -120,3 +120,20 @@ def test_the_sauci_command_knows_worker_workers_and_serve_broker():
     assert ("gpu", 3) == (args.labels, args.slots)
     assert "workers" == parser.parse_args(["workers"]).command
     assert "redis://x" == parser.parse_args(["serve", "--broker", "redis://x"]).broker
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://:secret@127.0.0.1:abc/0", "Port could not be cast to integer"),
+        ("redis://:secret@127.0.0.1:99999/0", "Port out of range"),
+        ("redis://[::1/0", "Invalid IPv6 URL"),
+        ("redis://:secret@127.0.0.1:1/x", "Database is int"),
+    ],
+)
+def test_a_malformed_broker_url_is_one_line_not_a_traceback(
+    capsys, tmp_path, store_url, url, message
+):
+    code, out = run(capsys, "worker", "--broker", url, "--store", store_url)
+    assert (2, True) == (code, message in out), out
+    assert "Traceback" not in out and "secret" not in out

@@ -107,3 +107,49 @@ def test_a_second_worker_with_the_same_name_is_refused(setup):
     twin = WorkerRuntime(store=store, settings=runtime.settings, sandbox=LocalSandbox())
     with pytest.raises(ConfigError, match="another sauci worker named 'w1'"):
         twin.start()
+
+
+def test_a_message_that_comes_during_warm_shutdown_goes_back_to_the_broker(setup):
+    pytest.importorskip("celery")
+    from celery.exceptions import Reject
+
+    from sauci.distributed import make_app
+    from sauci.distributed._app import TASK
+
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    app = make_app("memory://", runtime=runtime)
+    runtime.stopping()
+    with pytest.raises(Reject) as rejected:
+        app.tasks[TASK](build_id)
+    assert rejected.value.requeue  # not acknowledged: another worker takes it now
+    assert Status.QUEUED == store.get_build(build_id).status
+
+
+def test_each_app_runs_its_own_runtime(setup):
+    pytest.importorskip("celery")
+    from sauci.distributed import make_app
+    from sauci.distributed._app import TASK
+
+    _store, runtime, _tmp = setup
+    app = make_app("memory://", runtime=runtime)
+    make_app("memory://")  # the server's app in the same process: no runtime
+    assert "dropped: not queued any more" == app.tasks[TASK](12345)
+
+
+def test_a_running_build_no_longer_says_it_waits_for_a_worker(setup):
+    # Sent, then its worker went away (the server wrote the reason), then a worker
+    # with the labels took the message still in the queue.
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: sleep 30}\n")
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    store.update_build(build_id, reason="waiting for a worker with labels: gpu")
+    thread, _ = start(runtime, build_id)
+    wait_for(lambda: step_running(store, build_id), "the step to start")
+    assert (Status.RUNNING, None) == (
+        store.get_build(build_id).status,
+        store.get_build(build_id).reason,
+    )
+    runtime.runner.cancel(build_id)
+    thread.join(DEADLINE)

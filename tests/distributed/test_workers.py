@@ -7,6 +7,7 @@ side, and a worker's SIGTERM lets its build finish.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -211,3 +212,52 @@ def test_a_worker_serves_its_metrics(cluster, tmp_path):
         return 'sauci_worker_heartbeats_total{worker="metered"}' in text and text
 
     wait_for(scrape, "the worker's heartbeats in its /metrics")
+
+
+def test_sigquit_ends_the_steps_and_hands_the_build_on(cluster, tmp_path):
+    marker = tmp_path / "first-try"
+    pids = tmp_path / "pids"
+    repo = make_repo(
+        tmp_path / "repo",
+        "steps:\n  slow:\n    run: |\n"
+        f"      if [ -e {marker} ]; then echo second try; exit 0; fi\n"
+        f"      touch {marker}; sleep 300 & echo $$ $! > {pids}; wait\n",
+    )
+    store = cluster.store()
+    cold = cluster.start_worker("cold", 0, slots=1)
+    cluster.wait_online(store, "cold")
+    cluster.start_server(attempts=2)
+    first = queue(store, repo)
+    wait_for(lambda: len(read_pids(pids)) == 2, "the step to start")
+    step_pids = read_pids(pids)
+    cold.proc.send_signal(signal.SIGQUIT)  # cold shutdown: stop now, do not wait for the build
+
+    cold.wait()
+    assert "Traceback" not in cold.output(), cold.output()
+    assert not any(alive(pid) for pid in step_pids)  # ended here, not at the next start
+    assert ["offline"] == [w.state for w in store.list_workers()]
+    cluster.start_worker("spare", 1, slots=1)
+    lost = wait_for(lambda: finished(store, first), "the build to be handed on")
+    assert lost.reason.startswith("worker lost: cold stopped heartbeating"), lost.reason
+    second = int(lost.reason.rsplit("requeued as build ", 1)[1])
+    retried = wait_for(lambda: finished(store, second), "the requeued build to end")
+    assert (Status.PASSED, "spare") == (retried.status, retried.claimed_by)
+
+
+def test_ctrl_c_once_is_a_warm_shutdown_that_exits_0(cluster, tmp_path):
+    started = tmp_path / "started"
+    repo = make_repo(
+        tmp_path / "repo",
+        f"steps:\n  a:\n    run: touch {started}; sleep 1; echo finished\n",
+    )
+    store = cluster.store()
+    worker = cluster.start_worker("tty", 0, slots=1)
+    cluster.wait_online(store, "tty")
+    cluster.start_server()
+    build_id = queue(store, repo)
+    wait_for(started.exists, "the step to start")
+    worker.proc.send_signal(signal.SIGINT)
+
+    assert 0 == worker.wait(), worker.output()
+    assert Status.PASSED == store.get_build(build_id).status
+    assert [] == store.list_workers()
