@@ -89,7 +89,11 @@ def make_app(broker: str, *, visibility_timeout: float = 3600.0, runtime: Any = 
     """
     check_broker_url(broker)
     celery = _import_celery()
-    app = celery.Celery("sauci", broker=broker, set_as_current=False)
+    # fixups=[]: Celery's Django fixup, which it loads whenever
+    # DJANGO_SETTINGS_MODULE is set, would set Django up inside the worker and
+    # fail on a settings module it cannot import; SauCI's worker talks to the
+    # store, never to Django.
+    app = celery.Celery("sauci", broker=broker, set_as_current=False, fixups=[])
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -153,3 +153,15 @@ def test_a_running_build_no_longer_says_it_waits_for_a_worker(setup):
     )
     runtime.runner.cancel(build_id)
     thread.join(DEADLINE)
+
+
+def test_a_django_settings_module_in_the_environment_does_not_reach_the_worker(monkeypatch):
+    """Celery sets Django up in any process with DJANGO_SETTINGS_MODULE (its
+    Django fixup); a worker started from a Django site's shell would then fail
+    on settings it cannot import. SauCI's app has no fixups."""
+    from sauci.distributed import make_app
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "no_such_project.settings")
+    app = make_app("memory://")
+    assert [] == [fixup for fixup in app._fixups if fixup is not None]
+    app.loader.init_worker()  # with the fixup: ImportError for no_such_project
