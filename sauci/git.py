@@ -189,6 +189,9 @@ class GitSource:
 
     def __init__(self, repo: Path | str) -> None:
         self.repo, self.git_dir = _locate(repo)
+        # A commit's author and message never change: kept by sha (bounded),
+        # so a server building one commit many times asks git once.
+        self._commits: dict[str, Commit] = {}
 
     @property
     def common_dir(self) -> Path:
@@ -246,14 +249,36 @@ class GitSource:
         return source, source._parse_commit(show.result(), with_ref=True)
 
     def resolve_commit(self, rev: str = "HEAD") -> Commit:
-        """:meth:`resolve` and :meth:`commit` (without ref) in one git call."""
+        """:meth:`resolve` and :meth:`commit` (without ref) in one git call,
+        or none: a full sha, or a branch whose loose ref file names a commit
+        seen before, is answered from memory."""
         if rev.startswith("-"):  # never let a revision pass for an option
             raise SourceError(f"{rev!r} is not a commit in {self.repo}")
+        known = self._commits.get(self._branch_sha(rev) or "")
+        if known is not None:
+            return known
         try:
             out = _git(*_show_args(f"{rev}^{{commit}}"), cwd=self.repo)
         except SourceError as exc:
             raise SourceError(f"{rev!r} is not a commit in {self.repo}") from exc
-        return self._parse_commit(out, with_ref=False)
+        commit = self._parse_commit(out, with_ref=False)
+        if len(self._commits) >= 256:
+            self._commits.clear()
+        self._commits[commit.sha] = commit
+        return commit
+
+    def _branch_sha(self, rev: str) -> str | None:
+        """The sha ``rev`` names when that needs no git: a full sha, or a
+        branch (``refs/heads/...``) kept as a loose ref file; else None."""
+        if re.fullmatch(_FULL_SHA, rev):
+            return rev
+        if not rev.startswith("refs/heads/") or ".." in rev or "//" in rev:
+            return None
+        try:
+            text = (self.common_dir / rev).read_text(errors="replace").strip()
+        except OSError:  # packed, reftable, or no such branch: git knows
+            return None
+        return text if re.fullmatch(_FULL_SHA, text) else None
 
     def commit(self, rev: str = "HEAD", *, with_ref: bool = True) -> Commit:
         """Sha, author and message of a commit (one git call)."""

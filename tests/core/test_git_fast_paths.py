@@ -92,3 +92,31 @@ def test_resolve_commit_is_resolve_and_commit(repo):
     for bad in ("nope", "-p", "HEAD~5"):
         with pytest.raises(SourceError, match="is not a commit in"):
             source.resolve_commit(bad)
+
+
+def test_a_branch_is_resolved_again_after_each_push_and_known_commits_need_no_git(
+    repo, monkeypatch
+):
+    import sauci.git as sauci_git
+
+    source = GitSource(repo)
+    first = source.resolve_commit("refs/heads/main")
+    assert git(repo, "rev-parse", "HEAD") == first.sha
+    (repo / "g").write_text("y")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "second")
+    second = source.resolve_commit("refs/heads/main")  # the ref file moved on
+    assert git(repo, "rev-parse", "HEAD") == second.sha != first.sha
+    assert "second" == second.message
+
+    git(repo, "pack-refs", "--all")  # no loose ref file: git is asked, same answer
+    assert second == source.resolve_commit("refs/heads/main")
+
+    calls = []
+    real = sauci_git._git
+    monkeypatch.setattr(sauci_git, "_git", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert first == source.resolve_commit(first.sha)
+    assert [] == calls  # a known commit, by sha: from memory
+    git(repo, "tag", "-a", "-m", "t", "v1", first.sha)
+    assert first.sha == source.resolve_commit("refs/tags/v1").sha  # tags always go to git
+    assert calls
