@@ -82,17 +82,10 @@ def _logs_args(logs: argparse.ArgumentParser) -> None:
 
 
 def _serve_args(serve: argparse.ArgumentParser) -> None:
-    serve.add_argument(
-        "--repo", action="append", help="register and watch this repository (repeatable)"
-    )
-    serve.add_argument(
-        "--hook",
-        choices=["commit", "receive", "none"],
-        help="hook to install (default: receive for bare, commit for working repos)",
-    )
-    serve.add_argument(
-        "--poll", type=float, help="seconds between polls of repositories without a hook"
-    )
+    from sauci.cli._server import server_loop_args  # shared with Django's sauci_serve
+    from sauci.cli._worker import add_serve_options  # --broker, --lost-timeout, --attempts
+
+    server_loop_args(serve)
     serve.add_argument(
         "--host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)"
     )
@@ -105,22 +98,6 @@ def _serve_args(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--no-ui", action="store_true", help="build pushes without serving the web UI"
     )
-    serve.add_argument(
-        "--step-slots", type=int, help="step slots shared by all builds (default: 2 x CPUs)"
-    )
-    serve.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
-    serve.add_argument(
-        "--cancel-superseded",
-        action="store_true",
-        help="a newer push to a branch cancels its older builds",
-    )
-    serve.add_argument(
-        "--no-retry-interrupted",
-        action="store_true",
-        help="mark builds a crash interrupted as errored instead of requeueing them",
-    )
-    from sauci.cli._worker import add_serve_options  # --broker, --lost-timeout, --attempts
-
     add_serve_options(serve)
 
 

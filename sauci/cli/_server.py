@@ -8,15 +8,28 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import age, duration, table
+from sauci.core.config import Settings
 from sauci.core.models import Repo, Status
 from sauci.exceptions import ConfigError
+from sauci.typing import Store
 
-__all__ = ["cmd_cancel", "cmd_repo", "cmd_rerun", "cmd_serve", "cmd_status", "cmd_trigger"]
+__all__ = [
+    "cmd_cancel",
+    "cmd_repo",
+    "cmd_rerun",
+    "cmd_serve",
+    "cmd_status",
+    "cmd_trigger",
+    "configure_server_logging",
+    "run_server",
+    "server_loop_args",
+]
 
 
 def _location(value: str) -> str:
@@ -95,26 +108,82 @@ def _same(a: str, b: str) -> bool:
         return False
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from sauci.core.server import Server, ServerOptions
+def server_loop_args(parser: argparse.ArgumentParser) -> None:
+    """The server loop's flags, as ``sauci serve`` has them, for Django's ``sauci_serve``.
 
-    # --broker, --lost-timeout and --attempts come from sauci.cli._worker.add_serve_options.
-    settings = settings_from(
-        args,
-        broker=getattr(args, "broker", None),
-        lost_timeout=getattr(args, "lost_timeout", None),
-        attempts=getattr(args, "attempts", None),
+    A test checks that ``sauci serve`` takes each of them the same way.
+    """
+    parser.add_argument(
+        "--repo", action="append", help="register and watch this repository (repeatable)"
     )
-    if settings.log_level == "warning" and args.log_level is None:
-        from sauci._logging import configure
+    parser.add_argument(
+        "--hook",
+        choices=["commit", "receive", "none"],
+        help="hook to install (default: receive for bare, commit for working repos)",
+    )
+    parser.add_argument(
+        "--poll", type=float, help="seconds between polls of repositories without a hook"
+    )
+    parser.add_argument(
+        "--step-slots", type=int, help="step slots shared by all builds (default: 2 x CPUs)"
+    )
+    parser.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
+    parser.add_argument(
+        "--cancel-superseded",
+        action="store_true",
+        help="a newer push to a branch cancels its older builds",
+    )
+    parser.add_argument(
+        "--no-retry-interrupted",
+        action="store_true",
+        help="mark builds a crash interrupted as errored instead of requeueing them",
+    )
 
+
+def configure_server_logging(settings: Settings, level_given: bool) -> None:
+    """A long-running process (server, worker) logs its state changes: info unless asked."""
+    from sauci._logging import configure
+
+    if settings.log_level == "warning" and not level_given:
         configure(level="info", fmt=settings.log_format)
-    store = open_cli_store(settings)
+    else:
+        configure(level=settings.log_level, fmt=settings.log_format)
+
+
+# What a web front end returns when started: text for the start line, and how to stop it.
+WebStarter = Callable[[Store], tuple[str, Callable[[], None]]]
+
+
+def run_server(
+    store: Store,
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    prog: str = "sauci serve",
+    command: str = "serve",
+    analytics: bool | None = None,
+    web: WebStarter | None = None,
+    out: Callable[[str], None] | None = None,
+) -> int:
+    """Run the server loop on ``store`` until SIGINT or SIGTERM; the body of ``sauci serve``.
+
+    Django's ``manage.py sauci_serve`` runs it too, with the site's store and
+    settings and no ``web`` (the site serves the pages). ``args`` holds the
+    flags of :func:`server_loop_args`. A second signal exits at once (130)
+    instead of waiting for running builds. Signal handlers are installed only
+    on the main thread, and the previous ones are put back on return.
+    """
+    from sauci.core.server import Server, ServerOptions
     from sauci.monitoring import install
 
+    say = out or (lambda line: print(line, flush=True))
     # Metrics (the UI's metrics/ page), the state-change log and opt-in analytics.
     monitoring = install(
-        store=store, component="serve", command="serve", data_dir=settings.data_dir
+        store=store,
+        component="serve",
+        command=command,
+        data_dir=settings.data_dir,
+        analytics=analytics,
     )
     store = monitoring.store
     for location in args.repo or []:
@@ -128,17 +197,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cancel_superseded=args.cancel_superseded,
     )
     server = Server(store=store, settings=settings, repos=repos, options=options)
-    server.start()
-    ui: list = []
-    ui_thread = None
-    if not args.no_ui:
-        try:
-            from sauci.contrib.django.project import serve_ui
-        except ImportError as exc:
-            server.stop()
-            from sauci.exceptions import MissingDependencyError
+    try:
+        server.start()
+    except BaseException:
+        monitoring.close()
+        raise
+    where, stop_web = web(store) if web is not None else ("", None)
+    if settings.broker:
+        from sauci.distributed._app import safe_url
 
-            raise MissingDependencyError(exc.name or "django", "django") from exc
+        where += f"; builds go to workers through {safe_url(settings.broker)}"
+    say(
+        f"{prog}: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
+        f"data in {settings.data_dir}{where}; Ctrl-C stops"
+    )
+    stopping: list[int] = []
+
+    def _stop(signum: int, frame: object) -> None:
+        if stopping:  # a second signal: stop waiting for builds
+            os._exit(130)
+        stopping.append(signum)
+        server._stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _stop)
+    try:
+        server.wait()
+        if stop_web is not None:
+            stop_web()
+        server.stop()
+        monitoring.close()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+def _web_ui(args: argparse.Namespace, settings: Settings) -> WebStarter:
+    """SauCI's own pages (the built-in Django project), started on a thread."""
+    try:
+        from sauci.contrib.django.project import serve_ui
+    except ImportError as exc:
+        from sauci.exceptions import MissingDependencyError
+
+        raise MissingDependencyError(exc.name or "django", "django") from exc
+
+    def start(store: Store) -> tuple[str, Callable[[], None]]:
+        ui: list = []
 
         def _start_ui() -> None:
             # Django's set-up and first migration take a second or so; pushes are
@@ -158,34 +265,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         ui_thread = threading.Thread(target=_start_ui, name="sauci-ui", daemon=True)
         ui_thread.start()
-    where = f"; results at http://{args.host}:{args.port}/" if not args.no_ui else ""
-    if settings.broker:
-        from sauci.distributed._app import safe_url
 
-        where += f"; builds go to workers through {safe_url(settings.broker)}"
-    print(
-        f"sauci serve: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
-        f"data in {settings.data_dir}{where}; Ctrl-C stops",
-        flush=True,
+        def stop() -> None:
+            ui_thread.join(30)
+            for handle in ui:
+                handle.stop()
+
+        return f"; results at http://{args.host}:{args.port}/", stop
+
+    return start
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # --broker, --lost-timeout and --attempts come from sauci.cli._worker.add_serve_options.
+    settings = settings_from(
+        args,
+        broker=getattr(args, "broker", None),
+        lost_timeout=getattr(args, "lost_timeout", None),
+        attempts=getattr(args, "attempts", None),
     )
-    stopping: list[int] = []
-
-    def _stop(signum, frame):
-        if stopping:  # a second signal: stop waiting for builds
-            os._exit(130)
-        stopping.append(signum)
-        server._stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    server.wait()
-    if ui_thread is not None:
-        ui_thread.join(30)
-    for handle in ui:
-        handle.stop()
-    server.stop()
-    monitoring.close()
-    return 0
+    configure_server_logging(settings, level_given=args.log_level is not None)
+    web = None if args.no_ui else _web_ui(args, settings)
+    return run_server(open_cli_store(settings), settings, args, web=web)
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:

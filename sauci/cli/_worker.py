@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sauci.core.config import Settings
+    from sauci.typing import Store
 
 __all__ = [
     "add_serve_options",
     "cmd_worker",
     "cmd_workers",
+    "refuse_celery_options",
+    "run_worker",
     "worker_args",
+    "worker_overrides",
     "workers_args",
 ]
 
@@ -125,8 +134,8 @@ def workers_args(workers: argparse.ArgumentParser) -> None:
     )
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from sauci.cli._context import open_cli_store, settings_from
+def refuse_celery_options(args: argparse.Namespace) -> None:
+    """ConfigError for Celery's -Q and --pool, which a SauCI worker decides itself."""
     from sauci.exceptions import ConfigError
 
     if args.queues:
@@ -139,36 +148,68 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"--pool {args.pool}: a SauCI worker runs builds on threads (one per slot), "
             "because each build is already its own processes; use --slots for more"
         )
-    settings = settings_from(
-        args,
-        broker=args.broker,
-        labels=args.labels,
-        slots=args.slots,
-        worker_name=args.name,
-        artifacts_dir=args.artifacts_dir,
-        heartbeat_interval=args.heartbeat_interval,
-    )
+
+
+def worker_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings ``sauci worker``'s flags give (None: not given)."""
+    return {
+        "broker": args.broker,
+        "labels": args.labels,
+        "slots": args.slots,
+        "worker_name": args.name,
+        "artifacts_dir": args.artifacts_dir,
+        "heartbeat_interval": args.heartbeat_interval,
+    }
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from sauci.cli._context import settings_from
+
+    refuse_celery_options(args)
+    settings = settings_from(args, **worker_overrides(args))
+    return run_worker(settings, args, level_given=args.log_level is not None)
+
+
+def run_worker(
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    store: Store | None = None,
+    level_given: bool = False,
+    analytics: bool | None = None,
+    out: Callable[[str], None] | None = None,
+) -> int:
+    """Run a Celery worker for ``settings`` until it is shut down; the body of ``sauci worker``.
+
+    Django's ``manage.py sauci_worker`` runs it too, with the site's store
+    (``store``; None opens ``settings.store_url``) and settings. ``args``
+    holds the flags of :func:`worker_args`.
+    """
+    from sauci.cli._context import open_cli_store
+    from sauci.exceptions import ConfigError
+
     if not settings.broker:
         raise ConfigError("sauci worker needs a broker: --broker URL or SAUCI_BROKER")
-    if settings.log_level == "warning" and args.log_level is None:
-        from sauci._logging import configure
+    from sauci.cli._server import configure_server_logging
 
-        configure(level="info", fmt=settings.log_format)
+    configure_server_logging(settings, level_given)
     from sauci.distributed import WorkerRuntime, make_app, worker_queues
     from sauci.distributed._app import check_connection, safe_url, thread_pool
 
+    say = out or (lambda line: print(line, flush=True))
     queues = worker_queues(settings.labels)
     app = make_app(settings.broker, visibility_timeout=settings.visibility_timeout)
     check_connection(app)  # a broker that is down: one clear line, before anything starts
     from sauci.monitoring import install
 
     monitoring = install(
-        store=open_cli_store(settings),
+        store=store if store is not None else open_cli_store(settings),
         component="worker",
         data_dir=settings.data_dir,
         command="worker",
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        analytics=analytics,
     )
     runtime = WorkerRuntime(store=monitoring.store, settings=settings, sandbox_kind=args.sandbox)
     app.sauci_runtime = runtime
@@ -197,11 +238,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except BaseException:
         monitoring.close()
         raise
-    print(
+    say(
         f"sauci worker {runtime.name}: {settings.slots} slot(s), labels "
         f"{','.join(settings.labels) or '(none)'}, broker {safe_url(settings.broker)}, "
-        f"queues {' '.join(queues)}; SIGTERM finishes running builds and stops",
-        flush=True,
+        f"queues {' '.join(queues)}; SIGTERM finishes running builds and stops"
     )
     try:
         worker = app.Worker(

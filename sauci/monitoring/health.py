@@ -1,11 +1,13 @@
 """Readiness: can this SauCI installation build right now, and if not, why.
 
-Three checks, each answering ``ok`` or a reason a person can act on:
+Four checks, each answering ``ok`` or a reason a person can act on:
 
 - ``store``: the store answers a small query within a few seconds;
 - ``scheduler``: the server loop's heartbeat in ``<data dir>/server.json``
   (written every second by ``sauci serve``) is recent;
-- ``queue``: builds are not left waiting while nothing starts or ends.
+- ``queue``: builds are not left waiting while nothing starts or ends;
+- ``broker``: with a Celery broker set, it accepts a connection within a
+  few seconds (without one there is nothing to check, and no entry).
 
 Liveness needs no check: a process that can answer is alive.
 """
@@ -25,13 +27,14 @@ from sauci.core.models import Status
 __all__ = [
     "ALL_CHECKS",
     "Readiness",
+    "check_broker",
     "check_queue",
     "check_scheduler",
     "check_store",
     "readiness",
 ]
 
-ALL_CHECKS = ("store", "scheduler", "queue")
+ALL_CHECKS = ("store", "scheduler", "queue", "broker")
 
 
 @attrs.frozen(kw_only=True)
@@ -83,6 +86,46 @@ def check_store(store: Any, *, timeout: float = 5.0) -> str | None:
         return f"store unreachable ({type(exc).__name__})"
     if not done:
         return f"store did not answer within {timeout:g} s"
+    return None
+
+
+def check_broker(url: str, *, timeout: float = 3.0) -> str | None:
+    """None when the Celery broker at ``url`` accepts a connection within ``timeout`` seconds.
+
+    The same connection check ``sauci worker`` makes at start. Reasons name
+    the failure's kind only: readyz is public, and a broker URL holds a
+    host name and often a password.
+    """
+    from sauci.exceptions import ConfigError, MissingDependencyError
+
+    def probe() -> None:
+        from sauci.distributed._app import check_connection, make_app
+
+        app = make_app(url)
+        # Bounded reads too, so that a broker that accepts and never answers
+        # does not keep this probe's thread after the answer was given up on.
+        app.conf.broker_connection_timeout = timeout
+        app.conf.broker_transport_options = {
+            **app.conf.broker_transport_options,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        try:
+            check_connection(app, timeout=timeout)
+        finally:
+            app.close()
+
+    try:
+        done, _ = _with_timeout(probe, timeout)
+    except MissingDependencyError:
+        return "celery is not installed (pip install 'sauci[celery]')"
+    except ConfigError:
+        return "the broker URL is malformed"
+    except Exception as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        return f"broker unreachable ({type(cause).__name__})"
+    if not done:
+        return f"broker did not answer within {timeout:g} s"
     return None
 
 
@@ -142,8 +185,14 @@ def readiness(
     store_timeout: float = 5.0,
     stale_after: float = 30.0,
     stuck_after: float = 1800.0,
+    broker: str | None = None,
+    broker_timeout: float = 3.0,
 ) -> Readiness:
-    """Run ``checks`` (a subset of :data:`ALL_CHECKS`); the queue is skipped when the store is down."""
+    """Run ``checks`` (a subset of :data:`ALL_CHECKS`); the queue is skipped when the store is down.
+
+    ``broker`` is checked only when a broker URL is given: without one,
+    builds run in-process and there is no ``broker`` entry.
+    """
     results: dict[str, str | None] = {}
     if "store" in checks:
         results["store"] = check_store(store, timeout=store_timeout)
@@ -157,4 +206,6 @@ def readiness(
             results["queue"] = "not checked: the store is unreachable"
         else:
             results["queue"] = check_queue(store, stuck_after=stuck_after)
+    if "broker" in checks and broker:
+        results["broker"] = check_broker(broker, timeout=broker_timeout)
     return Readiness(checks=results)

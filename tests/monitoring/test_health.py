@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import threading
 import time
 
+import pytest
 from redis_server import redis_server, redis_url  # noqa: F401
 
 from sauci.core.models import BuildRequest
-from sauci.monitoring.health import check_queue, check_scheduler, check_store, readiness
+from sauci.monitoring.health import (
+    check_broker,
+    check_queue,
+    check_scheduler,
+    check_store,
+    readiness,
+)
 from sauci.storage.memory import MemoryStore
 
 
@@ -104,3 +113,51 @@ def test_readiness_follows_a_real_redis_store_down_and_up(redis_server, redis_ur
         assert again.ready, again.reasons
     finally:
         store.close()
+
+
+# -- the broker -----------------------------------------------------------------------------
+
+
+def test_the_broker_is_checked_only_when_one_is_given(tmp_path, redis_url):  # noqa: F811
+    pytest.importorskip("celery")
+    write_status(tmp_path, time.time())
+    assert "broker" not in readiness(MemoryStore(), tmp_path).checks
+    assert {"broker": None}.items() <= readiness(
+        MemoryStore(), tmp_path, broker=redis_url
+    ).checks.items()
+    only = readiness(MemoryStore(), tmp_path, checks=("store",), broker=redis_url)
+    assert {"store": None} == only.checks
+
+
+def test_readiness_follows_a_real_broker_down_and_up(redis_server, redis_url, tmp_path):  # noqa: F811
+    pytest.importorskip("celery")
+    write_status(tmp_path, time.time())
+    assert None is check_broker(redis_url, timeout=5)
+    redis_server.stop()
+    try:
+        down = readiness(MemoryStore(), tmp_path, broker=redis_url, broker_timeout=5)
+        assert not down.ready
+        assert ["broker: broker unreachable (OperationalError)"] == down.reasons
+    finally:
+        redis_server.start()
+    assert None is check_broker(redis_url, timeout=5)
+
+
+def test_a_broker_that_accepts_but_never_answers_is_reported_after_the_timeout():
+    pytest.importorskip("celery")
+    with socket.socket() as silent:  # the kernel completes the handshake; nobody answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        assert "broker did not answer within 0.3 s" == check_broker(url, timeout=0.3)
+
+
+def test_a_malformed_broker_url_is_said_without_echoing_it():
+    pytest.importorskip("celery")
+    assert "the broker URL is malformed" == check_broker("rdis://:secret@broker")
+
+
+def test_a_broker_without_celery_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "celery", None)  # import celery fails
+    reason = check_broker("redis://127.0.0.1:6379/0")
+    assert "celery is not installed (pip install 'sauci[celery]')" == reason

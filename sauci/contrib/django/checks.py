@@ -4,7 +4,9 @@ Ids: sauci.E001-E003 (the setting itself), sauci.I001 (no webhook secret),
 sauci.W002 (metrics on, prometheus_client missing), sauci.I002 (metrics on,
 no token: Prometheus cannot scrape without logging in), sauci.I003
 (analytics on, AnalyticsMiddleware not installed), sauci.W003
-(AnalyticsMiddleware before AuthenticationMiddleware: every user is anonymous).
+(AnalyticsMiddleware before AuthenticationMiddleware: every user is anonymous),
+sauci.E004 (the broker URL is malformed), sauci.W004 (a broker is set but
+Celery is not installed).
 """
 
 from __future__ import annotations
@@ -99,3 +101,45 @@ def check_monitoring(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
             )
         )
     return found
+
+
+def check_broker(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The broker (``SAUCI["BROKER"]`` or ``SAUCI_BROKER``): a URL kombu knows, Celery present.
+
+    Celery is imported only when a broker is set: a site without one never pays for it.
+    """
+    from django.conf import settings
+
+    raw = getattr(settings, "SAUCI", None)
+    if problems(raw):
+        return []  # check_settings reports those
+    url = (raw or {}).get("BROKER")
+    where = "SAUCI['BROKER']"
+    if not url:
+        url, where = os.environ.get("SAUCI_BROKER"), "SAUCI_BROKER"
+    if not url:
+        return []
+    from sauci.distributed import check_broker_url
+    from sauci.exceptions import ConfigError, MissingDependencyError
+
+    try:
+        check_broker_url(url)
+    except MissingDependencyError:
+        return [
+            checks.Warning(
+                f"{where} is set but Celery is not installed; manage.py sauci_serve and "
+                "sauci_worker cannot start, and readyz reports the broker as not ready",
+                hint="pip install 'sauci[celery]', or remove the broker to build in-process",
+                id="sauci.W004",
+            )
+        ]
+    except ConfigError as exc:
+        return [
+            checks.Error(
+                f"{where}: {exc}",
+                hint="a Celery broker URL such as 'redis://HOST:6379/0' "
+                "or 'amqp://USER:PASSWORD@HOST:5672//'",
+                id="sauci.E004",
+            )
+        ]
+    return []

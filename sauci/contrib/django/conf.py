@@ -5,7 +5,9 @@ wrong with it (the system checks report those with stable ids), and
 :func:`config` returns the merged dict, cached until Django's
 ``setting_changed`` signal says ``SAUCI`` changed (``override_settings`` in
 tests). The store is opened once per process from ``SAUCI["STORE"]`` (a URL,
-or a Store instance handed in by tests and by ``serve_ui``).
+or a Store instance handed in by tests and by ``serve_ui``);
+:func:`sauci_settings` gives the management commands SauCI's own
+:class:`~sauci.core.config.Settings` for the site.
 """
 
 from __future__ import annotations
@@ -16,22 +18,32 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from sauci.typing import Store
 
+if TYPE_CHECKING:
+    from sauci.core.config import Settings
+
 __all__ = [
     "DEFAULTS",
+    "READY_CHECK_NAMES",
     "Problem",
+    "broker",
     "config",
     "get_store",
     "metrics_token",
     "monitoring",
     "problems",
+    "sauci_settings",
     "webhook_secret",
 ]
+
+# What readyz/ may check (sauci.monitoring.health.ALL_CHECKS, not imported:
+# reading the settings must stay cheap); a test keeps the two equal.
+READY_CHECK_NAMES = ("store", "scheduler", "queue", "broker")
 
 DEFAULTS: dict[str, Any] = {
     # Store URL (sqlite:///..., postgresql://...) or a Store instance;
@@ -42,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     # Where artifacts are kept (a directory shared with workers on other
     # hosts); None: DATA_DIR/artifacts.
     "ARTIFACTS_DIR": None,
+    # Celery broker URL (redis://host:6379/0): manage.py sauci_serve sends
+    # builds to `sauci worker`s through it, and readyz/ checks it. None: the
+    # environment variable SAUCI_BROKER, else builds run in-process.
+    "BROKER": None,
     # Anonymous users may view builds (actions always need a login and a permission).
     "PUBLIC": False,
     # Status badges are public (READMEs embed them) unless this is False.
@@ -76,8 +92,9 @@ DEFAULTS: dict[str, Any] = {
     # Opt-in: None follows the environment (SAUCI_ANALYTICS=on, or a Mixpanel
     # token); True or False decides here.
     "ANALYTICS": None,
-    # What readyz/ checks: "store", "scheduler" (server.json heartbeat), "queue".
-    "READY_CHECKS": ("store", "scheduler", "queue"),
+    # What readyz/ checks: "store", "scheduler" (server.json heartbeat), "queue",
+    # "broker" (only when a broker is set).
+    "READY_CHECKS": READY_CHECK_NAMES,
     # readyz/ fails when the server's heartbeat is older than this.
     "HEARTBEAT_STALE_SECONDS": 30.0,
     # readyz/ fails when builds waited this long and none started or ended meanwhile.
@@ -111,6 +128,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or isinstance(v, str | Path),
         "a directory path or None",
     ),
+    "BROKER": (
+        lambda v: v is None or (isinstance(v, str) and bool(v)),
+        "a Celery broker URL such as 'redis://HOST:6379/0', or None",
+    ),
     "PUBLIC": (lambda v: isinstance(v, bool), "True or False"),
     "PUBLIC_BADGES": (lambda v: isinstance(v, bool), "True or False"),
     "WEBHOOK_SECRET": (_optional_str, "a string or None"),
@@ -133,10 +154,8 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "METRICS_TOKEN": (_optional_str, "a string or None"),
     "ANALYTICS": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
     "READY_CHECKS": (
-        lambda v: (
-            isinstance(v, list | tuple) and all(c in ("store", "scheduler", "queue") for c in v)
-        ),
-        'a list of "store", "scheduler", "queue"',
+        lambda v: isinstance(v, list | tuple) and all(c in READY_CHECK_NAMES for c in v),
+        'a list of "store", "scheduler", "queue", "broker"',
     ),
     "HEARTBEAT_STALE_SECONDS": (_positive_number, "a positive number of seconds"),
     "QUEUE_STUCK_SECONDS": (_positive_number, "a positive number of seconds"),
@@ -282,6 +301,36 @@ def artifacts_dir() -> Path:
     """``SAUCI["ARTIFACTS_DIR"]`` or ``DATA_DIR/artifacts``."""
     value = config()["ARTIFACTS_DIR"]
     return Path(value).expanduser() if value else data_dir() / "artifacts"
+
+
+def broker() -> str | None:
+    """The Celery broker URL from ``SAUCI["BROKER"]`` or ``SAUCI_BROKER``; None: in-process."""
+    return config()["BROKER"] or os.environ.get("SAUCI_BROKER") or None
+
+
+def sauci_settings(**overrides: Any) -> Settings:
+    """SauCI's settings for this site, as the management commands run the server or a worker.
+
+    The data and artifacts directories and the broker are the site's (the
+    pages read the server's heartbeat and the artifacts there, and readyz/
+    checks that broker); the store's URL is ``SAUCI["STORE"]`` when it is
+    one (the commands use :func:`get_store`'s store either way). Everything
+    else (jobs, sandbox, lost_timeout, keep_builds, ...) comes from
+    ``SAUCI_*`` variables and ``sauci.toml`` as for ``sauci serve``, and
+    ``overrides`` (the commands' flags; None means not given) come last.
+    """
+    from sauci.core.config import load_settings
+
+    cfg = config()
+    store = cfg["STORE"]
+    values: dict[str, Any] = {
+        "data_dir": data_dir(),
+        "artifacts_dir": artifacts_dir(),
+        "store": store if isinstance(store, str) else "",
+        "broker": broker() or "",  # "" (not None): SAUCI decides, not sauci.toml
+    }
+    values.update((key, value) for key, value in overrides.items() if value is not None)
+    return load_settings(values)
 
 
 def webhook_secret() -> tuple[str | None, str | None]:

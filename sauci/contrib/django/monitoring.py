@@ -1,8 +1,8 @@
 """Monitoring endpoints of the app: metrics/, healthz/, readyz/, and the usage page.
 
 ``healthz/`` answers 200 while the process can answer at all (liveness).
-``readyz/`` runs the checks of :mod:`sauci.monitoring.health` and answers 503
-with the reasons when one fails; both are public, as load balancers and
+``readyz/`` runs the checks of :mod:`sauci.monitoring.health` (the broker's
+too when one is set) and answers 503 with the reasons when one fails; both are public, as load balancers and
 probes do not log in, and say nothing beyond the reasons. ``metrics/`` is for
 Prometheus: it needs the bearer token ``METRICS_TOKEN`` (or
 ``SAUCI_METRICS_TOKEN``) or a user who may view builds.
@@ -94,6 +94,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
         checks=tuple(cfg["READY_CHECKS"]),
         stale_after=cfg["HEARTBEAT_STALE_SECONDS"],
         stuck_after=cfg["QUEUE_STUCK_SECONDS"],
+        broker=conf.broker(),
     )
     return JsonResponse(result.as_dict(), status=200 if result.ready else 503)
 

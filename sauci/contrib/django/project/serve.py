@@ -123,6 +123,7 @@ def project_settings(
             "STORE": store if store is not None else settings.store_url,
             "DATA_DIR": str(settings.data_dir),
             "ARTIFACTS_DIR": str(settings.artifacts_dir),
+            "BROKER": settings.broker or None,  # readyz/ checks it
         },
         "SAUCI_BUILTIN_PROJECT": str(settings.data_dir),
     }
