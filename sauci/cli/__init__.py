@@ -242,6 +242,42 @@ def _chosen(argv: Sequence[str]) -> str | None:
     return None
 
 
+# Commands that install monitoring themselves (and record their own use).
+_SELF_TRACKED = frozenset({"run", "serve", "worker"})
+
+
+def _track_command(args: argparse.Namespace) -> None:
+    """Opt-in usage analytics: record which command ran, never its arguments.
+
+    Costs one environment lookup unless analytics are on; a store that cannot
+    be opened only means the event is not recorded.
+    """
+    import os
+
+    if args.command in _SELF_TRACKED:
+        return
+    from sauci.monitoring._install import analytics_opted_in
+
+    if not analytics_opted_in(os.environ):
+        return
+    from sauci.cli._context import open_cli_store, settings_from
+    from sauci.exceptions import SauCIError
+    from sauci.monitoring import install
+
+    try:
+        settings = settings_from(args)
+        store = open_cli_store(settings)
+    except SauCIError:
+        return
+    try:
+        handle = install(
+            store=store, component="cli", command=args.command, data_dir=settings.data_dir
+        )
+        handle.close(timeout=1.0)
+    finally:
+        store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -262,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         commands = import_module(f"sauci.cli.{_COMMANDS[args.command].module}")
-        return int(getattr(commands, f"cmd_{args.command}")(args))
+        code = int(getattr(commands, f"cmd_{args.command}")(args))
+        _track_command(args)
+        return code
     except (ConfigError, PluginError) as exc:
         print(f"sauci: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -81,6 +81,15 @@ def current() -> Monitoring | None:
     return _current
 
 
+def analytics_opted_in(env: Mapping[str, str]) -> bool:
+    """Whether the environment turns usage analytics on: ``SAUCI_ANALYTICS=on``
+    (or 1, true, yes), or a Mixpanel token, unless ``SAUCI_ANALYTICS=off``."""
+    mode = env.get("SAUCI_ANALYTICS", "").strip().lower()
+    if mode in ("off", "0", "false", "no"):
+        return False
+    return mode in ("on", "1", "true", "yes") or bool(env.get("SAUCI_MIXPANEL_TOKEN"))
+
+
 def install(
     *,
     store: Any,
@@ -135,13 +144,7 @@ def install(
             handle.metrics_server = found.serve(metrics_port, metrics_host)
             log.info("metrics_serving", host=metrics_host, port=handle.metrics_port)
 
-    mode = env.get("SAUCI_ANALYTICS", "").strip().lower()
-    if analytics is not None:
-        want_analytics = analytics
-    elif mode in ("off", "0", "false", "no"):
-        want_analytics = False
-    else:
-        want_analytics = mode in ("on", "1", "true", "yes") or bool(env.get("SAUCI_MIXPANEL_TOKEN"))
+    want_analytics = analytics if analytics is not None else analytics_opted_in(env)
     if want_analytics:
         from sauci.monitoring.analytics import Analytics, LocalSink, load_salt, mixpanel_from_env
 

@@ -292,3 +292,32 @@ def test_properties_are_scalars_and_short():
     assert 64 == len(event.properties["note"])
     assert isinstance(event.properties["obj"], str)
     assert 3 == event.properties["n"]
+
+
+# -- CLI commands ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["on", "off", ""])
+def test_cli_commands_are_recorded_only_when_analytics_are_on(tmp_path, monkeypatch, mode):
+    from sauci.cli import main
+    from sauci.storage.sqlite import SQLiteStore
+
+    monkeypatch.setenv("SAUCI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SAUCI_ANALYTICS", mode)
+    monkeypatch.delenv("SAUCI_MIXPANEL_TOKEN", raising=False)
+    assert 0 == main(["builds", "--repo", "/secret/path/of/a/repo"])
+    store = SQLiteStore(tmp_path / "data" / "sauci.db")
+    try:
+        events = read_events(store)
+    finally:
+        store.close()
+    if mode != "on":
+        assert [] == events
+        return
+    (event,) = events
+    assert ("cli_command", "builds", "cli") == (
+        event.name,
+        event.properties["command"],
+        event.properties["component"],
+    )
+    assert "/secret/path" not in repr(event)  # the command, never its arguments
