@@ -37,6 +37,7 @@ __all__ = [
     "TestCase",
     "When",
     "Worker",
+    "request_again",
 ]
 
 DEFAULT_TIMEOUT = 3600.0
@@ -354,6 +355,25 @@ class Build:
     @property
     def branch(self) -> str:
         return self.ref.removeprefix("refs/heads/")
+
+
+def request_again(build: Build, *, attempt: int | None = None) -> BuildRequest:
+    """A request for ``build``'s commit again (a requeue or a retry), with
+    everything it was queued with; ``attempt`` defaults to the build's."""
+    return BuildRequest(
+        repo=build.repo,
+        ref=build.ref,
+        sha=build.sha,
+        event=build.event,
+        priority=build.priority,
+        params=build.params,
+        author=build.author,
+        message=build.message,
+        pusher=build.pusher,
+        old_sha=build.old_sha,
+        reuse_from=build.reuse_from,
+        attempt=build.attempt if attempt is None else attempt,
+    )
 
 
 @attrs.frozen(kw_only=True)

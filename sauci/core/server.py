@@ -31,7 +31,7 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.executor import SlotPool
-from sauci.core.models import Build, BuildRequest, Status
+from sauci.core.models import Build, BuildRequest, Status, request_again
 from sauci.core.runner import LocalRunner
 from sauci.core.scheduler import Scheduler
 from sauci.exceptions import ConfigError, SauCIError
@@ -220,22 +220,7 @@ class Server:
                 build.id, status=Status.ERRORED, reason=reason, finished_at=time.time()
             )
             if self.options.retry_interrupted:
-                new = self.scheduler.enqueue(
-                    BuildRequest(
-                        repo=build.repo,
-                        ref=build.ref,
-                        sha=build.sha,
-                        event=build.event,
-                        priority=build.priority,
-                        params=build.params,
-                        author=build.author,
-                        message=build.message,
-                        pusher=build.pusher,
-                        old_sha=build.old_sha,
-                        reuse_from=build.reuse_from,
-                    ),
-                    actor="sauci",
-                )
+                new = self.scheduler.enqueue(request_again(build), actor="sauci")
                 reason = f"{reason}; requeued as build {new.id}"
                 self.store.update_build(build.id, reason=reason)
                 requeued.append(new)

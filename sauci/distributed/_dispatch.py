@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
-from sauci.core.models import Build, BuildRequest, Event, Status, Worker
+from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
 from sauci.distributed._queues import queue_name
 from sauci.exceptions import ConfigError, SourceError, StoreError
 from sauci.typing import Store
@@ -371,17 +371,4 @@ class Dispatcher:
 
 def _retry_request(build: Build) -> BuildRequest:
     """The same commit again, as the next attempt."""
-    return BuildRequest(
-        repo=build.repo,
-        ref=build.ref,
-        sha=build.sha,
-        event=build.event,
-        priority=build.priority,
-        params=build.params,
-        author=build.author,
-        message=build.message,
-        pusher=build.pusher,
-        old_sha=build.old_sha,
-        reuse_from=build.reuse_from,
-        attempt=build.attempt + 1,
-    )
+    return request_again(build, attempt=build.attempt + 1)
