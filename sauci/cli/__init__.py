@@ -61,6 +61,13 @@ def _init_args(init: argparse.ArgumentParser) -> None:
 
 def _demo_args(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--dir", help="where to make the sample repository (default: a temp dir)")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the results in the web UI until Ctrl-C (needs the django extra)",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address of the web UI (--serve)")
+    demo.add_argument("--port", type=int, default=8000, help="port of the web UI (--serve)")
 
 
 def _builds_args(builds: argparse.ArgumentParser) -> None:

@@ -117,6 +117,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "keep_workspace": False,
         }
     )
+    if args.serve:
+        _check_ui_packages()
     code = cmd_run(run_args)
-    print("\nnext: sauci builds · sauci show <build> · sauci logs <build> <step>")
+    if not args.serve:
+        print("\nnext: sauci builds · sauci show <build> · sauci logs <build> <step>")
+        print("       sauci demo --serve (with pip install -e '.[django]'): the same in a web page")
+        return code
+    _serve_results(args)
     return code
+
+
+def _check_ui_packages() -> None:
+    """Fail before the build, not after it, when the web UI cannot start."""
+    from importlib.util import find_spec
+
+    from sauci.exceptions import ConfigError
+
+    missing = [name for name in ("django", "waitress", "whitenoise") if find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"sauci demo --serve needs the web UI's packages ({', '.join(missing)} missing): "
+            "pip install -e '.[django]'"
+        )
+
+
+def _serve_results(args: argparse.Namespace) -> None:
+    """Serve the web UI over the demo's store until Ctrl-C (or SIGTERM)."""
+    import signal
+    import threading
+
+    from sauci.cli._context import open_cli_store, settings_from
+    from sauci.contrib.django.project import serve_ui
+
+    settings = settings_from(args)
+    store = open_cli_store(settings)
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        handle = serve_ui(settings, host=args.host, port=args.port, store=store)
+        latest = store.list_builds(limit=1)
+        page = f"{handle.url}builds/{latest[0].id}/" if latest else handle.url
+        print(f"\nthe build's page: {page} · Ctrl-C stops", flush=True)
+        while not stop.wait(0.5):
+            pass
+        handle.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        store.close()
