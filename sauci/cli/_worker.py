@@ -280,9 +280,9 @@ def cmd_workers(args: argparse.Namespace) -> int:
     now = time.time()
     rows = []
     for w in workers:
-        state = w.state
-        if state != "offline" and now - w.heartbeat_at > settings.lost_timeout:
-            state = style.paint("lost", "31")
+        state = w.state_at(now, stale_after=settings.lost_timeout)
+        if state == "lost":
+            state = style.paint(state, "31")
         rows.append(
             [
                 w.name,

@@ -466,6 +466,13 @@ class Worker:
     def slots_used(self) -> int:
         return len(self.running)
 
+    def state_at(self, now: float, *, stale_after: float) -> str:
+        """The state to show: "lost" when a worker that did not say it went
+        offline has been silent longer than ``stale_after`` seconds."""
+        if self.state != "offline" and now - self.heartbeat_at > stale_after:
+            return "lost"
+        return self.state
+
 
 def _run_tuple(steps: Iterable[StepRun]) -> tuple[StepRun, ...]:
     return tuple(steps)

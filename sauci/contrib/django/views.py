@@ -178,7 +178,7 @@ def _workers(store: Any) -> list[dict[str, Any]]:
             "labels": ", ".join(w.labels),
             "used": w.slots_used,
             "heartbeat": w.heartbeat_at or None,
-            "state": "lost" if w.state != "offline" and now - w.heartbeat_at > stale else w.state,
+            "state": w.state_at(now, stale_after=stale),
         }
         for w in workers
     ]
