@@ -93,7 +93,10 @@ def test_twenty_builds_are_shared_between_two_hosts_and_recorded_once(cluster, t
         assert Status.PASSED == step.status
 
 
-def test_a_killed_worker_s_build_is_handed_to_the_other_and_its_steps_are_ended(cluster, tmp_path):
+def second_try_repo(tmp_path):
+    """A repository whose step hangs on its first try (its shell and a
+    background `sleep` write their pids to the returned file) and passes on
+    the second."""
     marker = tmp_path / "first-try"
     pids = tmp_path / "pids"
     repo = make_repo(
@@ -102,6 +105,11 @@ def test_a_killed_worker_s_build_is_handed_to_the_other_and_its_steps_are_ended(
         f"      if [ -e {marker} ]; then echo second try; exit 0; fi\n"
         f"      touch {marker}; sleep 300 & echo $$ $! > {pids}; wait\n",
     )
+    return repo, pids
+
+
+def test_a_killed_worker_s_build_is_handed_to_the_other_and_its_steps_are_ended(cluster, tmp_path):
+    repo, pids = second_try_repo(tmp_path)
     store = cluster.store()
     doomed = cluster.start_worker("doomed", 0, slots=1)
     cluster.wait_online(store, "doomed")
@@ -215,14 +223,7 @@ def test_a_worker_serves_its_metrics(cluster, tmp_path):
 
 
 def test_sigquit_ends_the_steps_and_hands_the_build_on(cluster, tmp_path):
-    marker = tmp_path / "first-try"
-    pids = tmp_path / "pids"
-    repo = make_repo(
-        tmp_path / "repo",
-        "steps:\n  slow:\n    run: |\n"
-        f"      if [ -e {marker} ]; then echo second try; exit 0; fi\n"
-        f"      touch {marker}; sleep 300 & echo $$ $! > {pids}; wait\n",
-    )
+    repo, pids = second_try_repo(tmp_path)
     store = cluster.store()
     cold = cluster.start_worker("cold", 0, slots=1)
     cluster.wait_online(store, "cold")
