@@ -274,7 +274,8 @@ class LocalRunner:
 
 def _source_for(repo: str, settings: Settings) -> Any:
     """A GitSource for a local path, a mirror-backed source for a URL."""
-    from sauci.git import GitSource, MirrorSource, is_remote
+    from sauci.git import GitSource, is_remote
+    from sauci.mirrors import MirrorSource
 
     if is_remote(repo):
         return MirrorSource(repo, settings.data_dir / "mirrors")
