@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sauci.contrib.django import monitoring, views
+from sauci.contrib.django import log_views, monitoring, views
 
 app_name = "sauci"
 
@@ -18,12 +18,12 @@ urlpatterns = [
     path("builds/<int:build_id>/rerun/", views.rerun, name="rerun"),
     path("builds/<int:build_id>/cancel/", views.cancel, name="cancel"),
     # Step names may hold any character but "/" is allowed too: <path:> last.
-    path("builds/<int:build_id>/log/<path:step>", views.log_page, name="log"),
-    path("builds/<int:build_id>/log-range/<path:step>", views.log_range, name="log_range"),
-    path("builds/<int:build_id>/log-raw/<path:step>", views.log_raw, name="log_raw"),
-    path("builds/<int:build_id>/log-stream/<path:step>", views.log_stream, name="log_stream"),
-    path("builds/<int:build_id>/log-search/<path:step>", views.log_search, name="log_search"),
-    path("builds/<int:build_id>/log-ts/<path:step>", views.log_timestamps, name="log_ts"),
+    path("builds/<int:build_id>/log/<path:step>", log_views.log_page, name="log"),
+    path("builds/<int:build_id>/log-range/<path:step>", log_views.log_range, name="log_range"),
+    path("builds/<int:build_id>/log-raw/<path:step>", log_views.log_raw, name="log_raw"),
+    path("builds/<int:build_id>/log-stream/<path:step>", log_views.log_stream, name="log_stream"),
+    path("builds/<int:build_id>/log-search/<path:step>", log_views.log_search, name="log_search"),
+    path("builds/<int:build_id>/log-ts/<path:step>", log_views.log_timestamps, name="log_ts"),
     path("tests/history/", views.test_history, name="test_history"),
     path("analytics/", views.analytics, name="analytics"),
     path("usage/", monitoring.usage, name="usage"),
