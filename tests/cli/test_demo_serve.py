@@ -78,3 +78,26 @@ def test_without_the_web_ui_packages_the_demo_says_what_to_install(monkeypatch):
     )
     with pytest.raises(ConfigError, match=r"waitress missing.*pip install -e '\.\[django\]'"):
         _demo._check_ui_packages()
+
+
+def test_a_taken_port_is_a_one_line_error(tmp_path):
+    pytest.importorskip("django")
+    pytest.importorskip("waitress")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "SAUCI_DATA_DIR": str(tmp_path / "data")}
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "sauci", "demo", "--serve", "--port", str(port)),
+                *("--dir", str(tmp_path / "demo"), "--color", "never"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert 2 == done.returncode
+    assert f"sauci: error: cannot serve the web UI on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -240,9 +240,15 @@ def serve_ui(
         target=_ensure_admin, args=(created or password,), name="sauci-admin", daemon=True
     ).start()
     application = get_wsgi_application()
-    server = waitress.create_server(
-        application, host=host, port=port, threads=threads, ident="sauci", send_bytes=1
-    )
+    try:
+        server = waitress.create_server(
+            application, host=host, port=port, threads=threads, ident="sauci", send_bytes=1
+        )
+    except OSError as exc:  # the port is taken, the address is not this machine's, ...
+        raise ConfigError(
+            f"cannot serve the web UI on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --port (or --host)"
+        ) from exc
     shown = f"[{host}]" if ":" in host else host
     handle = UIHandle(server, f"http://{shown}:{server.effective_port}/", created)
     if not quiet:
