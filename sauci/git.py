@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -32,7 +32,6 @@ from sauci.exceptions import SourceError
 __all__ = [
     "Commit",
     "GitSource",
-    "Lease",
     "Pending",
     "find_repo_root",
     "is_bare",
@@ -40,6 +39,9 @@ __all__ = [
     "read_file",
     "repo_id",
 ]
+
+if TYPE_CHECKING:
+    from sauci.workspaces import Lease
 
 log = get_logger(__name__)
 
@@ -345,7 +347,7 @@ class GitSource:
         except SourceError as exc:
             log.warning("worktree_prune_failed", repo=str(self.repo), error=str(exc))
 
-    # -- reused workspaces --------------------------------------------------
+    # -- reused workspaces (sauci.workspaces) -------------------------------
 
     def acquire(self, sha: str, root: Path) -> Lease:
         """A workspace under ``root`` at ``sha``, reused from an earlier build when one is free.
@@ -361,138 +363,11 @@ class GitSource:
         return lease
 
     def reserve(self, root: Path) -> Lease:
-        """Hold a free workspace slot under ``root``; ``lease.reset(sha)`` then checks it out.
+        """Hold a free workspace slot under ``root``; ``lease.reset(sha)`` then checks
+        it out. See :func:`sauci.workspaces.reserve`."""
+        from sauci.workspaces import reserve
 
-        Each slot is a worktree, ``root/<repo id>-w<N>``, held with an flock
-        for as long as the lease: two builds (threads or processes) never
-        share one, and a crashed holder's lock goes with its process. A
-        reused slot is reset with ``git clean -ffdx`` (started here, so that
-        it runs while the caller resolves the commit) and ``git checkout
-        --force --detach``: two git calls instead of ``worktree add`` and
-        ``remove`` (about 4 ms against 12 ms on a small repository, and much
-        less on a large one, whose unchanged files stay). Whatever a previous
-        build left (files, changes, a half-made checkout) is removed; when
-        the reset fails, the slot is made again from scratch.
-        """
-        root.mkdir(parents=True, exist_ok=True)
-        base = repo_id(self.repo)
-        slot = 0
-        while True:
-            dest = root / f"{base}-w{slot}"
-            handle = open(root / f".{dest.name}.lock", "a")  # noqa: SIM115 - held by the lease
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                slot += 1
-                continue
-            except BaseException:
-                handle.close()
-                raise
-            try:
-                return Lease(self, dest, handle)
-            except BaseException:
-                handle.close()  # also releases the flock
-                raise
-
-
-class Lease:
-    """A workspace slot held by one build (see :meth:`GitSource.reserve`).
-
-    :meth:`release` hands it back; its files stay until the next build resets it.
-    """
-
-    def __init__(self, source: GitSource, path: Path, handle: IO[str]) -> None:
-        self.source = source
-        self.path = path
-        self._handle: IO[str] | None = handle
-        self._admin = self._registered()
-        # Cleaning first and checking out after leaves what checking out
-        # first and cleaning after would: the tree at the sha and nothing else.
-        self._clean = self._git_command("clean", "-ffdxq") if self._admin is not None else None
-
-    def _registered(self) -> Path | None:
-        """The slot's directory in the repository's ``worktrees/``, when git has
-        the slot as a worktree at this path; None when it must be made anew.
-
-        Everything comes from the repository, nothing from the slot: a step
-        may have rewritten the slot's ``.git`` (a sandboxed one too, to have
-        its own git config run outside the sandbox on the next reset).
-        """
-        path = self.path
-        try:
-            if path.is_symlink() or not path.is_dir():
-                return None
-            admin = self.source.common_dir / "worktrees" / path.name
-            recorded = (admin / "gitdir").read_text().strip()
-        except OSError:
-            return None
-        if os.path.realpath(recorded) != os.path.realpath(path / ".git"):
-            return None
-        return admin
-
-    def _git_command(self, *args: str) -> _GitCommand:
-        # The slot's own .git and the git config a step could have planted
-        # there are never read: git gets both directories explicitly (and
-        # does not refuse a workspace a sandbox gave to another uid).
-        assert self._admin is not None
-        return _GitCommand(
-            ["--git-dir", str(self._admin), "--work-tree", str(self.path), *args],
-            cwd=self.source.repo,
-        )
-
-    def _wait_clean(self) -> bool:
-        """True when the slot was cleaned (False: none to clean, or it failed)."""
-        clean, self._clean = self._clean, None
-        if clean is None:
-            return False
-        try:
-            clean.result()
-        except SourceError as exc:
-            log.info("workspace_reset_failed", workspace=str(self.path), error=str(exc))
-            return False
-        return True
-
-    def reset(self, sha: str) -> Path:
-        """Make the workspace exactly the tree of ``sha``; returns its path."""
-        source, dest = self.source, self.path
-        if self._wait_clean():
-            try:
-                self._git_command("checkout", "--quiet", "--force", "--detach", sha).result()
-                self._restore_git_file()
-                return dest
-            except (SourceError, OSError) as exc:
-                log.info("workspace_reset_failed", workspace=str(dest), error=str(exc))
-        try:
-            source.checkout(sha, dest)
-        except SourceError:
-            # e.g. git still lists a slot whose directory was deleted: forget it, once.
-            source.remove(dest)
-            source.checkout(sha, dest)
-        return dest
-
-    def _restore_git_file(self) -> None:
-        """Point the slot's ``.git`` at its worktree again, as ``worktree add`` wrote it."""
-        git_file = self.path / ".git"
-        text = f"gitdir: {self._admin}\n"
-        if git_file.is_symlink() or not git_file.is_file():
-            raise OSError(f"{git_file} is not the file git wrote")
-        if git_file.read_text(errors="replace") != text:
-            git_file.write_text(text)
-
-    def release(self) -> None:
-        """Hand the slot back (the files stay); safe to call more than once."""
-        if self._clean is not None:  # never reset: let the clean finish first
-            self._wait_clean()
-        if self._handle is not None:
-            self._handle.close()  # closing the file releases its flock
-            self._handle = None
-
-    def __enter__(self) -> Lease:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+        return reserve(self, root)
 
 
 _thread_locks: dict[str, threading.Lock] = {}

@@ -189,7 +189,9 @@ class LocalRunner:
     @staticmethod
     def _give_back(source: Any, lease: Any, workspace: Path) -> None:
         if lease is not None:
-            lease.release()
+            # Every step's processes are gone: the slot is made clean for the
+            # next build in the background (sauci.workspaces).
+            lease.release(tidy=True)
         else:
             source.remove(workspace)
 

@@ -1,5 +1,6 @@
 """Reused workspaces (GitSource.reserve/acquire): a reset slot holds exactly the
-commit's tree, a crashed build's slot is repaired, and two builds never share one."""
+commit's tree, a crashed build's slot is repaired, two builds never share one, and
+a slot tidied after its build is trusted only while nothing else touched it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from sauci import BuildRequest, Status
+from sauci import BuildRequest, Status, workspaces
 from sauci.core.config import Settings
 from sauci.core.runner import LocalRunner
 from sauci.git import GitSource
 from sauci.storage.memory import MemoryStore
+from sauci.workspaces import wait_for_tidying
 
 GIT = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com"]
 
@@ -201,13 +203,139 @@ def test_the_runner_reuses_one_workspace_and_each_build_starts_clean(tmp_path, r
     store = MemoryStore()
     runner = LocalRunner(store=store, settings=settings, secrets={})
     seen = []
-    for _ in range(2):
+    for _ in range(3):
         store.create_build(BuildRequest(repo=str(repo), ref="refs/heads/main"))
         build = runner.run_next()
         assert build is not None and Status.PASSED is build.status, build
         seen.append((settings.workspaces_dir / "where").read_text().strip())
         assert build.author.startswith("T <") and build.message == "pipeline"
-    assert seen[0] == seen[1]
+        assert wait_for_tidying(timeout=30)
+    assert seen[0] == seen[1] == seen[2]
+
+
+def test_builds_one_after_another_keep_to_one_slot_and_start_clean(tmp_path, repo):
+    """Each build's step fails if an earlier build's file is still there."""
+    (repo / ".sauci.yml").write_text(
+        "steps:\n  s:\n    run: test ! -e left-behind && touch left-behind && pwd >> ../where\n"
+    )
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "pipeline")
+    settings = Settings(data_dir=tmp_path / "data")
+    store = MemoryStore()
+    runner = LocalRunner(store=store, settings=settings, secrets={})
+    for _ in range(6):
+        store.create_build(BuildRequest(repo=str(repo), ref="refs/heads/main"))
+    while (build := runner.run_next()) is not None:
+        assert Status.PASSED is build.status, build
+    assert wait_for_tidying(timeout=30)
+    used = (settings.workspaces_dir / "where").read_text().split()
+    assert 6 == len(used) and 1 == len(set(used)), used
+
+
+def note(root: Path, slot: Path) -> str:
+    return (root / f".{slot.name}.lock").read_text()
+
+
+def test_a_tidied_slot_is_clean_and_the_next_build_of_its_commit_runs_no_git(
+    tmp_path, repo, monkeypatch
+):
+    first, second = commit_second(repo)
+    source = GitSource(repo)
+    root = tmp_path / "workspaces"
+    lease = source.acquire(first, root)
+    path = lease.path
+    litter(path)
+    lease.release(tidy=True)
+    assert wait_for_tidying(timeout=30)
+    assert {".gitignore": "build/\n*.pyc\n", "keep.txt": "one\n"} | {
+        "gone.txt": "only in the first commit\n"
+    } == files(path)
+    assert first == note(root, path)
+
+    started: list[tuple[str, ...]] = []
+    real = workspaces._GitCommand
+
+    def recording(args, *a, **k):
+        started.append(tuple(args))
+        return real(args, *a, **k)
+
+    monkeypatch.setattr(workspaces, "_GitCommand", recording)
+    taken = source.reserve(root)
+    assert path == taken.path
+    assert "-" * 40 == note(root, path)  # wiped while a build holds the slot
+    taken.release()
+    assert first == note(root, path)  # taken, never reset: still clean
+    with source.acquire(first, root) as again:
+        assert path == again.path
+    assert [] == started
+    assert "-" * 40 == note(root, path)  # used (and not tidied): no note
+    lease = source.acquire(first, root)
+    lease.release(tidy=True)
+    assert wait_for_tidying(timeout=30)
+    started.clear()
+    with source.acquire(second, root) as again:
+        assert {".gitignore": "build/\n*.pyc\n", "keep.txt": "two\n", "new.txt": "new\n"} == (
+            files(again.path)
+        )
+    assert [("checkout", "--quiet", "--force", "--detach", second)] == [a[4:] for a in started]
+
+
+def test_a_note_the_slot_does_not_match_is_not_trusted(tmp_path, repo):
+    """The note names one sha, the slot's HEAD another (git used by hand): reset in full."""
+    first, second = commit_second(repo)
+    source = GitSource(repo)
+    root = tmp_path / "workspaces"
+    lease = source.acquire(first, root)
+    path = lease.path
+    lease.release(tidy=True)
+    assert wait_for_tidying(timeout=30)
+    git(path, "checkout", "-q", "--detach", second)
+    (path / "untracked.txt").write_text("x")
+    with source.acquire(first, root) as again:
+        assert path == again.path
+        assert {".gitignore", "keep.txt", "gone.txt"} == set(files(again.path))
+
+
+def test_a_failed_tidy_leaves_no_note_and_the_next_build_resets(tmp_path, repo):
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    source = GitSource(repo)
+    root = tmp_path / "workspaces"
+    lease = source.acquire(sha, root)
+    path = lease.path
+    gitdir = Path((path / ".git").read_text().split(":", 1)[1].strip())
+    (gitdir / "index.lock").write_text("")  # the tidy's checkout cannot take the index
+    (path / "keep.txt").write_text("changed\n")
+    lease.release(tidy=True)
+    assert wait_for_tidying(timeout=30)
+    assert sha != note(root, path)
+    (gitdir / "index.lock").unlink()
+    with source.acquire(sha, root) as again:
+        assert path == again.path
+        assert "one\n" == files(again.path)["keep.txt"]
+
+
+def test_a_build_that_dies_holding_a_tidied_slot_leaves_it_to_be_reset(tmp_path, repo):
+    """The note is wiped when the slot is taken: a crash after that leaves no false note."""
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    source = GitSource(repo)
+    root = tmp_path / "workspaces"
+    lease = source.acquire(sha, root)
+    path = lease.path
+    lease.release(tidy=True)
+    assert wait_for_tidying(timeout=30)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; from pathlib import Path; from sauci.git import GitSource; "
+            f"lease = GitSource({str(repo)!r}).acquire({sha!r}, Path({str(root)!r})); "
+            "(lease.path / 'junk').write_text('x'); os._exit(9)",
+        ],
+        check=False,
+    )
+    with source.acquire(sha, root) as again:
+        assert path == again.path
+        assert "junk" not in files(again.path)
 
 
 def test_concurrent_runner_builds_have_their_own_workspaces(tmp_path, repo):
