@@ -7,7 +7,13 @@ Public names are loaded lazily (PEP 562) so that ``import sauci`` and the
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not from typing: importing typing costs several ms of every `sauci` start,
+# and the command line has work to start before it needs it. (mypy reads
+# any TYPE_CHECKING name as true.)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Artifact",

@@ -12,20 +12,19 @@ first needed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
 import subprocess
-import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 
+from sauci._gitfiles import FULL_SHA, GIT_ENV, worktree_lock
+from sauci._gitfiles import sha256 as _sha256
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
 
@@ -47,17 +46,8 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-try:  # the built-in sha256: hashlib loads OpenSSL's libcrypto first (about 3 ms a start)
-    from _sha256 import sha256 as _sha256
-except ImportError:  # Python 3.12+ calls it _sha2; a build may lack both
-    from hashlib import sha256 as _sha256
-
-# Patterns are compiled on first use (re caches them): `sauci run` needs none,
-# and compiling them all at import costs ~0.7 ms of its start.
-_FULL_SHA = r"[0-9a-f]{40}"
-
-# git must never prompt or read the user's terminal from inside SauCI.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+_FULL_SHA = FULL_SHA
+_GIT_ENV = GIT_ENV  # git must never prompt or read the user's terminal from inside SauCI
 
 
 @attrs.frozen(kw_only=True)
@@ -187,8 +177,13 @@ class GitSource:
     checkout, not a clone.
     """
 
-    def __init__(self, repo: Path | str) -> None:
-        self.repo, self.git_dir = _locate(repo)
+    def __init__(self, repo: Path | str, *, git_dir: Path | None = None) -> None:
+        """``git_dir``: the repository's git directory when the caller already
+        knows it (then ``repo`` is its work tree root, and git is not asked)."""
+        if git_dir is None:
+            self.repo, self.git_dir = _locate(repo)
+        else:
+            self.repo, self.git_dir = Path(repo), git_dir
         # A commit's author and message never change: kept by sha (bounded),
         # so a server building one commit many times asks git once.
         self._commits: dict[str, Commit] = {}
@@ -299,7 +294,7 @@ class GitSource:
             self.remove(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         lock = contextlib.ExitStack()
-        lock.enter_context(_worktree_lock(self.repo))
+        lock.enter_context(worktree_lock(self.repo))
         try:
             command = _GitCommand(
                 ["worktree", "add", "--quiet", "--detach", str(dest), sha], cwd=self.repo
@@ -321,7 +316,7 @@ class GitSource:
     def start_remove(self, dest: Path) -> Pending[None]:
         """:meth:`remove` with git working in the background until ``wait()``."""
         lock = contextlib.ExitStack()
-        lock.enter_context(_worktree_lock(self.repo))
+        lock.enter_context(worktree_lock(self.repo))
         try:
             command = _GitCommand(
                 ["worktree", "remove", "--force", "--force", str(dest)], cwd=self.repo
@@ -368,33 +363,6 @@ class GitSource:
         from sauci.workspaces import reserve
 
         return reserve(self, root)
-
-
-_thread_locks: dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-
-
-@contextlib.contextmanager
-def _worktree_lock(repo: Path) -> Iterator[None]:
-    """Serialise worktree add/remove/prune on one repository.
-
-    Concurrent builds of one repository (threads of a server, or a server and
-    a ``sauci run``) otherwise race on git's worktree metadata: a prune can
-    drop the entry of a worktree being added ("bad object"). A thread lock
-    inside the process, an flock on a file named after the repository across
-    processes.
-    """
-    key = str(repo)
-    with _thread_locks_guard:
-        lock = _thread_locks.setdefault(key, threading.Lock())
-    digest = _sha256(key.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"sauci-worktree-{digest}.lock"
-    with lock, open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_bare(repo: Path | str) -> bool:

@@ -299,6 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
 
+    if args.command == "run":
+        from sauci.cli._early import start
+
+        args.early = start(args)  # git works while the engine is imported below
+
     from importlib import import_module
 
     from sauci.exceptions import ConfigError, PluginError, SauCIError

@@ -7,10 +7,15 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import Style, duration, table
 from sauci.core.models import BuildOutcome, BuildRequest, Status
+
+if TYPE_CHECKING:
+    from sauci.cli._early import EarlyCheckout
+    from sauci.git import Commit
 
 __all__ = ["cmd_init", "cmd_run", "cmd_validate"]
 
@@ -24,26 +29,46 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     prefetch_cgroups()  # overlaps a kernel wait with the git calls below
     style = style_from(args)
-    source, commit = GitSource.with_commit(args.path, "HEAD")
-    settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
-    ref = commit.ref
-    checkout = None
-    if args.dirty:
-        workspace = source.repo
-    else:
-        workspace = settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
-        checkout = source.start_checkout(commit.sha, workspace)
+    # main() may have started git already (sauci.cli._early): adopt its work
+    # when every guess it made holds.
+    early = getattr(args, "early", None)
+    commit: Commit | None = None
+    adopt_into: Path | None = None
     try:
-        # While git checks out (on the other core), import what the build needs.
-        from sauci.cli._live import LiveDisplay
-        from sauci.core.pipeline import load_pipeline
-        from sauci.core.runner import LocalRunner
+        if early is not None:
+            source = GitSource(early.repo, git_dir=early.git_dir)
+        else:
+            source, commit = GitSource.with_commit(args.path, "HEAD")
+        settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
+        checkout = None
+        if args.dirty:
+            workspace = source.repo
+        elif early is not None and early.workspace.parent == settings.workspaces_dir:
+            workspace = adopt_into = early.workspace
+        else:
+            workspace = (
+                settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
+            )
+        try:
+            if commit is not None and not args.dirty:
+                checkout = source.start_checkout(commit.sha, workspace)
+            # While git checks out (on the other core), import what the build needs.
+            from sauci.cli._live import LiveDisplay
+            from sauci.core.pipeline import load_pipeline
+            from sauci.core.runner import LocalRunner
 
-        if not settings.store:
-            import sauci.storage.sqlite  # noqa: F401 - the default store, opened below
+            if not settings.store:
+                import sauci.storage.sqlite  # noqa: F401 - the default store, opened below
+        finally:
+            if checkout is not None:
+                checkout.wait()
     finally:
-        if checkout is not None:
-            checkout.wait()
+        if early is not None:  # on an error too: nothing of it is left behind
+            commit = _adopt(early, adopt_into)
+    if commit is None:  # the early start was not usable: the usual way
+        source, commit = GitSource.with_commit(args.path, "HEAD")
+        source.checkout(commit.sha, workspace)
+    remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
     removal = None
     try:
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
@@ -63,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = LocalRunner(store=monitoring.store, settings=settings, observer=display)
         request = BuildRequest(
             repo=str(source.repo),
-            ref=ref,
+            ref=commit.ref,
             sha=commit.sha,
             event=args.event,
             author=commit.author,
@@ -74,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             outcome = runner.run_pipeline(pipeline, workspace, request)
         finally:
             signal.signal(signal.SIGINT, previous)
-        if checkout is not None and not args.keep_workspace:
+        if remove_after:
             removal = source.start_remove(workspace)  # git deletes while we print
         _summary(outcome, style, quiet=args.quiet, store=store)
         monitoring.close()
@@ -82,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if removal is not None:
             removal.wait()
-        elif checkout is not None and not args.keep_workspace:
+        elif remove_after:
             source.remove(workspace)
     status = outcome.build.status
     if status is Status.PASSED or status is Status.SKIPPED:
@@ -90,6 +115,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if status is Status.CANCELLED:
         return 130
     return EXIT_ERRORED if status is Status.ERRORED else EXIT_FAILED
+
+
+def _adopt(early: EarlyCheckout, workspace: Path | None) -> Commit | None:
+    """The commit ``early`` checked out, when that was into ``workspace``;
+    else None, and its workspace removed."""
+    from sauci.git import Commit, GitSource
+
+    answer = early.wait()
+    if answer is None or early.workspace != workspace:
+        if early.workspace.exists():
+            GitSource(early.repo, git_dir=early.git_dir).remove(early.workspace)
+        return None
+    author, message = answer
+    return Commit(sha=early.sha, ref=early.ref, author=author, message=message)
 
 
 def _summary(outcome: BuildOutcome, style: Style, *, quiet: bool, store: object) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import attrs
 
-from sauci.core.models import DEFAULT_LOG_LIMIT
+from sauci.core.models import DEFAULT_LOG_LIMIT, as_tuple
+from sauci.core.paths import default_data_dir
 from sauci.exceptions import ConfigError
 
 __all__ = ["MAX_LABELS", "Settings", "default_data_dir", "load_settings", "parse_labels"]
@@ -56,16 +57,6 @@ def _check_labels(instance: Any, attribute: Any, value: tuple[str, ...]) -> None
     parse_labels(value)
 
 
-def default_data_dir() -> Path:
-    """``$SAUCI_DATA_DIR``, else ``$XDG_DATA_HOME/sauci``, else ``~/.local/share/sauci``."""
-    explicit = os.environ.get("SAUCI_DATA_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "sauci"
-
-
 @attrs.frozen(kw_only=True)
 class Settings:
     """Every setting SauCI reads, validated."""
@@ -93,7 +84,7 @@ class Settings:
     keep_builds: int | None = None  # logs and artifacts of the last N builds per repository
     keep_days: float | None = None  # ... or of the last D days
     # (repo, cron, branch) triples from [[sauci.schedules]] tables in sauci.toml
-    schedules: tuple[tuple[str, str, str], ...] = attrs.field(default=(), converter=tuple)
+    schedules: tuple[tuple[str, str, str], ...] = attrs.field(default=(), converter=as_tuple)
     # Where artifacts are kept. Workers on other hosts point this at a shared
     # directory (NFS, a mounted volume) that the server's UI reads too.
     artifacts_dir: Path = attrs.field(
@@ -103,7 +94,7 @@ class Settings:
     # Distributed runs (docs/distributed.md). No broker: builds run in-process.
     broker: str = ""  # Celery broker URL, e.g. redis://host:6379/0
     worker_name: str = ""  # unique per worker; "" means this host's name
-    labels: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_labels)
+    labels: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=_check_labels)
     slots: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # builds per worker
     heartbeat_interval: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # A running build whose heartbeat stops this long is "worker lost".

@@ -1,5 +1,5 @@
-"""Where a build's files live on disk: one layout for the executor that writes
-them and for the UI and CLI that read them.
+"""Where SauCI's files live on disk: the data directory, and one layout of a
+build's files for the executor that writes them and the UI and CLI that read them.
 
     <logs>/<repo>/<build id>/<step>.log
     <artifacts>/<repo>/<build id>/<step>/<path>
@@ -7,10 +7,21 @@ them and for the UI and CLI that read them.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-__all__ = ["artifact_dir", "log_path", "safe_name"]
+__all__ = ["artifact_dir", "default_data_dir", "log_path", "safe_name"]
+
+
+def default_data_dir() -> Path:
+    """``$SAUCI_DATA_DIR``, else ``$XDG_DATA_HOME/sauci``, else ``~/.local/share/sauci``."""
+    explicit = os.environ.get("SAUCI_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "sauci"
 
 
 def safe_name(name: str) -> str:

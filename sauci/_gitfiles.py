@@ -1,0 +1,116 @@
+"""Git facts read from the repository's files, and the lock on its worktree list.
+
+Light on purpose (no attrs, no typing at import): ``sauci run`` uses it to
+start git before it imports its engine. Each reader answers only the plain
+case (a work tree with a ``.git`` directory, a branch or sha in ``HEAD``, a
+loose or packed ref) and returns None for anything else, so that the caller
+asks git instead: nothing here guesses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+try:  # the built-in sha256: hashlib loads OpenSSL's libcrypto first (about 3 ms a start)
+    from _sha256 import sha256 as sha256
+except ImportError:  # Python 3.12+ calls it _sha2; a build may lack both
+    from hashlib import sha256 as sha256
+
+__all__ = ["FULL_SHA", "GIT_ENV", "head", "locate", "sha256", "worktree_lock"]
+
+FULL_SHA = r"[0-9a-f]{40}"
+
+# git must never prompt or read the user's terminal from inside SauCI.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+
+# Variables that change how git finds a repository: with any of them set,
+# only git knows.
+_DISCOVERY = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES")
+
+
+def locate(path: Path | str) -> tuple[Path, Path] | None:
+    """(work tree root, git directory) of the repository containing ``path``,
+    when that is a plain work tree with a ``.git`` directory; else None."""
+    if any(os.environ.get(name) for name in _DISCOVERY):
+        return None
+    here = Path(os.path.realpath(path))
+    if not here.is_dir():
+        return None
+    for top in (here, *here.parents):
+        dot_git = top / ".git"
+        if dot_git.is_dir() and not dot_git.is_symlink():
+            if (dot_git / "HEAD").is_file() and (dot_git / "objects").is_dir():
+                return top, dot_git
+            return None
+        if os.path.lexists(dot_git):  # a gitdir: file (linked worktree, submodule)
+            return None
+    return None
+
+
+def head(git_dir: Path) -> tuple[str, str] | None:
+    """(sha, full ref or "" when detached) that ``HEAD`` names, read from the
+    files back end; None when git must be asked (reftable, symlinks, oddities)."""
+    try:
+        text = (git_dir / "HEAD").read_text(errors="replace").strip()
+    except OSError:
+        return None
+    if re.fullmatch(FULL_SHA, text):
+        return text, ""
+    if not text.startswith("ref: refs/heads/") or text.endswith("/.invalid"):
+        return None
+    ref = text[len("ref: ") :]
+    if ".." in ref or "//" in ref:
+        return None
+    try:
+        sha = (git_dir / ref).read_text(errors="replace").strip()
+    except FileNotFoundError:
+        sha = _packed(git_dir, ref) or ""
+    except OSError:
+        return None
+    return (sha, ref) if re.fullmatch(FULL_SHA, sha) else None
+
+
+def _packed(git_dir: Path, ref: str) -> str | None:
+    try:
+        with open(git_dir / "packed-refs", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                sha, _, name = line.rstrip("\n").partition(" ")
+                if name == ref:
+                    return sha
+    except OSError:
+        pass
+    return None
+
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def worktree_lock(repo: Path) -> Iterator[None]:
+    """Serialise worktree add/remove/prune on one repository.
+
+    Concurrent builds of one repository (threads of a server, or a server and
+    a ``sauci run``) otherwise race on git's worktree metadata: a prune can
+    drop the entry of a worktree being added ("bad object"). A thread lock
+    inside the process, an flock on a file named after the repository across
+    processes.
+    """
+    key = str(repo)
+    with _thread_locks_guard:
+        lock = _thread_locks.setdefault(key, threading.Lock())
+    digest = sha256(key.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"sauci-worktree-{digest}.lock"
+    with lock, open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,114 @@
+"""``sauci run``'s first move: start git before the engine is imported.
+
+Importing the engine (attrs, the models, the store) takes most of the
+command's own time, and git needs none of it: when the repository, its HEAD
+and the data directory can be read from files, ``git worktree add`` and
+``git show`` start at once and work on the other core meanwhile. When
+anything is unusual (a linked worktree, GIT_DIR, a ``sauci.toml``, a
+reftable repository) this gives up and ``sauci run`` takes its usual path;
+:func:`sauci.cli._local.cmd_run` also checks every guess against what the
+engine then says before using the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from sauci._gitfiles import GIT_ENV, head, locate, worktree_lock
+from sauci.core.paths import default_data_dir
+
+__all__ = ["EarlyCheckout", "start"]
+
+SHOW_FORMAT = "--format=%H%x00%an <%ae>%x00%B"
+
+
+class EarlyCheckout:
+    """A workspace being made for HEAD, and its commit being read, by git."""
+
+    def __init__(self, repo: Path, git_dir: Path, sha: str, ref: str, workspace: Path) -> None:
+        self.repo = repo
+        self.git_dir = git_dir
+        self.sha = sha
+        self.ref = ref
+        self.workspace = workspace
+        env = {**os.environ, **GIT_ENV}
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(worktree_lock(repo))
+        self._procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for args in (
+                ["worktree", "add", "--quiet", "--detach", str(workspace), sha],
+                ["show", "-s", SHOW_FORMAT, sha, "--"],
+            ):
+                self._procs.append(
+                    subprocess.Popen(
+                        ["git", *args],
+                        cwd=repo,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+        except BaseException:
+            self.abandon()
+            raise
+
+    def wait(self) -> tuple[str, str] | None:
+        """(author, message) once the workspace is made; None if git failed
+        (the caller then goes its usual way, and reports git's own error)."""
+        try:
+            show = [proc.communicate()[0] for proc in self._procs][1]
+        finally:
+            self._lock.close()
+        if self._procs[0].returncode != 0 or self._procs[1].returncode != 0:
+            return None
+        sha, author, message = [*show.decode("utf-8", "replace").split("\x00", 2), "", ""][:3]
+        if sha.strip() != self.sha:
+            return None
+        return author, message.strip()
+
+    def abandon(self) -> None:
+        """Stop waiting for git (its processes are ended); the caller removes
+        the workspace if it was made."""
+        for proc in self._procs:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            proc.communicate()
+        self._lock.close()
+
+
+def start(args: argparse.Namespace) -> EarlyCheckout | None:
+    """Start the checkout of HEAD for ``sauci run`` when that is certain; else None."""
+    if args.dirty or args.keep_workspace:
+        return None
+    located = locate(args.path)
+    if located is None:
+        return None
+    repo, git_dir = located
+    answer = head(git_dir)
+    data_dir = _data_dir(args, repo)
+    if answer is None or data_dir is None:
+        return None
+    sha, ref = answer
+    name = f"run-{int(time.time() * 1000)}-{os.getpid() & 0xFFFF:x}"
+    workspace = data_dir / "workspaces" / name
+    try:
+        workspace.parent.mkdir(parents=True, exist_ok=True)
+        return EarlyCheckout(repo, git_dir, sha, ref, workspace)
+    except OSError:
+        return None
+
+
+def _data_dir(args: argparse.Namespace, repo: Path) -> Path | None:
+    """The data directory as settings will say, when no settings file can change it."""
+    if args.data_dir:
+        return Path(args.data_dir).expanduser()
+    if os.environ.get("SAUCI_CONFIG") or (repo / "sauci.toml").exists():
+        return None
+    return default_data_dir()

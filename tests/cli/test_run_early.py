@@ -1,0 +1,184 @@
+"""`sauci run` starts git before importing its engine (sauci.cli._early) only
+when it can be sure, and whatever happens leaves no workspace behind."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sauci._gitfiles import head, locate
+from sauci.cli import _early, main
+from sauci.cli._local import _adopt
+
+GIT = ["git", "-c", "user.name=Tester", "-c", "user.email=t@example.com"]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    d = tmp_path / "data"
+    monkeypatch.setenv("SAUCI_DATA_DIR", str(d))
+    for name in ("SAUCI_STORE", "SAUCI_CONFIG", "GIT_DIR", "GIT_WORK_TREE"):
+        monkeypatch.delenv(name, raising=False)
+    return d
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        [*GIT, *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".sauci.yml").write_text("steps:\n  s:\n    run: echo from-the-step\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "f").write_text("x")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "the <message>")
+    return repo
+
+
+def run_args(path: Path, *extra: str) -> argparse.Namespace:
+    from sauci.cli import build_parser
+
+    return build_parser("run").parse_args(["run", str(path), *extra])
+
+
+def workspaces(data_dir: Path) -> list[Path]:
+    root = data_dir / "workspaces"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+# -- reading git's files ---------------------------------------------------------
+
+
+def test_head_reads_loose_packed_and_detached_refs_as_git_does(repo):
+    git_dir = repo / ".git"
+    sha = git(repo, "rev-parse", "HEAD")
+    assert (sha, "refs/heads/main") == head(git_dir)
+    git(repo, "pack-refs", "--all")
+    assert not (git_dir / "refs" / "heads" / "main").exists()
+    assert (sha, "refs/heads/main") == head(git_dir)
+    git(repo, "checkout", "-q", "--detach")
+    assert (sha, "") == head(git_dir)
+
+
+def test_head_gives_up_on_what_it_does_not_know(repo):
+    git_dir = repo / ".git"
+    (git_dir / "HEAD").write_text("ref: refs/heads/.invalid\n")  # reftable's placeholder
+    assert head(git_dir) is None
+    (git_dir / "HEAD").write_text("ref: refs/heads/no-such-branch\n")  # unborn branch
+    assert head(git_dir) is None
+    (git_dir / "HEAD").write_text("ref: refs/tags/v1\n")
+    assert head(git_dir) is None
+
+
+def test_locate_finds_a_plain_work_tree_from_a_subdirectory(repo):
+    assert (repo.resolve(), (repo / ".git").resolve()) == locate(repo / "sub")
+
+
+def test_locate_gives_up_on_linked_worktrees_and_git_variables(repo, tmp_path, monkeypatch):
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "--detach", str(linked))
+    assert locate(linked) is None  # .git is a file there
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    assert locate(repo) is None
+    monkeypatch.delenv("GIT_DIR")
+    assert locate(tmp_path / "nowhere") is None
+
+
+# -- when it starts ----------------------------------------------------------------
+
+
+def test_it_starts_for_a_plain_repository_and_is_adopted(repo, data_dir, capsys):
+    args = run_args(repo / "sub")
+    early = _early.start(args)
+    assert early is not None
+    assert git(repo, "rev-parse", "HEAD") == early.sha and "refs/heads/main" == early.ref
+    assert data_dir / "workspaces" == early.workspace.parent
+    commit = _adopt(early, early.workspace)
+    assert commit is not None and "Tester <t@example.com>" == commit.author
+    assert "the <message>" == commit.message
+    assert (early.workspace / ".sauci.yml").exists()
+    assert _adopt(early, None) is None  # not wanted: removed
+    assert [] == workspaces(data_dir)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["dirty", "keep-workspace", "settings file", "SAUCI_CONFIG", "linked worktree"],
+)
+def test_it_does_not_start_when_it_cannot_be_sure(repo, tmp_path, monkeypatch, why):
+    path, extra = repo, []
+    if why == "dirty":
+        extra = ["--dirty"]
+    elif why == "keep-workspace":
+        extra = ["--keep-workspace"]
+    elif why == "settings file":
+        (repo / "sauci.toml").write_text(f'data_dir = "{tmp_path / "elsewhere"}"\n')
+        monkeypatch.delenv("SAUCI_DATA_DIR")
+    elif why == "SAUCI_CONFIG":
+        monkeypatch.setenv("SAUCI_CONFIG", str(tmp_path / "sauci.toml"))
+        monkeypatch.delenv("SAUCI_DATA_DIR")
+    else:
+        path = tmp_path / "linked"
+        git(repo, "worktree", "add", "-q", "--detach", str(path))
+    assert _early.start(run_args(path, *extra)) is None
+
+
+def test_a_settings_file_still_decides_the_data_directory(repo, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SAUCI_DATA_DIR")
+    elsewhere = tmp_path / "elsewhere"
+    (repo / "sauci.toml").write_text(f'data_dir = "{elsewhere}"\n')
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "settings")
+    assert 0 == main(["run", str(repo), "--color", "never"])
+    assert "s │ from-the-step" in capsys.readouterr().out
+    assert (elsewhere / "sauci.db").exists()
+    assert [] == workspaces(elsewhere)
+
+
+# -- whatever happens, nothing is left -----------------------------------------------
+
+
+def test_run_through_the_early_start_records_the_commit_and_cleans_up(repo, data_dir, capsys):
+    assert 0 == main(["run", str(repo), "--color", "never"])
+    out = capsys.readouterr().out
+    assert "s │ from-the-step" in out
+    assert 0 == main(["show", "1", "--color", "never"])
+    shown = capsys.readouterr().out
+    assert "the <message>" in shown and "Tester" in shown
+    assert [] == workspaces(data_dir)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+def test_a_bad_setting_after_the_early_start_leaves_no_workspace(
+    repo, data_dir, monkeypatch, capsys
+):
+    monkeypatch.setenv("SAUCI_JOBS", "many")
+    assert 2 == main(["run", str(repo), "--color", "never"])
+    assert "SAUCI_JOBS" in capsys.readouterr().err
+    assert [] == workspaces(data_dir)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+def test_a_commit_git_cannot_read_falls_back_to_gits_own_error(repo, data_dir, capsys):
+    """HEAD names a commit whose object is missing: the early checkout fails,
+    and the usual way reports it."""
+    (repo / ".git" / "refs" / "heads" / "main").write_text("1" * 40 + "\n")
+    assert 3 == main(["run", str(repo), "--color", "never"])
+    err = capsys.readouterr().err
+    assert err.startswith("sauci: error:") and "Traceback" not in err
+    assert [] == workspaces(data_dir)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+    assert not os.path.exists(repo / ".git" / "worktrees") or not any(
+        (repo / ".git" / "worktrees").iterdir()
+    )
