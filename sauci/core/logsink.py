@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sauci._logging import get_logger
 from sauci.core.models import DEFAULT_LOG_LIMIT
@@ -97,7 +97,11 @@ class LogSink:
             self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
         )
         self._offset = os.fstat(self._fd).st_size  # file offset of the next byte
-        self._ts = open(f"{self.path}.ts", "a", encoding="ascii") if timestamps else None  # noqa: SIM115
+        # The timestamps sidecar is made at the first write: a silent step
+        # (a file creation costs ~0.25 ms here) has none, which readers take
+        # as "no timestamps".
+        self._timestamps = timestamps
+        self._ts: TextIO | None = None
         self._kept = 0  # bytes of output kept (counts against ``limit``)
         self._written = 0  # bytes this sink wrote to the file, notice included
         self._exceeded = False
@@ -247,7 +251,9 @@ class LogSink:
 
     def _to_file(self, pieces: list[bytes | memoryview], size: int) -> None:
         assert self._fd is not None
-        if self._ts is not None:
+        if self._timestamps:
+            if self._ts is None:
+                self._ts = open(f"{self.path}.ts", "a", encoding="ascii")  # noqa: SIM115
             self._ts.write(f"{self._offset} {self._clock():.3f}\n")
         done = os.writev(self._fd, pieces)
         if done < size:  # a short write (full disk, signal): finish it piece by piece

@@ -289,3 +289,16 @@ def test_follow_from_an_offset(tmp_path: Path) -> None:
     path = tmp_path / "step.log"
     path.write_bytes(b"0123456789")
     assert b"56789" == b"".join(follow(path, 5, stop=lambda: True))
+
+
+def test_a_silent_step_has_no_timestamps_file_until_it_writes(tmp_path: Path) -> None:
+    path = tmp_path / "step.log"
+    with LogSink(path) as sink:
+        assert path.exists() and not Path(f"{path}.ts").exists()
+        assert [] == read_timestamps(path)
+        sink.write(b"late\n")
+        sink.flush()
+        assert [0] == [offset for offset, _ in read_timestamps(path)]
+    with LogSink(tmp_path / "quiet.log"):
+        pass
+    assert (tmp_path / "quiet.log").exists() and not (tmp_path / "quiet.log.ts").exists()
