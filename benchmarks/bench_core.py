@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -220,6 +221,8 @@ def bench_cli(tmp: Path, repeat: int) -> None:
     # compile would be compiled from source on every run.
     compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "sauci"), quiet=1)
     env = {**os.environ, "SAUCI_DATA_DIR": str(tmp / "clidata")}
+    source_root = Path(__file__).resolve().parents[1]
+    site_packages = sysconfig.get_paths()["purelib"]
 
     def run(*extra: str) -> None:
         subprocess.run([*cmd, *extra], cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True)
@@ -236,6 +239,15 @@ def bench_cli(tmp: Path, repeat: int) -> None:
                 [sys.executable, "-m", "sauci", "run", "--quiet"],
                 cwd=repo,
                 env=env,
+                stdout=subprocess.DEVNULL,
+                check=True,
+            ),
+            # As on a machine without this environment's .pth files: no
+            # site, the source tree and site-packages on PYTHONPATH.
+            "no .pth": lambda: subprocess.run(
+                [sys.executable, "-S", "-m", "sauci", "run", "--quiet"],
+                cwd=repo,
+                env={**env, "PYTHONPATH": f"{source_root}{os.pathsep}{site_packages}"},
                 stdout=subprocess.DEVNULL,
                 check=True,
             ),
@@ -256,6 +268,7 @@ def bench_cli(tmp: Path, repeat: int) -> None:
     # as `python -m sauci` instead of the console script.
     report("  same, --dirty", took["dirty"], took["python"], "(informative)")
     report("  same, python -m sauci run", took["python -m"], took["python"], "(informative)")
+    report("  same, python -S (no .pth files)", took["no .pth"], took["python -S"], "(informative)")
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
