@@ -11,21 +11,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sauci.core.models import (
-    Artifact,
     Build,
     BuildRequest,
-    Event,
-    Repo,
     Status,
     Step,
     StepResult,
     StepRun,
-    TestCase,
-    Worker,
 )
+
+if TYPE_CHECKING:
+    from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 
 __all__ = ["LogWriter", "Runner", "Sandbox", "Store"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -39,6 +39,24 @@ __all__ = [
     "Worker",
     "request_again",
 ]
+
+# Kept in sauci.core.records and loaded on first use: `sauci run` needs none
+# of them, and each attrs class costs ~0.7 ms of every start.
+_RECORDS = frozenset({"Artifact", "Event", "Repo", "TestCase", "Worker"})
+
+if TYPE_CHECKING:
+    from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RECORDS:
+        from sauci.core import records
+
+        value = getattr(records, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
@@ -408,77 +426,6 @@ class StepRun:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
-
-
-@attrs.frozen(kw_only=True)
-class TestCase:
-    """One test result parsed from a JUnit report."""
-
-    __test__ = False  # not a pytest test class
-
-    name: str
-    classname: str = ""
-    status: str = "passed"  # passed, failed, errored, skipped
-    duration: float = 0.0
-    message: str = ""
-    text: str = ""
-    file: str = ""
-
-
-@attrs.frozen(kw_only=True)
-class Artifact:
-    """A file kept after a build; ``path`` is relative to the build's artifact dir."""
-
-    path: str
-    size: int
-    sha256: str = ""
-
-
-@attrs.frozen(kw_only=True)
-class Repo:
-    """A repository registered with ``sauci repo add`` (kept in the store)."""
-
-    id: str  # short, filesystem-safe, stable
-    location: str  # absolute path or URL
-    hook: str = "none"  # receive, commit, none
-    poll_interval: float | None = None  # seconds; None: not polled
-    added_at: float = 0.0
-
-
-@attrs.frozen(kw_only=True)
-class Event:
-    """An audit event: who did what to which build, and when."""
-
-    kind: str  # e.g. build_queued, build_cancelled, rerun_requested
-    at: float
-    build_id: int | None = None
-    actor: str = ""
-    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
-
-
-@attrs.frozen(kw_only=True)
-class Worker:
-    """A worker process (``sauci worker``) as it last reported itself."""
-
-    name: str  # unique: host:pid or --name
-    host: str = ""
-    labels: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    slots: int = 1
-    running: tuple[int, ...] = attrs.field(default=(), converter=as_tuple)  # build ids
-    started_at: float = 0.0
-    heartbeat_at: float = 0.0
-    state: str = "online"  # online | stopping (warm shutdown) | offline
-
-    @property
-    def slots_used(self) -> int:
-        return len(self.running)
-
-    def state_at(self, now: float, *, stale_after: float) -> str:
-        """The state to show: "lost" when a worker that did not say it went
-        offline has been silent longer than ``stale_after`` seconds."""
-        if self.state != "offline" and now - self.heartbeat_at > stale_after:
-            return "lost"
-        return self.state
 
 
 def _run_tuple(steps: Iterable[StepRun]) -> tuple[StepRun, ...]:

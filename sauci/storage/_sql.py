@@ -14,23 +14,22 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from sauci.core.models import (
-    Artifact,
     Build,
     BuildRequest,
     EndedBy,
-    Event,
-    Repo,
     Status,
     StepRun,
-    TestCase,
 )
 from sauci.exceptions import NotFoundError, StoreError
 from sauci.storage._sql_workers import WorkersSQL
+
+if TYPE_CHECKING:
+    from sauci.core.records import Artifact, Event, Repo, TestCase
 
 __all__ = [
     "UPDATABLE_BUILD_FIELDS",
@@ -493,6 +492,8 @@ class SQLStoreBase(WorkersSQL):
         return repo
 
     def list_registered_repos(self) -> list[Repo]:
+        from sauci.core.records import Repo
+
         with self._tx("list registered repos") as tx:
             rows = tx.fetchall("SELECT id, location, hook, poll_interval, added_at FROM repos")
         repos = [
@@ -636,6 +637,8 @@ class SQLStoreBase(WorkersSQL):
                 tx.executemany(_SQL_ADD_TEST, rows)
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
+        from sauci.core.records import TestCase
+
         with self._tx(f"list test results of build {build_id}") as tx:
             rows = tx.fetchall(_SQL_LIST_TESTS, {"build_id": build_id})
         return [
@@ -665,6 +668,8 @@ class SQLStoreBase(WorkersSQL):
                 tx.executemany(_SQL_ADD_ARTIFACT, rows)
 
     def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
+        from sauci.core.records import Artifact
+
         with self._tx(f"list artifacts of build {build_id}") as tx:
             rows = tx.fetchall(_SQL_LIST_ARTIFACTS, {"build_id": build_id})
         return [(r[0], Artifact(path=r[1], size=r[2], sha256=r[3])) for r in rows]
@@ -692,6 +697,8 @@ class SQLStoreBase(WorkersSQL):
         sql += " ORDER BY id DESC LIMIT :limit"
         with self._tx("list events") as tx:
             rows = tx.fetchall(sql, params)
+        from sauci.core.records import Event
+
         return [
             Event(kind=r[0], at=r[1], build_id=r[2], actor=r[3], data=json.loads(r[4]))
             for r in rows

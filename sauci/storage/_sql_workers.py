@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from sauci.core.models import Worker
-
 if TYPE_CHECKING:
+    from sauci.core.records import Worker
     from sauci.storage._sql import Transaction
 
 __all__ = ["WORKER_FIELDS", "WorkersSQL", "worker_from_dict", "worker_to_dict"]
@@ -57,6 +56,8 @@ def worker_to_dict(worker: Worker) -> dict[str, Any]:
 def worker_from_dict(values: Mapping[str, Any]) -> Worker:
     """The inverse of :func:`worker_to_dict`; unknown keys are ignored, so a
     record written by a newer SauCI still reads."""
+    from sauci.core.records import Worker
+
     return Worker(**{k: values[k] for k in WORKER_FIELDS if k in values})
 
 
