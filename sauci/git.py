@@ -314,24 +314,65 @@ class GitSource:
         self.start_remove(dest).wait()
 
     def start_remove(self, dest: Path) -> Pending[None]:
-        """:meth:`remove` with git working in the background until ``wait()``."""
+        """:meth:`remove` with git working in the background until ``wait()``.
+
+        A worktree that is exactly what :meth:`checkout` made (its ``.git``
+        file and its entry under the repository's ``worktrees/`` name each
+        other) is deleted directly, as ``git worktree remove --force`` would:
+        its directory and then its entry, with no git process (~3 ms here).
+        Anything else is left to git.
+        """
         lock = contextlib.ExitStack()
         lock.enter_context(worktree_lock(self.repo))
         try:
-            command = _GitCommand(
-                ["worktree", "remove", "--force", "--force", str(dest)], cwd=self.repo
+            entry = self._worktree_entry(dest)
+            command = (
+                None
+                if entry is not None
+                else _GitCommand(
+                    ["worktree", "remove", "--force", "--force", str(dest)], cwd=self.repo
+                )
             )
         except BaseException:
             lock.close()
             raise
 
         def finish() -> None:
+            if entry is not None:
+                try:
+                    shutil.rmtree(dest)
+                    shutil.rmtree(entry)
+                    return
+                except OSError as exc:
+                    log.info("worktree_delete_failed", workspace=str(dest), error=str(exc))
             try:
-                command.result()
+                if command is None:
+                    _git("worktree", "remove", "--force", "--force", str(dest), cwd=self.repo)
+                else:
+                    command.result()
             except SourceError:
                 self._forget(dest)
 
         return Pending(finish, lock.close)
+
+    def _worktree_entry(self, dest: Path) -> Path | None:
+        """The entry under ``worktrees/`` of the plain worktree at ``dest``; else None."""
+        try:
+            git_file = dest / ".git"
+            if git_file.is_symlink() or not git_file.is_file() or dest.is_symlink():
+                return None
+            text = git_file.read_text(errors="replace").strip()
+            if not text.startswith("gitdir: "):
+                return None
+            entry = Path(text[len("gitdir: ") :])
+            if entry.parent != self.common_dir / "worktrees" or (entry / "locked").exists():
+                return None
+            recorded = (entry / "gitdir").read_text(errors="replace").strip()
+        except OSError:
+            return None
+        if os.path.realpath(recorded) != os.path.realpath(git_file):
+            return None
+        return entry
 
     def _forget(self, dest: Path) -> None:
         # Not a registered worktree any more (or never was): plain delete,

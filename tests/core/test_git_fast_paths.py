@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sauci import git as gitmod
 from sauci.exceptions import SourceError
 from sauci.git import GitSource, find_repo_root
 
@@ -120,3 +121,56 @@ def test_a_branch_is_resolved_again_after_each_push_and_known_commits_need_no_gi
     git(repo, "tag", "-a", "-m", "t", "v1", first.sha)
     assert first.sha == source.resolve_commit("refs/tags/v1").sha  # tags always go to git
     assert calls
+
+
+def worktree_entries(repo: Path) -> list[str]:
+    entries = repo / ".git" / "worktrees"
+    return sorted(p.name for p in entries.iterdir()) if entries.exists() else []
+
+
+def test_a_plain_checkout_is_removed_without_git(repo, tmp_path, monkeypatch):
+    source = GitSource(repo)
+    dest = tmp_path / "ws"
+    source.checkout(git(repo, "rev-parse", "HEAD"), dest)
+    (dest / "made-by-a-step").write_text("x")
+    started: list[tuple[str, ...]] = []
+    real = gitmod._GitCommand
+
+    def recording(args, *a, **k):
+        started.append(tuple(args))
+        return real(args, *a, **k)
+
+    monkeypatch.setattr(gitmod, "_GitCommand", recording)
+    source.remove(dest)
+    assert [] == started
+    assert not dest.exists()
+    assert [] == worktree_entries(repo)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+def test_a_checkout_whose_git_file_was_changed_is_left_to_git(repo, tmp_path):
+    """A step pointed the workspace's .git at another worktree's entry: that
+    other worktree must survive, and git removes this one by its own records."""
+    source = GitSource(repo)
+    sha = git(repo, "rev-parse", "HEAD")
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    source.checkout(sha, mine)
+    source.checkout(sha, other)
+    (mine / ".git").write_text((other / ".git").read_text())
+    source.remove(mine)
+    assert not mine.exists()
+    assert other.exists() and (other / ".git").is_file()
+    assert ["other"] == worktree_entries(repo)
+    assert sha == git(other, "rev-parse", "HEAD")
+    source.remove(other)
+    assert [] == worktree_entries(repo)
+
+
+def test_a_locked_checkout_is_left_to_git(repo, tmp_path):
+    source = GitSource(repo)
+    dest = tmp_path / "ws"
+    source.checkout(git(repo, "rev-parse", "HEAD"), dest)
+    git(repo, "worktree", "lock", str(dest))
+    source.remove(dest)  # git's --force --force removes a locked worktree too
+    assert not dest.exists()
+    assert [] == worktree_entries(repo)
