@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sauci._gitfiles import GIT_ENV, head, locate, worktree_lock
 from sauci.core.paths import default_data_dir
+from sauci.sandbox._warm import own_tasks_file, warm_moves
 
 __all__ = ["EarlyCheckout", "start"]
 
@@ -84,7 +85,13 @@ class EarlyCheckout:
 
 
 def start(args: argparse.Namespace) -> EarlyCheckout | None:
-    """Start the checkout of HEAD for ``sauci run`` when that is certain; else None."""
+    """Start the checkout of HEAD for ``sauci run`` when that is certain; else None.
+
+    Also makes the step's cgroup move fast ahead of time (sauci.sandbox._warm):
+    the RCU wait of the first move overlaps the imports, not the sandbox's
+    start.
+    """
+    warm_moves(own_tasks_file())
     if args.dirty or args.keep_workspace:
         return None
     located = locate(args.path)

@@ -33,6 +33,7 @@ from sauci.sandbox._proctree import (
     detect_cgroups,
     sweep,
 )
+from sauci.sandbox._warm import write_own_tid
 from sauci.typing import LogWriter
 
 __all__ = ["TOKEN_VARIABLE", "LocalSandbox", "prefetch_cgroups", "sweep"]
@@ -172,15 +173,9 @@ class LocalSandbox:
         """Nothing to release: every run cleans up after itself."""
 
     def prepare(self) -> None:
-        """Say that a step will start soon (the runner calls this before a checkout).
-
-        On cgroup v1, the first move of a thread between cgroups after a
-        quiet spell waits for an RCU grace period (8-15 ms here), and moves
-        in the next 30-50 ms do not. A step's start is such a move (see
-        ``StepCgroup.spawn``), so this makes one that changes nothing, this
-        thread into its own cgroup, on a short-lived thread: the wait then
-        overlaps the checkout instead of delaying the step.
-        """
+        """Say that a step will start soon (the runner calls this before a checkout):
+        on cgroup v1, a no-op thread move now keeps the step's own move from
+        waiting for an RCU grace period (see :mod:`sauci.sandbox._warm`)."""
         layout = self.layout
         if layout is None or layout.version != 1:
             return
@@ -192,7 +187,7 @@ class LocalSandbox:
 
         def warm() -> None:
             try:
-                _write_own_tid(base / "tasks")
+                write_own_tid(base / "tasks")
             except OSError:
                 pass  # only a missed speed-up
             finally:
@@ -473,14 +468,6 @@ def _log_end(step: Step, exit_code: Any, sig: Any, ended_by: Any, duration: floa
         ended_by=str(ended_by) if ended_by else None,
         seconds=round(duration, 3),
     )
-
-
-def _write_own_tid(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, str(threading.get_native_id()).encode())
-    finally:
-        os.close(fd)
 
 
 def _pidfd_open(pid: int) -> int | None:

@@ -98,3 +98,28 @@ def test_exiting_during_a_prefetch_leaves_no_probe_cgroup():
     assert 0 == proc.wait(timeout=60)
     left = [p for p in Path("/sys/fs/cgroup").glob(f"*/sauciprobe-{proc.pid}-*")]
     assert [] == left
+
+
+def _own_cgroup(controller: str) -> str | None:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return path
+    return None
+
+
+def test_the_early_warm_up_finds_this_process_v1_cgroup_and_changes_nothing():
+    from sauci.sandbox._warm import own_tasks_file, warm_moves
+
+    tasks = own_tasks_file()
+    path = _own_cgroup("pids")
+    if path is None or not Path("/sys/fs/cgroup/pids/tasks").exists():
+        assert tasks is None  # cgroup v2 or no pids controller: nothing to warm
+        return
+    assert Path("/sys/fs/cgroup/pids", path.lstrip("/"), "tasks") == tasks
+    warm_moves(tasks)
+    warm_moves(Path("/nonexistent/tasks"))  # only a missed speed-up
+    warm_moves(None)
+    time.sleep(0.1)
+    assert path == _own_cgroup("pids")
+    assert str(threading.get_native_id()) in tasks.read_text().split()
