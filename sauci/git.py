@@ -46,9 +46,6 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-_FULL_SHA = FULL_SHA
-_GIT_ENV = GIT_ENV  # git must never prompt or read the user's terminal from inside SauCI
-
 
 @attrs.frozen(kw_only=True)
 class Commit:
@@ -75,7 +72,7 @@ class _GitCommand:
         self.args = tuple(args)
         self.cwd = cwd
         self.timeout = timeout
-        env = {**os.environ, **_GIT_ENV}
+        env = {**os.environ, **GIT_ENV}
         try:
             # A network command (fetch, ls-remote) starts helpers (ssh,
             # git-remote-https); with a timeout, git gets its own session so that
@@ -200,7 +197,7 @@ class GitSource:
 
     def resolve(self, rev: str = "HEAD") -> str:
         """The full sha of ``rev``."""
-        if re.fullmatch(_FULL_SHA, rev):
+        if re.fullmatch(FULL_SHA, rev):
             return rev  # already exact; a missing commit fails at checkout, with the same error
         try:
             return _git(
@@ -221,7 +218,7 @@ class GitSource:
             head = ""
         if head.startswith("ref: refs/") and not head.endswith("/.invalid"):
             return head[len("ref: ") :]
-        if re.fullmatch(_FULL_SHA, head):
+        if re.fullmatch(FULL_SHA, head):
             return ""
         try:
             return _git("symbolic-ref", "-q", "HEAD", cwd=self.repo).strip()
@@ -265,7 +262,7 @@ class GitSource:
     def _branch_sha(self, rev: str) -> str | None:
         """The sha ``rev`` names when that needs no git: a full sha, or a
         branch (``refs/heads/...``) kept as a loose ref file; else None."""
-        if re.fullmatch(_FULL_SHA, rev):
+        if re.fullmatch(FULL_SHA, rev):
             return rev
         if not rev.startswith("refs/heads/") or ".." in rev or "//" in rev:
             return None
@@ -273,7 +270,7 @@ class GitSource:
             text = (self.common_dir / rev).read_text(errors="replace").strip()
         except OSError:  # packed, reftable, or no such branch: git knows
             return None
-        return text if re.fullmatch(_FULL_SHA, text) else None
+        return text if re.fullmatch(FULL_SHA, text) else None
 
     def commit(self, rev: str = "HEAD", *, with_ref: bool = True) -> Commit:
         """Sha, author and message of a commit (one git call)."""

@@ -21,9 +21,11 @@ A slot is made exactly the tree of the build's commit with ``git clean
 
 The note is wiped the moment a build takes the slot, so a build that dies
 half-way leaves none; a slot whose reset fails (a crashed build's
-``index.lock``, a deleted directory) is made again from scratch. While one
-slot is being tidied the next build takes another free slot, or makes one:
-a runner keeps about one slot more than the builds it runs at once.
+``index.lock``, a deleted directory) is made again from scratch. A build
+that finds no free slot waits for one being tidied when this process tidies
+more slots than its builds hold (so builds one after another keep to one
+slot); otherwise it makes a slot, so builds side by side may use one more
+slot each while theirs are tidied.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sauci._gitfiles import FULL_SHA
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
-from sauci.git import _FULL_SHA, _GitCommand, repo_id
+from sauci.git import _GitCommand, repo_id
 
 if TYPE_CHECKING:
     from sauci.git import GitSource
@@ -47,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["Lease", "reserve", "wait_for_tidying"]
 
 log = get_logger(__name__)
+
+# How long a build waits for a slot being tidied before it makes one.
+TIDY_WAIT = 60.0
 
 _slot_names: dict[Path, str] = {}
 # In this process, per family of slots (``<root>/<repo id>``): the slots
@@ -65,6 +71,7 @@ def reserve(source: GitSource, root: Path) -> Lease:
         base = _slot_names[source.repo] = repo_id(source.repo)
     family = root / base
     slot = 0
+    waited = False
     while True:
         dest = root / f"{base}-w{slot}"
         fd = os.open(root / f".{dest.name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -77,9 +84,10 @@ def reserve(source: GitSource, root: Path) -> Lease:
         except BaseException:
             os.close(fd)
             raise
-        if not dest.exists() and (tidy := _tidy_to_wait_for(family)) is not None:
+        if not dest.exists() and not waited and (tidy := _tidy_to_wait_for(family)):
             os.close(fd)  # rather than make a slot, wait for one almost ready
-            tidy.wait()
+            tidy.wait(TIDY_WAIT)  # bounded: a tidy stuck in git makes a slot instead
+            waited = True
             slot = 0
             continue
         try:
@@ -111,7 +119,7 @@ def _take_note(fd: int) -> str | None:
     """The sha a tidy left the slot clean at, wiped as it is read (the build
     that now holds the slot will change it)."""
     note = os.pread(fd, _NOTE_SIZE, 0).decode("ascii", "replace")
-    if not re.fullmatch(_FULL_SHA, note):
+    if not re.fullmatch(FULL_SHA, note):
         return None
     os.pwrite(fd, b"-" * _NOTE_SIZE, 0)
     return note

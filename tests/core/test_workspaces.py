@@ -420,3 +420,24 @@ def test_a_slot_a_sandbox_gave_to_another_uid_is_reset_in_place(tmp_path, repo):
     with source.acquire(second, root) as lease:
         assert inode == lease.path.stat().st_ino  # reset, not made again
         assert {".gitignore", "keep.txt", "new.txt"} == set(files(lease.path))
+
+
+def test_a_tidy_that_never_ends_delays_the_next_build_only_so_long(tmp_path, repo, monkeypatch):
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    source = GitSource(repo)
+    root = tmp_path / "workspaces"
+    lease = source.acquire(sha, root)
+    stuck: list[tuple[int, threading.Event]] = []
+    monkeypatch.setattr(workspaces, "TIDY_WAIT", 0.2)
+    monkeypatch.setattr(
+        workspaces.Lease, "_tidy", lambda self, handle, sha, done: stuck.append((handle, done))
+    )
+    lease.release(tidy=True)
+    try:
+        with source.acquire(sha, root) as other:  # waits 0.2 s, then makes a slot
+            assert other.path != lease.path
+    finally:
+        for handle, done in stuck:  # what the tidy would have done at its end
+            os.close(handle)
+            workspaces._tidying.pop(lease.path, None)
+            done.set()

@@ -23,9 +23,9 @@ from typing import Any
 
 import attrs
 
+from sauci._gitfiles import sha256 as _sha256  # without loading OpenSSL
 from sauci.core import models
 from sauci.core.models import Pipeline
-from sauci.git import _sha256  # without loading OpenSSL
 
 __all__ = ["get", "key", "put"]
 
