@@ -303,7 +303,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sauci.cli._early import start
 
         args.early = start(args)  # git works while the engine is imported below
+    try:
+        return _dispatch(args)
+    finally:
+        early = args.__dict__.pop("early", None)  # still here: cmd_run never took it
+        if early is not None:
+            early.discard()
 
+
+def _dispatch(args: argparse.Namespace) -> int:
     from importlib import import_module
 
     from sauci.exceptions import ConfigError, PluginError, SauCIError

@@ -74,9 +74,16 @@ class EarlyCheckout:
             return None
         return author, message.strip()
 
+    def discard(self) -> None:
+        """Let git finish, then remove the workspace: nothing of this is left."""
+        self.wait()
+        if self.workspace.exists():
+            from sauci.git import GitSource
+
+            GitSource(self.repo, git_dir=self.git_dir).remove(self.workspace)
+
     def abandon(self) -> None:
-        """Stop waiting for git (its processes are ended); the caller removes
-        the workspace if it was made."""
+        """End git's processes (it could not all be started)."""
         for proc in self._procs:
             with contextlib.suppress(OSError):
                 proc.kill()

@@ -31,7 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     style = style_from(args)
     # main() may have started git already (sauci.cli._early): adopt its work
     # when every guess it made holds.
-    early = getattr(args, "early", None)
+    early = args.__dict__.pop("early", None)  # taken: main() no longer cleans it up
     commit: Commit | None = None
     adopt_into: Path | None = None
     try:
@@ -120,12 +120,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _adopt(early: EarlyCheckout, workspace: Path | None) -> Commit | None:
     """The commit ``early`` checked out, when that was into ``workspace``;
     else None, and its workspace removed."""
-    from sauci.git import Commit, GitSource
+    from sauci.git import Commit
 
     answer = early.wait()
     if answer is None or early.workspace != workspace:
-        if early.workspace.exists():
-            GitSource(early.repo, git_dir=early.git_dir).remove(early.workspace)
+        early.discard()
         return None
     author, message = answer
     return Commit(sha=early.sha, ref=early.ref, author=author, message=message)

@@ -198,3 +198,30 @@ def test_sauci_run_loads_no_record_classes(repo, data_dir):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     ).stdout.split()
     assert ["0", "False"] == out[-2:]
+
+
+def test_ctrl_c_before_the_command_takes_the_checkout_leaves_nothing(
+    repo, data_dir, monkeypatch, capsys
+):
+    """The early checkout is made while the engine is imported; an interrupt
+    in that time (here: as the command starts) still removes it."""
+    from sauci.cli import _local
+
+    started: list[object] = []
+    real_start = _early.start
+
+    def spy(args):
+        early = real_start(args)
+        started.append(early)
+        return early
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_early, "start", spy)
+    monkeypatch.setattr(_local, "cmd_run", interrupted)
+    assert 130 == main(["run", str(repo), "--color", "never"])
+    assert "interrupted" in capsys.readouterr().err
+    assert started and started[0] is not None  # git had started
+    assert [] == workspaces(data_dir)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
