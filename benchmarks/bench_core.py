@@ -136,6 +136,17 @@ def bench_big_log(tmp: Path, repeat: int) -> None:
     report("50 MB log to disk and store", sauci, bare_time, "<= 1.5x", ratio=True)
 
 
+def on_four_threads(worker: Callable[[], None]) -> float:
+    """Seconds for four threads running ``worker`` to all end."""
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
 def bench_concurrent_builds(tmp: Path, rounds: int) -> None:
     repo = tmp / "repo"
     repo.mkdir()
@@ -155,13 +166,7 @@ def bench_concurrent_builds(tmp: Path, rounds: int) -> None:
             while runner.run_next() is not None:
                 pass
 
-        start = time.perf_counter()
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return time.perf_counter() - start
+        return on_four_threads(worker)
 
     # The first round makes the workspace slots (a server that has built the
     # repository before has them): reported on its own, then warm rounds.
@@ -179,13 +184,7 @@ def bench_concurrent_builds(tmp: Path, rounds: int) -> None:
             for _ in range(5):
                 subprocess.run(["bash", "-eo", "pipefail", "-c", "sleep 0.5"], check=True)
 
-        start = time.perf_counter()
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return time.perf_counter() - start
+        return on_four_threads(worker)
 
     report(
         "  bare: 4 threads x 5 `bash -c 'sleep 0.5'`",

@@ -193,28 +193,9 @@ def test_release_without_reset_waits_for_the_clean(tmp_path, repo):
         assert lease.path == again.path
 
 
-def test_the_runner_reuses_one_workspace_and_each_build_starts_clean(tmp_path, repo):
-    (repo / ".sauci.yml").write_text(
-        "steps:\n  s:\n    run: test ! -e left-behind && touch left-behind && pwd > ../where\n"
-    )
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "pipeline")
-    settings = Settings(data_dir=tmp_path / "data")
-    store = MemoryStore()
-    runner = LocalRunner(store=store, settings=settings, secrets={})
-    seen = []
-    for _ in range(3):
-        store.create_build(BuildRequest(repo=str(repo), ref="refs/heads/main"))
-        build = runner.run_next()
-        assert build is not None and Status.PASSED is build.status, build
-        seen.append((settings.workspaces_dir / "where").read_text().strip())
-        assert build.author.startswith("T <") and build.message == "pipeline"
-        assert wait_for_tidying(timeout=30)
-    assert seen[0] == seen[1] == seen[2]
-
-
-def test_builds_one_after_another_keep_to_one_slot_and_start_clean(tmp_path, repo):
-    """Each build's step fails if an earlier build's file is still there."""
+def runner_for(tmp_path: Path, repo: Path) -> tuple[LocalRunner, MemoryStore, Settings]:
+    """A runner whose builds' step fails if an earlier build's file is still
+    in its workspace, and adds the workspace's path to ``../where``."""
     (repo / ".sauci.yml").write_text(
         "steps:\n  s:\n    run: test ! -e left-behind && touch left-behind && pwd >> ../where\n"
     )
@@ -222,7 +203,24 @@ def test_builds_one_after_another_keep_to_one_slot_and_start_clean(tmp_path, rep
     git(repo, "commit", "-q", "-m", "pipeline")
     settings = Settings(data_dir=tmp_path / "data")
     store = MemoryStore()
-    runner = LocalRunner(store=store, settings=settings, secrets={})
+    return LocalRunner(store=store, settings=settings, secrets={}), store, settings
+
+
+def test_the_runner_reuses_one_workspace_and_each_build_starts_clean(tmp_path, repo):
+    runner, store, settings = runner_for(tmp_path, repo)
+    for _ in range(3):
+        store.create_build(BuildRequest(repo=str(repo), ref="refs/heads/main"))
+        build = runner.run_next()
+        assert build is not None and Status.PASSED is build.status, build
+        assert build.author.startswith("T <") and build.message == "pipeline"
+        assert wait_for_tidying(timeout=30)
+    seen = (settings.workspaces_dir / "where").read_text().split()
+    assert 3 == len(seen) and 1 == len(set(seen)), seen
+
+
+def test_builds_one_after_another_keep_to_one_slot_and_start_clean(tmp_path, repo):
+    """Without waiting for the tidy between builds."""
+    runner, store, settings = runner_for(tmp_path, repo)
     for _ in range(6):
         store.create_build(BuildRequest(repo=str(repo), ref="refs/heads/main"))
     while (build := runner.run_next()) is not None:
