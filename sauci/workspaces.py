@@ -34,6 +34,7 @@ import _thread
 import fcntl
 import os
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ from sauci.git import _GitCommand, repo_id
 if TYPE_CHECKING:
     from sauci.git import GitSource
 
-__all__ = ["Lease", "reserve", "wait_for_tidying"]
+__all__ = ["Lease", "remove_slots", "reserve", "wait_for_tidying"]
 
 log = get_logger(__name__)
 
@@ -140,6 +141,39 @@ def wait_for_tidying(timeout: float | None = None) -> bool:
         if not done.wait(left):
             return False
     return True
+
+
+def remove_slots(repo: Path | str, root: Path) -> list[Path]:
+    """Delete the free workspace slots of ``repo`` under ``root`` (for a
+    repository that is no longer built); a slot a build holds is left.
+    Returns the slots removed."""
+    from sauci.git import GitSource
+
+    base = repo_id(repo)
+    try:
+        source: GitSource | None = GitSource(repo)
+    except SourceError:  # the repository itself is gone: plain deletes
+        source = None
+    removed: list[Path] = []
+    for lock_path in sorted(root.glob(f".{base}-w*.lock")):
+        dest = root / lock_path.name[1 : -len(".lock")]
+        if not re.fullmatch(r"\d+", dest.name[len(base) + 2 :]):
+            continue
+        fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a build (or its tidy) holds it
+            if source is not None and dest.exists():
+                source.remove(dest)
+            elif dest.exists():
+                shutil.rmtree(dest, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
+            removed.append(dest)
+        finally:
+            os.close(fd)
+    return removed
 
 
 class Lease:

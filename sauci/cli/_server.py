@@ -69,6 +69,15 @@ def _register(store, settings, location: str, hook: str | None, poll: float | No
     return store.save_repo(repo)
 
 
+def _delete_slots(location: str, workspaces: Path) -> list[Path]:
+    """The checkout slots a local repository's builds kept, deleted (a slot in
+    use by a build is left; a remote repository has none)."""
+    from sauci.git import is_remote
+    from sauci.workspaces import remove_slots
+
+    return [] if is_remote(location) else remove_slots(location, workspaces)
+
+
 def cmd_repo(args: argparse.Namespace) -> int:
     style = style_from(args)
     settings = settings_from(args)
@@ -86,7 +95,9 @@ def cmd_repo(args: argparse.Namespace) -> int:
                 if repo.hook != "none" and Path(repo.location).exists():
                     remove_hook(Path(repo.location), _hook_kind(repo.hook))
                 store.delete_repo(repo.id)
-                print(f"removed {repo.id}; its hook is taken out")
+                slots = _delete_slots(repo.location, settings.workspaces_dir)
+                deleted = f"; {len(slots)} workspace slot(s) deleted" if slots else ""
+                print(f"removed {repo.id}; its hook is taken out{deleted}")
                 return 0
         raise ConfigError(f"no registered repository {args.location!r}; see: sauci repo list")
     repos = store.list_registered_repos()

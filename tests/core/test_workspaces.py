@@ -439,3 +439,50 @@ def test_a_tidy_that_never_ends_delays_the_next_build_only_so_long(tmp_path, rep
             os.close(handle)
             workspaces._tidying.pop(lease.path, None)
             done.set()
+
+
+def test_remove_slots_deletes_free_slots_and_leaves_one_in_use(tmp_path, repo):
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    source = GitSource(repo)
+    root = tmp_path / "workspaces"
+    held = source.acquire(sha, root)
+    free = source.acquire(sha, root)
+    free_path = free.path
+    free.release()
+    other = tmp_path / "other-repo"  # another repository's slot is not touched
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    (other / "f").write_text("x")
+    git(other, "add", ".")
+    git(other, "commit", "-q", "-m", "x")
+    GitSource(other).acquire(git(other, "rev-parse", "HEAD").strip(), root).release()
+    try:
+        assert [free_path] == workspaces.remove_slots(repo, root)
+        assert not free_path.exists()
+        assert not (root / f".{free_path.name}.lock").exists()
+        assert held.path.exists()
+        assert 2 == len(git(repo, "worktree", "list").splitlines())  # the repo and the held slot
+        assert 2 == len(git(other, "worktree", "list").splitlines())
+    finally:
+        held.release()
+    assert [held.path] == workspaces.remove_slots(repo, root)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+def test_unregistering_a_repository_deletes_its_slots(tmp_path, repo, capsys):
+    from sauci.cli import main
+
+    data = tmp_path / "data"
+    common = ["--data-dir", str(data), "--color", "never"]
+    assert 0 == main(["repo", "add", str(repo), "--hook", "none", "--poll", "60", *common])
+    runner, store, settings = runner_for(tmp_path, repo)
+    store.create_build(BuildRequest(repo=str(repo), ref="refs/heads/main"))
+    assert Status.PASSED is runner.run_next().status
+    assert wait_for_tidying(timeout=30)
+    slots = [p for p in settings.workspaces_dir.iterdir() if p.is_dir()]
+    assert 1 == len(slots)
+    capsys.readouterr()
+    assert 0 == main(["repo", "remove", str(repo), *common])
+    assert "1 workspace slot(s) deleted" in capsys.readouterr().out
+    assert not slots[0].exists()
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
