@@ -26,6 +26,7 @@ import attrs
 from sauci._gitfiles import FULL_SHA, GIT_ENV, worktree_lock
 from sauci._gitfiles import sha256 as _sha256
 from sauci._logging import get_logger
+from sauci._repr import value_repr
 from sauci.exceptions import SourceError
 
 __all__ = [
@@ -47,8 +48,10 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Commit:
+    __repr__ = value_repr  # not generated per class: see sauci._repr
+
     sha: str
     ref: str
     author: str

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from sauci._repr import value_repr
 from sauci.core.models import DEFAULT_LOG_LIMIT, as_tuple
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import ConfigError
@@ -57,9 +58,11 @@ def _check_labels(instance: Any, attribute: Any, value: tuple[str, ...]) -> None
     parse_labels(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Settings:
     """Every setting SauCI reads, validated."""
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     data_dir: Path = attrs.field(factory=default_data_dir, converter=Path)
     store: str = ""  # store URL; "" means SQLite in data_dir

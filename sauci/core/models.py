@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from sauci._repr import value_repr
+
 __all__ = [
     "DEFAULT_LOG_LIMIT",
     "DEFAULT_SHELL",
@@ -119,9 +121,11 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Limits:
     """Resource limits for one step; None means the sandbox default."""
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     memory: int | None = None  # bytes
     processes: int | None = None
@@ -131,13 +135,15 @@ class Limits:
         return any(v is not None for v in (self.memory, self.processes, self.cpu))
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class When:
     """Filters that decide whether a step runs for a build.
 
     Empty tuples match everything. Branch patterns are fnmatch globs; a
     pattern starting with "!" excludes.
     """
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     branches: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     events: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
@@ -176,7 +182,7 @@ def _check_service_name(instance: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"service name {value!r} {problem}")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Service:
     """A container that runs beside a step (a database, a cache), for sandboxes
     with the ``services`` capability.
@@ -185,6 +191,8 @@ class Service:
     inside the service's container that exits 0 once it is ready (None: ready
     as soon as it started); ``ready_timeout`` is in seconds.
     """
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     name: str = attrs.field(validator=_check_service_name)
     image: str = attrs.field(validator=attrs.validators.min_len(1))
@@ -214,13 +222,15 @@ def _check_services(instance: Any, attribute: Any, value: tuple[Service, ...]) -
         raise ValueError(f"duplicate service names in {names!r}")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Step:
     """One command of a pipeline, after matrix expansion.
 
     ``needs`` None means "the step before me in file order"; an empty tuple
     means "no dependencies".
     """
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     name: str = attrs.field(validator=attrs.validators.min_len(1))
     run: tuple[str, ...] = attrs.field(converter=_str_tuple)
@@ -253,9 +263,11 @@ class Step:
         return "\n".join(self.run)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Schedule:
     """A cron trigger declared in the pipeline: build ``branch`` at ``cron`` times (UTC)."""
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     cron: str
     branch: str = "main"
@@ -269,13 +281,15 @@ def _step_tuple(steps: Iterable[Step]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Pipeline:
     """A validated pipeline: top-level env and steps with resolved needs.
 
     Build one in code with ``Pipeline(steps=[Step(...), ...])`` or load one
     with :func:`sauci.load_pipeline`.
     """
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     steps: tuple[Step, ...] = attrs.field(converter=_step_tuple)
     env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
@@ -301,13 +315,15 @@ class Pipeline:
         return resolve_needs(self.steps)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StepResult:
     """What a sandbox reports about one run of one step.
 
     ``exit_code`` is None when the process was ended by a signal; ``signal``
     then names it. ``ended_by`` and ``reason`` are set when SauCI ended it.
     """
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     exit_code: int | None
     signal: int | None = None
@@ -321,9 +337,11 @@ class StepResult:
         return self.exit_code == 0 and self.ended_by is None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BuildRequest:
     """Everything needed to queue a build (what a trigger produces)."""
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     repo: str
     ref: str = ""
@@ -339,9 +357,11 @@ class BuildRequest:
     attempt: int = 1  # > 1 when a build is tried again after its worker was lost
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Build:
     """A build as recorded in the store."""
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     id: int
     repo: str
@@ -401,9 +421,11 @@ def request_again(build: Build, *, attempt: int | None = None) -> BuildRequest:
     )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StepRun:
     """One step of one build as recorded in the store."""
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     build_id: int
     name: str
@@ -432,9 +454,11 @@ def _run_tuple(steps: Iterable[StepRun]) -> tuple[StepRun, ...]:
     return tuple(steps)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BuildOutcome:
     """A finished build and its steps, as returned by :func:`sauci.run_pipeline`."""
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     build: Build
     steps: tuple[StepRun, ...] = attrs.field(converter=_run_tuple)

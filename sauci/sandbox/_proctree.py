@@ -30,6 +30,7 @@ from typing import TypeVar
 import attrs
 
 from sauci._logging import get_logger
+from sauci._repr import value_repr
 
 __all__ = [
     "TOKEN_VARIABLE",
@@ -105,7 +106,7 @@ def cgroup_name(prefix: str, label: str) -> str:
     return f"{prefix}{safe}-{_token_hex(4)}"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CgroupLayout:
     """Where step cgroups are made on this machine.
 
@@ -113,6 +114,8 @@ class CgroupLayout:
     directory under which step cgroups are created. ``controllers`` are the
     ones that can enforce limits (v2: enabled in the base's subtree_control).
     """
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     version: int
     bases: Mapping[str, Path]
@@ -123,13 +126,15 @@ class CgroupLayout:
         return frozenset(f"limits.{'processes' if c == 'pids' else c}" for c in self.controllers)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CgroupEvents:
     """What the kernel counted for a step cgroup.
 
     ``oom_kills`` is None when the kernel does not count them (v1 before
     4.13); then ``memory_failures`` (times the limit was hit) is the hint.
     """
+
+    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     oom_kills: int | None = None
     memory_failures: int = 0

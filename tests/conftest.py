@@ -1,0 +1,19 @@
+"""What every test shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _logging_settings_do_not_leak() -> Iterator[None]:
+    """Tests that call the CLI's main() in-process configure SauCI's logging;
+    a configuration not yet applied would otherwise be applied by the next
+    test's first warning, replacing structlog's capture_logs there."""
+    from sauci import _logging
+
+    saved = (_logging._min_level, _logging._pending)
+    yield
+    _logging._min_level, _logging._pending = saved
