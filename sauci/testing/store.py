@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import math
 import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -52,36 +51,14 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import NotFoundError, StoreError
-from sauci.testing._store_runs import RunsConformance
+from sauci.testing._store_runs import MISSING_ID, RunsConformance, _race
 from sauci.typing import Store
 
 __all__ = ["StoreConformance", "make_store_state_machine"]
 
-MISSING_ID = 987_654  # a build id no test creates
-
 
 def _request(repo: str = "acme/app", **kw: Any) -> BuildRequest:
     return BuildRequest(repo=repo, **kw)
-
-
-def _run_threads(count: int, target: Callable[[int], None]) -> None:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    if errors:
-        raise errors[0]
 
 
 class StoreConformance(RunsConformance):
@@ -266,7 +243,7 @@ class StoreConformance(RunsConformance):
                 assert f"worker-{i}" == build.claimed_by
                 claimed[i].append(build.id)
 
-        _run_threads(8, claim_all)
+        _race(8, claim_all)
         everything = [b for per_thread in claimed for b in per_thread]
         assert sorted(created) == sorted(everything)  # none twice, none missed
         assert all(b.status is Status.RUNNING for b in store.list_builds(limit=100))
@@ -474,7 +451,7 @@ class StoreConformance(RunsConformance):
                 sizes.append(store.append_log(build.id, "shared", bytes([i * 10 + j]) * 100))
                 store.append_log(build.id, f"own-{i}", bytes([j]) * 10)
 
-        _run_threads(4, append)
+        _race(4, append)
         assert list(range(100, 4001, 100)) == sorted(sizes)
         log = store.read_log(build.id, "shared")
         assert Counter(bytes([n]) * 100 for n in range(40)) == Counter(
@@ -607,7 +584,7 @@ class StoreConformance(RunsConformance):
 
     def test_concurrent_deliveries_are_new_exactly_once(self, store: Store) -> None:
         seen: list[bool] = []
-        _run_threads(8, lambda i: seen.append(store.record_delivery("gh-race")))
+        _race(8, lambda i: seen.append(store.record_delivery("gh-race")))
         assert [False] + [True] * 7 == sorted(seen)
 
 
