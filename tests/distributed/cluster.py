@@ -17,8 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +24,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
 
+from polling import wait_for
 from redis_server import RedisServer
 
 DEADLINE = 60.0  # seconds any wait in these tests gives up after (never a timing assert)
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``predicate`` until it returns something true; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _skip_or_fail(reason: str) -> None:

@@ -4,9 +4,9 @@ build it no longer owns, passes cancel requests on, keeps one name per worker.""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from polling import wait_for
 from test_dispatch import make_repo
 
 from sauci.core.config import Settings
@@ -18,14 +18,6 @@ from sauci.sandbox.local import LocalSandbox
 from sauci.storage.memory import MemoryStore
 
 DEADLINE = 30.0
-
-
-def wait_for(predicate, what):
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cluster import wait_for
+from polling import wait_for
 
 from sauci.core.models import BuildRequest, Status
 from sauci.core.scheduler import Scheduler
@@ -176,18 +176,25 @@ def test_cancel_from_the_server_side_ends_the_step_tree_on_the_worker(cluster, t
     wait_for(lambda: not any(alive(pid) for pid in step_pids), "the step's processes to end")
 
 
-def test_sigterm_lets_the_running_build_finish_and_takes_no_new_one(cluster, tmp_path):
+def one_running_build(cluster, tmp_path, worker_name, seconds):
+    """A worker with one slot running a build whose step sleeps ``seconds``
+    and then prints "finished": (store, worker, repo, build id)."""
     started = tmp_path / "started"
     repo = make_repo(
         tmp_path / "repo",
-        f"steps:\n  a:\n    run: touch {started}; sleep 2; echo finished\n",
+        f"steps:\n  a:\n    run: touch {started}; sleep {seconds}; echo finished\n",
     )
     store = cluster.store()
-    worker = cluster.start_worker("leaving", 0, slots=1)
-    cluster.wait_online(store, "leaving")
+    worker = cluster.start_worker(worker_name, 0, slots=1)
+    cluster.wait_online(store, worker_name)
     cluster.start_server()
-    first = queue(store, repo, n="1")
+    build_id = queue(store, repo, n="1")
     wait_for(started.exists, "the step to start")
+    return store, worker, repo, build_id
+
+
+def test_sigterm_lets_the_running_build_finish_and_takes_no_new_one(cluster, tmp_path):
+    store, worker, repo, first = one_running_build(cluster, tmp_path, "leaving", 2)
     worker.terminate()
     wait_for(lambda: [w.state for w in store.list_workers()] == ["stopping"], "the worker to stop")
     second = queue(store, repo, n="2")
@@ -246,17 +253,7 @@ def test_sigquit_ends_the_steps_and_hands_the_build_on(cluster, tmp_path):
 
 
 def test_ctrl_c_once_is_a_warm_shutdown_that_exits_0(cluster, tmp_path):
-    started = tmp_path / "started"
-    repo = make_repo(
-        tmp_path / "repo",
-        f"steps:\n  a:\n    run: touch {started}; sleep 1; echo finished\n",
-    )
-    store = cluster.store()
-    worker = cluster.start_worker("tty", 0, slots=1)
-    cluster.wait_online(store, "tty")
-    cluster.start_server()
-    build_id = queue(store, repo)
-    wait_for(started.exists, "the step to start")
+    store, worker, _repo, build_id = one_running_build(cluster, tmp_path, "tty", 1)
     worker.proc.send_signal(signal.SIGINT)
 
     assert 0 == worker.wait(), worker.output()

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from django.urls import reverse
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
 
+from polling import wait_for
 from redis_server import redis_server, redis_url  # noqa: F401
 
 from sauci.core.models import BuildRequest, Status
@@ -49,17 +50,6 @@ SAUCI = {{
     "ANALYTICS": False,
 }}
 """
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def make_repo(path: Path, pipeline: str) -> str:

@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from polling import wait_for
 
 from sauci.core.config import Settings
 from sauci.core.models import Status
@@ -35,16 +35,6 @@ def make_origin(tmp: Path, pipeline: str) -> tuple[Path, Path]:
     git(work, "add", ".")
     git(work, "commit", "-q", "-m", "first")
     return bare, work
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture
