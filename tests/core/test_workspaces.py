@@ -234,6 +234,13 @@ def note(root: Path, slot: Path) -> str:
     return (root / f".{slot.name}.lock").read_text()
 
 
+def tidy(lease: workspaces.Lease) -> Path:
+    """Hand ``lease`` back to be tidied, wait for the tidy; the slot's path."""
+    lease.release(tidy=True)
+    assert wait_for_tidying(timeout=30)
+    return lease.path
+
+
 def test_a_tidied_slot_is_clean_and_the_next_build_of_its_commit_runs_no_git(
     tmp_path, repo, monkeypatch
 ):
@@ -241,10 +248,8 @@ def test_a_tidied_slot_is_clean_and_the_next_build_of_its_commit_runs_no_git(
     source = GitSource(repo)
     root = tmp_path / "workspaces"
     lease = source.acquire(first, root)
-    path = lease.path
-    litter(path)
-    lease.release(tidy=True)
-    assert wait_for_tidying(timeout=30)
+    litter(lease.path)
+    path = tidy(lease)
     assert {".gitignore": "build/\n*.pyc\n", "keep.txt": "one\n"} | {
         "gone.txt": "only in the first commit\n"
     } == files(path)
@@ -267,9 +272,7 @@ def test_a_tidied_slot_is_clean_and_the_next_build_of_its_commit_runs_no_git(
         assert path == again.path
     assert [] == started
     assert "-" * 40 == note(root, path)  # used (and not tidied): no note
-    lease = source.acquire(first, root)
-    lease.release(tidy=True)
-    assert wait_for_tidying(timeout=30)
+    tidy(source.acquire(first, root))
     started.clear()
     with source.acquire(second, root) as again:
         assert {".gitignore": "build/\n*.pyc\n", "keep.txt": "two\n", "new.txt": "new\n"} == (
@@ -283,10 +286,7 @@ def test_a_note_the_slot_does_not_match_is_not_trusted(tmp_path, repo):
     first, second = commit_second(repo)
     source = GitSource(repo)
     root = tmp_path / "workspaces"
-    lease = source.acquire(first, root)
-    path = lease.path
-    lease.release(tidy=True)
-    assert wait_for_tidying(timeout=30)
+    path = tidy(source.acquire(first, root))
     git(path, "checkout", "-q", "--detach", second)
     (path / "untracked.txt").write_text("x")
     with source.acquire(first, root) as again:
@@ -303,8 +303,7 @@ def test_a_failed_tidy_leaves_no_note_and_the_next_build_resets(tmp_path, repo):
     gitdir = Path((path / ".git").read_text().split(":", 1)[1].strip())
     (gitdir / "index.lock").write_text("")  # the tidy's checkout cannot take the index
     (path / "keep.txt").write_text("changed\n")
-    lease.release(tidy=True)
-    assert wait_for_tidying(timeout=30)
+    tidy(lease)
     assert sha != note(root, path)
     (gitdir / "index.lock").unlink()
     with source.acquire(sha, root) as again:
@@ -317,10 +316,7 @@ def test_a_build_that_dies_holding_a_tidied_slot_leaves_it_to_be_reset(tmp_path,
     sha = git(repo, "rev-parse", "HEAD").strip()
     source = GitSource(repo)
     root = tmp_path / "workspaces"
-    lease = source.acquire(sha, root)
-    path = lease.path
-    lease.release(tidy=True)
-    assert wait_for_tidying(timeout=30)
+    path = tidy(source.acquire(sha, root))
     subprocess.run(
         [
             sys.executable,
