@@ -30,18 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from sauci.testing.browser import CHROMIUM, launch_chromium  # noqa: E402 - after the path
+
 REPO = "/srv/git/big-project.git"
 STEP_NAMES = ["checkout", "lint", "typecheck", "unit", "integration", "docs", "build", "package",
               "e2e", "publish"]  # fmt: skip
@@ -273,7 +263,7 @@ def browser_numbers(tmp: Path, big_id: int, live_log: Path, args) -> None:
         )
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = launch_chromium(pw)
         page = browser.new_page()
         trivial = statistics.median(fcp(page, f"{base}/trivial/") for _ in range(5))
         paint = statistics.median(

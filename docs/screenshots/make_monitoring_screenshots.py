@@ -22,18 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 PASSWORD = "screenshots"
 DAY = 86400.0
@@ -190,6 +178,7 @@ def main(argv: list[str]) -> int:
     from sauci.contrib.django.project import serve_ui
     from sauci.core.config import Settings
     from sauci.storage import open_store
+    from sauci.testing.browser import launch_chromium
 
     with tempfile.TemporaryDirectory(prefix="sauci-shots-") as tmp:
         settings = Settings(data_dir=tmp)
@@ -198,7 +187,7 @@ def main(argv: list[str]) -> int:
         ui = serve_ui(settings, port=0, admin_password=PASSWORD, store=store, quiet=True)
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+                browser = launch_chromium(pw)
                 try:
                     page = browser.new_page(viewport=VIEWPORT)
                     page.set_default_timeout(20000)

@@ -16,20 +16,10 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from sauci.testing.browser import CHROMIUM, launch_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS_GIT_BRANCH = 'x"><img/src=x/onerror=alert(1)>'  # git refuses spaces in ref names
 XSS_BRANCH = 'x"><img src=x onerror=alert(1)>'
 XSS_TEST = "<img src=x onerror=alert(2)>test_html"
@@ -149,7 +139,7 @@ def test_push_build_live_log_rerun_badge(served):
     with sync_playwright() as pw:
         # Playwright's launch() makes a fresh --user-data-dir itself (and
         # refuses one in args).
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -293,7 +283,7 @@ def test_sections_continue_across_ranges_in_the_browser():
         )
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page()
             page.route("http://sauci.test/**", handle)

@@ -14,9 +14,10 @@ import time
 
 import pytest
 from django.urls import reverse
-from test_browser import CHROMIUM, FLAGS, _need_browser
+from test_browser import _need_browser
 
 from sauci.core.models import BuildRequest, Status, Worker
+from sauci.testing.browser import launch_chromium
 
 # Browser tests take seconds. They need no django_db mark: the live server
 # gives each one a transactional database.
@@ -60,7 +61,7 @@ def site(live_server, settings, django_user_model):
 def browser(site):
     sync_playwright = _need_browser()
     with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        launched = launch_chromium(pw)
         try:
             yield launched
         finally:
