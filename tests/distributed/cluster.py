@@ -25,7 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
 
 from polling import wait_for
-from redis_server import RedisServer
+from redis_server import RedisServer, redis_binary
 
 DEADLINE = 60.0  # seconds any wait in these tests gives up after (never a timing assert)
 
@@ -201,36 +201,9 @@ def start_postgres(addresses: list[str]) -> Postgres:
     return server
 
 
-class MultiRedis(RedisServer):
+def start_redis(addresses: list[str]) -> RedisServer:
     """redis-server bound to 127.0.0.1 and the gateways."""
-
-    def __init__(self, binary: str, addresses: list[str]) -> None:
-        super().__init__(binary)
-        self.addresses = addresses
-
-    def start(self) -> None:
-        cmd = [self.binary, "--bind", *self.addresses, "--port", str(self.port)]
-        cmd += ["--save", "", "--appendonly", "no", "--protected-mode", "no"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: _connects(self.port), f"redis-server on port {self.port}", 10)
-
-
-def _connects(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def start_redis(addresses: list[str]) -> MultiRedis:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "redis-server not found on PATH (apt-get install -y redis-server)"
-        if os.environ.get("SAUCI_REQUIRE_REDIS"):
-            pytest.fail(f"{reason}, and SAUCI_REQUIRE_REDIS is set")
-        pytest.skip(f"{reason}; set SAUCI_REQUIRE_REDIS=1 to make this an error")
-    server = MultiRedis(binary, addresses)
+    server = RedisServer(redis_binary(), bind=addresses)
     server.start()
     return server
 
@@ -276,7 +249,7 @@ class WorkerProcess:
 class Cluster:
     """Hosts, Redis, PostgreSQL, and the workers and server one test starts."""
 
-    def __init__(self, hosts: Hosts, redis: MultiRedis, pg: Postgres, tmp: Path) -> None:
+    def __init__(self, hosts: Hosts, redis: RedisServer, pg: Postgres, tmp: Path) -> None:
         self.hosts = hosts
         self.redis = redis
         self.pg = pg

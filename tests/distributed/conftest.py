@@ -10,11 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from cluster import Cluster, Hosts, MultiRedis, Postgres, make_hosts, start_postgres, start_redis
+from cluster import Cluster, Hosts, Postgres, make_hosts, start_postgres, start_redis
+from redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
-def dist_services() -> Iterator[tuple[Hosts, MultiRedis, Postgres]]:
+def dist_services() -> Iterator[tuple[Hosts, RedisServer, Postgres]]:
     """Two worker hosts, and Redis and PostgreSQL that both reach."""
     pytest.importorskip("celery")
     hosts = make_hosts(2)

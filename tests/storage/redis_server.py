@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -30,9 +30,16 @@ class RedisServer:
     Without ``persist_dir`` nothing survives a restart; with it, an append-only
     file in that directory does (for outage tests)."""
 
-    def __init__(self, binary: str, persist_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        binary: str,
+        persist_dir: str | None = None,
+        *,
+        bind: Sequence[str] = ("127.0.0.1",),
+    ) -> None:
         self.binary = binary
         self.persist_dir = persist_dir
+        self.bind = tuple(bind)  # more than loopback: others may connect (no protected mode)
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -41,7 +48,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        cmd = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port)]
+        cmd = [self.binary, "--bind", *self.bind, "--port", str(self.port)]
+        if self.bind != ("127.0.0.1",):
+            cmd += ["--protected-mode", "no"]
         if self.persist_dir is None:
             cmd += ["--save", "", "--appendonly", "no"]
         else:
@@ -77,15 +86,21 @@ class RedisServer:
             client.flushdb()
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A redis-server for the session (skipped, or failed under SAUCI_REQUIRE_REDIS)."""
+def redis_binary() -> str:
+    """redis-server's path; the test is skipped without it, or fails under SAUCI_REQUIRE_REDIS."""
     binary = shutil.which("redis-server")
     if binary is None:
         reason = "redis-server not found on PATH (apt-get install -y redis-server)"
         if os.environ.get("SAUCI_REQUIRE_REDIS"):
             pytest.fail(f"{reason}, and SAUCI_REQUIRE_REDIS is set")
         pytest.skip(f"{reason}; set SAUCI_REQUIRE_REDIS=1 to make this an error")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server for the session (skipped, or failed under SAUCI_REQUIRE_REDIS)."""
+    binary = redis_binary()
     pytest.importorskip("redis")
     server = RedisServer(binary)
     server.start()
