@@ -23,7 +23,7 @@ try:  # the built-in sha256: hashlib loads OpenSSL's libcrypto first (about 3 ms
 except ImportError:  # Python 3.12+ calls it _sha2; a build may lack both
     from hashlib import sha256 as sha256
 
-__all__ = ["FULL_SHA", "GIT_ENV", "head", "locate", "sha256", "worktree_lock"]
+__all__ = ["FULL_SHA", "GIT_ENV", "head", "locate", "ref_sha", "sha256", "worktree_lock"]
 
 FULL_SHA = r"[0-9a-f]{40}"
 
@@ -63,9 +63,19 @@ def head(git_dir: Path) -> tuple[str, str] | None:
         return None
     if re.fullmatch(FULL_SHA, text):
         return text, ""
-    if not text.startswith("ref: refs/heads/") or text.endswith("/.invalid"):
+    if not text.startswith("ref: "):
         return None
     ref = text[len("ref: ") :]
+    sha = ref_sha(git_dir, ref)
+    return None if sha is None else (sha, ref)
+
+
+def ref_sha(git_dir: Path, ref: str) -> str | None:
+    """The sha of branch ``ref`` (``refs/heads/...``) from its loose file, else
+    from ``packed-refs``; None when git must be asked (reftable, no such
+    branch, anything odd)."""
+    if not ref.startswith("refs/heads/") or ref.endswith("/.invalid"):
+        return None
     if ".." in ref or "//" in ref:
         return None
     try:
@@ -74,7 +84,7 @@ def head(git_dir: Path) -> tuple[str, str] | None:
         sha = _packed(git_dir, ref) or ""
     except OSError:
         return None
-    return (sha, ref) if re.fullmatch(FULL_SHA, sha) else None
+    return sha if re.fullmatch(FULL_SHA, sha) else None
 
 
 def _packed(git_dir: Path, ref: str) -> str | None:

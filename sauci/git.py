@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from sauci._gitfiles import FULL_SHA, GIT_ENV, worktree_lock
+from sauci._gitfiles import FULL_SHA, GIT_ENV, ref_sha, worktree_lock
 from sauci._gitfiles import sha256 as _sha256
 from sauci._logging import get_logger
 from sauci._repr import value_repr
@@ -264,16 +264,10 @@ class GitSource:
 
     def _branch_sha(self, rev: str) -> str | None:
         """The sha ``rev`` names when that needs no git: a full sha, or a
-        branch (``refs/heads/...``) kept as a loose ref file; else None."""
+        branch read from the repository's ref files; else None."""
         if re.fullmatch(FULL_SHA, rev):
             return rev
-        if not rev.startswith("refs/heads/") or ".." in rev or "//" in rev:
-            return None
-        try:
-            text = (self.common_dir / rev).read_text(errors="replace").strip()
-        except OSError:  # packed, reftable, or no such branch: git knows
-            return None
-        return text if re.fullmatch(FULL_SHA, text) else None
+        return ref_sha(self.common_dir, rev)
 
     def commit(self, rev: str = "HEAD", *, with_ref: bool = True) -> Commit:
         """Sha, author and message of a commit (one git call)."""
