@@ -31,6 +31,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci._repr import value_repr
+from sauci.sandbox._warm import own_cgroups
 
 __all__ = [
     "TOKEN_VARIABLE",
@@ -146,22 +147,6 @@ class CgroupEvents:
         return self.memory_failures > 0
 
 
-def _own_cgroups() -> dict[str, str]:
-    """Controller (or "" for v2) -> this process's cgroup path."""
-    out: dict[str, str] = {}
-    for line in _read("/proc/self/cgroup").splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, names, path = parts
-        if not names:
-            out[""] = path
-        for name in names.split(","):
-            if name:
-                out[name] = path
-    return out
-
-
 def _probe(base: Path, *, move_thread: bool) -> None:
     """Raise OSError unless a child cgroup can be made (and, for v1, entered) here."""
     # Not "sauci-...": sweep() must never take a probe for a leftover.
@@ -185,7 +170,7 @@ def detect_cgroups(root: Path | str = DEFAULT_ROOT) -> tuple[CgroupLayout | None
     """
     root = Path(root)
     try:
-        own = _own_cgroups()
+        own = own_cgroups()
     except OSError as exc:
         return None, f"cannot read /proc/self/cgroup: {exc}"
     if (root / "cgroup.controllers").exists():

@@ -17,7 +17,7 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["own_tasks_file", "warm_moves", "write_own_tid"]
+__all__ = ["own_cgroups", "own_tasks_file", "warm_moves", "write_own_tid"]
 
 
 def write_own_tid(tasks: Path) -> None:
@@ -29,31 +29,61 @@ def write_own_tid(tasks: Path) -> None:
         os.close(fd)
 
 
+def own_cgroups() -> dict[str, str]:
+    """Controller (or "" for v2) -> this process's cgroup path, from /proc/self/cgroup."""
+    with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().splitlines()
+    out: dict[str, str] = {}
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, names, path = parts
+        if not names:
+            out[""] = path
+        for name in names.split(","):
+            if name:
+                out[name] = path
+    return out
+
+
 def own_tasks_file(root: Path | str = "/sys/fs/cgroup", controller: str = "pids") -> Path | None:
     """The v1 ``tasks`` file of this process's cgroup of ``controller``; None on
     cgroup v2 or when it is not mounted there."""
     try:
-        with open("/proc/self/cgroup", encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
+        path = own_cgroups().get(controller)
     except OSError:
         return None
-    for line in lines:
-        _, names, path = [*line.split(":", 2), "", ""][:3]
-        if controller in names.split(","):
-            tasks = Path(root) / controller / path.lstrip("/") / "tasks"
-            return tasks if tasks.exists() else None
-    return None
+    if path is None:
+        return None
+    tasks = Path(root) / controller / path.lstrip("/") / "tasks"
+    return tasks if tasks.exists() else None
+
+
+_moving = False  # a warm-up thread is in flight: one at a time is enough
+_moving_lock = threading.Lock()
 
 
 def warm_moves(tasks: Path | None) -> None:
     """Move a short-lived thread into the cgroup whose ``tasks`` file this is
-    (its own: nothing changes); errors only mean a missed speed-up."""
+    (its own: nothing changes), unless one is on its way already; errors only
+    mean a missed speed-up."""
+    global _moving
     if tasks is None:
         return
+    with _moving_lock:
+        if _moving:
+            return
+        _moving = True
 
     def move() -> None:
-        with contextlib.suppress(OSError):
-            write_own_tid(tasks)
+        global _moving
+        try:
+            with contextlib.suppress(OSError):
+                write_own_tid(tasks)
+        finally:
+            with _moving_lock:
+                _moving = False
 
     # Not threading.Thread: its start() waits until the thread runs.
     _thread.start_new_thread(move, ())

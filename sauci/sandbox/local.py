@@ -6,7 +6,6 @@ isolation: the step sees the host's files and network. See docs/sandboxes.md.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import math
 import os
@@ -33,7 +32,7 @@ from sauci.sandbox._proctree import (
     detect_cgroups,
     sweep,
 )
-from sauci.sandbox._warm import write_own_tid
+from sauci.sandbox._warm import warm_moves
 from sauci.typing import LogWriter
 
 __all__ = ["TOKEN_VARIABLE", "LocalSandbox", "prefetch_cgroups", "sweep"]
@@ -163,8 +162,6 @@ class LocalSandbox:
                 if use_cgroups:
                     raise SandboxError(f"cgroups were required but {self.cgroups_reason}")
                 _warn_cgroups_unavailable(self.cgroups_reason)
-        self._warming = False
-        self._warming_lock = threading.Lock()
         self.capabilities: frozenset[str] = (
             self.layout.capabilities if self.layout is not None else frozenset()
         )
@@ -177,25 +174,8 @@ class LocalSandbox:
         on cgroup v1, a no-op thread move now keeps the step's own move from
         waiting for an RCU grace period (see :mod:`sauci.sandbox._warm`)."""
         layout = self.layout
-        if layout is None or layout.version != 1:
-            return
-        with self._warming_lock:
-            if self._warming:
-                return
-            self._warming = True
-        base = next(iter(layout.bases.values()))
-
-        def warm() -> None:
-            try:
-                write_own_tid(base / "tasks")
-            except OSError:
-                pass  # only a missed speed-up
-            finally:
-                with self._warming_lock:
-                    self._warming = False
-
-        # Not threading.Thread: its start() waits until the thread runs.
-        _thread.start_new_thread(warm, ())
+        if layout is not None and layout.version == 1:
+            warm_moves(next(iter(layout.bases.values())) / "tasks")
 
     # -- what a subclass changes (NamespaceSandbox wraps the command) -------
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sauci.core.models import Step
-from sauci.sandbox import local
+from sauci.sandbox import _warm, local
 from sauci.sandbox.local import LocalSandbox, prefetch_cgroups
 
 
@@ -70,9 +70,9 @@ def test_prepare_then_run(tmp_path):
     sandbox.prepare()  # at most one warm-up at a time; never an error
     assert (0, b"fine\n") == run_echo(sandbox, tmp_path)
     deadline = time.monotonic() + 10
-    while sandbox._warming and time.monotonic() < deadline:  # the warm-up ends by itself
+    while _warm._moving and time.monotonic() < deadline:  # the warm-up ends by itself
         time.sleep(0.01)
-    assert not sandbox._warming
+    assert not _warm._moving
 
 
 def test_prepare_without_cgroups_does_nothing(tmp_path):
