@@ -13,9 +13,10 @@ import contextlib
 import fcntl
 import os
 import re
+import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 try:  # the built-in sha256: hashlib loads OpenSSL's libcrypto first (about 3 ms a start)
@@ -23,7 +24,16 @@ try:  # the built-in sha256: hashlib loads OpenSSL's libcrypto first (about 3 ms
 except ImportError:  # Python 3.12+ calls it _sha2; a build may lack both
     from hashlib import sha256 as sha256
 
-__all__ = ["FULL_SHA", "GIT_ENV", "head", "locate", "ref_sha", "sha256", "worktree_lock"]
+__all__ = [
+    "FULL_SHA",
+    "GIT_ENV",
+    "GitCommand",
+    "head",
+    "locate",
+    "ref_sha",
+    "sha256",
+    "worktree_lock",
+]
 
 FULL_SHA = r"[0-9a-f]{40}"
 
@@ -97,6 +107,59 @@ def _packed(git_dir: Path, ref: str) -> str | None:
     except OSError:
         pass
     return None
+
+
+class GitCommand:
+    """A git process started at once; :meth:`result` waits for it (SourceError on failure).
+
+    Starting one and doing something else before asking for the result lets
+    Python work while git does (``sauci run`` imports its engine meanwhile).
+    """
+
+    def __init__(
+        self, args: Sequence[str], cwd: Path | str | None = None, timeout: float | None = None
+    ) -> None:
+        self.args = tuple(args)
+        self.cwd = cwd
+        self.timeout = timeout
+        env = {**os.environ, **GIT_ENV}
+        try:
+            # A network command (fetch, ls-remote) starts helpers (ssh,
+            # git-remote-https); with a timeout, git gets its own session so that
+            # the whole group can be ended, not just git, leaving no pipe open.
+            self.proc = subprocess.Popen(
+                ["git", *self.args],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=timeout is not None,
+            )
+        except FileNotFoundError as exc:
+            from sauci.exceptions import SourceError
+
+            raise SourceError("git is not installed or not on PATH") from exc
+
+    def result(self) -> str:
+        from sauci.exceptions import SourceError  # attrs: not at import (see the module's doc)
+
+        proc, args, timeout = self.proc, self.args, self.timeout
+        try:
+            out, err_bytes = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.communicate()
+            raise SourceError(f"git {' '.join(args)} gave no answer within {timeout:g} s") from exc
+        except BaseException:  # KeyboardInterrupt: do not leave git running
+            proc.kill()
+            proc.wait()
+            raise
+        if proc.returncode != 0:
+            err = err_bytes.decode("utf-8", "replace").strip()
+            raise SourceError(f"git {' '.join(args)} failed in {self.cwd}: {err}")
+        return out.decode("utf-8", "replace")
 
 
 _thread_locks: dict[str, threading.Lock] = {}

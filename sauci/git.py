@@ -15,15 +15,15 @@ import contextlib
 import os
 import re
 import shutil
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
 
-from sauci._gitfiles import FULL_SHA, GIT_ENV, ref_sha, worktree_lock
+from sauci._gitfiles import FULL_SHA, ref_sha, worktree_lock
+from sauci._gitfiles import GitCommand as _GitCommand
 from sauci._gitfiles import sha256 as _sha256
 from sauci._logging import get_logger
 from sauci._repr import value_repr
@@ -60,55 +60,6 @@ class Commit:
 
 def _git(*args: str, cwd: Path | str | None = None, timeout: float | None = None) -> str:
     return _GitCommand(args, cwd, timeout).result()
-
-
-class _GitCommand:
-    """A git process started at once; :meth:`result` waits for it (SourceError on failure).
-
-    Starting one and doing something else before asking for the result lets
-    Python work while git does (``sauci run`` imports its engine meanwhile).
-    """
-
-    def __init__(
-        self, args: Sequence[str], cwd: Path | str | None = None, timeout: float | None = None
-    ) -> None:
-        self.args = tuple(args)
-        self.cwd = cwd
-        self.timeout = timeout
-        env = {**os.environ, **GIT_ENV}
-        try:
-            # A network command (fetch, ls-remote) starts helpers (ssh,
-            # git-remote-https); with a timeout, git gets its own session so that
-            # the whole group can be ended, not just git, leaving no pipe open.
-            self.proc = subprocess.Popen(
-                ["git", *self.args],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=timeout is not None,
-            )
-        except FileNotFoundError as exc:
-            raise SourceError("git is not installed or not on PATH") from exc
-
-    def result(self) -> str:
-        proc, args, timeout = self.proc, self.args, self.timeout
-        try:
-            out, err_bytes = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.communicate()
-            raise SourceError(f"git {' '.join(args)} gave no answer within {timeout:g} s") from exc
-        except BaseException:  # KeyboardInterrupt: do not leave git running
-            proc.kill()
-            proc.wait()
-            raise
-        if proc.returncode != 0:
-            err = err_bytes.decode("utf-8", "replace").strip()
-            raise SourceError(f"git {' '.join(args)} failed in {self.cwd}: {err}")
-        return out.decode("utf-8", "replace")
 
 
 class Pending(Generic[T]):

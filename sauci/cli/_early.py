@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import time
 from pathlib import Path
 
-from sauci._gitfiles import GIT_ENV, head, locate, worktree_lock
+from sauci._gitfiles import GitCommand, head, locate, worktree_lock
 from sauci.core.paths import default_data_dir
 from sauci.sandbox._warm import own_tasks_file, warm_moves
 
@@ -37,25 +36,15 @@ class EarlyCheckout:
         self.sha = sha
         self.ref = ref
         self.workspace = workspace
-        env = {**os.environ, **GIT_ENV}
         self._lock = contextlib.ExitStack()
         self._lock.enter_context(worktree_lock(repo))
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._commands: list[GitCommand] = []
         try:
             for args in (
                 ["worktree", "add", "--quiet", "--detach", str(workspace), sha],
                 ["show", "-s", SHOW_FORMAT, sha, "--"],
             ):
-                self._procs.append(
-                    subprocess.Popen(
-                        ["git", *args],
-                        cwd=repo,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                    )
-                )
+                self._commands.append(GitCommand(args, cwd=repo))
         except BaseException:
             self.abandon()
             raise
@@ -63,13 +52,21 @@ class EarlyCheckout:
     def wait(self) -> tuple[str, str] | None:
         """(author, message) once the workspace is made; None if git failed
         (the caller then goes its usual way, and reports git's own error)."""
+        from sauci.exceptions import SourceError
+
+        outputs: list[str | None] = []
         try:
-            show = [proc.communicate()[0] for proc in self._procs][1]
+            for command in self._commands:
+                try:
+                    outputs.append(command.result())
+                except SourceError:
+                    outputs.append(None)
         finally:
             self._lock.close()
-        if self._procs[0].returncode != 0 or self._procs[1].returncode != 0:
+        show = outputs[1]
+        if outputs[0] is None or show is None:
             return None
-        sha, author, message = [*show.decode("utf-8", "replace").split("\x00", 2), "", ""][:3]
+        sha, author, message = [*show.split("\x00", 2), "", ""][:3]
         if sha.strip() != self.sha:
             return None
         return author, message.strip()
@@ -83,11 +80,11 @@ class EarlyCheckout:
             GitSource(self.repo, git_dir=self.git_dir).remove(self.workspace)
 
     def abandon(self) -> None:
-        """End git's processes (it could not all be started)."""
-        for proc in self._procs:
+        """End git's processes (they could not all be started)."""
+        for command in self._commands:
             with contextlib.suppress(OSError):
-                proc.kill()
-            proc.communicate()
+                command.proc.kill()
+            command.proc.communicate()
         self._lock.close()
 
 
@@ -115,7 +112,7 @@ def start(args: argparse.Namespace) -> EarlyCheckout | None:
     try:
         workspace.parent.mkdir(parents=True, exist_ok=True)
         return EarlyCheckout(repo, git_dir, sha, ref, workspace)
-    except OSError:
+    except Exception:  # no git, no room: the usual way meets it and says so
         return None
 
 
