@@ -15,7 +15,8 @@ from sauci.core.models import BuildOutcome, BuildRequest, Status
 
 if TYPE_CHECKING:
     from sauci.cli._early import EarlyCheckout
-    from sauci.git import Commit
+    from sauci.core.config import Settings
+    from sauci.git import Commit, GitSource
 
 __all__ = ["cmd_init", "cmd_run", "cmd_validate"]
 
@@ -24,50 +25,15 @@ PIPELINE_FILE = ".sauci.yml"
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sauci.cli import EXIT_ERRORED, EXIT_FAILED, EXIT_OK
-    from sauci.git import GitSource
     from sauci.sandbox.local import prefetch_cgroups
 
     prefetch_cgroups()  # overlaps a kernel wait with the git calls below
     style = style_from(args)
-    # main() may have started git already (sauci.cli._early): adopt its work
-    # when every guess it made holds.
-    early = args.__dict__.pop("early", None)  # taken: main() no longer cleans it up
-    commit: Commit | None = None
-    adopt_into: Path | None = None
-    try:
-        if early is not None:
-            source = GitSource(early.repo, git_dir=early.git_dir)
-        else:
-            source, commit = GitSource.with_commit(args.path, "HEAD")
-        settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
-        checkout = None
-        if args.dirty:
-            workspace = source.repo
-        elif early is not None and early.workspace.parent == settings.workspaces_dir:
-            workspace = adopt_into = early.workspace
-        else:
-            workspace = (
-                settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
-            )
-        try:
-            if commit is not None and not args.dirty:
-                checkout = source.start_checkout(commit.sha, workspace)
-            # While git checks out (on the other core), import what the build needs.
-            from sauci.cli._live import LiveDisplay
-            from sauci.core.pipeline import load_pipeline
-            from sauci.core.runner import LocalRunner
+    source, commit, settings, workspace = _workspace_at_head(args)
+    from sauci.cli._live import LiveDisplay
+    from sauci.core.pipeline import load_pipeline
+    from sauci.core.runner import LocalRunner
 
-            if not settings.store:
-                import sauci.storage.sqlite  # noqa: F401 - the default store, opened below
-        finally:
-            if checkout is not None:
-                checkout.wait()
-    finally:
-        if early is not None:  # on an error too: nothing of it is left behind
-            commit = _adopt(early, adopt_into)
-    if commit is None:  # the early start was not usable: the usual way
-        source, commit = GitSource.with_commit(args.path, "HEAD")
-        source.checkout(commit.sha, workspace)
     remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
     removal = None
     try:
@@ -115,6 +81,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     if status is Status.CANCELLED:
         return 130
     return EXIT_ERRORED if status is Status.ERRORED else EXIT_FAILED
+
+
+def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Settings, Path]:
+    """The repository, HEAD's commit, the settings, and a fresh workspace
+    checked out at HEAD (the repository itself with --dirty).
+
+    The engine is imported while git works on the other core. main() may
+    have started git already (sauci.cli._early): its checkout is adopted
+    when every guess it made holds, and removed otherwise, also on an error.
+    """
+    from sauci.git import GitSource
+
+    early = args.__dict__.pop("early", None)  # taken: main() no longer cleans it up
+    commit: Commit | None = None
+    adopt_into: Path | None = None
+    try:
+        if early is not None:
+            source = GitSource(early.repo, git_dir=early.git_dir)
+        else:
+            source, commit = GitSource.with_commit(args.path, "HEAD")
+        settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
+        if args.dirty:
+            workspace = source.repo
+        elif early is not None and early.workspace.parent == settings.workspaces_dir:
+            workspace = adopt_into = early.workspace
+        else:
+            workspace = (
+                settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
+            )
+        checkout = None
+        if commit is not None and not args.dirty:
+            checkout = source.start_checkout(commit.sha, workspace)
+        try:
+            _import_engine(settings)
+        finally:
+            if checkout is not None:
+                checkout.wait()
+    finally:
+        if early is not None:  # on an error too: nothing of it is left behind
+            commit = _adopt(early, adopt_into)
+    if commit is None:  # the early start was not usable: the usual way
+        source, commit = GitSource.with_commit(args.path, "HEAD")
+        source.checkout(commit.sha, workspace)
+    return source, commit, settings, workspace
+
+
+def _import_engine(settings: Settings) -> None:
+    """Import what a build needs (while git checks out)."""
+    import sauci.cli._live
+    import sauci.core.pipeline
+    import sauci.core.runner
+
+    if not settings.store:
+        import sauci.storage.sqlite  # noqa: F401 - the default store
 
 
 def _adopt(early: EarlyCheckout, workspace: Path | None) -> Commit | None:
