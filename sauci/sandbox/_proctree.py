@@ -1,12 +1,9 @@
-"""Find and end every process of a step: a cgroup where the machine allows one,
-else the process group, the session and a /proc scan.
+"""Find and end every process of a step through a cgroup, where the machine allows one.
 
 A step's processes can leave its process group (``setsid``), double-fork away
-from its parent and outlive its main process. A cgroup holds all of them
-whatever they do; without one we fall back to what /proc tells us: the
-session and process group of the main process, parent links, and a marker
-variable in the environment (``SAUCI_STEP_TOKEN``) that descendants inherit
-unless they clear their environment.
+from its parent and outlive its main process; a cgroup holds all of them
+whatever they do. Without one, :mod:`sauci.sandbox._pscan` falls back to what
+/proc tells.
 
 Layout: a step cgroup is made *under the cgroup this process already lives in*
 (for each cgroup v1 controller, or in the v2 unified tree), so that steps stay
@@ -23,7 +20,7 @@ import os
 import signal as _signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,10 +31,8 @@ from sauci._repr import value_repr
 from sauci.sandbox._warm import own_cgroups
 
 __all__ = [
-    "TOKEN_VARIABLE",
     "CgroupEvents",
     "CgroupLayout",
-    "ProcessTree",
     "StepCgroup",
     "cgroup_name",
     "detect_cgroups",
@@ -55,9 +50,7 @@ _SH_IS_DASH = os.path.basename(os.path.realpath(_SH)) == "dash"
 _ENTER = 'echo 0 >"$0" || { echo "sauci: cannot enter the step cgroup $0" >&2; exit 125; }; '
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
-TOKEN_VARIABLE = "SAUCI_STEP_TOKEN"
 CONTROLLERS = ("pids", "memory", "cpu")
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _token_hex(nbytes: int) -> str:
@@ -415,12 +408,6 @@ class StepCgroup:
         return ok
 
 
-def _signal_groups(groups: Iterable[int], sig: int) -> None:
-    for pgid in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
-
-
 def _kill_until_empty(
     list_pids: Callable[[], list[int]],
     timeout: float,
@@ -466,125 +453,6 @@ def _rmdir_retry(path: Path, deadline: float) -> bool:
                 pass
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
-
-
-def _uptime_ticks() -> int:
-    with open("/proc/uptime", "rb") as fh:
-        return int(float(fh.read().split()[0]) * _CLK_TCK)
-
-
-class ProcessTree:
-    """The processes of one step found without cgroups.
-
-    Members are processes started after the step (start time in /proc, so a
-    reused pid is not mistaken for one) that are in the main process's
-    session or process group, descend from a member by parent links, or have
-    ``SAUCI_STEP_TOKEN=<token>`` in their environment. A process that both
-    leaves the session and clears its environment escapes; so does one that
-    double-forks before the scan and clears its environment.
-    """
-
-    controllers: frozenset[str] = frozenset()
-
-    def __init__(self) -> None:
-        self.token = _token_hex(12)
-        self._marker = f"{TOKEN_VARIABLE}={self.token}".encode()
-        self.root_pid: int | None = None
-        # Ticks since boot, one second early to be safe against rounding.
-        self._since = _uptime_ticks() - _CLK_TCK
-        self._empty = False
-        self._groups: set[int] = set()
-        self.processes: int | None = None
-        self.memory: int | None = None
-
-    def env(self, env: Mapping[str, str]) -> dict[str, str]:
-        return {**env, TOKEN_VARIABLE: self.token}
-
-    def spawn(
-        self, argv: Sequence[str], start: Starter[T], *, env: Mapping[str, str] | None = None
-    ) -> T:
-        proc = start(list(argv), None)
-        self.root_pid = proc.pid  # type: ignore[attr-defined]
-        return proc
-
-    def pids(self) -> list[int]:
-        root = self.root_pid
-        if root is None:
-            return []
-        me = os.getpid()
-        parent: dict[int, int] = {}
-        group: dict[int, int] = {}
-        members: set[int] = set()
-        seen: set[str] = set()
-        # A process that forks and exits while /proc is read would hide its
-        # child (listed too late, parent gone when read): list again until
-        # nothing new shows up.
-        for _ in range(20):
-            names = {n for n in os.listdir("/proc") if n.isdigit()} - seen
-            if not names:
-                break
-            seen |= names
-            for name in names:
-                pid = int(name)
-                if pid == me:
-                    continue
-                try:
-                    with open(f"/proc/{name}/stat", "rb") as fh:
-                        stat = fh.read()
-                except OSError:
-                    continue
-                fields = stat[stat.rfind(b")") + 2 :].split()
-                if len(fields) < 20 or fields[0] == b"Z" or int(fields[19]) < self._since:
-                    continue
-                ppid, pgrp, sid = int(fields[1]), int(fields[2]), int(fields[3])
-                parent[pid] = ppid
-                group[pid] = pgrp
-                if pid == root or sid == root or pgrp == root or self._has_marker(pid):
-                    members.add(pid)
-        # Descendants of members by parent links (started after the step).
-        children: dict[int, list[int]] = {}
-        for pid, ppid in parent.items():
-            children.setdefault(ppid, []).append(pid)
-        stack = list(members)
-        while stack:
-            for child in children.get(stack.pop(), ()):
-                if child not in members:
-                    members.add(child)
-                    stack.append(child)
-        self._empty = not members
-        # Process groups hold only processes of one session, and a session
-        # started by a member holds only its descendants: safe to signal.
-        self._groups = {group[pid] for pid in members}
-        return sorted(members)
-
-    def _has_marker(self, pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                return self._marker in fh.read().split(b"\0")
-        except OSError:
-            return False
-
-    def signal(self, sig: int) -> None:
-        pids = self.pids()
-        _signal_groups(self._groups, sig)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-
-    def events(self) -> CgroupEvents:
-        return CgroupEvents()
-
-    def kill_all(self, timeout: float = 10.0) -> bool:
-        # killpg is atomic against fork(); killing one pid at a time is not,
-        # and a fork bomb outruns it.
-        return _kill_until_empty(
-            self.pids, timeout, before=lambda: _signal_groups(self._groups, _signal.SIGKILL)
-        )
-
-    def remove(self, timeout: float = 5.0) -> bool:
-        if self._empty:  # nothing was left and nothing is left to fork more
-            return True
-        return self.kill_all(timeout)
 
 
 def sweep(

@@ -24,14 +24,13 @@ from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._proctree import (
     DEFAULT_ROOT,
-    TOKEN_VARIABLE,
     CgroupLayout,
-    ProcessTree,
     StepCgroup,
     cgroup_name,
     detect_cgroups,
     sweep,
 )
+from sauci.sandbox._pscan import TOKEN_VARIABLE, ProcessTree
 from sauci.sandbox._warm import warm_moves
 from sauci.typing import LogWriter
 

@@ -28,7 +28,8 @@ from typing import Any
 from sauci._logging import get_logger
 from sauci.core.models import Step, StepResult
 from sauci.exceptions import SandboxError
-from sauci.sandbox._proctree import ProcessTree, StepCgroup
+from sauci.sandbox._proctree import StepCgroup
+from sauci.sandbox._pscan import ProcessTree
 from sauci.sandbox.local import LocalSandbox
 from sauci.typing import LogWriter
 
