@@ -1,7 +1,5 @@
 """``python -m sauci``: the same as the ``sauci`` command."""
 
-import sys
+from sauci.cli._console import console
 
-from sauci.cli import main
-
-sys.exit(main())
+console()

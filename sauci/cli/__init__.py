@@ -318,6 +318,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     try:
         commands = import_module(f"sauci.cli.{_COMMANDS[args.command].module}")
+        if args.command != "run":  # cmd_run says so itself, after its engine imports
+            from sauci.cli._console import imports_done
+
+            imports_done()
         code = int(getattr(commands, f"cmd_{args.command}")(args))
         _track_command(args)
         return code

@@ -30,9 +30,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     prefetch_cgroups()  # overlaps a kernel wait with the git calls below
     style = style_from(args)
     source, commit, settings, workspace = _workspace_at_head(args)
+    from sauci.cli._console import imports_done
     from sauci.cli._live import LiveDisplay
     from sauci.core.pipeline import load_pipeline
     from sauci.core.runner import LocalRunner
+
+    imports_done()
 
     remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
     removal = None
