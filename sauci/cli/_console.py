@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing is not imported for this: it takes 3 ms
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = ["console", "imports_done"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sauci._gitfiles import GitCommand, head, locate, worktree_lock
 from sauci.core.paths import default_data_dir
-from sauci.sandbox._warm import own_tasks_file, warm_moves
+from sauci.sandbox._cgprobe import prefetch
 
 __all__ = ["EarlyCheckout", "start"]
 
@@ -91,11 +91,11 @@ class EarlyCheckout:
 def start(args: argparse.Namespace) -> EarlyCheckout | None:
     """Start the checkout of HEAD for ``sauci run`` when that is certain; else None.
 
-    Also makes the step's cgroup move fast ahead of time (sauci.sandbox._warm):
-    the RCU wait of the first move overlaps the imports, not the sandbox's
-    start.
+    Also starts the local sandbox's cgroup probe (sauci.sandbox._cgprobe):
+    on cgroup v1 its first thread move waits for an RCU grace period, which
+    then overlaps the imports.
     """
-    warm_moves(own_tasks_file())
+    prefetch()
     if args.dirty or args.keep_workspace:
         return None
     located = locate(args.path)

@@ -28,7 +28,10 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci._repr import value_repr
-from sauci.sandbox._warm import own_cgroups
+from sauci.sandbox import _cgprobe
+from sauci.sandbox._cgprobe import DEFAULT_ROOT, Found, token_hex
+from sauci.sandbox._cgprobe import read_file as _read
+from sauci.sandbox._cgprobe import write_file as _write
 
 __all__ = [
     "CgroupEvents",
@@ -49,33 +52,8 @@ _SH = "/bin/sh"
 _SH_IS_DASH = os.path.basename(os.path.realpath(_SH)) == "dash"
 _ENTER = 'echo 0 >"$0" || { echo "sauci: cannot enter the step cgroup $0" >&2; exit 125; }; '
 
-DEFAULT_ROOT = Path("/sys/fs/cgroup")
-CONTROLLERS = ("pids", "memory", "cpu")
-
-
-def _token_hex(nbytes: int) -> str:
-    """What secrets.token_hex does (os.urandom), without importing secrets: it
-    pulls in hmac and hashlib, which loads OpenSSL (about 5 ms of `sauci run`)."""
-    return os.urandom(nbytes).hex()
-
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-
-
-def _write(path: Path | str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
-def _read(path: Path | str) -> str:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.read(fd, 1 << 20).decode(errors="replace")
-    finally:
-        os.close(fd)
 
 
 def _counter(path: Path, key: str) -> int | None:
@@ -97,7 +75,7 @@ def _counter(path: Path, key: str) -> int | None:
 def cgroup_name(prefix: str, label: str) -> str:
     """``<prefix><label>-<random>`` with the label made safe for a directory name."""
     safe = "".join(c if c in _SAFE else "_" for c in label)[:120] or "step"
-    return f"{prefix}{safe}-{_token_hex(4)}"
+    return f"{prefix}{safe}-{token_hex(4)}"
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -140,81 +118,21 @@ class CgroupEvents:
         return self.memory_failures > 0
 
 
-def _probe(base: Path, *, move_thread: bool) -> None:
-    """Raise OSError unless a child cgroup can be made (and, for v1, entered) here."""
-    # Not "sauci-...": sweep() must never take a probe for a leftover.
-    probe = base / f"sauciprobe-{os.getpid()}-{_token_hex(3)}"
-    os.mkdir(probe)
-    try:
-        if move_thread:
-            tid = str(threading.get_native_id())
-            _write(probe / "tasks", tid)
-            _write(base / "tasks", tid)
-    finally:
-        os.rmdir(probe)
-
-
 def detect_cgroups(root: Path | str = DEFAULT_ROOT) -> tuple[CgroupLayout | None, str]:
-    """Find where this process may create step cgroups.
+    """Find where this process may create step cgroups (sauci.sandbox._cgprobe).
 
-    Returns the layout, or None and the reason in words. Tries the v2
-    unified hierarchy when ``<root>/cgroup.controllers`` exists, else the v1
-    controllers pids, memory and cpu.
+    Returns the layout, or None and the reason in words.
     """
-    root = Path(root)
-    try:
-        own = own_cgroups()
-    except OSError as exc:
-        return None, f"cannot read /proc/self/cgroup: {exc}"
-    if (root / "cgroup.controllers").exists():
-        return _detect_v2(root, own)
-    return _detect_v1(root, own)
+    return layout_of(_cgprobe.probe(root))
 
 
-def _detect_v1(root: Path, own: Mapping[str, str]) -> tuple[CgroupLayout | None, str]:
-    bases: dict[str, Path] = {}
-    problems: list[str] = []
-    for ctrl in CONTROLLERS:
-        mount = root / ctrl
-        if ctrl not in own or not (mount / "cgroup.procs").exists():
-            problems.append(f"{ctrl}: not mounted at {mount}")
-            continue
-        base = mount / own[ctrl].lstrip("/")
-        try:
-            _probe(base, move_thread=True)
-        except OSError as exc:
-            problems.append(f"{ctrl}: {exc.strerror or exc} in {base}")
-            continue
-        bases[ctrl] = base
-    if not bases:
-        return None, "no usable cgroup v1 controller (" + "; ".join(problems) + ")"
-    return CgroupLayout(version=1, bases=bases, controllers=frozenset(bases)), ""
-
-
-def _detect_v2(root: Path, own: Mapping[str, str]) -> tuple[CgroupLayout | None, str]:
-    if "" not in own:
-        return None, "this process is in no cgroup v2 group"
-    base = root / own[""].lstrip("/")
-    try:
-        _probe(base, move_thread=False)
-    except OSError as exc:
-        return None, f"cannot create a cgroup in {base}: {exc.strerror or exc}"
-    try:
-        available = set(_read(base / "cgroup.controllers").split())
-        enabled = set(_read(base / "cgroup.subtree_control").split())
-    except OSError as exc:
-        return None, f"cannot read {base}: {exc}"
-    for ctrl in CONTROLLERS:
-        if ctrl in available and ctrl not in enabled:
-            # Fails with EBUSY when this process sits in base ("no internal
-            # processes"): then steps are tracked and killed, not limited.
-            try:
-                _write(base / "cgroup.subtree_control", f"+{ctrl}")
-                enabled.add(ctrl)
-            except OSError:
-                pass
-    controllers = frozenset(c for c in CONTROLLERS if c in enabled)
-    return CgroupLayout(version=2, bases={"unified": base}, controllers=controllers), ""
+def layout_of(answer: tuple[Found | None, str]) -> tuple[CgroupLayout | None, str]:
+    """A probe's answer as a CgroupLayout (or None) and the reason."""
+    found, reason = answer
+    if found is None:
+        return None, reason
+    version, bases, controllers = found
+    return CgroupLayout(version=version, bases=bases, controllers=controllers), reason
 
 
 class StepCgroup:

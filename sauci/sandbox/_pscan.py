@@ -12,7 +12,8 @@ import signal as _signal
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from sauci.sandbox._proctree import CgroupEvents, Starter, _kill_until_empty, _token_hex
+from sauci.sandbox._cgprobe import token_hex
+from sauci.sandbox._proctree import CgroupEvents, Starter, _kill_until_empty
 
 __all__ = ["TOKEN_VARIABLE", "ProcessTree"]
 
@@ -47,7 +48,7 @@ class ProcessTree:
     controllers: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
-        self.token = _token_hex(12)
+        self.token = token_hex(12)
         self._marker = f"{TOKEN_VARIABLE}={self.token}".encode()
         self.root_pid: int | None = None
         # Ticks since boot, one second early to be safe against rounding.

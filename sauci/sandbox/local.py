@@ -22,12 +22,14 @@ from sauci._logging import get_logger
 from sauci.core.logsink import format_size
 from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
+from sauci.sandbox import _cgprobe
+from sauci.sandbox._cgprobe import DEFAULT_ROOT
 from sauci.sandbox._proctree import (
-    DEFAULT_ROOT,
     CgroupLayout,
     StepCgroup,
     cgroup_name,
     detect_cgroups,
+    layout_of,
     sweep,
 )
 from sauci.sandbox._pscan import TOKEN_VARIABLE, ProcessTree
@@ -60,63 +62,20 @@ def _warn_cgroups_unavailable(reason: str) -> None:
     )
 
 
-class _Prefetch(threading.Thread):
-    def __init__(self, root: Path | str) -> None:
-        super().__init__(name="sauci-cgroups", daemon=True)
-        self.root = root
-        self.result: tuple[CgroupLayout | None, str] = (None, "not detected yet")
-
-    def run(self) -> None:
-        try:
-            self.result = detect_cgroups(self.root)
-        except Exception as exc:  # as if detect_cgroups had said so itself
-            self.result = (None, f"cannot detect cgroups: {exc}")
-
-
-_prefetched: dict[str, _Prefetch] = {}
-_prefetched_lock = threading.Lock()
-_exit_hook = False
-
-
 def prefetch_cgroups(root: Path | str = DEFAULT_ROOT) -> None:
     """Start finding this machine's cgroups on a thread; the next LocalSandbox
     made with the same ``cgroup_root`` takes the answer instead of probing.
 
     On cgroup v1, the probe's first move of a thread between cgroups waits
-    for an RCU grace period (10-15 ms here): ``sauci run`` starts it first
-    thing, so that the wait overlaps its git calls. Moves within the next
-    30-50 ms are fast, so the step that follows does not wait again.
+    for an RCU grace period (about 8 ms here): ``sauci run`` starts it first
+    thing (sauci.cli._early), so that the wait overlaps its imports.
     """
-    global _exit_hook
-    with _prefetched_lock:
-        key = str(root)
-        if key in _prefetched:
-            return
-        if not _exit_hook:
-            _exit_hook = True
-            import atexit
-
-            # A probe ended by the interpreter's exit would leave its
-            # cgroup directory behind: let an unused one finish first.
-            atexit.register(_finish_prefetches)
-        _prefetched[key] = thread = _Prefetch(root)
-    thread.start()
-
-
-def _finish_prefetches() -> None:
-    with _prefetched_lock:
-        pending = list(_prefetched.values())
-    for thread in pending:
-        thread.join(timeout=5)
+    _cgprobe.prefetch(root)
 
 
 def _detect(root: Path | str) -> tuple[CgroupLayout | None, str]:
-    with _prefetched_lock:
-        pending = _prefetched.pop(str(root), None)
-    if pending is None:
-        return detect_cgroups(root)
-    pending.join()
-    return pending.result
+    answer = _cgprobe.take(root)
+    return detect_cgroups(root) if answer is None else layout_of(answer)
 
 
 def _seconds(value: float) -> str:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sauci.core.models import Step
-from sauci.sandbox import _warm, local
+from sauci.sandbox import _cgprobe, _warm, local
 from sauci.sandbox.local import LocalSandbox, prefetch_cgroups
 
 
@@ -37,13 +37,13 @@ def run_echo(sandbox: LocalSandbox, tmp_path: Path) -> tuple[int | None, bytes]:
 
 def test_a_prefetched_detection_is_taken_once(tmp_path, monkeypatch):
     calls: list[str] = []
-    real = local.detect_cgroups
+    real = _cgprobe.probe
 
     def counting(root):
         calls.append(str(root))
         return real(root)
 
-    monkeypatch.setattr(local, "detect_cgroups", counting)
+    monkeypatch.setattr(_cgprobe, "probe", counting)
     prefetch_cgroups()
     prefetch_cgroups()  # a second call while one is pending starts nothing
     first = LocalSandbox()
@@ -61,7 +61,7 @@ def test_a_prefetch_for_another_root_is_not_taken(tmp_path, monkeypatch):
     assert sandbox.layout is None
     assert frozenset() == sandbox.capabilities
     assert "not mounted" in sandbox.cgroups_reason
-    assert str(tmp_path) not in local._prefetched
+    assert str(tmp_path) not in _cgprobe._prefetched
 
 
 def test_prepare_then_run(tmp_path):
