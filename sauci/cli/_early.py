@@ -93,9 +93,16 @@ def start(args: argparse.Namespace) -> EarlyCheckout | None:
 
     Also starts the local sandbox's cgroup probe (sauci.sandbox._cgprobe):
     on cgroup v1 its first thread move waits for an RCU grace period, which
-    then overlaps the imports.
+    then overlaps the imports. Only after git has started: while a move
+    waits, the kernel holds up every fork of this process too.
     """
-    prefetch()
+    try:
+        return _start(args)
+    finally:
+        prefetch()
+
+
+def _start(args: argparse.Namespace) -> EarlyCheckout | None:
     if args.dirty or args.keep_workspace:
         return None
     located = locate(args.path)
