@@ -2,9 +2,9 @@
 yaml for) a ``.sauci.yml`` it has read before.
 
 An entry's name is a hash of everything the result depends on: the file's
-bytes, ``max_timeout``, SauCI's version, and the size and change
-time of the modules that parse and define pipelines (so that an edited
-source tree, whose version does not change, misses too). A changed file is a
+bytes, ``max_timeout``, and the size and change time (ctime) of the modules
+that parse and define pipelines, which change with an edit of the source
+tree and with an install of another version alike. A changed file is a
 new key; nothing is ever updated in place.
 
 Entries are JSON, not pickle: reading one can only build the value classes
@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +33,14 @@ _MAX_ENTRIES = 200  # beyond this, the oldest entries are dropped when one is ad
 _code: str | None = None
 
 
-def _sauci_version() -> str:
-    """SauCI's installed version, from its dist-info directory name.
-
-    importlib.metadata would cost 13-19 ms of imports here, more than the
-    cache saves; the directory name ``sauci-<version>.dist-info`` is enough.
-    """
-    for entry in sys.path:
-        try:
-            with os.scandir(entry or ".") as it:
-                for item in it:
-                    name = item.name
-                    if name.startswith("sauci-") and name.endswith(".dist-info"):
-                        return name[len("sauci-") : -len(".dist-info")]
-        except OSError:
-            continue
-    return "0+unknown"
-
-
 def _code_fingerprint() -> str:
-    """SauCI's version and the stats of the modules that decide what a file parses to."""
+    """The stats of the modules that decide what a file parses to.
+
+    Their change time (ctime) moves whenever a file is written, by an edit or
+    by installing another version, and no installer or copy can set it back
+    (unlike mtime), so SauCI's version need not be looked up: that took a
+    scan of sys.path's directories at every start.
+    """
     global _code
     if _code is None:
         here = os.path.dirname(__file__)
@@ -65,8 +52,8 @@ def _code_fingerprint() -> str:
                 st = os.stat(path)
             except OSError:
                 continue
-            stats.append(f"{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}")
-        _code = f"{_sauci_version()}|{FORMAT}|{'|'.join(stats)}"
+            stats.append(f"{os.path.basename(path)}:{st.st_size}:{st.st_ctime_ns}")
+        _code = f"{FORMAT}|{'|'.join(stats)}"
     return _code
 
 
