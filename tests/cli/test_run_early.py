@@ -225,3 +225,30 @@ def test_ctrl_c_before_the_command_takes_the_checkout_leaves_nothing(
     assert started and started[0] is not None  # git had started
     assert [] == workspaces(data_dir)
     assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+# -- the cgroup probe -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [(), ("--dirty",)], ids=["early checkout", "gave up"])
+def test_the_cgroup_probe_starts_after_git_and_also_when_start_gives_up(
+    repo, data_dir, monkeypatch, extra
+):
+    """A thread move waiting for its RCU grace period holds up every fork of the
+    process, so git's processes must already be running when the probe starts."""
+    order: list[str] = []
+    real_command = _early.GitCommand
+
+    def command(*args, **kwargs):
+        order.append("git")
+        return real_command(*args, **kwargs)
+
+    monkeypatch.setattr(_early, "GitCommand", command)
+    monkeypatch.setattr(_early, "prefetch", lambda: order.append("probe"))
+    early = _early.start(run_args(repo, *extra))
+    try:
+        assert order == (["git", "git", "probe"] if not extra else ["probe"])
+    finally:
+        if early is not None:
+            early.discard()
+    assert [] == workspaces(data_dir)
