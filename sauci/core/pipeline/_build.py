@@ -13,7 +13,7 @@ from yaml.nodes import Node
 
 from sauci.core.pipeline._matrix import placeholders, substitute
 from sauci.core.pipeline._nodes import Checker, did_you_mean
-from sauci.core.pipeline._schema import StepSpec, name_problem, path_problem
+from sauci.core.pipeline._spec import StepSpec, name_problem, path_problem
 
 __all__ = ["MAX_STEPS", "build_steps", "find_cycle"]
 

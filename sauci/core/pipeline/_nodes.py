@@ -72,6 +72,11 @@ def is_identifier(text: str) -> bool:
     return _IDENTIFIER.fullmatch(text) is not None
 
 
+def is_null(node: Node) -> bool:
+    """Whether ``node`` is written as nothing: for most keys, "use the default"."""
+    return isinstance(node, ScalarNode) and node.tag == NULL
+
+
 class Checker:
     """Collects problems for one file while values are read from its nodes."""
 

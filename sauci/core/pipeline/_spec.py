@@ -1,0 +1,134 @@
+"""What ``.sauci.yml`` may say: the keys at each level, the ceilings on values,
+and :class:`StepSpec`, one entry of ``steps`` as written.
+
+The rules on step names and workspace paths are here too: ``_build`` applies
+them again once ``${{ matrix.X }}`` is filled in.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+
+from yaml.nodes import MappingNode, Node
+
+from sauci.core.pipeline._matrix import Matrix
+
+__all__ = [
+    "EVENTS",
+    "LIMIT_KEYS",
+    "MAX_MEMORY",
+    "MAX_NAME",
+    "SERVICE_KEYS",
+    "STEP_KEYS",
+    "TIMEOUT_CEILING",
+    "TOP_KEYS",
+    "WHEN_KEYS",
+    "StepSpec",
+    "name_problem",
+    "path_problem",
+]
+
+TOP_KEYS = ("env", "runs_on", "schedule", "steps", "version")
+STEP_KEYS = (
+    "allow_failure",
+    "artifacts",
+    "env",
+    "image",
+    "junit",
+    "limits",
+    "matrix",
+    "matrix_values",
+    "name",
+    "needs",
+    "network",
+    "retries",
+    "retry_on",
+    "run",
+    "sandbox",
+    "secrets",
+    "services",
+    "shell",
+    "timeout",
+    "weight",
+    "when",
+    "workdir",
+)
+LIMIT_KEYS = ("cpu", "memory", "processes")
+SERVICE_KEYS = ("command", "env", "image", "name", "ready", "ready_timeout")
+WHEN_KEYS = ("branches", "events")
+EVENTS = ("cli", "cron", "manual", "push", "rerun", "tag", "webhook")
+
+# An absolute ceiling whatever max_timeout says: beyond it, timers in the
+# sandboxes overflow (threading.Timer(1e300) raises OverflowError).
+TIMEOUT_CEILING = 30 * 24 * 3600.0
+MAX_MEMORY = 2**63 - 1
+MAX_NAME = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+class StepSpec:
+    """One entry of ``steps`` as written, with the nodes needed to locate problems."""
+
+    __slots__ = (
+        "base",
+        "expanded",
+        "fields",
+        "has_matrix",
+        "image",
+        "index",
+        "label",
+        "matrix",
+        "matrix_values",
+        "name_node",
+        "needs",
+        "node",
+        "run",
+        "template",
+        "workdir",
+    )
+
+    def __init__(self, node: MappingNode, index: int, label: str) -> None:
+        self.node = node
+        self.index = index  # 1-based position in the file
+        self.label = label  # "step 'test'" or "step #3", for messages
+        self.base: str | None = None  # the name that needs refer to
+        self.name_node: Node | None = None
+        self.template: tuple[str, Node] | None = None  # name pattern of matrix expansions
+        self.run: list[tuple[str, Node]] | None = None
+        self.image: tuple[str, Node] | None = None
+        self.workdir: tuple[str, Node] | None = None
+        self.needs: list[tuple[str, Node]] | None = None  # None: the default
+        self.matrix: Matrix | None = None
+        self.has_matrix = False  # True even when the matrix was wrong
+        self.matrix_values: dict[str, str] | None = None
+        self.fields: dict[str, Any] = {}  # the Step keyword arguments needing no expansion
+        self.expanded: list[dict[str, Any]] = []  # filled in by _build
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` is not a path inside the workspace, or None."""
+    if not path.strip():
+        return "is empty"
+    slashed = path.replace("\\", "/")
+    if slashed.startswith("/") or _WINDOWS_ABSOLUTE.match(path):
+        return "must be relative to the workspace, not absolute"
+    normal = posixpath.normpath(slashed)
+    if normal == ".." or normal.startswith("../"):
+        return "leaves the workspace through '..'"
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a step, or None."""
+    if not name.strip():
+        return "is empty"
+    if name != name.strip():
+        return "has spaces at the start or end"
+    if _CONTROL.search(name):
+        return "holds a control character such as a newline or a tab"
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters"
+    return None

@@ -1,0 +1,179 @@
+"""Values with a shape of their own, read wherever a key takes one: env mappings,
+durations, sizes and one entry of ``services``.
+
+Each reader takes a node and returns what it holds, or None once the problem
+is added to the checker; the step keys (``_step_keys``) store what they return.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from yaml.nodes import Node, ScalarNode
+
+from sauci.core.models import Service, service_name_problem
+from sauci.core.pipeline._nodes import (
+    FLOAT,
+    INT,
+    STR,
+    TEXT_TAGS,
+    Checker,
+    describe,
+    is_identifier,
+    is_null,
+)
+from sauci.core.pipeline._spec import MAX_MEMORY, SERVICE_KEYS, TIMEOUT_CEILING
+from sauci.core.pipeline._units import DURATION_EXAMPLES, SIZE_EXAMPLES, parse_duration, parse_size
+
+__all__ = ["ValueReader"]
+
+
+class ValueReader:
+    """Reads the values that several keys share; problems go to ``chk``."""
+
+    def __init__(self, chk: Checker) -> None:
+        self.chk = chk
+
+    def _env(self, node: Node, what: str) -> dict[str, str] | None:
+        chk = self.chk
+        mapping = chk.mapping(node, what, "a mapping of variable names to values")
+        if mapping is None:
+            return None
+        env: dict[str, str] = {}
+        for name, key, value in chk.items(mapping, f" in {what}"):
+            if not is_identifier(name):
+                chk.add(
+                    key,
+                    f"{what}: {name!r} is not a valid variable name; use letters, digits "
+                    "and _, not starting with a digit",
+                )
+            elif is_null(value):
+                chk.add(key, f"{what}: {name} has no value; write {name}: '' for an empty one")
+            else:
+                text = chk.text(value, what, f"a value for {name} such as 1 or 'text'")
+                if text is not None:
+                    env[name] = text
+        return env
+
+    def _service(self, node: Node, what: str) -> Service | None:
+        chk = self.chk
+        if isinstance(node, ScalarNode) and node.tag in TEXT_TAGS:
+            image = chk.text(node, what, "an image name")
+            if image is None:
+                return None
+            if not image.strip():
+                chk.add(node, f"{what}: the image name is empty")
+                return None
+            name = _image_base(image)
+            problem = service_name_problem(name)
+            if problem:
+                chk.add(
+                    node,
+                    f"{what}: the name {name!r} taken from the image {problem}; "
+                    "write the mapping form with 'name'",
+                )
+                return None
+            return Service(name=name, image=image)
+        mapping = chk.mapping(
+            node, what, "an image name or a mapping with 'name', 'image' and more"
+        )
+        if mapping is None:
+            return None
+        found: dict[str, Any] = {}
+        ok = True
+        keys: set[str] = set()
+        for key, key_node, value in chk.items(mapping, f" in {what}"):
+            inner = f"{key!r} of {what}"
+            if key not in SERVICE_KEYS:
+                chk.unknown_key(key, key_node, f" in {what}", SERVICE_KEYS)
+                ok = False
+                continue
+            keys.add(key)
+            if is_null(value) and key not in ("name", "image"):
+                continue
+            result: Any = None
+            if key == "name":
+                result = chk.text(value, inner, "a service name such as 'cache'")
+                if result is not None:
+                    problem = service_name_problem(result)
+                    if problem:
+                        chk.add(value, f"{inner}: {result!r} {problem}")
+                        result = None
+            elif key == "image":
+                result = chk.text(value, inner, "an image name such as 'redis:7'")
+                if result is not None and not result.strip():
+                    chk.add(value, f"{inner}: the image name is empty")
+                    result = None
+            elif key == "command":
+                words = chk.texts(value, inner, "a word")
+                result = None if words is None else tuple(w for w, _ in words)
+            elif key == "env":
+                result = self._env(value, inner)
+            elif key == "ready":
+                result = chk.text(value, inner, "a shell command such as 'redis-cli ping'")
+                if result is not None and not result.strip():
+                    chk.add(value, f"{inner}: the command is empty")
+                    result = None
+            else:
+                result = self._duration(value, inner)
+            if result is None:
+                ok = False
+            else:
+                found[key] = result
+        for required in ("name", "image"):
+            if required not in keys:
+                chk.add(mapping, f"{what} has no {required!r}")
+                ok = False
+        if not ok:
+            return None
+        return Service(**found)
+
+    def _duration(self, node: Node, what: str) -> float | None:
+        chk = self.chk
+        expected = f"a duration such as {DURATION_EXAMPLES}"
+        if not chk.visit(node):
+            return None
+        seconds: float | None = None
+        if isinstance(node, ScalarNode) and node.tag == STR:
+            with contextlib.suppress(ValueError):
+                seconds = parse_duration(node.value)
+        elif isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
+            seconds = chk.number(node, what, expected)
+            if seconds is None:
+                return None
+        if seconds is None:
+            chk.add(node, f"{what}: expected {expected}, got {describe(node)}")
+        elif seconds <= 0:
+            chk.add(node, f"{what}: expected more than 0 seconds, got {describe(node)}")
+        elif seconds > TIMEOUT_CEILING:
+            chk.add(node, f"{what}: {describe(node)} is more than the ceiling of 30 days")
+        else:
+            return seconds
+        return None
+
+    def _size(self, node: Node, what: str) -> int | None:
+        chk = self.chk
+        if not chk.visit(node):
+            return None
+        size: int | None = None
+        if isinstance(node, ScalarNode) and node.tag == STR:
+            with contextlib.suppress(ValueError):
+                size = parse_size(node.value)
+        elif isinstance(node, ScalarNode) and node.tag == INT:
+            return chk.integer(node, what, 1, MAX_MEMORY)
+        if size is None:
+            chk.add(node, f"{what}: expected a size such as {SIZE_EXAMPLES}, got {describe(node)}")
+        elif size < 1:
+            chk.add(node, f"{what}: expected at least 1 byte, got {describe(node)}")
+        elif size > MAX_MEMORY:
+            chk.add(node, f"{what}: {describe(node)} is too large")
+        else:
+            return size
+        return None
+
+
+def _image_base(image: str) -> str:
+    """``redis`` for ``docker.io/library/redis:7@sha256:...``."""
+    last = image.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
