@@ -3,19 +3,17 @@
 The executor owns the rules that turn sandbox results into statuses: skip a
 step whose needs did not pass, retry, allow failures, fail fast, cancel. Every
 state change is written to the store before it is announced to observers.
+Running one step (its environment, sandbox, retries and logs) is in
+:mod:`sauci.core._step_executor`; this module schedules the steps.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import signal as _signal
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import attrs
 
 from sauci._logging import get_logger
 
@@ -23,29 +21,14 @@ try:  # queue's own classes, without importing queue (and heapq) at every start
     from _queue import Empty, SimpleQueue
 except ImportError:  # pragma: no cover - an interpreter without the C module
     from queue import Empty, SimpleQueue  # type: ignore[assignment]
-from sauci.core.events import emit
-from sauci.core.logsink import LogSink
-from sauci.core.models import (
-    DEFAULT_LOG_LIMIT,
-    Build,
-    EndedBy,
-    Pipeline,
-    Status,
-    Step,
-    StepResult,
-    StepRun,
-)
-from sauci.core.paths import artifact_dir, log_path, safe_name
-from sauci.exceptions import SandboxError, StoreError
-from sauci.typing import LogWriter, Sandbox, Store
+from sauci.core._step_executor import StepExecutor, step_env
+from sauci.core.models import Build, Pipeline, Status, Step, StepRun
+from sauci.exceptions import StoreError
+from sauci.typing import Sandbox, Store
 
 __all__ = ["BuildObserver", "Executor", "SlotPool", "build_status", "step_env"]
 
 log = get_logger(__name__)
-
-# Host variables a step may see; everything else of SauCI's environment
-# (tokens, database URLs) stays out unless the pipeline names it in `secrets`.
-_PASSED_THROUGH = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "TERM")
 
 
 class BuildObserver:
@@ -56,80 +39,6 @@ class BuildObserver:
     def step_output(self, build: Build, step: str, data: bytes) -> None: ...
 
     def step_finished(self, build: Build, step: StepRun) -> None: ...
-
-
-def step_env(
-    build: Build,
-    pipeline: Pipeline,
-    step: Step,
-    workspace: Path,
-    *,
-    secrets: Mapping[str, str],
-    host: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The exact environment a step runs with.
-
-    Lowest first: a few host variables, SauCI's CI variables, the pipeline's
-    env, the step's env, then the secrets the step names.
-    """
-    host = os.environ if host is None else host
-    env = {k: host[k] for k in _PASSED_THROUGH if k in host}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update(
-        CI="true",
-        SAUCI="true",
-        SAUCI_BUILD_ID=str(build.id),
-        SAUCI_REPO=build.repo,
-        SAUCI_REF=build.ref,
-        SAUCI_BRANCH=build.branch,
-        SAUCI_SHA=build.sha,
-        SAUCI_EVENT=build.event,
-        SAUCI_STEP=step.name,
-        SAUCI_WORKSPACE=str(workspace),
-    )
-    for key, value in build.params.items():
-        env[f"SAUCI_PARAM_{key.upper()}"] = value
-    env.update(pipeline.env)
-    env.update(step.env)
-    for name in step.secrets:
-        if name in secrets:
-            env[name] = secrets[name]
-    return env
-
-
-def _describe(result: StepResult) -> tuple[Status, str | None]:
-    if result.ended_by is EndedBy.CANCELLED:
-        return Status.CANCELLED, result.reason or "cancelled"
-    if result.ended_by is not None:
-        return Status.FAILED, result.reason or str(result.ended_by)
-    if result.exit_code == 0:
-        return Status.PASSED, result.reason
-    if result.signal is not None:
-        try:
-            signame = _signal.Signals(result.signal).name
-        except ValueError:
-            signame = f"signal {result.signal}"
-        return Status.FAILED, f"killed by {signame}"
-    return Status.FAILED, f"exit code {result.exit_code}"
-
-
-class _Tee:
-    """A LogWriter that writes to the sink and shows the bytes to observers."""
-
-    def __init__(self, sink: LogSink, show: Callable[[bytes], None]) -> None:
-        self._sink = sink
-        self._show = show
-
-    def write(self, data: bytes) -> None:
-        self._sink.write(data)
-        self._show(data)
-
-    def flush(self) -> None:
-        self._sink.flush()
-
-    @property
-    def exceeded(self) -> bool:
-        return self._sink.exceeded
 
 
 class SlotPool:
@@ -217,7 +126,7 @@ class _Workers:
             thread.join()
 
 
-class Executor:
+class Executor(StepExecutor):
     """Runs the steps of one build; reusable across builds."""
 
     def __init__(
@@ -248,22 +157,6 @@ class Executor:
         self.log_limit = log_limit
         self.secrets = dict(os.environ if secrets is None else secrets)
         self.observer = observer or BuildObserver()
-
-    def log_path(self, build: Build, step: str) -> Path:
-        """``<logs>/<repo>/<build>/<step>.log``."""
-        return log_path(self.logs_dir, build.repo, build.id, step)
-
-    def _sandbox_for(self, step: Step) -> Sandbox:
-        if step.sandbox is None:
-            return self.sandbox
-        try:
-            return self.sandboxes[step.sandbox]
-        except KeyError:
-            from sauci.plugins import load_sandbox
-
-            sandbox = load_sandbox(step.sandbox)
-            self.sandboxes[step.sandbox] = sandbox
-            return sandbox
 
     # -- the build ---------------------------------------------------------
 
@@ -450,123 +343,10 @@ class Executor:
             outcome = exc
         finished.put((step.name, outcome))
 
-    def _finish(self, build: Build, run: StepRun, **changes: object) -> StepRun:
-        changes.setdefault("finished_at", time.time())
-        final = self.store.save_step(attrs.evolve(run, **changes))  # type: ignore[arg-type]
-        self.observer.step_finished(build, final)
-        emit("step_finished", build=build, step=final)
-        return final
-
-    def _run_step(
-        self,
-        build: Build,
-        pipeline: Pipeline,
-        step: Step,
-        run: StepRun,
-        workspace: Path,
-        cancel: threading.Event,
-    ) -> StepRun:
-        run = self.store.save_step(
-            attrs.evolve(run, status=Status.RUNNING, started_at=time.time(), attempt=1)
-        )
-        self.observer.step_started(build, run)
-        emit("step_started", build=build, step=run)
-        env = step_env(build, pipeline, step, workspace, secrets=self.secrets)
-        masked = [env[name] for name in step.secrets if name in env]
-        sink = LogSink(
-            Path(run.log_path or self.log_path(build, step.name)),
-            store=self.store,
-            build_id=build.id,
-            step=step.name,
-            secrets=masked,
-            limit=DEFAULT_LOG_LIMIT if self.log_limit is None else self.log_limit,
-        )
-        result: StepResult | None = None
-        failure: SandboxError | None = None
-        try:
-            writer: LogWriter = _Tee(
-                sink, lambda data: self.observer.step_output(build, step.name, data)
-            )
-            sandbox = self._sandbox_for(step)
-            from sauci.sandbox.capabilities import check_capabilities
-
-            unenforced = check_capabilities(step, sandbox)
-            if unenforced and self.unenforced == "warn":
-                for problem in unenforced:  # said where the person reading the build looks
-                    sink.write(f"sauci: warning: {problem}; running without it\n".encode())
-            elif unenforced:
-                raise SandboxError("; ".join(unenforced))
-            label = f"b{build.id}-{safe_name(step.name)}"
-            attempt = 1
-            while True:
-                result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
-                if not _should_retry(step, result, attempt) or cancel.is_set():
-                    break
-                attempt += 1
-                why = _describe(result)[1]
-                sink.write(
-                    f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode()
-                )
-                run = self.store.save_step(attrs.evolve(run, attempt=attempt))
-        except SandboxError as exc:
-            failure = exc
-            sink.write(f"\nsauci: the sandbox failed: {exc}\n".encode())
-        finally:
-            sink.close()
-        if failure is not None or result is None:
-            return self._finish(
-                build,
-                run,
-                status=Status.ERRORED,
-                reason=f"sandbox error: {failure}",
-                log_bytes=sink.bytes_written,
-            )
-        status, reason = _describe(result)
-        if result.log_truncated or sink.exceeded:
-            reason = "; ".join(r for r in (reason, sink.reason) if r)
-        if status is Status.PASSED or status is Status.FAILED:
-            self._collect(build, step, workspace)
-        return self._finish(
-            build,
-            run,
-            status=status,
-            reason=reason,
-            ended_by=result.ended_by,
-            exit_code=result.exit_code,
-            signal=result.signal,
-            log_bytes=sink.bytes_written,
-        )
-
-    def _collect(self, build: Build, step: Step, workspace: Path) -> None:
-        """Keep the step's artifacts and record its JUnit results."""
-        if step.junit:
-            from sauci.core.junit import collect_junit
-
-            cases = collect_junit(workspace, step.junit)
-            if cases:
-                self.store.add_test_results(build.id, step.name, cases)
-        if step.artifacts:
-            from sauci.core.artifacts import collect_artifacts
-
-            dest = artifact_dir(self.artifacts_dir, build.repo, build.id, step.name)
-            kept = collect_artifacts(workspace, step.artifacts, dest)
-            if kept:
-                self.store.add_artifacts(build.id, step.name, kept)
-
 
 def _satisfies(run: StepRun) -> bool:
     """Whether a finished step lets the steps that need it run."""
     return run.status is Status.PASSED or (run.status is Status.FAILED and run.allow_failure)
-
-
-def _should_retry(step: Step, result: StepResult, attempt: int) -> bool:
-    if result.ok or attempt > step.retries:
-        return False
-    if result.ended_by in (EndedBy.CANCELLED, EndedBy.LOG_LIMIT):
-        return False
-    if step.retry_on:
-        return result.exit_code in step.retry_on
-    return True
 
 
 def build_status(steps: list[StepRun]) -> tuple[Status, str | None]:
