@@ -864,6 +864,22 @@ def test_matrix_value_problems(matrix: str, message: str) -> None:
     assert only_problem(f"steps: {{a: {{run: x, matrix: {matrix}}}}}")[2] == message
 
 
+def test_an_already_expanded_step_keeps_placeholder_text_as_written() -> None:
+    """``matrix_values`` (written by dump_pipeline) expands nothing again: a
+    ``${{ matrix.x }}`` in its text stays literal, even with no values at all
+    (Hypothesis found that this crashed the reader with a KeyError)."""
+    for values in ("{}", "{x: '1'}"):
+        got = step(
+            f"""
+            steps:
+              a:
+                matrix_values: {values}
+                run: echo ${{{{ matrix.x }}}}
+            """
+        )
+        assert ("echo ${{ matrix.x }}",) == got.run
+
+
 def test_matrix_name_pattern_must_make_distinct_names() -> None:
     text = "steps:\n  - {name: 't${{ matrix.a }}', run: x, matrix: {a: [1], b: [1, 2]}}\n"
     assert only_problem(text) == (

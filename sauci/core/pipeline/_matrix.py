@@ -26,8 +26,12 @@ def placeholders(text: str) -> list[str]:
 
 
 def substitute(text: str, values: dict[str, str]) -> str:
-    """Replace every ``${{ matrix.NAME }}``; the caller has checked the names exist."""
-    if "${{" not in text:
+    """Replace every ``${{ matrix.NAME }}``; the caller has checked the names exist.
+
+    No values (a step without a matrix, or one dumped already expanded, whose
+    text stays as it is) leave the text unchanged.
+    """
+    if not values or "${{" not in text:
         return text
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
