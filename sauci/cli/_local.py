@@ -221,7 +221,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sauci.core.pipeline import parse_pipeline
 
     pipeline = parse_pipeline(data, str(path))
-    print(f"{style.status(Status.PASSED, word=False)} {path} is valid: {len(pipeline.steps)} steps")
+    count = len(pipeline.steps)
+    steps = f"{count} step" if count == 1 else f"{count} steps"
+    print(f"{style.status(Status.PASSED, word=False)} {path} is valid: {steps}")
     return EXIT_OK
 
 

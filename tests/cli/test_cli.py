@@ -116,6 +116,9 @@ def test_validate_ok(tmp_path):
     result = sauci("validate", str(tmp_path), "--color", "never")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid: 2 steps" in result.stdout
+    (tmp_path / ".sauci.yml").write_text("steps:\n  only:\n    run: 'true'\n")
+    result = sauci("validate", str(tmp_path), "--color", "never")
+    assert "valid: 1 step\n" in result.stdout
 
 
 def test_missing_repo_is_a_clear_error(tmp_path):
