@@ -8,48 +8,18 @@ A part of :class:`sauci.testing.StoreConformance`, kept in its own module.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import attrs
 import pytest
 
-from sauci.core.models import BuildRequest, Status, Worker
+from sauci.core.models import Status, Worker
 from sauci.exceptions import NotFoundError
+from sauci.testing._store_support import MISSING_ID, _race, _request
 from sauci.typing import Store
 
 __all__ = ["RunsConformance"]
-
-MISSING_ID = 987_654  # a build id no test creates
-
-
-def _request(**kw: Any) -> BuildRequest:
-    return BuildRequest(repo="acme/app", **kw)
-
-
-def _race(count: int, target: Callable[[int], Any]) -> list[Any]:
-    """Run ``target(i)`` in ``count`` threads released at once; their results."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    if errors:
-        raise errors[0]
-    return results
 
 
 def _finish(store: Store, build_id: int, worker: str, **kw: Any) -> Any:

@@ -1,0 +1,258 @@
+"""Conformance tests of a store's builds: create and get, update (every
+field, unknown fields), claims (priority order, atomicity under threads), and
+listing with every filter and keyset paging.
+
+A part of :class:`sauci.testing.StoreConformance`, kept in its own module.
+"""
+
+# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import attrs
+import pytest
+
+from sauci.core.models import BuildRequest, Status
+from sauci.exceptions import NotFoundError, StoreError
+from sauci.testing._store_support import MISSING_ID, _race, _request
+from sauci.typing import Store
+
+__all__ = ["BuildsConformance"]
+
+
+class BuildsConformance:
+    """Creating, reading, updating, claiming and listing builds (part of
+    StoreConformance)."""
+
+    # create / get
+
+    def test_create_build_records_the_request(self, store: Store) -> None:
+        request = BuildRequest(
+            repo="acme/app",
+            ref="refs/heads/main",
+            sha="a" * 40,
+            event="push",
+            priority=3,
+            params={"PY": "3.11", "é": "☃"},
+            author="Ada",
+            message="Fix it\n\nLonger text",
+            pusher="ada",
+            old_sha="b" * 40,
+        )
+        before = time.time()
+        build = store.create_build(request)
+        after = time.time()
+        assert build.id >= 1
+        assert (request.repo, request.ref, request.sha, request.event) == (
+            build.repo,
+            build.ref,
+            build.sha,
+            build.event,
+        )
+        assert (request.priority, dict(request.params), request.author) == (
+            build.priority,
+            dict(build.params),
+            build.author,
+        )
+        assert (request.message, request.pusher, request.old_sha) == (
+            build.message,
+            build.pusher,
+            build.old_sha,
+        )
+        assert Status.QUEUED == build.status
+        assert (None, None, None, None) == (
+            build.reason,
+            build.started_at,
+            build.finished_at,
+            build.claimed_by,
+        )
+        assert isinstance(build.queued_at, float)
+        # Stores may take a clock; with the real one, queued_at is "now".
+        assert build.queued_at > 0
+        if before - 60 <= build.queued_at <= after + 60:
+            assert before - 1 <= build.queued_at <= after + 1
+
+    def test_create_build_gives_fresh_increasing_ids(self, store: Store) -> None:
+        ids = [store.create_build(_request()).id for _ in range(5)]
+        assert sorted(set(ids)) == ids
+
+    def test_create_build_with_a_status(self, store: Store) -> None:
+        build = store.create_build(_request(), status=Status.SKIPPED)
+        assert Status.SKIPPED == build.status
+        assert Status.SKIPPED == store.get_build(build.id).status
+
+    def test_get_build_returns_the_recorded_build(self, store: Store) -> None:
+        build = store.create_build(_request(params={"a": "1"}))
+        assert build == store.get_build(build.id)
+        assert isinstance(store.get_build(build.id).status, Status)
+
+    def test_get_missing_build_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFoundError, match=str(MISSING_ID)) as info:
+            store.get_build(MISSING_ID)
+        assert isinstance(info.value, StoreError)
+        assert isinstance(info.value, LookupError)
+
+    def test_create_build_keeps_reuse_from(self, store: Store) -> None:
+        first = store.create_build(_request())
+        rerun = store.create_build(_request(reuse_from=first.id, event="rerun"))
+        assert (first.id, None) == (rerun.reuse_from, rerun.cancel_requested)
+        assert rerun == store.get_build(rerun.id)
+        assert first.reuse_from is None
+
+    # update
+
+    def test_update_build_changes_every_allowed_field(self, store: Store) -> None:
+        build = store.create_build(_request())
+        changes: dict[str, Any] = {
+            "status": Status.FAILED,
+            "reason": "step test failed",
+            "started_at": 1000.5,
+            "finished_at": 1010.25,
+            "claimed_by": "worker-1",
+            "sha": "c" * 40,
+            "ref": "refs/heads/dev",
+            "author": "Grace",
+            "message": "Other",
+            "priority": -2,
+            "cancel_requested": "cancelled by ada",
+            "runs_on": ("linux", "arm64"),
+            "heartbeat_at": 1009.75,
+        }
+        updated = store.update_build(build.id, **changes)
+        assert attrs.evolve(build, **changes) == updated
+        assert updated == store.get_build(build.id)
+
+    def test_update_build_accepts_a_status_string(self, store: Store) -> None:
+        build = store.create_build(_request())
+        assert Status.PASSED == store.update_build(build.id, status="passed").status
+
+    def test_update_build_can_clear_fields(self, store: Store) -> None:
+        build = store.create_build(_request())
+        store.update_build(build.id, reason="x", started_at=5.0, claimed_by="w")
+        updated = store.update_build(build.id, reason=None, started_at=None, claimed_by=None)
+        assert (None, None, None) == (updated.reason, updated.started_at, updated.claimed_by)
+
+    def test_update_build_without_changes_returns_the_build(self, store: Store) -> None:
+        build = store.create_build(_request())
+        assert build == store.update_build(build.id)
+
+    def test_update_build_rejects_unknown_fields(self, store: Store) -> None:
+        build = store.create_build(_request())
+        for field in ("repo", "params", "id", "queued_at", "nonsense"):
+            with pytest.raises(TypeError, match=field):
+                store.update_build(build.id, **{field: "x"})
+        with pytest.raises(TypeError):
+            store.update_build(build.id, status=Status.PASSED, bogus=1)
+        assert build == store.get_build(build.id)
+
+    def test_update_missing_build_raises_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFoundError):
+            store.update_build(MISSING_ID, status=Status.PASSED)
+
+    # claim
+
+    def test_claim_from_an_empty_queue_returns_none(self, store: Store) -> None:
+        assert store.claim_build("w") is None
+        store.create_build(_request(), status=Status.PASSED)
+        assert store.claim_build("w") is None
+
+    def test_claim_moves_the_build_to_running(self, store: Store) -> None:
+        build = store.create_build(_request())
+        claimed = store.claim_build("worker-7")
+        assert claimed is not None
+        assert build.id == claimed.id
+        assert (Status.RUNNING, "worker-7") == (claimed.status, claimed.claimed_by)
+        assert claimed.started_at is not None
+        assert claimed == store.get_build(build.id)
+        assert store.claim_build("worker-7") is None
+
+    def test_claim_takes_highest_priority_then_oldest(self, store: Store) -> None:
+        low = store.create_build(_request(priority=0))
+        high_old = store.create_build(_request(priority=5))
+        store.create_build(_request(priority=1), status=Status.PASSED)
+        mid = store.create_build(_request(priority=1))
+        high_new = store.create_build(_request(priority=5))
+        low_new = store.create_build(_request(priority=0))
+        negative = store.create_build(_request(priority=-1))
+        order = [store.claim_build("w") for _ in range(7)]
+        assert [high_old.id, high_new.id, mid.id, low.id, low_new.id, negative.id, None] == [
+            b.id if b else None for b in order
+        ]
+
+    def test_claim_takes_a_requeued_build(self, store: Store) -> None:
+        build = store.create_build(_request())
+        store.claim_build("w")
+        store.update_build(build.id, status=Status.QUEUED, claimed_by=None)
+        claimed = store.claim_build("w2")
+        assert claimed is not None
+        assert (build.id, "w2") == (claimed.id, claimed.claimed_by)
+
+    def test_concurrent_claims_take_each_build_exactly_once(self, store: Store) -> None:
+        created = {store.create_build(_request(priority=i % 3)).id for i in range(50)}
+        claimed: list[list[int]] = [[] for _ in range(8)]
+
+        def claim_all(i: int) -> None:
+            while (build := store.claim_build(f"worker-{i}")) is not None:
+                assert f"worker-{i}" == build.claimed_by
+                claimed[i].append(build.id)
+
+        _race(8, claim_all)
+        everything = [b for per_thread in claimed for b in per_thread]
+        assert sorted(created) == sorted(everything)  # none twice, none missed
+        assert all(b.status is Status.RUNNING for b in store.list_builds(limit=100))
+
+    # list
+
+    def test_list_builds_is_newest_first(self, store: Store) -> None:
+        ids = [store.create_build(_request()).id for _ in range(4)]
+        assert ids[::-1] == [b.id for b in store.list_builds()]
+        assert [] == store.list_builds(limit=0)
+        assert ids[:1:-1] == [b.id for b in store.list_builds(limit=2)]
+
+    def test_list_builds_of_an_empty_store(self, store: Store) -> None:
+        assert [] == store.list_builds()
+        assert [] == store.list_repos()
+
+    def test_list_builds_filters(self, store: Store) -> None:
+        a = store.create_build(_request("a", ref="refs/heads/main", event="push", author="ada"))
+        b = store.create_build(_request("b", ref="refs/heads/main", event="cron", author="bob"))
+        c = store.create_build(_request("a", ref="refs/heads/dev", event="push", author="bob"))
+        d = store.create_build(_request("a", ref="refs/heads/main", event="manual"))
+        store.update_build(c.id, status=Status.FAILED)
+
+        def ids(**kw: Any) -> list[int]:
+            return [x.id for x in store.list_builds(**kw)]
+
+        assert [d.id, c.id, a.id] == ids(repo="a")
+        assert [d.id, b.id, a.id] == ids(ref="refs/heads/main")
+        assert [c.id] == ids(status=Status.FAILED)
+        assert [d.id, b.id, a.id] == ids(status=Status.QUEUED)
+        assert [c.id, a.id] == ids(event="push")
+        assert [c.id, b.id] == ids(author="bob")
+        assert [d.id, a.id] == ids(repo="a", ref="refs/heads/main")
+        assert [a.id] == ids(repo="a", ref="refs/heads/main", event="push", author="ada")
+        assert [] == ids(repo="a", status=Status.PASSED)
+        assert [] == ids(repo="nope")
+
+    def test_list_builds_pages_with_before_id(self, store: Store) -> None:
+        for i in range(11):
+            store.create_build(_request("a" if i % 2 else "b"))
+        cases: list[dict[str, Any]] = [{}, {"repo": "a"}]
+        for filters in cases:
+            every = [x.id for x in store.list_builds(limit=100, **filters)]
+            pages: list[int] = []
+            before = None
+            while page := store.list_builds(before_id=before, limit=3, **filters):
+                assert len(page) <= 3
+                pages.extend(x.id for x in page)
+                before = page[-1].id
+            assert every == pages
+        assert [] == store.list_builds(before_id=1)
+
+    def test_list_repos_is_sorted_and_distinct(self, store: Store) -> None:
+        for repo in ("zeta", "Alpha", "acme/app", "zeta", "acme/app", "b"):
+            store.create_build(_request(repo))
+        assert ["Alpha", "acme/app", "b", "zeta"] == store.list_repos()
