@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sauci.cli._render import Style
 from sauci.core.config import Settings, load_settings
-from sauci.typing import Store
+
+if TYPE_CHECKING:
+    from sauci.typing import Store
 
 __all__ = ["open_cli_store", "settings_from", "style_from"]
 

@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
 
@@ -24,7 +25,9 @@ except ImportError:  # pragma: no cover - an interpreter without the C module
 from sauci.core._step_executor import StepExecutor, step_env
 from sauci.core.models import Build, Pipeline, Status, Step, StepRun
 from sauci.exceptions import StoreError
-from sauci.typing import Sandbox, Store
+
+if TYPE_CHECKING:
+    from sauci.typing import Sandbox, Store
 
 __all__ = ["BuildObserver", "Executor", "SlotPool", "build_status", "step_env"]
 

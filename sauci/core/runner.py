@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
@@ -19,7 +19,9 @@ from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
-from sauci.typing import Sandbox, Store
+
+if TYPE_CHECKING:
+    from sauci.typing import Sandbox, Store
 
 __all__ = ["LocalRunner", "run_pipeline"]
 

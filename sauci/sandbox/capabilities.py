@@ -8,9 +8,13 @@ ConfigError (or, by an explicit setting, warnings in the build's log).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sauci.core.logsink import format_size
 from sauci.core.models import Step
-from sauci.typing import Sandbox
+
+if TYPE_CHECKING:
+    from sauci.typing import Sandbox
 
 __all__ = ["check_capabilities"]
 

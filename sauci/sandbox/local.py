@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sauci._logging import get_logger
 from sauci.core.logsink import format_size
@@ -34,7 +34,9 @@ from sauci.sandbox._proctree import (
 )
 from sauci.sandbox._pscan import TOKEN_VARIABLE, ProcessTree
 from sauci.sandbox._warm import warm_moves
-from sauci.typing import LogWriter
+
+if TYPE_CHECKING:
+    from sauci.typing import LogWriter
 
 __all__ = ["TOKEN_VARIABLE", "LocalSandbox", "prefetch_cgroups", "sweep"]
 
