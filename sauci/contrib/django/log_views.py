@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.logs import LogSource, sse
-from sauci.contrib.django.views import _build_or_404, _ctx, _step_or_404, viewer
+from sauci.contrib.django.view_support import _build_or_404, _ctx, _step_or_404, viewer
 from sauci.exceptions import SauCIError
 
 __all__ = ["log_page", "log_range", "log_raw", "log_search", "log_stream", "log_timestamps"]

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.svg import bar_chart, line_chart
-from sauci.contrib.django.views import _ctx, _may_view, _user, viewer
+from sauci.contrib.django.view_support import _ctx, _may_view, _user, viewer
 
 __all__ = ["healthz", "metrics", "readyz", "usage"]
 

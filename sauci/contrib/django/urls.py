@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sauci.contrib.django import log_views, monitoring, views
+from sauci.contrib.django import (
+    action_views,
+    build_views,
+    log_views,
+    monitoring,
+    repo_views,
+    result_views,
+)
 
 app_name = "sauci"
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
-    path("builds/", views.build_list, name="builds"),
-    path("builds/<int:build_id>/", views.build_detail, name="build"),
-    path("builds/<int:build_id>/tests/", views.test_results, name="tests"),
-    path("builds/<int:build_id>/artifacts/", views.artifacts, name="artifacts"),
-    path("builds/<int:build_id>/artifacts/file", views.artifact_download, name="artifact"),
-    path("builds/<int:build_id>/rerun/", views.rerun, name="rerun"),
-    path("builds/<int:build_id>/cancel/", views.cancel, name="cancel"),
+    path("", repo_views.overview, name="overview"),
+    path("builds/", build_views.build_list, name="builds"),
+    path("builds/<int:build_id>/", build_views.build_detail, name="build"),
+    path("builds/<int:build_id>/tests/", result_views.test_results, name="tests"),
+    path("builds/<int:build_id>/artifacts/", build_views.artifacts, name="artifacts"),
+    path("builds/<int:build_id>/artifacts/file", build_views.artifact_download, name="artifact"),
+    path("builds/<int:build_id>/rerun/", action_views.rerun, name="rerun"),
+    path("builds/<int:build_id>/cancel/", action_views.cancel, name="cancel"),
     # Step names may hold any character but "/" is allowed too: <path:> last.
     path("builds/<int:build_id>/log/<path:step>", log_views.log_page, name="log"),
     path("builds/<int:build_id>/log-range/<path:step>", log_views.log_range, name="log_range"),
@@ -24,13 +31,13 @@ urlpatterns = [
     path("builds/<int:build_id>/log-stream/<path:step>", log_views.log_stream, name="log_stream"),
     path("builds/<int:build_id>/log-search/<path:step>", log_views.log_search, name="log_search"),
     path("builds/<int:build_id>/log-ts/<path:step>", log_views.log_timestamps, name="log_ts"),
-    path("tests/history/", views.test_history, name="test_history"),
-    path("analytics/", views.analytics, name="analytics"),
+    path("tests/history/", result_views.test_history, name="test_history"),
+    path("analytics/", repo_views.analytics, name="analytics"),
     path("usage/", monitoring.usage, name="usage"),
     path("metrics", monitoring.metrics, name="metrics"),
     path("healthz", monitoring.healthz, name="healthz"),
     path("readyz", monitoring.readyz, name="readyz"),
-    path("badge.svg", views.badge, name="badge"),
-    path("trigger/", views.trigger, name="trigger"),
-    path("webhook/", views.webhook, name="webhook"),
+    path("badge.svg", repo_views.badge, name="badge"),
+    path("trigger/", action_views.trigger, name="trigger"),
+    path("webhook/", action_views.webhook, name="webhook"),
 ]

@@ -1,0 +1,161 @@
+"""The SauCI UI's actions that change state: rerun, cancel and trigger a build,
+and the webhook that queues builds for pushes.
+
+They go only through the Scheduler, with the logged-in user (or the pusher)
+as the actor. Rerun, cancel and trigger each need their own permission, a
+POST and a CSRF token; the webhook is exempt from CSRF and is checked by
+HMAC (or token) instead, and builds only registered repositories.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from django.contrib import messages
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from sauci.contrib.django import conf
+from sauci.contrib.django.view_support import (
+    _actor,
+    _build_or_404,
+    _qs,
+    _ref,
+    _require,
+    _scheduler,
+)
+from sauci.core.models import Status
+from sauci.exceptions import ConfigError
+
+__all__ = ["cancel", "rerun", "trigger", "webhook"]
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
+    return HttpResponseRedirect(fallback)
+
+
+@require_POST
+@csrf_protect
+def rerun(request: HttpRequest, build_id: int) -> HttpResponse:
+    _require(request, "sauci.rerun_builds")
+    _build_or_404(build_id)
+    failed_only = request.POST.get("failed_only") == "1"
+    try:
+        new = _scheduler().rerun(build_id, failed_only=failed_only, actor=_actor(request))
+    except ConfigError as exc:
+        messages.error(request, str(exc))
+        return _back(request, reverse("sauci:build", args=[build_id]))
+    messages.success(request, f"queued build #{new.id}, a rerun of #{build_id}")
+    return _back(request, reverse("sauci:build", args=[new.id]))
+
+
+@require_POST
+@csrf_protect
+def cancel(request: HttpRequest, build_id: int) -> HttpResponse:
+    _require(request, "sauci.cancel_builds")
+    _build_or_404(build_id)
+    try:
+        build = _scheduler().cancel(build_id, actor=_actor(request))
+    except (ConfigError, TypeError) as exc:
+        # TypeError: a store that does not know cancel_requested yet.
+        messages.error(request, str(exc))
+    else:
+        word = "cancelled" if build.status is Status.CANCELLED else "asked to stop"
+        messages.success(request, f"build #{build_id} {word}")
+    return _back(request, reverse("sauci:build", args=[build_id]))
+
+
+@require_POST
+@csrf_protect
+def trigger(request: HttpRequest) -> HttpResponse:
+    _require(request, "sauci.trigger_builds")
+    repo = request.POST.get("repo", "").strip()
+    branch = request.POST.get("branch", "").strip()
+    if not repo:
+        return HttpResponseBadRequest("repo is required")
+    params: dict[str, str] = {}
+    for line in request.POST.get("params", "").splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            messages.error(request, f"parameters take KEY=VALUE lines, not {line!r}")
+            return _back(request, reverse("sauci:builds") + "?" + _qs(repo=repo))
+        params[key.strip()] = value
+    build = _scheduler().trigger(repo, ref=_ref(branch), params=params, actor=_actor(request))
+    messages.success(request, f"queued build #{build.id}")
+    return _back(request, reverse("sauci:build", args=[build.id]))
+
+
+# -- webhook ---------------------------------------------------------------------------------
+
+_seen_lock = threading.Lock()
+# Deliveries seen, per store, for stores without record_delivery (this process only).
+_seen_local: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+
+
+def _seen(delivery: str) -> bool:
+    store = conf.get_store()
+    record = getattr(store, "record_delivery", None)
+    if record is not None:
+        return bool(record(delivery))
+    # A store without record_delivery: remember deliveries in this process only.
+    with _seen_lock:
+        seen = _seen_local.setdefault(store, OrderedDict())
+        if delivery in seen:
+            return True
+        seen[delivery] = None
+        while len(seen) > 10000:
+            seen.popitem(last=False)
+        return False
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest) -> HttpResponse:
+    """Pushes from GitHub, Gitea and GitLab, checked by HMAC (or token) before anything else."""
+    from sauci.triggers.webhook import handle_webhook
+
+    cfg = conf.config()
+    max_body = cfg["WEBHOOK_MAX_BODY"]
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > max_body:  # refuse before reading the body
+        return JsonResponse({"message": f"body exceeds the {max_body} byte limit"}, status=413)
+    body = request.read(max_body + 1)
+    secret, token = conf.webhook_secret()
+    result = handle_webhook(
+        dict(request.headers), body, secret=secret, token=token, seen=_seen, max_body=max_body
+    )
+    queued: list[int] = []
+    status, message = result.status, result.message
+    if result.requests:
+        # A signed payload names the URL to clone: build only repositories an
+        # administrator registered, so a leaked secret cannot make SauCI fetch
+        # and run anything else.
+        registered = {r.location for r in conf.get_store().list_registered_repos()}
+        scheduler = _scheduler()
+        for build_request in result.requests:
+            if build_request.repo not in registered:
+                status = 200
+                message = (
+                    f"ignored: {build_request.repo} is not registered with SauCI "
+                    f"(sauci repo add {build_request.repo})"
+                )
+                continue
+            build = scheduler.enqueue(build_request, actor=build_request.pusher or "webhook")
+            queued.append(build.id)
+    return JsonResponse({"message": message, "builds": queued}, status=status)

@@ -1,0 +1,134 @@
+"""The pages of one build in the SauCI UI: the build list, a build's steps and
+timings, and its artifacts (listed, and downloaded one file at a time).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from sauci.contrib.django import conf
+from sauci.contrib.django.svg import dag_layout
+from sauci.contrib.django.view_support import _build_or_404, _ctx, _qs, _ref, viewer
+from sauci.core.models import Build, Status
+
+__all__ = ["artifact_download", "artifacts", "build_detail", "build_list"]
+
+
+@require_GET
+@viewer
+def build_list(request: HttpRequest) -> HttpResponse:
+    cfg = conf.config()
+    repo = request.GET.get("repo") or None
+    branch = request.GET.get("branch", "").strip()
+    status = request.GET.get("status", "").strip()
+    event = request.GET.get("event", "").strip()
+    author = request.GET.get("author", "").strip()
+    before = request.GET.get("before", "").strip()
+    try:
+        status_value = Status(status) if status else None
+        before_id = int(before) if before else None
+    except ValueError:
+        return HttpResponseBadRequest("bad status or before")
+    size = cfg["PAGE_SIZE"]
+    builds = conf.get_store().list_builds(
+        repo=repo,
+        ref=_ref(branch) or None,
+        status=status_value,
+        event=event or None,
+        author=author or None,
+        before_id=before_id,
+        limit=size + 1,
+    )
+    more = len(builds) > size
+    builds = builds[:size]
+    filters = {"repo": repo, "branch": branch, "status": status, "event": event, "author": author}
+    next_url = f"?{_qs(**filters, before=builds[-1].id)}" if more and builds else ""
+    first_url = f"?{_qs(**filters)}" if before_id else ""
+    return render(
+        request,
+        "sauci/builds.html",
+        _ctx(
+            request,
+            repo=repo,
+            builds=builds,
+            filters=filters,
+            statuses=[s.value for s in Status],
+            events=["push", "webhook", "manual", "rerun", "cron", "cli", "tag"],
+            next_url=next_url,
+            first_url=first_url,
+            refresh=before_id is None,
+        ),
+    )
+
+
+@require_GET
+@viewer
+def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
+    store = conf.get_store()
+    build = _build_or_404(build_id)
+    steps = store.list_steps(build_id)
+    now = time.time()
+    waited_until = build.started_at or (build.finished_at if build.status.done else now)
+    queue_wait = waited_until - build.queued_at if waited_until and build.queued_at else None
+    run_time = build.duration
+    if run_time is None and build.started_at and not build.status.done:
+        run_time = now - build.started_at
+    tests = store.list_test_results(build_id)
+    failed_tests = sum(1 for _, t in tests if t.status in ("failed", "errored"))
+    return render(
+        request,
+        "sauci/build.html",
+        _ctx(
+            request,
+            build=build,
+            steps=steps,
+            dag=dag_layout(steps),
+            queue_wait=queue_wait,
+            run_time=run_time,
+            events=store.list_events(build_id=build_id, limit=50),
+            test_count=len(tests),
+            failed_tests=failed_tests,
+            artifact_count=len(store.list_artifacts(build_id)),
+            cancel_requested=getattr(build, "cancel_requested", None),
+            refresh=not build.status.done,
+        ),
+    )
+
+
+def _artifact_root(build: Build) -> Path:
+    from sauci.core.paths import artifact_dir
+
+    return artifact_dir(conf.artifacts_dir(), build.repo, build.id)
+
+
+@require_GET
+@viewer
+def artifacts(request: HttpRequest, build_id: int) -> HttpResponse:
+    build = _build_or_404(build_id)
+    items = conf.get_store().list_artifacts(build_id)
+    return render(request, "sauci/artifacts.html", _ctx(request, build=build, items=items))
+
+
+@require_GET
+@viewer
+def artifact_download(request: HttpRequest, build_id: int) -> HttpResponse:
+    from sauci.core.artifacts import confined
+    from sauci.core.paths import safe_name
+
+    build = _build_or_404(build_id)
+    step = request.GET.get("step", "")
+    path = request.GET.get("path", "")
+    # Only files the store lists for this build, and only inside its directory.
+    if not any(s == step and a.path == path for s, a in conf.get_store().list_artifacts(build_id)):
+        raise Http404("no such artifact")
+    target = confined(_artifact_root(build), f"{safe_name(step)}/{path}")
+    if target is None or not target.is_file():
+        raise Http404("artifact file is missing")
+    response = FileResponse(open(target, "rb"), as_attachment=True, filename=target.name)  # noqa: SIM115
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,158 @@
+"""The SauCI UI's pages about repositories rather than one build: the overview
+(each branch's latest build, and the workers), analytics, and the status badge.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from sauci.contrib.django import conf
+from sauci.contrib.django.result_views import _history
+from sauci.contrib.django.svg import badge as badge_geometry
+from sauci.contrib.django.svg import bar_chart, line_chart
+from sauci.contrib.django.view_support import _ctx, _may_view, _ref, viewer
+from sauci.core.models import Build, Status
+from sauci.exceptions import SauCIError
+
+__all__ = ["analytics", "badge", "overview"]
+
+
+def _latest_per_branch(repo: str, limit: int = 200) -> list[Build]:
+    # The store has no "latest build of each ref" query yet: the newest
+    # ``limit`` builds of the repository stand in for it.
+    seen: dict[str, Build] = {}
+    for build in conf.get_store().list_builds(repo=repo, limit=limit):
+        seen.setdefault(build.ref, build)
+    return sorted(seen.values(), key=lambda b: -b.id)
+
+
+@require_GET
+@viewer
+def overview(request: HttpRequest) -> HttpResponse:
+    store = conf.get_store()
+    repos = []
+    live = False
+    for repo in store.list_repos():
+        latest = _latest_per_branch(repo)
+        live = live or any(not b.status.done for b in latest)
+        repos.append({"repo": repo, "builds": latest})
+    return render(
+        request,
+        "sauci/overview.html",
+        _ctx(request, repos=repos, workers=_workers(store), refresh=True, live=live),
+    )
+
+
+def _workers(store: Any) -> list[dict[str, Any]]:
+    """The recorded workers, for the overview (none with a store that keeps none).
+
+    A worker that stopped heartbeating still says "online" in the store (it
+    could not say otherwise): past HEARTBEAT_STALE_SECONDS it shows as
+    "lost", as ``sauci workers`` shows it.
+    """
+    try:
+        workers = store.list_workers()
+    except (AttributeError, NotImplementedError, SauCIError):
+        return []
+    stale = conf.config()["HEARTBEAT_STALE_SECONDS"]
+    now = time.time()
+    return [
+        {
+            "w": w,
+            "labels": ", ".join(w.labels),
+            "used": w.slots_used,
+            "heartbeat": w.heartbeat_at or None,
+            "state": w.state_at(now, stale_after=stale),
+        }
+        for w in workers
+    ]
+
+
+@require_GET
+def badge(request: HttpRequest) -> HttpResponse:
+    cfg = conf.config()
+    if not cfg["PUBLIC_BADGES"] and not _may_view(request):
+        raise PermissionDenied("badges are not public")
+    repo = request.GET.get("repo", "")
+    branch = request.GET.get("branch", "").strip()
+    label = request.GET.get("label", "") or "build"
+    word = "unknown"
+    if repo:
+        # The newest finished build; a running one would flip the badge back and forth.
+        for build in conf.get_store().list_builds(repo=repo, ref=_ref(branch) or None, limit=20):
+            if build.status.done and build.status is not Status.SKIPPED:
+                word = build.status.value
+                break
+    response = render(
+        request,
+        "sauci/badge.svg",
+        {"b": badge_geometry(label[:40], word)},
+        content_type="image/svg+xml; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-cache, max-age=0"
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+@viewer
+def analytics(request: HttpRequest) -> HttpResponse:
+    store = conf.get_store()
+    repo = request.GET.get("repo") or None
+    limit = conf.config()["HISTORY_BUILDS"]
+    builds = [b for b in store.list_builds(repo=repo, limit=limit * 2) if b.status.done][:limit]
+    builds.reverse()  # oldest first
+    durations = [b.duration for b in builds]
+    waits = [(b.started_at - b.queued_at) if b.started_at and b.queued_at else None for b in builds]
+    window, rates = 10, []
+    for i in range(len(builds)):
+        recent = [
+            b for b in builds[max(0, i - window + 1) : i + 1] if b.status is not Status.SKIPPED
+        ]
+        passed = sum(1 for b in recent if b.status is Status.PASSED)
+        rates.append(100.0 * passed / len(recent) if recent else None)
+    step_times: dict[str, list[float]] = defaultdict(list)
+    for build in builds[-20:]:
+        for step in store.list_steps(build.id):
+            if step.duration is not None:
+                step_times[step.name].append(step.duration)
+    slowest = sorted(
+        ((name, sum(v) / len(v)) for name, v in step_times.items()), key=lambda x: -x[1]
+    )[:10]
+    flaky_counts: dict[str, int] = defaultdict(int)
+    if repo:
+        hist_builds, history = _history(repo, limit)
+        for (classname, name), statuses in history.items():
+            by_sha: dict[str, set[str]] = defaultdict(set)
+            for b in hist_builds:
+                if b.id in statuses:
+                    by_sha[b.sha].add(statuses[b.id])
+            flips = sum(1 for s in by_sha.values() if "passed" in s and {"failed", "errored"} & s)
+            if flips:
+                flaky_counts[f"{classname}.{name}" if classname else name] = flips
+    flakiest = sorted(flaky_counts.items(), key=lambda x: -x[1])[:10]
+    stats = store.build_stats(repo=repo)
+    return render(
+        request,
+        "sauci/analytics.html",
+        _ctx(
+            request,
+            repo=repo,
+            repos=store.list_repos(),
+            stats=stats,
+            count=len(builds),
+            duration_chart=line_chart(durations),
+            wait_chart=line_chart(waits),
+            rate_chart=line_chart(rates, unit="%"),
+            slowest_chart=bar_chart(slowest),
+            flaky_chart=bar_chart([(n, float(c)) for n, c in flakiest], unit=" commits"),
+        ),
+    )
