@@ -1,0 +1,176 @@
+"""The step's own container in DockerSandbox: created locked down (no
+capabilities, read-only root, memory-backed /tmp, limits), attached before it
+starts, and supervised to its end: output copied to the log, cancel and the
+step's timeout answered with SIGTERM, then SIGKILL after the grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sauci.core.models import EndedBy, Limits, Step, StepResult
+from sauci.exceptions import SandboxError
+from sauci.sandbox._docker_daemon import (
+    POLL_INTERVAL,
+    container_labels,
+    container_name,
+    frames,
+    signal_container,
+)
+from sauci.sandbox._docker_limits import host_limits, pids_events_path, pids_max_hits, step_result
+from sauci.typing import LogWriter
+
+__all__ = ["create_step_container", "run_step_container"]
+
+READ_SIZE = 256 * 1024
+
+
+def create_step_container(
+    api: Any,
+    errors: Any,
+    step: Step,
+    workspace: Path,
+    image: str,
+    env: Mapping[str, str],
+    label: str,
+    limits: Limits,
+    network: str | None = None,
+    *,
+    owner: str,
+    user: tuple[int, int],
+    workspace_path: str,
+    tmp_size: int,
+    read_only: bool,
+) -> str:
+    workdir = workspace_path + (f"/{step.workdir}" if step.workdir else "")
+    host_config = api.create_host_config(
+        binds={str(workspace): {"bind": workspace_path, "mode": "rw"}},
+        network_mode=network or ("bridge" if step.network else "none"),
+        **host_limits(limits),
+        init=True,  # an init as pid 1: signals reach the step, zombies are reaped
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        read_only=read_only,
+        # Writable scratch that is memory (counted in the limit), not the
+        # daemon's disk: a step cannot fill the data root.
+        tmpfs={"/tmp": f"size={tmp_size}", "/var/tmp": f"size={tmp_size}"},
+        log_config={"type": "none"},  # output comes through attach only
+    )
+    try:
+        created = api.create_container(
+            image,
+            command=[*step.shell, step.script()],
+            user=f"{user[0]}:{user[1]}",
+            environment=dict(env),
+            working_dir=workdir,
+            labels=container_labels(owner, step.name, label),
+            name=container_name(owner, label),
+            host_config=host_config,
+            stdin_open=False,
+            tty=False,
+            use_config_proxy=False,  # exactly the step's env
+        )
+    except errors.ImageNotFound as exc:
+        raise SandboxError(f"image {image!r} is not available to the docker daemon") from exc
+    except errors.DockerException as exc:
+        raise SandboxError(f"cannot create a container for step {step.name!r}: {exc}") from exc
+    return str(created["Id"])
+
+
+def run_step_container(
+    api: Any,
+    errors: Any,
+    step: Step,
+    container: str,
+    limits: Limits,
+    log: LogWriter,
+    cancel: threading.Event,
+    started: float,
+    *,
+    grace: float,
+) -> StepResult:
+    """Start ``container`` and supervise it to its end; its result."""
+    # Attached before the start, so no output is missed (there are no
+    # container logs to fall back on: the log driver is "none").
+    sock = api.attach_socket(container, params={"stdout": 1, "stderr": 1, "stream": 1})
+    try:
+        api.start(container)
+        pids_events = pids_events_path(api.inspect_container(container))
+        return _supervise(
+            api, errors, step, container, limits, sock, pids_events, log, cancel, started, grace
+        )
+    finally:
+        sock.close()
+
+
+def _supervise(
+    api: Any,
+    errors: Any,
+    step: Step,
+    container: str,
+    limits: Limits,
+    sock: Any,
+    pids_events: Path | None,
+    log: LogWriter,
+    cancel: threading.Event,
+    started: float,
+    grace: float,
+) -> StepResult:
+    fd = sock.fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    buffer = bytearray()
+    eof = False
+    pids_hits = 0
+    deadline = started + step.timeout if step.timeout and step.timeout > 0 else float("inf")
+    ended_by: EndedBy | None = None
+    kill_at = float("inf")
+    killed = False
+    flush = getattr(log, "flush", None)
+    exit_code: int | None = None
+    while True:
+        now = time.monotonic()
+        if ended_by is None:
+            if cancel.is_set():
+                ended_by = EndedBy.CANCELLED
+            elif now >= deadline:
+                ended_by = EndedBy.TIMEOUT
+            if ended_by is not None:
+                pids_hits = max(pids_hits, pids_max_hits(pids_events))
+                signal_container(api, errors, container, "SIGTERM")
+                kill_at = now + grace
+        if not killed and now >= kill_at:
+            signal_container(api, errors, container, "SIGKILL")
+            killed = True
+        if not eof:
+            if poller.poll(int(POLL_INTERVAL * 1000)):
+                data = os.read(fd, READ_SIZE)
+                if data:
+                    buffer += data
+                    out = frames(buffer)
+                    if out:
+                        log.write(out)  # one write per read: large pieces
+                    continue
+                eof = True
+            elif flush is not None:
+                flush()
+            pids_hits = max(pids_hits, pids_max_hits(pids_events))
+            continue
+        # Output is closed; the container may still run (its main
+        # process closed stdout). Wait for it, still minding the clock.
+        try:
+            status = api.wait(container, timeout=POLL_INTERVAL * 4)
+        except Exception as exc:  # requests' ReadTimeout: still running
+            if isinstance(exc, errors.NotFound):
+                raise
+            continue
+        exit_code = int(status.get("StatusCode", -1))
+        break
+    state = api.inspect_container(container).get("State", {})
+    return step_result(step, limits, exit_code, state, ended_by, pids_hits, log, started)
