@@ -580,3 +580,15 @@ def test_permissions_exist():
         )
     )
     assert {"view_builds", "trigger_builds", "cancel_builds", "rerun_builds"} == names
+
+
+def test_the_views_module_still_offers_every_view_the_urls_use():
+    """sauci.contrib.django.views re-exports the views now kept in modules by
+    what they do (urls.py imports those modules directly)."""
+    from sauci.contrib.django import urls, views
+
+    mounted = {p.callback.__name__: p.callback for p in urls.urlpatterns}
+    assert views.__all__ == sorted(views.__all__)
+    for name in views.__all__:
+        assert getattr(views, name) is mounted[name]
+    assert callable(views.viewer) and views.TEST_ORDER

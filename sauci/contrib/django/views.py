@@ -16,18 +16,13 @@ permission, a POST and a CSRF token.
 
 from __future__ import annotations
 
-# The ``x as x`` imports keep importable from here what was imported from this
-# module before the split: the helpers now in view_support, and TEST_ORDER.
+# The ``x as x`` imports keep importable from here the public names this module
+# had before the split besides its views.
 from sauci.contrib.django.action_views import cancel, rerun, trigger, webhook
 from sauci.contrib.django.build_views import artifact_download, artifacts, build_detail, build_list
 from sauci.contrib.django.repo_views import analytics, badge, overview
 from sauci.contrib.django.result_views import TEST_ORDER as TEST_ORDER
 from sauci.contrib.django.result_views import test_history, test_results
-from sauci.contrib.django.view_support import _build_or_404 as _build_or_404
-from sauci.contrib.django.view_support import _ctx as _ctx
-from sauci.contrib.django.view_support import _may_view as _may_view
-from sauci.contrib.django.view_support import _step_or_404 as _step_or_404
-from sauci.contrib.django.view_support import _user as _user
 from sauci.contrib.django.view_support import viewer as viewer
 
 __all__ = [
