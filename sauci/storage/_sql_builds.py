@@ -1,0 +1,341 @@
+"""Builds in portable SQL: creating, claiming, updating and listing them, the
+statistics over them, and ``check_update_fields``, which every store (SQL or
+not) uses to validate ``update_build``.
+
+A mixin of :class:`sauci.storage._sql.SQLStoreBase`, which re-exports
+``check_update_fields`` and ``UPDATABLE_BUILD_FIELDS``. It sits below that
+module, so it also holds the two helpers every SQL mixin shares
+(``_fetchone``, ``_json``). Stdlib and attrs models only: the embedded store
+imports it on ``sauci run``'s start-up path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from sauci.core.models import Build, BuildRequest, EndedBy, Status
+from sauci.exceptions import NotFoundError
+
+if TYPE_CHECKING:
+    from sauci.storage._sql import Executor, Transaction
+
+__all__ = ["UPDATABLE_BUILD_FIELDS", "BuildsSQL", "check_update_fields"]
+
+# Fields update_build accepts: the protocol's list plus ref and priority.
+UPDATABLE_BUILD_FIELDS = frozenset(
+    {
+        "status",
+        "reason",
+        "started_at",
+        "finished_at",
+        "claimed_by",
+        "sha",
+        "ref",
+        "author",
+        "message",
+        "priority",
+        "cancel_requested",
+        "runs_on",
+        "heartbeat_at",
+    }
+)
+
+_BUILD_COLS = (
+    "id, repo, ref, sha, event, status, reason, priority, params, author, message, pusher,"
+    " old_sha, queued_at, started_at, finished_at, claimed_by, reuse_from, cancel_requested,"
+    " runs_on, attempt, heartbeat_at"
+)
+
+
+def check_update_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate update_build's keywords; returns them with values normalized.
+
+    An unknown field is a programming error (TypeError), as for a function
+    called with an unexpected keyword argument.
+    """
+    unknown = sorted(set(changes) - UPDATABLE_BUILD_FIELDS)
+    if unknown:
+        raise TypeError(
+            f"update_build() got unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(UPDATABLE_BUILD_FIELDS))}"
+        )
+    out = dict(changes)
+    if "status" in out:
+        out["status"] = Status(out["status"])
+    if "priority" in out:
+        out["priority"] = int(out["priority"])
+    if "runs_on" in out:
+        out["runs_on"] = tuple(str(label) for label in out["runs_on"])
+    return out
+
+
+def _fetchone(tx: Transaction, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    rows = tx.fetchall(sql, params)
+    return rows[0] if rows else None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _build(row: Sequence[Any]) -> Build:
+    return Build(
+        id=row[0],
+        repo=row[1],
+        ref=row[2],
+        sha=row[3],
+        event=row[4],
+        status=Status(row[5]),
+        reason=row[6],
+        priority=row[7],
+        params=json.loads(row[8]) if row[8] else {},
+        author=row[9],
+        message=row[10],
+        pusher=row[11],
+        old_sha=row[12],
+        queued_at=row[13],
+        started_at=row[14],
+        finished_at=row[15],
+        claimed_by=row[16],
+        reuse_from=row[17],
+        cancel_requested=row[18],
+        runs_on=json.loads(row[19]) if row[19] else (),
+        attempt=row[20],
+        heartbeat_at=row[21],
+    )
+
+
+def _value(v: Any) -> Any:
+    # Enum members as their string value: drivers want plain str.
+    return v.value if isinstance(v, Status | EndedBy) else v
+
+
+_SQL_BUILD_EXISTS = "SELECT 1 FROM builds WHERE id = :build_id"
+
+_SQL_INSERT_BUILD = (
+    "INSERT INTO builds (repo, ref, sha, event, status, priority, params, author,"
+    " message, pusher, old_sha, queued_at, reuse_from, runs_on, attempt)"
+    " VALUES (:repo, :ref, :sha, :event, :status, :priority, :params, :author,"
+    " :message, :pusher, :old_sha, :queued_at, :reuse_from, '[]', :attempt)"
+)
+
+_SQL_GET_BUILD = f"SELECT {_BUILD_COLS} FROM builds WHERE id = :build_id"
+
+_SQL_PICK_QUEUED = (
+    "SELECT id FROM builds WHERE status = 'queued' ORDER BY priority DESC, id LIMIT 1{lock}"
+)
+# One statement: picking and taking the build cannot be split by another
+# claimer. "AND status = 'queued'" makes a lost race change no row.
+_SQL_TAKE = (
+    "UPDATE builds SET status = 'running', claimed_by = :worker, started_at = :now,"
+    " heartbeat_at = :now"
+)
+_SQL_CLAIM = f"{_SQL_TAKE} WHERE id = ({{pick}}) AND status = 'queued' RETURNING {_BUILD_COLS}"
+# A claim by id, and the second half of a claim without RETURNING.
+_SQL_CLAIM_ID = f"{_SQL_TAKE} WHERE id = :build_id AND status = 'queued'"
+# Compare and set: only the owner of a running build may touch it. On
+# PostgreSQL a concurrent writer of the row waits for the first one and then
+# re-checks the WHERE against the committed row, so exactly one wins.
+_SQL_OWNED = " WHERE id = :build_id AND status = 'running' AND claimed_by = :worker"
+_SQL_HEARTBEAT = f"UPDATE builds SET heartbeat_at = :now{_SQL_OWNED}"
+_SQL_FINISH = (
+    f"UPDATE builds SET status = :status, reason = :reason, finished_at = :finished_at{_SQL_OWNED}"
+)
+
+
+class BuildsSQL:
+    """The ``builds`` table: create, get, update, claim, heartbeat, finish and
+    list builds, list_repos and build_stats."""
+
+    _db: Executor
+    _clock: Callable[[], float]
+
+    def _tx(self, what: str, *, write: bool = False) -> AbstractContextManager[Transaction]:
+        raise NotImplementedError  # pragma: no cover - SQLStoreBase provides it
+
+    @staticmethod
+    def _require_build(tx: Transaction, build_id: int) -> None:
+        if _fetchone(tx, _SQL_BUILD_EXISTS, {"build_id": build_id}) is None:
+            raise NotFoundError(f"build {build_id} not found")
+
+    # builds
+
+    def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
+        params = {
+            "repo": request.repo,
+            "ref": request.ref,
+            "sha": request.sha,
+            "event": request.event,
+            "status": Status(status).value,
+            "priority": request.priority,
+            "params": _json(dict(request.params)),
+            "author": request.author,
+            "message": request.message,
+            "pusher": request.pusher,
+            "old_sha": request.old_sha,
+            "queued_at": self._clock(),
+            "reuse_from": request.reuse_from,
+            "attempt": request.attempt,
+        }
+        with self._tx("create build", write=True) as tx:
+            if self._db.returning:
+                row = _fetchone(tx, f"{_SQL_INSERT_BUILD} RETURNING {_BUILD_COLS}", params)
+            else:
+                tx.execute(_SQL_INSERT_BUILD, params)
+                row = _fetchone(tx, _SQL_GET_BUILD, {"build_id": tx.lastrowid})
+        return _build(row)
+
+    def get_build(self, build_id: int) -> Build:
+        with self._tx(f"get build {build_id}") as tx:
+            row = _fetchone(tx, _SQL_GET_BUILD, {"build_id": build_id})
+        if row is None:
+            raise NotFoundError(f"build {build_id} not found")
+        return _build(row)
+
+    def update_build(self, build_id: int, **changes: Any) -> Build:
+        values = check_update_fields(changes)
+        if not values:
+            return self.get_build(build_id)
+        params = {k: _value(v) for k, v in values.items()}
+        if "runs_on" in params:
+            params["runs_on"] = _json(list(params["runs_on"]))
+        params["build_id"] = build_id
+        # Column names come from the whitelist above, never from the caller.
+        sql = f"UPDATE builds SET {', '.join(f'{k} = :{k}' for k in values)} WHERE id = :build_id"
+        with self._tx(f"update build {build_id}", write=True) as tx:
+            if self._db.returning:
+                row = _fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
+            else:
+                changed = tx.execute(sql, params)
+                row = _fetchone(tx, _SQL_GET_BUILD, params) if changed else None
+        if row is None:
+            raise NotFoundError(f"build {build_id} not found")
+        return _build(row)
+
+    def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
+        params: dict[str, Any] = {"worker": worker, "now": self._clock()}
+        pick = _SQL_PICK_QUEUED.format(lock=self._db.lock_clause)
+        with self._tx("claim build", write=True) as tx:
+            if build_id is not None:
+                params["build_id"] = build_id
+                return self._write_returning(tx, _SQL_CLAIM_ID, params)
+            if self._db.returning:
+                row = _fetchone(tx, _SQL_CLAIM.format(pick=pick), params)
+            else:
+                # Pick, take and read back inside one write transaction
+                # (SQLite's BEGIN IMMEDIATE makes it exclusive).
+                row = None
+                picked = _fetchone(tx, pick)
+                if picked is not None:
+                    params["build_id"] = picked[0]
+                    if tx.execute(_SQL_CLAIM_ID, params):
+                        row = _fetchone(tx, _SQL_GET_BUILD, params)
+        return None if row is None else _build(row)
+
+    def _write_returning(self, tx: Transaction, sql: str, params: dict[str, Any]) -> Build | None:
+        """Run an UPDATE of one build (by :build_id); the new row, or None when
+        its WHERE matched nothing. One statement: the check and the change
+        cannot be split by another writer."""
+        if self._db.returning:
+            row = _fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
+        else:  # read back inside the same write transaction
+            row = _fetchone(tx, _SQL_GET_BUILD, params) if tx.execute(sql, params) else None
+        return None if row is None else _build(row)
+
+    def heartbeat_build(self, build_id: int, worker: str) -> bool:
+        params = {"build_id": build_id, "worker": worker, "now": self._clock()}
+        with self._tx(f"heartbeat build {build_id}", write=True) as tx:
+            if tx.execute(_SQL_HEARTBEAT, params):
+                return True
+            self._require_build(tx, build_id)
+        return False
+
+    def finish_build(
+        self,
+        build_id: int,
+        worker: str,
+        *,
+        status: Status,
+        reason: str | None,
+        finished_at: float,
+    ) -> Build | None:
+        params = {
+            "build_id": build_id,
+            "worker": worker,
+            "status": Status(status).value,
+            "reason": reason,
+            "finished_at": float(finished_at),
+        }
+        with self._tx(f"finish build {build_id}", write=True) as tx:
+            build = self._write_returning(tx, _SQL_FINISH, params)
+            if build is None:
+                self._require_build(tx, build_id)
+        return build
+
+    def list_builds(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        status: Status | None = None,
+        event: str | None = None,
+        author: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Build]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": limit}
+        # Only the filters given become conditions: plans that use the
+        # indexes, and no untyped NULL parameters (PostgreSQL rejects those).
+        for name, value in (("repo", repo), ("ref", ref), ("event", event), ("author", author)):
+            if value is not None:
+                where.append(f"{name} = :{name}")
+                params[name] = value
+        if status is not None:
+            where.append("status = :status")
+            params["status"] = Status(status).value
+        if before_id is not None:
+            where.append("id < :before_id")
+            params["before_id"] = before_id
+        sql = f"SELECT {_BUILD_COLS} FROM builds"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT :limit"
+        with self._tx("list builds") as tx:
+            rows = tx.fetchall(sql, params)
+        return [_build(r) for r in rows]
+
+    def list_repos(self) -> list[str]:
+        with self._tx("list repos") as tx:
+            rows = tx.fetchall("SELECT DISTINCT repo FROM builds")
+        # Sorted here, by code point: database collations differ.
+        return sorted(r[0] for r in rows)
+
+    # analytics
+
+    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+        where, params = "", {}
+        if repo is not None:
+            where, params = " WHERE repo = :repo", {"repo": repo}
+        # One statement, so the counts and the mean come from one snapshot.
+        timed = "finished_at IS NOT NULL AND started_at IS NOT NULL"
+        sql = (
+            "SELECT status, COUNT(*),"
+            f" SUM(CASE WHEN {timed} THEN finished_at - started_at END),"
+            f" SUM(CASE WHEN {timed} THEN 1 ELSE 0 END)"
+            f" FROM builds{where} GROUP BY status"
+        )
+        with self._tx("compute build stats") as tx:
+            rows = sorted(tx.fetchall(sql, params), key=lambda r: r[0])
+        seconds = sum(float(r[2]) for r in rows if r[2] is not None)
+        timed_count = sum(int(r[3]) for r in rows)
+        return {
+            "total": sum(int(r[1]) for r in rows),
+            "by_status": {str(r[0]): int(r[1]) for r in rows},
+            "mean_duration": seconds / timed_count if timed_count else None,
+        }
