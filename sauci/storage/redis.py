@@ -1,5 +1,6 @@
 """RedisStore: the NoSQL store. Builds are hashes, indexes are sorted sets,
-logs are lists of chunks; claims and index moves are Lua scripts (atomic).
+logs are lists of chunks; claims and index moves are Lua scripts (atomic,
+in ``_redis_scripts``).
 
 Keys (``p`` is the prefix, ``sauci`` unless the URL says ``?prefix=``)::
 
@@ -46,99 +47,11 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import MissingDependencyError, NotFoundError, StoreError
+from sauci.storage._redis_scripts import APPEND, CLAIM, OWNED, READ, UPDATE
 from sauci.storage._sql import check_update_fields
 from sauci.storage._sql_workers import worker_from_dict, worker_to_dict
 
 __all__ = ["RedisStore"]
-
-# ARGV: prefix, worker, now[, build id]. With a build id: that build, only if queued.
-_CLAIM = """
-local p = ARGV[1]
-local id
-if ARGV[4] then
-  id = ARGV[4]
-  if redis.call('ZSCORE', p .. ':queue', id) == false then return false end
-else
-  local ids = redis.call('ZRANGE', p .. ':queue', 0, 0)
-  if #ids == 0 then return false end
-  id = ids[1]
-end
-local key = p .. ':build:' .. id
-redis.call('ZREM', p .. ':queue', id)
-redis.call('ZREM', p .. ':status:queued', id)
-redis.call('ZADD', p .. ':status:running', id, id)
-redis.call('HSET', key, 'status', '"running"', 'claimed_by', ARGV[2], 'started_at', ARGV[3],
-  'heartbeat_at', ARGV[3])
-return redis.call('HGETALL', key)
-"""
-
-# Compare and set on the owner of a running build. ARGV: prefix, id, worker,
-# then the fields to set. -1: no such build; 0: not running or not the
-# worker's (nothing changed); else the build's new fields.
-_OWNED = """
-local p, id = ARGV[1], ARGV[2]
-local key = p .. ':build:' .. id
-if redis.call('EXISTS', key) == 0 then return -1 end
-if redis.call('HGET', key, 'status') ~= '"running"'
-    or redis.call('HGET', key, 'claimed_by') ~= ARGV[3] then
-  return 0
-end
-for i = 4, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-local new = cjson.decode(redis.call('HGET', key, 'status'))
-if new ~= 'running' then
-  redis.call('ZREM', p .. ':status:running', id)
-  redis.call('ZADD', p .. ':status:' .. new, id, id)
-end
-if new == 'queued' then
-  local prio = tonumber(redis.call('HGET', key, 'priority'))
-  redis.call('ZADD', p .. ':queue', -prio * 4294967296 + tonumber(id), id)
-end
-return redis.call('HGETALL', key)
-"""
-
-_UPDATE = """
-local p, id = ARGV[1], ARGV[2]
-local key = p .. ':build:' .. id
-if redis.call('EXISTS', key) == 0 then return false end
-local old = cjson.decode(redis.call('HGET', key, 'status'))
-for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-local new = cjson.decode(redis.call('HGET', key, 'status'))
-if new ~= old then
-  redis.call('ZREM', p .. ':status:' .. old, id)
-  redis.call('ZADD', p .. ':status:' .. new, id, id)
-end
-if new == 'queued' then
-  local prio = tonumber(redis.call('HGET', key, 'priority'))
-  redis.call('ZADD', p .. ':queue', -prio * 4294967296 + tonumber(id), id)
-else
-  redis.call('ZREM', p .. ':queue', id)
-end
-return redis.call('HGETALL', key)
-"""
-
-# KEYS: build, list, index, size. Returns the new size, or false without a build.
-_APPEND = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local size = tonumber(redis.call('GET', KEYS[4]) or '0')
-if string.len(ARGV[1]) == 0 then return size end
-local seq = redis.call('RPUSH', KEYS[2], ARGV[1]) - 1
-redis.call('ZADD', KEYS[3], size, seq)
-return redis.call('INCRBY', KEYS[4], string.len(ARGV[1]))
-"""
-
-# KEYS: list, index. ARGV: start, end (or -1). Returns {first chunk's offset, chunks...}.
-_READ = """
-local first = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if #first == 0 then return {} end
-local last = -1
-if tonumber(ARGV[2]) >= 0 then
-  local l = redis.call('ZREVRANGEBYSCORE', KEYS[2], '(' .. ARGV[2], '-inf', 'LIMIT', 0, 1)
-  last = tonumber(l[1])
-end
-local out = redis.call('LRANGE', KEYS[1], tonumber(first[1]), last)
-table.insert(out, 1, first[2])
-return out
-"""
 
 _BUILD_FIELDS = [f.name for f in attrs.fields(Build)]
 
@@ -187,11 +100,11 @@ class RedisStore:
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
             health_check_interval=30,
         )
-        self._claim = self._r.register_script(_CLAIM)
-        self._update = self._r.register_script(_UPDATE)
-        self._owned = self._r.register_script(_OWNED)
-        self._append = self._r.register_script(_APPEND)
-        self._read = self._r.register_script(_READ)
+        self._claim = self._r.register_script(CLAIM)
+        self._update = self._r.register_script(UPDATE)
+        self._owned = self._r.register_script(OWNED)
+        self._append = self._r.register_script(APPEND)
+        self._read = self._r.register_script(READ)
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisStore:
