@@ -139,6 +139,7 @@ def _import_engine(settings: Settings) -> None:
     import sauci.cli._live
     import sauci.core.pipeline
     import sauci.core.runner
+    import sauci.sandbox.local  # the runner's default sandbox (imported when it is made)
 
     if not settings.store:
         import sauci.storage.sqlite  # noqa: F401 - the default store
