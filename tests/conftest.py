@@ -11,6 +11,11 @@ import pytest
 # Helpers every test directory shares (polling.py) import as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
 
+# tests/storage/redis_server.py (its fixtures start a redis-server) is imported by
+# several directories' tests and is a plugin of one: have pytest rewrite its
+# asserts from the first import on, whichever directory's comes first.
+pytest.register_assert_rewrite("redis_server")
+
 
 @pytest.fixture(autouse=True)
 def _logging_settings_do_not_leak() -> Iterator[None]:

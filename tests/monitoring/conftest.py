@@ -5,12 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 # tests/storage/redis_server.py (a redis-server the tests start) and monitoring_helpers.
 sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
 sys.path.insert(0, str(Path(__file__).parent))
-
-# tests/storage registers redis_server as a plugin later in a full run: have
-# it rewritten now, so that import does not warn that it came too late.
-pytest.register_assert_rewrite("redis_server")
