@@ -42,19 +42,24 @@ __all__ = [
     "request_again",
 ]
 
-# Kept in sauci.core.records and loaded on first use: `sauci run` needs none
-# of them, and each attrs class costs ~0.7 ms of every start.
-_RECORDS = frozenset({"Artifact", "Event", "Repo", "TestCase", "Worker"})
+# Kept in other modules and loaded on first use: `sauci run` needs none of
+# them in the usual case, and each attrs class costs 0.3-1 ms of every start.
+_ELSEWHERE = {
+    **dict.fromkeys(("Artifact", "Event", "Repo", "TestCase", "Worker"), "records"),
+    **dict.fromkeys(("Schedule", "Service"), "pipeline_parts"),
+}
 
 if TYPE_CHECKING:
+    from sauci.core.pipeline_parts import Schedule, Service
     from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 
 
 def __getattr__(name: str) -> Any:
-    if name in _RECORDS:
-        from sauci.core import records
+    where = _ELSEWHERE.get(name)
+    if where is not None:
+        from importlib import import_module
 
-        value = getattr(records, name)
+        value = getattr(import_module(f"sauci.core.{where}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -176,42 +181,6 @@ def service_name_problem(name: str) -> str | None:
     return None
 
 
-def _check_service_name(instance: Any, attribute: Any, value: str) -> None:
-    problem = service_name_problem(value)
-    if problem:
-        raise ValueError(f"service name {value!r} {problem}")
-
-
-@attrs.frozen(kw_only=True, repr=False)
-class Service:
-    """A container that runs beside a step (a database, a cache), for sandboxes
-    with the ``services`` capability.
-
-    ``command`` empty means the image's own; ``ready`` is a shell command run
-    inside the service's container that exits 0 once it is ready (None: ready
-    as soon as it started); ``ready_timeout`` is in seconds.
-    """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
-
-    name: str = attrs.field(validator=_check_service_name)
-    image: str = attrs.field(validator=attrs.validators.min_len(1))
-    command: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    ready: str | None = None
-    ready_timeout: float = attrs.field(default=DEFAULT_READY_TIMEOUT)
-
-    @ready_timeout.validator
-    def _positive(self, attribute: Any, value: float) -> None:
-        if not value > 0:
-            raise ValueError(f"ready_timeout must be more than 0 seconds, got {value!r}")
-
-    @property
-    def env_name(self) -> str:
-        """The name as it appears in ``SAUCI_SERVICE_<NAME>_HOST``."""
-        return self.name.upper().replace("-", "_")
-
-
 def _service_tuple(items: Iterable[Service]) -> tuple[Service, ...]:
     return tuple(items)
 
@@ -261,16 +230,6 @@ class Step:
     def script(self) -> str:
         """The commands joined into one script for the shell."""
         return "\n".join(self.run)
-
-
-@attrs.frozen(kw_only=True, repr=False)
-class Schedule:
-    """A cron trigger declared in the pipeline: build ``branch`` at ``cron`` times (UTC)."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
-
-    cron: str
-    branch: str = "main"
 
 
 def _schedule_tuple(items: Iterable[Schedule]) -> tuple[Schedule, ...]:

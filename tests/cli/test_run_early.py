@@ -186,18 +186,22 @@ def test_a_commit_git_cannot_read_falls_back_to_gits_own_error(repo, data_dir, c
 
 
 def test_sauci_run_loads_no_record_classes(repo, data_dir):
-    """Each attrs class costs ~0.7 ms of every start: `sauci run` makes the
-    ones it uses and none of sauci.core.records."""
+    """Each attrs class costs 0.3-1 ms of every start: `sauci run` makes the
+    ones it uses, none of sauci.core.records, and no service or schedule
+    classes (sauci.core.pipeline_parts) for a pipeline without them, whether
+    the pipeline is parsed or comes from the cache."""
     code = (
         "import sys; from sauci.cli import main; "
         f"code = main(['run', {str(repo)!r}, '--quiet']); "
-        "print(code, 'sauci.core.records' in sys.modules)"
+        "print(code, 'sauci.core.records' in sys.modules, "
+        "'sauci.core.pipeline_parts' in sys.modules)"
     )
     env = {**os.environ, "SAUCI_DATA_DIR": str(data_dir)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    ).stdout.split()
-    assert ["0", "False"] == out[-2:]
+    for _ in ("parsed", "from the cache"):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        ).stdout.split()
+        assert ["0", "False", "False"] == out[-3:]
 
 
 def test_ctrl_c_before_the_command_takes_the_checkout_leaves_nothing(

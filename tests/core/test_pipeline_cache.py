@@ -17,6 +17,8 @@ from sauci.exceptions import PipelineError
 RICH = """\
 env:
   GLOBAL: "1"
+schedule:
+  - {cron: "0 3 * * *", branch: main}
 steps:
   lint:
     run: [ruff check ., ruff format --check .]
@@ -34,6 +36,12 @@ steps:
     junit: [report.xml]
     secrets: [TOKEN]
     allow_failure: true
+  integration:
+    run: ./integration.sh
+    image: python:3.12
+    services:
+      - redis:7
+      - {name: db, image: "postgres:16", env: {POSTGRES_PASSWORD: test}, ready: pg_isready}
 """
 
 
@@ -188,3 +196,22 @@ def test_a_hit_imports_neither_yaml_nor_the_parser(tmp_path, cache_dir):
         for _ in range(2)
     ]
     assert ["['sauci.core.pipeline._schema', 'yaml']", "[]"] == runs
+
+
+def test_edited_value_classes_miss_too(tmp_path, cache_dir, monkeypatch):
+    """The classes a cached pipeline is rebuilt from (sauci.core.models and
+    sauci.core.pipeline_parts) are part of the key as well."""
+    import sauci.core.models
+
+    path = write(tmp_path / "a.yml", RICH)
+    calls = count_parses(monkeypatch)
+    load_pipeline(path, cache_dir=cache_dir)
+    module = Path(sauci.core.models.__file__).with_name("pipeline_parts.py")
+    st = module.stat()
+    try:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        monkeypatch.setattr(_cache, "_code", None)
+        load_pipeline(path, cache_dir=cache_dir)
+    finally:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert 2 == len(calls)

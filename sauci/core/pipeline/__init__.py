@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sauci._logging import get_logger
-from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Schedule, Step
+from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Step
 from sauci.exceptions import ConfigError, PipelineError, Problem
 
 if TYPE_CHECKING:
@@ -172,12 +172,17 @@ def _read(
         for kwargs in kwargs_list:
             kwargs.setdefault("timeout", float(max_timeout))
     steps = [Step(**kwargs) for kwargs in kwargs_list]
+    schedules: tuple[Any, ...] = ()
+    if reader.schedules:
+        from sauci.core.pipeline_parts import Schedule
+
+        schedules = tuple(Schedule(cron=c, branch=b) for c, b in reader.schedules)
     try:
         return Pipeline(
             steps=steps,
             env=env,
             source=filename,
-            schedules=tuple(Schedule(cron=c, branch=b) for c, b in reader.schedules),
+            schedules=schedules,
             runs_on=reader.runs_on,
         )
     except PipelineError as exc:  # the backstop found what the checks above missed

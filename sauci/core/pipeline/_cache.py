@@ -45,7 +45,11 @@ def _code_fingerprint() -> str:
     if _code is None:
         here = os.path.dirname(__file__)
         names = sorted(n for n in os.listdir(here) if n.endswith(".py"))
-        files = [*(os.path.join(here, n) for n in names), models.__file__]
+        core = os.path.dirname(models.__file__)  # the value classes a pipeline is made of
+        files = [
+            *(os.path.join(here, n) for n in names),
+            *(os.path.join(core, n) for n in ("models.py", "pipeline_parts.py")),
+        ]
         stats = []
         for path in files:
             try:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from sauci.core.models import Limits, Service, When
+from sauci.core.models import Limits, When
 from sauci.core.pipeline._matrix import read_matrix
 from sauci.core.pipeline._nodes import (
     FLOAT,
@@ -36,6 +36,9 @@ from sauci.core.pipeline._spec import (
 )
 from sauci.core.pipeline._units import DURATION_EXAMPLES, format_duration, parse_duration
 from sauci.core.pipeline._values import ValueReader
+
+if TYPE_CHECKING:
+    from sauci.core.pipeline_parts import Service
 
 __all__ = ["STEP_HANDLERS", "StepKeyReader"]
 

@@ -8,11 +8,11 @@ is added to the checker; the step keys (``_step_keys``) store what they return.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import Node, ScalarNode
 
-from sauci.core.models import Service, service_name_problem
+from sauci.core.models import service_name_problem
 from sauci.core.pipeline._nodes import (
     FLOAT,
     INT,
@@ -25,6 +25,9 @@ from sauci.core.pipeline._nodes import (
 )
 from sauci.core.pipeline._spec import MAX_MEMORY, SERVICE_KEYS, TIMEOUT_CEILING
 from sauci.core.pipeline._units import DURATION_EXAMPLES, SIZE_EXAMPLES, parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from sauci.core.pipeline_parts import Service
 
 __all__ = ["ValueReader"]
 
@@ -57,6 +60,8 @@ class ValueReader:
         return env
 
     def _service(self, node: Node, what: str) -> Service | None:
+        from sauci.core.pipeline_parts import Service  # only for a step that has services
+
         chk = self.chk
         if isinstance(node, ScalarNode) and node.tag in TEXT_TAGS:
             image = chk.text(node, what, "an image name")
