@@ -112,6 +112,7 @@ class WorkerRuntime:
         self._wake = threading.Event()  # write the record now: a slot was taken or freed
         self._beat: threading.Thread | None = None
         self._lock_file: Any = None
+        self._clash_said = False
         # Cancel requests are looked for more often than heartbeats are written.
         self.cancel_poll = min(1.0, settings.heartbeat_interval)
 
@@ -134,6 +135,15 @@ class WorkerRuntime:
                 f"another sauci worker named {self.name!r} is running on "
                 f"{self.settings.data_dir}; give each worker its own --name"
             ) from exc
+        clash = self._name_taken_elsewhere()
+        if clash is not None:
+            self._lock_file.close()
+            self._lock_file = None
+            raise ConfigError(
+                f"a sauci worker named {self.name!r} is running on host {clash.host!r} "
+                f"(its last heartbeat {time.time() - clash.heartbeat_at:.0f} s ago); "
+                "give each worker its own --name"
+            )
         swept = sweep(self.cgroup_prefix)
         if swept:
             log.warning("leftover_steps_ended", worker=self.name, cgroups=len(swept))
@@ -141,6 +151,40 @@ class WorkerRuntime:
         self._beat = threading.Thread(target=self._beat_loop, name="sauci-worker-beat", daemon=True)
         self._beat.start()
         log.info("worker_started", worker=self.name, labels=list(self.settings.labels))
+
+    def _name_taken_elsewhere(self) -> Worker | None:
+        """The live record of another host's worker under this name, if any.
+
+        A record from this host is this worker's own earlier life (the lock
+        file above rules out a twin here); one from another host that went
+        offline or fell silent for ``lost_timeout`` is a worker that is gone.
+        """
+        now = time.time()
+        for worker in self.store.list_workers():
+            if worker.name != self.name or worker.host == self.host:
+                continue
+            if worker.state_at(now, stale_after=self.settings.lost_timeout) in (
+                "online",
+                "stopping",
+            ):
+                return worker
+        return None
+
+    def _say_if_name_clashes(self) -> None:
+        """Log once when another host's worker took this name since the last
+        heartbeat (both started at once, or one was started with a copied
+        configuration): the two overwrite each other's record."""
+        if self._clash_said:
+            return
+        clash = self._name_taken_elsewhere()
+        if clash is not None:
+            self._clash_said = True
+            log.error(
+                "worker_name_clash",
+                worker=self.name,
+                other_host=clash.host,
+                effect="both workers share one record; give each its own --name",
+            )
 
     def stopping(self) -> None:
         """Warm shutdown began: take no new build (the server sees "stopping")."""
@@ -215,6 +259,7 @@ class WorkerRuntime:
             if self._stop.is_set():
                 return
             try:
+                self._say_if_name_clashes()
                 self.heartbeat()
             except SauCIError as exc:
                 log.warning("worker_heartbeat_failed", worker=self.name, error=str(exc))

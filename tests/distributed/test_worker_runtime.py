@@ -4,9 +4,11 @@ build it no longer owns, passes cancel requests on, keeps one name per worker.""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from polling import wait_for
+from structlog.testing import capture_logs
 from test_dispatch import make_repo
 
 from sauci.core.config import Settings
@@ -99,6 +101,61 @@ def test_a_second_worker_with_the_same_name_is_refused(setup):
     twin = WorkerRuntime(store=store, settings=runtime.settings, sandbox=LocalSandbox())
     with pytest.raises(ConfigError, match="another sauci worker named 'w1'"):
         twin.start()
+
+
+def runtime_on(store, tmp_path, host: str, **settings_kw) -> WorkerRuntime:
+    """A worker named w1 as if on another machine: its own data dir and host name."""
+    settings = Settings(
+        data_dir=tmp_path / host, heartbeat_interval=0.1, worker_name="w1", **settings_kw
+    )
+    runtime = WorkerRuntime(store=store, settings=settings, sandbox=LocalSandbox(grace=0.5))
+    runtime.host = host
+    return runtime
+
+
+def test_the_same_name_on_another_host_is_refused_while_that_worker_lives(setup):
+    store, runtime, tmp = setup
+    twin = runtime_on(store, tmp, "other-host")
+    with pytest.raises(ConfigError, match=r"named 'w1' is running on host '.+'.*own --name"):
+        twin.start()
+    assert [runtime.host] == [w.host for w in store.list_workers()]  # the live one's record
+
+
+def test_the_name_of_a_worker_gone_from_another_host_can_be_taken(tmp_path):
+    store = MemoryStore()
+    gone = runtime_on(store, tmp_path, "old-host", lost_timeout=0.2)
+    gone.start()
+    gone._stop.set()  # its heartbeats stop, as after kill -9; its record stays
+    gone._wake.set()
+    gone._beat.join(5)
+    time.sleep(0.3)
+    successor = runtime_on(store, tmp_path, "new-host", lost_timeout=0.2)
+    successor.start()
+    try:
+        assert ["new-host"] == [w.host for w in store.list_workers()]
+    finally:
+        successor.stop()
+        gone._lock_file.close()
+
+
+def test_two_hosts_that_take_one_name_at_once_say_so(tmp_path):
+    store = MemoryStore()
+    first = runtime_on(store, tmp_path, "host-a")
+    second = runtime_on(store, tmp_path, "host-b")
+    first.start()
+    store.delete_worker("w1")  # as if both had looked before either wrote
+    with capture_logs() as logs:
+        second.start()
+        try:
+            wait_for(
+                lambda: any(e["event"] == "worker_name_clash" for e in logs),
+                "a heartbeat to notice the other host",
+            )
+        finally:
+            second.stop()
+            first.stop()
+    clash = next(e for e in logs if e["event"] == "worker_name_clash")
+    assert clash["log_level"] == "error" and clash["other_host"] in ("host-a", "host-b")
 
 
 def test_a_message_that_comes_during_warm_shutdown_goes_back_to_the_broker(setup):
