@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import age, duration, table
@@ -18,6 +19,9 @@ from sauci.core.config import Settings
 from sauci.core.models import Repo, Status
 from sauci.exceptions import ConfigError
 from sauci.typing import Store
+
+if TYPE_CHECKING:
+    from sauci.core.server import ServerOptions
 
 __all__ = [
     "cmd_cancel",
@@ -140,6 +144,13 @@ def server_loop_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
     parser.add_argument(
+        "--idle-tick",
+        type=float,
+        default=1.0,
+        help="when idle, look for builds queued by other processes at least this often, "
+        "in seconds (default 1; pushes and this process's own are seen at once)",
+    )
+    parser.add_argument(
         "--cancel-superseded",
         action="store_true",
         help="a newer push to a branch cancels its older builds",
@@ -165,6 +176,27 @@ def configure_server_logging(settings: Settings, level_given: bool) -> None:
 WebStarter = Callable[[Store], tuple[str, Callable[[], None]]]
 
 
+def _server_options(args: argparse.Namespace) -> ServerOptions:
+    """The server loop's options from its flags; ConfigError names a bad one."""
+    from sauci.core.server import ServerOptions
+
+    try:
+        return ServerOptions(
+            max_builds=args.max_builds,
+            step_slots=args.step_slots,
+            poll_interval=args.poll or 60.0,
+            idle_tick=args.idle_tick,
+            retry_interrupted=not args.no_retry_interrupted,
+            cancel_superseded=args.cancel_superseded,
+        )
+    except (TypeError, ValueError) as exc:
+        # attrs says "'max_builds' must be >= 1: 0"; the flag is --max-builds.
+        message = re.sub(
+            r"'(\w+)'", lambda m: "--" + m.group(1).replace("_", "-"), str(exc), count=1
+        )
+        raise ConfigError(message) from exc
+
+
 def run_server(
     store: Store,
     settings: Settings,
@@ -184,9 +216,10 @@ def run_server(
     instead of waiting for running builds. Signal handlers are installed only
     on the main thread, and the previous ones are put back on return.
     """
-    from sauci.core.server import Server, ServerOptions
+    from sauci.core.server import Server
     from sauci.monitoring import install
 
+    options = _server_options(args)  # a bad flag says so before anything starts
     say = out or (lambda line: print(line, flush=True))
     # Metrics (the UI's metrics/ page), the state-change log and opt-in analytics.
     monitoring = install(
@@ -200,13 +233,6 @@ def run_server(
     for location in args.repo or []:
         _register(store, settings, _location(location), args.hook, args.poll)
     repos = [r.location for r in store.list_registered_repos()]
-    options = ServerOptions(
-        max_builds=args.max_builds,
-        step_slots=args.step_slots,
-        poll_interval=args.poll or 60.0,
-        retry_interrupted=not args.no_retry_interrupted,
-        cancel_superseded=args.cancel_superseded,
-    )
     server = Server(store=store, settings=settings, repos=repos, options=options)
     try:
         server.start()

@@ -22,7 +22,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
+from sauci.core.events import subscribe
 from sauci.core.executor import SlotPool
 from sauci.core.models import Build, BuildRequest, Status, request_again
 from sauci.core.runner import LocalRunner
@@ -51,6 +52,12 @@ class ServerOptions:
     step_slots: int | None = None
     poll_interval: float = 60.0  # seconds between polls of repositories without hooks
     tick: float = 0.05  # how often the spool and cancel requests are looked at
+    # With nothing running and nothing new, the store is asked for queued builds
+    # less and less often, down to once per ``idle_tick`` s: builds queued by
+    # another process (a separate web site, another client of a shared store)
+    # start within that. Pushes through the spool, and builds queued in this
+    # process (its UI, polls, cron, webhooks), are seen within ``tick``.
+    idle_tick: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
     retry_interrupted: bool = True  # requeue builds a crashed server left running
     cancel_superseded: bool = False
 
@@ -152,6 +159,8 @@ class Server:
         self._next_cron_refresh = 0.0
         self._next_prune = 0.0
         self._status_at = 0.0
+        self._woken = threading.Event()  # a build was queued or ended in this process
+        self._unsubscribe: Callable[[], None] | None = None
 
     # -- life cycle ------------------------------------------------------------
 
@@ -171,6 +180,7 @@ class Server:
             (self.spool / sub).mkdir(parents=True, exist_ok=True)
         self.recover()
         self._write_status()
+        self._unsubscribe = subscribe(self._on_event)
         self._loop = threading.Thread(target=self._run, name="sauci-server", daemon=True)
         self._loop.start()
         log.info(
@@ -190,6 +200,8 @@ class Server:
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._loop is not None:
             self._loop.join(max(0.0, deadline - time.monotonic()))
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         if self._lock_file is not None:
             self._lock_file.close()
         if self.broker is not None and hasattr(self.broker, "close"):
@@ -231,15 +243,43 @@ class Server:
     # -- the loop ----------------------------------------------------------------
 
     def _run(self) -> None:
+        wait = self.options.tick  # until the next full round, growing while idle
+        next_round = 0.0
         while not self._stop.is_set():
             try:
-                self.tick()
+                if self._round_due(next_round):
+                    self._woken.clear()
+                    self.tick()
+                    wait = self._next_wait(wait)
+                    next_round = time.monotonic() + wait
             except SauCIError as exc:
                 self._error(str(exc))
             except Exception as exc:  # the loop must survive a bug in one tick
                 log.exception("server_tick_failed")
                 self._error(f"{type(exc).__name__}: {exc}")
             self._stop.wait(self.options.tick)
+
+    def _round_due(self, next_round: float) -> bool:
+        """Whether this turn of the loop makes a full round (:meth:`tick`) or
+        only looks at the spool, which costs no store query."""
+        if (
+            self.dispatcher is not None  # workers' queues and liveness: every tick
+            or self._threads  # cancel requests and free slots: every tick
+            or self._woken.is_set()
+            or time.monotonic() >= next_round
+        ):
+            return True
+        return self.ingest_spool() > 0
+
+    def _next_wait(self, wait: float) -> float:
+        """``tick`` while builds run here; doubling up to ``idle_tick`` while none do."""
+        if self.dispatcher is not None or self._threads:
+            return self.options.tick
+        return min(max(wait, self.options.tick) * 2, max(self.options.idle_tick, self.options.tick))
+
+    def _on_event(self, name: str, fields: Mapping[str, Any]) -> None:
+        if name in ("build_queued", "build_finished"):
+            self._woken.set()
 
     def _error(self, message: str) -> None:
         self.last_error = message

@@ -243,3 +243,17 @@ def test_store_copy_and_bench_stores(tmp_path):
     assert bench.returncode == 0, bench.stderr
     assert "memory" in bench.stdout and "writes/s" in bench.stdout
     assert chart.read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-builds", "0"], "--max-builds must be >= 1"),
+        (["--idle-tick", "0"], "--idle-tick must be > 0"),
+    ],
+)
+def test_a_bad_server_option_is_a_clear_error(tmp_path, flags, message):
+    result = sauci("serve", "--no-ui", "--data-dir", str(tmp_path / "data"), *flags)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"sauci: error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr

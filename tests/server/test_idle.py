@@ -1,0 +1,134 @@
+"""An idle `sauci serve` asks the store less and less often, and still starts
+what comes in: pushes and builds queued in its own process at once, builds
+queued by another process within ``idle_tick``."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from polling import wait_for
+
+from sauci.core.config import Settings
+from sauci.core.models import BuildRequest, Status
+from sauci.core.scheduler import Scheduler
+from sauci.core.server import Server, ServerOptions
+from sauci.storage.memory import MemoryStore
+
+GIT = ["git", "-c", "user.name=Pusher", "-c", "user.email=p@example.com"]
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[float] = []
+        self.lock = threading.Lock()
+
+    def claim_build(self, worker, *, build_id=None):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.claims.append(time.monotonic())
+        return super().claim_build(worker, build_id=build_id)
+
+    def claims_since(self, since: float) -> int:
+        with self.lock:
+            return sum(1 for t in self.claims if t >= since)
+
+
+def make_repo(path: Path) -> str:
+    path.mkdir()
+    (path / ".sauci.yml").write_text("steps:\n  hello:\n    run: echo hi\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "x"]):
+        subprocess.run([*GIT, *args], cwd=path, check=True, capture_output=True)
+    return str(path)
+
+
+def serve(tmp_path: Path, store: CountingStore, **options: float) -> Server:
+    settings = Settings(data_dir=tmp_path / "data", grace=1.0)
+    server = Server(store=store, settings=settings, repos=[], options=ServerOptions(**options))
+    server.start()
+    return server
+
+
+def test_an_idle_server_asks_the_store_less_and_less_often(tmp_path):
+    store = CountingStore()
+    server = serve(tmp_path, store, tick=0.02, idle_tick=0.4)
+    try:
+        time.sleep(1.0)  # the back-off reaches idle_tick within ~0.8 s
+        since = time.monotonic()
+        time.sleep(2.0)
+        asked = store.claims_since(since)
+    finally:
+        server.stop()
+    # Every tick (0.02 s) would be ~100; every idle_tick (0.4 s) is ~5.
+    assert 1 <= asked <= 10, asked
+
+
+def test_a_build_queued_or_ended_in_this_process_wakes_the_idle_loop(tmp_path):
+    """Between idle looks the loop only reads the spool; a build queued (by
+    this process's UI, webhook, poll or cron) or ended here makes the next
+    turn a full round at once."""
+    store = CountingStore()
+    settings = Settings(data_dir=tmp_path / "data", grace=1.0)
+    server = Server(store=store, settings=settings, repos=[], options=ServerOptions())
+    (server.spool / "new").mkdir(parents=True)
+    (server.spool / "tmp").mkdir()
+    far = time.monotonic() + 3600
+    assert not server._round_due(far)
+    for event in ("build_queued", "build_finished"):
+        server._on_event(event, {})
+        assert server._round_due(far)
+        server._woken.clear()
+    server._on_event("step_finished", {})
+    assert not server._round_due(far)
+
+
+def test_a_build_queued_in_this_process_runs(tmp_path):
+    store = CountingStore()
+    server = serve(tmp_path, store, tick=0.02, idle_tick=120.0)
+    try:
+        time.sleep(0.5)  # idle
+        repo = make_repo(tmp_path / "r")
+        build = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main"))
+        wait_for(lambda: store.get_build(build.id).status.done, "the build to run")
+    finally:
+        server.stop()
+    assert store.get_build(build.id).status is Status.PASSED
+
+
+def test_a_build_queued_by_another_process_starts_within_idle_tick(tmp_path):
+    store = CountingStore()
+    server = serve(tmp_path, store, tick=0.02, idle_tick=0.5)
+    try:
+        time.sleep(1.5)  # idle
+        repo = make_repo(tmp_path / "r")
+        # Straight into the store, as another process would: no event here.
+        build = store.create_build(BuildRequest(repo=repo, ref="refs/heads/main"))
+        wait_for(lambda: store.get_build(build.id).status.done, "the idle look to claim it")
+    finally:
+        server.stop()
+    assert store.get_build(build.id).status is Status.PASSED
+
+
+def test_while_a_build_runs_the_store_is_asked_every_tick(tmp_path):
+    store = CountingStore()
+    server = serve(tmp_path, store, tick=0.02, idle_tick=5.0)
+    try:
+        repo = tmp_path / "r"
+        repo.mkdir()
+        (repo / ".sauci.yml").write_text("steps:\n  wait:\n    run: sleep 1.5\n")
+        for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "x"]):
+            subprocess.run([*GIT, *args], cwd=repo, check=True, capture_output=True)
+        build = Scheduler(store).enqueue(BuildRequest(repo=str(repo), ref="refs/heads/main"))
+        wait_for(
+            lambda: any(s.status is Status.RUNNING for s in store.list_steps(build.id)),
+            "the step to start",
+        )
+        since = time.monotonic()
+        time.sleep(0.5)
+        asked = store.claims_since(since)
+        wait_for(lambda: store.get_build(build.id).status.done, "the build to end")
+    finally:
+        server.stop()
+    assert asked >= 3, asked  # ~25 at one every 0.02 s; idle, at most one in 0.5 s
