@@ -252,6 +252,8 @@ class Server:
                     self.tick()
                     wait = self._next_wait(wait)
                     next_round = time.monotonic() + wait
+                else:
+                    self._write_status(throttle=True)  # the heartbeat readyz/ reads
             except SauCIError as exc:
                 self._error(str(exc))
             except Exception as exc:  # the loop must survive a bug in one tick

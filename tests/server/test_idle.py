@@ -132,3 +132,20 @@ def test_while_a_build_runs_the_store_is_asked_every_tick(tmp_path):
     finally:
         server.stop()
     assert asked >= 3, asked  # ~25 at one every 0.02 s; idle, at most one in 0.5 s
+
+
+def test_an_idle_server_keeps_its_heartbeat_fresh(tmp_path):
+    """readyz/ and `sauci status` read the heartbeat in server.json: it is
+    written about every second also between the idle looks at the store."""
+    from sauci.core.server import read_status
+
+    store = CountingStore()
+    server = serve(tmp_path, store, tick=0.02, idle_tick=120.0)
+    try:
+        first = read_status(server.settings.data_dir)["heartbeat"]
+        wait_for(
+            lambda: read_status(server.settings.data_dir)["heartbeat"] > first + 1.0,
+            "a newer heartbeat",
+        )
+    finally:
+        server.stop()
