@@ -38,10 +38,17 @@ def label_problem(label: str) -> str | None:
     return None
 
 
+def _lower_labels(value: Any) -> tuple[str, ...]:
+    """Labels in lower case, sorted and unique (checked by the validator)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(sorted({str(item).strip().lower() for item in value or () if str(item).strip()}))
+
+
 def parse_labels(value: Any, where: str = "labels") -> tuple[str, ...]:
-    """Sorted, unique labels from ``"linux,docker"`` or a list; ConfigError when bad."""
-    items = value.split(",") if isinstance(value, str) else list(value or ())
-    labels = sorted({str(item).strip() for item in items if str(item).strip()})
+    """Sorted, unique labels from ``"linux,docker"`` or a list, in lower case
+    (labels are case-insensitive, as GitHub's runner labels); ConfigError when bad."""
+    labels = _lower_labels(value)
     for label in labels:
         problem = label_problem(label)
         if problem:
@@ -97,7 +104,9 @@ class Settings:
     # Distributed runs (docs/distributed.md). No broker: builds run in-process.
     broker: str = ""  # Celery broker URL, e.g. redis://host:6379/0
     worker_name: str = ""  # unique per worker; "" means this host's name
-    labels: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=_check_labels)
+    labels: tuple[str, ...] = attrs.field(
+        default=(), converter=_lower_labels, validator=_check_labels
+    )
     slots: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # builds per worker
     heartbeat_interval: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # A running build whose heartbeat stops this long is "worker lost".

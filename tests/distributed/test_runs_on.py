@@ -16,6 +16,19 @@ def test_a_list_is_sorted_and_deduplicated():
     assert ("docker", "linux") == parse_pipeline(text).runs_on
 
 
+def test_labels_are_case_insensitive_and_kept_in_lower_case():
+    text = "runs_on: [Linux, GPU, linux]\nsteps:\n  a: {run: 'true'}\n"
+    assert ("gpu", "linux") == parse_pipeline(text).runs_on
+
+
+def test_worker_labels_are_lower_cased_the_same_way_wherever_they_come_from():
+    from sauci.core.config import Settings, load_settings, parse_labels
+
+    assert ("docker", "linux") == parse_labels("Linux, DOCKER,linux")
+    assert ("docker", "linux") == Settings(labels=("Linux", "Docker")).labels
+    assert ("linux",) == load_settings(environ={"SAUCI_LABELS": "LINUX"}).labels
+
+
 def test_no_runs_on_means_any_worker():
     assert () == parse_pipeline("steps:\n  a: {run: 'true'}\n").runs_on
 

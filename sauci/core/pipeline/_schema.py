@@ -110,7 +110,8 @@ class Reader(StepKeyReader):
             self.schedules.append((cron, branch))
 
     def _runs_on(self, node: Node) -> None:
-        """``runs_on: linux`` or ``runs_on: [linux, docker]``: a worker needs every label."""
+        """``runs_on: linux`` or ``runs_on: [linux, docker]``: a worker needs every
+        label. Labels are case-insensitive: kept in lower case."""
         from sauci.core.config import MAX_LABELS, label_problem
 
         labels = self.chk.texts(node, "'runs_on'", "a worker label such as 'linux'")
@@ -122,7 +123,7 @@ class Reader(StepKeyReader):
             if problem:
                 self.chk.add(item, f"'runs_on': {problem}")
                 ok = False
-        unique = sorted({label for label, _ in labels})
+        unique = sorted({label.lower() for label, _ in labels})  # case-insensitive
         if len(unique) > MAX_LABELS:
             self.chk.add(
                 node,
