@@ -99,7 +99,7 @@ def bench_chain(tmp: Path, repeat: int) -> None:
     sauci, bare = paired(
         lambda: runner.run_pipeline(pipeline, ws, BuildRequest(repo="bench")),
         lambda: [subprocess.run(["true"]) for _ in range(20)],
-        max(3, repeat // 3),
+        max(5, repeat),  # a chain takes ~50 ms: as many runs as the other figures
     )
     per_step = (sauci - bare) / 20
     print(
