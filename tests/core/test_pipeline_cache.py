@@ -121,12 +121,20 @@ def test_rewritten_parser_sources_miss_even_with_their_old_mtime(tmp_path, cache
     assert 2 == len(calls)
 
 
-def test_edited_parser_sources_miss(tmp_path, cache_dir, monkeypatch):
+@pytest.mark.parametrize(
+    "module",
+    [
+        Path(_cache.__file__).with_name("_units.py"),  # the parser
+        Path(_cache.__file__).parents[1] / "models.py",  # the classes it is rebuilt from
+        Path(_cache.__file__).parents[1] / "pipeline_parts.py",
+    ],
+    ids=lambda p: p.name,
+)
+def test_edited_sources_miss(tmp_path, cache_dir, monkeypatch, module):
     """An editable install keeps its version while its code changes."""
     path = write(tmp_path / "a.yml", RICH)
     calls = count_parses(monkeypatch)
     load_pipeline(path, cache_dir=cache_dir)
-    module = Path(_cache.__file__).with_name("_units.py")
     st = module.stat()
     try:
         os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
@@ -196,22 +204,3 @@ def test_a_hit_imports_neither_yaml_nor_the_parser(tmp_path, cache_dir):
         for _ in range(2)
     ]
     assert ["['sauci.core.pipeline._schema', 'yaml']", "[]"] == runs
-
-
-def test_edited_value_classes_miss_too(tmp_path, cache_dir, monkeypatch):
-    """The classes a cached pipeline is rebuilt from (sauci.core.models and
-    sauci.core.pipeline_parts) are part of the key as well."""
-    import sauci.core.models
-
-    path = write(tmp_path / "a.yml", RICH)
-    calls = count_parses(monkeypatch)
-    load_pipeline(path, cache_dir=cache_dir)
-    module = Path(sauci.core.models.__file__).with_name("pipeline_parts.py")
-    st = module.stat()
-    try:
-        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-        monkeypatch.setattr(_cache, "_code", None)
-        load_pipeline(path, cache_dir=cache_dir)
-    finally:
-        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert 2 == len(calls)

@@ -36,9 +36,9 @@ class CountingStore(MemoryStore):
             return sum(1 for t in self.claims if t >= since)
 
 
-def make_repo(path: Path) -> str:
+def make_repo(path: Path, pipeline: str = "steps:\n  hello:\n    run: echo hi\n") -> str:
     path.mkdir()
-    (path / ".sauci.yml").write_text("steps:\n  hello:\n    run: echo hi\n")
+    (path / ".sauci.yml").write_text(pipeline)
     for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "x"]):
         subprocess.run([*GIT, *args], cwd=path, check=True, capture_output=True)
     return str(path)
@@ -115,12 +115,8 @@ def test_while_a_build_runs_the_store_is_asked_every_tick(tmp_path):
     store = CountingStore()
     server = serve(tmp_path, store, tick=0.02, idle_tick=5.0)
     try:
-        repo = tmp_path / "r"
-        repo.mkdir()
-        (repo / ".sauci.yml").write_text("steps:\n  wait:\n    run: sleep 1.5\n")
-        for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "x"]):
-            subprocess.run([*GIT, *args], cwd=repo, check=True, capture_output=True)
-        build = Scheduler(store).enqueue(BuildRequest(repo=str(repo), ref="refs/heads/main"))
+        repo = make_repo(tmp_path / "r", "steps:\n  wait:\n    run: sleep 1.5\n")
+        build = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main"))
         wait_for(
             lambda: any(s.status is Status.RUNNING for s in store.list_steps(build.id)),
             "the step to start",
