@@ -41,6 +41,9 @@ def console() -> NoReturn:
         _paused = True
     try:
         code = main()
+    except KeyboardInterrupt:  # Ctrl-C before a command took it over (while importing)
+        print("sauci: interrupted", file=sys.stderr)
+        code = 130
     finally:
         imports_done()
         gc.freeze()  # the exit's collection has nothing to find in them

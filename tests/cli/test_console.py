@@ -90,6 +90,23 @@ def test_collection_resumes_even_when_main_raises():
     assert proc.stdout.strip() == "enabled"
 
 
+def test_ctrl_c_before_a_command_takes_over_is_exit_130_without_a_traceback():
+    proc = run_python(
+        """
+        import sauci.cli
+        from sauci.cli._console import console
+
+        def fake_main():
+            raise KeyboardInterrupt  # as Ctrl-C while the modules import
+
+        sauci.cli.main = fake_main
+        console()
+        """
+    )
+    assert proc.returncode == 130
+    assert proc.stderr.strip() == "sauci: interrupted"
+
+
 @pytest.mark.parametrize("module", [True, False], ids=["python -m sauci", "console script"])
 def test_a_real_run_through_the_wrapper_exits_with_the_build_status(tmp_path, module):
     repo = tmp_path / "repo"
