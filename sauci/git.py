@@ -15,7 +15,9 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -119,6 +121,20 @@ def _locate(path: Path | str) -> tuple[Path, Path]:
 
 def _show_args(rev: str) -> list[str]:
     return ["show", "-s", "--format=%H%x00%an <%ae>%x00%B", rev, "--"]
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Ctrl-C during the block takes effect right after it (on the main thread,
+    where Python runs its signal handlers), not half-way through."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class GitSource:
@@ -285,8 +301,9 @@ class GitSource:
         def finish() -> None:
             if entry is not None:
                 try:
-                    shutil.rmtree(dest)
-                    shutil.rmtree(entry)
+                    with _uninterrupted():  # the directory and its entry go together
+                        shutil.rmtree(dest)
+                        shutil.rmtree(entry)
                     return
                 except OSError as exc:
                     log.info("worktree_delete_failed", workspace=str(dest), error=str(exc))
@@ -323,10 +340,26 @@ class GitSource:
         # Not a registered worktree any more (or never was): plain delete,
         # then let git forget entries whose directory is gone.
         shutil.rmtree(dest, ignore_errors=True)
+        self._drop_unfinished_entry(dest)
         try:
             _git("worktree", "prune", cwd=self.repo)
         except SourceError as exc:
             log.warning("worktree_prune_failed", repo=str(self.repo), error=str(exc))
+
+    def _drop_unfinished_entry(self, dest: Path) -> None:
+        """A ``git worktree add`` ended while it set ``dest`` up (Ctrl-C) leaves
+        its entry under ``worktrees/`` locked "initializing", which ``git
+        worktree prune`` never removes: remove it when nothing else uses it."""
+        entry = self.common_dir / "worktrees" / dest.name
+        try:
+            if (entry / "locked").read_text(errors="replace").strip() != "initializing":
+                return
+            recorded = entry / "gitdir"
+            if recorded.exists() and Path(recorded.read_text().strip()).parent != dest:
+                return
+        except OSError:
+            return
+        shutil.rmtree(entry, ignore_errors=True)
 
     # -- reused workspaces (sauci.workspaces) -------------------------------
 

@@ -299,12 +299,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
 
-    if args.command == "run":
-        from sauci.cli._early import start
-
-        args.early = start(args)  # git works while the engine is imported below
     try:
+        if args.command == "run":
+            from sauci.cli._early import start
+
+            args.early = start(args)  # git works while the engine is imported below
         return _dispatch(args)
+    except KeyboardInterrupt:  # while git was being started (_dispatch says so itself later)
+        print("sauci: interrupted", file=sys.stderr)
+        return 130
     finally:
         early = args.__dict__.pop("early", None)  # still here: cmd_run never took it
         if early is not None:

@@ -34,12 +34,12 @@ _paused = False
 def console() -> NoReturn:
     """Entry point of the ``sauci`` console script."""
     global _paused
-    from sauci.cli import main
-
-    if gc.isenabled():
-        gc.disable()
-        _paused = True
     try:
+        if gc.isenabled():
+            gc.disable()
+            _paused = True
+        from sauci.cli import main
+
         code = main()
     except KeyboardInterrupt:  # Ctrl-C before a command took it over (while importing)
         print("sauci: interrupted", file=sys.stderr)

@@ -45,8 +45,8 @@ class EarlyCheckout:
                 ["show", "-s", SHOW_FORMAT, sha, "--"],
             ):
                 self._commands.append(GitCommand(args, cwd=repo))
-        except BaseException:
-            self.abandon()
+        except BaseException:  # Ctrl-C, or git missing: what started is undone
+            self.discard()
             raise
 
     def wait(self) -> tuple[str, str] | None:
@@ -63,9 +63,9 @@ class EarlyCheckout:
                     outputs.append(None)
         finally:
             self._lock.close()
+        if len(outputs) < 2 or outputs[0] is None or outputs[1] is None:
+            return None  # git failed, or was not all started (Ctrl-C)
         show = outputs[1]
-        if outputs[0] is None or show is None:
-            return None
         sha, author, message = [*show.split("\x00", 2), "", ""][:3]
         if sha.strip() != self.sha:
             return None
@@ -74,18 +74,10 @@ class EarlyCheckout:
     def discard(self) -> None:
         """Let git finish, then remove the workspace: nothing of this is left."""
         self.wait()
-        if self.workspace.exists():
-            from sauci.git import GitSource
+        from sauci.git import GitSource
 
-            GitSource(self.repo, git_dir=self.git_dir).remove(self.workspace)
-
-    def abandon(self) -> None:
-        """End git's processes (they could not all be started)."""
-        for command in self._commands:
-            with contextlib.suppress(OSError):
-                command.proc.kill()
-            command.proc.communicate()
-        self._lock.close()
+        # Also when git made only its entry under worktrees/ (ended at once).
+        GitSource(self.repo, git_dir=self.git_dir).remove(self.workspace)
 
 
 def start(args: argparse.Namespace) -> EarlyCheckout | None:

@@ -30,20 +30,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     prefetch()  # started by main() already, unless it gave up early
     style = style_from(args)
     source, commit, settings, workspace = _workspace_at_head(args)
-    from sauci.cli._console import imports_done
-    from sauci.cli._live import LiveDisplay
-    from sauci.core.pipeline import load_pipeline
-    from sauci.core.runner import LocalRunner
-    from sauci.sandbox._warm import own_tasks_file, warm_moves
-
-    imports_done()
-    # The step's cgroup move is fast within ~10 ms of another one (see
-    # sauci.sandbox._warm): make one now, while the pipeline and store open.
-    warm_moves(own_tasks_file())
-
     remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
     removal = None
-    try:
+    try:  # from here on, the workspace is removed whatever happens (Ctrl-C too)
+        from sauci.cli._console import imports_done
+        from sauci.cli._live import LiveDisplay
+        from sauci.core.pipeline import load_pipeline
+        from sauci.core.runner import LocalRunner
+        from sauci.sandbox._warm import own_tasks_file, warm_moves
+
+        imports_done()
+        # The step's cgroup move is fast within ~10 ms of another one (see
+        # sauci.sandbox._warm): make one now, while the pipeline and store open.
+        warm_moves(own_tasks_file())
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
         pipeline = load_pipeline(
             pipeline_path,
@@ -103,6 +102,7 @@ def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Set
     early = args.__dict__.pop("early", None)  # taken: main() no longer cleans it up
     commit: Commit | None = None
     adopt_into: Path | None = None
+    made: Path | None = None  # a workspace this function started, to remove on an error
     try:
         if early is not None:
             source = GitSource(early.repo, git_dir=early.git_dir)
@@ -119,18 +119,26 @@ def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Set
             )
         checkout = None
         if commit is not None and not args.dirty:
+            made = workspace
             checkout = source.start_checkout(commit.sha, workspace)
         try:
             _import_engine(settings)
         finally:
             if checkout is not None:
                 checkout.wait()
-    finally:
-        if early is not None:  # on an error too: nothing of it is left behind
-            commit = _adopt(early, adopt_into)
-    if commit is None:  # the early start was not usable: the usual way
-        source, commit = GitSource.with_commit(args.path, "HEAD")
-        source.checkout(commit.sha, workspace)
+        if early is not None:
+            commit, early = _adopt(early, adopt_into), None
+        if commit is None:  # the early start was not usable: the usual way
+            source, commit = GitSource.with_commit(args.path, "HEAD")
+            if not args.dirty:
+                made = workspace
+                source.checkout(commit.sha, workspace)
+    except BaseException:  # an error or Ctrl-C: no workspace is left behind
+        if early is not None:
+            early.discard()
+        if made is not None and made.exists():
+            source.remove(made)
+        raise
     return source, commit, settings, workspace
 
 

@@ -7,6 +7,7 @@ import argparse
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,103 @@ def test_ctrl_c_before_the_command_takes_the_checkout_leaves_nothing(
     assert started and started[0] is not None  # git had started
     assert [] == workspaces(data_dir)
     assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+@pytest.mark.parametrize("early", [True, False], ids=["early checkout", "usual checkout"])
+@pytest.mark.parametrize(
+    "where", ["importing the engine", "loading the pipeline"], ids=lambda w: w.split()[-1]
+)
+def test_ctrl_c_while_the_command_runs_leaves_no_workspace(
+    repo, data_dir, monkeypatch, capsys, early, where
+):
+    """Found by sending SIGINT to `sauci run` at 66-69 ms: the workspace the
+    command had taken over (early or usual) was left behind."""
+    from sauci.cli import _local
+
+    if not early:
+        monkeypatch.setattr(_early, "start", lambda args: None)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "importing the engine":
+        monkeypatch.setattr(_local, "_import_engine", interrupted)
+    else:
+        import sauci.core.pipeline
+
+        monkeypatch.setattr(sauci.core.pipeline, "load_pipeline", interrupted)
+    assert 130 == main(["run", str(repo), "--color", "never"])
+    assert "interrupted" in capsys.readouterr().err
+    assert [] == workspaces(data_dir)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+def test_ctrl_c_while_git_is_being_started_undoes_what_started(repo, data_dir, monkeypatch, capsys):
+    """Ctrl-C between starting `git worktree add` and `git show`: the first is
+    waited for and its workspace removed, and main() says "interrupted"."""
+    real = _early.GitCommand
+    calls: list[object] = []
+
+    def command(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_early, "GitCommand", command)
+    assert 130 == main(["run", str(repo), "--color", "never"])
+    assert "sauci: interrupted" in capsys.readouterr().err
+    assert [] == workspaces(data_dir)
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+    assert not (repo / ".git" / "worktrees").exists() or not any(
+        (repo / ".git" / "worktrees").iterdir()
+    )
+
+
+def test_a_worktree_add_ended_while_it_set_up_is_removed_whole(repo, tmp_path):
+    """`git worktree add` killed early leaves an empty directory and an entry
+    locked "initializing" that `git worktree prune` keeps: both go."""
+    from sauci.git import GitSource
+
+    dest = tmp_path / "half-made"
+    dest.mkdir()
+    entry = repo / ".git" / "worktrees" / "half-made"
+    entry.mkdir(parents=True)
+    (entry / "locked").write_text("initializing\n")
+    GitSource(repo).remove(dest)
+    assert not dest.exists() and not entry.exists()
+    assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+def test_an_entry_locked_by_a_person_is_kept(repo, tmp_path):
+    from sauci.git import GitSource
+
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "kept"))
+    git(repo, "worktree", "lock", "--reason", "mine", str(tmp_path / "kept"))
+    GitSource(repo)._drop_unfinished_entry(tmp_path / "kept")
+    assert (repo / ".git" / "worktrees" / "kept" / "locked").exists()
+
+
+def test_ctrl_c_while_a_worktree_is_deleted_takes_effect_after_it():
+    """The workspace's directory and its entry under worktrees/ are deleted
+    together: a Ctrl-C in between would leave the entry behind."""
+    code = textwrap.dedent(
+        """
+        import os, signal
+        from sauci.git import _uninterrupted
+
+        done = []
+        try:
+            with _uninterrupted():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("block finished")
+        except KeyboardInterrupt:
+            done.append("interrupted after")
+        print(done)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['block finished', 'interrupted after']"
 
 
 # -- the cgroup probe -------------------------------------------------------------
