@@ -19,6 +19,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+TYPE_CHECKING = False  # typing is not imported at start-up (see sauci/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORED = 0, 1, 2, 3
@@ -299,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
 
+    previous_term = _sigterm_as_interrupt() if args.command == "run" else None
     try:
         if args.command == "run":
             from sauci.cli._early import start
@@ -312,6 +317,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         early = args.__dict__.pop("early", None)  # still here: cmd_run never took it
         if early is not None:
             early.discard()
+        if previous_term is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Make ``kill`` (SIGTERM) end ``sauci run`` as Ctrl-C does, cleaning up, rather
+    than at once (the steps' processes left running, the build "running", the
+    workspace kept). Returns the handler to put back; None off the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

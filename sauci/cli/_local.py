@@ -66,11 +66,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             author=commit.author,
             message=commit.message + (" (dirty working tree)" if args.dirty else ""),
         )
-        previous = signal.signal(signal.SIGINT, lambda *_: runner.cancel_all())
+        # Ctrl-C, or `kill` (SIGTERM): every step's process tree ends, and
+        # the build is recorded as cancelled.
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, lambda *_: runner.cancel_all()) for sig in stops}
         try:
             outcome = runner.run_pipeline(pipeline, workspace, request)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if remove_after:
             removal = source.start_remove(workspace)  # git deletes while we print
         _summary(outcome, style, quiet=args.quiet, store=store)

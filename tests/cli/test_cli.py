@@ -153,8 +153,13 @@ def test_init_guesses_a_starter_that_validates(tmp_path, files, expected):
     assert sauci("init", str(tmp_path)).returncode == 2  # refuses to overwrite
 
 
-def test_ctrl_c_cancels_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "kill"])
+def test_ctrl_c_or_kill_cancels_and_leaves_no_process(tmp_path, sig):
+    """SIGTERM (`kill`, `timeout`, a service manager) is a Ctrl-C too: before,
+    it ended sauci at once, with the step still running, the build "running"
+    and the workspace kept."""
     marker = f"sauci-test-{os.getpid()}-{time.time_ns()}"
+    data = tmp_path / "data"
     # two commands, so bash stays alive with the marker in its command line
     repo = make_repo(tmp_path / "repo", f"steps:\n  hang:\n    run: sleep 300; echo {marker}\n")
     proc = subprocess.Popen(
@@ -162,6 +167,7 @@ def test_ctrl_c_cancels_and_leaves_no_process(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "SAUCI_DATA_DIR": str(data)},
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not _pids_with(marker):
@@ -170,12 +176,13 @@ def test_ctrl_c_cancels_and_leaves_no_process(tmp_path):
     assert shells, "step never started"
     children = [pid for pid in _all_pids() if _ppid(pid) in shells]
     assert children, "the step's sleep is not running"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert "cancelled" in out
     alive = [pid for pid in shells + children if _alive(pid)]
     assert not alive
+    assert not any((data / "workspaces").iterdir())
 
 
 def _alive(pid: int) -> bool:
