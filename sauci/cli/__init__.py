@@ -303,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
 
-    previous_term = _sigterm_as_interrupt() if args.command == "run" else None
+    previous = _stop_signals_as_interrupt() if args.command == "run" else {}
     try:
         if args.command == "run":
             from sauci.cli._early import start
@@ -317,26 +317,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         early = args.__dict__.pop("early", None)  # still here: cmd_run never took it
         if early is not None:
             early.discard()
-        if previous_term is not None:
+        if previous:
             import signal
 
-            signal.signal(signal.SIGTERM, previous_term)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
-def _sigterm_as_interrupt() -> Any:
-    """Make ``kill`` (SIGTERM) end ``sauci run`` as Ctrl-C does, cleaning up, rather
-    than at once (the steps' processes left running, the build "running", the
-    workspace kept). Returns the handler to put back; None off the main thread."""
+def _stop_signals_as_interrupt() -> dict[Any, Any]:
+    """Make ``kill`` (SIGTERM) and a closed terminal (SIGHUP) end ``sauci run``
+    as Ctrl-C does, cleaning up, rather than at once (the steps' processes left
+    running, the build "running", the workspace kept). Returns the handlers to
+    put back; none off the main thread."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, interrupt)
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -66,9 +66,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             author=commit.author,
             message=commit.message + (" (dirty working tree)" if args.dirty else ""),
         )
-        # Ctrl-C, or `kill` (SIGTERM): every step's process tree ends, and
-        # the build is recorded as cancelled.
-        stops = (signal.SIGINT, signal.SIGTERM)
+        # Ctrl-C, `kill` (SIGTERM) or a closed terminal (SIGHUP): every step's
+        # process tree ends (steps have sessions of their own, so none of these
+        # reach them), and the build is recorded as cancelled.
+        stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, lambda *_: runner.cancel_all()) for sig in stops}
         try:
             outcome = runner.run_pipeline(pipeline, workspace, request)

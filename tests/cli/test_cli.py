@@ -153,11 +153,13 @@ def test_init_guesses_a_starter_that_validates(tmp_path, files, expected):
     assert sauci("init", str(tmp_path)).returncode == 2  # refuses to overwrite
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "kill"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["Ctrl-C", "kill", "hang-up"]
+)
 def test_ctrl_c_or_kill_cancels_and_leaves_no_process(tmp_path, sig):
-    """SIGTERM (`kill`, `timeout`, a service manager) is a Ctrl-C too: before,
-    it ended sauci at once, with the step still running, the build "running"
-    and the workspace kept."""
+    """SIGTERM (`kill`, `timeout`, a service manager) and SIGHUP (a closed
+    terminal) are a Ctrl-C too: before, they ended sauci at once, with the step
+    still running, the build "running" and the workspace kept."""
     marker = f"sauci-test-{os.getpid()}-{time.time_ns()}"
     data = tmp_path / "data"
     # two commands, so bash stays alive with the marker in its command line
