@@ -125,12 +125,15 @@ def _show_args(rev: str) -> list[str]:
 
 @contextlib.contextmanager
 def _uninterrupted() -> Iterator[None]:
-    """Ctrl-C during the block takes effect right after it (on the main thread,
-    where Python runs its signal handlers), not half-way through."""
+    """Ctrl-C (or SIGTERM, SIGHUP, which ``sauci run`` treats alike) during the
+    block takes effect right after it (on the main thread, where Python runs
+    its signal handlers), not half-way through."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(
+        signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    )
     try:
         yield
     finally:
@@ -302,8 +305,13 @@ class GitSource:
             if entry is not None:
                 try:
                     with _uninterrupted():  # the directory and its entry go together
-                        shutil.rmtree(dest)
-                        shutil.rmtree(entry)
+                        try:
+                            shutil.rmtree(dest)
+                            shutil.rmtree(entry)
+                        except KeyboardInterrupt:  # a signal already on its way: finish first
+                            shutil.rmtree(dest, ignore_errors=True)
+                            shutil.rmtree(entry, ignore_errors=True)
+                            raise
                     return
                 except OSError as exc:
                     log.info("worktree_delete_failed", workspace=str(dest), error=str(exc))

@@ -348,10 +348,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     try:
         commands = import_module(f"sauci.cli.{_COMMANDS[args.command].module}")
-        if args.command != "run":  # cmd_run says so itself, after its engine imports
-            from sauci.cli._console import imports_done
+        if args.command != "run":  # cmd_run does both itself, where it can
+            from sauci.cli._console import imports_done, release_signals
 
             imports_done()
+            release_signals()  # commands that run on set their own handlers
         code = int(getattr(commands, f"cmd_{args.command}")(args))
         _track_command(args)
         return code

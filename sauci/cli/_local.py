@@ -33,7 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
     removal = None
     try:  # from here on, the workspace is removed whatever happens (Ctrl-C too)
-        from sauci.cli._console import imports_done
+        from sauci.cli._console import imports_done, signals_live
         from sauci.cli._live import LiveDisplay
         from sauci.core.pipeline import load_pipeline
         from sauci.core.runner import LocalRunner
@@ -72,7 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, lambda *_: runner.cancel_all()) for sig in stops}
         try:
-            outcome = runner.run_pipeline(pipeline, workspace, request)
+            with signals_live():  # held (sauci.cli._console) everywhere else
+                outcome = runner.run_pipeline(pipeline, workspace, request)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -107,6 +107,63 @@ def test_ctrl_c_before_a_command_takes_over_is_exit_130_without_a_traceback():
     assert proc.stderr.strip() == "sauci: interrupted"
 
 
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_is_held_until_sauci_lets_it_through(name):
+    """Raised at any bytecode, inside the import machinery, the signal's
+    exception could leave the import lock held (a step thread importing then
+    waits forever); held, it is raised at release_signals() instead."""
+    proc = run_python(
+        f"""
+        import os, signal
+        import sauci.cli
+        from sauci.cli._console import console, imports_done, release_signals
+
+        def fake_main():
+            sauci.cli._stop_signals_as_interrupt()  # what main() does for `run`
+            os.kill(os.getpid(), signal.{name})  # as if while a module imports
+            print("still importing", flush=True)
+            imports_done()
+            print("still held", flush=True)
+            try:
+                release_signals()
+            except KeyboardInterrupt:
+                print("interrupted when let through", flush=True)
+                return 130
+            print("never interrupted", flush=True)
+            return 0
+
+        sauci.cli.main = fake_main
+        console()
+        """
+    )
+    assert proc.stdout.split("\n")[:3] == [
+        "still importing",
+        "still held",
+        "interrupted when let through",
+    ]
+    assert proc.returncode == 130, proc.stderr
+
+
+def test_sauci_run_started_steps_do_not_inherit_held_signals(tmp_path):
+    """Held signals are let through before any step starts: a step's mask
+    shows none of them blocked."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".sauci.yml").write_text("steps:\n  mask:\n    run: grep SigBlk /proc/self/status\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "x"]):
+        subprocess.run([*GIT, *args], cwd=repo, check=True)
+    proc = run_python(
+        "import os, sys; os.environ['SAUCI_DATA_DIR'] = sys.argv[1]; "
+        "sys.argv[1:] = ['run', '--color', 'never']; "
+        "from sauci.cli._console import console; console()",
+        str(tmp_path / "data"),
+        cwd=repo,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mask = next(line for line in proc.stdout.splitlines() if "SigBlk" in line).split()[-1]
+    assert int(mask, 16) == 0
+
+
 @pytest.mark.parametrize("module", [True, False], ids=["python -m sauci", "console script"])
 def test_a_real_run_through_the_wrapper_exits_with_the_build_status(tmp_path, module):
     repo = tmp_path / "repo"

@@ -308,18 +308,21 @@ def test_an_entry_locked_by_a_person_is_kept(repo, tmp_path):
     assert (repo / ".git" / "worktrees" / "kept" / "locked").exists()
 
 
-def test_ctrl_c_while_a_worktree_is_deleted_takes_effect_after_it():
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_a_worktree_is_deleted_takes_effect_after_it(name):
     """The workspace's directory and its entry under worktrees/ are deleted
     together: a Ctrl-C in between would leave the entry behind."""
     code = textwrap.dedent(
-        """
+        f"""
         import os, signal
+        from sauci.cli import _stop_signals_as_interrupt
         from sauci.git import _uninterrupted
 
+        _stop_signals_as_interrupt()  # as sauci run has it: SIGTERM is a Ctrl-C
         done = []
         try:
             with _uninterrupted():
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.{name})
                 done.append("block finished")
         except KeyboardInterrupt:
             done.append("interrupted after")
