@@ -7,18 +7,14 @@ equal to ``STEP_KEYS``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from yaml.nodes import Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, SequenceNode
 
 from sauci.core.models import Limits, When
 from sauci.core.pipeline._matrix import read_matrix
 from sauci.core.pipeline._nodes import (
-    FLOAT,
-    INT,
-    STR,
     Checker,
     describe,
     did_you_mean,
@@ -28,13 +24,12 @@ from sauci.core.pipeline._nodes import (
 from sauci.core.pipeline._spec import (
     EVENTS,
     LIMIT_KEYS,
-    TIMEOUT_CEILING,
     WHEN_KEYS,
     StepSpec,
     name_problem,
     path_problem,
 )
-from sauci.core.pipeline._units import DURATION_EXAMPLES, format_duration, parse_duration
+from sauci.core.pipeline._units import format_duration
 from sauci.core.pipeline._values import ValueReader
 
 if TYPE_CHECKING:
@@ -106,26 +101,11 @@ class StepKeyReader(ValueReader):
             spec.fields["env"] = env
 
     def _timeout(self, spec: StepSpec, what: str, node: Node) -> None:
-        chk = self.chk
-        expected = f"a duration such as {DURATION_EXAMPLES}"
-        if not chk.visit(node):
-            return
-        seconds: float | None = None
-        if isinstance(node, ScalarNode) and node.tag == STR:
-            with contextlib.suppress(ValueError):
-                seconds = parse_duration(node.value)
-        elif isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
-            seconds = chk.number(node, what, expected)
-            if seconds is None:
-                return
+        seconds = self._duration(node, what, not_positive="a timeout must be more than 0 seconds")
         if seconds is None:
-            chk.add(node, f"{what}: expected {expected}, got {describe(node)}")
-        elif seconds <= 0:
-            chk.add(node, f"{what}: a timeout must be more than 0 seconds, got {describe(node)}")
-        elif seconds > TIMEOUT_CEILING:
-            chk.add(node, f"{what}: {describe(node)} is more than the ceiling of 30 days")
-        elif self.max_timeout is not None and seconds > self.max_timeout:
-            chk.add(
+            return
+        if self.max_timeout is not None and seconds > self.max_timeout:
+            self.chk.add(
                 node,
                 f"{what}: {format_duration(seconds)} is more than the maximum timeout of "
                 f"{format_duration(self.max_timeout)}",

@@ -134,7 +134,11 @@ class ValueReader:
             return None
         return Service(**found)
 
-    def _duration(self, node: Node, what: str) -> float | None:
+    def _duration(
+        self, node: Node, what: str, *, not_positive: str = "expected more than 0 seconds"
+    ) -> float | None:
+        """Seconds from ``90s``, ``10m``, ``1h`` or a number, more than 0 and at
+        most 30 days; None once the problem (``not_positive`` for <= 0) is added."""
         chk = self.chk
         expected = f"a duration such as {DURATION_EXAMPLES}"
         if not chk.visit(node):
@@ -150,7 +154,7 @@ class ValueReader:
         if seconds is None:
             chk.add(node, f"{what}: expected {expected}, got {describe(node)}")
         elif seconds <= 0:
-            chk.add(node, f"{what}: expected more than 0 seconds, got {describe(node)}")
+            chk.add(node, f"{what}: {not_positive}, got {describe(node)}")
         elif seconds > TIMEOUT_CEILING:
             chk.add(node, f"{what}: {describe(node)} is more than the ceiling of 30 days")
         else:
