@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from sauci.sandbox._warm import own_cgroups, write_own_tid
+from sauci.sandbox._warm import own_cgroups, read_file, write_file, write_own_tid
 
 __all__ = [
     "CONTROLLERS",
@@ -24,10 +24,8 @@ __all__ = [
     "Found",
     "prefetch",
     "probe",
-    "read_file",
     "take",
     "token_hex",
-    "write_file",
 ]
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
@@ -41,24 +39,6 @@ def token_hex(nbytes: int) -> str:
     """What secrets.token_hex does (os.urandom), without importing secrets: it
     pulls in hmac and hashlib, which loads OpenSSL (about 5 ms of `sauci run`)."""
     return os.urandom(nbytes).hex()
-
-
-def write_file(path: Path | str, value: str) -> None:
-    """Write ``value`` with one write(2), as cgroup files want."""
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
-def read_file(path: Path | str) -> str:
-    """A small (kernel) file's text, in one read(2)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.read(fd, 1 << 20).decode(errors="replace")
-    finally:
-        os.close(fd)
 
 
 def _try_child(base: Path, *, move_thread: bool) -> None:

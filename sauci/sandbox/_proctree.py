@@ -30,8 +30,8 @@ from sauci._logging import get_logger
 from sauci._repr import value_repr
 from sauci.sandbox import _cgprobe
 from sauci.sandbox._cgprobe import DEFAULT_ROOT, Found, token_hex
-from sauci.sandbox._cgprobe import read_file as _read
-from sauci.sandbox._cgprobe import write_file as _write
+from sauci.sandbox._warm import read_file as _read
+from sauci.sandbox._warm import write_file as _write
 
 __all__ = [
     "CgroupEvents",

@@ -6,7 +6,8 @@ moves in the next 30-50 ms do not. A step's start is such a move, so
 SauCI makes one that changes nothing (a short-lived thread into its own
 cgroup) just before it needs the fast window: the wait then overlaps other
 work. Light on purpose (no attrs): ``sauci run`` calls it before importing
-its engine.
+its engine. Also the one-read/one-write helpers for cgroup files that the
+probe (``_cgprobe``) and the step cgroups (``_proctree``) share.
 """
 
 from __future__ import annotations
@@ -17,16 +18,37 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["own_cgroups", "own_tasks_file", "warm_moves", "write_own_tid"]
+__all__ = [
+    "own_cgroups",
+    "own_tasks_file",
+    "read_file",
+    "warm_moves",
+    "write_file",
+    "write_own_tid",
+]
+
+
+def write_file(path: Path | str, value: str) -> None:
+    """Write ``value`` with one write(2), as cgroup files want."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def read_file(path: Path | str) -> str:
+    """A small (kernel) file's text, in one read(2)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 1 << 20).decode(errors="replace")
+    finally:
+        os.close(fd)
 
 
 def write_own_tid(tasks: Path) -> None:
     """Move the calling thread into the v1 cgroup of this ``tasks`` file."""
-    fd = os.open(tasks, os.O_WRONLY)
-    try:
-        os.write(fd, str(threading.get_native_id()).encode())
-    finally:
-        os.close(fd)
+    write_file(tasks, str(threading.get_native_id()))
 
 
 def own_cgroups() -> dict[str, str]:
