@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["console", "hold_signals", "imports_done", "release_signals", "signals_live"]
 
 _paused = False
-_STOP = ("SIGINT", "SIGTERM", "SIGHUP")
 _managed = False  # console() holds the stop signals outside the safe places
 _held: Any = None  # the signal mask to put back while they are held
 
@@ -85,7 +84,9 @@ def hold_signals() -> None:
     if _managed and _held is None:
         import signal
 
-        _held = signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, n) for n in _STOP})
+        _held = signal.pthread_sigmask(
+            signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        )
 
 
 def release_signals() -> None:

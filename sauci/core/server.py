@@ -247,7 +247,9 @@ class Server:
         next_round = 0.0
         while not self._stop.is_set():
             try:
-                if self._round_due(next_round):
+                # Between full rounds only the spool is read (no store query);
+                # a push found there makes this turn a full round.
+                if self._round_due(next_round) or self.ingest_spool() > 0:
                     self._woken.clear()
                     self.tick()
                     wait = self._next_wait(wait)
@@ -262,16 +264,13 @@ class Server:
             self._stop.wait(self.options.tick)
 
     def _round_due(self, next_round: float) -> bool:
-        """Whether this turn of the loop makes a full round (:meth:`tick`) or
-        only looks at the spool, which costs no store query."""
-        if (
+        """Whether this turn of the loop makes a full round (:meth:`tick`)."""
+        return bool(
             self.dispatcher is not None  # workers' queues and liveness: every tick
             or self._threads  # cancel requests and free slots: every tick
             or self._woken.is_set()
             or time.monotonic() >= next_round
-        ):
-            return True
-        return self.ingest_spool() > 0
+        )
 
     def _next_wait(self, wait: float) -> float:
         """``tick`` while builds run here; doubling up to ``idle_tick`` while none do."""
