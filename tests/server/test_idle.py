@@ -73,8 +73,6 @@ def test_a_build_queued_or_ended_in_this_process_wakes_the_idle_loop(tmp_path):
     store = CountingStore()
     settings = Settings(data_dir=tmp_path / "data", grace=1.0)
     server = Server(store=store, settings=settings, repos=[], options=ServerOptions())
-    (server.spool / "new").mkdir(parents=True)
-    (server.spool / "tmp").mkdir()
     far = time.monotonic() + 3600
     assert not server._round_due(far)
     for event in ("build_queued", "build_finished"):
