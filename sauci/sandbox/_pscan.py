@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal as _signal
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -21,12 +22,24 @@ T = TypeVar("T")
 
 TOKEN_VARIABLE = "SAUCI_STEP_TOKEN"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PF_KTHREAD = 0x00200000
+# How long a process in the middle of execve() may show no environment.
+_EXEC_WAIT = 0.02
 
 
 def _signal_groups(groups: Iterable[int], sig: int) -> None:
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
+
+
+def read_environ(pid: int) -> bytes | None:
+    """The environment block of process ``pid``; None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def _uptime_ticks() -> int:
@@ -55,6 +68,7 @@ class ProcessTree:
         self._since = _uptime_ticks() - _CLK_TCK
         self._empty = False
         self._groups: set[int] = set()
+        self._bare: set[tuple[int, int]] = set()  # (pid, start) with no environment
         self.processes: int | None = None
         self.memory: int | None = None
 
@@ -95,12 +109,22 @@ class ProcessTree:
                 except OSError:
                     continue
                 fields = stat[stat.rfind(b")") + 2 :].split()
-                if len(fields) < 20 or fields[0] == b"Z" or int(fields[19]) < self._since:
+                if (
+                    len(fields) < 20
+                    or fields[0] == b"Z"
+                    or int(fields[19]) < self._since
+                    or int(fields[6]) & _PF_KTHREAD
+                ):
                     continue
                 ppid, pgrp, sid = int(fields[1]), int(fields[2]), int(fields[3])
                 parent[pid] = ppid
                 group[pid] = pgrp
-                if pid == root or sid == root or pgrp == root or self._has_marker(pid):
+                if (
+                    pid == root
+                    or sid == root
+                    or pgrp == root
+                    or self._has_marker(pid, int(fields[19]))
+                ):
                     members.add(pid)
         # Descendants of members by parent links (started after the step).
         children: dict[int, list[int]] = {}
@@ -118,12 +142,28 @@ class ProcessTree:
         self._groups = {group[pid] for pid in members}
         return sorted(members)
 
-    def _has_marker(self, pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                return self._marker in fh.read().split(b"\0")
-        except OSError:
-            return False
+    def _has_marker(self, pid: int, started: int) -> bool:
+        # execve() shows the new program's environment only once its last
+        # pointer is written (the kernel sets env_end after the loop), so a
+        # process caught in between reads as empty. A step's ``setsid sleep``
+        # that has lost its parent would be missed: read again for a while.
+        # A process that really has no environment is waited for once.
+        deadline = None
+        while True:
+            environ = read_environ(pid)
+            if environ is None:
+                return False
+            if environ:
+                return self._marker in environ.split(b"\0")
+            if (pid, started) in self._bare:
+                return False
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + _EXEC_WAIT
+            elif now > deadline:
+                self._bare.add((pid, started))
+                return False
+            time.sleep(0.0002)
 
     def signal(self, sig: int) -> None:
         pids = self.pids()
