@@ -78,6 +78,19 @@ def _with_timeout(func: Any, timeout: float) -> tuple[bool, Any]:
     return True, box.get("value")
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a timeout (the
+    built-in one, or a client library's own class of that name)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TimeoutError) or type(current).__name__ == "TimeoutError":
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def check_store(store: Any, *, timeout: float = 5.0) -> str | None:
     """None when the store answers ``list_builds(limit=1)`` within ``timeout`` seconds."""
     try:
@@ -103,15 +116,17 @@ def check_broker(url: str, *, timeout: float = 3.0) -> str | None:
 
         app = make_app(url)
         # Bounded reads too, so that a broker that accepts and never answers
-        # does not keep this probe's thread after the answer was given up on.
-        app.conf.broker_connection_timeout = timeout
+        # does not keep this probe's thread long after the answer was given
+        # up on; longer than the wait, so that the wait decides.
+        linger = 2 * timeout
+        app.conf.broker_connection_timeout = linger
         app.conf.broker_transport_options = {
             **app.conf.broker_transport_options,
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
+            "socket_timeout": linger,
+            "socket_connect_timeout": linger,
         }
         try:
-            check_connection(app, timeout=timeout)
+            check_connection(app, timeout=linger)
         finally:
             app.close()
 
@@ -122,6 +137,8 @@ def check_broker(url: str, *, timeout: float = 3.0) -> str | None:
     except ConfigError:
         return "the broker URL is malformed"
     except Exception as exc:
+        if _timed_out(exc):  # the probe's own socket timeout came first (a busy machine)
+            return f"broker did not answer within {timeout:g} s"
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         return f"broker unreachable ({type(cause).__name__})"
     if not done:

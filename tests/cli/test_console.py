@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from signals import default_ctrl_c
 
 GIT = ["git", "-c", "user.name=Tester", "-c", "user.email=t@example.com"]
 
@@ -23,6 +24,7 @@ def run_python(code: str, *args: str, cwd: Path | None = None) -> subprocess.Com
         text=True,
         timeout=60,
         cwd=cwd,
+        preexec_fn=default_ctrl_c,
     )
 
 

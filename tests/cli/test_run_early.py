@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from signals import default_ctrl_c
 
 from sauci._gitfiles import head, locate
 from sauci.cli import _early, main
@@ -329,7 +330,13 @@ def test_ctrl_c_while_a_worktree_is_deleted_takes_effect_after_it(name):
         print(done)
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=default_ctrl_c,
+    )
     assert out.stdout.strip() == "['block finished', 'interrupted after']"
 
 
