@@ -244,6 +244,11 @@ def run_server(
         from sauci.distributed._app import safe_url
 
         where += f"; builds go to workers through {safe_url(settings.broker)}"
+    if server.dispatcher is None:
+        allowed = sorted(server.sandboxes.allowed - {server.sandboxes.name})
+        where += f"; steps run in the {server.sandboxes.name} sandbox" + (
+            f" (pipelines may ask for {', '.join(allowed)})" if allowed else ""
+        )
     say(
         f"{prog}: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
         f"data in {settings.data_dir}{where}; Ctrl-C stops"
@@ -315,11 +320,14 @@ def _web_ui(args: argparse.Namespace, settings: Settings) -> WebStarter:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     # --broker, --lost-timeout and --attempts come from sauci.cli._worker.add_serve_options.
+    from sauci.cli._worker import policy_overrides
+
     settings = settings_from(
         args,
         broker=getattr(args, "broker", None),
         lost_timeout=getattr(args, "lost_timeout", None),
         attempts=getattr(args, "attempts", None),
+        **policy_overrides(args),
     )
     configure_server_logging(settings, level_given=args.log_level is not None)
     web = None if args.no_ui else _web_ui(args, settings)

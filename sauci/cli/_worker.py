@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from sauci.typing import Store
 
 __all__ = [
+    "add_policy_options",
     "add_serve_options",
     "cmd_worker",
     "cmd_workers",
+    "policy_overrides",
     "refuse_celery_options",
     "run_worker",
     "worker_args",
@@ -44,8 +46,43 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         "--attempts",
         type=int,
         metavar="N",
-        help="tries per build when workers are lost (default 2)",
+        help="tries per build when its runner dies: a lost worker, a server killed "
+        "mid-build (default 3); then the build ends errored",
     )
+    add_policy_options(serve)
+
+
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """The server's policy for pushed code: ``--sandbox``, ``--allow-sandbox``, ``--secrets-file``."""
+    parser.add_argument(
+        "--sandbox",
+        metavar="NAME",
+        help="where steps run (default: namespace, which needs bubblewrap; 'local' runs "
+        "pushed code as this user, for trusted pushers only)",
+    )
+    parser.add_argument(
+        "--allow-sandbox",
+        action="append",
+        metavar="NAME",
+        dest="allow_sandbox",
+        help="a sandbox a pipeline step may ask for besides the default (repeatable)",
+    )
+    parser.add_argument(
+        "--secrets-file",
+        metavar="PATH",
+        help="TOML file of the secrets steps may name (with SAUCI_SECRET_* variables)",
+    )
+
+
+def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the policy flags give (None: not given)."""
+    sandbox = getattr(args, "sandbox", None)
+    allowed = getattr(args, "allow_sandbox", None)
+    return {
+        "sandbox": "" if sandbox == "auto" else sandbox,
+        "allowed_sandboxes": ",".join(allowed) if allowed else None,
+        "secrets_file": getattr(args, "secrets_file", None),
+    }
 
 
 def worker_args(worker: argparse.ArgumentParser) -> None:
@@ -108,13 +145,7 @@ def worker_args(worker: argparse.ArgumentParser) -> None:
         default="127.0.0.1",
         help="address of /metrics (default 127.0.0.1; 0.0.0.0 in a container)",
     )
-    worker.add_argument(
-        "--sandbox",
-        choices=["auto", "local", "namespace"],
-        default="auto",
-        help="where steps run: auto (default) is the namespace sandbox when bubblewrap "
-        "can reach the workspaces, else local, as for sauci serve",
-    )
+    add_policy_options(worker)
     worker.add_argument(
         "-Q",
         "--queues",
@@ -159,6 +190,7 @@ def worker_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "worker_name": args.name,
         "artifacts_dir": args.artifacts_dir,
         "heartbeat_interval": args.heartbeat_interval,
+        **policy_overrides(args),
     }
 
 
@@ -211,7 +243,7 @@ def run_worker(
         metrics_host=args.metrics_host,
         analytics=analytics,
     )
-    runtime = WorkerRuntime(store=monitoring.store, settings=settings, sandbox_kind=args.sandbox)
+    runtime = WorkerRuntime(store=monitoring.store, settings=settings)
     app.sauci_runtime = runtime
     import warnings
 

@@ -28,6 +28,7 @@ from sauci.core.models import (
     StepRun,
 )
 from sauci.core.paths import artifact_dir, log_path, safe_name
+from sauci.core.secrets import Secrets
 from sauci.exceptions import SandboxError
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["StepExecutor", "step_env"]
 
-# Host variables a step may see; everything else of SauCI's environment
-# (tokens, database URLs) stays out unless the pipeline names it in `secrets`.
+# Host variables a step may see; nothing else of SauCI's environment (tokens,
+# database URLs) reaches a step. Secrets come from `secrets`, named by the step.
 _PASSED_THROUGH = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "TERM")
 
 
@@ -134,10 +135,11 @@ class StepExecutor:
     store: Store
     sandbox: Sandbox
     sandboxes: dict[str, Sandbox]
+    load_sandbox: Callable[[str], Sandbox] | None
     logs_dir: Path
     artifacts_dir: Path
     log_limit: int | None
-    secrets: dict[str, str]
+    secrets: Secrets
     observer: BuildObserver
     unenforced: str
 
@@ -146,16 +148,22 @@ class StepExecutor:
         return log_path(self.logs_dir, build.repo, build.id, step)
 
     def _sandbox_for(self, step: Step) -> Sandbox:
+        """The step's sandbox: the default, one handed in, or one the loader allows."""
         if step.sandbox is None:
             return self.sandbox
         try:
             return self.sandboxes[step.sandbox]
         except KeyError:
+            pass
+        if self.load_sandbox is None:
+            # Trusted use (sauci run, the library): any installed sandbox.
             from sauci.plugins import load_sandbox
 
             sandbox = load_sandbox(step.sandbox)
-            self.sandboxes[step.sandbox] = sandbox
-            return sandbox
+        else:  # a server's policy decides (SandboxError when it refuses)
+            sandbox = self.load_sandbox(step.sandbox)
+        self.sandboxes[step.sandbox] = sandbox
+        return sandbox
 
     def _finish(self, build: Build, run: StepRun, **changes: object) -> StepRun:
         changes.setdefault("finished_at", time.time())
@@ -178,7 +186,7 @@ class StepExecutor:
         )
         self.observer.step_started(build, run)
         emit("step_started", build=build, step=run)
-        env = step_env(build, pipeline, step, workspace, secrets=self.secrets)
+        env = step_env(build, pipeline, step, workspace, secrets=self.secrets.for_repo(build.repo))
         masked = [env[name] for name in step.secrets if name in env]
         sink = LogSink(
             Path(run.log_path or self.log_path(build, step.name)),

@@ -3,8 +3,13 @@
 Precedence, lowest first: built-in defaults < ``sauci.toml`` < environment
 variables ``SAUCI_*`` < command-line flags (passed as ``overrides``).
 ``sauci.toml`` is looked for in the current repository's root, then at
-``$SAUCI_CONFIG`` if set. Secrets never come from here: a step receives only
-the environment variables its pipeline names in ``secrets``.
+``$SAUCI_CONFIG`` if set. Secret values never come from here: a server's
+steps receive the secrets of its secrets file and ``SAUCI_SECRET_*``
+variables (:mod:`sauci.core.secrets`) that their pipeline names.
+
+The sandbox settings are the server's policy (docs/security.md): ``sandbox``
+is where steps run, ``allowed_sandboxes`` what else a pipeline may ask for.
+A pipeline can ask for less, never for more.
 """
 
 from __future__ import annotations
@@ -61,6 +66,20 @@ def parse_labels(value: Any, where: str = "labels") -> tuple[str, ...]:
     return tuple(labels)
 
 
+def _absolute(value: Any) -> Path:
+    """``value`` as an absolute path: steps run in other directories, where a
+    relative data dir would name another place."""
+    return Path(os.path.abspath(Path(value).expanduser()))
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """Sandbox names from ``"docker, namespace"`` or a list, unique, in order."""
+    if isinstance(value, str):
+        value = value.split(",")
+    names = (str(item).strip() for item in value or ())
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
 def _check_labels(instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
     parse_labels(value)
 
@@ -71,14 +90,25 @@ class Settings:
 
     __repr__ = value_repr  # not generated per class: see sauci._repr
 
-    data_dir: Path = attrs.field(factory=default_data_dir, converter=Path)
+    data_dir: Path = attrs.field(factory=default_data_dir, converter=_absolute)
     store: str = ""  # store URL; "" means SQLite in data_dir
     jobs: int = attrs.field(default=4, validator=attrs.validators.ge(1))
     fail_fast: bool = False
     log_limit: int = attrs.field(default=DEFAULT_LOG_LIMIT, validator=attrs.validators.ge(1024))
     max_timeout: float | None = None  # cap on any step's timeout, seconds
     grace: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
-    sandbox: str = "local"
+    # Where steps run. "": the isolating default of the command (`sauci serve`
+    # and `sauci worker`: namespace, refused when it cannot run; `sauci run`:
+    # local, the user's own checkout). "local" under a server is the
+    # operator's explicit statement that every pusher is trusted.
+    sandbox: str = attrs.field(default="", converter=lambda v: str(v).strip())
+    # Sandboxes a pipeline step may ask for with `sandbox:`, besides the default.
+    allowed_sandboxes: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    # A TOML file of secret values (docs/security.md); with SAUCI_SECRET_<NAME>
+    # variables, the only source of the secrets a served pipeline may name.
+    secrets_file: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_absolute)
+    )
     log_level: str = attrs.field(
         default="warning",
         validator=attrs.validators.in_(["debug", "info", "warning", "error"]),
@@ -99,7 +129,7 @@ class Settings:
     # directory (NFS, a mounted volume) that the server's UI reads too.
     artifacts_dir: Path = attrs.field(
         default=attrs.Factory(lambda self: self.data_dir / "artifacts", takes_self=True),
-        converter=Path,
+        converter=_absolute,
     )
     # Distributed runs (docs/distributed.md). No broker: builds run in-process.
     broker: str = ""  # Celery broker URL, e.g. redis://host:6379/0
@@ -111,7 +141,10 @@ class Settings:
     heartbeat_interval: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # A running build whose heartbeat stops this long is "worker lost".
     lost_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
-    attempts: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # tries per build
+    # Tries per build when its runner dies (a server killed mid-build, a lost
+    # worker); then the build ends "errored", so a build that kills its runner
+    # cannot make the server crash-loop.
+    attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
     # Redis/SQS brokers hand an unacknowledged message to another worker after
     # this long. Correctness does not depend on it (a redelivered message whose
     # build is no longer queued is dropped); it bounds how long a message
@@ -173,8 +206,10 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         return value
     if key == "labels":
         return parse_labels(value, where)
-    if key in ("data_dir", "artifacts_dir"):
-        return Path(str(value)).expanduser()
+    if key in ("data_dir", "artifacts_dir", "secrets_file"):
+        return _absolute(str(value))
+    if key == "allowed_sandboxes":
+        return _names(value)
     return value
 
 

@@ -10,7 +10,6 @@ Running one step (its environment, sandbox, retries and logs) is in
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ except ImportError:  # pragma: no cover - an interpreter without the C module
     from queue import Empty, SimpleQueue  # type: ignore[assignment]
 from sauci.core._step_executor import StepExecutor, step_env
 from sauci.core.models import Build, Pipeline, Status, Step, StepRun
+from sauci.core.secrets import Secrets
 from sauci.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -138,12 +138,13 @@ class Executor(StepExecutor):
         store: Store,
         sandbox: Sandbox,
         sandboxes: Mapping[str, Sandbox] | None = None,
+        load_sandbox: Callable[[str], Sandbox] | None = None,
         logs_dir: Path,
         artifacts_dir: Path,
         jobs: int = 4,
         fail_fast: bool = False,
         log_limit: int | None = None,
-        secrets: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | Secrets | None = None,
         observer: BuildObserver | None = None,
         slots: SlotPool | None = None,
         unenforced: str = "error",
@@ -153,12 +154,16 @@ class Executor(StepExecutor):
         self.store = store
         self.sandbox = sandbox
         self.sandboxes = dict(sandboxes or {})
+        # Makes a sandbox a step names; None: any installed one (trusted use).
+        self.load_sandbox = load_sandbox
         self.logs_dir = logs_dir
         self.artifacts_dir = artifacts_dir
         self.jobs = max(1, jobs)
         self.fail_fast = fail_fast
         self.log_limit = log_limit
-        self.secrets = dict(os.environ if secrets is None else secrets)
+        # None: this process's environment, for the library and `sauci run` on
+        # the user's own checkout; a server hands in its Secrets.
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)
         self.observer = observer or BuildObserver()
 
     # -- the build ---------------------------------------------------------

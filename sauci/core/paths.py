@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
-__all__ = ["artifact_dir", "default_data_dir", "log_path", "safe_name"]
+from sauci.exceptions import ConfigError
+
+__all__ = [
+    "artifact_dir",
+    "default_data_dir",
+    "log_path",
+    "make_private_dir",
+    "safe_name",
+    "secure_data_dir",
+]
 
 
 def default_data_dir() -> Path:
@@ -37,3 +47,42 @@ def artifact_dir(artifacts_dir: Path, repo: str, build_id: int, step: str | None
     """A build's artifact directory, or one step's inside it."""
     build_dir = artifacts_dir / safe_name(repo) / str(build_id)
     return build_dir if step is None else build_dir / safe_name(step)
+
+
+def make_private_dir(path: Path, *, traversable: bool = False) -> Path:
+    """Create ``path`` (and its parents) readable by this user alone: mode 0700.
+
+    ``traversable`` gives others the right to pass through (0711, no listing):
+    the namespace sandbox, started by root, binds a workspace as an
+    unprivileged uid that must walk to it; everything else inside stays 0700.
+    A directory shared with others (sticky, like /tmp, or another user's) is
+    refused rather than changed.
+    """
+    mode = 0o711 if traversable else 0o700
+    try:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"cannot create the directory {path}: {exc.strerror}") from exc
+    if st.st_mode & stat.S_ISVTX or st.st_uid != os.geteuid():
+        raise ConfigError(
+            f"{path} is shared with other users (owner uid {st.st_uid}, mode "
+            f"{stat.S_IMODE(st.st_mode):o}); give SauCI a directory of its own"
+        )
+    if stat.S_IMODE(st.st_mode) != mode:
+        path.chmod(mode)
+    return path
+
+
+def secure_data_dir(data_dir: Path, *, traversable: bool = False) -> None:
+    """Make a server's data directory private: its directories 0700, the store's
+    SQLite files 0600. With ``traversable`` (see :func:`make_private_dir`) the
+    data dir and its ``workspaces`` may be passed through, nothing else. An
+    artifacts directory elsewhere (shared with workers) is the operator's."""
+    make_private_dir(data_dir, traversable=traversable)
+    make_private_dir(data_dir / "workspaces", traversable=traversable)
+    for name in ("logs", "spool", "cache", "mirrors", "artifacts"):
+        make_private_dir(data_dir / name)
+    for path in data_dir.glob("*.db*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o600)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
+from sauci.core.secrets import Secrets
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
 if TYPE_CHECKING:
@@ -42,8 +43,10 @@ class LocalRunner:
         store: Store,
         sandbox: Sandbox | None = None,
         sandboxes: Mapping[str, Sandbox] | None = None,
+        load_sandbox: Callable[[str], Sandbox] | None = None,
+        allowed_sandboxes: Collection[str] | None = None,
         settings: Settings | None = None,
-        secrets: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | Secrets | None = None,
         observer: BuildObserver | None = None,
         name: str | None = None,
         slots: SlotPool | None = None,
@@ -57,11 +60,14 @@ class LocalRunner:
             sandbox = LocalSandbox(grace=self.settings.grace)
         self.store = store
         self.sandbox = sandbox
+        # A server's policy: the sandbox names a pipeline may give (None: any).
+        self.allowed_sandboxes = allowed_sandboxes
         self.name = name or f"local-{os.getpid()}"
         self.executor = Executor(
             store=store,
             sandbox=sandbox,
             sandboxes=sandboxes,
+            load_sandbox=load_sandbox,
             logs_dir=self.settings.logs_dir,
             artifacts_dir=self.settings.artifacts_dir,
             jobs=self.settings.jobs,
@@ -154,7 +160,10 @@ class LocalRunner:
                 source.checkout(sha, workspace)
             checked_out = True
             pipeline = load_pipeline(
-                workspace, max_timeout=self.settings.max_timeout, cache_dir=self._pipeline_cache
+                workspace,
+                max_timeout=self.settings.max_timeout,
+                sandboxes=self.allowed_sandboxes,
+                cache_dir=self._pipeline_cache,
             )
         except (SourceError, ConfigError) as exc:
             if lease is not None:

@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import socket
 import threading
 import time
@@ -33,8 +32,10 @@ from sauci.core.config import Settings
 from sauci.core.events import subscribe
 from sauci.core.executor import SlotPool
 from sauci.core.models import Build, BuildRequest, Status, request_again
+from sauci.core.paths import secure_data_dir
 from sauci.core.runner import LocalRunner
 from sauci.core.scheduler import Scheduler
+from sauci.core.secrets import Secrets
 from sauci.exceptions import ConfigError, SauCIError
 from sauci.typing import Sandbox, Store
 
@@ -103,6 +104,7 @@ class Server:
         repos: Sequence[str] = (),
         options: ServerOptions | None = None,
         sandbox: Sandbox | None = None,
+        secrets: Secrets | None = None,
         broker: Any = None,
     ) -> None:
         self.store = store
@@ -121,11 +123,24 @@ class Server:
 
             # Workers run the steps; the server ends only builds it cannot start.
             sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=self.cgroup_prefix)
-        if sandbox is None:
-            sandbox = default_sandbox(settings, cgroup_prefix=self.cgroup_prefix)
+        from sauci.core.secrets import load_secrets
+        from sauci.sandbox.policy import server_sandboxes
+
+        # The server's settings decide where pushed code runs (ConfigError
+        # when the sandbox they name cannot run here) and which secrets it gets.
+        self.sandboxes = server_sandboxes(
+            settings, cgroup_prefix=self.cgroup_prefix, default=sandbox
+        )
         self.slots = SlotPool(self.options.step_slots or 2 * (os.cpu_count() or 1))
         self.runner = LocalRunner(
-            store=store, sandbox=sandbox, settings=settings, name=self.name, slots=self.slots
+            store=store,
+            sandbox=self.sandboxes.default,
+            load_sandbox=self.sandboxes.load,
+            allowed_sandboxes=self.sandboxes.allowed,
+            secrets=load_secrets(settings.secrets_file) if secrets is None else secrets,
+            settings=settings,
+            name=self.name,
+            slots=self.slots,
         )
         # With a broker (settings.broker, or a sender handed in), builds go to
         # `sauci worker`s and this server only dispatches; without, it runs them.
@@ -168,7 +183,10 @@ class Server:
         """Take the data directory's lock, recover, then run the loop in a thread."""
         if self.broker is not None and hasattr(self.broker, "check"):
             self.broker.check()  # a broker that is down is an error now, not in every tick
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(
+            self.settings.data_dir,
+            traversable=self.sandboxes.traversable,
+        )
         self._lock_file = (self.settings.data_dir / "server.lock").open("w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -227,12 +245,18 @@ class Server:
             if not _owner_is_gone(build.claimed_by, self.host):
                 continue
             reason = "SauCI restarted during the build"
+            # A build whose runner died this many times may be what kills it:
+            # ending it keeps the server from a crash loop.
+            worn_out = build.attempt >= self.settings.attempts
+            if worn_out:
+                reason = f"the runner died {build.attempt} times; not tried again"
             # Ended first, so that the requeued copy is not taken for a duplicate of it.
             self.store.update_build(
                 build.id, status=Status.ERRORED, reason=reason, finished_at=time.time()
             )
-            if self.options.retry_interrupted:
-                new = self.scheduler.enqueue(request_again(build), actor="sauci")
+            if self.options.retry_interrupted and not worn_out:
+                again = request_again(build, attempt=build.attempt + 1)
+                new = self.scheduler.enqueue(again, actor="sauci")
                 reason = f"{reason}; requeued as build {new.id}"
                 self.store.update_build(build.id, reason=reason)
                 requeued.append(new)
@@ -397,7 +421,6 @@ class Server:
             keep_builds=settings.keep_builds,
             keep_days=settings.keep_days,
             before_delete=getattr(self.store, "absorb_log_files", None),
-            artifacts_dir=settings.artifacts_dir,
         )
 
     def _pass_cancels(self) -> None:
@@ -455,28 +478,6 @@ class Server:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(status))
         os.replace(tmp, path)
-
-
-def default_sandbox(settings: Settings, *, cgroup_prefix: str) -> Sandbox:
-    """The NamespaceSandbox when bubblewrap is installed and can reach the
-    workspaces, else the LocalSandbox (with a warning saying why)."""
-    from sauci.sandbox.local import LocalSandbox
-
-    if shutil.which("bwrap"):
-        from sauci.exceptions import SandboxError
-        from sauci.sandbox.namespace import NamespaceSandbox, check_reachable
-
-        try:
-            sandbox = NamespaceSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
-            if sandbox.host_uid is not None:  # root drops to this uid: it must reach the workspaces
-                settings.workspaces_dir.mkdir(parents=True, exist_ok=True)
-                check_reachable(
-                    settings.workspaces_dir / "probe", sandbox.host_uid, sandbox.host_gid or 0
-                )
-            return sandbox
-        except SandboxError as exc:
-            log.warning("namespace_sandbox_unavailable", reason=str(exc), using="local")
-    return LocalSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
 
 
 def _has_hook(repo: str) -> bool:

@@ -26,10 +26,13 @@ from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.executor import SlotPool
 from sauci.core.models import Status, Worker
+from sauci.core.paths import secure_data_dir
 from sauci.core.runner import LocalRunner
+from sauci.core.secrets import Secrets, load_secrets
 from sauci.distributed._app import NOT_TAKEN
 from sauci.distributed._dispatch import WAITING
 from sauci.exceptions import ConfigError, SauCIError
+from sauci.sandbox.policy import server_sandboxes
 from sauci.typing import Sandbox, Store
 
 __all__ = ["WorkerRuntime", "worker_cgroup_prefix"]
@@ -60,22 +63,6 @@ def worker_cgroup_prefix(name: str) -> str:
     return f"sauci-wk{hashlib.sha256(name.encode()).hexdigest()[:8]}-"
 
 
-def worker_sandbox(kind: str, settings: Settings, *, cgroup_prefix: str) -> Sandbox:
-    """``auto``: as ``sauci serve`` chooses (the namespace sandbox when it can reach the
-    workspaces, else local); ``local`` or ``namespace``: that one."""
-    if kind == "namespace":
-        from sauci.sandbox.namespace import NamespaceSandbox
-
-        return NamespaceSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
-    if kind == "local":
-        from sauci.sandbox.local import LocalSandbox
-
-        return LocalSandbox(grace=settings.grace, cgroup_prefix=cgroup_prefix)
-    from sauci.core.server import default_sandbox
-
-    return default_sandbox(settings, cgroup_prefix=cgroup_prefix)
-
-
 class WorkerRuntime:
     """Everything a worker process keeps: its runner, its record, its heartbeats."""
 
@@ -86,20 +73,26 @@ class WorkerRuntime:
         settings: Settings,
         name: str | None = None,
         sandbox: Sandbox | None = None,
-        sandbox_kind: str = "auto",
+        secrets: Secrets | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.host = socket.gethostname()
         self.name = name or settings.worker_name or self.host
         self.cgroup_prefix = worker_cgroup_prefix(self.name)
-        if sandbox is None:
-            sandbox = worker_sandbox(sandbox_kind, settings, cgroup_prefix=self.cgroup_prefix)
+        # The worker's own settings decide where pushed code runs, as for
+        # `sauci serve` (sauci.sandbox.policy), and which secrets it gets.
+        self.sandboxes = server_sandboxes(
+            settings, cgroup_prefix=self.cgroup_prefix, default=sandbox
+        )
         self._handed_back: set[int] = set()  # builds given up at a cold shutdown
         self._runner_store = cast(Store, _RunnerStore(store, self._handed_back))
         self.runner = LocalRunner(
             store=self._runner_store,
-            sandbox=sandbox,
+            sandbox=self.sandboxes.default,
+            load_sandbox=self.sandboxes.load,
+            allowed_sandboxes=self.sandboxes.allowed,
+            secrets=load_secrets(settings.secrets_file) if secrets is None else secrets,
             settings=settings,
             name=self.name,
             slots=SlotPool(2 * (os.cpu_count() or 1)),
@@ -125,7 +118,10 @@ class WorkerRuntime:
 
         # Two workers under one name would share a record and sweep each
         # other's steps: refuse the second on this machine at once.
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(
+            self.settings.data_dir,
+            traversable=self.sandboxes.traversable,
+        )
         self._lock_file = (self.settings.data_dir / f"worker-{safe_name(self.name)}.lock").open("w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)

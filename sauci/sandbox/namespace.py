@@ -121,6 +121,9 @@ class NamespaceSandbox(LocalSandbox):
         if self.host_uid is not None and workspace.is_dir() and not cancel.is_set():
             check_reachable(workspace, self.host_uid, self.host_gid or 0)
             adopt_workspace(workspace, self.host_uid, self.host_gid or 0)
+            # Workspaces live in a directory others may pass through (0711):
+            # this one is the step's alone.
+            workspace.chmod(0o700)
         return super().run(step, workspace, log, env=env, cancel=cancel, label=label)
 
     # -- LocalSandbox hooks --------------------------------------------------

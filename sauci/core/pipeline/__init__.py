@@ -8,6 +8,7 @@ column. No input makes these functions raise anything else.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,30 +61,41 @@ def __getattr__(name: str) -> Any:
 
 
 def parse_pipeline(
-    text: str | bytes, filename: str = FILENAME, *, max_timeout: float | None = None
+    text: str | bytes,
+    filename: str = FILENAME,
+    *,
+    max_timeout: float | None = None,
+    sandboxes: Collection[str] | None = None,
 ) -> Pipeline:
     """The pipeline in ``text``; raises PipelineError listing every problem.
 
     ``max_timeout`` (seconds) caps step timeouts: a larger ``timeout`` is a
     problem, and steps without one get the cap if it is below the default.
+    ``sandboxes`` are the names a step's ``sandbox:`` may give (a server's
+    policy); None allows any name. A module path is never allowed.
     """
-    pipeline, problems = _check(text, filename, max_timeout)
+    pipeline, problems = _check(text, filename, max_timeout, sandboxes)
     if pipeline is None:
         raise PipelineError(problems)
     return pipeline
 
 
 def validate_pipeline(
-    text: str | bytes, filename: str = FILENAME, *, max_timeout: float | None = None
+    text: str | bytes,
+    filename: str = FILENAME,
+    *,
+    max_timeout: float | None = None,
+    sandboxes: Collection[str] | None = None,
 ) -> list[Problem]:
     """Every problem in ``text``, in file order; empty when it is a valid pipeline."""
-    return _check(text, filename, max_timeout)[1]
+    return _check(text, filename, max_timeout, sandboxes)[1]
 
 
 def load_pipeline(
     path: str | os.PathLike[str],
     *,
     max_timeout: float | None = None,
+    sandboxes: Collection[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
@@ -103,13 +115,13 @@ def load_pipeline(
     except OSError as exc:
         raise ConfigError(f"cannot read the pipeline file {name}: {exc.strerror}") from exc
     if cache_dir is None:
-        return parse_pipeline(data, name, max_timeout=max_timeout)
+        return parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
     from sauci.core.pipeline import _cache
 
-    key = _cache.key(data, max_timeout)
+    key = _cache.key(data, max_timeout, sandboxes)
     pipeline = _cache.get(Path(cache_dir), key)
     if pipeline is None:
-        pipeline = parse_pipeline(data, name, max_timeout=max_timeout)
+        pipeline = parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
         _cache.put(Path(cache_dir), key, pipeline)
     elif pipeline.source != name:
         import attrs
@@ -119,7 +131,10 @@ def load_pipeline(
 
 
 def _check(
-    text: str | bytes, filename: str, max_timeout: float | None
+    text: str | bytes,
+    filename: str,
+    max_timeout: float | None,
+    sandboxes: Collection[str] | None = None,
 ) -> tuple[Pipeline | None, list[Problem]]:
     if max_timeout is not None and not max_timeout > 0:
         raise ConfigError(f"max_timeout must be more than 0 seconds, got {max_timeout!r}")
@@ -128,7 +143,7 @@ def _check(
     chk = Checker(filename)
     pipeline = None
     try:
-        pipeline = _read(chk, text, filename, max_timeout)
+        pipeline = _read(chk, text, filename, max_timeout, sandboxes)
     except TooManyNodes as exc:
         chk.add(
             exc.node,
@@ -144,7 +159,11 @@ def _check(
 
 
 def _read(
-    chk: Checker, text: str | bytes, filename: str, max_timeout: float | None
+    chk: Checker,
+    text: str | bytes,
+    filename: str,
+    max_timeout: float | None,
+    sandboxes: Collection[str] | None,
 ) -> Pipeline | None:
     from sauci.core.pipeline._build import build_steps
     from sauci.core.pipeline._schema import Reader
@@ -163,7 +182,7 @@ def _read(
     if isinstance(root, Located):
         chk.add((root.line, root.column), root.message)
         return None
-    reader = Reader(chk, max_timeout)
+    reader = Reader(chk, max_timeout, sandboxes)
     env, specs = reader.document(root)
     kwargs_list = build_steps(chk, specs)
     if chk.problems:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def _code_fingerprint() -> str:
     return _code
 
 
-def key(data: bytes, max_timeout: float | None) -> str:
+def key(data: bytes, max_timeout: float | None, sandboxes: Collection[str] | None = None) -> str:
     """The cache key of parsing ``data``.
 
     Not the file's name: ``sauci run`` reads it from a new workspace every
@@ -69,7 +70,8 @@ def key(data: bytes, max_timeout: float | None) -> str:
     and in problems, and a file with problems is never cached.
     """
     digest = _sha256(data)
-    digest.update(f"\0{max_timeout!r}\0{_code_fingerprint()}".encode())
+    allowed = None if sandboxes is None else sorted(sandboxes)
+    digest.update(f"\0{max_timeout!r}\0{allowed!r}\0{_code_fingerprint()}".encode())
     return digest.hexdigest()
 
 

@@ -8,6 +8,8 @@ is one entry of ``steps`` as written: checked key by key but not yet expanded
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sauci.core.pipeline._nodes import INT, TEXT_TAGS, Checker, describe, is_null
@@ -30,8 +32,13 @@ __all__ = ["EVENTS", "STEP_KEYS", "TOP_KEYS", "Reader", "StepSpec", "path_proble
 class Reader(StepKeyReader):
     """Reads the document into the top-level env and step specs."""
 
-    def __init__(self, chk: Checker, max_timeout: float | None) -> None:
-        super().__init__(chk, max_timeout)
+    def __init__(
+        self,
+        chk: Checker,
+        max_timeout: float | None,
+        sandboxes: Collection[str] | None = None,
+    ) -> None:
+        super().__init__(chk, max_timeout, sandboxes)
         self.schedules: list[tuple[str, str]] = []  # (cron, branch)
         self.runs_on: tuple[str, ...] = ()  # worker labels, sorted and unique
 

@@ -7,7 +7,8 @@ equal to ``STEP_KEYS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import Node, SequenceNode
@@ -37,15 +38,25 @@ if TYPE_CHECKING:
 
 __all__ = ["STEP_HANDLERS", "StepKeyReader"]
 
+# The name of a registered sandbox (an entry point's name); no ':' or '.'.
+_SANDBOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
 _Handler = Callable[["StepKeyReader", StepSpec, str, Node], None]
 
 
 class StepKeyReader(ValueReader):
     """Reads the keys of one step into its StepSpec; ``Reader`` walks the document."""
 
-    def __init__(self, chk: Checker, max_timeout: float | None) -> None:
+    def __init__(
+        self,
+        chk: Checker,
+        max_timeout: float | None,
+        sandboxes: Collection[str] | None = None,
+    ) -> None:
         super().__init__(chk)
         self.max_timeout = max_timeout
+        # The server's policy: the sandbox names a step may ask for (None: any).
+        self.sandboxes = sandboxes
 
     def _name(self, spec: StepSpec, what: str, node: Node) -> None:
         text = self.chk.text(node, what, "a step name")
@@ -235,6 +246,25 @@ class StepKeyReader(ValueReader):
             return
         if not text.strip():
             self.chk.add(node, f"{what}: the sandbox name is empty")
+            return
+        if not _SANDBOX_NAME.fullmatch(text):
+            # A pipeline comes from whoever can push: it names a sandbox the
+            # server knows, never code for the server to import.
+            self.chk.add(
+                node,
+                f"{what}: {text!r} is not a sandbox name; a pipeline names a sandbox the "
+                "server knows (letters, digits, '_' and '-'), never a module or path to "
+                "import: plugins come from installed packages and the server's configuration",
+            )
+            return
+        if self.sandboxes is not None and text not in self.sandboxes:
+            allowed = ", ".join(sorted(self.sandboxes)) or "none"
+            self.chk.add(
+                node,
+                f"{what}: the sandbox {text!r} is not allowed by this server (allowed: "
+                f"{allowed}); its operator can allow it with the setting allowed_sandboxes "
+                "(sauci.toml, SAUCI_ALLOWED_SANDBOXES or --allow-sandbox)",
+            )
             return
         spec.fields["sandbox"] = text
 

@@ -1,0 +1,53 @@
+"""A build whose runner keeps dying (a step that kills the server) is tried
+``attempts`` times, then ends errored: the server never crash-loops on it."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from sauci.core.config import Settings
+from sauci.core.models import BuildRequest, Status
+from sauci.core.server import Server, ServerOptions
+from sauci.storage import open_store
+
+
+def _interrupted(store, attempt: int):
+    """A running build whose owner (a server on this host) is dead."""
+    request = BuildRequest(
+        repo="/r", ref="refs/heads/main", sha="b" * 40, event="push", attempt=attempt
+    )
+    build = store.create_build(request)
+    dead = f"serve:{socket.gethostname()}:999999999"
+    return store.update_build(build.id, status=Status.RUNNING, claimed_by=dead)
+
+
+@pytest.fixture
+def store(tmp_path):
+    (tmp_path / "data").mkdir()
+    return open_store(f"sqlite:///{tmp_path / 'data' / 'sauci.db'}")
+
+
+def test_an_interrupted_build_is_requeued_with_its_attempt_counted(tmp_path, store):
+    settings = Settings(data_dir=tmp_path / "data", sandbox="local")
+    build = _interrupted(store, attempt=1)
+    (again,) = Server(store=store, settings=settings).recover()
+    assert 2 == again.attempt
+    assert Status.QUEUED == again.status
+    reason = store.get_build(build.id).reason
+    assert f"SauCI restarted during the build; requeued as build {again.id}" == reason
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_after_the_last_attempt_the_build_ends_errored_and_is_not_requeued(
+    tmp_path, store, attempts
+):
+    settings = Settings(data_dir=tmp_path / "data", sandbox="local", attempts=attempts)
+    build = _interrupted(store, attempt=attempts)
+    server = Server(store=store, settings=settings, options=ServerOptions())
+    assert [] == server.recover()
+    after = store.get_build(build.id)
+    assert Status.ERRORED == after.status
+    assert f"the runner died {attempts} times; not tried again" == after.reason
+    assert [build.id] == [b.id for b in store.list_builds()]
