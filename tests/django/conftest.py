@@ -54,3 +54,36 @@ def viewer_client(client, viewer_user):
 def admin_client(client, admin):
     client.force_login(admin)
     return client
+
+
+def _git(*args, cwd):
+    import subprocess
+
+    subprocess.run(
+        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    """A git repository with the branches main and feature/x (one commit)."""
+    repo = tmp_path / "app"
+    repo.mkdir()
+    _git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "README").write_text("hello\n")
+    _git("add", "README", cwd=repo)
+    _git("commit", "-q", "-m", "first", cwd=repo)
+    _git("branch", "feature/x", cwd=repo)
+    return repo
+
+
+@pytest.fixture
+def registered_repo(store, git_repo):
+    """``git_repo`` registered with SauCI (as `sauci repo add` does); its location."""
+    from sauci.core.models import Repo
+
+    store.save_repo(Repo(id="app", location=str(git_repo), added_at=1.0))
+    return str(git_repo)

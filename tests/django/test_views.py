@@ -84,7 +84,9 @@ class TestAccess:
 
     def test_badge_can_be_closed(self, client, store, settings):
         settings.SAUCI = {"STORE": store, "PUBLIC_BADGES": False}
-        assert 403 == client.get(reverse("sauci:badge") + "?repo=x").status_code
+        make_build(store)
+        url = reverse("sauci:badge") + "?repo=/srv/app.git&branch=main"
+        assert 404 == client.get(url).status_code
 
     def test_viewer_without_action_permission_cannot_rerun(self, viewer_client, store):
         build = make_build(store)
@@ -413,10 +415,10 @@ class TestActions:
             assert "root" == events[0].actor
             assert Status.CANCELLED == store.get_build(build.id).status
 
-    def test_trigger_with_parameters(self, admin_client, store):
+    def test_trigger_with_parameters(self, admin_client, store, registered_repo):
         response = admin_client.post(
             reverse("sauci:trigger"),
-            {"repo": "/srv/app.git", "branch": "main", "params": "A=1\nB=two words"},
+            {"repo": registered_repo, "branch": "main", "params": "A=1\nB=two words"},
         )
         build = store.list_builds()[0]
         assert 302 == response.status_code

@@ -18,7 +18,6 @@ from django.contrib import messages
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -28,12 +27,14 @@ from django.views.decorators.http import require_POST
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.view_support import (
+    BadParameter,
     _actor,
     _build_or_404,
     _qs,
-    _ref,
     _require,
     _scheduler,
+    bad_request,
+    text_param,
 )
 from sauci.core.models import Status
 from sauci.exceptions import ConfigError
@@ -79,13 +80,33 @@ def cancel(request: HttpRequest, build_id: int) -> HttpResponse:
 @require_POST
 @csrf_protect
 def trigger(request: HttpRequest) -> HttpResponse:
+    """A manual build of a registered repository's existing branch, with parameters.
+
+    Only repositories an administrator registered (``sauci repo add``) and
+    branches they have are built: anything else is refused (400 for a bad
+    name, 404 for an unknown repository or branch) and nothing is queued.
+    """
+    from sauci.contrib.django.branches import BranchError, branch_exists, branch_ref
+    from sauci.mirrors import MirrorCache
+
     _require(request, "sauci.trigger_builds")
-    repo = request.POST.get("repo", "").strip()
-    branch = request.POST.get("branch", "").strip()
+    try:
+        repo = text_param(request.POST, "repo").strip()
+        branch = text_param(request.POST, "branch")
+        raw_params = text_param(request.POST, "params")
+    except BadParameter as exc:
+        return bad_request(exc)
     if not repo:
-        return HttpResponseBadRequest("repo is required")
+        return bad_request(BadParameter("repo is required"))
+    registered = {r.location for r in conf.get_store().list_registered_repos()}
+    if repo not in registered:
+        return _refused(404, f"{repo!r} is not a repository registered with SauCI")
+    try:
+        ref = branch_ref(branch)
+    except BranchError as exc:
+        return bad_request(exc)
     params: dict[str, str] = {}
-    for line in request.POST.get("params", "").splitlines():
+    for line in raw_params.splitlines():
         if not line.strip():
             continue
         key, sep, value = line.partition("=")
@@ -93,9 +114,20 @@ def trigger(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"parameters take KEY=VALUE lines, not {line!r}")
             return _back(request, reverse("sauci:builds") + "?" + _qs(repo=repo))
         params[key.strip()] = value
-    build = _scheduler().trigger(repo, ref=_ref(branch), params=params, actor=_actor(request))
+    mirror = MirrorCache(conf.data_dir() / "mirrors").path_for(repo)
+    try:
+        exists = branch_exists(repo, ref, mirror=mirror)
+    except BranchError as exc:
+        return _refused(404, f"cannot find the branch {branch.strip()!r} in {repo}: {exc}")
+    if not exists:
+        return _refused(404, f"{repo} has no branch {ref.removeprefix('refs/heads/')!r}")
+    build = _scheduler().trigger(repo, ref=ref, params=params, actor=_actor(request))
     messages.success(request, f"queued build #{build.id}")
     return _back(request, reverse("sauci:build", args=[build.id]))
+
+
+def _refused(status: int, reason: str) -> HttpResponse:
+    return HttpResponse(f"{reason}\n", status=status, content_type="text/plain; charset=utf-8")
 
 
 # -- webhook ---------------------------------------------------------------------------------

@@ -13,7 +13,17 @@ from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.svg import dag_layout
-from sauci.contrib.django.view_support import _build_or_404, _ctx, _qs, _ref, viewer
+from sauci.contrib.django.view_support import (
+    BadParameter,
+    _build_or_404,
+    _ctx,
+    _qs,
+    _ref,
+    bad_request,
+    int_param,
+    text_param,
+    viewer,
+)
 from sauci.core.models import Build, Status
 
 __all__ = ["artifact_download", "artifacts", "build_detail", "build_list"]
@@ -23,17 +33,22 @@ __all__ = ["artifact_download", "artifacts", "build_detail", "build_list"]
 @viewer
 def build_list(request: HttpRequest) -> HttpResponse:
     cfg = conf.config()
-    repo = request.GET.get("repo") or None
-    branch = request.GET.get("branch", "").strip()
-    status = request.GET.get("status", "").strip()
-    event = request.GET.get("event", "").strip()
-    author = request.GET.get("author", "").strip()
-    before = request.GET.get("before", "").strip()
+    try:
+        repo = text_param(request.GET, "repo") or None
+        branch, status, event, author = (
+            text_param(request.GET, name).strip()
+            for name in ("branch", "status", "event", "author")
+        )
+    except BadParameter as exc:
+        return bad_request(exc)
     try:
         status_value = Status(status) if status else None
-        before_id = int(before) if before else None
     except ValueError:
-        return HttpResponseBadRequest("bad status or before")
+        return HttpResponseBadRequest(f"status must be one of {', '.join(s.value for s in Status)}")
+    try:
+        before_id = int_param(request.GET.get("before"), "before", default=0, low=1) or None
+    except BadParameter as exc:
+        return bad_request(exc)
     size = cfg["PAGE_SIZE"]
     builds = conf.get_store().list_builds(
         repo=repo,

@@ -24,7 +24,16 @@ from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.logs import LogSource, sse
-from sauci.contrib.django.view_support import _build_or_404, _ctx, _step_or_404, viewer
+from sauci.contrib.django.view_support import (
+    MAX_ID,
+    BadParameter,
+    _build_or_404,
+    _ctx,
+    _step_or_404,
+    bad_request,
+    int_param,
+    viewer,
+)
 from sauci.exceptions import SauCIError
 
 __all__ = ["log_page", "log_range", "log_raw", "log_search", "log_stream", "log_timestamps"]
@@ -75,19 +84,16 @@ def log_range(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
     """Lines before byte ``end`` (about LOG_TAIL_BYTES of them), as JSON with HTML."""
     run = _step_or_404(build_id, step)
     try:
-        end = int(request.GET["end"])
-    except (KeyError, ValueError):
-        return HttpResponseBadRequest("end must be a byte offset")
+        end = int_param(request.GET.get("end"), "end (a byte offset)")
+        wanted = int_param(request.GET.get("start"), "start (a byte offset)", default=-1)
+    except BadParameter as exc:
+        return bad_request(exc)
     source = LogSource(conf.get_store(), run)
-    end = max(0, min(end, source.size()))
+    end = min(end, source.size())
     tail = conf.config()["LOG_TAIL_BYTES"]
-    if "start" in request.GET:
+    if wanted >= 0:
         # A search result before the loaded part: everything from its line on,
         # so the page stays one contiguous range; bounded to 32 tails.
-        try:
-            wanted = max(0, int(request.GET["start"]))
-        except ValueError:
-            return HttpResponseBadRequest("start must be a byte offset")
         if end - wanted > 32 * tail:
             return JsonResponse({"error": "too far before the loaded part"}, status=400)
         start = source.line_start_after(wanted)
@@ -113,12 +119,12 @@ def log_search(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
         raise Http404(f"build {build_id} step {step!r} has no log")
     needle = request.GET.get("q", "")
     try:
-        after = int(request.GET.get("after", 0))
-    except ValueError:
-        return HttpResponseBadRequest("after must be a byte offset")
+        after = int_param(request.GET.get("after"), "after (a byte offset)", default=0)
+    except BadParameter as exc:
+        return bad_request(exc)
     if not needle or len(needle) > 1000:
         return HttpResponseBadRequest("q must be 1 to 1000 characters")
-    result = source.search(needle, max(0, after), max_bytes=conf.config()["LOG_SEARCH_BYTES"])
+    result = source.search(needle, after, max_bytes=conf.config()["LOG_SEARCH_BYTES"])
     return JsonResponse(result)
 
 
@@ -164,10 +170,10 @@ def log_timestamps(request: HttpRequest, build_id: int, step: str) -> HttpRespon
     run = _step_or_404(build_id, step)
     source = LogSource(conf.get_store(), run)
     try:
-        start = int(request.GET.get("start", 0))
-        end = int(request.GET.get("end", 1 << 62))
-    except ValueError:
-        return HttpResponseBadRequest("start and end must be byte offsets")
+        start = int_param(request.GET.get("start"), "start (a byte offset)", default=0)
+        end = int_param(request.GET.get("end"), "end (a byte offset)", default=MAX_ID)
+    except BadParameter as exc:
+        return bad_request(exc)
     pairs = read_timestamps(source.path) if source.path is not None else []
     out: list[tuple[int, float]] = []
     for offset, at in pairs:
@@ -191,11 +197,21 @@ def log_stream(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
     """
     run = _step_or_404(build_id, step)
     try:
-        offset = int(request.headers.get("Last-Event-ID") or request.GET.get("offset", 0))
-    except ValueError:
-        return HttpResponseBadRequest("offset must be a byte offset")
+        if request.headers.get("Last-Event-ID"):
+            offset = int_param(request.headers["Last-Event-ID"], "Last-Event-ID (a byte offset)")
+        else:
+            offset = int_param(request.GET.get("offset"), "offset (a byte offset)", default=0)
+    except BadParameter as exc:
+        return bad_request(exc)
     store = conf.get_store()
     source = LogSource(store, run)
+    size = source.size()
+    if offset > size:
+        # Every offset the stream sends is one it has read up to: a larger one
+        # was not sent by it (and reading up to it would be a huge read).
+        return bad_request(
+            BadParameter(f"offset {offset} is past the end of the log ({size} bytes)")
+        )
     limit = conf.config()["LOG_STREAM_SECONDS"]
 
     def events() -> Iterator[bytes]:

@@ -8,16 +8,24 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.result_views import _history
 from sauci.contrib.django.svg import badge as badge_geometry
 from sauci.contrib.django.svg import bar_chart, line_chart
-from sauci.contrib.django.view_support import _ctx, _may_view, _ref, viewer
+from sauci.contrib.django.view_support import (
+    BadParameter,
+    _ctx,
+    _may_view,
+    _ref,
+    bad_request,
+    text_param,
+    viewer,
+)
 from sauci.core.models import Build, Status
 from sauci.exceptions import SauCIError
 
@@ -75,25 +83,10 @@ def _workers(store: Any) -> list[dict[str, Any]]:
     ]
 
 
-@require_GET
-def badge(request: HttpRequest) -> HttpResponse:
-    cfg = conf.config()
-    if not cfg["PUBLIC_BADGES"] and not _may_view(request):
-        raise PermissionDenied("badges are not public")
-    repo = request.GET.get("repo", "")
-    branch = request.GET.get("branch", "").strip()
-    label = request.GET.get("label", "") or "build"
-    word = "unknown"
-    if repo:
-        # The newest finished build; a running one would flip the badge back and forth.
-        for build in conf.get_store().list_builds(repo=repo, ref=_ref(branch) or None, limit=20):
-            if build.status.done and build.status is not Status.SKIPPED:
-                word = build.status.value
-                break
-    response = render(
-        request,
-        "sauci/badge.svg",
-        {"b": badge_geometry(label[:40], word)},
+def _badge(label: str, word: str, *, status: int = 200) -> HttpResponse:
+    response = HttpResponse(
+        render_to_string("sauci/badge.svg", {"b": badge_geometry(label[:40], word)}),
+        status=status,
         content_type="image/svg+xml; charset=utf-8",
     )
     response["Cache-Control"] = "no-cache, max-age=0"
@@ -103,10 +96,40 @@ def badge(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def badge(request: HttpRequest) -> HttpResponse:
+    """The newest finished build's status of a repository (and branch) as an SVG badge.
+
+    A repository SauCI does not know and one the visitor may not see (badges
+    not public, and not a viewer) get the same 404, body and headers alike,
+    so a badge URL tells nobody whether a private repository exists. The
+    store is asked in both cases, so the time taken does not tell either.
+    """
+    cfg = conf.config()
+    allowed = cfg["PUBLIC_BADGES"] or _may_view(request)
+    repo = request.GET.get("repo", "")
+    branch = request.GET.get("branch", "").strip()
+    label = request.GET.get("label", "") or "build"
+    store = conf.get_store()
+    known = bool(repo) and "\x00" not in repo and repo in store.list_repos()
+    if not (allowed and known) or "\x00" in branch:
+        return _badge(label, "not found", status=404)
+    word = "unknown"
+    # The newest finished build; a running one would flip the badge back and forth.
+    for build in store.list_builds(repo=repo, ref=_ref(branch) or None, limit=20):
+        if build.status.done and build.status is not Status.SKIPPED:
+            word = build.status.value
+            break
+    return _badge(label, word)
+
+
+@require_GET
 @viewer
 def analytics(request: HttpRequest) -> HttpResponse:
     store = conf.get_store()
-    repo = request.GET.get("repo") or None
+    try:
+        repo = text_param(request.GET, "repo") or None
+    except BadParameter as exc:
+        return bad_request(exc)
     limit = conf.config()["HISTORY_BUILDS"]
     builds = [b for b in store.list_builds(repo=repo, limit=limit * 2) if b.status.done][:limit]
     builds.reverse()  # oldest first

@@ -13,7 +13,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
-from sauci.contrib.django.view_support import _build_or_404, _ctx, _qs, viewer
+from sauci.contrib.django.view_support import (
+    BadParameter,
+    _build_or_404,
+    _ctx,
+    _qs,
+    bad_request,
+    text_param,
+    viewer,
+)
 from sauci.core.models import Build
 
 __all__ = ["TEST_ORDER", "test_history", "test_results"]
@@ -83,9 +91,12 @@ def test_results(request: HttpRequest, build_id: int) -> HttpResponse:
 @require_GET
 @viewer
 def test_history(request: HttpRequest) -> HttpResponse:
-    repo = request.GET.get("repo", "")
-    name = request.GET.get("name", "")
-    classname = request.GET.get("classname", "")
+    try:
+        repo, name, classname = (
+            text_param(request.GET, key) for key in ("repo", "name", "classname")
+        )
+    except BadParameter as exc:
+        return bad_request(exc)
     if not repo or not name:
         return HttpResponseBadRequest("repo and name are required")
     store = conf.get_store()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from sauci.contrib.django import (
     action_views,
@@ -12,25 +12,35 @@ from sauci.contrib.django import (
     repo_views,
     result_views,
 )
+from sauci.contrib.django.view_support import IdConverter
+
+# Build ids past the stores' 64-bit range do not match: 404, never a driver error.
+register_converter(IdConverter, "sauci_id")
 
 app_name = "sauci"
 
 urlpatterns = [
     path("", repo_views.overview, name="overview"),
     path("builds/", build_views.build_list, name="builds"),
-    path("builds/<int:build_id>/", build_views.build_detail, name="build"),
-    path("builds/<int:build_id>/tests/", result_views.test_results, name="tests"),
-    path("builds/<int:build_id>/artifacts/", build_views.artifacts, name="artifacts"),
-    path("builds/<int:build_id>/artifacts/file", build_views.artifact_download, name="artifact"),
-    path("builds/<int:build_id>/rerun/", action_views.rerun, name="rerun"),
-    path("builds/<int:build_id>/cancel/", action_views.cancel, name="cancel"),
+    path("builds/<sauci_id:build_id>/", build_views.build_detail, name="build"),
+    path("builds/<sauci_id:build_id>/tests/", result_views.test_results, name="tests"),
+    path("builds/<sauci_id:build_id>/artifacts/", build_views.artifacts, name="artifacts"),
+    path(
+        "builds/<sauci_id:build_id>/artifacts/file", build_views.artifact_download, name="artifact"
+    ),
+    path("builds/<sauci_id:build_id>/rerun/", action_views.rerun, name="rerun"),
+    path("builds/<sauci_id:build_id>/cancel/", action_views.cancel, name="cancel"),
     # Step names may hold any character but "/" is allowed too: <path:> last.
-    path("builds/<int:build_id>/log/<path:step>", log_views.log_page, name="log"),
-    path("builds/<int:build_id>/log-range/<path:step>", log_views.log_range, name="log_range"),
-    path("builds/<int:build_id>/log-raw/<path:step>", log_views.log_raw, name="log_raw"),
-    path("builds/<int:build_id>/log-stream/<path:step>", log_views.log_stream, name="log_stream"),
-    path("builds/<int:build_id>/log-search/<path:step>", log_views.log_search, name="log_search"),
-    path("builds/<int:build_id>/log-ts/<path:step>", log_views.log_timestamps, name="log_ts"),
+    path("builds/<sauci_id:build_id>/log/<path:step>", log_views.log_page, name="log"),
+    path("builds/<sauci_id:build_id>/log-range/<path:step>", log_views.log_range, name="log_range"),
+    path("builds/<sauci_id:build_id>/log-raw/<path:step>", log_views.log_raw, name="log_raw"),
+    path(
+        "builds/<sauci_id:build_id>/log-stream/<path:step>", log_views.log_stream, name="log_stream"
+    ),
+    path(
+        "builds/<sauci_id:build_id>/log-search/<path:step>", log_views.log_search, name="log_search"
+    ),
+    path("builds/<sauci_id:build_id>/log-ts/<path:step>", log_views.log_timestamps, name="log_ts"),
     path("tests/history/", result_views.test_history, name="test_history"),
     path("analytics/", repo_views.analytics, name="analytics"),
     path("usage/", monitoring.usage, name="usage"),

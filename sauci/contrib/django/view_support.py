@@ -9,19 +9,89 @@ Every view checks access itself: viewing needs ``sauci.view_builds`` unless
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.http import urlencode
 
 from sauci.contrib.django import conf
 from sauci.core.models import Build, StepRun
 from sauci.exceptions import NotFoundError
 
-__all__ = ["viewer"]
+__all__ = ["MAX_ID", "IdConverter", "viewer"]
+
+# The largest id or offset any store keeps (a signed 64-bit integer: SQLite's
+# INTEGER, PostgreSQL's BIGINT). Larger values are refused before they reach
+# a store, whose driver would fail on them.
+MAX_ID = (1 << 63) - 1
+
+
+class IdConverter:
+    """URL converter for build ids: 1 to 19 digits, at most :data:`MAX_ID`.
+
+    A larger number does not match the pattern (``to_python`` raising
+    ValueError), so it answers 404 like any other unknown build.
+    """
+
+    regex = "[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_ID:
+            raise ValueError(f"{value} is beyond the largest id")
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+class BadParameter(ValueError):
+    """A query parameter or header that is not what the view takes (answered 400)."""
+
+
+def int_param(raw: str | None, name: str, *, default: int | None = None, low: int = 0) -> int:
+    """``raw`` as an integer from ``low`` to :data:`MAX_ID`, else :class:`BadParameter`.
+
+    ``default`` is used when ``raw`` is missing or empty; without one a
+    missing value is an error too.
+    """
+    text = (raw or "").strip()
+    if not text:
+        if default is None:
+            raise BadParameter(f"{name} is required")
+        return default
+    # Digits only (int() would also take "1_000", "+5" and non-ASCII digits),
+    # and at most 19 of them, so no huge number is ever converted.
+    if _INTEGER.fullmatch(text) is None:
+        raise BadParameter(f"{name} must be a whole number from {low} to {MAX_ID}")
+    number = int(text)
+    if not low <= number <= MAX_ID:
+        raise BadParameter(f"{name} must be a whole number from {low} to {MAX_ID}")
+    return number
+
+
+def text_param(params: Any, name: str) -> str:
+    """The text of ``params[name]`` ("" when missing), else :class:`BadParameter`.
+
+    A NUL character is refused: no repository, branch or name holds one, and
+    PostgreSQL refuses it in a query (the driver's error would be a 500).
+    """
+    value = str(params.get(name, ""))
+    if "\x00" in value:
+        raise BadParameter(f"{name} must not contain NUL characters")
+    return value
+
+
+def bad_request(exc: Exception) -> HttpResponse:
+    """A 400 answer with the reason as plain text."""
+    return HttpResponseBadRequest(f"{exc}\n", content_type="text/plain; charset=utf-8")
 
 
 def _user(request: HttpRequest) -> Any:
