@@ -5,6 +5,10 @@ ran into (out of memory, the process limit) in its StepResult.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +18,15 @@ from sauci.core.logsink import format_size
 from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.typing import LogWriter
 
-__all__ = ["host_limits", "pids_events_path", "pids_max_hits", "step_limits", "step_result"]
+__all__ = [
+    "PidsWatch",
+    "container_pids_dir",
+    "host_limits",
+    "prepare_pids_dir",
+    "remove_pids_dir",
+    "step_limits",
+    "step_result",
+]
 
 
 def step_limits(step: Step, defaults: Limits, default_processes: int) -> Limits:
@@ -36,10 +48,16 @@ def host_limits(limits: Limits) -> dict[str, Any]:
     }
 
 
-def pids_events_path(info: Mapping[str, Any]) -> Path | None:
-    """The container's ``pids.events`` on this host, when the daemon runs here."""
+def container_pids_dir(info: Mapping[str, Any]) -> Path | None:
+    """The container's pids cgroup directory on this host, when the daemon runs here.
+
+    The directory is taken from ``/proc/<pid>/cgroup`` of the container's main
+    process and used only if its path names the container's id: a daemon on
+    another host reports a pid that may belong to an unrelated local process.
+    """
     pid = info.get("State", {}).get("Pid")
-    if not pid:
+    ident = str(info.get("Id", ""))
+    if not pid or not ident:
         return None
     try:
         with open(f"/proc/{pid}/cgroup", encoding="ascii") as fh:
@@ -48,28 +66,138 @@ def pids_events_path(info: Mapping[str, Any]) -> Path | None:
         return None
     for line in lines:
         _, ctrls, path = line.split(":", 2)
+        if ident not in path:
+            continue
         if "pids" in ctrls.split(","):
-            candidate = Path("/sys/fs/cgroup/pids") / path.lstrip("/") / "pids.events"
-        elif ctrls == "":
-            candidate = Path("/sys/fs/cgroup") / path.lstrip("/") / "pids.events"
+            candidate = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
+        elif ctrls == "":  # cgroup v2
+            candidate = Path("/sys/fs/cgroup") / path.lstrip("/")
         else:
             continue
-        if candidate.exists():
+        if (candidate / "pids.events").exists():
             return candidate
     return None
 
 
-def pids_max_hits(path: Path | None) -> int:
-    if path is None:
-        return 0
+def prepare_pids_dir(layout: tuple[str, str] | None, container: str) -> Path | None:
+    """Make the pids cgroup the daemon is about to give the created container.
+
+    ``layout`` is the daemon's (cgroup driver, cgroup version). With the
+    cgroupfs driver the container's cgroup is ``<parent>/<id>`` in the pids
+    hierarchy (SauCI sets no parent, so docker's default ``/docker``); made
+    before the start (runc takes an existing directory), its counters are
+    open before the step's first fork. None when the layout is not known or
+    SauCI may not write there; the caller checks after the start that the
+    container really landed in it (a daemon with ``--cgroup-parent``, or on
+    another host, puts it elsewhere).
+    """
+    if layout is None or layout[0] != "cgroupfs" or not re.fullmatch(r"[0-9a-f]{64}", container):
+        return None
+    root = Path("/sys/fs/cgroup") if layout[1] == "2" else Path("/sys/fs/cgroup/pids")
+    base = root / "docker"
+    if not (base / "cgroup.procs").exists():
+        return None
+    directory = base / container
     try:
-        for line in path.read_text().splitlines():
+        directory.mkdir()
+    except OSError:
+        return None
+    return directory
+
+
+def remove_pids_dir(directory: Path | None) -> None:
+    """Remove what :func:`prepare_pids_dir` made, if docker has not (empty by now)."""
+    if directory is not None:
+        with contextlib.suppress(OSError):  # gone already, or docker's own
+            directory.rmdir()
+
+
+class PidsWatch:
+    """Reads a container's ``pids.events`` (and ``pids.peak``) until it is gone.
+
+    A fork bomb whose shell dies of a refused fork takes its container down
+    within tens of milliseconds, and docker removes the cgroup with it, so
+    the counters are read every few milliseconds by a thread of their own
+    (cgroup v1 sends no notification on ``pids.events``). What they last said
+    is kept: a hit counts even when the cgroup is gone by the time the step's
+    end is examined.
+    """
+
+    INTERVAL = 0.005
+
+    def __init__(self, directory: Path | None) -> None:
+        self.hits = 0  # forks refused at the limit
+        self.peak = 0  # most tasks at once, where the kernel keeps pids.peak
+        self.limit: int | None = None
+        self._fds: dict[str, int] = {}
+        self._gone = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if directory is None:
+            return
+        for name in ("pids.events", "pids.peak", "pids.max"):
+            try:
+                self._fds[name] = os.open(directory / name, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+        if "pids.events" not in self._fds:
+            self._close()
+            return
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name="sauci-pids-watch", daemon=True)
+        self._thread.start()
+
+    @property
+    def reached(self) -> bool:
+        """Whether the step ran into its process limit."""
+        peaked = self.limit is not None and self.peak >= self.limit
+        return self.hits > 0 or peaked
+
+    def stop(self) -> None:
+        """One last reading (when the cgroup is still there), then no more."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        self._close()
+
+    def _run(self) -> None:
+        while not self._gone and not self._stop.wait(self.INTERVAL):
+            self._sample()
+
+    def _sample(self) -> None:
+        events = None if self._gone else self._read("pids.events")
+        if events is None:  # the cgroup is gone: nothing more to learn
+            self._gone = True
+            return
+        for line in events.splitlines():
             key, _, value = line.partition(" ")
             if key == "max":
-                return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
+                self.hits = max(self.hits, _int(value) or 0)
+        self.peak = max(self.peak, _int(self._read("pids.peak")) or 0)
+        if self.limit is None:  # a cgroup made ahead has its limit once started
+            self.limit = _int(self._read("pids.max"))
+
+    def _read(self, name: str) -> str | None:
+        fd = self._fds.get(name)
+        if fd is None:
+            return None
+        try:
+            return os.pread(fd, 256, 0).decode("ascii", "replace")
+        except OSError:  # ENODEV once the cgroup is removed
+            return None
+
+    def _close(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text.strip()) if text is not None else None
+    except ValueError:  # "max": no limit
+        return None
 
 
 def step_result(
@@ -78,7 +206,7 @@ def step_result(
     code: int | None,
     state: Mapping[str, Any],
     ended_by: EndedBy | None,
-    pids_hits: int,
+    pids: PidsWatch,
     log: LogWriter,
     started: float,
 ) -> StepResult:
@@ -97,7 +225,7 @@ def step_result(
         if state.get("OOMKilled") and limits.memory:
             at = format_size(limits.memory)
             cause = (EndedBy.OUT_OF_MEMORY, f"out of memory at {at} limit")
-        elif pids_hits > 0:
+        elif pids.reached:
             cause = (EndedBy.PROCESS_LIMIT, f"process limit of {limits.processes} reached")
         if cause is not None:
             ended_by = cause[0]

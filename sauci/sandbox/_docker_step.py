@@ -23,7 +23,14 @@ from sauci.sandbox._docker_daemon import (
     frames,
     signal_container,
 )
-from sauci.sandbox._docker_limits import host_limits, pids_events_path, pids_max_hits, step_result
+from sauci.sandbox._docker_limits import (
+    PidsWatch,
+    container_pids_dir,
+    host_limits,
+    prepare_pids_dir,
+    remove_pids_dir,
+    step_result,
+)
 from sauci.typing import LogWriter
 
 __all__ = ["create_step_container", "run_step_container"]
@@ -94,19 +101,34 @@ def run_step_container(
     started: float,
     *,
     grace: float,
+    cgroups: tuple[str, str] | None = None,
 ) -> StepResult:
-    """Start ``container`` and supervise it to its end; its result."""
+    """Start ``container`` and supervise it to its end; its result.
+
+    ``cgroups``: the daemon's cgroup driver and version, when it runs on
+    this host (see :func:`prepare_pids_dir`).
+    """
     # Attached before the start, so no output is missed (there are no
     # container logs to fall back on: the log driver is "none").
     sock = api.attach_socket(container, params={"stdout": 1, "stderr": 1, "stream": 1})
+    # The pids counters are watched from before the start where the cgroup
+    # can be made ahead (a fork bomb may be over, and its cgroup removed,
+    # before the start's answer arrives), else from right after it.
+    prepared = prepare_pids_dir(cgroups, container)
+    pids = PidsWatch(prepared)
     try:
         api.start(container)
-        pids_events = pids_events_path(api.inspect_container(container))
+        found = container_pids_dir(api.inspect_container(container))
+        if found is not None and found != prepared:
+            pids.stop()
+            pids = PidsWatch(found)
         return _supervise(
-            api, errors, step, container, limits, sock, pids_events, log, cancel, started, grace
+            api, errors, step, container, limits, sock, pids, log, cancel, started, grace
         )
     finally:
+        pids.stop()
         sock.close()
+        remove_pids_dir(prepared)
 
 
 def _supervise(
@@ -116,7 +138,7 @@ def _supervise(
     container: str,
     limits: Limits,
     sock: Any,
-    pids_events: Path | None,
+    pids: PidsWatch,
     log: LogWriter,
     cancel: threading.Event,
     started: float,
@@ -127,7 +149,6 @@ def _supervise(
     poller.register(fd, select.POLLIN)
     buffer = bytearray()
     eof = False
-    pids_hits = 0
     deadline = started + step.timeout if step.timeout and step.timeout > 0 else float("inf")
     ended_by: EndedBy | None = None
     kill_at = float("inf")
@@ -142,7 +163,6 @@ def _supervise(
             elif now >= deadline:
                 ended_by = EndedBy.TIMEOUT
             if ended_by is not None:
-                pids_hits = max(pids_hits, pids_max_hits(pids_events))
                 signal_container(api, errors, container, "SIGTERM")
                 kill_at = now + grace
         if not killed and now >= kill_at:
@@ -160,7 +180,6 @@ def _supervise(
                 eof = True
             elif flush is not None:
                 flush()
-            pids_hits = max(pids_hits, pids_max_hits(pids_events))
             continue
         # Output is closed; the container may still run (its main
         # process closed stdout). Wait for it, still minding the clock.
@@ -173,4 +192,5 @@ def _supervise(
         exit_code = int(status.get("StatusCode", -1))
         break
     state = api.inspect_container(container).get("State", {})
-    return step_result(step, limits, exit_code, state, ended_by, pids_hits, log, started)
+    pids.stop()  # the step's last fork is done: what the cgroup said is final
+    return step_result(step, limits, exit_code, state, ended_by, pids, log, started)

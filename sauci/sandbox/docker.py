@@ -94,9 +94,20 @@ class DockerSandbox:
         self.workspace_path = workspace_path
         self.tmp_size = tmp_size
         self.read_only = read_only
+        self._cgroups: tuple[str, str] | bool | None = False  # not asked yet
 
     def close(self) -> None:
         self.api.close()
+
+    def _cgroup_layout(self) -> tuple[str, str] | None:
+        """The daemon's cgroup driver and version, asked once (None: unknown)."""
+        if self._cgroups is False:
+            try:
+                info = self.api.info()
+                self._cgroups = (str(info["CgroupDriver"]), str(info["CgroupVersion"]))
+            except (self._errors.DockerException, KeyError):
+                self._cgroups = None
+        return self._cgroups if isinstance(self._cgroups, tuple) else None
 
     # -- after a crash -------------------------------------------------------
 
@@ -222,6 +233,7 @@ class DockerSandbox:
                 cancel,
                 started,
                 grace=self.grace,
+                cgroups=self._cgroup_layout(),
             )
         except self._errors.DockerException as exc:
             raise SandboxError(f"docker failed while running step {step.name!r}: {exc}") from exc
