@@ -32,11 +32,6 @@ log = get_logger(__name__)
 
 SERVER_DEFAULT = "namespace"
 
-_INSTALL = {
-    "namespace": "install bubblewrap (apt-get install bubblewrap)",
-    "docker": "install the Docker extra (pip install 'sauci[docker]') and start a Docker daemon",
-}
-
 
 @attrs.frozen(kw_only=True)
 class ServerSandboxes:
@@ -97,11 +92,11 @@ def server_sandboxes(
     try:
         default = make(name)
     except SandboxError as exc:
-        how = _INSTALL.get(name, f"make the {name!r} sandbox available")
         raise ConfigError(
-            f"the {name!r} sandbox cannot run here: {exc}. To serve builds, {how}; or, "
-            "only if everyone who can push is trusted, run steps unisolated with "
-            "sandbox = 'local' (--sandbox local, SAUCI_SANDBOX=local)"
+            f"the {name!r} sandbox cannot run here: {exc}. SauCI does not serve builds with "
+            "less isolation than its settings ask for; only if everyone who can push is "
+            "trusted, run steps unisolated with sandbox = 'local' (--sandbox local, "
+            "SAUCI_SANDBOX=local)"
         ) from exc
     if name == "local":
         log.warning(

@@ -168,9 +168,10 @@ def steps(draw: st.DrawFn, name: str, earlier: list[str]) -> Step:
             processes=draw(st.none() | st.integers(1, 1000)),
             cpu=draw(st.none() | st.floats(min_value=0.01, max_value=256)),
         )
-    for key in ("sandbox", "image"):
-        if key in optional:
-            kw[key] = draw(TEXT.filter(str.strip))
+    if "sandbox" in optional:  # a registered name: never a path to import
+        kw["sandbox"] = draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,20}", fullmatch=True))
+    if "image" in optional:
+        kw["image"] = draw(TEXT.filter(str.strip))
     if "network" in optional:
         kw["network"] = draw(st.booleans())
     if "weight" in optional:

@@ -12,7 +12,7 @@ from sauci.exceptions import ConfigError
 
 def test_defaults_run_everything_in_process(tmp_path):
     s = load_settings({"data_dir": str(tmp_path)}, cwd=tmp_path, environ={})
-    assert ("", (), 2, 5.0, 30.0, 2) == (
+    assert ("", (), 2, 5.0, 30.0, 3) == (
         s.broker,
         s.labels,
         s.slots,

@@ -87,7 +87,7 @@ def test_serve_with_a_broker_that_is_down_fails_at_start(tmp_path):
     from sauci.core.server import Server
     from sauci.storage.memory import MemoryStore
 
-    settings = Settings(data_dir=tmp_path, broker="redis://127.0.0.1:1/0")
+    settings = Settings(data_dir=tmp_path, broker="redis://127.0.0.1:1/0", sandbox="local")
     server = Server(store=MemoryStore(), settings=settings)
     with pytest.raises(
         SauCIError, match=re.escape("cannot reach the broker at redis://127.0.0.1:1/0")
@@ -100,7 +100,10 @@ def test_a_bad_broker_setting_is_a_config_error(tmp_path):
     from sauci.storage.memory import MemoryStore
 
     with pytest.raises(ConfigError, match="not a URL"):
-        Server(store=MemoryStore(), settings=Settings(data_dir=tmp_path, broker="localhost"))
+        Server(
+            store=MemoryStore(),
+            settings=Settings(data_dir=tmp_path, broker="localhost", sandbox="local"),
+        )
 
 
 def test_celery_is_imported_only_with_a_broker():

@@ -25,7 +25,9 @@ DEADLINE = 30.0
 @pytest.fixture
 def setup(tmp_path):
     store = MemoryStore()
-    settings = Settings(data_dir=tmp_path / "w", heartbeat_interval=0.1, worker_name="w1")
+    settings = Settings(
+        data_dir=tmp_path / "w", heartbeat_interval=0.1, worker_name="w1", sandbox="local"
+    )
     runtime = WorkerRuntime(store=store, settings=settings, sandbox=LocalSandbox(grace=0.5))
     runtime.start()
     yield store, runtime, tmp_path

@@ -176,7 +176,7 @@ def test_sauci_worker_runs_the_sites_builds_and_stops_on_sigterm(site, tmp_path)
     assert f"broker {site['broker']}" in line
     server = Server(
         store=store,
-        settings=Settings(data_dir=tmp_path / "server", broker=site["broker"]),
+        settings=Settings(data_dir=tmp_path / "server", broker=site["broker"], sandbox="local"),
         options=ServerOptions(poll_interval=3600),
     )
     server.start()

@@ -22,7 +22,7 @@ def run_builds(store, tmp_path: Path, names=("one", "two", "timeout", "fail"), r
     """Run each named pipeline once with a LocalRunner; returns the outcomes."""
     from sauci.core.runner import LocalRunner
 
-    settings = Settings(data_dir=tmp_path / "data", grace=0.2)
+    settings = Settings(data_dir=tmp_path / "data", grace=0.2, sandbox="local")
     runner = LocalRunner(store=store, settings=settings, secrets={})
     outcomes = []
     for i, name in enumerate(names):

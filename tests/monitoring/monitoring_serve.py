@@ -18,7 +18,7 @@ from sauci.storage import open_store
 
 def main() -> None:
     data_dir = sys.argv[1]
-    settings = Settings(data_dir=data_dir, grace=0.2)
+    settings = Settings(data_dir=data_dir, grace=0.2, sandbox="local")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.store_url)
     handle = install(store=store, component="serve", data_dir=settings.data_dir, command="serve")

@@ -46,7 +46,7 @@ def make_repo(path: Path, pipeline: str = "steps:\n  hello:\n    run: echo hi\n"
 
 
 def serve(tmp_path: Path, store: CountingStore, **options: float) -> Server:
-    settings = Settings(data_dir=tmp_path / "data", grace=1.0)
+    settings = Settings(data_dir=tmp_path / "data", grace=1.0, sandbox="local")
     server = Server(store=store, settings=settings, repos=[], options=ServerOptions(**options))
     server.start()
     return server
@@ -71,7 +71,7 @@ def test_a_build_queued_or_ended_in_this_process_wakes_the_idle_loop(tmp_path):
     this process's UI, webhook, poll or cron) or ended here makes the next
     turn a full round at once."""
     store = CountingStore()
-    settings = Settings(data_dir=tmp_path / "data", grace=1.0)
+    settings = Settings(data_dir=tmp_path / "data", grace=1.0, sandbox="local")
     server = Server(store=store, settings=settings, repos=[], options=ServerOptions())
     far = time.monotonic() + 3600
     assert not server._round_due(far)

@@ -39,7 +39,7 @@ def make_origin(tmp: Path, pipeline: str) -> tuple[Path, Path]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", grace=1.0)
+    return Settings(data_dir=tmp_path / "data", grace=1.0, sandbox="local")
 
 
 def start_server(settings: Settings, repo: Path, **options) -> Server:
@@ -164,7 +164,8 @@ def _sauci_serve(data: Path, repo: Path, *extra: str) -> subprocess.Popen:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "SAUCI_GRACE": "1s"},
+        # The steps write markers into the test's directory: trusted, so local.
+        env={**os.environ, "SAUCI_GRACE": "1s", "SAUCI_SANDBOX": "local"},
     )
     for line in proc.stdout:
         if line.startswith(b"sauci serve: watching"):
@@ -453,18 +454,21 @@ def test_serve_uses_the_namespace_sandbox_when_it_can(tmp_path):
     import shutil
     import tempfile
 
-    from sauci.core.server import default_sandbox
-    from sauci.sandbox.local import LocalSandbox
+    from sauci.exceptions import ConfigError
     from sauci.sandbox.namespace import NamespaceSandbox
+    from sauci.sandbox.policy import server_sandboxes
 
-    # pytest's tmp_path is under a 0700 directory: a dropped uid cannot reach it.
-    hidden = Settings(data_dir=tmp_path / "data")
-    assert type(default_sandbox(hidden, cgroup_prefix="sauci-t-")) is LocalSandbox
+    # pytest's tmp_path is under a 0700 directory: a dropped uid cannot reach
+    # it, and the server says so instead of running steps unisolated.
+    if os.geteuid() == 0:
+        hidden = Settings(data_dir=tmp_path / "data")
+        with pytest.raises(ConfigError, match="cannot reach the workspace"):
+            server_sandboxes(hidden, cgroup_prefix="sauci-t-")
     reachable = Path(tempfile.mkdtemp(prefix="sauci-ns-"))
     try:
         reachable.chmod(0o711)
         settings = Settings(data_dir=reachable / "data", grace=1.0)
-        sandbox = default_sandbox(settings, cgroup_prefix="sauci-t-")
+        sandbox = server_sandboxes(settings, cgroup_prefix="sauci-t-").default
         assert isinstance(sandbox, NamespaceSandbox)
         bare, work = make_origin(
             tmp_path, "steps:\n  who:\n    run: id -u; touch /etc/escaped || echo refused\n"
