@@ -38,5 +38,8 @@ def open_cli_store(settings: Settings) -> Store:
     from sauci.storage import open_store
 
     if not settings.store:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from sauci.core.paths import make_private_dir
+
+        # 0700 (a server's 0711 stays): the store, logs and artifacts are in it.
+        make_private_dir(settings.data_dir, traversable=None)
     return open_store(settings.store_url)

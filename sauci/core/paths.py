@@ -49,16 +49,18 @@ def artifact_dir(artifacts_dir: Path, repo: str, build_id: int, step: str | None
     return build_dir if step is None else build_dir / safe_name(step)
 
 
-def make_private_dir(path: Path, *, traversable: bool = False) -> Path:
+def make_private_dir(path: Path, *, traversable: bool | None = False) -> Path:
     """Create ``path`` (and its parents) readable by this user alone: mode 0700.
 
     ``traversable`` gives others the right to pass through (0711, no listing):
     the namespace sandbox, started by root, binds a workspace as an
     unprivileged uid that must walk to it; everything else inside stays 0700.
-    A directory shared with others (sticky, like /tmp, or another user's) is
-    refused rather than changed.
+    ``None`` keeps the right to pass through that others have (a command that
+    only reads the store, while a server that needs it runs). A directory
+    shared with others (sticky, like /tmp, or another user's) is refused
+    rather than changed.
     """
-    mode = 0o711 if traversable else 0o700
+    mode = 0o711 if traversable else 0o700  # None: created 0700
     try:
         path.mkdir(mode=mode, parents=True, exist_ok=True)
         st = path.stat()
@@ -69,8 +71,13 @@ def make_private_dir(path: Path, *, traversable: bool = False) -> Path:
             f"{path} is shared with other users (owner uid {st.st_uid}, mode "
             f"{stat.S_IMODE(st.st_mode):o}); give SauCI a directory of its own"
         )
-    if stat.S_IMODE(st.st_mode) != mode:
-        path.chmod(mode)
+    current = stat.S_IMODE(st.st_mode)
+    if traversable is None:  # others keep the right to pass through, if they had it
+        wanted = (current & 0o011) | 0o700
+    else:
+        wanted = mode
+    if current != wanted:
+        path.chmod(wanted)
     return path
 
 

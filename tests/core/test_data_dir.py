@@ -43,6 +43,17 @@ def test_a_world_readable_data_dir_of_ours_is_tightened(tmp_path):
     assert 0o700 == mode(data)
 
 
+def test_a_cli_reading_the_store_keeps_a_server_s_traversal_right(tmp_path):
+    data = tmp_path / "data"
+    secure_data_dir(data, traversable=True)
+    make_private_dir(data, traversable=None)
+    assert 0o711 == mode(data)
+    (tmp_path / "other").mkdir(mode=0o755)
+    (tmp_path / "other").chmod(0o755)
+    make_private_dir(tmp_path / "other", traversable=None)
+    assert 0o711 == mode(tmp_path / "other")
+
+
 def test_a_shared_directory_is_refused_not_changed(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
