@@ -72,10 +72,8 @@ def make_private_dir(path: Path, *, traversable: bool | None = False) -> Path:
             f"{stat.S_IMODE(st.st_mode):o}); give SauCI a directory of its own"
         )
     current = stat.S_IMODE(st.st_mode)
-    if traversable is None:  # others keep the right to pass through, if they had it
-        wanted = (current & 0o011) | 0o700
-    else:
-        wanted = mode
+    # None: others keep the right to pass through, if they had it.
+    wanted = (current & 0o011) | 0o700 if traversable is None else mode
     if current != wanted:
         path.chmod(wanted)
     return path
