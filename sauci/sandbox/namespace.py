@@ -194,8 +194,8 @@ def check_reachable(workspace: Path, uid: int, gid: int) -> None:
         raise SandboxError(
             f"the namespace sandbox runs steps as host uid {uid}, which cannot reach "
             f"the workspace {str(workspace)!r}: {str(directory)!r} has mode "
-            f"{stat.S_IMODE(st.st_mode):o}; allow traversal with `chmod o+x {directory}` "
-            "(or put workspaces elsewhere)"
+            f"{stat.S_IMODE(st.st_mode):o}; allow traversal with `chmod o+x {directory}`, "
+            "or give SauCI a data dir outside it (--data-dir /var/lib/sauci)"
         )
 
 
