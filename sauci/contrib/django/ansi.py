@@ -2,7 +2,9 @@
 
 The output is safe to put in a page as is: every character of the log goes
 through :func:`escape` and the only markup added is ``<span class=...>`` with
-class names and inline colours computed from integers, never from the text.
+class names computed from integers, never from the text (no ``style``
+attributes: 256-colour and 24-bit colours map to sauci.css's classes
+``f0``-``f255`` / ``g0``-``g255``, so the pages need no 'unsafe-inline' styles).
 Lines without an escape character take a fast path (one ``in`` test, one
 escape), since most lines of most logs have none.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["AnsiRenderer", "ansi_to_html", "escape", "strip_ansi"]
+__all__ = ["AnsiRenderer", "ansi_to_html", "color_256", "escape", "nearest_256", "strip_ansi"]
 
 # CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and any other ESC + one char.
 _ESCAPE = re.compile(r"\x1b\[([0-9;:?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
@@ -32,15 +34,35 @@ def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ESCAPE.sub("", text))
 
 
-def _color_256(n: int) -> str:
-    if n < 16:
-        return ""
+def color_256(n: int) -> tuple[int, int, int]:
+    """The RGB of xterm colour ``n`` from 16 to 255 (the 6x6x6 cube, then 24 greys)."""
     if n < 232:
         n -= 16
-        r, g, b = _CUBE[n // 36], _CUBE[(n // 6) % 6], _CUBE[n % 6]
-    else:
-        r = g = b = 8 + (n - 232) * 10
-    return f"#{r:02x}{g:02x}{b:02x}"
+        return _CUBE[n // 36], _CUBE[(n // 6) % 6], _CUBE[n % 6]
+    grey = 8 + (n - 232) * 10
+    return grey, grey, grey
+
+
+def _nearest_cube(v: int) -> int:
+    return min(range(6), key=lambda i: abs(_CUBE[i] - v))
+
+
+def nearest_256(r: int, g: int, b: int) -> int:
+    """The xterm colour (16-255) nearest to a 24-bit colour.
+
+    24-bit colours are shown through the 256 colour classes of sauci.css,
+    not inline ``style`` attributes, so the pages' Content-Security-Policy
+    needs no 'unsafe-inline'.
+    """
+    cube = 16 + 36 * _nearest_cube(r) + 6 * _nearest_cube(g) + _nearest_cube(b)
+    level = min(23, max(0, round(((r + g + b) / 3 - 8) / 10)))
+    grey = 232 + level
+
+    def distance(n: int) -> int:
+        cr, cg, cb = color_256(n)
+        return (cr - r) ** 2 + (cg - g) ** 2 + (cb - b) ** 2
+
+    return min((cube, grey), key=distance)
 
 
 # SGR codes that switch a style class on, and those that switch classes off.
@@ -137,11 +159,12 @@ class AnsiRenderer:
                 color: str | None = None
                 if mode == 5 and i + 1 < n:
                     k = codes[i + 1] % 256
-                    color = (f"f{k}" if c == 38 else f"g{k}") if k < 16 else _color_256(k)
+                    color = f"f{k}" if c == 38 else f"g{k}"
                     i += 2
                 elif mode == 2 and i + 3 < n:
                     r, g, b = (min(v, 255) for v in codes[i + 1 : i + 4])
-                    color = f"#{r:02x}{g:02x}{b:02x}"
+                    k = nearest_256(r, g, b)
+                    color = f"f{k}" if c == 38 else f"g{k}"
                     i += 4
                 else:
                     i = n
@@ -153,20 +176,10 @@ class AnsiRenderer:
 
     def _open(self) -> str:
         names = sorted(self._classes)
-        style = []
-        for value, prop, prefix in ((self._fg, "color", "f"), (self._bg, "background", "g")):
-            if value is None:
-                continue
-            if value.startswith("#"):
-                style.append(f"{prop}:{value}")
-            else:
-                names.append(value if value[0] == prefix else prefix + value[1:])
-        if not names and not style:
+        names += [value for value in (self._fg, self._bg) if value is not None]
+        if not names:
             return ""
-        attrs = f' class="{" ".join(names)}"' if names else ""
-        if style:
-            attrs += f' style="{";".join(style)}"'
-        return f"<span{attrs}>"
+        return f'<span class="{" ".join(names)}">'
 
 
 def ansi_to_html(text: str) -> str:

@@ -16,9 +16,15 @@ class SauCIConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from sauci.contrib.django import conf
-        from sauci.contrib.django.checks import check_broker, check_monitoring, check_settings
+        from sauci.contrib.django.checks import (
+            check_broker,
+            check_login_throttle,
+            check_monitoring,
+            check_settings,
+        )
 
         checks.register(check_settings, checks.Tags.compatibility)
         checks.register(check_monitoring, checks.Tags.compatibility)
         checks.register(check_broker, checks.Tags.compatibility)
+        checks.register(check_login_throttle, checks.Tags.security)
         setting_changed.connect(conf.on_setting_changed, dispatch_uid="sauci_setting_changed")

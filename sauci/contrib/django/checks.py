@@ -6,7 +6,8 @@ no token: Prometheus cannot scrape without logging in), sauci.I003
 (analytics on, AnalyticsMiddleware not installed), sauci.W003
 (AnalyticsMiddleware before AuthenticationMiddleware: every user is anonymous),
 sauci.E004 (the broker URL is malformed), sauci.W004 (a broker is set but
-Celery is not installed).
+Celery is not installed), sauci.W005 (django-axes is not installed: failed
+logins are not throttled).
 """
 
 from __future__ import annotations
@@ -143,3 +144,31 @@ def check_broker(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
             )
         ]
     return []
+
+
+AXES_APP = "axes"
+AXES_MIDDLEWARE = "axes.middleware.AxesMiddleware"
+AXES_BACKEND = "axes.backends.AxesStandaloneBackend"
+
+
+def check_login_throttle(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """sauci.W005: the site has not installed django-axes, so password guessing is unlimited.
+
+    Axes checks its own wiring (middleware, backend) once it is installed; a
+    site that throttles logins another way silences this id.
+    """
+    from django.apps import apps
+
+    if apps.is_installed(AXES_APP):
+        return []
+    return [
+        checks.Warning(
+            "django-axes is not installed: failed logins to SauCI are not throttled, "
+            "so passwords can be guessed at full speed",
+            hint=f"add {AXES_APP!r} to INSTALLED_APPS, {AXES_MIDDLEWARE!r} last in MIDDLEWARE "
+            f"and {AXES_BACKEND!r} first in AUTHENTICATION_BACKENDS, then migrate "
+            "(see docs/ui.md); a site that throttles logins another way adds 'sauci.W005' "
+            "to SILENCED_SYSTEM_CHECKS",
+            id="sauci.W005",
+        )
+    ]

@@ -99,6 +99,9 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT_STALE_SECONDS": 30.0,
     # readyz/ fails when builds waited this long and none started or ended meanwhile.
     "QUEUE_STUCK_SECONDS": 1800.0,
+    # Where anonymous visitors are sent to log in: a URL or URL name (a site's
+    # own login or single sign-on); None: the app's own page, sauci:login.
+    "LOGIN_URL": None,
 }
 
 
@@ -159,6 +162,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "HEARTBEAT_STALE_SECONDS": (_positive_number, "a positive number of seconds"),
     "QUEUE_STUCK_SECONDS": (_positive_number, "a positive number of seconds"),
+    "LOGIN_URL": (
+        lambda v: v is None or (isinstance(v, str) and bool(v)),
+        "a URL or URL name, or None for the app's own login page",
+    ),
 }
 assert set(_VALIDATORS) == set(DEFAULTS)
 

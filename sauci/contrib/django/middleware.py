@@ -1,4 +1,5 @@
-"""AnalyticsMiddleware: page views and actions of the SauCI UI, as usage events.
+"""AnalyticsMiddleware: page views and actions of the SauCI UI, as usage events;
+ErrorLogMiddleware: every server error logged with its traceback.
 
 Add ``"sauci.contrib.django.middleware.AnalyticsMiddleware"`` to MIDDLEWARE
 after AuthenticationMiddleware. It records a ``page_view`` for each full page
@@ -17,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 
 from sauci._logging import get_logger
 
-__all__ = ["ACTIONS", "PAGES", "AnalyticsMiddleware"]
+__all__ = ["ACTIONS", "PAGES", "AnalyticsMiddleware", "ErrorLogMiddleware"]
 
 log = get_logger(__name__)
 
@@ -84,3 +85,44 @@ class AnalyticsMiddleware:
         user: Any = getattr(request, "user", None)
         username = user.get_username() if user is not None and user.is_authenticated else None
         analytics.track(event, user=username, **props)
+
+
+def _answered_4xx() -> tuple[type[Exception], ...]:
+    from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+    from django.http import Http404
+    from django.http.multipartparser import MultiPartParserError
+
+    return (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
+
+
+_ANSWERED_4XX = _answered_4xx()
+
+
+class ErrorLogMiddleware:
+    """Logs each exception a view raises, with its traceback, through SauCI's logging.
+
+    Django logs them to the ``django.request`` logger, which sends nothing
+    anywhere with DEBUG off unless the site configured LOGGING (its default
+    handler is mail to ADMINS). ``sauci serve`` installs this middleware so
+    that a failure lands in the server's own log (``request_failed``, with
+    method, path and view), while the visitor gets the plain 500 page with
+    no traceback. It changes no response.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        if isinstance(exception, _ANSWERED_4XX):
+            return  # Django answers these 404, 403 or 400: not server errors
+        match = getattr(request, "resolver_match", None)
+        log.error(
+            "request_failed",
+            method=request.method,
+            path=request.path,
+            view=match.view_name if match is not None else None,
+            exc_info=exception,
+        )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.urls import path, register_converter
+from collections.abc import Callable
+
+from django.http import HttpResponse
+from django.urls import URLPattern, register_converter
+from django.urls import path as django_path
 
 from sauci.contrib.django import (
+    account_views,
     action_views,
     build_views,
     log_views,
@@ -12,12 +17,20 @@ from sauci.contrib.django import (
     repo_views,
     result_views,
 )
+from sauci.contrib.django.security import csp
 from sauci.contrib.django.view_support import IdConverter
 
 # Build ids past the stores' 64-bit range do not match: 404, never a driver error.
 register_converter(IdConverter, "sauci_id")
 
 app_name = "sauci"
+
+
+def path(route: str, view: Callable[..., HttpResponse], *, name: str) -> URLPattern:
+    """``django.urls.path`` with the view wrapped in :func:`csp`: every page of the
+    app carries the Content-Security-Policy, whatever middleware the site has."""
+    return django_path(route, csp(view), name=name)
+
 
 urlpatterns = [
     path("", repo_views.overview, name="overview"),
@@ -50,4 +63,6 @@ urlpatterns = [
     path("badge.svg", repo_views.badge, name="badge"),
     path("trigger/", action_views.trigger, name="trigger"),
     path("webhook/", action_views.webhook, name="webhook"),
+    path("login/", account_views.LoginView.as_view(), name="login"),
+    path("logout/", account_views.logout, name="logout"),
 ]

@@ -115,7 +115,9 @@ def viewer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not _may_view(request):
             if not _user(request).is_authenticated:
-                return redirect_to_login(request.get_full_path())
+                from sauci.contrib.django.account_views import login_url
+
+                return redirect_to_login(request.get_full_path(), login_url())
             raise PermissionDenied("you may not view SauCI builds")
         return view(request, *args, **kwargs)
 

@@ -21,6 +21,7 @@ import contextlib
 import os
 import secrets
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,39 @@ def _allowed_hosts(host: str) -> list[str]:
     return sorted({shown, *_LOOPBACK, *extra} - {"::1"})
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def secure_cookies() -> bool:
+    """``SAUCI_SECURE_COOKIES``: send the session and CSRF cookies over HTTPS only."""
+    value = os.environ.get("SAUCI_SECURE_COOKIES", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"SAUCI_SECURE_COOKIES={value!r}: expected 1/true/yes/on or 0/false/no/off")
+
+
+def trusted_proxy() -> str | None:
+    """``SAUCI_TRUSTED_PROXY``: the address of the TLS-terminating proxy in front, if any."""
+    return os.environ.get("SAUCI_TRUSTED_PROXY", "").strip() or None
+
+
 def project_settings(
     settings: Settings, *, host: str = "127.0.0.1", store: Any = None
 ) -> dict[str, Any]:
-    """Django settings of the built-in project, from SauCI's Settings."""
+    """Django settings of the built-in project, from SauCI's Settings.
+
+    Logins are throttled by django-axes: after 5 failed attempts for one
+    user name from one address, that pair is locked out for 15 minutes
+    (answered 429), and a successful login resets the count. The client
+    address is REMOTE_ADDR, which waitress sets from X-Forwarded-For only
+    when the request comes from ``SAUCI_TRUSTED_PROXY``.
+    """
     ui_dir = settings.data_dir / "ui"
     ui_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secure = secure_cookies()
     return {
         "DEBUG": False,
         "SECRET_KEY": _secret_key(ui_dir / "secret_key"),
@@ -75,6 +103,7 @@ def project_settings(
             "django.contrib.sessions",
             "django.contrib.messages",
             "django.contrib.staticfiles",
+            "axes",
             "sauci.contrib.django",
         ],
         "MIDDLEWARE": [
@@ -87,7 +116,21 @@ def project_settings(
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
             "sauci.contrib.django.middleware.AnalyticsMiddleware",
+            "sauci.contrib.django.middleware.ErrorLogMiddleware",
+            # Last, as axes asks: it turns a locked-out login into its 429 answer.
+            "axes.middleware.AxesMiddleware",
         ],
+        "AUTHENTICATION_BACKENDS": [
+            "axes.backends.AxesStandaloneBackend",
+            "django.contrib.auth.backends.ModelBackend",
+        ],
+        "AXES_FAILURE_LIMIT": 5,
+        "AXES_COOLOFF_TIME": timedelta(minutes=15),
+        # The pair, not the address alone: behind a proxy or NAT many people
+        # share an address, and one of them must not lock the others out.
+        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
+        "AXES_RESET_ON_SUCCESS": True,
+        "AXES_VERBOSE": False,
         "ROOT_URLCONF": "sauci.contrib.django.project.urls",
         "TEMPLATES": [
             {
@@ -113,19 +156,45 @@ def project_settings(
         "STATIC_URL": "/static/",
         "WHITENOISE_USE_FINDERS": True,
         "WHITENOISE_AUTOREFRESH": False,
-        "LOGIN_URL": "/accounts/login/",
-        "LOGIN_REDIRECT_URL": "/",
-        "LOGOUT_REDIRECT_URL": "/",
+        "LOGIN_URL": "login",
+        "LOGIN_REDIRECT_URL": "sauci:overview",
+        "LOGOUT_REDIRECT_URL": "login",
+        # Cookies: HTTPS only with SAUCI_SECURE_COOKIES (behind TLS), never
+        # readable by scripts, not sent along with other sites' requests.
+        "SESSION_COOKIE_SECURE": secure,
+        "CSRF_COOKIE_SECURE": secure,
         "SESSION_COOKIE_HTTPONLY": True,
+        "CSRF_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        "CSRF_COOKIE_SAMESITE": "Lax",
+        # SecurityMiddleware and XFrameOptionsMiddleware send these headers.
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "SECURE_REFERRER_POLICY": "same-origin",
+        "SECURE_CROSS_ORIGIN_OPENER_POLICY": "same-origin",
         "X_FRAME_OPTIONS": "DENY",
         "SAUCI": {
+            "LOGIN_URL": "login",
             "STORE": store if store is not None else settings.store_url,
             "DATA_DIR": str(settings.data_dir),
             "ARTIFACTS_DIR": str(settings.artifacts_dir),
             "BROKER": settings.broker or None,  # readyz/ checks it
         },
         "SAUCI_BUILTIN_PROJECT": str(settings.data_dir),
+    }
+
+
+def _proxy_options(proxy: str | None) -> dict[str, Any]:
+    """waitress's own handling of a reverse proxy: only a request from ``proxy``
+    may say, in X-Forwarded-For and X-Forwarded-Proto, who the client is and
+    that it came over HTTPS (REMOTE_ADDR for the login throttle, the scheme for
+    secure redirects and CSRF); from anybody else those headers are dropped."""
+    if not proxy:
+        return {}
+    return {
+        "trusted_proxy": proxy,
+        "trusted_proxy_count": 1,
+        "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+        "clear_untrusted_proxy_headers": True,
     }
 
 
@@ -242,7 +311,13 @@ def serve_ui(
     application = get_wsgi_application()
     try:
         server = waitress.create_server(
-            application, host=host, port=port, threads=threads, ident="sauci", send_bytes=1
+            application,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="sauci",
+            send_bytes=1,
+            **_proxy_options(trusted_proxy()),
         )
     except OSError as exc:  # the port is taken, the address is not this machine's, ...
         raise ConfigError(
