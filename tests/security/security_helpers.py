@@ -1,0 +1,212 @@
+"""The attacker's kit: a real `sauci serve` subprocess, a repository to push
+hostile pipelines to, and the places where a leaked value could end up.
+
+A served data dir must be reachable by the namespace sandbox's unprivileged
+host uid (every directory above it o+x), and must not sit under a path the
+sandbox hides anyway (/tmp, /home, /var/tmp...): else a test that the data
+dir is hidden would pass whatever SauCI's own hiding does. So the data dir
+lives under :func:`outside_base`, a 0711 directory made next to the
+system's state (``/var/lib`` when writable), not under pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from polling import wait_for
+
+from sauci.core.models import Build, Status
+from sauci.sandbox.namespace import DEFAULT_HIDE
+from sauci.storage import open_store
+from sauci.typing import Store
+
+GIT = ["git", "-c", "user.name=Mallory", "-c", "user.email=mallory@example.com"]
+# Hidden by the namespace sandbox whatever SauCI's data-dir hiding does.
+_ALREADY_HIDDEN = ("/tmp", *DEFAULT_HIDE)
+
+
+def marker(what: str) -> str:
+    """A value that appears nowhere unless it leaked."""
+    return f"marker-{what}-{secrets.token_hex(8)}"
+
+
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    return subprocess.run(
+        [*GIT, *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=None if env is None else {**os.environ, **env},
+    ).stdout
+
+
+def outside_base(prefix: str) -> Path:
+    """A fresh 0711 directory outside every path the namespace sandbox hides by default."""
+    for parent in (os.environ.get("SAUCI_SECURITY_BASE"), "/var/lib", "/opt", os.getcwd()):
+        if not parent or not os.access(parent, os.W_OK | os.X_OK):
+            continue
+        absolute = os.path.abspath(parent)
+        if any(absolute == h or absolute.startswith(h + "/") for h in _ALREADY_HIDDEN):
+            continue
+        base = Path(tempfile.mkdtemp(prefix=prefix, dir=absolute))
+        base.chmod(0o711)
+        return base
+    raise RuntimeError("no writable directory outside /tmp and /home; set SAUCI_SECURITY_BASE")
+
+
+class Origin:
+    """A bare repository (what the server watches) and a clone the attacker pushes from."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.bare = tmp / "origin.git"
+        self.work = tmp / "work"
+        git(tmp, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        git(tmp, "clone", "-q", str(self.bare), str(self.work))
+        git(self.work, "checkout", "-q", "-b", "main")
+        (self.work / ".sauci.yml").write_text("steps:\n  hello:\n    run: echo hello\n")
+        git(self.work, "add", ".")
+        git(self.work, "commit", "-q", "-m", "first")
+
+    def commit(
+        self, pipeline: str, *, files: Mapping[str, str] | None = None, message: str = "hostile"
+    ) -> str:
+        """Commit ``pipeline`` as .sauci.yml (and ``files``); returns the sha."""
+        (self.work / ".sauci.yml").write_text(pipeline)
+        for name, text in (files or {}).items():
+            path = self.work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "--allow-empty", "-m", message)
+        return git(self.work, "rev-parse", "HEAD").strip()
+
+    def push(self, ref: str) -> None:
+        """Push HEAD to ``ref`` (a full refs/heads/... name), forced."""
+        git(self.work, "push", "-q", "-f", "origin", f"HEAD:{ref}")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without SauCI settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAUCI_")}
+    env.update(extra)
+    return env
+
+
+class Served:
+    """A real ``python -m sauci serve`` subprocess on one bare repository."""
+
+    def __init__(
+        self,
+        data: Path,
+        repo: Path,
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.data = data
+        self.repo = repo
+        self.args = list(args)
+        self.env = dict(clean_env() if env is None else env)
+        self.env.setdefault("SAUCI_GRACE", "1s")
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start (or start again, as a service manager would) and wait for the watch line."""
+        argv = [sys.executable, "-m", "sauci", "serve", "--no-ui", "--repo", str(self.repo)]
+        argv += ["--data-dir", str(self.data), *self.args]
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
+            cwd=self.cwd,
+        )
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(b"sauci serve: watching"):
+                return
+        raise AssertionError(f"sauci serve did not start (exit {self.proc.wait()})")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def store(self) -> Store:
+        return open_store(f"sqlite:///{self.data / 'sauci.db'}")
+
+    def build_of(self, sha: str, ref: str | None = None, timeout: float = 60) -> Build:
+        """The finished build of ``sha`` (on ``ref``), waited for."""
+        store = self.store()
+
+        def done() -> Build | None:
+            for build in store.list_builds(limit=200):
+                if build.sha == sha and (ref is None or build.ref == ref) and build.status.done:
+                    return build
+            return None
+
+        return wait_for(done, f"a finished build of {sha[:8]} on {ref or 'any ref'}", timeout)
+
+    def logs(self, build: Build) -> dict[str, bytes]:
+        """Every stored log of ``build``, by step name (b"" for a step with none)."""
+        out = {}
+        for step in self.store().list_steps(build.id):
+            path = Path(step.log_path) if step.log_path else None
+            out[step.name] = path.read_bytes() if path is not None and path.exists() else b""
+        return out
+
+    def step_statuses(self, build: Build) -> dict[str, Status]:
+        return {s.name: s.status for s in self.store().list_steps(build.id)}
+
+
+def files_under(root: Path, *, skip: Sequence[Path] = ()) -> Iterator[Path]:
+    """Every regular file under ``root`` (symlinks not followed), but ``skip``."""
+    skipped = {os.path.abspath(p) for p in skip}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            if path in skipped or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            yield Path(path)
+
+
+def holders(values: Sequence[str | bytes], root: Path, *, skip: Sequence[Path] = ()) -> list:
+    """``(file, value)`` for every file under ``root`` that holds one of ``values``."""
+    wanted = [v.encode() if isinstance(v, str) else v for v in values]
+    found = []
+    for path in files_under(root, skip=skip):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        found += [(str(path), v) for v in wanted if v in data]
+    return found
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a base dir, its steps' files (owned by the sandbox uid) included."""
+    shutil.rmtree(path, ignore_errors=True)
