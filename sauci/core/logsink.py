@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from sauci._logging import get_logger
 from sauci.core.models import DEFAULT_LOG_LIMIT
 
-__all__ = ["LogFollower", "LogSink", "follow", "format_size", "read_timestamps"]
+__all__ = ["LogBudget", "LogFollower", "LogSink", "follow", "format_size", "read_timestamps"]
 
 log = get_logger(__name__)
 
@@ -50,6 +50,40 @@ def format_size(size: int) -> str:
     return f"{size} bytes"
 
 
+class LogBudget:
+    """The log bytes one build may keep, across all its steps and matrix entries.
+
+    One budget is shared by the sinks of a build's steps (on their threads);
+    each takes what it keeps before writing it, so the build's logs never
+    exceed ``limit`` (beside the one-line notices that say where output was
+    dropped), however many steps flood at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 0:
+            raise ValueError(f"a log budget cannot be negative: {limit}")
+        self.limit = limit
+        self._left = limit
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> int:
+        """Take up to ``size`` bytes; returns how many (fewer once it runs out)."""
+        with self._lock:
+            granted = size if size <= self._left else self._left
+            self._left -= granted
+        return granted
+
+    @property
+    def left(self) -> int:
+        """Bytes the build may still keep."""
+        return self._left
+
+    @property
+    def reason(self) -> str:
+        """``"the build's logs exceeded 1 GiB"``: what a step cut by it says."""
+        return f"the build's logs exceeded {format_size(self.limit)}"
+
+
 class LogSink:
     """Writes one step's log: masked, capped, to disk as it comes and to the store in chunks.
 
@@ -61,9 +95,18 @@ class LogSink:
     ``on_data`` is called with every piece written to disk (after masking),
     for live viewers.
 
-    With ``secrets``, the last ``len(longest secret) - 1`` bytes of each write
-    are held back until the next write or :meth:`close`, so a secret split
-    across two writes is still masked.
+    With ``secrets``, each is replaced by ``***`` before anything is written
+    or shown, also when it is split across writes (and across more than
+    two: a secret longer than one read): an output end that may be the
+    beginning of a secret is held back until the next write shows whether it
+    is; at :meth:`close`, a held-back beginning of a secret (of at least
+    MIN_SECRET_LENGTH bytes) is masked as well.
+
+    ``limit`` caps this step's log; ``budget`` (a :class:`LogBudget`), when
+    given, caps the whole build's. Whichever is hit first drops the rest of
+    the output with a notice in the log; :attr:`budget_spent` tells which,
+    and ``on_exceeded`` (optional) is called once, when it happens, so that
+    the caller can end the step.
     """
 
     def __init__(
@@ -79,6 +122,8 @@ class LogSink:
         flush_interval: float = 0.1,
         timestamps: bool = True,
         on_data: Callable[[bytes], None] | None = None,
+        budget: LogBudget | None = None,
+        on_exceeded: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
@@ -89,6 +134,8 @@ class LogSink:
         self.chunk_size = chunk_size
         self.flush_interval = flush_interval
         self.on_data = on_data
+        self.budget = budget
+        self.on_exceeded = on_exceeded
         self.store_error: BaseException | None = None
         self._clock = clock
         self._lock = threading.Lock()  # a sink may be written by the sandbox and the executor
@@ -105,6 +152,7 @@ class LogSink:
         self._kept = 0  # bytes of output kept (counts against ``limit``)
         self._written = 0  # bytes this sink wrote to the file, notice included
         self._exceeded = False
+        self._budget_spent = False
         self._reason: str | None = None
         self._pending: list[bytes | memoryview] = []
         self._pending_len = 0
@@ -122,6 +170,7 @@ class LogSink:
         alternatives = b"|".join(re.escape(v) for v in self._secrets)
         self._pattern = re.compile(alternatives) if self._secrets else None
         self._splitter = re.compile(b"(" + alternatives + b")") if self._secrets else None
+        self._firsts = [s[:1] for s in self._secrets]
         self._keep = len(self._secrets[0]) - 1 if self._secrets else 0
         self._held = b""
 
@@ -156,6 +205,11 @@ class LogSink:
         """``"log exceeded 100 MiB; output after that was dropped"`` once capped, else None."""
         return self._reason
 
+    @property
+    def budget_spent(self) -> bool:
+        """True when the build's :class:`LogBudget` (not this step's limit) capped the log."""
+        return self._budget_spent
+
     def flush(self) -> None:
         """Send what is pending to the store and flush the timestamps file.
 
@@ -175,9 +229,8 @@ class LogSink:
             if self._fd is None:
                 return
             if self._held and not self._exceeded:
-                assert self._pattern is not None
                 held, self._held = self._held, b""
-                self._emit([self._pattern.sub(MASK, held)])
+                self._emit(self._mask_end(held))
             self._send_if_due(time.monotonic(), force=True)
             os.close(self._fd)
             self._fd = None
@@ -194,60 +247,122 @@ class LogSink:
     # -- internals ---------------------------------------------------------
 
     def _mask(self, data: bytes) -> list[bytes | memoryview]:
-        """Mask what is safe to mask now; hold back a possible secret's start.
+        """Mask what is sure now; hold back an output end that may start a secret.
 
         Returns the pieces to write. The common case (no secret anywhere)
-        costs one scan of ``data`` per secret and copies nothing but the
-        held-back tail.
+        costs one C scan of ``data`` per secret, and a short look at its last
+        ``len(secret) - 1`` bytes; it copies nothing.
+
+        The result is the same as masking the whole log at once, scanning
+        left to right and masking at each position the longest secret that
+        starts there: a position is sure once the bytes after it are not
+        the beginning of a secret longer than them (:meth:`_hold_from`).
         """
         held, keep, n = self._held, self._keep, len(data)
-        # A secret starting in ``held`` ends within held + data[:keep].
-        edge = held + data[:keep] if held else b""
-        if n > keep and not any(s in data or s in edge for s in self._secrets):
-            self._held = data[n - keep :]
-            body = memoryview(data)[: n - keep]
-            return [held, body] if held else [body]
+        if n >= keep:
+            # A secret starting in ``held`` ends within held + data[:keep]; no
+            # position in ``held`` can still be unsure after ``keep`` more bytes.
+            edge = held + data[:keep] if held else b""
+            if not any(s in data or s in edge for s in self._secrets):
+                cut = self._hold_from(data, 0)
+                self._held = data[cut:]
+                body = data if cut == n else memoryview(data)[:cut]
+                return [held, body] if held else [body]
         buf = held + data
-        cut = len(buf) - keep
-        if cut <= 0:
-            self._held = buf
-            return []
         # Mask at C speed: split() finds the same non-overlapping matches,
-        # left to right, as masking the whole log at once would. Only a match
-        # starting before ``cut`` is sure (it lies wholly in ``buf``: secrets
-        # are at most keep + 1 bytes long); the rest waits for more bytes.
+        # left to right, as masking the whole log at once would. A match
+        # starting before the first unsure position ``cut`` is sure; when it
+        # reaches past ``cut`` the unsure position was inside it, so look for
+        # the next one after it and take the matches before that too.
         assert self._splitter is not None
         parts = self._splitter.split(buf)  # [text, match, text, ..., match, text]
-        j = len(parts) - 1
-        match_end = len(buf) - len(parts[j])
-        while j >= 2 and match_end - len(parts[j - 1]) >= cut:
-            match_end -= len(parts[j - 1]) + len(parts[j - 2])
-            j -= 2
+        cut = self._hold_from(buf, 0)
+        while True:
+            j = len(parts) - 1
+            match_end = len(buf) - len(parts[j])
+            while j >= 2 and match_end - len(parts[j - 1]) >= cut:
+                match_end -= len(parts[j - 1]) + len(parts[j - 2])
+                j -= 2
+            if j < 2 or match_end <= cut:
+                break
+            cut = self._hold_from(buf, match_end)
+        self._held = buf[cut:]
         if j < 2:  # no match starts before cut
-            self._held = buf[cut:]
-            return [memoryview(buf)[:cut]]
-        end = max(cut, match_end)
-        self._held = buf[end:]
-        return [MASK.join(parts[0:j:2]), MASK, memoryview(buf)[match_end:end]]
+            return [memoryview(buf)[:cut]] if cut else []
+        return [MASK.join(parts[0:j:2]), MASK, memoryview(buf)[match_end:cut]]
+
+    def _hold_from(self, buf: bytes, start: int, shortest: int = 1) -> int:
+        """The first position ``p >= start`` where ``buf[p:]`` (at least
+        ``shortest`` bytes) is the beginning of a secret longer than it:
+        where the output may be in the middle of a secret. ``len(buf)`` if none.
+
+        Only the last ``len(secret) - 1`` bytes are looked at, from the
+        places holding the secret's first byte.
+        """
+        n = best = len(buf)
+        for secret, first in zip(self._secrets, self._firsts, strict=True):
+            end = min(best, n - shortest + 1)
+            p = buf.find(first, max(start, n - len(secret) + 1), end)
+            while p != -1:
+                if secret.startswith(buf[p:]):
+                    best = p
+                    break
+                p = buf.find(first, p + 1, end)
+        return best
+
+    def _mask_end(self, held: bytes) -> list[bytes]:
+        """Mask the held-back end of a finished log.
+
+        Whole secrets in it are masked as usual; an end that is the
+        beginning of a secret, at least MIN_SECRET_LENGTH bytes of it, is
+        masked too: the step stopped (or was stopped) in the middle of
+        printing a secret, and half a secret is still a leak.
+        """
+        assert self._pattern is not None
+        out: list[bytes] = []
+        pos, n = 0, len(held)
+        while pos < n:
+            tail = self._hold_from(held, pos, MIN_SECRET_LENGTH)
+            match = self._pattern.search(held, pos)
+            if match is not None and match.start() <= tail:
+                out += (held[pos : match.start()], MASK)
+                pos = match.end()
+                continue
+            out.append(held[pos:tail])
+            if tail < n:
+                out.append(MASK)
+            break
+        return out
 
     def _emit(self, pieces: list[bytes | memoryview]) -> None:
         size = sum(map(len, pieces))
         if not size:
             return
         room = self.limit - self._kept
-        if size <= room:
+        granted = size if size <= room else max(room, 0)
+        if self.budget is not None:
+            granted = self.budget.take(granted)
+        if granted == size:
             self._to_file(pieces, size)
             self._kept += size
             return
-        kept = b"".join(pieces)[: max(room, 0)]
-        if kept:
-            self._to_file([kept], len(kept))
-            self._kept += len(kept)
+        if granted:
+            kept = b"".join(pieces)[:granted]
+            self._to_file([kept], granted)
+            self._kept += granted
         self._exceeded = True
         self._held = b""
-        self._reason = f"log exceeded {format_size(self.limit)}; output after that was dropped"
+        if granted < min(size, room):
+            assert self.budget is not None
+            self._budget_spent = True
+            cause = self.budget.reason
+        else:
+            cause = f"log exceeded {format_size(self.limit)}"
+        self._reason = f"{cause}; output after that was dropped"
         notice = f"\nsauci: {self._reason}\n".encode()
         self._to_file([notice], len(notice))
+        if self.on_exceeded is not None:
+            self.on_exceeded()
 
     def _to_file(self, pieces: list[bytes | memoryview], size: int) -> None:
         assert self._fd is not None
@@ -267,8 +382,11 @@ class LogSink:
                 self._pending.extend(pieces)
             self._pending_len += size
         if self.on_data is not None:
+            first = pieces[0]
             try:
-                self.on_data(b"".join(pieces))
+                self.on_data(
+                    first if len(pieces) == 1 and type(first) is bytes else b"".join(pieces)
+                )
             except Exception as exc:
                 if not self._warned_on_data:
                     self._warned_on_data = True
