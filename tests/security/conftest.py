@@ -43,7 +43,9 @@ class Target:
     env_markers: dict[str, str]
     # The value of data/marker.txt.
     file_marker: str
+    # Secrets the server holds for this repository, and for another one.
     granted: dict[str, str] = attrs.field(factory=dict)
+    withheld: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def marker_file(self) -> Path:
@@ -51,7 +53,13 @@ class Target:
 
     def leaks(self) -> list[str]:
         """Every value no stored log, artifact or other file of the server may hold."""
-        return [self.file_marker, *self.env_markers.values()]
+        shadow = shadow_line()
+        return [
+            self.file_marker,
+            *self.env_markers.values(),
+            *self.withheld.values(),
+            *([shadow] if shadow else []),
+        ]
 
 
 def shadow_line() -> str | None:
@@ -75,13 +83,14 @@ def serve_target(
         "MARKER_VAR": marker("env"),
     }
     granted = {"TOKEN": marker("token"), "SHARED": marker("shared")}
+    withheld = {"OTHER": marker("other-repo")}
     # Outside /tmp, so that the sandbox hides it because the policy says so.
     secrets_dir = base / "secrets"
     secrets_dir.mkdir(mode=0o700)
     secrets_file = secrets_dir / "secrets.toml"
     secrets_file.write_text(
         f'[{str(origin.bare)!r}]\nTOKEN = "{granted["TOKEN"]}"\n\n'
-        f'["/srv/git/someone-else.git"]\nOTHER = "{marker("other-repo")}"\n'
+        f'["/srv/git/someone-else.git"]\nOTHER = "{withheld["OTHER"]}"\n'
     )
     server_env = clean_env(**env_markers, SAUCI_SECRET_SHARED=granted["SHARED"], **(env or {}))
     file_marker = marker("file")
@@ -105,6 +114,7 @@ def serve_target(
         env_markers=env_markers,
         file_marker=file_marker,
         granted=granted,
+        withheld=withheld,
     )
 
 

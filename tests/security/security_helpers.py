@@ -210,3 +210,46 @@ def holders(values: Sequence[str | bytes], root: Path, *, skip: Sequence[Path] =
 def remove_tree(path: Path) -> None:
     """Remove a base dir, its steps' files (owned by the sandbox uid) included."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+# What a step tries to read of the server; every read it manages says "READ <path>".
+_READS = """\
+set +e
+echo STEP-RAN
+mkdir -p loot
+for f in {paths}; do
+  n=$(echo "$f" | tr / _)
+  if cat "$f" > "loot/$n" 2>/dev/null; then echo "READ $f"; fi
+  head -c 4096 "loot/$n"
+done
+env > loot/env.txt; cat loot/env.txt
+cat /proc/*/environ > loot/environ.txt 2>/dev/null; tr '\\0' '\\n' < loot/environ.txt
+tr '\\0' '\\n' < /proc/1/environ
+(ps aux 2>/dev/null || ps) > loot/ps.txt 2>&1; cat loot/ps.txt
+echo "named: [$SAUCI_ADMIN_PASSWORD] [$SAUCI_WEBHOOK_SECRET] [$MARKER_VAR] [$OTHER]"
+true
+"""
+# Names of the server's environment and another repository's secret: asked for, never given.
+ASKED_SECRETS = ["SAUCI_ADMIN_PASSWORD", "SAUCI_WEBHOOK_SECRET", "MARKER_VAR", "OTHER"]
+
+
+def reads_pipeline(paths: Sequence[Path | str], *, extra: str = "") -> str:
+    """A pipeline whose one step ``reads`` tries ``paths``, the environment of
+    every process it can see, and secrets it is not granted, and keeps what it
+    got as artifacts (``loot/``). ``extra``: more keys of the step."""
+    script = _READS.format(paths=" ".join(str(p) for p in paths))
+    body = "".join(f"      {line}\n" for line in script.splitlines())
+    return (
+        "steps:\n"
+        "  reads:\n"
+        f"    secrets: [{', '.join(ASKED_SECRETS)}]\n"
+        "    artifacts: loot\n"
+        f"{extra}"
+        "    run: |\n"
+        f"{body}"
+    )
+
+
+def reads_done(log: bytes) -> list[str]:
+    """The paths a ``reads`` step says it read."""
+    return [line[5:] for line in log.decode(errors="replace").splitlines() if line[:5] == "READ "]

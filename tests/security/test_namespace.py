@@ -1,0 +1,88 @@
+"""Under the default policy (the namespace sandbox) a pushed step reaches
+nothing of the server: not its data dir, not its environment, not root's
+files, not its process."""
+
+from __future__ import annotations
+
+from security_helpers import holders, reads_done, reads_pipeline
+
+from sauci.core.models import Status
+
+
+def _server_paths(target) -> list[str]:
+    data = target.data
+    return [
+        str(target.marker_file),
+        str(data / "sauci.db"),
+        str(data / "sauci.db-wal"),
+        str(data / "server.json"),
+        str(target.secrets_file),
+        "/etc/shadow",
+        "/proc/1/root/etc/shadow",
+    ]
+
+
+def assert_nothing_leaked(target, build) -> None:
+    """No marker in the build's reason, its stored logs, or any file of the data dir."""
+    assert not any(value in (build.reason or "") for value in target.leaks())
+    logs = target.served.logs(build)
+    for name, log in logs.items():
+        found = [value for value in target.leaks() if value.encode() in log]
+        assert [] == found, f"step {name!r} logged a marker"
+    # The logs, the store, the artifacts (what the step wrote and kept),
+    # the workspaces: every file of the server but the marker itself.
+    assert [] == holders(target.leaks(), target.data, skip=[target.marker_file])
+
+
+def test_a_step_reads_nothing_of_the_server(namespace_target):
+    """The data dir's files, the secrets file, /etc/shadow (the server runs as
+    root), the environment of every process the step can see, and secrets
+    named in `secrets:` that the server holds only in its own environment or
+    for another repository: none reaches the step, its log or its artifacts."""
+    target = namespace_target
+    sha = target.origin.commit(reads_pipeline(_server_paths(target)), message="read the server")
+    target.origin.push("refs/heads/reads")
+    build = target.served.build_of(sha, "refs/heads/reads")
+
+    log = target.served.logs(build)["reads"]
+    assert (Status.PASSED, None) == (build.status, build.reason), log
+    assert b"STEP-RAN" in log
+    assert [] == reads_done(log)
+    assert b"named: [] [] [] []" in log
+    # The control: what the step wrote was kept, so the scan below saw it.
+    kept = {p.name for p in (target.data / "artifacts").rglob("*") if p.is_file()}
+    assert {"env.txt", "environ.txt", "ps.txt"} <= kept
+    assert_nothing_leaked(target, build)
+
+
+def test_a_step_cannot_signal_the_server(namespace_target):
+    """kill -9 of the server's pid (handed in through the commit), of every
+    process (-1), and pkill by name: the server lives on and builds the next push."""
+    target = namespace_target
+    pid = target.served.pid
+    pipeline = (
+        "steps:\n"
+        "  signals:\n"
+        "    run: |\n"
+        "      set +e\n"
+        f"      kill -9 {pid} && echo KILLED-SERVER\n"
+        "      kill -9 -1 && echo KILLED-ALL\n"
+        "      pkill -9 -f 'sauci[ ]serve' && echo PKILLED\n"
+        f"      kill -0 {pid} 2>/dev/null && echo SEES-SERVER\n"
+        "      echo STEP-RAN\n"
+    )
+    sha = target.origin.commit(pipeline, message="kill the server")
+    target.origin.push("refs/heads/signals")
+    build = target.served.build_of(sha, "refs/heads/signals")
+
+    log = target.served.logs(build)["signals"]
+    assert Status.PASSED == build.status, log
+    assert b"STEP-RAN" in log
+    assert b"KILLED-SERVER" not in log
+    assert b"PKILLED" not in log
+    assert b"SEES-SERVER" not in log
+    assert target.served.alive()
+    assert pid == target.served.pid
+    after = target.origin.commit("steps:\n  after:\n    run: echo still serving\n", message="next")
+    target.origin.push("refs/heads/signals-after")
+    assert Status.PASSED == target.served.build_of(after, "refs/heads/signals-after").status
