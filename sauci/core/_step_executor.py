@@ -7,6 +7,7 @@ and events); the executor's own module schedules the steps through the DAG.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal as _signal
 import time
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from sauci.core.events import emit
-from sauci.core.logsink import LogSink
+from sauci.core.logsink import LogBudget, LogSink
 from sauci.core.models import (
     DEFAULT_LOG_LIMIT,
     Build,
@@ -33,7 +34,7 @@ from sauci.exceptions import SandboxError
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from sauci.core.executor import BuildObserver
     from sauci.typing import LogWriter, Sandbox, Store
@@ -100,25 +101,6 @@ def _describe(result: StepResult) -> tuple[Status, str | None]:
     return Status.FAILED, f"exit code {result.exit_code}"
 
 
-class _Tee:
-    """A LogWriter that writes to the sink and shows the bytes to observers."""
-
-    def __init__(self, sink: LogSink, show: Callable[[bytes], None]) -> None:
-        self._sink = sink
-        self._show = show
-
-    def write(self, data: bytes) -> None:
-        self._sink.write(data)
-        self._show(data)
-
-    def flush(self) -> None:
-        self._sink.flush()
-
-    @property
-    def exceeded(self) -> bool:
-        return self._sink.exceeded
-
-
 def _should_retry(step: Step, result: StepResult, attempt: int) -> bool:
     if result.ok or attempt > step.retries:
         return False
@@ -180,7 +162,14 @@ class StepExecutor:
         run: StepRun,
         workspace: Path,
         cancel: threading.Event,
+        budget: LogBudget | None = None,
     ) -> StepRun:
+        """Run ``step`` (with its retries) and record how it ended.
+
+        ``budget`` is the build's log budget, shared by its steps: a step
+        still writing when it runs out is ended, "failed" with the reason
+        "log limit: ...".
+        """
         run = self.store.save_step(
             attrs.evolve(run, status=Status.RUNNING, started_at=time.time(), attempt=1)
         )
@@ -188,6 +177,14 @@ class StepExecutor:
         emit("step_started", build=build, step=run)
         env = step_env(build, pipeline, step, workspace, secrets=self.secrets.for_repo(build.repo))
         masked = [env[name] for name in step.secrets if name in env]
+
+        def budget_spent() -> None:
+            # The build's log budget ran out while this step was writing: end
+            # it through its cancel token, which every sandbox honours. (A
+            # step over its own limit runs on; its output is dropped.)
+            if sink.budget_spent:
+                cancel.set()
+
         sink = LogSink(
             Path(run.log_path or self.log_path(build, step.name)),
             store=self.store,
@@ -195,13 +192,16 @@ class StepExecutor:
             step=step.name,
             secrets=masked,
             limit=DEFAULT_LOG_LIMIT if self.log_limit is None else self.log_limit,
+            # Observers (the terminal, metrics) are shown what the sink
+            # writes: masked and capped, never the raw bytes.
+            on_data=functools.partial(self.observer.step_output, build, step.name),
+            budget=budget,
+            on_exceeded=budget_spent,
         )
         result: StepResult | None = None
         failure: SandboxError | None = None
         try:
-            writer: LogWriter = _Tee(
-                sink, lambda data: self.observer.step_output(build, step.name, data)
-            )
+            writer: LogWriter = sink
             sandbox = self._sandbox_for(step)
             from sauci.sandbox.capabilities import check_capabilities
 
@@ -236,11 +236,15 @@ class StepExecutor:
                 reason=f"sandbox error: {failure}",
                 log_bytes=sink.bytes_written,
             )
+        if sink.budget_spent and result.ended_by in (None, EndedBy.CANCELLED):
+            assert budget is not None
+            why = f"log limit: {budget.reason} (all steps together); this step was ended"
+            result = attrs.evolve(result, ended_by=EndedBy.LOG_LIMIT, reason=why)
         status, reason = _describe(result)
-        if result.log_truncated or sink.exceeded:
+        if (result.log_truncated or sink.exceeded) and result.ended_by is not EndedBy.LOG_LIMIT:
             reason = "; ".join(r for r in (reason, sink.reason) if r)
         if status is Status.PASSED or status is Status.FAILED:
-            self._collect(build, step, workspace)
+            self._collect(build, step, workspace, secrets=masked)
         return self._finish(
             build,
             run,
@@ -252,12 +256,14 @@ class StepExecutor:
             log_bytes=sink.bytes_written,
         )
 
-    def _collect(self, build: Build, step: Step, workspace: Path) -> None:
-        """Keep the step's artifacts and record its JUnit results."""
+    def _collect(
+        self, build: Build, step: Step, workspace: Path, *, secrets: Sequence[str] = ()
+    ) -> None:
+        """Keep the step's artifacts and record its JUnit results (``secrets`` masked)."""
         if step.junit:
             from sauci.core.junit import collect_junit
 
-            cases = collect_junit(workspace, step.junit)
+            cases = collect_junit(workspace, step.junit, secrets=secrets)
             if cases:
                 self.store.add_test_results(build.id, step.name, cases)
         if step.artifacts:

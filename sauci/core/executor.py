@@ -22,7 +22,16 @@ try:  # queue's own classes, without importing queue (and heapq) at every start
 except ImportError:  # pragma: no cover - an interpreter without the C module
     from queue import Empty, SimpleQueue  # type: ignore[assignment]
 from sauci.core._step_executor import StepExecutor, step_env
-from sauci.core.models import Build, Pipeline, Status, Step, StepRun
+from sauci.core.logsink import LogBudget
+from sauci.core.models import (
+    DEFAULT_BUILD_LOG_LIMIT,
+    Build,
+    EndedBy,
+    Pipeline,
+    Status,
+    Step,
+    StepRun,
+)
 from sauci.core.secrets import Secrets
 from sauci.exceptions import StoreError
 
@@ -130,7 +139,12 @@ class _Workers:
 
 
 class Executor(StepExecutor):
-    """Runs the steps of one build; reusable across builds."""
+    """Runs the steps of one build; reusable across builds.
+
+    ``log_limit`` caps each step's log; ``build_log_limit`` caps all the
+    logs of one build together (every step and matrix entry): once spent,
+    each step that writes again is ended with the reason "log limit".
+    """
 
     def __init__(
         self,
@@ -144,6 +158,7 @@ class Executor(StepExecutor):
         jobs: int = 4,
         fail_fast: bool = False,
         log_limit: int | None = None,
+        build_log_limit: int | None = None,
         secrets: Mapping[str, str] | Secrets | None = None,
         observer: BuildObserver | None = None,
         slots: SlotPool | None = None,
@@ -161,6 +176,9 @@ class Executor(StepExecutor):
         self.jobs = max(1, jobs)
         self.fail_fast = fail_fast
         self.log_limit = log_limit
+        self.build_log_limit = (
+            DEFAULT_BUILD_LOG_LIMIT if build_log_limit is None else build_log_limit
+        )
         # None: this process's environment, for the library and `sauci run` on
         # the user's own checkout; a server hands in its Secrets.
         self.secrets = secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)
@@ -227,6 +245,7 @@ class Executor(StepExecutor):
         finished: SimpleQueue[tuple[str, StepRun | Exception]] = SimpleQueue()
         started: set[str] = set()
         stop_reason: str | None = None
+        budget = LogBudget(self.build_log_limit)  # this build's, shared by its steps
         workers = _Workers(self.jobs, f"sauci-b{build.id}")
         try:
             while True:
@@ -275,6 +294,7 @@ class Executor(StepExecutor):
                                     run,
                                     workspace,
                                     token,
+                                    budget,
                                 )
                             )
                 if not running:
@@ -342,10 +362,11 @@ class Executor(StepExecutor):
         run: StepRun,
         workspace: Path,
         cancel: threading.Event,
+        budget: LogBudget,
     ) -> None:
         try:
             outcome: StepRun | Exception = self._run_step(
-                build, pipeline, step, run, workspace, cancel
+                build, pipeline, step, run, workspace, cancel, budget
             )
         except Exception as exc:
             outcome = exc
@@ -367,7 +388,9 @@ def build_status(steps: list[StepRun]) -> tuple[Status, str | None]:
             if s.status is status and not (status is Status.FAILED and s.allow_failure)
         ]
         if hit:
-            first = hit[0]
+            # A step ended by the build's log limit speaks for the build: the
+            # others may have failed only because the output was cut.
+            first = next((s for s in hit if s.ended_by is EndedBy.LOG_LIMIT), hit[0])
             return status, f"step {first.name!r} {status.value}: {first.reason or ''}".rstrip(": ")
     if steps and all(s.status is Status.SKIPPED for s in steps):
         return Status.SKIPPED, "every step was skipped"

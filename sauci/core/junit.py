@@ -2,20 +2,24 @@
 
 Reports come from the build, so they are untrusted: they are parsed with
 defusedxml (no DTD, no entity expansion, no external files, no network),
-capped in size, and only read from inside the workspace.
+capped in size, and only read from inside the workspace. The secrets the
+step received are masked in every text of every case before it is stored.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+
+import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import TestCase
 from sauci.exceptions import ConfigError
 
-__all__ = ["MAX_REPORT_SIZE", "collect_junit", "parse_junit"]
+__all__ = ["MAX_REPORT_SIZE", "collect_junit", "mask_cases", "parse_junit"]
 
 log = get_logger(__name__)
 
@@ -119,8 +123,50 @@ def _seconds(value: str | None) -> float:
     return seconds if seconds >= 0 and seconds == seconds else 0.0  # no NaN
 
 
-def collect_junit(workspace: Path | str, globs: Iterable[str]) -> list[TestCase]:
-    """The test cases of every report matching ``globs`` (relative to ``workspace``).
+def mask_cases(cases: list[TestCase], secrets: Sequence[str | bytes]) -> list[TestCase]:
+    """``cases`` with every secret replaced by ``***`` in each of their texts.
+
+    The same rule as the step's log (:class:`~sauci.core.logsink.LogSink`):
+    secrets shorter than MIN_SECRET_LENGTH are left alone, and of two
+    starting at the same place the longer is masked.
+    """
+    from sauci.core.logsink import MASK, MIN_SECRET_LENGTH
+
+    values = {s.decode("utf-8", "replace") if isinstance(s, bytes) else s for s in secrets}
+    values = {v for v in values if len(v.encode()) >= MIN_SECRET_LENGTH}
+    if not values or not cases:
+        return cases
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+    mask = MASK.decode()
+    fields = ("name", "classname", "message", "text", "file")
+    out = []
+    for case in cases:
+        changes = {}
+        for field in fields:
+            text = getattr(case, field)
+            masked = pattern.sub(mask, text)
+            if len(text) == _MAX_TEXT:  # cut there: maybe in the middle of a secret
+                masked = _mask_cut_end(masked, values, mask)
+            if masked != text:
+                changes[field] = masked
+        out.append(attrs.evolve(case, **changes) if changes else case)
+    return out
+
+
+def _mask_cut_end(text: str, secrets: set[str], mask: str) -> str:
+    """``text`` with an end that begins a secret (3 characters of it or more) masked."""
+    for start in range(max(0, len(text) - max(map(len, secrets)) + 1), len(text) - 2):
+        rest = text[start:]
+        if any(len(s) > len(rest) and s.startswith(rest) for s in secrets):
+            return text[:start] + mask
+    return text
+
+
+def collect_junit(
+    workspace: Path | str, globs: Iterable[str], *, secrets: Sequence[str | bytes] = ()
+) -> list[TestCase]:
+    """The test cases of every report matching ``globs`` (relative to ``workspace``),
+    with ``secrets`` masked in their texts (:func:`mask_cases`).
 
     Never raises: a broken report becomes one errored TestCase named after
     the file with the problem as its message, and so does a path that
@@ -157,7 +203,7 @@ def collect_junit(workspace: Path | str, globs: Iterable[str]) -> list[TestCase]
             except Exception as exc:  # never let a report break the build
                 log.warning("junit_parse_failed", path=rel, error=repr(exc))
                 cases.append(_broken(rel, f"{rel}: cannot parse the JUnit report: {exc!r}"))
-    return cases
+    return mask_cases(cases, secrets)
 
 
 def _matches(workspace: Path, pattern: str) -> Iterator[tuple[Path, str]]:

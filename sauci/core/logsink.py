@@ -45,7 +45,7 @@ def format_size(size: int) -> str:
     for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if size >= factor:
             value = size / factor
-            text = f"{value:.0f}" if value == int(value) else f"{value:.1f}".rstrip("0")
+            text = f"{value:.1f}".rstrip("0").rstrip(".")  # "3.0001" -> "3", not "3."
             return f"{text} {unit}"
     return f"{size} bytes"
 

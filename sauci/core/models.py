@@ -18,6 +18,7 @@ import attrs
 from sauci._repr import value_repr
 
 __all__ = [
+    "DEFAULT_BUILD_LOG_LIMIT",
     "DEFAULT_LOG_LIMIT",
     "DEFAULT_SHELL",
     "DEFAULT_TIMEOUT",
@@ -67,7 +68,8 @@ def __getattr__(name: str) -> Any:
 
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
-DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
+DEFAULT_LOG_LIMIT = 100 * 1024 * 1024  # one step's log
+DEFAULT_BUILD_LOG_LIMIT = 1024 * 1024 * 1024  # all the logs of one build, every step together
 DEFAULT_READY_TIMEOUT = 30.0
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from sauci import Limits, Pipeline, Status, Step, run_pipeline
 from sauci.core.config import Settings
-from sauci.core.executor import step_env
+from sauci.core.executor import BuildObserver, step_env
 from sauci.core.models import Build, EndedBy
 from sauci.storage.memory import MemoryStore
 
@@ -217,6 +217,62 @@ def test_secrets_are_masked_in_logs_and_store(workspace, settings):
     assert b"s3cr3t-value" not in on_disk and b"s3cr3t-value" not in stored
     assert b"token=***" in on_disk
     assert stored == on_disk
+
+
+class Recorder(BuildObserver):
+    """What a live viewer (the terminal) is shown of each step."""
+
+    def __init__(self) -> None:
+        self.output: dict[str, bytes] = {}
+
+    def step_output(self, build, step, data):
+        self.output[step] = self.output.get(step, b"") + data
+
+
+def test_observers_see_only_masked_output(workspace, settings):
+    """The terminal of `sauci run` is an observer: it is shown the masked
+    bytes, also when the secret comes in two pieces of output."""
+    store = MemoryStore()
+    recorder = Recorder()
+    step = Step(
+        name="s",
+        run='printf "token=%s" "${TOKEN%-*}"; sleep 0.3; printf -- "-%s\\n" "${TOKEN##*-}"',
+        secrets=["TOKEN"],
+    )
+    outcome = run_pipeline(
+        Pipeline(steps=[step]),
+        workspace,
+        settings=settings,
+        store=store,
+        secrets={"TOKEN": "s3cr3t-value"},
+        observer=recorder,
+    )
+    assert outcome.status is Status.PASSED
+    assert b"token=***\n" == recorder.output["s"]
+    assert b"token=***\n" == Path(outcome.step("s").log_path).read_bytes()
+
+
+def test_secrets_are_masked_in_junit_results(workspace, settings):
+    store = MemoryStore()
+    report = (
+        '<testsuite name="s"><testcase classname="m" name="uses $TOKEN">'
+        '<failure message="bad token $TOKEN">sent $TOKEN</failure></testcase></testsuite>'
+    )
+    step = Step(
+        name="t",
+        run=f"mkdir -p r; cat > r/j.xml <<EOF\n{report}\nEOF\nexit 1",
+        junit=["r/*.xml"],
+        secrets=["TOKEN"],
+    )
+    outcome = run_pipeline(
+        Pipeline(steps=[step]),
+        workspace,
+        settings=settings,
+        store=store,
+        secrets={"TOKEN": "s3cr3t-value"},
+    )
+    ((_, case),) = store.list_test_results(outcome.build.id)
+    assert ("uses ***", "bad token ***", "sent ***") == (case.name, case.message, case.text)
 
 
 def test_junit_and_artifacts_are_recorded(workspace, settings):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sauci.core.junit import collect_junit, parse_junit
+from sauci.core.junit import _MAX_TEXT, collect_junit, mask_cases, parse_junit
 from sauci.core.models import TestCase
 from sauci.exceptions import ConfigError
 
@@ -213,3 +213,51 @@ def test_collect_refuses_paths_outside_the_workspace(tmp_path: Path) -> None:
 
 def test_collect_with_no_match_is_empty(tmp_path: Path) -> None:
     assert [] == collect_junit(tmp_path, ["reports/*.xml"])
+
+
+SECRET_REPORT = b"""<testsuite name="s" file="suite-tok3n-abc.py">
+  <testcase classname="deploy.tok3n-abc" name="test_login[tok3n-abc]">
+    <failure message="401 for token tok3n-abc">sent Authorization: tok3n-abc
+and tok3n-abc again</failure>
+  </testcase>
+  <testcase classname="ok" name="test_fine"/>
+</testsuite>
+"""
+
+
+def test_collect_masks_secrets_in_every_text_of_a_case(tmp_path: Path) -> None:
+    """Test names, class names, messages, failure text and file names are as
+    untrusted as the log: the step's secrets are masked in all of them."""
+    (tmp_path / "r.xml").write_bytes(SECRET_REPORT)
+    cases = collect_junit(tmp_path, ["r.xml"], secrets=["tok3n-abc", "xy"])
+    assert [
+        TestCase(
+            name="test_login[***]",
+            classname="deploy.***",
+            status="failed",
+            message="401 for token ***",
+            text="sent Authorization: ***\nand *** again",
+            file="suite-***.py",
+        ),
+        TestCase(name="test_fine", classname="ok", file="suite-***.py"),
+    ] == cases
+
+
+def test_collect_without_secrets_keeps_the_texts(tmp_path: Path) -> None:
+    (tmp_path / "r.xml").write_bytes(SECRET_REPORT)
+    assert "test_login[tok3n-abc]" == collect_junit(tmp_path, ["r.xml"])[0].name
+
+
+def test_a_secret_cut_by_the_text_cap_is_masked() -> None:
+    """A failure text is cut at 64 KiB: a secret's beginning left at the cut is masked."""
+    secret = "s3cr3t-value"
+    long_text = "x" * (_MAX_TEXT - 4) + secret[:4]
+    case = TestCase(name="t", status="failed", text=long_text, message="m s3cr3t-value")
+    (masked,) = mask_cases([case], [secret])
+    assert "x" * (_MAX_TEXT - 4) + "***" == masked.text
+    assert "m ***" == masked.message
+
+
+def test_the_longer_of_two_secrets_starting_together_is_masked() -> None:
+    case = TestCase(name="abc abcdef")
+    assert ["*** ***"] == [c.name for c in mask_cases([case], ["abc", "abcdef"])]

@@ -127,6 +127,8 @@ def test_exactly_at_the_cap_is_not_exceeded(tmp_path: Path) -> None:
         (1536, "1.5 KiB"),
         (3 * 1024**3, "3 GiB"),
         (999, "999 bytes"),
+        (3 * 1024 * 1024 + 123, "3 MiB"),  # was "3. MiB"
+        (int(2.96 * 1024**3), "3 GiB"),
     ],
 )
 def test_format_size(size: int, text: str) -> None:
