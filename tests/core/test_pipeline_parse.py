@@ -7,11 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from yaml.nodes import SequenceNode
 
 import sauci.core.pipeline as pipeline_module
+import sauci.core.pipeline._yaml as yaml_module
 from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Limits, Pipeline, Step, When
 from sauci.core.pipeline import dump_pipeline, load_pipeline, parse_pipeline, validate_pipeline
 from sauci.core.pipeline._schema import _STEP_HANDLERS, STEP_KEYS
+from sauci.core.pipeline._yaml import compose as compose_yaml
 from sauci.exceptions import ConfigError, PipelineError, Problem
 
 
@@ -678,12 +682,43 @@ def test_recursive_merge_is_stopped() -> None:
 
 
 def test_deep_nesting_is_a_problem_not_a_crash() -> None:
+    """Past MAX_DEPTH the file is refused at the first level too many, with
+    every PyYAML (libyaml 0.2.6 in 6.0.4's wheels stops at 1,000 levels of its
+    own, before its events reach that level)."""
     assert only_problem("steps: " + "[" * 50_000 + "]" * 50_000) == (
         1,
-        1007,  # the top-level mapping is the first level
-        "the YAML is nested more than 1000 levels deep",
+        507,  # the top-level mapping is the first level
+        "the YAML is nested more than 500 levels deep",
     )
-    assert "nested more than" in only_problem("steps:\n  " + "- " * 3000 + "x\n")[2]
+    assert only_problem("steps:\n  " + "- " * 3000 + "x\n") == (
+        2,
+        1001,
+        "the YAML is nested more than 500 levels deep",
+    )
+
+
+def test_nesting_up_to_the_limit_composes() -> None:
+    """MAX_DEPTH levels, in flow and in block style, are below libyaml's own
+    limit, so every PyYAML accepts what the depth check lets through."""
+    flow = compose_yaml("[" * yaml_module.MAX_DEPTH + "]" * yaml_module.MAX_DEPTH)
+    block = compose_yaml("- " * yaml_module.MAX_DEPTH + "x\n")
+    assert (SequenceNode, SequenceNode) == (type(flow), type(block))
+
+
+def test_depth_is_measured_without_libyaml_when_libyaml_stops_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the libyaml walk ends on an error (as 0.2.6 does on deep input),
+    the pure-Python parser finds the same level too many."""
+
+    class StopsAtOnce(yaml.SafeLoader):
+        def check_event(self, *choices: object) -> bool:
+            raise yaml.YAMLError("stopped")
+
+    monkeypatch.setattr(yaml_module, "_WALKERS", (StopsAtOnce, yaml.SafeLoader))
+    assert yaml_module.Located(1, 507, "the YAML is nested more than 500 levels deep") == (
+        compose_yaml("steps: " + "[" * 600 + "]" * 600)
+    )
 
 
 def test_oversized_file_is_refused() -> None:

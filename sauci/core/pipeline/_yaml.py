@@ -24,8 +24,10 @@ MAX_BYTES = 1024 * 1024
 # libyaml's composer recurses in C and crashes the interpreter on deeply
 # nested input (about 300 bytes of stack per level: 30,000 levels overflow
 # the main thread, 4,000 a thread with a 1 MiB stack). A pipeline needs
-# fewer than ten levels.
-MAX_DEPTH = 1000
+# fewer than ten levels. libyaml 0.2.6 (in PyYAML 6.0.4's wheels) refuses
+# 1,000 levels of its own; staying below that makes every PyYAML version
+# accept and refuse the same files, with the same message.
+MAX_DEPTH = 500
 
 
 class Located(NamedTuple):
@@ -107,24 +109,41 @@ def _depth_bound(text: str) -> int:
     return text.count("[") + text.count("{") + longest + 2
 
 
+# libyaml 0.2.6 stops at its own nesting limit, and its scanner reads up to
+# 1024 characters ahead of the events it hands out, so on "[[[[..." it stops
+# before the events reach MAX_DEPTH. PyYAML's pure-Python parser has no limit
+# and does not recurse: it measures what libyaml would not. It is slower
+# (about 6 s a MiB), so it runs only after libyaml stopped on an error.
+_WALKERS: tuple[type, ...] = (
+    (_Loader,) if _BaseLoader is yaml.SafeLoader else (_Loader, yaml.SafeLoader)
+)
+
+
 def _too_deep(text: str) -> Located | None:
-    """Walk the event stream (not recursive) to measure the real depth."""
+    """Measure the real depth, with libyaml and, if it stopped, without."""
+    for loader in _WALKERS:
+        try:
+            return _first_too_deep(text, loader)
+        except yaml.YAMLError:
+            continue
+    return None  # compose() reports the syntax error, with the same position
+
+
+def _first_too_deep(text: str, loader: type) -> Located | None:
+    """Walk the event stream (not recursive) to the first level past MAX_DEPTH."""
     depth = 0
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    return Located(
-                        mark.line + 1,
-                        mark.column + 1,
-                        f"the YAML is nested more than {MAX_DEPTH} levels deep",
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError:
-        return None  # compose() reports it, with the same position
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                return Located(
+                    mark.line + 1,
+                    mark.column + 1,
+                    f"the YAML is nested more than {MAX_DEPTH} levels deep",
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
     return None
 
 
