@@ -4,34 +4,9 @@ files, not its process."""
 
 from __future__ import annotations
 
-from security_helpers import holders, reads_done, reads_pipeline
+from security_helpers import assert_nothing_leaked, reads_done, reads_pipeline, server_paths
 
 from sauci.core.models import Status
-
-
-def _server_paths(target) -> list[str]:
-    data = target.data
-    return [
-        str(target.marker_file),
-        str(data / "sauci.db"),
-        str(data / "sauci.db-wal"),
-        str(data / "server.json"),
-        str(target.secrets_file),
-        "/etc/shadow",
-        "/proc/1/root/etc/shadow",
-    ]
-
-
-def assert_nothing_leaked(target, build) -> None:
-    """No marker in the build's reason, its stored logs, or any file of the data dir."""
-    assert not any(value in (build.reason or "") for value in target.leaks())
-    logs = target.served.logs(build)
-    for name, log in logs.items():
-        found = [value for value in target.leaks() if value.encode() in log]
-        assert [] == found, f"step {name!r} logged a marker"
-    # The logs, the store, the artifacts (what the step wrote and kept),
-    # the workspaces: every file of the server but the marker itself.
-    assert [] == holders(target.leaks(), target.data, skip=[target.marker_file])
 
 
 def test_a_step_reads_nothing_of_the_server(namespace_target):
@@ -40,7 +15,7 @@ def test_a_step_reads_nothing_of_the_server(namespace_target):
     named in `secrets:` that the server holds only in its own environment or
     for another repository: none reaches the step, its log or its artifacts."""
     target = namespace_target
-    sha = target.origin.commit(reads_pipeline(_server_paths(target)), message="read the server")
+    sha = target.origin.commit(reads_pipeline(server_paths(target)), message="read the server")
     target.origin.push("refs/heads/reads")
     build = target.served.build_of(sha, "refs/heads/reads")
 
