@@ -7,6 +7,8 @@ module (``errors``), as :func:`connect` returns them.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import secrets
 import struct
@@ -36,22 +38,47 @@ _LABEL = re.compile(r"^b(\d+)-")
 def connect(base_url: str | None, client: Any = None) -> tuple[Any, Any]:
     """The client (``client`` itself when given) and ``docker.errors``.
 
-    Fails with the install command when the docker SDK is missing.
+    The daemon is ``base_url``, else ``DOCKER_HOST``, else Docker's default
+    socket; ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` set up TLS as they
+    do for the ``docker`` command (the SDK's ``kwargs_from_env``). Fails with
+    the install command when the docker SDK is missing.
     """
     try:
         import docker
     except ImportError as exc:
         raise MissingDependencyError("docker", "docker") from exc
     if client is None:
+        where = base_url or os.environ.get("DOCKER_HOST") or "the default socket"
         try:
-            client = (
-                docker.APIClient(base_url=base_url, version="auto", timeout=60)
-                if base_url
-                else docker.APIClient(version="auto", timeout=60)
-            )
+            kwargs = docker.utils.kwargs_from_env()
+            if base_url:
+                kwargs["base_url"] = base_url
+            client = _client_class(docker)(**kwargs, version="auto", timeout=60)
         except docker.errors.DockerException as exc:
-            raise SandboxError(f"cannot reach the docker daemon at {base_url}: {exc}") from exc
+            raise SandboxError(f"cannot reach the docker daemon at {where}: {exc}") from exc
     return client, docker.errors
+
+
+@functools.cache
+def _client_class(docker: Any) -> Any:
+    """docker's APIClient, with the CA of its TLS settings first.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` override a
+    session's CA file, so with either set (as many hosts do) the daemon's
+    certificate is checked against the wrong CAs and TLS fails
+    (docker/docker-py#2433, open). The CA named by DOCKER_CERT_PATH wins here.
+    """
+
+    class APIClient(docker.APIClient):  # type: ignore[misc,name-defined]
+        def merge_environment_settings(
+            self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+        ) -> Any:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None and isinstance(self.verify, str):
+                settings["verify"] = self.verify
+            return settings
+
+    return APIClient
 
 
 def container_name(owner: str, label: str, service: str | None = None) -> str:

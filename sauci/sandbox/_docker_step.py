@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import select
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -131,6 +132,30 @@ def run_step_container(
         remove_pids_dir(prepared)
 
 
+class _reader:
+    """Reads the attach stream: straight from the fd on a unix or tcp socket,
+    through the TLS layer (non-blocking, minding what it holds decrypted
+    already) when the daemon is reached over TLS.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self.fd = sock.fileno()
+        self.tls = sock if isinstance(sock, ssl.SSLSocket) else None
+        if self.tls is not None:
+            self.tls.setblocking(False)
+
+    def pending(self) -> bool:
+        return self.tls is not None and self.tls.pending() > 0
+
+    def __call__(self) -> bytes | None:
+        if self.tls is None:
+            return os.read(self.fd, READ_SIZE)
+        try:
+            return self.tls.recv(READ_SIZE)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            return None
+
+
 def _supervise(
     api: Any,
     errors: Any,
@@ -144,9 +169,9 @@ def _supervise(
     started: float,
     grace: float,
 ) -> StepResult:
-    fd = sock.fileno()
+    read = _reader(sock)
     poller = select.poll()
-    poller.register(fd, select.POLLIN)
+    poller.register(sock.fileno(), select.POLLIN)
     buffer = bytearray()
     eof = False
     deadline = started + step.timeout if step.timeout and step.timeout > 0 else float("inf")
@@ -169,8 +194,10 @@ def _supervise(
             signal_container(api, errors, container, "SIGKILL")
             killed = True
         if not eof:
-            if poller.poll(int(POLL_INTERVAL * 1000)):
-                data = os.read(fd, READ_SIZE)
+            if read.pending() or poller.poll(int(POLL_INTERVAL * 1000)):
+                data = read()
+                if data is None:  # part of a TLS record: the rest is on its way
+                    continue
                 if data:
                     buffer += data
                     out = frames(buffer)
