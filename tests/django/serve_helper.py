@@ -6,6 +6,7 @@ URL on one line, then serves until stdin is closed.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from sauci.contrib.django.project import serve_ui
@@ -16,7 +17,8 @@ from sauci.storage import open_store
 
 def main() -> None:
     data_dir, repo, password = sys.argv[1:4]
-    settings = Settings(data_dir=data_dir)
+    # SAUCI_SANDBOX picks the sandbox (the server's policy otherwise decides).
+    settings = Settings(data_dir=data_dir, sandbox=os.environ.get("SAUCI_SANDBOX", ""))
     store = open_store(settings.store_url)
     server = Server(store=store, settings=settings, repos=[repo], options=ServerOptions(tick=0.05))
     server.start()

@@ -106,7 +106,9 @@ def served(tmp_path, git_env):
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "SAUCI_LOG_LEVEL": "warning"},
+        # The test's own pipeline is trusted: the local sandbox (the server
+        # refuses the namespace one where its uid cannot reach tmp_path).
+        env={**os.environ, "SAUCI_LOG_LEVEL": "warning", "SAUCI_SANDBOX": "local"},
     )
     url = ""
     deadline = time.monotonic() + 60
@@ -143,6 +145,12 @@ def test_push_build_live_log_rerun_badge(served):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            # Chromium reports what the Content-Security-Policy refused on the console.
+            refused = []
+            page.on(
+                "console",
+                lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             page.set_default_timeout(20000)
 
             # Viewing needs a login.
@@ -231,6 +239,7 @@ def test_push_build_live_log_rerun_badge(served):
             page.emulate_media(color_scheme="dark")
             page.screenshot(path=str(shots / "overview-dark.png"), full_page=True)
             assert [] == dialogs  # no script from any hostile text ran
+            assert [] == refused  # the pages need nothing their policy forbids
         finally:
             browser.close()
 
