@@ -44,7 +44,8 @@ def namespace_target(
     base = outside_base("sauci-security-ns-")
     target = None
     try:
-        target = serve_target(tmp_path_factory.mktemp("ns"), base)
+        # A small log quota, for the test that floods it.
+        target = serve_target(tmp_path_factory.mktemp("ns"), base, env={"SAUCI_LOG_LIMIT": "1MiB"})
         yield target
     finally:
         if target is not None:

@@ -4,6 +4,10 @@ files, not its process."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+from polling import wait_for
 from security_helpers import assert_nothing_leaked, reads_done, reads_pipeline, server_paths
 
 from sauci.core.models import Status
@@ -61,3 +65,40 @@ def test_a_step_cannot_signal_the_server(namespace_target):
     after = target.origin.commit("steps:\n  after:\n    run: echo still serving\n", message="next")
     target.origin.push("refs/heads/signals-after")
     assert Status.PASSED == target.served.build_of(after, "refs/heads/signals-after").status
+
+
+def test_a_step_leaves_nothing_running(namespace_target):
+    """Daemonized children (setsid, nohup, double fork) end with the step."""
+    target = namespace_target
+    pipeline = (
+        "steps:\n"
+        "  daemons:\n"
+        "    run: |\n"
+        "      setsid sleep 312 > /dev/null 2>&1 < /dev/null &\n"
+        "      (nohup sleep 313 > /dev/null 2>&1 &) &\n"
+        "      echo STEP-RAN\n"
+    )
+    sha = target.origin.commit(pipeline, message="daemons")
+    target.origin.push("refs/heads/daemons")
+    build = target.served.build_of(sha, "refs/heads/daemons")
+
+    assert b"STEP-RAN" in target.served.logs(build)["daemons"]
+
+    def leftovers() -> list[str]:
+        out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return [line for line in out.splitlines() if line.startswith(("sleep 312", "sleep 313"))]
+
+    wait_for(lambda: not leftovers(), "the step's daemons to end", timeout=30)
+
+
+def test_a_step_cannot_flood_the_stored_log(namespace_target):
+    """The server's log quota (SAUCI_LOG_LIMIT, 1 MiB here) holds against 8 MiB of output."""
+    target = namespace_target
+    pipeline = "steps:\n  flood:\n    run: head -c 8388608 /dev/zero | tr '\\0' x\n"
+    sha = target.origin.commit(pipeline, message="flood")
+    target.origin.push("refs/heads/flood")
+    build = target.served.build_of(sha, "refs/heads/flood")
+
+    (step,) = target.served.store().list_steps(build.id)
+    assert "log exceeded 1 MiB; output after that was dropped" == step.reason
+    assert Path(step.log_path).stat().st_size < (1 << 20) + 4096
