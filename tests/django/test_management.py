@@ -288,6 +288,37 @@ def test_the_sites_directories_and_broker_make_sauci_settings(settings, tmp_path
     assert "redis://flag/1" == conf.sauci_settings(broker="redis://flag/1").broker
 
 
+def test_the_sites_sandbox_policy_makes_sauci_settings_and_flags_win(
+    settings, tmp_path, monkeypatch
+):
+    from sauci.contrib.django import conf
+
+    monkeypatch.setenv("SAUCI_SANDBOX", "local")  # SAUCI, when it says, is over the environment
+    settings.SAUCI = {
+        "STORE": "memory://",
+        "DATA_DIR": str(tmp_path),
+        "SANDBOX": "namespace",
+        "ALLOWED_SANDBOXES": ["docker"],
+        "SECRETS_FILE": str(tmp_path / "secrets.toml"),
+    }
+    made = conf.sauci_settings()
+    assert ("namespace", ("docker",), tmp_path / "secrets.toml") == (
+        made.sandbox,
+        made.allowed_sandboxes,
+        made.secrets_file,
+    )
+    assert "docker" == conf.sauci_settings(sandbox="docker").sandbox
+    settings.SAUCI = {"STORE": "memory://", "DATA_DIR": str(tmp_path)}
+    assert "local" == conf.sauci_settings().sandbox
+
+
+def test_a_bad_sandbox_policy_in_sauci_is_a_system_check_error(settings):
+    from sauci.contrib.django import conf
+
+    settings.SAUCI = {"ALLOWED_SANDBOXES": "docker"}  # a string, not a list
+    assert ["sauci.E003"] == [p.id for p in conf.problems(settings.SAUCI)]
+
+
 def test_without_broker_the_environment_decides_and_sauci_toml_does_not(
     settings, tmp_path, monkeypatch
 ):

@@ -102,6 +102,13 @@ DEFAULTS: dict[str, Any] = {
     # Where anonymous visitors are sent to log in: a URL or URL name (a site's
     # own login or single sign-on); None: the app's own page, sauci:login.
     "LOGIN_URL": None,
+    # The server's policy for pushed code (docs/serve.md#sandbox), as
+    # `sauci serve --sandbox / --allow-sandbox / --secrets-file` sets it for
+    # `manage.py sauci_serve` and `sauci_worker`. None: SAUCI_* variables,
+    # sauci.toml, else the namespace sandbox alone and no secrets file.
+    "SANDBOX": None,
+    "ALLOWED_SANDBOXES": None,
+    "SECRETS_FILE": None,
 }
 
 
@@ -166,6 +173,17 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (isinstance(v, str) and bool(v)),
         "a URL or URL name, or None for the app's own login page",
     ),
+    "SANDBOX": (
+        lambda v: v is None or (isinstance(v, str) and bool(v.strip())),
+        "a sandbox name such as 'namespace' or 'docker', or None",
+    ),
+    "ALLOWED_SANDBOXES": (
+        lambda v: (
+            v is None or (isinstance(v, list | tuple) and all(isinstance(n, str) and n for n in v))
+        ),
+        "a list of sandbox names a pipeline may ask for, or None",
+    ),
+    "SECRETS_FILE": (lambda v: v is None or isinstance(v, str | Path), "a file path or None"),
 }
 assert set(_VALIDATORS) == set(DEFAULTS)
 
@@ -322,7 +340,7 @@ def sauci_settings(**overrides: Any) -> Settings:
     pages read the server's heartbeat and the artifacts there, and readyz/
     checks that broker); the store's URL is ``SAUCI["STORE"]`` when it is
     one (the commands use :func:`get_store`'s store either way). Everything
-    else (jobs, sandbox, lost_timeout, keep_builds, ...) comes from
+    else (jobs, lost_timeout, keep_builds, ...) comes from
     ``SAUCI_*`` variables and ``sauci.toml`` as for ``sauci serve``, and
     ``overrides`` (the commands' flags; None means not given) come last.
     """
@@ -335,6 +353,10 @@ def sauci_settings(**overrides: Any) -> Settings:
         "artifacts_dir": artifacts_dir(),
         "store": store if isinstance(store, str) else "",
         "broker": broker() or "",  # "" (not None): SAUCI decides, not sauci.toml
+        # None: not set here; SAUCI_* variables or sauci.toml decide.
+        "sandbox": cfg["SANDBOX"],
+        "allowed_sandboxes": cfg["ALLOWED_SANDBOXES"],
+        "secrets_file": cfg["SECRETS_FILE"],
     }
     values.update((key, value) for key, value in overrides.items() if value is not None)
     return load_settings(values)

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from sauci.cli._server import configure_server_logging, run_server, server_loop_args
-from sauci.cli._worker import add_serve_options
+from sauci.cli._worker import add_serve_options, policy_overrides
 from sauci.contrib.django.management._run import (
     add_log_options,
     namespace,
@@ -43,6 +43,7 @@ class Command(BaseCommand):
                 broker=flags.broker,
                 lost_timeout=flags.lost_timeout,
                 attempts=flags.attempts,
+                **policy_overrides(flags),  # --sandbox, --allow-sandbox, --secrets-file
                 log_level=flags.log_level,
                 log_format=flags.log_format,
             )
