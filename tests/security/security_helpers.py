@@ -311,17 +311,20 @@ def serve_target(
     granted = {"TOKEN": marker("token"), "SHARED": marker("shared")}
     withheld = {"OTHER": marker("other-repo")}
     # Outside /tmp, so that the sandbox hides it because the policy says so.
+    # Readable by anyone: only the sandbox's hiding keeps it from a step.
     secrets_dir = base / "secrets"
-    secrets_dir.mkdir(mode=0o700)
+    secrets_dir.mkdir(mode=0o755)
     secrets_file = secrets_dir / "secrets.toml"
     secrets_file.write_text(
         f'[{str(origin.bare)!r}]\nTOKEN = "{granted["TOKEN"]}"\n\n'
         f'["/srv/git/someone-else.git"]\nOTHER = "{withheld["OTHER"]}"\n'
     )
+    secrets_file.chmod(0o644)
     server_env = clean_env(**env_markers, SAUCI_SECRET_SHARED=granted["SHARED"], **(env or {}))
     file_marker = marker("file")
     data.mkdir(mode=0o700)
     (data / "marker.txt").write_text(file_marker + "\n")
+    (data / "marker.txt").chmod(0o644)  # as for the secrets file
     served = Served(
         data,
         origin.bare,
