@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import age, duration, table
+from sauci.cli._safe import printable
 from sauci.core.models import Status, StepRun
 from sauci.typing import Store
 
@@ -50,8 +51,8 @@ def cmd_builds(args: argparse.Namespace) -> int:
         [
             f"#{b.id}",
             style.status(b.status),
-            Path(b.repo).name,
-            b.branch or "-",
+            printable(Path(b.repo).name),
+            printable(b.branch or "-"),
             b.sha[:8] or "-",
             b.event,
             duration(b.duration),
@@ -75,22 +76,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     build = store.get_build(args.build)
     steps = store.list_steps(build.id)
     first_line = build.message.splitlines()[0] if build.message else ""
-    print(f"{style.bold(f'build #{build.id}')}  {style.status(build.status)}  {build.repo}")
-    print(f"  commit   {build.sha[:12] or '-'} {first_line}")
-    print(f"  branch   {build.branch or '-'}   event {build.event}   author {build.author or '-'}")
+    print(
+        f"{style.bold(f'build #{build.id}')}  {style.status(build.status)}  {printable(build.repo)}"
+    )
+    print(f"  commit   {build.sha[:12] or '-'} {printable(first_line)}")
+    print(
+        f"  branch   {printable(build.branch or '-')}   event {build.event}   "
+        f"author {printable(build.author or '-')}"
+    )
     queued = (build.started_at - build.queued_at) if build.started_at else None
     print(
         f"  queued   {age(build.queued_at)} (waited {duration(queued)}), ran {duration(build.duration)}"
     )
     if build.reason:
-        print(f"  reason   {build.reason}")
+        print(f"  reason   {printable(build.reason)}")
     rows = [
         [
             style.status(s.status, allowed=s.allow_failure and s.status is Status.FAILED),
-            s.name,
+            printable(s.name),
             duration(s.duration),
             str(s.attempt) if s.attempt > 1 else "",
-            s.reason or "",
+            printable(s.reason or ""),
         ]
         for s in steps
     ]
@@ -102,13 +108,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"\ntests: {len(tests)} run, {len(failed)} failed")
         for step, case in failed[:20]:
             print(
-                f"  {style.paint('✘', '31')} {case.classname}.{case.name} ({step}): {case.message}"
+                f"  {style.paint('✘', '31')} "
+                + printable(f"{case.classname}.{case.name} ({step}): {case.message}")
             )
     artifacts = store.list_artifacts(build.id)
     if artifacts:
         print("\nartifacts:")
         for step, art in artifacts:
-            print(f"  {art.path} ({art.size} bytes, {step})")
+            print(printable(f"  {art.path} ({art.size} bytes, {step})"))
     return 0
 
 

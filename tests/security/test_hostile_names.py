@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from security_helpers import GIT, git
 
 from sauci.core.models import Status
@@ -85,11 +84,6 @@ def test_hostile_branch_and_step_names_run_nothing_and_write_nowhere(namespace_t
         assert branch.encode() in listing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`sauci show` prints the commit message's first line and the author as "
-    "stored: their ESC/BEL bytes reach the terminal (title change, screen clear)",
-)
 def test_terminal_escapes_in_a_commit_do_not_reach_the_terminal(namespace_target):
     target = namespace_target
     title = "\x1b]0;owned-title\x07"
