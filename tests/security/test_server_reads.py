@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from security_helpers import git, holders, marker
 
 from sauci.core.models import Status
@@ -25,11 +24,6 @@ def _commit_symlinked_pipeline(origin, target: str, message: str) -> str:
     return sha
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_pipeline follows a committed .sauci.yml symlink: the server reads "
-    "any file root can read (here one in its data dir) as the pipeline and runs it",
-)
 def test_a_pipeline_file_symlinked_out_of_the_workspace_is_not_read(namespace_target):
     target = namespace_target
     secret = marker("pipeline-file")
@@ -101,11 +95,6 @@ def test_symlinked_artifacts_and_test_reports_leak_nothing(namespace_target):
     assert [] == holders(target.leaks(), target.data, skip=[target.marker_file])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collect_artifacts refuses file symlinks but walks a directory symlink "
-    "(match.rglob): the root server lists whatever it points to (its data dir, or / )",
-)
 def test_a_directory_symlink_artifact_is_not_walked(namespace_target):
     target = namespace_target
     build = _push_links(target, "refs/heads/dir-links")

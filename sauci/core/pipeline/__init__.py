@@ -8,6 +8,7 @@ column. No input makes these functions raise anything else.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,13 +108,7 @@ def load_pipeline(
     name = os.fspath(path)
     if os.path.isdir(name):
         name = os.path.join(name, FILENAME)
-    try:
-        with open(name, "rb") as file:
-            data = file.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"no pipeline file at {name}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the pipeline file {name}: {exc.strerror}") from exc
+    data = _read_file(name)
     if cache_dir is None:
         return parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
     from sauci.core.pipeline import _cache
@@ -128,6 +123,34 @@ def load_pipeline(
 
         pipeline = attrs.evolve(pipeline, source=name)
     return pipeline
+
+
+def _read_file(name: str) -> bytes:
+    """The pipeline file's bytes, read only from a regular file of its own directory.
+
+    The file is part of a pushed commit: a symlink out of the repository
+    (``.sauci.yml -> /var/lib/sauci/...`` or ``/proc/self/environ``) would
+    make the server read its own files, so one is refused, as are FIFOs and
+    devices (which could block the runner).
+    """
+    base = os.path.realpath(os.path.dirname(os.path.abspath(name)))
+    real = os.path.realpath(name)
+    if os.path.commonpath([base, real]) != base:
+        raise ConfigError(
+            f"the pipeline file {name} is a symbolic link out of its repository; "
+            "SauCI reads a pipeline only from the repository"
+        )
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except FileNotFoundError:
+        raise ConfigError(f"no pipeline file at {name}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the pipeline file {name}: {exc.strerror}") from exc
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise ConfigError(f"the pipeline file {name} is not a regular file")
+        return file.read(_MAX_BYTES + 1)
 
 
 def _check(

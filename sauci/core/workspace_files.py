@@ -1,0 +1,100 @@
+"""Files of a workspace that match globs, found and opened without following a symlink.
+
+Artifact and report globs come from the pipeline, and the workspace's files
+from the build's own steps, which may still be running beside the server
+reading them. So the server never walks through a symlink (``ln -s / root``
+would make it walk the host), and opens each file relative to its directory's
+descriptor with ``O_NOFOLLOW``, so that a file swapped for a symlink between
+the walk and the open is refused rather than read.
+
+Globs read as ``pathlib`` reads them: ``*``, ``?`` and ``[...]`` within one
+path component, ``**`` for any number of components; a matching directory
+stands for every file under it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+__all__ = ["Match", "matching_files", "split_glob"]
+
+
+def split_glob(pattern: str) -> tuple[str, ...] | None:
+    """The components of a relative glob; None when it is absolute or climbs out (``..``)."""
+    parts = PurePosixPath(pattern).parts
+    if not parts or parts[0] == "/" or ".." in parts:
+        return None
+    return tuple(p for p in parts if p != ".")
+
+
+def _match(parts: Sequence[str], pats: Sequence[str]) -> bool:
+    """Whether the path ``parts`` matches the glob ``pats`` whole."""
+    if not pats:
+        return not parts
+    if pats[0] == "**":
+        return any(_match(parts[i:], pats[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatchcase(parts[0], pats[0]) and _match(parts[1:], pats[1:])
+
+
+def _may_hold(parts: Sequence[str], pats: Sequence[str]) -> bool:
+    """Whether a match of ``pats`` may lie at or under the directory ``parts``."""
+    if not parts:
+        return True
+    if not pats:
+        return False
+    if pats[0] == "**":
+        return True
+    return fnmatchcase(parts[0], pats[0]) and _may_hold(parts[1:], pats[1:])
+
+
+class Match:
+    """A regular file found under a matching path; :meth:`open` reads it safely."""
+
+    def __init__(self, relative: str, dir_fd: int, name: str) -> None:
+        self.relative = relative  # "reports/junit.xml", with "/" separators
+        self._dir_fd = dir_fd
+        self._name = name
+
+    @contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        """The file, opened without following a symlink; OSError if it is no longer regular."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(self._name, flags, dir_fd=self._dir_fd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(f"{self.relative} is not a regular file")
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                yield fh
+        finally:
+            os.close(fd)
+
+
+def matching_files(root: Path, patterns: Sequence[Sequence[str]]) -> Iterator[Match]:
+    """Every regular file under ``root`` matched by one of ``patterns`` (from
+    :func:`split_glob`), in sorted order, each once. Symlinks are never
+    followed nor reported. Use each :class:`Match` before taking the next:
+    its directory is open only meanwhile."""
+    for dirpath, dirnames, filenames, dir_fd in os.fwalk(root, follow_symlinks=False):
+        rel_dir = PurePosixPath(os.path.relpath(dirpath, root)).parts
+        rel_dir = () if rel_dir == (".",) else rel_dir
+        covered = any(_match(rel_dir[: i + 1], p) for p in patterns for i in range(len(rel_dir)))
+        # Descend only where a match may still be; fwalk never enters symlinks.
+        dirnames[:] = sorted(
+            d for d in dirnames if covered or any(_may_hold((*rel_dir, d), p) for p in patterns)
+        )
+        for name in sorted(filenames):
+            parts = (*rel_dir, name)
+            if not covered and not any(_match(parts, p) for p in patterns):
+                continue
+            try:
+                mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if stat.S_ISREG(mode):
+                yield Match("/".join(parts), dir_fd, name)
