@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -141,7 +142,7 @@ def mask_cases(cases: list[TestCase], secrets: Sequence[str | bytes]) -> list[Te
     fields = ("name", "classname", "message", "text", "file")
     out = []
     for case in cases:
-        changes = {}
+        changes: dict[str, Any] = {}
         for field in fields:
             text = getattr(case, field)
             masked = pattern.sub(mask, text)

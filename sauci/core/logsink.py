@@ -310,7 +310,7 @@ class LogSink:
                 p = buf.find(first, p + 1, end)
         return best
 
-    def _mask_end(self, held: bytes) -> list[bytes]:
+    def _mask_end(self, held: bytes) -> list[bytes | memoryview]:
         """Mask the held-back end of a finished log.
 
         Whole secrets in it are masked as usual; an end that is the
@@ -319,7 +319,7 @@ class LogSink:
         printing a secret, and half a secret is still a leak.
         """
         assert self._pattern is not None
-        out: list[bytes] = []
+        out: list[bytes | memoryview] = []
         pos, n = 0, len(held)
         while pos < n:
             tail = self._hold_from(held, pos, MIN_SECRET_LENGTH)

@@ -52,9 +52,7 @@ def write_in_pieces(path: Path, data: bytes, secrets: list[bytes], cuts: list[in
     """Write ``data`` cut at ``cuts``; returns (file, store chunks, what a viewer saw)."""
     store = ChunkStore()
     seen: list[bytes] = []
-    with LogSink(
-        path, store=store, secrets=secrets, on_data=seen.append, flush_interval=0
-    ) as sink:
+    with LogSink(path, store=store, secrets=secrets, on_data=seen.append, flush_interval=0) as sink:
         for start, end in itertools.pairwise(sorted({0, len(data), *cuts})):
             sink.write(data[start:end])
     return path.read_bytes(), b"".join(store.chunks), b"".join(seen)
