@@ -170,7 +170,7 @@ class LogSink:
         alternatives = b"|".join(re.escape(v) for v in self._secrets)
         self._pattern = re.compile(alternatives) if self._secrets else None
         self._splitter = re.compile(b"(" + alternatives + b")") if self._secrets else None
-        self._firsts = [s[:1] for s in self._secrets]
+        self._anchors = [s[: min(8, len(s) - 1)] for s in self._secrets]
         self._keep = len(self._secrets[0]) - 1 if self._secrets else 0
         self._held = b""
 
@@ -297,17 +297,36 @@ class LogSink:
         where the output may be in the middle of a secret. ``len(buf)`` if none.
 
         Only the last ``len(secret) - 1`` bytes are looked at, from the
-        places holding the secret's first byte.
+        places holding the secret's first few bytes (its anchor: so that
+        output made of one repeated byte costs one search, not one
+        comparison per byte), and in the last few bytes from its first.
         """
         n = best = len(buf)
-        for secret, first in zip(self._secrets, self._firsts, strict=True):
-            end = min(best, n - shortest + 1)
-            p = buf.find(first, max(start, n - len(secret) + 1), end)
+        view = None
+        for secret, anchor in zip(self._secrets, self._anchors, strict=True):
+            lo, hi = max(start, n - len(secret) + 1), min(best, n - shortest + 1)
+            if lo >= hi:
+                continue
+            found = -1
+            end = min(n, hi + len(anchor) - 1)  # an anchor found in [lo, end) starts before hi
+            p = buf.find(anchor, lo, end)
             while p != -1:
-                if secret.startswith(buf[p:]):
-                    best = p
+                if view is None:
+                    view = memoryview(buf)  # compared in place: no copy per candidate
+                if secret.startswith(view[p:]):
+                    found = p
                     break
-                p = buf.find(first, p + 1, end)
+                p = buf.find(anchor, p + 1, end)
+            if found == -1:  # fewer bytes left than the anchor has
+                first = anchor[:1]
+                p = buf.find(first, max(lo, n - len(anchor) + 1), hi)
+                while p != -1:
+                    if secret.startswith(buf[p:]):
+                        found = p
+                        break
+                    p = buf.find(first, p + 1, hi)
+            if found != -1:
+                best = found
         return best
 
     def _mask_end(self, held: bytes) -> list[bytes | memoryview]:
