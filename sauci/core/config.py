@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from sauci._repr import value_repr
-from sauci.core.models import DEFAULT_LOG_LIMIT, as_tuple
+from sauci.core.models import DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT, as_tuple
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import ConfigError
 
@@ -95,6 +95,11 @@ class Settings:
     jobs: int = attrs.field(default=4, validator=attrs.validators.ge(1))
     fail_fast: bool = False
     log_limit: int = attrs.field(default=DEFAULT_LOG_LIMIT, validator=attrs.validators.ge(1024))
+    # All steps and matrix entries of one build together; a step still writing
+    # when it is spent is ended ("log limit"), so no build can fill the disk.
+    build_log_limit: int = attrs.field(
+        default=DEFAULT_BUILD_LOG_LIMIT, validator=attrs.validators.ge(1024)
+    )
     max_timeout: float | None = None  # cap on any step's timeout, seconds
     grace: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
     # Where steps run. "": the isolating default of the command (`sauci serve`
@@ -165,7 +170,7 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in attrs.fields(Settings)}
-_INT = {"jobs", "log_limit", "keep_builds", "slots", "attempts"}
+_INT = {"jobs", "log_limit", "build_log_limit", "keep_builds", "slots", "attempts"}
 _FLOAT = {
     "max_timeout",
     "grace",
@@ -183,7 +188,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             if isinstance(value, str):
                 from sauci.core.pipeline import parse_size
 
-                return parse_size(value) if key == "log_limit" else int(value)
+                return parse_size(value) if key.endswith("log_limit") else int(value)
             return int(value)
         if key in _FLOAT:
             if isinstance(value, str) and key != "keep_days":

@@ -18,6 +18,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import TestCase
+from sauci.core.workspace_files import matching_files, split_glob
 from sauci.exceptions import ConfigError
 
 __all__ = ["MAX_REPORT_SIZE", "collect_junit", "mask_cases", "parse_junit"]
@@ -170,51 +171,44 @@ def collect_junit(
     with ``secrets`` masked in their texts (:func:`mask_cases`).
 
     Never raises: a broken report becomes one errored TestCase named after
-    the file with the problem as its message, and so does a path that
-    resolves outside the workspace (which is not read).
+    the file with the problem as its message, and so do a pattern outside
+    the workspace and a symlink (neither is read).
     """
-    workspace = Path(workspace)
-    root = workspace.resolve()
     cases: list[TestCase] = []
-    seen: set[Path] = set()
+    patterns = []
     for pattern in globs:
-        if not pattern or Path(pattern).is_absolute():
+        parts = split_glob(pattern) if pattern else None
+        if parts is None:
             rel = pattern or "<empty pattern>"
-            cases.append(_broken(rel, f"{rel}: a report path must be relative to the workspace"))
+            cases.append(
+                _broken(rel, f"{rel}: a report path must be relative, inside the workspace")
+            )
+        else:
+            patterns.append(parts)
+    # Reports are read as the server, from files the build's steps wrote:
+    # never through a symlink (sauci.core.workspace_files).
+    for match in matching_files(Path(workspace), patterns, directories=False, links=True):
+        rel = match.relative
+        if match.is_link:
+            log.warning("junit_symlink_refused", path=rel)
+            cases.append(
+                _broken(rel, f"{rel}: a symbolic link; reports are read only from regular files")
+            )
             continue
-        for path, rel in _matches(workspace, pattern):
-            if path in seen:
-                continue
-            seen.add(path)
-            try:
-                real = path.resolve()
-            except OSError as exc:
-                cases.append(_broken(rel, f"{rel}: cannot resolve the path: {exc}"))
-                continue
-            if not real.is_relative_to(root):
-                log.warning("junit_outside_workspace", path=rel)
-                cases.append(_broken(rel, f"{rel}: resolves outside the workspace; not read"))
-                continue
-            if not real.is_file():
-                continue
-            try:
-                cases.extend(parse_junit(real, name=rel))
-            except ConfigError as exc:
-                cases.append(_broken(rel, str(exc)))
-            except Exception as exc:  # never let a report break the build
-                log.warning("junit_parse_failed", path=rel, error=repr(exc))
-                cases.append(_broken(rel, f"{rel}: cannot parse the JUnit report: {exc!r}"))
+        try:
+            with match.open() as fh:
+                data = fh.read(MAX_REPORT_SIZE + 1)
+        except OSError as exc:
+            cases.append(_broken(rel, f"{rel}: cannot read the JUnit report: {exc}"))
+            continue
+        try:
+            cases.extend(parse_junit(data, name=rel))
+        except ConfigError as exc:
+            cases.append(_broken(rel, str(exc)))
+        except Exception as exc:  # never let a report break the build
+            log.warning("junit_parse_failed", path=rel, error=repr(exc))
+            cases.append(_broken(rel, f"{rel}: cannot parse the JUnit report: {exc!r}"))
     return mask_cases(cases, secrets)
-
-
-def _matches(workspace: Path, pattern: str) -> Iterator[tuple[Path, str]]:
-    try:
-        found = sorted(workspace.glob(pattern))
-    except (ValueError, NotImplementedError, OSError) as exc:
-        log.warning("junit_bad_glob", pattern=pattern, error=str(exc))
-        return
-    for path in found:
-        yield path, path.relative_to(workspace).as_posix()
 
 
 def _broken(rel: str, message: str) -> TestCase:

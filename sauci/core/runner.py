@@ -73,6 +73,7 @@ class LocalRunner:
             jobs=self.settings.jobs,
             fail_fast=self.settings.fail_fast,
             log_limit=self.settings.log_limit,
+            build_log_limit=self.settings.build_log_limit,
             secrets=secrets,
             observer=observer,
             slots=slots,

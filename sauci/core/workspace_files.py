@@ -54,10 +54,12 @@ def _may_hold(parts: Sequence[str], pats: Sequence[str]) -> bool:
 
 
 class Match:
-    """A regular file found under a matching path; :meth:`open` reads it safely."""
+    """A regular file (or, with ``is_link``, a symlink) found under a matching
+    path; :meth:`open` reads a file safely."""
 
-    def __init__(self, relative: str, dir_fd: int, name: str) -> None:
+    def __init__(self, relative: str, dir_fd: int, name: str, *, is_link: bool = False) -> None:
         self.relative = relative  # "reports/junit.xml", with "/" separators
+        self.is_link = is_link  # reported, never followed
         self._dir_fd = dir_fd
         self._name = name
 
@@ -75,20 +77,33 @@ class Match:
             os.close(fd)
 
 
-def matching_files(root: Path, patterns: Sequence[Sequence[str]]) -> Iterator[Match]:
+def matching_files(
+    root: Path,
+    patterns: Sequence[Sequence[str]],
+    *,
+    directories: bool = True,
+    links: bool = False,
+) -> Iterator[Match]:
     """Every regular file under ``root`` matched by one of ``patterns`` (from
-    :func:`split_glob`), in sorted order, each once. Symlinks are never
-    followed nor reported. Use each :class:`Match` before taking the next:
+    :func:`split_glob`), in sorted order, each once; with ``directories``,
+    every file under a matched directory too. Symlinks are never followed;
+    with ``links`` a matched one is yielded (``is_link``) so that the caller
+    can say it was refused. Use each :class:`Match` before taking the next:
     its directory is open only meanwhile."""
     for dirpath, dirnames, filenames, dir_fd in os.fwalk(root, follow_symlinks=False):
         rel_dir = PurePosixPath(os.path.relpath(dirpath, root)).parts
         rel_dir = () if rel_dir == (".",) else rel_dir
-        covered = any(_match(rel_dir[: i + 1], p) for p in patterns for i in range(len(rel_dir)))
+        covered = directories and any(
+            _match(rel_dir[: i + 1], p) for p in patterns for i in range(len(rel_dir))
+        )
+        dirnames_all = list(dirnames)
         # Descend only where a match may still be; fwalk never enters symlinks.
         dirnames[:] = sorted(
             d for d in dirnames if covered or any(_may_hold((*rel_dir, d), p) for p in patterns)
         )
-        for name in sorted(filenames):
+        # fwalk lists a symlink to a directory among the directories.
+        names = sorted({*filenames, *dirnames_all})
+        for name in names:
             parts = (*rel_dir, name)
             if not covered and not any(_match(parts, p) for p in patterns):
                 continue
@@ -98,3 +113,5 @@ def matching_files(root: Path, patterns: Sequence[Sequence[str]]) -> Iterator[Ma
                 continue
             if stat.S_ISREG(mode):
                 yield Match("/".join(parts), dir_fd, name)
+            elif stat.S_ISLNK(mode) and links:
+                yield Match("/".join(parts), dir_fd, name, is_link=True)

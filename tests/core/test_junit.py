@@ -208,7 +208,8 @@ def test_collect_refuses_paths_outside_the_workspace(tmp_path: Path) -> None:
     assert "inside" in names
     refused = {c.name: c.message for c in cases if c.status == "errored"}
     assert {"link.xml", "../outside.xml", str(outside)} == set(refused)
-    assert "outside the workspace" in refused["link.xml"]
+    assert "a symbolic link; reports are read only from regular files" in refused["link.xml"]
+    assert "inside the workspace" in refused["../outside.xml"]
 
 
 def test_collect_with_no_match_is_empty(tmp_path: Path) -> None:

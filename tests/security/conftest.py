@@ -44,8 +44,9 @@ def namespace_target(
     base = outside_base("sauci-security-ns-")
     target = None
     try:
-        # A small log quota, for the test that floods it.
-        target = serve_target(tmp_path_factory.mktemp("ns"), base, env={"SAUCI_LOG_LIMIT": "1MiB"})
+        # Small log quotas, per step and per build, for the tests that flood them.
+        quotas = {"SAUCI_LOG_LIMIT": "1MiB", "SAUCI_BUILD_LOG_LIMIT": "3MiB"}
+        target = serve_target(tmp_path_factory.mktemp("ns"), base, env=quotas)
         yield target
     finally:
         if target is not None:

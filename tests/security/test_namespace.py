@@ -111,3 +111,24 @@ def test_a_step_cannot_flood_the_stored_log(namespace_target):
     (step,) = target.served.store().list_steps(build.id)
     assert "log exceeded 1 MiB; output after that was dropped" == step.reason
     assert Path(step.log_path).stat().st_size < (1 << 20) + 4096
+
+
+def test_a_matrix_cannot_flood_past_the_build_s_log_quota(namespace_target):
+    """SAUCI_BUILD_LOG_LIMIT (3 MiB here) holds for all entries of a matrix
+    together, each under its own 1 MiB limit: the ones still writing are ended."""
+    target = namespace_target
+    pipeline = (
+        "steps:\n  flood:\n    matrix: {n: [1, 2, 3, 4, 5, 6]}\n"
+        "    run: head -c 900000 /dev/zero | tr '\\0' x; sleep 0.5; yes\n"
+    )
+    sha = target.origin.commit(pipeline, message="matrix flood")
+    target.origin.push("refs/heads/matrix-flood")
+    build = target.served.build_of(sha, "refs/heads/matrix-flood", timeout=120)
+
+    steps = target.served.store().list_steps(build.id)
+    assert 6 == len(steps)
+    total = sum(Path(s.log_path).stat().st_size for s in steps)
+    assert total <= 3 * (1 << 20) + 6 * 4096
+    ended = [s for s in steps if (s.reason or "").startswith("log limit: the build's logs")]
+    assert ended, [s.reason for s in steps]
+    assert Status.FAILED == build.status
