@@ -175,8 +175,12 @@ class StepExecutor:
         )
         self.observer.step_started(build, run)
         emit("step_started", build=build, step=run)
-        env = step_env(build, pipeline, step, workspace, secrets=self.secrets.for_repo(build.repo))
-        masked = [env[name] for name in step.secrets if name in env]
+        granted = self.secrets.for_repo(build.repo)
+        env = step_env(build, pipeline, step, workspace, secrets=granted)
+        # Every secret any step of the build is given is masked in every
+        # step's log: one step can leave a value in the workspace for the next.
+        named = {name for s in pipeline.steps for name in s.secrets}
+        masked = [value for name, value in granted.items() if name in named]
 
         def budget_spent() -> None:
             # The build's log budget ran out while this step was writing: end

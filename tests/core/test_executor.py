@@ -219,6 +219,26 @@ def test_secrets_are_masked_in_logs_and_store(workspace, settings):
     assert stored == on_disk
 
 
+def test_a_secret_left_in_the_workspace_is_masked_in_a_later_step_too(workspace, settings):
+    """One step is given TOKEN and writes it to a file; the next, which does not
+    name it, prints the file: the value is masked in both logs."""
+    store = MemoryStore()
+    steps = [
+        Step(name="write", run="echo $TOKEN > leak.txt", secrets=["TOKEN"]),
+        Step(name="read", run="cat leak.txt"),
+    ]
+    outcome = run_pipeline(
+        Pipeline(steps=steps),
+        workspace,
+        settings=settings,
+        store=store,
+        secrets={"TOKEN": "s3cr3t-value", "OTHER": "never-named"},
+    )
+    assert outcome.status is Status.PASSED
+    assert b"***\n" == store.read_log(outcome.build.id, "read")
+    assert "s3cr3t-value\n" == (workspace / "leak.txt").read_text()
+
+
 class Recorder(BuildObserver):
     """What a live viewer (the terminal) is shown of each step."""
 
