@@ -331,7 +331,7 @@ def serve_target(
         args=["--secrets-file", str(secrets_file), *args],
         env=server_env,
         # A module the pushed repository also commits would be importable from
-        # here: the server runs in the pusher's clone (see test_policy).
+        # here: the server runs in the pusher's clone (see test_hostile_policy).
         cwd=origin.work,
     )
     return Target(
