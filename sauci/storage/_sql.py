@@ -24,6 +24,7 @@ import attrs
 
 from sauci.core.models import EndedBy, Status, StepRun
 from sauci.exceptions import NotFoundError, StoreError
+from sauci.storage._closing import Closing
 from sauci.storage._sql_builds import (
     UPDATABLE_BUILD_FIELDS,
     BuildsSQL,
@@ -196,7 +197,7 @@ _SQL_ADD_EVENT = (
 )
 
 
-class SQLStoreBase(BuildsSQL, WorkersSQL):
+class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
     """The Store protocol in portable SQL; subclasses set ``self._db``.
 
     Each write runs in one write transaction; each read is a single
@@ -434,9 +435,3 @@ class SQLStoreBase(BuildsSQL, WorkersSQL):
     def close(self) -> None:
         """Release the connections; the store cannot be used afterwards."""
         self._db.close()
-
-    def __enter__(self) -> SQLStoreBase:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

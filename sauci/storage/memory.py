@@ -29,6 +29,7 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import NotFoundError
+from sauci.storage._closing import Closing
 from sauci.storage._sql import check_update_fields
 
 __all__ = ["MemoryStore"]
@@ -46,7 +47,7 @@ def _json_copy(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-class MemoryStore:
+class MemoryStore(Closing):
     """A Store that keeps everything in dicts under one lock; nothing is durable."""
 
     capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics"})
@@ -326,9 +327,3 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release; the data stays readable."""
-
-    def __enter__(self) -> MemoryStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -47,6 +47,7 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import MissingDependencyError, NotFoundError, StoreError
+from sauci.storage._closing import Closing
 from sauci.storage._redis_scripts import APPEND, CLAIM, OWNED, READ, UPDATE
 from sauci.storage._sql import check_update_fields
 from sauci.storage._sql_workers import worker_from_dict, worker_to_dict
@@ -68,7 +69,7 @@ def _build(raw: Any) -> Build:
     return Build(**values)
 
 
-class RedisStore:
+class RedisStore(Closing):
     """A Store on one Redis database (``redis://host:port/db?prefix=name``)."""
 
     capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics"})
@@ -446,9 +447,3 @@ class RedisStore:
     def close(self) -> None:
         """Close the connection pool; the data stays on the server."""
         self._r.close()
-
-    def __enter__(self) -> RedisStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -41,6 +41,7 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import StoreError
+from sauci.storage._closing import Closing
 from sauci.storage._sql import check_update_fields
 from sauci.storage._sql_workers import worker_to_dict
 from sauci.storage._stream_logs import KafkaLog, RedisLog
@@ -53,7 +54,7 @@ def _plain(value: Any) -> Any:
     return attrs.asdict(value, value_serializer=lambda _i, _f, v: getattr(v, "value", v))
 
 
-class StreamStore(StreamView):
+class StreamStore(StreamView, Closing):
     """A Store whose truth is an event log: a Redis stream
     (``stream+redis://host:port/db?prefix=p``) or a one-partition Kafka
     topic (``stream+kafka://host:port?prefix=p``)."""
@@ -254,9 +255,3 @@ class StreamStore(StreamView):
             self._follower = None
         self._log.close()
         self.view.close()
-
-    def __enter__(self) -> StreamStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,0 +1,91 @@
+"""The writes a TeeStore owes one secondary store, replayed in order, with a
+back-off after a failure (a dead server may take a socket timeout per attempt).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from sauci._logging import get_logger
+from sauci.typing import Store
+
+__all__ = ["Backlog", "Write", "kept", "mapped"]
+
+log = get_logger(__name__)
+
+# A write replayed on a secondary: called with (secondary, id map). A build the
+# map does not know (created before the tee) keeps its id.
+Write = Callable[[Store, dict[int, int]], object]
+
+
+def kept(value: Any) -> Any:
+    """A copy of what the caller may reuse once the call returns (a buffer, a list)."""
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return list(value) if isinstance(value, list) else value
+
+
+def mapped(name: str, value: Any, ids: dict[int, int]) -> Any:
+    """An argument of a write for a secondary: build ids as that store numbers them."""
+    if name == "build_id" and value is not None:
+        return ids.get(value, value)
+    if attrs.has(type(value)) and getattr(value, "build_id", None) is not None:
+        return attrs.evolve(value, build_id=ids.get(value.build_id, value.build_id))
+    return value
+
+
+class Backlog:
+    """One secondary store, its build id map and the writes not yet replayed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.ids: dict[int, int] = {}  # primary build id -> this store's
+        self.writes: deque[tuple[str, Write]] = deque()
+        self.lock = threading.Lock()
+        # After a failure, writes only queue until retry_at: 1 s, doubling up to 60 s.
+        self.retry_at = 0.0
+        self.pause = 0.0
+
+    def catch_up(self) -> bool:
+        with self.lock:
+            return self.drain()
+
+    def close(self) -> None:
+        """Close the store; writes not yet replayed are logged and dropped."""
+        if self.writes:
+            name = type(self.store).__name__
+            log.warning("tee_backlog_dropped", store=name, writes=len(self.writes))
+        self.store.close()
+
+    def send(self, what: str, write: Write) -> None:
+        with self.lock:
+            self.writes.append((what, write))
+            if time.monotonic() >= self.retry_at:
+                self.drain()
+
+    def drain(self) -> bool:
+        """Replay the writes in order; False when one failed (it stays first)."""
+        while self.writes:
+            what, write = self.writes[0]
+            try:
+                write(self.store, self.ids)
+            except Exception as exc:
+                log.warning(
+                    "tee_secondary_failed",
+                    store=type(self.store).__name__,
+                    write=what,
+                    backlog=len(self.writes),
+                    error=str(exc),
+                )
+                self.pause = min(60.0, max(1.0, self.pause * 2))
+                self.retry_at = time.monotonic() + self.pause
+                return False
+            self.writes.popleft()
+        self.pause = 0.0
+        return True
