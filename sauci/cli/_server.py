@@ -216,7 +216,7 @@ def run_server(
     instead of waiting for running builds. Signal handlers are installed only
     on the main thread, and the previous ones are put back on return.
     """
-    from sauci.core.server import Server
+    from sauci.app import build_server
     from sauci.monitoring import install
 
     options = _server_options(args)  # a bad flag says so before anything starts
@@ -233,7 +233,7 @@ def run_server(
     for location in args.repo or []:
         _register(store, settings, _location(location), args.hook, args.poll)
     repos = [r.location for r in store.list_registered_repos()]
-    server = Server(store=store, settings=settings, repos=repos, options=options)
+    server = build_server(store=store, settings=settings, repos=repos, options=options)
     try:
         server.start()
     except BaseException:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import socket
@@ -30,14 +29,12 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import subscribe
-from sauci.core.executor import SlotPool
-from sauci.core.models import Build, BuildRequest, Status, request_again
+from sauci.core.models import Build, Status, request_again
 from sauci.core.paths import secure_data_dir
 from sauci.core.runner import LocalRunner
 from sauci.core.scheduler import Scheduler
-from sauci.core.secrets import Secrets
 from sauci.exceptions import ConfigError, SauCIError
-from sauci.typing import Sandbox, Store
+from sauci.typing import Store
 
 __all__ = ["Server", "ServerOptions", "read_status"]
 
@@ -94,73 +91,41 @@ def read_status(data_dir: Path) -> dict[str, Any] | None:
 
 
 class Server:
-    """Builds every push to the given repositories: here, or on workers through a broker."""
+    """Builds every push to the given repositories: here, or on workers through a broker.
+
+    Made by :func:`sauci.app.build_server`, which hands it every part as an
+    instance: the ``runner`` that runs builds here, the ``spool`` and the
+    other ``triggers`` (polls, cron) that say which builds are due, the
+    ``dispatcher`` that sends builds to workers instead (with a broker), and
+    ``sweep``, which ends the step processes a crashed predecessor left.
+    """
 
     def __init__(
         self,
         *,
         store: Store,
         settings: Settings,
+        runner: LocalRunner,
+        spool: Any,
+        triggers: Sequence[Any] = (),
         repos: Sequence[str] = (),
         options: ServerOptions | None = None,
-        sandbox: Sandbox | None = None,
-        secrets: Secrets | None = None,
-        broker: Any = None,
+        dispatcher: Any = None,
+        sweep: Callable[[], list[str]] = list,
+        sandboxes: Any = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.options = options or ServerOptions()
+        self.runner = runner
+        self.name = runner.name
         self.host = socket.gethostname()
-        self.name = f"serve:{self.host}:{os.getpid()}"
         self.scheduler = Scheduler(store)
-        self.spool = settings.data_dir / "spool"
-        # One cgroup prefix per data directory, so a restarted server can find
-        # and end exactly what its crashed predecessor left behind.
-        digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:8]
-        self.cgroup_prefix = f"sauci-srv{digest}-"
-        if sandbox is None and (broker is not None or settings.broker):
-            from sauci.sandbox.local import LocalSandbox
-
-            # Workers run the steps; the server ends only builds it cannot start.
-            sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=self.cgroup_prefix)
-        from sauci.core.secrets import load_secrets
-        from sauci.sandbox.policy import server_sandboxes
-
-        # The server's settings decide where pushed code runs (ConfigError
-        # when the sandbox they name cannot run here) and which secrets it gets.
-        self.sandboxes = server_sandboxes(
-            settings, cgroup_prefix=self.cgroup_prefix, default=sandbox
-        )
-        self.slots = SlotPool(self.options.step_slots or 2 * (os.cpu_count() or 1))
-        self.runner = LocalRunner(
-            store=store,
-            sandbox=self.sandboxes.default,
-            load_sandbox=self.sandboxes.load,
-            allowed_sandboxes=self.sandboxes.allowed,
-            secrets=load_secrets(settings.secrets_file) if secrets is None else secrets,
-            settings=settings,
-            name=self.name,
-            slots=self.slots,
-        )
-        # With a broker (settings.broker, or a sender handed in), builds go to
-        # `sauci worker`s and this server only dispatches; without, it runs them.
-        self.broker = broker
-        self.dispatcher: Any = None
-        if self.broker is None and settings.broker:
-            from sauci.distributed import BrokerClient
-
-            self.broker = BrokerClient(
-                settings.broker, visibility_timeout=settings.visibility_timeout
-            )
-        if self.broker is not None:
-            from sauci.distributed import Dispatcher
-
-            self.dispatcher = Dispatcher(
-                store=store,
-                settings=settings,
-                broker=self.broker,
-                name=self.name,
-            )
+        self.spool = spool
+        self.triggers = list(triggers)
+        self.dispatcher = dispatcher
+        self.sweep = sweep
+        self.sandboxes = sandboxes  # the policy in force, for what the server says at start
         self.repos = list(repos)
         self.started_at = time.time()
         self.last_error: str | None = None
@@ -168,10 +133,6 @@ class Server:
         self._threads: dict[int, threading.Thread] = {}
         self._lock_file: Any = None
         self._loop: threading.Thread | None = None
-        self._poller: Any = None
-        self._next_poll = 0.0
-        self._cron: dict[tuple[str, str, str], Any] = {}  # (repo, cron, branch) -> next time
-        self._next_cron_refresh = 0.0
         self._next_prune = 0.0
         self._status_at = 0.0
         self._woken = threading.Event()  # a build was queued or ended in this process
@@ -181,11 +142,12 @@ class Server:
 
     def start(self) -> None:
         """Take the data directory's lock, recover, then run the loop in a thread."""
-        if self.broker is not None and hasattr(self.broker, "check"):
-            self.broker.check()  # a broker that is down is an error now, not in every tick
+        broker = getattr(self.dispatcher, "broker", None)
+        if broker is not None and hasattr(broker, "check"):
+            broker.check()  # a broker that is down is an error now, not in every tick
         secure_data_dir(
             self.settings.data_dir,
-            traversable=self.sandboxes.traversable,
+            traversable=bool(getattr(self.sandboxes, "traversable", False)),
         )
         self._lock_file = (self.settings.data_dir / "server.lock").open("w")
         try:
@@ -195,7 +157,7 @@ class Server:
                 f"another sauci serve is running on {self.settings.data_dir}; stop it or use --data-dir"
             ) from exc
         for sub in ("tmp", "new"):
-            (self.spool / sub).mkdir(parents=True, exist_ok=True)
+            (self.spool.spool_dir / sub).mkdir(parents=True, exist_ok=True)
         self.recover()
         self._write_status()
         self._unsubscribe = subscribe(self._on_event)
@@ -222,9 +184,10 @@ class Server:
             self._unsubscribe()
         if self._lock_file is not None:
             self._lock_file.close()
-        if self.broker is not None and hasattr(self.broker, "close"):
+        broker = getattr(self.dispatcher, "broker", None)
+        if broker is not None and hasattr(broker, "close"):
             with contextlib.suppress(Exception):
-                self.broker.close()
+                broker.close()
         log.info("server_stopped", name=self.name)
 
     def wait(self) -> None:
@@ -235,9 +198,7 @@ class Server:
 
     def recover(self) -> list[Build]:
         """Finish honestly what a crashed server left: end its processes, requeue its builds."""
-        from sauci.sandbox._proctree import sweep
-
-        swept = sweep(self.cgroup_prefix)
+        swept = self.sweep()
         if swept:
             log.warning("leftover_steps_ended", cgroups=len(swept))
         requeued = []
@@ -313,8 +274,7 @@ class Server:
     def tick(self) -> None:
         """One round: spool, polls, cancel requests, dispatch (to workers, with a broker)."""
         self.ingest_spool()
-        self._poll_due()
-        self._cron_due()
+        self._triggers_due()
         self._prune_due()
         if self.dispatcher is not None:
             # Workers run the builds: they see cancel requests in the store.
@@ -327,85 +287,31 @@ class Server:
     def ingest_spool(self) -> int:
         """Turn spooled push requests into queued builds.
 
-        A spool file may hold several refs; it is acknowledged (deleted) only
-        once every one of them is in the store, so a crash loses none.
+        A spool file is acknowledged (deleted) only once every request in it
+        is in the store, so a crash loses none.
         """
-        from itertools import groupby
-
-        from sauci.triggers import ack, read_requests
-
-        count = 0
-        for path, entries in groupby(read_requests(self.spool), key=lambda item: item[0]):
-            for _, request in entries:
-                self.scheduler.enqueue(
-                    request, actor=request.pusher, cancel_superseded=self.options.cancel_superseded
-                )
-                count += 1
-            ack(path)
-        return count
-
-    def _poll_due(self) -> None:
-        now = time.monotonic()
-        if not self.repos or now < self._next_poll:
-            return
-        self._next_poll = now + self.options.poll_interval
-        from sauci.triggers import Poller
-
-        if self._poller is None:
-            self._poller = Poller(self.settings.data_dir / "poller.json")
-        for repo in self.repos:
-            if _has_hook(repo):
-                continue
-            try:
-                for request in self._poller.poll(repo):
-                    self.scheduler.enqueue(
-                        request, actor="poller", cancel_superseded=self.options.cancel_superseded
-                    )
-            except SauCIError as exc:
-                self._error(f"polling {repo}: {exc}")
-
-    def schedules(self) -> list[tuple[str, str, str]]:
-        """Every (repo, cron, branch): from sauci.toml, and from each repository's .sauci.yml."""
-        found = list(self.settings.schedules)
-        for repo in self.repos:
-            try:
-                from sauci.core.pipeline import parse_pipeline
-                from sauci.git import read_file
-
-                text = read_file(repo, "HEAD", ".sauci.yml")
-                if text is None:
-                    continue
-                pipeline = parse_pipeline(text, f"{repo}:.sauci.yml")
-            except SauCIError as exc:
-                self._error(f"reading the schedule of {repo}: {exc}")
-                continue
-            found.extend((repo, s.cron, s.branch) for s in pipeline.schedules)
-        return found
-
-    def _cron_due(self) -> None:
-        from datetime import UTC, datetime
-
-        from sauci.triggers import CronSchedule
-
-        now = datetime.now(UTC)
-        if time.monotonic() >= self._next_cron_refresh:
-            # Re-read schedules now and then: a push may change .sauci.yml.
-            self._next_cron_refresh = time.monotonic() + max(self.options.poll_interval, 30.0)
-            wanted = set(self.schedules())
-            self._cron = {
-                key: self._cron.get(key) or CronSchedule.parse(key[1]).next_after(now)
-                for key in wanted
-            }
-        for key, due in list(self._cron.items()):
-            if due > now:
-                continue
-            repo, cron, branch = key
-            self._cron[key] = CronSchedule.parse(cron).next_after(now)
+        requests = self.spool.due(time.time())
+        for request in requests:
             self.scheduler.enqueue(
-                BuildRequest(repo=repo, ref=f"refs/heads/{branch}", event="cron", pusher="cron"),
-                actor="cron",
+                request, actor=request.pusher, cancel_superseded=self.options.cancel_superseded
             )
-            log.info("cron_triggered", repo=repo, cron=cron, branch=branch)
+        self.spool.acknowledge()
+        return len(requests)
+
+    def _triggers_due(self) -> None:
+        """Queue what the polls and schedules say is due."""
+        now = time.time()
+        for trigger in self.triggers:
+            try:
+                requests = trigger.due(now)
+            except SauCIError as exc:
+                self._error(str(exc))
+                continue
+            supersede = self.options.cancel_superseded and trigger.supersedes
+            for request in requests:
+                self.scheduler.enqueue(request, actor=trigger.actor, cancel_superseded=supersede)
+            if trigger.last_error:
+                self._error(trigger.last_error)
 
     def _prune_due(self) -> None:
         settings = self.settings
@@ -478,13 +384,3 @@ class Server:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(status))
         os.replace(tmp, path)
-
-
-def _has_hook(repo: str) -> bool:
-    """Whether a SauCI hook is installed in the local repository ``repo``."""
-    path = Path(repo)
-    if not path.exists():
-        return False
-    from sauci.triggers import hook_installed
-
-    return hook_installed(path)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sauci.app import build_server
 from sauci.core.config import Settings
 from sauci.core.models import Build, Pipeline, Step
 from sauci.core.secrets import Secrets, load_secrets
-from sauci.core.server import Server
 from sauci.exceptions import ConfigError
 from sauci.storage.memory import MemoryStore
 
@@ -70,7 +70,7 @@ def test_a_served_step_that_names_server_variables_receives_none_of_them(tmp_pat
     for key, value in SERVER_ENV.items():
         monkeypatch.setenv(key, value)
     settings = Settings(data_dir=tmp_path / "data", sandbox="local")
-    server = Server(store=MemoryStore(), settings=settings)
+    server = build_server(store=MemoryStore(), settings=settings)
     step = Step(
         name="steal",
         run="env",

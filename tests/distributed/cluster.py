@@ -300,8 +300,9 @@ class Cluster:
         wait_for(online, f"workers {names} to be online")
 
     def start_server(self, *, attempts: int = 2) -> Any:
+        from sauci.app import build_server
         from sauci.core.config import Settings
-        from sauci.core.server import Server, ServerOptions
+        from sauci.core.server import ServerOptions
 
         settings = Settings(
             data_dir=self.tmp / f"server{len(self.servers)}",
@@ -310,7 +311,7 @@ class Cluster:
             heartbeat_interval=0.5,
             attempts=attempts,
         )
-        server = Server(
+        server = build_server(
             store=self.store(), settings=settings, options=ServerOptions(poll_interval=3600)
         )
         server.start()

@@ -84,11 +84,11 @@ def test_workers_lists_labels_slots_and_heartbeats(capsys, tmp_path, store_url):
 
 
 def test_serve_with_a_broker_that_is_down_fails_at_start(tmp_path):
-    from sauci.core.server import Server
+    from sauci.app import build_server
     from sauci.storage.memory import MemoryStore
 
     settings = Settings(data_dir=tmp_path, broker="redis://127.0.0.1:1/0", sandbox="local")
-    server = Server(store=MemoryStore(), settings=settings)
+    server = build_server(store=MemoryStore(), settings=settings)
     with pytest.raises(
         SauCIError, match=re.escape("cannot reach the broker at redis://127.0.0.1:1/0")
     ):
@@ -96,11 +96,11 @@ def test_serve_with_a_broker_that_is_down_fails_at_start(tmp_path):
 
 
 def test_a_bad_broker_setting_is_a_config_error(tmp_path):
-    from sauci.core.server import Server
+    from sauci.app import build_server
     from sauci.storage.memory import MemoryStore
 
     with pytest.raises(ConfigError, match="not a URL"):
-        Server(
+        build_server(
             store=MemoryStore(),
             settings=Settings(data_dir=tmp_path, broker="localhost", sandbox="local"),
         )

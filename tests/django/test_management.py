@@ -164,8 +164,9 @@ def test_sauci_serve_sends_a_queued_build_to_a_sauci_worker_and_stops_on_sigterm
 
 @pytest.mark.slow
 def test_sauci_worker_runs_the_sites_builds_and_stops_on_sigterm(site, tmp_path):
+    from sauci.app import build_server
     from sauci.core.config import Settings
-    from sauci.core.server import Server, ServerOptions
+    from sauci.core.server import ServerOptions
 
     store = site["store"]
     repo = make_repo(tmp_path / "repo", PIPELINE)
@@ -174,7 +175,7 @@ def test_sauci_worker_runs_the_sites_builds_and_stops_on_sigterm(site, tmp_path)
     )
     line = worker.wait_for_line("sauci worker site:")
     assert f"broker {site['broker']}" in line
-    server = Server(
+    server = build_server(
         store=store,
         settings=Settings(data_dir=tmp_path / "server", broker=site["broker"], sandbox="local"),
         options=ServerOptions(poll_interval=3600),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sys
 
+from sauci.app import build_server
 from sauci.contrib.django.project import serve_ui
 from sauci.core.config import Settings
-from sauci.core.server import Server, ServerOptions
+from sauci.core.server import ServerOptions
 from sauci.monitoring import install
 from sauci.storage import open_store
 
@@ -22,7 +23,7 @@ def main() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.store_url)
     handle = install(store=store, component="serve", data_dir=settings.data_dir, command="serve")
-    server = Server(store=handle.store, settings=settings, options=ServerOptions(tick=0.05))
+    server = build_server(store=handle.store, settings=settings, options=ServerOptions(tick=0.05))
     server.start()
     ui = serve_ui(settings, port=0, admin_password="pw", store=handle.store, quiet=True)
     print("SAUCI_UI_URL", ui.url, flush=True)

@@ -7,9 +7,10 @@ import socket
 
 import pytest
 
+from sauci.app import build_server
 from sauci.core.config import Settings
 from sauci.core.models import BuildRequest, Status
-from sauci.core.server import Server, ServerOptions
+from sauci.core.server import ServerOptions
 from sauci.storage import open_store
 
 
@@ -32,7 +33,7 @@ def store(tmp_path):
 def test_an_interrupted_build_is_requeued_with_its_attempt_counted(tmp_path, store):
     settings = Settings(data_dir=tmp_path / "data", sandbox="local")
     build = _interrupted(store, attempt=1)
-    (again,) = Server(store=store, settings=settings).recover()
+    (again,) = build_server(store=store, settings=settings).recover()
     assert 2 == again.attempt
     assert Status.QUEUED == again.status
     reason = store.get_build(build.id).reason
@@ -45,7 +46,7 @@ def test_after_the_last_attempt_the_build_ends_errored_and_is_not_requeued(
 ):
     settings = Settings(data_dir=tmp_path / "data", sandbox="local", attempts=attempts)
     build = _interrupted(store, attempt=attempts)
-    server = Server(store=store, settings=settings, options=ServerOptions())
+    server = build_server(store=store, settings=settings, options=ServerOptions())
     assert [] == server.recover()
     after = store.get_build(build.id)
     assert Status.ERRORED == after.status

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from polling import wait_for
 
+from sauci.app import build_server
 from sauci.core.config import Settings
 from sauci.core.models import BuildRequest, Status
 from sauci.core.scheduler import Scheduler
@@ -47,7 +48,9 @@ def make_repo(path: Path, pipeline: str = "steps:\n  hello:\n    run: echo hi\n"
 
 def serve(tmp_path: Path, store: CountingStore, **options: float) -> Server:
     settings = Settings(data_dir=tmp_path / "data", grace=1.0, sandbox="local")
-    server = Server(store=store, settings=settings, repos=[], options=ServerOptions(**options))
+    server = build_server(
+        store=store, settings=settings, repos=[], options=ServerOptions(**options)
+    )
     server.start()
     return server
 
@@ -72,7 +75,7 @@ def test_a_build_queued_or_ended_in_this_process_wakes_the_idle_loop(tmp_path):
     turn a full round at once."""
     store = CountingStore()
     settings = Settings(data_dir=tmp_path / "data", grace=1.0, sandbox="local")
-    server = Server(store=store, settings=settings, repos=[], options=ServerOptions())
+    server = build_server(store=store, settings=settings, repos=[], options=ServerOptions())
     far = time.monotonic() + 3600
     assert not server._round_due(far)
     for event in ("build_queued", "build_finished"):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from polling import wait_for
 
+from sauci.app import build_server
 from sauci.core.config import Settings
 from sauci.core.models import Status
 from sauci.core.server import Server, ServerOptions
@@ -46,7 +47,7 @@ def start_server(settings: Settings, repo: Path, **options) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.store_url)
     install_hook(repo, settings.data_dir / "spool", "receive")
-    server = Server(
+    server = build_server(
         store=store, settings=settings, repos=[str(repo)], options=ServerOptions(**options)
     )
     server.start()
@@ -249,22 +250,28 @@ def test_cancel_from_another_process_reaches_the_running_build(tmp_path):
 def test_cron_schedule_in_the_pipeline_queues_a_cron_build(tmp_path, settings):
     from datetime import UTC, datetime
 
+    from sauci.triggers.due import CronTrigger
+
     pipeline = (
         "schedule:\n  - cron: '*/5 * * * *'\n    branch: main\nsteps:\n  s:\n    run: 'true'\n"
     )
     bare, work = make_origin(tmp_path, pipeline)
     git(work, "push", "-q", "origin", "main")
     settings.data_dir.mkdir(parents=True)
-    server = Server(store=open_store(settings.store_url), settings=settings, repos=[str(bare)])
-    assert server.schedules() == [(str(bare), "*/5 * * * *", "main")]
-    server._cron_due()  # reads the schedules; the first run is in the future
+    install_hook(bare, settings.data_dir / "spool", "receive")  # no polls: cron alone
+    server = build_server(
+        store=open_store(settings.store_url), settings=settings, repos=[str(bare)]
+    )
+    (cron,) = [t for t in server.triggers if isinstance(t, CronTrigger)]
+    assert cron.schedules() == [(str(bare), "*/5 * * * *", "main")]
+    server.tick()  # reads the schedules; the first run is in the future
     key = (str(bare), "*/5 * * * *", "main")
-    assert server._cron[key] > datetime.now(UTC)
-    server._cron[key] = datetime(2000, 1, 1, tzinfo=UTC)  # as if that time had come
-    server._cron_due()
+    assert cron.next_times[key] > datetime.now(UTC)
+    cron.next_times[key] = datetime(2000, 1, 1, tzinfo=UTC)  # as if that time had come
+    server.tick()
     builds = server.store.list_builds()
     assert [(b.event, b.ref, b.priority) for b in builds] == [("cron", "refs/heads/main", 0)]
-    assert server._cron[key] > datetime.now(UTC)
+    assert cron.next_times[key] > datetime.now(UTC)
 
 
 def test_step_slots_are_shared_and_weighted():
@@ -385,7 +392,7 @@ def test_a_repository_without_a_hook_is_polled(tmp_path, settings):
     bare, work = make_origin(tmp_path, "steps:\n  s:\n    run: 'true'\n")
     git(work, "push", "-q", "origin", "main")
     settings.data_dir.mkdir(parents=True)
-    server = Server(
+    server = build_server(
         store=open_store(settings.store_url),
         settings=settings,
         repos=[str(bare)],
@@ -436,7 +443,9 @@ def test_no_retry_interrupted_only_marks_the_build(tmp_path, settings):
     )
     store.update_build(build.id, status=Status.RUNNING, claimed_by="serve:elsewhere-host:1")
     store.update_build(build.id, claimed_by=f"serve:{__import__('socket').gethostname()}:999999999")
-    server = Server(store=store, settings=settings, options=ServerOptions(retry_interrupted=False))
+    server = build_server(
+        store=store, settings=settings, options=ServerOptions(retry_interrupted=False)
+    )
     assert server.recover() == []
     after = store.get_build(build.id)
     assert (after.status, after.reason) == (Status.ERRORED, "SauCI restarted during the build")
@@ -475,7 +484,9 @@ def test_serve_uses_the_namespace_sandbox_when_it_can(tmp_path):
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         install_hook(bare, settings.data_dir / "spool", "receive")
-        server = Server(store=open_store(settings.store_url), settings=settings, repos=[str(bare)])
+        server = build_server(
+            store=open_store(settings.store_url), settings=settings, repos=[str(bare)]
+        )
         assert isinstance(server.runner.sandbox, NamespaceSandbox)
         server.start()
         try:
