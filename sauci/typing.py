@@ -1,9 +1,13 @@
-"""The contracts a plugin implements: Sandbox, Store, LogWriter, Runner.
+"""The contracts a plugin implements: Sandbox, Store (and its parts), LogWriter, Runner.
 
 They are ``typing.Protocol`` classes, so a plugin needs to import nothing from
 SauCI to satisfy one. Adapters are handed to each other as instances
 (``Runner(store=..., sandbox=...)``). Each adapter declares what it can do in
 ``capabilities``, a frozenset of strings, so the scheduler and UI can ask.
+
+A Store is the combination of small per-entity parts (BuildStore, QueueStore,
+StepStore, LogStore, ResultStore, RepoStore, WorkerStore, EventStore), so code
+that needs only one part can ask for only that one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
 
 from sauci.core.models import (
     Build,
@@ -25,7 +31,22 @@ from sauci.core.models import (
 if TYPE_CHECKING:
     from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 
-__all__ = ["LogWriter", "Runner", "Sandbox", "Store"]
+__all__ = [
+    "STORE_PARTS",
+    "BuildQuery",
+    "BuildStore",
+    "EventStore",
+    "LogStore",
+    "LogWriter",
+    "QueueStore",
+    "RepoStore",
+    "ResultStore",
+    "Runner",
+    "Sandbox",
+    "StepStore",
+    "Store",
+    "WorkerStore",
+]
 
 
 @runtime_checkable
@@ -79,18 +100,52 @@ class Sandbox(Protocol):
         """Release anything the sandbox holds."""
 
 
+@attrs.frozen(kw_only=True)
+class BuildQuery:
+    """Which builds ``list_builds`` answers: filters (None: any), newest first,
+    ``before_id`` the keyset cursor for the next page, at most ``limit``."""
+
+    repo: str | None = None
+    ref: str | None = None
+    status: Status | None = attrs.field(default=None, converter=attrs.converters.optional(Status))
+    event: str | None = None
+    author: str | None = None
+    before_id: int | None = None
+    limit: int = attrs.field(default=50)
+
+    @limit.validator
+    def _check_limit(self, _attribute: object, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"limit must be >= 0, not {value}")
+
+    def matches(self, build: Build) -> bool:
+        """Whether ``build`` passes the filters and lies before ``before_id``."""
+        return (
+            (self.repo is None or build.repo == self.repo)
+            and (self.ref is None or build.ref == self.ref)
+            and (self.status is None or build.status is self.status)
+            and (self.event is None or build.event == self.event)
+            and (self.author is None or build.author == self.author)
+            and (self.before_id is None or build.id < self.before_id)
+        )
+
+    @classmethod
+    def of(cls, query: BuildQuery | None = None, /, **filters: Any) -> BuildQuery:
+        """The query ``list_builds`` was given: a BuildQuery, keywords, or both
+        (keywords win). An unknown keyword is a TypeError, as for a function."""
+        try:
+            return attrs.evolve(query or _ANY_BUILD, **filters)
+        except TypeError as exc:
+            raise TypeError(f"list_builds() got an unexpected keyword: {exc}") from None
+
+
+_ANY_BUILD = BuildQuery()
+
+
 @runtime_checkable
-class Store(Protocol):
-    """Where builds, steps, logs, test results, artifacts and events live.
+class BuildStore(Protocol):
+    """Builds: create, read, change, list, and the aggregates over them."""
 
-    Every method may raise StoreError (and NotFoundError for a missing build).
-    Implementations translate their back end's exceptions at this seam.
-    Capabilities: ``"atomic_claim"``, ``"analytics"``, ``"durable"``.
-    """
-
-    capabilities: frozenset[str]
-
-    # builds
     def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
         """Record a new build with a fresh id and ``queued_at`` = now."""
 
@@ -101,6 +156,20 @@ class Store(Protocol):
         """Change fields of a build (status, reason, started_at, finished_at,
         claimed_by, sha, ref, author, message, priority, cancel_requested,
         runs_on, heartbeat_at); returns the new record."""
+
+    def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
+        """Builds that match ``BuildQuery.of(query, **filters)``, newest first."""
+
+    def list_repos(self) -> list[str]:
+        """Every repository that has a build, sorted."""
+
+    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+        """Aggregates: ``{"total": n, "by_status": {status: n}, "mean_duration": s | None}``."""
+
+
+@runtime_checkable
+class QueueStore(Protocol):
+    """The queue is the store: claims, heartbeats and verdicts, each atomic."""
 
     def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
         """Atomically move the best queued build (highest priority, then
@@ -127,53 +196,22 @@ class Store(Protocol):
         change, when the build is no longer that worker's: a result is never
         recorded twice, and a worker declared lost cannot overwrite the verdict."""
 
-    def list_builds(
-        self,
-        *,
-        repo: str | None = None,
-        ref: str | None = None,
-        status: Status | None = None,
-        event: str | None = None,
-        author: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> list[Build]:
-        """Newest first; ``before_id`` is the keyset cursor for the next page."""
 
-    def list_repos(self) -> list[str]:
-        """Every repository that has a build, sorted."""
+@runtime_checkable
+class StepStore(Protocol):
+    """The steps of a build as recorded."""
 
-    # registered repositories (``sauci repo add``) and webhook deliveries
-    def save_repo(self, repo: Repo) -> Repo:
-        """Insert or replace a registered repository (by id)."""
-
-    def list_registered_repos(self) -> list[Repo]:
-        """Registered repositories, sorted by id."""
-
-    def delete_repo(self, repo_id: str) -> None:
-        """Forget a registered repository (no error when there is none)."""
-
-    def record_delivery(self, delivery_id: str) -> bool:
-        """Record a webhook delivery id; True when it was already recorded."""
-
-    # workers (``sauci worker`` processes)
-    def save_worker(self, worker: Worker) -> Worker:
-        """Insert or replace a worker's record (by name)."""
-
-    def list_workers(self) -> list[Worker]:
-        """Every recorded worker, sorted by name."""
-
-    def delete_worker(self, name: str) -> None:
-        """Forget a worker (no error when there is none)."""
-
-    # steps
     def save_step(self, step: StepRun) -> StepRun:
         """Insert or replace the step (build_id, name)."""
 
     def list_steps(self, build_id: int) -> list[StepRun]:
         """The steps of a build in pipeline order (position)."""
 
-    # logs
+
+@runtime_checkable
+class LogStore(Protocol):
+    """Each step's log, as bytes appended in chunks."""
+
     def append_log(self, build_id: int, step: str, data: bytes) -> int:
         """Append a chunk of a step's log; returns the log's new total size."""
 
@@ -185,7 +223,11 @@ class Store(Protocol):
     def log_size(self, build_id: int, step: str) -> int:
         """Total bytes stored for a step's log (0 when none)."""
 
-    # test results, artifacts, events
+
+@runtime_checkable
+class ResultStore(Protocol):
+    """What steps leave behind: parsed test cases and artifacts' metadata."""
+
     def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
         """Record parsed JUnit test cases of one step."""
 
@@ -198,18 +240,84 @@ class Store(Protocol):
     def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
         """(step name, artifact) pairs of a build, in insertion order."""
 
+
+@runtime_checkable
+class RepoStore(Protocol):
+    """Registered repositories (``sauci repo add``) and webhook deliveries."""
+
+    def save_repo(self, repo: Repo) -> Repo:
+        """Insert or replace a registered repository (by id)."""
+
+    def list_registered_repos(self) -> list[Repo]:
+        """Registered repositories, sorted by id."""
+
+    def delete_repo(self, repo_id: str) -> None:
+        """Forget a registered repository (no error when there is none)."""
+
+    def record_delivery(self, delivery_id: str) -> bool:
+        """Record a webhook delivery id; True when it was already recorded."""
+
+
+@runtime_checkable
+class WorkerStore(Protocol):
+    """Worker records (``sauci worker`` processes)."""
+
+    def save_worker(self, worker: Worker) -> Worker:
+        """Insert or replace a worker's record (by name)."""
+
+    def list_workers(self) -> list[Worker]:
+        """Every recorded worker, sorted by name."""
+
+    def delete_worker(self, name: str) -> None:
+        """Forget a worker (no error when there is none)."""
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """The audit trail."""
+
     def add_event(self, event: Event) -> None:
         """Record an audit event."""
 
     def list_events(self, *, build_id: int | None = None, limit: int = 100) -> list[Event]:
         """Newest first."""
 
-    # analytics
-    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
-        """Aggregates: ``{"total": n, "by_status": {status: n}, "mean_duration": s | None}``."""
+
+@runtime_checkable
+class Store(
+    BuildStore,
+    QueueStore,
+    StepStore,
+    LogStore,
+    ResultStore,
+    RepoStore,
+    WorkerStore,
+    EventStore,
+    Protocol,
+):
+    """Where builds, steps, logs, test results, artifacts and events live: every part.
+
+    Every method may raise StoreError (and NotFoundError for a missing build).
+    Implementations translate their back end's exceptions at this seam.
+    Capabilities: ``"atomic_claim"``, ``"analytics"``, ``"durable"``.
+    """
+
+    capabilities: frozenset[str]
 
     def close(self) -> None:
         """Release connections."""
+
+
+STORE_PARTS = (
+    BuildStore,
+    QueueStore,
+    StepStore,
+    LogStore,
+    ResultStore,
+    RepoStore,
+    WorkerStore,
+    EventStore,
+)
 
 
 @runtime_checkable

@@ -23,9 +23,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from sauci.exceptions import StoreError
+from sauci.storage._sql import SQL_APPEND_LOG
 
 if TYPE_CHECKING:
-    from sauci.storage._sql import Transaction
+    from sauci.storage._sql_contract import Transaction
 
 __all__ = ["LogFilesSQL"]
 
@@ -73,12 +74,11 @@ class LogFilesSQL:
         chunks, so that they no longer need the files (call it before deleting
         them); returns the number of bytes copied. A file that cannot be read
         is a StoreError, and its log stays as it was."""
-        from sauci.storage._sql import _SQL_APPEND_LOG
-
         copied = 0
         with self._tx(f"list the log files of build {build_id}") as tx:
             rows = tx.fetchall(_SQL_OF_BUILD, {"build_id": build_id})
-        for step, path, start, size in rows:
+        for row in rows:
+            step, path, start, size = row["step"], row["path"], row["start"], row["size"]
             try:
                 with open(path, "rb") as fh:
                     fh.seek(int(start))
@@ -90,7 +90,7 @@ class LogFilesSQL:
                 tx.execute(_SQL_FORGET, params)
                 for offset in range(0, len(data), _ABSORB_CHUNK):
                     chunk = data[offset : offset + _ABSORB_CHUNK]
-                    tx.execute(_SQL_APPEND_LOG, params | {"size": len(chunk), "data": chunk})
+                    tx.execute(SQL_APPEND_LOG, params | {"size": len(chunk), "data": chunk})
             copied += len(data)
         return copied
 
@@ -99,13 +99,15 @@ class LogFilesSQL:
         if rows:
             raise StoreError(
                 f"the log of step {step!r} of build {build_id} is kept in the file "
-                f"{rows[0][0]}, not in chunks: it grows only through its writer"
+                f"{rows[0]['path']}, not in chunks: it grows only through its writer"
             )
 
     def _log_file(self, build_id: int, step: str) -> tuple[str, int, int] | None:
         with self._tx(f"find the log file of step {step!r} of build {build_id}") as tx:
             rows = tx.fetchall(_SQL_GET, {"build_id": build_id, "step": step})
-        return (rows[0][0], int(rows[0][1]), int(rows[0][2])) if rows else None
+        if not rows:
+            return None
+        return rows[0]["path"], int(rows[0]["start"]), int(rows[0]["size"])
 
     def log_size(self, build_id: int, step: str) -> int:
         found = self._log_file(build_id, step)

@@ -16,28 +16,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import attrs
 
-from sauci.core.models import EndedBy, Status, StepRun
-from sauci.exceptions import NotFoundError, StoreError
+from sauci.core.models import Artifact, EndedBy, Event, Repo, Status, StepRun, TestCase
+from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
-from sauci.storage._sql_builds import (
-    UPDATABLE_BUILD_FIELDS,
-    BuildsSQL,
-    _fetchone,
-    _json,
-    check_update_fields,
+from sauci.storage._sql_builds import UPDATABLE_BUILD_FIELDS, BuildsSQL, check_update_fields
+from sauci.storage._sql_contract import (
+    ConflictError,
+    Executor,
+    Row,
+    Transaction,
+    fetchone,
+    to_json,
 )
 from sauci.storage._sql_workers import WorkersSQL
 
-if TYPE_CHECKING:
-    from sauci.core.records import Artifact, Event, Repo, TestCase
-
 __all__ = [
+    "SQL_APPEND_LOG",
     "UPDATABLE_BUILD_FIELDS",
     "ConflictError",
     "Executor",
@@ -45,47 +45,6 @@ __all__ = [
     "Transaction",
     "check_update_fields",
 ]
-
-
-class ConflictError(StoreError):
-    """A write lost a race on a unique key (executors raise it; callers may retry)."""
-
-
-class Transaction(Protocol):
-    """One open transaction of an executor."""
-
-    @property
-    def lastrowid(self) -> int | None:
-        """The id of the last inserted row (used only where RETURNING is missing)."""
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        """Run a statement; returns the number of rows it changed."""
-
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run a statement once per parameter set."""
-
-    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run a query (or a statement with RETURNING); returns every row."""
-
-
-class Executor(Protocol):
-    """What SQLStoreBase needs from a back end: transactions, and a close.
-
-    ``transaction`` commits when its block ends normally and rolls back on
-    any exception; it translates the back end's exceptions into StoreError
-    (ConflictError for a unique-key violation) whose message starts with
-    ``what``.
-    """
-
-    returning: bool  # INSERT/UPDATE ... RETURNING works
-    lock_clause: str  # appended to the claim's subquery, e.g. " FOR UPDATE SKIP LOCKED"
-    # Run before an append, in its transaction, to serialize appends to one
-    # log (:build_id, :step) where writers are not serialized anyway; or "".
-    append_lock: str
-
-    def transaction(self, what: str, *, write: bool) -> AbstractContextManager[Transaction]: ...
-
-    def close(self) -> None: ...
 
 
 _STEP_FIELDS = (
@@ -106,25 +65,18 @@ _STEP_FIELDS = (
     "log_path",
 )
 _STEP_COLS = ", ".join(_STEP_FIELDS)
+_STEP_FIELDS_AS_IS = tuple(
+    f for f in _STEP_FIELDS if f not in ("status", "ended_by", "allow_failure", "needs")
+)
 
 
-def _step(row: Sequence[Any]) -> StepRun:
+def _step(row: Row) -> StepRun:
     return StepRun(
-        build_id=row[0],
-        name=row[1],
-        position=row[2],
-        status=Status(row[3]),
-        reason=row[4],
-        ended_by=EndedBy(row[5]) if row[5] is not None else None,
-        exit_code=row[6],
-        signal=row[7],
-        attempt=row[8],
-        allow_failure=bool(row[9]),
-        needs=tuple(json.loads(row[10])) if row[10] else (),
-        started_at=row[11],
-        finished_at=row[12],
-        log_bytes=row[13],
-        log_path=row[14],
+        **{name: row[name] for name in _STEP_FIELDS_AS_IS},
+        status=Status(row["status"]),
+        ended_by=None if row["ended_by"] is None else EndedBy(row["ended_by"]),
+        allow_failure=bool(row["allow_failure"]),
+        needs=tuple(json.loads(row["needs"])) if row["needs"] else (),
     )
 
 
@@ -142,7 +94,7 @@ _SQL_LIST_STEPS = f"SELECT {_STEP_COLS} FROM steps WHERE build_id = :build_id"
 # inserts the next one. SQLite serializes writers; on PostgreSQL the
 # executor's append_lock serializes appends to one log, and a collision on
 # the primary key that slips through anyway is a ConflictError, retried.
-_SQL_APPEND_LOG = (
+SQL_APPEND_LOG = (
     'INSERT INTO log_chunks (build_id, step, seq, "offset", size, data)'
     ' SELECT b.id, :step, COALESCE(prev.seq + 1, 0), COALESCE(prev."offset" + prev.size, 0),'
     " :size, :data"
@@ -153,7 +105,7 @@ _SQL_APPEND_LOG = (
     " WHERE b.id = :build_id"
 )
 _SQL_LOG_SIZE = (
-    'SELECT "offset" + size FROM log_chunks WHERE build_id = :build_id AND step = :step'
+    'SELECT "offset" + size AS log_end FROM log_chunks WHERE build_id = :build_id AND step = :step'
     " ORDER BY seq DESC LIMIT 1"
 )
 # Seek through the (build_id, step, offset) index to the chunk that holds
@@ -226,13 +178,9 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
         return repo
 
     def list_registered_repos(self) -> list[Repo]:
-        from sauci.core.records import Repo
-
         with self._tx("list registered repos") as tx:
             rows = tx.fetchall("SELECT id, location, hook, poll_interval, added_at FROM repos")
-        repos = [
-            Repo(id=r[0], location=r[1], hook=r[2], poll_interval=r[3], added_at=r[4]) for r in rows
-        ]
+        repos = [Repo(**r) for r in rows]
         return sorted(repos, key=lambda r: r.id)  # by code point: collations differ
 
     def delete_repo(self, repo_id: str) -> None:
@@ -261,7 +209,7 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
             "signal": step.signal,
             "attempt": step.attempt,
             "allow_failure": bool(step.allow_failure),
-            "needs": _json(list(step.needs)),
+            "needs": to_json(list(step.needs)),
             "started_at": step.started_at,
             "finished_at": step.finished_at,
             "log_bytes": step.log_bytes,
@@ -300,12 +248,12 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
                         tx.fetchall(self._db.append_lock, {"build_id": build_id, "step": step})
                     self._check_append(tx, build_id, step)
                     if self._db.returning:
-                        sql = f'{_SQL_APPEND_LOG} RETURNING "offset" + size'
-                        row = _fetchone(tx, sql, params)
+                        sql = f'{SQL_APPEND_LOG} RETURNING "offset" + size AS log_end'
+                        row = fetchone(tx, sql, params)
                         if row is None:
                             raise NotFoundError(f"build {build_id} not found")
-                        return int(row[0])
-                    if not tx.execute(_SQL_APPEND_LOG, params):
+                        return int(row["log_end"])
+                    if not tx.execute(SQL_APPEND_LOG, params):
                         raise NotFoundError(f"build {build_id} not found")
                     return self._log_size(tx, build_id, step)
             except ConflictError:
@@ -315,8 +263,8 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
 
     @staticmethod
     def _log_size(tx: Transaction, build_id: int, step: str) -> int:
-        row = _fetchone(tx, _SQL_LOG_SIZE, {"build_id": build_id, "step": step})
-        return 0 if row is None else int(row[0])
+        row = fetchone(tx, _SQL_LOG_SIZE, {"build_id": build_id, "step": step})
+        return 0 if row is None else int(row["log_end"])
 
     def read_log(
         self, build_id: int, step: str, offset: int = 0, limit: int | None = None
@@ -334,8 +282,8 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
             rows = tx.fetchall(_SQL_READ_LOG.format(end=end), params)
         if not rows:
             return b""
-        start = offset - int(rows[0][0])
-        data = b"".join(bytes(r[1]) for r in rows)
+        start = offset - int(rows[0]["offset"])
+        data = b"".join(bytes(r["data"]) for r in rows)
         return data[start:] if limit is None else data[start : start + limit]
 
     def log_size(self, build_id: int, step: str) -> int:
@@ -365,25 +313,9 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
                 tx.executemany(_SQL_ADD_TEST, rows)
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
-        from sauci.core.records import TestCase
-
         with self._tx(f"list test results of build {build_id}") as tx:
             rows = tx.fetchall(_SQL_LIST_TESTS, {"build_id": build_id})
-        return [
-            (
-                r[0],
-                TestCase(
-                    name=r[1],
-                    classname=r[2],
-                    status=r[3],
-                    duration=r[4],
-                    message=r[5],
-                    text=r[6],
-                    file=r[7],
-                ),
-            )
-            for r in rows
-        ]
+        return [(r["step"], TestCase(**{k: v for k, v in r.items() if k != "step"})) for r in rows]
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         rows = [
@@ -396,11 +328,11 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
                 tx.executemany(_SQL_ADD_ARTIFACT, rows)
 
     def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
-        from sauci.core.records import Artifact
-
         with self._tx(f"list artifacts of build {build_id}") as tx:
             rows = tx.fetchall(_SQL_LIST_ARTIFACTS, {"build_id": build_id})
-        return [(r[0], Artifact(path=r[1], size=r[2], sha256=r[3])) for r in rows]
+        return [
+            (r["step"], Artifact(path=r["path"], size=r["size"], sha256=r["sha256"])) for r in rows
+        ]
 
     def add_event(self, event: Event) -> None:
         params = {
@@ -408,7 +340,7 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
             "at": float(event.at),
             "build_id": event.build_id,
             "actor": event.actor,
-            "data": _json(dict(event.data)),
+            "data": to_json(dict(event.data)),
         }
         with self._tx(f"add event {event.kind!r}", write=True) as tx:
             tx.execute(_SQL_ADD_EVENT, params)
@@ -425,12 +357,7 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
         sql += " ORDER BY id DESC LIMIT :limit"
         with self._tx("list events") as tx:
             rows = tx.fetchall(sql, params)
-        from sauci.core.records import Event
-
-        return [
-            Event(kind=r[0], at=r[1], build_id=r[2], actor=r[3], data=json.loads(r[4]))
-            for r in rows
-        ]
+        return [Event(**{**r, "data": json.loads(r["data"])}) for r in rows]
 
     def close(self) -> None:
         """Release the connections; the store cannot be used afterwards."""

@@ -12,15 +12,16 @@ imports it on ``sauci run``'s start-up path.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import attrs
 
 from sauci.core.models import Build, BuildRequest, EndedBy, Status
-from sauci.exceptions import NotFoundError
-
-if TYPE_CHECKING:
-    from sauci.storage._sql import Executor, Transaction
+from sauci.exceptions import NotFoundError, StoreError
+from sauci.storage._sql_contract import Executor, Row, Transaction, fetchone, to_json
+from sauci.typing import BuildQuery
 
 __all__ = ["UPDATABLE_BUILD_FIELDS", "BuildsSQL", "check_update_fields"]
 
@@ -72,39 +73,14 @@ def check_update_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _fetchone(tx: Transaction, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-    rows = tx.fetchall(sql, params)
-    return rows[0] if rows else None
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _build(row: Sequence[Any]) -> Build:
+def _build(row: Row) -> Build:
     return Build(
-        id=row[0],
-        repo=row[1],
-        ref=row[2],
-        sha=row[3],
-        event=row[4],
-        status=Status(row[5]),
-        reason=row[6],
-        priority=row[7],
-        params=json.loads(row[8]) if row[8] else {},
-        author=row[9],
-        message=row[10],
-        pusher=row[11],
-        old_sha=row[12],
-        queued_at=row[13],
-        started_at=row[14],
-        finished_at=row[15],
-        claimed_by=row[16],
-        reuse_from=row[17],
-        cancel_requested=row[18],
-        runs_on=json.loads(row[19]) if row[19] else (),
-        attempt=row[20],
-        heartbeat_at=row[21],
+        **{
+            **row,
+            "status": Status(row["status"]),
+            "params": json.loads(row["params"]) if row["params"] else {},
+            "runs_on": json.loads(row["runs_on"]) if row["runs_on"] else (),
+        }
     )
 
 
@@ -158,7 +134,7 @@ class BuildsSQL:
 
     @staticmethod
     def _require_build(tx: Transaction, build_id: int) -> None:
-        if _fetchone(tx, _SQL_BUILD_EXISTS, {"build_id": build_id}) is None:
+        if fetchone(tx, _SQL_BUILD_EXISTS, {"build_id": build_id}) is None:
             raise NotFoundError(f"build {build_id} not found")
 
     # builds
@@ -171,7 +147,7 @@ class BuildsSQL:
             "event": request.event,
             "status": Status(status).value,
             "priority": request.priority,
-            "params": _json(dict(request.params)),
+            "params": to_json(dict(request.params)),
             "author": request.author,
             "message": request.message,
             "pusher": request.pusher,
@@ -182,15 +158,17 @@ class BuildsSQL:
         }
         with self._tx("create build", write=True) as tx:
             if self._db.returning:
-                row = _fetchone(tx, f"{_SQL_INSERT_BUILD} RETURNING {_BUILD_COLS}", params)
+                row = fetchone(tx, f"{_SQL_INSERT_BUILD} RETURNING {_BUILD_COLS}", params)
             else:
                 tx.execute(_SQL_INSERT_BUILD, params)
-                row = _fetchone(tx, _SQL_GET_BUILD, {"build_id": tx.lastrowid})
+                row = fetchone(tx, _SQL_GET_BUILD, {"build_id": tx.lastrowid})
+        if row is None:  # the insert gave no row back: the driver failed us
+            raise StoreError("create build: the new build could not be read back")
         return _build(row)
 
     def get_build(self, build_id: int) -> Build:
         with self._tx(f"get build {build_id}") as tx:
-            row = _fetchone(tx, _SQL_GET_BUILD, {"build_id": build_id})
+            row = fetchone(tx, _SQL_GET_BUILD, {"build_id": build_id})
         if row is None:
             raise NotFoundError(f"build {build_id} not found")
         return _build(row)
@@ -201,16 +179,16 @@ class BuildsSQL:
             return self.get_build(build_id)
         params = {k: _value(v) for k, v in values.items()}
         if "runs_on" in params:
-            params["runs_on"] = _json(list(params["runs_on"]))
+            params["runs_on"] = to_json(list(params["runs_on"]))
         params["build_id"] = build_id
         # Column names come from the whitelist above, never from the caller.
         sql = f"UPDATE builds SET {', '.join(f'{k} = :{k}' for k in values)} WHERE id = :build_id"
         with self._tx(f"update build {build_id}", write=True) as tx:
             if self._db.returning:
-                row = _fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
+                row = fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
             else:
                 changed = tx.execute(sql, params)
-                row = _fetchone(tx, _SQL_GET_BUILD, params) if changed else None
+                row = fetchone(tx, _SQL_GET_BUILD, params) if changed else None
         if row is None:
             raise NotFoundError(f"build {build_id} not found")
         return _build(row)
@@ -223,16 +201,16 @@ class BuildsSQL:
                 params["build_id"] = build_id
                 return self._write_returning(tx, _SQL_CLAIM_ID, params)
             if self._db.returning:
-                row = _fetchone(tx, _SQL_CLAIM.format(pick=pick), params)
+                row = fetchone(tx, _SQL_CLAIM.format(pick=pick), params)
             else:
                 # Pick, take and read back inside one write transaction
                 # (SQLite's BEGIN IMMEDIATE makes it exclusive).
                 row = None
-                picked = _fetchone(tx, pick)
+                picked = fetchone(tx, pick)
                 if picked is not None:
-                    params["build_id"] = picked[0]
+                    params["build_id"] = picked["id"]
                     if tx.execute(_SQL_CLAIM_ID, params):
-                        row = _fetchone(tx, _SQL_GET_BUILD, params)
+                        row = fetchone(tx, _SQL_GET_BUILD, params)
         return None if row is None else _build(row)
 
     def _write_returning(self, tx: Transaction, sql: str, params: dict[str, Any]) -> Build | None:
@@ -240,9 +218,9 @@ class BuildsSQL:
         its WHERE matched nothing. One statement: the check and the change
         cannot be split by another writer."""
         if self._db.returning:
-            row = _fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
+            row = fetchone(tx, f"{sql} RETURNING {_BUILD_COLS}", params)
         else:  # read back inside the same write transaction
-            row = _fetchone(tx, _SQL_GET_BUILD, params) if tx.execute(sql, params) else None
+            row = fetchone(tx, _SQL_GET_BUILD, params) if tx.execute(sql, params) else None
         return None if row is None else _build(row)
 
     def heartbeat_build(self, build_id: int, worker: str) -> bool:
@@ -275,33 +253,15 @@ class BuildsSQL:
                 self._require_build(tx, build_id)
         return build
 
-    def list_builds(
-        self,
-        *,
-        repo: str | None = None,
-        ref: str | None = None,
-        status: Status | None = None,
-        event: str | None = None,
-        author: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> list[Build]:
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0, not {limit}")
-        where: list[str] = []
-        params: dict[str, Any] = {"limit": limit}
+    def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
+        q = BuildQuery.of(query, **filters)
         # Only the filters given become conditions: plans that use the
         # indexes, and no untyped NULL parameters (PostgreSQL rejects those).
-        for name, value in (("repo", repo), ("ref", ref), ("event", event), ("author", author)):
-            if value is not None:
-                where.append(f"{name} = :{name}")
-                params[name] = value
-        if status is not None:
-            where.append("status = :status")
-            params["status"] = Status(status).value
-        if before_id is not None:
+        given = {k: v for k, v in attrs.asdict(q, recurse=False).items() if v is not None}
+        params = {k: _value(v) for k, v in given.items()}
+        where = [f"{k} = :{k}" for k in given if k not in ("before_id", "limit")]
+        if q.before_id is not None:
             where.append("id < :before_id")
-            params["before_id"] = before_id
         sql = f"SELECT {_BUILD_COLS} FROM builds"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -314,7 +274,7 @@ class BuildsSQL:
         with self._tx("list repos") as tx:
             rows = tx.fetchall("SELECT DISTINCT repo FROM builds")
         # Sorted here, by code point: database collations differ.
-        return sorted(r[0] for r in rows)
+        return sorted(r["repo"] for r in rows)
 
     # analytics
 
@@ -325,17 +285,17 @@ class BuildsSQL:
         # One statement, so the counts and the mean come from one snapshot.
         timed = "finished_at IS NOT NULL AND started_at IS NOT NULL"
         sql = (
-            "SELECT status, COUNT(*),"
-            f" SUM(CASE WHEN {timed} THEN finished_at - started_at END),"
-            f" SUM(CASE WHEN {timed} THEN 1 ELSE 0 END)"
+            "SELECT status, COUNT(*) AS builds,"
+            f" SUM(CASE WHEN {timed} THEN finished_at - started_at END) AS seconds,"
+            f" SUM(CASE WHEN {timed} THEN 1 ELSE 0 END) AS timed"
             f" FROM builds{where} GROUP BY status"
         )
         with self._tx("compute build stats") as tx:
-            rows = sorted(tx.fetchall(sql, params), key=lambda r: r[0])
-        seconds = sum(float(r[2]) for r in rows if r[2] is not None)
-        timed_count = sum(int(r[3]) for r in rows)
+            rows = sorted(tx.fetchall(sql, params), key=lambda r: str(r["status"]))
+        seconds = sum(float(r["seconds"]) for r in rows if r["seconds"] is not None)
+        timed_count = sum(int(r["timed"]) for r in rows)
         return {
-            "total": sum(int(r[1]) for r in rows),
-            "by_status": {str(r[0]): int(r[1]) for r in rows},
+            "total": sum(int(r["builds"]) for r in rows),
+            "by_status": {str(r["status"]): int(r["builds"]) for r in rows},
             "mean_duration": seconds / timed_count if timed_count else None,
         }

@@ -8,13 +8,13 @@ module stays readable.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sauci.core.records import Worker
-    from sauci.storage._sql import Transaction
+    from sauci.storage._sql_contract import Transaction
 
 __all__ = ["WORKER_FIELDS", "WorkersSQL", "worker_from_dict", "worker_to_dict"]
 
@@ -61,8 +61,8 @@ def worker_from_dict(values: Mapping[str, Any]) -> Worker:
     return Worker(**{k: values[k] for k in WORKER_FIELDS if k in values})
 
 
-def _worker(row: Sequence[Any]) -> Worker:
-    values = dict(zip(WORKER_FIELDS, row, strict=True))
+def _worker(row: Mapping[str, Any]) -> Worker:
+    values = dict(row)
     values["labels"] = json.loads(values["labels"])
     values["running"] = json.loads(values["running"])
     return worker_from_dict(values)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sauci.exceptions import MissingDependencyError, StoreError
-from sauci.storage._sql import ConflictError, SQLStoreBase
+from sauci.storage._sql import SQLStoreBase
+from sauci.storage._sql_contract import ConflictError, Row
 
 __all__ = ["DuckDBStore"]
 
@@ -102,8 +103,11 @@ class _Transaction:
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._conn.executemany(_sql(sql), [dict(r) for r in rows])
 
-    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._conn.execute(_sql(sql), dict(params or {})).fetchall()  # type: ignore[no-any-return]
+    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        cur = self._conn.execute(_sql(sql), dict(params or {}))
+        rows = cur.fetchall()
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 class _Executor:
@@ -178,14 +182,11 @@ class DuckDBStore(SQLStoreBase):
         if repo is not None:
             where, params = " WHERE repo = :repo", params | {"repo": repo}
         sql = (
-            "SELECT floor(queued_at / :bucket) * :bucket AS t, COUNT(*),"
-            " AVG(CASE WHEN status = 'failed' THEN 1.0 ELSE 0.0 END),"
-            " AVG(finished_at - started_at)"
-            f" FROM builds{where} GROUP BY t ORDER BY t"
+            'SELECT floor(queued_at / :bucket) * :bucket AS "start", COUNT(*) AS builds,'
+            " AVG(CASE WHEN status = 'failed' THEN 1.0 ELSE 0.0 END) AS failure_rate,"
+            " AVG(finished_at - started_at) AS mean_duration"
+            f' FROM builds{where} GROUP BY "start" ORDER BY "start"'
         )
         with self._tx("compute the duration trend") as tx:
             rows = tx.fetchall(sql, params)
-        return [
-            {"start": r[0], "builds": r[1], "failure_rate": r[2], "mean_duration": r[3]}
-            for r in rows
-        ]
+        return [dict(r) for r in rows]

@@ -31,6 +31,7 @@ from sauci.core.models import (
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
 from sauci.storage._sql import check_update_fields
+from sauci.typing import BuildQuery
 
 __all__ = ["MemoryStore"]
 
@@ -158,34 +159,14 @@ class MemoryStore(Closing):
             self._builds[build_id] = build
             return _copy(build)
 
-    def list_builds(
-        self,
-        *,
-        repo: str | None = None,
-        ref: str | None = None,
-        status: Status | None = None,
-        event: str | None = None,
-        author: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> list[Build]:
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0, not {limit}")
-        wanted_status = None if status is None else Status(status)
+    def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
+        q = BuildQuery.of(query, **filters)
         out: list[Build] = []
         with self._lock:
             for build_id in sorted(self._builds, reverse=True):
-                if len(out) >= limit:
+                if len(out) >= q.limit:
                     break
-                b = self._builds[build_id]
-                if (
-                    (repo is None or b.repo == repo)
-                    and (ref is None or b.ref == ref)
-                    and (wanted_status is None or b.status is wanted_status)
-                    and (event is None or b.event == event)
-                    and (author is None or b.author == author)
-                    and (before_id is None or b.id < before_id)
-                ):
+                if q.matches(b := self._builds[build_id]):
                     out.append(_copy(b))
         return out
 

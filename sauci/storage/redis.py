@@ -51,6 +51,7 @@ from sauci.storage._closing import Closing
 from sauci.storage._redis_scripts import APPEND, CLAIM, OWNED, READ, UPDATE
 from sauci.storage._sql import check_update_fields
 from sauci.storage._sql_workers import worker_from_dict, worker_to_dict
+from sauci.typing import BuildQuery
 
 __all__ = ["RedisStore"]
 
@@ -225,31 +226,19 @@ class RedisStore(Closing):
             finished_at=finished_at,
         )
 
-    def list_builds(
-        self,
-        *,
-        repo: str | None = None,
-        ref: str | None = None,
-        status: Status | None = None,
-        event: str | None = None,
-        author: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> list[Build]:
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0, not {limit}")
-        wanted = None if status is None else Status(status)
-        if wanted is not None:
-            index = self._k("status", wanted.value)
-        elif repo is not None:
-            index = self._k("repo", repo)
+    def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
+        q = BuildQuery.of(query, **filters)
+        if q.status is not None:
+            index = self._k("status", q.status.value)
+        elif q.repo is not None:
+            index = self._k("repo", q.repo)
         else:
             index = self._k("builds")
-        top = "+inf" if before_id is None else f"({before_id}"
+        top = "+inf" if q.before_id is None else f"({q.before_id}"
         out: list[Build] = []
-        batch = max(limit, 50)
+        batch = max(q.limit, 50)
         with self._errors("list builds"):
-            while len(out) < limit:
+            while len(out) < q.limit:
                 ids = self._r.zrevrangebyscore(index, top, "-inf", start=0, num=batch)
                 if not ids:
                     break
@@ -259,17 +248,10 @@ class RedisStore(Closing):
                 for raw in pipe.execute():
                     if not raw:
                         continue
-                    b = _build(raw)
-                    if (
-                        (repo is None or b.repo == repo)
-                        and (ref is None or b.ref == ref)
-                        and (wanted is None or b.status is wanted)
-                        and (event is None or b.event == event)
-                        and (author is None or b.author == author)
-                    ):
+                    if q.matches(b := _build(raw)):
                         out.append(b)
                 top = f"({int(ids[-1])}"
-        return out[:limit]
+        return out[: q.limit]
 
     def list_repos(self) -> list[str]:
         with self._errors("list repos"):

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from sauci._logging import get_logger
 from sauci.exceptions import MissingDependencyError, StoreError
 from sauci.storage._revision import HEAD
-from sauci.storage._sql import ConflictError, SQLStoreBase
+from sauci.storage._sql import SQLStoreBase
+from sauci.storage._sql_contract import ConflictError, Row
 
 __all__ = ["SQLAlchemyStore"]
 
@@ -57,8 +58,9 @@ class _Transaction:
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._conn.execute(_text(sql), list(rows))
 
-    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self._conn.execute(_text(sql), params or {}).fetchall()]
+    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        result = self._conn.execute(_text(sql), params or {})
+        return [dict(r) for r in result.mappings()]
 
 
 _TEXTS: dict[str, sa.TextClause] = {}

@@ -20,7 +20,8 @@ from sauci._logging import get_logger
 from sauci.exceptions import ConfigError, StoreError
 from sauci.storage._log_files import LogFilesSQL
 from sauci.storage._revision import HEAD
-from sauci.storage._sql import ConflictError, SQLStoreBase
+from sauci.storage._sql import SQLStoreBase
+from sauci.storage._sql_contract import ConflictError, Row
 
 __all__ = ["SQLiteStore"]
 
@@ -67,10 +68,13 @@ class _Transaction:
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._conn.executemany(sql, rows)
 
-    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         # Always drain the cursor: a statement with RETURNING that is not run
         # to completion keeps its transaction (and the write lock) open.
-        return self._conn.execute(sql, params or {}).fetchall()
+        cur = self._conn.execute(sql, params or {})
+        rows = cur.fetchall()
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 class _Executor:
@@ -103,7 +107,7 @@ class _Executor:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; fine with WAL
             if not self._wal_checked:  # a property of the file: once is enough
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 if mode.lower() != "wal":
                     log.warning("sqlite_not_wal", path=self.path, journal_mode=mode)
                 self._wal_checked = True
@@ -221,7 +225,7 @@ class SQLiteStore(LogFilesSQL, SQLStoreBase):
             ):
                 return None
             rows = tx.fetchall("SELECT version_num FROM alembic_version")
-        return rows[0][0] if rows else None
+        return rows[0]["version_num"] if rows else None
 
     def _ensure_schema(self, migrate: bool) -> None:
         revision = self._schema_revision()  # the fast path: one or two tiny queries

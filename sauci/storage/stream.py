@@ -46,6 +46,7 @@ from sauci.storage._sql import check_update_fields
 from sauci.storage._sql_workers import worker_to_dict
 from sauci.storage._stream_logs import KafkaLog, RedisLog
 from sauci.storage._stream_view import StreamView, ViewFactory, _memory_view
+from sauci.typing import BuildQuery
 
 __all__ = ["StreamStore"]
 
@@ -194,26 +195,8 @@ class StreamStore(StreamView, Closing):
     def get_build(self, build_id: int) -> Build:
         return self.view.get_build(build_id)
 
-    def list_builds(
-        self,
-        *,
-        repo: str | None = None,
-        ref: str | None = None,
-        status: Status | None = None,
-        event: str | None = None,
-        author: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> list[Build]:
-        return self.view.list_builds(
-            repo=repo,
-            ref=ref,
-            status=status,
-            event=event,
-            author=author,
-            before_id=before_id,
-            limit=limit,
-        )
+    def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
+        return self.view.list_builds(query, **filters)
 
     def list_repos(self) -> list[str]:
         return self.view.list_repos()

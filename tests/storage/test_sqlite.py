@@ -67,9 +67,9 @@ def test_data_survives_reopening(sqlite_path: Path) -> None:
 def test_connections_enforce_foreign_keys_and_wal(sqlite_path: Path) -> None:
     store = SQLiteStore(sqlite_path)
     with store._db.transaction("test", write=False) as tx:
-        assert [(1,)] == tx.fetchall("PRAGMA foreign_keys")
-        assert [("wal",)] == tx.fetchall("PRAGMA journal_mode")
-        assert [(1,)] == tx.fetchall("PRAGMA synchronous")  # NORMAL
+        assert [{"foreign_keys": 1}] == tx.fetchall("PRAGMA foreign_keys")
+        assert [{"journal_mode": "wal"}] == tx.fetchall("PRAGMA journal_mode")
+        assert [{"synchronous": 1}] == tx.fetchall("PRAGMA synchronous")  # NORMAL
     store.close()
 
 
