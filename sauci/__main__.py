@@ -1,5 +1,7 @@
 """``python -m sauci``: the same as the ``sauci`` command."""
 
-from sauci.cli._console import console
+import sys
 
-console()
+from sauci.cli import main
+
+sys.exit(main())

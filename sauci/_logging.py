@@ -1,13 +1,12 @@
-"""SauCI's own logging: structlog, imported only when something is logged.
+"""SauCI's own logging: structlog, configured only by the processes SauCI starts.
 
 Library modules do ``log = get_logger(__name__)`` at module level, as
-structlog's own docs advise; the proxy below defers ``import structlog``
-(about 30 ms) until an event at or above the configured level is emitted, so
-that a quiet ``sauci run`` does not pay for it. Only the CLI and
-``sauci serve`` call :func:`configure`, which also subscribes
-:func:`log_state_change` to the event hub: one event per state change (a
-build queued, started, finished; a step started, finished; a worker lost),
-with ``build``, ``repo`` and ``step`` bound.
+structlog's own docs advise (its logger is a proxy that reads the
+configuration when first used). Only the CLI and ``sauci serve`` call
+:func:`configure`, which also subscribes :func:`log_state_change` to the
+event hub: one event per state change (a build queued, started, finished; a
+step started, finished; a worker lost), with ``build``, ``repo`` and
+``step`` bound.
 """
 
 from __future__ import annotations
@@ -15,65 +14,25 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import structlog
+
+__all__ = ["configure", "get_logger", "log_state_change"]
+
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _min_level = 30  # warnings only, until configure() says otherwise
-_pending: dict[str, str] | None = None  # a configure() not yet applied to structlog
+_pending = None  # always None: read and restored by tests/conftest.py (compatibility)
 
 
-class LazyLogger:
-    """A structlog bound logger that imports structlog on first real use."""
-
-    __slots__ = ("_context", "_name", "_real")
-
-    def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
-        self._name = name
-        self._context = context or {}
-        self._real: Any = None
-
-    def bind(self, **kw: Any) -> LazyLogger:
-        return LazyLogger(self._name, {**self._context, **kw})
-
-    def _emit(self, level: str, event: str, kw: dict[str, Any]) -> None:
-        if _LEVELS[level] < _min_level:
-            return
-        if self._real is None:
-            import structlog
-
-            if _pending is not None:
-                _apply(**_pending)
-            self._real = structlog.get_logger(self._name).bind(**self._context)
-        getattr(self._real, level)(event, **kw)
-
-    def debug(self, event: str, **kw: Any) -> None:
-        self._emit("debug", event, kw)
-
-    def info(self, event: str, **kw: Any) -> None:
-        self._emit("info", event, kw)
-
-    def warning(self, event: str, **kw: Any) -> None:
-        self._emit("warning", event, kw)
-
-    def error(self, event: str, **kw: Any) -> None:
-        self._emit("error", event, kw)
-
-    def exception(self, event: str, **kw: Any) -> None:
-        kw.setdefault("exc_info", True)
-        self._emit("error", event, kw)
-
-
-def get_logger(name: str) -> LazyLogger:
-    return LazyLogger(name)
+def get_logger(name: str) -> Any:
+    """structlog's logger for ``name`` (``structlog.get_logger(name)``)."""
+    return structlog.get_logger(name)
 
 
 def configure(*, level: str = "warning", fmt: str = "console") -> None:
-    """Configure SauCI's logging (the CLI and the server call this; library code never does).
-
-    structlog itself is configured when the first event at ``level`` or above
-    is emitted, so a quiet command never imports it.
-    """
-    global _min_level, _pending, _subscribed
+    """Configure SauCI's logging (the CLI and the server call this; library code never does)."""
+    global _min_level, _subscribed
     _min_level = _LEVELS[level]
-    _pending = {"level": level, "fmt": fmt}
+    _apply(level=level, fmt=fmt)
     if not _subscribed:
         # Imported here: sauci.core.events itself logs through this module.
         from sauci.core.events import subscribe
@@ -83,7 +42,7 @@ def configure(*, level: str = "warning", fmt: str = "console") -> None:
 
 
 _subscribed = False
-_events_log = LazyLogger("sauci.events")
+_events_log = get_logger("sauci.events")
 # Heartbeats are frequent signs of life, not state changes: debug only.
 _EVENT_LEVELS = {"worker_heartbeat": "debug", "build_lost": "warning"}
 
@@ -134,10 +93,6 @@ def _log_state_change(name: str, fields: dict[str, Any]) -> None:
 
 
 def _apply(*, level: str, fmt: str) -> None:
-    global _pending
-    _pending = None
-    import structlog
-
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
@@ -152,6 +107,12 @@ def _apply(*, level: str, fmt: str) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*args: Any) -> structlog.PrintLogger:
+    """A PrintLogger on sys.stderr as it is when the event is logged (a test or
+    an embedding program may replace sys.stderr after configure())."""
+    return structlog.PrintLogger(file=sys.stderr)

@@ -30,7 +30,6 @@ slot each while theirs are tidied.
 
 from __future__ import annotations
 
-import _thread
 import fcntl
 import os
 import re
@@ -40,10 +39,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sauci._gitfiles import FULL_SHA
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
-from sauci.git import _GitCommand, repo_id
+from sauci.git import FULL_SHA, _GitCommand, repo_id
 
 if TYPE_CHECKING:
     from sauci.git import GitSource
@@ -327,8 +325,9 @@ class Lease:
             if sha is not None:
                 _tidying[self.path] = (self._family or self.path.parent, done)
         if sha is not None:
-            # Not threading.Thread: its start() waits until the thread runs.
-            _thread.start_new_thread(self._tidy, (handle, sha, done))
+            threading.Thread(
+                target=self._tidy, args=(handle, sha, done), name="sauci-tidy", daemon=True
+            ).start()
             return
         if self._clean_at is not None:  # taken clean and never used: still clean
             _leave_note(handle, self._clean_at)

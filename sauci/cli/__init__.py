@@ -18,10 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-
-TYPE_CHECKING = False  # typing is not imported at start-up (see sauci/__init__.py)
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 __all__ = ["main"]
 
@@ -290,8 +287,17 @@ def _track_command(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if argv is None:
-        argv = sys.argv[1:]
+    """Run the ``sauci`` command line with ``argv`` (default ``sys.argv[1:]``);
+    returns the exit code. The ``sauci`` executable and ``python -m sauci``
+    start here."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # before a command took Ctrl-C over (while modules import)
+        print("sauci: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str]) -> int:
     parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     if args.version:
@@ -305,18 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = _stop_signals_as_interrupt() if args.command == "run" else {}
     try:
-        if args.command == "run":
-            from sauci.cli._early import start
-
-            args.early = start(args)  # git works while the engine is imported below
         return _dispatch(args)
-    except KeyboardInterrupt:  # while git was being started (_dispatch says so itself later)
-        print("sauci: interrupted", file=sys.stderr)
-        return 130
     finally:
-        early = args.__dict__.pop("early", None)  # still here: cmd_run never took it
-        if early is not None:
-            early.discard()
         if previous:
             import signal
 
@@ -348,11 +344,6 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     try:
         commands = import_module(f"sauci.cli.{_COMMANDS[args.command].module}")
-        if args.command != "run":  # cmd_run does both itself, where it can
-            from sauci.cli._console import imports_done, release_signals
-
-            imports_done()
-            release_signals()  # commands that run on set their own handlers
         code = int(getattr(commands, f"cmd_{args.command}")(args))
         _track_command(args)
         return code

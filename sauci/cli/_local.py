@@ -14,7 +14,6 @@ from sauci.cli._render import Style, duration, table
 from sauci.core.models import BuildOutcome, BuildRequest, Status
 
 if TYPE_CHECKING:
-    from sauci.cli._early import EarlyCheckout
     from sauci.core.config import Settings
     from sauci.git import Commit, GitSource
 
@@ -25,30 +24,18 @@ PIPELINE_FILE = ".sauci.yml"
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sauci.cli import EXIT_ERRORED, EXIT_FAILED, EXIT_OK
-    from sauci.sandbox._cgprobe import prefetch
 
-    prefetch()  # started by main() already, unless it gave up early
     style = style_from(args)
     source, commit, settings, workspace = _workspace_at_head(args)
     remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
     removal = None
     try:  # from here on, the workspace is removed whatever happens (Ctrl-C too)
-        from sauci.cli._console import imports_done, signals_live
         from sauci.cli._live import LiveDisplay
         from sauci.core.pipeline import load_pipeline
         from sauci.core.runner import LocalRunner
-        from sauci.sandbox._warm import own_tasks_file, warm_moves
 
-        imports_done()
-        # The step's cgroup move is fast within ~10 ms of another one (see
-        # sauci.sandbox._warm): make one now, while the pipeline and store open.
-        warm_moves(own_tasks_file())
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
-        pipeline = load_pipeline(
-            pipeline_path,
-            max_timeout=settings.max_timeout,
-            cache_dir=settings.data_dir / "cache" / "pipelines",
-        )
+        pipeline = load_pipeline(pipeline_path, max_timeout=settings.max_timeout)
         store = open_cli_store(settings)
         from sauci.monitoring import install
 
@@ -72,8 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, lambda *_: runner.cancel_all()) for sig in stops}
         try:
-            with signals_live():  # held (sauci.cli._console) everywhere else
-                outcome = runner.run_pipeline(pipeline, workspace, request)
+            outcome = runner.run_pipeline(pipeline, workspace, request)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -99,51 +85,25 @@ def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Set
     """The repository, HEAD's commit, the settings, and a fresh workspace
     checked out at HEAD (the repository itself with --dirty).
 
-    The engine is imported while git works on the other core. main() may
-    have started git already (sauci.cli._early): its checkout is adopted
-    when every guess it made holds, and removed otherwise, also on an error.
+    The engine is imported while ``git worktree add`` works on the other core.
     """
     from sauci.git import GitSource
 
-    early = args.__dict__.pop("early", None)  # taken: main() no longer cleans it up
-    commit: Commit | None = None
-    adopt_into: Path | None = None
-    made: Path | None = None  # a workspace this function started, to remove on an error
-    try:
-        if early is not None:
-            source = GitSource(early.repo, git_dir=early.git_dir)
-        else:
-            source, commit = GitSource.with_commit(args.path, "HEAD")
-        settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
-        if args.dirty:
-            workspace = source.repo
-        elif early is not None and early.workspace.parent == settings.workspaces_dir:
-            workspace = adopt_into = early.workspace
-        else:
-            workspace = (
-                settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
-            )
-        checkout = None
-        if commit is not None and not args.dirty:
-            made = workspace
-            checkout = source.start_checkout(commit.sha, workspace)
+    source, commit = GitSource.with_commit(args.path, "HEAD")
+    settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
+    if args.dirty:
+        _import_engine(settings)
+        return source, commit, settings, source.repo
+    workspace = settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
+    try:  # an error or Ctrl-C: no workspace is left behind
+        checkout = source.start_checkout(commit.sha, workspace)
         try:
             _import_engine(settings)
         finally:
-            if checkout is not None:
-                checkout.wait()
-        if early is not None:
-            commit, early = _adopt(early, adopt_into), None
-        if commit is None:  # the early start was not usable: the usual way
-            source, commit = GitSource.with_commit(args.path, "HEAD")
-            if not args.dirty:
-                made = workspace
-                source.checkout(commit.sha, workspace)
-    except BaseException:  # an error or Ctrl-C: no workspace is left behind
-        if early is not None:
-            early.discard()
-        if made is not None and made.exists():
-            source.remove(made)
+            checkout.wait()
+    except BaseException:
+        if workspace.exists():
+            source.remove(workspace)
         raise
     return source, commit, settings, workspace
 
@@ -157,19 +117,6 @@ def _import_engine(settings: Settings) -> None:
 
     if not settings.store:
         import sauci.storage.sqlite  # noqa: F401 - the default store
-
-
-def _adopt(early: EarlyCheckout, workspace: Path | None) -> Commit | None:
-    """The commit ``early`` checked out, when that was into ``workspace``;
-    else None, and its workspace removed."""
-    from sauci.git import Commit
-
-    answer = early.wait()
-    if answer is None or early.workspace != workspace:
-        early.discard()
-        return None
-    author, message = answer
-    return Commit(sha=early.sha, ref=early.ref, author=author, message=message)
 
 
 def _summary(outcome: BuildOutcome, style: Style, *, quiet: bool, store: object) -> None:

@@ -22,8 +22,8 @@ from typing import Any
 
 import attrs
 
-from sauci._repr import value_repr
-from sauci.core.models import DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT, as_tuple
+from sauci.core._converters import as_tuple
+from sauci.core.models import DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import ConfigError
 
@@ -84,11 +84,9 @@ def _check_labels(instance: Any, attribute: Any, value: tuple[str, ...]) -> None
     parse_labels(value)
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Settings:
     """Every setting SauCI reads, validated."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     data_dir: Path = attrs.field(factory=default_data_dir, converter=_absolute)
     store: str = ""  # store URL; "" means SQLite in data_dir

@@ -9,18 +9,13 @@ Running one step (its environment, sandbox, retries and logs) is in
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
-
-try:  # queue's own classes, without importing queue (and heapq) at every start
-    from _queue import Empty, SimpleQueue
-except ImportError:  # pragma: no cover - an interpreter without the C module
-    from queue import Empty, SimpleQueue  # type: ignore[assignment]
 from sauci.core._step_executor import StepExecutor, step_env
 from sauci.core.logsink import LogBudget
 from sauci.core.models import (
@@ -29,7 +24,6 @@ from sauci.core.models import (
     EndedBy,
     Pipeline,
     Status,
-    Step,
     StepRun,
 )
 from sauci.core.secrets import Secrets
@@ -87,55 +81,13 @@ class SlotPool:
 
 
 class _Running:
-    """A step handed to a worker thread; its outcome arrives on the build's queue."""
+    """A step handed to the build's thread pool: its record and its cancel token."""
 
     __slots__ = ("cancel", "run")
 
     def __init__(self, run: StepRun, cancel: threading.Event) -> None:
         self.run = run
         self.cancel = cancel
-
-
-class _Workers:
-    """Up to ``size`` threads that run a build's steps, reused from step to step.
-
-    What a ThreadPoolExecutor did here, without importing concurrent.futures
-    (about 8 ms of every `sauci run`): a thread is started only when none is
-    idle (starting one costs ~0.1-1 ms; a 20-step chain uses one), and
-    :meth:`close` ends and joins them all.
-    """
-
-    def __init__(self, size: int, name: str) -> None:
-        self.size = size
-        self.name = name
-        self._tasks: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
-
-    def submit(self, task: Callable[[], None]) -> None:
-        self._tasks.put(task)
-        if self._idle.acquire(blocking=False) or len(self._threads) >= self.size:
-            return  # an idle thread takes it (or the next to finish does)
-        thread = threading.Thread(
-            target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True
-        )
-        self._threads.append(thread)
-        thread.start()
-
-    def _work(self) -> None:
-        while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            task()
-            self._idle.release()
-
-    def close(self) -> None:
-        """Let every thread finish its step and end; returns when all have."""
-        for _ in self._threads:
-            self._tasks.put(None)
-        for thread in self._threads:
-            thread.join()
 
 
 class Executor(StepExecutor):
@@ -239,14 +191,14 @@ class Executor(StepExecutor):
                     reason=f"skipped: 'when' does not match branch {build.branch!r} / event {build.event!r}",
                 )
 
-        # Each step runs on a worker thread and puts (name, record or
-        # exception) on ``finished`` when it ends.
+        # Each step runs on a thread of the build's pool; its future gives the
+        # final record (or the exception that escaped the step).
         running: dict[str, _Running] = {}
-        finished: SimpleQueue[tuple[str, StepRun | Exception]] = SimpleQueue()
+        futures: dict[Future[StepRun], str] = {}
         started: set[str] = set()
         stop_reason: str | None = None
         budget = LogBudget(self.build_log_limit)  # this build's, shared by its steps
-        workers = _Workers(self.jobs, f"sauci-b{build.id}")
+        workers = ThreadPoolExecutor(self.jobs, thread_name_prefix=f"sauci-b{build.id}")
         try:
             while True:
                 if cancel.is_set() and stop_reason is None:
@@ -284,34 +236,29 @@ class Executor(StepExecutor):
                             token = threading.Event()
                             running[name] = _Running(run, token)
                             started.add(name)
-                            workers.submit(
-                                functools.partial(
-                                    self._step_thread,
-                                    finished,
-                                    build,
-                                    pipeline,
-                                    steps[name],
-                                    run,
-                                    workspace,
-                                    token,
-                                    budget,
-                                )
+                            future = workers.submit(
+                                self._run_step,
+                                build,
+                                pipeline,
+                                steps[name],
+                                run,
+                                workspace,
+                                token,
+                                budget,
                             )
+                            futures[future] = name
                 if not running:
                     if all(r.status is not Status.QUEUED for r in runs.values()):
                         break
                     cancel.wait(0.05)  # every slot is held by other builds: wait for one
                     continue
-                try:
-                    done = [finished.get(timeout=0.1)]
-                except Empty:
-                    continue
-                while True:
-                    try:
-                        done.append(finished.get_nowait())
-                    except Empty:
-                        break
-                for name, outcome in done:
+                # A timeout, so that a cancel is seen while every step runs on.
+                done, _ = wait(futures, timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = futures.pop(future)
+                    outcome: StepRun | BaseException | None = future.exception()
+                    if outcome is None:
+                        outcome = future.result()
                     entry = running.pop(name)
                     if self.slots is not None:
                         self.slots.release(steps[name].weight)
@@ -321,7 +268,7 @@ class Executor(StepExecutor):
                         for r in running.values():
                             r.cancel.set()
                         raise outcome
-                    if isinstance(outcome, Exception):  # a bug: the step errors, the build goes on
+                    if isinstance(outcome, BaseException):  # a bug: this step errors, not the build
                         log.error("step_crashed", build=build.id, step=name, exc_info=outcome)
                         final = self._finish(
                             build,
@@ -348,29 +295,8 @@ class Executor(StepExecutor):
                 r.cancel.set()
             raise
         finally:
-            workers.close()  # no step thread outlives the build
+            workers.shutdown(wait=True)  # no step thread outlives the build
         return [runs[s.name] for s in pipeline.steps]
-
-    # -- one step ----------------------------------------------------------
-
-    def _step_thread(
-        self,
-        finished: SimpleQueue[tuple[str, StepRun | Exception]],
-        build: Build,
-        pipeline: Pipeline,
-        step: Step,
-        run: StepRun,
-        workspace: Path,
-        cancel: threading.Event,
-        budget: LogBudget,
-    ) -> None:
-        try:
-            outcome: StepRun | Exception = self._run_step(
-                build, pipeline, step, run, workspace, cancel, budget
-            )
-        except Exception as exc:
-            outcome = exc
-        finished.put((step.name, outcome))
 
 
 def _satisfies(run: StepRun) -> bool:

@@ -9,13 +9,16 @@ back end.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from sauci._repr import value_repr
+from sauci.core._converters import as_tuple
+from sauci.core._converters import frozen_map as _frozen_map
+from sauci.core._converters import str_tuple as _str_tuple
+from sauci.core.pipeline_parts import Schedule, Service
+from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 
 __all__ = [
     "DEFAULT_BUILD_LOG_LIMIT",
@@ -43,34 +46,10 @@ __all__ = [
     "request_again",
 ]
 
-# Kept in other modules and loaded on first use: `sauci run` needs none of
-# them in the usual case, and each attrs class costs 0.3-1 ms of every start.
-_ELSEWHERE = {
-    **dict.fromkeys(("Artifact", "Event", "Repo", "TestCase", "Worker"), "records"),
-    **dict.fromkeys(("Schedule", "Service"), "pipeline_parts"),
-}
-
-if TYPE_CHECKING:
-    from sauci.core.pipeline_parts import Schedule, Service
-    from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
-
-
-def __getattr__(name: str) -> Any:
-    where = _ELSEWHERE.get(name)
-    if where is not None:
-        from importlib import import_module
-
-        value = getattr(import_module(f"sauci.core.{where}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
 DEFAULT_LOG_LIMIT = 100 * 1024 * 1024  # one step's log
 DEFAULT_BUILD_LOG_LIMIT = 1024 * 1024 * 1024  # all the logs of one build, every step together
-DEFAULT_READY_TIMEOUT = 30.0
 
 
 class Status(enum.StrEnum):
@@ -109,30 +88,9 @@ class EndedBy(enum.StrEnum):
         return self.value
 
 
-def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return dict(value or {})
-
-
-def as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
-    """``tuple``, as a converter. attrs asks ``inspect.signature`` about each
-    converter, which for a builtin means tokenizing its text signature: that
-    compiles tokenize's patterns, about 5 ms of every ``sauci`` start."""
-    return tuple(value)
-
-
-def _str_tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
-
-
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Limits:
     """Resource limits for one step; None means the sandbox default."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     memory: int | None = None  # bytes
     processes: int | None = None
@@ -142,15 +100,13 @@ class Limits:
         return any(v is not None for v in (self.memory, self.processes, self.cpu))
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class When:
     """Filters that decide whether a step runs for a build.
 
     Empty tuples match everything. Branch patterns are fnmatch globs; a
     pattern starting with "!" excludes.
     """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     branches: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     events: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
@@ -170,19 +126,6 @@ class When:
         return True
 
 
-_SERVICE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"  # compiled on first use
-
-
-def service_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a service (a DNS label), or None."""
-    if not re.match(_SERVICE_NAME, name):
-        return (
-            "is not a DNS label: use 1 to 63 lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
-    return None
-
-
 def _service_tuple(items: Iterable[Service]) -> tuple[Service, ...]:
     return tuple(items)
 
@@ -193,15 +136,13 @@ def _check_services(instance: Any, attribute: Any, value: tuple[Service, ...]) -
         raise ValueError(f"duplicate service names in {names!r}")
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Step:
     """One command of a pipeline, after matrix expansion.
 
     ``needs`` None means "the step before me in file order"; an empty tuple
     means "no dependencies".
     """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     name: str = attrs.field(validator=attrs.validators.min_len(1))
     run: tuple[str, ...] = attrs.field(converter=_str_tuple)
@@ -242,15 +183,13 @@ def _step_tuple(steps: Iterable[Step]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Pipeline:
     """A validated pipeline: top-level env and steps with resolved needs.
 
     Build one in code with ``Pipeline(steps=[Step(...), ...])`` or load one
     with :func:`sauci.load_pipeline`.
     """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     steps: tuple[Step, ...] = attrs.field(converter=_step_tuple)
     env: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
@@ -276,15 +215,13 @@ class Pipeline:
         return resolve_needs(self.steps)
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class StepResult:
     """What a sandbox reports about one run of one step.
 
     ``exit_code`` is None when the process was ended by a signal; ``signal``
     then names it. ``ended_by`` and ``reason`` are set when SauCI ended it.
     """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     exit_code: int | None
     signal: int | None = None
@@ -298,11 +235,9 @@ class StepResult:
         return self.exit_code == 0 and self.ended_by is None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class BuildRequest:
     """Everything needed to queue a build (what a trigger produces)."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     repo: str
     ref: str = ""
@@ -318,11 +253,9 @@ class BuildRequest:
     attempt: int = 1  # > 1 when a build is tried again after its worker was lost
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Build:
     """A build as recorded in the store."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     id: int
     repo: str
@@ -382,11 +315,9 @@ def request_again(build: Build, *, attempt: int | None = None) -> BuildRequest:
     )
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class StepRun:
     """One step of one build as recorded in the store."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     build_id: int
     name: str
@@ -415,11 +346,9 @@ def _run_tuple(steps: Iterable[StepRun]) -> tuple[StepRun, ...]:
     return tuple(steps)
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class BuildOutcome:
     """A finished build and its steps, as returned by :func:`sauci.run_pipeline`."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     build: Build
     steps: tuple[StepRun, ...] = attrs.field(converter=_run_tuple)

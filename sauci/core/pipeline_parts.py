@@ -1,8 +1,7 @@
 """The parts of a pipeline most pipelines leave out: service containers beside
 a step and cron schedules.
 
-Importable from :mod:`sauci.core.models` as well (loaded there on first use:
-each attrs class costs a fraction of a millisecond of every ``sauci run``).
+Re-exported by :mod:`sauci.core.models`.
 """
 
 from __future__ import annotations
@@ -12,10 +11,13 @@ from typing import Any
 
 import attrs
 
-from sauci._repr import value_repr
-from sauci.core.models import DEFAULT_READY_TIMEOUT, _frozen_map, _str_tuple, service_name_problem
+from sauci.core._converters import frozen_map as _frozen_map
+from sauci.core._converters import service_name_problem
+from sauci.core._converters import str_tuple as _str_tuple
 
-__all__ = ["Schedule", "Service"]
+__all__ = ["DEFAULT_READY_TIMEOUT", "Schedule", "Service"]
+
+DEFAULT_READY_TIMEOUT = 30.0  # seconds a service may take to be ready
 
 
 def _check_service_name(instance: Any, attribute: Any, value: str) -> None:
@@ -24,7 +26,7 @@ def _check_service_name(instance: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"service name {value!r} {problem}")
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Service:
     """A container that runs beside a step (a database, a cache), for sandboxes
     with the ``services`` capability.
@@ -33,8 +35,6 @@ class Service:
     inside the service's container that exits 0 once it is ready (None: ready
     as soon as it started); ``ready_timeout`` is in seconds.
     """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     name: str = attrs.field(validator=_check_service_name)
     image: str = attrs.field(validator=attrs.validators.min_len(1))
@@ -54,11 +54,9 @@ class Service:
         return self.name.upper().replace("-", "_")
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Schedule:
     """A cron trigger declared in the pipeline: build ``branch`` at ``cron`` times (UTC)."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     cron: str
     branch: str = "main"

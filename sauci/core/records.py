@@ -1,7 +1,7 @@
 """Records kept beside builds: test results, artifacts, registered
 repositories, audit events and workers.
 
-Importable from :mod:`sauci.core.models` as well (loaded there on first use).
+Re-exported by :mod:`sauci.core.models`.
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ from typing import Any
 
 import attrs
 
-from sauci._repr import value_repr
-from sauci.core.models import _frozen_map, _str_tuple, as_tuple
+from sauci.core._converters import as_tuple
+from sauci.core._converters import frozen_map as _frozen_map
+from sauci.core._converters import str_tuple as _str_tuple
 
 __all__ = ["Artifact", "Event", "Repo", "TestCase", "Worker"]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class TestCase:
     """One test result parsed from a JUnit report."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     __test__ = False  # not a pytest test class
 
@@ -34,22 +33,18 @@ class TestCase:
     file: str = ""
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Artifact:
     """A file kept after a build; ``path`` is relative to the build's artifact dir."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     path: str
     size: int
     sha256: str = ""
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Repo:
     """A repository registered with ``sauci repo add`` (kept in the store)."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     id: str  # short, filesystem-safe, stable
     location: str  # absolute path or URL
@@ -58,11 +53,9 @@ class Repo:
     added_at: float = 0.0
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Event:
     """An audit event: who did what to which build, and when."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     kind: str  # e.g. build_queued, build_cancelled, rerun_requested
     at: float
@@ -71,11 +64,9 @@ class Event:
     data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Worker:
     """A worker process (``sauci worker``) as it last reported itself."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     name: str  # unique: host:pid or --name
     host: str = ""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import signal as _signal
 import threading
 import time
@@ -27,11 +28,9 @@ from typing import TypeVar
 import attrs
 
 from sauci._logging import get_logger
-from sauci._repr import value_repr
-from sauci.sandbox import _cgprobe
-from sauci.sandbox._cgprobe import DEFAULT_ROOT, Found, token_hex
-from sauci.sandbox._warm import read_file as _read
-from sauci.sandbox._warm import write_file as _write
+from sauci.sandbox._cgroups import DEFAULT_ROOT, Found, probe
+from sauci.sandbox._cgroups import read_file as _read
+from sauci.sandbox._cgroups import write_file as _write
 
 __all__ = [
     "CgroupEvents",
@@ -75,10 +74,10 @@ def _counter(path: Path, key: str) -> int | None:
 def cgroup_name(prefix: str, label: str) -> str:
     """``<prefix><label>-<random>`` with the label made safe for a directory name."""
     safe = "".join(c if c in _SAFE else "_" for c in label)[:120] or "step"
-    return f"{prefix}{safe}-{token_hex(4)}"
+    return f"{prefix}{safe}-{secrets.token_hex(4)}"
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class CgroupLayout:
     """Where step cgroups are made on this machine.
 
@@ -86,8 +85,6 @@ class CgroupLayout:
     directory under which step cgroups are created. ``controllers`` are the
     ones that can enforce limits (v2: enabled in the base's subtree_control).
     """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     version: int
     bases: Mapping[str, Path]
@@ -98,15 +95,13 @@ class CgroupLayout:
         return frozenset(f"limits.{'processes' if c == 'pids' else c}" for c in self.controllers)
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class CgroupEvents:
     """What the kernel counted for a step cgroup.
 
     ``oom_kills`` is None when the kernel does not count them (v1 before
     4.13); then ``memory_failures`` (times the limit was hit) is the hint.
     """
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     oom_kills: int | None = None
     memory_failures: int = 0
@@ -119,11 +114,11 @@ class CgroupEvents:
 
 
 def detect_cgroups(root: Path | str = DEFAULT_ROOT) -> tuple[CgroupLayout | None, str]:
-    """Find where this process may create step cgroups (sauci.sandbox._cgprobe).
+    """Find where this process may create step cgroups (sauci.sandbox._cgroups.probe).
 
     Returns the layout, or None and the reason in words.
     """
-    return layout_of(_cgprobe.probe(root))
+    return layout_of(probe(root))
 
 
 def layout_of(answer: tuple[Found | None, str]) -> tuple[CgroupLayout | None, str]:

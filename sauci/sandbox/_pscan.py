@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal as _signal
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from sauci.sandbox._cgprobe import token_hex
 from sauci.sandbox._proctree import CgroupEvents, Starter, _kill_until_empty
 
 __all__ = ["TOKEN_VARIABLE", "ProcessTree"]
@@ -61,7 +61,7 @@ class ProcessTree:
     controllers: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
-        self.token = token_hex(12)
+        self.token = secrets.token_hex(12)
         self._marker = f"{TOKEN_VARIABLE}={self.token}".encode()
         self.root_pid: int | None = None
         # Ticks since boot, one second early to be safe against rounding.

@@ -22,23 +22,20 @@ from sauci._logging import get_logger
 from sauci.core.logsink import format_size
 from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
-from sauci.sandbox import _cgprobe
-from sauci.sandbox._cgprobe import DEFAULT_ROOT
+from sauci.sandbox._cgroups import DEFAULT_ROOT, warm_moves
 from sauci.sandbox._proctree import (
     CgroupLayout,
     StepCgroup,
     cgroup_name,
     detect_cgroups,
-    layout_of,
     sweep,
 )
 from sauci.sandbox._pscan import TOKEN_VARIABLE, ProcessTree
-from sauci.sandbox._warm import warm_moves
 
 if TYPE_CHECKING:
     from sauci.typing import LogWriter
 
-__all__ = ["TOKEN_VARIABLE", "LocalSandbox", "prefetch_cgroups", "sweep"]
+__all__ = ["TOKEN_VARIABLE", "LocalSandbox", "sweep"]
 
 log = get_logger(__name__)
 
@@ -62,22 +59,6 @@ def _warn_cgroups_unavailable(reason: str) -> None:
         effect="steps are tracked by process group, session and a marker variable; "
         "limits are not enforced",
     )
-
-
-def prefetch_cgroups(root: Path | str = DEFAULT_ROOT) -> None:
-    """Start finding this machine's cgroups on a thread; the next LocalSandbox
-    made with the same ``cgroup_root`` takes the answer instead of probing.
-
-    On cgroup v1, the probe's first move of a thread between cgroups waits
-    for an RCU grace period (about 8 ms here): ``sauci run`` starts it first
-    thing (sauci.cli._early), so that the wait overlaps its imports.
-    """
-    _cgprobe.prefetch(root)
-
-
-def _detect(root: Path | str) -> tuple[CgroupLayout | None, str]:
-    answer = _cgprobe.take(root)
-    return detect_cgroups(root) if answer is None else layout_of(answer)
 
 
 def _seconds(value: float) -> str:
@@ -117,7 +98,7 @@ class LocalSandbox:
         self.layout: CgroupLayout | None = None
         self.cgroups_reason = "disabled (use_cgroups=False)"
         if use_cgroups is not False:
-            self.layout, self.cgroups_reason = _detect(cgroup_root)
+            self.layout, self.cgroups_reason = detect_cgroups(cgroup_root)
             if self.layout is None:
                 if use_cgroups:
                     raise SandboxError(f"cgroups were required but {self.cgroups_reason}")
@@ -132,7 +113,7 @@ class LocalSandbox:
     def prepare(self) -> None:
         """Say that a step will start soon (the runner calls this before a checkout):
         on cgroup v1, a no-op thread move now keeps the step's own move from
-        waiting for an RCU grace period (see :mod:`sauci.sandbox._warm`)."""
+        waiting for an RCU grace period (see :mod:`sauci.sandbox._cgroups`)."""
         layout = self.layout
         if layout is not None and layout.version == 1:
             warm_moves(next(iter(layout.bases.values())) / "tasks")

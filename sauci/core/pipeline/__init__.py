@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Collection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sauci._logging import get_logger
-from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Schedule, Step
+from sauci.core.pipeline._units import parse_duration, parse_size
 from sauci.exceptions import ConfigError, PipelineError, Problem
 
 if TYPE_CHECKING:
-    from sauci.core.pipeline._dump import dump_pipeline
     from sauci.core.pipeline._nodes import Checker
-    from sauci.core.pipeline._units import parse_duration, parse_size
 
 # parse_duration and parse_size are public so that settings (sauci.toml,
 # SAUCI_* variables) read "1h" and "512MiB" exactly as pipeline files do.
@@ -37,28 +35,6 @@ log = get_logger(__name__)
 
 FILENAME = ".sauci.yml"
 _MAX_PROBLEMS = 100
-# The parser's own limit (_yaml.MAX_BYTES, which a test keeps equal): known
-# here so that a cache hit reads the file without importing the parser.
-_MAX_BYTES = 1024 * 1024
-
-# The parser's modules (and yaml, about 13 ms) are imported on first use, so
-# that load_pipeline with a cache hit imports neither.
-_LAZY = {
-    "dump_pipeline": "sauci.core.pipeline._dump",
-    "parse_duration": "sauci.core.pipeline._units",
-    "parse_size": "sauci.core.pipeline._units",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
 
 
 def parse_pipeline(
@@ -101,28 +77,23 @@ def load_pipeline(
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
-    A missing or unreadable file is a ConfigError naming the path. With
-    ``cache_dir``, a valid pipeline is kept there (see :mod:`._cache`), and a
-    file read before is not parsed again.
+    A missing or unreadable file is a ConfigError naming the path.
+    ``cache_dir`` is accepted and ignored: parsed pipelines are no longer
+    cached (parsing a file takes a few milliseconds).
     """
+    del cache_dir  # kept for callers written against the cache
     name = os.fspath(path)
     if os.path.isdir(name):
         name = os.path.join(name, FILENAME)
     data = _read_file(name)
-    if cache_dir is None:
-        return parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
-    from sauci.core.pipeline import _cache
+    return parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
 
-    key = _cache.key(data, max_timeout, sandboxes)
-    pipeline = _cache.get(Path(cache_dir), key)
-    if pipeline is None:
-        pipeline = parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
-        _cache.put(Path(cache_dir), key, pipeline)
-    elif pipeline.source != name:
-        import attrs
 
-        pipeline = attrs.evolve(pipeline, source=name)
-    return pipeline
+def dump_pipeline(pipeline: Pipeline) -> str:
+    """YAML text for ``pipeline``; ``parse_pipeline`` turns it back into an equal one."""
+    from sauci.core.pipeline._dump import dump_pipeline as dump  # yaml only when used
+
+    return dump(pipeline)
 
 
 def _read_file(name: str) -> bytes:
@@ -150,7 +121,9 @@ def _read_file(name: str) -> bytes:
     with open(fd, "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             raise ConfigError(f"the pipeline file {name} is not a regular file")
-        return file.read(_MAX_BYTES + 1)
+        from sauci.core.pipeline._yaml import MAX_BYTES  # the parser (and yaml) reads it next
+
+        return file.read(MAX_BYTES + 1)
 
 
 def _check(
@@ -216,8 +189,6 @@ def _read(
     steps = [Step(**kwargs) for kwargs in kwargs_list]
     schedules: tuple[Any, ...] = ()
     if reader.schedules:
-        from sauci.core.pipeline_parts import Schedule
-
         schedules = tuple(Schedule(cron=c, branch=b) for c, b in reader.schedules)
     try:
         return Pipeline(

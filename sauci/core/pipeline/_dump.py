@@ -14,15 +14,9 @@ from typing import Any
 
 import yaml
 
-from sauci.core.models import (
-    DEFAULT_READY_TIMEOUT,
-    DEFAULT_SHELL,
-    DEFAULT_TIMEOUT,
-    Pipeline,
-    Service,
-    Step,
-)
+from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Pipeline, Service, Step
 from sauci.core.pipeline._units import format_duration, format_size, parse_duration
+from sauci.core.pipeline_parts import DEFAULT_READY_TIMEOUT
 
 try:
     from yaml import CSafeDumper as _BaseDumper

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import Node, ScalarNode
 
-from sauci.core.models import service_name_problem
+from sauci.core._converters import service_name_problem
 from sauci.core.pipeline._nodes import (
     FLOAT,
     INT,
