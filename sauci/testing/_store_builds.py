@@ -1,14 +1,16 @@
-"""Conformance tests of a store's builds: create and get, update (every
-field, unknown fields), claims (priority order, atomicity under threads), and
-listing with every filter and keyset paging.
+"""Conformance tests of the BuildStore part: create and get, update (every
+field, unknown fields), listing with every filter and keyset paging, the
+repositories built and the statistics.
 
-A part of :class:`sauci.testing.StoreConformance`, kept in its own module.
+A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
+one store part, with a ``store`` fixture that yields an empty store.
 """
 
 # Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -17,17 +19,17 @@ import pytest
 
 from sauci.core.models import BuildRequest, Status
 from sauci.exceptions import NotFoundError, StoreError
-from sauci.testing._store_support import MISSING_ID, _race, _request
-from sauci.typing import Store
+from sauci.testing._store_support import MISSING_ID, _request
+from sauci.typing import BuildQuery, BuildStore, Store
 
-__all__ = ["BuildsConformance"]
+__all__ = ["BuildStoreConformance"]
 
 
-class BuildsConformance:
-    """Creating, reading, updating, claiming and listing builds (part of
-    StoreConformance)."""
+class BuildStoreConformance:
+    """Creating, reading, updating and listing builds; their statistics."""
 
-    # create / get
+    def test_the_builds_part_is_implemented(self, store: Store) -> None:
+        assert isinstance(store, BuildStore)
 
     def test_create_build_records_the_request(self, store: Store) -> None:
         request = BuildRequest(
@@ -103,7 +105,6 @@ class BuildsConformance:
         assert first.reuse_from is None
 
     # update
-
     def test_update_build_changes_every_allowed_field(self, store: Store) -> None:
         build = store.create_build(_request())
         changes: dict[str, Any] = {
@@ -152,60 +153,7 @@ class BuildsConformance:
         with pytest.raises(NotFoundError):
             store.update_build(MISSING_ID, status=Status.PASSED)
 
-    # claim
-
-    def test_claim_from_an_empty_queue_returns_none(self, store: Store) -> None:
-        assert store.claim_build("w") is None
-        store.create_build(_request(), status=Status.PASSED)
-        assert store.claim_build("w") is None
-
-    def test_claim_moves_the_build_to_running(self, store: Store) -> None:
-        build = store.create_build(_request())
-        claimed = store.claim_build("worker-7")
-        assert claimed is not None
-        assert build.id == claimed.id
-        assert (Status.RUNNING, "worker-7") == (claimed.status, claimed.claimed_by)
-        assert claimed.started_at is not None
-        assert claimed == store.get_build(build.id)
-        assert store.claim_build("worker-7") is None
-
-    def test_claim_takes_highest_priority_then_oldest(self, store: Store) -> None:
-        low = store.create_build(_request(priority=0))
-        high_old = store.create_build(_request(priority=5))
-        store.create_build(_request(priority=1), status=Status.PASSED)
-        mid = store.create_build(_request(priority=1))
-        high_new = store.create_build(_request(priority=5))
-        low_new = store.create_build(_request(priority=0))
-        negative = store.create_build(_request(priority=-1))
-        order = [store.claim_build("w") for _ in range(7)]
-        assert [high_old.id, high_new.id, mid.id, low.id, low_new.id, negative.id, None] == [
-            b.id if b else None for b in order
-        ]
-
-    def test_claim_takes_a_requeued_build(self, store: Store) -> None:
-        build = store.create_build(_request())
-        store.claim_build("w")
-        store.update_build(build.id, status=Status.QUEUED, claimed_by=None)
-        claimed = store.claim_build("w2")
-        assert claimed is not None
-        assert (build.id, "w2") == (claimed.id, claimed.claimed_by)
-
-    def test_concurrent_claims_take_each_build_exactly_once(self, store: Store) -> None:
-        created = {store.create_build(_request(priority=i % 3)).id for i in range(50)}
-        claimed: list[list[int]] = [[] for _ in range(8)]
-
-        def claim_all(i: int) -> None:
-            while (build := store.claim_build(f"worker-{i}")) is not None:
-                assert f"worker-{i}" == build.claimed_by
-                claimed[i].append(build.id)
-
-        _race(8, claim_all)
-        everything = [b for per_thread in claimed for b in per_thread]
-        assert sorted(created) == sorted(everything)  # none twice, none missed
-        assert all(b.status is Status.RUNNING for b in store.list_builds(limit=100))
-
     # list
-
     def test_list_builds_is_newest_first(self, store: Store) -> None:
         ids = [store.create_build(_request()).id for _ in range(4)]
         assert ids[::-1] == [b.id for b in store.list_builds()]
@@ -237,6 +185,23 @@ class BuildsConformance:
         assert [] == ids(repo="a", status=Status.PASSED)
         assert [] == ids(repo="nope")
 
+    def test_list_builds_takes_a_build_query_or_keywords_alike(self, store: Store) -> None:
+        a = store.create_build(_request("a", author="ada"))
+        store.create_build(_request("b", author="ada"))
+        c = store.create_build(_request("a", author="bob"))
+        query = BuildQuery(repo="a", limit=10)
+        assert [c.id, a.id] == [x.id for x in store.list_builds(query)]
+        assert store.list_builds(query) == store.list_builds(repo="a", limit=10)
+        # Keywords given with a query change it: here, the author filter.
+        assert [a.id] == [x.id for x in store.list_builds(query, author="ada")]
+        assert [a.id] == [x.id for x in store.list_builds(BuildQuery(before_id=c.id, repo="a"))]
+
+    def test_list_builds_rejects_unknown_filters_and_negative_limits(self, store: Store) -> None:
+        with pytest.raises(TypeError, match="colour"):
+            store.list_builds(colour="red")
+        with pytest.raises(ValueError, match="limit"):
+            store.list_builds(limit=-1)
+
     def test_list_builds_pages_with_before_id(self, store: Store) -> None:
         for i in range(11):
             store.create_build(_request("a" if i % 2 else "b"))
@@ -256,3 +221,49 @@ class BuildsConformance:
         for repo in ("zeta", "Alpha", "acme/app", "zeta", "acme/app", "b"):
             store.create_build(_request(repo))
         assert ["Alpha", "acme/app", "b", "zeta"] == store.list_repos()
+
+    def test_create_build_keeps_the_attempt_and_has_no_labels_or_heartbeat(
+        self, store: Store
+    ) -> None:
+        first = store.create_build(_request())
+        again = store.create_build(_request(attempt=3))
+        assert (1, (), None) == (first.attempt, first.runs_on, first.heartbeat_at)
+        assert (3, (), None) == (again.attempt, again.runs_on, again.heartbeat_at)
+        assert [again, first] == store.list_builds()
+
+    def test_update_build_sets_runs_on_and_heartbeat_at(self, store: Store) -> None:
+        build = store.create_build(_request())
+        updated = store.update_build(build.id, runs_on=["linux", "gpu", "é"], heartbeat_at=12.5)
+        assert attrs.evolve(build, runs_on=("linux", "gpu", "é"), heartbeat_at=12.5) == updated
+        assert updated == store.get_build(build.id)
+        cleared = store.update_build(build.id, runs_on=(), heartbeat_at=None)
+        assert build == cleared == store.get_build(build.id)
+
+    # analytics
+    def test_build_stats(self, store: Store) -> None:
+        assert {"total": 0, "by_status": {}, "mean_duration": None} == dict(store.build_stats())
+        a1 = store.create_build(_request("a"))
+        a2 = store.create_build(_request("a"))
+        store.create_build(_request("a"))
+        b1 = store.create_build(_request("b"))
+        store.update_build(a1.id, status=Status.PASSED, started_at=100.0, finished_at=110.0)
+        store.update_build(a2.id, status=Status.FAILED, started_at=100.0, finished_at=130.0)
+        store.update_build(b1.id, status=Status.PASSED, started_at=100.0, finished_at=160.0)
+        stats = store.build_stats()
+        assert 4 == stats["total"]
+        assert {"passed": 2, "failed": 1, "queued": 1} == dict(stats["by_status"])
+        assert math.isclose(stats["mean_duration"], (10 + 30 + 60) / 3)
+        stats_a = store.build_stats(repo="a")
+        assert 3 == stats_a["total"]
+        assert {"passed": 1, "failed": 1, "queued": 1} == dict(stats_a["by_status"])
+        assert math.isclose(stats_a["mean_duration"], 20.0)
+        assert {"total": 0, "by_status": {}, "mean_duration": None} == dict(
+            store.build_stats(repo="nope")
+        )
+
+    def test_build_stats_ignores_builds_without_both_times(self, store: Store) -> None:
+        a = store.create_build(_request())
+        b = store.create_build(_request())
+        store.update_build(a.id, status=Status.ERRORED, finished_at=50.0)
+        store.update_build(b.id, status=Status.RUNNING, started_at=50.0)
+        assert store.build_stats()["mean_duration"] is None

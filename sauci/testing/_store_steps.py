@@ -1,7 +1,8 @@
-"""Conformance tests of a store's step records: every field round-trips, a
-step is replaced by name, steps are listed in position order per build.
+"""Conformance tests of the StepStore part: every field round-trips, a step is
+replaced by name, steps are listed in position order per build.
 
-A part of :class:`sauci.testing.StoreConformance`, kept in its own module.
+A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
+one store part, with a ``store`` fixture that yields an empty store.
 """
 
 # Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
@@ -14,14 +15,16 @@ import pytest
 from sauci.core.models import EndedBy, Status, StepRun
 from sauci.exceptions import NotFoundError
 from sauci.testing._store_support import MISSING_ID, _request
-from sauci.typing import Store
+from sauci.typing import StepStore, Store
 
-__all__ = ["StepsConformance"]
+__all__ = ["StepStoreConformance"]
 
 
-class StepsConformance:
-    """Step records: every field, replaced by name, listed by position (part of
-    StoreConformance)."""
+class StepStoreConformance:
+    """Step records: every field, replaced by name, listed by position."""
+
+    def test_the_steps_part_is_implemented(self, store: Store) -> None:
+        assert isinstance(store, StepStore)
 
     def test_save_step_round_trips_every_field(self, store: Store) -> None:
         build = store.create_build(_request())

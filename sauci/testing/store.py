@@ -22,31 +22,53 @@ Use them in a plugin's test suite::
 
 The ``store`` fixture must give an empty store for each test.
 
-The suite is put together here from one mixin an area, each in a private
-module: builds (``_store_builds``), steps (``_store_steps``), logs, test
-results and artifacts (``_store_outputs``), events, statistics, repositories
-and deliveries (``_store_server``) and distributed runs (``_store_runs``);
-the state machine is in ``_store_state_machine``.
+The suite is put together here from one mixin a store part (see
+``sauci.typing``), each in a private module and each usable alone for a store
+that implements only that part: ``BuildStoreConformance``,
+``QueueStoreConformance``, ``StepStoreConformance``, ``LogStoreConformance``,
+``ResultStoreConformance``, ``RepoStoreConformance``,
+``WorkerStoreConformance`` and ``EventStoreConformance``; the state machine is
+in ``_store_state_machine``.
 """
 
 from __future__ import annotations
 
-from sauci.testing._store_builds import BuildsConformance
-from sauci.testing._store_outputs import OutputsConformance
-from sauci.testing._store_runs import RunsConformance
-from sauci.testing._store_server import ServerConformance
+from sauci.testing._store_builds import BuildStoreConformance
+from sauci.testing._store_events import EventStoreConformance
+from sauci.testing._store_logs import LogStoreConformance
+from sauci.testing._store_queue import QueueStoreConformance
+from sauci.testing._store_repos import RepoStoreConformance
+from sauci.testing._store_results import ResultStoreConformance
 from sauci.testing._store_state_machine import make_store_state_machine
-from sauci.testing._store_steps import StepsConformance
+from sauci.testing._store_steps import StepStoreConformance
+from sauci.testing._store_workers import WorkerStoreConformance
 from sauci.typing import Store
 
-__all__ = ["StoreConformance", "make_store_state_machine"]
+__all__ = [
+    "BuildStoreConformance",
+    "EventStoreConformance",
+    "LogStoreConformance",
+    "QueueStoreConformance",
+    "RepoStoreConformance",
+    "ResultStoreConformance",
+    "StepStoreConformance",
+    "StoreConformance",
+    "WorkerStoreConformance",
+    "make_store_state_machine",
+]
 
 
 # pytest collects a base class's tests before its subclass's (reverse MRO), so
-# the areas are listed last first: they run in their old order (runs, builds,
-# steps, outputs, server records), then the protocol checks below.
+# the parts run from the last listed to the first, then the checks below.
 class StoreConformance(
-    ServerConformance, OutputsConformance, StepsConformance, BuildsConformance, RunsConformance
+    EventStoreConformance,
+    WorkerStoreConformance,
+    RepoStoreConformance,
+    ResultStoreConformance,
+    LogStoreConformance,
+    StepStoreConformance,
+    QueueStoreConformance,
+    BuildStoreConformance,
 ):
     """Tests every Store must pass. Subclass it and provide a ``store`` fixture
     that yields a new, empty store (and closes it afterwards)."""

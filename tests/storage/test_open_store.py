@@ -14,12 +14,16 @@ from sauci.storage import default_store_url, open_store
 from sauci.storage.memory import MemoryStore
 from sauci.storage.sqlalchemy import SQLAlchemyStore
 from sauci.storage.sqlite import SQLiteStore
+from sauci.typing import STORE_PARTS
 
 
 def test_public_api_is_exactly_all() -> None:
     expected = ["MemoryStore", "SQLAlchemyStore", "SQLiteStore", "default_store_url", "open_store"]
     assert expected == sauci.storage.__all__
-    assert ["StoreConformance", "make_store_state_machine"] == sauci.testing.__all__
+    parts = [f"{part.__name__}Conformance" for part in STORE_PARTS]
+    assert sorted([*parts, "StoreConformance", "make_store_state_machine"]) == sorted(
+        sauci.testing.__all__
+    )
     for name in sauci.storage.__all__:
         assert getattr(sauci.storage, name) is not None
     assert sauci.storage.SQLiteStore is SQLiteStore

@@ -1,7 +1,8 @@
-"""Conformance tests of the store operations that distributed runs rely on:
-claims by build id, heartbeats, compare-and-set ends and worker records.
+"""Conformance tests of the QueueStore part: claims (priority order, by id,
+atomic under threads), heartbeats and compare-and-set ends.
 
-A part of :class:`sauci.testing.StoreConformance`, kept in its own module.
+A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
+one store part, with a ``store`` fixture that yields an empty store.
 """
 
 # Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
@@ -14,12 +15,12 @@ from typing import Any
 import attrs
 import pytest
 
-from sauci.core.models import Status, Worker
+from sauci.core.models import Status
 from sauci.exceptions import NotFoundError
 from sauci.testing._store_support import MISSING_ID, _race, _request
-from sauci.typing import Store
+from sauci.typing import QueueStore, Store
 
-__all__ = ["RunsConformance"]
+__all__ = ["QueueStoreConformance"]
 
 
 def _finish(store: Store, build_id: int, worker: str, **kw: Any) -> Any:
@@ -29,30 +30,64 @@ def _finish(store: Store, build_id: int, worker: str, **kw: Any) -> Any:
     return store.finish_build(build_id, worker, **kw)
 
 
-class RunsConformance:
-    """Claims by id, heartbeats, finish_build and workers (part of StoreConformance)."""
+class QueueStoreConformance:
+    """Claims, heartbeats and finish_build."""
 
-    # the new build fields
+    def test_the_queue_part_is_implemented(self, store: Store) -> None:
+        assert isinstance(store, QueueStore)
 
-    def test_create_build_keeps_the_attempt_and_has_no_labels_or_heartbeat(
-        self, store: Store
-    ) -> None:
-        first = store.create_build(_request())
-        again = store.create_build(_request(attempt=3))
-        assert (1, (), None) == (first.attempt, first.runs_on, first.heartbeat_at)
-        assert (3, (), None) == (again.attempt, again.runs_on, again.heartbeat_at)
-        assert [again, first] == store.list_builds()
+    # claim
+    def test_claim_from_an_empty_queue_returns_none(self, store: Store) -> None:
+        assert store.claim_build("w") is None
+        store.create_build(_request(), status=Status.PASSED)
+        assert store.claim_build("w") is None
 
-    def test_update_build_sets_runs_on_and_heartbeat_at(self, store: Store) -> None:
+    def test_claim_moves_the_build_to_running(self, store: Store) -> None:
         build = store.create_build(_request())
-        updated = store.update_build(build.id, runs_on=["linux", "gpu", "é"], heartbeat_at=12.5)
-        assert attrs.evolve(build, runs_on=("linux", "gpu", "é"), heartbeat_at=12.5) == updated
-        assert updated == store.get_build(build.id)
-        cleared = store.update_build(build.id, runs_on=(), heartbeat_at=None)
-        assert build == cleared == store.get_build(build.id)
+        claimed = store.claim_build("worker-7")
+        assert claimed is not None
+        assert build.id == claimed.id
+        assert (Status.RUNNING, "worker-7") == (claimed.status, claimed.claimed_by)
+        assert claimed.started_at is not None
+        assert claimed == store.get_build(build.id)
+        assert store.claim_build("worker-7") is None
+
+    def test_claim_takes_highest_priority_then_oldest(self, store: Store) -> None:
+        low = store.create_build(_request(priority=0))
+        high_old = store.create_build(_request(priority=5))
+        store.create_build(_request(priority=1), status=Status.PASSED)
+        mid = store.create_build(_request(priority=1))
+        high_new = store.create_build(_request(priority=5))
+        low_new = store.create_build(_request(priority=0))
+        negative = store.create_build(_request(priority=-1))
+        order = [store.claim_build("w") for _ in range(7)]
+        assert [high_old.id, high_new.id, mid.id, low.id, low_new.id, negative.id, None] == [
+            b.id if b else None for b in order
+        ]
+
+    def test_claim_takes_a_requeued_build(self, store: Store) -> None:
+        build = store.create_build(_request())
+        store.claim_build("w")
+        store.update_build(build.id, status=Status.QUEUED, claimed_by=None)
+        claimed = store.claim_build("w2")
+        assert claimed is not None
+        assert (build.id, "w2") == (claimed.id, claimed.claimed_by)
+
+    def test_concurrent_claims_take_each_build_exactly_once(self, store: Store) -> None:
+        created = {store.create_build(_request(priority=i % 3)).id for i in range(50)}
+        claimed: list[list[int]] = [[] for _ in range(8)]
+
+        def claim_all(i: int) -> None:
+            while (build := store.claim_build(f"worker-{i}")) is not None:
+                assert f"worker-{i}" == build.claimed_by
+                claimed[i].append(build.id)
+
+        _race(8, claim_all)
+        everything = [b for per_thread in claimed for b in per_thread]
+        assert sorted(created) == sorted(everything)  # none twice, none missed
+        assert all(b.status is Status.RUNNING for b in store.list_builds(limit=100))
 
     # claims
-
     def test_claim_sets_heartbeat_at_to_the_claim_time(self, store: Store) -> None:
         build = store.create_build(_request())
         claimed = store.claim_build("w")
@@ -99,7 +134,6 @@ class RunsConformance:
         assert won == store.get_build(build.id)
 
     # heartbeats
-
     def test_heartbeat_by_the_owner_moves_heartbeat_at(self, store: Store) -> None:
         build = store.create_build(_request())
         claimed = store.claim_build("w", build_id=build.id)
@@ -128,7 +162,6 @@ class RunsConformance:
             store.heartbeat_build(MISSING_ID, "w")
 
     # finish_build
-
     def test_finish_build_records_the_end(self, store: Store) -> None:
         build = store.create_build(_request())
         claimed = store.claim_build("w")
@@ -181,34 +214,3 @@ class RunsConformance:
         assert winners[0] == store.get_build(build.id)
         i = results.index(winners[0])
         assert (statuses[i], f"verdict {i}") == (winners[0].status, winners[0].reason)
-
-    # workers
-
-    def test_workers_round_trip_every_field(self, store: Store) -> None:
-        worker = Worker(
-            name="host-1:4242",
-            host="host-1",
-            labels=("linux", "gpu", "é"),
-            slots=4,
-            running=(3, 1, 2),
-            started_at=1000.25,
-            heartbeat_at=1010.5,
-            state="stopping",
-        )
-        assert worker == store.save_worker(worker)
-        assert [worker] == store.list_workers()
-
-    def test_workers_are_replaced_by_name_listed_by_name_and_deleted(self, store: Store) -> None:
-        assert [] == store.list_workers()
-        b = Worker(name="b", running=(1,))
-        a = Worker(name="a")
-        upper = Worker(name="Z")  # code-point order: "Z" < "a"
-        for w in (b, a, upper):
-            store.save_worker(w)
-        assert [upper, a, b] == store.list_workers()
-        b2 = attrs.evolve(b, running=(), state="offline", heartbeat_at=5.0)
-        store.save_worker(b2)
-        assert [upper, a, b2] == store.list_workers()
-        store.delete_worker("a")
-        store.delete_worker("never-seen")
-        assert [upper, b2] == store.list_workers()

@@ -1,0 +1,66 @@
+"""Conformance tests of the ResultStore part: test results and artifacts.
+
+A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
+one store part, with a ``store`` fixture that yields an empty store.
+"""
+
+# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+
+from __future__ import annotations
+
+import pytest
+
+from sauci.core.models import Artifact, TestCase
+from sauci.exceptions import NotFoundError
+from sauci.testing._store_support import MISSING_ID, _request
+from sauci.typing import ResultStore, Store
+
+__all__ = ["ResultStoreConformance"]
+
+
+class ResultStoreConformance:
+    """Test results and artifacts, in insertion order."""
+
+    def test_the_results_part_is_implemented(self, store: Store) -> None:
+        assert isinstance(store, ResultStore)
+
+    # test results, artifacts
+    def test_test_results_round_trip_in_insertion_order(self, store: Store) -> None:
+        build = store.create_build(_request())
+        other = store.create_build(_request())
+        unit = [
+            TestCase(name="test_a", classname="pkg.TestX", duration=0.25, file="t.py"),
+            TestCase(
+                name="test_b",
+                classname="pkg.TestX",
+                status="failed",
+                duration=1.5,
+                message="assert 1 == 2",
+                text="Traceback ...\n  é ☃",
+            ),
+        ]
+        integration = [TestCase(name="test_c", status="skipped")]
+        store.add_test_results(build.id, "unit", unit)
+        store.add_test_results(build.id, "integration", integration)
+        store.add_test_results(build.id, "unit", [])
+        store.add_test_results(other.id, "unit", unit[:1])
+        expected = [("unit", unit[0]), ("unit", unit[1]), ("integration", integration[0])]
+        assert expected == store.list_test_results(build.id)
+        assert [("unit", unit[0])] == store.list_test_results(other.id)
+        assert [] == store.list_test_results(MISSING_ID)
+
+    def test_artifacts_round_trip_in_insertion_order(self, store: Store) -> None:
+        build = store.create_build(_request())
+        first = [Artifact(path="dist/app.whl", size=2**33, sha256="ab" * 32)]
+        second = [Artifact(path="report.html", size=0), Artifact(path="a/b/c.txt", size=3)]
+        store.add_artifacts(build.id, "build", first)
+        store.add_artifacts(build.id, "report", second)
+        expected = [("build", first[0]), ("report", second[0]), ("report", second[1])]
+        assert expected == store.list_artifacts(build.id)
+        assert [] == store.list_artifacts(MISSING_ID)
+
+    def test_results_of_a_missing_build_raise_not_found(self, store: Store) -> None:
+        with pytest.raises(NotFoundError):
+            store.add_test_results(MISSING_ID, "unit", [TestCase(name="t")])
+        with pytest.raises(NotFoundError):
+            store.add_artifacts(MISSING_ID, "build", [Artifact(path="a", size=1)])

@@ -1,0 +1,53 @@
+"""Conformance tests of the WorkerStore part: worker records.
+
+A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
+one store part, with a ``store`` fixture that yields an empty store.
+"""
+
+# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+
+from __future__ import annotations
+
+import attrs
+
+from sauci.core.models import Worker
+from sauci.typing import Store, WorkerStore
+
+__all__ = ["WorkerStoreConformance"]
+
+
+class WorkerStoreConformance:
+    """Worker records: every field, replaced, listed by name, deleted."""
+
+    def test_the_workers_part_is_implemented(self, store: Store) -> None:
+        assert isinstance(store, WorkerStore)
+
+    # workers
+    def test_workers_round_trip_every_field(self, store: Store) -> None:
+        worker = Worker(
+            name="host-1:4242",
+            host="host-1",
+            labels=("linux", "gpu", "é"),
+            slots=4,
+            running=(3, 1, 2),
+            started_at=1000.25,
+            heartbeat_at=1010.5,
+            state="stopping",
+        )
+        assert worker == store.save_worker(worker)
+        assert [worker] == store.list_workers()
+
+    def test_workers_are_replaced_by_name_listed_by_name_and_deleted(self, store: Store) -> None:
+        assert [] == store.list_workers()
+        b = Worker(name="b", running=(1,))
+        a = Worker(name="a")
+        upper = Worker(name="Z")  # code-point order: "Z" < "a"
+        for w in (b, a, upper):
+            store.save_worker(w)
+        assert [upper, a, b] == store.list_workers()
+        b2 = attrs.evolve(b, running=(), state="offline", heartbeat_at=5.0)
+        store.save_worker(b2)
+        assert [upper, a, b2] == store.list_workers()
+        store.delete_worker("a")
+        store.delete_worker("never-seen")
+        assert [upper, b2] == store.list_workers()
