@@ -10,6 +10,7 @@ import pytest
 import sauci.storage
 import sauci.testing
 from sauci.exceptions import ConfigError, PluginError
+from sauci.plugins import STORES
 from sauci.storage import default_store_url, open_store
 from sauci.storage.memory import MemoryStore
 from sauci.storage.sqlalchemy import SQLAlchemyStore
@@ -18,7 +19,7 @@ from sauci.typing import STORE_PARTS
 
 
 def test_public_api_is_exactly_all() -> None:
-    expected = ["MemoryStore", "SQLAlchemyStore", "SQLiteStore", "default_store_url", "open_store"]
+    expected = ["MemoryStore", "SQLiteStore", "default_store_url", "open_store"]
     assert expected == sauci.storage.__all__
     parts = [f"{part.__name__}Conformance" for part in STORE_PARTS]
     assert sorted([*parts, "StoreConformance", "make_store_state_machine"]) == sorted(
@@ -130,13 +131,34 @@ def test_a_broken_plugin_is_a_plugin_error(monkeypatch: pytest.MonkeyPatch) -> N
         open_store("fake://anything")
 
 
-def test_the_installed_entry_points_name_real_stores() -> None:
-    eps = {ep.name: ep for ep in importlib.metadata.entry_points(group="sauci.stores")}
-    if not eps:
-        pytest.skip("sauci is not installed (no entry points)")
-    assert MemoryStore is eps["memory"].load()
-    assert SQLiteStore is eps["sqlite"].load()
-    assert SQLAlchemyStore is eps["postgresql"].load()
+def test_every_built_in_store_of_the_adapter_table_is_a_store_class() -> None:
+    classes = {name: STORES.load(name) for name in STORES.builtins}
+    assert MemoryStore is classes["memory"]
+    assert SQLiteStore is classes["sqlite"]
+    assert SQLAlchemyStore is classes["postgresql"] is classes["sqlalchemy"]
+    assert all(hasattr(cls, "from_url") and hasattr(cls, "close") for cls in classes.values())
+
+
+class _Recorder:
+    """Stands for a built-in store: records the URLs it is opened with."""
+
+    opened: list[str] = []
+
+    @classmethod
+    def from_url(cls, url: str) -> None:
+        cls.opened.append(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "builtin"), [("postgres://u@h/db", "postgresql"), ("rediss://h:1/0", "redis")]
+)
+def test_other_spellings_of_a_scheme_reach_the_same_store(
+    url: str, builtin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STORES.builtins, builtin, f"{__name__}:_Recorder")
+    monkeypatch.setattr(_Recorder, "opened", [])
+    open_store(url)
+    assert [url] == _Recorder.opened
 
 
 def test_default_store_url_prefers_sauci_data_dir(
