@@ -5,8 +5,6 @@ are imported from their own modules (``sauci.storage.SQLAlchemyStore``,
 ``sauci.sandbox.docker``), so that ``import sauci`` does not pay for them.
 """
 
-from importlib import metadata as _metadata
-
 from sauci.core.config import Settings, load_settings
 from sauci.core.models import (
     Artifact,
@@ -43,10 +41,19 @@ from sauci.storage import open_store
 from sauci.storage.memory import MemoryStore
 from sauci.storage.sqlite import SQLiteStore
 
-try:
-    __version__ = _metadata.version("sauci")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the package metadata when asked for (as attrs and
+    structlog do: reading metadata costs an import most commands never need)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'sauci' has no attribute {name!r}")
+    from importlib import metadata
+
+    try:
+        return metadata.version("sauci")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
 
 __all__ = [
     "Artifact",

@@ -1,38 +1,129 @@
-"""SauCI's own logging: structlog, configured only by the processes SauCI starts.
+"""SauCI's own logging: stdlib ``logging`` in library code, rendered by structlog
+in the processes SauCI starts.
 
-Library modules do ``log = get_logger(__name__)`` at module level, as
-structlog's own docs advise (its logger is a proxy that reads the
-configuration when first used). Only the CLI and ``sauci serve`` call
-:func:`configure`, which also subscribes :func:`log_state_change` to the
-event hub: one event per state change (a build queued, started, finished; a
-step started, finished; a worker lost), with ``build``, ``repo`` and
-``step`` bound.
+Library modules do ``log = get_logger(__name__)`` at module level and log
+events with keyword context, as structlog does
+(``log.info("step_finished", build=3, step="test")``): the logger is a
+stdlib :class:`logging.LoggerAdapter` that keeps the keywords on the record
+(``record.sauci``), so an embedding program sees SauCI's logs through the
+``logging`` configuration it already has, and SauCI never configures logging
+by itself. Only the CLI and ``sauci serve`` call :func:`configure`: it puts
+one handler on the ``sauci`` logger, rendered by structlog (console or JSON)
+for long-running processes and asked-for levels, and by a plain formatter
+for a command's warnings (so that ``sauci run`` need not import structlog),
+and subscribes :func:`log_state_change` to the event hub: one event per state
+change (a build queued, started, finished; a step started, finished; a
+worker lost), with ``build``, ``repo`` and ``step`` bound.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
+from collections.abc import MutableMapping
 from typing import Any
 
-import structlog
-
-__all__ = ["configure", "get_logger", "log_state_change"]
+__all__ = ["Logger", "configure", "get_logger", "log_state_change"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_min_level = 30  # warnings only, until configure() says otherwise
-_pending = None  # always None: read and restored by tests/conftest.py (compatibility)
+_ROOT = "sauci"
 
 
-def get_logger(name: str) -> Any:
-    """structlog's logger for ``name`` (``structlog.get_logger(name)``)."""
-    return structlog.get_logger(name)
+class Logger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A stdlib logger that takes structlog-style keyword context."""
+
+    def __init__(self, logger: logging.Logger, context: dict[str, Any] | None = None) -> None:
+        super().__init__(logger, context or {})
+
+    def bind(self, **context: Any) -> Logger:
+        """This logger with ``context`` added to every event."""
+        return Logger(self.logger, {**(self.extra or {}), **context})
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        passed = {k: kwargs.pop(k) for k in ("exc_info", "stack_info", "stacklevel") if k in kwargs}
+        fields = {**(self.extra or {}), **kwargs}
+        return msg, {**passed, "extra": {"sauci": fields}}
+
+
+def get_logger(name: str) -> Logger:
+    """The logger of module ``name``."""
+    return Logger(logging.getLogger(name))
+
+
+class _Plain(logging.Formatter):
+    """``2026-12-06T02:24:15Z [warning ] event key=value``, without structlog."""
+
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "sauci", {})
+        text = " ".join(
+            [
+                f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%SZ')} [{record.levelname.lower():<8}]",
+                record.getMessage(),
+                *(
+                    f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
+                    for k, v in fields.items()
+                ),
+            ]
+        )
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class _Stderr(logging.Handler):
+    """Writes to sys.stderr as it is when the event is logged (a test or an
+    embedding program may replace sys.stderr after configure())."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _structlog_formatter(fmt: str) -> logging.Formatter:
+    import structlog
+
+    def add_fields(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+        record = event.get("_record")
+        event.update(getattr(record, "sauci", {}))
+        return event
+
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            add_fields,
+            structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
 
 
 def configure(*, level: str = "warning", fmt: str = "console") -> None:
     """Configure SauCI's logging (the CLI and the server call this; library code never does)."""
-    global _min_level, _subscribed
-    _min_level = _LEVELS[level]
-    _apply(level=level, fmt=fmt)
+    global _subscribed
+    root = logging.getLogger(_ROOT)
+    root.setLevel(_LEVELS[level])
+    root.propagate = False
+    for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(handler)
+    handler = _Stderr()
+    plain = fmt == "console" and _LEVELS[level] >= _LEVELS["warning"]
+    handler.setFormatter(_Plain() if plain else _structlog_formatter(fmt))
+    root.addHandler(handler)
     if not _subscribed:
         # Imported here: sauci.core.events itself logs through this module.
         from sauci.core.events import subscribe
@@ -48,8 +139,8 @@ _EVENT_LEVELS = {"worker_heartbeat": "debug", "build_lost": "warning"}
 
 
 def log_state_change(name: str, fields: dict[str, Any]) -> None:
-    """A hub listener: one structlog event per state change, build/repo/step bound."""
-    if _LEVELS[_EVENT_LEVELS.get(name, "info")] < _min_level:
+    """A hub listener: one event per state change, build/repo/step bound."""
+    if not _events_log.isEnabledFor(_LEVELS[_EVENT_LEVELS.get(name, "info")]):
         return  # the common case (sauci run at warning level): no work at all
     try:
         _log_state_change(name, fields)
@@ -90,29 +181,3 @@ def _log_state_change(name: str, fields: dict[str, Any]) -> None:
         extra = {"state": worker.state, "slots_used": worker.slots_used, "slots": worker.slots}
     level = _EVENT_LEVELS.get(name, "info")
     getattr(_events_log.bind(**bound), level)(name, **extra)
-
-
-def _apply(*, level: str, fmt: str) -> None:
-    renderer: Any
-    if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
-
-
-def _stderr_logger(*args: Any) -> structlog.PrintLogger:
-    """A PrintLogger on sys.stderr as it is when the event is logged (a test or
-    an embedding program may replace sys.stderr after configure())."""
-    return structlog.PrintLogger(file=sys.stderr)

@@ -19,11 +19,14 @@ pytest.register_assert_rewrite("redis_server")
 
 @pytest.fixture(autouse=True)
 def _logging_settings_do_not_leak() -> Iterator[None]:
-    """Tests that call the CLI's main() in-process configure SauCI's logging;
-    a configuration not yet applied would otherwise be applied by the next
-    test's first warning, replacing structlog's capture_logs there."""
-    from sauci import _logging
+    """Tests that call the CLI's main() in-process configure SauCI's logging
+    (a level and a handler on the "sauci" logger); the next test starts
+    without them."""
+    import logging
 
-    saved = (_logging._min_level, _logging._pending)
+    logger = logging.getLogger("sauci")
+    saved = (logger.level, list(logger.handlers), logger.propagate)
     yield
-    _logging._min_level, _logging._pending = saved
+    logger.setLevel(saved[0])
+    logger.handlers[:] = saved[1]
+    logger.propagate = saved[2]

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 from sauci.core.config import Settings, load_settings
 from sauci.core.models import BuildRequest, Pipeline, Status, Step
@@ -18,6 +17,7 @@ from sauci.exceptions import ConfigError, SandboxError
 from sauci.sandbox.local import LocalSandbox
 from sauci.sandbox.policy import server_sandboxes
 from sauci.storage.memory import MemoryStore
+from sauci.testing.logs import capture_logs
 
 ASKS_FOR_LOCAL = "steps:\n  build:\n    run: make\n  escape:\n    run: id\n    sandbox: local\n"
 

@@ -8,7 +8,6 @@ import time
 
 import pytest
 from polling import wait_for
-from structlog.testing import capture_logs
 from test_dispatch import make_repo
 
 from sauci.core.config import Settings
@@ -18,6 +17,7 @@ from sauci.distributed import WorkerRuntime
 from sauci.exceptions import ConfigError
 from sauci.sandbox.local import LocalSandbox
 from sauci.storage.memory import MemoryStore
+from sauci.testing.logs import capture_logs
 
 DEADLINE = 30.0
 

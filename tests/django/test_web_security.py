@@ -204,7 +204,7 @@ class TestServerErrors:
     def test_a_failing_view_is_logged_with_its_traceback(self, logging_site, store):
         import traceback
 
-        from structlog.testing import capture_logs
+        from sauci.testing.logs import capture_logs
 
         client = Client(raise_request_exception=False)
         with capture_logs() as logs:
@@ -223,7 +223,7 @@ class TestServerErrors:
         assert b"kaboom" not in response.content and b"Traceback" not in response.content
 
     def test_a_404_is_not_logged_as_an_error(self, logging_site, admin_client, store):
-        from structlog.testing import capture_logs
+        from sauci.testing.logs import capture_logs
 
         with capture_logs() as logs:
             assert 404 == admin_client.get(reverse("sauci:build", args=[9])).status_code

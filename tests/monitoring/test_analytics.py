@@ -3,6 +3,7 @@ retries and queues, and builds that never wait for any of it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import stat
@@ -11,9 +12,7 @@ import time
 import pytest
 from fake_mixpanel import FakeMixpanel
 from monitoring_helpers import run_builds
-from structlog.testing import capture_logs
 
-from sauci import _logging
 from sauci.core.models import Status
 from sauci.monitoring import install
 from sauci.monitoring.analytics import (
@@ -26,6 +25,7 @@ from sauci.monitoring.analytics import (
     read_events,
 )
 from sauci.storage.memory import MemoryStore
+from sauci.testing.logs import capture_logs
 
 pytest.importorskip("mixpanel")
 
@@ -41,13 +41,8 @@ def fake():
 
 @pytest.fixture
 def warnings_logged(monkeypatch):
-    """structlog events captured, with SauCI's level at warning (the default)."""
-    from sauci.monitoring.analytics import _base
-
-    monkeypatch.setattr(_logging, "_min_level", 30)
-    monkeypatch.setattr(_logging, "_pending", None)  # no configure() in the middle of capturing
-    monkeypatch.setattr(_base.log, "_real", None)  # a logger bound before capturing began
-    with capture_logs() as logs:
+    """SauCI's log events captured at warning level (the default)."""
+    with capture_logs(logging.WARNING) as logs:
         yield logs
 
 

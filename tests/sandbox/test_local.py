@@ -509,9 +509,8 @@ def test_sweep_ends_leftover_cgroups(cgroup_sandbox: LocalSandbox) -> None:
 
 
 def test_missing_cgroups_are_logged_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from structlog.testing import capture_logs
-
     from sauci.sandbox import local
+    from sauci.testing.logs import capture_logs
 
     monkeypatch.setattr(local, "_warned", False)
     with capture_logs() as logs:
