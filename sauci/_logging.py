@@ -54,7 +54,7 @@ def get_logger(name: str) -> Logger:
 class _Plain(logging.Formatter):
     """``2026-12-06T02:24:15Z [warning ] event key=value``, without structlog."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # typeshed: gmtime's secs is optional
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "sauci", {})
@@ -88,7 +88,7 @@ class _Stderr(logging.Handler):
 def _structlog_formatter(fmt: str) -> logging.Formatter:
     import structlog
 
-    def add_fields(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add_fields(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
         record = event.get("_record")
         event.update(getattr(record, "sauci", {}))
         return event

@@ -16,7 +16,10 @@ class _Capture(logging.Handler):
         self.into = into
 
     def emit(self, record: logging.LogRecord) -> None:
-        event = {"event": record.getMessage(), "log_level": record.levelname.lower()}
+        event: dict[str, Any] = {
+            "event": record.getMessage(),
+            "log_level": record.levelname.lower(),
+        }
         event.update(getattr(record, "sauci", {}))
         if record.exc_info:
             event["exc_info"] = record.exc_info[1]  # the exception, as structlog gives it
