@@ -20,8 +20,6 @@ from collections.abc import Sequence
 
 import attrs
 
-from sauci._repr import value_repr
-
 __all__ = [
     "ConfigError",
     "MissingDependencyError",
@@ -44,11 +42,9 @@ class ConfigError(SauCIError, ValueError):
     """A setting or a pipeline is wrong; the message says what and where."""
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True)
 class Problem:
     """One problem in a pipeline file, located to the character."""
-
-    __repr__ = value_repr  # not generated per class: see sauci._repr
 
     file: str
     line: int  # 1-based

@@ -164,7 +164,6 @@ class LocalRunner:
                 workspace,
                 max_timeout=self.settings.max_timeout,
                 sandboxes=self.allowed_sandboxes,
-                cache_dir=self._pipeline_cache,
             )
         except (SourceError, ConfigError) as exc:
             if lease is not None:
@@ -193,10 +192,6 @@ class LocalRunner:
         prepare = getattr(self.sandbox, "prepare", None)
         if prepare is not None:
             prepare()
-
-    @property
-    def _pipeline_cache(self) -> Path:
-        return self.settings.data_dir / "cache" / "pipelines"
 
     @staticmethod
     def _give_back(source: Any, lease: Any, workspace: Path) -> None:

@@ -73,15 +73,11 @@ def load_pipeline(
     *,
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
     A missing or unreadable file is a ConfigError naming the path.
-    ``cache_dir`` is accepted and ignored: parsed pipelines are no longer
-    cached (parsing a file takes a few milliseconds).
     """
-    del cache_dir  # kept for callers written against the cache
     name = os.fspath(path)
     if os.path.isdir(name):
         name = os.path.join(name, FILENAME)
