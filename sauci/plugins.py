@@ -12,9 +12,7 @@ configuration only, never from a pipeline file.
 
 from __future__ import annotations
 
-import difflib
 import importlib
-from importlib import metadata
 from typing import Any
 
 import attrs
@@ -35,12 +33,17 @@ class Kind:
 
     def known(self) -> dict[str, Any]:
         """Every alias: the built-ins, then the entry points not shadowing one."""
+        # Imported here: importlib.metadata costs ~9 ms, and a built-in never needs it.
+        from importlib import metadata
+
         found: dict[str, Any] = {ep.name: ep for ep in metadata.entry_points(group=self.group)}
         return {**found, **self.builtins}
 
     @staticmethod
     def closest(name: str, known: dict[str, Any]) -> str | None:
         """The known alias closest to a mistyped ``name``, if any is close."""
+        import difflib  # only on the error path
+
         close = difflib.get_close_matches(name, sorted(known), n=1)
         return close[0] if close else None
 
