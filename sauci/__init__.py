@@ -1,7 +1,7 @@
 """SauCI: continuous integration you can embed.
 
 The public API is what ``__all__`` names. Back ends with heavy dependencies
-are imported from their own modules (``sauci.storage.SQLAlchemyStore``,
+are imported from their own modules (``sauci.storage.sqlalchemy.SQLAlchemyStore``,
 ``sauci.sandbox.docker``), so that ``import sauci`` does not pay for them.
 """
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import sys
 
+from sauci.app import build_server
 from sauci.contrib.django.project import serve_ui
 from sauci.core.config import Settings
-from sauci.core.server import Server, ServerOptions
+from sauci.core.server import ServerOptions
 from sauci.storage import open_store
 
 
@@ -20,7 +21,9 @@ def main() -> None:
     # SAUCI_SANDBOX picks the sandbox (the server's policy otherwise decides).
     settings = Settings(data_dir=data_dir, sandbox=os.environ.get("SAUCI_SANDBOX", ""))
     store = open_store(settings.store_url)
-    server = Server(store=store, settings=settings, repos=[repo], options=ServerOptions(tick=0.05))
+    server = build_server(
+        store=store, settings=settings, repos=[repo], options=ServerOptions(tick=0.05)
+    )
     server.start()
     ui = serve_ui(settings, port=0, admin_password=password, store=store, quiet=True)
     print("SAUCI_UI_URL", ui.url, flush=True)
