@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sauci.exceptions import PipelineError, Problem
 
-if TYPE_CHECKING:
-    from sauci.core.models import Step
-
 __all__ = ["check_graph", "find_cycle", "resolve_needs", "topological_order"]
+
+
+class Step(Protocol):
+    """What the graph reads of a step (``sauci.core.models.Step`` has it): the
+    models build their graph with these functions, so they are not imported here."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def needs(self) -> Sequence[str] | None: ...
 
 
 def resolve_needs(steps: Sequence[Step]) -> dict[str, tuple[str, ...]]:
