@@ -25,15 +25,16 @@ build_lost         build (ended errored: its worker stopped heartbeating)
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from sauci._logging import get_logger
-
 __all__ = ["Listener", "emit", "subscribe"]
 
-log = get_logger(__name__)
+# Plain stdlib logging: sauci._logging subscribes its state-change log to this
+# hub, so this module does not import it back.
+log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -68,4 +69,7 @@ def emit(name: str, **fields: Any) -> None:
             key = id(listener)
             if key not in _failed:
                 _failed.add(key)
-                log.exception("event_listener_failed", hub_event=name, listener=repr(listener))
+                log.exception(
+                    "event_listener_failed",
+                    extra={"sauci": {"hub_event": name, "listener": repr(listener)}},
+                )
