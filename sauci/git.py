@@ -12,24 +12,27 @@ first needed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import os
 import re
 import shutil
 import signal
-import subprocess
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
-from urllib.parse import urlsplit
 
 import attrs
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
+
+# The git process wrapper (gitcmd) and finding and naming repositories
+# (gitrepo) live in their own modules; the names below stay importable from
+# here (the private ones too, for callers and tests that patch them here).
+from sauci.gitcmd import FULL_SHA, ref_sha, worktree_lock
+from sauci.gitcmd import GitCommand as _GitCommand
+from sauci.gitcmd import run_git as _git
+from sauci.gitrepo import _HEX, _locate, find_repo_root, is_bare, is_remote, read_file, repo_id  # noqa: F401
 
 __all__ = [
     "Commit",
@@ -50,71 +53,12 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-FULL_SHA = r"[0-9a-f]{40}"
-
-# git must never prompt or read the user's terminal from inside SauCI.
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
-
-
 @attrs.frozen(kw_only=True)
 class Commit:
     sha: str
     ref: str
     author: str
     message: str
-
-
-class _GitCommand:
-    """A git process started at once; :meth:`result` waits for it (SourceError on failure).
-
-    Starting one and doing something else before asking for the result lets
-    Python work while git does (``sauci run`` imports its engine meanwhile).
-    """
-
-    def __init__(
-        self, args: Sequence[str], cwd: Path | str | None = None, timeout: float | None = None
-    ) -> None:
-        self.args = tuple(args)
-        self.cwd = cwd
-        self.timeout = timeout
-        env = {**os.environ, **GIT_ENV}
-        try:
-            # A network command (fetch, ls-remote) starts helpers (ssh,
-            # git-remote-https); with a timeout, git gets its own session so that
-            # the whole group can be ended, not just git, leaving no pipe open.
-            self.proc = subprocess.Popen(
-                ["git", *self.args],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=timeout is not None,
-            )
-        except FileNotFoundError as exc:
-            raise SourceError("git is not installed or not on PATH") from exc
-
-    def result(self) -> str:
-        proc, args, timeout = self.proc, self.args, self.timeout
-        try:
-            out, err_bytes = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.communicate()
-            raise SourceError(f"git {' '.join(args)} gave no answer within {timeout:g} s") from exc
-        except BaseException:  # KeyboardInterrupt: do not leave git running
-            proc.kill()
-            proc.wait()
-            raise
-        if proc.returncode != 0:
-            err = err_bytes.decode("utf-8", "replace").strip()
-            raise SourceError(f"git {' '.join(args)} failed in {self.cwd}: {err}")
-        return out.decode("utf-8", "replace")
-
-
-def _git(*args: str, cwd: Path | str | None = None, timeout: float | None = None) -> str:
-    return _GitCommand(args, cwd, timeout).result()
 
 
 class Pending(Generic[T]):
@@ -134,98 +78,6 @@ class Pending(Generic[T]):
             return self._finish()
         finally:
             self._cleanup()
-
-
-def ref_sha(git_dir: Path, ref: str) -> str | None:
-    """The sha of branch ``ref`` (``refs/heads/...``) from its loose file, else
-    from ``packed-refs``; None when git must be asked (reftable, no such
-    branch, anything odd)."""
-    if not ref.startswith("refs/heads/") or ref.endswith("/.invalid"):
-        return None
-    if ".." in ref or "//" in ref:
-        return None
-    try:
-        sha = (git_dir / ref).read_text(errors="replace").strip()
-    except FileNotFoundError:
-        sha = _packed(git_dir, ref) or ""
-    except OSError:
-        return None
-    return sha if re.fullmatch(FULL_SHA, sha) else None
-
-
-def _packed(git_dir: Path, ref: str) -> str | None:
-    try:
-        with open(git_dir / "packed-refs", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                sha, _, name = line.rstrip("\n").partition(" ")
-                if name == ref:
-                    return sha
-    except OSError:
-        pass
-    return None
-
-
-_thread_locks: dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-
-
-@contextlib.contextmanager
-def worktree_lock(repo: Path) -> Iterator[None]:
-    """Serialise worktree add/remove/prune on one repository.
-
-    Concurrent builds of one repository (threads of a server, or a server and
-    a ``sauci run``) otherwise race on git's worktree metadata: a prune can
-    drop the entry of a worktree being added ("bad object"). A thread lock
-    inside the process, an flock on a file named after the repository across
-    processes.
-    """
-    key = str(repo)
-    with _thread_locks_guard:
-        lock = _thread_locks.setdefault(key, threading.Lock())
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"sauci-worktree-{digest}.lock"
-    with lock, open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def is_remote(repo: str) -> bool:
-    """Whether ``repo`` names a remote (a URL or scp-like ``[user@]host:path``),
-    not a local path (one that exists, or has a slash before its colon)."""
-    return "://" in repo or (bool(re.match(_SCP_LIKE, repo)) and not Path(repo).exists())
-
-
-def find_repo_root(path: Path | str) -> Path:
-    """The top of the git work tree containing ``path`` (the repository itself
-    when it is bare); SourceError if none."""
-    return _locate(path)[0]
-
-
-def _locate(path: Path | str) -> tuple[Path, Path]:
-    """(root as :func:`find_repo_root` says, git directory) of ``path``."""
-    path = Path(path)
-    if not path.exists():
-        raise SourceError(f"{path} does not exist")
-    try:
-        # One call answers the usual case, a work tree; --show-toplevel fails
-        # in a bare repository (and inside a .git directory): then look again.
-        out = _git(
-            "rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel", cwd=path
-        ).split("\n")
-        return Path(out[2].strip()), Path(out[1].strip())
-    except SourceError:
-        pass
-    try:
-        out = _git("rev-parse", "--is-bare-repository", "--absolute-git-dir", cwd=path).split("\n")
-    except SourceError as exc:
-        raise SourceError(f"{path} is not inside a git repository") from exc
-    git_dir = Path(out[1].strip())
-    if out[0].strip() == "true":
-        return git_dir, git_dir
-    return Path(_git("rev-parse", "--show-toplevel", cwd=path).strip()), git_dir
 
 
 def _show_args(rev: str) -> list[str]:
@@ -499,65 +351,3 @@ class GitSource:
         from sauci.workspaces import reserve
 
         return reserve(self, root)
-
-
-def is_bare(repo: Path | str) -> bool:
-    """True for a bare repository (one that receives pushes), False for a work tree.
-
-    SourceError if ``repo`` is not a git repository.
-    """
-    path = Path(repo)
-    if not path.is_dir():
-        raise SourceError(f"{path} does not exist or is not a directory")
-    try:
-        return _git("rev-parse", "--is-bare-repository", cwd=path).strip() == "true"
-    except SourceError as exc:
-        raise SourceError(f"{path} is not a git repository") from exc
-
-
-_SCP_LIKE = r"^(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).*)$"
-_UNSAFE = r"[^A-Za-z0-9._-]+"
-_HEX = r"[0-9a-fA-F]{4,64}"
-
-
-def _normalize_location(location: str) -> tuple[str, str]:
-    """(normalized key, path part) of a repository path or URL."""
-    text = location.strip()
-    if "://" in text:
-        parts = urlsplit(text)
-        if parts.scheme.lower() == "file":
-            return _normalize_location(parts.path)
-        # Hosting services treat "x" and "x.git" as one repository.
-        path = parts.path.rstrip("/").removesuffix(".git")
-        return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}", path
-    match = re.match(_SCP_LIKE, text)
-    if match and len(match.group("host")) > 1:  # "C:..." is a Windows drive, not a host
-        path = match.group("path").rstrip("/").removesuffix(".git")
-        return f"{match.group('user') or ''}{match.group('host').lower()}:{path}", path
-    path = str(Path(text).expanduser().resolve())
-    return path, path
-
-
-def repo_id(path_or_url: Path | str) -> str:
-    """A stable, file-system-safe short name for a repository, e.g. ``project-1a2b3c4d``.
-
-    The readable part is the last path component without ``.git``; the hash of
-    the normalized absolute path or URL keeps two "project" repositories apart.
-    """
-    key, path = _normalize_location(os.fspath(path_or_url))
-    parts = [p for p in path.replace("\\", "/").split("/") if p]
-    while parts and parts[-1] == ".git":  # /home/me/project/.git
-        parts.pop()
-    name = parts[-1].removesuffix(".git") if parts else ""
-    name = re.sub(_UNSAFE, "_", name).strip("._")[:40] or "repo"
-    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return f"{name}-{digest}"
-
-
-def read_file(repo: str | Path, rev: str, path: str) -> str | None:
-    """The text of ``path`` at ``rev`` in a local repository, or None when it is not there."""
-    try:
-        root = find_repo_root(repo)
-        return _git("show", f"{rev}:{path}", cwd=root)
-    except SourceError:
-        return None

@@ -22,66 +22,33 @@ increase; the time of the byte at offset ``o`` is that of the last line with
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from sauci._logging import get_logger
+from sauci.core.logbudget import LogBudget, format_size
+from sauci.core.logfollow import LogFollower, follow, read_timestamps
+from sauci.core.logmask import MASK, MIN_SECRET_LENGTH, SecretMasker
 from sauci.core.models import DEFAULT_LOG_LIMIT
 
-__all__ = ["LogBudget", "LogFollower", "LogSink", "follow", "format_size", "read_timestamps"]
+# The budget, the masker and the followers live in their own modules; their
+# names stay importable from here, where callers have always found them.
+__all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "LogBudget",
+    "LogFollower",
+    "LogSink",
+    "SecretMasker",
+    "follow",
+    "format_size",
+    "read_timestamps",
+]
 
 log = get_logger(__name__)
-
-MASK = b"***"
-MIN_SECRET_LENGTH = 3
-
-
-def format_size(size: int) -> str:
-    """``104857600`` -> ``"100 MiB"``, ``1536`` -> ``"1.5 KiB"``, ``10`` -> ``"10 bytes"``."""
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            value = size / factor
-            text = f"{value:.1f}".rstrip("0").rstrip(".")  # "3.0001" -> "3", not "3."
-            return f"{text} {unit}"
-    return f"{size} bytes"
-
-
-class LogBudget:
-    """The log bytes one build may keep, across all its steps and matrix entries.
-
-    One budget is shared by the sinks of a build's steps (on their threads);
-    each takes what it keeps before writing it, so the build's logs never
-    exceed ``limit`` (beside the one-line notices that say where output was
-    dropped), however many steps flood at once.
-    """
-
-    def __init__(self, limit: int) -> None:
-        if limit < 0:
-            raise ValueError(f"a log budget cannot be negative: {limit}")
-        self.limit = limit
-        self._left = limit
-        self._lock = threading.Lock()
-
-    def take(self, size: int) -> int:
-        """Take up to ``size`` bytes; returns how many (fewer once it runs out)."""
-        with self._lock:
-            granted = size if size <= self._left else self._left
-            self._left -= granted
-        return granted
-
-    @property
-    def left(self) -> int:
-        """Bytes the build may still keep."""
-        return self._left
-
-    @property
-    def reason(self) -> str:
-        """``"the build's logs exceeded 1 GiB"``: what a step cut by it says."""
-        return f"the build's logs exceeded {format_size(self.limit)}"
 
 
 class LogSink:
@@ -162,17 +129,7 @@ class LogSink:
         # (from the first flush with data on: a silent step costs no write).
         self._start = self._offset
         self._in_file = store is not None and "log_files" in getattr(store, "capabilities", ())
-        values = {s.encode() if isinstance(s, str) else bytes(s) for s in secrets}
-        values = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
-        self._secrets = sorted(values, key=len, reverse=True)
-        # Longest first, so that of two secrets starting at the same byte the
-        # longer is masked; the same rule as masking the whole log at once.
-        alternatives = b"|".join(re.escape(v) for v in self._secrets)
-        self._pattern = re.compile(alternatives) if self._secrets else None
-        self._splitter = re.compile(b"(" + alternatives + b")") if self._secrets else None
-        self._anchors = [s[: min(8, len(s) - 1)] for s in self._secrets]
-        self._keep = len(self._secrets[0]) - 1 if self._secrets else 0
-        self._held = b""
+        self._masker = SecretMasker(secrets)
 
     # -- LogWriter ---------------------------------------------------------
 
@@ -185,7 +142,7 @@ class LogSink:
                 return
             if type(data) is not bytes:  # a caller's bytearray may change later
                 data = bytes(data)
-            self._emit(self._mask(data) if self._pattern is not None else [data])
+            self._emit(self._masker.mask(data) if self._masker else [data])
             self._send_if_due(time.monotonic(), force=False)
 
     @property
@@ -228,9 +185,9 @@ class LogSink:
         with self._lock:
             if self._fd is None:
                 return
-            if self._held and not self._exceeded:
-                held, self._held = self._held, b""
-                self._emit(self._mask_end(held))
+            if self._masker.held and not self._exceeded:
+                held, self._masker.held = self._masker.held, b""
+                self._emit(self._masker.mask_end(held))
             self._send_if_due(time.monotonic(), force=True)
             os.close(self._fd)
             self._fd = None
@@ -245,113 +202,6 @@ class LogSink:
         self.close()
 
     # -- internals ---------------------------------------------------------
-
-    def _mask(self, data: bytes) -> list[bytes | memoryview]:
-        """Mask what is sure now; hold back an output end that may start a secret.
-
-        Returns the pieces to write. The common case (no secret anywhere)
-        costs one C scan of ``data`` per secret, and a short look at its last
-        ``len(secret) - 1`` bytes; it copies nothing.
-
-        The result is the same as masking the whole log at once, scanning
-        left to right and masking at each position the longest secret that
-        starts there: a position is sure once the bytes after it are not
-        the beginning of a secret longer than them (:meth:`_hold_from`).
-        """
-        held, keep, n = self._held, self._keep, len(data)
-        if n >= keep:
-            # A secret starting in ``held`` ends within held + data[:keep]; no
-            # position in ``held`` can still be unsure after ``keep`` more bytes.
-            edge = held + data[:keep] if held else b""
-            if not any(s in data or s in edge for s in self._secrets):
-                cut = self._hold_from(data, 0)
-                self._held = data[cut:]
-                body = data if cut == n else memoryview(data)[:cut]
-                return [held, body] if held else [body]
-        buf = held + data
-        # Mask at C speed: split() finds the same non-overlapping matches,
-        # left to right, as masking the whole log at once would. A match
-        # starting before the first unsure position ``cut`` is sure; when it
-        # reaches past ``cut`` the unsure position was inside it, so look for
-        # the next one after it and take the matches before that too.
-        assert self._splitter is not None
-        parts = self._splitter.split(buf)  # [text, match, text, ..., match, text]
-        cut = self._hold_from(buf, 0)
-        while True:
-            j = len(parts) - 1
-            match_end = len(buf) - len(parts[j])
-            while j >= 2 and match_end - len(parts[j - 1]) >= cut:
-                match_end -= len(parts[j - 1]) + len(parts[j - 2])
-                j -= 2
-            if j < 2 or match_end <= cut:
-                break
-            cut = self._hold_from(buf, match_end)
-        self._held = buf[cut:]
-        if j < 2:  # no match starts before cut
-            return [memoryview(buf)[:cut]] if cut else []
-        return [MASK.join(parts[0:j:2]), MASK, memoryview(buf)[match_end:cut]]
-
-    def _hold_from(self, buf: bytes, start: int, shortest: int = 1) -> int:
-        """The first position ``p >= start`` where ``buf[p:]`` (at least
-        ``shortest`` bytes) is the beginning of a secret longer than it:
-        where the output may be in the middle of a secret. ``len(buf)`` if none.
-
-        Only the last ``len(secret) - 1`` bytes are looked at, from the
-        places holding the secret's first few bytes (its anchor: so that
-        output made of one repeated byte costs one search, not one
-        comparison per byte), and in the last few bytes from its first.
-        """
-        n = best = len(buf)
-        view = None
-        for secret, anchor in zip(self._secrets, self._anchors, strict=True):
-            lo, hi = max(start, n - len(secret) + 1), min(best, n - shortest + 1)
-            if lo >= hi:
-                continue
-            found = -1
-            end = min(n, hi + len(anchor) - 1)  # an anchor found in [lo, end) starts before hi
-            p = buf.find(anchor, lo, end)
-            while p != -1:
-                if view is None:
-                    view = memoryview(buf)  # compared in place: no copy per candidate
-                if secret.startswith(view[p:]):
-                    found = p
-                    break
-                p = buf.find(anchor, p + 1, end)
-            if found == -1:  # fewer bytes left than the anchor has
-                first = anchor[:1]
-                p = buf.find(first, max(lo, n - len(anchor) + 1), hi)
-                while p != -1:
-                    if secret.startswith(buf[p:]):
-                        found = p
-                        break
-                    p = buf.find(first, p + 1, hi)
-            if found != -1:
-                best = found
-        return best
-
-    def _mask_end(self, held: bytes) -> list[bytes | memoryview]:
-        """Mask the held-back end of a finished log.
-
-        Whole secrets in it are masked as usual; an end that is the
-        beginning of a secret, at least MIN_SECRET_LENGTH bytes of it, is
-        masked too: the step stopped (or was stopped) in the middle of
-        printing a secret, and half a secret is still a leak.
-        """
-        assert self._pattern is not None
-        out: list[bytes | memoryview] = []
-        pos, n = 0, len(held)
-        while pos < n:
-            tail = self._hold_from(held, pos, MIN_SECRET_LENGTH)
-            match = self._pattern.search(held, pos)
-            if match is not None and match.start() <= tail:
-                out += (held[pos : match.start()], MASK)
-                pos = match.end()
-                continue
-            out.append(held[pos:tail])
-            if tail < n:
-                out.append(MASK)
-            break
-        return out
 
     def _emit(self, pieces: list[bytes | memoryview]) -> None:
         size = sum(map(len, pieces))
@@ -370,7 +220,7 @@ class LogSink:
             self._to_file([kept], granted)
             self._kept += granted
         self._exceeded = True
-        self._held = b""
+        self._masker.held = b""
         if granted < min(size, room):
             assert self.budget is not None
             self._budget_spent = True
@@ -478,86 +328,3 @@ class LogSink:
         if self._ts is not None and (force or now - self._last_ts_flush >= self.flush_interval):
             self._ts.flush()
             self._last_ts_flush = now
-
-
-def read_timestamps(path: Path | str) -> list[tuple[int, float]]:
-    """The (offset, epoch) pairs of a log's ``.ts`` sidecar (``path`` is the log
-    or the sidecar itself); an empty list when there is none."""
-    path = Path(path)
-    if path.suffix != ".ts":
-        path = Path(f"{path}.ts")
-    try:
-        text = path.read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
-        return []
-    out: list[tuple[int, float]] = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                out.append((int(parts[0]), float(parts[1])))
-            except ValueError:
-                continue
-    return out
-
-
-class LogFollower:
-    """Yields a log file's new bytes as it grows, from ``offset`` on.
-
-    Iteration ends once ``stop()`` is true (or the Event is set) and
-    everything written before that was yielded; with no ``stop`` it follows
-    forever. The file may not exist yet. ``offset`` tells how far it got.
-    """
-
-    def __init__(
-        self,
-        path: Path | str,
-        offset: int = 0,
-        *,
-        stop: Callable[[], bool] | threading.Event | None = None,
-        interval: float = 0.1,
-        read_size: int = 64 * 1024,
-    ) -> None:
-        self.path = Path(path)
-        self.offset = offset
-        self.interval = interval
-        self.read_size = read_size
-        if isinstance(stop, threading.Event):
-            self._stop: Callable[[], bool] = stop.is_set
-        else:
-            self._stop = stop or (lambda: False)
-
-    def __iter__(self) -> Iterator[bytes]:
-        fh = None
-        try:
-            while True:
-                stopping = self._stop()  # before reading: what came before it is yielded
-                if fh is None:
-                    try:
-                        fh = open(self.path, "rb")  # noqa: SIM115
-                        fh.seek(self.offset)
-                    except FileNotFoundError:
-                        fh = None
-                got = False
-                while fh is not None and (data := fh.read(self.read_size)):
-                    got = True
-                    self.offset += len(data)
-                    yield data
-                if stopping:
-                    return
-                if not got:
-                    time.sleep(self.interval)
-        finally:
-            if fh is not None:
-                fh.close()
-
-
-def follow(
-    path: Path | str,
-    offset: int = 0,
-    *,
-    stop: Callable[[], bool] | threading.Event | None = None,
-    interval: float = 0.1,
-) -> Iterator[bytes]:
-    """``iter(LogFollower(path, offset, stop=stop, interval=interval))``."""
-    return iter(LogFollower(path, offset, stop=stop, interval=interval))
