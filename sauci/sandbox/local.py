@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import select
 import signal as _signal
 import subprocess
 import threading
@@ -31,6 +29,7 @@ from sauci.sandbox._proctree import (
     sweep,
 )
 from sauci.sandbox._pscan import TOKEN_VARIABLE, ProcessTree
+from sauci.sandbox._pump import OutputPump
 
 if TYPE_CHECKING:
     from sauci.typing import LogWriter
@@ -39,9 +38,7 @@ __all__ = ["TOKEN_VARIABLE", "LocalSandbox", "sweep"]
 
 log = get_logger(__name__)
 
-READ_SIZE = 64 * 1024
 POLL_INTERVAL = 0.05  # how often cancel and the clock are looked at, at most
-STORE_FLUSH_INTERVAL = 0.1
 
 _warned_lock = threading.Lock()
 _warned = False
@@ -247,42 +244,7 @@ class LocalSandbox:
         cancel: threading.Event,
         started: float,
     ) -> StepResult:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        # A pidfd turns readable when the main process exits, so one poll()
-        # waits for output and for the exit together: no sleep-and-retry.
-        pidfd = _pidfd_open(proc.pid)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        eof = False
-        flush: Callable[[], None] | None = getattr(log, "flush", None)
-        last_flush = started
-
-        def pump(wait: float) -> bool:
-            """Wait up to ``wait`` s for output (or the main process's exit);
-            True when a piece was read."""
-            nonlocal eof, last_flush
-            if eof and pidfd is None:
-                return False
-            events = poller.poll(max(0, math.ceil(wait * 1000)))
-            for efd, _ in events:
-                if efd != fd:
-                    continue
-                data = os.read(fd, READ_SIZE)
-                if data:
-                    # After log.exceeded the writer drops it; reading on keeps
-                    # the step from blocking on a full pipe.
-                    log.write(data)
-                    return True
-                eof = True
-                poller.unregister(fd)
-            now = time.monotonic()
-            if not events and flush is not None and now - last_flush >= STORE_FLUSH_INTERVAL:
-                flush()  # a quiet step's last lines reach the store too
-                last_flush = now
-            return False
+        out = OutputPump(proc, log, started)
 
         timeout = step.timeout
         deadline = started + timeout if timeout and timeout > 0 else math.inf
@@ -304,15 +266,12 @@ class LocalSandbox:
                 killed = True
                 continue
             wait = max(0.0, min(POLL_INTERVAL, deadline - now, kill_at - now))
-            if eof and pidfd is None:  # stdout closed, process still running
+            if out.eof and not out.watches_exit:  # stdout closed, process still running
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(wait)
             else:
-                pump(wait)
-        if pidfd is not None:  # readable for good now; it would make pump() spin
-            poller.unregister(pidfd)
-            os.close(pidfd)
-            pidfd = None
+                out.pump(wait)
+        out.process_ended()
 
         # The main process has ended. End what it left behind (background
         # jobs, daemons), like GitHub Actions does at the end of a job:
@@ -328,14 +287,14 @@ class LocalSandbox:
                 while tree.pids():
                     if time.monotonic() >= kill_at or (ended_by is None and cancel.is_set()):
                         break
-                    if not pump(pause) and eof:
+                    if not out.pump(pause) and out.eof:
                         time.sleep(pause)
                     pause = min(pause * 2, POLL_INTERVAL)
                 tree.kill_all()
         # Every writer is gone (or escaped detection): read what is left, briefly.
         drain_until = time.monotonic() + self.drain_timeout
-        while not eof and (left := drain_until - time.monotonic()) > 0:
-            if not pump(min(0.1, left)) and not eof:
+        while not out.eof and (left := drain_until - time.monotonic()) > 0:
+            if not out.pump(min(0.1, left)) and not out.eof:
                 break  # nobody writes: an escaped process holds the pipe
         return self._result(step, proc, tree, log, started, ended_by)
 
@@ -389,13 +348,6 @@ def _log_end(step: Step, exit_code: Any, sig: Any, ended_by: Any, duration: floa
         ended_by=str(ended_by) if ended_by else None,
         seconds=round(duration, 3),
     )
-
-
-def _pidfd_open(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):  # Linux < 5.3, or not Linux
-        return None
 
 
 def _pick(value: Any, default: Any) -> Any:
