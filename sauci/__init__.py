@@ -5,6 +5,7 @@ are imported from their own modules (``sauci.storage.sqlalchemy.SQLAlchemyStore`
 ``sauci.sandbox.docker``), so that ``import sauci`` does not pay for them.
 """
 
+from sauci.app import LocalRunner, run_pipeline
 from sauci.core.config import Settings, load_settings
 from sauci.core.models import (
     Artifact,
@@ -25,7 +26,6 @@ from sauci.core.models import (
     When,
 )
 from sauci.core.pipeline import dump_pipeline, load_pipeline, parse_pipeline
-from sauci.core.runner import LocalRunner, run_pipeline
 from sauci.core.scheduler import Scheduler
 from sauci.core.server import Server
 from sauci.exceptions import (

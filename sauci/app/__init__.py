@@ -1,4 +1,4 @@
-"""The composition root: SauCI's servers and workers, made from Settings.
+"""The composition root: SauCI's servers, runners and workers, made from Settings.
 
 This is the one place that names adapters and wires them together. The core
 (``sauci.core``) receives each part as an instance; the command line and the
@@ -8,24 +8,146 @@ imported only when the settings ask for them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sauci.core import runner as _core_runner
 from sauci.core.config import Settings
-from sauci.core.executor import SlotPool
+from sauci.core.executor import BuildObserver, SlotPool
+from sauci.core.models import BuildOutcome, BuildRequest, Pipeline
 from sauci.core.pipeline import parse_pipeline
-from sauci.core.runner import LocalRunner
 from sauci.core.secrets import Secrets, load_secrets
 from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
-from sauci.sandbox.policy import server_sandboxes
 from sauci.typing import Sandbox, Store
 
-__all__ = ["build_server", "server_cgroup_prefix"]
+__all__ = [
+    "LocalRunner",
+    "build_runner",
+    "build_server",
+    "build_worker",
+    "git_sources",
+    "run_pipeline",
+    "server_cgroup_prefix",
+]
+
+
+def _source_for(repo: str, *, mirrors: Path) -> Any:
+    """A GitSource for a local path, a mirror-backed source for a URL."""
+    from sauci.git import GitSource, is_remote
+    from sauci.mirrors import MirrorSource
+
+    if is_remote(repo):
+        return MirrorSource(repo, mirrors)
+    return GitSource(repo)
+
+
+def git_sources(settings: Settings) -> Callable[[str], Any]:
+    """The Source of a repository: a local path is read in place (worktree slots),
+    a URL through a mirror cached under ``settings.data_dir / "mirrors"``."""
+    return functools.partial(_source_for, mirrors=settings.data_dir / "mirrors")
+
+
+def _installed_sandbox(name: str) -> Sandbox:
+    """Any installed sandbox, by its alias: trusted use (``sauci run``, the library)."""
+    from sauci.plugins import load_sandbox
+
+    sandbox: Sandbox = load_sandbox(name)
+    return sandbox
+
+
+def _local_sandbox(settings: Settings) -> Sandbox:
+    from sauci.sandbox.local import LocalSandbox
+
+    return LocalSandbox(grace=settings.grace)
+
+
+class LocalRunner(_core_runner.LocalRunner):
+    """:class:`sauci.core.runner.LocalRunner` with the defaults of trusted use.
+
+    Each part not handed in is today's default: a LocalSandbox, git sources
+    (:func:`git_sources`), and any installed sandbox for a step that names one.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sandbox: Sandbox | None = None,
+        sources: Callable[[str], Any] | None = None,
+        load_sandbox: Callable[[str], Sandbox] | None = None,
+        settings: Settings | None = None,
+        **options: Any,
+    ) -> None:
+        settings = settings or Settings()
+        super().__init__(
+            store=store,
+            sandbox=_local_sandbox(settings) if sandbox is None else sandbox,
+            sources=git_sources(settings) if sources is None else sources,
+            load_sandbox=_installed_sandbox if load_sandbox is None else load_sandbox,
+            settings=settings,
+            **options,
+        )
+
+
+def build_runner(
+    settings: Settings,
+    store: Store,
+    *,
+    observer: BuildObserver | None = None,
+    sandbox: Sandbox | None = None,
+    secrets: Mapping[str, str] | Secrets | None = None,
+) -> LocalRunner:
+    """The runner behind ``sauci run``: trusted use on the user's own checkout.
+
+    A LocalSandbox (unless ``sandbox`` is given), any installed sandbox for a
+    step that names one, git sources, and this process's environment as the
+    secrets (unless ``secrets`` is given).
+    """
+    return LocalRunner(
+        store=store, sandbox=sandbox, settings=settings, secrets=secrets, observer=observer
+    )
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    workspace: Path | str = ".",
+    *,
+    store: Store | None = None,
+    sandbox: Sandbox | None = None,
+    settings: Settings | None = None,
+    repo: str | None = None,
+    ref: str = "",
+    sha: str = "",
+    event: str = "cli",
+    secrets: Mapping[str, str] | None = None,
+    observer: BuildObserver | None = None,
+) -> BuildOutcome:
+    """Run ``pipeline`` in ``workspace`` now and return the outcome.
+
+    With no ``store``, results are kept in memory only. Logs go to the
+    settings' data directory (``SAUCI_DATA_DIR`` or ``~/.local/share/sauci``).
+
+    >>> from sauci import Pipeline, Step, run_pipeline
+    >>> outcome = run_pipeline(Pipeline(steps=[Step(name="hello", run="echo hi")]))
+    >>> outcome.ok
+    True
+    """
+    if store is None:
+        from sauci.storage.memory import MemoryStore
+
+        store = MemoryStore()
+    workspace = Path(workspace).resolve()
+    runner = build_runner(
+        settings or Settings(), store, observer=observer, sandbox=sandbox, secrets=secrets
+    )
+    request = BuildRequest(repo=repo or workspace.name, ref=ref, sha=sha, event=event)
+    return runner.run_pipeline(pipeline, workspace, request)
 
 
 def server_cgroup_prefix(data_dir: Path) -> str:
@@ -53,6 +175,7 @@ def build_server(
     is bad: the server refuses to start rather than run with less isolation.
     """
     from sauci.sandbox._proctree import sweep
+    from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
     from sauci.triggers.poller import Poller
 
@@ -65,9 +188,10 @@ def build_server(
         # Workers run the steps; the server ends only builds it cannot start.
         sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=prefix)
     sandboxes = server_sandboxes(settings, cgroup_prefix=prefix, default=sandbox)
-    runner = LocalRunner(
+    runner = _core_runner.LocalRunner(
         store=store,
         sandbox=sandboxes.default,
+        sources=git_sources(settings),
         load_sandbox=sandboxes.load,
         allowed_sandboxes=sandboxes.allowed,
         secrets=load_secrets(settings.secrets_file) if secrets is None else secrets,
@@ -104,6 +228,53 @@ def build_server(
         dispatcher=dispatcher,
         sweep=lambda: sweep(prefix),
         sandboxes=sandboxes,
+    )
+
+
+def build_worker(
+    settings: Settings,
+    store: Store,
+    *,
+    name: str | None = None,
+    sandbox: Sandbox | None = None,
+    secrets: Secrets | None = None,
+) -> Any:
+    """The runtime behind ``sauci worker`` (a :class:`sauci.distributed.WorkerRuntime`).
+
+    The worker's own settings decide where pushed code runs, as for ``sauci
+    serve`` (the sandbox policy), and which secrets it gets. ConfigError when
+    the policy's sandbox cannot run here or the secrets file is bad.
+    """
+    from sauci.distributed import WorkerRuntime, worker_cgroup_prefix
+    from sauci.sandbox._proctree import sweep
+    from sauci.sandbox.policy import server_sandboxes
+
+    name = name or settings.worker_name or socket.gethostname()
+    sandboxes = server_sandboxes(
+        settings, cgroup_prefix=worker_cgroup_prefix(name), default=sandbox
+    )
+    secrets = load_secrets(settings.secrets_file) if secrets is None else secrets
+
+    def runner(view: Store) -> _core_runner.LocalRunner:
+        return _core_runner.LocalRunner(
+            store=view,
+            sandbox=sandboxes.default,
+            sources=git_sources(settings),
+            load_sandbox=sandboxes.load,
+            allowed_sandboxes=sandboxes.allowed,
+            secrets=secrets,
+            settings=settings,
+            name=name,
+            slots=SlotPool(2 * (os.cpu_count() or 1)),
+        )
+
+    return WorkerRuntime(
+        store=store,
+        settings=settings,
+        name=name,
+        runner=runner,
+        sweep=sweep,
+        traversable=sandboxes.traversable,
     )
 
 

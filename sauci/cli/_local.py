@@ -30,9 +30,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
     removal = None
     try:  # from here on, the workspace is removed whatever happens (Ctrl-C too)
+        from sauci.app import build_runner
         from sauci.cli._live import LiveDisplay
         from sauci.core.pipeline import load_pipeline
-        from sauci.core.runner import LocalRunner
 
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
         pipeline = load_pipeline(pipeline_path, max_timeout=settings.max_timeout)
@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             store=store, component="run", command="run", data_dir=settings.data_dir
         )
         display = LiveDisplay(style, quiet=args.quiet)
-        runner = LocalRunner(store=monitoring.store, settings=settings, observer=display)
+        runner = build_runner(settings, monitoring.store, observer=display)
         request = BuildRequest(
             repo=str(source.repo),
             ref=commit.ref,

@@ -225,7 +225,8 @@ def run_worker(
     from sauci.cli._server import configure_server_logging
 
     configure_server_logging(settings, level_given)
-    from sauci.distributed import WorkerRuntime, make_app, worker_queues
+    from sauci.app import build_worker
+    from sauci.distributed import make_app, worker_queues
     from sauci.distributed._app import check_connection, safe_url, thread_pool
 
     say = out or (lambda line: print(line, flush=True))
@@ -243,7 +244,7 @@ def run_worker(
         metrics_host=args.metrics_host,
         analytics=analytics,
     )
-    runtime = WorkerRuntime(store=monitoring.store, settings=settings)
+    runtime = build_worker(settings, monitoring.store)
     app.sauci_runtime = runtime
     import warnings
 

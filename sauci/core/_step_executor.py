@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from sauci.core.capabilities import check_capabilities
 from sauci.core.events import emit
 from sauci.core.logsink import LogBudget, LogSink
 from sauci.core.models import (
@@ -138,12 +139,14 @@ class StepExecutor:
         except KeyError:
             pass
         if self.load_sandbox is None:
-            # Trusted use (sauci run, the library): any installed sandbox.
-            from sauci.plugins import load_sandbox
-
-            sandbox = load_sandbox(step.sandbox)
-        else:  # a server's policy decides (SandboxError when it refuses)
-            sandbox = self.load_sandbox(step.sandbox)
+            raise SandboxError(
+                f"step {step.name!r} names sandbox {step.sandbox!r}, "
+                "but this runner was given no way to load one"
+            )
+        # sauci.app hands the loader in: any installed sandbox for trusted use
+        # (sauci run, the library), a server's policy otherwise (SandboxError
+        # when it refuses).
+        sandbox = self.load_sandbox(step.sandbox)
         self.sandboxes[step.sandbox] = sandbox
         return sandbox
 
@@ -207,8 +210,6 @@ class StepExecutor:
         try:
             writer: LogWriter = sink
             sandbox = self._sandbox_for(step)
-            from sauci.sandbox.capabilities import check_capabilities
-
             unenforced = check_capabilities(step, sandbox)
             if unenforced and self.unenforced == "warn":
                 for problem in unenforced:  # said where the person reading the build looks

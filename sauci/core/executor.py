@@ -121,7 +121,8 @@ class Executor(StepExecutor):
         self.store = store
         self.sandbox = sandbox
         self.sandboxes = dict(sandboxes or {})
-        # Makes a sandbox a step names; None: any installed one (trusted use).
+        # Makes a sandbox a step names (sauci.app hands it in); None: only
+        # the default and ``sandboxes`` can run, a step naming another errs.
         self.load_sandbox = load_sandbox
         self.logs_dir = logs_dir
         self.artifacts_dir = artifacts_dir

@@ -1,4 +1,4 @@
-"""LocalRunner: drive builds to an end on this machine, and the one-call API.
+"""LocalRunner: drive builds to an end on this machine.
 
 A build moves queued -> running -> passed | failed | errored | cancelled |
 skipped; each change is written to the store before anything else sees it.
@@ -24,7 +24,7 @@ from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 if TYPE_CHECKING:
     from sauci.typing import Sandbox, Store
 
-__all__ = ["LocalRunner", "run_pipeline"]
+__all__ = ["LocalRunner"]
 
 log = get_logger(__name__)
 
@@ -32,18 +32,22 @@ log = get_logger(__name__)
 class LocalRunner:
     """Runs builds on this machine with bounded step parallelism.
 
-    ``store`` and ``sandbox`` are instances (the default sandbox is a
-    LocalSandbox). Builds are taken from the store's queue with
-    :meth:`run_next`, or run directly with :meth:`run_pipeline`.
+    Every part is handed in (``sauci.app`` chooses them): ``store`` and
+    ``sandbox`` are instances, ``sources`` makes the Source of a repository
+    (a path or URL), ``load_sandbox`` gives the sandbox a step names that is
+    not in ``sandboxes`` (a server's policy, or any installed one for trusted
+    use). Builds are taken from the store's queue with :meth:`run_next`, or
+    run directly with :meth:`run_pipeline`.
     """
 
     def __init__(
         self,
         *,
         store: Store,
-        sandbox: Sandbox | None = None,
+        sandbox: Sandbox,
+        sources: Callable[[str], Any],
+        load_sandbox: Callable[[str], Sandbox],
         sandboxes: Mapping[str, Sandbox] | None = None,
-        load_sandbox: Callable[[str], Sandbox] | None = None,
         allowed_sandboxes: Collection[str] | None = None,
         settings: Settings | None = None,
         secrets: Mapping[str, str] | Secrets | None = None,
@@ -54,10 +58,6 @@ class LocalRunner:
     ) -> None:
         self.store_retry = store_retry  # seconds to wait for a store that went away
         self.settings = settings or Settings()
-        if sandbox is None:
-            from sauci.sandbox.local import LocalSandbox
-
-            sandbox = LocalSandbox(grace=self.settings.grace)
         self.store = store
         self.sandbox = sandbox
         # A server's policy: the sandbox names a pipeline may give (None: any).
@@ -81,7 +81,8 @@ class LocalRunner:
         )
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
-        self._sources: dict[str, Any] = {}
+        self._make_source = sources
+        self._sources: dict[str, Any] = {}  # no Source protocol in sauci.typing yet
         self._lock = threading.Lock()
 
     # -- control -------------------------------------------------------------
@@ -207,7 +208,7 @@ class LocalRunner:
         with self._lock:
             source = self._sources.get(repo)
         if source is None:
-            source = _source_for(repo, self.settings)
+            source = self._make_source(repo)
             with self._lock:
                 self._sources[repo] = source
         return source
@@ -282,46 +283,9 @@ class LocalRunner:
 
 
 def _source_for(repo: str, settings: Settings) -> Any:
-    """A GitSource for a local path, a mirror-backed source for a URL."""
-    from sauci.git import GitSource, is_remote
-    from sauci.mirrors import MirrorSource
+    """Left only for ``sauci.distributed._dispatch`` until its Dispatcher is handed
+    ``sources`` by ``sauci.app.build_server`` (a file outside this change); the
+    one definition is :func:`sauci.app.git_sources`."""
+    from sauci.app import git_sources
 
-    if is_remote(repo):
-        return MirrorSource(repo, settings.data_dir / "mirrors")
-    return GitSource(repo)
-
-
-def run_pipeline(
-    pipeline: Pipeline,
-    workspace: Path | str = ".",
-    *,
-    store: Store | None = None,
-    sandbox: Sandbox | None = None,
-    settings: Settings | None = None,
-    repo: str | None = None,
-    ref: str = "",
-    sha: str = "",
-    event: str = "cli",
-    secrets: Mapping[str, str] | None = None,
-    observer: BuildObserver | None = None,
-) -> BuildOutcome:
-    """Run ``pipeline`` in ``workspace`` now and return the outcome.
-
-    With no ``store``, results are kept in memory only. Logs go to the
-    settings' data directory (``SAUCI_DATA_DIR`` or ``~/.local/share/sauci``).
-
-    >>> from sauci import Pipeline, Step, run_pipeline
-    >>> outcome = run_pipeline(Pipeline(steps=[Step(name="hello", run="echo hi")]))
-    >>> outcome.ok
-    True
-    """
-    if store is None:
-        from sauci.storage.memory import MemoryStore
-
-        store = MemoryStore()
-    workspace = Path(workspace).resolve()
-    runner = LocalRunner(
-        store=store, sandbox=sandbox, settings=settings, secrets=secrets, observer=observer
-    )
-    request = BuildRequest(repo=repo or workspace.name, ref=ref, sha=sha, event=event)
-    return runner.run_pipeline(pipeline, workspace, request)
+    return git_sources(settings)(repo)

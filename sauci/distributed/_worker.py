@@ -15,25 +15,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Collection
 from typing import Any, cast
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
-from sauci.core.executor import SlotPool
 from sauci.core.models import Status, Worker
 from sauci.core.paths import secure_data_dir
 from sauci.core.runner import LocalRunner
-from sauci.core.secrets import Secrets, load_secrets
 from sauci.distributed._app import NOT_TAKEN
 from sauci.distributed._dispatch import WAITING
 from sauci.exceptions import ConfigError, SauCIError
-from sauci.sandbox.policy import server_sandboxes
-from sauci.typing import Sandbox, Store
+from sauci.typing import Store
 
 __all__ = ["WorkerRuntime", "worker_cgroup_prefix"]
 
@@ -71,32 +68,25 @@ class WorkerRuntime:
         *,
         store: Store,
         settings: Settings,
+        runner: Callable[[Store], LocalRunner],
+        sweep: Callable[[str], Collection[object]],
         name: str | None = None,
-        sandbox: Sandbox | None = None,
-        secrets: Secrets | None = None,
+        traversable: bool = False,
     ) -> None:
+        """``runner`` makes the worker's runner on the store it is handed (this
+        worker's view of ``store``); ``sweep`` ends what steps under a cgroup
+        prefix left running; ``traversable``: whether the data dir must let
+        the sandbox's uid pass through. ``sauci.app.build_worker`` makes them."""
         self.store = store
         self.settings = settings
         self.host = socket.gethostname()
         self.name = name or settings.worker_name or self.host
         self.cgroup_prefix = worker_cgroup_prefix(self.name)
-        # The worker's own settings decide where pushed code runs, as for
-        # `sauci serve` (sauci.sandbox.policy), and which secrets it gets.
-        self.sandboxes = server_sandboxes(
-            settings, cgroup_prefix=self.cgroup_prefix, default=sandbox
-        )
+        self.traversable = traversable
+        self._sweep = sweep
         self._handed_back: set[int] = set()  # builds given up at a cold shutdown
         self._runner_store = cast(Store, _RunnerStore(store, self._handed_back))
-        self.runner = LocalRunner(
-            store=self._runner_store,
-            sandbox=self.sandboxes.default,
-            load_sandbox=self.sandboxes.load,
-            allowed_sandboxes=self.sandboxes.allowed,
-            secrets=load_secrets(settings.secrets_file) if secrets is None else secrets,
-            settings=settings,
-            name=self.name,
-            slots=SlotPool(2 * (os.cpu_count() or 1)),
-        )
+        self.runner = runner(self._runner_store)
         self.started_at = time.time()
         self.state = "online"
         self._running: dict[int, threading.Event] = {}  # build id -> stop its watcher
@@ -114,13 +104,12 @@ class WorkerRuntime:
     def start(self) -> None:
         """End what a previous life of this worker left running; record this one."""
         from sauci.core.paths import safe_name
-        from sauci.sandbox._proctree import sweep
 
         # Two workers under one name would share a record and sweep each
         # other's steps: refuse the second on this machine at once.
         secure_data_dir(
             self.settings.data_dir,
-            traversable=self.sandboxes.traversable,
+            traversable=self.traversable,
         )
         self._lock_file = (self.settings.data_dir / f"worker-{safe_name(self.name)}.lock").open("w")
         try:
@@ -140,7 +129,7 @@ class WorkerRuntime:
                 f"(its last heartbeat {time.time() - clash.heartbeat_at:.0f} s ago); "
                 "give each worker its own --name"
             )
-        swept = sweep(self.cgroup_prefix)
+        swept = self._sweep(self.cgroup_prefix)
         if swept:
             log.warning("leftover_steps_ended", worker=self.name, cgroups=len(swept))
         self.heartbeat()

@@ -155,8 +155,8 @@ def test_fail_fast_cancels_running_steps(workspace, tmp_path):
 
 
 def test_cancel_ends_running_steps_and_records_cancelled(workspace, settings):
+    from sauci.app import LocalRunner
     from sauci.core.models import BuildRequest
-    from sauci.core.runner import LocalRunner
 
     store = MemoryStore()
     runner = LocalRunner(store=store, settings=settings, secrets={})
@@ -361,3 +361,37 @@ def test_unenforced_limits_can_be_a_warning_by_setting(workspace, tmp_path):
     log = Path(result.log_path).read_text()
     assert "sauci: warning: step 's' asks for a memory limit of 64 MiB" in log
     assert "running without it" in log and "ran" in log
+
+
+def test_core_runner_loads_a_named_sandbox_only_through_the_loader_it_is_given(workspace, settings):
+    """The core names no sandbox adapter: a step naming a sandbox is run in what the
+    loader handed in returns, and errs with a reason when no loader was given."""
+    from sauci.core.executor import Executor
+    from sauci.core.models import BuildRequest
+    from sauci.sandbox.local import LocalSandbox
+
+    loaded: list[str] = []
+
+    def loader(name: str) -> LocalSandbox:
+        loaded.append(name)
+        return LocalSandbox()
+
+    pipeline = Pipeline(steps=[Step(name="t", run="true", sandbox="local")])
+    for load_sandbox, expected in ((loader, Status.PASSED), (None, Status.ERRORED)):
+        store = MemoryStore()
+        build = store.create_build(BuildRequest(repo="r"), status=Status.RUNNING)
+        executor = Executor(
+            store=store,
+            sandbox=LocalSandbox(),
+            load_sandbox=load_sandbox,
+            logs_dir=settings.logs_dir,
+            artifacts_dir=settings.artifacts_dir,
+            secrets={},
+        )
+        [step] = executor.execute(build, pipeline, workspace, cancel=threading.Event())
+        assert expected == step.status
+    assert ["local"] == loaded
+    assert (
+        "sandbox error: step 't' names sandbox 'local', but this runner was given no way to load one"
+        == step.reason
+    )

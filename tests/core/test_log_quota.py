@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sauci.app import LocalRunner
 from sauci.core.config import Settings
 from sauci.core.logsink import LogBudget, LogSink
 from sauci.core.models import (
@@ -18,7 +19,6 @@ from sauci.core.models import (
     Status,
 )
 from sauci.core.pipeline import parse_pipeline
-from sauci.core.runner import LocalRunner
 from sauci.storage.memory import MemoryStore
 
 KIB = 1024

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from sauci.app import LocalRunner
 from sauci.core.config import Settings, load_settings
 from sauci.core.models import BuildRequest, Pipeline, Status, Step
 from sauci.core.pipeline import load_pipeline, validate_pipeline
-from sauci.core.runner import LocalRunner
 from sauci.exceptions import ConfigError, SandboxError
 from sauci.sandbox.local import LocalSandbox
 from sauci.sandbox.policy import server_sandboxes

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from sauci import BuildRequest, Status, workspaces
+from sauci.app import LocalRunner
 from sauci.core.config import Settings
-from sauci.core.runner import LocalRunner
 from sauci.git import GitSource
 from sauci.storage.memory import MemoryStore
 from sauci.workspaces import wait_for_tidying

@@ -10,6 +10,7 @@ import pytest
 from polling import wait_for
 from test_dispatch import make_repo
 
+from sauci.app import build_worker
 from sauci.core.config import Settings
 from sauci.core.models import BuildRequest, Status
 from sauci.core.scheduler import Scheduler
@@ -28,7 +29,7 @@ def setup(tmp_path):
     settings = Settings(
         data_dir=tmp_path / "w", heartbeat_interval=0.1, worker_name="w1", sandbox="local"
     )
-    runtime = WorkerRuntime(store=store, settings=settings, sandbox=LocalSandbox(grace=0.5))
+    runtime = build_worker(settings, store, sandbox=LocalSandbox(grace=0.5))
     runtime.start()
     yield store, runtime, tmp_path
     runtime.stop()
@@ -100,7 +101,7 @@ def test_the_record_shows_running_builds_and_goes_when_the_worker_stops(setup):
 
 def test_a_second_worker_with_the_same_name_is_refused(setup):
     store, runtime, _ = setup
-    twin = WorkerRuntime(store=store, settings=runtime.settings, sandbox=LocalSandbox())
+    twin = build_worker(runtime.settings, store, sandbox=LocalSandbox())
     with pytest.raises(ConfigError, match="another sauci worker named 'w1'"):
         twin.start()
 
@@ -110,7 +111,7 @@ def runtime_on(store, tmp_path, host: str, **settings_kw) -> WorkerRuntime:
     settings = Settings(
         data_dir=tmp_path / host, heartbeat_interval=0.1, worker_name="w1", **settings_kw
     )
-    runtime = WorkerRuntime(store=store, settings=settings, sandbox=LocalSandbox(grace=0.5))
+    runtime = build_worker(settings, store, sandbox=LocalSandbox(grace=0.5))
     runtime.host = host
     return runtime
 

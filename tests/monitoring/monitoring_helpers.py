@@ -20,7 +20,7 @@ PIPELINES = {
 
 def run_builds(store, tmp_path: Path, names=("one", "two", "timeout", "fail"), repo="/srv/app.git"):
     """Run each named pipeline once with a LocalRunner; returns the outcomes."""
-    from sauci.core.runner import LocalRunner
+    from sauci.app import LocalRunner
 
     settings = Settings(data_dir=tmp_path / "data", grace=0.2, sandbox="local")
     runner = LocalRunner(store=store, settings=settings, secrets={})

@@ -367,8 +367,8 @@ def test_the_same_commit_on_the_same_ref_is_queued_once(tmp_path):
 
 
 def test_a_remote_url_is_built_from_a_cached_mirror(tmp_path, settings):
+    from sauci.app import LocalRunner
     from sauci.core.models import BuildRequest
-    from sauci.core.runner import LocalRunner
 
     bare, work = make_origin(
         tmp_path, "steps:\n  s:\n    run: test -f .sauci.yml && echo from-mirror\n"

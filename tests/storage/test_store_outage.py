@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sauci import BuildRequest, Pipeline, Status, Step
+from sauci.app import LocalRunner
 from sauci.core.config import Settings
-from sauci.core.runner import LocalRunner
 from sauci.storage import open_store
 
 pytest_plugins = ["redis_server"]
