@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from sauci._logging import get_logger
 from sauci.core.models import EndedBy, Status
+
+# What is measured around the store lives in store_metrics; its names stay
+# importable from here.
+from sauci.monitoring.store_metrics import InstrumentedStore, StoreCollector, backend_name
 
 __all__ = [
     "BUILD_BUCKETS",
@@ -39,48 +43,6 @@ QUEUE_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 360
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 OTHER = "_other"  # the label value once a label's cap is reached
 
-_STORE_OPERATIONS = frozenset(
-    {
-        "create_build",
-        "get_build",
-        "update_build",
-        "claim_build",
-        "heartbeat_build",
-        "finish_build",
-        "list_builds",
-        "list_repos",
-        "save_repo",
-        "list_registered_repos",
-        "delete_repo",
-        "record_delivery",
-        "save_worker",
-        "list_workers",
-        "delete_worker",
-        "save_step",
-        "list_steps",
-        "append_log",
-        "read_log",
-        "log_size",
-        "add_test_results",
-        "list_test_results",
-        "add_artifacts",
-        "list_artifacts",
-        "add_event",
-        "list_events",
-        "build_stats",
-    }
-)
-
-_BACKENDS = {
-    "MemoryStore": "memory",
-    "SQLiteStore": "sqlite",
-    "SQLAlchemyStore": "sqlalchemy",
-    "RedisStore": "redis",
-    "DuckDBStore": "duckdb",
-    "StreamStore": "stream",
-    "TeeStore": "tee",
-}
-
 
 def require_prometheus() -> Any:
     """The prometheus_client module, or MissingDependencyError naming the extra."""
@@ -91,21 +53,6 @@ def require_prometheus() -> Any:
 
         raise MissingDependencyError("prometheus_client", "metrics") from exc
     return prometheus_client
-
-
-def backend_name(store: Any) -> str:
-    """A short, bounded name of a store's back end (its dialect for SQLAlchemy)."""
-    explicit = getattr(store, "backend", None)
-    if isinstance(explicit, str) and explicit:
-        return explicit
-    name = type(store).__name__
-    backend = _BACKENDS.get(name)
-    if backend == "sqlalchemy":
-        engine = getattr(store, "engine", None) or getattr(store, "_engine", None)
-        dialect = getattr(getattr(engine, "dialect", None), "name", None)
-        if isinstance(dialect, str):
-            return dialect
-    return backend or name.removesuffix("Store").lower() or "unknown"
 
 
 class _Capped:
@@ -220,7 +167,7 @@ class Metrics:
         )
         self.store = store
         if store is not None:
-            reg.register(_StoreCollector(store))
+            reg.register(StoreCollector(store))
         # What started in this process: a build that errored before it started
         # (checkout failed) or a step reused from an earlier build ends without
         # having started, and must not move the running gauges.
@@ -322,114 +269,3 @@ def render(registry: Any) -> tuple[bytes, str]:
     from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
     return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-class _StoreCollector:
-    """Queue depth, the oldest queued build's age and workers by state, read at scrape time.
-
-    A store that fails leaves these out of the scrape (and sets
-    ``sauci_store_up`` to 0) rather than failing the whole scrape.
-    """
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    def describe(self) -> Iterable[Any]:
-        return []  # not known before a scrape; keeps registration free of store calls
-
-    def collect(self) -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        up = GaugeMetricFamily("sauci_store_up", "1 when the store answered this scrape.")
-        try:
-            stats = self.store.build_stats()
-            queued = self.store.list_builds(status=Status.QUEUED, limit=1000)
-        except Exception as exc:  # a scrape must not fail because the store does
-            log.warning("metrics_store_unavailable", error=f"{type(exc).__name__}: {exc}")
-            up.add_metric([], 0.0)
-            yield up
-            return
-        up.add_metric([], 1.0)
-        yield up
-        by_status = stats.get("by_status", {}) if isinstance(stats, dict) else {}
-        depth = by_status.get("queued", len(queued))
-        yield GaugeMetricFamily(
-            "sauci_queue_depth", "Builds waiting in the queue (the store's count).", value=depth
-        )
-        oldest = min((b.queued_at for b in queued if b.queued_at), default=None)
-        yield GaugeMetricFamily(
-            "sauci_queue_oldest_age_seconds",
-            "How long the oldest queued build has waited (0 when the queue is empty).",
-            value=max(0.0, time.time() - oldest) if oldest else 0.0,
-        )
-        workers = GaugeMetricFamily("sauci_workers", "Recorded workers by state.", labels=["state"])
-        try:
-            listed = self.store.list_workers()
-        except Exception:  # a store without workers yet: leave the family empty
-            listed = []
-        counts = {"online": 0, "stopping": 0, "offline": 0}
-        for worker in listed:
-            counts[worker.state] = counts.get(worker.state, 0) + 1
-        for state, count in sorted(counts.items()):
-            workers.add_metric([state], count)
-        yield workers
-
-
-class InstrumentedStore:
-    """Any Store, with each protocol call timed into ``sauci_store_operation_seconds``.
-
-    Attribute access is passed through, so the proxy satisfies whatever the
-    wrapped store does (``capabilities``, optional methods); only the Store
-    protocol's operations are timed, which keeps the ``operation`` label bounded.
-    """
-
-    def __init__(self, store: Any, metrics: Metrics) -> None:
-        self._store = store
-        self._backend = backend_name(store)
-        self._metrics = metrics
-        self._timed: dict[str, Any] = {}
-
-    @property
-    def wrapped(self) -> Any:
-        return self._store
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._store, name)
-        if name not in _STORE_OPERATIONS or not callable(value):
-            return value
-        timed = self._timed.get(name)
-        if timed is None:
-            timed = self._timer(name)
-            self._timed[name] = timed
-        return timed
-
-    def _timer(self, operation: str) -> Callable[..., Any]:
-        labels = {"backend": self._backend, "operation": operation}
-        histogram = self._metrics.store_seconds.labels(**labels)
-        errors = self._metrics.store_errors.labels(**labels)
-        store = self._store
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return getattr(store, operation)(*args, **kwargs)
-            except Exception:
-                errors.inc()
-                raise
-            finally:
-                histogram.observe(time.perf_counter() - started)
-
-        call.__name__ = operation
-        return call
-
-    def close(self) -> None:
-        self._store.close()
-
-    def __enter__(self) -> InstrumentedStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"InstrumentedStore({self._store!r})"

@@ -1,11 +1,9 @@
 """Builds in portable SQL: creating, claiming, updating and listing them, the
-statistics over them, and ``check_update_fields``, which every store (SQL or
-not) uses to validate ``update_build``.
+statistics over them. ``check_update_fields`` and ``UPDATABLE_BUILD_FIELDS``
+(in :mod:`sauci.storage._build_fields`, which every store uses) stay importable
+from here and from :mod:`sauci.storage._sql`.
 
-A mixin of :class:`sauci.storage._sql.SQLStoreBase`, which re-exports
-``check_update_fields`` and ``UPDATABLE_BUILD_FIELDS``. It sits below that
-module, so it also holds the two helpers every SQL mixin shares
-(``_fetchone``, ``_json``). Stdlib and attrs models only: the embedded store
+A mixin of :class:`sauci.storage._sql.SQLStoreBase`. Stdlib and attrs models only: the embedded store
 imports it on ``sauci run``'s start-up path.
 """
 
@@ -20,57 +18,22 @@ import attrs
 
 from sauci.core.models import Build, BuildRequest, EndedBy, Status
 from sauci.exceptions import NotFoundError, StoreError
+from sauci.storage._build_fields import (
+    UPDATABLE_BUILD_FIELDS,
+    check_update_fields,
+    finish_fields,
+    request_fields,
+)
 from sauci.storage._sql_contract import Executor, Row, Transaction, fetchone, to_json
 from sauci.typing import BuildQuery
 
 __all__ = ["UPDATABLE_BUILD_FIELDS", "BuildsSQL", "check_update_fields"]
-
-# Fields update_build accepts: the protocol's list plus ref and priority.
-UPDATABLE_BUILD_FIELDS = frozenset(
-    {
-        "status",
-        "reason",
-        "started_at",
-        "finished_at",
-        "claimed_by",
-        "sha",
-        "ref",
-        "author",
-        "message",
-        "priority",
-        "cancel_requested",
-        "runs_on",
-        "heartbeat_at",
-    }
-)
 
 _BUILD_COLS = (
     "id, repo, ref, sha, event, status, reason, priority, params, author, message, pusher,"
     " old_sha, queued_at, started_at, finished_at, claimed_by, reuse_from, cancel_requested,"
     " runs_on, attempt, heartbeat_at"
 )
-
-
-def check_update_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate update_build's keywords; returns them with values normalized.
-
-    An unknown field is a programming error (TypeError), as for a function
-    called with an unexpected keyword argument.
-    """
-    unknown = sorted(set(changes) - UPDATABLE_BUILD_FIELDS)
-    if unknown:
-        raise TypeError(
-            f"update_build() got unknown field(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(UPDATABLE_BUILD_FIELDS))}"
-        )
-    out = dict(changes)
-    if "status" in out:
-        out["status"] = Status(out["status"])
-    if "priority" in out:
-        out["priority"] = int(out["priority"])
-    if "runs_on" in out:
-        out["runs_on"] = tuple(str(label) for label in out["runs_on"])
-    return out
 
 
 def _build(row: Row) -> Build:
@@ -141,20 +104,10 @@ class BuildsSQL:
 
     def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
         params = {
-            "repo": request.repo,
-            "ref": request.ref,
-            "sha": request.sha,
-            "event": request.event,
+            **request_fields(request),
             "status": Status(status).value,
-            "priority": request.priority,
             "params": to_json(dict(request.params)),
-            "author": request.author,
-            "message": request.message,
-            "pusher": request.pusher,
-            "old_sha": request.old_sha,
             "queued_at": self._clock(),
-            "reuse_from": request.reuse_from,
-            "attempt": request.attempt,
         }
         with self._tx("create build", write=True) as tx:
             if self._db.returning:
@@ -243,9 +196,7 @@ class BuildsSQL:
         params = {
             "build_id": build_id,
             "worker": worker,
-            "status": Status(status).value,
-            "reason": reason,
-            "finished_at": float(finished_at),
+            **finish_fields(status, reason, finished_at),
         }
         with self._tx(f"finish build {build_id}", write=True) as tx:
             build = self._write_returning(tx, _SQL_FINISH, params)

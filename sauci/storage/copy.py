@@ -22,6 +22,7 @@ import attrs
 
 from sauci.core.models import Build, BuildRequest, Status
 from sauci.exceptions import StoreError
+from sauci.storage._build_fields import request_of
 from sauci.typing import Store
 
 __all__ = ["CopyReport", "copy_store", "create_at", "store_digest"]
@@ -95,6 +96,20 @@ def store_digest(store: Store) -> tuple[dict[str, int], dict[str, str]]:
     return counts, {k: h.hexdigest() for k, h in hashes.items()}
 
 
+# What happened to a build after it was queued: written with update_build,
+# since create_build takes only the request.
+_STATE_FIELDS = (
+    "status",
+    "reason",
+    "started_at",
+    "finished_at",
+    "claimed_by",
+    "cancel_requested",
+    "runs_on",
+    "heartbeat_at",
+)
+
+
 def _tail(items: list[Any], have: int) -> Iterator[tuple[str, list[Any]]]:
     """The items after the first ``have``, grouped in runs of one step."""
     run: list[Any] = []
@@ -108,17 +123,7 @@ def _tail(items: list[Any], have: int) -> Iterator[tuple[str, list[Any]]]:
 
 
 def _fill(src: Store, dst: Store, b: Build, did: int, *, fresh: bool) -> None:
-    dst.update_build(
-        did,
-        status=b.status,
-        reason=b.reason,
-        started_at=b.started_at,
-        finished_at=b.finished_at,
-        claimed_by=b.claimed_by,
-        cancel_requested=b.cancel_requested,
-        runs_on=b.runs_on,
-        heartbeat_at=b.heartbeat_at,
-    )
+    dst.update_build(did, **{name: getattr(b, name) for name in _STATE_FIELDS})
     for step in src.list_steps(b.id):
         dst.save_step(attrs.evolve(step, build_id=did))
         size = src.log_size(b.id, step.name)
@@ -135,20 +140,7 @@ def _fill(src: Store, dst: Store, b: Build, did: int, *, fresh: bool) -> None:
 
 def _create(dst: Store, b: Build, ids: dict[int, int]) -> int:
     reuse = None if b.reuse_from is None else ids.get(b.reuse_from, b.reuse_from)
-    request = BuildRequest(
-        repo=b.repo,
-        ref=b.ref,
-        sha=b.sha,
-        event=b.event,
-        priority=b.priority,
-        params=b.params,
-        author=b.author,
-        message=b.message,
-        pusher=b.pusher,
-        old_sha=b.old_sha,
-        reuse_from=reuse,
-        attempt=b.attempt,
-    )
+    request = request_of(b, reuse_from=reuse)
     return create_at(dst, request, status=b.status, queued_at=b.queued_at).id
 
 

@@ -8,7 +8,6 @@ one does too.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +28,8 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import NotFoundError
+from sauci.storage._build_fields import check_update_fields, json_copy, new_build
 from sauci.storage._closing import Closing
-from sauci.storage._sql import check_update_fields
 from sauci.typing import BuildQuery
 
 __all__ = ["MemoryStore"]
@@ -40,12 +39,6 @@ def _copy(value: Build | Event) -> Any:
     # A fresh object with fresh params/data dicts (attrs converters copy
     # them), so callers never share mutable state with the store.
     return attrs.evolve(value)
-
-
-def _json_copy(value: Any) -> Any:
-    # What a JSON column gives back: rejects what it cannot store (TypeError)
-    # and turns tuples into lists, exactly as the SQL stores do.
-    return json.loads(json.dumps(value))
 
 
 class MemoryStore(Closing):
@@ -81,25 +74,8 @@ class MemoryStore(Closing):
     # builds
 
     def create_build(self, request: BuildRequest, *, status: Status = Status.QUEUED) -> Build:
-        params = _json_copy(dict(request.params))
         with self._lock:
-            build = Build(
-                id=self._next_id,
-                repo=request.repo,
-                ref=request.ref,
-                sha=request.sha,
-                event=request.event,
-                status=Status(status),
-                priority=request.priority,
-                params=params,
-                author=request.author,
-                message=request.message,
-                pusher=request.pusher,
-                old_sha=request.old_sha,
-                queued_at=self._clock(),
-                reuse_from=request.reuse_from,
-                attempt=request.attempt,
-            )
+            build = new_build(self._next_id, request, status=status, queued_at=self._clock())
             self._next_id += 1
             self._builds[build.id] = build
             return _copy(build)
@@ -275,7 +251,7 @@ class MemoryStore(Closing):
             return list(self._artifacts.get(build_id, ()))
 
     def add_event(self, event: Event) -> None:
-        stored = attrs.evolve(event, at=float(event.at), data=_json_copy(dict(event.data)))
+        stored = attrs.evolve(event, at=float(event.at), data=json_copy(dict(event.data)))
         with self._lock:
             self._events.append(stored)
 

@@ -47,9 +47,9 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import MissingDependencyError, NotFoundError, StoreError
+from sauci.storage._build_fields import check_update_fields, new_build
 from sauci.storage._closing import Closing
 from sauci.storage._redis_scripts import APPEND, CLAIM, OWNED, READ, UPDATE
-from sauci.storage._sql import check_update_fields
 from sauci.storage._sql_workers import worker_from_dict, worker_to_dict
 from sauci.typing import BuildQuery
 
@@ -138,23 +138,7 @@ class RedisStore(Closing):
         json.dumps(dict(request.params))  # rejects what JSON cannot store, before any write
         with self._errors("create build"):
             build_id = int(self._r.incr(self._k("next_id")))
-            build = Build(
-                id=build_id,
-                repo=request.repo,
-                ref=request.ref,
-                sha=request.sha,
-                event=request.event,
-                status=status,
-                priority=request.priority,
-                params=json.loads(json.dumps(dict(request.params))),
-                author=request.author,
-                message=request.message,
-                pusher=request.pusher,
-                old_sha=request.old_sha,
-                queued_at=self._clock(),
-                reuse_from=request.reuse_from,
-                attempt=request.attempt,
-            )
+            build = new_build(build_id, request, status=status, queued_at=self._clock())
             fields = {name: _enc(getattr(build, name)) for name in _BUILD_FIELDS}
             pipe = self._r.pipeline(transaction=True)
             pipe.hset(self._k("build", build_id), mapping=fields)

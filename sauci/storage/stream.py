@@ -41,8 +41,8 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import StoreError
+from sauci.storage._build_fields import check_update_fields, finish_fields
 from sauci.storage._closing import Closing
-from sauci.storage._sql import check_update_fields
 from sauci.storage._sql_workers import worker_to_dict
 from sauci.storage._stream_logs import KafkaLog, RedisLog
 from sauci.storage._stream_view import StreamView, ViewFactory, _memory_view
@@ -146,13 +146,7 @@ class StreamStore(StreamView, Closing):
         reason: str | None,
         finished_at: float,
     ) -> Build | None:
-        fields = {
-            "id": build_id,
-            "worker": worker,
-            "status": Status(status).value,
-            "reason": reason,
-            "finished_at": finished_at,
-        }
+        fields = {"id": build_id, "worker": worker, **finish_fields(status, reason, finished_at)}
         return self._write("finish_build", fields)  # type: ignore[no-any-return]
 
     def save_worker(self, worker: Worker) -> Worker:

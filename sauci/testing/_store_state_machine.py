@@ -36,15 +36,6 @@ from sauci.typing import Store
 __all__ = ["make_store_state_machine"]
 
 
-_TEXT = "abcé☃ /-_\n"
-_REPOS = ("a", "b", "acme/app")
-_REFS = ("", "refs/heads/main", "refs/heads/dev")
-_EVENTS = ("manual", "push", "cron")
-_STEPS = ("build", "test", "lint")
-_LABELS = ("linux", "gpu", "é")
-_WORKERS = ("a", "b", "Z", "é")
-
-
 def make_store_state_machine(
     factory: Callable[[Callable[[], float]], Store], *, compare_times: bool = True
 ) -> type[Any]:
@@ -68,86 +59,23 @@ def make_store_state_machine(
     )
 
     from sauci.storage.memory import MemoryStore
-
-    text = st.text(alphabet=_TEXT, max_size=8)
-    opt_text = st.none() | text
-    times = st.none() | st.floats(min_value=0, max_value=2e9, allow_nan=False).map(
-        lambda f: round(f, 3)
-    )
-    statuses = st.sampled_from(list(Status))
-    # Mostly queued, so that claims have something to choose from.
-    new_statuses = st.sampled_from([Status.QUEUED] * 6 + list(Status))
-    requests = st.builds(
-        BuildRequest,
-        repo=st.sampled_from(_REPOS),
-        ref=st.sampled_from(_REFS),
-        sha=st.sampled_from(("", "a" * 40, "b" * 40)),
-        event=st.sampled_from(_EVENTS),
-        priority=st.integers(-3, 3),
-        params=st.dictionaries(st.sampled_from(("X", "Y", "é")), text, max_size=2),
-        author=st.sampled_from(("", "ada", "bob")),
-        message=text,
-        pusher=text,
-        old_sha=st.sampled_from(("", "c" * 40)),
-        reuse_from=st.none() | st.integers(1, 4),  # a model build id
-        attempt=st.integers(1, 3),
-    )
-    repos = st.builds(
-        Repo,
-        id=st.sampled_from(("app", "lib", "é")),
-        location=text,
-        hook=st.sampled_from(("none", "receive", "commit")),
-        poll_interval=st.none() | st.sampled_from((30.0, 60.5)),
-        added_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
-    )
-    update_fields = st.fixed_dictionaries(
-        {},
-        optional={
-            "status": statuses | statuses.map(lambda s: s.value),
-            "reason": opt_text,
-            "started_at": times,
-            "finished_at": times,
-            "claimed_by": opt_text,
-            "sha": text,
-            "ref": st.sampled_from(_REFS),
-            "author": st.sampled_from(("", "ada", "bob")),
-            "message": text,
-            "priority": st.integers(-3, 3),
-            "cancel_requested": opt_text,
-            "runs_on": st.lists(st.sampled_from(_LABELS), max_size=2),
-            "heartbeat_at": times,
-            "bogus": text,
-        },
-    )
-    test_cases = st.lists(
-        st.builds(
-            TestCase,
-            name=text,
-            classname=text,
-            status=st.sampled_from(("passed", "failed", "errored", "skipped")),
-            duration=st.floats(0, 1000, allow_nan=False).map(lambda f: round(f, 3)),
-            message=text,
-            text=text,
-            file=text,
-        ),
-        max_size=3,
-    )
-    workers = st.builds(
-        Worker,
-        name=st.sampled_from(_WORKERS),
-        host=text,
-        labels=st.lists(st.sampled_from(_LABELS), max_size=3).map(tuple),
-        slots=st.integers(1, 4),
-        running=st.lists(st.integers(1, 9), max_size=3).map(tuple),
-        started_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
-        heartbeat_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
-        state=st.sampled_from(("online", "stopping", "offline")),
-    )
-    artifacts = st.lists(
-        st.builds(
-            Artifact, path=text, size=st.integers(0, 2**40), sha256=st.sampled_from(("", "ab"))
-        ),
-        max_size=3,
+    from sauci.testing._store_strategies import (
+        EVENTS,
+        REFS,
+        REPOS,
+        STEPS,
+        WORKER_NAMES,
+        artifacts,
+        new_statuses,
+        opt_text,
+        repos,
+        requests,
+        statuses,
+        test_cases,
+        text,
+        times,
+        update_fields,
+        workers,
     )
 
     class StoreStateMachine(RuleBasedStateMachine):
@@ -297,14 +225,14 @@ def make_store_state_machine(
             self._both(lambda s, _: s.save_worker(worker))
             self._both(lambda s, _: s.list_workers())
 
-        @rule(name=st.sampled_from((*_WORKERS, "never")))
+        @rule(name=st.sampled_from((*WORKER_NAMES, "never")))
         def delete_worker(self, name: str) -> None:
             self._both(lambda s, _: s.delete_worker(name))
             self._both(lambda s, _: s.list_workers())
 
         @rule(
             build_id=build_ids,
-            name=st.sampled_from(_STEPS),
+            name=st.sampled_from(STEPS),
             position=st.integers(0, 3),
             status=statuses,
             reason=opt_text,
@@ -313,7 +241,7 @@ def make_store_state_machine(
             signal=st.none() | st.integers(1, 31),
             attempt=st.integers(0, 3),
             allow_failure=st.booleans(),
-            needs=st.lists(st.sampled_from(_STEPS), max_size=2).map(tuple),
+            needs=st.lists(st.sampled_from(STEPS), max_size=2).map(tuple),
             started_at=times,
             finished_at=times,
             log_bytes=st.integers(0, 2**40),
@@ -325,7 +253,7 @@ def make_store_state_machine(
 
         @rule(
             build_id=build_ids,
-            step=st.sampled_from(_STEPS),
+            step=st.sampled_from(STEPS),
             chunks=st.lists(st.binary(max_size=200), min_size=1, max_size=4),
         )
         def append_log(self, build_id: int, step: str, chunks: list[bytes]) -> None:
@@ -333,12 +261,12 @@ def make_store_state_machine(
                 if self._on_build("append_log", build_id, step, chunk):
                     self.logs.add((build_id, step))
 
-        @rule(build_id=build_ids, step=st.sampled_from(_STEPS), cases=test_cases)
+        @rule(build_id=build_ids, step=st.sampled_from(STEPS), cases=test_cases)
         def add_test_results(self, build_id: int, step: str, cases: list[TestCase]) -> None:
             self._both(lambda s, sid: s.add_test_results(sid(build_id), step, cases))
             self._both(lambda s, sid: s.list_test_results(sid(build_id)))
 
-        @rule(build_id=build_ids, step=st.sampled_from(_STEPS), items=artifacts)
+        @rule(build_id=build_ids, step=st.sampled_from(STEPS), items=artifacts)
         def add_artifacts(self, build_id: int, step: str, items: list[Artifact]) -> None:
             self._both(lambda s, sid: s.add_artifacts(sid(build_id), step, items))
             self._both(lambda s, sid: s.list_artifacts(sid(build_id)))
@@ -379,10 +307,10 @@ def make_store_state_machine(
             self._both(lambda s, sid: s.get_build(sid(build_id)))
 
         @rule(
-            repo=st.none() | st.sampled_from(_REPOS),
-            ref=st.none() | st.sampled_from(_REFS),
+            repo=st.none() | st.sampled_from(REPOS),
+            ref=st.none() | st.sampled_from(REFS),
             status=st.none() | statuses,
-            event=st.none() | st.sampled_from(_EVENTS),
+            event=st.none() | st.sampled_from(EVENTS),
             author=st.none() | st.sampled_from(("ada", "bob")),
             before=st.none() | builds,
             limit=st.integers(0, 6),
@@ -397,7 +325,7 @@ def make_store_state_machine(
                 if value is not None:
                     self._both(functools.partial(page, **{name: value}))
 
-        @rule(build_id=st.none() | build_ids, limit=st.integers(0, 5), repo=st.sampled_from(_REPOS))
+        @rule(build_id=st.none() | build_ids, limit=st.integers(0, 5), repo=st.sampled_from(REPOS))
         def list_the_rest(self, build_id: int | None, limit: int, repo: str) -> None:
             self._both(lambda s, _: s.list_repos())
             self._both(

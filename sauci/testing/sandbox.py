@@ -24,137 +24,31 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sauci.core.logsink import LogSink
-from sauci.core.models import EndedBy, Limits, Step, StepResult
+from sauci.core.models import EndedBy, Limits, StepResult
+from sauci.testing._sandbox_isolation import SandboxIsolationCases
+from sauci.testing._sandbox_support import MemoryLog, marked_processes
 from sauci.typing import Sandbox
 
 __all__ = ["MemoryLog", "SandboxConformance", "marked_processes"]
 
-MARK = "SAUCI_TEST_MARK"
 
-
-class MemoryLog:
-    """A LogWriter that keeps everything in memory (or drops it: ``keep=False``)."""
-
-    def __init__(self, *, keep: bool = True) -> None:
-        self.data = bytearray()
-        self.keep = keep
-        self.exceeded = False
-
-    def write(self, data: bytes) -> None:
-        if self.keep:
-            self.data += data
-
-    def flush(self) -> None:
-        pass
-
-
-def marked_processes(mark: str) -> list[int]:
-    """Live pids whose environment holds ``SAUCI_TEST_MARK=<mark>`` (containers' too)."""
-    needle = f"{MARK}={mark}".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    with open(f"/proc/{name}/stat", "rb") as st:
-                        if st.read().rsplit(b")", 1)[-1].split()[0] != b"Z":
-                            found.append(int(name))
-        except OSError:
-            continue
-    return found
-
-
-class SandboxConformance:
+class SandboxConformance(SandboxIsolationCases):
     """Tests every Sandbox must pass; not collected itself (no ``Test`` prefix).
 
-    Class attributes a subclass may change:
-
-    - ``shell``: the shell steps run with (must exist where the step runs);
-    - ``path``: ``PATH`` given to steps;
-    - ``extra_env_names``: variables the sandbox cannot keep out of a step's
-      environment (Docker always sets ``HOSTNAME``); anything else the step
-      sees beyond its ``env`` is a failure;
-    - ``grace``: the sandbox's grace period (give the fixture a short one);
-    - ``slack``: how much later than timeout + grace a step may end;
-    - ``flood_bytes``: size of the output flood (the log cap is 1 MiB).
+    The class attributes a subclass may change are those of
+    :class:`~sauci.testing._sandbox_support.SandboxCase` (``shell``, ``path``,
+    ``extra_env_names``, ``grace``, ``slack``, ``flood_bytes``); the environment
+    and isolation cases come from
+    :class:`~sauci.testing._sandbox_isolation.SandboxIsolationCases`.
     """
-
-    shell: tuple[str, ...] = ("sh", "-c")
-    path: str = "/usr/local/bin:/usr/bin:/bin"
-    extra_env_names: frozenset[str] = frozenset()
-    grace: float = 0.5
-    slack: float = 10.0
-    flood_bytes: int = 2_000_000_000
-
-    # -- fixtures and helpers -------------------------------------------------
-
-    @pytest.fixture
-    def sandbox(self) -> Sandbox:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError("give the conformance class a `sandbox` fixture")
-
-    @pytest.fixture
-    def area(self, tmp_path: Path) -> Path:
-        """A directory holding this test's workspaces and a stand-in for SauCI's data.
-
-        Override it when the sandbox needs the workspace at a particular place
-        (NamespaceSandbox needs a path its unprivileged user can traverse).
-        """
-        return tmp_path
-
-    @pytest.fixture
-    def workspace(self, area: Path) -> Path:
-        ws = area / "workspaces" / "b1-step"
-        ws.mkdir(parents=True)
-        return ws
-
-    def needs(self, sandbox: Sandbox, *capabilities: str) -> None:
-        missing = [c for c in capabilities if c not in sandbox.capabilities]
-        if missing:
-            pytest.skip(f"the sandbox does not claim {', '.join(missing)}")
-
-    def run_step(
-        self,
-        sandbox: Sandbox,
-        script: str,
-        workspace: Path,
-        *,
-        log: Any = None,
-        env: Mapping[str, str] | None = None,
-        cancel: threading.Event | None = None,
-        **step: Any,
-    ) -> tuple[StepResult, bytes]:
-        """Run ``script``; assert that no process of it is left when ``run()`` returns."""
-        mark = uuid.uuid4().hex
-        full_env = {"PATH": self.path, MARK: mark, **(env or {})}
-        step.setdefault("shell", self.shell)
-        writer = log if log is not None else MemoryLog()
-        result = sandbox.run(
-            Step(name="conformance", run=script, **step),
-            workspace,
-            writer,
-            env=full_env,
-            cancel=cancel or threading.Event(),
-            label=f"t{mark[:12]}",
-        )
-        assert [] == marked_processes(mark), "processes of the step are still running"
-        return result, bytes(getattr(writer, "data", b""))
-
-    def bound(self, timeout: float = 0.0) -> float:
-        return timeout + self.grace + self.slack
 
     # -- exit codes and signals ------------------------------------------------
 
@@ -304,96 +198,6 @@ class SandboxConformance:
         assert 1024 * 1024 + len(notice) == path.stat().st_size
         assert _tree_size(area) < 4 * 1024 * 1024, "the flood reached the disk"
 
-    # -- environment ---------------------------------------------------------------
-
-    def test_environment_is_exactly_the_given_one(self, sandbox: Sandbox, workspace: Path) -> None:
-        env = {"LANG": "C.UTF-8", "ONLY_THIS": "yes", "EMPTY": "", "SPACES": "a b  c"}
-        result, output = self.run_step(sandbox, "-0", workspace, env=env, shell=("env",))
-        assert 0 == result.exit_code, output
-        seen = dict(item.split("=", 1) for item in output.decode().split("\0") if item)
-        for name in self.extra_env_names - {*env, "PATH", MARK}:
-            seen.pop(name, None)
-        assert {"PATH": self.path, MARK: seen.get(MARK, "<missing>"), **env} == seen
-
-    # -- isolation -------------------------------------------------------------------
-
-    def test_writes_outside_the_workspace_are_refused(
-        self, sandbox: Sandbox, workspace: Path, area: Path
-    ) -> None:
-        self.needs(sandbox, "isolates_filesystem")
-        other = area / "workspaces" / "b2-step"
-        other.mkdir()
-        name = f"sauci-probe-{uuid.uuid4().hex[:8]}"
-        system = [f"/{name}", f"/etc/{name}", f"/usr/{name}"]  # must be refused
-        # These may land in a private view (a tmpfs over /tmp), never on the host.
-        host = [f"{other}/{name}", f"{area}/{name}", f"{workspace.parent}/{name}"]
-        script = (
-            "".join(f"if (echo x > {t}) 2>/dev/null; then echo WROTE {t}; fi; " for t in system)
-            + "".join(f"(echo x > {t}) 2>/dev/null; " for t in host)
-            + "echo inside > inside.txt"
-        )
-        result, output = self.run_step(sandbox, script, workspace)
-        assert (0, b"") == (result.exit_code, output)
-        assert "inside\n" == (workspace / "inside.txt").read_text()
-        assert [] == [t for t in system + host if os.path.lexists(t)]
-
-    def test_cannot_read_other_workspaces_or_sauci_data(
-        self, sandbox: Sandbox, workspace: Path, area: Path
-    ) -> None:
-        self.needs(sandbox, "isolates_filesystem")
-        secret = f"TOPSECRET-{uuid.uuid4().hex}"
-        other = area / "workspaces" / "b2-step"
-        other.mkdir()
-        (other / "secret.txt").write_text(secret)
-        state = area / "state"  # how SauCI keeps its data: private to its user
-        state.mkdir(mode=0o700)
-        database = state / "sauci.db"
-        database.write_text(secret)
-        database.chmod(0o600)
-        paths = [other / "secret.txt", database]
-        script = " ".join(f"cat {p} 2>/dev/null;" for p in paths) + " ls -a .. 2>/dev/null; true"
-        result, output = self.run_step(sandbox, script, workspace)
-        assert 0 == result.exit_code
-        assert secret.encode() not in output
-        assert b"b2-step" not in output
-
-    def test_cannot_read_sauci_environment(self, sandbox: Sandbox, workspace: Path) -> None:
-        self.needs(sandbox, "isolates_filesystem")
-        secret = f"SERVERSECRET-{uuid.uuid4().hex}"
-        # A stand-in for the server: a process with a secret in its environment.
-        server = subprocess.Popen(
-            ["sleep", "60"], env={"PATH": os.environ.get("PATH", self.path), "TOKEN": secret}
-        )
-        try:
-            script = (
-                f"cat /proc/{server.pid}/environ /proc/{os.getpid()}/environ 2>/dev/null; "
-                "for f in /proc/[0-9]*/environ; do cat $f 2>/dev/null; done; env; true"
-            )
-            result, output = self.run_step(sandbox, script, workspace)
-        finally:
-            server.kill()
-            server.wait()
-        assert 0 == result.exit_code
-        assert secret.encode() not in output
-
-    @pytest.mark.parametrize("network", [None, False])
-    def test_no_network_unless_asked(
-        self, sandbox: Sandbox, workspace: Path, network: bool | None
-    ) -> None:
-        self.needs(sandbox, "isolates_network")
-        with _listener() as (port, accepted):
-            script = (
-                "cat /proc/net/dev; "
-                f"if command -v nc >/dev/null; then nc -w 2 127.0.0.1 {port} </dev/null; "
-                f"elif command -v bash >/dev/null; then "
-                f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'; fi >/dev/null 2>&1; true"
-            )
-            result, output = self.run_step(sandbox, script, workspace, network=network)
-        assert 0 == result.exit_code
-        interfaces = {line.split(b":")[0].strip() for line in output.splitlines() if b":" in line}
-        assert interfaces <= {b"lo"}, output
-        assert 0 == accepted[0], "the step reached a server on the host's loopback"
-
 
 def _tree_size(path: Path) -> int:
     total = 0
@@ -404,32 +208,3 @@ def _tree_size(path: Path) -> int:
             except OSError:
                 continue
     return total
-
-
-class _listener:
-    """A TCP server on the host's 127.0.0.1 that counts connections."""
-
-    def __enter__(self) -> tuple[int, list[int]]:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.accepted = [0]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-        return self.sock.getsockname()[1], self.accepted
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted[0] += 1
-            conn.close()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
