@@ -245,7 +245,7 @@ def _from_toml(path: Path) -> dict[str, Any]:
 
 def _schedules(value: Any, path: Path) -> tuple[tuple[str, str, str], ...]:
     """``[[sauci.schedules]]`` tables: repo, cron, and an optional branch (default main)."""
-    from sauci.triggers.cron import CronSchedule
+    from sauci.core.cron import CronSchedule
 
     if not isinstance(value, list):
         raise ConfigError(f"{path}: schedules must be a list of tables ([[sauci.schedules]])")

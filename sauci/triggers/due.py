@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sauci._logging import get_logger
+from sauci.core.cron import CronSchedule
 from sauci.core.models import BuildRequest
 from sauci.exceptions import SauCIError
-from sauci.triggers.cron import CronSchedule
 from sauci.triggers.hooks import hook_installed
 from sauci.triggers.poller import Poller
 from sauci.triggers.spool import ack, read_requests

@@ -99,7 +99,7 @@ class Reader(StepKeyReader):
                     has_cron = True
                     cron = chk.text(value, "'cron'", "a cron expression such as '0 3 * * *'")
                     if cron is not None:
-                        from sauci.triggers.cron import CronSchedule
+                        from sauci.core.cron import CronSchedule
 
                         try:
                             CronSchedule.parse(cron)
