@@ -1,6 +1,6 @@
 """Builds in portable SQL: creating, claiming, updating and listing them, the
 statistics over them. ``check_update_fields`` and ``UPDATABLE_BUILD_FIELDS``
-(in :mod:`sauci.storage._build_fields`, which every store uses) stay importable
+(in :mod:`sauci.storage._fields`, which every store uses) stay importable
 from here and from :mod:`sauci.storage._sql`.
 
 A mixin of :class:`sauci.storage._sql.SQLStoreBase`. Stdlib and attrs models only: the embedded store
@@ -18,7 +18,7 @@ import attrs
 
 from sauci.core.models import Build, BuildRequest, EndedBy, Status
 from sauci.exceptions import NotFoundError, StoreError
-from sauci.storage._build_fields import (
+from sauci.storage._fields import (
     UPDATABLE_BUILD_FIELDS,
     check_update_fields,
     finish_fields,

@@ -1,5 +1,6 @@
-"""Worker records (``sauci worker`` processes) in portable SQL, and the
-conversion of a Worker to and from plain JSON values that every store uses.
+"""Worker records (``sauci worker`` processes) in portable SQL. The conversion
+of a Worker to and from plain JSON values, which every store uses, is in
+:mod:`sauci.storage._fields` (importable from here too).
 
 A mixin of :class:`sauci.storage._sql.SQLStoreBase`, kept apart so that
 module stays readable.
@@ -12,22 +13,14 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from sauci.storage._fields import WORKER_FIELDS, worker_from_dict, worker_to_dict
+
 if TYPE_CHECKING:
     from sauci.core.records import Worker
     from sauci.storage._sql_contract import Transaction
 
 __all__ = ["WORKER_FIELDS", "WorkersSQL", "worker_from_dict", "worker_to_dict"]
 
-WORKER_FIELDS = (
-    "name",
-    "host",
-    "labels",
-    "slots",
-    "running",
-    "started_at",
-    "heartbeat_at",
-    "state",
-)
 _COLS = ", ".join(WORKER_FIELDS)
 
 _SQL_UPSERT_WORKER = (
@@ -37,28 +30,6 @@ _SQL_UPSERT_WORKER = (
     + ", ".join(f"{c} = excluded.{c}" for c in WORKER_FIELDS[1:])
 )
 _SQL_LIST_WORKERS = f"SELECT {_COLS} FROM workers"
-
-
-def worker_to_dict(worker: Worker) -> dict[str, Any]:
-    """The worker as JSON values (lists for its tuples)."""
-    return {
-        "name": worker.name,
-        "host": worker.host,
-        "labels": list(worker.labels),
-        "slots": int(worker.slots),
-        "running": [int(b) for b in worker.running],
-        "started_at": float(worker.started_at),
-        "heartbeat_at": float(worker.heartbeat_at),
-        "state": worker.state,
-    }
-
-
-def worker_from_dict(values: Mapping[str, Any]) -> Worker:
-    """The inverse of :func:`worker_to_dict`; unknown keys are ignored, so a
-    record written by a newer SauCI still reads."""
-    from sauci.core.records import Worker
-
-    return Worker(**{k: values[k] for k in WORKER_FIELDS if k in values})
 
 
 def _worker(row: Mapping[str, Any]) -> Worker:

@@ -25,7 +25,7 @@ from sauci.core.models import (
     TestCase,
 )
 from sauci.exceptions import StoreError
-from sauci.storage._sql_workers import worker_from_dict
+from sauci.storage._fields import worker_from_dict
 from sauci.typing import Store
 
 __all__ = ["StreamView", "ViewFactory"]

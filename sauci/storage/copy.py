@@ -22,7 +22,7 @@ import attrs
 
 from sauci.core.models import Build, BuildRequest, Status
 from sauci.exceptions import StoreError
-from sauci.storage._build_fields import request_of
+from sauci.storage._fields import request_of
 from sauci.typing import Store
 
 __all__ = ["CopyReport", "copy_store", "create_at", "store_digest"]

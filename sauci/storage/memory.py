@@ -28,8 +28,8 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import NotFoundError
-from sauci.storage._build_fields import check_update_fields, json_copy, new_build
 from sauci.storage._closing import Closing
+from sauci.storage._fields import check_update_fields, json_copy, new_build
 from sauci.typing import BuildQuery
 
 __all__ = ["MemoryStore"]

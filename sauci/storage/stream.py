@@ -41,9 +41,8 @@ from sauci.core.models import (
     Worker,
 )
 from sauci.exceptions import StoreError
-from sauci.storage._build_fields import check_update_fields, finish_fields
 from sauci.storage._closing import Closing
-from sauci.storage._sql_workers import worker_to_dict
+from sauci.storage._fields import check_update_fields, finish_fields, worker_to_dict
 from sauci.storage._stream_logs import KafkaLog, RedisLog
 from sauci.storage._stream_view import StreamView, ViewFactory, _memory_view
 from sauci.typing import BuildQuery

@@ -1,7 +1,8 @@
-"""What every store does with a build's fields, whatever keeps them: the fields
-a request gives a new build, the check of ``update_build``'s keywords, and the
-fields that finish a build. Adapter-neutral (models only), so that adapters
-share it without importing each other."""
+"""What every store does with the fields of its records, whatever keeps them:
+the fields a request gives a new build, the check of ``update_build``'s
+keywords, the fields that finish a build, a worker as plain JSON values.
+Adapter-neutral (models only), so that adapters share it without importing
+each other."""
 
 from __future__ import annotations
 
@@ -11,17 +12,20 @@ from typing import Any
 
 import attrs
 
-from sauci.core.models import Build, BuildRequest, Status
+from sauci.core.models import Build, BuildRequest, Status, Worker
 
 __all__ = [
     "REQUEST_FIELDS",
     "UPDATABLE_BUILD_FIELDS",
+    "WORKER_FIELDS",
     "check_update_fields",
     "finish_fields",
     "json_copy",
     "new_build",
     "request_fields",
     "request_of",
+    "worker_from_dict",
+    "worker_to_dict",
 ]
 
 # What a BuildRequest carries into the build it makes.
@@ -95,3 +99,35 @@ def check_update_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
 def finish_fields(status: Status, reason: str | None, finished_at: float) -> dict[str, Any]:
     """``finish_build``'s fields as a store writes them (the status by its value)."""
     return {"status": Status(status).value, "reason": reason, "finished_at": float(finished_at)}
+
+
+WORKER_FIELDS = (
+    "name",
+    "host",
+    "labels",
+    "slots",
+    "running",
+    "started_at",
+    "heartbeat_at",
+    "state",
+)
+
+
+def worker_to_dict(worker: Worker) -> dict[str, Any]:
+    """The worker as JSON values (lists for its tuples)."""
+    return {
+        "name": worker.name,
+        "host": worker.host,
+        "labels": list(worker.labels),
+        "slots": int(worker.slots),
+        "running": [int(b) for b in worker.running],
+        "started_at": float(worker.started_at),
+        "heartbeat_at": float(worker.heartbeat_at),
+        "state": worker.state,
+    }
+
+
+def worker_from_dict(values: Mapping[str, Any]) -> Worker:
+    """The inverse of :func:`worker_to_dict`; unknown keys are ignored, so a
+    record written by a newer SauCI still reads."""
+    return Worker(**{k: values[k] for k in WORKER_FIELDS if k in values})
