@@ -110,9 +110,9 @@ def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Set
 
 def _import_engine(settings: Settings) -> None:
     """Import what a build needs (while git checks out)."""
+    import sauci.app  # build_runner, and through it the core runner
     import sauci.cli._live
     import sauci.core.pipeline
-    import sauci.core.runner
     import sauci.sandbox.local  # the runner's default sandbox (imported when it is made)
 
     if not settings.store:
