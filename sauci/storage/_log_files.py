@@ -23,6 +23,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from sauci.exceptions import StoreError
+from sauci.storage._fields import nothing_to_read
 from sauci.storage._sql import SQL_APPEND_LOG
 
 if TYPE_CHECKING:
@@ -118,8 +119,8 @@ class LogFilesSQL:
     def read_log(
         self, build_id: int, step: str, offset: int = 0, limit: int | None = None
     ) -> bytes:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
+        if nothing_to_read(offset, limit):
+            return b""
         found = self._log_file(build_id, step)
         if found is None:
             return super().read_log(build_id, step, offset, limit)  # type: ignore[misc, no-any-return]

@@ -30,39 +30,10 @@ redis.call('HSET', key, 'status', '"running"', 'claimed_by', ARGV[2], 'started_a
 return redis.call('HGETALL', key)
 """
 
-# Compare and set on the owner of a running build. ARGV: prefix, id, worker,
-# then the fields to set. -1: no such build; 0: not running or not the
-# worker's (nothing changed); else the build's new fields.
-OWNED = """
-local p, id = ARGV[1], ARGV[2]
-local key = p .. ':build:' .. id
-if redis.call('EXISTS', key) == 0 then return -1 end
-if redis.call('HGET', key, 'status') ~= '"running"'
-    or redis.call('HGET', key, 'claimed_by') ~= ARGV[3] then
-  return 0
-end
-for i = 4, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-local new = cjson.decode(redis.call('HGET', key, 'status'))
-if new ~= 'running' then
-  redis.call('ZREM', p .. ':status:running', id)
-  redis.call('ZADD', p .. ':status:' .. new, id, id)
-end
-if new == 'queued' then
-  local prio = tonumber(redis.call('HGET', key, 'priority'))
-  redis.call('ZADD', p .. ':queue', -prio * 4294967296 + tonumber(id), id)
-end
-return redis.call('HGETALL', key)
-"""
-
-# ARGV: prefix, id, then the fields to set. False: no such build; else the
-# build's new fields. Moves the build between the status indexes, and into
-# the queue or out of it.
-UPDATE = """
-local p, id = ARGV[1], ARGV[2]
-local key = p .. ':build:' .. id
-if redis.call('EXISTS', key) == 0 then return false end
-local old = cjson.decode(redis.call('HGET', key, 'status'))
-for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+# The end of OWNED and UPDATE, after the fields are set (``old`` is the status
+# before): move the build between the status indexes, and into the queue or
+# out of it; return the build's new fields.
+_REINDEX = """
 local new = cjson.decode(redis.call('HGET', key, 'status'))
 if new ~= old then
   redis.call('ZREM', p .. ':status:' .. old, id)
@@ -76,6 +47,37 @@ else
 end
 return redis.call('HGETALL', key)
 """
+
+# Compare and set on the owner of a running build. ARGV: prefix, id, worker,
+# then the fields to set. -1: no such build; 0: not running or not the
+# worker's (nothing changed); else the build's new fields.
+OWNED = (
+    """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. ':build:' .. id
+if redis.call('EXISTS', key) == 0 then return -1 end
+if redis.call('HGET', key, 'status') ~= '"running"'
+    or redis.call('HGET', key, 'claimed_by') ~= ARGV[3] then
+  return 0
+end
+local old = 'running'
+for i = 4, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+"""
+    + _REINDEX
+)
+
+# ARGV: prefix, id, then the fields to set. False: no such build; else the
+# build's new fields.
+UPDATE = (
+    """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. ':build:' .. id
+if redis.call('EXISTS', key) == 0 then return false end
+local old = cjson.decode(redis.call('HGET', key, 'status'))
+for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+"""
+    + _REINDEX
+)
 
 # KEYS: build, list, index, size. Returns the new size, or false without a build.
 APPEND = """

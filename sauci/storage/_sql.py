@@ -25,6 +25,7 @@ import attrs
 from sauci.core.models import Artifact, EndedBy, Event, Repo, Status, StepRun, TestCase
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
+from sauci.storage._fields import nothing_to_read
 from sauci.storage._sql_builds import UPDATABLE_BUILD_FIELDS, BuildsSQL, check_update_fields
 from sauci.storage._sql_contract import (
     ConflictError,
@@ -169,6 +170,19 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
     def _tx(self, what: str, *, write: bool = False) -> AbstractContextManager[Transaction]:
         return self._db.transaction(what, write=write)
 
+    def _open(self, db: Executor, migrate: bool) -> None:
+        """Take ``db`` and bring its schema up to date; close it if that fails."""
+        self._db = db
+        try:
+            self._ensure_schema(migrate)
+        except BaseException:
+            db.close()
+            raise
+
+    def _ensure_schema(self, migrate: bool) -> None:
+        """Create or migrate the tables (or only check them: ``migrate=False``)."""
+        raise NotImplementedError
+
     # registered repositories and webhook deliveries
 
     def save_repo(self, repo: Repo) -> Repo:
@@ -269,9 +283,7 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
     def read_log(
         self, build_id: int, step: str, offset: int = 0, limit: int | None = None
     ) -> bytes:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
-        if limit == 0:
+        if nothing_to_read(offset, limit):
             return b""
         params: dict[str, Any] = {"build_id": build_id, "step": step, "start": offset}
         end = ""
@@ -292,25 +304,16 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
 
     # test results, artifacts, events
 
-    def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
-        rows = [
-            {
-                "build_id": build_id,
-                "step": step,
-                "name": c.name,
-                "classname": c.classname,
-                "status": c.status,
-                "duration": float(c.duration),
-                "message": c.message,
-                "text": c.text,
-                "file": c.file,
-            }
-            for c in cases
-        ]
-        with self._tx(f"add test results of build {build_id}", write=True) as tx:
+    def _add_rows(self, what: str, sql: str, build_id: int, rows: list[dict[str, Any]]) -> None:
+        with self._tx(f"add {what} of build {build_id}", write=True) as tx:
             self._require_build(tx, build_id)
             if rows:
-                tx.executemany(_SQL_ADD_TEST, rows)
+                tx.executemany(sql, rows)
+
+    def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
+        key = {"build_id": build_id, "step": step}
+        rows = [key | attrs.asdict(c) | {"duration": float(c.duration)} for c in cases]
+        self._add_rows("test results", _SQL_ADD_TEST, build_id, rows)
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         with self._tx(f"list test results of build {build_id}") as tx:
@@ -318,14 +321,10 @@ class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
         return [(r["step"], TestCase(**{k: v for k, v in r.items() if k != "step"})) for r in rows]
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
-        rows = [
-            {"build_id": build_id, "step": step, "path": a.path, "size": a.size, "sha256": a.sha256}
-            for a in artifacts
-        ]
-        with self._tx(f"add artifacts of build {build_id}", write=True) as tx:
-            self._require_build(tx, build_id)
-            if rows:
-                tx.executemany(_SQL_ADD_ARTIFACT, rows)
+        key = {"build_id": build_id, "step": step}
+        self._add_rows(
+            "artifacts", _SQL_ADD_ARTIFACT, build_id, [key | attrs.asdict(a) for a in artifacts]
+        )
 
     def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
         with self._tx(f"list artifacts of build {build_id}") as tx:

@@ -185,13 +185,7 @@ class BuildsSQL:
         return False
 
     def finish_build(
-        self,
-        build_id: int,
-        worker: str,
-        *,
-        status: Status,
-        reason: str | None,
-        finished_at: float,
+        self, build_id: int, worker: str, *, status: Status, reason: str | None, finished_at: float
     ) -> Build | None:
         params = {
             "build_id": build_id,

@@ -15,15 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sauci._logging import get_logger
-from sauci.core.models import (
-    Artifact,
-    BuildRequest,
-    Event,
-    Repo,
-    Status,
-    StepRun,
-    TestCase,
-)
+from sauci.core.models import BuildRequest, Status, StepRun
+from sauci.core.records import Artifact, Event, Repo, TestCase
 from sauci.exceptions import StoreError
 from sauci.storage._fields import worker_from_dict
 from sauci.typing import Store

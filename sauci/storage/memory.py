@@ -15,21 +15,11 @@ from typing import Any
 
 import attrs
 
-from sauci.core.models import (
-    Artifact,
-    Build,
-    BuildRequest,
-    EndedBy,
-    Event,
-    Repo,
-    Status,
-    StepRun,
-    TestCase,
-    Worker,
-)
+from sauci.core.models import Build, BuildRequest, EndedBy, Status, StepRun
+from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
-from sauci.storage._fields import check_update_fields, json_copy, new_build
+from sauci.storage._fields import check_update_fields, json_copy, new_build, nothing_to_read
 from sauci.typing import BuildQuery
 
 __all__ = ["MemoryStore"]
@@ -117,13 +107,7 @@ class MemoryStore(Closing):
             return True
 
     def finish_build(
-        self,
-        build_id: int,
-        worker: str,
-        *,
-        status: Status,
-        reason: str | None,
-        finished_at: float,
+        self, build_id: int, worker: str, *, status: Status, reason: str | None, finished_at: float
     ) -> Build | None:
         with self._lock:
             build = self._require_build(build_id)
@@ -218,8 +202,8 @@ class MemoryStore(Closing):
     def read_log(
         self, build_id: int, step: str, offset: int = 0, limit: int | None = None
     ) -> bytes:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
+        if nothing_to_read(offset, limit):
+            return b""
         with self._lock:
             log = self._logs.get((build_id, step), b"")
             end = len(log) if limit is None else offset + limit

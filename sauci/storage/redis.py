@@ -31,21 +31,17 @@ from typing import Any
 
 import attrs
 
-from sauci.core.models import (
-    Artifact,
-    Build,
-    BuildRequest,
-    EndedBy,
-    Event,
-    Repo,
-    Status,
-    StepRun,
-    TestCase,
-    Worker,
-)
+from sauci.core.models import Build, BuildRequest, EndedBy, Status, StepRun
+from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
-from sauci.storage._fields import check_update_fields, new_build, worker_from_dict, worker_to_dict
+from sauci.storage._fields import (
+    check_update_fields,
+    new_build,
+    nothing_to_read,
+    worker_from_dict,
+    worker_to_dict,
+)
 from sauci.storage._redis_connection import RedisConnection
 from sauci.typing import BuildQuery
 
@@ -133,13 +129,7 @@ class RedisStore(RedisConnection, Closing):
         return beat is not None
 
     def finish_build(
-        self,
-        build_id: int,
-        worker: str,
-        *,
-        status: Status,
-        reason: str | None,
-        finished_at: float,
+        self, build_id: int, worker: str, *, status: Status, reason: str | None, finished_at: float
     ) -> Build | None:
         return self._if_owned(
             f"finish build {build_id}",
@@ -262,9 +252,7 @@ class RedisStore(RedisConnection, Closing):
     def read_log(
         self, build_id: int, step: str, offset: int = 0, limit: int | None = None
     ) -> bytes:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
-        if limit == 0:
+        if nothing_to_read(offset, limit):
             return b""
         end = -1 if limit is None else offset + limit
         with self._errors(f"read the log of step {step!r} of build {build_id}"):

@@ -174,12 +174,7 @@ class SQLAlchemyStore(SQLStoreBase):
             engine, owned = make_engine(url, **engine_options), True
         self.engine = engine
         self._url = engine.url.render_as_string(hide_password=True)
-        self._db = _Executor(engine, owned=owned)
-        try:
-            self._ensure_schema(migrate)
-        except BaseException:
-            self._db.close()
-            raise
+        self._open(_Executor(engine, owned=owned), migrate)
 
     @classmethod
     def from_url(cls, url: str) -> SQLAlchemyStore:

@@ -203,12 +203,7 @@ class SQLiteStore(LogFilesSQL, SQLStoreBase):
                 f"SQLite {sqlite3.sqlite_version} is too old; SauCI needs 3.24 or newer"
             )
         self.path = path
-        self._db = _Executor(path, timeout)
-        try:
-            self._ensure_schema(migrate)
-        except BaseException:
-            self._db.close()
-            raise
+        self._open(_Executor(path, timeout), migrate)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:

@@ -23,31 +23,39 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import attrs
 
-from sauci.core.models import (
-    Artifact,
-    Build,
-    BuildRequest,
-    Event,
-    Repo,
-    Status,
-    StepRun,
-    TestCase,
-    Worker,
-)
+from sauci.core.models import Build, BuildRequest, Status, StepRun
+from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.exceptions import StoreError
 from sauci.storage._closing import Closing
 from sauci.storage._fields import check_update_fields, finish_fields, worker_to_dict
 from sauci.storage._stream_logs import KafkaLog, RedisLog
 from sauci.storage._stream_view import StreamView, ViewFactory, _memory_view
-from sauci.typing import BuildQuery
 
 __all__ = ["StreamStore"]
+
+# The Store's reads, answered by the view.
+_READS = frozenset(
+    {
+        "get_build",
+        "list_builds",
+        "list_repos",
+        "list_registered_repos",
+        "list_workers",
+        "list_steps",
+        "read_log",
+        "log_size",
+        "list_test_results",
+        "list_artifacts",
+        "list_events",
+        "build_stats",
+    }
+)
 
 
 def _plain(value: Any) -> Any:
@@ -137,13 +145,7 @@ class StreamStore(StreamView, Closing):
         return self._write("heartbeat_build", {"id": build_id, "worker": worker})  # type: ignore[no-any-return]
 
     def finish_build(
-        self,
-        build_id: int,
-        worker: str,
-        *,
-        status: Status,
-        reason: str | None,
-        finished_at: float,
+        self, build_id: int, worker: str, *, status: Status, reason: str | None, finished_at: float
     ) -> Build | None:
         fields = {"id": build_id, "worker": worker, **finish_fields(status, reason, finished_at)}
         return self._write("finish_build", fields)  # type: ignore[no-any-return]
@@ -183,45 +185,12 @@ class StreamStore(StreamView, Closing):
     def add_event(self, event: Event) -> None:
         self._write("add_event", {"event": _plain(event)})
 
-    # reads: from the view
-
-    def get_build(self, build_id: int) -> Build:
-        return self.view.get_build(build_id)
-
-    def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
-        return self.view.list_builds(query, **filters)
-
-    def list_repos(self) -> list[str]:
-        return self.view.list_repos()
-
-    def list_registered_repos(self) -> list[Repo]:
-        return self.view.list_registered_repos()
-
-    def list_workers(self) -> list[Worker]:
-        return self.view.list_workers()
-
-    def list_steps(self, build_id: int) -> list[StepRun]:
-        return self.view.list_steps(build_id)
-
-    def read_log(
-        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
-    ) -> bytes:
-        return self.view.read_log(build_id, step, offset, limit)
-
-    def log_size(self, build_id: int, step: str) -> int:
-        return self.view.log_size(build_id, step)
-
-    def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
-        return self.view.list_test_results(build_id)
-
-    def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
-        return self.view.list_artifacts(build_id)
-
-    def list_events(self, *, build_id: int | None = None, limit: int = 100) -> list[Event]:
-        return self.view.list_events(build_id=build_id, limit=limit)
-
-    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
-        return self.view.build_stats(repo=repo)
+    def __getattr__(self, name: str) -> Any:
+        # Reads come from the view, which has applied this process's writes
+        # (and the others' as far as the follower got), as they are.
+        if name in _READS and "view" in self.__dict__:
+            return getattr(self.view, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def close(self) -> None:
         """Stop following the stream and close the view; the stream stays."""
