@@ -1,5 +1,6 @@
 """DuckDBStore: the column store. The portable SQL of ``_sql.py`` runs on an
-embedded DuckDB file; aggregates over long history (``build_stats``,
+embedded DuckDB file, with tables compiled from :mod:`sauci.storage.schema`
+(``_duckdb_ddl``); aggregates over long history (``build_stats``,
 ``duration_trend``) are vectorized scans, while keyed UI queries stay cheap.
 
 DuckDB allows one writing process per file, and its optimistic transactions
@@ -19,64 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sauci.exceptions import MissingDependencyError, StoreError
+from sauci.storage._duckdb_ddl import add_missing_columns, create_statements
 from sauci.storage._sql import SQLStoreBase
 from sauci.storage._sql_contract import ConflictError, Row
 
 __all__ = ["DuckDBStore"]
-
-_SCHEMA = """
-CREATE SEQUENCE IF NOT EXISTS builds_id;
-CREATE SEQUENCE IF NOT EXISTS test_results_id;
-CREATE SEQUENCE IF NOT EXISTS artifacts_id;
-CREATE SEQUENCE IF NOT EXISTS events_id;
-CREATE TABLE IF NOT EXISTS builds (
-    id BIGINT PRIMARY KEY DEFAULT nextval('builds_id'), repo VARCHAR NOT NULL,
-    ref VARCHAR NOT NULL DEFAULT '', sha VARCHAR NOT NULL DEFAULT '',
-    event VARCHAR NOT NULL DEFAULT 'manual', status VARCHAR NOT NULL, reason VARCHAR,
-    priority INTEGER NOT NULL DEFAULT 0, params VARCHAR NOT NULL DEFAULT '{}',
-    author VARCHAR NOT NULL DEFAULT '', message VARCHAR NOT NULL DEFAULT '',
-    pusher VARCHAR NOT NULL DEFAULT '', old_sha VARCHAR NOT NULL DEFAULT '',
-    queued_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, claimed_by VARCHAR,
-    reuse_from BIGINT, cancel_requested VARCHAR, runs_on VARCHAR NOT NULL DEFAULT '[]',
-    attempt INTEGER NOT NULL DEFAULT 1, heartbeat_at DOUBLE);
-CREATE TABLE IF NOT EXISTS steps (
-    build_id BIGINT NOT NULL, name VARCHAR NOT NULL, position INTEGER NOT NULL DEFAULT 0,
-    status VARCHAR NOT NULL, reason VARCHAR, ended_by VARCHAR, exit_code INTEGER,
-    signal INTEGER, attempt INTEGER NOT NULL DEFAULT 0, allow_failure BOOLEAN NOT NULL,
-    needs VARCHAR NOT NULL DEFAULT '[]', started_at DOUBLE, finished_at DOUBLE,
-    log_bytes BIGINT NOT NULL DEFAULT 0, log_path VARCHAR, PRIMARY KEY (build_id, name));
-CREATE TABLE IF NOT EXISTS log_chunks (
-    build_id BIGINT NOT NULL, step VARCHAR NOT NULL, seq INTEGER NOT NULL,
-    "offset" BIGINT NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY (build_id, step, seq));
-CREATE TABLE IF NOT EXISTS test_results (
-    id BIGINT PRIMARY KEY DEFAULT nextval('test_results_id'), build_id BIGINT NOT NULL,
-    step VARCHAR NOT NULL, name VARCHAR NOT NULL, classname VARCHAR NOT NULL,
-    status VARCHAR NOT NULL, duration DOUBLE NOT NULL, message VARCHAR NOT NULL,
-    text VARCHAR NOT NULL, file VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS artifacts (
-    id BIGINT PRIMARY KEY DEFAULT nextval('artifacts_id'), build_id BIGINT NOT NULL,
-    step VARCHAR NOT NULL, path VARCHAR NOT NULL, size BIGINT NOT NULL,
-    sha256 VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    id BIGINT PRIMARY KEY DEFAULT nextval('events_id'), kind VARCHAR NOT NULL,
-    "at" DOUBLE NOT NULL, build_id BIGINT, actor VARCHAR NOT NULL, data VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS repos (
-    id VARCHAR PRIMARY KEY, location VARCHAR NOT NULL, hook VARCHAR NOT NULL,
-    poll_interval DOUBLE, added_at DOUBLE NOT NULL);
-CREATE TABLE IF NOT EXISTS deliveries (id VARCHAR PRIMARY KEY, "at" DOUBLE NOT NULL);
-CREATE TABLE IF NOT EXISTS workers (
-    name VARCHAR PRIMARY KEY, host VARCHAR NOT NULL, labels VARCHAR NOT NULL,
-    slots INTEGER NOT NULL, running VARCHAR NOT NULL, started_at DOUBLE NOT NULL,
-    heartbeat_at DOUBLE NOT NULL, state VARCHAR NOT NULL);
-"""
-# A file made by an older SauCI gets the columns added since (DuckDB has no
-# migrations here: the schema above is small, and each step is idempotent).
-_UPGRADES = """
-ALTER TABLE builds ADD COLUMN IF NOT EXISTS runs_on VARCHAR DEFAULT '[]';
-ALTER TABLE builds ADD COLUMN IF NOT EXISTS attempt INTEGER DEFAULT 1;
-ALTER TABLE builds ADD COLUMN IF NOT EXISTS heartbeat_at DOUBLE;
-"""
 
 # ":name" parameters of _sql.py become DuckDB's "$name"; the column "at"
 # (events, deliveries) is a keyword in DuckDB and gets quotes.
@@ -125,8 +73,14 @@ class _Executor:
         self._lock = threading.RLock()
         try:
             self._conn: Any = duckdb.connect(path)
-            self._conn.execute(_SCHEMA)
-            self._conn.execute(_UPGRADES)
+            for statement in create_statements():
+                self._conn.execute(statement)
+            existing = self._conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema()"
+            ).fetchall()
+            for statement in add_missing_columns(existing):
+                self._conn.execute(statement)
         except duckdb.Error as exc:
             raise StoreError(f"open DuckDB store {path}: {exc}") from exc
 

@@ -126,3 +126,24 @@ def test_a_file_from_before_distributed_runs_gets_the_new_columns(tmp_path: Path
     assert claimed.heartbeat_at == claimed.started_at
     assert [] == store.list_workers()
     store.close()
+
+
+def test_a_new_file_has_exactly_the_tables_and_columns_of_the_one_schema(tmp_path: Path) -> None:
+    """DuckDB's DDL is compiled from sauci.storage.schema: every table and column
+    there, and nothing else."""
+    import duckdb
+
+    from sauci.storage import schema
+
+    path = tmp_path / "new.duckdb"
+    DuckDBStore(path).close()
+    conn = duckdb.connect(str(path))
+    try:
+        actual = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema()"
+        ).fetchall()
+    finally:
+        conn.close()
+    expected = {(t.name, c.name) for t in schema.metadata.sorted_tables for c in t.columns}
+    assert expected == set(actual)
