@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sauci.core.logsink import format_size
+from sauci.core.logbudget import format_size
 from sauci.core.models import Step
 
 if TYPE_CHECKING:
