@@ -97,7 +97,7 @@ SANDBOXES = Kind(
         "docker": "sauci.sandbox.docker:DockerSandbox",
     },
 )
-RUNNERS = Kind("sauci.runners", "runner", {"local": "sauci.core.runner:LocalRunner"})
+RUNNERS = Kind("sauci.runners", "runner", {"local": "sauci.app:LocalRunner"})
 _KINDS = {kind.group: kind for kind in (STORES, SANDBOXES, RUNNERS)}
 
 

@@ -207,7 +207,13 @@ def build_server(
     if broker is not None:
         from sauci.distributed import Dispatcher
 
-        dispatcher = Dispatcher(store=store, settings=settings, broker=broker, name=name)
+        dispatcher = Dispatcher(
+            store=store,
+            settings=settings,
+            broker=broker,
+            name=name,
+            sources=git_sources(settings),
+        )
     repos = list(repos)
     triggers = [
         PollTrigger(

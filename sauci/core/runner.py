@@ -280,12 +280,3 @@ class LocalRunner:
                 delay = min(delay * 2, 5.0)
         emit("build_finished", build=final)
         return final
-
-
-def _source_for(repo: str, settings: Settings) -> Any:
-    """Left only for ``sauci.distributed._dispatch`` until its Dispatcher is handed
-    ``sources`` by ``sauci.app.build_server`` (a file outside this change); the
-    one definition is :func:`sauci.app.git_sources`."""
-    from sauci.app import git_sources
-
-    return git_sources(settings)(repo)

@@ -96,12 +96,16 @@ class Dispatcher:
         settings: Settings,
         broker: Sender,
         name: str,
+        sources: Callable[[str], Any],
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.settings = settings
         self.broker = broker
+        # The Source of a repository (sauci.app.git_sources): where the
+        # pipeline's runs_on is read before a build is sent.
+        self._make_source = sources
         self.name = name
         self.clock = clock
         self.monotonic = monotonic
@@ -229,12 +233,11 @@ class Dispatcher:
 
     def _read_runs_on(self, build: Build) -> tuple[str, tuple[str, ...], Any]:
         from sauci.core.pipeline import FILENAME, parse_pipeline
-        from sauci.core.runner import _source_for
         from sauci.git import is_remote, read_file
 
         source = self._sources.get(build.repo)
         if source is None:
-            source = self._sources[build.repo] = _source_for(build.repo, self.settings)
+            source = self._sources[build.repo] = self._make_source(build.repo)
         sha = source.resolve(build.sha or build.ref or "HEAD")
         commit = None if build.author else source.commit(sha, with_ref=False)
         where = source.mirror_path if is_remote(build.repo) else build.repo

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sauci.app import git_sources
 from sauci.core.config import Settings
 from sauci.core.events import subscribe
 from sauci.core.models import BuildRequest, Status, Worker
@@ -58,6 +59,7 @@ def world(tmp_path):
         settings=settings,
         broker=broker,
         name="serve:test:1",
+        sources=git_sources(settings),
         clock=clock,
         monotonic=clock,
     )
@@ -302,6 +304,7 @@ def flaky(tmp_path):
         settings=settings,
         broker=FakeBroker(),
         name="serve:test:1",
+        sources=git_sources(settings),
         clock=clock,
         monotonic=clock,
     )
@@ -397,6 +400,7 @@ def test_a_server_that_crashed_while_handing_a_build_on_makes_one_retry_not_two(
         settings=dispatcher.settings,
         broker=FakeBroker(),
         name="serve:test:2",
+        sources=git_sources(dispatcher.settings),
         clock=clock,
         monotonic=clock,
     )
@@ -414,7 +418,11 @@ def test_a_second_server_too_late_to_hand_a_build_on_leaves_the_first_one_s_retr
     clock.now += 31
     (lost,) = dispatcher.hand_on_lost()
     other = Dispatcher(
-        store=store, settings=dispatcher.settings, broker=FakeBroker(), name="serve:other:1"
+        store=store,
+        settings=dispatcher.settings,
+        broker=FakeBroker(),
+        name="serve:other:1",
+        sources=git_sources(dispatcher.settings),
     )
     assert other._lost(seen_running, "w1", 31.0) is None  # its compare-and-set fails
     (retry,) = store.list_builds(status=Status.QUEUED)
