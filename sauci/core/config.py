@@ -15,7 +15,6 @@ A pipeline can ask for less, never for more.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,47 +22,12 @@ from typing import Any
 import attrs
 
 from sauci.core._converters import as_tuple
+from sauci.core.labels import MAX_LABELS, lower_labels, parse_labels
 from sauci.core.models import DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import ConfigError
 
 __all__ = ["MAX_LABELS", "Settings", "default_data_dir", "load_settings", "parse_labels"]
-
-MAX_LABELS = 8  # a worker listens on one queue per subset of its labels: 2**8 = 256
-_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def label_problem(label: str) -> str | None:
-    """Why ``label`` cannot be a worker label, or None."""
-    if not _LABEL.fullmatch(label):
-        return (
-            f"the label {label!r} is not 1 to 64 letters, digits, '_', '.' or '-' "
-            "(labels name broker queues)"
-        )
-    return None
-
-
-def _lower_labels(value: Any) -> tuple[str, ...]:
-    """Labels in lower case, sorted and unique (checked by the validator)."""
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(sorted({str(item).strip().lower() for item in value or () if str(item).strip()}))
-
-
-def parse_labels(value: Any, where: str = "labels") -> tuple[str, ...]:
-    """Sorted, unique labels from ``"linux,docker"`` or a list, in lower case
-    (labels are case-insensitive, as GitHub's runner labels); ConfigError when bad."""
-    labels = _lower_labels(value)
-    for label in labels:
-        problem = label_problem(label)
-        if problem:
-            raise ConfigError(f"{where}: {problem}")
-    if len(labels) > MAX_LABELS:
-        raise ConfigError(
-            f"{where}: {len(labels)} labels; a worker has at most {MAX_LABELS} "
-            "(it listens on one queue per combination of them)"
-        )
-    return tuple(labels)
 
 
 def _absolute(value: Any) -> Path:
@@ -138,7 +102,7 @@ class Settings:
     broker: str = ""  # Celery broker URL, e.g. redis://host:6379/0
     worker_name: str = ""  # unique per worker; "" means this host's name
     labels: tuple[str, ...] = attrs.field(
-        default=(), converter=_lower_labels, validator=_check_labels
+        default=(), converter=lower_labels, validator=_check_labels
     )
     slots: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # builds per worker
     heartbeat_interval: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))

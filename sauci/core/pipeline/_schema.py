@@ -119,7 +119,7 @@ class Reader(StepKeyReader):
     def _runs_on(self, node: Node) -> None:
         """``runs_on: linux`` or ``runs_on: [linux, docker]``: a worker needs every
         label. Labels are case-insensitive: kept in lower case."""
-        from sauci.core.config import MAX_LABELS, label_problem
+        from sauci.core.labels import MAX_LABELS, label_problem
 
         labels = self.chk.texts(node, "'runs_on'", "a worker label such as 'linux'")
         if labels is None:
