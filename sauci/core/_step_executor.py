@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Mapping, Sequence
 
-    from sauci.core.executor import BuildObserver
+    from sauci.core.observer import BuildObserver
     from sauci.typing import LogWriter, Sandbox, Store
 
 __all__ = ["StepExecutor", "step_env"]

@@ -26,6 +26,7 @@ from sauci.core.models import (
     Status,
     StepRun,
 )
+from sauci.core.observer import BuildObserver
 from sauci.core.secrets import Secrets
 from sauci.exceptions import StoreError
 
@@ -35,16 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["BuildObserver", "Executor", "SlotPool", "build_status", "step_env"]
 
 log = get_logger(__name__)
-
-
-class BuildObserver:
-    """Hooks for live display (the CLI) and reporting; every method is optional."""
-
-    def step_started(self, build: Build, step: StepRun) -> None: ...
-
-    def step_output(self, build: Build, step: str, data: bytes) -> None: ...
-
-    def step_finished(self, build: Build, step: StepRun) -> None: ...
 
 
 class SlotPool:
