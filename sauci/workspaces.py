@@ -37,14 +37,17 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
-from sauci.git import FULL_SHA, _GitCommand, repo_id
+from sauci.gitcmd import FULL_SHA
+from sauci.gitcmd import GitCommand as _GitCommand
+from sauci.gitrepo import repo_id
 
-if TYPE_CHECKING:
-    from sauci.git import GitSource
+# A workspace's repository is a sauci.git.GitSource; this module does not
+# import it, because GitSource reserves its workspaces here.
+GitSource = Any
 
 __all__ = ["Lease", "remove_slots", "reserve", "wait_for_tidying"]
 
@@ -141,17 +144,13 @@ def wait_for_tidying(timeout: float | None = None) -> bool:
     return True
 
 
-def remove_slots(repo: Path | str, root: Path) -> list[Path]:
+def remove_slots(repo: Path | str, root: Path, source: GitSource | None = None) -> list[Path]:
     """Delete the free workspace slots of ``repo`` under ``root`` (for a
     repository that is no longer built); a slot a build holds is left.
+    ``source`` (the repository's GitSource) removes their worktree entries;
+    None (the repository itself is gone) deletes the directories alone.
     Returns the slots removed."""
-    from sauci.git import GitSource
-
     base = repo_id(repo)
-    try:
-        source: GitSource | None = GitSource(repo)
-    except SourceError:  # the repository itself is gone: plain deletes
-        source = None
     removed: list[Path] = []
     for lock_path in sorted(root.glob(f".{base}-w*.lock")):
         dest = root / lock_path.name[1 : -len(".lock")]

@@ -12,7 +12,7 @@ from sauci.core.config import Settings, load_settings
 if TYPE_CHECKING:
     from sauci.typing import Store
 
-__all__ = ["open_cli_store", "settings_from", "style_from"]
+__all__ = ["configure_server_logging", "open_cli_store", "settings_from", "style_from"]
 
 
 def settings_from(args: argparse.Namespace, cwd: Path | None = None, **extra: Any) -> Settings:
@@ -43,3 +43,13 @@ def open_cli_store(settings: Settings) -> Store:
         # 0700 (a server's 0711 stays): the store, logs and artifacts are in it.
         make_private_dir(settings.data_dir, traversable=None)
     return open_store(settings.store_url)
+
+
+def configure_server_logging(settings: Settings, level_given: bool) -> None:
+    """A long-running process (server, worker) logs its state changes: info unless asked."""
+    from sauci._logging import configure
+
+    if settings.log_level == "warning" and not level_given:
+        configure(level="info", fmt=settings.log_format)
+    else:
+        configure(level=settings.log_level, fmt=settings.log_format)

@@ -55,10 +55,17 @@ def register_repo(store, settings, location: str, hook: str | None, poll: float 
 def _delete_slots(location: str, workspaces: Path) -> list[Path]:
     """The checkout slots a local repository's builds kept, deleted (a slot in
     use by a build is left; a remote repository has none)."""
-    from sauci.git import is_remote
+    from sauci.exceptions import SourceError
+    from sauci.git import GitSource, is_remote
     from sauci.workspaces import remove_slots
 
-    return [] if is_remote(location) else remove_slots(location, workspaces)
+    if is_remote(location):
+        return []
+    try:
+        source = GitSource(location)
+    except SourceError:  # the repository itself is gone: plain deletes
+        source = None
+    return remove_slots(location, workspaces, source)
 
 
 def cmd_repo(args: argparse.Namespace) -> int:

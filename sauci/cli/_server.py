@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sauci.cli._context import open_cli_store, settings_from, style_from
+from sauci.cli._context import configure_server_logging, open_cli_store, settings_from, style_from
 from sauci.cli._render import age, duration
 
 # ``sauci repo`` lives in its own module; cmd_repo stays reachable here, where
@@ -77,16 +77,6 @@ def server_loop_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="mark builds a crash interrupted as errored instead of requeueing them",
     )
-
-
-def configure_server_logging(settings: Settings, level_given: bool) -> None:
-    """A long-running process (server, worker) logs its state changes: info unless asked."""
-    from sauci._logging import configure
-
-    if settings.log_level == "warning" and not level_given:
-        configure(level="info", fmt=settings.log_format)
-    else:
-        configure(level=settings.log_level, fmt=settings.log_format)
 
 
 # What a web front end returns when started: text for the start line, and how to stop it.

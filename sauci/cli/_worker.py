@@ -222,7 +222,7 @@ def run_worker(
 
     if not settings.broker:
         raise ConfigError("sauci worker needs a broker: --broker URL or SAUCI_BROKER")
-    from sauci.cli._server import configure_server_logging
+    from sauci.cli._context import configure_server_logging
 
     configure_server_logging(settings, level_given)
     from sauci.app import build_worker

@@ -453,7 +453,7 @@ def test_remove_slots_deletes_free_slots_and_leaves_one_in_use(tmp_path, repo):
     git(other, "commit", "-q", "-m", "x")
     GitSource(other).acquire(git(other, "rev-parse", "HEAD").strip(), root).release()
     try:
-        assert [free_path] == workspaces.remove_slots(repo, root)
+        assert [free_path] == workspaces.remove_slots(repo, root, GitSource(repo))
         assert not free_path.exists()
         assert not (root / f".{free_path.name}.lock").exists()
         assert held.path.exists()
@@ -461,7 +461,7 @@ def test_remove_slots_deletes_free_slots_and_leaves_one_in_use(tmp_path, repo):
         assert 2 == len(git(other, "worktree", "list").splitlines())
     finally:
         held.release()
-    assert [held.path] == workspaces.remove_slots(repo, root)
+    assert [held.path] == workspaces.remove_slots(repo, root, GitSource(repo))
     assert 1 == len(git(repo, "worktree", "list").splitlines())
 
 
