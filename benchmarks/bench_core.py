@@ -26,8 +26,8 @@ from pathlib import Path
 from sauci import BuildRequest, Pipeline, Step
 from sauci.core.config import Settings
 from sauci.core.runner import LocalRunner
+from sauci.source.workspaces import wait_for_tidying
 from sauci.storage import open_store
-from sauci.workspaces import wait_for_tidying
 
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
 

@@ -39,8 +39,8 @@ __all__ = [
 
 def _source_for(repo: str, *, mirrors: Path) -> Any:
     """A GitSource for a local path, a mirror-backed source for a URL."""
-    from sauci.git import GitSource, is_remote
-    from sauci.mirrors import MirrorSource
+    from sauci.source.git import GitSource, is_remote
+    from sauci.source.mirrors import MirrorSource
 
     if is_remote(repo):
         return MirrorSource(repo, mirrors)
@@ -288,7 +288,7 @@ def _schedules(settings: Settings, repos: Sequence[str]) -> list[tuple[str, str,
     """Every (repo, cron, branch): from sauci.toml, and from each repository's
     .sauci.yml at HEAD (a pipeline with problems contributes none)."""
     from sauci._logging import get_logger
-    from sauci.git import read_file
+    from sauci.source.git import read_file
 
     found = list(settings.schedules)
     for repo in repos:

@@ -15,7 +15,7 @@ from sauci.core.models import BuildOutcome, BuildRequest, Status
 
 if TYPE_CHECKING:
     from sauci.core.config import Settings
-    from sauci.git import Commit, GitSource
+    from sauci.source.git import Commit, GitSource
 
 __all__ = ["cmd_init", "cmd_run", "cmd_validate"]
 
@@ -87,7 +87,7 @@ def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Set
 
     The engine is imported while ``git worktree add`` works on the other core.
     """
-    from sauci.git import GitSource
+    from sauci.source.git import GitSource
 
     source, commit = GitSource.with_commit(args.path, "HEAD")
     settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)

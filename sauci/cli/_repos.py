@@ -17,7 +17,7 @@ __all__ = ["cmd_repo", "register_repo", "resolve_location"]
 
 def resolve_location(value: str) -> str:
     """An absolute path for a local repository, the URL otherwise."""
-    from sauci.git import is_remote
+    from sauci.source.git import is_remote
 
     if is_remote(value):
         return value
@@ -34,7 +34,7 @@ def _hook_kind(kind: str) -> Literal["receive", "commit"]:
 
 
 def register_repo(store, settings, location: str, hook: str | None, poll: float | None) -> Repo:
-    from sauci.git import is_remote
+    from sauci.source.git import is_remote
     from sauci.triggers import install_hook, is_bare, repo_id
 
     kind = "none"
@@ -56,8 +56,8 @@ def _delete_slots(location: str, workspaces: Path) -> list[Path]:
     """The checkout slots a local repository's builds kept, deleted (a slot in
     use by a build is left; a remote repository has none)."""
     from sauci.exceptions import SourceError
-    from sauci.git import GitSource, is_remote
-    from sauci.workspaces import remove_slots
+    from sauci.source.git import GitSource, is_remote
+    from sauci.source.workspaces import remove_slots
 
     if is_remote(location):
         return []

@@ -198,7 +198,7 @@ class LocalRunner:
     def _give_back(source: Any, lease: Any, workspace: Path) -> None:
         if lease is not None:
             # Every step's processes are gone: the slot is made clean for the
-            # next build in the background (sauci.workspaces).
+            # next build in the background (sauci.source.workspaces).
             lease.release(tidy=True)
         else:
             source.remove(workspace)

@@ -233,7 +233,7 @@ class Dispatcher:
 
     def _read_runs_on(self, build: Build) -> tuple[str, tuple[str, ...], Any]:
         from sauci.core.pipeline import FILENAME, parse_pipeline
-        from sauci.git import is_remote, read_file
+        from sauci.source.git import is_remote, read_file
 
         source = self._sources.get(build.repo)
         if source is None:

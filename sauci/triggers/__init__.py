@@ -6,7 +6,7 @@ of these only produces :class:`~sauci.core.models.BuildRequest` values, and
 the scheduler queues them in the store.
 """
 
-from sauci.git import is_bare, repo_id
+from sauci.source.git import is_bare, repo_id
 from sauci.triggers.cron import CronSchedule
 from sauci.triggers.hooks import hook_installed, install_hook, remove_hook
 from sauci.triggers.poller import Poller

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from sauci.exceptions import ConfigError, SourceError
-from sauci.git import _git, is_bare
+from sauci.source.git import _git, is_bare
 from sauci.triggers.spool import SPOOL_HEADER, ensure_spool
 
 __all__ = [

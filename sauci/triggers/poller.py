@@ -18,7 +18,7 @@ from typing import Any
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
-from sauci.git import _git
+from sauci.source.git import _git
 from sauci.triggers.spool import PUSH_PRIORITY
 
 __all__ = ["Poller"]

@@ -172,7 +172,7 @@ def test_ctrl_c_while_the_command_runs_leaves_no_workspace(
 def test_a_worktree_add_ended_while_it_set_up_is_removed_whole(repo, tmp_path):
     """`git worktree add` killed early leaves an empty directory and an entry
     locked "initializing" that `git worktree prune` keeps: both go."""
-    from sauci.git import GitSource
+    from sauci.source.git import GitSource
 
     dest = tmp_path / "half-made"
     dest.mkdir()
@@ -185,7 +185,7 @@ def test_a_worktree_add_ended_while_it_set_up_is_removed_whole(repo, tmp_path):
 
 
 def test_an_entry_locked_by_a_person_is_kept(repo, tmp_path):
-    from sauci.git import GitSource
+    from sauci.source.git import GitSource
 
     git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "kept"))
     git(repo, "worktree", "lock", "--reason", "mine", str(tmp_path / "kept"))
@@ -201,7 +201,7 @@ def test_ctrl_c_while_a_worktree_is_deleted_takes_effect_after_it(name):
         f"""
         import os, signal
         from sauci.cli import _stop_signals_as_interrupt
-        from sauci.git import _uninterrupted
+        from sauci.source.git import _uninterrupted
 
         _stop_signals_as_interrupt()  # as sauci run has it: SIGTERM is a Ctrl-C
         done = []

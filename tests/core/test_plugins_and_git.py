@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from sauci.exceptions import PluginError, SourceError
-from sauci.git import GitSource
 from sauci.plugins import load_class, load_sandbox
+from sauci.source.git import GitSource
 
 GIT = ["git", "-c", "user.name=T", "-c", "user.email=t@e.com"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sauci.exceptions import SourceError
-from sauci.git import repo_id
-from sauci.mirrors import MirrorCache
+from sauci.source.git import repo_id
+from sauci.source.mirrors import MirrorCache
 
 FILE_ALLOW = ("-c", "protocol.file.allow=always")
 
@@ -122,7 +122,7 @@ def test_repo_id_is_stable_short_and_safe():
 
 def test_mirror_source_has_the_runners_source_interface(tmp_path, git, commit, upstream):
     """What LocalRunner calls for a repository known by URL: resolve, commit, checkout, remove."""
-    from sauci.mirrors import MirrorSource
+    from sauci.source.mirrors import MirrorSource
 
     repo, _sub = upstream
     url = f"file://{repo}"
@@ -148,7 +148,7 @@ def test_mirror_source_has_the_runners_source_interface(tmp_path, git, commit, u
 
 
 def test_one_rule_says_what_is_remote(tmp_path):
-    from sauci.git import is_remote
+    from sauci.source.git import is_remote
 
     for remote in ("https://example.com/r.git", "git@example.com:org/r.git", "host:path/r"):
         assert is_remote(remote), remote

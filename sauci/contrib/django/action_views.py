@@ -87,7 +87,7 @@ def trigger(request: HttpRequest) -> HttpResponse:
     name, 404 for an unknown repository or branch) and nothing is queued.
     """
     from sauci.contrib.django.branches import BranchError, branch_exists, branch_ref
-    from sauci.mirrors import MirrorCache
+    from sauci.source.mirrors import MirrorCache
 
     _require(request, "sauci.trigger_builds")
     try:

@@ -3,7 +3,7 @@
 The hot path (``sauci run``: resolve HEAD, add a worktree, remove it) calls the
 ``git`` binary directly: importing GitPython costs about 70 ms, most of the
 100 ms budget of ``sauci run``, and GitPython shells out to the same binary for
-these operations anyway. Mirrors (:mod:`sauci.mirrors`, for repositories
+these operations anyway. Mirrors (:mod:`sauci.source.mirrors`, for repositories
 known by URL) call the binary too, for the same reason.
 Richer reads (commit metadata for the UI) may use GitPython, imported when
 first needed.
@@ -29,10 +29,18 @@ from sauci.exceptions import SourceError
 # The git process wrapper (gitcmd) and finding and naming repositories
 # (gitrepo) live in their own modules; the names below stay importable from
 # here (the private ones too, for callers and tests that patch them here).
-from sauci.gitcmd import FULL_SHA, ref_sha, worktree_lock
-from sauci.gitcmd import GitCommand as _GitCommand
-from sauci.gitcmd import run_git as _git
-from sauci.gitrepo import _HEX, _locate, find_repo_root, is_bare, is_remote, read_file, repo_id  # noqa: F401
+from sauci.source.gitcmd import FULL_SHA, ref_sha, worktree_lock
+from sauci.source.gitcmd import GitCommand as _GitCommand
+from sauci.source.gitcmd import run_git as _git
+from sauci.source.gitrepo import (  # noqa: F401
+    _HEX,
+    _locate,
+    find_repo_root,
+    is_bare,
+    is_remote,
+    read_file,
+    repo_id,
+)
 
 __all__ = [
     "Commit",
@@ -46,7 +54,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sauci.workspaces import Lease
+    from sauci.source.workspaces import Lease
 
 log = get_logger(__name__)
 
@@ -330,7 +338,7 @@ class GitSource:
             return
         shutil.rmtree(entry, ignore_errors=True)
 
-    # -- reused workspaces (sauci.workspaces) -------------------------------
+    # -- reused workspaces (sauci.source.workspaces) -------------------------------
 
     def acquire(self, sha: str, root: Path) -> Lease:
         """A workspace under ``root`` at ``sha``, reused from an earlier build when one is free.
@@ -347,7 +355,7 @@ class GitSource:
 
     def reserve(self, root: Path) -> Lease:
         """Hold a free workspace slot under ``root``; ``lease.reset(sha)`` then checks
-        it out. See :func:`sauci.workspaces.reserve`."""
-        from sauci.workspaces import reserve
+        it out. See :func:`sauci.source.workspaces.reserve`."""
+        from sauci.source.workspaces import reserve
 
         return reserve(self, root)

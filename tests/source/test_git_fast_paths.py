@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sauci import git as gitmod
 from sauci.exceptions import SourceError
-from sauci.git import GitSource, find_repo_root
+from sauci.source import git as gitmod
+from sauci.source.git import GitSource, find_repo_root
 
 GIT = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com"]
 
@@ -98,7 +98,7 @@ def test_resolve_commit_is_resolve_and_commit(repo):
 def test_a_branch_is_resolved_again_after_each_push_and_known_commits_need_no_git(
     repo, monkeypatch
 ):
-    import sauci.git as sauci_git
+    import sauci.source.git as sauci_git
 
     source = GitSource(repo)
     first = source.resolve_commit("refs/heads/main")

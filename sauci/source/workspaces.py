@@ -41,11 +41,11 @@ from typing import Any
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
-from sauci.gitcmd import FULL_SHA
-from sauci.gitcmd import GitCommand as _GitCommand
-from sauci.gitrepo import repo_id
+from sauci.source.gitcmd import FULL_SHA
+from sauci.source.gitcmd import GitCommand as _GitCommand
+from sauci.source.gitrepo import repo_id
 
-# A workspace's repository is a sauci.git.GitSource; this module does not
+# A workspace's repository is a sauci.source.git.GitSource; this module does not
 # import it, because GitSource reserves its workspaces here.
 GitSource = Any
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sauci.exceptions import SourceError
-from sauci.gitcmd import run_git as _git
+from sauci.source.gitcmd import run_git as _git
 
 __all__ = ["find_repo_root", "is_bare", "is_remote", "read_file", "repo_id"]
 

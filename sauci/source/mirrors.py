@@ -2,8 +2,8 @@
 
 :class:`MirrorCache` keeps a bare mirror per repository under one root;
 :class:`MirrorSource` gives a mirrored repository the interface of a
-:class:`sauci.git.GitSource` (resolve, commit, checkout, remove). Like
-:mod:`sauci.git`, it calls the ``git`` binary: clone, fetch and worktree are
+:class:`sauci.source.git.GitSource` (resolve, commit, checkout, remove). Like
+:mod:`sauci.source.git`, it calls the ``git`` binary: clone, fetch and worktree are
 each one git command.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
-from sauci.git import _HEX, Commit, _git, is_remote, repo_id
+from sauci.source.git import _HEX, Commit, _git, is_remote, repo_id
 
 __all__ = ["MirrorCache", "MirrorSource"]
 

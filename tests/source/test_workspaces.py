@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from sauci import BuildRequest, Status, workspaces
+from sauci import BuildRequest, Status
 from sauci.app import LocalRunner
 from sauci.core.config import Settings
-from sauci.git import GitSource
+from sauci.source import workspaces
+from sauci.source.git import GitSource
+from sauci.source.workspaces import wait_for_tidying
 from sauci.storage.memory import MemoryStore
-from sauci.workspaces import wait_for_tidying
 
 GIT = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com"]
 
@@ -133,7 +134,7 @@ def test_a_slot_held_by_a_killed_process_is_free_and_clean(tmp_path, repo):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from sauci.git import GitSource; "
+            "import sys, time; from pathlib import Path; from sauci.source.git import GitSource; "
             f"lease = GitSource({str(repo)!r}).acquire({sha!r}, Path({str(root)!r})); "
             "(lease.path / 'junk').write_text('x'); print(lease.path, flush=True); time.sleep(60)",
         ],
@@ -321,7 +322,7 @@ def test_a_build_that_dies_holding_a_tidied_slot_leaves_it_to_be_reset(tmp_path,
         [
             sys.executable,
             "-c",
-            "import os; from pathlib import Path; from sauci.git import GitSource; "
+            "import os; from pathlib import Path; from sauci.source.git import GitSource; "
             f"lease = GitSource({str(repo)!r}).acquire({sha!r}, Path({str(root)!r})); "
             "(lease.path / 'junk').write_text('x'); os._exit(9)",
         ],
