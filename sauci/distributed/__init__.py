@@ -11,7 +11,14 @@ Celery is imported only by this package, and only when a broker is set:
 
 from __future__ import annotations
 
-from sauci.distributed._app import BrokerClient, check_broker_url, make_app
+from sauci.distributed._app import (
+    BrokerClient,
+    check_broker_url,
+    check_connection,
+    make_app,
+    safe_url,
+    thread_pool,
+)
 from sauci.distributed._dispatch import Dispatcher
 from sauci.distributed._queues import queue_name, worker_queues
 from sauci.distributed._worker import WorkerRuntime, worker_cgroup_prefix
@@ -21,8 +28,11 @@ __all__ = [
     "Dispatcher",
     "WorkerRuntime",
     "check_broker_url",
+    "check_connection",
     "make_app",
     "queue_name",
+    "safe_url",
+    "thread_pool",
     "worker_cgroup_prefix",
     "worker_queues",
 ]

@@ -112,7 +112,7 @@ def check_broker(url: str, *, timeout: float = 3.0) -> str | None:
     from sauci.exceptions import ConfigError, MissingDependencyError
 
     def probe() -> None:
-        from sauci.distributed._app import check_connection, make_app
+        from sauci.distributed import check_connection, make_app
 
         app = make_app(url)
         # Bounded reads too, so that a broker that accepts and never answers
