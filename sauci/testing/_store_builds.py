@@ -1,12 +1,6 @@
 """Conformance tests of the BuildStore part: create and get, update (every
 field, unknown fields), listing with every filter and keyset paging, the
-repositories built and the statistics.
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+repositories built and the statistics."""
 
 from __future__ import annotations
 
@@ -19,17 +13,16 @@ import pytest
 
 from sauci.core.models import BuildRequest, Status
 from sauci.exceptions import NotFoundError, StoreError
-from sauci.testing._store_support import MISSING_ID, _request
+from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request
 from sauci.typing import BuildQuery, BuildStore, Store
 
 __all__ = ["BuildStoreConformance"]
 
 
-class BuildStoreConformance:
+class BuildStoreConformance(StorePartConformance):
     """Creating, reading, updating and listing builds; their statistics."""
 
-    def test_the_builds_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, BuildStore)
+    parts = (BuildStore,)
 
     def test_create_build_records_the_request(self, store: Store) -> None:
         request = BuildRequest(
@@ -78,16 +71,16 @@ class BuildStoreConformance:
             assert before - 1 <= build.queued_at <= after + 1
 
     def test_create_build_gives_fresh_increasing_ids(self, store: Store) -> None:
-        ids = [store.create_build(_request()).id for _ in range(5)]
+        ids = [store.create_build(build_request()).id for _ in range(5)]
         assert sorted(set(ids)) == ids
 
     def test_create_build_with_a_status(self, store: Store) -> None:
-        build = store.create_build(_request(), status=Status.SKIPPED)
+        build = store.create_build(build_request(), status=Status.SKIPPED)
         assert Status.SKIPPED == build.status
         assert Status.SKIPPED == store.get_build(build.id).status
 
     def test_get_build_returns_the_recorded_build(self, store: Store) -> None:
-        build = store.create_build(_request(params={"a": "1"}))
+        build = store.create_build(build_request(params={"a": "1"}))
         assert build == store.get_build(build.id)
         assert isinstance(store.get_build(build.id).status, Status)
 
@@ -98,15 +91,15 @@ class BuildStoreConformance:
         assert isinstance(info.value, LookupError)
 
     def test_create_build_keeps_reuse_from(self, store: Store) -> None:
-        first = store.create_build(_request())
-        rerun = store.create_build(_request(reuse_from=first.id, event="rerun"))
+        first = store.create_build(build_request())
+        rerun = store.create_build(build_request(reuse_from=first.id, event="rerun"))
         assert (first.id, None) == (rerun.reuse_from, rerun.cancel_requested)
         assert rerun == store.get_build(rerun.id)
         assert first.reuse_from is None
 
     # update
     def test_update_build_changes_every_allowed_field(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         changes: dict[str, Any] = {
             "status": Status.FAILED,
             "reason": "step test failed",
@@ -127,21 +120,21 @@ class BuildStoreConformance:
         assert updated == store.get_build(build.id)
 
     def test_update_build_accepts_a_status_string(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         assert Status.PASSED == store.update_build(build.id, status="passed").status
 
     def test_update_build_can_clear_fields(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         store.update_build(build.id, reason="x", started_at=5.0, claimed_by="w")
         updated = store.update_build(build.id, reason=None, started_at=None, claimed_by=None)
         assert (None, None, None) == (updated.reason, updated.started_at, updated.claimed_by)
 
     def test_update_build_without_changes_returns_the_build(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         assert build == store.update_build(build.id)
 
     def test_update_build_rejects_unknown_fields(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         for field in ("repo", "params", "id", "queued_at", "nonsense"):
             with pytest.raises(TypeError, match=field):
                 store.update_build(build.id, **{field: "x"})
@@ -155,7 +148,7 @@ class BuildStoreConformance:
 
     # list
     def test_list_builds_is_newest_first(self, store: Store) -> None:
-        ids = [store.create_build(_request()).id for _ in range(4)]
+        ids = [store.create_build(build_request()).id for _ in range(4)]
         assert ids[::-1] == [b.id for b in store.list_builds()]
         assert [] == store.list_builds(limit=0)
         assert ids[:1:-1] == [b.id for b in store.list_builds(limit=2)]
@@ -165,10 +158,14 @@ class BuildStoreConformance:
         assert [] == store.list_repos()
 
     def test_list_builds_filters(self, store: Store) -> None:
-        a = store.create_build(_request("a", ref="refs/heads/main", event="push", author="ada"))
-        b = store.create_build(_request("b", ref="refs/heads/main", event="cron", author="bob"))
-        c = store.create_build(_request("a", ref="refs/heads/dev", event="push", author="bob"))
-        d = store.create_build(_request("a", ref="refs/heads/main", event="manual"))
+        a = store.create_build(
+            build_request("a", ref="refs/heads/main", event="push", author="ada")
+        )
+        b = store.create_build(
+            build_request("b", ref="refs/heads/main", event="cron", author="bob")
+        )
+        c = store.create_build(build_request("a", ref="refs/heads/dev", event="push", author="bob"))
+        d = store.create_build(build_request("a", ref="refs/heads/main", event="manual"))
         store.update_build(c.id, status=Status.FAILED)
 
         def ids(**kw: Any) -> list[int]:
@@ -186,9 +183,9 @@ class BuildStoreConformance:
         assert [] == ids(repo="nope")
 
     def test_list_builds_takes_a_build_query_or_keywords_alike(self, store: Store) -> None:
-        a = store.create_build(_request("a", author="ada"))
-        store.create_build(_request("b", author="ada"))
-        c = store.create_build(_request("a", author="bob"))
+        a = store.create_build(build_request("a", author="ada"))
+        store.create_build(build_request("b", author="ada"))
+        c = store.create_build(build_request("a", author="bob"))
         query = BuildQuery(repo="a", limit=10)
         assert [c.id, a.id] == [x.id for x in store.list_builds(query)]
         assert store.list_builds(query) == store.list_builds(repo="a", limit=10)
@@ -204,7 +201,7 @@ class BuildStoreConformance:
 
     def test_list_builds_pages_with_before_id(self, store: Store) -> None:
         for i in range(11):
-            store.create_build(_request("a" if i % 2 else "b"))
+            store.create_build(build_request("a" if i % 2 else "b"))
         cases: list[dict[str, Any]] = [{}, {"repo": "a"}]
         for filters in cases:
             every = [x.id for x in store.list_builds(limit=100, **filters)]
@@ -219,20 +216,20 @@ class BuildStoreConformance:
 
     def test_list_repos_is_sorted_and_distinct(self, store: Store) -> None:
         for repo in ("zeta", "Alpha", "acme/app", "zeta", "acme/app", "b"):
-            store.create_build(_request(repo))
+            store.create_build(build_request(repo))
         assert ["Alpha", "acme/app", "b", "zeta"] == store.list_repos()
 
     def test_create_build_keeps_the_attempt_and_has_no_labels_or_heartbeat(
         self, store: Store
     ) -> None:
-        first = store.create_build(_request())
-        again = store.create_build(_request(attempt=3))
+        first = store.create_build(build_request())
+        again = store.create_build(build_request(attempt=3))
         assert (1, (), None) == (first.attempt, first.runs_on, first.heartbeat_at)
         assert (3, (), None) == (again.attempt, again.runs_on, again.heartbeat_at)
         assert [again, first] == store.list_builds()
 
     def test_update_build_sets_runs_on_and_heartbeat_at(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         updated = store.update_build(build.id, runs_on=["linux", "gpu", "é"], heartbeat_at=12.5)
         assert attrs.evolve(build, runs_on=("linux", "gpu", "é"), heartbeat_at=12.5) == updated
         assert updated == store.get_build(build.id)
@@ -242,10 +239,10 @@ class BuildStoreConformance:
     # analytics
     def test_build_stats(self, store: Store) -> None:
         assert {"total": 0, "by_status": {}, "mean_duration": None} == dict(store.build_stats())
-        a1 = store.create_build(_request("a"))
-        a2 = store.create_build(_request("a"))
-        store.create_build(_request("a"))
-        b1 = store.create_build(_request("b"))
+        a1 = store.create_build(build_request("a"))
+        a2 = store.create_build(build_request("a"))
+        store.create_build(build_request("a"))
+        b1 = store.create_build(build_request("b"))
         store.update_build(a1.id, status=Status.PASSED, started_at=100.0, finished_at=110.0)
         store.update_build(a2.id, status=Status.FAILED, started_at=100.0, finished_at=130.0)
         store.update_build(b1.id, status=Status.PASSED, started_at=100.0, finished_at=160.0)
@@ -262,8 +259,8 @@ class BuildStoreConformance:
         )
 
     def test_build_stats_ignores_builds_without_both_times(self, store: Store) -> None:
-        a = store.create_build(_request())
-        b = store.create_build(_request())
+        a = store.create_build(build_request())
+        b = store.create_build(build_request())
         store.update_build(a.id, status=Status.ERRORED, finished_at=50.0)
         store.update_build(b.id, status=Status.RUNNING, started_at=50.0)
         assert store.build_stats()["mean_duration"] is None

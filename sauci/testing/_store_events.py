@@ -1,28 +1,21 @@
-"""Conformance tests of the EventStore part: the audit trail.
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+"""Conformance tests of the EventStore part: the audit trail."""
 
 from __future__ import annotations
 
 from sauci.core.models import Event
-from sauci.testing._store_support import MISSING_ID, _request
+from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request
 from sauci.typing import EventStore, Store
 
 __all__ = ["EventStoreConformance"]
 
 
-class EventStoreConformance:
+class EventStoreConformance(StorePartConformance):
     """Events, newest first."""
 
-    def test_the_events_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, EventStore)
+    parts = (EventStore,)
 
     def test_events_are_listed_newest_first(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         events = [
             Event(kind="build_queued", at=10.0, build_id=build.id, actor="git"),
             Event(kind="server_started", at=11.0, data={"version": "1.0", "n": [1, 2]}),

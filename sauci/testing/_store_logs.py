@@ -1,11 +1,5 @@
 """Conformance tests of the LogStore part: sizes, random ranges, binary bytes,
-1 MiB in 64 KiB chunks, concurrent appends.
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+1 MiB in 64 KiB chunks, concurrent appends."""
 
 from __future__ import annotations
 
@@ -15,20 +9,19 @@ from collections import Counter
 import pytest
 
 from sauci.exceptions import NotFoundError
-from sauci.testing._store_support import MISSING_ID, _race, _request
+from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request, race
 from sauci.typing import LogStore, Store
 
 __all__ = ["LogStoreConformance"]
 
 
-class LogStoreConformance:
+class LogStoreConformance(StorePartConformance):
     """Logs appended in chunks and read by range."""
 
-    def test_the_logs_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, LogStore)
+    parts = (LogStore,)
 
     def test_append_log_returns_the_new_size(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         assert 0 == store.log_size(build.id, "test")
         assert 6 == store.append_log(build.id, "test", b"hello ")
         assert 6 == store.append_log(build.id, "test", b"")
@@ -38,7 +31,7 @@ class LogStoreConformance:
 
     def test_read_log_of_random_ranges(self, store: Store) -> None:
         rng = random.Random(1234)
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         expected = b""
         for _ in range(40):
             chunk = rng.randbytes(rng.choice([1, 2, 7, 100, 1000, 4096]))
@@ -56,7 +49,7 @@ class LogStoreConformance:
         assert b"" == store.read_log(build.id, "test", size + 100, 5)
 
     def test_log_is_binary_safe(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         data = bytes(range(256)) + b"\xff\xfe\x00\xc3\x28\xa0\xa1\xe2\x28\xa1\x00"
         store.append_log(build.id, "test", data[:100])
         store.append_log(build.id, "test", data[100:])
@@ -64,7 +57,7 @@ class LogStoreConformance:
         assert data[95:110] == store.read_log(build.id, "test", 95, 15)
 
     def test_large_log_in_64_kib_chunks(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         data = random.Random(7).randbytes(1024 * 1024 + 17)
         for i in range(0, len(data), 65536):
             store.append_log(build.id, "big", data[i : i + 65536])
@@ -74,8 +67,8 @@ class LogStoreConformance:
             assert data[offset : offset + limit] == store.read_log(build.id, "big", offset, limit)
 
     def test_logs_belong_to_their_build_and_step(self, store: Store) -> None:
-        one = store.create_build(_request())
-        two = store.create_build(_request())
+        one = store.create_build(build_request())
+        two = store.create_build(build_request())
         store.append_log(one.id, "lint", b"lint output")
         store.append_log(one.id, "test", b"test output")
         store.append_log(two.id, "lint", b"other")
@@ -94,14 +87,14 @@ class LogStoreConformance:
             store.append_log(MISSING_ID, "test", b"")
 
     def test_read_log_rejects_negative_ranges(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         with pytest.raises(ValueError):
             store.read_log(build.id, "test", -1)
         with pytest.raises(ValueError):
             store.read_log(build.id, "test", 0, -1)
 
     def test_concurrent_appends_keep_every_chunk(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         sizes: list[int] = []
 
         def append(i: int) -> None:
@@ -109,7 +102,7 @@ class LogStoreConformance:
                 sizes.append(store.append_log(build.id, "shared", bytes([i * 10 + j]) * 100))
                 store.append_log(build.id, f"own-{i}", bytes([j]) * 10)
 
-        _race(4, append)
+        race(4, append)
         assert list(range(100, 4001, 100)) == sorted(sizes)
         log = store.read_log(build.id, "shared")
         assert Counter(bytes([n]) * 100 for n in range(40)) == Counter(

@@ -1,11 +1,5 @@
 """Conformance tests of the QueueStore part: claims (priority order, by id,
-atomic under threads), heartbeats and compare-and-set ends.
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+atomic under threads), heartbeats and compare-and-set ends."""
 
 from __future__ import annotations
 
@@ -17,7 +11,7 @@ import pytest
 
 from sauci.core.models import Status
 from sauci.exceptions import NotFoundError
-from sauci.testing._store_support import MISSING_ID, _race, _request
+from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request, race
 from sauci.typing import QueueStore, Store
 
 __all__ = ["QueueStoreConformance"]
@@ -30,20 +24,19 @@ def _finish(store: Store, build_id: int, worker: str, **kw: Any) -> Any:
     return store.finish_build(build_id, worker, **kw)
 
 
-class QueueStoreConformance:
+class QueueStoreConformance(StorePartConformance):
     """Claims, heartbeats and finish_build."""
 
-    def test_the_queue_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, QueueStore)
+    parts = (QueueStore,)
 
     # claim
     def test_claim_from_an_empty_queue_returns_none(self, store: Store) -> None:
         assert store.claim_build("w") is None
-        store.create_build(_request(), status=Status.PASSED)
+        store.create_build(build_request(), status=Status.PASSED)
         assert store.claim_build("w") is None
 
     def test_claim_moves_the_build_to_running(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         claimed = store.claim_build("worker-7")
         assert claimed is not None
         assert build.id == claimed.id
@@ -53,20 +46,20 @@ class QueueStoreConformance:
         assert store.claim_build("worker-7") is None
 
     def test_claim_takes_highest_priority_then_oldest(self, store: Store) -> None:
-        low = store.create_build(_request(priority=0))
-        high_old = store.create_build(_request(priority=5))
-        store.create_build(_request(priority=1), status=Status.PASSED)
-        mid = store.create_build(_request(priority=1))
-        high_new = store.create_build(_request(priority=5))
-        low_new = store.create_build(_request(priority=0))
-        negative = store.create_build(_request(priority=-1))
+        low = store.create_build(build_request(priority=0))
+        high_old = store.create_build(build_request(priority=5))
+        store.create_build(build_request(priority=1), status=Status.PASSED)
+        mid = store.create_build(build_request(priority=1))
+        high_new = store.create_build(build_request(priority=5))
+        low_new = store.create_build(build_request(priority=0))
+        negative = store.create_build(build_request(priority=-1))
         order = [store.claim_build("w") for _ in range(7)]
         assert [high_old.id, high_new.id, mid.id, low.id, low_new.id, negative.id, None] == [
             b.id if b else None for b in order
         ]
 
     def test_claim_takes_a_requeued_build(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         store.claim_build("w")
         store.update_build(build.id, status=Status.QUEUED, claimed_by=None)
         claimed = store.claim_build("w2")
@@ -74,7 +67,7 @@ class QueueStoreConformance:
         assert (build.id, "w2") == (claimed.id, claimed.claimed_by)
 
     def test_concurrent_claims_take_each_build_exactly_once(self, store: Store) -> None:
-        created = {store.create_build(_request(priority=i % 3)).id for i in range(50)}
+        created = {store.create_build(build_request(priority=i % 3)).id for i in range(50)}
         claimed: list[list[int]] = [[] for _ in range(8)]
 
         def claim_all(i: int) -> None:
@@ -82,14 +75,14 @@ class QueueStoreConformance:
                 assert f"worker-{i}" == build.claimed_by
                 claimed[i].append(build.id)
 
-        _race(8, claim_all)
+        race(8, claim_all)
         everything = [b for per_thread in claimed for b in per_thread]
         assert sorted(created) == sorted(everything)  # none twice, none missed
         assert all(b.status is Status.RUNNING for b in store.list_builds(limit=100))
 
     # claims
     def test_claim_sets_heartbeat_at_to_the_claim_time(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         claimed = store.claim_build("w")
         assert claimed is not None
         assert claimed.started_at is not None
@@ -97,8 +90,8 @@ class QueueStoreConformance:
         assert claimed == store.get_build(build.id)
 
     def test_claim_by_id_takes_that_build_whatever_its_priority(self, store: Store) -> None:
-        low = store.create_build(_request(priority=0))
-        high = store.create_build(_request(priority=9))
+        low = store.create_build(build_request(priority=0))
+        high = store.create_build(build_request(priority=9))
         claimed = store.claim_build("worker-3", build_id=low.id)
         assert claimed is not None
         assert (low.id, Status.RUNNING, "worker-3") == (
@@ -115,8 +108,8 @@ class QueueStoreConformance:
         assert high.id == next_one.id
 
     def test_claim_by_id_only_while_queued(self, store: Store) -> None:
-        done = store.create_build(_request(), status=Status.PASSED)
-        taken = store.create_build(_request())
+        done = store.create_build(build_request(), status=Status.PASSED)
+        taken = store.create_build(build_request())
         assert store.claim_build("w1", build_id=taken.id) is not None
         running = store.get_build(taken.id)
         assert store.claim_build("w2", build_id=taken.id) is None
@@ -125,8 +118,8 @@ class QueueStoreConformance:
         assert (running, done) == (store.get_build(taken.id), store.get_build(done.id))
 
     def test_concurrent_claims_by_id_take_the_build_once(self, store: Store) -> None:
-        build = store.create_build(_request())
-        results = _race(8, lambda i: store.claim_build(f"worker-{i}", build_id=build.id))
+        build = store.create_build(build_request())
+        results = race(8, lambda i: store.claim_build(f"worker-{i}", build_id=build.id))
         winners = [(i, b) for i, b in enumerate(results) if b is not None]
         assert 1 == len(winners)
         i, won = winners[0]
@@ -135,7 +128,7 @@ class QueueStoreConformance:
 
     # heartbeats
     def test_heartbeat_by_the_owner_moves_heartbeat_at(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         claimed = store.claim_build("w", build_id=build.id)
         assert claimed is not None
         before = time.time()
@@ -147,7 +140,7 @@ class QueueStoreConformance:
         assert attrs.evolve(claimed, heartbeat_at=beat.heartbeat_at) == beat
 
     def test_heartbeat_of_anyone_but_the_running_owner_is_false(self, store: Store) -> None:
-        queued = store.create_build(_request())
+        queued = store.create_build(build_request())
         assert store.heartbeat_build(queued.id, "w") is False
         assert queued == store.get_build(queued.id)
         running = store.claim_build("w", build_id=queued.id)
@@ -163,7 +156,7 @@ class QueueStoreConformance:
 
     # finish_build
     def test_finish_build_records_the_end(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         claimed = store.claim_build("w")
         assert claimed is not None
         finished = _finish(
@@ -176,7 +169,7 @@ class QueueStoreConformance:
         assert finished == store.get_build(build.id)
 
     def test_finish_build_is_recorded_once(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         store.claim_build("w")
         first = _finish(store, build.id, "w", status=Status.PASSED)
         assert first is not None
@@ -186,7 +179,7 @@ class QueueStoreConformance:
     def test_finish_build_of_a_non_owner_or_a_build_not_running_changes_nothing(
         self, store: Store
     ) -> None:
-        queued = store.create_build(_request())
+        queued = store.create_build(build_request())
         assert _finish(store, queued.id, "w") is None
         assert queued == store.get_build(queued.id)
         running = store.claim_build("w")
@@ -202,10 +195,10 @@ class QueueStoreConformance:
             _finish(store, MISSING_ID, "w")
 
     def test_concurrent_finishes_record_one_verdict(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         store.claim_build("w")
         statuses = [Status.PASSED, Status.FAILED, Status.ERRORED, Status.CANCELLED] * 2
-        results = _race(
+        results = race(
             8,
             lambda i: _finish(store, build.id, "w", status=statuses[i], reason=f"verdict {i}"),
         )

@@ -1,28 +1,21 @@
 """Conformance tests of the RepoStore part: registered repositories and
-webhook deliveries (also under threads).
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+webhook deliveries (also under threads)."""
 
 from __future__ import annotations
 
 import attrs
 
 from sauci.core.models import Repo
-from sauci.testing._store_support import _race
+from sauci.testing._store_support import StorePartConformance, race
 from sauci.typing import RepoStore, Store
 
 __all__ = ["RepoStoreConformance"]
 
 
-class RepoStoreConformance:
+class RepoStoreConformance(StorePartConformance):
     """Registered repositories and webhook deliveries."""
 
-    def test_the_repos_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, RepoStore)
+    parts = (RepoStore,)
 
     def test_registered_repos_round_trip_replace_and_delete(self, store: Store) -> None:
         a = Repo(id="app-1", location="/srv/app.git", hook="receive", added_at=1.5)
@@ -49,5 +42,5 @@ class RepoStoreConformance:
 
     def test_concurrent_deliveries_are_new_exactly_once(self, store: Store) -> None:
         seen: list[bool] = []
-        _race(8, lambda i: seen.append(store.record_delivery("gh-race")))
+        race(8, lambda i: seen.append(store.record_delivery("gh-race")))
         assert [False] + [True] * 7 == sorted(seen)

@@ -1,10 +1,4 @@
-"""Conformance tests of the ResultStore part: test results and artifacts.
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+"""Conformance tests of the ResultStore part: test results and artifacts."""
 
 from __future__ import annotations
 
@@ -12,22 +6,21 @@ import pytest
 
 from sauci.core.models import Artifact, TestCase
 from sauci.exceptions import NotFoundError
-from sauci.testing._store_support import MISSING_ID, _request
+from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request
 from sauci.typing import ResultStore, Store
 
 __all__ = ["ResultStoreConformance"]
 
 
-class ResultStoreConformance:
+class ResultStoreConformance(StorePartConformance):
     """Test results and artifacts, in insertion order."""
 
-    def test_the_results_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, ResultStore)
+    parts = (ResultStore,)
 
     # test results, artifacts
     def test_test_results_round_trip_in_insertion_order(self, store: Store) -> None:
-        build = store.create_build(_request())
-        other = store.create_build(_request())
+        build = store.create_build(build_request())
+        other = store.create_build(build_request())
         unit = [
             TestCase(name="test_a", classname="pkg.TestX", duration=0.25, file="t.py"),
             TestCase(
@@ -50,7 +43,7 @@ class ResultStoreConformance:
         assert [] == store.list_test_results(MISSING_ID)
 
     def test_artifacts_round_trip_in_insertion_order(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         first = [Artifact(path="dist/app.whl", size=2**33, sha256="ab" * 32)]
         second = [Artifact(path="report.html", size=0), Artifact(path="a/b/c.txt", size=3)]
         store.add_artifacts(build.id, "build", first)

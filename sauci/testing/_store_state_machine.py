@@ -2,10 +2,7 @@
 random operations on a store and on a MemoryStore, the reference model, and
 asserts that both give the same results (errors included).
 
-Re-exported by :mod:`sauci.testing.store` and :mod:`sauci.testing`.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+Re-exported by :mod:`sauci.testing`."""
 
 from __future__ import annotations
 

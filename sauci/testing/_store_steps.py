@@ -1,11 +1,5 @@
 """Conformance tests of the StepStore part: every field round-trips, a step is
-replaced by name, steps are listed in position order per build.
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+replaced by name, steps are listed in position order per build."""
 
 from __future__ import annotations
 
@@ -14,20 +8,19 @@ import pytest
 
 from sauci.core.models import EndedBy, Status, StepRun
 from sauci.exceptions import NotFoundError
-from sauci.testing._store_support import MISSING_ID, _request
+from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request
 from sauci.typing import StepStore, Store
 
 __all__ = ["StepStoreConformance"]
 
 
-class StepStoreConformance:
+class StepStoreConformance(StorePartConformance):
     """Step records: every field, replaced by name, listed by position."""
 
-    def test_the_steps_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, StepStore)
+    parts = (StepStore,)
 
     def test_save_step_round_trips_every_field(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         step = StepRun(
             build_id=build.id,
             name="test (py3.11)",
@@ -53,7 +46,7 @@ class StepStoreConformance:
         assert isinstance(stored.needs, tuple)
 
     def test_save_step_replaces_the_step_of_the_same_name(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         store.save_step(StepRun(build_id=build.id, name="test", position=1))
         done = StepRun(
             build_id=build.id,
@@ -72,15 +65,15 @@ class StepStoreConformance:
         assert [back] == store.list_steps(build.id)
 
     def test_list_steps_is_in_position_order(self, store: Store) -> None:
-        build = store.create_build(_request())
+        build = store.create_build(build_request())
         for name, position in (("deploy", 3), ("lint", 0), ("test", 2), ("build", 1), ("b", 2)):
             store.save_step(StepRun(build_id=build.id, name=name, position=position))
         names = [s.name for s in store.list_steps(build.id)]
         assert ["lint", "build", "b", "test", "deploy"] == names
 
     def test_steps_belong_to_their_build(self, store: Store) -> None:
-        one = store.create_build(_request())
-        two = store.create_build(_request())
+        one = store.create_build(build_request())
+        two = store.create_build(build_request())
         store.save_step(StepRun(build_id=one.id, name="test"))
         assert [] == store.list_steps(two.id)
         assert [] == store.list_steps(MISSING_ID)

@@ -1,26 +1,20 @@
-"""Conformance tests of the WorkerStore part: worker records.
-
-A part of :class:`sauci.testing.StoreConformance`; subclass it alone to test
-one store part, with a ``store`` fixture that yields an empty store.
-"""
-
-# Tests here write `expected == actual`, as STYLE.md asks (tests/** has the same ignore).
+"""Conformance tests of the WorkerStore part: worker records."""
 
 from __future__ import annotations
 
 import attrs
 
 from sauci.core.models import Worker
+from sauci.testing._store_support import StorePartConformance
 from sauci.typing import Store, WorkerStore
 
 __all__ = ["WorkerStoreConformance"]
 
 
-class WorkerStoreConformance:
+class WorkerStoreConformance(StorePartConformance):
     """Worker records: every field, replaced, listed by name, deleted."""
 
-    def test_the_workers_part_is_implemented(self, store: Store) -> None:
-        assert isinstance(store, WorkerStore)
+    parts = (WorkerStore,)
 
     # workers
     def test_workers_round_trip_every_field(self, store: Store) -> None:

@@ -23,12 +23,13 @@ Use them in a plugin's test suite::
 The ``store`` fixture must give an empty store for each test.
 
 The suite is put together here from one mixin a store part (see
-``sauci.typing``), each in a private module and each usable alone for a store
-that implements only that part: ``BuildStoreConformance``,
-``QueueStoreConformance``, ``StepStoreConformance``, ``LogStoreConformance``,
-``ResultStoreConformance``, ``RepoStoreConformance``,
-``WorkerStoreConformance`` and ``EventStoreConformance``; the state machine is
-in ``_store_state_machine``.
+``sauci.typing``), each in a private module and each usable alone, with the
+same ``store`` fixture, for a store that implements only that part:
+``BuildStoreConformance``, ``QueueStoreConformance``,
+``StepStoreConformance``, ``LogStoreConformance``, ``ResultStoreConformance``,
+``RepoStoreConformance``, ``WorkerStoreConformance`` and
+``EventStoreConformance`` (all in ``sauci.testing``); the state machine is in
+``_store_state_machine``.
 """
 
 from __future__ import annotations
@@ -39,23 +40,11 @@ from sauci.testing._store_logs import LogStoreConformance
 from sauci.testing._store_queue import QueueStoreConformance
 from sauci.testing._store_repos import RepoStoreConformance
 from sauci.testing._store_results import ResultStoreConformance
-from sauci.testing._store_state_machine import make_store_state_machine
 from sauci.testing._store_steps import StepStoreConformance
 from sauci.testing._store_workers import WorkerStoreConformance
-from sauci.typing import Store
+from sauci.typing import STORE_PARTS, Store
 
-__all__ = [
-    "BuildStoreConformance",
-    "EventStoreConformance",
-    "LogStoreConformance",
-    "QueueStoreConformance",
-    "RepoStoreConformance",
-    "ResultStoreConformance",
-    "StepStoreConformance",
-    "StoreConformance",
-    "WorkerStoreConformance",
-    "make_store_state_machine",
-]
+__all__ = ["StoreConformance"]
 
 
 # pytest collects a base class's tests before its subclass's (reverse MRO), so
@@ -72,6 +61,8 @@ class StoreConformance(
 ):
     """Tests every Store must pass. Subclass it and provide a ``store`` fixture
     that yields a new, empty store (and closes it afterwards)."""
+
+    parts = STORE_PARTS
 
     # protocol and capabilities
 
