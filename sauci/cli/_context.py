@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sauci.app.logs import configure_server_logging
+from sauci.app.stores import settings_store as open_cli_store
 from sauci.cli._render import Style
 from sauci.core.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from sauci.typing import Store
+    pass
 
 __all__ = ["configure_server_logging", "open_cli_store", "settings_from", "style_from"]
 
@@ -32,24 +34,3 @@ def settings_from(args: argparse.Namespace, cwd: Path | None = None, **extra: An
 
 def style_from(args: argparse.Namespace) -> Style:
     return Style(color=getattr(args, "color", "auto"))
-
-
-def open_cli_store(settings: Settings) -> Store:
-    from sauci.storage import open_store
-
-    if not settings.store:
-        from sauci.core.paths import make_private_dir
-
-        # 0700 (a server's 0711 stays): the store, logs and artifacts are in it.
-        make_private_dir(settings.data_dir, traversable=None)
-    return open_store(settings.store_url)
-
-
-def configure_server_logging(settings: Settings, level_given: bool) -> None:
-    """A long-running process (server, worker) logs its state changes: info unless asked."""
-    from sauci._logging import configure
-
-    if settings.log_level == "warning" and not level_given:
-        configure(level="info", fmt=settings.log_format)
-    else:
-        configure(level=settings.log_level, fmt=settings.log_format)

@@ -3,53 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
-from typing import Literal
 
+from sauci.app.repos import hook_kind, register_repo, resolve_location
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import duration, table
-from sauci.core.models import Repo
 from sauci.exceptions import ConfigError
 
 __all__ = ["cmd_repo", "register_repo", "resolve_location"]
-
-
-def resolve_location(value: str) -> str:
-    """An absolute path for a local repository, the URL otherwise."""
-    from sauci.source.git import is_remote
-
-    if is_remote(value):
-        return value
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise ConfigError(f"repository {value} does not exist")
-    return str(path.resolve())
-
-
-def _hook_kind(kind: str) -> Literal["receive", "commit"]:
-    if kind not in ("receive", "commit"):
-        raise ConfigError(f"unknown hook kind {kind!r}; expected receive or commit")
-    return "receive" if kind == "receive" else "commit"
-
-
-def register_repo(store, settings, location: str, hook: str | None, poll: float | None) -> Repo:
-    from sauci.source.git import is_remote
-    from sauci.triggers import install_hook, is_bare, repo_id
-
-    kind = "none"
-    if not is_remote(location) and hook != "none":
-        wanted = hook or ("receive" if is_bare(Path(location)) else "commit")
-        install_hook(Path(location), settings.data_dir / "spool", _hook_kind(wanted))
-        kind = wanted
-    repo = Repo(
-        id=repo_id(location),
-        location=location,
-        hook=kind,
-        poll_interval=poll if (poll or kind == "none") else None,
-        added_at=time.time(),
-    )
-    return store.save_repo(repo)
 
 
 def _delete_slots(location: str, workspaces: Path) -> list[Path]:
@@ -83,7 +44,7 @@ def cmd_repo(args: argparse.Namespace) -> int:
         for repo in store.list_registered_repos():
             if args.location in (repo.id, repo.location) or _same(args.location, repo.location):
                 if repo.hook != "none" and Path(repo.location).exists():
-                    remove_hook(Path(repo.location), _hook_kind(repo.hook))
+                    remove_hook(Path(repo.location), hook_kind(repo.hook))
                 store.delete_repo(repo.id)
                 slots = _delete_slots(repo.location, settings.workspaces_dir)
                 deleted = f"; {len(slots)} workspace slot(s) deleted" if slots else ""

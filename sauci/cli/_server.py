@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
 import sys
 import threading
 import time
@@ -13,19 +11,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sauci.cli._context import configure_server_logging, open_cli_store, settings_from, style_from
-from sauci.cli._render import age, duration
+from sauci.app.flags import policy_overrides, server_loop_args
 
 # ``sauci repo`` lives in its own module; cmd_repo stays reachable here, where
 # the command table looks for it.
-from sauci.cli._repos import cmd_repo, register_repo, resolve_location
+from sauci.app.repos import resolve_location
+from sauci.app.serve import WebStarter, run_server
+from sauci.cli._context import configure_server_logging, open_cli_store, settings_from, style_from
+from sauci.cli._render import age, duration
+from sauci.cli._repos import cmd_repo
 from sauci.core.config import Settings
 from sauci.core.models import Status
 from sauci.exceptions import ConfigError
 from sauci.typing import Store
 
 if TYPE_CHECKING:
-    from sauci.core.server import ServerOptions
+    pass
 
 __all__ = [
     "cmd_cancel",
@@ -38,150 +39,6 @@ __all__ = [
     "run_server",
     "server_loop_args",
 ]
-
-
-def server_loop_args(parser: argparse.ArgumentParser) -> None:
-    """The server loop's flags, as ``sauci serve`` has them, for Django's ``sauci_serve``.
-
-    A test checks that ``sauci serve`` takes each of them the same way.
-    """
-    parser.add_argument(
-        "--repo", action="append", help="register and watch this repository (repeatable)"
-    )
-    parser.add_argument(
-        "--hook",
-        choices=["commit", "receive", "none"],
-        help="hook to install (default: receive for bare, commit for working repos)",
-    )
-    parser.add_argument(
-        "--poll", type=float, help="seconds between polls of repositories without a hook"
-    )
-    parser.add_argument(
-        "--step-slots", type=int, help="step slots shared by all builds (default: 2 x CPUs)"
-    )
-    parser.add_argument("--max-builds", type=int, default=2, help="builds at once (default 2)")
-    parser.add_argument(
-        "--idle-tick",
-        type=float,
-        default=1.0,
-        help="when idle, look for builds queued by other processes at least this often, "
-        "in seconds (default 1; pushes and this process's own are seen at once)",
-    )
-    parser.add_argument(
-        "--cancel-superseded",
-        action="store_true",
-        help="a newer push to a branch cancels its older builds",
-    )
-    parser.add_argument(
-        "--no-retry-interrupted",
-        action="store_true",
-        help="mark builds a crash interrupted as errored instead of requeueing them",
-    )
-
-
-# What a web front end returns when started: text for the start line, and how to stop it.
-WebStarter = Callable[[Store], tuple[str, Callable[[], None]]]
-
-
-def _server_options(args: argparse.Namespace) -> ServerOptions:
-    """The server loop's options from its flags; ConfigError names a bad one."""
-    from sauci.core.server import ServerOptions
-
-    try:
-        return ServerOptions(
-            max_builds=args.max_builds,
-            step_slots=args.step_slots,
-            poll_interval=args.poll or 60.0,
-            idle_tick=args.idle_tick,
-            retry_interrupted=not args.no_retry_interrupted,
-            cancel_superseded=args.cancel_superseded,
-        )
-    except (TypeError, ValueError) as exc:
-        # attrs says "'max_builds' must be >= 1: 0"; the flag is --max-builds.
-        message = re.sub(
-            r"'(\w+)'", lambda m: "--" + m.group(1).replace("_", "-"), str(exc), count=1
-        )
-        raise ConfigError(message) from exc
-
-
-def run_server(
-    store: Store,
-    settings: Settings,
-    args: argparse.Namespace,
-    *,
-    prog: str = "sauci serve",
-    command: str = "serve",
-    analytics: bool | None = None,
-    web: WebStarter | None = None,
-    out: Callable[[str], None] | None = None,
-) -> int:
-    """Run the server loop on ``store`` until SIGINT or SIGTERM; the body of ``sauci serve``.
-
-    Django's ``manage.py sauci_serve`` runs it too, with the site's store and
-    settings and no ``web`` (the site serves the pages). ``args`` holds the
-    flags of :func:`server_loop_args`. A second signal exits at once (130)
-    instead of waiting for running builds. Signal handlers are installed only
-    on the main thread, and the previous ones are put back on return.
-    """
-    from sauci.app import build_server
-    from sauci.monitoring import install
-
-    options = _server_options(args)  # a bad flag says so before anything starts
-    say = out or (lambda line: print(line, flush=True))
-    # Metrics (the UI's metrics/ page), the state-change log and opt-in analytics.
-    monitoring = install(
-        store=store,
-        component="serve",
-        command=command,
-        data_dir=settings.data_dir,
-        analytics=analytics,
-    )
-    store = monitoring.store
-    for location in args.repo or []:
-        register_repo(store, settings, resolve_location(location), args.hook, args.poll)
-    repos = [r.location for r in store.list_registered_repos()]
-    server = build_server(store=store, settings=settings, repos=repos, options=options)
-    try:
-        server.start()
-    except BaseException:
-        monitoring.close()
-        raise
-    where, stop_web = web(store) if web is not None else ("", None)
-    if settings.broker:
-        from sauci.distributed._app import safe_url
-
-        where += f"; builds go to workers through {safe_url(settings.broker)}"
-    if server.dispatcher is None:
-        allowed = sorted(server.sandboxes.allowed - {server.sandboxes.name})
-        where += f"; steps run in the {server.sandboxes.name} sandbox" + (
-            f" (pipelines may ask for {', '.join(allowed)})" if allowed else ""
-        )
-    say(
-        f"{prog}: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
-        f"data in {settings.data_dir}{where}; Ctrl-C stops"
-    )
-    stopping: list[int] = []
-
-    def _stop(signum: int, frame: object) -> None:
-        if stopping:  # a second signal: stop waiting for builds
-            os._exit(130)
-        stopping.append(signum)
-        server._stop.set()
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, _stop)
-    try:
-        server.wait()
-        if stop_web is not None:
-            stop_web()
-        server.stop()
-        monitoring.close()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 0
 
 
 def _web_ui(args: argparse.Namespace, settings: Settings) -> WebStarter:
@@ -226,9 +83,7 @@ def _web_ui(args: argparse.Namespace, settings: Settings) -> WebStarter:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    # --broker, --lost-timeout and --attempts come from sauci.cli._worker.add_serve_options.
-    from sauci.cli._worker import policy_overrides
-
+    # --broker, --lost-timeout and --attempts come from sauci.app.flags.add_serve_options.
     settings = settings_from(
         args,
         broker=getattr(args, "broker", None),

@@ -1,6 +1,6 @@
 """``manage.py sauci_serve``: SauCI's server loop for this site's ``SAUCI`` settings.
 
-The same loop as ``sauci serve`` (:func:`sauci.cli._server.run_server`) on
+The same loop as ``sauci serve`` (:func:`sauci.app.serve.run_server`) on
 the site's store, data directory, artifacts directory and broker, without
 SauCI's own pages: the site mounts those itself.
 """
@@ -12,8 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from sauci.cli._server import configure_server_logging, run_server, server_loop_args
-from sauci.cli._worker import add_serve_options, policy_overrides
+from sauci.app.flags import add_serve_options, policy_overrides, server_loop_args
+from sauci.app.logs import configure_server_logging
+from sauci.app.serve import run_server
 from sauci.contrib.django.management._run import (
     add_log_options,
     namespace,

@@ -1,6 +1,6 @@
 """``manage.py sauci_worker``: ``sauci worker`` with this site's store and broker.
 
-The same worker as ``sauci worker`` (:func:`sauci.cli._worker.run_worker`),
+The same worker as ``sauci worker`` (:func:`sauci.app.worker.run_worker`),
 with the same flags; the store, broker, data and artifacts directories come
 from the site's ``SAUCI`` setting unless a flag says otherwise.
 """
@@ -12,7 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sauci.cli._worker import refuse_celery_options, run_worker, worker_args, worker_overrides
+from sauci.app.flags import refuse_celery_options, worker_args, worker_overrides
+from sauci.app.worker import run_worker
 from sauci.contrib.django.management._run import (
     add_log_options,
     namespace,

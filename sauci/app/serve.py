@@ -1,0 +1,120 @@
+"""The body of ``sauci serve`` and of Django's ``manage.py sauci_serve``: the server
+loop on a store, with metrics and logging, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import threading
+from collections.abc import Callable
+
+from sauci.app import build_server
+from sauci.app.repos import register_repo, resolve_location
+from sauci.core.config import Settings
+from sauci.core.server import ServerOptions
+from sauci.distributed import safe_url
+from sauci.exceptions import ConfigError
+from sauci.monitoring import install
+from sauci.typing import Store
+
+__all__ = ["WebStarter", "run_server", "server_options"]
+
+
+# What a web front end returns when started: text for the start line, and how to stop it.
+WebStarter = Callable[[Store], tuple[str, Callable[[], None]]]
+
+
+def server_options(args: argparse.Namespace) -> ServerOptions:
+    """The server loop's options from its flags; ConfigError names a bad one."""
+    try:
+        return ServerOptions(
+            max_builds=args.max_builds,
+            step_slots=args.step_slots,
+            poll_interval=args.poll or 60.0,
+            idle_tick=args.idle_tick,
+            retry_interrupted=not args.no_retry_interrupted,
+            cancel_superseded=args.cancel_superseded,
+        )
+    except (TypeError, ValueError) as exc:
+        # attrs says "'max_builds' must be >= 1: 0"; the flag is --max-builds.
+        message = re.sub(
+            r"'(\w+)'", lambda m: "--" + m.group(1).replace("_", "-"), str(exc), count=1
+        )
+        raise ConfigError(message) from exc
+
+
+def run_server(
+    store: Store,
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    prog: str = "sauci serve",
+    command: str = "serve",
+    analytics: bool | None = None,
+    web: WebStarter | None = None,
+    out: Callable[[str], None] | None = None,
+) -> int:
+    """Run the server loop on ``store`` until SIGINT or SIGTERM; the body of ``sauci serve``.
+
+    Django's ``manage.py sauci_serve`` runs it too, with the site's store and
+    settings and no ``web`` (the site serves the pages). ``args`` holds the
+    flags of :func:`server_loop_args`. A second signal exits at once (130)
+    instead of waiting for running builds. Signal handlers are installed only
+    on the main thread, and the previous ones are put back on return.
+    """
+    options = server_options(args)  # a bad flag says so before anything starts
+    say = out or (lambda line: print(line, flush=True))
+    # Metrics (the UI's metrics/ page), the state-change log and opt-in analytics.
+    monitoring = install(
+        store=store,
+        component="serve",
+        command=command,
+        data_dir=settings.data_dir,
+        analytics=analytics,
+    )
+    store = monitoring.store
+    for location in args.repo or []:
+        register_repo(store, settings, resolve_location(location), args.hook, args.poll)
+    repos = [r.location for r in store.list_registered_repos()]
+    server = build_server(store=store, settings=settings, repos=repos, options=options)
+    try:
+        server.start()
+    except BaseException:
+        monitoring.close()
+        raise
+    where, stop_web = web(store) if web is not None else ("", None)
+    if settings.broker:
+        where += f"; builds go to workers through {safe_url(settings.broker)}"
+    if server.dispatcher is None:
+        allowed = sorted(server.sandboxes.allowed - {server.sandboxes.name})
+        where += f"; steps run in the {server.sandboxes.name} sandbox" + (
+            f" (pipelines may ask for {', '.join(allowed)})" if allowed else ""
+        )
+    say(
+        f"{prog}: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
+        f"data in {settings.data_dir}{where}; Ctrl-C stops"
+    )
+    stopping: list[int] = []
+
+    def _stop(signum: int, frame: object) -> None:
+        if stopping:  # a second signal: stop waiting for builds
+            os._exit(130)
+        stopping.append(signum)
+        server._stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _stop)
+    try:
+        server.wait()
+        if stop_web is not None:
+            stop_web()
+        server.stop()
+        monitoring.close()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0

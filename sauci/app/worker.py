@@ -1,0 +1,107 @@
+"""The body of ``sauci worker`` and of Django's ``manage.py sauci_worker``: a Celery
+worker that runs builds, until it is shut down. Celery is imported only here,
+when a worker starts."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from collections.abc import Callable
+
+from sauci.app import build_worker
+from sauci.app.logs import configure_server_logging
+from sauci.app.stores import settings_store
+from sauci.core.config import Settings
+from sauci.distributed import check_connection, make_app, safe_url, thread_pool, worker_queues
+from sauci.exceptions import ConfigError
+from sauci.monitoring import install
+from sauci.typing import Store
+
+__all__ = ["run_worker"]
+
+
+def run_worker(
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    store: Store | None = None,
+    level_given: bool = False,
+    analytics: bool | None = None,
+    out: Callable[[str], None] | None = None,
+) -> int:
+    """Run a Celery worker for ``settings`` until it is shut down; the body of ``sauci worker``.
+
+    Django's ``manage.py sauci_worker`` runs it too, with the site's store
+    (``store``; None opens ``settings.store_url``) and settings. ``args``
+    holds the flags of :func:`worker_args`.
+    """
+
+    if not settings.broker:
+        raise ConfigError("sauci worker needs a broker: --broker URL or SAUCI_BROKER")
+    configure_server_logging(settings, level_given)
+
+    say = out or (lambda line: print(line, flush=True))
+    queues = worker_queues(settings.labels)
+    app = make_app(settings.broker, visibility_timeout=settings.visibility_timeout)
+    check_connection(app)  # a broker that is down: one clear line, before anything starts
+    monitoring = install(
+        store=store if store is not None else settings_store(settings),
+        component="worker",
+        data_dir=settings.data_dir,
+        command="worker",
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        analytics=analytics,
+    )
+    runtime = build_worker(settings, monitoring.store)
+    app.sauci_runtime = runtime
+
+    from celery import signals
+    from celery.exceptions import SecurityWarning
+
+    # Celery warns about root because of pickle; this app accepts JSON only,
+    # and steps run in the sandbox (as an unprivileged uid in the namespace one).
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+
+    shutdown: dict[str, object] = {}
+
+    def _shutting_down(how: object = "Warm", **_: object) -> None:
+        shutdown.setdefault("how", how)
+        if how == "Cold":
+            shutdown["how"] = how
+            runtime.hand_back()  # a second Ctrl-C, or SIGQUIT: stop, hand the builds on
+        else:
+            runtime.stopping()
+
+    signals.worker_shutting_down.connect(_shutting_down, weak=False)
+    try:
+        runtime.start()
+    except BaseException:
+        monitoring.close()
+        raise
+    say(
+        f"sauci worker {runtime.name}: {settings.slots} slot(s), labels "
+        f"{','.join(settings.labels) or '(none)'}, broker {safe_url(settings.broker)}, "
+        f"queues {' '.join(queues)}; SIGTERM finishes running builds and stops"
+    )
+    try:
+        worker = app.Worker(
+            hostname=f"sauci@{runtime.name}",
+            pool_cls=thread_pool(runtime),
+            concurrency=settings.slots,
+            queues=queues,
+            loglevel=args.loglevel.upper(),
+            without_gossip=True,
+            without_mingle=True,
+            without_heartbeat=True,
+            quiet=True,
+            redirect_stdouts=False,
+        )
+        worker.start()
+        code = int(worker.exitcode or 0)
+        if shutdown.get("how") == "Warm":
+            code = 0  # Ctrl-C is a warm shutdown too (Celery exits 1 for it): builds finished
+    finally:
+        runtime.stop()
+        monitoring.close()
+    return code
