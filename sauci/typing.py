@@ -13,7 +13,7 @@ that needs only one part can ask for only that one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -322,10 +322,39 @@ STORE_PARTS = (
 
 @runtime_checkable
 class Runner(Protocol):
-    """Takes queued builds from a store and drives each to an end."""
+    """Hands the builds queued in the store to whatever runs them, for ``sauci serve``.
 
-    def run_build(self, build: Build) -> Build:
-        """Run one claimed build to its end; return the final record."""
+    The server's loop calls :meth:`start`, then :meth:`tick` round after
+    round, then :meth:`stop`; :meth:`busy` and :meth:`running` may be asked
+    from any thread. SauCI has two: builds on threads of this process
+    (``sauci.core.threaded.ThreadedRunner``) and builds on worker processes
+    through a broker (``sauci.distributed.CeleryRunner``). A runner keeps in
+    memory nothing a restarted server needs: what it claims, sends or ends is
+    in the store.
+    """
 
-    def cancel(self, build_id: int, *, reason: str = "cancelled") -> None:
-        """Ask a running build to stop; its steps end as "cancelled"."""
+    name: str
+    """The owner its claims are recorded under (``"serve:HOST:PID"``)."""
+
+    mode: str
+    """Where builds run, in words for the server's start line (``"in-process"``)."""
+
+    def start(self, report: Callable[[str], None]) -> None:
+        """Check the way to what runs builds (SauCIError when it is down: the server
+        does not start); ``report`` takes a failure that is no build's own result."""
+
+    def tick(self) -> None:
+        """One round: take the queued builds there is room for, pass cancel
+        requests on, end the builds of runners that were lost."""
+
+    def busy(self) -> bool:
+        """Whether the next round is wanted at once (builds to watch); while not,
+        an idle server asks the store less and less often."""
+
+    def running(self) -> list[int]:
+        """The ids of the builds running in this process (for ``server.json``)."""
+
+    def stop(self, *, reason: str, timeout: float) -> None:
+        """Take no more builds, cancel those running here with ``reason``, wait up
+        to ``timeout`` seconds for them to record their end, and close the way
+        to what runs builds."""
