@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -22,7 +22,7 @@ __all__ = ["BuildStoreConformance"]
 class BuildStoreConformance(StorePartConformance):
     """Creating, reading, updating and listing builds; their statistics."""
 
-    parts = (BuildStore,)
+    parts: ClassVar[tuple[type, ...]] = (BuildStore,)
 
     def test_create_build_records_the_request(self, store: Store) -> None:
         request = BuildRequest(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sauci.core.models import Event
 from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request
 from sauci.typing import EventStore, Store
@@ -12,7 +14,7 @@ __all__ = ["EventStoreConformance"]
 class EventStoreConformance(StorePartConformance):
     """Events, newest first."""
 
-    parts = (EventStore,)
+    parts: ClassVar[tuple[type, ...]] = (EventStore,)
 
     def test_events_are_listed_newest_first(self, store: Store) -> None:
         build = store.create_build(build_request())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import ClassVar
 
 import pytest
 
@@ -18,7 +19,7 @@ __all__ = ["LogStoreConformance"]
 class LogStoreConformance(StorePartConformance):
     """Logs appended in chunks and read by range."""
 
-    parts = (LogStore,)
+    parts: ClassVar[tuple[type, ...]] = (LogStore,)
 
     def test_append_log_returns_the_new_size(self, store: Store) -> None:
         build = store.create_build(build_request())

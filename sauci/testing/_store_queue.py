@@ -4,7 +4,7 @@ atomic under threads), heartbeats and compare-and-set ends."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -27,7 +27,7 @@ def _finish(store: Store, build_id: int, worker: str, **kw: Any) -> Any:
 class QueueStoreConformance(StorePartConformance):
     """Claims, heartbeats and finish_build."""
 
-    parts = (QueueStore,)
+    parts: ClassVar[tuple[type, ...]] = (QueueStore,)
 
     # claim
     def test_claim_from_an_empty_queue_returns_none(self, store: Store) -> None:

@@ -3,6 +3,8 @@ webhook deliveries (also under threads)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 
 from sauci.core.models import Repo
@@ -15,7 +17,7 @@ __all__ = ["RepoStoreConformance"]
 class RepoStoreConformance(StorePartConformance):
     """Registered repositories and webhook deliveries."""
 
-    parts = (RepoStore,)
+    parts: ClassVar[tuple[type, ...]] = (RepoStore,)
 
     def test_registered_repos_round_trip_replace_and_delete(self, store: Store) -> None:
         a = Repo(id="app-1", location="/srv/app.git", hook="receive", added_at=1.5)

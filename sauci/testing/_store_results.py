@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from sauci.core.models import Artifact, TestCase
@@ -15,7 +17,7 @@ __all__ = ["ResultStoreConformance"]
 class ResultStoreConformance(StorePartConformance):
     """Test results and artifacts, in insertion order."""
 
-    parts = (ResultStore,)
+    parts: ClassVar[tuple[type, ...]] = (ResultStore,)
 
     # test results, artifacts
     def test_test_results_round_trip_in_insertion_order(self, store: Store) -> None:

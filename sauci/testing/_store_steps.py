@@ -3,6 +3,8 @@ replaced by name, steps are listed in position order per build."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 import pytest
 
@@ -17,7 +19,7 @@ __all__ = ["StepStoreConformance"]
 class StepStoreConformance(StorePartConformance):
     """Step records: every field, replaced by name, listed by position."""
 
-    parts = (StepStore,)
+    parts: ClassVar[tuple[type, ...]] = (StepStore,)
 
     def test_save_step_round_trips_every_field(self, store: Store) -> None:
         build = store.create_build(build_request())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 
 from sauci.core.models import Worker
@@ -14,7 +16,7 @@ __all__ = ["WorkerStoreConformance"]
 class WorkerStoreConformance(StorePartConformance):
     """Worker records: every field, replaced, listed by name, deleted."""
 
-    parts = (WorkerStore,)
+    parts: ClassVar[tuple[type, ...]] = (WorkerStore,)
 
     # workers
     def test_workers_round_trip_every_field(self, store: Store) -> None:

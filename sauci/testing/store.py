@@ -34,6 +34,8 @@ same ``store`` fixture, for a store that implements only that part:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sauci.testing._store_builds import BuildStoreConformance
 from sauci.testing._store_events import EventStoreConformance
 from sauci.testing._store_logs import LogStoreConformance
@@ -62,7 +64,7 @@ class StoreConformance(
     """Tests every Store must pass. Subclass it and provide a ``store`` fixture
     that yields a new, empty store (and closes it afterwards)."""
 
-    parts = STORE_PARTS
+    parts: ClassVar[tuple[type, ...]] = STORE_PARTS
 
     # protocol and capabilities
 

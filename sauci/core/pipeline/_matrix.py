@@ -6,9 +6,9 @@ import itertools
 import math
 import re
 
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node
 
-from sauci.core.pipeline._nodes import Checker, describe, did_you_mean, is_identifier
+from sauci.core.pipeline._nodes import Checker, did_you_mean, is_identifier
 
 __all__ = ["MAX_COMBINATIONS", "Matrix", "placeholders", "read_matrix", "substitute"]
 
@@ -105,18 +105,15 @@ def read_matrix(chk: Checker, node: MappingNode, label: str) -> Matrix | None:
 
 def _read_values(chk: Checker, name: str, node: Node, label: str) -> list[str] | None:
     what = f"matrix variable {name!r} of {label}"
-    if not isinstance(node, SequenceNode):
-        if chk.visit(node):
-            chk.add(node, f"{what}: expected a list of values, got {describe(node)}")
+    listed = chk.sequence(node, what, "a list of values")
+    if listed is None:
         return None
-    if not chk.visit(node):
-        return None
-    if not node.value:
+    if not listed.value:
         chk.add(node, f"{what}: the list of values is empty")
         return None
     values: list[str] = []
     ok = True
-    for item in node.value:
+    for item in listed.value:
         text = chk.text(item, what, "a value such as 3.12 or ubuntu")
         if text is None:
             ok = False
@@ -136,19 +133,12 @@ def _read_exclude(
 ) -> list[dict[str, str]] | None:
     _, node = exclude
     what = f"'exclude' in the matrix of {label}"
-    if not isinstance(node, SequenceNode):
-        if chk.visit(node):
-            chk.add(
-                node,
-                f"{what}: expected a list of mappings such as "
-                f"{{os: windows}}, got {describe(node)}",
-            )
-        return None
-    if not chk.visit(node):
+    entries = chk.sequence(node, what, "a list of mappings such as {os: windows}")
+    if entries is None:
         return None
     rules = []
     ok = True
-    for item in node.value:
+    for item in entries.value:
         mapping = chk.mapping(item, what, "a mapping of matrix variables to values")
         if mapping is None:
             ok = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -70,6 +70,13 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
 
 def is_identifier(text: str) -> bool:
     return _IDENTIFIER.fullmatch(text) is not None
+
+
+def variable_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an environment variable, or None if it can."""
+    if is_identifier(name):
+        return None
+    return "is not a valid variable name; use letters, digits and _, not starting with a digit"
 
 
 def is_null(node: Node) -> bool:
@@ -170,12 +177,35 @@ class Checker:
     def unknown_key(self, name: str, key: Node, where: str, known: Sequence[str]) -> None:
         self.add(key, f"unknown key {name!r}{where}{did_you_mean(name, known)}")
 
+    def known_items(
+        self, node: MappingNode, what: str, known: Sequence[str]
+    ) -> tuple[list[tuple[str, Node, Node]], bool]:
+        """The items of the mapping ``what`` whose key is one of ``known``, and
+        whether it has no other key; each other key is reported."""
+        found: list[tuple[str, Node, Node]] = []
+        ok = True
+        for name, key, value in self.items(node, f" in {what}"):
+            if name in known:
+                found.append((name, key, value))
+            else:
+                self.unknown_key(name, key, f" in {what}", known)
+                ok = False
+        return found, ok
+
     def mapping(self, node: Node, what: str, expected: str) -> MappingNode | None:
         if isinstance(node, MappingNode):
             return node
         if self.visit(node):
             self.add(node, f"{what}: expected {expected}, got {describe(node)}")
         return None
+
+    def sequence(self, node: Node, what: str, expected: str) -> SequenceNode | None:
+        """``node`` if it is a list; None once the problem is added."""
+        if not isinstance(node, SequenceNode):
+            if self.visit(node):
+                self.add(node, f"{what}: expected {expected}, got {describe(node)}")
+            return None
+        return node if self.visit(node) else None
 
     # -- scalars ----------------------------------------------------------
 
@@ -212,6 +242,22 @@ class Checker:
             return found
         text = self.text(node, what, f"{expected_one} or a list of them")
         return None if text is None else [(text, node)]
+
+    def all_valid(
+        self,
+        texts: list[tuple[str, Node]],
+        problem: Callable[[str], str | None],
+        message: Callable[[str, str], str],
+    ) -> bool:
+        """Whether ``problem`` finds nothing wrong with any text; for each text
+        it faults, ``message(text, fault)`` is added at the text's node."""
+        ok = True
+        for text, node in texts:
+            fault = problem(text)
+            if fault:
+                self.add(node, message(text, fault))
+                ok = False
+        return ok
 
     def integer(self, node: Node, what: str, lowest: int, highest: int = MAX_INT) -> int | None:
         if not self.visit(node):

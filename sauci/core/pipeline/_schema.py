@@ -8,11 +8,9 @@ is one entry of ``steps`` as written: checked key by key but not yet expanded
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sauci.core.pipeline._nodes import INT, TEXT_TAGS, Checker, describe, is_null
+from sauci.core.pipeline._nodes import INT, TEXT_TAGS, describe, is_null
 from sauci.core.pipeline._spec import (
     EVENTS,
     STEP_KEYS,
@@ -32,15 +30,9 @@ __all__ = ["EVENTS", "STEP_KEYS", "TOP_KEYS", "Reader", "StepSpec", "path_proble
 class Reader(StepKeyReader):
     """Reads the document into the top-level env and step specs."""
 
-    def __init__(
-        self,
-        chk: Checker,
-        max_timeout: float | None,
-        sandboxes: Collection[str] | None = None,
-    ) -> None:
-        super().__init__(chk, max_timeout, sandboxes)
-        self.schedules: list[tuple[str, str]] = []  # (cron, branch)
-        self.runs_on: tuple[str, ...] = ()  # worker labels, sorted and unique
+    # What the top-level keys say, once document() has read them.
+    schedules: tuple[tuple[str, str], ...] = ()  # (cron, branch)
+    runs_on: tuple[str, ...] = ()  # worker labels, sorted and unique
 
     # -- top level --------------------------------------------------------
 
@@ -80,21 +72,19 @@ class Reader(StepKeyReader):
         """``schedule: [{cron: "0 3 * * *", branch: main}, ...]``; branch defaults to main."""
         chk = self.chk
         expected = "a list of {cron: '<5 fields>', branch: <name>}"
-        if not isinstance(node, SequenceNode):
-            if chk.visit(node):
-                chk.add(node, f"'schedule': expected {expected}, got {describe(node)}")
+        entries = chk.sequence(node, "'schedule'", expected)
+        if entries is None:
             return
-        if not chk.visit(node):
-            return
-        for item in node.value:
-            if not isinstance(item, MappingNode):
-                if chk.visit(item):
-                    chk.add(item, f"'schedule' entry: expected {expected}, got {describe(item)}")
+        schedules: list[tuple[str, str]] = []
+        for item in entries.value:
+            mapping = chk.mapping(item, "'schedule' entry", expected)
+            if mapping is None:
                 continue
             cron: str | None = None
             branch = "main"
             has_cron = False
-            for key, key_node, value in chk.items(item, " in a 'schedule' entry"):
+            keys, _ = chk.known_items(mapping, "a 'schedule' entry", ("branch", "cron"))
+            for key, _, value in keys:
                 if key == "cron":
                     has_cron = True
                     cron = chk.text(value, "'cron'", "a cron expression such as '0 3 * * *'")
@@ -106,15 +96,14 @@ class Reader(StepKeyReader):
                         except ValueError as exc:
                             chk.add(value, f"'cron': {exc}")
                             cron = None
-                elif key == "branch":
-                    branch = chk.text(value, "'branch'", "a branch name") or branch
                 else:
-                    chk.unknown_key(key, key_node, " in a 'schedule' entry", ("branch", "cron"))
+                    branch = chk.text(value, "'branch'", "a branch name") or branch
             if cron is None:
                 if not has_cron:
                     chk.add(item, "a 'schedule' entry needs 'cron'")
                 continue
-            self.schedules.append((cron, branch))
+            schedules.append((cron, branch))
+        self.schedules = tuple(schedules)
 
     def _runs_on(self, node: Node) -> None:
         """``runs_on: linux`` or ``runs_on: [linux, docker]``: a worker needs every
@@ -124,12 +113,7 @@ class Reader(StepKeyReader):
         labels = self.chk.texts(node, "'runs_on'", "a worker label such as 'linux'")
         if labels is None:
             return
-        ok = True
-        for label, item in labels:
-            problem = label_problem(label)
-            if problem:
-                self.chk.add(item, f"'runs_on': {problem}")
-                ok = False
+        ok = self.chk.all_valid(labels, label_problem, lambda _, fault: f"'runs_on': {fault}")
         unique = sorted({label.lower() for label, _ in labels})  # case-insensitive
         if len(unique) > MAX_LABELS:
             self.chk.add(

@@ -17,14 +17,12 @@ from sauci.core.pipeline._matrix import Matrix
 
 __all__ = [
     "EVENTS",
-    "LIMIT_KEYS",
     "MAX_MEMORY",
     "MAX_NAME",
     "SERVICE_KEYS",
     "STEP_KEYS",
     "TIMEOUT_CEILING",
     "TOP_KEYS",
-    "WHEN_KEYS",
     "StepSpec",
     "name_problem",
     "path_problem",
@@ -55,9 +53,7 @@ STEP_KEYS = (
     "when",
     "workdir",
 )
-LIMIT_KEYS = ("cpu", "memory", "processes")
 SERVICE_KEYS = ("command", "env", "image", "name", "ready", "ready_timeout")
-WHEN_KEYS = ("branches", "events")
 EVENTS = ("cli", "cron", "manual", "push", "rerun", "tag", "webhook")
 
 # An absolute ceiling whatever max_timeout says: beyond it, timers in the

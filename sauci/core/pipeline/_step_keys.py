@@ -19,13 +19,10 @@ from sauci.core.pipeline._nodes import (
     Checker,
     describe,
     did_you_mean,
-    is_identifier,
-    is_null,
+    variable_problem,
 )
 from sauci.core.pipeline._spec import (
     EVENTS,
-    LIMIT_KEYS,
-    WHEN_KEYS,
     StepSpec,
     name_problem,
     path_problem,
@@ -107,9 +104,7 @@ class StepKeyReader(ValueReader):
             spec.needs = names
 
     def _env_key(self, spec: StepSpec, what: str, node: Node) -> None:
-        env = self._env(node, what)
-        if env is not None:
-            spec.fields["env"] = env
+        _keep(spec, "env", self._env(node, what))
 
     def _timeout(self, spec: StepSpec, what: str, node: Node) -> None:
         seconds = self._duration(node, what, not_positive="a timeout must be more than 0 seconds")
@@ -125,9 +120,7 @@ class StepKeyReader(ValueReader):
             spec.fields["timeout"] = seconds
 
     def _retries(self, spec: StepSpec, what: str, node: Node) -> None:
-        value = self.chk.integer(node, what, 0)
-        if value is not None:
-            spec.fields["retries"] = value
+        _keep(spec, "retries", self.chk.integer(node, what, 0))
 
     def _retry_on(self, spec: StepSpec, what: str, node: Node) -> None:
         items = node.value if isinstance(node, SequenceNode) else [node]
@@ -138,57 +131,35 @@ class StepKeyReader(ValueReader):
             spec.fields["retry_on"] = tuple(codes)
 
     def _allow_failure(self, spec: StepSpec, what: str, node: Node) -> None:
-        value = self.chk.boolean(node, what)
-        if value is not None:
-            spec.fields["allow_failure"] = value
+        _keep(spec, "allow_failure", self.chk.boolean(node, what))
 
     def _network(self, spec: StepSpec, what: str, node: Node) -> None:
-        value = self.chk.boolean(node, what)
-        if value is not None:
-            spec.fields["network"] = value
+        _keep(spec, "network", self.chk.boolean(node, what))
 
     def _weight(self, spec: StepSpec, what: str, node: Node) -> None:
-        value = self.chk.integer(node, what, 1)
-        if value is not None:
-            spec.fields["weight"] = value
+        _keep(spec, "weight", self.chk.integer(node, what, 1))
 
     def _when(self, spec: StepSpec, what: str, node: Node) -> None:
-        chk = self.chk
-        mapping = chk.mapping(node, what, "a mapping with 'branches' and/or 'events'")
-        if mapping is None:
-            return
-        found: dict[str, tuple[str, ...]] = {}
-        ok = True
-        for name, key, value in chk.items(mapping, f" in {what}"):
-            if name not in WHEN_KEYS:
-                chk.unknown_key(name, key, f" in {what}", WHEN_KEYS)
-                ok = False
-                continue
-            if is_null(value):
-                continue
-            inner = f"{name!r} of {what}"
-            if name == "branches":
-                items = chk.texts(value, inner, "a branch pattern such as 'main' or 'release/*'")
-                for pattern, item in items or ():
-                    if not pattern.strip() or pattern == "!":
-                        chk.add(item, f"{inner}: a branch pattern cannot be empty")
-                        ok = False
-            else:
-                items = chk.texts(value, inner, "an event")
-                for event, item in items or ():
-                    if event not in EVENTS:
-                        chk.add(
-                            item,
-                            f"{inner}: unknown event {event!r}{did_you_mean(event, EVENTS)} "
-                            f"(events are {', '.join(EVENTS)})",
-                        )
-                        ok = False
-            if items is None:
-                ok = False
-            else:
-                found[name] = tuple(text for text, _ in items)
-        if ok:
-            spec.fields["when"] = When(**found)
+        readers = {"branches": self._branches, "events": self._events}
+        found = self._options(node, what, "a mapping with 'branches' and/or 'events'", readers)
+        _keep(spec, "when", None if found is None else When(**found))
+
+    def _branches(self, node: Node, what: str) -> tuple[str, ...] | None:
+        expected = "a branch pattern such as 'main' or 'release/*'"
+        return self._valid_texts(node, what, expected, _branch_problem)
+
+    def _events(self, node: Node, what: str) -> tuple[str, ...] | None:
+        return self._valid_texts(node, what, "an event", _event_problem)
+
+    def _valid_texts(
+        self, node: Node, what: str, expected_one: str, problem: Callable[[str], str | None]
+    ) -> tuple[str, ...] | None:
+        """A text or a list of them, each without a ``problem``; None once the
+        problems are added."""
+        texts = self.chk.texts(node, what, expected_one)
+        if texts is None or not self.chk.all_valid(texts, problem, lambda _, f: f"{what}: {f}"):
+            return None
+        return tuple(text for text, _ in texts)
 
     def _matrix(self, spec: StepSpec, what: str, node: Node) -> None:
         chk = self.chk
@@ -215,13 +186,9 @@ class StepKeyReader(ValueReader):
         globs = self.chk.texts(node, what, "a glob such as 'dist/*.whl'")
         if globs is None:
             return
-        ok = True
-        for glob, item in globs:
-            problem = path_problem(glob)
-            if problem:
-                self.chk.add(item, f"{what}: the pattern {glob!r} {problem}")
-                ok = False
-        if ok:
+        if self.chk.all_valid(
+            globs, path_problem, lambda glob, fault: f"{what}: the pattern {glob!r} {fault}"
+        ):
             spec.fields[field] = tuple(glob for glob, _ in globs)
 
     def _artifacts(self, spec: StepSpec, what: str, node: Node) -> None:
@@ -272,16 +239,9 @@ class StepKeyReader(ValueReader):
         names = self.chk.texts(node, what, "an environment variable name")
         if names is None:
             return
-        ok = True
-        for name, item in names:
-            if not is_identifier(name):
-                self.chk.add(
-                    item,
-                    f"{what}: {name!r} is not a valid variable name; use letters, digits "
-                    "and _, not starting with a digit",
-                )
-                ok = False
-        if ok:
+        if self.chk.all_valid(
+            names, variable_problem, lambda name, fault: f"{what}: {name!r} {fault}"
+        ):
             spec.fields["secrets"] = tuple(name for name, _ in names)
 
     def _services(self, spec: StepSpec, what: str, node: Node) -> None:
@@ -292,16 +252,13 @@ class StepKeyReader(ValueReader):
         """
         chk = self.chk
         expected = "a list of services, each an image name or a mapping with 'name' and 'image'"
-        if not isinstance(node, SequenceNode):
-            if chk.visit(node):
-                chk.add(node, f"{what}: expected {expected}, got {describe(node)}")
-            return
-        if not chk.visit(node):
+        entries = chk.sequence(node, what, expected)
+        if entries is None:
             return
         services: list[Service] = []
         seen: dict[str, int] = {}
         ok = True
-        for index, item in enumerate(node.value, 1):
+        for index, item in enumerate(entries.value, 1):
             service = self._service(item, f"service #{index} of {what}")
             if service is None:
                 ok = False
@@ -320,33 +277,39 @@ class StepKeyReader(ValueReader):
             spec.fields["services"] = tuple(services)
 
     def _limits(self, spec: StepSpec, what: str, node: Node) -> None:
-        chk = self.chk
-        mapping = chk.mapping(node, what, "a mapping with 'memory', 'processes' and/or 'cpu'")
-        if mapping is None:
-            return
-        found: dict[str, Any] = {}
-        ok = True
-        for name, key, value in chk.items(mapping, f" in {what}"):
-            inner = f"{name!r} of {what}"
-            if name not in LIMIT_KEYS:
-                chk.unknown_key(name, key, f" in {what}", LIMIT_KEYS)
-                ok = False
-                continue
-            if is_null(value):
-                continue
-            if name == "memory":
-                found[name] = self._size(value, inner)
-            elif name == "processes":
-                found[name] = chk.integer(value, inner, 1)
-            else:
-                cpu = chk.number(value, inner, "a number of cores such as 2 or 0.5")
-                if cpu is not None and cpu <= 0:
-                    chk.add(value, f"{inner}: expected more than 0 cores, got {describe(value)}")
-                    cpu = None
-                found[name] = cpu
-            ok = ok and found[name] is not None
-        if ok:
-            spec.fields["limits"] = Limits(**found)
+        readers: dict[str, Callable[[Node, str], Any]] = {
+            "cpu": self._cores,
+            "memory": self._size,
+            "processes": lambda value, inner: self.chk.integer(value, inner, 1),
+        }
+        expected = "a mapping with 'memory', 'processes' and/or 'cpu'"
+        found = self._options(node, what, expected, readers)
+        _keep(spec, "limits", None if found is None else Limits(**found))
+
+    def _cores(self, node: Node, what: str) -> float | None:
+        cores = self.chk.number(node, what, "a number of cores such as 2 or 0.5")
+        if cores is not None and cores <= 0:
+            self.chk.add(node, f"{what}: expected more than 0 cores, got {describe(node)}")
+            return None
+        return cores
+
+
+def _branch_problem(pattern: str) -> str | None:
+    if not pattern.strip() or pattern == "!":
+        return "a branch pattern cannot be empty"
+    return None
+
+
+def _event_problem(event: str) -> str | None:
+    if event in EVENTS:
+        return None
+    return f"unknown event {event!r}{did_you_mean(event, EVENTS)} (events are {', '.join(EVENTS)})"
+
+
+def _keep(spec: StepSpec, field: str, value: object) -> None:
+    """Keep a value read for ``field``; None means its problem is reported."""
+    if value is not None:
+        spec.fields[field] = value
 
 
 STEP_HANDLERS: dict[str, _Handler] = {

@@ -8,7 +8,8 @@ is added to the checker; the step keys (``_step_keys``) store what they return.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from yaml.nodes import Node, ScalarNode
 
@@ -20,8 +21,8 @@ from sauci.core.pipeline._nodes import (
     TEXT_TAGS,
     Checker,
     describe,
-    is_identifier,
     is_null,
+    variable_problem,
 )
 from sauci.core.pipeline._spec import MAX_MEMORY, SERVICE_KEYS, TIMEOUT_CEILING
 from sauci.core.pipeline._units import DURATION_EXAMPLES, SIZE_EXAMPLES, parse_duration, parse_size
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from sauci.core.pipeline_parts import Service
 
 __all__ = ["ValueReader"]
+
+_T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
 
 
 class ValueReader:
@@ -45,12 +49,9 @@ class ValueReader:
             return None
         env: dict[str, str] = {}
         for name, key, value in chk.items(mapping, f" in {what}"):
-            if not is_identifier(name):
-                chk.add(
-                    key,
-                    f"{what}: {name!r} is not a valid variable name; use letters, digits "
-                    "and _, not starting with a digit",
-                )
+            fault = variable_problem(name)
+            if fault:
+                chk.add(key, f"{what}: {name!r} {fault}")
             elif is_null(value):
                 chk.add(key, f"{what}: {name} has no value; write {name}: '' for an empty one")
             else:
@@ -58,6 +59,28 @@ class ValueReader:
                 if text is not None:
                     env[name] = text
         return env
+
+    def _options(
+        self,
+        node: Node,
+        what: str,
+        expected: str,
+        readers: Mapping[str, Callable[[Node, str], Any]],
+    ) -> dict[str, Any] | None:
+        """The mapping ``what`` of optional keys, each value read by the reader
+        of its key (a null value: the default, left out); None once a problem
+        (an unknown key, a value a reader rejects) is added."""
+        chk = self.chk
+        mapping = chk.mapping(node, what, expected)
+        if mapping is None:
+            return None
+        found: dict[str, Any] = {}
+        entries, ok = chk.known_items(mapping, what, tuple(readers))
+        for name, _, value in entries:
+            if not is_null(value):
+                found[name] = readers[name](value, f"{name!r} of {what}")
+                ok = ok and found[name] is not None
+        return found if ok else None
 
     def _service(self, node: Node, what: str) -> Service | None:
         from sauci.core.pipeline_parts import Service  # only for a step that has services
@@ -86,17 +109,11 @@ class ValueReader:
         if mapping is None:
             return None
         found: dict[str, Any] = {}
-        ok = True
-        keys: set[str] = set()
-        for key, key_node, value in chk.items(mapping, f" in {what}"):
-            inner = f"{key!r} of {what}"
-            if key not in SERVICE_KEYS:
-                chk.unknown_key(key, key_node, f" in {what}", SERVICE_KEYS)
-                ok = False
-                continue
-            keys.add(key)
+        items, ok = chk.known_items(mapping, what, SERVICE_KEYS)
+        for key, _, value in items:
             if is_null(value) and key not in ("name", "image"):
                 continue
+            inner = f"{key!r} of {what}"
             result: Any = None
             if key == "name":
                 result = chk.text(value, inner, "a service name such as 'cache'")
@@ -126,6 +143,7 @@ class ValueReader:
                 ok = False
             else:
                 found[key] = result
+        keys = {key for key, _, _ in items}
         for required in ("name", "image"):
             if required not in keys:
                 chk.add(mapping, f"{what} has no {required!r}")
@@ -143,43 +161,58 @@ class ValueReader:
         expected = f"a duration such as {DURATION_EXAMPLES}"
         if not chk.visit(node):
             return None
-        seconds: float | None = None
-        if isinstance(node, ScalarNode) and node.tag == STR:
-            with contextlib.suppress(ValueError):
-                seconds = parse_duration(node.value)
-        elif isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
+        if isinstance(node, ScalarNode) and node.tag in (INT, FLOAT):
             seconds = chk.number(node, what, expected)
             if seconds is None:
                 return None
-        if seconds is None:
-            chk.add(node, f"{what}: expected {expected}, got {describe(node)}")
-        elif seconds <= 0:
-            chk.add(node, f"{what}: {not_positive}, got {describe(node)}")
-        elif seconds > TIMEOUT_CEILING:
-            chk.add(node, f"{what}: {describe(node)} is more than the ceiling of 30 days")
         else:
-            return seconds
-        return None
+            seconds = _parse_text(node, parse_duration)
+        return self._positive(
+            node, what, seconds, expected, not_positive, TIMEOUT_CEILING, "the ceiling of 30 days"
+        )
 
     def _size(self, node: Node, what: str) -> int | None:
         chk = self.chk
         if not chk.visit(node):
             return None
-        size: int | None = None
-        if isinstance(node, ScalarNode) and node.tag == STR:
-            with contextlib.suppress(ValueError):
-                size = parse_size(node.value)
-        elif isinstance(node, ScalarNode) and node.tag == INT:
+        if isinstance(node, ScalarNode) and node.tag == INT:
             return chk.integer(node, what, 1, MAX_MEMORY)
-        if size is None:
-            chk.add(node, f"{what}: expected a size such as {SIZE_EXAMPLES}, got {describe(node)}")
-        elif size < 1:
-            chk.add(node, f"{what}: expected at least 1 byte, got {describe(node)}")
-        elif size > MAX_MEMORY:
-            chk.add(node, f"{what}: {describe(node)} is too large")
+        size = _parse_text(node, parse_size)  # whole bytes: more than 0 is at least 1
+        expected = f"a size such as {SIZE_EXAMPLES}"
+        return self._positive(node, what, size, expected, "expected at least 1 byte", MAX_MEMORY)
+
+    def _positive(
+        self,
+        node: Node,
+        what: str,
+        value: _N | None,
+        expected: str,
+        not_positive: str,
+        ceiling: float,
+        ceiling_name: str | None = None,
+    ) -> _N | None:
+        """``value`` if it is more than 0 and at most ``ceiling``; None (no
+        value: "expected ``expected``") once the problem is added. The message
+        over the ceiling names it as ``ceiling_name``, or says "too large"."""
+        got = describe(node)
+        if value is None:
+            self.chk.add(node, f"{what}: expected {expected}, got {got}")
+        elif value <= 0:
+            self.chk.add(node, f"{what}: {not_positive}, got {got}")
+        elif value > ceiling:
+            over = "is too large" if ceiling_name is None else f"is more than {ceiling_name}"
+            self.chk.add(node, f"{what}: {got} {over}")
         else:
-            return size
+            return value
         return None
+
+
+def _parse_text(node: Node, parse: Callable[[str], _T]) -> _T | None:
+    """``parse`` of a string's text; None for another node or text it rejects."""
+    if isinstance(node, ScalarNode) and node.tag == STR:
+        with contextlib.suppress(ValueError):
+            return parse(node.value)
+    return None
 
 
 def _image_base(image: str) -> str:
