@@ -41,6 +41,11 @@ _FIELDS = (
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def _field(name: str, doc: str | None = None) -> property:
+    """A read-only view of the values cronsim parsed for one field."""
+    return property(lambda self: frozenset(getattr(self._sim, name)), doc=doc)
+
+
 @attrs.frozen(kw_only=True)
 class CronSchedule:
     """A parsed cron expression; build one with :meth:`parse`."""
@@ -49,22 +54,11 @@ class CronSchedule:
     expression: str  # the five fields (a macro written out)
     _sim: CronSim = attrs.field(eq=False, repr=False)  # parsed fields; never iterated
 
-    @property
-    def minutes(self) -> frozenset[int]:
-        return frozenset(self._sim.minutes)
-
-    @property
-    def hours(self) -> frozenset[int]:
-        return frozenset(self._sim.hours)
-
-    @property
-    def days(self) -> frozenset[int]:
-        """Days of the month, 1-31 (cronsim's markers for ``L`` and ``LW`` too)."""
-        return frozenset(self._sim.days)
-
-    @property
-    def months(self) -> frozenset[int]:
-        return frozenset(self._sim.months)
+    # The values each field allows, from cronsim's parse.
+    minutes = _field("minutes")
+    hours = _field("hours")
+    days = _field("days", "Days of the month, 1-31 (cronsim's markers for ``L`` and ``LW`` too).")
+    months = _field("months")
 
     @property
     def weekdays(self) -> frozenset[object]:
