@@ -1,4 +1,4 @@
-"""The contracts a plugin implements: Sandbox, Store (and its parts), LogWriter, Runner.
+"""The contracts a plugin implements: Source, Sandbox, Store (and its parts), LogWriter, Runner.
 
 They are ``typing.Protocol`` classes, so a plugin needs to import nothing from
 SauCI to satisfy one. Adapters are handed to each other as instances
@@ -35,6 +35,7 @@ __all__ = [
     "STORE_PARTS",
     "BuildQuery",
     "BuildStore",
+    "Commit",
     "EventStore",
     "LogStore",
     "LogWriter",
@@ -43,10 +44,73 @@ __all__ = [
     "ResultStore",
     "Runner",
     "Sandbox",
+    "Source",
     "StepStore",
     "Store",
     "WorkerStore",
+    "Workspace",
 ]
+
+
+@attrs.frozen(kw_only=True)
+class Commit:
+    """A commit as a :class:`Source` reads it.
+
+    ``sha`` is the full hex sha; ``ref`` the branch it was read from as a full
+    ref, "" when none (a detached HEAD, a mirror); ``author`` is ``"Name
+    <email>"``; ``message`` the whole message, stripped. Author and message
+    come from whoever pushed: show them escaped, never run them.
+    """
+
+    sha: str
+    ref: str
+    author: str
+    message: str
+
+
+@runtime_checkable
+class Workspace(Protocol):
+    """A directory a :class:`Source` lends one build, made a commit's tree by :meth:`reset`."""
+
+    @property
+    def path(self) -> Path:
+        """Where the workspace is (it may not exist before :meth:`reset`)."""
+
+    def reset(self, sha: str) -> Path:
+        """Make :attr:`path` exactly the tree of ``sha`` (nothing else in it); returns it."""
+
+    def release(self, *, tidy: bool = False) -> None:
+        """Hand the workspace back; safe to call more than once. ``tidy=True``:
+        the build is over and nothing of it runs any more, so the source may
+        clean the directory for a next build (in the background) or delete it."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Where a build's code comes from: one repository, local or known by URL.
+
+    The runner asks a source for the commit a build names, then for a
+    workspace at that commit; a dispatcher reads the pipeline file without a
+    workspace. Every method raises SourceError when the repository cannot
+    answer (unknown revision, repository gone, remote unreachable). Revisions,
+    branch names and paths come from pushes: a source never lets one pass for
+    an option (a revision starting with "-" is not a commit), and never runs
+    a pushed repository's hooks or configuration on the server.
+    """
+
+    def resolve(self, rev: str = "HEAD") -> str:
+        """The full sha of the commit ``rev`` (a sha, a full ref or a branch) names now."""
+
+    def resolve_commit(self, rev: str = "HEAD") -> Commit:
+        """:meth:`resolve` with the commit's author and message (``ref`` is "")."""
+
+    def read_file(self, sha: str, path: str) -> str | None:
+        """The text of the plain file ``path`` at commit ``sha``; None when there is
+        none. A symbolic link there is a SourceError: it is never followed."""
+
+    def reserve(self, root: Path) -> Workspace:
+        """A workspace under ``root`` for one build (a slot kept between builds, or
+        a directory made for this one); the caller resets it and releases it."""
 
 
 @runtime_checkable
@@ -322,39 +386,31 @@ STORE_PARTS = (
 
 @runtime_checkable
 class Runner(Protocol):
-    """Hands the builds queued in the store to whatever runs them, for ``sauci serve``.
+    """Takes the builds queued in the store for ``sauci serve`` and has them run.
 
-    The server's loop calls :meth:`start`, then :meth:`tick` round after
-    round, then :meth:`stop`; :meth:`busy` and :meth:`running` may be asked
-    from any thread. SauCI has two: builds on threads of this process
-    (``sauci.core.threaded.ThreadedRunner``) and builds on worker processes
-    through a broker (``sauci.distributed.CeleryRunner``). A runner keeps in
-    memory nothing a restarted server needs: what it claims, sends or ends is
-    in the store.
+    The server's loop calls :meth:`start`, :meth:`tick` round after round, then
+    :meth:`stop`; any thread may ask :meth:`busy` and :meth:`running`. SauCI has
+    ThreadedRunner (threads of this process) and CeleryRunner (workers through
+    a broker). What a runner claims, sends or ends is in the store, not memory.
     """
 
-    name: str
-    """The owner its claims are recorded under (``"serve:HOST:PID"``)."""
-
-    mode: str
-    """Where builds run, in words for the server's start line (``"in-process"``)."""
+    name: str  # the owner its claims are recorded under ("serve:HOST:PID")
+    mode: str  # where builds run, for the server's start line ("in-process")
 
     def start(self, report: Callable[[str], None]) -> None:
-        """Check the way to what runs builds (SauCIError when it is down: the server
-        does not start); ``report`` takes a failure that is no build's own result."""
+        """Check the way to what runs builds (SauCIError when it is down);
+        ``report`` takes a failure that is no build's own result."""
 
     def tick(self) -> None:
-        """One round: take the queued builds there is room for, pass cancel
-        requests on, end the builds of runners that were lost."""
+        """Take the queued builds there is room for, pass cancel requests on,
+        end the builds of lost runners."""
 
     def busy(self) -> bool:
-        """Whether the next round is wanted at once (builds to watch); while not,
-        an idle server asks the store less and less often."""
+        """Whether the next round is wanted at once; if not, the server backs off."""
 
     def running(self) -> list[int]:
         """The ids of the builds running in this process (for ``server.json``)."""
 
     def stop(self, *, reason: str, timeout: float) -> None:
         """Take no more builds, cancel those running here with ``reason``, wait up
-        to ``timeout`` seconds for them to record their end, and close the way
-        to what runs builds."""
+        to ``timeout`` s for them to record their end, close the way to them."""

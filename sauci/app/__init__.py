@@ -24,7 +24,7 @@ from sauci.core.pipeline import parse_pipeline
 from sauci.core.secrets import Secrets, load_secrets
 from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
-from sauci.typing import Sandbox, Store
+from sauci.typing import Sandbox, Source, Store
 
 __all__ = [
     "LocalRunner",
@@ -37,17 +37,19 @@ __all__ = [
 ]
 
 
-def _source_for(repo: str, *, mirrors: Path) -> Any:
+def _source_for(repo: str, *, mirrors: Path) -> Source:
     """A GitSource for a local path, a mirror-backed source for a URL."""
     from sauci.source.git import GitSource, is_remote
-    from sauci.source.mirrors import MirrorSource
 
     if is_remote(repo):
+        # GitPython (mirrors) is imported only for a repository known by URL.
+        from sauci.source.mirrors import MirrorSource
+
         return MirrorSource(repo, mirrors)
     return GitSource(repo)
 
 
-def git_sources(settings: Settings) -> Callable[[str], Any]:
+def git_sources(settings: Settings) -> Callable[[str], Source]:
     """The Source of a repository: a local path is read in place (worktree slots),
     a URL through a mirror cached under ``settings.data_dir / "mirrors"``."""
     return functools.partial(_source_for, mirrors=settings.data_dir / "mirrors")
@@ -79,7 +81,7 @@ class LocalRunner(_core_runner.LocalRunner):
         *,
         store: Store,
         sandbox: Sandbox | None = None,
-        sources: Callable[[str], Any] | None = None,
+        sources: Callable[[str], Source] | None = None,
         load_sandbox: Callable[[str], Sandbox] | None = None,
         settings: Settings | None = None,
         **options: Any,
@@ -167,17 +169,20 @@ def build_server(
     secrets: Secrets | None = None,
     broker: Any = None,
 ) -> Server:
-    """The server behind ``sauci serve``: its runner held to the settings' sandbox
-    policy and secrets, its triggers, and, with a broker (``settings.broker`` or
-    a sender handed in), the dispatcher that sends builds to workers instead.
+    """The server behind ``sauci serve``: its triggers, and its runner: builds on
+    threads of this process (a ThreadedRunner, held to the settings' sandbox
+    policy and secrets), or, with a broker (``settings.broker`` or a sender
+    handed in), a CeleryRunner that sends them to workers instead.
 
     ConfigError when the policy's sandbox cannot run here or the secrets file
     is bad: the server refuses to start rather than run with less isolation.
     """
+    from sauci.core.threaded import ThreadedRunner
     from sauci.sandbox._proctree import sweep
     from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
     from sauci.triggers.poller import Poller
+    from sauci.typing import Runner
 
     options = options or ServerOptions()
     prefix = server_cgroup_prefix(settings.data_dir)
@@ -188,32 +193,36 @@ def build_server(
         # Workers run the steps; the server ends only builds it cannot start.
         sandbox = LocalSandbox(grace=settings.grace, cgroup_prefix=prefix)
     sandboxes = server_sandboxes(settings, cgroup_prefix=prefix, default=sandbox)
-    runner = _core_runner.LocalRunner(
-        store=store,
-        sandbox=sandboxes.default,
-        sources=git_sources(settings),
-        load_sandbox=sandboxes.load,
-        allowed_sandboxes=sandboxes.allowed,
-        secrets=load_secrets(settings.secrets_file) if secrets is None else secrets,
-        settings=settings,
-        name=name,
-        slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
-    )
-    dispatcher = None
+    # Read with a broker too: a bad secrets file stops the server in either mode.
+    secrets = load_secrets(settings.secrets_file) if secrets is None else secrets
     if broker is None and settings.broker:
         from sauci.distributed import BrokerClient
 
         broker = BrokerClient(settings.broker, visibility_timeout=settings.visibility_timeout)
+    runner: Runner
     if broker is not None:
-        from sauci.distributed import Dispatcher
+        from sauci.distributed import CeleryRunner
 
-        dispatcher = Dispatcher(
+        runner = CeleryRunner(
             store=store,
             settings=settings,
             broker=broker,
             name=name,
             sources=git_sources(settings),
         )
+    else:
+        local = _core_runner.LocalRunner(
+            store=store,
+            sandbox=sandboxes.default,
+            sources=git_sources(settings),
+            load_sandbox=sandboxes.load,
+            allowed_sandboxes=sandboxes.allowed,
+            secrets=secrets,
+            settings=settings,
+            name=name,
+            slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
+        )
+        runner = ThreadedRunner(local=local, max_builds=options.max_builds)
     repos = list(repos)
     triggers = [
         PollTrigger(
@@ -231,7 +240,6 @@ def build_server(
         triggers=triggers,
         repos=repos,
         options=options,
-        dispatcher=dispatcher,
         sweep=lambda: sweep(prefix),
         sandboxes=sandboxes,
     )

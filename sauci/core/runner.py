@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
@@ -22,7 +22,7 @@ from sauci.core.secrets import Secrets
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
 if TYPE_CHECKING:
-    from sauci.typing import Sandbox, Store
+    from sauci.typing import Sandbox, Source, Store, Workspace
 
 __all__ = ["LocalRunner"]
 
@@ -33,8 +33,8 @@ class LocalRunner:
     """Runs builds on this machine with bounded step parallelism.
 
     Every part is handed in (``sauci.app`` chooses them): ``store`` and
-    ``sandbox`` are instances, ``sources`` makes the Source of a repository
-    (a path or URL), ``load_sandbox`` gives the sandbox a step names that is
+    ``sandbox`` are instances, ``sources`` makes the :class:`~sauci.typing.Source`
+    of a repository (a path or URL), kept for the runner's life, ``load_sandbox`` gives the sandbox a step names that is
     not in ``sandboxes`` (a server's policy, or any installed one for trusted
     use). Builds are taken from the store's queue with :meth:`run_next`, or
     run directly with :meth:`run_pipeline`.
@@ -45,7 +45,7 @@ class LocalRunner:
         *,
         store: Store,
         sandbox: Sandbox,
-        sources: Callable[[str], Any],
+        sources: Callable[[str], Source],
         load_sandbox: Callable[[str], Sandbox],
         sandboxes: Mapping[str, Sandbox] | None = None,
         allowed_sandboxes: Collection[str] | None = None,
@@ -82,7 +82,7 @@ class LocalRunner:
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
         self._make_source = sources
-        self._sources: dict[str, Any] = {}  # no Source protocol in sauci.typing yet
+        self._sources: dict[str, Source] = {}
         self._lock = threading.Lock()
 
     # -- control -------------------------------------------------------------
@@ -129,22 +129,18 @@ class LocalRunner:
     def run_build(self, build: Build) -> Build:
         """Check out a claimed build's commit, load its pipeline, and run it.
 
-        A local path is checked out as a worktree of the repository itself;
-        a URL through a cached mirror (only new objects are fetched).
+        The source lends the workspace: a local repository a worktree slot
+        kept between builds (reset, not remade), a URL a checkout of its
+        cached mirror (only new objects are fetched).
         """
         from sauci.core.pipeline import load_pipeline
 
-        workspace = self.settings.workspaces_dir / str(build.id)
-        lease = None
-        checked_out = False
+        lease: Workspace | None = None
         try:
             source = self._source(build.repo)
             self._prepare_sandbox()  # its kernel wait, if any, overlaps the git calls
-            if hasattr(source, "reserve"):
-                # A worktree slot kept between builds (GitSource): reset, not
-                # remade; its clean-up starts now, beside the commit lookup.
-                lease = source.reserve(self.settings.workspaces_dir)
-                workspace = lease.path
+            # A slot's clean-up starts now, beside the commit lookup.
+            lease = source.reserve(self.settings.workspaces_dir)
             rev = build.sha or build.ref or "HEAD"
             if build.author:
                 sha = source.resolve(rev)
@@ -156,11 +152,7 @@ class LocalRunner:
                 build = self.store.update_build(
                     build.id, sha=sha, author=commit.author, message=commit.message
                 )
-            if lease is not None:
-                lease.reset(sha)
-            else:
-                source.checkout(sha, workspace)
-            checked_out = True
+            workspace = lease.reset(sha)
             pipeline = load_pipeline(
                 workspace,
                 max_timeout=self.settings.max_timeout,
@@ -169,8 +161,6 @@ class LocalRunner:
         except (SourceError, ConfigError) as exc:
             if lease is not None:
                 lease.release()
-            elif checked_out:
-                source.remove(workspace)
             return self._end(build, Status.ERRORED, str(exc))
         except BaseException:
             if lease is not None:
@@ -186,7 +176,9 @@ class LocalRunner:
                 }
             return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
-            self._give_back(source, lease, workspace)
+            # Every step's processes are gone: a slot is made clean for the
+            # next build in the background (sauci.source.workspaces).
+            lease.release(tidy=True)
 
     def _prepare_sandbox(self) -> None:
         """Tell the sandbox a step starts soon (LocalSandbox.prepare; others may lack it)."""
@@ -194,16 +186,7 @@ class LocalRunner:
         if prepare is not None:
             prepare()
 
-    @staticmethod
-    def _give_back(source: Any, lease: Any, workspace: Path) -> None:
-        if lease is not None:
-            # Every step's processes are gone: the slot is made clean for the
-            # next build in the background (sauci.source.workspaces).
-            lease.release(tidy=True)
-        else:
-            source.remove(workspace)
-
-    def _source(self, repo: str) -> Any:
+    def _source(self, repo: str) -> Source:
         """One source per repository, kept: finding a repository's root costs git calls."""
         with self._lock:
             source = self._sources.get(repo)

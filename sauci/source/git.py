@@ -1,46 +1,34 @@
-"""Source: read repositories and make per-build workspaces at an exact commit.
+"""GitSource: the :class:`sauci.typing.Source` of a local repository, whose
+workspaces are its own worktrees (slots kept between builds).
 
-The hot path (``sauci run``: resolve HEAD, add a worktree, remove it) calls the
-``git`` binary directly: importing GitPython costs about 70 ms, most of the
-100 ms budget of ``sauci run``, and GitPython shells out to the same binary for
-these operations anyway. Mirrors (:mod:`sauci.source.mirrors`, for repositories
-known by URL) call the binary too, for the same reason.
-Richer reads (commit metadata for the UI) may use GitPython, imported when
-first needed.
+``sauci run`` lives here (find the repository, read HEAD's commit, add a
+worktree, remove it), so this module calls the ``git`` binary through
+:mod:`sauci.source.gitcmd` and reads the HEAD and ref files itself: importing
+GitPython costs about 50 ms, against a 120 ms budget for the whole run, and
+for these operations it would start the same git processes. The one read a
+server alone makes, a file at a commit (:meth:`GitSource.read_file`), goes
+through GitPython (:mod:`sauci.source.objects`), imported by that method.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-import attrs
+from typing import Generic, TypeVar
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
+from sauci.source.gitcmd import GitCommand, is_full_sha, ref_sha, run_git, worktree_lock
 
-# The git process wrapper (gitcmd) and finding and naming repositories
-# (gitrepo) live in their own modules; the names below stay importable from
-# here (the private ones too, for callers and tests that patch them here).
-from sauci.source.gitcmd import FULL_SHA, ref_sha, worktree_lock
-from sauci.source.gitcmd import GitCommand as _GitCommand
-from sauci.source.gitcmd import run_git as _git
-from sauci.source.gitrepo import (  # noqa: F401
-    _HEX,
-    _locate,
-    find_repo_root,
-    is_bare,
-    is_remote,
-    read_file,
-    repo_id,
-)
+# Finding and naming repositories live in gitrepo; they stay importable from here.
+from sauci.source.gitrepo import _locate, find_repo_root, is_bare, is_remote, read_file, repo_id
+from sauci.source.workspaces import Lease, reserve
+from sauci.typing import Commit
 
 __all__ = [
     "Commit",
@@ -53,20 +41,13 @@ __all__ = [
     "repo_id",
 ]
 
-if TYPE_CHECKING:
-    from sauci.source.workspaces import Lease
-
 log = get_logger(__name__)
 
+# The old private name, until sauci.triggers (hooks, poller) imports run_git
+# from sauci.source.gitcmd; then it goes.
+_git = run_git
+
 T = TypeVar("T")
-
-
-@attrs.frozen(kw_only=True)
-class Commit:
-    sha: str
-    ref: str
-    author: str
-    message: str
 
 
 class Pending(Generic[T]):
@@ -139,10 +120,12 @@ class GitSource:
 
     def resolve(self, rev: str = "HEAD") -> str:
         """The full sha of ``rev``."""
-        if re.fullmatch(FULL_SHA, rev):
+        if rev.startswith("-"):  # never let a revision pass for an option
+            raise SourceError(f"{rev!r} is not a commit in {self.repo}")
+        if is_full_sha(rev):
             return rev  # already exact; a missing commit fails at checkout, with the same error
         try:
-            return _git(
+            return run_git(
                 "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=self.repo
             ).strip()
         except SourceError as exc:
@@ -160,17 +143,17 @@ class GitSource:
             head = ""
         if head.startswith("ref: refs/") and not head.endswith("/.invalid"):
             return head[len("ref: ") :]
-        if re.fullmatch(FULL_SHA, head):
+        if is_full_sha(head):
             return ""
         try:
-            return _git("symbolic-ref", "-q", "HEAD", cwd=self.repo).strip()
+            return run_git("symbolic-ref", "-q", "HEAD", cwd=self.repo).strip()
         except SourceError:
             return ""
 
     @classmethod
     def with_commit(cls, path: Path | str, rev: str = "HEAD") -> tuple[GitSource, Commit]:
         """``GitSource(path)`` and ``.commit(rev)``, their two git calls run at once."""
-        show = _GitCommand(_show_args(rev), cwd=path) if os.path.isdir(path) else None
+        show = GitCommand(_show_args(rev), cwd=path) if os.path.isdir(path) else None
         try:
             source = cls(path)
         except BaseException:
@@ -192,7 +175,7 @@ class GitSource:
         if known is not None:
             return known
         try:
-            out = _git(*_show_args(f"{rev}^{{commit}}"), cwd=self.repo)
+            out = run_git(*_show_args(f"{rev}^{{commit}}"), cwd=self.repo)
         except SourceError as exc:
             raise SourceError(f"{rev!r} is not a commit in {self.repo}") from exc
         commit = self._parse_commit(out, with_ref=False)
@@ -204,13 +187,13 @@ class GitSource:
     def _branch_sha(self, rev: str) -> str | None:
         """The sha ``rev`` names when that needs no git: a full sha, or a
         branch read from the repository's ref files; else None."""
-        if re.fullmatch(FULL_SHA, rev):
+        if is_full_sha(rev):
             return rev
         return ref_sha(self.common_dir, rev)
 
     def commit(self, rev: str = "HEAD", *, with_ref: bool = True) -> Commit:
         """Sha, author and message of a commit (one git call)."""
-        return self._parse_commit(_git(*_show_args(rev), cwd=self.repo), with_ref=with_ref)
+        return self._parse_commit(run_git(*_show_args(rev), cwd=self.repo), with_ref=with_ref)
 
     def _parse_commit(self, out: str, *, with_ref: bool) -> Commit:
         sha, author, message = [*out.split("\x00", 2), "", ""][:3]
@@ -229,7 +212,7 @@ class GitSource:
         lock = contextlib.ExitStack()
         lock.enter_context(worktree_lock(self.repo))
         try:
-            command = _GitCommand(
+            command = GitCommand(
                 ["worktree", "add", "--quiet", "--detach", str(dest), sha], cwd=self.repo
             )
         except BaseException:
@@ -262,7 +245,7 @@ class GitSource:
             command = (
                 None
                 if entry is not None
-                else _GitCommand(
+                else GitCommand(
                     ["worktree", "remove", "--force", "--force", str(dest)], cwd=self.repo
                 )
             )
@@ -286,7 +269,7 @@ class GitSource:
                     log.info("worktree_delete_failed", workspace=str(dest), error=str(exc))
             try:
                 if command is None:
-                    _git("worktree", "remove", "--force", "--force", str(dest), cwd=self.repo)
+                    run_git("worktree", "remove", "--force", "--force", str(dest), cwd=self.repo)
                 else:
                     command.result()
             except SourceError:
@@ -319,7 +302,7 @@ class GitSource:
         shutil.rmtree(dest, ignore_errors=True)
         self._drop_unfinished_entry(dest)
         try:
-            _git("worktree", "prune", cwd=self.repo)
+            run_git("worktree", "prune", cwd=self.repo)
         except SourceError as exc:
             log.warning("worktree_prune_failed", repo=str(self.repo), error=str(exc))
 
@@ -356,6 +339,14 @@ class GitSource:
     def reserve(self, root: Path) -> Lease:
         """Hold a free workspace slot under ``root``; ``lease.reset(sha)`` then checks
         it out. See :func:`sauci.source.workspaces.reserve`."""
-        from sauci.source.workspaces import reserve
-
         return reserve(self, root)
+
+    def read_file(self, sha: str, path: str) -> str | None:
+        """The text of the plain file ``path`` at commit ``sha``, None when there is
+        none; a symbolic link is a SourceError (a server never follows one)."""
+        # GitPython only here: a server reads a file at a commit (a dispatcher,
+        # the schedules); sauci run reads its checkout and never pays the import.
+        from sauci.source.objects import file_at, open_repo
+
+        with open_repo(self.repo) as repo:
+            return file_at(repo, self.resolve(sha), path)

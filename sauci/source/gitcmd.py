@@ -1,8 +1,10 @@
 """The ``git`` binary as a process: one command with its environment and timeout,
 branch shas read from the ref files, and the lock around worktree changes.
 
-The hot path (``sauci run``) calls the binary directly: importing GitPython
-costs about 70 ms, and GitPython shells out to the same binary anyway.
+This is ``sauci run``'s path (find the repository, read HEAD, add and remove
+a worktree) and the worktree slots' resets: one process each, which GitPython
+would start the same way after 50 ms of importing itself. Reading objects and
+talking to remotes goes through GitPython (:mod:`sauci.source.objects`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,33 @@ from pathlib import Path
 
 from sauci.exceptions import SourceError
 
-__all__ = ["FULL_SHA", "GIT_ENV", "GitCommand", "ref_sha", "run_git", "worktree_lock"]
+__all__ = [
+    "FULL_SHA",
+    "GIT_ENV",
+    "HEX_SHA",
+    "GitCommand",
+    "is_full_sha",
+    "is_hex_sha",
+    "ref_sha",
+    "run_git",
+    "worktree_lock",
+]
 
+# A full sha-1 as git writes it, and any hex sha a user may give (abbreviated,
+# either case, sha-256): patterns for re.fullmatch.
 FULL_SHA = r"[0-9a-f]{40}"
+HEX_SHA = r"[0-9a-fA-F]{4,64}"
+
+
+def is_full_sha(text: str) -> bool:
+    """Whether ``text`` is a full sha as git writes it (40 lowercase hex digits)."""
+    return re.fullmatch(FULL_SHA, text) is not None
+
+
+def is_hex_sha(text: str) -> bool:
+    """Whether ``text`` is a hex sha, full or abbreviated (never an option or a ref name)."""
+    return re.fullmatch(HEX_SHA, text) is not None
+
 
 # git must never prompt or read the user's terminal from inside SauCI.
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
@@ -96,7 +122,7 @@ def ref_sha(git_dir: Path, ref: str) -> str | None:
         sha = _packed(git_dir, ref) or ""
     except OSError:
         return None
-    return sha if re.fullmatch(FULL_SHA, sha) else None
+    return sha if is_full_sha(sha) else None
 
 
 def _packed(git_dir: Path, ref: str) -> str | None:

@@ -10,13 +10,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sauci.exceptions import SourceError
-from sauci.source.gitcmd import run_git as _git
+from sauci.source.gitcmd import run_git
 
 __all__ = ["find_repo_root", "is_bare", "is_remote", "read_file", "repo_id"]
 
 _SCP_LIKE = r"^(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).*)$"
 _UNSAFE = r"[^A-Za-z0-9._-]+"
-_HEX = r"[0-9a-fA-F]{4,64}"
 
 
 def _normalize_location(location: str) -> tuple[str, str]:
@@ -73,20 +72,22 @@ def _locate(path: Path | str) -> tuple[Path, Path]:
     try:
         # One call answers the usual case, a work tree; --show-toplevel fails
         # in a bare repository (and inside a .git directory): then look again.
-        out = _git(
+        out = run_git(
             "rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel", cwd=path
         ).split("\n")
         return Path(out[2].strip()), Path(out[1].strip())
     except SourceError:
         pass
     try:
-        out = _git("rev-parse", "--is-bare-repository", "--absolute-git-dir", cwd=path).split("\n")
+        out = run_git("rev-parse", "--is-bare-repository", "--absolute-git-dir", cwd=path).split(
+            "\n"
+        )
     except SourceError as exc:
         raise SourceError(f"{path} is not inside a git repository") from exc
     git_dir = Path(out[1].strip())
     if out[0].strip() == "true":
         return git_dir, git_dir
-    return Path(_git("rev-parse", "--show-toplevel", cwd=path).strip()), git_dir
+    return Path(run_git("rev-parse", "--show-toplevel", cwd=path).strip()), git_dir
 
 
 def is_bare(repo: Path | str) -> bool:
@@ -98,7 +99,7 @@ def is_bare(repo: Path | str) -> bool:
     if not path.is_dir():
         raise SourceError(f"{path} does not exist or is not a directory")
     try:
-        return _git("rev-parse", "--is-bare-repository", cwd=path).strip() == "true"
+        return run_git("rev-parse", "--is-bare-repository", cwd=path).strip() == "true"
     except SourceError as exc:
         raise SourceError(f"{path} is not a git repository") from exc
 
@@ -107,6 +108,6 @@ def read_file(repo: str | Path, rev: str, path: str) -> str | None:
     """The text of ``path`` at ``rev`` in a local repository, or None when it is not there."""
     try:
         root = find_repo_root(repo)
-        return _git("show", f"{rev}:{path}", cwd=root)
+        return run_git("show", f"{rev}:{path}", cwd=root)
     except SourceError:
         return None

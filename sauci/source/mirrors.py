@@ -1,10 +1,12 @@
 """Mirrors: repositories known by URL, cloned once and fetched after.
 
 :class:`MirrorCache` keeps a bare mirror per repository under one root;
-:class:`MirrorSource` gives a mirrored repository the interface of a
-:class:`sauci.source.git.GitSource` (resolve, commit, checkout, remove). Like
-:mod:`sauci.source.git`, it calls the ``git`` binary: clone, fetch and worktree are
-each one git command.
+:class:`MirrorSource` is the :class:`sauci.typing.Source` of a mirrored
+repository. Everything here is the server's (``sauci run`` builds a local
+checkout and never imports this module), so it goes through GitPython
+(:mod:`sauci.source.objects`): ``Remote.fetch`` with its timeout that ends
+git's helpers too, commits and files read as objects, the clone's URL checked
+for unsafe helpers; worktrees and submodules are ``git.cmd.Git`` calls.
 """
 
 from __future__ import annotations
@@ -12,27 +14,35 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import git
+
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
-from sauci.source.git import _HEX, Commit, _git, is_remote, repo_id
+from sauci.source.gitcmd import GIT_ENV, is_hex_sha
+from sauci.source.gitrepo import is_remote, repo_id
+from sauci.source.objects import commit_of, file_at, git_error, has_commit, open_repo, resolve
+from sauci.typing import Commit
 
-__all__ = ["MirrorCache", "MirrorSource"]
+__all__ = ["MirrorCache", "MirrorSource", "MirrorWorkspace"]
 
 log = get_logger(__name__)
 
 
-def _has_commit(repo: Path, sha: str) -> bool:
-    try:
-        _git("cat-file", "-e", f"{sha}^{{commit}}", cwd=repo)
-    except SourceError:
-        return False
-    return True
+def _has_commit(mirror: Path, sha: str) -> bool:
+    with open_repo(mirror) as repo:
+        return has_commit(repo, sha)
+
+
+def _command(cwd: Path | None = None, *config: str) -> git.Git:
+    """``git.cmd.Git`` in ``cwd``, in SauCI's environment, with ``-c`` settings ``config``."""
+    command = git.Git(cwd)
+    command.update_environment(**GIT_ENV)
+    return command(c=list(config)) if config else command
 
 
 class MirrorCache:
@@ -92,8 +102,14 @@ class MirrorCache:
     def _update(self, url_or_path: Path | str, mirror: Path) -> None:
         source = self._source(url_or_path)
         if (mirror / "HEAD").exists():
-            log.debug("mirror_fetch", repo=source, mirror=str(mirror))
-            _git("fetch", "--prune", "--quiet", "origin", cwd=mirror, timeout=self.timeout)
+            with open_repo(mirror) as repo:
+                try:
+                    fetched = repo.remotes.origin.fetch(prune=True, kill_after_timeout=self.timeout)
+                except git.GitCommandError as exc:
+                    raise git_error(exc) from exc
+                except (git.GitError, ValueError) as exc:  # no origin, a line GitPython cannot read
+                    raise SourceError(f"fetching {source} into {mirror} failed: {exc}") from exc
+            log.debug("mirror_fetched", repo=source, mirror=str(mirror), refs=len(fetched))
             return
         # Clone beside the final name and rename, so a clone that dies half
         # way never passes for a mirror.
@@ -101,8 +117,16 @@ class MirrorCache:
         shutil.rmtree(mirror, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{mirror.name}."))
         try:
-            _git("clone", "--mirror", "--quiet", "--", source, str(tmp), timeout=self.timeout)
+            # git.Git's clone, not Repo.clone_from: that one has no timeout.
+            git.Git.check_unsafe_protocols(source)
+            _command().clone(
+                "--mirror", "--quiet", "--", source, str(tmp), kill_after_timeout=self.timeout
+            )
             os.rename(tmp, mirror)
+        except git.GitCommandError as exc:
+            raise git_error(exc) from exc
+        except git.GitError as exc:  # an ext:: helper, git not installed
+            raise SourceError(f"cannot clone {source}: {exc}") from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -112,7 +136,7 @@ class MirrorCache:
         Fetches first when the mirror does not have ``sha`` yet. LFS files
         are not fetched.
         """
-        if not re.fullmatch(_HEX, sha):
+        if not is_hex_sha(sha):
             raise SourceError(f"{sha!r} is not a commit sha")
         dest = Path(dest)
         mirror = self.path_for(url_or_path)
@@ -124,7 +148,10 @@ class MirrorCache:
             if dest.exists():
                 self._remove(mirror, dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _git("worktree", "add", "--quiet", "--detach", str(dest), sha, cwd=mirror)
+            try:
+                _command(mirror).worktree("add", "--quiet", "--detach", str(dest), sha)
+            except git.GitCommandError as exc:
+                raise git_error(exc) from exc
             if (dest / ".gitmodules").exists():
                 # Still under the lock: submodule URLs live in the mirror's
                 # config, which all of its worktrees share.
@@ -132,20 +159,19 @@ class MirrorCache:
         return dest
 
     def _submodules(self, dest: Path) -> None:
-        config = ["-c", "protocol.file.allow=always"] if self.allow_file_submodules else []
-        # sync first: a URL changed in .gitmodules since an earlier checkout
-        # must win over the one "init" recorded then.
-        _git(*config, "submodule", "sync", "--quiet", "--recursive", cwd=dest)
-        _git(
-            *config,
-            "submodule",
-            "update",
-            "--init",
-            "--recursive",
-            "--quiet",
-            cwd=dest,
-            timeout=self.timeout,
-        )
+        # git's submodule command, not GitPython's Submodule objects: it syncs
+        # URLs, recurses, and keeps git's protocol.file.allow rule.
+        config = ["protocol.file.allow=always"] if self.allow_file_submodules else []
+        try:
+            # sync first: a URL changed in .gitmodules since an earlier checkout
+            # must win over the one "init" recorded then. (A ``-c`` setting of
+            # git.Git holds for one command: one Git per command.)
+            _command(dest, *config).submodule("sync", "--quiet", "--recursive")
+            _command(dest, *config).submodule(
+                "update", "--init", "--recursive", "--quiet", kill_after_timeout=self.timeout
+            )
+        except git.GitCommandError as exc:
+            raise git_error(exc) from exc
 
     def remove(self, url_or_path: Path | str, dest: Path | str) -> None:
         """Remove a workspace made by :meth:`checkout` and the mirror's record of it."""
@@ -161,17 +187,19 @@ class MirrorCache:
         shutil.rmtree(dest, ignore_errors=True)
         if mirror.exists():
             try:
-                _git("worktree", "prune", cwd=mirror)
-            except SourceError as exc:
+                _command(mirror).worktree("prune")
+            except git.GitCommandError as exc:
                 log.warning("worktree_prune_failed", repo=str(mirror), error=str(exc))
 
 
 class MirrorSource:
-    """GitSource's interface for a repository known by URL, backed by a :class:`MirrorCache`.
+    """The :class:`sauci.typing.Source` of a repository known by URL, backed by a
+    :class:`MirrorCache`.
 
-    The runner treats both alike: ``resolve``, ``commit``, ``checkout`` and
-    ``remove``. A sha the mirror already has is used without a fetch; a ref
-    (or a sha it lacks) fetches first, so a build sees the latest push.
+    A sha the mirror already has is used without a fetch; a ref (or a sha it
+    lacks) fetches first, so a build sees the latest push. Each build gets a
+    workspace of its own (:class:`MirrorWorkspace`), deleted when it ends:
+    submodules make a worktree of a mirror costly to reset in place.
     """
 
     def __init__(self, repo: str, root: Path | str, *, cache: MirrorCache | None = None) -> None:
@@ -187,13 +215,11 @@ class MirrorSource:
         if rev.startswith("-"):  # never let a revision pass for an option
             raise SourceError(f"{rev!r} is not a commit in {self.repo}")
         mirror = self.mirror_path
-        known = (mirror / "HEAD").exists() and re.fullmatch(_HEX, rev) and _has_commit(mirror, rev)
+        known = (mirror / "HEAD").exists() and is_hex_sha(rev) and _has_commit(mirror, rev)
         if not known:
             mirror = self.cache.mirror(self.repo)
-        try:
-            return _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=mirror).strip()
-        except SourceError as exc:
-            raise SourceError(f"{rev!r} is not a commit in {self.repo}") from exc
+        with open_repo(mirror) as repo:
+            return resolve(repo, rev, name=self.repo)
 
     def current_ref(self) -> str:
         """Always "": a mirror has no checked-out branch."""
@@ -205,13 +231,19 @@ class MirrorSource:
         A mirror has no checked-out branch: ``ref`` is always "" (``with_ref``
         is accepted for GitSource's signature)."""
         sha = self.resolve(rev)
-        out = _git("show", "-s", "--format=%H%x00%an <%ae>%x00%B", sha, "--", cwd=self.mirror_path)
-        sha, author, message = [*out.split("\x00", 2), "", ""][:3]
-        return Commit(sha=sha.strip(), ref="", author=author, message=message.strip())
+        with open_repo(self.mirror_path) as repo:
+            return commit_of(repo, sha)
 
     def resolve_commit(self, rev: str = "HEAD") -> Commit:
-        """:meth:`commit`, which resolves ``rev`` itself (GitSource's interface)."""
+        """:meth:`commit`, which resolves ``rev`` itself."""
         return self.commit(rev)
+
+    def read_file(self, sha: str, path: str) -> str | None:
+        """The text of the plain file ``path`` at ``sha`` (fetched first when the
+        mirror lacks it); a symbolic link is a SourceError."""
+        sha = self.resolve(sha)
+        with open_repo(self.mirror_path) as repo:
+            return file_at(repo, sha, path)
 
     def checkout(self, sha: str, dest: Path) -> Path:
         """Make ``dest`` a fresh detached worktree of the mirror at ``sha``."""
@@ -220,3 +252,29 @@ class MirrorSource:
     def remove(self, dest: Path) -> None:
         """Remove a workspace made by :meth:`checkout`."""
         self.cache.remove(self.repo, dest)
+
+    def reserve(self, root: Path) -> MirrorWorkspace:
+        """A new directory under ``root`` for one build: ``reset(sha)`` checks the
+        commit out there, ``release()`` deletes it."""
+        root.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(dir=root, prefix=f"{repo_id(self.repo)}-m"))
+        return MirrorWorkspace(self, path)
+
+
+class MirrorWorkspace:
+    """A :class:`sauci.typing.Workspace` made for one build from a mirror."""
+
+    def __init__(self, source: MirrorSource, path: Path) -> None:
+        self.source = source
+        self.path = path
+        self._released = False
+
+    def reset(self, sha: str) -> Path:
+        """Check ``sha`` out at :attr:`path` (with submodules), replacing what is there."""
+        return self.source.checkout(sha, self.path)
+
+    def release(self, *, tidy: bool = False) -> None:
+        """Delete the workspace and the mirror's record of it (``tidy`` changes nothing)."""
+        if not self._released:
+            self._released = True
+            self.source.remove(self.path)

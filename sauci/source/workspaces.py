@@ -37,19 +37,30 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError
-from sauci.source.gitcmd import FULL_SHA
-from sauci.source.gitcmd import GitCommand as _GitCommand
+from sauci.source.gitcmd import GitCommand, is_full_sha
 from sauci.source.gitrepo import repo_id
 
-# A workspace's repository is a sauci.source.git.GitSource; this module does not
-# import it, because GitSource reserves its workspaces here.
-GitSource = Any
-
 __all__ = ["Lease", "remove_slots", "reserve", "wait_for_tidying"]
+
+
+class SlotRepository(Protocol):
+    """What a slot needs of its repository: :class:`sauci.source.git.GitSource`,
+    which reserves its workspaces here (so this module does not import it)."""
+
+    @property
+    def repo(self) -> Path: ...
+
+    @property
+    def common_dir(self) -> Path: ...
+
+    def checkout(self, sha: str, dest: Path) -> Path: ...
+
+    def remove(self, dest: Path) -> None: ...
+
 
 log = get_logger(__name__)
 
@@ -64,7 +75,7 @@ _held: dict[Path, int] = {}
 _guard = threading.Lock()
 
 
-def reserve(source: GitSource, root: Path) -> Lease:
+def reserve(source: SlotRepository, root: Path) -> Lease:
     """Hold a free workspace slot of ``source`` under ``root``; ``lease.reset(sha)``
     then makes it the commit's tree (see the module's docstring)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -121,7 +132,7 @@ def _take_note(fd: int) -> str | None:
     """The sha a tidy left the slot clean at, wiped as it is read (the build
     that now holds the slot will change it)."""
     note = os.pread(fd, _NOTE_SIZE, 0).decode("ascii", "replace")
-    if not re.fullmatch(FULL_SHA, note):
+    if not is_full_sha(note):
         return None
     os.pwrite(fd, b"-" * _NOTE_SIZE, 0)
     return note
@@ -144,7 +155,7 @@ def wait_for_tidying(timeout: float | None = None) -> bool:
     return True
 
 
-def remove_slots(repo: Path | str, root: Path, source: GitSource | None = None) -> list[Path]:
+def remove_slots(repo: Path | str, root: Path, source: SlotRepository | None = None) -> list[Path]:
     """Delete the free workspace slots of ``repo`` under ``root`` (for a
     repository that is no longer built); a slot a build holds is left.
     ``source`` (the repository's GitSource) removes their worktree entries;
@@ -181,7 +192,7 @@ class Lease:
 
     def __init__(
         self,
-        source: GitSource,
+        source: SlotRepository,
         path: Path,
         handle: int,
         *,
@@ -195,7 +206,7 @@ class Lease:
         self._admin = self._registered()
         self._sha: str | None = None  # what reset() checked out
         self._clean_at = clean_at if clean_at and self._head() == clean_at else None
-        self._clean: _GitCommand | None = None
+        self._clean: GitCommand | None = None
         if self._clean_at is None:
             self._start_clean()
 
@@ -234,12 +245,12 @@ class Lease:
         if self._admin is not None:
             self._clean = self._git_command("clean", "-ffdxq")
 
-    def _git_command(self, *args: str) -> _GitCommand:
+    def _git_command(self, *args: str) -> GitCommand:
         # The slot's own .git and the git config a step could have planted
         # there are never read: git gets both directories explicitly (and
         # does not refuse a workspace a sandbox gave to another uid).
         assert self._admin is not None
-        return _GitCommand(
+        return GitCommand(
             ["--git-dir", str(self._admin), "--work-tree", str(self.path), *args],
             cwd=self.source.repo,
         )

@@ -114,8 +114,8 @@ def test_a_branch_is_resolved_again_after_each_push_and_known_commits_need_no_gi
     assert second == source.resolve_commit("refs/heads/main")
 
     calls = []
-    real = sauci_git._git
-    monkeypatch.setattr(sauci_git, "_git", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = sauci_git.run_git
+    monkeypatch.setattr(sauci_git, "run_git", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert first == source.resolve_commit(first.sha)
     assert [] == calls  # a known commit, by sha: from memory
     git(repo, "tag", "-a", "-m", "t", "v1", first.sha)
@@ -134,13 +134,13 @@ def test_a_plain_checkout_is_removed_without_git(repo, tmp_path, monkeypatch):
     source.checkout(git(repo, "rev-parse", "HEAD"), dest)
     (dest / "made-by-a-step").write_text("x")
     started: list[tuple[str, ...]] = []
-    real = gitmod._GitCommand
+    real = gitmod.GitCommand
 
     def recording(args, *a, **k):
         started.append(tuple(args))
         return real(args, *a, **k)
 
-    monkeypatch.setattr(gitmod, "_GitCommand", recording)
+    monkeypatch.setattr(gitmod, "GitCommand", recording)
     source.remove(dest)
     assert [] == started
     assert not dest.exists()

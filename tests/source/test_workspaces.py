@@ -257,13 +257,13 @@ def test_a_tidied_slot_is_clean_and_the_next_build_of_its_commit_runs_no_git(
     assert first == note(root, path)
 
     started: list[tuple[str, ...]] = []
-    real = workspaces._GitCommand
+    real = workspaces.GitCommand
 
     def recording(args, *a, **k):
         started.append(tuple(args))
         return real(args, *a, **k)
 
-    monkeypatch.setattr(workspaces, "_GitCommand", recording)
+    monkeypatch.setattr(workspaces, "GitCommand", recording)
     taken = source.reserve(root)
     assert path == taken.path
     assert "-" * 40 == note(root, path)  # wiped while a build holds the slot
