@@ -1,19 +1,17 @@
 """The CI server loop behind ``sauci serve``: triggers in, builds out.
 
 One loop thread turns spooled pushes, polls and cron ticks into queued builds
-(through the Scheduler), passes cancel requests to the runner, and claims
-queued builds while build slots are free; each claimed build runs on its own
-thread. With a broker (``settings.broker``) the server runs no build itself:
-its :class:`~sauci.distributed.Dispatcher` sends queued builds to worker
-processes and hands on the builds of lost workers (docs/distributed.md).
-Everything it knows is in the store, the spool directory, or derived
-from them, so a server killed at any point can be restarted and finish
-honestly.
+(through the Scheduler) and hands the queue to its runner (a
+:class:`sauci.typing.Runner`): threads of this process that claim builds
+while build slots are free, or, with a broker, a runner that sends them to
+worker processes and hands on the builds of lost workers
+(docs/distributed.md). Everything it knows is in the store, the spool
+directory, or derived from them, so a server killed at any point can be
+restarted and finish honestly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -31,10 +29,9 @@ from sauci.core.config import Settings
 from sauci.core.events import subscribe
 from sauci.core.models import Build, Status, request_again
 from sauci.core.paths import secure_data_dir
-from sauci.core.runner import LocalRunner
 from sauci.core.scheduler import Scheduler
 from sauci.exceptions import ConfigError, SauCIError
-from sauci.typing import Store
+from sauci.typing import Runner, Store
 
 __all__ = ["Server", "ServerOptions", "read_status"]
 
@@ -45,7 +42,7 @@ log = get_logger(__name__)
 class ServerOptions:
     """How the server schedules; each has a default, a setting and a flag."""
 
-    max_builds: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+    max_builds: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # in-process
     # Step slots shared by all builds; a step declares its `weight`. None: 2 x CPUs.
     step_slots: int | None = None
     poll_interval: float = 60.0  # seconds between polls of repositories without hooks
@@ -94,10 +91,10 @@ class Server:
     """Builds every push to the given repositories: here, or on workers through a broker.
 
     Made by :func:`sauci.app.build_server`, which hands it every part as an
-    instance: the ``runner`` that runs builds here, the ``spool`` and the
-    other ``triggers`` (polls, cron) that say which builds are due, the
-    ``dispatcher`` that sends builds to workers instead (with a broker), and
-    ``sweep``, which ends the step processes a crashed predecessor left.
+    instance: the ``runner`` that takes the queued builds (here, or to
+    workers), the ``spool`` and the other ``triggers`` (polls, cron) that say
+    which builds are due, and ``sweep``, which ends the step processes a
+    crashed predecessor left.
     """
 
     def __init__(
@@ -105,12 +102,11 @@ class Server:
         *,
         store: Store,
         settings: Settings,
-        runner: LocalRunner,
+        runner: Runner,
         spool: Any,
         triggers: Sequence[Any] = (),
         repos: Sequence[str] = (),
         options: ServerOptions | None = None,
-        dispatcher: Any = None,
         sweep: Callable[[], list[str]] = list,
         sandboxes: Any = None,
     ) -> None:
@@ -123,14 +119,12 @@ class Server:
         self.scheduler = Scheduler(store)
         self.spool = spool
         self.triggers = list(triggers)
-        self.dispatcher = dispatcher
         self.sweep = sweep
         self.sandboxes = sandboxes  # the policy in force, for what the server says at start
         self.repos = list(repos)
         self.started_at = time.time()
         self.last_error: str | None = None
         self._stop = threading.Event()
-        self._threads: dict[int, threading.Thread] = {}
         self._lock_file: Any = None
         self._loop: threading.Thread | None = None
         self._next_prune = 0.0
@@ -138,13 +132,17 @@ class Server:
         self._woken = threading.Event()  # a build was queued or ended in this process
         self._unsubscribe: Callable[[], None] | None = None
 
+    @property
+    def dispatcher(self) -> Runner | None:
+        """The runner when builds run elsewhere, else None. Read only by the start
+        line of sauci.app.serve; goes once it asks ``settings.broker`` instead."""
+        return None if self.runner.mode == "in-process" else self.runner
+
     # -- life cycle ------------------------------------------------------------
 
     def start(self) -> None:
         """Take the data directory's lock, recover, then run the loop in a thread."""
-        broker = getattr(self.dispatcher, "broker", None)
-        if broker is not None and hasattr(broker, "check"):
-            broker.check()  # a broker that is down is an error now, not in every tick
+        self.runner.start(self._error)  # a broker that is down is an error now, not in every tick
         secure_data_dir(
             self.settings.data_dir,
             traversable=bool(getattr(self.sandboxes, "traversable", False)),
@@ -167,27 +165,20 @@ class Server:
             "server_started",
             name=self.name,
             repos=len(self.repos),
-            mode="dispatch to workers" if self.dispatcher is not None else "in-process",
+            mode=self.runner.mode,
         )
 
     def stop(self, *, reason: str = "SauCI server stopped", timeout: float = 30.0) -> None:
         """Stop claiming, cancel running builds, wait for them to record their end."""
         self._stop.set()
-        for build_id in list(self._threads):
-            self.runner.cancel(build_id, reason=reason)
         deadline = time.monotonic() + timeout
-        for thread in list(self._threads.values()):
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self.runner.stop(reason=reason, timeout=timeout)
         if self._loop is not None:
             self._loop.join(max(0.0, deadline - time.monotonic()))
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._lock_file is not None:
             self._lock_file.close()
-        broker = getattr(self.dispatcher, "broker", None)
-        if broker is not None and hasattr(broker, "close"):
-            with contextlib.suppress(Exception):
-                broker.close()
         log.info("server_stopped", name=self.name)
 
     def wait(self) -> None:
@@ -251,15 +242,14 @@ class Server:
     def _round_due(self, next_round: float) -> bool:
         """Whether this turn of the loop makes a full round (:meth:`tick`)."""
         return bool(
-            self.dispatcher is not None  # workers' queues and liveness: every tick
-            or self._threads  # cancel requests and free slots: every tick
+            self.runner.busy()  # running builds, workers' queues and liveness: every tick
             or self._woken.is_set()
             or time.monotonic() >= next_round
         )
 
     def _next_wait(self, wait: float) -> float:
         """``tick`` while builds run here; doubling up to ``idle_tick`` while none do."""
-        if self.dispatcher is not None or self._threads:
+        if self.runner.busy():
             return self.options.tick
         return min(max(wait, self.options.tick) * 2, max(self.options.idle_tick, self.options.tick))
 
@@ -272,16 +262,11 @@ class Server:
         self._write_status()
 
     def tick(self) -> None:
-        """One round: spool, polls, cancel requests, dispatch (to workers, with a broker)."""
+        """One round: spool, polls, cron, retention, then the runner's round."""
         self.ingest_spool()
         self._triggers_due()
         self._prune_due()
-        if self.dispatcher is not None:
-            # Workers run the builds: they see cancel requests in the store.
-            self.dispatcher.tick()
-        else:
-            self._pass_cancels()
-            self._dispatch()
+        self.runner.tick()
         self._write_status(throttle=True)
 
     def ingest_spool(self) -> int:
@@ -329,43 +314,6 @@ class Server:
             before_delete=getattr(self.store, "absorb_log_files", None),
         )
 
-    def _pass_cancels(self) -> None:
-        for build_id in list(self._threads):
-            try:
-                build = self.store.get_build(build_id)
-            except SauCIError:
-                continue
-            if build.cancel_requested:
-                self.runner.cancel(build_id, reason=build.cancel_requested)
-
-    def _dispatch(self) -> None:
-        for build_id, thread in list(self._threads.items()):
-            if not thread.is_alive():
-                del self._threads[build_id]
-        while not self._stop.is_set() and len(self._threads) < self.options.max_builds:
-            build = self.store.claim_build(self.name)
-            if build is None:
-                return
-            thread = threading.Thread(
-                target=self._run_build, args=(build,), name=f"sauci-build-{build.id}"
-            )
-            self._threads[build.id] = thread
-            thread.start()
-
-    def _run_build(self, build: Build) -> None:
-        try:
-            self.runner.run_build(build)
-        except Exception as exc:  # record, never lose the build in "running"
-            log.exception("build_crashed", build=build.id)
-            with contextlib.suppress(SauCIError):
-                self.store.update_build(
-                    build.id,
-                    status=Status.ERRORED,
-                    reason=f"SauCI failed: {exc}",
-                    finished_at=time.time(),
-                )
-            self._error(f"build {build.id}: {exc}")
-
     def _write_status(self, *, throttle: bool = False) -> None:
         now = time.time()
         if throttle and now - self._status_at < 1.0:
@@ -376,7 +324,7 @@ class Server:
             "pid": os.getpid(),
             "started_at": self.started_at,
             "heartbeat": now,
-            "running": sorted(self._threads),
+            "running": self.runner.running(),
             "last_error": self.last_error,
             "repos": self.repos,
         }

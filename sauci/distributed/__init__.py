@@ -1,6 +1,6 @@
 """Builds on other machines: a Celery broker carries build ids to `sauci worker` processes.
 
-The store stays the single source of truth: the server (the dispatcher)
+The store stays the single source of truth: the server (its CeleryRunner)
 decides which builds to send and which workers are lost; a worker claims a
 build by id in the store, runs it with the LocalRunner and reports there.
 The broker only carries "build N is ready for a worker with labels L".
@@ -19,13 +19,13 @@ from sauci.distributed._app import (
     safe_url,
     thread_pool,
 )
-from sauci.distributed._dispatch import Dispatcher
 from sauci.distributed._queues import queue_name, worker_queues
+from sauci.distributed._runner import CeleryRunner
 from sauci.distributed._worker import WorkerRuntime, worker_cgroup_prefix
 
 __all__ = [
     "BrokerClient",
-    "Dispatcher",
+    "CeleryRunner",
     "WorkerRuntime",
     "check_broker_url",
     "check_connection",

@@ -28,7 +28,7 @@ from sauci.core.models import Status, Worker
 from sauci.core.paths import secure_data_dir
 from sauci.core.runner import LocalRunner
 from sauci.distributed._app import NOT_TAKEN
-from sauci.distributed._dispatch import WAITING
+from sauci.distributed._runner import WAITING
 from sauci.exceptions import ConfigError, SauCIError
 from sauci.typing import Store
 

@@ -1,4 +1,5 @@
-"""The dispatcher's decisions, on a MemoryStore with a fake broker and fake clocks."""
+"""The CeleryRunner's decisions (what to send, which workers are lost), on a
+MemoryStore with a fake broker and fake clocks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sauci.core.config import Settings
 from sauci.core.events import subscribe
 from sauci.core.models import BuildRequest, Status, Worker
 from sauci.core.scheduler import Scheduler
-from sauci.distributed import Dispatcher
+from sauci.distributed import CeleryRunner
 from sauci.exceptions import StoreError
 from sauci.storage.memory import MemoryStore
 
@@ -20,9 +21,16 @@ from sauci.storage.memory import MemoryStore
 class FakeBroker:
     def __init__(self) -> None:
         self.sent: list[tuple[int, str]] = []
+        self.closed = False
+
+    def check(self) -> None:
+        pass
 
     def send(self, build_id: int, queue: str) -> None:
         self.sent.append((build_id, queue))
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class Clock:
@@ -54,7 +62,7 @@ def world(tmp_path):
     store = MemoryStore(clock=clock)
     broker = FakeBroker()
     settings = Settings(data_dir=tmp_path / "data", lost_timeout=30.0, attempts=2)
-    dispatcher = Dispatcher(
+    dispatcher = CeleryRunner(
         store=store,
         settings=settings,
         broker=broker,
@@ -299,7 +307,7 @@ def flaky(tmp_path):
     clock = Clock()
     store = FlakyStore(clock=clock)
     settings = Settings(data_dir=tmp_path / "data", lost_timeout=30.0, attempts=2)
-    dispatcher = Dispatcher(
+    dispatcher = CeleryRunner(
         store=store,
         settings=settings,
         broker=FakeBroker(),
@@ -395,7 +403,7 @@ def test_a_server_that_crashed_while_handing_a_build_on_makes_one_retry_not_two(
     with pytest.raises(RuntimeError):
         dispatcher.hand_on_lost()  # the retry is made, the verdict not yet written
     store.finish_build = real_finish
-    restarted = Dispatcher(
+    restarted = CeleryRunner(
         store=store,
         settings=dispatcher.settings,
         broker=FakeBroker(),
@@ -417,7 +425,7 @@ def test_a_second_server_too_late_to_hand_a_build_on_leaves_the_first_one_s_retr
     seen_running = store.get_build(build_id)  # the other server's view, read just before
     clock.now += 31
     (lost,) = dispatcher.hand_on_lost()
-    other = Dispatcher(
+    other = CeleryRunner(
         store=store,
         settings=dispatcher.settings,
         broker=FakeBroker(),

@@ -487,7 +487,7 @@ def test_serve_uses_the_namespace_sandbox_when_it_can(tmp_path):
         server = build_server(
             store=open_store(settings.store_url), settings=settings, repos=[str(bare)]
         )
-        assert isinstance(server.runner.sandbox, NamespaceSandbox)
+        assert isinstance(server.runner.local.sandbox, NamespaceSandbox)
         server.start()
         try:
             git(work, "push", "-q", "origin", "main")

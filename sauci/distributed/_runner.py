@@ -1,6 +1,6 @@
-"""The server's half of distributed runs: send queued builds, hand on lost ones.
+"""CeleryRunner, the server's half of distributed runs: send queued builds, hand on lost ones.
 
-The dispatcher owns every decision about a build's state that is not a
+It is the :class:`sauci.typing.Runner` of a server with a broker. It owns every decision about a build's state that is not a
 worker's own claim or result, and keeps nothing that matters in memory: what
 it forgets in a restart (which builds it already sent) costs at most a
 duplicate message, which the worker drops because its claim fails.
@@ -16,19 +16,22 @@ write a heartbeat either.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
+from sauci.distributed._liveness import Liveness
 from sauci.distributed._queues import queue_name
 from sauci.exceptions import ConfigError, SourceError, StoreError
 from sauci.typing import Store
 
-__all__ = ["WAITING", "Dispatcher", "Liveness"]
+__all__ = ["WAITING", "Broker", "CeleryRunner"]
 
 log = get_logger(__name__)
 
@@ -38,63 +41,36 @@ WAITING = "waiting for a worker"  # "...", or "... with labels: gpu, linux"
 _LOCAL_OWNERS = ("serve:", "local-")  # in-process runners: recovered by Server.recover
 
 
-class Sender(Protocol):
-    def send(self, build_id: int, queue: str) -> None: ...
+class Broker(Protocol):
+    """The server's side of the broker (:class:`~sauci.distributed.BrokerClient`, or a fake)."""
+
+    def check(self) -> None:
+        """Raise SauCIError naming the broker when it cannot be reached."""
+
+    def send(self, build_id: int, queue: str) -> None:
+        """Put "build ``build_id`` is ready" on ``queue``."""
+
+    def close(self) -> None:
+        """Let go of the connection."""
 
 
-class Liveness:
-    """How long each heartbeat value has stayed the same, by this process's clock."""
-
-    def __init__(
-        self,
-        timeout: float,
-        *,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.timeout = timeout
-        self.clock = clock
-        self.monotonic = monotonic
-        self._seen: dict[Hashable, tuple[float, float]] = {}  # key -> (value, since)
-
-    def silent_for(self, key: Hashable, value: float | None) -> float:
-        """Seconds since ``value`` (a heartbeat time) last changed for ``key``."""
-        now = self.monotonic()
-        value = value or 0.0
-        seen = self._seen.get(key)
-        if seen is None:
-            age = min(max(self.clock() - value, 0.0), self.timeout / 2)
-            self._seen[key] = (value, now - age)
-        elif seen[0] != value:
-            self._seen[key] = (value, now)
-        return now - self._seen[key][1]
-
-    def fresh(self, key: Hashable, value: float | None) -> bool:
-        return self.silent_for(key, value) <= self.timeout
-
-    def pause(self, seconds: float) -> None:
-        """Count the last ``seconds`` as silence of no one (this process could not look)."""
-        self._seen = {k: (value, since + seconds) for k, (value, since) in self._seen.items()}
-
-    def keep_only(self, keys: Iterable[Hashable]) -> None:
-        wanted = set(keys)
-        for key in [k for k in self._seen if k not in wanted]:
-            del self._seen[key]
-
-
-class Dispatcher:
+class CeleryRunner:
     """Turns queued builds into broker messages and lost builds into verdicts.
 
     ``broker`` sends (a :class:`~sauci.distributed.BrokerClient`, or a fake in
     tests); ``name`` is the server's owner name for the builds it ends itself.
+    No build runs in this process: workers claim them by id, and see cancel
+    requests in the store themselves.
     """
+
+    mode = "dispatch to workers"
 
     def __init__(
         self,
         *,
         store: Store,
         settings: Settings,
-        broker: Sender,
+        broker: Broker,
         name: str,
         sources: Callable[[str], Any],
         clock: Callable[[], float] = time.time,
@@ -122,15 +98,44 @@ class Dispatcher:
         self._next_lost_check = 0.0
         self._last_read: float | None = None  # monotonic time of the last store read that worked
         self._blind_since: float | None = None  # the last good read before the store failed
+        # Held for a round, so that stop() closes the broker between rounds.
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    # -- the server's Runner ---------------------------------------------------
+
+    def start(self, report: Callable[[str], None]) -> None:
+        """Connect to the broker once; failures of a round reach the server's loop."""
+        self.broker.check()
+
+    def busy(self) -> bool:
+        return True  # workers' queues and liveness are looked at every tick
+
+    def running(self) -> list[int]:
+        return []  # builds run on workers
+
+    def stop(self, *, reason: str, timeout: float) -> None:
+        """Send no more; close the broker after the round under way (at most ``timeout`` s)."""
+        acquired = self._lock.acquire(timeout=timeout)
+        try:
+            self._stopped = True
+            with contextlib.suppress(Exception):
+                self.broker.close()
+        finally:
+            if acquired:
+                self._lock.release()
 
     # -- one round -------------------------------------------------------------
 
     def tick(self) -> None:
         """Check for lost builds (now and then), then send what is ready."""
-        if self.monotonic() >= self._next_lost_check:
-            self._next_lost_check = self.monotonic() + self.lost_check_every
-            self.hand_on_lost()
-        self.dispatch()
+        with self._lock:
+            if self._stopped:
+                return
+            if self.monotonic() >= self._next_lost_check:
+                self._next_lost_check = self.monotonic() + self.lost_check_every
+                self.hand_on_lost()
+            self.dispatch()
 
     def live_workers(self, workers: list[Worker] | None = None) -> list[Worker]:
         """Workers taking builds: online, with a heartbeat that still changes."""
