@@ -451,3 +451,16 @@ def test_two_lost_builds_of_one_commit_get_a_retry_each(world):
     retries = {b.reason.rsplit(" ", 1)[1] for b in lost}
     assert (2, 2) == (len(lost), len(retries))
     assert 2 == len(store.list_builds(status=Status.QUEUED))
+
+
+def test_after_stop_the_broker_is_closed_and_nothing_more_is_sent(world):
+    """Server.stop() stops the CeleryRunner: a round still due sends nothing
+    through a closed broker; the queued build waits for the next server."""
+    store, broker, dispatcher, clock, tmp = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock))
+    build_id = queue(store, repo)
+    dispatcher.stop(reason="SauCI server stopped", timeout=5.0)
+    dispatcher.tick()
+    assert (True, []) == (broker.closed, broker.sent)
+    assert Status.QUEUED is store.get_build(build_id).status
