@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from sauci.exceptions import ConfigError, SourceError
-from sauci.source.git import _git, is_bare
+from sauci.source.gitcmd import run_git
+from sauci.source.gitrepo import is_bare
 from sauci.triggers.spool import SPOOL_HEADER, ensure_spool
 
 __all__ = [
@@ -122,11 +123,11 @@ def _repo_layout(repo: Path | str) -> tuple[bool, Path, Path]:
     repo = Path(repo).expanduser()
     bare = is_bare(repo)
     if bare:
-        root = Path(_git("rev-parse", "--absolute-git-dir", cwd=repo).strip())
+        root = Path(run_git("rev-parse", "--absolute-git-dir", cwd=repo).strip())
     else:
-        root = Path(_git("rev-parse", "--show-toplevel", cwd=repo).strip())
+        root = Path(run_git("rev-parse", "--show-toplevel", cwd=repo).strip())
     # --git-path honours core.hooksPath; a relative answer is relative to cwd.
-    hooks = root / _git("rev-parse", "--git-path", "hooks", cwd=root).rstrip("\n")
+    hooks = root / run_git("rev-parse", "--git-path", "hooks", cwd=root).rstrip("\n")
     return bare, root.resolve(), Path(os.path.normpath(hooks))
 
 

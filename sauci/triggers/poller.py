@@ -18,7 +18,7 @@ from typing import Any
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
-from sauci.source.git import _git
+from sauci.source.gitcmd import run_git
 from sauci.triggers.spool import PUSH_PRIORITY
 
 __all__ = ["Poller"]
@@ -33,7 +33,7 @@ def _ls_remote(
     repo: str, *options: str, patterns: tuple[str, ...] = (), timeout: float
 ) -> list[tuple[str, str]]:
     """(sha, name) lines of ``git ls-remote``; "--" keeps a repo named "-x" from being an option."""
-    out = _git("ls-remote", *options, "--", repo, *patterns, timeout=timeout)
+    out = run_git("ls-remote", *options, "--", repo, *patterns, timeout=timeout)
     pairs = []
     for line in out.splitlines():
         sha, _, name = line.partition("\t")

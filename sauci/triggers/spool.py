@@ -37,6 +37,7 @@ __all__ = [
     "ack",
     "ensure_spool",
     "is_null_sha",
+    "is_object_name",
     "read_requests",
     "write_request",
 ]
@@ -53,6 +54,11 @@ _NAME_KEY = re.compile(r"(\d+)")
 
 class SpoolFormatError(ValueError):
     """A spool file that cannot be read (it is moved to ``bad/``, never raised to callers)."""
+
+
+def is_object_name(text: str) -> bool:
+    """True for a full git object name: SHA-1 or SHA-256, lowercase hex."""
+    return _SHA.fullmatch(text) is not None
 
 
 def is_null_sha(sha: str) -> bool:
@@ -150,7 +156,7 @@ def parse_spool(text: str) -> list[BuildRequest]:
                 raise SpoolFormatError(f"line {number}: expected 'ref <old> <new> <refname>'")
             old, new, ref = parts
             for sha in (old, new):
-                if not _SHA.fullmatch(sha):
+                if not is_object_name(sha):
                     raise SpoolFormatError(f"line {number}: {sha!r} is not an object name")
             refs.append((old, new, ref))
         elif key in ("repo", "event", "pusher"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,14 +21,13 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
-from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha
+from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name
 
 __all__ = ["MAX_WEBHOOK_BODY", "WebhookResult", "handle_webhook"]
 
 log = get_logger(__name__)
 
 MAX_WEBHOOK_BODY = 1024 * 1024  # GitHub caps its payloads at 25 MB; a push is a few KiB
-_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 @attrs.frozen(kw_only=True)
@@ -238,7 +236,7 @@ def _require(payload: dict[str, Any], fields: dict[str, str]) -> dict[str, str]:
     if not values["ref"].startswith("refs/"):
         raise _Reject(400, f"ref {values['ref']!r} is not a full ref name (refs/...)")
     for name in ("before", "after"):
-        if not _SHA.fullmatch(values[name]):
+        if not is_object_name(values[name]):
             raise _Reject(400, f"{name} {values[name][:80]!r} is not a commit sha")
     return values
 
@@ -265,6 +263,21 @@ def _commit(payload: dict[str, Any], sha: str) -> Any:
     return commits[-1] if commits else {}
 
 
+def _request(values: dict[str, str], sha: str, commit: Any, pusher: str) -> BuildRequest:
+    """The build of a push: ``values`` from :func:`_require`, ``sha`` the commit."""
+    return BuildRequest(
+        repo=values["repo"],
+        ref=values["ref"],
+        sha=sha,
+        old_sha=values["before"],
+        event="webhook",
+        priority=PUSH_PRIORITY,
+        pusher=pusher,
+        author=_author(commit),
+        message=_text(commit, "message"),
+    )
+
+
 def _github(payload: dict[str, Any]) -> BuildRequest | None:
     """GitHub and Gitea push payloads (Gitea's copies GitHub's shape)."""
     values = _require(payload, {**_PUSH_FIELDS, "repo": "repository.clone_url"})
@@ -273,19 +286,10 @@ def _github(payload: dict[str, Any]) -> BuildRequest | None:
     commit = _commit(payload, values["after"])
     # For an annotated tag "after" is the tag object; build the commit it names.
     sha = values["after"]
-    if values["ref"].startswith("refs/tags/") and _SHA.fullmatch(_text(commit, "id")):
+    if values["ref"].startswith("refs/tags/") and is_object_name(_text(commit, "id")):
         sha = _text(commit, "id")
-    return BuildRequest(
-        repo=values["repo"],
-        ref=values["ref"],
-        sha=sha,
-        old_sha=values["before"],
-        event="webhook",
-        priority=PUSH_PRIORITY,
-        pusher=_text(payload, "pusher.name", "pusher.login", "pusher.username", "sender.login"),
-        author=_author(commit),
-        message=_text(commit, "message"),
-    )
+    pusher = _text(payload, "pusher.name", "pusher.login", "pusher.username", "sender.login")
+    return _request(values, sha, commit, pusher)
 
 
 def _gitlab(payload: dict[str, Any]) -> BuildRequest | None:
@@ -298,19 +302,10 @@ def _gitlab(payload: dict[str, Any]) -> BuildRequest | None:
         return None
     # checkout_sha is the commit (for an annotated tag "after" is the tag object).
     sha = _text(payload, "checkout_sha")
-    if not _SHA.fullmatch(sha):
+    if not is_object_name(sha):
         sha = values["after"]
-    commit = _commit(payload, sha)
-    return BuildRequest(
-        repo=values["repo"],
-        ref=values["ref"],
-        sha=sha,
-        old_sha=values["before"],
-        event="webhook",
-        priority=PUSH_PRIORITY,
-        pusher=_text(payload, "user_username", "user_name"),
-        author=_author(commit),
-        message=_text(commit, "message"),
+    return _request(
+        values, sha, _commit(payload, sha), _text(payload, "user_username", "user_name")
     )
 
 
