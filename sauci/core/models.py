@@ -299,20 +299,10 @@ class Build:
 def request_again(build: Build, *, attempt: int | None = None) -> BuildRequest:
     """A request for ``build``'s commit again (a requeue or a retry), with
     everything it was queued with; ``attempt`` defaults to the build's."""
-    return BuildRequest(
-        repo=build.repo,
-        ref=build.ref,
-        sha=build.sha,
-        event=build.event,
-        priority=build.priority,
-        params=build.params,
-        author=build.author,
-        message=build.message,
-        pusher=build.pusher,
-        old_sha=build.old_sha,
-        reuse_from=build.reuse_from,
-        attempt=build.attempt if attempt is None else attempt,
-    )
+    fields = {f.name: getattr(build, f.name) for f in attrs.fields(BuildRequest)}
+    if attempt is not None:
+        fields["attempt"] = attempt
+    return BuildRequest(**fields)
 
 
 @attrs.frozen(kw_only=True)
