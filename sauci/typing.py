@@ -1,13 +1,10 @@
 """The contracts a plugin implements: Source, Sandbox, Store (and its parts), LogWriter, Runner.
 
-They are ``typing.Protocol`` classes, so a plugin needs to import nothing from
-SauCI to satisfy one. Adapters are handed to each other as instances
-(``Runner(store=..., sandbox=...)``). Each adapter declares what it can do in
-``capabilities``, a frozenset of strings, so the scheduler and UI can ask.
-
-A Store is the combination of small per-entity parts (BuildStore, QueueStore,
-StepStore, LogStore, ResultStore, RepoStore, WorkerStore, EventStore), so code
-that needs only one part can ask for only that one.
+``typing.Protocol`` classes, so a plugin imports nothing from SauCI to satisfy
+one; adapters are handed to each other as instances and declare what they can
+do in ``capabilities`` (a frozenset of strings). A Store is the combination of
+small per-entity parts (BuildStore, QueueStore, StepStore, LogStore,
+ResultStore, RepoStore, WorkerStore, EventStore): code asks for the one it needs.
 """
 
 from __future__ import annotations
@@ -54,13 +51,8 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class Commit:
-    """A commit as a :class:`Source` reads it.
-
-    ``sha`` is the full hex sha; ``ref`` the branch it was read from as a full
-    ref, "" when none (a detached HEAD, a mirror); ``author`` is ``"Name
-    <email>"``; ``message`` the whole message, stripped. Author and message
-    come from whoever pushed: show them escaped, never run them.
-    """
+    """A commit as a Source reads it: full ``sha``, ``ref`` read from ("" when none),
+    ``author`` ("Name <email>"), ``message`` (from a pusher: show it escaped)."""
 
     sha: str
     ref: str
@@ -77,25 +69,19 @@ class Workspace(Protocol):
         """Where the workspace is (it may not exist before :meth:`reset`)."""
 
     def reset(self, sha: str) -> Path:
-        """Make :attr:`path` exactly the tree of ``sha`` (nothing else in it); returns it."""
+        """Make :attr:`path` exactly the tree of ``sha``, nothing else in it; returns it."""
 
     def release(self, *, tidy: bool = False) -> None:
-        """Hand the workspace back; safe to call more than once. ``tidy=True``:
-        the build is over and nothing of it runs any more, so the source may
-        clean the directory for a next build (in the background) or delete it."""
+        """Hand it back (twice is harmless); ``tidy``: nothing of the build runs any more."""
 
 
 @runtime_checkable
 class Source(Protocol):
     """Where a build's code comes from: one repository, local or known by URL.
 
-    The runner asks a source for the commit a build names, then for a
-    workspace at that commit; a dispatcher reads the pipeline file without a
-    workspace. Every method raises SourceError when the repository cannot
-    answer (unknown revision, repository gone, remote unreachable). Revisions,
-    branch names and paths come from pushes: a source never lets one pass for
-    an option (a revision starting with "-" is not a commit), and never runs
-    a pushed repository's hooks or configuration on the server.
+    SourceError when the repository cannot answer. Revisions and paths come
+    from pushes: one starting with "-" is never an option, and a pushed
+    repository's hooks and configuration never run on the server.
     """
 
     def resolve(self, rev: str = "HEAD") -> str:
@@ -105,12 +91,10 @@ class Source(Protocol):
         """:meth:`resolve` with the commit's author and message (``ref`` is "")."""
 
     def read_file(self, sha: str, path: str) -> str | None:
-        """The text of the plain file ``path`` at commit ``sha``; None when there is
-        none. A symbolic link there is a SourceError: it is never followed."""
+        """Text of the plain file ``path`` at ``sha``, None if none; a symlink is a SourceError."""
 
     def reserve(self, root: Path) -> Workspace:
-        """A workspace under ``root`` for one build (a slot kept between builds, or
-        a directory made for this one); the caller resets it and releases it."""
+        """A workspace under ``root`` for one build (a kept slot or a new directory)."""
 
 
 @runtime_checkable

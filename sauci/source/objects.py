@@ -78,13 +78,8 @@ def commit_of(repo: git.Repo, sha: str) -> Commit:
     """Author and message of commit ``sha`` (``ref`` is ""), parsed by GitPython."""
     try:
         commit = repo.commit(sha)
-        try:
-            author = f"{commit.author.name} <{commit.author.email}>"
-            message = commit.message
-        except LookupError:
-            # An "encoding" header no codec answers to: git shows the bytes as they are.
-            out = str(repo.git.show("-s", "--format=%an <%ae>%x00%B", sha, "--"))
-            author, _, message = out.partition("\x00")
+        author = f"{commit.author.name} <{commit.author.email}>"
+        message = commit.message
     except _READ_ERRORS as exc:
         raise SourceError(f"{sha!r} is not a commit in {repo.git_dir}") from exc
     if isinstance(message, bytes):
