@@ -18,6 +18,7 @@ worker lost), with ``build``, ``repo`` and ``step`` bound.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -114,7 +115,6 @@ def _structlog_formatter(fmt: str) -> logging.Formatter:
 
 def configure(*, level: str = "warning", fmt: str = "console") -> None:
     """Configure SauCI's logging (the CLI and the server call this; library code never does)."""
-    global _subscribed
     root = logging.getLogger(_ROOT)
     root.setLevel(_LEVELS[level])
     root.propagate = False
@@ -124,15 +124,18 @@ def configure(*, level: str = "warning", fmt: str = "console") -> None:
     plain = fmt == "console" and _LEVELS[level] >= _LEVELS["warning"]
     handler.setFormatter(_Plain() if plain else _structlog_formatter(fmt))
     root.addHandler(handler)
-    if not _subscribed:
-        # Imported here: sauci.core.events itself logs through this module.
-        from sauci.core.events import subscribe
-
-        subscribe(log_state_change)
-        _subscribed = True
+    _log_state_changes()
 
 
-_subscribed = False
+@functools.cache
+def _log_state_changes() -> None:
+    """Subscribe the state-change log to the event hub, once per process."""
+    # Imported here: sauci.core.events itself logs through this module.
+    from sauci.core.events import subscribe
+
+    subscribe(log_state_change)
+
+
 _events_log = get_logger("sauci.events")
 # Heartbeats are frequent signs of life, not state changes: debug only.
 _EVENT_LEVELS = {"worker_heartbeat": "debug", "build_lost": "warning"}

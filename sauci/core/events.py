@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Listener", "emit", "subscribe"]
+__all__ = ["EventHub", "Listener", "emit", "hub", "subscribe"]
 
 # Plain stdlib logging: sauci._logging subscribes its state-change log to this
 # hub, so this module does not import it back.
@@ -38,38 +38,45 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
 
-_listeners: tuple[Listener, ...] = ()
-_failed: set[int] = set()
-_lock = threading.Lock()
+
+class EventHub:
+    """Listeners and the events sent to them. The process has one, :data:`hub`;
+    :func:`subscribe` and :func:`emit` are its methods."""
+
+    def __init__(self) -> None:
+        self._listeners: tuple[Listener, ...] = ()
+        self._failed: set[int] = set()
+        self._lock = threading.Lock()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(name, fields)`` on every event; returns the unsubscribe function."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
+
+    def emit(self, name: str, **fields: Any) -> None:
+        """Tell every listener; costs one tuple check when there are none."""
+        listeners = self._listeners
+        if not listeners:
+            return
+        for listener in listeners:
+            try:
+                listener(name, fields)
+            except Exception:  # a broken listener must never break a build
+                key = id(listener)
+                if key not in self._failed:
+                    self._failed.add(key)
+                    log.exception(
+                        "event_listener_failed",
+                        extra={"sauci": {"hub_event": name, "listener": repr(listener)}},
+                    )
 
 
-def subscribe(listener: Listener) -> Callable[[], None]:
-    """Call ``listener(name, fields)`` on every event; returns the unsubscribe function."""
-    global _listeners
-    with _lock:
-        _listeners = (*_listeners, listener)
-
-    def unsubscribe() -> None:
-        global _listeners
-        with _lock:
-            _listeners = tuple(x for x in _listeners if x is not listener)
-
-    return unsubscribe
-
-
-def emit(name: str, **fields: Any) -> None:
-    """Tell every listener; costs one tuple check when there are none."""
-    listeners = _listeners
-    if not listeners:
-        return
-    for listener in listeners:
-        try:
-            listener(name, fields)
-        except Exception:  # a broken listener must never break a build
-            key = id(listener)
-            if key not in _failed:
-                _failed.add(key)
-                log.exception(
-                    "event_listener_failed",
-                    extra={"sauci": {"hub_event": name, "listener": repr(listener)}},
-                )
+hub = EventHub()
+subscribe = hub.subscribe
+emit = hub.emit

@@ -20,8 +20,16 @@ __all__ = ["Monitoring", "current", "install"]
 
 log = get_logger(__name__)
 
-_current: Monitoring | None = None
-_current_lock = threading.Lock()
+
+class _Installed:
+    """The Monitoring installed last in this process (None before, or once closed)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.monitoring: Monitoring | None = None
+
+
+_installed = _Installed()
 
 # Components that serve metrics by default (long-running processes).
 _LONG_RUNNING = frozenset({"serve", "worker", "django"})
@@ -60,7 +68,6 @@ class Monitoring:
 
     def close(self, timeout: float = 2.0) -> None:
         """Unsubscribe, stop the metrics server, flush analytics for at most ``timeout`` s."""
-        global _current
         if self._closed:
             return
         self._closed = True
@@ -71,14 +78,14 @@ class Monitoring:
             self.metrics_server.server_close()
         if self.analytics is not None:
             self.analytics.close(timeout)
-        with _current_lock:
-            if _current is self:
-                _current = None
+        with _installed.lock:
+            if _installed.monitoring is self:
+                _installed.monitoring = None
 
 
 def current() -> Monitoring | None:
     """The Monitoring installed last in this process (the Django app reuses it), or None."""
-    return _current
+    return _installed.monitoring
 
 
 def analytics_opted_in(env: Mapping[str, str]) -> bool:
@@ -162,7 +169,6 @@ def install(
         if command:
             found_analytics.track("cli_command", command=command)
 
-    global _current
-    with _current_lock:
-        _current = handle
+    with _installed.lock:
+        _installed.monitoring = handle
     return handle

@@ -158,7 +158,7 @@ def test_a_probe_that_times_out_by_itself_first_is_reported_as_not_answering(mon
     pytest.importorskip("celery")
     from kombu.exceptions import OperationalError
 
-    from sauci.distributed import _app
+    import sauci.distributed
     from sauci.exceptions import SauCIError
 
     def times_out(app, *, timeout):
@@ -170,7 +170,7 @@ def test_a_probe_that_times_out_by_itself_first_is_reported_as_not_answering(mon
         except OperationalError as exc:
             raise SauCIError("cannot reach the broker") from exc
 
-    monkeypatch.setattr(_app, "check_connection", times_out)
+    monkeypatch.setattr(sauci.distributed, "check_connection", times_out)
     assert "broker did not answer within 0.3 s" == check_broker(
         "redis://127.0.0.1:1/0", timeout=0.3
     )

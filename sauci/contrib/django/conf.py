@@ -227,18 +227,24 @@ def problems(value: Any) -> list[Problem]:
     return found
 
 
-_lock = threading.Lock()
-_config: dict[str, Any] | None = None
-_store: Store | None = None
-_store_owned = False  # opened here from a URL (so closed here on a settings change)
-_monitoring: Any = None
-_monitoring_owned = False  # installed here (so closed here on a settings change)
+class _SiteState:
+    """What this process keeps of the site's ``SAUCI`` setting, until it changes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.config: dict[str, Any] | None = None
+        self.store: Store | None = None
+        self.store_owned = False  # opened here from a URL (so closed here on a settings change)
+        self.monitoring: Any = None
+        self.monitoring_owned = False  # installed here (so closed here on a settings change)
+
+
+_state = _SiteState()
 
 
 def config() -> dict[str, Any]:
     """``SAUCI`` merged over the defaults; ImproperlyConfigured when it is wrong."""
-    global _config
-    current = _config
+    current = _state.config
     if current is not None:
         return current
     from django.conf import settings
@@ -250,28 +256,27 @@ def config() -> dict[str, Any]:
         first = found[0]
         raise ImproperlyConfigured(f"{first.id}: {first.message} ({first.hint})")
     merged = {**DEFAULTS, **(raw or {})}
-    _config = merged
+    _state.config = merged
     return merged
 
 
 def get_store() -> Store:
     """The store ``SAUCI["STORE"]`` names, opened once per process (thread-safe)."""
-    global _store, _store_owned
-    store = _store
+    store = _state.store
     if store is not None:
         return store
-    with _lock:
-        if _store is None:
+    with _state.lock:
+        if _state.store is None:
             value = config()["STORE"]
             if value is None or isinstance(value, str):
                 from sauci.storage import default_store_url, open_store
 
-                _store = open_store(value or default_store_url())
-                _store_owned = True
+                _state.store = open_store(value or default_store_url())
+                _state.store_owned = True
             else:
-                _store = value
-                _store_owned = False
-        return _store
+                _state.store = value
+                _state.store_owned = False
+        return _state.store
 
 
 def monitoring() -> Any:
@@ -281,30 +286,29 @@ def monitoring() -> Any:
     store: that one is reused. Otherwise (a Django site of its own) one is
     installed here for the configured store, on first use.
     """
-    global _monitoring, _monitoring_owned
-    found = _monitoring
+    found = _state.monitoring
     if found is not None:
         return found
     store = get_store()  # outside the lock: get_store takes it too
     from sauci.monitoring import current, install
 
-    with _lock:
-        if _monitoring is None:
+    with _state.lock:
+        if _state.monitoring is None:
             existing = current()
             if existing is not None and store in (
                 existing.store,
                 getattr(existing.store, "wrapped", None),
             ):
-                _monitoring, _monitoring_owned = existing, False
+                _state.monitoring, _state.monitoring_owned = existing, False
             else:
-                _monitoring = install(
+                _state.monitoring = install(
                     store=store,
                     component="django",
                     data_dir=data_dir(),
                     analytics=config()["ANALYTICS"],
                 )
-                _monitoring_owned = True
-        return _monitoring
+                _state.monitoring_owned = True
+        return _state.monitoring
 
 
 def metrics_token() -> str | None:
@@ -372,12 +376,11 @@ def webhook_secret() -> tuple[str | None, str | None]:
 
 def reset() -> None:
     """Forget the merged settings and the store (closing one opened here)."""
-    global _config, _store, _store_owned, _monitoring, _monitoring_owned
-    with _lock:
-        store, owned = _store, _store_owned
-        watcher, watcher_owned = _monitoring, _monitoring_owned
-        _config, _store, _store_owned = None, None, False
-        _monitoring, _monitoring_owned = None, False
+    with _state.lock:
+        store, owned = _state.store, _state.store_owned
+        watcher, watcher_owned = _state.monitoring, _state.monitoring_owned
+        _state.config, _state.store, _state.store_owned = None, None, False
+        _state.monitoring, _state.monitoring_owned = None, False
     if watcher is not None and watcher_owned:
         with contextlib.suppress(Exception):
             watcher.close(timeout=1.0)
