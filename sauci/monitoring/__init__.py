@@ -5,6 +5,6 @@ are imported only when metrics or the Mixpanel sink are switched on.
 :func:`install` wires everything for one process; see docs/monitoring.md.
 """
 
-from sauci.monitoring._install import Monitoring, current, install
+from sauci.monitoring._install import Monitoring, analytics_opted_in, current, install
 
-__all__ = ["Monitoring", "current", "install"]
+__all__ = ["Monitoring", "analytics_opted_in", "current", "install"]
