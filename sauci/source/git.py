@@ -43,9 +43,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-# The old private name, until sauci.triggers (hooks, poller) imports run_git
-# from sauci.source.gitcmd; then it goes.
-_git = run_git
 
 T = TypeVar("T")
 
