@@ -7,9 +7,11 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
-__all__ = ["add_log_options", "namespace", "sauci_errors", "writer"]
+from sauci.core.config import Settings
+
+__all__ = ["SauCICommand", "add_log_options", "namespace", "sauci_errors", "writer"]
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -53,3 +55,41 @@ def sauci_errors() -> Iterator[None]:
         raise CommandError(str(exc), returncode=2) from exc
     except SauCIError as exc:
         raise CommandError(str(exc), returncode=3) from exc
+
+
+class SauCICommand(BaseCommand):
+    """A command that runs one of SauCI's loops with this site's ``SAUCI`` settings.
+
+    A subclass adds its own flags (:meth:`add_flags`), says which settings
+    they override (:meth:`overrides`) and runs (:meth:`run`); SauCI's log
+    flags, its errors as CommandErrors and a non-zero exit code are here.
+    """
+
+    def add_flags(self, parser: argparse.ArgumentParser) -> None:
+        raise NotImplementedError
+
+    def overrides(self, flags: argparse.Namespace) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run(self, settings: Settings, flags: argparse.Namespace) -> int:
+        raise NotImplementedError
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        self.add_flags(parser)
+        add_log_options(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from sauci.contrib.django import conf
+
+        flags = namespace(options)
+        with sauci_errors():
+            settings = conf.sauci_settings(
+                **self.overrides(flags), log_level=flags.log_level, log_format=flags.log_format
+            )
+            code = self.run(settings, flags)
+        if code:
+            raise CommandError(f"{self.name} exited with {code}", returncode=code)
+
+    @property
+    def name(self) -> str:
+        return type(self).__module__.rsplit(".", 1)[-1]

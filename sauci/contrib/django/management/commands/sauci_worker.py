@@ -10,47 +10,34 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
-
 from sauci.app.flags import refuse_celery_options, worker_args, worker_overrides
 from sauci.app.worker import run_worker
-from sauci.contrib.django.management._run import (
-    add_log_options,
-    namespace,
-    sauci_errors,
-    writer,
-)
+from sauci.contrib.django.management._run import SauCICommand, writer
+from sauci.core.config import Settings
 
 
-class Command(BaseCommand):
+class Command(SauCICommand):
     help = (
         "A Celery worker that runs SauCI builds, as `sauci worker` does, with this site's "
         "SAUCI settings (STORE, DATA_DIR, ARTIFACTS_DIR, BROKER)."
     )
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+    def add_flags(self, parser: argparse.ArgumentParser) -> None:
         # --broker (over SAUCI['BROKER']), --labels, --slots, --name, ... and the description.
         worker_args(parser)
-        add_log_options(parser)
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def overrides(self, flags: argparse.Namespace) -> dict[str, Any]:
+        refuse_celery_options(flags)
+        return worker_overrides(flags)
+
+    def run(self, settings: Settings, flags: argparse.Namespace) -> int:
         from sauci.contrib.django import conf
 
-        flags = namespace(options)
-        with sauci_errors():
-            refuse_celery_options(flags)
-            settings = conf.sauci_settings(
-                **worker_overrides(flags),
-                log_level=flags.log_level,
-                log_format=flags.log_format,
-            )
-            code = run_worker(
-                settings,
-                flags,
-                store=conf.get_store(),
-                level_given=flags.log_level is not None,
-                analytics=conf.config()["ANALYTICS"],
-                out=writer(self.stdout),
-            )
-        if code:
-            raise CommandError(f"the worker exited with {code}", returncode=code)
+        return run_worker(
+            settings,
+            flags,
+            store=conf.get_store(),
+            level_given=flags.log_level is not None,
+            analytics=conf.config()["ANALYTICS"],
+            out=writer(self.stdout),
+        )
