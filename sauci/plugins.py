@@ -97,7 +97,15 @@ SANDBOXES = Kind(
         "docker": "sauci.sandbox.docker:DockerSandbox",
     },
 )
-RUNNERS = Kind("sauci.runners", "runner", {"local": "sauci.app:LocalRunner"})
+# What a server hands its builds to (sauci.typing.Runner).
+RUNNERS = Kind(
+    "sauci.runners",
+    "runner",
+    {
+        "threaded": "sauci.core.threaded:ThreadedRunner",
+        "celery": "sauci.distributed:CeleryRunner",
+    },
+)
 _KINDS = {kind.group: kind for kind in (STORES, SANDBOXES, RUNNERS)}
 
 
@@ -124,5 +132,6 @@ def load_sandbox(alias: str, **kwargs: Any) -> Any:
 
 
 def load_runner(alias: str, **kwargs: Any) -> Any:
-    """An instance of the runner registered as ``alias`` (``local``, or a plugin's)."""
+    """An instance of the server runner registered as ``alias`` (``threaded``,
+    ``celery``, or a plugin's)."""
     return RUNNERS.load(alias)(**kwargs)

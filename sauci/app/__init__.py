@@ -24,7 +24,8 @@ from sauci.core.pipeline import parse_pipeline
 from sauci.core.secrets import Secrets, load_secrets
 from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
-from sauci.typing import Sandbox, Source, Store
+from sauci.plugins import load_runner
+from sauci.typing import Runner, Sandbox, Source, Store
 
 __all__ = [
     "LocalRunner",
@@ -177,12 +178,10 @@ def build_server(
     ConfigError when the policy's sandbox cannot run here or the secrets file
     is bad: the server refuses to start rather than run with less isolation.
     """
-    from sauci.core.threaded import ThreadedRunner
     from sauci.sandbox._proctree import sweep
     from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
     from sauci.triggers.poller import Poller
-    from sauci.typing import Runner
 
     options = options or ServerOptions()
     prefix = server_cgroup_prefix(settings.data_dir)
@@ -201,9 +200,8 @@ def build_server(
         broker = BrokerClient(settings.broker, visibility_timeout=settings.visibility_timeout)
     runner: Runner
     if broker is not None:
-        from sauci.distributed import CeleryRunner
-
-        runner = CeleryRunner(
+        runner = load_runner(
+            "celery",
             store=store,
             settings=settings,
             broker=broker,
@@ -222,7 +220,7 @@ def build_server(
             name=name,
             slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
         )
-        runner = ThreadedRunner(local=local, max_builds=options.max_builds)
+        runner = load_runner("threaded", local=local, max_builds=options.max_builds)
     repos = list(repos)
     triggers = [
         PollTrigger(

@@ -87,7 +87,7 @@ def run_server(
     where, stop_web = web(store) if web is not None else ("", None)
     if settings.broker:
         where += f"; builds go to workers through {safe_url(settings.broker)}"
-    if server.dispatcher is None:
+    else:
         allowed = sorted(server.sandboxes.allowed - {server.sandboxes.name})
         where += f"; steps run in the {server.sandboxes.name} sandbox" + (
             f" (pipelines may ask for {', '.join(allowed)})" if allowed else ""

@@ -132,12 +132,6 @@ class Server:
         self._woken = threading.Event()  # a build was queued or ended in this process
         self._unsubscribe: Callable[[], None] | None = None
 
-    @property
-    def dispatcher(self) -> Runner | None:
-        """The runner when builds run elsewhere, else None. Read only by the start
-        line of sauci.app.serve; goes once it asks ``settings.broker`` instead."""
-        return None if self.runner.mode == "in-process" else self.runner
-
     # -- life cycle ------------------------------------------------------------
 
     def start(self) -> None:

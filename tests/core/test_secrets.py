@@ -79,7 +79,7 @@ def test_a_served_step_that_names_server_variables_receives_none_of_them(tmp_pat
     build = Build(id=1, repo="/r", ref="refs/heads/main", sha="a" * 40, event="push")
     from sauci.core._step_executor import step_env
 
-    executor = server.runner.executor
+    executor = server.runner.local.executor
     env = step_env(
         build, Pipeline(steps=[step]), step, tmp_path, secrets=executor.secrets.for_repo("/r")
     )
