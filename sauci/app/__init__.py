@@ -25,7 +25,7 @@ from sauci.core.secrets import Secrets, load_secrets
 from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
 from sauci.plugins import load_runner
-from sauci.typing import Runner, Sandbox, Source, Store
+from sauci.typing import Runner, Sandbox, Source, Store, Trigger
 
 __all__ = [
     "LocalRunner",
@@ -222,7 +222,7 @@ def build_server(
         )
         runner = load_runner("threaded", local=local, max_builds=options.max_builds)
     repos = list(repos)
-    triggers = [
+    triggers: list[Trigger] = [
         PollTrigger(
             Poller(settings.data_dir / "poller.json"),
             lambda: repos,

@@ -20,18 +20,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import subscribe
-from sauci.core.models import Build, Status, request_again
+from sauci.core.models import Build, BuildRequest, Status, request_again
 from sauci.core.paths import secure_data_dir
 from sauci.core.scheduler import Scheduler
 from sauci.exceptions import ConfigError, SauCIError
-from sauci.typing import Runner, Store
+from sauci.typing import Runner, Store, Trigger
 
 __all__ = ["Server", "ServerOptions", "read_status"]
 
@@ -87,6 +87,18 @@ def read_status(data_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+class Spool(Protocol):
+    """Pushes git hooks write to ``spool_dir``, each recorded as coming from its
+    pusher; :meth:`acknowledge` deletes the files :meth:`due` read, once their
+    requests are in the store."""
+
+    spool_dir: Path
+
+    def due(self, now: float) -> list[BuildRequest]: ...
+
+    def acknowledge(self) -> None: ...
+
+
 class Server:
     """Builds every push to the given repositories: here, or on workers through a broker.
 
@@ -103,8 +115,8 @@ class Server:
         store: Store,
         settings: Settings,
         runner: Runner,
-        spool: Any,
-        triggers: Sequence[Any] = (),
+        spool: Spool,
+        triggers: Sequence[Trigger] = (),
         repos: Sequence[str] = (),
         options: ServerOptions | None = None,
         sweep: Callable[[], list[str]] = list,

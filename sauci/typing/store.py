@@ -1,29 +1,17 @@
-"""The contracts a plugin implements: Source, Sandbox, Store (and its parts), LogWriter, Runner.
-
-``typing.Protocol`` classes, so a plugin imports nothing from SauCI to satisfy
-one; adapters are handed to each other as instances and declare what they can
-do in ``capabilities`` (a frozenset of strings). A Store is the combination of
-small per-entity parts (BuildStore, QueueStore, StepStore, LogStore,
-ResultStore, RepoStore, WorkerStore, EventStore): code asks for the one it needs.
+"""The Store's protocols: small per-entity parts (builds, queue, steps, logs,
+results, repositories, workers, events), each at most six methods, the
+``Store`` that combines them, and :class:`BuildQuery`, what ``list_builds``
+answers. Re-exported by :mod:`sauci.typing`.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from sauci.core.models import (
-    Build,
-    BuildRequest,
-    Status,
-    Step,
-    StepResult,
-    StepRun,
-)
+from sauci.core.models import Build, BuildRequest, Status, StepRun
 
 if TYPE_CHECKING:
     from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
@@ -32,120 +20,15 @@ __all__ = [
     "STORE_PARTS",
     "BuildQuery",
     "BuildStore",
-    "Commit",
     "EventStore",
     "LogStore",
-    "LogWriter",
     "QueueStore",
     "RepoStore",
     "ResultStore",
-    "Runner",
-    "Sandbox",
-    "Source",
     "StepStore",
     "Store",
     "WorkerStore",
-    "Workspace",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class Commit:
-    """A commit as a Source reads it: full ``sha``, ``ref`` read from ("" when none),
-    ``author`` ("Name <email>"), ``message`` (from a pusher: show it escaped)."""
-
-    sha: str
-    ref: str
-    author: str
-    message: str
-
-
-@runtime_checkable
-class Workspace(Protocol):
-    """A directory a :class:`Source` lends one build, made a commit's tree by :meth:`reset`."""
-
-    @property
-    def path(self) -> Path:
-        """Where the workspace is (it may not exist before :meth:`reset`)."""
-
-    def reset(self, sha: str) -> Path:
-        """Make :attr:`path` exactly the tree of ``sha``, nothing else in it; returns it."""
-
-    def release(self, *, tidy: bool = False) -> None:
-        """Hand it back (twice is harmless); ``tidy``: nothing of the build runs any more."""
-
-
-@runtime_checkable
-class Source(Protocol):
-    """Where a build's code comes from: one repository, local or known by URL.
-
-    SourceError when the repository cannot answer. Revisions and paths come
-    from pushes: one starting with "-" is never an option, and a pushed
-    repository's hooks and configuration never run on the server.
-    """
-
-    def resolve(self, rev: str = "HEAD") -> str:
-        """The full sha of the commit ``rev`` (a sha, a full ref or a branch) names now."""
-
-    def resolve_commit(self, rev: str = "HEAD") -> Commit:
-        """:meth:`resolve` with the commit's author and message (``ref`` is "")."""
-
-    def read_file(self, sha: str, path: str) -> str | None:
-        """Text of the plain file ``path`` at ``sha``, None if none; a symlink is a SourceError."""
-
-    def reserve(self, root: Path) -> Workspace:
-        """A workspace under ``root`` for one build (a kept slot or a new directory)."""
-
-
-@runtime_checkable
-class LogWriter(Protocol):
-    """Where a sandbox sends a step's output, as raw bytes in large pieces."""
-
-    def write(self, data: bytes) -> None:
-        """Take the next piece of output. Never raises for bad bytes."""
-
-    def flush(self) -> None:
-        """Send what is buffered on (sandboxes call this when output goes quiet)."""
-
-    @property
-    def exceeded(self) -> bool:
-        """True once the size cap was hit; later writes are dropped."""
-
-
-@runtime_checkable
-class Sandbox(Protocol):
-    """Runs one step's command and owns its process lifetime.
-
-    Capabilities a sandbox may declare: ``"limits.memory"``,
-    ``"limits.processes"``, ``"limits.cpu"``, ``"isolates_filesystem"``,
-    ``"isolates_network"``, ``"services"``, ``"image"``.
-    """
-
-    capabilities: frozenset[str]
-
-    def run(
-        self,
-        step: Step,
-        workspace: Path,
-        log: LogWriter,
-        *,
-        env: Mapping[str, str],
-        cancel: threading.Event,
-        label: str,
-    ) -> StepResult:
-        """Run ``step`` in ``workspace`` with exactly ``env``; return its result.
-
-        The step's command runs in ``workspace / step.workdir``. Output goes
-        to ``log``. On ``step.timeout`` or when ``cancel`` is set, end the
-        whole process tree (SIGTERM, a grace period, SIGKILL) and report
-        ``ended_by``. ``label`` is unique per build and step (for cgroup or
-        container names, so leftovers can be found after a crash). A failed
-        command is a result; raise SandboxError only when the sandbox itself
-        cannot work.
-        """
-
-    def close(self) -> None:
-        """Release anything the sandbox holds."""
 
 
 @attrs.frozen(kw_only=True)
@@ -366,35 +249,3 @@ STORE_PARTS = (
     WorkerStore,
     EventStore,
 )
-
-
-@runtime_checkable
-class Runner(Protocol):
-    """Takes the builds queued in the store for ``sauci serve`` and has them run.
-
-    The server's loop calls :meth:`start`, :meth:`tick` round after round, then
-    :meth:`stop`; any thread may ask :meth:`busy` and :meth:`running`. SauCI has
-    ThreadedRunner (threads of this process) and CeleryRunner (workers through
-    a broker). What a runner claims, sends or ends is in the store, not memory.
-    """
-
-    name: str  # the owner its claims are recorded under ("serve:HOST:PID")
-    mode: str  # where builds run, for the server's start line ("in-process")
-
-    def start(self, report: Callable[[str], None]) -> None:
-        """Check the way to what runs builds (SauCIError when it is down);
-        ``report`` takes a failure that is no build's own result."""
-
-    def tick(self) -> None:
-        """Take the queued builds there is room for, pass cancel requests on,
-        end the builds of lost runners."""
-
-    def busy(self) -> bool:
-        """Whether the next round is wanted at once; if not, the server backs off."""
-
-    def running(self) -> list[int]:
-        """The ids of the builds running in this process (for ``server.json``)."""
-
-    def stop(self, *, reason: str, timeout: float) -> None:
-        """Take no more builds, cancel those running here with ``reason``, wait up
-        to ``timeout`` s for them to record their end, close the way to them."""
