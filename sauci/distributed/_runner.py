@@ -26,10 +26,11 @@ from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
+from sauci.core.pipeline import FILENAME, parse_pipeline
 from sauci.distributed._liveness import Liveness
 from sauci.distributed._queues import queue_name
 from sauci.exceptions import ConfigError, SourceError, StoreError
-from sauci.typing import Store
+from sauci.typing import Commit, Source, Store
 
 __all__ = ["WAITING", "Broker", "CeleryRunner"]
 
@@ -72,7 +73,7 @@ class CeleryRunner:
         settings: Settings,
         broker: Broker,
         name: str,
-        sources: Callable[[str], Any],
+        sources: Callable[[str], Source],
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -94,7 +95,7 @@ class CeleryRunner:
         self.prune_after = max(3600.0, 10 * settings.lost_timeout)  # forget a silent worker
         self._sent: dict[int, float] = {}  # build id -> monotonic time sent
         self._routes: dict[int, tuple[str, ...]] = {}  # build id -> runs_on read from its pipeline
-        self._sources: dict[str, Any] = {}
+        self._sources: dict[str, Source] = {}
         self._next_lost_check = 0.0
         self._last_read: float | None = None  # monotonic time of the last store read that worked
         self._blind_since: float | None = None  # the last good read before the store failed
@@ -236,17 +237,13 @@ class CeleryRunner:
         self._routes[build.id] = runs_on
         return runs_on
 
-    def _read_runs_on(self, build: Build) -> tuple[str, tuple[str, ...], Any]:
-        from sauci.core.pipeline import FILENAME, parse_pipeline
-        from sauci.source.git import is_remote, read_file
-
+    def _read_runs_on(self, build: Build) -> tuple[str, tuple[str, ...], Commit | None]:
         source = self._sources.get(build.repo)
         if source is None:
             source = self._sources[build.repo] = self._make_source(build.repo)
         sha = source.resolve(build.sha or build.ref or "HEAD")
-        commit = None if build.author else source.commit(sha, with_ref=False)
-        where = source.mirror_path if is_remote(build.repo) else build.repo
-        text = read_file(where, sha, FILENAME)
+        commit = None if build.author else source.resolve_commit(sha)
+        text = source.read_file(sha, FILENAME)  # a committed symlink is a SourceError
         if text is None:
             raise ConfigError(f"no pipeline file {FILENAME} in {build.repo} at {sha[:12]}")
         pipeline = parse_pipeline(
