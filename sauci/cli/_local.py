@@ -85,20 +85,19 @@ def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Set
     """The repository, HEAD's commit, the settings, and a fresh workspace
     checked out at HEAD (the repository itself with --dirty).
 
-    The engine is imported while ``git worktree add`` works on the other core.
+    The YAML parser is imported while ``git worktree add`` works on the other core.
     """
     from sauci.source.git import GitSource
 
     source, commit = GitSource.with_commit(args.path, "HEAD")
     settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
     if args.dirty:
-        _import_engine(settings)
         return source, commit, settings, source.repo
     workspace = settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
     try:  # an error or Ctrl-C: no workspace is left behind
         checkout = source.start_checkout(commit.sha, workspace)
         try:
-            _import_engine(settings)
+            _import_reader()
         finally:
             checkout.wait()
     except BaseException:
@@ -108,15 +107,10 @@ def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Set
     return source, commit, settings, workspace
 
 
-def _import_engine(settings: Settings) -> None:
-    """Import what a build needs (while git checks out)."""
-    import sauci.app  # build_runner, and through it the core runner
-    import sauci.cli._live
-    import sauci.core.pipeline
-    import sauci.sandbox.local  # the runner's default sandbox (imported when it is made)
-
-    if not settings.store:
-        import sauci.storage.sqlite  # noqa: F401 - the default store
+def _import_reader() -> None:
+    """Import the YAML parser that reading the pipeline needs while git checks out
+    (``import sauci`` imported the engine: the library exports it)."""
+    import yaml  # noqa: F401 - most of the pipeline reader's import time
 
 
 def _summary(outcome: BuildOutcome, style: Style, *, quiet: bool, store: object) -> None:

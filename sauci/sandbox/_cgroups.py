@@ -3,10 +3,13 @@ cgroups can be made (:func:`probe`), and the no-op move that keeps cgroup v1
 thread moves fast (:func:`warm_moves`).
 
 On cgroup v1 the first move of a thread between cgroups after a quiet spell
-waits for an RCU grace period (8-15 ms on the machines measured), and moves
-in the next 30-50 ms do not. A step's start is such a move, so
-``LocalSandbox.prepare`` (called by the runner before a checkout) makes one
-that changes nothing, and the wait overlaps the checkout.
+waits for an RCU grace period (5-30 ms on the machines measured), and while
+it waits the kernel holds up every fork and thread start; moves in the next
+few milliseconds do not wait. So :func:`probe` moves nothing: it looks at
+mounts and permissions, and the first step's own move is the test (see
+``LocalSandbox``). ``LocalSandbox.prepare`` (called by the runner before a
+checkout) makes a move that changes nothing, so that the wait overlaps the
+checkout.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "probe",
     "read_file",
     "warm_moves",
+    "warming",
     "write_file",
     "write_own_tid",
 ]
@@ -78,23 +82,21 @@ def own_cgroups() -> dict[str, str]:
     return out
 
 
-def _try_child(base: Path, *, move_thread: bool) -> None:
-    """Raise OSError unless a child cgroup can be made (and, for v1, entered) here."""
+def _try_child(base: Path) -> None:
+    """Raise OSError unless a child cgroup can be made here (mkdir and rmdir: cheap)."""
     # Not "sauci-...": sweep() must never take a probe for a leftover.
     child = base / f"sauciprobe-{os.getpid()}-{secrets.token_hex(3)}"
     os.mkdir(child)
-    try:
-        if move_thread:
-            write_own_tid(child / "tasks")
-            write_own_tid(base / "tasks")
-    finally:
-        os.rmdir(child)
+    os.rmdir(child)
 
 
 def probe(root: Path | str = DEFAULT_ROOT) -> tuple[Found | None, str]:
     """Where step cgroups can be made under ``root``, or None and the reason in
     words. Tries the v2 unified hierarchy when ``<root>/cgroup.controllers``
-    exists, else the v1 controllers pids, memory and cpu."""
+    exists, else the v1 controllers pids, memory and cpu.
+
+    No thread is moved (on v1 that waits for the kernel): whether a step's
+    thread may enter its cgroup is learnt when the first step starts."""
     root = Path(root)
     try:
         own = own_cgroups()
@@ -115,7 +117,7 @@ def _probe_v1(root: Path, own: Mapping[str, str]) -> tuple[Found | None, str]:
             continue
         base = mount / own[ctrl].lstrip("/")
         try:
-            _try_child(base, move_thread=True)
+            _try_child(base)
         except OSError as exc:
             problems.append(f"{ctrl}: {exc.strerror or exc} in {base}")
             continue
@@ -130,7 +132,7 @@ def _probe_v2(root: Path, own: Mapping[str, str]) -> tuple[Found | None, str]:
         return None, "this process is in no cgroup v2 group"
     base = root / own[""].lstrip("/")
     try:
-        _try_child(base, move_thread=False)
+        _try_child(base)
     except OSError as exc:
         return None, f"cannot create a cgroup in {base}: {exc.strerror or exc}"
     try:
@@ -151,29 +153,26 @@ def _probe_v2(root: Path, own: Mapping[str, str]) -> tuple[Found | None, str]:
     return (2, {"unified": base}, controllers), ""
 
 
-_moving = False  # a warm-up thread is in flight: one at a time is enough
-_moving_lock = threading.Lock()
+# Held while a warm-up thread is in flight: one at a time is enough.
+warming = threading.Lock()
 
 
 def warm_moves(tasks: Path | None) -> None:
     """Move a short-lived thread into the cgroup whose ``tasks`` file this is
     (its own: nothing changes), unless one is on its way already; errors only
     mean a missed speed-up."""
-    global _moving
-    if tasks is None:
+    if tasks is None or not warming.acquire(blocking=False):
         return
-    with _moving_lock:
-        if _moving:
-            return
-        _moving = True
 
     def move() -> None:
-        global _moving
         try:
             with contextlib.suppress(OSError):
                 write_own_tid(tasks)
         finally:
-            with _moving_lock:
-                _moving = False
+            warming.release()
 
-    threading.Thread(target=move, name="sauci-cgroup-warm", daemon=True).start()
+    try:
+        threading.Thread(target=move, name="sauci-cgroup-warm", daemon=True).start()
+    except BaseException:
+        warming.release()
+        raise

@@ -31,6 +31,7 @@ from sauci.sandbox._cgroups import read_file as _read
 from sauci.sandbox._cgroups import write_file as _write
 
 __all__ = [
+    "CannotEnter",
     "CgroupEvents",
     "CgroupLayout",
     "StepCgroup",
@@ -48,6 +49,10 @@ Starter = Callable[[list[str], Callable[[], None] | None], T]
 _SH = "/bin/sh"
 _SH_IS_DASH = os.path.basename(os.path.realpath(_SH)) == "dash"
 _ENTER = 'echo 0 >"$0" || { echo "sauci: cannot enter the step cgroup $0" >&2; exit 125; }; '
+
+
+class CannotEnter(OSError):
+    """This thread may not enter the step's cgroup (cgroup v1): nothing was started."""
 
 
 def _counter(path: Path, key: str) -> int | None:
@@ -188,7 +193,12 @@ class StepCgroup:
         moved: list[str] = []
         try:
             for ctrl, d in self.dirs.items():
-                _write(d / "tasks", tid)
+                try:
+                    _write(d / "tasks", tid)
+                except OSError as exc:
+                    raise CannotEnter(
+                        f"a step cannot enter its cgroup {d} ({exc.strerror})"
+                    ) from exc
                 moved.append(ctrl)
             return start(list(argv), None)
         finally:

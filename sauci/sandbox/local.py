@@ -7,6 +7,7 @@ isolation: the step sees the host's files and network. See docs/sandboxes.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal as _signal
 import subprocess
@@ -22,6 +23,7 @@ from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._cgroups import DEFAULT_ROOT, warm_moves
 from sauci.sandbox._proctree import (
+    CannotEnter,
     CgroupLayout,
     StepCgroup,
     cgroup_name,
@@ -40,22 +42,23 @@ log = get_logger(__name__)
 
 POLL_INTERVAL = 0.05  # how often cancel and the clock are looked at, at most
 
-_warned_lock = threading.Lock()
-_warned = False
 
-
+@functools.cache
 def _warn_cgroups_unavailable(reason: str) -> None:
-    global _warned
-    with _warned_lock:
-        if _warned:
-            return
-        _warned = True
+    """Say once per reason (every LocalSandbox of a machine has the same one)."""
     log.warning(
         "cgroups_unavailable",
         reason=reason,
         effect="steps are tracked by process group, session and a marker variable; "
         "limits are not enforced",
     )
+
+
+_LIMIT_TEXT: dict[str, Callable[[Any], str]] = {
+    "memory": lambda memory: f"memory limit {format_size(memory)}",
+    "pids": lambda processes: f"process limit of {processes}",
+    "cpu": lambda cpu: f"cpu limit of {cpu:g} cores",
+}
 
 
 def _seconds(value: float) -> str:
@@ -94,6 +97,7 @@ class LocalSandbox:
         self.drain_timeout = drain_timeout
         self.layout: CgroupLayout | None = None
         self.cgroups_reason = "disabled (use_cgroups=False)"
+        self.required = bool(use_cgroups)
         if use_cgroups is not False:
             self.layout, self.cgroups_reason = detect_cgroups(cgroup_root)
             if self.layout is None:
@@ -159,26 +163,88 @@ class LocalSandbox:
                 reason=problem,
                 log_truncated=log.exceeded,
             )
+        try:
+            tree, proc = self._spawn(step, workspace, cwd, env, log, label)
+        except (FileNotFoundError, PermissionError) as exc:
+            problem = f"cannot start {exc.filename!r}: {exc.strerror or exc}"
+            log.write(f"sauci: error: {problem}\n".encode())
+            return StepResult(
+                exit_code=127 if isinstance(exc, FileNotFoundError) else 126,
+                duration=time.monotonic() - started,
+                reason=problem,
+                log_truncated=log.exceeded,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SandboxError(f"cannot start step {step.name!r}: {exc}") from exc
+        try:
+            return self._supervise(step, proc, tree, log, cancel, started)
+        finally:
+            # Also on an exception (KeyboardInterrupt, a failing LogWriter):
+            # nothing of the step may outlive run().
+            if proc.returncode is None:
+                tree.kill_all()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+            tree.remove()
+
+    def _spawn(
+        self,
+        step: Step,
+        workspace: Path,
+        cwd: Path,
+        env: Mapping[str, str],
+        log: LogWriter,
+        label: str,
+    ) -> tuple[StepCgroup | ProcessTree, subprocess.Popen[bytes]]:
+        """Start the step's main process in a new tree (its cgroup where there is
+        one). The first step is the test of whether this thread may enter a
+        cgroup: when it may not, the step starts without one, and so do the
+        next ones (unless cgroups are required)."""
         memory = _pick(step.limits.memory, self.limits.memory)
         cpu = _pick(step.limits.cpu, self.limits.cpu)
-        asked_processes = _pick(step.limits.processes, self.limits.processes)
+        processes = _pick(step.limits.processes, self.limits.processes)
         tree = self._new_tree(
-            label, memory=memory, processes=asked_processes or self.default_processes, cpu=cpu
+            label, memory=memory, processes=processes or self.default_processes, cpu=cpu
         )
-        unenforced = [
-            what
-            for value, ctrl, what in (
-                (memory, "memory", f"memory limit {format_size(memory or 0)}"),
-                (asked_processes, "pids", f"process limit of {asked_processes}"),
-                (cpu, "cpu", f"cpu limit of {cpu or 0:g} cores"),
-            )
-            if value is not None and ctrl not in tree.controllers
-        ]
-        for what in unenforced:
-            # The build's own log says so, where the person reading it looks.
-            why = "without cgroups" if isinstance(tree, ProcessTree) else "on this machine"
-            line = f"sauci: warning: {what} cannot be enforced by the {self.kind} sandbox {why}\n"
-            log.write(line.encode())
+        asked = ((memory, "memory"), (processes, "pids"), (cpu, "cpu"))
+        try:
+            return tree, self._start(step, workspace, cwd, env, log, tree, asked)
+        except CannotEnter as exc:
+            self._without_cgroups(str(exc))
+        tree = ProcessTree()
+        return tree, self._start(step, workspace, cwd, env, log, tree, asked)
+
+    def _without_cgroups(self, reason: str) -> None:
+        """This machine lets no step enter a cgroup after all: stop trying."""
+        if self.required:
+            raise SandboxError(f"cgroups were required but {reason}")
+        if self.layout is not None:
+            self.capabilities = self.capabilities - self.layout.capabilities
+        self.layout, self.cgroups_reason = None, reason
+        _warn_cgroups_unavailable(reason)
+
+    def _start(
+        self,
+        step: Step,
+        workspace: Path,
+        cwd: Path,
+        env: Mapping[str, str],
+        log: LogWriter,
+        tree: StepCgroup | ProcessTree,
+        asked: tuple[tuple[Any, str], ...],
+    ) -> subprocess.Popen[bytes]:
+        """Say in the step's log which of the ``asked`` (limit, controller) ``tree``
+        cannot enforce, then start it; on an error nothing of the step is left."""
+        why = "without cgroups" if isinstance(tree, ProcessTree) else "on this machine"
+        for value, ctrl in asked:
+            if value is not None and ctrl not in tree.controllers:
+                # The build's own log says so, where the person reading it looks.
+                what = _LIMIT_TEXT[ctrl](value)
+                log.write(
+                    f"sauci: warning: {what} cannot be enforced by the {self.kind} "
+                    f"sandbox {why}\n".encode()
+                )
         run_env = tree.env(env) if isinstance(tree, ProcessTree) else dict(env)
         argv, popen_cwd = self._command(step, workspace, cwd, run_env)
 
@@ -196,31 +262,10 @@ class LocalSandbox:
             )
 
         try:
-            proc = tree.spawn(argv, start, env=run_env)
-        except (FileNotFoundError, PermissionError) as exc:
+            return tree.spawn(argv, start, env=run_env)
+        except BaseException:
             tree.remove()
-            problem = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
-            log.write(f"sauci: error: {problem}\n".encode())
-            return StepResult(
-                exit_code=127 if isinstance(exc, FileNotFoundError) else 126,
-                duration=time.monotonic() - started,
-                reason=problem,
-                log_truncated=log.exceeded,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            tree.remove()
-            raise SandboxError(f"cannot start step {step.name!r}: {exc}") from exc
-        try:
-            return self._supervise(step, proc, tree, log, cancel, started)
-        finally:
-            # Also on an exception (KeyboardInterrupt, a failing LogWriter):
-            # nothing of the step may outlive run().
-            if proc.returncode is None:
-                tree.kill_all()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-            tree.remove()
+            raise
 
     def _new_tree(
         self, label: str, *, memory: int | None, processes: int | None, cpu: float | None

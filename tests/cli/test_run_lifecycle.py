@@ -145,7 +145,7 @@ def test_a_commit_git_cannot_read_is_gits_own_error(repo, data_dir, capsys):
 
 
 @pytest.mark.parametrize(
-    "where", ["importing the engine", "loading the pipeline"], ids=lambda w: w.split()[-1]
+    "where", ["importing the reader", "loading the pipeline"], ids=lambda w: w.split()[-1]
 )
 def test_ctrl_c_while_the_command_runs_leaves_no_workspace(
     repo, data_dir, monkeypatch, capsys, where
@@ -157,8 +157,8 @@ def test_ctrl_c_while_the_command_runs_leaves_no_workspace(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    if where == "importing the engine":
-        monkeypatch.setattr(_local, "_import_engine", interrupted)
+    if where == "importing the reader":  # while git checks out
+        monkeypatch.setattr(_local, "_import_reader", interrupted)
     else:
         import sauci.core.pipeline
 

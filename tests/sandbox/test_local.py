@@ -508,11 +508,11 @@ def test_sweep_ends_leftover_cgroups(cgroup_sandbox: LocalSandbox) -> None:
         cg.remove()
 
 
-def test_missing_cgroups_are_logged_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_cgroups_are_logged_once(tmp_path: Path) -> None:
     from sauci.sandbox import local
     from sauci.testing.logs import capture_logs
 
-    monkeypatch.setattr(local, "_warned", False)
+    local._warn_cgroups_unavailable.cache_clear()
     with capture_logs() as logs:
         first = LocalSandbox(cgroup_root=tmp_path)
         second = LocalSandbox(cgroup_root=tmp_path)
