@@ -32,28 +32,30 @@ def path(route: str, view: Callable[..., HttpResponse], *, name: str) -> URLPatt
     return django_path(route, csp(view), name=name)
 
 
+# The pages of one build, under builds/<id>/. Step names may hold any
+# character, "/" too: <path:step> comes last.
+_BUILD_PAGES = (
+    ("tests/", result_views.test_results, "tests"),
+    ("artifacts/", build_views.artifacts, "artifacts"),
+    ("artifacts/file", build_views.artifact_download, "artifact"),
+    ("rerun/", action_views.rerun, "rerun"),
+    ("cancel/", action_views.cancel, "cancel"),
+    ("log/<path:step>", log_views.log_page, "log"),
+    ("log-range/<path:step>", log_views.log_range, "log_range"),
+    ("log-raw/<path:step>", log_views.log_raw, "log_raw"),
+    ("log-stream/<path:step>", log_views.log_stream, "log_stream"),
+    ("log-search/<path:step>", log_views.log_search, "log_search"),
+    ("log-ts/<path:step>", log_views.log_timestamps, "log_ts"),
+)
+
 urlpatterns = [
     path("", repo_views.overview, name="overview"),
     path("builds/", build_views.build_list, name="builds"),
     path("builds/<sauci_id:build_id>/", build_views.build_detail, name="build"),
-    path("builds/<sauci_id:build_id>/tests/", result_views.test_results, name="tests"),
-    path("builds/<sauci_id:build_id>/artifacts/", build_views.artifacts, name="artifacts"),
-    path(
-        "builds/<sauci_id:build_id>/artifacts/file", build_views.artifact_download, name="artifact"
+    *(
+        path(f"builds/<sauci_id:build_id>/{route}", view, name=name)
+        for route, view, name in _BUILD_PAGES
     ),
-    path("builds/<sauci_id:build_id>/rerun/", action_views.rerun, name="rerun"),
-    path("builds/<sauci_id:build_id>/cancel/", action_views.cancel, name="cancel"),
-    # Step names may hold any character but "/" is allowed too: <path:> last.
-    path("builds/<sauci_id:build_id>/log/<path:step>", log_views.log_page, name="log"),
-    path("builds/<sauci_id:build_id>/log-range/<path:step>", log_views.log_range, name="log_range"),
-    path("builds/<sauci_id:build_id>/log-raw/<path:step>", log_views.log_raw, name="log_raw"),
-    path(
-        "builds/<sauci_id:build_id>/log-stream/<path:step>", log_views.log_stream, name="log_stream"
-    ),
-    path(
-        "builds/<sauci_id:build_id>/log-search/<path:step>", log_views.log_search, name="log_search"
-    ),
-    path("builds/<sauci_id:build_id>/log-ts/<path:step>", log_views.log_timestamps, name="log_ts"),
     path("tests/history/", result_views.test_history, name="test_history"),
     path("analytics/", repo_views.analytics, name="analytics"),
     path("usage/", monitoring.usage, name="usage"),
