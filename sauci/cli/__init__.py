@@ -264,7 +264,7 @@ def _track_command(args: argparse.Namespace) -> None:
 
     if args.command in _SELF_TRACKED:
         return
-    from sauci.monitoring._install import analytics_opted_in
+    from sauci.monitoring import analytics_opted_in
 
     if not analytics_opted_in(os.environ):
         return

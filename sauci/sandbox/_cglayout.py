@@ -3,7 +3,7 @@ kernel counted for one (out-of-memory kills, process-limit hits)."""
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +19,7 @@ _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 def cgroup_name(prefix: str, label: str) -> str:
     """``<prefix><label>-<random>`` with the label made safe for a directory name."""
     safe = "".join(c if c in _SAFE else "_" for c in label)[:120] or "step"
-    return f"{prefix}{safe}-{secrets.token_hex(4)}"
+    return f"{prefix}{safe}-{os.urandom(4).hex()}"
 
 
 @attrs.frozen(kw_only=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,7 +84,7 @@ def own_cgroups() -> dict[str, str]:
 def _try_child(base: Path) -> None:
     """Raise OSError unless a child cgroup can be made here (mkdir and rmdir: cheap)."""
     # Not "sauci-...": sweep() must never take a probe for a leftover.
-    child = base / f"sauciprobe-{os.getpid()}-{secrets.token_hex(3)}"
+    child = base / f"sauciprobe-{os.getpid()}-{os.urandom(3).hex()}"
     os.mkdir(child)
     os.rmdir(child)
 
