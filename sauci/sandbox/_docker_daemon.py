@@ -23,6 +23,7 @@ __all__ = [
     "connect",
     "container_labels",
     "container_name",
+    "create_container",
     "frames",
     "remove_container",
     "signal_container",
@@ -137,3 +138,20 @@ def frames(buffer: bytearray) -> bytes:
         pos += _HEADER.size + size
     del buffer[:pos]
     return bytes(out)
+
+
+def create_container(
+    api: Any, errors: Any, image: str, *, of: str, what: str, **config: Any
+) -> str:
+    """Create a container of ``image`` with no stdin and no tty, whose environment is
+    exactly the one given (no proxy settings of the client's); its id. The
+    SandboxError says whose image is missing (``of``) or ``what`` was not made."""
+    try:
+        created = api.create_container(
+            image, stdin_open=False, tty=False, use_config_proxy=False, **config
+        )
+    except errors.ImageNotFound as exc:
+        raise SandboxError(f"image {image!r}{of} is not available to the docker daemon") from exc
+    except errors.DockerException as exc:
+        raise SandboxError(f"cannot create {what}: {exc}") from exc
+    return str(created["Id"])

@@ -9,14 +9,12 @@ import contextlib
 import os
 import re
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sauci.core.logsink import format_size
 from sauci.core.models import EndedBy, Limits, Step, StepResult
-from sauci.typing import LogWriter
+from sauci.sandbox._steps import Job, ended_result, out_of_memory, process_limit
 
 __all__ = [
     "PidsWatch",
@@ -201,40 +199,26 @@ def _int(text: str | None) -> int | None:
 
 
 def step_result(
-    step: Step,
+    job: Job,
     limits: Limits,
     code: int | None,
     state: Mapping[str, Any],
     ended_by: EndedBy | None,
     pids: PidsWatch,
-    log: LogWriter,
-    started: float,
 ) -> StepResult:
     """The step's result from its exit code and the container's final ``state``."""
     exit_code, sig = code, None
     # docker-init exits 128 + n when the step was killed by signal n.
     if code is not None and 128 < code <= 128 + 64:
         exit_code, sig = None, code - 128
-    reason: str | None = None
-    if ended_by is EndedBy.TIMEOUT:
-        reason = f"killed after {step.timeout:g} s timeout"
-    elif ended_by is EndedBy.CANCELLED:
-        reason = "cancelled"
-    if (code != 0 or ended_by is not None) and ended_by is not EndedBy.CANCELLED:
-        cause: tuple[EndedBy, str] | None = None
+
+    def limit_hit() -> tuple[EndedBy, str] | None:
         if state.get("OOMKilled") and limits.memory:
-            at = format_size(limits.memory)
-            cause = (EndedBy.OUT_OF_MEMORY, f"out of memory at {at} limit")
-        elif pids.reached:
-            cause = (EndedBy.PROCESS_LIMIT, f"process limit of {limits.processes} reached")
-        if cause is not None:
-            ended_by = cause[0]
-            reason = cause[1] if reason is None else f"{cause[1]}; {reason}"
-    return StepResult(
-        exit_code=exit_code,
-        signal=sig,
-        duration=time.monotonic() - started,
-        ended_by=ended_by,
-        reason=reason,
-        log_truncated=log.exceeded,
+            return out_of_memory(limits.memory)
+        if pids.reached:
+            return process_limit(limits.processes)
+        return None
+
+    return ended_result(
+        job, exit_code, sig, failed=code != 0, ended_by=ended_by, limit_hit=limit_hit
     )

@@ -16,7 +16,13 @@ from typing import Any
 from sauci.core.logsink import format_size
 from sauci.core.models import EndedBy, Service, Step, StepResult
 from sauci.exceptions import SandboxError
-from sauci.sandbox._docker_daemon import POLL_INTERVAL, container_labels, container_name
+from sauci.sandbox._docker_daemon import (
+    POLL_INTERVAL,
+    container_labels,
+    container_name,
+    create_container,
+)
+from sauci.sandbox._steps import Job, deadline
 from sauci.typing import LogWriter
 
 __all__ = ["SERVICE_LOG_TAIL", "service_log", "start_services"]
@@ -27,11 +33,8 @@ SERVICE_LOG_TAIL = 64 * 1024  # bytes of each service's output kept in the step'
 def start_services(
     api: Any,
     errors: Any,
-    step: Step,
-    label: str,
+    job: Job,
     started_ones: list[tuple[Service, str]],
-    cancel: threading.Event,
-    started: float,
     *,
     owner: str,
     pids_limit: int,
@@ -41,7 +44,8 @@ def start_services(
     Returns a result when the step ends here (cancelled, step timeout);
     raises SandboxError when a service cannot start or is not ready.
     """
-    deadline = started + step.timeout if step.timeout and step.timeout > 0 else float("inf")
+    step = job.step
+    step_deadline = deadline(job)
     for service in step.services:
         network = (
             f"container:{started_ones[0][1]}"
@@ -49,12 +53,12 @@ def start_services(
             else ("bridge" if step.network else "none")
         )
         container = _create_service(
-            api, errors, step, service, label, network, owner=owner, pids_limit=pids_limit
+            api, errors, step, service, job.label, network, owner=owner, pids_limit=pids_limit
         )
         started_ones.append((service, container))
         api.start(container)
     for service, container in started_ones:
-        ended = _wait_ready(api, errors, step, service, container, cancel, deadline)
+        ended = _wait_ready(api, errors, step, service, container, job.cancel, step_deadline)
         if ended is not None:
             return ended
     return None
@@ -79,26 +83,18 @@ def _create_service(
         # Kept by the daemon (capped) so the output can go into the step's log.
         log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
     )
-    try:
-        created = api.create_container(
-            service.image,
-            command=list(service.command) or None,
-            environment=dict(service.env),
-            labels=container_labels(owner, step.name, label, service.name),
-            name=container_name(owner, label, service.name),
-            host_config=host_config,
-            stdin_open=False,
-            tty=False,
-            use_config_proxy=False,
-        )
-    except errors.ImageNotFound as exc:
-        raise SandboxError(
-            f"image {service.image!r} of service {service.name!r} is not available "
-            "to the docker daemon"
-        ) from exc
-    except errors.DockerException as exc:
-        raise SandboxError(f"cannot create service {service.name!r}: {exc}") from exc
-    return str(created["Id"])
+    return create_container(
+        api,
+        errors,
+        service.image,
+        of=f" of service {service.name!r}",
+        what=f"service {service.name!r}",
+        command=list(service.command) or None,
+        environment=dict(service.env),
+        labels=container_labels(owner, step.name, label, service.name),
+        name=container_name(owner, label, service.name),
+        host_config=host_config,
+    )
 
 
 def _wait_ready(

@@ -9,18 +9,15 @@ from __future__ import annotations
 import os
 import select
 import ssl
-import threading
 import time
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from sauci.core.models import EndedBy, Limits, Step, StepResult
-from sauci.exceptions import SandboxError
+from sauci.core.models import Limits, StepResult
 from sauci.sandbox._docker_daemon import (
     POLL_INTERVAL,
     container_labels,
     container_name,
+    create_container,
     frames,
     signal_container,
 )
@@ -32,7 +29,7 @@ from sauci.sandbox._docker_limits import (
     remove_pids_dir,
     step_result,
 )
-from sauci.typing import LogWriter
+from sauci.sandbox._steps import Job, StepClock
 
 __all__ = ["create_step_container", "run_step_container"]
 
@@ -42,11 +39,8 @@ READ_SIZE = 256 * 1024
 def create_step_container(
     api: Any,
     errors: Any,
-    step: Step,
-    workspace: Path,
+    job: Job,
     image: str,
-    env: Mapping[str, str],
-    label: str,
     limits: Limits,
     network: str | None = None,
     *,
@@ -56,9 +50,10 @@ def create_step_container(
     tmp_size: int,
     read_only: bool,
 ) -> str:
+    step = job.step
     workdir = workspace_path + (f"/{step.workdir}" if step.workdir else "")
     host_config = api.create_host_config(
-        binds={str(workspace): {"bind": workspace_path, "mode": "rw"}},
+        binds={str(job.workspace): {"bind": workspace_path, "mode": "rw"}},
         network_mode=network or ("bridge" if step.network else "none"),
         **host_limits(limits),
         init=True,  # an init as pid 1: signals reach the step, zombies are reaped
@@ -70,36 +65,28 @@ def create_step_container(
         tmpfs={"/tmp": f"size={tmp_size}", "/var/tmp": f"size={tmp_size}"},
         log_config={"type": "none"},  # output comes through attach only
     )
-    try:
-        created = api.create_container(
-            image,
-            command=[*step.shell, step.script()],
-            user=f"{user[0]}:{user[1]}",
-            environment=dict(env),
-            working_dir=workdir,
-            labels=container_labels(owner, step.name, label),
-            name=container_name(owner, label),
-            host_config=host_config,
-            stdin_open=False,
-            tty=False,
-            use_config_proxy=False,  # exactly the step's env
-        )
-    except errors.ImageNotFound as exc:
-        raise SandboxError(f"image {image!r} is not available to the docker daemon") from exc
-    except errors.DockerException as exc:
-        raise SandboxError(f"cannot create a container for step {step.name!r}: {exc}") from exc
-    return str(created["Id"])
+    return create_container(
+        api,
+        errors,
+        image,
+        of="",
+        what=f"a container for step {step.name!r}",
+        command=[*step.shell, step.script()],
+        user=f"{user[0]}:{user[1]}",
+        environment=dict(job.env),
+        working_dir=workdir,
+        labels=container_labels(owner, step.name, job.label),
+        name=container_name(owner, job.label),
+        host_config=host_config,
+    )
 
 
 def run_step_container(
     api: Any,
     errors: Any,
-    step: Step,
+    job: Job,
     container: str,
     limits: Limits,
-    log: LogWriter,
-    cancel: threading.Event,
-    started: float,
     *,
     grace: float,
     cgroups: tuple[str, str] | None = None,
@@ -123,9 +110,7 @@ def run_step_container(
         if found is not None and found != prepared:
             pids.stop()
             pids = PidsWatch(found)
-        return _supervise(
-            api, errors, step, container, limits, sock, pids, log, cancel, started, grace
-        )
+        return _supervise(api, errors, job, container, limits, sock, pids, grace)
     finally:
         pids.stop()
         sock.close()
@@ -159,14 +144,11 @@ class _reader:
 def _supervise(
     api: Any,
     errors: Any,
-    step: Step,
+    job: Job,
     container: str,
     limits: Limits,
     sock: Any,
     pids: PidsWatch,
-    log: LogWriter,
-    cancel: threading.Event,
-    started: float,
     grace: float,
 ) -> StepResult:
     read = _reader(sock)
@@ -174,25 +156,16 @@ def _supervise(
     poller.register(sock.fileno(), select.POLLIN)
     buffer = bytearray()
     eof = False
-    deadline = started + step.timeout if step.timeout and step.timeout > 0 else float("inf")
-    ended_by: EndedBy | None = None
-    kill_at = float("inf")
-    killed = False
+    clock = StepClock(job, grace)
+    log = job.log
     flush = getattr(log, "flush", None)
     exit_code: int | None = None
     while True:
-        now = time.monotonic()
-        if ended_by is None:
-            if cancel.is_set():
-                ended_by = EndedBy.CANCELLED
-            elif now >= deadline:
-                ended_by = EndedBy.TIMEOUT
-            if ended_by is not None:
-                signal_container(api, errors, container, "SIGTERM")
-                kill_at = now + grace
-        if not killed and now >= kill_at:
-            signal_container(api, errors, container, "SIGKILL")
-            killed = True
+        clock.tick(
+            time.monotonic(),
+            lambda: signal_container(api, errors, container, "SIGTERM"),
+            lambda: signal_container(api, errors, container, "SIGKILL"),
+        )
         if not eof:
             if read.pending() or poller.poll(int(POLL_INTERVAL * 1000)):
                 data = read()
@@ -220,4 +193,4 @@ def _supervise(
         break
     state = api.inspect_container(container).get("State", {})
     pids.stop()  # the step's last fork is done: what the cgroup said is final
-    return step_result(step, limits, exit_code, state, ended_by, pids, log, started)
+    return step_result(job, limits, exit_code, state, clock.ended_by, pids)

@@ -19,32 +19,28 @@ containers) and ``_docker_limits`` (limits to docker and back).
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
 
 from sauci._logging import get_logger
-from sauci.core.models import EndedBy, Limits, Service, Step, StepResult
+from sauci.core.models import Limits, Service, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._docker_daemon import connect, remove_container
 from sauci.sandbox._docker_limits import step_limits
 from sauci.sandbox._docker_services import SERVICE_LOG_TAIL as SERVICE_LOG_TAIL  # re-exported
 from sauci.sandbox._docker_services import service_log, start_services
 from sauci.sandbox._docker_step import create_step_container, run_step_container
-from sauci.sandbox.local import _workdir
+from sauci.sandbox._steps import Job, StepSandbox
 from sauci.sandbox.namespace import adopt_workspace
-from sauci.typing import LogWriter
 
 __all__ = ["DockerSandbox"]
 
 log = get_logger(__name__)
 
 
-class DockerSandbox:
+class DockerSandbox(StepSandbox):
     """Runs each step in its own container and removes it afterwards.
 
     ``base_url``: the daemon (``unix:///run/sauci/docker.sock``); None uses
@@ -134,86 +130,52 @@ class DockerSandbox:
 
     # -- running -------------------------------------------------------------
 
-    def run(
-        self,
-        step: Step,
-        workspace: Path,
-        log: LogWriter,
-        *,
-        env: Mapping[str, str],
-        cancel: threading.Event,
-        label: str,
-    ) -> StepResult:
-        """Run ``step`` in a new container; see the Sandbox protocol."""
-        started = time.monotonic()
-        if cancel.is_set():
-            return StepResult(exit_code=None, ended_by=EndedBy.CANCELLED, reason="cancelled")
-        workspace = Path(os.path.abspath(workspace))
-        _, problem = _workdir(workspace, step.workdir)
-        if problem is not None:
-            log.write(f"sauci: error: {problem}\n".encode())
-            return StepResult(exit_code=1, duration=time.monotonic() - started, reason=problem)
+    def _run(self, job: Job) -> StepResult:
+        """Run the step in a new container (after its services' containers)."""
+        step = job.step
         image = step.image or self.image
         if not image:
             raise SandboxError(f"step {step.name!r} names no image and the sandbox has no default")
         if self.adopt:
-            adopt_workspace(workspace, *self.user)
+            adopt_workspace(job.workspace, *self.user)
         limits = step_limits(step, self.limits, self.default_processes)
         if not step.services:
-            return self._run_job(step, workspace, image, env, label, limits, log, cancel, started)
+            return self._run_job(job, image, limits)
         services: list[tuple[Service, str]] = []
         try:
             try:
                 ended = start_services(
                     self.api,
                     self._errors,
-                    step,
-                    label,
+                    job,
                     services,
-                    cancel,
-                    started,
                     owner=self.owner,
                     pids_limit=self.default_processes,
                 )
             except self._errors.DockerException as exc:
                 raise SandboxError(f"docker failed while starting services: {exc}") from exc
             if ended is not None:
-                return attrs.evolve(ended, duration=time.monotonic() - started)
+                return attrs.evolve(ended, duration=time.monotonic() - job.started)
             env = {
-                **env,
+                **job.env,
                 **{f"SAUCI_SERVICE_{s.env_name}_HOST": "127.0.0.1" for s, _ in services},
             }
             network = f"container:{services[0][1]}"
-            return self._run_job(
-                step, workspace, image, env, label, limits, log, cancel, started, network
-            )
+            return self._run_job(attrs.evolve(job, env=env), image, limits, network)
         finally:
             for service, container in services:
-                service_log(self.api, self._errors, service, container, log)
+                service_log(self.api, self._errors, service, container, job.log)
             for _, container in services:
                 remove_container(self.api, self._errors, container)
 
     def _run_job(
-        self,
-        step: Step,
-        workspace: Path,
-        image: str,
-        env: Mapping[str, str],
-        label: str,
-        limits: Limits,
-        log: LogWriter,
-        cancel: threading.Event,
-        started: float,
-        network: str | None = None,
+        self, job: Job, image: str, limits: Limits, network: str | None = None
     ) -> StepResult:
         container = create_step_container(
             self.api,
             self._errors,
-            step,
-            workspace,
+            job,
             image,
-            env,
-            label,
             limits,
             network,
             owner=self.owner,
@@ -226,16 +188,15 @@ class DockerSandbox:
             return run_step_container(
                 self.api,
                 self._errors,
-                step,
+                job,
                 container,
                 limits,
-                log,
-                cancel,
-                started,
                 grace=self.grace,
                 cgroups=self._cgroup_layout(),
             )
         except self._errors.DockerException as exc:
-            raise SandboxError(f"docker failed while running step {step.name!r}: {exc}") from exc
+            raise SandboxError(
+                f"docker failed while running step {job.step.name!r}: {exc}"
+            ) from exc
         finally:
             remove_container(self.api, self._errors, container)

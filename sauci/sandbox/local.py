@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import signal as _signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sauci._logging import get_logger
-from sauci.core.logsink import format_size
+from sauci.core.logbudget import format_size
 from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._cgroups import DEFAULT_ROOT, warm_moves
@@ -32,9 +30,17 @@ from sauci.sandbox._proctree import (
 )
 from sauci.sandbox._pscan import TOKEN_VARIABLE, ProcessTree
 from sauci.sandbox._pump import OutputPump
+from sauci.sandbox._steps import (
+    Job,
+    StepClock,
+    StepSandbox,
+    ended_result,
+    out_of_memory,
+    process_limit,
+)
 
 if TYPE_CHECKING:
-    from sauci.typing import LogWriter
+    pass
 
 __all__ = ["TOKEN_VARIABLE", "LocalSandbox", "sweep"]
 
@@ -61,11 +67,7 @@ _LIMIT_TEXT: dict[str, Callable[[Any], str]] = {
 }
 
 
-def _seconds(value: float) -> str:
-    return f"{value:g}"
-
-
-class LocalSandbox:
+class LocalSandbox(StepSandbox):
     """Runs each step as a local process tree in its own session and, where
     the machine allows, its own cgroup.
 
@@ -137,47 +139,24 @@ class LocalSandbox:
         """(exit code, signal) of the main process from Popen's returncode."""
         return (None, -returncode) if returncode < 0 else (returncode, None)
 
+    def _hand_over(self, workspace: Path) -> None:
+        """Make ``workspace`` the step's before it starts (here it already is)."""
+
     # -- running -----------------------------------------------------------
 
-    def run(
-        self,
-        step: Step,
-        workspace: Path,
-        log: LogWriter,
-        *,
-        env: Mapping[str, str],
-        cancel: threading.Event,
-        label: str,
-    ) -> StepResult:
-        """Run ``step`` and end every process it started; see the Sandbox protocol."""
-        started = time.monotonic()
-        if cancel.is_set():  # cancelled while waiting for its turn: start nothing
-            return StepResult(exit_code=None, ended_by=EndedBy.CANCELLED, reason="cancelled")
-        workspace = Path(workspace)
-        cwd, problem = _workdir(workspace, step.workdir)
-        if problem is not None:
-            log.write(f"sauci: error: {problem}\n".encode())
-            return StepResult(
-                exit_code=1,
-                duration=time.monotonic() - started,
-                reason=problem,
-                log_truncated=log.exceeded,
-            )
+    def _run(self, job: Job) -> StepResult:
+        """Run the step and end every process it started."""
+        self._hand_over(job.workspace)
         try:
-            tree, proc = self._spawn(step, workspace, cwd, env, log, label)
+            tree, proc = self._spawn(job)
         except (FileNotFoundError, PermissionError) as exc:
             problem = f"cannot start {exc.filename!r}: {exc.strerror or exc}"
-            log.write(f"sauci: error: {problem}\n".encode())
-            return StepResult(
-                exit_code=127 if isinstance(exc, FileNotFoundError) else 126,
-                duration=time.monotonic() - started,
-                reason=problem,
-                log_truncated=log.exceeded,
-            )
+            job.log.write(f"sauci: error: {problem}\n".encode())
+            return job.result(127 if isinstance(exc, FileNotFoundError) else 126, problem)
         except (OSError, subprocess.SubprocessError) as exc:
-            raise SandboxError(f"cannot start step {step.name!r}: {exc}") from exc
+            raise SandboxError(f"cannot start step {job.step.name!r}: {exc}") from exc
         try:
-            return self._supervise(step, proc, tree, log, cancel, started)
+            return self._supervise(job, proc, tree)
         finally:
             # Also on an exception (KeyboardInterrupt, a failing LogWriter):
             # nothing of the step may outlive run().
@@ -188,32 +167,25 @@ class LocalSandbox:
                 proc.stdout.close()
             tree.remove()
 
-    def _spawn(
-        self,
-        step: Step,
-        workspace: Path,
-        cwd: Path,
-        env: Mapping[str, str],
-        log: LogWriter,
-        label: str,
-    ) -> tuple[StepCgroup | ProcessTree, subprocess.Popen[bytes]]:
+    def _spawn(self, job: Job) -> tuple[StepCgroup | ProcessTree, subprocess.Popen[bytes]]:
         """Start the step's main process in a new tree (its cgroup where there is
         one). The first step is the test of whether this thread may enter a
         cgroup: when it may not, the step starts without one, and so do the
         next ones (unless cgroups are required)."""
-        memory = _pick(step.limits.memory, self.limits.memory)
-        cpu = _pick(step.limits.cpu, self.limits.cpu)
-        processes = _pick(step.limits.processes, self.limits.processes)
+        limits = job.step.limits
+        memory = _pick(limits.memory, self.limits.memory)
+        cpu = _pick(limits.cpu, self.limits.cpu)
+        processes = _pick(limits.processes, self.limits.processes)
         tree = self._new_tree(
-            label, memory=memory, processes=processes or self.default_processes, cpu=cpu
+            job.label, memory=memory, processes=processes or self.default_processes, cpu=cpu
         )
         asked = ((memory, "memory"), (processes, "pids"), (cpu, "cpu"))
         try:
-            return tree, self._start(step, workspace, cwd, env, log, tree, asked)
+            return tree, self._start(job, tree, asked)
         except CannotEnter as exc:
             self._without_cgroups(str(exc))
         tree = ProcessTree()
-        return tree, self._start(step, workspace, cwd, env, log, tree, asked)
+        return tree, self._start(job, tree, asked)
 
     def _without_cgroups(self, reason: str) -> None:
         """This machine lets no step enter a cgroup after all: stop trying."""
@@ -225,14 +197,7 @@ class LocalSandbox:
         _warn_cgroups_unavailable(reason)
 
     def _start(
-        self,
-        step: Step,
-        workspace: Path,
-        cwd: Path,
-        env: Mapping[str, str],
-        log: LogWriter,
-        tree: StepCgroup | ProcessTree,
-        asked: tuple[tuple[Any, str], ...],
+        self, job: Job, tree: StepCgroup | ProcessTree, asked: tuple[tuple[Any, str], ...]
     ) -> subprocess.Popen[bytes]:
         """Say in the step's log which of the ``asked`` (limit, controller) ``tree``
         cannot enforce, then start it; on an error nothing of the step is left."""
@@ -241,12 +206,12 @@ class LocalSandbox:
             if value is not None and ctrl not in tree.controllers:
                 # The build's own log says so, where the person reading it looks.
                 what = _LIMIT_TEXT[ctrl](value)
-                log.write(
+                job.log.write(
                     f"sauci: warning: {what} cannot be enforced by the {self.kind} "
                     f"sandbox {why}\n".encode()
                 )
-        run_env = tree.env(env) if isinstance(tree, ProcessTree) else dict(env)
-        argv, popen_cwd = self._command(step, workspace, cwd, run_env)
+        run_env = tree.env(job.env) if isinstance(tree, ProcessTree) else dict(job.env)
+        argv, popen_cwd = self._command(job.step, job.workspace, job.cwd, run_env)
 
         def start(args: list[str], preexec: Callable[[], None] | None) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
@@ -281,36 +246,19 @@ class LocalSandbox:
         return ProcessTree()
 
     def _supervise(
-        self,
-        step: Step,
-        proc: subprocess.Popen[bytes],
-        tree: StepCgroup | ProcessTree,
-        log: LogWriter,
-        cancel: threading.Event,
-        started: float,
+        self, job: Job, proc: subprocess.Popen[bytes], tree: StepCgroup | ProcessTree
     ) -> StepResult:
-        out = OutputPump(proc, log, started)
+        out = OutputPump(proc, job.log, job.started)
+        clock = StepClock(job, self.grace)
 
-        timeout = step.timeout
-        deadline = started + timeout if timeout and timeout > 0 else math.inf
-        ended_by: EndedBy | None = None
-        kill_at = math.inf
-        killed = False
+        def terminate() -> None:
+            self._terminate(tree)
+
         while proc.poll() is None:
             now = time.monotonic()
-            if ended_by is None:
-                if cancel.is_set():
-                    ended_by = EndedBy.CANCELLED
-                elif now >= deadline:
-                    ended_by = EndedBy.TIMEOUT
-                if ended_by is not None:
-                    self._terminate(tree)
-                    kill_at = now + self.grace
-            if not killed and now >= kill_at:
-                tree.kill_all()
-                killed = True
+            if clock.tick(now, terminate, tree.kill_all):
                 continue
-            wait = max(0.0, min(POLL_INTERVAL, deadline - now, kill_at - now))
+            wait = clock.left(now, POLL_INTERVAL)
             if out.eof and not out.watches_exit:  # stdout closed, process still running
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(wait)
@@ -322,15 +270,18 @@ class LocalSandbox:
         # jobs, daemons), like GitHub Actions does at the end of a job:
         # SIGTERM, up to ``grace`` seconds, then SIGKILL. A leftover may hold
         # the pipe open, so keep reading meanwhile instead of waiting for EOF.
-        if not killed:
+        if not clock.killed:
             leftovers = tree.pids()
             if leftovers:
-                if ended_by is None:
+                kill_at = clock.kill_at
+                if clock.ended_by is None:
                     self._terminate(tree)
                     kill_at = time.monotonic() + self.grace
                 pause = 0.002  # most leftovers die at once on SIGTERM
                 while tree.pids():
-                    if time.monotonic() >= kill_at or (ended_by is None and cancel.is_set()):
+                    if time.monotonic() >= kill_at or (
+                        clock.ended_by is None and job.cancel.is_set()
+                    ):
                         break
                     if not out.pump(pause) and out.eof:
                         time.sleep(pause)
@@ -341,76 +292,34 @@ class LocalSandbox:
         while not out.eof and (left := drain_until - time.monotonic()) > 0:
             if not out.pump(min(0.1, left)) and not out.eof:
                 break  # nobody writes: an escaped process holds the pipe
-        return self._result(step, proc, tree, log, started, ended_by)
+        exit_code, sig = self._exit_status(proc.returncode)
 
-    def _result(
-        self,
-        step: Step,
-        proc: subprocess.Popen[bytes],
-        tree: StepCgroup | ProcessTree,
-        log: LogWriter,
-        started: float,
-        ended_by: EndedBy | None,
-    ) -> StepResult:
-        rc = proc.returncode
-        exit_code, sig = self._exit_status(rc)
-        reason: str | None = None
-        if ended_by is EndedBy.TIMEOUT:
-            reason = f"killed after {_seconds(step.timeout)} s timeout"
-        elif ended_by is EndedBy.CANCELLED:
-            reason = "cancelled"
-        if (rc != 0 or ended_by is not None) and ended_by is not EndedBy.CANCELLED:
-            # Only a failed step is blamed on a limit: a step may survive a
-            # child's OOM kill or a refused fork and still pass.
+        def limit_hit() -> tuple[EndedBy, str] | None:
             events = tree.events()
-            cause: tuple[EndedBy, str] | None = None
             if tree.memory is not None and events.out_of_memory():
-                at = format_size(tree.memory)
-                cause = (EndedBy.OUT_OF_MEMORY, f"out of memory at {at} limit")
-            elif tree.processes is not None and events.pids_max_hits > 0:
-                cause = (EndedBy.PROCESS_LIMIT, f"process limit of {tree.processes} reached")
-            if cause is not None:
-                ended_by = cause[0]
-                reason = cause[1] if reason is None else f"{cause[1]}; {reason}"
-        duration = time.monotonic() - started
-        _log_end(step, exit_code, sig, ended_by, duration)
-        return StepResult(
-            exit_code=exit_code,
-            signal=sig,
-            duration=duration,
-            ended_by=ended_by,
-            reason=reason,
-            log_truncated=log.exceeded,
+                return out_of_memory(tree.memory)
+            if tree.processes is not None and events.pids_max_hits > 0:
+                return process_limit(tree.processes)
+            return None
+
+        result = ended_result(
+            job,
+            exit_code,
+            sig,
+            failed=proc.returncode != 0,
+            ended_by=clock.ended_by,
+            limit_hit=limit_hit,
         )
-
-
-def _log_end(step: Step, exit_code: Any, sig: Any, ended_by: Any, duration: float) -> None:
-    log.debug(
-        "local_step_ended",
-        step=step.name,
-        exit_code=exit_code,
-        signal=sig,
-        ended_by=str(ended_by) if ended_by else None,
-        seconds=round(duration, 3),
-    )
+        log.debug(
+            "local_step_ended",
+            step=job.step.name,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            ended_by=str(result.ended_by) if result.ended_by else None,
+            seconds=round(result.duration, 3),
+        )
+        return result
 
 
 def _pick(value: Any, default: Any) -> Any:
     return default if value is None else value
-
-
-def _workdir(workspace: Path, workdir: str | None) -> tuple[Path, str | None]:
-    if not workdir:
-        if not workspace.is_dir():
-            return workspace, f"workspace {str(workspace)!r} is not a directory"
-        return workspace, None
-    cwd = workspace / workdir
-    try:
-        inside = cwd.resolve().is_relative_to(workspace.resolve())
-    except OSError:
-        inside = False
-    if not inside:
-        return cwd, f"workdir {workdir!r} is outside the workspace"
-    if not cwd.is_dir():
-        return cwd, f"workdir {workdir!r} does not exist in the workspace"
-    return cwd, None

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from sauci._logging import get_logger
-from sauci.core.models import Step, StepResult
+from sauci.core.models import Step
 from sauci.exceptions import SandboxError
 from sauci.sandbox._proctree import StepCgroup
 from sauci.sandbox._pscan import ProcessTree
 from sauci.sandbox.local import LocalSandbox
-from sauci.typing import LogWriter
 
 __all__ = [
     "DEFAULT_HIDE",
@@ -106,27 +105,16 @@ class NamespaceSandbox(LocalSandbox):
         self.tmp_size = tmp_size
         self.capabilities = self.capabilities | {"isolates_filesystem", "isolates_network"}
 
-    def run(
-        self,
-        step: Step,
-        workspace: Path,
-        log: LogWriter,
-        *,
-        env: Mapping[str, str],
-        cancel: Any,
-        label: str,
-    ) -> StepResult:
-        """Hand the workspace to the step's host uid, then run as LocalSandbox does."""
-        workspace = Path(os.path.abspath(workspace))
-        if self.host_uid is not None and workspace.is_dir() and not cancel.is_set():
+    # -- LocalSandbox hooks --------------------------------------------------
+
+    def _hand_over(self, workspace: Path) -> None:
+        """The workspace becomes the step's host uid's (when SauCI is root)."""
+        if self.host_uid is not None and workspace.is_dir():
             check_reachable(workspace, self.host_uid, self.host_gid or 0)
             adopt_workspace(workspace, self.host_uid, self.host_gid or 0)
             # Workspaces live in a directory others may pass through (0711):
             # this one is the step's alone.
             workspace.chmod(0o700)
-        return super().run(step, workspace, log, env=env, cancel=cancel, label=label)
-
-    # -- LocalSandbox hooks --------------------------------------------------
 
     def _command(
         self, step: Step, workspace: Path, cwd: Path, env: Mapping[str, str]
