@@ -99,3 +99,38 @@ def test_no_start_up_tricks():
         for m in tricks.finditer(p.read_text(encoding="utf-8"))
     ]
     assert [] == found
+
+
+def _owner(module: str) -> str | None:
+    """The package a private module belongs to ("sauci.sandbox" for
+    "sauci.sandbox._proctree"), None for a public module."""
+    parts = module.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:i])
+    return None
+
+
+def test_no_module_imports_another_packages_private_module():
+    graph = grimp.build_graph("sauci", include_external_packages=False)
+    found = sorted(
+        f"{importer} imports {imported}"
+        for imported in graph.modules
+        if (owner := _owner(imported)) is not None
+        for importer in graph.find_modules_that_directly_import(imported)
+        if importer != owner and not importer.startswith(owner + ".")
+    )
+    assert [] == found
+
+
+def test_no_global_statement_outside_the_composition_root():
+    import ast
+
+    found = [
+        f"{p.relative_to(ROOT)}:{node.lineno}: global {', '.join(node.names)}"
+        for p in _sources()
+        if not p.is_relative_to(PACKAGE / "app")
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Global)
+    ]
+    assert [] == found

@@ -178,7 +178,7 @@ def build_server(
     ConfigError when the policy's sandbox cannot run here or the secrets file
     is bad: the server refuses to start rather than run with less isolation.
     """
-    from sauci.sandbox._proctree import sweep
+    from sauci.sandbox import sweep
     from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
     from sauci.triggers.poller import Poller
@@ -258,7 +258,7 @@ def build_worker(
     the policy's sandbox cannot run here or the secrets file is bad.
     """
     from sauci.distributed import WorkerRuntime, worker_cgroup_prefix
-    from sauci.sandbox._proctree import sweep
+    from sauci.sandbox import sweep
     from sauci.sandbox.policy import server_sandboxes
 
     name = name or settings.worker_name or socket.gethostname()

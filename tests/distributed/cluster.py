@@ -328,7 +328,7 @@ class Cluster:
             with contextlib.suppress(Exception):
                 store.close()
         from sauci.distributed import worker_cgroup_prefix
-        from sauci.sandbox._proctree import sweep
+        from sauci.sandbox import sweep
 
         for worker in self.workers:  # step processes a killed worker left
             sweep(worker_cgroup_prefix(worker.name))
