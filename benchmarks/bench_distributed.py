@@ -34,10 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sauci.app import build_server  # noqa: E402
 from sauci.core.config import Settings  # noqa: E402
 from sauci.core.models import BuildRequest  # noqa: E402
 from sauci.core.scheduler import Scheduler  # noqa: E402
-from sauci.core.server import Server, ServerOptions  # noqa: E402
+from sauci.core.server import ServerOptions  # noqa: E402
 from sauci.sandbox.local import LocalSandbox  # noqa: E402
 from sauci.storage import open_store  # noqa: E402
 
@@ -125,7 +126,7 @@ def main() -> None:
         sleepy = make_repo(tmp / "sleepy", "sleep 1")
 
         settings = Settings(data_dir=tmp / "local")
-        local = Server(
+        local = build_server(
             store=store,
             settings=settings,
             options=ServerOptions(max_builds=2),
@@ -137,7 +138,10 @@ def main() -> None:
 
         workers.append(start_worker("bench-1", broker, store_url, tmp))
         wait_online(store, "bench-1")
-        remote = Server(store=store, settings=Settings(data_dir=tmp / "server", broker=broker))
+        remote = build_server(
+            store=store,
+            settings=Settings(data_dir=tmp / "server", broker=broker, sandbox="local"),
+        )
         remote.start()
         through = one_at_a_time(store, quick, args.builds)
 

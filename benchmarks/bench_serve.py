@@ -51,9 +51,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_hook import git, setup, timed_push  # noqa: E402
 
+from sauci.app import build_server  # noqa: E402
 from sauci.core.config import Settings  # noqa: E402
 from sauci.core.models import Status  # noqa: E402
-from sauci.core.server import Server, ServerOptions  # noqa: E402
+from sauci.core.server import ServerOptions  # noqa: E402
 from sauci.storage import open_store  # noqa: E402
 from sauci.triggers import install_hook, remove_hook  # noqa: E402
 
@@ -169,11 +170,13 @@ def bench_push_to_step(tmp: Path, pushes: int) -> None:
     started = root / "started"
     started.mkdir()
     bare, clone = make_repo(root, started)
-    settings = Settings(data_dir=root / "data")
+    settings = Settings(data_dir=root / "data", sandbox="local")
     settings.data_dir.mkdir()
     store = open_store(f"sqlite:///{settings.data_dir / 'sauci.db'}")
-    server = Server(store=store, settings=settings, repos=[str(bare)], options=ServerOptions())
-    install_hook(bare, server.spool)
+    server = build_server(
+        store=store, settings=settings, repos=[str(bare)], options=ServerOptions()
+    )
+    install_hook(bare, settings.data_dir / "spool")
     server.start()
     from_end: list[float] = []
     from_start: list[float] = []
@@ -226,7 +229,16 @@ class Serve:
 
     def __init__(self, data: Path, bare: Path, *, ui: bool, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port() if ui else None
-        cmd = [str(SAUCI), "serve", "--data-dir", str(data), "--repo", str(bare)]
+        cmd = [
+            str(SAUCI),
+            "serve",
+            "--data-dir",
+            str(data),
+            "--repo",
+            str(bare),
+            "--sandbox",
+            "local",
+        ]
         cmd += ["--port", str(self.port), *extra] if ui else ["--no-ui"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("SAUCI_ADMIN_PASSWORD", None)  # the default: a password made once
