@@ -66,7 +66,7 @@ class Monitoring:
         if self.analytics is not None:
             self.analytics.track(name, **kwargs)
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 0.2) -> None:
         """Unsubscribe, stop the metrics server, flush analytics for at most ``timeout`` s."""
         if self._closed:
             return
@@ -156,13 +156,13 @@ def install(
         from sauci.monitoring.analytics import Analytics, LocalSink, load_salt, mixpanel_from_env
 
         sinks: list[Any] = [LocalSink(store)]
-        remote = mixpanel_from_env(env)
-        if remote is not None:
-            sinks.append(remote)
         if directory is None:
             from sauci.core.config import default_data_dir
 
             directory = default_data_dir()
+        remote = mixpanel_from_env(env, data_dir=directory)
+        if remote is not None:
+            sinks.append(remote)
         found_analytics = Analytics(sinks, salt=load_salt(directory), component=component)
         handle.analytics = found_analytics
         handle._unsubscribe.append(subscribe(found_analytics.on_event))

@@ -52,6 +52,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.01)
+
+
 def mixpanel_env(host: str) -> dict[str, str]:
     return {"SAUCI_MIXPANEL_TOKEN": TOKEN, "SAUCI_MIXPANEL_HOST": host}
 
@@ -158,6 +165,7 @@ def test_with_mixpanel_down_builds_pass_and_events_are_dropped_after_the_bound(
     unsubscribe = subscribe(analytics.on_event)
     try:
         outcomes = run_builds(store, tmp_path, names=("one", "two"))
+        wait_until(lambda: sink.sender.stats["dropped"] == 4)  # retried while running
     finally:
         unsubscribe()
         analytics.close(timeout=10)
@@ -178,6 +186,7 @@ def test_server_errors_are_retried_then_succeed(fake, tmp_path):
     sink.send(AnalyticsEvent(name="x", at=time.time(), distinct_id="i_1"))
     fake.wait_for(lambda f: len(f.requests) >= 2)
     fake.fail_with = None
+    wait_until(lambda: sink.sender.stats["sent"] == 1)
     sink.close(timeout=10)
     assert 1 == sink.sender.stats["sent"]
     assert sink.sender.stats["failures"] >= 2

@@ -4,11 +4,13 @@
 sinks; :class:`LocalSink` records them in SauCI's store (the UI's usage page
 reads them), :class:`MixpanelSink` sends them to Mixpanel when
 ``SAUCI_MIXPANEL_TOKEN`` is set. Both send from a background thread, batched,
-with a bounded queue and bounded retries. See docs/monitoring.md.
+with a bounded queue and bounded retries; what is unsent at exit waits in a
+:class:`Spool` for the next process. See docs/monitoring.md.
 """
 
 from sauci.monitoring.analytics._analytics import Analytics, load_salt
 from sauci.monitoring.analytics._base import AnalyticsEvent, BatchSender, Sink
+from sauci.monitoring.analytics._spool import Spool
 from sauci.monitoring.analytics.local import LocalSink, read_events
 from sauci.monitoring.analytics.mixpanel import MixpanelSink, mixpanel_from_env
 
@@ -19,6 +21,7 @@ __all__ = [
     "LocalSink",
     "MixpanelSink",
     "Sink",
+    "Spool",
     "load_salt",
     "mixpanel_from_env",
     "read_events",

@@ -114,7 +114,7 @@ class Analytics:
                 props["duration_seconds"] = round(max(0.0, build.duration), 3)
         self.track(name, repo=build.repo, **props)
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 0.2) -> None:
         """Give every sink up to ``timeout`` seconds (in all) to send what is queued."""
         deadline = time.monotonic() + timeout
         for sink in self.sinks:

@@ -3,9 +3,14 @@
 A sink is handed events on whatever thread tracks them (a build's, a web
 request's) and must return at once: :class:`BatchSender` puts each event on a
 bounded queue and a daemon thread sends batches, retrying a failed batch a
-bounded number of times before dropping it with one log line. A full queue
-drops new events (one log line per overflow, not one per event). Nothing on
-this path can block or fail a build.
+bounded number of times. A full queue drops new events (one log line per
+overflow, not one per event). Nothing on this path can block or fail a build.
+
+At exit, ``close`` gives the thread a bounded time (0.2 s by default) and
+never retries: what is still unsent then goes to the sender's spool (a small
+file the next process sends, see ``_spool.py``) or, for a sender without one,
+is dropped with its count in one log line. With the endpoint known to be
+down (a marker the spool keeps), close spools at once without trying.
 """
 
 from __future__ import annotations
@@ -14,30 +19,16 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
-
-import attrs
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from sauci._logging import get_logger
+from sauci.monitoring.analytics._event import AnalyticsEvent
+from sauci.monitoring.analytics._spool import Spool
 
 __all__ = ["AnalyticsEvent", "BatchSender", "Sink"]
 
 log = get_logger(__name__)
-
-
-def _props(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return dict(value or {})
-
-
-@attrs.frozen(kw_only=True)
-class AnalyticsEvent:
-    """One usage event: a name, when, whose (a hashed id) and a few scalar properties."""
-
-    name: str
-    at: float
-    distinct_id: str
-    properties: Mapping[str, Any] = attrs.field(factory=dict, converter=_props)
 
 
 @runtime_checkable
@@ -49,16 +40,18 @@ class Sink(Protocol):
     def send(self, event: AnalyticsEvent) -> None:
         """Take one event (queue it; drop it when the queue is full)."""
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Send what is queued, for at most ``timeout`` seconds; drop the rest."""
+    def close(self, timeout: float = 0.2) -> None:
+        """Send what is queued, for at most ``timeout`` seconds; keep or drop the rest."""
 
 
 class BatchSender:
     """A bounded queue and a thread that hands batches to ``deliver``.
 
     ``deliver(batch)`` raises to say the batch was not taken; it is tried
-    ``1 + retries`` times, ``backoff * 2**n`` seconds apart, then dropped.
-    ``stats`` counts what happened, for tests and for the metrics page.
+    ``1 + retries`` times, ``backoff * 2**n`` seconds apart (once only while
+    closing). A batch still not taken goes to ``spool`` when there is one,
+    else it is dropped with one log line. ``stats`` counts what happened, for
+    tests and for the metrics page.
     """
 
     def __init__(
@@ -71,6 +64,7 @@ class BatchSender:
         max_queue: int = 10_000,
         retries: int = 3,
         backoff: float = 0.5,
+        spool: Spool | None = None,
     ) -> None:
         self.name = name
         self._deliver = deliver
@@ -78,12 +72,22 @@ class BatchSender:
         self.flush_interval = flush_interval
         self.retries = max(0, retries)
         self.backoff = backoff
+        self.spool = spool
         self._queue: queue.Queue[AnalyticsEvent | None] = queue.Queue(maxsize=max(1, max_queue))
         self._closing = threading.Event()
         self._deadline: float | None = None
         self._overflowing = False
         self._lock = threading.Lock()
-        self.stats = {"queued": 0, "sent": 0, "dropped": 0, "failures": 0, "batches": 0}
+        self._held: list[AnalyticsEvent] = []  # taken by the thread, not yet sent
+        self._abandoned = False  # close() ran out of time and took what was held
+        self.stats = {
+            "queued": 0,
+            "sent": 0,
+            "dropped": 0,
+            "failures": 0,
+            "batches": 0,
+            "spooled": 0,
+        }
         self._thread = threading.Thread(
             target=self._run, name=f"sauci-analytics-{name}", daemon=True
         )
@@ -137,71 +141,128 @@ class BatchSender:
             batch.append(item)
         return batch
 
+    def _hold(self, events: list[AnalyticsEvent]) -> bool:
+        """Note what the thread is about to send; False once close() gave up on it."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._held = list(events)
+            return True
+
     def _run(self) -> None:
+        self._send_spooled()
         while True:
             if self._closing.is_set() and self._queue.empty():
                 return
             if self._deadline is not None and time.monotonic() > self._deadline:
-                self._drop_rest("closing: the time to send them ran out")
-                return
+                return  # close() keeps what is left
             batch = self._take_batch()
             if not batch:
                 continue
+            if not self._hold(batch):
+                self._keep(batch, "closing: the time to send them ran out")
+                return
             if self._overflowing and self._queue.qsize() < self._queue.maxsize // 2:
                 self._overflowing = False
             self._send(batch)
+            if not self._hold([]):
+                return
 
-    def _send(self, batch: list[AnalyticsEvent]) -> None:
+    def _send_spooled(self) -> None:
+        """Send what earlier processes could not, first (unless the endpoint is known down)."""
+        if self.spool is None or self.spool.unreachable():
+            return
+        try:
+            pending = self.spool.claim()
+        except OSError as exc:
+            log.warning("analytics_spool_unreadable", sink=self.name, error=str(exc))
+            return
+        while pending:
+            if not self._hold(pending):
+                self._keep(pending, "closing: the time to send them ran out")
+                return
+            batch, pending = pending[: self.batch_size], pending[self.batch_size :]
+            if not self._send(batch):
+                self._hold([])
+                self._keep(pending, "the endpoint did not take the batch before them")
+                return
+        self._hold([])
+
+    def _send(self, batch: list[AnalyticsEvent]) -> bool:
+        """Deliver ``batch``, retrying unless closing; keep or drop it when that fails."""
         error = ""
+        attempts = 0
         for attempt in range(self.retries + 1):
+            if self._closing.is_set() and (
+                attempt > 0 or (self.spool is not None and self.spool.unreachable())
+            ):
+                error = error or "closing: the endpoint was unreachable a moment ago"
+                break  # no retries at exit, and no try at all when known down
+            attempts += 1
             try:
                 self._deliver(batch)
-            except Exception as exc:  # any failure of the back end: retry, then drop
+            except Exception as exc:  # any failure of the back end: retry, then keep
                 self._count("failures")
                 error = f"{type(exc).__name__}: {exc}"[:300]
-                if attempt < self.retries:
-                    wait = self.backoff * (2**attempt)
-                    deadline = self._deadline
-                    if deadline is None:
-                        self._closing.wait(wait)  # close() cuts the wait short
-                    else:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        time.sleep(min(wait, remaining))
+                if attempt < self.retries and not self._closing.is_set():
+                    self._closing.wait(self.backoff * (2**attempt))  # close() cuts it short
                 continue
             self._count("sent", len(batch))
             self._count("batches")
-            return
-        self._count("dropped", len(batch))
-        log.warning(
-            "analytics_events_dropped",
-            sink=self.name,
-            events=len(batch),
-            attempts=self.retries + 1,
-            error=error,
-        )
+            if self.spool is not None:
+                self.spool.mark_reachable()
+            return True
+        if self.spool is not None and attempts:
+            self.spool.mark_unreachable()
+        self._keep(batch, error, attempts=attempts)
+        return False
 
-    def _drop_rest(self, why: str) -> None:
-        dropped = 0
-        while True:
+    def _keep(self, events: list[AnalyticsEvent], why: str, *, attempts: int = 0) -> None:
+        """Spool ``events`` for the next process, or drop them, with one log line."""
+        if not events:
+            return
+        kept = 0
+        if self.spool is not None:
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            dropped += item is not None
+                kept, _ = self.spool.append(events)
+            except OSError as exc:
+                why = f"{why}; spool: {exc}"
+        if kept:
+            self._count("spooled", kept)
+            log.info("analytics_events_spooled", sink=self.name, events=kept, error=why)
+        dropped = len(events) - kept
         if dropped:
             self._count("dropped", dropped)
-            log.warning("analytics_events_dropped", sink=self.name, events=dropped, error=why)
+            log.warning(
+                "analytics_events_dropped",
+                sink=self.name,
+                events=dropped,
+                attempts=attempts,
+                error=why,
+            )
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Send what is queued within ``timeout`` seconds, then stop (the rest is dropped)."""
+    def close(self, timeout: float = 0.2) -> None:
+        """Send what is queued within ``timeout`` seconds, then stop; the rest is
+        spooled for the next process (or dropped, without a spool)."""
         self._deadline = time.monotonic() + timeout
         self._closing.set()
         # Wake the thread if it waits for events; a full queue keeps it busy anyway.
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        self._thread.join(timeout + 0.5)
+        self._thread.join(timeout)
+        with self._lock:
+            self._abandoned = True
+            left = list(self._held) if self._thread.is_alive() else []
+        if left and self.spool is not None:
+            self.spool.mark_unreachable()  # it did not answer in time: do not wait for it again
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                left.append(item)
+        self._keep(left, "closing: the time to send them ran out")
 
     @property
     def alive(self) -> bool:

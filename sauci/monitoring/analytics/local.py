@@ -42,7 +42,7 @@ class LocalSink:
     def send(self, event: AnalyticsEvent) -> None:
         self.sender.put(event)
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 0.2) -> None:
         self.sender.close(timeout)
 
 

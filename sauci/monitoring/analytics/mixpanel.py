@@ -7,17 +7,21 @@ and sent in batches of up to 50 (the API's limit) by the library's
 host is a setting (``SAUCI_MIXPANEL_HOST``: a name such as
 ``api-eu.mixpanel.com`` for HTTPS, or a full ``http://127.0.0.1:8080`` URL,
 which the tests use for a local stand-in). Retries are SauCI's own (bounded,
-with back-off), so they work the same over HTTP and HTTPS.
+with back-off), so they work the same over HTTP and HTTPS. What is unsent at
+exit is kept in ``<data dir>/analytics/`` for the next process (``_spool.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sauci.monitoring.analytics._base import AnalyticsEvent, BatchSender
+from sauci.monitoring.analytics._spool import Spool
 
 __all__ = ["DEFAULT_HOST", "MixpanelSink", "mixpanel_from_env"]
 
@@ -83,7 +87,9 @@ class MixpanelSink:
         collect.messages.clear()
         for event in batch:
             self._client.track(
-                event.distinct_id, event.name, {**event.properties, "time": event.at}
+                event.distinct_id,
+                event.name,
+                {**event.properties, "time": event.at, "$insert_id": event.insert_id},
             )
         payload = "[" + ",".join(collect.messages) + "]"
         self._consumer.send("events", payload)
@@ -91,19 +97,26 @@ class MixpanelSink:
     def send(self, event: AnalyticsEvent) -> None:
         self.sender.put(event)
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 0.2) -> None:
         self.sender.close(timeout)
 
 
 def mixpanel_from_env(
-    environ: Mapping[str, str] | None = None, **sender: Any
+    environ: Mapping[str, str] | None = None, *, data_dir: Path | None = None, **sender: Any
 ) -> MixpanelSink | None:
-    """A MixpanelSink when ``SAUCI_MIXPANEL_TOKEN`` is set, else None (the default: off)."""
+    """A MixpanelSink when ``SAUCI_MIXPANEL_TOKEN`` is set, else None (the default: off).
+
+    With ``data_dir``, events unsent at exit are kept in
+    ``<data_dir>/analytics/mixpanel-<id>.jsonl`` (one file per host and token,
+    so a changed token never sends old events to a new project)."""
     env = os.environ if environ is None else environ
     token = env.get("SAUCI_MIXPANEL_TOKEN", "").strip()
     if not token:
         return None
     host = env.get("SAUCI_MIXPANEL_HOST", "").strip() or DEFAULT_HOST
+    if data_dir is not None and "spool" not in sender:
+        key = hashlib.sha256(f"{host}\n{token}".encode()).hexdigest()[:12]
+        sender["spool"] = Spool(Path(data_dir) / "analytics" / f"mixpanel-{key}.jsonl")
     return MixpanelSink(token, host=host, **sender)
 
 

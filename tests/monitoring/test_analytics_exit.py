@@ -1,0 +1,194 @@
+"""Analytics at exit: a bounded flush that never retries, unsent events kept in a
+spool the next process sends, and an endpoint known to be down never tried at
+exit. Against a real local HTTP endpoint that hangs, refuses or answers 500."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_mixpanel import FakeMixpanel
+
+from sauci.monitoring.analytics import AnalyticsEvent, BatchSender, MixpanelSink, Spool
+
+pytest.importorskip("mixpanel")
+
+TOKEN = "test-token-123"
+
+
+@pytest.fixture
+def fake():
+    server = FakeMixpanel()
+    yield server
+    server.close()
+
+
+def refused_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there once closed
+
+
+def event(name: str = "x") -> AnalyticsEvent:
+    return AnalyticsEvent(name=name, at=time.time(), distinct_id="i_1", properties={"n": 1})
+
+
+def sink(host: str, spool: Spool, **kw) -> MixpanelSink:
+    return MixpanelSink(TOKEN, host=host, spool=spool, flush_interval=0.0, **kw)
+
+
+def test_close_with_a_hanging_endpoint_returns_and_keeps_the_events(fake, tmp_path):
+    fake.hold.clear()  # every request waits until the test lets it go
+    spool = Spool(tmp_path / "mixpanel.jsonl")
+    first = sink(fake.url, spool)
+    sent = [event("a"), event("b")]
+    for e in sent:
+        first.send(e)
+    fake.wait_for(lambda f: f.waiting >= 1)
+    first.close(timeout=0.2)
+    assert fake.waiting >= 1  # close did not wait for the endpoint
+    assert 2 == first.sender.stats["spooled"]
+    assert 0 == first.sender.stats["dropped"]
+    assert spool.unreachable()  # it did not answer: the next process does not wait for it
+    mode = stat.S_IMODE(os.stat(spool.path).st_mode)
+    assert 0o600 == mode
+    # Later, the endpoint answers again: the next process sends what was kept,
+    # and the request left hanging by the first counts once (the same $insert_id).
+    fake.hold.set()
+    later = Spool(spool.path, retry_after=0.0)
+    second = sink(fake.url, later)
+    fake.wait_for(lambda f: len(f.requests) >= 2)
+    second.close(timeout=10)
+    assert 2 == second.sender.stats["sent"]
+    ids = {e["properties"]["$insert_id"] for e in fake.events()}
+    assert {e.insert_id for e in sent} == ids
+    assert not spool.path.exists()
+
+
+def test_close_with_a_refused_endpoint_tries_once_then_keeps(tmp_path):
+    spool = Spool(tmp_path / "mixpanel.jsonl")
+    one = sink(refused_url(), spool, retries=5, backoff=30)
+    one.send(event())
+    one.close(timeout=10)  # a retry would wait 30 s: close cuts it and keeps the event
+    assert 1 == one.sender.stats["failures"]
+    assert 1 == one.sender.stats["spooled"]
+    assert spool.unreachable()
+    # The next process knows the endpoint is down: it does not try at all.
+    two = sink(refused_url(), Spool(spool.path))
+    two.send(event())
+    two.close(timeout=10)
+    assert 0 == two.sender.stats["failures"]
+    assert 1 == two.sender.stats["spooled"]
+    assert 2 == len(spool.path.read_bytes().splitlines())
+
+
+def test_an_endpoint_that_answers_500_at_exit_gets_one_try(fake, tmp_path):
+    fake.fail_with = 500
+    spool = Spool(tmp_path / "mixpanel.jsonl")
+    one = sink(fake.url, spool, retries=5, backoff=30)
+    one.send(event())
+    one.close(timeout=10)
+    assert 1 == len(fake.requests)
+    assert (1, 1) == (one.sender.stats["failures"], one.sender.stats["spooled"])
+
+
+def test_a_full_spool_drops_with_a_count(tmp_path, caplog):
+    spool = Spool(tmp_path / "mixpanel.jsonl", max_bytes=600)
+    spool.mark_unreachable()  # so the sender does not claim and send the file meanwhile
+    sender = BatchSender(lambda batch: None, name="t", spool=spool)
+    sender._keep([event() for _ in range(20)], "test")
+    sender.close()
+    kept = len(spool.path.read_bytes().splitlines())
+    assert 0 < kept < 20
+    assert (kept, 20 - kept) == (sender.stats["spooled"], sender.stats["dropped"])
+    assert spool.path.stat().st_size <= 600
+
+
+def test_two_processes_never_both_claim_the_same_events(tmp_path):
+    path = tmp_path / "mixpanel.jsonl"
+    Spool(path).append([event(str(i)) for i in range(50)])
+    script = (
+        "import sys, json\n"
+        "from sauci.monitoring.analytics import Spool\n"
+        "sys.stdin.readline()\n"
+        "print(json.dumps([e.insert_id for e in Spool(__import__('pathlib').Path(sys.argv[1])).claim()]))\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for proc in procs:  # released together
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    claimed = [json.loads(proc.communicate(timeout=60)[0]) for proc in procs]
+    every = [i for ids in claimed for i in ids]
+    assert 50 == len(every) == len(set(every))
+
+
+def test_events_of_a_process_that_died_while_sending_are_sent_again(tmp_path):
+    path = tmp_path / "mixpanel.jsonl"
+    Spool(path).append([event("lost")])
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    os.rename(path, path.with_name(f"{path.name}.sending-{dead.stdout.strip()}"))
+    (found,) = Spool(path).claim()
+    assert "lost" == found.name
+    assert [] == Spool(path).claim()
+
+
+def test_a_spool_written_by_someone_else_is_read_safely(tmp_path):
+    """The data dir is the server's own, but a cut line (a crash) or junk must not
+    stop the sender, and only scalar properties are sent on."""
+    path = tmp_path / "mixpanel.jsonl"
+    good = {"name": "ok", "at": 1.0, "distinct_id": "i", "insert_id": "x1", "properties": {}}
+    odd = {**good, "insert_id": "x2", "properties": {"deep": {"a": [1]}, "n": 2}}
+    path.write_text("not json\n" + json.dumps(good) + "\n" + json.dumps(odd) + '\n{"name": "cut')
+    found = Spool(path).claim()
+    assert ["x1", "x2"] == [e.insert_id for e in found]
+    assert {"n": 2} == dict(found[1].properties)
+
+
+def test_sauci_run_with_a_hanging_endpoint_passes_and_keeps_its_events(fake, tmp_path):
+    fake.hold.clear()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".sauci.yml").write_text("steps:\n  hello:\n    run: echo hi\n")
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=repo, check=True)
+    data = tmp_path / "data"
+    env = {
+        **os.environ,
+        "SAUCI_DATA_DIR": str(data),
+        "SAUCI_MIXPANEL_TOKEN": TOKEN,
+        "SAUCI_MIXPANEL_HOST": fake.url,
+    }
+    env.pop("SAUCI_STORE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "sauci", "run", str(repo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "Traceback" not in done.stderr
+    (spooled,) = (data / "analytics").glob("mixpanel-*.jsonl")
+    names = [json.loads(line)["name"] for line in spooled.read_text().splitlines()]
+    assert {"cli_command", "build_started", "build_finished"} <= set(names)
+    assert Path(str(spooled) + ".unreachable").exists()
