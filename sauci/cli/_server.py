@@ -99,7 +99,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_trigger(args: argparse.Namespace) -> int:
     from sauci.core.scheduler import Scheduler
 
-    store = open_cli_store(settings_from(args))
+    settings = settings_from(args)
+    store = open_cli_store(settings)
     params = {}
     for item in args.param or []:
         key, sep, value = item.partition("=")
@@ -113,7 +114,15 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         resolve_location(args.repo), ref=ref, params=params, actor=_actor()
     )
     print(f"queued build #{build.id}")
+    _wake_server(settings)
     return 0
+
+
+def _wake_server(settings: Settings) -> None:
+    """Tell a `sauci serve` on this data dir to look now (see sauci.triggers.wake)."""
+    from sauci.triggers.wake import poke
+
+    poke(settings.data_dir / "spool")
 
 
 def _actor() -> str:
@@ -123,22 +132,26 @@ def _actor() -> str:
 def cmd_rerun(args: argparse.Namespace) -> int:
     from sauci.core.scheduler import Scheduler
 
-    store = open_cli_store(settings_from(args))
+    settings = settings_from(args)
+    store = open_cli_store(settings)
     build = Scheduler(store).rerun(args.build, failed_only=args.failed, actor=_actor())
     what = "failed and skipped steps of" if args.failed else ""
     print(f"queued build #{build.id}: rerun of {what} build #{args.build}".replace("  ", " "))
+    _wake_server(settings)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from sauci.core.scheduler import Scheduler
 
-    store = open_cli_store(settings_from(args))
+    settings = settings_from(args)
+    store = open_cli_store(settings)
     build = Scheduler(store).cancel(args.build, actor=_actor())
     if build.status is Status.CANCELLED:
         print(f"build #{build.id} cancelled")
     else:
         print(f"build #{build.id}: cancel requested; the server ends its steps")
+    _wake_server(settings)
     return 0
 
 

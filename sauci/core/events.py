@@ -20,6 +20,7 @@ step_started       build, step (StepRun, running)
 step_finished      build, step (StepRun, final)
 worker_heartbeat   worker (Worker)
 build_lost         build (ended errored: its worker stopped heartbeating)
+runner_slot_free   runner (its name), build (the one that left the slot)
 =================  ==========================================================
 """
 

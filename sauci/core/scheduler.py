@@ -112,6 +112,7 @@ class Scheduler:
             build = self.store.update_build(build_id, cancel_requested=reason)
         self._event("build_cancel_requested", build_id, actor, reason=reason)
         log.info("build_cancel_requested", build=build_id, reason=reason)
+        emit("build_cancel_requested", build=build)  # the server passes it on at once
         return build
 
     def rerun(self, build_id: int, *, failed_only: bool = False, actor: str = "") -> Build:
@@ -135,4 +136,5 @@ class Scheduler:
         )
         build = self.store.create_build(request)
         self._event("build_rerun", build.id, actor, of=old.id, failed_only=failed_only)
+        emit("build_queued", build=build)
         return build

@@ -46,12 +46,14 @@ class ServerOptions:
     # Step slots shared by all builds; a step declares its `weight`. None: 2 x CPUs.
     step_slots: int | None = None
     poll_interval: float = 60.0  # seconds between polls of repositories without hooks
-    tick: float = 0.05  # how often the spool and cancel requests are looked at
-    # With nothing running and nothing new, the store is asked for queued builds
-    # less and less often, down to once per ``idle_tick`` s: builds queued by
-    # another process (a separate web site, another client of a shared store)
-    # start within that. Pushes through the spool, and builds queued in this
-    # process (its UI, polls, cron, webhooks), are seen within ``tick``.
+    # The loop runs when something happens: a build queued or ended in this
+    # process (its UI, polls, cron, webhooks), or a poke on the spool's wake
+    # pipe (git hooks, `sauci cancel`, `sauci rerun`). Besides, a safety round
+    # runs every ``tick`` s while builds run (cancel requests and builds queued
+    # by processes that cannot poke: a separate web site, another client of a
+    # shared store) and, with nothing running, less and less often down to
+    # once per ``idle_tick`` s.
+    tick: float = attrs.field(default=0.25, validator=attrs.validators.gt(0))
     idle_tick: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
     retry_interrupted: bool = True  # requeue builds a crashed server left running
     cancel_superseded: bool = False
@@ -98,6 +100,10 @@ class Spool(Protocol):
 
     def acknowledge(self) -> None: ...
 
+    def watch(self, on_wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_wake`` when another process says there is work; returns the stop."""
+        ...
+
 
 class Server:
     """Builds every push to the given repositories: here, or on workers through a broker.
@@ -141,8 +147,10 @@ class Server:
         self._loop: threading.Thread | None = None
         self._next_prune = 0.0
         self._status_at = 0.0
-        self._woken = threading.Event()  # a build was queued or ended in this process
+        # A build was queued or ended in this process, or another process poked.
+        self._woken = threading.Event()
         self._unsubscribe: Callable[[], None] | None = None
+        self._unwatch: Callable[[], None] | None = None
 
     # -- life cycle ------------------------------------------------------------
 
@@ -165,6 +173,7 @@ class Server:
         self.recover()
         self._write_status()
         self._unsubscribe = subscribe(self._on_event)
+        self._unwatch = self.spool.watch(self._woken.set)
         self._loop = threading.Thread(target=self._run, name="sauci-server", daemon=True)
         self._loop.start()
         log.info(
@@ -177,12 +186,15 @@ class Server:
     def stop(self, *, reason: str = "SauCI server stopped", timeout: float = 30.0) -> None:
         """Stop claiming, cancel running builds, wait for them to record their end."""
         self._stop.set()
+        self._woken.set()  # the loop sees the stop now
         deadline = time.monotonic() + timeout
         self.runner.stop(reason=reason, timeout=timeout)
         if self._loop is not None:
             self._loop.join(max(0.0, deadline - time.monotonic()))
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._unwatch is not None:
+            self._unwatch()
         if self._lock_file is not None:
             self._lock_file.close()
         log.info("server_stopped", name=self.name)
@@ -225,33 +237,27 @@ class Server:
     # -- the loop ----------------------------------------------------------------
 
     def _run(self) -> None:
-        wait = self.options.tick  # until the next full round, growing while idle
+        """Sleep until woken (or the next safety round), then make a full round."""
+        wait = self.options.tick  # until the next safety round, growing while idle
         next_round = 0.0
         while not self._stop.is_set():
+            # At least once a second: the heartbeat readyz/ and `sauci status` read.
+            woken = self._woken.wait(min(1.0, max(0.0, next_round - time.monotonic())))
+            if self._stop.is_set():
+                return
+            if not woken and time.monotonic() < next_round:
+                self._write_status(throttle=True)
+                continue
+            self._woken.clear()  # what wakes it from here on makes another round
             try:
-                # Between full rounds only the spool is read (no store query);
-                # a push found there makes this turn a full round.
-                if self._round_due(next_round) or self.ingest_spool() > 0:
-                    self._woken.clear()
-                    self.tick()
-                    wait = self._next_wait(wait)
-                    next_round = time.monotonic() + wait
-                else:
-                    self._write_status(throttle=True)  # the heartbeat readyz/ reads
+                self.tick()
             except SauCIError as exc:
                 self._error(str(exc))
-            except Exception as exc:  # the loop must survive a bug in one tick
+            except Exception as exc:  # the loop must survive a bug in one round
                 log.exception("server_tick_failed")
                 self._error(f"{type(exc).__name__}: {exc}")
-            self._stop.wait(self.options.tick)
-
-    def _round_due(self, next_round: float) -> bool:
-        """Whether this turn of the loop makes a full round (:meth:`tick`)."""
-        return bool(
-            self.runner.busy()  # running builds, workers' queues and liveness: every tick
-            or self._woken.is_set()
-            or time.monotonic() >= next_round
-        )
+            wait = self._next_wait(wait)
+            next_round = time.monotonic() + wait
 
     def _next_wait(self, wait: float) -> float:
         """``tick`` while builds run here; doubling up to ``idle_tick`` while none do."""
@@ -260,7 +266,7 @@ class Server:
         return min(max(wait, self.options.tick) * 2, max(self.options.idle_tick, self.options.tick))
 
     def _on_event(self, name: str, fields: Mapping[str, Any]) -> None:
-        if name in ("build_queued", "build_finished"):
+        if name in ("build_queued", "runner_slot_free", "build_cancel_requested"):
             self._woken.set()
 
     def _error(self, message: str) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from sauci._logging import get_logger
+from sauci.core.events import emit
 from sauci.core.models import Build, Status
 from sauci.core.runner import LocalRunner
 from sauci.exceptions import SauCIError
@@ -99,6 +100,16 @@ class ThreadedRunner:
                 thread.start()
 
     def _run_build(self, build: Build) -> None:
+        try:
+            self._drive(build)
+        finally:
+            # The slot is free only now (build_finished came from inside the
+            # build): the server claims the next build on this event.
+            with self._lock:
+                self._threads.pop(build.id, None)
+            emit("runner_slot_free", runner=self.name, build=build)
+
+    def _drive(self, build: Build) -> None:
         try:
             self.local.run_build(build)
         except Exception as exc:  # record, never lose the build in "running"

@@ -22,6 +22,7 @@ from sauci.exceptions import SauCIError
 from sauci.triggers.hooks import hook_installed
 from sauci.triggers.poller import Poller
 from sauci.triggers.spool import ack, read_requests
+from sauci.triggers.wake import WakeReader
 
 __all__ = ["CronTrigger", "PollTrigger", "SpoolTrigger"]
 
@@ -49,6 +50,13 @@ class SpoolTrigger:
         for path in self._read:
             ack(path)
         self._read = []
+
+    def watch(self, on_wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_wake`` whenever a hook or a command pokes the spool's wake pipe
+        (:mod:`sauci.triggers.wake`); returns the function that stops watching."""
+        reader = WakeReader(self.spool_dir, on_wake)
+        reader.start()
+        return reader.close
 
 
 def _hooked(repo: str) -> bool:

@@ -74,6 +74,13 @@ write_spool() {{
 	if [ -z "$ok" ] || ! mv "$tmp" "$spool/new/$ts.$$.${{tmp##*/}}"; then
 		rm -f "$tmp"
 		sauci_warn "cannot write to $spool"
+		return
+	fi
+	# Wake a server reading the spool (sauci.triggers.wake): never blocks, and
+	# does nothing when no server listens; the server's safety round finds the
+	# file anyway.
+	if [ -p "$spool/wake" ]; then
+		printf x 2>/dev/null | dd of="$spool/wake" oflag=nonblock status=none 2>/dev/null || :
 	fi
 }}
 """

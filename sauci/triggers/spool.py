@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
+from sauci.triggers.wake import poke
 
 __all__ = [
     "PUSH_PRIORITY",
@@ -111,6 +112,7 @@ def write_request(spool_dir: Path | str, request: BuildRequest) -> Path:
             os.unlink(tmp)
         raise
     _fsync_dir(spool / "new")
+    poke(spool)  # a server reading this spool looks now
     return final
 
 

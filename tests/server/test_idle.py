@@ -69,21 +69,19 @@ def test_an_idle_server_asks_the_store_less_and_less_often(tmp_path):
     assert 1 <= asked <= 10, asked
 
 
-def test_a_build_queued_or_ended_in_this_process_wakes_the_idle_loop(tmp_path):
-    """Between idle looks the loop only reads the spool; a build queued (by
-    this process's UI, webhook, poll or cron) or ended here makes the next
-    turn a full round at once."""
+def test_a_build_queued_a_slot_freed_or_a_cancel_here_wakes_the_loop(tmp_path):
+    """A build queued (by this process's UI, webhook, poll or cron), a build
+    slot freed or a cancel asked here wakes the loop for a round at once."""
     store = CountingStore()
     settings = Settings(data_dir=tmp_path / "data", grace=1.0, sandbox="local")
     server = build_server(store=store, settings=settings, repos=[], options=ServerOptions())
-    far = time.monotonic() + 3600
-    assert not server._round_due(far)
-    for event in ("build_queued", "build_finished"):
+    assert not server._woken.is_set()
+    for event in ("build_queued", "runner_slot_free", "build_cancel_requested"):
         server._on_event(event, {})
-        assert server._round_due(far)
+        assert server._woken.is_set()
         server._woken.clear()
-    server._on_event("step_finished", {})
-    assert not server._round_due(far)
+    server._on_event("build_finished", {})  # the slot is not free yet: its thread runs on
+    assert not server._woken.is_set()
 
 
 @pytest.mark.parametrize(

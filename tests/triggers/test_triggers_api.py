@@ -10,7 +10,7 @@ import sauci.triggers
 
 def test_all_is_sorted_and_exactly_the_public_names():
     assert sauci.triggers.__all__ == sorted(sauci.triggers.__all__)
-    modules = {"cron", "due", "hooks", "poller", "spool", "webhook"}
+    modules = {"cron", "due", "hooks", "poller", "spool", "wake", "webhook"}
     public = {n for n in dir(sauci.triggers) if not n.startswith("_")} - modules
     assert set(sauci.triggers.__all__) == public
 
