@@ -80,7 +80,8 @@ class StoreTimers(Protocol):
 
 
 class StoreCollector:
-    """Queue depth, the oldest queued build's age and workers by state, read at scrape time.
+    """Queue depth, the oldest queued build's age, workers by state and each
+    worker's heartbeat age, read at scrape time.
 
     A store that fails leaves these out of the scrape (and sets
     ``sauci_store_up`` to 0) rather than failing the whole scrape.
@@ -128,6 +129,19 @@ class StoreCollector:
         for state, count in sorted(counts.items()):
             workers.add_metric([state], count)
         yield workers
+        # What the server sees of each worker, read from the store: unlike the
+        # worker's own gauges, it is still scraped when the worker is dead.
+        age = GaugeMetricFamily(
+            "sauci_worker_heartbeat_age_seconds",
+            "Seconds since each worker not stopped on purpose last wrote its heartbeat"
+            " (read by the server from the store).",
+            labels=["worker"],
+        )
+        now = time.time()
+        for worker in listed:
+            if worker.state != "offline":
+                age.add_metric([worker.name], max(0.0, now - worker.heartbeat_at))
+        yield age
 
 
 class InstrumentedStore:

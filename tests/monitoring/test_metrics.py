@@ -141,6 +141,19 @@ def test_workers_by_state_are_read_from_the_store(monitored):
     assert 1 == value(text, "sauci_workers", state="offline")
 
 
+def test_each_workers_heartbeat_age_is_what_the_server_reads_from_the_store(monitored):
+    """The dead-worker alert reads this: it is scraped from the server, so it
+    keeps growing after the worker (and its own /metrics) is gone."""
+    now = time.time()
+    monitored.store.save_worker(Worker(name="dead", state="online", heartbeat_at=now - 600))
+    monitored.store.save_worker(Worker(name="live", state="online", heartbeat_at=now))
+    monitored.store.save_worker(Worker(name="gone", state="offline", heartbeat_at=now - 600))
+    text = scrape(monitored)
+    assert value(text, "sauci_worker_heartbeat_age_seconds", worker="dead") >= 600
+    assert value(text, "sauci_worker_heartbeat_age_seconds", worker="live") < 60
+    assert None is value(text, "sauci_worker_heartbeat_age_seconds", worker="gone")
+
+
 def test_repository_labels_are_capped():
     found = Metrics(max_labels=2)
     store = MemoryStore()
