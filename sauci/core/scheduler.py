@@ -7,6 +7,7 @@ server call these methods; none of them change build state around it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -21,6 +22,10 @@ from sauci.typing import Store
 __all__ = ["PRIORITY", "Scheduler"]
 
 log = get_logger(__name__)
+
+# A manual trigger repeated within this many seconds is the same request.
+TRIGGER_WINDOW = 5.0
+_TRIGGER_LOCK = threading.Lock()
 
 # Manual work first, then pushes, then cron (higher runs first).
 PRIORITY = {"manual": 20, "rerun": 20, "cli": 20, "push": 10, "webhook": 10, "tag": 10, "cron": 0}
@@ -85,14 +90,33 @@ class Scheduler:
         sha: str = "",
         params: Mapping[str, str] | None = None,
         actor: str = "",
+        window: float = TRIGGER_WINDOW,
     ) -> Build:
-        """A manual build with parameters (priority above pushes)."""
-        return self.enqueue(
-            BuildRequest(
-                repo=repo, ref=ref, sha=sha, event="manual", params=dict(params or {}), pusher=actor
-            ),
-            actor=actor,
-        )
+        """A manual build with parameters (priority above pushes).
+
+        Idempotent for ``window`` seconds: the same person asking for the same
+        repository, ref, commit and parameters again (a double click, a
+        resent form) gets the build the first request queued, while it has
+        not ended."""
+        params = dict(params or {})
+        with _TRIGGER_LOCK:  # two requests at once in this process: one build
+            since = self.clock() - window
+            for status in (Status.QUEUED, Status.RUNNING):
+                for other in self.store.list_builds(repo=repo, status=status, limit=50):
+                    if (
+                        other.event == "manual"
+                        and other.queued_at >= since
+                        and (other.ref, other.pusher, dict(other.params)) == (ref, actor, params)
+                        and (not sha or other.sha == sha)
+                    ):
+                        log.info("trigger_repeated", build=other.id, actor=actor)
+                        return other
+            return self.enqueue(
+                BuildRequest(
+                    repo=repo, ref=ref, sha=sha, event="manual", params=params, pusher=actor
+                ),
+                actor=actor,
+            )
 
     def cancel(self, build_id: int, *, actor: str = "", reason: str | None = None) -> Build:
         """Cancel a queued build now, or ask the runner of a running one to stop it."""

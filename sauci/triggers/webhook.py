@@ -55,6 +55,7 @@ def handle_webhook(
     secret: str | None,
     token: str | None = None,
     seen: Callable[[str], bool],
+    accept: Callable[[BuildRequest], str | None] = lambda request: None,
     max_body: int = MAX_WEBHOOK_BODY,
 ) -> WebhookResult:
     """Check one webhook delivery and return the build requests it asks for.
@@ -65,7 +66,10 @@ def handle_webhook(
     start builds. ``seen(delivery_id)`` returns True if the id was recorded
     before and records it otherwise. Statuses: 202 queued, 200 ignored or
     duplicate, 400 malformed, 403 not authenticated, 413 too large, 503 when
-    ``seen`` itself fails (the sender should retry).
+    ``seen`` itself fails (the sender should retry). ``accept(request)``
+    returns why a request is not acted on (an unregistered repository), or
+    None: a delivery refused so is not recorded as seen, so the sender can
+    deliver it again once the reason is gone.
     """
     provider = ""
     delivery = ""
@@ -91,6 +95,10 @@ def handle_webhook(
                 provider=provider,
                 delivery=delivery,
             )
+        refused = accept(request)
+        if refused:
+            log.info("webhook_not_acted_on", provider=provider, delivery=delivery, reason=refused)
+            return WebhookResult(status=200, message=refused, provider=provider, delivery=delivery)
         if delivery:
             try:
                 duplicate = seen(delivery)

@@ -30,6 +30,14 @@ class TestTrigger:
             dict(build.params),
         )
 
+    def test_a_double_click_queues_one_build(self, admin_client, store, registered_repo):
+        first = _trigger(admin_client, registered_repo, "main", "A=1")
+        second = _trigger(admin_client, registered_repo, "main", "A=1")
+        (build,) = store.list_builds()
+        assert first["Location"] == second["Location"] == reverse("sauci:build", args=[build.id])
+        _trigger(admin_client, registered_repo, "main", "A=2")  # another request: its own build
+        assert 2 == len(store.list_builds())
+
     def test_a_full_branch_ref_is_accepted(self, admin_client, store, registered_repo):
         """refs/heads/main names the same branch as main."""
         assert 302 == _trigger(admin_client, registered_repo, "refs/heads/main").status_code

@@ -520,6 +520,22 @@ class TestWebhook:
         assert "not registered" in response.json()["message"]
         assert [] == store.list_builds()
 
+    def test_a_delivery_refused_for_an_unregistered_repo_can_be_delivered_again(
+        self, client, store, settings
+    ):
+        """GitHub's "Redeliver" after `sauci repo add` builds: the refused
+        delivery was not recorded as seen."""
+        settings.SAUCI = {"STORE": store, "WEBHOOK_SECRET": "s3cret"}
+        assert [] == self.post(client, _push_payload(), delivery="r-1").json()["builds"]
+        from sauci.core.models import Repo
+
+        store.save_repo(Repo(id="app", location="https://git.example/app.git", added_at=1.0))
+        again = self.post(client, _push_payload(), delivery="r-1")
+        assert 202 == again.status_code
+        assert [b.id for b in store.list_builds()] == again.json()["builds"]
+        assert 200 == self.post(client, _push_payload(), delivery="r-1").status_code
+        assert 1 == len(store.list_builds())  # and now it is a duplicate
+
     def test_too_large_is_413_before_reading(self, client, store, settings):
         settings.SAUCI = {"STORE": store, "WEBHOOK_SECRET": "s3cret", "WEBHOOK_MAX_BODY": 100}
         assert 413 == self.post(client, _push_payload()).status_code

@@ -36,7 +36,7 @@ from sauci.contrib.django.view_support import (
     bad_request,
     text_param,
 )
-from sauci.core.models import Status
+from sauci.core.models import BuildRequest, Status
 from sauci.exceptions import ConfigError
 
 __all__ = ["cancel", "rerun", "trigger", "webhook"]
@@ -169,25 +169,29 @@ def webhook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"message": f"body exceeds the {max_body} byte limit"}, status=413)
     body = request.read(max_body + 1)
     secret, token = conf.webhook_secret()
-    result = handle_webhook(
-        dict(request.headers), body, secret=secret, token=token, seen=_seen, max_body=max_body
-    )
-    queued: list[int] = []
-    status, message = result.status, result.message
-    if result.requests:
+
+    def registered(build_request: BuildRequest) -> str | None:
         # A signed payload names the URL to clone: build only repositories an
         # administrator registered, so a leaked secret cannot make SauCI fetch
-        # and run anything else.
-        registered = {r.location for r in conf.get_store().list_registered_repos()}
-        scheduler = _scheduler()
-        for build_request in result.requests:
-            if build_request.repo not in registered:
-                status = 200
-                message = (
-                    f"ignored: {build_request.repo} is not registered with SauCI "
-                    f"(sauci repo add {build_request.repo})"
-                )
-                continue
-            build = scheduler.enqueue(build_request, actor=build_request.pusher or "webhook")
-            queued.append(build.id)
-    return JsonResponse({"message": message, "builds": queued}, status=status)
+        # and run anything else. Checked before the delivery is recorded, so
+        # it can be delivered again after `sauci repo add`.
+        known = {r.location for r in conf.get_store().list_registered_repos()}
+        if build_request.repo in known:
+            return None
+        return (
+            f"ignored: {build_request.repo} is not registered with SauCI "
+            f"(sauci repo add {build_request.repo})"
+        )
+
+    result = handle_webhook(
+        dict(request.headers),
+        body,
+        secret=secret,
+        token=token,
+        seen=_seen,
+        accept=registered,
+        max_body=max_body,
+    )
+    scheduler = _scheduler()
+    queued = [scheduler.enqueue(r, actor=r.pusher or "webhook").id for r in result.requests]
+    return JsonResponse({"message": result.message, "builds": queued}, status=result.status)
