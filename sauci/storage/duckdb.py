@@ -58,6 +58,27 @@ class _Transaction:
         return [dict(zip(names, r, strict=True)) for r in rows]
 
 
+def _held_elsewhere(path: str, error: str) -> str:
+    """What to do when another process holds the DuckDB file (DuckDB lets one
+    process open a file for writing, and no other process even read it then)."""
+    match = re.search(r"PID (\d+)", error)
+    holder = "another process"
+    if match:
+        pid = match.group(1)
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            words = [Path(a.decode(errors="replace")).name for a in argv if a][:4]
+            holder = f"`{' '.join(words)}` (pid {pid})"
+        except OSError:
+            holder = f"process {pid}"
+    return (
+        f"the DuckDB store {path} is open in {holder}: DuckDB lets one process use a "
+        "file, and no other process read it meanwhile. Read the builds in that "
+        "server's web UI, stop it first, or keep the store where several processes "
+        "can share it (SQLite or PostgreSQL, then `sauci store copy`)"
+    )
+
+
 class _Executor:
     returning = True
     lock_clause = ""
@@ -81,6 +102,10 @@ class _Executor:
             ).fetchall()
             for statement in add_missing_columns(existing):
                 self._conn.execute(statement)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"open DuckDB store {path}: {exc}") from exc
+            raise StoreError(_held_elsewhere(path, str(exc))) from exc
         except duckdb.Error as exc:
             raise StoreError(f"open DuckDB store {path}: {exc}") from exc
 

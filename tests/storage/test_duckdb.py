@@ -147,3 +147,38 @@ def test_a_new_file_has_exactly_the_tables_and_columns_of_the_one_schema(tmp_pat
         conn.close()
     expected = {(t.name, c.name) for t in schema.metadata.sorted_tables for c in t.columns}
     assert expected == set(actual)
+
+
+def test_a_file_held_by_a_server_gives_every_cli_command_a_way_out(tmp_path: Path) -> None:
+    """DuckDB lets one process use a file: while `sauci serve` has it, a CLI read
+    says who holds it and what to do instead, with exit code 3 and no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "sauci.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from sauci.storage import open_store;"
+            f" s = open_store('duckdb:///{path}'); print('open', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert "open" == holder.stdout.readline().strip()
+        env = {**os.environ, "SAUCI_STORE": f"duckdb:///{path}", "SAUCI_DATA_DIR": str(tmp_path)}
+        for command in (["builds"], ["show", "1"], ["status"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "sauci", *command], env=env, capture_output=True, text=True
+            )
+            assert 3 == done.returncode, (command, done.stderr)
+            assert "Traceback" not in done.stderr
+            assert f"pid {holder.pid}" in done.stderr
+            assert "web UI" in done.stderr and "SQLite or PostgreSQL" in done.stderr
+    finally:
+        holder.communicate("")
