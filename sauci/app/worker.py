@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 from sauci.app import build_worker
 from sauci.app.logs import configure_server_logging
@@ -15,6 +16,7 @@ from sauci.core.config import Settings
 from sauci.distributed import check_connection, make_app, safe_url, thread_pool, worker_queues
 from sauci.exceptions import ConfigError
 from sauci.monitoring import install
+from sauci.monitoring.health import Readiness, check_heartbeat, readiness
 from sauci.typing import Store
 
 __all__ = ["run_worker"]
@@ -44,7 +46,18 @@ def run_worker(
     queues = worker_queues(settings.labels)
     app = make_app(settings.broker, visibility_timeout=settings.visibility_timeout)
     check_connection(app)  # a broker that is down: one clear line, before anything starts
+    runtimes: list[Any] = []  # the runtime, once built (the probe server starts first)
+
+    def ready() -> Readiness:
+        found = readiness(
+            monitoring.store, checks=("store", "broker"), broker=settings.broker
+        ).checks
+        beat = runtimes[0].last_beat if runtimes else None
+        found["heartbeat"] = check_heartbeat(beat, interval=settings.heartbeat_interval)
+        return Readiness(checks=found)
+
     monitoring = install(
+        ready=ready,
         store=store if store is not None else settings_store(settings),
         component="worker",
         data_dir=settings.data_dir,
@@ -54,6 +67,7 @@ def run_worker(
         analytics=analytics,
     )
     runtime = build_worker(settings, monitoring.store)
+    runtimes.append(runtime)
     app.sauci_runtime = runtime
 
     from celery import signals

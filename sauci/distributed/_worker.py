@@ -94,6 +94,7 @@ class WorkerRuntime:
         self._stop = threading.Event()
         self._wake = threading.Event()  # write the record now: a slot was taken or freed
         self._beat: threading.Thread | None = None
+        self.last_beat: float | None = None
         self._lock_file: Any = None
         self._clash_said = False
         # Cancel requests are looked for more often than heartbeats are written.
@@ -234,6 +235,7 @@ class WorkerRuntime:
 
     def heartbeat(self) -> Worker:
         worker = self.store.save_worker(self.record())
+        self.last_beat = worker.heartbeat_at  # written: what the worker's /readyz reads
         emit("worker_heartbeat", worker=worker)
         return worker
 

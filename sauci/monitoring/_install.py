@@ -108,13 +108,15 @@ def install(
     metrics_host: str = "127.0.0.1",
     analytics: bool | None = None,
     environ: Mapping[str, str] | None = None,
+    ready: Callable[[], Any] | None = None,
 ) -> Monitoring:
     """Wire monitoring for one process; returns the handle (use ``handle.store`` from then on).
 
     - ``component``: "serve", "worker", "run" or "django" (a property of events).
     - ``metrics``: None means on for long-running components when
       prometheus_client is installed, off for ``run``; ``metrics_port`` serves
-      ``/metrics`` on ``metrics_host`` (and needs prometheus_client).
+      ``/metrics`` on ``metrics_host`` (and needs prometheus_client), with
+      ``/healthz`` and, given ``ready`` (returning a Readiness), ``/readyz``.
     - ``analytics``: opt-in. None means the environment decides: on when
       ``SAUCI_ANALYTICS`` is ``on`` (or ``1``, ``true``, ``yes``) or when
       ``SAUCI_MIXPANEL_TOKEN`` is set, and never when ``SAUCI_ANALYTICS`` is
@@ -148,7 +150,7 @@ def install(
         handle.store = found.instrument(store)
         handle._unsubscribe.append(subscribe(found.on_event))
         if metrics_port is not None:
-            handle.metrics_server = found.serve(metrics_port, metrics_host)
+            handle.metrics_server = found.serve(metrics_port, metrics_host, ready=ready)
             log.info("metrics_serving", host=metrics_host, port=handle.metrics_port)
 
     want_analytics = analytics if analytics is not None else analytics_opted_in(env)

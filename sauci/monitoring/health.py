@@ -28,6 +28,7 @@ __all__ = [
     "ALL_CHECKS",
     "Readiness",
     "check_broker",
+    "check_heartbeat",
     "check_queue",
     "check_scheduler",
     "check_store",
@@ -161,6 +162,19 @@ def check_scheduler(
     age = (time.time() if now is None else now) - heartbeat
     if age > stale_after:
         return f"the server's last heartbeat is {age:.0f} s old (limit {stale_after:g} s)"
+    return None
+
+
+def check_heartbeat(
+    last_beat: float | None, *, interval: float, now: float | None = None
+) -> str | None:
+    """None when a worker wrote its heartbeat within three ``interval`` s (a
+    worker whose heartbeat thread stopped or whose store writes fail is not ready)."""
+    if last_beat is None:
+        return "no heartbeat written yet"
+    age = (time.time() if now is None else now) - last_beat
+    if age > 3 * interval:
+        return f"the last heartbeat was written {age:.0f} s ago (every {interval:g} s expected)"
     return None
 
 

@@ -248,11 +248,15 @@ class Metrics:
         """The exposition text and its content type."""
         return render(self.registry)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> Any:
-        """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the HTTP server
-        (``.server_port``, ``.shutdown()``). Port 0 picks a free one."""
-        server, _thread = self.prometheus.start_http_server(port, addr=host, registry=self.registry)
-        return server
+    def serve(
+        self, port: int, host: str = "127.0.0.1", *, ready: Callable[[], Any] | None = None
+    ) -> Any:
+        """Serve ``/metrics``, ``/healthz`` and (with ``ready``) ``/readyz`` on
+        ``host:port`` in a daemon thread (:mod:`sauci.monitoring.probes`); returns
+        the HTTP server (``.server_port``, ``.shutdown()``). Port 0 picks a free one."""
+        from sauci.monitoring.probes import serve_probes
+
+        return serve_probes(self.registry, port, host, ready=ready)
 
 
 _HANDLERS: dict[str, Callable[[Metrics, dict[str, Any]], None]] = {

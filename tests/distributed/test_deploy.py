@@ -135,3 +135,25 @@ def test_the_documented_commands_parse():
         if line.startswith("sauci worker ") or line.startswith("sauci serve "):
             words = shlex.split(line.split("#", 1)[0])
             parser().parse_args(words[1:])
+
+
+def test_probes_ask_the_http_endpoints_on_the_ports_that_serve_them(manifests, compose):
+    """Readiness is /readyz and liveness /healthz (never a bare TCP check), on the
+    server's web port and on each worker's metrics port, which its args open."""
+    for name in ("sauci-server", "sauci-worker"):
+        spec = container(manifests, name)
+        ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
+        assert "/readyz" == spec["readinessProbe"]["httpGet"]["path"]
+        assert "/healthz" == spec["livenessProbe"]["httpGet"]["path"]
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert spec[probe]["httpGet"]["port"] in ports
+        assert spec["securityContext"]["allowPrivilegeEscalation"] is False
+    worker = container(manifests, "sauci-worker")
+    args = parser().parse_args(worker["args"])
+    assert (9464, "0.0.0.0") == (args.metrics_port, args.metrics_host)
+    assert {"metrics": 9464} == {p["name"]: p["containerPort"] for p in worker["ports"]}
+    services = compose["services"]
+    for service, port in (("server", 8000), ("worker", 9464)):
+        check = " ".join(services[service]["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/readyz" in check
+    assert "service_healthy" == services["worker"]["depends_on"]["server"]["condition"]

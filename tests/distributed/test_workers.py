@@ -6,6 +6,7 @@ side, and a worker's SIGTERM lets its build finish.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -227,6 +228,12 @@ def test_a_worker_serves_its_metrics(cluster, tmp_path):
         return 'sauci_worker_heartbeats_total{worker="metered"}' in text and text
 
     wait_for(scrape, "the worker's heartbeats in its /metrics")
+    # The probes compose and Kubernetes use, on the same port.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+        assert 200 == r.status
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
+        body = json.loads(r.read())
+    assert {"ready": True, "checks": {"store": "ok", "broker": "ok", "heartbeat": "ok"}} == body
 
 
 def test_sigquit_ends_the_steps_and_hands_the_build_on(cluster, tmp_path):
