@@ -327,3 +327,20 @@ def test_check_no_metrics_token_is_said(monkeypatch):
 def test_check_missing_prometheus_client_is_a_warning(monkeypatch):
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
     assert "sauci.W002" in ids(SAUCI={"STORE": "memory://"})
+
+
+def test_the_django_extra_brings_what_the_apps_default_metrics_need():
+    """METRICS is on by default: `pip install 'sauci[django]'` must not leave
+    the metrics URL answering 501 (check sauci.W002)."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    names = {Requirement(r).name.replace("-", "_").lower() for r in extras["django"]}
+    assert "prometheus_client" in names
+    from sauci.contrib.django.conf import DEFAULTS
+
+    assert DEFAULTS["METRICS"] is True
