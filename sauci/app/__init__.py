@@ -65,9 +65,11 @@ def _installed_sandbox(name: str) -> Sandbox:
 
 
 def _local_sandbox(settings: Settings) -> Sandbox:
+    from sauci.app.reconcile import run_cgroup_prefix
     from sauci.sandbox.local import LocalSandbox
 
-    return LocalSandbox(grace=settings.grace)
+    # Named by this pid: the next `sauci run` ends what a killed one left.
+    return LocalSandbox(grace=settings.grace, cgroup_prefix=run_cgroup_prefix(os.getpid()))
 
 
 class LocalRunner(_core_runner.LocalRunner):

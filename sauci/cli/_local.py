@@ -16,6 +16,7 @@ from sauci.core.models import BuildOutcome, BuildRequest, Status
 if TYPE_CHECKING:
     from sauci.core.config import Settings
     from sauci.source.git import Commit, GitSource
+    from sauci.typing import Store
 
 __all__ = ["cmd_init", "cmd_run", "cmd_validate"]
 
@@ -37,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
         pipeline = load_pipeline(pipeline_path, max_timeout=settings.max_timeout)
         store = open_cli_store(settings)
+        _end_lost_runs(store)
         from sauci.monitoring import install
 
         # Opt-in usage analytics (off unless SAUCI_ANALYTICS=on); no metrics for one run.
@@ -195,3 +197,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target} ({guessed}); check it with: sauci validate")
     return EXIT_OK
+
+
+def _end_lost_runs(store: Store) -> None:
+    """End what a killed ``sauci run`` on this data dir left running (sauci.app.reconcile)."""
+    from sauci.app.reconcile import end_lost_runs
+
+    for build in end_lost_runs(store):
+        print(f"sauci: build {build.id} {build.reason}; ended as errored", file=sys.stderr)

@@ -27,6 +27,7 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import subscribe
+from sauci.core.lost import end_lost_build, owner_is_gone
 from sauci.core.models import Build, BuildRequest, Status, request_again
 from sauci.core.paths import secure_data_dir
 from sauci.core.scheduler import Scheduler
@@ -57,28 +58,6 @@ class ServerOptions:
     idle_tick: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
     retry_interrupted: bool = True  # requeue builds a crashed server left running
     cancel_superseded: bool = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _owner_is_gone(claimed_by: str | None, host: str) -> bool:
-    """Whether the process named in ``claimed_by`` (local-PID or serve:HOST:PID) is dead."""
-    if not claimed_by:
-        return True
-    parts = claimed_by.split(":")
-    if claimed_by.startswith("serve:") and len(parts) == 3:
-        return parts[1] == host and parts[2].isdigit() and not _alive(int(parts[2]))
-    if claimed_by.startswith("local-") and claimed_by[6:].isdigit():
-        return not _alive(int(claimed_by[6:]))
-    return False
 
 
 def read_status(data_dir: Path) -> dict[str, Any] | None:
@@ -212,7 +191,7 @@ class Server:
             log.warning("leftover_steps_ended", cgroups=len(swept))
         requeued = []
         for build in self.store.list_builds(status=Status.RUNNING, limit=1000):
-            if not _owner_is_gone(build.claimed_by, self.host):
+            if not owner_is_gone(build.claimed_by, self.host):
                 continue
             reason = "SauCI restarted during the build"
             # A build whose runner died this many times may be what kills it:
@@ -221,9 +200,7 @@ class Server:
             if worn_out:
                 reason = f"the runner died {build.attempt} times; not tried again"
             # Ended first, so that the requeued copy is not taken for a duplicate of it.
-            self.store.update_build(
-                build.id, status=Status.ERRORED, reason=reason, finished_at=time.time()
-            )
+            end_lost_build(self.store, build, reason)
             if self.options.retry_interrupted and not worn_out:
                 again = request_again(build, attempt=build.attempt + 1)
                 new = self.scheduler.enqueue(again, actor="sauci")
