@@ -33,6 +33,7 @@ __all__ = [
     "build_server",
     "build_worker",
     "git_sources",
+    "mirror_sources",
     "run_pipeline",
     "server_cgroup_prefix",
 ]
@@ -54,6 +55,16 @@ def git_sources(settings: Settings) -> Callable[[str], Source]:
     """The Source of a repository: a local path is read in place (worktree slots),
     a URL through a mirror cached under ``settings.data_dir / "mirrors"``."""
     return functools.partial(_source_for, mirrors=settings.data_dir / "mirrors")
+
+
+def mirror_sources(settings: Settings) -> Callable[[str], Source]:
+    """Every repository, local path or URL, through a mirror of this process's
+    own under ``settings.data_dir / "mirrors"``: a worker only reads the
+    repository (clone, then fetch) and never writes to it, not even a
+    worktree entry, so it needs no write access to where it lives."""
+    from sauci.source.mirrors import MirrorSource
+
+    return lambda repo: MirrorSource(repo, settings.data_dir / "mirrors")
 
 
 def _installed_sandbox(name: str) -> Sandbox:
@@ -268,12 +279,13 @@ def build_worker(
         settings, cgroup_prefix=worker_cgroup_prefix(name), default=sandbox
     )
     secrets = load_secrets(settings.secrets_file) if secrets is None else secrets
+    sources = mirror_sources(settings)
 
     def runner(view: Store) -> _core_runner.LocalRunner:
         return _core_runner.LocalRunner(
             store=view,
             sandbox=sandboxes.default,
-            sources=git_sources(settings),
+            sources=sources,
             load_sandbox=sandboxes.load,
             allowed_sandboxes=sandboxes.allowed,
             secrets=secrets,

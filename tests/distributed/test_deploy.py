@@ -9,8 +9,11 @@ every SAUCI_* variable is a setting, ports and secret keys agree.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import attrs
@@ -62,9 +65,11 @@ def compose():
     return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 
 
-def test_compose_has_postgres_redis_a_server_and_two_workers(compose):
+def test_compose_has_the_whole_system(compose):
     services = compose["services"]
-    assert {"postgres", "redis", "server", "worker"} == set(services)
+    assert {"postgres", "redis", "server", "worker", "prometheus", "grafana"} == set(services)
+    # docker-compose 1.29 (Debian's) refuses a top-level "name"; -p names the project.
+    assert set(compose) <= {"services", "volumes", "x-sauci-env"}
     assert 2 == services["worker"]["deploy"]["replicas"]
     assert ["8000:8000"] == services["server"]["ports"]
 
@@ -157,3 +162,104 @@ def test_probes_ask_the_http_endpoints_on_the_ports_that_serve_them(manifests, c
         check = " ".join(services[service]["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/readyz" in check
     assert "service_healthy" == services["worker"]["depends_on"]["server"]["condition"]
+
+
+# -- the image, its context, and what runs as whom -------------------------------------
+
+
+def test_the_image_runs_as_its_own_user_on_a_pinned_base():
+    text = (DEPLOY / "Dockerfile").read_text()
+    (base,) = re.findall(r"^ARG BASE=(\S+)$", text, re.MULTILINE)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base)
+    assert "FROM ${BASE}" in text
+    (user,) = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
+    assert not user.startswith(("0", "root"))
+    assert "EXPOSE 8000 9464" in text
+
+
+def test_the_build_context_is_only_what_the_image_copies():
+    rules = [
+        line
+        for line in (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert "*" == rules[0]  # everything out, then the allowlist
+    allowed = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
+    copied = set(re.findall(r"^COPY (.+) \./", (DEPLOY / "Dockerfile").read_text(), re.M))
+    assert {w for line in copied for w in line.split()} == allowed
+
+
+def test_kubernetes_pods_run_as_non_root_with_a_read_only_root(manifests):
+    for name in ("sauci-server", "sauci-worker"):
+        pod = manifests[("Deployment", name)]["spec"]["template"]["spec"]
+        spec = container(manifests, name)
+        ctx = spec["securityContext"]
+        assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] != 0
+        assert ctx["readOnlyRootFilesystem"] is True
+        assert ["ALL"] == ctx["capabilities"]["drop"]
+        assert pod["securityContext"]["fsGroup"] == ctx["runAsGroup"]
+        assert "memory" in spec["resources"]["limits"]
+        # Everything SauCI writes is a volume: its data dir, artifacts, /tmp.
+        mounts = {m["mountPath"] for m in spec["volumeMounts"]}
+        assert {"/var/lib/sauci", "/var/lib/sauci-shared", "/tmp"} == mounts
+
+
+@pytest.fixture
+def compose_command() -> str:
+    found = shutil.which("docker-compose")
+    if found is None:
+        message = "docker-compose is not installed (apt-get install docker-compose)"
+        if os.environ.get("SAUCI_REQUIRE_COMPOSE"):
+            pytest.fail(f"{message}, and SAUCI_REQUIRE_COMPOSE is set")
+        pytest.skip(message)
+    return found
+
+
+def test_docker_compose_accepts_the_file(compose_command):
+    """Debian's docker-compose 1.29 validates it (Compose v2 reads a superset)."""
+    result = subprocess.run(
+        [compose_command, "-p", "sauci", "-f", str(DEPLOY / "compose.yaml"), "config", "-q"],
+        env={**os.environ, "SAUCI_ADMIN_PASSWORD": "x", "SAUCI_METRICS_TOKEN": "t"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert 0 == result.returncode, result.stderr
+
+
+def test_prometheus_scrapes_the_jobs_the_alerts_read(tmp_path):
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    jobs = {c["job_name"] for c in config["scrape_configs"]}
+    alerts = (DEPLOY.parent / "docs" / "grafana" / "alerts.yml").read_text()
+    assert set(re.findall(r'job="([^"]+)"', alerts)) <= jobs
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("SAUCI_REQUIRE_PROMTOOL"):
+            pytest.fail("promtool is not installed, and SAUCI_REQUIRE_PROMTOOL is set")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    # The paths the compose file mounts, pointed at this tree.
+    (tmp_path / "token").write_text("t")
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    text = text.replace(
+        "/etc/prometheus/sauci-alerts.yml", str(DEPLOY.parent / "docs/grafana/alerts.yml")
+    )
+    text = text.replace("/prometheus/token", str(tmp_path / "token"))
+    (tmp_path / "prometheus.yml").write_text(text)
+    result = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def test_grafana_gets_the_dashboard_bound_to_the_stacks_prometheus(compose):
+    source = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
+    (datasource,) = source["datasources"]
+    entry = " ".join(compose["services"]["grafana"]["entrypoint"])
+    assert f"s/$${{DS_PROMETHEUS}}/{datasource['uid']}/g" in entry
+    dashboard = (DEPLOY.parent / "docs" / "grafana" / "sauci-dashboard.json").read_text()
+    assert "${DS_PROMETHEUS}" in dashboard

@@ -92,6 +92,11 @@ def test_twenty_builds_are_shared_between_two_hosts_and_recorded_once(cluster, t
         expected = "".join(f"build {build.id} line {i}\n" for i in range(1, LINES + 1))
         assert expected == store.read_log(build.id, "count").decode()
         assert Status.PASSED == step.status
+    # Workers read the repository through mirrors of their own: not even a
+    # worktree entry was written into it.
+    assert not (Path(repo) / ".git" / "worktrees").exists()
+    for name in ("alpha", "beta"):
+        assert any((cluster.tmp / f"worker-{name}" / "mirrors").glob("*.git"))
 
 
 def second_try_repo(tmp_path):

@@ -206,7 +206,10 @@ def test_kill_9_during_a_build_then_restart_requeues_and_ends_leftovers(tmp_path
             assert builds[1].status is Status.ERRORED
             assert builds[1].reason == "SauCI restarted during the build; requeued as build 2"
             (left,) = store.list_steps(1)  # not "running" forever
-            assert (left.status, left.reason) == (Status.ERRORED, "SauCI restarted during the build")
+            assert (left.status, left.reason) == (
+                Status.ERRORED,
+                "SauCI restarted during the build",
+            )
             assert builds[2].status is Status.RUNNING
         finally:
             restarted.send_signal(signal.SIGTERM)
