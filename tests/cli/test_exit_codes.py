@@ -193,3 +193,15 @@ def test_a_store_that_is_down_exits_3_not_2(env):
     pytest.importorskip("psycopg")
     code, out = sauci(env, "builds", "--store", "postgresql://u@127.0.0.1:1/x")
     assert (3, True) == (code, "Connection refused" in out), out
+
+
+def test_store_copy_into_a_store_that_is_not_a_copy_exits_2(tmp_path, env):
+    """Not 1 (that is a failed build): the destination is the user's to choose."""
+    repo = make_repo(tmp_path / "repo", "steps:\n  ok:\n    run: 'true'\n")
+    assert 0 == sauci(env, "run", str(repo))[0]
+    source = f"sqlite:///{tmp_path / 'data' / 'sauci.db'}"
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    argv = ["store", "copy", "--from", source, "--to", target, "--no-resume"]
+    assert 0 == sauci(env, *argv)[0]
+    code, out = sauci(env, *argv)
+    assert (2, True) == (code, "destination has 1 builds" in out), out
