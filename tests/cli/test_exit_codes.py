@@ -205,3 +205,12 @@ def test_store_copy_into_a_store_that_is_not_a_copy_exits_2(tmp_path, env):
     assert 0 == sauci(env, *argv)[0]
     code, out = sauci(env, *argv)
     assert (2, True) == (code, "destination has 1 builds" in out), out
+
+
+def test_triggering_a_directory_that_is_not_a_git_repository_exits_2(tmp_path, env):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    code, out = sauci(env, "trigger", str(plain))
+    assert (2, True) == (code, "is not a git repository" in out), out
+    assert 0 == sauci(env, "builds")[0]
+    assert "queued" not in sauci(env, "builds")[1]  # nothing was queued
