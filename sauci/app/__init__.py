@@ -191,6 +191,7 @@ def build_server(
     ConfigError when the policy's sandbox cannot run here or the secrets file
     is bad: the server refuses to start rather than run with less isolation.
     """
+    from sauci.app.polling import poll_intervals
     from sauci.sandbox import sweep
     from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
@@ -240,6 +241,8 @@ def build_server(
             Poller(settings.data_dir / "poller.json"),
             lambda: repos,
             interval=options.poll_interval,
+            # each registered repository at its own `repo add --poll N`
+            intervals=poll_intervals(store.list_registered_repos(), default=options.poll_interval),
         ),
         CronTrigger(lambda: _schedules(settings, repos), refresh=max(options.poll_interval, 30.0)),
     ]

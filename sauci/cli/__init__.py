@@ -8,9 +8,10 @@ sub-parser is built (all of them for ``sauci --help`` or an unknown command).
 To add a command: write ``cmd_<name>(args)`` in a module of this package, a
 function that adds its arguments, and one row in ``_COMMANDS``.
 
-Exit codes: 0 success, 1 a required step failed (or the build was
-cancelled), 2 a usage or configuration error, 3 SauCI itself could not give
-an answer (errored), 130 interrupted.
+Exit codes (docs/cli.md): 0 passed, 1 a required step failed, 2 any user or
+configuration error, 3 SauCI itself could not work (store or broker down, a
+sandbox that cannot start: the build "errored"), 130 interrupted. Errors map
+to 2 or 3 through the one table, ``sauci.exceptions.EXIT_CODES``.
 """
 
 from __future__ import annotations
@@ -20,20 +21,37 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["main"]
+# The command modules take these from here (`from sauci.cli import EXIT_OK`).
+from sauci.exceptions import EXIT_FAILED as EXIT_FAILED
+from sauci.exceptions import EXIT_PASSED as EXIT_OK
+from sauci.exceptions import EXIT_UNAVAILABLE as EXIT_ERRORED  # noqa: F401 - for _local
+from sauci.exceptions import EXIT_USAGE as EXIT_USAGE
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORED = 0, 1, 2, 3
+__all__ = ["main"]
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="where logs, workspaces and the SQLite store live")
     parser.add_argument("--store", help="store URL (default: SQLite in the data dir)")
-    parser.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", choices=["console", "json"])
+    parser.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="color the output (default auto: on a terminal, unless NO_COLOR is set)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="SauCI's own log level (SAUCI_LOG_LEVEL)",
+    )
+    parser.add_argument(
+        "--log-format", choices=["console", "json"], help="SauCI's log format (SAUCI_LOG_FORMAT)"
+    )
 
 
 # -- each command's arguments (the common ones are added by build_parser) ------
+
+_BUILD_HELP = "the build's id (the number `sauci builds` lists)"
 
 
 def _run_args(run: argparse.ArgumentParser) -> None:
@@ -72,20 +90,20 @@ def _demo_args(demo: argparse.ArgumentParser) -> None:
 
 
 def _builds_args(builds: argparse.ArgumentParser) -> None:
-    builds.add_argument("--repo")
-    builds.add_argument("--branch")
-    builds.add_argument("--status")
-    builds.add_argument("--limit", type=int, default=20)
+    builds.add_argument("--repo", help="only builds of this repository (path or URL)")
+    builds.add_argument("--branch", help="only builds of this branch")
+    builds.add_argument("--status", help="only builds in this state (passed, failed, ...)")
+    builds.add_argument("--limit", type=int, default=20, help="show at most N (default 20)")
     builds.add_argument("--before", type=int, help="show builds older than this id (paging)")
 
 
 def _show_args(show: argparse.ArgumentParser) -> None:
-    show.add_argument("build", type=int)
+    show.add_argument("build", type=int, help=_BUILD_HELP)
 
 
 def _logs_args(logs: argparse.ArgumentParser) -> None:
-    logs.add_argument("build", type=int)
-    logs.add_argument("step", nargs="?")
+    logs.add_argument("build", type=int, help=_BUILD_HELP)
+    logs.add_argument("step", nargs="?", help="only this step's log (default: every step)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
 
 
@@ -126,7 +144,11 @@ def _repo_args(repo: argparse.ArgumentParser) -> None:
     add = repo_sub.add_parser("add", help="register a repository and install its hook")
     _common(add)
     add.add_argument("location", help="path or URL")
-    add.add_argument("--hook", choices=["commit", "receive", "none"])
+    add.add_argument(
+        "--hook",
+        choices=["commit", "receive", "none"],
+        help="hook to install (default: receive for a bare repository, commit otherwise)",
+    )
     add.add_argument("--poll", type=float, help="poll every N seconds instead of a hook")
     remove = repo_sub.add_parser("remove", help="unregister a repository and take its hook out")
     _common(remove)
@@ -144,12 +166,12 @@ def _trigger_args(trigger: argparse.ArgumentParser) -> None:
 
 
 def _rerun_args(rerun: argparse.ArgumentParser) -> None:
-    rerun.add_argument("build", type=int)
+    rerun.add_argument("build", type=int, help=_BUILD_HELP)
     rerun.add_argument("--failed", action="store_true", help="rerun only failed and skipped steps")
 
 
 def _cancel_args(cancel: argparse.ArgumentParser) -> None:
-    cancel.add_argument("build", type=int)
+    cancel.add_argument("build", type=int, help=_BUILD_HELP)
 
 
 def _no_args(parser: argparse.ArgumentParser) -> None:
@@ -160,8 +182,12 @@ def _store_args(store: argparse.ArgumentParser) -> None:
     store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     copy = store_sub.add_parser("copy", help="copy everything from one store to another")
     _common(copy)
-    copy.add_argument("--from", dest="source", required=True, metavar="URL")
-    copy.add_argument("--to", dest="target", required=True, metavar="URL")
+    copy.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="the store to copy from"
+    )
+    copy.add_argument(
+        "--to", dest="target", required=True, metavar="URL", help="the store to copy into"
+    )
     copy.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
 
 
@@ -170,9 +196,9 @@ def _bench_args(bench: argparse.ArgumentParser) -> None:
     stores = bench_sub.add_parser("stores", help="one workload on every given store, compared")
     _common(stores)
     stores.add_argument("--url", action="append", help="an EMPTY store to measure (repeatable)")
-    stores.add_argument("--builds", type=int, default=200)
-    stores.add_argument("--steps", type=int, default=4)
-    stores.add_argument("--log-kib", type=int, default=64)
+    stores.add_argument("--builds", type=int, default=200, help="builds to record (default 200)")
+    stores.add_argument("--steps", type=int, default=4, help="steps per build (default 4)")
+    stores.add_argument("--log-kib", type=int, default=64, help="KiB of log per step (default 64)")
     stores.add_argument("--svg", help="write a bar chart here")
 
 
@@ -340,19 +366,16 @@ def _stop_signals_as_interrupt() -> dict[Any, Any]:
 def _dispatch(args: argparse.Namespace) -> int:
     from importlib import import_module
 
-    from sauci.exceptions import ConfigError, PluginError, SauCIError
+    from sauci.exceptions import SauCIError, exit_code
 
     try:
         commands = import_module(f"sauci.cli.{_COMMANDS[args.command].module}")
         code = int(getattr(commands, f"cmd_{args.command}")(args))
         _track_command(args)
         return code
-    except (ConfigError, PluginError) as exc:
-        print(f"sauci: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except SauCIError as exc:
         print(f"sauci: error: {exc}", file=sys.stderr)
-        return EXIT_ERRORED
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("sauci: interrupted", file=sys.stderr)
         return 130

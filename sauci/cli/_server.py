@@ -98,6 +98,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_trigger(args: argparse.Namespace) -> int:
     from sauci.core.scheduler import Scheduler
+    from sauci.source.git import is_remote
+    from sauci.triggers import is_bare
 
     settings = settings_from(args)
     store = open_cli_store(settings)
@@ -110,9 +112,10 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     ref = args.ref
     if ref and not ref.startswith("refs/"):
         ref = f"refs/heads/{ref}"
-    build = Scheduler(store).trigger(
-        resolve_location(args.repo), ref=ref, params=params, actor=_actor()
-    )
+    location = resolve_location(args.repo)
+    if not is_remote(location):
+        is_bare(Path(location))  # SourceUnavailableError (exit 2): not a git repository
+    build = Scheduler(store).trigger(location, ref=ref, params=params, actor=_actor())
     print(f"queued build #{build.id}")
     _wake_server(settings)
     return 0

@@ -18,7 +18,7 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
-    from sauci.exceptions import StoreError
+    from sauci.exceptions import SauCIError, exit_code
     from sauci.storage import open_store
     from sauci.storage.copy import copy_store
 
@@ -33,9 +33,9 @@ def cmd_store(args: argparse.Namespace) -> int:
 
     try:
         report = copy_store(src, dst, progress=progress, resume=not args.no_resume)
-    except StoreError as exc:
+    except SauCIError as exc:  # 2 for a destination that is not a copy, 3 for a store failing
         print(f"\nsauci: copy failed: {exc}", file=sys.stderr)
-        return 1
+        return exit_code(exc)
     finally:
         src.close()
         dst.close()

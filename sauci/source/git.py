@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from sauci._logging import get_logger
-from sauci.exceptions import SourceError
+from sauci.exceptions import SourceError, SourceUnavailableError
 from sauci.source.gitcmd import GitCommand, is_full_sha, ref_sha, run_git, worktree_lock
 
 # Finding and naming repositories live in gitrepo; they stay importable from here.
@@ -118,7 +118,7 @@ class GitSource:
     def resolve(self, rev: str = "HEAD") -> str:
         """The full sha of ``rev``."""
         if rev.startswith("-"):  # never let a revision pass for an option
-            raise SourceError(f"{rev!r} is not a commit in {self.repo}")
+            raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}")
         if is_full_sha(rev):
             return rev  # already exact; a missing commit fails at checkout, with the same error
         try:
@@ -126,7 +126,7 @@ class GitSource:
                 "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=self.repo
             ).strip()
         except SourceError as exc:
-            raise SourceError(f"{rev!r} is not a commit in {self.repo}") from exc
+            raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}") from exc
 
     def current_ref(self) -> str:
         """The checked-out branch as a full ref, or "" when HEAD is detached."""
@@ -160,21 +160,28 @@ class GitSource:
             raise
         if show is None:
             return source, source.commit(rev)
-        return source, source._parse_commit(show.result(), with_ref=True)
+        try:
+            out = show.result()
+        except SourceError as exc:  # no such commit, or one git cannot read: git's words
+            said = str(exc).rsplit(": ", 1)[-1]
+            raise SourceUnavailableError(
+                f"{rev!r} is not a commit in {source.repo}: {said}"
+            ) from exc
+        return source, source._parse_commit(out, with_ref=True)
 
     def resolve_commit(self, rev: str = "HEAD") -> Commit:
         """:meth:`resolve` and :meth:`commit` (without ref) in one git call,
         or none: a full sha, or a branch whose loose ref file names a commit
         seen before, is answered from memory."""
         if rev.startswith("-"):  # never let a revision pass for an option
-            raise SourceError(f"{rev!r} is not a commit in {self.repo}")
+            raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}")
         known = self._commits.get(self._branch_sha(rev) or "")
         if known is not None:
             return known
         try:
             out = run_git(*_show_args(f"{rev}^{{commit}}"), cwd=self.repo)
         except SourceError as exc:
-            raise SourceError(f"{rev!r} is not a commit in {self.repo}") from exc
+            raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}") from exc
         commit = self._parse_commit(out, with_ref=False)
         if len(self._commits) >= 256:
             self._commits.clear()

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sauci.exceptions import SourceError
+from sauci.exceptions import SourceError, SourceUnavailableError
 from sauci.source.gitcmd import run_git
 
 __all__ = ["find_repo_root", "is_bare", "is_remote", "read_file", "repo_id"]
@@ -68,7 +68,7 @@ def _locate(path: Path | str) -> tuple[Path, Path]:
     """(root as :func:`find_repo_root` says, git directory) of ``path``."""
     path = Path(path)
     if not path.exists():
-        raise SourceError(f"{path} does not exist")
+        raise SourceUnavailableError(f"{path} does not exist")
     try:
         # One call answers the usual case, a work tree; --show-toplevel fails
         # in a bare repository (and inside a .git directory): then look again.
@@ -83,7 +83,7 @@ def _locate(path: Path | str) -> tuple[Path, Path]:
             "\n"
         )
     except SourceError as exc:
-        raise SourceError(f"{path} is not inside a git repository") from exc
+        raise SourceUnavailableError(f"{path} is not inside a git repository") from exc
     git_dir = Path(out[1].strip())
     if out[0].strip() == "true":
         return git_dir, git_dir
@@ -97,11 +97,11 @@ def is_bare(repo: Path | str) -> bool:
     """
     path = Path(repo)
     if not path.is_dir():
-        raise SourceError(f"{path} does not exist or is not a directory")
+        raise SourceUnavailableError(f"{path} does not exist or is not a directory")
     try:
         return run_git("rev-parse", "--is-bare-repository", cwd=path).strip() == "true"
     except SourceError as exc:
-        raise SourceError(f"{path} is not a git repository") from exc
+        raise SourceUnavailableError(f"{path} is not a git repository") from exc
 
 
 def read_file(repo: str | Path, rev: str, path: str) -> str | None:

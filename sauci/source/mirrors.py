@@ -22,7 +22,7 @@ from pathlib import Path
 import git
 
 from sauci._logging import get_logger
-from sauci.exceptions import SourceError
+from sauci.exceptions import SourceError, SourceUnavailableError
 from sauci.source.gitcmd import GIT_ENV, is_hex_sha
 from sauci.source.gitrepo import is_remote, repo_id
 from sauci.source.objects import commit_of, file_at, git_error, has_commit, open_repo, resolve
@@ -137,14 +137,16 @@ class MirrorCache:
         are not fetched.
         """
         if not is_hex_sha(sha):
-            raise SourceError(f"{sha!r} is not a commit sha")
+            raise SourceUnavailableError(f"{sha!r} is not a commit sha")
         dest = Path(dest)
         mirror = self.path_for(url_or_path)
         with self._locked(mirror):
             if not (mirror / "HEAD").exists() or not _has_commit(mirror, sha):
                 self._update(url_or_path, mirror)
             if not _has_commit(mirror, sha):
-                raise SourceError(f"{sha} is not a commit in {self._source(url_or_path)}")
+                raise SourceUnavailableError(
+                    f"{sha} is not a commit in {self._source(url_or_path)}"
+                )
             if dest.exists():
                 self._remove(mirror, dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -213,7 +215,7 @@ class MirrorSource:
     def resolve(self, rev: str = "HEAD") -> str:
         """The full sha of ``rev`` (a sha, a ref or a branch name) in the repository."""
         if rev.startswith("-"):  # never let a revision pass for an option
-            raise SourceError(f"{rev!r} is not a commit in {self.repo}")
+            raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}")
         mirror = self.mirror_path
         known = (mirror / "HEAD").exists() and is_hex_sha(rev) and _has_commit(mirror, rev)
         if not known:

@@ -22,7 +22,7 @@ from pathlib import Path
 import git
 import gitdb.exc
 
-from sauci.exceptions import SourceError
+from sauci.exceptions import SourceError, SourceUnavailableError
 from sauci.source.gitcmd import GIT_ENV
 from sauci.typing import Commit
 
@@ -47,7 +47,7 @@ def open_repo(path: Path | str) -> Iterator[git.Repo]:
     try:
         repo = git.Repo(path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-        raise SourceError(f"{path} is not a git repository") from exc
+        raise SourceUnavailableError(f"{path} is not a git repository") from exc
     repo.git.update_environment(**GIT_ENV)
     try:
         yield repo
@@ -67,11 +67,11 @@ def has_commit(repo: git.Repo, sha: str) -> bool:
 def resolve(repo: git.Repo, rev: str, *, name: object) -> str:
     """The full sha of commit ``rev`` in ``repo``; SourceError "is not a commit in <name>"."""
     if rev.startswith("-"):  # never let a revision pass for an option
-        raise SourceError(f"{rev!r} is not a commit in {name}")
+        raise SourceUnavailableError(f"{rev!r} is not a commit in {name}")
     try:
         return str(repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")).strip()
     except git.GitCommandError as exc:
-        raise SourceError(f"{rev!r} is not a commit in {name}") from exc
+        raise SourceUnavailableError(f"{rev!r} is not a commit in {name}") from exc
 
 
 def commit_of(repo: git.Repo, sha: str) -> Commit:
@@ -81,7 +81,7 @@ def commit_of(repo: git.Repo, sha: str) -> Commit:
         author = f"{commit.author.name} <{commit.author.email}>"
         message = commit.message
     except _READ_ERRORS as exc:
-        raise SourceError(f"{sha!r} is not a commit in {repo.git_dir}") from exc
+        raise SourceUnavailableError(f"{sha!r} is not a commit in {repo.git_dir}") from exc
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     return Commit(sha=commit.hexsha, ref="", author=author, message=message.strip())
@@ -94,7 +94,7 @@ def file_at(repo: git.Repo, sha: str, path: str) -> str | None:
     try:
         tree = repo.commit(sha).tree
     except _READ_ERRORS as exc:
-        raise SourceError(f"{sha!r} is not a commit in {repo.git_dir}") from exc
+        raise SourceUnavailableError(f"{sha!r} is not a commit in {repo.git_dir}") from exc
     try:
         item = tree / path
     except KeyError:

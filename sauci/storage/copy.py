@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from sauci.core.models import Build, BuildRequest, Status
-from sauci.exceptions import StoreError
+from sauci.exceptions import ConfigError, StoreError
 from sauci.storage._fields import request_of
 from sauci.typing import Store
 
@@ -166,16 +166,17 @@ def copy_store(
     resume: bool = True,
 ) -> CopyReport:
     """Copy every build (steps, logs, results, artifacts), event, registered
-    repository and worker record from ``src`` to ``dst``; raises StoreError when the
-    counts or checksums differ at the end. ``progress(done, total)`` is
+    repository and worker record from ``src`` to ``dst``; raises ConfigError when
+    ``dst`` is not empty (without ``resume``) or not a copy of ``src``, StoreError when
+    the counts or checksums differ at the end. ``progress(done, total)`` is
     called after each build."""
     started = time.monotonic()
     src_builds = _all_builds(src)
     dst_builds = _all_builds(dst)
     if dst_builds and not resume:
-        raise StoreError(f"destination has {len(dst_builds)} builds; pass resume=True to resume")
+        raise ConfigError(f"destination has {len(dst_builds)} builds; pass resume=True to resume")
     if len(dst_builds) > len(src_builds):
-        raise StoreError(
+        raise ConfigError(
             f"destination has more builds ({len(dst_builds)}) than the source "
             f"({len(src_builds)}): not a copy of it"
         )

@@ -11,7 +11,7 @@ only once their requests are in the store, so a crash loses no push.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,7 +65,8 @@ def _hooked(repo: str) -> bool:
 
 
 class PollTrigger:
-    """New commits of the repositories that have no SauCI hook, every ``interval`` s."""
+    """New commits of the repositories that have no SauCI hook: each polled every
+    ``intervals[repo]`` seconds (``sauci repo add --poll N``), else every ``interval``."""
 
     actor = "poller"
     supersedes = True
@@ -76,23 +77,28 @@ class PollTrigger:
         repos: Callable[[], Sequence[str]],
         *,
         interval: float,
+        intervals: Mapping[str, float] | None = None,
         hooked: Callable[[str], bool] = _hooked,
     ) -> None:
         self.poller = poller
         self.repos = repos
         self.interval = interval
+        self.intervals = dict(intervals or {})
         self.hooked = hooked
         self.last_error: str | None = None
-        self._next = 0.0
+        self.next_polls: dict[str, float] = {}  # repo -> when it is polled next
+
+    def interval_of(self, repo: str) -> float:
+        """Seconds between two polls of ``repo``."""
+        return self.intervals.get(repo, self.interval)
 
     def due(self, now: float) -> list[BuildRequest]:
-        repos = self.repos()
-        if not repos or now < self._next:
-            return []
-        self._next = now + self.interval
-        self.last_error = None
         out: list[BuildRequest] = []
-        for repo in repos:
+        due = [repo for repo in self.repos() if now >= self.next_polls.get(repo, 0.0)]
+        if due:  # a round: its errors, if any, replace the last round's
+            self.last_error = None
+        for repo in due:
+            self.next_polls[repo] = now + self.interval_of(repo)
             if self.hooked(repo):
                 continue
             try:

@@ -18,7 +18,7 @@ from sauci.core.models import (
     TestCase,
     Worker,
 )
-from sauci.exceptions import StoreError
+from sauci.exceptions import ConfigError, StoreError
 from sauci.storage.copy import copy_store, store_digest
 from sauci.storage.memory import MemoryStore
 from sauci.storage.sqlite import SQLiteStore
@@ -104,7 +104,7 @@ def test_an_interrupted_copy_resumes(fail_at: int) -> None:
 def test_resume_false_refuses_a_destination_with_builds() -> None:
     dst = MemoryStore()
     dst.create_build(BuildRequest(repo="r"))
-    with pytest.raises(StoreError, match="resume"):
+    with pytest.raises(ConfigError, match="resume"):  # the user's to choose: exit code 2
         copy_store(_source(), dst, resume=False)
 
 

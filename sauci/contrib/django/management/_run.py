@@ -43,18 +43,18 @@ def writer(stream: Any) -> Callable[[str], None]:
 
 @contextlib.contextmanager
 def sauci_errors() -> Iterator[None]:
-    """SauCI's errors as CommandErrors with ``sauci``'s exit codes: 2 usage, 3 errored.
+    """SauCI's errors as CommandErrors with ``sauci``'s exit codes (the one table,
+    ``sauci.exceptions.EXIT_CODES``): 2 a user or configuration error, 3 SauCI
+    could not work.
 
     As with ``sauci``, a known error is one line, not a traceback.
     """
-    from sauci.exceptions import ConfigError, PluginError, SauCIError
+    from sauci.exceptions import SauCIError, exit_code
 
     try:
         yield
-    except (ConfigError, PluginError) as exc:
-        raise CommandError(str(exc), returncode=2) from exc
     except SauCIError as exc:
-        raise CommandError(str(exc), returncode=3) from exc
+        raise CommandError(str(exc), returncode=exit_code(exc)) from exc
 
 
 class SauCICommand(BaseCommand):
