@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sauci.cli._sandbox_check import add_sandbox_flag
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORED = 0, 1, 2, 3
@@ -49,10 +51,14 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
     run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
     run.add_argument("--keep-workspace", action="store_true", help="keep the checked-out workspace")
+    add_sandbox_flag(run, help="the sandbox of steps that name none (default: local)")
 
 
 def _validate_args(validate: argparse.ArgumentParser) -> None:
     validate.add_argument("path", nargs="?", default=".", help="file or repository directory")
+    add_sandbox_flag(
+        validate, help="check steps against this sandbox, as `sauci run --sandbox` (default: local)"
+    )
 
 
 def _init_args(init: argparse.ArgumentParser) -> None:
