@@ -5,13 +5,17 @@ check a pipeline's steps against before anything runs (:mod:`sauci.core.demands`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
 from sauci.core.demands import SandboxCapabilities
-from sauci.exceptions import PluginError
+from sauci.exceptions import PluginError, SandboxError
 from sauci.plugins import SANDBOXES
 
-__all__ = ["sandbox_capabilities"]
+if TYPE_CHECKING:
+    from sauci.sandbox.policy import ServerSandboxes
+
+__all__ = ["policy_capabilities", "sandbox_capabilities"]
 
 log = get_logger(__name__)
 
@@ -62,3 +66,21 @@ def _capabilities_of(name: str) -> frozenset[str] | None:
         close = getattr(sandbox, "close", None)
         if callable(close):
             close()
+
+
+def policy_capabilities(sandboxes: ServerSandboxes) -> SandboxCapabilities:
+    """What a server's or worker's own sandboxes can do: the policy's default
+    and the names it allows, as the instances the steps will run in (made
+    when a step first asks for one, as the executor would)."""
+
+    def lookup(name: str) -> frozenset[str] | None:
+        if name not in sandboxes.allowed:
+            return None  # refused by the policy, at the step's 'sandbox:' key
+        try:
+            return frozenset(sandboxes.load(name).capabilities)
+        except SandboxError as exc:
+            log.debug("sandbox_capabilities_unknown", sandbox=name, error=str(exc))
+            return None
+
+    names = (sandboxes.name, *sorted(set(sandboxes.allowed) - {sandboxes.name}))
+    return SandboxCapabilities(default=sandboxes.name, lookup=lookup, names=names)
