@@ -192,6 +192,7 @@ def build_server(
     is bad: the server refuses to start rather than run with less isolation.
     """
     from sauci.app.polling import poll_intervals
+    from sauci.app.sandboxes import policy_capabilities
     from sauci.sandbox import sweep
     from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
@@ -229,6 +230,7 @@ def build_server(
             sources=git_sources(settings),
             load_sandbox=sandboxes.load,
             allowed_sandboxes=sandboxes.allowed,
+            capabilities=policy_capabilities(sandboxes),
             secrets=secrets,
             settings=settings,
             name=name,
@@ -273,6 +275,7 @@ def build_worker(
     serve`` (the sandbox policy), and which secrets it gets. ConfigError when
     the policy's sandbox cannot run here or the secrets file is bad.
     """
+    from sauci.app.sandboxes import policy_capabilities
     from sauci.distributed import WorkerRuntime, worker_cgroup_prefix
     from sauci.sandbox import sweep
     from sauci.sandbox.policy import server_sandboxes
@@ -291,6 +294,7 @@ def build_worker(
             sources=sources,
             load_sandbox=sandboxes.load,
             allowed_sandboxes=sandboxes.allowed,
+            capabilities=policy_capabilities(sandboxes),
             secrets=secrets,
             settings=settings,
             name=name,

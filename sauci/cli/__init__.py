@@ -21,6 +21,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sauci.cli._sandbox_check import add_sandbox_flag
+
 # The command modules take these from here (`from sauci.cli import EXIT_OK`).
 from sauci.exceptions import EXIT_FAILED as EXIT_FAILED
 from sauci.exceptions import EXIT_PASSED as EXIT_OK
@@ -67,10 +69,14 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
     run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
     run.add_argument("--keep-workspace", action="store_true", help="keep the checked-out workspace")
+    add_sandbox_flag(run, help="the sandbox of steps that name none (default: local)")
 
 
 def _validate_args(validate: argparse.ArgumentParser) -> None:
     validate.add_argument("path", nargs="?", default=".", help="file or repository directory")
+    add_sandbox_flag(
+        validate, help="check steps against this sandbox, as `sauci run --sandbox` (default: local)"
+    )
 
 
 def _init_args(init: argparse.ArgumentParser) -> None:

@@ -36,7 +36,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sauci.core.pipeline import load_pipeline
 
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
-        pipeline = load_pipeline(pipeline_path, max_timeout=settings.max_timeout)
+        from sauci.cli._sandbox_check import chosen_sandbox, pipeline_capabilities
+
+        pipeline = load_pipeline(
+            pipeline_path,
+            max_timeout=settings.max_timeout,
+            capabilities=pipeline_capabilities(args, settings),
+        )
         store = open_cli_store(settings)
         _end_lost_runs(store)
         from sauci.monitoring import install
@@ -46,7 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             store=store, component="run", command="run", data_dir=settings.data_dir
         )
         display = LiveDisplay(style, quiet=args.quiet)
-        runner = build_runner(settings, monitoring.store, observer=display)
+        runner = build_runner(
+            settings, monitoring.store, observer=display, sandbox=chosen_sandbox(args)
+        )
         request = BuildRequest(
             repo=str(source.repo),
             ref=commit.ref,
@@ -164,13 +172,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_dir():
         path = path / PIPELINE_FILE
-    settings_from(args)
+    settings = settings_from(args)
     try:
         data = path.read_bytes()
     except OSError as exc:
         print(f"sauci: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    problems = validate_pipeline(data, str(path))
+    from sauci.cli._sandbox_check import pipeline_capabilities
+
+    capabilities = pipeline_capabilities(args, settings)  # what `sauci run` checks too
+    problems = validate_pipeline(data, str(path), capabilities=capabilities)
     if problems:
         for problem in problems:
             print(f"{style.paint(str(problem), '31')}")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from sauci.exceptions import PipelineError, Problem
 
-__all__ = ["check_graph", "find_cycle", "resolve_needs", "topological_order"]
+__all__ = [
+    "check_graph",
+    "find_cycle",
+    "rerun_closure",
+    "resolve_needs",
+    "topological_order",
+]
 
 
 class Step(Protocol):
@@ -19,6 +25,13 @@ class Step(Protocol):
 
     @property
     def needs(self) -> Sequence[str] | None: ...
+
+
+class Graph(Protocol):
+    """What :func:`rerun_closure` reads of a pipeline (``sauci.core.models.Pipeline`` has it)."""
+
+    @property
+    def steps(self) -> Sequence[Step]: ...
 
 
 def resolve_needs(steps: Sequence[Step]) -> dict[str, tuple[str, ...]]:
@@ -124,3 +137,24 @@ def topological_order(deps: dict[str, tuple[str, ...]]) -> list[str]:
         if not progressed:
             raise ValueError("cycle in step graph")
     return order
+
+
+def rerun_closure(pipeline: Graph, failed_names: Iterable[str]) -> set[str]:
+    """The steps "rerun failed" runs again: each failed step and every step it
+    needs, transitively (its ``needs`` ancestors, the file-order default included).
+
+    Workspaces are not snapshotted, so what a reused step left in its
+    workspace (a ``.venv``, a build directory) is not there in the new one:
+    the steps that produce it run again instead. Names not in ``pipeline``
+    (a step renamed since) are ignored.
+    """
+    deps = resolve_needs(pipeline.steps)
+    closure: set[str] = set()
+    todo = [name for name in failed_names if name in deps]
+    while todo:  # iterative: a chain of thousands of steps is no recursion
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        todo.extend(dep for dep in deps[name] if dep in deps and dep not in closure)
+    return closure

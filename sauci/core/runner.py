@@ -18,10 +18,12 @@ from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
+from sauci.core.rerun import reusable_steps
 from sauci.core.secrets import Secrets
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
 if TYPE_CHECKING:
+    from sauci.core.demands import SandboxCapabilities
     from sauci.typing import Sandbox, Source, Store, Workspace
 
 __all__ = ["LocalRunner"]
@@ -55,6 +57,7 @@ class LocalRunner:
         name: str | None = None,
         slots: SlotPool | None = None,
         store_retry: float = 120.0,
+        capabilities: SandboxCapabilities | None = None,
     ) -> None:
         self.store_retry = store_retry  # seconds to wait for a store that went away
         self.settings = settings or Settings()
@@ -62,6 +65,9 @@ class LocalRunner:
         self.sandbox = sandbox
         # A server's policy: the sandbox names a pipeline may give (None: any).
         self.allowed_sandboxes = allowed_sandboxes
+        # What those sandboxes can do: a step asking for more is a pipeline
+        # problem at its key (sauci.core.demands), unless the settings say "warn".
+        self.capabilities = capabilities if self.settings.unenforced_limits == "error" else None
         self.name = name or f"local-{os.getpid()}"
         self.executor = Executor(
             store=store,
@@ -157,6 +163,7 @@ class LocalRunner:
                 workspace,
                 max_timeout=self.settings.max_timeout,
                 sandboxes=self.allowed_sandboxes,
+                capabilities=self.capabilities,
             )
         except (SourceError, ConfigError) as exc:
             if lease is not None:
@@ -169,11 +176,7 @@ class LocalRunner:
         try:
             reuse = None
             if build.reuse_from is not None:
-                reuse = {
-                    s.name: s
-                    for s in self.store.list_steps(build.reuse_from)
-                    if s.status is Status.PASSED
-                }
+                reuse = reusable_steps(pipeline, self.store.list_steps(build.reuse_from))
             return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
             # Every step's processes are gone: a slot is made clean for the

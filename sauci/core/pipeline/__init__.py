@@ -18,6 +18,7 @@ from sauci.core.pipeline._units import parse_duration, parse_size
 from sauci.exceptions import ConfigError, PipelineError, Problem
 
 if TYPE_CHECKING:
+    from sauci.core.demands import SandboxCapabilities
     from sauci.core.pipeline._nodes import Checker
 
 # parse_duration and parse_size are public so that settings (sauci.toml,
@@ -43,6 +44,7 @@ def parse_pipeline(
     *,
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
+    capabilities: SandboxCapabilities | None = None,
 ) -> Pipeline:
     """The pipeline in ``text``; raises PipelineError listing every problem.
 
@@ -50,8 +52,11 @@ def parse_pipeline(
     problem, and steps without one get the cap if it is below the default.
     ``sandboxes`` are the names a step's ``sandbox:`` may give (a server's
     policy); None allows any name. A module path is never allowed.
+    ``capabilities``: what the sandboxes that will run the steps can do; a
+    step asking for more (services, an image, ``network: false``, a limit)
+    is a problem at its key. None checks nothing of the kind.
     """
-    pipeline, problems = _check(text, filename, max_timeout, sandboxes)
+    pipeline, problems = _check(text, filename, max_timeout, sandboxes, capabilities)
     if pipeline is None:
         raise PipelineError(problems)
     return pipeline
@@ -63,9 +68,10 @@ def validate_pipeline(
     *,
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
+    capabilities: SandboxCapabilities | None = None,
 ) -> list[Problem]:
     """Every problem in ``text``, in file order; empty when it is a valid pipeline."""
-    return _check(text, filename, max_timeout, sandboxes)[1]
+    return _check(text, filename, max_timeout, sandboxes, capabilities)[1]
 
 
 def load_pipeline(
@@ -73,6 +79,7 @@ def load_pipeline(
     *,
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
+    capabilities: SandboxCapabilities | None = None,
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
@@ -82,7 +89,9 @@ def load_pipeline(
     if os.path.isdir(name):
         name = os.path.join(name, FILENAME)
     data = _read_file(name)
-    return parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
+    return parse_pipeline(
+        data, name, max_timeout=max_timeout, sandboxes=sandboxes, capabilities=capabilities
+    )
 
 
 def dump_pipeline(pipeline: Pipeline) -> str:
@@ -127,6 +136,7 @@ def _check(
     filename: str,
     max_timeout: float | None,
     sandboxes: Collection[str] | None = None,
+    capabilities: SandboxCapabilities | None = None,
 ) -> tuple[Pipeline | None, list[Problem]]:
     if max_timeout is not None and not max_timeout > 0:
         raise ConfigError(f"max_timeout must be more than 0 seconds, got {max_timeout!r}")
@@ -135,7 +145,7 @@ def _check(
     chk = Checker(filename)
     pipeline = None
     try:
-        pipeline = _read(chk, text, filename, max_timeout, sandboxes)
+        pipeline = _read(chk, text, filename, max_timeout, sandboxes, capabilities)
     except TooManyNodes as exc:
         chk.add(
             exc.node,
@@ -156,6 +166,7 @@ def _read(
     filename: str,
     max_timeout: float | None,
     sandboxes: Collection[str] | None,
+    capabilities: SandboxCapabilities | None = None,
 ) -> Pipeline | None:
     from sauci.core.pipeline._build import build_steps
     from sauci.core.pipeline._schema import Reader
@@ -183,6 +194,12 @@ def _read(
         for kwargs in kwargs_list:
             kwargs.setdefault("timeout", float(max_timeout))
     steps = [Step(**kwargs) for kwargs in kwargs_list]
+    if capabilities is not None:
+        from sauci.core.pipeline._demands import check_demands
+
+        check_demands(chk, specs, steps, capabilities)
+        if chk.problems:
+            return None
     schedules: tuple[Any, ...] = ()
     if reader.schedules:
         schedules = tuple(Schedule(cron=c, branch=b) for c, b in reader.schedules)
