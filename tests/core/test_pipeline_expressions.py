@@ -185,3 +185,17 @@ def test_the_server_s_environment_and_secrets_are_not_the_env_context(monkeypatc
         "steps:\n  t:\n    secrets: [SAUCI_SECRET_TOKEN]\n    run: echo ${{ env.SAUCI_SECRET_TOKEN }}\n"
     )
     assert len(found) == 1 and "not set in the pipeline's env" in found[0][2]
+
+
+def test_a_hand_written_matrix_values_step_is_still_checked():
+    """``matrix_values`` (what dump_pipeline writes) keeps its text as is, but
+    a workdir outside the workspace is refused there too."""
+    found = problems(
+        "steps:\n  - name: t (a)\n    matrix_values: {v: a}\n    run: 'true'\n    workdir: /etc\n"
+    )
+    assert [(5, 14)] == [(line, column) for line, column, _ in found]
+    step = parse(
+        "steps:\n  - name: t (a)\n    matrix_values: {v: a}\n    run: echo ${{ matrix.v }}\n"
+    ).steps[0]
+    assert ("echo ${{ matrix.v }}",) == step.run
+    assert {"v": "a"} == dict(step.matrix)

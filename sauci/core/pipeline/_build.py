@@ -74,14 +74,7 @@ def _expand(chk: Checker, spec: StepSpec, top: dict[str, str]) -> None:
         return  # already reported; nothing sensible to expand
     matrix = spec.matrix
     if spec.matrix_values is not None:  # dumped expansions keep their text as is
-        kwargs = dict(spec.fields)
-        kwargs["name"] = spec.base
-        kwargs["run"] = tuple(line for line, _ in spec.run)
-        for key, value in (("image", spec.image), ("workdir", spec.workdir)):
-            if value is not None:
-                kwargs[key] = value[0]
-        kwargs["matrix"] = spec.matrix_values
-        spec.expanded.append(kwargs)
+        _expand_one(chk, spec, {}, top, literal=True)
         return
     variables = list(matrix.variables) if matrix is not None else []
     env_names = [*top, *spec.env, *variables]
@@ -101,26 +94,42 @@ def _expand(chk: Checker, spec: StepSpec, top: dict[str, str]) -> None:
 
 
 def _expand_one(
-    chk: Checker, spec: StepSpec, combination: dict[str, str], top_env: dict[str, str]
+    chk: Checker,
+    spec: StepSpec,
+    combination: dict[str, str],
+    top_env: dict[str, str],
+    *,
+    literal: bool = False,
 ) -> None:
-    """The Step arguments of one combination; the expressions are checked already."""
+    """The Step arguments of one combination; the expressions are checked already.
+
+    ``literal``: a dumped expansion (``matrix_values``), whose texts are kept
+    as written; the checks on the results (paths, names) still apply.
+    """
     assert spec.run is not None
     kwargs = dict(spec.fields)
     step_env = {
-        name: expand(text, {"matrix": combination, "env": top_env})
+        name: text if literal else expand(text, {"matrix": combination, "env": top_env})
         for name, (text, _) in spec.env.items()
     }
     env = {**step_env, **combination}
     context = {"matrix": combination, "env": {**top_env, **env}}
-    kwargs["name"] = _expanded_name(spec, combination, context)
-    kwargs["run"] = tuple(expand(line, context) for line, _ in spec.run)
+
+    def fill(text: str) -> str:
+        return text if literal else expand(text, context)
+
+    if literal:
+        kwargs["name"] = spec.base
+    else:
+        kwargs["name"] = _expanded_name(spec, combination, context)
+    kwargs["run"] = tuple(fill(line) for line, _ in spec.run)
     if spec.image is not None:
-        image = expand(spec.image[0], context)
+        image = fill(spec.image[0])
         if not image.strip():
             chk.add(spec.image[1], f"'image' in {spec.label} is empty")
         kwargs["image"] = image
     if spec.workdir is not None:
-        workdir = expand(spec.workdir[0], context)
+        workdir = fill(spec.workdir[0])
         problem = path_problem(workdir)
         if problem:
             chk.add(spec.workdir[1], f"'workdir' in {spec.label}: {workdir!r} {problem}")
@@ -128,7 +137,7 @@ def _expand_one(
     for field, globs in spec.globs.items():
         expanded = []
         for glob, node in globs:
-            text = expand(glob, context)
+            text = fill(glob)
             problem = path_problem(text)
             if problem:
                 chk.add(node, f"'{field}' in {spec.label}: the pattern {text!r} {problem}")
@@ -138,6 +147,8 @@ def _expand_one(
         kwargs["env"] = env
     if combination:
         kwargs["matrix"] = combination
+    elif spec.matrix_values is not None:
+        kwargs["matrix"] = spec.matrix_values
     spec.expanded.append(kwargs)
 
 
