@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
 from sauci.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from sauci.core.models import Pipeline, Step
 
 __all__ = [
     "CONTEXTS",
@@ -29,6 +33,7 @@ __all__ = [
     "expand",
     "find_expressions",
     "problems",
+    "step_context",
 ]
 
 CONTEXTS = ("env", "matrix")
@@ -224,6 +229,13 @@ def expand(
         position = expression.end
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+def step_context(pipeline: Pipeline, step: Step) -> dict[str, dict[str, str]]:
+    """The context of ``step``'s expressions once it is loaded (for text read at run
+    time, such as a cache key): its matrix values and the env the pipeline gives
+    it (top-level env, the step's env, the matrix variables)."""
+    return {"matrix": dict(step.matrix), "env": {**pipeline.env, **step.env}}
 
 
 def _clip(text: str) -> str:

@@ -113,3 +113,16 @@ def test_problems_name_what_is_available():
     ) == only
     (only,) = problems("${{ matrix.x }}", {"matrix": [], "env": []})
     assert (0, "uses ${{ matrix.x }}, but the step has no 'matrix'") == only
+
+
+def test_step_context_is_what_the_pipeline_gives_the_step():
+    from sauci.core.expressions import step_context
+    from sauci.core.pipeline import parse_pipeline
+
+    pipeline = parse_pipeline(
+        "env: {A: top, B: top}\nsteps:\n  t:\n    matrix: {py: ['3.12']}\n"
+        "    env: {B: step}\n    run: 'true'\n"
+    )
+    context = step_context(pipeline, pipeline.steps[0])
+    assert {"matrix": {"py": "3.12"}, "env": {"A": "top", "B": "step", "py": "3.12"}} == context
+    assert "pip-3.12-step" == expand("pip-${{ matrix.py }}-${{ env.B }}", context)

@@ -39,10 +39,19 @@ def locate(chk: Checker, node: Node, text: str, offset: int) -> Node | tuple[int
 
 
 def check_text(
-    chk: Checker, text: str, node: Node, what: str, contexts: Mapping[str, Collection[str]]
+    chk: Checker,
+    text: str,
+    node: Node,
+    what: str,
+    contexts: Mapping[str, Collection[str]],
+    functions: Collection[str] = (),
 ) -> bool:
-    """Add a problem for each expression of ``text`` that cannot be expanded; True if none."""
-    found = problems(text, contexts)
+    """Add a problem for each expression of ``text`` that cannot be expanded; True if none.
+
+    ``what`` starts each message ("'junit' in step 'test'"); ``functions``
+    names the functions allowed here (``hashFiles`` in a cache key).
+    """
+    found = problems(text, contexts, functions)
     for offset, message in found:
         chk.add(locate(chk, node, text, offset), f"{what} {message}")
     return not found
