@@ -199,3 +199,16 @@ def test_a_hand_written_matrix_values_step_is_still_checked():
     ).steps[0]
     assert ("echo ${{ matrix.v }}",) == step.run
     assert {"v": "a"} == dict(step.matrix)
+
+
+def test_a_matrix_name_without_matrix_references_gets_the_values_appended():
+    pipeline = parse(
+        """\
+        env: {TOOL: tox}
+        steps:
+          - name: test with ${{ env.TOOL }}
+            matrix: {py: ['3.11', '3.12']}
+            run: 'true'
+        """
+    )
+    assert ["test with tox (3.11)", "test with tox (3.12)"] == [s.name for s in pipeline.steps]

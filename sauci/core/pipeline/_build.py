@@ -159,9 +159,10 @@ def _expanded_name(
     if not combination:
         return expand(spec.template[0], context) if spec.template is not None else spec.base
     template = spec.template[0] if spec.template is not None else spec.base
-    if find_expressions(template):
-        return expand(template, context)
-    return f"{template} ({', '.join(combination.values())})"
+    name = expand(template, context)
+    if any(e.context == "matrix" for e in find_expressions(template)):
+        return name
+    return f"{name} ({', '.join(combination.values())})"
 
 
 def _register(chk: Checker, specs: list[StepSpec]) -> dict[str, list[str]]:
