@@ -255,6 +255,8 @@ class StepExecutor:
             reason = "; ".join(r for r in (reason, sink.reason) if r)
         if status is Status.PASSED or status is Status.FAILED:
             self._collect(build, step, workspace, secrets=masked)
+        if step.matrix and entries is not None:
+            entries.release(workspace)  # collected: free the disk while others run
         return self._finish(
             build,
             run,

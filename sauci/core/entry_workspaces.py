@@ -5,13 +5,14 @@ entry's ``junit``/``artifacts`` globs would also find its siblings' files, and
 their builds would overwrite each other's. So each entry runs in a copy of the
 build's workspace taken when it starts (after the steps it needs, so an
 install step's ``.venv`` is there), and its reports and artifacts are
-collected from that copy. Steps that need a matrix step see the build's own
-workspace: what entries write stays in their copies, as with separate jobs in
-GitHub Actions (declare ``artifacts`` to keep it).
+collected from that copy, which is then deleted. Steps that need a matrix
+step see the build's own workspace: what entries write stays in their
+copies, as with separate jobs in GitHub Actions (declare ``artifacts`` to
+keep it).
 
 The copies live beside the workspace (same file system, so ``cp --reflink``
-can share blocks where the file system allows it) and are deleted when the
-build ends.
+can share blocks where the file system allows it); a copy whose step ended
+without collection (errored) is deleted when the build ends.
 """
 
 from __future__ import annotations
@@ -105,12 +106,23 @@ class EntryWorkspaces:
         log.debug("entry_workspace_made", build=self.build_id, step=step, path=str(dest))
         return dest
 
+    def release(self, path: Path) -> None:
+        """Delete one entry's copy once its reports are collected."""
+        with self._lock:
+            if path not in self._made:
+                return
+            self._made.remove(path)
+        self._delete(path)
+
     def close(self) -> None:
         """Delete every copy made for this build (their reports are collected)."""
         with self._lock:
             made, self._made = self._made, []
         for path in made:
-            try:
-                _remove(path)
-            except OSError as exc:
-                log.warning("entry_workspace_not_removed", path=str(path), error=str(exc))
+            self._delete(path)
+
+    def _delete(self, path: Path) -> None:
+        try:
+            _remove(path)
+        except OSError as exc:
+            log.warning("entry_workspace_not_removed", path=str(path), error=str(exc))

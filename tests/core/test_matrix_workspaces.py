@@ -102,6 +102,9 @@ def test_entry_sees_the_workspace_as_its_needs_left_it(tmp_path):
     (copy / "ro").mkdir()
     (copy / "ro" / "f").write_text("x")
     (copy / "ro").chmod(0o500)
+    other = entries.make("test (py 3.13)")
+    entries.release(other)  # one entry's reports are collected: its copy goes
+    assert not other.exists() and copy.exists()
     entries.close()
     assert not copy.exists()
     assert (ws / "hard").exists()
