@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Mapping, Sequence
 
+    from sauci.core.entry_workspaces import EntryWorkspaces
     from sauci.core.observer import BuildObserver
     from sauci.typing import LogWriter, Sandbox, Store
 
@@ -166,12 +167,14 @@ class StepExecutor:
         workspace: Path,
         cancel: threading.Event,
         budget: LogBudget | None = None,
+        entries: EntryWorkspaces | None = None,
     ) -> StepRun:
         """Run ``step`` (with its retries) and record how it ended.
 
         ``budget`` is the build's log budget, shared by its steps: a step
         still writing when it runs out is ended, "failed" with the reason
-        "log limit: ...".
+        "log limit: ...". ``entries`` makes a matrix entry's own workspace
+        (:mod:`sauci.core.entry_workspaces`); its reports are collected there.
         """
         run = self.store.save_step(
             attrs.evolve(run, status=Status.RUNNING, started_at=time.time(), attempt=1)
@@ -179,7 +182,6 @@ class StepExecutor:
         self.observer.step_started(build, run)
         emit("step_started", build=build, step=run)
         granted = self.secrets.for_repo(build.repo)
-        env = step_env(build, pipeline, step, workspace, secrets=granted)
         # Every secret any step of the build is given is masked in every
         # step's log: one step can leave a value in the workspace for the next.
         named = {name for s in pipeline.steps for name in s.secrets}
@@ -209,6 +211,9 @@ class StepExecutor:
         failure: SandboxError | None = None
         try:
             writer: LogWriter = sink
+            if step.matrix and entries is not None:
+                workspace = entries.make(step.name)
+            env = step_env(build, pipeline, step, workspace, secrets=granted)
             sandbox = self._sandbox_for(step)
             unenforced = check_capabilities(step, sandbox)
             if unenforced and self.unenforced == "warn":
@@ -250,6 +255,8 @@ class StepExecutor:
             reason = "; ".join(r for r in (reason, sink.reason) if r)
         if status is Status.PASSED or status is Status.FAILED:
             self._collect(build, step, workspace, secrets=masked)
+        if step.matrix and entries is not None:
+            entries.release(workspace)  # collected: free the disk while others run
         return self._finish(
             build,
             run,

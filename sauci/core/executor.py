@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
+from sauci.core.entry_workspaces import EntryWorkspaces
 from sauci.core.logsink import LogBudget
 from sauci.core.models import (
     DEFAULT_BUILD_LOG_LIMIT,
@@ -190,6 +191,8 @@ class Executor(StepExecutor):
         started: set[str] = set()
         stop_reason: str | None = None
         budget = LogBudget(self.build_log_limit)  # this build's, shared by its steps
+        # Each matrix entry runs in its own copy of the workspace (deleted at the end).
+        entries = EntryWorkspaces(workspace, build.id)
         workers = ThreadPoolExecutor(self.jobs, thread_name_prefix=f"sauci-b{build.id}")
         try:
             while True:
@@ -237,6 +240,7 @@ class Executor(StepExecutor):
                                 workspace,
                                 token,
                                 budget,
+                                entries,
                             )
                             futures[future] = name
                 if not running:
@@ -288,6 +292,7 @@ class Executor(StepExecutor):
             raise
         finally:
             workers.shutdown(wait=True)  # no step thread outlives the build
+            entries.close()
         return [runs[s.name] for s in pipeline.steps]
 
 

@@ -847,15 +847,15 @@ def test_matrix_problems() -> None:
             matrix:
               python: ['1', '2']
         """
-    assert only_problem(text) == (
+    assert only_problem(text) == (  # at the expression itself, not the start of 'run'
         3,
-        10,
+        15,
         "'run' in step 'a' uses ${{ matrix.pyton }}, but the matrix has no variable 'pyton'; "
         "did you mean 'python'?",
     )
     assert only_problem("steps: {a: {run: 'echo ${{ matrix.x }}'}}") == (
         1,
-        18,
+        24,
         "'run' in step 'a' uses ${{ matrix.x }}, but the step has no 'matrix'",
     )
 

@@ -185,9 +185,10 @@ def _read(
     if isinstance(root, Located):
         chk.add((root.line, root.column), root.message)
         return None
+    chk.source = text
     reader = Reader(chk, max_timeout, sandboxes)
     env, specs = reader.document(root)
-    kwargs_list = build_steps(chk, specs)
+    kwargs_list = build_steps(chk, specs, reader.env_nodes)
     if chk.problems:
         return None
     if max_timeout is not None and max_timeout < DEFAULT_TIMEOUT:

@@ -11,7 +11,8 @@ from typing import Any
 
 from yaml.nodes import Node
 
-from sauci.core.pipeline._matrix import placeholders, substitute
+from sauci.core.expressions import expand, find_expressions
+from sauci.core.pipeline._expressions import check_text
 from sauci.core.pipeline._nodes import Checker, did_you_mean
 from sauci.core.pipeline._spec import StepSpec, name_problem, path_problem
 
@@ -21,11 +22,20 @@ MAX_STEPS = 1000  # after matrix expansion
 _MAX_CYCLES_REPORTED = 10
 
 
-def build_steps(chk: Checker, specs: list[StepSpec]) -> list[dict[str, Any]]:
-    """Step keyword arguments in file order; problems go to ``chk``."""
+def build_steps(
+    chk: Checker, specs: list[StepSpec], env: dict[str, tuple[str, Node]] | None = None
+) -> list[dict[str, Any]]:
+    """Step keyword arguments in file order; problems go to ``chk``.
+
+    ``env`` is the top-level env's values with their nodes: no expression is
+    available there (it is the same for every step and matrix entry).
+    """
+    for name, (text, node) in (env or {}).items():
+        check_text(chk, text, node, f"the top-level 'env' {name}", {})
     total = 0
+    top = {name: text for name, (text, _) in (env or {}).items()}
     for spec in specs:
-        _expand(chk, spec)
+        _expand(chk, spec, top)
         total += len(spec.expanded)
         if total > MAX_STEPS:
             chk.add(
@@ -39,70 +49,120 @@ def build_steps(chk: Checker, specs: list[StepSpec]) -> list[dict[str, Any]]:
     return [kwargs for spec in specs for kwargs in spec.expanded]
 
 
-def _expand(chk: Checker, spec: StepSpec) -> None:
-    """One set of Step arguments per matrix combination (one for a plain step)."""
-    if spec.base is None or spec.run is None or (spec.has_matrix and spec.matrix is None):
-        return  # already reported; nothing sensible to expand
-    matrix = spec.matrix
-    texts: list[tuple[str, Node, str]] = [(line, node, "'run'") for line, node in spec.run]
+def _texts(spec: StepSpec) -> list[tuple[str, Node, str]]:
+    """The step's texts that may hold expressions (besides its env), with their keys."""
+    texts: list[tuple[str, Node, str]] = [(line, node, "'run'") for line, node in spec.run or ()]
     if spec.template is not None:
         texts.append((*spec.template, "'name'"))
     if spec.image is not None:
         texts.append((*spec.image, "'image'"))
     if spec.workdir is not None:
         texts.append((*spec.workdir, "'workdir'"))
+    for field, globs in spec.globs.items():
+        texts.extend((glob, node, f"'{field}'") for glob, node in globs)
+    return texts
+
+
+def _expand(chk: Checker, spec: StepSpec, top: dict[str, str]) -> None:
+    """One set of Step arguments per matrix combination (one for a plain step).
+
+    ``${{ matrix.X }}`` and ``${{ env.X }}`` are filled in (sauci.core.expressions):
+    in the step's env values from the matrix and the top-level env; elsewhere
+    from the matrix and the env the step runs with (top-level, step, matrix).
+    """
+    if spec.base is None or spec.run is None or (spec.has_matrix and spec.matrix is None):
+        return  # already reported; nothing sensible to expand
+    matrix = spec.matrix
+    if spec.matrix_values is not None:  # dumped expansions keep their text as is
+        _expand_one(chk, spec, {}, top, literal=True)
+        return
+    variables = list(matrix.variables) if matrix is not None else []
+    env_names = [*top, *spec.env, *variables]
+    top_names = list(top)
     ok = True
-    if spec.matrix_values is None:  # dumped expansions keep their text as is
-        for text, node, key in texts:
-            for name in placeholders(text):
-                if matrix is None:
-                    chk.add(
-                        node,
-                        f"{key} in {spec.label} uses ${{{{ matrix.{name} }}}}, but the "
-                        "step has no 'matrix'",
-                    )
-                    ok = False
-                elif name not in matrix.variables:
-                    chk.add(
-                        node,
-                        f"{key} in {spec.label} uses ${{{{ matrix.{name} }}}}, but the matrix "
-                        f"has no variable {name!r}" + did_you_mean(name, list(matrix.variables)),
-                    )
-                    ok = False
+    for name, (text, node) in spec.env.items():
+        what = f"'env' {name} in {spec.label}"
+        ok = check_text(chk, text, node, what, {"matrix": variables, "env": top_names}) and ok
+    for text, node, key in _texts(spec):
+        what = f"{key} in {spec.label}"
+        ok = check_text(chk, text, node, what, {"matrix": variables, "env": env_names}) and ok
     if not ok:
         return
     combinations: list[dict[str, str]] = [{}] if matrix is None else matrix.combinations
     for combination in combinations:
-        kwargs = dict(spec.fields)
-        kwargs["name"] = _expanded_name(spec, combination)
-        kwargs["run"] = tuple(substitute(line, combination) for line, _ in spec.run)
-        if spec.image is not None:
-            image = substitute(spec.image[0], combination)
-            if not image.strip():
-                chk.add(spec.image[1], f"'image' in {spec.label} is empty")
-            kwargs["image"] = image
-        if spec.workdir is not None:
-            workdir = substitute(spec.workdir[0], combination)
-            problem = path_problem(workdir)
+        _expand_one(chk, spec, combination, top)
+
+
+def _expand_one(
+    chk: Checker,
+    spec: StepSpec,
+    combination: dict[str, str],
+    top_env: dict[str, str],
+    *,
+    literal: bool = False,
+) -> None:
+    """The Step arguments of one combination; the expressions are checked already.
+
+    ``literal``: a dumped expansion (``matrix_values``), whose texts are kept
+    as written; the checks on the results (paths, names) still apply.
+    """
+    assert spec.run is not None
+    kwargs = dict(spec.fields)
+    step_env = {
+        name: text if literal else expand(text, {"matrix": combination, "env": top_env})
+        for name, (text, _) in spec.env.items()
+    }
+    env = {**step_env, **combination}
+    context = {"matrix": combination, "env": {**top_env, **env}}
+
+    def fill(text: str) -> str:
+        return text if literal else expand(text, context)
+
+    if literal:
+        kwargs["name"] = spec.base
+    else:
+        kwargs["name"] = _expanded_name(spec, combination, context)
+    kwargs["run"] = tuple(fill(line) for line, _ in spec.run)
+    if spec.image is not None:
+        image = fill(spec.image[0])
+        if not image.strip():
+            chk.add(spec.image[1], f"'image' in {spec.label} is empty")
+        kwargs["image"] = image
+    if spec.workdir is not None:
+        workdir = fill(spec.workdir[0])
+        problem = path_problem(workdir)
+        if problem:
+            chk.add(spec.workdir[1], f"'workdir' in {spec.label}: {workdir!r} {problem}")
+        kwargs["workdir"] = workdir
+    for field, globs in spec.globs.items():
+        expanded = []
+        for glob, node in globs:
+            text = fill(glob)
+            problem = path_problem(text)
             if problem:
-                chk.add(spec.workdir[1], f"'workdir' in {spec.label}: {workdir!r} {problem}")
-            kwargs["workdir"] = workdir
-        if combination:
-            kwargs["env"] = {**kwargs.get("env", {}), **combination}
-            kwargs["matrix"] = combination
-        elif spec.matrix_values is not None:
-            kwargs["matrix"] = spec.matrix_values
-        spec.expanded.append(kwargs)
+                chk.add(node, f"'{field}' in {spec.label}: the pattern {text!r} {problem}")
+            expanded.append(text)
+        kwargs[field] = tuple(expanded)
+    if env:
+        kwargs["env"] = env
+    if combination:
+        kwargs["matrix"] = combination
+    elif spec.matrix_values is not None:
+        kwargs["matrix"] = spec.matrix_values
+    spec.expanded.append(kwargs)
 
 
-def _expanded_name(spec: StepSpec, combination: dict[str, str]) -> str:
+def _expanded_name(
+    spec: StepSpec, combination: dict[str, str], context: dict[str, dict[str, str]]
+) -> str:
     assert spec.base is not None
     if not combination:
-        return spec.base
+        return expand(spec.template[0], context) if spec.template is not None else spec.base
     template = spec.template[0] if spec.template is not None else spec.base
-    if placeholders(template):
-        return substitute(template, combination)
-    return f"{template} ({', '.join(combination.values())})"
+    name = expand(template, context)
+    if any(e.context == "matrix" for e in find_expressions(template)):
+        return name
+    return f"{name} ({', '.join(combination.values())})"
 
 
 def _register(chk: Checker, specs: list[StepSpec]) -> dict[str, list[str]]:
@@ -130,7 +190,7 @@ def _register(chk: Checker, specs: list[StepSpec]) -> dict[str, list[str]]:
                 continue
             first[name] = (spec, line)
             targets[name] = [name]
-            if spec.matrix is not None:
+            if spec.matrix is not None or name != spec.base:  # expanded: check again
                 problem = name_problem(name)
                 if problem:
                     chk.add(where, f"the step name {name!r} {problem}")

@@ -1,4 +1,7 @@
-"""Matrix steps: reading ``matrix:``, the combinations it makes, ``${{ matrix.VAR }}``."""
+"""Matrix steps: reading ``matrix:`` and the combinations it makes.
+
+``${{ matrix.VAR }}`` is filled in by :mod:`sauci.core.expressions`.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +13,11 @@ from yaml.nodes import MappingNode, Node
 
 from sauci.core.pipeline._nodes import Checker, did_you_mean, is_identifier
 
-__all__ = ["MAX_COMBINATIONS", "Matrix", "placeholders", "read_matrix", "substitute"]
+__all__ = ["MAX_COMBINATIONS", "Matrix", "read_matrix"]
 
 MAX_COMBINATIONS = 256  # GitHub Actions' limit too; more is a mistake or a denial of service
 
-_PLACEHOLDER = re.compile(r"\$\{\{\s*matrix\.([^\s}]*)\s*\}\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def placeholders(text: str) -> list[str]:
-    """Variable names used as ``${{ matrix.NAME }}`` in ``text``."""
-    if "${{" not in text:
-        return []
-    return _PLACEHOLDER.findall(text)
-
-
-def substitute(text: str, values: dict[str, str]) -> str:
-    """Replace every ``${{ matrix.NAME }}``; the caller has checked the names exist.
-
-    No values (a step without a matrix, or one dumped already expanded, whose
-    text stays as it is) leave the text unchanged.
-    """
-    if not values or "${{" not in text:
-        return text
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
 class Matrix:

@@ -90,6 +90,7 @@ class Checker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.source: str | None = None  # the file's text, to place problems inside a value
         self._visits = 0
 
     def add(self, where: Node | tuple[int, int], message: str) -> None:

@@ -8,6 +8,8 @@ is one entry of ``steps`` as written: checked key by key but not yet expanded
 
 from __future__ import annotations
 
+from typing import Any
+
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sauci.core.pipeline._nodes import INT, TEXT_TAGS, describe, is_null
@@ -34,6 +36,11 @@ class Reader(StepKeyReader):
     schedules: tuple[tuple[str, str], ...] = ()  # (cron, branch)
     runs_on: tuple[str, ...] = ()  # worker labels, sorted and unique
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The top-level env's values with their nodes, to check their expressions.
+        self.env_nodes: dict[str, tuple[str, Node]] = {}
+
     # -- top level --------------------------------------------------------
 
     def document(self, root: Node | None) -> tuple[dict[str, str], list[StepSpec]]:
@@ -55,7 +62,7 @@ class Reader(StepKeyReader):
             elif is_null(value):
                 continue  # an empty key means its default
             elif key == "env":
-                env = self._env(value, "'env'") or {}
+                env = self._env(value, "'env'", self.env_nodes) or {}
             elif key == "version":
                 self._version(value)
             elif key == "schedule":

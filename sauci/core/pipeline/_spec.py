@@ -2,7 +2,7 @@
 and :class:`StepSpec`, one entry of ``steps`` as written.
 
 The rules on step names and workspace paths are here too: ``_build`` applies
-them again once ``${{ matrix.X }}`` is filled in.
+them again once each ``${{ ... }}`` is filled in.
 """
 
 from __future__ import annotations
@@ -70,8 +70,10 @@ class StepSpec:
 
     __slots__ = (
         "base",
+        "env",
         "expanded",
         "fields",
+        "globs",
         "has_matrix",
         "image",
         "index",
@@ -96,6 +98,8 @@ class StepSpec:
         self.run: list[tuple[str, Node]] | None = None
         self.image: tuple[str, Node] | None = None
         self.workdir: tuple[str, Node] | None = None
+        self.env: dict[str, tuple[str, Node]] = {}  # the step's env values with their nodes
+        self.globs: dict[str, list[tuple[str, Node]]] = {}  # "junit"/"artifacts" as written
         self.needs: list[tuple[str, Node]] | None = None  # None: the default
         self.matrix: Matrix | None = None
         self.has_matrix = False  # True even when the matrix was wrong

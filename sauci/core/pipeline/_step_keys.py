@@ -104,7 +104,8 @@ class StepKeyReader(ValueReader):
             spec.needs = names
 
     def _env_key(self, spec: StepSpec, what: str, node: Node) -> None:
-        _keep(spec, "env", self._env(node, what))
+        spec.env = {}
+        _keep(spec, "env", self._env(node, what, spec.env))
 
     def _timeout(self, spec: StepSpec, what: str, node: Node) -> None:
         seconds = self._duration(node, what, not_positive="a timeout must be more than 0 seconds")
@@ -190,6 +191,7 @@ class StepKeyReader(ValueReader):
             globs, path_problem, lambda glob, fault: f"{what}: the pattern {glob!r} {fault}"
         ):
             spec.fields[field] = tuple(glob for glob, _ in globs)
+            spec.globs[field] = globs  # checked again after ${{ ... }} is filled in
 
     def _artifacts(self, spec: StepSpec, what: str, node: Node) -> None:
         self._globs(spec, what, node, "artifacts")
@@ -200,7 +202,7 @@ class StepKeyReader(ValueReader):
     def _workdir(self, spec: StepSpec, what: str, node: Node) -> None:
         text = self.chk.text(node, what, "a path relative to the workspace")
         if text is not None:
-            spec.workdir = (text, node)  # checked after ${{ matrix.X }} is filled in
+            spec.workdir = (text, node)  # checked after ${{ ... }} is filled in
 
     def _image(self, spec: StepSpec, what: str, node: Node) -> None:
         text = self.chk.text(node, what, "an image name such as 'python:3.12'")

@@ -42,7 +42,10 @@ class ValueReader:
     def __init__(self, chk: Checker) -> None:
         self.chk = chk
 
-    def _env(self, node: Node, what: str) -> dict[str, str] | None:
+    def _env(
+        self, node: Node, what: str, nodes: dict[str, tuple[str, Node]] | None = None
+    ) -> dict[str, str] | None:
+        """An env mapping; ``nodes`` (if given) gets each value's text and node."""
         chk = self.chk
         mapping = chk.mapping(node, what, "a mapping of variable names to values")
         if mapping is None:
@@ -58,6 +61,8 @@ class ValueReader:
                 text = chk.text(value, what, f"a value for {name} such as 1 or 'text'")
                 if text is not None:
                     env[name] = text
+                    if nodes is not None:
+                        nodes[name] = (text, value)
         return env
 
     def _options(
