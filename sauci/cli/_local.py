@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if remove_after:
-            removal = _start_removal(source, workspace)  # deleted while we print
+            removal = _start_removal(source, workspace, commit)  # deleted while we print
         _summary(outcome, style, quiet=args.quiet, store=store)
         monitoring.close()
         store.close()
@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if removal is not None:
             removal.wait()
         elif remove_after:
-            _start_removal(source, workspace).wait()
+            _start_removal(source, workspace, commit).wait()
     status = outcome.build.status
     if status is Status.PASSED or status is Status.SKIPPED:
         return EXIT_OK
@@ -96,10 +96,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_ERRORED if status is Status.ERRORED else EXIT_FAILED
 
 
-def _start_removal(source: GitSource, workspace: Path) -> Pending[None]:
-    """A worktree goes through git's bookkeeping; a plain copy (a repository
-    with no commit yet) is only deleted."""
-    if (workspace / ".git").is_file():
+def _start_removal(source: GitSource, workspace: Path, commit: Commit) -> Pending[None]:
+    """A worktree (also one whose ``git worktree add`` was cut short) goes
+    through git's bookkeeping; the plain copy of a repository with no commit
+    yet is only deleted."""
+    if commit.sha:
         return source.start_remove(workspace)
     from sauci.source.git import Pending
 
@@ -148,7 +149,7 @@ def _prepare(
             finally:
                 checkout.wait()
             if not (workspace / file).exists() and mine.exists():
-                _start_removal(source, workspace).wait()
+                _start_removal(source, workspace, commit).wait()
                 return (
                     f"no pipeline file {file} in {args.commit} ({commit.sha[:12]}); "
                     f"it is in the working tree: commit it, or run without --commit"
@@ -157,10 +158,13 @@ def _prepare(
             from sauci.source.snapshot import snapshot_workspace
 
             snapshot_workspace(source, commit.sha or None, workspace, skip=settings.data_dir)
+            if not (workspace / file).exists():
+                _start_removal(source, workspace, commit).wait()
+                return f"{mine} is ignored by git, so it is not in the copy sauci run runs"
             _import_reader()
     except BaseException:
         if workspace.exists():
-            _start_removal(source, workspace).wait()
+            _start_removal(source, workspace, commit).wait()
         raise
     return source, commit, settings, workspace, shown
 

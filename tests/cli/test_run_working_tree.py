@@ -140,3 +140,31 @@ def test_a_step_cannot_change_the_users_files(tmp_path, data_dir):
     assert 0 == sauci("run", cwd=repo).returncode
     assert "mine\n" == (repo / "a.txt").read_text()
     assert (repo / "link").is_symlink() and not (repo / "made-by-step").exists()
+
+
+def test_an_ignored_pipeline_file_is_named_as_such(tmp_path, data_dir):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / ".gitignore").write_text("local.yml\n")
+    (repo / "local.yml").write_text("steps:\n  a:\n    run: 'true'\n")
+    ran = sauci("run", "--file", "local.yml", cwd=repo)
+    assert 2 == ran.returncode
+    assert f"{repo / 'local.yml'} is ignored by git" in ran.stderr
+    assert [] == workspaces(data_dir)
+
+
+def test_a_pipeline_file_linked_out_of_the_repository_is_refused(tmp_path, data_dir):
+    """Hostile: the copy keeps the link as a link, and the reader refuses it
+    (naming the user's file), so nothing outside is read as the pipeline."""
+    outside = tmp_path / "outside.yml"
+    outside.write_text("steps:\n  leak:\n    run: echo SHOULD-NOT-RUN\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / ".sauci.yml").symlink_to(outside)
+    ran = sauci("run", cwd=repo)
+    assert 2 == ran.returncode
+    assert f"{repo / '.sauci.yml'} is a symbolic link out of its repository" in ran.stderr
+    assert "SHOULD-NOT-RUN" not in ran.stdout
+    assert [] == workspaces(data_dir)
