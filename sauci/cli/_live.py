@@ -225,7 +225,7 @@ class LiveDisplay(BuildObserver):
 
 
 def _elapsed(seconds: float) -> str:
-    whole = int(seconds)
+    whole = int(seconds + 0.5)  # drawn about once a second: 0.97 s reads "1s"
     return f"{whole}s" if whole < 60 else duration(whole)
 
 
