@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
+
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import Style, duration, table
 from sauci.core.models import BuildOutcome, BuildRequest, Status
@@ -65,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             sha=commit.sha,
             event=args.event,
             author=commit.author,
-            message=commit.message + ("" if args.commit else " (working tree)"),
+            message=commit.message,
         )
         # Ctrl-C, `kill` (SIGTERM) or a closed terminal (SIGHUP): every step's
         # process tree ends (steps have sessions of their own, so none of these
@@ -157,7 +159,12 @@ def _prepare(
         else:
             from sauci.source.snapshot import snapshot_workspace
 
-            snapshot_workspace(source, commit.sha or None, workspace, skip=settings.data_dir)
+            copied = snapshot_workspace(
+                source, commit.sha or None, workspace, skip=settings.data_dir
+            )
+            if copied.changed:  # the record says it was not the commit alone
+                mark = " (working tree)" if commit.sha else "(working tree, no commit yet)"
+                commit = attrs.evolve(commit, message=commit.message + mark)
             if not (workspace / file).exists():
                 _start_removal(source, workspace, commit).wait()
                 return f"{mine} is ignored by git, so it is not in the copy sauci run runs"

@@ -44,6 +44,9 @@ class Snapshot:
     files: int
     links: int
     size: int  # bytes of file contents
+    # Whether the copy differs from HEAD (staged, unstaged or untracked
+    # changes); True when there is no HEAD or git could not tell.
+    changed: bool = True
 
 
 def copy_working_tree(
@@ -182,21 +185,29 @@ def snapshot_workspace(
     when ``sha`` is None (no commit yet). Remove it with ``source.remove``."""
     if sha is None:
         dest.mkdir(parents=True)
-    else:
-        pending = source.start_checkout(sha, dest, no_checkout=True)
-        files = GitCommand(["ls-files", "-co", "--exclude-standard", "-z"], cwd=source.repo)
-        try:
-            pending.wait()
-        except BaseException:
-            files.proc.kill()
-            files.proc.communicate()
-            raise
-        # The index says HEAD, so git there sees the copied files as changes on it.
-        index = GitCommand(["read-tree", sha], cwd=dest)
+        return copy_working_tree(source.repo, dest, skip=skip)
+    pending = source.start_checkout(sha, dest, no_checkout=True)
+    started = [
+        GitCommand(["ls-files", "-co", "--exclude-standard", "-z"], cwd=source.repo),
+        # Whether there is anything to copy but HEAD (the build's record says
+        # so); without optional locks, git does not refresh the user's index.
+        GitCommand(["--no-optional-locks", "status", "--porcelain", "-z"], cwd=source.repo),
+    ]
     try:
-        return copy_working_tree(
-            source.repo, dest, skip=skip, listed=None if sha is None else files
-        )
-    finally:
-        if sha is not None:
-            index.result()
+        pending.wait()
+        # The index says HEAD, so git there sees the copied files as changes on it.
+        started.append(GitCommand(["read-tree", sha], cwd=dest))
+        files, status, index = started
+        snapshot = copy_working_tree(source.repo, dest, skip=skip, listed=files)
+        index.result()
+    except BaseException:
+        for command in started:
+            if command.proc.poll() is None:
+                command.proc.kill()
+            command.proc.communicate()
+        raise
+    try:
+        changed = bool(status.result().strip("\0"))
+    except SourceError:
+        return snapshot
+    return attrs.evolve(snapshot, changed=changed)

@@ -78,6 +78,13 @@ def test_untracked_files_and_edits_run_ignored_files_do_not(tmp_path, data_dir):
     ]
     assert [] == workspaces(data_dir)
     assert 1 == len(git(repo, "worktree", "list").splitlines())
+    assert "first (working tree)" in sauci("show", "1", cwd=repo).stdout
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "second")
+    (repo / "secret.env").write_text("TOKEN=2\n")  # ignored: not a change
+    assert 0 == sauci("run", cwd=repo).returncode
+    shown = sauci("show", "2", cwd=repo).stdout
+    assert "second" in shown and "working tree" not in shown
 
 
 def test_an_error_names_the_users_own_file(tmp_path, data_dir):

@@ -75,6 +75,7 @@ def test_the_copy_is_the_working_tree_as_it_is(repo, tmp_path):
         "untracked.txt": "new\n",
     } == files_under(dest)
     assert 6 == snapshot.files
+    assert snapshot.changed
     assert os.access(dest / "tool.sh", os.X_OK)
     source.remove(dest)
     assert not dest.exists()
@@ -160,3 +161,19 @@ def test_a_nested_repository_is_copied_without_its_git_directory(repo, tmp_path)
     assert "x = 1\n" == copied["vendor/lib/lib.py"]
     assert "vendor/lib/lib.pyc" not in copied
     assert not (dest / "vendor" / "lib" / ".git").exists()
+
+
+def test_a_clean_working_tree_is_not_marked_changed(tmp_path):
+    repo = tmp_path / "clean"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("a\n")
+    (repo / ".gitignore").write_text("*.log\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    (repo / "run.log").write_text("ignored\n")
+    source = GitSource(repo)
+    head = source.resolve("HEAD")
+    assert not snapshot_workspace(source, head, tmp_path / "one").changed
+    git(repo, "rm", "-q", "--cached", "a.txt")  # staged only: a change all the same
+    assert snapshot_workspace(source, head, tmp_path / "two").changed
