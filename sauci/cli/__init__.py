@@ -58,7 +58,15 @@ _BUILD_HELP = "the build's id (the number `sauci builds` lists)"
 
 def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("path", nargs="?", default=".", help="repository (default: current directory)")
-    run.add_argument("--dirty", action="store_true", help="use the working tree as it is, not HEAD")
+    run.add_argument(
+        "--commit",
+        metavar="REF",
+        help="run a clean checkout of this commit (default: the working tree as it is, "
+        "uncommitted and untracked files included, ignored ones left out)",
+    )
+    run.add_argument(
+        "--dirty", action="store_true", help="deprecated: the working tree is the default now"
+    )
     run.add_argument("-j", "--jobs", type=int, help="steps run at once (default 4)")
     run.add_argument(
         "--fail-fast", action="store_true", default=None, help="stop at the first failure"
@@ -68,7 +76,9 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
     run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
-    run.add_argument("--keep-workspace", action="store_true", help="keep the checked-out workspace")
+    run.add_argument(
+        "--keep-workspace", action="store_true", help="keep the workspace copy after the run"
+    )
     add_sandbox_flag(run, help="the sandbox of steps that name none (default: local)")
 
 

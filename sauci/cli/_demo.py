@@ -109,6 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             **vars(args),
             "path": str(repo),
             "dirty": False,
+            "commit": None,
             "jobs": None,
             "fail_fast": None,
             "quiet": False,

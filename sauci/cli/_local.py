@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import attrs
 
 from sauci.cli._context import open_cli_store, settings_from, style_from
 from sauci.cli._render import Style, duration, table
@@ -15,7 +19,7 @@ from sauci.core.models import BuildOutcome, BuildRequest, Status
 
 if TYPE_CHECKING:
     from sauci.core.config import Settings
-    from sauci.source.git import Commit, GitSource
+    from sauci.source.git import Commit, GitSource, Pending
     from sauci.typing import Store
 
 __all__ = ["cmd_init", "cmd_run", "cmd_validate"]
@@ -24,24 +28,34 @@ PIPELINE_FILE = ".sauci.yml"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sauci.cli import EXIT_ERRORED, EXIT_FAILED, EXIT_OK
+    from sauci.cli import EXIT_ERRORED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
     style = style_from(args)
-    source, commit, settings, workspace = _workspace_at_head(args)
-    remove_after = not args.dirty and not args.keep_workspace  # a workspace made for this run
+    if getattr(args, "dirty", False):
+        print(
+            "sauci: note: --dirty is deprecated: sauci run runs the working tree "
+            "as it is by default (--commit REF runs a clean commit)",
+            file=sys.stderr,
+        )
+    prepared = _prepare(args)
+    if isinstance(prepared, str):
+        print(f"sauci: error: {prepared}", file=sys.stderr)
+        return EXIT_USAGE
+    source, commit, settings, workspace, shown = prepared
+    remove_after = not args.keep_workspace  # a workspace made for this run
     removal = None
     try:  # from here on, the workspace is removed whatever happens (Ctrl-C too)
         from sauci.app import build_runner
         from sauci.cli._live import LiveDisplay
+        from sauci.cli._sandbox_check import chosen_sandbox, pipeline_capabilities
         from sauci.core.pipeline import load_pipeline
 
         pipeline_path = workspace / (args.file or PIPELINE_FILE)
-        from sauci.cli._sandbox_check import chosen_sandbox, pipeline_capabilities
-
         pipeline = load_pipeline(
             pipeline_path,
             max_timeout=settings.max_timeout,
             capabilities=pipeline_capabilities(args, settings),
+            shown_as=str(shown),
         )
         store = open_cli_store(settings)
         _end_lost_runs(store)
@@ -61,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             sha=commit.sha,
             event=args.event,
             author=commit.author,
-            message=commit.message + (" (dirty working tree)" if args.dirty else ""),
+            message=commit.message,
         )
         # Ctrl-C, `kill` (SIGTERM) or a closed terminal (SIGHUP): every step's
         # process tree ends (steps have sessions of their own, so none of these
@@ -69,12 +83,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, lambda *_: runner.cancel_all()) for sig in stops}
         try:
-            outcome = runner.run_pipeline(pipeline, workspace, request)
+            with display.running():
+                outcome = runner.run_pipeline(pipeline, workspace, request)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if remove_after:
-            removal = source.start_remove(workspace)  # git deletes while we print
+            removal = _start_removal(source, workspace, commit)  # deleted while we print
         _summary(outcome, style, quiet=args.quiet, store=store)
         monitoring.close()
         store.close()
@@ -82,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if removal is not None:
             removal.wait()
         elif remove_after:
-            source.remove(workspace)
+            _start_removal(source, workspace, commit).wait()
     status = outcome.build.status
     if status is Status.PASSED or status is Status.SKIPPED:
         return EXIT_OK
@@ -91,34 +106,115 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_ERRORED if status is Status.ERRORED else EXIT_FAILED
 
 
-def _workspace_at_head(args: argparse.Namespace) -> tuple[GitSource, Commit, Settings, Path]:
-    """The repository, HEAD's commit, the settings, and a fresh workspace
-    checked out at HEAD (the repository itself with --dirty).
+def _start_removal(source: GitSource, workspace: Path, commit: Commit) -> Pending[None]:
+    """A worktree (also one whose ``git worktree add`` was cut short) goes
+    through git's bookkeeping; the plain copy of a repository with no commit
+    yet is only deleted."""
+    if commit.sha:
+        return source.start_remove(workspace)
+    from sauci.source.git import Pending
 
-    The YAML parser is imported while ``git worktree add`` works on the other core.
+    return Pending(lambda: shutil.rmtree(workspace, ignore_errors=True), lambda: None)
+
+
+def _prepare(
+    args: argparse.Namespace,
+) -> tuple[GitSource, Commit, Settings, Path, str] | str:
+    """The repository, its commit, the settings, a fresh workspace, and the
+    name to show for the pipeline file; or the message of a user error.
+
+    The workspace is a copy of the working tree as it is (a worktree at HEAD
+    without a checkout, the files copied over it), or with ``--commit`` a
+    clean checkout of that commit. The YAML parser is imported while git works.
     """
+    from sauci.exceptions import SourceError
     from sauci.source.git import GitSource
 
-    source, commit = GitSource.with_commit(args.path, "HEAD")
+    rev = args.commit or "HEAD"
+    try:
+        source, commit = GitSource.with_commit(args.path, rev)
+    except SourceError:
+        found = _without_commit(args.path, args.commit)
+        if found is None:
+            raise  # git's own error (a damaged repository, say)
+        if isinstance(found, str):
+            return found
+        source, commit = found
     settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
-    if args.dirty:
-        return source, commit, settings, source.repo
+    file = args.file or PIPELINE_FILE
+    mine = source.repo / file
+    if args.commit:
+        shown = f"{args.commit}:{file}"
+    else:
+        shown = str(mine)
+        if not mine.is_file():
+            return f"no pipeline file at {mine}; write a starter one with: sauci init {source.repo}"
     workspace = settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
+    workspace.parent.mkdir(parents=True, exist_ok=True)
     try:  # an error or Ctrl-C: no workspace is left behind
-        checkout = source.start_checkout(commit.sha, workspace)
-        try:
+        if args.commit:
+            checkout = source.start_checkout(commit.sha, workspace)
+            try:
+                _import_reader()
+            finally:
+                checkout.wait()
+            if not (workspace / file).exists() and mine.exists():
+                _start_removal(source, workspace, commit).wait()
+                return (
+                    f"no pipeline file {file} in {args.commit} ({commit.sha[:12]}); "
+                    f"it is in the working tree: commit it, or run without --commit"
+                )
+        else:
+            from sauci.source.snapshot import snapshot_workspace
+
+            copied = snapshot_workspace(
+                source, commit.sha or None, workspace, skip=settings.data_dir
+            )
+            if copied.changed:  # the record says it was not the commit alone
+                mark = " (working tree)" if commit.sha else "(working tree, no commit yet)"
+                commit = attrs.evolve(commit, message=commit.message + mark)
+            if not (workspace / file).exists():
+                _start_removal(source, workspace, commit).wait()
+                return f"{mine} is ignored by git, so it is not in the copy sauci run runs"
             _import_reader()
-        finally:
-            checkout.wait()
     except BaseException:
         if workspace.exists():
-            source.remove(workspace)
+            _start_removal(source, workspace, commit).wait()
         raise
-    return source, commit, settings, workspace
+    return source, commit, settings, workspace, shown
+
+
+def _without_commit(path: str, rev: str | None) -> tuple[GitSource, Commit] | str | None:
+    """When ``rev`` (``--commit``, else HEAD) cannot be read: the repository
+    and an empty commit if it has none yet and no ``rev`` was asked for
+    (``git init``, ``sauci init``, ``sauci run``), else what to tell the user
+    (None: nothing the user did, git's error stands)."""
+    from sauci.exceptions import SourceError
+    from sauci.source.git import GitSource
+    from sauci.source.gitcmd import run_git
+    from sauci.typing import Commit
+
+    if not os.path.exists(path):
+        return f"{path} does not exist"
+    try:
+        source = GitSource(path)
+    except SourceError:
+        return (
+            f"{os.path.abspath(path)} is not a git repository; sauci run copies the files "
+            "git tracks and the untracked ones it does not ignore: run `git init` there "
+            "first (nothing needs committing), or copy the directory into one"
+        )
+    if rev is not None:
+        return f"{rev!r} is not a commit in {source.repo}"
+    try:
+        run_git("rev-parse", "--verify", "--quiet", "HEAD", cwd=source.repo)
+    except SourceError:  # no commit yet: the working tree is all there is
+        return source, Commit(sha="", ref=source.current_ref(), author="", message="")
+    return None
 
 
 def _import_reader() -> None:
-    """Import the YAML parser that reading the pipeline needs while git checks out
+    """Import the YAML parser that reading the pipeline needs while git works
     (``import sauci`` imported the engine: the library exports it)."""
     import yaml  # noqa: F401 - most of the pipeline reader's import time
 

@@ -208,16 +208,18 @@ class GitSource:
         """Make ``dest`` a fresh detached worktree at ``sha``."""
         return self.start_checkout(sha, dest).wait()
 
-    def start_checkout(self, sha: str, dest: Path) -> Pending[Path]:
-        """:meth:`checkout` with git working in the background until ``wait()``."""
+    def start_checkout(self, sha: str, dest: Path, *, no_checkout: bool = False) -> Pending[Path]:
+        """:meth:`checkout` with git working in the background until ``wait()``;
+        with ``no_checkout``, the worktree has no files and no index yet."""
         if dest.exists():
             self.remove(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         lock = contextlib.ExitStack()
         lock.enter_context(worktree_lock(self.repo))
         try:
+            extra = ["--no-checkout"] if no_checkout else []
             command = GitCommand(
-                ["worktree", "add", "--quiet", "--detach", str(dest), sha], cwd=self.repo
+                ["worktree", "add", "--quiet", "--detach", *extra, str(dest), sha], cwd=self.repo
             )
         except BaseException:
             lock.close()

@@ -66,15 +66,18 @@ def test_run_passes_and_records_the_build(tmp_path, capsys):
     assert capsys.readouterr().out == "hello-from-step\n"
 
 
-def test_run_uses_a_fresh_checkout_of_head_not_the_working_tree(tmp_path, capsys):
+def test_run_uses_the_working_tree_and_commit_a_clean_checkout(tmp_path, capsys):
     repo = make_repo(
         tmp_path / "repo", "steps:\n  s:\n    run: cat file.txt\n", {"file.txt": "committed\n"}
     )
     (repo / "file.txt").write_text("edited\n")
     assert main(["run", str(repo), "--color", "never"]) == 0
-    assert "s │ committed" in capsys.readouterr().out
-    assert main(["run", str(repo), "--dirty", "--color", "never"]) == 0
     assert "s │ edited" in capsys.readouterr().out
+    assert main(["run", str(repo), "--commit", "HEAD", "--color", "never"]) == 0
+    assert "s │ committed" in capsys.readouterr().out
+    assert main(["run", str(repo), "--dirty", "--color", "never"]) == 0  # deprecated alias
+    captured = capsys.readouterr()
+    assert "s │ edited" in captured.out and "--dirty is deprecated" in captured.err
     # the workspace is gone afterwards
     assert not any((Path(os.environ["SAUCI_DATA_DIR"]) / "workspaces").iterdir())
 

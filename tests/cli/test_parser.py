@@ -15,6 +15,8 @@ LINES = [
         "run",
         "repo",
         "--dirty",
+        "--commit",
+        "v1",
         "-j",
         "2",
         "--fail-fast",

@@ -120,7 +120,9 @@ def test_a_missing_commit_is_an_error_not_a_traceback(tmp_path, capsys):
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     assert 2 == main(["run", str(repo), "--color", "never"])
-    assert "sauci: error:" in capsys.readouterr().err
+    assert "sauci init" in capsys.readouterr().err  # no pipeline file: how to make one
+    assert 2 == main(["run", str(repo), "--commit", "HEAD", "--color", "never"])
+    assert "'HEAD' is not a commit" in capsys.readouterr().err
 
 
 def test_a_bad_setting_leaves_no_workspace(repo, data_dir, monkeypatch, capsys):

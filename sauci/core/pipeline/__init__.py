@@ -80,17 +80,23 @@ def load_pipeline(
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
+    shown_as: str | None = None,
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
-    A missing or unreadable file is a ConfigError naming the path.
+    A missing or unreadable file is a ConfigError naming the path, or
+    ``shown_as`` when given (the user's own file, of which ``path`` is a copy).
     """
     name = os.fspath(path)
     if os.path.isdir(name):
         name = os.path.join(name, FILENAME)
-    data = _read_file(name)
+    data = _read_file(name, shown_as or name)
     return parse_pipeline(
-        data, name, max_timeout=max_timeout, sandboxes=sandboxes, capabilities=capabilities
+        data,
+        shown_as or name,
+        max_timeout=max_timeout,
+        sandboxes=sandboxes,
+        capabilities=capabilities,
     )
 
 
@@ -101,7 +107,7 @@ def dump_pipeline(pipeline: Pipeline) -> str:
     return dump(pipeline)
 
 
-def _read_file(name: str) -> bytes:
+def _read_file(name: str, shown: str) -> bytes:
     """The pipeline file's bytes, read only from a regular file of its own directory.
 
     The file is part of a pushed commit: a symlink out of the repository
@@ -113,19 +119,19 @@ def _read_file(name: str) -> bytes:
     real = os.path.realpath(name)
     if os.path.commonpath([base, real]) != base:
         raise ConfigError(
-            f"the pipeline file {name} is a symbolic link out of its repository; "
+            f"the pipeline file {shown} is a symbolic link out of its repository; "
             "SauCI reads a pipeline only from the repository"
         )
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(real, flags)
     except FileNotFoundError:
-        raise ConfigError(f"no pipeline file at {name}") from None
+        raise ConfigError(f"no pipeline file at {shown}") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the pipeline file {name}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read the pipeline file {shown}: {exc.strerror}") from exc
     with open(fd, "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise ConfigError(f"the pipeline file {name} is not a regular file")
+            raise ConfigError(f"the pipeline file {shown} is not a regular file")
         from sauci.core.pipeline._yaml import MAX_BYTES  # the parser (and yaml) reads it next
 
         return file.read(MAX_BYTES + 1)
