@@ -137,7 +137,7 @@ def test_not_a_git_repository_exits_2(tmp_path, env):
     plain = tmp_path / "plain"
     plain.mkdir()
     code, out = sauci(env, "run", str(plain))
-    assert (2, True) == (code, "not inside a git repository" in out), out
+    assert (2, True) == (code, "is not a git repository" in out and "git init" in out), out
 
 
 def test_a_repository_without_commits_exits_2(tmp_path, env):
@@ -145,6 +145,8 @@ def test_a_repository_without_commits_exits_2(tmp_path, env):
     empty.mkdir()
     subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=empty, check=True)
     code, out = sauci(env, "run", str(empty))
+    assert (2, True) == (code, "sauci init" in out), out  # no pipeline file yet
+    code, out = sauci(env, "run", str(empty), "--commit", "HEAD")
     assert (2, True) == (code, "is not a commit" in out), out
 
 
