@@ -162,13 +162,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_dir():
         path = path / PIPELINE_FILE
-    settings_from(args)
+    settings = settings_from(args)
     try:
         data = path.read_bytes()
     except OSError as exc:
         print(f"sauci: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    problems = validate_pipeline(data, str(path))
+    problems = validate_pipeline(data, str(path), network=settings.network)
     if problems:
         for problem in problems:
             print(f"{style.paint(str(problem), '31')}")

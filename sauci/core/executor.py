@@ -288,7 +288,22 @@ class Executor(StepExecutor):
             raise
         finally:
             workers.shutdown(wait=True)  # no step thread outlives the build
+            self._build_ended(workspace)
         return [runs[s.name] for s in pipeline.steps]
+
+    def _build_ended(self, workspace: Path) -> None:
+        """Tell the sandboxes that keep per-build state (the namespace sandbox's
+        HOME and /tmp) that this build is over; an optional hook, not in the
+        Sandbox protocol."""
+        for sandbox in {id(s): s for s in (self.sandbox, *self.sandboxes.values())}.values():
+            ended = getattr(sandbox, "build_ended", None)
+            if callable(ended):
+                try:
+                    ended(workspace)
+                except OSError as exc:
+                    log.warning(
+                        "sandbox_build_end_failed", workspace=str(workspace), error=str(exc)
+                    )
 
 
 def _satisfies(run: StepRun) -> bool:

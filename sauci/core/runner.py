@@ -157,6 +157,7 @@ class LocalRunner:
                 workspace,
                 max_timeout=self.settings.max_timeout,
                 sandboxes=self.allowed_sandboxes,
+                network=self.settings.network,
             )
         except (SourceError, ConfigError) as exc:
             if lease is not None:

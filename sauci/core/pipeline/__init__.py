@@ -43,6 +43,7 @@ def parse_pipeline(
     *,
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
+    network: bool = True,
 ) -> Pipeline:
     """The pipeline in ``text``; raises PipelineError listing every problem.
 
@@ -50,8 +51,9 @@ def parse_pipeline(
     problem, and steps without one get the cap if it is below the default.
     ``sandboxes`` are the names a step's ``sandbox:`` may give (a server's
     policy); None allows any name. A module path is never allowed.
+    ``network`` False (the server's policy) makes ``network: true`` a problem.
     """
-    pipeline, problems = _check(text, filename, max_timeout, sandboxes)
+    pipeline, problems = _check(text, filename, max_timeout, sandboxes, network)
     if pipeline is None:
         raise PipelineError(problems)
     return pipeline
@@ -63,9 +65,10 @@ def validate_pipeline(
     *,
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
+    network: bool = True,
 ) -> list[Problem]:
     """Every problem in ``text``, in file order; empty when it is a valid pipeline."""
-    return _check(text, filename, max_timeout, sandboxes)[1]
+    return _check(text, filename, max_timeout, sandboxes, network)[1]
 
 
 def load_pipeline(
@@ -73,6 +76,7 @@ def load_pipeline(
     *,
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
+    network: bool = True,
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
@@ -82,7 +86,7 @@ def load_pipeline(
     if os.path.isdir(name):
         name = os.path.join(name, FILENAME)
     data = _read_file(name)
-    return parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes)
+    return parse_pipeline(data, name, max_timeout=max_timeout, sandboxes=sandboxes, network=network)
 
 
 def dump_pipeline(pipeline: Pipeline) -> str:
@@ -127,6 +131,7 @@ def _check(
     filename: str,
     max_timeout: float | None,
     sandboxes: Collection[str] | None = None,
+    network: bool = True,
 ) -> tuple[Pipeline | None, list[Problem]]:
     if max_timeout is not None and not max_timeout > 0:
         raise ConfigError(f"max_timeout must be more than 0 seconds, got {max_timeout!r}")
@@ -135,7 +140,7 @@ def _check(
     chk = Checker(filename)
     pipeline = None
     try:
-        pipeline = _read(chk, text, filename, max_timeout, sandboxes)
+        pipeline = _read(chk, text, filename, max_timeout, sandboxes, network)
     except TooManyNodes as exc:
         chk.add(
             exc.node,
@@ -156,6 +161,7 @@ def _read(
     filename: str,
     max_timeout: float | None,
     sandboxes: Collection[str] | None,
+    network: bool = True,
 ) -> Pipeline | None:
     from sauci.core.pipeline._build import build_steps
     from sauci.core.pipeline._schema import Reader
@@ -174,11 +180,14 @@ def _read(
     if isinstance(root, Located):
         chk.add((root.line, root.column), root.message)
         return None
-    reader = Reader(chk, max_timeout, sandboxes)
+    reader = Reader(chk, max_timeout, sandboxes, network)
     env, specs = reader.document(root)
     kwargs_list = build_steps(chk, specs)
     if chk.problems:
         return None
+    if reader.network is not None:  # the pipeline's `network:`, for steps that do not say
+        for kwargs in kwargs_list:
+            kwargs.setdefault("network", reader.network)
     if max_timeout is not None and max_timeout < DEFAULT_TIMEOUT:
         for kwargs in kwargs_list:
             kwargs.setdefault("timeout", float(max_timeout))
