@@ -118,3 +118,32 @@ def test_no_network_server_end_to_end(area: Path, tmp_path: Path) -> None:
     assert "resolve: last" in shown
     assert "socket.gaierror" in shown
     assert '<script>alert("tail")</script>' in shown  # a terminal shows text as text
+
+
+def test_the_policy_event_names_the_sandbox_network_and_data_dir(area: Path) -> None:
+    from sauci.core.config import Settings
+    from sauci.sandbox.policy import server_sandboxes
+    from sauci.testing.logs import capture_logs
+
+    settings = Settings(data_dir=area / "data", network=False)
+    with capture_logs() as logs:
+        chosen = server_sandboxes(settings, cgroup_prefix="sauci-t-")
+    (event,) = [e for e in logs if e["event"] == "sandbox_policy"]
+    assert ("namespace", ["namespace"], False, str(area / "data")) == (
+        event["default"],
+        event["allowed"],
+        event["network"],
+        event["data_dir"],
+    )
+    assert chosen.default.network is False  # type: ignore[attr-defined]
+
+
+def test_serve_and_worker_take_no_network() -> None:
+    import argparse
+
+    from sauci.app.flags import add_policy_options, policy_overrides
+
+    parser = argparse.ArgumentParser()
+    add_policy_options(parser)
+    assert policy_overrides(parser.parse_args(["--no-network"]))["network"] is False
+    assert policy_overrides(parser.parse_args([]))["network"] is None  # not given
