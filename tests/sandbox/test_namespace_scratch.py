@@ -268,12 +268,13 @@ def _pypi_reachable() -> bool:
 def test_pip_downloads_a_real_package_from_pypi_with_the_default_network(area: Path) -> None:
     if not _pypi_reachable():
         pytest.skip("PyPI is not reachable from this machine")
-    ws = _ws(area)
-    result, out = run(
-        make(),
-        "python3 -m venv .venv && .venv/bin/pip download --no-deps -d dl six==1.16.0",
-        ws,
-        timeout=300,
+    ws, sandbox = _ws(area), make()
+    script = (
+        "python3 -m venv .venv && .venv/bin/pip download --no-deps -d dl six==1.16.0 && "
+        ".venv/bin/pip install six==1.16.0 && .venv/bin/python -c 'import six; print(six.__version__)'"
     )
+    result, out = run(sandbox, script, ws, timeout=300)
     assert 0 == result.exit_code, out
     assert [p.name for p in (ws / "dl").iterdir()] == ["six-1.16.0-py2.py3-none-any.whl"]
+    assert out.endswith("1.16.0\n")
+    sandbox.close()

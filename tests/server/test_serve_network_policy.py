@@ -64,6 +64,65 @@ def _builds(data: Path, n: int):
         store.close()
 
 
+def _pypi_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("pypi.org", 443), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+REAL = """\
+steps:
+  install:
+    run: |
+      python3 -m venv .venv
+      .venv/bin/pip install six==1.16.0
+      mkdir -p ~/.cache/sauci-test && echo kept > ~/.cache/sauci-test/x && echo kept > /tmp/y
+  test:
+    run: .venv/bin/python -c 'import six; print("six", six.__version__)' && cat ~/.cache/sauci-test/x /tmp/y
+"""
+
+
+def test_default_serve_runs_a_real_install_and_test_pipeline(area: Path, tmp_path: Path) -> None:
+    """`sauci serve` with no flags: the namespace sandbox, the network on, a HOME and
+    /tmp that the build's steps share: a venv and a pip install from PyPI work."""
+    if not _pypi_reachable():
+        pytest.skip("PyPI is not reachable from this machine")
+    bare, work, data = tmp_path / "origin.git", tmp_path / "work", area / "data"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(tmp_path, "clone", "-q", str(bare), str(work))
+    git(work, "checkout", "-q", "-b", "main")
+    (work / ".sauci.yml").write_text(REAL)
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "real")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAUCI_")}
+    argv = [sys.executable, "-m", "sauci", "serve", "--no-ui"]
+    proc = subprocess.Popen(
+        [*argv, "--repo", str(bare), "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**env, "SAUCI_GRACE": "1s"},
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(b"sauci serve: watching"):
+                assert b"namespace sandbox, network on" in line, line
+                break
+        git(work, "push", "-q", "origin", "main")
+        ((_, steps),) = wait_for(lambda: _builds(data, 1), timeout=300)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    logs = [Path(s.log_path or "").read_text() for s in steps]
+    assert [Status.PASSED, Status.PASSED] == [s.status for s in steps], logs
+    assert "six 1.16.0\nkept\nkept\n" == logs[1]
+    assert not list((data / "workspaces").glob("**/*-scratch")), "scratch left behind"
+
+
 def test_no_network_server_end_to_end(area: Path, tmp_path: Path) -> None:
     bare, work, data = tmp_path / "origin.git", tmp_path / "work", area / "data"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
