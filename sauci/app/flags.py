@@ -86,7 +86,8 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
-    """The server's policy for pushed code: ``--sandbox``, ``--allow-sandbox``, ``--secrets-file``."""
+    """The server's policy for pushed code: ``--sandbox``, ``--allow-sandbox``,
+    ``--no-network``, ``--secrets-file``."""
     parser.add_argument(
         "--sandbox",
         metavar="NAME",
@@ -99,6 +100,14 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         dest="allow_sandbox",
         help="a sandbox a pipeline step may ask for besides the default (repeatable)",
+    )
+    parser.add_argument(
+        "--no-network",
+        action="store_false",
+        dest="network",
+        default=None,
+        help="steps run without network (in sandboxes that can cut it); a pipeline's "
+        "'network: true' is then refused",
     )
     parser.add_argument(
         "--secrets-file",
@@ -114,6 +123,7 @@ def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "sandbox": "" if sandbox == "auto" else sandbox,
         "allowed_sandboxes": ",".join(allowed) if allowed else None,
+        "network": getattr(args, "network", None),
         "secrets_file": getattr(args, "secrets_file", None),
     }
 

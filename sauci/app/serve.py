@@ -10,6 +10,7 @@ import signal
 import threading
 from collections.abc import Callable
 
+from sauci._logging import get_logger
 from sauci.app import build_server
 from sauci.app.repos import register_repo, resolve_location
 from sauci.core.config import Settings
@@ -18,6 +19,8 @@ from sauci.distributed import safe_url
 from sauci.exceptions import ConfigError
 from sauci.monitoring import install
 from sauci.typing import Store
+
+log = get_logger(__name__)
 
 __all__ = ["WebStarter", "run_server", "server_options"]
 
@@ -92,6 +95,14 @@ def run_server(
         where += f"; steps run in the {server.sandboxes.name} sandbox" + (
             f" (pipelines may ask for {', '.join(allowed)})" if allowed else ""
         )
+        where += f", {_network_words(server.sandboxes.default, settings)}"
+        log.info(
+            "server_policy",
+            sandbox=server.sandboxes.name,
+            allowed_sandboxes=sorted(server.sandboxes.allowed),
+            network=settings.network,
+            data_dir=str(settings.data_dir),
+        )
     say(
         f"{prog}: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
         f"data in {settings.data_dir}{where}; Ctrl-C stops"
@@ -118,3 +129,17 @@ def run_server(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def _network_words(sandbox: object, settings: Settings) -> str:
+    """What the start line says about the network of steps that do not ask."""
+    default = getattr(sandbox, "network", None)  # the namespace sandbox's policy
+    if isinstance(default, bool):
+        return "network on" if default else "network off (server policy)"
+    if "isolates_network" not in getattr(sandbox, "capabilities", frozenset()):
+        return "network on (this sandbox cannot turn it off)"
+    return (
+        "network only for steps that ask (network: true)"
+        if settings.network
+        else ("network off (server policy)")
+    )

@@ -96,7 +96,9 @@ def run_worker(
     say(
         f"sauci worker {runtime.name}: {settings.slots} slot(s), labels "
         f"{','.join(settings.labels) or '(none)'}, broker {safe_url(settings.broker)}, "
-        f"queues {' '.join(queues)}; SIGTERM finishes running builds and stops"
+        f"queues {' '.join(queues)}; steps run in the {settings.sandbox or 'namespace'} "
+        f"sandbox, network {'on' if settings.network else 'off'}; data in {settings.data_dir}; "
+        "SIGTERM finishes running builds and stops"
     )
     try:
         worker = app.Worker(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from sauci.cli._context import open_cli_store, settings_from, style_from
-from sauci.cli._render import age, duration, table
+from sauci.cli._render import Style, age, duration, table
 from sauci.cli._safe import printable
 from sauci.core.models import Status, StepRun
 from sauci.typing import Store
@@ -102,6 +103,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     ]
     print()
     print(table(["STATUS", "STEP", "TIME", "TRIES", "REASON"], rows, style))
+    _print_failed_tails(store, build.id, steps, style)
     tests = store.list_test_results(build.id)
     if tests:
         failed = [(step, t) for step, t in tests if t.status in ("failed", "errored")]
@@ -117,6 +119,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         for step, art in artifacts:
             print(printable(f"  {art.path} ({art.size} bytes, {step})"))
     return 0
+
+
+def _print_failed_tails(store: Store, build_id: int, steps: list[StepRun], style: Style) -> None:
+    """The last lines of each failed step's log: what went wrong, without ``sauci logs``."""
+    from sauci.core.logtail import step_tail
+
+    for s in steps:
+        if s.status not in (Status.FAILED, Status.ERRORED):
+            continue
+        lines = step_tail(store, s)
+        if not lines:
+            continue
+        print(f"\n{style.bold(printable(s.name))}: last {len(lines)} lines of its log")
+        for line in lines:
+            print(f"  {printable(line)}")
+        print(style.dim(f"  (all of it: sauci logs {build_id} {shlex.quote(printable(s.name))})"))
 
 
 def _write(data: bytes) -> None:

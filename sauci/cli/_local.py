@@ -277,7 +277,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sauci.cli._sandbox_check import pipeline_capabilities
 
     capabilities = pipeline_capabilities(args, settings)  # what `sauci run` checks too
-    problems = validate_pipeline(data, str(path), capabilities=capabilities)
+    problems = validate_pipeline(
+        data, str(path), capabilities=capabilities, network=settings.network
+    )
     if problems:
         for problem in problems:
             print(f"{style.paint(str(problem), '31')}")

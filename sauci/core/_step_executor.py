@@ -100,7 +100,10 @@ def _describe(result: StepResult) -> tuple[Status, str | None]:
         except ValueError:
             signame = f"signal {result.signal}"
         return Status.FAILED, f"killed by {signame}"
-    return Status.FAILED, f"exit code {result.exit_code}"
+    # A sandbox's note on a failure (the network was off) follows the code.
+    return Status.FAILED, "; ".join(
+        r for r in (f"exit code {result.exit_code}", result.reason) if r
+    )
 
 
 def _should_retry(step: Step, result: StepResult, attempt: int) -> bool:

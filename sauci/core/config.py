@@ -8,8 +8,9 @@ steps receive the secrets of its secrets file and ``SAUCI_SECRET_*``
 variables (:mod:`sauci.core.secrets`) that their pipeline names.
 
 The sandbox settings are the server's policy (docs/security.md): ``sandbox``
-is where steps run, ``allowed_sandboxes`` what else a pipeline may ask for.
-A pipeline can ask for less, never for more.
+is where steps run, ``allowed_sandboxes`` what else a pipeline may ask for,
+``network`` whether steps may reach the network. A pipeline can ask for
+less, never for more.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class Settings:
     sandbox: str = attrs.field(default="", converter=lambda v: str(v).strip())
     # Sandboxes a pipeline step may ask for with `sandbox:`, besides the default.
     allowed_sandboxes: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    # Whether steps may reach the network (in sandboxes that can cut it). Off:
+    # every step runs without it, and a pipeline's `network: true` is refused.
+    network: bool = True
     # A TOML file of secret values (docs/security.md); with SAUCI_SECRET_<NAME>
     # variables, the only source of the secrets a served pipeline may name.
     secrets_file: Path | None = attrs.field(
@@ -141,7 +145,7 @@ _FLOAT = {
     "lost_timeout",
     "visibility_timeout",
 }
-_BOOL = {"fail_fast"}
+_BOOL = {"fail_fast", "network"}
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:

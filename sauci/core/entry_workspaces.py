@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sauci._logging import get_logger
@@ -77,9 +78,18 @@ def _remove(path: Path) -> None:
 class EntryWorkspaces:
     """The entry workspaces of one build; :meth:`close` deletes them all."""
 
-    def __init__(self, workspace: Path, build_id: int) -> None:
+    def __init__(
+        self,
+        workspace: Path,
+        build_id: int,
+        *,
+        ended: Callable[[Path], None] | None = None,
+    ) -> None:
         self.workspace = workspace
         self.build_id = build_id
+        # Called with each copy before it is deleted: the sandboxes drop what
+        # they keep per workspace (the namespace sandbox's HOME and /tmp).
+        self._ended = ended
         self._made: list[Path] = []
         self._lock = threading.Lock()
 
@@ -122,6 +132,8 @@ class EntryWorkspaces:
             self._delete(path)
 
     def _delete(self, path: Path) -> None:
+        if self._ended is not None:
+            self._ended(path)
         try:
             _remove(path)
         except OSError as exc:

@@ -192,7 +192,7 @@ class Executor(StepExecutor):
         stop_reason: str | None = None
         budget = LogBudget(self.build_log_limit)  # this build's, shared by its steps
         # Each matrix entry runs in its own copy of the workspace (deleted at the end).
-        entries = EntryWorkspaces(workspace, build.id)
+        entries = EntryWorkspaces(workspace, build.id, ended=self._build_ended)
         workers = ThreadPoolExecutor(self.jobs, thread_name_prefix=f"sauci-b{build.id}")
         try:
             while True:
@@ -293,7 +293,22 @@ class Executor(StepExecutor):
         finally:
             workers.shutdown(wait=True)  # no step thread outlives the build
             entries.close()
+            self._build_ended(workspace)
         return [runs[s.name] for s in pipeline.steps]
+
+    def _build_ended(self, workspace: Path) -> None:
+        """Tell the sandboxes that keep per-build state (the namespace sandbox's
+        HOME and /tmp) that this build is over; an optional hook, not in the
+        Sandbox protocol."""
+        for sandbox in {id(s): s for s in (self.sandbox, *self.sandboxes.values())}.values():
+            ended = getattr(sandbox, "build_ended", None)
+            if callable(ended):
+                try:
+                    ended(workspace)
+                except OSError as exc:
+                    log.warning(
+                        "sandbox_build_end_failed", workspace=str(workspace), error=str(exc)
+                    )
 
 
 def _satisfies(run: StepRun) -> bool:

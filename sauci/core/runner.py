@@ -164,6 +164,7 @@ class LocalRunner:
                 max_timeout=self.settings.max_timeout,
                 sandboxes=self.allowed_sandboxes,
                 capabilities=self.capabilities,
+                network=self.settings.network,
             )
         except (SourceError, ConfigError) as exc:
             if lease is not None:

@@ -1,8 +1,9 @@
 """NamespaceSandbox: LocalSandbox's lifetime and limits, plus Linux namespaces via bubblewrap.
 
-The step sees the host's root read-only, a private /tmp, its workspace
-writable, no network (unless ``step.network``), its own pid, ipc and uts
-namespaces, uid 1000 with no capabilities. See docs/sandboxes.md for what
+The step sees the host's root read-only, its workspace writable, a writable
+HOME and /tmp of its build's own (:mod:`sauci.sandbox._scratch`), the network
+unless the sandbox's ``network`` policy or ``step.network`` turns it off, its
+own pid, ipc and uts namespaces, uid 1000 with no capabilities. See docs/sandboxes.md for what
 that does and does not keep out.
 
 Why the step does not run as host root, even inside a user namespace: with
@@ -25,11 +26,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from sauci._logging import get_logger
-from sauci.core.models import Step
+from sauci.core.models import Step, StepResult
 from sauci.exceptions import SandboxError
+from sauci.sandbox._netnote import NetworkErrorWatch, network_note
 from sauci.sandbox._proctree import StepCgroup
 from sauci.sandbox._pscan import ProcessTree
+from sauci.sandbox._scratch import HOME, ScratchDirs
+from sauci.sandbox._steps import Job
 from sauci.sandbox.local import LocalSandbox
 
 __all__ = [
@@ -48,7 +54,6 @@ DEFAULT_HOST_UID = 2_000_000_000
 # Covered with an empty tmpfs inside the sandbox: people's files, and
 # host-wide scratch space a step could use to talk to other steps.
 DEFAULT_HIDE = ("/home", "/root", "/var/tmp", "/srv", "/mnt", "/media", "/run/user")
-DEFAULT_TMP_SIZE = 1 << 30
 
 
 class NamespaceSandbox(LocalSandbox):
@@ -60,8 +65,11 @@ class NamespaceSandbox(LocalSandbox):
     and ``gid`` are the ids the step sees. ``hide`` lists host paths covered
     inside the sandbox (add SauCI's data directory); the workspace's parent
     directory is always covered, so other builds' workspaces are not
-    visible. ``tmp_size`` caps the private /tmp (it is memory, charged to
-    the step's memory limit). Other keyword arguments go to LocalSandbox
+    visible. ``network``: whether a step that does not say (``network:``)
+    gets the host's network; False is the server policy ``--no-network``.
+    Each build's steps get a HOME (``/home/sauci``) and a /tmp of their own,
+    on disk beside the workspace; :meth:`build_ended` removes them. Other
+    keyword arguments go to LocalSandbox
     (``grace``, ``limits``, ``use_cgroups``, ``cgroup_prefix``, ...).
     """
 
@@ -77,7 +85,7 @@ class NamespaceSandbox(LocalSandbox):
         host_uid: int | None = None,
         host_gid: int | None = None,
         hide: Iterable[str | Path] = DEFAULT_HIDE,
-        tmp_size: int = DEFAULT_TMP_SIZE,
+        network: bool = True,
         **local: Any,
     ) -> None:
         super().__init__(**local)
@@ -102,8 +110,36 @@ class NamespaceSandbox(LocalSandbox):
             if self.setpriv is None:
                 raise SandboxError(f"{setpriv!r} (util-linux) is needed to drop root for bwrap")
         self.hide = tuple(sorted({os.path.abspath(p) for p in hide}, key=len))
-        self.tmp_size = tmp_size
+        self.network = network
+        owner = None if self.host_uid is None else (self.host_uid, self.host_gid or 0)
+        self.scratch = ScratchDirs(owner)
         self.capabilities = self.capabilities | {"isolates_filesystem", "isolates_network"}
+
+    def build_ended(self, workspace: Path) -> None:
+        """The build in ``workspace`` ended: its HOME and /tmp go (the executor calls this)."""
+        self.scratch.release(workspace)
+
+    def close(self) -> None:
+        self.scratch.release_all()
+
+    def network_off_because(self, step: Step) -> str | None:
+        """Who turned the network off for ``step``; None when it has the network."""
+        if not self.network:  # a step's `network: true` cannot widen the policy
+            return "server policy"
+        if step.network is False:
+            return "pipeline network: false"
+        return None
+
+    def _run(self, job: Job) -> StepResult:
+        why = self.network_off_because(job.step)
+        if why is None:
+            return super()._run(job)
+        watch = NetworkErrorWatch(job.log)
+        result = super()._run(attrs.evolve(job, log=watch))
+        if watch.seen and not result.ok and result.ended_by is None:
+            note = network_note(why)
+            return attrs.evolve(result, reason="; ".join(r for r in (result.reason, note) if r))
+        return result
 
     # -- LocalSandbox hooks --------------------------------------------------
 
@@ -115,23 +151,32 @@ class NamespaceSandbox(LocalSandbox):
             # Workspaces live in a directory others may pass through (0711):
             # this one is the step's alone.
             workspace.chmod(0o700)
+        if workspace.is_dir():
+            self.scratch.get(workspace)  # before the build's first step
 
     def _command(
         self, step: Step, workspace: Path, cwd: Path, env: Mapping[str, str]
     ) -> tuple[list[str], Path]:
         ws = os.path.abspath(workspace)
         argv = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        argv += ["--size", str(self.tmp_size), "--tmpfs", "/tmp"]
+        scratch = self.scratch.get(Path(ws))
+        argv += ["--bind", str(scratch.tmp), "/tmp"]
         parent = os.path.dirname(ws)
-        for path in sorted({*self.hide, parent} - {"/", "/tmp"}, key=len):
+        # /home is always covered: the step's HOME is made in it.
+        for path in sorted({*self.hide, parent, "/home"} - {"/", "/tmp"}, key=len):
             if os.path.islink(path):  # /var/run -> /run: hide the target instead
                 continue
             if os.path.isdir(path):
                 argv += ["--tmpfs", path]
             elif os.path.lexists(path):
                 argv += ["--ro-bind", "/dev/null", path]
+        # The host's HOME (and a TMPDIR passed through from the host) are
+        # hidden or shared inside: the step's are its build's own.
+        argv += ["--bind", str(scratch.home), HOME, "--setenv", "HOME", HOME]
+        if "TMPDIR" in env and env["TMPDIR"] == os.environ.get("TMPDIR"):
+            argv += ["--unsetenv", "TMPDIR"]
         argv += ["--bind", ws, ws, "--chdir", os.path.abspath(cwd), "--unshare-all"]
-        if step.network:
+        if self.network_off_because(step) is None:
             argv.append("--share-net")
         argv += ["--unshare-user", "--disable-userns"]
         argv += ["--uid", str(self.uid), "--gid", str(self.gid), "--cap-drop", "ALL"]

@@ -104,7 +104,13 @@ def server_sandboxes(
             note="steps run as this server's own user, with no isolation: "
             "every pusher must be trusted",
         )
-    log.info("sandbox_policy", default=name, allowed=sorted(allowed))
+    log.info(
+        "sandbox_policy",
+        default=name,
+        allowed=sorted(allowed),
+        network=settings.network,
+        data_dir=str(settings.data_dir),
+    )
     return ServerSandboxes(name=name, default=default, allowed=allowed, make=make)
 
 
@@ -139,6 +145,7 @@ def _make(name: str, settings: Settings, *, cgroup_prefix: str) -> Sandbox:
             grace=settings.grace,
             cgroup_prefix=cgroup_prefix,
             hide=(*DEFAULT_HIDE, *_hideable(private)),
+            network=settings.network,
         )
         if sandbox.host_uid is not None:  # root drops to this uid: it must reach the workspaces
             check_reachable(

@@ -98,6 +98,8 @@ class SandboxIsolationCases(SandboxCase):
         self, sandbox: Sandbox, workspace: Path, network: bool | None
     ) -> None:
         self.needs(sandbox, "isolates_network")
+        if network is None and getattr(sandbox, "network", False) is True:
+            pytest.skip("this sandbox gives steps that do not ask the network by its policy")
         with _listener() as (port, accepted):
             script = (
                 "cat /proc/net/dev; "

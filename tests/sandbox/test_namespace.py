@@ -41,6 +41,8 @@ def make_sandbox(**kw: object) -> NamespaceSandbox:
 
 
 class TestNamespaceSandbox(SandboxConformance):
+    extra_env_names = frozenset({"HOME"})  # the build's own HOME; see docs/sandboxes.md
+
     @pytest.fixture
     def area(self) -> Iterator[Path]:
         yield from _reachable_area()

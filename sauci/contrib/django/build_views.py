@@ -24,7 +24,8 @@ from sauci.contrib.django.view_support import (
     text_param,
     viewer,
 )
-from sauci.core.models import Build, Status
+from sauci.core.models import Build, Status, StepRun
+from sauci.typing import Store
 
 __all__ = ["artifact_download", "artifacts", "build_detail", "build_list"]
 
@@ -111,8 +112,22 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
             artifact_count=len(store.list_artifacts(build_id)),
             cancel_requested=getattr(build, "cancel_requested", None),
             refresh=not build.status.done,
+            tails=_failed_tails(store, steps),
         ),
     )
+
+
+def _failed_tails(store: Store, steps: list[StepRun]) -> list[tuple[StepRun, list[str]]]:
+    """Each failed step with the last lines of its log (plain text: the template escapes it)."""
+    from sauci.core.logtail import step_tail
+
+    out = []
+    for s in steps:
+        if s.status in (Status.FAILED, Status.ERRORED):
+            lines = step_tail(store, s)
+            if lines:
+                out.append((s, lines))
+    return out
 
 
 def _artifact_root(build: Build) -> Path:

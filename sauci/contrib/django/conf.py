@@ -108,6 +108,9 @@ DEFAULTS: dict[str, Any] = {
     # sauci.toml, else the namespace sandbox alone and no secrets file.
     "SANDBOX": None,
     "ALLOWED_SANDBOXES": None,
+    # False: steps run without network, and `network: true` in a pipeline is
+    # refused (`sauci serve --no-network`). None: SAUCI_NETWORK, sauci.toml, else on.
+    "NETWORK": None,
     "SECRETS_FILE": None,
 }
 
@@ -183,6 +186,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         ),
         "a list of sandbox names a pipeline may ask for, or None",
     ),
+    "NETWORK": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
     "SECRETS_FILE": (lambda v: v is None or isinstance(v, str | Path), "a file path or None"),
 }
 assert set(_VALIDATORS) == set(DEFAULTS)
@@ -360,6 +364,7 @@ def sauci_settings(**overrides: Any) -> Settings:
         # None: not set here; SAUCI_* variables or sauci.toml decide.
         "sandbox": cfg["SANDBOX"],
         "allowed_sandboxes": cfg["ALLOWED_SANDBOXES"],
+        "network": cfg["NETWORK"],
         "secrets_file": cfg["SECRETS_FILE"],
     }
     values.update((key, value) for key, value in overrides.items() if value is not None)

@@ -45,6 +45,7 @@ def parse_pipeline(
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
+    network: bool = True,
 ) -> Pipeline:
     """The pipeline in ``text``; raises PipelineError listing every problem.
 
@@ -55,8 +56,9 @@ def parse_pipeline(
     ``capabilities``: what the sandboxes that will run the steps can do; a
     step asking for more (services, an image, ``network: false``, a limit)
     is a problem at its key. None checks nothing of the kind.
+    ``network`` False (the server's policy) makes ``network: true`` a problem.
     """
-    pipeline, problems = _check(text, filename, max_timeout, sandboxes, capabilities)
+    pipeline, problems = _check(text, filename, max_timeout, sandboxes, capabilities, network)
     if pipeline is None:
         raise PipelineError(problems)
     return pipeline
@@ -69,9 +71,10 @@ def validate_pipeline(
     max_timeout: float | None = None,
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
+    network: bool = True,
 ) -> list[Problem]:
     """Every problem in ``text``, in file order; empty when it is a valid pipeline."""
-    return _check(text, filename, max_timeout, sandboxes, capabilities)[1]
+    return _check(text, filename, max_timeout, sandboxes, capabilities, network)[1]
 
 
 def load_pipeline(
@@ -81,6 +84,7 @@ def load_pipeline(
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
     shown_as: str | None = None,
+    network: bool = True,
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
@@ -97,6 +101,7 @@ def load_pipeline(
         max_timeout=max_timeout,
         sandboxes=sandboxes,
         capabilities=capabilities,
+        network=network,
     )
 
 
@@ -143,6 +148,7 @@ def _check(
     max_timeout: float | None,
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
+    network: bool = True,
 ) -> tuple[Pipeline | None, list[Problem]]:
     if max_timeout is not None and not max_timeout > 0:
         raise ConfigError(f"max_timeout must be more than 0 seconds, got {max_timeout!r}")
@@ -151,7 +157,7 @@ def _check(
     chk = Checker(filename)
     pipeline = None
     try:
-        pipeline = _read(chk, text, filename, max_timeout, sandboxes, capabilities)
+        pipeline = _read(chk, text, filename, max_timeout, sandboxes, capabilities, network)
     except TooManyNodes as exc:
         chk.add(
             exc.node,
@@ -173,6 +179,7 @@ def _read(
     max_timeout: float | None,
     sandboxes: Collection[str] | None,
     capabilities: SandboxCapabilities | None = None,
+    network: bool = True,
 ) -> Pipeline | None:
     from sauci.core.pipeline._build import build_steps
     from sauci.core.pipeline._schema import Reader
@@ -192,11 +199,14 @@ def _read(
         chk.add((root.line, root.column), root.message)
         return None
     chk.source = text
-    reader = Reader(chk, max_timeout, sandboxes)
+    reader = Reader(chk, max_timeout, sandboxes, network)
     env, specs = reader.document(root)
     kwargs_list = build_steps(chk, specs, reader.env_nodes)
     if chk.problems:
         return None
+    if reader.network is not None:  # the pipeline's `network:`, for steps that do not say
+        for kwargs in kwargs_list:
+            kwargs.setdefault("network", reader.network)
     if max_timeout is not None and max_timeout < DEFAULT_TIMEOUT:
         for kwargs in kwargs_list:
             kwargs.setdefault("timeout", float(max_timeout))

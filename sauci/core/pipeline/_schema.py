@@ -35,6 +35,7 @@ class Reader(StepKeyReader):
     # What the top-level keys say, once document() has read them.
     schedules: tuple[tuple[str, str], ...] = ()  # (cron, branch)
     runs_on: tuple[str, ...] = ()  # worker labels, sorted and unique
+    network: bool | None = None  # the pipeline's `network:`, for steps that do not say
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,6 +70,8 @@ class Reader(StepKeyReader):
                 self._schedule(value)
             elif key == "runs_on":
                 self._runs_on(value)
+            elif key == "network":
+                self.network = self.network_value(value, "'network'")
             else:
                 chk.unknown_key(key, key_node, " at the top level", TOP_KEYS)
         if not has_steps:

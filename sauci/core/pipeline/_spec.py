@@ -28,7 +28,7 @@ __all__ = [
     "path_problem",
 ]
 
-TOP_KEYS = ("env", "runs_on", "schedule", "steps", "version")
+TOP_KEYS = ("env", "network", "runs_on", "schedule", "steps", "version")
 STEP_KEYS = (
     "allow_failure",
     "artifacts",

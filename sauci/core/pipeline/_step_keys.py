@@ -49,11 +49,14 @@ class StepKeyReader(ValueReader):
         chk: Checker,
         max_timeout: float | None,
         sandboxes: Collection[str] | None = None,
+        network: bool = True,
     ) -> None:
         super().__init__(chk)
         self.max_timeout = max_timeout
-        # The server's policy: the sandbox names a step may ask for (None: any).
+        # The server's policy: the sandbox names a step may ask for (None: any),
+        # and whether steps may have the network at all.
         self.sandboxes = sandboxes
+        self.network_allowed = network
 
     def _name(self, spec: StepSpec, what: str, node: Node) -> None:
         text = self.chk.text(node, what, "a step name")
@@ -135,7 +138,21 @@ class StepKeyReader(ValueReader):
         _keep(spec, "allow_failure", self.chk.boolean(node, what))
 
     def _network(self, spec: StepSpec, what: str, node: Node) -> None:
-        _keep(spec, "network", self.chk.boolean(node, what))
+        _keep(spec, "network", self.network_value(node, what))
+
+    def network_value(self, node: Node, what: str) -> bool | None:
+        """A ``network:`` value, refused when it asks for more than the server allows."""
+        value = self.chk.boolean(node, what)
+        if value and not self.network_allowed:
+            # A pipeline can narrow the server's policy, never widen it.
+            self.chk.add(
+                node,
+                f"{what}: the network is off on this server, so a pipeline cannot turn it "
+                "on; its operator sets this with the setting network (sauci.toml, "
+                "SAUCI_NETWORK, --no-network, Django SAUCI['NETWORK'])",
+            )
+            return None
+        return value
 
     def _weight(self, spec: StepSpec, what: str, node: Node) -> None:
         _keep(spec, "weight", self.chk.integer(node, what, 1))
