@@ -86,7 +86,8 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
-    """The server's policy for pushed code: ``--sandbox``, ``--allow-sandbox``, ``--secrets-file``."""
+    """The server's policy for pushed code: ``--sandbox``, ``--allow-sandbox``,
+    ``--secrets-file``, and the room steps' caches take, ``--cache-limit``."""
     parser.add_argument(
         "--sandbox",
         metavar="NAME",
@@ -105,6 +106,12 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="TOML file of the secrets steps may name (with SAUCI_SECRET_* variables)",
     )
+    parser.add_argument(
+        "--cache-limit",
+        metavar="SIZE",
+        help="step caches kept per repository on this machine, such as 2GiB (the default); "
+        "0 turns caching off",
+    )
 
 
 def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,6 +122,7 @@ def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "sandbox": "" if sandbox == "auto" else sandbox,
         "allowed_sandboxes": ",".join(allowed) if allowed else None,
         "secrets_file": getattr(args, "secrets_file", None),
+        "cache_limit": getattr(args, "cache_limit", None),
     }
 
 

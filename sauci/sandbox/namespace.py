@@ -28,6 +28,7 @@ from typing import Any
 from sauci._logging import get_logger
 from sauci.core.models import Step
 from sauci.exceptions import SandboxError
+from sauci.sandbox._cache_bind import cache_bind
 from sauci.sandbox._proctree import StepCgroup
 from sauci.sandbox._pscan import ProcessTree
 from sauci.sandbox.local import LocalSandbox
@@ -116,6 +117,17 @@ class NamespaceSandbox(LocalSandbox):
             # this one is the step's alone.
             workspace.chmod(0o700)
 
+    def _extra_binds(self, env: Mapping[str, str]) -> list[str]:
+        """Host directories bound read-write besides the workspace: the
+        repository's pip/uv download cache (see sauci.core._step_cache)."""
+        owners = () if self.host_uid is None else (self.host_uid,)
+        tools = cache_bind(env, owners)
+        if tools is None:
+            return []
+        if self.host_uid is not None:
+            adopt_workspace(Path(tools), self.host_uid, self.host_gid or 0)
+        return ["--bind", tools, tools]
+
     def _command(
         self, step: Step, workspace: Path, cwd: Path, env: Mapping[str, str]
     ) -> tuple[list[str], Path]:
@@ -130,7 +142,8 @@ class NamespaceSandbox(LocalSandbox):
                 argv += ["--tmpfs", path]
             elif os.path.lexists(path):
                 argv += ["--ro-bind", "/dev/null", path]
-        argv += ["--bind", ws, ws, "--chdir", os.path.abspath(cwd), "--unshare-all"]
+        argv += ["--bind", ws, ws, *self._extra_binds(env)]
+        argv += ["--chdir", os.path.abspath(cwd), "--unshare-all"]
         if step.network:
             argv.append("--share-net")
         argv += ["--unshare-user", "--disable-userns"]

@@ -109,6 +109,7 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX": None,
     "ALLOWED_SANDBOXES": None,
     "SECRETS_FILE": None,
+    "CACHE_LIMIT": None,  # step caches per repository: 2 GiB, "500MiB", 0 (off)
 }
 
 
@@ -184,6 +185,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a list of sandbox names a pipeline may ask for, or None",
     ),
     "SECRETS_FILE": (lambda v: v is None or isinstance(v, str | Path), "a file path or None"),
+    "CACHE_LIMIT": (lambda v: v is None or isinstance(v, str | int), "a size such as '2GiB'"),
 }
 assert set(_VALIDATORS) == set(DEFAULTS)
 
@@ -361,6 +363,7 @@ def sauci_settings(**overrides: Any) -> Settings:
         "sandbox": cfg["SANDBOX"],
         "allowed_sandboxes": cfg["ALLOWED_SANDBOXES"],
         "secrets_file": cfg["SECRETS_FILE"],
+        "cache_limit": cfg["CACHE_LIMIT"],
     }
     values.update((key, value) for key, value in overrides.items() if value is not None)
     return load_settings(values)
