@@ -1,4 +1,4 @@
-"""Where step caches are kept: ``<data>/cache/<repo>/<branch>/keys/<key>.tar``,
+"""Where step caches are kept: ``<data>/cache/steps/<repo>/<branch>/keys/<key>.tar``,
 on the disk of the machine that runs the build (the server, or a worker).
 
 Lookups follow GitHub Actions: the build's own branch first, then the
@@ -44,7 +44,7 @@ class CacheEntry:
 
 
 class CacheStore:
-    """The caches of every repository under ``root`` (``<data>/cache``)."""
+    """The caches of every repository under ``root`` (``<data>/cache/steps``)."""
 
     def __init__(
         self,

@@ -89,7 +89,7 @@ class Settings:
         default="error", validator=attrs.validators.in_(["error", "warn"])
     )
     # Bytes of step caches (and pip/uv download caches) kept per repository
-    # under <data>/cache; least recently used entries go first. 0: no caching.
+    # under <data>/cache/steps; least recently used entries go first. 0: no caching.
     cache_limit: int = attrs.field(default=2 * 1024**3, validator=attrs.validators.ge(0))
     keep_builds: int | None = None  # logs and artifacts of the last N builds per repository
     keep_days: float | None = None  # ... or of the last D days

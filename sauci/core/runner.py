@@ -268,8 +268,9 @@ class LocalRunner:
 
 
 def _cache_store(settings: Settings) -> CacheStore | None:
-    """The step caches on this machine's disk (``<data>/cache``); None when
+    """The step caches on this machine's disk (``<data>/cache/steps``); None when
     the limit is 0 (caching off)."""
     if not settings.cache_limit:
         return None
-    return CacheStore(settings.data_dir / "cache", limit=settings.cache_limit)
+    # Beside cache/pipelines/ (parsed pipeline files): a repository may be called "pipelines".
+    return CacheStore(settings.data_dir / "cache" / "steps", limit=settings.cache_limit)

@@ -61,7 +61,7 @@ def test_cache_round_trip_and_a_writable_download_cache(area: Path):
     first, log = _build(area, 1)
     assert "passed" == first.status, log
     assert first.reason is not None and first.reason.startswith("cache miss out-1")
-    probe = area / "data" / "cache" / "demo" / "main" / "tools" / "pip" / "probe"
+    probe = area / "data" / "cache" / "steps" / "demo" / "main" / "tools" / "pip" / "probe"
     assert "uid=1000\n" == probe.read_text()  # written from inside the sandbox
 
     second, log = _build(area, 2)
