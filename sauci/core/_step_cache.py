@@ -134,7 +134,11 @@ def restore_cache(
     skipped = [p for p in cache.paths if p.startswith("~/")] if "home" not in roots else []
     if skipped:
         write(f"sauci: cache: {', '.join(skipped)} skipped: the build's HOME is not its own\n")
-    entry, exact = store.find(build.repo, build.branch or "detached", key, cache.restore_keys)
+    try:
+        entry, exact = store.find(build.repo, build.branch or "detached", key, cache.restore_keys)
+    except OSError as exc:
+        write(f"sauci: cache: not restored: {exc}\n")
+        return CacheState(key=key, problem=f"not restored: {exc}")
     if entry is None:
         write(f"sauci: cache: miss for {key}\n")
         return CacheState(key=key)
@@ -165,16 +169,18 @@ def save_cache(
     cache = step.cache
     if cache is None or state.key is None or state.hit:
         return state
-    staged = store.staging(build.repo)
     started = time.monotonic()
+    staged: Path | None = None
     try:
+        staged = store.staging(build.repo)
         if not pack(staged, _roots(workspace, env), _split(cache.paths)):
             staged.unlink(missing_ok=True)
             write("sauci: cache: nothing to save (no cache path exists)\n")
             return attrs.evolve(state, problem="nothing to save")
         entry = store.commit(build.repo, build.branch or "detached", state.key, staged)
     except (ArchiveError, OSError) as exc:
-        staged.unlink(missing_ok=True)
+        if staged is not None:
+            staged.unlink(missing_ok=True)
         write(f"sauci: cache: not saved: {exc}\n")
         return attrs.evolve(state, problem=f"not saved: {exc}")
     if entry is None:
