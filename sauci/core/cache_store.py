@@ -126,7 +126,7 @@ class CacheStore:
     @contextlib.contextmanager
     def _locked(self, repo: str) -> Iterator[None]:
         folder = self.repo_dir(repo)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o711, parents=True, exist_ok=True)
         fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -137,7 +137,7 @@ class CacheStore:
     def staging(self, repo: str) -> Path:
         """A fresh file name in the repository's directory to write an archive to."""
         folder = self.repo_dir(repo)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o711, parents=True, exist_ok=True)
         return folder / f".incoming-{os.getpid()}-{time.monotonic_ns()}.tar"
 
     def commit(self, repo: str, branch: str, key: str, staged: Path) -> CacheEntry | None:
@@ -149,7 +149,11 @@ class CacheStore:
             return None
         with self._locked(repo):
             folder = self._keys_dir(repo, branch)
-            folder.mkdir(parents=True, exist_ok=True)
+            # Only SauCI reads entries: the tools/ beside them is what a
+            # step's uid may reach (through directories it cannot list).
+            folder.parent.mkdir(mode=0o711, exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
+            staged.chmod(0o600)
             target = folder / f"{key}.tar"
             os.replace(staged, target)
             entry = CacheEntry(key=key, branch=branch, path=target, size=size, used=time.time())

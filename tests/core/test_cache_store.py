@@ -71,3 +71,11 @@ def test_tool_caches_count_and_are_cleared_last(tmp_path: Path):
     _save(store, "main", "a", 8_000)  # over: the archive is kept, the downloads go
     assert ["a"] == [e.key for e in store._all("repo")]
     assert not (tools / "wheel").exists()
+
+
+def test_entries_are_private(tmp_path: Path):
+    store = CacheStore(tmp_path)
+    entry = _save(store, "main", "k", 10)
+    assert entry is not None
+    assert 0o600 == entry.path.stat().st_mode & 0o777
+    assert 0o700 == entry.path.parent.stat().st_mode & 0o777
