@@ -87,7 +87,8 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
     """The server's policy for pushed code: ``--sandbox``, ``--allow-sandbox``,
-    ``--no-network``, ``--secrets-file``."""
+    ``--no-network``, ``--secrets-file``, and the room steps' caches take,
+    ``--cache-limit``."""
     parser.add_argument(
         "--sandbox",
         metavar="NAME",
@@ -114,6 +115,12 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="TOML file of the secrets steps may name (with SAUCI_SECRET_* variables)",
     )
+    parser.add_argument(
+        "--cache-limit",
+        metavar="SIZE",
+        help="step caches kept per repository on this machine, such as 2GiB (the default); "
+        "0 turns caching off",
+    )
 
 
 def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,6 +132,7 @@ def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "allowed_sandboxes": ",".join(allowed) if allowed else None,
         "network": getattr(args, "network", None),
         "secrets_file": getattr(args, "secrets_file", None),
+        "cache_limit": getattr(args, "cache_limit", None),
     }
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from sauci.core._step_cache import CacheState, cache_env, restore_cache, save_cache
 from sauci.core.capabilities import check_capabilities
 from sauci.core.events import emit
 from sauci.core.logsink import LogBudget, LogSink
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Mapping, Sequence
 
+    from sauci.core.cache_store import CacheStore
     from sauci.core.entry_workspaces import EntryWorkspaces
     from sauci.core.observer import BuildObserver
     from sauci.typing import LogWriter, Sandbox, Store
@@ -116,6 +118,10 @@ def _should_retry(step: Step, result: StepResult, attempt: int) -> bool:
     return True
 
 
+def _writer(sink: LogSink) -> Callable[[str], None]:
+    return lambda text: sink.write(text.encode())
+
+
 class StepExecutor:
     """Runs one step in its sandbox and records its end; Executor sets the attributes."""
 
@@ -129,6 +135,7 @@ class StepExecutor:
     secrets: Secrets
     observer: BuildObserver
     unenforced: str
+    cache_store: CacheStore | None = None  # None: no step caches, no pip/uv cache
 
     def log_path(self, build: Build, step: str) -> Path:
         """``<logs>/<repo>/<build>/<step>.log``."""
@@ -212,11 +219,13 @@ class StepExecutor:
         )
         result: StepResult | None = None
         failure: SandboxError | None = None
+        cached: CacheState | None = None
         try:
             writer: LogWriter = sink
             if step.matrix and entries is not None:
                 workspace = entries.make(step.name)
             env = step_env(build, pipeline, step, workspace, secrets=granted)
+            cache_env(env, self.cache_store, build)
             sandbox = self._sandbox_for(step)
             unenforced = check_capabilities(step, sandbox)
             if unenforced and self.unenforced == "warn":
@@ -225,6 +234,8 @@ class StepExecutor:
             elif unenforced:
                 raise SandboxError("; ".join(unenforced))
             label = f"b{build.id}-{safe_name(step.name)}"
+            if step.cache is not None and self.cache_store is not None:
+                cached = restore_cache(self.cache_store, build, step, workspace, env, _writer(sink))
             attempt = 1
             while True:
                 result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
@@ -236,6 +247,10 @@ class StepExecutor:
                     f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode()
                 )
                 run = self.store.save_step(attrs.evolve(run, attempt=attempt))
+            if cached is not None and self.cache_store is not None and result.ok:
+                cached = save_cache(
+                    self.cache_store, cached, build, step, workspace, env, _writer(sink)
+                )
         except SandboxError as exc:
             failure = exc
             sink.write(f"\nsauci: the sandbox failed: {exc}\n".encode())
@@ -256,6 +271,8 @@ class StepExecutor:
         status, reason = _describe(result)
         if (result.log_truncated or sink.exceeded) and result.ended_by is not EndedBy.LOG_LIMIT:
             reason = "; ".join(r for r in (reason, sink.reason) if r)
+        if cached is not None and cached.note:
+            reason = "; ".join(r for r in (reason, cached.note) if r)  # shown on the page
         if status is Status.PASSED or status is Status.FAILED:
             self._collect(build, step, workspace, secrets=masked)
         if step.matrix and entries is not None:

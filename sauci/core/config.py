@@ -92,6 +92,9 @@ class Settings:
     unenforced_limits: str = attrs.field(
         default="error", validator=attrs.validators.in_(["error", "warn"])
     )
+    # Bytes of step caches (and pip/uv download caches) kept per repository
+    # under <data>/cache/steps; least recently used entries go first. 0: no caching.
+    cache_limit: int = attrs.field(default=2 * 1024**3, validator=attrs.validators.ge(0))
     keep_builds: int | None = None  # logs and artifacts of the last N builds per repository
     keep_days: float | None = None  # ... or of the last D days
     # (repo, cron, branch) triples from [[sauci.schedules]] tables in sauci.toml
@@ -136,7 +139,15 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in attrs.fields(Settings)}
-_INT = {"jobs", "log_limit", "build_log_limit", "keep_builds", "slots", "attempts"}
+_INT = {
+    "jobs",
+    "log_limit",
+    "build_log_limit",
+    "cache_limit",
+    "keep_builds",
+    "slots",
+    "attempts",
+}
 _FLOAT = {
     "max_timeout",
     "grace",
@@ -154,7 +165,9 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             if isinstance(value, str):
                 from sauci.core.pipeline import parse_size
 
-                return parse_size(value) if key.endswith("log_limit") else int(value)
+                return (
+                    parse_size(value) if key.endswith(("log_limit", "cache_limit")) else int(value)
+                )
             return int(value)
         if key in _FLOAT:
             if isinstance(value, str) and key != "keep_days":

@@ -32,6 +32,7 @@ from sauci.core.secrets import Secrets
 from sauci.exceptions import StoreError
 
 if TYPE_CHECKING:
+    from sauci.core.cache_store import CacheStore
     from sauci.typing import Sandbox, Store
 
 __all__ = ["BuildObserver", "Executor", "SlotPool", "build_status", "step_env"]
@@ -107,8 +108,10 @@ class Executor(StepExecutor):
         observer: BuildObserver | None = None,
         slots: SlotPool | None = None,
         unenforced: str = "error",
+        cache_store: CacheStore | None = None,
     ) -> None:
         self.slots = slots
+        self.cache_store = cache_store  # step caches and pip/uv download caches
         self.unenforced = unenforced  # "error" or "warn": a limit the sandbox cannot enforce
         self.store = store
         self.sandbox = sandbox

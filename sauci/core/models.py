@@ -17,7 +17,7 @@ import attrs
 from sauci.core._converters import as_tuple
 from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import str_tuple as _str_tuple
-from sauci.core.pipeline_parts import Schedule, Service
+from sauci.core.pipeline_parts import Cache, Schedule, Service
 from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Build",
     "BuildOutcome",
     "BuildRequest",
+    "Cache",
     "EndedBy",
     "Event",
     "Limits",
@@ -169,6 +170,7 @@ class Step:
     services: tuple[Service, ...] = attrs.field(
         default=(), converter=_service_tuple, validator=_check_services
     )
+    cache: Cache | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

@@ -82,11 +82,13 @@ def make_private_dir(path: Path, *, traversable: bool | None = False) -> Path:
 def secure_data_dir(data_dir: Path, *, traversable: bool = False) -> None:
     """Make a server's data directory private: its directories 0700, the store's
     SQLite files 0600. With ``traversable`` (see :func:`make_private_dir`) the
-    data dir and its ``workspaces`` may be passed through, nothing else. An
+    data dir, its ``workspaces`` and ``cache`` may be passed through, nothing else. An
     artifacts directory elsewhere (shared with workers) is the operator's."""
     make_private_dir(data_dir, traversable=traversable)
     make_private_dir(data_dir / "workspaces", traversable=traversable)
-    for name in ("logs", "spool", "cache", "mirrors", "artifacts"):
+    # Steps run as another uid walk through cache/ to their pip/uv download cache.
+    make_private_dir(data_dir / "cache", traversable=traversable)
+    for name in ("logs", "spool", "mirrors", "artifacts"):
         make_private_dir(data_dir / name)
     for path in data_dir.glob("*.db*"):
         if path.is_file() and not path.is_symlink():

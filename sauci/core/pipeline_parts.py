@@ -1,5 +1,5 @@
 """The parts of a pipeline most pipelines leave out: service containers beside
-a step and cron schedules.
+a step, cron schedules and a step's cache.
 
 Re-exported by :mod:`sauci.core.models`.
 """
@@ -15,7 +15,7 @@ from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import service_name_problem
 from sauci.core._converters import str_tuple as _str_tuple
 
-__all__ = ["DEFAULT_READY_TIMEOUT", "Schedule", "Service"]
+__all__ = ["DEFAULT_READY_TIMEOUT", "Cache", "Schedule", "Service"]
 
 DEFAULT_READY_TIMEOUT = 30.0  # seconds a service may take to be ready
 
@@ -60,3 +60,20 @@ class Schedule:
 
     cron: str
     branch: str = "main"
+
+
+@attrs.frozen(kw_only=True)
+class Cache:
+    """What a step keeps between builds (docs/pipeline.md, "cache").
+
+    ``paths`` are relative to the workspace (or ``~/...``, the build's HOME);
+    ``key`` may hold ``${{ hashFiles('glob', ...) }}`` and ``${{ matrix.X }}``,
+    filled in just before the step runs; ``restore_keys`` are prefixes tried,
+    newest entry first, when no entry has the exact key.
+    """
+
+    paths: tuple[str, ...] = attrs.field(
+        converter=_str_tuple, validator=attrs.validators.min_len(1)
+    )
+    key: str = attrs.field(validator=attrs.validators.min_len(1))
+    restore_keys: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
+from sauci.core.cache_store import CacheStore
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
@@ -84,6 +85,7 @@ class LocalRunner:
             observer=observer,
             slots=slots,
             unenforced=self.settings.unenforced_limits,
+            cache_store=_cache_store(self.settings),
         )
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
@@ -267,3 +269,12 @@ class LocalRunner:
                 delay = min(delay * 2, 5.0)
         emit("build_finished", build=final)
         return final
+
+
+def _cache_store(settings: Settings) -> CacheStore | None:
+    """The step caches on this machine's disk (``<data>/cache/steps``); None when
+    the limit is 0 (caching off)."""
+    if not settings.cache_limit:
+        return None
+    # Beside cache/pipelines/ (parsed pipeline files): a repository may be called "pipelines".
+    return CacheStore(settings.data_dir / "cache" / "steps", limit=settings.cache_limit)

@@ -10,9 +10,11 @@ import os
 import select
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 from sauci.core.models import Limits, StepResult
+from sauci.sandbox._cache_bind import cache_bind
 from sauci.sandbox._docker_daemon import (
     POLL_INTERVAL,
     container_labels,
@@ -30,6 +32,7 @@ from sauci.sandbox._docker_limits import (
     step_result,
 )
 from sauci.sandbox._steps import Job, StepClock
+from sauci.sandbox.namespace import adopt_workspace
 
 __all__ = ["create_step_container", "run_step_container"]
 
@@ -53,7 +56,7 @@ def create_step_container(
     step = job.step
     workdir = workspace_path + (f"/{step.workdir}" if step.workdir else "")
     host_config = api.create_host_config(
-        binds={str(job.workspace): {"bind": workspace_path, "mode": "rw"}},
+        binds=_binds(job, workspace_path, user),
         network_mode=network or ("bridge" if step.network else "none"),
         **host_limits(limits),
         init=True,  # an init as pid 1: signals reach the step, zombies are reaped
@@ -194,3 +197,14 @@ def _supervise(
     state = api.inspect_container(container).get("State", {})
     pids.stop()  # the step's last fork is done: what the cgroup said is final
     return step_result(job, limits, exit_code, state, clock.ended_by, pids)
+
+
+def _binds(job: Job, workspace_path: str, user: tuple[int, int]) -> dict[str, dict[str, str]]:
+    """The workspace, and the repository's pip/uv download cache at its host path."""
+    binds = {str(job.workspace): {"bind": workspace_path, "mode": "rw"}}
+    tools = cache_bind(job.env, (user[0],))
+    if tools is not None:
+        if os.geteuid() == 0:
+            adopt_workspace(Path(tools), *user)
+        binds[tools] = {"bind": tools, "mode": "rw"}
+    return binds

@@ -31,6 +31,7 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.models import Step, StepResult
 from sauci.exceptions import SandboxError
+from sauci.sandbox._cache_bind import cache_bind
 from sauci.sandbox._netnote import NetworkErrorWatch, network_note
 from sauci.sandbox._proctree import StepCgroup
 from sauci.sandbox._pscan import ProcessTree
@@ -154,6 +155,17 @@ class NamespaceSandbox(LocalSandbox):
         if workspace.is_dir():
             self.scratch.get(workspace)  # before the build's first step
 
+    def _extra_binds(self, env: Mapping[str, str]) -> list[str]:
+        """Host directories bound read-write besides the workspace: the
+        repository's pip/uv download cache (see sauci.core._step_cache)."""
+        owners = () if self.host_uid is None else (self.host_uid,)
+        tools = cache_bind(env, owners)
+        if tools is None:
+            return []
+        if self.host_uid is not None:
+            adopt_workspace(Path(tools), self.host_uid, self.host_gid or 0)
+        return ["--bind", tools, tools]
+
     def _command(
         self, step: Step, workspace: Path, cwd: Path, env: Mapping[str, str]
     ) -> tuple[list[str], Path]:
@@ -175,7 +187,8 @@ class NamespaceSandbox(LocalSandbox):
         argv += ["--bind", str(scratch.home), HOME, "--setenv", "HOME", HOME]
         if "TMPDIR" in env and env["TMPDIR"] == os.environ.get("TMPDIR"):
             argv += ["--unsetenv", "TMPDIR"]
-        argv += ["--bind", ws, ws, "--chdir", os.path.abspath(cwd), "--unshare-all"]
+        argv += ["--bind", ws, ws, *self._extra_binds(env)]
+        argv += ["--chdir", os.path.abspath(cwd), "--unshare-all"]
         if self.network_off_because(step) is None:
             argv.append("--share-net")
         argv += ["--unshare-user", "--disable-userns"]

@@ -103,6 +103,11 @@ def _step(step: Step) -> dict[str, Any]:
         out["matrix_values"] = dict(step.matrix)
     if step.services:
         out["services"] = [_service(s) for s in step.services]
+    if step.cache is not None:
+        cache: dict[str, Any] = {"paths": list(step.cache.paths), "key": step.cache.key}
+        if step.cache.restore_keys:
+            cache["restore_keys"] = list(step.cache.restore_keys)
+        out["cache"] = cache
     return out
 
 

@@ -32,6 +32,7 @@ TOP_KEYS = ("env", "network", "runs_on", "schedule", "steps", "version")
 STEP_KEYS = (
     "allow_failure",
     "artifacts",
+    "cache",
     "env",
     "image",
     "junit",

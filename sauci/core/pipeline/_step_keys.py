@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import Node, SequenceNode
 
 from sauci.core.models import Limits, When
+from sauci.core.pipeline._cache_keys import read_cache
 from sauci.core.pipeline._matrix import read_matrix
 from sauci.core.pipeline._nodes import (
     Checker,
@@ -105,6 +106,9 @@ class StepKeyReader(ValueReader):
         names = self.chk.texts(node, what, "a step name")
         if names is not None:
             spec.needs = names
+
+    def _cache(self, spec: StepSpec, what: str, node: Node) -> None:
+        _keep(spec, "cache", read_cache(self.chk, node, what))
 
     def _env_key(self, spec: StepSpec, what: str, node: Node) -> None:
         spec.env = {}
@@ -334,6 +338,7 @@ def _keep(spec: StepSpec, field: str, value: object) -> None:
 STEP_HANDLERS: dict[str, _Handler] = {
     "allow_failure": StepKeyReader._allow_failure,
     "artifacts": StepKeyReader._artifacts,
+    "cache": StepKeyReader._cache,
     "env": StepKeyReader._env_key,
     "image": StepKeyReader._image,
     "junit": StepKeyReader._junit,

@@ -1,0 +1,191 @@
+"""A step's cache around its run: restored before it, saved after it passes,
+and the per-repository download caches of pip and uv in its environment.
+
+The server (or worker) does the restoring and saving itself, in the
+workspace on its own disk, before and after the sandbox runs the step, so
+it works the same in every sandbox. What happened is written in the step's
+log and summed up in one line for the step's reason (page and ``sauci show``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
+
+import attrs
+
+from sauci._logging import get_logger
+from sauci.core.cache_archive import ArchiveError, pack, unpack
+from sauci.core.cache_key import CacheKeyError, render_key
+from sauci.core.cache_store import CacheEntry, CacheStore
+from sauci.core.models import Build, Step
+
+__all__ = ["CACHE_DIR_VARIABLE", "CacheState", "cache_env", "restore_cache", "save_cache"]
+
+log = get_logger(__name__)
+
+# Set by SauCI alone (a pipeline's own value is dropped): the host directory
+# that sandboxes bind read-write for pip's and uv's download caches.
+CACHE_DIR_VARIABLE = "SAUCI_CACHE_DIR"
+_TOOLS = {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv"}
+
+
+@attrs.frozen(kw_only=True)
+class CacheState:
+    """What the cache did for one step; ``note`` sums it up."""
+
+    key: str | None = None
+    hit: bool = False  # the exact key was restored: nothing to save
+    restored: CacheEntry | None = None
+    saved: int | None = None  # bytes
+    problem: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        if self.key is None:
+            return f"cache: {self.problem}" if self.problem else None
+        if self.hit and self.restored is not None:
+            return f"cache hit {self.key} ({_size(self.restored.size)})"
+        parts = [f"cache miss {self.key}"]
+        if self.restored is not None:
+            parts.append(f"restored {self.restored.key} ({_size(self.restored.size)})")
+        if self.saved is not None:
+            parts.append(f"saved {_size(self.saved)}")
+        if self.problem:
+            parts.append(self.problem)
+        return "; ".join(parts)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GiB"
+
+
+def cache_env(
+    env: MutableMapping[str, str], store: CacheStore | None, build: Build
+) -> MutableMapping[str, str]:
+    """Point pip and uv at the repository's download cache (unless the
+    pipeline set its own) and name the directory for the sandbox to bind."""
+    env.pop(CACHE_DIR_VARIABLE, None)  # a pipeline never chooses a host directory
+    if store is None:
+        return env
+    tools = store.tools_dir(build.repo, build.branch or "detached")
+    try:
+        for sub in (*_TOOLS.values(), ""):
+            (tools / sub).mkdir(parents=True, exist_ok=True)
+        # Sandboxes that run steps as another uid must walk to it (no listing).
+        for parent in (store.root, store.repo_dir(build.repo), tools.parent):
+            parent.chmod(0o711)
+    except OSError as exc:
+        log.warning("cache_tools_unavailable", path=str(tools), error=str(exc))
+        return env
+    env[CACHE_DIR_VARIABLE] = str(tools)
+    for variable, sub in _TOOLS.items():
+        env.setdefault(variable, str(tools / sub))
+    return env
+
+
+def _roots(workspace: Path, env: MutableMapping[str, str]) -> dict[str, Path]:
+    """Where ``ws/`` and ``home/`` members go. HOME only when it is the build's
+    own (inside its workspace): the host's HOME is never written from a cache."""
+    roots = {"ws": workspace}
+    home = env.get("HOME")
+    if home:
+        with contextlib.suppress(OSError, ValueError):
+            resolved = Path(os.path.realpath(home))
+            if resolved.is_relative_to(os.path.realpath(workspace)):
+                roots["home"] = resolved
+    return roots
+
+
+def _split(paths: tuple[str, ...]) -> dict[str, list[str]]:
+    split: dict[str, list[str]] = {"ws": [], "home": []}
+    for path in paths:
+        if path.startswith("~/"):
+            split["home"].append(path[2:])
+        else:
+            split["ws"].append(path)
+    return split
+
+
+def restore_cache(
+    store: CacheStore,
+    build: Build,
+    step: Step,
+    workspace: Path,
+    env: MutableMapping[str, str],
+    write: Callable[[str], None],
+) -> CacheState:
+    """Unpack the best entry for the step's key into the workspace."""
+    cache = step.cache
+    assert cache is not None
+    try:
+        key = render_key(cache.key, workspace, step.matrix)
+    except (CacheKeyError, OSError) as exc:
+        write(f"sauci: cache: not used: {exc}\n")
+        return CacheState(problem=f"not used: {exc}")
+    roots = _roots(workspace, env)
+    skipped = [p for p in cache.paths if p.startswith("~/")] if "home" not in roots else []
+    if skipped:
+        write(f"sauci: cache: {', '.join(skipped)} skipped: the build's HOME is not its own\n")
+    try:
+        entry, exact = store.find(build.repo, build.branch or "detached", key, cache.restore_keys)
+    except OSError as exc:
+        write(f"sauci: cache: not restored: {exc}\n")
+        return CacheState(key=key, problem=f"not restored: {exc}")
+    if entry is None:
+        write(f"sauci: cache: miss for {key}\n")
+        return CacheState(key=key)
+    started = time.monotonic()
+    try:
+        unpack(entry.path, roots)
+    except (ArchiveError, OSError) as exc:
+        write(f"sauci: cache: {entry.key} not restored: {exc}\n")
+        log.warning("cache_restore_failed", repo=build.repo, key=entry.key, error=str(exc))
+        return CacheState(key=key, problem=f"not restored: {exc}")
+    store.touch(entry)
+    seconds = time.monotonic() - started
+    what = "hit" if exact else f"miss for {key}, restored {entry.key}"
+    write(f"sauci: cache: {what} ({_size(entry.size)} in {seconds:.1f} s)\n")
+    return CacheState(key=key, hit=exact, restored=entry)
+
+
+def save_cache(
+    store: CacheStore,
+    state: CacheState,
+    build: Build,
+    step: Step,
+    workspace: Path,
+    env: MutableMapping[str, str],
+    write: Callable[[str], None],
+) -> CacheState:
+    """Pack the step's cache paths under its key, unless the key was a hit."""
+    cache = step.cache
+    if cache is None or state.key is None or state.hit:
+        return state
+    started = time.monotonic()
+    staged: Path | None = None
+    try:
+        staged = store.staging(build.repo)
+        if not pack(staged, _roots(workspace, env), _split(cache.paths)):
+            staged.unlink(missing_ok=True)
+            write("sauci: cache: nothing to save (no cache path exists)\n")
+            return attrs.evolve(state, problem="nothing to save")
+        entry = store.commit(build.repo, build.branch or "detached", state.key, staged)
+    except (ArchiveError, OSError) as exc:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        write(f"sauci: cache: not saved: {exc}\n")
+        return attrs.evolve(state, problem=f"not saved: {exc}")
+    if entry is None:
+        write(f"sauci: cache: not saved: larger than the cache limit ({_size(store.limit)})\n")
+        return attrs.evolve(state, problem="not saved: over the cache limit")
+    seconds = time.monotonic() - started
+    write(f"sauci: cache: saved {state.key} ({_size(entry.size)} in {seconds:.1f} s)\n")
+    return attrs.evolve(state, saved=entry.size)

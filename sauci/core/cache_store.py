@@ -1,0 +1,225 @@
+"""Where step caches are kept: ``<data>/cache/steps/<repo>/<branch>/keys/<key>.tar``,
+on the disk of the machine that runs the build (the server, or a worker).
+
+Lookups follow GitHub Actions: the build's own branch first, then the
+default branch's entries (read only: a branch never writes another's). The
+size cap is per repository; a save that takes the repository over it
+deletes the least recently used entries (an entry's mtime is set when it
+is saved and each time it is restored, so the file system is the index and
+a crash leaves nothing to repair). One lock file per repository orders
+saves and evictions between builds and processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import attrs
+
+from sauci._logging import get_logger
+from sauci.core.paths import safe_name
+
+__all__ = ["DEFAULT_CACHE_LIMIT", "CacheEntry", "CacheStore"]
+
+log = get_logger(__name__)
+
+DEFAULT_CACHE_LIMIT = 2 * 1024**3  # per repository
+DEFAULT_BRANCHES = ("main", "master")
+
+
+@attrs.frozen(kw_only=True)
+class CacheEntry:
+    """One saved archive."""
+
+    key: str
+    branch: str
+    path: Path
+    size: int
+    used: float  # when it was last saved or restored (its mtime)
+
+
+class CacheStore:
+    """The caches of every repository under ``root`` (``<data>/cache/steps``)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        limit: int = DEFAULT_CACHE_LIMIT,
+        default_branches: Sequence[str] = DEFAULT_BRANCHES,
+    ) -> None:
+        self.root = root
+        self.limit = limit
+        self.default_branches = tuple(default_branches)
+
+    # -- places --------------------------------------------------------------
+
+    def repo_dir(self, repo: str) -> Path:
+        return self.root / safe_name(repo)
+
+    def _keys_dir(self, repo: str, branch: str) -> Path:
+        return self.repo_dir(repo) / safe_name(branch) / "keys"
+
+    def tools_dir(self, repo: str, branch: str) -> Path:
+        """The download caches of pip and uv for ``repo`` on ``branch``."""
+        return self.repo_dir(repo) / safe_name(branch) / "tools"
+
+    # -- lookups -------------------------------------------------------------
+
+    def _entries(self, repo: str, branch: str) -> list[CacheEntry]:
+        folder = self._keys_dir(repo, branch)
+        found = []
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if not name.endswith(".tar"):
+                continue
+            try:
+                st = os.lstat(folder / name)
+            except FileNotFoundError:
+                continue
+            found.append(
+                CacheEntry(
+                    key=name[:-4],
+                    branch=branch,
+                    path=folder / name,
+                    size=st.st_size,
+                    used=st.st_mtime,
+                )
+            )
+        return found
+
+    def find(
+        self, repo: str, branch: str, key: str, restore_keys: Sequence[str] = ()
+    ) -> tuple[CacheEntry | None, bool]:
+        """The entry to restore and whether it is an exact hit: ``key`` on the
+        branch, then on a default branch; then each prefix of ``restore_keys``
+        in order, newest entry first, on the branch and then a default one."""
+        branches = [branch, *(b for b in self.default_branches if b != branch)]
+        listed = {b: self._entries(repo, b) for b in branches}
+        for b in branches:
+            for entry in listed[b]:
+                if entry.key == key:
+                    return entry, True
+        for prefix in restore_keys:
+            for b in branches:
+                matches = [e for e in listed[b] if e.key.startswith(prefix)]
+                if matches:
+                    return max(matches, key=lambda e: e.used), False
+        return None, False
+
+    def touch(self, entry: CacheEntry) -> None:
+        """Mark ``entry`` used now (least recently used goes first)."""
+        with contextlib.suppress(FileNotFoundError):
+            now = time.time()
+            os.utime(entry.path, (now, now))
+
+    # -- saving --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, repo: str) -> Iterator[None]:
+        folder = self.repo_dir(repo)
+        folder.mkdir(mode=0o711, parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def staging(self, repo: str) -> Path:
+        """A fresh file name in the repository's directory to write an archive to."""
+        folder = self.repo_dir(repo)
+        folder.mkdir(mode=0o711, parents=True, exist_ok=True)
+        return folder / f".incoming-{os.getpid()}-{time.monotonic_ns()}.tar"
+
+    def commit(self, repo: str, branch: str, key: str, staged: Path) -> CacheEntry | None:
+        """Keep ``staged`` as ``key`` on ``branch``, then evict down to the
+        limit; None (and ``staged`` deleted) when it alone is over the limit."""
+        size = staged.stat().st_size
+        if size > self.limit:
+            staged.unlink(missing_ok=True)
+            return None
+        with self._locked(repo):
+            folder = self._keys_dir(repo, branch)
+            # Only SauCI reads entries: the tools/ beside them is what a
+            # step's uid may reach (through directories it cannot list).
+            folder.parent.mkdir(mode=0o711, exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
+            staged.chmod(0o600)
+            target = folder / f"{key}.tar"
+            os.replace(staged, target)
+            entry = CacheEntry(key=key, branch=branch, path=target, size=size, used=time.time())
+            self._evict(repo, keep=target)
+        return entry
+
+    def usage(self, repo: str) -> int:
+        """Bytes the repository's caches take (archives and tool caches)."""
+        return sum(e.size for e in self._all(repo)) + sum(_tree_size(p) for p in self._tools(repo))
+
+    def _all(self, repo: str) -> list[CacheEntry]:
+        folder = self.repo_dir(repo)
+        try:
+            branches = [d for d in os.listdir(folder) if (folder / d / "keys").is_dir()]
+        except FileNotFoundError:
+            return []
+        return [e for b in branches for e in self._entries(repo, b)]
+
+    def _tools(self, repo: str) -> list[Path]:
+        folder = self.repo_dir(repo)
+        try:
+            return [
+                folder / d / "tools" for d in os.listdir(folder) if (folder / d / "tools").is_dir()
+            ]
+        except FileNotFoundError:
+            return []
+
+    def _evict(self, repo: str, keep: Path | None = None) -> None:
+        entries = sorted(self._all(repo), key=lambda e: e.used)
+        tools = {p: _tree_size(p) for p in self._tools(repo)}
+        total = sum(e.size for e in entries) + sum(tools.values())
+        for entry in entries:
+            if total <= self.limit:
+                return
+            if entry.path == keep:
+                continue
+            entry.path.unlink(missing_ok=True)
+            total -= entry.size
+            log.info(
+                "cache_evicted", repo=repo, branch=entry.branch, key=entry.key, bytes=entry.size
+            )
+        # Still over: the download caches go too (pip and uv fill them again).
+        for path, size in sorted(tools.items(), key=lambda item: -item[1]):
+            if total <= self.limit:
+                return
+            _clear(path)
+            total -= size
+            log.info("cache_tools_cleared", repo=repo, path=str(path), bytes=size)
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files, dir_fd in os.fwalk(path, follow_symlinks=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_blocks * 512
+        del dirpath
+    return total
+
+
+def _clear(path: Path) -> None:
+    """Empty ``path`` but keep it (a running step may have it bound)."""
+    import shutil
+
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
