@@ -163,6 +163,11 @@ class NamespaceSandbox(LocalSandbox):
         if tools is None:
             return []
         if self.host_uid is not None:
+            try:  # a data dir the step's uid cannot pass through: no shared cache
+                check_reachable(Path(tools), self.host_uid, self.host_gid or 0)
+            except SandboxError as exc:
+                log.info("cache_dir_unreachable", path=tools, reason=str(exc))
+                return []
             adopt_workspace(Path(tools), self.host_uid, self.host_gid or 0)
         return ["--bind", tools, tools]
 
