@@ -16,7 +16,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import real_projects as rp  # noqa: E402
 
 JUNIT_SUITES = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest"
- errors="1" failures="2" skipped="3" tests="20" time="0.5"><testcase classname="t" name="a"/>
+ errors="1" failures="1" skipped="1" tests="9" time="0.5">
+<testcase classname="t.A" name="test_a"/>
+<testcase classname="t.B" name="test_a"/>
+<testcase classname="t" name="test_f"><failure message="no">x</failure></testcase>
+<testcase classname="t" name="test_e"><error message="boom"/></testcase>
+<testcase classname="t" name="test_s"><skipped message="later"/></testcase>
 </testsuite></testsuites>"""
 
 
@@ -57,11 +62,18 @@ def test_a_hostile_interpreter_path_is_quoted():
     assert "'/opt/py $(touch x)/python3' -m venv .venv" in text
 
 
-def test_junit_counts_are_pytests_own_totals():
-    assert rp.Counts(passed=14, failed=3, skipped=3) == rp.junit_counts(JUNIT_SUITES)
+def test_junit_counts_are_the_cases_the_report_lists():
+    assert rp.Counts(passed=2, failed=2, skipped=1) == rp.junit_counts(JUNIT_SUITES)
+    single = '<testsuite tests="1"><testcase classname="c" name="n"/></testsuite>'
+    assert rp.Counts(passed=1) == rp.junit_counts(single)
+    assert "1/0/0" == str(rp.junit_counts(single))
+
+
+def test_pytest_totals_count_what_the_cases_do_not():
+    # pytest counts each subtest in <testsuite tests=...>, not as a case.
+    assert rp.Counts(passed=6, failed=2, skipped=1) == rp.pytest_totals(JUNIT_SUITES)
     single = '<testsuite tests="5" failures="0" errors="0" skipped="1"></testsuite>'
-    assert rp.Counts(passed=4, failed=0, skipped=1) == rp.junit_counts(single)
-    assert "4/0/1" == str(rp.junit_counts(single))
+    assert rp.Counts(passed=4, failed=0, skipped=1) == rp.pytest_totals(single)
 
 
 def test_store_counts_group_errors_with_failures():
