@@ -12,8 +12,14 @@ unless --sandbox says otherwise) watches a bare repository per project; the
 script pushes each project, waits for the build, reads its test counts from
 the store, then pushes an empty commit (the warm rebuild).
 
-Beside it, plain pytest: the same sdist in a fresh venv made by hand (a cold,
-private pip cache), the same install and pytest command, timed apart.
+Beside it, plain pytest: the same sdist in a fresh venv made by hand, the
+same install and pytest command, timed apart, in the environment a step gets
+(no PIP_* variables) with a HOME of its own: its pip cache starts cold, as
+the server's (whose HOME a local-sandbox step inherits) does.
+
+Counts are the cases of the JUnit report by outcome, passed/failed/skipped
+(errors count as failed); pytest's own totals are printed beside them where
+they differ (subtests count in those, not in the report).
 
 Prints a row per project: status, sauci's counts and plain pytest's
 (passed/failed/skipped), the first build, the warm rebuild, bare install +
@@ -270,7 +276,10 @@ def download(project: Project, into: Path) -> Path:
     )
     sdist = next(p for p in into.iterdir() if p.name.endswith((".tar.gz", ".zip")))
     with tarfile.open(sdist) as tar:
-        tar.extractall(into / "src", filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
+            tar.extractall(into / "src", filter="data")
+        else:
+            tar.extractall(into / "src")  # a pinned release from the index
     (top,) = (into / "src").iterdir()
     return top
 
