@@ -130,3 +130,22 @@ def test_six_under_a_real_serve_counts_as_plain_pytest(tmp_path):
     assert row[2] == row[3]  # sauci's counts are plain pytest's
     passed, failed, _ = map(int, row[2].split("/"))
     assert passed > 100 and 0 == failed
+
+
+def test_with_the_cache_a_restored_venv_is_not_made_again(tmp_path):
+    text = rp.pipeline(rp.PROJECTS["six"], "/nonexistent/python3", cache=True)
+    without_cache = text.replace(text[text.index("    cache:") : text.index("    run: |")], "")
+    (install,) = next(s for s in parse_pipeline(without_cache).steps if s.name == "install").run
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text("#!/bin/sh\nexit 0\n")  # "import pytest" works: restored
+    venv_python.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", install], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (0, "venv restored from the cache\n") == (done.returncode, done.stdout)
+    venv_python.write_text("#!/bin/sh\nexit 1\n")  # no pytest in it: made and installed
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", install], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert 0 != done.returncode and "/nonexistent/python3" in done.stderr
