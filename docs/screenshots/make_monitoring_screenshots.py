@@ -2,7 +2,7 @@
 
     python docs/screenshots/make_monitoring_screenshots.py [OUT_DIR]
 
-Like the other screenshots (tests/django/test_browser.py with
+Like the other screenshots (tests/django/test_screenshots.py with
 SAUCI_SCREENSHOTS=1), these are taken from the real UI as ``sauci serve``
 runs it (``serve_ui``, waitress, an SQLite store in a throw-away data
 directory) in headless Chromium driven by Playwright, with Debian's

@@ -1,0 +1,151 @@
+"""benchmarks/real_projects.py: its pipelines and counts offline; one real run against PyPI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sauci import parse_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import real_projects as rp  # noqa: E402
+
+JUNIT_SUITES = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest"
+ errors="1" failures="1" skipped="1" tests="9" time="0.5">
+<testcase classname="t.A" name="test_a"/>
+<testcase classname="t.B" name="test_a"/>
+<testcase classname="t" name="test_f"><failure message="no">x</failure></testcase>
+<testcase classname="t" name="test_e"><error message="boom"/></testcase>
+<testcase classname="t" name="test_s"><skipped message="later"/></testcase>
+</testsuite></testsuites>"""
+
+
+def test_every_project_pipeline_is_valid_and_runs_pytest_with_a_junit_report():
+    for project in rp.PROJECTS.values():
+        text = rp.pipeline(project, "/usr/bin/python3")
+        steps = {s.name: s for s in parse_pipeline(text).steps}
+        assert ["install", "test"] == list(steps)
+        assert ("install",) == steps["test"].needs
+        assert ("reports/*.xml",) == steps["test"].junit
+        install = "\n".join(steps["install"].run)
+        assert "/usr/bin/python3 -m venv .venv" in install
+        assert all(dep in install for dep in project.test_deps)
+        test = " ".join(steps["test"].run)
+        assert test.startswith(".venv/bin/python -m pytest")
+        assert "--junitxml=reports/junit.xml" in test
+        assert all(path in test for path in project.tests)
+        assert "cache:" not in text
+
+
+def test_deselected_tests_are_passed_to_pytest_quoted():
+    project = rp.Project(name="x", version="1", deselect=("tests/test_a.py::test_b[1 2]",))
+    text = rp.pipeline(project, "/usr/bin/python3")
+    (step,) = [s for s in parse_pipeline(text).steps if s.name == "test"]
+    assert "'--deselect=tests/test_a.py::test_b[1 2]'" in step.run[0]
+
+
+def test_the_cache_entry_only_with_the_flag():
+    text = rp.pipeline(rp.PROJECTS["six"], "/usr/bin/python3", cache=True)
+    assert "cache:\n      paths: [.venv]\n      key: venv-${{ hashFiles(" in text
+    # A restored venv skips the install; otherwise it is made as without the flag.
+    assert "if .venv/bin/python -c 'import pytest'" in text
+    assert "  /usr/bin/python3 -m venv .venv\n" in text
+
+
+def test_a_hostile_interpreter_path_is_quoted():
+    text = rp.pipeline(rp.PROJECTS["six"], "/opt/py $(touch x)/python3")
+    assert "'/opt/py $(touch x)/python3' -m venv .venv" in text
+
+
+def test_junit_counts_are_the_cases_the_report_lists():
+    assert rp.Counts(passed=2, failed=2, skipped=1) == rp.junit_counts(JUNIT_SUITES)
+    single = '<testsuite tests="1"><testcase classname="c" name="n"/></testsuite>'
+    assert rp.Counts(passed=1) == rp.junit_counts(single)
+    assert "1/0/0" == str(rp.junit_counts(single))
+
+
+def test_pytest_totals_count_what_the_cases_do_not():
+    # pytest counts each subtest in <testsuite tests=...>, not as a case.
+    assert rp.Counts(passed=6, failed=2, skipped=1) == rp.pytest_totals(JUNIT_SUITES)
+    single = '<testsuite tests="5" failures="0" errors="0" skipped="1"></testsuite>'
+    assert rp.Counts(passed=4, failed=0, skipped=1) == rp.pytest_totals(single)
+
+
+def test_store_counts_group_errors_with_failures():
+    statuses = ["passed", "passed", "failed", "errored", "skipped", "passed"]
+    assert rp.Counts(passed=3, failed=2, skipped=1) == rp.store_counts(statuses)
+
+
+def test_ok_needs_both_builds_passed_and_equal_counts():
+    same = rp.Counts(passed=3)
+    good = rp.Result(project="p", status="passed", warm_status="passed", sauci=same, plain=same)
+    assert good.ok
+    assert not rp.Result(
+        project="p", status="passed", warm_status="failed", sauci=same, plain=same
+    ).ok
+    assert not rp.Result(
+        project="p", status="passed", warm_status="passed", sauci=same, plain=rp.Counts(passed=4)
+    ).ok
+    assert not rp.Result(project="p", status="passed", warm_status="passed").ok
+
+
+def test_an_unknown_project_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        rp.main(["--projects", "six,nosuch"])
+    assert 2 == exit_.value.code
+    assert "unknown project(s) nosuch" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_six_under_a_real_serve_counts_as_plain_pytest(tmp_path):
+    probe = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary"),
+            *(":all:", "six==1.16.0", "-d", str(tmp_path)),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    if probe.returncode:
+        pytest.skip("the package index is unreachable")
+    # The local sandbox: this test is about the script; .ci/run runs it under
+    # serve's default sandbox.
+    done = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "benchmarks/real_projects.py")),
+            *("--projects", "six", "--sandbox", "local"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert 0 == done.returncode, done.stdout + done.stderr
+    (row,) = [line.split() for line in done.stdout.splitlines() if line.startswith("six ")]
+    assert "passed" == row[1]
+    assert row[2] == row[3]  # sauci's counts are plain pytest's
+    passed, failed, _ = map(int, row[2].split("/"))
+    assert passed > 100 and 0 == failed
+
+
+def test_with_the_cache_a_restored_venv_is_not_made_again(tmp_path):
+    text = rp.pipeline(rp.PROJECTS["six"], "/nonexistent/python3", cache=True)
+    without_cache = text.replace(text[text.index("    cache:") : text.index("    run: |")], "")
+    (install,) = next(s for s in parse_pipeline(without_cache).steps if s.name == "install").run
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text("#!/bin/sh\nexit 0\n")  # "import pytest" works: restored
+    venv_python.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", install], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (0, "venv restored from the cache\n") == (done.returncode, done.stdout)
+    venv_python.write_text("#!/bin/sh\nexit 1\n")  # no pytest in it: made and installed
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", install], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert 0 != done.returncode and "/nonexistent/python3" in done.stderr
