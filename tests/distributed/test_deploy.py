@@ -71,7 +71,7 @@ def test_compose_has_the_whole_system(compose):
     # docker-compose 1.29 (Debian's) refuses a top-level "name"; -p names the project.
     assert set(compose) <= {"services", "volumes", "x-sauci-env"}
     assert 2 == services["worker"]["deploy"]["replicas"]
-    assert ["8000:8000"] == services["server"]["ports"]
+    assert ["${SAUCI_PORT:-8000}:8000"] == services["server"]["ports"]
 
 
 def test_compose_commands_parse_and_point_at_the_services(compose):
