@@ -122,7 +122,12 @@ def test_compose_brings_up_a_server_and_a_worker_that_answer_readyz(
         assert ["healthy", "healthy"] == sorted(health.values()), logs
         # The worker is seen by the server: both read the same store through its name.
         workers = run(env, "docker-compose", *files, "exec", "-T", "server", "sauci", "workers")
-        assert "idle" in workers or "online" in workers or workers.count("\n") >= 2, workers
+        (header, row) = workers.strip().splitlines()  # one worker, with its labels
+        assert header.split()[:3] == ["NAME", "HOST", "LABELS"]
+        assert (["docker", "linux"], "online") == (
+            sorted(row.split()[2].split(",")),
+            row.split()[5],
+        )
         user = run(env, "docker-compose", *files, "exec", "-T", "server", "id", "-u").strip()
         assert "10001" == user  # the image's own user, not root
     finally:
