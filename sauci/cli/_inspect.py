@@ -131,7 +131,8 @@ def _print_failed_tails(store: Store, build_id: int, steps: list[StepRun], style
         lines = step_tail(store, s)
         if not lines:
             continue
-        print(f"\n{style.bold(printable(s.name))}: last {len(lines)} lines of its log")
+        shown = "line" if len(lines) == 1 else f"{len(lines)} lines"
+        print(f"\n{style.bold(printable(s.name))}: the last {shown} of its log")
         for line in lines:
             print(f"  {printable(line)}")
         print(style.dim(f"  (all of it: sauci logs {build_id} {shlex.quote(printable(s.name))})"))

@@ -41,7 +41,7 @@ def test_the_last_lines_of_a_failed_step_are_escaped_on_the_page(viewer_client, 
     )
     build = _failed_build(store, log)
     text = viewer_client.get(reverse("sauci:build", args=[build.id])).content.decode()
-    assert "test: last 20 lines of its log" in text
+    assert "test: the last 20 lines of its log" in text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     assert "<script>alert" not in text and "<img src=x" not in text
