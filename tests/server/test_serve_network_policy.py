@@ -174,7 +174,7 @@ def test_no_network_server_end_to_end(area: Path, tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert "network is off for this step (server policy)" in shown
-    assert "resolve: last" in shown
+    assert "resolve: the last" in shown
     assert "socket.gaierror" in shown
     assert '<script>alert("tail")</script>' in shown  # a terminal shows text as text
 
