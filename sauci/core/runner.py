@@ -276,5 +276,5 @@ def _cache_store(settings: Settings) -> CacheStore | None:
     the limit is 0 (caching off)."""
     if not settings.cache_limit:
         return None
-    # Beside cache/pipelines/ (parsed pipeline files): a repository may be called "pipelines".
+    # Under steps/: other caches may come beside it, and a repository may have any name.
     return CacheStore(settings.data_dir / "cache" / "steps", limit=settings.cache_limit)
