@@ -9,18 +9,31 @@ ended (the step cgroups of that run, named by its pid) and the build and its
 unfinished steps end ``errored: runner lost``. Builds of a server
 (``serve:HOST:PID``) are left to that server, which requeues them at its
 restart (:meth:`sauci.core.server.Server.recover`).
+
+Its workspace (``<data>/workspaces/run-<pid>-...``, named by its pid) is
+removed by :func:`remove_lost_workspaces`, also when the run was killed
+before its build was recorded; a workspace that is a worktree of the user's
+repository leaves that repository through ``git worktree remove``.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from sauci._logging import get_logger
 from sauci.core.lost import alive, end_lost_build, local_owner
 from sauci.core.models import Build, Status
 from sauci.typing import Store
 
-__all__ = ["end_lost_runs", "run_cgroup_prefix"]
+__all__ = ["end_lost_runs", "remove_lost_workspaces", "run_cgroup_prefix", "run_workspace_name"]
+
+_RUN_WORKSPACE = re.compile(r"^run-(\d+)-")
 
 log = get_logger(__name__)
 
@@ -49,3 +62,48 @@ def end_lost_runs(store: Store, *, sweep: Callable[[str], list[str]] = _sweep) -
         ended.append(end_lost_build(store, build, reason))
         log.warning("lost_run_ended", build=build.id, pid=pid, cgroups=len(swept))
     return ended
+
+
+def run_workspace_name() -> str:
+    """A new workspace name for this ``sauci run``, named by its pid."""
+    return f"run-{os.getpid()}-{int(time.time() * 1000)}-{os.urandom(2).hex()}"
+
+
+def remove_lost_workspaces(root: Path) -> list[Path]:
+    """Remove every ``run-<pid>-...`` workspace under ``root`` whose process is
+    gone; returns the paths removed."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        match = _RUN_WORKSPACE.match(entry.name)
+        if match is None or alive(int(match.group(1))):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            _remove_workspace(path)
+        if not os.path.lexists(path):
+            removed.append(path)
+            log.warning("lost_workspace_removed", path=str(path), pid=int(match.group(1)))
+    return removed
+
+
+def _remove_workspace(path: Path) -> None:
+    """A worktree leaves its repository's list through git; any other directory
+    is deleted."""
+    try:
+        pointer = (path / ".git").read_text() if (path / ".git").is_file() else ""
+    except OSError:
+        pointer = ""
+    if pointer.startswith("gitdir: "):
+        gitdir = Path(pointer[len("gitdir: ") :].strip())
+        common = gitdir.parent.parent  # <repo>/.git/worktrees/<name> -> <repo>/.git
+        subprocess.run(
+            ["git", "--git-dir", str(common), "worktree", "remove", "--force", str(path)],
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+    shutil.rmtree(path, ignore_errors=True)

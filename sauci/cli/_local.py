@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,7 +148,10 @@ def _prepare(
         shown = str(mine)
         if not mine.is_file():
             return f"no pipeline file at {mine}; write a starter one with: sauci init {source.repo}"
-    workspace = settings.workspaces_dir / f"run-{int(time.time() * 1000)}-{id(args) & 0xFFFF:x}"
+    from sauci.app.reconcile import remove_lost_workspaces, run_workspace_name
+
+    remove_lost_workspaces(settings.workspaces_dir)  # what a killed `sauci run` left
+    workspace = settings.workspaces_dir / run_workspace_name()
     workspace.parent.mkdir(parents=True, exist_ok=True)
     try:  # an error or Ctrl-C: no workspace is left behind
         if args.commit:

@@ -30,6 +30,13 @@ def make_repo(path: Path, pipeline: str) -> Path:
     return path
 
 
+def worktrees(repo: Path) -> int:
+    listed = subprocess.run(
+        ["git", "worktree", "list", "--porcelain"], cwd=repo, capture_output=True, text=True
+    ).stdout
+    return listed.count("worktree ")
+
+
 def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -74,6 +81,9 @@ def test_the_next_run_ends_what_a_killed_run_left(tmp_path: Path, env: dict[str,
     try:
         (left,) = store.list_builds()
         assert Status.RUNNING is left.status
+        workspaces = tmp_path / "data" / "workspaces"
+        (ws,) = workspaces.glob(f"run-{first.pid}-*")  # named by the killed run's pid
+        assert 2 == worktrees(slow)  # the workspace is a worktree of the user's repository
         assert alive(step_pid), "the step outlives a kill -9 of its runner"
 
         quick = make_repo(tmp_path / "quick", "steps:\n  s:\n    run: echo fine\n")
@@ -92,6 +102,9 @@ def test_the_next_run_ends_what_a_killed_run_left(tmp_path: Path, env: dict[str,
         assert steps["hang"].finished_at is not None
         if detect_cgroups()[0] is not None:  # the step ran in a cgroup of its own
             wait_for(lambda: not alive(step_pid), "the left step to end", timeout=10)
+        assert not ws.exists()
+        assert [] == list(workspaces.iterdir())  # the second run's own is gone too
+        assert 1 == worktrees(slow)  # and the user's repository lists it no more
         newest = store.list_builds(limit=1)[0]
         assert Status.PASSED is newest.status
     finally:
@@ -112,6 +125,7 @@ def test_a_live_run_is_left_alone(tmp_path: Path, env: dict[str, str]) -> None:
         assert 0 == second.returncode, err.decode()
         assert b"runner lost" not in err
         assert alive(int(marker.read_text()))
+        assert list((tmp_path / "data" / "workspaces").glob(f"run-{first.pid}-*"))  # still its
         store = open_store(f"sqlite:///{tmp_path / 'data' / 'sauci.db'}")
         try:
             assert Status.RUNNING is store.list_builds()[-1].status
