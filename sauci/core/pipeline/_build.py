@@ -12,7 +12,7 @@ from typing import Any
 from yaml.nodes import Node
 
 from sauci.core.expressions import expand, find_expressions
-from sauci.core.pipeline._expressions import check_text
+from sauci.core.pipeline._expressions import check_text, locate
 from sauci.core.pipeline._nodes import Checker, did_you_mean
 from sauci.core.pipeline._spec import StepSpec, name_problem, path_problem
 
@@ -86,6 +86,8 @@ def _expand(chk: Checker, spec: StepSpec, top: dict[str, str]) -> None:
     for text, node, key in _texts(spec):
         what = f"{key} in {spec.label}"
         ok = check_text(chk, text, node, what, {"matrix": variables, "env": env_names}) and ok
+    if spec.cache_key is not None:  # hashFiles and the key's form: sauci.core.cache_key
+        ok = _check_cache_matrix(chk, spec, variables) and ok
     if not ok:
         return
     combinations: list[dict[str, str]] = [{}] if matrix is None else matrix.combinations
@@ -345,3 +347,23 @@ def find_cycle(deps: dict[str, list[str]]) -> list[str] | None:
                 stack.pop()
                 colour[path.pop()] = black
     return None
+
+
+def _check_cache_matrix(chk: Checker, spec: StepSpec, variables: list[str]) -> bool:
+    """Each ``${{ matrix.NAME }}`` of the cache key names a matrix variable."""
+    assert spec.cache_key is not None
+    text, node = spec.cache_key
+    ok = True
+    for found in find_expressions(text):
+        if found.context == "matrix" and found.name not in variables:
+            ok = False
+            chk.add(
+                locate(chk, node, text, found.start),
+                f"'cache.key' in {spec.label} uses ${{{{ matrix.{found.name} }}}}, but "
+                + (
+                    f"the matrix has no variable {found.name!r}{did_you_mean(found.name or '', variables)}"
+                    if variables
+                    else "the step has no matrix"
+                ),
+            )
+    return ok

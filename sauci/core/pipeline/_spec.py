@@ -71,6 +71,7 @@ class StepSpec:
 
     __slots__ = (
         "base",
+        "cache_key",
         "env",
         "expanded",
         "fields",
@@ -101,6 +102,7 @@ class StepSpec:
         self.workdir: tuple[str, Node] | None = None
         self.env: dict[str, tuple[str, Node]] = {}  # the step's env values with their nodes
         self.globs: dict[str, list[tuple[str, Node]]] = {}  # "junit"/"artifacts" as written
+        self.cache_key: tuple[str, Node] | None = None  # cache: key, its matrix names checked
         self.needs: list[tuple[str, Node]] | None = None  # None: the default
         self.matrix: Matrix | None = None
         self.has_matrix = False  # True even when the matrix was wrong

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from yaml.nodes import Node, SequenceNode
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from sauci.core.models import Limits, When
 from sauci.core.pipeline._cache_keys import read_cache
@@ -108,7 +108,12 @@ class StepKeyReader(ValueReader):
             spec.needs = names
 
     def _cache(self, spec: StepSpec, what: str, node: Node) -> None:
-        _keep(spec, "cache", read_cache(self.chk, node, what))
+        cache = read_cache(self.chk, node, what)
+        _keep(spec, "cache", cache)
+        if cache is not None and isinstance(node, MappingNode):
+            for key, value in node.value:
+                if getattr(key, "value", None) == "key":
+                    spec.cache_key = (cache.key, value)
 
     def _env_key(self, spec: StepSpec, what: str, node: Node) -> None:
         spec.env = {}
