@@ -91,10 +91,16 @@ def cache_env(
     return env
 
 
-def _roots(workspace: Path, env: MutableMapping[str, str]) -> dict[str, Path]:
+def _roots(
+    workspace: Path, env: MutableMapping[str, str], own_home: Path | None = None
+) -> dict[str, Path]:
     """Where ``ws/`` and ``home/`` members go. HOME only when it is the build's
-    own (inside its workspace): the host's HOME is never written from a cache."""
+    own: ``own_home`` (the sandbox's per-build HOME, on the host), or a HOME
+    inside the workspace; the host's HOME is never written from a cache."""
     roots = {"ws": workspace}
+    if own_home is not None:
+        roots["home"] = own_home
+        return roots
     home = env.get("HOME")
     if home:
         with contextlib.suppress(OSError, ValueError):
@@ -121,8 +127,10 @@ def restore_cache(
     workspace: Path,
     env: MutableMapping[str, str],
     write: Callable[[str], None],
+    home: Path | None = None,
 ) -> CacheState:
-    """Unpack the best entry for the step's key into the workspace."""
+    """Unpack the best entry for the step's key into the workspace (and
+    ``home``, the build's own HOME when its sandbox gives it one)."""
     cache = step.cache
     assert cache is not None
     try:
@@ -130,7 +138,7 @@ def restore_cache(
     except (CacheKeyError, OSError) as exc:
         write(f"sauci: cache: not used: {exc}\n")
         return CacheState(problem=f"not used: {exc}")
-    roots = _roots(workspace, env)
+    roots = _roots(workspace, env, home)
     skipped = [p for p in cache.paths if p.startswith("~/")] if "home" not in roots else []
     if skipped:
         write(f"sauci: cache: {', '.join(skipped)} skipped: the build's HOME is not its own\n")
@@ -164,6 +172,7 @@ def save_cache(
     workspace: Path,
     env: MutableMapping[str, str],
     write: Callable[[str], None],
+    home: Path | None = None,
 ) -> CacheState:
     """Pack the step's cache paths under its key, unless the key was a hit."""
     cache = step.cache
@@ -173,7 +182,7 @@ def save_cache(
     staged: Path | None = None
     try:
         staged = store.staging(build.repo)
-        if not pack(staged, _roots(workspace, env), _split(cache.paths)):
+        if not pack(staged, _roots(workspace, env, home), _split(cache.paths)):
             staged.unlink(missing_ok=True)
             write("sauci: cache: nothing to save (no cache path exists)\n")
             return attrs.evolve(state, problem="nothing to save")

@@ -234,8 +234,11 @@ class StepExecutor:
             elif unenforced:
                 raise SandboxError("; ".join(unenforced))
             label = f"b{build.id}-{safe_name(step.name)}"
+            home = _build_home(sandbox, workspace) if step.cache is not None else None
             if step.cache is not None and self.cache_store is not None:
-                cached = restore_cache(self.cache_store, build, step, workspace, env, _writer(sink))
+                cached = restore_cache(
+                    self.cache_store, build, step, workspace, env, _writer(sink), home
+                )
             attempt = 1
             while True:
                 result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
@@ -249,7 +252,7 @@ class StepExecutor:
                 run = self.store.save_step(attrs.evolve(run, attempt=attempt))
             if cached is not None and self.cache_store is not None and result.ok:
                 cached = save_cache(
-                    self.cache_store, cached, build, step, workspace, env, _writer(sink)
+                    self.cache_store, cached, build, step, workspace, env, _writer(sink), home
                 )
         except SandboxError as exc:
             failure = exc
@@ -305,3 +308,11 @@ class StepExecutor:
             kept = collect_artifacts(workspace, step.artifacts, dest)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)
+
+
+def _build_home(sandbox: Sandbox, workspace: Path) -> Path | None:
+    """The build's own HOME on the host, where its sandbox gives it one (the
+    namespace sandbox's per-build HOME): ``~/`` cache paths live there. An
+    optional hook, not in the Sandbox protocol."""
+    home = getattr(sandbox, "build_home", None)
+    return home(workspace) if callable(home) else None

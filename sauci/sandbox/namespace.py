@@ -153,7 +153,13 @@ class NamespaceSandbox(LocalSandbox):
             # this one is the step's alone.
             workspace.chmod(0o700)
         if workspace.is_dir():
-            self.scratch.get(workspace)  # before the build's first step
+            scratch = self.scratch.get(workspace)  # before the build's first step
+            if self.host_uid is not None:  # what a cache restored into HOME is the step's
+                adopt_workspace(scratch.home, self.host_uid, self.host_gid or 0)
+
+    def build_home(self, workspace: Path) -> Path | None:
+        """The host directory that is the build's HOME (``~/`` cache paths go there)."""
+        return self.scratch.get(workspace).home if workspace.is_dir() else None
 
     def _extra_binds(self, env: Mapping[str, str]) -> list[str]:
         """Host directories bound read-write besides the workspace: the

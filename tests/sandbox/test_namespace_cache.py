@@ -80,3 +80,34 @@ def test_a_pipeline_cannot_have_another_directory_bound(area: Path):
     step, log = _build(area, 1, text)
     assert "passed" == step.status, log
     assert not (target / "owned").exists()
+
+
+HOME_PIPELINE = """\
+steps:
+  build:
+    run: |
+      if [ -f ~/.cache/tool/state ]; then
+        echo "home had $(cat ~/.cache/tool/state)"; echo again >> ~/.cache/tool/state
+      else
+        mkdir -p ~/.cache/tool; echo first > ~/.cache/tool/state
+      fi
+    cache:
+      paths: [~/.cache/tool]
+      key: home-1
+"""
+
+
+def test_home_paths_are_cached_in_the_builds_own_home(area: Path):
+    """`~/` paths live in the build's own HOME (not the workspace, not the
+    host's): saved from it, restored into the next build's, and the step may
+    change what was restored (it is given to the step's uid)."""
+    first, log = _build(area, 1, HOME_PIPELINE)
+    assert "passed" == first.status, log
+    assert first.reason is not None and first.reason.startswith("cache miss home-1"), log
+    assert "skipped" not in log
+
+    second, log = _build(area, 2, HOME_PIPELINE)
+    assert "passed" == second.status, log  # `echo again >>` wrote into what was restored
+    assert "home had first" in log
+    assert second.reason is not None and second.reason.startswith("cache hit home-1")
+    assert not (Path.home() / ".cache" / "tool").exists()  # the host's HOME was never used
