@@ -193,7 +193,6 @@ def build_server(
     """
     from sauci.app.polling import poll_intervals
     from sauci.app.sandboxes import policy_capabilities
-    from sauci.sandbox import sweep
     from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
     from sauci.triggers.poller import Poller
@@ -256,9 +255,19 @@ def build_server(
         triggers=triggers,
         repos=repos,
         options=options,
-        sweep=lambda: sweep(prefix),
+        sweep=functools.partial(_sweep_server, prefix, settings.workspaces_dir),
         sandboxes=sandboxes,
     )
+
+
+def _sweep_server(prefix: str, workspaces: Path) -> list[str]:
+    """At a server's start: the step cgroups and the disk leftovers (matrix
+    copies, per-build HOME and /tmp) of the builds a crashed one left."""
+    from sauci.app.reconcile import remove_slot_leftovers
+    from sauci.sandbox import sweep
+
+    remove_slot_leftovers(workspaces)
+    return sweep(prefix)
 
 
 def build_worker(

@@ -31,9 +31,20 @@ from sauci.core.lost import alive, end_lost_build, local_owner
 from sauci.core.models import Build, Status
 from sauci.typing import Store
 
-__all__ = ["end_lost_runs", "remove_lost_workspaces", "run_cgroup_prefix", "run_workspace_name"]
+__all__ = [
+    "end_lost_runs",
+    "remove_lost_workspaces",
+    "remove_slot_leftovers",
+    "run_cgroup_prefix",
+    "run_workspace_name",
+]
 
 _RUN_WORKSPACE = re.compile(r"^run-(\d+)-")
+# What a server's builds make beside its workspace slots and remove when they
+# end: matrix entries' copies, the namespace sandbox's per-build HOME and
+# /tmp, a cache restore's private directory. `sauci run`'s (run-...) are not
+# the server's.
+_SLOT_LEFTOVER = re.compile(r"^(?!run-)(?:.+\.entry-b\d+-.+|.+-scratch|\..+\.cache-.+)$")
 
 log = get_logger(__name__)
 
@@ -107,3 +118,23 @@ def _remove_workspace(path: Path) -> None:
             timeout=120,
         )
     shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_slot_leftovers(root: Path) -> list[Path]:
+    """Remove what a server's builds left beside their workspace slots under
+    ``root`` when the server died mid-build; for the server at start, which
+    holds the data dir's lock (no build of it runs yet)."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if not _SLOT_LEFTOVER.match(entry.name) or not entry.is_dir(follow_symlinks=False):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.lexists(entry.path):
+            removed.append(Path(entry.path))
+    if removed:
+        log.warning("slot_leftovers_removed", count=len(removed), root=str(root))
+    return removed

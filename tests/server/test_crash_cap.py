@@ -52,3 +52,18 @@ def test_after_the_last_attempt_the_build_ends_errored_and_is_not_requeued(
     assert Status.ERRORED == after.status
     assert f"the runner died {attempts} times; not tried again" == after.reason
     assert [build.id] == [b.id for b in store.list_builds()]
+
+
+def test_a_restarted_server_removes_what_a_crashed_ones_builds_left_on_disk(tmp_path, store):
+    """Matrix entries' copies, a build's HOME and /tmp, a cache restore's private
+    directory: removed at start; slots and `sauci run`'s workspaces are kept."""
+    settings = Settings(data_dir=tmp_path / "data", sandbox="local")
+    workspaces = settings.workspaces_dir
+    left = ["repo-w0.entry-b7-test_3_-ab12", "repo-w0-scratch", ".repo-w0.cache-xy"]
+    kept = ["repo-w0", "run-123-456-ab", "run-123-456-ab-scratch"]
+    for name in left + kept:
+        (workspaces / name / "sub").mkdir(parents=True)
+        (workspaces / name / "sub" / "f").write_text("x")
+    (workspaces / "repo-w0-scratch" / "sub").chmod(0)  # a step may leave such things
+    build_server(store=store, settings=settings).recover()
+    assert sorted(kept) == sorted(p.name for p in workspaces.iterdir())
