@@ -5,7 +5,9 @@ that differ from the defaults. A matrix step is written as its expansions:
 their names, substituted commands and env are already in each Step, and
 ``matrix_values`` records Step.matrix (the parser accepts that key only to
 read such files; expanding ``matrix`` again could not reproduce hand-written
-names or excluded combinations exactly).
+names or excluded combinations exactly). A step made in Python whose texts
+hold a literal ``${{`` is written with ``matrix_values: {}`` too, which makes
+the parser keep its texts as they are instead of reading expressions there.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def _step(step: Step) -> dict[str, Any]:
         out["limits"] = limits
     if step.weight != 1:
         out["weight"] = step.weight
-    if step.matrix:
+    if step.matrix or _holds_expression_marks(step):
         out["matrix_values"] = dict(step.matrix)
     if step.services:
         out["services"] = [_service(s) for s in step.services]
@@ -133,3 +135,10 @@ def _duration(seconds: float) -> str | float:
     except ValueError:
         pass
     return float(seconds)
+
+
+def _holds_expression_marks(step: Step) -> bool:
+    """Whether a text the parser reads expressions in holds ``${{``."""
+    texts = [step.name, *step.run, *step.env.values(), *step.junit, *step.artifacts]
+    texts += [step.image or "", str(step.workdir or "")]
+    return any("${{" in text for text in texts)
