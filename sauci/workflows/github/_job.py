@@ -165,8 +165,11 @@ def job_entries(
         if entry is None:
             continue
         out.append(entry)
-        if entry[1] is not None:
-            names_of[job_id].append(entry[1].name)
+    # Jobs that need this one wait for its entries that run here; an entry
+    # skipped because SauCI cannot run it (another OS, a missing Python)
+    # does not hold them back, unless every entry is skipped.
+    running = [e.name for e, s in out if s is not None and e.skip is None]
+    names_of[job_id] = running or [e.name for e, s in out if s is not None]
     return out
 
 
