@@ -48,6 +48,7 @@ class Options:
     max_timeout: float | None = None
     workspace: Path | None = None
     shown_as: str | None = None  # the path shown in messages
+    path: str | None = None  # PATH to look for interpreters on (default: this process's)
 
 
 @attrs.frozen(kw_only=True)

@@ -20,6 +20,7 @@ def load_github(path: Path, text: str, options: Options) -> Loaded:
         actions=options.actions,
         max_timeout=options.max_timeout,
         file=shown,
+        path=options.path,
     )
     plan = plan_github(text, settings)
     return Loaded(pipeline=plan.pipeline, kind="github", path=path, plan=plan.text())

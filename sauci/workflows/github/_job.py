@@ -122,15 +122,14 @@ def job_entries(
                 strategy.at("matrix"),
                 "a matrix computed by an expression (from another job's outputs) is not supported yet",
             )
-            return []
-        try:
-            combos = expand_matrix(_static_matrix(matrix, base_ctx))
-        except MatrixError as exc:
-            problems.add(strategy.at("matrix"), str(exc))
-            return []
-        except Exception as exc:
-            problems.add(strategy.at("matrix"), str(exc))
-            return []
+        else:
+            try:
+                combos = expand_matrix(_static_matrix(matrix, base_ctx))
+            except MatrixError as exc:
+                problems.add(strategy.at("matrix"), str(exc))
+            except Exception as exc:
+                problems.add(strategy.at("matrix"), str(exc))
+        # On a problem the steps are still checked, once, for their own problems.
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
         job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
@@ -247,7 +246,7 @@ def _entry(
             except Exception as exc:
                 problems.add((line, col), str(exc))
     defaults = _defaults(doc, job, problems)
-    parts = JobParts()
+    parts = JobParts(skip=skip)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
         step = driver_step(
