@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sauci.workflows import Loaded, Options
+from sauci.workflows._lookup import Loaded, Options
 from sauci.workflows.github import Settings, plan_github
 
 __all__ = ["load_github"]

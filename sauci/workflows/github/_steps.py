@@ -126,7 +126,8 @@ def driver_step(
         problems.add(step.at("uses"), result.problem)
         return None
     assert result.step is not None
-    out.update(result.step)
+    out.update({k: v for k, v in result.step.items() if k != "input_env"})
+    out["env"] = {**result.step.get("input_env", {}), **env}
     out["name"] = _title(step, ctx, problems) or f"Run {uses}"
     return out
 
