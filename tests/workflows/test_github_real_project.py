@@ -19,7 +19,7 @@ import real_projects as rp  # noqa: E402
 def test_the_benchmark_workflow_is_one_job_with_cache_junit_and_artifacts(tmp_path):
     text = rp.github_workflow(rp.PROJECTS["itsdangerous"], sys.executable)
     plan = plan_github(text, Settings(workspace=tmp_path, file="tests.yml"))
-    version = "%d.%d" % sys.version_info[:2]
+    version = "{}.{}".format(*sys.version_info[:2])
     (step,) = plan.pipeline.steps
     assert f"Python {version}" == step.name
     assert ("reports/junit.xml",) == step.junit == step.artifacts
