@@ -249,7 +249,7 @@ def _entry(
     parts = JobParts(skip=skip)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
-        step = driver_step(
+        driver_steps += driver_step(
             raw,
             index,
             ctx,
@@ -260,8 +260,6 @@ def _entry(
             path=settings.path,
             actions=settings.actions,
         )
-        if step is not None:
-            driver_steps.append(step)
     uses_alls_green = any(
         isinstance(s, Mapping) and action_name(str(s.get("uses", "")))[0] == "re-actors/alls-green"
         for s in job["steps"]
