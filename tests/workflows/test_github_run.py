@@ -147,3 +147,39 @@ def test_validate_prints_the_plan_with_skips(tmp_path: Path) -> None:
     assert 0 == result.returncode, result.stdout + result.stderr
     assert "- test (windows-latest, 3.x)  [skipped: runs-on windows-latest" in result.stdout
     assert "    step: Use them" in result.stdout
+
+
+OUTPUTS = """\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      version: ${{ steps.v.outputs.version }}
+      fixed: plain-${{ github.event_name }}
+    steps:
+      - id: v
+        run: echo "version=${{ format('1.2.{0}', 3) }}" >> "$GITHUB_OUTPUT"
+  use:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "got ${{ needs.build.outputs.version }} ${{ needs.build.outputs.fixed }}"
+  entries:
+    needs: [build]
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2]
+    steps:
+      - if: needs.build.outputs.version == '1.2.3'
+        run: echo "entry ${{ matrix.n }} sees ${{ needs.build.outputs.version }}"
+"""
+
+
+def test_job_outputs_reach_the_jobs_that_need_it(tmp_path: Path) -> None:
+    result = sauci("run", str(repository(tmp_path, OUTPUTS)))
+    out = result.stdout + result.stderr
+    assert 0 == result.returncode, out
+    assert "got 1.2.3 plain-push" in out
+    assert "entry 1 sees 1.2.3" in out and "entry 2 sees 1.2.3" in out

@@ -139,8 +139,10 @@ def job_entries(
         and matrix is not None
     ):
         job_notes.append("fail-fast: the other entries are not cancelled when one fails (not yet)")
-    if "outputs" in job:
-        job_notes.append("job outputs: not passed to other jobs yet")
+    if "outputs" in job and matrix is not None:
+        job_notes.append(
+            "job outputs of a matrix job: not passed on (each entry runs in its own copy)"
+        )
     needs = job_needs(job)
     out: list[tuple[Entry, Step | None]] = []
     names_of[job_id] = []
@@ -308,6 +310,8 @@ def _entry(
         },
         "expr_path": str(Path(__file__).resolve().parents[3]),
         "steps": driver_steps,
+        "needs": needs,
+        "outputs": _outputs(job, problems),
     }
     cache = None
     if parts.cache is not None:
@@ -333,6 +337,17 @@ def _truthy(value: Any) -> bool:
     from sauci.core.expr import truthy
 
     return bool(truthy(value))
+
+
+def _outputs(job: LMap, problems: Problems) -> dict[str, str]:
+    """The job's ``outputs``, as written: the job driver evaluates them when the job ends."""
+    outputs = job.get("outputs")
+    if outputs is None:
+        return {}
+    if not isinstance(outputs, LMap):
+        problems.add(job.at("outputs"), "'outputs' must be a mapping of names to values")
+        return {}
+    return {str(k): matrix_text(v) for k, v in outputs.items()}
 
 
 def _name(
