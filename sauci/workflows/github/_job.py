@@ -16,10 +16,11 @@ from sauci.workflows.github._context import (
     fill_static,
     is_runtime,
 )
+from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
 from sauci.workflows.github._matrix import MatrixError, expand_matrix, matrix_text
 from sauci.workflows.github._reading import LList, LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
-from sauci.workflows.github._steps import driver_step, shell_template
+from sauci.workflows.github._steps import driver_step
 
 __all__ = ["job_entries", "job_env", "job_needs"]
 
@@ -225,7 +226,7 @@ def _entry(
     if runs_on is None:
         problems.add((job.line, job.col), f"the job {job_id!r} has no 'runs-on'")
         return None
-    labels = _labels(runs_on, ctx, job.at("runs-on"), problems)
+    labels = runs_on_labels(runs_on, ctx, job.at("runs-on"), problems)
     if any(_OTHER_OS.search(label) for label in labels):
         skip = f"skipped: runs-on {', '.join(labels)}: SauCI runs Linux jobs only"
     condition: Condition | None = None
@@ -247,7 +248,7 @@ def _entry(
                     skip = skip or f"skipped: 'if: {source}' is false"
             except Exception as exc:
                 problems.add((line, col), str(exc))
-    defaults = _defaults(doc, job, problems)
+    defaults = job_defaults(doc, job, problems)
     parts = JobParts(skip=skip)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
@@ -311,7 +312,7 @@ def _entry(
         "expr_path": str(Path(__file__).resolve().parents[3]),
         "steps": driver_steps,
         "needs": needs,
-        "outputs": _outputs(job, problems),
+        "outputs": job_outputs(job, problems),
     }
     cache = None
     if parts.cache is not None:
@@ -339,17 +340,6 @@ def _truthy(value: Any) -> bool:
     return bool(truthy(value))
 
 
-def _outputs(job: LMap, problems: Problems) -> dict[str, str]:
-    """The job's ``outputs``, as written: the job driver evaluates them when the job ends."""
-    outputs = job.get("outputs")
-    if outputs is None:
-        return {}
-    if not isinstance(outputs, LMap):
-        problems.add(job.at("outputs"), "'outputs' must be a mapping of names to values")
-        return {}
-    return {str(k): matrix_text(v) for k, v in outputs.items()}
-
-
 def _name(
     job_id: str, job: LMap, combo: dict[str, Any], ctx: Mapping[str, Any], problems: Problems
 ) -> str:
@@ -369,34 +359,3 @@ def _name(
         return base
     values = ", ".join(matrix_text(v) for v in combo.values())
     return f"{base} ({values})"
-
-
-def _labels(
-    value: Any, ctx: Mapping[str, Any], at: tuple[int, int], problems: Problems
-) -> list[str]:
-    if isinstance(value, Mapping):
-        value = value.get("labels", value.get("group", ""))
-    items = value if isinstance(value, list) else [value]
-    labels = []
-    for item in items:
-        try:
-            text = fill_static(matrix_text(item), ctx, where(item, at), keep_runtime=False)
-        except Exception as exc:
-            problems.add(where(item, at), str(exc))
-            continue
-        labels.append(text)
-    return labels
-
-
-def _defaults(doc: LMap, job: LMap, problems: Problems) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for level in (doc, job):
-        defaults = level.get("defaults")
-        if isinstance(defaults, Mapping) and isinstance(defaults.get("run"), Mapping):
-            run = defaults["run"]
-            for key in ("shell", "working-directory"):
-                if key in run:
-                    out[key] = run[key]
-            if "shell" in run:
-                shell_template(run["shell"], problems, run.at("shell"))
-    return out
