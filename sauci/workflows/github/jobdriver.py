@@ -119,7 +119,18 @@ class _Job:
     def expressions(self) -> Any:
         """SauCI's expression language (sauci.core.expr), imported only when a step needs it."""
         if self.expr is None:
-            sys.path.insert(0, self.spec["expr_path"])
+            root = self.spec["expr_path"]
+            if "sauci" not in sys.modules:
+                # Only the expression language (and sauci.exceptions) is loaded,
+                # not SauCI's package start-up (its app, stores...): 0.2 s less
+                # in every job that has an expression to evaluate.
+                import types
+
+                for name, folder in (("sauci", "sauci"), ("sauci.core", "sauci/core")):
+                    package = types.ModuleType(name)
+                    package.__path__ = [os.path.join(root, folder)]
+                    sys.modules[name] = package
+            sys.path.insert(0, root)
             from sauci.core import expr
 
             self.expr = expr
