@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
 from sauci.workflows.github._actions import JobParts, action_name
 from sauci.workflows.github._context import (
@@ -134,12 +136,10 @@ def job_entries(
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
         job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
-    if (
-        isinstance(strategy, Mapping)
-        and strategy.get("fail-fast") is not False
-        and matrix is not None
-    ):
-        job_notes.append("fail-fast: the other entries are not cancelled when one fails (not yet)")
+    # GitHub's default: one failed entry cancels the others of the job.
+    fail_fast = matrix is not None and not (
+        isinstance(strategy, Mapping) and strategy.get("fail-fast") in (False, "false")
+    )
     if "outputs" in job and matrix is not None:
         job_notes.append(
             "job outputs of a matrix job: not passed on (each entry runs in its own copy)"
@@ -170,6 +170,8 @@ def job_entries(
     # Jobs that need this one wait for its entries that run here; an entry
     # skipped because SauCI cannot run it (another OS, a missing Python)
     # does not hold them back, unless every entry is skipped.
+    if fail_fast:
+        out = [(e, attrs.evolve(s, fail_fast_group=job_id) if s else s) for e, s in out]
     running = [e.name for e, s in out if s is not None and e.skip is None]
     names_of[job_id] = running or [e.name for e, s in out if s is not None]
     return out
