@@ -183,3 +183,25 @@ def test_job_outputs_reach_the_jobs_that_need_it(tmp_path: Path) -> None:
     assert 0 == result.returncode, out
     assert "got 1.2.3 plain-push" in out
     assert "entry 1 sees 1.2.3" in out and "entry 2 sees 1.2.3" in out
+
+
+SECRETS = """\
+on: push
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    env:
+      TOKEN: ${{ secrets.DEPLOY_TOKEN }}
+    steps:
+      - run: test "$TOKEN" = "s3cret-value-42" && echo token-reached-the-job
+      - run: echo "printed ${{ secrets.DEPLOY_TOKEN }}"
+"""
+
+
+def test_secrets_the_workflow_names_reach_it_masked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DEPLOY_TOKEN", "s3cret-value-42")  # sauci run's secrets: its environment
+    result = sauci("run", str(repository(tmp_path, SECRETS)))
+    out = result.stdout + result.stderr
+    assert 0 == result.returncode, out
+    assert "token-reached-the-job" in out
+    assert "printed " in out and "s3cret-value-42" not in out

@@ -49,6 +49,7 @@ _UNSUPPORTED_JOB_KEYS = {
     "container": "job 'container' is not supported yet",
     "uses": "reusable workflows ('uses' on a job) are not supported",
 }
+_SECRET = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
 _OTHER_OS = re.compile(r"(windows|macos|osx)", re.IGNORECASE)
 
 
@@ -301,6 +302,9 @@ def _entry(
             problems.add(job.at("continue-on-error"), str(exc))
     if skip is not None:
         condition = Condition(expression="false", origin=origin, reason=skip)
+    # The secrets the job names reach it as variables (the server's secrets
+    # file or SAUCI_SECRET_*, masked in logs), as a .sauci.yml step's do.
+    secrets = sorted(set(_SECRET.findall(json.dumps(job))) - {"GITHUB_TOKEN"})
     spec = {
         "job": job_id,
         "file": settings.file,
@@ -313,6 +317,7 @@ def _entry(
         },
         "expr_path": str(Path(__file__).resolve().parents[3]),
         "steps": driver_steps,
+        "secrets": secrets,
         "needs": needs,
         "outputs": job_outputs(job, problems),
     }
@@ -332,6 +337,7 @@ def _entry(
         junit=tuple(parts.junit),
         cache=cache,
         condition=condition,
+        secrets=secrets,
     )
     return entry, made
 

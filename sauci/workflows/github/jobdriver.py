@@ -143,7 +143,7 @@ class _Job:
             steps=self.steps,
             job={"status": "failure" if self.failed else "success"},
             needs=self.needs(),
-            secrets={},
+            secrets={name: os.environ.get(name, "") for name in self.spec.get("secrets", [])},
         )
         return contexts
 
@@ -210,6 +210,13 @@ class _Job:
             json.dump(values, fh)
 
     def run(self) -> int:
+        for name, value in self.spec.get("env", {}).items():
+            if "${{" in value:  # secrets.X, hashFiles(...): known only now
+                try:
+                    self.env[name] = self.fill(value)
+                except Exception as exc:  # the expression language's errors, located
+                    print(f"sauci: env {name}: {exc}", flush=True)
+                    return 1
         for step in self.spec["steps"]:
             self.step(step)
         self.write_outputs()
