@@ -195,13 +195,16 @@ jobs:
     steps:
       - run: test "$TOKEN" = "s3cret-value-42" && echo token-reached-the-job
       - run: echo "printed ${{ secrets.DEPLOY_TOKEN }}"
+      - run: echo "## Deployed **1.2.3**" >> "$GITHUB_STEP_SUMMARY"
 """
 
 
-def test_secrets_the_workflow_names_reach_it_masked(tmp_path: Path, monkeypatch) -> None:
+def test_secrets_reach_the_job_masked_and_its_summary_is_kept(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DEPLOY_TOKEN", "s3cret-value-42")  # sauci run's secrets: its environment
     result = sauci("run", str(repository(tmp_path, SECRETS)))
     out = result.stdout + result.stderr
     assert 0 == result.returncode, out
     assert "token-reached-the-job" in out
     assert "printed " in out and "s3cret-value-42" not in out
+    (summary,) = (tmp_path / "data" / "artifacts").rglob("step-summary.md")
+    assert "## Deployed **1.2.3**\n" == summary.read_text()

@@ -333,7 +333,8 @@ def _entry(
         timeout=timeout,
         allow_failure=allow_failure,
         matrix={k: matrix_text(v) for k, v in combo.items()},
-        artifacts=tuple(parts.artifacts),
+        # GITHUB_STEP_SUMMARY, as the job driver keeps it (when a step wrote one).
+        artifacts=(*parts.artifacts, f".sauci-gha/{_safe_name(job_id)}/step-summary.md"),
         junit=tuple(parts.junit),
         cache=cache,
         condition=condition,
@@ -346,6 +347,11 @@ def _truthy(value: Any) -> bool:
     from sauci.core.expr import truthy
 
     return bool(truthy(value))
+
+
+def _safe_name(name: str) -> str:
+    """``name`` as the job driver writes it in a path (jobdriver._safe)."""
+    return re.sub(r"[^\w.-]+", "_", name)[:80] or "_"
 
 
 def _name(

@@ -223,6 +223,11 @@ class _Job:
         if self.summary:
             print("\n=== job summary (GITHUB_STEP_SUMMARY) ===")
             print("\n".join(self.summary))
+            # Kept with the build's artifacts (the front end names this path).
+            folder = os.path.join(self.workspace, ".sauci-gha", _safe(self.spec.get("job", "job")))
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "step-summary.md"), "w", encoding="utf-8") as fh:
+                fh.write("\n\n".join(self.summary) + "\n")
         shutil.rmtree(self.temp, ignore_errors=True)
         return 1 if self.failed else 0
 
