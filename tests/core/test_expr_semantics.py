@@ -329,3 +329,62 @@ def test_function_errors(source: str, message: str) -> None:
     with pytest.raises(ExpressionError, match=message) as info:
         evaluate(source, {}, line=3, col=1)
     assert (3, 1) == (info.value.line, info.value.col)
+
+
+def test_documented_case_example_over_several_lines() -> None:
+    text = """${{ case(
+  github.ref == 'refs/heads/main', 'production',
+  github.ref == 'refs/heads/staging', 'staging',
+  startsWith(github.ref, 'refs/heads/feature/'), 'development',
+  'unknown'
+) }}"""
+    for ref, expected in [
+        ("refs/heads/main", "production"),
+        ("refs/heads/staging", "staging"),
+        ("refs/heads/feature/x", "development"),
+        ("refs/tags/v1", "unknown"),
+    ]:
+        assert expected == interpolate(text, {"github": {"ref": ref}})
+
+
+def test_documented_object_filter_on_an_object() -> None:
+    vegetables = {
+        "scallions": {"colors": ["green"], "ediblePortions": ["roots", "stalks"]},
+        "beets": {"colors": ["purple"], "ediblePortions": ["roots", "stems", "leaves"]},
+    }
+    assert [["roots", "stalks"], ["roots", "stems", "leaves"]] == evaluate(
+        "vegetables.*.ediblePortions", {"vegetables": vegetables}
+    )
+    assert ["roots", "stalks", "roots", "stems", "leaves"] == evaluate(
+        "vegetables.*.ediblePortions.*", {"vegetables": vegetables}
+    )
+
+
+def test_documented_from_json_matrix_and_env_conversions() -> None:
+    output = '{"include":[{"project":"foo","config":"Debug"},{"project":"bar","config":"Release"}]}'
+    contexts = {
+        "needs": {"job1": {"outputs": {"matrix": output}}},
+        "env": {"continue": "true", "time": "3"},
+    }
+    matrix = evaluate("${{ fromJSON(needs.job1.outputs.matrix) }}", contexts)
+    assert {
+        "include": [{"project": "foo", "config": "Debug"}, {"project": "bar", "config": "Release"}]
+    } == matrix
+    assert evaluate("fromJSON(env.continue)", contexts) is True
+    assert 3 == evaluate("fromJSON(env.time)", contexts)
+    assert evaluate("env.time > 2 && env.time < 10", contexts) is True  # string vs number: numbers
+    assert evaluate("env.time < '10'", contexts) is False  # two strings compare as text
+
+
+def test_numeric_mapping_keys_are_found_by_their_text() -> None:
+    assert "old" == evaluate("versions['3.1'] || versions.x", {"versions": {3.1: "old"}})
+
+
+def test_expression_error_pickles_with_its_position() -> None:
+    import pickle
+
+    with pytest.raises(ExpressionError) as info:
+        parse("a ==", line=2, col=3)
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (2, 7, info.value.message) == (copy.line, copy.col, copy.message)
+    assert str(info.value) == str(copy)

@@ -40,8 +40,16 @@ class ExpressionError(PipelineError):
         self.message = message
         self.line = line
         self.col = col
+        self.file = file
         super().__init__([Problem(file=file, line=line, column=col, message=message)])
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable with its position
+        return (_rebuild, (self.message, self.line, self.col, self.file))
 
     def problem(self, file: str) -> Problem:
         """This error as a problem of ``file``."""
         return Problem(file=file, line=self.line, column=self.col, message=self.message)
+
+
+def _rebuild(message: str, line: int, col: int, file: str) -> ExpressionError:
+    return ExpressionError(message, line=line, col=col, file=file)

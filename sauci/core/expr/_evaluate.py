@@ -36,7 +36,8 @@ def lookup(mapping: Mapping[str, Any], key: str) -> tuple[bool, Any]:
         return True, mapping[key]
     folded = key.lower()
     for name, value in mapping.items():
-        if isinstance(name, str) and name.lower() == folded:
+        text = name if isinstance(name, str) else to_string(name)  # YAML keys may be numbers
+        if text.lower() == folded:
             return True, value
     return False, None
 
