@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -114,7 +116,20 @@ def test_string_literals_read_back(s: str) -> None:
     assert s == run(f"format('{{0}}', {literal})")
 
 
-@given(VALUES)
+FINITE_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@given(FINITE_VALUES)
 def test_to_json_from_json_round_trip(x: Any) -> None:
     back = run("fromJSON(toJSON(x))", x=x)
     assert to_string(x) == to_string(back)
@@ -167,3 +182,104 @@ def test_any_text_parses_or_fails_with_a_position_inside_it(text: str) -> None:
 def test_token_soup_never_raises_anything_but_expression_error(tokens: list[str]) -> None:
     with contextlib.suppress(ExpressionError):
         run(" ".join(tokens), a={"b": [1, 2]}, b="B")
+
+
+# -- against an oracle written from the documentation's tables ------------------------
+
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+DOC_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-1000, 1000),
+    st.floats(allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1.0, math.nan]),
+    st.integers(-1000, 1000).map(json.dumps),  # numeric strings in JSON's format
+    st.floats(allow_nan=False, allow_infinity=False).map(json.dumps),
+    st.sampled_from(["", "0", "1", "-0", "1.0", "1e0"]),
+    st.text(alphabet="abcXYZ", max_size=4),  # never a number
+)
+DOC_VALUES = (
+    DOC_SCALARS
+    | st.lists(DOC_SCALARS, max_size=2)
+    | st.dictionaries(st.text(max_size=2), DOC_SCALARS, max_size=2)
+)
+
+
+def doc_kind(x: Any) -> str:
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "boolean"
+    if isinstance(x, int | float):
+        return "number"
+    return "string" if isinstance(x, str) else "container"
+
+
+def doc_number(x: Any) -> float:
+    """The documentation's table: null 0, booleans 1/0, strings in JSON's number
+    format (the empty string is 0), anything else NaN."""
+    k = doc_kind(x)
+    if k == "null":
+        return 0.0
+    if k in ("boolean", "number"):
+        return float(x)
+    if k == "string":
+        if x == "":
+            return 0.0
+        return float(x) if JSON_NUMBER.fullmatch(x) else math.nan
+    return math.nan
+
+
+def doc_equal(a: Any, b: Any) -> bool:
+    ka, kb = doc_kind(a), doc_kind(b)
+    if ka != kb:
+        return doc_number(a) == doc_number(b)  # NaN equals nothing
+    if ka == "null":
+        return True
+    if ka == "string":
+        return a.upper() == b.upper()
+    if ka == "container":
+        return a is b
+    return bool(a == b)
+
+
+def doc_falsy(x: Any) -> bool:
+    return (
+        x is None
+        or x is False
+        or x == ""
+        or (doc_kind(x) == "number" and (x == 0 or math.isnan(x)))
+    )
+
+
+@given(DOC_VALUES, DOC_VALUES)
+def test_equality_follows_the_documented_table(a: Any, b: Any) -> None:
+    assert run("a == b", a=a, b=b) is doc_equal(a, b)
+
+
+@given(DOC_VALUES, DOC_VALUES)
+def test_relational_operators_follow_the_documented_rules(a: Any, b: Any) -> None:
+    ka, kb = doc_kind(a), doc_kind(b)
+    if ka == kb == "string":
+        expected = a.upper() < b.upper()
+    elif ka == kb == "container":
+        expected = False
+    elif ka == kb == "boolean":
+        expected = a < b
+    else:
+        expected = doc_number(a) < doc_number(b)  # any NaN makes it false
+    assert run("a < b", a=a, b=b) is expected
+
+
+@given(DOC_VALUES)
+def test_truthiness_follows_the_documented_falsy_values(x: Any) -> None:
+    assert run("!!x", x=x) is not doc_falsy(x)
+    assert truthy(x) is not doc_falsy(x)
+    assert run("x || 'fallback'", x=x) == ("fallback" if doc_falsy(x) else x) or x != x
+
+
+@given(st.integers(-(10**6), 10**6) | st.floats(allow_nan=False, allow_infinity=False))
+def test_a_number_equals_its_printed_text_both_ways(x: float) -> None:
+    text = format_number(x)
+    assert run("a == b", a=x, b=text) is run("a == b", a=text, b=x)
+    assert run("a == b", a=text, b=run(text)) is True
