@@ -388,3 +388,23 @@ def test_expression_error_pickles_with_its_position() -> None:
     copy = pickle.loads(pickle.dumps(info.value))
     assert (2, 7, info.value.message) == (copy.line, copy.col, copy.message)
     assert str(info.value) == str(copy)
+
+
+def test_package_exports_exactly_its_public_api() -> None:
+    import types
+
+    import sauci.core.expr as package
+
+    public = {
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(package.__all__) == public - {"annotations", "Any", "Callable", "Mapping"}
+
+
+def test_status_functions_tell_whether_an_if_checks_status() -> None:
+    from sauci.core.expr import STATUS_FUNCTIONS
+
+    assert not parse("github.ref == 'x'").functions & STATUS_FUNCTIONS
+    assert parse("Failure() && github.ref == 'x'").functions & STATUS_FUNCTIONS

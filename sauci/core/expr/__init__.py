@@ -24,6 +24,7 @@ from sauci.core.expr._errors import (
     ExpressionError,
 )
 from sauci.core.expr._expression import Expression, Reference, parse
+from sauci.core.expr._functions import STATUS_FUNCTIONS
 from sauci.core.expr._json import to_string
 from sauci.core.expr._template import interpolate, parse_template
 from sauci.core.expr._values import format_number, truthy
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_TREE_DEPTH",
     "MAX_VALUE_CHARS",
+    "STATUS_FUNCTIONS",
     "Expression",
     "ExpressionError",
     "Reference",
