@@ -408,3 +408,19 @@ def test_status_functions_tell_whether_an_if_checks_status() -> None:
 
     assert not parse("github.ref == 'x'").functions & STATUS_FUNCTIONS
     assert parse("Failure() && github.ref == 'x'").functions & STATUS_FUNCTIONS
+
+
+def test_conditions_get_the_implicit_success_check() -> None:
+    from sauci.core.expr import parse_condition
+
+    status = {"success": lambda: False, "failure": lambda: True, "always": lambda: True}
+    plain = parse_condition("${{ github.ref == 'refs/heads/main' }}")
+    assert "success" in plain.functions
+    assert plain.evaluate(CONTEXTS, status) is False  # a failed job skips it
+    assert plain.evaluate(CONTEXTS, {**status, "success": lambda: True}) is True
+    explicit = parse_condition("failure() && github.ref == 'refs/heads/main'")
+    assert explicit.evaluate(CONTEXTS, status) is True
+    assert parse_condition("always()").evaluate({}, status) is True
+    with pytest.raises(ExpressionError) as info:
+        parse_condition("github.ref ==", line=3, col=9)
+    assert (3, 22) == (info.value.line, info.value.col)

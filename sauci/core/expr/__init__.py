@@ -23,7 +23,7 @@ from sauci.core.expr._errors import (
     MAX_VALUE_CHARS,
     ExpressionError,
 )
-from sauci.core.expr._expression import Expression, Reference, parse
+from sauci.core.expr._expression import Expression, Reference, parse, parse_condition
 from sauci.core.expr._functions import STATUS_FUNCTIONS
 from sauci.core.expr._json import to_string
 from sauci.core.expr._template import interpolate, parse_template
@@ -43,6 +43,7 @@ __all__ = [
     "format_number",
     "interpolate",
     "parse",
+    "parse_condition",
     "parse_template",
     "to_string",
     "truthy",
