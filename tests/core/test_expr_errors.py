@@ -186,5 +186,13 @@ def test_interpolated_text_growth_is_bounded() -> None:
 
 
 def test_many_expressions_in_one_text_are_fine() -> None:
-    text = "${{ x }}," * 20_000
-    assert "1," * 20_000 == interpolate(text, {"x": 1})
+    text = "${{ x }},\n" * 10_000  # positions are found in one pass, not once per expression
+    assert "1,\n" * 10_000 == interpolate(text, {"x": 1})
+
+
+def test_many_strings_before_a_far_closing_brace_are_scanned_once() -> None:
+    with pytest.raises(ExpressionError, match=f"the limit is {MAX_LENGTH}"):
+        interpolate("${{ " + "'a' " * 200_000 + "}}", {})
+    with pytest.raises(ExpressionError, match="not closed") as info:
+        parse_template("${{ a }}\n${{ " + "'a' " * 200_000, line=3)
+    assert (4, 1) == (info.value.line, info.value.col)

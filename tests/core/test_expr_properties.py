@@ -12,7 +12,15 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sauci.core.expr import ExpressionError, evaluate, format_number, parse, to_string, truthy
+from sauci.core.expr import (
+    ExpressionError,
+    evaluate,
+    format_number,
+    parse,
+    parse_template,
+    to_string,
+    truthy,
+)
 
 NUMERIC_TEXT = st.sampled_from(
     ["", " ", "0", "1", "-1", "1.5", " 2 ", "0x10", "1e3", "abc", "true", "NaN", "Infinity"]
@@ -283,3 +291,24 @@ def test_a_number_equals_its_printed_text_both_ways(x: float) -> None:
     text = format_number(x)
     assert run("a == b", a=x, b=text) is run("a == b", a=text, b=x)
     assert run("a == b", a=text, b=run(text)) is True
+
+
+@given(
+    st.lists(
+        st.sampled_from(["x", "\n", " ", "${{ a }}", "${{ '}}' }}", "${{\n b }}"]), max_size=20
+    ),
+    st.integers(1, 50),
+    st.integers(1, 50),
+)
+def test_template_positions_are_where_each_expression_is_in_the_file(
+    pieces: list[str], line: int, col: int
+) -> None:
+    text = "".join(pieces)
+    expressions = [p for p in parse_template(text, line=line, col=col) if not isinstance(p, str)]
+    starts = [m.end() for m in re.finditer(r"\$\{\{", text)]
+    assert len(starts) == len(expressions)
+    for start, expression in zip(starts, expressions, strict=True):
+        before = text[:start]
+        expected_line = line + before.count("\n")
+        expected_col = col + start if "\n" not in before else start - before.rindex("\n")
+        assert (expected_line, expected_col) == (expression.source.line, expression.source.col)

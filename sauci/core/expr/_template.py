@@ -20,6 +20,17 @@ def parse_template(text: str, *, line: int = 1, col: int = 1) -> list[str | Expr
     where = Source(text, line, col)
     parts: list[str | Expression] = []
     i = 0
+    counted, line_now, line_start = 0, line, -1  # positions found in one pass, not per expression
+
+    def position(offset: int) -> tuple[int, int]:
+        nonlocal counted, line_now, line_start
+        newlines = text.count("\n", counted, offset)
+        if newlines:
+            line_now += newlines
+            line_start = text.rindex("\n", counted, offset)
+        counted = offset
+        return line_now, (col + offset if line_start < 0 else offset - line_start)
+
     while (start := text.find(_OPEN, i)) >= 0:
         inner = start + len(_OPEN)
         end = closing(text, inner)
@@ -27,7 +38,7 @@ def parse_template(text: str, *, line: int = 1, col: int = 1) -> list[str | Expr
             raise where.error("'${{' is not closed by '}}'", start)
         if start > i:
             parts.append(text[i:start])
-        inner_line, inner_col = where.position(inner)
+        inner_line, inner_col = position(inner)
         parts.append(parse(text[inner:end], line=inner_line, col=inner_col))
         i = end + 2
     if i < len(text):
