@@ -10,6 +10,7 @@ from sauci.core.expr import (
     MAX_DEPTH,
     MAX_LENGTH,
     MAX_VALUE_CHARS,
+    MAX_WORK,
     ExpressionError,
     evaluate,
     interpolate,
@@ -196,3 +197,29 @@ def test_many_strings_before_a_far_closing_brace_are_scanned_once() -> None:
     with pytest.raises(ExpressionError, match="not closed") as info:
         parse_template("${{ a }}\n${{ " + "'a' " * 200_000, line=3)
     assert (4, 1) == (info.value.line, info.value.col)
+
+
+def test_work_of_one_evaluation_is_bounded() -> None:
+    text = "a" * 640_000  # 10,000 units each time a function handles it
+    source = " || ".join(["contains(x, 'b')"] * 200)
+    with pytest.raises(ExpressionError, match=f"more than {MAX_WORK} units of work") as info:
+        evaluate(source, {"x": text})
+    assert 1 == info.value.line
+    assert info.value.col > 1  # at the call that ran out, not the start
+
+
+def test_an_array_too_big_to_search_is_refused_before_it_is_searched() -> None:
+    with pytest.raises(ExpressionError, match="units of work"):
+        evaluate("contains(x, -1)", {"x": list(range(MAX_WORK + 1))})
+
+
+def test_case_insensitive_lookups_in_huge_objects_are_counted() -> None:
+    huge = {str(i): i for i in range(100_000)}
+    with pytest.raises(ExpressionError, match="units of work"):
+        evaluate(" || ".join(["x.A"] * 1_000), {"x": huge})
+    assert 5 == evaluate("x['5'] || x.nope", {"x": huge})
+
+
+def test_work_of_one_text_is_bounded_across_its_expressions() -> None:
+    with pytest.raises(ExpressionError, match=f"more than {2 * MAX_WORK} units of work"):
+        interpolate("${{ contains(x, 'b') }}" * 1_000, {"x": "a" * 640_000})

@@ -21,6 +21,7 @@ from sauci.core.expr._errors import (
     MAX_LENGTH,
     MAX_TREE_DEPTH,
     MAX_VALUE_CHARS,
+    MAX_WORK,
     ExpressionError,
 )
 from sauci.core.expr._expression import Expression, Reference, parse, parse_condition
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_TREE_DEPTH",
     "MAX_VALUE_CHARS",
+    "MAX_WORK",
     "STATUS_FUNCTIONS",
     "Expression",
     "ExpressionError",

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_TREE_DEPTH",
     "MAX_VALUE_CHARS",
+    "MAX_WORK",
     "ExpressionError",
 ]
 
@@ -25,6 +26,7 @@ MAX_DEPTH = 50  # nesting of ( ), [ ], calls and ! (GitHub's limit)
 MAX_TREE_DEPTH = 100  # levels of the syntax tree, chains of == or . included
 MAX_VALUE_CHARS = 1 << 20  # the longest string format/join/toJSON/interpolate builds
 MAX_JSON_CHARS = 1 << 20  # the longest text fromJSON reads
+MAX_WORK = 500_000  # units of work of one evaluation (see _evaluate.Budget)
 
 
 class ExpressionError(PipelineError):

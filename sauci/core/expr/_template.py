@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sauci.core.expr._errors import MAX_VALUE_CHARS
+from sauci.core.expr._errors import MAX_VALUE_CHARS, MAX_WORK
+from sauci.core.expr._evaluate import Budget, evaluate_tree
 from sauci.core.expr._expression import Expression, parse
 from sauci.core.expr._json import to_string
 from sauci.core.expr._lexer import Source, closing
@@ -61,11 +62,12 @@ def interpolate(
         return text
     out: list[str] = []
     added = 0
+    budget = Budget(2 * MAX_WORK)  # one budget for all the text's expressions
     for part in parse_template(text, line=line, col=col):
         if isinstance(part, str):
             out.append(part)
             continue
-        value = to_string(part.evaluate(contexts, functions))
+        value = to_string(evaluate_tree(part.tree, part.source, contexts, functions, budget))
         added += len(value)
         if added > 8 * MAX_VALUE_CHARS:
             raise part.source.error(
