@@ -208,3 +208,36 @@ def test_secrets_reach_the_job_masked_and_its_summary_is_kept(tmp_path: Path, mo
     assert "printed " in out and "s3cret-value-42" not in out
     (summary,) = (tmp_path / "data" / "artifacts").rglob("step-summary.md")
     assert "## Deployed **1.2.3**\n" == summary.read_text()
+
+
+def test_pytest_results_reach_the_store_once_without_or_with_the_workflow_s_own_report(
+    tmp_path: Path,
+) -> None:
+    pytest_run = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
+    text = f"""\
+on: push
+jobs:
+  plain:
+    runs-on: ubuntu-latest
+    steps:
+      - run: {pytest_run}
+  own-report:
+    runs-on: ubuntu-latest
+    steps:
+      - run: {pytest_run} --junitxml=reports/junit.xml
+      - uses: actions/upload-artifact@v4
+        with:
+          path: reports/junit.xml
+"""
+    repo = repository(tmp_path, text)
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_x.py").write_text(
+        "import pytest\ndef test_a(): pass\ndef test_b(): pass\n"
+        "@pytest.mark.skip\ndef test_c(): pass\n"
+    )
+    subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "tests"], cwd=repo, check=True)
+    result = sauci("run", str(repo))
+    assert 0 == result.returncode, result.stdout + result.stderr
+    shown = sauci("show", "1")
+    assert "tests: 6 run, 0 failed" in shown.stdout, shown.stdout  # 3 per job, none twice

@@ -318,6 +318,7 @@ def _entry(
         "expr_path": str(Path(__file__).resolve().parents[3]),
         "steps": driver_steps,
         "secrets": secrets,
+        "junit": settings.pytest_junit,
         "needs": needs,
         "outputs": job_outputs(job, problems),
     }
@@ -335,7 +336,8 @@ def _entry(
         matrix={k: matrix_text(v) for k, v in combo.items()},
         # GITHUB_STEP_SUMMARY, as the job driver keeps it (when a step wrote one).
         artifacts=(*parts.artifacts, f".sauci-gha/{_safe_name(job_id)}/step-summary.md"),
-        junit=tuple(parts.junit),
+        # The workflow's own reports, and the one pytest writes for SauCI (jobdriver).
+        junit=(*parts.junit, f".sauci-gha/{_safe_name(job_id)}/junit/*.xml"),
         cache=cache,
         condition=condition,
         secrets=secrets,

@@ -270,6 +270,11 @@ class _Job:
             GITHUB_STEP_SUMMARY=files["summary"],
             GITHUB_ACTION=step.get("id") or "",
         )
+        if self.spec.get("junit"):
+            # pytest writes a JUnit report SauCI reads, so the tests show in the
+            # build page; a --junitxml of the workflow's own comes later and wins.
+            report = os.path.join(self.junit_dir(), f"step-{len(self.steps)}-{id(step)}.xml")
+            env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={report}".strip()
         code = self.setup_python(step, env, files) if kind == "python" else self.shell(step, env)
         with open(files["env"], encoding="utf-8") as fh:
             added = parse_env_file(fh.read())
@@ -298,6 +303,13 @@ class _Job:
             outputs,
             conclusion="success" if step.get("continue_on_error") else outcome,
         )
+
+    def junit_dir(self) -> str:
+        folder = os.path.join(
+            self.workspace, ".sauci-gha", _safe(self.spec.get("job", "job")), "junit"
+        )
+        os.makedirs(folder, exist_ok=True)
+        return folder
 
     def record(
         self,
