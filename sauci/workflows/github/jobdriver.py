@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 if __name__ != "__main__":  # imported; run through `python -c`, pythons.py's source came first
-    from sauci.workflows.github.pythons import find_python, make_venv
+    from sauci.workflows.github.pythons import activate_python
 
 __all__ = ["hash_files", "main", "parse_env_file"]
 
@@ -356,41 +356,9 @@ class _Job:
             return 124
 
     def setup_python(self, step: dict[str, Any], env: dict[str, str], files: dict[str, str]) -> int:
-        spec = self.fill(step["version"], env)
-        exe = find_python(spec, env["PATH"])
-        if exe is None:
-            print(f"sauci: no interpreter for python-version {spec!r} on this machine", flush=True)
-            return 1
         # Per job: jobs without a matrix share the build's workspace and may run at once.
-        venv = os.path.join(
-            self.workspace,
-            ".sauci-gha",
-            _safe(self.spec.get("job", "job")),
-            "python-" + _safe(spec),
-        )
-        if not os.path.exists(os.path.join(venv, "pyvenv.cfg")):
-            code = make_venv(exe, venv, env)
-            if code != 0:
-                return code
-        bin_dir = os.path.join(venv, "bin")
-        version = subprocess.run(
-            [
-                os.path.join(bin_dir, "python"),
-                "-c",
-                "import sys; print('%d.%d.%d' % sys.version_info[:3])",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        print(f"Python {version} from {exe}, in the virtual environment {venv}", flush=True)
-        with open(files["path"], "a", encoding="utf-8") as fh:
-            fh.write(bin_dir + "\n")
-        with open(files["env"], "a", encoding="utf-8") as fh:
-            fh.write(f"pythonLocation={venv}\nVIRTUAL_ENV={venv}\n")
-        with open(files["output"], "a", encoding="utf-8") as fh:
-            fh.write(f"python-version={version}\npython-path={os.path.join(bin_dir, 'python')}\n")
-        return 0
+        folder = os.path.join(self.workspace, ".sauci-gha", _safe(self.spec.get("job", "job")))
+        return activate_python(self.fill(step["version"], env), folder, env, files)
 
 
 def _safe(name: str) -> str:

@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 
-__all__ = ["find_python", "make_venv"]
+__all__ = ["activate_python", "find_python", "make_venv"]
 
 _VERSION = re.compile(
     r"(?P<pypy>pypy-?)?(?P<major>\d+)(?:\.(?P<minor>\d+|x))?(?:\.(?P<patch>\d+|x))?(?P<t>t)?(?P<dev>-dev)?\Z"
@@ -171,4 +171,38 @@ def make_venv(exe: str, venv: str, env: dict[str, str]) -> int:
                     f"#!{os.path.join(venv, 'bin', 'python')}\nimport sys\nfrom pip._internal.cli.main import main\nsys.exit(main())\n"
                 )
             os.chmod(script, 0o755)
+    return 0
+
+
+def activate_python(spec: str, folder: str, env: dict[str, str], files: dict[str, str]) -> int:
+    """What actions/setup-python does for the job driver: the interpreter ``spec`` names,
+    in a virtual environment under ``folder``, first on PATH for the steps after it
+    (through the step's ``GITHUB_PATH``/``GITHUB_ENV``/``GITHUB_OUTPUT`` ``files``)."""
+    exe = find_python(spec, env["PATH"])
+    if exe is None:
+        print(f"sauci: no interpreter for python-version {spec!r} on this machine", flush=True)
+        return 1
+    venv = os.path.join(folder, "python-" + (re.sub(r"[^\w.-]+", "_", spec)[:40] or "_"))
+    if not os.path.exists(os.path.join(venv, "pyvenv.cfg")):
+        code = make_venv(exe, venv, env)
+        if code != 0:
+            return code
+    bin_dir = os.path.join(venv, "bin")
+    version = subprocess.run(
+        [
+            os.path.join(bin_dir, "python"),
+            "-c",
+            "import sys; print('%d.%d.%d' % sys.version_info[:3])",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    print(f"Python {version} from {exe}, in the virtual environment {venv}", flush=True)
+    with open(files["path"], "a", encoding="utf-8") as fh:
+        fh.write(bin_dir + "\n")
+    with open(files["env"], "a", encoding="utf-8") as fh:
+        fh.write(f"pythonLocation={venv}\nVIRTUAL_ENV={venv}\n")
+    with open(files["output"], "a", encoding="utf-8") as fh:
+        fh.write(f"python-version={version}\npython-path={os.path.join(bin_dir, 'python')}\n")
     return 0
