@@ -42,8 +42,8 @@ def triggers(
         if event == "push":
             events += ["push", "webhook", "manual"]
             if isinstance(config, Mapping):
-                branches += [str(b) for b in config.get("branches", []) or []]
-                branches += ["!" + str(b) for b in config.get("branches-ignore", []) or []]
+                branches += [str(b) for b in _names(config, "branches", at, problems)]
+                branches += ["!" + str(b) for b in _names(config, "branches-ignore", at, problems)]
                 for key in ("tags", "tags-ignore", "paths", "paths-ignore"):
                     if key in config:
                         notes.append(
@@ -54,19 +54,50 @@ def triggers(
             if isinstance(config, Mapping) and config.get("inputs"):
                 notes.append("workflow_dispatch inputs: not supported yet (inputs are empty)")
         elif event == "schedule":
-            for item in config or []:
-                if isinstance(item, Mapping) and "cron" in item:
-                    schedules.append(Schedule(cron=str(item["cron"])))
+            for item in config if isinstance(config, list) else [config]:
+                cron = item.get("cron") if isinstance(item, Mapping) else None
+                if cron is None or not _cron_ok(str(cron)):
+                    problems.add(
+                        on.at("schedule") if hasattr(on, "at") else at,
+                        f"on.schedule needs entries of the form '- cron: \"0 6 * * 1\"' (got {cron if cron is not None else item!r})",
+                    )
+                    continue
+                schedules.append(Schedule(cron=str(cron)))
             events.append("cron")
         elif event in ("pull_request", "pull_request_target", "merge_group"):
             notes.append(f"on.{event}: SauCI builds pushes; this trigger has no counterpart")
         else:
             notes.append(f"on.{event}: not a trigger SauCI has; ignored")
-    if "push" not in on:
-        # No push trigger: `sauci run` still runs it, a push to the server does not.
-        pass
     return (
         When(events=tuple(dict.fromkeys(events)), branches=tuple(branches)),
         tuple(schedules),
         notes,
     )
+
+
+def _names(
+    config: Mapping[str, Any], key: str, at: tuple[int, int], problems: Problems
+) -> list[Any]:
+    """A filter's list of patterns (a single string is one pattern)."""
+    value = config.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return value
+    problems.add(
+        config.at(key) if hasattr(config, "at") else at,
+        f"on.push.{key} must be a list of branch patterns",
+    )
+    return []
+
+
+def _cron_ok(text: str) -> bool:
+    from sauci.core.cron import CronSchedule
+
+    try:
+        CronSchedule.parse(text)
+    except ValueError:
+        return False
+    return True

@@ -110,6 +110,11 @@ def job_entries(
             problems.add(job.at("steps"), f"the job {job_id!r} has no 'steps'")
         return []
     strategy = job.get("strategy") or LMap()
+    if not isinstance(strategy, LMap):
+        problems.add(
+            job.at("strategy"), "'strategy' must be a mapping (matrix, fail-fast, max-parallel)"
+        )
+        strategy = LMap()
     combos: list[dict[str, Any]] = [{}]
     matrix = strategy.get("matrix") if isinstance(strategy, Mapping) else None
     base_ctx = {
@@ -255,6 +260,10 @@ def _entry(
     parts = JobParts(skip=skip)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
+        if not isinstance(raw, LMap):
+            at = job["steps"].positions[index]
+            problems.add(at, "a step must be a mapping with 'run' or 'uses'")
+            continue
         driver_steps += driver_step(
             raw,
             index,

@@ -45,6 +45,11 @@ def job_defaults(doc: LMap, job: LMap, problems: Problems) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for level in (doc, job):
         defaults = level.get("defaults")
+        if defaults is not None and not (
+            isinstance(defaults, LMap) and isinstance(defaults.get("run", LMap()), LMap)
+        ):
+            problems.add(level.at("defaults"), "'defaults' must be a mapping with a 'run' mapping")
+            continue
         if isinstance(defaults, Mapping) and isinstance(defaults.get("run"), Mapping):
             run = defaults["run"]
             for key in ("shell", "working-directory"):

@@ -95,6 +95,13 @@ def driver_step(
     if ("run" in step) == ("uses" in step):
         problems.add(where(step), "a step needs exactly one of 'run' and 'uses'")
         return []
+    for key in ("run", "uses", "id", "shell", "working-directory", "name"):
+        if key in step and isinstance(step[key], (list, dict)):
+            problems.add(step.at(key), f"a step's {key!r} must be a string")
+            return []
+    if "with" in step and not isinstance(step["with"], LMap):
+        problems.add(step.at("with"), "a step's 'with' must be a mapping of inputs")
+        return []
     if "run" in step:
         out.update(kind="run", run=_fill(step["run"], ctx, step.at("run"), problems))
         shell = step.get("shell", defaults.get("shell"))
