@@ -9,8 +9,12 @@ Front ends are found through :data:`FRONT_ENDS`: a kind (``"github"``,
 ``"gitlab"``) mapped to ``"module:function"``, imported only when a file of
 that kind is read. The function is called as ``function(path, text,
 options)`` and returns a :class:`Loaded` (or a Pipeline); it raises
-PipelineError with file:line:col problems. Adding a front end is one entry.
-This package imports the core, never the other way round.
+PipelineError with file:line:col problems. Adding a front end is one entry
+(the table is in ``sauci/workflows/_lookup.py``). A server reads a build's
+file through :func:`load_for_build` (the Runner's ``pipeline_loader``) and
+its cron schedules through :func:`workflow_schedules`; :func:`action_commands`
+is the operator's ``[sauci.actions]`` table. This package imports the core,
+never the other way round.
 """
 
 from __future__ import annotations
