@@ -1,0 +1,104 @@
+"""Job instances joined into a :class:`Pipeline`: needs from stages or
+``needs:``, the server's policy (timeout cap, what its sandboxes can do)."""
+
+from __future__ import annotations
+
+import attrs
+
+from sauci.core.demands import SandboxCapabilities, demand_message, unmet_demands
+from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.exceptions import PipelineError
+from sauci.workflows.gitlab._merge import Report
+from sauci.workflows.gitlab._plan import JobPlan
+from sauci.workflows.gitlab._yaml import Map
+
+__all__ = ["GitLabPlan", "assemble"]
+
+
+@attrs.frozen(kw_only=True)
+class GitLabPlan:
+    """A ``.gitlab-ci.yml`` planned for one build: the pipeline SauCI runs,
+    and the jobs GitLab would leave out of it, each with the reason."""
+
+    pipeline: Pipeline
+    left_out: tuple[tuple[str, str], ...] = ()
+
+
+def _blocking(plan: JobPlan) -> bool:
+    """Whether later stages wait for this job (a manual job that may fail does not)."""
+    return not (plan.when == "manual" and plan.kwargs.get("allow_failure"))
+
+
+def assemble(
+    plans: list[JobPlan],
+    jobs: dict[str, Map],
+    left_out: list[tuple[str, str]],
+    source: str,
+    report: Report,
+    *,
+    max_timeout: float | None,
+    capabilities: SandboxCapabilities | None,
+) -> Pipeline | None:
+    instances: dict[str, list[str]] = {}
+    for plan in plans:
+        instances.setdefault(plan.job, []).append(plan.kwargs["name"])
+    dropped = dict(left_out)
+    steps: list[Step] = []
+    for plan in plans:
+        kwargs = dict(plan.kwargs)
+        if kwargs.pop("allow_exit_codes", None):
+            report(
+                jobs[plan.job].where("allow_failure"),
+                f"{plan.job}: allow_failure: exit_codes is not supported yet",
+            )
+        if plan.needs is None:
+            needs = [
+                name for other in plans if other.stage < plan.stage and _blocking(other)
+                for name in [other.kwargs["name"]]
+            ]  # fmt: skip
+        else:
+            needs = []
+            for needed, optional, at in plan.needs:
+                if needed in instances:
+                    needs.extend(instances[needed])
+                elif needed in dropped:
+                    if not optional:
+                        report(
+                            at,
+                            f"{plan.job}: needs {needed!r}, which is not in this build's "
+                            f"pipeline ({dropped[needed]}); mark it optional: true",
+                        )
+                elif needed not in jobs or needed.startswith("."):
+                    report(at, f"{plan.job}: needs {needed!r}, which is not a job")
+        kwargs["needs"] = tuple(dict.fromkeys(needs))
+        timeout = kwargs.get("timeout")
+        if max_timeout is not None:
+            if timeout is not None and timeout > max_timeout:
+                report(
+                    jobs[plan.job].where("timeout"),
+                    f"{plan.job}: timeout is more than this server's limit of {max_timeout:g} s",
+                )
+                continue
+            if timeout is None and max_timeout < DEFAULT_TIMEOUT:
+                kwargs["timeout"] = float(max_timeout)
+        try:
+            step = Step(**kwargs)
+        except (TypeError, ValueError) as exc:
+            report(jobs[plan.job].pos, f"{plan.job}: {exc}")
+            continue
+        if capabilities is not None:
+            sandbox, unmet = unmet_demands(step, capabilities)
+            for demand in unmet:
+                report(
+                    jobs[plan.job].where(demand.key[0]),
+                    demand_message(plan.job, sandbox, demand, capabilities, named=False),
+                )
+        steps.append(step)
+    try:
+        return Pipeline(steps=steps, source=source)
+    except PipelineError as exc:
+        for problem in exc.problems:
+            report(None, problem.message)
+    except (TypeError, ValueError) as exc:
+        report(None, str(exc))
+    return None

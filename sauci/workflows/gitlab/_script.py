@@ -1,0 +1,73 @@
+"""A GitLab job's ``before_script``, ``script`` and ``after_script`` as one bash script.
+
+``before_script`` and ``script`` run in one shell that stops at the first
+failing command, each command echoed as ``$ command`` as GitLab's log shows
+it. ``after_script`` runs after them, in its own shell, from the project
+directory, even when the script failed, with ``CI_JOB_STATUS`` set; its
+failure is printed and does not change the job's status. Variables only
+known when the step runs (``CI_PROJECT_DIR``, ...) are set first, from
+SauCI's own; values built on them are assembled from quoted pieces, so
+nothing in a variable is ever run.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+__all__ = ["job_script"]
+
+_PRELUDE = (
+    'export CI_PROJECT_DIR="$PWD" CI_BUILDS_DIR="$(dirname "$PWD")"',
+    'export CI_PIPELINE_ID="${SAUCI_BUILD_ID:-0}" CI_JOB_ID="${SAUCI_BUILD_ID:-0}"',
+    'export CI_COMMIT_SHA="${CI_COMMIT_SHA:-${SAUCI_SHA:-}}"',
+    'export CI_COMMIT_SHORT_SHA="${CI_COMMIT_SHA:0:8}"',
+)
+
+
+def _shell_value(parts: Sequence[str | tuple[str]]) -> str:
+    return "".join(shlex.quote(p) if isinstance(p, str) else f'"${{{p[0]}}}"' for p in parts if p)
+
+
+def _commands(lines: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        out.append("printf '%s\\n' " + shlex.quote("$ " + line))
+        out.append(line)
+    return out
+
+
+def job_script(
+    before: Sequence[str],
+    script: Sequence[str],
+    after: Sequence[str],
+    runtime_env: dict[str, list[str | tuple[str]]],
+) -> tuple[str, ...]:
+    """The lines of the step's bash script."""
+    lines = list(_PRELUDE)
+    for name, parts in runtime_env.items():
+        value = _shell_value(parts) or "''"
+        lines.append(f"export {name}={value}")
+    main = _commands([*before, *script])
+    if not after:
+        return (*lines, *main)
+    return (
+        *lines,
+        "set +e",
+        "(",
+        "set -eo pipefail",
+        *main,
+        ")",
+        "sauci_script_status=$?",
+        'if [ "$sauci_script_status" -eq 0 ]; then export CI_JOB_STATUS=success; '
+        "else export CI_JOB_STATUS=failed; fi",
+        'cd "$CI_PROJECT_DIR"',
+        "(",
+        "set -eo pipefail",
+        *_commands(after),
+        ")",
+        "sauci_after_status=$?",
+        "if [ \"$sauci_after_status\" -ne 0 ]; then printf '%s\\n' "
+        '"after_script exited with $sauci_after_status; the job\'s status comes from its script"; fi',
+        'exit "$sauci_script_status"',
+    )
