@@ -46,11 +46,6 @@ def assemble(
     steps: list[Step] = []
     for plan in plans:
         kwargs = dict(plan.kwargs)
-        if kwargs.pop("allow_exit_codes", None):
-            report(
-                jobs[plan.job].where("allow_failure"),
-                f"{plan.job}: allow_failure: exit_codes is not supported yet",
-            )
         if plan.needs is None:
             needs = [
                 name for other in plans if other.stage < plan.stage and _blocking(other)
@@ -68,7 +63,7 @@ def assemble(
                             f"{plan.job}: needs {needed!r}, which is not in this build's "
                             f"pipeline ({dropped[needed]}); mark it optional: true",
                         )
-                elif needed not in jobs or needed.startswith("."):
+                elif not optional and (needed not in jobs or needed.startswith(".")):
                     report(at, f"{plan.job}: needs {needed!r}, which is not a job")
         kwargs["needs"] = tuple(dict.fromkeys(needs))
         timeout = kwargs.get("timeout")

@@ -184,18 +184,10 @@ def _step(
     env, runtime = _env(variables, {**base, "CI_JOB_NAME": entry, "CI_JOB_NAME_SLUG": slug(entry)})
     known = dict(env)
     script = read_script(job.get("script"), job.where("script"), "script", report)
-    kwargs: dict[str, Any] = {
-        "name": entry,
-        "run": job_script(
-            read_script(
-                job.get("before_script"), job.where("before_script"), "before_script", report
-            ),
-            script,
-            read_script(job.get("after_script"), job.where("after_script"), "after_script", report),
-            runtime,
-        ),
-        "env": env,
-    }
+    before = read_script(
+        job.get("before_script"), job.where("before_script"), "before_script", report
+    )
+    after = read_script(job.get("after_script"), job.where("after_script"), "after_script", report)
     allow: bool = False
     codes: tuple[int, ...] = ()
     if "allow_failure" in job:
@@ -204,9 +196,13 @@ def _step(
         allow = True  # GitLab: a manual job does not block the jobs after it
     if decision.allow_failure is not None:
         allow, codes = decision.allow_failure, ()
-    kwargs["allow_failure"] = allow
-    if codes:
-        kwargs["allow_exit_codes"] = codes
+    kwargs: dict[str, Any] = {
+        "name": entry,
+        # exit_codes: those codes become success in the script, any other fails
+        "run": job_script(before, script, after, runtime, codes),
+        "env": env,
+        "allow_failure": allow and not codes,
+    }
     if "timeout" in job and (seconds := read_timeout(job["timeout"], job.where("timeout"), report)):
         kwargs["timeout"] = seconds
     if "retry" in job:

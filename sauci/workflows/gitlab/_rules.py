@@ -120,8 +120,10 @@ def _rules(
         if allow is not None and not isinstance(allow, bool):
             report(rule.where("allow_failure"), f"{owner}: rules: allow_failure is true or false")
             allow = None
-        values = rule.get("variables") or {}
-        if not isinstance(values, Map):
+        values = rule.get("variables")
+        if values is None:
+            values = {}
+        elif not isinstance(values, Map):
             report(rule.where("variables"), f"{owner}: rules: variables is a mapping")
             values = {}
         return Decision(
@@ -211,9 +213,11 @@ def _refs_clause(
     *,
     empty: bool,
 ) -> bool:
-    """Whether an ``only``/``except`` value holds: all of its keys (refs,
-    variables, changes); refs default to branches and tags in ``only``."""
-    if isinstance(value, Seq):
+    """Whether an ``only`` (``empty``) or ``except`` value holds; refs
+    default to branches and tags in ``only``."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
         value_map: Any = {"refs": value}
     elif isinstance(value, Map):
         value_map = value
@@ -223,18 +227,22 @@ def _refs_clause(
     else:
         report(where, "expected a list of refs or a mapping of refs, variables, changes")
         return False
-    holds = True
     refs = value_map.get("refs")
     if refs is None and empty:
         refs = ["branches", "tags"]
+    if isinstance(refs, str):
+        refs = [refs]
+    results = []  # each key: whether one of its conditions matches
     if refs is not None:
-        holds = any(_ref_matches(r, context, where, report) for r in refs)
-    if holds and "variables" in value_map:
+        results.append(any([_ref_matches(r, context, where, report) for r in refs]))
+    if "variables" in value_map:
         exprs = value_map["variables"]
-        holds = any(_condition(e, where, variables, report) for e in exprs)
-    if holds and "changes" in value_map:
-        holds = _changes(value_map["changes"], where, variables, context, report)
-    return holds
+        exprs = [exprs] if isinstance(exprs, str) else exprs
+        results.append(any([_condition(e, where, variables, report) for e in exprs]))
+    if "changes" in value_map:
+        results.append(_changes(value_map["changes"], where, variables, context, report))
+    # only: every key matches; except: any key matches (GitLab's documented rule)
+    return all(results) if empty else any(results)
 
 
 def _ref_matches(ref: Any, context: GitLabContext, where: Pos, report: Report) -> bool:

@@ -42,32 +42,42 @@ def job_script(
     script: Sequence[str],
     after: Sequence[str],
     runtime_env: dict[str, list[str | tuple[str]]],
+    allowed_codes: Sequence[int] = (),
 ) -> tuple[str, ...]:
-    """The lines of the step's bash script."""
+    """The lines of the step's bash script.
+
+    ``allowed_codes`` (``allow_failure: exit_codes``): the script ending with
+    one of them is printed and turned into success, so the jobs after it run.
+    """
     lines = list(_PRELUDE)
     for name, parts in runtime_env.items():
         value = _shell_value(parts) or "''"
         lines.append(f"export {name}={value}")
     main = _commands([*before, *script])
-    if not after:
+    if not after and not allowed_codes:
         return (*lines, *main)
-    return (
-        *lines,
-        "set +e",
-        "(",
-        "set -eo pipefail",
-        *main,
-        ")",
-        "sauci_script_status=$?",
-        'if [ "$sauci_script_status" -eq 0 ]; then export CI_JOB_STATUS=success; '
-        "else export CI_JOB_STATUS=failed; fi",
-        'cd "$CI_PROJECT_DIR"',
-        "(",
-        "set -eo pipefail",
-        *_commands(after),
-        ")",
-        "sauci_after_status=$?",
-        "if [ \"$sauci_after_status\" -ne 0 ]; then printf '%s\\n' "
-        '"after_script exited with $sauci_after_status; the job\'s status comes from its script"; fi',
-        'exit "$sauci_script_status"',
-    )
+    lines += ["set +e", "(", "set -eo pipefail", *main, ")", "sauci_script_status=$?"]
+    if after:
+        lines += [
+            'if [ "$sauci_script_status" -eq 0 ]; then export CI_JOB_STATUS=success; '
+            "else export CI_JOB_STATUS=failed; fi",
+            'cd "$CI_PROJECT_DIR"',
+            "(",
+            "set -eo pipefail",
+            *_commands(after),
+            ")",
+            "sauci_after_status=$?",
+            "if [ \"$sauci_after_status\" -ne 0 ]; then printf '%s\\n' "
+            '"after_script exited with $sauci_after_status; the job\'s status comes from its script"; fi',
+        ]
+    if allowed_codes:
+        codes = " ".join(str(c) for c in allowed_codes)
+        lines += [
+            f"for sauci_code in {codes}; do",
+            '  if [ "$sauci_script_status" -eq "$sauci_code" ]; then',
+            "    printf '%s\\n' \"exit code $sauci_code is allowed by allow_failure: exit_codes\"",
+            "    sauci_script_status=0",
+            "  fi",
+            "done",
+        ]
+    return (*lines, 'exit "$sauci_script_status"')

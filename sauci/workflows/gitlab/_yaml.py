@@ -5,7 +5,7 @@ each key), lists :class:`Seq`, scalars the Python value YAML resolves them to
 (``3.10`` is the float 3.1, as GitLab reads it). YAML merge keys (``<<:``)
 are applied here; ``!reference [job, key]`` becomes a :class:`Reference`,
 resolved once every included file is merged. Nothing is constructed from a
-tag: any other tag is kept as its text, and aliases that expand past
+tag: any other tag is a problem, and aliases that expand past
 :data:`MAX_VALUES` values are a problem, not a hang.
 """
 
@@ -30,6 +30,9 @@ MAX_VALUES = 100_000
 MAX_DEPTH = 100
 _Y = "tag:yaml.org,2002:"
 _CONSTRUCTOR = SafeConstructor()
+_TAGS = frozenset(
+    _Y + t for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
+)
 
 
 @attrs.frozen
@@ -136,6 +139,11 @@ class _Converter:
             )
         if node.tag == "!reference":
             return self._reference(node)
+        if node.tag not in _TAGS:
+            raise YamlProblem(
+                _pos(self.file, node),
+                f"the tag {node.tag} is not understood (GitLab files use !reference only)",
+            )
         if isinstance(node, MappingNode):
             return self._mapping(node)
         if isinstance(node, SequenceNode):
@@ -146,7 +154,7 @@ class _Converter:
         return self._scalar(node)
 
     def _scalar(self, node: Node) -> Any:
-        if not node.tag.startswith(_Y) or node.tag in (_Y + "binary", _Y + "timestamp"):
+        if node.tag == _Y + "timestamp":
             return str(node.value)
         make = _CONSTRUCTOR.yaml_constructors.get(node.tag)
         if make is None or not isinstance(node, ScalarNode):
