@@ -1,0 +1,136 @@
+"""A small .gitlab-ci.yml run end to end by SauCI's runner in the local
+sandbox: statuses, logs (before/after_script, echoed commands) and JUnit
+counts are GitLab's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sauci import Status, run_pipeline
+from sauci.core.config import Settings
+from sauci.storage.memory import MemoryStore
+from sauci.workflows.gitlab import GitLabContext, load_gitlab
+
+PIPELINE = """
+stages: [build, test, report]
+
+variables:
+  GREETING: hello
+  OUT_DIR: "$CI_PROJECT_DIR/out"
+
+default:
+  before_script:
+    - echo "before $GREETING from $CI_JOB_NAME"
+
+build:
+  stage: build
+  script:
+    - mkdir -p "$OUT_DIR" && echo built > "$OUT_DIR/thing.txt"
+  after_script:
+    - echo "after build, status $CI_JOB_STATUS"
+  artifacts:
+    paths: [out/]
+
+test:
+  stage: test
+  parallel:
+    matrix:
+      - SUITE: [a, b]
+  script:
+    - mkdir -p reports
+    - >-
+      printf '<testsuite name="%s"><testcase classname="t" name="one"/>
+      <testcase classname="t" name="two"><failure message="no">x</failure></testcase>
+      </testsuite>' "$SUITE" > "reports/junit-$SUITE.xml"
+    - test "$SUITE" = a
+  after_script:
+    - echo "cleanup $SUITE after $CI_JOB_STATUS ($CI_NODE_INDEX/$CI_NODE_TOTAL)"
+    - exit 3
+  artifacts:
+    reports:
+      junit: reports/junit-*.xml
+  allow_failure: true
+
+tolerated:
+  stage: test
+  script: [exit 5]
+  allow_failure:
+    exit_codes: [5]
+
+strict:
+  stage: test
+  script: [exit 6]
+  allow_failure:
+    exit_codes: [5]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "strict"
+
+report:
+  stage: report
+  script:
+    - test -f out/thing.txt
+    - echo "report on $CI_COMMIT_REF_NAME"
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / ".gitlab-ci.yml").write_text(PIPELINE, encoding="utf-8")
+    return ws
+
+
+def _run(workspace: Path, branch: str, store: MemoryStore):  # type: ignore[no-untyped-def]
+    pipeline = load_gitlab(workspace, context=GitLabContext(branch=branch))
+    settings = Settings(data_dir=workspace.parent / "data", grace=1.0)
+    return run_pipeline(
+        pipeline, workspace, settings=settings, store=store, secrets={}, ref=f"refs/heads/{branch}"
+    )
+
+
+def _log(run) -> str:  # type: ignore[no-untyped-def]
+    return Path(run.log_path).read_text(encoding="utf-8")
+
+
+def test_a_gitlab_pipeline_runs_with_gitlab_semantics(workspace: Path) -> None:
+    store = MemoryStore()
+    outcome = _run(workspace, "main", store)
+    statuses = {s.name: s.status for s in outcome.steps}
+    assert statuses == {
+        "build": Status.PASSED,
+        "test: [a]": Status.PASSED,  # after_script's exit 3 does not fail the job
+        "test: [b]": Status.FAILED,  # allowed to fail: report still runs
+        "tolerated": Status.PASSED,  # exit code 5 is allowed by allow_failure: exit_codes
+        "report": Status.PASSED,
+    }
+    assert outcome.status is Status.PASSED
+
+    build = _log(outcome.step("build"))
+    assert '$ echo "before $GREETING from $CI_JOB_NAME"' in build  # commands echoed
+    assert "before hello from build" in build
+    assert "after build, status success" in build
+    b = _log(outcome.step("test: [b]"))
+    assert "cleanup b after failed (2/2)" in b  # after_script ran after the failure
+    assert "after_script exited with 3" in b
+    assert "exit code 5 is allowed" in _log(outcome.step("tolerated"))
+    assert "report on main" in _log(outcome.step("report"))
+
+    cases = store.list_test_results(outcome.build.id)
+    counted = sorted((step, case.status) for step, case in cases)
+    assert counted == [
+        ("test: [a]", "failed"), ("test: [a]", "passed"),
+        ("test: [b]", "failed"), ("test: [b]", "passed"),
+    ]  # fmt: skip
+    assert [(s, a.path) for s, a in store.list_artifacts(outcome.build.id)] == [
+        ("build", "out/thing.txt")
+    ]
+
+
+def test_an_exit_code_not_allowed_fails_the_build(workspace: Path) -> None:
+    outcome = _run(workspace, "strict", MemoryStore())
+    assert outcome.step("strict").status is Status.FAILED
+    assert outcome.step("report").status is Status.SKIPPED
+    assert outcome.status is Status.FAILED
