@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sauci.cli._sandbox_check import add_sandbox_flag
+from sauci.cli._workflow_files import add_workflow_flags
 
 # The command modules take these from here (`from sauci.cli import EXIT_OK`).
 from sauci.exceptions import EXIT_FAILED as EXIT_FAILED
@@ -74,7 +75,7 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "-q", "--quiet", action="store_true", help="fold step output; show failures' tails"
     )
-    run.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
+    add_workflow_flags(run, file=True)  # --file, --workflow, --job
     run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
     run.add_argument(
         "--keep-workspace", action="store_true", help="keep the workspace copy after the run"
@@ -83,7 +84,7 @@ def _run_args(run: argparse.ArgumentParser) -> None:
 
 
 def _validate_args(validate: argparse.ArgumentParser) -> None:
-    validate.add_argument("path", nargs="?", default=".", help="file or repository directory")
+    add_workflow_flags(validate, path=True)  # path, --workflow, --job
     add_sandbox_flag(
         validate, help="check steps against this sandbox, as `sauci run --sandbox` (default: local)"
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
+from sauci.core.conditions import condition_verdict
 from sauci.core.entry_workspaces import EntryWorkspaces
 from sauci.core.logsink import LogBudget
 from sauci.core.models import (
@@ -214,11 +215,20 @@ class Executor(StepExecutor):
                         if blockers:
                             continue
                         bad = [d for d in deps[name] if not _satisfies(runs[d])]
+                        verdict = None
+                        if steps[name].condition is not None and stop_reason is None:
+                            verdict = condition_verdict(steps[name], deps[name], runs)
+                            bad = []  # the condition decides, whatever its needs did
                         if stop_reason is not None:
                             status = (
                                 Status.CANCELLED if stop_reason == "cancelled" else Status.SKIPPED
                             )
                             runs[name] = self._finish(build, run, status=status, reason=stop_reason)
+                            progressed = True
+                        elif verdict is not None:
+                            runs[name] = self._finish(
+                                build, run, status=verdict[0], reason=verdict[1]
+                            )
                             progressed = True
                         elif bad:
                             runs[name] = self._finish(

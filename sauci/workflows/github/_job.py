@@ -1,0 +1,387 @@
+"""One job of a workflow: its matrix entries, each made into one SauCI step."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
+from sauci.workflows.github._actions import JobParts, action_name
+from sauci.workflows.github._context import (
+    condition_source,
+    evaluate_static,
+    fill_static,
+    is_runtime,
+)
+from sauci.workflows.github._matrix import MatrixError, expand_matrix, matrix_text
+from sauci.workflows.github._reading import LList, LMap, Problems, where
+from sauci.workflows.github._settings import Entry, Settings
+from sauci.workflows.github._steps import driver_step, shell_template
+
+__all__ = ["job_entries", "job_env", "job_needs"]
+
+_JOB_KEYS = frozenset(
+    {
+        "name",
+        "needs",
+        "runs-on",
+        "if",
+        "strategy",
+        "env",
+        "defaults",
+        "steps",
+        "timeout-minutes",
+        "continue-on-error",
+        "outputs",
+        "permissions",
+        "concurrency",
+        "environment",
+    }
+)
+_UNSUPPORTED_JOB_KEYS = {
+    "services": "job 'services' are not supported yet",
+    "container": "job 'container' is not supported yet",
+    "uses": "reusable workflows ('uses' on a job) are not supported",
+}
+_OTHER_OS = re.compile(r"(windows|macos|osx)", re.IGNORECASE)
+
+
+def _driver_source() -> str:
+    """pythons.py then jobdriver.py, as one program for ``python -c``."""
+    here = Path(__file__).parent
+    parts = [(here / name).read_text(encoding="utf-8") for name in ("pythons.py", "jobdriver.py")]
+    tail = parts[1].replace("from __future__ import annotations\n", "")
+    return parts[0] + "\n" + tail
+
+
+DRIVER = _driver_source()
+
+
+def job_env(value: Any, contexts: Mapping[str, Any], problems: Problems) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, LMap):
+        problems.add(where(value), "'env' must be a mapping")
+        return {}
+    out = {}
+    for key, item in value.items():
+        text = "true" if item is True else "false" if item is False else matrix_text(item)
+        try:
+            out[key] = fill_static(text, contexts, where(item, value.at(key)))
+        except Exception as exc:
+            problems.add(value.at(key), str(exc))
+    return out
+
+
+def job_needs(job: Any) -> list[str]:
+    needs = job.get("needs") if isinstance(job, Mapping) else None
+    if needs is None:
+        return []
+    return [str(n) for n in (needs if isinstance(needs, list) else [needs])]
+
+
+def job_entries(
+    job_id: str,
+    job: Any,
+    doc: LMap,
+    github: dict[str, Any],
+    wf_env: dict[str, str],
+    names_of: dict[str, list[str]],
+    settings: Settings,
+    problems: Problems,
+) -> list[tuple[Entry, Step | None]]:
+    if not isinstance(job, LMap):
+        problems.add(doc["jobs"].at(job_id), f"the job {job_id!r} must be a mapping")
+        return []
+    for key in job:
+        if key in _UNSUPPORTED_JOB_KEYS:
+            problems.add(where(key), _UNSUPPORTED_JOB_KEYS[key])
+        elif key not in _JOB_KEYS:
+            problems.add(where(key), f"unknown job key {key!r}")
+    if not isinstance(job.get("steps"), LList) or not job["steps"]:
+        if "uses" not in job:
+            problems.add(job.at("steps"), f"the job {job_id!r} has no 'steps'")
+        return []
+    strategy = job.get("strategy") or LMap()
+    combos: list[dict[str, Any]] = [{}]
+    matrix = strategy.get("matrix") if isinstance(strategy, Mapping) else None
+    base_ctx = {
+        "github": github,
+        "env": wf_env,
+        "inputs": {},
+        "vars": {},
+        "secrets": {},
+        "runner": _RUNNER,
+    }
+    if matrix is not None:
+        if isinstance(matrix, str):
+            problems.add(
+                strategy.at("matrix"),
+                "a matrix computed by an expression (from another job's outputs) is not supported yet",
+            )
+            return []
+        try:
+            combos = expand_matrix(_static_matrix(matrix, base_ctx))
+        except MatrixError as exc:
+            problems.add(strategy.at("matrix"), str(exc))
+            return []
+        except Exception as exc:
+            problems.add(strategy.at("matrix"), str(exc))
+            return []
+    job_notes = []
+    if isinstance(strategy, Mapping) and "max-parallel" in strategy:
+        job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
+    if (
+        isinstance(strategy, Mapping)
+        and strategy.get("fail-fast") is not False
+        and matrix is not None
+    ):
+        job_notes.append("fail-fast: the other entries are not cancelled when one fails (not yet)")
+    if "outputs" in job:
+        job_notes.append("job outputs: not passed to other jobs yet")
+    needs = job_needs(job)
+    out: list[tuple[Entry, Step | None]] = []
+    names_of[job_id] = []
+    taken: set[str] = set()
+    for index, combo in enumerate(combos):
+        ctx = {
+            **base_ctx,
+            "matrix": combo,
+            "strategy": {
+                "fail-fast": strategy.get("fail-fast", True)
+                if isinstance(strategy, Mapping)
+                else True,
+                "job-index": index,
+                "job-total": len(combos),
+                "max-parallel": len(combos),
+            },
+        }
+        entry = _entry(
+            job_id, job, combo, ctx, needs, names_of, taken, settings, problems, doc, job_notes
+        )
+        if entry is None:
+            continue
+        out.append(entry)
+        if entry[1] is not None:
+            names_of[job_id].append(entry[1].name)
+    return out
+
+
+_RUNNER = {"os": "Linux", "arch": "X64", "name": "sauci", "temp": "", "tool_cache": ""}
+
+
+def _static_matrix(matrix: LMap, ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """Axes written as ``${{ fromJSON(...) }}`` evaluated; the rest as written."""
+    out: dict[str, Any] = {}
+    for key, value in matrix.items():
+        if isinstance(value, str) and "${{" in value:
+            source = condition_source(value)
+            out[key] = evaluate_static(source, ctx, matrix.at(key))
+        else:
+            out[key] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _entry(
+    job_id: str,
+    job: LMap,
+    combo: dict[str, Any],
+    ctx: dict[str, Any],
+    needs: list[str],
+    names_of: dict[str, list[str]],
+    taken: set[str],
+    settings: Settings,
+    problems: Problems,
+    doc: LMap,
+    job_notes: list[str],
+) -> tuple[Entry, Step | None] | None:
+    env = dict(ctx["env"])
+    env.update(job_env(job.get("env"), ctx, problems))
+    ctx = {**ctx, "env": env}
+    name = _name(job_id, job, combo, ctx, problems)
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base} #{n}", n + 1
+    taken.add(name)
+    skip = None
+    runs_on = job.get("runs-on")
+    if runs_on is None:
+        problems.add((job.line, job.col), f"the job {job_id!r} has no 'runs-on'")
+        return None
+    labels = _labels(runs_on, ctx, job.at("runs-on"), problems)
+    if any(_OTHER_OS.search(label) for label in labels):
+        skip = f"skipped: runs-on {', '.join(labels)}: SauCI runs Linux jobs only"
+    condition: Condition | None = None
+    origin = ""
+    if "if" in job:
+        source = condition_source(job["if"])
+        line, col = job.at("if")
+        origin = f"{settings.file}:{line}:{col}"
+        if is_runtime(source) or "needs" in source:
+            condition = Condition(
+                expression=source,
+                origin=origin,
+                needs={n: tuple(names_of.get(n, ())) for n in needs},
+                contexts={k: ctx[k] for k in ("github", "matrix", "env", "runner", "strategy")},
+            )
+        else:
+            try:
+                if not _truthy(evaluate_static(source, ctx, (line, col))):
+                    skip = skip or f"skipped: 'if: {source}' is false"
+            except Exception as exc:
+                problems.add((line, col), str(exc))
+    defaults = _defaults(doc, job, problems)
+    parts = JobParts()
+    driver_steps = []
+    for index, raw in enumerate(job["steps"]):
+        step = driver_step(
+            raw,
+            index,
+            ctx,
+            parts,
+            problems,
+            defaults=defaults,
+            workspace=settings.workspace,
+            path=settings.path,
+            actions=settings.actions,
+        )
+        if step is not None:
+            driver_steps.append(step)
+    uses_alls_green = any(
+        isinstance(s, Mapping) and action_name(str(s.get("uses", "")))[0] == "re-actors/alls-green"
+        for s in job["steps"]
+    )
+    if uses_alls_green and condition is not None:
+        condition = None  # its job passes only when every job it needs passed: SauCI's default
+    skip = skip or parts.skip
+    entry = Entry(
+        job=job_id,
+        name=name,
+        matrix={k: matrix_text(v) for k, v in combo.items()},
+        steps=tuple(s["name"] for s in driver_steps),
+        skip=skip,
+        notes=tuple(job_notes + parts.notes),
+    )
+    timeout = DEFAULT_TIMEOUT
+    if "timeout-minutes" in job:
+        minutes = job["timeout-minutes"]
+        if isinstance(minutes, (int, float)) and minutes > 0:
+            timeout = float(minutes) * 60
+        else:
+            problems.add(job.at("timeout-minutes"), "timeout-minutes must be a positive number")
+    if settings.max_timeout is not None:
+        timeout = min(timeout, settings.max_timeout)
+    allow_failure = job.get("continue-on-error") is True
+    if isinstance(job.get("continue-on-error"), str):
+        try:
+            allow_failure = _truthy(
+                evaluate_static(
+                    condition_source(job["continue-on-error"]), ctx, job.at("continue-on-error")
+                )
+            )
+        except Exception as exc:
+            problems.add(job.at("continue-on-error"), str(exc))
+    if skip is not None:
+        condition = Condition(expression="false", origin=origin, reason=skip)
+    spec = {
+        "job": job_id,
+        "file": settings.file,
+        "workflow": ctx["github"]["workflow"],
+        "event_name": ctx["github"]["event_name"],
+        "repository": ctx["github"]["repository"],
+        "env": env,
+        "contexts": {
+            k: ctx[k] for k in ("github", "matrix", "strategy", "runner", "inputs", "vars")
+        },
+        "expr_path": str(Path(__file__).resolve().parents[3]),
+        "steps": driver_steps,
+    }
+    cache = None
+    if parts.cache is not None:
+        paths, key, restore = parts.cache
+        cache = Cache(paths=paths, key=key, restore_keys=restore)
+    made = Step(
+        name=name,
+        run=json.dumps(spec, indent=1),
+        shell=("python3", "-I", "-c", DRIVER),
+        needs=tuple(n for need in needs for n in names_of.get(need, ())),
+        timeout=timeout,
+        allow_failure=allow_failure,
+        matrix={k: matrix_text(v) for k, v in combo.items()},
+        artifacts=tuple(parts.artifacts),
+        junit=tuple(parts.junit),
+        cache=cache,
+        condition=condition,
+    )
+    return entry, made
+
+
+def _truthy(value: Any) -> bool:
+    from sauci.core.expr import truthy
+
+    return bool(truthy(value))
+
+
+def _name(
+    job_id: str, job: LMap, combo: dict[str, Any], ctx: Mapping[str, Any], problems: Problems
+) -> str:
+    if "name" in job:
+        text = str(job["name"])
+        try:
+            name = fill_static(text, ctx, job.at("name"), keep_runtime=False)
+        except Exception as exc:
+            problems.add(job.at("name"), str(exc))
+            name = text
+        if "matrix" in text or not combo:
+            return name.strip() or job_id
+        base = name.strip() or job_id
+    else:
+        base = job_id
+    if not combo:
+        return base
+    values = ", ".join(matrix_text(v) for v in combo.values())
+    return f"{base} ({values})"
+
+
+def _labels(
+    value: Any, ctx: Mapping[str, Any], at: tuple[int, int], problems: Problems
+) -> list[str]:
+    if isinstance(value, Mapping):
+        value = value.get("labels", value.get("group", ""))
+    items = value if isinstance(value, list) else [value]
+    labels = []
+    for item in items:
+        try:
+            text = fill_static(matrix_text(item), ctx, where(item, at), keep_runtime=False)
+        except Exception as exc:
+            problems.add(where(item, at), str(exc))
+            continue
+        labels.append(text)
+    return labels
+
+
+def _defaults(doc: LMap, job: LMap, problems: Problems) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for level in (doc, job):
+        defaults = level.get("defaults")
+        if isinstance(defaults, Mapping) and isinstance(defaults.get("run"), Mapping):
+            run = defaults["run"]
+            for key in ("shell", "working-directory"):
+                if key in run:
+                    out[key] = run[key]
+            if "shell" in run:
+                shell_template(run["shell"], problems, run.at("shell"))
+    return out

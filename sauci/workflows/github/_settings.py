@@ -1,0 +1,36 @@
+"""What the machine decides about a workflow run, and the plan's entries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = ["Entry", "Settings"]
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """What the machine running the plan decides, never the workflow file."""
+
+    workspace: Path | None = None
+    job: str | None = None  # --job: this job and those it needs
+    github: Mapping[str, Any] = attrs.field(factory=dict)  # event_name, ref, sha, repository
+    actions: Mapping[str, str] = attrs.field(factory=dict)  # owner/repo -> command (operator's)
+    max_timeout: float | None = None
+    path: str | None = None  # PATH to find interpreters on (default: this process's)
+    file: str = ""  # the workflow file as shown in messages
+
+
+@attrs.frozen(kw_only=True)
+class Entry:
+    """One matrix entry of a job as planned: its SauCI step name, or why it is skipped."""
+
+    job: str
+    name: str
+    matrix: Mapping[str, str]
+    steps: tuple[str, ...]
+    skip: str | None = None
+    notes: tuple[str, ...] = ()
