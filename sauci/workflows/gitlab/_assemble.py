@@ -6,13 +6,21 @@ from __future__ import annotations
 import attrs
 
 from sauci.core.demands import SandboxCapabilities, demand_message, unmet_demands
-from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.core.models import DEFAULT_TIMEOUT, Condition, Pipeline, Step
 from sauci.exceptions import PipelineError
 from sauci.workflows.gitlab._merge import Report
 from sauci.workflows.gitlab._plan import JobPlan
 from sauci.workflows.gitlab._yaml import Map
 
 __all__ = ["GitLabPlan", "assemble"]
+
+# GitLab's `when` as a condition decided when the step's needs have ended:
+# (expression over the status functions, the reason when it is false).
+_CONDITIONS = {
+    "on_failure": ("failure()", "when: on_failure, and no job before it failed"),
+    "always": ("always()", None),
+    "manual": ("false", "manual"),
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -66,6 +74,12 @@ def assemble(
                 elif not optional and (needed not in jobs or needed.startswith(".")):
                     report(at, f"{plan.job}: needs {needed!r}, which is not a job")
         kwargs["needs"] = tuple(dict.fromkeys(needs))
+        if plan.when in _CONDITIONS:
+            expression, reason = _CONDITIONS[plan.when]
+            at = jobs[plan.job].where("when") if "when" in jobs[plan.job] else jobs[plan.job].pos
+            kwargs["condition"] = Condition(
+                expression=expression, reason=reason, origin=f"{at.file}:{at.line}:{at.column}"
+            )
         timeout = kwargs.get("timeout")
         if max_timeout is not None:
             if timeout is not None and timeout > max_timeout:

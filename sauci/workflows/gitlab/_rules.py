@@ -63,18 +63,18 @@ def decide(
     if "only" not in job:
         only.extend(["branches", "tags"])
     if not _refs_clause(only, job.where("only"), variables, context, root, report, empty=True):
-        return Decision(included=False, reason=f"only: does not match {_ref(context)}")
+        return Decision(included=False, reason=f"only: does not match this build ({_ref(context)})")
     if "except" in job and _refs_clause(
         job["except"], job.where("except"), variables, context, root, report, empty=False
     ):
-        return Decision(included=False, reason=f"except: matches {_ref(context)}")
+        return Decision(included=False, reason=f"except: matches this build ({_ref(context)})")
     return Decision(included=True)
 
 
 def _ref(context: GitLabContext) -> str:
     if context.tag is not None:
-        return f"tag {context.tag!r} ({context.source})"
-    return f"branch {context.branch!r} ({context.source})"
+        return f"tag {context.tag!r}, {context.source}"
+    return f"branch {context.branch!r}, {context.source}"
 
 
 def _rules(

@@ -72,6 +72,21 @@ report:
   script:
     - test -f out/thing.txt
     - echo "report on $CI_COMMIT_REF_NAME"
+
+publish:
+  stage: report
+  script: [echo publishing]
+  when: manual
+
+on-failure:
+  stage: report
+  script: [echo "something failed"]
+  when: on_failure
+
+always:
+  stage: report
+  script: [echo "always here"]
+  when: always
 """
 
 
@@ -105,7 +120,11 @@ def test_a_gitlab_pipeline_runs_with_gitlab_semantics(workspace: Path) -> None:
         "test: [b]": Status.FAILED,  # allowed to fail: report still runs
         "tolerated": Status.PASSED,  # exit code 5 is allowed by allow_failure: exit_codes
         "report": Status.PASSED,
+        "publish": Status.SKIPPED,
+        "on-failure": Status.SKIPPED,  # allowed failures are not failures
+        "always": Status.PASSED,
     }
+    assert outcome.step("publish").reason == "manual"
     assert outcome.status is Status.PASSED
 
     build = _log(outcome.step("build"))
@@ -133,4 +152,7 @@ def test_an_exit_code_not_allowed_fails_the_build(workspace: Path) -> None:
     outcome = _run(workspace, "strict", MemoryStore())
     assert outcome.step("strict").status is Status.FAILED
     assert outcome.step("report").status is Status.SKIPPED
+    assert outcome.step("on-failure").status is Status.PASSED
+    assert "something failed" in _log(outcome.step("on-failure"))
+    assert outcome.step("always").status is Status.PASSED
     assert outcome.status is Status.FAILED

@@ -1,0 +1,73 @@
+"""`sauci validate` and `sauci run` on a repository whose pipeline is a
+.gitlab-ci.yml (found by sauci.workflows when there is no .sauci.yml)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PIPELINE = """
+stages: [test, deploy]
+test:
+  parallel:
+    matrix:
+      - PY: ["3.11", "3.12"]
+  script:
+    - echo "testing $PY $CI_NODE_INDEX/$CI_NODE_TOTAL on $CI_COMMIT_BRANCH"
+deploy:
+  stage: deploy
+  script: [echo deploy]
+  when: manual
+tagged:
+  script: [echo tag]
+  rules:
+    - if: $CI_COMMIT_TAG
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / ".gitlab-ci.yml").write_text(PIPELINE, encoding="utf-8")
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "ci"], check=True)
+    return root
+
+
+def _sauci(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAUCI_DATA_DIR": str(data), "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "sauci", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_validate_prints_the_plan(repo: Path, tmp_path: Path) -> None:
+    done = _sauci("validate", str(repo / ".gitlab-ci.yml"), data=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "test: [3.11]",
+        "test: [3.12]",
+        "deploy  (after test: [3.11], test: [3.12])  [manual: skipped]  [may fail]",
+        "tagged  left out: no rule matches",
+    ]
+
+
+def test_validate_names_what_is_not_supported(repo: Path, tmp_path: Path) -> None:
+    (repo / ".gitlab-ci.yml").write_text("a:\n  script: [x]\n  trigger: b/c\n", encoding="utf-8")
+    done = _sauci("validate", str(repo / ".gitlab-ci.yml"), data=tmp_path / "data")
+    assert done.returncode != 0
+    assert ".gitlab-ci.yml:3:3: a: trigger (downstream pipelines) is not supported" in done.stdout
+
+
+def test_run_runs_it(repo: Path, tmp_path: Path) -> None:
+    done = _sauci("run", str(repo), data=tmp_path / "data")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "testing 3.12 2/2 on main" in done.stdout
+    assert "manual" in done.stdout
