@@ -149,13 +149,24 @@ def read_services(
             report(at, "services: expected an image name or {name: image, alias: host}")
             continue
         image = expand(item, variables)
-        name = alias or re.sub(r"[^a-z0-9-]", "-", image.split(":")[0].split("@")[0].lower())
-        name = name.strip("-")[:63]
+        name = alias or _service_name(image)
         try:
+            # GitLab gives a service every variable of its job, then its own.
+            env = {**variables, **env}
             out.append(Service(name=name, image=image, env=env, command=command))
         except ValueError as exc:
             report(at, f"services: {exc}")
     return out
+
+
+def _service_name(image: str) -> str:
+    """GitLab's host name for a service image: ``postgres:16`` -> ``postgres``,
+    ``registry:5000/group/db:1`` -> ``registry-5000-group-db``."""
+    path = image.split("@")[0]
+    head, _, last = path.rpartition("/")
+    last = last.split(":")[0]
+    full = f"{head}/{last}" if head else last
+    return re.sub(r"[^a-z0-9-]+", "-", full.lower()).strip("-")[:63].strip("-")
 
 
 def read_cache(value: Any, where: Pos, variables: dict[str, str], report: Report) -> Cache | None:

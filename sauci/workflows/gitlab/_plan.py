@@ -26,7 +26,7 @@ from sauci.workflows.gitlab._keys import (
 )  # fmt: skip
 from sauci.workflows.gitlab._merge import Report
 from sauci.workflows.gitlab._rules import WHENS, Decision, decide
-from sauci.workflows.gitlab._script import job_script
+from sauci.workflows.gitlab._script import SHELL, job_script
 from sauci.workflows.gitlab._variables import GitLabContext, expand_parts, predefined, slug
 from sauci.workflows.gitlab._yaml import Map, Pos, Seq
 
@@ -201,6 +201,7 @@ def _step(
         # exit_codes: those codes become success in the script, any other fails
         "run": job_script(before, script, after, runtime, codes),
         "env": env,
+        "shell": SHELL,
         "allow_failure": allow and not codes,
     }
     if "timeout" in job and (seconds := read_timeout(job["timeout"], job.where("timeout"), report)):

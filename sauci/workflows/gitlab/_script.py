@@ -1,6 +1,7 @@
 """A GitLab job's ``before_script``, ``script`` and ``after_script`` as one bash script.
 
-``before_script`` and ``script`` run in one shell that stops at the first
+A job runs in bash when there is one (the sandbox's, the image's), else in
+sh, as GitLab's runner chooses. ``before_script`` and ``script`` run in one shell that stops at the first
 failing command, each command echoed as ``$ command`` as GitLab's log shows
 it. ``after_script`` runs after them, in its own shell, from the project
 directory, even when the script failed, with ``CI_JOB_STATUS`` set; its
@@ -15,13 +16,23 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-__all__ = ["job_script"]
+__all__ = ["SHELL", "job_script"]
+
+# GitLab's runner uses bash when the image has it, else sh: so does a job
+# here (the script comes as $1). The script itself is POSIX sh.
+SHELL = (
+    "sh",
+    "-c",
+    'if command -v bash >/dev/null 2>&1; then exec bash -eo pipefail -c "$1"; fi; set -e; eval "$1"',
+    "sauci-gitlab-job",
+)
+_STRICT = "set -e; (set -o pipefail) 2>/dev/null && set -o pipefail"
 
 _PRELUDE = (
     'export CI_PROJECT_DIR="$PWD" CI_BUILDS_DIR="$(dirname "$PWD")"',
     'export CI_PIPELINE_ID="${SAUCI_BUILD_ID:-0}" CI_JOB_ID="${SAUCI_BUILD_ID:-0}"',
     'export CI_COMMIT_SHA="${CI_COMMIT_SHA:-${SAUCI_SHA:-}}"',
-    'export CI_COMMIT_SHORT_SHA="${CI_COMMIT_SHA:0:8}"',
+    'export CI_COMMIT_SHORT_SHA="$(printf \'%.8s\' "$CI_COMMIT_SHA")"',
 )
 
 
@@ -56,14 +67,14 @@ def job_script(
     main = _commands([*before, *script])
     if not after and not allowed_codes:
         return (*lines, *main)
-    lines += ["set +e", "(", "set -eo pipefail", *main, ")", "sauci_script_status=$?"]
+    lines += ["set +e", "(", _STRICT, *main, ")", "sauci_script_status=$?"]
     if after:
         lines += [
             'if [ "$sauci_script_status" -eq 0 ]; then export CI_JOB_STATUS=success; '
             "else export CI_JOB_STATUS=failed; fi",
             'cd "$CI_PROJECT_DIR"',
             "(",
-            "set -eo pipefail",
+            _STRICT,
             *_commands(after),
             ")",
             "sauci_after_status=$?",

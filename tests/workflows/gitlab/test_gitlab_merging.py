@@ -184,3 +184,25 @@ def test_timeouts_retries_and_durations(tmp_path: Path) -> None:
     assert step.timeout == 5400 and step.retries == 2 and step.retry_on == (137, 1)
     step = _steps(tmp_path, "a:\n  script: [x]\n  timeout: 3 hours and 10 minutes\n")["a"]
     assert step.timeout == 3 * 3600 + 600
+
+
+def test_services_are_named_as_gitlab_names_them_and_get_the_job_variables(
+    tmp_path: Path,
+) -> None:
+    text = """
+variables: {POSTGRES_PASSWORD: secret, TAG: "16"}
+job:
+  services:
+    - postgres:$TAG
+    - name: registry.example.com:5000/team/redis:7
+    - {name: mysql:8, alias: "db,mysql", variables: {MYSQL_ROOT_PASSWORD: root}}
+  script: [x]
+"""
+    services = _steps(tmp_path, text)["job"].services
+    assert [(s.name, s.image) for s in services] == [
+        ("postgres", "postgres:16"),
+        ("registry-example-com-5000-team-redis", "registry.example.com:5000/team/redis:7"),
+        ("db", "mysql:8"),
+    ]
+    assert services[0].env["POSTGRES_PASSWORD"] == "secret"
+    assert services[2].env["MYSQL_ROOT_PASSWORD"] == "root"

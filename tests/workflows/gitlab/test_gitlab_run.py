@@ -156,3 +156,34 @@ def test_an_exit_code_not_allowed_fails_the_build(workspace: Path) -> None:
     assert "something failed" in _log(outcome.step("on-failure"))
     assert outcome.step("always").status is Status.PASSED
     assert outcome.status is Status.FAILED
+
+
+def test_the_job_script_runs_in_sh_where_there_is_no_bash(tmp_path: Path) -> None:
+    """Images like python:3.12-alpine have no bash: GitLab's runner falls back
+    to sh, and so does the job's script (POSIX: no bash-only syntax)."""
+    import shutil
+    import subprocess
+
+    dash = shutil.which("dash") or shutil.which("busybox")
+    if dash is None:
+        pytest.skip("no POSIX-only shell on this machine")
+    argv = [dash] if dash.endswith("dash") else [dash, "sh"]
+    (tmp_path / ".gitlab-ci.yml").write_text(
+        "variables: {WHERE: $CI_PROJECT_DIR/x}\n"
+        "job:\n  script: ['echo \"at $WHERE $CI_COMMIT_SHORT_SHA\"', 'false', 'echo not here']\n"
+        "  after_script: ['echo \"after $CI_JOB_STATUS\"']\n",
+        encoding="utf-8",
+    )
+    step = load_gitlab(tmp_path, context=GitLabContext(sha="0123456789abcdef")).steps[0]
+    done = subprocess.run(
+        [*argv, "-c", step.script()],
+        cwd=tmp_path,
+        env={**step.env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert f"at {tmp_path}/x 01234567" in done.stdout
+    assert "not here" not in done.stdout
+    assert "after failed" in done.stdout
