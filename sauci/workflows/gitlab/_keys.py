@@ -120,7 +120,13 @@ def read_image(value: Any, where: Pos, variables: dict[str, str], report: Report
     if not isinstance(value, str) or not value.strip():
         report(where, "image: expected an image name")
         return None
-    return expand(value, variables)
+    name = expand(value, variables)
+    if not re.match(r"[A-Za-z0-9]", name) or name.endswith((":", "/")):
+        report(
+            where, f"image: {value!r} is {name!r} here: it uses variables this build does not set"
+        )
+        return None
+    return name
 
 
 def read_services(

@@ -140,6 +140,8 @@ def _check_keys(name: str, job: Map, report: Report) -> None:
     for key in job:
         if key in UNSUPPORTED_JOB_KEYS:
             report(job.where(key), f"{name}: {key} ({UNSUPPORTED_JOB_KEYS[key]}) is not supported")
+        elif key == "type":
+            report(job.where(key), f"{name}: type: is the old name of stage:; write stage:")
         elif key not in JOB_KEYS:
             report(job.where(key), f"{name}: unknown key {key!r}")
     if "script" not in job and "trigger" not in job:

@@ -184,8 +184,7 @@ class _Converter:
             if not isinstance(key_node, ScalarNode):
                 raise YamlProblem(_pos(self.file, key_node), "a key must be plain text")
             key = str(key_node.value)
-            if key in out:
-                raise YamlProblem(_pos(self.file, key_node), f"the key {key!r} appears twice")
+            out.pop(key, None)  # GitLab's YAML reader keeps the last of repeated keys
             out.put(key, self.value(value_node), _pos(self.file, key_node))
         for source in merged:  # explicit keys win, then earlier merge sources
             for key, value in source.items():

@@ -206,3 +206,15 @@ job:
     ]
     assert services[0].env["POSTGRES_PASSWORD"] == "secret"
     assert services[2].env["MYSQL_ROOT_PASSWORD"] == "root"
+
+
+def test_repeated_keys_keep_the_last_and_unset_image_variables_are_named(tmp_path: Path) -> None:
+    text = "a:\n  script: [one]\n  script: [two]\n"
+    assert _commands(_steps(tmp_path, text)["a"]) == ["two"]  # as GitLab's YAML reader does
+    problems = _problems(
+        tmp_path, "a:\n  image: $CI_REGISTRY_IMAGE:$CI_COMMIT_SHA\n  script: [x]\n"
+    )
+    assert problems == [
+        ".gitlab-ci.yml:2:3: image: '$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA' is ':' here: "
+        "it uses variables this build does not set"
+    ]
