@@ -71,3 +71,13 @@ def test_run_runs_it(repo: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "testing 3.12 2/2 on main" in done.stdout
     assert "manual" in done.stdout
+
+
+def test_run_job_keeps_one_job_and_what_it_needs(repo: Path, tmp_path: Path) -> None:
+    from sauci.workflows import Options, load_workflow
+
+    text = "stages: [a, b]\nfirst:\n  stage: a\n  script: [x]\nother:\n  stage: a\n  script: [x]\n"
+    text += "last:\n  stage: b\n  needs: [first]\n  parallel: 2\n  script: [x]\n"
+    (repo / ".gitlab-ci.yml").write_text(text, encoding="utf-8")
+    loaded = load_workflow("gitlab", repo / ".gitlab-ci.yml", Options(job="last"))
+    assert [s.name for s in loaded.pipeline.steps] == ["first", "last 1/2", "last 2/2"]
