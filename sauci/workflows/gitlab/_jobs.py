@@ -8,6 +8,7 @@ import itertools
 from typing import Any
 
 from sauci.workflows.gitlab._merge import Report
+from sauci.workflows.gitlab._variables import bad_name
 from sauci.workflows.gitlab._yaml import Map, Seq
 
 __all__ = ["GLOBAL_KEYS", "JOB_KEYS", "UNSUPPORTED_JOB_KEYS", "apply_defaults", "entries", "split"]
@@ -104,6 +105,9 @@ def entries(name: str, job: Map, report: Report) -> list[tuple[str, dict[str, st
             continue
         axes = []
         for key, values in row.items():
+            if (problem := bad_name(key)) is not None:
+                report(row.where(key), f"parallel: matrix: {problem}")
+                return [(name, {})]
             items = values if isinstance(values, list) else [values]
             axes.append([(key, _text(v)) for v in items])
         combos.extend(dict(c) for c in itertools.product(*axes))

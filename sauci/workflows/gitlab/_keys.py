@@ -12,7 +12,7 @@ from typing import Any
 from sauci.core.cache_key import key_problems
 from sauci.core.models import Cache, Service
 from sauci.workflows.gitlab._merge import Report
-from sauci.workflows.gitlab._variables import expand
+from sauci.workflows.gitlab._variables import bad_name, expand
 from sauci.workflows.gitlab._yaml import Map, Pos, Seq
 
 __all__ = [
@@ -146,9 +146,14 @@ def read_services(
                 if key not in ("name", "alias", "variables", "command", "pull_policy"):
                     report(item.where(key), f"services: {key} is not supported")
             alias = str(item.get("alias") or "").split(",")[0].strip()
-            env = {
-                str(k): expand(str(v), variables) for k, v in (item.get("variables") or {}).items()
-            }
+            own = item.get("variables") or Map(item.pos)
+            if not isinstance(own, Map):
+                report(item.where("variables"), "services: variables is a mapping")
+                own = Map(item.pos)
+            env = {str(k): expand(str(v), variables) for k, v in own.items() if not bad_name(k)}
+            for key in own:
+                if (problem := bad_name(key)) is not None:
+                    report(own.where(key), f"services: variables: {problem}")
             command = [str(c) for c in item.get("command") or []]
             item = item.get("name")
         if not isinstance(item, str) or not item:

@@ -27,7 +27,13 @@ from sauci.workflows.gitlab._keys import (
 from sauci.workflows.gitlab._merge import Report
 from sauci.workflows.gitlab._rules import WHENS, Decision, decide
 from sauci.workflows.gitlab._script import SHELL, job_script
-from sauci.workflows.gitlab._variables import GitLabContext, expand_parts, predefined, slug
+from sauci.workflows.gitlab._variables import (
+    GitLabContext,
+    bad_name,
+    expand_parts,
+    predefined,
+    slug,
+)  # fmt: skip
 from sauci.workflows.gitlab._yaml import Map, Pos, Seq
 
 __all__ = ["JobPlan", "plan_jobs", "read_variables"]
@@ -56,6 +62,9 @@ def read_variables(value: Any, where: Pos, report: Report) -> dict[str, tuple[st
     out: dict[str, tuple[str, bool]] = {}
     for name, item in value.items():
         at = value.where(name)
+        if (problem := bad_name(name)) is not None:
+            report(at, f"variables: {problem}")
+            continue
         expand = True
         if isinstance(item, Map):
             expand = item.get("expand", True) is not False

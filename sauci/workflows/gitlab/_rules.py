@@ -20,7 +20,7 @@ import attrs
 from sauci.core.workspace_files import matching_files, split_glob
 from sauci.workflows.gitlab._condition import ConditionError, evaluate, parse
 from sauci.workflows.gitlab._merge import Report
-from sauci.workflows.gitlab._variables import GitLabContext, expand
+from sauci.workflows.gitlab._variables import GitLabContext, bad_name, expand
 from sauci.workflows.gitlab._yaml import Map, Pos, Seq
 
 __all__ = ["Decision", "decide", "glob_regex"]
@@ -122,6 +122,12 @@ def _rules(
             allow = None
         values = rule.get("variables")
         if values is None:
+            values = {}
+        elif isinstance(values, Map) and any(bad_name(k) for k in values):
+            report(
+                rule.where("variables"),
+                f"{owner}: rules: variables: {bad_name(next(k for k in values if bad_name(k)))}",
+            )
             values = {}
         elif not isinstance(values, Map):
             report(rule.where("variables"), f"{owner}: rules: variables is a mapping")

@@ -11,13 +11,23 @@ from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["RUNTIME", "GitLabContext", "expand", "expand_parts", "predefined", "slug"]
+__all__ = [
+    "RUNTIME", "GitLabContext", "bad_name", "expand", "expand_parts", "predefined", "slug",
+]  # fmt: skip
 
 # Known only when the step runs (its workspace, the build's id and commit):
 # the job's script sets them from SauCI's own variables.
 RUNTIME = frozenset({"CI_PROJECT_DIR", "CI_BUILDS_DIR", "CI_PIPELINE_ID", "CI_JOB_ID"})
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _MAX_ROUNDS = 10
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def bad_name(name: object) -> str | None:
+    """Why ``name`` cannot be a variable (GitLab's rule: letters, digits, ``_``), or None."""
+    if isinstance(name, str) and _NAME.fullmatch(name) and len(name) <= 255:
+        return None
+    return f"{str(name)[:40]!r} is not a variable name (letters, digits and _, not first a digit)"
 
 
 @attrs.frozen(kw_only=True)

@@ -113,3 +113,20 @@ def test_variables_never_become_commands(repo: Path) -> None:
     step = load_gitlab(repo).steps[0]
     line = next(line for line in step.run if line.startswith("export X="))
     assert line == "export X=\"${CI_PROJECT_DIR}\"'/$(touch pwned)`touch pwned2`'\"'\"''"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'variables:\n  "X; touch pwned; Y": "$CI_PROJECT_DIR"\njob:\n  script: [x]\n',
+        'job:\n  variables: {"A=B": "1"}\n  script: [x]\n',
+        'job:\n  parallel:\n    matrix:\n      - {"PY $(id)": ["1"]}\n  script: [x]\n',
+        'job:\n  script: [x]\n  rules:\n    - variables: {"1X": "y"}\n',
+        'job:\n  script: [x]\n  services: [{name: db, variables: {"a b": "c"}}]\n',
+    ],
+)
+def test_a_variable_name_that_is_not_one_is_a_problem(repo: Path, text: str) -> None:
+    """Names become `export NAME=...` lines and environment keys: only
+    GitLab's variable names are taken."""
+    problems = _problems(repo, text)
+    assert any("is not a variable name" in p for p in problems), problems
