@@ -62,7 +62,9 @@ def assemble(
         else:
             needs = []
             for needed, optional, at in plan.needs:
-                if needed in instances:
+                if needed == plan.job:
+                    report(at, f"{plan.job}: needs itself")
+                elif needed in instances:
                     needs.extend(instances[needed])
                 elif needed in dropped:
                     if not optional:

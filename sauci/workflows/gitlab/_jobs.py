@@ -72,6 +72,14 @@ def apply_defaults(name: str, job: Map, config: Map, report: Report) -> Map:
         report(config.where("default"), "default: expected a mapping")
     inherit = job.get("inherit", Map(job.pos))
     wanted = inherit.get("default", True) if isinstance(inherit, Map) else True
+    if not isinstance(inherit, Map) or not all(
+        isinstance(v, bool) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+        for v in inherit.values()
+    ):
+        report(
+            job.where("inherit"), "inherit: expected {default: true/false/[keys], variables: ...}"
+        )
+        wanted = True
     out = Map(job.pos)
     for key, value in defaults.items():
         if wanted is True or (isinstance(wanted, list) and key in wanted):
@@ -109,6 +117,11 @@ def entries(name: str, job: Map, report: Report) -> list[tuple[str, dict[str, st
                 report(row.where(key), f"parallel: matrix: {problem}")
                 return [(name, {})]
             items = values if isinstance(values, list) else [values]
+            if not items or not all(isinstance(v, str | int | float) for v in items):
+                report(
+                    row.where(key), f"parallel: matrix: {key}: expected a value or a list of values"
+                )
+                return [(name, {})]
             axes.append([(key, _text(v)) for v in items])
         combos.extend(dict(c) for c in itertools.product(*axes))
     if len(combos) > MAX_ENTRIES:

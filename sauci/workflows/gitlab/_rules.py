@@ -238,12 +238,18 @@ def _refs_clause(
         refs = ["branches", "tags"]
     if isinstance(refs, str):
         refs = [refs]
+    if refs is not None and not isinstance(refs, list):
+        report(where, "only/except: refs is a list")
+        refs = []
     results = []  # each key: whether one of its conditions matches
     if refs is not None:
         results.append(any([_ref_matches(r, context, where, report) for r in refs]))
     if "variables" in value_map:
         exprs = value_map["variables"]
         exprs = [exprs] if isinstance(exprs, str) else exprs
+        if not isinstance(exprs, list):
+            report(where, "only/except: variables is a list of expressions")
+            exprs = []
         results.append(any([_condition(e, where, variables, report) for e in exprs]))
     if "changes" in value_map:
         results.append(_changes(value_map["changes"], where, variables, context, report))
