@@ -26,6 +26,7 @@ from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
 from sauci.plugins import load_runner
 from sauci.typing import Runner, Sandbox, Source, Store, Trigger
+from sauci.workflows import load_for_build
 
 __all__ = [
     "LocalRunner",
@@ -234,6 +235,7 @@ def build_server(
             settings=settings,
             name=name,
             slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
+            pipeline_loader=load_for_build,  # .sauci.yml, else the workflow files
         )
         runner = load_runner("threaded", local=local, max_builds=options.max_builds)
     repos = list(repos)
@@ -308,6 +310,7 @@ def build_worker(
             settings=settings,
             name=name,
             slots=SlotPool(2 * (os.cpu_count() or 1)),
+            pipeline_loader=load_for_build,
         )
 
     return WorkerRuntime(

@@ -69,7 +69,7 @@ def load_for_run(
     capabilities: object,
 ) -> Pipeline:
     """The pipeline `sauci run` runs: the native file as before, a workflow through its front end."""
-    from sauci.workflows import Options, find_workflow, load_workflow
+    from sauci.workflows import Options, action_commands, find_workflow, load_workflow
 
     found = find_workflow(workspace, file)
     kind = found[0] if found else "native"
@@ -91,7 +91,7 @@ def load_for_run(
             "sha": commit.sha,
             "repository": Path(args.path).resolve().name,
         },
-        actions=dict(getattr(settings, "actions", {}) or {}),
+        actions=action_commands(),
         max_timeout=settings.max_timeout,
         workspace=workspace,
         shown_as=shown,

@@ -19,7 +19,7 @@ def validate_workflow(
     """The exit code after printing the plan or the problems; None for a native file."""
     from sauci.cli import EXIT_OK, EXIT_USAGE
     from sauci.exceptions import ConfigError, PipelineError
-    from sauci.workflows import Options, find_workflow, load_workflow
+    from sauci.workflows import Options, action_commands, find_workflow, load_workflow
 
     root = _repository(path)
     found = find_workflow(root, str(path.resolve().relative_to(root)))
@@ -27,7 +27,7 @@ def validate_workflow(
         return None
     options = Options(
         job=getattr(args, "job", None),
-        actions=dict(getattr(settings, "actions", {}) or {}),
+        actions=action_commands(),
         max_timeout=settings.max_timeout,
         workspace=root,
         shown_as=str(path),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sauci.workflows import Loaded, Options
+from sauci.workflows._lookup import Loaded, Options
 from sauci.workflows.github import Settings, plan_github
 
 __all__ = ["load_github"]
@@ -20,6 +20,7 @@ def load_github(path: Path, text: str, options: Options) -> Loaded:
         actions=options.actions,
         max_timeout=options.max_timeout,
         file=shown,
+        path=options.path,
     )
     plan = plan_github(text, settings)
     return Loaded(pipeline=plan.pipeline, kind="github", path=path, plan=plan.text())

@@ -24,5 +24,5 @@ def plan_github(text: str, settings: Settings) -> Plan:
     if plan is None or problems:
         if not problems:
             problems.add((1, 1), "the file is empty")
-        raise PipelineError(problems.items[:100])
+        raise PipelineError(sorted(problems.items, key=lambda p: (p.line, p.column))[:100])
     return plan

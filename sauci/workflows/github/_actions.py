@@ -85,7 +85,9 @@ def builtin_action(
 ) -> ActionResult:
     """The job-driver step for the action ``name`` (``owner/repo``) with ``inputs``."""
     if mapped and name in mapped:
-        return ActionResult({"kind": "run", "run": mapped[name], "mapped": name})
+        # As GitHub hands inputs to an action: INPUT_<NAME> variables.
+        env = {"INPUT_" + k.upper().replace(" ", "_"): str(v) for k, v in inputs.items()}
+        return ActionResult({"kind": "run", "run": mapped[name], "input_env": env})
     handler = _HANDLERS.get(name)
     if handler is not None:
         return handler(inputs, parts, workspace, path)

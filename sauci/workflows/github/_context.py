@@ -27,7 +27,7 @@ __all__ = [
 
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 # Names whose value only the running job knows.
-RUNTIME = re.compile(r"\b(steps|job|success|failure|always|cancelled|hashFiles)\b")
+RUNTIME = re.compile(r"\b(steps|job|needs|success|failure|always|cancelled|hashFiles)\b")
 _ENV_NAME = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)|\benv\[\s*'([^']*)'\s*\]")
 
 

@@ -122,15 +122,14 @@ def job_entries(
                 strategy.at("matrix"),
                 "a matrix computed by an expression (from another job's outputs) is not supported yet",
             )
-            return []
-        try:
-            combos = expand_matrix(_static_matrix(matrix, base_ctx))
-        except MatrixError as exc:
-            problems.add(strategy.at("matrix"), str(exc))
-            return []
-        except Exception as exc:
-            problems.add(strategy.at("matrix"), str(exc))
-            return []
+        else:
+            try:
+                combos = expand_matrix(_static_matrix(matrix, base_ctx))
+            except MatrixError as exc:
+                problems.add(strategy.at("matrix"), str(exc))
+            except Exception as exc:
+                problems.add(strategy.at("matrix"), str(exc))
+        # On a problem the steps are still checked, once, for their own problems.
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
         job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
@@ -165,8 +164,11 @@ def job_entries(
         if entry is None:
             continue
         out.append(entry)
-        if entry[1] is not None:
-            names_of[job_id].append(entry[1].name)
+    # Jobs that need this one wait for its entries that run here; an entry
+    # skipped because SauCI cannot run it (another OS, a missing Python)
+    # does not hold them back, unless every entry is skipped.
+    running = [e.name for e, s in out if s is not None and e.skip is None]
+    names_of[job_id] = running or [e.name for e, s in out if s is not None]
     return out
 
 
@@ -244,7 +246,7 @@ def _entry(
             except Exception as exc:
                 problems.add((line, col), str(exc))
     defaults = _defaults(doc, job, problems)
-    parts = JobParts()
+    parts = JobParts(skip=skip)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
         step = driver_step(

@@ -105,10 +105,10 @@ def driver_step(
         workdir = step.get("working-directory", defaults.get("working-directory"))
         if workdir is not None:
             out["workdir"] = _fill(workdir, ctx, step.at("working-directory"), problems)
-        out["name"] = str(step.get("name") or _first_line(out["run"]))
+        out["name"] = _title(step, ctx, problems) or _first_line(out["run"])
         return out
     uses = str(step["uses"])
-    out["name"] = str(step.get("name") or f"Run {uses}")
+    out["name"] = _title(step, ctx, problems) or f"Run {uses}"
     if uses.startswith("docker://"):
         problems.add(step.at("uses"), f"'uses: {uses}': Docker actions are not supported")
         return None
@@ -126,9 +126,17 @@ def driver_step(
         problems.add(step.at("uses"), result.problem)
         return None
     assert result.step is not None
-    out.update(result.step)
-    out["name"] = str(step.get("name") or f"Run {uses}")
+    out.update({k: v for k, v in result.step.items() if k != "input_env"})
+    out["env"] = {**result.step.get("input_env", {}), **env}
+    out["name"] = _title(step, ctx, problems) or f"Run {uses}"
     return out
+
+
+def _title(step: LMap, ctx: Mapping[str, Any], problems: Problems) -> str:
+    """The step's ``name:`` with what can be known now filled in ('' when it has none)."""
+    if not step.get("name"):
+        return ""
+    return _fill(step["name"], ctx, step.at("name"), problems).strip()
 
 
 def _first_line(text: str) -> str:

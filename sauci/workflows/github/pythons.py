@@ -52,13 +52,18 @@ def find_python(spec: str, path: str | None = None) -> str | None:
     exe = _best(
         [(v, e) for (k, v, t), e in found if (k, v, t) == (kind, (major, int(minor)), want_t)]
     )
-    if exe is None and kind == "cpython" and shutil.which("uv", path=path):
-        done = subprocess.run(
-            ["uv", "python", "find", "--no-project", f"{major}.{minor}{'t' if want_t else ''}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    uv = shutil.which("uv", path=path)
+    if exe is None and kind == "cpython" and uv:
+        try:
+            done = subprocess.run(
+                [uv, "python", "find", "--no-project", f"{major}.{minor}{'t' if want_t else ''}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
         if done.returncode == 0 and done.stdout.strip():
             exe = done.stdout.strip()
     return exe
