@@ -37,6 +37,22 @@ def _blocking(plan: JobPlan) -> bool:
     return not (plan.when == "manual" and plan.kwargs.get("allow_failure"))
 
 
+def _check_alone(
+    plan: JobPlan, jobs: dict[str, Map], report: Report, max_timeout: float | None
+) -> None:
+    """What can be checked of a job left out of this build: its timeout and its step."""
+    timeout = plan.kwargs.get("timeout")
+    if max_timeout is not None and timeout is not None and timeout > max_timeout:
+        report(
+            jobs[plan.job].where("timeout"),
+            f"{plan.job}: timeout is more than this server's limit of {max_timeout:g} s",
+        )
+    try:
+        Step(**{**plan.kwargs, "needs": ()})
+    except (TypeError, ValueError) as exc:
+        report(jobs[plan.job].pos, f"{plan.job}: {exc}")
+
+
 def assemble(
     plans: list[JobPlan],
     jobs: dict[str, Map],
@@ -47,6 +63,10 @@ def assemble(
     max_timeout: float | None,
     capabilities: SandboxCapabilities | None,
 ) -> Pipeline | None:
+    checked_only = [plan for plan in plans if plan.left_out]
+    plans = [plan for plan in plans if not plan.left_out]
+    for plan in checked_only:
+        _check_alone(plan, jobs, report, max_timeout)
     instances: dict[str, list[str]] = {}
     for plan in plans:
         instances.setdefault(plan.job, []).append(plan.kwargs["name"])

@@ -111,7 +111,11 @@ def read_allow_failure(value: Any, where: Pos, report: Report) -> tuple[bool, tu
     return False, ()
 
 
-def read_image(value: Any, where: Pos, variables: dict[str, str], report: Report) -> str | None:
+def read_image(
+    value: Any, where: Pos, variables: dict[str, str], report: Report, *, strict: bool = True
+) -> str | None:
+    """The image name, variables expanded; one that expands to nothing is a
+    problem when the job runs in this build (``strict``)."""
     if isinstance(value, Map):
         for key in value:
             if key not in ("name", "pull_policy", "docker"):
@@ -122,6 +126,8 @@ def read_image(value: Any, where: Pos, variables: dict[str, str], report: Report
         return None
     name = expand(value, variables)
     if not re.match(r"[A-Za-z0-9]", name) or name.endswith((":", "/")):
+        if not strict:
+            return None
         report(
             where, f"image: {value!r} is {name!r} here: it uses variables this build does not set"
         )

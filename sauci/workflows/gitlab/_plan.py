@@ -50,6 +50,7 @@ class JobPlan:
     when: str
     kwargs: dict[str, Any]
     needs: list[tuple[str, bool, Pos]] | None  # (job, optional, where); None: by stage
+    left_out: bool = False  # checked, but not a step of this build
 
 
 def read_variables(value: Any, where: Pos, report: Report) -> dict[str, tuple[str, bool]]:
@@ -109,14 +110,15 @@ def plan_jobs(
         }
         known = {**base, **{k: v for k, (v, _) in {**chosen, **own}.items()}}
         decision = _decision(name, job, known, context, root, report)
-        if not decision.included:
-            left_out.append((name, decision.reason))
-            continue
         when = decision.when or job.get("when", "on_success")
-        if "rules" not in job and when == "never":
-            left_out.append((name, "when: never"))
-            continue
-        if when not in WHENS or when == "never":
+        reason = None if decision.included else decision.reason
+        if reason is None and "rules" not in job and when == "never":
+            reason = "when: never"
+        if reason is not None:
+            # Left out of this build, but checked all the same, as GitLab does.
+            left_out.append((name, reason))
+            when = "on_success"
+        elif when not in WHENS or when == "never":
             report(
                 job.where("when"),
                 f"{name}: when: expected one of on_success, on_failure, always, manual",
@@ -125,12 +127,14 @@ def plan_jobs(
         for entry_name, entry_vars in entries(name, job, report):
             variables = {**chosen, **own, **{k: (v, True) for k, v in entry_vars.items()}}
             variables.update({k: (v, True) for k, v in decision.variables.items()})
-            kwargs = _step(name, entry_name, job, base, variables, decision, when, report)
+            kwargs = _step(
+                name, entry_name, job, base, variables, decision, when, report, reason is not None
+            )
             if entry_vars:
                 kwargs["matrix"] = {k: v for k, v in entry_vars.items() if k != "CI_NODE_TOTAL"}
             planned.append(JobPlan(
                 job=name, stage=stages.index(stage), when=when, kwargs=kwargs,
-                needs=_needs(name, job, report),
+                needs=_needs(name, job, report), left_out=reason is not None,
             ))  # fmt: skip
     planned.sort(key=lambda p: p.stage)
     return planned, left_out
@@ -191,6 +195,7 @@ def _step(
     decision: Decision,
     when: str,
     report: Report,
+    left_out: bool = False,
 ) -> dict[str, Any]:
     env, runtime = _env(variables, {**base, "CI_JOB_NAME": entry, "CI_JOB_NAME_SLUG": slug(entry)})
     known = dict(env)
@@ -220,7 +225,8 @@ def _step(
     if "retry" in job:
         kwargs["retries"], kwargs["retry_on"] = read_retry(job["retry"], job.where("retry"), report)
     if job.get("image") is not None:
-        kwargs["image"] = read_image(job["image"], job.where("image"), known, report)
+        image = read_image(job["image"], job.where("image"), known, report, strict=not left_out)
+        kwargs["image"] = image or None
     if job.get("services"):
         kwargs["services"] = read_services(job["services"], job.where("services"), known, report)
     if job.get("cache"):

@@ -130,3 +130,47 @@ def test_a_variable_name_that_is_not_one_is_a_problem(repo: Path, text: str) -> 
     GitLab's variable names are taken."""
     problems = _problems(repo, text)
     assert any("is not a variable name" in p for p in problems), problems
+
+
+def test_a_server_build_plans_the_file_for_its_branch_under_the_servers_policy(
+    repo: Path,
+) -> None:
+    """sauci serve's loader (sauci.workflows.load_for_build) reads a pushed
+    .gitlab-ci.yml for the pushed branch, and the server's timeout cap holds."""
+    from sauci.core.models import Build
+    from sauci.workflows import load_for_build
+
+    text = (
+        "test:\n  script: [x]\n"
+        "release:\n  script: [x]\n  rules:\n    - if: $CI_COMMIT_TAG\n"
+        "main-only:\n  script: [x]\n  only: [main]\n"
+    )
+    (repo / ".gitlab-ci.yml").write_text(text, encoding="utf-8")
+    build = Build(id=7, repo="r", ref="refs/heads/topic", sha="f" * 40, event="push")
+    pipeline = load_for_build(repo, build, max_timeout=600.0)
+    assert [s.name for s in pipeline.steps] == ["test"]
+    assert pipeline.steps[0].timeout == 600.0
+    assert pipeline.steps[0].env["CI_COMMIT_BRANCH"] == "topic"
+    assert pipeline.steps[0].env["CI_COMMIT_SHA"] == "f" * 40
+    tag = Build(id=8, repo="r", ref="refs/tags/v1", sha="f" * 40, event="push")
+    assert [s.name for s in load_for_build(repo, tag).steps] == ["test", "release"]
+    (repo / ".gitlab-ci.yml").write_text(text + "  timeout: 5h\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match="more than this server's limit"):
+        load_for_build(repo, build, max_timeout=600.0)
+
+
+def test_an_image_on_a_sandbox_without_images_errors_the_step(repo: Path) -> None:
+    """The executor checks again what the sandbox can enforce: a GitLab job's
+    image is never silently dropped to run the script on the host."""
+    from sauci import Status, run_pipeline
+    from sauci.core.config import Settings
+
+    (repo / ".gitlab-ci.yml").write_text(
+        "job:\n  image: python:3.12\n  script: [touch ran]\n", encoding="utf-8"
+    )
+    outcome = run_pipeline(
+        load_gitlab(repo), repo, settings=Settings(data_dir=repo.parent / "data"), secrets={}
+    )
+    assert outcome.step("job").status is Status.ERRORED
+    assert "does not run images" in (outcome.step("job").reason or "")
+    assert not (repo / "ran").exists()

@@ -218,3 +218,16 @@ def test_repeated_keys_keep_the_last_and_unset_image_variables_are_named(tmp_pat
         ".gitlab-ci.yml:2:3: image: '$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA' is ':' here: "
         "it uses variables this build does not set"
     ]
+
+
+def test_a_job_left_out_of_this_build_is_still_checked(tmp_path: Path) -> None:
+    """GitLab checks the whole file whatever the branch: so does SauCI, except
+    for values only a build that runs the job would fill in."""
+    release = "release:\n  rules: [{if: $CI_COMMIT_TAG}]\n  script: [x]\n"
+    problems = _problems(tmp_path, "a:\n  script: [x]\n" + release + "  timeout: never\n")
+    assert problems == [
+        ".gitlab-ci.yml:6:3: timeout: expected a duration like '1h 30m' or '90 minutes', "
+        "got 'never'"
+    ]
+    image = "  image: $CI_REGISTRY_IMAGE:$CI_COMMIT_TAG\n"
+    assert list(_steps(tmp_path, "a:\n  script: [x]\n" + release + image)) == ["a"]
