@@ -18,7 +18,7 @@ def load_gitlab_front(path: Path, text: str, options: Options) -> Loaded:
 
     The build comes from ``options.github`` (``ref``, ``sha``, ``event_name``:
     what the caller knows of the build); ``options.job`` keeps one job (all
-    its instances) and the jobs it needs.
+    its instances) and the jobs it needs; a manual job named so runs.
     """
     build = dict(options.github)
     context = GitLabContext.for_build(
@@ -47,7 +47,14 @@ def _only_job(plan: GitLabPlan, job: str, shown: str) -> GitLabPlan:
         if name not in keep:
             keep.add(name)
             todo.extend(steps[name].needs or ())
-    kept = [s for s in plan.pipeline.steps if s.name in keep]
+    # Naming a manual job is the person starting it (as gitlab-ci-local's --manual).
+    kept = [
+        attrs.evolve(s, condition=None)
+        if s.name in wanted and s.condition is not None and s.condition.reason == "manual"
+        else s
+        for s in plan.pipeline.steps
+        if s.name in keep
+    ]
     return attrs.evolve(plan, pipeline=attrs.evolve(plan.pipeline, steps=kept))
 
 

@@ -81,3 +81,8 @@ def test_run_job_keeps_one_job_and_what_it_needs(repo: Path, tmp_path: Path) -> 
     (repo / ".gitlab-ci.yml").write_text(text, encoding="utf-8")
     loaded = load_workflow("gitlab", repo / ".gitlab-ci.yml", Options(job="last"))
     assert [s.name for s in loaded.pipeline.steps] == ["first", "last 1/2", "last 2/2"]
+    (repo / ".gitlab-ci.yml").write_text(text + "  when: manual\n", encoding="utf-8")
+    steps = load_workflow("gitlab", repo / ".gitlab-ci.yml", Options(job="last")).pipeline.steps
+    assert [s.condition for s in steps] == [None, None, None]  # named: a person started it
+    steps = load_workflow("gitlab", repo / ".gitlab-ci.yml", Options()).pipeline.steps
+    assert steps[-1].condition is not None and steps[-1].condition.reason == "manual"
