@@ -30,6 +30,7 @@ from sauci.workflows.gitlab._script import SHELL, job_script
 from sauci.workflows.gitlab._variables import (
     GitLabContext,
     bad_name,
+    expand,
     expand_parts,
     predefined,
     slug,
@@ -66,14 +67,14 @@ def read_variables(value: Any, where: Pos, report: Report) -> dict[str, tuple[st
         if (problem := bad_name(name)) is not None:
             report(at, f"variables: {problem}")
             continue
-        expand = True
+        expands = True
         if isinstance(item, Map):
-            expand = item.get("expand", True) is not False
+            expands = item.get("expand", True) is not False
             item = item.get("value", "")
         if isinstance(item, bool | Map | Seq):
             report(at, f"variables: {name}: expected text or a number")
             continue
-        out[name] = ("" if item is None else str(item), expand)
+        out[name] = ("" if item is None else str(item), expands)
     return out
 
 
@@ -108,8 +109,12 @@ def plan_jobs(
             "CI_JOB_NAME_SLUG": slug(name),
             "CI_JOB_STAGE": stage,
         }
-        known = {**base, **{k: v for k, (v, _) in {**chosen, **own}.items()}}
-        decision = _decision(name, job, known, context, root, report)
+        raw_known = {**base, **{k: v for k, (v, _) in {**chosen, **own}.items()}}
+        known = {
+            **base,
+            **{k: expand(v, raw_known) if e else v for k, (v, e) in {**chosen, **own}.items()},
+        }
+        decision = decide(name, job, known, context, root, report)
         when = decision.when or job.get("when", "on_success")
         reason = None if decision.included else decision.reason
         if reason is None and "rules" not in job and when == "never":
@@ -161,12 +166,6 @@ def _check_keys(name: str, job: Map, report: Report) -> None:
         report(job.pos, f"{name}: a job needs a script")
 
 
-def _decision(
-    name: str, job: Map, known: dict[str, str], context: GitLabContext, root: Path, report: Report
-) -> Decision:
-    return decide(name, job, known, context, root, report)
-
-
 def _env(
     variables: dict[str, tuple[str, bool]], base: dict[str, str]
 ) -> tuple[dict[str, str], dict[str, list[str | tuple[str]]]]:
@@ -174,9 +173,9 @@ def _env(
     raw = {**base, **{k: v for k, (v, _) in variables.items()}}
     env: dict[str, str] = dict(base)
     runtime: dict[str, list[str | tuple[str]]] = {}
-    for name, (value, expand) in variables.items():
+    for name, (value, expands) in variables.items():
         parts: list[str | tuple[str]] = (
-            expand_parts(value, {k: v for k, v in raw.items() if k != name}) if expand else [value]
+            expand_parts(value, {k: v for k, v in raw.items() if k != name}) if expands else [value]
         )
         if all(isinstance(p, str) for p in parts):
             env[name] = "".join(p for p in parts if isinstance(p, str))

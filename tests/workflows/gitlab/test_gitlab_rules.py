@@ -185,3 +185,9 @@ def test_rules_and_only_together_are_an_error(tmp_path: Path) -> None:
     text = "a:\n  script: [x]\n  rules: [{when: always}]\n  only: [main]\n"
     with pytest.raises(PipelineError, match="rules and only cannot be used together"):
         _plan(tmp_path, text)
+
+
+def test_rules_see_variables_expanded(tmp_path: Path) -> None:
+    text = 'variables: {BASE: prod, TARGET: "$BASE-eu"}\na:\n  script: [x]\n  rules:\n'
+    text += '    - if: $TARGET == "prod-eu"\n'
+    assert _names(_plan(tmp_path, text)) == ["a"]
