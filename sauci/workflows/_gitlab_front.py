@@ -8,7 +8,7 @@ import attrs
 
 from sauci.exceptions import ConfigError
 from sauci.workflows import Loaded, Options
-from sauci.workflows.gitlab import GitLabContext, GitLabPlan, plan_gitlab
+from sauci.workflows.gitlab import GitLabPlan, context_for_build, plan_gitlab
 
 __all__ = ["load_gitlab_front", "plan_text"]
 
@@ -16,16 +16,21 @@ __all__ = ["load_gitlab_front", "plan_text"]
 def load_gitlab_front(path: Path, text: str, options: Options) -> Loaded:
     """The pipeline and plan of the ``.gitlab-ci.yml`` at ``path`` (its text given).
 
-    The build comes from ``options.github`` (``ref``, ``sha``, ``event_name``:
-    what the caller knows of the build); ``options.job`` keeps one job (all
+    The build comes from ``options.github`` (``ref``, ``sha``, ``event_name``,
+    ``before``: what the caller knows of the build); the commit's message and,
+    given ``before``, the changed files are read with git from the workspace; ``options.job`` keeps one job (all
     its instances) and the jobs it needs; a manual job named so runs.
     """
     build = dict(options.github)
-    context = GitLabContext.for_build(
+    workspace = options.workspace or path.parent
+    context = context_for_build(
+        workspace,
         ref=str(build.get("ref") or "refs/heads/main"),
         sha=str(build.get("sha") or ""),
         event=str(build.get("event_name") or "push"),
-        project=str(build.get("repository") or (options.workspace or path.parent).name),
+        project=str(build.get("repository") or workspace.name),
+        before=str(build.get("before") or ""),
+        message=str(build.get("message") or ""),
     )
     plan = plan_gitlab(
         path, text, context=context, max_timeout=options.max_timeout, shown_as=options.shown_as

@@ -27,7 +27,9 @@ from sauci.workflows.gitlab._assemble import GitLabPlan, assemble
 from sauci.workflows.gitlab._variables import GitLabContext
 from sauci.workflows.gitlab._yaml import Map, Pos
 
-__all__ = ["FILENAME", "GitLabContext", "GitLabPlan", "load_gitlab", "plan_gitlab"]
+__all__ = [
+    "FILENAME", "GitLabContext", "GitLabPlan", "context_for_build", "load_gitlab", "plan_gitlab",
+]  # fmt: skip
 
 FILENAME = ".gitlab-ci.yml"
 log = get_logger(__name__)
@@ -57,6 +59,28 @@ def load_gitlab(
         path, text, context=context, max_timeout=max_timeout, capabilities=capabilities,
         shown_as=shown_as,
     ).pipeline  # fmt: skip
+
+
+def context_for_build(
+    workspace: str | os.PathLike[str],
+    *,
+    ref: str,
+    sha: str = "",
+    event: str = "push",
+    project: str = "project",
+    before: str = "",
+    message: str = "",
+) -> GitLabContext:
+    """The context of a build whose commit is checked out in ``workspace``:
+    the commit's message (when not given) and, given ``before`` (the push's
+    old sha), the changed files are read with git."""
+    from sauci.workflows.gitlab._gitfacts import commit_facts
+
+    found, changed = commit_facts(Path(workspace), sha, before)
+    return GitLabContext.for_build(
+        ref=ref, sha=sha, event=event, project=project, changed=changed,
+        message=message or found or "",
+    )  # fmt: skip
 
 
 def plan_gitlab(

@@ -20,6 +20,12 @@ __all__ = [
 RUNTIME = frozenset({"CI_PROJECT_DIR", "CI_BUILDS_DIR", "CI_PIPELINE_ID", "CI_JOB_ID"})
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _MAX_ROUNDS = 10
+# A build's event (SauCI's, or GitHub's from the workflow options) as GitLab's pipeline source.
+_SOURCES = {
+    "cron": "schedule", "manual": "web", "workflow_dispatch": "web", "webhook": "push",
+    "cli": "push",
+}  # fmt: skip
+_GITLAB_SOURCES = ("push", "web", "schedule", "api", "trigger")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -49,6 +55,7 @@ class GitLabContext:
     changed: tuple[str, ...] | None = attrs.field(
         default=None, converter=lambda v: None if v is None else tuple(v)
     )
+    message: str = ""
 
     @classmethod
     def for_build(
@@ -60,13 +67,13 @@ class GitLabContext:
         project: str = "project",
         default_branch: str = "main",
         changed: tuple[str, ...] | None = None,
+        message: str = "",
     ) -> GitLabContext:
-        """The context of a SauCI build (its ref, sha and event)."""
+        """The context of a SauCI build (its ref, sha and event: SauCI's
+        ``cron``/``manual`` or GitHub's ``schedule``/``workflow_dispatch``)."""
         tag = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None
         branch = None if tag is not None else (ref.removeprefix("refs/heads/") or None)
-        source = {"cron": "schedule", "manual": "web", "webhook": "push", "cli": "push"}.get(
-            event, event if event in ("push", "web", "schedule", "api", "trigger") else "push"
-        )
+        source = _SOURCES.get(event, event if event in _GITLAB_SOURCES else "push")
         return cls(
             branch=branch,
             tag=tag,
@@ -75,6 +82,7 @@ class GitLabContext:
             project=project,
             default_branch=default_branch,
             changed=changed,
+            message=message,
         )
 
     @property
@@ -103,6 +111,10 @@ def predefined(context: GitLabContext) -> dict[str, str]:
     if context.sha:
         out["CI_COMMIT_SHA"] = context.sha
         out["CI_COMMIT_SHORT_SHA"] = context.sha[:8]
+    if context.message:
+        out["CI_COMMIT_MESSAGE"] = context.message
+        out["CI_COMMIT_TITLE"] = context.message.split("\n", 1)[0]
+        out["CI_COMMIT_DESCRIPTION"] = context.message.partition("\n\n")[2]
     if context.branch is not None:
         out["CI_COMMIT_BRANCH"] = context.branch
     if context.tag is not None:

@@ -86,3 +86,35 @@ def test_run_job_keeps_one_job_and_what_it_needs(repo: Path, tmp_path: Path) -> 
     assert [s.condition for s in steps] == [None, None, None]  # named: a person started it
     steps = load_workflow("gitlab", repo / ".gitlab-ci.yml", Options()).pipeline.steps
     assert steps[-1].condition is not None and steps[-1].condition.reason == "manual"
+
+
+def test_changes_and_the_commit_message_come_from_the_push(repo: Path) -> None:
+    from sauci.workflows import Options, load_workflow
+
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    before = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    (repo / "docs").mkdir()
+    (repo / "docs" / "index.md").write_text("x", encoding="utf-8")
+    (repo / ".gitlab-ci.yml").write_text(
+        "docs:\n  script: [x]\n  rules: [{changes: ['docs/**/*']}]\n"
+        "code:\n  script: [x]\n  rules: [{changes: ['src/**/*.py']}]\n"
+        "skippable:\n  script: [x]\n  rules:\n"
+        "    - if: $CI_COMMIT_TITLE =~ /\\[skip slow\\]/\n      when: never\n    - when: on_success\n",
+        encoding="utf-8",
+    )
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "docs only [skip slow]"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+
+    def names(**github: str) -> list[str]:
+        options = Options(github={"ref": "refs/heads/main", **github}, workspace=repo)
+        return [
+            s.name for s in load_workflow("gitlab", repo / ".gitlab-ci.yml", options).pipeline.steps
+        ]
+
+    assert names(sha=sha.strip(), before=before.strip()) == ["docs"]
+    # Without the push's old sha nothing is known: changes hold, as in GitLab.
+    assert names(sha=sha.strip()) == ["docs", "code"]
+    # Only hex shas reach git: anything else is "not known".
+    assert names(sha=sha.strip(), before="--output=/tmp/pwned") == ["docs", "code"]
+    assert not Path("/tmp/pwned").exists()
