@@ -123,6 +123,9 @@ def plan_jobs(
             # Left out of this build, but checked all the same, as GitLab does.
             left_out.append((name, reason))
             when = "on_success"
+        elif when == "delayed":
+            report(job.where("when"), f"{name}: when: delayed (delayed jobs) is not supported")
+            continue
         elif when not in WHENS or when == "never":
             report(
                 job.where("when"),
@@ -248,9 +251,11 @@ def _needs(name: str, job: Map, report: Report) -> list[tuple[str, bool, Pos]] |
         at = value.where(index)
         optional = False
         if isinstance(item, Map):
-            for key in item:
-                if key not in ("job", "optional", "artifacts"):
-                    report(item.where(key), f"{name}: needs: {key} is not supported")
+            unsupported = [k for k in item if k not in ("job", "optional", "artifacts")]
+            for key in unsupported:
+                report(item.where(key), f"{name}: needs: {key} is not supported")
+            if unsupported:
+                continue
             optional = item.get("optional") is True
             item = item.get("job")
         if not isinstance(item, str):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from gitlab_plan import plan_dict
 
+from sauci.exceptions import PipelineError
 from sauci.workflows.gitlab import GitLabContext, plan_gitlab
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -48,5 +49,18 @@ def test_the_plan_is_the_golden_one(case: str, context: str) -> None:
     assert got == json.loads(golden.read_text(encoding="utf-8"))
 
 
+def test_what_is_not_supported_is_named_by_validation() -> None:
+    """The "unsupported" case: each feature SauCI does not run is a problem at
+    its file:line:col that names it (golden file problems.txt)."""
+    with pytest.raises(PipelineError) as info:
+        plan_gitlab(CORPUS / "unsupported", context=PUSH_MAIN)
+    got = "".join(f"{problem}\n" for problem in info.value.problems)
+    golden = CORPUS / "unsupported" / "problems.txt"
+    if os.environ.get("SAUCI_UPDATE_GOLDEN"):
+        golden.write_text(got, encoding="utf-8")
+    assert got == golden.read_text(encoding="utf-8")
+
+
 def test_every_case_of_the_corpus_is_planned() -> None:
-    assert sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) == sorted(CASES)
+    cases = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
+    assert cases == sorted([*CASES, "unsupported"])

@@ -152,7 +152,7 @@ job:
         ("pages:\n  script: [x]\n", "GitLab Pages"),
         ("a:\n  script: [x]\n  resource_group: prod\n", "resource_group"),
         ("a:\n  script: [x]\n  artifacts: {reports: {coverage_report: {}}}\n", "coverage_report"),
-        ("a:\n  script: [x]\n  when: delayed\n", "when: expected"),
+        ("a:\n  script: [x]\n  when: delayed\n", "when: delayed (delayed jobs)"),
         ("a:\n  script: [x]\n  scirpt: [y]\n", "unknown key 'scirpt'"),
         ("a:\n  stage: nowhere\n  script: [x]\n", "stage 'nowhere' is not in stages"),
         ("a:\n  script: [x]\n  cache: [{paths: [a]}, {paths: [b]}]\n", "one cache per job"),
