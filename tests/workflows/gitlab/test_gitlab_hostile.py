@@ -174,3 +174,13 @@ def test_an_image_on_a_sandbox_without_images_errors_the_step(repo: Path) -> Non
     assert outcome.step("job").status is Status.ERRORED
     assert "does not run images" in (outcome.step("job").reason or "")
     assert not (repo / "ran").exists()
+
+
+def test_a_glob_include_does_not_follow_links_out_or_round(repo: Path) -> None:
+    (repo / "ci").mkdir()
+    (repo / "ci" / "a.yml").write_text("a:\n  script: [x]\n", encoding="utf-8")
+    for name in ("loop", "loop2", "loop3"):
+        (repo / "ci" / name).symlink_to("..")
+    (repo / "ci" / "out").symlink_to(repo.parent)
+    (repo / ".gitlab-ci.yml").write_text("include: 'ci/**/*.yml'\n", encoding="utf-8")
+    assert [s.name for s in load_gitlab(repo).steps] == ["a"]
