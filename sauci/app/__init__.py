@@ -26,7 +26,7 @@ from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
 from sauci.plugins import load_runner
 from sauci.typing import Runner, Sandbox, Source, Store, Trigger
-from sauci.workflows import load_for_build
+from sauci.workflows import load_for_build, workflow_schedules
 
 __all__ = [
     "LocalRunner",
@@ -333,7 +333,11 @@ def _schedules(settings: Settings, repos: Sequence[str]) -> list[tuple[str, str,
     for repo in repos:
         try:
             text = read_file(repo, "HEAD", ".sauci.yml")
-            if text is None:
+            if text is None:  # a GitHub workflow's on.schedule, if it has one
+                found += [
+                    (repo, c, b)
+                    for c, b in workflow_schedules(functools.partial(read_file, repo, "HEAD"))
+                ]
                 continue
             pipeline = parse_pipeline(text, f"{repo}:.sauci.yml")
         except SauCIError as exc:

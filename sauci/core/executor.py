@@ -19,6 +19,7 @@ from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
 from sauci.core.conditions import condition_verdict
 from sauci.core.entry_workspaces import EntryWorkspaces
+from sauci.core.fail_fast import FailFastGroups
 from sauci.core.logsink import LogBudget
 from sauci.core.models import (
     DEFAULT_BUILD_LOG_LIMIT,
@@ -197,6 +198,7 @@ class Executor(StepExecutor):
         budget = LogBudget(self.build_log_limit)  # this build's, shared by its steps
         # Each matrix entry runs in its own copy of the workspace (deleted at the end).
         entries = EntryWorkspaces(workspace, build.id, ended=self._build_ended)
+        groups = FailFastGroups()  # a workflow job's matrix entries stop together
         workers = ThreadPoolExecutor(self.jobs, thread_name_prefix=f"sauci-b{build.id}")
         try:
             while True:
@@ -216,7 +218,10 @@ class Executor(StepExecutor):
                             continue
                         bad = [d for d in deps[name] if not _satisfies(runs[d])]
                         verdict = None
-                        if steps[name].condition is not None and stop_reason is None:
+                        group_stop = groups.stopped(steps[name])
+                        if group_stop is not None and stop_reason is None:
+                            verdict = (Status.SKIPPED, group_stop)
+                        elif steps[name].condition is not None and stop_reason is None:
                             verdict = condition_verdict(steps[name], deps[name], runs)
                             bad = []  # the condition decides, whatever its needs did
                         if stop_reason is not None:
@@ -288,6 +293,10 @@ class Executor(StepExecutor):
                     else:
                         final = outcome
                     runs[final.name] = final
+                    if groups.ended(steps[final.name], final) is not None:
+                        for other, r in running.items():
+                            if steps[other].fail_fast_group == steps[final.name].fail_fast_group:
+                                r.cancel.set()
                     if (
                         self.fail_fast
                         and stop_reason is None

@@ -173,6 +173,9 @@ class Step:
     )
     cache: Cache | None = None
     condition: Condition | None = None  # run or skip just before it starts (Condition)
+    # Steps of one group (a workflow job's matrix entries) stop together
+    # when one fails (sauci.core.fail_fast); None: only the build's fail-fast.
+    fail_fast_group: str | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

@@ -15,7 +15,7 @@ This package imports the core, never the other way round.
 
 from __future__ import annotations
 
-from sauci.workflows._for_build import action_commands, load_for_build
+from sauci.workflows._for_build import action_commands, load_for_build, workflow_schedules
 from sauci.workflows._lookup import (
     FRONT_ENDS,
     NATIVE,
@@ -34,4 +34,5 @@ __all__ = [
     "find_workflow",
     "load_for_build",
     "load_workflow",
+    "workflow_schedules",
 ]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sauci.core.models import Build, Pipeline
 from sauci.exceptions import ConfigError
 
-__all__ = ["action_commands", "load_for_build"]
+__all__ = ["action_commands", "load_for_build", "workflow_schedules"]
 
 _EVENTS = {"push": "push", "webhook": "push", "manual": "workflow_dispatch", "cron": "schedule"}
 
@@ -76,3 +76,32 @@ def action_commands(
             raise ConfigError(f'{path}: [sauci.actions] maps "owner/repo" to a command string')
         return {str(k).lower(): v for k, v in table.items()}
     return {}
+
+
+def workflow_schedules(read: Callable[[str], str | None]) -> list[tuple[str, str]]:
+    """(cron, branch) of ``on.schedule`` in the workflow a repository runs, read through
+    ``read(path)`` (a file at the head commit; a directory gives git's listing).
+
+    For the server's cron trigger when a repository has no ``.sauci.yml``;
+    a workflow with problems gives none (its builds will say why).
+    """
+    from sauci.exceptions import SauCIError
+    from sauci.workflows.github import Settings, plan_github
+
+    listing = read(".github/workflows/") or ""
+    names = sorted(
+        line.strip()
+        for line in listing.splitlines()[1:]
+        if line.strip().endswith((".yml", ".yaml")) and "/" not in line.strip()
+    )
+    preferred = [n for n in names if any(w in n.lower() for w in ("test", "ci"))]
+    for name in (preferred or names)[:1]:
+        text = read(f".github/workflows/{name}")
+        if text is None:
+            return []
+        try:
+            plan = plan_github(text, Settings(file=f".github/workflows/{name}"))
+        except SauCIError:
+            return []
+        return [(s.cron, s.branch) for s in plan.pipeline.schedules]
+    return []

@@ -329,3 +329,98 @@ def test_function_errors(source: str, message: str) -> None:
     with pytest.raises(ExpressionError, match=message) as info:
         evaluate(source, {}, line=3, col=1)
     assert (3, 1) == (info.value.line, info.value.col)
+
+
+def test_documented_case_example_over_several_lines() -> None:
+    text = """${{ case(
+  github.ref == 'refs/heads/main', 'production',
+  github.ref == 'refs/heads/staging', 'staging',
+  startsWith(github.ref, 'refs/heads/feature/'), 'development',
+  'unknown'
+) }}"""
+    for ref, expected in [
+        ("refs/heads/main", "production"),
+        ("refs/heads/staging", "staging"),
+        ("refs/heads/feature/x", "development"),
+        ("refs/tags/v1", "unknown"),
+    ]:
+        assert expected == interpolate(text, {"github": {"ref": ref}})
+
+
+def test_documented_object_filter_on_an_object() -> None:
+    vegetables = {
+        "scallions": {"colors": ["green"], "ediblePortions": ["roots", "stalks"]},
+        "beets": {"colors": ["purple"], "ediblePortions": ["roots", "stems", "leaves"]},
+    }
+    assert [["roots", "stalks"], ["roots", "stems", "leaves"]] == evaluate(
+        "vegetables.*.ediblePortions", {"vegetables": vegetables}
+    )
+    assert ["roots", "stalks", "roots", "stems", "leaves"] == evaluate(
+        "vegetables.*.ediblePortions.*", {"vegetables": vegetables}
+    )
+
+
+def test_documented_from_json_matrix_and_env_conversions() -> None:
+    output = '{"include":[{"project":"foo","config":"Debug"},{"project":"bar","config":"Release"}]}'
+    contexts = {
+        "needs": {"job1": {"outputs": {"matrix": output}}},
+        "env": {"continue": "true", "time": "3"},
+    }
+    matrix = evaluate("${{ fromJSON(needs.job1.outputs.matrix) }}", contexts)
+    assert {
+        "include": [{"project": "foo", "config": "Debug"}, {"project": "bar", "config": "Release"}]
+    } == matrix
+    assert evaluate("fromJSON(env.continue)", contexts) is True
+    assert 3 == evaluate("fromJSON(env.time)", contexts)
+    assert evaluate("env.time > 2 && env.time < 10", contexts) is True  # string vs number: numbers
+    assert evaluate("env.time < '10'", contexts) is False  # two strings compare as text
+
+
+def test_numeric_mapping_keys_are_found_by_their_text() -> None:
+    assert "old" == evaluate("versions['3.1'] || versions.x", {"versions": {3.1: "old"}})
+
+
+def test_expression_error_pickles_with_its_position() -> None:
+    import pickle
+
+    with pytest.raises(ExpressionError) as info:
+        parse("a ==", line=2, col=3)
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (2, 7, info.value.message) == (copy.line, copy.col, copy.message)
+    assert str(info.value) == str(copy)
+
+
+def test_package_exports_exactly_its_public_api() -> None:
+    import types
+
+    import sauci.core.expr as package
+
+    public = {
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(package.__all__) == public - {"annotations", "Any", "Callable", "Mapping"}
+
+
+def test_status_functions_tell_whether_an_if_checks_status() -> None:
+    from sauci.core.expr import STATUS_FUNCTIONS
+
+    assert not parse("github.ref == 'x'").functions & STATUS_FUNCTIONS
+    assert parse("Failure() && github.ref == 'x'").functions & STATUS_FUNCTIONS
+
+
+def test_conditions_get_the_implicit_success_check() -> None:
+    from sauci.core.expr import parse_condition
+
+    status = {"success": lambda: False, "failure": lambda: True, "always": lambda: True}
+    plain = parse_condition("${{ github.ref == 'refs/heads/main' }}")
+    assert "success" in plain.functions
+    assert plain.evaluate(CONTEXTS, status) is False  # a failed job skips it
+    assert plain.evaluate(CONTEXTS, {**status, "success": lambda: True}) is True
+    explicit = parse_condition("failure() && github.ref == 'refs/heads/main'")
+    assert explicit.evaluate(CONTEXTS, status) is True
+    assert parse_condition("always()").evaluate({}, status) is True
+    with pytest.raises(ExpressionError) as info:
+        parse_condition("github.ref ==", line=3, col=9)
+    assert (3, 22) == (info.value.line, info.value.col)

@@ -1,7 +1,8 @@
 """Each workflow in tests/workflows/github/ gives the plan (or the problems) in its golden file.
 
 The files are written for SauCI in the shapes real Python projects use
-(tox and nox matrices, uv, alls-green, expressions, what is not supported).
+(tox and nox matrices, uv, alls-green, expressions, a local composite
+action, what is not supported).
 The machine is made the same everywhere: a PATH holding Python 3.11 to 3.13
 and uv (stand-ins that start and exit), and a workspace whose
 ``.python-version`` says 3.12. Set SAUCI_UPDATE_GOLDEN=1 to rewrite the
@@ -19,6 +20,25 @@ from sauci.exceptions import PipelineError
 from sauci.workflows import Options, load_workflow
 
 CORPUS = Path(__file__).parent / "github"
+# The local composite action composite.yml uses, as a project keeps one.
+LOCAL_ACTION = """\
+name: Set up the project
+inputs:
+  python-version:
+    description: the Python to test with
+    default: "3.12"
+  extras:
+    default: tests
+runs:
+  using: composite
+  steps:
+    - uses: actions/setup-python@v5
+      with:
+        python-version: ${{ inputs.python-version }}
+    - name: Install with ${{ inputs.extras }}
+      shell: bash
+      run: python -m pip install -e ".[${{ inputs.extras }}]"
+"""
 FILES = sorted(CORPUS.glob("*.yml"))
 
 
@@ -34,6 +54,9 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     workspace = root / "workspace"
     workspace.mkdir()
     (workspace / ".python-version").write_text("3.12\n")
+    action = workspace / ".github" / "actions" / "setup-project"
+    action.mkdir(parents=True)
+    (action / "action.yml").write_text(LOCAL_ACTION)
     return workspace, str(bin_dir)
 
 

@@ -147,3 +147,64 @@ def test_validate_prints_the_plan_with_skips(tmp_path: Path) -> None:
     assert 0 == result.returncode, result.stdout + result.stderr
     assert "- test (windows-latest, 3.x)  [skipped: runs-on windows-latest" in result.stdout
     assert "    step: Use them" in result.stdout
+
+
+OUTPUTS = """\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      version: ${{ steps.v.outputs.version }}
+      fixed: plain-${{ github.event_name }}
+    steps:
+      - id: v
+        run: echo "version=${{ format('1.2.{0}', 3) }}" >> "$GITHUB_OUTPUT"
+  use:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "got ${{ needs.build.outputs.version }} ${{ needs.build.outputs.fixed }}"
+  entries:
+    needs: [build]
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2]
+    steps:
+      - if: needs.build.outputs.version == '1.2.3'
+        run: echo "entry ${{ matrix.n }} sees ${{ needs.build.outputs.version }}"
+"""
+
+
+def test_job_outputs_reach_the_jobs_that_need_it(tmp_path: Path) -> None:
+    result = sauci("run", str(repository(tmp_path, OUTPUTS)))
+    out = result.stdout + result.stderr
+    assert 0 == result.returncode, out
+    assert "got 1.2.3 plain-push" in out
+    assert "entry 1 sees 1.2.3" in out and "entry 2 sees 1.2.3" in out
+
+
+SECRETS = """\
+on: push
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    env:
+      TOKEN: ${{ secrets.DEPLOY_TOKEN }}
+    steps:
+      - run: test "$TOKEN" = "s3cret-value-42" && echo token-reached-the-job
+      - run: echo "printed ${{ secrets.DEPLOY_TOKEN }}"
+      - run: echo "## Deployed **1.2.3**" >> "$GITHUB_STEP_SUMMARY"
+"""
+
+
+def test_secrets_reach_the_job_masked_and_its_summary_is_kept(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DEPLOY_TOKEN", "s3cret-value-42")  # sauci run's secrets: its environment
+    result = sauci("run", str(repository(tmp_path, SECRETS)))
+    out = result.stdout + result.stderr
+    assert 0 == result.returncode, out
+    assert "token-reached-the-job" in out
+    assert "printed " in out and "s3cret-value-42" not in out
+    (summary,) = (tmp_path / "data" / "artifacts").rglob("step-summary.md")
+    assert "## Deployed **1.2.3**\n" == summary.read_text()

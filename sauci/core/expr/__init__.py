@@ -21,9 +21,11 @@ from sauci.core.expr._errors import (
     MAX_LENGTH,
     MAX_TREE_DEPTH,
     MAX_VALUE_CHARS,
+    MAX_WORK,
     ExpressionError,
 )
-from sauci.core.expr._expression import Expression, Reference, parse
+from sauci.core.expr._expression import Expression, Reference, parse, parse_condition
+from sauci.core.expr._functions import STATUS_FUNCTIONS
 from sauci.core.expr._json import to_string
 from sauci.core.expr._template import interpolate, parse_template
 from sauci.core.expr._values import format_number, truthy
@@ -34,6 +36,8 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_TREE_DEPTH",
     "MAX_VALUE_CHARS",
+    "MAX_WORK",
+    "STATUS_FUNCTIONS",
     "Expression",
     "ExpressionError",
     "Reference",
@@ -41,6 +45,7 @@ __all__ = [
     "format_number",
     "interpolate",
     "parse",
+    "parse_condition",
     "parse_template",
     "to_string",
     "truthy",

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_TREE_DEPTH",
     "MAX_VALUE_CHARS",
+    "MAX_WORK",
     "ExpressionError",
 ]
 
@@ -25,6 +26,7 @@ MAX_DEPTH = 50  # nesting of ( ), [ ], calls and ! (GitHub's limit)
 MAX_TREE_DEPTH = 100  # levels of the syntax tree, chains of == or . included
 MAX_VALUE_CHARS = 1 << 20  # the longest string format/join/toJSON/interpolate builds
 MAX_JSON_CHARS = 1 << 20  # the longest text fromJSON reads
+MAX_WORK = 500_000  # units of work of one evaluation (see _evaluate.Budget)
 
 
 class ExpressionError(PipelineError):
@@ -40,8 +42,16 @@ class ExpressionError(PipelineError):
         self.message = message
         self.line = line
         self.col = col
+        self.file = file
         super().__init__([Problem(file=file, line=line, column=col, message=message)])
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable with its position
+        return (_rebuild, (self.message, self.line, self.col, self.file))
 
     def problem(self, file: str) -> Problem:
         """This error as a problem of ``file``."""
         return Problem(file=file, line=self.line, column=self.col, message=self.message)
+
+
+def _rebuild(message: str, line: int, col: int, file: str) -> ExpressionError:
+    return ExpressionError(message, line=line, col=col, file=file)

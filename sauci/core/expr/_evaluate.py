@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sauci.core.expr._errors import ExpressionError
+from sauci.core.expr._errors import MAX_WORK, ExpressionError
 from sauci.core.expr._functions import BUILTINS, CALLER_SUPPLIED, FunctionFailed
 from sauci.core.expr._json import to_string
 from sauci.core.expr._lexer import Source
@@ -23,7 +23,34 @@ from sauci.core.expr._values import (
     truthy,
 )
 
-__all__ = ["Filtered", "evaluate_tree", "lookup"]
+__all__ = ["Budget", "Filtered", "evaluate_tree", "lookup"]
+
+
+class Budget:
+    """The work one evaluation may still do, in units (a node, an element, 64 characters)."""
+
+    __slots__ = ("left", "total")
+
+    def __init__(self, units: int = MAX_WORK) -> None:
+        self.left = self.total = units
+
+    def spend(self, units: int) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise _Exhausted
+
+
+class _Exhausted(Exception):
+    pass
+
+
+def _size(value: Any) -> int:
+    """What handling ``value`` costs: its length for arrays, objects and strings (per 64)."""
+    if isinstance(value, str):
+        return 1 + len(value) // 64
+    if isinstance(value, Mapping | list | tuple):
+        return 1 + len(value)
+    return 1
 
 
 class Filtered(list[Any]):
@@ -36,7 +63,8 @@ def lookup(mapping: Mapping[str, Any], key: str) -> tuple[bool, Any]:
         return True, mapping[key]
     folded = key.lower()
     for name, value in mapping.items():
-        if isinstance(name, str) and name.lower() == folded:
+        text = name if isinstance(name, str) else to_string(name)  # YAML keys may be numbers
+        if text.lower() == folded:
             return True, value
     return False, None
 
@@ -83,7 +111,10 @@ class _Evaluator:
         source: Source,
         contexts: Mapping[str, Any],
         functions: Mapping[str, Callable[..., Any]] | None,
+        budget: Budget,
     ) -> None:
+        self.budget = budget
+        self.at = 0  # the node being worked on, for the error when the budget runs out
         self.source = source
         self.contexts = contexts
         self.functions = {name.lower(): f for name, f in (functions or {}).items()}
@@ -92,6 +123,7 @@ class _Evaluator:
         return self.source.error(message, offset)
 
     def run(self, node: Node) -> Any:
+        self.budget.spend(1)
         if isinstance(node, Literal):
             return node.value
         if isinstance(node, Context):
@@ -103,10 +135,18 @@ class _Evaluator:
                 )
             return value
         if isinstance(node, Access):
-            if isinstance(node.index, Star):
-                return _access(self.run(node.target), None, star=True)
-            key = self.run(node.index)
-            return _access(self.run(node.target), key, star=False)
+            star = isinstance(node.index, Star)
+            key = None if star else self.run(node.index)
+            target = self.run(node.target)
+            self.at = node.offset
+            if isinstance(target, Mapping) and primitive(key) and to_string(key) not in target:
+                self.budget.spend(len(target))  # the search that ignores case
+            result = _access(target, key, star=star)
+            if isinstance(result, Filtered):
+                self.budget.spend(
+                    len(result) + sum(len(i) for i in result if isinstance(i, Mapping))
+                )
+            return result
         if isinstance(node, Not):
             return not truthy(self.run(node.operand))
         if isinstance(node, Logical):
@@ -139,11 +179,15 @@ class _Evaluator:
 
     def call(self, node: Call) -> Any:
         arguments = [self.run(argument) for argument in node.arguments]
+        self.at = node.offset
+        self.budget.spend(sum(map(_size, arguments)))
         if node.name in BUILTINS:
             try:
-                return BUILTINS[node.name][3](*arguments)
+                result = BUILTINS[node.name][3](*arguments)
             except FunctionFailed as exc:
                 raise self.error(str(exc), node.offset) from None
+            self.budget.spend(_size(result))
+            return result
         supplied = self.functions.get(node.name)
         if supplied is None:
             spelled = CALLER_SUPPLIED.get(node.name, (node.spelled,))[0]
@@ -161,6 +205,16 @@ def evaluate_tree(
     source: Source,
     contexts: Mapping[str, Any],
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    budget: Budget | None = None,
 ) -> Any:
-    value = _Evaluator(source, contexts, functions).run(tree)
+    """The value of ``tree``; ``budget`` (shared by the expressions of one text) bounds the work."""
+    evaluator = _Evaluator(source, contexts, functions, budget or Budget())
+    try:
+        value = evaluator.run(tree)
+    except _Exhausted:
+        raise evaluator.error(
+            f"the expression does more than {evaluator.budget.total} units of work (elements visited, "
+            "64-character blocks of text handled); simplify it",
+            evaluator.at,
+        ) from None
     return list(value) if isinstance(value, Filtered) else value

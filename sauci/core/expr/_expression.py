@@ -8,11 +8,12 @@ from typing import Any
 import attrs
 
 from sauci.core.expr._evaluate import evaluate_tree
+from sauci.core.expr._functions import STATUS_FUNCTIONS
 from sauci.core.expr._lexer import Source, closing
 from sauci.core.expr._nodes import Access, Call, Compare, Context, Literal, Logical, Node, Not
 from sauci.core.expr._parser import parse_tree
 
-__all__ = ["Expression", "Reference", "parse"]
+__all__ = ["Expression", "Reference", "parse", "parse_condition"]
 
 
 @attrs.frozen
@@ -123,3 +124,15 @@ def parse(source: str, *, line: int = 1, col: int = 1) -> Expression:
         inner_line, inner_col = where.position(start)
         where = Source(source[start:end], inner_line, inner_col)
     return Expression(where, parse_tree(where))
+
+
+def parse_condition(source: str, *, line: int = 1, col: int = 1) -> Expression:
+    """An ``if:`` condition, with or without ``${{ }}``: when it calls none of
+    the status functions, GitHub's implicit ``success() && (...)`` is added to
+    the tree (positions stay those of the text as written)."""
+    expression = parse(source, line=line, col=col)
+    if expression.functions & STATUS_FUNCTIONS:
+        return expression
+    implicit = Call("success", "success", (), 0, 1)
+    tree = Logical("&&", (implicit, expression.tree), 0, expression.tree.depth + 1)
+    return Expression(expression.source, tree)

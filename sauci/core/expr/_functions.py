@@ -16,7 +16,7 @@ from sauci.core.expr._errors import MAX_VALUE_CHARS
 from sauci.core.expr._json import JSONError, from_json, to_json, to_string
 from sauci.core.expr._values import ARRAY, equals, fold, kind, primitive
 
-__all__ = ["BUILTINS", "CALLER_SUPPLIED", "FunctionFailed", "check_call"]
+__all__ = ["BUILTINS", "CALLER_SUPPLIED", "STATUS_FUNCTIONS", "FunctionFailed", "check_call"]
 
 _MANY = 255  # GitHub's most arguments of one call
 
@@ -139,6 +139,9 @@ CALLER_SUPPLIED: dict[str, tuple[str, int, int]] = {
     "always": ("always", 0, 0),
     "cancelled": ("cancelled", 0, 0),
 }
+
+# The status check functions: an `if:` that calls none of them means `success() && (...)`.
+STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
 
 
 def check_call(name: str, count: int) -> str | None:

@@ -38,7 +38,7 @@ def to_json(value: Any) -> str:
         nonlocal size
         size += len(text)
         if size > MAX_VALUE_CHARS:
-            raise JSONError(f"toJSON's result is longer than {MAX_VALUE_CHARS} characters")
+            raise JSONError(f"the result is longer than {MAX_VALUE_CHARS} characters")
         parts.append(text)
 
     def write(item: Any, depth: int) -> None:

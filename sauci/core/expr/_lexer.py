@@ -181,14 +181,17 @@ def _string(source: Source, start: int, tokens: list[Token]) -> int:
 
 def closing(text: str, start: int) -> int:
     """Where the ``}}`` that ends an expression starting at ``start`` is (-1 if none):
-    the first ``}}`` outside a quoted string."""
+    the first ``}}`` outside a quoted string. One pass over the text."""
     i = start
-    while True:
-        brace = text.find("}}", i)
-        quote = text.find("'", i, brace if brace >= 0 else len(text))
+    brace = text.find("}}", i)
+    while brace >= 0:
+        quote = text.find("'", i, brace)
         if quote < 0:
             return brace
         end = text.find("'", quote + 1)  # '' inside a string closes and reopens it
         if end < 0:
             return -1
         i = end + 1
+        if brace < i:  # that }} was inside the string
+            brace = text.find("}}", i)
+    return -1

@@ -8,6 +8,8 @@ parsing nor evaluation can exhaust Python's stack.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sauci.core.expr._errors import MAX_DEPTH, MAX_TREE_DEPTH
 from sauci.core.expr._functions import check_call
 from sauci.core.expr._lexer import Kind, Source, Token, tokenize
@@ -100,11 +102,10 @@ class _Parser:
     def comparison(self) -> Node:
         return self.binary(_ORDER, self.unary)
 
-    def binary(self, kinds: tuple[Kind, ...], operand: object) -> Node:
-        assert callable(operand)
-        left: Node = operand()
+    def binary(self, kinds: tuple[Kind, ...], operand: Callable[[], Node]) -> Node:
+        left = operand()
         while token := self.take(*kinds):
-            right: Node = operand()
+            right = operand()
             depth = self.tree_depth(token.offset, left, right)
             left = Compare(token.kind.value, left, right, token.offset, depth)
         return left
@@ -153,10 +154,11 @@ class _Parser:
         if token.kind is Kind.LPAREN:
             node = self.expression()
             if not self.take(Kind.RPAREN):
-                raise self.unexpected(
-                    self.peek(),
-                    f"')' to close the '(' at column {self.source.position(token.offset)[1]}",
-                )
+                line, col = self.source.position(token.offset)
+                where = f"column {col}"
+                if line != self.source.position(self.peek().offset)[0]:
+                    where = f"line {line}, column {col}"
+                raise self.unexpected(self.peek(), f"')' to close the '(' at {where}")
             return node, True
         if token.kind is Kind.NAME:
             if self.take(Kind.LPAREN):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 __all__ = [
@@ -57,6 +57,8 @@ NULL, BOOLEAN, NUMBER, STRING, ARRAY, OBJECT = (
 _DECIMAL = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 _RADIX = re.compile(r"0(?:[xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)")
 _BASES = {"x": 16, "o": 8, "b": 2}
+_FIFTEEN_DECIMALS = Decimal("1e-15")
+_WIDE = Context(prec=40)  # 21 integer digits and 15 decimals fit
 
 
 def kind(value: Any) -> str:
@@ -138,8 +140,8 @@ def format_number(value: float) -> str:
         return "NaN"
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
-    if abs(x) < 1e21:
-        x = round(x, 15)
+    if abs(x) < 1e21:  # toFixed(15): the exact value rounded half away from zero
+        x = float(Decimal(x).quantize(_FIFTEEN_DECIMALS, ROUND_HALF_UP, _WIDE))
     if x == 0:
         return "0"
     return _javascript(x)

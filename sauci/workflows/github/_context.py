@@ -3,7 +3,7 @@
 Values known before the build (``matrix``, ``strategy``, ``github``,
 ``runner``, ``inputs``, ``vars`` and the ``env`` written in the file) are put
 in now; an expression that reads what only the running job knows (``steps``,
-``job``, the status functions, ``hashFiles``, ``env`` set through
+``job``, ``needs``, ``secrets``, the status functions, ``hashFiles``, ``env`` set through
 ``GITHUB_ENV``) is left as written for the job driver, which evaluates it with
 the same expression language when the step is about to run.
 """
@@ -27,7 +27,7 @@ __all__ = [
 
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 # Names whose value only the running job knows.
-RUNTIME = re.compile(r"\b(steps|job|needs|success|failure|always|cancelled|hashFiles)\b")
+RUNTIME = re.compile(r"\b(steps|job|needs|secrets|success|failure|always|cancelled|hashFiles)\b")
 _ENV_NAME = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)|\benv\[\s*'([^']*)'\s*\]")
 
 

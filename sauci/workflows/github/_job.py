@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
 from sauci.workflows.github._actions import JobParts, action_name
 from sauci.workflows.github._context import (
@@ -16,10 +18,11 @@ from sauci.workflows.github._context import (
     fill_static,
     is_runtime,
 )
+from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
 from sauci.workflows.github._matrix import MatrixError, expand_matrix, matrix_text
 from sauci.workflows.github._reading import LList, LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
-from sauci.workflows.github._steps import driver_step, shell_template
+from sauci.workflows.github._steps import driver_step
 
 __all__ = ["job_entries", "job_env", "job_needs"]
 
@@ -46,6 +49,7 @@ _UNSUPPORTED_JOB_KEYS = {
     "container": "job 'container' is not supported yet",
     "uses": "reusable workflows ('uses' on a job) are not supported",
 }
+_SECRET = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
 _OTHER_OS = re.compile(r"(windows|macos|osx)", re.IGNORECASE)
 
 
@@ -133,14 +137,14 @@ def job_entries(
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
         job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
-    if (
-        isinstance(strategy, Mapping)
-        and strategy.get("fail-fast") is not False
-        and matrix is not None
-    ):
-        job_notes.append("fail-fast: the other entries are not cancelled when one fails (not yet)")
-    if "outputs" in job:
-        job_notes.append("job outputs: not passed to other jobs yet")
+    # GitHub's default: one failed entry cancels the others of the job.
+    fail_fast = matrix is not None and not (
+        isinstance(strategy, Mapping) and strategy.get("fail-fast") in (False, "false")
+    )
+    if "outputs" in job and matrix is not None:
+        job_notes.append(
+            "job outputs of a matrix job: not passed on (each entry runs in its own copy)"
+        )
     needs = job_needs(job)
     out: list[tuple[Entry, Step | None]] = []
     names_of[job_id] = []
@@ -167,6 +171,8 @@ def job_entries(
     # Jobs that need this one wait for its entries that run here; an entry
     # skipped because SauCI cannot run it (another OS, a missing Python)
     # does not hold them back, unless every entry is skipped.
+    if fail_fast:
+        out = [(e, attrs.evolve(s, fail_fast_group=job_id) if s else s) for e, s in out]
     running = [e.name for e, s in out if s is not None and e.skip is None]
     names_of[job_id] = running or [e.name for e, s in out if s is not None]
     return out
@@ -223,7 +229,7 @@ def _entry(
     if runs_on is None:
         problems.add((job.line, job.col), f"the job {job_id!r} has no 'runs-on'")
         return None
-    labels = _labels(runs_on, ctx, job.at("runs-on"), problems)
+    labels = runs_on_labels(runs_on, ctx, job.at("runs-on"), problems)
     if any(_OTHER_OS.search(label) for label in labels):
         skip = f"skipped: runs-on {', '.join(labels)}: SauCI runs Linux jobs only"
     condition: Condition | None = None
@@ -245,11 +251,11 @@ def _entry(
                     skip = skip or f"skipped: 'if: {source}' is false"
             except Exception as exc:
                 problems.add((line, col), str(exc))
-    defaults = _defaults(doc, job, problems)
+    defaults = job_defaults(doc, job, problems)
     parts = JobParts(skip=skip)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
-        step = driver_step(
+        driver_steps += driver_step(
             raw,
             index,
             ctx,
@@ -260,8 +266,6 @@ def _entry(
             path=settings.path,
             actions=settings.actions,
         )
-        if step is not None:
-            driver_steps.append(step)
     uses_alls_green = any(
         isinstance(s, Mapping) and action_name(str(s.get("uses", "")))[0] == "re-actors/alls-green"
         for s in job["steps"]
@@ -298,6 +302,9 @@ def _entry(
             problems.add(job.at("continue-on-error"), str(exc))
     if skip is not None:
         condition = Condition(expression="false", origin=origin, reason=skip)
+    # The secrets the job names reach it as variables (the server's secrets
+    # file or SAUCI_SECRET_*, masked in logs), as a .sauci.yml step's do.
+    secrets = sorted(set(_SECRET.findall(json.dumps(job))) - {"GITHUB_TOKEN"})
     spec = {
         "job": job_id,
         "file": settings.file,
@@ -310,6 +317,9 @@ def _entry(
         },
         "expr_path": str(Path(__file__).resolve().parents[3]),
         "steps": driver_steps,
+        "secrets": secrets,
+        "needs": needs,
+        "outputs": job_outputs(job, problems),
     }
     cache = None
     if parts.cache is not None:
@@ -323,10 +333,12 @@ def _entry(
         timeout=timeout,
         allow_failure=allow_failure,
         matrix={k: matrix_text(v) for k, v in combo.items()},
-        artifacts=tuple(parts.artifacts),
+        # GITHUB_STEP_SUMMARY, as the job driver keeps it (when a step wrote one).
+        artifacts=(*parts.artifacts, f".sauci-gha/{_safe_name(job_id)}/step-summary.md"),
         junit=tuple(parts.junit),
         cache=cache,
         condition=condition,
+        secrets=secrets,
     )
     return entry, made
 
@@ -335,6 +347,11 @@ def _truthy(value: Any) -> bool:
     from sauci.core.expr import truthy
 
     return bool(truthy(value))
+
+
+def _safe_name(name: str) -> str:
+    """``name`` as the job driver writes it in a path (jobdriver._safe)."""
+    return re.sub(r"[^\w.-]+", "_", name)[:80] or "_"
 
 
 def _name(
@@ -356,34 +373,3 @@ def _name(
         return base
     values = ", ".join(matrix_text(v) for v in combo.values())
     return f"{base} ({values})"
-
-
-def _labels(
-    value: Any, ctx: Mapping[str, Any], at: tuple[int, int], problems: Problems
-) -> list[str]:
-    if isinstance(value, Mapping):
-        value = value.get("labels", value.get("group", ""))
-    items = value if isinstance(value, list) else [value]
-    labels = []
-    for item in items:
-        try:
-            text = fill_static(matrix_text(item), ctx, where(item, at), keep_runtime=False)
-        except Exception as exc:
-            problems.add(where(item, at), str(exc))
-            continue
-        labels.append(text)
-    return labels
-
-
-def _defaults(doc: LMap, job: LMap, problems: Problems) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for level in (doc, job):
-        defaults = level.get("defaults")
-        if isinstance(defaults, Mapping) and isinstance(defaults.get("run"), Mapping):
-            run = defaults["run"]
-            for key in ("shell", "working-directory"):
-                if key in run:
-                    out[key] = run[key]
-            if "shell" in run:
-                shell_template(run["shell"], problems, run.at("shell"))
-    return out

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sauci.workflows.github._actions import JobParts, action_name, builtin_action
+from sauci.workflows.github._composite import composite_steps
 from sauci.workflows.github._context import condition_source, fill_static
 from sauci.workflows.github._reading import LMap, Problems, where
 
@@ -56,11 +57,12 @@ def driver_step(
     workspace: Path | None,
     path: str | None,
     actions: Mapping[str, str] | None,
-) -> dict[str, Any] | None:
-    """The job driver's description of one step, or None (problems added)."""
+    depth: int = 0,
+) -> list[dict[str, Any]]:
+    """The job driver's description of one step (several for a local action); [] on problems."""
     if not isinstance(step, LMap):
         problems.add(where(step), "a step must be a mapping with 'run' or 'uses'")
-        return None
+        return []
     for key in step:
         if key not in _STEP_KEYS:
             problems.add(where(key), f"unknown step key {key!r}")
@@ -92,7 +94,7 @@ def driver_step(
             problems.add(step.at("timeout-minutes"), "timeout-minutes must be a positive number")
     if ("run" in step) == ("uses" in step):
         problems.add(where(step), "a step needs exactly one of 'run' and 'uses'")
-        return None
+        return []
     if "run" in step:
         out.update(kind="run", run=_fill(step["run"], ctx, step.at("run"), problems))
         shell = step.get("shell", defaults.get("shell"))
@@ -106,30 +108,49 @@ def driver_step(
         if workdir is not None:
             out["workdir"] = _fill(workdir, ctx, step.at("working-directory"), problems)
         out["name"] = _title(step, ctx, problems) or _first_line(out["run"])
-        return out
+        return [out]
     uses = str(step["uses"])
     out["name"] = _title(step, ctx, problems) or f"Run {uses}"
     if uses.startswith("docker://"):
         problems.add(step.at("uses"), f"'uses: {uses}': Docker actions are not supported")
-        return None
-    if uses.startswith("./"):
-        problems.add(step.at("uses"), f"'uses: {uses}': local actions are not supported yet")
-        return None
-    name, _ref = action_name(uses)
+        return []
     inputs: dict[str, Any] = {}
     given = step.get("with")
     if isinstance(given, LMap):
         for key, value in given.items():
             inputs[key] = _fill(value, ctx, given.at(key), problems, keep_runtime=True)
+    if uses.startswith("./"):
+
+        def expand(raw: Any, inner: Mapping[str, Any], found: Problems, level: int) -> list[Any]:
+            made = driver_step(
+                raw,
+                index,
+                inner,
+                parts,
+                found,
+                defaults=defaults,
+                workspace=workspace,
+                path=path,
+                actions=actions,
+                depth=level,
+            )
+            for item in made:
+                item["env"] = {**env, **item.get("env", {})}
+            return made
+
+        return composite_steps(
+            uses, step, ctx, inputs, problems, workspace=workspace, expand=expand, depth=depth
+        )
+    name, _ref = action_name(uses)
     result = builtin_action(name, inputs, parts, workspace=workspace, path=path, mapped=actions)
     if result.problem is not None:
         problems.add(step.at("uses"), result.problem)
-        return None
+        return []
     assert result.step is not None
     out.update({k: v for k, v in result.step.items() if k != "input_env"})
     out["env"] = {**result.step.get("input_env", {}), **env}
     out["name"] = _title(step, ctx, problems) or f"Run {uses}"
-    return out
+    return [out]
 
 
 def _title(step: LMap, ctx: Mapping[str, Any], problems: Problems) -> str:
