@@ -41,7 +41,7 @@ def split(config: Map, report: Report) -> dict[str, Map]:
             continue
         if key in ("image", "services", "cache", "before_script", "after_script"):
             continue  # the old way of writing default:
-        if key == "pages" and not key.startswith("."):
+        if key == "pages":
             report(config.where(key), "the pages job publishes to GitLab Pages; not supported")
             continue
         if key == "types":
