@@ -32,9 +32,18 @@ class GitLabPlan:
     left_out: tuple[tuple[str, str], ...] = ()
 
 
-def _blocking(plan: JobPlan) -> bool:
-    """Whether later stages wait for this job (a manual job that may fail does not)."""
-    return not (plan.when == "manual" and plan.kwargs.get("allow_failure"))
+def _waits_for(plan: JobPlan, earlier: JobPlan) -> bool:
+    """Whether ``plan`` waits for a job of an earlier stage.
+
+    A manual job that may fail does not hold later stages back (GitLab's
+    default). An ``on_failure`` job is skipped when nothing failed, and
+    GitLab's later jobs go on after a skipped job: only the later
+    ``on_failure``/``always`` jobs wait for it (when something failed, the
+    later ``on_success`` jobs are skipped for that failure anyway).
+    """
+    if earlier.when == "manual" and earlier.kwargs.get("allow_failure"):
+        return False
+    return earlier.when != "on_failure" or plan.when in ("on_failure", "always")
 
 
 def _check_alone(
@@ -76,8 +85,8 @@ def assemble(
         kwargs = dict(plan.kwargs)
         if plan.needs is None:
             needs = [
-                name for other in plans if other.stage < plan.stage and _blocking(other)
-                for name in [other.kwargs["name"]]
+                other.kwargs["name"] for other in plans
+                if other.stage < plan.stage and _waits_for(plan, other)
             ]  # fmt: skip
         else:
             needs = []

@@ -14,7 +14,7 @@ from sauci.storage.memory import MemoryStore
 from sauci.workflows.gitlab import GitLabContext, load_gitlab
 
 PIPELINE = """
-stages: [build, test, report]
+stages: [build, test, report, publish]
 
 variables:
   GREETING: hello
@@ -87,6 +87,10 @@ always:
   stage: report
   script: [echo "always here"]
   when: always
+
+after-all:
+  stage: publish
+  script: [echo "after a skipped on_failure job"]
 """
 
 
@@ -123,6 +127,7 @@ def test_a_gitlab_pipeline_runs_with_gitlab_semantics(workspace: Path) -> None:
         "publish": Status.SKIPPED,
         "on-failure": Status.SKIPPED,  # allowed failures are not failures
         "always": Status.PASSED,
+        "after-all": Status.PASSED,  # a skipped on_failure job does not hold it back
     }
     assert outcome.step("publish").reason == "manual"
     assert outcome.status is Status.PASSED
@@ -155,6 +160,7 @@ def test_an_exit_code_not_allowed_fails_the_build(workspace: Path) -> None:
     assert outcome.step("on-failure").status is Status.PASSED
     assert "something failed" in _log(outcome.step("on-failure"))
     assert outcome.step("always").status is Status.PASSED
+    assert outcome.step("after-all").status is Status.SKIPPED
     assert outcome.status is Status.FAILED
 
 
