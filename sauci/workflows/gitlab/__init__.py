@@ -72,14 +72,14 @@ def context_for_build(
     message: str = "",
 ) -> GitLabContext:
     """The context of a build whose commit is checked out in ``workspace``:
-    the commit's message (when not given) and, given ``before`` (the push's
-    old sha), the changed files are read with git."""
-    from sauci.workflows.gitlab._gitfacts import commit_facts
+    the commit's message (when not given), the default branch and, given
+    ``before`` (the push's old sha), the changed files are read with git."""
+    from sauci.workflows.gitlab._gitfacts import commit_facts, default_branch
 
     found, changed = commit_facts(Path(workspace), sha, before)
     return GitLabContext.for_build(
         ref=ref, sha=sha, event=event, project=project, changed=changed,
-        message=message or found or "",
+        message=message or found or "", default_branch=default_branch(Path(workspace)) or "main",
     )  # fmt: skip
 
 

@@ -118,3 +118,35 @@ def test_changes_and_the_commit_message_come_from_the_push(repo: Path) -> None:
     # Only hex shas reach git: anything else is "not known".
     assert names(sha=sha.strip(), before="--output=/tmp/pwned") == ["docs", "code"]
     assert not Path("/tmp/pwned").exists()
+
+
+def test_the_default_branch_is_the_repositorys(tmp_path: Path) -> None:
+    """`$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH`, the common rule, holds on a
+    served repository whose default branch is master."""
+    from sauci.workflows import Options, load_workflow
+
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "master", str(bare)], check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
+    (work / ".gitlab-ci.yml").write_text(
+        "deploy:\n  script: [x]\n  rules: [{if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH}]\n",
+        encoding="utf-8",
+    )
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "ci"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:master"], check=True)
+    workspace = tmp_path / "ws"
+    subprocess.run(
+        ["git", f"--git-dir={bare}", "worktree", "add", "-q", "--detach", str(workspace), "master"],
+        check=True,
+    )
+
+    def names(branch: str) -> list[str]:
+        options = Options(github={"ref": f"refs/heads/{branch}"}, workspace=workspace)
+        loaded = load_workflow("gitlab", workspace / ".gitlab-ci.yml", options)
+        return [s.name for s in loaded.pipeline.steps]
+
+    assert names("master") == ["deploy"]
+    assert names("main") == []
