@@ -21,7 +21,7 @@ GITLAB = ".gitlab-ci.yml"
 
 FRONT_ENDS: dict[str, str] = {
     "github": "sauci.workflows._github_front:load_github",
-    # "gitlab": "sauci.workflows.gitlab:load_gitlab",  (added with the GitLab front end)
+    "gitlab": "sauci.workflows._gitlab_front:load_gitlab_front",
 }
 
 
