@@ -44,6 +44,8 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
             "repository": Path(build.repo).name,
             "run_id": str(build.id),
             "actor": build.pusher or build.author,
+            "before": build.old_sha,  # the push's old sha: the changed files (paths filters)
+            "message": build.message,
         },
         actions=action_commands(),
         max_timeout=policy.get("max_timeout"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
+
 from sauci.workflows._lookup import Loaded, Options
 from sauci.workflows.github import Settings, plan_github
 
@@ -21,6 +23,21 @@ def load_github(path: Path, text: str, options: Options) -> Loaded:
         max_timeout=options.max_timeout,
         file=shown,
         path=options.path,
+        changed_files=options.changed_files,
     )
     plan = plan_github(text, settings)
+    if plan.has_path_filters and settings.changed_files is None and options.github.get("before"):
+        # A push to a server: its changed files decide on.push.paths (read with
+        # git from the workspace, as GitLab's rules: changes do).
+        from sauci.workflows.gitlab import context_for_build
+
+        context = context_for_build(
+            settings.workspace or path.parent,
+            ref=str(options.github.get("ref") or ""),
+            sha=str(options.github.get("sha") or ""),
+            before=str(options.github["before"]),
+            message=str(options.github.get("message") or "-"),
+        )
+        if context.changed is not None:
+            plan = plan_github(text, attrs.evolve(settings, changed_files=context.changed))
     return Loaded(pipeline=plan.pipeline, kind="github", path=path, plan=plan.text())

@@ -36,6 +36,8 @@ class Options:
     workspace: Path | None = None
     shown_as: str | None = None  # the path shown in messages
     path: str | None = None  # PATH to look for interpreters on (default: this process's)
+    # The files the build's push changed (GitHub's on.push.paths); None: not known.
+    changed_files: tuple[str, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)

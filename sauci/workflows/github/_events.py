@@ -16,7 +16,7 @@ from typing import Any
 from sauci.core.models import Schedule, When
 from sauci.workflows.github._reading import Problems
 
-__all__ = ["triggers"]
+__all__ = ["path_filters", "triggers"]
 
 _ALWAYS = ("cli", "rerun")
 
@@ -44,7 +44,7 @@ def triggers(
             if isinstance(config, Mapping):
                 branches += [str(b) for b in _names(config, "branches", at, problems)]
                 branches += ["!" + str(b) for b in _names(config, "branches-ignore", at, problems)]
-                for key in ("tags", "tags-ignore", "paths", "paths-ignore"):
+                for key in ("tags", "tags-ignore"):
                     if key in config:
                         notes.append(
                             f"on.push.{key}: not honoured yet (every push of a matching branch builds)"
@@ -88,7 +88,7 @@ def _names(
         return value
     problems.add(
         config.at(key) if hasattr(config, "at") else at,
-        f"on.push.{key} must be a list of branch patterns",
+        f"on.push.{key} must be a list of patterns",
     )
     return []
 
@@ -101,3 +101,18 @@ def _cron_ok(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def path_filters(on: Any, at: tuple[int, int], problems: Problems) -> tuple[list[str], list[str]]:
+    """``on.push.paths`` and ``on.push.paths-ignore`` (empty when not given)."""
+    if not isinstance(on, Mapping) or not isinstance(on.get("push"), Mapping):
+        return [], []
+    push = on["push"]
+    paths = [str(p) for p in _names(push, "paths", at, problems)]
+    ignore = [str(p) for p in _names(push, "paths-ignore", at, problems)]
+    if paths and ignore:
+        where = push.at("paths") if hasattr(push, "at") else at
+        problems.add(
+            where, "on.push cannot have both 'paths' and 'paths-ignore' (GitHub refuses it too)"
+        )
+    return paths, ignore

@@ -15,9 +15,10 @@ from typing import Any
 
 import attrs
 
-from sauci.core.models import Pipeline, Step
-from sauci.workflows.github._events import triggers
+from sauci.core.models import Condition, Pipeline, Step
+from sauci.workflows.github._events import path_filters, triggers
 from sauci.workflows.github._job import job_entries, job_env, job_needs
+from sauci.workflows.github._paths import paths_skip
 from sauci.workflows.github._reading import LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
 
@@ -37,6 +38,7 @@ class Plan:
     entries: tuple[Entry, ...]
     notes: tuple[str, ...]
     pipeline: Pipeline
+    has_path_filters: bool = False  # on.push.paths or paths-ignore: the changed files matter
 
     def text(self) -> str:
         """The plan as ``sauci validate`` prints it (and the golden files hold)."""
@@ -65,6 +67,8 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         problems.add((doc.line, doc.col), "the workflow has no 'on'")
     when, schedules, trigger_notes = triggers(doc.get("on"), doc.at("on"), problems)
     notes += trigger_notes
+    paths, ignore = path_filters(doc.get("on"), doc.at("on"), problems)
+    not_started = paths_skip(settings.changed_files, paths, ignore)
     if "permissions" in doc:
         notes.append("permissions: accepted and ignored (SauCI gives a job no GitHub token)")
     if "concurrency" in doc:
@@ -87,6 +91,11 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         for entry, step in job_entries(
             job_id, job, doc, github, wf_env, names_of, settings, problems
         ):
+            if not_started is not None and step is not None:
+                entry = attrs.evolve(entry, skip=entry.skip or not_started)
+                step = attrs.evolve(
+                    step, condition=Condition(expression="false", reason=not_started)
+                )
             entries.append(entry)
             if step is not None:
                 steps.append(attrs.evolve(step, when=when))
@@ -94,7 +103,14 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         return None
     name = str(doc.get("name") or file)
     pipeline = Pipeline(steps=steps, source=file, schedules=schedules)
-    return Plan(file=file, name=name, entries=tuple(entries), notes=tuple(notes), pipeline=pipeline)
+    return Plan(
+        file=file,
+        name=name,
+        entries=tuple(entries),
+        notes=tuple(notes),
+        pipeline=pipeline,
+        has_path_filters=bool(paths or ignore),
+    )
 
 
 def _github_context(doc: LMap, file: str, settings: Settings) -> dict[str, Any]:

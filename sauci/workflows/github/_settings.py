@@ -22,6 +22,8 @@ class Settings:
     max_timeout: float | None = None
     path: str | None = None  # PATH to find interpreters on (default: this process's)
     file: str = ""  # the workflow file as shown in messages
+    # The files the push changed (on.push.paths filters); None: not known, run.
+    changed_files: tuple[str, ...] | None = None
     # pytest's JUnit report through PYTEST_ADDOPTS, so the tests show in the page
     pytest_junit: bool = True
 
