@@ -46,6 +46,7 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
             "actor": build.pusher or build.author,
             "before": build.old_sha,  # the push's old sha: the changed files (paths filters)
             "message": build.message,
+            "inputs": dict(build.params),  # workflow_dispatch inputs: `sauci trigger --param`
         },
         actions=action_commands(),
         max_timeout=policy.get("max_timeout"),

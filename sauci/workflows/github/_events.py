@@ -16,7 +16,7 @@ from typing import Any
 from sauci.core.models import Schedule, When
 from sauci.workflows.github._reading import Problems
 
-__all__ = ["path_filters", "triggers"]
+__all__ = ["dispatch_inputs", "path_filters", "triggers"]
 
 _ALWAYS = ("cli", "rerun")
 
@@ -51,8 +51,6 @@ def triggers(
                         )
         elif event == "workflow_dispatch":
             events.append("manual")
-            if isinstance(config, Mapping) and config.get("inputs"):
-                notes.append("workflow_dispatch inputs: not supported yet (inputs are empty)")
         elif event == "schedule":
             for item in config if isinstance(config, list) else [config]:
                 cron = item.get("cron") if isinstance(item, Mapping) else None
@@ -116,3 +114,23 @@ def path_filters(on: Any, at: tuple[int, int], problems: Problems) -> tuple[list
             where, "on.push cannot have both 'paths' and 'paths-ignore' (GitHub refuses it too)"
         )
     return paths, ignore
+
+
+def dispatch_inputs(on: Any, given: Mapping[str, str]) -> dict[str, Any]:
+    """The ``inputs`` context: workflow_dispatch's declared defaults, then the build's
+    parameters (``sauci trigger --param name=value``); a boolean input is a boolean."""
+    declared = on.get("workflow_dispatch") if isinstance(on, Mapping) else None
+    specs = declared.get("inputs") if isinstance(declared, Mapping) else None
+    values: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
+    if isinstance(specs, Mapping):
+        for name, spec in specs.items():
+            if isinstance(spec, Mapping):
+                kinds[str(name)] = str(spec.get("type", "string"))
+                if "default" in spec:
+                    values[str(name)] = spec["default"]
+    values.update(given)
+    for name, kind in kinds.items():
+        if kind == "boolean" and isinstance(values.get(name), str):
+            values[name] = values[name].strip().lower() == "true"
+    return values

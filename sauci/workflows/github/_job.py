@@ -120,7 +120,7 @@ def job_entries(
     base_ctx = {
         "github": github,
         "env": wf_env,
-        "inputs": {},
+        "inputs": github["event"].get("inputs", {}),
         "vars": {},
         "secrets": {},
         "runner": _RUNNER,

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from sauci.core.models import Condition, Pipeline, Step
-from sauci.workflows.github._events import path_filters, triggers
+from sauci.workflows.github._events import dispatch_inputs, path_filters, triggers
 from sauci.workflows.github._job import job_entries, job_env, job_needs
 from sauci.workflows.github._paths import paths_skip
 from sauci.workflows.github._reading import LMap, Problems, where
@@ -78,6 +78,7 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         problems.add(doc.at("jobs"), "'jobs' must be a mapping of job ids to jobs")
         return None
     github = _github_context(doc, file, settings)
+    github["event"] = {**github["event"], "inputs": dispatch_inputs(doc.get("on"), settings.inputs)}
     wf_env = job_env(doc.get("env"), {"github": github, "env": {}}, problems)
     selected = _selected(jobs, settings.job, problems)
     order = _order(jobs, problems)

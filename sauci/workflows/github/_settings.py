@@ -24,6 +24,8 @@ class Settings:
     file: str = ""  # the workflow file as shown in messages
     # The files the push changed (on.push.paths filters); None: not known, run.
     changed_files: tuple[str, ...] | None = None
+    # workflow_dispatch inputs given to the build (its parameters)
+    inputs: Mapping[str, str] = attrs.field(factory=dict)
     # pytest's JUnit report through PYTEST_ADDOPTS, so the tests show in the page
     pytest_junit: bool = True
 
