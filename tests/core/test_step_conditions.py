@@ -33,6 +33,8 @@ FAILED = {"a": run("a", Status.PASSED), "b": run("b", Status.FAILED)}
         ("true", PASSED, True),
         ("needs.test.result == 'failure'", FAILED, False),  # success() && ...
         ("always() && needs.test.result == 'failure'", FAILED, True),
+        ("always() && contains(needs.*.result, 'failure')", FAILED, True),
+        ("always() && contains(needs.*.result, 'failure')", PASSED, False),
     ],
 )
 def test_status_functions_answer_from_the_needed_steps(expression, runs, runs_now):

@@ -289,6 +289,7 @@ def _entry(
         steps=tuple(s["name"] for s in driver_steps),
         skip=skip,
         notes=tuple(job_notes + parts.notes),
+        condition=condition.expression if condition is not None and skip is None else None,
     )
     timeout = DEFAULT_TIMEOUT
     if "timeout-minutes" in job:

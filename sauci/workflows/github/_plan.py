@@ -49,6 +49,8 @@ class Plan:
             if entry.skip:
                 head += f"  [{entry.skip}]"
             lines.append(head)
+            if entry.condition:
+                lines.append(f"    if: {entry.condition}  (decided when its needs end)")
             lines += [f"    step: {s}" for s in entry.steps]
             lines += [f"    note: {n}" for n in entry.notes]
         return "\n".join(lines) + "\n"

@@ -39,4 +39,5 @@ class Entry:
     matrix: Mapping[str, str]
     steps: tuple[str, ...]
     skip: str | None = None
+    condition: str | None = None  # an if: decided when the jobs it needs have ended
     notes: tuple[str, ...] = ()
