@@ -18,6 +18,7 @@ from sauci.workflows.github._context import (
     fill_static,
     is_runtime,
 )
+from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
 from sauci.workflows.github._matrix import MatrixError, expand_matrix, matrix_text
 from sauci.workflows.github._reading import LList, LMap, Problems, where
@@ -51,17 +52,6 @@ _UNSUPPORTED_JOB_KEYS = {
 }
 _SECRET = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
 _OTHER_OS = re.compile(r"(windows|macos|osx)", re.IGNORECASE)
-
-
-def _driver_source() -> str:
-    """pythons.py then jobdriver.py, as one program for ``python -c``."""
-    here = Path(__file__).parent
-    parts = [(here / name).read_text(encoding="utf-8") for name in ("pythons.py", "jobdriver.py")]
-    tail = parts[1].replace("from __future__ import annotations\n", "")
-    return parts[0] + "\n" + tail
-
-
-DRIVER = _driver_source()
 
 
 def job_env(value: Any, contexts: Mapping[str, Any], problems: Problems) -> dict[str, str]:
@@ -339,7 +329,7 @@ def _entry(
     made = Step(
         name=name,
         run=json.dumps(spec, indent=1),
-        shell=("python3", "-I", "-c", DRIVER),
+        shell=(driver_python(), "-I", "-c", DRIVER),
         needs=tuple(n for need in needs for n in names_of.get(need, ())),
         timeout=timeout,
         allow_failure=allow_failure,
