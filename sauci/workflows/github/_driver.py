@@ -23,13 +23,14 @@ DRIVER = _driver_source()
 
 @functools.cache
 def driver_python() -> str:
-    """The interpreter that runs the job driver: the system's Python 3.11 or later where
-    there is one (a sandbox sees /usr, not a user's pyenv; a pyenv shim costs 0.2 s a
-    start), else ``python3`` from the step's PATH."""
+    """The interpreter that runs the job driver: the system's Python 3.11 or later with
+    attrs where there is one (a sandbox sees /usr, not a user's pyenv; a pyenv shim
+    costs 0.2 s a start), else ``python3`` from the step's PATH."""
     for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
         try:
             done = subprocess.run(
-                [candidate, "-I", "-c", "import sys; sys.exit(sys.version_info < (3, 11))"],
+                # attrs: sauci.exceptions, which the expression language raises, needs it.
+                [candidate, "-I", "-c", "import sys, attrs; sys.exit(sys.version_info < (3, 11))"],
                 capture_output=True,
                 timeout=20,
                 check=False,
