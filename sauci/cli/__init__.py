@@ -204,7 +204,7 @@ def _store_args(store: argparse.ArgumentParser) -> None:
     copy.add_argument(
         "--to", dest="target", required=True, metavar="URL", help="the store to copy into"
     )
-    copy.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    copy.add_argument("--merge", action="store_true", help="add to builds there (idempotent)")
 
 
 def _bench_args(bench: argparse.ArgumentParser) -> None:

@@ -32,8 +32,8 @@ def cmd_store(args: argparse.Namespace) -> int:
             print(f"\rcopying {_bar(done, total)}", end="", file=sys.stderr, flush=True)
 
     try:
-        report = copy_store(src, dst, progress=progress, resume=not args.no_resume)
-    except SauCIError as exc:  # 2 for a destination that is not a copy, 3 for a store failing
+        report = copy_store(src, dst, progress=progress, merge=args.merge)
+    except SauCIError as exc:  # 2 for a destination that holds builds, 3 for a store failing
         print(f"\nsauci: copy failed: {exc}", file=sys.stderr)
         return exit_code(exc)
     finally:
@@ -43,7 +43,7 @@ def cmd_store(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(
         f"copied {report.copied_builds} builds in {report.seconds:.1f}s"
-        + (f" (resumed after {report.resumed_after})" if report.resumed_after else "")
+        + (f" ({report.resumed_after} already there, completed)" if report.resumed_after else "")
     )
     for kind, count in sorted(report.counts.items()):
         print(f"  {kind:<14} {count:>8}  sha256 {report.checksums.get(kind, '-')[:16]}")
