@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ log = get_logger("sauci.storage.stream")
 ViewFactory = Callable[[Callable[[], float]], Store]
 
 WAITING = object()  # an event this process wrote, not applied yet
+_CHECK_EVERY = 1.0  # seconds between the follower's checks for missing entries
 
 
 def _text(position: Any) -> str:
@@ -176,12 +178,12 @@ class StreamView:
             if not entries or not self._log.later(through, self._accepted):
                 return not self._log.later(through, self._accepted)
 
-    def _read(self, until: Any) -> list[tuple[Any, bytes, bytes]]:
+    def _read(self, until: Any, check: bool) -> list[tuple[Any, bytes, bytes]]:
         while True:
             try:
                 with self._errors("read the stream"):
                     return self._log.read(  # type: ignore[no-any-return]
-                        self._applied, until, self._accepted, self._applied_count
+                        self._applied, until, self._accepted, self._applied_count, check
                     )
             except LogGap as gap:
                 known = gap.through is not None and (
@@ -212,16 +214,20 @@ class StreamView:
         if eid is not None and eid in self._mine:
             self._mine[eid] = result
 
-    def _catch_up(self, until: Any = None) -> None:
+    def _catch_up(self, until: Any = None, *, check: bool = True) -> None:
+        """Apply the entries after the view's position (up to ``until``, a
+        writer's own entry); ``check``: ask the log whether entries are
+        missing (a writer's read does not; the follower once a second)."""
         reached = until is None
         while True:
-            entries = self._read(until)
+            entries = self._read(until, check)
+            check = False  # the first read tells of every hole after the position
             for entry_id, payload, data in entries:
                 self._one(payload, data)
                 self._applied = entry_id
                 self._applied_count += 1
                 reached = reached or entry_id == until
-            if not entries:
+            if not entries or (until is not None and reached):
                 break
         if not reached:  # appended, yet behind what this view applied: the log went back
             raise self._gap(
@@ -231,10 +237,13 @@ class StreamView:
             )
 
     def _follow(self) -> None:
+        checked = 0.0
         while not self._stop.is_set():
             try:
                 with self._lock:
-                    self._catch_up()
+                    check = time.monotonic() - checked >= _CHECK_EVERY
+                    self._catch_up(check=check)
+                    checked = time.monotonic() if check else checked
                 # Wait for something new, without holding the lock.
                 self._log.wait(self._applied, 0.5)
             except Exception as exc:

@@ -72,6 +72,12 @@ _READS = frozenset(
 )
 
 
+def _retry_key(op: str, fields: dict[str, Any], data: bytes) -> bytes:
+    """What makes two writes the same write: operation, fields and bytes."""
+    what = json.dumps({"op": op, **fields}, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(what + b"\0" + data, digest_size=16).digest()
+
+
 def _plain(value: Any) -> Any:
     return attrs.asdict(value, value_serializer=lambda _i, _f, v: getattr(v, "value", v))
 
@@ -132,21 +138,21 @@ class StreamStore(StreamView, Closing):
         return cls(urlunsplit(parts._replace(query=rest)), prefix=prefix, **kw)
 
     def _write(self, op: str, fields: dict[str, Any], data: bytes = b"") -> Any:
-        # json.dumps raises TypeError for what it cannot store, before any write.
-        what = json.dumps({"op": op, **fields}, sort_keys=True).encode()
-        key = hashlib.blake2b(what + b"\0" + data, digest_size=16).digest()
         with self._lock:
-            eid = self._retry_ids.pop(key, None) or uuid.uuid4().hex
+            # Hashed only while some write's outcome is unknown (cheap otherwise).
+            key = _retry_key(op, fields, data) if self._retry_ids else None
+            eid = (self._retry_ids.pop(key, None) if key else None) or uuid.uuid4().hex
+            # json.dumps raises TypeError for what it cannot store, before any write.
             payload = json.dumps({"op": op, "now": self._clock(), "eid": eid, **fields}).encode()
             self._mine[eid] = self._mine.get(eid, WAITING)
             try:
                 with self._errors(op.replace("_", " ")):
                     for part, chunk in pieces(payload, data, eid, self._piece):
                         entry_id = self._log.append(part, chunk)
-                self._catch_up(until=entry_id)
+                self._catch_up(until=entry_id, check=False)
             except BaseException:
                 # The broker may have stored it: the same write retried is the same event.
-                self._retry_ids[key] = eid
+                self._retry_ids[key or _retry_key(op, fields, data)] = eid
                 while len(self._retry_ids) > _RETRIES_KEPT:
                     self._mine.pop(self._retry_ids.popitem(last=False)[1], None)
                 raise
