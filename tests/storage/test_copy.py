@@ -180,3 +180,23 @@ def test_copy_between_the_other_back_ends(tmp_path: Path) -> None:
     assert store_digest(src) == store_digest(third)
     first.close()
     second.close()
+
+
+def test_logs_kept_in_files_travel_with_their_build(tmp_path: Path) -> None:
+    """A SQLite store that keeps a step's log as a range of the sink's file
+    (log_files): the copy carries the bytes themselves, so the destination
+    needs neither the file nor the source's data directory."""
+    src = SQLiteStore(tmp_path / "src.db")
+    build = src.create_build(BuildRequest(repo="r"))
+    src.save_step(StepRun(build_id=build.id, name="test", position=0))
+    log_file = tmp_path / "test.log"
+    log_file.write_bytes(b"prefix that is not the step's" + b"step output \xff\n" * 1000)
+    assert src.record_log_file(build.id, "test", str(log_file), start=29, size=14000)
+    dst = MemoryStore()
+    copy_store(src, dst)
+    log_file.unlink()  # the source's files gone: the copy keeps its bytes
+    (copied,) = dst.list_builds()
+    assert b"step output \xff\n" * 1000 == dst.read_log(copied.id, "test")
+    with pytest.raises(StoreError, match="test.log"):  # never a silently empty copy
+        copy_store(src, MemoryStore())
+    src.close()
