@@ -229,6 +229,11 @@ class StreamView:
                 reached = reached or entry_id == until
             if not entries or (until is not None and reached):
                 break
+        if not reached and self._log.later(until, self._applied):  # not read back (yet)
+            raise StoreError(
+                f"stream {self.stream} at {self.url}: event {_text(until)} was appended "
+                "but not read back in time; the write may have been stored"
+            )
         if not reached:  # appended, yet behind what this view applied: the log went back
             raise self._gap(
                 f"the entries before {_text(until)}: the log ends before what this view "

@@ -219,3 +219,25 @@ def test_rebuild_of_a_store_without_views_exits_2(tmp_path: Any) -> None:
         timeout=60,
     )
     assert (2, True) == (done.returncode, "not a stream store" in done.stderr), done.stderr
+
+
+def test_a_redis_that_lost_its_data_is_named_by_a_running_view(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    """redis-server restarted without persistence: the stream is gone, or
+    made again by the next write, and the view says so instead of going on."""
+    prefix = f"z{uuid.uuid4().hex[:12]}"
+    store = StreamStore(redis_server.url, prefix=prefix, follow=False)
+    for n in range(3):
+        store.create_build(BuildRequest(repo=f"r{n}"))
+    redis_server.stop()
+    redis_server.start()
+    with pytest.raises(StoreError, match=f"stream {prefix}:stream .* lost all 3 entries"):
+        store.catch_up()
+    store.create_build(BuildRequest(repo="after"))  # makes the stream again
+    with pytest.raises(StoreError, match="restart every process that uses this store"):
+        store.catch_up()
+    fresh = StreamStore(redis_server.url, prefix=prefix, follow=False)  # what remains
+    assert ["after"] == [b.repo for b in fresh.list_builds()]
+    fresh.close()
+    store.close()
