@@ -199,13 +199,12 @@ def _store_args(store: argparse.ArgumentParser) -> None:
     store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     copy = store_sub.add_parser("copy", help="copy everything from one store to another")
     _common(copy)
-    copy.add_argument(
-        "--from", dest="source", required=True, metavar="URL", help="the store to copy from"
-    )
-    copy.add_argument(
-        "--to", dest="target", required=True, metavar="URL", help="the store to copy into"
-    )
-    copy.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    _common(store_sub.add_parser("rebuild", help="rebuild a stream store's view from its log"))
+    for flag, dest, what in (("--from", "source", "copy from"), ("--to", "target", "copy into")):
+        copy.add_argument(
+            flag, dest=dest, required=True, metavar="URL", help=f"the store to {what}"
+        )
+    copy.add_argument("--merge", action="store_true", help="add to builds there (idempotent)")
 
 
 def _bench_args(bench: argparse.ArgumentParser) -> None:
