@@ -1,0 +1,205 @@
+"""A step run with ``docker exec`` in a container of the build's pool.
+
+The step's command runs under a small ``sh`` wrapper, as the step's uid:
+first every process that uid still has in the container is killed (nothing
+a step before left may see this one), then the command; when it ends, every
+process it left behind is killed, /tmp and /var/tmp are emptied, and the
+command's exit status is the exec's. Timeout and cancel send SIGTERM to all
+of the step's processes (a second exec, ``kill -s TERM -1`` as its uid: a
+process group would miss what called setsid); after the grace period the
+container itself is killed, which ends everything in it.
+
+A container is given back for the next step only when the step ended on its
+own: not by the clock, not by a signal (its wrapper may be gone before it
+cleaned up), not at its memory or process limit (what the kernel counted
+would be blamed on the next step), and with the container still running.
+Otherwise the next step gets a new one.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from sauci.core.models import Limits, StepResult
+from sauci.exceptions import SandboxError
+from sauci.sandbox._docker_daemon import POLL_INTERVAL, signal_container
+from sauci.sandbox._docker_limits import PidsWatch, step_result
+from sauci.sandbox._docker_pool import ContainerPool, Held, oom_kills
+from sauci.sandbox._docker_stream import supervise_stream
+from sauci.sandbox._steps import Job, StepClock
+
+__all__ = ["run_pooled", "wrapper"]
+
+# The wrapper outlives SIGTERM (its step gets it too, with the default
+# action: a caught signal is reset at exec) and so reports the step's end.
+# Its own output goes to /dev/null (busybox's sh says "Terminated" of a
+# child), the step's to the exec's. `kill -s SIG -1`: busybox's sh takes it, dash wants `--` before -1 (and
+# busybox refuses that), hence both.
+WRAPPER = r"""k() { kill -s "$1" -1 2>/dev/null || kill -s "$1" -- -1 2>/dev/null; }
+exec 3>&1 4>&2 >/dev/null 2>&1
+k KILL
+trap : TERM
+echo $$ > /tmp/.sauci-step
+%s
+(exec "$@" >&3 2>&4 3>&- 4>&-)
+c=$?
+n=0
+while k KILL && [ "$n" -lt 100 ]; do n=$((n+1)); done
+set --
+for f in /tmp/* /tmp/.[!.]* /tmp/..?* /var/tmp/* /var/tmp/.[!.]* /var/tmp/..?*; do
+  case "$f" in %s) continue ;; esac
+  if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
+done
+[ "$#" -eq 0 ] || rm -rf -- "$@" 2>/dev/null
+exit "$c"
+"""
+# What the wrapper's own shell sets in its environment; the step gets them
+# as given (or not at all).
+_SHELL_SET = ("SHLVL", "PWD", "OLDPWD")
+# SIGTERM to the step's own process, the wrapper's child (as Docker's init
+# passes a container's SIGTERM on to its command); the step's processes
+# that outlive it are killed with the container after the grace period.
+_TERMINATE = r"""read -r w < /tmp/.sauci-step || exit 0
+for f in /proc/[0-9]*/stat; do
+  read -r s < "$f" || continue
+  set -- ${s##*) }
+  if [ "$2" = "$w" ]; then f=${f#/proc/}; kill -s TERM "${f%/stat}"; fi
+done 2>/dev/null
+exit 0
+"""
+
+
+def wrapper(env: Mapping[str, str], mounts: Iterable[str] = ()) -> str:
+    """The wrapper's script for a step given ``env``, in a container with
+    ``mounts`` (paths inside): what holds a mount under /tmp or /var/tmp is
+    not emptied (``rm -rf`` would go on into the host's directory)."""
+    restore = [f"unset {' '.join(_SHELL_SET)}"]
+    restore += [f"export {n}={shlex.quote(env[n])}" for n in _SHELL_SET if n in env]
+    keep = {"/tmp/.sauci-step"}
+    for mount in mounts:
+        parts = PurePosixPath(mount).parts
+        if len(parts) >= 3 and parts[1] == "tmp":
+            keep.add("/tmp/" + parts[2])
+        elif len(parts) >= 4 and parts[1:3] == ("var", "tmp"):
+            keep.add("/var/tmp/" + parts[3])
+    return WRAPPER % ("; ".join(restore), "|".join(shlex.quote(k) for k in sorted(keep)))
+
+
+def run_pooled(
+    pool: ContainerPool,
+    job: Job,
+    image: str,
+    limits: Limits,
+    cgroups: tuple[str, str] | None,
+    *,
+    grace: float,
+) -> StepResult:
+    """Run ``job`` in a container of ``pool``; its result."""
+    api, errors = pool.api, pool.errors
+    step = job.step
+    workdir = pool.workspace_path + (f"/{step.workdir}" if step.workdir else "")
+    user = f"{pool.user[0]}:{pool.user[1]}"
+    for attempt in range(2):
+        held = pool.take(job, image, limits, cgroups)
+        try:
+            exec_id = api.exec_create(
+                held.id,
+                [
+                    "sh",
+                    "-c",
+                    wrapper(job.env, held.mounts),
+                    "sauci-step",
+                    *step.shell,
+                    step.script(),
+                ],
+                user=user,
+                environment=dict(job.env),
+                workdir=workdir,
+            )["Id"]
+            break
+        except errors.APIError as exc:
+            pool.give_back(held, reuse=False)
+            # 409: the container is not running (something outside SauCI
+            # stopped it between two steps): once more, in a new one.
+            if attempt == 0 and getattr(exc, "status_code", None) == 409:
+                continue
+            raise SandboxError(f"cannot run step {step.name!r} in its container: {exc}") from exc
+    reuse = False
+    try:
+        result, reuse = _run(api, errors, job, held, exec_id, limits, user, grace)
+        return result
+    except errors.DockerException as exc:
+        raise SandboxError(f"docker failed while running step {step.name!r}: {exc}") from exc
+    finally:
+        pool.give_back(held, reuse=reuse)
+
+
+def _run(
+    api: Any,
+    errors: Any,
+    job: Job,
+    held: Held,
+    exec_id: str,
+    limits: Limits,
+    user: str,
+    grace: float,
+) -> tuple[StepResult, bool]:
+    pids = PidsWatch(held.pids_dir, since_now=True)
+    ooms = oom_kills(held.memory_dir)
+    clock = StepClock(job, grace)
+    killed = False
+
+    def terminate() -> None:
+        try:
+            made = api.exec_create(held.id, ["sh", "-c", _TERMINATE], user=user)
+            api.exec_start(made["Id"], detach=True)
+        except errors.DockerException:  # at its process limit: the kill will do
+            pass
+
+    def kill() -> None:
+        nonlocal killed
+        killed = True
+        signal_container(api, errors, held.id, "SIGKILL")
+
+    wait = _Waiter(api, exec_id)
+    try:
+        sock = api.exec_start(exec_id, socket=True)
+        try:
+            code = supervise_stream(job, sock, clock, terminate=terminate, kill=kill, ended=wait)
+        finally:
+            sock.close()
+    finally:
+        pids.stop()
+    after = oom_kills(held.memory_dir)
+    oomed = ooms is not None and after is not None and after > ooms
+    result = step_result(job, limits, code, {"OOMKilled": oomed}, clock.ended_by, pids)
+    fit = (
+        not killed
+        and clock.ended_by is None
+        and not oomed
+        and not pids.reached
+        and 0 <= code <= 128
+    )
+    return result, fit
+
+
+class _Waiter:
+    """The exec's exit code once it has ended (None before): asked after its
+    output closed, at first often, then every POLL_INTERVAL."""
+
+    def __init__(self, api: Any, exec_id: str) -> None:
+        self.api, self.exec_id = api, exec_id
+        self.pause = 0.002
+
+    def __call__(self) -> int | None:
+        info = self.api.exec_inspect(self.exec_id)
+        if not info.get("Running"):
+            code = info.get("ExitCode")
+            return 137 if code is None else int(code)  # None: its container was killed
+        time.sleep(self.pause)
+        self.pause = min(self.pause * 2, POLL_INTERVAL)
+        return None
