@@ -1,0 +1,216 @@
+"""DockerSandbox's containers kept for a build: reused by the next step, never
+handing it what the last one left (processes, /tmp, a limit hit, a dead
+container), one per image, removed when the build ends (also through the
+executor, when a step failed or was cancelled) and swept by label after a
+crash."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sauci import Settings, run_pipeline
+from sauci.core.models import EndedBy, Limits, Step, StepResult
+from sauci.core.pipeline import parse_pipeline
+from sauci.testing.sandbox import MemoryLog
+
+OWNER = "sauci-test-pool"
+# The container's id, as its hostname; and how many sleeps the step's uid runs.
+WHO = "cat /etc/hostname"
+OTHERS = (
+    'for f in /proc/[0-9]*/status; do grep -q "^Name:.sleep" "$f" && '
+    'grep -q "^Uid:.1000" "$f" && echo "$f"; done 2>/dev/null | wc -l'
+)
+
+
+@pytest.fixture
+def sandbox(dockerd: str, busybox_image: str) -> Iterator[Any]:
+    from sauci.sandbox.docker import DockerSandbox
+
+    sandbox = DockerSandbox(
+        base_url=dockerd, image=busybox_image, owner=OWNER, grace=0.5, tmp_size=8 << 20
+    )
+    yield sandbox
+    sandbox.sweep(OWNER)
+    sandbox.close()
+
+
+def run(
+    sandbox: Any, script: str, workspace: Path, *, label: str = "b9-pool", **step: Any
+) -> tuple[StepResult, str]:
+    log = MemoryLog()
+    cancel = step.pop("cancel", None) or threading.Event()
+    result = sandbox.run(
+        Step(name="t", run=script, shell=("sh", "-c"), **step),
+        workspace,
+        log,
+        env={"PATH": "/bin"},
+        cancel=cancel,
+        label=label,
+    )
+    return result, bytes(log.data).decode()
+
+
+def containers(sandbox: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = sandbox.api.containers(
+        all=True, filters={"label": f"sauci.owner={OWNER}"}
+    )
+    return found
+
+
+def test_steps_of_a_build_share_a_container(sandbox: Any, tmp_path: Path) -> None:
+    first = run(sandbox, WHO, tmp_path)[1]
+    assert first == run(sandbox, WHO, tmp_path)[1]
+    assert first != run(sandbox, WHO, tmp_path, label="b10-pool")[1]  # another build
+    assert first != run(sandbox, WHO, tmp_path, limits=Limits(processes=100))[1]
+    assert 3 == len(containers(sandbox))
+
+
+def test_background_processes_do_not_reach_the_next_step(sandbox: Any, tmp_path: Path) -> None:
+    script = "sleep 1000 & setsid sleep 1000 & ( (sleep 1000 &) & ); (trap '' TERM; sleep 1000) &"
+    result, _ = run(sandbox, script + " echo left", tmp_path)
+    assert 0 == result.exit_code
+    result, out = run(sandbox, f"{WHO}; {OTHERS}", tmp_path)
+    assert 0 == result.exit_code
+    assert out.endswith("\n0\n"), out  # nothing of the step before still runs
+    assert 1 == len(containers(sandbox))  # and the container was kept
+
+
+def test_a_full_tmp_is_emptied_for_the_next_step(sandbox: Any, tmp_path: Path) -> None:
+    fill = "dd if=/dev/zero of=/tmp/big bs=1M count=20; touch /tmp/.dot /var/tmp/v; ls -a /tmp"
+    result, out = run(sandbox, fill, tmp_path)
+    assert "No space left on device" in out  # at 8 MiB
+    result, out = run(sandbox, "echo ok > /tmp/small && ls -A /tmp /var/tmp", tmp_path)
+    assert (0, "/tmp:\nsmall\n\n/var/tmp:\n") == (
+        result.exit_code,
+        out.replace(".sauci-step\n", ""),
+    )
+
+
+def test_a_step_cannot_end_its_container(sandbox: Any, tmp_path: Path) -> None:
+    before = run(sandbox, WHO, tmp_path)[1]
+    result, out = run(sandbox, "kill -9 1; kill -9 -1; echo $?", tmp_path)
+    assert "Operation not permitted" in out
+    after = run(sandbox, WHO, tmp_path)[1]
+    # A step that killed everything it could ended by a signal: its container
+    # is not trusted again, but the next step runs.
+    assert before != after and result.signal == 9
+
+
+def test_a_container_stopped_between_steps_is_replaced(sandbox: Any, tmp_path: Path) -> None:
+    run(sandbox, "true", tmp_path)
+    (held,) = containers(sandbox)
+    sandbox.api.kill(held["Id"])  # pid 1 killed from outside
+    result, out = run(sandbox, "echo fine", tmp_path)
+    assert (0, "fine\n") == (result.exit_code, out)
+    assert held["Id"] not in {c["Id"] for c in containers(sandbox) if c["State"] == "running"}
+
+
+@pytest.mark.parametrize(
+    ("script", "limits", "ended_by"),
+    [
+        (
+            "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo ${#x}",
+            Limits(memory=64 << 20),
+            EndedBy.OUT_OF_MEMORY,
+        ),
+        ("b() { b | b & }; b; sleep 2; exit 1", Limits(processes=64), EndedBy.PROCESS_LIMIT),
+    ],
+    ids=["memory-hog", "fork-bomb"],
+)
+def test_a_step_at_its_limit_leaves_no_broken_container(
+    sandbox: Any, tmp_path: Path, script: str, limits: Limits, ended_by: EndedBy
+) -> None:
+    before = run(sandbox, WHO, tmp_path, limits=limits)[1]
+    result, _ = run(sandbox, script, tmp_path, limits=limits, timeout=30)
+    assert ended_by is result.ended_by
+    result, out = run(sandbox, f"{WHO}; {OTHERS}", tmp_path, limits=limits)
+    assert 0 == result.exit_code and result.ended_by is None, out
+    assert before not in out and out.endswith("\n0\n")  # a new container, clean
+
+
+def test_timeout_and_cancel_replace_the_container(sandbox: Any, tmp_path: Path) -> None:
+    result, _ = run(sandbox, "sleep 1000", tmp_path, timeout=0.5)
+    assert EndedBy.TIMEOUT is result.ended_by
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    result, _ = run(sandbox, "setsid sleep 1000 & sleep 1000", tmp_path, cancel=cancel)
+    assert EndedBy.CANCELLED is result.ended_by
+    assert [] == containers(sandbox)  # each was removed at its step's end
+    result, out = run(sandbox, OTHERS, tmp_path)
+    assert (0, "0\n") == (result.exit_code, out)
+
+
+def test_each_image_has_its_container(
+    sandbox: Any, tmp_path: Path, debian_image: str, busybox_image: str
+) -> None:
+    busybox = run(sandbox, WHO, tmp_path)[1]
+    debian = run(sandbox, WHO, tmp_path, image=debian_image)[1]
+    assert busybox != debian
+    assert debian == run(sandbox, WHO, tmp_path, image=debian_image)[1]
+    assert {busybox_image, debian_image} == {c["Image"] for c in containers(sandbox)}
+
+
+def test_steps_at_the_same_time_get_a_container_each(sandbox: Any, tmp_path: Path) -> None:
+    outs: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: outs.append(run(sandbox, f"{WHO}; sleep 1", tmp_path)[1]))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 2 == len(set(outs))
+
+
+PIPELINE = """\
+steps:
+  a:
+    shell: [sh, -c]
+    run: echo a
+  b:
+    needs: [a]
+    shell: [sh, -c]
+    run: sleep 1000 & exit 3
+  c:
+    needs: [a]
+    shell: [sh, -c]
+    run: sleep 1000
+    timeout: 1
+"""
+
+
+def test_the_build_end_removes_its_containers(sandbox: Any, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    outcome = run_pipeline(
+        parse_pipeline(PIPELINE),
+        ws,
+        sandbox=sandbox,
+        settings=Settings(data_dir=tmp_path / "data"),
+        repo="demo",
+        ref="refs/heads/main",
+    )
+    assert ["passed", "failed", "failed"] == [s.status for s in outcome.steps]
+    assert [] == containers(sandbox)
+
+
+def test_a_new_sandbox_sweeps_what_a_crashed_one_kept(
+    sandbox: Any, dockerd: str, busybox_image: str, tmp_path: Path
+) -> None:
+    from sauci.sandbox.docker import DockerSandbox
+
+    run(sandbox, "true", tmp_path)  # kept for build 9, which never ends here
+    (kept,) = containers(sandbox)
+    assert ("9", "1") == (kept["Labels"]["sauci.build"], kept["Labels"]["sauci.pool"])
+    restarted = DockerSandbox(base_url=dockerd, image=busybox_image, owner=OWNER)
+    try:
+        assert [kept["Names"][0].lstrip("/")] == restarted.sweep()
+    finally:
+        restarted.close()
+    assert [] == containers(sandbox)
