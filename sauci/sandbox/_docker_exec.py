@@ -1,13 +1,15 @@
 """A step run with ``docker exec`` in a container of the build's pool.
 
-The step's command runs under a small ``sh`` wrapper, as the step's uid:
-first every process that uid still has in the container is killed (nothing
-a step before left may see this one), then the command; when it ends, every
-process it left behind is killed, /tmp and /var/tmp are emptied, and the
-command's exit status is the exec's. Timeout and cancel send SIGTERM to all
-of the step's processes (a second exec, ``kill -s TERM -1`` as its uid: a
-process group would miss what called setsid); after the grace period the
-container itself is killed, which ends everything in it.
+The step's command runs under a small ``/bin/sh`` wrapper, as the step's
+uid: first every process that uid still has in the container is killed
+(nothing a step before left may see this one), then the command; when it
+ends, every process it left behind is killed (``kill -s KILL -1`` as its
+uid: a process group would miss what called setsid), /tmp and /var/tmp are
+emptied, and the command's exit status is the exec's. Timeout and cancel
+send SIGTERM to the command (a second exec finds the wrapper's child), as
+Docker's init passes a container's SIGTERM on; after the grace period the
+container itself is killed, which ends everything in it (an exec'd process
+outlives its exec, and a fork bomb leaves no room for another).
 
 A container is given back for the next step only when the step ended on its
 own: not by the clock, not by a signal (its wrapper may be gone before it
@@ -37,8 +39,8 @@ __all__ = ["run_pooled", "wrapper"]
 # The wrapper outlives SIGTERM (its step gets it too, with the default
 # action: a caught signal is reset at exec) and so reports the step's end.
 # Its own output goes to /dev/null (busybox's sh says "Terminated" of a
-# child), the step's to the exec's. `kill -s SIG -1`: busybox's sh takes it, dash wants `--` before -1 (and
-# busybox refuses that), hence both.
+# child), the step's to the exec's. `kill -s SIG -1`: busybox's sh takes
+# it, dash wants `--` before -1 (and busybox refuses that), hence both.
 WRAPPER = r"""k() { kill -s "$1" -1 2>/dev/null || kill -s "$1" -- -1 2>/dev/null; }
 exec 3>&1 4>&2 >/dev/null 2>&1
 k KILL
@@ -54,7 +56,7 @@ for f in /tmp/* /tmp/.[!.]* /tmp/..?* /var/tmp/* /var/tmp/.[!.]* /var/tmp/..?*; 
   case "$f" in %s) continue ;; esac
   if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
 done
-[ "$#" -eq 0 ] || rm -rf -- "$@" 2>/dev/null
+[ "$#" -eq 0 ] || PATH="/usr/bin:/bin:$PATH" rm -rf -- "$@"
 exit "$c"
 """
 # What the wrapper's own shell sets in its environment; the step gets them
@@ -109,7 +111,7 @@ def run_pooled(
             exec_id = api.exec_create(
                 held.id,
                 [
-                    "sh",
+                    "/bin/sh",
                     "-c",
                     wrapper(job.env, held.mounts),
                     "sauci-step",
@@ -155,7 +157,7 @@ def _run(
 
     def terminate() -> None:
         try:
-            made = api.exec_create(held.id, ["sh", "-c", _TERMINATE], user=user)
+            made = api.exec_create(held.id, ["/bin/sh", "-c", _TERMINATE], user=user)
             api.exec_start(made["Id"], detach=True)
         except errors.DockerException:  # at its process limit: the kill will do
             pass

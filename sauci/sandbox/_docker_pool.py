@@ -42,8 +42,8 @@ __all__ = ["KEEPER", "ContainerPool", "Held", "oom_kills"]
 
 log = get_logger(__name__)
 
-# pid 1's child: sleeps until the container is removed. Images need a `sh`
-# and a `sleep` (busybox's does; "infinity" is not everywhere).
+# pid 1's child: sleeps until the container is removed. Images need a
+# /bin/sh and a `sleep` ("infinity" is not every sleep's).
 KEEPER = "while :; do sleep 86400; done"
 _BUILD = re.compile(r"^b(\d+)-")
 
@@ -178,7 +178,7 @@ class ContainerPool:
             image,
             of="",
             what=f"a container for step {job.step.name!r}",
-            command=["sh", "-c", KEEPER],
+            entrypoint=["/bin/sh", "-c", KEEPER],  # not the image's: it would wrap the keeper
             user=f"{self.keeper}:{self.keeper}",
             environment={},  # each step's environment comes with its exec
             working_dir=self.workspace_path,

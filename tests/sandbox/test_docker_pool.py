@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from sauci import Settings, run_pipeline
@@ -214,3 +215,37 @@ def test_a_new_sandbox_sweeps_what_a_crashed_one_kept(
     finally:
         restarted.close()
     assert [] == containers(sandbox)
+
+
+def test_an_image_entrypoint_and_a_step_path_do_not_get_in_the_way(
+    sandbox: Any, tmp_path: Path, busybox_image: str
+) -> None:
+    api = sandbox.api
+    base = api.create_container(busybox_image, ["true"])["Id"]
+    try:
+        api.commit(base, "sauci-test/entrypoint", "latest", changes=['ENTRYPOINT ["/bin/false"]'])
+    finally:
+        api.remove_container(base, force=True)
+    log = MemoryLog()
+    step = Step(
+        name="t",
+        run="echo x > /tmp/left; echo ran",
+        shell=("/bin/sh", "-c"),
+        image="sauci-test/entrypoint:latest",
+    )
+    for _ in range(2):  # the second step must find /tmp emptied without /bin on PATH
+        result = sandbox.run(
+            step, tmp_path, log, env={"PATH": "/nowhere"}, cancel=threading.Event(), label="b9-e"
+        )
+        assert 0 == result.exit_code, bytes(log.data)
+    assert b"ran\nran\n" == bytes(log.data)
+    result = sandbox.run(
+        attrs.evolve(step, run="test ! -e /tmp/left"),
+        tmp_path,
+        log,
+        env={"PATH": "/nowhere"},
+        cancel=threading.Event(),
+        label="b9-e",
+    )
+    assert 0 == result.exit_code
+    assert 1 == len(containers(sandbox))
