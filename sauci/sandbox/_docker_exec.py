@@ -4,12 +4,13 @@ The step's command runs under a small ``/bin/sh`` wrapper, as the step's
 uid: first every process that uid still has in the container is killed
 (nothing a step before left may see this one), then the command; when it
 ends, every process it left behind is killed (``kill -s KILL -1`` as its
-uid: a process group would miss what called setsid), /tmp and /var/tmp are
-emptied, and the command's exit status is the exec's. Timeout and cancel
-send SIGTERM to the command (a second exec finds the wrapper's child), as
-Docker's init passes a container's SIGTERM on; after the grace period the
-container itself is killed, which ends everything in it (an exec'd process
-outlives its exec, and a fork bomb leaves no room for another).
+uid: a process group would miss what called setsid), /tmp, /var/tmp and
+/dev/shm are emptied, and the command's exit status is the exec's. Timeout
+and cancel send SIGTERM to the command (a second exec finds the wrapper's
+child), as Docker's init passes a container's SIGTERM on; after the grace
+period the container itself is killed, which ends everything in it (an
+exec'd process outlives its exec, and a fork bomb leaves no room for
+another).
 
 A container is given back for the next step only when the step ended on its
 own: not by the clock, not by a signal (its wrapper may be gone before it
@@ -52,7 +53,8 @@ c=$?
 n=0
 while k KILL && [ "$n" -lt 100 ]; do n=$((n+1)); done
 set --
-for f in /tmp/* /tmp/.[!.]* /tmp/..?* /var/tmp/* /var/tmp/.[!.]* /var/tmp/..?*; do
+for f in /tmp/* /tmp/.[!.]* /tmp/..?* /var/tmp/* /var/tmp/.[!.]* /var/tmp/..?* \
+  /dev/shm/* /dev/shm/.[!.]* /dev/shm/..?*; do
   case "$f" in %s) continue ;; esac
   if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
 done
