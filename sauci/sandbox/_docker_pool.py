@@ -120,15 +120,11 @@ class ContainerPool:
         self._remove([held])
 
     def release(self, workspace: Path) -> list[str]:
-        """Remove the containers of the build in ``workspace`` (and its matrix
-        entries' copies beside it); their ids."""
+        """Remove the containers bound to ``workspace`` (a build's, or a matrix
+        entry's copy, which the executor ends on its own); their ids."""
         root = str(workspace)
         with self._lock:
-            gone = [
-                h
-                for h in self._all.values()
-                if h.workspace == root or h.workspace.startswith(f"{root}.entry-")
-            ]
+            gone = [h for h in self._all.values() if h.workspace == root]
         self._remove(gone)
         return [h.id for h in gone]
 

@@ -181,6 +181,13 @@ steps:
     shell: [sh, -c]
     run: sleep 1000
     timeout: 1
+  m:
+    name: m${{ matrix.n }}
+    needs: [a]
+    shell: [sh, -c]
+    run: echo ${{ matrix.n }}
+    matrix:
+      n: [1, 2]
 """
 
 
@@ -195,7 +202,7 @@ def test_the_build_end_removes_its_containers(sandbox: Any, tmp_path: Path) -> N
         repo="demo",
         ref="refs/heads/main",
     )
-    assert ["passed", "failed", "failed"] == [s.status for s in outcome.steps]
+    assert ["passed", "failed", "failed", "passed", "passed"] == [s.status for s in outcome.steps]
     assert [] == containers(sandbox)
 
 
