@@ -38,7 +38,7 @@ from sauci.sandbox._docker_limits import (
 from sauci.sandbox._docker_step import step_binds
 from sauci.sandbox._steps import Job
 
-__all__ = ["KEEPER", "ContainerPool", "Held", "oom_kills"]
+__all__ = ["KEEPER", "ContainerPool", "Held", "left_running", "oom_kills"]
 
 log = get_logger(__name__)
 
@@ -59,6 +59,7 @@ class Held:
     prepared: Path | None  # the pids cgroup SauCI made for it (cgroupfs)
     memory_dir: Path | None
     mounts: tuple[str, ...]  # where binds are, inside
+    main_pid: int | None  # pid 1's, on this host
 
 
 class ContainerPool:
@@ -199,6 +200,7 @@ class ContainerPool:
             prepared=prepared,
             memory_dir=_memory_dir(info),
             mounts=tuple(b["bind"] for b in binds.values()),
+            main_pid=info.get("State", {}).get("Pid") or None,
         )
 
 
@@ -240,3 +242,30 @@ def oom_kills(memory_dir: Path | None) -> int | None:
                 if key == "oom_kill":
                     return int(value)
     return None
+
+
+def left_running(held: Held) -> bool | None:
+    """Whether a process of another uid than pid 1's (the keeper's: so, of a
+    step) runs in the container; None when this host cannot tell."""
+    if held.pids_dir is None or held.main_pid is None:
+        return None
+    try:
+        keeper = _uid(held.main_pid)
+        procs = (held.pids_dir / "cgroup.procs").read_text(encoding="ascii").split()
+    except (OSError, ValueError):
+        return None
+    for pid in procs:
+        try:
+            if _uid(int(pid)) != keeper:
+                return True
+        except (OSError, ValueError):  # ended meanwhile
+            continue
+    return False
+
+
+def _uid(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise ValueError(f"no Uid for {pid}")

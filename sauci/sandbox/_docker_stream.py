@@ -54,9 +54,11 @@ def supervise_stream(
     terminate: Callable[[], object],
     kill: Callable[[], object],
     ended: Callable[[], int | None],
+    quiet: Callable[[], object] | None = None,
 ) -> int:
     """Copy ``sock``'s frames to the job's log until it closes and ``ended``
-    gives the exit code (None: still running); that code."""
+    gives the exit code (None: still running); that code. ``quiet`` is
+    called whenever no output came for a while."""
     read = _Reader(sock)
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
@@ -78,8 +80,11 @@ def supervise_stream(
                         log.write(out)  # one write per read: large pieces
                     continue
                 eof = True
-            elif flush is not None:
-                flush()
+            else:
+                if flush is not None:
+                    flush()
+                if quiet is not None:
+                    quiet()
             continue
         # Output is closed; the step may still run (its main process closed
         # stdout). Wait for it, still minding the clock.
