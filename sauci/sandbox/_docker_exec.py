@@ -178,7 +178,7 @@ def _run(
             )
         finally:
             sock.close()
-        if not killed:
+        if not killed and clock.ended_by is None:  # else its container goes anyway
             sweep.after()
     finally:
         pids.stop()
