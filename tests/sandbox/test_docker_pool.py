@@ -252,3 +252,20 @@ def test_an_image_entrypoint_and_a_step_path_do_not_get_in_the_way(
     )
     assert 0 == result.exit_code
     assert 1 == len(containers(sandbox))
+
+
+@pytest.mark.parametrize("host_sees", [True, False], ids=["local-cgroup", "remote-daemon"])
+def test_what_a_step_left_running_is_killed_before_its_result(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host_sees: bool
+) -> None:
+    import sauci.sandbox._docker_exec as docker_exec
+
+    if not host_sees:  # a daemon on another host: no cgroup to look at
+        monkeypatch.setattr(docker_exec, "left_running", lambda held: None)
+    script = "sleep 1001 >/dev/null 2>&1 & setsid sleep 1002 >/dev/null 2>&1 & echo ok"
+    result, out = run(sandbox, script, tmp_path)
+    assert (0, "ok\n") == (result.exit_code, out)
+    (held,) = containers(sandbox)
+    top = sandbox.api.top(held["Id"])
+    commands = [row[-1] for row in top["Processes"]]
+    assert not [c for c in commands if "sleep 100" in c], commands
