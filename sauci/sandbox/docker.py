@@ -4,11 +4,12 @@
 A step runs with ``docker exec`` in a container made for its build (one per
 image, network, limits and workspace; steps running at once get one each),
 which is removed when the build ends (:meth:`DockerSandbox.build_ended`),
-when a step left it unfit, and at :meth:`DockerSandbox.close`. The container gets the workspace at ``/workspace``, no network unless
-``step.network``, pids/memory/cpu limits, a non-root user, no capabilities,
-a read-only root with a private /tmp, and labels (``sauci.owner``,
-``sauci.build``, ``sauci.step``) so that :meth:`DockerSandbox.sweep` can
-remove what a crashed server left. Containers are always removed.
+when a step left it unfit, and at :meth:`DockerSandbox.close`. The
+container gets the workspace at ``/workspace``, no network unless
+``step.network``, pids/memory/cpu limits, no capabilities, a read-only root
+with a private /tmp; the step runs as a non-root user. Labels
+(``sauci.owner``, ``sauci.build``, ``sauci.step``) let
+:meth:`DockerSandbox.sweep` remove what a crashed server left.
 
 A step with ``services`` is the exception: it gets a container of its own
 (as every step did before), started after its services' containers, in the
