@@ -55,7 +55,9 @@ _PROLOGUE = (
     case "$f" in %s) continue ;; esac
     if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
   done
-  [ "$#" -eq 0 ] || PATH="/usr/bin:/bin:$PATH" rm -rf -- "$@" 2>/dev/null
+  [ "$#" -eq 0 ] && return
+  PATH="/usr/bin:/bin:$PATH" chmod -R u+rwx -- "$@" 2>/dev/null  # rm cannot enter a 000 dir
+  PATH="/usr/bin:/bin:$PATH" rm -rf -- "$@" 2>/dev/null
 }
 clean
 echo $$ > /tmp/.sauci-step 2>/dev/null

@@ -82,7 +82,10 @@ def test_background_processes_do_not_reach_the_next_step(sandbox: Any, tmp_path:
 
 
 def test_a_full_tmp_is_emptied_for_the_next_step(sandbox: Any, tmp_path: Path) -> None:
-    fill = "dd if=/dev/zero of=/tmp/big bs=1M count=20; touch /tmp/.dot /var/tmp/v /dev/shm/s"
+    fill = (
+        "mkdir /tmp/d && touch /tmp/d/f && chmod 000 /tmp/d; "
+        "dd if=/dev/zero of=/tmp/big bs=1M count=20; touch /tmp/.dot /var/tmp/v /dev/shm/s"
+    )
     result, out = run(sandbox, fill, tmp_path)
     assert "No space left on device" in out  # at 8 MiB
     result, out = run(sandbox, "echo ok > /tmp/small && ls -A /tmp /var/tmp /dev/shm", tmp_path)
