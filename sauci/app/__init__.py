@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sauci.core import runner as _core_runner
 from sauci.core.config import Settings
@@ -27,6 +27,9 @@ from sauci.exceptions import SauCIError
 from sauci.plugins import load_runner
 from sauci.typing import Runner, Sandbox, Source, Store, Trigger
 from sauci.workflows import load_for_build, workflow_schedules
+
+if TYPE_CHECKING:
+    from sauci.sandbox.policy import ServerSandboxes
 
 __all__ = [
     "LocalRunner",
@@ -257,19 +260,20 @@ def build_server(
         triggers=triggers,
         repos=repos,
         options=options,
-        sweep=functools.partial(_sweep_server, prefix, settings.workspaces_dir),
+        sweep=functools.partial(_sweep_server, prefix, settings.workspaces_dir, sandboxes),
         sandboxes=sandboxes,
     )
 
 
-def _sweep_server(prefix: str, workspaces: Path) -> list[str]:
-    """At a server's start: the step cgroups and the disk leftovers (matrix
-    copies, per-build HOME and /tmp) of the builds a crashed one left."""
+def _sweep_server(prefix: str, workspaces: Path, sandboxes: ServerSandboxes) -> list[str]:
+    """At a server's start: the step cgroups, the containers and the disk
+    leftovers (matrix copies, per-build HOME and /tmp) of the builds a
+    crashed one left."""
     from sauci.app.reconcile import remove_slot_leftovers
     from sauci.sandbox import sweep
 
     remove_slot_leftovers(workspaces)
-    return sweep(prefix)
+    return [*sweep(prefix), *sandboxes.sweep_containers()]
 
 
 def build_worker(
@@ -318,7 +322,7 @@ def build_worker(
         settings=settings,
         name=name,
         runner=runner,
-        sweep=sweep,
+        sweep=lambda prefix: [*sweep(prefix), *sandboxes.sweep_containers()],
         traversable=sandboxes.traversable,
     )
 
