@@ -15,7 +15,6 @@ from sauci.app import build_server
 from sauci.app.repos import register_repo, resolve_location
 from sauci.core.config import Settings
 from sauci.core.server import ServerOptions
-from sauci.distributed import safe_url
 from sauci.exceptions import ConfigError
 from sauci.monitoring import install
 from sauci.typing import Store
@@ -89,6 +88,9 @@ def run_server(
         raise
     where, stop_web = web(store) if web is not None else ("", None)
     if settings.broker:
+        # Only with a broker: Celery's package is imported only then (docs/distributed.md).
+        from sauci.distributed import safe_url
+
         where += f"; builds go to workers through {safe_url(settings.broker)}"
     else:
         allowed = sorted(server.sandboxes.allowed - {server.sandboxes.name})

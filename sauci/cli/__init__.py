@@ -125,8 +125,9 @@ def _logs_args(logs: argparse.ArgumentParser) -> None:
 
 
 def _serve_args(serve: argparse.ArgumentParser) -> None:
+    # --broker etc. from app.flags: cli._worker imports sauci.distributed.
+    from sauci.app.flags import add_serve_options
     from sauci.cli._server import server_loop_args  # shared with Django's sauci_serve
-    from sauci.cli._worker import add_serve_options  # --broker, --lost-timeout, --attempts
 
     server_loop_args(serve)
     serve.add_argument(

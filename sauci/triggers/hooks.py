@@ -15,9 +15,8 @@ import shlex
 from pathlib import Path
 from typing import Literal
 
-from sauci.exceptions import ConfigError, SourceError
+from sauci.exceptions import ConfigError, SourceError, SourceUnavailableError
 from sauci.source.gitcmd import run_git
-from sauci.source.gitrepo import is_bare
 from sauci.triggers.spool import SPOOL_HEADER, ensure_spool
 
 __all__ = [
@@ -126,15 +125,32 @@ exit $status
 
 
 def _repo_layout(repo: Path | str) -> tuple[bool, Path, Path]:
-    """(bare?, the repository's path as SauCI names it, its hooks directory)."""
+    """(bare?, the repository's path as SauCI names it, its hooks directory).
+
+    One git call for a bare repository, two for a work tree (whose top level
+    ``--show-toplevel`` gives, which a bare repository refuses): ``sauci
+    serve`` makes them for every repository at each start."""
     repo = Path(repo).expanduser()
-    bare = is_bare(repo)
+    if not repo.is_dir():
+        raise SourceUnavailableError(f"{repo} does not exist or is not a directory")
+    try:
+        answer = run_git(
+            "rev-parse",
+            "--is-bare-repository",
+            "--absolute-git-dir",
+            "--git-path",
+            "hooks",
+            cwd=repo,
+        ).split("\n")
+    except SourceError as exc:
+        raise SourceUnavailableError(f"{repo} is not a git repository") from exc
+    bare, git_dir, hooks_path = answer[0] == "true", answer[1], answer[2]
     if bare:
-        root = Path(run_git("rev-parse", "--absolute-git-dir", cwd=repo).strip())
+        root = Path(git_dir)
     else:
         root = Path(run_git("rev-parse", "--show-toplevel", cwd=repo).strip())
     # --git-path honours core.hooksPath; a relative answer is relative to cwd.
-    hooks = root / run_git("rev-parse", "--git-path", "hooks", cwd=root).rstrip("\n")
+    hooks = Path(os.path.abspath(repo)) / hooks_path
     return bare, root.resolve(), Path(os.path.normpath(hooks))
 
 

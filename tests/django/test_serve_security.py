@@ -195,3 +195,18 @@ class TestProjectSettings:
             options["clear_untrusted_proxy_headers"],
         )
         assert {"x-forwarded-for", "x-forwarded-proto"} == options["trusted_proxy_headers"]
+
+
+def test_a_restart_with_nothing_to_migrate_serves_and_logs_in(tmp_path, git_repo):
+    """The second start on one data dir skips `migrate` (nothing is due) and the
+    UI still works: the login the first start made is there."""
+    for start in ("first", "restart"):
+        proc, url = _start(tmp_path, git_repo)
+        try:
+            if start == "first":
+                _wait_for_admin(url)
+            else:
+                assert 302 == _Browser(url).login("right-password")[0]
+        finally:
+            proc.stdin.close()
+            proc.wait(15)

@@ -25,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sauci.contrib.django.project.migrations_due import migrations_due
 from sauci.core.config import Settings
 from sauci.exceptions import ConfigError
 
@@ -300,7 +301,8 @@ def serve_ui(
     from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
 
-    call_command("migrate", interactive=False, verbosity=0)
+    if migrations_due():
+        call_command("migrate", interactive=False, verbosity=0)
     password = admin_password or os.environ.get("SAUCI_ADMIN_PASSWORD") or None
     created = _new_admin_password(password)
     # Hashing a password costs about 0.4 s (PBKDF2): done beside the server's
