@@ -1,0 +1,227 @@
+"""One VmSandbox guest from the host's side: the QEMU process (in a process
+group of its own, so ending it ends everything it started), the agent's
+virtio-serial port as a Unix socket, and the serial console kept in a file
+to name a guest that panics or does not come up."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sauci.sandbox._vm_image import BootFiles
+
+__all__ = ["Guest", "GuestFailed", "Shape", "qemu_command"]
+
+HEADER = struct.Struct(">cI")
+CONSOLE_TAIL = 4096
+PANIC = b"Kernel panic"
+
+
+class GuestFailed(Exception):
+    """The guest cannot (or can no longer) run steps; the message names why."""
+
+
+@attrs.frozen(kw_only=True)
+class Shape:
+    """What a guest is booted with; a step that needs more gets another guest."""
+
+    memory_mib: int
+    cpus: int
+    network: bool
+
+    def holds(self, other: Shape) -> bool:
+        return (
+            self.memory_mib >= other.memory_mib
+            and self.cpus >= other.cpus
+            and (self.network or not other.network)
+        )
+
+
+def qemu_command(
+    qemu: str,
+    boot: BootFiles,
+    *,
+    accel: str,
+    shape: Shape,
+    workspace: Path | None,
+    agent: Path,
+    console: Path,
+    extra_append: str = "",
+) -> list[str]:
+    """The QEMU command line of one guest (``-M microvm``: virtio-mmio, no PCI, no firmware)."""
+    machine = "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on"
+    cpu = "host" if accel == "kvm" else "max"
+    # TCG gives no stable TSC to calibrate against: say its rate, or boot stalls.
+    append = "console=ttyS0 panic=-1 quiet loglevel=3 tsc=reliable tsc_early_khz=2000000"
+    cmd = [
+        qemu,
+        *("-M", machine, "-accel", accel, "-cpu", cpu),
+        *("-m", str(shape.memory_mib), "-smp", str(shape.cpus)),
+        *("-nodefaults", "-display", "none", "-no-reboot", "-no-user-config"),
+        *("-kernel", str(boot.kernel), "-initrd", str(boot.initrd)),
+        *("-append", f"{append} {extra_append}".strip()),
+        *("-chardev", f"file,id=console,path={console}", "-serial", "chardev:console"),
+        *("-fsdev", "local,id=usr,path=/usr,security_model=none,readonly=on"),
+        *("-device", "virtio-9p-device,fsdev=usr,mount_tag=usr"),
+        *("-device", "virtio-serial-device"),
+        *("-chardev", f"socket,id=agent,path={agent}"),
+        *("-device", "virtserialport,chardev=agent,name=sauci"),
+    ]
+    if workspace is not None:
+        # passthrough: files the guest's uid 1000 makes are uid 1000's on the host too.
+        cmd += ["-fsdev", f"local,id=workspace,path={workspace},security_model=passthrough"]
+        cmd += ["-device", "virtio-9p-device,fsdev=workspace,mount_tag=workspace"]
+    if shape.network:
+        cmd += ["-nic", "user,model=virtio-net-device"]
+    else:
+        cmd += ["-nic", "none"]
+    return cmd
+
+
+class Guest:
+    """A booted guest: :meth:`boot`, then :meth:`run` step after step, then :meth:`end`."""
+
+    def __init__(self, command: Callable[[Path, Path], list[str]], shape: Shape) -> None:
+        self.shape = shape
+        self.dir = Path(tempfile.mkdtemp(prefix="sauci-vm-"))
+        self.console = self.dir / "console.log"
+        agent = self.dir / "agent.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(agent))
+        self.listener.listen(1)
+        self.argv = command(agent, self.console)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.conn: socket.socket | None = None
+        self.buffer = b""
+        self.boot_seconds: float | None = None
+
+    # -- lifetime -------------------------------------------------------------
+
+    def boot(self, timeout: float, cancel: Callable[[], bool]) -> float:
+        """Start QEMU and wait for the agent's hello; returns the seconds it took.
+        GuestFailed (and the guest ended) when it does not come up in time."""
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "qemu.err", "wb"),  # noqa: SIM115 - QEMU keeps it
+            start_new_session=True,
+        )
+        deadline = started + timeout
+        self.listener.settimeout(0.1)
+        while self.conn is None:
+            self._check_alive("while booting")
+            if cancel():
+                self.end()
+                raise GuestFailed("cancelled while the guest booted")
+            if time.monotonic() > deadline:
+                self.end()
+                raise GuestFailed(f"the guest did not boot within {timeout:g} s (ended)")
+            with contextlib.suppress(TimeoutError):
+                self.conn, _ = self.listener.accept()
+        try:
+            kind, _ = self.frame(deadline, cancel, "while booting")
+        except GuestFailed as exc:
+            self.end()
+            if time.monotonic() >= deadline:
+                raise GuestFailed(f"the guest did not boot within {timeout:g} s (ended)") from exc
+            raise
+        if kind == b"C":
+            self.end()
+            raise GuestFailed("cancelled while the guest booted")
+        if kind != b"R":
+            self.end()
+            raise GuestFailed(f"the guest's agent sent {kind!r} before saying it was ready")
+        self.boot_seconds = time.monotonic() - started
+        return self.boot_seconds
+
+    def end(self) -> None:
+        """End QEMU's whole process group and remove the guest's files."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
+        for sock in (self.conn, self.listener):
+            if sock is not None:
+                sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    # -- the agent ------------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.sendall(json.dumps(message).encode() + b"\n")
+        except OSError as exc:
+            raise GuestFailed(self._why_gone(f"the guest's port closed ({exc})")) from exc
+
+    def frame(
+        self, deadline: float, cancel: Callable[[], bool] | None = None, doing: str = ""
+    ) -> tuple[bytes, bytes]:
+        """The agent's next frame (kind, payload); GuestFailed when the guest
+        ended or ``deadline`` passed (``b"C"`` when ``cancel`` says so first)."""
+        assert self.conn is not None
+        while True:
+            if len(self.buffer) >= HEADER.size:
+                kind, size = HEADER.unpack_from(self.buffer)
+                if len(self.buffer) >= HEADER.size + size:
+                    payload = self.buffer[HEADER.size : HEADER.size + size]
+                    self.buffer = self.buffer[HEADER.size + size :]
+                    return kind, payload
+            if cancel is not None and cancel():
+                return b"C", b""
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise GuestFailed(self._why_gone(f"the guest stopped answering {doing}".strip()))
+            ready, _, _ = select.select([self.conn], [], [], min(left, 0.1))
+            if ready:
+                data = self.conn.recv(1 << 16)
+                if not data:
+                    raise GuestFailed(self._why_gone(f"the guest ended {doing}".strip()))
+                self.buffer += data
+
+    def _check_alive(self, doing: str) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise GuestFailed(self._why_gone(f"QEMU exited {doing}"))
+
+    def _why_gone(self, what: str) -> str:
+        """``what`` with the cause the console or QEMU's errors show (a panic)."""
+        console = _tail(self.console)
+        if PANIC in console:
+            line = console[console.index(PANIC) :].split(b"\n", 1)[0]
+            what = f"{what}: {line.decode(errors='replace').strip()}"
+        elif self.process is not None and self.process.poll() is not None:
+            err = _tail(self.dir / "qemu.err").decode(errors="replace").strip()
+            if err:
+                what = f"{what}: {err.splitlines()[-1]}"
+        return what
+
+
+def _tail(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - CONSOLE_TAIL))
+            return fh.read()
+    except OSError:
+        return b""
