@@ -86,7 +86,7 @@ def qemu_command(
         cmd += ["-fsdev", f"local,id=workspace,path={workspace},security_model=passthrough"]
         cmd += ["-device", "virtio-9p-device,fsdev=workspace,mount_tag=workspace"]
     if shape.network:
-        cmd += ["-nic", "user,model=virtio-net-device"]
+        cmd += ["-netdev", "user,id=net", "-device", "virtio-net-device,netdev=net"]
     else:
         cmd += ["-nic", "none"]
     return cmd

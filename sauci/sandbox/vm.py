@@ -52,7 +52,8 @@ class VmSandbox(StepSandbox):
     ``data_dir``: where the initramfs and the KVM probe's answer are cached
     (``<data_dir>/vm``). ``allow_emulation``: boot under TCG when KVM is not
     usable (slow: seconds to boot); without it such a machine refuses the
-    sandbox. ``accel``: ``"kvm"`` or ``"tcg"`` to skip the probe.
+    sandbox (None: the environment variable ``SAUCI_VM_ALLOW_EMULATION``, as
+    the settings read it). ``accel``: ``"kvm"`` or ``"tcg"`` to skip the probe.
     ``memory_mib`` and ``cpus``: the smallest guest; a step whose limits ask
     for more gets a guest that large. ``network``: whether a step that asks
     (``network: true``) may have user-mode networking; steps that do not ask
@@ -72,8 +73,6 @@ class VmSandbox(StepSandbox):
             "isolates_network",
         }
     )
-    # Steps that do not ask for the network never get it (see ``network_allowed``).
-    network = False
 
     def __init__(
         self,
@@ -81,7 +80,7 @@ class VmSandbox(StepSandbox):
         data_dir: str | Path | None = None,
         qemu: str = "qemu-system-x86_64",
         kernel: str | Path | None = None,
-        allow_emulation: bool = False,
+        allow_emulation: bool | None = None,
         accel: str | None = None,
         memory_mib: int = 512,
         cpus: int = 1,
@@ -102,6 +101,8 @@ class VmSandbox(StepSandbox):
         self.qemu = found
         self.cache_dir = Path(data_dir or default_data_dir()) / "vm"
         self.boot = boot_files(self.cache_dir, kernel)
+        if allow_emulation is None:  # as load_settings reads it: `sauci run --sandbox vm` too
+            allow_emulation = _truthy(os.environ.get("SAUCI_VM_ALLOW_EMULATION", ""))
         self.acceleration = self._accelerate(accel, allow_emulation, kvm_probe_timeout)
         self.boot_timeout = boot_timeout or (90.0 if self.acceleration.emulated else 10.0)
         self.memory_mib, self.cpus = memory_mib, cpus
@@ -137,6 +138,14 @@ class VmSandbox(StepSandbox):
             kernel=str(self.boot.kernel),
         )
         return acceleration
+
+    @property
+    def start_note(self) -> str:
+        """What ``sauci serve`` says at start about the guests' acceleration."""
+        if not self.acceleration.emulated:
+            return "vm guests under KVM"
+        why = self.acceleration.kvm_problem or "not asked"
+        return f"vm guests under emulation (TCG; KVM: {why})"
 
     # -- guests of a build ------------------------------------------------------
 
@@ -314,3 +323,7 @@ class VmSandbox(StepSandbox):
             reason=reason,
             log_truncated=job.log.exceeded,
         )
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")

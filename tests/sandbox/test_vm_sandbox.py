@@ -160,7 +160,7 @@ def test_a_guest_that_does_not_boot_is_ended_and_named(vm_data: Path, tmp_path: 
 
 
 def _qemus_of(sandbox: VmSandbox) -> list[int]:
-    """QEMU processes still running with this sandbox's initramfs."""
+    """QEMU processes running with this sandbox's initramfs (give it a data dir of its own)."""
     needle = str(sandbox.boot.initrd).encode()
     found = []
     for name in os.listdir("/proc"):
@@ -178,3 +178,35 @@ def _workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()
     return ws
+
+
+def test_a_step_that_asks_reaches_the_network_and_its_guest_ends_with_the_build(
+    vm_data: Path, tmp_path: Path
+) -> None:
+    """User-mode networking: the guest reaches the host as 10.0.2.2 (only
+    when the step asks); the build's end ends its guest."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(120)
+    port = server.getsockname()[1]
+    sandbox = VmSandbox(data_dir=tmp_path / "data", allow_emulation=True, grace=0.5)
+    workspace = _workspace(tmp_path)
+    script = (
+        'python3 -c \'import socket; socket.create_connection(("10.0.2.2", '
+        f'{port}), 30).sendall(b"from the guest")\''
+    )
+    try:
+        result, output = run(sandbox, script, workspace, network=True, timeout=120)
+        assert (0, b"") == (result.exit_code, output)  # type: ignore[attr-defined]
+        conn, _ = server.accept()
+        assert b"from the guest" == conn.recv(100)
+        conn.close()
+        assert _qemus_of(sandbox)  # the build's guest waits for its next step
+        sandbox.build_ended(workspace)
+        assert [] == _qemus_of(sandbox)
+    finally:
+        sandbox.close()
+        server.close()
