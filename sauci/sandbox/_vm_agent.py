@@ -144,7 +144,7 @@ def start(request, group, out_w):
     return pid
 
 
-def run(port, request, number):
+def run(port, request, number, wakeup):
     group = os.path.join(CGROUP, f"step{number}")
     os.mkdir(group)
     if request.get("memory"):
@@ -176,8 +176,11 @@ def run(port, request, number):
         if kill_at is not None and kill_at != float("inf"):
             limits.append(kill_at - now)
         wait = max(0.0, min(limits))
-        watched = [port.fd] + ([out_r] if reading else [])
+        watched = [port.fd, wakeup] + ([out_r] if reading else [])
         ready, _, _ = select.select(watched, [], [], wait)
+        if wakeup in ready:  # a child ended (SIGCHLD)
+            with contextlib.suppress(BlockingIOError):
+                os.read(wakeup, 4096)
         if out_r in ready:
             data = os.read(out_r, CHUNK)
             if data:
@@ -216,18 +219,27 @@ def run(port, request, number):
 def main():
     write(os.path.join(CGROUP, "cgroup.subtree_control"), "+cpu +memory +pids")
     port = Port(find_port(sys.argv[1] if len(sys.argv) > 1 else "sauci"))
+    # A child's end wakes the loop at once, not at its next tick.
+    wakeup_r, wakeup_w = os.pipe()
+    os.set_blocking(wakeup_r, False)
+    os.set_blocking(wakeup_w, False)
+    signal.set_wakeup_fd(wakeup_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     with open("/proc/uptime") as fh:
         uptime = fh.read().split()[0]
     port.send(b"R", json.dumps({"uptime": uptime}).encode())
     number = 0
     while True:
-        select.select([port.fd], [], [], 1.0)
+        ready, _, _ = select.select([port.fd, wakeup_r], [], [], 1.0)
+        if wakeup_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wakeup_r, 4096)
         reap({})
         for request in port.requests():
             if request.get("op") == "run":
                 number += 1
                 try:
-                    run(port, request, number)
+                    run(port, request, number, wakeup_r)
                 except Exception as exc:  # report it, keep serving
                     port.send(b"X", json.dumps({"error": str(exc)}).encode())
             elif request.get("op") == "poweroff":

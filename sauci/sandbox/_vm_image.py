@@ -71,9 +71,10 @@ ETC = {
 class BootFiles:
     """A kernel and the initramfs built for it."""
 
-    kernel: Path
+    kernel: Path  # what QEMU boots: the uncompressed vmlinux when it can (PVH)
     initrd: Path
     version: str
+    image: Path  # the kernel as installed (/boot/vmlinuz-*)
 
 
 def find_kernel(kernel: str | Path | None = None) -> tuple[Path, str]:
@@ -152,7 +153,56 @@ def boot_files(cache_dir: Path, kernel: str | Path | None = None) -> BootFiles:
     if not initrd.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
         _build(initrd, modules_dir, modules, Path(busybox))
-    return BootFiles(kernel=kernel_path, initrd=initrd, version=version)
+    booted = _uncompressed(kernel_path, version, cache_dir) or kernel_path
+    return BootFiles(kernel=booted, initrd=initrd, version=version, image=kernel_path)
+
+
+def _uncompressed(kernel: Path, version: str, cache_dir: Path) -> Path | None:
+    """The kernel's vmlinux, unpacked once, when QEMU can boot it directly (PVH).
+
+    An emulated CPU takes seconds to unpack an xz bzImage; QEMU boots an ELF
+    vmlinux that carries a PVH entry point without that step. None when the
+    kernel has no PVH entry or cannot be unpacked (the bzImage is booted).
+    """
+    config = Path("/boot", f"config-{version}")
+    try:
+        if "CONFIG_PVH=y" not in config.read_text().splitlines():
+            return None
+        st = kernel.stat()
+    except OSError:
+        return None
+    target = cache_dir / f"vmlinux-{version}-{st.st_size}-{int(st.st_mtime)}"
+    if target.is_file():
+        return target
+    data = kernel.read_bytes()
+    elf = _unpack(data)
+    if elf is None or not elf.startswith(b"\x7fELF"):
+        return None
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.part")
+    partial.write_bytes(elf)
+    os.replace(partial, target)
+    return target
+
+
+def _unpack(data: bytes) -> bytes | None:
+    import gzip
+    import lzma
+    import zlib
+
+    at = data.find(b"\xfd7zXZ\x00")
+    if at >= 0:
+        try:
+            return lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[at:])
+        except lzma.LZMAError:
+            return None
+    at = data.find(b"\x1f\x8b\x08")
+    if at >= 0:
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[at:])
+        except (zlib.error, gzip.BadGzipFile):
+            return None
+    return None
 
 
 def _build(target: Path, modules_dir: Path, modules: list[str], busybox: Path) -> None:
