@@ -210,3 +210,38 @@ def test_a_step_that_asks_reaches_the_network_and_its_guest_ends_with_the_build(
     finally:
         sandbox.close()
         server.close()
+
+
+def test_a_guest_that_stops_answering_is_ended_and_named(tmp_path: Path) -> None:
+    """A frozen guest (QEMU stopped) past its step's timeout, grace and slack is killed."""
+    import signal
+    import time
+
+    sandbox = VmSandbox(
+        data_dir=tmp_path / "data", allow_emulation=True, grace=0.5, answer_slack=1.0
+    )
+    workspace = _workspace(tmp_path)
+    try:
+        run(sandbox, "true", workspace)  # booted; the guest waits for the next step
+        [guest] = sandbox._idle[workspace]
+        assert guest.process is not None
+        threading.Timer(0.5, os.kill, (guest.process.pid, signal.SIGSTOP)).start()
+        started = time.monotonic()
+        result, _ = run(sandbox, "sleep 100", workspace, timeout=2)
+        assert time.monotonic() - started < 30
+        assert (None, EndedBy.TIMEOUT) == (result.exit_code, result.ended_by)  # type: ignore[attr-defined]
+        assert "vm: the guest stopped answering" == result.reason  # type: ignore[attr-defined]
+        assert [] == _qemus_of(sandbox)
+    finally:
+        sandbox.close()
+
+
+def test_without_kvm_emulation_must_be_allowed(vm: VmSandbox, vm_data: Path) -> None:
+    from sauci.exceptions import SandboxError
+
+    if not vm.acceleration.emulated:
+        pytest.skip("KVM runs guests on this machine")
+    with pytest.raises(SandboxError) as info:
+        VmSandbox(data_dir=vm_data, allow_emulation=False)
+    assert "KVM is not usable here" in str(info.value)
+    assert "vm_allow_emulation = true" in str(info.value)
