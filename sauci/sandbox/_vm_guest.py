@@ -6,7 +6,7 @@ to name a guest that panics or does not come up."""
 from __future__ import annotations
 
 import contextlib
-import json
+import marshal
 import os
 import select
 import shutil
@@ -94,6 +94,7 @@ def qemu_command(
         cmd += ["-fsdev", f"local,id=workspace,path={workspace},security_model=passthrough"]
         cmd += ["-device", "virtio-9p-device,fsdev=workspace,mount_tag=workspace"]
     if shape.network:
+        cmd[cmd.index("-append") + 1] += " sauci.net=1"  # the init script loads virtio-net
         cmd += ["-netdev", "user,id=net", "-device", "virtio-net-device,netdev=net"]
     else:
         cmd += ["-nic", "none"]
@@ -192,7 +193,8 @@ class Guest:
     def send(self, message: dict[str, Any]) -> None:
         assert self.conn is not None
         try:
-            self.conn.sendall(json.dumps(message).encode() + b"\n")
+            data = marshal.dumps(message)  # the agent's format (see _vm_agent)
+            self.conn.sendall(len(data).to_bytes(4, "big") + data)
         except OSError as exc:
             raise GuestFailed(self._why_gone(f"the guest's port closed ({exc})")) from exc
 

@@ -26,14 +26,9 @@ from sauci.exceptions import SandboxError
 __all__ = ["BootFiles", "boot_files", "find_kernel", "module_order"]
 
 # The modules the guest loads, by name; their dependencies come from modules.dep.
-MODULES = (
-    "virtio_mmio",
-    "virtio_pci",
-    "virtio_console",
-    "9pnet_virtio",
-    "9p",
-    "virtio_net",
-)
+# microvm's devices are virtio-mmio: no PCI. The network's only when a step asks.
+MODULES = ("virtio_mmio", "virtio_console", "9pnet_virtio", "9p")
+NET_MODULES = ("virtio_net",)
 AGENT = Path(__file__).with_name("_vm_agent.py")
 UID = 1000  # the step's uid and gid inside the guest
 
@@ -43,6 +38,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /sauci/modules); do insmod /sauci/mod/$m.ko 2>/dev/null; done
+case "$(cat /proc/cmdline)" in *sauci.net=1*)
+  for m in $(cat /sauci/modules-net); do insmod /sauci/mod/$m.ko 2>/dev/null; done ;;
+esac
 o=trans=virtio,version=9p2000.L,msize=262144
 mount -t 9p -o $o,ro,cache=loose usr /usr || echo "sauci-init: cannot mount /usr"
 mount -t 9p -o $o,cache=none,access=any workspace /workspace \
@@ -145,14 +143,23 @@ def boot_files(cache_dir: Path, kernel: str | Path | None = None) -> BootFiles:
     if shutil.which("cpio") is None:
         raise SandboxError("cpio is needed to build the VM guest: apt-get install cpio")
     modules = module_order(modules_dep, MODULES)
+    net_modules = [m for m in module_order(modules_dep, NET_MODULES) if m not in modules]
     digest = hashlib.sha256()
-    for part in (version, INIT, repr(sorted(ETC.items())), AGENT.read_text(), *modules):
+    for part in (
+        version,
+        INIT,
+        repr(sorted(ETC.items())),
+        AGENT.read_text(),
+        *modules,
+        "|",
+        *net_modules,
+    ):
         digest.update(part.encode() + b"\0")
     digest.update(Path(busybox).read_bytes())
     initrd = cache_dir / f"initramfs-{version}-{digest.hexdigest()[:16]}.cpio"
     if not initrd.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        _build(initrd, modules_dir, modules, Path(busybox))
+        _build(initrd, modules_dir, modules, net_modules, Path(busybox))
     booted = _uncompressed(kernel_path, version, cache_dir) or kernel_path
     return BootFiles(kernel=booted, initrd=initrd, version=version, image=kernel_path)
 
@@ -205,7 +212,9 @@ def _unpack(data: bytes) -> bytes | None:
     return None
 
 
-def _build(target: Path, modules_dir: Path, modules: list[str], busybox: Path) -> None:
+def _build(
+    target: Path, modules_dir: Path, modules: list[str], net_modules: list[str], busybox: Path
+) -> None:
     with tempfile.TemporaryDirectory(prefix="sauci-vm-root-") as tmp:
         root = Path(tmp)
         root.chmod(0o755)  # the guest's /: made by mkdtemp, 0700
@@ -220,10 +229,11 @@ def _build(target: Path, modules_dir: Path, modules: list[str], busybox: Path) -
             (tools / applet).symlink_to("busybox")
         mod = root / "sauci" / "mod"
         mod.mkdir()
-        for path in modules:
+        for path in (*modules, *net_modules):
             shutil.copy2(modules_dir / path, mod / os.path.basename(path))
-        names = [os.path.basename(p).removesuffix(".ko") for p in modules]
-        (root / "sauci" / "modules").write_text("\n".join(names) + "\n")
+        for name, paths in (("modules", modules), ("modules-net", net_modules)):
+            names = [os.path.basename(p).removesuffix(".ko") for p in paths]
+            (root / "sauci" / name).write_text("\n".join(names) + "\n")
         shutil.copy2(AGENT, root / "sauci" / "agent.py")
         for name, text in ETC.items():
             (root / "etc" / name).write_text(text)
