@@ -29,6 +29,7 @@ __all__ = ["Guest", "GuestFailed", "Shape", "qemu_command"]
 HEADER = struct.Struct(">cI")
 CONSOLE_TAIL = 4096
 PANIC = b"Kernel panic"
+TB_CACHE_MIB = 64
 
 
 class GuestFailed(Exception):
@@ -65,6 +66,9 @@ def qemu_command(
     """The QEMU command line of one guest (``-M microvm``: virtio-mmio, no PCI, no firmware)."""
     machine = "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on"
     cpu = "host" if accel == "kvm" else "max"
+    # TCG's translated-code cache grows to 1 GiB of QEMU's memory by default;
+    # a guest that runs a build's tools needs far less.
+    accel_option = accel if accel == "kvm" else f"tcg,tb-size={TB_CACHE_MIB}"
     # TCG gives no stable TSC to calibrate against: say its rate, or boot stalls.
     append = "console=ttyS0 panic=-1 quiet loglevel=3"
     if accel == "tcg":
@@ -77,7 +81,7 @@ def qemu_command(
         append += " mitigations=off"
     cmd = [
         qemu,
-        *("-M", machine, "-accel", accel, "-cpu", cpu),
+        *("-M", machine, "-accel", accel_option, "-cpu", cpu),
         *("-m", str(shape.memory_mib), "-smp", str(shape.cpus)),
         *("-nodefaults", "-display", "none", "-no-reboot", "-no-user-config"),
         *("-kernel", str(boot.kernel), "-initrd", str(boot.initrd)),
