@@ -167,11 +167,17 @@ class VmSandbox(StepSandbox):
         """An idle guest of this build that holds ``shape``, or a new one booted for it."""
         with self._lock:
             idle = self._idle.get(job.workspace, [])
-            for guest in idle:
-                if guest.shape.holds(shape) and guest.alive:
-                    idle.remove(guest)
-                    self._busy.add(guest)
-                    return guest
+            dead = [guest for guest in idle if not guest.alive]  # QEMU ended while idle
+            for guest in dead:
+                idle.remove(guest)
+            found = next((guest for guest in idle if guest.shape.holds(shape)), None)
+            if found is not None:
+                idle.remove(found)
+                self._busy.add(found)
+        for guest in dead:
+            guest.end()
+        if found is not None:
+            return found
         guest = Guest(
             lambda agent, console: qemu_command(
                 self.qemu,
@@ -251,7 +257,7 @@ class VmSandbox(StepSandbox):
             "op": "run",
             "argv": [*step.shell, step.script()],
             "env": dict(job.env),
-            "cwd": "/workspace/" + str(job.cwd.relative_to(job.workspace)).lstrip("."),
+            "cwd": _guest_path(job),
             "uid": UID,
             "gid": UID,
             "timeout": step.timeout if step.timeout and step.timeout > 0 else None,  # host's
@@ -327,3 +333,9 @@ class VmSandbox(StepSandbox):
 
 def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _guest_path(job: Job) -> str:
+    """The step's working directory as the guest sees it (the workspace is /workspace)."""
+    relative = job.cwd.relative_to(job.workspace)
+    return "/workspace" if relative == Path(".") else f"/workspace/{relative.as_posix()}"

@@ -121,6 +121,12 @@ def test_the_step_cannot_write_to_the_agent_port(vm: VmSandbox, shared_workspace
     assert b"WROTE" not in output
 
 
+def test_a_workdir_whose_name_starts_with_a_dot(vm: VmSandbox, shared_workspace: Path) -> None:
+    (shared_workspace / ".ci" / "sub").mkdir(parents=True, exist_ok=True)
+    result, output = run(vm, "pwd", shared_workspace, workdir=".ci/sub")
+    assert (0, b"/workspace/.ci/sub\n") == (result.exit_code, output)  # type: ignore[attr-defined]
+
+
 def test_python_from_the_host_runs_in_the_guest(vm: VmSandbox, shared_workspace: Path) -> None:
     shared_workspace.mkdir(exist_ok=True)
     result, output = run(
