@@ -114,10 +114,12 @@ def test_output_cannot_forge_the_exit_status(vm: VmSandbox, shared_workspace: Pa
 def test_the_step_cannot_write_to_the_agent_port(vm: VmSandbox, shared_workspace: Path) -> None:
     shared_workspace.mkdir(exist_ok=True)
     script = (
+        "ls /dev/vport*; "
         "for p in /dev/vport*; do printf 'X\\000\\000\\000\\002{}' > $p && echo WROTE; done; exit 3"
     )
     result, output = run(vm, script, shared_workspace)
     assert 3 == result.exit_code  # type: ignore[attr-defined]
+    assert b"/dev/vport" in output  # the port is there, and root's
     assert b"WROTE" not in output
 
 
@@ -251,3 +253,13 @@ def test_without_kvm_emulation_must_be_allowed(vm: VmSandbox, vm_data: Path) -> 
         VmSandbox(data_dir=vm_data, allow_emulation=False)
     assert "KVM is not usable here" in str(info.value)
     assert "vm_allow_emulation = true" in str(info.value)
+
+
+def test_the_agents_answers_are_json_whatever_their_text() -> None:
+    import json
+
+    from sauci.sandbox._vm_agent import to_json
+
+    value = {"error": 'a"b\\c\n\x01\u00e9\U0001f600', "exit_code": None, "n": 3, "ok": True}
+    expected = {**value, "error": 'a"b\\c\n\x01\u00e9?'}
+    assert expected == json.loads(to_json(value))
