@@ -123,6 +123,9 @@ class Guest:
     def __init__(self, command: Callable[[Path, Path], list[str]], shape: Shape) -> None:
         self.shape = shape
         self.dir = Path(tempfile.mkdtemp(prefix="sauci-vm-"))
+        if len(str(self.dir)) > 80:  # a Unix socket's path must fit in 108 bytes
+            os.rmdir(self.dir)
+            self.dir = Path(tempfile.mkdtemp(prefix="sauci-vm-", dir="/tmp"))
         self.console = self.dir / "console.log"
         agent = self.dir / "agent.sock"
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -186,7 +186,7 @@ def _uncompressed(kernel: Path, version: str, cache_dir: Path) -> Path | None:
     if elf is None or not elf.startswith(b"\x7fELF"):
         return None
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.part")
+    partial = _partial(target)
     partial.write_bytes(elf)
     os.replace(partial, target)
     return target
@@ -241,7 +241,7 @@ def _build(
         init.write_text(INIT.replace("{uid}", str(UID)))
         init.chmod(0o755)
         (root / "root").chmod(0o700)
-        partial = target.with_suffix(f".{os.getpid()}.part")
+        partial = _partial(target)
         files = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
         with open(partial, "wb") as out:
             made = subprocess.run(
@@ -256,3 +256,11 @@ def _build(
             partial.unlink(missing_ok=True)
             raise SandboxError(f"cannot build the VM initramfs: {made.stderr.decode().strip()}")
         os.replace(partial, target)
+
+
+def _partial(target: Path) -> Path:
+    """A file of its own beside ``target``, renamed onto it when complete: two
+    sandboxes (processes or threads) building the same file never share one."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    os.close(fd)
+    return Path(name)
