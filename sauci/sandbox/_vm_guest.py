@@ -62,6 +62,7 @@ def qemu_command(
     agent: Path,
     console: Path,
     extra_append: str = "",
+    run_as: tuple[int, int] | None = None,
 ) -> list[str]:
     """The QEMU command line of one guest (``-M microvm``: virtio-mmio, no PCI, no firmware)."""
     machine = "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on"
@@ -94,9 +95,17 @@ def qemu_command(
         *("-device", "virtserialport,chardev=agent,name=sauci"),
     ]
     if workspace is not None:
-        # passthrough: files the guest's uid 1000 makes are uid 1000's on the host too.
-        cmd += ["-fsdev", f"local,id=workspace,path={workspace},security_model=passthrough"]
+        # none: QEMU creates files as its own user (the step's uid, see run_as);
+        # it never changes an owner or makes a device node on the host.
+        cmd += ["-fsdev", f"local,id=workspace,path={workspace},security_model=none"]
         cmd += ["-device", "virtio-9p-device,fsdev=workspace,mount_tag=workspace"]
+    # QEMU's own system calls filtered (seccomp): no processes, no obsolete calls,
+    # and no set*id calls, but for -runas's own (it drops root after the filter).
+    sandbox = "on,obsolete=deny,spawn=deny,resourcecontrol=deny"
+    if run_as is None:
+        cmd += ["-sandbox", f"{sandbox},elevateprivileges=deny"]
+    else:  # root drops to the step's uid once the guest is set up
+        cmd += ["-sandbox", sandbox, "-runas", f"{run_as[0]}:{run_as[1]}"]
     if shape.network:
         cmd[cmd.index("-append") + 1] += " sauci.net=1"  # the init script loads virtio-net
         cmd += ["-netdev", "user,id=net", "-device", "virtio-net-device,netdev=net"]
@@ -240,11 +249,20 @@ class Guest:
         if PANIC in console:
             line = console[console.index(PANIC) :].split(b"\n", 1)[0]
             what = f"{what}: {line.decode(errors='replace').strip()}"
-        elif self.process is not None and self.process.poll() is not None:
+        elif self.process is not None and _exited(self.process):
             err = _tail(self.dir / "qemu.err").decode(errors="replace").strip()
             if err:
                 what = f"{what}: {err.splitlines()[-1]}"
         return what
+
+
+def _exited(process: subprocess.Popen[bytes]) -> bool:
+    """Whether QEMU has exited (given a moment: its port closes just before)."""
+    try:
+        process.wait(1)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _tail(path: Path) -> bytes:

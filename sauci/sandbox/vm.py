@@ -111,6 +111,10 @@ class VmSandbox(StepSandbox):
         self.processes = processes
         self.answer_slack = answer_slack
         self.kernel_args = kernel_args
+        # Root runs QEMU as uid 1000 (as the Docker sandbox runs its steps), and
+        # the step is uid 1000 in the guest; anyone else runs both as itself.
+        self.run_as = (UID, UID) if os.geteuid() == 0 else None
+        self.ids = self.run_as or (os.getuid(), os.getgid())
         self._idle: dict[Path, list[Guest]] = {}
         self._busy: set[Guest] = set()
         self._lock = threading.Lock()
@@ -188,6 +192,7 @@ class VmSandbox(StepSandbox):
                 agent=agent,
                 console=console,
                 extra_append=self.kernel_args,
+                run_as=self.run_as,
             ),
             shape,
         )
@@ -220,8 +225,8 @@ class VmSandbox(StepSandbox):
 
     def _run(self, job: Job) -> StepResult:
         step = job.step
-        if os.geteuid() == 0:  # the guest's uid 1000 is the host's uid 1000 (9p passthrough)
-            adopt_workspace(job.workspace, UID, UID)
+        if self.run_as is not None:  # QEMU runs as the step's uid: the workspace is its
+            adopt_workspace(job.workspace, *self.run_as)
         memory = step.limits.memory
         cpu = step.limits.cpu
         shape = Shape(
@@ -258,8 +263,8 @@ class VmSandbox(StepSandbox):
             "argv": [*step.shell, step.script()],
             "env": dict(job.env),
             "cwd": _guest_path(job),
-            "uid": UID,
-            "gid": UID,
+            "uid": self.ids[0],
+            "gid": self.ids[1],
             "timeout": step.timeout if step.timeout and step.timeout > 0 else None,  # host's
             "grace": self.grace,
             "memory": limits.memory,

@@ -62,7 +62,7 @@ def test_no_network_unless_the_shape_has_it() -> None:
 def test_usr_is_shared_read_only_and_the_workspace_read_write() -> None:
     cmd = _command(False)
     assert "local,id=usr,path=/usr,security_model=none,readonly=on" in cmd
-    assert "local,id=workspace,path=/ws,security_model=passthrough" in cmd
+    assert "local,id=workspace,path=/ws,security_model=none" in cmd
     assert ["-m", "640", "-smp", "2"] == cmd[cmd.index("-m") : cmd.index("-m") + 4]
 
 
@@ -73,3 +73,26 @@ def test_mitigations_are_off_only_under_emulation() -> None:
     assert "mitigations=off" in append(_command(False, "tcg"))
     assert "mitigations=off" not in append(_command(False, "kvm"))
     assert "tsc_early_khz" not in append(_command(False, "kvm"))
+
+
+def test_qemu_is_filtered_and_drops_root_when_asked() -> None:
+    boot = BootFiles(kernel=Path("/k"), initrd=Path("/i"), version="6.1", image=Path("/v"))
+
+    def command(run_as: tuple[int, int] | None) -> list[str]:
+        return qemu_command(
+            "qemu",
+            boot,
+            accel="tcg",
+            shape=Shape(memory_mib=512, cpus=1, network=False),
+            workspace=Path("/ws"),
+            agent=Path("/a"),
+            console=Path("/c"),
+            run_as=run_as,
+        )
+
+    as_root = command((1000, 1000))
+    assert ["-runas", "1000:1000"] == as_root[as_root.index("-runas") :][:2]
+    assert "spawn=deny" in as_root[as_root.index("-sandbox") + 1]
+    plain = command(None)
+    assert "-runas" not in plain
+    assert "elevateprivileges=deny" in plain[plain.index("-sandbox") + 1]
