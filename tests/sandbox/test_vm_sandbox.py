@@ -157,7 +157,13 @@ def test_a_panicking_guest_is_ended_and_named(vm_data: Path, tmp_path: Path) -> 
 
 
 def test_a_guest_that_does_not_boot_is_ended_and_named(vm_data: Path, tmp_path: Path) -> None:
-    sandbox = VmSandbox(data_dir=tmp_path / "data", allow_emulation=True, boot_timeout=1)
+    # init is a shell waiting on the console: the agent never says it is ready.
+    sandbox = VmSandbox(
+        data_dir=tmp_path / "data",
+        allow_emulation=True,
+        boot_timeout=1,
+        kernel_args="rdinit=/sauci/bin/sh",
+    )
     try:
         result, _ = run(sandbox, "echo never", _workspace(tmp_path))
     finally:
