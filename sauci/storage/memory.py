@@ -20,7 +20,7 @@ from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
 from sauci.storage._fields import check_update_fields, json_copy, new_build, nothing_to_read
-from sauci.typing import BuildQuery
+from sauci.typing import BuildQuery, TestPage, TestQuery
 
 __all__ = ["MemoryStore"]
 
@@ -224,6 +224,9 @@ class MemoryStore(Closing):
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         with self._lock:
             return list(self._tests.get(build_id, ()))
+
+    def page_test_results(self, build_id: int, query: TestQuery) -> TestPage:
+        return query.page(self.list_test_results(build_id))
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         with self._lock:

@@ -43,7 +43,7 @@ from sauci.storage._fields import (
     worker_to_dict,
 )
 from sauci.storage._redis_connection import RedisConnection
-from sauci.typing import BuildQuery
+from sauci.typing import BuildQuery, TestPage, TestQuery
 
 __all__ = ["RedisStore"]
 
@@ -285,6 +285,10 @@ class RedisStore(RedisConnection, Closing):
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         return [(s, TestCase(**f)) for s, f in self._rows("tests", build_id)]
+
+    def page_test_results(self, build_id: int, query: TestQuery) -> TestPage:
+        # Redis has no query language for a list of JSON rows: filter here.
+        return query.page(self.list_test_results(build_id))
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         self._add_rows("artifacts", build_id, step, [attrs.asdict(a) for a in artifacts])

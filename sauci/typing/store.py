@@ -1,6 +1,7 @@
 """The Store's protocols: small per-entity parts (builds, queue, steps, logs,
 results, repositories, workers, events), each at most six methods, the
-``Store`` that combines them, and :class:`BuildQuery`, what ``list_builds``
+``Store`` that combines them, :class:`BuildQuery`, what ``list_builds``
+answers, and :class:`TestQuery` / :class:`TestPage`, what ``page_test_results``
 answers. Re-exported by :mod:`sauci.typing`.
 """
 
@@ -27,6 +28,8 @@ __all__ = [
     "ResultStore",
     "StepStore",
     "Store",
+    "TestPage",
+    "TestQuery",
     "WorkerStore",
 ]
 
@@ -71,6 +74,68 @@ class BuildQuery:
 
 
 _ANY_BUILD = BuildQuery()
+
+TEST_STATUS_ORDER = ("failed", "errored", "skipped", "passed")
+
+
+def test_status_rank(status: str) -> int:
+    """Where a test status sorts on a results page: failures first, unknown ones last."""
+    try:
+        return TEST_STATUS_ORDER.index(status)
+    except ValueError:
+        return len(TEST_STATUS_ORDER)
+
+
+@attrs.frozen(kw_only=True)
+class TestQuery:
+    """Which of a build's test results ``page_test_results`` answers, failures first
+    (failed, errored, skipped, passed, then any other status; insertion order
+    within a status). Filters: ``status`` (None: any), ``text`` (a substring of
+    the classname or the name, ASCII case ignored), ``name`` and ``classname``
+    (exact; None: any); the page is ``limit`` rows after ``offset``."""
+
+    __test__ = False  # not a pytest test class
+
+    status: str | None = None
+    text: str = ""
+    name: str | None = None
+    classname: str | None = None
+    offset: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    limit: int = attrs.field(default=100, validator=attrs.validators.ge(0))
+
+    def matches(self, case: TestCase) -> bool:
+        """Whether ``case`` passes the filters."""
+        text = self.text.lower()
+        return (
+            (self.status is None or case.status == self.status)
+            and (self.name is None or case.name == self.name)
+            and (self.classname is None or case.classname == self.classname)
+            and (not text or text in case.name.lower() or text in case.classname.lower())
+        )
+
+    def page(self, results: Sequence[tuple[str, TestCase]]) -> TestPage:
+        """The answer over a build's whole ``list_test_results``: the reference
+        implementation, which stores without a query language use."""
+        counts: dict[str, int] = {}
+        for _step, case in results:
+            counts[case.status] = counts.get(case.status, 0) + 1
+        kept = [pair for pair in results if self.matches(pair[1])]
+        kept.sort(key=lambda pair: test_status_rank(pair[1].status))  # stable: insertion order
+        rows = tuple(kept[self.offset : self.offset + self.limit])
+        return TestPage(rows=rows, matched=len(kept), counts=counts)
+
+
+@attrs.frozen(kw_only=True)
+class TestPage:
+    """One page of a build's test results: the (step, test case) ``rows``, how
+    many results match the query (``matched``) and how many of each status the
+    whole build has (``counts``)."""
+
+    __test__ = False  # not a pytest test class
+
+    rows: tuple[tuple[str, TestCase], ...]
+    matched: int
+    counts: Mapping[str, int]
 
 
 @runtime_checkable
@@ -164,6 +229,10 @@ class ResultStore(Protocol):
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         """(step name, test case) pairs of a build, in insertion order."""
+
+    def page_test_results(self, build_id: int, query: TestQuery) -> TestPage:
+        """One page of a build's test results, failures first (see TestQuery);
+        an empty page for a missing build."""
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         """Record metadata of files kept from a step."""

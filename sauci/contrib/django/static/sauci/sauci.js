@@ -220,6 +220,9 @@
     }
     rmore.addEventListener("click", function () { serverSearch(rq, rnext); });
     $("log-find-all").addEventListener("click", function () { serverSearch(search.value, 0); });
+    /* ?q= (the tests page's "log lines" link): search the whole log at once */
+    var asked = new URLSearchParams(location.search).get("q");
+    if (asked) { search.value = asked; serverSearch(asked, 0); }
     function goLine(n) {
       if (location.hash === "#L" + n) showHash(); else location.hash = "#L" + n;
     }

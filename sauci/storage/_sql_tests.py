@@ -1,0 +1,78 @@
+"""One page of a build's test results in portable SQL: filtered, failures first,
+with the build's counts by status, so a 60k-test build's page reads 100 rows.
+
+A mixin of :class:`sauci.storage._sql.SQLStoreBase`, kept apart so that
+module stays readable.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from sauci.core.records import TestCase
+from sauci.typing.store import TEST_STATUS_ORDER, TestPage, TestQuery
+
+if TYPE_CHECKING:
+    from sauci.storage._sql_contract import Transaction
+
+__all__ = ["TestsSQL"]
+
+_RANK = (
+    "CASE status "
+    + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(TEST_STATUS_ORDER))
+    + f" ELSE {len(TEST_STATUS_ORDER)} END"
+)
+_SQL_COUNTS = (
+    "SELECT status, COUNT(*) AS n FROM test_results WHERE build_id = :build_id GROUP BY status"
+)
+_COLS = "step, name, classname, status, duration, message, text, file"
+
+
+def _where(query: TestQuery, params: dict[str, Any]) -> str:
+    clauses = ["build_id = :build_id"]
+    for key in ("status", "name", "classname"):
+        if getattr(query, key) is not None:
+            clauses.append(f"{key} = :{key}")
+            params[key] = getattr(query, key)
+    if query.text:
+        # LOWER on both sides: LIKE is case-sensitive on PostgreSQL and DuckDB.
+        escaped = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["text"] = f"%{escaped}%"
+        clauses.append(
+            "(LOWER(name) LIKE :text ESCAPE '\\' OR LOWER(classname) LIKE :text ESCAPE '\\')"
+        )
+    return " AND ".join(clauses)
+
+
+class TestsSQL:
+    """page_test_results on the ``test_results`` table."""
+
+    def _tx(self, what: str, *, write: bool = False) -> AbstractContextManager[Transaction]:
+        raise NotImplementedError  # pragma: no cover - SQLStoreBase provides it
+
+    def page_test_results(self, build_id: int, query: TestQuery) -> TestPage:
+        params: dict[str, Any] = {"build_id": build_id}
+        where = _where(query, params)
+        page = dict(params, limit=query.limit, offset=query.offset)
+        with self._tx(f"page test results of build {build_id}") as tx:
+            counts = {
+                r["status"]: int(r["n"]) for r in tx.fetchall(_SQL_COUNTS, {"build_id": build_id})
+            }
+            if where == "build_id = :build_id":
+                matched = sum(counts.values())
+            else:
+                sql = f"SELECT COUNT(*) AS n FROM test_results WHERE {where}"
+                matched = int(tx.fetchall(sql, params)[0]["n"])
+            rows = tx.fetchall(
+                f"SELECT {_COLS} FROM test_results WHERE {where}"
+                f" ORDER BY {_RANK}, id LIMIT :limit OFFSET :offset",
+                page,
+            )
+        return TestPage(
+            rows=tuple(
+                (r["step"], TestCase(**{k: v for k, v in r.items() if k != "step"})) for r in rows
+            ),
+            matched=matched,
+            counts=counts,
+        )
