@@ -158,6 +158,13 @@ test_results = sa.Table(
     sqlite_autoincrement=True,
 )
 sa.Index("ix_test_results_build_id_id", test_results.c.build_id, test_results.c.id)
+# A page of a build's tests, failures first, and the counts by status (0004).
+sa.Index(
+    "ix_test_results_build_id_status_id",
+    test_results.c.build_id,
+    test_results.c.status,
+    test_results.c.id,
+)
 
 artifacts = sa.Table(
     "artifacts",

@@ -68,16 +68,31 @@ INLINE_HISTORY_MAX = 2000
 STATUSES = ("failed", "errored", "skipped", "passed")
 
 
-def _row(build: Build, step: str, case: TestCase) -> dict[str, object]:
-    return {
-        "step": step,
-        "case": case,
-        "diff": assertion_diff(case.message, case.text),
-        "history_url": reverse("sauci:test_history")
-        + "?"
-        + _qs(repo=build.repo, classname=case.classname, name=case.name),
-        "log_url": reverse("sauci:log", args=(build.id, step)) + "?" + _qs(q=case.name),
-    }
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+class _Links:
+    """Each row's history and log links: URLs reversed once per page, not per row."""
+
+    def __init__(self, build: Build) -> None:
+        self.history = reverse("sauci:test_history") + "?" + _qs(repo=build.repo) + "&"
+        self.build = build
+        self.logs: dict[str, str] = {}
+
+    def row(self, step: str, case: TestCase) -> dict[str, object]:
+        log = self.logs.get(step)
+        if log is None:
+            log = self.logs[step] = reverse("sauci:log", args=(self.build.id, step)) + "?"
+        return {
+            "step": step,
+            "case": case,
+            "summary": _clip(case.message, 200),
+            "output": _clip(case.text, 20000),
+            "diff": assertion_diff(case.message, case.text),
+            "history_url": self.history + _qs(classname=case.classname, name=case.name),
+            "log_url": log + _qs(q=case.name),
+        }
 
 
 @require_GET
@@ -96,7 +111,8 @@ def test_results(request: HttpRequest, build_id: int) -> HttpResponse:
         limit=PAGE_SIZE,
     )
     page = conf.get_store().page_test_results(build_id, query)
-    rows = [_row(build, step, case) for step, case in page.rows]
+    links = _Links(build)
+    rows = [links.row(step, case) for step, case in page.rows]
     total = sum(page.counts.values())
     if total <= INLINE_HISTORY_MAX:
         builds, history = _history(build.repo, conf.config()["HISTORY_BUILDS"])
