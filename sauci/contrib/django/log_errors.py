@@ -1,0 +1,42 @@
+"""Where a failed step's log shows its first error: the first line that matches
+an error pattern (``Error``, ``FAILED``, ``Traceback``, ``error:``, ...), for
+the log page to open at, read piece by piece from a bounded window.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+__all__ = ["ERROR_PATTERN", "first_error"]
+
+# "Error" ends a word (TypeError:, Error:, AssertionError) but "Errors: 0" and
+# "-Werror" do not match; the rest are what test runners and compilers print.
+ERROR_PATTERN = re.compile(
+    rb"Error\b|\bERROR\b|FAILED|\bFAIL\b|Traceback \(most recent call last\)|\berror(?:\[\w+\])?:"
+    rb"|\bfatal:|panicked at"
+)
+
+
+class _Log(Protocol):
+    def read(self, offset: int, limit: int) -> bytes: ...
+
+
+def first_error(log: _Log, start: int, end: int, *, piece: int = 1 << 20) -> int | None:
+    """The byte offset of the start of the first line in [``start``, ``end``) that
+    matches :data:`ERROR_PATTERN` (``start`` is a line start), else None."""
+    pos = start
+    carry = b""  # the unfinished last line of the previous piece
+    while pos < end:
+        data = log.read(pos, min(piece, end - pos))
+        if not data:
+            break
+        chunk = carry + data
+        base = pos - len(carry)
+        pos += len(data)
+        cut = chunk.rfind(b"\n") + 1 if pos < end else len(chunk)
+        found = ERROR_PATTERN.search(chunk, 0, cut)
+        if found is not None:
+            return base + chunk.rfind(b"\n", 0, found.start()) + 1
+        carry = chunk[cut:]
+    return None
