@@ -200,3 +200,19 @@ def test_a_running_step_opens_at_its_tail(site, browser):
     page.wait_for_function(
         "() => scrollY > 0 && innerHeight + scrollY >= document.documentElement.scrollHeight - 40"
     )
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (int(100.99 * 2**20), "101 MiB"),
+        (101 * 2**20 - 1, "101 MiB"),
+        (1536, "1.5 KiB"),
+        (10, "10 bytes"),
+        (3 * 2**30, "3 GiB"),
+    ],
+)
+def test_sizes_print_without_a_trailing_point(n, text):
+    from sauci.contrib.django.templatetags.sauci import size
+
+    assert text == size(n)
