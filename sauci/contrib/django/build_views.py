@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.svg import dag_layout
+from sauci.contrib.django.timeline import timeline_layout
 from sauci.contrib.django.view_support import (
     BadParameter,
     _build_or_404,
@@ -25,7 +26,7 @@ from sauci.contrib.django.view_support import (
     viewer,
 )
 from sauci.core.models import Build, Status, StepRun
-from sauci.typing import Store
+from sauci.typing import Store, TestQuery
 
 __all__ = ["artifact_download", "artifacts", "build_detail", "build_list"]
 
@@ -94,8 +95,9 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     run_time = build.duration
     if run_time is None and build.started_at and not build.status.done:
         run_time = now - build.started_at
-    tests = store.list_test_results(build_id)
-    failed_tests = sum(1 for _, t in tests if t.status in ("failed", "errored"))
+    # The counts only: a build may have tens of thousands of tests.
+    test_counts = store.page_test_results(build_id, TestQuery(limit=0)).counts
+    failed_tests = test_counts.get("failed", 0) + test_counts.get("errored", 0)
     return render(
         request,
         "sauci/build.html",
@@ -104,10 +106,11 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
             build=build,
             steps=steps,
             dag=dag_layout(steps),
+            timeline=timeline_layout(build, steps, now),
             queue_wait=queue_wait,
             run_time=run_time,
             events=store.list_events(build_id=build_id, limit=50),
-            test_count=len(tests),
+            test_count=sum(test_counts.values()),
             failed_tests=failed_tests,
             artifact_count=len(store.list_artifacts(build_id)),
             cancel_requested=getattr(build, "cancel_requested", None),
