@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
+from sauci.contrib.django.branch_trends import branch_trends
 from sauci.contrib.django.result_views import _history
 from sauci.contrib.django.svg import badge as badge_geometry
 from sauci.contrib.django.svg import bar_chart, line_chart
@@ -177,5 +178,6 @@ def analytics(request: HttpRequest) -> HttpResponse:
             rate_chart=line_chart(rates, unit="%"),
             slowest_chart=bar_chart(slowest),
             flaky_chart=bar_chart([(n, float(c)) for n, c in flakiest], unit=" commits"),
+            branches=branch_trends(store, repo, builds, limit=limit) if repo else [],
         ),
     )
