@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from sauci.core.records import TestCase
+from sauci.storage._sql_contract import like_pattern
 from sauci.typing.store import TEST_STATUS_ORDER, TestPage, TestQuery, test_status_rank
 
 if TYPE_CHECKING:
@@ -30,8 +31,7 @@ def _where(query: TestQuery, params: dict[str, Any], *, folds_case: bool = False
             params[key] = getattr(query, key)
     if query.text:
         # LOWER on both sides: LIKE is case-sensitive on PostgreSQL and DuckDB.
-        escaped = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params["text"] = f"%{escaped}%"
+        params["text"] = like_pattern(query.text)
         name, classname = (
             ("name", "classname") if folds_case else ("LOWER(name)", "LOWER(classname)")
         )

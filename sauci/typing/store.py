@@ -7,7 +7,8 @@ answers. Re-exported by :mod:`sauci.typing`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -37,7 +38,11 @@ __all__ = [
 @attrs.frozen(kw_only=True)
 class BuildQuery:
     """Which builds ``list_builds`` answers: filters (None: any), newest first,
-    ``before_id`` the keyset cursor for the next page, at most ``limit``."""
+    ``before_id`` the keyset cursor for the next (older) page, at most
+    ``limit``. ``text`` is a substring of the commit message, author, ref or
+    sha (ASCII case ignored). With ``after_id`` (the previous, newer page's
+    cursor) the answer is the ``limit`` matching builds nearest above it,
+    still newest first."""
 
     repo: str | None = None
     ref: str | None = None
@@ -46,6 +51,8 @@ class BuildQuery:
     author: str | None = None
     before_id: int | None = None
     limit: int = attrs.field(default=50)
+    text: str | None = None
+    after_id: int | None = None
 
     @limit.validator
     def _check_limit(self, _attribute: object, value: int) -> None:
@@ -61,7 +68,27 @@ class BuildQuery:
             and (self.event is None or build.event == self.event)
             and (self.author is None or build.author == self.author)
             and (self.before_id is None or build.id < self.before_id)
+            and (self.after_id is None or build.id > self.after_id)
+            and (not self.text or self._has_text(build))
         )
+
+    def _has_text(self, build: Build) -> bool:
+        needle = (self.text or "").lower()
+        fields = (build.message, build.author, build.ref, build.sha)
+        return any(needle in (value or "").lower() for value in fields)
+
+    def select(self, builds: Iterable[Build]) -> list[Build]:
+        """The answer over ``builds`` given newest first: the reference
+        implementation for stores that filter in Python."""
+        kept = (b for b in builds if self.matches(b))
+        if self.after_id is None:
+            return list(itertools.islice(kept, self.limit))
+        return list(kept)[-self.limit :] if self.limit else []
+
+    @property
+    def filters(self) -> BuildQuery:
+        """The same filters without the page's cursors."""
+        return attrs.evolve(self, before_id=None, after_id=None)
 
     @classmethod
     def of(cls, query: BuildQuery | None = None, /, **filters: Any) -> BuildQuery:
@@ -159,8 +186,12 @@ class BuildStore(Protocol):
     def list_repos(self) -> list[str]:
         """Every repository that has a build, sorted."""
 
-    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
-        """Aggregates: ``{"total": n, "by_status": {status: n}, "mean_duration": s | None}``."""
+    def build_stats(
+        self, *, repo: str | None = None, query: BuildQuery | None = None
+    ) -> Mapping[str, Any]:
+        """Aggregates: ``{"total": n, "by_status": {status: n}, "mean_duration": s | None}``,
+        over the builds of ``repo``, or those ``query`` matches (its cursors and
+        limit ignored)."""
 
 
 @runtime_checkable
