@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
+from sauci.contrib.django.forges import forge_links
 from sauci.contrib.django.svg import dag_layout
 from sauci.contrib.django.timeline import timeline_layout
 from sauci.contrib.django.view_support import (
@@ -124,6 +125,7 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
             steps=steps,
             dag=dag_layout(steps),
             timeline=timeline_layout(build, steps, now),
+            forge=forge_links(conf.config()["FORGES"], build),
             queue_wait=queue_wait,
             run_time=run_time,
             events=store.list_events(build_id=build_id, limit=50),
