@@ -66,3 +66,24 @@ def test_in_chromium_each_branch_draws_two_charts(site, browser):
         charts = sections.nth(i).locator("svg.chart")
         assert 2 == charts.count() and charts.first.is_visible()
     assert tab.pwned() is None and not tab.dialogs
+
+
+def test_flaky_tests_are_those_that_passed_and_failed_on_one_commit(store):
+    from sauci.contrib.django.flaky import flaky_counts
+    from sauci.core.models import TestCase
+
+    def build(sha, results):
+        b = store.create_build(BuildRequest(repo=REPO, ref="refs/heads/main", sha=sha))
+        store.update_build(b.id, status=Status.FAILED, started_at=1.0, finished_at=2.0)
+        store.add_test_results(b.id, "unit", [TestCase(name=n, classname="pkg", status=s)
+                                             for n, s in results])  # fmt: skip
+        return store.get_build(b.id)
+
+    builds = [
+        build("a" * 40, [("t_flaky", "failed"), ("t_broken", "failed"), ("t_ok", "passed")]),
+        build("a" * 40, [("t_flaky", "passed"), ("t_broken", "errored"), ("t_ok", "passed")]),
+        build("b" * 40, [("t_flaky", "errored"), ("t_other", "failed")]),
+        build("b" * 40, [("t_flaky", "passed"), ("t_other", "failed")]),
+        build("c" * 40, [("t_ok", "failed")]),  # one build of its commit: no evidence
+    ]
+    assert {"pkg.t_flaky": 2} == flaky_counts(store, builds)
