@@ -72,7 +72,9 @@ def build_list(request: HttpRequest) -> HttpResponse:
     else:
         builds = store.list_builds(attrs.evolve(query, before_id=before_id))
         older, builds = len(builds) > size, builds[:size]
-        newer = bool(builds) and bool(store.list_builds(query, after_id=builds[0].id, limit=1))
+        # The first page has nothing newer; a later one asks (one indexed row).
+        newer = before_id is not None and bool(builds)
+        newer = newer and bool(store.list_builds(query, after_id=builds[0].id, limit=1))
     filters = {
         "repo": repo, "branch": branch, "status": status, "event": event, "author": author,
         "q": text,
