@@ -19,7 +19,26 @@ KINDS = {"queue": "waiting in the queue", "setup": "setting up", "wait": "waitin
 
 def _nice_step(span: float) -> float:
     """A round tick interval giving about 5 ticks over ``span`` seconds."""
-    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400):
+    for step in (
+        0.1,
+        0.2,
+        0.5,
+        1,
+        2,
+        5,
+        10,
+        15,
+        30,
+        60,
+        120,
+        300,
+        600,
+        900,
+        1800,
+        3600,
+        7200,
+        14400,
+    ):
         if span / step <= 6:
             return float(step)
     return 28800.0
@@ -73,10 +92,9 @@ def timeline_layout(build: Build, steps: Sequence[StepRun], now: float) -> dict[
         row["ty"] = AXIS_H + PAD + i * ROW_H + BAR_H - 2
     tick = _nice_step(span)
     ticks = []
-    t = 0.0
-    while t <= span + 1e-9:
+    for k in range(int(span / tick + 1e-9) + 1):
+        t = round(k * tick, 3)
         ticks.append({"x": round(LABEL_W + t * scale, 1), "label": _tick_label(t)})
-        t += tick
     return {
         "rows": rows,
         "ticks": ticks,
