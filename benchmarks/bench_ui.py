@@ -252,6 +252,10 @@ def main() -> int:
          median_ms(get(f"/ci/builds/?repo={quote(REPO)}&before=50000"), args.runs), 100),
         ("build list, filtered status=failed",
          median_ms(get(f"/ci/builds/?repo={quote(REPO)}&status=failed"), args.runs), 100),
+        ("build list, text search q=message 4242",
+         median_ms(get(f"/ci/builds/?repo={quote(REPO)}&q=message+4242"), args.runs), 100),
+        ("build list, newer page ?after=50000",
+         median_ms(get(f"/ci/builds/?repo={quote(REPO)}&after=50000"), args.runs), 100),
         ("build page (10 steps)",
          median_ms(get(f"/ci/builds/{args.builds // 2}/"), args.runs), 100),
     ]  # fmt: skip
@@ -265,6 +269,10 @@ def main() -> int:
          median_ms(get(tests_url + "?q=case_0312"), args.runs), 100),
         (f"tests page, {n} tests, last page",
          median_ms(get(tests_url + f"?page={-(-n // 100)}"), args.runs), 100),
+        (f"build page of the {n}-test build",
+         median_ms(get(f"/ci/builds/{tests_id}/"), args.runs), 100),
+        ("analytics page of the repository",
+         median_ms(get(f"/ci/analytics/?repo={quote(REPO)}"), args.runs), 100),
         ("one test's history (30 builds)",
          median_ms(get(f"/ci/tests/history/?repo={quote(REPO)}&classname=pkg.module17.TestThing"
                        "&name=test_case_000017"), args.runs), 100),
