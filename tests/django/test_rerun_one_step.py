@@ -141,5 +141,14 @@ def test_in_chromium_the_rerun_button_of_a_step_queues_its_rerun(admin_site):
             page.wait_for_url(f"**/builds/{build.id + 1}/")
             assert f"{RERUN_STEP_PARAM}=unit" in page.locator("dl.facts").inner_text()
             assert f"queued build #{build.id + 1}" in page.content()
+            # "Rerun failed" of the first build, then "Cancel" of the queued rerun.
+            page.goto(f"{base}builds/{build.id}/")
+            page.get_by_role("button", name="Rerun failed").click()
+            page.wait_for_url(f"**/builds/{build.id + 2}/")
+            assert store.get_build(build.id + 2).reuse_from == build.id
+            page.get_by_role("button", name="Cancel").click()
+            page.wait_for_url(f"**/builds/{build.id + 2}/")
+            assert f"build #{build.id + 2} cancelled" in page.content()
+            assert Status.CANCELLED == store.get_build(build.id + 2).status
         finally:
             browser.close()

@@ -271,6 +271,7 @@
         if (at === null) return;
         var d = new Date(at * 1000), t = document.createElement("time");
         t.dateTime = d.toISOString();
+        t.title = d.toString();  /* the full date and zone on hover */
         t.textContent = pad(d.getHours(), 2) + ":" + pad(d.getMinutes(), 2) + ":" + pad(d.getSeconds(), 2) + "." + pad(d.getMilliseconds(), 3);
         row.insertBefore(t, row.querySelector(".tx"));
       });
