@@ -216,3 +216,10 @@ def test_sizes_print_without_a_trailing_point(n, text):
     from sauci.contrib.django.templatetags.sauci import size
 
     assert text == size(n)
+
+
+def test_lines_that_only_look_like_errors_are_passed_over():
+    """Hostile: a log can repeat near-misses ("Errors: 0") on every line; each
+    word's next place is found once (linear), and none of them is the error."""
+    data = b"cc -Werror x.c: Errors: 0, error_count=0\n" * 50_000 + b"TypeError: at last\n"
+    assert data.index(b"TypeError") == first_error(_Bytes(data), 0, len(data), piece=1 << 16)

@@ -60,8 +60,9 @@ def log_page(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
     )
     error_line = error_offset = None
     if run.status.value in ("failed", "errored") and size:
-        # The first error line within reach of the page's "load from" (32 tails).
-        reach = source.line_start_after(max(0, start - 31 * conf.config()["LOG_TAIL_BYTES"]))
+        # The first error line among the last 16 tails (4 MiB by default: a
+        # scan of about 15 ms), within reach of the page's "load from" (32 tails).
+        reach = source.line_start_after(max(0, start - 15 * conf.config()["LOG_TAIL_BYTES"]))
         error_offset = first_error(source, reach, end)
         if error_offset is not None:
             error_line = source.lines_before(error_offset) + 1
