@@ -3,9 +3,12 @@
     python benchmarks/bench_sandboxes.py [--repeat N] [--docker-url unix:///.../docker.sock
                                           --docker-image IMAGE]
 
-The bare baseline is ``subprocess.run(["true"])``. Each sandbox runs a step
+The bare baseline is ``subprocess.run(["true"])``; for docker also a bare
+``docker exec`` and ``docker run`` of ``true`` through the SDK. Each sandbox runs a step
 whose command is ``true`` (argv ``["true"]``, no shell, so the figure is the
-sandbox's own cost). Docker is measured only when given a daemon and an image
+sandbox's own cost). DockerSandbox is measured for a step in a build's kept
+container and for a build's first step (the container made and removed with
+it). Docker is measured only when given a daemon and an image
 (never the machine's default socket); run it as root, which bwrap's setpriv
 drop and cgroups need.
 """
@@ -50,6 +53,21 @@ def step_runner(sandbox: Sandbox, workspace: Path, shell: tuple[str, ...]) -> Ca
     return once
 
 
+def interleaved(
+    a: Callable[[], object], b: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """The median times of ``a`` and ``b``, run in turn."""
+    a()
+    b()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for fn, into in ((a, times[0]), (b, times[1])):
+            start = time.perf_counter()
+            fn()
+            into.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def report(name: str, value: float, base: float, target_ms: float) -> None:
     over = (value - base) * 1000
     verdict = "ok" if over <= target_ms else "OVER TARGET"
@@ -57,6 +75,57 @@ def report(name: str, value: float, base: float, target_ms: float) -> None:
         f"{name:<34} {value * 1000:8.1f} ms   bare {base * 1000:6.1f} ms   "
         f"overhead {over:+7.1f} ms   target <= {target_ms:g} ms  {verdict}"
     )
+
+
+def bench_docker(url: str, image: str, workspace: Path, repeat: int, bare: float) -> None:
+    """DockerSandbox's step beside a bare ``docker exec`` and ``docker run`` of
+    ``true`` through the same SDK, in this run."""
+    import docker as sdk
+
+    from sauci.sandbox.docker import DockerSandbox
+
+    api = sdk.APIClient(base_url=url, version="auto")
+    keeper = api.create_container(
+        image, ["sleep", "100000"], host_config=api.create_host_config(init=True)
+    )["Id"]
+    api.start(keeper)
+
+    def bare_exec() -> None:
+        made = api.exec_create(keeper, ["true"], user="1000:1000")
+        api.exec_start(made["Id"])
+        assert api.exec_inspect(made["Id"])["ExitCode"] == 0
+
+    def bare_run() -> None:
+        made = api.create_container(
+            image, ["true"], host_config=api.create_host_config(init=True, network_mode="none")
+        )["Id"]
+        api.start(made)
+        assert api.wait(made)["StatusCode"] == 0
+        api.remove_container(made, force=True)
+
+    sandbox = DockerSandbox(base_url=url, image=image, owner="sauci-bench")
+    first = step_runner(sandbox, workspace, ("true",))
+
+    def first_step() -> None:  # a build of one step: its container made and removed
+        first()
+        sandbox.build_ended(workspace)
+
+    try:
+        # Interleaved, so that a load that comes and goes weighs on both alike.
+        exec_t, step_t = interleaved(bare_exec, step_runner(sandbox, workspace, ("true",)), repeat)
+        run_t, first_t = interleaved(bare_run, first_step, max(5, repeat // 5))
+    finally:
+        sandbox.close()
+        api.remove_container(keeper, force=True)
+    print(f"{'bare docker exec (SDK)':<34} {exec_t * 1000:8.1f} ms")
+    print(f"{'bare docker run (SDK)':<34} {run_t * 1000:8.1f} ms")
+    report("DockerSandbox, a step", step_t, bare, 60)
+    print(
+        f"{'':<34} {'':8}    vs docker exec {(step_t - exec_t) * 1000:+7.1f} ms "
+        f"(x{step_t / exec_t:.2f}), vs docker run {(step_t - run_t) * 1000:+7.1f} ms "
+        f"(x{step_t / run_t:.2f})"
+    )
+    report("DockerSandbox, a build's 1st step", first_t, bare, 600)
 
 
 def main() -> None:
@@ -91,15 +160,7 @@ def main() -> None:
             print("NamespaceSandbox: skipped, bwrap is not installed")
 
         if args.docker_url and args.docker_image:
-            from sauci.sandbox.docker import DockerSandbox
-
-            docker = DockerSandbox(
-                base_url=args.docker_url, image=args.docker_image, owner="sauci-bench"
-            )
-            repeat = max(5, args.repeat // 5)
-            t = median_time(step_runner(docker, workspace, ("true",)), repeat)
-            report("DockerSandbox", t, bare, 600)
-            docker.close()
+            bench_docker(args.docker_url, args.docker_image, workspace, args.repeat, bare)
         else:
             print("DockerSandbox: skipped (give --docker-url and --docker-image)")
     finally:

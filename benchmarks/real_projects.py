@@ -175,6 +175,55 @@ def pipeline(project: Project, python: str, cache: bool = False) -> str:
     return "\n".join(lines)
 
 
+def github_workflow(project: Project, python: str) -> str:
+    """A `.github/workflows/tests.yml` of the usual shape (``--workflow github``).
+
+    checkout, setup-python over a matrix of python-version (the version of
+    ``python``), actions/cache of pip's downloads, pip install, pytest with
+    a JUnit report, upload-artifact of that report: what most projects'
+    test workflows do, run by SauCI's GitHub front end.
+    """
+    version = run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).strip()
+    deps = " ".join(shlex.quote(d) for d in project.test_deps)
+    test = " ".join(shlex.quote(a) for a in pytest_args(project, "reports/junit.xml"))
+    return f"""# Made by benchmarks/real_projects.py --workflow github
+name: Tests
+on:
+  push:
+    branches: [main]
+  pull_request:
+permissions:
+  contents: read
+jobs:
+  tests:
+    name: Python ${{{{ matrix.python-version }}}}
+    runs-on: ubuntu-latest
+    strategy:
+      fail-fast: false
+      matrix:
+        python-version: ["{version}"]
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+      - uses: actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b # v5.3.0
+        with:
+          python-version: ${{{{ matrix.python-version }}}}
+      - uses: actions/cache@1bd1e32a3bdc45362d1e726936510720a7c30a57 # v4.2.0
+        with:
+          path: ~/.cache/pip
+          key: pip-${{{{ runner.os }}}}-${{{{ matrix.python-version }}}}-${{{{ hashFiles('setup.py', 'pyproject.toml') }}}}
+          restore-keys: pip-${{{{ runner.os }}}}-
+      - name: Install
+        run: python -m pip install -q --disable-pip-version-check {deps} .
+      - name: Test
+        run: python {test}
+      - uses: actions/upload-artifact@b4b15b8c7c6ac21ea08fcf65892d2ee8c75cf945 # v4.4.3
+        if: always()
+        with:
+          name: junit-${{{{ matrix.python-version }}}}
+          path: reports/junit.xml
+"""
+
+
 # -- counts ---------------------------------------------------------------------
 
 
@@ -489,6 +538,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=900, help="seconds per build (default 900)"
     )
+    parser.add_argument(
+        "--workflow",
+        choices=("native", "github"),
+        default="native",
+        help="the pipeline each project pushes: a .sauci.yml (default) or a GitHub "
+        "workflow of the usual shape (.github/workflows/tests.yml)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.projects.split(",") if n.strip()]
     unknown = [n for n in names if n not in PROJECTS]
@@ -529,7 +585,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             project, bare = PROJECTS[result.project], bares[result.project]
             clone = tmp / result.project / "repo"
             shutil.copytree(sources[result.project], clone)
-            (clone / ".sauci.yml").write_text(pipeline(project, python, cache=args.cache))
+            if args.workflow == "github":
+                (clone / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
+                workflow = github_workflow(project, python)
+                (clone / ".github" / "workflows" / "tests.yml").write_text(workflow)
+            else:
+                (clone / ".sauci.yml").write_text(pipeline(project, python, cache=args.cache))
             run(["git", "init", "-q", "-b", "main"], cwd=clone)
             run(["git", "add", "-A", "-f", "."], cwd=clone)
             run(["git", "commit", "-q", "-m", f"{project.name} {project.version}"], cwd=clone)

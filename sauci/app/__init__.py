@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sauci.core import runner as _core_runner
 from sauci.core.config import Settings
@@ -26,6 +26,10 @@ from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
 from sauci.plugins import load_runner
 from sauci.typing import Runner, Sandbox, Source, Store, Trigger
+from sauci.workflows import load_for_build, workflow_schedules
+
+if TYPE_CHECKING:
+    from sauci.sandbox.policy import ServerSandboxes
 
 __all__ = [
     "LocalRunner",
@@ -234,6 +238,7 @@ def build_server(
             settings=settings,
             name=name,
             slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
+            pipeline_loader=load_for_build,  # .sauci.yml, else the workflow files
         )
         runner = load_runner("threaded", local=local, max_builds=options.max_builds)
     repos = list(repos)
@@ -255,19 +260,20 @@ def build_server(
         triggers=triggers,
         repos=repos,
         options=options,
-        sweep=functools.partial(_sweep_server, prefix, settings.workspaces_dir),
+        sweep=functools.partial(_sweep_server, prefix, settings.workspaces_dir, sandboxes),
         sandboxes=sandboxes,
     )
 
 
-def _sweep_server(prefix: str, workspaces: Path) -> list[str]:
-    """At a server's start: the step cgroups and the disk leftovers (matrix
-    copies, per-build HOME and /tmp) of the builds a crashed one left."""
+def _sweep_server(prefix: str, workspaces: Path, sandboxes: ServerSandboxes) -> list[str]:
+    """At a server's start: the step cgroups, the containers and the disk
+    leftovers (matrix copies, per-build HOME and /tmp) of the builds a
+    crashed one left."""
     from sauci.app.reconcile import remove_slot_leftovers
     from sauci.sandbox import sweep
 
     remove_slot_leftovers(workspaces)
-    return sweep(prefix)
+    return [*sweep(prefix), *sandboxes.sweep_containers()]
 
 
 def build_worker(
@@ -308,6 +314,7 @@ def build_worker(
             settings=settings,
             name=name,
             slots=SlotPool(2 * (os.cpu_count() or 1)),
+            pipeline_loader=load_for_build,
         )
 
     return WorkerRuntime(
@@ -315,7 +322,7 @@ def build_worker(
         settings=settings,
         name=name,
         runner=runner,
-        sweep=sweep,
+        sweep=lambda prefix: [*sweep(prefix), *sandboxes.sweep_containers()],
         traversable=sandboxes.traversable,
     )
 
@@ -330,7 +337,11 @@ def _schedules(settings: Settings, repos: Sequence[str]) -> list[tuple[str, str,
     for repo in repos:
         try:
             text = read_file(repo, "HEAD", ".sauci.yml")
-            if text is None:
+            if text is None:  # a GitHub workflow's on.schedule, if it has one
+                found += [
+                    (repo, c, b)
+                    for c, b in workflow_schedules(functools.partial(read_file, repo, "HEAD"))
+                ]
                 continue
             pipeline = parse_pipeline(text, f"{repo}:.sauci.yml")
         except SauCIError as exc:

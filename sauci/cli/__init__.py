@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sauci.cli._sandbox_check import add_sandbox_flag
+from sauci.cli._workflow_files import add_workflow_flags
 
 # The command modules take these from here (`from sauci.cli import EXIT_OK`).
 from sauci.exceptions import EXIT_FAILED as EXIT_FAILED
@@ -74,7 +75,7 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "-q", "--quiet", action="store_true", help="fold step output; show failures' tails"
     )
-    run.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
+    add_workflow_flags(run, file=True)  # --file, --workflow, --job
     run.add_argument("--event", default="cli", help="event name for `when` filters (default: cli)")
     run.add_argument(
         "--keep-workspace", action="store_true", help="keep the workspace copy after the run"
@@ -83,7 +84,7 @@ def _run_args(run: argparse.ArgumentParser) -> None:
 
 
 def _validate_args(validate: argparse.ArgumentParser) -> None:
-    validate.add_argument("path", nargs="?", default=".", help="file or repository directory")
+    add_workflow_flags(validate, path=True)  # path, --workflow, --job
     add_sandbox_flag(
         validate, help="check steps against this sandbox, as `sauci run --sandbox` (default: local)"
     )
@@ -198,13 +199,12 @@ def _store_args(store: argparse.ArgumentParser) -> None:
     store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     copy = store_sub.add_parser("copy", help="copy everything from one store to another")
     _common(copy)
-    copy.add_argument(
-        "--from", dest="source", required=True, metavar="URL", help="the store to copy from"
-    )
-    copy.add_argument(
-        "--to", dest="target", required=True, metavar="URL", help="the store to copy into"
-    )
-    copy.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    _common(store_sub.add_parser("rebuild", help="rebuild a stream store's view from its log"))
+    for flag, dest, what in (("--from", "source", "copy from"), ("--to", "target", "copy into")):
+        copy.add_argument(
+            flag, dest=dest, required=True, metavar="URL", help=f"the store to {what}"
+        )
+    copy.add_argument("--merge", action="store_true", help="add to builds there (idempotent)")
 
 
 def _bench_args(bench: argparse.ArgumentParser) -> None:

@@ -47,14 +47,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sauci.app import build_runner
         from sauci.cli._live import LiveDisplay
         from sauci.cli._sandbox_check import chosen_sandbox, pipeline_capabilities
-        from sauci.core.pipeline import load_pipeline
+        from sauci.cli._workflow_files import load_for_run, pick_file
 
-        pipeline_path = workspace / (args.file or PIPELINE_FILE)
-        pipeline = load_pipeline(
-            pipeline_path,
-            max_timeout=settings.max_timeout,
-            capabilities=pipeline_capabilities(args, settings),
-            shown_as=str(shown),
+        pipeline = load_for_run(
+            args,
+            workspace,
+            pick_file(source.repo, args),
+            str(shown),
+            settings,
+            commit,
+            pipeline_capabilities(args, settings),
         )
         store = open_cli_store(settings)
         _end_lost_runs(store)
@@ -140,7 +142,9 @@ def _prepare(
             return found
         source, commit = found
     settings = settings_from(args, cwd=source.repo, jobs=args.jobs, fail_fast=args.fail_fast)
-    file = args.file or PIPELINE_FILE
+    from sauci.cli._workflow_files import pick_file
+
+    file = pick_file(source.repo, args)  # .sauci.yml, else a workflow file
     mine = source.repo / file
     if args.commit:
         shown = f"{args.commit}:{file}"
@@ -269,8 +273,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     style = style_from(args)
     path = Path(args.path)
     if path.is_dir():
-        path = path / PIPELINE_FILE
+        from sauci.cli._workflow_files import pick_file
+
+        path = path / pick_file(path, args)
     settings = settings_from(args)
+    from sauci.cli._workflow_validate import validate_workflow
+
+    shown_plan = validate_workflow(args, path, settings, style)
+    if shown_plan is not None:
+        return shown_plan
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
+from sauci.core.conditions import condition_verdict
 from sauci.core.entry_workspaces import EntryWorkspaces
+from sauci.core.fail_fast import FailFastGroups
 from sauci.core.logsink import LogBudget
 from sauci.core.models import (
     DEFAULT_BUILD_LOG_LIMIT,
@@ -198,6 +200,7 @@ class Executor(StepExecutor):
         budget = LogBudget(self.build_log_limit)  # this build's, shared by its steps
         # Each matrix entry runs in its own copy of the workspace (deleted at the end).
         entries = EntryWorkspaces(workspace, build.id, ended=self._build_ended)
+        groups = FailFastGroups()  # a workflow job's matrix entries stop together
         workers = ThreadPoolExecutor(self.jobs, thread_name_prefix=f"sauci-b{build.id}")
         try:
             while True:
@@ -216,11 +219,23 @@ class Executor(StepExecutor):
                         if blockers:
                             continue
                         bad = [d for d in deps[name] if not _satisfies(runs[d])]
+                        verdict = None
+                        group_stop = groups.stopped(steps[name])
+                        if group_stop is not None and stop_reason is None:
+                            verdict = (Status.SKIPPED, group_stop)
+                        elif steps[name].condition is not None and stop_reason is None:
+                            verdict = condition_verdict(steps[name], deps[name], runs)
+                            bad = []  # the condition decides, whatever its needs did
                         if stop_reason is not None:
                             status = (
                                 Status.CANCELLED if stop_reason == "cancelled" else Status.SKIPPED
                             )
                             runs[name] = self._finish(build, run, status=status, reason=stop_reason)
+                            progressed = True
+                        elif verdict is not None:
+                            runs[name] = self._finish(
+                                build, run, status=verdict[0], reason=verdict[1]
+                            )
                             progressed = True
                         elif bad:
                             runs[name] = self._finish(
@@ -280,6 +295,10 @@ class Executor(StepExecutor):
                     else:
                         final = outcome
                     runs[final.name] = final
+                    if groups.ended(steps[final.name], final) is not None:
+                        for other, r in running.items():
+                            if steps[other].fail_fast_group == steps[final.name].fail_fast_group:
+                                r.cancel.set()
                     if (
                         self.fail_fast
                         and stop_reason is None

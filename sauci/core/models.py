@@ -17,7 +17,7 @@ import attrs
 from sauci.core._converters import as_tuple
 from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import str_tuple as _str_tuple
-from sauci.core.pipeline_parts import Cache, Schedule, Service
+from sauci.core.pipeline_parts import Cache, Condition, Schedule, Service
 from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "BuildOutcome",
     "BuildRequest",
     "Cache",
+    "Condition",
     "EndedBy",
     "Event",
     "Limits",
@@ -171,6 +172,10 @@ class Step:
         default=(), converter=_service_tuple, validator=_check_services
     )
     cache: Cache | None = None
+    condition: Condition | None = None  # run or skip just before it starts (Condition)
+    # Steps of one group (a workflow job's matrix entries) stop together
+    # when one fails (sauci.core.fail_fast); None: only the build's fail-fast.
+    fail_fast_group: str | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

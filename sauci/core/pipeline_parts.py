@@ -15,7 +15,7 @@ from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import service_name_problem
 from sauci.core._converters import str_tuple as _str_tuple
 
-__all__ = ["DEFAULT_READY_TIMEOUT", "Cache", "Schedule", "Service"]
+__all__ = ["DEFAULT_READY_TIMEOUT", "Cache", "Condition", "Schedule", "Service"]
 
 DEFAULT_READY_TIMEOUT = 30.0  # seconds a service may take to be ready
 
@@ -77,3 +77,27 @@ class Cache:
     )
     key: str = attrs.field(validator=attrs.validators.min_len(1))
     restore_keys: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+
+
+@attrs.frozen(kw_only=True)
+class Condition:
+    """Whether a step runs, decided just before it would (sauci.core.conditions).
+
+    Set by the workflow front ends: a GitHub job's ``if:``, GitLab's
+    ``when: on_failure``/``always``. ``expression`` is GitHub expression
+    source (without ``${{ }}``) over the status functions ``success()``,
+    ``failure()``, ``always()``, ``cancelled()`` (computed from the steps this
+    step needs) and the ``needs`` context; one that calls no status function
+    means ``success() && (expression)``. A true condition runs the step even
+    when a step it needs failed; a false one ends it "skipped" with
+    ``reason`` (or the expression). ``origin`` is "file:line:col", for
+    messages. ``needs`` maps each name of the ``needs`` context to the step
+    names it stands for (a job's matrix entries); ``contexts`` holds the other
+    contexts' values, known when the plan was made (``github``, ``matrix``).
+    """
+
+    expression: str = attrs.field(validator=attrs.validators.min_len(1))
+    origin: str = ""
+    reason: str | None = None
+    needs: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_frozen_map)
+    contexts: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)

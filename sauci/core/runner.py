@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sauci._logging import get_logger
 from sauci.core.cache_store import CacheStore
@@ -59,7 +59,11 @@ class LocalRunner:
         slots: SlotPool | None = None,
         store_retry: float = 120.0,
         capabilities: SandboxCapabilities | None = None,
+        pipeline_loader: PipelineLoader | None = None,
     ) -> None:
+        # Reads a build's pipeline from its workspace (sauci.workflows.load_for_build
+        # also reads GitHub/GitLab files); None: .sauci.yml only.
+        self.pipeline_loader = pipeline_loader
         self.store_retry = store_retry  # seconds to wait for a store that went away
         self.settings = settings or Settings()
         self.store = store
@@ -141,8 +145,6 @@ class LocalRunner:
         kept between builds (reset, not remade), a URL a checkout of its
         cached mirror (only new objects are fetched).
         """
-        from sauci.core.pipeline import load_pipeline
-
         lease: Workspace | None = None
         try:
             source = self._source(build.repo)
@@ -161,8 +163,9 @@ class LocalRunner:
                     build.id, sha=sha, author=commit.author, message=commit.message
                 )
             workspace = lease.reset(sha)
-            pipeline = load_pipeline(
+            pipeline = (self.pipeline_loader or _native)(
                 workspace,
+                build,
                 max_timeout=self.settings.max_timeout,
                 sandboxes=self.allowed_sandboxes,
                 capabilities=self.capabilities,
@@ -282,3 +285,21 @@ def _cache_store(settings: Settings) -> CacheStore | None:
         return None
     # Under steps/: other caches may come beside it, and a repository may have any name.
     return CacheStore(settings.data_dir / "cache" / "steps", limit=settings.cache_limit)
+
+
+class PipelineLoader(Protocol):
+    """What reads a build's pipeline: ``(workspace, build, **policy) -> Pipeline``.
+
+    The policy keywords are ``max_timeout``, ``sandboxes``, ``capabilities``
+    and ``network`` (sauci.core.pipeline.load_pipeline's); a loader applies
+    them to whatever file it reads, so a pushed file never widens them.
+    """
+
+    def __call__(self, workspace: Path, build: Build, **policy: Any) -> Pipeline: ...
+
+
+def _native(workspace: Path, build: Build, **policy: Any) -> Pipeline:
+    """The workspace's ``.sauci.yml``."""
+    from sauci.core.pipeline import load_pipeline
+
+    return load_pipeline(workspace, **policy)

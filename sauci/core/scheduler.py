@@ -17,6 +17,7 @@ from sauci._logging import get_logger
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status
 from sauci.core.rerun import RERUN_STEP_PARAM
+from sauci.core.trigger_once import asked_first
 from sauci.exceptions import ConfigError
 from sauci.typing import Store
 
@@ -98,11 +99,13 @@ class Scheduler:
         Idempotent for ``window`` seconds: the same person asking for the same
         repository, ref, commit and parameters again (a double click, a
         resent form) gets the build the first request queued, while it has
-        not ended."""
+        not ended; across processes too, through the store
+        (:mod:`sauci.core.trigger_once`)."""
         params = dict(params or {})
-        with _TRIGGER_LOCK:  # two requests at once in this process: one build
+
+        def earlier(*statuses: Status | None) -> Build | None:
             since = self.clock() - window
-            for status in (Status.QUEUED, Status.RUNNING):
+            for status in statuses or (Status.QUEUED, Status.RUNNING):
                 for other in self.store.list_builds(repo=repo, status=status, limit=50):
                     if (
                         other.event == "manual"
@@ -110,8 +113,33 @@ class Scheduler:
                         and (other.ref, other.pusher, dict(other.params)) == (ref, actor, params)
                         and (not sha or other.sha == sha)
                     ):
-                        log.info("trigger_repeated", build=other.id, actor=actor)
                         return other
+            return None
+
+        with _TRIGGER_LOCK:  # two requests at once in this process: one build
+            if (found := earlier()) is not None:
+                log.info("trigger_repeated", build=found.id, actor=actor)
+                return found
+            now = self.clock()
+            if not asked_first(
+                self.store,
+                repo=repo,
+                ref=ref,
+                sha=sha,
+                actor=actor,
+                params=params,
+                now=now,
+                window=window,
+            ):
+                # Asked for in another process (two web workers): its build, or
+                # once it is there (unless it has ended already: then a new one).
+                for n in range(21):
+                    if (found := earlier()) is not None:
+                        log.info("trigger_repeated", build=found.id, actor=actor)
+                        return found
+                    if n == 20 or earlier(None) is not None:
+                        break
+                    threading.Event().wait(0.1)
             return self.enqueue(
                 BuildRequest(
                     repo=repo, ref=ref, sha=sha, event="manual", params=params, pusher=actor

@@ -123,10 +123,12 @@ class PidsWatch:
 
     INTERVAL = 0.005
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, since_now: bool = False) -> None:
         self.hits = 0  # forks refused at the limit
         self.peak = 0  # most tasks at once, where the kernel keeps pids.peak
         self.limit: int | None = None
+        self._base_hits = 0
+        self._base_peak = 0
         self._fds: dict[str, int] = {}
         self._gone = False
         self._stop = threading.Event()
@@ -142,14 +144,16 @@ class PidsWatch:
             self._close()
             return
         self._sample()
+        if since_now:  # a reused container's counters: only what happens from here counts
+            self._base_hits, self._base_peak = self.hits, self.peak
         self._thread = threading.Thread(target=self._run, name="sauci-pids-watch", daemon=True)
         self._thread.start()
 
     @property
     def reached(self) -> bool:
         """Whether the step ran into its process limit."""
-        peaked = self.limit is not None and self.peak >= self.limit
-        return self.hits > 0 or peaked
+        peaked = self.limit is not None and self._base_peak < self.limit <= self.peak
+        return self.hits > self._base_hits or peaked
 
     def stop(self) -> None:
         """One last reading (when the cgroup is still there), then no more."""

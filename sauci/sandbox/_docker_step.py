@@ -7,9 +7,6 @@ step's timeout answered with SIGTERM, then SIGKILL after the grace period.
 from __future__ import annotations
 
 import os
-import select
-import ssl
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,6 @@ from sauci.sandbox._docker_daemon import (
     container_labels,
     container_name,
     create_container,
-    frames,
     signal_container,
 )
 from sauci.sandbox._docker_limits import (
@@ -31,12 +27,11 @@ from sauci.sandbox._docker_limits import (
     remove_pids_dir,
     step_result,
 )
+from sauci.sandbox._docker_stream import supervise_stream
 from sauci.sandbox._steps import Job, StepClock
 from sauci.sandbox.namespace import adopt_workspace
 
-__all__ = ["create_step_container", "run_step_container"]
-
-READ_SIZE = 256 * 1024
+__all__ = ["create_step_container", "run_step_container", "step_binds"]
 
 
 def create_step_container(
@@ -56,7 +51,7 @@ def create_step_container(
     step = job.step
     workdir = workspace_path + (f"/{step.workdir}" if step.workdir else "")
     host_config = api.create_host_config(
-        binds=_binds(job, workspace_path, user),
+        binds=step_binds(job, workspace_path, user),
         network_mode=network or ("bridge" if step.network else "none"),
         **host_limits(limits),
         init=True,  # an init as pid 1: signals reach the step, zombies are reaped
@@ -120,30 +115,6 @@ def run_step_container(
         remove_pids_dir(prepared)
 
 
-class _reader:
-    """Reads the attach stream: straight from the fd on a unix or tcp socket,
-    through the TLS layer (non-blocking, minding what it holds decrypted
-    already) when the daemon is reached over TLS.
-    """
-
-    def __init__(self, sock: Any) -> None:
-        self.fd = sock.fileno()
-        self.tls = sock if isinstance(sock, ssl.SSLSocket) else None
-        if self.tls is not None:
-            self.tls.setblocking(False)
-
-    def pending(self) -> bool:
-        return self.tls is not None and self.tls.pending() > 0
-
-    def __call__(self) -> bytes | None:
-        if self.tls is None:
-            return os.read(self.fd, READ_SIZE)
-        try:
-            return self.tls.recv(READ_SIZE)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
-            return None
-
-
 def _supervise(
     api: Any,
     errors: Any,
@@ -154,52 +125,31 @@ def _supervise(
     pids: PidsWatch,
     grace: float,
 ) -> StepResult:
-    read = _reader(sock)
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN)
-    buffer = bytearray()
-    eof = False
     clock = StepClock(job, grace)
-    log = job.log
-    flush = getattr(log, "flush", None)
-    exit_code: int | None = None
-    while True:
-        clock.tick(
-            time.monotonic(),
-            lambda: signal_container(api, errors, container, "SIGTERM"),
-            lambda: signal_container(api, errors, container, "SIGKILL"),
-        )
-        if not eof:
-            if read.pending() or poller.poll(int(POLL_INTERVAL * 1000)):
-                data = read()
-                if data is None:  # part of a TLS record: the rest is on its way
-                    continue
-                if data:
-                    buffer += data
-                    out = frames(buffer)
-                    if out:
-                        log.write(out)  # one write per read: large pieces
-                    continue
-                eof = True
-            elif flush is not None:
-                flush()
-            continue
-        # Output is closed; the container may still run (its main
-        # process closed stdout). Wait for it, still minding the clock.
+
+    def ended() -> int | None:
         try:
             status = api.wait(container, timeout=POLL_INTERVAL * 4)
         except Exception as exc:  # requests' ReadTimeout: still running
             if isinstance(exc, errors.NotFound):
                 raise
-            continue
-        exit_code = int(status.get("StatusCode", -1))
-        break
+            return None
+        return int(status.get("StatusCode", -1))
+
+    exit_code = supervise_stream(
+        job,
+        sock,
+        clock,
+        terminate=lambda: signal_container(api, errors, container, "SIGTERM"),
+        kill=lambda: signal_container(api, errors, container, "SIGKILL"),
+        ended=ended,
+    )
     state = api.inspect_container(container).get("State", {})
     pids.stop()  # the step's last fork is done: what the cgroup said is final
     return step_result(job, limits, exit_code, state, clock.ended_by, pids)
 
 
-def _binds(job: Job, workspace_path: str, user: tuple[int, int]) -> dict[str, dict[str, str]]:
+def step_binds(job: Job, workspace_path: str, user: tuple[int, int]) -> dict[str, dict[str, str]]:
     """The workspace, and the repository's pip/uv download cache at its host path."""
     binds = {str(job.workspace): {"bind": workspace_path, "mode": "rw"}}
     tools = cache_bind(job.env, (user[0],))

@@ -1,18 +1,24 @@
-"""DockerSandbox: each step in a fresh container, through the ``docker`` Python SDK.
+"""DockerSandbox: a build's steps in containers kept for the build, through the
+``docker`` Python SDK.
 
-The container gets the workspace at ``/workspace``, no network unless
-``step.network``, pids/memory/cpu limits, a non-root user, no capabilities,
-a read-only root with a private /tmp, and labels (``sauci.owner``,
-``sauci.build``, ``sauci.step``) so that :meth:`DockerSandbox.sweep` can
-remove what a crashed server left. Containers are always removed.
+A step runs with ``docker exec`` in a container made for its build (one per
+image, network, limits and workspace; steps running at once get one each),
+which is removed when the build ends (:meth:`DockerSandbox.build_ended`),
+when a step left it unfit, and at :meth:`DockerSandbox.close`. The
+container gets the workspace at ``/workspace``, no network unless
+``step.network``, pids/memory/cpu limits, no capabilities, a read-only root
+with a private /tmp; the step runs as a non-root user. Labels
+(``sauci.owner``, ``sauci.build``, ``sauci.step``) let
+:meth:`DockerSandbox.sweep` remove what a crashed server left.
 
-A step's ``services`` run in containers of their own, started (and waited
-for) before the step's container; the step's container joins the network
-namespace of the first service, so every service is on ``127.0.0.1``.
+A step with ``services`` is the exception: it gets a container of its own
+(as every step did before), started after its services' containers, in the
+network namespace of the first service, so every service is on ``127.0.0.1``.
 
 This module holds the sandbox itself; the work is in private modules:
 ``_docker_daemon`` (the client, names and labels, signals, removal),
-``_docker_step`` (the step's container), ``_docker_services`` (service
+``_docker_pool`` and ``_docker_exec`` (a build's containers, a step run in
+one), ``_docker_step`` (a step's own container), ``_docker_services`` (service
 containers) and ``_docker_limits`` (limits to docker and back).
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -28,7 +35,9 @@ from sauci._logging import get_logger
 from sauci.core.models import Limits, Service, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._docker_daemon import connect, remove_container
+from sauci.sandbox._docker_exec import run_pooled
 from sauci.sandbox._docker_limits import step_limits
+from sauci.sandbox._docker_pool import ContainerPool
 from sauci.sandbox._docker_services import SERVICE_LOG_TAIL as SERVICE_LOG_TAIL  # re-exported
 from sauci.sandbox._docker_services import service_log, start_services
 from sauci.sandbox._docker_step import create_step_container, run_step_container
@@ -41,7 +50,7 @@ log = get_logger(__name__)
 
 
 class DockerSandbox(StepSandbox):
-    """Runs each step in its own container and removes it afterwards.
+    """Runs a build's steps in containers kept for the build (see the module's doc).
 
     ``base_url``: the daemon (``unix:///run/sauci/docker.sock``); None uses
     DOCKER_HOST. ``image``: used when a step names none. ``user``: uid, gid
@@ -91,8 +100,22 @@ class DockerSandbox(StepSandbox):
         self.tmp_size = tmp_size
         self.read_only = read_only
         self._cgroups: tuple[str, str] | bool | None = False  # not asked yet
+        self.pool = ContainerPool(
+            self.api,
+            self._errors,
+            owner=owner,
+            user=self.user,
+            workspace_path=workspace_path,
+            tmp_size=tmp_size,
+            read_only=read_only,
+        )
+
+    def build_ended(self, workspace: Path) -> None:
+        """The build in ``workspace`` ended: its containers go (the executor calls this)."""
+        self.pool.release(workspace)
 
     def close(self) -> None:
+        self.pool.close()
         self.api.close()
 
     def _cgroup_layout(self) -> tuple[str, str] | None:
@@ -140,7 +163,9 @@ class DockerSandbox(StepSandbox):
             adopt_workspace(job.workspace, *self.user)
         limits = step_limits(step, self.limits, self.default_processes)
         if not step.services:
-            return self._run_job(job, image, limits)
+            return run_pooled(
+                self.pool, job, image, limits, self._cgroup_layout(), grace=self.grace
+            )
         services: list[tuple[Service, str]] = []
         try:
             try:

@@ -68,6 +68,19 @@ class ServerSandboxes:
                 self._made[name] = self.make(name)
             return self._made[name]
 
+    def sweep_containers(self) -> list[str]:
+        """At a restart: remove the containers (of DockerSandbox, when the
+        policy allows it) that a crashed server or worker left; their names.
+        A daemon that cannot be reached is logged, not raised."""
+        if "docker" not in self.allowed:
+            return []
+        try:
+            sweep = getattr(self.load("docker"), "sweep", None)
+            return list(sweep()) if callable(sweep) else []
+        except SandboxError as exc:
+            log.warning("container_sweep_failed", error=str(exc))
+            return []
+
 
 def server_sandboxes(
     settings: Settings, *, cgroup_prefix: str, default: Sandbox | None = None
@@ -162,6 +175,8 @@ def _make(name: str, settings: Settings, *, cgroup_prefix: str) -> Sandbox:
         cls: Any = load_class("sauci.sandboxes", name)
     except PluginError as exc:
         raise SandboxError(str(exc)) from exc
+    if name == "docker":  # its containers are labelled as this server's, to be swept
+        return cls(grace=settings.grace, owner=cgroup_prefix.rstrip("-"))
     try:
         return cls(grace=settings.grace)
     except TypeError:  # a plugin that takes no grace

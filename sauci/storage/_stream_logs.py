@@ -3,6 +3,13 @@ one-partition Kafka topic (KafkaLog). Both append an event, read the entries
 after a position, wait for new ones, count them, and say which client
 exceptions mean the broker failed (``errors``), so the store never sees
 redis or confluent_kafka directly.
+
+A read that finds entries missing after the position it reads from (the
+broker lost or trimmed part of its log) raises :class:`LogGap`, unless the
+hole ends at or before ``accepted`` (an operator accepted it with ``sauci
+store rebuild``). Every entry is at most ``PIECE`` bytes of payload and data
+together: larger events are split by the store (``_stream_pieces``), since a
+Kafka broker refuses a message over about 1 MB (MSG_SIZE_TOO_LARGE).
 """
 
 from __future__ import annotations
@@ -13,7 +20,40 @@ from urllib.parse import urlsplit
 
 from sauci.exceptions import MissingDependencyError, StoreError
 
-__all__ = ["KafkaLog", "RedisLog"]
+__all__ = ["PIECE", "KafkaLog", "LogGap", "RedisLog"]
+
+PIECE = 512 * 1024
+
+
+class LogGap(Exception):  # a signal inside the stream store, never raised out of it
+    """Entries are missing from the log after the position a view read from.
+    ``through``: the last missing position (None when the log lost its tail:
+    it ends before what the view applied, so no later entry can fill it)."""
+
+    def __init__(self, missing: str, through: Any) -> None:
+        super().__init__(missing)
+        self.missing = missing
+        self.through = through
+
+
+# What a reader needs of XINFO STREAM, without the first and last entries'
+# bodies that it answers with (a log chunk each): entries added, length, the
+# last deleted id and the first entry's id; nil when there is no stream.
+_INFO = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local out = {}
+for i = 1, #info, 2 do out[info[i]] = info[i + 1] end
+local first = out['first-entry']
+return {out['entries-added'], out['length'], out['max-deleted-entry-id'],
+        first and first[1] or ''}
+"""
+
+
+def _redis_order(position: Any) -> tuple[int, int]:
+    text = position.decode() if isinstance(position, bytes) else str(position)
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class RedisLog:
@@ -29,14 +69,68 @@ class RedisLog:
         self._r: Any = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=min(2.0, timeout)
         )
+        self._info = self._r.register_script(_INFO)
 
     def append(self, payload: bytes, data: bytes) -> bytes:
         return self._r.xadd(self.name, {"e": payload, "d": data})  # type: ignore[no-any-return]
 
-    def read(self, after: bytes | None, until: bytes | None) -> list[tuple[bytes, bytes, bytes]]:
+    def read(
+        self,
+        after: bytes | None,
+        until: bytes | None,
+        accepted: Any = None,
+        count: int = 0,
+        check: bool = True,
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        """Entries after ``after``; ``count``: how many the reader has read
+        (to tell a stream that lost entries it had not read). The check costs
+        the server a copy of the stream's first and last entries (XINFO), so
+        it is made only when ``check`` is set, and on a view's first read."""
         start = "-" if after is None else b"(" + after
-        entries = self._r.xrange(self.name, min=start, count=500)
+        if after is not None and not check:
+            entries = self._r.xrange(self.name, min=start, count=500)
+            return [(i, f[b"e"], f.get(b"d", b"")) for i, f in entries]
+        pipe = self._r.pipeline(transaction=False)
+        pipe.xrange(self.name, min=start, count=500)
+        self._info(keys=[self.name], client=pipe)
+        entries, info = pipe.execute(raise_on_error=False)
+        for answer in (entries, info):
+            if isinstance(answer, Exception):
+                raise answer
+        if info:
+            self._check(info, after, accepted, count)
+        elif count:  # no stream where there were entries
+            raise LogGap(f"all {count} entries (the stream is gone)", None)
         return [(i, f[b"e"], f.get(b"d", b"")) for i, f in entries]
+
+    def _check(self, info: list[Any], after: Any, accepted: Any, count: int) -> None:
+        """Raise LogGap when entries after ``after`` were deleted or trimmed."""
+        added, length, deleted, first = int(info[0]), int(info[1]), info[2], info[3] or None
+        if added < count:
+            raise LogGap(f"entries {added + 1} to {count} (the stream was made again)", None)
+        since = "the start" if after is None else f"entry {after.decode()}"
+        if deleted != b"0-0" and self.later(deleted, after) and self.later(deleted, accepted):
+            raise LogGap(f"entries after {since} up to {deleted.decode()}", deleted)
+        # Trimmed (XTRIM, MAXLEN): every entry before the first is gone; those
+        # this reader did not read are the removed ones beyond its count.
+        if (
+            first is not None
+            and added - length > count
+            and self.later(first, after)
+            and self.later(first, accepted)
+        ):
+            raise LogGap(f"entries after {since} before {first.decode()} (trimmed)", first)
+
+    @staticmethod
+    def later(a: Any, b: Any) -> bool:
+        """Whether position ``a`` comes after ``b`` (None: before the first)."""
+        if a is None:
+            return False
+        return b is None or _redis_order(a) > _redis_order(b)
+
+    def position(self, value: Any) -> bytes:
+        """A position from its JSON form (an ``sauci store rebuild`` record)."""
+        return value.encode() if isinstance(value, str) else bytes(value)
 
     def wait(self, after: bytes | None, timeout: float) -> None:
         self._r.xread({self.name: after or b"0-0"}, count=1, block=int(timeout * 1000))
@@ -119,9 +213,20 @@ class KafkaLog:
             raise StoreError(f"Kafka refused the event: {err}")
         return int(msg.offset())
 
-    def read(self, after: int | None, until: int | None) -> list[tuple[int, bytes, bytes]]:
+    def read(
+        self,
+        after: int | None,
+        until: int | None,
+        accepted: Any = None,
+        count: int = 0,
+        check: bool = True,  # offsets tell every hole: nothing more to check
+    ) -> list[tuple[int, bytes, bytes]]:
         start = 0 if after is None else after + 1
-        target = (until + 1) if until is not None else self.added()
+        # A writer reads up to its own entry (one before ``start`` means the
+        # log went back, which the view reports); others up to the end.
+        target = until + 1 if until is not None else self.added()
+        if until is None and target < start:
+            raise LogGap(f"offsets {target} to {start - 1} (the topic now ends there)", None)
         if start >= target:
             return []
         if self._next != start:
@@ -134,7 +239,23 @@ class KafkaLog:
             data = dict(m.headers() or ()).get("d") or b""
             out.append((int(m.offset()), m.value(), data))
         self._next = out[-1][0] + 1 if out else None
+        # A consumer asked for an offset the broker no longer has starts at
+        # the log's first one (auto.offset.reset): the entries between are gone.
+        if out and out[0][0] > start and self.later(out[0][0] - 1, accepted):
+            self._next = None
+            raise LogGap(f"offsets {start} to {out[0][0] - 1}", out[0][0] - 1)
         return out
+
+    @staticmethod
+    def later(a: Any, b: Any) -> bool:
+        """Whether position ``a`` comes after ``b`` (None: before the first)."""
+        if a is None:
+            return False
+        return b is None or int(a) > int(b)
+
+    def position(self, value: Any) -> int:
+        """A position from its JSON form (an ``sauci store rebuild`` record)."""
+        return int(value)
 
     def wait(self, after: int | None, timeout: float) -> None:
         time.sleep(min(timeout, 0.1))  # the follower polls the high watermark

@@ -3,6 +3,11 @@
 Each store gets N builds x M steps x K KiB of log (written in 64 KiB
 chunks, as the log sink sends them), then the UI's queries: a list page,
 one build with its steps, a log tail, and the analytics aggregate.
+
+The workload never lands in a store that holds data: a Redis or stream URL
+without ``prefix=`` gets a key prefix of its own (removed afterwards), and a
+store that holds builds, events, repositories or workers is refused before
+anything is written.
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ import os
 import random
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from sauci.core.models import BuildRequest, Status, StepRun
+from sauci.exceptions import ConfigError
 from sauci.typing import Store
 
-__all__ = ["bench_stores", "format_table", "write_svg"]
+__all__ = ["bench_stores", "bench_url", "format_table", "write_svg"]
 
 _CHUNK = 64 * 1024
 _QUERIES = 50
@@ -113,6 +120,48 @@ def _bench_one(
     return row
 
 
+_NAMESPACED = ("redis://", "rediss://", "stream+redis://", "stream+kafka://")
+
+
+def bench_url(url: str) -> str:
+    """``url`` with a key prefix of the benchmark's own where the back end
+    has namespaces (Redis keys, stream names) and the URL names none."""
+    if not url.startswith(_NAMESPACED) or "prefix=" in url:
+        return url
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}prefix=sauci-bench-{uuid.uuid4().hex[:12]}"
+
+
+def _refuse_data(store: Store, url: str) -> None:
+    held = [
+        kind
+        for kind, rows in (
+            ("builds", store.list_builds(limit=1)),
+            ("events", store.list_events(limit=1)),
+            ("repositories", store.list_registered_repos()),
+            ("workers", store.list_workers()),
+        )
+        if rows
+    ]
+    if held:
+        raise ConfigError(
+            f"{url} holds {', '.join(held)}: `sauci bench stores` writes thousands of "
+            "builds, so it measures only an empty store (a new file or database, or a "
+            "Redis URL without prefix=, which gets a prefix of its own)"
+        )
+
+
+def _drop_namespace(store: Store, url: str) -> None:
+    """Remove the keys of a prefix the benchmark chose (Redis back ends)."""
+    if url.startswith("stream+kafka://") or "prefix=sauci-bench-" not in url:
+        return
+    client = getattr(store, "_r", None) or getattr(getattr(store, "_log", None), "_r", None)
+    prefix = url.split("prefix=", 1)[1].split("&", 1)[0]
+    if client is not None and hasattr(client, "scan_iter"):
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+
+
 def bench_stores(
     urls: Sequence[str],
     *,
@@ -121,12 +170,20 @@ def bench_stores(
     log_kib: int = 64,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the workload on a new store per URL (each should be empty); one
-    result dict per URL: writes/s, query p50/p95 in ms, storage bytes and
-    this process's resident memory growth (server memory is not included)."""
+    """Run the workload on a new store per URL; one result dict per URL:
+    writes/s, query p50/p95 in ms, storage bytes and this process's resident
+    memory growth (server memory is not included). Raises ConfigError for a
+    store that holds data, before writing to any."""
     from sauci.storage import open_store
 
     results = []
+    urls = [bench_url(u) for u in urls]
+    for url in urls:  # every store checked before the first is written to
+        store = open_store(url)
+        try:
+            _refuse_data(store, url)
+        finally:
+            store.close()
     for url in urls:
         rss = _rss()
         store = open_store(url)
@@ -143,6 +200,7 @@ def bench_stores(
             row |= _bench_one(store, builds=builds, steps=steps, log_kib=log_kib, tick=tick)
             row["storage_bytes"] = _storage_bytes(store, url)
             row["rss_delta_bytes"] = _rss() - rss
+            _drop_namespace(store, url)
         finally:
             store.close()
         results.append(row)

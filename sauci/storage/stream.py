@@ -13,6 +13,13 @@ thread; ``lag()`` says how far behind it is, ``catch_up()`` closes the gap,
 ``rebuild()`` throws the view away and replays the stream from the start.
 Events carry the writer's clock, so replays give identical views.
 
+Events of any size: one larger than an entry is appended as pieces
+(``_stream_pieces``). Each event has an id; a write that failed with an
+unknown outcome (the broker may have stored it) is sent again with the same
+id when the same write is retried, and the view applies an id once, so a
+retry or a replay never makes a second build. A hole in the log is reported
+by name with the command that rebuilds the views (``_stream_view``).
+
 The parts: the event log clients (``RedisLog``, ``KafkaLog``) are in
 ``_stream_logs``, applying the log to the view in ``_stream_view``; this
 module holds the Store itself: writes turned into events, reads from the view.
@@ -20,9 +27,12 @@ module holds the Store itself: writes turned into events, reads from the view.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -34,12 +44,16 @@ from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.exceptions import StoreError
 from sauci.storage._closing import Closing
 from sauci.storage._fields import check_update_fields, finish_fields, worker_to_dict
-from sauci.storage._stream_logs import KafkaLog, RedisLog
-from sauci.storage._stream_view import StreamView, ViewFactory, _memory_view
+from sauci.storage._stream_logs import PIECE, KafkaLog, RedisLog
+from sauci.storage._stream_pieces import pieces
+from sauci.storage._stream_view import WAITING, StreamView, ViewFactory, _memory_view
 
 __all__ = ["StreamStore"]
 
 # The Store's reads, answered by the view.
+# Writes whose outcome is unknown, remembered so that a retry is the same event.
+_RETRIES_KEPT = 1000
+
 _READS = frozenset(
     {
         "get_build",
@@ -57,6 +71,12 @@ _READS = frozenset(
         "build_stats",
     }
 )
+
+
+def _retry_key(op: str, fields: dict[str, Any], data: bytes) -> bytes:
+    """What makes two writes the same write: operation, fields and bytes."""
+    what = json.dumps({"op": op, **fields}, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(what + b"\0" + data, digest_size=16).digest()
 
 
 def _plain(value: Any) -> Any:
@@ -79,6 +99,8 @@ class StreamStore(StreamView, Closing):
         clock: Callable[[], float] = time.time,
         follow: bool = True,
         socket_timeout: float = 5.0,
+        accept_gaps: bool = False,
+        piece: int = PIECE,
     ) -> None:
         if url.startswith("kafka://"):
             self._log: Any = KafkaLog(url, f"{prefix}.stream", timeout=socket_timeout)
@@ -86,12 +108,18 @@ class StreamStore(StreamView, Closing):
             self._log = RedisLog(url, f"{prefix}:stream", timeout=socket_timeout)
         self.url = url
         self.stream = self._log.name
+        scheme = "stream+kafka" if url.startswith("kafka://") else "stream+redis"
+        where = url.split("://", 1)[1].split("?", 1)[0].rsplit("@", 1)[-1]
+        self._rebuild_hint = f"sauci store rebuild --store '{scheme}://{where}?prefix={prefix}'"
+        self.accept_gaps = accept_gaps
+        self._piece = piece
         self._clock = clock
         self._make_view = view
         self._now = 0.0  # the clock the view sees: the applied event's time
         self.view = view(lambda: self._now)
-        self._applied: Any = None  # position of the last applied entry
-        self._applied_count = 0
+        self._reset()
+        self._mine = OrderedDict()
+        self._retry_ids: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self.catch_up()
@@ -111,13 +139,26 @@ class StreamStore(StreamView, Closing):
         return cls(urlunsplit(parts._replace(query=rest)), prefix=prefix, **kw)
 
     def _write(self, op: str, fields: dict[str, Any], data: bytes = b"") -> Any:
-        # json.dumps raises TypeError for what it cannot store, before any write.
-        payload = json.dumps({"op": op, "now": self._clock(), **fields})
         with self._lock:
-            with self._errors(op.replace("_", " ")):
-                entry_id = self._log.append(payload.encode(), data)
-            outcome = self._catch_up(until=entry_id)
-        if outcome is None:
+            # Hashed only while some write's outcome is unknown (cheap otherwise).
+            key = _retry_key(op, fields, data) if self._retry_ids else None
+            eid = (self._retry_ids.pop(key, None) if key else None) or uuid.uuid4().hex
+            # json.dumps raises TypeError for what it cannot store, before any write.
+            payload = json.dumps({"op": op, "now": self._clock(), "eid": eid, **fields}).encode()
+            self._mine[eid] = self._mine.get(eid, WAITING)
+            try:
+                with self._errors(op.replace("_", " ")):
+                    for part, chunk in pieces(payload, data, eid, self._piece):
+                        entry_id = self._log.append(part, chunk)
+                self._catch_up(until=entry_id, check=False)
+            except BaseException:
+                # The broker may have stored it: the same write retried is the same event.
+                self._retry_ids[key or _retry_key(op, fields, data)] = eid
+                while len(self._retry_ids) > _RETRIES_KEPT:
+                    self._mine.pop(self._retry_ids.popitem(last=False)[1], None)
+                raise
+            outcome = self._mine.pop(eid)
+        if outcome is WAITING:
             raise StoreError(f"{op}: event {entry_id!r} not found in stream {self.stream}")
         ok, value = outcome
         if not ok:
@@ -185,6 +226,15 @@ class StreamStore(StreamView, Closing):
 
     def add_event(self, event: Event) -> None:
         self._write("add_event", {"event": _plain(event)})
+
+    def accept_gaps_read(self) -> int:
+        """Record in the stream that the holes this view read past (with
+        ``accept_gaps``) are known, so views started later read past them
+        too (``sauci store rebuild``); returns how many there were."""
+        if self._accepted is not None:
+            through = self._accepted
+            self._write("gap_accepted", {"through": getattr(through, "decode", lambda: through)()})
+        return len(self.gaps)
 
     def __getattr__(self, name: str) -> Any:
         # Reads come from the view, which has applied this process's writes

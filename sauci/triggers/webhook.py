@@ -56,6 +56,7 @@ def handle_webhook(
     token: str | None = None,
     seen: Callable[[str], bool],
     accept: Callable[[BuildRequest], str | None] = lambda request: None,
+    acted_on: Callable[[BuildRequest], bool] = lambda request: True,
     max_body: int = MAX_WEBHOOK_BODY,
 ) -> WebhookResult:
     """Check one webhook delivery and return the build requests it asks for.
@@ -69,7 +70,10 @@ def handle_webhook(
     ``seen`` itself fails (the sender should retry). ``accept(request)``
     returns why a request is not acted on (an unregistered repository), or
     None: a delivery refused so is not recorded as seen, so the sender can
-    deliver it again once the reason is gone.
+    deliver it again once the reason is gone. ``acted_on(request)`` says
+    whether the build a delivery asked for exists: a delivery seen before
+    whose build does not (queueing it failed after the id was recorded) is
+    acted on when delivered again, so only deliveries acted on count as seen.
     """
     provider = ""
     delivery = ""
@@ -105,6 +109,9 @@ def handle_webhook(
             except Exception as exc:
                 log.error("webhook_seen_failed", delivery=delivery, error=str(exc))
                 raise _Reject(503, "could not record the delivery; try again") from exc
+            if duplicate and not acted_on(request):
+                log.info("webhook_redelivered_not_acted_on", delivery=delivery)
+                duplicate = False
             if duplicate:
                 return WebhookResult(
                     status=200,

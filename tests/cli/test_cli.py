@@ -237,7 +237,9 @@ def test_store_copy_and_bench_stores(tmp_path):
     copied = sauci("store", "copy", "--from", source, "--to", target)
     assert copied.returncode == 0, copied.stderr
     assert "copied 1 builds" in copied.stdout and "verified" in copied.stdout
-    again = sauci("store", "copy", "--from", source, "--to", target)  # resumes: nothing new
+    refused = sauci("store", "copy", "--from", source, "--to", target)  # holds builds now
+    assert refused.returncode == 2 and "--merge" in refused.stderr
+    again = sauci("store", "copy", "--from", source, "--to", target, "--merge")  # nothing new
     assert again.returncode == 0 and "copied 0 builds" in again.stdout
     chart = tmp_path / "stores.svg"
     bench = sauci(

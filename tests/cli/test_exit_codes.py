@@ -203,10 +203,12 @@ def test_store_copy_into_a_store_that_is_not_a_copy_exits_2(tmp_path, env):
     assert 0 == sauci(env, "run", str(repo))[0]
     source = f"sqlite:///{tmp_path / 'data' / 'sauci.db'}"
     target = f"sqlite:///{tmp_path / 'copy.db'}"
-    argv = ["store", "copy", "--from", source, "--to", target, "--no-resume"]
+    argv = ["store", "copy", "--from", source, "--to", target]
     assert 0 == sauci(env, *argv)[0]
     code, out = sauci(env, *argv)
-    assert (2, True) == (code, "destination has 1 builds" in out), out
+    assert (2, True) == (code, "destination holds 1 builds" in out), out
+    code, out = sauci(env, *argv, "--merge")
+    assert (0, True) == (code, "1 already there" in out), out
 
 
 def test_triggering_a_directory_that_is_not_a_git_repository_exits_2(tmp_path, env):

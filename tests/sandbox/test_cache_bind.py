@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sauci.core.models import Step
 from sauci.sandbox._cache_bind import cache_bind
-from sauci.sandbox._docker_step import _binds
+from sauci.sandbox._docker_step import step_binds
 from sauci.sandbox._steps import Job
 from sauci.testing.sandbox import MemoryLog
 
@@ -54,12 +54,12 @@ def test_docker_mounts_it_at_its_host_path(tmp_path: Path):
         str(tmp_path): {"bind": "/workspace", "mode": "rw"},
         str(tools): {"bind": str(tools), "mode": "rw"},
     }
-    assert expected == _binds(job, "/workspace", user)
+    assert expected == step_binds(job, "/workspace", user)
     plain = Job(
         *[getattr(job, f) for f in ("step", "workspace", "cwd", "log")],
         {},
         *[getattr(job, f) for f in ("cancel", "label", "started")],
     )
-    assert {str(tmp_path): {"bind": "/workspace", "mode": "rw"}} == _binds(
+    assert {str(tmp_path): {"bind": "/workspace", "mode": "rw"}} == step_binds(
         plain, "/workspace", user
     )

@@ -48,9 +48,12 @@ def _run(sandbox, script: str, workspace: Path, **step: object):  # type: ignore
     return result, bytes(log.data)
 
 
-def test_containers_are_removed(docker_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_containers_are_removed_when_the_build_ends(docker_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result, _ = _run(docker_sandbox, "true", tmp_path, shell=("sh", "-c"))
     assert 0 == result.exit_code
+    kept = docker_sandbox.api.containers(all=True, filters={"label": f"sauci.owner={OWNER}"})
+    assert ["7"] == [c["Labels"]["sauci.build"] for c in kept]
+    docker_sandbox.build_ended(tmp_path)
     assert [] == docker_sandbox.api.containers(all=True, filters={"label": f"sauci.owner={OWNER}"})
 
 

@@ -69,6 +69,7 @@ def test_cgroup_made_ahead_is_removed_with_the_container(sandbox: Any, tmp_path:
     before = {p.name for p in (root / "docker").iterdir() if p.is_dir()}
     result = run(sandbox, "true", tmp_path)
     assert 0 == result.exit_code
+    sandbox.build_ended(tmp_path)
     assert before == {p.name for p in (root / "docker").iterdir() if p.is_dir()}
 
 

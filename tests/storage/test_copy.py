@@ -1,5 +1,7 @@
-"""copy_store: everything arrives, an interrupted copy resumes, and a copy
-that lost something fails its verification."""
+"""copy_store: everything arrives, a destination with builds is refused
+unless merging, a merge is idempotent by build identity (an interrupted copy
+is finished by merging again), and a copy that lost something fails its
+verification."""
 
 from __future__ import annotations
 
@@ -92,20 +94,57 @@ class FailAfter(MemoryStore):
 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 5, 16, 24])
-def test_an_interrupted_copy_resumes(fail_at: int) -> None:
+def test_an_interrupted_copy_is_finished_by_a_merge(fail_at: int) -> None:
     src, dst = _source(), FailAfter(fail_at)
     with pytest.raises(StoreError, match="interrupted"):
         copy_store(src, dst)
-    report = copy_store(src, dst)
+    with pytest.raises(ConfigError, match="--merge"):
+        copy_store(src, dst)
+    report = copy_store(src, dst, merge=True)
     assert report.resumed_after > 0
     assert store_digest(src) == store_digest(dst)
 
 
-def test_resume_false_refuses_a_destination_with_builds() -> None:
+def test_a_destination_with_builds_is_refused_and_left_as_it_was() -> None:
     dst = MemoryStore()
     dst.create_build(BuildRequest(repo="r"))
-    with pytest.raises(ConfigError, match="resume"):  # the user's to choose: exit code 2
-        copy_store(_source(), dst, resume=False)
+    before = store_digest(dst)
+    with pytest.raises(ConfigError, match="holds 1 builds"):  # the user's to choose: exit code 2
+        copy_store(_source(), dst)
+    assert before == store_digest(dst)
+
+
+def test_merging_twice_is_merging_once_and_keeps_the_other_history() -> None:
+    src, dst = _source(4), MemoryStore()
+    own = dst.create_build(BuildRequest(repo="mine", params={"i": "0"}))
+    dst.save_step(StepRun(build_id=own.id, name="build", position=0))
+    dst.append_log(own.id, "build", b"my own log")
+    dst.add_event(Event(kind="build_queued", at=0.5, build_id=own.id))
+    first = copy_store(src, dst, merge=True)
+    after_first = store_digest(dst)
+    second = copy_store(src, dst, merge=True)
+    assert (4, 0) == (first.copied_builds, first.resumed_after)
+    assert (0, 4) == (second.copied_builds, second.resumed_after)
+    assert after_first == store_digest(dst)
+    assert 5 == len(dst.list_builds())
+    assert b"my own log" == dst.read_log(own.id, "build")
+    assert store_digest(src)[0]["events"] + 1 == after_first[0]["events"]
+
+
+def test_a_merge_completes_a_build_that_went_on_in_the_source() -> None:
+    src, dst = MemoryStore(), MemoryStore()
+    b = src.create_build(BuildRequest(repo="r"))
+    src.save_step(StepRun(build_id=b.id, name="test", position=0, status="running"))
+    src.append_log(b.id, "test", b"first half ")
+    copy_store(src, dst)
+    src.append_log(b.id, "test", b"second half")
+    src.save_step(StepRun(build_id=b.id, name="test", position=0, status="passed"))
+    src.update_build(b.id, status="passed", sha="abc", finished_at=3.0)
+    report = copy_store(src, dst, merge=True)
+    assert (0, 1) == (report.copied_builds, report.resumed_after)
+    (copied,) = dst.list_builds()
+    assert ("passed", "abc") == (copied.status.value, copied.sha)
+    assert b"first half second half" == dst.read_log(copied.id, "test")
 
 
 def test_a_copy_that_lost_data_fails_verification() -> None:
@@ -141,3 +180,23 @@ def test_copy_between_the_other_back_ends(tmp_path: Path) -> None:
     assert store_digest(src) == store_digest(third)
     first.close()
     second.close()
+
+
+def test_logs_kept_in_files_travel_with_their_build(tmp_path: Path) -> None:
+    """A SQLite store that keeps a step's log as a range of the sink's file
+    (log_files): the copy carries the bytes themselves, so the destination
+    needs neither the file nor the source's data directory."""
+    src = SQLiteStore(tmp_path / "src.db")
+    build = src.create_build(BuildRequest(repo="r"))
+    src.save_step(StepRun(build_id=build.id, name="test", position=0))
+    log_file = tmp_path / "test.log"
+    log_file.write_bytes(b"prefix that is not the step's" + b"step output \xff\n" * 1000)
+    assert src.record_log_file(build.id, "test", str(log_file), start=29, size=14000)
+    dst = MemoryStore()
+    copy_store(src, dst)
+    log_file.unlink()  # the source's files gone: the copy keeps its bytes
+    (copied,) = dst.list_builds()
+    assert b"step output \xff\n" * 1000 == dst.read_log(copied.id, "test")
+    with pytest.raises(StoreError, match=r"test\.log"):  # never a silently empty copy
+        copy_store(src, MemoryStore())
+    src.close()

@@ -172,7 +172,7 @@ def test_a_file_held_by_a_server_gives_every_cli_command_a_way_out(tmp_path: Pat
         assert holder.stdout is not None
         assert "open" == holder.stdout.readline().strip()
         env = {**os.environ, "SAUCI_STORE": f"duckdb:///{path}", "SAUCI_DATA_DIR": str(tmp_path)}
-        for command in (["builds"], ["show", "1"], ["status"]):
+        for command in (["builds"], ["show", "1"], ["logs", "1"], ["status"], ["trigger", "."]):
             done = subprocess.run(
                 [sys.executable, "-m", "sauci", *command], env=env, capture_output=True, text=True
             )

@@ -37,7 +37,7 @@ from sauci.contrib.django.view_support import (
     text_param,
 )
 from sauci.core.models import BuildRequest, Status
-from sauci.exceptions import ConfigError
+from sauci.exceptions import ConfigError, SauCIError
 
 __all__ = ["cancel", "rerun", "trigger", "webhook"]
 
@@ -189,6 +189,14 @@ def webhook(request: HttpRequest) -> HttpResponse:
             f"(sauci repo add {build_request.repo})"
         )
 
+    def acted_on(build_request: BuildRequest) -> bool:
+        # A delivery recorded as seen whose build is not there was never acted
+        # on (queueing failed after the id was recorded): deliver it again.
+        builds = conf.get_store().list_builds(
+            repo=build_request.repo, ref=build_request.ref, limit=200
+        )
+        return any(b.sha == build_request.sha for b in builds)
+
     result = handle_webhook(
         dict(request.headers),
         body,
@@ -196,8 +204,13 @@ def webhook(request: HttpRequest) -> HttpResponse:
         token=token,
         seen=_seen,
         accept=registered,
+        acted_on=acted_on,
         max_body=max_body,
     )
     scheduler = _scheduler()
-    queued = [scheduler.enqueue(r, actor=r.pusher or "webhook").id for r in result.requests]
+    try:
+        queued = [scheduler.enqueue(r, actor=r.pusher or "webhook").id for r in result.requests]
+    except SauCIError as exc:  # the store failed: the sender should deliver it again
+        message = f"could not queue the build ({exc}); deliver it again"
+        return JsonResponse({"message": message, "builds": []}, status=503)
     return JsonResponse({"message": result.message, "builds": queued}, status=result.status)

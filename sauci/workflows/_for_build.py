@@ -1,0 +1,110 @@
+"""The pipeline of a build a server runs: ``.sauci.yml``, else the project's workflow file.
+
+Given to the server's Runner as its ``pipeline_loader`` by sauci.app. The
+server's policy (``max_timeout``, allowed sandboxes, sandbox capabilities,
+``network``) applies to every kind of file: the native parser checks it,
+and a workflow's steps never name a sandbox, an image, a limit or the
+network, so they run under the server's defaults and cannot ask for more.
+Which actions map to which command is the operator's ``[sauci.actions]``
+table, never the repository's.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sauci.core.models import Build, Pipeline
+from sauci.exceptions import ConfigError
+
+__all__ = ["action_commands", "load_for_build", "workflow_schedules"]
+
+_EVENTS = {"push": "push", "webhook": "push", "manual": "workflow_dispatch", "cron": "schedule"}
+
+
+def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
+    """The pipeline the build runs, checked against the server's ``policy``."""
+    from sauci.workflows._lookup import Options, find_workflow, load_workflow
+
+    found = find_workflow(workspace)
+    if found is None or found[0] == "native":
+        from sauci.core.pipeline import load_pipeline
+
+        return load_pipeline(workspace, **policy)
+    kind, path = found
+    ref = build.ref if build.ref.startswith("refs/") else f"refs/heads/{build.branch or 'main'}"
+    options = Options(
+        github={
+            "event_name": _EVENTS.get(build.event, build.event),
+            "ref": ref,
+            "sha": build.sha,
+            "repository": Path(build.repo).name,
+            "run_id": str(build.id),
+            "actor": build.pusher or build.author,
+            "before": build.old_sha,  # the push's old sha: the changed files (paths filters)
+            "message": build.message,
+            "inputs": dict(build.params),  # workflow_dispatch inputs: `sauci trigger --param`
+        },
+        actions=action_commands(),
+        max_timeout=policy.get("max_timeout"),
+        workspace=workspace,
+        shown_as=os.path.relpath(path, workspace),
+    )
+    return load_workflow(kind, path, options).pipeline
+
+
+def action_commands(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, str]:
+    """The operator's ``[sauci.actions]`` table: ``"owner/repo" = "command"``.
+
+    Read from the same ``sauci.toml`` as the settings ($SAUCI_CONFIG, else
+    the current directory's).
+    """
+    environ = os.environ if environ is None else environ
+    candidates = [Path(environ["SAUCI_CONFIG"])] if environ.get("SAUCI_CONFIG") else []
+    candidates.append((cwd or Path.cwd()) / "sauci.toml")
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
+        table = data.get("sauci", data).get("actions", {})
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise ConfigError(f'{path}: [sauci.actions] maps "owner/repo" to a command string')
+        return {str(k).lower(): v for k, v in table.items()}
+    return {}
+
+
+def workflow_schedules(read: Callable[[str], str | None]) -> list[tuple[str, str]]:
+    """(cron, branch) of ``on.schedule`` in the workflow a repository runs, read through
+    ``read(path)`` (a file at the head commit; a directory gives git's listing).
+
+    For the server's cron trigger when a repository has no ``.sauci.yml``;
+    a workflow with problems gives none (its builds will say why).
+    """
+    from sauci.exceptions import SauCIError
+    from sauci.workflows.github import Settings, plan_github
+
+    listing = read(".github/workflows/") or ""
+    names = sorted(
+        line.strip()
+        for line in listing.splitlines()[1:]
+        if line.strip().endswith((".yml", ".yaml")) and "/" not in line.strip()
+    )
+    preferred = [n for n in names if any(w in n.lower() for w in ("test", "ci"))]
+    for name in (preferred or names)[:1]:
+        text = read(f".github/workflows/{name}")
+        if text is None:
+            return []
+        try:
+            plan = plan_github(text, Settings(file=f".github/workflows/{name}"))
+        except SauCIError:
+            return []
+        return [(s.cron, s.branch) for s in plan.pipeline.schedules]
+    return []

@@ -1,0 +1,44 @@
+"""The GitHub front end as :data:`sauci.workflows.FRONT_ENDS` calls it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from sauci.workflows._lookup import Loaded, Options
+from sauci.workflows.github import Settings, plan_github
+
+__all__ = ["load_github"]
+
+
+def load_github(path: Path, text: str, options: Options) -> Loaded:
+    """The pipeline and plan of the GitHub workflow at ``path`` (its text given)."""
+    shown = options.shown_as or str(path)
+    settings = Settings(
+        workspace=options.workspace or path.parent.parent.parent,
+        job=options.job,
+        github=options.github,
+        actions=options.actions,
+        max_timeout=options.max_timeout,
+        file=shown,
+        path=options.path,
+        changed_files=options.changed_files,
+        inputs=dict(options.github.get("inputs") or {}),
+    )
+    plan = plan_github(text, settings)
+    if plan.has_path_filters and settings.changed_files is None and options.github.get("before"):
+        # A push to a server: its changed files decide on.push.paths (read with
+        # git from the workspace, as GitLab's rules: changes do).
+        from sauci.workflows.gitlab import context_for_build
+
+        context = context_for_build(
+            settings.workspace or path.parent,
+            ref=str(options.github.get("ref") or ""),
+            sha=str(options.github.get("sha") or ""),
+            before=str(options.github["before"]),
+            message=str(options.github.get("message") or "-"),
+        )
+        if context.changed is not None:
+            plan = plan_github(text, attrs.evolve(settings, changed_files=context.changed))
+    return Loaded(pipeline=plan.pipeline, kind="github", path=path, plan=plan.text())

@@ -1,0 +1,227 @@
+"""The actions SauCI runs itself, matched by ``owner/repo`` whatever version is pinned.
+
+Each built-in turns a ``uses:`` step into a job-driver step (or a note) and
+may add to the SauCI step of its job: a cache, artifacts, JUnit reports, or
+a reason to skip the matrix entry. Any other action is a problem naming it,
+unless the operator maps it to a command (``actions`` in the settings).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sauci.workflows.github.pythons import find_python
+
+__all__ = ["EXTERNAL", "ActionResult", "JobParts", "action_name", "builtin_action"]
+
+# Uploads to services outside this machine: skipped with a note.
+EXTERNAL = frozenset(
+    {
+        "codecov/codecov-action",
+        "coverallsapp/github-action",
+        "pypa/gh-action-pypi-publish",
+        "softprops/action-gh-release",
+        "actions/upload-pages-artifact",
+        "actions/deploy-pages",
+        "github/codeql-action",
+        "actions/attest-build-provenance",
+        "sigstore/gh-action-sigstore-python",
+    }
+)
+
+
+@attrs.define
+class JobParts:
+    """What a job's actions add to its SauCI step."""
+
+    cache: tuple[list[str], str, list[str]] | None = None  # paths, key, restore keys
+    artifacts: list[str] = attrs.field(factory=list)
+    junit: list[str] = attrs.field(factory=list)
+    skip: str | None = None  # the matrix entry is skipped, with this reason
+    notes: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class ActionResult:
+    """A driver step (None: the action adds nothing that runs), or a problem."""
+
+    step: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+def action_name(uses: str) -> tuple[str, str]:
+    """``owner/repo`` (lower case, sub-paths kept only for the owner/repo match) and the ref."""
+    name, _, ref = uses.partition("@")
+    parts = name.strip().split("/")
+    return "/".join(parts[:2]).lower(), ref
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"kind": "note", "note": text}
+
+
+def _lines(value: Any) -> list[str]:
+    return [line.strip() for line in str(value or "").splitlines() if line.strip()]
+
+
+def _truthy_input(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def builtin_action(
+    name: str,
+    inputs: Mapping[str, Any],
+    parts: JobParts,
+    *,
+    workspace: Path | None,
+    path: str | None = None,
+    mapped: Mapping[str, str] | None = None,
+) -> ActionResult:
+    """The job-driver step for the action ``name`` (``owner/repo``) with ``inputs``."""
+    if mapped and name in mapped:
+        # As GitHub hands inputs to an action: INPUT_<NAME> variables.
+        env = {"INPUT_" + k.upper().replace(" ", "_"): str(v) for k, v in inputs.items()}
+        return ActionResult({"kind": "run", "run": mapped[name], "input_env": env})
+    handler = _HANDLERS.get(name)
+    if handler is not None:
+        return handler(inputs, parts, workspace, path)
+    if name in EXTERNAL:
+        return ActionResult(_note(f"{name} uploads to a service outside this machine: skipped"))
+    return ActionResult(
+        problem=f"the action {name!r} is not one SauCI runs itself (checkout, setup-python, "
+        "setup-uv, cache, upload-artifact, alls-green); map it to a command under "
+        "[actions] in sauci.toml (docs/workflows.md#other-actions)"
+    )
+
+
+def _checkout(
+    inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
+) -> ActionResult:
+    if inputs.get("repository"):
+        return ActionResult(
+            problem="actions/checkout of another repository ('repository:') is not supported"
+        )
+    where = str(inputs.get("path") or "").strip()
+    script = []
+    if where and where not in (".", "./"):
+        return ActionResult(
+            problem="actions/checkout with 'path:' is not supported: SauCI's workspace is the checkout"
+        )
+    if str(inputs.get("submodules", "")).lower() in ("true", "recursive"):
+        recursive = " --recursive" if str(inputs.get("submodules")).lower() == "recursive" else ""
+        script.append(f"if [ -e .git ]; then git submodule update --init{recursive}; fi")
+    if not script:
+        depth = inputs.get("fetch-depth")
+        note = "the workspace already holds the commit"
+        if depth is not None and str(depth) != "1":
+            note += f" (fetch-depth {depth}: the workspace's git history is what SauCI has)"
+        return ActionResult(_note(note))
+    return ActionResult({"kind": "run", "run": "\n".join(script)})
+
+
+def _setup_python(
+    inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
+) -> ActionResult:
+    versions = _lines(inputs.get("python-version"))
+    if not versions and inputs.get("python-version-file"):
+        file = str(inputs["python-version-file"])
+        if workspace is None:
+            return ActionResult(problem="'python-version-file' needs the workspace to read")
+        try:
+            versions = _lines((workspace / file).read_text(encoding="utf-8"))[:1]
+        except OSError as exc:
+            return ActionResult(problem=f"cannot read python-version-file {file!r}: {exc.strerror}")
+    if not versions:
+        versions = ["3"]  # the runner's default Python: the newest on this machine
+    version = versions[-1]  # setup-python installs all; the last is the default
+    if inputs.get("cache"):
+        parts.notes.append(
+            f"setup-python cache: {inputs['cache']}: pip and uv downloads are cached by SauCI for every step"
+        )
+    if "${{" not in version and find_python(version, path) is None and parts.skip is None:
+        if _truthy_input(inputs.get("allow-prereleases", False)):
+            parts.notes.append(
+                f"python {version} is not on this machine; the job fails (allow-prereleases)"
+            )
+        else:
+            parts.skip = f"skipped: python {version} is not installed on this machine"
+    return ActionResult({"kind": "python", "version": version})
+
+
+def _setup_uv(
+    inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
+) -> ActionResult:
+    if shutil.which("uv", path=path) is None and parts.skip is None:
+        parts.skip = "skipped: astral-sh/setup-uv: uv is not installed on this machine"
+    script = ['echo "uv: $(command -v uv)"; uv --version']
+    version = str(inputs.get("python-version") or "").strip()
+    if version:
+        script.append(f'echo "UV_PYTHON={version}" >> "$GITHUB_ENV"')
+    if _truthy_input(inputs.get("activate-environment", False)):
+        script.append(
+            'uv venv .venv && echo "$PWD/.venv/bin" >> "$GITHUB_PATH" && echo "VIRTUAL_ENV=$PWD/.venv" >> "$GITHUB_ENV"'
+        )
+    return ActionResult(
+        {"kind": "run", "run": "\n".join(script), "shell_template": ["bash", "-e", "{0}"]}
+    )
+
+
+def _cache(
+    inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
+) -> ActionResult:
+    paths = _lines(inputs.get("path"))
+    key = str(inputs.get("key") or "").strip()
+    if not paths or not key:
+        return ActionResult(problem="actions/cache needs 'path' and 'key'")
+    if parts.cache is not None:
+        parts.notes.append(
+            "a second actions/cache in the job is ignored: SauCI keeps one cache per job"
+        )
+        return ActionResult(_note("ignored: SauCI keeps one cache per job"))
+    parts.cache = (paths, key, _lines(inputs.get("restore-keys")))
+    return ActionResult(
+        _note("SauCI's cache: restored before the job started, saved after it passes")
+    )
+
+
+def _upload_artifact(
+    inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
+) -> ActionResult:
+    globs = [g for g in _lines(inputs.get("path")) if not g.startswith("!")]
+    if not globs:
+        return ActionResult(problem="actions/upload-artifact needs 'path'")
+    for glob in globs:
+        pattern = glob.rstrip("/")
+        if pattern.endswith("/") or os.path.splitext(pattern)[1] == "":
+            pattern = pattern + "/**"  # a directory: everything in it
+        parts.artifacts.append(pattern)
+        if pattern.endswith(".xml"):
+            parts.junit.append(pattern)  # a JUnit report shows its tests in the page
+    return ActionResult(
+        _note(f"kept as the build's artifacts when the job ends: {', '.join(globs)}")
+    )
+
+
+def _alls_green(
+    inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
+) -> ActionResult:
+    return ActionResult(
+        _note("every job this one needs ended as allowed (SauCI checked them before it started)")
+    )
+
+
+_Handler = Callable[[Mapping[str, Any], JobParts, "Path | None", "str | None"], ActionResult]
+_HANDLERS: dict[str, _Handler] = {
+    "actions/checkout": _checkout,
+    "actions/setup-python": _setup_python,
+    "astral-sh/setup-uv": _setup_uv,
+    "actions/cache": _cache,
+    "actions/upload-artifact": _upload_artifact,
+    "re-actors/alls-green": _alls_green,
+}

@@ -1,0 +1,104 @@
+"""Local composite actions (``uses: ./path``): their steps run in the job, in place of the step.
+
+The action's ``action.yml`` (or ``action.yaml``) is read from the workspace,
+never through a link out of it; its ``inputs`` (defaults, then the step's
+``with:``) are the ``inputs`` context of its steps. The step's ``if:`` and
+``env`` apply to each of its steps. Actions may use other local actions, to
+a depth of five.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sauci.workflows.github._reading import LList, LMap, Problems, parse_yaml
+
+__all__ = ["MAX_DEPTH", "composite_steps"]
+
+MAX_DEPTH = 5
+
+
+def composite_steps(
+    uses: str,
+    step: LMap,
+    contexts: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    problems: Problems,
+    *,
+    workspace: Path | None,
+    expand: Callable[[Any, Mapping[str, Any], Problems, int], list[dict[str, Any]]],
+    depth: int,
+) -> list[dict[str, Any]]:
+    """The driver steps of the local action ``uses``; [] with problems added when it cannot be read."""
+    at = step.at("uses")
+    if depth >= MAX_DEPTH:
+        problems.add(at, f"'uses: {uses}': local actions nest more than {MAX_DEPTH} deep")
+        return []
+    if workspace is None:
+        problems.add(at, f"'uses: {uses}': a local action needs the workspace to read")
+        return []
+    found = _action_file(workspace, uses)
+    if isinstance(found, str):
+        problems.add(at, f"'uses: {uses}': {found}")
+        return []
+    path, text = found
+    inner = Problems(os.path.relpath(path, workspace))
+    doc = parse_yaml(text, inner)
+    runs = doc.get("runs") if isinstance(doc, LMap) else None
+    if not isinstance(runs, LMap) or runs.get("using") != "composite":
+        if not inner:
+            using = runs.get("using") if isinstance(runs, LMap) else None
+            inner.add((1, 1), f"only composite actions run here ('runs.using: {using}')")
+        problems.items += inner.items
+        return []
+    values: dict[str, Any] = {}
+    declared = doc.get("inputs")
+    if isinstance(declared, Mapping):
+        for name, spec in declared.items():
+            if isinstance(spec, Mapping) and "default" in spec:
+                values[name] = "" if spec["default"] is None else str(spec["default"])
+    values.update({k: str(v) for k, v in inputs.items()})
+    ctx = {**contexts, "inputs": values}
+    steps = runs.get("steps")
+    out: list[dict[str, Any]] = []
+    if isinstance(steps, LList):
+        for raw in steps:
+            for made in expand(raw, ctx, inner, depth + 1):
+                out.append(_within(made, step))
+    problems.items += inner.items
+    return out
+
+
+def _within(made: dict[str, Any], step: LMap) -> dict[str, Any]:
+    """A step of the action, under the calling step's ``if:`` and ``env``."""
+    outer_if = step.get("if")
+    if outer_if is not None:
+        from sauci.workflows.github._context import condition_source
+
+        source = condition_source(outer_if)
+        made["if"] = f"({source}) && ({made['if']})" if made.get("if") else source
+        made.setdefault("if_at", list(step.at("if")))
+    return made
+
+
+def _action_file(workspace: Path, uses: str) -> tuple[Path, str] | str:
+    """The action file of ``./dir`` and its text, or why it cannot be read."""
+    base = os.path.realpath(workspace)
+    folder = os.path.realpath(workspace / uses)
+    if os.path.commonpath([base, folder]) != base:
+        return "the action is outside the repository"
+    for name in ("action.yml", "action.yaml"):
+        path = Path(folder) / name
+        if os.path.islink(path):
+            return f"{name} is a symbolic link"
+        if path.is_file():
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                with os.fdopen(fd, "rb") as fh:
+                    return path, fh.read(1024 * 1024).decode("utf-8", "replace")
+            except OSError as exc:
+                return f"cannot read {name}: {exc.strerror}"
+    return "no action.yml in it"

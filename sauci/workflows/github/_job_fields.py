@@ -1,0 +1,60 @@
+"""Fields of a job read as they are: its ``outputs``, ``runs-on`` labels and ``defaults.run``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sauci.workflows.github._context import fill_static
+from sauci.workflows.github._matrix import matrix_text
+from sauci.workflows.github._reading import LMap, Problems, where
+from sauci.workflows.github._steps import shell_template
+
+__all__ = ["job_defaults", "job_outputs", "runs_on_labels"]
+
+
+def job_outputs(job: LMap, problems: Problems) -> dict[str, str]:
+    """The job's ``outputs``, as written: the job driver evaluates them when the job ends."""
+    outputs = job.get("outputs")
+    if outputs is None:
+        return {}
+    if not isinstance(outputs, LMap):
+        problems.add(job.at("outputs"), "'outputs' must be a mapping of names to values")
+        return {}
+    return {str(k): matrix_text(v) for k, v in outputs.items()}
+
+
+def runs_on_labels(
+    value: Any, ctx: Mapping[str, Any], at: tuple[int, int], problems: Problems
+) -> list[str]:
+    if isinstance(value, Mapping):
+        value = value.get("labels", value.get("group", ""))
+    items = value if isinstance(value, list) else [value]
+    labels = []
+    for item in items:
+        try:
+            text = fill_static(matrix_text(item), ctx, where(item, at), keep_runtime=False)
+        except Exception as exc:
+            problems.add(where(item, at), str(exc))
+            continue
+        labels.append(text)
+    return labels
+
+
+def job_defaults(doc: LMap, job: LMap, problems: Problems) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for level in (doc, job):
+        defaults = level.get("defaults")
+        if defaults is not None and not (
+            isinstance(defaults, LMap) and isinstance(defaults.get("run", LMap()), LMap)
+        ):
+            problems.add(level.at("defaults"), "'defaults' must be a mapping with a 'run' mapping")
+            continue
+        if isinstance(defaults, Mapping) and isinstance(defaults.get("run"), Mapping):
+            run = defaults["run"]
+            for key in ("shell", "working-directory"):
+                if key in run:
+                    out[key] = run[key]
+            if "shell" in run:
+                shell_template(run["shell"], problems, run.at("shell"))
+    return out
