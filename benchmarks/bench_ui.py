@@ -9,6 +9,8 @@ Prints, each beside a bare baseline measured in the same run:
 - the log page of a 100 MB log: server time (first view, which counts the
   log's newlines, and later views) and, in headless Chromium, first
   contentful paint, beside the paint of a trivial page;
+- the tests page of a build with 62,435 tests (the first page, a filtered
+  one, a deep one) and one test's history: server time and first paint;
 - the time from a line being written to a running step's log file until it is
   in the open page's DOM (server-sent events), beside a fetch() round trip.
 Targets: 100 ms, 100 ms, 300 ms, 500 ms.
@@ -74,6 +76,28 @@ def fill(db: Path, builds: int) -> None:
             " signal, attempt, allow_failure, needs, started_at, finished_at, log_bytes, log_path)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             step_rows,
+        )
+    conn.close()
+
+
+def fill_tests(db: Path, build_id: int, count: int) -> None:
+    """``count`` test results of one build (1 in 500 failed, with a message and output)."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA synchronous = OFF")
+    rows = []
+    for i in range(count):
+        failed = i % 500 == 17
+        rows.append(
+            (build_id, "unit", f"test_case_{i:06d}", f"pkg.module{i % 300}.TestThing",
+             "failed" if failed else ("skipped" if i % 97 == 0 else "passed"), 0.01 * (i % 50),
+             "expected:<1> but was:<2>" if failed else "",
+             "Traceback (most recent call last):\n  ...\nAssertionError\n" if failed else "", "")
+        )  # fmt: skip
+    with conn:
+        conn.executemany(
+            "INSERT INTO test_results (build_id, step, name, classname, status, duration,"
+            " message, text, file) VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
         )
     conn.close()
 
@@ -170,6 +194,7 @@ def main() -> int:
     parser.add_argument("--builds", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--log-mib", type=int, default=100)
+    parser.add_argument("--tests", type=int, default=62_435)
     args = parser.parse_args()
 
     from sauci.core.models import Status, StepRun
@@ -189,11 +214,24 @@ def main() -> int:
     big_id = args.builds  # the newest build gets the big log
     store.save_step(StepRun(build_id=big_id, name="unit", position=3, status=Status.PASSED,
                             log_path=str(log), log_bytes=log.stat().st_size))  # fmt: skip
+    # A failed step with the same 100 MiB log and no error line in it: its
+    # page first looks for one in the last 16 tails (4 MiB).
+    store.save_step(StepRun(build_id=big_id - 3, name="unit", position=3, status=Status.FAILED,
+                            log_path=str(log), log_bytes=log.stat().st_size))  # fmt: skip
     live_log = tmp / "live.log"
     live_log.write_bytes(b"starting\n")
     store.update_build(big_id - 1, status=Status.RUNNING, finished_at=None)
     store.save_step(StepRun(build_id=big_id - 1, name="unit", position=3, status=Status.RUNNING,
                             log_path=str(live_log)))  # fmt: skip
+
+    tests_id = big_id - 2  # a failed build with many tests
+    store.update_build(tests_id, status=Status.FAILED)
+    t = time.perf_counter()
+    fill_tests(db, tests_id, args.tests)
+    print(
+        f"filled {args.tests} test results of build {tests_id} in {time.perf_counter() - t:.1f} s"
+    )
+    args.tests_id = tests_id
 
     configure_django(store)
     from django.test import Client
@@ -218,8 +256,30 @@ def main() -> int:
          median_ms(get(f"/ci/builds/?repo={quote(REPO)}&before=50000"), args.runs), 100),
         ("build list, filtered status=failed",
          median_ms(get(f"/ci/builds/?repo={quote(REPO)}&status=failed"), args.runs), 100),
+        ("build list, text search q=message 4242",
+         median_ms(get(f"/ci/builds/?repo={quote(REPO)}&q=message+4242"), args.runs), 100),
+        ("build list, newer page ?after=50000",
+         median_ms(get(f"/ci/builds/?repo={quote(REPO)}&after=50000"), args.runs), 100),
         ("build page (10 steps)",
          median_ms(get(f"/ci/builds/{args.builds // 2}/"), args.runs), 100),
+    ]  # fmt: skip
+    tests_url = f"/ci/builds/{tests_id}/tests/"
+    n = args.tests
+    rows += [
+        (f"tests page, {n} tests, first page", median_ms(get(tests_url), args.runs), 100),
+        (f"tests page, {n} tests, status=failed",
+         median_ms(get(tests_url + "?status=failed"), args.runs), 100),
+        (f"tests page, {n} tests, name search",
+         median_ms(get(tests_url + "?q=case_0312"), args.runs), 100),
+        (f"tests page, {n} tests, last page",
+         median_ms(get(tests_url + f"?page={-(-n // 100)}"), args.runs), 100),
+        (f"build page of the {n}-test build",
+         median_ms(get(f"/ci/builds/{tests_id}/"), args.runs), 100),
+        ("analytics page of the repository",
+         median_ms(get(f"/ci/analytics/?repo={quote(REPO)}"), args.runs), 100),
+        ("one test's history (30 builds)",
+         median_ms(get(f"/ci/tests/history/?repo={quote(REPO)}&classname=pkg.module17.TestThing"
+                       "&name=test_case_000017"), args.runs), 100),
     ]  # fmt: skip
     log_url = f"/ci/builds/{big_id}/log/unit"
     t = time.perf_counter()
@@ -229,6 +289,11 @@ def main() -> int:
     rows.append(
         (f"{args.log_mib} MiB log page, later views", median_ms(get(log_url), args.runs), 300)
     )
+    failed_url = f"/ci/builds/{big_id - 3}/log/unit"
+    rows.append(
+        (f"{args.log_mib} MiB failed log page (first-error scan)",
+         median_ms(get(failed_url), args.runs), 300)
+    )  # fmt: skip
 
     print(f"\n{'what':<48} {'median ms':>10} {'target':>8}")
     for what, ms, target in rows:
@@ -273,6 +338,11 @@ def browser_numbers(tmp: Path, big_id: int, live_log: Path, args) -> None:
         print(
             f"{f'first contentful paint, {args.log_mib} MiB log page':<48} {paint:>10.1f} {300:>8}"
         )
+        tests_paint = statistics.median(
+            fcp(page, f"{base}/ci/builds/{args.tests_id}/tests/") for _ in range(5)
+        )
+        what = f"first contentful paint, {args.tests} tests page"
+        print(f"{what:<48} {tests_paint:>10.1f} {1000:>8}")
 
         page.goto(f"{base}/ci/builds/{big_id - 1}/log/unit")
         page.wait_for_timeout(500)  # the EventSource connects
@@ -291,7 +361,9 @@ def browser_numbers(tmp: Path, big_id: int, live_log: Path, args) -> None:
             written = time.time() * 1000
             with open(live_log, "ab") as fh:
                 fh.write(f"marker-{i}\n".encode())
-            page.wait_for_function(f"window.seen && window.seen['{i}'] !== undefined", timeout=5000)
+            page.wait_for_function(
+                "(i) => window.seen && window.seen[i] !== undefined", arg=str(i), timeout=5000
+            )
             delays.append(page.evaluate(f"window.seen['{i}']") - written)
             page.wait_for_timeout(150)
         rtt = []

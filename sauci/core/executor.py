@@ -167,12 +167,14 @@ class Executor(StepExecutor):
                 )
             )
         for name, earlier in (reuse or {}).items():
-            if name in runs and earlier.status is Status.PASSED:
+            # Passed results ("rerun failed"), or failed ones too ("rerun one step").
+            if name in runs and earlier.status in (Status.PASSED, Status.FAILED):
+                kept = f": {earlier.reason}" if earlier.reason else ""
                 runs[name] = self._finish(
                     build,
                     runs[name],
-                    status=Status.PASSED,
-                    reason=f"reused from build {earlier.build_id}",
+                    status=earlier.status,
+                    reason=f"reused from build {earlier.build_id}{kept}",
                     exit_code=earlier.exit_code,
                     started_at=earlier.started_at,
                     finished_at=earlier.finished_at,

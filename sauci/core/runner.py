@@ -19,7 +19,7 @@ from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
-from sauci.core.rerun import reusable_steps
+from sauci.core.rerun import RERUN_STEP_PARAM, reusable_steps
 from sauci.core.secrets import Secrets
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
@@ -182,7 +182,11 @@ class LocalRunner:
         try:
             reuse = None
             if build.reuse_from is not None:
-                reuse = reusable_steps(pipeline, self.store.list_steps(build.reuse_from))
+                reuse = reusable_steps(
+                    pipeline,
+                    self.store.list_steps(build.reuse_from),
+                    step=build.params.get(RERUN_STEP_PARAM),
+                )
             return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
             # Every step's processes are gone: a slot is made clean for the

@@ -16,6 +16,7 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status
+from sauci.core.rerun import RERUN_STEP_PARAM
 from sauci.core.trigger_once import asked_first
 from sauci.exceptions import ConfigError
 from sauci.typing import Store
@@ -167,26 +168,37 @@ class Scheduler:
         emit("build_cancel_requested", build=build)  # the server passes it on at once
         return build
 
-    def rerun(self, build_id: int, *, failed_only: bool = False, actor: str = "") -> Build:
-        """Queue the same commit again; ``failed_only`` keeps the steps that passed."""
+    def rerun(
+        self, build_id: int, *, failed_only: bool = False, step: str | None = None, actor: str = ""
+    ) -> Build:
+        """Queue the same commit again; ``failed_only`` keeps the steps that passed;
+        ``step`` runs that one step again with the steps it needs and keeps the
+        other results (sauci.core.rerun.reusable_steps)."""
         old = self.store.get_build(build_id)
-        if failed_only and not old.status.done:
+        what = "its failed steps" if step is None else f"step {step!r}"
+        if (failed_only or step is not None) and not old.status.done:
             raise ConfigError(
-                f"build {build_id} is still {old.status.value}; rerun its failed steps when it ends"
+                f"build {build_id} is still {old.status.value}; rerun {what} when it ends"
             )
+        if step is not None and step not in {s.name for s in self.store.list_steps(build_id)}:
+            raise ConfigError(f"build {build_id} has no step {step!r}")
+        params = {k: v for k, v in old.params.items() if k != RERUN_STEP_PARAM}
+        if step is not None:
+            params[RERUN_STEP_PARAM] = step
         request = BuildRequest(
             repo=old.repo,
             ref=old.ref,
             sha=old.sha,
             event="rerun",
             priority=PRIORITY["rerun"],
-            params=old.params,
+            params=params,
             author=old.author,
             message=old.message,
             pusher=actor,
-            reuse_from=old.id if failed_only else None,
+            reuse_from=old.id if failed_only or step is not None else None,
         )
         build = self.store.create_build(request)
-        self._event("build_rerun", build.id, actor, of=old.id, failed_only=failed_only)
+        extra = {"step": step} if step is not None else {}
+        self._event("build_rerun", build.id, actor, of=old.id, failed_only=failed_only, **extra)
         emit("build_queued", build=build)
         return build

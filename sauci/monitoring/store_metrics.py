@@ -38,6 +38,7 @@ _STORE_OPERATIONS = frozenset(
         "log_size",
         "add_test_results",
         "list_test_results",
+        "page_test_results",
         "add_artifacts",
         "list_artifacts",
         "add_event",

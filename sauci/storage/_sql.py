@@ -35,6 +35,7 @@ from sauci.storage._sql_contract import (
     fetchone,
     to_json,
 )
+from sauci.storage._sql_tests import TestsSQL
 from sauci.storage._sql_workers import WorkersSQL
 
 __all__ = [
@@ -150,7 +151,7 @@ _SQL_ADD_EVENT = (
 )
 
 
-class SQLStoreBase(BuildsSQL, WorkersSQL, Closing):
+class SQLStoreBase(BuildsSQL, TestsSQL, WorkersSQL, Closing):
     """The Store protocol in portable SQL; subclasses set ``self._db``.
 
     Each write runs in one write transaction; each read is a single

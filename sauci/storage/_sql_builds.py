@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-import attrs
-
 from sauci.core.models import Build, BuildRequest, EndedBy, Status
 from sauci.exceptions import NotFoundError, StoreError
 from sauci.storage._fields import (
@@ -24,7 +22,14 @@ from sauci.storage._fields import (
     finish_fields,
     request_fields,
 )
-from sauci.storage._sql_contract import Executor, Row, Transaction, fetchone, to_json
+from sauci.storage._sql_contract import (
+    Executor,
+    Row,
+    Transaction,
+    fetchone,
+    like_pattern,
+    to_json,
+)
 from sauci.typing import BuildQuery
 
 __all__ = ["UPDATABLE_BUILD_FIELDS", "BuildsSQL", "check_update_fields"]
@@ -200,20 +205,43 @@ class BuildsSQL:
 
     def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
         q = BuildQuery.of(query, **filters)
-        # Only the filters given become conditions: plans that use the
-        # indexes, and no untyped NULL parameters (PostgreSQL rejects those).
-        given = {k: v for k, v in attrs.asdict(q, recurse=False).items() if v is not None}
-        params = {k: _value(v) for k, v in given.items()}
-        where = [f"{k} = :{k}" for k in given if k not in ("before_id", "limit")]
+        where, params = self._build_where(q)
         if q.before_id is not None:
             where.append("id < :before_id")
+            params["before_id"] = q.before_id
+        if q.after_id is not None:
+            where.append("id > :after_id")
+            params["after_id"] = q.after_id
+        params["limit"] = q.limit
         sql = f"SELECT {_BUILD_COLS} FROM builds"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT :limit"
+        # A newer page is the builds nearest above after_id: read upwards.
+        sql += f" ORDER BY id {'ASC' if q.after_id is not None else 'DESC'} LIMIT :limit"
         with self._tx("list builds") as tx:
             rows = tx.fetchall(sql, params)
-        return [_build(r) for r in rows]
+        builds = [_build(r) for r in rows]
+        return builds[::-1] if q.after_id is not None else builds
+
+    def _build_where(self, q: BuildQuery) -> tuple[list[str], dict[str, Any]]:
+        """The conditions of ``q``'s filters (not its page). Only the filters
+        given become conditions: plans that use the indexes, and no untyped
+        NULL parameters (PostgreSQL rejects those)."""
+        params: dict[str, Any] = {}
+        where = []
+        for key in ("repo", "ref", "status", "event", "author"):
+            value = getattr(q, key)
+            if value is not None:
+                where.append(f"{key} = :{key}")
+                params[key] = _value(value)
+        if q.text:
+            params["text"] = like_pattern(q.text)
+            # SQLite's LIKE ignores ASCII case already; LOWER() costs a call a row.
+            folds = bool(getattr(getattr(self, "_db", None), "like_folds_case", False))
+            cols = ("message", "author", "ref", "sha")
+            likes = [f"{c if folds else f'LOWER({c})'} LIKE :text ESCAPE '\\'" for c in cols]
+            where.append("(" + " OR ".join(likes) + ")")
+        return where, params
 
     def list_repos(self) -> list[str]:
         with self._tx("list repos") as tx:
@@ -223,10 +251,14 @@ class BuildsSQL:
 
     # analytics
 
-    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
-        where, params = "", {}
+    def build_stats(
+        self, *, repo: str | None = None, query: BuildQuery | None = None
+    ) -> Mapping[str, Any]:
+        conditions, params = self._build_where(query or BuildQuery())
         if repo is not None:
-            where, params = " WHERE repo = :repo", {"repo": repo}
+            conditions.append("repo = :repo_")
+            params["repo_"] = repo
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
         # One statement, so the counts and the mean come from one snapshot.
         timed = "finished_at IS NOT NULL AND started_at IS NOT NULL"
         sql = (

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sauci.exceptions import StoreError
 
-__all__ = ["ConflictError", "Executor", "Row", "Transaction", "fetchone", "to_json"]
+__all__ = ["ConflictError", "Executor", "Row", "Transaction", "fetchone", "like_pattern", "to_json"]
 
 # A row of a query, by column name (or the alias the query gives it).
 Row = Mapping[str, Any]
@@ -58,6 +58,12 @@ class Executor(Protocol):
     def transaction(self, what: str, *, write: bool) -> AbstractContextManager[Transaction]: ...
 
     def close(self) -> None: ...
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) for ``text`` lowered, anywhere in a value."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def fetchone(tx: Transaction, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:

@@ -20,7 +20,7 @@ from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
 from sauci.storage._fields import check_update_fields, json_copy, new_build, nothing_to_read
-from sauci.typing import BuildQuery
+from sauci.typing import BuildQuery, TestPage, TestQuery
 
 __all__ = ["MemoryStore"]
 
@@ -121,14 +121,9 @@ class MemoryStore(Closing):
 
     def list_builds(self, query: BuildQuery | None = None, /, **filters: Any) -> list[Build]:
         q = BuildQuery.of(query, **filters)
-        out: list[Build] = []
         with self._lock:
-            for build_id in sorted(self._builds, reverse=True):
-                if len(out) >= q.limit:
-                    break
-                if q.matches(b := self._builds[build_id]):
-                    out.append(_copy(b))
-        return out
+            newest = (self._builds[i] for i in sorted(self._builds, reverse=True))
+            return [_copy(b) for b in q.select(newest)]
 
     # registered repositories and webhook deliveries
 
@@ -225,6 +220,9 @@ class MemoryStore(Closing):
         with self._lock:
             return list(self._tests.get(build_id, ()))
 
+    def page_test_results(self, build_id: int, query: TestQuery) -> TestPage:
+        return query.page(self.list_test_results(build_id))
+
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         with self._lock:
             self._require_build(build_id)
@@ -253,9 +251,14 @@ class MemoryStore(Closing):
 
     # analytics
 
-    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+    def build_stats(
+        self, *, repo: str | None = None, query: BuildQuery | None = None
+    ) -> Mapping[str, Any]:
+        match = (query or BuildQuery()).filters.matches
         with self._lock:
-            builds = [b for b in self._builds.values() if repo is None or b.repo == repo]
+            builds = [
+                b for b in self._builds.values() if (repo is None or b.repo == repo) and match(b)
+            ]
         by_status: dict[str, int] = {}
         for b in builds:
             by_status[b.status.value] = by_status.get(b.status.value, 0) + 1

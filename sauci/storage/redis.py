@@ -43,7 +43,7 @@ from sauci.storage._fields import (
     worker_to_dict,
 )
 from sauci.storage._redis_connection import RedisConnection
-from sauci.typing import BuildQuery
+from sauci.typing import BuildQuery, TestPage, TestQuery
 
 __all__ = ["RedisStore"]
 
@@ -148,12 +148,17 @@ class RedisStore(RedisConnection, Closing):
             index = self._k("repo", q.repo)
         else:
             index = self._k("builds")
-        top = "+inf" if q.before_id is None else f"({q.before_id}"
+        # Newest first from before_id down; with after_id, oldest first from it up.
+        up = q.after_id is not None
+        edge = f"({q.after_id}" if up else ("+inf" if q.before_id is None else f"({q.before_id}")
         out: list[Build] = []
         batch = max(q.limit, 50)
         with self._errors("list builds"):
             while len(out) < q.limit:
-                ids = self._r.zrevrangebyscore(index, top, "-inf", start=0, num=batch)
+                if up:
+                    ids = self._r.zrangebyscore(index, edge, "+inf", start=0, num=batch)
+                else:
+                    ids = self._r.zrevrangebyscore(index, edge, "-inf", start=0, num=batch)
                 if not ids:
                     break
                 pipe = self._r.pipeline(transaction=False)
@@ -164,8 +169,9 @@ class RedisStore(RedisConnection, Closing):
                         continue
                     if q.matches(b := _build(raw)):
                         out.append(b)
-                top = f"({int(ids[-1])}"
-        return out[: q.limit]
+                edge = f"({int(ids[-1])}"
+        out = out[: q.limit]
+        return out[::-1] if up else out
 
     def list_repos(self) -> list[str]:
         with self._errors("list repos"):
@@ -286,6 +292,10 @@ class RedisStore(RedisConnection, Closing):
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         return [(s, TestCase(**f)) for s, f in self._rows("tests", build_id)]
 
+    def page_test_results(self, build_id: int, query: TestQuery) -> TestPage:
+        # Redis has no query language for a list of JSON rows: filter here.
+        return query.page(self.list_test_results(build_id))
+
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         self._add_rows("artifacts", build_id, step, [attrs.asdict(a) for a in artifacts])
 
@@ -314,8 +324,13 @@ class RedisStore(RedisConnection, Closing):
 
     # analytics
 
-    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
+    def build_stats(
+        self, *, repo: str | None = None, query: BuildQuery | None = None
+    ) -> Mapping[str, Any]:
+        repo = repo if repo is not None else (query.repo if query else None)
         index = self._k("builds") if repo is None else self._k("repo", repo)
+        if query is not None:
+            return self._filtered_stats(index, repo, query.filters)
         by_status: dict[str, int] = {}
         durations: list[float] = []
         with self._errors("compute build stats"):
@@ -332,6 +347,30 @@ class RedisStore(RedisConnection, Closing):
                     started, finished = json.loads(started), json.loads(finished)
                     if started is not None and finished is not None:
                         durations.append(finished - started)
+        return {
+            "total": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+            "mean_duration": sum(durations) / len(durations) if durations else None,
+        }
+
+    def _filtered_stats(self, index: str, repo: str | None, query: BuildQuery) -> Mapping[str, Any]:
+        # Filters other than the repository need each build's fields.
+        by_status: dict[str, int] = {}
+        durations: list[float] = []
+        with self._errors("compute build stats"):
+            ids = self._r.zrange(index, 0, -1)
+            for i in range(0, len(ids), 1000):
+                pipe = self._r.pipeline(transaction=False)
+                for build_id in ids[i : i + 1000]:
+                    pipe.hgetall(self._k("build", int(build_id)))
+                for raw in pipe.execute():
+                    if not raw or not query.matches(b := _build(raw)):
+                        continue
+                    if repo is not None and b.repo != repo:
+                        continue
+                    by_status[b.status.value] = by_status.get(b.status.value, 0) + 1
+                    if b.duration is not None:
+                        durations.append(b.duration)
         return {
             "total": sum(by_status.values()),
             "by_status": dict(sorted(by_status.items())),

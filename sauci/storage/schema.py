@@ -82,6 +82,14 @@ sa.Index("ix_builds_repo_id", builds.c.repo, builds.c.id)
 # Matches the claim's ORDER BY priority DESC, id ASC exactly.
 sa.Index("ix_builds_status_priority_id", builds.c.status, builds.c.priority.desc(), builds.c.id)
 sa.Index("ix_builds_ref", builds.c.ref)
+# A repository's counts by status and mean duration from the index alone (0004).
+sa.Index(
+    "ix_builds_repo_status_times",
+    builds.c.repo,
+    builds.c.status,
+    builds.c.started_at,
+    builds.c.finished_at,
+)
 
 steps = sa.Table(
     "steps",
@@ -158,6 +166,13 @@ test_results = sa.Table(
     sqlite_autoincrement=True,
 )
 sa.Index("ix_test_results_build_id_id", test_results.c.build_id, test_results.c.id)
+# A page of a build's tests, failures first, and the counts by status (0004).
+sa.Index(
+    "ix_test_results_build_id_status_id",
+    test_results.c.build_id,
+    test_results.c.status,
+    test_results.c.id,
+)
 
 artifacts = sa.Table(
     "artifacts",

@@ -81,6 +81,7 @@ class _Executor:
         self._owned = owned
         dialect = engine.dialect
         self._sqlite = dialect.name == "sqlite"
+        self.like_folds_case = self._sqlite  # SQLite's LIKE ignores ASCII case
         self.returning = bool(dialect.insert_returning and dialect.update_returning)
         # Concurrent claimers skip a row another one has locked instead of
         # waiting for it and then finding it taken.

@@ -89,6 +89,7 @@ class _Executor:
     returning = _HAS_RETURNING
     lock_clause = ""
     append_lock = ""  # BEGIN IMMEDIATE serializes every write
+    like_folds_case = True  # LIKE ignores ASCII case: no LOWER() needed
 
     def __init__(self, path: str, timeout: float) -> None:
         self.path = path

@@ -65,6 +65,7 @@ _READS = frozenset(
         "read_log",
         "log_size",
         "list_test_results",
+        "page_test_results",
         "list_artifacts",
         "list_events",
         "build_stats",

@@ -214,6 +214,43 @@ class BuildStoreConformance(StorePartConformance):
             assert every == pages
         assert [] == store.list_builds(before_id=1)
 
+    def test_list_builds_finds_text_in_message_author_ref_and_sha(self, store: Store) -> None:
+        a = store.create_build(build_request(message="Fix the Parser", author="ada"))
+        b = store.create_build(build_request(ref="refs/heads/feature/PARSER-2", sha="ab12" * 10))
+        c = store.create_build(build_request(author="Bob <bob@parser.example>", message="50%_off"))
+        store.create_build(build_request(message="unrelated"))
+
+        def ids(**kw: Any) -> list[int]:
+            return [x.id for x in store.list_builds(**kw)]
+
+        assert [c.id, b.id, a.id] == ids(text="parser")
+        assert [b.id] == ids(text="B12AB")  # a piece of the sha, any case
+        assert [c.id] == ids(text="0%_")  # % and _ are literal
+        assert [] == ids(text="x%")
+        assert [b.id] == ids(text="parser", ref="refs/heads/feature/PARSER-2")
+
+    def test_list_builds_pages_back_with_after_id(self, store: Store) -> None:
+        made = [store.create_build(build_request("a" if i % 3 else "b")).id for i in range(10)]
+        every = [x.id for x in store.list_builds(repo="a", limit=100)]
+        older = store.list_builds(repo="a", before_id=every[2], limit=3)
+        assert every[3:6] == [x.id for x in older]
+        # The newer page from the older page's first build: the page before it.
+        newer = store.list_builds(repo="a", after_id=older[0].id, limit=3)
+        assert every[0:3] == [x.id for x in newer]
+        assert every[1:3] == [x.id for x in store.list_builds(repo="a", after_id=every[3], limit=2)]
+        assert [] == store.list_builds(after_id=made[-1])
+
+    def test_build_stats_of_a_query_count_its_matches(self, store: Store) -> None:
+        a = store.create_build(build_request("a", ref="refs/heads/main", message="fix x"))
+        store.create_build(build_request("a", ref="refs/heads/dev", message="fix y"))
+        store.create_build(build_request("b", ref="refs/heads/main", message="fix z"))
+        store.update_build(a.id, status=Status.FAILED)
+        stats = store.build_stats(query=BuildQuery(text="FIX", ref="refs/heads/main", limit=1))
+        assert (2, {"failed": 1, "queued": 1}) == (stats["total"], dict(stats["by_status"]))
+        stats = store.build_stats(repo="a", query=BuildQuery(text="fix", before_id=1))
+        assert (2, {"failed": 1, "queued": 1}) == (stats["total"], dict(stats["by_status"]))
+        assert 0 == store.build_stats(query=BuildQuery(text="nothing"))["total"]
+
     def test_list_repos_is_sorted_and_distinct(self, store: Store) -> None:
         for repo in ("zeta", "Alpha", "acme/app", "zeta", "acme/app", "b"):
             store.create_build(build_request(repo))

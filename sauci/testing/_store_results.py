@@ -9,7 +9,7 @@ import pytest
 from sauci.core.models import Artifact, TestCase
 from sauci.exceptions import NotFoundError
 from sauci.testing._store_support import MISSING_ID, StorePartConformance, build_request
-from sauci.typing import ResultStore, Store
+from sauci.typing import ResultStore, Store, TestQuery
 
 __all__ = ["ResultStoreConformance"]
 
@@ -43,6 +43,38 @@ class ResultStoreConformance(StorePartConformance):
         assert expected == store.list_test_results(build.id)
         assert [("unit", unit[0])] == store.list_test_results(other.id)
         assert [] == store.list_test_results(MISSING_ID)
+
+    def test_a_page_of_test_results_is_filtered_failures_first(self, store: Store) -> None:
+        build = store.create_build(build_request())
+        other = store.create_build(build_request())
+        cases = [
+            TestCase(name=f"test_{i}", classname="pkg.Mod_x" if i % 2 else "pkg.Other", status=s)
+            for i, s in enumerate(["passed", "failed", "skipped", "passed", "errored", "failed"])
+        ]
+        cases.append(TestCase(name="100%_done", status="xfail"))
+        store.add_test_results(build.id, "unit", cases[:4])
+        store.add_test_results(build.id, "e2e", cases[4:])
+        store.add_test_results(other.id, "unit", [TestCase(name="test_1", status="failed")])
+        page = store.page_test_results(build.id, TestQuery(limit=3))
+        assert (("unit", cases[1]), ("e2e", cases[5]), ("e2e", cases[4])) == page.rows
+        assert 7 == page.matched
+        expected = {"passed": 2, "failed": 2, "skipped": 1, "errored": 1, "xfail": 1}
+        assert expected == dict(page.counts)
+        rest = store.page_test_results(build.id, TestQuery(offset=3, limit=10)).rows
+        assert [cases[2], cases[0], cases[3], cases[6]] == [c for _, c in rest]
+        failed = store.page_test_results(build.id, TestQuery(status="failed"))
+        assert (2, [cases[1], cases[5]]) == (failed.matched, [c for _, c in failed.rows])
+        # text: a substring of the name or classname, case ignored; % and _ are literal
+        found = store.page_test_results(build.id, TestQuery(text="MOD_X"))
+        assert [cases[1], cases[5], cases[3]] == [c for _, c in found.rows]
+        assert [cases[6]] == [
+            c for _, c in store.page_test_results(build.id, TestQuery(text="0%_")).rows
+        ]
+        assert () == store.page_test_results(build.id, TestQuery(text="x%")).rows
+        exact = TestQuery(name="test_1", classname="pkg.Mod_x")
+        assert [cases[1]] == [c for _, c in store.page_test_results(build.id, exact).rows]
+        empty = store.page_test_results(MISSING_ID, TestQuery())
+        assert ((), 0, {}) == (empty.rows, empty.matched, dict(empty.counts))
 
     def test_artifacts_round_trip_in_insertion_order(self, store: Store) -> None:
         build = store.create_build(build_request())

@@ -30,6 +30,8 @@ from sauci.typing.store import (
     ResultStore,
     StepStore,
     Store,
+    TestPage,
+    TestQuery,
     WorkerStore,
 )
 
@@ -49,6 +51,8 @@ __all__ = [
     "Source",
     "StepStore",
     "Store",
+    "TestPage",
+    "TestQuery",
     "Trigger",
     "WorkerStore",
     "Workspace",

@@ -1,12 +1,14 @@
 """The Store's protocols: small per-entity parts (builds, queue, steps, logs,
 results, repositories, workers, events), each at most six methods, the
-``Store`` that combines them, and :class:`BuildQuery`, what ``list_builds``
+``Store`` that combines them, :class:`BuildQuery`, what ``list_builds``
+answers, and :class:`TestQuery` / :class:`TestPage`, what ``page_test_results``
 answers. Re-exported by :mod:`sauci.typing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -27,6 +29,8 @@ __all__ = [
     "ResultStore",
     "StepStore",
     "Store",
+    "TestPage",
+    "TestQuery",
     "WorkerStore",
 ]
 
@@ -34,7 +38,11 @@ __all__ = [
 @attrs.frozen(kw_only=True)
 class BuildQuery:
     """Which builds ``list_builds`` answers: filters (None: any), newest first,
-    ``before_id`` the keyset cursor for the next page, at most ``limit``."""
+    ``before_id`` the keyset cursor for the next (older) page, at most
+    ``limit``. ``text`` is a substring of the commit message, author, ref or
+    sha (ASCII case ignored). With ``after_id`` (the previous, newer page's
+    cursor) the answer is the ``limit`` matching builds nearest above it,
+    still newest first."""
 
     repo: str | None = None
     ref: str | None = None
@@ -43,6 +51,8 @@ class BuildQuery:
     author: str | None = None
     before_id: int | None = None
     limit: int = attrs.field(default=50)
+    text: str | None = None
+    after_id: int | None = None
 
     @limit.validator
     def _check_limit(self, _attribute: object, value: int) -> None:
@@ -58,7 +68,27 @@ class BuildQuery:
             and (self.event is None or build.event == self.event)
             and (self.author is None or build.author == self.author)
             and (self.before_id is None or build.id < self.before_id)
+            and (self.after_id is None or build.id > self.after_id)
+            and (not self.text or self._has_text(build))
         )
+
+    def _has_text(self, build: Build) -> bool:
+        needle = (self.text or "").lower()
+        fields = (build.message, build.author, build.ref, build.sha)
+        return any(needle in (value or "").lower() for value in fields)
+
+    def select(self, builds: Iterable[Build]) -> list[Build]:
+        """The answer over ``builds`` given newest first: the reference
+        implementation for stores that filter in Python."""
+        kept = (b for b in builds if self.matches(b))
+        if self.after_id is None:
+            return list(itertools.islice(kept, self.limit))
+        return list(kept)[-self.limit :] if self.limit else []
+
+    @property
+    def filters(self) -> BuildQuery:
+        """The same filters without the page's cursors."""
+        return attrs.evolve(self, before_id=None, after_id=None)
 
     @classmethod
     def of(cls, query: BuildQuery | None = None, /, **filters: Any) -> BuildQuery:
@@ -71,6 +101,68 @@ class BuildQuery:
 
 
 _ANY_BUILD = BuildQuery()
+
+TEST_STATUS_ORDER = ("failed", "errored", "skipped", "passed")
+
+
+def test_status_rank(status: str) -> int:
+    """Where a test status sorts on a results page: failures first, unknown ones last."""
+    try:
+        return TEST_STATUS_ORDER.index(status)
+    except ValueError:
+        return len(TEST_STATUS_ORDER)
+
+
+@attrs.frozen(kw_only=True)
+class TestQuery:
+    """Which of a build's test results ``page_test_results`` answers, failures first
+    (failed, errored, skipped, passed, then any other status; insertion order
+    within a status). Filters: ``status`` (None: any), ``text`` (a substring of
+    the classname or the name, ASCII case ignored), ``name`` and ``classname``
+    (exact; None: any); the page is ``limit`` rows after ``offset``."""
+
+    __test__ = False  # not a pytest test class
+
+    status: str | None = None
+    text: str = ""
+    name: str | None = None
+    classname: str | None = None
+    offset: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    limit: int = attrs.field(default=100, validator=attrs.validators.ge(0))
+
+    def matches(self, case: TestCase) -> bool:
+        """Whether ``case`` passes the filters."""
+        text = self.text.lower()
+        return (
+            (self.status is None or case.status == self.status)
+            and (self.name is None or case.name == self.name)
+            and (self.classname is None or case.classname == self.classname)
+            and (not text or text in case.name.lower() or text in case.classname.lower())
+        )
+
+    def page(self, results: Sequence[tuple[str, TestCase]]) -> TestPage:
+        """The answer over a build's whole ``list_test_results``: the reference
+        implementation, which stores without a query language use."""
+        counts: dict[str, int] = {}
+        for _step, case in results:
+            counts[case.status] = counts.get(case.status, 0) + 1
+        kept = [pair for pair in results if self.matches(pair[1])]
+        kept.sort(key=lambda pair: test_status_rank(pair[1].status))  # stable: insertion order
+        rows = tuple(kept[self.offset : self.offset + self.limit])
+        return TestPage(rows=rows, matched=len(kept), counts=counts)
+
+
+@attrs.frozen(kw_only=True)
+class TestPage:
+    """One page of a build's test results: the (step, test case) ``rows``, how
+    many results match the query (``matched``) and how many of each status the
+    whole build has (``counts``)."""
+
+    __test__ = False  # not a pytest test class
+
+    rows: tuple[tuple[str, TestCase], ...]
+    matched: int
+    counts: Mapping[str, int]
 
 
 @runtime_checkable
@@ -94,8 +186,12 @@ class BuildStore(Protocol):
     def list_repos(self) -> list[str]:
         """Every repository that has a build, sorted."""
 
-    def build_stats(self, *, repo: str | None = None) -> Mapping[str, Any]:
-        """Aggregates: ``{"total": n, "by_status": {status: n}, "mean_duration": s | None}``."""
+    def build_stats(
+        self, *, repo: str | None = None, query: BuildQuery | None = None
+    ) -> Mapping[str, Any]:
+        """Aggregates: ``{"total": n, "by_status": {status: n}, "mean_duration": s | None}``,
+        over the builds of ``repo``, or those ``query`` matches (its cursors and
+        limit ignored)."""
 
 
 @runtime_checkable
@@ -164,6 +260,10 @@ class ResultStore(Protocol):
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         """(step name, test case) pairs of a build, in insertion order."""
+
+    def page_test_results(self, build_id: int, query: TestQuery) -> TestPage:
+        """One page of a build's test results, failures first (see TestQuery);
+        an empty page for a missing build."""
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         """Record metadata of files kept from a step."""

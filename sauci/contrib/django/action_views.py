@@ -53,7 +53,13 @@ def rerun(request: HttpRequest, build_id: int) -> HttpResponse:
     _build_or_404(build_id)
     failed_only = request.POST.get("failed_only") == "1"
     try:
-        new = _scheduler().rerun(build_id, failed_only=failed_only, actor=_actor(request))
+        step = text_param(request.POST, "step") or None  # rerun this one step
+    except BadParameter as exc:
+        return bad_request(exc)
+    try:
+        new = _scheduler().rerun(
+            build_id, failed_only=failed_only, step=step, actor=_actor(request)
+        )
     except ConfigError as exc:
         messages.error(request, str(exc))
         return _back(request, reverse("sauci:build", args=[build_id]))

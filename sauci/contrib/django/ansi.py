@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["AnsiRenderer", "ansi_to_html", "color_256", "escape", "nearest_256", "strip_ansi"]
+__all__ = [
+    "AnsiRenderer",
+    "ansi_to_html",
+    "color_256",
+    "escape",
+    "linked",
+    "nearest_256",
+    "strip_ansi",
+]
 
 # CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and any other ESC + one char.
 _ESCAPE = re.compile(r"\x1b\[([0-9;:?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
@@ -27,6 +35,29 @@ _CUBE = (0, 95, 135, 175, 215, 255)
 def escape(text: str) -> str:
     """HTML-escape ``& < > " '``."""
     return text.translate(_HTML)
+
+
+# http and https only (never javascript: or data:); quotes, spaces and < > end a URL.
+_URL = re.compile(r"https?://[^\s<>\"'`\x00-\x1f\x7f]+", re.I)
+_URL_TRAIL = ".,;:!?)]}"
+
+
+def linked(text: str) -> str:
+    """``text`` HTML-escaped, with each http(s) URL in it a link (escaped too)."""
+    if "://" not in text:
+        return escape(text)
+    out: list[str] = []
+    pos = 0
+    for m in _URL.finditer(text):
+        url = m.group(0).rstrip(_URL_TRAIL)
+        if not url.split("://", 1)[1]:
+            continue
+        out.append(escape(text[pos : m.start()]))
+        href = escape(url)
+        out.append(f'<a href="{href}" rel="nofollow noopener noreferrer">{href}</a>')
+        pos = m.start() + len(url)
+    out.append(escape(text[pos:]))
+    return "".join(out)
 
 
 def strip_ansi(text: str) -> str:
@@ -103,7 +134,7 @@ class AnsiRenderer:
         if "\x1b" not in text:
             if _CONTROL.search(text):
                 text = _CONTROL.sub("", text)
-            body = escape(text)
+            body = linked(text)
             return f"{self._span}{body}</span>" if self._span and body else body
         out: list[str] = []
         pos = 0
@@ -112,7 +143,7 @@ class AnsiRenderer:
             out.append(span)
         for m in _ESCAPE.finditer(text):
             if m.start() > pos:
-                out.append(escape(_CONTROL.sub("", text[pos : m.start()])))
+                out.append(linked(_CONTROL.sub("", text[pos : m.start()])))
             pos = m.end()
             if m.group(2) == "m":
                 self._sgr(m.group(1))
@@ -123,7 +154,7 @@ class AnsiRenderer:
                     if span:
                         out.append(span)
         if pos < len(text):
-            out.append(escape(_CONTROL.sub("", text[pos:])))
+            out.append(linked(_CONTROL.sub("", text[pos:])))
         if span:
             out.append("</span>")
         return "".join(out)

@@ -7,12 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import attrs
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
+from sauci.contrib.django.forges import forge_links
 from sauci.contrib.django.svg import dag_layout
+from sauci.contrib.django.timeline import timeline_layout
 from sauci.contrib.django.view_support import (
     BadParameter,
     _build_or_404,
@@ -25,7 +28,7 @@ from sauci.contrib.django.view_support import (
     viewer,
 )
 from sauci.core.models import Build, Status, StepRun
-from sauci.typing import Store
+from sauci.typing import BuildQuery, Store, TestQuery
 
 __all__ = ["artifact_download", "artifacts", "build_detail", "build_list"]
 
@@ -36,35 +39,47 @@ def build_list(request: HttpRequest) -> HttpResponse:
     cfg = conf.config()
     try:
         repo = text_param(request.GET, "repo") or None
-        branch, status, event, author = (
+        branch, status, event, author, text = (
             text_param(request.GET, name).strip()
-            for name in ("branch", "status", "event", "author")
+            for name in ("branch", "status", "event", "author", "q")
         )
+        before_id = int_param(request.GET.get("before"), "before", default=0, low=1) or None
+        after_id = int_param(request.GET.get("after"), "after", default=0, low=0) or None
     except BadParameter as exc:
         return bad_request(exc)
     try:
         status_value = Status(status) if status else None
     except ValueError:
         return HttpResponseBadRequest(f"status must be one of {', '.join(s.value for s in Status)}")
-    try:
-        before_id = int_param(request.GET.get("before"), "before", default=0, low=1) or None
-    except BadParameter as exc:
-        return bad_request(exc)
+    if len(text) > 200:
+        return HttpResponseBadRequest("q must be at most 200 characters")
+    store = conf.get_store()
     size = cfg["PAGE_SIZE"]
-    builds = conf.get_store().list_builds(
+    query = BuildQuery(
         repo=repo,
         ref=_ref(branch) or None,
         status=status_value,
         event=event or None,
         author=author or None,
-        before_id=before_id,
+        text=text or None,
         limit=size + 1,
     )
-    more = len(builds) > size
-    builds = builds[:size]
-    filters = {"repo": repo, "branch": branch, "status": status, "event": event, "author": author}
-    next_url = f"?{_qs(**filters, before=builds[-1].id)}" if more and builds else ""
-    first_url = f"?{_qs(**filters)}" if before_id else ""
+    newer = older = False
+    if after_id is not None:
+        builds = store.list_builds(attrs.evolve(query, after_id=after_id))
+        newer, builds = len(builds) > size, builds[-size:]
+        older = bool(builds) and bool(store.list_builds(query, before_id=builds[-1].id, limit=1))
+    else:
+        builds = store.list_builds(attrs.evolve(query, before_id=before_id))
+        older, builds = len(builds) > size, builds[:size]
+        # The first page has nothing newer; a later one asks (one indexed row).
+        newer = before_id is not None and bool(builds)
+        newer = newer and bool(store.list_builds(query, after_id=builds[0].id, limit=1))
+    filters = {
+        "repo": repo, "branch": branch, "status": status, "event": event, "author": author,
+        "q": text,
+    }  # fmt: skip
+    stats = store.build_stats(query=query)
     return render(
         request,
         "sauci/builds.html",
@@ -73,11 +88,17 @@ def build_list(request: HttpRequest) -> HttpResponse:
             repo=repo,
             builds=builds,
             filters=filters,
+            total=stats["total"],
+            status_counts=[
+                (name, n, "?" + _qs(**(filters | {"status": name})))
+                for name, n in stats["by_status"].items()
+            ],
             statuses=[s.value for s in Status],
             events=["push", "webhook", "manual", "rerun", "cron", "cli", "tag"],
-            next_url=next_url,
-            first_url=first_url,
-            refresh=before_id is None,
+            next_url=f"?{_qs(**filters, before=builds[-1].id)}" if older else "",
+            prev_url=f"?{_qs(**filters, after=builds[0].id)}" if newer else "",
+            first_url=f"?{_qs(**filters)}" if newer else "",
+            refresh=not newer,
         ),
     )
 
@@ -94,8 +115,9 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     run_time = build.duration
     if run_time is None and build.started_at and not build.status.done:
         run_time = now - build.started_at
-    tests = store.list_test_results(build_id)
-    failed_tests = sum(1 for _, t in tests if t.status in ("failed", "errored"))
+    # The counts only: a build may have tens of thousands of tests.
+    test_counts = store.page_test_results(build_id, TestQuery(limit=0)).counts
+    failed_tests = test_counts.get("failed", 0) + test_counts.get("errored", 0)
     return render(
         request,
         "sauci/build.html",
@@ -104,10 +126,12 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
             build=build,
             steps=steps,
             dag=dag_layout(steps),
+            timeline=timeline_layout(build, steps, now),
+            forge=forge_links(conf.config()["FORGES"], build),
             queue_wait=queue_wait,
             run_time=run_time,
             events=store.list_events(build_id=build_id, limit=50),
-            test_count=len(tests),
+            test_count=sum(test_counts.values()),
             failed_tests=failed_tests,
             artifact_count=len(store.list_artifacts(build_id)),
             cancel_requested=getattr(build, "cancel_requested", None),

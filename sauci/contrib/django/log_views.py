@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
+from sauci.contrib.django.log_errors import first_error
 from sauci.contrib.django.logs import LogSource, sse
 from sauci.contrib.django.view_support import (
     MAX_ID,
@@ -57,6 +58,14 @@ def log_page(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
     html, first = (
         source.range_html(start, end) if end > start else ("", source.lines_before(start) + 1)
     )
+    error_line = error_offset = None
+    if run.status.value in ("failed", "errored") and size:
+        # The first error line among the last 16 tails (4 MiB by default: a
+        # scan of about 15 ms), within reach of the page's "load from" (32 tails).
+        reach = source.line_start_after(max(0, start - 15 * conf.config()["LOG_TAIL_BYTES"]))
+        error_offset = first_error(source, reach, end)
+        if error_offset is not None:
+            error_line = source.lines_before(error_offset) + 1
     steps = conf.get_store().list_steps(build_id)
     return render(
         request,
@@ -72,6 +81,9 @@ def log_page(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
             size=size,
             first_line=first,
             live=live,
+            error_line=error_line,
+            error_offset=error_offset,
+            failed=run.status.value in ("failed", "errored"),
             # The .ts sidecar sits next to a log file; a log only in the store has none.
             timestamps_available=source.path is not None,
         ),

@@ -14,7 +14,8 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
-from sauci.contrib.django.result_views import _history
+from sauci.contrib.django.branch_trends import branch_trends
+from sauci.contrib.django.flaky import flaky_counts
 from sauci.contrib.django.svg import badge as badge_geometry
 from sauci.contrib.django.svg import bar_chart, line_chart
 from sauci.contrib.django.view_support import (
@@ -150,18 +151,8 @@ def analytics(request: HttpRequest) -> HttpResponse:
     slowest = sorted(
         ((name, sum(v) / len(v)) for name, v in step_times.items()), key=lambda x: -x[1]
     )[:10]
-    flaky_counts: dict[str, int] = defaultdict(int)
-    if repo:
-        hist_builds, history = _history(repo, limit)
-        for (classname, name), statuses in history.items():
-            by_sha: dict[str, set[str]] = defaultdict(set)
-            for b in hist_builds:
-                if b.id in statuses:
-                    by_sha[b.sha].add(statuses[b.id])
-            flips = sum(1 for s in by_sha.values() if "passed" in s and {"failed", "errored"} & s)
-            if flips:
-                flaky_counts[f"{classname}.{name}" if classname else name] = flips
-    flakiest = sorted(flaky_counts.items(), key=lambda x: -x[1])[:10]
+    flaky = flaky_counts(store, builds) if repo else {}
+    flakiest = sorted(flaky.items(), key=lambda x: -x[1])[:10]
     stats = store.build_stats(repo=repo)
     return render(
         request,
@@ -177,5 +168,6 @@ def analytics(request: HttpRequest) -> HttpResponse:
             rate_chart=line_chart(rates, unit="%"),
             slowest_chart=bar_chart(slowest),
             flaky_chart=bar_chart([(n, float(c)) for n, c in flakiest], unit=" commits"),
+            branches=branch_trends(store, repo, builds, limit=limit) if repo else [],
         ),
     )

@@ -13,16 +13,22 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
+from sauci.contrib.django.assertions import assertion_diff
 from sauci.contrib.django.view_support import (
     BadParameter,
     _build_or_404,
     _ctx,
     _qs,
     bad_request,
+    int_param,
     text_param,
     viewer,
 )
-from sauci.core.models import Build
+from sauci.core.models import Build, TestCase
+from sauci.typing import TestQuery
+
+# A page number past this many rows is the last rows' page: no huge OFFSET.
+MAX_OFFSET = 10_000_000
 
 __all__ = ["TEST_ORDER", "test_history", "test_results"]
 
@@ -55,36 +61,100 @@ def _flaky(builds: list[Build], statuses: dict[int, str]) -> bool:
     return any("passed" in s and ({"failed", "errored"} & s) for s in by_sha.values())
 
 
+PAGE_SIZE = 100
+# Each test's dots of its last builds cost every such build's results: drawn
+# only for builds of at most this many tests (the history link is always there).
+INLINE_HISTORY_MAX = 2000
+STATUSES = ("failed", "errored", "skipped", "passed")
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+class _Links:
+    """Each row's history and log links: URLs reversed once per page, not per row."""
+
+    def __init__(self, build: Build) -> None:
+        self.history = reverse("sauci:test_history") + "?" + _qs(repo=build.repo) + "&"
+        self.build = build
+        self.logs: dict[str, str] = {}
+
+    def row(self, step: str, case: TestCase) -> dict[str, object]:
+        log = self.logs.get(step)
+        if log is None:
+            log = self.logs[step] = reverse("sauci:log", args=(self.build.id, step)) + "?"
+        return {
+            "step": step,
+            "case": case,
+            "summary": _clip(case.message, 200),
+            "output": _clip(case.text, 20000),
+            "diff": assertion_diff(case.message, case.text),
+            "history_url": self.history + _qs(classname=case.classname, name=case.name),
+            "log_url": log + _qs(q=case.name),
+        }
+
+
 @require_GET
 @viewer
 def test_results(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _build_or_404(build_id)
-    cases = conf.get_store().list_test_results(build_id)
-    cases.sort(key=lambda item: TEST_ORDER.get(item[1].status, 9))
-    builds, history = _history(build.repo, conf.config()["HISTORY_BUILDS"])
-    rows = []
-    for step, case in cases:
-        statuses = history.get((case.classname, case.name), {})
-        rows.append(
-            {
-                "step": step,
-                "case": case,
-                "history": [(b, statuses.get(b.id)) for b in reversed(builds) if b.id in statuses][
-                    -20:
-                ],
-                "flaky": _flaky(builds, statuses),
-                "history_url": reverse("sauci:test_history")
-                + "?"
-                + _qs(repo=build.repo, classname=case.classname, name=case.name),
-            }
-        )
-    counts: dict[str, int] = defaultdict(int)
-    for _, case in cases:
-        counts[case.status] += 1
+    try:
+        status, text = (text_param(request.GET, key) for key in ("status", "q"))
+        number = int_param(request.GET.get("page"), "page", default=1, low=1)
+    except BadParameter as exc:
+        return bad_request(exc)
+    query = TestQuery(
+        status=status or None,
+        text=text[:200],
+        offset=min((number - 1) * PAGE_SIZE, MAX_OFFSET),
+        limit=PAGE_SIZE,
+    )
+    page = conf.get_store().page_test_results(build_id, query)
+    links = _Links(build)
+    rows = [links.row(step, case) for step, case in page.rows]
+    total = sum(page.counts.values())
+    if total <= INLINE_HISTORY_MAX:
+        builds, history = _history(build.repo, conf.config()["HISTORY_BUILDS"])
+        for row in rows:
+            case = row["case"]
+            statuses = history.get((case.classname, case.name), {})  # type: ignore[attr-defined]
+            shown = [(b, statuses.get(b.id)) for b in reversed(builds) if b.id in statuses]
+            row["history"] = shown[-20:]
+            row["flaky"] = _flaky(builds, statuses)
+    pages = max(1, -(-page.matched // PAGE_SIZE))
+
+    def link(**changes: object) -> str:
+        params = {"status": status, "q": text, "page": number} | changes
+        if params["page"] == 1:
+            params["page"] = None
+        return "?" + _qs(**params)
+
     return render(
         request,
         "sauci/tests.html",
-        _ctx(request, build=build, rows=rows, counts=dict(counts), total=len(cases)),
+        _ctx(
+            request,
+            build=build,
+            rows=rows,
+            counts=[(s, page.counts.get(s, 0)) for s in STATUSES]
+            + [(s, n) for s, n in sorted(page.counts.items()) if s not in STATUSES],
+            total=total,
+            matched=page.matched,
+            status=status,
+            q=text,
+            number=number,
+            pages=pages,
+            first=query.offset + 1 if page.rows else 0,
+            last=query.offset + len(page.rows),
+            inline_history=total <= INLINE_HISTORY_MAX,
+            status_links=[("", "all", total, link(status=None, page=1))]
+            + [(s, s, n, link(status=s, page=1)) for s, n in page.counts.items()],
+            prev_url=link(page=number - 1) if number > 1 else "",
+            next_url=link(page=number + 1) if number < pages else "",
+            first_url=link(page=1) if number > 1 else "",
+            last_url=link(page=pages) if number < pages else "",
+        ),
     )
 
 
@@ -103,11 +173,11 @@ def test_history(request: HttpRequest) -> HttpResponse:
     builds = store.list_builds(repo=repo, limit=conf.config()["HISTORY_BUILDS"])
     rows = []
     statuses: dict[int, str] = {}
+    query = TestQuery(name=name, classname=classname, limit=10)
     for build in builds:
-        for step, case in store.list_test_results(build.id):
-            if case.name == name and case.classname == classname:
-                rows.append({"build": build, "step": step, "case": case})
-                statuses.setdefault(build.id, case.status)
+        for step, case in store.page_test_results(build.id, query).rows:
+            rows.append({"build": build, "step": step, "case": case})
+            statuses.setdefault(build.id, case.status)
     return render(
         request,
         "sauci/test_history.html",

@@ -55,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between the pages' refreshes while builds are queued or running.
     "REFRESH_SECONDS": 2.0,
     "TITLE": "SauCI",
+    # Links to commits, branches and compare views on the forge, per repository
+    # location (or fnmatch pattern): "github:https://github.com/OWNER/NAME",
+    # "gitlab:URL", "gitea:URL", or {"commit": ..., "branch": ..., "compare": ...}
+    # templates with {url}, {name}, {sha}, {old_sha}, {branch}.
+    "FORGES": {},
     # Serve Prometheus metrics at metrics/ (prometheus_client, the "metrics" extra).
     "METRICS": True,
     # Bearer token Prometheus sends to metrics/ (viewers may read it logged in);
@@ -104,6 +109,12 @@ def _positive_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
+def _forge(value: Any) -> bool:
+    from sauci.contrib.django.forges import valid_forge
+
+    return valid_forge(value)
+
+
 def _optional_str(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
@@ -140,6 +151,13 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "HISTORY_BUILDS": (lambda v: _positive_int(v) and v <= 1000, "an integer from 1 to 1000"),
     "REFRESH_SECONDS": (_positive_number, "a positive number of seconds"),
     "TITLE": (lambda v: isinstance(v, str), "a string"),
+    "FORGES": (
+        lambda v: (
+            isinstance(v, dict) and all(isinstance(k, str) and _forge(x) for k, x in v.items())
+        ),
+        'a dict of repository -> "github:URL", "gitlab:URL", "gitea:URL" or a dict of'
+        ' "commit", "branch", "compare" URL templates',
+    ),
     "METRICS": (lambda v: isinstance(v, bool), "True or False"),
     "METRICS_TOKEN": (_optional_str, "a string or None"),
     "ANALYTICS": (lambda v: v is None or isinstance(v, bool), "True, False or None"),

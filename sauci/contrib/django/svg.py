@@ -7,6 +7,7 @@ text (step names, labels) goes through Django's autoescaping.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from sauci.core.models import StepRun
@@ -66,54 +67,121 @@ def badge(label: str, status: str) -> dict[str, Any]:
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 168, 40, 56, 16, 8
 
 
-def dag_layout(steps: Sequence[StepRun]) -> dict[str, Any]:
-    """Columns by depth (a step sits right of everything it needs), rows in order."""
+def _depths(steps: Sequence[StepRun]) -> dict[str, int]:
+    """Each step's layer: one right of the deepest step it needs (cycles cut)."""
     by_name = {s.name: s for s in steps}
     depth: dict[str, int] = {}
 
     def level(name: str, seen: frozenset[str] = frozenset()) -> int:
         if name in depth:
             return depth[name]
-        step = by_name[name]
-        parents = [p for p in step.needs if p in by_name and p not in seen]
+        parents = [p for p in by_name[name].needs if p in by_name and p not in seen]
         d = 1 + max((level(p, seen | {name}) for p in parents), default=-1)
         depth[name] = d
         return d
 
     for s in steps:
         level(s.name)
-    columns: dict[int, list[StepRun]] = {}
+    return depth
+
+
+def _layers(
+    steps: Sequence[StepRun], depth: dict[str, int]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Layers of node keys, with a dummy key ("\0edge:i:k") in each layer a long
+    edge passes, ordered by the barycenter of their neighbours (a few sweeps
+    down and up, as in Sugiyama's method) to keep crossings few; and each
+    edge's chain of keys."""
+    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=0) + 1)]
     for s in steps:
-        columns.setdefault(depth[s.name], []).append(s)
-    nodes: dict[str, dict[str, Any]] = {}
-    for col, members in columns.items():
-        for row, s in enumerate(members):
-            x = PAD + col * (NODE_W + GAP_X)
-            y = PAD + row * (NODE_H + GAP_Y)
-            nodes[s.name] = {
-                "step": s,
-                "x": x,
-                "y": y,
-                "cx": x + 12,
-                "tx": x + 26,
-                "ty": y + NODE_H / 2 + 4,
-                "cy": y + NODE_H / 2,
-                "label": s.name if len(s.name) <= 20 else s.name[:19] + "…",
-            }
-    edges = []
+        layers[depth[s.name]].append(s.name)
+    chains: list[list[str]] = []
     for s in steps:
         for p in s.needs:
-            if p in nodes:
-                a, b = nodes[p], nodes[s.name]
-                x1, y1 = a["x"] + NODE_W, a["y"] + NODE_H / 2
-                x2, y2 = b["x"], b["y"] + NODE_H / 2
-                mid = (x1 + x2) / 2
-                edges.append(f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}")
-    width = PAD * 2 + (max(columns, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
-    rows = max((len(m) for m in columns.values()), default=1)
+            if p not in depth or depth[p] >= depth[s.name]:
+                continue
+            chain = [p]
+            for k in range(depth[p] + 1, depth[s.name]):
+                key = f"\0edge:{len(chains)}:{k}"
+                layers[k].append(key)
+                chain.append(key)
+            chain.append(s.name)
+            chains.append(chain)
+    left: dict[str, list[str]] = {}
+    right: dict[str, list[str]] = {}
+    for chain in chains:
+        for a, b in pairwise(chain):
+            right.setdefault(a, []).append(b)
+            left.setdefault(b, []).append(a)
+    for sweep in range(4):
+        order = range(1, len(layers)) if sweep % 2 == 0 else range(len(layers) - 2, -1, -1)
+        near = left if sweep % 2 == 0 else right
+        for i in order:
+            ref = layers[i - 1] if sweep % 2 == 0 else layers[i + 1]
+            pos = {key: n for n, key in enumerate(ref)}
+            here = {key: n for n, key in enumerate(layers[i])}
+
+            def center(
+                key: str,
+                pos: dict[str, int] = pos,
+                here: dict[str, int] = here,
+                near: dict[str, list[str]] = near,
+            ) -> float:
+                seen = [pos[k] for k in near.get(key, ()) if k in pos]
+                return sum(seen) / len(seen) if seen else float(here[key])
+
+            layers[i].sort(key=center)
+    return layers, chains
+
+
+def dag_layout(steps: Sequence[StepRun]) -> dict[str, Any]:
+    """A layered drawing: a step sits one column right of the deepest step it
+    needs; an edge that spans columns runs through a free slot of each column
+    it passes (a dummy node), so no edge crosses a node."""
+    depth = _depths(steps)
+    layers, chains = _layers(steps, depth)
+    by_name = {s.name: s for s in steps}
+    slot: dict[str, tuple[float, float]] = {}  # key -> (x, y) of its box
+    nodes = []
+    for col, keys in enumerate(layers):
+        for row, key in enumerate(keys):
+            x = PAD + col * (NODE_W + GAP_X)
+            y = PAD + row * (NODE_H + GAP_Y)
+            slot[key] = (x, y)
+            s = by_name.get(key)
+            if s is None:
+                continue
+            nodes.append(
+                {
+                    "step": s,
+                    "x": x,
+                    "y": y,
+                    "cx": x + 12,
+                    "tx": x + 26,
+                    "ty": y + NODE_H / 2 + 4,
+                    "cy": y + NODE_H / 2,
+                    "label": s.name if len(s.name) <= 20 else s.name[:19] + "…",
+                }
+            )
+    edges = []
+    for chain in chains:
+        parts = []
+        for n, (a, b) in enumerate(pairwise(chain)):
+            (ax, ay), (bx, by) = slot[a], slot[b]
+            x1, y1 = ax + NODE_W, ay + NODE_H / 2
+            x2, y2 = bx, by + NODE_H / 2
+            mid = (x1 + x2) / 2
+            if n == 0:
+                parts.append(f"M{x1},{y1}")
+            parts.append(f"C{mid},{y1} {mid},{y2} {x2},{y2}")
+            if b.startswith("\0"):  # straight through the free slot
+                parts.append(f"L{x2 + NODE_W},{y2}")
+        edges.append(" ".join(parts))
+    width = PAD * 2 + len(layers) * (NODE_W + GAP_X) - GAP_X
+    rows = max((len(keys) for keys in layers), default=1)
     height = PAD * 2 + rows * (NODE_H + GAP_Y) - GAP_Y
     return {
-        "nodes": list(nodes.values()),
+        "nodes": nodes,
         "edges": edges,
         "width": width,
         "height": height,

@@ -64,6 +64,20 @@ def age(value: float | None) -> str:
 
 
 @register.filter
+def when(value: float | None) -> str:
+    """A ``<time>`` that reads "3 min ago" and shows the absolute UTC time on hover."""
+    if not value:
+        return "-"
+    at = time.gmtime(float(value))
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", at),
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", at),
+        age(value),
+    )
+
+
+@register.filter
 def isotime(value: float | None) -> str:
     if not value:
         return ""

@@ -220,20 +220,26 @@
     }
     rmore.addEventListener("click", function () { serverSearch(rq, rnext); });
     $("log-find-all").addEventListener("click", function () { serverSearch(search.value, 0); });
+    /* ?q= (the tests page's "log lines" link): search the whole log at once */
+    var asked = new URLSearchParams(location.search).get("q");
+    if (asked) { search.value = asked; serverSearch(asked, 0); }
     function goLine(n) {
       if (location.hash === "#L" + n) showHash(); else location.hash = "#L" + n;
+    }
+    /* Show line n at byte offset o, loading from it first when it is before the loaded part. */
+    function jumpTo(o, n, status, go) {
+      if (o >= start) { go(n); return; }
+      status.textContent = "Loading line " + n + "…";
+      fetch(log.getAttribute("data-range-url") + "?" + new URLSearchParams({ end: start, start: o }), { credentials: "same-origin" })
+        .then(function (r) { return r.json().then(function (d) { if (!r.ok) throw new Error(d.error || r.status); return d; }); })
+        .then(function (data) { loadedEarlier(data); status.textContent = "Line " + n + "."; go(n); })
+        .catch(function (err) { status.textContent = "Line " + n + ": " + err.message + "; use Load earlier."; });
     }
     rlist.addEventListener("click", function (e) {
       var a = e.target.closest("a[data-line]");
       if (!a) return;
       e.preventDefault();
-      var o = parseInt(a.getAttribute("data-o"), 10), n = a.getAttribute("data-line");
-      if (o >= start) { goLine(n); return; }
-      rstatus.textContent = "Loading line " + n + "…";
-      fetch(log.getAttribute("data-range-url") + "?" + new URLSearchParams({ end: start, start: o }), { credentials: "same-origin" })
-        .then(function (r) { return r.json().then(function (d) { if (!r.ok) throw new Error(d.error || r.status); return d; }); })
-        .then(function (data) { loadedEarlier(data); rstatus.textContent = "Line " + n + "."; goLine(n); })
-        .catch(function (err) { rstatus.textContent = "Line " + n + ": " + err.message + "; use Load earlier."; });
+      jumpTo(parseInt(a.getAttribute("data-o"), 10), a.getAttribute("data-line"), rstatus, goLine);
     });
     $("log-next").addEventListener("click", function () { move(1); });
     $("log-prev").addEventListener("click", function () { move(-1); });
@@ -265,6 +271,7 @@
         if (at === null) return;
         var d = new Date(at * 1000), t = document.createElement("time");
         t.dateTime = d.toISOString();
+        t.title = d.toString();  /* the full date and zone on hover */
         t.textContent = pad(d.getHours(), 2) + ":" + pad(d.getMinutes(), 2) + ":" + pad(d.getSeconds(), 2) + "." + pad(d.getMilliseconds(), 3);
         row.insertBefore(t, row.querySelector(".tx"));
       });
@@ -312,6 +319,21 @@
 
     window.addEventListener("hashchange", showHash);
     showHash();
+    /* Without an anchor: a failed step opens at its first error line, a
+       running one (or a failed one without an error line) at its last lines. */
+    if (!/^#L\d+$/.test(location.hash)) {
+      var errLine = log.getAttribute("data-error-line");
+      if (errLine) {
+        jumpTo(parseInt(log.getAttribute("data-error-offset"), 10), errLine, count, function (n) {
+          history.replaceState(null, "", "#L" + n);
+          var el = document.getElementById("L" + n);
+          if (el) el.classList.add("first-error");
+          showHash();
+        });
+      } else if (log.hasAttribute("data-open-tail")) {
+        window.scrollTo(0, document.documentElement.scrollHeight);
+      }
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
