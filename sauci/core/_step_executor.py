@@ -139,7 +139,7 @@ class StepExecutor:
 
     def log_path(self, build: Build, step: str) -> Path:
         """``<logs>/<repo>/<build>/<step>.log``."""
-        return log_path(self.logs_dir, build.repo, build.id, step)
+        return log_path(self.logs_dir, build.repo, build.id, step, uuid=build.uuid)
 
     def _sandbox_for(self, step: Step) -> Sandbox:
         """The step's sandbox: the default, one handed in, or one the loader allows."""
@@ -304,7 +304,9 @@ class StepExecutor:
         if step.artifacts:
             from sauci.core.artifacts import collect_artifacts
 
-            dest = artifact_dir(self.artifacts_dir, build.repo, build.id, step.name)
+            dest = artifact_dir(
+                self.artifacts_dir, build.repo, build.id, step.name, uuid=build.uuid
+            )
             kept = collect_artifacts(workspace, step.artifacts, dest)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)

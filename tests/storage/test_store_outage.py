@@ -61,7 +61,7 @@ def _build_through_an_outage(store, tmp_path: Path, stop, start):
     assert "the store failed during the build" in build.reason
     assert build.finished_at is not None
     slow = next(s for s in store.list_steps(build.id) if s.name == "slow")
-    assert Path(slow.log_path).parent == settings.logs_dir / "repo" / str(build.id)
+    assert Path(slow.log_path).parent == settings.logs_dir / "repo" / f"{build.id}-{build.uuid}"
     lines = Path(slow.log_path).read_text().splitlines()
     assert lines[:8] == [f"line {i}" for i in range(1, 9)], lines
     # nothing stored before the outage was lost
