@@ -32,6 +32,7 @@ from sauci.core.models import (
 )
 from sauci.core.paths import artifact_dir, log_path, safe_name
 from sauci.core.secrets import Secrets
+from sauci.core.store_retry import StoreUnavailableError
 from sauci.exceptions import SandboxError
 
 if TYPE_CHECKING:
@@ -216,6 +217,7 @@ class StepExecutor:
             on_data=functools.partial(self.observer.step_output, build, step.name),
             budget=budget,
             on_exceeded=budget_spent,
+            deadline=getattr(self.store, "deadline", 0.0),
         )
         result: StepResult | None = None
         failure: SandboxError | None = None
@@ -259,6 +261,11 @@ class StepExecutor:
             sink.write(f"\nsauci: the sandbox failed: {exc}\n".encode())
         finally:
             sink.close()
+        if sink.undelivered:  # never "passed" with part of its log missing
+            raise StoreUnavailableError(
+                f"{sink.undelivered} bytes of the log of step {step.name!r} are only on "
+                f"disk ({sink.path}): {sink.store_error}"
+            )
         if failure is not None or result is None:
             return self._finish(
                 build,
