@@ -21,6 +21,7 @@ increase; the time of the byte at offset ``o`` is that of the last line with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -207,7 +208,8 @@ class LogSink(StoreDelivery):
             os.close(self._fd)
             self._fd = None
             if self._ts is not None:
-                self._ts.close()
+                with contextlib.suppress(OSError):  # a full disk: the times only
+                    self._ts.close()
                 self._ts = None
 
     def __enter__(self) -> LogSink:
@@ -254,11 +256,24 @@ class LogSink(StoreDelivery):
             if self._ts is None:
                 self._ts = open(f"{self.path}.ts", "a", encoding="ascii")  # noqa: SIM115
             self._ts.write(f"{self._offset} {self._clock():.3f}\n")
-        done = os.writev(self._fd, pieces)
-        if done < size:  # a short write (full disk, signal): finish it piece by piece
-            rest = memoryview(b"".join(pieces))[done:]
-            while rest:
-                rest = rest[os.write(self._fd, rest) :]
+        done = 0
+        try:
+            done = os.writev(self._fd, pieces)
+            if done < size:  # a short write (full disk, signal): finish it piece by piece
+                rest = memoryview(b"".join(pieces))[done:]
+                while rest:
+                    wrote = os.write(self._fd, rest)
+                    done += wrote
+                    rest = rest[wrote:]
+        except OSError:
+            # A full disk: what did reach the file is the log, and the store
+            # gets it too; the error ends the step (its log cannot be kept).
+            if done:
+                self._to_store([b"".join(pieces)[:done]], done)
+            raise
+        self._to_store(pieces, size)
+
+    def _to_store(self, pieces: list[bytes | memoryview], size: int) -> None:
         self._offset += size
         self._written += size
         if self.store is not None:
@@ -338,5 +353,11 @@ class LogSink(StoreDelivery):
 
     def _flush_ts(self, now: float, *, force: bool) -> None:
         if self._ts is not None and (force or now - self._last_ts_flush >= self.flush_interval):
-            self._ts.flush()
             self._last_ts_flush = now
+            try:
+                self._ts.flush()
+            except OSError as exc:  # a full disk: the times are lost, not the log
+                log.warning("log_timestamps_failed", path=str(self.path), error=str(exc))
+                with contextlib.suppress(OSError):
+                    self._ts.close()
+                self._ts = None
