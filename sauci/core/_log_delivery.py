@@ -48,6 +48,12 @@ class StoreDelivery:
     def _send_from_file(self) -> None:
         """Send the store what it lacks, read back from the file (after a failure)."""
         try:
+            # A send that failed may have landed all the same (the answer was
+            # lost, not the write): ask what the store has, never send twice.
+            size_of = getattr(self.store, "log_size", None)  # a minimal writer may lack it
+            if size_of is not None:
+                has = size_of(self.build_id, self.step)
+                self._delivered = max(0, min(has, self._offset - self._start))
             with open(self.path, "rb") as fh:
                 fh.seek(self._start + self._delivered)
                 left = self._offset - self._start - self._delivered
