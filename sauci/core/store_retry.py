@@ -103,7 +103,7 @@ class RetryingStore:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_unreachable),
             wait=tenacity.wait_exponential(multiplier=0.2, max=5.0),
-            stop=tenacity.stop_after_delay(self.deadline),
+            stop=tenacity.stop_before_delay(self.deadline),
             sleep=self._sleep,
             reraise=True,
         )
