@@ -28,6 +28,7 @@ class StoreDelivery:
     _start: int
     _offset: int
     _delivered: int
+    _base: int
     _behind: bool
     _retry_at: float
     _pause: float
@@ -52,7 +53,7 @@ class StoreDelivery:
             # lost, not the write): ask what the store has, never send twice.
             size_of = getattr(self.store, "log_size", None)  # a minimal writer may lack it
             if size_of is not None:
-                has = size_of(self.build_id, self.step)
+                has = size_of(self.build_id, self.step) - self._base
                 self._delivered = max(0, min(has, self._offset - self._start))
             with open(self.path, "rb") as fh:
                 fh.seek(self._start + self._delivered)

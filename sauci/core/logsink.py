@@ -141,6 +141,7 @@ class LogSink(StoreDelivery):
         self._in_file = store is not None and "log_files" in getattr(store, "capabilities", ())
         self._masker = SecretMasker(secrets)
         self._delivered = 0  # bytes after _start the store has (or knows of, in a file)
+        self._base = 0  # where this sink's bytes start in the store's log
         self._behind = False  # a send failed: catch up from the file
         self._retry_at = 0.0
         self._pause = 0.0
@@ -306,6 +307,7 @@ class LogSink(StoreDelivery):
             if not recorded:
                 self._in_file = False
                 self._delivered = 0
+                self._base = self.store.log_size(self.build_id, self.step)
                 self._behind = True
                 self._send_from_file()
                 return
