@@ -145,7 +145,9 @@ def _write(data: bytes) -> None:
 
 def _print_log(store: Store, step: StepRun, *, follow: bool) -> None:
     """Print a step's log from the file on disk, or from the store's chunks."""
-    path = Path(step.log_path) if step.log_path else None
+    from sauci.core.logfile import trusted_log_file
+
+    path = trusted_log_file(store, step)
     offset = 0
     while True:
         if path is not None and path.exists():
@@ -162,6 +164,7 @@ def _print_log(store: Store, step: StepRun, *, follow: bool) -> None:
             return
         time.sleep(0.2)
         step = next(s for s in store.list_steps(step.build_id) if s.name == step.name)
+        path = Path(step.log_path) if step.log_path else None
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

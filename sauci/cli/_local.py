@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             pipeline_capabilities(args, settings),
         )
         store = open_cli_store(settings)
-        _end_lost_runs(store)
+        _end_lost_runs(store, settings)
         from sauci.monitoring import install
 
         # Opt-in usage analytics (off unless SAUCI_ANALYTICS=on); no metrics for one run.
@@ -321,9 +321,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _end_lost_runs(store: Store) -> None:
+def _end_lost_runs(store: Store, settings: Settings) -> None:
     """End what a killed ``sauci run`` on this data dir left running (sauci.app.reconcile)."""
     from sauci.app.reconcile import end_lost_runs
 
     for build in end_lost_runs(store):
         print(f"sauci: build {build.id} {build.reason}; ended as errored", file=sys.stderr)
+    from sauci.core.undelivered import deliver_pending, pending_notes
+
+    if pending_notes(settings.data_dir):  # a store that was down: its data, sent now
+        deliver_pending(store, settings.data_dir)

@@ -32,6 +32,7 @@ from sauci.core.models import (
 )
 from sauci.core.paths import artifact_dir, log_path, safe_name
 from sauci.core.secrets import Secrets
+from sauci.core.store_retry import StoreUnavailableError
 from sauci.exceptions import SandboxError
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ class StepExecutor:
 
     def log_path(self, build: Build, step: str) -> Path:
         """``<logs>/<repo>/<build>/<step>.log``."""
-        return log_path(self.logs_dir, build.repo, build.id, step)
+        return log_path(self.logs_dir, build.repo, build.id, step, uuid=build.uuid)
 
     def _sandbox_for(self, step: Step) -> Sandbox:
         """The step's sandbox: the default, one handed in, or one the loader allows."""
@@ -216,6 +217,7 @@ class StepExecutor:
             on_data=functools.partial(self.observer.step_output, build, step.name),
             budget=budget,
             on_exceeded=budget_spent,
+            deadline=getattr(self.store, "deadline", 0.0),
         )
         result: StepResult | None = None
         failure: SandboxError | None = None
@@ -259,6 +261,11 @@ class StepExecutor:
             sink.write(f"\nsauci: the sandbox failed: {exc}\n".encode())
         finally:
             sink.close()
+        if sink.undelivered:  # never "passed" with part of its log missing
+            raise StoreUnavailableError(
+                f"{sink.undelivered} bytes of the log of step {step.name!r} are only on "
+                f"disk ({sink.path}): {sink.store_error}"
+            )
         if failure is not None or result is None:
             return self._finish(
                 build,
@@ -304,7 +311,9 @@ class StepExecutor:
         if step.artifacts:
             from sauci.core.artifacts import collect_artifacts
 
-            dest = artifact_dir(self.artifacts_dir, build.repo, build.id, step.name)
+            dest = artifact_dir(
+                self.artifacts_dir, build.repo, build.id, step.name, uuid=build.uuid
+            )
             kept = collect_artifacts(workspace, step.artifacts, dest)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)

@@ -127,6 +127,10 @@ class Settings:
     # build is no longer queued is dropped); it bounds how long a message
     # taken by a worker that died before claiming it waits.
     visibility_timeout: float = attrs.field(default=3600.0, validator=attrs.validators.gt(0))
+    # A store that stays unreachable this long (seconds) during a build ends
+    # it "errored: store unavailable"; until then its writes are retried with
+    # back-off, and its logs wait on disk (docs/storage.md, "What happens when").
+    store_deadline: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
 
     @property
     def store_url(self) -> str:
@@ -158,6 +162,7 @@ _FLOAT = {
     "heartbeat_interval",
     "lost_timeout",
     "visibility_timeout",
+    "store_deadline",
 }
 _BOOL = {"fail_fast", "network", "vm_allow_emulation"}
 

@@ -21,6 +21,7 @@ increase; the time of the byte at offset ``o`` is that of the last line with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sauci._logging import get_logger
+from sauci.core._log_delivery import StoreDelivery
 from sauci.core.logbudget import LogBudget, format_size
 from sauci.core.logfollow import LogFollower, follow, read_timestamps
 from sauci.core.logmask import MASK, MIN_SECRET_LENGTH, SecretMasker
@@ -51,14 +53,18 @@ __all__ = [
 log = get_logger(__name__)
 
 
-class LogSink:
+class LogSink(StoreDelivery):
     """Writes one step's log: masked, capped, to disk as it comes and to the store in chunks.
 
     ``store`` (optional) gets ``store.append_log(build_id, step, chunk)``, or,
     when it has the ``log_files`` capability, ``store.record_log_file(...)``
     with the file's path and the log's size so far; a failing store never
-    loses the disk log: the error is kept in ``store_error``, logged once, and
-    nothing more is sent (the stored log stays a clean prefix of the file).
+    loses the disk log: the file is the truth, the store is sent what it
+    lacks from it. While the store fails, the bytes wait on disk and are sent
+    again with back-off (0.2 s doubling to 5 s); :meth:`close` keeps trying
+    until the store has been failing for ``deadline`` seconds (0: not at all).
+    :attr:`undelivered` is what the store still lacks after that; the caller
+    must not call a step with undelivered bytes "passed".
     ``on_data`` is called with every piece written to disk (after masking),
     for live viewers.
 
@@ -92,9 +98,13 @@ class LogSink:
         budget: LogBudget | None = None,
         on_exceeded: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
+        deadline: float = 0.0,
     ) -> None:
         self.path = Path(path)
-        self.store = store
+        # A RetryingStore would block the output's reader: use the store
+        # itself, and retry on this sink's own schedule.
+        self.store = getattr(store, "direct", store)
+        self.deadline = deadline
         self.build_id = build_id
         self.step = step
         self.limit = limit
@@ -130,6 +140,12 @@ class LogSink:
         self._start = self._offset
         self._in_file = store is not None and "log_files" in getattr(store, "capabilities", ())
         self._masker = SecretMasker(secrets)
+        self._delivered = 0  # bytes after _start the store has (or knows of, in a file)
+        self._base = 0  # where this sink's bytes start in the store's log
+        self._behind = False  # a send failed: catch up from the file
+        self._retry_at = 0.0
+        self._pause = 0.0
+        self._down_since = 0.0
 
     # -- LogWriter ---------------------------------------------------------
 
@@ -189,10 +205,12 @@ class LogSink:
                 held, self._masker.held = self._masker.held, b""
                 self._emit(self._masker.mask_end(held))
             self._send_if_due(time.monotonic(), force=True)
+            self._wait_for_store()
             os.close(self._fd)
             self._fd = None
             if self._ts is not None:
-                self._ts.close()
+                with contextlib.suppress(OSError):  # a full disk: the times only
+                    self._ts.close()
                 self._ts = None
 
     def __enter__(self) -> LogSink:
@@ -239,15 +257,28 @@ class LogSink:
             if self._ts is None:
                 self._ts = open(f"{self.path}.ts", "a", encoding="ascii")  # noqa: SIM115
             self._ts.write(f"{self._offset} {self._clock():.3f}\n")
-        done = os.writev(self._fd, pieces)
-        if done < size:  # a short write (full disk, signal): finish it piece by piece
-            rest = memoryview(b"".join(pieces))[done:]
-            while rest:
-                rest = rest[os.write(self._fd, rest) :]
+        done = 0
+        try:
+            done = os.writev(self._fd, pieces)
+            if done < size:  # a short write (full disk, signal): finish it piece by piece
+                rest = memoryview(b"".join(pieces))[done:]
+                while rest:
+                    wrote = os.write(self._fd, rest)
+                    done += wrote
+                    rest = rest[wrote:]
+        except OSError:
+            # A full disk: what did reach the file is the log, and the store
+            # gets it too; the error ends the step (its log cannot be kept).
+            if done:
+                self._to_store([b"".join(pieces)[:done]], done)
+            raise
+        self._to_store(pieces, size)
+
+    def _to_store(self, pieces: list[bytes | memoryview], size: int) -> None:
         self._offset += size
         self._written += size
-        if self.store is not None and self.store_error is None:
-            if not self._in_file:
+        if self.store is not None:
+            if not self._in_file and not self._behind:
                 self._pending.extend(pieces)
             self._pending_len += size
         if self.on_data is not None:
@@ -275,26 +306,23 @@ class LogSink:
             )
             if not recorded:
                 self._in_file = False
-                with open(self.path, "rb") as fh:
-                    fh.seek(self._start)
-                    left = self._offset - self._start
-                    while left > 0 and (data := fh.read(min(left, 1 << 20))):
-                        self.store.append_log(self.build_id, self.step, data)
-                        left -= len(data)
+                self._delivered = 0
+                self._base = self.store.log_size(self.build_id, self.step)
+                self._behind = True
+                self._send_from_file()
+                return
+            self._delivered = self._offset - self._start
+            self._recovered()
         except Exception as exc:
             self._store_failed(exc)
 
-    def _store_failed(self, exc: BaseException) -> None:
-        self.store_error = exc
-        log.warning(
-            "log_store_failed",
-            build=self.build_id,
-            step=self.step,
-            path=str(self.path),
-            error=repr(exc),
-        )
-
     def _send_if_due(self, now: float, *, force: bool) -> None:
+        if self._behind:
+            if self.store is not None and (force or now >= self._retry_at):
+                self._last_send = now
+                self._catch_up()
+            self._flush_ts(now, force=force)
+            return
         if not self._pending_len:
             return
         if self._in_file:
@@ -320,11 +348,18 @@ class LogSink:
         self._last_send = now
         try:
             self.store.append_log(self.build_id, self.step, chunk)
+            self._delivered += len(chunk)
         except Exception as exc:
             self._store_failed(exc)
         self._flush_ts(now, force=force)
 
     def _flush_ts(self, now: float, *, force: bool) -> None:
         if self._ts is not None and (force or now - self._last_ts_flush >= self.flush_interval):
-            self._ts.flush()
             self._last_ts_flush = now
+            try:
+                self._ts.flush()
+            except OSError as exc:  # a full disk: the times are lost, not the log
+                log.warning("log_timestamps_failed", path=str(self.path), error=str(exc))
+                with contextlib.suppress(OSError):
+                    self._ts.close()
+                self._ts = None

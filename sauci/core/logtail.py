@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from sauci.core.models import StepRun
 from sauci.exceptions import StoreError
@@ -82,8 +81,11 @@ def read_tail(
 def step_tail(store: Store, step: StepRun, lines: int = DEFAULT_LINES) -> list[str]:
     """The last lines of ``step``'s log: from its file on this machine, else from the
     store's chunks (a build run by a worker elsewhere)."""
-    if step.log_path and Path(step.log_path).is_file():
-        return read_tail(step.log_path, lines)
+    from sauci.core.logfile import trusted_log_file
+
+    path = trusted_log_file(store, step)
+    if path is not None:
+        return read_tail(path, lines)
     try:
         size = step.log_bytes or store.log_size(step.build_id, step.name)
         if size <= 0:

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import attrs
 
+from sauci._logging import get_logger
 from sauci.core.models import Build, Status
 from sauci.typing import Store
 
 __all__ = ["alive", "end_lost_build", "local_owner", "owner_is_gone"]
+
+
+log = get_logger(__name__)
 
 
 def alive(pid: int) -> bool:
@@ -53,10 +58,18 @@ def owner_is_gone(claimed_by: str | None, host: str) -> bool:
 
 def end_lost_build(store: Store, build: Build, reason: str) -> Build:
     """End ``build`` and each of its steps still queued or running as errored."""
+    from sauci.core.undelivered import deliver_log
+
     now = time.time()
     for step in store.list_steps(build.id):
         if step.status.done:
             continue
+        if step.log_path and os.path.isfile(step.log_path):
+            # What its sink wrote to disk but had not sent yet (kill -9).
+            try:
+                deliver_log(store, build.id, step.name, Path(step.log_path))
+            except OSError as exc:
+                log.warning("lost_log_unreadable", path=step.log_path, error=str(exc))
         store.save_step(
             attrs.evolve(
                 step,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
+from uuid import uuid4
 
 import attrs
 
@@ -258,6 +259,10 @@ class BuildRequest:
     old_sha: str = ""
     reuse_from: int | None = None  # rerun failed: keep passed steps of this build
     attempt: int = 1  # > 1 when a build is tried again after its worker was lost
+    # The build's identity beyond one store's numbering: its logs and
+    # artifacts are kept under it, a copy keeps it. Not part of equality: two
+    # requests for the same thing are the same request.
+    uuid: str = attrs.field(factory=lambda: uuid4().hex, eq=False, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -289,6 +294,9 @@ class Build:
     runs_on: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     attempt: int = 1
     heartbeat_at: float | None = None
+    # Unique across stores and database resets (see BuildRequest.uuid); ""
+    # for a build recorded before SauCI kept one (its files use the old layout).
+    uuid: str = ""
 
     @property
     def duration(self) -> float | None:
@@ -306,7 +314,10 @@ class Build:
 def request_again(build: Build, *, attempt: int | None = None) -> BuildRequest:
     """A request for ``build``'s commit again (a requeue or a retry), with
     everything it was queued with; ``attempt`` defaults to the build's."""
-    fields = {f.name: getattr(build, f.name) for f in attrs.fields(BuildRequest)}
+    # A new build: a new uuid, so that its files are its own.
+    fields = {
+        f.name: getattr(build, f.name) for f in attrs.fields(BuildRequest) if f.name != "uuid"
+    }
     if attempt is not None:
         fields["attempt"] = attempt
     return BuildRequest(**fields)

@@ -1,8 +1,12 @@
 """Where SauCI's files live on disk: the data directory, and one layout of a
 build's files for the executor that writes them and the UI and CLI that read them.
 
-    <logs>/<repo>/<build id>/<step>.log
-    <artifacts>/<repo>/<build id>/<step>/<path>
+    <logs>/<repo>/<build id>-<build uuid>/<step>.log
+    <artifacts>/<repo>/<build id>-<build uuid>/<step>/<path>
+
+The uuid makes the directory the build's own: a store's numbering starts
+again after a database reset or in another store, a uuid does not. A build
+recorded before builds had one (uuid "") keeps the old ``<build id>/``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sauci.exceptions import ConfigError
 
 __all__ = [
     "artifact_dir",
+    "build_dir_name",
     "default_data_dir",
     "log_path",
     "make_private_dir",
@@ -39,13 +44,20 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "step"
 
 
-def log_path(logs_dir: Path, repo: str, build_id: int, step: str) -> Path:
-    return logs_dir / safe_name(repo) / str(build_id) / f"{safe_name(step)}.log"
+def build_dir_name(build_id: int, uuid: str = "") -> str:
+    """The name of a build's directory under logs/ and artifacts/."""
+    return f"{build_id}-{safe_name(uuid)}" if uuid else str(build_id)
 
 
-def artifact_dir(artifacts_dir: Path, repo: str, build_id: int, step: str | None = None) -> Path:
+def log_path(logs_dir: Path, repo: str, build_id: int, step: str, *, uuid: str = "") -> Path:
+    return logs_dir / safe_name(repo) / build_dir_name(build_id, uuid) / f"{safe_name(step)}.log"
+
+
+def artifact_dir(
+    artifacts_dir: Path, repo: str, build_id: int, step: str | None = None, *, uuid: str = ""
+) -> Path:
     """A build's artifact directory, or one step's inside it."""
-    build_dir = artifacts_dir / safe_name(repo) / str(build_id)
+    build_dir = artifacts_dir / safe_name(repo) / build_dir_name(build_id, uuid)
     return build_dir if step is None else build_dir / safe_name(step)
 
 

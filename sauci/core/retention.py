@@ -31,8 +31,10 @@ def _builds(roots: list[Path]) -> dict[str, dict[int, list[Path]]]:
             if not repo.is_dir():
                 continue
             for build in repo.iterdir():
-                if build.is_dir() and build.name.isdigit():
-                    found.setdefault(repo.name, {}).setdefault(int(build.name), []).append(build)
+                # <id> (before builds had a uuid) or <id>-<uuid>
+                number = build.name.split("-", 1)[0]
+                if build.is_dir() and number.isdigit():
+                    found.setdefault(repo.name, {}).setdefault(int(number), []).append(build)
     return found
 
 

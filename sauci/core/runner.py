@@ -13,6 +13,8 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import attrs
+
 from sauci._logging import get_logger
 from sauci.core.cache_store import CacheStore
 from sauci.core.config import Settings
@@ -21,6 +23,8 @@ from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
 from sauci.core.rerun import RERUN_STEP_PARAM, reusable_steps
 from sauci.core.secrets import Secrets
+from sauci.core.store_retry import RetryingStore
+from sauci.core.undelivered import deliver_pending, note_undelivered
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
 if TYPE_CHECKING:
@@ -57,15 +61,16 @@ class LocalRunner:
         observer: BuildObserver | None = None,
         name: str | None = None,
         slots: SlotPool | None = None,
-        store_retry: float = 120.0,
+        store_retry: float | None = None,
         capabilities: SandboxCapabilities | None = None,
         pipeline_loader: PipelineLoader | None = None,
     ) -> None:
         # Reads a build's pipeline from its workspace (sauci.workflows.load_for_build
         # also reads GitHub/GitLab files); None: .sauci.yml only.
         self.pipeline_loader = pipeline_loader
-        self.store_retry = store_retry  # seconds to wait for a store that went away
         self.settings = settings or Settings()
+        # Seconds to wait for a store that went away (settings.store_deadline).
+        self.store_retry = self.settings.store_deadline if store_retry is None else store_retry
         self.store = store
         self.sandbox = sandbox
         # A server's policy: the sandbox names a pipeline may give (None: any).
@@ -75,7 +80,8 @@ class LocalRunner:
         self.capabilities = capabilities if self.settings.unenforced_limits == "error" else None
         self.name = name or f"local-{os.getpid()}"
         self.executor = Executor(
-            store=store,
+            # Step records and log chunks wait out a short outage (sauci.core.store_retry).
+            store=RetryingStore(store, deadline=self.store_retry),
             sandbox=sandbox,
             sandboxes=sandboxes,
             load_sandbox=load_sandbox,
@@ -129,7 +135,11 @@ class LocalRunner:
         build = self.store.create_build(request, status=Status.RUNNING)
         build = self.store.update_build(build.id, started_at=time.time(), claimed_by=self.name)
         build = self._execute(build, pipeline, workspace, reuse=reuse)
-        return BuildOutcome(build=build, steps=self.store.list_steps(build.id))
+        try:
+            steps = self.store.list_steps(build.id)
+        except StoreError:  # still away (the build says so): its steps are told later
+            steps = []
+        return BuildOutcome(build=build, steps=steps)
 
     def run_next(self) -> Build | None:
         """Claim the next queued build and run it from its repository; None if none."""
@@ -225,11 +235,7 @@ class LocalRunner:
             steps = self.executor.execute(build, pipeline, workspace, cancel=cancel, reuse=reuse)
         except StoreError as exc:
             log.error("build_store_failed", build=build.id, error=str(exc))
-            return self._end(
-                build,
-                Status.ERRORED,
-                f"the store failed during the build ({exc}); the logs are on disk",
-            )
+            return self._end_unavailable(build, exc)
         except SauCIError as exc:
             log.error("build_errored", build=build.id, error=str(exc))
             return self._end(build, Status.ERRORED, f"SauCI error: {exc}")
@@ -241,6 +247,21 @@ class LocalRunner:
         if cancel.is_set() and status is not Status.ERRORED:
             status, reason = Status.CANCELLED, cancel_reason
         return self._end(build, status, reason)
+
+    def _end_unavailable(self, build: Build, exc: StoreError) -> Build:
+        """End a build whose store stayed away: noted on disk first (its data is
+        delivered when the store is back, sauci.core.undelivered), then recorded
+        if the store answers now."""
+        reason = f"store unavailable: {exc}; the logs are on disk and are delivered when it is back"
+        note_undelivered(self.settings.data_dir, build, worker=self.name, reason=reason)
+        deliver_pending(self.store, self.settings.data_dir)  # when the store is back already
+        try:  # one try: the deadline has passed already
+            final = self.store.finish_build(
+                build.id, self.name, status=Status.ERRORED, reason=reason, finished_at=time.time()
+            )
+            return final or self.store.get_build(build.id)
+        except StoreError:
+            return attrs.evolve(build, status=Status.ERRORED, reason=reason)
 
     def _end(self, build: Build, status: Status, reason: str | None) -> Build:
         """Record the build's end; while the store is down, retry (bounded) until it is back.

@@ -125,6 +125,7 @@ class Server:
         self._lock_file: Any = None
         self._loop: threading.Thread | None = None
         self._next_prune = 0.0
+        self._next_delivery = 0.0
         self._status_at = 0.0
         # A build was queued or ended in this process, or another process poked.
         self._woken = threading.Event()
@@ -255,6 +256,7 @@ class Server:
         self.ingest_spool()
         self._triggers_due()
         self._prune_due()
+        self._deliver_due()
         self.runner.tick()
         self._write_status(throttle=True)
 
@@ -302,6 +304,15 @@ class Server:
             keep_days=settings.keep_days,
             before_delete=getattr(self.store, "absorb_log_files", None),
         )
+
+    def _deliver_due(self) -> None:
+        """Every 5 s: what builds owe a store that was down (sauci.core.undelivered)."""
+        if time.monotonic() < self._next_delivery:
+            return
+        self._next_delivery = time.monotonic() + 5.0
+        from sauci.core.undelivered import deliver_pending
+
+        deliver_pending(self.store, self.settings.data_dir)
 
     def _write_status(self, *, throttle: bool = False) -> None:
         now = time.time()

@@ -27,6 +27,7 @@ from sauci.core.events import emit
 from sauci.core.models import Status, Worker
 from sauci.core.paths import secure_data_dir
 from sauci.core.runner import LocalRunner
+from sauci.core.undelivered import deliver_pending
 from sauci.distributed._app import NOT_TAKEN
 from sauci.distributed._runner import WAITING
 from sauci.exceptions import ConfigError, SauCIError
@@ -250,6 +251,9 @@ class WorkerRuntime:
                 self.heartbeat()
             except SauCIError as exc:
                 log.warning("worker_heartbeat_failed", worker=self.name, error=str(exc))
+                continue
+            # The store answers: what this worker's builds owe it since an outage.
+            deliver_pending(self.store, self.settings.data_dir)
 
     # -- one build ---------------------------------------------------------------
 

@@ -227,6 +227,12 @@ def readiness(
     results: dict[str, str | None] = {}
     if "store" in checks:
         results["store"] = check_store(store, timeout=store_timeout)
+        if results["store"] and data_dir is not None:
+            from sauci.core.undelivered import pending_notes
+
+            waiting = len(pending_notes(data_dir))
+            if waiting:  # what the outage holds back, delivered when the store is back
+                results["store"] += f"; the data of {waiting} build(s) waits on disk"
     if "scheduler" in checks:
         if data_dir is None:
             results["scheduler"] = "no data directory to find server.json in"

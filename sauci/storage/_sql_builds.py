@@ -37,7 +37,7 @@ __all__ = ["UPDATABLE_BUILD_FIELDS", "BuildsSQL", "check_update_fields"]
 _BUILD_COLS = (
     "id, repo, ref, sha, event, status, reason, priority, params, author, message, pusher,"
     " old_sha, queued_at, started_at, finished_at, claimed_by, reuse_from, cancel_requested,"
-    " runs_on, attempt, heartbeat_at"
+    " runs_on, attempt, heartbeat_at, uuid"
 )
 
 
@@ -61,9 +61,9 @@ _SQL_BUILD_EXISTS = "SELECT 1 FROM builds WHERE id = :build_id"
 
 _SQL_INSERT_BUILD = (
     "INSERT INTO builds (repo, ref, sha, event, status, priority, params, author,"
-    " message, pusher, old_sha, queued_at, reuse_from, runs_on, attempt)"
+    " message, pusher, old_sha, queued_at, reuse_from, runs_on, attempt, uuid)"
     " VALUES (:repo, :ref, :sha, :event, :status, :priority, :params, :author,"
-    " :message, :pusher, :old_sha, :queued_at, :reuse_from, '[]', :attempt)"
+    " :message, :pusher, :old_sha, :queued_at, :reuse_from, '[]', :attempt, :uuid)"
 )
 
 _SQL_GET_BUILD = f"SELECT {_BUILD_COLS} FROM builds WHERE id = :build_id"

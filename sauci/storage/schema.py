@@ -76,6 +76,9 @@ builds = sa.Table(
     sa.Column("runs_on", sa.Text, nullable=False, server_default="[]"),  # JSON array of labels
     sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
     sa.Column("heartbeat_at", sa.Double),  # the owner's last sign of life
+    # Unique across stores and resets: its logs' and artifacts' directory.
+    # "" for builds recorded before revision 0005 (their files keep the old layout).
+    sa.Column("uuid", sa.Text, nullable=False, server_default=""),
     sqlite_autoincrement=True,
 )
 sa.Index("ix_builds_repo_id", builds.c.repo, builds.c.id)

@@ -159,7 +159,10 @@ class TestPages:
 
         settings.SAUCI = {"STORE": store, "DATA_DIR": str(tmp_path)}
         build = make_build(store)
-        root = tmp_path / "artifacts" / "srv_app.git" / str(build.id) / "test"
+        from sauci.core.paths import artifact_dir
+
+        root = artifact_dir(tmp_path / "artifacts", build.repo, build.id, "test", uuid=build.uuid)
+        assert root.parent.name == f"{build.id}-{build.uuid}"
         root.mkdir(parents=True)
         (root / "report.txt").write_text("hello")
         (tmp_path / "secret.txt").write_text("no")

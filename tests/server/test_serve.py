@@ -81,7 +81,7 @@ def test_push_three_branches_builds_three(tmp_path, settings):
         step = server.store.list_steps(build.id)[0]
         log = Path(step.log_path)
         assert log.is_file()
-        assert log.parent == settings.logs_dir / log.parent.parent.name / str(build.id)
+        assert log.parent == settings.logs_dir / log.parent.parent.name / f"{build.id}-{build.uuid}"
         assert log.read_text() == f"built {build.branch}\n"
 
 

@@ -157,7 +157,7 @@ def _failed_tails(store: Store, steps: list[StepRun]) -> list[tuple[StepRun, lis
 def _artifact_root(build: Build) -> Path:
     from sauci.core.paths import artifact_dir
 
-    return artifact_dir(conf.artifacts_dir(), build.repo, build.id)
+    return artifact_dir(conf.artifacts_dir(), build.repo, build.id, uuid=build.uuid)
 
 
 @require_GET

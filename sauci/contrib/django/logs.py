@@ -10,10 +10,8 @@ counts only what is new.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from sauci.contrib.django.ansi import AnsiRenderer, escape, strip_ansi
@@ -36,8 +34,9 @@ class LogSource:
         self.store = store
         self.build_id = step.build_id
         self.step = step.name
-        path = step.log_path
-        self.path = Path(path) if path and os.path.isfile(path) else None
+        from sauci.core.logfile import trusted_log_file
+
+        self.path = trusted_log_file(store, step)
         self.key: Any = (
             str(self.path) if self.path else ("store", repr(store), self.build_id, self.step)
         )

@@ -1,0 +1,366 @@
+"""Chaos: N builds with random faults (seeded), and the same N builds without.
+
+    python benchmarks/chaos.py [--builds 200] [--seed 1] [--faults a,b,...]
+
+Every build runs the same two-step pipeline (3000 lines of output, then a
+second of quiet, then one more step) on a RedisStore (a redis-server of its
+own on a free 127.0.0.1 port, append-only so that it keeps its data across a
+restart). Each build of the chaos half gets one fault, drawn with the seed
+from --faults:
+
+- ``store_brief``: Redis stopped 0.3 s into the build, started 1 s later
+  (under the deadline, 30 s here);
+- ``store_deadline``: Redis stopped for 3 s with a 1 s deadline: the
+  build must end "errored: store unavailable" and its data be delivered
+  once Redis is back (what ``sauci serve`` does every 5 s);
+- ``kill_run``: ``sauci run`` killed with SIGKILL mid-step, then what the
+  next ``sauci run`` does at start (``end_lost_runs``, ``deliver_pending``);
+- ``disk_full``: the build's data dir is a 1 MiB tmpfs and the step writes
+  3 MB (skipped where tmpfs cannot be mounted);
+- ``corrupt_log``: the build passes, then its log file is cut; the log is
+  read back as the page and ``sauci logs`` read it;
+- ``none``: no fault.
+
+After each build and its recovery, it counts:
+
+- lost: a build asked for that the store does not have;
+- wrong: a build "passed" whose stored logs are not exactly the output, or
+  a build without a fault that did not pass, or a reader that shows a
+  corrupt file instead of the log;
+- duplicates: more than one build for one request;
+- leftovers: a build or step still "running", a step process alive, a note
+  of undelivered data left, a stored log that differs from its file;
+
+and the time to recover: from the end of the fault (Redis back, the kill)
+until the build is whole in the store. ``kill -9`` of ``sauci serve`` is in
+tests/faults, not here (a server start per fault would be most of the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sauci.app import LocalRunner  # noqa: E402
+from sauci.app.reconcile import end_lost_runs  # noqa: E402
+from sauci.core.config import Settings  # noqa: E402
+from sauci.core.logfile import trusted_log_file  # noqa: E402
+from sauci.core.models import BuildRequest, Pipeline, Status, Step  # noqa: E402
+from sauci.core.undelivered import deliver_pending, pending_notes  # noqa: E402
+from sauci.storage import open_store  # noqa: E402
+
+FAULTS = ("store_brief", "store_deadline", "kill_run", "disk_full", "corrupt_log", "none")
+TALK = b"".join(b"%d\n" % i for i in range(1, 3001))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Redis:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.dir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        cmd += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(1000):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.01)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def pipeline(marker: Path) -> Pipeline:
+    return Pipeline(
+        steps=[
+            Step(name="talk", run=f"seq 1 3000; echo $$ > {marker}; sleep 1"),
+            Step(name="end", run="echo end"),
+        ]
+    )
+
+
+def big_pipeline(marker: Path) -> Pipeline:
+    return Pipeline(
+        steps=[
+            Step(
+                name="talk",
+                run=f"echo $$ > {marker}; head -c 3000000 /dev/zero | tr '\\0' x; sleep 1",
+            ),
+            Step(name="end", run="echo end"),
+        ]
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Chaos:
+    def __init__(self, work: Path, redis: Redis, *, faulty: bool) -> None:
+        self.work = work
+        self.redis = redis
+        self.store = open_store(redis.url)
+        self.data = work / ("chaos" if faulty else "bare")
+        settings = Settings(data_dir=self.data, grace=1.0)
+        self.runner = LocalRunner(store=self.store, settings=settings, secrets={}, store_retry=30.0)
+        self.short = LocalRunner(store=self.store, settings=settings, secrets={}, store_retry=1.0)
+        self.ws = work / "ws"
+        self.ws.mkdir(exist_ok=True)
+        self.counts = {"lost": 0, "wrong": 0, "duplicates": 0, "leftovers": 0}
+        self.recover: dict[str, list[float]] = {}
+        self.marker = work / "step.pid"
+        self.repo = self._git_repo(work / "repo")
+        self.small: Path | None = None
+
+    def _git_repo(self, path: Path) -> Path:
+        path.mkdir(exist_ok=True)
+        (path / ".sauci.yml").write_text(
+            f"steps:\n  talk:\n    run: seq 1 3000; echo $$ > {self.marker}; sleep 30\n"
+        )
+        git = ["git", "-c", "user.name=c", "-c", "user.email=c@x"]
+        for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "c"]):
+            subprocess.run([*git, *args], cwd=path, check=True, capture_output=True)
+        return path
+
+    # -- faults ----------------------------------------------------------
+
+    def _outage(self, down_for: float, box: dict[str, float]) -> threading.Thread:
+        def run() -> None:
+            time.sleep(0.3)
+            self.redis.stop()
+            time.sleep(down_for)
+            self.redis.start()
+            box["up"] = time.monotonic()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def build(self, i: int, fault: str) -> None:
+        repo = f"/chaos/{i}"
+        request = BuildRequest(repo=repo, event="push")
+        self.marker.unlink(missing_ok=True)
+        recovered: float | None = None
+        if fault in ("none", "corrupt_log"):
+            self.runner.run_pipeline(pipeline(self.marker), self.ws, request)
+        elif fault == "store_brief":
+            box: dict[str, float] = {}
+            thread = self._outage(1.0, box)
+            self.runner.run_pipeline(pipeline(self.marker), self.ws, request)
+            thread.join()
+            recovered = max(0.0, time.monotonic() - box["up"])
+        elif fault == "store_deadline":
+            box = {}
+            thread = self._outage(3.0, box)
+            self.short.run_pipeline(pipeline(self.marker), self.ws, request)
+            thread.join()
+            while pending_notes(self.data):
+                deliver_pending(self.store, self.data)
+                time.sleep(0.05)
+            recovered = time.monotonic() - box["up"]
+        elif fault == "kill_run":
+            repo = str(self.repo)
+            recovered = self._kill_run()
+        elif fault == "disk_full":
+            recovered = self._disk_full(request)
+        self.check(repo, fault, i)
+        if recovered is not None:
+            self.recover.setdefault(fault, []).append(recovered)
+
+    def _kill_run(self) -> float:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SAUCI_", "GIT_"))}
+        env |= {"SAUCI_DATA_DIR": str(self.data), "SAUCI_STORE": self.redis.url}
+        env["PYTHONPATH"] = str(ROOT)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "sauci", "run", str(self.repo)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while not (self.marker.exists() and self.marker.read_text().strip()):
+            time.sleep(0.01)
+        run.kill()
+        run.wait()
+        killed = time.monotonic()
+        # What the next sauci run does first on this data dir.
+        end_lost_runs(self.store)
+        deliver_pending(self.store, self.data)
+        return time.monotonic() - killed
+
+    def _disk_full(self, request: BuildRequest) -> float | None:
+        if self.small is None:
+            self.small = self.work / "small"
+            self.small.mkdir()
+            mount = ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(self.small)]
+            if subprocess.run(mount, capture_output=True).returncode != 0:
+                self.small = None
+                return None
+        for child in self.small.iterdir():
+            shutil.rmtree(child, ignore_errors=True)
+        settings = Settings(data_dir=self.small / "data", grace=1.0)
+        runner = LocalRunner(store=self.store, settings=settings, secrets={}, store_retry=30.0)
+        ws = self.work / "ws-full"
+        ws.mkdir(exist_ok=True)
+        runner.run_pipeline(big_pipeline(self.marker), ws, request)
+        return 0.0
+
+    # -- the verdict -----------------------------------------------------
+
+    def check(self, repo: str, fault: str, i: int) -> None:
+        builds = self.store.list_builds(repo=repo, limit=1000)
+        expected = len(self.done_kills) + 1 if fault == "kill_run" else 1
+        if len(builds) < expected:
+            self.counts["lost"] += 1
+            return
+        if len(builds) > expected:
+            self.counts["duplicates"] += 1
+        build = builds[0]
+        steps = self.store.list_steps(build.id)
+        if fault == "kill_run":
+            self.done_kills.append(i)
+        left = not build.status.done or any(not s.status.done for s in steps)
+        if self.marker.exists() and (text := self.marker.read_text().strip()):
+            pid = int(text)
+            for _ in range(100):  # the sweep's SIGKILL takes a moment to land
+                if not alive(pid):
+                    break
+                time.sleep(0.02)
+            left = left or alive(pid)
+        left = left or bool(pending_notes(self.data))
+        for step in steps:
+            path = Path(step.log_path) if step.log_path else None
+            if (
+                path is not None
+                and path.exists()
+                and fault != "corrupt_log"
+                and self.store.read_log(build.id, step.name) != path.read_bytes()
+            ):
+                left = True
+        if left:
+            self.counts["leftovers"] += 1
+            self.notes.append(f"build {i} ({fault}): left {build.status.value}")
+        wrong = False
+        logs = {s.name: self.store.read_log(build.id, s.name) for s in steps}
+        if build.status is Status.PASSED:
+            wrong = logs.get("talk") != TALK or logs.get("end") != b"end\n"
+        if fault in ("none", "store_brief", "corrupt_log") and build.status is not Status.PASSED:
+            wrong = True
+        if fault == "store_deadline" and build.status is not Status.ERRORED:
+            wrong = True
+        if fault == "corrupt_log":
+            talk = next(s for s in steps if s.name == "talk")
+            with open(talk.log_path, "r+b") as fh:
+                fh.truncate(100)
+            path = trusted_log_file(self.store, talk)
+            shown = path.read_bytes() if path else self.store.read_log(build.id, "talk")
+            wrong = wrong or shown != TALK
+        if wrong:
+            self.counts["wrong"] += 1
+            self.notes.append(f"build {i} ({fault}): wrong, {build.status.value}: {build.reason}")
+
+    done_kills: list[int]
+    notes: list[str]
+
+    def close(self) -> None:
+        if self.small is not None:
+            subprocess.run(["umount", "-l", str(self.small)], check=False)
+        self.store.close()
+
+
+def run(work: Path, redis: Redis, faults: list[str], *, faulty: bool) -> tuple[float, Chaos]:
+    chaos = Chaos(work, redis, faulty=faulty)
+    chaos.done_kills = []
+    chaos.notes = []
+    started = time.monotonic()
+    try:
+        for i, fault in enumerate(faults):
+            chaos.build(i, fault if faulty else "none")
+    finally:
+        chaos.close()
+    return time.monotonic() - started, chaos
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--builds", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--faults", default=",".join(FAULTS))
+    args = parser.parse_args()
+    chosen = [f for f in args.faults.split(",") if f]
+    unknown = set(chosen) - set(FAULTS)
+    if unknown:
+        parser.error(f"unknown faults: {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
+    rng = random.Random(args.seed)
+    faults = [rng.choice(chosen) for _ in range(args.builds)]
+    work = Path(tempfile.mkdtemp(prefix="sauci-chaos-"))
+    try:
+        results = {}
+        for name, faulty in (("bare", False), ("chaos", True)):
+            (work / name).mkdir()
+            redis = Redis(work / name)
+            redis.start()
+            try:
+                results[name] = run(work / name, redis, faults, faulty=faulty)
+            finally:
+                redis.stop()
+        bare_s, bare = results["bare"]
+        chaos_s, chaos = results["chaos"]
+        print(f"builds: {args.builds} (seed {args.seed}); faults drawn: ", end="")
+        print(", ".join(f"{f} {faults.count(f)}" for f in chosen))
+        print(f"{'':12} {'lost':>5} {'wrong':>6} {'dups':>5} {'left':>5} {'seconds':>8}")
+        for name, seconds, c in (("bare", bare_s, bare), ("chaos", chaos_s, chaos)):
+            n = c.counts
+            print(
+                f"{name:12} {n['lost']:5d} {n['wrong']:6d} {n['duplicates']:5d}"
+                f" {n['leftovers']:5d} {seconds:8.1f}"
+            )
+        print(f"chaos / bare wall time: {chaos_s / bare_s:.2f}x")
+        for note in bare.notes + chaos.notes:
+            print(f"  {note}")
+        print("time to recover after each fault (median / max, s):")
+        for fault, times in sorted(chaos.recover.items()):
+            print(
+                f"  {fault:15} {statistics.median(times):6.2f} / {max(times):6.2f}  ({len(times)})"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
