@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -228,6 +229,7 @@ def bench_cli(tmp: Path, repeat: int) -> None:
 
     # Both interpreter baselines in the same interleaved run: `python -c pass`
     # pays this environment's .pth files as SauCI does; `python -S` does not.
+    cpu: dict[str, list[float]] = {}
     runs = interleaved(
         {
             "sauci": run,
@@ -252,8 +254,10 @@ def bench_cli(tmp: Path, repeat: int) -> None:
             ),
         },
         repeat,
+        cpu,
     )
     took = {name: statistics.median(values) for name, values in runs.items()}
+    spent = {name: statistics.median(values) for name, values in cpu.items()}
     report(
         "`sauci run` one-step `true`, shell to exit",
         took["sauci"],
@@ -270,6 +274,12 @@ def bench_cli(tmp: Path, repeat: int) -> None:
         f"python -S run {min(runs['no .pth']) * 1000:.1f} ms, "
         f"python -S -c pass {min(runs['python -S']) * 1000:.1f} ms"
     )
+    print(
+        f"{'':44} CPU (user+sys, median): sauci run {spent['sauci'] * 1000:.1f} ms, "
+        f"python -c pass {spent['python'] * 1000:.1f} ms "
+        f"({spent['sauci'] / spent['python']:.2f}x), --commit HEAD {spent['commit'] * 1000:.1f} ms; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
     # Informative: a clean checkout of HEAD instead of the working tree's
     # copy, and started as `python -m sauci` instead of the console script.
     report("  same, --commit HEAD", took["commit"], took["python"], "(informative)")
@@ -277,15 +287,27 @@ def bench_cli(tmp: Path, repeat: int) -> None:
     report("  same, python -S (no .pth files)", took["no .pth"], took["python -S"], "(informative)")
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
-    """``repeat`` timings of each, taken in turns after one warm-up of each."""
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeat: int, cpu: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
+    """``repeat`` timings of each, taken in turns after one warm-up of each.
+    With ``cpu``, also the user+sys CPU time of the processes each one ran
+    (``RUSAGE_CHILDREN``): a loaded machine inflates wall times, not CPU times."""
     times: dict[str, list[float]] = {name: [] for name in fns}
+    if cpu is not None:
+        cpu.update({name: [] for name in fns})
     for round_ in range(repeat + 1):
         for name, fn in fns.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             fn()
+            took = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if round_:
-                times[name].append(time.perf_counter() - start)
+                times[name].append(took)
+                if cpu is not None:
+                    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+                    cpu[name].append(used)
     return times
 
 

@@ -196,7 +196,6 @@ def build_server(
     is bad: the server refuses to start rather than run with less isolation.
     """
     from sauci.app.polling import poll_intervals
-    from sauci.app.sandboxes import policy_capabilities
     from sauci.sandbox.policy import server_sandboxes
     from sauci.triggers.due import CronTrigger, PollTrigger, SpoolTrigger
     from sauci.triggers.poller import Poller
@@ -227,18 +226,9 @@ def build_server(
             sources=git_sources(settings),
         )
     else:
-        local = _core_runner.LocalRunner(
-            store=store,
-            sandbox=sandboxes.default,
-            sources=git_sources(settings),
-            load_sandbox=sandboxes.load,
-            allowed_sandboxes=sandboxes.allowed,
-            capabilities=policy_capabilities(sandboxes),
-            secrets=secrets,
-            settings=settings,
-            name=name,
-            slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
-            pipeline_loader=load_for_build,  # .sauci.yml, else the workflow files
+        slots = options.step_slots or 2 * (os.cpu_count() or 1)
+        local = _local_runner(
+            store, settings, sandboxes, git_sources(settings), secrets, name, slots
         )
         runner = load_runner("threaded", local=local, max_builds=options.max_builds)
     repos = list(repos)
@@ -262,6 +252,35 @@ def build_server(
         options=options,
         sweep=functools.partial(_sweep_server, prefix, settings.workspaces_dir, sandboxes),
         sandboxes=sandboxes,
+    )
+
+
+def _local_runner(
+    store: Store,
+    settings: Settings,
+    sandboxes: ServerSandboxes,
+    sources: Callable[[str], Source],
+    secrets: Secrets,
+    name: str,
+    slots: int,
+) -> _core_runner.LocalRunner:
+    """A LocalRunner held to the sandbox policy: its default sandbox, the
+    sandboxes a step may name and what they can do; the pipeline from
+    ``.sauci.yml``, else the workflow files."""
+    from sauci.app.sandboxes import policy_capabilities
+
+    return _core_runner.LocalRunner(
+        store=store,
+        sandbox=sandboxes.default,
+        sources=sources,
+        load_sandbox=sandboxes.load,
+        allowed_sandboxes=sandboxes.allowed,
+        capabilities=policy_capabilities(sandboxes),
+        secrets=secrets,
+        settings=settings,
+        name=name,
+        slots=SlotPool(slots),
+        pipeline_loader=load_for_build,
     )
 
 
@@ -290,7 +309,6 @@ def build_worker(
     serve`` (the sandbox policy), and which secrets it gets. ConfigError when
     the policy's sandbox cannot run here or the secrets file is bad.
     """
-    from sauci.app.sandboxes import policy_capabilities
     from sauci.distributed import WorkerRuntime, worker_cgroup_prefix
     from sauci.sandbox import sweep
     from sauci.sandbox.policy import server_sandboxes
@@ -303,18 +321,8 @@ def build_worker(
     sources = mirror_sources(settings)
 
     def runner(view: Store) -> _core_runner.LocalRunner:
-        return _core_runner.LocalRunner(
-            store=view,
-            sandbox=sandboxes.default,
-            sources=sources,
-            load_sandbox=sandboxes.load,
-            allowed_sandboxes=sandboxes.allowed,
-            capabilities=policy_capabilities(sandboxes),
-            secrets=secrets,
-            settings=settings,
-            name=name,
-            slots=SlotPool(2 * (os.cpu_count() or 1)),
-            pipeline_loader=load_for_build,
+        return _local_runner(
+            view, settings, sandboxes, sources, secrets, name, 2 * (os.cpu_count() or 1)
         )
 
     return WorkerRuntime(

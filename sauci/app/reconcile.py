@@ -83,21 +83,40 @@ def run_workspace_name() -> str:
 def remove_lost_workspaces(root: Path) -> list[Path]:
     """Remove every ``run-<pid>-...`` workspace under ``root`` whose process is
     gone; returns the paths removed."""
+
+    def lost(entry: os.DirEntry[str]) -> bool:
+        pid = _run_pid(entry.name)
+        return pid is not None and not alive(pid)
+
+    removed = _remove_directories(root, lost, _remove_workspace)
+    for path in removed:
+        log.warning("lost_workspace_removed", path=str(path), pid=_run_pid(path.name))
+    return removed
+
+
+def _run_pid(name: str) -> int | None:
+    """The process id in a ``run-<pid>-...`` workspace's name."""
+    match = _RUN_WORKSPACE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def _remove_directories(
+    root: Path, chosen: Callable[[os.DirEntry[str]], bool], remove: Callable[[Path], None]
+) -> list[Path]:
+    """Remove, with ``remove``, each directory right under ``root`` (links
+    not followed) that ``chosen`` picks; the ones gone afterwards."""
     try:
         entries = list(os.scandir(root))
     except OSError:
         return []
     removed = []
     for entry in entries:
-        match = _RUN_WORKSPACE.match(entry.name)
-        if match is None or alive(int(match.group(1))):
+        if not entry.is_dir(follow_symlinks=False) or not chosen(entry):
             continue
         path = Path(entry.path)
-        if entry.is_dir(follow_symlinks=False):
-            _remove_workspace(path)
+        remove(path)
         if not os.path.lexists(path):
             removed.append(path)
-            log.warning("lost_workspace_removed", path=str(path), pid=int(match.group(1)))
     return removed
 
 
@@ -124,17 +143,11 @@ def remove_slot_leftovers(root: Path) -> list[Path]:
     """Remove what a server's builds left beside their workspace slots under
     ``root`` when the server died mid-build; for the server at start, which
     holds the data dir's lock (no build of it runs yet)."""
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return []
-    removed = []
-    for entry in entries:
-        if not _SLOT_LEFTOVER.match(entry.name) or not entry.is_dir(follow_symlinks=False):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        if not os.path.lexists(entry.path):
-            removed.append(Path(entry.path))
+    removed = _remove_directories(
+        root,
+        lambda entry: _SLOT_LEFTOVER.match(entry.name) is not None,
+        lambda path: shutil.rmtree(path, ignore_errors=True),
+    )
     if removed:
         log.warning("slot_leftovers_removed", count=len(removed), root=str(root))
     return removed

@@ -18,6 +18,7 @@ from sauci.sandbox._steps import Job, ended_result, out_of_memory, process_limit
 
 __all__ = [
     "PidsWatch",
+    "container_memory_dir",
     "container_pids_dir",
     "host_limits",
     "prepare_pids_dir",
@@ -47,7 +48,21 @@ def host_limits(limits: Limits) -> dict[str, Any]:
 
 
 def container_pids_dir(info: Mapping[str, Any]) -> Path | None:
-    """The container's pids cgroup directory on this host, when the daemon runs here.
+    """The container's pids cgroup directory on this host, when the daemon runs here."""
+    return container_cgroup_dir(info, "pids", "pids.events", "pids.events")
+
+
+def container_memory_dir(info: Mapping[str, Any]) -> Path | None:
+    """The container's memory cgroup on this host (its OOM kills are counted
+    there), when the daemon runs here."""
+    return container_cgroup_dir(info, "memory", "memory.oom_control", "memory.events")
+
+
+def container_cgroup_dir(
+    info: Mapping[str, Any], controller: str, v1_file: str, v2_file: str
+) -> Path | None:
+    """The container's cgroup directory of ``controller`` on this host: the v1
+    hierarchy's when it holds ``v1_file``, else the v2 one's when it holds ``v2_file``.
 
     The directory is taken from ``/proc/<pid>/cgroup`` of the container's main
     process and used only if its path names the container's id: a daemon on
@@ -66,13 +81,13 @@ def container_pids_dir(info: Mapping[str, Any]) -> Path | None:
         _, ctrls, path = line.split(":", 2)
         if ident not in path:
             continue
-        if "pids" in ctrls.split(","):
-            candidate = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
+        if controller in ctrls.split(","):
+            candidate, marker = Path("/sys/fs/cgroup", controller, path.lstrip("/")), v1_file
         elif ctrls == "":  # cgroup v2
-            candidate = Path("/sys/fs/cgroup") / path.lstrip("/")
+            candidate, marker = Path("/sys/fs/cgroup", path.lstrip("/")), v2_file
         else:
             continue
-        if (candidate / "pids.events").exists():
+        if (candidate / marker).exists():
             return candidate
     return None
 

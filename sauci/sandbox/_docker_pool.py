@@ -30,6 +30,7 @@ from sauci.sandbox._docker_daemon import (
     remove_container,
 )
 from sauci.sandbox._docker_limits import (
+    container_memory_dir,
     container_pids_dir,
     host_limits,
     prepare_pids_dir,
@@ -198,37 +199,10 @@ class ContainerPool:
             workspace=str(job.workspace),
             pids_dir=found if found is not None else prepared,
             prepared=prepared,
-            memory_dir=_memory_dir(info),
+            memory_dir=container_memory_dir(info),
             mounts=tuple(b["bind"] for b in binds.values()),
             main_pid=info.get("State", {}).get("Pid") or None,
         )
-
-
-def _memory_dir(info: Any) -> Path | None:
-    """The container's memory cgroup on this host (its OOM kills are counted
-    there), when the daemon runs here; as :func:`container_pids_dir` finds it."""
-    pid = info.get("State", {}).get("Pid")
-    ident = str(info.get("Id", ""))
-    if not pid or not ident:
-        return None
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="ascii") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, ctrls, path = line.split(":", 2)
-        if ident not in path:
-            continue
-        if "memory" in ctrls.split(","):
-            candidate = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            if (candidate / "memory.oom_control").exists():
-                return candidate
-        elif ctrls == "":
-            candidate = Path("/sys/fs/cgroup") / path.lstrip("/")
-            if (candidate / "memory.events").exists():
-                return candidate
-    return None
 
 
 def oom_kills(memory_dir: Path | None) -> int | None:

@@ -56,8 +56,22 @@ def _redis_order(position: Any) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class RedisLog:
+class _Ordered:
+    """Comparing a log's positions, by the key its ``order`` gives."""
+
+    order: Any  # position -> a comparable key
+
+    def later(self, a: Any, b: Any) -> bool:
+        """Whether position ``a`` comes after ``b`` (None: before the first)."""
+        if a is None:
+            return False
+        return b is None or self.order(a) > self.order(b)
+
+
+class RedisLog(_Ordered):
     """The event log on a Redis stream; positions are entry ids (bytes)."""
+
+    order = staticmethod(_redis_order)
 
     def __init__(self, url: str, name: str, *, timeout: float) -> None:
         try:
@@ -121,13 +135,6 @@ class RedisLog:
         ):
             raise LogGap(f"entries after {since} before {first.decode()} (trimmed)", first)
 
-    @staticmethod
-    def later(a: Any, b: Any) -> bool:
-        """Whether position ``a`` comes after ``b`` (None: before the first)."""
-        if a is None:
-            return False
-        return b is None or _redis_order(a) > _redis_order(b)
-
     def position(self, value: Any) -> bytes:
         """A position from its JSON form (an ``sauci store rebuild`` record)."""
         return value.encode() if isinstance(value, str) else bytes(value)
@@ -150,10 +157,12 @@ class RedisLog:
         self._r.close()
 
 
-class KafkaLog:
+class KafkaLog(_Ordered):
     """The event log on a one-partition Kafka topic (one total order, which
     the views need); positions are offsets. Manual assignment: no consumer
     group to join."""
+
+    order = staticmethod(int)
 
     def __init__(self, url: str, name: str, *, timeout: float) -> None:
         try:
@@ -245,13 +254,6 @@ class KafkaLog:
             self._next = None
             raise LogGap(f"offsets {start} to {out[0][0] - 1}", out[0][0] - 1)
         return out
-
-    @staticmethod
-    def later(a: Any, b: Any) -> bool:
-        """Whether position ``a`` comes after ``b`` (None: before the first)."""
-        if a is None:
-            return False
-        return b is None or int(a) > int(b)
 
     def position(self, value: Any) -> int:
         """A position from its JSON form (an ``sauci store rebuild`` record)."""

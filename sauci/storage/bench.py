@@ -207,17 +207,15 @@ def bench_stores(
     return results
 
 
+_LATENCIES = (("list", "list"), ("build", "build"), ("log_tail", "tail"), ("stats", "stats"))
 _COLUMNS = (
     ("store", "store", "{}"),
     ("writes_per_s", "writes/s", "{:.0f}"),
-    ("list_p50_ms", "list p50", "{:.2f}"),
-    ("list_p95_ms", "list p95", "{:.2f}"),
-    ("build_p50_ms", "build p50", "{:.2f}"),
-    ("build_p95_ms", "build p95", "{:.2f}"),
-    ("log_tail_p50_ms", "tail p50", "{:.2f}"),
-    ("log_tail_p95_ms", "tail p95", "{:.2f}"),
-    ("stats_p50_ms", "stats p50", "{:.2f}"),
-    ("stats_p95_ms", "stats p95", "{:.2f}"),
+    *(
+        (f"{key}_{q}_ms", f"{title} {q}", "{:.2f}")
+        for key, title in _LATENCIES
+        for q in ("p50", "p95")
+    ),
     ("storage_bytes", "storage MiB", "{:.1f}"),
     ("rss_delta_bytes", "RSS +MiB", "{:.1f}"),
 )
