@@ -222,6 +222,7 @@ def build_server(
             broker=broker,
             name=name,
             sources=git_sources(settings),
+            pipeline_loader=load_for_build,  # runs_on of a workflow-only repository
         )
     else:
         local = _core_runner.LocalRunner(

@@ -26,9 +26,10 @@ from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
-from sauci.core.pipeline import FILENAME, parse_pipeline
+from sauci.core.runner import PipelineLoader
 from sauci.distributed._liveness import Liveness
 from sauci.distributed._queues import queue_name
+from sauci.distributed._routes import read_runs_on
 from sauci.exceptions import ConfigError, SourceError, StoreError
 from sauci.typing import Commit, Source, Store
 
@@ -74,6 +75,7 @@ class CeleryRunner:
         broker: Broker,
         name: str,
         sources: Callable[[str], Source],
+        pipeline_loader: PipelineLoader | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -83,6 +85,9 @@ class CeleryRunner:
         # The Source of a repository (sauci.app.git_sources): where the
         # pipeline's runs_on is read before a build is sent.
         self._make_source = sources
+        # Reads a repository without .sauci.yml (its workflow files) from a
+        # checkout, as the workers will: sauci.workflows.load_for_build.
+        self.pipeline_loader = pipeline_loader
         self.name = name
         self.clock = clock
         self.monotonic = monotonic
@@ -243,13 +248,8 @@ class CeleryRunner:
             source = self._sources[build.repo] = self._make_source(build.repo)
         sha = source.resolve(build.sha or build.ref or "HEAD")
         commit = None if build.author else source.resolve_commit(sha)
-        text = source.read_file(sha, FILENAME)  # a committed symlink is a SourceError
-        if text is None:
-            raise ConfigError(f"no pipeline file {FILENAME} in {build.repo} at {sha[:12]}")
-        pipeline = parse_pipeline(
-            text, f"{build.repo}@{sha[:12]}:{FILENAME}", max_timeout=self.settings.max_timeout
-        )
-        return sha, tuple(pipeline.runs_on), commit
+        runs_on = read_runs_on(source, build, sha, self.settings, self.pipeline_loader)
+        return sha, runs_on, commit
 
     def _end_unreadable(self, build: Build, reason: str) -> None:
         """End a queued build errored, as the local runner does for a broken pipeline."""
