@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sauci.core import runner as _core_runner
+from sauci.core.claim_gate import GatedRunner, GatedStore
 from sauci.core.config import Settings
 from sauci.core.executor import BuildObserver, SlotPool
 from sauci.core.models import BuildOutcome, BuildRequest, Pipeline
@@ -26,7 +27,7 @@ from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
 from sauci.plugins import load_runner
 from sauci.typing import Runner, Sandbox, Source, Store, Trigger
-from sauci.workflows import load_for_build, workflow_schedules
+from sauci.workflows import ConcurrencyGate, load_for_build, workflow_schedules
 
 __all__ = [
     "LocalRunner",
@@ -225,8 +226,10 @@ def build_server(
             pipeline_loader=load_for_build,  # runs_on of a workflow-only repository
         )
     else:
+        # GitHub's `concurrency`: the gate holds and cancels builds by group.
+        gate = _concurrency_gate(store)
         local = _core_runner.LocalRunner(
-            store=store,
+            store=GatedStore(store, gate),  # type: ignore[arg-type]  # a Store, claims gated
             sandbox=sandboxes.default,
             sources=git_sources(settings),
             load_sandbox=sandboxes.load,
@@ -238,7 +241,9 @@ def build_server(
             slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
             pipeline_loader=load_for_build,  # .sauci.yml, else the workflow files
         )
-        runner = load_runner("threaded", local=local, max_builds=options.max_builds)
+        runner = GatedRunner(
+            load_runner("threaded", local=local, max_builds=options.max_builds), gate
+        )
     repos = list(repos)
     triggers: list[Trigger] = [
         PollTrigger(
@@ -261,6 +266,12 @@ def build_server(
         sweep=functools.partial(_sweep_server, prefix, settings.workspaces_dir),
         sandboxes=sandboxes,
     )
+
+
+def _concurrency_gate(store: Store) -> ConcurrencyGate:
+    from sauci.source.git import read_file
+
+    return ConcurrencyGate(store, read_file)
 
 
 def _sweep_server(prefix: str, workspaces: Path) -> list[str]:
