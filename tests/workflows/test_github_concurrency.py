@@ -139,7 +139,11 @@ def test_the_server_cancels_the_running_build_for_a_newer_push(tmp_path):
     server.start()
     try:
         first = queue(store, str(repo))
-        wait_for(lambda: store.get_build(first).status is Status.RUNNING, "the first build to run")
+        # Its step started: it runs the first commit (the sha is read when it starts).
+        wait_for(
+            lambda: any(s.status is Status.RUNNING for s in store.list_steps(first)),
+            "the first build's step to run",
+        )
         (repo / ".github" / "workflows" / "ci.yml").write_text(
             WORKFLOW.format(cancel="true", run="echo second")
         )
