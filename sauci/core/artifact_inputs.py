@@ -88,9 +88,12 @@ def _copy_tree(source: Path, target: int) -> int:
     return count
 
 
-def copy_artifacts_in(workspace: Path, build_dir: Path, step: Step, names: list[str]) -> int:
+def copy_artifacts_in(
+    workspace: Path, build_dir: Path, step: Step, names: list[str], earlier: Path | None = None
+) -> int:
     """Copy the artifacts of ``names`` (from ``build_dir``, the build's artifact
-    directory) into the workspace's inbox for ``step``; returns the files copied."""
+    directory, else from ``earlier``, the one of the build a rerun reuses steps
+    of) into the workspace's inbox for ``step``; returns the files copied."""
     count = 0
     root = os.open(workspace, _DIR)
     try:
@@ -105,6 +108,8 @@ def copy_artifacts_in(workspace: Path, build_dir: Path, step: Step, names: list[
             with _fresh_dir(inbox, safe_name(step.name)) as mine:
                 for name in names:
                     source = build_dir / safe_name(name)
+                    if not source.is_dir() and earlier is not None:
+                        source = earlier / safe_name(name)  # a step reused, not run again
                     if source.is_dir():
                         with _fresh_dir(mine, safe_name(name)) as target:
                             count += _copy_tree(source, target)
@@ -126,6 +131,9 @@ def give_artifacts(
             artifact_dir(artifacts_dir, build.repo, build.id),
             step,
             ancestors(pipeline, step),
+            earlier=None
+            if build.reuse_from is None
+            else artifact_dir(artifacts_dir, build.repo, build.reuse_from),
         )
     except OSError as exc:
         raise SandboxError(f"cannot give the step its artifacts: {exc}") from exc
