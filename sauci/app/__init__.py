@@ -224,6 +224,7 @@ def build_server(
             name=name,
             sources=git_sources(settings),
             pipeline_loader=load_for_build,  # runs_on of a workflow-only repository
+            gate=_concurrency_gate(store),  # GitHub's concurrency: held builds are not sent
         )
     else:
         # GitHub's `concurrency`: the gate holds and cancels builds by group.

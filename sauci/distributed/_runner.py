@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from sauci._logging import get_logger
+from sauci.core.claim_gate import ClaimGate
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
@@ -76,6 +77,7 @@ class CeleryRunner:
         name: str,
         sources: Callable[[str], Source],
         pipeline_loader: PipelineLoader | None = None,
+        gate: ClaimGate | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -88,6 +90,7 @@ class CeleryRunner:
         # Reads a repository without .sauci.yml (its workflow files) from a
         # checkout, as the workers will: sauci.workflows.load_for_build.
         self.pipeline_loader = pipeline_loader
+        self.gate = gate  # holds queued builds back (GitHub's concurrency): never sent
         self.name = name
         self.clock = clock
         self.monotonic = monotonic
@@ -141,6 +144,8 @@ class CeleryRunner:
             if self.monotonic() >= self._next_lost_check:
                 self._next_lost_check = self.monotonic() + self.lost_check_every
                 self.hand_on_lost()
+            if self.gate is not None:
+                self.gate.refresh()
             self.dispatch()
 
     def live_workers(self, workers: list[Worker] | None = None) -> list[Worker]:
@@ -159,6 +164,8 @@ class CeleryRunner:
         for table in (self._sent, self._routes):
             for build_id in [k for k in table if k not in ids]:
                 del table[build_id]
+        if self.gate is not None:
+            queued = [b for b in queued if self.gate.may_claim(b.id)]
         if not queued:
             return []
         live = self.live_workers()

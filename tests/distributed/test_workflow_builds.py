@@ -124,3 +124,39 @@ def test_a_workflow_runs_green_on_a_real_worker(cluster, tmp_path):
     assert steps and all(s.status == Status.PASSED for s in steps)
     logs = b"".join(store.read_log(build_id, s.name) for s in steps)
     assert b"from the workflow on Linux" in logs
+
+
+CONCURRENT = """\
+name: CI
+on: push
+concurrency:
+  group: ${{ github.workflow }}-${{ github.ref }}
+  cancel-in-progress: false
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo hi
+"""
+
+
+def test_a_build_waiting_for_its_concurrency_group_is_not_sent(tmp_path):
+    from sauci.core.models import Worker
+    from sauci.source.git import read_file
+    from sauci.workflows import ConcurrencyGate
+
+    store, broker, runner = dispatcher(tmp_path, pipeline_loader=load_for_build)
+    runner.gate = ConcurrencyGate(store, read_file)
+    repo = make_workflow_repo(tmp_path / "r", CONCURRENT)
+    now = time.time()
+    store.save_worker(Worker(name="w1", slots=4, started_at=now, heartbeat_at=now))
+    first = queue(store, repo)
+    runner.tick()
+    assert store.claim_build("w1", build_id=first) is not None  # the worker took it
+    second = queue(store, repo)
+    runner.tick()
+    assert [first] == [b for b, _queue in broker.sent]
+    assert "waiting for build #1" in (store.get_build(second).reason or "")
+    store.finish_build(first, "w1", status=Status.PASSED, reason=None, finished_at=now)
+    runner.tick()
+    assert [first, second] == [b for b, _queue in broker.sent]
