@@ -269,12 +269,6 @@ def build_server(
     )
 
 
-def _concurrency_gate(store: Store) -> ConcurrencyGate:
-    from sauci.source.git import read_file
-
-    return ConcurrencyGate(store, read_file)
-
-
 def _sweep_server(prefix: str, workspaces: Path) -> list[str]:
     """At a server's start: the step cgroups and the disk leftovers (matrix
     copies, per-build HOME and /tmp) of the builds a crashed one left."""
@@ -358,3 +352,9 @@ def _schedules(settings: Settings, repos: Sequence[str]) -> list[tuple[str, str,
             continue
         found.extend((repo, s.cron, s.branch) for s in pipeline.schedules)
     return found
+
+
+def _concurrency_gate(store: Store) -> ConcurrencyGate:
+    from sauci.source.git import read_file
+
+    return ConcurrencyGate(store, read_file)
