@@ -158,3 +158,14 @@ def test_the_server_cancels_the_running_build_for_a_newer_push(tmp_path):
         assert "concurrency group 'CI-refs/heads/main'" in (ended.cancel_requested or "")
     finally:
         server.stop(timeout=10)
+
+
+def test_job_level_concurrency_is_named_as_not_enforced():
+    from sauci.workflows.github import Settings, plan_github
+
+    text = WORKFLOW.format(cancel="false", run="echo").replace(
+        "    runs-on: ubuntu-latest\n", "    runs-on: ubuntu-latest\n    concurrency: deploy\n"
+    )
+    plan = plan_github(text, Settings(file="ci.yml")).text()
+    assert "note: job concurrency: not enforced" in plan
+    assert "note: concurrency: group 'CI-refs/heads/main': a newer build waits" in plan

@@ -134,6 +134,10 @@ def job_entries(
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
         job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
+    if "concurrency" in job:
+        job_notes.append(
+            "job concurrency: not enforced (SauCI applies the workflow's concurrency to whole builds)"
+        )
     # GitHub's default: one failed entry cancels the others of the job.
     fail_fast = matrix is not None and not (
         isinstance(strategy, Mapping) and strategy.get("fail-fast") in (False, "false")
