@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sauci.core import runner as _core_runner
+from sauci.core.claim_gate import GatedRunner, GatedStore
 from sauci.core.config import Settings
 from sauci.core.executor import BuildObserver, SlotPool
 from sauci.core.models import BuildOutcome, BuildRequest, Pipeline
@@ -26,7 +27,7 @@ from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import SauCIError
 from sauci.plugins import load_runner
 from sauci.typing import Runner, Sandbox, Source, Store, Trigger
-from sauci.workflows import load_for_build, workflow_schedules
+from sauci.workflows import ConcurrencyGate, load_for_build, workflow_schedules
 
 if TYPE_CHECKING:
     from sauci.sandbox.policy import ServerSandboxes
@@ -224,13 +225,25 @@ def build_server(
             broker=broker,
             name=name,
             sources=git_sources(settings),
+            pipeline_loader=load_for_build,  # runs_on of a workflow-only repository
+            gate=_concurrency_gate(store),  # GitHub's concurrency: held builds are not sent
         )
     else:
+        # GitHub's `concurrency`: the gate holds and cancels builds by group.
+        gate = _concurrency_gate(store)
         slots = options.step_slots or 2 * (os.cpu_count() or 1)
         local = _local_runner(
-            store, settings, sandboxes, git_sources(settings), secrets, name, slots
+            GatedStore(store, gate),  # type: ignore[arg-type]  # a Store, claims gated
+            settings,
+            sandboxes,
+            git_sources(settings),
+            secrets,
+            name,
+            slots,
         )
-        runner = load_runner("threaded", local=local, max_builds=options.max_builds)
+        runner = GatedRunner(
+            load_runner("threaded", local=local, max_builds=options.max_builds), gate
+        )
     repos = list(repos)
     triggers: list[Trigger] = [
         PollTrigger(
@@ -357,3 +370,9 @@ def _schedules(settings: Settings, repos: Sequence[str]) -> list[tuple[str, str,
             continue
         found.extend((repo, s.cron, s.branch) for s in pipeline.schedules)
     return found
+
+
+def _concurrency_gate(store: Store) -> ConcurrencyGate:
+    from sauci.source.git import read_file
+
+    return ConcurrencyGate(store, read_file)

@@ -226,6 +226,10 @@ class StepExecutor:
             writer: LogWriter = sink
             if step.matrix and entries is not None:
                 workspace = entries.make(step.name)
+            if step.download_artifacts:
+                from sauci.core.artifact_inputs import give_artifacts
+
+                give_artifacts(self.artifacts_dir, build, pipeline, step, workspace)
             env = step_env(build, pipeline, step, workspace, secrets=granted)
             cache_env(env, self.cache_store, build)
             sandbox = self._sandbox_for(step)

@@ -177,6 +177,9 @@ class Step:
     # Steps of one group (a workflow job's matrix entries) stop together
     # when one fails (sauci.core.fail_fast); None: only the build's fail-fast.
     fail_fast_group: str | None = None
+    # Before it runs, the artifacts kept by the steps it needs (directly or
+    # not) are copied into its workspace (sauci.core.artifact_inputs).
+    download_artifacts: bool = False
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

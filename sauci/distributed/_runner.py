@@ -23,12 +23,14 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from sauci._logging import get_logger
+from sauci.core.claim_gate import ClaimGate
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
-from sauci.core.pipeline import FILENAME, parse_pipeline
+from sauci.core.runner import PipelineLoader
 from sauci.distributed._liveness import Liveness
 from sauci.distributed._queues import queue_name
+from sauci.distributed._routes import read_runs_on
 from sauci.exceptions import ConfigError, SourceError, StoreError
 from sauci.typing import Commit, Source, Store
 
@@ -74,6 +76,8 @@ class CeleryRunner:
         broker: Broker,
         name: str,
         sources: Callable[[str], Source],
+        pipeline_loader: PipelineLoader | None = None,
+        gate: ClaimGate | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -83,6 +87,10 @@ class CeleryRunner:
         # The Source of a repository (sauci.app.git_sources): where the
         # pipeline's runs_on is read before a build is sent.
         self._make_source = sources
+        # Reads a repository without .sauci.yml (its workflow files) from a
+        # checkout, as the workers will: sauci.workflows.load_for_build.
+        self.pipeline_loader = pipeline_loader
+        self.gate = gate  # holds queued builds back (GitHub's concurrency): never sent
         self.name = name
         self.clock = clock
         self.monotonic = monotonic
@@ -136,6 +144,8 @@ class CeleryRunner:
             if self.monotonic() >= self._next_lost_check:
                 self._next_lost_check = self.monotonic() + self.lost_check_every
                 self.hand_on_lost()
+            if self.gate is not None:
+                self.gate.refresh()
             self.dispatch()
 
     def live_workers(self, workers: list[Worker] | None = None) -> list[Worker]:
@@ -154,6 +164,8 @@ class CeleryRunner:
         for table in (self._sent, self._routes):
             for build_id in [k for k in table if k not in ids]:
                 del table[build_id]
+        if self.gate is not None:
+            queued = [b for b in queued if self.gate.may_claim(b.id)]
         if not queued:
             return []
         live = self.live_workers()
@@ -243,13 +255,8 @@ class CeleryRunner:
             source = self._sources[build.repo] = self._make_source(build.repo)
         sha = source.resolve(build.sha or build.ref or "HEAD")
         commit = None if build.author else source.resolve_commit(sha)
-        text = source.read_file(sha, FILENAME)  # a committed symlink is a SourceError
-        if text is None:
-            raise ConfigError(f"no pipeline file {FILENAME} in {build.repo} at {sha[:12]}")
-        pipeline = parse_pipeline(
-            text, f"{build.repo}@{sha[:12]}:{FILENAME}", max_timeout=self.settings.max_timeout
-        )
-        return sha, tuple(pipeline.runs_on), commit
+        runs_on = read_runs_on(source, build, sha, self.settings, self.pipeline_loader)
+        return sha, runs_on, commit
 
     def _end_unreadable(self, build: Build, reason: str) -> None:
         """End a queued build errored, as the local runner does for a broken pipeline."""

@@ -13,12 +13,14 @@ PipelineError with file:line:col problems. Adding a front end is one entry
 (the table is in ``sauci/workflows/_lookup.py``). A server reads a build's
 file through :func:`load_for_build` (the Runner's ``pipeline_loader``) and
 its cron schedules through :func:`workflow_schedules`; :func:`action_commands`
-is the operator's ``[sauci.actions]`` table. This package imports the core,
+is the operator's ``[sauci.actions]`` table; :class:`ConcurrencyGate` holds
+and cancels builds by their workflow's ``concurrency`` group. This package imports the core,
 never the other way round.
 """
 
 from __future__ import annotations
 
+from sauci.workflows._concurrency import ConcurrencyGate
 from sauci.workflows._for_build import action_commands, load_for_build, workflow_schedules
 from sauci.workflows._lookup import (
     FRONT_ENDS,
@@ -32,6 +34,7 @@ from sauci.workflows._lookup import (
 __all__ = [
     "FRONT_ENDS",
     "NATIVE",
+    "ConcurrencyGate",
     "Loaded",
     "Options",
     "action_commands",

@@ -30,15 +30,13 @@ def load_github(path: Path, text: str, options: Options) -> Loaded:
     if plan.has_path_filters and settings.changed_files is None and options.github.get("before"):
         # A push to a server: its changed files decide on.push.paths (read with
         # git from the workspace, as GitLab's rules: changes do).
-        from sauci.workflows.gitlab import context_for_build
+        from sauci.workflows._gitfacts import commit_facts
 
-        context = context_for_build(
+        _message, changed = commit_facts(
             settings.workspace or path.parent,
-            ref=str(options.github.get("ref") or ""),
-            sha=str(options.github.get("sha") or ""),
-            before=str(options.github["before"]),
-            message=str(options.github.get("message") or "-"),
+            str(options.github.get("sha") or ""),
+            str(options.github["before"]),
         )
-        if context.changed is not None:
-            plan = plan_github(text, attrs.evolve(settings, changed_files=context.changed))
+        if changed is not None:
+            plan = plan_github(text, attrs.evolve(settings, changed_files=changed))
     return Loaded(pipeline=plan.pipeline, kind="github", path=path, plan=plan.text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import attrs
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -137,6 +138,7 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
             cancel_requested=getattr(build, "cancel_requested", None),
             refresh=not build.status.done,
             tails=_failed_tails(store, steps),
+            summaries=_summaries(store, build),  # GITHUB_STEP_SUMMARY, as Markdown
         ),
     )
 
@@ -152,6 +154,12 @@ def _failed_tails(store: Store, steps: list[StepRun]) -> list[tuple[StepRun, lis
             if lines:
                 out.append((s, lines))
     return out
+
+
+def _summaries(store: Store, build: Build) -> list[tuple[str, Any]]:
+    from sauci.contrib.django.summaries import step_summaries
+
+    return step_summaries(store, build.id, _artifact_root(build))
 
 
 def _artifact_root(build: Build) -> Path:

@@ -45,6 +45,7 @@ class JobParts:
     junit: list[str] = attrs.field(factory=list)
     skip: str | None = None  # the matrix entry is skipped, with this reason
     notes: list[str] = attrs.field(factory=list)
+    download: bool = False  # download-artifact: the step gets its ancestors' artifacts
 
 
 @attrs.frozen
@@ -95,7 +96,7 @@ def builtin_action(
         return ActionResult(_note(f"{name} uploads to a service outside this machine: skipped"))
     return ActionResult(
         problem=f"the action {name!r} is not one SauCI runs itself (checkout, setup-python, "
-        "setup-uv, cache, upload-artifact, alls-green); map it to a command under "
+        "setup-uv, cache, upload-artifact, download-artifact, alls-green); map it to a command under "
         "[actions] in sauci.toml (docs/workflows.md#other-actions)"
     )
 
@@ -193,7 +194,8 @@ def _cache(
 def _upload_artifact(
     inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
 ) -> ActionResult:
-    globs = [g for g in _lines(inputs.get("path")) if not g.startswith("!")]
+    lines = _lines(inputs.get("path"))
+    globs = [g for g in lines if not g.startswith("!")]
     if not globs:
         return ActionResult(problem="actions/upload-artifact needs 'path'")
     for glob in globs:
@@ -203,8 +205,36 @@ def _upload_artifact(
         parts.artifacts.append(pattern)
         if pattern.endswith(".xml"):
             parts.junit.append(pattern)  # a JUnit report shows its tests in the page
+    # The driver writes the artifact's index (name, root, files) for download-artifact.
     return ActionResult(
-        _note(f"kept as the build's artifacts when the job ends: {', '.join(globs)}")
+        {
+            "kind": "upload",
+            "artifact": str(inputs.get("name") or "artifact"),
+            "paths": lines,
+            "hidden": _truthy_input(inputs.get("include-hidden-files", False)),
+            "if_no_files_found": str(inputs.get("if-no-files-found") or "warn").lower(),
+        }
+    )
+
+
+def _download_artifact(
+    inputs: Mapping[str, Any], parts: JobParts, workspace: Path | None, path: str | None
+) -> ActionResult:
+    for key in ("repository", "run-id", "github-token", "artifact-ids"):
+        if inputs.get(key):
+            return ActionResult(
+                problem=f"actions/download-artifact with {key!r} is not supported: "
+                "SauCI gives a job the artifacts of the jobs it needs in the same build"
+            )
+    parts.download = True
+    return ActionResult(
+        {
+            "kind": "download",
+            "artifact": str(inputs.get("name") or ""),
+            "pattern": str(inputs.get("pattern") or ""),
+            "merge": _truthy_input(inputs.get("merge-multiple", False)),
+            "path": str(inputs.get("path") or ""),
+        }
     )
 
 
@@ -223,5 +253,6 @@ _HANDLERS: dict[str, _Handler] = {
     "astral-sh/setup-uv": _setup_uv,
     "actions/cache": _cache,
     "actions/upload-artifact": _upload_artifact,
+    "actions/download-artifact": _download_artifact,
     "re-actors/alls-green": _alls_green,
 }

@@ -11,11 +11,12 @@ __all__ = ["DRIVER", "driver_python"]
 
 
 def _driver_source() -> str:
-    """pythons.py then jobdriver.py, as one program for ``python -c``."""
+    """pythons.py, artifactfiles.py then jobdriver.py, as one program for ``python -c``."""
     here = Path(__file__).parent
-    parts = [(here / name).read_text(encoding="utf-8") for name in ("pythons.py", "jobdriver.py")]
-    tail = parts[1].replace("from __future__ import annotations\n", "")
-    return parts[0] + "\n" + tail
+    names = ("pythons.py", "artifactfiles.py", "jobdriver.py")
+    parts = [(here / name).read_text(encoding="utf-8") for name in names]
+    tail = [part.replace("from __future__ import annotations\n", "") for part in parts[1:]]
+    return "\n".join([parts[0], *tail])
 
 
 DRIVER = _driver_source()

@@ -10,7 +10,9 @@ from typing import Any
 
 import attrs
 
+from sauci.core.artifact_inputs import INBOX
 from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
+from sauci.core.paths import safe_name
 from sauci.workflows.github._actions import JobParts, action_name
 from sauci.workflows.github._context import (
     condition_source,
@@ -132,6 +134,10 @@ def job_entries(
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
         job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
+    if "concurrency" in job:
+        job_notes.append(
+            "job concurrency: not enforced (SauCI applies the workflow's concurrency to whole builds)"
+        )
     # GitHub's default: one failed entry cancels the others of the job.
     fail_fast = matrix is not None and not (
         isinstance(strategy, Mapping) and strategy.get("fail-fast") in (False, "false")
@@ -321,6 +327,7 @@ def _entry(
         "junit": settings.pytest_junit,
         "needs": needs,
         "outputs": job_outputs(job, problems),
+        "artifacts_in": f"{INBOX}/{safe_name(name)}",  # download-artifact's source
     }
     cache = None
     if parts.cache is not None:
@@ -335,7 +342,12 @@ def _entry(
         allow_failure=allow_failure,
         matrix={k: matrix_text(v) for k, v in combo.items()},
         # GITHUB_STEP_SUMMARY, as the job driver keeps it (when a step wrote one).
-        artifacts=(*parts.artifacts, f".sauci-gha/{_safe_name(job_id)}/step-summary.md"),
+        artifacts=(
+            *parts.artifacts,
+            f".sauci-gha/{_safe_name(job_id)}/step-summary.md",
+            f".sauci-gha/{_safe_name(job_id)}/artifacts/*.json",  # upload-artifact's indexes
+        ),
+        download_artifacts=parts.download,
         # The workflow's own reports, and the one pytest writes for SauCI (jobdriver).
         junit=(*parts.junit, f".sauci-gha/{_safe_name(job_id)}/junit/*.xml"),
         cache=cache,

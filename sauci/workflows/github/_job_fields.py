@@ -1,16 +1,17 @@
-"""Fields of a job read as they are: its ``outputs``, ``runs-on`` labels and ``defaults.run``."""
+"""Fields of a job read as they are: its ``outputs``, ``runs-on`` labels and ``defaults.run``;
+and the workflow's ``concurrency``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from sauci.workflows.github._context import fill_static
+from sauci.workflows.github._context import condition_source, evaluate_static, fill_static
 from sauci.workflows.github._matrix import matrix_text
 from sauci.workflows.github._reading import LMap, Problems, where
 from sauci.workflows.github._steps import shell_template
 
-__all__ = ["job_defaults", "job_outputs", "runs_on_labels"]
+__all__ = ["job_defaults", "job_outputs", "runs_on_labels", "workflow_concurrency"]
 
 
 def job_outputs(job: LMap, problems: Problems) -> dict[str, str]:
@@ -58,3 +59,34 @@ def job_defaults(doc: LMap, job: LMap, problems: Problems) -> dict[str, Any]:
             if "shell" in run:
                 shell_template(run["shell"], problems, run.at("shell"))
     return out
+
+
+def workflow_concurrency(
+    doc: LMap, ctx: Mapping[str, Any], problems: Problems
+) -> tuple[str, bool] | None:
+    """The workflow's ``concurrency`` as (group, cancel-in-progress), expressions evaluated
+    with the contexts GitHub allows there (``github``, ``inputs``, ``vars``)."""
+    value, at = doc["concurrency"], doc.at("concurrency")
+    cancel: Any = False
+    if isinstance(value, LMap):
+        if "group" not in value:
+            problems.add(at, "concurrency needs a 'group'")
+            return None
+        for key in value:
+            if key not in ("group", "cancel-in-progress"):
+                problems.add(where(key), f"unknown concurrency key {key!r}")
+        cancel = value.get("cancel-in-progress", False)
+        value, at = value["group"], value.at("group")
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value):
+        problems.add(at, "a concurrency group must be a non-empty string")
+        return None
+    try:
+        group = fill_static(str(value), ctx, at, keep_runtime=False)
+        if isinstance(cancel, str):
+            cancel = evaluate_static(condition_source(cancel), ctx, at)
+    except Exception as exc:  # the expression language's errors, located
+        problems.add(at, str(exc))
+        return None
+    from sauci.core.expr import truthy
+
+    return group, bool(truthy(cancel))

@@ -18,6 +18,7 @@ import attrs
 from sauci.core.models import Condition, Pipeline, Step
 from sauci.workflows.github._events import dispatch_inputs, path_filters, triggers
 from sauci.workflows.github._job import job_entries, job_env, job_needs
+from sauci.workflows.github._job_fields import workflow_concurrency
 from sauci.workflows.github._paths import paths_skip
 from sauci.workflows.github._reading import LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
@@ -39,6 +40,7 @@ class Plan:
     notes: tuple[str, ...]
     pipeline: Pipeline
     has_path_filters: bool = False  # on.push.paths or paths-ignore: the changed files matter
+    concurrency: tuple[str, bool] | None = None  # top-level group, cancel-in-progress
 
     def text(self) -> str:
         """The plan as ``sauci validate`` prints it (and the golden files hold)."""
@@ -73,14 +75,23 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
     not_started = paths_skip(settings.changed_files, paths, ignore)
     if "permissions" in doc:
         notes.append("permissions: accepted and ignored (SauCI gives a job no GitHub token)")
-    if "concurrency" in doc:
-        notes.append("concurrency: accepted; SauCI does not cancel a running build for a newer one")
     jobs = doc.get("jobs")
     if not isinstance(jobs, LMap) or not jobs:
         problems.add(doc.at("jobs"), "'jobs' must be a mapping of job ids to jobs")
         return None
     github = _github_context(doc, file, settings)
     github["event"] = {**github["event"], "inputs": dispatch_inputs(doc.get("on"), settings.inputs)}
+    concurrency = None
+    if "concurrency" in doc:
+        concurrency = workflow_concurrency(
+            doc, {"github": github, "inputs": {}, "vars": {}}, problems
+        )
+        if concurrency is not None:
+            group, cancel = concurrency
+            notes.append(
+                f"concurrency: group {group!r}: a newer build "
+                + ("cancels this one while it runs" if cancel else "waits for this one to end")
+            )
     wf_env = job_env(doc.get("env"), {"github": github, "env": {}}, problems)
     selected = _selected(jobs, settings.job, problems)
     order = _order(jobs, problems)
@@ -113,6 +124,7 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         notes=tuple(notes),
         pipeline=pipeline,
         has_path_filters=bool(paths or ignore),
+        concurrency=concurrency,
     )
 
 

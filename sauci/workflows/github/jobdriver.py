@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 if __name__ != "__main__":  # imported; run through `python -c`, pythons.py's source came first
+    from sauci.workflows.github.artifactfiles import artifact_step
     from sauci.workflows.github.pythons import activate_python
 
 __all__ = ["hash_files", "main", "parse_env_file"]
@@ -275,7 +276,12 @@ class _Job:
             # build page; a --junitxml of the workflow's own comes later and wins.
             report = os.path.join(self.junit_dir(), f"step-{len(self.steps)}-{id(step)}.xml")
             env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={report}".strip()
-        code = self.setup_python(step, env, files) if kind == "python" else self.shell(step, env)
+        if kind in ("upload", "download"):
+            code = self.artifacts(step, env, files)
+        else:
+            code = (
+                self.setup_python(step, env, files) if kind == "python" else self.shell(step, env)
+            )
         with open(files["env"], encoding="utf-8") as fh:
             added = parse_env_file(fh.read())
             self.env.update(added)
@@ -354,6 +360,13 @@ class _Job:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             return 124
+
+    def artifacts(self, step: dict[str, Any], env: dict[str, str], files: dict[str, str]) -> int:
+        """upload-artifact's index, or download-artifact's files (artifactfiles.py)."""
+        inbox = os.path.join(self.workspace, self.spec.get("artifacts_in", ""))
+        job = self.spec.get("job", "job")
+        fill = lambda text: self.fill(text, env)  # noqa: E731
+        return artifact_step(step, fill, self.workspace, job, inbox, files["output"])
 
     def setup_python(self, step: dict[str, Any], env: dict[str, str], files: dict[str, str]) -> int:
         # Per job: jobs without a matrix share the build's workspace and may run at once.

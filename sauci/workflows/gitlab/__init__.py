@@ -74,7 +74,7 @@ def context_for_build(
     """The context of a build whose commit is checked out in ``workspace``:
     the commit's message (when not given), the default branch and, given
     ``before`` (the push's old sha), the changed files are read with git."""
-    from sauci.workflows.gitlab._gitfacts import commit_facts, default_branch
+    from sauci.workflows._gitfacts import commit_facts, default_branch
 
     found, changed = commit_facts(Path(workspace), sha, before)
     return GitLabContext.for_build(
