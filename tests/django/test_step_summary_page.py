@@ -52,7 +52,9 @@ def _build_with_summary(store, tmp_path, text: str, *, path: str = PATH):
     store.save_step(
         StepRun(build_id=build.id, name="test", position=0, status=Status.PASSED, exit_code=0)
     )
-    target = artifact_dir(tmp_path / "artifacts", build.repo, build.id, "test") / path
+    target = (
+        artifact_dir(tmp_path / "artifacts", build.repo, build.id, "test", uuid=build.uuid) / path
+    )
     target.parent.mkdir(parents=True)
     target.write_text(text)
     digest = hashlib.sha256(text.encode()).hexdigest()
@@ -103,7 +105,9 @@ def test_a_summary_linked_out_of_the_artifacts_is_not_read(viewer_client, app_st
     secret = tmp_path / "secret.md"
     secret.write_text("# host secret")
     build = _build_with_summary(app_store, tmp_path, "x")
-    target = artifact_dir(tmp_path / "artifacts", build.repo, build.id, "test") / PATH
+    target = (
+        artifact_dir(tmp_path / "artifacts", build.repo, build.id, "test", uuid=build.uuid) / PATH
+    )
     target.unlink()
     target.symlink_to(secret)
     page = viewer_client.get(reverse("sauci:build", args=[build.id])).content.decode()
