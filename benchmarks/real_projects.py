@@ -150,22 +150,33 @@ def pytest_args(project: Project, junit: str) -> list[str]:
     return [*args, *project.tests]
 
 
+def interpreter_version(python: str) -> str:
+    """``3.11.2``: a venv made with another interpreter version must not be reused."""
+    done = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def pipeline(project: Project, python: str, cache: bool = False) -> str:
     """The `.sauci.yml` of a project: install into a workspace venv, then pytest."""
     install = install_command(project, python)
     lines = ["# Made by benchmarks/real_projects.py", "steps:", "  install:"]
     if cache:
-        # The venv is kept between builds while the project's files are the same
-        # (a non-editable install, so any change of its files misses the cache).
-        install = (
-            "if .venv/bin/python -c 'import pytest' 2>/dev/null; then\n"
-            "  echo 'venv restored from the cache'\n"
-            "else\n" + "".join(f"  {line}\n" for line in install.splitlines()) + "fi\n"
-        )
+        # The venv is kept between builds while the project's files, this
+        # pipeline (which names the interpreter) and the interpreter's version
+        # are the same (a non-editable install, so any change of its files
+        # misses the cache); on an exact hit SauCI skips the install's run.
+        version = interpreter_version(python)
         lines += [
             "    cache:",
             "      paths: [.venv]",
-            "      key: venv-${{ hashFiles('**/*.py', '**/*.toml', '**/*.cfg') }}",
+            f"      key: venv-py{version}-${{{{ hashFiles('.sauci.yml', '**/*.py', "
+            "'**/*.toml', '**/*.cfg') }}",
+            "      skip_on_hit: true",
         ]
     lines += ["    run: |", *(f"      {line}" for line in install.splitlines())]
     test = " ".join(

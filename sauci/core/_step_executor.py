@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from sauci.core._step_cache import CacheState, cache_env, restore_cache, save_cache
+from sauci.core._step_cache import CacheState, cache_env, restore_cache, save_cache, skip_run
 from sauci.core.capabilities import check_capabilities
 from sauci.core.events import emit
 from sauci.core.logsink import LogBudget, LogSink
@@ -239,8 +239,9 @@ class StepExecutor:
                 cached = restore_cache(
                     self.cache_store, build, step, workspace, env, _writer(sink), home
                 )
+                cached = skip_run(cached, step, workspace, env, _writer(sink), home)
             attempt = 1
-            while True:
+            while cached is None or not cached.skipped:
                 result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
                 if not _should_retry(step, result, attempt) or cancel.is_set():
                     break
@@ -250,6 +251,8 @@ class StepExecutor:
                     f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode()
                 )
                 run = self.store.save_step(attrs.evolve(run, attempt=attempt))
+            if result is None:  # skipped on a cache hit: passed, nothing ran
+                result = StepResult(exit_code=0)
             if cached is not None and self.cache_store is not None and result.ok:
                 cached = save_cache(
                     self.cache_store, cached, build, step, workspace, env, _writer(sink), home
