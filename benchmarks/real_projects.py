@@ -154,13 +154,17 @@ def pytest_args(project: Project, junit: str) -> list[str]:
 
 
 def interpreter_version(python: str) -> str:
-    """``3.11.2``: a venv made with another interpreter version must not be reused."""
-    done = subprocess.run(
-        [python, "-c", "import platform; print(platform.python_version())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    """``3.11.2``: a venv made with another interpreter version must not be
+    reused; ``unknown`` when ``python`` does not run (its build fails anyway)."""
+    try:
+        done = subprocess.run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
     return done.stdout.strip()
 
 
