@@ -209,16 +209,32 @@ def save_cache(
     return attrs.evolve(state, saved=entry.size)
 
 
-def _dangling(root: Path, relative: str) -> str | None:
-    """The first symlink under ``root/relative`` whose target is gone (a
-    venv's ``bin/python`` once its interpreter moved), as a relative path."""
+def _broken(path: str, hidden: tuple[str, ...]) -> bool:
+    """Whether the link ``path`` points nowhere the step can reach: its target
+    is gone, or under a host path its sandbox hides (never looked at, so
+    that skipping tells a pipeline nothing about what is there)."""
+    target = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+    workspace, *hide = hidden or ("",)
+    # Under the workspace (hidden[0]) is what the step sees.
+    if not _under(target, workspace) and any(_under(target, h) for h in hide):
+        return True
+    return not os.path.exists(path)
+
+
+def _under(path: str, folder: str) -> bool:
+    return bool(folder) and (path == folder or path.startswith(folder.rstrip("/") + "/"))
+
+
+def _dangling(root: Path, relative: str, hidden: tuple[str, ...]) -> str | None:
+    """The first symlink under ``root/relative`` that is broken (a venv's
+    ``bin/python`` once its interpreter moved), as a relative path."""
     top = root / relative
     if top.is_symlink():
-        return None if top.exists() else relative
+        return relative if _broken(str(top), hidden) else None
     for folder, dirs, files in os.walk(top):
         for name in (*dirs, *files):
             path = os.path.join(folder, name)
-            if os.path.islink(path) and not os.path.exists(path):
+            if os.path.islink(path) and _broken(path, hidden):
                 return os.path.relpath(path, root)
     return None
 
@@ -230,12 +246,15 @@ def skip_run(
     env: MutableMapping[str, str],
     write: Callable[[str], None],
     home: Path | None = None,
+    hidden: tuple[str, ...] = (),
 ) -> CacheState:
     """``state`` marked skipped when the step asks to skip its run on an exact
     hit and what came back is whole. A partial (restore key) hit, a miss or a
     restore that failed runs the step; so does a restored link that points
     nowhere (the interpreter a venv was made with moved): the step then runs
-    and saves its result again under the same key."""
+    and saves its result again under the same key. ``hidden``: the
+    workspace, then host paths the step's sandbox hides (a link into them,
+    outside the workspace, counts as broken)."""
     cache = step.cache
     if cache is None or not cache.skip_on_hit or not state.hit:
         return state
@@ -244,7 +263,7 @@ def skip_run(
         root = roots.get(name)
         for relative in paths if root is not None else ():
             try:
-                broken = _dangling(root, relative)  # type: ignore[arg-type]
+                broken = _dangling(root, relative, hidden)  # type: ignore[arg-type]
             except OSError as exc:
                 broken = f"{relative} ({exc})"
             if broken is not None:

@@ -239,7 +239,8 @@ class StepExecutor:
                 cached = restore_cache(
                     self.cache_store, build, step, workspace, env, _writer(sink), home
                 )
-                cached = skip_run(cached, step, workspace, env, _writer(sink), home)
+                hidden = _hidden(sandbox, workspace)
+                cached = skip_run(cached, step, workspace, env, _writer(sink), home, hidden)
             attempt = 1
             while cached is None or not cached.skipped:
                 result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
@@ -311,6 +312,16 @@ class StepExecutor:
             kept = collect_artifacts(workspace, step.artifacts, dest)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)
+
+
+def _hidden(sandbox: Sandbox, workspace: Path) -> tuple[str, ...]:
+    """The workspace, then the host paths the sandbox hides from a step (the
+    namespace sandbox's ``hide`` and the other workspaces beside this one);
+    none for a sandbox without ``hide``. An optional hook, as ``build_home``."""
+    hide = getattr(sandbox, "hide", None)
+    if hide is None:
+        return (str(workspace),)
+    return (str(workspace), str(workspace.parent), *map(str, hide))
 
 
 def _build_home(sandbox: Sandbox, workspace: Path) -> Path | None:

@@ -123,3 +123,31 @@ def test_skip_on_hit_is_off_by_default_and_survives_a_dump():
     )  # type: ignore[union-attr]
     again = parse_pipeline(dump_pipeline(parse_pipeline(PIPELINE)))
     assert again.steps[0].cache.skip_on_hit is True  # type: ignore[union-attr]
+
+
+def test_a_link_into_a_path_the_sandbox_hides_counts_as_broken(tmp_path: Path):
+    """Whether a hidden host file exists never decides the skip: a pipeline
+    learns nothing of it (the namespace sandbox's ``hide``)."""
+    from sauci.core._step_cache import CacheState, skip_run
+    from sauci.core.cache_store import CacheEntry
+
+    secret = tmp_path / "hidden" / "secret"
+    secret.parent.mkdir()
+    secret.write_text("x")
+    ws = tmp_path / "ws"
+    (ws / "out").mkdir(parents=True)
+    (ws / "out" / "link").symlink_to(secret)
+    step = parse_pipeline(PIPELINE).steps[0]
+    entry = CacheEntry(key="k", branch="main", path=tmp_path / "k.tar", size=1, used=0.0)
+    hit = CacheState(key="k", hit=True, restored=entry)
+    lines: list[str] = []
+    assert skip_run(hit, step, ws, {}, lines.append, hidden=(str(ws),)).skipped  # whole
+    inside = (str(ws), str(tmp_path))  # a link into the workspace is checked as it is
+    (ws / "out" / "link").unlink()
+    (ws / "out" / "link").symlink_to(ws / "out")
+    assert skip_run(hit, step, ws, {}, lines.append, hidden=inside).skipped
+    (ws / "out" / "link").unlink()
+    (ws / "out" / "link").symlink_to(secret)
+    hidden = skip_run(hit, step, ws, {}, lines.append, hidden=(str(ws), str(secret.parent)))
+    assert not hidden.skipped and not hidden.hit
+    assert "sauci: cache: out/link points nowhere; running the step\n" == lines[-1]
