@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -51,10 +52,11 @@ def test_deselected_tests_are_passed_to_pytest_quoted():
 
 def test_the_cache_entry_only_with_the_flag():
     text = rp.pipeline(rp.PROJECTS["six"], "/usr/bin/python3", cache=True)
-    assert "cache:\n      paths: [.venv]\n      key: venv-${{ hashFiles(" in text
-    # A restored venv skips the install; otherwise it is made as without the flag.
-    assert "if .venv/bin/python -c 'import pytest'" in text
-    assert "  /usr/bin/python3 -m venv .venv\n" in text
+    version = rp.interpreter_version("/usr/bin/python3")
+    assert f"cache:\n      paths: [.venv]\n      key: venv-py{version}-${{{{ hashFiles(" in text
+    # An exact hit skips the install's run; otherwise it is made as without the flag.
+    assert "      skip_on_hit: true\n" in text
+    assert "      /usr/bin/python3 -m venv .venv\n" in text
 
 
 def test_a_hostile_interpreter_path_is_quoted():
@@ -132,20 +134,10 @@ def test_six_under_a_real_serve_counts_as_plain_pytest(tmp_path):
     assert passed > 100 and 0 == failed
 
 
-def test_with_the_cache_a_restored_venv_is_not_made_again(tmp_path):
-    text = rp.pipeline(rp.PROJECTS["six"], "/nonexistent/python3", cache=True)
-    without_cache = text.replace(text[text.index("    cache:") : text.index("    run: |")], "")
-    (install,) = next(s for s in parse_pipeline(without_cache).steps if s.name == "install").run
-    venv_python = tmp_path / ".venv" / "bin" / "python"
-    venv_python.parent.mkdir(parents=True)
-    venv_python.write_text("#!/bin/sh\nexit 0\n")  # "import pytest" works: restored
-    venv_python.chmod(0o755)
-    done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", install], cwd=tmp_path, capture_output=True, text=True
-    )
-    assert (0, "venv restored from the cache\n") == (done.returncode, done.stdout)
-    venv_python.write_text("#!/bin/sh\nexit 1\n")  # no pytest in it: made and installed
-    done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", install], cwd=tmp_path, capture_output=True, text=True
-    )
-    assert 0 != done.returncode and "/nonexistent/python3" in done.stderr
+def test_the_venv_key_names_the_pipeline_and_the_interpreter_version():
+    text = rp.pipeline(rp.PROJECTS["six"], sys.executable, cache=True)
+    (install,) = [s for s in parse_pipeline(text).steps if s.name == "install"]
+    assert install.cache is not None and install.cache.skip_on_hit
+    assert install.cache.key.startswith(f"venv-py{platform.python_version()}-")
+    assert "'.sauci.yml'" in install.cache.key  # it names the interpreter
+    assert "unknown" == rp.interpreter_version("/nonexistent/python3")

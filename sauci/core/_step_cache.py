@@ -23,7 +23,14 @@ from sauci.core.cache_key import CacheKeyError, render_key
 from sauci.core.cache_store import CacheEntry, CacheStore
 from sauci.core.models import Build, Step
 
-__all__ = ["CACHE_DIR_VARIABLE", "CacheState", "cache_env", "restore_cache", "save_cache"]
+__all__ = [
+    "CACHE_DIR_VARIABLE",
+    "CacheState",
+    "cache_env",
+    "restore_cache",
+    "save_cache",
+    "skip_run",
+]
 
 log = get_logger(__name__)
 
@@ -42,13 +49,15 @@ class CacheState:
     restored: CacheEntry | None = None
     saved: int | None = None  # bytes
     problem: str | None = None
+    skipped: bool = False  # skip_on_hit: the run was skipped
 
     @property
     def note(self) -> str | None:
         if self.key is None:
             return f"cache: {self.problem}" if self.problem else None
         if self.hit and self.restored is not None:
-            return f"cache hit {self.key} ({_size(self.restored.size)})"
+            hit = f"cache hit {self.key} ({_size(self.restored.size)})"
+            return f"{hit}; run skipped (skip_on_hit)" if self.skipped else hit
         parts = [f"cache miss {self.key}"]
         if self.restored is not None:
             parts.append(f"restored {self.restored.key} ({_size(self.restored.size)})")
@@ -198,3 +207,67 @@ def save_cache(
     seconds = time.monotonic() - started
     write(f"sauci: cache: saved {state.key} ({_size(entry.size)} in {seconds:.1f} s)\n")
     return attrs.evolve(state, saved=entry.size)
+
+
+def _broken(path: str, hidden: tuple[str, ...]) -> bool:
+    """Whether the link ``path`` points nowhere the step can reach: its target
+    is gone, or under a host path its sandbox hides (never looked at, so
+    that skipping tells a pipeline nothing about what is there)."""
+    target = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+    workspace, *hide = hidden or ("",)
+    # Under the workspace (hidden[0]) is what the step sees.
+    if not _under(target, workspace) and any(_under(target, h) for h in hide):
+        return True
+    return not os.path.exists(path)
+
+
+def _under(path: str, folder: str) -> bool:
+    return bool(folder) and (path == folder or path.startswith(folder.rstrip("/") + "/"))
+
+
+def _dangling(root: Path, relative: str, hidden: tuple[str, ...]) -> str | None:
+    """The first symlink under ``root/relative`` that is broken (a venv's
+    ``bin/python`` once its interpreter moved), as a relative path."""
+    top = root / relative
+    if top.is_symlink():
+        return relative if _broken(str(top), hidden) else None
+    for folder, dirs, files in os.walk(top):
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            if os.path.islink(path) and _broken(path, hidden):
+                return os.path.relpath(path, root)
+    return None
+
+
+def skip_run(
+    state: CacheState,
+    step: Step,
+    workspace: Path,
+    env: MutableMapping[str, str],
+    write: Callable[[str], None],
+    home: Path | None = None,
+    hidden: tuple[str, ...] = (),
+) -> CacheState:
+    """``state`` marked skipped when the step asks to skip its run on an exact
+    hit and what came back is whole. A partial (restore key) hit, a miss or a
+    restore that failed runs the step; so does a restored link that points
+    nowhere (the interpreter a venv was made with moved): the step then runs
+    and saves its result again under the same key. ``hidden``: the
+    workspace, then host paths the step's sandbox hides (a link into them,
+    outside the workspace, counts as broken)."""
+    cache = step.cache
+    if cache is None or not cache.skip_on_hit or not state.hit:
+        return state
+    roots = _roots(workspace, env, home)
+    for name, paths in _split(cache.paths).items():
+        root = roots.get(name)
+        for relative in paths if root is not None else ():
+            try:
+                broken = _dangling(root, relative, hidden)  # type: ignore[arg-type]
+            except OSError as exc:
+                broken = f"{relative} ({exc})"
+            if broken is not None:
+                write(f"sauci: cache: {broken} points nowhere; running the step\n")
+                return attrs.evolve(state, hit=False, problem=f"{broken} points nowhere")
+    write("sauci: cache: exact hit; the run is skipped (skip_on_hit)\n")
+    return attrs.evolve(state, skipped=True)

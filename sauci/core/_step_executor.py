@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from sauci.core._step_cache import CacheState, cache_env, restore_cache, save_cache
+from sauci.core._step_cache import CacheState, cache_env, restore_cache, save_cache, skip_run
 from sauci.core.capabilities import check_capabilities
 from sauci.core.events import emit
 from sauci.core.logsink import LogBudget, LogSink
@@ -245,8 +245,10 @@ class StepExecutor:
                 cached = restore_cache(
                     self.cache_store, build, step, workspace, env, _writer(sink), home
                 )
+                hidden = _hidden(sandbox, workspace)
+                cached = skip_run(cached, step, workspace, env, _writer(sink), home, hidden)
             attempt = 1
-            while True:
+            while cached is None or not cached.skipped:
                 result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
                 if not _should_retry(step, result, attempt) or cancel.is_set():
                     break
@@ -256,6 +258,8 @@ class StepExecutor:
                     f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode()
                 )
                 run = self.store.save_step(attrs.evolve(run, attempt=attempt))
+            if result is None:  # skipped on a cache hit: passed, nothing ran
+                result = StepResult(exit_code=0)
             if cached is not None and self.cache_store is not None and result.ok:
                 cached = save_cache(
                     self.cache_store, cached, build, step, workspace, env, _writer(sink), home
@@ -321,6 +325,16 @@ class StepExecutor:
             kept = collect_artifacts(workspace, step.artifacts, dest)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)
+
+
+def _hidden(sandbox: Sandbox, workspace: Path) -> tuple[str, ...]:
+    """The workspace, then the host paths the sandbox hides from a step (the
+    namespace sandbox's ``hide`` and the other workspaces beside this one);
+    none for a sandbox without ``hide``. An optional hook, as ``build_home``."""
+    hide = getattr(sandbox, "hide", None)
+    if hide is None:
+        return (str(workspace),)
+    return (str(workspace), str(workspace.parent), *map(str, hide))
 
 
 def _build_home(sandbox: Sandbox, workspace: Path) -> Path | None:

@@ -69,7 +69,9 @@ class Cache:
     ``paths`` are relative to the workspace (or ``~/...``, the build's HOME);
     ``key`` may hold ``${{ hashFiles('glob', ...) }}`` and ``${{ matrix.X }}``,
     filled in just before the step runs; ``restore_keys`` are prefixes tried,
-    newest entry first, when no entry has the exact key.
+    newest entry first, when no entry has the exact key. ``skip_on_hit``:
+    on an exact hit whose restored files are whole (no dangling link), the
+    step's run is skipped and the step passes (a partial hit still runs).
     """
 
     paths: tuple[str, ...] = attrs.field(
@@ -77,6 +79,7 @@ class Cache:
     )
     key: str = attrs.field(validator=attrs.validators.min_len(1))
     restore_keys: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    skip_on_hit: bool = False
 
 
 @attrs.frozen(kw_only=True)

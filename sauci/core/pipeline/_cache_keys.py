@@ -1,4 +1,5 @@
-"""The ``cache:`` key of a step: ``{paths: [...], key: ..., restore_keys: [...]}``,
+"""The ``cache:`` key of a step: ``{paths: [...], key: ..., restore_keys: [...],
+skip_on_hit: false}``,
 each problem at its file:line:col.
 
 Paths are files or directories inside the workspace, or under the build's
@@ -19,7 +20,7 @@ from sauci.core.pipeline_parts import Cache
 
 __all__ = ["CACHE_KEYS", "cache_path_problem", "read_cache"]
 
-CACHE_KEYS = ("key", "paths", "restore_keys")
+CACHE_KEYS = ("key", "paths", "restore_keys", "skip_on_hit")
 MAX_PATHS = 32
 
 
@@ -42,7 +43,9 @@ def _path_fault(what: str, path: str, fault: str) -> str:
 
 def read_cache(chk: Checker, node: Node, what: str) -> Cache | None:
     """The step's Cache, or None once its problems are added."""
-    mapping = chk.mapping(node, what, "a mapping with 'paths', 'key' and 'restore_keys'")
+    mapping = chk.mapping(
+        node, what, "a mapping with 'paths', 'key', 'restore_keys' and 'skip_on_hit'"
+    )
     if mapping is None:
         return None
     entries, ok = chk.known_items(mapping, what, CACHE_KEYS)
@@ -73,6 +76,12 @@ def read_cache(chk: Checker, node: Node, what: str) -> Cache | None:
                 chk.add(value, f"{inner}: {key!r} {problem}")
                 ok = False
             found["key"] = key
+        elif name == "skip_on_hit":
+            skip = chk.boolean(value, inner)
+            if skip is None:
+                ok = False
+                continue
+            found["skip_on_hit"] = skip
         else:
             prefixes = chk.texts(value, inner, "a key prefix such as 'venv-'")
             if prefixes is None:

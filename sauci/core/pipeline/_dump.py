@@ -109,6 +109,8 @@ def _step(step: Step) -> dict[str, Any]:
         cache: dict[str, Any] = {"paths": list(step.cache.paths), "key": step.cache.key}
         if step.cache.restore_keys:
             cache["restore_keys"] = list(step.cache.restore_keys)
+        if step.cache.skip_on_hit:
+            cache["skip_on_hit"] = True
         out["cache"] = cache
     return out
 
