@@ -33,7 +33,7 @@ from sauci.core.models import (
 from sauci.core.paths import artifact_dir, log_path, safe_name
 from sauci.core.secrets import Secrets
 from sauci.core.store_retry import StoreUnavailableError
-from sauci.exceptions import SandboxError
+from sauci.exceptions import NotFoundError, SandboxError
 
 if TYPE_CHECKING:
     import threading
@@ -142,6 +142,15 @@ class StepExecutor:
         """``<logs>/<repo>/<build>/<step>.log``."""
         return log_path(self.logs_dir, build.repo, build.id, step, uuid=build.uuid)
 
+    def _reused_uuid(self, build: Build) -> str:
+        """The uuid of the build a rerun reuses ("" when none or it is gone)."""
+        if build.reuse_from is None:
+            return ""
+        try:
+            return self.store.get_build(build.reuse_from).uuid
+        except NotFoundError:
+            return ""
+
     def _sandbox_for(self, step: Step) -> Sandbox:
         """The step's sandbox: the default, one handed in, or one the loader allows."""
         if step.sandbox is None:
@@ -229,7 +238,14 @@ class StepExecutor:
             if step.download_artifacts:
                 from sauci.core.artifact_inputs import give_artifacts
 
-                give_artifacts(self.artifacts_dir, build, pipeline, step, workspace)
+                give_artifacts(
+                    self.artifacts_dir,
+                    build,
+                    pipeline,
+                    step,
+                    workspace,
+                    earlier_uuid=self._reused_uuid(build),
+                )
             env = step_env(build, pipeline, step, workspace, secrets=granted)
             cache_env(env, self.cache_store, build)
             sandbox = self._sandbox_for(step)

@@ -122,18 +122,25 @@ def copy_artifacts_in(
 
 
 def give_artifacts(
-    artifacts_dir: Path, build: Build, pipeline: Pipeline, step: Step, workspace: Path
+    artifacts_dir: Path,
+    build: Build,
+    pipeline: Pipeline,
+    step: Step,
+    workspace: Path,
+    *,
+    earlier_uuid: str = "",
 ) -> None:
-    """:func:`copy_artifacts_in` for the executor: SandboxError when it cannot."""
+    """:func:`copy_artifacts_in` for the executor: SandboxError when it cannot.
+    ``earlier_uuid``: the uuid of the build a rerun reuses (its directory's name)."""
     try:
         copy_artifacts_in(
             workspace,
-            artifact_dir(artifacts_dir, build.repo, build.id),
+            artifact_dir(artifacts_dir, build.repo, build.id, uuid=build.uuid),
             step,
             ancestors(pipeline, step),
             earlier=None
             if build.reuse_from is None
-            else artifact_dir(artifacts_dir, build.repo, build.reuse_from),
+            else artifact_dir(artifacts_dir, build.repo, build.reuse_from, uuid=earlier_uuid),
         )
     except OSError as exc:
         raise SandboxError(f"cannot give the step its artifacts: {exc}") from exc
