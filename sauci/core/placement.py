@@ -3,19 +3,24 @@
 The policy (docs/serve.md, "Placing builds by cost"):
 
 1. **Order**: higher priority first; within one, the repository that has been
-   served least (CPU-seconds of declared cost started, weighted by the
-   repository's weight) first, then the oldest build. This is weighted fair
-   queueing on start-time charges: a repository pushing many heavy builds
-   falls behind one pushing light ones, so a light build does not wait
-   behind a queue of heavy ones.
+   served least (CPU-seconds of declared cost, ``cpus`` x seconds, charged
+   by the caller when a build ends, divided by the repository's weight)
+   first, then the oldest build. This is weighted fair queueing: a
+   repository pushing heavy builds falls behind one pushing light ones, so a
+   light build does not wait behind a queue of heavy ones.
 2. **Pack**: each build goes to the worker where it fits with the least room
    left (best fit), which keeps whole workers free for heavy builds.
-3. **Backfill, bounded**: when the head of the queue fits nowhere, builds
+3. **Backfill, bounded**: when the head (the build waiting longest that
+   fits no worker's free room) fits nowhere, builds
    behind it that fit are started anyway, so idle room is used, but only
    while the head has waited less than ``hold_after`` seconds. After that the
    worker with the most room is held for the head (nothing else is started
-   there), so it runs as soon as that worker drains: a heavy build can be
-   passed over for a bounded time, never starved.
+   there), so it runs as soon as that worker drains, unless builds of
+   other repositories have waited ``yield_after`` (default ``hold_after``):
+   those keep the freed room first, so a heavy build does not fill the last
+   worker while light ones queue, but only until the head has waited
+   ``starve_after`` seconds; then it holds a worker whatever waits. A heavy
+   build is passed over for a bounded time, never starved.
 
 A build no worker could ever hold (more CPUs or memory than the largest
 worker's capacity) never blocks the others; it waits with its reason.
@@ -88,11 +93,14 @@ def place(
     now: float,
     weights: Mapping[str, float] | None = None,
     hold_after: float = 1.0,
+    starve_after: float = 30.0,
+    yield_after: float | None = None,
 ) -> Placement:
     """Decide which of ``queue`` start on which of ``workers`` now.
 
     ``served``: CPU-seconds of declared cost each repository has started
     (the caller charges ``cost.cpus`` x the build's duration, or an estimate).
+    ``hold_after`` and ``starve_after``: the bounds of backfilling, above.
     """
     weights = weights or {}
     rooms = {w.name: w for w in workers}
@@ -126,10 +134,17 @@ def place(
                 break
             waiting[build.id] = _why(build.cost, list(rooms.values()))
             mine = [name for name, owner in held.items() if owner == build.id]
+            waited = now - build.queued_at
+            others_blocked = any(
+                b.repo != build.repo
+                and now - b.queued_at >= (hold_after if yield_after is None else yield_after)
+                for b in pending
+            )
             if (
                 not mine
-                and index == _head(pending, waiting)
-                and now - build.queued_at >= hold_after
+                and build is _oldest_blocked(pending, list(rooms.values()))
+                and waited >= hold_after
+                and (waited >= starve_after or not others_blocked)
             ):
                 free = [r for r in rooms.values() if r.name not in held]
                 if free:
@@ -143,12 +158,15 @@ def place(
     return Placement(starts=tuple(starts), waiting=waiting)
 
 
-def _head(pending: list[WaitingBuild], waiting: Mapping[int, str]) -> int:
-    """The index of the first build that some worker could ever hold."""
-    for index, build in enumerate(pending):
-        if not waiting.get(build.id, "").startswith("no worker can ever"):
-            return index
-    return -1
+def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:
+    """The build waiting longest that some worker could hold but none can now:
+    the one a held worker protects from starving."""
+    blocked = [
+        b
+        for b in pending
+        if any(b.cost.fits(r.capacity) for r in rooms) and not any(r.takes(b.cost) for r in rooms)
+    ]
+    return min(blocked, key=lambda b: (b.queued_at, b.id), default=None)
 
 
 def _never_fits(cost: Resources, rooms: list[WorkerRoom]) -> str | None:

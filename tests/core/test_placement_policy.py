@@ -78,3 +78,17 @@ def test_machine_capacity_reads_cgroup_limits(tmp_path) -> None:  # type: ignore
     (tmp_path / "cpu.max").write_text("max 100000\n")
     (tmp_path / "memory.max").write_text("max\n")
     assert 16384000 * 1024 == machine_capacity(proc=tmp_path, cgroup=tmp_path).memory
+
+
+def test_waiting_light_builds_keep_freed_room_until_the_head_would_starve() -> None:
+    workers = [
+        WorkerRoom(name="a", capacity=Resources(cpus=2, memory=4 * GIB), used_cpus=2),
+        WorkerRoom(name="b", capacity=Resources(cpus=2, memory=4 * GIB), used_cpus=1),
+    ]
+    heavy = _build(1, "heavy", HEAVY, at=0.0)
+    blocked = [_build(10 + i, "light", LIGHT, at=1.0) for i in range(3)]
+    kept = place([heavy, *blocked], workers, served={}, now=2.5, hold_after=1.0, starve_after=5)
+    assert [(10, "b"), (11, "b")] == list(kept.starts)  # the lights that waited take b
+    late = place([heavy, *blocked], workers, served={}, now=6.0, hold_after=1.0, starve_after=5)
+    assert () == late.starts  # past starve_after b drains for the heavy build
+    assert late.waiting[1].endswith("b is held for it")
