@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["DEFAULT_RESOURCES", "Resources", "machine_capacity"]
+__all__ = ["DEFAULT_RESOURCES", "Resources", "build_maximum", "machine_capacity"]
 
 _GIB = 1024**3
 
@@ -86,3 +86,17 @@ def _meminfo_total(path: Path) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def build_maximum(
+    cpus: float | None, memory: int | None, *, machine: bool = True
+) -> Resources | None:
+    """The most one build may declare: the settings ``max_build_cpus`` and ``max_build_memory``,
+    each defaulting to this machine's capacity (a build that asks for more
+    than any worker has would wait for ever; operators of larger workers
+    raise them). ``machine`` False (``sauci run`` on the user's own checkout):
+    None unless a maximum is set."""
+    if not machine and cpus is None and memory is None:
+        return None
+    here = machine_capacity()
+    return Resources(cpus=cpus or here.cpus, memory=memory or here.memory)

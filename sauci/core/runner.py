@@ -20,6 +20,7 @@ from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
 from sauci.core.rerun import reusable_steps
+from sauci.core.resources import build_maximum
 from sauci.core.secrets import Secrets
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
@@ -170,6 +171,9 @@ class LocalRunner:
                 sandboxes=self.allowed_sandboxes,
                 capabilities=self.capabilities,
                 network=self.settings.network,
+                max_resources=build_maximum(
+                    self.settings.max_build_cpus, self.settings.max_build_memory
+                ),
             )
         except (SourceError, ConfigError) as exc:
             if lease is not None:

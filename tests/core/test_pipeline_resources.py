@@ -62,3 +62,17 @@ def test_resources_survive_a_dump_and_a_parse() -> None:
     text = "resources: {cpus: 1.5, memory: 3GiB}\nsteps:\n  - {name: a, run: 'true'}\n"
     pipeline = parse_pipeline(text)
     assert pipeline == parse_pipeline(dump_pipeline(pipeline))
+
+
+def test_the_per_build_maximum_comes_from_settings_else_the_machine(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sauci.core.config import load_settings
+    from sauci.core.resources import build_maximum, machine_capacity
+
+    settings = load_settings(
+        cwd=tmp_path, environ={"SAUCI_MAX_BUILD_CPUS": "1.5", "SAUCI_MAX_BUILD_MEMORY": "2GiB"}
+    )
+    assert Resources(cpus=1.5, memory=2 * GIB) == build_maximum(
+        settings.max_build_cpus, settings.max_build_memory
+    )
+    assert machine_capacity() == build_maximum(None, None)
+    assert build_maximum(None, None, machine=False) is None
