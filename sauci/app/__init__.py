@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sauci.core import runner as _core_runner
+from sauci.core.capacity import capacity_claims
 from sauci.core.config import Settings
 from sauci.core.executor import BuildObserver, SlotPool
 from sauci.core.models import BuildOutcome, BuildRequest, Pipeline
@@ -240,7 +241,12 @@ def build_server(
             slots=SlotPool(options.step_slots or 2 * (os.cpu_count() or 1)),
             pipeline_loader=load_for_build,  # .sauci.yml, else the workflow files
         )
-        runner = load_runner("threaded", local=local, max_builds=options.max_builds)
+        runner = load_runner(
+            "threaded",
+            local=local,
+            max_builds=options.max_builds,
+            claims=capacity_claims(store, name, options, git_sources(settings)),
+        )
     repos = list(repos)
     triggers: list[Trigger] = [
         PollTrigger(
