@@ -30,12 +30,15 @@ WAITING = "waiting:"  # prefix of the reason a queued build waits, for the page 
 
 def cost_from_source(source_of: Callable[[str], Source]) -> Callable[[Build], Resources]:
     """A build's declared cost, read from ``.sauci.yml`` at its commit."""
+    sources: dict[str, Source] = {}  # one per repository: finding its root costs git calls
 
     def cost(build: Build) -> Resources:
         from sauci.core.pipeline import FILENAME, parse_pipeline
 
         try:
-            source = source_of(build.repo)
+            source = sources.get(build.repo) or sources.setdefault(
+                build.repo, source_of(build.repo)
+            )
             text = source.read_file(source.resolve(build.sha or build.ref or "HEAD"), FILENAME)
             if text is None:
                 return DEFAULT_RESOURCES
