@@ -95,6 +95,7 @@ SANDBOXES = Kind(
         "local": "sauci.sandbox.local:LocalSandbox",
         "namespace": "sauci.sandbox.namespace:NamespaceSandbox",
         "docker": "sauci.sandbox.docker:DockerSandbox",
+        "vm": "sauci.sandbox.vm:VmSandbox",
     },
 )
 # What a server hands its builds to (sauci.typing.Runner).

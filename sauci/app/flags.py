@@ -111,6 +111,14 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         "'network: true' is then refused",
     )
     parser.add_argument(
+        "--vm-allow-emulation",
+        action="store_true",
+        dest="vm_allow_emulation",
+        default=None,
+        help="the vm sandbox may boot its guests under emulation (TCG) where KVM "
+        "cannot run one (slow: seconds per boot)",
+    )
+    parser.add_argument(
         "--secrets-file",
         metavar="PATH",
         help="TOML file of the secrets steps may name (with SAUCI_SECRET_* variables)",
@@ -131,6 +139,7 @@ def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "sandbox": "" if sandbox == "auto" else sandbox,
         "allowed_sandboxes": ",".join(allowed) if allowed else None,
         "network": getattr(args, "network", None),
+        "vm_allow_emulation": getattr(args, "vm_allow_emulation", None),
         "secrets_file": getattr(args, "secrets_file", None),
         "cache_limit": getattr(args, "cache_limit", None),
     }

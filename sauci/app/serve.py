@@ -98,6 +98,9 @@ def run_server(
             f" (pipelines may ask for {', '.join(allowed)})" if allowed else ""
         )
         where += f", {_network_words(server.sandboxes.default, settings)}"
+        note = getattr(server.sandboxes.default, "start_note", None)  # the vm's acceleration
+        if isinstance(note, str) and note:
+            where += f", {note}"
         log.info(
             "server_policy",
             sandbox=server.sandboxes.name,

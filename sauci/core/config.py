@@ -79,6 +79,9 @@ class Settings:
     # Whether steps may reach the network (in sandboxes that can cut it). Off:
     # every step runs without it, and a pipeline's `network: true` is refused.
     network: bool = True
+    # The VM sandbox where KVM cannot run a guest: boot under emulation (TCG,
+    # seconds per boot) rather than refuse to start (docs/sandboxes.md).
+    vm_allow_emulation: bool = False
     # A TOML file of secret values (docs/security.md); with SAUCI_SECRET_<NAME>
     # variables, the only source of the secrets a served pipeline may name.
     secrets_file: Path | None = attrs.field(
@@ -162,7 +165,7 @@ _FLOAT = {
     "lost_timeout",
     "visibility_timeout",
 }
-_BOOL = {"fail_fast", "network"}
+_BOOL = {"fail_fast", "network", "vm_allow_emulation"}
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:

@@ -165,6 +165,15 @@ def _make(name: str, settings: Settings, *, cgroup_prefix: str) -> Sandbox:
                 settings.workspaces_dir / "probe", sandbox.host_uid, sandbox.host_gid or 0
             )
         return sandbox
+    if name == "vm":
+        from sauci.sandbox.vm import VmSandbox
+
+        return VmSandbox(
+            data_dir=settings.data_dir,
+            grace=settings.grace,
+            network=settings.network,
+            allow_emulation=settings.vm_allow_emulation,
+        )
     if name == "local":
         from sauci.sandbox.local import LocalSandbox
 

@@ -174,6 +174,7 @@ def sauci_settings(**overrides: Any) -> Settings:
         "sandbox": cfg["SANDBOX"],
         "allowed_sandboxes": cfg["ALLOWED_SANDBOXES"],
         "network": cfg["NETWORK"],
+        "vm_allow_emulation": cfg["VM_ALLOW_EMULATION"],
         "secrets_file": cfg["SECRETS_FILE"],
         "cache_limit": cfg["CACHE_LIMIT"],
     }

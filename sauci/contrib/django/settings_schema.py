@@ -84,6 +84,9 @@ DEFAULTS: dict[str, Any] = {
     # False: steps run without network, and `network: true` in a pipeline is
     # refused (`sauci serve --no-network`). None: SAUCI_NETWORK, sauci.toml, else on.
     "NETWORK": None,
+    # The vm sandbox may boot under emulation where KVM cannot run a guest.
+    # None: SAUCI_VM_ALLOW_EMULATION, sauci.toml, else no.
+    "VM_ALLOW_EMULATION": None,
     "SECRETS_FILE": None,
     "CACHE_LIMIT": None,  # step caches per repository: 2 GiB, "500MiB", 0 (off)
 }
@@ -161,6 +164,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a list of sandbox names a pipeline may ask for, or None",
     ),
     "NETWORK": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
+    "VM_ALLOW_EMULATION": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
     "SECRETS_FILE": (lambda v: v is None or isinstance(v, str | Path), "a file path or None"),
     "CACHE_LIMIT": (lambda v: v is None or isinstance(v, str | int), "a size such as '2GiB'"),
 }

@@ -1,0 +1,280 @@
+"""The agent inside a VmSandbox guest: PID 1 after the init script, it runs
+the steps the host asks for, one at a time, over a virtio-serial port.
+
+This file is copied into the guest's initramfs and run there by the host's
+own python3 (from the read-only /usr share) with only the standard library;
+the host never imports it. The protocol, host to guest: a 4-byte big-endian
+length and a dict in :mod:`marshal` form (``{"op": "run", ...}`` or ``{"op":
+"end", "why": "timeout"}``; the host is trusted, and marshal is built into
+the interpreter: importing json and re costs an emulated guest a third of a
+second at boot). Guest to host, frames of one kind byte, a 4-byte big-endian
+length and the payload: ``R`` ready, ``O`` step output, ``X`` the step's end
+(JSON, which the host parses as untrusted). The step never writes to the
+port itself (it runs as an unprivileged uid and the port is root's 0600
+device): its output reaches the host only inside ``O`` frames, so whatever
+it prints cannot pass for an ``X`` frame.
+"""
+
+import marshal
+import os
+import select
+import signal
+import sys
+import time
+
+CGROUP = "/sys/fs/cgroup"
+CHUNK = 65536
+
+
+def find_port(name):
+    base = "/sys/class/virtio-ports"
+    for entry in os.listdir(base):
+        try:
+            with open(os.path.join(base, entry, "name")) as fh:
+                if fh.read().strip() == name:
+                    return "/dev/" + entry
+        except OSError:
+            continue
+    raise SystemExit("agent: no virtio port named " + name)
+
+
+class Port:
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDWR)
+        self.buffer = b""
+
+    def send(self, kind, payload):
+        data = kind + len(payload).to_bytes(4, "big") + payload
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+
+    def requests(self):
+        """Whole requests read so far (call when the port is readable)."""
+        chunk = os.read(self.fd, CHUNK)
+        if not chunk:
+            time.sleep(0.05)  # the host end is not connected: nothing to read
+            return []
+        self.buffer += chunk
+        found = []
+        while len(self.buffer) >= 4:
+            size = int.from_bytes(self.buffer[:4], "big")
+            if len(self.buffer) < 4 + size:
+                break
+            found.append(marshal.loads(self.buffer[4 : 4 + size]))
+            self.buffer = self.buffer[4 + size :]
+        return found
+
+
+def to_json(value):
+    """JSON for the few values the agent reports: None, bools, ints, strings, dicts."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(to_json(str(k)) + ": " + to_json(v) for k, v in value.items()) + "}"
+    text = str(value)
+    out = []
+    for ch in text:
+        if ch in '\\"' or ord(ch) < 0x20 or ord(ch) > 0x7E:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else "?")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def ignore(fn, *args, errors=(OSError,)):
+    try:
+        return fn(*args)
+    except errors:
+        return None
+
+
+def write(path, value):
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+def read_counts(path):
+    counts = {}
+    try:
+        with open(path) as fh:
+            for line in fh:
+                key, _, value = line.partition(" ")
+                counts[key] = int(value)
+    except (OSError, ValueError):
+        pass
+    return counts
+
+
+def cgroup_pids(group):
+    try:
+        with open(os.path.join(group, "cgroup.procs")) as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
+
+
+def signal_group(group, sig):
+    for pid in cgroup_pids(group):
+        ignore(os.kill, pid, sig)
+
+
+def kill_group(group):
+    try:
+        write(os.path.join(group, "cgroup.kill"), "1")
+    except OSError:
+        signal_group(group, signal.SIGKILL)
+
+
+def reap(statuses):
+    """Reap every ended child (PID 1 adopts the step's orphans)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        statuses[pid] = status
+
+
+def set_network(up):
+    """The step's network: QEMU's user-mode network, up only for a step that has it."""
+    if os.path.exists("/sys/class/net/eth0"):
+        os.system("/sauci/bin/ip link set eth0 " + ("up" if up else "down"))
+        if up:
+            os.system("/sauci/bin/ip route replace default via 10.0.2.2 dev eth0")
+
+
+def start(request, group, out_w):
+    pid = os.fork()
+    if pid == 0:  # the step: its own session, cgroup, uid; output to the pipe
+        try:
+            os.setsid()
+            write(os.path.join(group, "cgroup.procs"), str(os.getpid()))
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            os.closerange(3, 1 << 16)
+            os.setgroups([])
+            os.setgid(request["gid"])
+            os.setuid(request["uid"])
+            os.chdir(request["cwd"])
+            os.umask(0o022)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.execvpe(request["argv"][0], request["argv"], request["env"])
+        except BaseException as exc:  # the child must never return
+            try:
+                os.write(2, f"sauci: cannot start the step: {exc}\n".encode())
+            finally:
+                os._exit(127)
+    return pid
+
+
+def run(port, request, number, wakeup):
+    group = os.path.join(CGROUP, f"step{number}")
+    os.mkdir(group)
+    if request.get("memory"):
+        write(os.path.join(group, "memory.max"), str(request["memory"]))
+        write(os.path.join(group, "memory.swap.max"), "0")
+    if request.get("processes"):
+        write(os.path.join(group, "pids.max"), str(request["processes"]))
+    if request.get("cpu"):
+        write(os.path.join(group, "cpu.max"), f"{max(1000, int(request['cpu'] * 100000))} 100000")
+    set_network(bool(request.get("network")))
+    out_r, out_w = os.pipe()
+    pid = start(request, group, out_w)
+    os.close(out_w)
+    grace = float(request.get("grace", 5))
+    ended_by = None
+    kill_at = None
+    statuses = {}
+    status = None
+    reading = True
+    while reading or status is None:
+        now = time.monotonic()
+        if ended_by is not None and kill_at is None:
+            signal_group(group, signal.SIGTERM)
+            kill_at = now + grace
+        if kill_at is not None and now >= kill_at:
+            kill_group(group)
+            kill_at = float("inf")
+        limits = [0.2]
+        if kill_at is not None and kill_at != float("inf"):
+            limits.append(kill_at - now)
+        wait = max(0.0, min(limits))
+        watched = [port.fd, wakeup] + ([out_r] if reading else [])
+        ready, _, _ = select.select(watched, [], [], wait)
+        if wakeup in ready:  # a child ended (SIGCHLD)
+            ignore(os.read, wakeup, 4096)
+        if out_r in ready:
+            data = os.read(out_r, CHUNK)
+            if data:
+                port.send(b"O", data)
+            else:
+                reading = False
+        if port.fd in ready:
+            for message in port.requests():
+                # The host keeps the step's clock: the guest's may run fast or slow.
+                if message.get("op") == "end" and ended_by is None:
+                    ended_by = message.get("why") or "cancelled"
+        reap(statuses)
+        if status is None and pid in statuses:
+            status = statuses.pop(pid)
+            kill_group(group)  # what the step left behind ends with it
+    while cgroup_pids(group):
+        kill_group(group)
+        time.sleep(0.01)
+        reap(statuses)
+    os.close(out_r)
+    memory = read_counts(os.path.join(group, "memory.events"))
+    pids = read_counts(os.path.join(group, "pids.events"))
+    ignore(os.rmdir, group)
+    set_network(False)
+    result = {
+        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "ended_by": ended_by,
+        "oom_kills": memory.get("oom_kill", 0),
+        "pids_max": pids.get("max", 0),
+    }
+    port.send(b"X", to_json(result).encode())
+
+
+def main():
+    write(os.path.join(CGROUP, "cgroup.subtree_control"), "+cpu +memory +pids")
+    port = Port(find_port(sys.argv[1] if len(sys.argv) > 1 else "sauci"))
+    # A child's end wakes the loop at once, not at its next tick.
+    wakeup_r, wakeup_w = os.pipe()
+    os.set_blocking(wakeup_r, False)
+    os.set_blocking(wakeup_w, False)
+    signal.set_wakeup_fd(wakeup_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    with open("/proc/uptime") as fh:
+        uptime = fh.read().split()[0]
+    port.send(b"R", to_json({"uptime": uptime}).encode())
+    number = 0
+    while True:
+        ready, _, _ = select.select([port.fd, wakeup_r], [], [], 1.0)
+        if wakeup_r in ready:
+            ignore(os.read, wakeup_r, 4096)
+        reap({})
+        for request in port.requests():
+            if request.get("op") == "run":
+                number += 1
+                try:
+                    run(port, request, number, wakeup_r)
+                except Exception as exc:  # report it, keep serving
+                    port.send(b"X", to_json({"error": str(exc)}).encode())
+            elif request.get("op") == "poweroff":
+                os.sync()
+                os.system("/sauci/bin/busybox poweroff -f")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""The VmSandbox guest's boot files: the host's Debian kernel, and an initramfs
+SauCI builds once per kernel and agent and caches under its data directory.
+
+The initramfs holds busybox-static (for the init script), the kernel modules
+the guest needs (virtio transport and console, 9p, virtio-net, in the order
+``modules.dep`` gives), a few lines of /etc, and the agent
+(:mod:`sauci.sandbox._vm_agent`). Everything else the guest runs (python3,
+the step's tools) comes from the host's /usr, shared read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+from sauci.exceptions import SandboxError
+
+__all__ = ["BootFiles", "boot_files", "find_kernel", "module_order"]
+
+# The modules the guest loads, by name; their dependencies come from modules.dep.
+# microvm's devices are virtio-mmio: no PCI. The network's only when a step asks.
+MODULES = ("virtio_mmio", "virtio_console", "9pnet_virtio", "9p")
+NET_MODULES = ("virtio_net",)
+AGENT = Path(__file__).with_name("_vm_agent.py")
+UID = 1000  # the step's uid and gid inside the guest
+
+INIT = """#!/sauci/bin/sh
+export PATH=/sauci/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /sauci/modules); do insmod /sauci/mod/$m.ko 2>/dev/null; done
+case "$(cat /proc/cmdline)" in *sauci.net=1*)
+  for m in $(cat /sauci/modules-net); do insmod /sauci/mod/$m.ko 2>/dev/null; done ;;
+esac
+o=trans=virtio,version=9p2000.L,msize=262144
+mount -t 9p -o $o,ro,cache=loose usr /usr || echo "sauci-init: cannot mount /usr"
+mount -t 9p -o $o,cache=none,access=any workspace /workspace \
+  || echo "sauci-init: cannot mount the workspace"
+mount -t cgroup2 none /sys/fs/cgroup
+mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp
+mount -t tmpfs -o mode=0755,nosuid,nodev home /home
+mkdir -p /home/sauci && chown {uid}:{uid} /home/sauci
+ip link set lo up
+if [ -e /sys/class/net/eth0 ]; then
+  ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 down
+fi
+exec /usr/bin/python3 -S -E /sauci/agent.py sauci
+"""
+
+ETC = {
+    "passwd": f"root:x:0:0:root:/root:/bin/sh\nsauci:x:{UID}:{UID}:sauci:/home/sauci:/bin/sh\n",
+    "group": f"root:x:0:\nsauci:x:{UID}:\n",
+    "hosts": "127.0.0.1 localhost\n",
+    "resolv.conf": "nameserver 10.0.2.3\n",
+    "hostname": "sauci-vm\n",
+}
+
+
+@attrs.frozen(kw_only=True)
+class BootFiles:
+    """A kernel and the initramfs built for it."""
+
+    kernel: Path  # what QEMU boots: the uncompressed vmlinux when it can (PVH)
+    initrd: Path
+    version: str
+    image: Path  # the kernel as installed (/boot/vmlinuz-*)
+
+
+def find_kernel(kernel: str | Path | None = None) -> tuple[Path, str]:
+    """The kernel to boot and its version: ``kernel`` when given, else the
+    newest /boot/vmlinuz-* whose modules are installed."""
+    if kernel is not None:
+        path = Path(kernel)
+        version = path.name.removeprefix("vmlinuz-")
+        if not path.is_file():
+            raise SandboxError(f"the VM kernel {str(path)!r} does not exist")
+        return path, version
+    found = []
+    for path in Path("/boot").glob("vmlinuz-*"):
+        version = path.name.removeprefix("vmlinuz-")
+        if Path("/lib/modules", version, "modules.dep").is_file():
+            found.append((_version_key(version), path, version))
+    if not found:
+        raise SandboxError(
+            "no kernel for the VM sandbox: install one with "
+            "apt-get install --no-install-recommends linux-image-amd64"
+        )
+    _, path, version = max(found)
+    return path, version
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version))
+
+
+def module_order(modules_dep: str, wanted: Iterable[str]) -> list[str]:
+    """The module files (relative to the modules directory) to load, each
+    after what it depends on, from the text of ``modules.dep``."""
+    deps: dict[str, list[str]] = {}
+    by_name: dict[str, str] = {}
+    for line in modules_dep.splitlines():
+        path, _, rest = line.partition(":")
+        if not path:
+            continue
+        deps[path] = rest.split()
+        by_name[_module_name(path)] = path
+    order: list[str] = []
+
+    def visit(path: str) -> None:
+        if path in order:
+            return
+        for dep in reversed(deps.get(path, [])):  # modules.dep lists the deepest last
+            visit(dep)
+        order.append(path)
+
+    for name in wanted:
+        if name in by_name:
+            visit(by_name[name])
+    return order
+
+
+def _module_name(path: str) -> str:
+    return os.path.basename(path).split(".ko")[0].replace("-", "_")
+
+
+def boot_files(cache_dir: Path, kernel: str | Path | None = None) -> BootFiles:
+    """The kernel and its initramfs, built under ``cache_dir`` unless already there."""
+    kernel_path, version = find_kernel(kernel)
+    modules_dir = Path("/lib/modules", version)
+    modules_dep = (modules_dir / "modules.dep").read_text()
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise SandboxError("busybox is needed for the VM guest: apt-get install busybox-static")
+    if shutil.which("cpio") is None:
+        raise SandboxError("cpio is needed to build the VM guest: apt-get install cpio")
+    modules = module_order(modules_dep, MODULES)
+    net_modules = [m for m in module_order(modules_dep, NET_MODULES) if m not in modules]
+    digest = hashlib.sha256()
+    for part in (
+        version,
+        INIT,
+        repr(sorted(ETC.items())),
+        AGENT.read_text(),
+        *modules,
+        "|",
+        *net_modules,
+    ):
+        digest.update(part.encode() + b"\0")
+    digest.update(Path(busybox).read_bytes())
+    initrd = cache_dir / f"initramfs-{version}-{digest.hexdigest()[:16]}.cpio"
+    if not initrd.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _build(initrd, modules_dir, modules, net_modules, Path(busybox))
+    booted = _uncompressed(kernel_path, version, cache_dir) or kernel_path
+    return BootFiles(kernel=booted, initrd=initrd, version=version, image=kernel_path)
+
+
+def _uncompressed(kernel: Path, version: str, cache_dir: Path) -> Path | None:
+    """The kernel's vmlinux, unpacked once, when QEMU can boot it directly (PVH).
+
+    An emulated CPU takes seconds to unpack an xz bzImage; QEMU boots an ELF
+    vmlinux that carries a PVH entry point without that step. None when the
+    kernel has no PVH entry or cannot be unpacked (the bzImage is booted).
+    """
+    config = Path("/boot", f"config-{version}")
+    try:
+        if "CONFIG_PVH=y" not in config.read_text().splitlines():
+            return None
+        st = kernel.stat()
+    except OSError:
+        return None
+    target = cache_dir / f"vmlinux-{version}-{st.st_size}-{int(st.st_mtime)}"
+    if target.is_file():
+        return target
+    data = kernel.read_bytes()
+    elf = _unpack(data)
+    if elf is None or not elf.startswith(b"\x7fELF"):
+        return None
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = _partial(target)
+    partial.write_bytes(elf)
+    os.replace(partial, target)
+    return target
+
+
+def _unpack(data: bytes) -> bytes | None:
+    import gzip
+    import lzma
+    import zlib
+
+    at = data.find(b"\xfd7zXZ\x00")
+    if at >= 0:
+        try:
+            return lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[at:])
+        except lzma.LZMAError:
+            return None
+    at = data.find(b"\x1f\x8b\x08")
+    if at >= 0:
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[at:])
+        except (zlib.error, gzip.BadGzipFile):
+            return None
+    return None
+
+
+def _build(
+    target: Path, modules_dir: Path, modules: list[str], net_modules: list[str], busybox: Path
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="sauci-vm-root-") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)  # the guest's /: made by mkdtemp, 0700
+        for name in ("proc", "sys", "dev", "tmp", "home", "usr", "workspace", "etc", "root"):
+            (root / name).mkdir()
+        for name in ("bin", "sbin", "lib", "lib64"):
+            (root / name).symlink_to(f"usr/{name}")
+        tools = root / "sauci" / "bin"
+        tools.mkdir(parents=True)
+        shutil.copy2(busybox, tools / "busybox")
+        for applet in ("sh", "mount", "insmod", "mkdir", "chown", "ip", "cat", "echo"):
+            (tools / applet).symlink_to("busybox")
+        mod = root / "sauci" / "mod"
+        mod.mkdir()
+        for path in (*modules, *net_modules):
+            shutil.copy2(modules_dir / path, mod / os.path.basename(path))
+        for name, paths in (("modules", modules), ("modules-net", net_modules)):
+            names = [os.path.basename(p).removesuffix(".ko") for p in paths]
+            (root / "sauci" / name).write_text("\n".join(names) + "\n")
+        shutil.copy2(AGENT, root / "sauci" / "agent.py")
+        for name, text in ETC.items():
+            (root / "etc" / name).write_text(text)
+        init = root / "init"
+        init.write_text(INIT.replace("{uid}", str(UID)))
+        init.chmod(0o755)
+        (root / "root").chmod(0o700)
+        partial = _partial(target)
+        files = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
+        with open(partial, "wb") as out:
+            made = subprocess.run(
+                ["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
+                cwd=root,
+                input=files,
+                stdout=out,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        if made.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise SandboxError(f"cannot build the VM initramfs: {made.stderr.decode().strip()}")
+        os.replace(partial, target)
+
+
+def _partial(target: Path) -> Path:
+    """A file of its own beside ``target``, renamed onto it when complete: two
+    sandboxes (processes or threads) building the same file never share one."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    os.close(fd)
+    return Path(name)
