@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sauci.core import runner as _core_runner
+from sauci.core.capacity import capacity_claims
 from sauci.core.claim_gate import GatedRunner, GatedStore
 from sauci.core.config import Settings
 from sauci.core.executor import BuildObserver, SlotPool
@@ -231,9 +232,10 @@ def build_server(
     else:
         # GitHub's `concurrency`: the gate holds and cancels builds by group.
         gate = _concurrency_gate(store)
+        gated = GatedStore(store, gate)  # a Store whose claims skip held builds
         slots = options.step_slots or 2 * (os.cpu_count() or 1)
         local = _local_runner(
-            GatedStore(store, gate),  # type: ignore[arg-type]  # a Store, claims gated
+            gated,  # type: ignore[arg-type]
             settings,
             sandboxes,
             git_sources(settings),
@@ -241,9 +243,14 @@ def build_server(
             name,
             slots,
         )
-        runner = GatedRunner(
-            load_runner("threaded", local=local, max_builds=options.max_builds), gate
+        threaded = load_runner(
+            "threaded",
+            local=local,
+            max_builds=options.max_builds,
+            # builds placed by their declared cost
+            claims=capacity_claims(gated, name, options, git_sources(settings)),  # type: ignore[arg-type]
         )
+        runner = GatedRunner(threaded, gate)
     repos = list(repos)
     triggers: list[Trigger] = [
         PollTrigger(

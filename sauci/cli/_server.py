@@ -174,6 +174,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(style.paint("server: not running", "33"))
     if status and status.get("last_error"):
         print(f"last error: {status['last_error']}")
+    if status and status.get("capacity"):
+        room, gib = status["capacity"], 1024**3
+        print(
+            f"capacity: {room['cpus_used']:g}/{room['cpus']:g} CPUs, "
+            f"{room['memory_used'] / gib:.1f}/{room['memory'] / gib:.1f} GiB in use"
+        )
     queued = store.list_builds(status=Status.QUEUED, limit=100)
     running = store.list_builds(status=Status.RUNNING, limit=100)
     print(f"queue: {len(queued)} waiting, {len(running)} running")

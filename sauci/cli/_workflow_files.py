@@ -75,12 +75,16 @@ def load_for_run(
     kind = found[0] if found else "native"
     if kind == "native":
         from sauci.core.pipeline import load_pipeline
+        from sauci.core.resources import build_maximum
 
         return load_pipeline(
             workspace / file,
             max_timeout=settings.max_timeout,
             capabilities=capabilities,  # type: ignore[arg-type]
             shown_as=shown,
+            max_resources=build_maximum(
+                settings.max_build_cpus, settings.max_build_memory, machine=False
+            ),
         )
     branch = commit.ref.removeprefix("refs/heads/") if commit.ref else ""
     options = Options(

@@ -64,6 +64,10 @@ class Settings:
         default=DEFAULT_BUILD_LOG_LIMIT, validator=attrs.validators.ge(1024)
     )
     max_timeout: float | None = None  # cap on any step's timeout, seconds
+    # The per-build maximum a pipeline's `resources:` may declare (None: the
+    # machine's capacity for cpus, no cap for memory); docs/serve.md.
+    max_build_cpus: float | None = None
+    max_build_memory: int | None = None  # bytes
     grace: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
     # Where steps run. "": the isolating default of the command (`sauci serve`
     # and `sauci worker`: namespace, refused when it cannot run; `sauci run`:
@@ -151,12 +155,14 @@ _INT = {
     "log_limit",
     "build_log_limit",
     "cache_limit",
+    "max_build_memory",
     "keep_builds",
     "slots",
     "attempts",
 }
 _FLOAT = {
     "max_timeout",
+    "max_build_cpus",
     "grace",
     "keep_days",
     "heartbeat_interval",
@@ -174,11 +180,13 @@ def _coerce(key: str, value: Any, where: str) -> Any:
                 from sauci.core.pipeline import parse_size
 
                 return (
-                    parse_size(value) if key.endswith(("log_limit", "cache_limit")) else int(value)
+                    parse_size(value)
+                    if key.endswith(("log_limit", "cache_limit", "_memory"))
+                    else int(value)
                 )
             return int(value)
         if key in _FLOAT:
-            if isinstance(value, str) and key != "keep_days":
+            if isinstance(value, str) and key not in ("keep_days", "max_build_cpus"):
                 from sauci.core.pipeline import parse_duration
 
                 return parse_duration(value)

@@ -20,6 +20,7 @@ from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import str_tuple as _str_tuple
 from sauci.core.pipeline_parts import Cache, Condition, Schedule, Service
 from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
+from sauci.core.resources import Resources
 
 __all__ = [
     "DEFAULT_BUILD_LOG_LIMIT",
@@ -168,6 +169,7 @@ class Step:
     image: str | None = None
     network: bool | None = None
     weight: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    resources: Resources | None = None  # declared cost (sauci.core.resources); None: the build's
     matrix: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
     services: tuple[Service, ...] = attrs.field(
         default=(), converter=_service_tuple, validator=_check_services
@@ -207,6 +209,7 @@ class Pipeline:
     source: str | None = attrs.field(default=None, eq=False)  # file it came from, for messages
     schedules: tuple[Schedule, ...] = attrs.field(default=(), converter=_schedule_tuple)
     runs_on: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)  # worker labels
+    resources: Resources | None = None  # the build's declared cost; None: the server default
 
     def __attrs_post_init__(self) -> None:
         from sauci.core.dag import check_graph

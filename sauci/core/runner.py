@@ -22,6 +22,7 @@ from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
 from sauci.core.rerun import RERUN_STEP_PARAM, reusable_steps
+from sauci.core.resources import build_maximum
 from sauci.core.secrets import Secrets
 from sauci.core.store_retry import RetryingStore
 from sauci.core.undelivered import deliver_pending, note_undelivered
@@ -180,6 +181,9 @@ class LocalRunner:
                 sandboxes=self.allowed_sandboxes,
                 capabilities=self.capabilities,
                 network=self.settings.network,
+                max_resources=build_maximum(
+                    self.settings.max_build_cpus, self.settings.max_build_memory
+                ),
             )
         except (SourceError, ConfigError) as exc:
             if lease is not None:

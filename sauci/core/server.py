@@ -30,6 +30,7 @@ from sauci.core.events import subscribe
 from sauci.core.lost import end_lost_build, owner_is_gone
 from sauci.core.models import Build, BuildRequest, Status, request_again
 from sauci.core.paths import secure_data_dir
+from sauci.core.resources import Resources
 from sauci.core.scheduler import Scheduler
 from sauci.exceptions import ConfigError, SauCIError
 from sauci.typing import Runner, Store, Trigger
@@ -44,6 +45,8 @@ class ServerOptions:
     """How the server schedules; each has a default, a setting and a flag."""
 
     max_builds: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # in-process
+    # CPUs and memory builds declare (`resources:`) are placed in; None: this machine's.
+    capacity: Resources | None = None
     # Step slots shared by all builds; a step declares its `weight`. None: 2 x CPUs.
     step_slots: int | None = None
     poll_interval: float = 60.0  # seconds between polls of repositories without hooks
@@ -327,6 +330,8 @@ class Server:
             "running": self.runner.running(),
             "last_error": self.last_error,
             "repos": self.repos,
+            # In-process capacity and use by declared cost (ThreadedRunner.room).
+            "capacity": getattr(self.runner, "room", lambda: None)(),
         }
         path = self.settings.data_dir / "server.json"
         tmp = path.with_suffix(".json.tmp")

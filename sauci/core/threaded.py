@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from sauci._logging import get_logger
+from sauci.core.capacity import CapacityClaims
 from sauci.core.events import emit
 from sauci.core.models import Build, Status
 from sauci.core.runner import LocalRunner
@@ -35,8 +36,13 @@ class ThreadedRunner:
 
     mode = "in-process"
 
-    def __init__(self, *, local: LocalRunner, max_builds: int) -> None:
+    def __init__(
+        self, *, local: LocalRunner, max_builds: int, claims: CapacityClaims | None = None
+    ) -> None:
         self.local = local
+        # Claims by declared cost within a capacity (sauci.core.capacity);
+        # None: any queued build while fewer than max_builds run.
+        self.claims = claims
         self.name = local.name
         self.store = local.store
         self.max_builds = max_builds
@@ -54,6 +60,18 @@ class ThreadedRunner:
         """Pass cancel requests to the builds running here, then claim while there is room."""
         self._pass_cancels()
         self._claim()
+
+    def room(self) -> dict[str, float] | None:
+        """Capacity and use, for server.json and `sauci status`; None without claims by cost."""
+        if self.claims is None:
+            return None
+        room = self.claims.room()
+        return {
+            "cpus": room.capacity.cpus,
+            "memory": room.capacity.memory,
+            "cpus_used": room.used_cpus,
+            "memory_used": room.used_memory,
+        }
 
     def busy(self) -> bool:
         return bool(self._threads)
@@ -86,6 +104,12 @@ class ThreadedRunner:
             for build_id, thread in list(self._threads.items()):
                 if not thread.is_alive():
                     del self._threads[build_id]
+        if self.claims is not None:
+            with self._lock:
+                if not self._stopping:
+                    for claimed in self.claims.claim():
+                        self._start(claimed)
+            return
         while len(self._threads) < self.max_builds:
             with self._lock:
                 if self._stopping:
@@ -93,11 +117,14 @@ class ThreadedRunner:
                 build = self.store.claim_build(self.name)
                 if build is None:
                     return
-                thread = threading.Thread(
-                    target=self._run_build, args=(build,), name=f"sauci-build-{build.id}"
-                )
-                self._threads[build.id] = thread
-                thread.start()
+                self._start(build)
+
+    def _start(self, build: Build) -> None:
+        thread = threading.Thread(
+            target=self._run_build, args=(build,), name=f"sauci-build-{build.id}"
+        )
+        self._threads[build.id] = thread
+        thread.start()
 
     def _run_build(self, build: Build) -> None:
         try:
@@ -107,6 +134,8 @@ class ThreadedRunner:
             # build): the server claims the next build on this event.
             with self._lock:
                 self._threads.pop(build.id, None)
+            if self.claims is not None:
+                self.claims.ended(build.id)
             emit("runner_slot_free", runner=self.name, build=build)
 
     def _drive(self, build: Build) -> None:

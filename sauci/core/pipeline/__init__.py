@@ -20,6 +20,7 @@ from sauci.exceptions import ConfigError, PipelineError, Problem
 if TYPE_CHECKING:
     from sauci.core.demands import SandboxCapabilities
     from sauci.core.pipeline._nodes import Checker
+    from sauci.core.resources import Resources
 
 # parse_duration and parse_size are public so that settings (sauci.toml,
 # SAUCI_* variables) read "1h" and "512MiB" exactly as pipeline files do.
@@ -46,6 +47,7 @@ def parse_pipeline(
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
     network: bool = True,
+    max_resources: Resources | None = None,
 ) -> Pipeline:
     """The pipeline in ``text``; raises PipelineError listing every problem.
 
@@ -57,8 +59,12 @@ def parse_pipeline(
     step asking for more (services, an image, ``network: false``, a limit)
     is a problem at its key. None checks nothing of the kind.
     ``network`` False (the server's policy) makes ``network: true`` a problem.
+    ``max_resources``: the server's per-build maximum; a ``resources:`` above
+    it is a problem at its key.
     """
-    pipeline, problems = _check(text, filename, max_timeout, sandboxes, capabilities, network)
+    pipeline, problems = _check(
+        text, filename, max_timeout, sandboxes, capabilities, network, max_resources
+    )
     if pipeline is None:
         raise PipelineError(problems)
     return pipeline
@@ -72,9 +78,10 @@ def validate_pipeline(
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
     network: bool = True,
+    max_resources: Resources | None = None,
 ) -> list[Problem]:
     """Every problem in ``text``, in file order; empty when it is a valid pipeline."""
-    return _check(text, filename, max_timeout, sandboxes, capabilities, network)[1]
+    return _check(text, filename, max_timeout, sandboxes, capabilities, network, max_resources)[1]
 
 
 def load_pipeline(
@@ -85,6 +92,7 @@ def load_pipeline(
     capabilities: SandboxCapabilities | None = None,
     shown_as: str | None = None,
     network: bool = True,
+    max_resources: Resources | None = None,
 ) -> Pipeline:
     """Read ``path``, or ``path/.sauci.yml`` when it is a directory.
 
@@ -102,6 +110,7 @@ def load_pipeline(
         sandboxes=sandboxes,
         capabilities=capabilities,
         network=network,
+        max_resources=max_resources,
     )
 
 
@@ -149,6 +158,7 @@ def _check(
     sandboxes: Collection[str] | None = None,
     capabilities: SandboxCapabilities | None = None,
     network: bool = True,
+    max_resources: Resources | None = None,
 ) -> tuple[Pipeline | None, list[Problem]]:
     if max_timeout is not None and not max_timeout > 0:
         raise ConfigError(f"max_timeout must be more than 0 seconds, got {max_timeout!r}")
@@ -157,7 +167,9 @@ def _check(
     chk = Checker(filename)
     pipeline = None
     try:
-        pipeline = _read(chk, text, filename, max_timeout, sandboxes, capabilities, network)
+        pipeline = _read(
+            chk, text, filename, max_timeout, sandboxes, capabilities, network, max_resources
+        )
     except TooManyNodes as exc:
         chk.add(
             exc.node,
@@ -180,6 +192,7 @@ def _read(
     sandboxes: Collection[str] | None,
     capabilities: SandboxCapabilities | None = None,
     network: bool = True,
+    max_resources: Resources | None = None,
 ) -> Pipeline | None:
     from sauci.core.pipeline._build import build_steps
     from sauci.core.pipeline._schema import Reader
@@ -200,6 +213,7 @@ def _read(
         return None
     chk.source = text
     reader = Reader(chk, max_timeout, sandboxes, network)
+    reader.max_resources = max_resources
     env, specs = reader.document(root)
     kwargs_list = build_steps(chk, specs, reader.env_nodes)
     if chk.problems:
@@ -210,7 +224,9 @@ def _read(
     if max_timeout is not None and max_timeout < DEFAULT_TIMEOUT:
         for kwargs in kwargs_list:
             kwargs.setdefault("timeout", float(max_timeout))
-    steps = [Step(**kwargs) for kwargs in kwargs_list]
+    from sauci.core.pipeline._resources import declared_limits
+
+    steps = [Step(**declared_limits(kwargs, reader.resources)) for kwargs in kwargs_list]
     if capabilities is not None:
         from sauci.core.pipeline._demands import check_demands
 
@@ -227,6 +243,7 @@ def _read(
             source=filename,
             schedules=schedules,
             runs_on=reader.runs_on,
+            resources=reader.resources,
         )
     except PipelineError as exc:  # the backstop found what the checks above missed
         chk.problems.extend(exc.problems)

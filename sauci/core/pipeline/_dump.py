@@ -19,6 +19,7 @@ import yaml
 from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Pipeline, Service, Step
 from sauci.core.pipeline._units import format_duration, format_size, parse_duration
 from sauci.core.pipeline_parts import DEFAULT_READY_TIMEOUT
+from sauci.core.resources import Resources
 
 try:
     from yaml import CSafeDumper as _BaseDumper
@@ -47,6 +48,8 @@ def dump_pipeline(pipeline: Pipeline) -> str:
         document["env"] = dict(pipeline.env)
     if pipeline.runs_on:
         document["runs_on"] = list(pipeline.runs_on)
+    if pipeline.resources is not None:
+        document["resources"] = _resources(pipeline.resources)
     if pipeline.schedules:
         document["schedule"] = [{"cron": s.cron, "branch": s.branch} for s in pipeline.schedules]
     document["steps"] = {step.name: _step(step) for step in pipeline.steps}
@@ -101,6 +104,8 @@ def _step(step: Step) -> dict[str, Any]:
         out["limits"] = limits
     if step.weight != 1:
         out["weight"] = step.weight
+    if step.resources is not None:
+        out["resources"] = _resources(step.resources)
     if step.matrix or _holds_expression_marks(step):
         out["matrix_values"] = dict(step.matrix)
     if step.services:
@@ -113,6 +118,10 @@ def _step(step: Step) -> dict[str, Any]:
             cache["skip_on_hit"] = True
         out["cache"] = cache
     return out
+
+
+def _resources(cost: Resources) -> dict[str, Any]:
+    return {"cpus": float(cost.cpus), "memory": format_size(cost.memory)}
 
 
 def _service(service: Service) -> dict[str, Any]:

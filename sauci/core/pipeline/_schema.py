@@ -13,6 +13,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sauci.core.pipeline._nodes import INT, TEXT_TAGS, describe, is_null
+from sauci.core.pipeline._resources import read_resources
 from sauci.core.pipeline._spec import (
     EVENTS,
     STEP_KEYS,
@@ -25,6 +26,7 @@ from sauci.core.pipeline._spec import (
 # The tests check _STEP_HANDLERS against STEP_KEYS under this module's name.
 from sauci.core.pipeline._step_keys import STEP_HANDLERS as _STEP_HANDLERS
 from sauci.core.pipeline._step_keys import StepKeyReader
+from sauci.core.resources import Resources
 
 __all__ = ["EVENTS", "STEP_KEYS", "TOP_KEYS", "Reader", "StepSpec", "path_problem"]
 
@@ -36,6 +38,7 @@ class Reader(StepKeyReader):
     schedules: tuple[tuple[str, str], ...] = ()  # (cron, branch)
     runs_on: tuple[str, ...] = ()  # worker labels, sorted and unique
     network: bool | None = None  # the pipeline's `network:`, for steps that do not say
+    resources: Resources | None = None  # the pipeline's `resources:`, the build's cost
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +75,8 @@ class Reader(StepKeyReader):
                 self._runs_on(value)
             elif key == "network":
                 self.network = self.network_value(value, "'network'")
+            elif key == "resources":
+                self.resources = read_resources(self, value, "'resources'", self.max_resources)
             else:
                 chk.unknown_key(key, key_node, " at the top level", TOP_KEYS)
         if not has_steps:

@@ -28,7 +28,7 @@ __all__ = [
     "path_problem",
 ]
 
-TOP_KEYS = ("env", "network", "runs_on", "schedule", "steps", "version")
+TOP_KEYS = ("env", "network", "resources", "runs_on", "schedule", "steps", "version")
 STEP_KEYS = (
     "allow_failure",
     "artifacts",
@@ -42,6 +42,7 @@ STEP_KEYS = (
     "name",
     "needs",
     "network",
+    "resources",
     "retries",
     "retry_on",
     "run",

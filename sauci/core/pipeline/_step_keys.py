@@ -30,6 +30,7 @@ from sauci.core.pipeline._spec import (
 )
 from sauci.core.pipeline._units import format_duration
 from sauci.core.pipeline._values import ValueReader
+from sauci.core.resources import Resources
 
 if TYPE_CHECKING:
     from sauci.core.pipeline_parts import Service
@@ -44,6 +45,8 @@ _Handler = Callable[["StepKeyReader", StepSpec, str, Node], None]
 
 class StepKeyReader(ValueReader):
     """Reads the keys of one step into its StepSpec; ``Reader`` walks the document."""
+
+    max_resources: Resources | None = None  # the server's per-build maximum
 
     def __init__(
         self,
@@ -314,6 +317,11 @@ class StepKeyReader(ValueReader):
         found = self._options(node, what, expected, readers)
         _keep(spec, "limits", None if found is None else Limits(**found))
 
+    def _resources(self, spec: StepSpec, what: str, node: Node) -> None:
+        from sauci.core.pipeline._resources import read_resources
+
+        _keep(spec, "resources", read_resources(self, node, what, self.max_resources))
+
     def _cores(self, node: Node, what: str) -> float | None:
         cores = self.chk.number(node, what, "a number of cores such as 2 or 0.5")
         if cores is not None and cores <= 0:
@@ -353,6 +361,7 @@ STEP_HANDLERS: dict[str, _Handler] = {
     "name": StepKeyReader._name,
     "needs": StepKeyReader._needs,
     "network": StepKeyReader._network,
+    "resources": StepKeyReader._resources,
     "retries": StepKeyReader._retries,
     "retry_on": StepKeyReader._retry_on,
     "run": StepKeyReader._run,

@@ -1,0 +1,169 @@
+"""The in-process server's claims by declared cost: which queued builds fit
+this machine's capacity now, by the policy of :mod:`sauci.core.placement`.
+
+A build's cost is read from its pipeline at its commit before it is claimed
+(its ``resources:``, else the largest step's, else the default); a pipeline
+that cannot be read costs the default, and its runner reports the problem
+when it runs it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sauci._logging import get_logger
+from sauci.core.models import Build, Status
+from sauci.core.placement import WaitingBuild, WorkerRoom, place
+from sauci.core.resources import DEFAULT_RESOURCES, Resources
+from sauci.exceptions import SauCIError
+from sauci.typing import Source, Store
+
+__all__ = ["CapacityClaims", "capacity_claims", "cost_from_source"]
+
+log = get_logger(__name__)
+
+WAITING = "waiting:"  # prefix of the reason a queued build waits, for the page and CLI
+
+
+def cost_from_source(source_of: Callable[[str], Source]) -> Callable[[Build], Resources]:
+    """A build's declared cost, read from ``.sauci.yml`` at its commit."""
+    sources: dict[str, Source] = {}  # one per repository: finding its root costs git calls
+
+    def cost(build: Build) -> Resources:
+        from sauci.core.pipeline import FILENAME, parse_pipeline
+
+        try:
+            source = sources.get(build.repo) or sources.setdefault(
+                build.repo, source_of(build.repo)
+            )
+            text = source.read_file(source.resolve(build.sha or build.ref or "HEAD"), FILENAME)
+            if text is None:
+                return DEFAULT_RESOURCES
+            pipeline = parse_pipeline(text, FILENAME)
+        except (SauCIError, ValueError):
+            return DEFAULT_RESOURCES
+        if pipeline.resources is not None:
+            return pipeline.resources
+        steps = [s.resources for s in pipeline.steps if s.resources is not None]
+        return max(steps, key=lambda r: (r.cpus, r.memory), default=DEFAULT_RESOURCES)
+
+    return cost
+
+
+class CapacityClaims:
+    """Claims for one in-process runner of ``capacity``, at most ``max_builds`` at once."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        name: str,
+        capacity: Resources,
+        max_builds: int,
+        cost_of: Callable[[Build], Resources],
+        hold_after: float = 1.0,
+        starve_after: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.capacity = capacity
+        self.max_builds = max_builds
+        self.cost_of = cost_of
+        self.hold_after = hold_after
+        self.starve_after = starve_after
+        self.clock = clock
+        self._costs: dict[int, Resources] = {}
+        self._running: dict[int, tuple[str, Resources, float]] = {}  # id -> repo, cost, start
+        self._served: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def room(self) -> WorkerRoom:
+        """This runner's capacity and what its running builds reserve of it."""
+        with self._lock:
+            running = list(self._running.values())
+        return WorkerRoom(
+            name=self.name,
+            capacity=self.capacity,
+            used_cpus=sum(cost.cpus for _, cost, _ in running),
+            used_memory=sum(cost.memory for _, cost, _ in running),
+            max_builds=self.max_builds,
+            running=len(running),
+        )
+
+    def claim(self) -> list[Build]:
+        """Claim the queued builds that fit now; note why the others wait."""
+        queued = self.store.list_builds(status=Status.QUEUED, limit=200)
+        for gone in [i for i in self._costs if i not in {b.id for b in queued}]:
+            del self._costs[gone]
+        waiting = []
+        for build in queued:
+            if build.id not in self._costs:
+                self._costs[build.id] = self.cost_of(build)
+            waiting.append(
+                WaitingBuild(
+                    id=build.id,
+                    repo=build.repo,
+                    cost=self._costs[build.id],
+                    queued_at=build.queued_at,
+                    priority=build.priority,
+                )
+            )
+        with self._lock:
+            served = dict(self._served)
+        plan = place(
+            waiting,
+            [self.room()],
+            served=served,
+            now=self.clock(),
+            hold_after=self.hold_after,
+            starve_after=self.starve_after,
+        )
+        by_id = {b.id: b for b in queued}
+        claimed = []
+        for build_id, _ in plan.starts:
+            got = self.store.claim_build(self.name, build_id=build_id)
+            if got is None:
+                continue  # cancelled or taken meanwhile
+            cost = self._costs.pop(build_id)
+            if got.reason and got.reason.startswith(WAITING):
+                got = self.store.update_build(build_id, reason=None)
+            with self._lock:
+                self._running[build_id] = (got.repo, cost, self.clock())
+            claimed.append(got)
+        for build_id, why in plan.waiting.items():
+            reason = f"{WAITING} {why}"
+            if by_id[build_id].reason != reason:
+                try:
+                    self.store.update_build(build_id, reason=reason)
+                except SauCIError:
+                    log.info("waiting_reason_not_recorded", build=build_id)
+        return claimed
+
+    def ended(self, build_id: int) -> None:
+        """Free a build's room and charge its repository the CPU-seconds it held."""
+        with self._lock:
+            found = self._running.pop(build_id, None)
+            if found is not None:
+                repo, cost, started = found
+                seconds = max(self.clock() - started, 0.0)
+                self._served[repo] = self._served.get(repo, 0.0) + cost.cpus * seconds
+
+
+def capacity_claims(
+    store: Store, name: str, options: Any, sources: Callable[[str], Source]
+) -> CapacityClaims:
+    """The server's claims: ``options.capacity`` (None: this machine's),
+    ``options.max_builds`` as a cap on the count."""
+    from sauci.core.resources import machine_capacity
+
+    return CapacityClaims(
+        store=store,
+        name=name,
+        capacity=getattr(options, "capacity", None) or machine_capacity(),
+        max_builds=options.max_builds,
+        cost_of=cost_from_source(sources),
+    )

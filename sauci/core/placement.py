@@ -1,0 +1,189 @@
+"""Where waiting builds go: fair between repositories, packed by declared cost.
+
+The policy (docs/serve.md, "Placing builds by cost"):
+
+1. **Order**: higher priority first; within one, the repository that has been
+   served least (CPU-seconds of declared cost, ``cpus`` x seconds, charged
+   by the caller when a build ends, divided by the repository's weight)
+   first, then the oldest build. This is weighted fair queueing: a
+   repository pushing heavy builds falls behind one pushing light ones, so a
+   light build does not wait behind a queue of heavy ones.
+2. **Pack**: each build goes to the worker where it fits with the least room
+   left (best fit), which keeps whole workers free for heavy builds.
+3. **Backfill, bounded**: when the head (the build waiting longest that
+   fits no worker's free room) fits nowhere, builds
+   behind it that fit are started anyway, so idle room is used, but only
+   while the head has waited less than ``hold_after`` seconds. After that the
+   worker with the most room is held for the head (nothing else is started
+   there), so it runs as soon as that worker drains, unless builds of
+   other repositories have waited ``yield_after`` (default ``hold_after``):
+   those keep the freed room first, so a heavy build does not fill the last
+   worker while light ones queue, but only until the head has waited
+   ``starve_after`` seconds; then it holds a worker whatever waits. A heavy
+   build is passed over for a bounded time, never starved.
+
+A build no worker could ever hold (more CPUs or memory than the largest
+worker's capacity) never blocks the others; it waits with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from sauci.core.resources import Resources
+
+__all__ = ["Placement", "WaitingBuild", "WorkerRoom", "place"]
+
+
+@attrs.frozen(kw_only=True)
+class WaitingBuild:
+    """A queued build and what it declares it costs."""
+
+    id: int
+    repo: str
+    cost: Resources
+    queued_at: float
+    priority: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class WorkerRoom:
+    """A worker's capacity and what its running builds have reserved of it."""
+
+    name: str
+    capacity: Resources
+    used_cpus: float = 0.0
+    used_memory: int = 0
+    max_builds: int | None = None  # `--max-builds`, kept as a cap on the count
+    running: int = 0
+
+    def free(self) -> tuple[float, int]:
+        return self.capacity.cpus - self.used_cpus, self.capacity.memory - self.used_memory
+
+    def takes(self, cost: Resources) -> bool:
+        cpus, memory = self.free()
+        if self.max_builds is not None and self.running >= self.max_builds:
+            return False
+        return cost.cpus <= cpus + 1e-9 and cost.memory <= memory
+
+    def with_build(self, cost: Resources) -> WorkerRoom:
+        return attrs.evolve(
+            self,
+            used_cpus=self.used_cpus + cost.cpus,
+            used_memory=self.used_memory + cost.memory,
+            running=self.running + 1,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Placement:
+    """What to start where, and why each build left waiting waits."""
+
+    starts: tuple[tuple[int, str], ...]  # (build id, worker name), in start order
+    waiting: Mapping[int, str]  # build id -> reason, for the page and `sauci queue`
+
+
+def place(
+    queue: Sequence[WaitingBuild],
+    workers: Sequence[WorkerRoom],
+    *,
+    served: Mapping[str, float],
+    now: float,
+    weights: Mapping[str, float] | None = None,
+    hold_after: float = 1.0,
+    starve_after: float = 30.0,
+    yield_after: float | None = None,
+) -> Placement:
+    """Decide which of ``queue`` start on which of ``workers`` now.
+
+    ``served``: CPU-seconds of declared cost each repository has started
+    (the caller charges ``cost.cpus`` x the build's duration, or an estimate).
+    ``hold_after`` and ``starve_after``: the bounds of backfilling, above.
+    """
+    weights = weights or {}
+    rooms = {w.name: w for w in workers}
+    charge = dict(served)
+
+    def key(b: WaitingBuild) -> tuple[float, float, float, int]:
+        share = charge.get(b.repo, 0.0) / weights.get(b.repo, 1.0)
+        return (-b.priority, share, b.queued_at, b.id)
+
+    pending = sorted(queue, key=key)
+    starts: list[tuple[int, str]] = []
+    waiting: dict[int, str] = {}
+    held: dict[str, int] = {}  # worker -> the build it drains for
+    while pending:
+        progressed = False
+        for index, build in enumerate(pending):
+            never = _never_fits(build.cost, list(rooms.values()))
+            if never:
+                waiting[build.id] = never
+                continue
+            fits = [r for r in rooms.values() if r.name not in held and r.takes(build.cost)]
+            if fits:
+                best = min(fits, key=lambda r: (r.free()[0] - build.cost.cpus, r.name))
+                rooms[best.name] = best.with_build(build.cost)
+                starts.append((build.id, best.name))
+                charge[build.repo] = charge.get(build.repo, 0.0) + build.cost.cpus
+                del pending[index]
+                waiting.pop(build.id, None)
+                pending.sort(key=key)  # its repository's share grew
+                progressed = True
+                break
+            waiting[build.id] = _why(build.cost, list(rooms.values()))
+            mine = [name for name, owner in held.items() if owner == build.id]
+            waited = now - build.queued_at
+            others_blocked = any(
+                b.repo != build.repo
+                and now - b.queued_at >= (hold_after if yield_after is None else yield_after)
+                for b in pending
+            )
+            if (
+                not mine
+                and build is _oldest_blocked(pending, list(rooms.values()))
+                and waited >= hold_after
+                and (waited >= starve_after or not others_blocked)
+            ):
+                free = [r for r in rooms.values() if r.name not in held]
+                if free:
+                    room = max(free, key=lambda r: (r.free()[0], r.free()[1], r.name))
+                    held[room.name] = build.id
+                    mine = [room.name]
+            if mine:
+                waiting[build.id] += f"; {mine[0]} is held for it"
+        if not progressed:
+            break
+    return Placement(starts=tuple(starts), waiting=waiting)
+
+
+def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:
+    """The build waiting longest that some worker could hold but none can now:
+    the one a held worker protects from starving."""
+    blocked = [
+        b
+        for b in pending
+        if any(b.cost.fits(r.capacity) for r in rooms) and not any(r.takes(b.cost) for r in rooms)
+    ]
+    return min(blocked, key=lambda b: (b.queued_at, b.id), default=None)
+
+
+def _never_fits(cost: Resources, rooms: list[WorkerRoom]) -> str | None:
+    if any(cost.fits(r.capacity) for r in rooms):
+        return None
+    if not rooms:
+        return "no worker is running"
+    return f"no worker can ever hold {cost.describe()} (the largest has {_largest(rooms)})"
+
+
+def _largest(rooms: list[WorkerRoom]) -> str:
+    return max((r.capacity for r in rooms), key=lambda c: (c.cpus, c.memory)).describe()
+
+
+def _why(cost: Resources, rooms: list[WorkerRoom]) -> str:
+    if all(r.max_builds is not None and r.running >= r.max_builds for r in rooms):
+        return "every worker runs its --max-builds"
+    if not any(cost.cpus <= r.free()[0] + 1e-9 for r in rooms):
+        return f"no worker with {cost.cpus:g} CPUs free"
+    return f"no worker with {Resources(memory=cost.memory).describe().split(', ')[1]} free"
