@@ -229,6 +229,10 @@ def build_server(
             pipeline_loader=load_for_build,  # runs_on of a workflow-only repository
             gate=_concurrency_gate(store),  # GitHub's concurrency: held builds are not sent
         )
+        if settings.launch_workers:  # latent workers, started when builds wait
+            from sauci.distributed import launching
+
+            runner = launching(runner, store, settings)
     else:
         # GitHub's `concurrency`: the gate holds and cancels builds by group.
         gate = _concurrency_gate(store)
