@@ -164,8 +164,10 @@ class Autoscaler:
         self._prefix = f"launched-{socket.gethostname()}-{os.getpid()}-"
 
     def tick(self) -> None:
-        live = list(self.live_workers())
-        self._reap({w.name for w in live})
+        live: list[Worker] | None = None
+        if self.launched:
+            live = list(self.live_workers())
+            self._reap({w.name for w in live})
         if len(self.launched) >= self.max_workers or self.monotonic() < self._next_try:
             return
         labels = set(self.settings.labels)
@@ -175,7 +177,9 @@ class Autoscaler:
             if set(b.runs_on) <= labels
         ]
         if not waiting:
-            return
+            return  # idle: one store read a round, and no worker list
+        if live is None:
+            live = list(self.live_workers())
         free = sum(max(0, w.slots - len(w.running)) for w in live if set(w.labels) >= labels)
         starting = sum(self.settings.slots for x in self.launched if not x.online)
         if len(waiting) > free + starting:
