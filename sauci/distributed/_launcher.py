@@ -160,8 +160,9 @@ class Autoscaler:
         self.failing = 0  # failures in a row: the back-off grows with them
         self.last_failure: str | None = None
         self._next_try = 0.0
-        self._count = 0
-        self._prefix = f"launched-{socket.gethostname()}-{os.getpid()}-"
+        # Names (and so data directories: clones, caches) are reused across
+        # launches and server restarts: launched-<host>-1 ... -<max_workers>.
+        self._prefix = f"launched-{socket.gethostname()}-"
 
     def tick(self) -> None:
         live: list[Worker] | None = None
@@ -183,11 +184,13 @@ class Autoscaler:
         free = sum(max(0, w.slots - len(w.running)) for w in live if set(w.labels) >= labels)
         starting = sum(self.settings.slots for x in self.launched if not x.online)
         if len(waiting) > free + starting:
-            self._launch()
+            self._launch({w.name for w in live} | {x.name for x in self.launched})
 
-    def _launch(self) -> None:
-        self._count += 1
-        name = f"{self._prefix}{self._count}"
+    def _launch(self, taken: set[str]) -> None:
+        # Workers a previous server launched (they stop when idle) may still
+        # hold up to max_workers of the names: 2 x max + 1 leave one free.
+        names = (f"{self._prefix}{i}" for i in range(1, 2 * self.max_workers + 2))
+        name = next(n for n in names if n not in taken)
         try:
             handle = self.launcher.start(name)
         except (OSError, SauCIError) as exc:

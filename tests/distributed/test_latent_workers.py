@@ -188,3 +188,49 @@ def test_launch_failures_back_off_doubling_up_to_the_cap(tmp_path):
         if scaler.failures > before:
             tries.append(now[0])
     assert [0.0, 1.0, 3.0, 7.0, 11.0, 15.0, 19.0] == tries
+
+
+class CountingLauncher:
+    def __init__(self):
+        self.names = []
+
+    def start(self, name):
+        self.names.append(name)
+        return name
+
+    def alive(self, handle):
+        return True
+
+    def failed(self, handle):
+        return None
+
+    def stop(self, handle):
+        pass
+
+
+def test_one_worker_is_launched_per_slots_the_live_and_starting_workers_lack(tmp_path):
+    from sauci.core.config import Settings
+    from sauci.core.models import Worker
+    from sauci.distributed import Autoscaler
+    from sauci.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    launcher = CountingLauncher()
+    live = [Worker(name="busy", slots=2, running=(90, 91), heartbeat_at=1.0)]
+    scaler = Autoscaler(
+        store=store,
+        settings=Settings(data_dir=tmp_path, slots=2),
+        launcher=launcher,
+        max_workers=3,
+        live_workers=lambda: live,
+    )
+    scaler.tick()
+    assert [] == launcher.names  # no work: nothing is started
+    for _ in range(3):
+        store.create_build(BuildRequest(repo="r", ref="refs/heads/main", event="manual"))
+    for _ in range(5):
+        scaler.tick()
+    # 3 builds, the live worker all busy: two launched workers of 2 slots each.
+    assert 2 == len(launcher.names)
+    assert launcher.names[0].startswith("launched-") and launcher.names[0].endswith("-1")
+    assert launcher.names[1].endswith("-2")
