@@ -21,8 +21,8 @@ step_finished           build, step (StepRun, final)
 worker_heartbeat        worker (Worker)
 build_lost              build (ended errored: its worker stopped heartbeating)
 runner_slot_free        runner (its name), build (the one that left the slot)
-worker_launched         worker (the name of a worker the server started on demand)
-worker_launch_failed    worker (its name), why (could not start, or ended before online)
+worker_launched         launched (the name of a worker the server started on demand)
+worker_launch_failed    launched (its name), why, retry_in (seconds of back-off)
 ======================  ==========================================================
 """
 

@@ -198,8 +198,7 @@ class Autoscaler:
             return
         self.launched.append(_Launched(name=name, handle=handle, started=self.monotonic()))
         self.started += 1
-        log.info("worker_launched", worker=name)
-        emit("worker_launched", worker=name)
+        emit("worker_launched", launched=name)  # logged by the state-change log
 
     def _reap(self, live: set[str]) -> None:
         kept = []
@@ -229,8 +228,7 @@ class Autoscaler:
         first, cap = self.backoff
         delay = min(cap, first * 2 ** (self.failing - 1))
         self._next_try = self.monotonic() + delay
-        log.warning("worker_launch_failed", worker=name, why=why, retry_in=delay)
-        emit("worker_launch_failed", worker=name, why=why)
+        emit("worker_launch_failed", launched=name, why=why, retry_in=delay)
 
     def status(self) -> dict[str, Any]:
         """For server.json and ``sauci status``."""
