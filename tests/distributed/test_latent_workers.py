@@ -234,3 +234,43 @@ def test_one_worker_is_launched_per_slots_the_live_and_starting_workers_lack(tmp
     assert 2 == len(launcher.names)
     assert launcher.names[0].startswith("launched-") and launcher.names[0].endswith("-1")
     assert launcher.names[1].endswith("-2")
+
+
+LOGGED = """
+from pathlib import Path
+from sauci._logging import configure
+configure(level="info", fmt="json")
+from sauci.core.config import Settings
+from sauci.core.models import BuildRequest
+from sauci.distributed import Autoscaler
+from sauci.storage.memory import MemoryStore
+
+class Refused:
+    def start(self, name):
+        raise OSError("no such command")
+
+store = MemoryStore()
+store.create_build(BuildRequest(repo="r", ref="refs/heads/main", event="manual"))
+Autoscaler(
+    store=store, settings=Settings(data_dir=Path({tmp!r})), launcher=Refused(),
+    max_workers=1, live_workers=list,
+).tick()
+"""
+
+
+def test_a_failed_launch_is_one_warning_in_the_state_change_log(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", LOGGED.format(tmp=str(tmp_path))],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    failed = [e for e in lines if e["event"] == "worker_launch_failed"]
+    assert 1 == len(failed), proc.stderr
+    assert "warning" == failed[0]["level"]
+    assert failed[0]["worker"].startswith("launched-")
+    assert "cannot start: no such command" == failed[0]["why"]
+    assert 1.0 == failed[0]["retry_in"]
+    assert [] == [e for e in lines if e["event"] == "state_change_log_failed"]
