@@ -274,3 +274,16 @@ def test_a_failed_launch_is_one_warning_in_the_state_change_log(tmp_path):
     assert "cannot start: no such command" == failed[0]["why"]
     assert 1.0 == failed[0]["retry_in"]
     assert [] == [e for e in lines if e["event"] == "state_change_log_failed"]
+
+
+def test_launch_workers_without_a_broker_is_refused(tmp_path):
+    from sauci.app import build_server
+    from sauci.core.config import Settings
+    from sauci.exceptions import ConfigError
+    from sauci.storage.memory import MemoryStore
+
+    with pytest.raises(ConfigError, match="needs --broker"):
+        build_server(
+            store=MemoryStore(),
+            settings=Settings(data_dir=tmp_path, launch_workers=1, sandbox="local"),
+        )
