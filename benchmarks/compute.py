@@ -3,6 +3,7 @@ the namespace and Docker sandboxes and a bare ``sh -c true``, in one run.
 
     python benchmarks/compute.py [--repeat N] [--boots N] [--vm-allow-emulation]
     python benchmarks/compute.py --mixed-load [--runs N]
+    python benchmarks/compute.py --scale-to-zero [--runs N]   (benchmarks/scale_to_zero.py)
                                  [--docker-url unix:///.../docker.sock --docker-image IMAGE]
 
 Every figure is a median. The bare baseline is ``subprocess.run(["sh", "-c",
@@ -317,7 +318,15 @@ def main() -> None:
     parser.add_argument("--docker-image")
     parser.add_argument("--mixed-load", action="store_true", help="the placement benchmark only")
     parser.add_argument("--runs", type=int, default=3, help="runs of the mixed load")
+    parser.add_argument(
+        "--scale-to-zero", action="store_true", help="latent workers only (scale_to_zero.py)"
+    )
     args = parser.parse_args()
+    if args.scale_to_zero:
+        from scale_to_zero import scale_to_zero_figures
+
+        scale_to_zero_figures(max(args.runs, 5))
+        return
     if args.mixed_load:
         mixed_load_figures(args.runs)
         return

@@ -156,7 +156,11 @@ def _log_state_changes() -> None:
 
 _events_log = get_logger("sauci.events")
 # Heartbeats are frequent signs of life, not state changes: debug only.
-_EVENT_LEVELS = {"worker_heartbeat": "debug", "build_lost": "warning"}
+_EVENT_LEVELS = {
+    "worker_heartbeat": "debug",
+    "build_lost": "warning",
+    "worker_launch_failed": "warning",
+}
 
 
 def log_state_change(name: str, fields: dict[str, Any]) -> None:
@@ -197,7 +201,10 @@ def _log_state_change(name: str, fields: dict[str, Any]) -> None:
             }
             if step.duration is not None:
                 extra["seconds"] = round(step.duration, 3)
-    if worker is not None:
+    if "launched" in fields:  # worker_launched, worker_launch_failed (latent workers)
+        bound = {"worker": fields["launched"]}
+        extra = {k: v for k, v in fields.items() if k != "launched"}
+    elif worker is not None:
         bound = {"worker": worker.name}
         extra = {"state": worker.state, "slots_used": worker.slots_used, "slots": worker.slots}
     level = _EVENT_LEVELS.get(name, "info")

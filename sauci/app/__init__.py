@@ -25,7 +25,7 @@ from sauci.core.models import BuildOutcome, BuildRequest, Pipeline
 from sauci.core.pipeline import parse_pipeline
 from sauci.core.secrets import Secrets, load_secrets
 from sauci.core.server import Server, ServerOptions
-from sauci.exceptions import SauCIError
+from sauci.exceptions import ConfigError, SauCIError
 from sauci.plugins import load_runner
 from sauci.typing import Runner, Sandbox, Source, Store, Trigger
 from sauci.workflows import ConcurrencyGate, load_for_build, workflow_schedules
@@ -203,6 +203,8 @@ def build_server(
     from sauci.triggers.poller import Poller
 
     options = options or ServerOptions()
+    if settings.launch_workers and broker is None and not settings.broker:
+        raise ConfigError("--launch-workers starts `sauci worker`s: it needs --broker URL")
     prefix = server_cgroup_prefix(settings.data_dir)
     name = f"serve:{socket.gethostname()}:{os.getpid()}"
     if sandbox is None and (broker is not None or settings.broker):
@@ -229,6 +231,10 @@ def build_server(
             pipeline_loader=load_for_build,  # runs_on of a workflow-only repository
             gate=_concurrency_gate(store),  # GitHub's concurrency: held builds are not sent
         )
+        if settings.launch_workers:  # latent workers, started when builds wait
+            from sauci.distributed import launching
+
+            runner = launching(runner, store, settings)
     else:
         # GitHub's `concurrency`: the gate holds and cancels builds by group.
         gate = _concurrency_gate(store)

@@ -82,6 +82,13 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         help="tries per build when its runner dies: a lost worker, a server killed "
         "mid-build (default 3); then the build ends errored",
     )
+    serve.add_argument(
+        "--launch-workers",
+        type=int,
+        metavar="N",
+        help="with --broker: start up to N `sauci worker` processes when builds wait "
+        "and no worker can take them; they stop when idle (default 0: none)",
+    )
     add_policy_options(serve)
 
 
@@ -205,6 +212,13 @@ def worker_args(worker: argparse.ArgumentParser) -> None:
         default="127.0.0.1",
         help="address of /metrics (default 127.0.0.1; 0.0.0.0 in a container)",
     )
+    worker.add_argument(
+        "--idle-exit",
+        type=float,
+        metavar="SECONDS",
+        help="stop (as SIGTERM would) after this long with no build running; "
+        "what workers the server launches are started with (default: never)",
+    )
     add_policy_options(worker)
     worker.add_argument(
         "-Q",
@@ -238,5 +252,6 @@ def worker_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "worker_name": args.name,
         "artifacts_dir": args.artifacts_dir,
         "heartbeat_interval": args.heartbeat_interval,
+        "idle_exit": getattr(args, "idle_exit", None),
         **policy_overrides(args),
     }

@@ -88,6 +88,13 @@ def run_worker(
             runtime.stopping()
 
     signals.worker_shutting_down.connect(_shutting_down, weak=False)
+    if settings.idle_exit > 0:  # watched once Celery consumes (and handles SIGTERM)
+        from sauci.app.idle_exit import exit_when_idle
+
+        def _ready(**_: object) -> None:
+            exit_when_idle(runtime, settings.idle_exit)
+
+        signals.worker_ready.connect(_ready, weak=False)
     try:
         runtime.start()
     except BaseException:

@@ -89,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         broker=getattr(args, "broker", None),
         lost_timeout=getattr(args, "lost_timeout", None),
         attempts=getattr(args, "attempts", None),
+        launch_workers=getattr(args, "launch_workers", None),
         **policy_overrides(args),
     )
     configure_server_logging(settings, level_given=args.log_level is not None)
@@ -179,6 +180,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"capacity: {room['cpus_used']:g}/{room['cpus']:g} CPUs, "
             f"{room['memory_used'] / gib:.1f}/{room['memory'] / gib:.1f} GiB in use"
+        )
+    if status and status.get("launcher"):  # latent workers (docs/distributed.md)
+        launched = status["launcher"]
+        failed = f", last failure: {launched['last_failure']}" if launched["last_failure"] else ""
+        print(
+            f"launched workers: {launched['running']}/{launched['max']} running, "
+            f"{launched['started']} started, {launched['failures']} failed to start{failed}"
         )
     queued = store.list_builds(status=Status.QUEUED, limit=100)
     running = store.list_builds(status=Status.RUNNING, limit=100)

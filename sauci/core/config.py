@@ -135,6 +135,15 @@ class Settings:
     # it "errored: store unavailable"; until then its writes are retried with
     # back-off, and its logs wait on disk (docs/storage.md, "What happens when").
     store_deadline: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+    # Latent workers (docs/distributed.md): a server with a broker starts up to
+    # launch_workers `sauci worker`s (launch_command, default the installed one)
+    # when builds wait; they stop after launch_idle s with nothing to do.
+    launch_workers: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    launch_command: str = ""
+    launch_idle: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    idle_exit: float = attrs.field(
+        default=0.0, validator=attrs.validators.ge(0)
+    )  # worker; 0: never
 
     @property
     def store_url(self) -> str:
@@ -159,6 +168,7 @@ _INT = {
     "keep_builds",
     "slots",
     "attempts",
+    "launch_workers",
 }
 _FLOAT = {
     "max_timeout",
@@ -169,6 +179,8 @@ _FLOAT = {
     "lost_timeout",
     "visibility_timeout",
     "store_deadline",
+    "launch_idle",
+    "idle_exit",
 }
 _BOOL = {"fail_fast", "network", "vm_allow_emulation"}
 

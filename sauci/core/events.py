@@ -12,16 +12,18 @@ once per listener and never reaches the build.
 
 Events and their fields (objects from :mod:`sauci.core.models`):
 
-=================  ==========================================================
-build_queued       build
-build_started      build (claimed, ``started_at`` set)
-build_finished     build (final record)
-step_started       build, step (StepRun, running)
-step_finished      build, step (StepRun, final)
-worker_heartbeat   worker (Worker)
-build_lost         build (ended errored: its worker stopped heartbeating)
-runner_slot_free   runner (its name), build (the one that left the slot)
-=================  ==========================================================
+======================  ==========================================================
+build_queued            build
+build_started           build (claimed, ``started_at`` set)
+build_finished          build (final record)
+step_started            build, step (StepRun, running)
+step_finished           build, step (StepRun, final)
+worker_heartbeat        worker (Worker)
+build_lost              build (ended errored: its worker stopped heartbeating)
+runner_slot_free        runner (its name), build (the one that left the slot)
+worker_launched         launched (the name of a worker the server started on demand)
+worker_launch_failed    launched (its name), why, retry_in (seconds of back-off)
+======================  ==========================================================
 """
 
 from __future__ import annotations

@@ -332,6 +332,8 @@ class Server:
             "repos": self.repos,
             # In-process capacity and use by declared cost (ThreadedRunner.room).
             "capacity": getattr(self.runner, "room", lambda: None)(),
+            # Workers launched on demand (sauci.distributed.LaunchingRunner).
+            "launcher": getattr(self.runner, "launcher_status", lambda: None)(),
         }
         path = self.settings.data_dir / "server.json"
         tmp = path.with_suffix(".json.tmp")

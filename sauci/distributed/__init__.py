@@ -19,16 +19,28 @@ from sauci.distributed._app import (
     safe_url,
     thread_pool,
 )
+from sauci.distributed._launcher import (
+    Autoscaler,
+    LaunchingRunner,
+    ProcessLauncher,
+    WorkerLauncher,
+    launching,
+)
 from sauci.distributed._queues import queue_name, worker_queues
 from sauci.distributed._runner import CeleryRunner
 from sauci.distributed._worker import WorkerRuntime, worker_cgroup_prefix
 
 __all__ = [
+    "Autoscaler",
     "BrokerClient",
     "CeleryRunner",
+    "LaunchingRunner",
+    "ProcessLauncher",
+    "WorkerLauncher",
     "WorkerRuntime",
     "check_broker_url",
     "check_connection",
+    "launching",
     "make_app",
     "queue_name",
     "safe_url",

@@ -91,6 +91,7 @@ class WorkerRuntime:
         self.started_at = time.time()
         self.state = "online"
         self._running: dict[int, threading.Event] = {}  # build id -> stop its watcher
+        self._idle_since = time.monotonic()  # for --idle-exit
         self._lock = threading.RLock()  # also taken in signal handlers, which can nest
         self._stop = threading.Event()
         self._wake = threading.Event()  # write the record now: a slot was taken or freed
@@ -220,6 +221,13 @@ class WorkerRuntime:
             self._lock_file.close()
         log.info("worker_stopped", worker=self.name, running=running)
 
+    def idle_for(self) -> float:
+        """Seconds since this worker last had a build running (0 while one runs)."""
+        with self._lock:
+            if self._running:
+                return 0.0
+            return time.monotonic() - self._idle_since
+
     def record(self) -> Worker:
         with self._lock:
             running = tuple(sorted(self._running))
@@ -301,6 +309,7 @@ class WorkerRuntime:
             watcher.join(5)
             with self._lock:
                 self._running.pop(build.id, None)
+                self._idle_since = time.monotonic()
             self._wake.set()
 
     def _watch(self, build_id: int, stop: threading.Event) -> None:

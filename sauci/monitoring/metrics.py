@@ -165,6 +165,16 @@ class Metrics:
             "Builds ended errored because their worker stopped heartbeating.",
             registry=reg,
         )
+        self.workers_launched = Counter(
+            "sauci_workers_launched",
+            "Workers the server started on demand (sauci serve --launch-workers).",
+            registry=reg,
+        )
+        self.worker_launch_failures = Counter(
+            "sauci_worker_launch_failures",
+            "Worker launches that failed: not started, or ended before coming online.",
+            registry=reg,
+        )
         self.store = store
         if store is not None:
             reg.register(StoreCollector(store))
@@ -238,6 +248,12 @@ class Metrics:
     def _build_lost(self, fields: dict[str, Any]) -> None:
         self.builds_lost.inc()
 
+    def _worker_launched(self, fields: dict[str, Any]) -> None:
+        self.workers_launched.inc()
+
+    def _worker_launch_failed(self, fields: dict[str, Any]) -> None:
+        self.worker_launch_failures.inc()
+
     # -- store latency ---------------------------------------------------------
 
     def instrument(self, store: Any) -> InstrumentedStore:
@@ -266,6 +282,8 @@ _HANDLERS: dict[str, Callable[[Metrics, dict[str, Any]], None]] = {
     "step_finished": Metrics._step_finished,
     "worker_heartbeat": Metrics._worker_heartbeat,
     "build_lost": Metrics._build_lost,
+    "worker_launched": Metrics._worker_launched,
+    "worker_launch_failed": Metrics._worker_launch_failed,
 }
 
 

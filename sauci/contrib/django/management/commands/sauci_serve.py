@@ -33,6 +33,7 @@ class Command(SauCICommand):
             "broker": flags.broker,
             "lost_timeout": flags.lost_timeout,
             "attempts": flags.attempts,
+            "launch_workers": flags.launch_workers,
             **policy_overrides(flags),  # --sandbox, --allow-sandbox, --secrets-file
         }
 

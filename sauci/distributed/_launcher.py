@@ -1,0 +1,292 @@
+"""Latent workers: the server starts ``sauci worker`` processes when builds wait, and
+they stop themselves when idle (``--idle-exit``), as Buildbot's latent workers do.
+
+A :class:`WorkerLauncher` starts, checks and stops one worker; the
+:class:`Autoscaler` decides, once per server round, whether one more is
+needed: builds wait that the live workers' free slots and the workers still
+starting cannot take, and fewer than ``max_workers`` launched ones run. A
+launch that fails (the command cannot start, or its process exits before the
+worker comes online) is counted, logged and retried with back-off; the
+queued build stays queued in the store, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from sauci._logging import get_logger
+from sauci.core.config import Settings
+from sauci.core.events import emit
+from sauci.core.models import Status, Worker
+from sauci.exceptions import SauCIError
+
+__all__ = ["Autoscaler", "LaunchingRunner", "ProcessLauncher", "WorkerLauncher"]
+
+log = get_logger(__name__)
+
+# Settings a launched worker inherits from the server, as SAUCI_* variables.
+_INHERITED = (
+    "broker",
+    "labels",
+    "slots",
+    "heartbeat_interval",
+    "sandbox",
+    "allowed_sandboxes",
+    "network",
+    "artifacts_dir",
+    "secrets_file",
+    "visibility_timeout",
+)
+
+
+class WorkerLauncher(Protocol):
+    """Starts latent workers: a local process, a container, a VM."""
+
+    def start(self, name: str) -> Any:
+        """Start a worker that registers as ``name``; returns a handle.
+        Raises SauCIError (or OSError) when it cannot be started."""
+
+    def alive(self, handle: Any) -> bool:
+        """Whether the worker behind ``handle`` still runs."""
+
+    def failed(self, handle: Any) -> str | None:
+        """Why an ended worker failed (its exit status), or None when it ended cleanly."""
+
+    def stop(self, handle: Any) -> None:
+        """Ask the worker to stop: it finishes its running builds first."""
+
+
+class ProcessLauncher:
+    """Latent workers as local processes: ``command`` (default ``python -m sauci
+    worker``) with ``--idle-exit`` and the server's store and broker settings in
+    ``SAUCI_*`` variables."""
+
+    def __init__(self, settings: Settings, *, command: str = "", idle_exit: float = 30.0) -> None:
+        self.settings = settings
+        self.idle_exit = idle_exit
+        self.command: list[str] = (
+            shlex.split(command)
+            if command
+            else [sys.executable, "-m", "sauci", "worker", "--idle-exit", f"{idle_exit:g}"]
+        )
+        self.logs = settings.data_dir / "launched"
+
+    def environment(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("SAUCI_CONFIG", None)  # everything it needs is below
+        for key in _INHERITED:
+            value = getattr(self.settings, key)
+            if value is None or value == "" or value == ():
+                continue
+            if isinstance(value, tuple | frozenset):
+                value = ",".join(sorted(value) if isinstance(value, frozenset) else value)
+            env[f"SAUCI_{key.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        env["SAUCI_STORE"] = self.settings.store_url
+        env["SAUCI_WORKER_NAME"] = name
+        env["SAUCI_DATA_DIR"] = str(self.logs / name)
+        env["SAUCI_IDLE_EXIT"] = f"{self.idle_exit:g}"
+        return env
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("ab") as out:
+            return subprocess.Popen(
+                self.command,
+                env=self.environment(name),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the server's Ctrl-C is not the worker's
+            )
+
+    def alive(self, handle: subprocess.Popen[bytes]) -> bool:
+        return handle.poll() is None
+
+    def failed(self, handle: subprocess.Popen[bytes]) -> str | None:
+        code = handle.poll()
+        return None if code in (0, None) else f"exit status {code}"
+
+    def stop(self, handle: subprocess.Popen[bytes]) -> None:
+        if handle.poll() is None:
+            handle.send_signal(signal.SIGTERM)
+
+
+@attrs.define
+class _Launched:
+    name: str
+    handle: Any
+    started: float
+    online: bool = False  # seen in the store with a heartbeat
+
+
+class Autoscaler:
+    """Once per server round: reap ended workers, start one when builds wait."""
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        settings: Settings,
+        launcher: WorkerLauncher,
+        max_workers: int,
+        live_workers: Callable[[], Sequence[Worker]],
+        start_timeout: float = 60.0,
+        backoff: tuple[float, float] = (1.0, 60.0),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.launcher = launcher
+        self.max_workers = max_workers
+        self.live_workers = live_workers
+        self.start_timeout = start_timeout
+        self.backoff = backoff
+        self.monotonic = monotonic
+        self.launched: list[_Launched] = []
+        self.started = 0  # workers launched since the server started
+        self.failures = 0  # launches that failed since the server started
+        self.failing = 0  # failures in a row: the back-off grows with them
+        self.last_failure: str | None = None
+        self._next_try = 0.0
+        # Names (and so data directories: clones, caches) are reused across
+        # launches and server restarts: launched-<host>-1 ... -<max_workers>.
+        self._prefix = f"launched-{socket.gethostname()}-"
+
+    def tick(self) -> None:
+        live: list[Worker] | None = None
+        if self.launched:
+            live = list(self.live_workers())
+            self._reap({w.name for w in live})
+        if len(self.launched) >= self.max_workers or self.monotonic() < self._next_try:
+            return
+        labels = set(self.settings.labels)
+        waiting = [
+            b
+            for b in self.store.list_builds(status=Status.QUEUED, limit=1000)
+            if set(b.runs_on) <= labels
+        ]
+        if not waiting:
+            return  # idle: one store read a round, and no worker list
+        if live is None:
+            live = list(self.live_workers())
+        free = sum(max(0, w.slots - len(w.running)) for w in live if set(w.labels) >= labels)
+        starting = sum(self.settings.slots for x in self.launched if not x.online)
+        if len(waiting) > free + starting:
+            self._launch({w.name for w in live} | {x.name for x in self.launched})
+
+    def _launch(self, taken: set[str]) -> None:
+        # Workers a previous server launched (they stop when idle) may still
+        # hold up to max_workers of the names: 2 x max + 1 leave one free.
+        names = (f"{self._prefix}{i}" for i in range(1, 2 * self.max_workers + 2))
+        name = next(n for n in names if n not in taken)
+        try:
+            handle = self.launcher.start(name)
+        except (OSError, SauCIError) as exc:
+            self._failed(name, f"cannot start: {exc}")
+            return
+        self.launched.append(_Launched(name=name, handle=handle, started=self.monotonic()))
+        self.started += 1
+        emit("worker_launched", launched=name)  # logged by the state-change log
+
+    def _reap(self, live: set[str]) -> None:
+        kept = []
+        for x in self.launched:
+            x.online = x.online or x.name in live
+            if self.launcher.alive(x.handle):
+                if not x.online and self.monotonic() - x.started > self.start_timeout:
+                    self.launcher.stop(x.handle)
+                    self._failed(x.name, f"not online within {self.start_timeout:g} s")
+                    continue
+                kept.append(x)
+                continue
+            why = self.launcher.failed(x.handle)
+            if not x.online:
+                self._failed(x.name, f"ended before coming online: {why or 'exit status 0'}")
+            else:
+                self.failing = 0
+                log.info("launched_worker_ended", worker=x.name, failed=why)
+        self.launched = kept
+        if any(x.online for x in kept):
+            self.failing = 0
+
+    def _failed(self, name: str, why: str) -> None:
+        self.failures += 1
+        self.failing += 1
+        self.last_failure = f"{name}: {why}"
+        first, cap = self.backoff
+        delay = min(cap, first * 2 ** (self.failing - 1))
+        self._next_try = self.monotonic() + delay
+        emit("worker_launch_failed", launched=name, why=why, retry_in=delay)
+
+    def status(self) -> dict[str, Any]:
+        """For server.json and ``sauci status``."""
+        return {
+            "max": self.max_workers,
+            "running": len(self.launched),
+            "started": self.started,
+            "failures": self.failures,
+            "last_failure": self.last_failure,
+        }
+
+    def stop(self) -> None:
+        for x in self.launched:
+            self.launcher.stop(x.handle)
+
+
+class LaunchingRunner:
+    """A server's runner (the CeleryRunner) with an :class:`Autoscaler` after each round."""
+
+    def __init__(self, runner: Any, autoscaler: Autoscaler) -> None:
+        self._runner = runner
+        self.autoscaler = autoscaler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runner, name)
+
+    def start(self, report: Callable[[str], None]) -> None:
+        self._runner.start(report)
+
+    def busy(self) -> bool:
+        return bool(self._runner.busy())
+
+    def running(self) -> list[int]:
+        return list(self._runner.running())
+
+    def tick(self) -> None:
+        self._runner.tick()
+        self.autoscaler.tick()
+
+    def launcher_status(self) -> dict[str, Any]:
+        return self.autoscaler.status()
+
+    def stop(self, *, reason: str, timeout: float) -> None:
+        self.autoscaler.stop()
+        self._runner.stop(reason=reason, timeout=timeout)
+
+
+def launching(runner: Any, store: Any, settings: Settings) -> LaunchingRunner:
+    """``runner`` (a CeleryRunner) with up to ``settings.launch_workers`` local
+    ``sauci worker`` processes started when builds wait."""
+    launcher = ProcessLauncher(
+        settings, command=settings.launch_command, idle_exit=settings.launch_idle
+    )
+    autoscaler = Autoscaler(
+        store=store,
+        settings=settings,
+        launcher=launcher,
+        max_workers=settings.launch_workers,
+        live_workers=runner.live_workers,
+    )
+    return LaunchingRunner(runner, autoscaler)
