@@ -14,6 +14,7 @@ from sauci.core.artifact_inputs import INBOX
 from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
 from sauci.core.paths import safe_name
 from sauci.workflows.github._actions import JobParts, action_name
+from sauci.workflows.github._container import container_shell, read_container
 from sauci.workflows.github._context import (
     condition_source,
     evaluate_static,
@@ -45,11 +46,11 @@ _JOB_KEYS = frozenset(
         "permissions",
         "concurrency",
         "environment",
+        "container",
+        "services",
     }
 )
 _UNSUPPORTED_JOB_KEYS = {
-    "services": "job 'services' are not supported yet",
-    "container": "job 'container' is not supported yet",
     "uses": "reusable workflows ('uses' on a job) are not supported",
 }
 _SECRET = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -220,6 +221,8 @@ def _entry(
     env = dict(ctx["env"])
     env.update(job_env(job.get("env"), ctx, problems))
     ctx = {**ctx, "env": env}
+    box = read_container(job, ctx, problems)
+    env = {**box.env, **env}  # the container's env, under the workflow's and job's
     name = _name(job_id, job, combo, ctx, problems)
     base, n = name, 2
     while name in taken:
@@ -284,7 +287,7 @@ def _entry(
         matrix={k: matrix_text(v) for k, v in combo.items()},
         steps=tuple(s["name"] for s in driver_steps),
         skip=skip,
-        notes=tuple(job_notes + parts.notes),
+        notes=tuple(job_notes + parts.notes + box.notes),
         condition=condition.expression if condition is not None and skip is None else None,
     )
     timeout = DEFAULT_TIMEOUT
@@ -328,6 +331,7 @@ def _entry(
         "needs": needs,
         "outputs": job_outputs(job, problems),
         "artifacts_in": f"{INBOX}/{safe_name(name)}",  # download-artifact's source
+        "services": dict(box.context),  # job.services.<id>
     }
     cache = None
     if parts.cache is not None:
@@ -336,7 +340,11 @@ def _entry(
     made = Step(
         name=name,
         run=json.dumps(spec, indent=1),
-        shell=(driver_python(), "-I", "-c", DRIVER),
+        shell=container_shell(DRIVER) if box.image else (driver_python(), "-I", "-c", DRIVER),
+        image=box.image,
+        services=box.services,
+        # A container job's driver imports SauCI's expressions from a read-only mount.
+        env={"SAUCI_LIBRARY": "1", "SAUCI_JOB_IMAGE": box.image} if box.image else {},
         needs=tuple(n for need in needs for n in names_of.get(need, ())),
         timeout=timeout,
         allow_failure=allow_failure,

@@ -142,7 +142,10 @@ class _Job:
         contexts.update(
             env={**self.spec.get("env", {}), **self.added_env, **step_env},
             steps=self.steps,
-            job={"status": "failure" if self.failed else "success"},
+            job={
+                "status": "failure" if self.failed else "success",
+                "services": self.spec.get("services", {}),
+            },
             needs=self.needs(),
             secrets={name: os.environ.get(name, "") for name in self.spec.get("secrets", [])},
         )
