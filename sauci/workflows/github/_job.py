@@ -248,6 +248,7 @@ def _entry(
                 origin=origin,
                 needs={n: tuple(names_of.get(n, ())) for n in needs},
                 contexts={k: ctx[k] for k in ("github", "matrix", "env", "runner", "strategy")},
+                outputs={n: f".sauci-gha/outputs/{_safe_name(n)}.json" for n in needs},
             )
         else:
             try:

@@ -1,0 +1,96 @@
+"""A job's ``if:`` sees the outputs of the jobs it needs (``needs.<job>.outputs``),
+read from where the job driver left them, and only from inside the workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sauci.core.conditions import condition_verdict
+from sauci.core.models import Condition, Status, Step, StepRun
+
+GIT = ["git", "-c", "user.name=Tester", "-c", "user.email=t@example.com"]
+
+WORKFLOW = """\
+on: push
+jobs:
+  setup:
+    runs-on: ubuntu-latest
+    outputs:
+      go: ${{ steps.decide.outputs.go }}
+    steps:
+      - id: decide
+        run: echo "go=yes" >> "$GITHUB_OUTPUT"
+  deploy:
+    needs: setup
+    if: needs.setup.outputs.go == 'yes'
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "deploying because ${{ needs.setup.outputs.go }}"
+  hold:
+    needs: setup
+    if: ${{ needs.setup.outputs.go != 'yes' }}
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "held back"
+"""
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAUCI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SAUCI_STORE", raising=False)
+
+
+def test_a_job_if_decides_on_the_outputs_of_the_job_it_needs(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text(WORKFLOW)
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "m"], cwd=repo, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sauci", "run", str(repo), "--color", "never"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    out = result.stdout + result.stderr
+    assert 0 == result.returncode, out
+    assert "deploying because yes" in out
+    assert "held back" not in out
+    assert "needs.setup.outputs.go != 'yes'" in out  # hold's skip reason
+
+
+def verdict(workspace: Path, relative: str) -> tuple[Status, str] | None:
+    step = Step(
+        name="deploy",
+        run="true",
+        condition=Condition(
+            expression="needs.setup.outputs.go == 'yes'",
+            needs={"setup": ("setup",)},
+            outputs={"setup": relative},
+        ),
+    )
+    runs = {"setup": StepRun(build_id=1, name="setup", status=Status.PASSED)}
+    return condition_verdict(step, ["setup"], runs, workspace=workspace)
+
+
+def test_outputs_are_read_only_from_inside_the_workspace(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "out").mkdir(parents=True)
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"go": "yes"}))
+    (workspace / "out" / "link.json").symlink_to(outside)
+    (workspace / "out" / "ok.json").write_text(json.dumps({"go": "yes", "n": 1}))
+    (workspace / "out" / "list.json").write_text("[1]")
+    assert verdict(workspace, "out/ok.json") is None  # runs
+    for relative in ("out/link.json", "../outside.json", "out/list.json", "out/missing.json"):
+        ended = verdict(workspace, relative)
+        assert ended is not None and ended[0] is Status.SKIPPED, relative
