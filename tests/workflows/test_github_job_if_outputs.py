@@ -94,3 +94,59 @@ def test_outputs_are_read_only_from_inside_the_workspace(tmp_path: Path) -> None
     for relative in ("out/link.json", "../outside.json", "out/list.json", "out/missing.json"):
         ended = verdict(workspace, relative)
         assert ended is not None and ended[0] is Status.SKIPPED, relative
+
+
+MATRIX = """\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      max-parallel: 1
+      matrix:
+        n: [1, 2]
+    outputs:
+      last: ${{ steps.mark.outputs.n }}
+    steps:
+      - id: mark
+        run: echo "n=${{ matrix.n }}" >> "$GITHUB_OUTPUT"
+  report:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "the last entry was ${{ needs.build.outputs.last }}"
+"""
+
+
+def test_a_matrix_jobs_outputs_are_those_of_its_entry_that_ended_last(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text(MATRIX)
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "m"], cwd=repo, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sauci", "run", str(repo), "--color", "never"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    out = result.stdout + result.stderr
+    assert 0 == result.returncode, out
+    # One entry at a time (max-parallel: 1), in order: entry 2 ends last.
+    assert "the last entry was 2" in out, out
+
+
+def test_entry_outputs_take_the_latest_and_skip_broken_files(tmp_path: Path) -> None:
+    from sauci.workflows.github.artifactfiles import entry_outputs
+
+    for name, text in {
+        "a.json": json.dumps({"ended": 2.0, "outputs": {"x": "late"}}),
+        "b.json": json.dumps({"ended": 1.0, "outputs": {"x": "early"}}),
+        "c.json": json.dumps({"ended": "soon", "outputs": {"x": "broken"}}),
+        "d.json": "not json",
+    }.items():
+        (tmp_path / name).write_text(text)
+    paths = ["b.json", "c.json", "a.json", "d.json", "missing.json"]
+    assert entry_outputs(str(tmp_path), paths) == {"x": "late"}

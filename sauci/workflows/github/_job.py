@@ -24,6 +24,8 @@ from sauci.workflows.github._context import (
 from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
 from sauci.workflows.github._matrix import MatrixError, expand_matrix, matrix_text
+from sauci.workflows.github._matrix_outputs import driver_safe_name as _safe_name
+from sauci.workflows.github._matrix_outputs import matrix_outputs
 from sauci.workflows.github._reading import LList, LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
 from sauci.workflows.github._steps import driver_step
@@ -145,7 +147,8 @@ def job_entries(
     )
     if "outputs" in job and matrix is not None:
         job_notes.append(
-            "job outputs of a matrix job: not passed on (each entry runs in its own copy)"
+            "job outputs of a matrix job: the entry that ends last wins (as on GitHub); "
+            "a job's if: does not see them"
         )
     needs = job_needs(job)
     out: list[tuple[Entry, Step | None]] = []
@@ -334,6 +337,8 @@ def _entry(
         "artifacts_in": f"{INBOX}/{safe_name(name)}",  # download-artifact's source
         "services": dict(box.context),  # job.services.<id>
     }
+    passed_on = matrix_outputs(job_id, job, name, bool(combo), needs, names_of, doc.get("jobs"))
+    spec.update(passed_on.spec)
     cache = None
     if parts.cache is not None:
         paths, key, restore = parts.cache
@@ -353,10 +358,11 @@ def _entry(
         # GITHUB_STEP_SUMMARY, as the job driver keeps it (when a step wrote one).
         artifacts=(
             *parts.artifacts,
+            *passed_on.artifacts,  # a matrix entry's outputs
             f".sauci-gha/{_safe_name(job_id)}/step-summary.md",
             f".sauci-gha/{_safe_name(job_id)}/artifacts/*.json",  # upload-artifact's indexes
         ),
-        download_artifacts=parts.download,
+        download_artifacts=parts.download or passed_on.download,
         # The workflow's own reports, and the one pytest writes for SauCI (jobdriver).
         junit=(*parts.junit, f".sauci-gha/{_safe_name(job_id)}/junit/*.xml"),
         cache=cache,
@@ -370,11 +376,6 @@ def _truthy(value: Any) -> bool:
     from sauci.core.expr import truthy
 
     return bool(truthy(value))
-
-
-def _safe_name(name: str) -> str:
-    """``name`` as the job driver writes it in a path (jobdriver._safe)."""
-    return re.sub(r"[^\w.-]+", "_", name)[:80] or "_"
 
 
 def _name(
