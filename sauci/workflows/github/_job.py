@@ -23,9 +23,10 @@ from sauci.workflows.github._context import (
 )
 from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
-from sauci.workflows.github._matrix import MatrixError, expand_matrix, matrix_text
+from sauci.workflows.github._matrix import expand_matrix, matrix_text
 from sauci.workflows.github._matrix_outputs import driver_safe_name as _safe_name
 from sauci.workflows.github._matrix_outputs import matrix_outputs
+from sauci.workflows.github._matrix_static import static_matrix as _static_matrix
 from sauci.workflows.github._reading import LList, LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
 from sauci.workflows.github._steps import driver_step
@@ -121,18 +122,10 @@ def job_entries(
         "runner": _RUNNER,
     }
     if matrix is not None:
-        if isinstance(matrix, str):
-            problems.add(
-                strategy.at("matrix"),
-                "a matrix computed by an expression (from another job's outputs) is not supported yet",
-            )
-        else:
-            try:
-                combos = expand_matrix(_static_matrix(matrix, base_ctx))
-            except MatrixError as exc:
-                problems.add(strategy.at("matrix"), str(exc))
-            except Exception as exc:
-                problems.add(strategy.at("matrix"), str(exc))
+        try:
+            combos = expand_matrix(_static_matrix(matrix, base_ctx, strategy.at("matrix")))
+        except Exception as exc:  # MatrixError, the expression language's errors
+            problems.add(strategy.at("matrix"), str(exc))
         # On a problem the steps are still checked, once, for their own problems.
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
@@ -184,28 +177,6 @@ def job_entries(
 
 
 _RUNNER = {"os": "Linux", "arch": "X64", "name": "sauci", "temp": "", "tool_cache": ""}
-
-
-def _static_matrix(matrix: LMap, ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """Axes written as ``${{ fromJSON(...) }}`` evaluated; the rest as written."""
-    out: dict[str, Any] = {}
-    for key, value in matrix.items():
-        if isinstance(value, str) and "${{" in value:
-            source = condition_source(value)
-            out[key] = evaluate_static(source, ctx, matrix.at(key))
-        else:
-            out[key] = _plain(value)
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def _entry(
