@@ -171,3 +171,29 @@ def test_an_image_without_python_is_named(sandbox: Any, debian_image: str, tmp_p
     result, output = run(sandbox, tmp_path, debian_image)
     assert result.exit_code == 127, output
     assert f"the job container image {debian_image} has no python3" in output
+
+
+ALONE = """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    container: IMAGE
+    steps:
+      - id: a
+        run: echo "v=from-step-a" >> "$GITHUB_OUTPUT"
+      - run: echo "pooled sees ${{ steps.a.outputs.v }}"
+"""
+
+
+def test_a_container_job_without_services_runs_in_the_builds_pooled_container(
+    sandbox: Any, python_image: str, tmp_path: Path
+) -> None:
+    step = plan_github(ALONE.replace("IMAGE", python_image), Settings()).pipeline.steps[0]
+    assert not step.services
+    log = MemoryLog()
+    env = {**step.env, "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
+    result = sandbox.run(step, tmp_path, log, env=env, cancel=threading.Event(), label="alone")
+    output = bytes(log.data).decode()
+    assert result.exit_code == 0, output
+    assert "pooled sees from-step-a" in output
