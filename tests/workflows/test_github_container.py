@@ -49,10 +49,12 @@ def test_container_and_services_become_the_steps_image_and_services() -> None:
     assert (redis.image, redis.ready) == ("redis:7", None)
 
 
-def test_a_job_on_the_runner_keeps_the_host_python_and_no_library_mount() -> None:
+def test_a_job_on_the_runner_with_services_keeps_its_python_and_gets_the_library() -> None:
     step = plan("    services:\n      redis:\n        image: redis:7").pipeline.steps[0]
-    assert step.image is None and "SAUCI_LIBRARY" not in step.env
+    assert step.image is None and step.env["SAUCI_LIBRARY"] == "1"
     assert step.shell[0] != "sh"
+    plain = plan("").pipeline.steps[0]
+    assert "SAUCI_LIBRARY" not in plain.env
 
 
 @pytest.mark.parametrize(

@@ -320,8 +320,11 @@ def _entry(
         shell=container_shell(DRIVER) if box.image else (driver_python(), "-I", "-c", DRIVER),
         image=box.image,
         services=box.services,
-        # A container job's driver imports SauCI's expressions from a read-only mount.
-        env={"SAUCI_LIBRARY": "1", "SAUCI_JOB_IMAGE": box.image} if box.image else {},
+        # On Docker (a container or services), the driver imports SauCI's
+        # expressions from a read-only mount (sauci/sandbox/_library_bind.py).
+        env={"SAUCI_LIBRARY": "1", "SAUCI_JOB_IMAGE": box.image or ""}
+        if box.image or box.services
+        else {},
         needs=tuple(n for need in needs for n in names_of.get(need, ())),
         timeout=timeout,
         allow_failure=allow_failure,
