@@ -6,19 +6,23 @@ ended. The status functions answer from those steps' records: ``success()``
 errored), ``cancelled()`` (the build is being cancelled), ``always()``; the
 ``needs`` context gives each needed job's ``result`` (``success``,
 ``failure``, ``cancelled``, ``skipped``) the way GitHub reports it, with
-empty ``outputs``.
+the ``outputs`` it left in the workspace (``Condition.outputs``; empty when
+there is no such file).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sauci.core.models import Status, Step, StepRun
 
 __all__ = ["condition_verdict"]
 
+_OUTPUTS_MAX = 1024 * 1024  # bytes of a job's outputs file read
 _STATUS_CALL = re.compile(r"\b(success|failure|always|cancelled)\s*\(")
 _RESULTS = {
     Status.PASSED: "success",
@@ -44,7 +48,12 @@ def _result(runs: Sequence[StepRun]) -> str:
 
 
 def condition_verdict(
-    step: Step, needs: Sequence[str], runs: Mapping[str, StepRun], *, cancelling: bool = False
+    step: Step,
+    needs: Sequence[str],
+    runs: Mapping[str, StepRun],
+    *,
+    cancelling: bool = False,
+    workspace: Path | None = None,
 ) -> tuple[Status, str] | None:
     """None when ``step`` runs now (no condition, or a true one); else how it ends and why.
 
@@ -69,7 +78,10 @@ def condition_verdict(
         source = f"success() && ({source})"
     contexts: dict[str, Any] = dict(condition.contexts)
     contexts["needs"] = {
-        name: {"result": _result([runs[s] for s in names if s in runs]), "outputs": {}}
+        name: {
+            "result": _result([runs[s] for s in names if s in runs]),
+            "outputs": _outputs(workspace, condition.outputs.get(name)),
+        }
         for name, names in condition.needs.items()
     }
     line, col = _position(condition.origin)
@@ -83,6 +95,24 @@ def condition_verdict(
     if value:
         return None
     return Status.SKIPPED, condition.reason or f"skipped: 'if: {condition.expression}' is false"
+
+
+def _outputs(workspace: Path | None, relative: str | None) -> dict[str, str]:
+    """The outputs a needed job left at ``relative`` (inside ``workspace`` only)."""
+    if workspace is None or not relative:
+        return {}
+    root = workspace.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = json.loads(fh.read(_OUTPUTS_MAX))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, str)}
 
 
 def _position(origin: str) -> tuple[int, int]:

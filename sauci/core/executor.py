@@ -224,7 +224,9 @@ class Executor(StepExecutor):
                         if group_stop is not None and stop_reason is None:
                             verdict = (Status.SKIPPED, group_stop)
                         elif steps[name].condition is not None and stop_reason is None:
-                            verdict = condition_verdict(steps[name], deps[name], runs)
+                            verdict = condition_verdict(
+                                steps[name], deps[name], runs, workspace=workspace
+                            )
                             bad = []  # the condition decides, whatever its needs did
                         if stop_reason is not None:
                             status = (

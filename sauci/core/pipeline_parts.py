@@ -97,6 +97,9 @@ class Condition:
     messages. ``needs`` maps each name of the ``needs`` context to the step
     names it stands for (a job's matrix entries); ``contexts`` holds the other
     contexts' values, known when the plan was made (``github``, ``matrix``).
+    ``outputs`` maps a name of the ``needs`` context to the workspace-relative
+    JSON file (an object of strings) where that job left its outputs, read
+    when the condition is decided.
     """
 
     expression: str = attrs.field(validator=attrs.validators.min_len(1))
@@ -104,3 +107,4 @@ class Condition:
     reason: str | None = None
     needs: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_frozen_map)
     contexts: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
+    outputs: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)

@@ -4,7 +4,9 @@ appended to the step's log.
 
 The first service's container owns the network namespace; the other
 services and the step's container join it, so every service is on
-``127.0.0.1``.
+``127.0.0.1``, and by its name too: the owner's ``/etc/hosts`` (which the
+containers joining its namespace share) maps each service's name to
+``127.0.0.1``, as GitLab's aliases and GitHub's service names expect.
 """
 
 from __future__ import annotations
@@ -52,8 +54,17 @@ def start_services(
             if started_ones
             else ("bridge" if step.network else "none")
         )
+        hosts = {} if started_ones else {s.name: "127.0.0.1" for s in step.services}
         container = _create_service(
-            api, errors, step, service, job.label, network, owner=owner, pids_limit=pids_limit
+            api,
+            errors,
+            step,
+            service,
+            job.label,
+            network,
+            owner=owner,
+            pids_limit=pids_limit,
+            hosts=hosts,
         )
         started_ones.append((service, container))
         api.start(container)
@@ -74,9 +85,11 @@ def _create_service(
     *,
     owner: str,
     pids_limit: int,
+    hosts: dict[str, str],
 ) -> str:
     host_config = api.create_host_config(
         network_mode=network,
+        extra_hosts=hosts or None,
         pids_limit=pids_limit,
         init=True,
         security_opt=["no-new-privileges"],

@@ -28,6 +28,7 @@ from sauci.sandbox._docker_limits import (
     step_result,
 )
 from sauci.sandbox._docker_stream import supervise_stream
+from sauci.sandbox._library_bind import library_binds
 from sauci.sandbox._steps import Job, StepClock
 from sauci.sandbox.namespace import adopt_workspace
 
@@ -150,8 +151,10 @@ def _supervise(
 
 
 def step_binds(job: Job, workspace_path: str, user: tuple[int, int]) -> dict[str, dict[str, str]]:
-    """The workspace, and the repository's pip/uv download cache at its host path."""
+    """The workspace, the repository's pip/uv download cache at its host path,
+    and SauCI's library read-only when the step asks (_library_bind)."""
     binds = {str(job.workspace): {"bind": workspace_path, "mode": "rw"}}
+    binds.update(library_binds(job.env))
     tools = cache_bind(job.env, (user[0],))
     if tools is not None:
         if os.geteuid() == 0:

@@ -3,8 +3,10 @@
 Given to the server's Runner as its ``pipeline_loader`` by sauci.app. The
 server's policy (``max_timeout``, allowed sandboxes, sandbox capabilities,
 ``network``) applies to every kind of file: the native parser checks it,
-and a workflow's steps never name a sandbox, an image, a limit or the
-network, so they run under the server's defaults and cannot ask for more.
+and a workflow's steps never name a sandbox, a limit or the network, so
+they run under the server's defaults and cannot ask for more; an image or
+services (GitLab's ``image``, GitHub's ``container``) are refused again by
+the executor on a sandbox that cannot run them.
 Which actions map to which command is the operator's ``[sauci.actions]``
 table, never the repository's.
 """

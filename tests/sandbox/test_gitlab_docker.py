@@ -30,6 +30,7 @@ job:
   script:
     - for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://127.0.0.1:8080/ && break; sleep 0.5; done
     - test "$SAUCI_SERVICE_WEB_HOST" = 127.0.0.1
+    - echo "by alias $(wget -q -O- http://web:8080/)"
     - exit 4
   after_script:
     - echo "after $CI_JOB_STATUS"
@@ -64,4 +65,5 @@ def test_a_gitlab_job_runs_in_its_image_beside_its_service(sandbox: Any, tmp_pat
     assert result.exit_code == 4, output  # the script's status, not after_script's
     assert "hello from job in " in output
     assert "served" in output
+    assert "by alias served" in output  # the service's alias resolves in the job
     assert "after failed" in output

@@ -1,11 +1,11 @@
 """A workflow's ``on:`` as SauCI's step filters and cron schedules.
 
-``push`` (with ``branches``/``branches-ignore``) filters the branches a
-push builds; ``workflow_dispatch`` is SauCI's manual trigger; ``schedule``
-crons become the pipeline's schedules. ``sauci run`` (event ``cli``) and
-reruns always run. ``pull_request`` has no counterpart (SauCI builds
-pushes): accepted with a note, as are ``tags`` and ``paths`` filters
-(not honoured yet).
+``push`` builds pushes, filtered by ``branches``/``tags`` (and their
+``-ignore`` forms, see _refs) and ``paths`` (see _paths);
+``workflow_dispatch`` is SauCI's manual trigger; ``schedule`` crons become
+the pipeline's schedules. ``sauci run`` (event ``cli``) and reruns always
+run. ``pull_request`` has no counterpart (SauCI builds pushes): accepted
+with a note.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from sauci.core.models import Schedule, When
 from sauci.workflows.github._reading import Problems
 
-__all__ = ["dispatch_inputs", "path_filters", "triggers"]
+__all__ = ["dispatch_inputs", "path_filters", "ref_filters", "triggers"]
 
 _ALWAYS = ("cli", "rerun")
 
@@ -35,20 +35,11 @@ def triggers(
         problems.add(at, "'on' must be an event name, a list of them or a mapping")
         return When(), (), []
     events: list[str] = list(_ALWAYS)
-    branches: list[str] = []
     schedules: list[Schedule] = []
     notes: list[str] = []
     for event, config in on.items():
         if event == "push":
             events += ["push", "webhook", "manual"]
-            if isinstance(config, Mapping):
-                branches += [str(b) for b in _names(config, "branches", at, problems)]
-                branches += ["!" + str(b) for b in _names(config, "branches-ignore", at, problems)]
-                for key in ("tags", "tags-ignore"):
-                    if key in config:
-                        notes.append(
-                            f"on.push.{key}: not honoured yet (every push of a matching branch builds)"
-                        )
         elif event == "workflow_dispatch":
             events.append("manual")
         elif event == "schedule":
@@ -67,10 +58,29 @@ def triggers(
         else:
             notes.append(f"on.{event}: not a trigger SauCI has; ignored")
     return (
-        When(events=tuple(dict.fromkeys(events)), branches=tuple(branches)),
+        When(events=tuple(dict.fromkeys(events))),
         tuple(schedules),
         notes,
     )
+
+
+def ref_filters(on: Any, at: tuple[int, int], problems: Problems) -> dict[str, list[str]]:
+    """``on.push``'s ``branches``, ``branches-ignore``, ``tags`` and ``tags-ignore``
+    as given (a key absent when not given)."""
+    if not isinstance(on, Mapping) or not isinstance(on.get("push"), Mapping):
+        return {}
+    push = on["push"]
+    filters: dict[str, list[str]] = {}
+    for key in ("branches", "branches-ignore", "tags", "tags-ignore"):
+        if key in push:
+            filters[key] = [str(p) for p in _names(push, key, at, problems)]
+    for kind in ("branches", "tags"):
+        if kind in filters and f"{kind}-ignore" in filters:
+            problems.add(
+                push.at(kind) if hasattr(push, "at") else at,
+                f"on.push cannot have both '{kind}' and '{kind}-ignore' (GitHub refuses it too)",
+            )
+    return filters
 
 
 def _names(

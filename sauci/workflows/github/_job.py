@@ -14,6 +14,7 @@ from sauci.core.artifact_inputs import INBOX
 from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
 from sauci.core.paths import safe_name
 from sauci.workflows.github._actions import JobParts, action_name
+from sauci.workflows.github._container import container_shell, read_container
 from sauci.workflows.github._context import (
     condition_source,
     evaluate_static,
@@ -22,7 +23,10 @@ from sauci.workflows.github._context import (
 )
 from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
-from sauci.workflows.github._matrix import MatrixError, expand_matrix, matrix_text
+from sauci.workflows.github._matrix import expand_matrix, matrix_text
+from sauci.workflows.github._matrix_outputs import driver_safe_name as _safe_name
+from sauci.workflows.github._matrix_outputs import matrix_outputs
+from sauci.workflows.github._matrix_static import static_matrix as _static_matrix
 from sauci.workflows.github._reading import LList, LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
 from sauci.workflows.github._steps import driver_step
@@ -45,11 +49,11 @@ _JOB_KEYS = frozenset(
         "permissions",
         "concurrency",
         "environment",
+        "container",
+        "services",
     }
 )
 _UNSUPPORTED_JOB_KEYS = {
-    "services": "job 'services' are not supported yet",
-    "container": "job 'container' is not supported yet",
     "uses": "reusable workflows ('uses' on a job) are not supported",
 }
 _SECRET = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -118,18 +122,10 @@ def job_entries(
         "runner": _RUNNER,
     }
     if matrix is not None:
-        if isinstance(matrix, str):
-            problems.add(
-                strategy.at("matrix"),
-                "a matrix computed by an expression (from another job's outputs) is not supported yet",
-            )
-        else:
-            try:
-                combos = expand_matrix(_static_matrix(matrix, base_ctx))
-            except MatrixError as exc:
-                problems.add(strategy.at("matrix"), str(exc))
-            except Exception as exc:
-                problems.add(strategy.at("matrix"), str(exc))
+        try:
+            combos = expand_matrix(_static_matrix(matrix, base_ctx, strategy.at("matrix")))
+        except Exception as exc:  # MatrixError, the expression language's errors
+            problems.add(strategy.at("matrix"), str(exc))
         # On a problem the steps are still checked, once, for their own problems.
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
@@ -144,7 +140,8 @@ def job_entries(
     )
     if "outputs" in job and matrix is not None:
         job_notes.append(
-            "job outputs of a matrix job: not passed on (each entry runs in its own copy)"
+            "job outputs of a matrix job: the entry that ends last wins (as on GitHub); "
+            "a job's if: does not see them"
         )
     needs = job_needs(job)
     out: list[tuple[Entry, Step | None]] = []
@@ -182,28 +179,6 @@ def job_entries(
 _RUNNER = {"os": "Linux", "arch": "X64", "name": "sauci", "temp": "", "tool_cache": ""}
 
 
-def _static_matrix(matrix: LMap, ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """Axes written as ``${{ fromJSON(...) }}`` evaluated; the rest as written."""
-    out: dict[str, Any] = {}
-    for key, value in matrix.items():
-        if isinstance(value, str) and "${{" in value:
-            source = condition_source(value)
-            out[key] = evaluate_static(source, ctx, matrix.at(key))
-        else:
-            out[key] = _plain(value)
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
 def _entry(
     job_id: str,
     job: LMap,
@@ -220,6 +195,8 @@ def _entry(
     env = dict(ctx["env"])
     env.update(job_env(job.get("env"), ctx, problems))
     ctx = {**ctx, "env": env}
+    box = read_container(job, ctx, problems)
+    env = {**box.env, **env}  # the container's env, under the workflow's and job's
     name = _name(job_id, job, combo, ctx, problems)
     base, n = name, 2
     while name in taken:
@@ -245,6 +222,7 @@ def _entry(
                 origin=origin,
                 needs={n: tuple(names_of.get(n, ())) for n in needs},
                 contexts={k: ctx[k] for k in ("github", "matrix", "env", "runner", "strategy")},
+                outputs={n: f".sauci-gha/outputs/{_safe_name(n)}.json" for n in needs},
             )
         else:
             try:
@@ -284,7 +262,7 @@ def _entry(
         matrix={k: matrix_text(v) for k, v in combo.items()},
         steps=tuple(s["name"] for s in driver_steps),
         skip=skip,
-        notes=tuple(job_notes + parts.notes),
+        notes=tuple(job_notes + parts.notes + box.notes),
         condition=condition.expression if condition is not None and skip is None else None,
     )
     timeout = DEFAULT_TIMEOUT
@@ -328,7 +306,10 @@ def _entry(
         "needs": needs,
         "outputs": job_outputs(job, problems),
         "artifacts_in": f"{INBOX}/{safe_name(name)}",  # download-artifact's source
+        "services": dict(box.context),  # job.services.<id>
     }
+    passed_on = matrix_outputs(job_id, job, name, bool(combo), needs, names_of, doc.get("jobs"))
+    spec.update(passed_on.spec)
     cache = None
     if parts.cache is not None:
         paths, key, restore = parts.cache
@@ -336,7 +317,14 @@ def _entry(
     made = Step(
         name=name,
         run=json.dumps(spec, indent=1),
-        shell=(driver_python(), "-I", "-c", DRIVER),
+        shell=container_shell(DRIVER) if box.image else (driver_python(), "-I", "-c", DRIVER),
+        image=box.image,
+        services=box.services,
+        # On Docker (a container or services), the driver imports SauCI's
+        # expressions from a read-only mount (sauci/sandbox/_library_bind.py).
+        env={"SAUCI_LIBRARY": "1", "SAUCI_JOB_IMAGE": box.image or ""}
+        if box.image or box.services
+        else {},
         needs=tuple(n for need in needs for n in names_of.get(need, ())),
         timeout=timeout,
         allow_failure=allow_failure,
@@ -344,10 +332,11 @@ def _entry(
         # GITHUB_STEP_SUMMARY, as the job driver keeps it (when a step wrote one).
         artifacts=(
             *parts.artifacts,
+            *passed_on.artifacts,  # a matrix entry's outputs
             f".sauci-gha/{_safe_name(job_id)}/step-summary.md",
             f".sauci-gha/{_safe_name(job_id)}/artifacts/*.json",  # upload-artifact's indexes
         ),
-        download_artifacts=parts.download,
+        download_artifacts=parts.download or passed_on.download,
         # The workflow's own reports, and the one pytest writes for SauCI (jobdriver).
         junit=(*parts.junit, f".sauci-gha/{_safe_name(job_id)}/junit/*.xml"),
         cache=cache,
@@ -361,11 +350,6 @@ def _truthy(value: Any) -> bool:
     from sauci.core.expr import truthy
 
     return bool(truthy(value))
-
-
-def _safe_name(name: str) -> str:
-    """``name`` as the job driver writes it in a path (jobdriver._safe)."""
-    return re.sub(r"[^\w.-]+", "_", name)[:80] or "_"
 
 
 def _name(

@@ -16,11 +16,12 @@ from typing import Any
 import attrs
 
 from sauci.core.models import Condition, Pipeline, Step
-from sauci.workflows.github._events import dispatch_inputs, path_filters, triggers
+from sauci.workflows.github._events import dispatch_inputs, path_filters, ref_filters, triggers
 from sauci.workflows.github._job import job_entries, job_env, job_needs
 from sauci.workflows.github._job_fields import workflow_concurrency
 from sauci.workflows.github._paths import paths_skip
 from sauci.workflows.github._reading import LMap, Problems, where
+from sauci.workflows.github._refs import ref_skip
 from sauci.workflows.github._settings import Entry, Settings
 
 __all__ = ["Entry", "Plan", "Settings", "make_plan"]
@@ -80,6 +81,12 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         problems.add(doc.at("jobs"), "'jobs' must be a mapping of job ids to jobs")
         return None
     github = _github_context(doc, file, settings)
+    refs = ref_filters(doc.get("on"), doc.at("on"), problems)
+    if github["event_name"] == "push" and (why := ref_skip(github["ref"], refs)):
+        # A push the filters refuse: the server skips every step ('when'
+        # matches no branch); `sauci run` (which drops 'when') still runs it.
+        when = attrs.evolve(when, branches=("!*",))
+        notes.append(why.replace("skipped: ", "this push does not start the workflow: ", 1))
     github["event"] = {**github["event"], "inputs": dispatch_inputs(doc.get("on"), settings.inputs)}
     concurrency = None
     if "concurrency" in doc:

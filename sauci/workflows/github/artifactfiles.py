@@ -22,7 +22,13 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["artifact_step", "download_artifacts", "upload_index"]
+__all__ = [
+    "artifact_step",
+    "download_artifacts",
+    "entry_outputs",
+    "upload_index",
+    "write_entry_outputs",
+]
 
 _MAGIC = re.compile(r"[*?\[]")
 
@@ -173,3 +179,28 @@ def artifact_step(
     with open(output, "a", encoding="utf-8") as fh:
         fh.write(f"download-path={where}\n")
     return 0
+
+
+def write_entry_outputs(folder: str, job: str, values: dict[str, str]) -> None:
+    """A matrix entry's outputs with when it ended, kept as its artifact
+    (``<job>.entry.json``): the entries run in copies of the workspace."""
+    import time
+
+    with open(os.path.join(folder, f"{_safe(job)}.entry.json"), "w", encoding="utf-8") as fh:
+        json.dump({"ended": time.time(), "outputs": values}, fh)
+
+
+def entry_outputs(workspace: str, paths: list[str]) -> dict[str, str]:
+    """A matrix job's outputs as GitHub gives them: the entry that ended last
+    wins. ``paths`` are its entries' files in this step's artifact inbox."""
+    best: tuple[float, dict[str, str]] = (float("-inf"), {})
+    for relative in paths:
+        try:
+            with open(os.path.join(workspace, relative), encoding="utf-8") as fh:
+                data = json.load(fh)
+            ended, outputs = float(data["ended"]), data["outputs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(outputs, dict) and ended >= best[0]:
+            best = (ended, {str(k): str(v) for k, v in outputs.items()})
+    return best[1]

@@ -26,7 +26,11 @@ import time
 from typing import Any
 
 if __name__ != "__main__":  # imported; run through `python -c`, pythons.py's source came first
-    from sauci.workflows.github.artifactfiles import artifact_step
+    from sauci.workflows.github.artifactfiles import (
+        artifact_step,
+        entry_outputs,
+        write_entry_outputs,
+    )
     from sauci.workflows.github.pythons import activate_python
 
 __all__ = ["hash_files", "main", "parse_env_file"]
@@ -142,7 +146,10 @@ class _Job:
         contexts.update(
             env={**self.spec.get("env", {}), **self.added_env, **step_env},
             steps=self.steps,
-            job={"status": "failure" if self.failed else "success"},
+            job={
+                "status": "failure" if self.failed else "success",
+                "services": self.spec.get("services", {}),
+            },
             needs=self.needs(),
             secrets={name: os.environ.get(name, "") for name in self.spec.get("secrets", [])},
         )
@@ -184,8 +191,10 @@ class _Job:
             try:
                 with open(path, encoding="utf-8") as fh:
                     outputs = json.load(fh)
-            except (OSError, ValueError):
-                outputs = {}
+            except (OSError, ValueError):  # none here: a matrix job's, from its entries
+                outputs = entry_outputs(
+                    self.workspace, self.spec.get("need_entries", {}).get(job, [])
+                )
             found[job] = {
                 "result": "success",
                 "outputs": outputs if isinstance(outputs, dict) else {},
@@ -209,6 +218,8 @@ class _Job:
             os.path.join(folder, f"{_safe(self.spec['job'])}.json"), "w", encoding="utf-8"
         ) as fh:
             json.dump(values, fh)
+        if self.spec.get("matrix_entry"):
+            write_entry_outputs(folder, self.spec["job"], values)
 
     def run(self) -> int:
         for name, value in self.spec.get("env", {}).items():

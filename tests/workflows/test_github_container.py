@@ -1,0 +1,82 @@
+"""A job's container: and services: read into the step's image and services,
+and what SauCI cannot do named with its place in the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from sauci.exceptions import ConfigError
+from sauci.workflows.github import Settings, plan_github
+
+JOB = """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+{extra}
+    steps:
+      - run: echo hi
+"""
+
+
+def plan(extra: str):
+    return plan_github(JOB.format(extra=extra), Settings(file="ci.yml"))
+
+
+def test_container_and_services_become_the_steps_image_and_services() -> None:
+    step = plan(
+        """\
+    container: python:3.12-slim
+    services:
+      postgres:
+        image: postgres:16
+        env: {POSTGRES_PASSWORD: pw}
+        ports: ["5432:5432"]
+        options: >-
+          --health-cmd pg_isready --health-interval 10s --health-retries 5
+      redis: redis:7"""
+    ).pipeline.steps[0]
+    assert step.image == "python:3.12-slim"
+    assert step.shell[:2] == ("sh", "-c")  # the image's python3, checked first
+    assert step.env["SAUCI_LIBRARY"] == "1"
+    postgres, redis = step.services
+    assert (postgres.name, postgres.image, dict(postgres.env)) == (
+        "postgres",
+        "postgres:16",
+        {"POSTGRES_PASSWORD": "pw"},
+    )
+    assert (postgres.ready, postgres.ready_timeout) == ("pg_isready", 50.0)
+    assert (redis.image, redis.ready) == ("redis:7", None)
+
+
+def test_a_job_on_the_runner_with_services_keeps_its_python_and_gets_the_library() -> None:
+    step = plan("    services:\n      redis:\n        image: redis:7").pipeline.steps[0]
+    assert step.image is None and step.env["SAUCI_LIBRARY"] == "1"
+    assert step.shell[0] != "sh"
+    plain = plan("").pipeline.steps[0]
+    assert "SAUCI_LIBRARY" not in plain.env
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("    container:\n      image: x\n      options: --privileged", "option --privileged"),
+        ("    container:\n      image: x\n      volumes: [/:/host]", "container: volumes is not"),
+        (
+            "    services:\n      db:\n        image: x\n        options: --network host",
+            "--network",
+        ),
+        (
+            "    services:\n      db:\n        image: x\n        credentials: {username: u}",
+            "credentials",
+        ),
+        ("    services:\n      db:\n        image: x\n        ports: ['8080:80']", "port 8080:80"),
+        ("    services:\n      Bad_Name:\n        image: x", "services.Bad_Name"),
+        ("    services:\n      db:\n        image: ${{ secrets.IMAGE }}", "known before the job"),
+        ("    container: {env: {A: 1}}", "container: an image name"),
+    ],
+)
+def test_what_sauci_cannot_do_is_an_error_naming_it(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"ci\.yml:\d+:\d+: .*") as caught:
+        plan(extra)
+    assert message in str(caught.value)
