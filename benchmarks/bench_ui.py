@@ -195,7 +195,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--log-mib", type=int, default=100)
     parser.add_argument("--tests", type=int, default=62_435)
+    parser.add_argument(
+        "--only", choices=["search"], help="search: the build list's text search alone"
+    )
     args = parser.parse_args()
+    if args.only == "search":
+        return search_numbers(args)
 
     from sauci.core.models import Status, StepRun
     from sauci.storage import open_store
@@ -303,6 +308,64 @@ def main() -> int:
         print(f"\n{CHROMIUM} missing: browser measurements skipped")
         return 0
     browser_numbers(tmp, big_id, live_log, args)
+    return 0
+
+
+SEARCHES = [  # (what, q): a few matches, every build, half, a 2-character text, none
+    ("q=message 4242 (11 builds)", "message 4242"),
+    ("q=commit (every build)", "commit"),
+    ("q=bob (half the builds, the author)", "bob"),
+    ("q=42 (2 characters: no trigram, a scan)", "42"),
+    ('q=NEAR("x (hostile, no match)', 'NEAR("x'),
+]
+
+
+def search_numbers(args) -> int:
+    """The build list's free-text search, through the store's index (FTS5 on
+    SQLite, migration 0006) and, in the same run, through the scan the store
+    falls back to (what the other adapters do), beside a trivial view."""
+    from urllib.parse import quote
+
+    from sauci.storage import open_store
+
+    tmp = Path(tempfile.mkdtemp(prefix="sauci-bench-search-"))
+    db = tmp / "sauci.db"
+    store = open_store(f"sqlite:///{db}")
+    t = time.perf_counter()
+    fill(db, args.builds)
+    print(f"filled {args.builds} builds (search index kept by triggers)"
+          f" in {time.perf_counter() - t:.1f} s")  # fmt: skip
+    configure_django(store)
+    from django.test import Client
+
+    client = Client()
+
+    def get(url):
+        def run():
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        return run
+
+    base = f"/ci/builds/?repo={quote(REPO)}"
+    rows = [("trivial Django view (baseline)", median_ms(get("/trivial/"), args.runs), None),
+            ("build list, first page, no search", median_ms(get(base), args.runs), None)]  # fmt: skip
+    for what, q in SEARCHES:
+        url = f"{base}&q={quote(q)}"
+        store._search_index = True
+        indexed = median_ms(get(url), args.runs)
+        store._search_index = False  # the scan, as before 0006
+        scanned = median_ms(get(url), max(3, args.runs // 5))
+        store._search_index = None
+        rows.append((f"{what}: index / scan", (indexed, scanned), 100))
+    rows.append(("analytics page of the repository",
+                 median_ms(get(f"/ci/analytics/?repo={quote(REPO)}"), args.runs), 100))  # fmt: skip
+    base_ms = rows[0][1]
+    print(f"\n{'what':<52} {'median ms':>16} {'x baseline':>12} {'target':>7}")
+    for what, ms, target in rows:
+        first = ms[0] if isinstance(ms, tuple) else ms
+        shown = f"{ms[0]:.1f} / {ms[1]:.1f}" if isinstance(ms, tuple) else f"{ms:.1f}"
+        print(f"{what:<52} {shown:>16} {first / base_ms:>11.0f}x {target or '':>7}")
     return 0
 
 
