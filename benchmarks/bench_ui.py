@@ -196,11 +196,14 @@ def main() -> int:
     parser.add_argument("--log-mib", type=int, default=100)
     parser.add_argument("--tests", type=int, default=62_435)
     parser.add_argument(
-        "--only", choices=["search"], help="search: the build list's text search alone"
-    )
+        "--only", choices=["search", "charts"],
+        help="search: the build list's text search alone; charts: the analytics charts' markup",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.only == "search":
         return search_numbers(args)
+    if args.only == "charts":
+        return chart_numbers(args)
 
     from sauci.core.models import Status, StepRun
     from sauci.storage import open_store
@@ -366,6 +369,47 @@ def search_numbers(args) -> int:
         first = ms[0] if isinstance(ms, tuple) else ms
         shown = f"{ms[0]:.1f} / {ms[1]:.1f}" if isinstance(ms, tuple) else f"{ms:.1f}"
         print(f"{what:<52} {shown:>16} {first / base_ms:>11.0f}x {target or '':>7}")
+    return 0
+
+
+_LOOP_MARKS = (  # the chart points' markup as a template loop drew it before
+    '{% for x, y, v in c.points %}<circle class="pt" cx="{{ x }}" cy="{{ y }}" r="2.5">'
+    '<title>{{ v|floatformat:"-1" }}{{ c.unit }}</title></circle>{% endfor %}'
+)
+
+
+def chart_numbers(args) -> int:
+    """The analytics page's nine line charts of 50 points (three branches):
+    their points drawn by a template loop with floatformat, as before, and
+    made in Python (``line_chart``'s ``marks``), in the same run."""
+    configure_django(None)
+    from django.template import Context, Template
+    from django.template.loader import get_template
+
+    from sauci.contrib.django.svg import line_chart
+
+    source = (ROOT / "sauci/contrib/django/templates/sauci/_line_chart.html").read_text()
+    loop = Template(source.replace("{{ c.marks }}", _LOOP_MARKS))
+    marks = get_template("sauci/_line_chart.html")
+    rng = random.Random(1)
+    values = [[rng.uniform(20, 300) for _ in range(50)] for _ in range(9)]
+
+    def draw(template, make):
+        def run():
+            for v in values:
+                template.render(make({"c": line_chart(v), "label": "Build duration"}))
+
+        return run
+
+    trivial = Template("{{ label }}")
+    rows = [
+        ("nine empty renders (baseline)", median_ms(draw(trivial, Context), args.runs)),
+        ("nine charts, points by a template loop", median_ms(draw(loop, Context), args.runs)),
+        ("nine charts, points made in Python", median_ms(draw(marks, dict), args.runs)),
+    ]
+    print(f"{'what':<44} {'median ms':>10} {'x baseline':>11}")
+    for what, ms in rows:
+        print(f"{what:<44} {ms:>10.2f} {ms / rows[0][1]:>10.0f}x")
     return 0
 
 
