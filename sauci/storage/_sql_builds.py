@@ -30,7 +30,14 @@ from sauci.storage._sql_contract import (
     like_pattern,
     to_json,
 )
-from sauci.storage._sql_search import fts_phrase, has_search_table, is_sqlite, search_source
+from sauci.storage._sql_search import (
+    CUSTOM_PLAN,
+    fts_phrase,
+    has_search_table,
+    is_postgres,
+    is_sqlite,
+    search_source,
+)
 from sauci.typing import BuildQuery
 
 __all__ = ["UPDATABLE_BUILD_FIELDS", "BuildsSQL", "check_update_fields"]
@@ -222,6 +229,7 @@ class BuildsSQL:
         # A newer page is the builds nearest above after_id: read upwards.
         sql += f" ORDER BY {order} {'ASC' if q.after_id is not None else 'DESC'} LIMIT :limit"
         with self._tx("list builds") as tx:
+            self._plan_for_text(tx, q)
             rows = tx.fetchall(sql, params)
         builds = [_build(r) for r in rows]
         return builds[::-1] if q.after_id is not None else builds
@@ -252,6 +260,10 @@ class BuildsSQL:
             likes = [f"{c if folds else f'LOWER({c})'} LIKE :text ESCAPE '\\'" for c in cols]
             where.append("(" + " OR ".join(likes) + ")")
         return where, params
+
+    def _plan_for_text(self, tx: Transaction, q: BuildQuery | None) -> None:
+        if q is not None and q.text and is_postgres(getattr(self, "_db", None)):
+            tx.execute(CUSTOM_PLAN)
 
     def _has_search(self) -> bool:
         """Whether an FTS5 index answers text searches here (SQLite at 0006); asked once."""
@@ -289,6 +301,7 @@ class BuildsSQL:
             f" FROM {search_source(params)[0]}{where} GROUP BY status"
         )
         with self._tx("compute build stats") as tx:
+            self._plan_for_text(tx, query)
             rows = sorted(tx.fetchall(sql, params), key=lambda r: str(r["status"]))
         seconds = sum(float(r["seconds"]) for r in rows if r["seconds"] is not None)
         timed_count = sum(int(r["timed"]) for r in rows)

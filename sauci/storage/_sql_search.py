@@ -19,7 +19,15 @@ from typing import Any
 
 from sauci.storage._sql_contract import Transaction, fetchone
 
-__all__ = ["TRIGRAM", "fts_phrase", "has_search_table", "is_sqlite", "search_source"]
+__all__ = [
+    "CUSTOM_PLAN",
+    "TRIGRAM",
+    "fts_phrase",
+    "has_search_table",
+    "is_postgres",
+    "is_sqlite",
+    "search_source",
+]
 
 TRIGRAM = 3  # the shortest text the trigram index can find
 
@@ -29,6 +37,18 @@ _SQL_HAS_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'b
 def is_sqlite(db: Any) -> bool:
     """True for the SQLite executors (both say their LIKE folds ASCII case)."""
     return bool(getattr(db, "like_folds_case", False))
+
+
+# PostgreSQL plans a search for its pattern, not once for any: a generic plan
+# (psycopg prepares a statement run 5 times) cannot know that '%rare text%'
+# finds few rows, and walks every build by id instead of the trigram indexes.
+CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+def is_postgres(db: Any) -> bool:
+    """True for the SQLAlchemy executor on PostgreSQL."""
+    engine = getattr(db, "engine", None)
+    return getattr(getattr(engine, "dialect", None), "name", "") == "postgresql"
 
 
 def has_search_table(tx: Transaction) -> bool:

@@ -16,6 +16,7 @@ from sauci.core.models import BuildRequest
 from sauci.storage.migrations import upgrade
 from sauci.storage.sqlalchemy import SQLAlchemyStore
 from sauci.storage.sqlite import SQLiteStore
+from sauci.typing import BuildQuery
 
 _INTEGRITY = "INSERT INTO builds_search (builds_search, rank) VALUES ('integrity-check', 1)"
 
@@ -84,3 +85,20 @@ def test_postgres_trigram_indexes_serve_the_search(fresh_postgres_database: str)
     with SQLAlchemyStore(fresh_postgres_database) as store:
         a = store.create_build(BuildRequest(repo="acme/app", message='a "quoted" NEAR( 100%_ text'))
         assert [a.id] == [x.id for x in store.list_builds(text='"QUOTED" near( 100%_')]
+
+
+@pytest.mark.postgres
+def test_postgres_plans_each_search_for_its_own_text(postgres_url: str) -> None:
+    """A generic plan (psycopg prepares a statement run 5 times) walks every
+    build by id for a rare text; each search transaction asks for a custom plan."""
+    seen: list[str] = []
+    with SQLAlchemyStore(postgres_url) as store:
+        sa.event.listen(
+            store.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])), retval=False
+        )
+        store.list_builds(text="rare text")
+        store.build_stats(query=BuildQuery(text="rare text"))
+        store.list_builds(repo="app")
+    custom = [i for i, sql in enumerate(seen) if "plan_cache_mode = force_custom_plan" in sql]
+    assert 2 == len(custom)
+    assert all("LIKE" in seen[i + 1] for i in custom)  # the search runs right after, in its tx
