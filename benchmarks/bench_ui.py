@@ -195,7 +195,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--log-mib", type=int, default=100)
     parser.add_argument("--tests", type=int, default=62_435)
+    parser.add_argument(
+        "--store", default="", help="with --only search: a PostgreSQL URL (an empty database)"
+    )
+    parser.add_argument(
+        "--only", choices=["search", "charts"],
+        help="search: the build list's text search alone; charts: the analytics charts' markup",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.only == "search":
+        return search_numbers(args)
+    if args.only == "charts":
+        return chart_numbers(args)
 
     from sauci.core.models import Status, StepRun
     from sauci.storage import open_store
@@ -303,6 +314,157 @@ def main() -> int:
         print(f"\n{CHROMIUM} missing: browser measurements skipped")
         return 0
     browser_numbers(tmp, big_id, live_log, args)
+    return 0
+
+
+SEARCHES = [  # (what, q): a few matches, every build, half, a 2-character text, none
+    ("q=message 4242 (11 builds)", "message 4242"),
+    ("q=commit (every build)", "commit"),
+    ("q=bob (half the builds, the author)", "bob"),
+    ("q=42 (2 characters: no trigram, a scan)", "42"),
+    ('q=NEAR("x (hostile, no match)', 'NEAR("x'),
+]
+
+
+def search_numbers(args) -> int:
+    """The build list's free-text search, through the store's index (FTS5 on
+    SQLite, migration 0006) and, in the same run, through the scan the store
+    falls back to (what the other adapters do), beside a trivial view."""
+    from urllib.parse import quote
+
+    from sauci.storage import open_store
+
+    tmp = Path(tempfile.mkdtemp(prefix="sauci-bench-search-"))
+    db = tmp / "sauci.db"
+    postgres = args.store.startswith("postgresql")
+    store = open_store(args.store if postgres else f"sqlite:///{db}")
+    t = time.perf_counter()
+    fill_postgres(store, args.builds) if postgres else fill(db, args.builds)
+    print(f"filled {args.builds} builds of {'PostgreSQL' if postgres else 'SQLite'}"
+          f" in {time.perf_counter() - t:.1f} s")  # fmt: skip
+    configure_django(store)
+    from django.test import Client
+
+    client = Client()
+
+    def get(url):
+        def run():
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        return run
+
+    base = f"/ci/builds/?repo={quote(REPO)}"
+    rows = [("trivial Django view (baseline)", median_ms(get("/trivial/"), args.runs), None),
+            ("build list, first page, no search", median_ms(get(base), args.runs), None)]  # fmt: skip
+    for what, q in SEARCHES:
+        url = f"{base}&q={quote(q)}"
+        store._search_index = not postgres
+        indexed = median_ms(get(url), args.runs)
+        store._search_index = False  # the scan, as before 0006
+        with _without_trigram_indexes(store, postgres):
+            scanned = median_ms(get(url), max(3, args.runs // 5))
+        store._search_index = None
+        rows.append((f"{what}: index / scan", (indexed, scanned), 100))
+    rows.append(("analytics page of the repository",
+                 median_ms(get(f"/ci/analytics/?repo={quote(REPO)}"), args.runs), 100))  # fmt: skip
+    base_ms = rows[0][1]
+    print(f"\n{'what':<52} {'median ms':>16} {'x baseline':>12} {'target':>7}")
+    for what, ms, target in rows:
+        first = ms[0] if isinstance(ms, tuple) else ms
+        shown = f"{ms[0]:.1f} / {ms[1]:.1f}" if isinstance(ms, tuple) else f"{ms:.1f}"
+        print(f"{what:<52} {shown:>16} {first / base_ms:>11.0f}x {target or '':>7}")
+    return 0
+
+
+def fill_postgres(store, builds: int) -> None:
+    """``fill``'s builds (not their steps) in a PostgreSQL store, in one transaction."""
+    rng = random.Random(1)
+    now = time.time() - builds * 60
+    rows = []
+    for i in range(1, builds + 1):
+        queued = now + i * 60
+        rows.append({
+            "id": i, "repo": REPO if i % 10 else "/srv/git/other.git",
+            "ref": "refs/heads/" + rng.choice(["main", "dev", "feature/x"]),
+            "sha": f"{rng.getrandbits(160):040x}", "event": rng.choice(["push", "manual"]),
+            "status": rng.choice(["passed"] * 8 + ["failed", "errored"]),
+            "author": rng.choice(["Ann <ann@x>", "Bob <bob@x>"]), "message": f"commit message {i}",
+            "queued": queued, "started": queued + 2, "finished": queued + 2 + rng.uniform(20, 300),
+        })  # fmt: skip
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO builds (id, repo, ref, sha, event, status, priority, params, author,"
+            " message, pusher, old_sha, queued_at, started_at, finished_at, claimed_by)"
+            " VALUES (:id, :repo, :ref, :sha, :event, :status, 10, '{}', :author, :message,"
+            " 'ann', '', :queued, :started, :finished, 'serve:x:1')"), rows)  # fmt: skip
+        conn.exec_driver_sql(f"SELECT setval('builds_id_seq', {builds})")
+        conn.exec_driver_sql("ANALYZE builds")
+
+
+class _without_trigram_indexes:
+    """On PostgreSQL, the scan: the trigram indexes unused inside the block."""
+
+    def __init__(self, store, postgres: bool) -> None:
+        self.store, self.postgres = store, postgres
+
+    def __enter__(self):
+        if self.postgres:
+            with self.store.engine.begin() as conn:
+                for col in ("message", "author", "ref", "sha"):
+                    conn.exec_driver_sql(f"ALTER INDEX ix_builds_search_{col} RENAME TO off_{col}")
+                    conn.exec_driver_sql(f"UPDATE pg_index SET indisvalid = false"
+                                         f" WHERE indexrelid = 'off_{col}'::regclass")  # fmt: skip
+
+    def __exit__(self, *exc):
+        if self.postgres:
+            with self.store.engine.begin() as conn:
+                for col in ("message", "author", "ref", "sha"):
+                    conn.exec_driver_sql(f"UPDATE pg_index SET indisvalid = true"
+                                         f" WHERE indexrelid = 'off_{col}'::regclass")  # fmt: skip
+                    conn.exec_driver_sql(f"ALTER INDEX off_{col} RENAME TO ix_builds_search_{col}")
+
+
+_LOOP_MARKS = (  # the chart points' markup as a template loop drew it before
+    '{% for x, y, v in c.points %}<circle class="pt" cx="{{ x }}" cy="{{ y }}" r="2.5">'
+    '<title>{{ v|floatformat:"-1" }}{{ c.unit }}</title></circle>{% endfor %}'
+)
+
+
+def chart_numbers(args) -> int:
+    """The analytics page's nine line charts of 50 points (three branches):
+    their points drawn by a template loop with floatformat, as before, and
+    made in Python (``line_chart``'s ``marks``), in the same run."""
+    configure_django(None)
+    from django.template import Context, Template
+    from django.template.loader import get_template
+
+    from sauci.contrib.django.svg import line_chart
+
+    source = (ROOT / "sauci/contrib/django/templates/sauci/_line_chart.html").read_text()
+    loop = Template(source.replace("{{ c.marks }}", _LOOP_MARKS))
+    marks = get_template("sauci/_line_chart.html")
+    rng = random.Random(1)
+    values = [[rng.uniform(20, 300) for _ in range(50)] for _ in range(9)]
+
+    def draw(template, make):
+        def run():
+            for v in values:
+                template.render(make({"c": line_chart(v), "label": "Build duration"}))
+
+        return run
+
+    trivial = Template("{{ label }}")
+    rows = [
+        ("nine empty renders (baseline)", median_ms(draw(trivial, Context), args.runs)),
+        ("nine charts, points by a template loop", median_ms(draw(loop, Context), args.runs)),
+        ("nine charts, points made in Python", median_ms(draw(marks, dict), args.runs)),
+    ]
+    print(f"{'what':<44} {'median ms':>10} {'x baseline':>11}")
+    for what, ms in rows:
+        print(f"{what:<44} {ms:>10.2f} {ms / rows[0][1]:>10.0f}x")
     return 0
 
 

@@ -30,6 +30,14 @@ from sauci.storage._sql_contract import (
     like_pattern,
     to_json,
 )
+from sauci.storage._sql_search import (
+    CUSTOM_PLAN,
+    fts_phrase,
+    has_search_table,
+    is_postgres,
+    is_sqlite,
+    search_source,
+)
 from sauci.typing import BuildQuery
 
 __all__ = ["UPDATABLE_BUILD_FIELDS", "BuildsSQL", "check_update_fields"]
@@ -96,6 +104,7 @@ class BuildsSQL:
 
     _db: Executor
     _clock: Callable[[], float]
+    _search_index: bool | None = None
 
     def _tx(self, what: str, *, write: bool = False) -> AbstractContextManager[Transaction]:
         raise NotImplementedError  # pragma: no cover - SQLStoreBase provides it
@@ -213,12 +222,14 @@ class BuildsSQL:
             where.append("id > :after_id")
             params["after_id"] = q.after_id
         params["limit"] = q.limit
-        sql = f"SELECT {_BUILD_COLS} FROM builds"
+        source, order = search_source(params, before_id=q.before_id, after_id=q.after_id)
+        sql = f"SELECT {_BUILD_COLS} FROM {source}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         # A newer page is the builds nearest above after_id: read upwards.
-        sql += f" ORDER BY id {'ASC' if q.after_id is not None else 'DESC'} LIMIT :limit"
+        sql += f" ORDER BY {order} {'ASC' if q.after_id is not None else 'DESC'} LIMIT :limit"
         with self._tx("list builds") as tx:
+            self._plan_for_text(tx, q)
             rows = tx.fetchall(sql, params)
         builds = [_build(r) for r in rows]
         return builds[::-1] if q.after_id is not None else builds
@@ -234,7 +245,14 @@ class BuildsSQL:
             if value is not None:
                 where.append(f"{key} = :{key}")
                 params[key] = _value(value)
-        if q.text:
+        phrase = fts_phrase(q.text) if q.text and self._has_search() else None
+        if q.text and "\x00" in q.text:
+            # No build's text holds NUL (git ends a message there; PostgreSQL
+            # refuses it; FTS5 and LIKE would read the text only up to it).
+            where.append("1 = 0")
+        elif phrase:
+            params["fts"] = phrase  # the index answers it: search_source() reads it
+        elif q.text:
             params["text"] = like_pattern(q.text)
             # SQLite's LIKE ignores ASCII case already; LOWER() costs a call a row.
             folds = bool(getattr(getattr(self, "_db", None), "like_folds_case", False))
@@ -242,6 +260,21 @@ class BuildsSQL:
             likes = [f"{c if folds else f'LOWER({c})'} LIKE :text ESCAPE '\\'" for c in cols]
             where.append("(" + " OR ".join(likes) + ")")
         return where, params
+
+    def _plan_for_text(self, tx: Transaction, q: BuildQuery | None) -> None:
+        if q is not None and q.text and is_postgres(getattr(self, "_db", None)):
+            tx.execute(CUSTOM_PLAN)
+
+    def _has_search(self) -> bool:
+        """Whether an FTS5 index answers text searches here (SQLite at 0006); asked once."""
+        found = getattr(self, "_search_index", None)
+        if found is None:
+            found = is_sqlite(getattr(self, "_db", None))
+            if found:
+                with self._tx("look for the search index") as tx:
+                    found = has_search_table(tx)
+            self._search_index = found
+        return found
 
     def list_repos(self) -> list[str]:
         with self._tx("list repos") as tx:
@@ -265,9 +298,10 @@ class BuildsSQL:
             "SELECT status, COUNT(*) AS builds,"
             f" SUM(CASE WHEN {timed} THEN finished_at - started_at END) AS seconds,"
             f" SUM(CASE WHEN {timed} THEN 1 ELSE 0 END) AS timed"
-            f" FROM builds{where} GROUP BY status"
+            f" FROM {search_source(params)[0]}{where} GROUP BY status"
         )
         with self._tx("compute build stats") as tx:
+            self._plan_for_text(tx, query)
             rows = sorted(tx.fetchall(sql, params), key=lambda r: str(r["status"]))
         seconds = sum(float(r["seconds"]) for r in rows if r["seconds"] is not None)
         timed_count = sum(int(r["timed"]) for r in rows)

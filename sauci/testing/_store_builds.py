@@ -229,6 +229,27 @@ class BuildStoreConformance(StorePartConformance):
         assert [] == ids(text="x%")
         assert [b.id] == ids(text="parser", ref="refs/heads/feature/PARSER-2")
 
+    def test_list_builds_takes_search_text_literally(self, store: Store) -> None:
+        """% _ quotes and FTS5 syntax are text to find, never an error or an operator."""
+        odd = "say \"hi\" NEAR(a b) * OR x: -y ^z \\ 100%_ 'q' ab"
+        a = store.create_build(build_request(message=odd))
+        store.create_build(build_request(message="plain words"))
+        texts = ['NEAR(', '"', '""', '"hi"', "'q'", "*", "OR x", "x:", "-y", "^z", "\\",
+                 "100%_", "a b)", "%", "_", "(", "{", "message:", 'hi" OR "plain', "plain*",
+                 "ab", "AB", "b", "NOT", "a\x00b", "\n"]  # fmt: skip
+        for text in texts:
+            expected = [a.id] if text.lower() in odd.lower() else []
+            assert expected == [x.id for x in store.list_builds(text=text)], text
+            assert len(expected) == store.build_stats(query=BuildQuery(text=text))["total"], text
+
+    def test_list_builds_finds_a_build_by_its_changed_ref_and_sha(self, store: Store) -> None:
+        a = store.create_build(build_request(ref="refs/heads/old-name", sha="0" * 40))
+        store.update_build(a.id, ref="refs/heads/new-name", sha="f" * 40)
+        assert [a.id] == [x.id for x in store.list_builds(text="new-name")]
+        assert [a.id] == [x.id for x in store.list_builds(text="FFFF")]
+        assert [] == store.list_builds(text="old-name")
+        assert [] == store.list_builds(text="0000")
+
     def test_list_builds_pages_back_with_after_id(self, store: Store) -> None:
         made = [store.create_build(build_request("a" if i % 3 else "b")).id for i in range(10)]
         every = [x.id for x in store.list_builds(repo="a", limit=100)]

@@ -58,7 +58,7 @@ class TestAccess:
     def test_anonymous_is_sent_to_log_in(self, client, store):
         response = client.get(reverse("sauci:overview"))
         assert 302 == response.status_code
-        assert response["Location"].startswith("/ci/login/?next=")
+        assert response["Location"].startswith("/accounts/login/?next=")  # the host's page
 
     def test_user_without_permission_is_refused(self, client, store, django_user_model):
         client.force_login(django_user_model.objects.create_user("nobody"))

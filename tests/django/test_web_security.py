@@ -113,8 +113,11 @@ class TestContentSecurityPolicy:
 
 @pytest.mark.django_db
 class TestLogInAndOut:
-    def test_anonymous_visitors_go_to_the_app_s_own_login_under_its_prefix(self, client, store):
-        """Mounted at /ci/: the login is /ci/login/, not the site's /accounts/login/."""
+    def test_anonymous_visitors_go_to_the_app_s_own_login_under_its_prefix(
+        self, client, store, settings
+    ):
+        """Mounted at /ci/ in a site with no login page: /ci/login/, not a 404."""
+        settings.ROOT_URLCONF = "uiproject.bare_urls"
         response = client.get(reverse("sauci:builds"))
         assert 302 == response.status_code
         assert "/ci/login/?next=/ci/builds/" == response["Location"]
@@ -150,7 +153,8 @@ class TestLogInAndOut:
         settings.SAUCI = {"STORE": store, "PUBLIC": True}
         assert b'class="logout"' not in client.get(reverse("sauci:overview")).content
 
-    def test_post_logs_out(self, viewer_client, store):
+    def test_post_logs_out(self, viewer_client, store, settings):
+        settings.ROOT_URLCONF = "uiproject.bare_urls"
         response = viewer_client.post(reverse("sauci:logout"))
         assert (302, reverse("sauci:login")) == (response.status_code, response["Location"])
         assert 302 == viewer_client.get(reverse("sauci:overview")).status_code
@@ -166,7 +170,8 @@ class TestLogInAndOut:
         assert 403 == client.post(reverse("sauci:logout")).status_code
         assert 200 == client.get(reverse("sauci:overview")).status_code
 
-    def test_logout_goes_to_a_safe_next_only(self, viewer_client, store):
+    def test_logout_goes_to_a_safe_next_only(self, viewer_client, store, settings):
+        settings.ROOT_URLCONF = "uiproject.bare_urls"
         ok = viewer_client.post(reverse("sauci:logout"), {"next": "/ci/builds/"})
         assert "/ci/builds/" == ok["Location"]
         viewer_client.get(reverse("sauci:login"))

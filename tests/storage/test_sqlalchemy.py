@@ -88,12 +88,14 @@ def test_a_new_postgres_database_is_migrated_to_the_schema(fresh_postgres_databa
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from sauci.storage.schema import metadata
+    from sauci.storage.schema import include_name, metadata
 
     store = SQLAlchemyStore(fresh_postgres_database)
     with store.engine.connect() as conn:
         assert HEAD == MigrationContext.configure(conn).get_current_revision()
-        assert [] == compare_metadata(MigrationContext.configure(conn), metadata)
+        assert [] == compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": include_name}), metadata
+        )
     store.close()
 
 

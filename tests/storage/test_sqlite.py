@@ -84,13 +84,15 @@ def test_migrations_create_exactly_the_schema_module(tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from sauci.storage.schema import metadata
+    from sauci.storage.schema import include_name, metadata
 
     path = tmp_path / "m.db"
     SQLiteStore(path).close()
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": include_name}), metadata
+        )
     engine.dispose()
     assert [] == diffs
 

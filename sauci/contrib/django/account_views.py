@@ -1,7 +1,10 @@
 """Log in and log out, inside the app's URL namespace (``sauci:login``, ``sauci:logout``).
 
-The app carries its own login page so that it works mounted under any prefix
-(``/ci/``) in a site that has no ``/accounts/login/``. After logging in the
+Anonymous visitors go to ``SAUCI["LOGIN_URL"]`` when set, else to the host
+site's ``LOGIN_URL`` when that is a page of the site (it resolves in the
+URLconf) or another site's address, else to the app's own login page, which
+works mounted under any prefix (``/ci/``) in a site that has no login page of
+its own: never to a 404. After logging in on the app's page the
 user goes back to ``next`` when it is a safe URL of this site (Django's
 ``url_has_allowed_host_and_scheme``, as LoginView checks it), else to the
 overview. Logging out is a POST with a CSRF token: a link or an image on
@@ -10,11 +13,14 @@ another page cannot log anybody out.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
-from django.urls import reverse
+from django.urls import NoReverseMatch, Resolver404, get_script_prefix, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
@@ -25,9 +31,33 @@ __all__ = ["LoginView", "login_url", "logout"]
 
 
 def login_url() -> str:
-    """Where to log in: ``SAUCI["LOGIN_URL"]`` (a URL or URL name), else the app's own page."""
+    """Where to log in: ``SAUCI["LOGIN_URL"]`` (a URL or URL name), else the host
+    site's ``LOGIN_URL`` when it leads somewhere, else the app's own page."""
     configured = conf.config()["LOGIN_URL"]
-    return resolve_url(configured) if configured else reverse("sauci:login")
+    if configured:
+        return resolve_url(configured)
+    return _host_login_url() or reverse("sauci:login")
+
+
+def _host_login_url() -> str | None:
+    """The host's ``settings.LOGIN_URL`` if it is another site's address or a path
+    this site's URLconf answers; None for Django's default ``/accounts/login/``
+    in a site that has no such page."""
+    try:
+        url = str(resolve_url(settings.LOGIN_URL))
+    except NoReverseMatch:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return url
+    path, prefix = parts.path, get_script_prefix()
+    if prefix != "/" and path.startswith(prefix):
+        path = "/" + path[len(prefix) :]
+    try:
+        resolve(path)
+    except Resolver404:
+        return None
+    return url
 
 
 def _safe_next(request: HttpRequest, target: str) -> str | None:

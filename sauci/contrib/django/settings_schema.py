@@ -169,7 +169,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "QUEUE_STUCK_SECONDS": (_positive_number, "a positive number of seconds"),
     "LOGIN_URL": (
         lambda v: v is None or (isinstance(v, str) and bool(v)),
-        "a URL or URL name, or None for the app's own login page",
+        "a URL or URL name, or None for the host's LOGIN_URL when it is a page, else the app's own",
     ),
     "SANDBOX": (
         lambda v: v is None or (isinstance(v, str) and bool(v.strip())),

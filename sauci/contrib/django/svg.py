@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
+from django.utils.html import format_html_join
+
 from sauci.core.models import StepRun
 
 __all__ = ["badge", "bar_chart", "dag_layout", "line_chart", "text_width"]
@@ -211,6 +213,14 @@ def line_chart(values: Sequence[float | None], *, unit: str = "s") -> dict[str, 
         "height": CHART_H,
         "path": " ".join(f"{'M' if i == 0 else 'L'}{x},{y}" for i, (x, y, _) in enumerate(points)),
         "points": points,
+        # The points' marks made here, escaped by format_html_join: a loop of
+        # template nodes and floatformat per point was most of the analytics
+        # page's time (about 450 points).
+        "marks": format_html_join(
+            "\n",
+            '<circle class="pt" cx="{}" cy="{}" r="2.5"><title>{}{}</title></circle>',
+            ((x, y, _one_decimal(v), unit) for x, y, v in points),
+        ),
         "top": top,
         "unit": unit,
         "pad": CHART_PAD,
@@ -218,6 +228,12 @@ def line_chart(values: Sequence[float | None], *, unit: str = "s") -> dict[str, 
         "right": CHART_W - CHART_PAD,
         "empty": not points,
     }
+
+
+def _one_decimal(value: float) -> str:
+    """As ``floatformat:"-1"``: one decimal, none when it is 0 (``34``, ``34.3``)."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def bar_chart(items: Sequence[tuple[str, float]], *, unit: str = "s") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from sauci.storage.schema import metadata
+from sauci.storage.schema import include_name, metadata
 
 config = context.config
 
@@ -19,6 +19,7 @@ def _run(connection: sa.engine.Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_name=include_name,  # not the search's objects (0006)
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

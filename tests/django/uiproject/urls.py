@@ -8,7 +8,11 @@ def boom(request):
 
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="sauci/login.html")),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="sauci/login.html"),
+        name="host-login",
+    ),
     path("ci/", include("sauci.contrib.django.urls")),
     path("boom/", boom),
 ]
