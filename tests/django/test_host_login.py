@@ -121,3 +121,53 @@ def test_the_django_range_allowed_is_the_one_ci_tests():
         assert not allowed.contains("6.0"), "Django 6 is allowed but CI's Python cannot run it"
     lowest = (Path(__file__).resolve().parents[2] / ".ci" / "lowest").read_text()
     assert "tests/django/test_host_login.py" in lowest
+
+
+@pytest.fixture
+def anonymous_site(live_server, settings, viewer_user):
+    from sauci.storage.memory import MemoryStore
+
+    settings.SAUCI = {"STORE": MemoryStore()}
+    return live_server.url
+
+
+def _log_in_through_the_browser(base: str, asked: str) -> tuple[str, str]:
+    """In Chromium, an anonymous visitor opens ``asked`` and fills the login form
+    it is sent to: (the login page's path, the path it lands on after)."""
+    from urllib.parse import urlsplit
+
+    import test_browser_monitoring as monitoring_tests
+
+    sync_playwright = monitoring_tests._need_browser()
+    with sync_playwright() as pw:
+        browser = monitoring_tests.launch_chromium(pw)
+        try:
+            page = monitoring_tests.Tab(browser, base).page
+            response = page.goto(f"{base}{asked}")
+            assert response is not None and 200 == response.status
+            login_path = urlsplit(page.url).path
+            page.fill("input[name=username]", "viv")
+            page.fill("input[name=password]", "pw")
+            with page.expect_navigation():
+                page.press("input[name=password]", "Enter")
+            assert "Please enter a correct" not in page.content()
+            landed = page.goto(page.url)  # the page it landed on answers, not 404
+            assert landed is not None and 200 == landed.status
+            return login_path, urlsplit(page.url).path
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_in_chromium_a_host_s_login_page_leads_back_to_the_page_asked_for(anonymous_site):
+    assert ("/accounts/login/", "/ci/builds/") == _log_in_through_the_browser(
+        anonymous_site, "/ci/builds/"
+    )
+
+
+@pytest.mark.slow
+def test_in_chromium_a_host_with_no_login_page_uses_the_app_s_own(anonymous_site, settings):
+    settings.ROOT_URLCONF = "uiproject.bare_urls"
+    assert ("/ci/login/", "/ci/analytics/") == _log_in_through_the_browser(
+        anonymous_site, "/ci/analytics/"
+    )
