@@ -314,8 +314,13 @@ def main() -> None:
     parser.add_argument("--faults", default=",".join(FAULTS))
     args = parser.parse_args()
     chosen = [f for f in args.faults.split(",") if f]
-    if args.store == "sqlite":  # no server to stop
-        chosen = [f for f in chosen if f not in OUTAGES]
+    if args.store == "sqlite":
+        # No server to stop; and the log file is the embedded store's only
+        # copy of a log, so a cut file cannot be repaired (docs/storage.md).
+        dropped = [f for f in chosen if f in (*OUTAGES, "corrupt_log")]
+        chosen = [f for f in chosen if f not in dropped]
+        if dropped:
+            print(f"not drawn on sqlite: {', '.join(dropped)}")
     unknown = set(chosen) - set(FAULTS)
     if unknown:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
