@@ -208,7 +208,9 @@ class Chaos:
         run.kill()
         run.wait()
         killed = time.monotonic()
-        # What the next sauci run does first on this data dir.
+        # What the next sauci run does first on this data dir (a new process's
+        # stream view starts caught up; this long-lived one catches up first).
+        self.settle()
         end_lost_runs(self.store)
         deliver_pending(self.store, self.data)
         return time.monotonic() - killed
@@ -232,14 +234,24 @@ class Chaos:
 
     # -- the verdict -----------------------------------------------------
 
+    def settle(self) -> None:
+        """The stream store's view here, caught up with the other processes'
+        writes (``sauci run`` in a subprocess); other stores read through."""
+        catch_up = getattr(self.store, "catch_up", None)
+        if catch_up is not None:
+            catch_up()
+
     def check(self, repo: str, fault: str, i: int) -> None:
+        self.settle()
         builds = self.store.list_builds(repo=repo, limit=1000)
         expected = len(self.done_kills) + 1 if fault == "kill_run" else 1
         if len(builds) < expected:
             self.counts["lost"] += 1
+            self.notes.append(f"build {i} ({fault}): lost, {len(builds)} of {expected} builds")
             return
         if len(builds) > expected:
             self.counts["duplicates"] += 1
+            self.notes.append(f"build {i} ({fault}): {len(builds)} builds for {expected}")
         build = builds[0]
         steps = self.store.list_steps(build.id)
         if fault == "kill_run":
