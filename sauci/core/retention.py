@@ -21,9 +21,9 @@ __all__ = ["prune"]
 log = get_logger(__name__)
 
 
-def _builds(roots: list[Path]) -> dict[str, dict[int, list[Path]]]:
-    """repo -> build id -> its directories (under logs/ and artifacts/)."""
-    found: dict[str, dict[int, list[Path]]] = {}
+def _builds(roots: list[Path]) -> dict[str, dict[str, list[Path]]]:
+    """repo -> build directory name -> its directories (under logs/ and artifacts/)."""
+    found: dict[str, dict[str, list[Path]]] = {}
     for root in roots:
         if not root.is_dir():
             continue
@@ -32,10 +32,24 @@ def _builds(roots: list[Path]) -> dict[str, dict[int, list[Path]]]:
                 continue
             for build in repo.iterdir():
                 # <id> (before builds had a uuid) or <id>-<uuid>
-                number = build.name.split("-", 1)[0]
-                if build.is_dir() and number.isdigit():
-                    found.setdefault(repo.name, {}).setdefault(int(number), []).append(build)
+                if build.is_dir() and build.name.split("-", 1)[0].isdigit():
+                    found.setdefault(repo.name, {}).setdefault(build.name, []).append(build)
     return found
+
+
+def _oldest_first(builds: dict[str, list[Path]]) -> list[tuple[float, int, str]]:
+    """(last written, id, name) of each build, oldest first.
+
+    Ordered by the directories' age, the id only breaking ties: after a
+    database reset or a change of store, ids start again, so an old ``<id>/``
+    or ``<id>-<uuid>/`` and a new ``<id>-<other uuid>/`` share a number and
+    the number alone would prune the new builds first.
+    """
+    rows = []
+    for name, paths in builds.items():
+        when = max(p.stat().st_mtime for p in paths)
+        rows.append((when, int(name.split("-", 1)[0]), name))
+    return sorted(rows)
 
 
 def prune(
@@ -60,19 +74,19 @@ def prune(
     removed: list[Path] = []
     roots = [data_dir / "logs", artifacts_dir or data_dir / "artifacts"]
     for builds in _builds(roots).values():
-        ids = sorted(builds)
-        doomed = set(ids[: max(0, len(ids) - keep_builds)]) if keep_builds is not None else set()
+        ordered = _oldest_first(builds)
+        doomed = ordered[: max(0, len(ordered) - keep_builds)] if keep_builds is not None else []
         if keep_days is not None:
             cutoff = now - keep_days * 86400
-            doomed.update(i for i in ids if max(p.stat().st_mtime for p in builds[i]) < cutoff)
-        for build_id in sorted(doomed):
+            doomed += [row for row in ordered if row[0] < cutoff and row not in doomed]
+        for _, build_id, name in sorted(doomed):
             if before_delete is not None:
                 try:
                     before_delete(build_id)
                 except SauCIError as exc:
                     log.warning("retention_kept_build", build=build_id, reason=str(exc))
                     continue
-            for path in builds[build_id]:
+            for path in builds[name]:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
     if removed:

@@ -12,6 +12,7 @@ is decided by the error's class names and by OSError.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,25 @@ _UNREACHABLE = frozenset(
         "KafkaException",
     }
 )
+
+
+def _once(store: Any, add_event: Callable[..., Any]) -> Callable[..., Any]:
+    def add(event: Any) -> None:
+        want = _event_key(event)
+        recent = store.list_events(build_id=event.build_id, limit=_EVENT_LOOKBACK)
+        if not any(_event_key(e) == want for e in recent):
+            add_event(event)
+
+    return add
+
+
+def _event_key(event: Any) -> tuple[Any, ...]:
+    data = json.dumps(dict(event.data), sort_keys=True)
+    return (event.kind, float(event.at), event.build_id, event.actor, data)
+
+
+# How many of the newest events a retried add_event looks through for itself.
+_EVENT_LOOKBACK = 200
 
 
 class StoreUnavailableError(StoreError):
@@ -100,6 +120,10 @@ class RetryingStore:
         import tenacity
 
         log.warning("store_unavailable_retrying", call=name, error=str(first))
+        if name == "add_event":
+            # An event has no id: the write that failed may have landed with
+            # only its answer lost, so each try first looks for it.
+            method = _once(self.direct, method)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_unreachable),
             wait=tenacity.wait_exponential(multiplier=0.2, max=5.0),

@@ -9,6 +9,12 @@ start) sends the store, for each noted build, the bytes of each step's log
 file the store does not have, ends the steps still "running" and the build
 itself if its end was not recorded, and then removes the note. A note stays
 until all of that succeeds, so nothing is lost while the store is still down.
+
+A worker notes each build it runs in ``<data>/running/`` (:func:`note_running`)
+and removes the note when the build ends. A note still there when the next
+worker starts on the data dir (one at a time: the worker's lock) is from a
+life that was killed mid-build: :func:`adopt_running` turns it into an
+undelivered note, so the log bytes that life had on disk reach the store.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ from sauci._logging import get_logger
 from sauci.core.models import Build, Status
 from sauci.exceptions import NotFoundError, SauCIError
 
-__all__ = ["deliver_log", "deliver_pending", "note_undelivered", "pending_notes"]
+__all__ = [
+    "adopt_running",
+    "deliver_log",
+    "deliver_pending",
+    "note_running",
+    "note_undelivered",
+    "pending_notes",
+]
 
 log = get_logger(__name__)
 
@@ -36,12 +49,47 @@ def _notes_dir(data_dir: Path) -> Path:
     return data_dir / "undelivered"
 
 
-def note_undelivered(data_dir: Path, build: Build, *, worker: str, reason: str) -> Path:
+def _running_dir(data_dir: Path) -> Path:
+    return data_dir / "running"
+
+
+def note_running(data_dir: Path, build: Build, *, worker: str) -> Path:
+    """Note that ``build`` runs here; the caller removes the note when it ends."""
+    reason = f"runner lost: worker {worker} was killed mid-build"
+    return note_undelivered(data_dir, build, worker=worker, reason=reason, folder="running")
+
+
+def adopt_running(data_dir: Path) -> int:
+    """Turn the running notes a killed life left into undelivered ones; returns how many."""
+    folder = _running_dir(data_dir)
+    if not folder.is_dir():
+        return 0
+    target = _notes_dir(data_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    adopted = 0
+    for path in sorted(folder.glob("*.json")):
+        try:
+            note = json.loads(path.read_text()) | {"finished_at": time.time()}
+        except (OSError, ValueError) as exc:  # cut by the kill: nothing to go by
+            log.warning("running_note_unreadable", path=str(path), error=str(exc))
+            path.unlink(missing_ok=True)
+            continue
+        tmp = (target / path.name).with_suffix(".tmp")
+        tmp.write_text(json.dumps(note))
+        os.replace(tmp, target / path.name)
+        path.unlink()
+        adopted += 1
+    return adopted
+
+
+def note_undelivered(
+    data_dir: Path, build: Build, *, worker: str, reason: str, folder: str = "undelivered"
+) -> Path:
     """Write (atomically) the note that ``build``'s data must still be delivered."""
-    folder = _notes_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder_path = data_dir / folder
+    folder_path.mkdir(parents=True, exist_ok=True)
     key = build.uuid or f"id-{build.id}"
-    path = folder / f"{key}.json"
+    path = folder_path / f"{key}.json"
     note = {
         "build_id": build.id,
         "uuid": build.uuid,

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any, cast
 
 from sauci._logging import get_logger
@@ -27,7 +28,7 @@ from sauci.core.events import emit
 from sauci.core.models import Status, Worker
 from sauci.core.paths import secure_data_dir
 from sauci.core.runner import LocalRunner
-from sauci.core.undelivered import deliver_pending
+from sauci.core.undelivered import adopt_running, deliver_pending, note_running
 from sauci.distributed._app import NOT_TAKEN
 from sauci.distributed._runner import WAITING
 from sauci.exceptions import ConfigError, SauCIError
@@ -135,6 +136,10 @@ class WorkerRuntime:
         swept = self._sweep(self.cgroup_prefix)
         if swept:
             log.warning("leftover_steps_ended", worker=self.name, cgroups=len(swept))
+        # Builds a killed life was running: their log bytes on this disk are
+        # delivered with the heartbeats (deliver_pending).
+        if adopted := adopt_running(self.settings.data_dir):
+            log.warning("lost_builds_adopted", worker=self.name, builds=adopted)
         self.heartbeat()
         self._beat = threading.Thread(target=self._beat_loop, name="sauci-worker-beat", daemon=True)
         self._beat.start()
@@ -280,6 +285,11 @@ class WorkerRuntime:
             # came back: it no longer waits (the server clears it only on a send).
             with contextlib.suppress(SauCIError):
                 build = self.store.update_build(build.id, reason=None)
+        try:
+            running: Path | None = note_running(self.settings.data_dir, build, worker=self.name)
+        except OSError as exc:  # a full disk: the build runs, unnoted
+            log.warning("running_note_failed", build=build.id, error=str(exc))
+            running = None
         stop = threading.Event()
         with self._lock:
             self._running[build.id] = stop
@@ -305,6 +315,8 @@ class WorkerRuntime:
                 )
             return "errored"
         finally:
+            if running is not None:
+                running.unlink(missing_ok=True)
             stop.set()
             watcher.join(5)
             with self._lock:

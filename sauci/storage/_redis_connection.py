@@ -10,7 +10,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from sauci.exceptions import MissingDependencyError, NotFoundError, StoreError
-from sauci.storage._redis_scripts import APPEND, CLAIM, OWNED, READ, UPDATE
+from sauci.storage._redis_scripts import APPEND, CLAIM, OWNED, READ, REPLACE_ROWS, UPDATE
 
 __all__ = ["RedisConnection"]
 
@@ -49,6 +49,7 @@ class RedisConnection:
         self._update = self._r.register_script(UPDATE)
         self._owned = self._r.register_script(OWNED)
         self._append = self._r.register_script(APPEND)
+        self._replace_rows = self._r.register_script(REPLACE_ROWS)
         self._read = self._r.register_script(READ)
 
     @classmethod

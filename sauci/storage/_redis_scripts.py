@@ -89,6 +89,23 @@ redis.call('ZADD', KEYS[3], size, seq)
 return redis.call('INCRBY', KEYS[4], string.len(ARGV[1]))
 """
 
+# KEYS: build, list of JSON [step, row]. ARGV: step, rows (JSON [step, row]) ...
+# The step's rows are replaced by these (a write repeated = a write once);
+# returns false without a build.
+REPLACE_ROWS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local keep = {}
+for _, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  if cjson.decode(v)[1] ~= ARGV[1] then keep[#keep + 1] = v end
+end
+for i = 2, #ARGV do keep[#keep + 1] = ARGV[i] end
+redis.call('DEL', KEYS[2])
+for i = 1, #keep, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(keep, i, math.min(i + 999, #keep)))
+end
+return true
+"""
+
 # KEYS: list, index. ARGV: start, end (or -1). Returns {first chunk's offset, chunks...}.
 READ = """
 local first = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)

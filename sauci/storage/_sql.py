@@ -305,16 +305,24 @@ class SQLStoreBase(BuildsSQL, TestsSQL, WorkersSQL, Closing):
 
     # test results, artifacts, events
 
-    def _add_rows(self, what: str, sql: str, build_id: int, rows: list[dict[str, Any]]) -> None:
+    def _add_rows(
+        self, what: str, table: str, sql: str, build_id: int, step: str, rows: list[dict[str, Any]]
+    ) -> None:
+        # The step's rows are replaced, in one transaction: a write sent again
+        # after its answer was lost leaves one copy.
         with self._tx(f"add {what} of build {build_id}", write=True) as tx:
             self._require_build(tx, build_id)
+            tx.execute(
+                f"DELETE FROM {table} WHERE build_id = :build_id AND step = :step",
+                {"build_id": build_id, "step": step},
+            )
             if rows:
                 tx.executemany(sql, rows)
 
     def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
         key = {"build_id": build_id, "step": step}
         rows = [key | attrs.asdict(c) | {"duration": float(c.duration)} for c in cases]
-        self._add_rows("test results", _SQL_ADD_TEST, build_id, rows)
+        self._add_rows("test results", "test_results", _SQL_ADD_TEST, build_id, step, rows)
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         with self._tx(f"list test results of build {build_id}") as tx:
@@ -323,9 +331,8 @@ class SQLStoreBase(BuildsSQL, TestsSQL, WorkersSQL, Closing):
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         key = {"build_id": build_id, "step": step}
-        self._add_rows(
-            "artifacts", _SQL_ADD_ARTIFACT, build_id, [key | attrs.asdict(a) for a in artifacts]
-        )
+        rows = [key | attrs.asdict(a) for a in artifacts]
+        self._add_rows("artifacts", "artifacts", _SQL_ADD_ARTIFACT, build_id, step, rows)
 
     def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
         with self._tx(f"list artifacts of build {build_id}") as tx:

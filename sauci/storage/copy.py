@@ -158,16 +158,12 @@ _STATE_FIELDS = (
 _LATER_FIELDS = ("ref", "sha", "author", "message", "priority")
 
 
-def _tail(items: list[Any], have: int) -> Iterator[tuple[str, list[Any]]]:
-    """The items after the first ``have``, grouped in runs of one step."""
-    run: list[Any] = []
-    for step, item in items[have:]:
-        if run and run[0][0] != step:
-            yield run[0][0], [i for _, i in run]
-            run = []
-        run.append((step, item))
-    if run:
-        yield run[0][0], [i for _, i in run]
+def _by_step(items: list[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """The items grouped by step, steps in order of first appearance."""
+    groups: dict[str, list[Any]] = {}
+    for step, item in items:
+        groups.setdefault(step, []).append(item)
+    yield from groups.items()
 
 
 def _fill(src: Store, dst: Store, b: Build, did: int, *, fresh: bool) -> None:
@@ -178,11 +174,11 @@ def _fill(src: Store, dst: Store, b: Build, did: int, *, fresh: bool) -> None:
         have = 0 if fresh else dst.log_size(did, step.name)
         for offset in range(have, size, _LOG_CHUNK):
             dst.append_log(did, step.name, src.read_log(b.id, step.name, offset, _LOG_CHUNK))
-    have = 0 if fresh else len(dst.list_test_results(did))
-    for step_name, cases in _tail(src.list_test_results(b.id), have):
+    # A step's results and artifacts replace what the destination had for
+    # that step: copying again (or resuming) leaves one copy.
+    for step_name, cases in _by_step(src.list_test_results(b.id)):
         dst.add_test_results(did, step_name, cases)
-    have = 0 if fresh else len(dst.list_artifacts(did))
-    for step_name, items in _tail(src.list_artifacts(b.id), have):
+    for step_name, items in _by_step(src.list_artifacts(b.id)):
         dst.add_artifacts(did, step_name, items)
 
 

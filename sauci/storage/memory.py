@@ -213,8 +213,10 @@ class MemoryStore(Closing):
     def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
         with self._lock:
             self._require_build(build_id)
-            rows = self._tests.setdefault(build_id, [])
+            # The step's rows are replaced: a write repeated = a write once.
+            rows = [r for r in self._tests.get(build_id, ()) if r[0] != step]
             rows.extend((step, attrs.evolve(c, duration=float(c.duration))) for c in cases)
+            self._tests[build_id] = rows
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         with self._lock:
@@ -226,7 +228,8 @@ class MemoryStore(Closing):
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
         with self._lock:
             self._require_build(build_id)
-            self._artifacts.setdefault(build_id, []).extend((step, a) for a in artifacts)
+            rows = [r for r in self._artifacts.get(build_id, ()) if r[0] != step]
+            self._artifacts[build_id] = rows + [(step, a) for a in artifacts]
 
     def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
         with self._lock:

@@ -277,9 +277,13 @@ class RedisStore(RedisConnection, Closing):
 
     def _add_rows(self, kind: str, build_id: int, step: str, rows: list[dict[str, Any]]) -> None:
         with self._errors(f"add {kind} of build {build_id}"):
-            self._require_build(build_id)
-            if rows:
-                self._r.rpush(self._k(kind, build_id), *(json.dumps([step, r]) for r in rows))
+            # One script: the step's rows are replaced, so a write sent again
+            # after its answer was lost leaves one copy.
+            keys = [self._k("build", build_id), self._k(kind, build_id)]
+            args = [step, *(json.dumps([step, r]) for r in rows)]
+            found = self._replace_rows(keys=keys, args=args)
+        if not found:
+            raise NotFoundError(f"build {build_id} not found")
 
     def _rows(self, kind: str, build_id: int) -> list[tuple[str, dict[str, Any]]]:
         with self._errors(f"list {kind} of build {build_id}"):

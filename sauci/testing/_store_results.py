@@ -37,7 +37,6 @@ class ResultStoreConformance(StorePartConformance):
         integration = [TestCase(name="test_c", status="skipped")]
         store.add_test_results(build.id, "unit", unit)
         store.add_test_results(build.id, "integration", integration)
-        store.add_test_results(build.id, "unit", [])
         store.add_test_results(other.id, "unit", unit[:1])
         expected = [("unit", unit[0]), ("unit", unit[1]), ("integration", integration[0])]
         assert expected == store.list_test_results(build.id)
@@ -85,6 +84,28 @@ class ResultStoreConformance(StorePartConformance):
         expected = [("build", first[0]), ("report", second[0]), ("report", second[1])]
         assert expected == store.list_artifacts(build.id)
         assert [] == store.list_artifacts(MISSING_ID)
+
+    def test_a_step_results_written_again_are_stored_once(self, store: Store) -> None:
+        # A write whose answer was lost is sent again: it must not duplicate.
+        build = store.create_build(build_request())
+        cases = [TestCase(name="test_a"), TestCase(name="test_b", status="failed")]
+        items = [Artifact(path="dist/a.whl", size=3), Artifact(path="r.html", size=0)]
+        for _ in range(2):
+            store.add_test_results(build.id, "unit", cases)
+            store.add_artifacts(build.id, "build", items)
+        store.add_test_results(build.id, "lint", [TestCase(name="test_c")])
+        assert [("unit", c) for c in cases] + [("lint", TestCase(name="test_c"))] == (
+            store.list_test_results(build.id)
+        )
+        assert [("build", a) for a in items] == store.list_artifacts(build.id)
+        # a step's later write replaces its earlier one (a retried step's results)
+        store.add_test_results(build.id, "unit", cases[1:])
+        store.add_artifacts(build.id, "build", [])
+        assert [("lint", TestCase(name="test_c")), ("unit", cases[1])] == (
+            store.list_test_results(build.id)
+        )
+        assert [] == store.list_artifacts(build.id)
+        assert 2 == store.page_test_results(build.id, TestQuery()).matched
 
     def test_results_of_a_missing_build_raise_not_found(self, store: Store) -> None:
         with pytest.raises(NotFoundError):

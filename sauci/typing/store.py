@@ -256,7 +256,8 @@ class ResultStore(Protocol):
     """What steps leave behind: parsed test cases and artifacts' metadata."""
 
     def add_test_results(self, build_id: int, step: str, cases: Sequence[TestCase]) -> None:
-        """Record parsed JUnit test cases of one step."""
+        """Record parsed JUnit test cases of one step, replacing any the step
+        had: a write sent again (its answer lost) leaves one copy."""
 
     def list_test_results(self, build_id: int) -> list[tuple[str, TestCase]]:
         """(step name, test case) pairs of a build, in insertion order."""
@@ -266,7 +267,8 @@ class ResultStore(Protocol):
         an empty page for a missing build."""
 
     def add_artifacts(self, build_id: int, step: str, artifacts: Sequence[Artifact]) -> None:
-        """Record metadata of files kept from a step."""
+        """Record metadata of files kept from a step, replacing any the step
+        had: a write sent again (its answer lost) leaves one copy."""
 
     def list_artifacts(self, build_id: int) -> list[tuple[str, Artifact]]:
         """(step name, artifact) pairs of a build, in insertion order."""

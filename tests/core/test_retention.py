@@ -82,3 +82,18 @@ def test_artifacts_in_a_shared_directory_are_pruned_too(tmp_path):
     art = make(shared, "artifacts", "a", 1, 0.0)
     removed = prune(tmp_path / "data", keep_builds=0, artifacts_dir=shared / "artifacts")
     assert art in removed and not art.exists()
+
+
+def test_after_a_database_reset_the_old_builds_go_first_not_the_new(tmp_path):
+    # ids start again after a reset: old 1..3 (with and without a uuid) share
+    # numbers with the new builds 1 and 2, which are the ones to keep.
+    old = [make(tmp_path, "logs", "a", b, 1000.0 + b) for b in (1, 2)]
+    old.append(make(tmp_path, "logs", "a", "3-aaaa", 1003.0))
+    new = [make(tmp_path, "logs", "a", f"{b}-bbbb{b}", 5000.0 + b) for b in (1, 2)]
+    art = make(tmp_path, "artifacts", "a", "1-bbbb1", 5001.0)
+    removed = prune(tmp_path, keep_builds=2, now=6000.0)
+    assert sorted(removed) == sorted(old)
+    assert all(d.exists() for d in [*new, art])
+    # by age, build 1's logs and artifacts go together
+    assert sorted(prune(tmp_path, keep_days=1, now=5002.0 + 86400)) == sorted([new[0], art])
+    assert new[1].exists()
