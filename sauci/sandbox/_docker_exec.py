@@ -185,6 +185,8 @@ def _run(
     finally:
         pids.stop()
     after = oom_kills(held.memory_dir)
+    if code == 128 + 9 and not killed and ooms is not None and after == ooms:
+        after = _settled_oom_count(held, ooms)
     oomed = ooms is not None and after is not None and after > ooms
     result = step_result(job, limits, code, {"OOMKilled": oomed}, clock.ended_by, pids)
     fit = (
@@ -196,6 +198,18 @@ def _run(
         and code >= 0
     )
     return result, fit
+
+
+def _settled_oom_count(held: Held, before: int, wait: float = 0.5) -> int | None:
+    """The cgroup's OOM-kill count once it moves past ``before``, waiting at
+    most ``wait`` seconds: the kernel counts an OOM kill after it has sent the
+    SIGKILL, so a step it killed can end before the count says so."""
+    deadline = time.monotonic() + wait
+    count = oom_kills(held.memory_dir)
+    while count == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+        count = oom_kills(held.memory_dir)
+    return count
 
 
 class _Sweep:
