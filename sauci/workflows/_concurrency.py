@@ -21,6 +21,7 @@ from sauci.core.models import Build, Status
 from sauci.core.scheduler import Scheduler
 from sauci.exceptions import SauCIError
 from sauci.typing import Store
+from sauci.workflows._lookup import pick_github_workflow
 
 __all__ = ["ConcurrencyGate", "pick_github_workflow"]
 
@@ -28,23 +29,6 @@ log = get_logger(__name__)
 
 _WAITING = "waiting for build #"
 Read = Callable[[str, str, str], "str | None"]  # (repo, rev, path) -> text; a folder: its listing
-
-
-def pick_github_workflow(read: Callable[[str], str | None]) -> tuple[str, str] | None:
-    """(path, text) of the GitHub workflow a repository runs, read through ``read(path)``:
-    the file whose name says test or CI, else the first by name (as find_workflow)."""
-    listing = read(".github/workflows/") or ""
-    names = sorted(
-        line.strip()
-        for line in listing.splitlines()[1:]
-        if line.strip().endswith((".yml", ".yaml")) and "/" not in line.strip()
-    )
-    preferred = [n for n in names if any(w in n.lower() for w in ("test", "ci"))]
-    for name in (preferred or names)[:1]:
-        text = read(f".github/workflows/{name}")
-        if text is not None:
-            return f".github/workflows/{name}", text
-    return None
 
 
 class ConcurrencyGate:

@@ -91,22 +91,15 @@ def workflow_schedules(read: Callable[[str], str | None]) -> list[tuple[str, str
     a workflow with problems gives none (its builds will say why).
     """
     from sauci.exceptions import SauCIError
+    from sauci.workflows._lookup import pick_github_workflow
     from sauci.workflows.github import Settings, plan_github
 
-    listing = read(".github/workflows/") or ""
-    names = sorted(
-        line.strip()
-        for line in listing.splitlines()[1:]
-        if line.strip().endswith((".yml", ".yaml")) and "/" not in line.strip()
-    )
-    preferred = [n for n in names if any(w in n.lower() for w in ("test", "ci"))]
-    for name in (preferred or names)[:1]:
-        text = read(f".github/workflows/{name}")
-        if text is None:
-            return []
-        try:
-            plan = plan_github(text, Settings(file=f".github/workflows/{name}"))
-        except SauCIError:
-            return []
-        return [(s.cron, s.branch) for s in plan.pipeline.schedules]
-    return []
+    found = pick_github_workflow(read)
+    if found is None:
+        return []
+    path, text = found
+    try:
+        plan = plan_github(text, Settings(file=path))
+    except SauCIError:
+        return []
+    return [(s.cron, s.branch) for s in plan.pipeline.schedules]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,15 @@ import attrs
 from sauci.core.models import Pipeline
 from sauci.exceptions import ConfigError
 
-__all__ = ["FRONT_ENDS", "NATIVE", "Loaded", "Options", "find_workflow", "load_workflow"]
+__all__ = [
+    "FRONT_ENDS",
+    "NATIVE",
+    "Loaded",
+    "Options",
+    "find_workflow",
+    "load_workflow",
+    "pick_github_workflow",
+]
 
 NATIVE = ".sauci.yml"
 GITHUB_DIR = ".github/workflows"
@@ -64,10 +72,9 @@ def find_workflow(workspace: Path, workflow: str | None = None) -> tuple[str, Pa
         return "native", workspace / NATIVE
     folder = workspace / GITHUB_DIR
     if folder.is_dir():
-        files = sorted(p for p in folder.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file())
+        files = [p.name for p in folder.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file()]
         if files:
-            preferred = [p for p in files if any(w in p.stem.lower() for w in ("test", "ci"))]
-            return "github", (preferred or files)[0]
+            return "github", folder / _first_workflow(files)
     if (workspace / GITLAB).is_file():
         return "gitlab", workspace / GITLAB
     return None
@@ -118,3 +125,27 @@ def _read(path: Path, shown: str) -> str:
             raise ConfigError(f"{shown} is not a regular file")
         data = fh.read(2 * 1024 * 1024)
     return data.decode("utf-8", "replace")
+
+
+def _first_workflow(names: list[str]) -> str:
+    """The workflow file a repository runs, of ``names`` (file names, not
+    empty): the first by name whose name says test or CI, else the first."""
+    names = sorted(names)
+    preferred = [n for n in names if any(w in n.rsplit(".", 1)[0].lower() for w in ("test", "ci"))]
+    return (preferred or names)[0]
+
+
+def pick_github_workflow(read: Callable[[str], str | None]) -> tuple[str, str] | None:
+    """(path, text) of the GitHub workflow a repository runs, read through ``read(path)``
+    (a file at a commit; a directory gives git's listing): as :func:`find_workflow`."""
+    listing = read(f"{GITHUB_DIR}/") or ""
+    names = [
+        line.strip()
+        for line in listing.splitlines()[1:]
+        if line.strip().endswith((".yml", ".yaml")) and "/" not in line.strip()
+    ]
+    if not names:
+        return None
+    path = f"{GITHUB_DIR}/{_first_workflow(names)}"
+    text = read(path)
+    return None if text is None else (path, text)
