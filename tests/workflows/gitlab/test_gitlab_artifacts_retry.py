@@ -182,3 +182,25 @@ def test_sauci_run_passes_parallel_artifacts_on(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "part 2" in done.stdout and "bsd" in done.stdout
+
+
+def test_after_script_runs_after_a_cancel_with_canceled_status(tmp_path: Path) -> None:
+    import threading
+
+    from sauci.app import LocalRunner
+    from sauci.core.models import BuildRequest
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    text = "long:\n  script: [sleep 60]\n  after_script: ['echo \"cleanup after $CI_JOB_STATUS\"']\n"
+    (ws / ".gitlab-ci.yml").write_text(text, encoding="utf-8")
+    pipeline = load_gitlab(ws, context=GitLabContext(branch="main"))
+    settings = Settings(data_dir=tmp_path / "data", grace=1.0)
+    runner = LocalRunner(store=MemoryStore(), settings=settings, secrets={})
+    timer = threading.Timer(0.5, runner.cancel_all)
+    timer.start()
+    outcome = runner.run_pipeline(pipeline, ws, BuildRequest(repo="r"))
+    timer.join()
+    long = outcome.step("long")
+    assert long.status is Status.CANCELLED
+    assert "cleanup after canceled" in _log(long)  # GitLab 17.0 on: after_script after a cancel
