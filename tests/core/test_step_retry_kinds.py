@@ -115,3 +115,20 @@ def test_a_sandbox_error_is_tried_again_with_retry_when_sandbox(
         assert (
             "the sandbox failed: the daemon went away; retrying" in Path(step.log_path).read_text()
         )
+
+
+def test_a_sauci_yml_step_names_its_retry_kinds() -> None:
+    from sauci.core.pipeline import dump_pipeline, parse_pipeline
+    from sauci.exceptions import PipelineError
+
+    text = "steps:\n  a:\n    run: x\n    retries: 1\n    retry_when: [timeout, sandbox]\n"
+    pipeline = parse_pipeline(text, ".sauci.yml")
+    assert pipeline.steps[0].retry_when == ("timeout", "sandbox")
+    assert parse_pipeline(dump_pipeline(pipeline), ".sauci.yml") == pipeline
+    with pytest.raises(PipelineError) as caught:
+        parse_pipeline(text.replace("sandbox]", "flaky]"), ".sauci.yml")
+    [problem] = caught.value.problems
+    assert str(problem) == (
+        ".sauci.yml:5:27: 'retry_when' in step 'a': 'flaky' is not one of "
+        "exit, timeout, resource, sandbox, any"
+    )
