@@ -125,6 +125,8 @@ def assemble(
                 continue
             if timeout is None and max_timeout < DEFAULT_TIMEOUT:
                 kwargs["timeout"] = float(max_timeout)
+            if "after_timeout" in kwargs:  # after_script's own limit, under the cap too
+                kwargs["after_timeout"] = min(kwargs["after_timeout"], float(max_timeout))
         try:
             step = Step(**kwargs)
         except (TypeError, ValueError) as exc:

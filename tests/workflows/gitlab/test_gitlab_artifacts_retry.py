@@ -192,7 +192,9 @@ def test_after_script_runs_after_a_cancel_with_canceled_status(tmp_path: Path) -
 
     ws = tmp_path / "ws"
     ws.mkdir()
-    text = "long:\n  script: [sleep 60]\n  after_script: ['echo \"cleanup after $CI_JOB_STATUS\"']\n"
+    text = (
+        "long:\n  script: [sleep 60]\n  after_script: ['echo \"cleanup after $CI_JOB_STATUS\"']\n"
+    )
     (ws / ".gitlab-ci.yml").write_text(text, encoding="utf-8")
     pipeline = load_gitlab(ws, context=GitLabContext(branch="main"))
     settings = Settings(data_dir=tmp_path / "data", grace=1.0)
@@ -204,3 +206,16 @@ def test_after_script_runs_after_a_cancel_with_canceled_status(tmp_path: Path) -
     long = outcome.step("long")
     assert long.status is Status.CANCELLED
     assert "cleanup after canceled" in _log(long)  # GitLab 17.0 on: after_script after a cancel
+
+
+def test_after_scripts_limit_is_bounded_by_gitlabs_default_and_the_servers_cap() -> None:
+    text = (
+        "a:\n  script: [x]\n  after_script: [y]\n"
+        "b:\n  script: [x]\n  after_script: [y]\n  variables: {RUNNER_AFTER_SCRIPT_TIMEOUT: 2h}\n"
+        "c:\n  script: [x]\n  after_script: [y]\n  variables: {RUNNER_AFTER_SCRIPT_TIMEOUT: 1m 30s}\n"
+    )
+    context = GitLabContext(branch="main")
+    steps = load_gitlab(".gitlab-ci.yml", text, context=context).steps
+    assert [s.after_timeout for s in steps] == [300.0, 300.0, 90.0]
+    capped = load_gitlab(".gitlab-ci.yml", text, context=context, max_timeout=60).steps
+    assert [s.after_timeout for s in capped] == [60.0, 60.0, 60.0]
