@@ -137,3 +137,15 @@ def test_without_a_sandbox_that_runs_services_the_key_is_named(repo: Path, tmp_p
     done = _sauci("run", str(repo), env=env)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stdout + done.stderr
+
+
+def test_a_servers_docker_sandbox_gets_the_default_image(
+    dockerd: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sauci.core.config import Settings
+    from sauci.sandbox.policy import server_sandboxes
+
+    monkeypatch.setenv("DOCKER_HOST", dockerd)
+    settings = Settings(data_dir=tmp_path / "data", sandbox="docker", docker_image="team/ci:1")
+    sandboxes = server_sandboxes(settings, cgroup_prefix="sauci-test-image-")
+    assert sandboxes.default.image == "team/ci:1"  # type: ignore[attr-defined]
