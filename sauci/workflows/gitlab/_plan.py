@@ -230,7 +230,7 @@ def _step(
         kwargs["timeout"] = seconds
     if after:
         kwargs["after_run"] = after_script(after, runtime)
-        kwargs["after_timeout"] = _after_timeout(known, job, report)
+        kwargs["after_timeout"] = _after_timeout(name, known, job, report)
     if "retry" in job:
         retries, codes_, kinds = read_retry(job["retry"], job.where("retry"), report)
         # Nothing SauCI can see matches (when: [api_failure]): never retried.
@@ -249,14 +249,22 @@ def _step(
     return kwargs
 
 
-def _after_timeout(variables: dict[str, str], job: Map, report: Report) -> float:
+def _after_timeout(name: str, variables: dict[str, str], job: Map, report: Report) -> float:
     """``after_script``'s own limit: ``RUNNER_AFTER_SCRIPT_TIMEOUT`` (GitLab's
     variable for it), at most GitLab's default of 5 minutes, which it is unset."""
     value = variables.get("RUNNER_AFTER_SCRIPT_TIMEOUT")
     if not value:
         return DEFAULT_AFTER_TIMEOUT
-    where = job.where("variables") if "variables" in job else job.pos
-    seconds = read_timeout(value, where, report)
+    own = job.get("variables")
+    key = "RUNNER_AFTER_SCRIPT_TIMEOUT"
+    where = own.where(key) if isinstance(own, Map) and key in own else job.pos
+    seconds = read_timeout(
+        value,
+        where,
+        lambda at, text: report(
+            at, f"{name}: RUNNER_AFTER_SCRIPT_TIMEOUT: {text.removeprefix('timeout: ')}"
+        ),
+    )
     return min(seconds, DEFAULT_AFTER_TIMEOUT) if seconds else DEFAULT_AFTER_TIMEOUT
 
 

@@ -219,3 +219,13 @@ def test_after_scripts_limit_is_bounded_by_gitlabs_default_and_the_servers_cap()
     assert [s.after_timeout for s in steps] == [300.0, 300.0, 90.0]
     capped = load_gitlab(".gitlab-ci.yml", text, context=context, max_timeout=60).steps
     assert [s.after_timeout for s in capped] == [60.0, 60.0, 60.0]
+
+    bad = (
+        "a:\n  script: [x]\n  after_script: [y]\n  variables: {RUNNER_AFTER_SCRIPT_TIMEOUT: soon}\n"
+    )
+    with pytest.raises(PipelineError) as caught:
+        load_gitlab(".gitlab-ci.yml", bad, context=context)
+    assert [str(p) for p in caught.value.problems] == [
+        ".gitlab-ci.yml:4:15: a: RUNNER_AFTER_SCRIPT_TIMEOUT: expected a duration like "
+        "'1h 30m' or '90 minutes', got 'soon'"
+    ]
