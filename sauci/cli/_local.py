@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         display = LiveDisplay(style, quiet=args.quiet)
         runner = build_runner(
-            settings, monitoring.store, observer=display, sandbox=chosen_sandbox(args)
+            settings, monitoring.store, observer=display, sandbox=chosen_sandbox(args, settings)
         )
         request = BuildRequest(
             repo=str(source.repo),

@@ -99,6 +99,7 @@ def load_for_run(
         max_timeout=settings.max_timeout,
         workspace=workspace,
         shown_as=shown,
+        capabilities=capabilities,
     )
     pipeline = load_workflow(kind, workspace / file, options).pipeline
     if getattr(args, "event", "cli") == "cli":

@@ -52,6 +52,7 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
         },
         actions=action_commands(),
         max_timeout=policy.get("max_timeout"),
+        capabilities=policy.get("capabilities"),
         workspace=workspace,
         shown_as=os.path.relpath(path, workspace),
     )

@@ -33,8 +33,9 @@ def load_gitlab_front(path: Path, text: str, options: Options) -> Loaded:
         message=str(build.get("message") or ""),
     )
     plan = plan_gitlab(
-        path, text, context=context, max_timeout=options.max_timeout, shown_as=options.shown_as
-    )
+        path, text, context=context, max_timeout=options.max_timeout, shown_as=options.shown_as,
+        capabilities=options.capabilities,
+    )  # fmt: skip
     if options.job:
         plan = _only_job(plan, options.job, options.shown_as or str(path))
     return Loaded(pipeline=plan.pipeline, kind="gitlab", path=path, plan=plan_text(plan))

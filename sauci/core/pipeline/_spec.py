@@ -45,6 +45,7 @@ STEP_KEYS = (
     "resources",
     "retries",
     "retry_on",
+    "retry_when",
     "run",
     "sandbox",
     "secrets",

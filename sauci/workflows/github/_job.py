@@ -21,6 +21,7 @@ from sauci.workflows.github._context import (
     fill_static,
     is_runtime,
 )
+from sauci.workflows.github._demands import check_demands
 from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
 from sauci.workflows.github._matrix import expand_matrix, matrix_text
@@ -317,7 +318,11 @@ def _entry(
     made = Step(
         name=name,
         run=json.dumps(spec, indent=1),
-        shell=container_shell(DRIVER) if box.image else (driver_python(), "-I", "-c", DRIVER),
+        # In an image (the job's container, or the Docker sandbox's default
+        # image for a job with services), that image's python3.
+        shell=container_shell(DRIVER)
+        if box.image or box.services
+        else (driver_python(), "-I", "-c", DRIVER),
         image=box.image,
         services=box.services,
         # On Docker (a container or services), the driver imports SauCI's
@@ -343,6 +348,7 @@ def _entry(
         condition=condition,
         secrets=secrets,
     )
+    check_demands(made, job_id, job, settings.capabilities, problems)
     return entry, made
 
 
