@@ -86,7 +86,7 @@ class LocalRunner:
         self._journaled = self.journals.wrap(store)
         self.executor = Executor(
             # Step records and log chunks wait out a short outage (sauci.core.store_retry).
-            store=self.journals.wrap(RetryingStore(store, deadline=self.store_retry)),
+            store=RetryingStore(self.journals.wrap(store), deadline=self.store_retry),
             sandbox=sandbox,
             sandboxes=sandboxes,
             load_sandbox=load_sandbox,

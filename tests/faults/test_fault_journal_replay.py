@@ -83,9 +83,11 @@ def test_kill_9_while_the_store_is_down_loses_no_step_end_nor_test(server, tmp_p
         go.touch()
         # Both ends are written down (then retried against the stopped store).
         _wait(
-            lambda: '"op":"tests"' in (text := _journal_text(data))
-            and '"name":"other"' in text
-            and '"status":"passed"' in text,
+            lambda: (
+                '"op":"tests"' in (text := _journal_text(data))
+                and '"name":"other"' in text
+                and '"status":"passed"' in text
+            ),
             "the journal to hold the test results and the step end",
         )
         run.kill()
