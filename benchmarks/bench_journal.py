@@ -1,5 +1,6 @@
 """What a build's journal (sauci.core.journal) costs: CPU time of this process
-per build, with the journal and without it, beside the bare baseline.
+per build, with the journal and without it, beside the bare baseline; and
+what the log checksum (sauci.core.logcheck) costs a LogSink per MiB.
 
     python benchmarks/bench_journal.py [--repeat N]
 
@@ -25,6 +26,8 @@ from sauci import BuildRequest, Pipeline, Step
 from sauci.app import LocalRunner
 from sauci.core.config import Settings
 from sauci.core.journal import BuildJournals
+from sauci.core.logcheck import LogChecksum, checksum_path
+from sauci.core.logsink import LogSink
 from sauci.core.models import Status, StepRun
 from sauci.storage import MemoryStore, open_store
 
@@ -125,6 +128,42 @@ def _ops(tmp: Path, repeat: int) -> None:
     )
 
 
+def _log_checksum(tmp: Path, repeat: int) -> None:
+    """Issue 19, item 2: what hashing a log as it is written costs a LogSink
+    (32 MiB in 64 KiB pieces, no store), beside the same sink with the
+    hashing made a no-op, in the same run."""
+    piece = b"x" * 1023 + b"\n"
+    chunk = piece * 64
+    real_update = LogChecksum.update
+
+    def write(n: int) -> None:
+        path = tmp / "log" / f"{n}.log"
+        with LogSink(path, limit=1 << 30) as sink:
+            for _ in range(512):
+                sink.write(chunk)
+        path.unlink()
+        checksum_path(path).unlink(missing_ok=True)
+
+    def plain(n: int) -> None:
+        LogChecksum.update = lambda _self, _pieces: None  # type: ignore[method-assign]
+        try:
+            write(n)
+        finally:
+            LogChecksum.update = real_update  # type: ignore[method-assign]
+
+    counter = iter(range(1 << 30))
+    got = _measure(
+        {"checksum": lambda: write(next(counter)), "none": lambda: plain(next(counter))},
+        max(3, repeat // 3),
+    )
+    cpu, bare_cpu = got["checksum"][0], got["none"][0]
+    print(
+        f"32 MiB log through a LogSink, SHA-256    cpu {cpu * 1000:7.1f} ms  without "
+        f"{bare_cpu * 1000:7.1f} ms  (+{(cpu - bare_cpu) / 32 * 1000:.2f} ms per MiB, "
+        f"{cpu / bare_cpu:.2f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
@@ -132,6 +171,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sauci-bench-") as tmp_name:
         tmp = Path(tmp_name)
         _ops(tmp, args.repeat)
+        _log_checksum(tmp, args.repeat)
         _figure(tmp, "one-step `true`", 1, args.repeat)
         _figure(tmp, "20-step chain `true`", 20, args.repeat)
 
