@@ -20,6 +20,7 @@ from sauci.core.models import StepRun
 from sauci.core.records import TestCase
 from sauci.core.undelivered import deliver_pending, pending_notes
 from sauci.exceptions import StoreError
+from sauci.monitoring.health import readiness
 from sauci.storage import MemoryStore
 
 JUNIT = (
@@ -97,6 +98,8 @@ def test_past_the_deadline_the_journal_delivers_the_step_end_and_its_tests(tmp_p
     assert ended.status is Status.ERRORED and ended.reason.startswith("store unavailable")
     assert len(pending_journals(settings.data_dir)) == 1
     assert deliver_pending(store, settings.data_dir) == 0  # still away: all kept
+    ready = readiness(store, settings.data_dir, checks=("store",))
+    assert "the data of 1 build(s) waits on disk" in ready.checks["store"]
     assert len(pending_journals(settings.data_dir)) == 1 and pending_notes(settings.data_dir)
 
     store.down = False
