@@ -203,10 +203,10 @@ class BuildJournals:
         seq = journal.append(entry)
         try:
             result = send()
-        except StoreError as exc:
-            if is_unreachable(exc):
+        except Exception as exc:  # an interrupt leaves the entry owed: it may not have landed
+            if isinstance(exc, StoreError) and is_unreachable(exc):
                 journal.sync()  # the only copy now: durable before anyone waits
-            else:  # an answer: the store has decided
+            else:  # an answer (the store has decided), or no outage a replay could outlast
                 journal.done(seq)
             raise
         journal.done(seq)
