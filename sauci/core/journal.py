@@ -58,8 +58,9 @@ def pending_journals(data_dir: Path) -> list[Path]:
     return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
 
-def _plain(value: Any) -> Any:
-    return attrs.asdict(value, value_serializer=lambda _i, _f, v: getattr(v, "value", v))
+def _plain(value: Any) -> dict[str, Any]:
+    """A flat attrs record as JSON-ready values (enums by value)."""
+    return {k: getattr(v, "value", v) for k, v in attrs.asdict(value, recurse=False).items()}
 
 
 def _line(entry: dict[str, Any]) -> bytes:
@@ -75,7 +76,6 @@ class BuildJournal:
     """One build's journal file, open for appending and locked by this process."""
 
     def __init__(self, folder: Path, build: Build) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         key = build.uuid or f"id-{build.id}"
         # Made under a temporary name, locked, given its header, then linked to
         # its name: a replayer never sees (and takes) a journal being born.
@@ -163,7 +163,12 @@ class BuildJournals:
     def open(self, build: Build) -> Iterator[None]:
         """Journal ``build``'s writes (through :meth:`wrap`) while the block runs."""
         try:
-            self._open[build.id] = BuildJournal(self.folder, build)
+            try:
+                journal = BuildJournal(self.folder, build)
+            except FileNotFoundError:  # the folder, made at first use (and if removed)
+                self.folder.mkdir(parents=True, exist_ok=True)
+                journal = BuildJournal(self.folder, build)
+            self._open[build.id] = journal
         except OSError as exc:  # a full or read-only disk: the store is the only copy
             log.warning("journal_unavailable", build=build.id, error=str(exc))
         try:

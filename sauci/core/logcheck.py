@@ -1,8 +1,13 @@
 """A checksum of each step's log file, kept beside it, so that a file changed
 on disk after its step ended is found even when its size did not change.
 
-The LogSink hashes (SHA-256) the bytes as it writes them and, when it closes
-(the step's log is complete), writes ``<step>.log.sha256``: ``<hex> <size>``.
+The LogSink takes the CRC-32 of the bytes as it writes them and, when it
+closes (the step's log is complete), writes ``<step>.log.sum``:
+``crc32:<hex> <size>``. CRC-32 and not a cryptographic hash: what it looks
+for is damage, not an adversary (see below), and it costs a quarter of
+SHA-256's time (about 0.2 ms per MiB here) on the sink's path and on the
+reader's first check of a file.
+
 It is kept beside the file, not in the store, because it describes that
 file, which exists only on the machine that ran the step (the store's chunks
 are the other copy, checked by their size), and because it needs no new
@@ -12,14 +17,14 @@ dir could change both. A silent step (an empty log) gets none: a file costs
 about 0.25 ms to create, and an empty log that grows is a size change.
 
 Readers ask :func:`log_file_changed`; its answer is cached per file by inode,
-size and modification time, so a page's range requests hash a log once.
+size and modification time, so a page's range requests read a log once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,20 +36,21 @@ __all__ = ["LogChecksum", "checksum_path", "log_file_changed"]
 log = get_logger(__name__)
 
 _READ = 1 << 20
+_ALGORITHM = "crc32"
 _MAX_CACHED = 256
 _verdicts: OrderedDict[tuple[str, int, int, int, int], bool] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 def checksum_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
+    return path.with_name(path.name + ".sum")
 
 
 class LogChecksum:
     """The running checksum of a log file as its sink writes it."""
 
     def __init__(self, path: Path, offset: int) -> None:
-        self._hash = hashlib.sha256()
+        self._crc = 0
         self.size = 0
         self.valid = True
         if offset:  # a file the sink appends to: its earlier bytes count too
@@ -58,7 +64,7 @@ class LogChecksum:
 
     def update(self, pieces: Iterable[bytes | memoryview]) -> None:
         for piece in pieces:
-            self._hash.update(piece)
+            self._crc = zlib.crc32(piece, self._crc)
             self.size += len(piece)
 
     def seal(self, path: Path) -> None:
@@ -69,7 +75,7 @@ class LogChecksum:
         target = checksum_path(path)
         tmp = target.with_name(target.name + ".tmp")
         try:
-            tmp.write_text(f"{self._hash.hexdigest()} {self.size}\n", encoding="ascii")
+            tmp.write_text(f"{_ALGORITHM}:{self._crc:08x} {self.size}\n", encoding="ascii")
             os.replace(tmp, target)
         except OSError as exc:  # a full disk: the log is kept, unchecked
             log.warning("log_checksum_unwritable", path=str(path), error=str(exc))
@@ -77,13 +83,12 @@ class LogChecksum:
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
+    crc = size = 0
     with open(path, "rb") as fh:
         while data := fh.read(_READ):
-            digest.update(data)
+            crc = zlib.crc32(data, crc)
             size += len(data)
-    return digest.hexdigest(), size
+    return f"{_ALGORITHM}:{crc:08x}", size
 
 
 def log_file_changed(path: Path) -> bool | None:
@@ -100,8 +105,10 @@ def log_file_changed(path: Path) -> bool | None:
             _verdicts.move_to_end(key)
             return _verdicts[key]
     try:
-        want_hex, want_size = recorded.read_text(encoding="ascii").split()
-        changed = stat.st_size != int(want_size) or _digest(path) != (want_hex, int(want_size))
+        want, want_size = recorded.read_text(encoding="ascii").split()
+        if not want.startswith(f"{_ALGORITHM}:"):
+            return None  # a kind of checksum this version does not know
+        changed = stat.st_size != int(want_size) or _digest(path) != (want, int(want_size))
     except (OSError, ValueError):
         return None
     with _cache_lock:
