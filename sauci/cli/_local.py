@@ -324,7 +324,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 def _end_lost_runs(store: Store, settings: Settings) -> None:
     """End what a killed ``sauci run`` on this data dir left running (sauci.app.reconcile)."""
     from sauci.app.reconcile import end_lost_runs
+    from sauci.core.journal import pending_journals, replay_journals
 
+    if pending_journals(settings.data_dir):  # first: a killed run's steps keep their real ends
+        replay_journals(store, settings.data_dir)
     for build in end_lost_runs(store):
         print(f"sauci: build {build.id} {build.reason}; ended as errored", file=sys.stderr)
     from sauci.core.undelivered import deliver_pending, pending_notes
