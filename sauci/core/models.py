@@ -182,6 +182,9 @@ class Step:
     # Before it runs, the artifacts kept by the steps it needs (directly or
     # not) are copied into its workspace (sauci.core.artifact_inputs).
     download_artifacts: bool = False
+    # (group, cancel-in-progress): one running and one waiting step per group
+    # across the builds an executor runs (sauci.core.job_groups).
+    concurrency: tuple[str, bool] | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""
