@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -21,6 +22,7 @@ __all__ = [
     "PR_EVENT",
     "PullRequest",
     "bad_branch_name",
+    "build_pull_request",
     "is_pull_ref",
     "pull_ref",
     "pull_request_of",
@@ -78,6 +80,14 @@ def pull_request_of(params: Mapping[str, str]) -> PullRequest | None:
         base_sha=base_sha if _HEX.fullmatch(base_sha) else "",
         title=params.get(_TITLE, ""),
     )
+
+
+def build_pull_request(build: Any) -> PullRequest | None:
+    """The request a build (or a request for one) is for: a pull-request build's, or
+    a rerun's of one (a rerun keeps the parameters); None for any other build."""
+    if getattr(build, "event", None) not in (PR_EVENT, "rerun"):
+        return None
+    return pull_request_of(getattr(build, "params", None) or {})
 
 
 def user_params(params: Mapping[str, str]) -> dict[str, str]:

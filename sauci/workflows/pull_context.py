@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sauci.core.models import Build
-from sauci.core.pull_requests import PR_EVENT, PullRequest, bad_branch_name, pull_request_of
+from sauci.core.pull_requests import PR_EVENT, PullRequest, bad_branch_name, build_pull_request
 
 __all__ = ["merge_base", "pull_github", "pull_request_variables"]
 
@@ -17,7 +17,7 @@ __all__ = ["merge_base", "pull_github", "pull_request_variables"]
 def pull_github(build: Build) -> dict[str, Any]:
     """``event_name``, ``base_ref``, ``head_ref`` and ``event.pull_request`` of a
     pull-request build; {} for any other build."""
-    pr = pull_request_of(build.params) if build.event == PR_EVENT else None
+    pr = build_pull_request(build)
     if pr is None:
         return {}
     return {
@@ -57,7 +57,7 @@ def merge_base(workspace: Path, build: Build) -> str:
     not known: the request's changed files are those since then."""
     from sauci.workflows._gitfacts import git_merge_base
 
-    pr = pull_request_of(build.params) if build.event == PR_EVENT else None
+    pr = build_pull_request(build)
     if pr is None:
         return ""
     bases = [pr.base_sha]

@@ -159,3 +159,20 @@ def test_an_unregistered_base_repository_is_not_built():
         accept=lambda r: f"ignored: {r.repo} is not registered",
     )  # fmt: skip
     assert (200, []) == (result.status, result.requests)
+
+
+@pytest.mark.parametrize("scheme", ["memory", "sqlite", "duckdb"])
+def test_every_store_keeps_the_pull_request_a_build_is_for(tmp_path, scheme):
+    from sauci.core.scheduler import Scheduler
+    from sauci.storage import open_store
+
+    url = "memory://" if scheme == "memory" else f"{scheme}:///{tmp_path / 'db'}"
+    if scheme == "duckdb":
+        pytest.importorskip("duckdb")
+    store = open_store(url)
+    body = body_of("github_pull_request")
+    (request,) = handle(signed("github", body), body).requests
+    build = store.get_build(Scheduler(store).enqueue(request).id)
+    assert ("pull_request", "refs/pull/42/head") == (build.event, build.ref)
+    assert pull_request_of(request.params) == pull_request_of(build.params)
+    store.close()

@@ -227,3 +227,33 @@ def test_a_forks_pull_request_is_built_from_the_base_repositorys_pull_ref(
         assert head == git(mirror, "rev-parse", "refs/pull/12/head")
     finally:
         server.stop(timeout=10)
+
+
+def test_a_rerun_of_a_pull_request_build_is_still_a_pull_request(repo: Path) -> None:
+    import attrs
+
+    git(repo, "checkout", "-q", "-b", "feature")
+    head = commit(repo, "src/a.py", "x = 1\n")
+    rerun = attrs.evolve(pr_build(repo, head), event="rerun")  # Scheduler.rerun keeps params
+    (step,) = load_for_build(repo, rerun).steps
+    assert step.condition is None
+    assert "pr=3 into main" in step.script()
+
+
+def test_the_usual_pull_request_concurrency_group_reads_the_head_branch(repo: Path) -> None:
+    from sauci.source.git import read_file
+    from sauci.storage.memory import MemoryStore
+    from sauci.workflows import ConcurrencyGate
+
+    (repo / ".github" / "workflows" / "ci.yml").write_text(
+        WORKFLOW.replace(
+            "jobs:\n",
+            "concurrency:\n  group: ${{ github.workflow }}-${{ github.head_ref || github.run_id }}\n"
+            "  cancel-in-progress: true\njobs:\n",
+        )
+    )
+    head = commit(repo, "src/a.py", "x = 3\n")
+    gate = ConcurrencyGate(MemoryStore(), read_file)
+    assert (f"CI-{HOSTILE_HEAD}", True) == gate.group_of(pr_build(repo, head))
+    push = Build(id=7, repo=str(repo), ref="refs/heads/main", sha=head, event="push")
+    assert ("CI-7", True) == gate.group_of(push)

@@ -112,11 +112,9 @@ def size(value: int | None) -> str:
 @register.filter
 def pull_request(build: Any) -> Any:
     """The pull request a build is for (``.describe``: "#12 main <- feature"), or None."""
-    from sauci.core.pull_requests import PR_EVENT, pull_request_of
+    from sauci.core.pull_requests import build_pull_request
 
-    if getattr(build, "event", None) != PR_EVENT:
-        return None
-    return pull_request_of(getattr(build, "params", {}))
+    return build_pull_request(build)
 
 
 @register.filter
