@@ -29,14 +29,19 @@ def queue_pull_request(store):
 
 
 @pytest.mark.django_db
-def test_the_build_page_names_the_pull_request_escaped(viewer_client, store):
+def test_the_build_page_names_the_pull_request_escaped(viewer_client, store, settings):
+    settings.SAUCI = {
+        **settings.SAUCI,
+        "FORGES": {"/srv/app.git": "github:https://github.com/acme/app"},
+    }
     build = queue_pull_request(store)
     text = viewer_client.get(reverse("sauci:build", args=[build.id])).content.decode()
     assert (
         '<dd class="pull-request">#12 main &lt;- x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;'
-        " · &lt;img src=x onerror=alert(2)&gt;</dd>"
+        ' · &lt;img src=x onerror=alert(2)&gt; <a class="forge"'
     ) in text
     assert "<script>alert(1)" not in text and "<img src=x" not in text
+    assert '<a class="forge" href="https://github.com/acme/app/pull/12"' in text
     assert "<code>level=full</code>" in text
     assert "SAUCI_PR_" not in text
 
@@ -46,6 +51,22 @@ def test_the_build_list_shows_pr_number_and_branches(viewer_client, store):
     queue_pull_request(store)
     text = viewer_client.get(reverse("sauci:builds")).content.decode()
     assert '<span class="pull-request">PR #12 main &lt;- x&quot;&gt;&lt;script&gt;' in text
+
+
+@pytest.mark.parametrize(
+    ("form", "page"),
+    [("github", "/pull/12"), ("gitlab", "/-/merge_requests/12"), ("gitea", "/pulls/12")],
+)
+def test_the_forge_link_of_a_pull_request(form, page):
+    from sauci.contrib.django.forges import forge_links
+    from sauci.core.models import Build
+
+    pr = PullRequest(number=12, base="main", head=HEAD)
+    build = Build(id=1, repo="/r.git", ref="refs/pull/12/head", sha="a" * 40,
+                  event="pull_request", params=pr.params())  # fmt: skip
+    links = forge_links({"/r.git": f"{form}:https://forge.example/a/r"}, build)
+    assert "https://forge.example/a/r" + page == links["pull"]
+    assert "branch" not in links
 
 
 @pytest.mark.django_db
