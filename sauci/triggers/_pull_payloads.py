@@ -18,7 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from sauci.core.models import BuildRequest
-from sauci.core.pull_requests import PR_EVENT, PullRequest, bad_branch_name, pull_ref
+from sauci.core.pull_requests import (
+    PR_EVENT,
+    PullRequest,
+    bad_branch_name,
+    is_pull_ref,
+    pull_ref,
+)
 from sauci.triggers.spool import PUSH_PRIORITY, is_object_name
 
 __all__ = ["PULL_EVENTS", "PayloadError", "pull_request_build"]
@@ -73,6 +79,13 @@ def _sha(value: str, what: str) -> str:
     return value
 
 
+def _ref(provider: str, number: int) -> str:
+    ref = pull_ref(provider, number)
+    if not is_pull_ref(ref):  # made here from a checked number; never the payload's text
+        raise PayloadError(f"{ref!r} is not a pull request ref")
+    return ref
+
+
 def pull_request_build(provider: str, payload: dict[str, Any]) -> BuildRequest | str:
     """The build a pull-request delivery asks for, or why it asks for none
     (an action that brings no new commit: closed, labeled, edited)."""
@@ -97,7 +110,7 @@ def pull_request_build(provider: str, payload: dict[str, Any]) -> BuildRequest |
     )
     return BuildRequest(
         repo=repo,
-        ref=pull_ref(provider, number),
+        ref=_ref(provider, number),
         sha=_sha(_text(pr, "head.sha"), "pull_request.head.sha"),
         event=PR_EVENT,
         priority=PUSH_PRIORITY,
@@ -128,7 +141,7 @@ def _gitlab(payload: dict[str, Any]) -> BuildRequest | str:
     name, email = _text(attrs, "last_commit.author.name"), _text(attrs, "last_commit.author.email")
     return BuildRequest(
         repo=repo,
-        ref=pull_ref("gitlab", number),
+        ref=_ref("gitlab", number),
         sha=_sha(_text(attrs, "last_commit.id"), "object_attributes.last_commit.id"),
         event=PR_EVENT,
         priority=PUSH_PRIORITY,

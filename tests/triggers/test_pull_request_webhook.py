@@ -176,3 +176,32 @@ def test_every_store_keeps_the_pull_request_a_build_is_for(tmp_path, scheme):
     assert ("pull_request", "refs/pull/42/head") == (build.event, build.ref)
     assert pull_request_of(request.params) == pull_request_of(build.params)
     store.close()
+
+
+def test_a_ref_or_url_in_the_payload_is_never_what_is_fetched():
+    body = body_of("github_pull_request", ref="refs/heads/main", pull_request__head__ref="main")
+    data = json.loads(body)
+    data["pull_request"]["head"]["repo"]["clone_url"] = "file:///etc"
+    body = json.dumps(data).encode()
+    (request,) = handle(signed("github", body), body).requests
+    assert ("refs/pull/42/head", "https://github.com/octo-org/widget.git") == (
+        request.ref,
+        request.repo,
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "pull"),
+    [
+        ("refs/pull/7/head", True),
+        ("refs/merge-requests/7/head", True),
+        ("refs/pull/7/merge", False),
+        ("refs/pull/0/head", False),
+        ("refs/pull/7/head/../../heads/main", False),
+        ("refs/heads/main", False),
+    ],
+)
+def test_pull_ref_patterns(ref, pull):
+    from sauci.core.pull_requests import is_pull_ref
+
+    assert pull == is_pull_ref(ref)

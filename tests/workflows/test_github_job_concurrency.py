@@ -121,3 +121,58 @@ def test_cancel_in_progress_cancels_the_other_builds_running_job(server, tmp_pat
     go.write_text("")
     done = wait_for(lambda: store.get_build(second).status.done and store.get_build(second), "end")
     assert Status.PASSED == done.status
+
+
+def _store_of(data: Path):
+    from sauci.core.config import Settings
+    from sauci.storage import open_store
+
+    return open_store(Settings(data_dir=data).store_url)
+
+
+@pytest.mark.slow
+def test_two_builds_under_a_real_sauci_serve_process(tmp_path):
+    """`sauci serve` as users start it; two `sauci trigger`s of one repository: the
+    second build's job waits for the first's, then both pass."""
+    import os
+    import signal
+    import sys
+
+    go, data = tmp_path / "go", tmp_path / "data"
+    repo = make_repo(tmp_path / "repo", go, cancel="false")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAUCI_")}
+    env |= {"SAUCI_DATA_DIR": str(data), "SAUCI_GRACE": "1s"}
+    serve = [sys.executable, "-m", "sauci", "serve", "--no-ui", "--sandbox", "local"]
+    proc = subprocess.Popen(
+        [*serve, "--repo", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(b"sauci serve: watching"):
+                break
+        store = _store_of(data)
+        trigger = [sys.executable, "-m", "sauci", "trigger", str(repo)]
+        subprocess.run([*trigger, "--ref", "main"], env=env, check=True, capture_output=True)
+        first = wait_for(lambda: store.list_builds(limit=5) and store.list_builds()[-1].id, "1")
+        wait_for(lambda: step_of(store, first).status is Status.RUNNING, "the first job to run")
+        subprocess.run([*trigger, "--ref", "other"], env=env, check=True, capture_output=True)
+        second = wait_for(lambda: len(store.list_builds()) == 2 and store.list_builds()[0].id, "2")
+        waiting = wait_for(
+            lambda: (
+                (step_of(store, second).reason or "").startswith("waiting")
+                and step_of(store, second)
+            ),
+            "the second build's job to wait",
+        )
+        assert f"waiting for build #{first}'s job 'deploy'" in waiting.reason
+        go.write_text("")
+        for build in (first, second):
+            ended = wait_for(
+                lambda b=build: store.get_build(b).status.done and store.get_build(b), "end"
+            )
+            assert Status.PASSED == ended.status, ended.reason
+        store.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
