@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sauci.app import build_runner
         from sauci.cli._live import LiveDisplay
         from sauci.cli._sandbox_check import chosen_sandbox, pipeline_capabilities
-        from sauci.cli._workflow_files import load_for_run, pick_file
+        from sauci.cli._workflow_files import load_for_run, pick_file, pull_request_params
 
         pipeline = load_for_run(
             args,
@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             ref=commit.ref,
             sha=commit.sha,
             event=args.event,
+            params=pull_request_params(args, commit),  # --event pull_request --base BRANCH
             author=commit.author,
             message=commit.message,
         )

@@ -81,7 +81,8 @@ def step_env(
         SAUCI_WORKSPACE=str(workspace),
     )
     for key, value in build.params.items():
-        env[f"SAUCI_PARAM_{key.upper()}"] = value
+        # A pull request's SAUCI_PR_NUMBER, _BASE, _HEAD, ... (sauci.core.pull_requests) as is.
+        env[key if key.startswith("SAUCI_PR_") else f"SAUCI_PARAM_{key.upper()}"] = value
     env.update(pipeline.env)
     env.update(step.env)
     for name in step.secrets:

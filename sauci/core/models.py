@@ -195,6 +195,9 @@ class Step:
     after_timeout: float = attrs.field(
         default=DEFAULT_AFTER_TIMEOUT, validator=attrs.validators.gt(0)
     )
+    # (group, cancel-in-progress): one running and one waiting step per group
+    # across the builds an executor runs (sauci.core.job_groups).
+    concurrency: tuple[str, bool] | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""
