@@ -13,14 +13,18 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
 from sauci.core.conditions import condition_verdict
 from sauci.core.entry_workspaces import EntryWorkspaces
+from sauci.core.expansion import expand_into
 from sauci.core.fail_fast import FailFastGroups
 from sauci.core.logsink import LogBudget
+from sauci.core.max_parallel import may_start
 from sauci.core.models import (
     DEFAULT_BUILD_LOG_LIMIT,
     Build,
@@ -212,7 +216,7 @@ class Executor(StepExecutor):
                 progressed = True
                 while progressed:
                     progressed = False
-                    for name, run in runs.items():
+                    for name, run in list(runs.items()):  # an expansion adds to runs
                         if run.status is not Status.QUEUED or name in started:
                             continue
                         blockers = [d for d in deps[name] if not runs[d].status.done]
@@ -247,9 +251,16 @@ class Executor(StepExecutor):
                                 reason=f"skipped: needs {bad[0]!r}, which {runs[bad[0]].status.value}",
                             )
                             progressed = True
-                        elif len(running) < self.jobs and (
-                            self.slots is None or self.slots.try_acquire(steps[name].weight)
-                        ):
+                        elif steps[name].expansion is not None:
+                            runs[name] = self._expand(build, run, steps, deps, runs, workspace)
+                            # The steps it added, in the pipeline their steps see
+                            # (artifacts of ancestors, secrets to mask).
+                            pipeline = attrs.evolve(pipeline, steps=list(steps.values()))
+                            progressed = True
+                        elif (
+                            len(running) < self.jobs
+                            and may_start(steps[name], (steps[n] for n in running))
+                        ) and (self.slots is None or self.slots.try_acquire(steps[name].weight)):
                             token = threading.Event()
                             running[name] = _Running(run, token)
                             started.add(name)
@@ -321,6 +332,12 @@ class Executor(StepExecutor):
             entries.close()
             self._build_ended(workspace)
         return [runs[s.name] for s in pipeline.steps]
+
+    def _expand(self, build: Build, run: StepRun, *state: Any) -> StepRun:
+        """A step with an Expansion: its steps added (sauci.core.expansion)."""
+        return expand_into(
+            build, run, *state, store=self.store, finish=self._finish, log_path=self.log_path
+        )
 
     def _build_ended(self, workspace: Path) -> None:
         """Tell the sandboxes that keep per-build state (the namespace sandbox's

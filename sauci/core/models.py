@@ -18,7 +18,7 @@ import attrs
 from sauci.core._converters import as_tuple
 from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import str_tuple as _str_tuple
-from sauci.core.pipeline_parts import Cache, Condition, Schedule, Service
+from sauci.core.pipeline_parts import Cache, Condition, Expansion, Schedule, Service
 from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.core.resources import Resources
 
@@ -35,6 +35,7 @@ __all__ = [
     "Condition",
     "EndedBy",
     "Event",
+    "Expansion",
     "Limits",
     "Pipeline",
     "Repo",
@@ -182,6 +183,10 @@ class Step:
     # Before it runs, the artifacts kept by the steps it needs (directly or
     # not) are copied into its workspace (sauci.core.artifact_inputs).
     download_artifacts: bool = False
+    # Steps added when it would start, instead of running it (sauci.core.expansion).
+    expansion: Expansion | None = None
+    # (group, n): at most n steps of the group run at once (GitHub's max-parallel).
+    max_parallel: tuple[str, int] | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

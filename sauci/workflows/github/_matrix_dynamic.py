@@ -1,0 +1,140 @@
+"""A matrix known only while the build runs: ``fromJSON`` of another job's outputs.
+
+``matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}``, one axis
+(``python: ${{ fromJSON(needs.setup.outputs.versions) }}``) or
+``include: ${{ fromJSON(...) }}``. The plan holds one placeholder step for
+the job, whose :class:`~sauci.core.models.Expansion` builds the entries
+when the jobs it needs have ended (sauci.core.expansion): the outputs
+they left in the workspace read back, the matrix evaluated and expanded
+by the same rules as a written one (``_matrix.expand_matrix``, at most
+256 entries), each entry made into its step as the plan makes a written
+matrix's. Every error is a message naming the job and the output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sauci.core.conditions import read_outputs
+from sauci.core.models import Expansion, Step
+from sauci.workflows.github._context import EXPRESSION, condition_source
+from sauci.workflows.github._matrix import MAX_ENTRIES, expand_matrix
+from sauci.workflows.github._matrix_outputs import driver_safe_name
+from sauci.workflows.github._matrix_static import static_matrix
+from sauci.workflows.github._reading import Problems
+
+__all__ = ["dynamic_expansion", "dynamic_source", "needs_problems", "written_steps"]
+
+_NEEDS = re.compile(r"\bneeds\b")
+_OUTPUT = re.compile(r"\bneeds\.([A-Za-z_][\w-]*)\.outputs\.([A-Za-z_][\w-]*)")
+
+
+def _expressions(matrix: Any) -> list[str]:
+    """The expression sources written in ``matrix`` (whole, an axis, include, exclude)."""
+    values = [matrix] if isinstance(matrix, str) else list(matrix.values())
+    return [m[1] for v in values if isinstance(v, str) for m in EXPRESSION.finditer(v)]
+
+
+def dynamic_source(matrix: Any) -> str | None:
+    """What a matrix that reads ``needs`` is built from ("needs.setup.outputs.matrix");
+    None for a matrix the plan can expand."""
+    if not isinstance(matrix, (str, Mapping)):
+        return None
+    reading = [s for s in _expressions(matrix) if _NEEDS.search(s)]
+    if not reading:
+        return None
+    outputs = sorted({f"needs.{m[1]}.outputs.{m[2]}" for s in reading for m in _OUTPUT.finditer(s)})
+    return ", ".join(outputs) or "the jobs it needs"
+
+
+def needs_problems(matrix: Any, needs: Sequence[str], jobs: Any) -> list[str]:
+    """Why the matrix cannot read the outputs it names (a job it does not need,
+    a matrix job's outputs)."""
+    problems = []
+    for source in _expressions(matrix):
+        for m in _OUTPUT.finditer(source):
+            job = m[1]
+            other = jobs.get(job) if isinstance(jobs, Mapping) else None
+            if job not in needs:
+                problems.append(f"the matrix reads needs.{job}, but the job does not need {job!r}")
+            elif _is_matrix_job(other):
+                problems.append(
+                    f"a matrix built from the outputs of the matrix job {job!r} is not supported"
+                )
+    return sorted(set(problems))
+
+
+def written_steps(job: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names of the job's steps as written (the plan shows them for a job whose
+    entries are known only at run time: its ``matrix.*`` have no value yet)."""
+    names = []
+    for step in job.get("steps") or ():
+        if not isinstance(step, Mapping):
+            continue
+        title = step.get("name") or step.get("run") or step.get("uses") or ""
+        lines = str(title).strip().splitlines()
+        first = lines[0].strip() if lines else ""
+        names.append(first if "name" in step else f"Run {first}")
+    return tuple(names)
+
+
+def _is_matrix_job(job: Any) -> bool:
+    strategy = job.get("strategy") if isinstance(job, Mapping) else None
+    return isinstance(strategy, Mapping) and strategy.get("matrix") is not None
+
+
+def dynamic_expansion(
+    job_id: str,
+    matrix: Any,
+    at: tuple[int, int],
+    file: str,
+    ctx: Mapping[str, Any],
+    needs: Sequence[str],
+    make_steps: Callable[[list[dict[str, Any]], Problems], list[Step]],
+) -> Expansion:
+    """The Expansion of the job ``job_id``, whose ``matrix`` (at ``at``) reads ``needs``;
+    ``make_steps`` makes the steps of the entries (their problems in the Problems given)."""
+    source = dynamic_source(matrix) or "the jobs it needs"
+    describe = f"job {job_id!r}: matrix from {source}"
+
+    def expand(workspace: Path) -> list[Step]:
+        contexts = dict(ctx)
+        contexts["needs"] = {
+            need: {
+                "result": "success",
+                "outputs": read_outputs(
+                    workspace, f".sauci-gha/outputs/{driver_safe_name(need)}.json"
+                ),
+            }
+            for need in needs
+        }
+        try:
+            value = static_matrix(_whole(matrix), contexts, at, runtime=True)
+            combos = expand_matrix(value)
+        except Exception as exc:  # MatrixError, the expression language's errors
+            raise ValueError(f"{file}:{at[0]}:{at[1]}: {_said(exc)}") from None
+        if len(combos) > MAX_ENTRIES:  # expand_matrix's own limit, said again for certain
+            raise ValueError(f"{len(combos)} entries, more than {MAX_ENTRIES}")
+        problems = Problems(file)
+        steps = make_steps(combos, problems)
+        if problems:
+            first = problems.items[0]
+            raise ValueError(f"{first.file}:{first.line}:{first.column}: {first.message}")
+        return steps
+
+    return Expansion(describe=describe, expand=expand, limit=MAX_ENTRIES)
+
+
+def _whole(matrix: Any) -> Any:
+    """A matrix written as one ``${{ }}`` as its expression (static_matrix evaluates it)."""
+    if isinstance(matrix, str):
+        return "${{ " + condition_source(matrix) + " }}"
+    return matrix
+
+
+def _said(exc: Exception) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__
