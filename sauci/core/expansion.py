@@ -35,6 +35,8 @@ __all__ = ["expand_into", "expand_step", "rewire"]
 
 log = get_logger(__name__)
 
+_MAX_REASON = 1000  # characters of the front end's message kept in a step's reason
+
 
 def expand_into(
     build: Build,
@@ -52,7 +54,12 @@ def expand_into(
     ``runs``, changed in place), recording the added steps queued and the steps
     rewired to them; the placeholder's final record (``finish`` records it)."""
     started = time.time()
-    added, why = expand_step(steps[run.name], workspace, deps[run.name], set(steps))
+    try:
+        added, why = expand_step(steps[run.name], workspace, deps[run.name], set(steps))
+    except Exception as exc:  # a bug in the front end: this step errors, not the build
+        log.error("step_expansion_crashed", build=build.id, step=run.name, exc_info=exc)
+        reason = f"SauCI failed while adding the step's steps: {exc}"
+        return finish(build, run, status=Status.ERRORED, reason=reason, started_at=started)
     if why is not None:
         log.warning("step_expansion_failed", build=build.id, step=run.name, reason=why)
         return finish(build, run, status=Status.FAILED, reason=why, started_at=started)
@@ -93,7 +100,8 @@ def expand_step(
     try:
         added = list(expansion.expand(workspace))
     except (ValueError, OSError) as exc:  # the front end's message for the user
-        return [], f"{expansion.describe}: {exc}"
+        said = str(exc) if len(str(exc)) <= _MAX_REASON else str(exc)[:_MAX_REASON] + "..."
+        return [], f"{expansion.describe}: {said}"
     if len(added) > expansion.limit:
         return [], (
             f"{expansion.describe}: {len(added)} steps, more than the limit of {expansion.limit}"

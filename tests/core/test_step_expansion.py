@@ -159,3 +159,20 @@ def test_a_rerun_expands_again_with_what_it_needs() -> None:
     assert {"other"} == set(reusable_steps(pipeline, earlier))
     one = reusable_steps(pipeline, earlier, step="other")
     assert not {"setup", "x", "other"} & set(one)
+
+
+def _bug(workspace: Path) -> list[Step]:
+    raise KeyError("a bug")
+
+
+def test_a_bug_in_an_expansion_errors_its_step_not_the_build_machinery(tmp_path: Path) -> None:
+    steps = [
+        Step(name="x", run="true", needs=[], expansion=Expansion(describe="d", expand=_bug)),
+        Step(name="other", run="true", needs=[]),
+    ]
+    outcome = _run(tmp_path, steps)
+    by_name = {s.name: s for s in outcome.steps}
+    assert Status.ERRORED == by_name["x"].status
+    assert "SauCI failed while adding the step's steps: 'a bug'" == by_name["x"].reason
+    assert Status.PASSED == by_name["other"].status
+    assert Status.ERRORED == outcome.status

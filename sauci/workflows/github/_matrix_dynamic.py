@@ -111,10 +111,20 @@ def dynamic_expansion(
             }
             for need in needs
         }
+        for source in _expressions(matrix):
+            for m in _OUTPUT.finditer(source):
+                if not contexts["needs"].get(m[1], {}).get("outputs", {}).get(m[2]):
+                    raise ValueError(
+                        f"needs.{m[1]}.outputs.{m[2]} is empty: the job {m[1]!r} did not set it"
+                    )
         try:
             value = static_matrix(_whole(matrix), contexts, at, runtime=True)
             combos = expand_matrix(value)
         except Exception as exc:  # MatrixError, the expression language's errors
+            problem = getattr(exc, "problem", None)
+            if callable(problem):  # an ExpressionError: at its own position
+                p = problem(file)
+                raise ValueError(f"{p.file}:{p.line}:{p.column}: {p.message}") from None
             raise ValueError(f"{file}:{at[0]}:{at[1]}: {_said(exc)}") from None
         if len(combos) > MAX_ENTRIES:  # expand_matrix's own limit, said again for certain
             raise ValueError(f"{len(combos)} entries, more than {MAX_ENTRIES}")

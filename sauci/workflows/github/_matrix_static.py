@@ -26,7 +26,9 @@ def static_matrix(
             )
         value = _plain(evaluate_static(source, ctx, at))
         if not isinstance(value, dict):
-            raise MatrixError(f"the matrix expression gives {matrix_text(value)!r}, not an object")
+            shown = matrix_text(value)
+            shown = shown if len(shown) <= 80 else shown[:80] + "..."
+            raise MatrixError(f"the matrix expression gives {shown!r}, not an object")
         matrix = value
     out: dict[str, Any] = {}
     for key, value in matrix.items():
