@@ -20,6 +20,7 @@ from test_github_serve import finished, git, start_server
 
 from sauci.core.config import Settings
 from sauci.core.models import Status
+from sauci.exceptions import PipelineError
 from sauci.workflows.github import Settings as PlanSettings
 from sauci.workflows.github import plan_github
 
@@ -250,3 +251,10 @@ def test_sauci_serve_builds_the_entries_with_their_test_results(tmp_path: Path) 
     assert "python 3.11 extra=x of 2" in Path(by_name["tests (3.11, x)"].log_path).read_text()
     tests = sorted((step, case.name) for step, case in results)
     assert [("tests (3.10)", "test_3.10"), ("tests (3.11, x)", "test_3.11")] == tests
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "true", "2.5", "lots"])
+def test_max_parallel_that_is_not_a_whole_number_above_0_is_named(value: str) -> None:
+    text = FAIL_FAST.replace("max-parallel: 1", f"max-parallel: {value}")
+    with pytest.raises(PipelineError, match=r"ci\.yml:14:21: max-parallel must be a whole number"):
+        plan_github(text, PlanSettings(file="ci.yml"))

@@ -106,6 +106,8 @@ def job_entries(
     max_parallel = _max_parallel(strategy, job_id, problems)
     if max_parallel is not None:
         job_notes.append(f"max-parallel: at most {max_parallel[1]} entries run at once")
+    elif isinstance(strategy, Mapping) and "max-parallel" in strategy and not problems:
+        job_notes.append("max-parallel as an expression: SauCI's step slots decide")
     if "concurrency" in job:
         job_notes.append(
             "job concurrency: not enforced (SauCI applies the workflow's concurrency to whole builds)"
@@ -219,8 +221,8 @@ def _entries(
 
 def _max_parallel(strategy: Any, job_id: str, problems: Problems) -> tuple[str, int] | None:
     value = strategy.get("max-parallel") if isinstance(strategy, Mapping) else None
-    if value is None:
-        return None
+    if value is None or (isinstance(value, str) and "${{" in value):
+        return None  # an expression: noted, SauCI's step slots decide
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         problems.add(strategy.at("max-parallel"), "max-parallel must be a whole number above 0")
         return None
