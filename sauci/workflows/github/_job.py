@@ -106,7 +106,7 @@ def job_entries(
     max_parallel = _max_parallel(strategy, job_id, problems)
     if max_parallel is not None:
         job_notes.append(f"max-parallel: at most {max_parallel[1]} entries run at once")
-    elif isinstance(strategy, Mapping) and "max-parallel" in strategy and not problems:
+    elif "max-parallel" in strategy and not problems:
         job_notes.append("max-parallel as an expression: SauCI's step slots decide")
     if "concurrency" in job:
         job_notes.append(
