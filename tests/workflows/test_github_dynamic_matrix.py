@@ -56,9 +56,13 @@ jobs:
   tests:
     needs: setup
     runs-on: ubuntu-latest
+    outputs:
+      seen: ${{{{ steps.o.outputs.seen }}}}
     strategy:
       matrix: ${{{{ fromJSON(needs.setup.outputs.matrix) }}}}
     steps:
+      - id: o
+        run: echo "seen=by-${{{{ matrix.python }}}}" >> "$GITHUB_OUTPUT"
       - run: |
           ls entry-*.txt 2>/dev/null && exit 9
           touch "entry-${{{{ matrix.python }}}}.txt"
@@ -86,7 +90,7 @@ jobs:
     needs: [tests, axis, extras]
     runs-on: ubuntu-latest
     steps:
-      - run: echo after-ran
+      - run: echo "after-ran ${{{{ needs.tests.outputs.seen }}}}"
 """
 
 
@@ -102,7 +106,7 @@ def test_sauci_run_expands_each_form_into_steps_of_their_own(tmp_path: Path) -> 
         "axis b-1",
         "tox lint",
         "tox docs",
-        "after-ran",
+        "after-ran by-3.",  # the outputs of the entry that ended last
         "added 2 steps: 'tests (3.10)', 'tests (3.11, x)'",
         "added 2 steps: 'axis (a, 1)', 'axis (b, 1)'",
         "added 2 steps: 'extras (lint)', 'extras (docs)'",
