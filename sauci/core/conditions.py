@@ -20,9 +20,9 @@ from typing import Any
 
 from sauci.core.models import Status, Step, StepRun
 
-__all__ = ["condition_verdict", "read_outputs"]
+__all__ = ["OUTPUTS_MAX", "condition_verdict", "read_outputs"]
 
-_OUTPUTS_MAX = 1024 * 1024  # bytes of a job's outputs file read
+OUTPUTS_MAX = 1024 * 1024  # bytes of a job's outputs file read
 _STATUS_CALL = re.compile(r"\b(success|failure|always|cancelled)\s*\(")
 _RESULTS = {
     Status.PASSED: "success",
@@ -107,7 +107,7 @@ def read_outputs(workspace: Path | None, relative: str | None) -> dict[str, str]
         return {}
     try:
         with path.open("rb") as fh:
-            data = json.loads(fh.read(_OUTPUTS_MAX))
+            data = json.loads(fh.read(OUTPUTS_MAX))
     except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
         return {}
     if not isinstance(data, dict):

@@ -189,6 +189,7 @@ def _expanded(tmp_path: Path, value: str, matrix: str = "${{ fromJSON(needs.setu
         ("[1, 2]", "not an object"),
         ("[" * 5000 + "]" * 5000, "ci.yml:15:15: "),
         ("", "needs.setup.outputs.m is empty: the job 'setup' did not set it"),
+        ("x" * (2 << 20), "the outputs of the job 'setup' are 2097161 bytes, more than 1048576"),
         ('{"n": "not a list"}', "the matrix axis 'n' must be a list of values"),
         ('{"n": [1], "include": [1]}', "each entry of the matrix's 'include' must be a mapping"),
     ],

@@ -13,12 +13,13 @@ matrix's. Every error is a message naming the job and the output.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sauci.core.conditions import read_outputs
+from sauci.core.conditions import OUTPUTS_MAX, read_outputs
 from sauci.core.models import Expansion, Step
 from sauci.workflows.github._context import EXPRESSION, condition_source
 from sauci.workflows.github._matrix import MAX_ENTRIES, expand_matrix
@@ -102,15 +103,19 @@ def dynamic_expansion(
 
     def expand(workspace: Path) -> list[Step]:
         contexts = dict(ctx)
-        contexts["needs"] = {
-            need: {
-                "result": "success",
-                "outputs": read_outputs(
-                    workspace, f".sauci-gha/outputs/{driver_safe_name(need)}.json"
-                ),
-            }
-            for need in needs
-        }
+        contexts["needs"] = {}
+        for need in needs:
+            relative = f".sauci-gha/outputs/{driver_safe_name(need)}.json"
+            try:
+                size = os.lstat(workspace / relative).st_size
+            except OSError:
+                size = 0
+            if size > OUTPUTS_MAX:
+                raise ValueError(
+                    f"the outputs of the job {need!r} are {size} bytes, more than {OUTPUTS_MAX}"
+                )
+            outputs = read_outputs(workspace, relative)
+            contexts["needs"][need] = {"result": "success", "outputs": outputs}
         for source in _expressions(matrix):
             for m in _OUTPUT.finditer(source):
                 if not contexts["needs"].get(m[1], {}).get("outputs", {}).get(m[2]):
