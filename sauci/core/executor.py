@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -243,6 +243,24 @@ class Executor(StepExecutor):
                                 build, run, status=verdict[0], reason=verdict[1]
                             )
                             progressed = True
+                        elif not bad and steps[name].expansion is not None:
+                            runs[name] = expand_into(
+                                build,
+                                run,
+                                steps,
+                                deps,
+                                runs,
+                                workspace,
+                                store=self.store,
+                                finish=self._finish,
+                                log_path=self.log_path,
+                            )
+                            # The steps it added, in the pipeline their steps see
+                            # (artifacts of ancestors, secrets to mask).
+                            pipeline = attrs.evolve(pipeline, steps=list(steps.values()))
+                            progressed = True
+                        elif not bad and not may_start(steps[name], (steps[n] for n in running)):
+                            pass  # its group's max_parallel steps are running: it waits
                         elif bad:
                             runs[name] = self._finish(
                                 build,
@@ -251,16 +269,9 @@ class Executor(StepExecutor):
                                 reason=f"skipped: needs {bad[0]!r}, which {runs[bad[0]].status.value}",
                             )
                             progressed = True
-                        elif steps[name].expansion is not None:
-                            runs[name] = self._expand(build, run, steps, deps, runs, workspace)
-                            # The steps it added, in the pipeline their steps see
-                            # (artifacts of ancestors, secrets to mask).
-                            pipeline = attrs.evolve(pipeline, steps=list(steps.values()))
-                            progressed = True
-                        elif (
-                            len(running) < self.jobs
-                            and may_start(steps[name], (steps[n] for n in running))
-                        ) and (self.slots is None or self.slots.try_acquire(steps[name].weight)):
+                        elif len(running) < self.jobs and (
+                            self.slots is None or self.slots.try_acquire(steps[name].weight)
+                        ):
                             token = threading.Event()
                             running[name] = _Running(run, token)
                             started.add(name)
@@ -332,12 +343,6 @@ class Executor(StepExecutor):
             entries.close()
             self._build_ended(workspace)
         return [runs[s.name] for s in pipeline.steps]
-
-    def _expand(self, build: Build, run: StepRun, *state: Any) -> StepRun:
-        """A step with an Expansion: its steps added (sauci.core.expansion)."""
-        return expand_into(
-            build, run, *state, store=self.store, finish=self._finish, log_path=self.log_path
-        )
 
     def _build_ended(self, workspace: Path) -> None:
         """Tell the sandboxes that keep per-build state (the namespace sandbox's

@@ -180,13 +180,13 @@ class Step:
     # Steps of one group (a workflow job's matrix entries) stop together
     # when one fails (sauci.core.fail_fast); None: only the build's fail-fast.
     fail_fast_group: str | None = None
+    # (group, n): at most n steps of the group run at once (GitHub's max-parallel).
+    max_parallel: tuple[str, int] | None = None
+    # Steps added when it would start, instead of running it (sauci.core.expansion).
+    expansion: Expansion | None = None
     # Before it runs, the artifacts kept by the steps it needs (directly or
     # not) are copied into its workspace (sauci.core.artifact_inputs).
     download_artifacts: bool = False
-    # Steps added when it would start, instead of running it (sauci.core.expansion).
-    expansion: Expansion | None = None
-    # (group, n): at most n steps of the group run at once (GitHub's max-parallel).
-    max_parallel: tuple[str, int] | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from sauci.core.models import Step
-from sauci.workflows.github._job_entry import job_entry, job_env
-from sauci.workflows.github._matrix import expand_matrix
+from sauci.core.artifact_inputs import INBOX
+from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
+from sauci.core.paths import safe_name
+from sauci.workflows.github._actions import JobParts, action_name
+from sauci.workflows.github._container import container_shell, read_container
+from sauci.workflows.github._context import (
+    condition_source,
+    evaluate_static,
+    fill_static,
+    is_runtime,
+)
+from sauci.workflows.github._driver import DRIVER, driver_python
+from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
+from sauci.workflows.github._matrix import expand_matrix, matrix_text
 from sauci.workflows.github._matrix_dynamic import (
     dynamic_expansion,
     dynamic_source,
+    max_parallel,
     needs_problems,
-    written_steps,
+    placeholders,
 )
+from sauci.workflows.github._matrix_outputs import driver_safe_name as _safe_name
+from sauci.workflows.github._matrix_outputs import matrix_outputs
 from sauci.workflows.github._matrix_static import static_matrix as _static_matrix
+from sauci.workflows.github._naming import entry_name as _name
+from sauci.workflows.github._naming import truthy as _truthy
 from sauci.workflows.github._reading import LList, LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
+from sauci.workflows.github._steps import driver_step
 
 __all__ = ["job_entries", "job_env", "job_needs"]
 
@@ -45,6 +65,24 @@ _JOB_KEYS = frozenset(
 _UNSUPPORTED_JOB_KEYS = {
     "uses": "reusable workflows ('uses' on a job) are not supported",
 }
+_SECRET = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
+_OTHER_OS = re.compile(r"(windows|macos|osx)", re.IGNORECASE)
+
+
+def job_env(value: Any, contexts: Mapping[str, Any], problems: Problems) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, LMap):
+        problems.add(where(value), "'env' must be a mapping")
+        return {}
+    out = {}
+    for key, item in value.items():
+        text = "true" if item is True else "false" if item is False else matrix_text(item)
+        try:
+            out[key] = fill_static(text, contexts, where(item, value.at(key)))
+        except Exception as exc:
+            problems.add(value.at(key), str(exc))
+    return out
 
 
 def job_needs(job: Any) -> list[str]:
@@ -63,7 +101,10 @@ def job_entries(
     names_of: dict[str, list[str]],
     settings: Settings,
     problems: Problems,
+    given: list[dict[str, Any]] | None = None,
 ) -> list[tuple[Entry, Step | None]]:
+    """The job's entries and their steps; ``given``: these matrix combinations (a
+    matrix known only at run time, _matrix_dynamic), not those the file writes."""
     if not isinstance(job, LMap):
         problems.add(doc["jobs"].at(job_id), f"the job {job_id!r} must be a mapping")
         return []
@@ -92,22 +133,20 @@ def job_entries(
         "secrets": {},
         "runner": _RUNNER,
     }
-    dynamic = dynamic_source(matrix)  # a matrix from the outputs of the jobs it needs
-    if dynamic is not None:
+    dynamic = None if given is not None else dynamic_source(matrix)
+    if dynamic is not None:  # from the outputs of the jobs it needs: expanded at run time
         for problem in needs_problems(matrix, job_needs(job), doc.get("jobs")):
             problems.add(strategy.at("matrix"), problem)
+    elif given is not None:
+        combos = given
     elif matrix is not None:
         try:
             combos = expand_matrix(_static_matrix(matrix, base_ctx, strategy.at("matrix")))
         except Exception as exc:  # MatrixError, the expression language's errors
             problems.add(strategy.at("matrix"), str(exc))
         # On a problem the steps are still checked, once, for their own problems.
-    job_notes = []
-    max_parallel = _max_parallel(strategy, job_id, problems)
-    if max_parallel is not None:
-        job_notes.append(f"max-parallel: at most {max_parallel[1]} entries run at once")
-    elif "max-parallel" in strategy and not problems:
-        job_notes.append("max-parallel as an expression: SauCI's step slots decide")
+    job_notes: list[str] = []
+    limit = max_parallel(strategy, job_id, problems, job_notes)
     if "concurrency" in job:
         job_notes.append(
             "job concurrency: not enforced (SauCI applies the workflow's concurrency to whole builds)"
@@ -122,67 +161,6 @@ def job_entries(
             "a job's if: does not see them"
         )
     needs = job_needs(job)
-
-    def made(
-        combos: list[dict[str, Any]], names_of: dict[str, list[str]], problems: Problems
-    ) -> list[tuple[Entry, Step | None]]:
-        return _entries(
-            combos,
-            job_id,
-            job,
-            base_ctx,
-            strategy,
-            needs,
-            names_of,
-            fail_fast,
-            max_parallel,
-            settings,
-            problems,
-            doc,
-            job_notes,
-        )
-
-    if dynamic is None:
-        return made(combos, names_of, problems)
-    # One placeholder step, checked as an entry of no matrix; its entries are
-    # made when the jobs it needs have ended (_matrix_dynamic).
-    known = {k: list(v) for k, v in names_of.items()}
-
-    def entry_steps(combos: list[dict[str, Any]], problems: Problems) -> list[Step]:
-        return [s for _e, s in made(combos, dict(known), problems) if s is not None]
-
-    expansion = dynamic_expansion(
-        job_id, matrix, strategy.at("matrix"), settings.file, base_ctx, needs, entry_steps
-    )
-    return [
-        (
-            attrs.evolve(
-                e, dynamic=f"entries from {dynamic} at run time", steps=written_steps(job)
-            ),
-            attrs.evolve(s, expansion=expansion, fail_fast_group=None, max_parallel=None)
-            if s is not None and e.skip is None
-            else s,
-        )
-        for e, s in made([{}], names_of, problems)
-    ]
-
-
-def _entries(
-    combos: list[dict[str, Any]],
-    job_id: str,
-    job: LMap,
-    base_ctx: dict[str, Any],
-    strategy: Any,
-    needs: list[str],
-    names_of: dict[str, list[str]],
-    fail_fast: bool,
-    max_parallel: tuple[str, int] | None,
-    settings: Settings,
-    problems: Problems,
-    doc: LMap,
-    job_notes: list[str],
-) -> list[tuple[Entry, Step | None]]:
-    """The entries of ``combos`` made into steps (``names_of[job_id]`` set to their names)."""
     out: list[tuple[Entry, Step | None]] = []
     names_of[job_id] = []
     taken: set[str] = set()
@@ -199,7 +177,7 @@ def _entries(
                 "max-parallel": len(combos),
             },
         }
-        entry = job_entry(
+        entry = _entry(
             job_id, job, combo, ctx, needs, names_of, taken, settings, problems, doc, job_notes
         )
         if entry is None:
@@ -208,25 +186,196 @@ def _entries(
     # Jobs that need this one wait for its entries that run here; an entry
     # skipped because SauCI cannot run it (another OS, a missing Python)
     # does not hold them back, unless every entry is skipped.
-    if fail_fast or max_parallel:
+    if fail_fast or limit:
         group = job_id if fail_fast else None
         out = [
-            (e, attrs.evolve(s, fail_fast_group=group, max_parallel=max_parallel) if s else s)
+            (e, attrs.evolve(s, fail_fast_group=group, max_parallel=limit) if s else s)
             for e, s in out
         ]
     running = [e.name for e, s in out if s is not None and e.skip is None]
     names_of[job_id] = running or [e.name for e, s in out if s is not None]
+    if dynamic is not None:  # one placeholder step; its entries when its needs have ended
+        known = {k: list(v) for k, v in names_of.items()}
+
+        def entry_steps(combos: list[dict[str, Any]], problems: Problems) -> list[Step]:
+            made = job_entries(
+                job_id, job, doc, github, wf_env, dict(known), settings, problems, combos
+            )
+            return [s for _e, s in made if s is not None]
+
+        at = strategy.at("matrix")
+        expansion = dynamic_expansion(
+            job_id, matrix, at, settings.file, base_ctx, needs, entry_steps
+        )
+        out = placeholders(out, dynamic, expansion, job)
     return out
 
 
-def _max_parallel(strategy: Any, job_id: str, problems: Problems) -> tuple[str, int] | None:
-    value = strategy.get("max-parallel") if isinstance(strategy, Mapping) else None
-    if value is None or (isinstance(value, str) and "${{" in value):
-        return None  # an expression: noted, SauCI's step slots decide
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        problems.add(strategy.at("max-parallel"), "max-parallel must be a whole number above 0")
-        return None
-    return job_id, value
-
-
 _RUNNER = {"os": "Linux", "arch": "X64", "name": "sauci", "temp": "", "tool_cache": ""}
+
+
+def _entry(
+    job_id: str,
+    job: LMap,
+    combo: dict[str, Any],
+    ctx: dict[str, Any],
+    needs: list[str],
+    names_of: dict[str, list[str]],
+    taken: set[str],
+    settings: Settings,
+    problems: Problems,
+    doc: LMap,
+    job_notes: list[str],
+) -> tuple[Entry, Step | None] | None:
+    env = dict(ctx["env"])
+    env.update(job_env(job.get("env"), ctx, problems))
+    ctx = {**ctx, "env": env}
+    box = read_container(job, ctx, problems)
+    env = {**box.env, **env}  # the container's env, under the workflow's and job's
+    name = _name(job_id, job, combo, ctx, problems)
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base} #{n}", n + 1
+    taken.add(name)
+    skip = None
+    runs_on = job.get("runs-on")
+    if runs_on is None:
+        problems.add((job.line, job.col), f"the job {job_id!r} has no 'runs-on'")
+        return None
+    labels = runs_on_labels(runs_on, ctx, job.at("runs-on"), problems)
+    if any(_OTHER_OS.search(label) for label in labels):
+        skip = f"skipped: runs-on {', '.join(labels)}: SauCI runs Linux jobs only"
+    condition: Condition | None = None
+    origin = ""
+    if "if" in job:
+        source = condition_source(job["if"])
+        line, col = job.at("if")
+        origin = f"{settings.file}:{line}:{col}"
+        if is_runtime(source) or "needs" in source:
+            condition = Condition(
+                expression=source,
+                origin=origin,
+                needs={n: tuple(names_of.get(n, ())) for n in needs},
+                contexts={k: ctx[k] for k in ("github", "matrix", "env", "runner", "strategy")},
+                outputs={n: f".sauci-gha/outputs/{_safe_name(n)}.json" for n in needs},
+            )
+        else:
+            try:
+                if not _truthy(evaluate_static(source, ctx, (line, col))):
+                    skip = skip or f"skipped: 'if: {source}' is false"
+            except Exception as exc:
+                problems.add((line, col), str(exc))
+    defaults = job_defaults(doc, job, problems)
+    parts = JobParts(skip=skip)
+    driver_steps = []
+    for index, raw in enumerate(job["steps"]):
+        if not isinstance(raw, LMap):
+            at = job["steps"].positions[index]
+            problems.add(at, "a step must be a mapping with 'run' or 'uses'")
+            continue
+        driver_steps += driver_step(
+            raw,
+            index,
+            ctx,
+            parts,
+            problems,
+            defaults=defaults,
+            workspace=settings.workspace,
+            path=settings.path,
+            actions=settings.actions,
+        )
+    uses_alls_green = any(
+        isinstance(s, Mapping) and action_name(str(s.get("uses", "")))[0] == "re-actors/alls-green"
+        for s in job["steps"]
+    )
+    if uses_alls_green and condition is not None:
+        condition = None  # its job passes only when every job it needs passed: SauCI's default
+    skip = skip or parts.skip
+    entry = Entry(
+        job=job_id,
+        name=name,
+        matrix={k: matrix_text(v) for k, v in combo.items()},
+        steps=tuple(s["name"] for s in driver_steps),
+        skip=skip,
+        notes=tuple(job_notes + parts.notes + box.notes),
+        condition=condition.expression if condition is not None and skip is None else None,
+    )
+    timeout = DEFAULT_TIMEOUT
+    if "timeout-minutes" in job:
+        minutes = job["timeout-minutes"]
+        if isinstance(minutes, (int, float)) and minutes > 0:
+            timeout = float(minutes) * 60
+        else:
+            problems.add(job.at("timeout-minutes"), "timeout-minutes must be a positive number")
+    if settings.max_timeout is not None:
+        timeout = min(timeout, settings.max_timeout)
+    allow_failure = job.get("continue-on-error") is True
+    if isinstance(job.get("continue-on-error"), str):
+        try:
+            allow_failure = _truthy(
+                evaluate_static(
+                    condition_source(job["continue-on-error"]), ctx, job.at("continue-on-error")
+                )
+            )
+        except Exception as exc:
+            problems.add(job.at("continue-on-error"), str(exc))
+    if skip is not None:
+        condition = Condition(expression="false", origin=origin, reason=skip)
+    # The secrets the job names reach it as variables (the server's secrets
+    # file or SAUCI_SECRET_*, masked in logs), as a .sauci.yml step's do.
+    secrets = sorted(set(_SECRET.findall(json.dumps(job))) - {"GITHUB_TOKEN"})
+    spec = {
+        "job": job_id,
+        "file": settings.file,
+        "workflow": ctx["github"]["workflow"],
+        "event_name": ctx["github"]["event_name"],
+        "repository": ctx["github"]["repository"],
+        "env": env,
+        "contexts": {
+            k: ctx[k] for k in ("github", "matrix", "strategy", "runner", "inputs", "vars")
+        },
+        "expr_path": str(Path(__file__).resolve().parents[3]),
+        "steps": driver_steps,
+        "secrets": secrets,
+        "junit": settings.pytest_junit,
+        "needs": needs,
+        "outputs": job_outputs(job, problems),
+        "artifacts_in": f"{INBOX}/{safe_name(name)}",  # download-artifact's source
+        "services": dict(box.context),  # job.services.<id>
+    }
+    passed_on = matrix_outputs(job_id, job, name, bool(combo), needs, names_of, doc.get("jobs"))
+    spec.update(passed_on.spec)
+    cache = None
+    if parts.cache is not None:
+        paths, key, restore = parts.cache
+        cache = Cache(paths=paths, key=key, restore_keys=restore)
+    made = Step(
+        name=name,
+        run=json.dumps(spec, indent=1),
+        shell=container_shell(DRIVER) if box.image else (driver_python(), "-I", "-c", DRIVER),
+        image=box.image,
+        services=box.services,
+        # On Docker (a container or services), the driver imports SauCI's
+        # expressions from a read-only mount (sauci/sandbox/_library_bind.py).
+        env={"SAUCI_LIBRARY": "1", "SAUCI_JOB_IMAGE": box.image or ""}
+        if box.image or box.services
+        else {},
+        needs=tuple(n for need in needs for n in names_of.get(need, ())),
+        timeout=timeout,
+        allow_failure=allow_failure,
+        matrix={k: matrix_text(v) for k, v in combo.items()},
+        # GITHUB_STEP_SUMMARY, as the job driver keeps it (when a step wrote one).
+        artifacts=(
+            *parts.artifacts,
+            *passed_on.artifacts,  # a matrix entry's outputs
+            f".sauci-gha/{_safe_name(job_id)}/step-summary.md",
+            f".sauci-gha/{_safe_name(job_id)}/artifacts/*.json",  # upload-artifact's indexes
+        ),
+        download_artifacts=parts.download or passed_on.download,
+        # The workflow's own reports, and the one pytest writes for SauCI (jobdriver).
+        junit=(*parts.junit, f".sauci-gha/{_safe_name(job_id)}/junit/*.xml"),
+        cache=cache,
+        condition=condition,
+        secrets=secrets,
+    )
+    return entry, made

@@ -1,4 +1,5 @@
-"""A matrix known only while the build runs: ``fromJSON`` of another job's outputs.
+"""How a job's matrix entries run beyond the written matrix: ``max-parallel``, and a
+matrix known only while the build runs (``fromJSON`` of another job's outputs).
 
 ``matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}``, one axis
 (``python: ${{ fromJSON(needs.setup.outputs.versions) }}``) or
@@ -19,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from sauci.core.conditions import OUTPUTS_MAX, read_outputs
 from sauci.core.models import Expansion, Step
 from sauci.workflows.github._context import EXPRESSION, condition_source
@@ -26,11 +29,55 @@ from sauci.workflows.github._matrix import MAX_ENTRIES, expand_matrix
 from sauci.workflows.github._matrix_outputs import driver_safe_name
 from sauci.workflows.github._matrix_static import static_matrix
 from sauci.workflows.github._reading import Problems
+from sauci.workflows.github._settings import Entry
 
-__all__ = ["dynamic_expansion", "dynamic_source", "needs_problems", "written_steps"]
+__all__ = [
+    "dynamic_expansion",
+    "dynamic_source",
+    "max_parallel",
+    "needs_problems",
+    "placeholders",
+    "written_steps",
+]
 
 _NEEDS = re.compile(r"\bneeds\b")
 _OUTPUT = re.compile(r"\bneeds\.([A-Za-z_][\w-]*)\.outputs\.([A-Za-z_][\w-]*)")
+
+
+def max_parallel(
+    strategy: Any, job_id: str, problems: Problems, notes: list[str]
+) -> tuple[str, int] | None:
+    """``strategy.max-parallel`` as ``Step.max_parallel`` (the job's entries are the
+    group), with its note; an expression is only noted (SauCI's step slots decide)."""
+    value = strategy.get("max-parallel") if isinstance(strategy, Mapping) else None
+    if value is None:
+        return None
+    if isinstance(value, str) and "${{" in value:
+        notes.append("max-parallel as an expression: SauCI's step slots decide")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.add(strategy.at("max-parallel"), "max-parallel must be a whole number above 0")
+        return None
+    notes.append(f"max-parallel: at most {value} entries run at once")
+    return job_id, value
+
+
+def placeholders(
+    out: list[tuple[Entry, Step | None]], dynamic: str, expansion: Expansion, job: Any
+) -> list[tuple[Entry, Step | None]]:
+    """The job's entry made (with no matrix) into the placeholder of ``expansion``:
+    the plan shows where its entries come from and its steps as written."""
+    return [
+        (
+            attrs.evolve(
+                e, dynamic=f"entries from {dynamic} at run time", steps=written_steps(job)
+            ),
+            attrs.evolve(s, expansion=expansion, fail_fast_group=None, max_parallel=None)
+            if s is not None and e.skip is None
+            else s,
+        )
+        for e, s in out
+    ]
 
 
 def _expressions(matrix: Any) -> list[str]:
