@@ -35,7 +35,6 @@ __all__ = [
     "Condition",
     "EndedBy",
     "Event",
-    "Expansion",
     "Limits",
     "Pipeline",
     "Repo",
@@ -180,10 +179,8 @@ class Step:
     # Steps of one group (a workflow job's matrix entries) stop together
     # when one fails (sauci.core.fail_fast); None: only the build's fail-fast.
     fail_fast_group: str | None = None
-    # (group, n): at most n steps of the group run at once (GitHub's max-parallel).
-    max_parallel: tuple[str, int] | None = None
-    # Steps added when it would start, instead of running it (sauci.core.expansion).
-    expansion: Expansion | None = None
+    max_parallel: tuple[str, int] | None = None  # (group, n): n of the group run at once
+    expansion: Expansion | None = None  # steps added in its place (sauci.core.expansion)
     # Before it runs, the artifacts kept by the steps it needs (directly or
     # not) are copied into its workspace (sauci.core.artifact_inputs).
     download_artifacts: bool = False

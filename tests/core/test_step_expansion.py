@@ -15,7 +15,8 @@ import pytest
 
 from sauci import Pipeline, Status, Step, run_pipeline
 from sauci.core.config import Settings
-from sauci.core.models import Expansion, StepRun
+from sauci.core.models import StepRun
+from sauci.core.pipeline_parts import Expansion
 from sauci.core.rerun import reusable_steps
 
 

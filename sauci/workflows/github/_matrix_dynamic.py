@@ -23,7 +23,8 @@ from typing import Any
 import attrs
 
 from sauci.core.conditions import OUTPUTS_MAX, read_outputs
-from sauci.core.models import Expansion, Step
+from sauci.core.models import Step
+from sauci.core.pipeline_parts import Expansion
 from sauci.workflows.github._context import EXPRESSION, condition_source
 from sauci.workflows.github._matrix import MAX_ENTRIES, expand_matrix
 from sauci.workflows.github._matrix_outputs import driver_safe_name
