@@ -13,6 +13,7 @@ import attrs
 from sauci.core.artifact_inputs import INBOX
 from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
 from sauci.core.paths import safe_name
+from sauci.workflows.github import _matrix_dynamic
 from sauci.workflows.github._actions import JobParts, action_name
 from sauci.workflows.github._container import container_shell, read_container
 from sauci.workflows.github._context import (
@@ -24,13 +25,6 @@ from sauci.workflows.github._context import (
 from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
 from sauci.workflows.github._matrix import expand_matrix, matrix_text
-from sauci.workflows.github._matrix_dynamic import (
-    dynamic_expansion,
-    dynamic_source,
-    max_parallel,
-    needs_problems,
-    placeholders,
-)
 from sauci.workflows.github._matrix_outputs import driver_safe_name as _safe_name
 from sauci.workflows.github._matrix_outputs import matrix_outputs
 from sauci.workflows.github._matrix_static import static_matrix as _static_matrix
@@ -133,9 +127,9 @@ def job_entries(
         "secrets": {},
         "runner": _RUNNER,
     }
-    dynamic = None if given is not None else dynamic_source(matrix)
+    dynamic = None if given is not None else _matrix_dynamic.dynamic_source(matrix)
     if dynamic is not None:  # from the outputs of the jobs it needs: expanded at run time
-        for problem in needs_problems(matrix, job_needs(job), doc.get("jobs")):
+        for problem in _matrix_dynamic.needs_problems(matrix, job_needs(job), doc.get("jobs")):
             problems.add(strategy.at("matrix"), problem)
     elif given is not None:
         combos = given
@@ -146,7 +140,7 @@ def job_entries(
             problems.add(strategy.at("matrix"), str(exc))
         # On a problem the steps are still checked, once, for their own problems.
     job_notes: list[str] = []
-    limit = max_parallel(strategy, job_id, problems, job_notes)
+    limit = _matrix_dynamic.max_parallel(strategy, job_id, problems, job_notes)
     if "concurrency" in job:
         job_notes.append(
             "job concurrency: not enforced (SauCI applies the workflow's concurrency to whole builds)"
@@ -195,19 +189,12 @@ def job_entries(
     running = [e.name for e, s in out if s is not None and e.skip is None]
     names_of[job_id] = running or [e.name for e, s in out if s is not None]
     if dynamic is not None:  # one placeholder step; its entries when its needs have ended
-        known = {k: list(v) for k, v in names_of.items()}
 
-        def entry_steps(combos: list[dict[str, Any]], problems: Problems) -> list[Step]:
-            made = job_entries(
-                job_id, job, doc, github, wf_env, dict(known), settings, problems, combos
-            )
-            return [s for _e, s in made if s is not None]
+        def again(combos: Any, names: Any, problems: Problems) -> list[tuple[Entry, Step | None]]:
+            return job_entries(job_id, job, doc, github, wf_env, names, settings, problems, combos)
 
-        at = strategy.at("matrix")
-        expansion = dynamic_expansion(
-            job_id, matrix, at, settings.file, base_ctx, needs, entry_steps
-        )
-        out = placeholders(out, dynamic, expansion, job)
+        at = (settings.file, *strategy.at("matrix"))
+        out = _matrix_dynamic.placeholder(out, job_id, job, at, base_ctx, needs, names_of, again)
     return out
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "dynamic_source",
     "max_parallel",
     "needs_problems",
+    "placeholder",
     "placeholders",
     "written_steps",
 ]
@@ -61,6 +62,30 @@ def max_parallel(
         return None
     notes.append(f"max-parallel: at most {value} entries run at once")
     return job_id, value
+
+
+def placeholder(
+    out: list[tuple[Entry, Step | None]],
+    job_id: str,
+    job: Any,
+    at: tuple[str, int, int],
+    ctx: Mapping[str, Any],
+    needs: Sequence[str],
+    names_of: Mapping[str, list[str]],
+    again: Callable[..., list[tuple[Entry, Step | None]]],
+) -> list[tuple[Entry, Step | None]]:
+    """The job's entry ``out`` (made with no matrix) as the placeholder step whose
+    Expansion makes its entries with ``again(combos, names_of, problems)`` (job_entries
+    with these combinations); ``at``: the matrix's file, line and column; ``needs``:
+    the jobs it needs, whose outputs it reads."""
+    matrix = job["strategy"]["matrix"]
+    known = {k: list(v) for k, v in names_of.items()}  # as the plan knew them
+
+    def entry_steps(combos: list[dict[str, Any]], problems: Problems) -> list[Step]:
+        return [s for _e, s in again(combos, dict(known), problems) if s is not None]
+
+    expansion = dynamic_expansion(job_id, matrix, at[1:], at[0], ctx, needs, entry_steps)
+    return placeholders(out, dynamic_source(matrix) or "the jobs it needs", expansion, job)
 
 
 def placeholders(
