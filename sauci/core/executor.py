@@ -244,19 +244,8 @@ class Executor(StepExecutor):
                             )
                             progressed = True
                         elif not bad and steps[name].expansion is not None:
-                            runs[name] = expand_into(
-                                build,
-                                run,
-                                steps,
-                                deps,
-                                runs,
-                                workspace,
-                                store=self.store,
-                                finish=self._finish,
-                                log_path=self.log_path,
-                            )
-                            # The steps it added, in the pipeline their steps see
-                            # (artifacts of ancestors, secrets to mask).
+                            runs[name] = expand_into(self, build, run, steps, deps, runs, workspace)
+                            # Added steps are in the pipeline steps see (artifacts, masking).
                             pipeline = attrs.evolve(pipeline, steps=list(steps.values()))
                             progressed = True
                         elif not bad and not may_start(steps[name], (steps[n] for n in running)):

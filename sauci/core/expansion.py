@@ -19,9 +19,9 @@ that needed it are skipped as after any failed step.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -31,28 +31,36 @@ from sauci.core.models import Build, Status, Step, StepRun
 if TYPE_CHECKING:
     from sauci.typing import Store
 
-__all__ = ["expand_into", "expand_step", "rewire"]
+__all__ = ["Recorder", "expand_into", "expand_step", "rewire"]
 
 log = get_logger(__name__)
 
 _MAX_REASON = 1000  # characters of the front end's message kept in a step's reason
 
 
+class Recorder(Protocol):
+    """What records the steps (sauci.core.executor.Executor has it)."""
+
+    store: Store
+
+    def log_path(self, build: Build, step: str) -> Path: ...
+
+    def _finish(self, build: Build, run: StepRun, **changes: object) -> StepRun: ...
+
+
 def expand_into(
+    recorder: Recorder,
     build: Build,
     run: StepRun,
     steps: dict[str, Step],
     deps: dict[str, tuple[str, ...]],
     runs: dict[str, StepRun],
     workspace: Path,
-    *,
-    store: Store,
-    finish: Callable[..., StepRun],
-    log_path: Callable[[Build, str], Path],
 ) -> StepRun:
     """Expand the step of ``run`` into the executor's state (``steps``, ``deps``,
     ``runs``, changed in place), recording the added steps queued and the steps
-    rewired to them; the placeholder's final record (``finish`` records it)."""
+    rewired to them; the placeholder's final record."""
+    store, finish, log_path = recorder.store, recorder._finish, recorder.log_path
     started = time.time()
     try:
         added, why = expand_step(steps[run.name], workspace, deps[run.name], set(steps))
