@@ -20,9 +20,9 @@ from typing import Any
 
 from sauci.core.models import Status, Step, StepRun
 
-__all__ = ["condition_verdict"]
+__all__ = ["OUTPUTS_MAX", "condition_verdict", "read_outputs"]
 
-_OUTPUTS_MAX = 1024 * 1024  # bytes of a job's outputs file read
+OUTPUTS_MAX = 1024 * 1024  # bytes of a job's outputs file read
 _STATUS_CALL = re.compile(r"\b(success|failure|always|cancelled)\s*\(")
 _RESULTS = {
     Status.PASSED: "success",
@@ -80,7 +80,7 @@ def condition_verdict(
     contexts["needs"] = {
         name: {
             "result": _result([runs[s] for s in names if s in runs]),
-            "outputs": _outputs(workspace, condition.outputs.get(name)),
+            "outputs": read_outputs(workspace, condition.outputs.get(name)),
         }
         for name, names in condition.needs.items()
     }
@@ -97,7 +97,7 @@ def condition_verdict(
     return Status.SKIPPED, condition.reason or f"skipped: 'if: {condition.expression}' is false"
 
 
-def _outputs(workspace: Path | None, relative: str | None) -> dict[str, str]:
+def read_outputs(workspace: Path | None, relative: str | None) -> dict[str, str]:
     """The outputs a needed job left at ``relative`` (inside ``workspace`` only)."""
     if workspace is None or not relative:
         return {}
@@ -107,8 +107,8 @@ def _outputs(workspace: Path | None, relative: str | None) -> dict[str, str]:
         return {}
     try:
         with path.open("rb") as fh:
-            data = json.loads(fh.read(_OUTPUTS_MAX))
-    except (OSError, ValueError):
+            data = json.loads(fh.read(OUTPUTS_MAX))
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
         return {}
     if not isinstance(data, dict):
         return {}

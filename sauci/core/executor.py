@@ -21,9 +21,11 @@ from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
 from sauci.core.conditions import condition_verdict
 from sauci.core.entry_workspaces import EntryWorkspaces
+from sauci.core.expansion import expand_into
 from sauci.core.fail_fast import FailFastGroups
 from sauci.core.job_groups import BuildGroups, JobGroups
 from sauci.core.logsink import LogBudget
+from sauci.core.max_parallel import may_start
 from sauci.core.models import (
     DEFAULT_BUILD_LOG_LIMIT,
     Build,
@@ -219,7 +221,7 @@ class Executor(StepExecutor):
                 progressed = True
                 while progressed:
                     progressed = False
-                    for name, run in runs.items():
+                    for name, run in list(runs.items()):  # an expansion adds to runs
                         if run.status is not Status.QUEUED or name in started:
                             continue
                         blockers = [d for d in deps[name] if not runs[d].status.done]
@@ -246,6 +248,13 @@ class Executor(StepExecutor):
                                 build, run, status=verdict[0], reason=verdict[1]
                             )
                             progressed = True
+                        elif not bad and steps[name].expansion is not None:
+                            runs[name] = expand_into(self, build, run, steps, deps, runs, workspace)
+                            # Added steps are in the pipeline steps see (artifacts, masking).
+                            pipeline = attrs.evolve(pipeline, steps=list(steps.values()))
+                            progressed = True
+                        elif not bad and not may_start(steps[name], (steps[n] for n in running)):
+                            pass  # its group's max_parallel steps are running: it waits
                         elif bad:
                             runs[name] = self._finish(
                                 build,

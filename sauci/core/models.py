@@ -18,7 +18,7 @@ import attrs
 from sauci.core._converters import RETRY_KINDS, as_tuple, retry_kinds
 from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import str_tuple as _str_tuple
-from sauci.core.pipeline_parts import Cache, Condition, Schedule, Service
+from sauci.core.pipeline_parts import Cache, Condition, Expansion, Schedule, Service
 from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.core.resources import Resources
 
@@ -184,6 +184,8 @@ class Step:
     # Steps of one group (a workflow job's matrix entries) stop together
     # when one fails (sauci.core.fail_fast); None: only the build's fail-fast.
     fail_fast_group: str | None = None
+    max_parallel: tuple[str, int] | None = None  # (group, n): n of the group run at once
+    expansion: Expansion | None = None  # steps added in its place (sauci.core.expansion)
     # Before it runs, the artifacts kept by the steps it needs (directly or
     # not) are copied into its workspace (sauci.core.artifact_inputs).
     download_artifacts: bool = False

@@ -6,7 +6,8 @@ Re-exported by :mod:`sauci.core.models`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -15,7 +16,17 @@ from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import service_name_problem
 from sauci.core._converters import str_tuple as _str_tuple
 
-__all__ = ["DEFAULT_READY_TIMEOUT", "Cache", "Condition", "Schedule", "Service"]
+__all__ = [
+    "DEFAULT_READY_TIMEOUT",
+    "MAX_EXPANDED_STEPS",
+    "Cache",
+    "Condition",
+    "Expansion",
+    "Schedule",
+    "Service",
+]
+
+MAX_EXPANDED_STEPS = 256  # steps one Expansion may add (GitHub's limit on a matrix)
 
 DEFAULT_READY_TIMEOUT = 30.0  # seconds a service may take to be ready
 
@@ -108,3 +119,23 @@ class Condition:
     needs: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_frozen_map)
     contexts: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
     outputs: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+
+
+@attrs.frozen(kw_only=True)
+class Expansion:
+    """A step that stands for steps known only once the steps it needs have ended
+    (a GitHub job whose matrix comes from another job's outputs): sauci.core.expansion.
+
+    When the step would start, the executor calls ``expand(workspace)`` once
+    instead of running it; ``workspace`` is the build's (where the steps it
+    needs left their files). It returns the steps to add to the running
+    build (each its own step, with ``needs`` among the build's steps), or
+    raises ``ValueError`` with a message for the user. ``describe`` says
+    where the steps come from, for plans and reasons; at most ``limit``
+    steps may be added.
+    """
+
+    describe: str = attrs.field(validator=attrs.validators.min_len(1))
+    # -> Sequence[Step] (models imports this module, so not named here)
+    expand: Callable[[Path], Sequence[Any]] = attrs.field(eq=False, repr=False)
+    limit: int = attrs.field(default=MAX_EXPANDED_STEPS, validator=attrs.validators.ge(0))

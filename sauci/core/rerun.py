@@ -36,10 +36,15 @@ def reusable_steps(
     steps instead.
     """
     earlier = list(earlier)
+    # A step that added steps at run time (sauci.core.expansion) always runs
+    # again, with what it needs, so that it adds them again.
+    expands = [s.name for s in pipeline.steps if s.expansion is not None]
     if step is not None and any(s.name == step for s in pipeline.steps):
-        again = rerun_closure(pipeline, [step])
+        again = rerun_closure(pipeline, [step, *expands])
         kept = (Status.PASSED, Status.FAILED)
         return {r.name: r for r in earlier if r.status in kept and r.name not in again}
-    passed = {run.name: run for run in earlier if run.status is Status.PASSED}
+    passed = {
+        run.name: run for run in earlier if run.status is Status.PASSED and run.name not in expands
+    }
     again = rerun_closure(pipeline, (s.name for s in pipeline.steps if s.name not in passed))
     return {name: run for name, run in passed.items() if name not in again}

@@ -53,8 +53,9 @@ def test_a_matrix_from_inputs_or_env_is_expanded_when_the_plan_is_made() -> None
     [
         (
             "${{ fromJSON(needs.setup.outputs.matrix) }}",
-            "from another job's outputs) is not supported",
+            "the matrix reads needs.setup, but the job does not need 'setup'",
         ),
+        ("${{ fromJSON(steps.x.outputs.matrix) }}", "is not supported yet"),
         ("${{ fromJSON('[1, 2]') }}", "not an object"),
         ("${{ fromJSON('{') }}", "ci.yml:"),
     ],

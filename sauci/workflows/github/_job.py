@@ -13,6 +13,7 @@ import attrs
 from sauci.core.artifact_inputs import INBOX
 from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
 from sauci.core.paths import safe_name
+from sauci.workflows.github import _matrix_dynamic
 from sauci.workflows.github._actions import JobParts, action_name
 from sauci.workflows.github._container import container_shell, read_container
 from sauci.workflows.github._context import (
@@ -33,6 +34,8 @@ from sauci.workflows.github._matrix import expand_matrix, matrix_text
 from sauci.workflows.github._matrix_outputs import driver_safe_name as _safe_name
 from sauci.workflows.github._matrix_outputs import matrix_outputs
 from sauci.workflows.github._matrix_static import static_matrix as _static_matrix
+from sauci.workflows.github._naming import entry_name as _name
+from sauci.workflows.github._naming import truthy as _truthy
 from sauci.workflows.github._reading import LList, LMap, Problems, where
 from sauci.workflows.github._settings import Entry, Settings
 from sauci.workflows.github._steps import driver_step
@@ -98,7 +101,10 @@ def job_entries(
     names_of: dict[str, list[str]],
     settings: Settings,
     problems: Problems,
+    given: list[dict[str, Any]] | None = None,
 ) -> list[tuple[Entry, Step | None]]:
+    """The job's entries and their steps; ``given``: these matrix combinations (a
+    matrix known only at run time, _matrix_dynamic), not those the file writes."""
     if not isinstance(job, LMap):
         problems.add(doc["jobs"].at(job_id), f"the job {job_id!r} must be a mapping")
         return []
@@ -127,15 +133,20 @@ def job_entries(
         "secrets": {},
         "runner": _RUNNER,
     }
-    if matrix is not None:
+    dynamic = None if given is not None else _matrix_dynamic.dynamic_source(matrix)
+    if dynamic is not None:  # from the outputs of the jobs it needs: expanded at run time
+        for problem in _matrix_dynamic.needs_problems(matrix, job_needs(job), doc.get("jobs")):
+            problems.add(strategy.at("matrix"), problem)
+    elif given is not None:
+        combos = given
+    elif matrix is not None:
         try:
             combos = expand_matrix(_static_matrix(matrix, base_ctx, strategy.at("matrix")))
         except Exception as exc:  # MatrixError, the expression language's errors
             problems.add(strategy.at("matrix"), str(exc))
         # On a problem the steps are still checked, once, for their own problems.
-    job_notes = []
-    if isinstance(strategy, Mapping) and "max-parallel" in strategy:
-        job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
+    job_notes: list[str] = []
+    limit = _matrix_dynamic.max_parallel(strategy, job_id, problems, job_notes)
     # GitHub's default: one failed entry cancels the others of the job.
     fail_fast = matrix is not None and not (
         isinstance(strategy, Mapping) and strategy.get("fail-fast") in (False, "false")
@@ -171,10 +182,21 @@ def job_entries(
     # Jobs that need this one wait for its entries that run here; an entry
     # skipped because SauCI cannot run it (another OS, a missing Python)
     # does not hold them back, unless every entry is skipped.
-    if fail_fast:
-        out = [(e, attrs.evolve(s, fail_fast_group=job_id) if s else s) for e, s in out]
+    if fail_fast or limit:
+        group = job_id if fail_fast else None
+        out = [
+            (e, attrs.evolve(s, fail_fast_group=group, max_parallel=limit) if s else s)
+            for e, s in out
+        ]
     running = [e.name for e, s in out if s is not None and e.skip is None]
     names_of[job_id] = running or [e.name for e, s in out if s is not None]
+    if dynamic is not None:  # one placeholder step; its entries when its needs have ended
+
+        def again(combos: Any, names: Any, problems: Problems) -> list[tuple[Entry, Step | None]]:
+            return job_entries(job_id, job, doc, github, wf_env, names, settings, problems, combos)
+
+        at = (settings.file, *strategy.at("matrix"))
+        out = _matrix_dynamic.placeholder(out, job_id, job, at, base_ctx, needs, names_of, again)
     return out
 
 
@@ -359,30 +381,3 @@ def _entry(
     )
     check_demands(made, job_id, job, settings.capabilities, problems)
     return entry, made
-
-
-def _truthy(value: Any) -> bool:
-    from sauci.core.expr import truthy
-
-    return bool(truthy(value))
-
-
-def _name(
-    job_id: str, job: LMap, combo: dict[str, Any], ctx: Mapping[str, Any], problems: Problems
-) -> str:
-    if "name" in job:
-        text = str(job["name"])
-        try:
-            name = fill_static(text, ctx, job.at("name"), keep_runtime=False)
-        except Exception as exc:
-            problems.add(job.at("name"), str(exc))
-            name = text
-        if "matrix" in text or not combo:
-            return name.strip() or job_id
-        base = name.strip() or job_id
-    else:
-        base = job_id
-    if not combo:
-        return base
-    values = ", ".join(matrix_text(v) for v in combo.values())
-    return f"{base} ({values})"

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["MAX_ENTRIES", "MatrixError", "expand_matrix", "matrix_text"]
 
 MAX_ENTRIES = 256  # GitHub's limit per workflow run
+# Bounds on the work of expanding a matrix a pushed file or a job's output
+# wrote: the axes' product before exclude, and the include/exclude lists.
+MAX_PRODUCT = 4096
+MAX_LIST = 512
 
 
 class MatrixError(ValueError):
@@ -36,6 +41,12 @@ def expand_matrix(matrix: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise MatrixError(f"the matrix axis {name!r} must be a list of values")
         if not values:
             raise MatrixError(f"the matrix axis {name!r} is an empty list")
+    product = math.prod(len(values) for values in axes.values())
+    if product > MAX_PRODUCT:
+        raise MatrixError(
+            f"the matrix's axes make {product} combinations, more than {MAX_PRODUCT}"
+            f" (a matrix runs at most {MAX_ENTRIES})"
+        )
     if not axes:
         combos = [dict(entry) for entry in include]
     else:
@@ -90,6 +101,8 @@ def _entries(value: Any, what: str) -> list[Mapping[str, Any]]:
         return []
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise MatrixError(f"the matrix's {what!r} must be a list of mappings")
+    if len(value) > MAX_LIST:
+        raise MatrixError(f"the matrix's {what!r} has {len(value)} entries, more than {MAX_LIST}")
     entries = []
     for item in value:
         if not isinstance(item, Mapping):

@@ -12,6 +12,7 @@ before those files are copied in): an empty ``needs.<job>.outputs``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,6 +44,10 @@ def _is_matrix(job: Any) -> bool:
     return isinstance(strategy, Mapping) and strategy.get("matrix") is not None
 
 
+def _reads_needs(job: Mapping[str, Any]) -> bool:
+    return bool(re.search(r"\bneeds\.", json.dumps(job["strategy"]["matrix"])))
+
+
 def matrix_outputs(
     job_id: str,
     job: Mapping[str, Any],
@@ -62,10 +67,13 @@ def matrix_outputs(
     for need in needs:
         other = jobs.get(need) if isinstance(jobs, Mapping) else None
         if isinstance(other, Mapping) and other.get("outputs") and _is_matrix(other):
+            # A matrix from the outputs of the jobs it needs (_matrix_dynamic):
+            # its entries' names are known only at run time, so a pattern.
+            known = ("*",) if _reads_needs(other) else names_of.get(need, ())
             entries[need] = [
-                f"{INBOX}/{safe_name(name)}/{safe_name(entry)}"
+                f"{INBOX}/{safe_name(name)}/{entry if entry == '*' else safe_name(entry)}"
                 f"/.sauci-gha/outputs/{driver_safe_name(need)}.entry.json"
-                for entry in names_of.get(need, ())
+                for entry in known
             ]
     if entries:
         spec["need_entries"] = entries

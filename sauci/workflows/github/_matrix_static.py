@@ -12,18 +12,23 @@ from sauci.workflows.github._reading import LMap
 __all__ = ["static_matrix"]
 
 
-def static_matrix(matrix: Any, ctx: Mapping[str, Any], at: tuple[int, int]) -> dict[str, Any]:
+def static_matrix(
+    matrix: Any, ctx: Mapping[str, Any], at: tuple[int, int], *, runtime: bool = False
+) -> dict[str, Any]:
     """Axes written as ``${{ fromJSON(...) }}`` evaluated; the rest as written. A whole
-    matrix written as one expression is evaluated too, unless only a running job knows it."""
+    matrix written as one expression is evaluated too, unless only a running job knows
+    it (``runtime``: the job runs, its ``needs`` are in ``ctx``: _matrix_dynamic)."""
     if isinstance(matrix, str):
         source = condition_source(matrix)
-        if is_runtime(source):
+        if is_runtime(source) and not runtime:
             raise MatrixError(
                 "a matrix computed by an expression (from another job's outputs) is not supported yet"
             )
         value = _plain(evaluate_static(source, ctx, at))
         if not isinstance(value, dict):
-            raise MatrixError(f"the matrix expression gives {matrix_text(value)!r}, not an object")
+            shown = matrix_text(value)
+            shown = shown if len(shown) <= 80 else shown[:80] + "..."
+            raise MatrixError(f"the matrix expression gives {shown!r}, not an object")
         matrix = value
     out: dict[str, Any] = {}
     for key, value in matrix.items():

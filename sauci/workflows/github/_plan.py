@@ -51,6 +51,8 @@ class Plan:
             head = f"- {entry.name}"
             if entry.skip:
                 head += f"  [{entry.skip}]"
+            elif entry.dynamic:
+                head += f"  [{entry.dynamic}]"
             lines.append(head)
             if entry.condition:
                 lines.append(f"    if: {entry.condition}  (decided when its needs end)")

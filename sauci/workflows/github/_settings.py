@@ -44,3 +44,4 @@ class Entry:
     skip: str | None = None
     condition: str | None = None  # an if: decided when the jobs it needs have ended
     notes: tuple[str, ...] = ()
+    dynamic: str | None = None  # "entries from needs.X.outputs.Y at run time"

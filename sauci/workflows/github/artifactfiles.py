@@ -192,11 +192,13 @@ def write_entry_outputs(folder: str, job: str, values: dict[str, str]) -> None:
 
 def entry_outputs(workspace: str, paths: list[str]) -> dict[str, str]:
     """A matrix job's outputs as GitHub gives them: the entry that ended last
-    wins. ``paths`` are its entries' files in this step's artifact inbox."""
+    wins. ``paths`` are its entries' files (or patterns) in this step's artifact inbox."""
     best: tuple[float, dict[str, str]] = (float("-inf"), {})
-    for relative in paths:
+    # A path may be a pattern (the entries of a matrix known only at run time).
+    found = [name for p in paths for name in sorted(glob.glob(os.path.join(workspace, p)))]
+    for name in found:
         try:
-            with open(os.path.join(workspace, relative), encoding="utf-8") as fh:
+            with open(name, encoding="utf-8") as fh:
                 data = json.load(fh)
             ended, outputs = float(data["ended"]), data["outputs"]
         except (OSError, ValueError, KeyError, TypeError):
