@@ -14,7 +14,6 @@ table, never the repository's.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,6 +71,8 @@ def action_commands(
     for path in candidates:
         if not path.is_file():
             continue
+        import tomllib  # only when there is a file to read, as the settings do
+
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
