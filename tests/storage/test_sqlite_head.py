@@ -47,6 +47,8 @@ def test_the_head_file_is_what_the_migrations_make(tmp_path):
         made = sqlite_head.dump_head(conn)
     finally:
         conn.close()
+    if "builds_search" not in made:  # migration 0006 makes it only where it can
+        pytest.skip("this SQLite has no FTS5 trigram tokenizer; the file is written where it has")
     assert made == sqlite_head.HEAD_SQL.read_text(encoding="utf-8"), (
         f"the migrations changed: write {sqlite_head.HEAD_SQL.name} again with {REGENERATE}"
     )
