@@ -26,7 +26,7 @@ def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
-    return list(ast.literal_eval(out))
+    return list(ast.literal_eval(out.splitlines()[-1]))
 
 
 def test_the_library_and_the_cli_import_no_server_wiring():
@@ -40,3 +40,11 @@ def test_the_server_wiring_is_where_the_server_imports_it():
         "import sauci.app.server",
         ("sauci.app.server", "sauci.core.capacity", "sauci.core.claim_gate"),
     )
+
+
+def test_a_repository_without_a_workflow_file_loads_no_workflow_front_end():
+    """The server's cron trigger asks every repository without a .sauci.yml for
+    its workflow's schedules: with no workflow file, the GitHub front end (and
+    its YAML) stays unimported."""
+    code = "from sauci.workflows import workflow_schedules; workflow_schedules(lambda p: None)"
+    assert [] == _loaded(code, ("sauci.workflows.github", "yaml"))

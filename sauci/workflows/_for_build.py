@@ -93,11 +93,13 @@ def workflow_schedules(read: Callable[[str], str | None]) -> list[tuple[str, str
     """
     from sauci.exceptions import SauCIError
     from sauci.workflows._lookup import pick_github_workflow
-    from sauci.workflows.github import Settings, plan_github
 
     found = pick_github_workflow(read)
     if found is None:
         return []
+    # The front end (and the YAML parser) only for a repository that has a workflow.
+    from sauci.workflows.github import Settings, plan_github
+
     path, text = found
     try:
         plan = plan_github(text, Settings(file=path))
