@@ -35,7 +35,7 @@ After each build and its recovery, it counts:
   corrupt file instead of the log;
 - duplicates: more than one build for one request;
 - leftovers: a build or step still "running", a step process alive, a note
-  of undelivered data left, a stored log that differs from its file;
+  of undelivered data or a build's journal left, a stored log that differs from its file;
 
 and the time to recover: from the end of the fault (the server back, the
 kill) until the build is whole in the store (for ``kill_serve``: until the
@@ -67,6 +67,7 @@ from _chaos_stores import STORES, store_server  # noqa: E402
 from sauci.app import LocalRunner  # noqa: E402
 from sauci.app.reconcile import end_lost_runs  # noqa: E402
 from sauci.core.config import Settings  # noqa: E402
+from sauci.core.journal import pending_journals, replay_journals  # noqa: E402
 from sauci.core.logfile import trusted_log_file  # noqa: E402
 from sauci.core.models import BuildRequest, Pipeline, Status, Step  # noqa: E402
 from sauci.core.undelivered import deliver_pending, pending_notes  # noqa: E402
@@ -172,7 +173,7 @@ class Chaos:
             thread = self._outage(3.0, box)
             self.short.run_pipeline(pipeline(self.marker), self.ws, request)
             thread.join()
-            while pending_notes(self.data):
+            while pending_notes(self.data) or pending_journals(self.data):
                 deliver_pending(self.store, self.data)
                 time.sleep(0.05)
             recovered = time.monotonic() - box["up"]
@@ -211,6 +212,7 @@ class Chaos:
         # What the next sauci run does first on this data dir (a new process's
         # stream view starts caught up; this long-lived one catches up first).
         self.settle()
+        replay_journals(self.store, self.data)
         end_lost_runs(self.store)
         deliver_pending(self.store, self.data)
         return time.monotonic() - killed
@@ -264,7 +266,7 @@ class Chaos:
                     break
                 time.sleep(0.02)
             left = left or alive(pid)
-        left = left or bool(pending_notes(self.data))
+        left = left or bool(pending_notes(self.data)) or bool(pending_journals(self.data))
         for step in steps:
             path = Path(step.log_path) if step.log_path else None
             if (

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sauci.cli._sandbox_check import add_sandbox_flag
+from sauci.cli._trigger_flags import add_trigger_flags
 from sauci.cli._workflow_files import add_workflow_flags
 
 # The command modules take these from here (`from sauci.cli import EXIT_OK`).
@@ -178,9 +179,7 @@ def _repo_args(repo: argparse.ArgumentParser) -> None:
 def _trigger_args(trigger: argparse.ArgumentParser) -> None:
     trigger.add_argument("repo", help="repository path or URL")
     trigger.add_argument("--ref", default="", help="branch or ref (default: HEAD)")
-    trigger.add_argument(
-        "--param", action="append", metavar="KEY=VALUE", help="build parameter (repeatable)"
-    )
+    add_trigger_flags(trigger)  # --param, and --event pull_request with --base, --number
 
 
 def _rerun_args(rerun: argparse.ArgumentParser) -> None:

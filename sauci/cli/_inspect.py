@@ -103,6 +103,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     ]
     print()
     print(table(["STATUS", "STEP", "TIME", "TRIES", "REASON"], rows, style))
+    from sauci.core.logfile import check_log_file
+
+    for s in steps:  # a log file changed on disk since its step ended
+        if problem := check_log_file(store, s).problem:
+            print(style.paint(f"  warning: {printable(problem)}", "33"))
     _print_failed_tails(store, build.id, steps, style)
     tests = store.list_test_results(build.id)
     if tests:
@@ -145,9 +150,12 @@ def _write(data: bytes) -> None:
 
 def _print_log(store: Store, step: StepRun, *, follow: bool) -> None:
     """Print a step's log from the file on disk, or from the store's chunks."""
-    from sauci.core.logfile import trusted_log_file
+    from sauci.core.logfile import check_log_file
 
-    path = trusted_log_file(store, step)
+    check = check_log_file(store, step)
+    if check.problem:  # said on stderr: stdout stays the log
+        print(f"sauci: warning: {printable(check.problem)}", file=sys.stderr)
+    path = check.path
     offset = 0
     while True:
         if path is not None and path.exists():

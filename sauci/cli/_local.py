@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sauci.app import build_runner
         from sauci.cli._live import LiveDisplay
         from sauci.cli._sandbox_check import chosen_sandbox, pipeline_capabilities
-        from sauci.cli._workflow_files import load_for_run, pick_file
+        from sauci.cli._workflow_files import load_for_run, pick_file, pull_request_params
 
         pipeline = load_for_run(
             args,
@@ -68,13 +68,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         display = LiveDisplay(style, quiet=args.quiet)
         runner = build_runner(
-            settings, monitoring.store, observer=display, sandbox=chosen_sandbox(args)
+            settings, monitoring.store, observer=display, sandbox=chosen_sandbox(args, settings)
         )
         request = BuildRequest(
             repo=str(source.repo),
             ref=commit.ref,
             sha=commit.sha,
             event=args.event,
+            params=pull_request_params(args, commit),  # --event pull_request --base BRANCH
             author=commit.author,
             message=commit.message,
         )
@@ -324,7 +325,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 def _end_lost_runs(store: Store, settings: Settings) -> None:
     """End what a killed ``sauci run`` on this data dir left running (sauci.app.reconcile)."""
     from sauci.app.reconcile import end_lost_runs
+    from sauci.core.journal import pending_journals, replay_journals
 
+    if pending_journals(settings.data_dir):  # first: a killed run's steps keep their real ends
+        replay_journals(store, settings.data_dir)
     for build in end_lost_runs(store):
         print(f"sauci: build {build.id} {build.reason}; ended as errored", file=sys.stderr)
     from sauci.core.undelivered import deliver_pending, pending_notes

@@ -40,12 +40,16 @@ def pipeline_capabilities(
     return sandbox_capabilities(name)
 
 
-def chosen_sandbox(args: argparse.Namespace) -> Sandbox | None:
-    """The default sandbox ``sauci run`` hands its runner; None: the runner's own (local)."""
+def chosen_sandbox(args: argparse.Namespace, settings: Settings | None = None) -> Sandbox | None:
+    """The default sandbox ``sauci run`` hands its runner; None: the runner's own (local).
+    Docker gets the settings' ``docker_image`` as its image for steps that name none."""
     name = _name(args)
     if name == DEFAULT_SANDBOX:
         return None
     from sauci.plugins import load_sandbox
 
+    if name == "docker" and settings is not None and settings.docker_image:
+        docker: Sandbox = load_sandbox(name, image=settings.docker_image)
+        return docker
     sandbox: Sandbox = load_sandbox(name)
     return sandbox

@@ -116,7 +116,12 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     location = resolve_location(args.repo)
     if not is_remote(location):
         is_bare(Path(location))  # SourceUnavailableError (exit 2): not a git repository
-    build = Scheduler(store).trigger(location, ref=ref, params=params, actor=_actor())
+    if args.event == "pull_request":
+        from sauci.cli._pull_trigger import pull_request_build
+
+        build = pull_request_build(store, location, args, params, actor=_actor())
+    else:
+        build = Scheduler(store).trigger(location, ref=ref, params=params, actor=_actor())
     print(f"queued build #{build.id}")
     _wake_server(settings)
     return 0

@@ -28,6 +28,11 @@ def add_workflow_flags(
     `sauci validate` (with its ``path``)."""
     if file:
         parser.add_argument("--file", default=None, help="pipeline file (default: .sauci.yml)")
+        parser.add_argument(
+            "--base",
+            metavar="BRANCH",
+            help="with --event pull_request: the branch the checkout's branch merges into",
+        )
     if path:
         parser.add_argument("path", nargs="?", default=".", help="file or repository directory")
     parser.add_argument(
@@ -59,6 +64,21 @@ def pick_file(root: Path, args: argparse.Namespace) -> str:
     return os.path.relpath(found[1], root)
 
 
+def pull_request_params(args: argparse.Namespace, commit: Commit) -> dict[str, str]:
+    """`sauci run --event pull_request --base BRANCH`: the build parameters that record
+    the checkout's branch as a pull request into BRANCH ({} for any other event)."""
+    if getattr(args, "event", "cli") != "pull_request":
+        return {}
+    from sauci.core.pull_requests import PullRequest, bad_branch_name
+    from sauci.exceptions import ConfigError
+
+    base = getattr(args, "base", None) or ""
+    if why := bad_branch_name(base):
+        raise ConfigError(f"--event pull_request needs --base BRANCH: {why}")
+    head = commit.ref.removeprefix("refs/heads/") if commit.ref else "HEAD"
+    return PullRequest(number=0, base=base, head=head).params()
+
+
 def load_for_run(
     args: argparse.Namespace,
     workspace: Path,
@@ -86,6 +106,8 @@ def load_for_run(
                 settings.max_build_cpus, settings.max_build_memory, machine=False
             ),
         )
+    import attrs
+
     branch = commit.ref.removeprefix("refs/heads/") if commit.ref else ""
     options = Options(
         job=getattr(args, "job", None),
@@ -99,12 +121,28 @@ def load_for_run(
         max_timeout=settings.max_timeout,
         workspace=workspace,
         shown_as=shown,
+        capabilities=capabilities,
     )
+    if getattr(args, "event", "cli") == "pull_request":  # as a server builds a pull request
+        from sauci.core.models import Build
+        from sauci.workflows.pull_context import merge_base, pull_github
+
+        build = Build(
+            id=0,
+            repo=str(workspace),
+            ref=commit.ref,
+            sha=commit.sha,
+            event="pull_request",
+            params=pull_request_params(args, commit),
+        )
+        base = merge_base(workspace, build)
+        options = attrs.evolve(
+            options,
+            github={**options.github, **pull_github(build), **({"before": base} if base else {})},
+        )
     pipeline = load_workflow(kind, workspace / file, options).pipeline
     if getattr(args, "event", "cli") == "cli":
         # `on:` says when a server builds; `sauci run` is asked to run it now.
-        import attrs
-
         from sauci.core.models import When
 
         steps = [attrs.evolve(step, when=When()) for step in pipeline.steps]

@@ -25,12 +25,15 @@ def validate_workflow(
     found = find_workflow(root, str(path.resolve().relative_to(root)))
     if found is None or found[0] == "native":
         return None
+    from sauci.cli._sandbox_check import pipeline_capabilities
+
     options = Options(
         job=getattr(args, "job", None),
         actions=action_commands(),
         max_timeout=settings.max_timeout,
         workspace=root,
         shown_as=str(path),
+        capabilities=pipeline_capabilities(args, settings),  # what `sauci run` checks too
     )
     try:
         loaded = load_workflow(found[0], path, options)

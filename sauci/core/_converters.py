@@ -8,7 +8,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["as_tuple", "frozen_map", "service_name_problem", "str_tuple"]
+__all__ = [
+    "RETRY_KINDS", "as_tuple", "frozen_map", "retry_kinds", "service_name_problem", "str_tuple",
+]  # fmt: skip
+
+# Step.retry_when: which failures are tried again (sauci.core.step_retry says what each is).
+RETRY_KINDS = ("exit", "timeout", "resource", "sandbox", "any")
 
 
 def frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -40,3 +45,12 @@ def service_name_problem(name: str) -> str | None:
             "starting and ending with a letter or digit"
         )
     return None
+
+
+def retry_kinds(value: Any) -> tuple[str, ...]:
+    """Step.retry_when as a tuple; ValueError naming a kind not in RETRY_KINDS."""
+    kinds = str_tuple(value)
+    for kind in kinds:
+        if kind not in RETRY_KINDS:
+            raise ValueError(f"retry_when: {kind!r} is not one of {', '.join(RETRY_KINDS)}")
+    return kinds

@@ -81,7 +81,8 @@ def step_env(
         SAUCI_WORKSPACE=str(workspace),
     )
     for key, value in build.params.items():
-        env[f"SAUCI_PARAM_{key.upper()}"] = value
+        # A pull request's SAUCI_PR_NUMBER, _BASE, _HEAD, ... (sauci.core.pull_requests) as is.
+        env[key if key.startswith("SAUCI_PR_") else f"SAUCI_PARAM_{key.upper()}"] = value
     env.update(pipeline.env)
     env.update(step.env)
     for name in step.secrets:
@@ -109,14 +110,34 @@ def _describe(result: StepResult) -> tuple[Status, str | None]:
     )
 
 
-def _should_retry(step: Step, result: StepResult, attempt: int) -> bool:
-    if result.ok or attempt > step.retries:
-        return False
-    if result.ended_by in (EndedBy.CANCELLED, EndedBy.LOG_LIMIT):
-        return False
-    if step.retry_on:
-        return result.exit_code in step.retry_on
-    return True
+def _attempt(
+    sandbox: Sandbox,
+    step: Step,
+    workspace: Path,
+    writer: LogWriter,
+    env: Mapping[str, str],
+    cancel: threading.Event,
+    label: str,
+    attempt: int,
+) -> tuple[StepResult | None, str | None]:
+    """One run of ``step`` and its ``after_run``: (its result, None when it
+    is not tried again, else why it is). A SandboxError is raised unless the
+    step retries those (``retry_when``)."""
+    from sauci.core.step_retry import retry_sandbox_error, should_retry
+
+    try:
+        result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
+    except SandboxError as exc:
+        if cancel.is_set() or not retry_sandbox_error(step, attempt):
+            raise
+        return None, f"the sandbox failed: {exc}"
+    if step.after_run:
+        from sauci.core.after_run import run_after
+
+        run_after(sandbox, step, workspace, writer, env, result, label)
+    if cancel.is_set() or not should_retry(step, result, attempt):
+        return result, None
+    return result, _describe(result)[1]
 
 
 def _writer(sink: LogSink) -> Callable[[str], None]:
@@ -233,8 +254,15 @@ class StepExecutor:
         cached: CacheState | None = None
         try:
             writer: LogWriter = sink
-            if step.matrix and entries is not None:
+            if (step.matrix or step.own_workspace) and entries is not None:
                 workspace = entries.make(step.name)
+            if step.artifacts_from:
+                from sauci.core.artifact_unpack import unpack_artifacts
+
+                unpack_artifacts(
+                    self.artifacts_dir, build, pipeline, step, workspace,
+                    earlier_uuid=self._reused_uuid(build),
+                )  # fmt: skip
             if step.download_artifacts:
                 from sauci.core.artifact_inputs import give_artifacts
 
@@ -265,11 +293,12 @@ class StepExecutor:
                 cached = skip_run(cached, step, workspace, env, _writer(sink), home, hidden)
             attempt = 1
             while cached is None or not cached.skipped:
-                result = sandbox.run(step, workspace, writer, env=env, cancel=cancel, label=label)
-                if not _should_retry(step, result, attempt) or cancel.is_set():
+                result, why = _attempt(
+                    sandbox, step, workspace, writer, env, cancel, label, attempt
+                )
+                if why is None:
                     break
                 attempt += 1
-                why = _describe(result)[1]
                 sink.write(
                     f"\nsauci: {why}; retrying (attempt {attempt} of {step.retries + 1})\n".encode()
                 )
@@ -309,7 +338,7 @@ class StepExecutor:
             reason = "; ".join(r for r in (reason, cached.note) if r)  # shown on the page
         if status is Status.PASSED or status is Status.FAILED:
             self._collect(build, step, workspace, secrets=masked)
-        if step.matrix and entries is not None:
+        if (step.matrix or step.own_workspace) and entries is not None:
             entries.release(workspace)  # collected: free the disk while others run
         return self._finish(
             build,

@@ -4,14 +4,17 @@ this machine's capacity now, by the policy of :mod:`sauci.core.placement`.
 A build's cost is read from its pipeline at its commit before it is claimed
 (its ``resources:``, else the largest step's, else the default); a pipeline
 that cannot be read costs the default, and its runner reports the problem
-when it runs it.
+when it runs it. The server's default is one slot's share of its capacity
+(capacity / ``max_builds``), so builds that declare nothing run
+``max_builds`` at once, as they did before costs existed.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sauci._logging import get_logger
@@ -21,36 +24,59 @@ from sauci.core.resources import DEFAULT_RESOURCES, Resources
 from sauci.exceptions import SauCIError
 from sauci.typing import Source, Store
 
-__all__ = ["CapacityClaims", "capacity_claims", "cost_from_source"]
+__all__ = ["CapacityClaims", "capacity_claims", "cost_from_source", "slot_share"]
 
 log = get_logger(__name__)
 
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 WAITING = "waiting:"  # prefix of the reason a queued build waits, for the page and CLI
 
 
-def cost_from_source(source_of: Callable[[str], Source]) -> Callable[[Build], Resources]:
-    """A build's declared cost, read from ``.sauci.yml`` at its commit."""
-    sources: dict[str, Source] = {}  # one per repository: finding its root costs git calls
+def cost_from_source(
+    source_of: Callable[[str], Source], default: Resources = DEFAULT_RESOURCES
+) -> Callable[[Sequence[Build]], list[Resources]]:
+    """The declared costs of some builds, read from ``.sauci.yml`` at their
+    commits; ``default`` for a build that declares none or cannot be read.
 
-    def cost(build: Build) -> Resources:
+    A commit's cost is read once (a commit does not change); a ref is
+    resolved once per call, so a queue of builds of one branch costs one
+    ``rev-parse`` and one read, not one of each per build."""
+    sources: dict[str, Source] = {}  # one per repository: finding its root costs git calls
+    by_commit: dict[tuple[str, str], Resources] = {}
+
+    def read(source: Source, sha: str) -> Resources:
         from sauci.core.pipeline import FILENAME, parse_pipeline
 
-        try:
-            source = sources.get(build.repo) or sources.setdefault(
-                build.repo, source_of(build.repo)
-            )
-            text = source.read_file(source.resolve(build.sha or build.ref or "HEAD"), FILENAME)
-            if text is None:
-                return DEFAULT_RESOURCES
-            pipeline = parse_pipeline(text, FILENAME)
-        except (SauCIError, ValueError):
-            return DEFAULT_RESOURCES
+        text = source.read_file(sha, FILENAME)
+        if text is None:
+            return default
+        pipeline = parse_pipeline(text, FILENAME)
         if pipeline.resources is not None:
             return pipeline.resources
         steps = [s.resources for s in pipeline.steps if s.resources is not None]
-        return max(steps, key=lambda r: (r.cpus, r.memory), default=DEFAULT_RESOURCES)
+        return max(steps, key=lambda r: (r.cpus, r.memory), default=default)
 
-    return cost
+    def costs(builds: Sequence[Build]) -> list[Resources]:
+        resolved: dict[tuple[str, str], str] = {}
+        found = []
+        for build in builds:
+            try:
+                source = sources.get(build.repo) or sources.setdefault(
+                    build.repo, source_of(build.repo)
+                )
+                wanted = (build.repo, build.sha or build.ref or "HEAD")
+                if wanted not in resolved:
+                    full = build.sha is not None and _FULL_SHA.fullmatch(build.sha)
+                    resolved[wanted] = build.sha if full else source.resolve(wanted[1])
+                commit = (build.repo, resolved[wanted])
+                if commit not in by_commit:
+                    by_commit[commit] = read(source, commit[1])
+                found.append(by_commit[commit])
+            except (SauCIError, ValueError):
+                found.append(default)
+        return found
+
+    return costs
 
 
 class CapacityClaims:
@@ -63,7 +89,7 @@ class CapacityClaims:
         name: str,
         capacity: Resources,
         max_builds: int,
-        cost_of: Callable[[Build], Resources],
+        cost_of: Callable[[Sequence[Build]], list[Resources]],
         hold_after: float = 1.0,
         starve_after: float = 30.0,
         clock: Callable[[], float] = time.time,
@@ -99,10 +125,11 @@ class CapacityClaims:
         queued = self.store.list_builds(status=Status.QUEUED, limit=200)
         for gone in [i for i in self._costs if i not in {b.id for b in queued}]:
             del self._costs[gone]
+        new = [build for build in queued if build.id not in self._costs]
+        if new:
+            self._costs.update(zip([b.id for b in new], self.cost_of(new), strict=True))
         waiting = []
         for build in queued:
-            if build.id not in self._costs:
-                self._costs[build.id] = self.cost_of(build)
             waiting.append(
                 WaitingBuild(
                     id=build.id,
@@ -157,13 +184,21 @@ def capacity_claims(
     store: Store, name: str, options: Any, sources: Callable[[str], Source]
 ) -> CapacityClaims:
     """The server's claims: ``options.capacity`` (None: this machine's),
-    ``options.max_builds`` as a cap on the count."""
+    ``options.max_builds`` as a cap on the count; a build that declares no
+    cost takes one slot's share of the capacity."""
     from sauci.core.resources import machine_capacity
 
+    capacity = getattr(options, "capacity", None) or machine_capacity()
     return CapacityClaims(
         store=store,
         name=name,
-        capacity=getattr(options, "capacity", None) or machine_capacity(),
+        capacity=capacity,
         max_builds=options.max_builds,
-        cost_of=cost_from_source(sources),
+        cost_of=cost_from_source(sources, slot_share(capacity, options.max_builds)),
     )
+
+
+def slot_share(capacity: Resources, max_builds: int) -> Resources:
+    """What a build that declares nothing costs: ``capacity / max_builds``."""
+    share = max(max_builds, 1)
+    return Resources(cpus=capacity.cpus / share, memory=max(capacity.memory // share, 1))

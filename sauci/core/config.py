@@ -74,6 +74,9 @@ class Settings:
     # local, the user's own checkout). "local" under a server is the
     # operator's explicit statement that every pusher is trusted.
     sandbox: str = attrs.field(default="", converter=lambda v: str(v).strip())
+    # The Docker sandbox's image for a step that names none (a GitHub job on
+    # the runner with services runs in it); "": such a step errors.
+    docker_image: str = ""
     # Sandboxes a pipeline step may ask for with `sandbox:`, besides the default.
     allowed_sandboxes: tuple[str, ...] = attrs.field(default=(), converter=_names)
     # Whether steps may reach the network (in sandboxes that can cut it). Off:

@@ -15,11 +15,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
+
 from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
 from sauci.core.conditions import condition_verdict
 from sauci.core.entry_workspaces import EntryWorkspaces
 from sauci.core.fail_fast import FailFastGroups
+from sauci.core.job_groups import BuildGroups, JobGroups
 from sauci.core.logsink import LogBudget
 from sauci.core.models import (
     DEFAULT_BUILD_LOG_LIMIT,
@@ -111,8 +114,11 @@ class Executor(StepExecutor):
         slots: SlotPool | None = None,
         unenforced: str = "error",
         cache_store: CacheStore | None = None,
+        job_groups: JobGroups | None = None,
     ) -> None:
         self.slots = slots
+        # Job-level concurrency groups across the builds this executor runs.
+        self.job_groups = job_groups if job_groups is not None else JobGroups()
         self.cache_store = cache_store  # step caches and pip/uv download caches
         self.unenforced = unenforced  # "error" or "warn": a limit the sandbox cannot enforce
         self.store = store
@@ -201,6 +207,7 @@ class Executor(StepExecutor):
         # Each matrix entry runs in its own copy of the workspace (deleted at the end).
         entries = EntryWorkspaces(workspace, build.id, ended=self._build_ended)
         groups = FailFastGroups()  # a workflow job's matrix entries stop together
+        held = BuildGroups(self.job_groups, build.id, build.repo)  # job concurrency
         workers = ThreadPoolExecutor(self.jobs, thread_name_prefix=f"sauci-b{build.id}")
         try:
             while True:
@@ -247,10 +254,22 @@ class Executor(StepExecutor):
                                 reason=f"skipped: needs {bad[0]!r}, which {runs[bad[0]].status.value}",
                             )
                             progressed = True
+                        elif (claim := held.check(steps[name])) is not None:
+                            if claim.replaced is not None:
+                                runs[name] = self._finish(
+                                    build, run, status=Status.CANCELLED, reason=claim.replaced
+                                )
+                                progressed = True
+                            elif claim.waiting != run.reason:  # the page says why it waits
+                                runs[name] = self.store.save_step(
+                                    attrs.evolve(run, reason=claim.waiting)
+                                )
                         elif len(running) < self.jobs and (
                             self.slots is None or self.slots.try_acquire(steps[name].weight)
                         ):
-                            token = threading.Event()
+                            token = held.token(name)
+                            if steps[name].concurrency is not None:
+                                run = attrs.evolve(run, reason=None)  # no longer waiting
                             running[name] = _Running(run, token)
                             started.add(name)
                             future = workers.submit(
@@ -296,6 +315,9 @@ class Executor(StepExecutor):
                         )
                     else:
                         final = outcome
+                    why = held.ended(final.name)
+                    if why is not None and final.status is Status.CANCELLED:
+                        final = self.store.save_step(attrs.evolve(final, reason=why))
                     runs[final.name] = final
                     if groups.ended(steps[final.name], final) is not None:
                         for other, r in running.items():
@@ -318,6 +340,7 @@ class Executor(StepExecutor):
             raise
         finally:
             workers.shutdown(wait=True)  # no step thread outlives the build
+            held.close()
             entries.close()
             self._build_ended(workspace)
         return [runs[s.name] for s in pipeline.steps]

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 from sauci._logging import get_logger
 from sauci.core._log_delivery import StoreDelivery
 from sauci.core.logbudget import LogBudget, format_size
+from sauci.core.logcheck import LogChecksum
 from sauci.core.logfollow import LogFollower, follow, read_timestamps
 from sauci.core.logmask import MASK, MIN_SECRET_LENGTH, SecretMasker
 from sauci.core.models import DEFAULT_LOG_LIMIT
@@ -121,6 +122,7 @@ class LogSink(StoreDelivery):
             self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
         )
         self._offset = os.fstat(self._fd).st_size  # file offset of the next byte
+        self._checksum = LogChecksum(self.path, self._offset)  # sealed beside it at close
         # The timestamps sidecar is made at the first write: a silent step
         # (a file creation costs ~0.25 ms here) has none, which readers take
         # as "no timestamps".
@@ -208,6 +210,7 @@ class LogSink(StoreDelivery):
             self._wait_for_store()
             os.close(self._fd)
             self._fd = None
+            self._checksum.seal(self.path)
             if self._ts is not None:
                 with contextlib.suppress(OSError):  # a full disk: the times only
                     self._ts.close()
@@ -269,9 +272,11 @@ class LogSink(StoreDelivery):
         except OSError:
             # A full disk: what did reach the file is the log, and the store
             # gets it too; the error ends the step (its log cannot be kept).
+            self._checksum.valid = False
             if done:
                 self._to_store([b"".join(pieces)[:done]], done)
             raise
+        self._checksum.update(pieces)
         self._to_store(pieces, size)
 
     def _to_store(self, pieces: list[bytes | memoryview], size: int) -> None:

@@ -15,7 +15,7 @@ from uuid import uuid4
 
 import attrs
 
-from sauci.core._converters import as_tuple
+from sauci.core._converters import RETRY_KINDS, as_tuple, retry_kinds
 from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import str_tuple as _str_tuple
 from sauci.core.pipeline_parts import Cache, Condition, Schedule, Service
@@ -23,10 +23,12 @@ from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.core.resources import Resources
 
 __all__ = [
+    "DEFAULT_AFTER_TIMEOUT",
     "DEFAULT_BUILD_LOG_LIMIT",
     "DEFAULT_LOG_LIMIT",
     "DEFAULT_SHELL",
     "DEFAULT_TIMEOUT",
+    "RETRY_KINDS",
     "Artifact",
     "Build",
     "BuildOutcome",
@@ -54,6 +56,7 @@ DEFAULT_TIMEOUT = 3600.0
 DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
 DEFAULT_LOG_LIMIT = 100 * 1024 * 1024  # one step's log
 DEFAULT_BUILD_LOG_LIMIT = 1024 * 1024 * 1024  # all the logs of one build, every step together
+DEFAULT_AFTER_TIMEOUT = 300.0  # Step.after_run's own limit (GitLab's after_script: 5 minutes)
 
 
 class Status(enum.StrEnum):
@@ -158,6 +161,8 @@ class Step:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     retry_on: tuple[int, ...] = attrs.field(default=(), converter=as_tuple)  # empty: any failure
+    # Kinds of failure tried again (RETRY_KINDS, or'ed with retry_on): sauci.core.step_retry.
+    retry_when: tuple[str, ...] = attrs.field(default=(), converter=retry_kinds)
     allow_failure: bool = False
     when: When = attrs.field(factory=When)
     artifacts: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
@@ -182,6 +187,17 @@ class Step:
     # Before it runs, the artifacts kept by the steps it needs (directly or
     # not) are copied into its workspace (sauci.core.artifact_inputs).
     download_artifacts: bool = False
+    # Artifacts of these ancestors copied in at their paths first (sauci.core.artifact_unpack).
+    artifacts_from: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    own_workspace: bool = False  # runs in its own copy, as a matrix entry (entry_workspaces)
+    # Run after each attempt however it ended, never changing its status (sauci.core.after_run).
+    after_run: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    after_timeout: float = attrs.field(
+        default=DEFAULT_AFTER_TIMEOUT, validator=attrs.validators.gt(0)
+    )
+    # (group, cancel-in-progress): one running and one waiting step per group
+    # across the builds an executor runs (sauci.core.job_groups).
+    concurrency: tuple[str, bool] | None = None
 
     def script(self) -> str:
         """The commands joined into one script for the shell."""

@@ -20,11 +20,12 @@ from sauci.core.cache_store import CacheStore
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.executor import BuildObserver, Executor, SlotPool, build_status
+from sauci.core.journal import BuildJournals, journal_dir
 from sauci.core.models import Build, BuildOutcome, BuildRequest, Pipeline, Status, StepRun
 from sauci.core.rerun import RERUN_STEP_PARAM, reusable_steps
 from sauci.core.resources import build_maximum
 from sauci.core.secrets import Secrets
-from sauci.core.store_retry import RetryingStore
+from sauci.core.store_retry import RetryingStore, StoreUnavailableError
 from sauci.core.undelivered import deliver_pending, note_undelivered
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
@@ -80,9 +81,12 @@ class LocalRunner:
         # problem at its key (sauci.core.demands), unless the settings say "warn".
         self.capabilities = capabilities if self.settings.unenforced_limits == "error" else None
         self.name = name or f"local-{os.getpid()}"
+        # Each write of a build goes to its journal on disk first (sauci.core.journal).
+        self.journals = BuildJournals(journal_dir(self.settings.data_dir))
+        self._journaled = self.journals.wrap(store)
         self.executor = Executor(
             # Step records and log chunks wait out a short outage (sauci.core.store_retry).
-            store=RetryingStore(store, deadline=self.store_retry),
+            store=RetryingStore(self.journals.wrap(store), deadline=self.store_retry),
             sandbox=sandbox,
             sandboxes=sandboxes,
             load_sandbox=load_sandbox,
@@ -231,6 +235,17 @@ class LocalRunner:
         *,
         reuse: Mapping[str, StepRun] | None = None,
     ) -> Build:
+        with self.journals.open(build):
+            return self._execute_journaled(build, pipeline, workspace, reuse=reuse)
+
+    def _execute_journaled(
+        self,
+        build: Build,
+        pipeline: Pipeline,
+        workspace: Path,
+        *,
+        reuse: Mapping[str, StepRun] | None = None,
+    ) -> Build:
         cancel = threading.Event()
         with self._lock:
             self._cancels[build.id] = cancel
@@ -257,6 +272,7 @@ class LocalRunner:
         delivered when the store is back, sauci.core.undelivered), then recorded
         if the store answers now."""
         reason = f"store unavailable: {exc}; the logs are on disk and are delivered when it is back"
+        self.journals.end(build.id)  # what it still owes is replayed with the note
         note_undelivered(self.settings.data_dir, build, worker=self.name, reason=reason)
         deliver_pending(self.store, self.settings.data_dir)  # when the store is back already
         try:  # one try: the deadline has passed already
@@ -274,12 +290,15 @@ class LocalRunner:
         when it does not (a server declared its worker lost meanwhile), the
         verdict already recorded stands and this result is dropped.
         """
+        if owed := self.journals.owed(build.id, self.store):  # never better than its data
+            why = f"{owed} writes of its journal are not in the store"
+            return self._end_unavailable(build, StoreUnavailableError(why))
         finished_at = time.time()
         deadline = time.monotonic() + self.store_retry
         delay = 0.2
         while True:
             try:
-                final = self.store.finish_build(
+                final = self._journaled.finish_build(
                     build.id, self.name, status=status, reason=reason, finished_at=finished_at
                 )
                 if final is None:

@@ -192,6 +192,9 @@ class Server:
         swept = self.sweep()
         if swept:
             log.warning("leftover_steps_ended", cgroups=len(swept))
+        from sauci.core.journal import replay_journals
+
+        replay_journals(self.store, self.settings.data_dir)  # steps keep the ends they had
         requeued = []
         for build in self.store.list_builds(status=Status.RUNNING, limit=1000):
             if not owner_is_gone(build.claimed_by, self.host):

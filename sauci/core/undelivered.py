@@ -9,6 +9,9 @@ start) sends the store, for each noted build, the bytes of each step's log
 file the store does not have, ends the steps still "running" and the build
 itself if its end was not recorded, and then removes the note. A note stays
 until all of that succeeds, so nothing is lost while the store is still down.
+The builds' journals (:mod:`sauci.core.journal`: step ends, test results,
+artifacts, a build's end) are replayed first, so that a step keeps the end it
+really had; a note waits while its build's journal is still on disk.
 
 A worker notes each build it runs in ``<data>/running/`` (:func:`note_running`)
 and removes the note when the build ends. A note still there when the next
@@ -28,6 +31,7 @@ from typing import Any
 import attrs
 
 from sauci._logging import get_logger
+from sauci.core.journal import journal_dir, replay_journals
 from sauci.core.models import Build, Status
 from sauci.exceptions import NotFoundError, SauCIError
 
@@ -163,7 +167,10 @@ def deliver_pending(store: Any, data_dir: Path) -> int:
     """Deliver what every note in ``data_dir`` owes the store; returns the
     number of notes done (removed). A store still down leaves the notes."""
     done = 0
+    replay_journals(store, data_dir)
     for path in pending_notes(data_dir):
+        if (journal_dir(data_dir) / f"{path.stem}.jsonl").exists():
+            continue  # its journal first: the store is still away, or its build runs
         try:
             note = json.loads(path.read_text())
             sent = _deliver_one(store, note)

@@ -228,9 +228,12 @@ def readiness(
     if "store" in checks:
         results["store"] = check_store(store, timeout=store_timeout)
         if results["store"] and data_dir is not None:
+            from sauci.core.journal import pending_journals
             from sauci.core.undelivered import pending_notes
 
-            waiting = len(pending_notes(data_dir))
+            # Builds noted undelivered, and builds whose journal owes the store.
+            owing = pending_notes(data_dir) + pending_journals(data_dir)
+            waiting = len({path.stem for path in owing})
             if waiting:  # what the outage holds back, delivered when the store is back
                 results["store"] += f"; the data of {waiting} build(s) waits on disk"
     if "scheduler" in checks:

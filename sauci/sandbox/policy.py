@@ -185,7 +185,11 @@ def _make(name: str, settings: Settings, *, cgroup_prefix: str) -> Sandbox:
     except PluginError as exc:
         raise SandboxError(str(exc)) from exc
     if name == "docker":  # its containers are labelled as this server's, to be swept
-        return cls(grace=settings.grace, owner=cgroup_prefix.rstrip("-"))
+        return cls(
+            grace=settings.grace,
+            owner=cgroup_prefix.rstrip("-"),
+            image=settings.docker_image or None,
+        )
     try:
         return cls(grace=settings.grace)
     except TypeError:  # a plugin that takes no grace

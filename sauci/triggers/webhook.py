@@ -21,6 +21,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
+from sauci.triggers._pull_payloads import PULL_EVENTS, PayloadError, pull_request_build
 from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name
 
 __all__ = ["MAX_WEBHOOK_BODY", "WebhookResult", "handle_webhook"]
@@ -86,19 +87,30 @@ def handle_webhook(
         _authenticate(provider, lower, body, secret=secret, token=token)
         delivery = lower.get(_DELIVERY_HEADER[provider], "").strip()
         event = lower[_EVENT_HEADER[provider]].strip()
-        if event not in _PUSH_EVENTS[provider]:
+        if event in PULL_EVENTS[provider]:  # sauci.triggers._pull_payloads
+            try:
+                request = pull_request_build(provider, _payload(lower, body))
+            except PayloadError as exc:
+                raise _Reject(400, str(exc)) from None
+            if isinstance(request, str):
+                return WebhookResult(
+                    status=200, message=request, provider=provider, delivery=delivery
+                )
+        elif event not in _PUSH_EVENTS[provider]:
             what = "ping received" if event == "ping" else f"event {event!r} ignored"
             return WebhookResult(status=200, message=what, provider=provider, delivery=delivery)
-        payload = _payload(lower, body)
-        request = _PARSERS[provider](payload)
-        if request is None:
-            ref = payload.get("ref")
-            return WebhookResult(
-                status=200,
-                message=f"deletion of {ref} ignored",
-                provider=provider,
-                delivery=delivery,
-            )
+        else:
+            payload = _payload(lower, body)
+            parsed = _PARSERS[provider](payload)
+            if parsed is None:
+                ref = payload.get("ref")
+                return WebhookResult(
+                    status=200,
+                    message=f"deletion of {ref} ignored",
+                    provider=provider,
+                    delivery=delivery,
+                )
+            request = parsed
         refused = accept(request)
         if refused:
             log.info("webhook_not_acted_on", provider=provider, delivery=delivery, reason=refused)
@@ -119,7 +131,9 @@ def handle_webhook(
                     provider=provider,
                     delivery=delivery,
                 )
-        log.info("webhook_push", provider=provider, delivery=delivery, repo=request.repo)
+        log.info(
+            "webhook_push", provider=provider, delivery=delivery, repo=request.repo, event=event
+        )
         return WebhookResult(
             status=202,
             message=f"queued {request.ref} at {request.sha[:12]}",

@@ -18,10 +18,12 @@ from typing import Any
 
 from sauci._logging import get_logger
 from sauci.core.models import Build, Status
+from sauci.core.pull_requests import user_params
 from sauci.core.scheduler import Scheduler
 from sauci.exceptions import SauCIError
 from sauci.typing import Store
 from sauci.workflows._lookup import pick_github_workflow
+from sauci.workflows.pull_context import pull_github
 
 __all__ = ["ConcurrencyGate", "pick_github_workflow"]
 
@@ -69,8 +71,9 @@ class ConcurrencyGate:
             "sha": build.sha,
             "repository": Path(build.repo).name,
             "run_id": str(build.id),
+            **pull_github(build),  # `github.head_ref || github.run_id`, the usual PR group
         }
-        settings = Settings(file=found[0], github=github, inputs=dict(build.params))
+        settings = Settings(file=found[0], github=github, inputs=user_params(build.params))
         return plan_github(found[1], settings).concurrency
 
     def refresh(self) -> None:

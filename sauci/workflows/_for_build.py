@@ -23,12 +23,20 @@ from sauci.exceptions import ConfigError
 
 __all__ = ["action_commands", "load_for_build", "workflow_schedules"]
 
-_EVENTS = {"push": "push", "webhook": "push", "manual": "workflow_dispatch", "cron": "schedule"}
+_EVENTS = {
+    "push": "push",
+    "webhook": "push",
+    "manual": "workflow_dispatch",
+    "cron": "schedule",
+    "pull_request": "pull_request",
+}
 
 
 def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
     """The pipeline the build runs, checked against the server's ``policy``."""
+    from sauci.core.pull_requests import user_params
     from sauci.workflows._lookup import Options, find_workflow, load_workflow
+    from sauci.workflows.pull_context import merge_base, pull_github
 
     found = find_workflow(workspace)
     if found is None or found[0] == "native":
@@ -47,10 +55,15 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
             "actor": build.pusher or build.author,
             "before": build.old_sha,  # the push's old sha: the changed files (paths filters)
             "message": build.message,
-            "inputs": dict(build.params),  # workflow_dispatch inputs: `sauci trigger --param`
+            "inputs": user_params(build.params),  # workflow_dispatch: `sauci trigger --param`
+            # A pull request: its branches and number; its changed files are those
+            # since the merge base with its base branch.
+            **pull_github(build),
+            **({"before": base} if (base := merge_base(workspace, build)) else {}),
         },
         actions=action_commands(),
         max_timeout=policy.get("max_timeout"),
+        capabilities=policy.get("capabilities"),
         workspace=workspace,
         shown_as=os.path.relpath(path, workspace),
     )

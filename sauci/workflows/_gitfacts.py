@@ -16,7 +16,7 @@ import re
 import subprocess
 from pathlib import Path
 
-__all__ = ["commit_facts", "default_branch"]
+__all__ = ["commit_facts", "default_branch", "git_merge_base"]
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 _ZERO = re.compile(r"0+")
@@ -54,6 +54,18 @@ def commit_facts(
             paths = [p.decode("utf-8", "replace") for p in names.split(b"\0") if p]
             changed = tuple(paths) if len(paths) <= _MAX_FILES else None
     return message, changed
+
+
+def git_merge_base(workspace: Path, base: str, sha: str) -> str | None:
+    """The merge base of ``base`` (a sha or a full ref name) and commit ``sha``; None
+    when unknown. Never an option: ``base`` must be hex or start with ``refs/``."""
+    if not (workspace / ".git").exists() or not _SHA.fullmatch(sha):
+        return None
+    if not (_SHA.fullmatch(base) or base.startswith("refs/")):
+        return None
+    found = _git(workspace, "merge-base", base, sha)
+    text = found.decode("ascii", "replace").strip() if found else ""
+    return text if _SHA.fullmatch(text) else None
 
 
 def default_branch(workspace: Path) -> str | None:

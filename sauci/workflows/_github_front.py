@@ -25,6 +25,7 @@ def load_github(path: Path, text: str, options: Options) -> Loaded:
         path=options.path,
         changed_files=options.changed_files,
         inputs=dict(options.github.get("inputs") or {}),
+        capabilities=options.capabilities,
     )
     plan = plan_github(text, settings)
     if plan.has_path_filters and settings.changed_files is None and options.github.get("before"):

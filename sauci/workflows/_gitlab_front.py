@@ -31,13 +31,35 @@ def load_gitlab_front(path: Path, text: str, options: Options) -> Loaded:
         project=str(build.get("repository") or workspace.name),
         before=str(build.get("before") or ""),
         message=str(build.get("message") or ""),
+        merge_request=_merge_request(build),
     )
     plan = plan_gitlab(
-        path, text, context=context, max_timeout=options.max_timeout, shown_as=options.shown_as
-    )
+        path, text, context=context, max_timeout=options.max_timeout, shown_as=options.shown_as,
+        capabilities=options.capabilities,
+    )  # fmt: skip
     if options.job:
         plan = _only_job(plan, options.job, options.shown_as or str(path))
     return Loaded(pipeline=plan.pipeline, kind="gitlab", path=path, plan=plan_text(plan))
+
+
+def _merge_request(build: dict[str, object]) -> dict[str, str] | None:
+    """A pull-request build's CI_MERGE_REQUEST_* variables (see sauci.workflows.pull_context)."""
+    if build.get("event_name") != "pull_request":
+        return None
+    from sauci.core.pull_requests import PullRequest
+    from sauci.workflows.pull_context import pull_request_variables
+
+    event = build.get("event")
+    pull = event.get("pull_request") if isinstance(event, dict) else None
+    pull = pull if isinstance(pull, dict) else {}
+    number = pull.get("number")
+    pr = PullRequest(
+        number=number if isinstance(number, int) and number >= 0 else 0,
+        base=str(build.get("base_ref") or ""),
+        head=str(build.get("head_ref") or ""),
+        title=str(pull.get("title") or ""),
+    )
+    return pull_request_variables(pr, str(build.get("before") or ""))
 
 
 def _only_job(plan: GitLabPlan, job: str, shown: str) -> GitLabPlan:

@@ -46,6 +46,9 @@ class Options:
     path: str | None = None  # PATH to look for interpreters on (default: this process's)
     # The files the build's push changed (GitHub's on.push.paths); None: not known.
     changed_files: tuple[str, ...] | None = None
+    # What the sandbox that will run it can do (sauci.core.demands.SandboxCapabilities):
+    # an image or services it cannot run are problems at file:line:col. None: unchecked.
+    capabilities: Any = None
 
 
 @attrs.frozen(kw_only=True)

@@ -45,7 +45,7 @@ def test_builds_are_claimed_by_declared_cost_and_a_waiting_one_says_why() -> Non
         name=local.name,
         capacity=Resources(cpus=2.5, memory=8 * GIB),
         max_builds=8,
-        cost_of=lambda b: costs[b.repo],
+        cost_of=lambda builds: [costs[b.repo] for b in builds],
         hold_after=60,
     )
     runner = ThreadedRunner(local=local, max_builds=8, claims=claims)  # type: ignore[arg-type]
@@ -94,9 +94,9 @@ def test_a_build_costs_what_its_pipeline_declares_at_its_commit(tmp_path) -> Non
     cost = cost_from_source(git_sources(Settings(data_dir=tmp_path / "data")))
     first = subprocess.run([*git, "rev-parse", "HEAD~1"], capture_output=True, text=True).stdout
     build = MemoryStore().create_build(BuildRequest(repo=str(repo), sha=first.strip()))
-    assert Resources(cpus=1.5, memory=3 * GIB) == cost(build)
+    assert [Resources(cpus=1.5, memory=3 * GIB)] == cost([build])
     broken = MemoryStore().create_build(BuildRequest(repo=str(repo), ref="refs/heads/main"))
-    assert DEFAULT_RESOURCES == cost(broken)  # its runner reports the problem when it runs
+    assert [DEFAULT_RESOURCES] == cost([broken])  # its runner reports the problem when it runs
 
 
 def test_sauci_status_shows_the_server_capacity_and_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -119,3 +119,33 @@ def test_sauci_status_shows_the_server_capacity_and_use(tmp_path) -> None:  # ty
         env={**os.environ, "SAUCI_DATA_DIR": str(data), "SAUCI_STORE": ""},
     )
     assert "capacity: 1.5/2 CPUs, 1.0/4.0 GiB in use" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_builds_that_declare_nothing_run_max_builds_at_once_on_a_small_machine(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Four undeclared builds on two CPUs with --max-builds 4 all start: the
+    default cost is one slot's share, not one CPU (which ran only two)."""
+    import subprocess
+    import types
+
+    from sauci.app import git_sources
+    from sauci.core.capacity import capacity_claims, slot_share
+    from sauci.core.config import Settings
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@e", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    (repo / ".sauci.yml").write_text("steps:\n  - {name: a, run: 'true'}\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    store = MemoryStore()
+    builds = [
+        store.create_build(BuildRequest(repo=str(repo), ref=f"refs/heads/b{i}")) for i in range(5)
+    ]
+    options = types.SimpleNamespace(capacity=Resources(cpus=2, memory=8 * GIB), max_builds=4)
+    claims = capacity_claims(
+        store, "serve:test:1", options, git_sources(Settings(data_dir=tmp_path / "data"))
+    )
+    assert Resources(cpus=0.5, memory=2 * GIB) == slot_share(options.capacity, 4)
+    assert [b.id for b in builds[:4]] == [b.id for b in claims.claim()]
+    assert store.get_build(builds[4].id).reason == "waiting: every worker runs its --max-builds"

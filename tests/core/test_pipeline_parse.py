@@ -401,7 +401,7 @@ def test_when_problems() -> None:
             1,
             37,
             "'events' of 'when' in step 'a': unknown event 'psuh'; did you mean 'push'? "
-            "(events are cli, cron, manual, push, rerun, tag, webhook)",
+            "(events are cli, cron, manual, pull_request, push, rerun, tag, webhook)",
         ),
         (1, 44, "unknown key 'brnches' in 'when' in step 'a'; did you mean 'branches'?"),
     ]

@@ -3,15 +3,12 @@
 image's python3 and SauCI's expressions mounted read-only, and reaches its
 service by the service's id as host name.
 
-The image with a Python is the Debian minbase image plus the host's
-Python 3.11 (Debian 12's, like the image), its standard library and the
-one library it needs that minbase lacks (libexpat), copied in by a build.
+The image with a Python is conftest.py's ``python_image``.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -24,7 +21,6 @@ from sauci.testing.sandbox import MemoryLog
 from sauci.workflows.github import Settings, plan_github
 
 OWNER = "sauci-test-gha-container"
-PYTHON_IMAGE = "sauci-test/debian-python:bookworm"
 
 WORKFLOW = """\
 on: push
@@ -53,61 +49,6 @@ jobs:
           print("service says", body.decode().strip(), "to", "${{ steps.where.outputs.os }}", os.environ["FROM_CONTAINER"])
       - run: exit 3
 """
-
-
-def _python_context() -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        dockerfile = (
-            b"FROM sauci-test/debian-minbase:bookworm\n"
-            b"COPY python3.11 /usr/bin/python3.11\n"
-            b"COPY libexpat.so.1 /usr/lib/x86_64-linux-gnu/libexpat.so.1\n"
-            b"COPY lib /usr/lib/python3.11\n"
-            b"RUN ln -s python3.11 /usr/bin/python3\n"
-        )
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-        tar.add(os.path.realpath("/usr/bin/python3.11"), "python3.11")
-        tar.add(os.path.realpath("/lib/x86_64-linux-gnu/libexpat.so.1"), "libexpat.so.1")
-        skip = {
-            "test",
-            "idlelib",
-            "tkinter",
-            "ensurepip",
-            "lib2to3",
-            "__pycache__",
-            "config-3.11-x86_64-linux-gnu",
-        }
-
-        def keep(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
-            return None if skip & set(Path(member.name).parts) else member
-
-        tar.add("/usr/lib/python3.11", "lib", filter=keep)
-    return out.getvalue()
-
-
-@pytest.fixture(scope="session")
-def python_image(dockerd: str, debian_image: str) -> str:
-    import docker
-
-    if (
-        not Path("/usr/bin/python3.11").exists()
-        or not Path("/lib/x86_64-linux-gnu/libexpat.so.1").exists()
-    ):
-        pytest.skip("needs the host's Debian 12 python3.11 to copy into the image")
-    api = docker.APIClient(base_url=dockerd, version="auto", timeout=600)
-    for _ in api.build(
-        fileobj=io.BytesIO(_python_context()),
-        custom_context=True,
-        tag=PYTHON_IMAGE,
-        network_mode="none",
-        rm=True,
-        decode=True,
-    ):
-        pass
-    api.inspect_image(PYTHON_IMAGE)  # raises when the build failed
-    return PYTHON_IMAGE
 
 
 @pytest.fixture(scope="session")

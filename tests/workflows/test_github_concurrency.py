@@ -160,12 +160,12 @@ def test_the_server_cancels_the_running_build_for_a_newer_push(tmp_path):
         server.stop(timeout=10)
 
 
-def test_job_level_concurrency_is_named_as_not_enforced():
+def test_job_level_concurrency_is_planned_beside_the_workflows():
     from sauci.workflows.github import Settings, plan_github
 
     text = WORKFLOW.format(cancel="false", run="echo").replace(
         "    runs-on: ubuntu-latest\n", "    runs-on: ubuntu-latest\n    concurrency: deploy\n"
     )
     plan = plan_github(text, Settings(file="ci.yml")).text()
-    assert "note: job concurrency: not enforced" in plan
+    assert "note: concurrency: group 'deploy': waits for a running one" in plan
     assert "note: concurrency: group 'CI-refs/heads/main': a newer build waits" in plan

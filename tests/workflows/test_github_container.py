@@ -49,12 +49,29 @@ def test_container_and_services_become_the_steps_image_and_services() -> None:
     assert (redis.image, redis.ready) == ("redis:7", None)
 
 
-def test_a_job_on_the_runner_with_services_keeps_its_python_and_gets_the_library() -> None:
+def test_a_job_on_the_runner_with_services_runs_in_the_default_images_python() -> None:
+    """Services run on Docker, so the job does too, in the sandbox's default
+    image: its driver is that image's python3, checked first."""
     step = plan("    services:\n      redis:\n        image: redis:7").pipeline.steps[0]
     assert step.image is None and step.env["SAUCI_LIBRARY"] == "1"
-    assert step.shell[0] != "sh"
+    assert step.shell[:2] == ("sh", "-c") and "default image" in step.shell[2]
     plain = plan("").pipeline.steps[0]
     assert "SAUCI_LIBRARY" not in plain.env
+    assert plain.shell[0] != "sh"  # the runner's own python
+
+
+def test_services_the_sandbox_cannot_run_are_named_at_their_key() -> None:
+    from sauci.app.sandboxes import sandbox_capabilities
+    from sauci.exceptions import PipelineError
+
+    text = JOB.format(extra="    services:\n      redis:\n        image: redis:7")
+    text = text.replace("  test:", "  test:\n    strategy: {matrix: {n: [1, 2]}}")
+    with pytest.raises(PipelineError) as caught:
+        plan_github(text, Settings(file="ci.yml", capabilities=sandbox_capabilities("local")))
+    assert [str(p) for p in caught.value.problems] == [  # once for the job, not per entry
+        "ci.yml:7:7: sandbox 'local' cannot run services (job 'test'): use --sandbox docker"
+    ]
+    assert plan_github(text, Settings(capabilities=sandbox_capabilities("docker"))).pipeline
 
 
 @pytest.mark.parametrize(

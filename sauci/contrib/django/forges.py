@@ -1,8 +1,9 @@
 """Links to a build's commit, branch and compare view on the forge that hosts its
 repository, from the ``FORGES`` setting: repository location (exact, or an
 fnmatch pattern) -> ``"github:<url>"``, ``"gitlab:<url>"``, ``"gitea:<url>"``
-or a dict of templates ``{"commit": ..., "branch": ..., "compare": ...}``
-with ``{url}``, ``{name}``, ``{sha}``, ``{old_sha}`` and ``{branch}``.
+or a dict of templates ``{"commit": ..., "branch": ..., "compare": ..., "pull": ...}``
+with ``{url}``, ``{name}``, ``{sha}``, ``{old_sha}``, ``{branch}`` and a pull
+request's ``{number}``.
 
 Values from pushes go in URL-quoted (a branch keeps its ``/``), and a SHA only
 when it is hexadecimal; a link that does not come out as http(s) is dropped.
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sauci.core.models import Build
+from sauci.core.pull_requests import build_pull_request
 
 __all__ = ["FORMS", "forge_links", "valid_forge"]
 
@@ -25,21 +27,24 @@ FORMS: dict[str, dict[str, str]] = {
         "commit": "{url}/commit/{sha}",
         "branch": "{url}/tree/{branch}",
         "compare": "{url}/compare/{old_sha}...{sha}",
+        "pull": "{url}/pull/{number}",
     },
     "gitlab": {
         "commit": "{url}/-/commit/{sha}",
         "branch": "{url}/-/tree/{branch}",
         "compare": "{url}/-/compare/{old_sha}...{sha}",
+        "pull": "{url}/-/merge_requests/{number}",
     },
     "gitea": {
         "commit": "{url}/commit/{sha}",
         "branch": "{url}/src/branch/{branch}",
         "compare": "{url}/compare/{old_sha}...{sha}",
+        "pull": "{url}/pulls/{number}",
     },
 }
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 _HTTP = re.compile(r"https?://[^\s\"'<>]+", re.I)
-_KEYS = {"commit", "branch", "compare"}
+_KEYS = {"commit", "branch", "compare", "pull"}
 
 
 def valid_forge(value: Any) -> bool:
@@ -85,6 +90,8 @@ def forge_links(forges: Mapping[str, Any], build: Build) -> dict[str, str]:
         fields["old_sha"] = build.old_sha
     if build.ref.startswith("refs/heads/"):
         fields["branch"] = quote(build.branch, safe="/")
+    if (pr := build_pull_request(build)) is not None and pr.number:
+        fields["number"] = str(pr.number)  # a pull (merge) request's page
     links = {}
     for key, template in templates.items():
         try:

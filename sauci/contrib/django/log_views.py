@@ -86,6 +86,8 @@ def log_page(request: HttpRequest, build_id: int, step: str) -> HttpResponse:
             failed=run.status.value in ("failed", "errored"),
             # The .ts sidecar sits next to a log file; a log only in the store has none.
             timestamps_available=source.path is not None,
+            # The log file on disk no longer matches its step's log (sauci.core.logfile).
+            log_problem=source.problem,
         ),
     )
 

@@ -34,9 +34,12 @@ class LogSource:
         self.store = store
         self.build_id = step.build_id
         self.step = step.name
-        from sauci.core.logfile import trusted_log_file
+        from sauci.core.logfile import check_log_file
 
-        self.path = trusted_log_file(store, step)
+        check = check_log_file(store, step)
+        self.path = check.path
+        # What the page must say about the file on disk (it no longer matches).
+        self.problem = check.problem
         self.key: Any = (
             str(self.path) if self.path else ("store", repr(store), self.build_id, self.step)
         )

@@ -78,6 +78,8 @@ def _step(step: Step) -> dict[str, Any]:
         out["retries"] = step.retries
     if step.retry_on:
         out["retry_on"] = list(step.retry_on)
+    if step.retry_when:
+        out["retry_when"] = list(step.retry_when)
     if step.allow_failure:
         out["allow_failure"] = True
     when: dict[str, list[str]] = {}

@@ -45,6 +45,7 @@ STEP_KEYS = (
     "resources",
     "retries",
     "retry_on",
+    "retry_when",
     "run",
     "sandbox",
     "secrets",
@@ -56,7 +57,7 @@ STEP_KEYS = (
     "workdir",
 )
 SERVICE_KEYS = ("command", "env", "image", "name", "ready", "ready_timeout")
-EVENTS = ("cli", "cron", "manual", "push", "rerun", "tag", "webhook")
+EVENTS = ("cli", "cron", "manual", "pull_request", "push", "rerun", "tag", "webhook")
 
 # An absolute ceiling whatever max_timeout says: beyond it, timers in the
 # sandboxes overflow (threading.Timer(1e300) raises OverflowError).

@@ -146,6 +146,17 @@ class StepKeyReader(ValueReader):
         if None not in codes:
             spec.fields["retry_on"] = tuple(codes)
 
+    def _retry_when(self, spec: StepSpec, what: str, node: Node) -> None:
+        from sauci.core.models import RETRY_KINDS
+
+        kinds = self.chk.texts(node, what, "a kind of failure")
+        if kinds is not None and self.chk.all_valid(
+            kinds,
+            lambda kind: None if kind in RETRY_KINDS else f"one of {', '.join(RETRY_KINDS)}",
+            lambda kind, fault: f"{what}: {kind!r} is not {fault}",
+        ):
+            spec.fields["retry_when"] = tuple(kind for kind, _ in kinds)
+
     def _allow_failure(self, spec: StepSpec, what: str, node: Node) -> None:
         _keep(spec, "allow_failure", self.chk.boolean(node, what))
 
@@ -364,6 +375,7 @@ STEP_HANDLERS: dict[str, _Handler] = {
     "resources": StepKeyReader._resources,
     "retries": StepKeyReader._retries,
     "retry_on": StepKeyReader._retry_on,
+    "retry_when": StepKeyReader._retry_when,
     "run": StepKeyReader._run,
     "sandbox": StepKeyReader._sandbox,
     "secrets": StepKeyReader._secrets,

@@ -32,15 +32,18 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _NOT_SUPPORTED = ("volumes", "credentials", "entrypoint")
 
-# The driver's interpreter in a job container: the image's python3, checked
-# first so that an image without one says so (and which image) instead of
-# "not found".
+# The driver's interpreter in a job container (or, for a job on the runner
+# with services, in the Docker sandbox's default image): the image's
+# python3, checked first so that an image without one says so (and which
+# image) instead of "not found".
 _CHECK = (
-    'p=$(command -v python3) || { echo "sauci: the job container image $SAUCI_JOB_IMAGE '
-    'has no python3; a container job needs Python 3.10 or later in its image" >&2; exit 127; }; '
-    '"$p" -c "import sys; sys.exit(sys.version_info < (3, 10))" || { echo "sauci: the job '
-    "container image $SAUCI_JOB_IMAGE has $($p -V 2>&1); a container job needs Python 3.10 "
-    'or later" >&2; exit 127; }; exec "$p" -I -c "$0" "$1"'
+    'if [ -n "$SAUCI_JOB_IMAGE" ]; then w="the job container image $SAUCI_JOB_IMAGE"; '
+    'else w="the sandbox\'s default image (a job on the runner with services runs in it)"; fi; '
+    'p=$(command -v python3) || { echo "sauci: $w has no python3; the job needs Python 3.10 '
+    'or later in it" >&2; exit 127; }; '
+    '"$p" -c "import sys; sys.exit(sys.version_info < (3, 10))" || { echo "sauci: $w has '
+    '$($p -V 2>&1); the job needs Python 3.10 or later" >&2; exit 127; }; '
+    'exec "$p" -I -c "$0" "$1"'
 )
 
 

@@ -1,11 +1,13 @@
 """A workflow's ``on:`` as SauCI's step filters and cron schedules.
 
 ``push`` builds pushes, filtered by ``branches``/``tags`` (and their
-``-ignore`` forms, see _refs) and ``paths`` (see _paths);
+``-ignore`` forms, see _refs) and ``paths`` (see _paths); ``pull_request``
+builds pull requests (event ``pull_request``), filtered by ``branches`` on
+the base branch and ``paths`` on the files the request changes;
 ``workflow_dispatch`` is SauCI's manual trigger; ``schedule`` crons become
 the pipeline's schedules. ``sauci run`` (event ``cli``) and reruns always
-run. ``pull_request`` has no counterpart (SauCI builds pushes): accepted
-with a note.
+run. ``pull_request_target`` and ``merge_group`` have no counterpart:
+accepted with a note.
 """
 
 from __future__ import annotations
@@ -53,8 +55,13 @@ def triggers(
                     continue
                 schedules.append(Schedule(cron=str(cron)))
             events.append("cron")
-        elif event in ("pull_request", "pull_request_target", "merge_group"):
-            notes.append(f"on.{event}: SauCI builds pushes; this trigger has no counterpart")
+        elif event == "pull_request":
+            events.append("pull_request")
+        elif event in ("pull_request_target", "merge_group"):
+            notes.append(
+                f"on.{event}: SauCI builds pushes and pull requests (on.pull_request); "
+                "this trigger has no counterpart"
+            )
         else:
             notes.append(f"on.{event}: not a trigger SauCI has; ignored")
     return (
@@ -64,27 +71,31 @@ def triggers(
     )
 
 
-def ref_filters(on: Any, at: tuple[int, int], problems: Problems) -> dict[str, list[str]]:
+def ref_filters(
+    on: Any, at: tuple[int, int], problems: Problems, event: str = "push"
+) -> dict[str, list[str]]:
     """``on.push``'s ``branches``, ``branches-ignore``, ``tags`` and ``tags-ignore``
+    (``on.pull_request``'s ``branches`` and ``branches-ignore``: the base branch)
     as given (a key absent when not given)."""
-    if not isinstance(on, Mapping) or not isinstance(on.get("push"), Mapping):
+    if not isinstance(on, Mapping) or not isinstance(on.get(event), Mapping):
         return {}
-    push = on["push"]
+    push = on[event]
     filters: dict[str, list[str]] = {}
-    for key in ("branches", "branches-ignore", "tags", "tags-ignore"):
+    keys = ("branches", "branches-ignore", "tags", "tags-ignore")
+    for key in keys if event == "push" else keys[:2]:
         if key in push:
-            filters[key] = [str(p) for p in _names(push, key, at, problems)]
+            filters[key] = [str(p) for p in _names(push, key, at, problems, event)]
     for kind in ("branches", "tags"):
         if kind in filters and f"{kind}-ignore" in filters:
             problems.add(
                 push.at(kind) if hasattr(push, "at") else at,
-                f"on.push cannot have both '{kind}' and '{kind}-ignore' (GitHub refuses it too)",
+                f"on.{event} cannot have both '{kind}' and '{kind}-ignore' (GitHub refuses it too)",
             )
     return filters
 
 
 def _names(
-    config: Mapping[str, Any], key: str, at: tuple[int, int], problems: Problems
+    config: Mapping[str, Any], key: str, at: tuple[int, int], problems: Problems, event: str
 ) -> list[Any]:
     """A filter's list of patterns (a single string is one pattern)."""
     value = config.get(key)
@@ -96,7 +107,7 @@ def _names(
         return value
     problems.add(
         config.at(key) if hasattr(config, "at") else at,
-        f"on.push.{key} must be a list of patterns",
+        f"on.{event}.{key} must be a list of patterns",
     )
     return []
 
@@ -111,17 +122,19 @@ def _cron_ok(text: str) -> bool:
     return True
 
 
-def path_filters(on: Any, at: tuple[int, int], problems: Problems) -> tuple[list[str], list[str]]:
-    """``on.push.paths`` and ``on.push.paths-ignore`` (empty when not given)."""
-    if not isinstance(on, Mapping) or not isinstance(on.get("push"), Mapping):
+def path_filters(
+    on: Any, at: tuple[int, int], problems: Problems, event: str = "push"
+) -> tuple[list[str], list[str]]:
+    """``on.<event>.paths`` and ``paths-ignore`` (empty when not given)."""
+    if not isinstance(on, Mapping) or not isinstance(on.get(event), Mapping):
         return [], []
-    push = on["push"]
-    paths = [str(p) for p in _names(push, "paths", at, problems)]
-    ignore = [str(p) for p in _names(push, "paths-ignore", at, problems)]
+    push = on[event]
+    paths = [str(p) for p in _names(push, "paths", at, problems, event)]
+    ignore = [str(p) for p in _names(push, "paths-ignore", at, problems, event)]
     if paths and ignore:
         where = push.at("paths") if hasattr(push, "at") else at
         problems.add(
-            where, "on.push cannot have both 'paths' and 'paths-ignore' (GitHub refuses it too)"
+            where, f"on.{event} cannot have both 'paths' and 'paths-ignore' (GitHub refuses it too)"
         )
     return paths, ignore
 

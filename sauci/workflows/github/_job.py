@@ -21,8 +21,14 @@ from sauci.workflows.github._context import (
     fill_static,
     is_runtime,
 )
+from sauci.workflows.github._demands import check_demands
 from sauci.workflows.github._driver import DRIVER, driver_python
-from sauci.workflows.github._job_fields import job_defaults, job_outputs, runs_on_labels
+from sauci.workflows.github._job_fields import (
+    job_defaults,
+    job_outputs,
+    runs_on_labels,
+    workflow_concurrency,
+)
 from sauci.workflows.github._matrix import expand_matrix, matrix_text
 from sauci.workflows.github._matrix_outputs import driver_safe_name as _safe_name
 from sauci.workflows.github._matrix_outputs import matrix_outputs
@@ -130,10 +136,6 @@ def job_entries(
     job_notes = []
     if isinstance(strategy, Mapping) and "max-parallel" in strategy:
         job_notes.append("max-parallel: SauCI's own step slots decide how many entries run at once")
-    if "concurrency" in job:
-        job_notes.append(
-            "job concurrency: not enforced (SauCI applies the workflow's concurrency to whole builds)"
-        )
     # GitHub's default: one failed entry cancels the others of the job.
     fail_fast = matrix is not None and not (
         isinstance(strategy, Mapping) and strategy.get("fail-fast") in (False, "false")
@@ -256,6 +258,13 @@ def _entry(
     if uses_alls_green and condition is not None:
         condition = None  # its job passes only when every job it needs passed: SauCI's default
     skip = skip or parts.skip
+    # GitHub's contexts for a job's group: github, inputs, vars, strategy, matrix.
+    group = workflow_concurrency(job, ctx, problems) if "concurrency" in job else None
+    if group is not None:
+        parts.notes.append(
+            f"concurrency: group {group[0]!r}: "
+            + ("cancels a running job of the group" if group[1] else "waits for a running one")
+        )
     entry = Entry(
         job=job_id,
         name=name,
@@ -317,7 +326,11 @@ def _entry(
     made = Step(
         name=name,
         run=json.dumps(spec, indent=1),
-        shell=container_shell(DRIVER) if box.image else (driver_python(), "-I", "-c", DRIVER),
+        # In an image (the job's container, or the Docker sandbox's default
+        # image for a job with services), that image's python3.
+        shell=container_shell(DRIVER)
+        if box.image or box.services
+        else (driver_python(), "-I", "-c", DRIVER),
         image=box.image,
         services=box.services,
         # On Docker (a container or services), the driver imports SauCI's
@@ -342,7 +355,9 @@ def _entry(
         cache=cache,
         condition=condition,
         secrets=secrets,
+        concurrency=group,
     )
+    check_demands(made, job_id, job, settings.capabilities, problems)
     return entry, made
 
 

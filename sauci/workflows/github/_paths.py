@@ -51,13 +51,16 @@ def _included(path: str, patterns: Sequence[str]) -> bool:
 
 
 def paths_skip(
-    changed: Sequence[str] | None, paths: Sequence[str], ignore: Sequence[str]
+    changed: Sequence[str] | None,
+    paths: Sequence[str],
+    ignore: Sequence[str],
+    event: str = "push",
 ) -> str | None:
     """Why the push does not start the workflow, or None when it does."""
     if changed is None or not changed or (not paths and not ignore):
         return None
     if paths and not any(_included(p, paths) for p in changed):
-        return f"skipped: on.push.paths: none of the {len(changed)} changed files matches"
+        return f"skipped: on.{event}.paths: none of the {len(changed)} changed files matches"
     if ignore and all(_included(p, ignore) for p in changed):
-        return f"skipped: on.push.paths-ignore: all {len(changed)} changed files are ignored"
+        return f"skipped: on.{event}.paths-ignore: all {len(changed)} changed files are ignored"
     return None

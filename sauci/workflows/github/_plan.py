@@ -72,8 +72,10 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         problems.add((doc.line, doc.col), "the workflow has no 'on'")
     when, schedules, trigger_notes = triggers(doc.get("on"), doc.at("on"), problems)
     notes += trigger_notes
-    paths, ignore = path_filters(doc.get("on"), doc.at("on"), problems)
-    not_started = paths_skip(settings.changed_files, paths, ignore)
+    # A pull request is filtered by on.pull_request's filters, anything else by on.push's.
+    event = "pull_request" if settings.github.get("event_name") == "pull_request" else "push"
+    paths, ignore = path_filters(doc.get("on"), doc.at("on"), problems, event)
+    not_started = paths_skip(settings.changed_files, paths, ignore, event)
     if "permissions" in doc:
         notes.append("permissions: accepted and ignored (SauCI gives a job no GitHub token)")
     jobs = doc.get("jobs")
@@ -81,8 +83,11 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         problems.add(doc.at("jobs"), "'jobs' must be a mapping of job ids to jobs")
         return None
     github = _github_context(doc, file, settings)
-    refs = ref_filters(doc.get("on"), doc.at("on"), problems)
-    if github["event_name"] == "push" and (why := ref_skip(github["ref"], refs)):
+    refs = ref_filters(doc.get("on"), doc.at("on"), problems, event)
+    if event == "pull_request":  # its base branch, and the step says why (also `sauci run`)
+        base = f"refs/heads/{github['base_ref']}"
+        not_started = not_started or ref_skip(base, refs, event)
+    elif github["event_name"] == "push" and (why := ref_skip(github["ref"], refs)):
         # A push the filters refuse: the server skips every step ('when'
         # matches no branch); `sauci run` (which drops 'when') still runs it.
         when = attrs.evolve(when, branches=("!*",))
@@ -141,7 +146,7 @@ def _github_context(doc: LMap, file: str, settings: Settings) -> dict[str, Any]:
     return {
         "event_name": given.get("event_name", "push"),
         "ref": ref,
-        "ref_name": ref.rsplit("/", 1)[-1] if ref.startswith("refs/heads/") else ref,
+        "ref_name": _ref_name(ref),
         "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
         "sha": given.get("sha", ""),
         "repository": given.get("repository", ""),
@@ -153,9 +158,17 @@ def _github_context(doc: LMap, file: str, settings: Settings) -> dict[str, Any]:
         "actor": given.get("actor", ""),
         "server_url": "https://github.com",
         "event": given.get("event", {}),
-        "base_ref": "",
-        "head_ref": "",
+        "base_ref": given.get("base_ref", ""),  # a pull request's base and head branches
+        "head_ref": given.get("head_ref", ""),
     }
+
+
+def _ref_name(ref: str) -> str:
+    if ref.startswith("refs/heads/"):
+        return ref.rsplit("/", 1)[-1]
+    if ref.startswith(("refs/pull/", "refs/merge-requests/")):
+        return ref.split("/", 2)[2]  # GitHub's "42/merge"; SauCI builds "42/head"
+    return ref
 
 
 def _selected(jobs: LMap, job: str | None, problems: Problems) -> set[str]:

@@ -29,7 +29,7 @@ def _included(name: str, patterns: Sequence[str]) -> bool:
     return verdict
 
 
-def ref_skip(ref: str, filters: Mapping[str, Sequence[str]]) -> str | None:
+def ref_skip(ref: str, filters: Mapping[str, Sequence[str]], event: str = "push") -> str | None:
     """Why a push of ``ref`` does not start the workflow, or None when it does.
 
     ``filters`` maps the keys given (``branches``, ``branches-ignore``,
@@ -45,10 +45,10 @@ def ref_skip(ref: str, filters: Mapping[str, Sequence[str]]) -> str | None:
     if kind in filters:
         if _included(name, filters[kind]):
             return None
-        return f"skipped: on.push.{kind}: {name!r} matches none of its patterns"
+        return f"skipped: on.{event}.{kind}: {name!r} matches none of its patterns"
     if f"{kind}-ignore" in filters:
         if any(glob_regex(p).match(name) for p in filters[f"{kind}-ignore"]):
-            return f"skipped: on.push.{kind}-ignore: {name!r} is ignored"
+            return f"skipped: on.{event}.{kind}-ignore: {name!r} is ignored"
         return None
     given = " and ".join(f"on.push.{k}" for k in sorted(filters))
     what = "tag" if kind == "tags" else "branch"

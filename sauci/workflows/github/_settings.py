@@ -28,6 +28,9 @@ class Settings:
     inputs: Mapping[str, str] = attrs.field(factory=dict)
     # pytest's JUnit report through PYTEST_ADDOPTS, so the tests show in the page
     pytest_junit: bool = True
+    # What the sandbox that will run the jobs can do (sauci.core.demands); a
+    # container or services it cannot run is a problem at the key. None: unchecked.
+    capabilities: Any = None
 
 
 @attrs.frozen(kw_only=True)

@@ -16,6 +16,7 @@ native file. docs/workflows.md ("GitLab CI") has the support table.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ def context_for_build(
     project: str = "project",
     before: str = "",
     message: str = "",
+    merge_request: Mapping[str, str] | None = None,
 ) -> GitLabContext:
     """The context of a build whose commit is checked out in ``workspace``:
     the commit's message (when not given), the default branch and, given
@@ -80,6 +82,7 @@ def context_for_build(
     return GitLabContext.for_build(
         ref=ref, sha=sha, event=event, project=project, changed=changed,
         message=message or found or "", default_branch=default_branch(Path(workspace)) or "main",
+        merge_request=merge_request,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import attrs
 from sauci.core.demands import SandboxCapabilities, demand_message, unmet_demands
 from sauci.core.models import DEFAULT_TIMEOUT, Condition, Pipeline, Step
 from sauci.exceptions import PipelineError
+from sauci.workflows.gitlab._artifacts_from import artifact_sources
 from sauci.workflows.gitlab._merge import Report
 from sauci.workflows.gitlab._plan import JobPlan
 from sauci.workflows.gitlab._yaml import Map
@@ -90,7 +91,7 @@ def assemble(
             ]  # fmt: skip
         else:
             needs = []
-            for needed, optional, at in plan.needs:
+            for needed, optional, at, _artifacts in plan.needs:
                 if needed == plan.job:
                     report(at, f"{plan.job}: needs itself")
                 elif needed in instances:
@@ -105,6 +106,9 @@ def assemble(
                 elif not optional and (needed not in jobs or needed.startswith(".")):
                     report(at, f"{plan.job}: needs {needed!r}, which is not a job")
         kwargs["needs"] = tuple(dict.fromkeys(needs))
+        # GitLab: a job starts from the commit and the artifacts it is given, nothing else.
+        kwargs["artifacts_from"] = artifact_sources(plan, plans, jobs, report)
+        kwargs["own_workspace"] = True
         if plan.when in _CONDITIONS:
             expression, reason = _CONDITIONS[plan.when]
             at = jobs[plan.job].where("when") if "when" in jobs[plan.job] else jobs[plan.job].pos
@@ -121,6 +125,8 @@ def assemble(
                 continue
             if timeout is None and max_timeout < DEFAULT_TIMEOUT:
                 kwargs["timeout"] = float(max_timeout)
+            if "after_timeout" in kwargs:  # after_script's own limit, under the cap too
+                kwargs["after_timeout"] = min(kwargs["after_timeout"], float(max_timeout))
         try:
             step = Step(**kwargs)
         except (TypeError, ValueError) as exc:

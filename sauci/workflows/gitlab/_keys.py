@@ -74,13 +74,36 @@ def _bad_timeout(value: Any, where: Pos, report: Report) -> float | None:
     return None
 
 
-def read_retry(value: Any, where: Pos, report: Report) -> tuple[int, tuple[int, ...]]:
-    """``retry: 2`` or ``{max: 2, when: [...], exit_codes: [...]}``: (retries, exit codes)."""
+# GitLab's retry: when (its failure reasons) as the kinds SauCI tells apart
+# (sauci.core.step_retry): a failing script is "exit"; a job's timeout
+# ("job_execution_timeout"; "stuck_or_timeout_failure" taken as the same) is
+# "timeout"; the runner failing (no image, the daemon gone) is "sandbox"; a
+# failure without a reason from the script (out of memory, the process
+# limit) is "unknown_failure". GitLab's other reasons never happen here.
+RETRY_WHENS: dict[str, tuple[str, ...]] = {
+    "always": ("any",), "script_failure": ("exit",),
+    "stuck_or_timeout_failure": ("timeout",), "job_execution_timeout": ("timeout",),
+    "runner_system_failure": ("sandbox",), "unknown_failure": ("resource",),
+    **dict.fromkeys((
+        "api_failure", "runner_unsupported", "stale_schedule", "archived_failure",
+        "unmet_prerequisites", "scheduler_failure", "data_integrity_failure",
+        "missing_dependency_failure", "runner_provisioning_timeout",
+    ), ()),
+}  # fmt: skip
+
+
+def read_retry(
+    value: Any, where: Pos, report: Report
+) -> tuple[int, tuple[int, ...], tuple[str, ...]]:
+    """``retry: 2`` or ``{max: 2, when: [...], exit_codes: [...]}``:
+    (retries, exit codes, failure kinds), GitLab's rule: ``when`` defaults to
+    ``always`` unless ``exit_codes`` is given, and an attempt is retried when
+    its exit code is listed or its kind is."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2:
-        return value, ()
+        return value, (), ("any",)
     if not isinstance(value, Map):
-        report(where, "retry: expected 0, 1, 2 or {max: N, exit_codes: [...]}")
-        return 0, ()
+        report(where, "retry: expected 0, 1, 2 or {max: N, when: [...], exit_codes: [...]}")
+        return 0, (), ()
     retries = value.get("max", 0)
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 2:
         report(value.where("max"), "retry: max is 0, 1 or 2")
@@ -92,10 +115,22 @@ def read_retry(value: Any, where: Pos, report: Report) -> tuple[int, tuple[int, 
     ):
         report(value.where("exit_codes"), "retry: exit_codes is a list of numbers")
         codes = []
+    whens = value.get("when", [] if "exit_codes" in value else ["always"])
+    whens = [whens] if isinstance(whens, str) else whens
+    kinds: list[str] = []
+    if not isinstance(whens, list):
+        report(value.where("when"), "retry: when is a failure type or a list of them")
+        whens = []
+    for index, when in enumerate(whens):
+        if when not in RETRY_WHENS:
+            at = whens.where(index) if isinstance(whens, Seq) else value.where("when")
+            report(at, f"retry: when: {when!r} is not one of {', '.join(RETRY_WHENS)}")
+            continue
+        kinds.extend(RETRY_WHENS[when])
     for key in value:
         if key not in ("max", "when", "exit_codes"):
             report(value.where(key), f"retry: {key} is not supported")
-    return retries, tuple(codes)
+    return retries, tuple(codes), tuple(dict.fromkeys(kinds))
 
 
 def read_allow_failure(value: Any, where: Pos, report: Report) -> tuple[bool, tuple[int, ...]]:

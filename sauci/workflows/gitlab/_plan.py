@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from sauci.core.models import DEFAULT_AFTER_TIMEOUT
 from sauci.workflows.gitlab._jobs import JOB_KEYS, UNSUPPORTED_JOB_KEYS, apply_defaults, entries
 from sauci.workflows.gitlab._keys import (
     read_allow_failure,
@@ -26,7 +27,7 @@ from sauci.workflows.gitlab._keys import (
 )  # fmt: skip
 from sauci.workflows.gitlab._merge import Report
 from sauci.workflows.gitlab._rules import WHENS, Decision, decide
-from sauci.workflows.gitlab._script import SHELL, job_script
+from sauci.workflows.gitlab._script import SHELL, after_script, job_script
 from sauci.workflows.gitlab._variables import (
     GitLabContext,
     bad_name,
@@ -50,7 +51,9 @@ class JobPlan:
     stage: int
     when: str
     kwargs: dict[str, Any]
-    needs: list[tuple[str, bool, Pos]] | None  # (job, optional, where); None: by stage
+    needs: list[tuple[str, bool, Pos, bool]] | None  # (job, optional, where, artifacts)
+    # None: by stage. ``dependencies:`` (job, where); None: not given
+    dependencies: list[tuple[str, Pos]] | None = None
     left_out: bool = False  # checked, but not a step of this build
 
 
@@ -143,6 +146,7 @@ def plan_jobs(
             planned.append(JobPlan(
                 job=name, stage=stages.index(stage), when=when, kwargs=kwargs,
                 needs=_needs(name, job, report), left_out=reason is not None,
+                dependencies=_dependencies(name, job, report),
             ))  # fmt: skip
     planned.sort(key=lambda p: p.stage)
     return planned, left_out
@@ -217,15 +221,21 @@ def _step(
     kwargs: dict[str, Any] = {
         "name": entry,
         # exit_codes: those codes become success in the script, any other fails
-        "run": job_script(before, script, after, runtime, codes),
+        "run": job_script(before, script, runtime, codes),
         "env": env,
         "shell": SHELL,
         "allow_failure": allow and not codes,
     }
     if "timeout" in job and (seconds := read_timeout(job["timeout"], job.where("timeout"), report)):
         kwargs["timeout"] = seconds
+    if after:
+        kwargs["after_run"] = after_script(after, runtime)
+        kwargs["after_timeout"] = _after_timeout(name, known, job, report)
     if "retry" in job:
-        kwargs["retries"], kwargs["retry_on"] = read_retry(job["retry"], job.where("retry"), report)
+        retries, codes_, kinds = read_retry(job["retry"], job.where("retry"), report)
+        # Nothing SauCI can see matches (when: [api_failure]): never retried.
+        kwargs["retries"] = retries if codes_ or kinds else 0
+        kwargs["retry_on"], kwargs["retry_when"] = codes_, kinds
     if job.get("image") is not None:
         image = read_image(job["image"], job.where("image"), known, report, strict=not left_out)
         kwargs["image"] = image or None
@@ -239,17 +249,47 @@ def _step(
     return kwargs
 
 
-def _needs(name: str, job: Map, report: Report) -> list[tuple[str, bool, Pos]] | None:
+def _after_timeout(name: str, variables: dict[str, str], job: Map, report: Report) -> float:
+    """``after_script``'s own limit: ``RUNNER_AFTER_SCRIPT_TIMEOUT`` (GitLab's
+    variable for it), at most GitLab's default of 5 minutes, which it is unset."""
+    value = variables.get("RUNNER_AFTER_SCRIPT_TIMEOUT")
+    if not value:
+        return DEFAULT_AFTER_TIMEOUT
+    own = job.get("variables")
+    key = "RUNNER_AFTER_SCRIPT_TIMEOUT"
+    where = own.where(key) if isinstance(own, Map) and key in own else job.pos
+    seconds = read_timeout(
+        value,
+        where,
+        lambda at, text: report(
+            at, f"{name}: RUNNER_AFTER_SCRIPT_TIMEOUT: {text.removeprefix('timeout: ')}"
+        ),
+    )
+    return min(seconds, DEFAULT_AFTER_TIMEOUT) if seconds else DEFAULT_AFTER_TIMEOUT
+
+
+def _dependencies(name: str, job: Map, report: Report) -> list[tuple[str, Pos]] | None:
+    if "dependencies" not in job:
+        return None
+    value = job["dependencies"]
+    if not isinstance(value, Seq) or not all(isinstance(item, str) for item in value):
+        report(job.where("dependencies"), f"{name}: dependencies: expected a list of job names")
+        return None
+    return [(item, value.where(index)) for index, item in enumerate(value)]
+
+
+def _needs(name: str, job: Map, report: Report) -> list[tuple[str, bool, Pos, bool]] | None:
     if "needs" not in job:
         return None
     value, where = job["needs"], job.where("needs")
     if not isinstance(value, Seq):
         report(where, f"{name}: needs: expected a list of jobs")
         return None
-    out: list[tuple[str, bool, Pos]] = []
+    out: list[tuple[str, bool, Pos, bool]] = []
     for index, item in enumerate(value):
         at = value.where(index)
         optional = False
+        artifacts = True
         if isinstance(item, Map):
             unsupported = [k for k in item if k not in ("job", "optional", "artifacts")]
             for key in unsupported:
@@ -257,9 +297,10 @@ def _needs(name: str, job: Map, report: Report) -> list[tuple[str, bool, Pos]] |
             if unsupported:
                 continue
             optional = item.get("optional") is True
+            artifacts = item.get("artifacts", True) is not False
             item = item.get("job")
         if not isinstance(item, str):
             report(at, f"{name}: needs: expected a job name or {{job: name}}")
             continue
-        out.append((item, optional, at))
+        out.append((item, optional, at, artifacts))
     return out

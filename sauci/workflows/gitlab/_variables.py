@@ -56,6 +56,8 @@ class GitLabContext:
         default=None, converter=lambda v: None if v is None else tuple(v)
     )
     message: str = ""
+    # A merge-request pipeline's CI_MERGE_REQUEST_* variables ({} for any other).
+    merge_request: Mapping[str, str] = attrs.field(factory=dict)
 
     @classmethod
     def for_build(
@@ -68,12 +70,15 @@ class GitLabContext:
         default_branch: str = "main",
         changed: tuple[str, ...] | None = None,
         message: str = "",
+        merge_request: Mapping[str, str] | None = None,
     ) -> GitLabContext:
         """The context of a SauCI build (its ref, sha and event: SauCI's
         ``cron``/``manual`` or GitHub's ``schedule``/``workflow_dispatch``)."""
         tag = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None
         branch = None if tag is not None else (ref.removeprefix("refs/heads/") or None)
         source = _SOURCES.get(event, event if event in _GITLAB_SOURCES else "push")
+        if merge_request:  # GitLab sets no CI_COMMIT_BRANCH in a merge-request pipeline
+            source, branch = "merge_request_event", None
         return cls(
             branch=branch,
             tag=tag,
@@ -83,11 +88,13 @@ class GitLabContext:
             default_branch=default_branch,
             changed=changed,
             message=message,
+            merge_request=dict(merge_request or {}),
         )
 
     @property
     def ref_name(self) -> str:
-        return self.tag or self.branch or ""
+        source = self.merge_request.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "")
+        return self.tag or self.branch or source
 
 
 def slug(text: str) -> str:
@@ -119,6 +126,7 @@ def predefined(context: GitLabContext) -> dict[str, str]:
         out["CI_COMMIT_BRANCH"] = context.branch
     if context.tag is not None:
         out["CI_COMMIT_TAG"] = context.tag
+    out.update(context.merge_request)
     return out
 
 

@@ -22,9 +22,12 @@ def plan_dict(plan: GitLabPlan) -> dict[str, Any]:
                 job["condition_reason"] = condition.reason
         if step.matrix:
             job["matrix"] = dict(step.matrix)
-        for key in ("image", "allow_failure", "retries", "retry_on", "timeout"):
+        for key in ("image", "allow_failure", "retries", "retry_on", "retry_when", "timeout"):
             value = getattr(step, key)
-            default = {"image": None, "allow_failure": False, "retries": 0, "retry_on": ()}
+            default = {
+                "image": None, "allow_failure": False, "retries": 0, "retry_on": (),
+                "retry_when": (),
+            }  # fmt: skip
             if key == "timeout" and value == 3600.0:
                 continue
             if value != default.get(key):
@@ -46,5 +49,13 @@ def plan_dict(plan: GitLabPlan) -> dict[str, Any]:
         job["commands"] = [
             line for line in step.run if not line.startswith(("printf ", "export CI_"))
         ]
+        if step.after_run:
+            job["after_run"] = [
+                line for line in step.after_run if not line.startswith(("printf ", "export CI_"))
+            ]
+            if step.after_timeout != 300.0:
+                job["after_timeout"] = step.after_timeout
+        if step.artifacts_from:
+            job["artifacts_from"] = list(step.artifacts_from)
         jobs.append(job)
     return {"jobs": jobs, "left_out": [list(item) for item in plan.left_out]}

@@ -138,7 +138,7 @@ def test_a_gitlab_pipeline_runs_with_gitlab_semantics(workspace: Path) -> None:
     assert "after build, status success" in build
     b = _log(outcome.step("test: [b]"))
     assert "cleanup b after failed (2/2)" in b  # after_script ran after the failure
-    assert "after_script exited with 3" in b
+    assert "after_run ended with exit code 3" in b
     assert "exit code 5 is allowed" in _log(outcome.step("tolerated"))
     assert "report on main" in _log(outcome.step("report"))
 
@@ -192,4 +192,13 @@ def test_the_job_script_runs_in_sh_where_there_is_no_bash(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert f"at {tmp_path}/x 01234567" in done.stdout
     assert "not here" not in done.stdout
-    assert "after failed" in done.stdout
+    after = subprocess.run(
+        [*argv, "-c", "\n".join(step.after_run)],
+        cwd=tmp_path,
+        env={**step.env, "PATH": "/usr/bin:/bin", "SAUCI_STEP_STATUS": "timeout"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert after.returncode == 0
+    assert "after failed" in after.stdout  # GitLab: a timed-out job's CI_JOB_STATUS is failed

@@ -107,3 +107,19 @@ def size(value: int | None) -> str:
     from sauci.core.logsink import format_size
 
     return format_size(int(value or 0))
+
+
+@register.filter
+def pull_request(build: Any) -> Any:
+    """The pull request a build is for (``.describe``: "#12 main <- feature"), or None."""
+    from sauci.core.pull_requests import build_pull_request
+
+    return build_pull_request(build)
+
+
+@register.filter
+def user_params(params: Any) -> dict[str, str]:
+    """A build's parameters without those that record its pull request."""
+    from sauci.core.pull_requests import user_params as without_request
+
+    return without_request(params or {})

@@ -1,24 +1,16 @@
 """The initial schema: builds, steps, log chunks, test results, artifacts, events.
 
-Revision ID: 0001
-Revises:
-Create Date: 2024-11-28
-
 Written out in full rather than imported from sauci.storage.schema: a
 migration is a snapshot and must not change when the schema module does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def _id() -> sa.Column:

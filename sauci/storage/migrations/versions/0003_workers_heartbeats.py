@@ -1,22 +1,14 @@
 """Distributed runs: worker records, and each build's runs_on labels, attempt
 number and owner's heartbeat. Logs kept in files by the embedded store.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-28
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -3,22 +3,14 @@ build's tests, failures first, and its counts by status read the index, not
 every row of the build; and one of builds by repository and status with
 their times, so a repository's counts by status and mean duration (the build
 list, the analytics page) read only the index.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-06
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -3,23 +3,15 @@ no other store and no reset database can give another build.
 
 Builds recorded before keep "" and their files the old layout
 (``<repo>/<id>/``); nothing on disk is moved.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
 down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -15,23 +15,15 @@ not every row (issue "Results pages for daily use", item 4's search).
 These objects are not in ``schema.py`` (SQLAlchemy has no FTS5 table and no
 operator-class index that both dialects share); ``SEARCH_OBJECTS`` there names
 their prefix, which the alembic environment leaves out of ``alembic check``.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-06
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
 down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _COLS = ("message", "author", "ref", "sha")
 
