@@ -1,6 +1,7 @@
 """Core engine figures, each beside its bare baseline measured in the same run.
 
     python benchmarks/bench_core.py [--repeat N] [--only one|chain|log|builds|cli ...]
+        [--against OTHER_TREE]
 
 Prints one line per figure: SauCI's time, the baseline's, the difference or
 ratio, and the target from the core engine issue. Uses the embedded defaults
@@ -204,7 +205,7 @@ def bench_concurrent_builds(tmp: Path, rounds: int) -> None:
     )
 
 
-def bench_cli(tmp: Path, repeat: int) -> None:
+def bench_cli(tmp: Path, repeat: int, against: Path | None = None) -> None:
     repo = tmp / "clirepo"
     repo.mkdir()
     (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
@@ -220,6 +221,8 @@ def bench_cli(tmp: Path, repeat: int) -> None:
     # With PYTHONDONTWRITEBYTECODE=1, modules edited since their last
     # compile would be compiled from source on every run.
     compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "sauci"), quiet=1)
+    if against is not None:
+        compileall.compile_dir(str(against / "sauci"), quiet=1)
     env = {**os.environ, "SAUCI_DATA_DIR": str(tmp / "clidata")}
     source_root = Path(__file__).resolve().parents[1]
     site_packages = sysconfig.get_paths()["purelib"]
@@ -242,6 +245,21 @@ def bench_cli(tmp: Path, repeat: int) -> None:
                 env=env,
                 stdout=subprocess.DEVNULL,
                 check=True,
+            ),
+            # Another tree (a checkout before a change), started the same
+            # way as "python -m", in the same interleaved rounds.
+            **(
+                {
+                    "against": lambda: subprocess.run(
+                        [sys.executable, "-m", "sauci", "run", "--quiet"],
+                        cwd=repo,
+                        env={**env, "PYTHONPATH": str(against)},
+                        stdout=subprocess.DEVNULL,
+                        check=True,
+                    )
+                }
+                if against is not None
+                else {}
             ),
             # As on a machine without this environment's .pth files: no
             # site, the source tree and site-packages on PYTHONPATH.
@@ -285,6 +303,13 @@ def bench_cli(tmp: Path, repeat: int) -> None:
     report("  same, --commit HEAD", took["commit"], took["python"], "(informative)")
     report("  same, python -m sauci run", took["python -m"], took["python"], "(informative)")
     report("  same, python -S (no .pth files)", took["no .pth"], took["python -S"], "(informative)")
+    if against is not None:
+        print(
+            f"{'':44} python -m sauci run: this tree {took['python -m'] * 1000:.1f} ms "
+            f"(CPU {spent['python -m'] * 1000:.1f}), {against} {took['against'] * 1000:.1f} ms "
+            f"(CPU {spent['against'] * 1000:.1f}); best {min(runs['python -m']) * 1000:.1f} / "
+            f"{min(runs['against']) * 1000:.1f} ms"
+        )
 
 
 def interleaved(
@@ -320,6 +345,13 @@ def main() -> None:
     parser.add_argument(
         "--only", action="append", choices=FIGURES, help="measure only these (repeatable)"
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="TREE",
+        help="also time `python -m sauci run` with TREE on PYTHONPATH (a checkout "
+        "before a change), interleaved with this tree's (cli figure)",
+    )
     args = parser.parse_args()
     only = set(args.only or FIGURES)
     with tempfile.TemporaryDirectory(prefix="sauci-bench-") as tmp_name:
@@ -333,7 +365,7 @@ def main() -> None:
         if "builds" in only:
             bench_concurrent_builds(tmp, max(1, args.repeat // 5))
         if "cli" in only:
-            bench_cli(tmp, args.repeat)
+            bench_cli(tmp, args.repeat, args.against)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sauci.app import build_server  # noqa: E402
+from sauci.app.server import build_server  # noqa: E402
 from sauci.core.config import Settings  # noqa: E402
 from sauci.core.models import BuildRequest  # noqa: E402
 from sauci.core.scheduler import Scheduler  # noqa: E402

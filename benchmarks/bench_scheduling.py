@@ -4,7 +4,7 @@ the truth', item 1).
 
     python benchmarks/bench_scheduling.py [--rounds 3] [--builds 20] [--slots 4]
 
-A Server (sauci.app.build_server, in-process runner, local sandbox, SQLite)
+A Server (sauci.app.server.build_server, in-process runner, local sandbox, SQLite)
 on a temporary data dir gets ``--builds`` builds of one `sleep 0.5` step,
 queued at once through its Scheduler; the time from queueing to the last
 build recorded as ended is the figure. Baselines in the same run: the ideal
@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.models import BuildRequest
 from sauci.core.scheduler import Scheduler

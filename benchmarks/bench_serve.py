@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_hook import git, setup, timed_push  # noqa: E402
 
-from sauci.app import build_server  # noqa: E402
+from sauci.app.server import build_server  # noqa: E402
 from sauci.core.config import Settings  # noqa: E402
 from sauci.core.models import Status  # noqa: E402
 from sauci.core.server import ServerOptions  # noqa: E402

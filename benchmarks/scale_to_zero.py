@@ -76,7 +76,7 @@ def _to_first_step(store, repo: str) -> float:
 
 
 def _server(store, settings: Settings):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
 
     server = build_server(store=store, settings=settings, options=ServerOptions(poll_interval=3600))
     server.start()

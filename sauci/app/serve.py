@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable
 
 from sauci._logging import get_logger
-from sauci.app import build_server
 from sauci.app.repos import register_repo, resolve_location
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.server import ServerOptions
 from sauci.exceptions import ConfigError

@@ -1,25 +1,76 @@
 """The body of ``sauci worker`` and of Django's ``manage.py sauci_worker``: a Celery
-worker that runs builds, until it is shut down. Celery is imported only here,
-when a worker starts."""
+worker that runs builds, until it is shut down, and the runtime it drives
+(:func:`build_worker`). Celery is imported only here, when a worker starts."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-from sauci.app import build_worker
+from sauci.app import mirror_sources
 from sauci.app.logs import configure_server_logging
+from sauci.app.server import local_runner
 from sauci.app.stores import settings_store
+from sauci.core import runner as _core_runner
 from sauci.core.config import Settings
-from sauci.distributed import check_connection, make_app, safe_url, thread_pool, worker_queues
+from sauci.core.secrets import Secrets, load_secrets
+from sauci.distributed import (
+    WorkerRuntime,
+    check_connection,
+    make_app,
+    safe_url,
+    thread_pool,
+    worker_cgroup_prefix,
+    worker_queues,
+)
 from sauci.exceptions import ConfigError
 from sauci.monitoring import install
 from sauci.monitoring.health import Readiness, check_heartbeat, readiness
-from sauci.typing import Store
+from sauci.sandbox import sweep
+from sauci.sandbox.policy import server_sandboxes
+from sauci.typing import Sandbox, Store
 
-__all__ = ["run_worker"]
+__all__ = ["build_worker", "run_worker"]
+
+
+def build_worker(
+    settings: Settings,
+    store: Store,
+    *,
+    name: str | None = None,
+    sandbox: Sandbox | None = None,
+    secrets: Secrets | None = None,
+) -> Any:
+    """The runtime behind ``sauci worker`` (a :class:`sauci.distributed.WorkerRuntime`).
+
+    The worker's own settings decide where pushed code runs, as for ``sauci
+    serve`` (the sandbox policy), and which secrets it gets. ConfigError when
+    the policy's sandbox cannot run here or the secrets file is bad.
+    """
+    name = name or settings.worker_name or socket.gethostname()
+    sandboxes = server_sandboxes(
+        settings, cgroup_prefix=worker_cgroup_prefix(name), default=sandbox
+    )
+    secrets = load_secrets(settings.secrets_file) if secrets is None else secrets
+    sources = mirror_sources(settings)
+
+    def runner(view: Store) -> _core_runner.LocalRunner:
+        return local_runner(
+            view, settings, sandboxes, sources, secrets, name, 2 * (os.cpu_count() or 1)
+        )
+
+    return WorkerRuntime(
+        store=store,
+        settings=settings,
+        name=name,
+        runner=runner,
+        sweep=lambda prefix: [*sweep(prefix), *sandboxes.sweep_containers()],
+        traversable=sandboxes.traversable,
+    )
 
 
 def run_worker(

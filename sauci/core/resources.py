@@ -18,6 +18,14 @@ __all__ = ["DEFAULT_RESOURCES", "Resources", "build_maximum", "machine_capacity"
 _GIB = 1024**3
 
 
+def _as_float(value: float | int | str) -> float:
+    """``cpus`` as a float. A function of ours rather than ``float`` itself: attrs
+    reads a converter's signature, and a builtin's is parsed from its text by
+    the tokenizer, whose patterns are compiled on first use (5-10 ms on every
+    start of every command)."""
+    return float(value)
+
+
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise ValueError(f"{attribute.name} must be more than 0, got {value!r}")
@@ -27,7 +35,7 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -
 class Resources:
     """CPUs (cores, fractions allowed) and memory (bytes): a cost or a capacity."""
 
-    cpus: float = attrs.field(default=1.0, converter=float, validator=_positive)
+    cpus: float = attrs.field(default=1.0, converter=_as_float, validator=_positive)
     memory: int = attrs.field(default=_GIB, validator=_positive)
 
     def fits(self, free: Resources) -> bool:

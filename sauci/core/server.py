@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -90,7 +89,7 @@ class Spool(Protocol):
 class Server:
     """Builds every push to the given repositories: here, or on workers through a broker.
 
-    Made by :func:`sauci.app.build_server`, which hands it every part as an
+    Made by :func:`sauci.app.server.build_server`, which hands it every part as an
     instance: the ``runner`` that takes the queued builds (here, or to
     workers), the ``spool`` and the other ``triggers`` (polls, cron) that say
     which builds are due, and ``sweep``, which ends the step processes a
@@ -115,7 +114,7 @@ class Server:
         self.options = options or ServerOptions()
         self.runner = runner
         self.name = runner.name
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename  # the machine's name, as socket.gethostname() says it
         self.scheduler = Scheduler(store)
         self.spool = spool
         self.triggers = list(triggers)

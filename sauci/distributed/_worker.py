@@ -78,7 +78,7 @@ class WorkerRuntime:
         """``runner`` makes the worker's runner on the store it is handed (this
         worker's view of ``store``); ``sweep`` ends what steps under a cgroup
         prefix left running; ``traversable``: whether the data dir must let
-        the sandbox's uid pass through. ``sauci.app.build_worker`` makes them."""
+        the sandbox's uid pass through. ``sauci.app.worker.build_worker`` makes them."""
         self.store = store
         self.settings = settings
         self.host = socket.gethostname()

@@ -2,8 +2,9 @@
 
 It runs the shared SQL of ``_sql.py`` on plain sqlite3 connections and never
 imports SQLAlchemy or alembic on its normal path (``import sqlalchemy`` alone
-costs about 150 ms, more than ``sauci run`` may take). Only a database that
-is new or behind the head revision is migrated with alembic, once.
+costs about 150 ms, more than ``sauci run`` may take). A new database gets
+the head schema from ``migrations/sqlite_head.sql`` in one transaction; only
+one behind the head revision is migrated with alembic, once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sauci.storage._log_files import LogFilesSQL
 from sauci.storage._revision import HEAD
 from sauci.storage._sql import SQLStoreBase
 from sauci.storage._sql_contract import ConflictError, Row
+from sauci.storage.migrations.sqlite_head import create_head
 
 __all__ = ["SQLiteStore"]
 
@@ -223,6 +225,20 @@ class SQLiteStore(LogFilesSQL, SQLStoreBase):
             rows = tx.fetchall("SELECT version_num FROM alembic_version")
         return rows[0]["version_num"] if rows else None
 
+    def _create_head(self) -> bool:
+        """A database with no table yet: the head schema at once, with sqlite3
+        alone. False when it has tables not at head, or SQLite refuses a statement."""
+        try:
+            with self._db.transaction(f"create the schema of {self.path}", write=True) as tx:
+                created = create_head(tx)
+        except StoreError as exc:  # e.g. no FTS5 trigram here: the migrations know
+            log.debug("sqlite_store_head_refused", path=self.path, error=str(exc))
+            return False
+        if created:
+            log.info("store_schema_created", path=self.path, revision=HEAD)
+            return True
+        return self._schema_revision() == HEAD  # another process made it meanwhile
+
     def _ensure_schema(self, migrate: bool) -> None:
         revision = self._schema_revision()  # the fast path: one or two tiny queries
         if revision == HEAD:
@@ -236,6 +252,8 @@ class SQLiteStore(LogFilesSQL, SQLStoreBase):
         self._migrate(revision)
 
     def _migrate(self, revision: str | None) -> None:
+        if revision is None and self._create_head():
+            return
         # The slow path, once per database: SQLAlchemy and alembic.
         import sqlalchemy as sa
         from alembic.util import CommandError

@@ -14,7 +14,6 @@ table, never the repository's.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -85,6 +84,8 @@ def action_commands(
     for path in candidates:
         if not path.is_file():
             continue
+        import tomllib  # only when there is a file to read, as the settings do
+
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -105,11 +106,13 @@ def workflow_schedules(read: Callable[[str], str | None]) -> list[tuple[str, str
     """
     from sauci.exceptions import SauCIError
     from sauci.workflows._lookup import pick_github_workflow
-    from sauci.workflows.github import Settings, plan_github
 
     found = pick_github_workflow(read)
     if found is None:
         return []
+    # The front end (and the YAML parser) only for a repository that has a workflow.
+    from sauci.workflows.github import Settings, plan_github
+
     path, text = found
     try:
         plan = plan_github(text, Settings(file=path))

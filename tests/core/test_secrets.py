@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.models import Build, Pipeline, Step
 from sauci.core.secrets import Secrets, load_secrets

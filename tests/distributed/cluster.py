@@ -300,7 +300,7 @@ class Cluster:
         wait_for(online, f"workers {names} to be online")
 
     def start_server(self, *, attempts: int = 2) -> Any:
-        from sauci.app import build_server
+        from sauci.app.server import build_server
         from sauci.core.config import Settings
         from sauci.core.server import ServerOptions
 

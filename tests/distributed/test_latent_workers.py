@@ -34,7 +34,7 @@ def make_repo(path: Path) -> str:
 
 
 def start_server(cluster, **settings):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.core.config import Settings
     from sauci.core.server import ServerOptions
 
@@ -277,7 +277,7 @@ def test_a_failed_launch_is_one_warning_in_the_state_change_log(tmp_path):
 
 
 def test_launch_workers_without_a_broker_is_refused(tmp_path):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.core.config import Settings
     from sauci.exceptions import ConfigError
     from sauci.storage.memory import MemoryStore

@@ -84,7 +84,7 @@ def test_workers_lists_labels_slots_and_heartbeats(capsys, tmp_path, store_url):
 
 
 def test_serve_with_a_broker_that_is_down_fails_at_start(tmp_path):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.storage.memory import MemoryStore
 
     settings = Settings(data_dir=tmp_path, broker="redis://127.0.0.1:1/0", sandbox="local")
@@ -96,7 +96,7 @@ def test_serve_with_a_broker_that_is_down_fails_at_start(tmp_path):
 
 
 def test_a_bad_broker_setting_is_a_config_error(tmp_path):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.storage.memory import MemoryStore
 
     with pytest.raises(ConfigError, match="not a URL"):

@@ -10,7 +10,7 @@ import pytest
 from polling import wait_for
 from test_dispatch import make_repo
 
-from sauci.app import build_worker
+from sauci.app.worker import build_worker
 from sauci.core.config import Settings
 from sauci.core.models import BuildRequest, Status
 from sauci.core.scheduler import Scheduler

@@ -164,7 +164,7 @@ def test_sauci_serve_sends_a_queued_build_to_a_sauci_worker_and_stops_on_sigterm
 
 @pytest.mark.slow
 def test_sauci_worker_runs_the_sites_builds_and_stops_on_sigterm(site, tmp_path):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.core.config import Settings
     from sauci.core.server import ServerOptions
 

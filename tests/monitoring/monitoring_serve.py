@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.contrib.django.project import serve_ui
 from sauci.core.config import Settings
 from sauci.core.server import ServerOptions

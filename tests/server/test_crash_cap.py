@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.models import BuildRequest, Status
 from sauci.core.server import ServerOptions

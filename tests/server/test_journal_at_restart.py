@@ -9,7 +9,7 @@ import socket
 
 import attrs
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.journal import journal_dir, pending_journals
 from sauci.core.models import BuildRequest, Status, StepRun

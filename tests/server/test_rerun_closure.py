@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from polling import wait_for
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.dag import rerun_closure
 from sauci.core.models import Pipeline, Status, Step, StepRun

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from polling import wait_for
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.models import Status
 from sauci.core.server import ServerOptions

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from polling import wait_for
 
-from sauci.app import build_server
+from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.models import BuildRequest, Status
 from sauci.core.server import Server, ServerOptions

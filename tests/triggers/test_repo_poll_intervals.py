@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sauci.app import build_server
 from sauci.app.polling import poll_intervals
+from sauci.app.server import build_server
 from sauci.cli import main
 from sauci.core.config import Settings
 from sauci.core.models import Repo

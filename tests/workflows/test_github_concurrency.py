@@ -126,7 +126,7 @@ def test_a_group_written_as_an_expression_that_fails_is_located(tmp_path):
 
 @pytest.mark.slow
 def test_the_server_cancels_the_running_build_for_a_newer_push(tmp_path):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.core.config import Settings
     from sauci.core.server import ServerOptions
     from sauci.storage import open_store

@@ -49,7 +49,7 @@ def test_the_plan_names_the_jobs_group_with_its_expressions_filled():
 
 @pytest.fixture
 def server(tmp_path):
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.core.config import Settings
     from sauci.core.server import ServerOptions
     from sauci.storage import open_store

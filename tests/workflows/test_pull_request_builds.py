@@ -188,7 +188,7 @@ def deliver(repo_url: str, number: int, head_sha: str, base_sha: str) -> list:
 def test_a_forks_pull_request_is_built_from_the_base_repositorys_pull_ref(
     repo: Path, tmp_path: Path
 ) -> None:
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.core.config import Settings
     from sauci.core.scheduler import Scheduler
     from sauci.core.server import ServerOptions

@@ -14,10 +14,10 @@ from __future__ import annotations
 import pkgutil
 from pathlib import Path
 
-__all__ = ["migrations_due"]
+__all__ = ["migrations_due", "names_on_disk"]
 
 
-def _names_on_disk(directory: Path) -> set[str]:
+def names_on_disk(directory: Path) -> set[str]:
     """Migration module names as Django's loader finds them (not packages, not _ or ~)."""
     return {
         info.name
@@ -43,6 +43,6 @@ def migrations_due() -> bool:
         directory = Path(config.path) / "migrations"
         if not directory.is_dir():
             continue
-        if any((config.label, name) not in applied for name in _names_on_disk(directory)):
+        if any((config.label, name) not in applied for name in names_on_disk(directory)):
             return True
     return False

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sauci.contrib.django.project.migrations_due import migrations_due
+from sauci.contrib.django.project.ui_head import create_ui_head
 from sauci.core.config import Settings
 from sauci.exceptions import ConfigError
 
@@ -301,6 +302,8 @@ def serve_ui(
     from django.core.management import call_command
     from django.core.wsgi import get_wsgi_application
 
+    # A new UI database: what `migrate` would make, at once (when the versions match).
+    create_ui_head(Path(django_settings.DATABASES["default"]["NAME"]))
     if migrations_due():
         call_command("migrate", interactive=False, verbosity=0)
     password = admin_password or os.environ.get("SAUCI_ADMIN_PASSWORD") or None

@@ -1,0 +1,50 @@
+"""Each process imports its own stack (issue "One house", item 8): importing the
+library and the command line, which `sauci run` does, loads none of the wiring
+of `sauci serve` or `sauci worker`, nor what only they use."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+SERVER_ONLY = (
+    "sauci.app.server",  # build_server
+    "sauci.app.worker",  # build_worker
+    "sauci.core.capacity",  # builds placed by declared cost
+    "sauci.core.placement",
+    "sauci.core.claim_gate",  # GitHub's concurrency
+    "sauci.workflows",  # the workflow front ends, read only for a workflow file
+    "sauci.distributed",
+    "socket",
+    "tomllib",  # read only when there is a sauci.toml
+)
+
+
+def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
+    probe = f"{code}; import sys; print(sorted(m for m in {names!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    return list(ast.literal_eval(out.splitlines()[-1]))
+
+
+def test_the_library_and_the_cli_import_no_server_wiring():
+    assert [] == _loaded("import sauci, sauci.cli", SERVER_ONLY)
+
+
+def test_the_server_wiring_is_where_the_server_imports_it():
+    """The guard above can fail: the same probe sees the server's modules once
+    the server's wiring is imported."""
+    assert ["sauci.app.server", "sauci.core.capacity", "sauci.core.claim_gate"] == _loaded(
+        "import sauci.app.server",
+        ("sauci.app.server", "sauci.core.capacity", "sauci.core.claim_gate"),
+    )
+
+
+def test_a_repository_without_a_workflow_file_loads_no_workflow_front_end():
+    """The server's cron trigger asks every repository without a .sauci.yml for
+    its workflow's schedules: with no workflow file, the GitHub front end (and
+    its YAML) stays unimported."""
+    code = "from sauci.workflows import workflow_schedules; workflow_schedules(lambda p: None)"
+    assert [] == _loaded(code, ("sauci.workflows.github", "yaml"))
