@@ -18,6 +18,19 @@ from sauci.storage import open_store
 
 def main() -> None:
     data_dir, repo, password = sys.argv[1:4]
+    slow = float(os.environ.get("SAUCI_TEST_SLOW_ADMIN", "0"))
+    if slow:  # the admin login takes this long to make (a slow machine, a slow hash)
+        import time
+
+        from sauci.contrib.django.project import serve as ui_serve
+
+        make = ui_serve._ensure_admin
+
+        def slow_make(password: str | None) -> str | None:
+            time.sleep(slow)
+            return make(password)
+
+        ui_serve._ensure_admin = slow_make
     # SAUCI_SANDBOX picks the sandbox (the server's policy otherwise decides).
     settings = Settings(data_dir=data_dir, sandbox=os.environ.get("SAUCI_SANDBOX", ""))
     store = open_store(settings.store_url)

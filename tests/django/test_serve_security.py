@@ -106,13 +106,10 @@ class _Browser:
 
 
 def _wait_for_admin(base):
-    """Log in once with the right password (the admin user is made in a thread)."""
-    for _ in range(100):
-        status, _, _ = _Browser(base).login("right-password")
-        if status == 302:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the admin login never worked")
+    """Log in once with the right password: a login posted while the admin
+    login is still being made (in a thread) waits for it."""
+    status, _, _ = _Browser(base).login("right-password")
+    assert 302 == status, "the admin login did not work"
 
 
 def test_the_fifth_failed_login_is_locked_out_and_then_even_the_right_password(served):
@@ -210,3 +207,12 @@ def test_a_restart_with_nothing_to_migrate_serves_and_logs_in(tmp_path, git_repo
         finally:
             proc.stdin.close()
             proc.wait(15)
+
+
+def test_a_login_while_the_admin_login_is_being_made_waits_for_it(served):
+    """The admin login is made beside the server's start; a login posted
+    before it exists waits for it instead of failing (and counting as a
+    failed attempt towards the lock-out)."""
+    url = served(SAUCI_TEST_SLOW_ADMIN="1.5")
+    status, headers, _ = _Browser(url).login("right-password")
+    assert (302, "/") == (status, headers["Location"])

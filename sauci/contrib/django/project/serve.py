@@ -265,6 +265,17 @@ def _ensure_admin(password: str | None) -> str | None:
     return None
 
 
+def _posts_after(ready: threading.Event, application: Any, wait: float = 30.0) -> Any:
+    """``application`` whose POST requests first wait (at most ``wait`` s) for ``ready``."""
+
+    def held(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") == "POST" and not ready.is_set():
+            ready.wait(wait)
+        return application(environ, start_response)
+
+    return held
+
+
 def serve_ui(
     settings: Settings,
     *,
@@ -309,11 +320,20 @@ def serve_ui(
     password = admin_password or os.environ.get("SAUCI_ADMIN_PASSWORD") or None
     created = _new_admin_password(password)
     # Hashing a password costs about 0.4 s (PBKDF2): done beside the server's
-    # start, not before it. The printed password is chosen here already.
-    threading.Thread(
-        target=_ensure_admin, args=(created or password,), name="sauci-admin", daemon=True
-    ).start()
-    application = get_wsgi_application()
+    # start, not before it (the printed password is chosen here already).
+    # Until it is done, POSTs (a login, a form) wait for it: pages are served
+    # at once, and a login in the first half second is not refused (nor
+    # counted as a failed attempt).
+    admin_ready = threading.Event()
+
+    def make_admin() -> None:
+        try:
+            _ensure_admin(created or password)
+        finally:
+            admin_ready.set()
+
+    threading.Thread(target=make_admin, name="sauci-admin", daemon=True).start()
+    application = _posts_after(admin_ready, get_wsgi_application())
     try:
         server = waitress.create_server(
             application,
