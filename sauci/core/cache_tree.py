@@ -91,6 +91,7 @@ def make_tree(archive: Path) -> Path | None:
             capture_output=True,
             timeout=600,
             check=False,
+            umask=0o022,  # whatever SauCI's own: nothing comes out writable by others
         )
         if done.returncode != 0:
             return None
