@@ -44,7 +44,6 @@ leaves it out (every build installs, with pip's download cache).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
 import os
 import resource
@@ -443,7 +442,20 @@ class CpuMeter:
         if self.path is None:
             return []
         procs = shlex.quote(str(self.path / "cgroup.procs"))
-        return ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh"]
+        # A group that cannot be joined does not stop the run: see joined().
+        return ["sh", "-c", f'echo $$ > {procs} 2>/dev/null; exec "$@"', "sh"]
+
+    def joined(self, pid: int) -> None:
+        """Measure nothing unless ``pid`` is in the group."""
+        if self.path is None:
+            return
+        try:
+            inside = str(pid) in (self.path / "cgroup.procs").read_text().split()
+        except OSError:
+            inside = False
+        if not inside:
+            self.close()
+            self.path = None
 
     def seconds(self) -> float | None:
         if self.path is None:
@@ -451,9 +463,17 @@ class CpuMeter:
         return int((self.path / "cpuacct.usage").read_text()) / 1e9
 
     def close(self) -> None:
-        if self.path is not None:
-            with contextlib.suppress(OSError):
+        """Remove the group, once the last process in it (a straggling git) is gone."""
+        for _ in range(50):
+            if self.path is None:
+                return
+            try:
                 self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:  # still busy
+                time.sleep(0.1)
 
 
 # -- sauci serve ----------------------------------------------------------------
@@ -502,6 +522,7 @@ class Serve:
             raise
         if self.proc.poll() is not None:
             raise RuntimeError(f"sauci serve exited {self.proc.returncode}:\n{self.output()}")
+        cpu.joined(self.proc.pid)  # by now its shell has joined the group and exec'd
         from sauci.storage import open_store
 
         self.store = open_store(f"sqlite:///{data / 'sauci.db'}")
