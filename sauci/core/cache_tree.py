@@ -155,11 +155,19 @@ def link_tree(tree: Path, roots: Mapping[str, Path]) -> list[Path] | None:
             if done.returncode != 0:  # another file system (EXDEV), an entry evicted meanwhile
                 log.info("cache_link_failed", tree=str(tree), error=done.stderr[-300:])
                 return None
-        moved = []
-        for name, child, root in moves:
-            root.mkdir(parents=True, exist_ok=True)
-            os.rename(stage / name / child, root / child)  # never follows a link at root/child
-            moved.append(root / child)
+        moved: list[Path] = []
+        try:
+            for name, child, root in moves:
+                root.mkdir(parents=True, exist_ok=True)
+                os.rename(stage / name / child, root / child)  # never follows a link there
+                moved.append(root / child)
+        except OSError:
+            for path in moved:  # all or nothing: the caller then unpacks into a clean root
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
         return moved
     except (OSError, subprocess.SubprocessError) as exc:
         log.info("cache_link_failed", tree=str(tree), error=str(exc))

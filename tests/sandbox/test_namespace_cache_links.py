@@ -104,3 +104,54 @@ def test_a_step_cannot_write_into_a_linked_restore_and_the_cache_stays_intact(ar
     (install, test), logs, ws = _build(area, 3)
     assert ("passed", "passed") == (install.status, test.status), logs
     assert logs[1].startswith("saved\n"), logs[1]
+
+
+DANGLING = """\
+steps:
+  install:
+    run: |
+      echo "install ran"
+      mkdir -p out
+      echo saved >> out/marker
+      ln -sf "$PWD/dep.txt" out/link
+    cache:
+      paths: [out]
+      key: out-1
+      skip_on_hit: true
+"""
+
+
+def test_a_linked_restore_with_a_link_pointing_nowhere_is_unpacked_before_the_step_runs(
+    area: Path,
+):
+    """The link names the first build's workspace, which the second one's
+    sandbox hides: the step runs, so the linked copy is swapped for an
+    unpacked one it may write into, and the cache's copy stays as saved
+    (until the step's result is saved again under the key)."""
+    tree = area / "data" / "cache" / "steps" / "demo" / "main" / "keys" / "out-1.tree"
+    kept = area / "kept-marker"
+    for n in (1, 2):
+        if n == 2:  # a second name for the cached file, to read it after the build
+            os.link(tree / "ws" / "out" / "marker", kept)
+        ws = area / f"ws{n}"
+        ws.mkdir()
+        ws.chmod(0o711)
+        (ws / "dep.txt").write_text("dep\n")
+        outcome = run_pipeline(
+            parse_pipeline(DANGLING),
+            ws,
+            sandbox=NamespaceSandbox(grace=0.5, cgroup_prefix=f"sauci-nsl{os.getpid()}-"),
+            settings=Settings(data_dir=area / "data"),
+            repo="demo",
+            ref="refs/heads/main",
+        )
+        (step,) = outcome.steps
+        log = Path(step.log_path or "").read_text()
+        Path(step.log_path or "").unlink()
+        assert "passed" == step.status, log
+    assert "points nowhere; running the step" in log, log
+    assert "install ran" in log
+    assert "saved\nsaved\n" == (ws / "out" / "marker").read_text()  # appended: its own copy
+    assert "saved\n" == kept.read_text()
+    # Saved again under the same key: the archive and its new unpacked copy agree.
+    assert "saved\nsaved\n" == (tree / "ws" / "out" / "marker").read_text()
