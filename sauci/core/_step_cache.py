@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from sauci._logging import get_logger
 from sauci.core.cache_archive import ArchiveError, pack, unpack
 from sauci.core.cache_key import CacheKeyError, render_key
 from sauci.core.cache_store import CacheEntry, CacheStore
+from sauci.core.cache_tree import link_tree, make_tree
 from sauci.core.models import Build, Step
 
 __all__ = [
@@ -50,6 +52,8 @@ class CacheState:
     saved: int | None = None  # bytes
     problem: str | None = None
     skipped: bool = False  # skip_on_hit: the run was skipped
+    # The paths restored as hard links to the entry's unpacked copy.
+    linked: tuple[Path, ...] = ()
 
     @property
     def note(self) -> str | None:
@@ -137,9 +141,13 @@ def restore_cache(
     env: MutableMapping[str, str],
     write: Callable[[str], None],
     home: Path | None = None,
+    link: bool = False,
 ) -> CacheState:
     """Unpack the best entry for the step's key into the workspace (and
-    ``home``, the build's own HOME when its sandbox gives it one)."""
+    ``home``, the build's own HOME when its sandbox gives it one). ``link``:
+    the step's sandbox cannot write into files it does not own (see
+    :mod:`sauci.core.cache_tree`), so an exact hit of a ``skip_on_hit`` key
+    is restored as hard links to the entry's unpacked copy."""
     cache = step.cache
     assert cache is not None
     try:
@@ -160,8 +168,10 @@ def restore_cache(
         write(f"sauci: cache: miss for {key}\n")
         return CacheState(key=key)
     started = time.monotonic()
+    linked = _linked(entry, roots) if link and exact and cache.skip_on_hit else ()
     try:
-        unpack(entry.path, roots)
+        if not linked:
+            unpack(entry.path, roots)
     except (ArchiveError, OSError) as exc:
         write(f"sauci: cache: {entry.key} not restored: {exc}\n")
         log.warning("cache_restore_failed", repo=build.repo, key=entry.key, error=str(exc))
@@ -169,8 +179,29 @@ def restore_cache(
     store.touch(entry)
     seconds = time.monotonic() - started
     what = "hit" if exact else f"miss for {key}, restored {entry.key}"
-    write(f"sauci: cache: {what} ({_size(entry.size)} in {seconds:.1f} s)\n")
-    return CacheState(key=key, hit=exact, restored=entry)
+    how = "linked in" if linked else "in"
+    write(f"sauci: cache: {what} ({_size(entry.size)} {how} {seconds:.1f} s)\n")
+    return CacheState(key=key, hit=exact, restored=entry, linked=linked)
+
+
+def _linked(entry: CacheEntry, roots: dict[str, Path]) -> tuple[Path, ...]:
+    """Restore ``entry`` as hard links to its unpacked copy (made now if
+    missing): the paths linked in; none when it was not done."""
+    tree = make_tree(entry.path)
+    return tuple(link_tree(tree, roots) or ()) if tree is not None else ()
+
+
+def _unlink_restored(state: CacheState, roots: dict[str, Path]) -> None:
+    """Replace the linked paths with an unpacked copy: the step is to run after
+    all, and it may write into them."""
+    if not state.linked or state.restored is None:
+        return
+    for path in state.linked:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            path.unlink()
+    unpack(state.restored.path, roots)
 
 
 def save_cache(
@@ -182,8 +213,11 @@ def save_cache(
     env: MutableMapping[str, str],
     write: Callable[[str], None],
     home: Path | None = None,
+    link: bool = False,
 ) -> CacheState:
-    """Pack the step's cache paths under its key, unless the key was a hit."""
+    """Pack the step's cache paths under its key, unless the key was a hit.
+    ``link`` (as for :func:`restore_cache`): a ``skip_on_hit`` entry is also
+    kept unpacked, so that its first hit is already a tree of links."""
     cache = step.cache
     if cache is None or state.key is None or state.hit:
         return state
@@ -204,6 +238,8 @@ def save_cache(
     if entry is None:
         write(f"sauci: cache: not saved: larger than the cache limit ({_size(store.limit)})\n")
         return attrs.evolve(state, problem="not saved: over the cache limit")
+    if link and cache.skip_on_hit:
+        make_tree(entry.path)
     seconds = time.monotonic() - started
     write(f"sauci: cache: saved {state.key} ({_size(entry.size)} in {seconds:.1f} s)\n")
     return attrs.evolve(state, saved=entry.size)
@@ -231,11 +267,21 @@ def _dangling(root: Path, relative: str, hidden: tuple[str, ...]) -> str | None:
     top = root / relative
     if top.is_symlink():
         return relative if _broken(str(top), hidden) else None
-    for folder, dirs, files in os.walk(top):
-        for name in (*dirs, *files):
-            path = os.path.join(folder, name)
-            if os.path.islink(path) and _broken(path, hidden):
-                return os.path.relpath(path, root)
+    # The kind of each entry comes with its listing (no lstat per file: a
+    # venv is some 2,700 of them, and only a handful are links).
+    folders = [str(top)]
+    while folders:
+        try:
+            listing = os.scandir(folders.pop())
+        except OSError:  # not a directory, gone, unreadable: nothing to look at
+            continue
+        with listing:
+            for entry in listing:
+                if entry.is_symlink():
+                    if _broken(entry.path, hidden):
+                        return os.path.relpath(entry.path, root)
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
     return None
 
 
@@ -268,6 +314,11 @@ def skip_run(
                 broken = f"{relative} ({exc})"
             if broken is not None:
                 write(f"sauci: cache: {broken} points nowhere; running the step\n")
-                return attrs.evolve(state, hit=False, problem=f"{broken} points nowhere")
+                try:
+                    _unlink_restored(state, roots)
+                except (ArchiveError, OSError) as exc:
+                    write(f"sauci: cache: not restored: {exc}\n")
+                problem = f"{broken} points nowhere"
+                return attrs.evolve(state, hit=False, problem=problem, linked=())
     write("sauci: cache: exact hit; the run is skipped (skip_on_hit)\n")
     return attrs.evolve(state, skipped=True)

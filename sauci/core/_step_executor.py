@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from sauci.core._step_cache import CacheState, cache_env, restore_cache, save_cache, skip_run
+from sauci.core.cache_tree import LINK_CAPABILITY
 from sauci.core.capabilities import check_capabilities
 from sauci.core.events import emit
 from sauci.core.logsink import LogBudget, LogSink
@@ -286,8 +287,9 @@ class StepExecutor:
             label = f"b{build.id}-{safe_name(step.name)}"
             home = _build_home(sandbox, workspace) if step.cache is not None else None
             if step.cache is not None and self.cache_store is not None:
+                link = LINK_CAPABILITY in getattr(sandbox, "capabilities", ())
                 cached = restore_cache(
-                    self.cache_store, build, step, workspace, env, _writer(sink), home
+                    self.cache_store, build, step, workspace, env, _writer(sink), home, link
                 )
                 hidden = _hidden(sandbox, workspace)
                 cached = skip_run(cached, step, workspace, env, _writer(sink), home, hidden)
@@ -306,8 +308,9 @@ class StepExecutor:
             if result is None:  # skipped on a cache hit: passed, nothing ran
                 result = StepResult(exit_code=0)
             if cached is not None and self.cache_store is not None and result.ok:
+                link = LINK_CAPABILITY in getattr(sandbox, "capabilities", ())
                 cached = save_cache(
-                    self.cache_store, cached, build, step, workspace, env, _writer(sink), home
+                    self.cache_store, cached, build, step, workspace, env, _writer(sink), home, link
                 )
         except SandboxError as exc:
             failure = exc

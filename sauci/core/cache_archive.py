@@ -37,7 +37,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-__all__ = ["ArchiveError", "pack", "unpack"]
+__all__ = ["ArchiveError", "gnu_tar", "pack", "packed_by_sauci", "unpack"]
 
 
 _MARK = "SAUCI.packed"  # in the pax global header of what pack() writes
@@ -109,12 +109,7 @@ def unpack(source: Path, roots: Mapping[str, Path]) -> int:
     """Unpack ``source`` into ``roots``; members of a root not given are
     skipped. Returns the number of members written; ArchiveError for a
     member the filter refuses (what was written before it stays)."""
-    try:
-        with tarfile.open(source, "r:*") as tar:
-            ours = tar.pax_headers.get(_MARK) == "1"
-    except (tarfile.TarError, OSError) as exc:
-        raise ArchiveError(f"cannot unpack {source.name}: {exc}") from exc
-    if ours:
+    if packed_by_sauci(source):
         fast = _unpack_moving(source, roots)
         if fast is not None:
             return fast
@@ -143,8 +138,19 @@ def unpack(source: Path, roots: Mapping[str, Path]) -> int:
     return written
 
 
+def packed_by_sauci(source: Path) -> bool:
+    """Whether :func:`pack` wrote ``source`` (its pax global header says so);
+    ArchiveError when it is not a readable archive."""
+    try:
+        with tarfile.open(source, "r:*") as tar:
+            return tar.pax_headers.get(_MARK) == "1"
+    except (tarfile.TarError, OSError) as exc:
+        raise ArchiveError(f"cannot unpack {source.name}: {exc}") from exc
+
+
 @functools.cache
-def _gnu_tar() -> str | None:
+def gnu_tar() -> str | None:
+    """GNU tar's path, or None where ``tar`` is another (or none)."""
     found = shutil.which("tar")
     if found is None:
         return None
@@ -161,7 +167,7 @@ def _unpack_moving(source: Path, roots: Mapping[str, Path]) -> int | None:
     """Unpack with GNU tar into a private directory beside the first root, then
     move each top-level path into its root; None when that cannot be done
     cleanly (the caller takes the filtered way)."""
-    tar = _gnu_tar()
+    tar = gnu_tar()
     first = next(iter(roots.values()), None)
     if tar is None or first is None:
         return None

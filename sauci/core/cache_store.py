@@ -7,7 +7,9 @@ size cap is per repository; a save that takes the repository over it
 deletes the least recently used entries (an entry's mtime is set when it
 is saved and each time it is restored, so the file system is the index and
 a crash leaves nothing to repair). One lock file per repository orders
-saves and evictions between builds and processes.
+saves and evictions between builds and processes. An entry may also be kept
+unpacked beside its archive (``<key>.tree``, :mod:`sauci.core.cache_tree`);
+that copy counts as much as its archive against the cap and goes with it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +25,7 @@ from pathlib import Path
 import attrs
 
 from sauci._logging import get_logger
+from sauci.core.cache_tree import tree_path
 from sauci.core.paths import safe_name
 
 __all__ = ["DEFAULT_CACHE_LIMIT", "CacheEntry", "CacheStore"]
@@ -156,13 +160,16 @@ class CacheStore:
             staged.chmod(0o600)
             target = folder / f"{key}.tar"
             os.replace(staged, target)
+            _remove_tree(tree_path(target))  # the unpacked copy of what it replaced
             entry = CacheEntry(key=key, branch=branch, path=target, size=size, used=time.time())
             self._evict(repo, keep=target)
         return entry
 
     def usage(self, repo: str) -> int:
         """Bytes the repository's caches take (archives and tool caches)."""
-        return sum(e.size for e in self._all(repo)) + sum(_tree_size(p) for p in self._tools(repo))
+        return sum(_footprint(e) for e in self._all(repo)) + sum(
+            _tree_size(p) for p in self._tools(repo)
+        )
 
     def _all(self, repo: str) -> list[CacheEntry]:
         folder = self.repo_dir(repo)
@@ -183,15 +190,17 @@ class CacheStore:
 
     def _evict(self, repo: str, keep: Path | None = None) -> None:
         entries = sorted(self._all(repo), key=lambda e: e.used)
+        self._drop_orphan_trees(repo)
         tools = {p: _tree_size(p) for p in self._tools(repo)}
-        total = sum(e.size for e in entries) + sum(tools.values())
+        total = sum(_footprint(e) for e in entries) + sum(tools.values())
         for entry in entries:
             if total <= self.limit:
                 return
             if entry.path == keep:
                 continue
+            total -= _footprint(entry)
             entry.path.unlink(missing_ok=True)
-            total -= entry.size
+            _remove_tree(tree_path(entry.path))
             log.info(
                 "cache_evicted", repo=repo, branch=entry.branch, key=entry.key, bytes=entry.size
             )
@@ -202,6 +211,48 @@ class CacheStore:
             _clear(path)
             total -= size
             log.info("cache_tools_cleared", repo=repo, path=str(path), bytes=size)
+
+    def _drop_orphan_trees(self, repo: str) -> None:
+        """Unpacked copies whose archive is gone (a crash between the two removals)."""
+        folder = self.repo_dir(repo)
+        with contextlib.suppress(FileNotFoundError):
+            for branch in os.listdir(folder):
+                keys = folder / branch / "keys"
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    for name in os.listdir(keys):
+                        path = keys / name
+                        if name.endswith(".tree") and not (keys / f"{name[:-5]}.tar").exists():
+                            _remove_tree(path)
+                        elif name.startswith(".") and ".tree" in name and _stale(path):
+                            shutil.rmtree(path, ignore_errors=True)  # a crash's leftover
+
+
+def _stale(path: Path) -> bool:
+    """Left over from an unpacking or removal an hour ago or more (a crash)."""
+    try:
+        return time.time() - os.lstat(path).st_mtime > 3600
+    except FileNotFoundError:
+        return False
+
+
+def _footprint(entry: CacheEntry) -> int:
+    """What an entry takes on disk: its archive, and as much again when it is
+    also kept unpacked (the files' own size, as in the archive)."""
+    return entry.size * (2 if tree_path(entry.path).is_dir() else 1)
+
+
+def _remove_tree(tree: Path) -> None:
+    """Remove an unpacked copy; first aside by rename, so that no restore links
+    from a half-removed tree (a link of a file removed meanwhile fails, and
+    that restore unpacks the archive)."""
+    if not tree.is_dir():
+        return
+    doomed = tree.with_name(f".{tree.name}.gone-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.rename(tree, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _tree_size(path: Path) -> int:
@@ -216,8 +267,6 @@ def _tree_size(path: Path) -> int:
 
 def _clear(path: Path) -> None:
     """Empty ``path`` but keep it (a running step may have it bound)."""
-    import shutil
-
     for child in path.iterdir():
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child, ignore_errors=True)

@@ -115,6 +115,11 @@ class NamespaceSandbox(LocalSandbox):
         owner = None if self.host_uid is None else (self.host_uid, self.host_gid or 0)
         self.scratch = ScratchDirs(owner)
         self.capabilities = self.capabilities | {"isolates_filesystem", "isolates_network"}
+        if self.host_uid is not None:
+            # Steps run as a host uid that owns nothing of SauCI's, without
+            # capabilities: a file SauCI owns and nobody may write stays as it
+            # is, so a cache hit can be restored as hard links (core/cache_tree.py).
+            self.capabilities = self.capabilities | {"foreign_uid"}
 
     def build_ended(self, workspace: Path) -> None:
         """The build in ``workspace`` ended: its HOME and /tmp go (the executor calls this)."""

@@ -14,7 +14,7 @@ import pytest
 from sauci.core import cache_archive
 from sauci.core.cache_archive import ArchiveError, pack, unpack
 
-pytestmark = pytest.mark.skipif(cache_archive._gnu_tar() is None, reason="no GNU tar")
+pytestmark = pytest.mark.skipif(cache_archive.gnu_tar() is None, reason="no GNU tar")
 
 
 @pytest.fixture

@@ -1,0 +1,172 @@
+"""Cache entries kept unpacked (``<key>.tree``) and restored as hard links:
+the same tree as the archive gives, the files shared with the cache and
+read-only, nothing left behind, and the archive's way whenever linking
+cannot be done cleanly."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sauci.core import cache_tree
+from sauci.core.cache_archive import gnu_tar, pack, unpack
+from sauci.core.cache_store import CacheStore
+from sauci.core.cache_tree import link_tree, make_tree, tree_path
+
+pytestmark = pytest.mark.skipif(
+    gnu_tar() is None or cache_tree._gnu_cp() is None, reason="no GNU tar and cp"
+)
+
+
+def venv(ws: Path) -> None:
+    (ws / ".venv" / "bin").mkdir(parents=True)
+    (ws / ".venv" / "lib" / "pkg").mkdir(parents=True)
+    (ws / ".venv" / "bin" / "tool").write_text("#!/bin/sh\n")
+    (ws / ".venv" / "bin" / "tool").chmod(0o700)
+    (ws / ".venv" / "lib" / "pkg" / "m.py").write_text("x = 1\n")
+    (ws / ".venv" / "lib" / "pkg" / "secret").write_text("s\n")
+    (ws / ".venv" / "lib" / "pkg" / "secret").chmod(0o600)
+    os.symlink("/usr/bin/python3", ws / ".venv" / "bin" / "python")
+    os.symlink("lib", ws / ".venv" / "lib64")
+
+
+def listing(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            out[str(path.relative_to(root))] = "link:" + os.readlink(path)
+        elif path.is_dir():
+            out[str(path.relative_to(root))] = "dir"
+        else:
+            out[str(path.relative_to(root))] = path.read_text()
+    return out
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    source = tmp_path / "source"
+    venv(source)
+    target = tmp_path / "keys" / "venv-1.tar"
+    target.parent.mkdir()
+    assert 1 == pack(target, {"ws": source}, {"ws": [".venv"]})
+    return target
+
+
+def test_a_linked_restore_gives_the_archives_tree_with_shared_read_only_files(
+    tmp_path: Path, archive: Path
+):
+    tree = make_tree(archive)
+    assert tree == tree_path(archive)
+    unpacked, linked = tmp_path / "unpacked", tmp_path / "linked"
+    unpacked.mkdir()
+    linked.mkdir()
+    unpack(archive, {"ws": unpacked})
+    assert [linked / ".venv"] == link_tree(tree, {"ws": linked})
+    assert listing(unpacked) == listing(linked)
+    module = linked / ".venv" / "lib" / "pkg" / "m.py"
+    assert os.stat(module).st_ino == os.stat(tree / "ws" / ".venv" / "lib" / "pkg" / "m.py").st_ino
+    # No write bit on a linked file; readable (and runnable) by a uid that is not its owner.
+    assert 0o444 == stat.S_IMODE(os.stat(module).st_mode)
+    assert 0o444 == stat.S_IMODE(os.stat(linked / ".venv/lib/pkg/secret").st_mode)
+    assert 0o555 == stat.S_IMODE(os.stat(linked / ".venv/bin/tool").st_mode)
+    # Directories are made afresh (the step gets them), never shared.
+    assert os.stat(linked / ".venv" / "lib").st_ino != os.stat(tree / "ws/.venv/lib").st_ino
+    assert [] == [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+    assert [] == [p for p in archive.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_replacing_a_linked_file_leaves_the_cache_as_it_was(tmp_path: Path, archive: Path):
+    """What pip and Python do to files they change: remove (or rename over)
+    them and write new ones; the cache's copy is not touched."""
+    tree = make_tree(archive)
+    assert tree is not None
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    link_tree(tree, {"ws": ws})
+    module = ws / ".venv" / "lib" / "pkg" / "m.py"
+    module.unlink()
+    module.write_text("x = 2\n")
+    (ws / ".venv" / "lib" / "pkg" / "new.py").write_text("new\n")
+    assert "x = 1\n" == (tree / "ws/.venv/lib/pkg/m.py").read_text()
+    again = tmp_path / "again"
+    again.mkdir()
+    link_tree(tree, {"ws": again})
+    assert "x = 1\n" == (again / ".venv/lib/pkg/m.py").read_text()
+    assert not (again / ".venv/lib/pkg/new.py").exists()
+
+
+def test_a_path_in_the_way_is_not_linked_and_nothing_is_written(tmp_path: Path, archive: Path):
+    tree = make_tree(archive)
+    assert tree is not None
+    ws = tmp_path / "ws"
+    (ws / ".venv").mkdir(parents=True)
+    (ws / ".venv" / "mine").write_text("mine\n")
+    assert link_tree(tree, {"ws": ws}) is None
+    assert {".venv": "dir", ".venv/mine": "mine\n"} == listing(ws)
+    assert [] == [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_link_in_the_way_is_neither_followed_nor_replaced(tmp_path: Path, archive: Path):
+    tree = make_tree(archive)
+    assert tree is not None
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.symlink(outside, ws / ".venv")
+    assert link_tree(tree, {"ws": ws}) is None
+    assert [] == list(outside.iterdir())
+
+
+def test_an_archive_sauci_did_not_pack_is_not_kept_unpacked(tmp_path: Path):
+    foreign = tmp_path / "keys" / "foreign.tar"
+    foreign.parent.mkdir()
+    (tmp_path / "f").write_text("f\n")
+    with tarfile.open(foreign, "w") as tar:
+        tar.add(tmp_path / "f", arcname="ws/f")
+    assert make_tree(foreign) is None
+    assert not tree_path(foreign).exists()
+    (tmp_path / "keys" / "garbage.tar").write_bytes(b"not a tar")
+    assert make_tree(tmp_path / "keys" / "garbage.tar") is None
+
+
+def test_an_unpacked_copy_counts_against_the_limit_and_goes_with_its_entry(tmp_path: Path):
+    source = tmp_path / "source"
+    venv(source)
+    store = CacheStore(tmp_path / "cache", limit=10**9)
+    staged = store.staging("r")
+    pack(staged, {"ws": source}, {"ws": [".venv"]})
+    first = store.commit("r", "main", "k1", staged)
+    assert first is not None
+    size = first.size
+    assert size == store.usage("r")
+    assert make_tree(first.path) is not None
+    assert 2 * size == store.usage("r")
+    # A save of the same key replaces the archive: its old unpacked copy goes.
+    staged = store.staging("r")
+    pack(staged, {"ws": source}, {"ws": [".venv"]})
+    again = store.commit("r", "main", "k1", staged)
+    assert again is not None and not tree_path(again.path).exists()
+    make_tree(again.path)
+    # A second entry over the limit evicts the first, unpacked copy and all.
+    store.limit = 3 * size - 1  # k1 and its copy, and k2: one byte over
+    staged = store.staging("r")
+    pack(staged, {"ws": source}, {"ws": [".venv"]})
+    store.commit("r", "main", "k2", staged)
+    keys = tmp_path / "cache" / "r" / "main" / "keys"
+    assert ["k2.tar"] == sorted(os.listdir(keys))
+
+
+def test_an_unpacked_copy_without_its_archive_is_removed(tmp_path: Path, archive: Path):
+    store = CacheStore(tmp_path / "cache")
+    keys = tmp_path / "cache" / "r" / "main" / "keys"
+    keys.mkdir(parents=True)
+    (keys / "orphan.tree" / "ws").mkdir(parents=True)
+    staged = store.staging("r")
+    staged.write_bytes(archive.read_bytes())
+    store.commit("r", "main", "k", staged)
+    assert ["k.tar"] == sorted(os.listdir(keys))
