@@ -31,6 +31,9 @@ MODULES = ("virtio_mmio", "virtio_console", "9pnet_virtio", "9p")
 NET_MODULES = ("virtio_net",)
 AGENT = Path(__file__).with_name("_vm_agent.py")
 UID = 1000  # the step's uid and gid inside the guest
+# The host's dynamic linker cache, for the host's /usr the guest sees: without
+# it every exec of a dynamic program searches a dozen directories over 9p.
+LD_SO_CACHE = Path("/etc/ld.so.cache")
 
 INIT = """#!/sauci/bin/sh
 export PATH=/sauci/bin
@@ -45,7 +48,7 @@ o=trans=virtio,version=9p2000.L,msize=262144
 mount -t 9p -o $o,ro,cache=loose usr /usr || echo "sauci-init: cannot mount /usr"
 mount -t 9p -o $o,cache=none,access=any workspace /workspace \
   || echo "sauci-init: cannot mount the workspace"
-mount -t cgroup2 none /sys/fs/cgroup
+mount -t cgroup2 -o favordynmods none /sys/fs/cgroup
 mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp
 mount -t tmpfs -o mode=0755,nosuid,nodev home /home
 mkdir -p /home/sauci && chown {uid}:{uid} /home/sauci
@@ -156,6 +159,7 @@ def boot_files(cache_dir: Path, kernel: str | Path | None = None) -> BootFiles:
     ):
         digest.update(part.encode() + b"\0")
     digest.update(Path(busybox).read_bytes())
+    digest.update(_read_or_empty(LD_SO_CACHE))
     initrd = cache_dir / f"initramfs-{version}-{digest.hexdigest()[:16]}.cpio"
     if not initrd.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +241,9 @@ def _build(
         shutil.copy2(AGENT, root / "sauci" / "agent.py")
         for name, text in ETC.items():
             (root / "etc" / name).write_text(text)
+        cache = _read_or_empty(LD_SO_CACHE)
+        if cache:
+            (root / "etc" / "ld.so.cache").write_bytes(cache)
         init = root / "init"
         init.write_text(INIT.replace("{uid}", str(UID)))
         init.chmod(0o755)
@@ -256,6 +263,13 @@ def _build(
             partial.unlink(missing_ok=True)
             raise SandboxError(f"cannot build the VM initramfs: {made.stderr.decode().strip()}")
         os.replace(partial, target)
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _partial(target: Path) -> Path:

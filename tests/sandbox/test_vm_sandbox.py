@@ -137,6 +137,31 @@ def test_python_from_the_host_runs_in_the_guest(vm: VmSandbox, shared_workspace:
     assert (0, b"1000 /workspace\n") == (result.exit_code, output)  # type: ignore[attr-defined]
 
 
+def test_a_program_the_build_adds_to_its_path_is_found(
+    vm: VmSandbox, shared_workspace: Path
+) -> None:
+    # The agent remembers where it found a program only on a read-only PATH
+    # (the host's /usr): a workspace folder on the PATH is looked up each time.
+    shared_workspace.mkdir(exist_ok=True)
+    env = {"PATH": "/workspace/bin:/usr/bin:/bin"}
+
+    def tool() -> tuple[object, bytes]:
+        log = MemoryLog()
+        step = Step(name="t", run="arg", shell=("sauci-test-tool",))
+        result = vm.run(step, shared_workspace, log, env=env, cancel=threading.Event(), label="t")
+        return result.exit_code, bytes(log.data)
+
+    assert 127 == tool()[0]  # not there yet
+    made, _ = run(
+        vm,
+        "mkdir -p bin && printf '#!/bin/sh\\necho tool $1\\n' > bin/sauci-test-tool"
+        " && chmod +x bin/sauci-test-tool",
+        shared_workspace,
+    )
+    assert 0 == made.exit_code  # type: ignore[attr-defined]
+    assert (0, b"tool arg\n") == tool()
+
+
 def test_a_panicking_guest_is_ended_and_named(vm_data: Path, tmp_path: Path) -> None:
     # init is a program that exits at once: the kernel panics ("Attempted to kill init").
     sandbox = VmSandbox(
