@@ -162,6 +162,19 @@ def test_a_program_the_build_adds_to_its_path_is_found(
     assert (0, b"tool arg\n") == tool()
 
 
+def test_no_setuid_program_of_the_host_makes_a_step_root(
+    vm: VmSandbox, shared_workspace: Path
+) -> None:
+    # The guest's root could write to the agent's port: the host's /usr (with
+    # its setuid programs) and the workspace are mounted nosuid.
+    shared_workspace.mkdir(exist_ok=True)
+    result, output = run(vm, "grep -E ' /(usr|workspace) ' /proc/mounts", shared_workspace)
+    assert 0 == result.exit_code  # type: ignore[attr-defined]
+    mounts = output.decode().splitlines()
+    assert 2 == len(mounts), mounts
+    assert all("nosuid" in m.split()[3].split(",") for m in mounts), mounts
+
+
 def test_a_panicking_guest_is_ended_and_named(vm_data: Path, tmp_path: Path) -> None:
     # init is a program that exits at once: the kernel panics ("Attempted to kill init").
     sandbox = VmSandbox(
