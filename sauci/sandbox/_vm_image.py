@@ -23,7 +23,7 @@ import attrs
 
 from sauci.exceptions import SandboxError
 
-__all__ = ["BootFiles", "boot_files", "find_kernel", "module_order"]
+__all__ = ["BootFiles", "boot_files", "find_kernel", "module_order", "unsigned_module"]
 
 # The modules the guest loads, by name; their dependencies come from modules.dep.
 # microvm's devices are virtio-mmio: no PCI. The network's only when a step asks.
@@ -252,8 +252,10 @@ def _build(
             (tools / applet).symlink_to("busybox")
         mod = root / "sauci" / "mod"
         mod.mkdir()
+        unsigned = not _signatures_enforced(modules_dir.name)
         for path in (*modules, *net_modules):
-            shutil.copy2(modules_dir / path, mod / os.path.basename(path))
+            data = (modules_dir / path).read_bytes()
+            (mod / os.path.basename(path)).write_bytes(unsigned_module(data) if unsigned else data)
         for name, paths in (("modules", modules), ("modules-net", net_modules)):
             names = [os.path.basename(p).removesuffix(".ko") for p in paths]
             (root / "sauci" / name).write_text("\n".join(names) + "\n")
@@ -282,6 +284,29 @@ def _build(
             partial.unlink(missing_ok=True)
             raise SandboxError(f"cannot build the VM initramfs: {made.stderr.decode().strip()}")
         os.replace(partial, target)
+
+
+SIGNATURE_MAGIC = b"~Module signature appended~\n"
+
+
+def _signatures_enforced(version: str) -> bool:
+    """Whether the kernel refuses a module without a signature (its config says)."""
+    try:
+        config = Path("/boot", f"config-{version}").read_text().splitlines()
+    except OSError:
+        return True  # unknown: keep the signatures
+    return "CONFIG_MODULE_SIG_FORCE=y" in config
+
+
+def unsigned_module(module: bytes) -> bytes:
+    """``module`` without its appended signature: an emulated CPU checks an
+    RSA signature slowly, and the modules come from the host's own /lib/modules
+    into an initramfs only SauCI writes. (Then the kernel notes itself tainted.)"""
+    if not module.endswith(SIGNATURE_MAGIC):
+        return module
+    info = len(module) - len(SIGNATURE_MAGIC) - 12  # struct module_signature
+    sig_len = int.from_bytes(module[info + 8 : info + 12], "big")
+    return module[: info - sig_len]
 
 
 def _compile_agent(target: Path) -> None:
