@@ -8,10 +8,11 @@ Memory, from ``/proc/PID/smaps``:
   as the guest has touched it (transparent huge pages round that up to 2 MiB);
 - the TCG translation cache: QEMU's one writable and executable anonymous
   mapping (``-accel tcg,tb-size=N``), which KVM does not have;
-- QEMU's own other anonymous memory: its heap, thread stacks, device state;
+- QEMU's own other anonymous memory: its heap, thread stacks, device state,
+  and the pages of its libraries it relocated (copied on write);
 - file-backed pages (QEMU's binary and libraries, the kernel and initramfs it
-  maps): the host's page cache, shared by every guest that boots the same
-  files, so counted once per host rather than per guest.
+  maps) as they are on disk: the host's page cache, shared by every guest
+  that boots the same files, so counted once per host rather than per guest.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def qemu_memory(pid: int, guest_mib: int) -> QemuMemory:
     return QemuMemory(
         guest_ram=total([ram] if ram else [], "Rss"),
         translation_cache=total(cache, "Rss"),
-        own_anonymous=total(others, "Anonymous"),
-        file_backed=total(files, "Rss"),
+        # A library's relocated pages are anonymous too (copied on write): QEMU's own.
+        own_anonymous=total(others, "Anonymous") + total(files, "Anonymous"),
+        file_backed=total(files, "Rss") - total(files, "Anonymous"),
     )

@@ -19,6 +19,7 @@ import marshal
 import os
 import select
 import signal
+import stat
 import sys
 import time
 
@@ -153,20 +154,25 @@ def set_network(up):
 READ_ONLY = ("/usr/", "/bin", "/sbin")  # the host's /usr and the initramfs's links to it
 
 
-def find_program(name, env, found={}):  # noqa: B006 - the cache, for the guest's life
-    """The file ``name`` runs, looked up on the step's PATH (as execvp would).
-    Remembered when the PATH is all read-only (the host's /usr): each lookup
-    over 9p is a round trip to the host, and they cannot change."""
+def find_program(name, env, uid, gid, found={}):  # noqa: B006 - the cache, for the guest's life
+    """The file ``name`` runs, looked up on the step's PATH as execvp would for
+    the step's uid (None: not found). Remembered when the PATH is all
+    read-only (the host's /usr): each lookup over 9p is a round trip to the
+    host, and they cannot change."""
     if "/" in name:
         return name
     folders = env.get("PATH", "/usr/bin:/bin").split(":")
-    key = (name, tuple(folders))
+    key = (name, tuple(folders), uid, gid)
     if key in found:
         return found[key]
-    program = name  # not found: execve fails, and the step says it cannot start
+    program = None
     for folder in folders:
         path = os.path.join(folder or ".", name)
-        if os.access(path, os.X_OK) and not os.path.isdir(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and runnable(st, uid, gid):
             program = path
             break
     if all(f.startswith(READ_ONLY) for f in folders):
@@ -174,13 +180,22 @@ def find_program(name, env, found={}):  # noqa: B006 - the cache, for the guest'
     return program
 
 
+def runnable(st, uid, gid):
+    """Whether ``uid:gid`` (with no other groups) may execute the file ``st`` describes."""
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == gid:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
 def start(request, procs_fd, null_fd, out_w):
     """Fork the step. Everything it needs is ready before the fork: a forked
     copy of the interpreter pays a page copy for each object it touches, and
     under emulation each costs; so the child only makes system calls."""
     argv, env = request["argv"], request["env"]
-    program = find_program(argv[0], env)
     uid, gid, cwd = request["uid"], request["gid"], request["cwd"]
+    program = find_program(argv[0], env, uid, gid)
     pid = os.fork()
     if pid == 0:  # the step: its own session, cgroup, uid; output to the pipe
         try:
@@ -195,6 +210,8 @@ def start(request, procs_fd, null_fd, out_w):
             os.setuid(uid)
             os.chdir(cwd)
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            if program is None:  # never a file of that name in the working directory
+                raise FileNotFoundError(f"{argv[0]!r} is not on the PATH")
             os.execve(program, argv, env)
         except BaseException as exc:  # the child must never return
             try:

@@ -151,11 +151,14 @@ def test_a_program_the_build_adds_to_its_path_is_found(
         result = vm.run(step, shared_workspace, log, env=env, cancel=threading.Event(), label="t")
         return result.exit_code, bytes(log.data)
 
-    assert 127 == tool()[0]  # not there yet
+    script = "printf '#!/bin/sh\\necho {} $1\\n' > {} && chmod +x {}"
+    made, _ = run(vm, script.format("cwd", *["sauci-test-tool"] * 2), shared_workspace)
+    assert 0 == made.exit_code  # type: ignore[attr-defined]
+    # Not on the PATH (only in the working directory, which execvp never tries).
+    assert 127 == tool()[0]
     made, _ = run(
         vm,
-        "mkdir -p bin && printf '#!/bin/sh\\necho tool $1\\n' > bin/sauci-test-tool"
-        " && chmod +x bin/sauci-test-tool",
+        "mkdir -p bin && " + script.format("tool", *["bin/sauci-test-tool"] * 2),
         shared_workspace,
     )
     assert 0 == made.exit_code  # type: ignore[attr-defined]
