@@ -154,11 +154,11 @@ def set_network(up):
 READ_ONLY = ("/usr/", "/bin", "/sbin")  # the host's /usr and the initramfs's links to it
 
 
-def find_program(name, env, uid, gid, found={}):  # noqa: B006 - the cache, for the guest's life
+def find_program(name, env, uid, gid, cwd, found={}):  # noqa: B006 - the cache, for the guest's life
     """The file ``name`` runs, looked up on the step's PATH as execvp would for
-    the step's uid (None: not found). Remembered when the PATH is all
-    read-only (the host's /usr): each lookup over 9p is a round trip to the
-    host, and they cannot change."""
+    the step's uid in its working directory ``cwd`` (None: not found).
+    Remembered when the PATH is all read-only (the host's /usr): each lookup
+    over 9p is a round trip to the host, and they cannot change."""
     if "/" in name:
         return name
     folders = env.get("PATH", "/usr/bin:/bin").split(":")
@@ -167,7 +167,7 @@ def find_program(name, env, uid, gid, found={}):  # noqa: B006 - the cache, for 
         return found[key]
     program = None
     for folder in folders:
-        path = os.path.join(folder or ".", name)
+        path = os.path.join(cwd, folder, name)  # an empty or relative folder: in cwd
         try:
             st = os.stat(path)
         except OSError:
@@ -195,7 +195,7 @@ def start(request, procs_fd, null_fd, out_w):
     under emulation each costs; so the child only makes system calls."""
     argv, env = request["argv"], request["env"]
     uid, gid, cwd = request["uid"], request["gid"], request["cwd"]
-    program = find_program(argv[0], env, uid, gid)
+    program = find_program(argv[0], env, uid, gid, cwd)
     pid = os.fork()
     if pid == 0:  # the step: its own session, cgroup, uid; output to the pipe
         try:

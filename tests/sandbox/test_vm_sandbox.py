@@ -145,17 +145,21 @@ def test_a_program_the_build_adds_to_its_path_is_found(
     shared_workspace.mkdir(exist_ok=True)
     env = {"PATH": "/workspace/bin:/usr/bin:/bin"}
 
-    def tool() -> tuple[object, bytes]:
+    def tool(path: str = env["PATH"]) -> tuple[object, bytes]:
         log = MemoryLog()
         step = Step(name="t", run="arg", shell=("sauci-test-tool",))
-        result = vm.run(step, shared_workspace, log, env=env, cancel=threading.Event(), label="t")
+        result = vm.run(
+            step, shared_workspace, log, env={"PATH": path}, cancel=threading.Event(), label="t"
+        )
         return result.exit_code, bytes(log.data)
 
     script = "printf '#!/bin/sh\\necho {} $1\\n' > {} && chmod +x {}"
     made, _ = run(vm, script.format("cwd", *["sauci-test-tool"] * 2), shared_workspace)
     assert 0 == made.exit_code  # type: ignore[attr-defined]
-    # Not on the PATH (only in the working directory, which execvp never tries).
+    # Not on the PATH (only in the working directory, which execvp never tries)...
     assert 127 == tool()[0]
+    # ... unless the PATH has an empty folder, which is the step's working directory.
+    assert (0, b"cwd arg\n") == tool("/usr/bin:/bin:")
     made, _ = run(
         vm,
         "mkdir -p bin && " + script.format("tool", *["bin/sauci-test-tool"] * 2),
