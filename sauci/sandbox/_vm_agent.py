@@ -19,6 +19,7 @@ import marshal
 import os
 import select
 import signal
+import stat
 import sys
 import time
 
@@ -150,24 +151,68 @@ def set_network(up):
             os.system("/sauci/bin/ip route replace default via 10.0.2.2 dev eth0")
 
 
-def start(request, group, out_w):
+READ_ONLY = ("/usr/", "/bin", "/sbin")  # the host's /usr and the initramfs's links to it
+
+
+def find_program(name, env, uid, gid, cwd, found={}):  # noqa: B006 - the cache, for the guest's life
+    """The file ``name`` runs, looked up on the step's PATH as execvp would for
+    the step's uid in its working directory ``cwd`` (None: not found).
+    Remembered when the PATH is all read-only (the host's /usr): each lookup
+    over 9p is a round trip to the host, and they cannot change."""
+    if "/" in name:
+        return name
+    folders = env.get("PATH", "/usr/bin:/bin").split(":")
+    key = (name, tuple(folders), uid, gid)
+    if key in found:
+        return found[key]
+    program = None
+    for folder in folders:
+        path = os.path.join(cwd, folder, name)  # an empty or relative folder: in cwd
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and runnable(st, uid, gid):
+            program = path
+            break
+    if all(f.startswith(READ_ONLY) for f in folders):
+        found[key] = program
+    return program
+
+
+def runnable(st, uid, gid):
+    """Whether ``uid:gid`` (with no other groups) may execute the file ``st`` describes."""
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == gid:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+def start(request, procs_fd, null_fd, out_w):
+    """Fork the step. Everything it needs is ready before the fork: a forked
+    copy of the interpreter pays a page copy for each object it touches, and
+    under emulation each costs; so the child only makes system calls."""
+    argv, env = request["argv"], request["env"]
+    uid, gid, cwd = request["uid"], request["gid"], request["cwd"]
+    program = find_program(argv[0], env, uid, gid, cwd)
     pid = os.fork()
     if pid == 0:  # the step: its own session, cgroup, uid; output to the pipe
         try:
             os.setsid()
-            write(os.path.join(group, "cgroup.procs"), str(os.getpid()))
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
+            os.write(procs_fd, b"0")  # into the step's cgroup before anything runs
+            os.dup2(null_fd, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             os.closerange(3, 1 << 16)
             os.setgroups([])
-            os.setgid(request["gid"])
-            os.setuid(request["uid"])
-            os.chdir(request["cwd"])
-            os.umask(0o022)
+            os.setgid(gid)
+            os.setuid(uid)
+            os.chdir(cwd)
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-            os.execvpe(request["argv"][0], request["argv"], request["env"])
+            if program is None:  # never a file of that name in the working directory
+                raise FileNotFoundError(f"{argv[0]!r} is not on the PATH")
+            os.execve(program, argv, env)
         except BaseException as exc:  # the child must never return
             try:
                 os.write(2, f"sauci: cannot start the step: {exc}\n".encode())
@@ -176,7 +221,7 @@ def start(request, group, out_w):
     return pid
 
 
-def run(port, request, number, wakeup):
+def run(port, request, number, wakeup, null_fd):
     group = os.path.join(CGROUP, f"step{number}")
     os.mkdir(group)
     if request.get("memory"):
@@ -188,8 +233,12 @@ def run(port, request, number, wakeup):
         write(os.path.join(group, "cpu.max"), f"{max(1000, int(request['cpu'] * 100000))} 100000")
     set_network(bool(request.get("network")))
     out_r, out_w = os.pipe()
-    pid = start(request, group, out_w)
-    os.close(out_w)
+    procs_fd = os.open(os.path.join(group, "cgroup.procs"), os.O_WRONLY)
+    try:
+        pid = start(request, procs_fd, null_fd, out_w)
+    finally:
+        os.close(procs_fd)
+        os.close(out_w)
     grace = float(request.get("grace", 5))
     ended_by = None
     kill_at = None
@@ -247,6 +296,8 @@ def run(port, request, number, wakeup):
 
 
 def main():
+    os.umask(0o022)  # the steps' umask (a forked step inherits it)
+    null_fd = os.open("/dev/null", os.O_RDONLY)  # the steps' stdin
     write(os.path.join(CGROUP, "cgroup.subtree_control"), "+cpu +memory +pids")
     port = Port(find_port(sys.argv[1] if len(sys.argv) > 1 else "sauci"))
     # A child's end wakes the loop at once, not at its next tick.
@@ -268,7 +319,7 @@ def main():
             if request.get("op") == "run":
                 number += 1
                 try:
-                    run(port, request, number, wakeup_r)
+                    run(port, request, number, wakeup_r, null_fd)
                 except Exception as exc:  # report it, keep serving
                     port.send(b"X", to_json({"error": str(exc)}).encode())
             elif request.get("op") == "poweroff":

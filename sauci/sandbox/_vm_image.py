@@ -23,38 +23,57 @@ import attrs
 
 from sauci.exceptions import SandboxError
 
-__all__ = ["BootFiles", "boot_files", "find_kernel", "module_order"]
+__all__ = ["BootFiles", "boot_files", "find_kernel", "module_order", "unsigned_module"]
 
 # The modules the guest loads, by name; their dependencies come from modules.dep.
 # microvm's devices are virtio-mmio: no PCI. The network's only when a step asks.
 MODULES = ("virtio_mmio", "virtio_console", "9pnet_virtio", "9p")
 NET_MODULES = ("virtio_net",)
 AGENT = Path(__file__).with_name("_vm_agent.py")
+# The guest's python3 is the host's (its /usr): the agent is compiled by it
+# when the initramfs is built, since compiling it in an emulated CPU takes
+# most of a second of the boot.
+GUEST_PYTHON = Path("/usr/bin/python3")
+COMPILE = "import py_compile, sys; py_compile.compile(sys.argv[1], sys.argv[2], doraise=True)"
 UID = 1000  # the step's uid and gid inside the guest
+# The host's dynamic linker cache, for the host's /usr the guest sees: without
+# it every exec of a dynamic program searches a dozen directories over 9p.
+LD_SO_CACHE = Path("/etc/ld.so.cache")
 
+# Each command the init script runs is a fork and an exec of busybox, tens
+# of milliseconds in an emulated CPU: the modules are loaded, then one
+# `mount -a` mounts everything /etc/fstab lists (FSTAB), and the shell's
+# builtins read the files. The host's /usr and the workspace are nosuid: a
+# setuid program of the host's must not make a step the guest's root (who
+# could write to the agent's port).
 INIT = """#!/sauci/bin/sh
 export PATH=/sauci/bin
+while read m; do insmod /sauci/mod/$m.ko 2>/dev/null; done < /sauci/modules
 mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /sauci/modules); do insmod /sauci/mod/$m.ko 2>/dev/null; done
-case "$(cat /proc/cmdline)" in *sauci.net=1*)
-  for m in $(cat /sauci/modules-net); do insmod /sauci/mod/$m.ko 2>/dev/null; done ;;
+read cmdline < /proc/cmdline
+case "$cmdline" in *sauci.net=1*)
+  while read m; do insmod /sauci/mod/$m.ko 2>/dev/null; done < /sauci/modules-net ;;
 esac
-o=trans=virtio,version=9p2000.L,msize=262144
-mount -t 9p -o $o,ro,cache=loose usr /usr || echo "sauci-init: cannot mount /usr"
-mount -t 9p -o $o,cache=none,access=any workspace /workspace \
-  || echo "sauci-init: cannot mount the workspace"
-mount -t cgroup2 none /sys/fs/cgroup
-mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp
-mount -t tmpfs -o mode=0755,nosuid,nodev home /home
-mkdir -p /home/sauci && chown {uid}:{uid} /home/sauci
+mount -a || echo "sauci-init: cannot mount everything /etc/fstab lists"
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 down
 fi
-exec /usr/bin/python3 -S -E /sauci/agent.py sauci
+exec /usr/bin/python3 -S -E /sauci/agent.pyc sauci
 """
+
+NINEP = "trans=virtio,version=9p2000.L,msize=262144,nosuid,nodev"
+FSTAB = f"""\
+sys /sys sysfs defaults 0 0
+dev /dev devtmpfs defaults 0 0
+usr /usr 9p {NINEP},ro,cache=loose 0 0
+workspace /workspace 9p {NINEP},cache=none,access=any 0 0
+none /sys/fs/cgroup cgroup2 favordynmods 0 0
+tmp /tmp tmpfs mode=1777,nosuid,nodev 0 0
+home /home/sauci tmpfs mode=0755,uid={UID},gid={UID},nosuid,nodev 0 0
+"""
+# favordynmods: moving a step into its cgroup does not wait for an RCU grace
+# period (tens of milliseconds a step, most of a step's cost in the guest).
 
 ETC = {
     "passwd": f"root:x:0:0:root:/root:/bin/sh\nsauci:x:{UID}:{UID}:sauci:/home/sauci:/bin/sh\n",
@@ -62,6 +81,7 @@ ETC = {
     "hosts": "127.0.0.1 localhost\n",
     "resolv.conf": "nameserver 10.0.2.3\n",
     "hostname": "sauci-vm\n",
+    "fstab": FSTAB,
 }
 
 
@@ -156,6 +176,8 @@ def boot_files(cache_dir: Path, kernel: str | Path | None = None) -> BootFiles:
     ):
         digest.update(part.encode() + b"\0")
     digest.update(Path(busybox).read_bytes())
+    digest.update(_read_or_empty(LD_SO_CACHE))
+    digest.update(_identity(GUEST_PYTHON).encode())
     initrd = cache_dir / f"initramfs-{version}-{digest.hexdigest()[:16]}.cpio"
     if not initrd.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -220,6 +242,7 @@ def _build(
         root.chmod(0o755)  # the guest's /: made by mkdtemp, 0700
         for name in ("proc", "sys", "dev", "tmp", "home", "usr", "workspace", "etc", "root"):
             (root / name).mkdir()
+        (root / "home" / "sauci").mkdir()
         for name in ("bin", "sbin", "lib", "lib64"):
             (root / name).symlink_to(f"usr/{name}")
         tools = root / "sauci" / "bin"
@@ -229,16 +252,21 @@ def _build(
             (tools / applet).symlink_to("busybox")
         mod = root / "sauci" / "mod"
         mod.mkdir()
+        unsigned = not _signatures_enforced(modules_dir.name)
         for path in (*modules, *net_modules):
-            shutil.copy2(modules_dir / path, mod / os.path.basename(path))
+            data = (modules_dir / path).read_bytes()
+            (mod / os.path.basename(path)).write_bytes(unsigned_module(data) if unsigned else data)
         for name, paths in (("modules", modules), ("modules-net", net_modules)):
             names = [os.path.basename(p).removesuffix(".ko") for p in paths]
             (root / "sauci" / name).write_text("\n".join(names) + "\n")
-        shutil.copy2(AGENT, root / "sauci" / "agent.py")
+        _compile_agent(root / "sauci" / "agent.pyc")
         for name, text in ETC.items():
             (root / "etc" / name).write_text(text)
+        cache = _read_or_empty(LD_SO_CACHE)
+        if cache:
+            (root / "etc" / "ld.so.cache").write_bytes(cache)
         init = root / "init"
-        init.write_text(INIT.replace("{uid}", str(UID)))
+        init.write_text(INIT)
         init.chmod(0o755)
         (root / "root").chmod(0o700)
         partial = _partial(target)
@@ -256,6 +284,63 @@ def _build(
             partial.unlink(missing_ok=True)
             raise SandboxError(f"cannot build the VM initramfs: {made.stderr.decode().strip()}")
         os.replace(partial, target)
+
+
+SIGNATURE_MAGIC = b"~Module signature appended~\n"
+
+
+def _signatures_enforced(version: str) -> bool:
+    """Whether the kernel refuses a module without a signature (its config says)."""
+    try:
+        config = Path("/boot", f"config-{version}").read_text().splitlines()
+    except OSError:
+        return True  # unknown: keep the signatures
+    return "CONFIG_MODULE_SIG_FORCE=y" in config
+
+
+def unsigned_module(module: bytes) -> bytes:
+    """``module`` without its appended signature: an emulated CPU checks an
+    RSA signature slowly, and the modules come from the host's own /lib/modules
+    into an initramfs only SauCI writes. (Then the kernel notes itself tainted.)"""
+    if not module.endswith(SIGNATURE_MAGIC):
+        return module
+    info = len(module) - len(SIGNATURE_MAGIC) - 12  # struct module_signature
+    sig_len = int.from_bytes(module[info + 8 : info + 12], "big")
+    return module[: info - sig_len]
+
+
+def _compile_agent(target: Path) -> None:
+    """The agent, compiled by the guest's python3 (the host's /usr/bin/python3)."""
+    try:
+        subprocess.run(
+            [str(GUEST_PYTHON), "-S", "-E", "-c", COMPILE, str(AGENT), str(target)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        raise SandboxError(
+            f"cannot compile the VM guest's agent with {GUEST_PYTHON} (the guest runs the "
+            f"host's python3: apt-get install python3): {exc} {detail.decode(errors='replace')}"
+        ) from exc
+
+
+def _identity(path: Path) -> str:
+    """Which file ``path`` is now (its target, size and time): the agent is compiled for it."""
+    try:
+        real = path.resolve()
+        st = real.stat()
+    except OSError:
+        return ""
+    return f"{real}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _partial(target: Path) -> Path:

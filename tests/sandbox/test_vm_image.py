@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sauci.sandbox._vm_guest import Shape, qemu_command
-from sauci.sandbox._vm_image import BootFiles, module_order
+from sauci.sandbox._vm_image import BootFiles, module_order, unsigned_module
 
 MODULES_DEP = """\
 kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/fscache/fscache.ko kernel/fs/netfs/netfs.ko
@@ -96,3 +96,12 @@ def test_qemu_is_filtered_and_drops_root_when_asked() -> None:
     plain = command(None)
     assert "-runas" not in plain
     assert "elevateprivileges=deny" in plain[plain.index("-sandbox") + 1]
+
+
+def test_a_modules_appended_signature_is_stripped() -> None:
+    module = b"\x7fELF" + b"\x00" * 60 + b"code"
+    signature = b"S" * 37
+    info = bytes([0, 0, 2, 0, 0, 0, 0, 0]) + len(signature).to_bytes(4, "big")
+    signed = module + signature + info + b"~Module signature appended~\n"
+    assert module == unsigned_module(signed)
+    assert module == unsigned_module(module)  # none: left as it is

@@ -137,6 +137,51 @@ def test_python_from_the_host_runs_in_the_guest(vm: VmSandbox, shared_workspace:
     assert (0, b"1000 /workspace\n") == (result.exit_code, output)  # type: ignore[attr-defined]
 
 
+def test_a_program_the_build_adds_to_its_path_is_found(
+    vm: VmSandbox, shared_workspace: Path
+) -> None:
+    # The agent remembers where it found a program only on a read-only PATH
+    # (the host's /usr): a workspace folder on the PATH is looked up each time.
+    shared_workspace.mkdir(exist_ok=True)
+    env = {"PATH": "/workspace/bin:/usr/bin:/bin"}
+
+    def tool(path: str = env["PATH"]) -> tuple[object, bytes]:
+        log = MemoryLog()
+        step = Step(name="t", run="arg", shell=("sauci-test-tool",))
+        result = vm.run(
+            step, shared_workspace, log, env={"PATH": path}, cancel=threading.Event(), label="t"
+        )
+        return result.exit_code, bytes(log.data)
+
+    script = "printf '#!/bin/sh\\necho {} $1\\n' > {} && chmod +x {}"
+    made, _ = run(vm, script.format("cwd", *["sauci-test-tool"] * 2), shared_workspace)
+    assert 0 == made.exit_code  # type: ignore[attr-defined]
+    # Not on the PATH (only in the working directory, which execvp never tries)...
+    assert 127 == tool()[0]
+    # ... unless the PATH has an empty folder, which is the step's working directory.
+    assert (0, b"cwd arg\n") == tool("/usr/bin:/bin:")
+    made, _ = run(
+        vm,
+        "mkdir -p bin && " + script.format("tool", *["bin/sauci-test-tool"] * 2),
+        shared_workspace,
+    )
+    assert 0 == made.exit_code  # type: ignore[attr-defined]
+    assert (0, b"tool arg\n") == tool()
+
+
+def test_no_setuid_program_of_the_host_makes_a_step_root(
+    vm: VmSandbox, shared_workspace: Path
+) -> None:
+    # The guest's root could write to the agent's port: the host's /usr (with
+    # its setuid programs) and the workspace are mounted nosuid.
+    shared_workspace.mkdir(exist_ok=True)
+    result, output = run(vm, "grep -E ' /(usr|workspace) ' /proc/mounts", shared_workspace)
+    assert 0 == result.exit_code  # type: ignore[attr-defined]
+    mounts = output.decode().splitlines()
+    assert 2 == len(mounts), mounts
+    assert all("nosuid" in m.split()[3].split(",") for m in mounts), mounts
+
+
 def test_a_panicking_guest_is_ended_and_named(vm_data: Path, tmp_path: Path) -> None:
     # init is a program that exits at once: the kernel panics ("Attempted to kill init").
     sandbox = VmSandbox(
