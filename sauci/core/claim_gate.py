@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import attrs
+
 from sauci.core.models import Build, Status
 from sauci.typing import Runner, Store
 
@@ -32,12 +34,12 @@ class ClaimGate(Protocol):
         straight to the store, as without a gate)."""
 
 
+@attrs.define(eq=False)
 class GatedStore:
     """``store`` whose ``claim_build`` skips the builds ``gate`` holds; all else as is."""
 
-    def __init__(self, store: Store, gate: ClaimGate) -> None:
-        self._store = store
-        self._gate = gate
+    _store: Store
+    _gate: ClaimGate
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)

@@ -218,12 +218,12 @@ class BuildJournals:
         return result
 
 
+@attrs.define(eq=False)
 class JournaledStore:
     """A store whose build writes go through the builds' journals first."""
 
-    def __init__(self, store: Any, journals: BuildJournals) -> None:
-        self.wrapped = store
-        self._journals = journals
+    wrapped: Any
+    _journals: BuildJournals
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.wrapped, name)
