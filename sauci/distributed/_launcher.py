@@ -28,6 +28,7 @@ from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Status, Worker
+from sauci.core.wrapper import Wrapper
 from sauci.exceptions import SauCIError
 
 __all__ = ["Autoscaler", "LaunchingRunner", "ProcessLauncher", "WorkerLauncher"]
@@ -239,26 +240,23 @@ class Autoscaler:
 
 
 @attrs.define(eq=False)
-class LaunchingRunner:
+class LaunchingRunner(Wrapper):
     """A server's runner (the CeleryRunner) with an :class:`Autoscaler` after each round."""
 
-    _runner: Any
+    wrapped: Any
     autoscaler: Autoscaler
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runner, name)
-
     def start(self, report: Callable[[str], None]) -> None:
-        self._runner.start(report)
+        self.wrapped.start(report)
 
     def busy(self) -> bool:
-        return bool(self._runner.busy())
+        return bool(self.wrapped.busy())
 
     def running(self) -> list[int]:
-        return list(self._runner.running())
+        return list(self.wrapped.running())
 
     def tick(self) -> None:
-        self._runner.tick()
+        self.wrapped.tick()
         self.autoscaler.tick()
 
     def launcher_status(self) -> dict[str, Any]:
@@ -266,7 +264,7 @@ class LaunchingRunner:
 
     def stop(self, *, reason: str, timeout: float) -> None:
         self.autoscaler.stop()
-        self._runner.stop(reason=reason, timeout=timeout)
+        self.wrapped.stop(reason=reason, timeout=timeout)
 
 
 def launching(runner: Any, store: Any, settings: Settings) -> LaunchingRunner:
