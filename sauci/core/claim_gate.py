@@ -10,9 +10,12 @@ GitHub's ``concurrency``); the runner and the store are unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
+
+import attrs
 
 from sauci.core.models import Build, Status
+from sauci.core.wrapper import Wrapper
 from sauci.typing import Runner, Store
 
 __all__ = ["ClaimGate", "GatedRunner", "GatedStore"]
@@ -32,56 +35,50 @@ class ClaimGate(Protocol):
         straight to the store, as without a gate)."""
 
 
-class GatedStore:
-    """``store`` whose ``claim_build`` skips the builds ``gate`` holds; all else as is."""
+@attrs.define(eq=False)
+class GatedStore(Wrapper):
+    """``wrapped`` (a store) whose ``claim_build`` skips the builds ``gate`` holds; all else as is."""
 
-    def __init__(self, store: Store, gate: ClaimGate) -> None:
-        self._store = store
-        self._gate = gate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+    wrapped: Store
+    _gate: ClaimGate
 
     def claim_build(self, worker: str, *, build_id: int | None = None) -> Build | None:
         if build_id is not None:
             if not self._gate.may_claim(build_id):
                 return None
-            return self._store.claim_build(worker, build_id=build_id)
+            return self.wrapped.claim_build(worker, build_id=build_id)
         if not self._gate.active():
-            return self._store.claim_build(worker)
-        queued = self._store.list_builds(status=Status.QUEUED, limit=500)
+            return self.wrapped.claim_build(worker)
+        queued = self.wrapped.list_builds(status=Status.QUEUED, limit=500)
         for build in sorted(queued, key=lambda b: (-b.priority, b.id)):
             if self._gate.may_claim(build.id):
-                claimed = self._store.claim_build(worker, build_id=build.id)
+                claimed = self.wrapped.claim_build(worker, build_id=build.id)
                 if claimed is not None:
                     return claimed
         return None
 
 
-class GatedRunner:
+class GatedRunner(Wrapper):
     """``runner`` with ``gate.refresh()`` before each of its rounds."""
 
     def __init__(self, runner: Runner, gate: ClaimGate) -> None:
-        self._runner = runner
+        self.wrapped = runner
         self._gate = gate
         self.name = runner.name
         self.mode = runner.mode
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runner, name)
-
     def start(self, report: Callable[[str], None]) -> None:
-        self._runner.start(report)
+        self.wrapped.start(report)
 
     def tick(self) -> None:
         self._gate.refresh()
-        self._runner.tick()
+        self.wrapped.tick()
 
     def busy(self) -> bool:
-        return self._runner.busy()
+        return self.wrapped.busy()
 
     def running(self) -> list[int]:
-        return self._runner.running()
+        return self.wrapped.running()
 
     def stop(self, *, reason: str, timeout: float) -> None:
-        self._runner.stop(reason=reason, timeout=timeout)
+        self.wrapped.stop(reason=reason, timeout=timeout)

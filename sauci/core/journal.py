@@ -41,6 +41,7 @@ from sauci._logging import get_logger
 from sauci.core.models import Build, EndedBy, Status, StepRun
 from sauci.core.records import Artifact, TestCase
 from sauci.core.store_retry import is_unreachable
+from sauci.core.wrapper import Wrapper
 from sauci.exceptions import NotFoundError, SauCIError, StoreError
 
 __all__ = ["BuildJournals", "JournaledStore", "journal_dir", "pending_journals", "replay_journals"]
@@ -218,15 +219,12 @@ class BuildJournals:
         return result
 
 
-class JournaledStore:
+@attrs.define(eq=False)
+class JournaledStore(Wrapper):
     """A store whose build writes go through the builds' journals first."""
 
-    def __init__(self, store: Any, journals: BuildJournals) -> None:
-        self.wrapped = store
-        self._journals = journals
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
+    wrapped: Any
+    _journals: BuildJournals
 
     def save_step(self, step: StepRun) -> StepRun:
         entry = {"op": "step", "step": _plain(step)}

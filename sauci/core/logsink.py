@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
+
 from sauci._logging import get_logger
 from sauci.core._log_delivery import StoreDelivery
 from sauci.core.logbudget import LogBudget, format_size
@@ -54,6 +56,11 @@ __all__ = [
 log = get_logger(__name__)
 
 
+def _direct(store: Any) -> Any:
+    return getattr(store, "direct", store)
+
+
+@attrs.define(kw_only=True, slots=False, eq=False, repr=False)
 class LogSink(StoreDelivery):
     """Writes one step's log: masked, capped, to disk as it comes and to the store in chunks.
 
@@ -83,39 +90,29 @@ class LogSink(StoreDelivery):
     the caller can end the step.
     """
 
-    def __init__(
-        self,
-        path: Path | str,
-        *,
-        store: Any = None,
-        build_id: int | None = None,
-        step: str | None = None,
-        limit: int = DEFAULT_LOG_LIMIT,
-        secrets: Sequence[str | bytes] = (),
-        chunk_size: int = 64 * 1024,
-        flush_interval: float = 0.1,
-        timestamps: bool = True,
-        on_data: Callable[[bytes], None] | None = None,
-        budget: LogBudget | None = None,
-        on_exceeded: Callable[[], None] | None = None,
-        clock: Callable[[], float] = time.time,
-        deadline: float = 0.0,
-    ) -> None:
-        self.path = Path(path)
-        # A RetryingStore would block the output's reader: use the store
-        # itself, and retry on this sink's own schedule.
-        self.store = getattr(store, "direct", store)
-        self.deadline = deadline
-        self.build_id = build_id
-        self.step = step
-        self.limit = limit
-        self.chunk_size = chunk_size
-        self.flush_interval = flush_interval
-        self.on_data = on_data
-        self.budget = budget
-        self.on_exceeded = on_exceeded
+    path: Path = attrs.field(converter=Path, kw_only=False)
+    # A RetryingStore would block the output's reader: use the store itself,
+    # and retry on this sink's own schedule.
+    store: Any = attrs.field(default=None, converter=_direct)
+    build_id: int | None = None
+    step: str | None = None
+    limit: int = DEFAULT_LOG_LIMIT
+    secrets: Sequence[str | bytes] = ()
+    chunk_size: int = 64 * 1024
+    flush_interval: float = 0.1
+    # The timestamps sidecar is made at the first write: a silent step
+    # (a file creation costs ~0.25 ms here) has none, which readers take
+    # as "no timestamps".
+    _timestamps: bool = True
+    on_data: Callable[[bytes], None] | None = None
+    budget: LogBudget | None = None
+    on_exceeded: Callable[[], None] | None = None
+    _clock: Callable[[], float] = time.time
+    deadline: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
         self.store_error: BaseException | None = None
-        self._clock = clock
+        self._masker = SecretMasker(self.secrets)
         self._lock = threading.Lock()  # a sink may be written by the sandbox and the executor
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(
@@ -123,10 +120,6 @@ class LogSink(StoreDelivery):
         )
         self._offset = os.fstat(self._fd).st_size  # file offset of the next byte
         self._checksum = LogChecksum(self.path, self._offset)  # sealed beside it at close
-        # The timestamps sidecar is made at the first write: a silent step
-        # (a file creation costs ~0.25 ms here) has none, which readers take
-        # as "no timestamps".
-        self._timestamps = timestamps
         self._ts: TextIO | None = None
         self._kept = 0  # bytes of output kept (counts against ``limit``)
         self._written = 0  # bytes this sink wrote to the file, notice included
@@ -140,8 +133,8 @@ class LogSink(StoreDelivery):
         # The store can read the log from this file: send sizes, not bytes
         # (from the first flush with data on: a silent step costs no write).
         self._start = self._offset
+        store = self.store
         self._in_file = store is not None and "log_files" in getattr(store, "capabilities", ())
-        self._masker = SecretMasker(secrets)
         self._delivered = 0  # bytes after _start the store has (or knows of, in a file)
         self._base = 0  # where this sink's bytes start in the store's log
         self._behind = False  # a send failed: catch up from the file

@@ -236,36 +236,28 @@ class LocalRunner:
         reuse: Mapping[str, StepRun] | None = None,
     ) -> Build:
         with self.journals.open(build):
-            return self._execute_journaled(build, pipeline, workspace, reuse=reuse)
-
-    def _execute_journaled(
-        self,
-        build: Build,
-        pipeline: Pipeline,
-        workspace: Path,
-        *,
-        reuse: Mapping[str, StepRun] | None = None,
-    ) -> Build:
-        cancel = threading.Event()
-        with self._lock:
-            self._cancels[build.id] = cancel
-        emit("build_started", build=build)
-        try:
-            steps = self.executor.execute(build, pipeline, workspace, cancel=cancel, reuse=reuse)
-        except StoreError as exc:
-            log.error("build_store_failed", build=build.id, error=str(exc))
-            return self._end_unavailable(build, exc)
-        except SauCIError as exc:
-            log.error("build_errored", build=build.id, error=str(exc))
-            return self._end(build, Status.ERRORED, f"SauCI error: {exc}")
-        finally:
+            cancel = threading.Event()
             with self._lock:
-                self._cancels.pop(build.id, None)
-                cancel_reason = self._cancel_reasons.pop(build.id, "cancelled")
-        status, reason = build_status(steps)
-        if cancel.is_set() and status is not Status.ERRORED:
-            status, reason = Status.CANCELLED, cancel_reason
-        return self._end(build, status, reason)
+                self._cancels[build.id] = cancel
+            emit("build_started", build=build)
+            try:
+                steps = self.executor.execute(
+                    build, pipeline, workspace, cancel=cancel, reuse=reuse
+                )
+            except StoreError as exc:
+                log.error("build_store_failed", build=build.id, error=str(exc))
+                return self._end_unavailable(build, exc)
+            except SauCIError as exc:
+                log.error("build_errored", build=build.id, error=str(exc))
+                return self._end(build, Status.ERRORED, f"SauCI error: {exc}")
+            finally:
+                with self._lock:
+                    self._cancels.pop(build.id, None)
+                    cancel_reason = self._cancel_reasons.pop(build.id, "cancelled")
+            status, reason = build_status(steps)
+            if cancel.is_set() and status is not Status.ERRORED:
+                status, reason = Status.CANCELLED, cancel_reason
+            return self._end(build, status, reason)
 
     def _end_unavailable(self, build: Build, exc: StoreError) -> Build:
         """End a build whose store stayed away: noted on disk first (its data is

@@ -28,6 +28,7 @@ from sauci._logging import get_logger
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Status, Worker
+from sauci.core.wrapper import Wrapper
 from sauci.exceptions import SauCIError
 
 __all__ = ["Autoscaler", "LaunchingRunner", "ProcessLauncher", "WorkerLauncher"]
@@ -131,38 +132,31 @@ class _Launched:
     online: bool = False  # seen in the store with a heartbeat
 
 
+@attrs.define(kw_only=True, eq=False)
 class Autoscaler:
     """Once per server round: reap ended workers, start one when builds wait."""
 
-    def __init__(
-        self,
-        *,
-        store: Any,
-        settings: Settings,
-        launcher: WorkerLauncher,
-        max_workers: int,
-        live_workers: Callable[[], Sequence[Worker]],
-        start_timeout: float = 60.0,
-        backoff: tuple[float, float] = (1.0, 60.0),
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.launcher = launcher
-        self.max_workers = max_workers
-        self.live_workers = live_workers
-        self.start_timeout = start_timeout
-        self.backoff = backoff
-        self.monotonic = monotonic
-        self.launched: list[_Launched] = []
-        self.started = 0  # workers launched since the server started
-        self.failures = 0  # launches that failed since the server started
-        self.failing = 0  # failures in a row: the back-off grows with them
-        self.last_failure: str | None = None
-        self._next_try = 0.0
-        # Names (and so data directories: clones, caches) are reused across
-        # launches and server restarts: launched-<host>-1 ... -<max_workers>.
-        self._prefix = f"launched-{socket.gethostname()}-"
+    store: Any
+    settings: Settings
+    launcher: WorkerLauncher
+    max_workers: int
+    live_workers: Callable[[], Sequence[Worker]]
+    start_timeout: float = 60.0
+    backoff: tuple[float, float] = (1.0, 60.0)
+    monotonic: Callable[[], float] = time.monotonic
+    launched: list[_Launched] = attrs.field(init=False, factory=list)
+    started: int = attrs.field(init=False, default=0)  # workers launched since the server started
+    failures: int = attrs.field(
+        init=False, default=0
+    )  # launches that failed since the server started
+    failing: int = attrs.field(
+        init=False, default=0
+    )  # failures in a row: the back-off grows with them
+    last_failure: str | None = attrs.field(init=False, default=None)
+    _next_try: float = attrs.field(init=False, default=0.0)
+    # Names (and so data directories: clones, caches) are reused across
+    # launches and server restarts: launched-<host>-1 ... -<max_workers>.
+    _prefix: str = attrs.field(init=False, factory=lambda: f"launched-{socket.gethostname()}-")
 
     def tick(self) -> None:
         live: list[Worker] | None = None
@@ -245,27 +239,24 @@ class Autoscaler:
             self.launcher.stop(x.handle)
 
 
-class LaunchingRunner:
+@attrs.define(eq=False)
+class LaunchingRunner(Wrapper):
     """A server's runner (the CeleryRunner) with an :class:`Autoscaler` after each round."""
 
-    def __init__(self, runner: Any, autoscaler: Autoscaler) -> None:
-        self._runner = runner
-        self.autoscaler = autoscaler
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runner, name)
+    wrapped: Any
+    autoscaler: Autoscaler
 
     def start(self, report: Callable[[str], None]) -> None:
-        self._runner.start(report)
+        self.wrapped.start(report)
 
     def busy(self) -> bool:
-        return bool(self._runner.busy())
+        return bool(self.wrapped.busy())
 
     def running(self) -> list[int]:
-        return list(self._runner.running())
+        return list(self.wrapped.running())
 
     def tick(self) -> None:
-        self._runner.tick()
+        self.wrapped.tick()
         self.autoscaler.tick()
 
     def launcher_status(self) -> dict[str, Any]:
@@ -273,7 +264,7 @@ class LaunchingRunner:
 
     def stop(self, *, reason: str, timeout: float) -> None:
         self.autoscaler.stop()
-        self._runner.stop(reason=reason, timeout=timeout)
+        self.wrapped.stop(reason=reason, timeout=timeout)
 
 
 def launching(runner: Any, store: Any, settings: Settings) -> LaunchingRunner:

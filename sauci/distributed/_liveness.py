@@ -5,23 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Iterable
 
+import attrs
+
 __all__ = ["Liveness"]
 
 
+@attrs.define(eq=False)
 class Liveness:
     """How long each heartbeat value has stayed the same, by this process's clock."""
 
-    def __init__(
-        self,
-        timeout: float,
-        *,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.timeout = timeout
-        self.clock = clock
-        self.monotonic = monotonic
-        self._seen: dict[Hashable, tuple[float, float]] = {}  # key -> (value, since)
+    timeout: float
+    clock: Callable[[], float] = attrs.field(kw_only=True, default=time.time)
+    monotonic: Callable[[], float] = attrs.field(kw_only=True, default=time.monotonic)
+    _seen: dict[Hashable, tuple[float, float]] = attrs.field(
+        init=False, factory=dict
+    )  # key -> (value, since)
 
     def silent_for(self, key: Hashable, value: float | None) -> float:
         """Seconds since ``value`` (a heartbeat time) last changed for ``key``."""

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from sauci._logging import get_logger
 
 __all__ = ["Monitoring", "current", "install"]
@@ -35,27 +37,19 @@ _installed = _Installed()
 _LONG_RUNNING = frozenset({"serve", "worker", "django"})
 
 
+@attrs.define(kw_only=True, eq=False)
 class Monitoring:
     """What :func:`install` set up: ``store`` (instrumented when metrics are on),
     ``metrics`` and ``analytics`` (each None when off) and ``metrics_server``."""
 
-    def __init__(
-        self,
-        *,
-        store: Any,
-        data_dir: Path | None,
-        component: str,
-        metrics: Any = None,
-        analytics: Any = None,
-    ) -> None:
-        self.store = store
-        self.data_dir = data_dir
-        self.component = component
-        self.metrics = metrics
-        self.analytics = analytics
-        self.metrics_server: Any = None
-        self._unsubscribe: list[Callable[[], None]] = []
-        self._closed = False
+    store: Any
+    data_dir: Path | None
+    component: str
+    metrics: Any = None
+    analytics: Any = None
+    metrics_server: Any = attrs.field(init=False, default=None)
+    _unsubscribe: list[Callable[[], None]] = attrs.field(init=False, factory=list)
+    _closed: bool = attrs.field(init=False, default=False)
 
     @property
     def metrics_port(self) -> int | None:

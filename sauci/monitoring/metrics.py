@@ -12,6 +12,7 @@ wanted (the ``metrics`` extra).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -93,87 +94,68 @@ class Metrics:
         self.prometheus = prom
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
+        # Every metric goes into this registry, not prometheus_client's global one.
+        counter = functools.partial(Counter, registry=reg)
+        gauge = functools.partial(Gauge, registry=reg)
+        histogram = functools.partial(Histogram, registry=reg)
         self._repo = _Capped(max_labels)
         self._worker = _Capped(max_labels)
-        self.builds = Counter(
-            "sauci_builds",
-            "Builds that ended, by repository and status.",
-            ["repo", "status"],
-            registry=reg,
+        self.builds = counter(
+            "sauci_builds", "Builds that ended, by repository and status.", ["repo", "status"]
         )
-        self.build_duration = Histogram(
+        self.build_duration = histogram(
             "sauci_build_duration_seconds",
             "Run time of ended builds (started to finished).",
             buckets=BUILD_BUCKETS,
-            registry=reg,
         )
-        self.step_duration = Histogram(
-            "sauci_step_duration_seconds",
-            "Run time of ended steps.",
-            buckets=BUILD_BUCKETS,
-            registry=reg,
+        self.step_duration = histogram(
+            "sauci_step_duration_seconds", "Run time of ended steps.", buckets=BUILD_BUCKETS
         )
-        self.queue_wait = Histogram(
+        self.queue_wait = histogram(
             "sauci_queue_wait_seconds",
             "Time builds waited in the queue before they started.",
             buckets=QUEUE_BUCKETS,
-            registry=reg,
         )
-        self.running_builds = Gauge(
-            "sauci_running_builds", "Builds running in this process.", registry=reg
-        )
-        self.running_steps = Gauge(
-            "sauci_running_steps", "Steps running in this process.", registry=reg
-        )
-        self.log_bytes = Counter("sauci_log_bytes", "Bytes of step output recorded.", registry=reg)
-        self.steps_ended = Counter(
+        self.running_builds = gauge("sauci_running_builds", "Builds running in this process.")
+        self.running_steps = gauge("sauci_running_steps", "Steps running in this process.")
+        self.log_bytes = counter("sauci_log_bytes", "Bytes of step output recorded.")
+        self.steps_ended = counter(
             "sauci_steps_ended",
             "Steps that SauCI ended, by reason (timeout, out_of_memory, "
             "process_limit, log_limit, cancelled).",
             ["reason"],
-            registry=reg,
         )
         for reason in EndedBy:
             self.steps_ended.labels(reason=reason.value)  # present at 0 from the start
-        self.store_seconds = Histogram(
+        self.store_seconds = histogram(
             "sauci_store_operation_seconds",
             "Latency of store calls, by back end and operation.",
             ["backend", "operation"],
             buckets=STORE_BUCKETS,
-            registry=reg,
         )
-        self.store_errors = Counter(
+        self.store_errors = counter(
             "sauci_store_errors",
             "Store calls that raised, by back end and operation.",
             ["backend", "operation"],
-            registry=reg,
         )
-        self.worker_heartbeats = Counter(
-            "sauci_worker_heartbeats",
-            "Heartbeats received from workers.",
-            ["worker"],
-            registry=reg,
+        self.worker_heartbeats = counter(
+            "sauci_worker_heartbeats", "Heartbeats received from workers.", ["worker"]
         )
-        self.worker_last_heartbeat = Gauge(
+        self.worker_last_heartbeat = gauge(
             "sauci_worker_last_heartbeat_timestamp_seconds",
             "Unix time of each worker's last heartbeat.",
             ["worker"],
-            registry=reg,
         )
-        self.builds_lost = Counter(
-            "sauci_builds_lost",
-            "Builds ended errored because their worker stopped heartbeating.",
-            registry=reg,
+        self.builds_lost = counter(
+            "sauci_builds_lost", "Builds ended errored because their worker stopped heartbeating."
         )
-        self.workers_launched = Counter(
+        self.workers_launched = counter(
             "sauci_workers_launched",
             "Workers the server started on demand (sauci serve --launch-workers).",
-            registry=reg,
         )
-        self.worker_launch_failures = Counter(
+        self.worker_launch_failures = counter(
             "sauci_worker_launch_failures",
             "Worker launches that failed: not started, or ended before coming online.",
-            registry=reg,
         )
         self.store = store
         if store is not None:

@@ -9,43 +9,11 @@ from typing import Any, Protocol
 
 from sauci._logging import get_logger
 from sauci.core.models import Status
+from sauci.typing import STORE_OPERATIONS
 
 __all__ = ["InstrumentedStore", "StoreCollector", "backend_name"]
 
 log = get_logger(__name__)
-
-_STORE_OPERATIONS = frozenset(
-    {
-        "create_build",
-        "get_build",
-        "update_build",
-        "claim_build",
-        "heartbeat_build",
-        "finish_build",
-        "list_builds",
-        "list_repos",
-        "save_repo",
-        "list_registered_repos",
-        "delete_repo",
-        "record_delivery",
-        "save_worker",
-        "list_workers",
-        "delete_worker",
-        "save_step",
-        "list_steps",
-        "append_log",
-        "read_log",
-        "log_size",
-        "add_test_results",
-        "list_test_results",
-        "page_test_results",
-        "add_artifacts",
-        "list_artifacts",
-        "add_event",
-        "list_events",
-        "build_stats",
-    }
-)
 
 _BACKENDS = {
     "MemoryStore": "memory",
@@ -165,7 +133,7 @@ class InstrumentedStore:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._store, name)
-        if name not in _STORE_OPERATIONS or not callable(value):
+        if name not in STORE_OPERATIONS or not callable(value):
             return value
         timed = self._timed.get(name)
         if timed is None:

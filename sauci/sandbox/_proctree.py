@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sauci._logging import get_logger
+from sauci.core.models import Limits
 from sauci.sandbox._cglayout import CgroupEvents, CgroupLayout, cgroup_name, detect_cgroups
 from sauci.sandbox._cgroups import DEFAULT_ROOT
 from sauci.sandbox._cgroups import read_file as _read
@@ -71,6 +72,9 @@ def _counter(path: Path, key: str) -> int | None:
     return None
 
 
+_NO_LIMITS = Limits()  # none: the cgroup only holds the step's processes, to count and kill them
+
+
 class StepCgroup:
     """The cgroup(s) of one step: create, place the child, signal, count, remove."""
 
@@ -91,18 +95,10 @@ class StepCgroup:
         return self.layout.controllers
 
     @classmethod
-    def create(
-        cls,
-        layout: CgroupLayout,
-        name: str,
-        *,
-        memory: int | None = None,
-        processes: int | None = None,
-        cpu: float | None = None,
-    ) -> StepCgroup:
+    def create(cls, layout: CgroupLayout, name: str, limits: Limits = _NO_LIMITS) -> StepCgroup:
         """Make the step's cgroup(s) and write the limits. Cheap: one mkdir and a
         write per controller used; memory and cpu only when limited."""
-        wanted = {"pids": True, "memory": memory is not None, "cpu": cpu is not None}
+        wanted = {"pids": True, "memory": limits.memory is not None, "cpu": limits.cpu is not None}
         if layout.version == 1:
             ctrls = [c for c in layout.bases if wanted.get(c)] or [next(iter(layout.bases))]
             dirs = {c: layout.bases[c] / name for c in ctrls}
@@ -114,7 +110,7 @@ class StepCgroup:
                 os.mkdir(d)
                 made.append(d)
             self = cls(layout, name, dirs)
-            self._set_limits(memory=memory, processes=processes, cpu=cpu)
+            self._set_limits(limits)
         except OSError:
             for d in reversed(made):
                 with contextlib.suppress(OSError):
@@ -127,7 +123,8 @@ class StepCgroup:
             return self.dirs.get(ctrl)
         return self.dirs["unified"] if ctrl in self.layout.controllers else None
 
-    def _set_limits(self, *, memory: int | None, processes: int | None, cpu: float | None) -> None:
+    def _set_limits(self, limits: Limits) -> None:
+        memory, processes, cpu = limits.memory, limits.processes, limits.cpu
         v1 = self.layout.version == 1
         if processes is not None and (d := self._dir("pids")) is not None:
             # v1: the spawning thread sits in the cgroup while the child

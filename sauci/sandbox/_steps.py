@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,20 +18,46 @@ import attrs
 
 from sauci.core.logbudget import format_size
 from sauci.core.models import EndedBy, Step, StepResult
+from sauci.exceptions import SandboxError
 
 if TYPE_CHECKING:
     from sauci.typing import LogWriter
 
 __all__ = [
+    "ISOLATED",
     "Job",
     "StepClock",
     "StepSandbox",
     "deadline",
     "ended_result",
+    "find_program",
     "out_of_memory",
     "process_limit",
     "workdir",
 ]
+
+# What a sandbox that runs each step in its own machine or container can
+# enforce (docker and vm): limits, its own filesystem and its own network.
+ISOLATED = frozenset(
+    {
+        "limits.memory",
+        "limits.processes",
+        "limits.cpu",
+        "isolates_filesystem",
+        "isolates_network",
+    }
+)
+
+
+def find_program(program: str, what: str, packages: str) -> str:
+    """The path of ``program``; a SandboxError naming the Debian ``packages`` to
+    install when it is not on PATH."""
+    found = shutil.which(program)
+    if found is None:
+        raise SandboxError(
+            f"{what} ({program!r}) is not installed; install it with: apt-get install {packages}"
+        )
+    return found
 
 
 @attrs.frozen

@@ -41,7 +41,7 @@ from sauci.sandbox._docker_pool import ContainerPool
 from sauci.sandbox._docker_services import SERVICE_LOG_TAIL as SERVICE_LOG_TAIL  # re-exported
 from sauci.sandbox._docker_services import service_log, start_services
 from sauci.sandbox._docker_step import create_step_container, run_step_container
-from sauci.sandbox._steps import Job, StepSandbox
+from sauci.sandbox._steps import ISOLATED, Job, StepSandbox
 from sauci.sandbox.namespace import adopt_workspace
 
 __all__ = ["DockerSandbox"]
@@ -60,17 +60,7 @@ class DockerSandbox(StepSandbox):
     container's ``sauci.owner`` label; give each server its own.
     """
 
-    capabilities: frozenset[str] = frozenset(
-        {
-            "limits.memory",
-            "limits.processes",
-            "limits.cpu",
-            "isolates_filesystem",
-            "isolates_network",
-            "image",
-            "services",
-        }
-    )
+    capabilities: frozenset[str] = ISOLATED | {"image", "services"}
 
     def __init__(
         self,

@@ -177,7 +177,7 @@ class LocalSandbox(StepSandbox):
         cpu = _pick(limits.cpu, self.limits.cpu)
         processes = _pick(limits.processes, self.limits.processes)
         tree = self._new_tree(
-            job.label, memory=memory, processes=processes or self.default_processes, cpu=cpu
+            job.label, Limits(memory=memory, processes=processes or self.default_processes, cpu=cpu)
         )
         asked = ((memory, "memory"), (processes, "pids"), (cpu, "cpu"))
         try:
@@ -232,15 +232,11 @@ class LocalSandbox(StepSandbox):
             tree.remove()
             raise
 
-    def _new_tree(
-        self, label: str, *, memory: int | None, processes: int | None, cpu: float | None
-    ) -> StepCgroup | ProcessTree:
+    def _new_tree(self, label: str, limits: Limits) -> StepCgroup | ProcessTree:
         if self.layout is not None:
             name = cgroup_name(self.cgroup_prefix, label)
             try:
-                return StepCgroup.create(
-                    self.layout, name, memory=memory, processes=processes, cpu=cpu
-                )
+                return StepCgroup.create(self.layout, name, limits)
             except OSError as exc:
                 log.warning("cgroup_create_failed", cgroup=name, error=str(exc))
         return ProcessTree()

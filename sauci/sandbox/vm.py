@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -32,7 +31,15 @@ from sauci._logging import get_logger
 from sauci.core.models import EndedBy, StepResult
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import SandboxError
-from sauci.sandbox._steps import Job, StepSandbox, ended_result, out_of_memory, process_limit
+from sauci.sandbox._steps import (
+    ISOLATED,
+    Job,
+    StepSandbox,
+    ended_result,
+    find_program,
+    out_of_memory,
+    process_limit,
+)
 from sauci.sandbox._vm_accel import Acceleration, probe_kvm
 from sauci.sandbox._vm_guest import Guest, GuestFailed, Shape, qemu_command
 from sauci.sandbox._vm_image import UID, boot_files
@@ -64,15 +71,7 @@ class VmSandbox(StepSandbox):
     """
 
     kind = "vm"
-    capabilities: frozenset[str] = frozenset(
-        {
-            "limits.memory",
-            "limits.processes",
-            "limits.cpu",
-            "isolates_filesystem",
-            "isolates_network",
-        }
-    )
+    capabilities: frozenset[str] = ISOLATED
 
     def __init__(
         self,
@@ -92,13 +91,9 @@ class VmSandbox(StepSandbox):
         answer_slack: float = 20.0,
         kernel_args: str = "",
     ) -> None:
-        found = shutil.which(qemu)
-        if found is None:
-            raise SandboxError(
-                f"QEMU ({qemu!r}) is not installed; install it with: apt-get install "
-                "--no-install-recommends qemu-system-x86 linux-image-amd64"
-            )
-        self.qemu = found
+        self.qemu = find_program(
+            qemu, "QEMU", "--no-install-recommends qemu-system-x86 linux-image-amd64"
+        )
         self.cache_dir = Path(data_dir or default_data_dir()) / "vm"
         self.boot = boot_files(self.cache_dir, kernel)
         if allow_emulation is None:  # as load_settings reads it: `sauci run --sandbox vm` too

@@ -276,23 +276,11 @@ class Lease:
         dest = self.path
         clean_at, self._clean_at = self._clean_at, None
         if clean_at is not None:  # tidied after its last build: clean already
-            try:
-                if sha == clean_at:
-                    self._restore_git_file()
-                else:
-                    self._checkout(sha)
-                self._sha = sha
+            if self._reuse(sha, checkout=sha != clean_at):
                 return dest
-            except (SourceError, OSError) as exc:
-                log.info("workspace_reset_failed", workspace=str(dest), error=str(exc))
-                self._start_clean()
-        if self._wait_clean():
-            try:
-                self._checkout(sha)
-                self._sha = sha
-                return dest
-            except (SourceError, OSError) as exc:
-                log.info("workspace_reset_failed", workspace=str(dest), error=str(exc))
+            self._start_clean()
+        if self._wait_clean() and self._reuse(sha, checkout=True):
+            return dest
         source = self.source
         try:
             source.checkout(sha, dest)
@@ -303,6 +291,20 @@ class Lease:
         self._admin = self._registered()
         self._sha = sha
         return dest
+
+    def _reuse(self, sha: str, *, checkout: bool) -> bool:
+        """Make the clean slot the tree of ``sha`` (``checkout`` False: it is already);
+        False, logged, when that fails."""
+        try:
+            if checkout:
+                self._checkout(sha)
+            else:
+                self._restore_git_file()
+        except (SourceError, OSError) as exc:
+            log.info("workspace_reset_failed", workspace=str(self.path), error=str(exc))
+            return False
+        self._sha = sha
+        return True
 
     def _restore_git_file(self) -> None:
         """Point the slot's ``.git`` at its worktree again, as ``worktree add`` wrote it."""

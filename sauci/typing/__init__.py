@@ -20,6 +20,7 @@ import attrs
 
 from sauci.core.models import BuildRequest, Step, StepResult
 from sauci.typing.store import (
+    STORE_OPERATIONS,
     STORE_PARTS,
     BuildQuery,
     BuildStore,
@@ -36,6 +37,7 @@ from sauci.typing.store import (
 )
 
 __all__ = [
+    "STORE_OPERATIONS",
     "STORE_PARTS",
     "BuildQuery",
     "BuildStore",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 
 __all__ = [
+    "STORE_OPERATIONS",
     "STORE_PARTS",
     "BuildQuery",
     "BuildStore",
@@ -341,13 +342,12 @@ class Store(
         """Release connections."""
 
 
-STORE_PARTS = (
-    BuildStore,
-    QueueStore,
-    StepStore,
-    LogStore,
-    ResultStore,
-    RepoStore,
-    WorkerStore,
-    EventStore,
+# The parts Store is made of, in the order of its bases (Protocol comes last).
+STORE_PARTS: tuple[type, ...] = Store.__bases__[:-1]
+# The names of the parts' methods: the operations a store wrapper times or forwards.
+STORE_OPERATIONS = frozenset(
+    name
+    for part in STORE_PARTS
+    for name, value in vars(part).items()
+    if callable(value) and not name.startswith("_")
 )

@@ -99,6 +99,10 @@ def nearest_256(r: int, g: int, b: int) -> int:
 # SGR codes that switch a style class on, and those that switch classes off.
 _SGR_ON = {1: "b", 2: "d", 3: "i", 4: "u", 7: "r", 9: "s"}
 _SGR_OFF = {22: ("b", "d"), 23: ("i",), 24: ("u",), 27: ("r",), 29: ("s",)}
+# The 16 basic colours, as their index in the 256-colour palette: 30-37 and
+# 90-97 (bright) set the foreground; 10 more (40-47, 100-107), the background.
+_SGR_FG = {**{30 + k: k for k in range(8)}, **{90 + k: 8 + k for k in range(8)}}
+_SGR_BG = {code + 10: k for code, k in _SGR_FG.items()}
 
 
 class AnsiRenderer:
@@ -173,16 +177,12 @@ class AnsiRenderer:
                 classes.add(_SGR_ON[c])
             elif c in _SGR_OFF:
                 classes.difference_update(_SGR_OFF[c])
-            elif 30 <= c <= 37:
-                self._fg = f"f{c - 30}"
-            elif 90 <= c <= 97:
-                self._fg = f"f{c - 82}"
+            elif c in _SGR_FG:
+                self._fg = f"f{_SGR_FG[c]}"
+            elif c in _SGR_BG:
+                self._bg = f"g{_SGR_BG[c]}"
             elif c == 39:
                 self._fg = None
-            elif 40 <= c <= 47:
-                self._bg = f"g{c - 40}"
-            elif 100 <= c <= 107:
-                self._bg = f"g{c - 92}"
             elif c == 49:
                 self._bg = None
             elif c in (38, 48) and i < n:

@@ -126,11 +126,11 @@ def badge(request: HttpRequest) -> HttpResponse:
 @require_GET
 @viewer
 def analytics(request: HttpRequest) -> HttpResponse:
-    store = conf.get_store()
     try:
         repo = text_param(request.GET, "repo") or None
     except BadParameter as exc:
-        return bad_request(exc)
+        return bad_request(exc)  # before the store is opened: a bad link costs nothing
+    store = conf.get_store()
     limit = conf.config()["HISTORY_BUILDS"]
     builds = [b for b in store.list_builds(repo=repo, limit=limit * 2) if b.status.done][:limit]
     builds.reverse()  # oldest first

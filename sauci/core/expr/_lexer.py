@@ -72,16 +72,19 @@ class Source:
 
 
 _BOUNDARY = frozenset("()[],.!<>=&|")
-_SIMPLE = {
+_TWO = {"!=": Kind.NE, "==": Kind.EQ, ">=": Kind.GE, "<=": Kind.LE, "&&": Kind.AND, "||": Kind.OR}
+# One-character tokens, tried after _TWO (so that "!=" is not "!" then "=").
+_ONE = {
     "(": Kind.LPAREN,
     ")": Kind.RPAREN,
     "[": Kind.LBRACKET,
     "]": Kind.RBRACKET,
     ",": Kind.COMMA,
     "*": Kind.STAR,
+    "!": Kind.NOT,
+    ">": Kind.GT,
+    "<": Kind.LT,
 }
-_TWO = {"!=": Kind.NE, "==": Kind.EQ, ">=": Kind.GE, "<=": Kind.LE, "&&": Kind.AND, "||": Kind.OR}
-_ONE = {"!": Kind.NOT, ">": Kind.GT, "<": Kind.LT}
 _KEYWORDS: dict[str, tuple[Kind, object]] = {
     "true": (Kind.LITERAL, True),
     "false": (Kind.LITERAL, False),
@@ -112,10 +115,6 @@ def tokenize(source: Source) -> list[Token]:
         c = text[i]
         start = i
         if c.isspace():
-            i += 1
-            continue
-        if c in _SIMPLE:
-            tokens.append(Token(_SIMPLE[c], c, start))
             i += 1
             continue
         pair = text[i : i + 2]

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Pipeline, Service, Step
-from sauci.core.pipeline._units import format_duration, format_size, parse_duration
+from sauci.core.pipeline._units import exact_duration, format_size
 from sauci.core.pipeline_parts import DEFAULT_READY_TIMEOUT
 from sauci.core.resources import Resources
 
@@ -141,13 +141,7 @@ def _service(service: Service) -> dict[str, Any]:
 
 def _duration(seconds: float) -> str | float:
     """``1h30m`` when that reads back exactly, else the number of seconds."""
-    text = format_duration(seconds)
-    try:
-        if parse_duration(text) == seconds:
-            return text
-    except ValueError:
-        pass
-    return float(seconds)
+    return exact_duration(seconds) or float(seconds)
 
 
 def _holds_expression_marks(step: Step) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "format_size", "parse_duration", "parse_size"]
+__all__ = ["exact_duration", "format_duration", "format_size", "parse_duration", "parse_size"]
 
 # Long enough for any sensible value, short enough that int() never meets
 # Python's limit on digits (and that a hostile file cannot make us work hard).
@@ -97,16 +97,20 @@ def format_duration(seconds: float) -> str:
     that is fine in messages, and :func:`parse_duration` rejects it, so a
     writer can tell it must emit a plain number instead.
     """
+    return exact_duration(seconds) or repr(seconds)
+
+
+def exact_duration(seconds: float) -> str | None:
+    """The shortest ``1h30m``-style text that parses back to exactly ``seconds``, or None."""
     if not math.isfinite(seconds) or seconds < 0:
-        return repr(seconds)
-    ms = round(seconds * 1000)
-    text = _format_ms(ms)
+        return None
+    text = _format_ms(round(seconds * 1000))
     try:
         if parse_duration(text) == seconds:
             return text
     except ValueError:
         pass
-    return repr(seconds)
+    return None
 
 
 def _format_ms(ms: int) -> str:

@@ -13,6 +13,8 @@ from typing import NamedTuple
 import yaml
 from yaml.nodes import Node, ScalarNode
 
+from sauci.core.yaml_depth import first_too_deep
+
 try:
     from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # PyYAML built without libyaml
@@ -130,21 +132,12 @@ def _too_deep(text: str) -> Located | None:
 
 
 def _first_too_deep(text: str, loader: type) -> Located | None:
-    """Walk the event stream (not recursive) to the first level past MAX_DEPTH."""
-    depth = 0
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = event.start_mark
-                return Located(
-                    mark.line + 1,
-                    mark.column + 1,
-                    f"the YAML is nested more than {MAX_DEPTH} levels deep",
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-    return None
+    mark = first_too_deep(text, loader, MAX_DEPTH)
+    if mark is None:
+        return None
+    return Located(
+        mark.line + 1, mark.column + 1, f"the YAML is nested more than {MAX_DEPTH} levels deep"
+    )
 
 
 def compose(text: str) -> Node | Located | None:

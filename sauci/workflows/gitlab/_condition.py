@@ -11,7 +11,7 @@ Variables are looked up, never run: nothing in an expression is code.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["ConditionError", "evaluate", "parse"]
@@ -68,17 +68,17 @@ class _Parser:
         return token
 
     def disjunction(self) -> Any:
-        left = self.conjunction()
-        while (token := self._peek()) is not None and token[1] == "||":
-            self.index += 1
-            left = ("or", left, self.conjunction())
-        return left
+        return self._chain("||", "or", self.conjunction)
 
     def conjunction(self) -> Any:
-        left = self.primary()
-        while (token := self._peek()) is not None and token[1] == "&&":
+        return self._chain("&&", "and", self.primary)
+
+    def _chain(self, operator: str, node: str, operand: Callable[[], Any]) -> Any:
+        """``operand (operator operand)*``, grouped from the left as ``(node, left, right)``."""
+        left = operand()
+        while (token := self._peek()) is not None and token[1] == operator:
             self.index += 1
-            left = ("and", left, self.primary())
+            left = (node, left, operand())
         return left
 
     def primary(self) -> Any:

@@ -45,6 +45,16 @@ class Decision:
     variables: dict[str, str] = attrs.field(factory=dict)
 
 
+@attrs.frozen
+class _Scope:
+    """What one build's rules are decided against, and where their problems go."""
+
+    variables: dict[str, str]
+    context: GitLabContext
+    root: Path
+    report: Report
+
+
 def decide(
     owner: str,
     job: Map,
@@ -54,19 +64,18 @@ def decide(
     report: Report,
 ) -> Decision:
     """The decision for ``job`` (``owner`` names it in messages)."""
+    scope = _Scope(variables, context, root, report)
     if "rules" in job:
         for key in ("only", "except"):
             if key in job:
                 report(job.where(key), f"{owner}: rules and {key} cannot be used together")
-        return _rules(owner, job["rules"], job.where("rules"), variables, context, root, report)
+        return _rules(owner, job["rules"], job.where("rules"), scope)
     only = job.get("only", Seq(job.pos))
     if "only" not in job:
         only.extend(["branches", "tags"])
-    if not _refs_clause(only, job.where("only"), variables, context, root, report, empty=True):
+    if not _refs_clause(only, job.where("only"), scope, empty=True):
         return Decision(included=False, reason=f"only: does not match this build ({_ref(context)})")
-    if "except" in job and _refs_clause(
-        job["except"], job.where("except"), variables, context, root, report, empty=False
-    ):
+    if "except" in job and _refs_clause(job["except"], job.where("except"), scope, empty=False):
         return Decision(included=False, reason=f"except: matches this build ({_ref(context)})")
     return Decision(included=True)
 
@@ -77,22 +86,15 @@ def _ref(context: GitLabContext) -> str:
     return f"branch {context.branch!r}, {context.source}"
 
 
-def _rules(
-    owner: str,
-    rules: Any,
-    where: Pos,
-    variables: dict[str, str],
-    context: GitLabContext,
-    root: Path,
-    report: Report,
-) -> Decision:
+def _rules(owner: str, rules: Any, where: Pos, scope: _Scope) -> Decision:
+    report = scope.report
     if not isinstance(rules, Seq):
         report(where, f"{owner}: rules: expected a list of rules")
         return Decision(included=False, reason="invalid rules")
     for index, rule in enumerate(rules):
         at = rules.where(index)
         if isinstance(rule, Seq):  # a list of rules from !reference, flattened as GitLab does
-            inner = _rules(owner, rule, at, variables, context, root, report)
+            inner = _rules(owner, rule, at, scope)
             if inner.included or inner.reason != "no rule matches":
                 return inner
             continue
@@ -104,11 +106,11 @@ def _rules(
                 report(rule.where(key), f"{owner}: rules: {key} is not supported")
         holds = True
         if "if" in rule:
-            holds = _condition(rule["if"], rule.where("if"), variables, report)
+            holds = _condition(rule["if"], rule.where("if"), scope)
         if holds and "changes" in rule:
-            holds = _changes(rule["changes"], rule.where("changes"), variables, context, report)
+            holds = _changes(rule["changes"], rule.where("changes"), scope)
         if holds and "exists" in rule:
-            holds = _exists(rule["exists"], rule.where("exists"), variables, root, report)
+            holds = _exists(rule["exists"], rule.where("exists"), scope)
         if not holds:
             continue
         when = rule.get("when")
@@ -139,18 +141,19 @@ def _rules(
     return Decision(included=False, reason="no rule matches")
 
 
-def _condition(text: Any, where: Pos, variables: dict[str, str], report: Report) -> bool:
+def _condition(text: Any, where: Pos, scope: _Scope) -> bool:
     if not isinstance(text, str):
-        report(where, 'if: expected an expression like $CI_COMMIT_BRANCH == "main"')
+        scope.report(where, 'if: expected an expression like $CI_COMMIT_BRANCH == "main"')
         return False
     try:
-        return evaluate(parse(text), variables)
+        return evaluate(parse(text), scope.variables)
     except ConditionError as exc:
-        report(where, f"if: {exc}")
+        scope.report(where, f"if: {exc}")
         return False
 
 
-def _patterns(value: Any, where: Pos, variables: dict[str, str], report: Report) -> list[str]:
+def _patterns(value: Any, where: Pos, scope: _Scope) -> list[str]:
+    report = scope.report
     if isinstance(value, Map):
         for key in value:
             if key != "paths":
@@ -159,7 +162,7 @@ def _patterns(value: Any, where: Pos, variables: dict[str, str], report: Report)
     if not isinstance(value, Seq) or not all(isinstance(v, str) for v in value):
         report(where, "expected a list of file patterns")
         return []
-    return [expand(v, variables) for v in value]
+    return [expand(v, scope.variables) for v in value]
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -188,39 +191,30 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def _changes(
-    value: Any, where: Pos, variables: dict[str, str], context: GitLabContext, report: Report
-) -> bool:
-    patterns = _patterns(value, where, variables, report)
-    if context.changed is None:
+def _changes(value: Any, where: Pos, scope: _Scope) -> bool:
+    patterns = _patterns(value, where, scope)
+    changed = scope.context.changed
+    if changed is None:
         return True  # nothing to compare with: GitLab says the files changed
     regexes = [glob_regex(p) for p in patterns]
-    return any(r.fullmatch(path) for r in regexes for path in context.changed)
+    return any(r.fullmatch(path) for r in regexes for path in changed)
 
 
-def _exists(value: Any, where: Pos, variables: dict[str, str], root: Path, report: Report) -> bool:
-    for pattern in _patterns(value, where, variables, report):
+def _exists(value: Any, where: Pos, scope: _Scope) -> bool:
+    for pattern in _patterns(value, where, scope):
         parts = split_glob(pattern.lstrip("/"))
         if parts is None:
-            report(where, f"exists: {pattern!r} is outside the repository")
+            scope.report(where, f"exists: {pattern!r} is outside the repository")
             continue
-        for _ in matching_files(root, [parts], directories=False):
+        for _ in matching_files(scope.root, [parts], directories=False):
             return True
     return False
 
 
-def _refs_clause(
-    value: Any,
-    where: Pos,
-    variables: dict[str, str],
-    context: GitLabContext,
-    root: Path,
-    report: Report,
-    *,
-    empty: bool,
-) -> bool:
+def _refs_clause(value: Any, where: Pos, scope: _Scope, *, empty: bool) -> bool:
     """Whether an ``only`` (``empty``) or ``except`` value holds; refs
     default to branches and tags in ``only``."""
+    report = scope.report
     if isinstance(value, str):
         value = [value]
     if isinstance(value, list):
@@ -243,21 +237,22 @@ def _refs_clause(
         refs = []
     results = []  # each key: whether one of its conditions matches
     if refs is not None:
-        results.append(any([_ref_matches(r, context, where, report) for r in refs]))
+        results.append(any([_ref_matches(r, where, scope) for r in refs]))
     if "variables" in value_map:
         exprs = value_map["variables"]
         exprs = [exprs] if isinstance(exprs, str) else exprs
         if not isinstance(exprs, list):
             report(where, "only/except: variables is a list of expressions")
             exprs = []
-        results.append(any([_condition(e, where, variables, report) for e in exprs]))
+        results.append(any([_condition(e, where, scope) for e in exprs]))
     if "changes" in value_map:
-        results.append(_changes(value_map["changes"], where, variables, context, report))
+        results.append(_changes(value_map["changes"], where, scope))
     # only: every key matches; except: any key matches (GitLab's documented rule)
     return all(results) if empty else any(results)
 
 
-def _ref_matches(ref: Any, context: GitLabContext, where: Pos, report: Report) -> bool:
+def _ref_matches(ref: Any, where: Pos, scope: _Scope) -> bool:
+    context, report = scope.context, scope.report
     if not isinstance(ref, str):
         report(where, "only/except: a ref is text")
         return False

@@ -18,6 +18,8 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sauci.core.yaml_depth import first_too_deep
+
 try:
     from yaml import CSafeLoader as _Loader
 except ImportError:  # PyYAML built without libyaml
@@ -98,19 +100,13 @@ def load_text(text: str, file: str) -> Any:
     """The document's value (None for an empty file); raises YamlProblem."""
     if len(text) > MAX_BYTES:
         raise YamlProblem(Pos(file, 1, 1), f"the file is larger than {MAX_BYTES // 1024} KiB")
-    depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
-                    raise YamlProblem(
-                        Pos(file, mark.line + 1, mark.column + 1),
-                        f"the YAML is nested more than {MAX_DEPTH} levels deep",
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+        mark = first_too_deep(text, _Loader, MAX_DEPTH)
+        if mark is not None:
+            raise YamlProblem(
+                Pos(file, mark.line + 1, mark.column + 1),
+                f"the YAML is nested more than {MAX_DEPTH} levels deep",
+            )
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
