@@ -16,7 +16,13 @@ from typing import Any
 import attrs
 
 from sauci.core.models import Condition, Pipeline, Step
-from sauci.workflows.github._events import dispatch_inputs, path_filters, ref_filters, triggers
+from sauci.workflows.github._events import (
+    dispatch_inputs,
+    path_filters,
+    pull_types_skip,
+    ref_filters,
+    triggers,
+)
 from sauci.workflows.github._job import job_entries, job_env, job_needs
 from sauci.workflows.github._job_fields import workflow_concurrency
 from sauci.workflows.github._paths import paths_skip
@@ -86,9 +92,11 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         return None
     github = _github_context(doc, file, settings)
     refs = ref_filters(doc.get("on"), doc.at("on"), problems, event)
+    action = str(github["event"].get("action") or "synchronize")
+    types_skip = pull_types_skip(doc.get("on"), action, problems)  # checked for every build
     if event == "pull_request":  # its base branch, and the step says why (also `sauci run`)
         base = f"refs/heads/{github['base_ref']}"
-        not_started = not_started or ref_skip(base, refs, event)
+        not_started = types_skip or not_started or ref_skip(base, refs, event)
     elif github["event_name"] == "push" and (why := ref_skip(github["ref"], refs)):
         # A push the filters refuse: the server skips every step ('when'
         # matches no branch); `sauci run` (which drops 'when') still runs it.
