@@ -1,0 +1,83 @@
+"""The contexts and functions of GitHub's expression language as a job sees
+them under `sauci run`: ``github.workspace`` and ``runner.temp`` are the matrix
+entry's own (its copy of the workspace, its temp folder), not the planner's;
+``strategy``, ``job``, ``runner``, ``vars``, ``inputs``; ``join``,
+``contains`` on arrays and strings, ``format`` with escaped braces,
+``hashFiles`` with several patterns and ``!``; a step's
+``continue-on-error`` written as an expression over an earlier step."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+GIT = ["git", "-c", "user.name=Tester", "-c", "user.email=t@example.com"]
+
+WORKFLOW = """\
+name: Contexts
+on: push
+jobs:
+  ctx:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        part: [a, b]
+    steps:
+      - run: |
+          test "${{ github.workspace }}" = "$GITHUB_WORKSPACE"
+          test "${{ github.workspace }}" = "$PWD"
+          test -d "${{ runner.temp }}" && test "${{ runner.temp }}" = "$RUNNER_TEMP"
+          echo "ws-ok ${{ matrix.part }}"
+      - run: >-
+          echo "wf=${{ github.workflow }} run=${{ github.run_id }}
+          idx=${{ strategy.job-index }}/${{ strategy.job-total }} os=${{ runner.os }}
+          status=${{ job.status }} vars=[${{ vars.NOPE }}] inputs=[${{ inputs.level }}]"
+      - run: >-
+          echo "join=${{ join(fromJSON('["p","q"]'), '+') }}
+          fmt=${{ format('{{{0}}}-{1}', matrix.part, 'z') }}
+          has=${{ contains(fromJSON('["a","b"]'), matrix.part) }}/${{ contains('Hello', 'ELL') }}/${{ contains(fromJSON('["ab"]'), 'a') }}"
+      - run: echo x > one.lock && echo y > two.lock && echo z > skip.lock
+      - run: >-
+          echo "hash=${{ hashFiles('one.lock', 'two.lock') }}
+          excl=${{ hashFiles('*.lock', '!skip.lock') }} out=[${{ hashFiles('../**', '/etc/passwd') }}]"
+      - id: first
+        run: "true"
+      - continue-on-error: ${{ steps.first.outcome == 'success' }}
+        run: exit 4
+      - run: echo after-tolerated-${{ matrix.part }}
+"""
+
+
+def test_contexts_and_functions_as_a_matrix_entry_sees_them(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SAUCI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SAUCI_STORE", raising=False)
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text(WORKFLOW)
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "m"], cwd=repo, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "sauci", "run", str(repo), "--color", "never"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert 0 == result.returncode, out
+    both = hashlib.sha256(
+        hashlib.sha256(b"x\n").digest() + hashlib.sha256(b"y\n").digest()
+    ).hexdigest()
+    for part, index in (("a", 0), ("b", 1)):
+        assert f"ws-ok {part}" in out
+        assert re.search(
+            rf"wf=Contexts run=[1-9]\d* idx={index}/2 os=Linux status=success vars=\[\] inputs=\[\]",
+            out,
+        ), out
+        assert f"join=p+q fmt={{{part}}}-z has=true/true/false" in out
+        assert f"after-tolerated-{part}" in out
+    assert 2 == out.count(f"hash={both} excl={both} out=[]"), out
+    assert 2 == out.count("failed with exit code 4 after"), out
+    assert 2 == out.count("(continue-on-error)"), out
