@@ -4,7 +4,8 @@ entry's own (its copy of the workspace, its temp folder), not the planner's;
 ``strategy``, ``job``, ``runner``, ``vars``, ``inputs``; ``join``,
 ``contains`` on arrays and strings, ``format`` with escaped braces,
 ``hashFiles`` with several patterns and ``!``; a step's
-``continue-on-error`` written as an expression over an earlier step."""
+``continue-on-error`` written as an expression over an earlier step; the
+default shell (``bash -e``, no pipefail), ``bash`` and a custom ``cmd {0}``."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ jobs:
       - continue-on-error: ${{ steps.first.outcome == 'success' }}
         run: exit 4
       - run: echo after-tolerated-${{ matrix.part }}
+      - run: false | echo "no pipefail without shell"
+      - shell: bash
+        run: false | echo "pipefail with shell bash"
+        continue-on-error: true
+      - shell: python3 -u {0}
+        run: print("custom", "shell")
 """
 
 
@@ -80,4 +87,8 @@ def test_contexts_and_functions_as_a_matrix_entry_sees_them(tmp_path: Path, monk
         assert f"after-tolerated-{part}" in out
     assert 2 == out.count(f"hash={both} excl={both} out=[]"), out
     assert 2 == out.count("failed with exit code 4 after"), out
-    assert 2 == out.count("(continue-on-error)"), out
+    # GitHub's shells: none named is `bash -e {0}`, `bash` adds pipefail, `cmd {0}` is custom.
+    assert 2 == out.count("│ no pipefail without shell"), out
+    assert 2 == out.count('with shell bash": failed with exit code 1'), out
+    assert 2 == out.count("│ custom shell"), out
+    assert 4 == out.count("(continue-on-error)"), out

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from sauci.workflows.github.pythons import find_python
+from sauci.workflows.github.version_files import version_file
 
 __all__ = ["EXTERNAL", "ActionResult", "JobParts", "action_name", "builtin_action"]
 
@@ -134,10 +135,10 @@ def _setup_python(
         file = str(inputs["python-version-file"])
         if workspace is None:
             return ActionResult(problem="'python-version-file' needs the workspace to read")
-        try:
-            versions = _lines((workspace / file).read_text(encoding="utf-8"))[:1]
-        except OSError as exc:
-            return ActionResult(problem=f"cannot read python-version-file {file!r}: {exc.strerror}")
+        found = version_file(workspace, file)
+        if isinstance(found, str):
+            return ActionResult(problem=found)
+        versions = found
     if not versions:
         versions = ["3"]  # the runner's default Python: the newest on this machine
     version = versions[-1]  # setup-python installs all; the last is the default

@@ -328,7 +328,10 @@ class _Job:
         except Exception as exc:  # the expression language's errors, located
             print(f"sauci: {exc}", flush=True)
             return 1
-        template = step.get("shell_template") or _SHELLS["bash"]
+        # No `shell:`: GitHub's `bash -e {0}` (no pipefail), `sh -e {0}` without bash.
+        template = step.get("shell_template") or (
+            ["bash", "-e", "{0}"] if shutil.which("bash", path=env["PATH"]) else _SHELLS["sh"]
+        )
         suffix = ".py" if template[0] in ("python", "python3") else ".sh"
         path = os.path.join(self.temp, f"step-{len(self.steps)}-{id(step)}{suffix}")
         with open(path, "w", encoding="utf-8") as fh:
