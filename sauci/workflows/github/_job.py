@@ -28,6 +28,7 @@ from sauci.workflows.github._job_fields import (
     job_defaults,
     job_outputs,
     runs_on_labels,
+    worker_labels,
     workflow_concurrency,
 )
 from sauci.workflows.github._matrix import expand_matrix, matrix_text
@@ -234,6 +235,7 @@ def _entry(
     labels = runs_on_labels(runs_on, ctx, job.at("runs-on"), problems)
     if any(_OTHER_OS.search(label) for label in labels):
         skip = f"skipped: runs-on {', '.join(labels)}: SauCI runs Linux jobs only"
+    wanted = () if skip else worker_labels(labels, job.at("runs-on"), problems)
     condition: Condition | None = None
     origin = ""
     if "if" in job:
@@ -295,6 +297,7 @@ def _entry(
         skip=skip,
         notes=tuple(job_notes + parts.notes + box.notes),
         condition=condition.expression if condition is not None and skip is None else None,
+        labels=wanted,
     )
     timeout = DEFAULT_TIMEOUT
     if "timeout-minutes" in job:

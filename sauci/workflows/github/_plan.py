@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from sauci.core.labels import MAX_LABELS
 from sauci.core.models import Condition, Pipeline, Step
 from sauci.workflows.github._events import (
     dispatch_inputs,
@@ -135,10 +136,21 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
             entries.append(entry)
             if step is not None:
                 steps.append(attrs.evolve(step, when=when))
+    # A build goes to one worker: one that has every label a job of it asks for.
+    runs_on = sorted({label for e in entries if not e.skip for label in e.labels})
+    if len(runs_on) > MAX_LABELS:
+        problems.add(
+            doc.at("jobs"),
+            f"runs-on: the jobs ask for {len(runs_on)} worker labels, more than {MAX_LABELS}",
+        )
+    if runs_on:
+        notes.append(
+            f"runs-on: under sauci serve with workers, a worker with labels {', '.join(runs_on)}"
+        )
     if problems:
         return None
     name = str(doc.get("name") or file)
-    pipeline = Pipeline(steps=steps, source=file, schedules=schedules)
+    pipeline = Pipeline(steps=steps, source=file, schedules=schedules, runs_on=runs_on)
     return Plan(
         file=file,
         name=name,

@@ -45,3 +45,4 @@ class Entry:
     condition: str | None = None  # an if: decided when the jobs it needs have ended
     notes: tuple[str, ...] = ()
     dynamic: str | None = None  # "entries from needs.X.outputs.Y at run time"
+    labels: tuple[str, ...] = ()  # worker labels its runs-on asks for (sauci serve's workers)
