@@ -9,6 +9,7 @@ unless the operator maps it to a command (``actions`` in the settings).
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -111,13 +112,11 @@ def _checkout(
         )
     where = str(inputs.get("path") or "").strip()
     script = []
-    if where and where not in (".", "./"):
-        return ActionResult(
-            problem="actions/checkout with 'path:' is not supported: SauCI's workspace is the checkout"
-        )
     if str(inputs.get("submodules", "")).lower() in ("true", "recursive"):
         recursive = " --recursive" if str(inputs.get("submodules")).lower() == "recursive" else ""
         script.append(f"if [ -e .git ]; then git submodule update --init{recursive}; fi")
+    if where and posixpath.normpath(where) != ".":
+        return _checkout_into(where, script)
     if not script:
         depth = inputs.get("fetch-depth")
         note = "the workspace already holds the commit"
@@ -125,6 +124,32 @@ def _checkout(
             note += f" (fetch-depth {depth}: the workspace's git history is what SauCI has)"
         return ActionResult(_note(note))
     return ActionResult({"kind": "run", "run": "\n".join(script)})
+
+
+def _checkout_into(where: str, script: list[str]) -> ActionResult:
+    """``path:``: a copy of the checkout at ``where`` under the workspace (which holds
+    the commit at its root too). The path is handed over as a variable, never as script."""
+    normal = posixpath.normpath(where)
+    if "${{" in where or normal.startswith(("/", "../")) or normal == ".." or "\0" in where:
+        return ActionResult(
+            problem=f"actions/checkout 'path: {where}' must be a directory inside the workspace"
+        )
+    if normal.split("/")[0] == ".sauci-gha":
+        return ActionResult(problem="actions/checkout 'path:' cannot be SauCI's .sauci-gha")
+    script = [
+        *script,  # submodules first, so the copy has them
+        'dest="$SAUCI_CHECKOUT_PATH"; top="${dest%%/*}"; mkdir -p -- "$dest"',
+        'tar --exclude="./$top" --exclude=./.sauci-gha -cf - . | tar -xf - -C "$dest"',
+        'echo "the checkout copied to $dest"',
+    ]
+    return ActionResult(
+        {
+            "kind": "run",
+            "run": "\n".join(script),
+            "shell_template": ["bash", "-e", "{0}"],
+            "input_env": {"SAUCI_CHECKOUT_PATH": normal},
+        }
+    )
 
 
 def _setup_python(
