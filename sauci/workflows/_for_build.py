@@ -22,7 +22,10 @@ from typing import Any
 from sauci.core.models import Build, Pipeline
 from sauci.exceptions import ConfigError
 
-__all__ = ["action_commands", "load_for_build", "workflow_schedules"]
+__all__ = ["PLAY", "action_commands", "load_for_build", "workflow_schedules"]
+
+PLAY = "SAUCI_PLAY"  # the build parameter naming a GitLab manual job to run
+_PEOPLE = ("manual", "rerun")  # builds a person started (a rerun keeps the parameters)
 
 _EVENTS = {
     "push": "push",
@@ -45,6 +48,9 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
 
         return load_pipeline(workspace, **policy)
     kind, path = found
+    # GitLab's "play": a person's build (`sauci trigger --param SAUCI_PLAY=deploy`,
+    # the page's Trigger form) runs that manual job and the jobs it needs.
+    play = build.params.get(PLAY) if kind == "gitlab" and build.event in _PEOPLE else None
     ref = build.ref if build.ref.startswith("refs/") else f"refs/heads/{build.branch or 'main'}"
     options = Options(
         github={
@@ -63,6 +69,7 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
             **({"before": base} if (base := merge_base(workspace, build)) else {}),
         },
         actions=action_commands(),
+        job=play or None,
         max_timeout=policy.get("max_timeout"),
         capabilities=policy.get("capabilities"),
         workspace=workspace,
