@@ -22,7 +22,7 @@ from typing import Any
 from sauci.core.models import Build, Pipeline
 from sauci.exceptions import ConfigError
 
-__all__ = ["PLAY", "action_commands", "load_for_build", "workflow_schedules"]
+__all__ = ["PLAY", "action_commands", "load_for_build", "workflow_schedules", "workflow_vars"]
 
 PLAY = "SAUCI_PLAY"  # the build parameter naming a GitLab manual job to run
 _PEOPLE = ("manual", "rerun")  # builds a person started (a rerun keeps the parameters)
@@ -86,6 +86,21 @@ def action_commands(
     Read from the same ``sauci.toml`` as the settings ($SAUCI_CONFIG, else
     the current directory's).
     """
+    table = _operator_table("actions", environ, cwd)
+    return {k.lower(): v for k, v in table.items()}
+
+
+def workflow_vars(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, str]:
+    """The operator's ``[sauci.vars]`` table: GitHub's ``vars`` context (configuration
+    variables, which GitHub keeps in a repository's settings, never in its files)."""
+    return _operator_table("vars", environ, cwd)
+
+
+def _operator_table(
+    name: str, environ: Mapping[str, str] | None, cwd: Path | None
+) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     candidates = [Path(environ["SAUCI_CONFIG"])] if environ.get("SAUCI_CONFIG") else []
     candidates.append((cwd or Path.cwd()) / "sauci.toml")
@@ -96,10 +111,11 @@ def action_commands(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
-        table = data.get("sauci", data).get("actions", {})
+        table = data.get("sauci", data).get(name, {})
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-            raise ConfigError(f'{path}: [sauci.actions] maps "owner/repo" to a command string')
-        return {str(k).lower(): v for k, v in table.items()}
+            what = '"owner/repo" to a command string' if name == "actions" else "names to strings"
+            raise ConfigError(f"{path}: [sauci.{name}] maps {what}")
+        return {str(k): v for k, v in table.items()}
     return {}
 
 

@@ -130,7 +130,7 @@ def job_entries(
         "github": github,
         "env": wf_env,
         "inputs": github["event"].get("inputs", {}),
-        "vars": {},
+        "vars": dict(settings.vars),
         "secrets": {},
         "runner": _RUNNER,
     }

@@ -107,7 +107,7 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
     concurrency = None
     if "concurrency" in doc:
         concurrency = workflow_concurrency(
-            doc, {"github": github, "inputs": {}, "vars": {}}, problems
+            doc, {"github": github, "inputs": {}, "vars": dict(settings.vars)}, problems
         )
         if concurrency is not None:
             group, cancel = concurrency

@@ -31,6 +31,7 @@ class Settings:
     # What the sandbox that will run the jobs can do (sauci.core.demands); a
     # container or services it cannot run is a problem at the key. None: unchecked.
     capabilities: Any = None
+    vars: Mapping[str, str] = attrs.field(factory=dict)  # the `vars` context (operator's)
 
 
 @attrs.frozen(kw_only=True)
