@@ -59,12 +59,13 @@ jobs:
 """
 
 
-def test_contexts_and_functions_as_a_matrix_entry_sees_them(tmp_path: Path, monkeypatch) -> None:
+def sauci_run(tmp_path: Path, monkeypatch, files: dict[str, str]) -> tuple[int, str]:
     monkeypatch.setenv("SAUCI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("SAUCI_STORE", raising=False)
     repo = tmp_path / "repo"
-    (repo / ".github" / "workflows").mkdir(parents=True)
-    (repo / ".github" / "workflows" / "ci.yml").write_text(WORKFLOW)
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
     subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
     subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
     subprocess.run([*GIT, "commit", "-q", "-m", "m"], cwd=repo, check=True)
@@ -72,8 +73,12 @@ def test_contexts_and_functions_as_a_matrix_entry_sees_them(tmp_path: Path, monk
         [sys.executable, "-m", "sauci", "run", str(repo), "--color", "never"],
         capture_output=True, text=True, timeout=120, env=dict(os.environ),
     )  # fmt: skip
-    out = result.stdout + result.stderr
-    assert 0 == result.returncode, out
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_contexts_and_functions_as_a_matrix_entry_sees_them(tmp_path: Path, monkeypatch) -> None:
+    code, out = sauci_run(tmp_path, monkeypatch, {".github/workflows/ci.yml": WORKFLOW})
+    assert 0 == code, out
     both = hashlib.sha256(
         hashlib.sha256(b"x\n").digest() + hashlib.sha256(b"y\n").digest()
     ).hexdigest()
@@ -92,3 +97,45 @@ def test_contexts_and_functions_as_a_matrix_entry_sees_them(tmp_path: Path, monk
     assert 2 == out.count('with shell bash": failed with exit code 1'), out
     assert 2 == out.count("│ custom shell"), out
     assert 4 == out.count("(continue-on-error)"), out
+
+
+COMPOSITE = """\
+name: Setup
+inputs:
+  greeting:
+    default: hello
+  who:
+    required: true
+runs:
+  using: composite
+  steps:
+    - run: echo "${{ inputs.greeting }} ${{ inputs.who }} from $SCOPE"
+      shell: bash
+    - run: echo "COMPOSITE_RAN=yes" >> "$GITHUB_ENV"
+      shell: bash
+"""
+
+USES_COMPOSITE = """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: ./.github/actions/setup
+        env:
+          SCOPE: the-step
+        with:
+          who: ${{ github.event_name }}
+      - run: echo "after=$COMPOSITE_RAN"
+"""
+
+
+def test_a_local_composite_action_runs_its_steps_in_the_job(tmp_path: Path, monkeypatch) -> None:
+    files = {
+        ".github/workflows/ci.yml": USES_COMPOSITE,
+        ".github/actions/setup/action.yml": COMPOSITE,
+    }
+    code, out = sauci_run(tmp_path, monkeypatch, files)
+    assert 0 == code, out
+    assert "│ hello push from the-step" in out
+    assert "│ after=yes" in out
