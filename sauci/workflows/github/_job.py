@@ -27,6 +27,7 @@ from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import (
     job_defaults,
     job_outputs,
+    no_effect_notes,
     runs_on_labels,
     worker_labels,
     workflow_concurrency,
@@ -282,6 +283,7 @@ def _entry(
     if uses_alls_green and condition is not None:
         condition = None  # its job passes only when every job it needs passed: SauCI's default
     skip = skip or parts.skip
+    parts.notes += no_effect_notes(job)
     # GitHub's contexts for a job's group: github, inputs, vars, strategy, matrix.
     group = workflow_concurrency(job, ctx, problems) if "concurrency" in job else None
     if group is not None:

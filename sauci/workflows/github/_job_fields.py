@@ -20,6 +20,7 @@ from sauci.workflows.github._steps import shell_template
 __all__ = [
     "job_defaults",
     "job_outputs",
+    "no_effect_notes",
     "runs_on_labels",
     "worker_labels",
     "workflow_concurrency",
@@ -63,6 +64,19 @@ def runs_on_labels(
         except Exception as exc:
             problems.add(where(item, at), str(exc))
     return labels
+
+
+# Job keys accepted with a note in the plan: they change nothing here.
+_NO_EFFECT = {
+    "permissions": "accepted and ignored (SauCI gives a job no GitHub token)",
+    "environment": "accepted, no effect (SauCI has no deployment environments or their "
+    "protection rules; the job's secrets come from the server's secrets)",
+}
+
+
+def no_effect_notes(job: Mapping[str, Any]) -> list[str]:
+    """The plan's notes for the job's keys that change nothing under SauCI."""
+    return [f"{key}: {why}" for key, why in _NO_EFFECT.items() if key in job]
 
 
 def worker_labels(labels: list[str], at: tuple[int, int], problems: Problems) -> tuple[str, ...]:
