@@ -107,3 +107,34 @@ def test_a_recorded_action_reaches_the_github_context(tmp_path: Path) -> None:
     (step,) = load_for_build(tmp_path, build).steps
     assert step.condition is None
     assert 'echo \\"opened\\"' in json.dumps(json.loads(step.script())["steps"])
+
+
+def test_a_misspelt_key_of_an_event_or_a_strategy_is_a_problem_not_a_default() -> None:
+    text = """\
+run-name: Deploy by ${{ github.actor }}
+on:
+  push:
+    branchez: [main]
+  pull_request:
+    type: [opened]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix: {x: [1]}
+      fail_fast: false
+    steps: [{run: echo}]
+"""
+    with pytest.raises(PipelineError) as caught:
+        plan_github(text, Settings(file="ci.yml"))
+    assert [
+        "ci.yml:4:5: unknown key 'branchez' in on.push (known: branches, branches-ignore,"
+        " paths, paths-ignore, tags, tags-ignore)",
+        "ci.yml:6:5: unknown key 'type' in on.pull_request (known: branches,"
+        " branches-ignore, paths, paths-ignore, types)",
+        "ci.yml:12:7: unknown strategy key 'fail_fast' (matrix, fail-fast, max-parallel)",
+    ] == str(caught.value).splitlines()
+    fixed = text.replace("branchez", "branches").replace("type:", "types:")
+    fixed = fixed.replace("fail_fast", "fail-fast")
+    made = plan_github(fixed, Settings(file="ci.yml"))
+    assert "note: run-name: not used (a SauCI build is named by its commit)" in made.text()

@@ -21,6 +21,13 @@ from sauci.workflows.github._reading import Problems, where
 __all__ = ["dispatch_inputs", "path_filters", "pull_types_skip", "ref_filters", "triggers"]
 
 _ALWAYS = ("cli", "rerun")
+_FILTERS = ("branches", "branches-ignore", "paths", "paths-ignore")
+# The keys each event SauCI reads takes (GitHub refuses others as an invalid workflow).
+_EVENT_KEYS = {
+    "push": (*_FILTERS, "tags", "tags-ignore"),
+    "pull_request": (*_FILTERS, "types"),
+    "workflow_dispatch": ("inputs",),
+}
 # GitHub's pull_request activity types; without `types:` only the first three start a workflow.
 _PULL_TYPES = (
     "opened", "synchronize", "reopened", "assigned", "unassigned", "labeled", "unlabeled",
@@ -47,6 +54,13 @@ def triggers(
     schedules: list[Schedule] = []
     notes: list[str] = []
     for event, config in on.items():
+        if isinstance(config, Mapping) and event in _EVENT_KEYS:
+            for key in config:
+                if key not in _EVENT_KEYS[event]:
+                    problems.add(
+                        where(key, at),
+                        f"unknown key {key!r} in on.{event} (known: {', '.join(_EVENT_KEYS[event])})",
+                    )
         if event == "push":
             events += ["push", "webhook", "manual"]
         elif event == "workflow_dispatch":

@@ -29,6 +29,7 @@ from sauci.workflows.github._job_fields import (
     job_outputs,
     no_effect_notes,
     runs_on_labels,
+    strategy_problems,
     worker_labels,
     workflow_concurrency,
 )
@@ -125,6 +126,7 @@ def job_entries(
             job.at("strategy"), "'strategy' must be a mapping (matrix, fail-fast, max-parallel)"
         )
         strategy = LMap()
+    strategy_problems(strategy, problems)
     combos: list[dict[str, Any]] = [{}]
     matrix = strategy.get("matrix") if isinstance(strategy, Mapping) else None
     base_ctx = {

@@ -22,6 +22,7 @@ __all__ = [
     "job_outputs",
     "no_effect_notes",
     "runs_on_labels",
+    "strategy_problems",
     "worker_labels",
     "workflow_concurrency",
 ]
@@ -77,6 +78,15 @@ _NO_EFFECT = {
 def no_effect_notes(job: Mapping[str, Any]) -> list[str]:
     """The plan's notes for the job's keys that change nothing under SauCI."""
     return [f"{key}: {why}" for key, why in _NO_EFFECT.items() if key in job]
+
+
+def strategy_problems(strategy: Mapping[str, Any], problems: Problems) -> None:
+    """An unknown ``strategy`` key (``fail_fast``) is a problem, not a silent default."""
+    for key in strategy:
+        if key not in ("matrix", "fail-fast", "max-parallel"):
+            problems.add(
+                where(key), f"unknown strategy key {key!r} (matrix, fail-fast, max-parallel)"
+            )
 
 
 def worker_labels(labels: list[str], at: tuple[int, int], problems: Problems) -> tuple[str, ...]:

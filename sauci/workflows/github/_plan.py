@@ -85,6 +85,8 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
     event = "pull_request" if settings.github.get("event_name") == "pull_request" else "push"
     paths, ignore = path_filters(doc.get("on"), doc.at("on"), problems, event)
     not_started = paths_skip(settings.changed_files, paths, ignore, event)
+    if "run-name" in doc:
+        notes.append("run-name: not used (a SauCI build is named by its commit)")
     if "permissions" in doc:
         notes.append("permissions: accepted and ignored (SauCI gives a job no GitHub token)")
     jobs = doc.get("jobs")
