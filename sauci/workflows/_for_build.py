@@ -22,7 +22,14 @@ from typing import Any
 from sauci.core.models import Build, Pipeline
 from sauci.exceptions import ConfigError
 
-__all__ = ["PLAY", "action_commands", "load_for_build", "workflow_schedules", "workflow_vars"]
+__all__ = [
+    "PLAY",
+    "action_commands",
+    "load_for_build",
+    "missing_python",
+    "workflow_schedules",
+    "workflow_vars",
+]
 
 PLAY = "SAUCI_PLAY"  # the build parameter naming a GitLab manual job to run
 _PEOPLE = ("manual", "rerun")  # builds a person started (a rerun keeps the parameters)
@@ -96,6 +103,15 @@ def workflow_vars(
     """The operator's ``[sauci.vars]`` table: GitHub's ``vars`` context (configuration
     variables, which GitHub keeps in a repository's settings, never in its files)."""
     return _operator_table("vars", environ, cwd)
+
+
+def missing_python(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
+    """``[sauci.setup-python] missing``: "skip" (default) a matrix entry whose Python
+    the machine lacks, with the reason, or "fail" it (the operator's choice)."""
+    value = _operator_table("setup-python", environ, cwd).get("missing", "skip")
+    if value not in ("skip", "fail"):
+        raise ConfigError(f'[sauci.setup-python] missing is "skip" or "fail", not {value!r}')
+    return value
 
 
 def _operator_table(

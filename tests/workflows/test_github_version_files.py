@@ -71,3 +71,57 @@ def test_a_file_outside_the_repository_is_refused_and_never_shown(tmp_path: Path
         assert why in str(caught.value), name
         assert "hunter2" not in str(caught.value)
         assert "ci.yml:6:" in str(caught.value)
+
+
+MISSING = """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "2.5"
+      - run: echo never-reached
+"""
+
+
+def test_a_missing_python_skips_the_entry_unless_the_operator_says_fail() -> None:
+    (skipped,) = plan_github(MISSING, Settings(file="ci.yml")).entries
+    assert "skipped: python 2.5 is not installed on this machine" == skipped.skip
+    made = plan_github(MISSING, Settings(file="ci.yml", missing_python="fail"))
+    (entry,) = made.entries
+    assert entry.skip is None
+    assert "note: python 2.5 is not on this machine; the job fails" in made.text()
+
+
+def test_the_operator_says_fail_in_sauci_toml_and_the_job_fails(tmp_path, monkeypatch) -> None:
+    import subprocess
+
+    from sauci.exceptions import ConfigError
+    from sauci.workflows._for_build import missing_python
+
+    config = tmp_path / "sauci.toml"
+    config.write_text('[sauci.setup-python]\nmissing = "fail"\n')
+    assert "fail" == missing_python({"SAUCI_CONFIG": str(config)})
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sauci.setup-python]\nmissing = "ignore"\n')
+    with pytest.raises(ConfigError, match='missing is "skip" or "fail"'):
+        missing_python({"SAUCI_CONFIG": str(bad)})
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text(MISSING)
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@x", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "m"], check=True)
+    env = {**os.environ, "SAUCI_CONFIG": str(config), "SAUCI_DATA_DIR": str(tmp_path / "d")}
+    env.pop("SAUCI_STORE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "sauci", "run", str(repo), "--color", "never"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert 1 == done.returncode, out
+    assert "no interpreter for python-version '2.5'" in out
+    assert "│ never-reached" not in out

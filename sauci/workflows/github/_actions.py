@@ -48,6 +48,7 @@ class JobParts:
     skip: str | None = None  # the matrix entry is skipped, with this reason
     notes: list[str] = attrs.field(factory=list)
     download: bool = False  # download-artifact: the step gets its ancestors' artifacts
+    missing_python: str = "skip"  # the operator's choice: "skip" the entry or "fail" it
 
 
 @attrs.frozen
@@ -172,10 +173,8 @@ def _setup_python(
             f"setup-python cache: {inputs['cache']}: pip and uv downloads are cached by SauCI for every step"
         )
     if "${{" not in version and find_python(version, path) is None and parts.skip is None:
-        if _truthy_input(inputs.get("allow-prereleases", False)):
-            parts.notes.append(
-                f"python {version} is not on this machine; the job fails (allow-prereleases)"
-            )
+        if parts.missing_python == "fail" or _truthy_input(inputs.get("allow-prereleases", False)):
+            parts.notes.append(f"python {version} is not on this machine; the job fails")
         else:
             parts.skip = f"skipped: python {version} is not installed on this machine"
     return ActionResult({"kind": "python", "version": version})

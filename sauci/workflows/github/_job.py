@@ -260,7 +260,7 @@ def _entry(
             except Exception as exc:
                 problems.add((line, col), str(exc))
     defaults = job_defaults(doc, job, problems)
-    parts = JobParts(skip=skip)
+    parts = JobParts(skip=skip, missing_python=settings.missing_python)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
         if not isinstance(raw, LMap):

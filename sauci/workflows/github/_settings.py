@@ -32,6 +32,10 @@ class Settings:
     # container or services it cannot run is a problem at the key. None: unchecked.
     capabilities: Any = None
     vars: Mapping[str, str] = attrs.field(factory=dict)  # the `vars` context (operator's)
+    # A Python setup-python asks for and the machine lacks: "skip" the entry, or "fail" it.
+    missing_python: str = attrs.field(
+        default="skip", validator=attrs.validators.in_(("skip", "fail"))
+    )
 
 
 @attrs.frozen(kw_only=True)
