@@ -92,7 +92,7 @@ def test_a_missing_python_skips_the_entry_unless_the_operator_says_fail() -> Non
     made = plan_github(MISSING, Settings(file="ci.yml", missing_python="fail"))
     (entry,) = made.entries
     assert entry.skip is None
-    assert "note: python 2.5 is not on this machine; the job fails" in made.text()
+    assert "note: python 2.5 is not on this machine; the job fails (missing = fail)" in made.text()
 
 
 def test_the_operator_says_fail_in_sauci_toml_and_the_job_fails(tmp_path, monkeypatch) -> None:

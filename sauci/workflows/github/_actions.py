@@ -174,7 +174,8 @@ def _setup_python(
         )
     if "${{" not in version and find_python(version, path) is None and parts.skip is None:
         if parts.missing_python == "fail" or _truthy_input(inputs.get("allow-prereleases", False)):
-            parts.notes.append(f"python {version} is not on this machine; the job fails")
+            why = "allow-prereleases" if parts.missing_python == "skip" else "missing = fail"
+            parts.notes.append(f"python {version} is not on this machine; the job fails ({why})")
         else:
             parts.skip = f"skipped: python {version} is not installed on this machine"
     return ActionResult({"kind": "python", "version": version})
