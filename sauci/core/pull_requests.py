@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "PR_ACTIONS",
     "PR_EVENT",
     "PullRequest",
     "bad_branch_name",
@@ -31,9 +32,11 @@ __all__ = [
 
 PR_EVENT = "pull_request"
 _PREFIX = "SAUCI_PR_"
-_NUMBER, _BASE, _HEAD, _BASE_SHA, _TITLE = (
-    f"{_PREFIX}{k}" for k in ("NUMBER", "BASE", "HEAD", "BASE_SHA", "TITLE")
+_NUMBER, _BASE, _HEAD, _BASE_SHA, _TITLE, _ACTION = (
+    f"{_PREFIX}{k}" for k in ("NUMBER", "BASE", "HEAD", "BASE_SHA", "TITLE", "ACTION")
 )
+# The forge's actions that build (GitHub's names; a workflow's on.pull_request.types reads them).
+PR_ACTIONS = ("opened", "synchronize", "reopened")
 _PULL_REF = re.compile(r"refs/(?:pull|merge-requests)/([1-9][0-9]{0,9})/head")
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # What git refuses in a ref name (git check-ref-format), and what a branch
@@ -51,6 +54,7 @@ class PullRequest:
     head: str
     base_sha: str = ""  # the base branch's commit when the forge said it
     title: str = ""
+    action: str = ""  # opened, synchronize or reopened ("": not said, read as synchronize)
 
     def params(self) -> dict[str, str]:
         """The build parameters that record it."""
@@ -59,6 +63,8 @@ class PullRequest:
             out[_BASE_SHA] = self.base_sha
         if self.title:
             out[_TITLE] = self.title[:MAX_TITLE]
+        if self.action in PR_ACTIONS:
+            out[_ACTION] = self.action
         return out
 
     def describe(self) -> str:
@@ -79,6 +85,7 @@ def pull_request_of(params: Mapping[str, str]) -> PullRequest | None:
         head=params.get(_HEAD, ""),
         base_sha=base_sha if _HEX.fullmatch(base_sha) else "",
         title=params.get(_TITLE, ""),
+        action=action if (action := params.get(_ACTION, "")) in PR_ACTIONS else "",
     )
 
 

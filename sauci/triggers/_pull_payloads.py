@@ -107,6 +107,8 @@ def pull_request_build(provider: str, payload: dict[str, Any]) -> BuildRequest |
         head=_branch(_text(pr, "head.ref"), "pull_request.head.ref"),
         base_sha=_text(pr, "base.sha") if is_object_name(_text(pr, "base.sha")) else "",
         title=_text(pr, "title"),
+        # Gitea's "synchronized" is GitHub's "synchronize" (on.pull_request.types).
+        action="synchronize" if action == "synchronized" else action,
     )
     return BuildRequest(
         repo=repo,
@@ -137,6 +139,7 @@ def _gitlab(payload: dict[str, Any]) -> BuildRequest | str:
         base=_branch(_text(attrs, "target_branch"), "object_attributes.target_branch"),
         head=_branch(_text(attrs, "source_branch"), "object_attributes.source_branch"),
         title=_text(attrs, "title"),
+        action={"open": "opened", "reopen": "reopened"}.get(action, "synchronize"),
     )
     name, email = _text(attrs, "last_commit.author.name"), _text(attrs, "last_commit.author.email")
     return BuildRequest(

@@ -54,6 +54,7 @@ class ConcurrencyGate:
         return self._groups[build.id]
 
     def _read_group(self, build: Build) -> tuple[str, bool] | None:
+        from sauci.workflows._for_build import workflow_vars
         from sauci.workflows.github import Settings, plan_github
 
         rev = build.sha or build.ref or "HEAD"
@@ -73,7 +74,9 @@ class ConcurrencyGate:
             "run_id": str(build.id),
             **pull_github(build),  # `github.head_ref || github.run_id`, the usual PR group
         }
-        settings = Settings(file=found[0], github=github, inputs=user_params(build.params))
+        settings = Settings(
+            file=found[0], github=github, inputs=user_params(build.params), vars=workflow_vars()
+        )
         return plan_github(found[1], settings).concurrency
 
     def refresh(self) -> None:

@@ -21,7 +21,17 @@ from typing import Any
 from sauci.core.models import Build, Pipeline
 from sauci.exceptions import ConfigError
 
-__all__ = ["action_commands", "load_for_build", "workflow_schedules"]
+__all__ = [
+    "PLAY",
+    "action_commands",
+    "load_for_build",
+    "missing_python",
+    "workflow_schedules",
+    "workflow_vars",
+]
+
+PLAY = "SAUCI_PLAY"  # the build parameter naming a GitLab manual job to run
+_PEOPLE = ("manual", "rerun")  # builds a person started (a rerun keeps the parameters)
 
 _EVENTS = {
     "push": "push",
@@ -44,6 +54,9 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
 
         return load_pipeline(workspace, **policy)
     kind, path = found
+    # GitLab's "play": a person's build (`sauci trigger --param SAUCI_PLAY=deploy`,
+    # the page's Trigger form) runs that manual job and the jobs it needs.
+    play = build.params.get(PLAY) if kind == "gitlab" and build.event in _PEOPLE else None
     ref = build.ref if build.ref.startswith("refs/") else f"refs/heads/{build.branch or 'main'}"
     options = Options(
         github={
@@ -62,6 +75,7 @@ def load_for_build(workspace: Path, build: Build, **policy: Any) -> Pipeline:
             **({"before": base} if (base := merge_base(workspace, build)) else {}),
         },
         actions=action_commands(),
+        job=play or None,
         max_timeout=policy.get("max_timeout"),
         capabilities=policy.get("capabilities"),
         workspace=workspace,
@@ -78,6 +92,30 @@ def action_commands(
     Read from the same ``sauci.toml`` as the settings ($SAUCI_CONFIG, else
     the current directory's).
     """
+    table = _operator_table("actions", environ, cwd)
+    return {k.lower(): v for k, v in table.items()}
+
+
+def workflow_vars(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, str]:
+    """The operator's ``[sauci.vars]`` table: GitHub's ``vars`` context (configuration
+    variables, which GitHub keeps in a repository's settings, never in its files)."""
+    return _operator_table("vars", environ, cwd)
+
+
+def missing_python(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
+    """``[sauci.setup-python] missing``: "skip" (default) a matrix entry whose Python
+    the machine lacks, with the reason, or "fail" it (the operator's choice)."""
+    value = _operator_table("setup-python", environ, cwd).get("missing", "skip")
+    if value not in ("skip", "fail"):
+        raise ConfigError(f'[sauci.setup-python] missing is "skip" or "fail", not {value!r}')
+    return value
+
+
+def _operator_table(
+    name: str, environ: Mapping[str, str] | None, cwd: Path | None
+) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     candidates = [Path(environ["SAUCI_CONFIG"])] if environ.get("SAUCI_CONFIG") else []
     candidates.append((cwd or Path.cwd()) / "sauci.toml")
@@ -90,10 +128,11 @@ def action_commands(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
-        table = data.get("sauci", data).get("actions", {})
+        table = data.get("sauci", data).get(name, {})
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
-            raise ConfigError(f'{path}: [sauci.actions] maps "owner/repo" to a command string')
-        return {str(k).lower(): v for k, v in table.items()}
+            what = '"owner/repo" to a command string' if name == "actions" else "names to strings"
+            raise ConfigError(f"{path}: [sauci.{name}] maps {what}")
+        return {str(k): v for k, v in table.items()}
     return {}
 
 

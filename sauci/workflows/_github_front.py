@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 
+from sauci.workflows._for_build import missing_python, workflow_vars
 from sauci.workflows._lookup import Loaded, Options
 from sauci.workflows.github import Settings, plan_github
 
@@ -26,6 +27,8 @@ def load_github(path: Path, text: str, options: Options) -> Loaded:
         changed_files=options.changed_files,
         inputs=dict(options.github.get("inputs") or {}),
         capabilities=options.capabilities,
+        vars=workflow_vars() if options.vars is None else options.vars,
+        missing_python=missing_python(),
     )
     plan = plan_github(text, settings)
     if plan.has_path_filters and settings.changed_files is None and options.github.get("before"):

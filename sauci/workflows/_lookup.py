@@ -49,6 +49,8 @@ class Options:
     # What the sandbox that will run it can do (sauci.core.demands.SandboxCapabilities):
     # an image or services it cannot run are problems at file:line:col. None: unchecked.
     capabilities: Any = None
+    # GitHub's `vars` context; None: the operator's [sauci.vars] table in sauci.toml.
+    vars: Mapping[str, str] | None = None
 
 
 @attrs.frozen(kw_only=True)

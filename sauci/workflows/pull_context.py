@@ -25,7 +25,7 @@ def pull_github(build: Build) -> dict[str, Any]:
         "base_ref": pr.base,
         "head_ref": pr.head,
         "event": {
-            "action": "synchronize",
+            "action": pr.action or "synchronize",
             "number": pr.number,
             "pull_request": {
                 "number": pr.number,

@@ -87,6 +87,24 @@ def test_a_workflow_only_repository_is_sent_to_a_worker(tmp_path):
     assert Status.QUEUED == store.get_build(build_id).status
 
 
+def test_a_jobs_own_runs_on_labels_send_the_build_to_a_worker_that_has_them(tmp_path):
+    from sauci.core.models import Worker
+
+    store, broker, runner = dispatcher(tmp_path, pipeline_loader=load_for_build)
+    text = WORKFLOW.replace("runs-on: ubuntu-latest", "runs-on: [self-hosted, linux, GPU]")
+    repo = make_workflow_repo(tmp_path / "r", text)
+    now = time.time()
+    store.save_worker(Worker(name="w1", slots=1, started_at=now, heartbeat_at=now))
+    build_id = queue(store, repo)
+    runner.tick()
+    assert [] == broker.sent  # w1 has no 'gpu' label: the build waits, as for a runner
+    assert ("gpu",) == store.get_build(build_id).runs_on
+    labels = ("gpu", "linux")
+    store.save_worker(Worker(name="w2", slots=1, started_at=now, heartbeat_at=now, labels=labels))
+    runner.tick()
+    assert [build_id] == [b for b, _queue in broker.sent]
+
+
 def test_a_broken_workflow_ends_the_build_errored_with_its_location(tmp_path):
     store, broker, runner = dispatcher(tmp_path, pipeline_loader=load_for_build)
     repo = make_workflow_repo(tmp_path / "r", WORKFLOW.replace("runs-on", "runs-off"))

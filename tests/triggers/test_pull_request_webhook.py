@@ -68,6 +68,7 @@ def test_a_github_pull_request_from_a_fork_builds_the_head_from_the_base_reposit
             head="feature/$(id);<b>x</b>",  # kept as data, exactly
             base_sha="6dcb09b5b57875f334f61aebed695e2e4193db5e",
             title="<script>alert(1)</script> $(touch /tmp/sauci-pwned); `id`",
+            action="synchronize",  # for on.pull_request.types
         )
         == pr
     )

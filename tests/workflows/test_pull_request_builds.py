@@ -116,7 +116,10 @@ def test_a_push_build_of_the_same_workflow_is_not_a_pull_request(repo: Path) -> 
 
 def test_a_workflow_without_on_pull_request_is_not_run_for_one(repo: Path) -> None:
     (repo / ".github" / "workflows" / "ci.yml").write_text(
-        WORKFLOW.replace("  pull_request:\n    branches", "  workflow_dispatch:\n    x")
+        WORKFLOW.replace(
+            '  pull_request:\n    branches: [main, "release/**"]\n    paths: ["src/**"]\n',
+            "  workflow_dispatch:\n",
+        )
     )
     head = commit(repo, "src/a.py", "x = 2\n")
     (step,) = load_for_build(repo, pr_build(repo, head)).steps

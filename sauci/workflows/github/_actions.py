@@ -9,6 +9,7 @@ unless the operator maps it to a command (``actions`` in the settings).
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import attrs
 
 from sauci.workflows.github.pythons import find_python
+from sauci.workflows.github.version_files import version_file
 
 __all__ = ["EXTERNAL", "ActionResult", "JobParts", "action_name", "builtin_action"]
 
@@ -46,6 +48,7 @@ class JobParts:
     skip: str | None = None  # the matrix entry is skipped, with this reason
     notes: list[str] = attrs.field(factory=list)
     download: bool = False  # download-artifact: the step gets its ancestors' artifacts
+    missing_python: str = "skip"  # the operator's choice: "skip" the entry or "fail" it
 
 
 @attrs.frozen
@@ -110,13 +113,11 @@ def _checkout(
         )
     where = str(inputs.get("path") or "").strip()
     script = []
-    if where and where not in (".", "./"):
-        return ActionResult(
-            problem="actions/checkout with 'path:' is not supported: SauCI's workspace is the checkout"
-        )
     if str(inputs.get("submodules", "")).lower() in ("true", "recursive"):
         recursive = " --recursive" if str(inputs.get("submodules")).lower() == "recursive" else ""
         script.append(f"if [ -e .git ]; then git submodule update --init{recursive}; fi")
+    if where and posixpath.normpath(where) != ".":
+        return _checkout_into(where, script)
     if not script:
         depth = inputs.get("fetch-depth")
         note = "the workspace already holds the commit"
@@ -124,6 +125,32 @@ def _checkout(
             note += f" (fetch-depth {depth}: the workspace's git history is what SauCI has)"
         return ActionResult(_note(note))
     return ActionResult({"kind": "run", "run": "\n".join(script)})
+
+
+def _checkout_into(where: str, script: list[str]) -> ActionResult:
+    """``path:``: a copy of the checkout at ``where`` under the workspace (which holds
+    the commit at its root too). The path is handed over as a variable, never as script."""
+    normal = posixpath.normpath(where)
+    if "${{" in where or normal.startswith(("/", "../")) or normal == ".." or "\0" in where:
+        return ActionResult(
+            problem=f"actions/checkout 'path: {where}' must be a directory inside the workspace"
+        )
+    if normal.split("/")[0] == ".sauci-gha":
+        return ActionResult(problem="actions/checkout 'path:' cannot be SauCI's .sauci-gha")
+    script = [
+        *script,  # submodules first, so the copy has them
+        'dest="$SAUCI_CHECKOUT_PATH"; top="${dest%%/*}"; mkdir -p -- "$dest"',
+        'tar --exclude="./$top" --exclude=./.sauci-gha -cf - . | tar -xf - -C "$dest"',
+        'echo "the checkout copied to $dest"',
+    ]
+    return ActionResult(
+        {
+            "kind": "run",
+            "run": "\n".join(script),
+            "shell_template": ["bash", "-e", "{0}"],
+            "input_env": {"SAUCI_CHECKOUT_PATH": normal},
+        }
+    )
 
 
 def _setup_python(
@@ -134,10 +161,10 @@ def _setup_python(
         file = str(inputs["python-version-file"])
         if workspace is None:
             return ActionResult(problem="'python-version-file' needs the workspace to read")
-        try:
-            versions = _lines((workspace / file).read_text(encoding="utf-8"))[:1]
-        except OSError as exc:
-            return ActionResult(problem=f"cannot read python-version-file {file!r}: {exc.strerror}")
+        found = version_file(workspace, file)
+        if isinstance(found, str):
+            return ActionResult(problem=found)
+        versions = found
     if not versions:
         versions = ["3"]  # the runner's default Python: the newest on this machine
     version = versions[-1]  # setup-python installs all; the last is the default
@@ -146,10 +173,9 @@ def _setup_python(
             f"setup-python cache: {inputs['cache']}: pip and uv downloads are cached by SauCI for every step"
         )
     if "${{" not in version and find_python(version, path) is None and parts.skip is None:
-        if _truthy_input(inputs.get("allow-prereleases", False)):
-            parts.notes.append(
-                f"python {version} is not on this machine; the job fails (allow-prereleases)"
-            )
+        if parts.missing_python == "fail" or _truthy_input(inputs.get("allow-prereleases", False)):
+            why = "allow-prereleases" if parts.missing_python == "skip" else "missing = fail"
+            parts.notes.append(f"python {version} is not on this machine; the job fails ({why})")
         else:
             parts.skip = f"skipped: python {version} is not installed on this machine"
     return ActionResult({"kind": "python", "version": version})

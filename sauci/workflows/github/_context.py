@@ -27,7 +27,13 @@ __all__ = [
 
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 # Names whose value only the running job knows.
-RUNTIME = re.compile(r"\b(steps|job|needs|secrets|success|failure|always|cancelled|hashFiles)\b")
+RUNTIME = re.compile(
+    r"\b(steps|job|needs|secrets|success|failure|always|cancelled|hashFiles)\b"
+    # Where the job runs (a matrix entry's own copy of the workspace, its own temp
+    # folder) and the build's id (`sauci run` has none when it plans).
+    r"|\bgithub\s*\.\s*(workspace|run_id|run_number)\b|\brunner\s*\.\s*(temp|tool_cache)\b",
+    re.IGNORECASE,
+)
 _ENV_NAME = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)|\benv\[\s*'([^']*)'\s*\]")
 
 
@@ -61,26 +67,25 @@ def evaluate_static(
 def fill_static(
     text: str, contexts: Mapping[str, Any], at: tuple[int, int], *, keep_runtime: bool = True
 ) -> str:
-    """``text`` with each ``${{ }}`` that can be known now replaced by its value as text."""
+    """``text`` with each ``${{ }}`` that can be known now replaced by its value as text.
+
+    The expressions are found by the expression language's own scanner, so a
+    ``}}`` inside a string (``format('{{{0}}}', x)``) does not end one.
+    """
+    if "${{" not in text:
+        return text
+    from sauci.core.expr import parse_template
+
     env = contexts.get("env")
-
-    def replace(match: re.Match[str]) -> str:
-        source = match[1]
-        if keep_runtime and is_runtime(source, env):
-            return match[0]
-        line, col = _offset(text, match.start(1), at)
-        return matrix_text(evaluate_static(source, contexts, (line, col)))
-
-    return EXPRESSION.sub(replace, text)
-
-
-def _offset(text: str, index: int, at: tuple[int, int]) -> tuple[int, int]:
-    """The position of ``text[index]`` when ``text`` starts at ``at`` (block scalars shift)."""
-    before = text[:index]
-    lines = before.count("\n")
-    if lines == 0:
-        return at[0], at[1] + index
-    return at[0] + lines, len(before) - before.rfind("\n")
+    out = []
+    for part in parse_template(text, line=at[0], col=at[1]):
+        if isinstance(part, str):
+            out.append(part)
+        elif keep_runtime and is_runtime(part.text, env):
+            out.append("${{" + part.text + "}}")
+        else:
+            out.append(matrix_text(part.evaluate(contexts)))
+    return "".join(out)
 
 
 def condition_source(value: Any) -> str:

@@ -11,9 +11,9 @@ __all__ = ["DRIVER", "driver_python"]
 
 
 def _driver_source() -> str:
-    """pythons.py, artifactfiles.py then jobdriver.py, as one program for ``python -c``."""
+    """pythons.py, artifactfiles.py, runnerfiles.py then jobdriver.py, as one program for ``python -c``."""
     here = Path(__file__).parent
-    names = ("pythons.py", "artifactfiles.py", "jobdriver.py")
+    names = ("pythons.py", "artifactfiles.py", "runnerfiles.py", "jobdriver.py")
     parts = [(here / name).read_text(encoding="utf-8") for name in names]
     tail = [part.replace("from __future__ import annotations\n", "") for part in parts[1:]]
     return "\n".join([parts[0], *tail])

@@ -16,11 +16,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from sauci.core.models import Schedule, When
-from sauci.workflows.github._reading import Problems
+from sauci.workflows.github._reading import Problems, where
 
-__all__ = ["dispatch_inputs", "path_filters", "ref_filters", "triggers"]
+__all__ = ["dispatch_inputs", "path_filters", "pull_types_skip", "ref_filters", "triggers"]
 
 _ALWAYS = ("cli", "rerun")
+_FILTERS = ("branches", "branches-ignore", "paths", "paths-ignore")
+# The keys each event SauCI reads takes (GitHub refuses others as an invalid workflow).
+_EVENT_KEYS = {
+    "push": (*_FILTERS, "tags", "tags-ignore"),
+    "pull_request": (*_FILTERS, "types"),
+    "workflow_dispatch": ("inputs",),
+}
+# GitHub's pull_request activity types; without `types:` only the first three start a workflow.
+_PULL_TYPES = (
+    "opened", "synchronize", "reopened", "assigned", "unassigned", "labeled", "unlabeled",
+    "edited", "closed", "converted_to_draft", "ready_for_review", "locked", "unlocked",
+    "review_requested", "review_request_removed", "auto_merge_enabled", "auto_merge_disabled",
+    "milestoned", "demilestoned", "enqueued", "dequeued",
+)  # fmt: skip
 
 
 def triggers(
@@ -40,6 +54,13 @@ def triggers(
     schedules: list[Schedule] = []
     notes: list[str] = []
     for event, config in on.items():
+        if isinstance(config, Mapping) and event in _EVENT_KEYS:
+            for key in config:
+                if key not in _EVENT_KEYS[event]:
+                    problems.add(
+                        where(key, at),
+                        f"unknown key {key!r} in on.{event} (known: {', '.join(_EVENT_KEYS[event])})",
+                    )
         if event == "push":
             events += ["push", "webhook", "manual"]
         elif event == "workflow_dispatch":
@@ -157,3 +178,23 @@ def dispatch_inputs(on: Any, given: Mapping[str, str]) -> dict[str, Any]:
         if kind == "boolean" and isinstance(values.get(name), str):
             values[name] = values[name].strip().lower() == "true"
     return values
+
+
+def pull_types_skip(on: Any, action: str, problems: Problems) -> str | None:
+    """Why a pull request ``action`` does not start the workflow (``on.pull_request.types``,
+    GitHub's default ``opened``, ``synchronize``, ``reopened``), or None."""
+    config = on.get("pull_request") if isinstance(on, Mapping) else None
+    if not isinstance(config, Mapping) or "types" not in config:
+        return None
+    at = config.at("types") if hasattr(config, "at") else (1, 1)
+    items = _names(config, "types", at, problems, "pull_request")
+    for item in items:
+        if str(item) not in _PULL_TYPES:
+            problems.add(
+                where(item, at),
+                f"on.pull_request.types: {item!r} is not a pull_request activity type",
+            )
+    types = [str(t) for t in items]
+    if action in types:
+        return None
+    return f"skipped: on.pull_request.types ({', '.join(types)}) does not include {action!r}"

@@ -27,7 +27,10 @@ from sauci.workflows.github._driver import DRIVER, driver_python
 from sauci.workflows.github._job_fields import (
     job_defaults,
     job_outputs,
+    no_effect_notes,
     runs_on_labels,
+    strategy_problems,
+    worker_labels,
     workflow_concurrency,
 )
 from sauci.workflows.github._matrix import expand_matrix, matrix_text
@@ -123,13 +126,14 @@ def job_entries(
             job.at("strategy"), "'strategy' must be a mapping (matrix, fail-fast, max-parallel)"
         )
         strategy = LMap()
+    strategy_problems(strategy, problems)
     combos: list[dict[str, Any]] = [{}]
     matrix = strategy.get("matrix") if isinstance(strategy, Mapping) else None
     base_ctx = {
         "github": github,
         "env": wf_env,
         "inputs": github["event"].get("inputs", {}),
-        "vars": {},
+        "vars": dict(settings.vars),
         "secrets": {},
         "runner": _RUNNER,
     }
@@ -234,6 +238,7 @@ def _entry(
     labels = runs_on_labels(runs_on, ctx, job.at("runs-on"), problems)
     if any(_OTHER_OS.search(label) for label in labels):
         skip = f"skipped: runs-on {', '.join(labels)}: SauCI runs Linux jobs only"
+    wanted = () if skip else worker_labels(labels, job.at("runs-on"), problems)
     condition: Condition | None = None
     origin = ""
     if "if" in job:
@@ -255,7 +260,7 @@ def _entry(
             except Exception as exc:
                 problems.add((line, col), str(exc))
     defaults = job_defaults(doc, job, problems)
-    parts = JobParts(skip=skip)
+    parts = JobParts(skip=skip, missing_python=settings.missing_python)
     driver_steps = []
     for index, raw in enumerate(job["steps"]):
         if not isinstance(raw, LMap):
@@ -280,6 +285,7 @@ def _entry(
     if uses_alls_green and condition is not None:
         condition = None  # its job passes only when every job it needs passed: SauCI's default
     skip = skip or parts.skip
+    parts.notes += no_effect_notes(job)
     # GitHub's contexts for a job's group: github, inputs, vars, strategy, matrix.
     group = workflow_concurrency(job, ctx, problems) if "concurrency" in job else None
     if group is not None:
@@ -295,6 +301,7 @@ def _entry(
         skip=skip,
         notes=tuple(job_notes + parts.notes + box.notes),
         condition=condition.expression if condition is not None and skip is None else None,
+        labels=wanted,
     )
     timeout = DEFAULT_TIMEOUT
     if "timeout-minutes" in job:

@@ -3,15 +3,34 @@ and the workflow's ``concurrency``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from sauci.workflows.github._context import condition_source, evaluate_static, fill_static
+from sauci.workflows.github._context import (
+    EXPRESSION,
+    condition_source,
+    evaluate_static,
+    fill_static,
+)
 from sauci.workflows.github._matrix import matrix_text
 from sauci.workflows.github._reading import LMap, Problems, where
 from sauci.workflows.github._steps import shell_template
 
-__all__ = ["job_defaults", "job_outputs", "runs_on_labels", "workflow_concurrency"]
+__all__ = [
+    "job_defaults",
+    "job_outputs",
+    "no_effect_notes",
+    "runs_on_labels",
+    "strategy_problems",
+    "worker_labels",
+    "workflow_concurrency",
+]
+
+# Labels every Linux machine SauCI runs on answers to: GitHub's hosted Linux
+# runners (ubuntu-latest, ubuntu-24.04-arm, larger runners) and the default
+# labels of a self-hosted one. Any other label asks for a worker that has it.
+_ANY_LINUX = re.compile(r"ubuntu-.*|self-hosted|linux|x64|arm64|arm", re.IGNORECASE)
 
 
 def job_outputs(job: LMap, problems: Problems) -> dict[str, str]:
@@ -31,15 +50,55 @@ def runs_on_labels(
     if isinstance(value, Mapping):
         value = value.get("labels", value.get("group", ""))
     items = value if isinstance(value, list) else [value]
-    labels = []
+    labels: list[str] = []
     for item in items:
+        text = matrix_text(item)
         try:
-            text = fill_static(matrix_text(item), ctx, where(item, at), keep_runtime=False)
+            whole = EXPRESSION.fullmatch(text.strip()) if text.count("${{") == 1 else None
+            if whole is not None:
+                # One expression may give several labels: `runs-on: ${{ matrix.runner }}`.
+                value = evaluate_static(whole[1], ctx, where(item, at))
+                values = value if isinstance(value, list) else [value]
+                labels += [matrix_text(v) for v in values]
+            else:
+                labels.append(fill_static(text, ctx, where(item, at), keep_runtime=False))
         except Exception as exc:
             problems.add(where(item, at), str(exc))
-            continue
-        labels.append(text)
     return labels
+
+
+# Job keys accepted with a note in the plan: they change nothing here.
+_NO_EFFECT = {
+    "permissions": "accepted and ignored (SauCI gives a job no GitHub token)",
+    "environment": "accepted, no effect (SauCI has no deployment environments or their "
+    "protection rules; the job's secrets come from the server's secrets)",
+}
+
+
+def no_effect_notes(job: Mapping[str, Any]) -> list[str]:
+    """The plan's notes for the job's keys that change nothing under SauCI."""
+    return [f"{key}: {why}" for key, why in _NO_EFFECT.items() if key in job]
+
+
+def strategy_problems(strategy: Mapping[str, Any], problems: Problems) -> None:
+    """An unknown ``strategy`` key (``fail_fast``) is a problem, not a silent default."""
+    for key in strategy:
+        if key not in ("matrix", "fail-fast", "max-parallel"):
+            problems.add(
+                where(key), f"unknown strategy key {key!r} (matrix, fail-fast, max-parallel)"
+            )
+
+
+def worker_labels(labels: list[str], at: tuple[int, int], problems: Problems) -> tuple[str, ...]:
+    """The worker labels ``runs-on`` asks for (``[self-hosted, linux, gpu]``: ``gpu``),
+    checked as ``.sauci.yml``'s ``runs_on`` is (they name broker queues)."""
+    from sauci.core.labels import label_problem
+
+    wanted = sorted({label.lower() for label in labels if not _ANY_LINUX.fullmatch(label)})
+    for label in wanted:
+        if (problem := label_problem(label)) is not None:
+            problems.add(at, f"runs-on: {problem}")
+    return tuple(wanted)
 
 
 def job_defaults(doc: LMap, job: LMap, problems: Problems) -> dict[str, Any]:

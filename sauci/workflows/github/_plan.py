@@ -15,8 +15,15 @@ from typing import Any
 
 import attrs
 
+from sauci.core.labels import MAX_LABELS
 from sauci.core.models import Condition, Pipeline, Step
-from sauci.workflows.github._events import dispatch_inputs, path_filters, ref_filters, triggers
+from sauci.workflows.github._events import (
+    dispatch_inputs,
+    path_filters,
+    pull_types_skip,
+    ref_filters,
+    triggers,
+)
 from sauci.workflows.github._job import job_entries, job_env, job_needs
 from sauci.workflows.github._job_fields import workflow_concurrency
 from sauci.workflows.github._paths import paths_skip
@@ -78,6 +85,8 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
     event = "pull_request" if settings.github.get("event_name") == "pull_request" else "push"
     paths, ignore = path_filters(doc.get("on"), doc.at("on"), problems, event)
     not_started = paths_skip(settings.changed_files, paths, ignore, event)
+    if "run-name" in doc:
+        notes.append("run-name: not used (a SauCI build is named by its commit)")
     if "permissions" in doc:
         notes.append("permissions: accepted and ignored (SauCI gives a job no GitHub token)")
     jobs = doc.get("jobs")
@@ -86,9 +95,11 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
         return None
     github = _github_context(doc, file, settings)
     refs = ref_filters(doc.get("on"), doc.at("on"), problems, event)
+    action = str(github["event"].get("action") or "synchronize")
+    types_skip = pull_types_skip(doc.get("on"), action, problems)  # checked for every build
     if event == "pull_request":  # its base branch, and the step says why (also `sauci run`)
         base = f"refs/heads/{github['base_ref']}"
-        not_started = not_started or ref_skip(base, refs, event)
+        not_started = types_skip or not_started or ref_skip(base, refs, event)
     elif github["event_name"] == "push" and (why := ref_skip(github["ref"], refs)):
         # A push the filters refuse: the server skips every step ('when'
         # matches no branch); `sauci run` (which drops 'when') still runs it.
@@ -98,7 +109,7 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
     concurrency = None
     if "concurrency" in doc:
         concurrency = workflow_concurrency(
-            doc, {"github": github, "inputs": {}, "vars": {}}, problems
+            doc, {"github": github, "inputs": {}, "vars": dict(settings.vars)}, problems
         )
         if concurrency is not None:
             group, cancel = concurrency
@@ -127,10 +138,21 @@ def make_plan(doc: Any, file: str, settings: Settings, problems: Problems) -> Pl
             entries.append(entry)
             if step is not None:
                 steps.append(attrs.evolve(step, when=when))
+    # A build goes to one worker: one that has every label a job of it asks for.
+    runs_on = sorted({label for e in entries if not e.skip for label in e.labels})
+    if len(runs_on) > MAX_LABELS:
+        problems.add(
+            doc.at("jobs"),
+            f"runs-on: the jobs ask for {len(runs_on)} worker labels, more than {MAX_LABELS}",
+        )
+    if runs_on:
+        notes.append(
+            f"runs-on: under sauci serve with workers, a worker with labels {', '.join(runs_on)}"
+        )
     if problems:
         return None
     name = str(doc.get("name") or file)
-    pipeline = Pipeline(steps=steps, source=file, schedules=schedules)
+    pipeline = Pipeline(steps=steps, source=file, schedules=schedules, runs_on=runs_on)
     return Plan(
         file=file,
         name=name,

@@ -31,6 +31,11 @@ class Settings:
     # What the sandbox that will run the jobs can do (sauci.core.demands); a
     # container or services it cannot run is a problem at the key. None: unchecked.
     capabilities: Any = None
+    vars: Mapping[str, str] = attrs.field(factory=dict)  # the `vars` context (operator's)
+    # A Python setup-python asks for and the machine lacks: "skip" the entry, or "fail" it.
+    missing_python: str = attrs.field(
+        default="skip", validator=attrs.validators.in_(("skip", "fail"))
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -45,3 +50,4 @@ class Entry:
     condition: str | None = None  # an if: decided when the jobs it needs have ended
     notes: tuple[str, ...] = ()
     dynamic: str | None = None  # "entries from needs.X.outputs.Y at run time"
+    labels: tuple[str, ...] = ()  # worker labels its runs-on asks for (sauci serve's workers)

@@ -83,9 +83,9 @@ def driver_step(
         _check_expression(source, step.at("if"), problems)
     if "continue-on-error" in step:
         value = step["continue-on-error"]
-        out["continue_on_error"] = (
-            value is True or _fill(value, ctx, step.at("continue-on-error"), problems) == "true"
-        )
+        text = _fill(value, ctx, step.at("continue-on-error"), problems)
+        # One that reads steps, env set by the job...: the job driver decides it.
+        out["continue_on_error"] = text if "${{" in text else (value is True or text == "true")
     if "timeout-minutes" in step:
         minutes = step["timeout-minutes"]
         if isinstance(minutes, (int, float)) and minutes > 0:

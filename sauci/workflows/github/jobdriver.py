@@ -32,6 +32,7 @@ if __name__ != "__main__":  # imported; run through `python -c`, pythons.py's so
         write_entry_outputs,
     )
     from sauci.workflows.github.pythons import activate_python
+    from sauci.workflows.github.runnerfiles import hash_files, parse_env_file
 
 __all__ = ["hash_files", "main", "parse_env_file"]
 
@@ -41,46 +42,6 @@ _SHELLS = {
     "sh": ["sh", "-e", "{0}"],
     "python": ["python", "{0}"],
 }
-
-
-def hash_files(workspace: str, globs: Any) -> str:
-    """GitHub's ``hashFiles``: SHA-256 over the SHA-256 of each matching file, '' for none."""
-    import glob
-    import hashlib
-
-    names: set[str] = set()
-    for pattern in globs:
-        names.update(glob.glob(os.path.join(workspace, str(pattern)), recursive=True))
-    total = hashlib.sha256()
-    found = False
-    for name in sorted(names):
-        if os.path.isfile(name) and not os.path.islink(name):
-            with open(name, "rb") as fh:
-                total.update(hashlib.sha256(fh.read()).digest())
-            found = True
-    return total.hexdigest() if found else ""
-
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """``NAME=value`` lines and ``NAME<<DELIMITER`` blocks, as GitHub reads its files."""
-    values: dict[str, str] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            block: list[str] = []
-            while i < len(lines) and lines[i] != delimiter:
-                block.append(lines[i])
-                i += 1
-            i += 1
-            values[name.strip()] = "\n".join(block)
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value
-    return values
 
 
 class _Job:
@@ -143,6 +104,18 @@ class _Job:
 
     def contexts(self, step_env: dict[str, str]) -> dict[str, Any]:
         contexts = dict(self.spec.get("contexts", {}))
+        # Known only here: the entry's own workspace copy and temp folder.
+        contexts["github"] = {
+            **contexts.get("github", {}),
+            "workspace": self.workspace,
+            "run_id": self.env["GITHUB_RUN_ID"],
+            "run_number": self.env["GITHUB_RUN_NUMBER"],
+        }
+        contexts["runner"] = {
+            **contexts.get("runner", {}),
+            "temp": self.temp,
+            "tool_cache": self.env["RUNNER_TOOL_CACHE"],
+        }
         contexts.update(
             env={**self.spec.get("env", {}), **self.added_env, **step_env},
             steps=self.steps,
@@ -306,20 +279,27 @@ class _Job:
                 self.summary.append(text)
         outcome = "success" if code == 0 else "failure"
         seconds = time.monotonic() - started
+        tolerated = self.tolerated(step, step_env)
         if code != 0:
-            tolerated = " (continue-on-error)" if step.get("continue_on_error") else ""
             print(
-                f"=== {name}: failed with exit code {code} after {seconds:.1f} s{tolerated}",
+                f"=== {name}: failed with exit code {code} after {seconds:.1f} s"
+                + (" (continue-on-error)" if tolerated else ""),
                 flush=True,
             )
-            if not step.get("continue_on_error"):
+            if not tolerated:
                 self.failed = True
-        self.record(
-            step,
-            outcome,
-            outputs,
-            conclusion="success" if step.get("continue_on_error") else outcome,
-        )
+        self.record(step, outcome, outputs, conclusion="success" if tolerated else outcome)
+
+    def tolerated(self, step: dict[str, Any], step_env: dict[str, str]) -> bool:
+        """The step's ``continue-on-error``; an expression the plan left is evaluated now."""
+        value = step.get("continue_on_error", False)
+        if not isinstance(value, str):
+            return bool(value)
+        try:
+            return self.fill(value, step_env).strip() == "true"
+        except Exception as exc:  # the expression language's errors, located
+            print(f"sauci: continue-on-error: {exc}", flush=True)
+            return False
 
     def junit_dir(self) -> str:
         folder = os.path.join(
@@ -348,7 +328,10 @@ class _Job:
         except Exception as exc:  # the expression language's errors, located
             print(f"sauci: {exc}", flush=True)
             return 1
-        template = step.get("shell_template") or _SHELLS["bash"]
+        # No `shell:`: GitHub's `bash -e {0}` (no pipefail), `sh -e {0}` without bash.
+        template = step.get("shell_template") or (
+            ["bash", "-e", "{0}"] if shutil.which("bash", path=env["PATH"]) else _SHELLS["sh"]
+        )
         suffix = ".py" if template[0] in ("python", "python3") else ".sh"
         path = os.path.join(self.temp, f"step-{len(self.steps)}-{id(step)}{suffix}")
         with open(path, "w", encoding="utf-8") as fh:
