@@ -179,13 +179,16 @@ def store_server(kind: str, workdir: Path) -> Server:
     return OnRedis(workdir, stream=kind == "stream")
 
 
-def secondary_differs(tee: Any, repo: str) -> tuple[str, str]:
-    """("lost" or "wrong", why) when the tee's secondary, once caught up
-    (30 s at most), lacks a build of ``repo`` that the primary has, or holds
-    it with another status, reason or log; ("", "") when they agree."""
-    deadline = time.monotonic() + 30
+def secondary_differs(tee: Any, repo: str) -> tuple[str, str, float]:
+    """("lost" or "wrong", why, seconds) when the tee's secondary, once
+    caught up (30 s at most, ``seconds`` it took), lacks a build of ``repo``
+    that the primary has, or holds it with another status, reason or log;
+    ("", "", seconds) when they agree."""
+    started = time.monotonic()
+    deadline = started + 30
     while not tee.catch_up() and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
+    took = time.monotonic() - started
 
     def seen(store: Any) -> dict[str, Any]:
         return {
@@ -199,8 +202,11 @@ def secondary_differs(tee: Any, repo: str) -> tuple[str, str]:
 
     want, got = seen(tee.primary), seen(tee.secondaries[0])
     if set(want) - set(got):
-        return "lost", f"lacks {len(set(want) - set(got))} of {len(want)} builds"
+        return "lost", f"lacks {len(set(want) - set(got))} of {len(want)} builds", took
     differ = [u for u in want if want[u] != got[u]]
     if differ:
-        return "wrong", f"differs on {len(differ)} builds: {[want[u][:2] for u in differ]}"
-    return "", ""
+        u = differ[0]
+        logs = {n: len(b) for n, b in want[u][2].items()}, {n: len(b) for n, b in got[u][2].items()}
+        why = f"differs on {len(differ)} builds, e.g. {want[u][:2]} {logs[0]} there, {got[u][:2]} {logs[1]} here"
+        return "wrong", why, took
+    return "", "", took

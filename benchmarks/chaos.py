@@ -46,7 +46,9 @@ After each build and its recovery, it counts:
 
 and on ``tee``, once the tee has caught up, a build of the primary that the
 secondary lacks is lost, and one it holds with another status, reason or
-log is wrong;
+log is wrong; after ``store_brief`` there, ``secondary_caught_up`` is the
+time from the build's end (the secondary back) until the tee's backlog is
+replayed;
 
 and the time to recover: from the end of the fault (the server back, the
 kill) until the build is whole in the store (for ``kill_serve``: until the
@@ -330,7 +332,9 @@ class Chaos:
         the primary, with the same status, reason and logs."""
         if not self.server.secondary:
             return
-        what, why = secondary_differs(self.store, repo)
+        what, why, took = secondary_differs(self.store, repo)
+        if fault == "store_brief":
+            self.recover.setdefault("secondary_caught_up", []).append(took)
         if what:
             self.counts[what] += 1
             self.notes.append(f"build {i} ({fault}): secondary {why}")

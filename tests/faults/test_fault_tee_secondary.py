@@ -97,3 +97,41 @@ def test_a_backlog_dropped_at_close_is_completed_by_a_merge(persistent_redis, tm
     finally:
         primary.close()
         secondary.close()
+
+
+def test_writes_of_another_process_reach_the_secondarys_build_of_the_same_uuid(
+    persistent_redis, tmp_path
+):
+    """Two processes' tees number the secondary's builds differently (one
+    create waited in a backlog while the other process's went first); a
+    third (a restarted server ending a build it did not create) must write
+    to the secondary's build of the same UUID, not to its id there."""
+    url = f"tee:sqlite:///{tmp_path / 'ci.db'};{persistent_redis.url}"
+    first, second = open_store(url), open_store(url)
+    try:
+        persistent_redis.stop()
+        mine = first.create_build(BuildRequest(repo="/repo", event="push"))  # waits in a backlog
+        persistent_redis.start()
+        other = second.create_build(BuildRequest(repo="/repo", event="push"))
+        assert first.catch_up() and second.catch_up()
+    finally:
+        first.close()
+        second.close()
+    restarted = open_store(url)
+    try:
+        restarted.update_build(mine.id, status=Status.ERRORED, reason="runner lost")
+        restarted.append_log(mine.id, "talk", b"mine\n")
+        assert restarted.catch_up()
+        secondary = restarted.secondaries[0]
+        by_uuid = {b.uuid: b for b in secondary.list_builds(limit=10)}
+        assert by_uuid[mine.uuid].id != mine.id  # numbered apart: the case at hand
+        assert (by_uuid[mine.uuid].status, by_uuid[mine.uuid].reason) == (
+            Status.ERRORED,
+            "runner lost",
+        )
+        assert secondary.read_log(by_uuid[mine.uuid].id, "talk") == b"mine\n"
+        assert by_uuid[other.uuid].status is Status.QUEUED
+        assert secondary.read_log(by_uuid[other.uuid].id, "talk") == b""
+        assert _seen(secondary) == _seen(restarted.primary)
+    finally:
+        restarted.close()
