@@ -16,7 +16,16 @@ from sauci._logging import get_logger
 from sauci.exceptions import NotFoundError
 from sauci.typing import Store
 
-__all__ = ["Backlog", "IdMap", "Write", "kept", "mapped", "replayed"]
+__all__ = [
+    "Backlog",
+    "IdMap",
+    "Write",
+    "kept",
+    "log_appended",
+    "logs_completed",
+    "mapped",
+    "replayed",
+]
 
 log = get_logger(__name__)
 
@@ -99,6 +108,45 @@ def replayed(name: str, given: dict[str, Any]) -> Write:
             _build_id(k, v) is not None and _build_id(k, args[k]) is None for k, v in given.items()
         ):
             getattr(s, name)(**args)
+
+    return write
+
+
+def log_appended(primary: Store, given: dict[str, Any], size: int) -> Write:
+    """``append_log`` for a secondary, made idempotent by sizes: the step's
+    log there is brought to the primary's first ``size`` bytes (the total
+    after this chunk). An append whose answer was lost (the server went
+    down after taking it) is not doubled when replayed, and a gap (a killed
+    process's backlog) is filled from the primary."""
+    build_id, step, data = given["build_id"], given["step"], given["data"]
+
+    def write(s: Store, ids: dict[int, int]) -> None:
+        sid = ids.get(build_id)
+        if sid is None:
+            return
+        have = s.log_size(sid, step)
+        if have == size - len(data):
+            s.append_log(sid, step, data)
+        elif have < size:
+            s.append_log(sid, step, primary.read_log(build_id, step, have, size - have))
+
+    return write
+
+
+def logs_completed(primary: Store, build_id: int) -> Write:
+    """At a build's end, the tail of each of its step logs that the secondary
+    lacks, read from the primary: a process killed between its append to
+    the primary and to the secondary (its backlog gone with it) left it
+    out, and nothing would send it again."""
+
+    def write(s: Store, ids: dict[int, int]) -> None:
+        sid = ids.get(build_id)
+        if sid is None:
+            return
+        for step in primary.list_steps(build_id):
+            have, size = s.log_size(sid, step.name), primary.log_size(build_id, step.name)
+            if have < size:
+                s.append_log(sid, step.name, primary.read_log(build_id, step.name, have))
 
     return write
 

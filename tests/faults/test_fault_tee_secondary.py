@@ -14,6 +14,7 @@ from pathlib import Path
 from sauci import BuildRequest, Pipeline, Status, Step
 from sauci.app import LocalRunner
 from sauci.core.config import Settings
+from sauci.core.models import StepRun
 from sauci.storage import open_store
 from sauci.storage.copy import copy_store
 
@@ -35,6 +36,15 @@ def _seen(store) -> dict:
         )
         for b in store.list_builds(limit=100)
     }
+
+
+def _caught_up(tee) -> None:
+    """Replay the tee's backlogs until none waits (a restarted Redis may
+    answer LOADING for a moment)."""
+    deadline = time.monotonic() + 30
+    while not tee.catch_up():
+        assert time.monotonic() < deadline, f"backlog {tee.backlog()}"
+        time.sleep(0.1)
 
 
 def _build_through_outage(tee, redis, tmp_path: Path, *, back: bool):
@@ -64,10 +74,7 @@ def test_a_secondary_down_mid_build_catches_up_whole(persistent_redis, tmp_path,
     try:
         build = _build_through_outage(tee, persistent_redis, tmp_path, back=True)
         assert build.status is Status.PASSED, build.reason
-        deadline = time.monotonic() + 30
-        while not tee.catch_up():
-            assert time.monotonic() < deadline, f"backlog {tee.backlog()}"
-            time.sleep(0.2)
+        _caught_up(tee)
         want = _seen(tee.primary)
         assert list(want) == [build.uuid]
         assert _seen(tee.secondaries[0]) == want
@@ -113,7 +120,8 @@ def test_writes_of_another_process_reach_the_secondarys_build_of_the_same_uuid(
         mine = first.create_build(BuildRequest(repo="/repo", event="push"))  # waits in a backlog
         persistent_redis.start()
         other = second.create_build(BuildRequest(repo="/repo", event="push"))
-        assert first.catch_up() and second.catch_up()
+        _caught_up(first)
+        _caught_up(second)
     finally:
         first.close()
         second.close()
@@ -121,7 +129,7 @@ def test_writes_of_another_process_reach_the_secondarys_build_of_the_same_uuid(
     try:
         restarted.update_build(mine.id, status=Status.ERRORED, reason="runner lost")
         restarted.append_log(mine.id, "talk", b"mine\n")
-        assert restarted.catch_up()
+        _caught_up(restarted)
         secondary = restarted.secondaries[0]
         by_uuid = {b.uuid: b for b in secondary.list_builds(limit=10)}
         assert by_uuid[mine.uuid].id != mine.id  # numbered apart: the case at hand
@@ -135,3 +143,32 @@ def test_writes_of_another_process_reach_the_secondarys_build_of_the_same_uuid(
         assert _seen(secondary) == _seen(restarted.primary)
     finally:
         restarted.close()
+
+
+def test_log_bytes_a_killed_process_owed_the_secondary_reach_it_at_the_builds_end(
+    persistent_redis, tmp_path
+):
+    """A process appended a log chunk to the primary while the secondary was
+    away, and ended (``kill -9``) with the chunk in its backlog: whoever
+    ends the build (the next ``sauci run``, a restarted server) completes
+    the secondary's log from the primary."""
+    url = f"tee:sqlite:///{tmp_path / 'ci.db'};{persistent_redis.url}"
+    killed = open_store(url)
+    try:
+        build = killed.create_build(BuildRequest(repo="/repo", event="push"))
+        killed.save_step(StepRun(build_id=build.id, name="talk", status=Status.RUNNING))
+        killed.append_log(build.id, "talk", b"one\n")
+        persistent_redis.stop()
+        killed.append_log(build.id, "talk", b"two\n")  # the primary only: the rest waits
+    finally:
+        killed.close()  # its backlog goes with it
+    persistent_redis.start()
+    after = open_store(url)
+    try:
+        after.save_step(StepRun(build_id=build.id, name="talk", status=Status.ERRORED))
+        after.update_build(build.id, status=Status.ERRORED, reason="runner lost")
+        _caught_up(after)
+        assert after.read_log(build.id, "talk") == b"one\ntwo\n"
+        assert _seen(after.secondaries[0]) == _seen(after.primary)
+    finally:
+        after.close()
