@@ -179,11 +179,12 @@ def store_server(kind: str, workdir: Path) -> Server:
     return OnRedis(workdir, stream=kind == "stream")
 
 
-def secondary_differs(tee: Any, repo: str) -> tuple[str, str, float]:
+def secondary_differs(tee: Any, repo: str, counted: set[str]) -> tuple[str, str, float]:
     """("lost" or "wrong", why, seconds) when the tee's secondary, once
     caught up (30 s at most, ``seconds`` it took), lacks a build of ``repo``
     that the primary has, or holds it with another status, reason or log;
-    ("", "", seconds) when they agree."""
+    ("", "", seconds) when they agree. A build is counted once: its UUID
+    goes into ``counted``, and a later check of its repository skips it."""
     started = time.monotonic()
     deadline = started + 30
     while not tee.catch_up() and time.monotonic() < deadline:
@@ -198,13 +199,16 @@ def secondary_differs(tee: Any, repo: str) -> tuple[str, str, float]:
                 {s.name: store.read_log(b.id, s.name) for s in store.list_steps(b.id)},
             )
             for b in store.list_builds(repo=repo, limit=1000)
+            if b.uuid not in counted
         }
 
     want, got = seen(tee.primary), seen(tee.secondaries[0])
-    if set(want) - set(got):
-        return "lost", f"lacks {len(set(want) - set(got))} of {len(want)} builds", took
+    if missing := set(want) - set(got):
+        counted.update(missing)
+        return "lost", f"lacks {len(missing)} of {len(want)} builds", took
     differ = [u for u in want if want[u] != got[u]]
     if differ:
+        counted.update(differ)
         u = differ[0]
         logs = {n: len(b) for n, b in want[u][2].items()}, {n: len(b) for n, b in got[u][2].items()}
         why = f"differs on {len(differ)} builds, e.g. {want[u][:2]} {logs[0]} there, {got[u][:2]} {logs[1]} here"

@@ -332,7 +332,7 @@ class Chaos:
         the primary, with the same status, reason and logs."""
         if not self.server.secondary:
             return
-        what, why, took = secondary_differs(self.store, repo)
+        what, why, took = secondary_differs(self.store, repo, self.counted)
         if fault == "store_brief":
             self.recover.setdefault("secondary_caught_up", []).append(took)
         if what:
@@ -341,6 +341,7 @@ class Chaos:
 
     done_kills: list[int]
     notes: list[str]
+    counted: set[str]  # builds a tee check has counted already
 
     def close(self) -> None:
         if self.small is not None:
@@ -352,6 +353,7 @@ def run(work: Path, redis: Any, faults: list[str], *, faulty: bool) -> tuple[flo
     chaos = Chaos(work, redis, faulty=faulty)
     chaos.done_kills = []
     chaos.notes = []
+    chaos.counted = set()
     started = time.monotonic()
     try:
         for i, fault in enumerate(faults):
