@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sauci.core.models import Status
@@ -61,9 +62,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def kill_serve(work: Path, store: Store, url: str, i: int) -> tuple[dict[str, int], float, str]:
+def kill_serve(
+    work: Path, store: Store, url: str, i: int, *, reopen: Callable[[], Store] | None = None
+) -> tuple[dict[str, int], float, str]:
     """One push, the server killed mid-step and restarted: (counts, seconds
-    from the kill until both builds ended, a note or "")."""
+    from the kill until both builds ended, a note or "").
+
+    ``reopen``: the store is one process at a time (DuckDB), so it cannot be
+    read while the server has it: the second build's end is its whole log on
+    disk (and a second for its end to be written), the server is stopped
+    (SIGTERM), and the store opened again with ``reopen`` to be checked."""
     base = work / f"serve-{i}"
     marker, again = base / "step.pid", base / "second-try"
     bare, clone, data = base / "origin.git", base / "work", base / "data"
@@ -97,13 +105,29 @@ def kill_serve(work: Path, store: Store, url: str, i: int) -> tuple[dict[str, in
             builds = store.list_builds(repo=str(bare), limit=100)
             return len(builds) >= 2 and all(b.status.done for b in builds) and builds
 
+        def logs_whole() -> bool:
+            logs = list((data / "logs").rglob("talk.log"))
+            return len(logs) >= 2 and all(p.stat().st_size >= len(SEQ) for p in logs)
+
         try:
+            if reopen is not None:
+                _wait("the requeued build's log", logs_whole)
+                recovered = time.monotonic() - killed
+                time.sleep(1.0)
+                restarted.send_signal(signal.SIGTERM)
+                restarted.wait(30)
+                store = reopen()
             builds = _wait("the requeued build to end", ended)
         except TimeoutError:
+            if reopen is not None and restarted.poll() is None:
+                restarted.send_signal(signal.SIGTERM)
+                restarted.wait(30)
+                store = reopen()
             builds = store.list_builds(repo=str(bare), limit=100)
             counts["lost" if len(builds) < 2 else "leftovers"] += 1
             return counts, time.monotonic() - killed, f"not ended: {len(builds)} builds"
-        recovered = time.monotonic() - killed
+        if reopen is None:
+            recovered = time.monotonic() - killed
         if len(builds) > 2:
             counts["duplicates"] += 1
             return counts, recovered, f"{len(builds)} builds for 2"

@@ -5,23 +5,30 @@
 Every build runs the same two-step pipeline (3000 lines of output, then a
 second of quiet, then one more step) on the store --store names, on a real
 server of its own (benchmarks/_chaos_stores.py): ``sqlite`` (a file),
-``postgres`` (a PostgreSQL cluster), ``redis`` (a redis-server, append-only
-so that it keeps its data across a restart) or ``stream`` (the stream store
-on such a Redis). Each build of the chaos half gets one fault, drawn with
-the seed from --faults:
+``duckdb`` (a file, one process at a time), ``postgres`` (a PostgreSQL
+cluster), ``redis`` (a redis-server, append-only so that it keeps its data
+across a restart), ``stream`` (the stream store on such a Redis), ``kafka``
+(the stream store on a Tansu broker, in memory) or ``tee`` (a SQLite
+primary and such a Redis as its secondary). Each build of the chaos half
+gets one fault, drawn with the seed from --faults:
 
 - ``store_brief``: the store's server stopped 0.3 s into the build, started
-  1 s later (under the deadline, 30 s here); not on sqlite;
+  1 s later (under the deadline, 30 s here); on ``tee`` its secondary's
+  server, which the tee must catch up; not on sqlite, duckdb (no server)
+  nor kafka (the tests' broker loses its log on a restart, or, on its S3
+  engine, stops serving records after repeated restarts; tests/faults
+  covers one restart each way);
 - ``store_deadline``: the server stopped for 3 s with a 1 s deadline: the
   build must end "errored: store unavailable" and its data be delivered
-  once the server is back (what ``sauci serve`` does every 5 s); not on
-  sqlite;
+  once the server is back (what ``sauci serve`` does every 5 s); where
+  ``store_brief`` is, but not on tee (the primary decides, and stays up);
 - ``kill_run``: ``sauci run`` killed with SIGKILL mid-step, then what the
   next ``sauci run`` does at start (``end_lost_runs``, ``deliver_pending``);
 - ``disk_full``: the build's data dir is a 1 MiB tmpfs and the step writes
   3 MB (skipped where tmpfs cannot be mounted);
 - ``corrupt_log``: the build passes, then its log file is cut; the log is
-  read back as the page and ``sauci logs`` read it;
+  read back as the page and ``sauci logs`` read it; not on sqlite (the file
+  is its only copy of a log);
 - ``kill_serve``: ``sauci serve`` killed with SIGKILL mid-step and started
   again (benchmarks/_chaos_serve.py): the killed build ends "errored" with
   its log whole and is requeued once, and the new build passes;
@@ -36,6 +43,12 @@ After each build and its recovery, it counts:
 - duplicates: more than one build for one request;
 - leftovers: a build or step still "running", a step process alive, a note
   of undelivered data or a build's journal left, a stored log that differs from its file;
+
+and on ``tee``, once the tee has caught up, a build of the primary that the
+secondary lacks is lost, and one it holds with another status, reason or
+log is wrong; after ``store_brief`` there, ``secondary_caught_up`` is the
+time from the build's end (the secondary back) until the tee's backlog is
+replayed;
 
 and the time to recover: from the end of the fault (the server back, the
 kill) until the build is whole in the store (for ``kill_serve``: until the
@@ -62,7 +75,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _chaos_serve import kill_serve  # noqa: E402
-from _chaos_stores import STORES, store_server  # noqa: E402
+from _chaos_stores import STORES, secondary_differs, store_server  # noqa: E402
 
 from sauci.app import LocalRunner  # noqa: E402
 from sauci.app.reconcile import end_lost_runs  # noqa: E402
@@ -118,11 +131,9 @@ class Chaos:
     def __init__(self, work: Path, server: Any, *, faulty: bool) -> None:
         self.work = work
         self.server = server  # the store's server (PostgreSQL, Redis, none for SQLite)
-        self.store = open_store(server.url)
+        self.exclusive = server.exclusive  # DuckDB: let go while a subprocess has it
         self.data = work / ("chaos" if faulty else "bare")
-        settings = Settings(data_dir=self.data, grace=1.0)
-        self.runner = LocalRunner(store=self.store, settings=settings, secrets={}, store_retry=30.0)
-        self.short = LocalRunner(store=self.store, settings=settings, secrets={}, store_retry=1.0)
+        self._open()
         self.ws = work / "ws"
         self.ws.mkdir(exist_ok=True)
         self.counts = {"lost": 0, "wrong": 0, "duplicates": 0, "leftovers": 0}
@@ -130,6 +141,17 @@ class Chaos:
         self.marker = work / "step.pid"
         self.repo = self._git_repo(work / "repo")
         self.small: Path | None = None
+
+    def _open(self) -> Any:
+        self.store = open_store(self.server.url)
+        settings = Settings(data_dir=self.data, grace=1.0)
+        self.runner = LocalRunner(store=self.store, settings=settings, secrets={}, store_retry=30.0)
+        self.short = LocalRunner(store=self.store, settings=settings, secrets={}, store_retry=1.0)
+        return self.store
+
+    def _release(self) -> None:
+        if self.exclusive:
+            self.store.close()
 
     def _git_repo(self, path: Path) -> Path:
         path.mkdir(exist_ok=True)
@@ -181,12 +203,17 @@ class Chaos:
             repo = str(self.repo)
             recovered = self._kill_run()
         elif fault == "kill_serve":
-            counts, recovered, note = kill_serve(self.work, self.store, self.server.url, i)
+            self._release()
+            reopen = self._open if self.exclusive else None
+            counts, recovered, note = kill_serve(
+                self.work, self.store, self.server.url, i, reopen=reopen
+            )
             for name, n in counts.items():
                 self.counts[name] += n
             if note:
                 self.notes.append(f"build {i} (kill_serve): {note}")
             self.recover.setdefault(fault, []).append(recovered)
+            self.check_secondary(str(self.work / f"serve-{i}" / "origin.git"), fault, i)
             return
         elif fault == "disk_full":
             recovered = self._disk_full(request)
@@ -198,6 +225,7 @@ class Chaos:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SAUCI_", "GIT_"))}
         env |= {"SAUCI_DATA_DIR": str(self.data), "SAUCI_STORE": self.server.url}
         env["PYTHONPATH"] = str(ROOT)
+        self._release()
         run = subprocess.Popen(
             [sys.executable, "-m", "sauci", "run", str(self.repo)],
             env=env,
@@ -209,6 +237,8 @@ class Chaos:
         run.kill()
         run.wait()
         killed = time.monotonic()
+        if self.exclusive:
+            self._open()
         # What the next sauci run does first on this data dir (a new process's
         # stream view starts caught up; this long-lived one catches up first).
         self.settle()
@@ -297,9 +327,23 @@ class Chaos:
         if wrong:
             self.counts["wrong"] += 1
             self.notes.append(f"build {i} ({fault}): wrong, {build.status.value}: {build.reason}")
+        self.check_secondary(repo, fault, i)
+
+    def check_secondary(self, repo: str, fault: str, i: int) -> None:
+        """On a tee: once it has caught up, the secondary holds every build of
+        the primary, with the same status, reason and logs."""
+        if not self.server.secondary:
+            return
+        what, why, took = secondary_differs(self.store, repo, self.counted)
+        if fault == "store_brief":
+            self.recover.setdefault("secondary_caught_up", []).append(took)
+        if what:
+            self.counts[what] += 1
+            self.notes.append(f"build {i} ({fault}): secondary {why}")
 
     done_kills: list[int]
     notes: list[str]
+    counted: set[str]  # builds a tee check has counted already
 
     def close(self) -> None:
         if self.small is not None:
@@ -311,6 +355,7 @@ def run(work: Path, redis: Any, faults: list[str], *, faulty: bool) -> tuple[flo
     chaos = Chaos(work, redis, faulty=faulty)
     chaos.done_kills = []
     chaos.notes = []
+    chaos.counted = set()
     started = time.monotonic()
     try:
         for i, fault in enumerate(faults):
@@ -328,13 +373,20 @@ def main() -> None:
     parser.add_argument("--faults", default=",".join(FAULTS))
     args = parser.parse_args()
     chosen = [f for f in args.faults.split(",") if f]
-    if args.store == "sqlite":
-        # No server to stop; and the log file is the embedded store's only
-        # copy of a log, so a cut file cannot be repaired (docs/storage.md).
-        dropped = [f for f in chosen if f in (*OUTAGES, "corrupt_log")]
-        chosen = [f for f in chosen if f not in dropped]
-        if dropped:
-            print(f"not drawn on sqlite: {', '.join(dropped)}")
+    # No server to stop (sqlite, duckdb), or no broker that rides out many
+    # restarts (kafka, see _chaos_stores.OnKafka); a tee's outage is its
+    # secondary's, past which the primary decides. The log file is SQLite's
+    # only copy of a log, so a cut file cannot be repaired there.
+    not_here = {
+        "sqlite": (*OUTAGES, "corrupt_log"),
+        "duckdb": OUTAGES,
+        "kafka": OUTAGES,
+        "tee": ("store_deadline",),
+    }.get(args.store, ())
+    dropped = [f for f in chosen if f in not_here]
+    chosen = [f for f in chosen if f not in dropped]
+    if dropped:
+        print(f"not drawn on {args.store}: {', '.join(dropped)}")
     unknown = set(chosen) - set(FAULTS)
     if unknown:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")

@@ -263,7 +263,14 @@ class KafkaLog(_Ordered):
         time.sleep(min(timeout, 0.1))  # the follower polls the high watermark
 
     def added(self) -> int:
-        return int(self._consumer.get_watermark_offsets(self._tp(self.name, 0), self._timeout)[1])
+        # The end as ListOffsets tells it, or as the last Fetch told it if
+        # that is further: some brokers answer ListOffsets behind what they
+        # acknowledged and serve (Tansu 0.6 on its S3 engine), and a view
+        # that trusted it would stop short of the newest events.
+        tp = self._tp(self.name, 0)
+        listed = int(self._consumer.get_watermark_offsets(tp, self._timeout)[1])
+        fetched = self._consumer.get_watermark_offsets(tp, cached=True)
+        return max(listed, int(fetched[1]) if fetched else -1)
 
     def age(self, after: int | None) -> float:
         return 0.0  # entries only: reading a message's timestamp would move the consumer

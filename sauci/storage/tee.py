@@ -18,7 +18,7 @@ from sauci.core.models import Build, BuildRequest, Status
 from sauci.exceptions import ConfigError
 from sauci.storage import open_store
 from sauci.storage._closing import Closing
-from sauci.storage._tee_backlog import Backlog, Write, kept, mapped
+from sauci.storage._tee_backlog import Backlog, Write, kept, log_appended, logs_completed, replayed
 from sauci.storage.copy import create_at
 from sauci.typing import Store
 
@@ -40,7 +40,7 @@ class TeeStore(Closing):
 
     def __init__(self, primary: Store, secondaries: Sequence[Store] = ()) -> None:
         self.primary = primary
-        self._secondaries = [Backlog(s) for s in secondaries]
+        self._secondaries = [Backlog(s, primary) for s in secondaries]
         # Not "log_files": the secondaries need the log's bytes, so a tee takes chunks.
         self.capabilities: frozenset[str] = primary.capabilities - {"log_files"}
 
@@ -93,24 +93,23 @@ class TeeStore(Closing):
             bound = signature.bind(None, *args, **kw)
             given = {k: kept(v) for k, v in bound.arguments.items() if k != "self"}
             given.update(given.pop("changes", {}))  # update_build's **changes
-            if name not in _OUTCOMES:
-                self._replay(name, given)
+            what = f"{name} {given.get('build_id', '')}".rstrip()
+            if name == "append_log":  # by sizes: a lost answer or a gap is mended
+                self._tee(what, log_appended(self.primary, given, result))
+            elif name not in _OUTCOMES:
+                self._tee(what, replayed(name, given))
             elif result:  # an outcome the primary decided: copy its fields
                 build = result if isinstance(result, Build) else None
                 self._copy(name, build or self.primary.get_build(given["build_id"]))
+            if isinstance(given.get("status"), Status) and given["status"].done:
+                self._tee(f"logs of {what}", logs_completed(self.primary, given["build_id"]))
             return result
 
         return call
 
-    def _replay(self, name: str, given: dict[str, Any]) -> None:
-        def write(s: Store, ids: dict[int, int]) -> None:
-            getattr(s, name)(**{k: mapped(k, v, ids) for k, v in given.items()})
-
-        self._tee(f"{name} {given.get('build_id', '')}".rstrip(), write)
-
     def _copy(self, name: str, build: Build) -> None:
-        fields, bid = {f: getattr(build, f) for f in _OUTCOMES[name]}, build.id
-        self._tee(f"{name} {bid}", lambda s, ids: s.update_build(ids.get(bid, bid), **fields))
+        fields = {f: getattr(build, f) for f in _OUTCOMES[name]}
+        self._tee(f"{name} {build.id}", replayed("update_build", {"build_id": build.id, **fields}))
 
     def close(self) -> None:
         """Close every store (a backlog not yet replayed is logged and dropped)."""
