@@ -13,7 +13,14 @@ from sauci.app import build_worker
 from sauci.app.logs import configure_server_logging
 from sauci.app.stores import settings_store
 from sauci.core.config import Settings
-from sauci.distributed import check_connection, make_app, safe_url, thread_pool, worker_queues
+from sauci.distributed import (
+    check_connection,
+    make_app,
+    own_queue,
+    safe_url,
+    thread_pool,
+    worker_queues,
+)
 from sauci.exceptions import ConfigError
 from sauci.monitoring import install
 from sauci.monitoring.health import Readiness, check_heartbeat, readiness
@@ -68,6 +75,7 @@ def run_worker(
     )
     runtime = build_worker(settings, monitoring.store)
     runtimes.append(runtime)
+    queues.append(own_queue(runtime.name))  # what the dispatcher placed here by cost
     app.sauci_runtime = runtime
 
     from celery import signals
@@ -101,7 +109,8 @@ def run_worker(
         monitoring.close()
         raise
     say(
-        f"sauci worker {runtime.name}: {settings.slots} slot(s), labels "
+        f"sauci worker {runtime.name}: {settings.slots} slot(s), "
+        f"capacity {runtime.capacity.describe()}, labels "
         f"{','.join(settings.labels) or '(none)'}, broker {safe_url(settings.broker)}, "
         f"queues {' '.join(queues)}; steps run in the {settings.sandbox or 'namespace'} "
         f"sandbox, network {'on' if settings.network else 'off'}; data in {settings.data_dir}; "
