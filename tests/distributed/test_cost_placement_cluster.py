@@ -28,11 +28,11 @@ def test_heavy_builds_go_where_they_fit_and_light_ones_do_not_wait_behind_them(c
         "resources: {cpus: 0.5, memory: 256MiB}\nsteps:\n  work: {run: 'sleep 0.1'}\n",
     )
     store = cluster.store()
-    cluster.start_worker("big", 0, slots=4, extra=["--cpus", "2", "--memory", "4GiB"])
-    cluster.start_worker("small", 1, slots=4, extra=["--cpus", "1", "--memory", "1GiB"])
-    cluster.wait_online(store, "big", "small")
+    cluster.start_worker("cost-big", 0, slots=4, extra=["--cpus", "2", "--memory", "4GiB"])
+    cluster.start_worker("cost-small", 1, slots=4, extra=["--cpus", "1", "--memory", "1GiB"])
+    cluster.wait_online(store, "cost-big", "cost-small")
     recorded = {w.name: (w.cpus, w.memory) for w in store.list_workers()}
-    assert {"big": (2.0, 4 * GIB), "small": (1.0, GIB)} == recorded
+    assert {"cost-big": (2.0, 4 * GIB), "cost-small": (1.0, GIB)} == recorded
     cluster.start_server()
 
     heavies = [queue(store, heavy, n=str(i)) for i in range(3)]
@@ -53,11 +53,11 @@ def test_heavy_builds_go_where_they_fit_and_light_ones_do_not_wait_behind_them(c
     ]
     # No heavy build ever went to the worker without room for it, and the
     # worker that has room ran one at a time (2 CPUs each, 2 CPUs in all).
-    assert {"big"} == {done[i].claimed_by for i in heavies}
+    assert {"cost-big"} == {done[i].claimed_by for i in heavies}
     spans = sorted((done[i].started_at, done[i].finished_at) for i in heavies)
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
     # Light builds ran on the small worker meanwhile: all of them were done
     # before the last heavy build, queued before them, began.
     last_heavy_start = spans[-1][0]
     assert all(done[i].finished_at <= last_heavy_start for i in lights)
-    assert "small" in {done[i].claimed_by for i in lights}
+    assert "cost-small" in {done[i].claimed_by for i in lights}
