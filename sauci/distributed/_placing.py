@@ -17,8 +17,9 @@ builds from the label queues they consume.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -28,9 +29,9 @@ from sauci.core.placement import WaitingBuild, WorkerRoom, place
 from sauci.core.resources import DEFAULT_RESOURCES, Resources
 from sauci.distributed._queues import own_queue, queue_name
 from sauci.exceptions import SauCIError
-from sauci.typing import Store
+from sauci.typing import Source, Store
 
-__all__ = ["WAITING", "CostPlacer", "Sends", "declares_capacity", "send_by_cost"]
+__all__ = ["WAITING", "CostPlacer", "Sends", "declares_capacity", "read_once", "send_by_cost"]
 
 log = get_logger(__name__)
 
@@ -244,3 +245,40 @@ def send_by_cost(
             else:
                 log.info("build_waiting", build=build.id, reason=reason)
     return sent
+
+
+class _ReadOnce:
+    """A Source whose ``read_file`` asks git once per (commit, path): the
+    dispatcher reads a commit's pipeline for its ``runs_on`` and for its
+    ``resources:``, and builds of one commit share both reads."""
+
+    def __init__(self, source: Source, keep: int = 256) -> None:
+        self._source = source
+        self._keep = keep
+        self._texts: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    def read_file(self, sha: str, path: str) -> str | None:
+        key = (sha, path)
+        if key in self._texts:
+            self._texts.move_to_end(key)
+            return self._texts[key]
+        text = self._source.read_file(sha, path)  # a SourceError is not kept
+        self._texts[key] = text
+        if len(self._texts) > self._keep:
+            self._texts.popitem(last=False)
+        return text
+
+
+def read_once(sources: Callable[[str], Source]) -> Callable[[str], Source]:
+    """``sources`` with one :class:`_ReadOnce` per repository, shared by its callers."""
+    made: dict[str, Source] = {}
+
+    def source(repo: str) -> Source:
+        if repo not in made:
+            made[repo] = cast(Source, _ReadOnce(sources(repo)))
+        return made[repo]
+
+    return source

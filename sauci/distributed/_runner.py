@@ -30,7 +30,13 @@ from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
 from sauci.core.runner import PipelineLoader
 from sauci.distributed._liveness import Liveness
-from sauci.distributed._placing import WAITING, CostPlacer, declares_capacity, send_by_cost
+from sauci.distributed._placing import (
+    WAITING,
+    CostPlacer,
+    declares_capacity,
+    read_once,
+    send_by_cost,
+)
 from sauci.distributed._queues import queue_name
 from sauci.distributed._routes import read_runs_on
 from sauci.exceptions import ConfigError, SourceError, StoreError
@@ -87,7 +93,7 @@ class CeleryRunner:
         self.broker = broker
         # The Source of a repository (sauci.app.git_sources): where the
         # pipeline's runs_on is read before a build is sent.
-        self._make_source = sources
+        self._make_source = sources = read_once(sources)  # one read per commit, shared
         # Reads a repository without .sauci.yml (its workflow files) from a
         # checkout, as the workers will: sauci.workflows.load_for_build.
         self.pipeline_loader = pipeline_loader

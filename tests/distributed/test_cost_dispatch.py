@@ -159,7 +159,7 @@ def test_builds_that_declare_nothing_take_one_slot_share(world):
     )
 
 
-def test_the_pipeline_of_a_commit_is_read_for_its_cost_once(world):
+def test_the_pipeline_of_a_commit_is_read_once_for_all_its_builds(world):
     store, broker, dispatcher, clock, tmp, reads = world
     repo = make_repo(tmp / "r", pipeline(0.5))
     store.save_worker(worker("w1", clock, cpus=1, slots=8))
@@ -170,8 +170,8 @@ def test_the_pipeline_of_a_commit_is_read_for_its_cost_once(world):
     store.save_worker(worker("w1", clock, cpus=1, slots=8))
     dispatcher.tick()
     assert 2 == len(broker.sent)
-    # One read for the cost of the commit; runs_on is read per build, as before.
-    assert 1 + 6 == len(reads)
+    # One read of the commit's pipeline, for the cost and the runs_on of all six.
+    assert 1 == len(reads)
 
 
 def test_a_heavy_repository_does_not_keep_a_light_one_waiting(world):
