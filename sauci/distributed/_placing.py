@@ -122,7 +122,7 @@ class CostPlacer:
         for build_id, (name, sent) in list(self._assigned.items()):
             if build_id not in queued_ids or name not in names or mono - sent >= self.resend_after:
                 del self._assigned[build_id]  # claimed, gone, or its message lost: place again
-        rooms = self.rooms = [self._room(w, running, cost, default) for w in live]
+        rooms = [self._room(w, running, cost, default) for w in live]
         waiting = [
             WaitingBuild(
                 id=b.id,
@@ -154,6 +154,10 @@ class CostPlacer:
             queue = own_queue(name) if workers[name].cpus > 0 else queue_name(runs_on)
             self._assigned[build_id] = (name, mono)
             sends.append((build, name, queue))
+        after = {r.name: r for r in rooms}  # what the page shows: with this round's sends
+        for build_id, name in plan.starts:
+            after[name] = after[name].with_build(cost[build_id])
+        self.rooms = list(after.values())
         reasons = {i: _reason(why, by_id[i][1]) for i, why in plan.waiting.items()}
         return Sends(sends=tuple(sends), waiting=reasons)
 

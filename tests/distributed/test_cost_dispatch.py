@@ -194,3 +194,35 @@ def test_a_heavy_repository_does_not_keep_a_light_one_waiting(world):
     store.save_worker(worker("w1", clock))
     dispatcher.tick()
     assert [heavies[0], small] == [b for b, _ in broker.sent]
+
+
+def test_the_server_status_and_sauci_status_show_each_worker_s_room(world, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    store, _, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", pipeline(1.5, "2GiB"))
+    store.save_worker(worker("w1", clock))
+    queue(store, repo)
+    dispatcher.tick()
+    rooms = dispatcher.worker_rooms()
+    assert [
+        {"name": "w1", "cpus": 2.0, "memory": 4 * GIB, "cpus_used": 1.5,
+         "memory_used": 2 * GIB, "builds": 1, "slots": 4}
+    ] == rooms  # fmt: skip
+    data = tmp_path / "status"
+    data.mkdir(mode=0o700)
+    status = {"name": "serve:x:1", "pid": 1, "started_at": clock.now, "heartbeat": clock.now}
+    (data / "server.json").write_text(json.dumps({**status, "workers": rooms}))
+    shown = subprocess.run(
+        [sys.executable, "-m", "sauci", "status", "--color", "never"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SAUCI_DATA_DIR": str(data), "SAUCI_STORE": ""},
+    )
+    assert "worker w1: 1.5/2 CPUs, 2.0/4.0 GiB, 1/4 builds in use" in shown.stdout, (
+        shown.stdout + shown.stderr
+    )

@@ -12,6 +12,7 @@ from polling import wait_for
 from test_workers import finished, make_repo, queue
 
 from sauci.core.models import Status
+from sauci.core.server import read_status
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def test_heavy_builds_go_where_they_fit_and_light_ones_do_not_wait_behind_them(c
     cluster.wait_online(store, "cost-big", "cost-small")
     recorded = {w.name: (w.cpus, w.memory) for w in store.list_workers()}
     assert {"cost-big": (2.0, 4 * GIB), "cost-small": (1.0, GIB)} == recorded
-    cluster.start_server()
+    server = cluster.start_server()
 
     heavies = [queue(store, heavy, n=str(i)) for i in range(3)]
     lights = [queue(store, light, n=str(i)) for i in range(6)]
@@ -44,6 +45,12 @@ def test_heavy_builds_go_where_they_fit_and_light_ones_do_not_wait_behind_them(c
         ),
         "a heavy build to say why it waits",
     )
+    # The server's status (server.json: `sauci status`, the web page) has each worker's room.
+    rooms = wait_for(
+        lambda: (read_status(server.settings.data_dir) or {}).get("workers"),
+        "the workers' rooms in server.json",
+    )
+    assert {"cost-big", "cost-small"} == {r["name"] for r in rooms}
     done = {
         i: wait_for(lambda i=i: finished(store, i), f"build {i} to end") for i in heavies + lights
     }
