@@ -2,7 +2,7 @@
 the namespace and Docker sandboxes and a bare ``sh -c true``, in one run.
 
     python benchmarks/compute.py [--repeat N] [--boots N] [--vm-allow-emulation]
-    python benchmarks/compute.py --mixed-load [--runs N]
+    python benchmarks/compute.py --mixed-load [--runs N] [--real]   (benchmarks/mixed_load_real.py)
     python benchmarks/compute.py --scale-to-zero [--runs N]   (benchmarks/scale_to_zero.py)
                                  [--docker-url unix:///.../docker.sock --docker-image IMAGE]
 
@@ -334,6 +334,9 @@ def main() -> None:
     parser.add_argument("--mixed-load", action="store_true", help="the placement benchmark only")
     parser.add_argument("--runs", type=int, default=3, help="runs of the mixed load")
     parser.add_argument(
+        "--real", action="store_true", help="also run the mixed load on real workers"
+    )
+    parser.add_argument(
         "--scale-to-zero", action="store_true", help="latent workers only (scale_to_zero.py)"
     )
     args = parser.parse_args()
@@ -344,6 +347,10 @@ def main() -> None:
         return
     if args.mixed_load:
         mixed_load_figures(args.runs)
+        if args.real:
+            from mixed_load_real import mixed_load_real
+
+            mixed_load_real(args.runs)
         return
 
     area = Path(tempfile.mkdtemp(prefix="sauci-compute-", dir="/tmp"))

@@ -174,6 +174,17 @@ def worker_args(worker: argparse.ArgumentParser) -> None:
         help="builds at once (default 2); Celery's --concurrency means the same",
     )
     worker.add_argument(
+        "--cpus",
+        type=float,
+        metavar="N",
+        help="CPUs builds here may declare in all (default: this machine's)",
+    )
+    worker.add_argument(
+        "--memory",
+        metavar="SIZE",
+        help="memory builds here may declare in all, e.g. 8GiB (default: this machine's)",
+    )
+    worker.add_argument(
         "--name",
         "-n",
         "--hostname",
@@ -249,6 +260,8 @@ def worker_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "broker": args.broker,
         "labels": args.labels,
         "slots": args.slots,
+        "worker_cpus": getattr(args, "cpus", None),
+        "worker_memory": getattr(args, "memory", None),
         "worker_name": args.name,
         "artifacts_dir": args.artifacts_dir,
         "heartbeat_interval": args.heartbeat_interval,

@@ -22,6 +22,7 @@ from sauci.distributed import (
     WorkerRuntime,
     check_connection,
     make_app,
+    own_queue,
     safe_url,
     thread_pool,
     worker_cgroup_prefix,
@@ -119,6 +120,7 @@ def run_worker(
     )
     runtime = build_worker(settings, monitoring.store)
     runtimes.append(runtime)
+    queues.append(own_queue(runtime.name))  # what the dispatcher placed here by cost
     app.sauci_runtime = runtime
 
     from celery import signals
@@ -152,7 +154,8 @@ def run_worker(
         monitoring.close()
         raise
     say(
-        f"sauci worker {runtime.name}: {settings.slots} slot(s), labels "
+        f"sauci worker {runtime.name}: {settings.slots} slot(s), "
+        f"capacity {runtime.capacity.describe()}, labels "
         f"{','.join(settings.labels) or '(none)'}, broker {safe_url(settings.broker)}, "
         f"queues {' '.join(queues)}; steps run in the {settings.sandbox or 'namespace'} "
         f"sandbox, network {'on' if settings.network else 'off'}; data in {settings.data_dir}; "

@@ -186,6 +186,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"capacity: {room['cpus_used']:g}/{room['cpus']:g} CPUs, "
             f"{room['memory_used'] / gib:.1f}/{room['memory'] / gib:.1f} GiB in use"
         )
+    for room in (status or {}).get("workers") or ():  # placed by cost (docs/distributed.md)
+        print(
+            f"worker {room['name']}: {room['cpus_used']:g}/{room['cpus']:g} CPUs, "
+            f"{room['memory_used'] / 1024**3:.1f}/{room['memory'] / 1024**3:.1f} GiB, "
+            f"{room['builds']}/{room['slots']} builds in use"
+        )
     if status and status.get("launcher"):  # latent workers (docs/distributed.md)
         launched = status["launcher"]
         failed = f", last failure: {launched['last_failure']}" if launched["last_failure"] else ""

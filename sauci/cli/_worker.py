@@ -74,10 +74,17 @@ def cmd_workers(args: argparse.Namespace) -> int:
                 w.host,
                 ",".join(w.labels) or "-",
                 f"{w.slots_used}/{w.slots}",
+                f"{w.cpus:g} CPUs, {w.memory / 1024**3:.1f} GiB" if w.cpus else "-",
                 " ".join(f"#{b}" for b in w.running) or "-",
                 state,
                 age(w.heartbeat_at),
             ]
         )
-    print(table(["NAME", "HOST", "LABELS", "SLOTS", "RUNNING", "STATE", "HEARTBEAT"], rows, style))
+    print(
+        table(
+            ["NAME", "HOST", "LABELS", "SLOTS", "CAPACITY", "RUNNING", "STATE", "HEARTBEAT"],
+            rows,
+            style,
+        )
+    )
     return 0

@@ -24,7 +24,13 @@ from sauci.core.resources import DEFAULT_RESOURCES, Resources
 from sauci.exceptions import SauCIError
 from sauci.typing import Source, Store
 
-__all__ = ["CapacityClaims", "capacity_claims", "cost_from_source", "slot_share"]
+__all__ = [
+    "CapacityClaims",
+    "capacity_claims",
+    "cost_from_source",
+    "declared_costs",
+    "slot_share",
+]
 
 log = get_logger(__name__)
 
@@ -36,29 +42,43 @@ def cost_from_source(
     source_of: Callable[[str], Source], default: Resources = DEFAULT_RESOURCES
 ) -> Callable[[Sequence[Build]], list[Resources]]:
     """The declared costs of some builds, read from ``.sauci.yml`` at their
-    commits; ``default`` for a build that declares none or cannot be read.
+    commits; ``default`` for a build that declares none or cannot be read."""
+    declared = declared_costs(source_of)
+
+    def costs(builds: Sequence[Build]) -> list[Resources]:
+        return [default if cost is None else cost for cost in declared(builds)]
+
+    return costs
+
+
+def declared_costs(
+    source_of: Callable[[str], Source],
+) -> Callable[[Sequence[Build]], list[Resources | None]]:
+    """What some builds declare they cost (the pipeline's ``resources:``, else
+    the largest step's), read from ``.sauci.yml`` at their commits; None for a
+    build that declares none or cannot be read.
 
     A commit's cost is read once (a commit does not change); a ref is
     resolved once per call, so a queue of builds of one branch costs one
     ``rev-parse`` and one read, not one of each per build."""
     sources: dict[str, Source] = {}  # one per repository: finding its root costs git calls
-    by_commit: dict[tuple[str, str], Resources] = {}
+    by_commit: dict[tuple[str, str], Resources | None] = {}
 
-    def read(source: Source, sha: str) -> Resources:
+    def read(source: Source, sha: str) -> Resources | None:
         from sauci.core.pipeline import FILENAME, parse_pipeline
 
         text = source.read_file(sha, FILENAME)
         if text is None:
-            return default
+            return None
         pipeline = parse_pipeline(text, FILENAME)
         if pipeline.resources is not None:
             return pipeline.resources
         steps = [s.resources for s in pipeline.steps if s.resources is not None]
-        return max(steps, key=lambda r: (r.cpus, r.memory), default=default)
+        return max(steps, key=lambda r: (r.cpus, r.memory), default=None)
 
-    def costs(builds: Sequence[Build]) -> list[Resources]:
+    def costs(builds: Sequence[Build]) -> list[Resources | None]:
         resolved: dict[tuple[str, str], str] = {}
-        found = []
+        found: list[Resources | None] = []
         for build in builds:
             try:
                 source = sources.get(build.repo) or sources.setdefault(
@@ -73,7 +93,7 @@ def cost_from_source(
                     by_commit[commit] = read(source, commit[1])
                 found.append(by_commit[commit])
             except (SauCIError, ValueError):
-                found.append(default)
+                found.append(None)
         return found
 
     return costs

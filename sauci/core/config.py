@@ -122,6 +122,9 @@ class Settings:
         default=(), converter=lower_labels, validator=_check_labels
     )
     slots: int = attrs.field(default=2, validator=attrs.validators.ge(1))  # builds per worker
+    # A worker's capacity for builds' declared cost; 0: this machine's.
+    worker_cpus: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    worker_memory: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     heartbeat_interval: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # A running build whose heartbeat stops this long is "worker lost".
     lost_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
@@ -170,6 +173,7 @@ _INT = {
     "max_build_memory",
     "keep_builds",
     "slots",
+    "worker_memory",
     "attempts",
     "launch_workers",
 }
@@ -184,6 +188,7 @@ _FLOAT = {
     "store_deadline",
     "launch_idle",
     "idle_exit",
+    "worker_cpus",
 }
 _BOOL = {"fail_fast", "network", "vm_allow_emulation"}
 
@@ -201,7 +206,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
                 )
             return int(value)
         if key in _FLOAT:
-            if isinstance(value, str) and key not in ("keep_days", "max_build_cpus"):
+            if isinstance(value, str) and key not in ("keep_days", "max_build_cpus", "worker_cpus"):
                 from sauci.core.pipeline import parse_duration
 
                 return parse_duration(value)

@@ -46,6 +46,7 @@ class WaitingBuild:
     cost: Resources
     queued_at: float
     priority: int = 0
+    needs: frozenset[str] = frozenset()  # runs_on: labels its worker must have
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +59,7 @@ class WorkerRoom:
     used_memory: int = 0
     max_builds: int | None = None  # `--max-builds`, kept as a cap on the count
     running: int = 0
+    labels: frozenset[str] = frozenset()
 
     def free(self) -> tuple[float, int]:
         return self.capacity.cpus - self.used_cpus, self.capacity.memory - self.used_memory
@@ -117,11 +119,12 @@ def place(
     while pending:
         progressed = False
         for index, build in enumerate(pending):
-            never = _never_fits(build.cost, list(rooms.values()))
+            able = [r for r in rooms.values() if build.needs <= r.labels]
+            never = _never_fits(build.cost, able, build.needs)
             if never:
                 waiting[build.id] = never
                 continue
-            fits = [r for r in rooms.values() if r.name not in held and r.takes(build.cost)]
+            fits = [r for r in able if r.name not in held and r.takes(build.cost)]
             if fits:
                 best = min(fits, key=lambda r: (r.free()[0] - build.cost.cpus, r.name))
                 rooms[best.name] = best.with_build(build.cost)
@@ -132,7 +135,7 @@ def place(
                 pending.sort(key=key)  # its repository's share grew
                 progressed = True
                 break
-            waiting[build.id] = _why(build.cost, list(rooms.values()))
+            waiting[build.id] = _why(build.cost, able)
             mine = [name for name, owner in held.items() if owner == build.id]
             waited = now - build.queued_at
             others_blocked = any(
@@ -146,7 +149,7 @@ def place(
                 and waited >= hold_after
                 and (waited >= starve_after or not others_blocked)
             ):
-                free = [r for r in rooms.values() if r.name not in held]
+                free = [r for r in able if r.name not in held]
                 if free:
                     room = max(free, key=lambda r: (r.free()[0], r.free()[1], r.name))
                     held[room.name] = build.id
@@ -161,19 +164,20 @@ def place(
 def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:
     """The build waiting longest that some worker could hold but none can now:
     the one a held worker protects from starving."""
-    blocked = [
-        b
-        for b in pending
-        if any(b.cost.fits(r.capacity) for r in rooms) and not any(r.takes(b.cost) for r in rooms)
-    ]
+    blocked = []
+    for b in pending:
+        able = [r for r in rooms if b.needs <= r.labels]
+        if any(b.cost.fits(r.capacity) for r in able) and not any(r.takes(b.cost) for r in able):
+            blocked.append(b)
     return min(blocked, key=lambda b: (b.queued_at, b.id), default=None)
 
 
-def _never_fits(cost: Resources, rooms: list[WorkerRoom]) -> str | None:
+def _never_fits(cost: Resources, rooms: list[WorkerRoom], needs: frozenset[str]) -> str | None:
     if any(cost.fits(r.capacity) for r in rooms):
         return None
     if not rooms:
-        return "no worker is running"
+        labels = f" with labels: {', '.join(sorted(needs))}" if needs else ""
+        return f"no worker{labels} is running"
     return f"no worker can ever hold {cost.describe()} (the largest has {_largest(rooms)})"
 
 

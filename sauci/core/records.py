@@ -76,6 +76,10 @@ class Worker:
     started_at: float = 0.0
     heartbeat_at: float = 0.0
     state: str = "online"  # online | stopping (warm shutdown) | offline
+    # Capacity it declares (`sauci worker --cpus/--memory`, else its machine's);
+    # 0: not declared (a worker of an older SauCI, placed by its slots alone).
+    cpus: float = 0.0
+    memory: int = 0
 
     @property
     def slots_used(self) -> int:

@@ -334,6 +334,8 @@ class Server:
             "repos": self.repos,
             # In-process capacity and use by declared cost (ThreadedRunner.room).
             "capacity": getattr(self.runner, "room", lambda: None)(),
+            # Each worker's capacity and use by declared cost (CeleryRunner.worker_rooms).
+            "workers": getattr(self.runner, "worker_rooms", lambda: None)(),
             # Workers launched on demand (sauci.distributed.LaunchingRunner).
             "launcher": getattr(self.runner, "launcher_status", lambda: None)(),
         }

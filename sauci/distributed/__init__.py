@@ -26,7 +26,7 @@ from sauci.distributed._launcher import (
     WorkerLauncher,
     launching,
 )
-from sauci.distributed._queues import queue_name, worker_queues
+from sauci.distributed._queues import own_queue, queue_name, worker_queues
 from sauci.distributed._runner import CeleryRunner
 from sauci.distributed._worker import WorkerRuntime, worker_cgroup_prefix
 
@@ -42,6 +42,7 @@ __all__ = [
     "check_connection",
     "launching",
     "make_app",
+    "own_queue",
     "queue_name",
     "safe_url",
     "thread_pool",

@@ -4,7 +4,7 @@ they stop themselves when idle (``--idle-exit``), as Buildbot's latent workers d
 A :class:`WorkerLauncher` starts, checks and stops one worker; the
 :class:`Autoscaler` decides, once per server round, whether one more is
 needed: builds wait that the live workers' free slots and the workers still
-starting cannot take, and fewer than ``max_workers`` launched ones run. A
+starting cannot take (or one waits for room, placed by cost, and none is starting), and fewer than ``max_workers`` launched ones run. A
 launch that fails (the command cannot start, or its process exits before the
 worker comes online) is counted, logged and retried with back-off; the
 queued build stays queued in the store, so nothing is lost.
@@ -29,6 +29,7 @@ from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Status, Worker
 from sauci.core.wrapper import Wrapper
+from sauci.distributed._placing import WAITING
 from sauci.exceptions import SauCIError
 
 __all__ = ["Autoscaler", "LaunchingRunner", "ProcessLauncher", "WorkerLauncher"]
@@ -177,7 +178,9 @@ class Autoscaler:
             live = list(self.live_workers())
         free = sum(max(0, w.slots - len(w.running)) for w in live if set(w.labels) >= labels)
         starting = sum(self.settings.slots for x in self.launched if not x.online)
-        if len(waiting) > free + starting:
+        # Placed by cost, a build can wait for room with slots free.
+        room = any((b.reason or "").startswith(f"{WAITING}: no worker with") for b in waiting)
+        if len(waiting) > free + starting or (room and not starting):
             self._launch({w.name for w in live} | {x.name for x in self.launched})
 
     def _launch(self, taken: set[str]) -> None:

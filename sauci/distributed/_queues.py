@@ -13,7 +13,7 @@ from itertools import combinations
 
 from sauci.core.config import parse_labels
 
-__all__ = ["BASE_QUEUE", "MAX_QUEUE_NAME", "queue_name", "worker_queues"]
+__all__ = ["BASE_QUEUE", "MAX_QUEUE_NAME", "own_queue", "queue_name", "worker_queues"]
 
 BASE_QUEUE = "sauci"
 # AMQP (RabbitMQ) refuses queue names over 255 bytes; eight labels of up to 64
@@ -28,6 +28,15 @@ def queue_name(labels: Iterable[str]) -> str:
     name = BASE_QUEUE if not unique else f"{BASE_QUEUE}.{'+'.join(unique)}"
     if len(name) > MAX_QUEUE_NAME:
         name = f"{BASE_QUEUE}.~{hashlib.sha256(name.encode()).hexdigest()}"
+    return name
+
+
+def own_queue(worker: str) -> str:
+    """``sauci@NAME``: the queue of worker NAME alone, where the dispatcher sends
+    the builds it placed there by cost (``@`` is in no label queue's name)."""
+    name = f"{BASE_QUEUE}@{worker}"
+    if len(name.encode()) > MAX_QUEUE_NAME:
+        name = f"{BASE_QUEUE}@~{hashlib.sha256(name.encode()).hexdigest()}"
     return name
 
 

@@ -23,12 +23,20 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from sauci._logging import get_logger
+from sauci.core.capacity import declared_costs
 from sauci.core.claim_gate import ClaimGate
 from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
 from sauci.core.runner import PipelineLoader
 from sauci.distributed._liveness import Liveness
+from sauci.distributed._placing import (
+    WAITING,
+    CostPlacer,
+    declares_capacity,
+    read_once,
+    send_by_cost,
+)
 from sauci.distributed._queues import queue_name
 from sauci.distributed._routes import read_runs_on
 from sauci.exceptions import ConfigError, SourceError, StoreError
@@ -40,7 +48,6 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-WAITING = "waiting for a worker"  # "...", or "... with labels: gpu, linux"
 _LOCAL_OWNERS = ("serve:", "local-")  # in-process runners: recovered by Server.recover
 
 
@@ -86,7 +93,7 @@ class CeleryRunner:
         self.broker = broker
         # The Source of a repository (sauci.app.git_sources): where the
         # pipeline's runs_on is read before a build is sent.
-        self._make_source = sources
+        self._make_source = sources = read_once(sources)  # one read per commit, shared
         # Reads a repository without .sauci.yml (its workflow files) from a
         # checkout, as the workers will: sauci.workflows.load_for_build.
         self.pipeline_loader = pipeline_loader
@@ -101,6 +108,8 @@ class CeleryRunner:
         self.resend_after = max(2 * settings.lost_timeout, 10.0)
         self.lost_check_every = min(1.0, settings.lost_timeout / 6)
         self.prune_after = max(3600.0, 10 * settings.lost_timeout)  # forget a silent worker
+        self.placer = CostPlacer(cost_of=declared_costs(sources), resend_after=self.resend_after)
+        self.worker_rooms = self.placer.room_status  # for server.json and the web page
         self._sent: dict[int, float] = {}  # build id -> monotonic time sent
         self._routes: dict[int, tuple[str, ...]] = {}  # build id -> runs_on read from its pipeline
         self._sources: dict[str, Source] = {}
@@ -166,11 +175,15 @@ class CeleryRunner:
                 del table[build_id]
         if self.gate is not None:
             queued = [b for b in queued if self.gate.may_claim(b.id)]
-        if not queued:
+        if not queued and not self.placer.holding():
             return []
         live = self.live_workers()
-        # Free slots: what re-sends may use up in this round, so that a slot seen
-        # free between two builds does not send every waiting build again.
+        if declares_capacity(live):  # placed by declared cost (_placing.py)
+            return send_by_cost(self.placer, self, queued, live, self._route)
+        if not queued:
+            return []
+        # Workers of an older SauCI: by labels. Free slots: what re-sends may use up this
+        # round, so a slot seen free between two builds does not send all again.
         free = {w.name: w.slots - len(w.running) for w in live}
         sent = []
         now = self.monotonic()

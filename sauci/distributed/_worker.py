@@ -27,6 +27,7 @@ from sauci.core.config import Settings
 from sauci.core.events import emit
 from sauci.core.models import Status, Worker
 from sauci.core.paths import secure_data_dir
+from sauci.core.resources import Resources, machine_capacity
 from sauci.core.runner import LocalRunner
 from sauci.core.undelivered import adopt_running, deliver_pending, note_running
 from sauci.distributed._app import NOT_TAKEN
@@ -34,7 +35,7 @@ from sauci.distributed._runner import WAITING
 from sauci.exceptions import ConfigError, SauCIError
 from sauci.typing import Store
 
-__all__ = ["WorkerRuntime", "worker_cgroup_prefix"]
+__all__ = ["WorkerRuntime", "worker_capacity", "worker_cgroup_prefix"]
 
 log = get_logger(__name__)
 
@@ -55,6 +56,15 @@ class _RunnerStore:
             log.info("build_result_not_recorded", build=build_id, why="handed back")
             return None
         return self._store.finish_build(build_id, worker, **fields)
+
+
+def worker_capacity(settings: Settings) -> Resources:
+    """What this worker offers builds' declared costs: ``--cpus``/``--memory``,
+    else this machine's (within its cgroup limits)."""
+    machine = machine_capacity()
+    return Resources(
+        cpus=settings.worker_cpus or machine.cpus, memory=settings.worker_memory or machine.memory
+    )
 
 
 def worker_cgroup_prefix(name: str) -> str:
@@ -90,6 +100,7 @@ class WorkerRuntime:
         self._runner_store = cast(Store, _RunnerStore(store, self._handed_back))
         self.runner = runner(self._runner_store)
         self.started_at = time.time()
+        self.capacity = worker_capacity(settings)
         self.state = "online"
         self._running: dict[int, threading.Event] = {}  # build id -> stop its watcher
         self._idle_since = time.monotonic()  # for --idle-exit
@@ -245,6 +256,8 @@ class WorkerRuntime:
             started_at=self.started_at,
             heartbeat_at=time.time(),
             state=self.state,
+            cpus=self.capacity.cpus,
+            memory=self.capacity.memory,
         )
 
     def heartbeat(self) -> Worker:

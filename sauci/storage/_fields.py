@@ -111,6 +111,8 @@ WORKER_FIELDS = (
     "started_at",
     "heartbeat_at",
     "state",
+    "cpus",
+    "memory",
 )
 
 
@@ -125,6 +127,8 @@ def worker_to_dict(worker: Worker) -> dict[str, Any]:
         "started_at": float(worker.started_at),
         "heartbeat_at": float(worker.heartbeat_at),
         "state": worker.state,
+        "cpus": float(worker.cpus),
+        "memory": int(worker.memory),
     }
 
 

@@ -5,4 +5,4 @@ every open (cheap, stdlib only) and imports alembic only when they differ. A
 test asserts that it equals the head of ``sauci/storage/migrations``.
 """
 
-HEAD = "0006"
+HEAD = "0007"

@@ -25,7 +25,8 @@ _COLS = ", ".join(WORKER_FIELDS)
 
 _SQL_UPSERT_WORKER = (
     f"INSERT INTO workers ({_COLS})"
-    " VALUES (:name, :host, :labels, :slots, :running, :started_at, :heartbeat_at, :state)"
+    " VALUES (:name, :host, :labels, :slots, :running, :started_at, :heartbeat_at, :state,"
+    " :cpus, :memory)"
     " ON CONFLICT (name) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in WORKER_FIELDS[1:])
 )

@@ -248,4 +248,7 @@ workers = sa.Table(
     sa.Column("started_at", sa.Double, nullable=False, server_default="0"),
     sa.Column("heartbeat_at", sa.Double, nullable=False, server_default="0"),
     sa.Column("state", sa.Text, nullable=False, server_default="online"),
+    # Declared capacity; 0: not declared (docs/distributed.md, "Placing by cost").
+    sa.Column("cpus", sa.Double, nullable=False, server_default="0"),
+    sa.Column("memory", sa.BigInteger, nullable=False, server_default="0"),
 )

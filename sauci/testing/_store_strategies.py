@@ -89,6 +89,8 @@ workers = st.builds(
     started_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
     heartbeat_at=st.floats(0, 2e9, allow_nan=False).map(lambda f: round(f, 3)),
     state=st.sampled_from(("online", "stopping", "offline")),
+    cpus=st.sampled_from((0.0, 0.5, 2.0)),
+    memory=st.sampled_from((0, 2**30, 2**33)),
 )
 artifacts = st.lists(
     st.builds(Artifact, path=text, size=st.integers(0, 2**40), sha256=st.sampled_from(("", "ab"))),

@@ -29,6 +29,8 @@ class WorkerStoreConformance(StorePartConformance):
             started_at=1000.25,
             heartbeat_at=1010.5,
             state="stopping",
+            cpus=3.5,
+            memory=6 * 1024**3 + 1,  # over 32 bits
         )
         assert worker == store.save_worker(worker)
         assert [worker] == store.list_workers()

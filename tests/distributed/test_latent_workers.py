@@ -236,6 +236,31 @@ def test_one_worker_is_launched_per_slots_the_live_and_starting_workers_lack(tmp
     assert launcher.names[1].endswith("-2")
 
 
+def test_a_build_waiting_for_room_launches_a_worker_though_slots_are_free(tmp_path):
+    from sauci.core.config import Settings
+    from sauci.core.models import Worker
+    from sauci.distributed import Autoscaler
+    from sauci.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    launcher = CountingLauncher()
+    live = [Worker(name="small", slots=4, running=(90,), heartbeat_at=1.0, cpus=1, memory=2**30)]
+    scaler = Autoscaler(
+        store=store,
+        settings=Settings(data_dir=tmp_path, slots=4),
+        launcher=launcher,
+        max_workers=3,
+        live_workers=lambda: live,
+    )
+    build = store.create_build(BuildRequest(repo="r", ref="refs/heads/main", event="manual"))
+    scaler.tick()
+    assert [] == launcher.names  # three slots free, and no reason to think it cannot run
+    store.update_build(build.id, reason="waiting for a worker: no worker with 2 CPUs free")
+    for _ in range(3):
+        scaler.tick()
+    assert 1 == len(launcher.names)  # one, while it starts
+
+
 LOGGED = """
 from pathlib import Path
 from sauci._logging import configure

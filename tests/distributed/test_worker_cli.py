@@ -66,21 +66,26 @@ def test_celery_options_that_do_not_apply_are_explained(
     assert message in out
 
 
-def test_workers_lists_labels_slots_and_heartbeats(capsys, tmp_path, store_url):
+def test_workers_lists_labels_slots_capacity_and_heartbeats(capsys, tmp_path, store_url):
     from sauci.storage import open_store
 
     store = open_store(store_url)
     now = time.time()
     store.save_worker(
-        Worker(name="w1", host="h1", labels=("linux",), slots=2, running=(7,), heartbeat_at=now)
-    )
+        Worker(
+            name="w1", host="h1", labels=("linux",), slots=2, running=(7,), heartbeat_at=now,
+            cpus=2, memory=4 * 1024**3,
+        )
+    )  # fmt: skip
     store.save_worker(Worker(name="w2", host="h2", slots=1, heartbeat_at=now - 3600))
     store.close()
     code, out = run(capsys, "workers", "--store", store_url, "--color", "never")
     assert 0 == code
     lines = out.splitlines()
-    assert ["w1", "h1", "linux", "1/2", "#7", "online"] == lines[1].split()[:6]
-    assert ["w2", "h2", "-", "0/1", "-", "lost"] == lines[2].split()[:6]
+    assert ["w1", "h1", "linux", "1/2", "2", "CPUs,", "4.0", "GiB", "#7", "online"] == (
+        lines[1].split()[:10]
+    )
+    assert ["w2", "h2", "-", "0/1", "-", "-", "lost"] == lines[2].split()[:7]
 
 
 def test_serve_with_a_broker_that_is_down_fails_at_start(tmp_path):

@@ -10,7 +10,7 @@ import time
 import pytest
 import test_browser_monitoring as monitoring_tests
 
-from sauci.core.models import BuildRequest, Status, StepRun, TestCase
+from sauci.core.models import BuildRequest, Status, StepRun, TestCase, Worker
 
 REPO = "/srv/git/app.git"
 SERIOUS = ("serious", "critical")
@@ -71,6 +71,10 @@ def test_every_page_has_no_serious_axe_violation(admin_site):
 
     base, store, session = admin_site
     passed, failed, running = _seed(store)
+    # The overview's capacity panel: a worker with its capacity, a build that waits.
+    store.save_worker(Worker(name="w1", slots=2, heartbeat_at=time.time(), cpus=2, memory=2**31))
+    waiting = store.create_build(BuildRequest(repo=REPO, ref="refs/heads/main", sha="9" * 40))
+    store.update_build(waiting.id, reason="waiting for a worker: no worker with 8 GiB free")
     pages = [
         "",
         "builds/",

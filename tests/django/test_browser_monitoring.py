@@ -175,7 +175,7 @@ def test_worker_names_and_labels_show_as_text_and_nothing_runs(site, browser):
         ["3 / 4", "online"],
         ["0 / 2", "online"],
         ["1 / 1", "lost (last said online)"],
-    ] == [[cells[2], cells[4]] for cells in sorted(states, key=lambda c: c[0])]
+    ] == [[cells[2], cells[6]] for cells in sorted(states, key=lambda c: c[0])]
     assert None is tab.pwned()
     assert [] == tab.dialogs
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from sauci.contrib.django import conf
 from sauci.contrib.django.branch_trends import branch_trends
+from sauci.contrib.django.capacity_panel import capacity_panel, worker_use
 from sauci.contrib.django.flaky import flaky_counts
 from sauci.contrib.django.svg import badge as badge_geometry
 from sauci.contrib.django.svg import bar_chart, line_chart
@@ -48,6 +49,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     store = conf.get_store()
     repos = []
     live = False
+    panel = capacity_panel(store)
     for repo in store.list_repos():
         latest = _latest_per_branch(repo)
         live = live or any(not b.status.done for b in latest)
@@ -55,11 +57,18 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sauci/overview.html",
-        _ctx(request, repos=repos, workers=_workers(store), refresh=True, live=live),
+        _ctx(
+            request,
+            repos=repos,
+            workers=_workers(store, panel["rooms"]),
+            capacity=panel,
+            refresh=True,
+            live=live,
+        ),
     )
 
 
-def _workers(store: Any) -> list[dict[str, Any]]:
+def _workers(store: Any, rooms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The recorded workers, for the overview (none with a store that keeps none).
 
     A worker that stopped heartbeating still says "online" in the store (it
@@ -79,6 +88,7 @@ def _workers(store: Any) -> list[dict[str, Any]]:
             "used": w.slots_used,
             "heartbeat": w.heartbeat_at or None,
             "state": w.state_at(now, stale_after=stale),
+            **worker_use(w, rooms),
         }
         for w in workers
     ]

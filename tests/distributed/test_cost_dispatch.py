@@ -1,0 +1,228 @@
+"""The CeleryRunner places by declared cost once workers declare capacity: each
+build goes to the queue of the worker the policy chose, and a waiting build
+says why (MemoryStore, fake broker and clocks; the real cluster is in
+test_cost_placement_cluster.py)."""
+
+from __future__ import annotations
+
+import pytest
+from test_dispatch import Clock, FakeBroker, make_repo, queue
+
+from sauci.app import git_sources
+from sauci.core.config import Settings
+from sauci.core.models import Status, Worker
+from sauci.distributed import CeleryRunner, own_queue
+from sauci.storage.memory import MemoryStore
+
+GIB = 1024**3
+
+
+def pipeline(cpus: float, memory: str = "1GiB") -> str:
+    return f"resources: {{cpus: {cpus}, memory: {memory}}}\nsteps:\n  a: {{run: 'true'}}\n"
+
+
+@pytest.fixture
+def world(tmp_path):
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    broker = FakeBroker()
+    settings = Settings(data_dir=tmp_path / "data", lost_timeout=30.0)
+    reads: list[str] = []
+    sources = git_sources(settings)
+
+    def counting(repo):  # counts the dispatcher's reads of .sauci.yml
+        source = sources(repo)
+        read = source.read_file
+
+        def read_file(sha, path):
+            reads.append(sha)
+            return read(sha, path)
+
+        source.read_file = read_file
+        return source
+
+    dispatcher = CeleryRunner(
+        store=store,
+        settings=settings,
+        broker=broker,
+        name="serve:test:1",
+        sources=counting,
+        clock=clock,
+        monotonic=clock,
+    )
+    return store, broker, dispatcher, clock, tmp_path, reads
+
+
+def worker(name, clock, *, cpus=2.0, memory=4 * GIB, slots=4, labels=()) -> Worker:
+    return Worker(
+        name=name,
+        labels=labels,
+        slots=slots,
+        started_at=clock.now,
+        heartbeat_at=clock.now,
+        cpus=cpus,
+        memory=memory,
+    )
+
+
+def test_a_heavy_build_goes_to_the_queue_of_the_worker_with_room(world):
+    store, broker, dispatcher, clock, tmp, _ = world
+    heavy = make_repo(tmp / "heavy", pipeline(3, "6GiB"))
+    store.save_worker(worker("small", clock))
+    store.save_worker(worker("big", clock, cpus=4, memory=16 * GIB))
+    build_id = queue(store, heavy)
+    dispatcher.tick()
+    assert [(build_id, own_queue("big"))] == broker.sent
+    assert own_queue("big") == "sauci@big"
+
+
+def test_a_build_no_worker_has_room_for_waits_and_says_why(world):
+    store, broker, dispatcher, clock, tmp, _ = world
+    first = make_repo(tmp / "first", pipeline(1, "6GiB"))
+    heavy = make_repo(tmp / "heavy", pipeline(1, "8GiB"))
+    huge = make_repo(tmp / "huge", pipeline(1, "64GiB"))
+    store.save_worker(worker("big", clock, cpus=4, memory=12 * GIB))
+    running = queue(store, first)
+    dispatcher.tick()
+    store.claim_build("big", build_id=running)
+    waits, never = queue(store, heavy), queue(store, huge)
+    dispatcher.tick()
+    assert [running] == [b for b, _ in broker.sent]
+    assert "waiting for a worker: no worker with 8 GiB free" == store.get_build(waits).reason
+    assert store.get_build(never).reason == (
+        "waiting for a worker: no worker can ever hold 1 CPU, 64 GiB "
+        "(the largest has 4 CPUs, 12 GiB)"
+    )
+
+
+def test_a_build_sent_and_not_yet_claimed_holds_its_room(world):
+    # Between the send and the worker's claim the build is still queued: a
+    # second round must not send the worker more than it has room for.
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", pipeline(1.5))
+    store.save_worker(worker("w1", clock))
+    ids = [queue(store, repo) for _ in range(2)]
+    dispatcher.tick()
+    clock.now += 1
+    store.save_worker(worker("w1", clock))
+    dispatcher.tick()
+    assert [(ids[0], "sauci@w1")] == broker.sent
+    reason = store.get_build(ids[1]).reason
+    assert reason.startswith("waiting for a worker: no worker with 1.5 CPUs free")
+    store.claim_build("w1", build_id=ids[0])
+    dispatcher.tick()
+    assert [ids[0]] == [b for b, _ in broker.sent]  # claimed: still holds its room
+    store.finish_build(ids[0], "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    clock.now += 1
+    store.save_worker(worker("w1", clock))
+    dispatcher.tick()
+    assert [ids[0], ids[1]] == [b for b, _ in broker.sent]
+    assert store.get_build(ids[1]).reason is None  # sent: it waits no more
+
+
+def test_a_message_never_claimed_is_placed_again_after_the_resend_time(world):
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", pipeline(1))
+    store.save_worker(worker("gone", clock))
+    build_id = queue(store, repo)
+    dispatcher.tick()
+    clock.now += dispatcher.resend_after + 1
+    store.save_worker(worker("other", clock))  # "gone" stopped heartbeating
+    dispatcher.tick()
+    assert [(build_id, "sauci@gone"), (build_id, "sauci@other")] == broker.sent
+
+
+def test_labels_still_decide_which_workers_may_take_a_build(world):
+    store, broker, dispatcher, clock, tmp, _ = world
+    gpu = make_repo(tmp / "gpu", "runs_on: [gpu]\n" + pipeline(1))
+    store.save_worker(worker("plain", clock, cpus=8, memory=32 * GIB))
+    build_id = queue(store, gpu)
+    dispatcher.tick()
+    assert ([], "waiting for a worker with labels: gpu") == (
+        broker.sent,
+        store.get_build(build_id).reason,
+    )
+    store.save_worker(worker("gpu-box", clock, labels=("gpu",)))
+    dispatcher.tick()
+    assert [(build_id, "sauci@gpu-box")] == broker.sent
+
+
+def test_builds_that_declare_nothing_take_one_slot_share(world):
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, cpus=2, slots=2))
+    ids = [queue(store, repo) for _ in range(3)]
+    dispatcher.tick()
+    assert ids[:2] == [b for b, _ in broker.sent]
+    assert "waiting for a worker: every worker runs its --max-builds" == (
+        store.get_build(ids[2]).reason
+    )
+
+
+def test_the_pipeline_of_a_commit_is_read_once_for_all_its_builds(world):
+    store, broker, dispatcher, clock, tmp, reads = world
+    repo = make_repo(tmp / "r", pipeline(0.5))
+    store.save_worker(worker("w1", clock, cpus=1, slots=8))
+    for _ in range(6):
+        queue(store, repo)
+    dispatcher.tick()
+    clock.now += 1
+    store.save_worker(worker("w1", clock, cpus=1, slots=8))
+    dispatcher.tick()
+    assert 2 == len(broker.sent)
+    # One read of the commit's pipeline, for the cost and the runs_on of all six.
+    assert 1 == len(reads)
+
+
+def test_a_heavy_repository_does_not_keep_a_light_one_waiting(world):
+    # Weighted fair queueing across rounds: the repository that has been
+    # served least goes first, so a queue of heavy builds pushed first does
+    # not hold the light one back once room frees.
+    store, broker, dispatcher, clock, tmp, _ = world
+    heavy = make_repo(tmp / "heavy", pipeline(2))
+    light = make_repo(tmp / "light", pipeline(0.5))
+    store.save_worker(worker("w1", clock))
+    heavies = [queue(store, heavy) for _ in range(3)]
+    dispatcher.tick()
+    store.claim_build("w1", build_id=heavies[0])
+    clock.now += 5
+    small = queue(store, light)
+    store.save_worker(worker("w1", clock))
+    dispatcher.tick()
+    store.finish_build(heavies[0], "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    clock.now += 1
+    store.save_worker(worker("w1", clock))
+    dispatcher.tick()
+    assert [heavies[0], small] == [b for b, _ in broker.sent]
+
+
+def test_the_server_status_and_sauci_status_show_each_worker_s_room(world, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    store, _, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", pipeline(1.5, "2GiB"))
+    store.save_worker(worker("w1", clock))
+    queue(store, repo)
+    dispatcher.tick()
+    rooms = dispatcher.worker_rooms()
+    assert [
+        {"name": "w1", "cpus": 2.0, "memory": 4 * GIB, "cpus_used": 1.5,
+         "memory_used": 2 * GIB, "builds": 1, "slots": 4}
+    ] == rooms  # fmt: skip
+    data = tmp_path / "status"
+    data.mkdir(mode=0o700)
+    status = {"name": "serve:x:1", "pid": 1, "started_at": clock.now, "heartbeat": clock.now}
+    (data / "server.json").write_text(json.dumps({**status, "workers": rooms}))
+    shown = subprocess.run(
+        [sys.executable, "-m", "sauci", "status", "--color", "never"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SAUCI_DATA_DIR": str(data), "SAUCI_STORE": ""},
+    )
+    assert "worker w1: 1.5/2 CPUs, 2.0/4.0 GiB, 1/4 builds in use" in shown.stdout, (
+        shown.stdout + shown.stderr
+    )
