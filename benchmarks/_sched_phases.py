@@ -27,6 +27,7 @@ class Phases:
         self.at: dict[int, dict[str, float]] = defaultdict(dict)
         self.slot_free: list[float] = []
         self.rounds: list[float] = []
+        self.first_wave: list[float] = []
         self._lock = threading.Lock()
         self._unsubscribe = subscribe(self._on_event)
         self._cpu = (0.0, 0.0)
@@ -55,11 +56,23 @@ class Phases:
 
         server.tick = timed
 
+    def note_round(self, slots: int) -> None:
+        """After a round of builds: how long its first ``slots`` builds took to be claimed."""
+        with self._lock:
+            fresh = [at for at in self.at.values() if not at.get("noted")]
+            for at in fresh:
+                at["noted"] = 1.0
+        queued = sorted(at["build_queued"] for at in fresh if "build_queued" in at)
+        claimed = sorted(at["claimed"] for at in fresh if "claimed" in at)
+        if queued and len(claimed) >= slots:
+            self.first_wave.append(claimed[slots - 1] - queued[0])
+
     def reset(self) -> None:
         with self._lock:
             self.at.clear()
             self.slot_free.clear()
             self.rounds.clear()
+            self.first_wave.clear()
         self._cpu = _cpu()
 
     def cpu(self) -> tuple[float, float]:
@@ -87,6 +100,8 @@ class Phases:
             if claimed and i and claimed - free[i - 1] < 0.4:
                 phases["runner_slot_free -> next claimed"].append(claimed - free[i - 1])
         lines = []
+        if self.first_wave:
+            phases["first enqueue -> all slots claimed (per round)"] = self.first_wave
         for label, values in phases.items():
             lines.append(
                 f"  {label:<48} median {statistics.median(values) * 1000:7.1f} ms"

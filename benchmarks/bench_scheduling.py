@@ -119,6 +119,8 @@ def main() -> None:
             for _ in range(args.rounds):
                 warm.append(served_round(scheduler, store, repo, args.builds))
                 wait_for_tidying()
+                if phases is not None:
+                    phases.note_round(args.slots)
         finally:
             server.stop()
             store.close()

@@ -26,6 +26,7 @@ from sauci.exceptions import SourceError, SourceUnavailableError
 from sauci.source.gitcmd import GIT_ENV, is_hex_sha
 from sauci.source.gitrepo import is_remote, repo_id
 from sauci.source.objects import commit_of, file_at, git_error, has_commit, open_repo, resolve
+from sauci.source.workspaces import tidy_in_background
 from sauci.typing import Commit
 
 __all__ = ["MirrorCache", "MirrorSource", "MirrorWorkspace"]
@@ -276,7 +277,12 @@ class MirrorWorkspace:
         return self.source.checkout(sha, self.path)
 
     def release(self, *, tidy: bool = False) -> None:
-        """Delete the workspace and the mirror's record of it (``tidy`` changes nothing)."""
+        """Delete the workspace and the mirror's record of it: with ``tidy`` (the
+        build is over) in the background, so that the worker's slot is free for
+        its next build at once (a tree's deletion and a ``git worktree prune``)."""
         if not self._released:
             self._released = True
-            self.source.remove(self.path)
+            if tidy:
+                tidy_in_background(self.path, lambda: self.source.remove(self.path))
+            else:
+                self.source.remove(self.path)
