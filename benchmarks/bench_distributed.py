@@ -72,7 +72,7 @@ def wait_done(store, build_id: int, timeout: float = 120.0) -> float:
     raise SystemExit(f"build {build_id} did not end within {timeout} s")
 
 
-def one_at_a_time(store, repo: str, count: int) -> list[float]:
+def one_at_a_time(store, repo: str, count: int, ids: list[int] | None = None) -> list[float]:
     scheduler = Scheduler(store)
     times = []
     for i in range(count + 1):
@@ -81,7 +81,32 @@ def one_at_a_time(store, repo: str, count: int) -> list[float]:
         elapsed = wait_done(store, build.id) - t0
         if i:  # the first is a warm-up
             times.append(elapsed)
+            if ids is not None:
+                ids.append(build.id)
     return times
+
+
+def phases(store, ids: list[int]) -> None:
+    """Each phase of the builds ``ids`` from the times the store holds (one clock:
+    this machine's), median and max: where dispatch time goes."""
+    found: dict[str, list[float]] = {}
+    for build_id in ids:
+        build = store.get_build(build_id)
+        (step,) = store.list_steps(build_id)
+        marks = [
+            ("queued -> claimed by the worker", build.queued_at, build.started_at),
+            ("claimed -> step started (workspace, pipeline)", build.started_at, step.started_at),
+            ("step started -> ended", step.started_at, step.finished_at),
+            ("step ended -> build recorded ended", step.finished_at, build.finished_at),
+        ]
+        for label, a, b in marks:
+            if a is not None and b is not None:
+                found.setdefault(label, []).append(b - a)
+    for label, values in found.items():
+        print(
+            f"      {label:<48} median {statistics.median(values) * 1000:6.1f} ms"
+            f"  max {max(values) * 1000:6.1f} ms"
+        )
 
 
 def start_worker(name: str, broker: str, store: str, data: Path) -> subprocess.Popen[bytes]:
@@ -144,7 +169,8 @@ def main() -> None:
             settings=Settings(data_dir=tmp / "server", broker=broker, sandbox="local"),
         )
         remote.start()
-        through = one_at_a_time(store, quick, args.builds)
+        sent: list[int] = []
+        through = one_at_a_time(store, quick, args.builds, sent)
 
         base_ms = statistics.median(baseline) * 1000
         broker_ms = statistics.median(through) * 1000
@@ -156,6 +182,8 @@ def main() -> None:
             f"targets: issue 7 <= +50 ms, issue 22 <= 30 ms: "
             f"{'met' if broker_ms <= 30 else 'NOT met'})"
         )
+        print(f"    its phases (load average {os.getloadavg()[0]:.2f}):")
+        phases(store, sent)
 
         workers.append(start_worker("bench-2", broker, store_url, tmp))
         wait_online(store, "bench-1", "bench-2")

@@ -22,12 +22,15 @@ repository by path, as a push does.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _sched_phases import Phases
 
 from sauci.app.server import build_server
 from sauci.core.config import Settings
@@ -85,6 +88,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--builds", type=int, default=20)
     parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument(
+        "--phases", action="store_true", help="print each phase between two builds, and CPU time"
+    )
     args = parser.parse_args()
     ideal = args.builds * NAP / args.slots
     with tempfile.TemporaryDirectory(prefix="sauci-bench-sched-") as name:
@@ -99,15 +105,22 @@ def main() -> None:
             repos=[],  # not polled: see the docstring
             options=ServerOptions(max_builds=args.slots),
         )
+        phases = Phases() if args.phases else None
+        if phases is not None:
+            phases.time_rounds(server)
         server.start()
         try:
             scheduler = Scheduler(store)
             first = served_round(scheduler, store, repo, args.builds)
             wait_for_tidying()
+            if phases is not None:
+                phases.reset()
             warm = []
             for _ in range(args.rounds):
                 warm.append(served_round(scheduler, store, repo, args.builds))
                 wait_for_tidying()
+                if phases is not None:
+                    phases.note_round(args.slots)
         finally:
             server.stop()
             store.close()
@@ -124,6 +137,10 @@ def main() -> None:
         f"{served / ideal:.3f}x ideal  (goal <= 1.03x), {served / bare:.3f}x bare; rounds: "
         + ", ".join(f"{w / ideal:.3f}x" for w in warm)
     )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    if phases is not None:
+        print(f"phases of the {args.rounds} warm rounds:")
+        print("\n".join(phases.report(args.builds * args.rounds)))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from sauci.core.undelivered import adopt_running, deliver_pending, note_running
 from sauci.distributed._app import NOT_TAKEN
 from sauci.distributed._runner import WAITING
 from sauci.exceptions import ConfigError, SauCIError
+from sauci.source.workspaces import wait_for_tidying
 from sauci.typing import Store
 
 __all__ = ["WorkerRuntime", "worker_capacity", "worker_cgroup_prefix"]
@@ -233,6 +234,7 @@ class WorkerRuntime:
                 self.store.delete_worker(self.name)
         except SauCIError as exc:
             log.warning("worker_record_not_updated", worker=self.name, error=str(exc))
+        wait_for_tidying(10.0)  # the workspaces of ended builds, deleted in the background
         if self._lock_file is not None:
             self._lock_file.close()
         log.info("worker_stopped", worker=self.name, running=running)

@@ -23,9 +23,10 @@ import git
 
 from sauci._logging import get_logger
 from sauci.exceptions import SourceError, SourceUnavailableError
-from sauci.source.gitcmd import GIT_ENV, is_hex_sha
+from sauci.source.gitcmd import GIT_ENV, is_full_sha, is_hex_sha
 from sauci.source.gitrepo import is_remote, repo_id
 from sauci.source.objects import commit_of, file_at, git_error, has_commit, open_repo, resolve
+from sauci.source.workspaces import tidy_in_background
 from sauci.typing import Commit
 
 __all__ = ["MirrorCache", "MirrorSource", "MirrorWorkspace"]
@@ -143,7 +144,10 @@ class MirrorCache:
         with self._locked(mirror):
             if not (mirror / "HEAD").exists() or not _has_commit(mirror, sha):
                 self._update(url_or_path, mirror)
-            if not _has_commit(mirror, sha):
+                present = _has_commit(mirror, sha)
+            else:
+                present = True  # no second look when the first found it
+            if not present:
                 raise SourceUnavailableError(
                     f"{sha} is not a commit in {self._source(url_or_path)}"
                 )
@@ -218,6 +222,8 @@ class MirrorSource:
             raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}")
         mirror = self.mirror_path
         known = (mirror / "HEAD").exists() and is_hex_sha(rev) and _has_commit(mirror, rev)
+        if known and is_full_sha(rev):
+            return rev  # a worker's usual case (the server sent the sha): one git call, not two
         if not known:
             mirror = self.cache.mirror(self.repo)
         with open_repo(mirror) as repo:
@@ -276,7 +282,12 @@ class MirrorWorkspace:
         return self.source.checkout(sha, self.path)
 
     def release(self, *, tidy: bool = False) -> None:
-        """Delete the workspace and the mirror's record of it (``tidy`` changes nothing)."""
+        """Delete the workspace and the mirror's record of it: with ``tidy`` (the
+        build is over) in the background, so that the worker's slot is free for
+        its next build at once (a tree's deletion and a ``git worktree prune``)."""
         if not self._released:
             self._released = True
-            self.source.remove(self.path)
+            if tidy:
+                tidy_in_background(self.path, lambda: self.source.remove(self.path))
+            else:
+                self.source.remove(self.path)

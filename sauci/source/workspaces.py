@@ -36,6 +36,7 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -44,7 +45,7 @@ from sauci.exceptions import SourceError
 from sauci.source.gitcmd import GitCommand, is_full_sha
 from sauci.source.gitrepo import repo_id
 
-__all__ = ["Lease", "remove_slots", "reserve", "wait_for_tidying"]
+__all__ = ["Lease", "remove_slots", "reserve", "tidy_in_background", "wait_for_tidying"]
 
 
 class SlotRepository(Protocol):
@@ -140,6 +141,27 @@ def _take_note(fd: int) -> str | None:
 
 def _leave_note(fd: int, sha: str) -> None:
     os.pwrite(fd, sha.encode("ascii"), 0)
+
+
+def tidy_in_background(path: Path, tidy: Callable[[], None]) -> None:
+    """Run ``tidy`` (the clean-up of the workspace at ``path``, which no build
+    holds any more) on a thread, so that the build's slot is free now;
+    :func:`wait_for_tidying` waits for it too."""
+    done = threading.Event()
+    with _guard:
+        _tidying[path] = (path, done)  # a family of its own: no slot waits for it
+
+    def run() -> None:
+        try:
+            tidy()
+        except (SourceError, OSError) as exc:
+            log.info("workspace_tidy_failed", workspace=str(path), error=str(exc))
+        finally:
+            with _guard:
+                _tidying.pop(path, None)
+            done.set()
+
+    threading.Thread(target=run, name="sauci-tidy", daemon=True).start()
 
 
 def wait_for_tidying(timeout: float | None = None) -> bool:

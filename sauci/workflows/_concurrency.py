@@ -11,6 +11,7 @@ its commit, so it is known while the build is still queued. Builds of
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = ["ConcurrencyGate", "pick_github_workflow"]
 log = get_logger(__name__)
 
 _WAITING = "waiting for build #"
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 Read = Callable[[str, str, str], "str | None"]  # (repo, rev, path) -> text; a folder: its listing
 
 
@@ -42,6 +44,9 @@ class ConcurrencyGate:
         self._groups: dict[int, tuple[str, bool] | None] = {}  # build id -> (group, cancel)
         self._held: set[int] = set()
         self._active = False  # any queued or running build in a group, at the last look
+        # (repo, rev) -> the workflow with `concurrency` it runs, or None (_workflow)
+        self._by_commit: dict[tuple[str, str], tuple[str, str] | None] = {}
+        self._by_ref: dict[tuple[str, str], tuple[str, str] | None] = {}
 
     def group_of(self, build: Build) -> tuple[str, bool] | None:
         """The build's (group, cancel-in-progress), read once; None: not in a group."""
@@ -58,10 +63,8 @@ class ConcurrencyGate:
         from sauci.workflows.github import Settings, plan_github
 
         rev = build.sha or build.ref or "HEAD"
-        if self.read(build.repo, rev, ".sauci.yml") is not None:
-            return None
-        found = pick_github_workflow(lambda path: self.read(build.repo, rev, path))
-        if found is None or "concurrency" not in found[1]:
+        found = self._workflow(build.repo, rev)
+        if found is None:
             return None
         ref = build.ref if build.ref.startswith("refs/") else f"refs/heads/{build.branch or 'main'}"
         github: dict[str, Any] = {
@@ -79,7 +82,25 @@ class ConcurrencyGate:
         )
         return plan_github(found[1], settings).concurrency
 
+    def _workflow(self, repo: str, rev: str) -> tuple[str, str] | None:
+        """The workflow with ``concurrency`` that ``rev`` runs, or None; read once per
+        commit (a full sha), and once per ref in a round (a ref moves between
+        rounds): a queue of builds of one branch costs one read, not one each."""
+        key = (repo, rev)
+        cache = self._by_commit if _FULL_SHA.fullmatch(rev) else self._by_ref
+        if key not in cache:
+            if len(cache) >= 1000:
+                cache.clear()
+            found = None
+            if self.read(repo, rev, ".sauci.yml") is None:
+                found = pick_github_workflow(lambda path: self.read(repo, rev, path))
+                if found is not None and "concurrency" not in found[1]:
+                    found = None
+            cache[key] = found
+        return cache[key]
+
     def refresh(self) -> None:
+        self._by_ref.clear()  # a branch may have moved since the last round
         builds = self.store.list_builds(status=Status.RUNNING, limit=500)
         builds += self.store.list_builds(status=Status.QUEUED, limit=500)
         groups: dict[tuple[str, str], list[Build]] = defaultdict(list)
