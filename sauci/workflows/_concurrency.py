@@ -54,14 +54,15 @@ class ConcurrencyGate:
         return self._groups[build.id]
 
     def _read_group(self, build: Build) -> tuple[str, bool] | None:
-        from sauci.workflows.github import Settings, plan_github
-
         rev = build.sha or build.ref or "HEAD"
         if self.read(build.repo, rev, ".sauci.yml") is not None:
             return None
         found = pick_github_workflow(lambda path: self.read(build.repo, rev, path))
         if found is None or "concurrency" not in found[1]:
             return None
+        # The front end (and its 24 modules) only for a workflow with a group.
+        from sauci.workflows.github import Settings, plan_github
+
         ref = build.ref if build.ref.startswith("refs/") else f"refs/heads/{build.branch or 'main'}"
         github: dict[str, Any] = {
             "event_name": {"manual": "workflow_dispatch", "cron": "schedule"}.get(

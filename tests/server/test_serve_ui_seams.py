@@ -1,7 +1,9 @@
 """What a started `sauci serve` with the web UI has imported once it has served a
-page (issue 'Operations that tell the truth', item 6: a smaller server, by
-importing less, later, at clean seams): tarfile only when a step's cache is
-packed or unpacked."""
+page and run a build (issue 'Operations that tell the truth', item 6: a smaller
+server, by importing less, later, at clean seams): tarfile only when a step's
+cache is packed or unpacked; GitPython only for a repository known by URL (a
+local one's pipeline file is read with the git binary); the GitHub workflow
+front end only for a repository whose workflow file is read."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from pathlib import Path
 # the server with SIGTERM.
 PROBE = """
 import os, signal, socket, sys, threading, time
-WATCHED = ("tarfile",)
-data, bare, port, then = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+WATCHED = ("git", "sauci.workflows.github", "tarfile")
+data, bare, port, then, clone = sys.argv[1:6]
+port = int(port)
 
 def loaded():
     return sorted(m for m in WATCHED if m in sys.modules)
@@ -33,8 +36,21 @@ def page():
                 raise
             time.sleep(0.05)
 
+def build():
+    import glob, subprocess
+    while not os.path.exists(os.path.join(bare, "hooks", "post-receive")):
+        time.sleep(0.05)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@x"]
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "go"], cwd=clone, check=True)
+    subprocess.run([*git, "push", "-q", "origin", "main"], cwd=clone, check=True)
+    deadline = time.monotonic() + 60
+    while not glob.glob(os.path.join(data, "..", "done-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the build's end is recorded
+
 def probe():
     try:
+        build()
         status = page()
         print("STATUS", status.decode(), flush=True)
         print("AFTER_PAGE", loaded(), flush=True)
@@ -64,12 +80,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@x", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
 def _serve_and_probe(tmp_path: Path, then: str) -> dict[str, str]:
-    bare = tmp_path / "repo.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    bare, clone = tmp_path / "repo.git", tmp_path / "clone"
+    _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    _git(tmp_path, "clone", "-q", str(bare), str(clone))
+    (clone / ".sauci.yml").write_text(
+        f"steps:\n  hello:\n    run: touch {tmp_path}/done-$SAUCI_BUILD_ID\n"
+    )
+    _git(clone, "add", ".sauci.yml")
+    _git(clone, "commit", "-q", "-m", "pipeline")
+    _git(clone, "push", "-q", "origin", "main")
     data = tmp_path / "data"
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(data), str(bare), str(_free_port()), then],
+        [sys.executable, "-c", PROBE, str(data), str(bare), str(_free_port()), then, str(clone)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -81,10 +113,13 @@ def _serve_and_probe(tmp_path: Path, then: str) -> dict[str, str]:
         if key in ("STATUS", "AFTER_PAGE", "AFTER_PACK"):
             found[key] = value
     assert "AFTER_PAGE" in found, done.stdout + done.stderr
+    assert list(tmp_path.glob("done-*")), "the pushed build did not run"
     return found
 
 
-def test_a_server_with_the_ui_that_served_a_page_has_not_imported_tarfile(tmp_path):
+def test_a_server_with_the_ui_that_ran_a_build_and_served_a_page_imported_none_of_them(
+    tmp_path,
+):
     found = _serve_and_probe(tmp_path, then="")
     assert found["STATUS"].split()[1] in ("200", "302"), found
     assert "[]" == found["AFTER_PAGE"]
