@@ -7,9 +7,12 @@ front end only for a repository whose workflow file is read."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 # Runs `sauci serve` with the UI in the probe's own process (its main thread);
 # a thread fetches "/" once the UI answers, then prints which of the watched
@@ -105,7 +108,7 @@ def _serve_and_probe(tmp_path: Path, then: str) -> dict[str, str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**__import__("os").environ, "SAUCI_ADMIN_PASSWORD": "seams-test-pw"},
+        env={**os.environ, "SAUCI_ADMIN_PASSWORD": "seams-test-pw"},
     )
     found = {}
     for line in done.stdout.splitlines():
@@ -117,16 +120,20 @@ def _serve_and_probe(tmp_path: Path, then: str) -> dict[str, str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One server for both tests: what it loaded after a build and a page, then
+    after a cache was packed in its process."""
+    return _serve_and_probe(tmp_path_factory.mktemp("seams"), then="pack")
+
+
 def test_a_server_with_the_ui_that_ran_a_build_and_served_a_page_imported_none_of_them(
-    tmp_path,
-):
-    found = _serve_and_probe(tmp_path, then="")
-    assert found["STATUS"].split()[1] in ("200", "302"), found
-    assert "[]" == found["AFTER_PAGE"]
+    probed: dict[str, str],
+) -> None:
+    assert probed["STATUS"].split()[1] in ("200", "302"), probed
+    assert "[]" == probed["AFTER_PAGE"]
 
 
-def test_packing_a_cache_in_that_server_imports_tarfile(tmp_path):
+def test_packing_a_cache_in_that_server_imports_tarfile(probed: dict[str, str]) -> None:
     """The guard above can fail: the same probe sees tarfile once a cache is packed."""
-    found = _serve_and_probe(tmp_path, then="pack")
-    assert "[]" == found["AFTER_PAGE"]
-    assert "['tarfile']" == found["AFTER_PACK"]
+    assert "['tarfile']" == probed["AFTER_PACK"]
