@@ -32,10 +32,13 @@ import os
 import shutil
 import stat
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # tarfile is imported where a cache is packed or unpacked
+    import tarfile
 
 __all__ = ["ArchiveError", "gnu_tar", "pack", "packed_by_sauci", "unpack"]
 
@@ -69,6 +72,8 @@ def _inside(root: Path, relative: str) -> Path | None:
 def pack(target: Path, roots: Mapping[str, Path], paths: Mapping[str, Sequence[str]]) -> int:
     """Write the ``paths`` of each root (``{"ws": workspace, "home": HOME}``)
     into the tar ``target``; returns how many paths existed to pack."""
+    import tarfile  # only a step with a cache needs it (not an idle server)
+
     packed = 0
     with tarfile.open(target, "w", format=tarfile.PAX_FORMAT, pax_headers={_MARK: "1"}) as tar:
         for name, root in roots.items():
@@ -91,6 +96,8 @@ def _clean(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 
 def _member_filter(root: str):  # type: ignore[no-untyped-def]
+    import tarfile
+
     uid, gid = os.geteuid(), os.getegid()
 
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
@@ -113,6 +120,8 @@ def unpack(source: Path, roots: Mapping[str, Path]) -> int:
         fast = _unpack_moving(source, roots)
         if fast is not None:
             return fast
+    import tarfile
+
     written = 0
     try:
         with tarfile.open(source, "r:*") as tar:
@@ -141,6 +150,8 @@ def unpack(source: Path, roots: Mapping[str, Path]) -> int:
 def packed_by_sauci(source: Path) -> bool:
     """Whether :func:`pack` wrote ``source`` (its pax global header says so);
     ArchiveError when it is not a readable archive."""
+    import tarfile
+
     try:
         with tarfile.open(source, "r:*") as tar:
             return tar.pax_headers.get(_MARK) == "1"

@@ -3,8 +3,9 @@ branch shas read from the ref files, and the lock around worktree changes.
 
 This is ``sauci run``'s path (find the repository, read HEAD, add and remove
 a worktree) and the worktree slots' resets: one process each, which GitPython
-would start the same way after 50 ms of importing itself. Reading objects and
-talking to remotes goes through GitPython (:mod:`sauci.source.objects`).
+would start the same way after 50 ms of importing itself. A file at a commit
+is :mod:`sauci.source.gitfile`'s; a remote's objects and refs go through
+GitPython (:mod:`sauci.source.objects`).
 """
 
 from __future__ import annotations

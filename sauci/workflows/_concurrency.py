@@ -59,13 +59,14 @@ class ConcurrencyGate:
         return self._groups[build.id]
 
     def _read_group(self, build: Build) -> tuple[str, bool] | None:
-        from sauci.workflows._for_build import workflow_vars
-        from sauci.workflows.github import Settings, plan_github
-
         rev = build.sha or build.ref or "HEAD"
         found = self._workflow(build.repo, rev)
         if found is None:
             return None
+        # The front end (and its 24 modules) only for a workflow with a group.
+        from sauci.workflows._for_build import workflow_vars
+        from sauci.workflows.github import Settings, plan_github
+
         ref = build.ref if build.ref.startswith("refs/") else f"refs/heads/{build.branch or 'main'}"
         github: dict[str, Any] = {
             "event_name": {"manual": "workflow_dispatch", "cron": "schedule"}.get(
