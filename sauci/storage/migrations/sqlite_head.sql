@@ -113,7 +113,7 @@ CREATE TABLE workers (
 	running TEXT DEFAULT '[]' NOT NULL,
 	started_at DOUBLE DEFAULT '0' NOT NULL,
 	heartbeat_at DOUBLE DEFAULT '0' NOT NULL,
-	state TEXT DEFAULT 'online' NOT NULL,
+	state TEXT DEFAULT 'online' NOT NULL, cpus DOUBLE DEFAULT '0' NOT NULL, memory BIGINT DEFAULT '0' NOT NULL,
 	CONSTRAINT pk_workers PRIMARY KEY (name)
 );
 
@@ -155,4 +155,4 @@ CREATE TRIGGER builds_search_ad AFTER DELETE ON builds BEGIN INSERT INTO builds_
 
 CREATE TRIGGER builds_search_au AFTER UPDATE OF message, author, ref, sha ON builds BEGIN INSERT INTO builds_search (builds_search, rowid, message, author, ref, sha) VALUES ('delete', old.id, old.message, old.author, old.ref, old.sha); INSERT INTO builds_search (rowid, message, author, ref, sha) VALUES (new.id, new.message, new.author, new.ref, new.sha); END;
 
-INSERT INTO alembic_version (version_num) VALUES ('0006');
+INSERT INTO alembic_version (version_num) VALUES ('0007');
