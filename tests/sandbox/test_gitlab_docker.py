@@ -66,4 +66,10 @@ def test_a_gitlab_job_runs_in_its_image_beside_its_service(sandbox: Any, tmp_pat
     assert "hello from job in " in output
     assert "served" in output
     assert "by alias served" in output  # the service's alias resolves in the job
-    assert "after failed" in output
+    # after_script runs after the attempt, as the step executor runs it, in
+    # the job's image beside its service again; it never changes the status.
+    from sauci.core.after_run import run_after
+
+    after = run_after(sandbox, step, tmp_path, log, {**step.env, "PATH": "/bin"}, result, "gitlab")
+    assert after is not None and after.exit_code == 0, bytes(log.data).decode()
+    assert "after failed" in bytes(log.data).decode()
