@@ -257,14 +257,7 @@ class StepExecutor:
             writer: LogWriter = sink
             if (step.matrix or step.own_workspace) and entries is not None:
                 workspace = entries.make(step.name)
-            if step.artifacts_from:
-                from sauci.core.artifact_unpack import unpack_artifacts
-
-                unpack_artifacts(
-                    self.artifacts_dir, build, pipeline, step, workspace,
-                    earlier_uuid=self._reused_uuid(build),
-                )  # fmt: skip
-            if step.download_artifacts:
+            if step.artifacts_from or step.download_artifacts:
                 from sauci.core.artifact_inputs import give_artifacts
 
                 give_artifacts(

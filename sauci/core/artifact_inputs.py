@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from sauci.core.models import Build, Pipeline, Step
 from sauci.core.paths import artifact_dir, safe_name
 from sauci.exceptions import SandboxError
 
-__all__ = ["INBOX", "ancestors", "copy_artifacts_in", "give_artifacts"]
+__all__ = ["INBOX", "ancestors", "copy_artifacts_in", "give_artifacts", "kept_artifacts"]
 
 log = get_logger(__name__)
 
@@ -88,12 +88,10 @@ def _copy_tree(source: Path, target: int) -> int:
     return count
 
 
-def copy_artifacts_in(
-    workspace: Path, build_dir: Path, step: Step, names: list[str], earlier: Path | None = None
-) -> int:
-    """Copy the artifacts of ``names`` (from ``build_dir``, the build's artifact
-    directory, else from ``earlier``, the one of the build a rerun reuses steps
-    of) into the workspace's inbox for ``step``; returns the files copied."""
+def copy_artifacts_in(workspace: Path, step: Step, sources: Mapping[str, Path]) -> int:
+    """Copy the kept artifacts of the steps in ``sources`` (step name ->
+    its directory, see :func:`kept_artifacts`) into the workspace's inbox
+    for ``step``; returns the files copied."""
     count = 0
     root = os.open(workspace, _DIR)
     try:
@@ -106,10 +104,7 @@ def copy_artifacts_in(
         inbox = os.open(INBOX, _DIR, dir_fd=root)
         try:
             with _fresh_dir(inbox, safe_name(step.name)) as mine:
-                for name in names:
-                    source = build_dir / safe_name(name)
-                    if not source.is_dir() and earlier is not None:
-                        source = earlier / safe_name(name)  # a step reused, not run again
+                for name, source in sources.items():
                     if source.is_dir():
                         with _fresh_dir(mine, safe_name(name)) as target:
                             count += _copy_tree(source, target)
@@ -117,8 +112,29 @@ def copy_artifacts_in(
             os.close(inbox)
     finally:
         os.close(root)
-    log.info("artifacts_copied_in", step=step.name, steps=len(names), files=count)
+    log.info("artifacts_copied_in", step=step.name, steps=len(sources), files=count)
     return count
+
+
+def kept_artifacts(
+    artifacts_dir: Path, build: Build, names: Iterable[str], *, earlier_uuid: str = ""
+) -> dict[str, Path]:
+    """Where the artifacts each step of ``names`` kept are: the build's own
+    directory, else (a step a rerun reused, not run again) the directory of
+    the build it reuses, whose uuid is ``earlier_uuid``."""
+    here = artifact_dir(artifacts_dir, build.repo, build.id, uuid=build.uuid)
+    earlier = (
+        None
+        if build.reuse_from is None
+        else artifact_dir(artifacts_dir, build.repo, build.reuse_from, uuid=earlier_uuid)
+    )
+    found = {}
+    for name in names:
+        source = here / safe_name(name)
+        if not source.is_dir() and earlier is not None:
+            source = earlier / safe_name(name)
+        found[name] = source
+    return found
 
 
 def give_artifacts(
@@ -130,17 +146,24 @@ def give_artifacts(
     *,
     earlier_uuid: str = "",
 ) -> None:
-    """:func:`copy_artifacts_in` for the executor: SandboxError when it cannot.
-    ``earlier_uuid``: the uuid of the build a rerun reuses (its directory's name)."""
+    """The artifacts ``step`` asks for, for the executor: those of the steps
+    in ``step.artifacts_from`` copied over its workspace at their paths (as
+    GitLab gives a job its dependencies' artifacts, :func:`unpack_into`), and
+    with ``step.download_artifacts`` every ancestor's in its inbox
+    (:func:`copy_artifacts_in`). SandboxError (the step errors) when it
+    cannot. ``earlier_uuid``: the uuid of the build a rerun reuses (its
+    directory's name)."""
+    from sauci.core.artifact_unpack import unpack_into
+
+    needed = ancestors(pipeline, step)
     try:
-        copy_artifacts_in(
-            workspace,
-            artifact_dir(artifacts_dir, build.repo, build.id, uuid=build.uuid),
-            step,
-            ancestors(pipeline, step),
-            earlier=None
-            if build.reuse_from is None
-            else artifact_dir(artifacts_dir, build.repo, build.reuse_from, uuid=earlier_uuid),
-        )
+        if step.artifacts_from:
+            names = [name for name in step.artifacts_from if name in set(needed)]
+            found = kept_artifacts(artifacts_dir, build, names, earlier_uuid=earlier_uuid)
+            count = unpack_into(workspace, list(found.values()))
+            log.info("artifacts_unpacked", step=step.name, steps=len(names), files=count)
+        if step.download_artifacts:
+            found = kept_artifacts(artifacts_dir, build, needed, earlier_uuid=earlier_uuid)
+            copy_artifacts_in(workspace, step, found)
     except OSError as exc:
         raise SandboxError(f"cannot give the step its artifacts: {exc}") from exc

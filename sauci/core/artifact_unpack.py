@@ -25,12 +25,8 @@ import stat
 from pathlib import Path
 
 from sauci._logging import get_logger
-from sauci.core.artifact_inputs import ancestors
-from sauci.core.models import Build, Pipeline, Step
-from sauci.core.paths import artifact_dir, safe_name
-from sauci.exceptions import SandboxError
 
-__all__ = ["unpack_artifacts", "unpack_into"]
+__all__ = ["unpack_into"]
 
 log = get_logger(__name__)
 
@@ -90,35 +86,3 @@ def unpack_into(workspace: Path, sources: list[Path]) -> int:
     finally:
         os.close(root)
     return count
-
-
-def unpack_artifacts(
-    artifacts_dir: Path,
-    build: Build,
-    pipeline: Pipeline,
-    step: Step,
-    workspace: Path,
-    *,
-    earlier_uuid: str = "",
-) -> None:
-    """:func:`unpack_into` for the executor: SandboxError (the step errors) when it cannot.
-    ``earlier_uuid``: the uuid of the build a rerun reuses (its directory's name)."""
-    needed = set(ancestors(pipeline, step))
-    names = [name for name in step.artifacts_from if name in needed]
-    here = artifact_dir(artifacts_dir, build.repo, build.id, uuid=build.uuid)
-    earlier = (
-        None
-        if build.reuse_from is None
-        else artifact_dir(artifacts_dir, build.repo, build.reuse_from, uuid=earlier_uuid)
-    )
-    sources = []
-    for name in names:
-        source = here / safe_name(name)
-        if not source.is_dir() and earlier is not None:
-            source = earlier / safe_name(name)  # a step reused, not run again
-        sources.append(source)
-    try:
-        count = unpack_into(workspace, sources)
-    except OSError as exc:
-        raise SandboxError(f"cannot give the step its artifacts: {exc}") from exc
-    log.info("artifacts_unpacked", step=step.name, steps=len(names), files=count)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # tarfile is imported where a cache is packed or unpacked
     import tarfile
 
-__all__ = ["ArchiveError", "gnu_tar", "pack", "packed_by_sauci", "unpack"]
+__all__ = ["ArchiveError", "gnu_program", "gnu_tar", "pack", "packed_by_sauci", "unpack"]
 
 
 _MARK = "SAUCI.packed"  # in the pax global header of what pack() writes
@@ -160,9 +160,10 @@ def packed_by_sauci(source: Path) -> bool:
 
 
 @functools.cache
-def gnu_tar() -> str | None:
-    """GNU tar's path, or None where ``tar`` is another (or none)."""
-    found = shutil.which("tar")
+def gnu_program(name: str, marker: str) -> str | None:
+    """``name``'s path when its ``--version`` says ``marker`` (the GNU build
+    whose options SauCI uses), else None (another build, or none)."""
+    found = shutil.which(name)
     if found is None:
         return None
     try:
@@ -171,7 +172,12 @@ def gnu_tar() -> str | None:
         ).stdout
     except OSError:
         return None
-    return found if "GNU tar" in version else None
+    return found if marker in version else None
+
+
+def gnu_tar() -> str | None:
+    """GNU tar's path, or None where ``tar`` is another (or none)."""
+    return gnu_program("tar", "GNU tar")
 
 
 def _unpack_moving(source: Path, roots: Mapping[str, Path]) -> int | None:

@@ -22,7 +22,6 @@ the workspace) returns None and the caller unpacks the archive.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import stat
@@ -32,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sauci._logging import get_logger
-from sauci.core.cache_archive import gnu_tar, packed_by_sauci
+from sauci.core.cache_archive import gnu_program, gnu_tar, packed_by_sauci
 
 __all__ = ["LINK_CAPABILITY", "link_tree", "make_tree", "tree_path"]
 
@@ -47,18 +46,8 @@ def tree_path(archive: Path) -> Path:
     return archive.with_suffix(".tree")
 
 
-@functools.cache
 def _gnu_cp() -> str | None:
-    found = shutil.which("cp")
-    if found is None:
-        return None
-    try:
-        version = subprocess.run(
-            [found, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except OSError:
-        return None
-    return found if "GNU coreutils" in version else None
+    return gnu_program("cp", "GNU coreutils")
 
 
 def make_tree(archive: Path) -> Path | None:

@@ -27,7 +27,7 @@ from sauci.core.pull_requests import (
 )
 from sauci.triggers.spool import PUSH_PRIORITY, is_object_name
 
-__all__ = ["PULL_EVENTS", "PayloadError", "pull_request_build"]
+__all__ = ["PULL_EVENTS", "PayloadError", "field", "pull_request_build"]
 
 PULL_EVENTS = {
     "github": {"pull_request"},
@@ -45,7 +45,8 @@ class PayloadError(ValueError):
     """The payload lacks or garbles what a build needs (answered 400)."""
 
 
-def _get(payload: Any, path: str) -> Any:
+def field(payload: Any, path: str) -> Any:
+    """``payload``'s value at the dotted ``path`` (None where any part is missing)."""
     value = payload
     for key in path.split("."):
         if not isinstance(value, dict):
@@ -55,7 +56,7 @@ def _get(payload: Any, path: str) -> Any:
 
 
 def _text(payload: Any, path: str) -> str:
-    value = _get(payload, path)
+    value = field(payload, path)
     return value if isinstance(value, str) else ""
 
 
@@ -94,7 +95,7 @@ def pull_request_build(provider: str, payload: dict[str, Any]) -> BuildRequest |
     action = _text(payload, "action")
     if action not in _BUILT[provider]:
         return f"pull request action {action[:40]!r} ignored"
-    pr = _get(payload, "pull_request")
+    pr = field(payload, "pull_request")
     if not isinstance(pr, dict):
         raise PayloadError("pull request payload is missing: pull_request")
     number = _number(pr.get("number", payload.get("number")), "pull_request.number")
@@ -123,7 +124,7 @@ def pull_request_build(provider: str, payload: dict[str, Any]) -> BuildRequest |
 
 
 def _gitlab(payload: dict[str, Any]) -> BuildRequest | str:
-    attrs = _get(payload, "object_attributes")
+    attrs = field(payload, "object_attributes")
     if not isinstance(attrs, dict):
         raise PayloadError("merge request payload is missing: object_attributes")
     action = _text(attrs, "action")

@@ -21,7 +21,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
-from sauci.triggers._pull_payloads import PULL_EVENTS, PayloadError, pull_request_build
+from sauci.triggers._pull_payloads import PULL_EVENTS, PayloadError, field, pull_request_build
 from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name
 
 __all__ = ["MAX_WEBHOOK_BODY", "WebhookResult", "handle_webhook"]
@@ -238,19 +238,10 @@ def _payload(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _get(payload: Any, path: str) -> Any:
-    value = payload
-    for key in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _text(payload: Any, *paths: str) -> str:
     """The first of ``paths`` that holds a non-empty string, else ""."""
     for path in paths:
-        value = _get(payload, path)
+        value = field(payload, path)
         if isinstance(value, str) and value:
             return value
     return ""
