@@ -212,9 +212,9 @@ def _cache(
         )
         return ActionResult(_note("ignored: SauCI keeps one cache per job"))
     parts.cache = (paths, key, _lines(inputs.get("restore-keys")))
-    return ActionResult(
-        _note("SauCI's cache: restored before the job started, saved after it passes")
-    )
+    # cache-hit: "true" only when the exact key was restored (not a restore-key).
+    note = _note("SauCI's cache: restored before the job started, saved after it passes")
+    return ActionResult({**note, "outputs_from_env": {"cache-hit": "SAUCI_CACHE_HIT"}})
 
 
 def _upload_artifact(
