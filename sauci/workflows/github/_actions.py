@@ -119,12 +119,23 @@ def _checkout(
     if where and posixpath.normpath(where) != ".":
         return _checkout_into(where, script)
     if not script:
-        depth = inputs.get("fetch-depth")
-        note = "the workspace already holds the commit"
-        if depth is not None and str(depth) != "1":
-            note += f" (fetch-depth {depth}: the workspace's git history is what SauCI has)"
-        return ActionResult(_note(note))
+        return ActionResult(_note("the workspace already holds the commit" + _depth(inputs)))
     return ActionResult({"kind": "run", "run": "\n".join(script)})
+
+
+def _depth(inputs: Mapping[str, Any]) -> str:
+    """What ``fetch-depth`` gives: always the whole history and the tags. The
+    workspace is a worktree of SauCI's clone, whose objects, refs and
+    ``shallow`` file every build of the repository shares, so it is never made
+    shallow (docs/workflows.md#github-actions-what-sauci-does-not-do)."""
+    depth = str(inputs.get("fetch-depth", 1)).strip()
+    if depth == "0":
+        return " (fetch-depth 0: the full history and the tags)"
+    default = " (GitHub's default)" if "fetch-depth" not in inputs else ""
+    return (
+        f" (fetch-depth {depth}{default}: the workspace keeps the full history and the tags; "
+        "SauCI's clone is shared by every build, so it is not made shallow)"
+    )
 
 
 def _checkout_into(where: str, script: list[str]) -> ActionResult:
