@@ -183,13 +183,20 @@ def _setup_python(
         parts.notes.append(
             f"setup-python cache: {inputs['cache']}: pip and uv downloads are cached by SauCI for every step"
         )
-    if "${{" not in version and find_python(version, path) is None and parts.skip is None:
-        if parts.missing_python == "fail" or _truthy_input(inputs.get("allow-prereleases", False)):
-            why = "allow-prereleases" if parts.missing_python == "skip" else "missing = fail"
-            parts.notes.append(f"python {version} is not on this machine; the job fails ({why})")
-        else:
-            parts.skip = f"skipped: python {version} is not installed on this machine"
+    _need_python(version, parts, path, _truthy_input(inputs.get("allow-prereleases", False)))
     return ActionResult({"kind": "python", "version": version})
+
+
+def _need_python(version: str, parts: JobParts, path: str | None, prerelease: bool) -> None:
+    """A Python the machine lacks skips the matrix entry with the reason, or
+    (the operator's ``missing = "fail"``, or a pre-release asked for) fails it."""
+    if "${{" in version or parts.skip is not None or find_python(version, path) is not None:
+        return
+    if parts.missing_python == "fail" or prerelease:
+        why = "allow-prereleases" if parts.missing_python == "skip" else "missing = fail"
+        parts.notes.append(f"python {version} is not on this machine; the job fails ({why})")
+    else:
+        parts.skip = f"skipped: python {version} is not installed on this machine"
 
 
 def _setup_uv(
@@ -198,15 +205,28 @@ def _setup_uv(
     if shutil.which("uv", path=path) is None and parts.skip is None:
         parts.skip = "skipped: astral-sh/setup-uv: uv is not installed on this machine"
     script = ['echo "uv: $(command -v uv)"; uv --version']
+    env = {}
     version = str(inputs.get("python-version") or "").strip()
     if version:
-        script.append(f'echo "UV_PYTHON={version}" >> "$GITHUB_ENV"')
+        _need_python(version, parts, path, prerelease=False)  # as setup-python does
+        env["SAUCI_UV_PYTHON"] = version  # a variable, never script
+        script += [
+            'if ! uv python find "$SAUCI_UV_PYTHON" >/dev/null; then',
+            "  echo \"sauci: no interpreter for python-version '$SAUCI_UV_PYTHON'\"; exit 1",
+            "fi",
+            'echo "UV_PYTHON=$SAUCI_UV_PYTHON" >> "$GITHUB_ENV"',
+        ]
     if _truthy_input(inputs.get("activate-environment", False)):
         script.append(
             'uv venv .venv && echo "$PWD/.venv/bin" >> "$GITHUB_PATH" && echo "VIRTUAL_ENV=$PWD/.venv" >> "$GITHUB_ENV"'
         )
     return ActionResult(
-        {"kind": "run", "run": "\n".join(script), "shell_template": ["bash", "-e", "{0}"]}
+        {
+            "kind": "run",
+            "run": "\n".join(script),
+            "shell_template": ["bash", "-e", "{0}"],
+            "input_env": env,
+        }
     )
 
 
