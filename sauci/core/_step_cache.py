@@ -27,6 +27,7 @@ from sauci.core.models import Build, Step
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
+    "CACHE_HIT_VARIABLE",
     "CacheState",
     "cache_env",
     "restore_cache",
@@ -39,6 +40,8 @@ log = get_logger(__name__)
 # Set by SauCI alone (a pipeline's own value is dropped): the host directory
 # that sandboxes bind read-write for pip's and uv's download caches.
 CACHE_DIR_VARIABLE = "SAUCI_CACHE_DIR"
+# "true" in the step's environment when its cache key was restored exactly.
+CACHE_HIT_VARIABLE = "SAUCI_CACHE_HIT"
 _TOOLS = {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv"}
 
 
@@ -147,7 +150,24 @@ def restore_cache(
     ``home``, the build's own HOME when its sandbox gives it one). ``link``:
     the step's sandbox cannot write into files it does not own (see
     :mod:`sauci.core.cache_tree`), so an exact hit of a ``skip_on_hit`` key
-    is restored as hard links to the entry's unpacked copy."""
+    is restored as hard links to the entry's unpacked copy. The step's
+    environment says whether the exact key was restored (``CACHE_HIT_VARIABLE``,
+    what actions/cache calls ``cache-hit``)."""
+    state = _restore(store, build, step, workspace, env, write, home, link)
+    env[CACHE_HIT_VARIABLE] = "true" if state.hit else "false"
+    return state
+
+
+def _restore(
+    store: CacheStore,
+    build: Build,
+    step: Step,
+    workspace: Path,
+    env: MutableMapping[str, str],
+    write: Callable[[str], None],
+    home: Path | None,
+    link: bool,
+) -> CacheState:
     cache = step.cache
     assert cache is not None
     try:

@@ -119,12 +119,23 @@ def _checkout(
     if where and posixpath.normpath(where) != ".":
         return _checkout_into(where, script)
     if not script:
-        depth = inputs.get("fetch-depth")
-        note = "the workspace already holds the commit"
-        if depth is not None and str(depth) != "1":
-            note += f" (fetch-depth {depth}: the workspace's git history is what SauCI has)"
-        return ActionResult(_note(note))
+        return ActionResult(_note("the workspace already holds the commit" + _depth(inputs)))
     return ActionResult({"kind": "run", "run": "\n".join(script)})
+
+
+def _depth(inputs: Mapping[str, Any]) -> str:
+    """What ``fetch-depth`` gives: always the whole history and the tags. The
+    workspace is a worktree of SauCI's clone, whose objects, refs and
+    ``shallow`` file every build of the repository shares, so it is never made
+    shallow (docs/workflows.md#github-actions-what-sauci-does-not-do)."""
+    depth = str(inputs.get("fetch-depth", 1)).strip()
+    if depth == "0":
+        return " (fetch-depth 0: the full history and the tags)"
+    default = " (GitHub's default)" if "fetch-depth" not in inputs else ""
+    return (
+        f" (fetch-depth {depth}{default}: the workspace keeps the full history and the tags; "
+        "SauCI's clone is shared by every build, so it is not made shallow)"
+    )
 
 
 def _checkout_into(where: str, script: list[str]) -> ActionResult:
@@ -172,13 +183,20 @@ def _setup_python(
         parts.notes.append(
             f"setup-python cache: {inputs['cache']}: pip and uv downloads are cached by SauCI for every step"
         )
-    if "${{" not in version and find_python(version, path) is None and parts.skip is None:
-        if parts.missing_python == "fail" or _truthy_input(inputs.get("allow-prereleases", False)):
-            why = "allow-prereleases" if parts.missing_python == "skip" else "missing = fail"
-            parts.notes.append(f"python {version} is not on this machine; the job fails ({why})")
-        else:
-            parts.skip = f"skipped: python {version} is not installed on this machine"
+    _need_python(version, parts, path, _truthy_input(inputs.get("allow-prereleases", False)))
     return ActionResult({"kind": "python", "version": version})
+
+
+def _need_python(version: str, parts: JobParts, path: str | None, prerelease: bool) -> None:
+    """A Python the machine lacks skips the matrix entry with the reason, or
+    (the operator's ``missing = "fail"``, or a pre-release asked for) fails it."""
+    if "${{" in version or parts.skip is not None or find_python(version, path) is not None:
+        return
+    if parts.missing_python == "fail" or prerelease:
+        why = "allow-prereleases" if parts.missing_python == "skip" else "missing = fail"
+        parts.notes.append(f"python {version} is not on this machine; the job fails ({why})")
+    else:
+        parts.skip = f"skipped: python {version} is not installed on this machine"
 
 
 def _setup_uv(
@@ -187,15 +205,28 @@ def _setup_uv(
     if shutil.which("uv", path=path) is None and parts.skip is None:
         parts.skip = "skipped: astral-sh/setup-uv: uv is not installed on this machine"
     script = ['echo "uv: $(command -v uv)"; uv --version']
+    env = {}
     version = str(inputs.get("python-version") or "").strip()
     if version:
-        script.append(f'echo "UV_PYTHON={version}" >> "$GITHUB_ENV"')
+        _need_python(version, parts, path, prerelease=False)  # as setup-python does
+        env["SAUCI_UV_PYTHON"] = version  # a variable, never script
+        script += [
+            'if ! uv python find "$SAUCI_UV_PYTHON" >/dev/null; then',
+            "  echo \"sauci: no interpreter for python-version '$SAUCI_UV_PYTHON'\"; exit 1",
+            "fi",
+            'echo "UV_PYTHON=$SAUCI_UV_PYTHON" >> "$GITHUB_ENV"',
+        ]
     if _truthy_input(inputs.get("activate-environment", False)):
         script.append(
             'uv venv .venv && echo "$PWD/.venv/bin" >> "$GITHUB_PATH" && echo "VIRTUAL_ENV=$PWD/.venv" >> "$GITHUB_ENV"'
         )
     return ActionResult(
-        {"kind": "run", "run": "\n".join(script), "shell_template": ["bash", "-e", "{0}"]}
+        {
+            "kind": "run",
+            "run": "\n".join(script),
+            "shell_template": ["bash", "-e", "{0}"],
+            "input_env": env,
+        }
     )
 
 
@@ -212,9 +243,9 @@ def _cache(
         )
         return ActionResult(_note("ignored: SauCI keeps one cache per job"))
     parts.cache = (paths, key, _lines(inputs.get("restore-keys")))
-    return ActionResult(
-        _note("SauCI's cache: restored before the job started, saved after it passes")
-    )
+    # cache-hit: "true" only when the exact key was restored (not a restore-key).
+    note = _note("SauCI's cache: restored before the job started, saved after it passes")
+    return ActionResult({**note, "outputs_from_env": {"cache-hit": "SAUCI_CACHE_HIT"}})
 
 
 def _upload_artifact(

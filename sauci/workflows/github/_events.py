@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sauci.core.models import Schedule, When
+from sauci.core.pull_requests import PR_ACTIONS
 from sauci.workflows.github._reading import Problems, where
 
 __all__ = ["dispatch_inputs", "path_filters", "pull_types_skip", "ref_filters", "triggers"]
@@ -78,6 +79,7 @@ def triggers(
             events.append("cron")
         elif event == "pull_request":
             events.append("pull_request")
+            notes += _unbuilt_types(config)
         elif event in ("pull_request_target", "merge_group"):
             notes.append(
                 f"on.{event}: SauCI builds pushes and pull requests (on.pull_request); "
@@ -90,6 +92,21 @@ def triggers(
         tuple(schedules),
         notes,
     )
+
+
+def _unbuilt_types(config: Any) -> list[str]:
+    """A note naming the ``types`` no request ever starts on SauCI: its webhook
+    builds a pull request only when it is opened, synchronized or reopened
+    (:mod:`sauci.triggers`), since the other actions bring no new commit."""
+    raw = config.get("types") if isinstance(config, Mapping) else None
+    listed = [str(t) for t in (raw if isinstance(raw, list) else [raw] if raw else [])]
+    unbuilt = [t for t in listed if t in _PULL_TYPES and t not in PR_ACTIONS]
+    if not unbuilt:
+        return []
+    return [
+        f"on.pull_request.types: {', '.join(unbuilt)}: never start this workflow on SauCI, "
+        f"whose webhook builds a pull request only for the actions {', '.join(PR_ACTIONS)}"
+    ]
 
 
 def ref_filters(
