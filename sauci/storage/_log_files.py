@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sauci.exceptions import StoreError
 from sauci.storage._fields import nothing_to_read
 from sauci.storage._sql import SQL_APPEND_LOG
+from sauci.storage._sql_contract import upsert_sql
 
 if TYPE_CHECKING:
     from sauci.storage._sql_contract import Transaction
@@ -36,12 +37,7 @@ _SQL_HAS_CHUNKS = "SELECT 1 FROM log_chunks WHERE build_id = :build_id AND step 
 _SQL_OF_BUILD = "SELECT step, path, start, size FROM log_files WHERE build_id = :build_id"
 _SQL_FORGET = "DELETE FROM log_files WHERE build_id = :build_id AND step = :step"
 _ABSORB_CHUNK = 1024 * 1024
-_SQL_UPSERT = (
-    "INSERT INTO log_files (build_id, step, path, start, size)"
-    " VALUES (:build_id, :step, :path, :start, :size)"
-    " ON CONFLICT (build_id, step) DO UPDATE SET path = excluded.path,"
-    " start = excluded.start, size = excluded.size"
-)
+_SQL_UPSERT = upsert_sql("log_files", ("build_id", "step", "path", "start", "size"), keys=2)
 
 
 class LogFilesSQL:

@@ -34,6 +34,7 @@ from sauci.storage._sql_contract import (
     Transaction,
     fetchone,
     to_json,
+    upsert_sql,
 )
 from sauci.storage._sql_tests import TestsSQL
 from sauci.storage._sql_workers import WorkersSQL
@@ -82,13 +83,7 @@ def _step(row: Row) -> StepRun:
     )
 
 
-_SQL_UPSERT_STEP = (
-    f"INSERT INTO steps ({_STEP_COLS})"
-    " VALUES (:build_id, :name, :position, :status, :reason, :ended_by, :exit_code, :signal,"
-    " :attempt, :allow_failure, :needs, :started_at, :finished_at, :log_bytes, :log_path)"
-    " ON CONFLICT (build_id, name) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STEP_FIELDS[2:])
-)
+_SQL_UPSERT_STEP = upsert_sql("steps", _STEP_FIELDS, keys=2)
 _SQL_LIST_STEPS = f"SELECT {_STEP_COLS} FROM steps WHERE build_id = :build_id"
 
 # Chunk seq+1 starts where chunk seq ends. One statement finds the last
@@ -136,12 +131,7 @@ _SQL_ADD_ARTIFACT = (
 _SQL_LIST_ARTIFACTS = (
     "SELECT step, path, size, sha256 FROM artifacts WHERE build_id = :build_id ORDER BY id"
 )
-_SQL_UPSERT_REPO = (
-    "INSERT INTO repos (id, location, hook, poll_interval, added_at)"
-    " VALUES (:id, :location, :hook, :poll_interval, :added_at)"
-    " ON CONFLICT (id) DO UPDATE SET location = excluded.location, hook = excluded.hook,"
-    " poll_interval = excluded.poll_interval, added_at = excluded.added_at"
-)
+_SQL_UPSERT_REPO = upsert_sql("repos", ("id", "location", "hook", "poll_interval", "added_at"))
 _SQL_RECORD_DELIVERY = (
     "INSERT INTO deliveries (id, at) VALUES (:id, :at) ON CONFLICT (id) DO NOTHING"
 )

@@ -13,7 +13,16 @@ from typing import Any, Protocol
 
 from sauci.exceptions import StoreError
 
-__all__ = ["ConflictError", "Executor", "Row", "Transaction", "fetchone", "like_pattern", "to_json"]
+__all__ = [
+    "ConflictError",
+    "Executor",
+    "Row",
+    "Transaction",
+    "fetchone",
+    "like_pattern",
+    "to_json",
+    "upsert_sql",
+]
 
 # A row of a query, by column name (or the alias the query gives it).
 Row = Mapping[str, Any]
@@ -58,6 +67,19 @@ class Executor(Protocol):
     def transaction(self, what: str, *, write: bool) -> AbstractContextManager[Transaction]: ...
 
     def close(self) -> None: ...
+
+
+def upsert_sql(table: str, columns: Sequence[str], keys: int = 1) -> str:
+    """``INSERT`` of ``columns`` (bound by name) into ``table`` that updates
+    the row whose first ``keys`` columns (its unique key) are the same."""
+    names = ", ".join(columns)
+    values = ", ".join(f":{c}" for c in columns)
+    update = ", ".join(f"{c} = excluded.{c}" for c in columns[keys:])
+    key = ", ".join(columns[:keys])
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({values})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {update}"
+    )
 
 
 def like_pattern(text: str) -> str:

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from sauci.storage._fields import WORKER_FIELDS, worker_from_dict, worker_to_dict
+from sauci.storage._sql_contract import upsert_sql
 
 if TYPE_CHECKING:
     from sauci.core.records import Worker
@@ -23,13 +24,7 @@ __all__ = ["WORKER_FIELDS", "WorkersSQL", "worker_from_dict", "worker_to_dict"]
 
 _COLS = ", ".join(WORKER_FIELDS)
 
-_SQL_UPSERT_WORKER = (
-    f"INSERT INTO workers ({_COLS})"
-    " VALUES (:name, :host, :labels, :slots, :running, :started_at, :heartbeat_at, :state,"
-    " :cpus, :memory)"
-    " ON CONFLICT (name) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in WORKER_FIELDS[1:])
-)
+_SQL_UPSERT_WORKER = upsert_sql("workers", WORKER_FIELDS)
 _SQL_LIST_WORKERS = f"SELECT {_COLS} FROM workers"
 
 
