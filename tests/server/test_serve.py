@@ -22,7 +22,10 @@ GIT = ["git", "-c", "user.name=Pusher", "-c", "user.email=p@example.com"]
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run([*GIT, *args], cwd=cwd, capture_output=True, text=True)
+    # git's own words in the failure (a push once failed in CI without them)
+    assert done.returncode == 0, f"git {' '.join(args)}: exit {done.returncode}: {done.stderr}"
+    return done.stdout
 
 
 def make_origin(tmp: Path, pipeline: str) -> tuple[Path, Path]:
