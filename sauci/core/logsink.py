@@ -60,7 +60,7 @@ def _direct(store: Any) -> Any:
     return getattr(store, "direct", store)
 
 
-@attrs.define(kw_only=True, slots=False, eq=False, repr=False)
+@attrs.define(slots=False, eq=False, repr=False)
 class LogSink(StoreDelivery):
     """Writes one step's log: masked, capped, to disk as it comes and to the store in chunks.
 
@@ -90,25 +90,28 @@ class LogSink(StoreDelivery):
     the caller can end the step.
     """
 
-    path: Path = attrs.field(converter=Path, kw_only=False)
+    # ``path`` is the one positional argument; the rest are keywords. (Written
+    # field by field: before attrs 25.4 a class-wide kw_only=True overrides a
+    # field's kw_only=False, and attrs>=23.1 is allowed.)
+    path: Path = attrs.field(converter=Path)
     # A RetryingStore would block the output's reader: use the store itself,
     # and retry on this sink's own schedule.
-    store: Any = attrs.field(default=None, converter=_direct)
-    build_id: int | None = None
-    step: str | None = None
-    limit: int = DEFAULT_LOG_LIMIT
-    secrets: Sequence[str | bytes] = ()
-    chunk_size: int = 64 * 1024
-    flush_interval: float = 0.1
+    store: Any = attrs.field(default=None, converter=_direct, kw_only=True)
+    build_id: int | None = attrs.field(default=None, kw_only=True)
+    step: str | None = attrs.field(default=None, kw_only=True)
+    limit: int = attrs.field(default=DEFAULT_LOG_LIMIT, kw_only=True)
+    secrets: Sequence[str | bytes] = attrs.field(default=(), kw_only=True)
+    chunk_size: int = attrs.field(default=64 * 1024, kw_only=True)
+    flush_interval: float = attrs.field(default=0.1, kw_only=True)
     # The timestamps sidecar is made at the first write: a silent step
     # (a file creation costs ~0.25 ms here) has none, which readers take
     # as "no timestamps".
-    _timestamps: bool = True
-    on_data: Callable[[bytes], None] | None = None
-    budget: LogBudget | None = None
-    on_exceeded: Callable[[], None] | None = None
-    _clock: Callable[[], float] = time.time
-    deadline: float = 0.0
+    _timestamps: bool = attrs.field(default=True, kw_only=True)
+    on_data: Callable[[bytes], None] | None = attrs.field(default=None, kw_only=True)
+    budget: LogBudget | None = attrs.field(default=None, kw_only=True)
+    on_exceeded: Callable[[], None] | None = attrs.field(default=None, kw_only=True)
+    _clock: Callable[[], float] = attrs.field(default=time.time, kw_only=True)
+    deadline: float = attrs.field(default=0.0, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         self.store_error: BaseException | None = None
