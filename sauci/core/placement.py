@@ -30,61 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import attrs
+from sauci.core.backfill import place_reserving
+from sauci.core.placement_types import (
+    Placement,
+    WaitingBuild,
+    WorkerRoom,
+    never_fits,
+    why_waits,
+)
+from sauci.core.reservation import RunningBuild
 
-from sauci.core.resources import Resources
-
-__all__ = ["Placement", "WaitingBuild", "WorkerRoom", "place"]
-
-
-@attrs.frozen(kw_only=True)
-class WaitingBuild:
-    """A queued build and what it declares it costs."""
-
-    id: int
-    repo: str
-    cost: Resources
-    queued_at: float
-    priority: int = 0
-    needs: frozenset[str] = frozenset()  # runs_on: labels its worker must have
-
-
-@attrs.frozen(kw_only=True)
-class WorkerRoom:
-    """A worker's capacity and what its running builds have reserved of it."""
-
-    name: str
-    capacity: Resources
-    used_cpus: float = 0.0
-    used_memory: int = 0
-    max_builds: int | None = None  # `--max-builds`, kept as a cap on the count
-    running: int = 0
-    labels: frozenset[str] = frozenset()
-
-    def free(self) -> tuple[float, int]:
-        return self.capacity.cpus - self.used_cpus, self.capacity.memory - self.used_memory
-
-    def takes(self, cost: Resources) -> bool:
-        cpus, memory = self.free()
-        if self.max_builds is not None and self.running >= self.max_builds:
-            return False
-        return cost.cpus <= cpus + 1e-9 and cost.memory <= memory
-
-    def with_build(self, cost: Resources) -> WorkerRoom:
-        return attrs.evolve(
-            self,
-            used_cpus=self.used_cpus + cost.cpus,
-            used_memory=self.used_memory + cost.memory,
-            running=self.running + 1,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class Placement:
-    """What to start where, and why each build left waiting waits."""
-
-    starts: tuple[tuple[int, str], ...]  # (build id, worker name), in start order
-    waiting: Mapping[int, str]  # build id -> reason, for the page and `sauci queue`
+__all__ = ["Placement", "RunningBuild", "WaitingBuild", "WorkerRoom", "place"]
 
 
 def place(
@@ -97,13 +53,41 @@ def place(
     hold_after: float = 1.0,
     starve_after: float = 30.0,
     yield_after: float | None = None,
+    durations: Mapping[str, float] | None = None,
+    running: Sequence[RunningBuild] = (),
+    wait_bound: float | None = None,
+    arrivals: Mapping[str, float] | None = None,
+    reserved: Mapping[int, tuple[str, float]] | None = None,
 ) -> Placement:
     """Decide which of ``queue`` start on which of ``workers`` now.
 
     ``served``: CPU-seconds of declared cost each repository has started
     (the caller charges ``cost.cpus`` x the build's duration, or an estimate).
     ``hold_after`` and ``starve_after``: the bounds of backfilling, above.
+    ``durations``: the expected seconds of each repository's builds
+    (:mod:`sauci.core.durations`) and ``running``, what holds each worker's
+    room since when: with them, backfilling reserves (:mod:`sauci.core.reservation`),
+    keeping gaps for lighter builds within ``wait_bound`` (default
+    ``yield_after``, else ``hold_after``). Without them, or when the head's
+    reservation cannot be known, the rule above.
     """
+    if durations:
+        bound = wait_bound if wait_bound is not None else (yield_after or hold_after)
+        planned = place_reserving(
+            queue,
+            workers,
+            served=served,
+            now=now,
+            weights=weights or {},
+            starve_after=starve_after,
+            durations=durations,
+            running=running,
+            wait_bound=bound,
+            arrivals=arrivals,
+            reserved=reserved,
+        )
+        if planned is not None:
+            return planned
     weights = weights or {}
     rooms = {w.name: w for w in workers}
     charge = dict(served)
@@ -120,7 +104,7 @@ def place(
         progressed = False
         for index, build in enumerate(pending):
             able = [r for r in rooms.values() if build.needs <= r.labels]
-            never = _never_fits(build.cost, able, build.needs)
+            never = never_fits(build.cost, able, build.needs)
             if never:
                 waiting[build.id] = never
                 continue
@@ -135,7 +119,7 @@ def place(
                 pending.sort(key=key)  # its repository's share grew
                 progressed = True
                 break
-            waiting[build.id] = _why(build.cost, able)
+            waiting[build.id] = why_waits(build.cost, able)
             mine = [name for name, owner in held.items() if owner == build.id]
             waited = now - build.queued_at
             others_blocked = any(
@@ -170,24 +154,3 @@ def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> Wai
         if any(b.cost.fits(r.capacity) for r in able) and not any(r.takes(b.cost) for r in able):
             blocked.append(b)
     return min(blocked, key=lambda b: (b.queued_at, b.id), default=None)
-
-
-def _never_fits(cost: Resources, rooms: list[WorkerRoom], needs: frozenset[str]) -> str | None:
-    if any(cost.fits(r.capacity) for r in rooms):
-        return None
-    if not rooms:
-        labels = f" with labels: {', '.join(sorted(needs))}" if needs else ""
-        return f"no worker{labels} is running"
-    return f"no worker can ever hold {cost.describe()} (the largest has {_largest(rooms)})"
-
-
-def _largest(rooms: list[WorkerRoom]) -> str:
-    return max((r.capacity for r in rooms), key=lambda c: (c.cpus, c.memory)).describe()
-
-
-def _why(cost: Resources, rooms: list[WorkerRoom]) -> str:
-    if all(r.max_builds is not None and r.running >= r.max_builds for r in rooms):
-        return "every worker runs its --max-builds"
-    if not any(cost.cpus <= r.free()[0] + 1e-9 for r in rooms):
-        return f"no worker with {cost.cpus:g} CPUs free"
-    return f"no worker with {Resources(memory=cost.memory).describe().split(', ')[1]} free"

@@ -1,0 +1,108 @@
+"""What a repository's builds are expected to take, and how often they come:
+learnt from the builds it has finished, for placement by reservation
+(:mod:`sauci.core.reservation`).
+
+A build takes about as long as its repository's last passed builds took
+(Jenkins estimates a job's duration from its last successful builds; GitLab
+and Buildkite show the same): the median of the last ``last`` (default 5),
+which one slow or fast outlier does not move. A repository with no passed
+build has no expected duration: placement then does without reservations,
+as it did before durations were known. How often a repository's builds
+come is its count of builds queued over a recent window, per second.
+
+:class:`DurationHistory` reads them through the store's ``list_builds`` and
+keeps them for ``refresh`` seconds, so a round of placement costs no query.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+import attrs
+
+from sauci.core.models import Build, Status
+from sauci.typing import BuildQuery, Store
+
+__all__ = ["DurationHistory", "Forecast", "arrival_rates", "expected_durations"]
+
+
+@attrs.frozen
+class Forecast:
+    """Expected seconds per build and builds per second, by repository."""
+
+    durations: Mapping[str, float] = attrs.field(factory=dict)
+    arrivals: Mapping[str, float] = attrs.field(factory=dict)
+
+
+def expected_durations(builds: Iterable[Build], *, last: int = 5) -> dict[str, float]:
+    """Each repository's median duration over its ``last`` newest passed builds
+    (of ``builds``); a repository with none has no entry."""
+    seen: dict[str, list[tuple[float, float]]] = {}
+    for build in builds:
+        seconds = build.duration
+        if build.status is Status.PASSED and seconds is not None and seconds >= 0:
+            seen.setdefault(build.repo, []).append((build.finished_at or 0.0, seconds))
+    return {
+        repo: statistics.median(s for _, s in sorted(found, reverse=True)[:last])
+        for repo, found in seen.items()
+    }
+
+
+def arrival_rates(builds: Iterable[Build], *, since: float, until: float) -> dict[str, float]:
+    """How often each repository's builds were queued in [``since``, ``until``]:
+    builds per second between its first and last there."""
+    span = until - since
+    if span <= 0:
+        return {}
+    times: dict[str, list[float]] = {}
+    for build in builds:
+        if since <= build.queued_at <= until:
+            times.setdefault(build.repo, []).append(build.queued_at)
+    # Builds queued at once (a push of many) are one arrival, not a rate.
+    return {
+        repo: (len(found) - 1) / (max(found) - min(found))
+        for repo, found in times.items()
+        if len(found) > 1 and max(found) > min(found)
+    }
+
+
+class DurationHistory:
+    """A store's forecast for some repositories, read at most every ``refresh`` s."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        refresh: float = 30.0,
+        window: float = 600.0,
+        last: int = 5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.refresh = refresh
+        self.window = window
+        self.last = last
+        self.clock = clock
+        self._read: dict[str, tuple[float, float | None, float]] = {}  # repo -> when, secs, rate
+
+    def forecast(self, repos: Iterable[str]) -> Forecast:
+        """The expected durations and arrival rates of ``repos``' builds."""
+        now = self.clock()
+        for repo in set(repos):
+            found = self._read.get(repo)
+            if found is None or now - found[0] >= self.refresh:
+                self._read[repo] = (now, *self._learn(repo, now))
+        durations = {r: s for r, (_, s, _) in self._read.items() if s is not None}
+        arrivals = {r: rate for r, (_, _, rate) in self._read.items() if rate}
+        return Forecast(durations=durations, arrivals=arrivals)
+
+    def _learn(self, repo: str, now: float) -> tuple[float | None, float]:
+        passed = self.store.list_builds(
+            BuildQuery(repo=repo, status=Status.PASSED, limit=self.last)
+        )
+        seconds = expected_durations(passed, last=self.last).get(repo)
+        recent = self.store.list_builds(BuildQuery(repo=repo, limit=200))
+        rate = arrival_rates(recent, since=now - self.window, until=now).get(repo, 0.0)
+        return seconds, rate
