@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sauci._logging import get_logger
+from sauci.core.durations import DurationHistory, Forecast
 from sauci.core.models import Build, Status
-from sauci.core.placement import WaitingBuild, WorkerRoom, place
+from sauci.core.placement import RunningBuild, WaitingBuild, WorkerRoom, place
 from sauci.core.resources import DEFAULT_RESOURCES, Resources
 from sauci.exceptions import SauCIError
 from sauci.typing import Source, Store
@@ -113,6 +114,7 @@ class CapacityClaims:
         hold_after: float = 1.0,
         starve_after: float = 30.0,
         clock: Callable[[], float] = time.time,
+        history: DurationHistory | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -126,6 +128,8 @@ class CapacityClaims:
         self._running: dict[int, tuple[str, Resources, float]] = {}  # id -> repo, cost, start
         self._served: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.history = history  # expected durations: placement reserves (sauci.core.backfill)
+        self._reserved: dict[int, tuple[str, float]] = {}
 
     def room(self) -> WorkerRoom:
         """This runner's capacity and what its running builds reserve of it."""
@@ -161,6 +165,12 @@ class CapacityClaims:
             )
         with self._lock:
             served = dict(self._served)
+            running = [
+                RunningBuild(id=i, repo=repo, worker=self.name, cost=cost, started_at=start)
+                for i, (repo, cost, start) in self._running.items()
+            ]
+        repos = {b.repo for b in queued} | {r.repo for r in running}
+        forecast = self.history.forecast(repos) if self.history else Forecast()
         plan = place(
             waiting,
             [self.room()],
@@ -168,7 +178,12 @@ class CapacityClaims:
             now=self.clock(),
             hold_after=self.hold_after,
             starve_after=self.starve_after,
+            durations=forecast.durations,
+            arrivals=forecast.arrivals,
+            running=running,
+            reserved=self._reserved,
         )
+        self._reserved = dict(plan.reserved)
         by_id = {b.id: b for b in queued}
         claimed = []
         for build_id, _ in plan.starts:
@@ -215,6 +230,7 @@ def capacity_claims(
         capacity=capacity,
         max_builds=options.max_builds,
         cost_of=cost_from_source(sources, slot_share(capacity, options.max_builds)),
+        history=DurationHistory(store),
     )
 
 
