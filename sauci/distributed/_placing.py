@@ -24,8 +24,9 @@ from typing import Any, cast
 import attrs
 
 from sauci._logging import get_logger
+from sauci.core.durations import DurationHistory, Forecast
 from sauci.core.models import Build, Status, Worker
-from sauci.core.placement import WaitingBuild, WorkerRoom, place
+from sauci.core.placement import RunningBuild, WaitingBuild, WorkerRoom, place
 from sauci.core.resources import DEFAULT_RESOURCES, Resources
 from sauci.distributed._queues import own_queue, queue_name
 from sauci.exceptions import SauCIError
@@ -62,7 +63,10 @@ class CostPlacer:
         resend_after: float,
         hold_after: float = 1.0,
         starve_after: float = 30.0,
+        history: DurationHistory | None = None,  # expected durations: place by reservation
     ) -> None:
+        self.history = history
+        self._reserved: dict[int, tuple[str, float]] = {}
         self.cost_of = cost_of  # sauci.core.capacity.declared_costs: one read per commit
         self.resend_after = resend_after
         self.hold_after = hold_after
@@ -138,6 +142,10 @@ class CostPlacer:
         served = dict(self._served)
         for repo, cpus, started in self._running.values():
             served[repo] = served.get(repo, 0.0) + cpus * max(now - started, 0.0)
+        holding = [(b, b.claimed_by or "", b.started_at or now) for b in running]
+        holding += [(b, self._assigned[b.id][0], now) for b, _ in queued if b.id in self._assigned]
+        repos = {b.repo for b, _, _ in holding} | {b.repo for b in waiting}
+        forecast = self.history.forecast(repos) if self.history else Forecast()
         plan = place(
             waiting,
             rooms,
@@ -145,7 +153,15 @@ class CostPlacer:
             now=now,
             hold_after=self.hold_after,
             starve_after=self.starve_after,
+            durations=forecast.durations,
+            arrivals=forecast.arrivals,
+            running=[
+                RunningBuild(id=b.id, repo=b.repo, worker=w, cost=cost[b.id], started_at=t)
+                for b, w, t in holding
+            ],
+            reserved=self._reserved,
         )
+        self._reserved = dict(plan.reserved)
         by_id = {b.id: (b, runs_on) for b, runs_on in queued}
         workers = {w.name: w for w in live}
         sends = []
