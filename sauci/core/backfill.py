@@ -27,6 +27,10 @@ from sauci.core.resources import Resources
 
 __all__ = ["place_reserving"]
 
+# A reservation this close is due: its head starts now if its worker has
+# room, rather than a round later (a round is often later than asked).
+DUE = 0.02
+
 
 def place_reserving(
     queue: Sequence[WaitingBuild],
@@ -133,7 +137,7 @@ def place_reserving(
                 continue
             if build is head:
                 assert plan is not None
-                due = plan[1] <= now + 1e-6 and rooms[plan[0]].takes(build.cost)
+                due = plan[1] <= now + DUE and rooms[plan[0]].takes(build.cost)
                 fits = [rooms[plan[0]]] if due else []
             else:
                 fits = [r for r in able(build) if allowed(build, r)]
@@ -185,7 +189,7 @@ def _due(
     """Whether the last round's reservation is due and its worker has room: then
     the head starts without the reservation being made again."""
     worker, at = kept
-    return at <= now + EPS and worker in rooms and rooms[worker].takes(head.cost)
+    return at <= now + DUE and worker in rooms and rooms[worker].takes(head.cost)
 
 
 def reserve(
