@@ -144,9 +144,10 @@ def run_load(jobs: list[Job], policy: Policy, *, slots: bool = False) -> Run:
 
     def finish(job: Job) -> None:
         time.sleep(job.seconds)
+        at = time.monotonic() - start  # when it ended, not when the dispatcher saw it
         with wake:
             ended.append(job.id)
-            finished[job.id] = time.monotonic() - start
+            finished[job.id] = at
             wake.notify()
 
     due: float | None = None
