@@ -87,6 +87,8 @@ def _play(
             mine = ours[worker]
             while mine and mine[0] <= t + EPS:
                 mine.popleft()
+            if not queue:
+                continue
             for _ in range(min(slots.at(t, seconds) - len(mine), len(queue))):
                 wait = t - queue.popleft()
                 if too_long(wait):
@@ -98,11 +100,18 @@ def _play(
         if t >= horizon and not queue:
             return waits
         # Room grows only where a build ends; builds come when they come.
-        later = [c for c in changes if c > t + EPS][:1] + list(coming)[:1]
-        later += [mine[0] for mine in ours.values() if mine]
-        if not later:
+        nxt = INF
+        change = bisect.bisect_right(changes, t + EPS)
+        if change < len(changes):
+            nxt = changes[change]
+        if coming:
+            nxt = min(nxt, coming[0])
+        for mine in ours.values():
+            if mine:
+                nxt = min(nxt, mine[0])
+        if nxt == INF:
             return waits if not queue else None
-        t = min(later)
+        t = nxt
 
 
 class _Slots:
