@@ -175,7 +175,11 @@ def _prepare(
             from sauci.source.snapshot import snapshot_workspace
 
             copied = snapshot_workspace(
-                source, commit.sha or None, workspace, skip=settings.data_dir
+                source,
+                commit.sha or None,
+                workspace,
+                skip=settings.data_dir,
+                meanwhile=_import_reader,  # while git works
             )
             if copied.changed:  # the record says it was not the commit alone
                 mark = " (working tree)" if commit.sha else "(working tree, no commit yet)"
@@ -183,7 +187,6 @@ def _prepare(
             if not (workspace / file).exists():
                 _start_removal(source, workspace, commit).wait()
                 return f"{mine} is ignored by git, so it is not in the copy sauci run runs"
-            _import_reader()
     except BaseException:
         if workspace.exists():
             _start_removal(source, workspace, commit).wait()
