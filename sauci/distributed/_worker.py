@@ -112,6 +112,9 @@ class WorkerRuntime:
         self.last_beat: float | None = None
         self._lock_file: Any = None
         self._clash_said = False
+        # Tells the servers a build ended here (sauci.distributed._ended.announce_end,
+        # set by run_worker): they place the next one at once.
+        self.announce: Callable[[int], None] | None = None
         # Cancel requests are looked for more often than heartbeats are written.
         self.cancel_poll = min(1.0, settings.heartbeat_interval)
 
@@ -337,6 +340,8 @@ class WorkerRuntime:
             with self._lock:
                 self._running.pop(build.id, None)
                 self._idle_since = time.monotonic()
+            if self.announce is not None:
+                self.announce(build.id)
             self._wake.set()
 
     def _watch(self, build_id: int, stop: threading.Event) -> None:
