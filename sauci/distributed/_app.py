@@ -99,6 +99,7 @@ def make_app(broker: str, *, visibility_timeout: float = 3600.0, runtime: Any = 
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_disable_rate_limits=True,  # none is set: skip Celery's token buckets per task
         task_serializer="json",
         accept_content=["json"],
         result_backend=None,

@@ -81,6 +81,8 @@ class EndWatcher:
                 return [consumer(queues=[queue], callbacks=[watcher._received], accept=["json"])]
 
             def on_connection_error(self, exc: Any, interval: float) -> None:
+                if self.should_stop:  # stopped while the broker is down: retry no more
+                    raise exc
                 log.info("end_watch_reconnecting", error=str(exc), retry_in=interval)
 
         self._consumer = _Consumer(app.connection_for_read())
