@@ -333,6 +333,10 @@ class WorkerRuntime:
                 )
             return "errored"
         finally:
+            if self.announce is not None:
+                # The end is recorded: the server may send the next build now,
+                # while this thread lets go (Celery takes it once this task returns).
+                self.announce(build.id)
             if running is not None:
                 running.unlink(missing_ok=True)
             stop.set()
@@ -340,8 +344,6 @@ class WorkerRuntime:
             with self._lock:
                 self._running.pop(build.id, None)
                 self._idle_since = time.monotonic()
-            if self.announce is not None:
-                self.announce(build.id)
             self._wake.set()
 
     def _watch(self, build_id: int, stop: threading.Event) -> None:
