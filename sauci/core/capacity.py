@@ -113,6 +113,7 @@ class CapacityClaims:
         hold_after: float = 1.0,
         starve_after: float = 30.0,
         clock: Callable[[], float] = time.time,
+        note_every: float = 0.25,
     ) -> None:
         self.store = store
         self.name = name
@@ -129,6 +130,11 @@ class CapacityClaims:
         # The queue as the last claim left it (what a claim at a slot's end plans from).
         self._queued: list[Build] | None = None
         self._stale = True
+        # While every slot is taken nothing can start: the queue is read (for
+        # why builds wait) at most every ``note_every`` s, not in every round
+        # a burst of queued builds makes while the first ones start.
+        self.note_every = note_every
+        self._quiet_until = 0.0
 
     def room(self) -> WorkerRoom:
         """This runner's capacity and what its running builds reserve of it."""
@@ -159,6 +165,8 @@ class CapacityClaims:
         meanwhile is not claimed (the store's claim is the check), and the
         server's rounds read the queue anew and write why builds wait.
         """
+        if self._full() and time.monotonic() < self._quiet_until:
+            return []
         queued = self._queued if not fresh and not self._stale else None
         fresh = queued is None
         if queued is None:
@@ -215,7 +223,14 @@ class CapacityClaims:
                 except SauCIError:
                     log.info("waiting_reason_not_recorded", build=build_id)
         self._queued = list(by_id.values())
+        if self._full():
+            self._quiet_until = time.monotonic() + self.note_every
         return claimed
+
+    def _full(self) -> bool:
+        """Every slot (``max_builds``) is taken."""
+        with self._lock:
+            return len(self._running) >= self.max_builds
 
     def ended(self, build_id: int) -> None:
         """Free a build's room and charge its repository the CPU-seconds it held."""

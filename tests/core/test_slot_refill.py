@@ -121,3 +121,39 @@ def test_a_build_queued_here_since_the_last_round_is_seen_at_the_slot_end() -> N
         assert Status.QUEUED is store.get_build(older).status
     finally:
         runner.stop(reason="test over", timeout=5)
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def list_builds(self, *args: Any, **kwargs: Any) -> list[Build]:
+        self.reads += 1
+        return super().list_builds(*args, **kwargs)
+
+
+def test_while_every_slot_is_taken_rounds_do_not_read_the_queue_each_time() -> None:
+    store = CountingStore()
+    local = Held(store)
+    runner = one_slot(store, local)
+    assert runner.claims is not None
+    runner.claims.note_every = 2.0
+    first, second = queue(store, "a", "b")
+    try:
+        runner.tick()
+        wait_for(lambda: local.started == [first], "the first build to start")
+        reads = store.reads
+        (third,) = queue(store, "c")  # a burst goes on while the slot is taken
+        runner.tick()
+        runner.tick()
+        assert (reads, None) == (store.reads, store.get_build(third).reason)
+        local.cancel(first)  # a freed slot is filled all the same
+        wait_for(lambda: local.started == [first, second], "the second build to start")
+        reason = wait_for(  # a round after note_every says why it waits
+            lambda: runner.tick() or store.get_build(third).reason,
+            "the waiting reason to be written",
+        )
+        assert reason.startswith("waiting: every worker runs its --max-builds")
+    finally:
+        runner.stop(reason="test over", timeout=5)
