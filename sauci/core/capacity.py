@@ -163,7 +163,9 @@ class CapacityClaims:
         plan from the queue the last claim read, less what was claimed since,
         unless :meth:`stale` was called; a build that has left the queue
         meanwhile is not claimed (the store's claim is the check), and the
-        server's rounds read the queue anew and write why builds wait.
+        server's rounds read the queue anew and write why builds wait. While
+        every slot is taken nothing can start, and that is noted at most
+        every ``note_every`` seconds.
         """
         if self._full() and time.monotonic() < self._quiet_until:
             return []
