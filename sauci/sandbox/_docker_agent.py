@@ -62,7 +62,8 @@ AGENT_PATH = "/.sauci/busybox"
 # $1: the busybox, $2 $3: the steps' uid and gid. HOME as `docker exec` sets
 # it: the uid's home in the image's /etc/passwd, else "/". K kills every
 # process of the step's uid (run as that uid; a second form for shells that
-# want `--` before -1). The agent's own messages (a shell's "Terminated"
+# want `--` before -1); it is forked only when `left` (builtins only: no
+# fork, no wakeup) finds a process of that uid. The agent's own messages (a shell's "Terminated"
 # for a step it ran) are not the step's output: its stderr is /dev/null, and
 # the step's own redirections are made in a subshell (ash prints a job's
 # status with the job's redirections still in place).
@@ -78,13 +79,24 @@ if [ -r /etc/passwd ]; then
 fi
 [ -n "$H" ] || H=/
 K='n=0; while { kill -s KILL -1 || kill -s KILL -- -1; } 2>/dev/null && [ "$n" -lt 100 ]; do n=$((n+1)); done; exit 0'
+left() {
+  for d in /proc/[0-9]*; do
+    while read -r k v r; do
+      if [ "$k" = Uid: ]; then [ "$v" = "$U" ] && return 0; break; fi
+    done < "$d/status"
+  done 2>/dev/null
+  return 1
+}
 while IFS= read -r q; do
   N=
   eval "$q"
   [ -n "$N" ] || continue
   (exec "$B" nsenter -S "$U" -G "$G" "$B" env -u HOME HOME="$H" "$@" </dev/null 2>&1)
   c=$?
-  if "$B" nsenter -S "$U" -G "$G" "$B" sh -c "$K" </dev/null; then s=1; else s=0; fi
+  s=1
+  if left; then
+    "$B" nsenter -S "$U" -G "$G" "$B" sh -c "$K" </dev/null || s=0
+  fi
   printf '\036sauci-end-%s %s %s\n' "$N" "$c" "$s"
 done
 """
