@@ -155,3 +155,38 @@ def test_without_the_agent_steps_run_with_docker_exec(
     finally:
         sandbox.sweep(OWNER)
         sandbox.close()
+
+
+def test_a_long_script_and_environment_reach_the_step_whole(sandbox: Any, tmp_path: Path) -> None:
+    # Longer than one request line may be: sent after its length instead.
+    lines = [f'echo {i} "it\'s" "$X"' for i in range(3000)]
+    log = MemoryLog()
+    result = sandbox.run(
+        Step(name="t", run="\n".join(lines), shell=("sh", "-c")),
+        tmp_path,
+        log,
+        env={"PATH": "/bin", "X": "a\nb c" * 2000},
+        cancel=threading.Event(),
+        label="b5-agent",
+    )
+    assert 0 == result.exit_code
+    x = "a\nb c" * 2000
+    assert "".join(f"{i} it's {x}\n" for i in range(3000)) == bytes(log.data).decode()
+    result, out = run(sandbox, "echo short", tmp_path)
+    assert (0, "short\n") == (result.exit_code, out)
+
+
+def test_requests_and_end_lines() -> None:
+    from sauci.sandbox._docker_agent import INLINE_MAX, EndScanner, request
+
+    short = request("ab", {"A": "x y"}, ["sh", "-c", "echo 'q'\nexit"])
+    assert short == b"N=ab; set -- 'A=x y' sh -c 'echo '\"'\"'q'\"'\"''\"$NL\"'exit'\n"
+    long = request("ab", {}, ["x" * INLINE_MAX])
+    head, _, body = long.partition(b"\n")
+    assert (head, len(body)) == (f"L {len(body)}".encode(), INLINE_MAX + len("N=ab; set -- \n"))
+    scan = EndScanner("ab")
+    # The end line split across reads; output that only looks like its start is output.
+    assert (b"out\x1esauci-end-x", None) == scan(b"out\x1esauci-end-x\x1esauci-e")
+    assert (b"", None) == scan(b"nd-ab 4")
+    assert (b"", 42) == scan(b"2 1\nlate")
+    assert scan.swept
