@@ -14,7 +14,10 @@ step's uid may not signal, trace or open the fds of a root process, so it
 cannot end the agent, read its requests, or hand it a command.
 
 The protocol, over the container's attached stdin and stdout (a pipe each,
-held by dockerd's shim):
+held by dockerd's shim). Once started, the agent says
+``\\x1esauci-agent-ready``: a container whose agent cannot run (a daemon on
+another host, where the host's busybox path is not that file) ends without
+it, and the pool runs its steps with ``docker exec`` from then on.
 
 - host to agent, one line per step: shell words the agent ``eval``s,
   ``N=<nonce>; set -- NAME=VALUE... ARGV...`` (every word quoted by the host,
@@ -40,20 +43,27 @@ the host sees its output close without the end line and fails the step with
 from __future__ import annotations
 
 import os
+import select
 import shlex
 import shutil
+import ssl
 import struct
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sauci.exceptions import SandboxError
+from sauci.sandbox._docker_daemon import frames
 
 __all__ = [
     "AGENT_PATH",
     "AGENT_SCRIPT",
+    "READY",
     "EndScanner",
     "StepAgentLost",
     "agent_entrypoint",
+    "await_ready",
     "find_static_busybox",
     "request",
 ]
@@ -80,6 +90,7 @@ if [ -r /etc/passwd ]; then
 fi
 [ -n "$H" ] || H=/
 K='n=0; while { kill -s KILL -1 || kill -s KILL -- -1; } 2>/dev/null && [ "$n" -lt 100 ]; do n=$((n+1)); done; exit 0'
+printf '\036sauci-agent-ready\n'
 left() {
   for d in /proc/[0-9]*; do
     while read -r k v r; do
@@ -104,6 +115,7 @@ done
 """
 
 _MARK = b"\x1esauci-end-"
+READY = b"\x1esauci-agent-ready\n"
 # The shell's `read` takes a pipe one byte per system call (about 0.4 ms of
 # CPU per KiB here): a longer request is announced by its length and read
 # by `busybox head -c`, in large reads, for one fork.
@@ -117,6 +129,27 @@ class StepAgentLost(SandboxError):
 
 def agent_entrypoint(uid: int, gid: int) -> list[str]:
     return [AGENT_PATH, "sh", "-c", AGENT_SCRIPT, "sauci-agent", AGENT_PATH, str(uid), str(gid)]
+
+
+def await_ready(sock: Any, timeout: float) -> tuple[bool, bytes]:
+    """Read the started agent's first output: whether it said it is ready
+    (else its container ended first, or ``timeout`` passed), and what it said."""
+    fd = sock.fileno()
+    tls = sock if isinstance(sock, ssl.SSLSocket) else None
+    deadline = time.monotonic() + timeout
+    buffer = bytearray()
+    said = b""
+    while READY not in said:
+        left = deadline - time.monotonic()
+        pending = tls is not None and tls.pending() > 0
+        if left <= 0 or not (pending or select.select([fd], [], [], left)[0]):
+            return False, said
+        data = tls.recv(65536) if tls is not None else os.read(fd, 65536)
+        if not data:
+            return False, said
+        buffer += data
+        said += frames(buffer)
+    return said.endswith(READY), said
 
 
 def _word(text: str) -> str:

@@ -24,7 +24,7 @@ from sauci.core.models import Limits, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._docker_agent import EndScanner, StepAgentLost, request
 from sauci.sandbox._docker_daemon import signal_container
-from sauci.sandbox._docker_exec import TERMINATE, settled_oom_count, wrapper
+from sauci.sandbox._docker_exec import TERMINATE, run_pooled, settled_oom_count, wrapper
 from sauci.sandbox._docker_limits import PidsWatch, step_result
 from sauci.sandbox._docker_pool import ContainerPool, Held, oom_kills
 from sauci.sandbox._docker_stream import supervise_stream
@@ -48,6 +48,9 @@ def run_with_agent(
     workdir = pool.workspace_path + (f"/{step.workdir}" if step.workdir else "")
     for attempt in range(2):
         held = pool.take(job, image, limits, cgroups)
+        if held.sock is None:  # the pool found the agent unusable: a docker exec
+            pool.give_back(held, reuse=True)
+            return run_pooled(pool, job, image, limits, cgroups, grace=grace)
         if _idle(held.sock):
             break
         # Its agent has ended (something outside SauCI stopped the container

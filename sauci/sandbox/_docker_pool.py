@@ -26,7 +26,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import Limits
-from sauci.sandbox._docker_agent import AGENT_PATH, agent_entrypoint
+from sauci.sandbox._docker_agent import AGENT_PATH, agent_entrypoint, await_ready
 from sauci.sandbox._docker_daemon import (
     container_labels,
     container_name,
@@ -50,6 +50,7 @@ log = get_logger(__name__)
 # pid 1's child: sleeps until the container is removed. Images need a
 # /bin/sh and a `sleep` ("infinity" is not every sleep's).
 KEEPER = "while :; do sleep 86400; done"
+AGENT_START = 30.0  # seconds a started agent has to say it is ready
 _BUILD = re.compile(r"^b(\d+)-")
 
 
@@ -115,6 +116,19 @@ class ContainerPool:
             if idle:
                 return idle.pop()
         held = self._start(job, image, limits, network, binds, key, cgroups)
+        if held.sock is not None:
+            ready, said = await_ready(held.sock, AGENT_START)
+            if not ready:
+                # The daemon cannot run the host's busybox (it runs on another
+                # host, where that path is not the same file): docker exec from now on.
+                log.warning(
+                    "docker_step_agent_unusable",
+                    agent=self.agent,
+                    said=said[-500:].decode(errors="replace"),
+                )
+                self.agent = None
+                self._remove_now(held)
+                held = self._start(job, image, limits, network, binds, key, cgroups)
         with self._lock:
             self._all[held.id] = held
         return held
@@ -141,6 +155,13 @@ class ContainerPool:
         with self._lock:
             every = list(self._all.values())
         self._remove(every)
+
+    def _remove_now(self, held: Held) -> None:
+        if held.sock is not None:
+            with contextlib.suppress(OSError):
+                held.sock.close()
+        remove_container(self.api, self.errors, held.id)
+        remove_pids_dir(held.prepared)
 
     def _remove(self, held: list[Held]) -> None:
         with self._lock:

@@ -190,3 +190,16 @@ def test_requests_and_end_lines() -> None:
     assert (b"", None) == scan(b"nd-ab 4")
     assert (b"", 42) == scan(b"2 1\nlate")
     assert scan.swept
+
+
+def test_an_agent_the_daemon_cannot_run_falls_back_to_docker_exec(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    # As with a daemon on another host, where the host's busybox path is not
+    # that file (docker makes an empty directory there).
+    sandbox.pool.agent = str(tmp_path / "not-here" / "busybox")
+    result, out = run(sandbox, "id -u; echo one", tmp_path)
+    assert (0, "1000\none\n") == (result.exit_code, out)
+    assert sandbox.pool.agent is None
+    result, out = run(sandbox, "echo two", tmp_path)
+    assert (0, "two\n") == (result.exit_code, out)
