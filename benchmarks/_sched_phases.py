@@ -25,7 +25,6 @@ class Phases:
 
     def __init__(self) -> None:
         self.at: dict[int, dict[str, float]] = defaultdict(dict)
-        self.slot_free: list[float] = []
         self.rounds: list[float] = []
         self.first_wave: list[float] = []
         self._lock = threading.Lock()
@@ -36,8 +35,6 @@ class Phases:
         now = time.time()
         build = fields.get("build")
         with self._lock:
-            if name == "runner_slot_free":
-                self.slot_free.append(now)
             if build is not None and name not in self.at[build.id]:
                 self.at[build.id][name] = now
             if name == "build_started" and build is not None:
@@ -57,20 +54,19 @@ class Phases:
         server.tick = timed
 
     def note_round(self, slots: int) -> None:
-        """After a round of builds: how long its first ``slots`` builds took to be claimed."""
+        """After a round of builds: how long its first ``slots`` builds took to start their steps."""
         with self._lock:
             fresh = [at for at in self.at.values() if not at.get("noted")]
             for at in fresh:
                 at["noted"] = 1.0
         queued = sorted(at["build_queued"] for at in fresh if "build_queued" in at)
-        claimed = sorted(at["claimed"] for at in fresh if "claimed" in at)
-        if queued and len(claimed) >= slots:
-            self.first_wave.append(claimed[slots - 1] - queued[0])
+        started = sorted(at["step_started"] for at in fresh if "step_started" in at)
+        if queued and len(started) >= slots:
+            self.first_wave.append(started[slots - 1] - queued[0])
 
     def reset(self) -> None:
         with self._lock:
             self.at.clear()
-            self.slot_free.clear()
             self.rounds.clear()
             self.first_wave.clear()
         self._cpu = _cpu()
@@ -82,7 +78,7 @@ class Phases:
 
     def report(self, builds: int) -> list[str]:
         phases: dict[str, list[float]] = defaultdict(list)
-        free = sorted(self.slot_free)
+        ends = sorted(at["step_finished"] for at in self.at.values() if "step_finished" in at)
         for at in self.at.values():
             pairs = [
                 ("enqueue -> claimed", "build_queued", "claimed"),
@@ -95,13 +91,15 @@ class Phases:
             for label, a, b in pairs:
                 if a in at and b in at:
                     phases[label].append(at[b] - at[a])
-            claimed = at.get("claimed")
-            i = bisect.bisect_right(free, claimed) if claimed else 0
-            if claimed and i and claimed - free[i - 1] < 0.4:
-                phases["runner_slot_free -> next claimed"].append(claimed - free[i - 1])
+            # The gap a slot sat idle: the last step end before this build's
+            # claim (the one that freed its slot) to this build's step start.
+            claimed, started = at.get("claimed"), at.get("step_started")
+            i = bisect.bisect_right(ends, claimed) if claimed else 0
+            if claimed and started and i and claimed - ends[i - 1] < 0.4:
+                phases["a step's end -> the next build's step start"].append(started - ends[i - 1])
         lines = []
         if self.first_wave:
-            phases["first enqueue -> all slots claimed (per round)"] = self.first_wave
+            phases["first enqueue -> first wave's steps started"] = self.first_wave
         for label, values in phases.items():
             lines.append(
                 f"  {label:<48} median {statistics.median(values) * 1000:7.1f} ms"

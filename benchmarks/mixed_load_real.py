@@ -83,7 +83,7 @@ def _one_run(store, heavy: str, light: str) -> tuple[float, float, float]:
 
 
 def mixed_load_real(runs: int) -> None:
-    from sauci.app import build_server
+    from sauci.app.server import build_server
     from sauci.storage import open_store
 
     redis_bin = shutil.which("redis-server")

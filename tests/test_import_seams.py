@@ -48,3 +48,26 @@ def test_a_repository_without_a_workflow_file_loads_no_workflow_front_end():
     its YAML) stays unimported."""
     code = "from sauci.workflows import workflow_schedules; workflow_schedules(lambda p: None)"
     assert [] == _loaded(code, ("sauci.workflows.github", "yaml"))
+
+
+def test_sauci_run_of_a_sauci_yml_imports_no_workflow_front_end(tmp_path):
+    """`.sauci.yml` is native wherever it is: `sauci run` reads it without the
+    workflow package (GitHub and GitLab files need it; the guard can fail, see
+    the run of a GitLab file below)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
+    data = tmp_path / "data"
+
+    def run_loads(*extra: str) -> list[str]:
+        code = (
+            "import os, sys, sauci.cli; sys.stdout = open(os.devnull, 'w'); "
+            f"code = sauci.cli.main(['run', '--quiet', '--data-dir', {str(data)!r}, "
+            f"{str(repo)!r}, *{extra!r}]); sys.stdout = sys.__stdout__; assert code == 0, code"
+        )
+        return _loaded(code, ("sauci.workflows",))
+
+    assert [] == run_loads()
+    (repo / "other.gitlab-ci.yml").write_text("t:\n  script: ['true']\n")
+    assert ["sauci.workflows"] == run_loads("--file", "other.gitlab-ci.yml")

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import os
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,10 @@ from sauci._logging import get_logger
 from sauci.app import git_sources
 from sauci.core import runner as _core_runner
 from sauci.core.capacity import capacity_claims
-from sauci.core.claim_gate import GatedRunner, GatedStore
+from sauci.core.claim_gate import GatedRunner, GatedStore, SerialGate
 from sauci.core.config import Settings
 from sauci.core.executor import SlotPool
-from sauci.core.pipeline import parse_pipeline
+from sauci.core.pipeline import FILENAME, parse_pipeline
 from sauci.core.secrets import Secrets, load_secrets
 from sauci.core.server import Server, ServerOptions
 from sauci.exceptions import ConfigError, SauCIError
@@ -99,15 +100,19 @@ def build_server(
 
             runner = launching(runner, store, settings)
     else:
+        # One Source per repository for the gate, the claims and the runner: a
+        # commit and its pipeline file are read from git once, not once each.
+        sources = _shared(git_sources(settings))
         # GitHub's `concurrency`: the gate holds and cancels builds by group.
-        gate = _concurrency_gate(store)
+        # (asked by the server's rounds and by the builds' threads that fill a freed slot)
+        gate = SerialGate(_concurrency_gate(store, sources))
         gated = GatedStore(store, gate)  # a Store whose claims skip held builds
         slots = options.step_slots or 2 * (os.cpu_count() or 1)
         local = local_runner(
             gated,  # type: ignore[arg-type]
             settings,
             sandboxes,
-            git_sources(settings),
+            sources,
             secrets,
             name,
             slots,
@@ -117,7 +122,7 @@ def build_server(
             local=local,
             max_builds=options.max_builds,
             # builds placed by their declared cost
-            claims=capacity_claims(gated, name, options, git_sources(settings)),  # type: ignore[arg-type]
+            claims=capacity_claims(gated, name, options, sources),  # type: ignore[arg-type]
         )
         runner = GatedRunner(threaded, gate)
     repos = list(repos)
@@ -207,7 +212,49 @@ def _schedules(settings: Settings, repos: Sequence[str]) -> list[tuple[str, str,
     return found
 
 
-def _concurrency_gate(store: Store) -> ConcurrencyGate:
-    from sauci.source.git import read_file
+def _concurrency_gate(
+    store: Store, sources: Callable[[str], Source] | None = None
+) -> ConcurrencyGate:
+    """The gate, reading a local repository's files through ``sources`` (its
+    pipeline file is the one the claims read) when given."""
+    from sauci.source.git import is_remote, read_file
 
-    return ConcurrencyGate(store, read_file)
+    if sources is None:
+        return ConcurrencyGate(store, read_file)
+    listings: dict[tuple[str, str, str], str | None] = {}
+
+    def read(repo: str, rev: str, path: str) -> str | None:
+        if is_remote(repo):
+            return read_file(repo, rev, path)
+        source = sources(repo)
+        sha = source.resolve(rev)  # a branch that has not moved: no git call
+        if path == FILENAME:
+            return source.read_file(sha, path)
+        key = (repo, sha, path)  # a workflow folder's listing, or a workflow file
+        if key in listings:
+            return listings[key]
+        text = read_file(repo, sha, path)
+        if len(listings) >= 256:
+            listings.clear()
+        listings[key] = text
+        return text
+
+    return ConcurrencyGate(store, read)
+
+
+def _shared(make: Callable[[str], Source]) -> Callable[[str], Source]:
+    """``make``, keeping the Source of each repository (finding its root costs
+    git calls, and a Source keeps what it read of each commit)."""
+    made: dict[str, Source] = {}
+    lock = threading.Lock()
+
+    def source(repo: str) -> Source:
+        with lock:
+            found = made.get(repo)
+        if found is None:
+            found = make(repo)
+            with lock:
+                found = made.setdefault(repo, found)
+        return found
+
+    return source

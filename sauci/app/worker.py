@@ -20,10 +20,12 @@ from sauci.core.config import Settings
 from sauci.core.secrets import Secrets, load_secrets
 from sauci.distributed import (
     WorkerRuntime,
+    announce_end,
     check_connection,
     make_app,
     own_queue,
     safe_url,
+    slot_sources,
     thread_pool,
     worker_cgroup_prefix,
     worker_queues,
@@ -57,7 +59,7 @@ def build_worker(
         settings, cgroup_prefix=worker_cgroup_prefix(name), default=sandbox
     )
     secrets = load_secrets(settings.secrets_file) if secrets is None else secrets
-    sources = mirror_sources(settings)
+    sources = slot_sources(mirror_sources(settings))  # a kept workspace per slot
 
     def runner(view: Store) -> _core_runner.LocalRunner:
         return local_runner(
@@ -122,6 +124,7 @@ def run_worker(
     runtimes.append(runtime)
     queues.append(own_queue(runtime.name))  # what the dispatcher placed here by cost
     app.sauci_runtime = runtime
+    runtime.announce = lambda build_id: announce_end(app, build_id, runtime.name)
 
     from celery import signals
     from celery.exceptions import SecurityWarning

@@ -49,27 +49,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sauci.cli._sandbox_check import chosen_sandbox, pipeline_capabilities
         from sauci.cli._workflow_files import load_for_run, pick_file, pull_request_params
 
-        pipeline = load_for_run(
-            args,
-            workspace,
-            pick_file(source.repo, args),
-            str(shown),
-            settings,
-            commit,
-            pipeline_capabilities(args, settings),
-        )
+        capabilities = pipeline_capabilities(args, settings)  # an unknown --sandbox: exit 2
         store = open_cli_store(settings)
-        _end_lost_runs(store, settings)
-        from sauci.monitoring import install
+        monitoring = None
+        try:
+            _end_lost_runs(store, settings)
+            from sauci.monitoring import install
 
-        # Opt-in usage analytics (off unless SAUCI_ANALYTICS=on); no metrics for one run.
-        monitoring = install(
-            store=store, component="run", command="run", data_dir=settings.data_dir
-        )
-        display = LiveDisplay(style, quiet=args.quiet)
-        runner = build_runner(
-            settings, monitoring.store, observer=display, sandbox=chosen_sandbox(args, settings)
-        )
+            # Opt-in usage analytics (off unless SAUCI_ANALYTICS=on); no metrics for one run.
+            monitoring = install(
+                store=store, component="run", command="run", data_dir=settings.data_dir
+            )
+            display = LiveDisplay(style, quiet=args.quiet)
+            runner = build_runner(
+                settings, monitoring.store, observer=display, sandbox=chosen_sandbox(args, settings)
+            )
+            # The sandbox gets ready (LocalSandbox: its cgroup v1 warm-up, a
+            # kernel wait) while the pipeline is read.
+            runner.prepare()
+            pipeline = load_for_run(
+                args,
+                workspace,
+                pick_file(source.repo, args),
+                str(shown),
+                settings,
+                commit,
+                capabilities,
+            )
+        except BaseException:
+            if monitoring is not None:
+                monitoring.close()
+            store.close()
+            raise
         request = BuildRequest(
             repo=str(source.repo),
             ref=commit.ref,
@@ -175,7 +186,11 @@ def _prepare(
             from sauci.source.snapshot import snapshot_workspace
 
             copied = snapshot_workspace(
-                source, commit.sha or None, workspace, skip=settings.data_dir
+                source,
+                commit.sha or None,
+                workspace,
+                skip=settings.data_dir,
+                meanwhile=_import_reader,  # while git works
             )
             if copied.changed:  # the record says it was not the commit alone
                 mark = " (working tree)" if commit.sha else "(working tree, no commit yet)"
@@ -183,7 +198,6 @@ def _prepare(
             if not (workspace / file).exists():
                 _start_removal(source, workspace, commit).wait()
                 return f"{mine} is ignored by git, so it is not in the copy sauci run runs"
-            _import_reader()
     except BaseException:
         if workspace.exists():
             _start_removal(source, workspace, commit).wait()

@@ -56,6 +56,8 @@ def pick_file(root: Path, args: argparse.Namespace) -> str:
         if path.is_absolute():
             return os.path.relpath(path, root)
         return workflow
+    if (root / NATIVE).is_file():  # what find_workflow picks first, without its package
+        return NATIVE
     from sauci.workflows import find_workflow
 
     found = find_workflow(root)
@@ -88,11 +90,16 @@ def load_for_run(
     commit: Commit,
     capabilities: object,
 ) -> Pipeline:
-    """The pipeline `sauci run` runs: the native file as before, a workflow through its front end."""
-    from sauci.workflows import Options, action_commands, find_workflow, load_workflow
+    """The pipeline `sauci run` runs: the native file as before, a workflow through its front end.
 
-    found = find_workflow(workspace, file)
-    kind = found[0] if found else "native"
+    ``.sauci.yml`` is native wherever it is found, so reading it needs none of
+    the workflow front ends (:mod:`sauci.workflows` is imported for the others)."""
+    kind = "native"
+    if file != NATIVE:
+        from sauci.workflows import find_workflow
+
+        found = find_workflow(workspace, file)
+        kind = found[0] if found else "native"
     if kind == "native":
         from sauci.core.pipeline import load_pipeline
         from sauci.core.resources import build_maximum
@@ -107,6 +114,8 @@ def load_for_run(
             ),
         )
     import attrs
+
+    from sauci.workflows import Options, action_commands, load_workflow
 
     branch = commit.ref.removeprefix("refs/heads/") if commit.ref else ""
     options = Options(

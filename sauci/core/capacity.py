@@ -115,6 +115,7 @@ class CapacityClaims:
         starve_after: float = 30.0,
         clock: Callable[[], float] = time.time,
         history: DurationHistory | None = None,
+        note_every: float = 0.25,
     ) -> None:
         self.store = store
         self.name = name
@@ -130,6 +131,14 @@ class CapacityClaims:
         self._lock = threading.Lock()
         self.history = history  # expected durations: placement reserves (sauci.core.backfill)
         self._reserved: dict[int, tuple[str, float]] = {}
+        # The queue as the last claim left it (what a claim at a slot's end plans from).
+        self._queued: list[Build] | None = None
+        self._stale = True
+        # While every slot is taken nothing can start: the queue is read (for
+        # why builds wait) at most every ``note_every`` s, not in every round
+        # a burst of queued builds makes while the first ones start.
+        self.note_every = note_every
+        self._quiet_until = 0.0
 
     def room(self) -> WorkerRoom:
         """This runner's capacity and what its running builds reserve of it."""
@@ -144,25 +153,48 @@ class CapacityClaims:
             running=len(running),
         )
 
-    def claim(self) -> list[Build]:
-        """Claim the queued builds that fit now; note why the others wait."""
-        queued = self.store.list_builds(status=Status.QUEUED, limit=200)
-        for gone in [i for i in self._costs if i not in {b.id for b in queued}]:
-            del self._costs[gone]
+    def stale(self) -> None:
+        """Builds were queued or cancelled since the last read of the queue."""
+        self._stale = True
+
+    def claim(
+        self, *, start: Callable[[Build], None] | None = None, fresh: bool = True
+    ) -> list[Build]:
+        """Claim the queued builds that fit now; note why the others wait.
+
+        ``start`` is handed each build as soon as it is claimed, before the
+        waiting ones' reasons are written. ``fresh`` False (a slot just freed):
+        plan from the queue the last claim read, less what was claimed since,
+        unless :meth:`stale` was called; a build that has left the queue
+        meanwhile is not claimed (the store's claim is the check), and the
+        server's rounds read the queue anew and write why builds wait. While
+        every slot is taken nothing can start, and that is noted at most
+        every ``note_every`` seconds.
+        """
+        if self._full() and time.monotonic() < self._quiet_until:
+            return []
+        queued = self._queued if not fresh and not self._stale else None
+        fresh = queued is None
+        if queued is None:
+            self._stale = False
+            queued = self.store.list_builds(status=Status.QUEUED, limit=200)
+            ids = {b.id for b in queued}
+            for gone in [i for i in self._costs if i not in ids]:
+                del self._costs[gone]
+        self._queued = queued = list(queued)
         new = [build for build in queued if build.id not in self._costs]
         if new:
             self._costs.update(zip([b.id for b in new], self.cost_of(new), strict=True))
-        waiting = []
-        for build in queued:
-            waiting.append(
-                WaitingBuild(
-                    id=build.id,
-                    repo=build.repo,
-                    cost=self._costs[build.id],
-                    queued_at=build.queued_at,
-                    priority=build.priority,
-                )
+        waiting = [
+            WaitingBuild(
+                id=build.id,
+                repo=build.repo,
+                cost=self._costs[build.id],
+                queued_at=build.queued_at,
+                priority=build.priority,
             )
+            for build in queued
+        ]
         with self._lock:
             served = dict(self._served)
             running = [
@@ -187,6 +219,7 @@ class CapacityClaims:
         by_id = {b.id: b for b in queued}
         claimed = []
         for build_id, _ in plan.starts:
+            del by_id[build_id]  # claimed here, or gone
             got = self.store.claim_build(self.name, build_id=build_id)
             if got is None:
                 continue  # cancelled or taken meanwhile
@@ -196,14 +229,25 @@ class CapacityClaims:
             with self._lock:
                 self._running[build_id] = (got.repo, cost, self.clock())
             claimed.append(got)
-        for build_id, why in plan.waiting.items():
+            if start is not None:
+                start(got)
+        # Only from a fresh read: a build cancelled since the last one keeps its reason.
+        for build_id, why in plan.waiting.items() if fresh else ():
             reason = f"{WAITING} {why}"
             if by_id[build_id].reason != reason:
                 try:
-                    self.store.update_build(build_id, reason=reason)
+                    by_id[build_id] = self.store.update_build(build_id, reason=reason)
                 except SauCIError:
                     log.info("waiting_reason_not_recorded", build=build_id)
+        self._queued = list(by_id.values())
+        if self._full():
+            self._quiet_until = time.monotonic() + self.note_every
         return claimed
+
+    def _full(self) -> bool:
+        """Every slot (``max_builds``) is taken."""
+        with self._lock:
+            return len(self._running) >= self.max_builds
 
     def ended(self, build_id: int) -> None:
         """Free a build's room and charge its repository the CPU-seconds it held."""

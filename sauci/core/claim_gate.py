@@ -9,6 +9,7 @@ GitHub's ``concurrency``); the runner and the store are unchanged.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -18,7 +19,7 @@ from sauci.core.models import Build, Status
 from sauci.core.wrapper import Wrapper
 from sauci.typing import Runner, Store
 
-__all__ = ["ClaimGate", "GatedRunner", "GatedStore"]
+__all__ = ["ClaimGate", "GatedRunner", "GatedStore", "SerialGate"]
 
 
 class ClaimGate(Protocol):
@@ -33,6 +34,27 @@ class ClaimGate(Protocol):
     def active(self) -> bool:
         """Whether the last look found any build the gate cares about (else claims go
         straight to the store, as without a gate)."""
+
+
+class SerialGate:
+    """``gate`` asked by one thread at a time: the server's round refreshes it
+    while a build's thread claims the next build through it."""
+
+    def __init__(self, gate: ClaimGate) -> None:
+        self._gate = gate
+        self._lock = threading.RLock()
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._gate.refresh()
+
+    def may_claim(self, build_id: int) -> bool:
+        with self._lock:
+            return self._gate.may_claim(build_id)
+
+    def active(self) -> bool:
+        with self._lock:
+            return self._gate.active()
 
 
 @attrs.define(eq=False)

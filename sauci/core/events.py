@@ -20,7 +20,8 @@ step_started            build, step (StepRun, running)
 step_finished           build, step (StepRun, final)
 worker_heartbeat        worker (Worker)
 build_lost              build (ended errored: its worker stopped heartbeating)
-runner_slot_free        runner (its name), build (the one that left the slot)
+runner_slot_free        runner (its name), build (the one that left the slot), refilled
+                        (True when the runner claimed the next build for it at once)
 worker_launched         launched (the name of a worker the server started on demand)
 worker_launch_failed    launched (its name), why, retry_in (seconds of back-off)
 ======================  ==========================================================

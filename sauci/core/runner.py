@@ -211,6 +211,11 @@ class LocalRunner:
             # next build in the background (sauci.source.workspaces).
             lease.release(tidy=True)
 
+    def prepare(self) -> None:
+        """Say that a build starts soon (``sauci run`` says so before it reads
+        the pipeline), so that the sandbox's own preparation overlaps that."""
+        self._prepare_sandbox()
+
     def _prepare_sandbox(self) -> None:
         """Tell the sandbox a step starts soon (LocalSandbox.prepare; others may lack it)."""
         prepare = getattr(self.sandbox, "prepare", None)

@@ -131,6 +131,10 @@ class Server:
         self._status_at = 0.0
         # A build was queued or ended in this process, or another process poked.
         self._woken = threading.Event()
+        # Another process poked (or a safety round is due): the next round reads
+        # the spool and asks the triggers too, not only the runner.
+        self._full = True
+        self._full_lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self._unwatch: Callable[[], None] | None = None
 
@@ -155,7 +159,7 @@ class Server:
         self.recover()
         self._write_status()
         self._unsubscribe = subscribe(self._on_event)
-        self._unwatch = self.spool.watch(self._woken.set)
+        self._unwatch = self.spool.watch(self._poked)
         self._loop = threading.Thread(target=self._run, name="sauci-server", daemon=True)
         self._loop.start()
         log.info(
@@ -232,8 +236,14 @@ class Server:
                 self._write_status(throttle=True)
                 continue
             self._woken.clear()  # what wakes it from here on makes another round
+            # Woken by this process's own news (a build queued, a slot free, a
+            # cancel), only the runner has something to do: the spool, polls
+            # and cron wait for a poke or the safety round.
+            with self._full_lock:
+                full, self._full = self._full, False
+            full = full or not woken or time.monotonic() >= next_round
             try:
-                self.tick()
+                self.tick() if full else self._runner_round()
             except SauCIError as exc:
                 self._error(str(exc))
             except Exception as exc:  # the loop must survive a bug in one round
@@ -249,8 +259,15 @@ class Server:
         return min(max(wait, self.options.tick) * 2, max(self.options.idle_tick, self.options.tick))
 
     def _on_event(self, name: str, fields: Mapping[str, Any]) -> None:
-        if name in ("build_queued", "runner_slot_free", "build_cancel_requested"):
+        if name in ("build_queued", "build_cancel_requested"):
             self._woken.set()
+        elif name == "runner_slot_free" and not fields.get("refilled"):
+            self._woken.set()  # a slot its runner did not fill again at once
+
+    def _poked(self) -> None:
+        with self._full_lock:
+            self._full = True
+        self._woken.set()
 
     def _error(self, message: str) -> None:
         self.last_error = message
@@ -262,6 +279,9 @@ class Server:
         self._triggers_due()
         self._prune_due()
         self._deliver_due()
+        self._runner_round()
+
+    def _runner_round(self) -> None:
         self.runner.tick()
         self._write_status(throttle=True)
 

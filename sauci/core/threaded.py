@@ -1,7 +1,10 @@
 """ThreadedRunner: the server's builds on threads of this process, each through a LocalRunner.
 
 It claims queued builds while fewer than ``max_builds`` run, runs each on its
-own thread, and passes the cancel requests the store holds for them on.
+own thread, and passes the cancel requests the store holds for them on. A
+slot that frees is filled by the thread that leaves it: the next build is
+claimed and run there at once, without waiting for the server's round (or
+for a thread to start).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable
 
 from sauci._logging import get_logger
 from sauci.core.capacity import CapacityClaims
-from sauci.core.events import emit
+from sauci.core.events import emit, subscribe
 from sauci.core.models import Build, Status
 from sauci.core.runner import LocalRunner
 from sauci.exceptions import SauCIError
@@ -52,9 +55,18 @@ class ThreadedRunner:
         self._lock = threading.Lock()
         self._stopping = False
         self._report: Callable[[str], None] = _not_reported
+        self._unsubscribe: Callable[[], None] | None = None
 
     def start(self, report: Callable[[str], None]) -> None:
         self._report = report
+        if self.claims is not None:
+            # A build queued or cancelled here: a claim at a slot's end reads the queue
+            # again rather than what the last round read (CapacityClaims.claim).
+            self._unsubscribe = subscribe(self._on_event)
+
+    def _on_event(self, name: str, fields: object) -> None:
+        if name in ("build_queued", "build_cancel_requested") and self.claims is not None:
+            self.claims.stale()
 
     def tick(self) -> None:
         """Pass cancel requests to the builds running here, then claim while there is room."""
@@ -81,6 +93,8 @@ class ThreadedRunner:
             return sorted(self._threads)
 
     def stop(self, *, reason: str, timeout: float) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         with self._lock:
             self._stopping = True
             threads = dict(self._threads)
@@ -104,20 +118,21 @@ class ThreadedRunner:
             for build_id, thread in list(self._threads.items()):
                 if not thread.is_alive():
                     del self._threads[build_id]
+            if not self._stopping:
+                self._take(self._start, fresh=True)
+
+    def _take(self, start: Callable[[Build], None], *, fresh: bool) -> None:
+        """Claim what may start now, each handed to ``start`` as soon as it is
+        claimed; the caller holds the lock. ``fresh``: read the queue anew (a
+        round), else the claims may plan from what the last round read."""
         if self.claims is not None:
-            with self._lock:
-                if not self._stopping:
-                    for claimed in self.claims.claim():
-                        self._start(claimed)
+            self.claims.claim(start=start, fresh=fresh)
             return
         while len(self._threads) < self.max_builds:
-            with self._lock:
-                if self._stopping:
-                    return
-                build = self.store.claim_build(self.name)
-                if build is None:
-                    return
-                self._start(build)
+            build = self.store.claim_build(self.name)
+            if build is None:
+                return
+            start(build)
 
     def _start(self, build: Build) -> None:
         thread = threading.Thread(
@@ -126,17 +141,43 @@ class ThreadedRunner:
         self._threads[build.id] = thread
         thread.start()
 
-    def _run_build(self, build: Build) -> None:
-        try:
-            self._drive(build)
-        finally:
-            # The slot is free only now (build_finished came from inside the
-            # build): the server claims the next build on this event.
-            with self._lock:
-                self._threads.pop(build.id, None)
-            if self.claims is not None:
-                self.claims.ended(build.id)
-            emit("runner_slot_free", runner=self.name, build=build)
+    def _run_build(self, build: Build | None) -> None:
+        while build is not None:
+            try:
+                self._drive(build)
+            except BaseException:
+                self._refill(build, claim=False)
+                raise
+            build = self._refill(build)
+
+    def _refill(self, ended: Build, *, claim: bool = True) -> Build | None:
+        """The slot ``ended`` held is free only now (build_finished came from
+        inside the build): claim the next build for this thread at once, and
+        any other that fits on threads of their own. Returns the one to run here."""
+        if self.claims is not None:
+            self.claims.ended(ended.id)
+        mine: list[Build] = []
+        this = threading.current_thread()
+
+        def start(build: Build) -> None:
+            if mine:
+                self._start(build)
+                return
+            mine.append(build)
+            self._threads[build.id] = this
+            this.name = f"sauci-build-{build.id}"
+
+        with self._lock:
+            self._threads.pop(ended.id, None)
+            if claim and not self._stopping:
+                try:
+                    self._take(start, fresh=False)
+                except SauCIError as exc:  # the server's next round claims instead
+                    log.warning("claim_at_slot_end_failed", build=ended.id, error=str(exc))
+        # ``refilled``: the server need not make a round for this slot (its
+        # safety rounds still pass the gate's and the queue's news on).
+        emit("runner_slot_free", runner=self.name, build=ended, refilled=bool(mine))
+        return mine[0] if mine else None
 
     def _drive(self, build: Build) -> None:
         try:

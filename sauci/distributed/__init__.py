@@ -19,6 +19,7 @@ from sauci.distributed._app import (
     safe_url,
     thread_pool,
 )
+from sauci.distributed._ended import announce_end
 from sauci.distributed._launcher import (
     Autoscaler,
     LaunchingRunner,
@@ -28,6 +29,7 @@ from sauci.distributed._launcher import (
 )
 from sauci.distributed._queues import own_queue, queue_name, worker_queues
 from sauci.distributed._runner import CeleryRunner
+from sauci.distributed._slots import SlotMirrorSource, slot_sources
 from sauci.distributed._worker import WorkerRuntime, worker_cgroup_prefix
 
 __all__ = [
@@ -36,8 +38,10 @@ __all__ = [
     "CeleryRunner",
     "LaunchingRunner",
     "ProcessLauncher",
+    "SlotMirrorSource",
     "WorkerLauncher",
     "WorkerRuntime",
+    "announce_end",
     "check_broker_url",
     "check_connection",
     "launching",
@@ -45,6 +49,7 @@ __all__ = [
     "own_queue",
     "queue_name",
     "safe_url",
+    "slot_sources",
     "thread_pool",
     "worker_cgroup_prefix",
     "worker_queues",

@@ -18,6 +18,7 @@ build survive a dead worker:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,6 +99,7 @@ def make_app(broker: str, *, visibility_timeout: float = 3600.0, runtime: Any = 
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_disable_rate_limits=True,  # none is set: skip Celery's token buckets per task
         task_serializer="json",
         accept_content=["json"],
         result_backend=None,
@@ -179,6 +181,13 @@ class BrokerClient:
             raise SauCIError(
                 f"cannot send build {build_id} to the broker at {safe_url(self.url)}: {exc}"
             ) from exc
+
+    def watch_ended(self, on_end: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``on_end(build_id)`` the moment a worker announces a build's end
+        (:mod:`sauci.distributed._ended`); returns the stop."""
+        from sauci.distributed._ended import EndWatcher
+
+        return EndWatcher(self.app, on_end).start().stop
 
     def close(self) -> None:
         self.app.close()

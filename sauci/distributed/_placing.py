@@ -244,8 +244,8 @@ def send_by_cost(
     routed = []
     for build in sorted(queued, key=lambda b: (-b.priority, b.id)):
         runs_on = route(build)
-        if runs_on is not None:
-            routed.append((build, runs_on))
+        if runs_on is not None:  # at its commit: its cost is read there, with no rev-parse
+            routed.append((runner.routed(build), runs_on))
     running = runner._read(lambda: store.list_builds(status=Status.RUNNING, limit=1000))
     plan = placer.plan(routed, running, live, now=runner.clock(), mono=runner.monotonic())
     sent = []

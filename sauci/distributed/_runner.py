@@ -22,14 +22,17 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+import attrs
+
 from sauci._logging import get_logger
 from sauci.core.capacity import declared_costs
 from sauci.core.claim_gate import ClaimGate
 from sauci.core.config import Settings
 from sauci.core.events import emit
-from sauci.core.models import Build, BuildRequest, Event, Status, Worker, request_again
+from sauci.core.models import Build, Status, Worker
 from sauci.core.runner import PipelineLoader
 from sauci.distributed._liveness import Liveness
+from sauci.distributed._lost import end_lost
 from sauci.distributed._placing import (
     WAITING,
     CostPlacer,
@@ -39,7 +42,7 @@ from sauci.distributed._placing import (
 )
 from sauci.distributed._queues import queue_name
 from sauci.distributed._routes import read_runs_on
-from sauci.exceptions import ConfigError, SourceError, StoreError
+from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 from sauci.typing import Commit, Source, Store
 
 __all__ = ["WAITING", "Broker", "CeleryRunner"]
@@ -62,6 +65,9 @@ class Broker(Protocol):
 
     def close(self) -> None:
         """Let go of the connection."""
+
+    # Optional: ``watch_ended(on_end) -> stop``, which calls ``on_end(build_id)``
+    # when a worker announces a build's end (BrokerClient has it; fakes may not).
 
 
 class CeleryRunner:
@@ -112,6 +118,7 @@ class CeleryRunner:
         self.worker_rooms = self.placer.room_status  # for server.json and the web page
         self._sent: dict[int, float] = {}  # build id -> monotonic time sent
         self._routes: dict[int, tuple[str, ...]] = {}  # build id -> runs_on read from its pipeline
+        self._shas: dict[int, str] = {}  # build id -> the commit its route was read at
         self._sources: dict[str, Source] = {}
         self._next_lost_check = 0.0
         self._last_read: float | None = None  # monotonic time of the last store read that worked
@@ -119,12 +126,24 @@ class CeleryRunner:
         # Held for a round, so that stop() closes the broker between rounds.
         self._lock = threading.Lock()
         self._stopped = False
+        self._unwatch: Callable[[], None] | None = None
 
     # -- the server's Runner ---------------------------------------------------
 
     def start(self, report: Callable[[str], None]) -> None:
-        """Connect to the broker once; failures of a round reach the server's loop."""
+        """Connect to the broker once; failures of a round reach the server's loop.
+        Then listen for builds' ends on workers: each wakes the server's loop
+        (``runner_slot_free``), which places the next build at once."""
         self.broker.check()
+        watch = getattr(self.broker, "watch_ended", None)
+        if watch is not None:
+            self._unwatch = watch(self._slot_freed)
+
+    def _slot_freed(self, build_id: int) -> None:
+        build = None
+        with contextlib.suppress(SauCIError):
+            build = self.store.get_build(build_id)
+        emit("runner_slot_free", runner=self.name, build=build)
 
     def busy(self) -> bool:
         return True  # workers' queues and liveness are looked at every tick
@@ -134,6 +153,8 @@ class CeleryRunner:
 
     def stop(self, *, reason: str, timeout: float) -> None:
         """Send no more; close the broker after the round under way (at most ``timeout`` s)."""
+        if self._unwatch is not None:
+            self._unwatch()
         acquired = self._lock.acquire(timeout=timeout)
         try:
             self._stopped = True
@@ -154,6 +175,13 @@ class CeleryRunner:
                 self._next_lost_check = self.monotonic() + self.lost_check_every
                 self.hand_on_lost()
             if self.gate is not None:
+                # Routed first: the gate then reads each build at its commit
+                # (read once per commit) rather than at its branch (once a round).
+                queued = self._read(
+                    lambda: self.store.list_builds(status=Status.QUEUED, limit=1000)
+                )
+                for build in queued:
+                    self._route(build)
                 self.gate.refresh()
             self.dispatch()
 
@@ -170,7 +198,7 @@ class CeleryRunner:
         """Send every queued build some live worker can run; returns the ids sent."""
         queued = self._read(lambda: self.store.list_builds(status=Status.QUEUED, limit=1000))
         ids = {b.id for b in queued}
-        for table in (self._sent, self._routes):
+        for table in (self._sent, self._routes, self._shas):
             for build_id in [k for k in table if k not in ids]:
                 del table[build_id]
         if self.gate is not None:
@@ -260,14 +288,24 @@ class CeleryRunner:
         if changes:
             self.store.update_build(build.id, **changes)
         self._routes[build.id] = runs_on
+        self._shas[build.id] = sha
         return runs_on
+
+    def routed(self, build: Build) -> Build:
+        """``build`` at the commit its route was read at (a queued build names a branch)."""
+        sha = self._shas.get(build.id)
+        return build if sha is None or sha == build.sha else attrs.evolve(build, sha=sha)
 
     def _read_runs_on(self, build: Build) -> tuple[str, tuple[str, ...], Commit | None]:
         source = self._sources.get(build.repo)
         if source is None:
             source = self._sources[build.repo] = self._make_source(build.repo)
-        sha = source.resolve(build.sha or build.ref or "HEAD")
-        commit = None if build.author else source.resolve_commit(sha)
+        rev = build.sha or build.ref or "HEAD"
+        if build.author:
+            sha, commit = source.resolve(rev), None
+        else:  # one git call (or none: a branch at a commit seen before) for both
+            commit = source.resolve_commit(rev)
+            sha = commit.sha
         runs_on = read_runs_on(source, build, sha, self.settings, self.pipeline_loader)
         return sha, runs_on, commit
 
@@ -322,78 +360,6 @@ class CeleryRunner:
                 self.store.delete_worker(name)
                 log.info("worker_forgotten", worker=name, state=worker.state)
 
-    def _queued_retry(self, build: Build) -> Build | None:
-        """The next attempt of ``build`` if one is already queued: a server that died
-        between making it and recording the verdict (or a second server) made it."""
-        for queued in self.store.list_builds(status=Status.QUEUED, repo=build.repo, limit=1000):
-            if queued.id > build.id and queued.attempt == build.attempt + 1:
-                events = self.store.list_events(build_id=queued.id)
-                if any(e.data.get("retry_of") == build.id for e in events):
-                    return queued
-        return None
-
     def _lost(self, build: Build, owner: str, silent: float) -> Build | None:
-        now = self.clock()
-        lost = f"worker lost: {owner} stopped heartbeating (silent for {silent:.0f} s)"
-        retry = None
-        if build.cancel_requested:  # asked to stop anyway: do not try again
-            status, reason = Status.CANCELLED, f"{build.cancel_requested}; {lost}"
-        elif build.attempt < self.settings.attempts:
-            # The next attempt is made first, so that the verdict below is
-            # written once and whole ("...; requeued as build N"). Not through
-            # Scheduler.enqueue: its duplicate check would find this very
-            # build, still running.
-            retry = self._queued_retry(build)
-            if retry is None:
-                retry = self.store.create_build(_retry_request(build))
-                # Recorded at once: it links the retry to this build, so that a
-                # server restarted before the verdict below reuses it.
-                self.store.add_event(
-                    Event(
-                        kind="build_queued",
-                        at=now,
-                        build_id=retry.id,
-                        actor="sauci",
-                        data={"event": retry.event, "ref": retry.ref, "retry_of": build.id},
-                    )
-                )
-            status, reason = Status.ERRORED, f"{lost}; requeued as build {retry.id}"
-        else:
-            status = Status.ERRORED
-            reason = (
-                f"{lost}; not tried again (attempt {build.attempt} of {self.settings.attempts})"
-            )
-        # Compare-and-set on the owner: if the worker recorded its result
-        # meanwhile, that result stands and nothing is recorded twice.
-        final = self.store.finish_build(
-            build.id, owner, status=status, reason=reason, finished_at=now
-        )
-        if final is None:
-            # By compare-and-set too: with a second server on the store, the
-            # retry may already be claimed by a worker, and that run stands; and
-            # the verdict recorded may be the other server's, naming this retry.
-            verdict = self.store.get_build(build.id).reason or ""
-            if (
-                retry is not None
-                and not verdict.endswith(f"requeued as build {retry.id}")
-                and self.store.claim_build(self.name, build_id=retry.id)
-            ):
-                self.store.finish_build(
-                    retry.id,
-                    self.name,
-                    status=Status.CANCELLED,
-                    reason=f"not needed: build {build.id} recorded its own result",
-                    finished_at=now,
-                )
-            return None
-        if retry is not None:
-            log.info("build_queued", build=retry.id, retry_of=build.id, attempt=retry.attempt)
-            emit("build_queued", build=retry)
-        log.warning("build_lost", build=build.id, worker=owner, reason=reason)
-        emit("build_lost", build=final)
-        return final
-
-
-def _retry_request(build: Build) -> BuildRequest:
-    """The same commit again, as the next attempt."""
-    return request_again(build, attempt=build.attempt + 1)
+        """End ``build``, lost with its worker ``owner`` (sauci.distributed._lost)."""
+        return end_lost(self.store, self.settings, self.name, build, owner, silent, self.clock())

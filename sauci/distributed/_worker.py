@@ -112,6 +112,9 @@ class WorkerRuntime:
         self.last_beat: float | None = None
         self._lock_file: Any = None
         self._clash_said = False
+        # Tells the servers a build ended here (sauci.distributed._ended.announce_end,
+        # set by run_worker): they place the next one at once.
+        self.announce: Callable[[int], None] | None = None
         # Cancel requests are looked for more often than heartbeats are written.
         self.cancel_poll = min(1.0, settings.heartbeat_interval)
 
@@ -330,6 +333,10 @@ class WorkerRuntime:
                 )
             return "errored"
         finally:
+            if self.announce is not None:
+                # The end is recorded: the server may send the next build now,
+                # while this thread lets go (Celery takes it once this task returns).
+                self.announce(build.id)
             if running is not None:
                 running.unlink(missing_ok=True)
             stop.set()

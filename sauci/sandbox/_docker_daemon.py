@@ -143,12 +143,13 @@ def frames(buffer: bytearray) -> bytes:
 def create_container(
     api: Any, errors: Any, image: str, *, of: str, what: str, **config: Any
 ) -> str:
-    """Create a container of ``image`` with no stdin and no tty, whose environment is
+    """Create a container of ``image`` with no tty (and no stdin unless
+    ``stdin_open`` is given), whose environment is
     exactly the one given (no proxy settings of the client's); its id. The
     SandboxError says whose image is missing (``of``) or ``what`` was not made."""
     try:
         created = api.create_container(
-            image, stdin_open=False, tty=False, use_config_proxy=False, **config
+            image, **{"stdin_open": False, **config}, tty=False, use_config_proxy=False
         )
     except errors.ImageNotFound as exc:
         raise SandboxError(f"image {image!r}{of} is not available to the docker daemon") from exc

@@ -38,7 +38,7 @@ from sauci.sandbox._docker_pool import ContainerPool, Held, left_running, oom_ki
 from sauci.sandbox._docker_stream import supervise_stream
 from sauci.sandbox._steps import Job, StepClock
 
-__all__ = ["run_pooled", "wrapper"]
+__all__ = ["TERMINATE", "run_pooled", "settled_oom_count", "wrapper"]
 
 # `kill -s SIG -1`: busybox's sh takes it, dash wants `--` before -1 (and
 # busybox refuses that), hence both.
@@ -69,13 +69,15 @@ exec "$@"
 # as given (or not at all).
 _SHELL_SET = ("SHLVL", "PWD", "OLDPWD")
 # SIGTERM to the step's command (the prologue's pid, which it became).
-_TERMINATE = 'read -r w < /tmp/.sauci-step 2>/dev/null && kill -s TERM "$w" 2>/dev/null; exit 0'
+TERMINATE = 'read -r w < /tmp/.sauci-step 2>/dev/null && kill -s TERM "$w" 2>/dev/null; exit 0'
 
 
-def wrapper(env: Mapping[str, str], mounts: Iterable[str] = ()) -> str:
+def wrapper(env: Mapping[str, str], mounts: Iterable[str] = (), workdir: str | None = None) -> str:
     """The prologue's script for a step given ``env``, in a container with
     ``mounts`` (paths inside): what holds a mount under /tmp or /var/tmp is
-    not emptied (``rm -rf`` would go on into the host's directory)."""
+    not emptied (``rm -rf`` would go on into the host's directory). With
+    ``workdir``, it first goes there (a step agent's step: a ``docker exec``
+    is given its directory)."""
     restore = [f"unset {' '.join(_SHELL_SET)}"]
     restore += [f"export {n}={shlex.quote(env[n])}" for n in _SHELL_SET if n in env]
     keep = {"/tmp/.sauci-step"}
@@ -85,7 +87,10 @@ def wrapper(env: Mapping[str, str], mounts: Iterable[str] = ()) -> str:
             keep.add("/tmp/" + parts[2])
         elif len(parts) >= 4 and parts[1:3] == ("var", "tmp"):
             keep.add("/var/tmp/" + parts[3])
-    return _PROLOGUE % ("|".join(shlex.quote(k) for k in sorted(keep)), "; ".join(restore))
+    script = _PROLOGUE % ("|".join(shlex.quote(k) for k in sorted(keep)), "; ".join(restore))
+    if workdir is not None:
+        script = f"cd -- {shlex.quote(workdir)} || exit 126\n" + script
+    return script
 
 
 def run_pooled(
@@ -154,7 +159,7 @@ def _run(
 
     def terminate() -> None:
         try:
-            made = api.exec_create(held.id, ["/bin/sh", "-c", _TERMINATE], user=user)
+            made = api.exec_create(held.id, ["/bin/sh", "-c", TERMINATE], user=user)
             api.exec_start(made["Id"], detach=True)
         except errors.DockerException:  # at its process limit: the kill will do
             pass
@@ -186,7 +191,7 @@ def _run(
         pids.stop()
     after = oom_kills(held.memory_dir)
     if code == 128 + 9 and not killed and ooms is not None and after == ooms:
-        after = _settled_oom_count(held, ooms)
+        after = settled_oom_count(held, ooms)
     oomed = ooms is not None and after is not None and after > ooms
     result = step_result(job, limits, code, {"OOMKilled": oomed}, clock.ended_by, pids)
     fit = (
@@ -200,7 +205,7 @@ def _run(
     return result, fit
 
 
-def _settled_oom_count(held: Held, before: int, wait: float = 0.5) -> int | None:
+def settled_oom_count(held: Held, before: int, wait: float = 0.5) -> int | None:
     """The cgroup's OOM-kill count once it moves past ``before``, waiting at
     most ``wait`` seconds: the kernel counts an OOM kill after it has sent the
     SIGKILL, so a step it killed can end before the count says so."""

@@ -3,10 +3,13 @@
 A container is made for the first step that needs one of its kind: the same
 build, workspace, image, network, limits and mounts (everything fixed when a
 container is made); later steps of that kind take it again, each with one
-``docker exec``. A step has its container to itself while it runs: steps
+``docker exec``, or, when the pool has a step agent (``_docker_agent``: the
+host's static busybox), with one line to the agent started with the
+container. A step has its container to itself while it runs: steps
 running at the same time get one each. What runs as pid 1 is Docker's init
-with a keeper (``sleep`` in a loop) under a uid of its own, which the step's
-uid may not signal. A container is removed when its step left it unfit
+with the agent (root, with only CAP_SETUID and CAP_SETGID) or a keeper
+(``sleep`` in a loop) under a uid of its own, which the step's uid may not
+signal. A container is removed when its step left it unfit
 (:meth:`ContainerPool.give_back` with ``reuse=False``), when its build ends
 (:meth:`ContainerPool.release`) and when the sandbox is closed.
 """
@@ -23,6 +26,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import Limits
+from sauci.sandbox._docker_agent import AGENT_PATH, agent_entrypoint, await_ready
 from sauci.sandbox._docker_daemon import (
     container_labels,
     container_name,
@@ -46,6 +50,7 @@ log = get_logger(__name__)
 # pid 1's child: sleeps until the container is removed. Images need a
 # /bin/sh and a `sleep` ("infinity" is not every sleep's).
 KEEPER = "while :; do sleep 86400; done"
+AGENT_START = 30.0  # seconds a started agent has to say it is ready
 _BUILD = re.compile(r"^b(\d+)-")
 
 
@@ -61,6 +66,7 @@ class Held:
     memory_dir: Path | None
     mounts: tuple[str, ...]  # where binds are, inside
     main_pid: int | None  # pid 1's, on this host
+    sock: Any = None  # the agent's stdin and output (attached), when there is one
 
 
 class ContainerPool:
@@ -76,8 +82,10 @@ class ContainerPool:
         workspace_path: str,
         tmp_size: int,
         read_only: bool,
+        agent: str | None = None,
     ) -> None:
         self.api, self.errors = api, errors
+        self.agent = agent  # the host's static busybox, or None: a docker exec per step
         self.owner = owner
         self.user = user
         # The keeper's uid: not the step's, so that the step cannot end it.
@@ -108,6 +116,19 @@ class ContainerPool:
             if idle:
                 return idle.pop()
         held = self._start(job, image, limits, network, binds, key, cgroups)
+        if held.sock is not None:
+            ready, said = await_ready(held.sock, AGENT_START)
+            if not ready:
+                # The daemon cannot run the host's busybox (it runs on another
+                # host, where that path is not the same file): docker exec from now on.
+                log.warning(
+                    "docker_step_agent_unusable",
+                    agent=self.agent,
+                    said=said[-500:].decode(errors="replace"),
+                )
+                self.agent = None
+                self._remove_now(held)
+                held = self._start(job, image, limits, network, binds, key, cgroups)
         with self._lock:
             self._all[held.id] = held
         return held
@@ -135,6 +156,13 @@ class ContainerPool:
             every = list(self._all.values())
         self._remove(every)
 
+    def _remove_now(self, held: Held) -> None:
+        if held.sock is not None:
+            with contextlib.suppress(OSError):
+                held.sock.close()
+        remove_container(self.api, self.errors, held.id)
+        remove_pids_dir(held.prepared)
+
     def _remove(self, held: list[Held]) -> None:
         with self._lock:
             for h in held:
@@ -143,6 +171,9 @@ class ContainerPool:
                 if idle and h in idle:
                     idle.remove(h)
         for h in held:
+            if h.sock is not None:
+                with contextlib.suppress(OSError):
+                    h.sock.close()
             remove_container(self.api, self.errors, h.id)
             remove_pids_dir(h.prepared)
 
@@ -157,12 +188,28 @@ class ContainerPool:
         cgroups: tuple[str, str] | None,
     ) -> Held:
         api, errors = self.api, self.errors
+        if self.agent is not None:
+            runs: dict[str, Any] = {
+                "entrypoint": agent_entrypoint(*self.user),
+                "user": "0:0",  # the agent's: it becomes the step's uid for each step
+                "stdin_open": True,
+            }
+            caps = {"cap_add": ["SETUID", "SETGID"]}
+            mounts = {**binds, self.agent: {"bind": AGENT_PATH, "mode": "ro"}}
+        else:
+            # The keeper, not the image's entrypoint (which would wrap it).
+            runs = {
+                "entrypoint": ["/bin/sh", "-c", KEEPER],
+                "user": f"{self.keeper}:{self.keeper}",
+            }
+            caps, mounts = {}, binds
         host_config = api.create_host_config(
-            binds=binds,
+            binds=mounts,
             network_mode=network,
             **host_limits(limits),
             init=True,  # pid 1 reaps what the steps orphan
             cap_drop=["ALL"],
+            **caps,
             security_opt=["no-new-privileges"],
             read_only=self.read_only,
             # Writable scratch that is memory (counted in the limit), not the
@@ -176,8 +223,7 @@ class ContainerPool:
             image,
             of="",
             what=f"a container for step {job.step.name!r}",
-            entrypoint=["/bin/sh", "-c", KEEPER],  # not the image's: it would wrap the keeper
-            user=f"{self.keeper}:{self.keeper}",
+            **runs,
             environment={},  # each step's environment comes with its exec
             working_dir=self.workspace_path,
             labels={**container_labels(self.owner, job.step.name, job.label), "sauci.pool": "1"},
@@ -185,10 +231,17 @@ class ContainerPool:
             host_config=host_config,
         )
         prepared = prepare_pids_dir(cgroups, container)
+        sock = None
         try:
+            if self.agent is not None:  # attached before the start: nothing is missed
+                sock = api.attach_socket(
+                    container, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+                )
             api.start(container)
             info = api.inspect_container(container)
         except BaseException:
+            if sock is not None:
+                sock.close()
             remove_container(api, errors, container)
             remove_pids_dir(prepared)
             raise
@@ -202,6 +255,7 @@ class ContainerPool:
             memory_dir=container_memory_dir(info),
             mounts=tuple(b["bind"] for b in binds.values()),
             main_pid=info.get("State", {}).get("Pid") or None,
+            sock=sock,
         )
 
 

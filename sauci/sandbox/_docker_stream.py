@@ -55,10 +55,13 @@ def supervise_stream(
     kill: Callable[[], object],
     ended: Callable[[], int | None],
     quiet: Callable[[], object] | None = None,
+    scan: Callable[[bytes], tuple[bytes, int | None]] | None = None,
 ) -> int:
     """Copy ``sock``'s frames to the job's log until it closes and ``ended``
     gives the exit code (None: still running); that code. ``quiet`` is
-    called whenever no output came for a while."""
+    called whenever no output came for a while. ``scan`` (a step agent's
+    stream, which stays open) takes the output read and gives back the part
+    that is the step's, and the step's status once its end has come."""
     read = _Reader(sock)
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
@@ -76,10 +79,18 @@ def supervise_stream(
                 if data:
                     buffer += data
                     out = frames(buffer)
+                    code = None
+                    if scan is not None and out:
+                        out, code = scan(out)
                     if out:
                         log.write(out)  # one write per read: large pieces
+                    if code is not None:
+                        return code
                     continue
                 eof = True
+                rest = getattr(scan, "rest", None)
+                if rest is not None and (held := rest()):
+                    log.write(held)
             else:
                 if flush is not None:
                     flush()

@@ -77,7 +77,12 @@ class ProcessTree:
         return {**env, TOKEN_VARIABLE: self.token}
 
     def spawn(
-        self, argv: Sequence[str], start: Starter[T], *, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        start: Starter[T],
+        *,
+        env: Mapping[str, str] | None = None,
+        own_thread: bool = False,
     ) -> T:
         proc = start(list(argv), None)
         self.root_pid = proc.pid  # type: ignore[attr-defined]

@@ -124,6 +124,9 @@ class LocalSandbox(StepSandbox):
     # -- what a subclass changes (NamespaceSandbox wraps the command) -------
 
     kind = "local"  # named in the build log's warnings
+    # A step starts from a thread of its own that ends (see StepCgroup.spawn):
+    # False where the step must die with the thread that started it.
+    start_on_own_thread = True
 
     def _command(
         self, step: Step, workspace: Path, cwd: Path, env: Mapping[str, str]
@@ -227,7 +230,7 @@ class LocalSandbox(StepSandbox):
             )
 
         try:
-            return tree.spawn(argv, start, env=run_env)
+            return tree.spawn(argv, start, env=run_env, own_thread=self.start_on_own_thread)
         except BaseException:
             tree.remove()
             raise

@@ -75,6 +75,8 @@ class NamespaceSandbox(LocalSandbox):
     """
 
     kind = "namespace"
+    # bwrap's --die-with-parent ends the step with the thread that started it.
+    start_on_own_thread = False
 
     def __init__(
         self,

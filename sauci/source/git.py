@@ -89,6 +89,9 @@ def _uninterrupted() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+_UNREAD = object()
+
+
 class GitSource:
     """Workspaces for one local repository, as detached git worktrees.
 
@@ -106,6 +109,9 @@ class GitSource:
         # A commit's author and message never change: kept by sha (bounded),
         # so a server building one commit many times asks git once.
         self._commits: dict[str, Commit] = {}
+        # Nor does a file at a commit: (sha, path) -> text (bounded), so the
+        # pipeline file a server reads before claiming costs git once per commit.
+        self._files: dict[tuple[str, str], str | None] = {}
 
     @property
     def common_dir(self) -> Path:
@@ -123,12 +129,9 @@ class GitSource:
             raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}")
         if is_full_sha(rev):
             return rev  # already exact; a missing commit fails at checkout, with the same error
-        try:
-            return run_git(
-                "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=self.repo
-            ).strip()
-        except SourceError as exc:
-            raise SourceUnavailableError(f"{rev!r} is not a commit in {self.repo}") from exc
+        # One git call that also keeps the commit, so that the next lookup of a
+        # branch that has not moved (the claims', the gate's, the runner's) needs none.
+        return self.resolve_commit(rev).sha
 
     def current_ref(self) -> str:
         """The checked-out branch as a full ref, or "" when HEAD is detached."""
@@ -354,4 +357,12 @@ class GitSource:
         none; a symbolic link is a SourceError (a server never follows one)."""
         # The git binary, as for the rest of a local repository: GitPython (2.9
         # MB, 62 modules) stays out of a server whose repositories are local.
-        return file_at_commit(self.repo, self.resolve(sha), path)
+        key = (self.resolve(sha), path)
+        found = self._files.get(key, _UNREAD)
+        if found is not _UNREAD:
+            return found  # type: ignore[return-value]
+        text = file_at_commit(self.repo, *key)
+        if len(self._files) >= 256:
+            self._files.clear()
+        self._files[key] = text
+        return text

@@ -15,9 +15,11 @@ directory.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -178,14 +180,30 @@ def _copy_bytes(sfd: int, dfd: int) -> int:
 
 
 def snapshot_workspace(
-    source: GitSource, sha: str | None, dest: Path, *, skip: Path | None = None
+    source: GitSource,
+    sha: str | None,
+    dest: Path,
+    *,
+    skip: Path | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Snapshot:
     """``dest``: a copy of ``source``'s working tree; a detached worktree at
     ``sha`` (HEAD's commit) without a checkout under it, or a plain directory
-    when ``sha`` is None (no commit yet). Remove it with ``source.remove``."""
+    when ``sha`` is None (no commit yet). Remove it with ``source.remove``.
+
+    ``meanwhile``: the caller's own work, done while the git processes run
+    (``sauci run`` imports the pipeline reader then)."""
     if sha is None:
         dest.mkdir(parents=True)
-        return copy_working_tree(source.repo, dest, skip=skip)
+        listed = GitCommand(["ls-files", "-co", "--exclude-standard", "-z"], cwd=source.repo)
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except BaseException:
+                listed.proc.kill()
+                listed.proc.communicate()
+                raise
+        return copy_working_tree(source.repo, dest, skip=skip, listed=listed)
     pending = source.start_checkout(sha, dest, no_checkout=True)
     started = [
         GitCommand(["ls-files", "-co", "--exclude-standard", "-z"], cwd=source.repo),
@@ -194,6 +212,13 @@ def snapshot_workspace(
         GitCommand(["--no-optional-locks", "status", "--porcelain", "-z"], cwd=source.repo),
     ]
     try:
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    pending.wait()  # git's own lock and process are let go first
+                raise
         pending.wait()
         # The index says HEAD, so git there sees the copied files as changes on it.
         started.append(GitCommand(["read-tree", sha], cwd=dest))

@@ -22,7 +22,6 @@ __all__ = [
     "finish_fields",
     "json_copy",
     "new_build",
-    "nothing_to_read",
     "request_fields",
     "request_of",
     "worker_from_dict",
@@ -136,11 +135,3 @@ def worker_from_dict(values: Mapping[str, Any]) -> Worker:
     """The inverse of :func:`worker_to_dict`; unknown keys are ignored, so a
     record written by a newer SauCI still reads."""
     return Worker(**{k: values[k] for k in WORKER_FIELDS if k in values})
-
-
-def nothing_to_read(offset: int, limit: int | None) -> bool:
-    """Check ``read_log``'s range (ValueError when it is negative); True when
-    it asks for no bytes at all."""
-    if offset < 0 or (limit is not None and limit < 0):
-        raise ValueError(f"offset and limit must be >= 0, not {offset} and {limit}")
-    return limit == 0

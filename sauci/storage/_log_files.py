@@ -23,7 +23,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from sauci.exceptions import StoreError
-from sauci.storage._fields import nothing_to_read
 from sauci.storage._sql import SQL_APPEND_LOG
 from sauci.storage._sql_contract import upsert_sql
 
@@ -112,14 +111,10 @@ class LogFilesSQL:
             return super().log_size(build_id, step)  # type: ignore[misc, no-any-return]
         return found[2]
 
-    def read_log(
-        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
-    ) -> bytes:
-        if nothing_to_read(offset, limit):
-            return b""
+    def _read_log(self, build_id: int, step: str, offset: int, limit: int | None) -> bytes:
         found = self._log_file(build_id, step)
         if found is None:
-            return super().read_log(build_id, step, offset, limit)  # type: ignore[misc, no-any-return]
+            return super()._read_log(build_id, step, offset, limit)  # type: ignore[misc, no-any-return]
         path, start, size = found
         count = size - offset if limit is None else min(limit, size - offset)
         if count <= 0:

@@ -25,7 +25,7 @@ import attrs
 from sauci.core.models import Artifact, EndedBy, Event, Repo, Status, StepRun, TestCase
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
-from sauci.storage._fields import nothing_to_read
+from sauci.storage._log_reads import LogReads, slice_chunks
 from sauci.storage._sql_builds import UPDATABLE_BUILD_FIELDS, BuildsSQL, check_update_fields
 from sauci.storage._sql_contract import (
     ConflictError,
@@ -141,7 +141,7 @@ _SQL_ADD_EVENT = (
 )
 
 
-class SQLStoreBase(BuildsSQL, TestsSQL, WorkersSQL, Closing):
+class SQLStoreBase(BuildsSQL, TestsSQL, WorkersSQL, LogReads, Closing):
     """The Store protocol in portable SQL; subclasses set ``self._db``.
 
     Each write runs in one write transaction; each read is a single
@@ -271,11 +271,7 @@ class SQLStoreBase(BuildsSQL, TestsSQL, WorkersSQL, Closing):
         row = fetchone(tx, _SQL_LOG_SIZE, {"build_id": build_id, "step": step})
         return 0 if row is None else int(row["log_end"])
 
-    def read_log(
-        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
-    ) -> bytes:
-        if nothing_to_read(offset, limit):
-            return b""
+    def _read_log(self, build_id: int, step: str, offset: int, limit: int | None) -> bytes:
         params: dict[str, Any] = {"build_id": build_id, "step": step, "start": offset}
         end = ""
         if limit is not None:
@@ -285,9 +281,7 @@ class SQLStoreBase(BuildsSQL, TestsSQL, WorkersSQL, Closing):
             rows = tx.fetchall(_SQL_READ_LOG.format(end=end), params)
         if not rows:
             return b""
-        start = offset - int(rows[0]["offset"])
-        data = b"".join(bytes(r["data"]) for r in rows)
-        return data[start:] if limit is None else data[start : start + limit]
+        return slice_chunks(int(rows[0]["offset"]), (bytes(r["data"]) for r in rows), offset, limit)
 
     def log_size(self, build_id: int, step: str) -> int:
         with self._tx(f"get the log size of step {step!r} of build {build_id}") as tx:

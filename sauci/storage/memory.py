@@ -19,7 +19,8 @@ from sauci.core.models import Build, BuildRequest, EndedBy, Status, StepRun
 from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.exceptions import NotFoundError
 from sauci.storage._closing import Closing
-from sauci.storage._fields import check_update_fields, json_copy, new_build, nothing_to_read
+from sauci.storage._fields import check_update_fields, json_copy, new_build
+from sauci.storage._log_reads import LogReads
 from sauci.typing import BuildQuery, TestPage, TestQuery
 
 __all__ = ["MemoryStore"]
@@ -31,7 +32,7 @@ def _copy(value: Build | Event) -> Any:
     return attrs.evolve(value)
 
 
-class MemoryStore(Closing):
+class MemoryStore(LogReads, Closing):
     """A Store that keeps everything in dicts under one lock; nothing is durable."""
 
     capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics"})
@@ -194,11 +195,7 @@ class MemoryStore(Closing):
             log += data
             return len(log)
 
-    def read_log(
-        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
-    ) -> bytes:
-        if nothing_to_read(offset, limit):
-            return b""
+    def _read_log(self, build_id: int, step: str, offset: int, limit: int | None) -> bytes:
         with self._lock:
             log = self._logs.get((build_id, step), b"")
             end = len(log) if limit is None else offset + limit

@@ -38,10 +38,10 @@ from sauci.storage._closing import Closing
 from sauci.storage._fields import (
     check_update_fields,
     new_build,
-    nothing_to_read,
     worker_from_dict,
     worker_to_dict,
 )
+from sauci.storage._log_reads import LogReads, slice_chunks
 from sauci.storage._redis_connection import RedisConnection
 from sauci.typing import BuildQuery, TestPage, TestQuery
 
@@ -62,7 +62,7 @@ def _build(raw: Any) -> Build:
     return Build(**values)
 
 
-class RedisStore(RedisConnection, Closing):
+class RedisStore(RedisConnection, LogReads, Closing):
     """A Store on one Redis database (``redis://host:port/db?prefix=name``)."""
 
     capabilities: frozenset[str] = frozenset({"atomic_claim", "analytics"})
@@ -255,19 +255,13 @@ class RedisStore(RedisConnection, Closing):
             raise NotFoundError(f"build {build_id} not found")
         return int(size)
 
-    def read_log(
-        self, build_id: int, step: str, offset: int = 0, limit: int | None = None
-    ) -> bytes:
-        if nothing_to_read(offset, limit):
-            return b""
+    def _read_log(self, build_id: int, step: str, offset: int, limit: int | None) -> bytes:
         end = -1 if limit is None else offset + limit
         with self._errors(f"read the log of step {step!r} of build {build_id}"):
             out = self._read(keys=self._log_keys(build_id, step)[:2], args=[offset, end])
         if not out:
             return b""
-        data = b"".join(out[1:])
-        start = offset - int(float(out[0]))
-        return data[start:] if limit is None else data[start : start + limit]
+        return slice_chunks(int(float(out[0])), out[1:], offset, limit)
 
     def log_size(self, build_id: int, step: str) -> int:
         with self._errors(f"get the log size of step {step!r} of build {build_id}"):

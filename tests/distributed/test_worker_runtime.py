@@ -217,3 +217,18 @@ def test_a_django_settings_module_in_the_environment_does_not_reach_the_worker(m
     app = make_app("memory://")
     assert [] == [fixup for fixup in app._fixups if fixup is not None]
     app.loader.init_worker()  # with the fixup: ImportError for no_such_project
+
+
+def test_a_build_s_end_is_announced_once_recorded_and_its_slot_is_kept(setup):
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'echo hi > out.txt'}\n")
+    seen: list[tuple[int, Status]] = []
+    runtime.announce = lambda build_id: seen.append((build_id, store.get_build(build_id).status))
+    ids = [Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id]
+    assert "passed" == runtime.run(ids[0])
+    ids.append(Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id)
+    assert "passed" == runtime.run(ids[1])
+    # Announced after the end was written: a server woken by it sees the slot free.
+    assert [(ids[0], Status.PASSED), (ids[1], Status.PASSED)] == seen
+    slots = sorted(p.name for p in runtime.settings.workspaces_dir.iterdir() if p.is_dir())
+    assert 1 <= len(slots) <= 2 and all("-w" in name for name in slots), slots

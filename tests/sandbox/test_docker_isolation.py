@@ -105,7 +105,9 @@ def test_only_the_workspace_is_mounted(
     result, _ = run(sandbox, "true", workspace, {"PATH": "/bin"})
     assert 0 == result.exit_code
     [host_config] = created
-    assert [f"{workspace}:/workspace:rw"] == host_config.get("Binds")
+    # Besides the workspace, only the step agent (the host's static busybox), read-only.
+    agent = [f"{sandbox.pool.agent}:/.sauci/busybox:ro"] if sandbox.pool.agent else []
+    assert [f"{workspace}:/workspace:rw", *agent] == host_config.get("Binds")
     assert (None, None, None) == (
         host_config.get("Mounts"),
         host_config.get("VolumesFrom"),

@@ -177,3 +177,44 @@ def test_a_clean_working_tree_is_not_marked_changed(tmp_path):
     assert not snapshot_workspace(source, head, tmp_path / "one").changed
     git(repo, "rm", "-q", "--cached", "a.txt")  # staged only: a change all the same
     assert snapshot_workspace(source, head, tmp_path / "two").changed
+
+
+def test_the_callers_work_is_done_while_git_works(repo, tmp_path):
+    """``meanwhile`` runs once, after git has started and before the copy (sauci
+    run imports the pipeline reader then); the copy is the same."""
+    source = GitSource(repo)
+    dest = tmp_path / "ws"
+    seen = []
+    snapshot = snapshot_workspace(
+        source, source.resolve("HEAD"), dest, meanwhile=lambda: seen.append(files_under(dest))
+    )
+    assert [{}] == seen  # nothing copied yet when it ran
+    assert snapshot.changed
+    assert "edited\n" == (dest / "edited.txt").read_text()
+    source.remove(dest)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q", "-b", "main")
+    (fresh / "a.txt").write_text("a\n")
+    snapshot_workspace(GitSource(fresh), None, tmp_path / "ws2", meanwhile=lambda: seen.append(1))
+    assert [{}, 1] == seen
+    assert {"a.txt": "a\n"} == files_under(tmp_path / "ws2")
+
+
+def test_a_failure_meanwhile_leaves_git_unlocked_and_the_workspace_removable(repo, tmp_path):
+    """Ctrl-C during the caller's work: git's worktree lock is let go, so the
+    workspace can be removed and the next snapshot made."""
+    source = GitSource(repo)
+    head = source.resolve("HEAD")
+    dest = tmp_path / "ws"
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        snapshot_workspace(source, head, dest, meanwhile=interrupted)
+    source.remove(dest)
+    assert not dest.exists()
+    snapshot_workspace(source, head, dest)
+    assert "edited\n" == (dest / "edited.txt").read_text()
+    source.remove(dest)

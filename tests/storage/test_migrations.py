@@ -161,3 +161,47 @@ def test_alembic_check_fails_when_the_tables_drift(tmp_path: Path) -> None:
             _alembic_check(f"sqlite:///{tmp_path / 'drift.db'}")
     finally:
         metadata.tables["repos"]._columns.remove(column)
+
+
+def _columns(engine: sa.Engine, table: str) -> list[str]:
+    return [column["name"] for column in sa.inspect(engine).get_columns(table)]
+
+
+def _downgrade_then_upgrade_again(url: str) -> None:
+    """Down to 0001 and back up in one process: every migration that adds
+    columns (0002, 0003, 0005, 0007 through migrations/_columns.py) drops
+    exactly those, and the same column objects go into the database again."""
+    from alembic import command
+
+    from sauci.storage.migrations import alembic_config
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        upgrade(engine)
+        head_builds, head_workers = _columns(engine, "builds"), _columns(engine, "workers")
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0001")
+        assert "claimed_by" == _columns(engine, "builds")[-1]
+        assert "workers" not in sa.inspect(engine).get_table_names()
+        upgrade(engine, "0004")
+        assert "heartbeat_at" == _columns(engine, "builds")[-1]
+        assert "state" == _columns(engine, "workers")[-1]
+        upgrade(engine)
+        assert (head_builds, head_workers) == (
+            _columns(engine, "builds"),
+            _columns(engine, "workers"),
+        )
+        _assert_schema_is_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_column_migrations_go_down_and_up_again_on_sqlite(tmp_path: Path) -> None:
+    _downgrade_then_upgrade_again(f"sqlite:///{tmp_path / 'updown.db'}")
+
+
+@pytest.mark.postgres
+def test_the_column_migrations_go_down_and_up_again_on_postgres(
+    fresh_postgres_database: str,
+) -> None:
+    _downgrade_then_upgrade_again(fresh_postgres_database)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +38,7 @@ def load_salt(data_dir: Path) -> bytes:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_bytes(32)
+    salt = os.urandom(32)  # what secrets.token_bytes reads
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process made it meanwhile: use theirs

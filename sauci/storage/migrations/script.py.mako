@@ -1,6 +1,9 @@
 """${message}
 
-Remember to update sauci/storage/_revision.py HEAD to this revision.
+Remember to update sauci/storage/_revision.py HEAD to this revision. A migration
+that only adds columns to one table is one call:
+``upgrade, downgrade = column_migration(table, *columns)``
+(sauci/storage/migrations/_columns.py).
 """
 
 from __future__ import annotations

@@ -5,15 +5,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from sauci.storage.migrations._columns import add_columns, drop_columns
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 
 
 def upgrade() -> None:
-    # batch mode: SQLite cannot ALTER a table in place for every change.
-    with op.batch_alter_table("builds") as batch:
-        batch.add_column(sa.Column("reuse_from", sa.Integer))
-        batch.add_column(sa.Column("cancel_requested", sa.Text))
+    add_columns(
+        "builds", sa.Column("reuse_from", sa.Integer), sa.Column("cancel_requested", sa.Text)
+    )
     op.create_table(
         "repos",
         sa.Column("id", sa.Text, nullable=False),
@@ -34,6 +35,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("deliveries")
     op.drop_table("repos")
-    with op.batch_alter_table("builds") as batch:
-        batch.drop_column("cancel_requested")
-        batch.drop_column("reuse_from")
+    drop_columns("builds", "cancel_requested", "reuse_from")

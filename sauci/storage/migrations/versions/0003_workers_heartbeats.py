@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from sauci.storage.migrations._columns import add_columns, drop_columns
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 
@@ -14,10 +16,12 @@ down_revision: str | None = "0002"
 def upgrade() -> None:
     # Server defaults give the builds already recorded their values: no
     # labels asked for, first attempt, no heartbeat yet.
-    with op.batch_alter_table("builds") as batch:
-        batch.add_column(sa.Column("runs_on", sa.Text, nullable=False, server_default="[]"))
-        batch.add_column(sa.Column("attempt", sa.Integer, nullable=False, server_default="1"))
-        batch.add_column(sa.Column("heartbeat_at", sa.Double))
+    add_columns(
+        "builds",
+        sa.Column("runs_on", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("heartbeat_at", sa.Double),
+    )
     op.create_table(
         "workers",
         sa.Column("name", sa.Text, nullable=False),
@@ -50,7 +54,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("log_files")
     op.drop_table("workers")
-    with op.batch_alter_table("builds") as batch:
-        batch.drop_column("heartbeat_at")
-        batch.drop_column("attempt")
-        batch.drop_column("runs_on")
+    drop_columns("builds", "heartbeat_at", "attempt", "runs_on")

@@ -8,17 +8,13 @@ Builds recorded before keep "" and their files the old layout
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from sauci.storage.migrations._columns import column_migration
 
 revision: str = "0005"
 down_revision: str | None = "0004"
 
 
-def upgrade() -> None:
-    with op.batch_alter_table("builds") as batch:
-        batch.add_column(sa.Column("uuid", sa.Text, nullable=False, server_default=""))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("builds") as batch:
-        batch.drop_column("uuid")
+upgrade, downgrade = column_migration(
+    "builds", sa.Column("uuid", sa.Text, nullable=False, server_default="")
+)

@@ -1,0 +1,112 @@
+""" "A build ended on worker W": a broker broadcast that wakes the server at once.
+
+A worker records a build's end in the store, as always, and then publishes
+one small message on the fanout exchange ``sauci.ended``; every server
+listening (each on a queue of its own, deleted with its connection) wakes
+its loop, sees the slot free in the store and places the next build there
+and then, instead of at its next safety round. The message is only a
+wake-up: nothing depends on it for correctness. A lost one (a broker
+restart, a server starting) costs at most the wait for that round.
+
+Kombu's own parts do the work: a fanout :class:`kombu.Exchange` (Redis
+carries it with PUBLISH/SUBSCRIBE, AMQP with a fanout exchange), and a
+:class:`kombu.mixins.ConsumerMixin` thread, which reconnects after a broker
+restart by itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sauci._logging import get_logger
+
+__all__ = ["ENDED_EXCHANGE", "EndWatcher", "announce_end"]
+
+log = get_logger(__name__)
+
+ENDED_EXCHANGE = "sauci.ended"
+
+
+def _exchange() -> Any:
+    from kombu import Exchange
+
+    return Exchange(ENDED_EXCHANGE, type="fanout", durable=False, auto_delete=True)
+
+
+def announce_end(app: Any, build_id: int, worker: str) -> None:
+    """Tell every listening server that ``build_id`` ended on ``worker`` (its slot is
+    free). Never raises: a message that cannot go costs the server's safety round."""
+    try:
+        with app.producer_or_acquire() as producer:
+            producer.publish(
+                {"build": build_id, "worker": worker},
+                exchange=_exchange(),
+                routing_key="",
+                serializer="json",
+                declare=[_exchange()],
+                retry=False,
+                delivery_mode=1,  # transient: a wake-up is worth nothing later
+            )
+    except Exception as exc:  # any broker failure: the round covers it
+        log.info("build_end_not_announced", build=build_id, error=str(exc))
+
+
+class EndWatcher:
+    """The server's listener: calls ``on_end(build_id)`` for each end a worker announces."""
+
+    def __init__(self, app: Any, on_end: Callable[[int], None]) -> None:
+        from kombu import Queue
+        from kombu.mixins import ConsumerMixin
+
+        self.on_end = on_end
+        queue = Queue(
+            f"{ENDED_EXCHANGE}.{uuid.uuid4().hex[:12]}",
+            _exchange(),
+            durable=False,
+            exclusive=True,
+            auto_delete=True,
+        )
+        watcher = self
+
+        class _Consumer(ConsumerMixin):  # type: ignore[misc]
+            connect_max_retries = None  # a broker restart: try again until stopped
+
+            def __init__(self, connection: Any) -> None:
+                self.connection = connection
+
+            def get_consumers(self, consumer: Any, channel: Any) -> list[Any]:
+                return [consumer(queues=[queue], callbacks=[watcher._received], accept=["json"])]
+
+            def on_connection_error(self, exc: Any, interval: float) -> None:
+                if self.should_stop:  # stopped while the broker is down: retry no more
+                    raise exc
+                log.info("end_watch_reconnecting", error=str(exc), retry_in=interval)
+
+        self._consumer = _Consumer(app.connection_for_read())
+        self._thread = threading.Thread(target=self._run, name="sauci-end-watch", daemon=True)
+
+    def start(self) -> EndWatcher:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._consumer.run()
+        except Exception as exc:  # the safety round still places builds
+            if not self._consumer.should_stop:
+                log.warning("end_watch_stopped", error=str(exc))
+
+    def _received(self, body: Any, message: Any) -> None:
+        message.ack()
+        try:
+            build_id = int(body["build"])
+        except (TypeError, KeyError, ValueError):
+            return
+        self.on_end(build_id)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._consumer.should_stop = True
+        self._thread.join(timeout)

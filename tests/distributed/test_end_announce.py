@@ -1,0 +1,109 @@
+"""A build's end announced by a worker wakes the server, through a real Redis:
+at once, again after a broker restart, and never an error for the worker when
+the broker is down (the server's safety round places the next build then)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from cluster import start_redis
+
+from sauci.core.events import subscribe
+from sauci.distributed import BrokerClient, announce_end, make_app
+
+
+@pytest.fixture(scope="module")
+def redis():
+    pytest.importorskip("celery")
+    server = start_redis(["127.0.0.1"])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _heard(redis_url: str):
+    heard: list[int] = []
+    came = threading.Event()
+
+    def on_end(build_id: int) -> None:
+        heard.append(build_id)
+        came.set()
+
+    client = BrokerClient(redis_url)
+    return client, client.watch_ended(on_end), heard, came
+
+
+def _announce_until_heard(app, came: threading.Event, build_id: int, within: float) -> None:
+    """Announce until the watcher hears it (its subscription may still be on its way)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        announce_end(app, build_id, "w1")
+        if came.wait(0.2):
+            return
+    pytest.fail(f"build {build_id}'s end not heard within {within} s")
+
+
+def test_an_announced_end_reaches_every_listening_server(redis):
+    first = _heard(redis.url)
+    second = _heard(redis.url)
+    worker = make_app(redis.url)
+    try:
+        _announce_until_heard(worker, first[3], 7, 10)
+        assert second[3].wait(5)
+        assert 7 in first[2] and 7 in second[2]
+    finally:
+        for client, stop, _, _ in (first, second):
+            stop()
+            client.close()
+        worker.close()
+
+
+def test_the_watch_outlives_a_broker_restart(redis):
+    client, stop, heard, came = _heard(redis.url)
+    worker = make_app(redis.url)
+    try:
+        _announce_until_heard(worker, came, 1, 10)
+        redis.stop()
+        announce_end(worker, 2, "w1")  # the broker is down: no error for the worker
+        redis.start()
+        came.clear()
+        _announce_until_heard(worker, came, 3, 30)
+        assert 3 in heard
+    finally:
+        stop()
+        client.close()
+        worker.close()
+
+
+def test_the_dispatcher_wakes_its_server_when_a_worker_announces(redis, tmp_path):
+    from sauci.core.config import Settings
+    from sauci.distributed import CeleryRunner
+    from sauci.storage import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    runner = CeleryRunner(
+        store=store,
+        settings=Settings(data_dir=tmp_path, broker=redis.url),
+        broker=BrokerClient(redis.url),
+        name="serve:test",
+        sources=lambda repo: None,  # type: ignore[arg-type, return-value]
+    )
+    woken = threading.Event()
+
+    def on_event(name: str, fields: dict) -> None:
+        if name == "runner_slot_free" and fields["runner"] == "serve:test":
+            woken.set()
+
+    unsubscribe = subscribe(on_event)
+    worker = make_app(redis.url)
+    try:
+        runner.start(lambda message: None)
+        _announce_until_heard(worker, woken, 5, 10)
+    finally:
+        unsubscribe()
+        runner.stop(reason="test", timeout=5)
+        worker.close()
+        store.close()
