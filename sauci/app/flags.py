@@ -91,9 +91,9 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--launcher",
-        choices=("process", "docker"),
-        help="where --launch-workers starts them: local processes (default) or Docker "
-        "containers of launch_image (docs/distributed.md)",
+        choices=("process", "docker", "vm"),
+        help="where --launch-workers starts them: local processes (default), Docker "
+        "containers of launch_image, or VM guests (docs/distributed.md)",
     )
     add_policy_options(serve)
 

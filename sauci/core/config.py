@@ -147,10 +147,10 @@ class Settings:
     launch_workers: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     launch_command: str = ""
     launch_idle: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
-    # Where launched workers run: "process" or "docker" (launch_image, on
-    # launch_network, with launch_volumes "src:dst[:ro]"); never a pipeline's choice.
+    # Where launched workers run: "process", "docker" (launch_image, on
+    # launch_network, with launch_volumes "src:dst[:ro]") or "vm"; never a pipeline's choice.
     launcher: str = attrs.field(
-        default="process", validator=attrs.validators.in_(["process", "docker"])
+        default="process", validator=attrs.validators.in_(["process", "docker", "vm"])
     )
     launch_image: str = ""
     launch_network: str = "host"

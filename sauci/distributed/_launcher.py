@@ -260,11 +260,18 @@ def _docker_launcher(settings: Settings) -> WorkerLauncher:
     return launcher
 
 
+def _vm_launcher(settings: Settings) -> WorkerLauncher:
+    from sauci.distributed._vm_launcher import VmLauncher
+
+    return VmLauncher.from_settings(settings)
+
+
 # The launchers, by the ``launcher`` setting: the operator's (sauci.toml,
 # SAUCI_LAUNCHER, --launcher), never a pipeline's.
 LAUNCHERS: dict[str, Callable[[Settings], WorkerLauncher]] = {
     "process": _process_launcher,
     "docker": _docker_launcher,
+    "vm": _vm_launcher,
 }
 
 
