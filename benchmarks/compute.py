@@ -342,11 +342,14 @@ def main() -> None:
     parser.add_argument(
         "--process-only", action="store_true", help="scale to zero: no Docker launcher case"
     )
+    parser.add_argument(
+        "--vm-launcher", action="store_true", help="scale to zero: the VM launcher too (minutes)"
+    )
     args = parser.parse_args()
     if args.scale_to_zero:
         from scale_to_zero import scale_to_zero_figures
 
-        scale_to_zero_figures(max(args.runs, 5), docker=not args.process_only)
+        scale_to_zero_figures(max(args.runs, 5), docker=not args.process_only, vm=args.vm_launcher)
         return
     if args.mixed_load:
         mixed_load_figures(args.runs)

@@ -12,6 +12,9 @@
   Python, this checkout and the benchmark's area mounted (as
   tests/distributed/test_docker_launcher.py runs it): container create and
   start, then the worker's own start. ``--process-only`` leaves it out.
+- With ``--vm-launcher``, the same with ``launcher = "vm"`` (benchmarks/_vm_case.py:
+  PostgreSQL and git daemon of its own, 3 runs, the first of which links the
+  server's Python into the guest's workspace; minutes under emulation).
 - Idle CPU: the server process's user+system CPU (getrusage) over 10 s with
   nothing queued and no worker running, with each launcher and without one
   (and the Docker daemon's, from /proc, over the same 10 s).
@@ -69,7 +72,7 @@ def _wait(predicate, what: str, timeout: float = 60.0):
     return value
 
 
-def _to_first_step(store, repo: str) -> float:
+def _to_first_step(store, repo: str, timeout: float = 60.0) -> float:
     start = time.time()
     build = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main"))
 
@@ -77,8 +80,8 @@ def _to_first_step(store, repo: str) -> float:
         steps = [s for s in store.list_steps(build.id) if s.started_at]
         return min(s.started_at for s in steps) if steps else None
 
-    started = _wait(first_step, f"build {build.id}'s first step")
-    _wait(lambda: store.get_build(build.id).status.done, f"build {build.id} to end")
+    started = _wait(first_step, f"build {build.id}'s first step", timeout)
+    _wait(lambda: store.get_build(build.id).status.done, f"build {build.id} to end", timeout)
     return started - start
 
 
@@ -99,7 +102,7 @@ def _idle_cpu(seconds: float = 10.0) -> float:
 
 
 def _launched(
-    store, repo: str, runs: int, settings: Settings, daemon_cpu=None
+    store, repo: str, runs: int, settings: Settings, daemon_cpu=None, timeout: float = 60.0
 ) -> tuple[list[float], float, float | None]:
     """Idle CPU of a server with the launcher and zero workers (and of the
     Docker daemon, given ``daemon_cpu``), then ``runs`` cold starts, each
@@ -113,11 +116,15 @@ def _launched(
         scaler = server.runner.autoscaler
         cold = []
         for _ in range(runs):
-            _wait(lambda: not scaler.launched and not store.list_workers(), "no worker running")
-            cold.append(_to_first_step(store, repo))
+            _wait(
+                lambda: not scaler.launched and not store.list_workers(),
+                "no worker running",
+                timeout,
+            )
+            cold.append(_to_first_step(store, repo, timeout))
             if scaler.failures:
                 raise SystemExit(f"a launch failed: {scaler.last_failure}")
-        _wait(lambda: not scaler.launched, "the last launched worker to exit")
+        _wait(lambda: not scaler.launched, "the last launched worker to exit", timeout)
     finally:
         server.stop(timeout=10)
     return cold, idle, daemon_idle
@@ -164,7 +171,7 @@ def _docker_figures(store, repo: str, area: Path, runs: int, common: dict) -> No
 _COLD: dict[str, tuple[list[float], float, float | None]] = {}
 
 
-def scale_to_zero_figures(runs: int, *, docker: bool = True) -> None:
+def scale_to_zero_figures(runs: int, *, docker: bool = True, vm: bool = False) -> None:
     from sauci.storage import open_store
 
     redis_bin = shutil.which("redis-server")
@@ -192,6 +199,10 @@ def scale_to_zero_figures(runs: int, *, docker: bool = True) -> None:
         _COLD["process"] = _launched(store, repo, runs, settings)
         if docker:
             _docker_figures(store, repo, area, runs, common)
+        if vm:
+            from _vm_case import vm_case
+
+            _COLD["vm"] = vm_case(area, area / "repo", broker, 3, _launched, _to_first_step)
 
         # The bare baseline: a worker started by hand, ready before the build.
         server = _server(store, Settings(data_dir=area / "warm", **common))

@@ -166,7 +166,7 @@ class VmLauncher:
         return workspace
 
     def start(self, name: str) -> _Guest:
-        workspace = self._prepare(name)
+        workspace = self.root / name
         python = f"/workspace/py/bin/{Path(sys.executable).name}"
         step = Step(
             name="worker",
@@ -178,17 +178,21 @@ class VmLauncher:
         output = _Log(self.settings.data_dir / "launched" / f"{name}.log")
         env = self.environment(name)
 
-        def run() -> None:
+        def run() -> None:  # in a thread: the first link takes seconds, the boot more
             try:
+                self._prepare(name)
                 result = self.sandbox.run(
                     step, workspace, output, env=env, cancel=handle.cancel, label=name
                 )
                 if result.exit_code != 0:
                     handle.failure = result.reason or f"exit status {result.exit_code}"
-            except Exception as exc:
+            except SauCIError as exc:
+                handle.failure = str(exc)
+            except Exception as exc:  # any failure is the launch's, named
                 handle.failure = f"{type(exc).__name__}: {exc}"
             finally:
-                self.sandbox.build_ended(workspace)  # ends the guest
+                if workspace.exists():
+                    self.sandbox.build_ended(workspace)  # ends the guest
 
         handle.thread = threading.Thread(target=run, name=f"vm-{name}", daemon=True)
         handle.thread.start()

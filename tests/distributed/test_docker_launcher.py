@@ -263,3 +263,53 @@ def test_launcher_and_image_are_pipeline_errors_not_settings(tmp_path):
         load_pipeline(str(path))
     assert f"{path}:1:1: unknown key 'launcher'" in str(raised.value)
     assert f"{path}:2:1: unknown key 'launch_image'" in str(raised.value)
+
+
+def test_the_deploy_image_runs_as_a_launched_worker(cluster, docker_host, debian_image, tmp_path):
+    """deploy/Dockerfile's image (entrypoint ``sauci``, its own user and Python)
+    with the launcher's default command: no mounts, the repository served by
+    git daemon. Built as tests/sandbox/test_compose_stack.py builds it
+    (minutes: apt and pip inside), so it runs with SAUCI_COMPOSE_UP=1 too."""
+    import shutil
+
+    import docker
+    from served_repo import served_repo
+
+    if not os.environ.get("SAUCI_COMPOSE_UP"):
+        pytest.skip("builds deploy/Dockerfile's image (minutes): set SAUCI_COMPOSE_UP=1")
+    env = {**os.environ, "DOCKER_HOST": docker_host}
+
+    def build(context: Path, tag: str, *extra: str) -> None:
+        done = subprocess.run(
+            ["docker", "build", "-q", "--network", "host", "-t", tag, *extra, str(context)],
+            env=env, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        assert 0 == done.returncode, done.stderr[-3000:]
+
+    base = tmp_path / "base"
+    (base / "certs").mkdir(parents=True)
+    for crt in Path("/usr/local/share/ca-certificates").glob("**/*.crt"):
+        shutil.copy(crt, base / "certs")
+    (base / "Dockerfile").write_text(
+        f"FROM {debian_image}\nCOPY certs/ /usr/local/share/ca-certificates/\n"
+        "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt\n"
+    )
+    build(base, "sauci-ci/base")
+    build(ROOT, "sauci:latest", "-f", str(ROOT / "deploy" / "Dockerfile"), "--build-arg",
+          "BASE=sauci-ci/base")  # fmt: skip
+    client = docker.DockerClient(base_url=docker_host, version="auto")
+    store = cluster.store()
+    pipeline = "steps:\n  hello:\n    run: echo built as $(id -u)\n"
+    with served_repo(tmp_path / "served", pipeline) as url:
+        server = start_server(
+            cluster, launch_workers=1, launch_idle=1.0, launcher="docker",
+            launch_image="sauci:latest",
+        )  # fmt: skip
+        scaler = server.runner.autoscaler
+        build_id = queue(store, url)
+        build_ = wait_for(lambda: done(store, build_id), "the build to finish", timeout=180)
+        assert Status.PASSED == build_.status, build_.reason
+        assert "built as 10001" in store.read_log(build_id, "hello").decode()
+        wait_for(lambda: not scaler.launched, "the launched worker to exit when idle")
+        assert [] == client.containers.list(all=True)
+        assert (1, 0) == (scaler.started, scaler.failures)

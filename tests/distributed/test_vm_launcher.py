@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from polling import wait_for
+from served_repo import served_repo
 
 from sauci.core.models import BuildRequest, Status
 from sauci.core.scheduler import Scheduler
@@ -53,34 +53,10 @@ def test_store_broker_and_git_urls_are_rewritten_to_the_host_as_the_guest_sees_i
 
 @pytest.fixture
 def git_daemon(tmp_path):
-    """A repository served by ``git daemon`` on 127.0.0.1; its git:// URL."""
-    base = tmp_path / "served"
-    repo = base / "repo"
-    repo.mkdir(parents=True)
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t"}
-    env.update(GIT_COMMITTER_EMAIL="t@x", PATH=os.environ["PATH"])
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    (repo / ".sauci.yml").write_text("steps:\n  hello:\n    run: echo built in $(uname -r)\n")
-    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
-    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "init"], check=True, env=env)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    daemon = subprocess.Popen(
-        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={base}",
-         "--listen=127.0.0.1", f"--port={port}", str(base)],
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"git://127.0.0.1:{port}/repo"
-    try:
-        wait_for(
-            lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0,
-            "git daemon to serve",
-        )
+    with served_repo(
+        tmp_path / "served", "steps:\n  hello:\n    run: echo built in $(uname -r)\n"
+    ) as url:
         yield url
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
 
 
 @pytest.mark.timeout(1200)
@@ -130,3 +106,48 @@ def test_a_build_with_no_worker_runs_in_a_booted_guest_that_then_ends(cluster, g
     assert "built in" in store.read_log(build_id, "hello").decode()
     wait_for(lambda: not scaler.launched, "the guest's worker to end when idle", timeout=300)
     assert (1, 0) == (scaler.started, scaler.failures)
+
+
+class Refusing:
+    """A sandbox whose guest does not come up, as VmSandbox names it."""
+
+    def __init__(self):
+        self.ended = []
+
+    def run(self, step, workspace, log, *, env, cancel, label):
+        from sauci.core.models import StepResult
+
+        return StepResult(exit_code=None, reason="the guest did not come up within 90 s")
+
+    def build_ended(self, workspace):
+        self.ended.append(workspace)
+
+
+def test_a_guest_that_does_not_come_up_is_a_failed_launch_named_and_counted(tmp_path):
+    from sauci.core.config import Settings
+    from sauci.distributed import Autoscaler
+    from sauci.distributed._vm_launcher import VmLauncher
+    from sauci.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    store.create_build(BuildRequest(repo="r", ref="refs/heads/main", event="push"))
+    sandbox = Refusing()
+    launcher = VmLauncher(Settings(data_dir=tmp_path), sandbox=sandbox)
+    scaler = Autoscaler(
+        store=store,
+        settings=Settings(data_dir=tmp_path),
+        launcher=launcher,
+        max_workers=1,
+        live_workers=list,
+    )
+    scaler.tick()
+    assert 1 == scaler.started
+    wait_for(lambda: (scaler.tick(), scaler.failures)[1], "the failed launch to be counted")
+    assert "ended before coming online: the guest did not come up within 90 s" in (
+        scaler.last_failure or ""
+    )
+    # The server's Python was linked, not copied, into the guest's workspace.
+    linked = tmp_path / "launched-vm" / scaler.last_failure.split(":")[0] / "py" / "bin"
+    python = Path(os.path.realpath(sys.executable)).name
+    assert (linked / python).stat().st_ino == Path(os.path.realpath(sys.executable)).stat().st_ino
+    assert [linked.parent.parent] == sandbox.ended
