@@ -203,11 +203,17 @@ def main() -> None:
     parser.add_argument(
         "--scale-to-zero", action="store_true", help="latent workers only (scale_to_zero.py)"
     )
+    parser.add_argument(
+        "--process-only", action="store_true", help="scale to zero: no Docker launcher case"
+    )
+    parser.add_argument(
+        "--vm-launcher", action="store_true", help="scale to zero: the VM launcher too (minutes)"
+    )
     args = parser.parse_args()
     if args.scale_to_zero:
         from scale_to_zero import scale_to_zero_figures
 
-        scale_to_zero_figures(max(args.runs, 5))
+        scale_to_zero_figures(max(args.runs, 5), docker=not args.process_only, vm=args.vm_launcher)
         return
     if args.mixed_load:
         from mixed_load import mixed_load_figures

@@ -6,8 +6,18 @@
   enqueue to the first step's ``started_at`` in the store. The launched worker
   exits after its idle time (1 s) before the next run. Baseline in the same
   run: the same with a ``sauci worker`` started by hand beforehand and ready.
+- The same cold start with ``launcher = "docker"``: a private dockerd
+  (benchmarks/_private_dockerd.py) with the debootstrapped Debian base
+  (``SAUCI_DEBIAN_ROOTFS``), the container on the host's network with this
+  Python, this checkout and the benchmark's area mounted (as
+  tests/distributed/test_docker_launcher.py runs it): container create and
+  start, then the worker's own start. ``--process-only`` leaves it out.
+- With ``--vm-launcher``, the same with ``launcher = "vm"`` (benchmarks/_vm_case.py:
+  PostgreSQL and git daemon of its own, 3 runs, the first of which links the
+  server's Python into the guest's workspace; minutes under emulation).
 - Idle CPU: the server process's user+system CPU (getrusage) over 10 s with
-  nothing queued and no worker running, with the launcher and without it.
+  nothing queued and no worker running, with each launcher and without one
+  (and the Docker daemon's, from /proc, over the same 10 s).
 
 Redis is started on a free 127.0.0.1 port; the store is an SQLite file every
 process here shares; steps run in the local sandbox. The server runs in this
@@ -62,7 +72,7 @@ def _wait(predicate, what: str, timeout: float = 60.0):
     return value
 
 
-def _to_first_step(store, repo: str) -> float:
+def _to_first_step(store, repo: str, timeout: float = 60.0) -> float:
     start = time.time()
     build = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main"))
 
@@ -70,8 +80,8 @@ def _to_first_step(store, repo: str) -> float:
         steps = [s for s in store.list_steps(build.id) if s.started_at]
         return min(s.started_at for s in steps) if steps else None
 
-    started = _wait(first_step, f"build {build.id}'s first step")
-    _wait(lambda: store.get_build(build.id).status.done, f"build {build.id} to end")
+    started = _wait(first_step, f"build {build.id}'s first step", timeout)
+    _wait(lambda: store.get_build(build.id).status.done, f"build {build.id} to end", timeout)
     return started - start
 
 
@@ -91,7 +101,77 @@ def _idle_cpu(seconds: float = 10.0) -> float:
     return used / seconds
 
 
-def scale_to_zero_figures(runs: int) -> None:
+def _launched(
+    store, repo: str, runs: int, settings: Settings, daemon_cpu=None, timeout: float = 60.0
+) -> tuple[list[float], float, float | None]:
+    """Idle CPU of a server with the launcher and zero workers (and of the
+    Docker daemon, given ``daemon_cpu``), then ``runs`` cold starts, each
+    after the last launched worker exited."""
+    server = _server(store, settings)
+    try:
+        time.sleep(1.0)
+        daemon_before = daemon_cpu() if daemon_cpu else 0.0
+        idle = _idle_cpu()
+        daemon_idle = (daemon_cpu() - daemon_before) / 10.0 if daemon_cpu else None
+        scaler = server.runner.autoscaler
+        cold = []
+        for _ in range(runs):
+            _wait(
+                lambda: not scaler.launched and not store.list_workers(),
+                "no worker running",
+                timeout,
+            )
+            cold.append(_to_first_step(store, repo, timeout))
+            if scaler.failures:
+                raise SystemExit(f"a launch failed: {scaler.last_failure}")
+        _wait(lambda: not scaler.launched, "the last launched worker to exit", timeout)
+    finally:
+        server.stop(timeout=10)
+    return cold, idle, daemon_idle
+
+
+def _docker_settings(area: Path, image: str) -> dict:
+    """The Debian base with this Python, this checkout and the area mounted."""
+    root = Path(__file__).resolve().parents[1]
+    prefix = Path(sys.prefix).resolve()
+    volumes = ("/usr:/usr:ro", f"{prefix}:{prefix}:ro", f"{root}:{root}:ro", f"{area}:{area}")
+    return dict(
+        launcher="docker",
+        launch_image=image,
+        launch_volumes=volumes,
+        launch_command=f"env PYTHONPATH={root} {sys.executable} -m sauci worker",
+    )
+
+
+def _docker_figures(store, repo: str, area: Path, runs: int, common: dict) -> None:
+    from _private_dockerd import dockerd_cpu_seconds, private_dockerd
+
+    with private_dockerd() as daemon:
+        if isinstance(daemon, str):
+            print(f"{'push -> first step, zero workers (docker)':<48} skipped: {daemon}")
+            return
+        url, image = daemon
+        saved = os.environ.get("DOCKER_HOST")
+        os.environ["DOCKER_HOST"] = url
+        try:
+            settings = Settings(
+                data_dir=area / "docker", launch_workers=1, launch_idle=1.0,
+                **_docker_settings(area, image), **common,
+            )  # fmt: skip
+            _COLD["docker"] = _launched(
+                store, repo, runs, settings, lambda: dockerd_cpu_seconds(url)
+            )
+        finally:
+            if saved is None:
+                os.environ.pop("DOCKER_HOST", None)
+            else:
+                os.environ["DOCKER_HOST"] = saved
+
+
+_COLD: dict[str, tuple[list[float], float, float | None]] = {}
+
+
+def scale_to_zero_figures(runs: int, *, docker: bool = True, vm: bool = False) -> None:
     from sauci.storage import open_store
 
     redis_bin = shutil.which("redis-server")
@@ -115,19 +195,14 @@ def scale_to_zero_figures(runs: int) -> None:
         time.sleep(1.0)
         idle_plain = _idle_cpu()
         server.stop(timeout=10)
-        server = _server(
-            store, Settings(data_dir=area / "srv", launch_workers=1, launch_idle=1.0, **common)
-        )
-        time.sleep(1.0)
-        idle_launcher = _idle_cpu()
-        scaler = server.runner.autoscaler
+        settings = Settings(data_dir=area / "srv", launch_workers=1, launch_idle=1.0, **common)
+        _COLD["process"] = _launched(store, repo, runs, settings)
+        if docker:
+            _docker_figures(store, repo, area, runs, common)
+        if vm:
+            from _vm_case import vm_case
 
-        cold = []
-        for _ in range(runs):
-            _wait(lambda: not scaler.launched and not store.list_workers(), "no worker running")
-            cold.append(_to_first_step(store, repo))
-        _wait(lambda: not scaler.launched, "the last launched worker to exit")
-        server.stop(timeout=10)
+            _COLD["vm"] = vm_case(area, area / "repo", broker, 3, _launched, _to_first_step)
 
         # The bare baseline: a worker started by hand, ready before the build.
         server = _server(store, Settings(data_dir=area / "warm", **common))
@@ -142,19 +217,23 @@ def scale_to_zero_figures(runs: int) -> None:
         warm = [_to_first_step(store, repo) for _ in range(runs)]
         server.stop(timeout=10)
 
-        c, w = statistics.median(cold), statistics.median(warm)
-        verdict = "meets" if c <= GOAL_COLD else "misses"
+        w = statistics.median(warm)
         print(f"{'push -> first step, worker by hand (bare)':<48} {w * 1000:8.0f} ms")
-        print(
-            f"{'push -> first step, zero workers (launched)':<48} {c * 1000:8.0f} ms"
-            f"  {c / w:5.1f}x bare; {verdict} the goal of {GOAL_COLD:g} s"
-            f" (runs: {', '.join(f'{x:.2f}' for x in cold)} s)"
-        )
+        for kind, (cold, _, _) in _COLD.items():
+            c = statistics.median(cold)
+            verdict = "meets" if c <= GOAL_COLD else "misses"
+            print(
+                f"{f'push -> first step, zero workers ({kind})':<48} {c * 1000:8.0f} ms"
+                f"  {c / w:5.1f}x bare; {verdict} the goal of {GOAL_COLD:g} s"
+                f" (runs: {', '.join(f'{x:.2f}' for x in cold)} s)"
+            )
         print(f"{'server CPU idle, broker, no launcher (bare)':<48} {idle_plain * 100:8.2f} %")
-        print(
-            f"{'server CPU idle, broker, launcher, 0 workers':<48} {idle_launcher * 100:8.2f} %"
-            f"  {idle_launcher / idle_plain if idle_plain else float('nan'):5.2f}x bare"
-        )
+        for kind, (_, idle, daemon_idle) in _COLD.items():
+            daemon = "" if daemon_idle is None else f"; dockerd {daemon_idle * 100:.2f} %"
+            print(
+                f"{f'server CPU idle, {kind} launcher, 0 workers':<48} {idle * 100:8.2f} %"
+                f"  {idle / idle_plain if idle_plain else float('nan'):5.2f}x bare{daemon}"
+            )
     finally:
         if hand is not None:
             hand.terminate()

@@ -89,6 +89,12 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         help="with --broker: start up to N `sauci worker` processes when builds wait "
         "and no worker can take them; they stop when idle (default 0: none)",
     )
+    serve.add_argument(
+        "--launcher",
+        choices=("process", "docker", "vm"),
+        help="where --launch-workers starts them: local processes (default), Docker "
+        "containers of launch_image, or VM guests (docs/distributed.md)",
+    )
     add_policy_options(serve)
 
 

@@ -90,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lost_timeout=getattr(args, "lost_timeout", None),
         attempts=getattr(args, "attempts", None),
         launch_workers=getattr(args, "launch_workers", None),
+        launcher=getattr(args, "launcher", None),
         **policy_overrides(args),
     )
     configure_server_logging(settings, level_given=args.log_level is not None)

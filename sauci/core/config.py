@@ -147,6 +147,14 @@ class Settings:
     launch_workers: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     launch_command: str = ""
     launch_idle: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    # Where launched workers run: "process", "docker" (launch_image, on
+    # launch_network, with launch_volumes "src:dst[:ro]") or "vm"; never a pipeline's choice.
+    launcher: str = attrs.field(
+        default="process", validator=attrs.validators.in_(["process", "docker", "vm"])
+    )
+    launch_image: str = ""
+    launch_network: str = "host"
+    launch_volumes: tuple[str, ...] = attrs.field(default=(), converter=_names)
     idle_exit: float = attrs.field(
         default=0.0, validator=attrs.validators.ge(0)
     )  # worker; 0: never
@@ -228,7 +236,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         return parse_labels(value, where)
     if key in ("data_dir", "artifacts_dir", "secrets_file"):
         return _absolute(str(value))
-    if key == "allowed_sandboxes":
+    if key in ("allowed_sandboxes", "launch_volumes"):
         return _names(value)
     return value
 

@@ -30,25 +30,12 @@ from sauci.core.events import emit
 from sauci.core.models import Status, Worker
 from sauci.core.wrapper import Wrapper
 from sauci.distributed._placing import WAITING
+from sauci.distributed._worker_env import worker_environment
 from sauci.exceptions import SauCIError
 
 __all__ = ["Autoscaler", "LaunchingRunner", "ProcessLauncher", "WorkerLauncher"]
 
 log = get_logger(__name__)
-
-# Settings a launched worker inherits from the server, as SAUCI_* variables.
-_INHERITED = (
-    "broker",
-    "labels",
-    "slots",
-    "heartbeat_interval",
-    "sandbox",
-    "allowed_sandboxes",
-    "network",
-    "artifacts_dir",
-    "secrets_file",
-    "visibility_timeout",
-)
 
 
 class WorkerLauncher(Protocol):
@@ -86,19 +73,8 @@ class ProcessLauncher:
     def environment(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("SAUCI_CONFIG", None)  # everything it needs is below
-        for key in _INHERITED:
-            value = getattr(self.settings, key)
-            if value is None or value == "" or value == ():
-                continue
-            if isinstance(value, tuple | frozenset):
-                value = ",".join(sorted(value) if isinstance(value, frozenset) else value)
-            env[f"SAUCI_{key.upper()}"] = (
-                str(value).lower() if isinstance(value, bool) else str(value)
-            )
-        env["SAUCI_STORE"] = self.settings.store_url
-        env["SAUCI_WORKER_NAME"] = name
+        env.update(worker_environment(self.settings, name, self.idle_exit))
         env["SAUCI_DATA_DIR"] = str(self.logs / name)
-        env["SAUCI_IDLE_EXIT"] = f"{self.idle_exit:g}"
         return env
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
@@ -270,17 +246,46 @@ class LaunchingRunner(Wrapper):
         self.wrapped.stop(reason=reason, timeout=timeout)
 
 
-def launching(runner: Any, store: Any, settings: Settings) -> LaunchingRunner:
-    """``runner`` (a CeleryRunner) with up to ``settings.launch_workers`` local
-    ``sauci worker`` processes started when builds wait."""
-    launcher = ProcessLauncher(
+def _process_launcher(settings: Settings) -> WorkerLauncher:
+    return ProcessLauncher(
         settings, command=settings.launch_command, idle_exit=settings.launch_idle
     )
+
+
+def _docker_launcher(settings: Settings) -> WorkerLauncher:
+    from sauci.distributed._docker_launcher import DockerLauncher
+
+    launcher = DockerLauncher.from_settings(settings)
+    launcher.sweep()  # what a previous run of this server left
+    return launcher
+
+
+def _vm_launcher(settings: Settings) -> WorkerLauncher:
+    from sauci.distributed._vm_launcher import VmLauncher
+
+    return VmLauncher.from_settings(settings)
+
+
+# The launchers, by the ``launcher`` setting: the operator's (sauci.toml,
+# SAUCI_LAUNCHER, --launcher), never a pipeline's.
+LAUNCHERS: dict[str, Callable[[Settings], WorkerLauncher]] = {
+    "process": _process_launcher,
+    "docker": _docker_launcher,
+    "vm": _vm_launcher,
+}
+
+
+def launching(runner: Any, store: Any, settings: Settings) -> LaunchingRunner:
+    """``runner`` (a CeleryRunner) with up to ``settings.launch_workers``
+    workers started when builds wait, by the launcher ``settings.launcher``
+    names (a local process, a Docker container, a VM)."""
+    launcher = LAUNCHERS[settings.launcher](settings)
     autoscaler = Autoscaler(
         store=store,
         settings=settings,
         launcher=launcher,
         max_workers=settings.launch_workers,
         live_workers=runner.live_workers,
+        start_timeout=float(getattr(launcher, "start_timeout", 60.0)),
     )
     return LaunchingRunner(runner, autoscaler)

@@ -34,6 +34,7 @@ class Command(SauCICommand):
             "lost_timeout": flags.lost_timeout,
             "attempts": flags.attempts,
             "launch_workers": flags.launch_workers,
+            "launcher": flags.launcher,
             **policy_overrides(flags),  # --sandbox, --allow-sandbox, --secrets-file
         }
 
