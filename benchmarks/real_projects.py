@@ -669,6 +669,33 @@ def print_table(results: Sequence[Result]) -> None:
     )
 
 
+FIRST_GOAL = 1.10  # first build <= bare install + test + 10%
+WARM_GOAL = 1.3  # warm rebuild <= 1.3 x bare pytest
+
+
+def goal_line(r: Result) -> str:
+    """One line per project: each figure, its bare baseline from the same run, the goal."""
+    bare = (
+        None if r.bare_install is None or r.bare_pytest is None else r.bare_install + r.bare_pytest
+    )
+
+    def part(what: str, got: float | None, base: float | None, of: str, goal: float) -> str:
+        if got is None or not base:
+            return f"{what} -"
+        verdict = "met" if got / base <= goal else "MISSED"
+        return (
+            f"{what} {got:.2f} s / {of} {base:.2f} s = {got / base:.2f}x "
+            f"(goal <= {goal:.2f}x: {verdict})"
+        )
+
+    return (
+        f"{r.project}: "
+        + part("first build", r.first, bare, "bare install + test", FIRST_GOAL)
+        + "; "
+        + part("warm rebuild", r.warm, r.bare_pytest, "bare pytest", WARM_GOAL)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -801,6 +828,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     print()
     print_table(results)
+    for result in results:
+        print(goal_line(result))
     for result in results:
         for note in result.notes:
             print(f"{result.project}: {note}")
