@@ -61,11 +61,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # This checkout's sauci, whatever `sauci` is installed.
-SAUCI = [
-    sys.executable,
-    "-c",
-    f"import sys; sys.path.insert(0, {str(ROOT)!r}); from sauci.cli import main; sys.exit(main())",
-]
+
+
+def sauci_argv(root: Path = ROOT) -> list[str]:
+    """Run the sauci of the checkout ``root``, whatever `sauci` is installed."""
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); from sauci.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
+SAUCI = sauci_argv()
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
     "GIT_AUTHOR_EMAIL": "bench@example.com",
@@ -487,14 +491,20 @@ class Serve:
     """`sauci serve --no-ui` (this checkout's sauci) on a data dir, as a subprocess."""
 
     def __init__(
-        self, data: Path, repos: Sequence[Path], sandbox: str | None, cpu: CpuMeter
+        self,
+        data: Path,
+        repos: Sequence[Path],
+        sandbox: str | None,
+        cpu: CpuMeter,
+        sauci: Sequence[str] = SAUCI,
     ) -> None:
         self.data = data
+        self.sauci = list(sauci)
         self.cpu = cpu
         self.log = data.parent / "serve.log"
         (data.parent / "serve-home").mkdir(exist_ok=True)
         argv = [
-            *SAUCI,
+            *self.sauci,
             "serve",
             "--no-ui",
             "--data-dir",
@@ -589,12 +599,16 @@ class Serve:
 def why_not_passed(serve: Serve, build_id: int) -> str:
     """`sauci show` of the build, and the last lines of each step that failed."""
     common = ["--data-dir", str(serve.data), "--color", "never"]
-    show = subprocess.run([*SAUCI, "show", str(build_id), *common], capture_output=True, text=True)
+    show = subprocess.run(
+        [*serve.sauci, "show", str(build_id), *common], capture_output=True, text=True
+    )
     parts = [(show.stdout + show.stderr).strip()]
     for step in serve.store.list_steps(build_id):
         if step.status.value in ("failed", "errored"):
             logs = subprocess.run(
-                [*SAUCI, "logs", str(build_id), step.name, *common], capture_output=True, text=True
+                [*serve.sauci, "logs", str(build_id), step.name, *common],
+                capture_output=True,
+                text=True,
             )
             tail = (logs.stdout + logs.stderr).strip().splitlines()[-15:]
             parts.append(f"last lines of {step.name}:\n" + "\n".join(f"  {line}" for line in tail))
@@ -737,6 +751,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the interpreter the venvs are made from (default /usr/bin/python3)",
     )
     parser.add_argument(
+        "--sauci-root",
+        type=Path,
+        default=ROOT,
+        help="the checkout whose sauci serves (default: this script's), to compare two "
+        "checkouts with the same script in turns",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=900, help="seconds per build (default 900)"
     )
     parser.add_argument(
@@ -761,7 +782,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp.chmod(0o755)  # the namespace sandbox's uid walks to the workspaces
     results = [Result(project=n) for n in names]
     print(
-        f"real projects: {', '.join(names)}; sandbox {args.sandbox or '(serve default)'}; python {python}; in {tmp}",
+        f"real projects: {', '.join(names)}; sandbox {args.sandbox or '(serve default)'}; "
+        f"python {python}; sauci from {args.sauci_root}; in {tmp}",
         flush=True,
     )
     serve = None
@@ -782,7 +804,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{result.project}: plain pytest {result.plain} (install {fmt(result.bare_install)} s, pytest {fmt(result.bare_pytest)} s)",
                 flush=True,
             )
-        serve = Serve(tmp / "data", list(bares.values()), args.sandbox, cpu)
+        serve = Serve(
+            tmp / "data", list(bares.values()), args.sandbox, cpu, sauci_argv(args.sauci_root)
+        )
         for result in results:
             project, bare = PROJECTS[result.project], bares[result.project]
             clone = tmp / result.project / "repo"
