@@ -80,6 +80,8 @@ def main() -> None:
     linked: list[tuple[float, float, float]] = []
     try:
         ws = _venv(root, args.python, args.packages)
+        found = [p for p in (ws / ".venv").rglob("*") if p.is_file() and not p.is_symlink()]
+        size, files = sum(p.stat().st_size for p in found), len(found)
         for n in range(args.repeat):
             # The linked save makes the venv's files read-only: a fresh copy each round.
             for way in ("usual", "linked"):
@@ -100,7 +102,10 @@ def main() -> None:
     l_wall = statistics.median(w for w, _, _ in linked)
     l_cpu = statistics.median(c for _, c, _ in linked)
     l_all = statistics.median(a for _, _, a in linked)
-    print(f"venv of {args.packages!r}; median of {args.repeat}, in turns; load {load:.1f}")
+    print(
+        f"venv of {args.packages!r} ({size / 1024**2:.1f} MiB, {files} files); "
+        f"median of {args.repeat}, in turns; load {load:.1f}"
+    )
     print(f"usual save (pack, then unpack the kept copy): {u_wall:.3f} s wall, {u_cpu:.3f} s CPU")
     print(
         f"linked save, until the step may end: {l_wall:.3f} s wall = {l_wall / u_wall:.2f}x the "
