@@ -139,9 +139,11 @@ def test_a_cache_path_through_a_symlink_is_never_followed(tmp_path: Path):
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "lead").symlink_to(outside)
-    roots, paths = {"ws": ws}, {"ws": ["lead/venv"]}
-    assert save_linked(store, "demo", "main", "k2", 9, roots, paths, ME) is None
+    roots = {"ws": ws}
+    for hostile in ("lead/venv", "../outside/venv", "lead/../lead/venv"):
+        assert save_linked(store, "demo", "main", "k2", 9, roots, {"ws": [hostile]}, ME) is None
     assert 0o644 == (outside / "venv" / "secret").stat().st_mode & 0o777
+    assert [] == os.listdir(store.keys_folder("demo", "main"))
     # A cache path that is itself a link is kept as the link, not what it names.
     (ws / ".venv").symlink_to(outside / "venv")
     assert save_linked(store, "demo", "main", "k3", 9, roots, {"ws": [".venv"]}, ME)
