@@ -69,10 +69,6 @@ class CacheStore:
     def _keys_dir(self, repo: str, branch: str) -> Path:
         return self.repo_dir(repo) / safe_name(branch) / "keys"
 
-    def entry_path(self, repo: str, branch: str, key: str) -> Path:
-        """Where the archive of ``key`` on ``branch`` is (or would be) kept."""
-        return self._keys_dir(repo, branch) / f"{key}.tar"
-
     def keys_folder(self, repo: str, branch: str) -> Path:
         """The branch's entries folder, made if missing (only SauCI reads
         entries: the tools/ beside them is what a step's uid may reach,
