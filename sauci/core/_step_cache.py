@@ -182,7 +182,7 @@ def _restore(
         write(f"sauci: cache: {', '.join(skipped)} skipped: the build's HOME is not its own\n")
     waited = wait_for_key(store, build.repo, key)
     if waited >= 0.05:
-        write(f"sauci: cache: waited {waited:.1f} s for an earlier build's save of {key}\n")
+        write(f"sauci: cache: waited {waited:.1f} s for the save of {key} under way\n")
     try:
         entry, exact = store.find(build.repo, build.branch or "detached", key, cache.restore_keys)
     except OSError as exc:
