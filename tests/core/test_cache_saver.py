@@ -153,3 +153,28 @@ def test_a_cache_path_through_a_symlink_is_never_followed(tmp_path: Path):
     with tarfile.open(entry.path) as tar:
         assert ["ws/.venv"] == [m.name for m in tar] and tar.getmember("ws/.venv").issym()
     assert 0o644 == (outside / "venv" / "secret").stat().st_mode & 0o777
+
+
+def test_a_build_that_looks_the_key_up_meanwhile_waits_and_hits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from sauci.core._step_cache import restore_cache
+    from sauci.core.models import Build
+    from sauci.core.pipeline import parse_pipeline
+
+    step = parse_pipeline(
+        "steps:\n  install:\n    run: 'true'\n"
+        "    cache: {paths: [.venv], key: k1, skip_on_hit: true}\n"
+    ).steps[0]
+    store = CacheStore(tmp_path / "cache")
+    release = _held(monkeypatch)
+    assert _save(store, _workspace(tmp_path), build=10)
+    threading.Timer(0.3, release.set).start()
+    written: list[str] = []
+    ws2 = tmp_path / "ws2"
+    ws2.mkdir()
+    build = Build(id=11, repo="demo", ref="refs/heads/main")
+    state = restore_cache(store, build, step, ws2, {}, written.append)
+    assert state.hit, written
+    assert "for the save of k1 under way" in "".join(written)
+    assert "x = 1\n" == (ws2 / ".venv" / "lib.py").read_text()
