@@ -212,8 +212,9 @@ def snapshot(
 def _seal(stage: Path, owner: int) -> int | None:
     """Give the step's files under ``stage`` to SauCI, read-only (see
     :func:`_read_only`), and clear set-id and sticky bits of the directories
-    (made by ``cp``, SauCI's); the bytes they take in an archive (512-byte
-    blocks: a header each, and the data). None, with nothing changed, for
+    (made by ``cp``, SauCI's); about the bytes they take in an archive
+    (512-byte blocks: a header and a pax header of two each, the data).
+    None, with nothing changed, for
     a file not ``owner``'s or one that is neither a file, a directory nor a
     symlink. Paths are safe to use here: every directory under ``stage`` was
     made by ``cp`` in a directory only SauCI can reach."""
@@ -236,7 +237,7 @@ def _seal(stage: Path, owner: int) -> int | None:
     uid, gid = os.geteuid(), os.getegid()
     for path, mode in folders:
         os.chmod(path, mode)
-    total = headers * 512
+    total = headers * 3 * 512
     for path, mode, size in files.values():
         # chown first: the step can no longer chmod what it no longer owns.
         os.chown(path, uid, gid, follow_symlinks=False)
