@@ -61,11 +61,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # This checkout's sauci, whatever `sauci` is installed.
-SAUCI = [
-    sys.executable,
-    "-c",
-    f"import sys; sys.path.insert(0, {str(ROOT)!r}); from sauci.cli import main; sys.exit(main())",
-]
+
+
+def sauci_argv(root: Path = ROOT) -> list[str]:
+    """Run the sauci of the checkout ``root``, whatever `sauci` is installed."""
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); from sauci.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
+SAUCI = sauci_argv()
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
     "GIT_AUTHOR_EMAIL": "bench@example.com",
@@ -136,6 +140,8 @@ class Result:
     # every build's workspace is (the venv's bytecode kept, as restored).
     bare_pytest_fresh: float | None = None
     warm_cpu: float | None = None  # CPU seconds of the server and its steps
+    first_cpu: float | None = None  # the same, for the first build
+    bare_cpu: float | None = None  # CPU seconds of bare install + pytest
     bare_pytest_cpu: float | None = None  # CPU seconds of bare pytest (fresh)
     notes: list[str] = field(default_factory=list)
 
@@ -373,6 +379,7 @@ def plain_pytest(project: Project, source: Path, python: str, work: Path, result
     tree = work / "plain"
     shutil.copytree(source, tree)
     env = step_like_env(work.parent / "plain-home")  # cold at first, as serve-home
+    cpu0 = children_cpu()
     t0 = time.monotonic()
     run(["bash", "-eo", "pipefail", "-c", install_command(project, python)], cwd=tree, env=env)
     result.bare_install = time.monotonic() - t0
@@ -385,6 +392,7 @@ def plain_pytest(project: Project, source: Path, python: str, work: Path, result
         capture_output=True,
     )
     result.bare_pytest = time.monotonic() - t0
+    result.bare_cpu = children_cpu() - cpu0
     report = junit.read_text()
     result.plain = junit_counts(report)
     totals = pytest_totals(report)
@@ -483,14 +491,20 @@ class Serve:
     """`sauci serve --no-ui` (this checkout's sauci) on a data dir, as a subprocess."""
 
     def __init__(
-        self, data: Path, repos: Sequence[Path], sandbox: str | None, cpu: CpuMeter
+        self,
+        data: Path,
+        repos: Sequence[Path],
+        sandbox: str | None,
+        cpu: CpuMeter,
+        sauci: Sequence[str] = SAUCI,
     ) -> None:
         self.data = data
+        self.sauci = list(sauci)
         self.cpu = cpu
         self.log = data.parent / "serve.log"
         (data.parent / "serve-home").mkdir(exist_ok=True)
         argv = [
-            *SAUCI,
+            *self.sauci,
             "serve",
             "--no-ui",
             "--data-dir",
@@ -585,12 +599,16 @@ class Serve:
 def why_not_passed(serve: Serve, build_id: int) -> str:
     """`sauci show` of the build, and the last lines of each step that failed."""
     common = ["--data-dir", str(serve.data), "--color", "never"]
-    show = subprocess.run([*SAUCI, "show", str(build_id), *common], capture_output=True, text=True)
+    show = subprocess.run(
+        [*serve.sauci, "show", str(build_id), *common], capture_output=True, text=True
+    )
     parts = [(show.stdout + show.stderr).strip()]
     for step in serve.store.list_steps(build_id):
         if step.status.value in ("failed", "errored"):
             logs = subprocess.run(
-                [*SAUCI, "logs", str(build_id), step.name, *common], capture_output=True, text=True
+                [*serve.sauci, "logs", str(build_id), step.name, *common],
+                capture_output=True,
+                text=True,
             )
             tail = (logs.stdout + logs.stderr).strip().splitlines()[-15:]
             parts.append(f"last lines of {step.name}:\n" + "\n".join(f"  {line}" for line in tail))
@@ -629,6 +647,9 @@ def print_table(results: Sequence[Result]) -> None:
         "warm cpu s",
         "fresh cpu s",
         "cpu warm/fresh",
+        "first cpu s",
+        "bare cpu s",
+        "cpu first/bare",
     )
     rows = [head]
     for r in results:
@@ -656,6 +677,9 @@ def print_table(results: Sequence[Result]) -> None:
                 fmt(r.warm_cpu),
                 fmt(r.bare_pytest_cpu),
                 ratio(r.warm_cpu, r.bare_pytest_cpu),
+                fmt(r.first_cpu),
+                fmt(r.bare_cpu),
+                ratio(r.first_cpu, r.bare_cpu),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -665,7 +689,38 @@ def print_table(results: Sequence[Result]) -> None:
         "goals: identical counts; first build <= 1.10x bare install + test; warm rebuild <= 1.3x bare pytest"
         " ('again': bare pytest run once more just after the warm rebuild; 'fresh': then once"
         " more without the project's __pycache__, as a build's fresh checkout; cpu: the"
-        " server and its steps for the warm rebuild, against that fresh bare pytest)"
+        " server and its steps for the warm rebuild, against that fresh bare pytest, and for"
+        " the first build, against bare install + test)"
+    )
+
+
+FIRST_GOAL = 1.10  # first build <= bare install + test + 10%
+WARM_GOAL = 1.3  # warm rebuild <= 1.3 x bare pytest
+
+
+def goal_line(r: Result) -> str:
+    """One line per project: each figure, its bare baseline from the same run, the goal."""
+    bare = (
+        None if r.bare_install is None or r.bare_pytest is None else r.bare_install + r.bare_pytest
+    )
+
+    def part(what: str, got: float | None, base: float | None, of: str, goal: float) -> str:
+        if got is None or not base:
+            return f"{what} -"
+        verdict = "met" if got / base <= goal else "MISSED"
+        return (
+            f"{what} {got:.2f} s / {of} {base:.2f} s = {got / base:.2f}x "
+            f"(goal <= {goal:.2f}x: {verdict})"
+        )
+
+    return "; ".join(
+        (
+            f"{r.project}: "
+            + part("first build", r.first, bare, "bare install + test", FIRST_GOAL),
+            part("in CPU", r.first_cpu, r.bare_cpu, "bare", FIRST_GOAL),
+            part("warm rebuild", r.warm, r.bare_pytest, "bare pytest", WARM_GOAL),
+            part("in CPU", r.warm_cpu, r.bare_pytest_cpu, "fresh bare", WARM_GOAL),
+        )
     )
 
 
@@ -696,6 +751,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the interpreter the venvs are made from (default /usr/bin/python3)",
     )
     parser.add_argument(
+        "--sauci-root",
+        type=Path,
+        default=ROOT,
+        help="the checkout whose sauci serves (default: this script's), to compare two "
+        "checkouts with the same script in turns",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=900, help="seconds per build (default 900)"
     )
     parser.add_argument(
@@ -720,7 +782,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp.chmod(0o755)  # the namespace sandbox's uid walks to the workspaces
     results = [Result(project=n) for n in names]
     print(
-        f"real projects: {', '.join(names)}; sandbox {args.sandbox or '(serve default)'}; python {python}; in {tmp}",
+        f"real projects: {', '.join(names)}; sandbox {args.sandbox or '(serve default)'}; "
+        f"python {python}; sauci from {args.sauci_root}; in {tmp}",
         flush=True,
     )
     serve = None
@@ -741,7 +804,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{result.project}: plain pytest {result.plain} (install {fmt(result.bare_install)} s, pytest {fmt(result.bare_pytest)} s)",
                 flush=True,
             )
-        serve = Serve(tmp / "data", list(bares.values()), args.sandbox, cpu)
+        serve = Serve(
+            tmp / "data", list(bares.values()), args.sandbox, cpu, sauci_argv(args.sauci_root)
+        )
         for result in results:
             project, bare = PROJECTS[result.project], bares[result.project]
             clone = tmp / result.project / "repo"
@@ -760,7 +825,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             def push(clone: Path = clone) -> None:
                 run(["git", "push", "-q", "origin", "main"], cwd=clone)
 
+            cpu0 = cpu.seconds()
             first = serve.build_of(push, bare, args.timeout)
+            cpu1 = cpu.seconds()
+            if cpu0 is not None and cpu1 is not None:
+                result.first_cpu = cpu1 - cpu0
             result.status, result.first = first.status.value, first.duration  # type: ignore[attr-defined]
             result.sauci = store_counts(
                 [t.status for _, t in serve.store.list_test_results(first.id)]
@@ -801,6 +870,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     print()
     print_table(results)
+    for result in results:
+        print(goal_line(result))
     for result in results:
         for note in result.notes:
             print(f"{result.project}: {note}")

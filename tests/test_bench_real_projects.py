@@ -96,6 +96,15 @@ def test_ok_needs_both_builds_passed_and_equal_counts():
     assert not rp.Result(project="p", status="passed", warm_status="passed").ok
 
 
+def test_the_goal_line_gives_each_figure_its_bare_baseline_and_goal():
+    r = rp.Result(project="idna", first=5.5, bare_install=4.5, bare_pytest=0.5, warm=0.7)
+    line = rp.goal_line(r)
+    assert line.startswith("idna: first build 5.50 s / bare install + test 5.00 s = 1.10x")
+    assert "(goal <= 1.10x: met)" in line
+    assert "warm rebuild 0.70 s / bare pytest 0.50 s = 1.40x (goal <= 1.30x: MISSED)" in line
+    assert "in CPU -" in line  # not measured: said so, not made up
+
+
 def test_an_unknown_project_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         rp.main(["--projects", "six,nosuch"])

@@ -21,6 +21,7 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.cache_archive import ArchiveError, pack, unpack
 from sauci.core.cache_key import CacheKeyError, render_key
+from sauci.core.cache_saver import save_linked, wait_for_key
 from sauci.core.cache_store import CacheEntry, CacheStore
 from sauci.core.cache_tree import link_tree, make_tree
 from sauci.core.models import Build, Step
@@ -179,6 +180,9 @@ def _restore(
     skipped = [p for p in cache.paths if p.startswith("~/")] if "home" not in roots else []
     if skipped:
         write(f"sauci: cache: {', '.join(skipped)} skipped: the build's HOME is not its own\n")
+    waited = wait_for_key(store, build.repo, key)
+    if waited >= 0.05:
+        write(f"sauci: cache: waited {waited:.1f} s for the save of {key} under way\n")
     try:
         entry, exact = store.find(build.repo, build.branch or "detached", key, cache.restore_keys)
     except OSError as exc:
@@ -234,14 +238,28 @@ def save_cache(
     write: Callable[[str], None],
     home: Path | None = None,
     link: bool = False,
+    owner: int | None = None,
 ) -> CacheState:
     """Pack the step's cache paths under its key, unless the key was a hit.
     ``link`` (as for :func:`restore_cache`): a ``skip_on_hit`` entry is also
-    kept unpacked, so that its first hit is already a tree of links."""
+    kept unpacked, so that its first hit is already a tree of links; with
+    ``owner``, the step's host uid, that copy is made from the workspace
+    as links and the archive after the step (:mod:`sauci.core.cache_saver`)."""
     cache = step.cache
     if cache is None or state.key is None or state.hit:
         return state
     started = time.monotonic()
+    if link and cache.skip_on_hit and owner is not None:
+        branch = build.branch or "detached"
+        roots, paths = _roots(workspace, env, home), _split(cache.paths)
+        size = save_linked(store, build.repo, branch, state.key, build.id, roots, paths, owner)
+        if size is not None:
+            seconds = time.monotonic() - started
+            write(
+                f"sauci: cache: saved {state.key} ({_size(size)} linked in {seconds:.1f} s; "
+                "its archive is written after the step)\n"
+            )
+            return attrs.evolve(state, saved=size)
     staged: Path | None = None
     try:
         staged = store.staging(build.repo)

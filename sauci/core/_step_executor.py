@@ -302,8 +302,18 @@ class StepExecutor:
                 result = StepResult(exit_code=0)
             if cached is not None and self.cache_store is not None and result.ok:
                 link = LINK_CAPABILITY in getattr(sandbox, "capabilities", ())
+                owner = getattr(sandbox, "host_uid", None)  # the step's uid, where not SauCI's
                 cached = save_cache(
-                    self.cache_store, cached, build, step, workspace, env, _writer(sink), home, link
+                    self.cache_store,
+                    cached,
+                    build,
+                    step,
+                    workspace,
+                    env,
+                    _writer(sink),
+                    home,
+                    link,
+                    owner,
                 )
         except SandboxError as exc:
             failure = exc

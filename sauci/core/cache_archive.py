@@ -40,17 +40,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # tarfile is imported where a cache is packed or unpacked
     import tarfile
 
-__all__ = ["ArchiveError", "gnu_program", "gnu_tar", "pack", "packed_by_sauci", "unpack"]
+__all__ = [
+    "MARK",
+    "ArchiveError",
+    "gnu_program",
+    "gnu_tar",
+    "inside_root",
+    "pack",
+    "packed_by_sauci",
+    "unpack",
+]
 
 
-_MARK = "SAUCI.packed"  # in the pax global header of what pack() writes
+MARK = "SAUCI.packed"  # in the pax global header of what pack() writes
 
 
 class ArchiveError(OSError):
     """An archive that cannot be made or must not be unpacked."""
 
 
-def _inside(root: Path, relative: str) -> Path | None:
+def inside_root(root: Path, relative: str) -> Path | None:
     """``root/relative`` when every directory on the way is a real directory
     (not a symlink) inside ``root``; None when the path does not exist."""
     parts = PurePosixPath(relative).parts
@@ -75,10 +84,10 @@ def pack(target: Path, roots: Mapping[str, Path], paths: Mapping[str, Sequence[s
     import tarfile  # only a step with a cache needs it (not an idle server)
 
     packed = 0
-    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT, pax_headers={_MARK: "1"}) as tar:
+    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT, pax_headers={MARK: "1"}) as tar:
         for name, root in roots.items():
             for relative in paths.get(name, ()):
-                source = _inside(root, relative.strip("/"))
+                source = inside_root(root, relative.strip("/"))
                 if source is None:
                     continue
                 arcname = f"{name}/{PurePosixPath(relative.strip('/'))}"
@@ -154,7 +163,7 @@ def packed_by_sauci(source: Path) -> bool:
 
     try:
         with tarfile.open(source, "r:*") as tar:
-            return tar.pax_headers.get(_MARK) == "1"
+            return tar.pax_headers.get(MARK) == "1"
     except (tarfile.TarError, OSError) as exc:
         raise ArchiveError(f"cannot unpack {source.name}: {exc}") from exc
 

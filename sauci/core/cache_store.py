@@ -69,6 +69,16 @@ class CacheStore:
     def _keys_dir(self, repo: str, branch: str) -> Path:
         return self.repo_dir(repo) / safe_name(branch) / "keys"
 
+    def keys_folder(self, repo: str, branch: str) -> Path:
+        """The branch's entries folder, made if missing (only SauCI reads
+        entries: the tools/ beside them is what a step's uid may reach,
+        through directories it cannot list)."""
+        folder = self._keys_dir(repo, branch)
+        self.repo_dir(repo).mkdir(mode=0o711, parents=True, exist_ok=True)
+        folder.parent.mkdir(mode=0o711, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
+
     def tools_dir(self, repo: str, branch: str) -> Path:
         """The download caches of pip and uv for ``repo`` on ``branch``."""
         return self.repo_dir(repo) / safe_name(branch) / "tools"
@@ -144,23 +154,28 @@ class CacheStore:
         folder.mkdir(mode=0o711, parents=True, exist_ok=True)
         return folder / f".incoming-{os.getpid()}-{time.monotonic_ns()}.tar"
 
-    def commit(self, repo: str, branch: str, key: str, staged: Path) -> CacheEntry | None:
-        """Keep ``staged`` as ``key`` on ``branch``, then evict down to the
-        limit; None (and ``staged`` deleted) when it alone is over the limit."""
+    def commit(
+        self, repo: str, branch: str, key: str, staged: Path, tree: Path | None = None
+    ) -> CacheEntry | None:
+        """Keep ``staged`` as ``key`` on ``branch`` (and ``tree``, a private
+        directory beside the entries, as its unpacked copy), then evict down to
+        the limit; None (and both deleted) when it alone is over the limit."""
         size = staged.stat().st_size
         if size > self.limit:
             staged.unlink(missing_ok=True)
+            if tree is not None:
+                shutil.rmtree(tree, ignore_errors=True)
             return None
         with self._locked(repo):
-            folder = self._keys_dir(repo, branch)
-            # Only SauCI reads entries: the tools/ beside them is what a
-            # step's uid may reach (through directories it cannot list).
-            folder.parent.mkdir(mode=0o711, exist_ok=True)
-            folder.mkdir(mode=0o700, exist_ok=True)
+            target = self.keys_folder(repo, branch) / f"{key}.tar"
             staged.chmod(0o600)
-            target = folder / f"{key}.tar"
             os.replace(staged, target)
             _remove_tree(tree_path(target))  # the unpacked copy of what it replaced
+            if tree is not None:
+                try:
+                    os.rename(tree, tree_path(target))
+                except OSError:  # one made from the archive meanwhile: as good
+                    shutil.rmtree(tree, ignore_errors=True)
             entry = CacheEntry(key=key, branch=branch, path=target, size=size, used=time.time())
             self._evict(repo, keep=target)
         return entry

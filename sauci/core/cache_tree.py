@@ -27,13 +27,13 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sauci._logging import get_logger
-from sauci.core.cache_archive import gnu_program, gnu_tar, packed_by_sauci
+from sauci.core.cache_archive import gnu_program, gnu_tar, inside_root, packed_by_sauci
 
-__all__ = ["LINK_CAPABILITY", "link_tree", "make_tree", "tree_path"]
+__all__ = ["LINK_CAPABILITY", "link_tree", "make_tree", "snapshot", "tree_path"]
 
 log = get_logger(__name__)
 
@@ -163,3 +163,85 @@ def link_tree(tree: Path, roots: Mapping[str, Path]) -> list[Path] | None:
         return None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def snapshot(
+    stage: Path,
+    roots: Mapping[str, Path],
+    paths: Mapping[str, Sequence[str]],
+    owner: int,
+) -> int | None:
+    """Make the unpacked copy of a step's cache paths in ``stage`` (an empty,
+    private directory beside the entries) straight from the workspace, as
+    hard links (``cp -al``: no data copied, no archive read back): the bytes
+    of its files, 0 when no path exists; None when it cannot be made
+    cleanly (the caller packs the archive and unpacks it as before).
+
+    The files are the workspace's own, so they are taken from the step's
+    uid (``owner``) and made SauCI's and read-only for everyone, in the
+    workspace too: the build's later steps see them as a linked restore's
+    (read, replace or delete; never write into). A file that is not the
+    step's (not made by it: a link to another's file) stops it, so that
+    nothing but the step's own files ever changes hands; so does anything
+    but files, directories and symlinks, and another file system.
+    """
+    cp = _gnu_cp()
+    if cp is None:
+        return None
+    for name, root in roots.items():
+        for relative in paths.get(name, ()):
+            source = inside_root(root, relative.strip("/"))  # ArchiveError: leaves its root
+            if source is None:
+                continue
+            dest = stage / name / relative.strip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(dest):  # a path inside another: the archive's way
+                return None
+            done = subprocess.run(
+                [cp, "-al", "--no-preserve=ownership", "--", str(source), str(dest)],
+                capture_output=True,
+                timeout=600,
+                check=False,
+            )
+            if done.returncode != 0:  # another file system (EXDEV), a file gone meanwhile
+                log.info("cache_snapshot_failed", path=str(source), error=done.stderr[-300:])
+                return None
+    return _seal(stage, owner)
+
+
+def _seal(stage: Path, owner: int) -> int | None:
+    """Give the step's files under ``stage`` to SauCI, read-only (see
+    :func:`_read_only`), and clear set-id and sticky bits of the directories
+    (made by ``cp``, SauCI's); about the bytes they take in an archive
+    (512-byte blocks: a header and a pax header of two each, the data).
+    None, with nothing changed, for
+    a file not ``owner``'s or one that is neither a file, a directory nor a
+    symlink. Paths are safe to use here: every directory under ``stage`` was
+    made by ``cp`` in a directory only SauCI can reach."""
+    files: dict[int, tuple[str, int, int]] = {}  # inode -> (a path, mode, size)
+    folders = []
+    headers = 0
+    for folder, dirs, names, dirfd in os.fwalk(stage, follow_symlinks=False):
+        headers += len(dirs) + len(names)
+        for name in dirs:
+            st = os.lstat(name, dir_fd=dirfd)
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o7000:
+                folders.append((os.path.join(folder, name), stat.S_IMODE(st.st_mode) & 0o777))
+        for name in names:
+            st = os.lstat(name, dir_fd=dirfd)
+            if stat.S_ISLNK(st.st_mode):
+                continue  # a link is never written through
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != owner:
+                return None
+            files.setdefault(st.st_ino, (os.path.join(folder, name), st.st_mode, st.st_size))
+    uid, gid = os.geteuid(), os.getegid()
+    for path, mode in folders:
+        os.chmod(path, mode)
+    total = headers * 3 * 512
+    for path, mode, size in files.values():
+        # chown first: the step can no longer chmod what it no longer owns.
+        os.chown(path, uid, gid, follow_symlinks=False)
+        owner_bits = mode & 0o500
+        os.chmod(path, owner_bits | owner_bits >> 3 | owner_bits >> 6)
+        total += -(-size // 512) * 512
+    return total
