@@ -24,7 +24,8 @@ This module holds the sandbox itself; the work is in private modules:
 ``_docker_daemon`` (the client, names and labels, signals, removal),
 ``_docker_pool``, ``_docker_agent``, ``_docker_agent_step`` and
 ``_docker_exec`` (a build's containers, a step run in one by its agent or
-with an exec), ``_docker_step`` (a step's own container), ``_docker_services`` (service
+with an exec, both watched by ``_docker_step_watch``), ``_docker_step`` (a step's
+own container), ``_docker_services`` (service
 containers) and ``_docker_limits`` (limits to docker and back).
 """
 
