@@ -20,35 +20,24 @@ import select
 import ssl
 from typing import Any
 
-from sauci.core.models import Limits, StepResult
+from sauci.core.models import StepResult
 from sauci.sandbox._docker_agent import EndScanner, StepAgentLost, request
-from sauci.sandbox._docker_exec import run_pooled, wrapper
-from sauci.sandbox._docker_pool import ContainerPool, Held
-from sauci.sandbox._docker_step_watch import StepWatch, run_held
+from sauci.sandbox._docker_exec import run_pooled, step_argv
+from sauci.sandbox._docker_pool import Held
+from sauci.sandbox._docker_step_watch import PoolStep, StepWatch, run_held
 from sauci.sandbox._docker_stream import supervise_stream
-from sauci.sandbox._steps import Job
 
 __all__ = ["run_with_agent"]
 
 
-def run_with_agent(
-    pool: ContainerPool,
-    job: Job,
-    image: str,
-    limits: Limits,
-    cgroups: tuple[str, str] | None,
-    *,
-    grace: float,
-) -> StepResult:
-    """Run ``job`` by the agent of a container of ``pool``; its result."""
-    api, errors = pool.api, pool.errors
-    step = job.step
-    workdir = pool.workspace_path + (f"/{step.workdir}" if step.workdir else "")
+def run_with_agent(todo: PoolStep) -> StepResult:
+    """Run ``todo``'s job by the agent of a container of its pool; its result."""
+    pool, job = todo.pool, todo.job
     for attempt in range(2):
-        held = pool.take(job, image, limits, cgroups)
+        held = todo.take()
         if held.sock is None:  # the pool found the agent unusable: a docker exec
             pool.give_back(held, reuse=True)
-            return run_pooled(pool, job, image, limits, cgroups, grace=grace)
+            return run_pooled(todo)
         if _idle(held.sock):
             break
         # Its agent has ended (something outside SauCI stopped the container
@@ -56,42 +45,27 @@ def run_with_agent(
         pool.give_back(held, reuse=False)
         if attempt:
             raise StepAgentLost(
-                f"the step agent of a new container for step {step.name!r} ended before the step"
+                f"the step agent of a new container for step {job.step.name!r} "
+                "ended before the step"
             )
     nonce = secrets.token_hex(16)
-    argv = [
-        "/bin/sh",
-        "-c",
-        wrapper(job.env, held.mounts, workdir),
-        "sauci-step",
-        *step.shell,
-        step.script(),
-    ]
-    user = f"{pool.user[0]}:{pool.user[1]}"
+    argv = step_argv(job, held.mounts, todo.workdir)
 
     def run() -> tuple[StepResult, bool]:
         try:
             _send(held.sock, request(nonce, job.env, argv))
         except OSError as exc:
             raise StepAgentLost(
-                f"cannot reach the step agent in the container of step {step.name!r}: {exc}"
+                f"cannot reach the step agent in the container of step {job.step.name!r}: {exc}"
             ) from exc
-        return _run(api, errors, job, held, nonce, limits, user, grace)
+        return _run(todo, held, nonce)
 
-    return run_held(pool, held, job, run)
+    return run_held(todo, held, run)
 
 
-def _run(
-    api: Any,
-    errors: Any,
-    job: Job,
-    held: Held,
-    nonce: str,
-    limits: Limits,
-    user: str,
-    grace: float,
-) -> tuple[StepResult, bool]:
-    watch = StepWatch(api, errors, job, held, user, grace)
+def _run(todo: PoolStep, held: Held, nonce: str) -> tuple[StepResult, bool]:
+    job = todo.job
+    watch = StepWatch(todo, held)
     lost = False
 
     def ended() -> int:
@@ -119,7 +93,7 @@ def _run(
             f"the step agent in the container of step {job.step.name!r} ended during the step "
             "(the container was stopped or killed outside SauCI)"
         )
-    result, own = watch.outcome(job, limits, code, oomed)
+    result, own = watch.outcome(code, oomed)
     return result, own and not lost and scan.swept
 
 

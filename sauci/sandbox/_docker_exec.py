@@ -30,15 +30,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from sauci.core.models import Limits, StepResult
+from sauci.core.models import StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._docker_daemon import POLL_INTERVAL
-from sauci.sandbox._docker_pool import ContainerPool, Held, left_running
-from sauci.sandbox._docker_step_watch import StepWatch, run_held
+from sauci.sandbox._docker_pool import Held, left_running
+from sauci.sandbox._docker_step_watch import PoolStep, StepWatch, run_held
 from sauci.sandbox._docker_stream import supervise_stream
 from sauci.sandbox._steps import Job
 
-__all__ = ["run_pooled", "wrapper"]
+__all__ = ["run_pooled", "step_argv", "wrapper"]
 
 # `kill -s SIG -1`: busybox's sh takes it, dash wants `--` before -1 (and
 # busybox refuses that), hence both.
@@ -91,36 +91,32 @@ def wrapper(env: Mapping[str, str], mounts: Iterable[str] = (), workdir: str | N
     return script
 
 
-def run_pooled(
-    pool: ContainerPool,
-    job: Job,
-    image: str,
-    limits: Limits,
-    cgroups: tuple[str, str] | None,
-    *,
-    grace: float,
-) -> StepResult:
-    """Run ``job`` in a container of ``pool``; its result."""
+def step_argv(job: Job, mounts: Iterable[str], workdir: str | None = None) -> list[str]:
+    """The step's command under the prologue (see :func:`wrapper`)."""
+    return [
+        "/bin/sh",
+        "-c",
+        wrapper(job.env, mounts, workdir),
+        "sauci-step",
+        *job.step.shell,
+        job.step.script(),
+    ]
+
+
+def run_pooled(todo: PoolStep) -> StepResult:
+    """Run ``todo``'s job with an exec in a container of its pool; its result."""
+    pool, job = todo.pool, todo.job
     api, errors = pool.api, pool.errors
-    step = job.step
-    workdir = pool.workspace_path + (f"/{step.workdir}" if step.workdir else "")
-    user = f"{pool.user[0]}:{pool.user[1]}"
+    user = todo.user
     for attempt in range(2):
-        held = pool.take(job, image, limits, cgroups)
+        held = todo.take()
         try:
             exec_id = api.exec_create(
                 held.id,
-                [
-                    "/bin/sh",
-                    "-c",
-                    wrapper(job.env, held.mounts),
-                    "sauci-step",
-                    *step.shell,
-                    step.script(),
-                ],
+                step_argv(job, held.mounts),
                 user=user,
                 environment=dict(job.env),
-                workdir=workdir,
+                workdir=todo.workdir,
             )["Id"]
             break
         except errors.APIError as exc:
@@ -129,24 +125,15 @@ def run_pooled(
             # stopped it between two steps): once more, in a new one.
             if attempt == 0 and getattr(exc, "status_code", None) == 409:
                 continue
-            raise SandboxError(f"cannot run step {step.name!r} in its container: {exc}") from exc
-    return run_held(
-        pool, held, job, lambda: _run(api, errors, job, held, exec_id, limits, user, grace)
-    )
+            name = job.step.name
+            raise SandboxError(f"cannot run step {name!r} in its container: {exc}") from exc
+    return run_held(todo, held, lambda: _run(todo, held, exec_id))
 
 
-def _run(
-    api: Any,
-    errors: Any,
-    job: Job,
-    held: Held,
-    exec_id: str,
-    limits: Limits,
-    user: str,
-    grace: float,
-) -> tuple[StepResult, bool]:
-    watch = StepWatch(api, errors, job, held, user, grace)
-    sweep = _Sweep(api, errors, held, user)
+def _run(todo: PoolStep, held: Held, exec_id: str) -> tuple[StepResult, bool]:
+    api, errors, job = todo.pool.api, todo.pool.errors, todo.job
+    watch = StepWatch(todo, held)
+    sweep = _Sweep(api, errors, held, todo.user)
     wait = _Waiter(api, exec_id)
     try:
         sock = api.exec_start(exec_id, socket=True)
@@ -166,7 +153,7 @@ def _run(
             sweep.after()
     finally:
         watch.pids.stop()
-    result, own = watch.outcome(job, limits, code, watch.oomed(code))
+    result, own = watch.outcome(code, watch.oomed(code))
     return result, own and sweep.clean
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+
+import attrs
 
 from sauci.core.models import Limits, StepResult
 from sauci.exceptions import SandboxError
@@ -18,38 +19,63 @@ from sauci.sandbox._docker_limits import PidsWatch, step_result
 from sauci.sandbox._docker_pool import ContainerPool, Held, oom_kills
 from sauci.sandbox._steps import Job, StepClock
 
-__all__ = ["TERMINATE", "StepWatch", "run_held", "settled_oom_count"]
+__all__ = ["TERMINATE", "PoolStep", "StepWatch", "run_held", "settled_oom_count"]
 
 # SIGTERM to the step's command (the prologue's pid, which it became).
 TERMINATE = 'read -r w < /tmp/.sauci-step 2>/dev/null && kill -s TERM "$w" 2>/dev/null; exit 0'
 
 
-def run_held(
-    pool: ContainerPool, held: Held, job: Job, run: Callable[[], tuple[StepResult, bool]]
-) -> StepResult:
-    """The result of ``run`` (a step in ``held``), whose second value says
+@attrs.frozen
+class PoolStep:
+    """A job to run in a container of ``pool`` (by its agent or an exec)."""
+
+    pool: ContainerPool
+    job: Job
+    image: str
+    limits: Limits
+    cgroups: tuple[str, str] | None
+    grace: float
+
+    @property
+    def workdir(self) -> str:
+        """The step's directory inside the container."""
+        step = self.job.step
+        return self.pool.workspace_path + (f"/{step.workdir}" if step.workdir else "")
+
+    @property
+    def user(self) -> str:
+        """The step's ``uid:gid`` in the container."""
+        return f"{self.pool.user[0]}:{self.pool.user[1]}"
+
+    def take(self) -> Held:
+        """A container of the pool for the step."""
+        return self.pool.take(self.job, self.image, self.limits, self.cgroups)
+
+
+def run_held(todo: PoolStep, held: Held, run: Callable[[], tuple[StepResult, bool]]) -> StepResult:
+    """The result of ``run`` (``todo`` in ``held``), whose second value says
     whether ``held`` may run the next step; ``held`` given back either way."""
     reuse = False
     try:
         result, reuse = run()
         return result
-    except pool.errors.DockerException as exc:
-        raise SandboxError(f"docker failed while running step {job.step.name!r}: {exc}") from exc
+    except todo.pool.errors.DockerException as exc:
+        name = todo.job.step.name
+        raise SandboxError(f"docker failed while running step {name!r}: {exc}") from exc
     finally:
-        pool.give_back(held, reuse=reuse)
+        todo.pool.give_back(held, reuse=reuse)
 
 
 class StepWatch:
-    """One step's clock, pids watch (stop it once the step has ended) and
+    """``todo``'s step's clock, pids watch (stop it once the step has ended) and
     OOM count in ``held``; ``terminate`` and ``kill`` for its supervisor."""
 
-    def __init__(
-        self, api: Any, errors: Any, job: Job, held: Held, user: str, grace: float
-    ) -> None:
-        self.api, self.errors, self.held, self.user = api, errors, held, user
+    def __init__(self, todo: PoolStep, held: Held) -> None:
+        self.api, self.errors = todo.pool.api, todo.pool.errors
+        self.todo, self.held, self.user = todo, held, todo.user
         self.pids = PidsWatch(held.pids_dir, since_now=True)
         self.ooms = oom_kills(held.memory_dir)
-        self.clock = StepClock(job, grace)
+        self.clock = StepClock(todo.job, todo.grace)
         self.killed = False
 
     def terminate(self) -> None:
@@ -72,12 +98,11 @@ class StepWatch:
             after = settled_oom_count(self.held, self.ooms)
         return self.ooms is not None and after is not None and after > self.ooms
 
-    def outcome(self, job: Job, limits: Limits, code: int, oomed: bool) -> tuple[StepResult, bool]:
+    def outcome(self, code: int, oomed: bool) -> tuple[StepResult, bool]:
         """The step's result, and whether it ended on its own: not by the
         clock, not killed, not at its memory or process limit."""
-        result = step_result(
-            job, limits, code, {"OOMKilled": oomed}, self.clock.ended_by, self.pids
-        )
+        job, limits, ended_by = self.todo.job, self.todo.limits, self.clock.ended_by
+        result = step_result(job, limits, code, {"OOMKilled": oomed}, ended_by, self.pids)
         own = (
             not self.killed
             and self.clock.ended_by is None
