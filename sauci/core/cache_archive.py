@@ -32,10 +32,11 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
+
+from sauci.core._cache_stage import gnu_extract, stage_beside
 
 if TYPE_CHECKING:  # tarfile is imported where a cache is packed or unpacked
     import tarfile
@@ -197,46 +198,31 @@ def _unpack_moving(source: Path, roots: Mapping[str, Path]) -> int | None:
     first = next(iter(roots.values()), None)
     if tar is None or first is None:
         return None
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{first.name}.cache-", dir=first.parent))
-    except OSError:
-        return None
-    try:
-        done = subprocess.run(
-            [
-                tar,
-                "-xvf",
-                str(source),
-                "-C",
-                str(stage),
-                "--no-same-owner",
-                "--no-same-permissions",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
+    with stage_beside(first, f".{first.name}.cache-") as stage:
+        if stage is None:
             return None
-        moves = []
-        for name, root in roots.items():
-            top = stage / name
-            if not top.is_dir():
-                continue
-            for child in sorted(os.listdir(top)):
-                if os.path.lexists(root / child):
-                    return None  # a merge: the filtered way
-                moves.append((top / child, root / child))
-        for origin, destination in moves:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(origin, destination)  # a link at the destination is replaced, not followed
-        return sum(
-            1
-            for line in done.stdout.splitlines()
-            if line.partition("/")[0] in roots and line.partition("/")[2].strip("/")
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            listed = gnu_extract(tar, source, stage, listing=True)
+            if listed is None:
+                return None
+            moves = []
+            for name, root in roots.items():
+                top = stage / name
+                if not top.is_dir():
+                    continue
+                for child in sorted(os.listdir(top)):
+                    if os.path.lexists(root / child):
+                        return None  # a merge: the filtered way
+                    moves.append((top / child, root / child))
+            for origin, destination in moves:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(
+                    origin, destination
+                )  # a link at the destination is replaced, not followed
+            return sum(
+                1
+                for line in listed.splitlines()
+                if line.partition("/")[0] in roots and line.partition("/")[2].strip("/")
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None

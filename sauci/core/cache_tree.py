@@ -26,11 +26,11 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sauci._logging import get_logger
+from sauci.core._cache_stage import gnu_extract, stage_beside
 from sauci.core.cache_archive import gnu_program, gnu_tar, inside_root, packed_by_sauci
 
 __all__ = ["LINK_CAPABILITY", "link_tree", "make_tree", "snapshot", "tree_path"]
@@ -62,39 +62,22 @@ def make_tree(archive: Path) -> Path | None:
             return None
     except OSError:  # ArchiveError: not readable; the caller's unpack says why
         return None
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{tree.name}-", dir=archive.parent))
-    except OSError:
-        return None
-    try:
-        done = subprocess.run(
-            [
-                tar,
-                "-xf",
-                str(archive),
-                "-C",
-                str(stage),
-                "--no-same-owner",
-                "--no-same-permissions",
-            ],
-            capture_output=True,
-            timeout=600,
-            check=False,
-            umask=0o022,  # whatever SauCI's own: nothing comes out writable by others
-        )
-        if done.returncode != 0:
+    with stage_beside(archive, f".{tree.name}-") as stage:
+        if stage is None:
             return None
-        _read_only(stage)
         try:
-            os.rename(stage, tree)
-        except OSError:  # made meanwhile by another build: that one is as good
-            return tree if tree.is_dir() else None
-        return tree
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.info("cache_tree_not_made", archive=str(archive), error=str(exc))
-        return None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+            # umask: whatever SauCI's own, nothing comes out writable by others.
+            if gnu_extract(tar, archive, stage, umask=0o022) is None:
+                return None
+            _read_only(stage)
+            try:
+                os.rename(stage, tree)
+            except OSError:  # made meanwhile by another build: that one is as good
+                return tree if tree.is_dir() else None
+            return tree
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.info("cache_tree_not_made", archive=str(archive), error=str(exc))
+            return None
 
 
 def _read_only(top: Path) -> None:
@@ -127,42 +110,32 @@ def link_tree(tree: Path, roots: Mapping[str, Path]) -> list[Path] | None:
             if os.path.lexists(root / child):
                 return None  # a merge: the archive's filtered way
             moves.append((top.name, child, root))
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{first.name}.cache-", dir=first.parent))
-    except OSError:
-        return None
-    try:
-        for top, _root in wanted:
-            # -a: links stay links, modes kept; -l: files are hard links.
-            # --no-preserve=ownership: directories are this process's, then the step's.
-            done = subprocess.run(
-                [cp, "-al", "--no-preserve=ownership", "--", str(top), str(stage / top.name)],
-                capture_output=True,
-                timeout=600,
-                check=False,
-            )
-            if done.returncode != 0:  # another file system (EXDEV), an entry evicted meanwhile
-                log.info("cache_link_failed", tree=str(tree), error=done.stderr[-300:])
-                return None
-        moved: list[Path] = []
+    with stage_beside(first, f".{first.name}.cache-") as stage:
+        if stage is None:
+            return None
         try:
-            for name, child, root in moves:
-                root.mkdir(parents=True, exist_ok=True)
-                os.rename(stage / name / child, root / child)  # never follows a link there
-                moved.append(root / child)
-        except OSError:
-            for path in moved:  # all or nothing: the caller then unpacks into a clean root
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-            raise
-        return moved
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.info("cache_link_failed", tree=str(tree), error=str(exc))
-        return None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+            for top, _root in wanted:
+                failed = _copy_as_links(cp, top, stage / top.name)
+                if failed is not None:  # another file system (EXDEV), an entry evicted meanwhile
+                    log.info("cache_link_failed", tree=str(tree), error=failed)
+                    return None
+            moved: list[Path] = []
+            try:
+                for name, child, root in moves:
+                    root.mkdir(parents=True, exist_ok=True)
+                    os.rename(stage / name / child, root / child)  # never follows a link there
+                    moved.append(root / child)
+            except OSError:
+                for path in moved:  # all or nothing: the caller then unpacks into a clean root
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                raise
+            return moved
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.info("cache_link_failed", tree=str(tree), error=str(exc))
+            return None
 
 
 def snapshot(
@@ -197,16 +170,25 @@ def snapshot(
             dest.parent.mkdir(parents=True, exist_ok=True)
             if os.path.lexists(dest):  # a path inside another: the archive's way
                 return None
-            done = subprocess.run(
-                [cp, "-al", "--no-preserve=ownership", "--", str(source), str(dest)],
-                capture_output=True,
-                timeout=600,
-                check=False,
-            )
-            if done.returncode != 0:  # another file system (EXDEV), a file gone meanwhile
-                log.info("cache_snapshot_failed", path=str(source), error=done.stderr[-300:])
+            failed = _copy_as_links(cp, source, dest)
+            if failed is not None:  # another file system (EXDEV), a file gone meanwhile
+                log.info("cache_snapshot_failed", path=str(source), error=failed)
                 return None
     return _seal(stage, owner)
+
+
+def _copy_as_links(cp: str, source: Path, dest: Path) -> bytes | None:
+    """Copy ``source`` to ``dest`` with GNU ``cp -al`` (links stay links,
+    modes kept, files are hard links; ``--no-preserve=ownership``: the
+    directories are this process's): None when done, else the end of cp's
+    error output."""
+    done = subprocess.run(
+        [cp, "-al", "--no-preserve=ownership", "--", str(source), str(dest)],
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+    return done.stderr[-300:] if done.returncode != 0 else None
 
 
 def _seal(stage: Path, owner: int) -> int | None:

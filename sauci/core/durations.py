@@ -68,24 +68,17 @@ def arrival_rates(builds: Iterable[Build], *, since: float, until: float) -> dic
     }
 
 
+@attrs.define(eq=False)
 class DurationHistory:
     """A store's forecast for some repositories, read at most every ``refresh`` s."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        refresh: float = 30.0,
-        window: float = 600.0,
-        last: int = 5,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.refresh = refresh
-        self.window = window
-        self.last = last
-        self.clock = clock
-        self._read: dict[str, tuple[float, float | None, float]] = {}  # repo -> when, secs, rate
+    store: Store
+    refresh: float = attrs.field(default=30.0, kw_only=True)
+    window: float = attrs.field(default=600.0, kw_only=True)
+    last: int = attrs.field(default=5, kw_only=True)
+    clock: Callable[[], float] = attrs.field(default=time.time, kw_only=True)
+    # repo -> when, secs, rate
+    _read: dict[str, tuple[float, float | None, float]] = attrs.field(factory=dict, init=False)
 
     def forecast(self, repos: Iterable[str]) -> Forecast:
         """The expected durations and arrival rates of ``repos``' builds."""

@@ -20,37 +20,24 @@ import select
 import ssl
 from typing import Any
 
-from sauci.core.models import Limits, StepResult
-from sauci.exceptions import SandboxError
+from sauci.core.models import StepResult
 from sauci.sandbox._docker_agent import EndScanner, StepAgentLost, request
-from sauci.sandbox._docker_daemon import signal_container
-from sauci.sandbox._docker_exec import TERMINATE, run_pooled, settled_oom_count, wrapper
-from sauci.sandbox._docker_limits import PidsWatch, step_result
-from sauci.sandbox._docker_pool import ContainerPool, Held, oom_kills
+from sauci.sandbox._docker_exec import run_pooled, step_argv
+from sauci.sandbox._docker_pool import Held
+from sauci.sandbox._docker_step_watch import PoolStep, StepWatch, run_held
 from sauci.sandbox._docker_stream import supervise_stream
-from sauci.sandbox._steps import Job, StepClock
 
 __all__ = ["run_with_agent"]
 
 
-def run_with_agent(
-    pool: ContainerPool,
-    job: Job,
-    image: str,
-    limits: Limits,
-    cgroups: tuple[str, str] | None,
-    *,
-    grace: float,
-) -> StepResult:
-    """Run ``job`` by the agent of a container of ``pool``; its result."""
-    api, errors = pool.api, pool.errors
-    step = job.step
-    workdir = pool.workspace_path + (f"/{step.workdir}" if step.workdir else "")
+def run_with_agent(todo: PoolStep) -> StepResult:
+    """Run ``todo``'s job by the agent of a container of its pool; its result."""
+    pool, job = todo.pool, todo.job
     for attempt in range(2):
-        held = pool.take(job, image, limits, cgroups)
+        held = todo.take()
         if held.sock is None:  # the pool found the agent unusable: a docker exec
             pool.give_back(held, reuse=True)
-            return run_pooled(pool, job, image, limits, cgroups, grace=grace)
+            return run_pooled(todo)
         if _idle(held.sock):
             break
         # Its agent has ended (something outside SauCI stopped the container
@@ -58,94 +45,56 @@ def run_with_agent(
         pool.give_back(held, reuse=False)
         if attempt:
             raise StepAgentLost(
-                f"the step agent of a new container for step {step.name!r} ended before the step"
+                f"the step agent of a new container for step {job.step.name!r} "
+                "ended before the step"
             )
     nonce = secrets.token_hex(16)
-    argv = [
-        "/bin/sh",
-        "-c",
-        wrapper(job.env, held.mounts, workdir),
-        "sauci-step",
-        *step.shell,
-        step.script(),
-    ]
-    reuse = False
-    try:
+    argv = step_argv(job, held.mounts, todo.workdir)
+
+    def run() -> tuple[StepResult, bool]:
         try:
             _send(held.sock, request(nonce, job.env, argv))
         except OSError as exc:
             raise StepAgentLost(
-                f"cannot reach the step agent in the container of step {step.name!r}: {exc}"
+                f"cannot reach the step agent in the container of step {job.step.name!r}: {exc}"
             ) from exc
-        user = f"{pool.user[0]}:{pool.user[1]}"
-        result, reuse = _run(api, errors, job, held, nonce, limits, user, grace)
-        return result
-    except errors.DockerException as exc:
-        raise SandboxError(f"docker failed while running step {step.name!r}: {exc}") from exc
-    finally:
-        pool.give_back(held, reuse=reuse)
+        return _run(todo, held, nonce)
+
+    return run_held(todo, held, run)
 
 
-def _run(
-    api: Any,
-    errors: Any,
-    job: Job,
-    held: Held,
-    nonce: str,
-    limits: Limits,
-    user: str,
-    grace: float,
-) -> tuple[StepResult, bool]:
-    pids = PidsWatch(held.pids_dir, since_now=True)
-    ooms = oom_kills(held.memory_dir)
-    clock = StepClock(job, grace)
-    killed = lost = False
-
-    def terminate() -> None:
-        try:
-            made = api.exec_create(held.id, ["/bin/sh", "-c", TERMINATE], user=user)
-            api.exec_start(made["Id"], detach=True)
-        except errors.DockerException:  # at its process limit: the kill will do
-            pass
-
-    def kill() -> None:
-        nonlocal killed
-        killed = True
-        signal_container(api, errors, held.id, "SIGKILL")
+def _run(todo: PoolStep, held: Held, nonce: str) -> tuple[StepResult, bool]:
+    job = todo.job
+    watch = StepWatch(todo, held)
+    lost = False
 
     def ended() -> int:
         """The agent's output closed before the step's end line: its container is down."""
         nonlocal lost
-        lost = not killed
+        lost = not watch.killed
         return 128 + 9
 
     scan = EndScanner(nonce)
     try:
         code = supervise_stream(
-            job, held.sock, clock, terminate=terminate, kill=kill, ended=ended, scan=scan
+            job,
+            held.sock,
+            watch.clock,
+            terminate=watch.terminate,
+            kill=watch.kill,
+            ended=ended,
+            scan=scan,
         )
     finally:
-        pids.stop()
-    after = oom_kills(held.memory_dir)
-    if code == 128 + 9 and not killed and ooms is not None and after == ooms:
-        after = settled_oom_count(held, ooms)
-    oomed = ooms is not None and after is not None and after > ooms
-    if lost and not oomed and not pids.reached and clock.ended_by is None:
+        watch.pids.stop()
+    oomed = watch.oomed(code)
+    if lost and not oomed and not watch.pids.reached and watch.clock.ended_by is None:
         raise StepAgentLost(
             f"the step agent in the container of step {job.step.name!r} ended during the step "
             "(the container was stopped or killed outside SauCI)"
         )
-    result = step_result(job, limits, code, {"OOMKilled": oomed}, clock.ended_by, pids)
-    fit = (
-        not lost
-        and not killed
-        and scan.swept
-        and clock.ended_by is None
-        and not oomed
-        and not pids.reached
-        and code >= 0
-    )
-    return result, fit
+    result, own = watch.outcome(code, oomed)
+    return result, own and not lost and scan.swept
 
 
 def _idle(sock: Any) -> bool:

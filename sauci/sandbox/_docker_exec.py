@@ -30,15 +30,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from sauci.core.models import Limits, StepResult
+from sauci.core.models import StepResult
 from sauci.exceptions import SandboxError
-from sauci.sandbox._docker_daemon import POLL_INTERVAL, signal_container
-from sauci.sandbox._docker_limits import PidsWatch, step_result
-from sauci.sandbox._docker_pool import ContainerPool, Held, left_running, oom_kills
+from sauci.sandbox._docker_daemon import POLL_INTERVAL
+from sauci.sandbox._docker_pool import Held, left_running
+from sauci.sandbox._docker_step_watch import PoolStep, StepWatch, run_held
 from sauci.sandbox._docker_stream import supervise_stream
-from sauci.sandbox._steps import Job, StepClock
+from sauci.sandbox._steps import Job
 
-__all__ = ["TERMINATE", "run_pooled", "settled_oom_count", "wrapper"]
+__all__ = ["run_pooled", "step_argv", "wrapper"]
 
 # `kill -s SIG -1`: busybox's sh takes it, dash wants `--` before -1 (and
 # busybox refuses that), hence both.
@@ -68,8 +68,6 @@ exec "$@"
 # What the prologue's own shell sets in its environment; the step gets them
 # as given (or not at all).
 _SHELL_SET = ("SHLVL", "PWD", "OLDPWD")
-# SIGTERM to the step's command (the prologue's pid, which it became).
-TERMINATE = 'read -r w < /tmp/.sauci-step 2>/dev/null && kill -s TERM "$w" 2>/dev/null; exit 0'
 
 
 def wrapper(env: Mapping[str, str], mounts: Iterable[str] = (), workdir: str | None = None) -> str:
@@ -93,36 +91,32 @@ def wrapper(env: Mapping[str, str], mounts: Iterable[str] = (), workdir: str | N
     return script
 
 
-def run_pooled(
-    pool: ContainerPool,
-    job: Job,
-    image: str,
-    limits: Limits,
-    cgroups: tuple[str, str] | None,
-    *,
-    grace: float,
-) -> StepResult:
-    """Run ``job`` in a container of ``pool``; its result."""
+def step_argv(job: Job, mounts: Iterable[str], workdir: str | None = None) -> list[str]:
+    """The step's command under the prologue (see :func:`wrapper`)."""
+    return [
+        "/bin/sh",
+        "-c",
+        wrapper(job.env, mounts, workdir),
+        "sauci-step",
+        *job.step.shell,
+        job.step.script(),
+    ]
+
+
+def run_pooled(todo: PoolStep) -> StepResult:
+    """Run ``todo``'s job with an exec in a container of its pool; its result."""
+    pool, job = todo.pool, todo.job
     api, errors = pool.api, pool.errors
-    step = job.step
-    workdir = pool.workspace_path + (f"/{step.workdir}" if step.workdir else "")
-    user = f"{pool.user[0]}:{pool.user[1]}"
+    user = todo.user
     for attempt in range(2):
-        held = pool.take(job, image, limits, cgroups)
+        held = todo.take()
         try:
             exec_id = api.exec_create(
                 held.id,
-                [
-                    "/bin/sh",
-                    "-c",
-                    wrapper(job.env, held.mounts),
-                    "sauci-step",
-                    *step.shell,
-                    step.script(),
-                ],
+                step_argv(job, held.mounts),
                 user=user,
                 environment=dict(job.env),
-                workdir=workdir,
+                workdir=todo.workdir,
             )["Id"]
             break
         except errors.APIError as exc:
@@ -131,45 +125,15 @@ def run_pooled(
             # stopped it between two steps): once more, in a new one.
             if attempt == 0 and getattr(exc, "status_code", None) == 409:
                 continue
-            raise SandboxError(f"cannot run step {step.name!r} in its container: {exc}") from exc
-    reuse = False
-    try:
-        result, reuse = _run(api, errors, job, held, exec_id, limits, user, grace)
-        return result
-    except errors.DockerException as exc:
-        raise SandboxError(f"docker failed while running step {step.name!r}: {exc}") from exc
-    finally:
-        pool.give_back(held, reuse=reuse)
+            name = job.step.name
+            raise SandboxError(f"cannot run step {name!r} in its container: {exc}") from exc
+    return run_held(todo, held, lambda: _run(todo, held, exec_id))
 
 
-def _run(
-    api: Any,
-    errors: Any,
-    job: Job,
-    held: Held,
-    exec_id: str,
-    limits: Limits,
-    user: str,
-    grace: float,
-) -> tuple[StepResult, bool]:
-    pids = PidsWatch(held.pids_dir, since_now=True)
-    ooms = oom_kills(held.memory_dir)
-    clock = StepClock(job, grace)
-    killed = False
-
-    def terminate() -> None:
-        try:
-            made = api.exec_create(held.id, ["/bin/sh", "-c", TERMINATE], user=user)
-            api.exec_start(made["Id"], detach=True)
-        except errors.DockerException:  # at its process limit: the kill will do
-            pass
-
-    def kill() -> None:
-        nonlocal killed
-        killed = True
-        signal_container(api, errors, held.id, "SIGKILL")
-
-    sweep = _Sweep(api, errors, held, user)
+def _run(todo: PoolStep, held: Held, exec_id: str) -> tuple[StepResult, bool]:
+    api, errors, job = todo.pool.api, todo.pool.errors, todo.job
+    watch = StepWatch(todo, held)
+    sweep = _Sweep(api, errors, held, todo.user)
     wait = _Waiter(api, exec_id)
     try:
         sock = api.exec_start(exec_id, socket=True)
@@ -177,44 +141,20 @@ def _run(
             code = supervise_stream(
                 job,
                 sock,
-                clock,
-                terminate=terminate,
-                kill=kill,
+                watch.clock,
+                terminate=watch.terminate,
+                kill=watch.kill,
                 ended=wait,
                 quiet=_EndWatch(api, exec_id, sweep),
             )
         finally:
             sock.close()
-        if not killed and clock.ended_by is None:  # else its container goes anyway
+        if not watch.killed and watch.clock.ended_by is None:  # else its container goes anyway
             sweep.after()
     finally:
-        pids.stop()
-    after = oom_kills(held.memory_dir)
-    if code == 128 + 9 and not killed and ooms is not None and after == ooms:
-        after = settled_oom_count(held, ooms)
-    oomed = ooms is not None and after is not None and after > ooms
-    result = step_result(job, limits, code, {"OOMKilled": oomed}, clock.ended_by, pids)
-    fit = (
-        not killed
-        and sweep.clean
-        and clock.ended_by is None
-        and not oomed
-        and not pids.reached
-        and code >= 0
-    )
-    return result, fit
-
-
-def settled_oom_count(held: Held, before: int, wait: float = 0.5) -> int | None:
-    """The cgroup's OOM-kill count once it moves past ``before``, waiting at
-    most ``wait`` seconds: the kernel counts an OOM kill after it has sent the
-    SIGKILL, so a step it killed can end before the count says so."""
-    deadline = time.monotonic() + wait
-    count = oom_kills(held.memory_dir)
-    while count == before and time.monotonic() < deadline:
-        time.sleep(0.02)
-        count = oom_kills(held.memory_dir)
-    return count
+        watch.pids.stop()
+    result, own = watch.outcome(code, watch.oomed(code))
+    return result, own and sweep.clean
 
 
 class _Sweep:

@@ -24,7 +24,8 @@ This module holds the sandbox itself; the work is in private modules:
 ``_docker_daemon`` (the client, names and labels, signals, removal),
 ``_docker_pool``, ``_docker_agent``, ``_docker_agent_step`` and
 ``_docker_exec`` (a build's containers, a step run in one by its agent or
-with an exec), ``_docker_step`` (a step's own container), ``_docker_services`` (service
+with an exec, both watched by ``_docker_step_watch``), ``_docker_step`` (a step's
+own container), ``_docker_services`` (service
 containers) and ``_docker_limits`` (limits to docker and back).
 """
 
@@ -49,6 +50,7 @@ from sauci.sandbox._docker_pool import ContainerPool
 from sauci.sandbox._docker_services import SERVICE_LOG_TAIL as SERVICE_LOG_TAIL  # re-exported
 from sauci.sandbox._docker_services import service_log, start_services
 from sauci.sandbox._docker_step import create_step_container, run_step_container
+from sauci.sandbox._docker_step_watch import PoolStep
 from sauci.sandbox._steps import ISOLATED, Job, StepSandbox
 from sauci.sandbox.namespace import adopt_workspace
 
@@ -168,7 +170,7 @@ class DockerSandbox(StepSandbox):
         limits = step_limits(step, self.limits, self.default_processes)
         if not step.services:
             run = run_with_agent if self.pool.agent is not None else run_pooled
-            return run(self.pool, job, image, limits, self._cgroup_layout(), grace=self.grace)
+            return run(PoolStep(self.pool, job, image, limits, self._cgroup_layout(), self.grace))
         services: list[tuple[Service, str]] = []
         try:
             try:
