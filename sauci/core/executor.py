@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from sauci.core.models import (
 )
 from sauci.core.observer import BuildObserver
 from sauci.core.secrets import Secrets
+from sauci.core.step_threads import StepThreads
 from sauci.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ class Executor(StepExecutor):
         # the user's own checkout; a server hands in its Secrets.
         self.secrets = secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)
         self.observer = observer or BuildObserver()
+        self.threads = StepThreads()  # kept across builds: sauci.core.step_threads
 
     # -- the build ---------------------------------------------------------
 
@@ -210,7 +212,6 @@ class Executor(StepExecutor):
         entries = EntryWorkspaces(workspace, build.id, ended=self._build_ended)
         groups = FailFastGroups()  # a workflow job's matrix entries stop together
         held = BuildGroups(self.job_groups, build.id, build.repo)  # job concurrency
-        workers = ThreadPoolExecutor(self.jobs, thread_name_prefix=f"sauci-b{build.id}")
         try:
             while True:
                 if cancel.is_set() and stop_reason is None:
@@ -281,7 +282,8 @@ class Executor(StepExecutor):
                                 run = attrs.evolve(run, reason=None)  # no longer waiting
                             running[name] = _Running(run, token)
                             started.add(name)
-                            future = workers.submit(
+                            future = self.threads.submit(
+                                f"sauci-b{build.id}-{name}",
                                 self._run_step,
                                 build,
                                 pipeline,
@@ -348,7 +350,7 @@ class Executor(StepExecutor):
                 r.cancel.set()
             raise
         finally:
-            workers.shutdown(wait=True)  # no step thread outlives the build
+            wait(futures)  # no step of the build runs on after it
             held.close()
             entries.close()
             self._build_ended(workspace)

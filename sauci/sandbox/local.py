@@ -169,6 +169,10 @@ class LocalSandbox(StepSandbox):
             if proc.stdout is not None:
                 proc.stdout.close()
             tree.remove()
+            # The next step (this build's or the next build's) most often
+            # starts within milliseconds: its move into its cgroup is fast
+            # if a move was made since (cgroup v1; see prepare).
+            self.prepare()
 
     def _spawn(self, job: Job) -> tuple[StepCgroup | ProcessTree, subprocess.Popen[bytes]]:
         """Start the step's main process in a new tree (its cgroup where there is

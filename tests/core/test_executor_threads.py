@@ -88,3 +88,44 @@ def test_many_parallel_steps_each_finish_once(tmp_path, settings):
     assert [Status.PASSED] * 12 == [s.status for s in outcome.steps]
     assert [1] * 12 == [s.attempt for s in outcome.steps]
     assert [] == step_threads()
+
+
+class ThreadNoting(LocalSandbox):
+    """Notes which thread ran each step, and its name meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, str]] = []
+
+    def run(self, step, workspace, log, **kw):
+        this = threading.current_thread()
+        self.seen.append((this.ident or 0, this.name))
+        return super().run(step, workspace, log, **kw)
+
+
+def test_step_threads_are_kept_from_one_build_to_the_next(tmp_path, settings):
+    from sauci.core.executor import Executor
+    from sauci.core.models import BuildRequest
+
+    store = MemoryStore()
+    sandbox = ThreadNoting()
+    executor = Executor(
+        store=store,
+        sandbox=sandbox,
+        logs_dir=settings.logs_dir,
+        artifacts_dir=settings.artifacts_dir,
+        secrets={},
+    )
+    pipeline = Pipeline(steps=[Step(name="only", run="true")])
+    ids = []
+    for _ in range(2):
+        build = store.create_build(BuildRequest(repo="r"), status=Status.RUNNING)
+        ids.append(build.id)
+        [step] = executor.execute(build, pipeline, tmp_path, cancel=threading.Event())
+        assert Status.PASSED is step.status
+        assert [] == step_threads()  # idle between builds, under another name
+    (first, first_name), (second, second_name) = sandbox.seen
+    assert first == second  # the same thread, not one made per build
+    assert [f"sauci-b{ids[0]}-only", f"sauci-b{ids[1]}-only"] == [first_name, second_name]
+    executor.threads.close()
+    assert first not in {t.ident for t in threading.enumerate()}
