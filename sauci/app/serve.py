@@ -17,6 +17,7 @@ from sauci.core.config import Settings
 from sauci.core.server import ServerOptions
 from sauci.exceptions import ConfigError
 from sauci.monitoring import install
+from sauci.source.workspaces import wait_for_tidying
 from sauci.typing import Store
 
 log = get_logger(__name__)
@@ -129,6 +130,9 @@ def run_server(
         if stop_web is not None:
             stop_web()
         server.stop()
+        # Ended builds' workspaces are deleted in the background (git processes
+        # that would outlive this one): let them finish, bounded.
+        wait_for_tidying(10.0)
         monitoring.close()
     finally:
         for signum, handler in previous.items():
