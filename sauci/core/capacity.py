@@ -274,7 +274,6 @@ def capacity_claims(
         capacity=capacity,
         max_builds=options.max_builds,
         cost_of=cost_from_source(sources, slot_share(capacity, options.max_builds)),
-        history=DurationHistory(store),
     )
 
 
