@@ -16,7 +16,6 @@ keeps them for ``refresh`` seconds, so a round of placement costs no query.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
 
@@ -39,6 +38,10 @@ class Forecast:
 def expected_durations(builds: Iterable[Build], *, last: int = 5) -> dict[str, float]:
     """Each repository's median duration over its ``last`` newest passed builds
     (of ``builds``); a repository with none has no entry."""
+    # Imported here: statistics brings decimal and fractions, which the server's
+    # start has no other use for (reservations are off by default).
+    import statistics
+
     seen: dict[str, list[tuple[float, float]]] = {}
     for build in builds:
         seconds = build.duration
