@@ -49,6 +49,21 @@ _LOOPBACK = ("127.0.0.1", "localhost")
 _LOG_LIMIT = 4 * 1024 * 1024
 
 
+GUEST_UID = 1000  # QEMU's uid when root starts it (sauci.sandbox.vm)
+
+
+def _link_unwritable(source: str, target: str) -> None:
+    """Hard-link ``source`` at ``target`` unless QEMU's uid could write it: a
+    link is the same file, and the guest's workspace is writable."""
+    found = os.stat(source)
+    if found.st_uid == GUEST_UID or found.st_mode & 0o022:
+        raise SauCIError(
+            f"{source} is writable by the guest (owned by uid {found.st_uid}, "
+            f"mode {found.st_mode & 0o7777:o}): it cannot be linked into a VM worker's workspace"
+        )
+    os.link(source, target)
+
+
 def guest_urls(url: str) -> str:
     """``url`` with the host's loopback address as the guest reaches it."""
     for name in _LOOPBACK:
@@ -144,6 +159,14 @@ class VmLauncher:
 
     def _prepare(self, name: str) -> Path:
         """The worker's workspace: the interpreter and SauCI linked in, once."""
+        if os.geteuid() != 0:
+            # QEMU would run as this user, and the guest could write through
+            # the links into this user's own Python and SauCI.
+            raise SauCIError(
+                "the vm launcher needs root: it hard-links the server's Python into "
+                "the guest's workspace, which QEMU (run as uid "
+                f"{GUEST_UID} only when started by root) must not be able to write"
+            )
         workspace = self.root / name
         for source, target in (
             (Path(sys.prefix), workspace / "py"),
@@ -155,7 +178,7 @@ class VmLauncher:
             shutil.rmtree(partial, ignore_errors=True)
             partial.parent.mkdir(parents=True, exist_ok=True)
             try:
-                shutil.copytree(source, partial, symlinks=True, copy_function=os.link)
+                shutil.copytree(source, partial, symlinks=True, copy_function=_link_unwritable)
             except (OSError, shutil.Error) as exc:
                 raise SauCIError(
                     f"cannot link {source} into the guest's workspace {partial} "

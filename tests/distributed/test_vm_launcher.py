@@ -151,3 +151,33 @@ def test_a_guest_that_does_not_come_up_is_a_failed_launch_named_and_counted(tmp_
     python = Path(os.path.realpath(sys.executable)).name
     assert (linked / python).stat().st_ino == Path(os.path.realpath(sys.executable)).stat().st_ino
     assert [linked.parent.parent] == sandbox.ended
+
+
+def test_nothing_the_guest_could_write_is_linked_into_its_workspace(tmp_path, monkeypatch):
+    """A link is the same file and the guest's workspace is writable: a file of
+    QEMU's uid, or writable by group or others, is refused, and a server that
+    is not root (QEMU would run as the server's own user) links nothing."""
+    from sauci.distributed._vm_launcher import GUEST_UID, VmLauncher, _link_unwritable
+    from sauci.exceptions import SauCIError
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another uid")
+    mine, theirs, loose = (tmp_path / n for n in ("mine", "theirs", "loose"))
+    for path in (mine, theirs, loose):
+        path.write_text("x")
+        path.chmod(0o644)
+    os.chown(theirs, GUEST_UID, GUEST_UID)
+    loose.chmod(0o666)
+    _link_unwritable(str(mine), str(tmp_path / "mine.link"))
+    assert (tmp_path / "mine.link").stat().st_ino == mine.stat().st_ino
+    for path in (theirs, loose):
+        with pytest.raises(SauCIError, match="writable by the guest"):
+            _link_unwritable(str(path), str(tmp_path / f"{path.name}.link"))
+        assert not (tmp_path / f"{path.name}.link").exists()
+
+    from sauci.core.config import Settings
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SauCIError, match="the vm launcher needs root"):
+        VmLauncher(Settings(data_dir=tmp_path / "data"), sandbox=Refusing())._prepare("w1")
+    assert not (tmp_path / "data" / "launched-vm" / "w1" / "py").exists()
