@@ -111,10 +111,13 @@ class DockerSandbox(StepSandbox):
             workspace_path=workspace_path,
             tmp_size=tmp_size,
             read_only=read_only,
-            agent=find_static_busybox() if step_agent else None,
+            # A step as root in the container could signal or read the root
+            # agent: its steps go by `docker exec` instead.
+            agent=find_static_busybox() if step_agent and self.user[0] != 0 else None,
         )
         if step_agent and self.pool.agent is None:
-            log.info("docker_step_agent_unavailable", reason="no static busybox on this host")
+            why = "steps run as root" if self.user[0] == 0 else "no static busybox on this host"
+            log.info("docker_step_agent_unavailable", reason=why)
 
     def build_ended(self, workspace: Path) -> None:
         """The build in ``workspace`` ended: its containers go (the executor calls this)."""

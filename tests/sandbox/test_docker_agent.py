@@ -157,6 +157,23 @@ def test_without_the_agent_steps_run_with_docker_exec(
         sandbox.close()
 
 
+def test_steps_as_root_never_go_by_the_agent(
+    dockerd: str, busybox_image: str, tmp_path: Path
+) -> None:
+    """A step as root in the container could signal or read the root agent:
+    a sandbox whose steps are root runs them with ``docker exec``."""
+    from sauci.sandbox.docker import DockerSandbox
+
+    sandbox = DockerSandbox(base_url=dockerd, image=busybox_image, owner=OWNER, user=(0, 0))
+    try:
+        assert sandbox.pool.agent is None
+        result, out = run(sandbox, "id -u", tmp_path)
+        assert (0, "0\n") == (result.exit_code, out)
+    finally:
+        sandbox.sweep(OWNER)
+        sandbox.close()
+
+
 def test_a_long_script_and_environment_reach_the_step_whole(sandbox: Any, tmp_path: Path) -> None:
     # Longer than one request line may be: sent after its length instead.
     lines = [f'echo {i} "it\'s" "$X"' for i in range(3000)]
