@@ -332,3 +332,34 @@ class Cluster:
 
         for worker in self.workers:  # step processes a killed worker left
             sweep(worker_cgroup_prefix(worker.name))
+
+
+def start_server(cluster: Cluster, **settings: Any) -> Any:
+    """A server on the cluster's store and broker (local sandbox, short
+    liveness), with ``settings`` on top: the latent-worker tests' server."""
+    from sauci.app.server import build_server
+    from sauci.core.config import Settings
+    from sauci.core.server import ServerOptions
+
+    server = build_server(
+        store=cluster.store(),
+        settings=Settings(
+            data_dir=cluster.tmp / "server",
+            store=cluster.pg.url(),
+            broker=cluster.broker(),
+            sandbox="local",
+            lost_timeout=3.0,
+            heartbeat_interval=0.5,
+            **settings,
+        ),
+        options=ServerOptions(poll_interval=3600),
+    )
+    server.start()
+    cluster.servers.append(server)
+    return server
+
+
+def ended(store: Any, build_id: int) -> Any:
+    """The build once it has ended, else None (for wait_for)."""
+    build = store.get_build(build_id)
+    return build if build.status.done else None

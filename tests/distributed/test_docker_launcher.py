@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cluster import ended, start_server
 from polling import wait_for
 
 from sauci.core.events import subscribe
@@ -80,29 +81,6 @@ def docker_settings(tmp_path: Path, image: str) -> dict:
     }
 
 
-def start_server(cluster, **settings):
-    from sauci.app.server import build_server
-    from sauci.core.config import Settings
-    from sauci.core.server import ServerOptions
-
-    server = build_server(
-        store=cluster.store(),
-        settings=Settings(
-            data_dir=cluster.tmp / "server",
-            store=cluster.pg.url(),
-            broker=cluster.broker(),
-            sandbox="local",
-            lost_timeout=3.0,
-            heartbeat_interval=0.5,
-            **settings,
-        ),
-        options=ServerOptions(poll_interval=3600),
-    )
-    server.start()
-    cluster.servers.append(server)
-    return server
-
-
 def queue(store, repo: str) -> int:
     request = BuildRequest(repo=repo, ref="refs/heads/main", event="push")
     return Scheduler(store).enqueue(request).id
@@ -113,11 +91,6 @@ def started(client, scaler):
     if scaler.failures:
         pytest.fail(f"a launch failed: {scaler.last_failure}")
     return client.containers.list()
-
-
-def done(store, build_id: int):
-    build = store.get_build(build_id)
-    return build if build.status.done else None
 
 
 def test_a_build_with_no_worker_runs_in_a_container_that_exits_and_is_removed(
@@ -144,7 +117,7 @@ def test_a_build_with_no_worker_runs_in_a_container_that_exits_and_is_removed(
     assert cluster.pg.url() == env["SAUCI_STORE"] and cluster.broker() == env["SAUCI_BROKER"]
     assert "DOCKER_HOST" not in env  # the server's environment stays with the server
 
-    build = wait_for(lambda: done(store, build_id), "the build to finish", timeout=120)
+    build = wait_for(lambda: ended(store, build_id), "the build to finish", timeout=120)
     assert Status.PASSED == build.status, build.reason
     assert build.claimed_by == container.labels["org.sauci.worker"]
     assert f"built by {build_id}" in store.read_log(build_id, "hello").decode()
@@ -244,7 +217,7 @@ def test_a_pushed_pipeline_cannot_choose_or_alter_the_launcher_or_its_image(
         build_id = queue(store, repo)
         running = wait_for(lambda: started(client, scaler), "a container to be started")
         images += [c.image.tags for c in running]
-        build = wait_for(lambda: done(store, build_id), "the build to finish", timeout=120)  # noqa: B023
+        build = wait_for(lambda: ended(store, build_id), "the build to finish", timeout=120)  # noqa: B023
         assert Status.PASSED == build.status, build.reason
         assert "no-socket" in store.read_log(build_id, "hello").decode()  # no daemon to reach
         wait_for(lambda: not scaler.launched, "the launched worker to exit when idle")
@@ -309,7 +282,7 @@ def test_the_deploy_image_runs_as_a_launched_worker(cluster, docker_host, debian
         )  # fmt: skip
         scaler = server.runner.autoscaler
         build_id = queue(store, url)
-        build_ = wait_for(lambda: done(store, build_id), "the build to finish", timeout=180)
+        build_ = wait_for(lambda: ended(store, build_id), "the build to finish", timeout=180)
         assert Status.PASSED == build_.status, build_.reason
         assert "built as 10001" in store.read_log(build_id, "hello").decode()
         wait_for(lambda: not scaler.launched, "the launched worker to exit when idle")

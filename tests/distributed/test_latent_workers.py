@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cluster import ended, start_server
 from polling import wait_for
 
 from sauci.core.events import subscribe
@@ -33,38 +34,9 @@ def make_repo(path: Path) -> str:
     return str(path)
 
 
-def start_server(cluster, **settings):
-    from sauci.app.server import build_server
-    from sauci.core.config import Settings
-    from sauci.core.server import ServerOptions
-
-    data = cluster.tmp / "server"
-    server = build_server(
-        store=cluster.store(),
-        settings=Settings(
-            data_dir=data,
-            store=cluster.pg.url(),
-            broker=cluster.broker(),
-            sandbox="local",
-            lost_timeout=3.0,
-            heartbeat_interval=0.5,
-            **settings,
-        ),
-        options=ServerOptions(poll_interval=3600),
-    )
-    server.start()
-    cluster.servers.append(server)
-    return server
-
-
 def queue(store, repo: str) -> int:
     request = BuildRequest(repo=repo, ref="refs/heads/main", event="manual")
     return Scheduler(store).enqueue(request).id
-
-
-def done(store, build_id: int):
-    build = store.get_build(build_id)
-    return build if build.status.done else None
 
 
 def test_a_build_with_no_worker_is_run_by_a_launched_worker_that_then_exits(cluster, tmp_path):
@@ -79,7 +51,7 @@ def test_a_build_with_no_worker_is_run_by_a_launched_worker_that_then_exits(clus
     assert [] == scaler.launched  # no work: nothing runs but the server
 
     build_id = queue(store, repo)
-    build = wait_for(lambda: done(store, build_id), "the build to finish")
+    build = wait_for(lambda: ended(store, build_id), "the build to finish")
     assert Status.PASSED == build.status, build.reason
     assert build.claimed_by.startswith("launched-")
     log = store.read_log(build_id, "hello").decode()
@@ -116,7 +88,7 @@ def test_a_failed_launch_is_retried_counted_and_the_build_still_runs(cluster, tm
         server = start_server(cluster, launch_workers=1, launch_command=command)
         scaler = server.runner.autoscaler
         build_id = queue(store, repo)
-        build = wait_for(lambda: done(store, build_id), "the build to finish")
+        build = wait_for(lambda: ended(store, build_id), "the build to finish")
         assert Status.PASSED == build.status, build.reason
         assert 1 == scaler.failures
         assert 2 == scaler.started
