@@ -26,7 +26,7 @@ redis.call('ZREM', p .. ':queue', id)
 redis.call('ZREM', p .. ':status:queued', id)
 redis.call('ZADD', p .. ':status:running', id, id)
 redis.call('HSET', key, 'status', '"running"', 'claimed_by', ARGV[2], 'started_at', ARGV[3],
-  'heartbeat_at', ARGV[3])
+  'heartbeat_at', ARGV[3], 'reason', 'null')
 return redis.call('HGETALL', key)
 """
 

@@ -80,10 +80,11 @@ _SQL_PICK_QUEUED = (
     "SELECT id FROM builds WHERE status = 'queued' ORDER BY priority DESC, id LIMIT 1{lock}"
 )
 # One statement: picking and taking the build cannot be split by another
-# claimer. "AND status = 'queued'" makes a lost race change no row.
+# claimer. "AND status = 'queued'" makes a lost race change no row. The
+# reason a queued build waited with goes in the same write.
 _SQL_TAKE = (
     "UPDATE builds SET status = 'running', claimed_by = :worker, started_at = :now,"
-    " heartbeat_at = :now"
+    " heartbeat_at = :now, reason = NULL"
 )
 _SQL_CLAIM = f"{_SQL_TAKE} WHERE id = ({{pick}}) AND status = 'queued' RETURNING {_BUILD_COLS}"
 # A claim by id, and the second half of a claim without RETURNING.

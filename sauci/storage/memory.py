@@ -94,7 +94,12 @@ class MemoryStore(LogReads, Closing):
             best = max(queued, key=lambda b: (b.priority, -b.id))
             now = self._clock()
             build = attrs.evolve(
-                best, status=Status.RUNNING, claimed_by=worker, started_at=now, heartbeat_at=now
+                best,
+                status=Status.RUNNING,
+                claimed_by=worker,
+                started_at=now,
+                heartbeat_at=now,
+                reason=None,  # why it waited: over once it runs
             )
             self._builds[build.id] = build
             return _copy(build)

@@ -45,6 +45,20 @@ class QueueStoreConformance(StorePartConformance):
         assert claimed == store.get_build(build.id)
         assert store.claim_build("worker-7") is None
 
+    def test_claim_clears_the_reason_the_build_waited_with(self, store: Store) -> None:
+        # One write: the claim, not a claim and then an update (a freed slot's
+        # passage to the next build's first step, issue 22 item 1).
+        waited = store.update_build(store.create_build(build_request()).id, reason="waiting: x")
+        by_id = store.update_build(store.create_build(build_request()).id, reason="waiting: y")
+        claimed = store.claim_build("w", build_id=by_id.id)
+        assert claimed is not None
+        picked = store.claim_build("w")
+        assert picked is not None
+        assert [(waited.id, None), (by_id.id, None)] == sorted(
+            [(picked.id, picked.reason), (claimed.id, claimed.reason)]
+        )
+        assert [None, None] == [store.get_build(b.id).reason for b in (waited, by_id)]
+
     def test_claim_takes_highest_priority_then_oldest(self, store: Store) -> None:
         low = store.create_build(build_request(priority=0))
         high_old = store.create_build(build_request(priority=5))

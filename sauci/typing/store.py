@@ -204,7 +204,8 @@ class QueueStore(Protocol):
         oldest) to running, owned by ``worker``, with ``heartbeat_at`` = now.
         None when the queue is empty. Two concurrent callers never get the
         same build. With ``build_id``, claim that build only, and only while
-        it is queued (a worker handed a build id by a broker; None otherwise)."""
+        it is queued (a worker handed a build id by a broker; None otherwise).
+        The claim clears the build's ``reason`` (why it waited) in the same write."""
 
     def heartbeat_build(self, build_id: int, worker: str) -> bool:
         """Set ``heartbeat_at`` = now if ``worker`` still owns the running
