@@ -20,7 +20,9 @@ The policy (docs/serve.md, "Placing builds by cost"):
    those keep the freed room first, so a heavy build does not fill the last
    worker while light ones queue, but only until the head has waited
    ``starve_after`` seconds; then it holds a worker whatever waits. A heavy
-   build is passed over for a bounded time, never starved.
+   build is passed over for a bounded time, never starved. Once builds'
+   durations are known, when to hold is decided by :mod:`sauci.core.drain`
+   instead of by how long builds have waited.
 
 A build no worker could ever hold (more CPUs or memory than the largest
 worker's capacity) never blocks the others; it waits with its reason.
@@ -78,11 +80,14 @@ def place(
     (the caller charges ``cost.cpus`` x the build's duration, or an estimate).
     ``hold_after`` and ``starve_after``: the bounds of backfilling, above.
     ``durations``: the expected seconds of each repository's builds
-    (:mod:`sauci.core.durations`) and ``running``, what holds each worker's
-    room since when: with them, backfilling reserves (:mod:`sauci.core.reservation`),
-    keeping gaps for lighter builds within ``wait_bound`` (default
-    ``yield_after``, else ``hold_after``). Without them, or when the head's
-    reservation cannot be known, the rule above.
+    (:mod:`sauci.core.durations`), ``arrivals`` their rates, and ``running``,
+    what holds each worker's room since when: with them, a worker is drained
+    for a heavy build when lighter builds of other repositories keep within
+    ``wait_bound`` (default ``yield_after``, else ``hold_after``) and more
+    rounds of them would not let the next heavy build start earlier
+    (:mod:`sauci.core.drain`). Without them the rule above. ``reserve``:
+    reservations instead (EASY backfilling, :mod:`sauci.core.reservation`),
+    with ``reserved`` the last round's, given back.
     """
     bound = wait_bound if wait_bound is not None else (yield_after or hold_after)
     if durations and reserve:
@@ -171,7 +176,9 @@ def place(
             free = [r for r in able if r.name not in held]
             if not mine and free and build is _oldest_blocked(pending, list(rooms.values())):
                 room, fair = _drain(build, free, list(rooms.values()), pending, expected)
-                if fair is None:  # durations not known: by how long builds have waited
+                if not _heavier(build, pending, expected.running):
+                    fair = None  # no lighter build of another repository to keep room for
+                if fair is None:  # or durations not known: by how long builds have waited
                     fair = waited >= hold_after and not others_blocked
                 if fair or waited >= starve_after:
                     held[room.name] = build.id
