@@ -178,12 +178,18 @@ def place(
                 room, fair = _drain(build, free, list(rooms.values()), pending, expected)
                 if not _heavier(build, pending, expected.running):
                     fair = None  # no lighter build of another repository to keep room for
+                keeps_room = fair is False  # lighter builds would wait too long
                 if fair is None:  # or durations not known: by how long builds have waited
                     fair = waited >= hold_after and not others_blocked
                 if fair or waited >= starve_after:
                     held[room.name] = build.id
                     due[room.name] = expected.room_at(room, build.cost)
                     mine = [room.name]
+                elif keeps_room:
+                    waiting[build.id] += (
+                        f"; {room.name} is not drained for it yet, so that lighter builds"
+                        " of other repositories keep room"
+                    )
             if mine:
                 waiting[build.id] += f"; {mine[0]} is held for it"
         if not progressed:

@@ -66,6 +66,7 @@ def test_a_worker_is_drained_once_the_waiting_light_builds_start_in_time_elsewhe
     early = _place([_heavy(2), _heavy(3), *_lights(0.6, 2.0)], rooms, running, now=2.0)
     assert [106, 107, 108, 109] == [b for b, _ in early.starts]
     assert "held" not in early.waiting[2]
+    assert "w1 is not drained for it yet, so that lighter builds" in early.waiting[2]
     # At 2.2, once four more have started, the oldest left (1.4) starts by
     # 2.7 + a round: w1 is drained for the heavy build, nothing else goes there.
     late = _place([_heavy(2), _heavy(3), *_lights(1.0, 2.2)], rooms, running, now=2.2)
