@@ -16,7 +16,11 @@ worker, first come first served):
 - placement by cost with history: the durations and arrival rates learnt
   (:mod:`sauci.core.durations`) from the builds of the run before (the
   "no history" run, or the previous history run), as a server learns them
-  from its store: reservations and backfilling (:mod:`sauci.core.backfill`).
+  from its store (serve and the Celery dispatcher do by default): a worker
+  is drained for a heavy build when the lighter builds keep within the wait
+  bound and more rounds of them would not let the next heavy build start
+  earlier (:mod:`sauci.core.drain`). The reservation policy it replaced as
+  the default (:mod:`sauci.core.backfill`) is ``place(..., reserve=True)``.
 
 The last line is the goal figure: makespan over the bound (goal 1.1x) and
 the longest wait of a light build (goal 1.5 s), with the bare bound.

@@ -129,7 +129,7 @@ class CapacityClaims:
         self._running: dict[int, tuple[str, Resources, float]] = {}  # id -> repo, cost, start
         self._served: dict[str, float] = {}
         self._lock = threading.Lock()
-        self.history = history  # expected durations: placement reserves (sauci.core.backfill)
+        self.history = history  # expected durations: when a heavy build may drain room
         self._reserved: dict[int, tuple[str, float]] = {}
         # The queue as the last claim left it (what a claim at a slot's end plans from).
         self._queued: list[Build] | None = None
@@ -264,7 +264,9 @@ def capacity_claims(
 ) -> CapacityClaims:
     """The server's claims: ``options.capacity`` (None: this machine's),
     ``options.max_builds`` as a cap on the count; a build that declares no
-    cost takes one slot's share of the capacity."""
+    cost takes one slot's share of the capacity; builds' expected durations
+    learnt from the store (:mod:`sauci.core.drain` decides when a heavy build
+    may have the machine)."""
     from sauci.core.resources import machine_capacity
 
     capacity = getattr(options, "capacity", None) or machine_capacity()
@@ -274,6 +276,7 @@ def capacity_claims(
         capacity=capacity,
         max_builds=options.max_builds,
         cost_of=cost_from_source(sources, slot_share(capacity, options.max_builds)),
+        history=DurationHistory(store),
     )
 
 

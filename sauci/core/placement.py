@@ -20,7 +20,9 @@ The policy (docs/serve.md, "Placing builds by cost"):
    those keep the freed room first, so a heavy build does not fill the last
    worker while light ones queue, but only until the head has waited
    ``starve_after`` seconds; then it holds a worker whatever waits. A heavy
-   build is passed over for a bounded time, never starved.
+   build is passed over for a bounded time, never starved. Once builds'
+   durations are known, when to hold is decided by :mod:`sauci.core.drain`
+   instead of by how long builds have waited.
 
 A build no worker could ever hold (more CPUs or memory than the largest
 worker's capacity) never blocks the others; it waits with its reason.
@@ -28,9 +30,13 @@ worker's capacity) never blocks the others; it waits with its reason.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
+import attrs
+
 from sauci.core.backfill import place_reserving
+from sauci.core.drain import drain_fits, room_at
 from sauci.core.placement_types import (
     Placement,
     WaitingBuild,
@@ -39,6 +45,14 @@ from sauci.core.placement_types import (
     why_waits,
 )
 from sauci.core.reservation import RunningBuild
+from sauci.core.resources import Resources
+
+# A build may still start on a worker drained for a heavy build if it is
+# expected to end at most this long after the worker would have drained: in
+# real time, builds that start together end a few milliseconds apart, and
+# leaving a worker's room idle until the last of them ends, to save the heavy
+# build those milliseconds, leaves lighter builds queued for a whole round.
+SLIP = 0.02
 
 __all__ = ["Placement", "RunningBuild", "WaitingBuild", "WorkerRoom", "place"]
 
@@ -58,6 +72,7 @@ def place(
     wait_bound: float | None = None,
     arrivals: Mapping[str, float] | None = None,
     reserved: Mapping[int, tuple[str, float]] | None = None,
+    reserve: bool = False,
 ) -> Placement:
     """Decide which of ``queue`` start on which of ``workers`` now.
 
@@ -65,14 +80,17 @@ def place(
     (the caller charges ``cost.cpus`` x the build's duration, or an estimate).
     ``hold_after`` and ``starve_after``: the bounds of backfilling, above.
     ``durations``: the expected seconds of each repository's builds
-    (:mod:`sauci.core.durations`) and ``running``, what holds each worker's
-    room since when: with them, backfilling reserves (:mod:`sauci.core.reservation`),
-    keeping gaps for lighter builds within ``wait_bound`` (default
-    ``yield_after``, else ``hold_after``). Without them, or when the head's
-    reservation cannot be known, the rule above.
+    (:mod:`sauci.core.durations`), ``arrivals`` their rates, and ``running``,
+    what holds each worker's room since when: with them, a worker is drained
+    for a heavy build when lighter builds of other repositories keep within
+    ``wait_bound`` (default ``yield_after``, else ``hold_after``) and more
+    rounds of them would not let the next heavy build start earlier
+    (:mod:`sauci.core.drain`). Without them the rule above. ``reserve``:
+    reservations instead (EASY backfilling, :mod:`sauci.core.reservation`),
+    with ``reserved`` the last round's, given back.
     """
-    if durations:
-        bound = wait_bound if wait_bound is not None else (yield_after or hold_after)
+    bound = wait_bound if wait_bound is not None else (yield_after or hold_after)
+    if durations and reserve:
         planned = place_reserving(
             queue,
             workers,
@@ -100,6 +118,28 @@ def place(
     starts: list[tuple[int, str]] = []
     waiting: dict[int, str] = {}
     held: dict[str, int] = {}  # worker -> the build it drains for
+    due: dict[str, float] = {}  # worker -> when it is expected to have drained (INF: not known)
+    expected = _Expected(list(running), durations or {}, now, bound, arrivals or {})
+    head = _head(pending, list(rooms.values())) if durations else None
+    if head is not None:
+        # Decided before lighter builds take the room: once draining a worker
+        # for the oldest build is fair (it is heavier than others', and they
+        # keep room) or it starves, it goes there as soon as it fits.
+        able = [r for r in rooms.values() if head.needs <= r.labels and head.cost.fits(r.capacity)]
+        room, fair = _drain(head, able, list(rooms.values()), pending, expected)
+        if not _heavier(head, pending, expected.running):
+            fair = False
+        if fair or now - head.queued_at >= starve_after:
+            if room.takes(head.cost):
+                rooms[room.name] = room.with_build(head.cost)
+                starts.append((head.id, room.name))
+                expected.started(head, room.name)
+                charge[head.repo] = charge.get(head.repo, 0.0) + head.cost.cpus
+                pending.remove(head)
+                pending.sort(key=key)
+            else:
+                held[room.name] = head.id
+                due[room.name] = expected.room_at(room, head.cost)
     while pending:
         progressed = False
         for index, build in enumerate(pending):
@@ -108,11 +148,17 @@ def place(
             if never:
                 waiting[build.id] = never
                 continue
-            fits = [r for r in able if r.name not in held and r.takes(build.cost)]
+            fits = [
+                r
+                for r in able
+                if r.takes(build.cost)
+                and (r.name not in held or expected.ends_by(build, due[r.name] + SLIP))
+            ]
             if fits:
                 best = min(fits, key=lambda r: (r.free()[0] - build.cost.cpus, r.name))
                 rooms[best.name] = best.with_build(build.cost)
                 starts.append((build.id, best.name))
+                expected.started(build, best.name)
                 charge[build.repo] = charge.get(build.repo, 0.0) + build.cost.cpus
                 del pending[index]
                 waiting.pop(build.id, None)
@@ -127,22 +173,111 @@ def place(
                 and now - b.queued_at >= (hold_after if yield_after is None else yield_after)
                 for b in pending
             )
-            if (
-                not mine
-                and build is _oldest_blocked(pending, list(rooms.values()))
-                and waited >= hold_after
-                and (waited >= starve_after or not others_blocked)
-            ):
-                free = [r for r in able if r.name not in held]
-                if free:
-                    room = max(free, key=lambda r: (r.free()[0], r.free()[1], r.name))
+            free = [r for r in able if r.name not in held]
+            if not mine and free and build is _oldest_blocked(pending, list(rooms.values())):
+                room, fair = _drain(build, free, list(rooms.values()), pending, expected)
+                if not _heavier(build, pending, expected.running):
+                    fair = None  # no lighter build of another repository to keep room for
+                keeps_room = fair is False  # lighter builds would wait too long
+                if fair is None:  # or durations not known: by how long builds have waited
+                    fair = waited >= hold_after and not others_blocked
+                if fair or waited >= starve_after:
                     held[room.name] = build.id
+                    due[room.name] = expected.room_at(room, build.cost)
                     mine = [room.name]
+                elif keeps_room:
+                    waiting[build.id] += (
+                        f"; {room.name} is not drained for it yet, so that lighter builds"
+                        " of other repositories keep room"
+                    )
             if mine:
                 waiting[build.id] += f"; {mine[0]} is held for it"
         if not progressed:
             break
     return Placement(starts=tuple(starts), waiting=waiting)
+
+
+@attrs.frozen
+class _Expected:
+    """What rule 3 knows of the builds running: their expected durations."""
+
+    running: list[RunningBuild]  # and those started this round
+    durations: Mapping[str, float]
+    now: float
+    wait_bound: float
+    arrivals: Mapping[str, float]
+
+    def room_at(self, room: WorkerRoom, cost: Resources) -> float:
+        return room_at(room, cost, self.running, self.durations, self.now)
+
+    def ends_by(self, build: WaitingBuild, at: float) -> bool:
+        seconds = self.durations.get(build.repo)
+        return seconds is not None and at < math.inf and self.now + seconds <= at
+
+    def started(self, build: WaitingBuild, worker: str) -> None:
+        self.running.append(
+            RunningBuild(
+                id=build.id,
+                repo=build.repo,
+                worker=worker,
+                cost=build.cost,
+                started_at=self.now,
+                queued_at=build.queued_at,
+            )
+        )
+
+
+def _drain(
+    build: WaitingBuild,
+    able: list[WorkerRoom],
+    rooms: list[WorkerRoom],
+    pending: list[WaitingBuild],
+    expected: _Expected,
+) -> tuple[WorkerRoom, bool | None]:
+    """The worker to drain for ``build`` and whether that is fair to lighter
+    builds (None: not known, without durations): the one expected to have room
+    first (:mod:`sauci.core.drain`), else the one with the most room now."""
+    if not expected.durations:
+        return max(able, key=lambda r: (r.free()[0], r.free()[1], r.name)), None
+    e = expected
+    room = min(
+        able,
+        key=lambda r: (room_at(r, build.cost, e.running, e.durations, e.now), -r.free()[0], r.name),
+    )
+    fair = drain_fits(
+        build,
+        room,
+        rooms,
+        pending,
+        e.running,
+        e.durations,
+        now=e.now,
+        wait_bound=e.wait_bound,
+        arrivals=e.arrivals,
+        next_heavy=any(b is not build and b.repo == build.repo for b in pending),
+    )
+    return room, fair
+
+
+def _head(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:
+    """The build waiting longest that some worker could hold."""
+    able = [
+        b for b in pending if any(b.cost.fits(r.capacity) for r in rooms if b.needs <= r.labels)
+    ]
+    return min(able, key=lambda b: (b.queued_at, b.id), default=None)
+
+
+def _heavier(
+    head: WaitingBuild, pending: list[WaitingBuild], running: Sequence[RunningBuild]
+) -> bool:
+    """Whether ``head`` is heavier than a build of another repository, waiting
+    or running: one whose worker's drain lighter builds need protecting from."""
+    others = [(b.repo, b.cost) for b in pending] + [(r.repo, r.cost) for r in running]
+    return any(o != head.repo and _lighter(c, head.cost) for o, c in others)
+
+
+def _lighter(a: Resources, b: Resources) -> bool:
+    return a.cpus <= b.cpus + 1e-9 and a.memory <= b.memory and a != b
 
 
 def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:

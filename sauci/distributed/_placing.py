@@ -63,7 +63,7 @@ class CostPlacer:
         resend_after: float,
         hold_after: float = 1.0,
         starve_after: float = 30.0,
-        history: DurationHistory | None = None,  # expected durations: place by reservation
+        history: DurationHistory | None = None,  # expected durations: when a heavy build drains
     ) -> None:
         self.history = history
         self._reserved: dict[int, tuple[str, float]] = {}

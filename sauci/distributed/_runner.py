@@ -28,6 +28,7 @@ from sauci._logging import get_logger
 from sauci.core.capacity import declared_costs
 from sauci.core.claim_gate import ClaimGate
 from sauci.core.config import Settings
+from sauci.core.durations import DurationHistory
 from sauci.core.events import emit
 from sauci.core.models import Build, Status, Worker
 from sauci.core.runner import PipelineLoader
@@ -114,7 +115,11 @@ class CeleryRunner:
         self.resend_after = max(2 * settings.lost_timeout, 10.0)
         self.lost_check_every = min(1.0, settings.lost_timeout / 6)
         self.prune_after = max(3600.0, 10 * settings.lost_timeout)  # forget a silent worker
-        self.placer = CostPlacer(cost_of=declared_costs(sources), resend_after=self.resend_after)
+        self.placer = CostPlacer(
+            cost_of=declared_costs(sources),
+            resend_after=self.resend_after,
+            history=DurationHistory(store, clock=clock),
+        )
         self.worker_rooms = self.placer.room_status  # for server.json and the web page
         self._sent: dict[int, float] = {}  # build id -> monotonic time sent
         self._routes: dict[int, tuple[str, ...]] = {}  # build id -> runs_on read from its pipeline
