@@ -89,6 +89,7 @@ def save_linked(
         target=_archive,
         args=(store, repo, branch, key, stage, paths, save, slot),
         name=f"sauci-cache-save-{key[:40]}",
+        daemon=False,  # started from a build's thread, a daemon under serve
     )
     thread.start()
     return size
@@ -150,8 +151,13 @@ def build_ended(build: int) -> None:
             return
         save, slot = _Save(build), ("", f"ready-{build}")
         _PENDING.setdefault(slot, []).append(save)
+    # Not a daemon, though started from the build's thread (which may be one):
+    # a server that stops finishes the copy rather than leave half of it.
     threading.Thread(
-        target=_make_ready, args=(wanted, save, slot), name=f"sauci-cache-ready-{build}"
+        target=_make_ready,
+        args=(wanted, save, slot),
+        name=f"sauci-cache-ready-{build}",
+        daemon=False,
     ).start()
 
 

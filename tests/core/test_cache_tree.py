@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,29 @@ def test_a_spare_copy_is_made_once_its_build_has_ended(tmp_path: Path):
     cache_saver.build_ended(7)
     cache_saver.wait_for_build(7)
     assert listing(tree_path(entry.path)) == listing(ready_path(entry.path))
+
+
+def test_a_server_that_stops_finishes_the_spare_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Builds run on daemon threads under `sauci serve` (its loop is one),
+    and a thread inherits that: the copy's thread must not, or a server that
+    stops would leave half a copy behind."""
+    store = CacheStore(tmp_path / "cache")
+    started, release = threading.Event(), threading.Event()
+
+    def keep_ready(repo: str, branch: str, key: str) -> bool:
+        started.set()
+        release.wait(10)
+        return False
+
+    monkeypatch.setattr(store, "keep_ready", keep_ready)
+    cache_saver.keep_ready_after(9, store, "r", "main", "k")
+    ender = threading.Thread(target=cache_saver.build_ended, args=(9,), daemon=True)
+    ender.start()
+    ender.join()
+    assert started.wait(10)
+    (copier,) = [t for t in threading.enumerate() if t.name == "sauci-cache-ready-9"]
+    assert not copier.daemon
+    release.set()
+    cache_saver.wait_for_build(9)
