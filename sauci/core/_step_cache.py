@@ -21,7 +21,7 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.cache_archive import ArchiveError, pack, unpack
 from sauci.core.cache_key import CacheKeyError, render_key
-from sauci.core.cache_saver import save_linked, wait_for_key
+from sauci.core.cache_saver import keep_ready_after, save_linked, wait_for_key
 from sauci.core.cache_store import CacheEntry, CacheStore
 from sauci.core.cache_tree import link_tree, make_tree
 from sauci.core.models import Build, Step
@@ -201,6 +201,8 @@ def _restore(
         log.warning("cache_restore_failed", repo=build.repo, key=entry.key, error=str(exc))
         return CacheState(key=key, problem=f"not restored: {exc}")
     store.touch(entry)
+    if linked:  # the next hit takes a spare copy made after this build
+        keep_ready_after(build.id, store, build.repo, entry.branch, entry.key)
     seconds = time.monotonic() - started
     what = "hit" if exact else f"miss for {key}, restored {entry.key}"
     how = "linked in" if linked else "in"
@@ -254,6 +256,7 @@ def save_cache(
         roots, paths = _roots(workspace, env, home), _split(cache.paths)
         size = save_linked(store, build.repo, branch, state.key, build.id, roots, paths, owner)
         if size is not None:
+            keep_ready_after(build.id, store, build.repo, branch, state.key)
             seconds = time.monotonic() - started
             write(
                 f"sauci: cache: saved {state.key} ({_size(size)} linked in {seconds:.1f} s; "

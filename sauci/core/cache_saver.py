@@ -14,6 +14,11 @@ once its build's saves have ended (:func:`wait_for_build`). A save that
 fails is logged (``cache_save_failed``); the key then misses.
 
 The thread is not a daemon: a server that stops finishes its saves first.
+
+A linked restore or save also asks for the entry's spare linked copy
+(:meth:`CacheStore.keep_ready`), which the next hit takes with one rename:
+it is made by a thread once the build has ended (:func:`build_ended`),
+after the save of its key, so that no build waits for it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from sauci.core.cache_archive import MARK, ArchiveError, gnu_tar, pack
 from sauci.core.cache_store import CacheStore
 from sauci.core.cache_tree import snapshot
 
-__all__ = ["save_linked", "wait_for_build", "wait_for_key"]
+__all__ = ["build_ended", "keep_ready_after", "save_linked", "wait_for_build", "wait_for_key"]
 
 log = get_logger(__name__)
 
@@ -50,6 +55,8 @@ class _Save:
 # This process's saves under way, by (repository folder, key).
 _PENDING: dict[tuple[str, str], list[_Save]] = {}
 _GUARD = threading.Lock()
+# Entries whose spare linked copy a build asked for: (store, repo, branch, key).
+_READY: dict[int, list[tuple[CacheStore, str, str, str]]] = {}
 
 
 def save_linked(
@@ -82,6 +89,7 @@ def save_linked(
         target=_archive,
         args=(store, repo, branch, key, stage, paths, save, slot),
         name=f"sauci-cache-save-{key[:40]}",
+        daemon=False,  # started from a build's thread, a daemon under serve
     )
     thread.start()
     return size
@@ -114,13 +122,57 @@ def _archive(
             staged.unlink(missing_ok=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)  # gone already once kept
-        with _GUARD:
-            saves = _PENDING.get(slot, [])
-            if save in saves:
-                saves.remove(save)
-            if not saves:
-                _PENDING.pop(slot, None)
-        save.done.set()
+        _done(save, slot)
+
+
+def _done(save: _Save, slot: tuple[str, str]) -> None:
+    with _GUARD:
+        saves = _PENDING.get(slot, [])
+        if save in saves:
+            saves.remove(save)
+        if not saves:
+            _PENDING.pop(slot, None)
+    save.done.set()
+
+
+def keep_ready_after(build: int, store: CacheStore, repo: str, branch: str, key: str) -> None:
+    """Have the spare linked copy of the entry ``key`` made once ``build`` ends."""
+    with _GUARD:
+        _READY.setdefault(build, []).append((store, repo, branch, key))
+
+
+def build_ended(build: int) -> None:
+    """``build`` has ended: make the spare copies it asked for, in a thread
+    (:func:`wait_for_build` waits for it, :func:`wait_for_key` does not: a
+    restore meanwhile links from the tree)."""
+    with _GUARD:
+        wanted = _READY.pop(build, [])
+        if not wanted:
+            return
+        save, slot = _Save(build), ("", f"ready-{build}")
+        _PENDING.setdefault(slot, []).append(save)
+    # Not a daemon, though started from the build's thread (which may be one):
+    # a server that stops finishes the copy rather than leave half of it.
+    threading.Thread(
+        target=_make_ready,
+        args=(wanted, save, slot),
+        name=f"sauci-cache-ready-{build}",
+        daemon=False,
+    ).start()
+
+
+def _make_ready(
+    wanted: Sequence[tuple[CacheStore, str, str, str]], save: _Save, slot: tuple[str, str]
+) -> None:
+    try:
+        for store, repo, branch, key in dict.fromkeys(wanted):
+            wait_for_key(store, repo, key)  # its archive, written after a linked save
+            try:
+                store.keep_ready(repo, branch, key)
+            except OSError as exc:
+                log.info("cache_ready_failed", repo=repo, key=key, error=str(exc))
+    finally:
+        _done(save, slot)
 
 
 def write_archive(stage: Path, target: Path, paths: Mapping[str, Sequence[str]]) -> None:

@@ -9,7 +9,9 @@ is saved and each time it is restored, so the file system is the index and
 a crash leaves nothing to repair). One lock file per repository orders
 saves and evictions between builds and processes. An entry may also be kept
 unpacked beside its archive (``<key>.tree``, :mod:`sauci.core.cache_tree`);
-that copy counts as much as its archive against the cap and goes with it.
+that copy counts as much as its archive against the cap and goes with it,
+as does its spare linked copy (``<key>.ready``: directories and links to
+the tree's files, no data of its own, so not counted).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import attrs
 
 from sauci._logging import get_logger
-from sauci.core.cache_tree import tree_path
+from sauci.core.cache_tree import link_copy, ready_path, tree_path
 from sauci.core.paths import safe_name
 
 __all__ = ["DEFAULT_CACHE_LIMIT", "CacheEntry", "CacheStore"]
@@ -170,7 +172,7 @@ class CacheStore:
             target = self.keys_folder(repo, branch) / f"{key}.tar"
             staged.chmod(0o600)
             os.replace(staged, target)
-            _remove_tree(tree_path(target))  # the unpacked copy of what it replaced
+            _remove_copies(target)  # the unpacked copies of what it replaced
             if tree is not None:
                 try:
                     os.rename(tree, tree_path(target))
@@ -179,6 +181,16 @@ class CacheStore:
             entry = CacheEntry(key=key, branch=branch, path=target, size=size, used=time.time())
             self._evict(repo, keep=target)
         return entry
+
+    def keep_ready(self, repo: str, branch: str, key: str) -> bool:
+        """Make the spare linked copy of the entry ``key`` on ``branch``
+        (:func:`sauci.core.cache_tree.link_copy`), for its next linked restore
+        to take whole; False when there is no unpacked copy to link, or a
+        spare is there already. Under the repository's lock, as saves and
+        evictions are, so a spare is always of the entry's present files."""
+        archive = self._keys_dir(repo, branch) / f"{key}.tar"
+        with self._locked(repo):
+            return archive.exists() and link_copy(tree_path(archive), ready_path(archive))
 
     def usage(self, repo: str) -> int:
         """Bytes the repository's caches take (archives and tool caches)."""
@@ -215,7 +227,7 @@ class CacheStore:
                 continue
             total -= _footprint(entry)
             entry.path.unlink(missing_ok=True)
-            _remove_tree(tree_path(entry.path))
+            _remove_copies(entry.path)
             log.info(
                 "cache_evicted", repo=repo, branch=entry.branch, key=entry.key, bytes=entry.size
             )
@@ -228,7 +240,8 @@ class CacheStore:
             log.info("cache_tools_cleared", repo=repo, path=str(path), bytes=size)
 
     def _drop_orphan_trees(self, repo: str) -> None:
-        """Unpacked copies whose archive is gone (a crash between the two removals)."""
+        """Unpacked (and spare) copies whose archive is gone (a crash between
+        the removals)."""
         folder = self.repo_dir(repo)
         with contextlib.suppress(FileNotFoundError):
             for branch in os.listdir(folder):
@@ -236,10 +249,16 @@ class CacheStore:
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     for name in os.listdir(keys):
                         path = keys / name
-                        if name.endswith(".tree") and not (keys / f"{name[:-5]}.tar").exists():
+                        copy = name.endswith((".tree", ".ready"))
+                        if copy and not path.with_suffix(".tar").exists():
                             _remove_tree(path)
-                        elif name.startswith(".") and ".tree" in name and _stale(path):
+                        elif name.startswith(".") and _copy_name(name) and _stale(path):
                             shutil.rmtree(path, ignore_errors=True)  # a crash's leftover
+
+
+def _copy_name(name: str) -> bool:
+    """A name an unpacked or spare copy is made or removed under."""
+    return ".tree" in name or ".ready" in name
 
 
 def _stale(path: Path) -> bool:
@@ -268,6 +287,12 @@ def _remove_tree(tree: Path) -> None:
     except FileNotFoundError:
         return
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _remove_copies(archive: Path) -> None:
+    """Remove the entry's spare linked copy, then its unpacked copy."""
+    _remove_tree(ready_path(archive))
+    _remove_tree(tree_path(archive))
 
 
 def _tree_size(path: Path) -> int:

@@ -7,6 +7,9 @@ restore then makes the directories and symlinks afresh in a private
 directory beside the workspace, hard-links each file (``cp -al``: one
 process, no data copied) and moves each top-level path in with one
 ``rename``, as :func:`sauci.core.cache_archive.unpack`'s fast way does.
+Between builds a spare linked copy, ``<key>.ready``, is made beside the
+tree (:func:`link_copy`), and the next restore takes it whole with one
+``rename`` instead of linking each file while its build waits.
 
 A hard link is the cache's own file, so a write into it would change the
 cache. The caller links only where a step cannot write into a file it does
@@ -33,7 +36,15 @@ from sauci._logging import get_logger
 from sauci.core._cache_stage import gnu_extract, stage_beside
 from sauci.core.cache_archive import gnu_program, gnu_tar, inside_root, packed_by_sauci
 
-__all__ = ["LINK_CAPABILITY", "link_tree", "make_tree", "snapshot", "tree_path"]
+__all__ = [
+    "LINK_CAPABILITY",
+    "link_copy",
+    "link_tree",
+    "make_tree",
+    "ready_path",
+    "snapshot",
+    "tree_path",
+]
 
 log = get_logger(__name__)
 
@@ -44,6 +55,12 @@ LINK_CAPABILITY = "foreign_uid"
 def tree_path(archive: Path) -> Path:
     """Where the unpacked copy of ``archive`` (``<key>.tar``) lives: ``<key>.tree``."""
     return archive.with_suffix(".tree")
+
+
+def ready_path(entry: Path) -> Path:
+    """Where the spare linked copy of the entry ``<key>.tar`` (or of its
+    unpacked copy ``<key>.tree``) waits for a restore: ``<key>.ready``."""
+    return entry.with_suffix(".ready")
 
 
 def _gnu_cp() -> str | None:
@@ -114,16 +131,18 @@ def link_tree(tree: Path, roots: Mapping[str, Path]) -> list[Path] | None:
         if stage is None:
             return None
         try:
-            for top, _root in wanted:
+            source = _take_ready(tree, stage)
+            for top, _root in wanted if source is None else ():
                 failed = _copy_as_links(cp, top, stage / top.name)
                 if failed is not None:  # another file system (EXDEV), an entry evicted meanwhile
                     log.info("cache_link_failed", tree=str(tree), error=failed)
                     return None
+            source = stage if source is None else source
             moved: list[Path] = []
             try:
                 for name, child, root in moves:
                     root.mkdir(parents=True, exist_ok=True)
-                    os.rename(stage / name / child, root / child)  # never follows a link there
+                    os.rename(source / name / child, root / child)  # never follows a link there
                     moved.append(root / child)
             except OSError:
                 for path in moved:  # all or nothing: the caller then unpacks into a clean root
@@ -136,6 +155,45 @@ def link_tree(tree: Path, roots: Mapping[str, Path]) -> list[Path] | None:
         except (OSError, subprocess.SubprocessError) as exc:
             log.info("cache_link_failed", tree=str(tree), error=str(exc))
             return None
+
+
+def _take_ready(tree: Path, stage: Path) -> Path | None:
+    """The spare linked copy of ``tree``, moved into the private ``stage``
+    with one rename (so no other restore takes it too); None when there is
+    none, or it is on another file system (the caller links from ``tree``).
+    It is what ``cp -al`` of the tree would make now: the same files (the
+    tree's, never written), directories made by SauCI in its own folder."""
+    taken = stage / "ready"
+    try:
+        os.rename(ready_path(tree), taken)
+    except OSError:
+        return None
+    return taken
+
+
+def link_copy(tree: Path, dest: Path) -> bool:
+    """Make ``dest``, a copy of ``tree`` as hard links (``cp -al`` into a
+    private directory beside it, then one rename): the spare that the next
+    :func:`link_tree` of ``tree`` takes. False when it cannot be made (no
+    tree, no GNU cp, one there already); nothing is left behind then. The
+    caller holds the repository's lock (:meth:`CacheStore.keep_ready`)."""
+    cp = _gnu_cp()
+    if cp is None or not tree.is_dir() or os.path.lexists(dest):
+        return False
+    with stage_beside(dest, f".{dest.name}-") as stage:
+        if stage is None:
+            return False
+        try:
+            for name in sorted(os.listdir(tree)):
+                failed = _copy_as_links(cp, tree / name, stage / name)
+                if failed is not None:
+                    log.info("cache_ready_failed", tree=str(tree), error=failed)
+                    return False
+            os.rename(stage, dest)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.info("cache_ready_failed", tree=str(tree), error=str(exc))
+            return False
+    return True
 
 
 def snapshot(

@@ -8,14 +8,15 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from sauci.core import cache_tree
+from sauci.core import cache_saver, cache_tree
 from sauci.core.cache_archive import gnu_tar, pack, unpack
 from sauci.core.cache_store import CacheStore
-from sauci.core.cache_tree import link_tree, make_tree, tree_path
+from sauci.core.cache_tree import link_copy, link_tree, make_tree, ready_path, tree_path
 
 pytestmark = pytest.mark.skipif(
     gnu_tar() is None or cache_tree._gnu_cp() is None, reason="no GNU tar and cp"
@@ -170,3 +171,112 @@ def test_an_unpacked_copy_without_its_archive_is_removed(tmp_path: Path, archive
     staged.write_bytes(archive.read_bytes())
     store.commit("r", "main", "k", staged)
     assert ["k.tar"] == sorted(os.listdir(keys))
+
+
+def test_a_spare_linked_copy_is_taken_whole_by_the_next_restore(
+    tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A spare made beside the tree holds the tree's own files; a restore
+    moves it in with one rename (no file linked while the build waits) and
+    gives what linking from the tree gives."""
+    tree = make_tree(archive)
+    assert tree is not None
+    expected = tmp_path / "expected"
+    expected.mkdir()
+    link_tree(tree, {"ws": expected})  # file by file: no spare yet
+    assert link_copy(tree, ready_path(archive))
+    assert not link_copy(tree, ready_path(archive))  # one spare at a time
+    spare = ready_path(archive) / "ws" / ".venv" / "lib" / "pkg" / "m.py"
+    assert os.stat(spare).st_ino == os.stat(tree / "ws/.venv/lib/pkg/m.py").st_ino
+
+    def no_linking(*args: object) -> bytes:
+        raise AssertionError("linked file by file, though a spare was there")
+
+    monkeypatch.setattr(cache_tree, "_copy_as_links", no_linking)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    assert [ws / ".venv"] == link_tree(tree, {"ws": ws})
+    assert listing(expected) == listing(ws)
+    assert (
+        os.stat(ws / ".venv/lib/pkg/m.py").st_ino == os.stat(tree / "ws/.venv/lib/pkg/m.py").st_ino
+    )
+    assert not ready_path(archive).exists()  # taken: the next restore links (or takes a new one)
+    assert [] == [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert [] == [p for p in archive.parent.iterdir() if p.name.startswith(".")]
+    with pytest.raises(AssertionError, match="file by file"):
+        link_tree(tree, {"ws": tmp_path / "other"})
+
+
+def test_a_spare_copy_goes_with_its_entry(tmp_path: Path):
+    """Replaced, evicted or left without its archive, an entry's spare goes
+    too: a restore never takes the files of an entry that is not there."""
+    source = tmp_path / "source"
+    venv(source)
+    store = CacheStore(tmp_path / "cache", limit=10**9)
+    keys = tmp_path / "cache" / "r" / "main" / "keys"
+
+    def save(key: str) -> Path:
+        staged = store.staging("r")
+        pack(staged, {"ws": source}, {"ws": [".venv"]})
+        entry = store.commit("r", "main", key, staged)
+        assert entry is not None and make_tree(entry.path) is not None
+        return entry.path
+
+    first = save("k1")
+    assert not store.keep_ready("r", "main", "nothing")  # no such entry
+    assert store.keep_ready("r", "main", "k1")
+    assert ready_path(first).is_dir()
+    save("k1")  # saved again under the same key: the old files' spare goes
+    assert not ready_path(first).exists()
+    assert store.keep_ready("r", "main", "k1")
+    size = os.stat(first).st_size
+    store.limit = 3 * size - 1  # k1 and its unpacked copy, and k2: one byte over
+    save("k2")
+    assert ["k2.tar", "k2.tree"] == sorted(os.listdir(keys))
+    (keys / "orphan.ready" / "ws").mkdir(parents=True)
+    save("k3")
+    assert not (keys / "orphan.ready").exists()
+
+
+def test_a_spare_copy_is_made_once_its_build_has_ended(tmp_path: Path):
+    source = tmp_path / "source"
+    venv(source)
+    store = CacheStore(tmp_path / "cache")
+    staged = store.staging("r")
+    pack(staged, {"ws": source}, {"ws": [".venv"]})
+    entry = store.commit("r", "main", "k", staged)
+    assert entry is not None and make_tree(entry.path) is not None
+    cache_saver.keep_ready_after(7, store, "r", "main", "k")
+    assert not ready_path(entry.path).exists()  # not while the build runs
+    cache_saver.build_ended(8)  # another build's end: nothing
+    cache_saver.wait_for_build(8)
+    assert not ready_path(entry.path).exists()
+    cache_saver.build_ended(7)
+    cache_saver.wait_for_build(7)
+    assert listing(tree_path(entry.path)) == listing(ready_path(entry.path))
+
+
+def test_a_server_that_stops_finishes_the_spare_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Builds run on daemon threads under `sauci serve` (its loop is one),
+    and a thread inherits that: the copy's thread must not, or a server that
+    stops would leave half a copy behind."""
+    store = CacheStore(tmp_path / "cache")
+    started, release = threading.Event(), threading.Event()
+
+    def keep_ready(repo: str, branch: str, key: str) -> bool:
+        started.set()
+        release.wait(10)
+        return False
+
+    monkeypatch.setattr(store, "keep_ready", keep_ready)
+    cache_saver.keep_ready_after(9, store, "r", "main", "k")
+    ender = threading.Thread(target=cache_saver.build_ended, args=(9,), daemon=True)
+    ender.start()
+    ender.join()
+    assert started.wait(10)
+    (copier,) = [t for t in threading.enumerate() if t.name == "sauci-cache-ready-9"]
+    assert not copier.daemon
+    release.set()
+    cache_saver.wait_for_build(9)

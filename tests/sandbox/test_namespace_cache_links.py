@@ -95,6 +95,11 @@ def _assert_cache_intact(area: Path) -> None:
     assert not [p for p in keys.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def _ids(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def _assert_refused(log: str) -> None:
     assert "append refused" in log, log
     assert "truncate refused" in log
@@ -112,14 +117,23 @@ def test_a_step_cannot_write_into_a_linked_restore_and_the_cache_stays_intact(ar
     _assert_refused(logs[1])
     assert "saved\n" == (ws / "out" / "marker").read_text()
     _assert_cache_intact(area)
+    # Once the build ended, a spare linked copy waits beside the entry.
+    ready = area / "data" / "cache" / "steps" / "demo" / "main" / "keys" / "out-1.ready"
+    spare = os.stat(ready / "ws" / "out" / "lib")
 
     (install, test), logs, ws = _build(area, 2)
     assert ("passed", "passed") == (install.status, test.status), logs
     assert "linked in" in logs[0] and "run is skipped" in logs[0], logs[0]
     assert "install ran" not in logs[0]
+    # The restore took that spare whole (its directory, not a new one) ...
+    assert (spare.st_dev, spare.st_ino) == _ids(ws / "out" / "lib")
     _assert_refused(logs[1])
     assert "saved\n" == (ws / "out" / "marker").read_text()
     _assert_cache_intact(area)
+    # ... and a new one was made after the build, untouched by its steps.
+    assert _ids(ready / "ws" / "out" / "lib") != (spare.st_dev, spare.st_ino)
+    assert "saved\n" == (ready / "ws" / "out" / "lib" / "other").read_text()
+    assert not (ready / "ws" / "out" / "new").exists()
 
     (install, test), logs, ws = _build(area, 3)
     assert ("passed", "passed") == (install.status, test.status), logs
