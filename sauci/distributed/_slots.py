@@ -71,7 +71,9 @@ class SlotMirrorSource:
         return self._mirror.mirror_path
 
     def checkout(self, sha: str, dest: Path) -> Path:
-        return self._mirror.checkout(sha, dest)
+        with self._lock:
+            known = sha in self._present  # no `cat-file` before a new slot's worktree
+        return self._mirror.checkout(sha, dest, known=known)
 
     def remove(self, dest: Path) -> None:
         self._mirror.remove(dest)
