@@ -41,16 +41,19 @@ def take_ahead(
     ahead: dict[int, tuple[str, float]],
     assigned: dict[int, tuple[str, float]],
     cost: Mapping[int, Resources],
+    now: float,
 ) -> list[WorkerRoom]:
     """``rooms`` once each build sent ahead to a worker that now has room for it
     is that worker's: its message is first in the worker's queue. Such builds
-    move from ``ahead`` to ``assigned`` (with the time they were sent)."""
+    move from ``ahead`` to ``assigned``, as sent ``now`` (monotonic): the
+    worker takes the message from here on, and the resend time counts from
+    here, not from a send that may be an hour old."""
     by_name = {r.name: r for r in rooms}
-    for build_id, (name, sent) in list(ahead.items()):
+    for build_id, (name, _) in list(ahead.items()):
         room = by_name.get(name)
         if room is not None and room.takes(cost[build_id]):
             del ahead[build_id]
-            assigned[build_id] = (name, sent)
+            assigned[build_id] = (name, now)
             by_name[name] = room.with_build(cost[build_id])
     return list(by_name.values())
 

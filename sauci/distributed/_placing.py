@@ -127,16 +127,19 @@ class CostPlacer:
         self._charge(running, cost, now)
         names = {w.name for w in live}
         queued_ids = {b.id for b, _ in queued}
-        for table in (self._assigned, self._ahead):
-            for build_id, (name, sent) in list(table.items()):
-                if (
-                    build_id not in queued_ids
-                    or name not in names
-                    or mono - sent >= self.resend_after
-                ):
-                    del table[build_id]  # claimed, gone, or its message lost: place again
+        for build_id, (name, sent) in list(self._assigned.items()):
+            if build_id not in queued_ids or name not in names or mono - sent >= self.resend_after:
+                del self._assigned[build_id]  # claimed, gone, or its message lost: place again
+        for build_id, (name, _) in list(self._ahead.items()):
+            # Its message waits for as long as the worker's builds run: no resend time.
+            if build_id not in queued_ids or name not in names:
+                del self._ahead[build_id]
         rooms = take_ahead(
-            [self._room(w, running, cost, default) for w in live], self._ahead, self._assigned, cost
+            [self._room(w, running, cost, default) for w in live],
+            self._ahead,
+            self._assigned,
+            cost,
+            mono,
         )
         waiting = [
             WaitingBuild(

@@ -301,3 +301,23 @@ def test_a_burst_of_builds_of_one_commit_parses_its_pipeline_once(world, monkeyp
     dispatcher.tick()
     assert 1 == len(parses)
     assert all(("linux",) == store.get_build(i).runs_on for i in ids)
+
+
+def test_a_build_ahead_of_long_builds_is_not_sent_again_while_they_run(world):
+    # Its message waits in the worker's queue for as long as the worker's
+    # builds run: the resend time (a message lost with a dead worker) does
+    # not apply, nor, once a slot frees, to the hour it waited.
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, cpus=2, slots=1))
+    ids = [queue(store, repo) for _ in range(2)]
+    dispatcher.tick()
+    store.claim_build("w1", build_id=ids[0])
+    clock.now += 3600
+    store.save_worker(worker("w1", clock, cpus=2, slots=1))
+    dispatcher.tick()
+    assert ids == [b for b, _ in broker.sent]
+    store.finish_build(ids[0], "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    dispatcher.tick()
+    dispatcher.tick()
+    assert ids == [b for b, _ in broker.sent]
