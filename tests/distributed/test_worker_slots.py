@@ -165,3 +165,34 @@ def test_a_new_slot_at_a_commit_the_mirror_has_looks_for_it_no_more(
     assert "one\n" == (lease.reset(source.resolve(sha)) / "a.txt").read_text()
     lease.release()
     assert [] == looks  # no `git cat-file` before the slot's worktree
+
+
+def test_builds_side_by_side_find_a_spare_slot_made_while_they_run(
+    tmp_path, git, commit, monkeypatch
+):
+    # The build that starts while another's slot is being tidied used to make
+    # its own slot (a `git worktree add` before its first step); while two
+    # builds run side by side, the worker makes it in the background.
+    from polling import wait_for
+
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    sha = commit(repo, "a.txt", "one\n", message="one")
+    source = slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo))
+    root = tmp_path / "workspaces"
+    side_by_side = [source.reserve(root), source.reserve(root)]
+    for lease in side_by_side:
+        lease.reset(source.resolve(sha))
+    wait_for(lambda: not getattr(source, "_sparing", False), "the spare slot")
+    assert wait_for_tidying(30)
+    made: list[str] = []
+    checkout = MirrorSource.checkout
+    monkeypatch.setattr(
+        MirrorSource, "checkout", lambda self, *a, **k: made.append(a[0]) or checkout(self, *a, **k)
+    )
+    third = source.reserve(root)
+    assert "one\n" == (third.reset(sha) / "a.txt").read_text()
+    assert [] == made
+    for lease in [*side_by_side, third]:
+        lease.release()
