@@ -128,6 +128,46 @@ def refill(store, ids: list[int]) -> None:
         )
 
 
+def over_ideal(store, ids: list[int], wall0: float) -> None:
+    """Where each slot's time over the ideal went: the builds of each worker laid
+    out on its slots (a build takes the slot that freed first before its claim),
+    and per slot the sum of each phase; printed as the mean over the slots."""
+    builds = [store.get_build(i) for i in ids]
+    steps = {i: store.list_steps(i)[0] for i in ids}
+    sums: dict[str, list[float]] = {}
+    for worker in {b.claimed_by for b in builds}:
+        chains: list[list] = []
+        for b in sorted((b for b in builds if b.claimed_by == worker), key=lambda b: b.started_at):
+            free = [c for c in chains if c[-1].finished_at <= b.started_at]
+            if free and (len(chains) >= 2 or len(free) == len(chains)):
+                min(free, key=lambda c: c[-1].finished_at).append(b)
+            else:
+                chains.append([b])
+        for chain in chains:
+            parts = {
+                "first enqueue -> first claim": chain[0].started_at - wall0,
+                "first claim -> its step started": steps[chain[0].id].started_at
+                - chain[0].started_at,
+                "claim -> step started": 0.0,
+                "step over 1 s": 0.0,
+                "step ended -> build ended": 0.0,
+                "build ended -> next claim": 0.0,
+            }
+            for n, b in enumerate(chain):
+                step = steps[b.id]
+                parts["claim -> step started"] += step.started_at - b.started_at
+                parts["step over 1 s"] += step.finished_at - step.started_at - 1.0
+                parts["step ended -> build ended"] += b.finished_at - step.finished_at
+                if n + 1 < len(chain):
+                    parts["build ended -> next claim"] += chain[n + 1].started_at - b.finished_at
+            parts["slot's end over its builds x 1 s"] = chain[-1].finished_at - wall0 - len(chain)
+            for label, value in parts.items():
+                sums.setdefault(label, []).append(value)
+    print(f"      per slot, summed over its builds (mean of {len(sums['step over 1 s'])} slots):")
+    for label, values in sums.items():
+        print(f"        {label:<46} {statistics.mean(values) * 1000:7.1f} ms")
+
+
 def start_worker(name: str, broker: str, store: str, data: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "sauci", "worker", "--broker", broker]
     cmd += ["--store", store, "--name", name, "--slots", "2", "--sandbox", "local"]
@@ -231,6 +271,7 @@ def main() -> None:
         )
         refill(store, ids)
         phases(store, ids)
+        over_ideal(store, ids, wall0)
         remote.stop()
     finally:
         for worker in workers:

@@ -19,8 +19,8 @@ from sauci.core import runner as _core_runner
 from sauci.core.config import Settings
 from sauci.core.secrets import Secrets, load_secrets
 from sauci.distributed import (
+    Announcer,
     WorkerRuntime,
-    announce_end,
     check_connection,
     make_app,
     own_queue,
@@ -124,7 +124,8 @@ def run_worker(
     runtimes.append(runtime)
     queues.append(own_queue(runtime.name))  # what the dispatcher placed here by cost
     app.sauci_runtime = runtime
-    runtime.announce = lambda build_id: announce_end(app, build_id, runtime.name)
+    announcer = Announcer(app, runtime.name)
+    runtime.announce = announcer
 
     from celery import signals
     from celery.exceptions import SecurityWarning
@@ -183,5 +184,6 @@ def run_worker(
             code = 0  # Ctrl-C is a warm shutdown too (Celery exits 1 for it): builds finished
     finally:
         runtime.stop()
+        announcer.close()
         monitoring.close()
     return code

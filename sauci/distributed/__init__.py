@@ -19,7 +19,7 @@ from sauci.distributed._app import (
     safe_url,
     thread_pool,
 )
-from sauci.distributed._ended import announce_end
+from sauci.distributed._ended import Announcer, announce_end
 from sauci.distributed._launcher import (
     Autoscaler,
     LaunchingRunner,
@@ -33,6 +33,7 @@ from sauci.distributed._slots import SlotMirrorSource, slot_sources
 from sauci.distributed._worker import WorkerRuntime, worker_cgroup_prefix
 
 __all__ = [
+    "Announcer",
     "Autoscaler",
     "BrokerClient",
     "CeleryRunner",

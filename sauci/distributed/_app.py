@@ -9,6 +9,8 @@ build survive a dead worker:
 - ``task_reject_on_worker_lost``: the same when a pool process dies.
 - ``worker_prefetch_multiplier = 1``: a worker holds no more messages than it
   has free slots, so a busy worker does not sit on builds an idle one could run.
+  The one build the server sends a full worker ahead (:mod:`._ahead`) waits in
+  the broker until a slot frees, and is sent to an idle worker as well.
 - ``visibility_timeout`` (Redis and SQS): how long an unacknowledged message
   stays invisible before the broker gives it to another worker. It must be
   longer than a build; nothing depends on it for correctness (a message whose

@@ -16,6 +16,7 @@ restart by itself.
 
 from __future__ import annotations
 
+import queue
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Any
 
 from sauci._logging import get_logger
 
-__all__ = ["ENDED_EXCHANGE", "EndWatcher", "announce_end"]
+__all__ = ["ENDED_EXCHANGE", "Announcer", "EndWatcher", "announce_end"]
 
 log = get_logger(__name__)
 
@@ -52,6 +53,32 @@ def announce_end(app: Any, build_id: int, worker: str) -> None:
             )
     except Exception as exc:  # any broker failure: the round covers it
         log.info("build_end_not_announced", build=build_id, error=str(exc))
+
+
+class Announcer:
+    """A worker's announcements, published by a thread of their own: the slot's
+    thread returns at once, so Celery acknowledges its message and hands the
+    slot the next one waiting (sauci.distributed._ahead) without waiting for
+    the publish (4-9 ms on two busy cores). Called with a build id."""
+
+    def __init__(self, app: Any, worker: str) -> None:
+        self._app = app
+        self._worker = worker
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sauci-announce", daemon=True)
+        self._thread.start()
+
+    def __call__(self, build_id: int) -> None:
+        self._queue.put(build_id)
+
+    def _run(self) -> None:
+        while (build_id := self._queue.get()) is not None:
+            announce_end(self._app, build_id, self._worker)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Publish what is queued (for at most ``timeout`` s), then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
 
 
 class EndWatcher:

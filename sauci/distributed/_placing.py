@@ -28,6 +28,7 @@ from sauci.core.durations import DurationHistory, Forecast
 from sauci.core.models import Build, Status, Worker
 from sauci.core.placement import RunningBuild, WaitingBuild, WorkerRoom, place
 from sauci.core.resources import DEFAULT_RESOURCES, Resources
+from sauci.distributed._ahead import plan_ahead, take_ahead
 from sauci.distributed._queues import own_queue, queue_name
 from sauci.exceptions import SauCIError
 from sauci.typing import Source, Store
@@ -73,6 +74,9 @@ class CostPlacer:
         self.starve_after = starve_after
         self._costs: dict[int, Resources | None] = {}
         self._assigned: dict[int, tuple[str, float]] = {}  # build -> worker, monotonic sent
+        # Builds sent ahead to a worker whose slots were all taken (see _ahead.py):
+        # build -> worker, monotonic sent. They hold no room until a slot frees.
+        self._ahead: dict[int, tuple[str, float]] = {}
         self._running: dict[int, tuple[str, float, float]] = {}  # build -> repo, cpus, start
         self._served: dict[str, float] = {}  # CPU-seconds of builds that ended
         self.rooms: list[WorkerRoom] = []  # the live workers' rooms at the last round
@@ -126,7 +130,17 @@ class CostPlacer:
         for build_id, (name, sent) in list(self._assigned.items()):
             if build_id not in queued_ids or name not in names or mono - sent >= self.resend_after:
                 del self._assigned[build_id]  # claimed, gone, or its message lost: place again
-        rooms = [self._room(w, running, cost, default) for w in live]
+        for build_id, (name, _) in list(self._ahead.items()):
+            # Its message waits for as long as the worker's builds run: no resend time.
+            if build_id not in queued_ids or name not in names:
+                del self._ahead[build_id]
+        rooms = take_ahead(
+            [self._room(w, running, cost, default) for w in live],
+            self._ahead,
+            self._assigned,
+            cost,
+            mono,
+        )
         waiting = [
             WaitingBuild(
                 id=b.id,
@@ -168,13 +182,35 @@ class CostPlacer:
         for build_id, name in plan.starts:
             build, runs_on = by_id[build_id]
             queue = own_queue(name) if workers[name].cpus > 0 else queue_name(runs_on)
+            self._ahead.pop(build_id, None)  # a slot freed elsewhere first: sent there too
             self._assigned[build_id] = (name, mono)
             sends.append((build, name, queue))
         after = {r.name: r for r in rooms}  # what the page shows: with this round's sends
         for build_id, name in plan.starts:
             after[name] = after[name].with_build(cost[build_id])
         self.rooms = list(after.values())
-        reasons = {i: _reason(why, by_id[i][1]) for i, why in plan.waiting.items()}
+        if self.history is None:  # a reservation plans a worker's whole room: none ahead
+            placed = {i for i, _ in plan.starts}
+            ahead_of: dict[str, list[Resources]] = {}
+            for build_id, (name, _) in self._ahead.items():  # in the order sent
+                ahead_of.setdefault(name, []).append(cost[build_id])
+            ahead = plan_ahead(
+                [w for w in waiting if w.id not in placed and w.id not in self._ahead],
+                [r for r in self.rooms if workers[r.name].cpus > 0],
+                ahead_of,
+                [cost[b.id] for b, _, _ in holding] + [cost[i] for i in placed],
+                [w for _, w, _ in holding] + [w for _, w in plan.starts],
+                served=served,
+                now=now,
+                hold_after=self.hold_after,
+                starve_after=self.starve_after,
+            )
+            for build_id, name in ahead:
+                self._ahead[build_id] = (name, mono)
+                sends.append((by_id[build_id][0], name, own_queue(name)))
+        reasons = {
+            i: _reason(why, by_id[i][1]) for i, why in plan.waiting.items() if i not in self._ahead
+        }
         return Sends(sends=tuple(sends), waiting=reasons)
 
     def _learn_costs(self, builds: Sequence[Build]) -> None:
@@ -250,20 +286,21 @@ def send_by_cost(
     plan = placer.plan(routed, running, live, now=runner.clock(), mono=runner.monotonic())
     sent = []
     for build, worker, queue in plan.sends:
-        if build.reason and build.reason.startswith(WAITING):
-            store.update_build(build.id, reason=None)
+        waited = build.reason and build.reason.startswith(WAITING)
+        runner.record_route(build.id, **({"reason": None} if waited else {}))
         runner.broker.send(build.id, queue)
         sent.append(build.id)
         log.info("build_sent", build=build.id, worker=worker, queue=queue)
     for build, _ in routed:
         reason = plan.waiting.get(build.id)
         if reason is not None and build.reason != reason:
-            try:
-                store.update_build(build.id, reason=reason)
+            try:  # in one write with what its route learnt
+                runner.record_route(build.id, reason=reason)
             except SauCIError:
                 log.info("waiting_reason_not_recorded", build=build.id)
             else:
                 log.info("build_waiting", build=build.id, reason=reason)
+    runner.record_routes()
     return sent
 
 

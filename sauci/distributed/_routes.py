@@ -15,11 +15,18 @@ __all__ = ["read_runs_on"]
 
 
 def read_runs_on(
-    source: Source, build: Build, sha: str, settings: Settings, loader: PipelineLoader | None
+    source: Source,
+    build: Build,
+    sha: str,
+    settings: Settings,
+    loader: PipelineLoader | None,
+    parsed: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[str, ...]:
     """``runs_on`` of the pipeline at ``sha``: .sauci.yml read straight from git,
     else (a workflow-only repository) what ``loader`` makes of a checkout, as a
-    worker will. ConfigError or SourceError when there is none or it is broken."""
+    worker will. ConfigError or SourceError when there is none or it is broken.
+    ``parsed``: ``runs_on`` by the text of a .sauci.yml already parsed (a burst
+    of builds of one commit parses it once)."""
     text = source.read_file(sha, FILENAME)  # a committed symlink is a SourceError
     if text is None and loader is not None:
         lease = source.reserve(settings.workspaces_dir)
@@ -36,7 +43,13 @@ def read_runs_on(
         return tuple(pipeline.runs_on)
     if text is None:
         raise ConfigError(f"no pipeline file {FILENAME} in {build.repo} at {sha[:12]}")
+    if parsed is not None and text in parsed:
+        return parsed[text]
     pipeline = parse_pipeline(
         text, f"{build.repo}@{sha[:12]}:{FILENAME}", max_timeout=settings.max_timeout
     )
+    if parsed is not None:  # a broken one raised: parsed again, with its message, next time
+        if len(parsed) >= 256:
+            parsed.clear()
+        parsed[text] = tuple(pipeline.runs_on)
     return tuple(pipeline.runs_on)

@@ -124,7 +124,11 @@ class CeleryRunner:
         self._sent: dict[int, float] = {}  # build id -> monotonic time sent
         self._routes: dict[int, tuple[str, ...]] = {}  # build id -> runs_on read from its pipeline
         self._shas: dict[int, str] = {}  # build id -> the commit its route was read at
+        # What a route learnt (sha, author, runs_on) and the store has not yet:
+        # written before the build is sent, the rest after the round's sends.
+        self._unwritten: dict[int, dict[str, Any]] = {}
         self._sources: dict[str, Source] = {}
+        self._parsed: dict[str, tuple[str, ...]] = {}  # .sauci.yml text -> runs_on
         self._next_lost_check = 0.0
         self._last_read: float | None = None  # monotonic time of the last store read that worked
         self._blind_since: float | None = None  # the last good read before the store failed
@@ -187,6 +191,7 @@ class CeleryRunner:
                 )
                 for build in queued:
                     self._route(build)
+                self.record_routes()  # the gate reads each build at its recorded commit
                 self.gate.refresh()
             self.dispatch()
 
@@ -203,7 +208,7 @@ class CeleryRunner:
         """Send every queued build some live worker can run; returns the ids sent."""
         queued = self._read(lambda: self.store.list_builds(status=Status.QUEUED, limit=1000))
         ids = {b.id for b in queued}
-        for table in (self._sent, self._routes, self._shas):
+        for table in (self._sent, self._routes, self._shas, self._unwritten):
             for build_id in [k for k in table if k not in ids]:
                 del table[build_id]
         if self.gate is not None:
@@ -236,8 +241,8 @@ class CeleryRunner:
                 if taker is None:
                     continue  # sent already, and every worker that could take it is busy
                 free[taker] -= 1
-            if build.reason and build.reason.startswith(WAITING):
-                self.store.update_build(build.id, reason=None)
+            waited = build.reason and build.reason.startswith(WAITING)
+            self.record_route(build.id, **({"reason": None} if waited else {}))
             self.broker.send(build.id, queue_name(runs_on))
             self._sent[build.id] = now
             sent.append(build.id)
@@ -246,6 +251,7 @@ class CeleryRunner:
                 build=build.id,
                 queue=queue_name(runs_on),
             )
+        self.record_routes()
         return sent
 
     def _read(self, read: Callable[[], T]) -> T:
@@ -291,10 +297,29 @@ class CeleryRunner:
         if tuple(build.runs_on) != runs_on:
             changes["runs_on"] = runs_on
         if changes:
-            self.store.update_build(build.id, **changes)
+            self._unwritten[build.id] = changes
         self._routes[build.id] = runs_on
         self._shas[build.id] = sha
         return runs_on
+
+    def record_route(self, build_id: int, **more: Any) -> None:
+        """Write what ``build_id``'s route learnt (with ``more`` fields, in one
+        write), before it is sent: the worker checks out exactly the commit
+        that was read. Of a burst of builds the first round sends a few; the
+        others are written after those sends."""
+        route = self._unwritten.pop(build_id, None) or {}
+        if route or more:
+            try:
+                self.store.update_build(build_id, **route, **more)
+            except StoreError:
+                if route:
+                    self._unwritten[build_id] = route  # written at a later round
+                raise
+
+    def record_routes(self) -> None:
+        """Write what every route read since the last round learnt."""
+        for build_id in list(self._unwritten):
+            self.record_route(build_id)
 
     def routed(self, build: Build) -> Build:
         """``build`` at the commit its route was read at (a queued build names a branch)."""
@@ -311,7 +336,9 @@ class CeleryRunner:
         else:  # one git call (or none: a branch at a commit seen before) for both
             commit = source.resolve_commit(rev)
             sha = commit.sha
-        runs_on = read_runs_on(source, build, sha, self.settings, self.pipeline_loader)
+        runs_on = read_runs_on(
+            source, build, sha, self.settings, self.pipeline_loader, self._parsed
+        )
         return sha, runs_on, commit
 
     def _end_unreadable(self, build: Build, reason: str) -> None:

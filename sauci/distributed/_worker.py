@@ -297,6 +297,10 @@ class WorkerRuntime:
         build = self.store.claim_build(self.name, build_id=build_id)
         if build is None:
             log.info("build_not_claimed", build=build_id, worker=self.name)
+            if self.announce is not None:
+                # A build sent ahead here and also elsewhere (sauci.distributed._ahead),
+                # taken there first: this slot is free, and the server may fill it now.
+                self.announce(build_id)
             return "dropped: not queued any more"
         if build.reason and build.reason.startswith(WAITING):
             # Sent before its worker went away, taken from the queue when one

@@ -93,11 +93,18 @@ class MirrorCache:
             return location
         return str(Path(location).expanduser().resolve())
 
-    def mirror(self, url_or_path: Path | str) -> Path:
-        """The up-to-date mirror of a repository: cloned on first use, fetched after."""
+    def mirror(self, url_or_path: Path | str, *, having: str | None = None) -> Path:
+        """The up-to-date mirror of a repository: cloned on first use, fetched after.
+
+        ``having`` (a hex sha): what the caller looks for. When the mirror
+        has that commit once this call holds the lock (another build cloned
+        or fetched it meanwhile: two slots of a worker start on a new
+        repository at once), it is neither cloned nor fetched again.
+        """
         mirror = self.path_for(url_or_path)
         with self._locked(mirror):
-            self._update(url_or_path, mirror)
+            if having is None or not (mirror / "HEAD").exists() or not _has_commit(mirror, having):
+                self._update(url_or_path, mirror)
         return mirror
 
     def _update(self, url_or_path: Path | str, mirror: Path) -> None:
@@ -131,18 +138,21 @@ class MirrorCache:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def checkout(self, url_or_path: Path | str, sha: str, dest: Path | str) -> Path:
+    def checkout(
+        self, url_or_path: Path | str, sha: str, dest: Path | str, *, known: bool = False
+    ) -> Path:
         """Make ``dest`` a fresh detached worktree of the mirror at ``sha``, with submodules.
 
-        Fetches first when the mirror does not have ``sha`` yet. LFS files
-        are not fetched.
+        Fetches first when the mirror does not have ``sha`` yet (``known``:
+        the caller saw the mirror have it, and a mirror only gains commits,
+        so it is not looked for again). LFS files are not fetched.
         """
         if not is_hex_sha(sha):
             raise SourceUnavailableError(f"{sha!r} is not a commit sha")
         dest = Path(dest)
         mirror = self.path_for(url_or_path)
         with self._locked(mirror):
-            if not (mirror / "HEAD").exists() or not _has_commit(mirror, sha):
+            if not (mirror / "HEAD").exists() or not (known or _has_commit(mirror, sha)):
                 self._update(url_or_path, mirror)
                 present = _has_commit(mirror, sha)
             else:
@@ -225,7 +235,7 @@ class MirrorSource:
         if known and is_full_sha(rev):
             return rev  # a worker's usual case (the server sent the sha): one git call, not two
         if not known:
-            mirror = self.cache.mirror(self.repo)
+            mirror = self.cache.mirror(self.repo, having=rev if is_hex_sha(rev) else None)
         with open_repo(mirror) as repo:
             return resolve(repo, rev, name=self.repo)
 
@@ -253,9 +263,10 @@ class MirrorSource:
         with open_repo(self.mirror_path) as repo:
             return file_at(repo, sha, path)
 
-    def checkout(self, sha: str, dest: Path) -> Path:
-        """Make ``dest`` a fresh detached worktree of the mirror at ``sha``."""
-        return self.cache.checkout(self.repo, sha, dest)
+    def checkout(self, sha: str, dest: Path, *, known: bool = False) -> Path:
+        """Make ``dest`` a fresh detached worktree of the mirror at ``sha`` (``known``:
+        the mirror was seen to have it)."""
+        return self.cache.checkout(self.repo, sha, dest, known=known)
 
     def remove(self, dest: Path) -> None:
         """Remove a workspace made by :meth:`checkout`."""

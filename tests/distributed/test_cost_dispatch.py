@@ -151,11 +151,12 @@ def test_builds_that_declare_nothing_take_one_slot_share(world):
     store, broker, dispatcher, clock, tmp, _ = world
     repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
     store.save_worker(worker("w1", clock, cpus=2, slots=2))
-    ids = [queue(store, repo) for _ in range(3)]
+    ids = [queue(store, repo) for _ in range(5)]
     dispatcher.tick()
-    assert ids[:2] == [b for b, _ in broker.sent]
+    # Two at once, and one ahead per slot (sauci.distributed._ahead).
+    assert ids[:4] == [b for b, _ in broker.sent]
     assert "waiting for a worker: every worker runs its --max-builds" == (
-        store.get_build(ids[2]).reason
+        store.get_build(ids[4]).reason
     )
 
 
@@ -226,3 +227,97 @@ def test_the_server_status_and_sauci_status_show_each_worker_s_room(world, tmp_p
     assert "worker w1: 1.5/2 CPUs, 2.0/4.0 GiB, 1/4 builds in use" in shown.stdout, (
         shown.stdout + shown.stderr
     )
+
+
+def test_a_worker_whose_slots_are_all_taken_is_sent_its_next_builds_ahead(world):
+    # The messages wait in the worker's own queue (Celery takes no more than
+    # its free slots), so each slot that frees takes one with no round trip
+    # through the server; one build ahead per slot, no more.
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, cpus=2, slots=2))
+    ids = [queue(store, repo) for _ in range(6)]
+    dispatcher.tick()
+    assert [(i, "sauci@w1") for i in ids[:4]] == broker.sent
+    assert store.get_build(ids[3]).reason is None  # sent: it waits no more
+    for build_id in ids[:2]:
+        store.claim_build("w1", build_id=build_id)
+    dispatcher.tick()
+    assert ids[:4] == [b for b, _ in broker.sent]  # still two ahead
+    store.finish_build(ids[0], "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    dispatcher.tick()  # woken by the end: the slot is the first ahead's, the next goes ahead
+    assert ids[:5] == [b for b, _ in broker.sent]
+    assert "waiting for a worker: every worker runs its --max-builds" == (
+        store.get_build(ids[5]).reason
+    )
+
+
+def test_a_build_sent_ahead_goes_also_to_a_worker_whose_slot_frees_first(world):
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, cpus=2, slots=1))
+    ids = [queue(store, repo) for _ in range(2)]
+    dispatcher.tick()
+    assert (ids[1], "sauci@w1") == broker.sent[-1]
+    store.save_worker(worker("w2", clock, cpus=2, slots=1))
+    dispatcher.tick()
+    # The store's claim decides which of the two runs it; the other drops its message.
+    assert (ids[1], "sauci@w2") == broker.sent[-1]
+    assert 3 == len(broker.sent)
+
+
+def test_a_build_sent_ahead_fits_whichever_build_of_the_worker_ends_first(world):
+    store, broker, dispatcher, clock, tmp, _ = world
+    light = make_repo(tmp / "light", pipeline(0.5))
+    heavy = make_repo(tmp / "heavy", pipeline(1.5))
+    store.save_worker(worker("w1", clock, cpus=2, slots=2))
+    running = [queue(store, light), queue(store, heavy)]
+    dispatcher.tick()
+    assert running == [b for b, _ in broker.sent]
+    # 0.5 + 1.5 CPUs run: once the light one ends, 0.5 CPU is free, too
+    # little for another 1.5; nothing goes ahead.
+    second = queue(store, heavy)
+    dispatcher.tick()
+    assert running == [b for b, _ in broker.sent]
+    # A light one fits then; the heavy one fits once both have ended and the
+    # light one ahead of it started, whichever ends first.
+    first = queue(store, light)
+    dispatcher.tick()
+    assert [*running, first, second] == [b for b, _ in broker.sent]
+
+
+def test_a_burst_of_builds_of_one_commit_parses_its_pipeline_once(world, monkeypatch):
+    from sauci.distributed import _routes
+
+    store, _broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", "runs_on: [linux]\nsteps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, labels=("linux",)))
+    parses: list[str] = []
+    parse = _routes.parse_pipeline
+    monkeypatch.setattr(
+        _routes, "parse_pipeline", lambda text, *a, **k: parses.append(text) or parse(text, *a, **k)
+    )
+    ids = [queue(store, repo) for _ in range(5)]
+    dispatcher.tick()
+    assert 1 == len(parses)
+    assert all(("linux",) == store.get_build(i).runs_on for i in ids)
+
+
+def test_a_build_ahead_of_long_builds_is_not_sent_again_while_they_run(world):
+    # Its message waits in the worker's queue for as long as the worker's
+    # builds run: the resend time (a message lost with a dead worker) does
+    # not apply, nor, once a slot frees, to the hour it waited.
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    store.save_worker(worker("w1", clock, cpus=2, slots=1))
+    ids = [queue(store, repo) for _ in range(2)]
+    dispatcher.tick()
+    store.claim_build("w1", build_id=ids[0])
+    clock.now += 3600
+    store.save_worker(worker("w1", clock, cpus=2, slots=1))
+    dispatcher.tick()
+    assert ids == [b for b, _ in broker.sent]
+    store.finish_build(ids[0], "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    dispatcher.tick()
+    dispatcher.tick()
+    assert ids == [b for b, _ in broker.sent]

@@ -109,3 +109,27 @@ def test_the_dispatcher_wakes_its_server_when_a_worker_announces(redis, tmp_path
         runner.stop(reason="test", timeout=5)
         worker.close()
         store.close()
+
+
+def test_an_announcer_returns_at_once_and_publishes_from_its_own_thread(monkeypatch):
+    # The slot's thread must not wait for the broker: Celery acknowledges its
+    # message, and hands it the next one, only once the task returns.
+    from sauci.distributed import Announcer, _ended
+
+    release = threading.Event()
+    published: list[tuple[int, str, str]] = []
+
+    def slow_announce(app, build_id, worker):
+        release.wait(10)
+        published.append((build_id, worker, threading.current_thread().name))
+
+    monkeypatch.setattr(_ended, "announce_end", slow_announce)
+    announcer = Announcer(object(), "w1")
+    started = time.monotonic()
+    announcer(7)
+    announcer(8)
+    assert time.monotonic() - started < 1.0
+    assert [] == published
+    release.set()
+    announcer.close(timeout=10)
+    assert [(7, "w1", "sauci-announce"), (8, "w1", "sauci-announce")] == published

@@ -232,3 +232,17 @@ def test_a_build_s_end_is_announced_once_recorded_and_its_slot_is_kept(setup):
     assert [(ids[0], Status.PASSED), (ids[1], Status.PASSED)] == seen
     slots = sorted(p.name for p in runtime.settings.workspaces_dir.iterdir() if p.is_dir())
     assert 1 <= len(slots) <= 2 and all("-w" in name for name in slots), slots
+
+
+def test_a_message_whose_build_was_taken_elsewhere_announces_the_slot_free(setup):
+    # A build sent ahead here and also to a worker whose slot freed first
+    # (sauci.distributed._ahead): the claim here fails, and the server hears
+    # at once that this slot is free, rather than at its next safety round.
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    seen: list[int] = []
+    runtime.announce = seen.append
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    store.claim_build("w2", build_id=build_id)
+    assert "dropped: not queued any more" == runtime.run(build_id)
+    assert [build_id] == seen

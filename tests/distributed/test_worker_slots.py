@@ -99,3 +99,100 @@ def test_a_commit_with_submodules_gets_them(tmp_path, git, commit):
         finally:
             lease.release(tidy=True)
         assert wait_for_tidying(30)
+
+
+def test_two_slots_starting_on_a_new_repository_clone_it_once_and_fetch_nothing(
+    tmp_path, git, commit, monkeypatch
+):
+    # Both slots of a worker take their first build of a repository at once:
+    # the second waits for the first's clone, and then finds the commit there.
+    import threading
+
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    sha = commit(repo, "a.txt", "one\n", message="one")
+    source = slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo))
+    entered = threading.Semaphore(0)
+    updates: list[str] = []
+    mirror, update = MirrorCache.mirror, MirrorCache._update
+
+    def mirror_entered(self, *args, **kwargs):
+        entered.release()
+        return mirror(self, *args, **kwargs)
+
+    def counted_update(self, url, path):
+        updates.append("fetch" if (path / "HEAD").exists() else "clone")
+        if len(updates) == 1:  # hold the clone until the other slot waits for it
+            assert entered.acquire(timeout=30) and entered.acquire(timeout=30)
+        return update(self, url, path)
+
+    monkeypatch.setattr(MirrorCache, "mirror", mirror_entered)
+    monkeypatch.setattr(MirrorCache, "_update", counted_update)
+    found: list[str] = []
+
+    def slot():
+        lease = source.reserve(tmp_path / "workspaces")
+        found.append((lease.reset(source.resolve(sha)) / "a.txt").read_text())
+        lease.release()
+
+    threads = [threading.Thread(target=slot) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert ["one\n", "one\n"] == found
+    assert ["clone"] == updates
+
+
+def test_a_new_slot_at_a_commit_the_mirror_has_looks_for_it_no_more(
+    tmp_path, git, commit, monkeypatch
+):
+    from sauci.source import mirrors
+
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    sha = commit(repo, "a.txt", "one\n", message="one")
+    source = slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo))
+    assert sha == source.resolve(sha)  # cloned: the mirror was seen to have it
+    looks: list[str] = []
+    has_commit = mirrors._has_commit
+    monkeypatch.setattr(
+        mirrors, "_has_commit", lambda path, rev: looks.append(rev) or has_commit(path, rev)
+    )
+    lease = source.reserve(tmp_path / "workspaces")
+    assert "one\n" == (lease.reset(source.resolve(sha)) / "a.txt").read_text()
+    lease.release()
+    assert [] == looks  # no `git cat-file` before the slot's worktree
+
+
+def test_builds_side_by_side_find_a_spare_slot_made_while_they_run(
+    tmp_path, git, commit, monkeypatch
+):
+    # The build that starts while another's slot is being tidied used to make
+    # its own slot (a `git worktree add` before its first step); while two
+    # builds run side by side, the worker makes it in the background.
+    from polling import wait_for
+
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    sha = commit(repo, "a.txt", "one\n", message="one")
+    source = slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo))
+    root = tmp_path / "workspaces"
+    side_by_side = [source.reserve(root), source.reserve(root)]
+    for lease in side_by_side:
+        lease.reset(source.resolve(sha))
+    wait_for(lambda: not getattr(source, "_sparing", False), "the spare slot")
+    assert wait_for_tidying(30)
+    made: list[str] = []
+    checkout = MirrorSource.checkout
+    monkeypatch.setattr(
+        MirrorSource, "checkout", lambda self, *a, **k: made.append(a[0]) or checkout(self, *a, **k)
+    )
+    third = source.reserve(root)
+    assert "one\n" == (third.reset(sha) / "a.txt").read_text()
+    assert [] == made
+    for lease in [*side_by_side, third]:
+        lease.release()
