@@ -71,3 +71,27 @@ def test_sauci_run_of_a_sauci_yml_imports_no_workflow_front_end(tmp_path):
     assert [] == run_loads()
     (repo / "other.gitlab-ci.yml").write_text("t:\n  script: ['true']\n")
     assert ["sauci.workflows"] == run_loads("--file", "other.gitlab-ci.yml")
+
+
+def test_a_run_without_a_step_cache_loads_no_step_cache_machinery(tmp_path):
+    """The step cache's keys, archives and saves are imported by a step that
+    declares `cache:`; a build without one (and the library's import) loads
+    none of them. The guard can fail: the cached step's run below loads them."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    data = tmp_path / "data"
+    machinery = ("sauci.core._step_cache", "sauci.core.cache_saver")
+
+    def run_loads(pipeline: str) -> list[str]:
+        (repo / ".sauci.yml").write_text(pipeline)
+        code = (
+            "import os, sys, sauci.cli; sys.stdout = open(os.devnull, 'w'); "
+            f"code = sauci.cli.main(['run', '--quiet', '--data-dir', {str(data)!r}, "
+            f"{str(repo)!r}]); sys.stdout = sys.__stdout__; assert code == 0, code"
+        )
+        return _loaded(code, machinery)
+
+    assert [] == run_loads("steps:\n  t:\n    run: 'true'\n")
+    cached = "steps:\n  t:\n    run: 'mkdir -p out'\n    cache:\n      key: k\n      paths: [out]\n"
+    assert list(machinery) == run_loads(cached)

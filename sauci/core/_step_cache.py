@@ -22,7 +22,7 @@ from sauci._logging import get_logger
 from sauci.core.cache_archive import ArchiveError, pack, unpack
 from sauci.core.cache_key import CacheKeyError, render_key
 from sauci.core.cache_saver import keep_ready_after, save_linked, wait_for_key
-from sauci.core.cache_store import CacheEntry, CacheStore
+from sauci.core.cache_store import CACHE_DIR_VARIABLE, CacheEntry, CacheStore, cache_env
 from sauci.core.cache_tree import link_tree, make_tree
 from sauci.core.models import Build, Step
 
@@ -38,12 +38,8 @@ __all__ = [
 
 log = get_logger(__name__)
 
-# Set by SauCI alone (a pipeline's own value is dropped): the host directory
-# that sandboxes bind read-write for pip's and uv's download caches.
-CACHE_DIR_VARIABLE = "SAUCI_CACHE_DIR"
 # "true" in the step's environment when its cache key was restored exactly.
 CACHE_HIT_VARIABLE = "SAUCI_CACHE_HIT"
-_TOOLS = {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv"}
 
 
 @attrs.frozen(kw_only=True)
@@ -82,30 +78,6 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n:.1f} GiB"
-
-
-def cache_env(
-    env: MutableMapping[str, str], store: CacheStore | None, build: Build
-) -> MutableMapping[str, str]:
-    """Point pip and uv at the repository's download cache (unless the
-    pipeline set its own) and name the directory for the sandbox to bind."""
-    env.pop(CACHE_DIR_VARIABLE, None)  # a pipeline never chooses a host directory
-    if store is None:
-        return env
-    tools = store.tools_dir(build.repo, build.branch or "detached")
-    try:
-        for sub in (*_TOOLS.values(), ""):
-            (tools / sub).mkdir(parents=True, exist_ok=True)
-        # Sandboxes that run steps as another uid must walk to it (no listing).
-        for parent in (store.root, store.repo_dir(build.repo), tools.parent):
-            parent.chmod(0o711)
-    except OSError as exc:
-        log.warning("cache_tools_unavailable", path=str(tools), error=str(exc))
-        return env
-    env[CACHE_DIR_VARIABLE] = str(tools)
-    for variable, sub in _TOOLS.items():
-        env.setdefault(variable, str(tools / sub))
-    return env
 
 
 def _roots(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from sauci.core._step_cache import CacheState, cache_env, restore_cache, save_cache, skip_run
+from sauci.core.cache_store import cache_env
 from sauci.core.cache_tree import LINK_CAPABILITY
 from sauci.core.capabilities import check_capabilities
 from sauci.core.events import emit
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Mapping, Sequence
 
+    from sauci.core._step_cache import CacheState
     from sauci.core.cache_store import CacheStore
     from sauci.core.entry_workspaces import EntryWorkspaces
     from sauci.core.observer import BuildObserver
@@ -280,6 +281,9 @@ class StepExecutor:
             label = f"b{build.id}-{safe_name(step.name)}"
             home = _build_home(sandbox, workspace) if step.cache is not None else None
             if step.cache is not None and self.cache_store is not None:
+                # The step cache's machinery, for a step that declares one alone.
+                from sauci.core._step_cache import restore_cache, save_cache, skip_run
+
                 link = LINK_CAPABILITY in getattr(sandbox, "capabilities", ())
                 cached = restore_cache(
                     self.cache_store, build, step, workspace, env, _writer(sink), home, link

@@ -21,8 +21,9 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -30,12 +31,20 @@ from sauci._logging import get_logger
 from sauci.core.cache_tree import link_copy, ready_path, tree_path
 from sauci.core.paths import safe_name
 
-__all__ = ["DEFAULT_CACHE_LIMIT", "CacheEntry", "CacheStore"]
+if TYPE_CHECKING:
+    from sauci.core.models import Build
+
+__all__ = ["CACHE_DIR_VARIABLE", "DEFAULT_CACHE_LIMIT", "CacheEntry", "CacheStore", "cache_env"]
 
 log = get_logger(__name__)
 
 DEFAULT_CACHE_LIMIT = 2 * 1024**3  # per repository
 DEFAULT_BRANCHES = ("main", "master")
+
+# Set by SauCI alone (a pipeline's own value is dropped): the host directory
+# that sandboxes bind read-write for pip's and uv's download caches.
+CACHE_DIR_VARIABLE = "SAUCI_CACHE_DIR"
+_TOOLS = {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv"}
 
 
 @attrs.frozen(kw_only=True)
@@ -312,3 +321,27 @@ def _clear(path: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
         else:
             child.unlink(missing_ok=True)
+
+
+def cache_env(
+    env: MutableMapping[str, str], store: CacheStore | None, build: Build
+) -> MutableMapping[str, str]:
+    """Point pip and uv at the repository's download cache (unless the
+    pipeline set its own) and name the directory for the sandbox to bind."""
+    env.pop(CACHE_DIR_VARIABLE, None)  # a pipeline never chooses a host directory
+    if store is None:
+        return env
+    tools = store.tools_dir(build.repo, build.branch or "detached")
+    try:
+        for sub in (*_TOOLS.values(), ""):
+            (tools / sub).mkdir(parents=True, exist_ok=True)
+        # Sandboxes that run steps as another uid must walk to it (no listing).
+        for parent in (store.root, store.repo_dir(build.repo), tools.parent):
+            parent.chmod(0o711)
+    except OSError as exc:
+        log.warning("cache_tools_unavailable", path=str(tools), error=str(exc))
+        return env
+    env[CACHE_DIR_VARIABLE] = str(tools)
+    for variable, sub in _TOOLS.items():
+        env.setdefault(variable, str(tools / sub))
+    return env

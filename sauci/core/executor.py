@@ -19,7 +19,6 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core._step_executor import StepExecutor, step_env
-from sauci.core.cache_saver import build_ended as cache_build_ended
 from sauci.core.conditions import condition_verdict
 from sauci.core.entry_workspaces import EntryWorkspaces
 from sauci.core.expansion import expand_into
@@ -355,7 +354,10 @@ class Executor(StepExecutor):
             held.close()
             entries.close()
             self._build_ended(workspace)
-            cache_build_ended(build.id)  # what its caches do after it (spare copies)
+            if any(s.cache is not None for s in pipeline.steps):  # no cache, nothing after
+                from sauci.core.cache_saver import build_ended
+
+                build_ended(build.id)  # what its caches do after it (spare copies)
         return [runs[s.name] for s in pipeline.steps]
 
     def _build_ended(self, workspace: Path) -> None:

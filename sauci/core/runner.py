@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from sauci._logging import get_logger
-from sauci.core.cache_saver import wait_for_build
 from sauci.core.cache_store import CacheStore
 from sauci.core.config import Settings
 from sauci.core.events import emit
@@ -141,7 +140,10 @@ class LocalRunner:
         build = self.store.create_build(request, status=Status.RUNNING)
         build = self.store.update_build(build.id, started_at=time.time(), claimed_by=self.name)
         build = self._execute(build, pipeline, workspace, reuse=reuse)
-        wait_for_build(build.id)  # a library call returns with its caches saved
+        if any(step.cache is not None for step in pipeline.steps):
+            from sauci.core.cache_saver import wait_for_build
+
+            wait_for_build(build.id)  # a library call returns with its caches saved
         try:
             steps = self.store.list_steps(build.id)
         except StoreError:  # still away (the build says so): its steps are told later
