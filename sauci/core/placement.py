@@ -194,7 +194,7 @@ def place(
                 waiting[build.id] += f"; {mine[0]} is held for it"
         if not progressed:
             break
-    return Placement(starts=tuple(starts), waiting=waiting)
+    return Placement(starts=tuple(starts), waiting=waiting, held=held)
 
 
 @attrs.frozen

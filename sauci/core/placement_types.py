@@ -64,6 +64,9 @@ class Placement:
     # The head's reservation (build id -> worker, time): give it back as
     # ``reserved`` next round, so a reservation, once made, is kept.
     reserved: Mapping[int, tuple[str, float]] = attrs.field(factory=dict)
+    # Workers drained for a heavy build (worker name -> that build's id): they
+    # take nothing else that would delay it, a build sent ahead included.
+    held: Mapping[str, int] = attrs.field(factory=dict)
 
 
 def never_fits(cost: Resources, rooms: list[WorkerRoom], needs: frozenset[str]) -> str | None:

@@ -189,25 +189,26 @@ class CostPlacer:
         for build_id, name in plan.starts:
             after[name] = after[name].with_build(cost[build_id])
         self.rooms = list(after.values())
-        if self.history is None:  # a reservation plans a worker's whole room: none ahead
-            placed = {i for i, _ in plan.starts}
-            ahead_of: dict[str, list[Resources]] = {}
-            for build_id, (name, _) in self._ahead.items():  # in the order sent
-                ahead_of.setdefault(name, []).append(cost[build_id])
-            ahead = plan_ahead(
-                [w for w in waiting if w.id not in placed and w.id not in self._ahead],
-                [r for r in self.rooms if workers[r.name].cpus > 0],
-                ahead_of,
-                [cost[b.id] for b, _, _ in holding] + [cost[i] for i in placed],
-                [w for _, w, _ in holding] + [w for _, w in plan.starts],
-                served=served,
-                now=now,
-                hold_after=self.hold_after,
-                starve_after=self.starve_after,
-            )
-            for build_id, name in ahead:
-                self._ahead[build_id] = (name, mono)
-                sends.append((by_id[build_id][0], name, own_queue(name)))
+        # Builds sent ahead to full workers (_ahead.py), none to a worker drained
+        # for a heavy build: its freed room is that build's.
+        placed = {i for i, _ in plan.starts}
+        ahead_of: dict[str, list[Resources]] = {}
+        for build_id, (name, _) in self._ahead.items():  # in the order sent
+            ahead_of.setdefault(name, []).append(cost[build_id])
+        ahead = plan_ahead(
+            [w for w in waiting if w.id not in placed and w.id not in self._ahead],
+            [r for r in self.rooms if workers[r.name].cpus > 0 and r.name not in plan.held],
+            ahead_of,
+            [cost[b.id] for b, _, _ in holding] + [cost[i] for i in placed],
+            [w for _, w, _ in holding] + [w for _, w in plan.starts],
+            served=served,
+            now=now,
+            hold_after=self.hold_after,
+            starve_after=self.starve_after,
+        )
+        for build_id, name in ahead:
+            self._ahead[build_id] = (name, mono)
+            sends.append((by_id[build_id][0], name, own_queue(name)))
         reasons = {
             i: _reason(why, by_id[i][1]) for i, why in plan.waiting.items() if i not in self._ahead
         }

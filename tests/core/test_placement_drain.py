@@ -72,6 +72,9 @@ def test_a_worker_is_drained_once_the_waiting_light_builds_start_in_time_elsewhe
     late = _place([_heavy(2), _heavy(3), *_lights(1.0, 2.2)], rooms, running, now=2.2)
     assert [(110, "w1"), (111, "w1"), (112, "w1"), (113, "w1")] == list(late.starts)
     assert "w1 is held for it" in late.waiting[2]
+    # Said as data too, for the Celery dispatcher's builds sent ahead: none to w1.
+    assert {} == dict(early.held)
+    assert {"w1": 2} == dict(late.held)
 
 
 def test_draining_waits_while_more_light_rounds_let_the_next_heavy_build_start_earlier() -> None:
