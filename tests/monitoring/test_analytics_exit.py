@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,16 +60,19 @@ def test_close_with_a_hanging_endpoint_returns_and_keeps_the_events(fake, tmp_pa
     assert spool.unreachable()  # it did not answer: the next process does not wait for it
     mode = stat.S_IMODE(os.stat(spool.path).st_mode)
     assert 0o600 == mode
-    # Later, the endpoint answers again: the next process sends what was kept,
-    # and the request left hanging by the first counts once (the same $insert_id).
+    # Later, the endpoint answers again: the next process, once it tracks an
+    # event of its own, sends what was kept first, and the request left hanging
+    # by the first counts once (the same $insert_id).
     fake.hold.set()
     later = Spool(spool.path, retry_after=0.0)
     second = sink(fake.url, later)
-    fake.wait_for(lambda f: len(f.requests) >= 2)
+    own = event("c")
+    second.send(own)
+    fake.wait_for(lambda f: len(f.requests) >= 3)
     second.close(timeout=10)
-    assert 2 == second.sender.stats["sent"]
+    assert 3 == second.sender.stats["sent"]
     ids = {e["properties"]["$insert_id"] for e in fake.events()}
-    assert {e.insert_id for e in sent} == ids
+    assert {e.insert_id for e in [*sent, own]} == ids
     assert not spool.path.exists()
 
 
@@ -87,6 +91,51 @@ def test_close_with_a_refused_endpoint_tries_once_then_keeps(tmp_path):
     assert 0 == two.sender.stats["failures"]
     assert 1 == two.sender.stats["spooled"]
     assert 2 == len(spool.path.read_bytes().splitlines())
+
+
+def sending_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("sauci-analytics-")]
+
+
+def test_a_sender_starts_no_thread_before_its_first_event(fake, tmp_path):
+    one = sink(fake.url, Spool(tmp_path / "mixpanel.jsonl"))
+    assert (False, []) == (one.sender.alive, sending_threads())
+    one.close(timeout=10)
+    assert [] == fake.requests
+
+
+def test_with_the_endpoint_known_down_no_thread_starts_and_close_keeps_the_events(fake, tmp_path):
+    """What an unreachable Mixpanel costs every command after the first that found
+    it down: a queue in memory and one write to the spool at close."""
+    spool = Spool(tmp_path / "mixpanel.jsonl")
+    spool.mark_unreachable()
+    one = sink(fake.url, spool)
+    kept = [event("a"), event("b")]
+    for e in kept:
+        one.send(e)
+    assert (False, []) == (one.sender.alive, sending_threads())
+    one.close(timeout=10)
+    assert (2, 0, 0) == tuple(one.sender.stats[k] for k in ("spooled", "failures", "dropped"))
+    assert [] == fake.requests  # not tried
+    assert [e.insert_id for e in kept] == [e.insert_id for e in Spool(spool.path).claim()]
+
+
+def test_once_the_endpoint_may_be_tried_again_the_next_event_starts_the_thread(fake, tmp_path):
+    spool = Spool(tmp_path / "mixpanel.jsonl", retry_after=0.5)
+    spool.mark_unreachable()
+    one = sink(fake.url, spool)
+    held = event("held")
+    one.send(held)
+    assert not one.sender.alive
+    time.sleep(0.6)
+    later = event("later")
+    one.send(later)  # a long-running server: the marker's time is up
+    fake.wait_for(lambda f: len(f.events()) >= 2)
+    one.close(timeout=10)
+    assert 2 == one.sender.stats["sent"]
+    assert {held.insert_id, later.insert_id} == {
+        e["properties"]["$insert_id"] for e in fake.events()
+    }
 
 
 def test_an_endpoint_that_answers_500_at_exit_gets_one_try(fake, tmp_path):

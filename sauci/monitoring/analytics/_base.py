@@ -5,6 +5,8 @@ request's) and must return at once: :class:`BatchSender` puts each event on a
 bounded queue and a daemon thread sends batches, retrying a failed batch a
 bounded number of times. A full queue drops new events (one log line per
 overflow, not one per event). Nothing on this path can block or fail a build.
+The thread starts with the first event, and not while the spool's marker says
+the endpoint is down: then the queue only holds the events until close.
 
 At exit, ``close`` gives the thread a bounded time (0.2 s by default) and
 never retries: what is still unsent then goes to the sender's spool (a small
@@ -88,10 +90,13 @@ class BatchSender:
             "batches": 0,
             "spooled": 0,
         }
-        self._thread = threading.Thread(
-            target=self._run, name=f"sauci-analytics-{name}", daemon=True
-        )
-        self._thread.start()
+        # Started by the first put(), and not while the spool says the endpoint
+        # is down: a process that tracks nothing, or only while the endpoint is
+        # known down, starts no thread and imports no HTTP client.
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._stopped = False  # close() ran: no thread starts after it
+        self._retry_at: float | None = None  # the spool's marker, read once
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -101,6 +106,8 @@ class BatchSender:
         if self._closing.is_set():
             self._count("dropped")
             return
+        if self._thread is None:
+            self._start()
         try:
             self._queue.put_nowait(event)
         except queue.Full:
@@ -115,6 +122,23 @@ class BatchSender:
                 )
             return
         self._count("queued")
+
+    def _start(self) -> None:
+        """Start the thread, unless the endpoint is known down (then the queue
+        holds the events: close() spools them, or a put after the marker's
+        time is up starts the thread)."""
+        with self._start_lock:
+            if self._thread is not None or self._stopped:
+                return
+            if self.spool is not None:
+                if self._retry_at is None:
+                    self._retry_at = self.spool.retry_at()
+                if time.time() < self._retry_at:
+                    return
+            thread = threading.Thread(target=self._run, name=f"sauci-analytics-{self.name}")
+            thread.daemon = True
+            thread.start()
+            self._thread = thread
 
     def _take_batch(self) -> list[AnalyticsEvent]:
         """Wait for an event, then gather more for up to ``flush_interval`` s.
@@ -246,24 +270,35 @@ class BatchSender:
         spooled for the next process (or dropped, without a spool)."""
         self._deadline = time.monotonic() + timeout
         self._closing.set()
+        with self._start_lock:
+            self._stopped = True
+            thread = self._thread
+        if thread is None:  # nothing was tracked, or the endpoint is known down
+            self._keep(self._drain([]), "not tried: the endpoint was unreachable a moment ago")
+            return
         # Wake the thread if it waits for events; a full queue keeps it busy anyway.
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        self._thread.join(timeout)
+        thread.join(timeout)
         with self._lock:
             self._abandoned = True
-            left = list(self._held) if self._thread.is_alive() else []
+            left = list(self._held) if thread.is_alive() else []
         if left and self.spool is not None:
             self.spool.mark_unreachable()  # it did not answer in time: do not wait for it again
+        self._keep(self._drain(left), "closing: the time to send them ran out")
+
+    def _drain(self, into: list[AnalyticsEvent]) -> list[AnalyticsEvent]:
+        """``into`` with what is left on the queue appended."""
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return into
             if item is not None:
-                left.append(item)
-        self._keep(left, "closing: the time to send them ran out")
+                into.append(item)
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        """Whether the sending thread is running (False before the first event)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()

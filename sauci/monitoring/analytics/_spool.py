@@ -75,11 +75,15 @@ class Spool:
 
     def unreachable(self, now: float | None = None) -> bool:
         """Whether a delivery failed less than ``retry_after`` seconds ago (in any process)."""
+        return (time.time() if now is None else now) < self.retry_at()
+
+    def retry_at(self) -> float:
+        """When (``time.time()``) the endpoint may be tried again: 0.0 unless marked down."""
         try:
             failed_at = float(self._marker.read_text().strip() or 0)
         except (FileNotFoundError, ValueError):
-            return False
-        return (time.time() if now is None else now) - failed_at < self.retry_after
+            return 0.0
+        return failed_at + self.retry_after if failed_at else 0.0
 
     # -- reading -------------------------------------------------------------------------
 
