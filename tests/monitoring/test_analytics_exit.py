@@ -19,8 +19,6 @@ from fake_mixpanel import FakeMixpanel
 
 from sauci.monitoring.analytics import AnalyticsEvent, BatchSender, MixpanelSink, Spool
 
-pytest.importorskip("mixpanel")
-
 TOKEN = "test-token-123"
 
 
@@ -241,3 +239,26 @@ def test_sauci_run_with_a_hanging_endpoint_passes_and_keeps_its_events(fake, tmp
     names = [json.loads(line)["name"] for line in spooled.read_text().splitlines()]
     assert {"cli_command", "build_started", "build_finished"} <= set(names)
     assert Path(str(spooled) + ".unreachable").exists()
+
+
+def test_a_delivery_imports_nothing_beyond_the_standard_library(fake):
+    """A command's first delivery must fit in the 200 ms exit flush: the official
+    mixpanel library's import alone (httpx, requests, rich) took 230-270 ms of CPU,
+    so no command's delivery ever reached the endpoint."""
+    script = (
+        "import sys, time\n"
+        "from sauci.monitoring.analytics import AnalyticsEvent, MixpanelSink\n"
+        "before = set(sys.modules)\n"
+        f"sink = MixpanelSink({TOKEN!r}, host=sys.argv[1], flush_interval=0.0, retries=0)\n"
+        "sink.send(AnalyticsEvent(name='x', at=time.time(), distinct_id='i_1'))\n"
+        "sink.close(timeout=30)\n"
+        "assert 1 == sink.sender.stats['sent'], sink.sender.stats\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, fake.url], capture_output=True, text=True, timeout=120
+    )
+    assert 0 == done.returncode, done.stderr
+    imported = set(done.stdout.split())
+    assert set() == imported - sys.stdlib_module_names
+    assert 1 == len(fake.events())
