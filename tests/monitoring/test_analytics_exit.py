@@ -136,6 +136,18 @@ def test_once_the_endpoint_may_be_tried_again_the_next_event_starts_the_thread(f
     }
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_unreadable_marker_never_reaches_the_caller(fake, tmp_path):
+    """send() reads the marker on the caller's thread now: whatever is there, the
+    event is taken and the endpoint tried."""
+    spool = Spool(tmp_path / "mixpanel.jsonl")
+    Path(str(spool.path) + ".unreachable").mkdir(parents=True)  # reading it fails
+    one = sink(fake.url, spool)
+    one.send(event())
+    one.close(timeout=10)
+    assert 1 == one.sender.stats["sent"]
+
+
 def test_an_endpoint_that_answers_500_at_exit_gets_one_try(fake, tmp_path):
     fake.fail_with = 500
     spool = Spool(tmp_path / "mixpanel.jsonl")
