@@ -51,7 +51,9 @@ class BatchSender:
 
     ``deliver(batch)`` raises to say the batch was not taken; it is tried
     ``1 + retries`` times, ``backoff * 2**n`` seconds apart (once only while
-    closing). A batch still not taken goes to ``spool`` when there is one,
+    closing). ``prepare()``, when given, runs first on the thread (a remote
+    sink imports its HTTP client there), so that at exit the flush waits only
+    for a request in flight, not for an import. A batch still not taken goes to ``spool`` when there is one,
     else it is dropped with one log line. ``stats`` counts what happened, for
     tests and for the metrics page.
     """
@@ -67,9 +69,11 @@ class BatchSender:
         retries: int = 3,
         backoff: float = 0.5,
         spool: Spool | None = None,
+        prepare: Callable[[], object] | None = None,
     ) -> None:
         self.name = name
         self._deliver = deliver
+        self._prepare = prepare
         self.batch_size = max(1, batch_size)
         self.flush_interval = flush_interval
         self.retries = max(0, retries)
@@ -174,6 +178,11 @@ class BatchSender:
             return True
 
     def _run(self) -> None:
+        if self._prepare is not None:
+            try:
+                self._prepare()
+            except Exception:  # deliver() fails the same way, counted and kept there
+                log.warning("analytics_prepare_failed", sink=self.name, exc_info=True)
         self._send_spooled()
         while True:
             if self._closing.is_set() and self._queue.empty():
