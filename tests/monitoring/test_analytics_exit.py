@@ -148,6 +148,27 @@ def test_an_unreadable_marker_never_reaches_the_caller(fake, tmp_path):
     assert 1 == one.sender.stats["sent"]
 
 
+def test_once_a_running_sender_finds_the_endpoint_down_it_holds_later_batches(tmp_path):
+    """A server's sender that failed a batch does not try the next ones (each try
+    with its retries) until the marker's time is up; close keeps them."""
+    spool = Spool(tmp_path / "mixpanel.jsonl", retry_after=60)
+    one = sink(refused_url(), spool, retries=0)
+    one.send(event("a"))
+    deadline = time.monotonic() + 30
+    while not spool.unreachable():
+        assert time.monotonic() < deadline, "the first batch was not tried"
+        time.sleep(0.01)
+    one.send(event("b"))
+    while one.sender._queue.qsize():  # the thread took it
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert 1 == one.sender.stats["failures"]  # "b" was not tried
+    one.close(timeout=10)
+    assert (1, 2) == (one.sender.stats["failures"], one.sender.stats["spooled"])
+    assert ["a", "b"] == [e.name for e in Spool(spool.path).claim()]
+
+
 def test_an_endpoint_that_answers_500_at_exit_gets_one_try(fake, tmp_path):
     fake.fail_with = 500
     spool = Spool(tmp_path / "mixpanel.jsonl")

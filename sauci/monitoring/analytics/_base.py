@@ -197,9 +197,20 @@ class BatchSender:
                 return
             if self._overflowing and self._queue.qsize() < self._queue.maxsize // 2:
                 self._overflowing = False
+            self._wait_while_down()
             self._send(batch)
             if not self._hold([]):
                 return
+
+    def _wait_while_down(self) -> None:
+        """While the spool's marker says the endpoint is down (this process found it
+        so, or another did), hold the batch rather than try it again; close() cuts
+        the wait short and keeps the batch."""
+        if self.spool is None:
+            return
+        retry_at = self.spool.retry_at()
+        while not self._closing.is_set() and time.time() < retry_at:
+            self._closing.wait(retry_at - time.time())
 
     def _send_spooled(self) -> None:
         """Send what earlier processes could not, first (unless the endpoint is known down)."""
