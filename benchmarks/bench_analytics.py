@@ -93,7 +93,9 @@ def _runner(repo: Path, data: Path, tree: Path | None = None, **env: str):
     argv = [sys.executable, "-m", "sauci", "run", str(repo), "--quiet"]
 
     def run() -> None:
-        subprocess.run(argv, env=full, check=True, stdout=subprocess.DEVNULL)
+        # Not in this checkout: `python -m` puts the working directory first on
+        # sys.path, which would run this tree's sauci whatever PYTHONPATH says.
+        subprocess.run(argv, env=full, check=True, stdout=subprocess.DEVNULL, cwd=repo)
 
     return run
 
