@@ -193,7 +193,9 @@ def main() -> None:
                     _runner(repo, data, tree, SAUCI_ANALYTICS="off")()  # data dir made
                     on()  # the first run finds the endpoint down; the rest know it
                     fns[f"on{label}"] = on
-                    fns[f"off{label}"] = offs[label]
+                    # Off in the same data dir: two dirs' stores differ by more
+                    # than the analytics cost (10-20 ms of CPU at load 2).
+                    fns[f"off{label}"] = _runner(repo, data, tree, SAUCI_ANALYTICS="off")
                 cpu: dict[str, list[float]] = {}
                 runs = interleaved(fns, args.repeat, cpu)
                 for label in trees:
