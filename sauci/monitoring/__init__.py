@@ -1,7 +1,7 @@
 """Monitoring of SauCI: Prometheus metrics, readiness, usage analytics.
 
-Nothing here is imported by ``import sauci``; prometheus_client and mixpanel
-are imported only when metrics or the Mixpanel sink are switched on.
+Nothing here is imported by ``import sauci``; prometheus_client is imported
+only when metrics are switched on, the analytics only when they are opted in.
 :func:`install` wires everything for one process; see docs/monitoring.md.
 """
 

@@ -27,8 +27,6 @@ from sauci.monitoring.analytics import (
 from sauci.storage.memory import MemoryStore
 from sauci.testing.logs import capture_logs
 
-pytest.importorskip("mixpanel")
-
 TOKEN = "test-token-123"
 
 

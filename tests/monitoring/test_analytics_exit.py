@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,8 +18,6 @@ import pytest
 from fake_mixpanel import FakeMixpanel
 
 from sauci.monitoring.analytics import AnalyticsEvent, BatchSender, MixpanelSink, Spool
-
-pytest.importorskip("mixpanel")
 
 TOKEN = "test-token-123"
 
@@ -59,16 +58,19 @@ def test_close_with_a_hanging_endpoint_returns_and_keeps_the_events(fake, tmp_pa
     assert spool.unreachable()  # it did not answer: the next process does not wait for it
     mode = stat.S_IMODE(os.stat(spool.path).st_mode)
     assert 0o600 == mode
-    # Later, the endpoint answers again: the next process sends what was kept,
-    # and the request left hanging by the first counts once (the same $insert_id).
+    # Later, the endpoint answers again: the next process, once it tracks an
+    # event of its own, sends what was kept first, and the request left hanging
+    # by the first counts once (the same $insert_id).
     fake.hold.set()
     later = Spool(spool.path, retry_after=0.0)
     second = sink(fake.url, later)
-    fake.wait_for(lambda f: len(f.requests) >= 2)
+    own = event("c")
+    second.send(own)
+    fake.wait_for(lambda f: len(f.requests) >= 3)
     second.close(timeout=10)
-    assert 2 == second.sender.stats["sent"]
+    assert 3 == second.sender.stats["sent"]
     ids = {e["properties"]["$insert_id"] for e in fake.events()}
-    assert {e.insert_id for e in sent} == ids
+    assert {e.insert_id for e in [*sent, own]} == ids
     assert not spool.path.exists()
 
 
@@ -87,6 +89,84 @@ def test_close_with_a_refused_endpoint_tries_once_then_keeps(tmp_path):
     assert 0 == two.sender.stats["failures"]
     assert 1 == two.sender.stats["spooled"]
     assert 2 == len(spool.path.read_bytes().splitlines())
+
+
+def sending_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("sauci-analytics-")]
+
+
+def test_a_sender_starts_no_thread_before_its_first_event(fake, tmp_path):
+    one = sink(fake.url, Spool(tmp_path / "mixpanel.jsonl"))
+    assert (False, []) == (one.sender.alive, sending_threads())
+    one.close(timeout=10)
+    assert [] == fake.requests
+
+
+def test_with_the_endpoint_known_down_no_thread_starts_and_close_keeps_the_events(fake, tmp_path):
+    """What an unreachable Mixpanel costs every command after the first that found
+    it down: a queue in memory and one write to the spool at close."""
+    spool = Spool(tmp_path / "mixpanel.jsonl")
+    spool.mark_unreachable()
+    one = sink(fake.url, spool)
+    kept = [event("a"), event("b")]
+    for e in kept:
+        one.send(e)
+    assert (False, []) == (one.sender.alive, sending_threads())
+    one.close(timeout=10)
+    assert (2, 0, 0) == tuple(one.sender.stats[k] for k in ("spooled", "failures", "dropped"))
+    assert [] == fake.requests  # not tried
+    assert [e.insert_id for e in kept] == [e.insert_id for e in Spool(spool.path).claim()]
+
+
+def test_once_the_endpoint_may_be_tried_again_the_next_event_starts_the_thread(fake, tmp_path):
+    spool = Spool(tmp_path / "mixpanel.jsonl", retry_after=0.5)
+    spool.mark_unreachable()
+    one = sink(fake.url, spool)
+    held = event("held")
+    one.send(held)
+    assert not one.sender.alive
+    time.sleep(0.6)
+    later = event("later")
+    one.send(later)  # a long-running server: the marker's time is up
+    fake.wait_for(lambda f: len(f.events()) >= 2)
+    one.close(timeout=10)
+    assert 2 == one.sender.stats["sent"]
+    assert {held.insert_id, later.insert_id} == {
+        e["properties"]["$insert_id"] for e in fake.events()
+    }
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_unreadable_marker_never_reaches_the_caller(fake, tmp_path):
+    """send() reads the marker on the caller's thread now: whatever is there, the
+    event is taken and the endpoint tried."""
+    spool = Spool(tmp_path / "mixpanel.jsonl")
+    Path(str(spool.path) + ".unreachable").mkdir(parents=True)  # reading it fails
+    one = sink(fake.url, spool)
+    one.send(event())
+    one.close(timeout=10)
+    assert 1 == one.sender.stats["sent"]
+
+
+def test_once_a_running_sender_finds_the_endpoint_down_it_holds_later_batches(tmp_path):
+    """A server's sender that failed a batch does not try the next ones (each try
+    with its retries) until the marker's time is up; close keeps them."""
+    spool = Spool(tmp_path / "mixpanel.jsonl", retry_after=60)
+    one = sink(refused_url(), spool, retries=0)
+    one.send(event("a"))
+    deadline = time.monotonic() + 30
+    while not spool.unreachable():
+        assert time.monotonic() < deadline, "the first batch was not tried"
+        time.sleep(0.01)
+    one.send(event("b"))
+    while one.sender._queue.qsize():  # the thread took it
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert 1 == one.sender.stats["failures"]  # "b" was not tried
+    one.close(timeout=10)
+    assert (1, 2) == (one.sender.stats["failures"], one.sender.stats["spooled"])
+    assert ["a", "b"] == [e.name for e in Spool(spool.path).claim()]
 
 
 def test_an_endpoint_that_answers_500_at_exit_gets_one_try(fake, tmp_path):
@@ -192,3 +272,33 @@ def test_sauci_run_with_a_hanging_endpoint_passes_and_keeps_its_events(fake, tmp
     names = [json.loads(line)["name"] for line in spooled.read_text().splitlines()]
     assert {"cli_command", "build_started", "build_finished"} <= set(names)
     assert Path(str(spooled) + ".unreachable").exists()
+
+
+def test_the_client_is_stdlib_and_imported_before_the_exit_flush(fake):
+    """A command's delivery must fit in the 200 ms exit flush: the official
+    mixpanel library's import alone (httpx, requests, rich) took 230-270 ms of CPU,
+    so no command's delivery reached the endpoint; and the client is imported when
+    the thread starts, beside the command's work, so that at exit the flush waits
+    only for the request."""
+    script = (
+        "import sys, time\n"
+        "from sauci.monitoring.analytics import AnalyticsEvent, MixpanelSink\n"
+        "before = set(sys.modules)\n"
+        f"sink = MixpanelSink({TOKEN!r}, host=sys.argv[1], flush_interval=60, retries=0)\n"
+        "sink.send(AnalyticsEvent(name='x', at=time.time(), distinct_id='i_1'))\n"
+        "deadline = time.monotonic() + 30\n"
+        "while 'urllib.request' not in sys.modules and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "print('urllib.request' in sys.modules, sink.sender.stats['sent'])\n"
+        "sink.close(timeout=30)\n"
+        "assert 1 == sink.sender.stats['sent'], sink.sender.stats\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, fake.url], capture_output=True, text=True, timeout=120
+    )
+    assert 0 == done.returncode, done.stderr
+    before_close, imported = done.stdout.splitlines()
+    assert "True 0" == before_close  # imported before close, nothing sent yet
+    assert set() == set(imported.split()) - sys.stdlib_module_names
+    assert 1 == len(fake.events())

@@ -5,6 +5,8 @@ request's) and must return at once: :class:`BatchSender` puts each event on a
 bounded queue and a daemon thread sends batches, retrying a failed batch a
 bounded number of times. A full queue drops new events (one log line per
 overflow, not one per event). Nothing on this path can block or fail a build.
+The thread starts with the first event, and not while the spool's marker says
+the endpoint is down: then the queue only holds the events until close.
 
 At exit, ``close`` gives the thread a bounded time (0.2 s by default) and
 never retries: what is still unsent then goes to the sender's spool (a small
@@ -49,7 +51,9 @@ class BatchSender:
 
     ``deliver(batch)`` raises to say the batch was not taken; it is tried
     ``1 + retries`` times, ``backoff * 2**n`` seconds apart (once only while
-    closing). A batch still not taken goes to ``spool`` when there is one,
+    closing). ``prepare()``, when given, runs first on the thread (a remote
+    sink imports its HTTP client there), so that at exit the flush waits only
+    for a request in flight, not for an import. A batch still not taken goes to ``spool`` when there is one,
     else it is dropped with one log line. ``stats`` counts what happened, for
     tests and for the metrics page.
     """
@@ -65,9 +69,11 @@ class BatchSender:
         retries: int = 3,
         backoff: float = 0.5,
         spool: Spool | None = None,
+        prepare: Callable[[], object] | None = None,
     ) -> None:
         self.name = name
         self._deliver = deliver
+        self._prepare = prepare
         self.batch_size = max(1, batch_size)
         self.flush_interval = flush_interval
         self.retries = max(0, retries)
@@ -88,10 +94,13 @@ class BatchSender:
             "batches": 0,
             "spooled": 0,
         }
-        self._thread = threading.Thread(
-            target=self._run, name=f"sauci-analytics-{name}", daemon=True
-        )
-        self._thread.start()
+        # Started by the first put(), and not while the spool says the endpoint
+        # is down: a process that tracks nothing, or only while the endpoint is
+        # known down, starts no thread and imports no HTTP client.
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._stopped = False  # close() ran: no thread starts after it
+        self._retry_at: float | None = None  # the spool's marker, read once
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -101,6 +110,8 @@ class BatchSender:
         if self._closing.is_set():
             self._count("dropped")
             return
+        if self._thread is None:
+            self._start()
         try:
             self._queue.put_nowait(event)
         except queue.Full:
@@ -115,6 +126,23 @@ class BatchSender:
                 )
             return
         self._count("queued")
+
+    def _start(self) -> None:
+        """Start the thread, unless the endpoint is known down (then the queue
+        holds the events: close() spools them, or a put after the marker's
+        time is up starts the thread)."""
+        with self._start_lock:
+            if self._thread is not None or self._stopped:
+                return
+            if self.spool is not None:
+                if self._retry_at is None:
+                    self._retry_at = self.spool.retry_at()
+                if time.time() < self._retry_at:
+                    return
+            thread = threading.Thread(target=self._run, name=f"sauci-analytics-{self.name}")
+            thread.daemon = True
+            thread.start()
+            self._thread = thread
 
     def _take_batch(self) -> list[AnalyticsEvent]:
         """Wait for an event, then gather more for up to ``flush_interval`` s.
@@ -150,6 +178,11 @@ class BatchSender:
             return True
 
     def _run(self) -> None:
+        if self._prepare is not None:
+            try:
+                self._prepare()
+            except Exception:  # deliver() fails the same way, counted and kept there
+                log.warning("analytics_prepare_failed", sink=self.name, exc_info=True)
         self._send_spooled()
         while True:
             if self._closing.is_set() and self._queue.empty():
@@ -164,9 +197,20 @@ class BatchSender:
                 return
             if self._overflowing and self._queue.qsize() < self._queue.maxsize // 2:
                 self._overflowing = False
+            self._wait_while_down()
             self._send(batch)
             if not self._hold([]):
                 return
+
+    def _wait_while_down(self) -> None:
+        """While the spool's marker says the endpoint is down (this process found it
+        so, or another did), hold the batch rather than try it again; close() cuts
+        the wait short and keeps the batch."""
+        if self.spool is None:
+            return
+        retry_at = self.spool.retry_at()
+        while not self._closing.is_set() and time.time() < retry_at:
+            self._closing.wait(retry_at - time.time())
 
     def _send_spooled(self) -> None:
         """Send what earlier processes could not, first (unless the endpoint is known down)."""
@@ -246,24 +290,35 @@ class BatchSender:
         spooled for the next process (or dropped, without a spool)."""
         self._deadline = time.monotonic() + timeout
         self._closing.set()
+        with self._start_lock:
+            self._stopped = True
+            thread = self._thread
+        if thread is None:  # nothing was tracked, or the endpoint is known down
+            self._keep(self._drain([]), "not tried: the endpoint was unreachable a moment ago")
+            return
         # Wake the thread if it waits for events; a full queue keeps it busy anyway.
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        self._thread.join(timeout)
+        thread.join(timeout)
         with self._lock:
             self._abandoned = True
-            left = list(self._held) if self._thread.is_alive() else []
+            left = list(self._held) if thread.is_alive() else []
         if left and self.spool is not None:
             self.spool.mark_unreachable()  # it did not answer in time: do not wait for it again
+        self._keep(self._drain(left), "closing: the time to send them ran out")
+
+    def _drain(self, into: list[AnalyticsEvent]) -> list[AnalyticsEvent]:
+        """``into`` with what is left on the queue appended."""
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return into
             if item is not None:
-                left.append(item)
-        self._keep(left, "closing: the time to send them ran out")
+                into.append(item)
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        """Whether the sending thread is running (False before the first event)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()

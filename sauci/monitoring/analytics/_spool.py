@@ -15,6 +15,7 @@ the endpoint again, so an unreachable endpoint costs a command nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -66,20 +67,28 @@ class Spool:
                     os.close(fd)
         return len(kept), len(lines) - len(kept)
 
+    # The marker only saves tries: a marker that cannot be written or removed
+    # must not stop the sender's thread.
     def mark_unreachable(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._marker.write_text(f"{time.time():.3f}\n")
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._marker.write_text(f"{time.time():.3f}\n")
 
     def mark_reachable(self) -> None:
-        self._marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._marker.unlink(missing_ok=True)
 
     def unreachable(self, now: float | None = None) -> bool:
         """Whether a delivery failed less than ``retry_after`` seconds ago (in any process)."""
+        return (time.time() if now is None else now) < self.retry_at()
+
+    def retry_at(self) -> float:
+        """When (``time.time()``) the endpoint may be tried again: 0.0 unless marked down."""
         try:
             failed_at = float(self._marker.read_text().strip() or 0)
-        except (FileNotFoundError, ValueError):
-            return False
-        return (time.time() if now is None else now) - failed_at < self.retry_after
+        except (OSError, ValueError):  # none, unreadable or not ours: try the endpoint
+            return 0.0
+        return failed_at + self.retry_after if failed_at else 0.0
 
     # -- reading -------------------------------------------------------------------------
 
