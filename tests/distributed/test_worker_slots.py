@@ -5,6 +5,7 @@ submodules still checked out with them."""
 from __future__ import annotations
 
 import subprocess
+import threading
 
 import pytest
 
@@ -186,11 +187,18 @@ def test_builds_side_by_side_find_a_spare_slot_made_while_they_run(
         lease.reset(source.resolve(sha))
     wait_for(lambda: not getattr(source, "_sparing", False), "the spare slot")
     assert wait_for_tidying(30)
+    # Checkouts made by this thread only: the third build's reset starts the
+    # next spare slot's thread, whose own checkout may come at any moment.
     made: list[str] = []
     checkout = MirrorSource.checkout
-    monkeypatch.setattr(
-        MirrorSource, "checkout", lambda self, *a, **k: made.append(a[0]) or checkout(self, *a, **k)
-    )
+    test_thread = threading.current_thread()
+
+    def counted(self, *a, **k):
+        if threading.current_thread() is test_thread:
+            made.append(a[0])
+        return checkout(self, *a, **k)
+
+    monkeypatch.setattr(MirrorSource, "checkout", counted)
     third = source.reserve(root)
     assert "one\n" == (third.reset(sha) / "a.txt").read_text()
     assert [] == made
