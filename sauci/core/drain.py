@@ -90,7 +90,7 @@ def drain_fits(
     earlier. None when it cannot be known (a duration needed is not known)."""
     arrivals = arrivals or {}
     costs = [(b.repo, b.cost) for b in pending] + [(r.repo, r.cost) for r in running]
-    lighter = [(r, c) for r, c in costs if r != head.repo and _lighter(c, head.cost)]
+    lighter = [(r, c) for r, c in costs if r != head.repo and c.lighter_than(head.cost)]
     if not lighter:
         return True
     heavy_seconds = durations.get(head.repo)
@@ -108,13 +108,13 @@ def drain_fits(
     openings: list[tuple[float, int]] = []
     for room in rooms:
         if room.name == target.name:
-            beside = _count(room.capacity.minus(head.cost), smallest)
+            beside = smallest.times_in(room.capacity.minus(head.cost))
             openings.append((now if beside else start + heavy_seconds, max(beside, 1)))
             continue
         at = room_at(room, smallest, running, durations, now)
         if at < INF:
             whole = (room.capacity.cpus, room.capacity.memory)
-            openings.append((at, max(_count(whole, smallest), 1)))
+            openings.append((at, max(smallest.times_in(whole), 1)))
     if not openings:
         return None
     first, slots = min(openings)
@@ -133,7 +133,7 @@ def drain_fits(
         # Not yet if more rounds of lighter builds here first let the next heavy
         # build start earlier: draining early leaves the worker that frees next
         # a backlog to serve before the next heavy build can have it.
-        mine = _count((target.capacity.cpus, target.capacity.memory), smallest)
+        mine = smallest.times_in((target.capacity.cpus, target.capacity.memory))
         line = _Line(queued, rate, now, light_seconds, wait_bound)
         at_once = line.next_start(start, heavy_seconds, first, slots, None)
         k = 1
@@ -192,18 +192,3 @@ class _Line:
                 return t + self.seconds
             t += self.seconds
         return INF
-
-
-def _count(free: tuple[float, int], cost: Resources) -> int:
-    cpus, memory = free
-    by_cpus = math.floor((cpus + 1e-9) / cost.cpus)
-    by_memory = math.floor(memory / cost.memory) if cost.memory else by_cpus
-    return max(min(by_cpus, by_memory), 0)
-
-
-def _lighter(a: Resources, b: Resources) -> bool:
-    return (
-        a.cpus <= b.cpus + 1e-9
-        and a.memory <= b.memory
-        and (a.cpus, a.memory) != (b.cpus, b.memory)
-    )

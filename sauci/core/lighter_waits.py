@@ -13,7 +13,6 @@ expected duration. The answer is whether every one starts within
 from __future__ import annotations
 
 import bisect
-import math
 from collections import deque
 from collections.abc import Sequence
 
@@ -56,7 +55,7 @@ def _play(
 ) -> list[float] | None:
     """Play the lighter builds forward; their waits, or None at the first that
     waits too long (when ``judge``)."""
-    others = [x for x in lighter if x.repo != repo and _lighter(x.cost, heavy)]
+    others = [x for x in lighter if x.repo != repo and x.cost.lighter_than(heavy)]
     if not others or outlook.durations.get(repo) is None or not outlook.known():
         return []
     smallest = min(others, key=lambda x: (x.cost.cpus, x.cost.memory))
@@ -123,7 +122,7 @@ class _Slots:
         times.update(u.end for u in uses if outlook.now < u.end < INF)
         times.update(u.start for u in uses if u.planned and outlook.now < u.start < INF)
         self.times = sorted(times)
-        self.counts = [_count(outlook.free_at(worker, t), cost) for t in self.times]
+        self.counts = [cost.times_in(outlook.free_at(worker, t)) for t in self.times]
 
     def at(self, t: float, seconds: float) -> int:
         """How many can start at ``t`` and run ``seconds``."""
@@ -136,16 +135,9 @@ class _Slots:
         return fewest
 
 
-def _count(free: tuple[float, int], cost: Resources) -> int:
-    cpus, memory = free
-    by_cpus = math.floor((cpus + 1e-9) / cost.cpus)
-    by_memory = math.floor(memory / cost.memory) if cost.memory else by_cpus
-    return max(min(by_cpus, by_memory), 0)
-
-
 def heavier_than_some(cost: Resources, repo: str, lighter: Sequence[Lighter]) -> bool:
     """Whether a build of ``cost`` is heavier than a build of another repository."""
-    return any(x.repo != repo and _lighter(x.cost, cost) for x in lighter)
+    return any(x.repo != repo and x.cost.lighter_than(cost) for x in lighter)
 
 
 def _coming(outlook: Outlook, others: Sequence[Lighter]) -> list[float]:
@@ -163,11 +155,3 @@ def _coming(outlook: Outlook, others: Sequence[Lighter]) -> list[float]:
                 times.append(at)
             at += 1 / rate
     return sorted(times)
-
-
-def _lighter(a: Resources, b: Resources) -> bool:
-    return (
-        a.cpus <= b.cpus + 1e-9
-        and a.memory <= b.memory
-        and (a.cpus, a.memory) != (b.cpus, b.memory)
-    )

@@ -273,11 +273,7 @@ def _heavier(
     """Whether ``head`` is heavier than a build of another repository, waiting
     or running: one whose worker's drain lighter builds need protecting from."""
     others = [(b.repo, b.cost) for b in pending] + [(r.repo, r.cost) for r in running]
-    return any(o != head.repo and _lighter(c, head.cost) for o, c in others)
-
-
-def _lighter(a: Resources, b: Resources) -> bool:
-    return a.cpus <= b.cpus + 1e-9 and a.memory <= b.memory and a != b
+    return any(o != head.repo and c.lighter_than(head.cost) for o, c in others)
 
 
 def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:

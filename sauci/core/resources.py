@@ -7,6 +7,7 @@ step under ``limits: {cpu: 2}``), so a build cannot take more than it paid for.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,17 @@ class Resources:
     def minus(self, other: Resources) -> tuple[float, int]:
         """``self - other`` as (cpus, memory), which may be zero or below."""
         return self.cpus - other.cpus, self.memory - other.memory
+
+    def lighter_than(self, other: Resources) -> bool:
+        """Whether this cost is at most ``other`` in each resource, and not equal."""
+        return self.cpus <= other.cpus + 1e-9 and self.memory <= other.memory and self != other
+
+    def times_in(self, free: tuple[float, int]) -> int:
+        """How many builds of this cost fit in ``free`` (cpus, memory) at once."""
+        cpus, memory = free
+        by_cpus = math.floor((cpus + 1e-9) / self.cpus)
+        by_memory = math.floor(memory / self.memory) if self.memory else by_cpus
+        return max(min(by_cpus, by_memory), 0)
 
     def describe(self) -> str:
         return f"{self.cpus:g} CPU{'s' if self.cpus != 1 else ''}, {_size(self.memory)}"
