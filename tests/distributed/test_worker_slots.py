@@ -102,18 +102,21 @@ def test_a_commit_with_submodules_gets_them(tmp_path, git, commit):
         assert wait_for_tidying(30)
 
 
+def _one_commit_source(tmp_path, git, commit):
+    """A worker's slot source over a new repository of one commit, and that commit."""
+    repo = tmp_path / "app"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    sha = commit(repo, "a.txt", "one\n", message="one")
+    return slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo)), sha
+
+
 def test_two_slots_starting_on_a_new_repository_clone_it_once_and_fetch_nothing(
     tmp_path, git, commit, monkeypatch
 ):
     # Both slots of a worker take their first build of a repository at once:
     # the second waits for the first's clone, and then finds the commit there.
-    import threading
-
-    repo = tmp_path / "app"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    sha = commit(repo, "a.txt", "one\n", message="one")
-    source = slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo))
+    source, sha = _one_commit_source(tmp_path, git, commit)
     entered = threading.Semaphore(0)
     updates: list[str] = []
     mirror, update = MirrorCache.mirror, MirrorCache._update
@@ -151,11 +154,7 @@ def test_a_new_slot_at_a_commit_the_mirror_has_looks_for_it_no_more(
 ):
     from sauci.source import mirrors
 
-    repo = tmp_path / "app"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    sha = commit(repo, "a.txt", "one\n", message="one")
-    source = slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo))
+    source, sha = _one_commit_source(tmp_path, git, commit)
     assert sha == source.resolve(sha)  # cloned: the mirror was seen to have it
     looks: list[str] = []
     has_commit = mirrors._has_commit
@@ -176,11 +175,7 @@ def test_builds_side_by_side_find_a_spare_slot_made_while_they_run(
     # builds run side by side, the worker makes it in the background.
     from polling import wait_for
 
-    repo = tmp_path / "app"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    sha = commit(repo, "a.txt", "one\n", message="one")
-    source = slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo))
+    source, sha = _one_commit_source(tmp_path, git, commit)
     root = tmp_path / "workspaces"
     side_by_side = [source.reserve(root), source.reserve(root)]
     for lease in side_by_side:
