@@ -22,6 +22,15 @@ What keeps this within the placement's promises:
 - It holds no room until then: while it waits, another worker whose slot
   frees first is sent it as well; the store's claim decides, and the worker
   that loses drops its message (and announces its slot free again).
+- A worker the policy holds for a build (``Placement.held``) is sent builds
+  ahead only when that build fits the room one ended build leaves, and that
+  build first: a worker drained for a heavy build gets none, its freed room
+  is that build's. The policy holds a worker for the build waiting longest
+  whenever every worker is full by count and the queue has waited
+  ``hold_after``; had such a worker been sent nothing ahead, each of its
+  freed slots would have waited for a round trip and taken a build already
+  waiting in another worker's queue (sent to two workers, one of which then
+  spends a message on a build that runs elsewhere).
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ def plan_ahead(
     now: float,
     hold_after: float,
     starve_after: float,
+    held: Mapping[str, tuple[int, Resources]] | None = None,
 ) -> list[tuple[int, str]]:
     """(build id, worker) to send ahead now, in the order to send them.
 
@@ -79,7 +89,10 @@ def plan_ahead(
     resource the n smallest) and the n - 1 before it started. Slots free one
     by one and take the waiting messages in order, so each fits whichever
     builds end first. ``holds`` and ``holders``: the cost of each build
-    running on, or sent to, each worker."""
+    running on, or sent to, each worker. ``held``: worker -> (id, cost) of
+    the build the policy holds it for; such a worker gets builds ahead only
+    if that build fits the room one ended build leaves, and that build first
+    when it waits here (not sent ahead elsewhere)."""
     chosen: list[tuple[int, str]] = []
     left = list(waiting)
     for room in rooms:
@@ -89,29 +102,47 @@ def plan_ahead(
         before = list(ahead.get(room.name, ()))
         cpus = sorted(c.cpus for c in mine)
         memory = sorted(c.memory for c in mine)
+        head = (held or {}).get(room.name)
+        if head is not None and not _room_then(room, cpus, memory, 1, []).takes(head[1]):
+            continue  # drained for a build that needs more than one build's room
         while left and len(before) < min(room.max_builds, len(mine)):
-            ended = len(before) + 1
-            freed = attrs.evolve(
-                room,
-                used_cpus=room.used_cpus - sum(cpus[:ended]) + sum(c.cpus for c in before),
-                used_memory=room.used_memory - sum(memory[:ended]) + sum(c.memory for c in before),
-                running=room.running - 1,
-            )
-            plan = place(
-                _first_of_each_kind(left),
-                [freed],
-                served=served,
-                now=now,
-                hold_after=hold_after,
-                starve_after=starve_after,
-            )
-            if not plan.starts:
-                break
-            build_id = plan.starts[0][0]
+            freed = _room_then(room, cpus, memory, len(before) + 1, before)
+            if head is not None and not before and head[0] in {b.id for b in left}:
+                build_id = head[0]  # the room it frees first is the held-for build's
+            else:
+                plan = place(
+                    _first_of_each_kind(left),
+                    [freed],
+                    served=served,
+                    now=now,
+                    hold_after=hold_after,
+                    starve_after=starve_after,
+                )
+                if not plan.starts:
+                    break
+                build_id = plan.starts[0][0]
             chosen.append((build_id, room.name))
             before += [b.cost for b in left if b.id == build_id]
             left = [b for b in left if b.id != build_id]
     return chosen
+
+
+def _room_then(
+    room: WorkerRoom,
+    cpus: list[float],
+    memory: list[int],
+    ended: int,
+    started: Sequence[Resources],
+) -> WorkerRoom:
+    """``room`` once its ``ended`` smallest builds ended (``cpus`` and ``memory``
+    sorted: each resource the smallest) and the builds ``started`` started,
+    with one slot free."""
+    return attrs.evolve(
+        room,
+        used_cpus=room.used_cpus - sum(cpus[:ended]) + sum(c.cpus for c in started),
+        used_memory=room.used_memory - sum(memory[:ended]) + sum(c.memory for c in started),
+        running=room.running - 1,
+    )
 
 
 def _first_of_each_kind(waiting: Sequence[WaitingBuild]) -> list[WaitingBuild]:

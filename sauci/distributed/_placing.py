@@ -192,12 +192,13 @@ class CostPlacer:
         # Builds sent ahead to full workers (_ahead.py), none to a worker drained
         # for a heavy build: its freed room is that build's.
         placed = {i for i, _ in plan.starts}
+        held = {name: (i, cost[i]) for name, i in plan.held.items()}
         ahead_of: dict[str, list[Resources]] = {}
         for build_id, (name, _) in self._ahead.items():  # in the order sent
             ahead_of.setdefault(name, []).append(cost[build_id])
         ahead = plan_ahead(
             [w for w in waiting if w.id not in placed and w.id not in self._ahead],
-            [r for r in self.rooms if workers[r.name].cpus > 0 and r.name not in plan.held],
+            [r for r in self.rooms if workers[r.name].cpus > 0],
             ahead_of,
             [cost[b.id] for b, _, _ in holding] + [cost[i] for i in placed],
             [w for _, w, _ in holding] + [w for _, w in plan.starts],
@@ -205,6 +206,7 @@ class CostPlacer:
             now=now,
             hold_after=self.hold_after,
             starve_after=self.starve_after,
+            held=held,
         )
         for build_id, name in ahead:
             self._ahead[build_id] = (name, mono)

@@ -321,3 +321,41 @@ def test_a_build_ahead_of_long_builds_is_not_sent_again_while_they_run(world):
     dispatcher.tick()
     dispatcher.tick()
     assert ids == [b for b, _ in broker.sent]
+
+
+def test_workers_of_equal_builds_each_get_builds_ahead_and_none_is_sent_twice(world):
+    # Every build costs one slot's share, and the queue has waited longer than
+    # the hold time: the policy holds a worker for the oldest build, which
+    # needs no more than a slot. That worker still gets builds ahead; without
+    # them its freed slots took the builds ahead in the other worker's queue,
+    # whose slots then first took messages of builds already running.
+    store, broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    for name in ("w1", "w2"):
+        store.save_worker(worker(name, clock, cpus=2, slots=2))
+    ids = [queue(store, repo) for _ in range(24)]
+    dispatcher.tick()
+
+    def take(name: str) -> None:  # the worker's slots take its queue's messages in order
+        mine = [b for b, q in broker.sent if q == f"sauci@{name}"]
+        for build_id in [b for b in mine if store.get_build(b).status is Status.QUEUED][:2]:
+            store.claim_build(name, build_id=build_id)
+
+    for name in ("w1", "w2"):
+        take(name)
+    for _ in range(4):
+        clock.now += 1.0
+        for name in ("w1", "w2"):
+            for build in store.list_builds(status=Status.RUNNING):
+                if build.claimed_by == name:
+                    store.finish_build(
+                        build.id, name, status=Status.PASSED, reason=None, finished_at=clock.now
+                    )
+            take(name)
+            for other in ("w1", "w2"):
+                store.save_worker(worker(other, clock, cpus=2, slots=2))
+            dispatcher.tick()
+    sent = [b for b, _ in broker.sent]
+    assert len(set(sent)) == len(sent)
+    assert set(ids[: len(sent)]) == set(sent)
+    assert {"sauci@w1", "sauci@w2"} == {q for _, q in broker.sent[-4:]}
