@@ -126,6 +126,7 @@ def run_worker(
     app.sauci_runtime = runtime
     announcer = Announcer(app, runtime.name)
     runtime.announce = announcer
+    runtime.claimed = announcer.slot_taken
 
     from celery import signals
     from celery.exceptions import SecurityWarning

@@ -115,6 +115,9 @@ class WorkerRuntime:
         # Tells the servers a build ended here (sauci.distributed._ended.announce_end,
         # set by run_worker): they place the next one at once.
         self.announce: Callable[[int], None] | None = None
+        # Called once a slot here claimed its next build (Announcer.slot_taken):
+        # what the announcer holds back then goes.
+        self.claimed: Callable[[], None] | None = None
         # Cancel requests are looked for more often than heartbeats are written.
         self.cancel_poll = min(1.0, settings.heartbeat_interval)
 
@@ -302,6 +305,8 @@ class WorkerRuntime:
                 # taken there first: this slot is free, and the server may fill it now.
                 self.announce(build_id)
             return "dropped: not queued any more"
+        if self.claimed is not None:
+            self.claimed()
         if build.reason and build.reason.startswith(WAITING):
             # Sent before its worker went away, taken from the queue when one
             # came back: it no longer waits (the server clears it only on a send).

@@ -133,3 +133,38 @@ def test_an_announcer_returns_at_once_and_publishes_from_its_own_thread(monkeypa
     release.set()
     announcer.close(timeout=10)
     assert [(7, "w1", "sauci-announce"), (8, "w1", "sauci-announce")] == published
+
+
+def test_an_announcer_publishes_once_a_slot_took_its_next_build(monkeypatch):
+    # Kombu's publish would compete for the interpreter lock with the freed
+    # slot's hand-over of the message waiting ahead: it waits for the claim.
+    from sauci.distributed import Announcer, _ended
+
+    published: list[int] = []
+    done = threading.Event()
+
+    def announce(app, build_id, worker):
+        published.append(build_id)
+        done.set()
+
+    monkeypatch.setattr(_ended, "announce_end", announce)
+    announcer = Announcer(object(), "w1", grace=3600.0)
+    announcer(7)
+    time.sleep(0.2)  # the announcer's thread has its build id by now
+    assert [] == published
+    announcer.slot_taken()
+    assert done.wait(10)
+    assert [7] == published
+    announcer.close(timeout=10)
+
+
+def test_an_announcer_publishes_after_its_grace_when_no_slot_takes_a_build(monkeypatch):
+    # A worker that had no build ahead: the server still hears of the end.
+    from sauci.distributed import Announcer, _ended
+
+    done = threading.Event()
+    monkeypatch.setattr(_ended, "announce_end", lambda app, build_id, worker: done.set())
+    announcer = Announcer(object(), "w1", grace=0.01)
+    announcer(7)
+    assert done.wait(10)
+    announcer.close(timeout=10)

@@ -246,3 +246,19 @@ def test_a_message_whose_build_was_taken_elsewhere_announces_the_slot_free(setup
     store.claim_build("w2", build_id=build_id)
     assert "dropped: not queued any more" == runtime.run(build_id)
     assert [build_id] == seen
+
+
+def test_a_slot_that_claims_its_build_says_so_to_the_announcer(setup):
+    # The announcer holds an end back until a slot took its next build: a
+    # claim says so (Announcer.slot_taken); a message that claims nothing does not.
+    store, runtime, tmp = setup
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    events: list[tuple[str, int | None]] = []
+    runtime.announce = lambda build_id: events.append(("announce", build_id))
+    runtime.claimed = lambda: events.append(("claimed", None))
+    taken = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    store.claim_build("w2", build_id=taken)
+    assert "dropped: not queued any more" == runtime.run(taken)
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    assert "passed" == runtime.run(build_id)
+    assert [("announce", taken), ("claimed", None), ("announce", build_id)] == events
