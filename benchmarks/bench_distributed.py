@@ -221,8 +221,12 @@ def main() -> None:
         baseline = one_at_a_time(store, quick, args.builds)
         local.stop()
 
-        workers.append(start_worker("bench-1", broker, store_url, tmp))
-        wait_online(store, "bench-1")
+        # Named after this run: a worker sweeps the step cgroups its name's
+        # earlier lives left (sauci.distributed.worker_cgroup_prefix), so two
+        # runs on one machine under the same names killed each other's steps.
+        one, two = f"bench{os.getpid()}-1", f"bench{os.getpid()}-2"
+        workers.append(start_worker(one, broker, store_url, tmp))
+        wait_online(store, one)
         remote = build_server(
             store=store,
             settings=Settings(data_dir=tmp / "server", broker=broker, sandbox="local"),
@@ -244,8 +248,8 @@ def main() -> None:
         print(f"    its phases (load average {os.getloadavg()[0]:.2f}):")
         phases(store, sent)
 
-        workers.append(start_worker("bench-2", broker, store_url, tmp))
-        wait_online(store, "bench-1", "bench-2")
+        workers.append(start_worker(two, broker, store_url, tmp))
+        wait_online(store, one, two)
         scheduler = Scheduler(store)
         wall0 = time.time()
         t0 = time.perf_counter()
