@@ -189,8 +189,9 @@ class CostPlacer:
         for build_id, name in plan.starts:
             after[name] = after[name].with_build(cost[build_id])
         self.rooms = list(after.values())
-        # Builds sent ahead to full workers (_ahead.py), none to a worker drained
-        # for a heavy build: its freed room is that build's.
+        # Builds sent ahead to full workers (_ahead.py): to a worker held for a
+        # build, that build first, and none when one ended build leaves it too
+        # little room (drained for a heavy build: its freed room is that build's).
         placed = {i for i, _ in plan.starts}
         held = {name: (i, cost[i]) for name, i in plan.held.items()}
         ahead_of: dict[str, list[Resources]] = {}

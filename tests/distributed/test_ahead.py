@@ -62,3 +62,32 @@ def test_a_full_worker_gets_one_build_ahead_per_slot_and_no_more():
     assert [(0, "w1")] == plan_ahead(waiting, [room], one_ahead, holds, ["w1", "w1"], **kwargs)
     free = WorkerRoom(name="w1", capacity=room.capacity, used_cpus=1.0, max_builds=2, running=1)
     assert [] == plan_ahead(waiting, [free], {}, holds[:1], ["w1"], **kwargs)
+
+
+def test_a_worker_held_for_a_build_gets_that_build_ahead_only_if_one_end_makes_room():
+    # The policy holds a full worker for a build: one that fits the room a
+    # single ended build leaves goes ahead there first; one that needs the
+    # worker drained gets nothing ahead of it (the drained room is its own).
+    light = Resources(cpus=1.0, memory=GIB)
+    heavy = Resources(cpus=2.0, memory=2 * GIB)
+    waiting = [
+        WaitingBuild(id=1, repo="a", cost=light, queued_at=1.0),
+        WaitingBuild(id=2, repo="a", cost=light, queued_at=2.0),
+        WaitingBuild(id=3, repo="b", cost=heavy, queued_at=0.5),
+    ]
+    room = WorkerRoom(
+        name="w1",
+        capacity=Resources(cpus=2.0, memory=4 * GIB),
+        used_cpus=2.0,
+        used_memory=2 * GIB,
+        max_builds=2,
+        running=2,
+    )
+    holds = [light, light]
+    kwargs = {"served": {}, "now": 10.0, "hold_after": 1.0, "starve_after": 30.0}
+    held_light = {"w1": (2, light)}
+    assert [(2, "w1"), (1, "w1")] == plan_ahead(
+        waiting[:2], [room], {}, holds, ["w1", "w1"], held=held_light, **kwargs
+    )
+    held_heavy = {"w1": (3, heavy)}
+    assert [] == plan_ahead(waiting, [room], {}, holds, ["w1", "w1"], held=held_heavy, **kwargs)
