@@ -1,6 +1,6 @@
 """What opt-in usage analytics cost a `sauci run`, beside the same run with them off.
 
-    python benchmarks/bench_analytics.py [--repeat N] [--first N] [--against OTHER_TREE]
+    python benchmarks/bench_analytics.py [--repeat N] [--first N] [--phases N] [--against TREE]
 
 A one-step pipeline is run by the `sauci` command (a new process each time),
 paired and interleaved with the same run under SAUCI_ANALYTICS=off. The
@@ -18,13 +18,18 @@ then off, on), so that whatever the second run of a pair gains or loses
 (caches the first warmed, the load it left) falls on both sides. With
 ``--against``, the same cases run with OTHER_TREE on PYTHONPATH (a checkout
 before a change), interleaved with this tree's in the same rounds, each
-beside its own analytics-off run.
+beside its own analytics-off run. First, ``--phases`` processes per tree time
+the analytics' own work inside the process (the import of the package, the
+install, a build's two events, the close; CPU and wall) with the endpoint
+known down: what the goal is about, without the rest of a run's noise.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import itertools
+import json
 import math
 import os
 import resource
@@ -150,6 +155,70 @@ def _median_ci(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(ordered), ordered[low], ordered[high]
 
 
+# One process's analytics on `sauci run`'s path, timed inside it (CPU of the
+# whole process, threads included, and wall): the import of the package, the
+# install (sinks, salt, the cli_command event), a build's two events, close.
+_PHASES = """
+import json, sys, time, types
+from pathlib import Path
+from sauci.app.stores import settings_store
+from sauci.core.config import Settings
+from sauci.core.events import emit
+from sauci.core.models import Event
+import sauci.monitoring  # imported by `sauci run` with analytics off too
+data = Path(sys.argv[1])
+store = settings_store(Settings(data_dir=data))
+store.add_event(Event(kind="bench", at=time.time(), actor="bench", data={}))  # the run's writes
+build = types.SimpleNamespace(repo="/r", event="push", attempt=1, started_at=2.0,
+                              queued_at=1.0, status="passed", duration=0.1)
+marks = [(time.process_time(), time.perf_counter())]
+import sauci.monitoring.analytics
+marks.append((time.process_time(), time.perf_counter()))
+handle = sauci.monitoring.install(store=store, component="run", command="run", data_dir=data)
+marks.append((time.process_time(), time.perf_counter()))
+emit("build_started", build=build)
+emit("build_finished", build=build)
+marks.append((time.process_time(), time.perf_counter()))
+handle.close()
+marks.append((time.process_time(), time.perf_counter()))
+store.close()
+print(json.dumps(marks))
+"""
+PHASES = ("import", "install", "2 events", "close")
+
+
+def _phases(trees: dict[str, Path | None], tmp: Path, env: dict[str, str], count: int) -> None:
+    """Print, per tree, the median CPU / wall of each phase over ``count`` processes
+    (the trees in turns), the endpoint known down (a first process marked it)."""
+    found: dict[str, list[list[tuple[float, float]]]] = {label: [] for label in trees}
+    for k in range(count + 1):
+        for n, (label, tree) in enumerate(trees.items()):
+            full = {**os.environ, **env}
+            full.pop("SAUCI_STORE", None)
+            if tree is not None:
+                full["PYTHONPATH"] = str(tree)
+            argv = [sys.executable, "-c", _PHASES, str(tmp / f"phases{n}")]
+            done = subprocess.run(argv, env=full, check=True, capture_output=True, text=True)
+            if k:  # the first marks the endpoint down
+                marks = json.loads(done.stdout)
+                found[label].append(
+                    [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(marks)]
+                )
+    for label, rows in found.items():
+        parts = []
+        for i, phase in enumerate(PHASES):
+            cpu = statistics.median(r[i][0] for r in rows) * 1000
+            wall = statistics.median(r[i][1] for r in rows) * 1000
+            parts.append(f"{phase} {cpu:.2f} / {wall:.2f}")
+        total_cpu = statistics.median(sum(p[0] for p in r) for r in rows) * 1000
+        total_wall = statistics.median(sum(p[1] for p in r) for r in rows) * 1000
+        print(
+            f"  in process{label}, CPU / wall ms: {'; '.join(parts)}; "
+            f"all {total_cpu:.2f} / {total_wall:.2f}",
+            flush=True,
+        )
+
+
 def _first_runs(
     repo: Path,
     tmp: Path,
@@ -191,6 +260,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--first", type=int, default=5, help="first runs per case (default 5)")
     parser.add_argument(
+        "--phases",
+        type=int,
+        default=20,
+        metavar="N",
+        help="time the analytics' phases inside N processes per tree, endpoint known down "
+        "(default 20; 0: skip)",
+    )
+    parser.add_argument(
         "--against",
         type=Path,
         metavar="TREE",
@@ -230,6 +307,12 @@ def main() -> None:
                 f"(the difference: median of the pairs' [95% interval]; load "
                 f"{os.getloadavg()[0]:.1f}; `python -c pass` {statistics.median(bare) * 1000:.1f} ms)"
             )
+            if args.phases:
+                known_down = {
+                    "SAUCI_MIXPANEL_HOST": _refused_url(),
+                    "SAUCI_MIXPANEL_TOKEN": "bench-token",
+                }
+                _phases(trees, tmp, known_down, args.phases)
             for i, (name, env) in enumerate(cases.items()):
                 if "SAUCI_MIXPANEL_HOST" in env:
                     env = {**env, "SAUCI_MIXPANEL_TOKEN": "bench-token"}
