@@ -1,26 +1,36 @@
 """What opt-in usage analytics cost a `sauci run`, beside the same run with them off.
 
-    python benchmarks/bench_analytics.py [--repeat N] [--first N] [--against OTHER_TREE]
+    python benchmarks/bench_analytics.py [--repeat N] [--first N] [--phases N] [--against TREE]
 
 A one-step pipeline is run by the `sauci` command (a new process each time),
 paired and interleaved with the same run under SAUCI_ANALYTICS=off. The
 Mixpanel endpoint is a real local HTTP server that refuses (nothing listens),
-hangs (accepts and never answers) or answers 500. Prints each median, the
-difference from analytics off (the median of the pairs' differences, in wall
-time and in CPU time, which is steadier on a busy machine), and the goal of
-issue 'Operations that tell the truth' (an unreachable endpoint within 5 ms
-of off; the first run that finds it down at most a 200 ms flush: ``--first``
-such runs, each in a new data directory, each paired with a run with
-analytics off, the median of their differences). With
+hangs (accepts and never answers) or answers 500. Prints each median, wall
+and CPU time (user+sys of the run's processes, steadier on a busy machine),
+the difference from analytics off (the median of the pairs' differences, with
+its 95% confidence interval: the order statistics of the differences, which
+assume nothing of their distribution), and the goal of issue 'Operations
+that tell the truth' (an unreachable endpoint within 5 ms of off; the first
+run that finds it down at most a 200 ms flush: ``--first`` such runs, each in
+a new data directory, each paired with a run with analytics off, the median
+of their differences). The two runs of a pair alternate in order (on, off,
+then off, on), so that whatever the second run of a pair gains or loses
+(caches the first warmed, the load it left) falls on both sides. With
 ``--against``, the same cases run with OTHER_TREE on PYTHONPATH (a checkout
 before a change), interleaved with this tree's in the same rounds, each
-beside its own analytics-off run.
+beside its own analytics-off run. First, ``--phases`` processes per tree time
+the analytics' own work inside the process (the import of the package, the
+install, a build's two events, the close; CPU and wall) with the endpoint
+known down: what the goal is about, without the rest of a run's noise.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import itertools
+import json
+import math
 import os
 import resource
 import socket
@@ -33,8 +43,6 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-from bench_core import interleaved
 
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
 
@@ -100,6 +108,10 @@ def _runner(repo: Path, data: Path, tree: Path | None = None, **env: str):
     return run
 
 
+def _bare() -> None:
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+
 def _timed(fn: Callable[[], None]) -> tuple[float, float]:
     """Wall and CPU time (user+sys of the processes it ran) of ``fn()``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -108,6 +120,103 @@ def _timed(fn: Callable[[], None]) -> tuple[float, float]:
     took = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return took, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def _pairs(
+    pairs: dict[str, tuple[Callable[[], None], Callable[[], None]]], repeat: int
+) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Per label, ``repeat`` timings (wall on, wall off, CPU on, CPU off) of its
+    (on, off) pair, after one warm-up of each; the order within a pair and the
+    order of the labels alternate from one round to the next."""
+    out: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in pairs}
+    labels = list(pairs)
+    for round_ in range(repeat + 1):
+        flip = round_ % 2 == 1
+        for label in reversed(labels) if flip else labels:
+            on, off = pairs[label]
+            if flip:
+                off_t, on_t = _timed(off), _timed(on)
+            else:
+                on_t, off_t = _timed(on), _timed(off)
+            if round_:
+                out[label].append((on_t[0], off_t[0], on_t[1], off_t[1]))
+    return out
+
+
+def _median_ci(values: list[float]) -> tuple[float, float, float]:
+    """The median of ``values`` and its 95% confidence interval (distribution-free:
+    the order statistics n/2 -+ 0.98 sqrt(n), from the binomial's normal
+    approximation)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    half = 0.98 * math.sqrt(n)
+    low = max(0, math.floor(n / 2 - half) - 1)
+    high = min(n - 1, math.ceil(n / 2 + half))
+    return statistics.median(ordered), ordered[low], ordered[high]
+
+
+# One process's analytics on `sauci run`'s path, timed inside it (CPU of the
+# whole process, threads included, and wall): the import of the package, the
+# install (sinks, salt, the cli_command event), a build's two events, close.
+_PHASES = """
+import json, sys, time, types
+from pathlib import Path
+from sauci.app.stores import settings_store
+from sauci.core.config import Settings
+from sauci.core.events import emit
+from sauci.core.models import Event
+import sauci.monitoring  # imported by `sauci run` with analytics off too
+data = Path(sys.argv[1])
+store = settings_store(Settings(data_dir=data))
+store.add_event(Event(kind="bench", at=time.time(), actor="bench", data={}))  # the run's writes
+build = types.SimpleNamespace(repo="/r", event="push", attempt=1, started_at=2.0,
+                              queued_at=1.0, status="passed", duration=0.1)
+marks = [(time.process_time(), time.perf_counter())]
+import sauci.monitoring.analytics
+marks.append((time.process_time(), time.perf_counter()))
+handle = sauci.monitoring.install(store=store, component="run", command="run", data_dir=data)
+marks.append((time.process_time(), time.perf_counter()))
+emit("build_started", build=build)
+emit("build_finished", build=build)
+marks.append((time.process_time(), time.perf_counter()))
+handle.close()
+marks.append((time.process_time(), time.perf_counter()))
+store.close()
+print(json.dumps(marks))
+"""
+PHASES = ("import", "install", "2 events", "close")
+
+
+def _phases(trees: dict[str, Path | None], tmp: Path, env: dict[str, str], count: int) -> None:
+    """Print, per tree, the median CPU / wall of each phase over ``count`` processes
+    (the trees in turns), the endpoint known down (a first process marked it)."""
+    found: dict[str, list[list[tuple[float, float]]]] = {label: [] for label in trees}
+    for k in range(count + 1):
+        for n, (label, tree) in enumerate(trees.items()):
+            full = {**os.environ, **env}
+            full.pop("SAUCI_STORE", None)
+            if tree is not None:
+                full["PYTHONPATH"] = str(tree)
+            argv = [sys.executable, "-c", _PHASES, str(tmp / f"phases{n}")]
+            done = subprocess.run(argv, env=full, check=True, capture_output=True, text=True)
+            if k:  # the first marks the endpoint down
+                marks = json.loads(done.stdout)
+                found[label].append(
+                    [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(marks)]
+                )
+    for label, rows in found.items():
+        parts = []
+        for i, phase in enumerate(PHASES):
+            cpu = statistics.median(r[i][0] for r in rows) * 1000
+            wall = statistics.median(r[i][1] for r in rows) * 1000
+            parts.append(f"{phase} {cpu:.2f} / {wall:.2f}")
+        total_cpu = statistics.median(sum(p[0] for p in r) for r in rows) * 1000
+        total_wall = statistics.median(sum(p[1] for p in r) for r in rows) * 1000
+        print(
+            f"  in process{label}, CPU / wall ms: {'; '.join(parts)}; "
+            f"all {total_cpu:.2f} / {total_wall:.2f}",
+            flush=True,
+        )
 
 
 def _first_runs(
@@ -138,12 +247,26 @@ def _first_runs(
     }
 
 
+def _ms(median_ci: tuple[float, float, float]) -> str:
+    median, low, high = (x * 1000 for x in median_ci)
+    return f"{median:+5.1f} ms [{low:+.1f}, {high:+.1f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # 15 paired runs left the difference within about 5 ms of noise (the
-    # size of the goal itself); 40 keep it to about 2 ms on a quiet machine.
-    parser.add_argument("--repeat", type=int, default=40)
+    # size of the goal itself); 40 kept it to about 2 ms on a quiet machine,
+    # but not on a busy one (the printed interval says how wide it is).
+    parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--first", type=int, default=5, help="first runs per case (default 5)")
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=20,
+        metavar="N",
+        help="time the analytics' phases inside N processes per tree, endpoint known down "
+        "(default 20; 0: skip)",
+    )
     parser.add_argument(
         "--against",
         type=Path,
@@ -178,47 +301,51 @@ def main() -> None:
                 "Mixpanel hangs": {"SAUCI_MIXPANEL_HOST": hanging.url},
                 "Mixpanel answers 500": {"SAUCI_MIXPANEL_HOST": failing.url},
             }
+            bare = [_timed(_bare)[0] for _ in range(10)]
             print(
                 f"sauci run, one step; median of {args.repeat}, paired with analytics off "
-                f"(the difference: median of the pairs'; load {os.getloadavg()[0]:.1f})"
+                f"(the difference: median of the pairs' [95% interval]; load "
+                f"{os.getloadavg()[0]:.1f}; `python -c pass` {statistics.median(bare) * 1000:.1f} ms)"
             )
+            if args.phases:
+                known_down = {
+                    "SAUCI_MIXPANEL_HOST": _refused_url(),
+                    "SAUCI_MIXPANEL_TOKEN": "bench-token",
+                }
+                _phases(trees, tmp, known_down, args.phases)
             for i, (name, env) in enumerate(cases.items()):
                 if "SAUCI_MIXPANEL_HOST" in env:
                     env = {**env, "SAUCI_MIXPANEL_TOKEN": "bench-token"}
                 first = _first_runs(repo, tmp / f"first{i}", trees, offs, env, args.first)
-                fns: dict[str, Callable[[], None]] = {}
+                pairs: dict[str, tuple[Callable[[], None], Callable[[], None]]] = {}
                 for n, (label, tree) in enumerate(trees.items()):
                     data = tmp / f"case{i}-{n}"
                     on = _runner(repo, data, tree, **env)
                     _runner(repo, data, tree, SAUCI_ANALYTICS="off")()  # data dir made
                     on()  # the first run finds the endpoint down; the rest know it
-                    fns[f"on{label}"] = on
                     # Off in the same data dir: two dirs' stores differ by more
                     # than the analytics cost (10-20 ms of CPU at load 2).
-                    fns[f"off{label}"] = _runner(repo, data, tree, SAUCI_ANALYTICS="off")
-                cpu: dict[str, list[float]] = {}
-                runs = interleaved(fns, args.repeat, cpu)
-                for label in trees:
-                    on_, off_ = f"on{label}", f"off{label}"
-                    with_, without = (statistics.median(runs[k]) for k in (on_, off_))
-                    # Medians of the differences within each pair (on, off run
-                    # in turn): steadier than the difference of the medians;
-                    # the CPU time (user+sys of the run's processes) is
-                    # steadier still on a busy machine, where wall times wander.
-                    wall = statistics.median(
-                        a - b for a, b in zip(runs[on_], runs[off_], strict=True)
+                    pairs[label] = (on, _runner(repo, data, tree, SAUCI_ANALYTICS="off"))
+                timings = _pairs(pairs, args.repeat)
+                for label, runs in timings.items():
+                    wall_on, wall_off, cpu_on, cpu_off = (
+                        statistics.median(r[k] for r in runs) for k in range(4)
                     )
-                    used = statistics.median(
-                        a - b for a, b in zip(cpu[on_], cpu[off_], strict=True)
-                    )
+                    # Medians of the differences within each pair: steadier
+                    # than the difference of the medians.
+                    wall = _median_ci([r[0] - r[1] for r in runs])
+                    used = _median_ci([r[2] - r[3] for r in runs])
                     goal = "<= +5 ms" if "Mixpanel" in name else "(informative)"
                     print(
-                        f"{name + label:<40} {with_ * 1000:7.1f} ms  off {without * 1000:7.1f} ms  "
-                        f"{wall * 1000:+6.1f} ms  goal {goal};  CPU {used * 1000:+5.1f} ms;  "
+                        f"{name + label:<40} on {wall_on * 1000:6.1f} ms (CPU "
+                        f"{cpu_on * 1000:5.1f}), off {wall_off * 1000:6.1f} ms (CPU "
+                        f"{cpu_off * 1000:5.1f});  on - off: wall {_ms(wall)}, "
+                        f"CPU {_ms(used)};  goal {goal};  "
                         f"first runs {first[label][0] * 1000:+.0f} ms, "
                         f"CPU {first[label][1] * 1000:+.0f} ms",
                         flush=True,
                     )
+            print(f"load {os.getloadavg()[0]:.1f} at the end")
         finally:
             hanging.close()
             failing.close()

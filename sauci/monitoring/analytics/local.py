@@ -20,7 +20,8 @@ KIND = "analytics"
 
 
 class LocalSink:
-    """Records events with ``store.add_event``, off the caller's thread."""
+    """Records events with ``store.add_event``, off the caller's thread; with
+    ``background=False`` (a one-shot command), at close on the closing thread."""
 
     name = "local"
 
