@@ -95,3 +95,27 @@ def test_a_run_without_a_step_cache_loads_no_step_cache_machinery(tmp_path):
     assert [] == run_loads("steps:\n  t:\n    run: 'true'\n")
     cached = "steps:\n  t:\n    run: 'mkdir -p out'\n    cache:\n      key: k\n      paths: [out]\n"
     assert list(machinery) == run_loads(cached)
+
+
+def test_the_pipeline_reader_loads_a_feature_s_checks_for_a_pipeline_using_it():
+    """Reading a pipeline without expressions, a matrix or a step cache loads
+    none of their readers (the expression parser, the matrix expansion, the
+    cache key checks); each is loaded by a pipeline that uses it, so the guard
+    can fail."""
+    readers = (
+        "sauci.core.cache_key",
+        "sauci.core.expressions",
+        "sauci.core.pipeline._cache_keys",
+        "sauci.core.pipeline._matrix",
+    )
+
+    def parse_loads(text: str) -> list[str]:
+        return _loaded(f"import sauci; sauci.parse_pipeline({text!r}, 'p.yml')", readers)
+
+    assert [] == parse_loads("env: {A: b}\nsteps:\n  t:\n    run: 'echo $A'\n")
+    expression = "env: {A: b}\nsteps:\n  t:\n    run: 'echo ${{ env.A }}'\n"
+    assert ["sauci.core.expressions"] == parse_loads(expression)
+    matrix = "steps:\n  t:\n    run: 'true'\n    matrix: {py: ['3.11']}\n"
+    assert ["sauci.core.pipeline._matrix"] == parse_loads(matrix)
+    cached = "steps:\n  t:\n    run: 'true'\n    cache:\n      key: k\n      paths: [out]\n"
+    assert ["sauci.core.cache_key", "sauci.core.pipeline._cache_keys"] == parse_loads(cached)

@@ -11,8 +11,7 @@ from typing import Any
 
 from yaml.nodes import Node
 
-from sauci.core.expressions import expand, find_expressions
-from sauci.core.pipeline._expressions import check_text, locate
+from sauci.core.pipeline._expressions import check_text, expand_text, expressions_of, locate
 from sauci.core.pipeline._nodes import Checker, did_you_mean
 from sauci.core.pipeline._spec import StepSpec, name_problem, path_problem
 
@@ -111,14 +110,14 @@ def _expand_one(
     assert spec.run is not None
     kwargs = dict(spec.fields)
     step_env = {
-        name: text if literal else expand(text, {"matrix": combination, "env": top_env})
+        name: text if literal else expand_text(text, {"matrix": combination, "env": top_env})
         for name, (text, _) in spec.env.items()
     }
     env = {**step_env, **combination}
     context = {"matrix": combination, "env": {**top_env, **env}}
 
     def fill(text: str) -> str:
-        return text if literal else expand(text, context)
+        return text if literal else expand_text(text, context)
 
     if literal:
         kwargs["name"] = spec.base
@@ -159,10 +158,10 @@ def _expanded_name(
 ) -> str:
     assert spec.base is not None
     if not combination:
-        return expand(spec.template[0], context) if spec.template is not None else spec.base
+        return expand_text(spec.template[0], context) if spec.template is not None else spec.base
     template = spec.template[0] if spec.template is not None else spec.base
-    name = expand(template, context)
-    if any(e.context == "matrix" for e in find_expressions(template)):
+    name = expand_text(template, context)
+    if any(e.context == "matrix" for e in expressions_of(template)):
         return name
     return f"{name} ({', '.join(combination.values())})"
 
@@ -354,7 +353,7 @@ def _check_cache_matrix(chk: Checker, spec: StepSpec, variables: list[str]) -> b
     assert spec.cache_key is not None
     text, node = spec.cache_key
     ok = True
-    for found in find_expressions(text):
+    for found in expressions_of(text):
         if found.context == "matrix" and found.name not in variables:
             ok = False
             chk.add(

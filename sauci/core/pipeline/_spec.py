@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node
 
-from sauci.core.pipeline._matrix import Matrix
+if TYPE_CHECKING:
+    from sauci.core.pipeline._matrix import Matrix
 
 __all__ = [
     "EVENTS",

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from sauci.core.models import Limits, When
-from sauci.core.pipeline._cache_keys import read_cache
-from sauci.core.pipeline._matrix import read_matrix
 from sauci.core.pipeline._nodes import (
     Checker,
     describe,
@@ -111,6 +109,9 @@ class StepKeyReader(ValueReader):
             spec.needs = names
 
     def _cache(self, spec: StepSpec, what: str, node: Node) -> None:
+        # The key's checks (sauci.core.cache_key) are read by a step with a cache only.
+        from sauci.core.pipeline._cache_keys import read_cache
+
         cache = read_cache(self.chk, node, what)
         _keep(spec, "cache", cache)
         if cache is not None and isinstance(node, MappingNode):
@@ -207,6 +208,8 @@ class StepKeyReader(ValueReader):
         mapping = chk.mapping(node, what, "a mapping of variable names to lists of values")
         spec.has_matrix = True
         if mapping is not None:
+            from sauci.core.pipeline._matrix import read_matrix  # a step with a matrix only
+
             spec.matrix = read_matrix(chk, mapping, spec.label)
 
     def _matrix_values(self, spec: StepSpec, what: str, node: Node) -> None:

@@ -1,0 +1,84 @@
+"""Instructions a one-step `sauci run` executes, counted by valgrind (cachegrind,
+no cache simulation): the same on a busy machine as on a quiet one, where wall
+and CPU times of a few milliseconds drown in the load.
+
+    python benchmarks/bench_cli_instructions.py [OTHER_TREE ...]
+
+Counts the Python process only (git and the step are not traced), with
+PYTHONHASHSEED=0, for `python -c pass`, an import of the libraries the run's
+path uses (attrs, PyYAML and the stdlib modules it adds), `import sauci,
+sauci.cli, yaml` and `python -m sauci run --quiet`, with this tree and each
+OTHER_TREE on PYTHONPATH. About a minute per tree; needs valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+VALGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+HERE = Path(__file__).resolve().parents[1]
+# What the run's path imports that is not SauCI's (from `python -X importtime`).
+LIBRARIES = (
+    "attrs, yaml, argparse, base64, concurrent.futures, contextlib, datetime, enum, fcntl, "
+    "fnmatch, hashlib, heapq, json, logging, pathlib, queue, selectors, shutil, signal, "
+    "sqlite3, subprocess, tempfile, threading, typing, uuid"
+)
+
+
+def instructions(args: list[str], tree: Path, cwd: Path, data: Path) -> int:
+    env = {**os.environ, "PYTHONPATH": str(tree), "SAUCI_DATA_DIR": str(data)}
+    env["PYTHONHASHSEED"] = "0"
+    out = subprocess.run(
+        [*VALGRIND, sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    found = re.search(r"I\s+refs:\s+([\d,]+)", out)
+    if found is None:
+        raise SystemExit(f"no instruction count in valgrind's output:\n{out}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("others", nargs="*", type=Path, help="trees to count too")
+    args = parser.parse_args()
+    trees = [HERE, *(t.resolve() for t in args.others)]
+    for tree in trees:  # PYTHONDONTWRITEBYTECODE=1: else edited modules compile on every run
+        compileall.compile_dir(str(tree / "sauci"), quiet=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
+        subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
+        subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+        subprocess.run([*GIT, "commit", "-q", "-m", "x"], cwd=repo, check=True)
+        data = Path(tmp) / "data"
+        cases = {
+            "python -c pass": ["-c", "pass"],
+            "the libraries only": ["-c", f"import {LIBRARIES}"],
+            "import sauci, sauci.cli, yaml": ["-c", "import sauci, sauci.cli, yaml"],
+            "sauci run, one step": ["-m", "sauci", "run", "--quiet"],
+        }
+        for tree in trees:
+            instructions(cases["sauci run, one step"], tree, repo, data)  # the store's creation
+            bare = None
+            for name, case in cases.items():
+                count = instructions(case, tree, repo, data)
+                bare = bare or count
+                print(f"{tree}: {name:<30} {count / 1e6:8.1f} M instructions ({count / bare:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
