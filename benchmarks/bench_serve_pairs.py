@@ -64,6 +64,7 @@ def ui_thread_cpu(tree: Path, data: Path) -> float:
     out = subprocess.run(
         [sys.executable, "-c", PROBE, str(data)],
         env=env,
+        cwd=tree,  # not this tree's checkout: `-c` puts the working directory first on sys.path
         capture_output=True,
         text=True,
         check=True,
