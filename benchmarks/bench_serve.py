@@ -236,7 +236,15 @@ def free_port() -> int:
 class Serve:
     """`sauci serve` as a child process; records when its lines appear."""
 
-    def __init__(self, data: Path, bare: Path, *, ui: bool, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data: Path,
+        bare: Path,
+        *,
+        ui: bool,
+        extra: tuple[str, ...] = (),
+        tree: Path | None = None,
+    ) -> None:
         self.port = free_port() if ui else None
         cmd = [
             str(SAUCI),
@@ -250,6 +258,8 @@ class Serve:
         ]
         cmd += ["--port", str(self.port), *extra] if ui else ["--no-ui"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if tree is not None:  # another checkout's sauci (bench_serve_pairs.py)
+            env["PYTHONPATH"] = str(tree)
         env.pop("SAUCI_ADMIN_PASSWORD", None)  # the default: a password made once
         self.t0 = time.time()
         self.proc = subprocess.Popen(

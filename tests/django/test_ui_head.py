@@ -98,6 +98,26 @@ def test_a_database_with_a_table_is_left_to_migrate(tmp_path):
     assert "False True" == out
 
 
+def test_a_restart_reads_neither_the_dump_nor_the_migrations(tmp_path):
+    """Every start asks; a restart's database has tables, and that answer
+    comes before the dump is read or any migrations directory listed."""
+    out = _run(
+        tmp_path,
+        f"""
+        from pathlib import Path
+        print(ui_head.create_ui_head(db))
+        ui_head.HEAD_SQL = Path({str(tmp_path / "missing.sql")!r})
+
+        def listed():
+            raise AssertionError("the migrations were listed")
+
+        ui_head._on_disk = listed
+        print(ui_head.create_ui_head(db))
+        """,
+    )
+    assert "True\nFalse" == out
+
+
 def test_a_file_of_other_versions_rolls_back_and_leaves_it_to_migrate(tmp_path):
     """A dump that records a migration this installation does not have (or
     lacks one it has) is not used: nothing of it stays in the database."""

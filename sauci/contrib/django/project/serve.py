@@ -8,11 +8,8 @@ thread pool, and it flushes each write of a streaming response at once
 worker processes and cannot be embedded this way; ``runserver`` is not for
 production.
 
-Why WhiteNoise for the two static files (and the admin's): Django itself
-serves static files only with DEBUG on and says not to in production;
-WhiteNoise serves them from the installed apps (``WHITENOISE_USE_FINDERS``,
-so no ``collectstatic`` step and no writable static directory) with caching
-headers, in the same WSGI app, with no CDN or second server.
+Static files (the UI's two and the admin's) are WhiteNoise's, each found when
+first asked for: see :mod:`sauci.contrib.django.project.static`.
 """
 
 from __future__ import annotations
@@ -110,7 +107,7 @@ def project_settings(
         ],
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
-            "whitenoise.middleware.WhiteNoiseMiddleware",
+            "sauci.contrib.django.project.static.StaticFilesMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",

@@ -49,9 +49,10 @@ def _on_disk() -> set[tuple[str, str]]:
 def create_ui_head(path: Path) -> bool:
     """Make the UI database at ``path`` from the dump when it has no table yet
     and the dump's migrations are those on disk (True); else leave it to
-    ``migrate`` (False). Django must be set up (its apps are read)."""
-    statements = head_statements(HEAD_SQL.read_text(encoding="utf-8"))
-    wanted = _on_disk()
+    ``migrate`` (False). Django must be set up (its apps are read).
+
+    The dump is read and the migrations listed only once the database is
+    found empty: every restart asks, and a restart's database has tables."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -59,7 +60,8 @@ def create_ui_head(path: Path) -> bool:
             if conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall():
                 conn.execute("ROLLBACK")
                 return False
-            for statement in statements:
+            wanted = _on_disk()
+            for statement in head_statements(HEAD_SQL.read_text(encoding="utf-8")):
                 conn.execute(statement)
             recorded = set(conn.execute("SELECT app, name FROM django_migrations").fetchall())
             if recorded != wanted:  # other versions of Django, axes or SauCI
