@@ -847,8 +847,11 @@ def print_table(results: Sequence[Result]) -> None:
         warms = pair_ratios(r.warm, r.bare_fresh)
         print(
             f"{r.project} round by round: first {spread(r.first)} s, bare {spread(r.bare_total)} s,"
-            f" first/bare {spread(firsts)}x; warm {spread(r.warm)} s, bare pytest"
-            f" {spread(r.bare_fresh)} s, warm/pytest {spread(warms)}x"
+            f" first/bare {spread(firsts)}x (median {ratio(median(firsts), 1)}); warm"
+            f" {spread(r.warm)} s, bare pytest {spread(r.bare_fresh)} s, warm/pytest"
+            f" {spread(warms)}x (median {ratio(median(warms), 1)}; bare pytest right"
+            f" after each bare install, a single run as the baseline was before:"
+            f" {spread(r.bare_pytest)} s)"
         )
 
 
