@@ -846,7 +846,7 @@ def print_table(results: Sequence[Result]) -> None:
         firsts = pair_ratios(r.first, r.bare_total)
         warms = pair_ratios(r.warm, r.bare_fresh)
         print(
-            f"{r.project} round by round: first {spread(r.first)} s, bare {spread(r.bare_total)} s,"
+            f"{r.project}, round by round: first {spread(r.first)} s, bare {spread(r.bare_total)} s,"
             f" first/bare {spread(firsts)}x (median {ratio(median(firsts), 1)}); warm"
             f" {spread(r.warm)} s, bare pytest {spread(r.bare_fresh)} s, warm/pytest"
             f" {spread(warms)}x (median {ratio(median(warms), 1)}; bare pytest right"
@@ -900,7 +900,7 @@ def phase_medians(r: Result) -> str:
         f", outside pytest {median(outside):.3f}" if outside else ""
     )
     return (
-        f"{r.project} phases, medians of {len(r.first_phases)} first builds: "
+        f"{r.project}, phases: medians of {len(r.first_phases)} first builds: "
         f"{medians(r.first_phases)}; of {len(r.warm_phases)} warm rebuilds: "
         f"{medians(r.warm_phases)}; {bare}"
     )
@@ -1105,7 +1105,7 @@ def one_round(
                 for n, v, d in parts
                 if not n.endswith(" outside pytest")
             )
-            print(f"{result.project} {what}: {line}", flush=True)
+            print(f"{result.project}, {what}: {line}", flush=True)
             times = {n: v for n, v, _ in parts if v is not None and n not in ("archive",)}
             (result.warm_phases if warm else result.first_phases).append(times)
 
@@ -1123,7 +1123,7 @@ def one_round(
 
         in_turns(turn, lambda: plain_pytest_fresh(project, plain, home, result), warm)
     print(
-        f"{result.project} round {index + 1}: sauci {result.status} {result.sauci} in"
+        f"{result.project}, round {index + 1}: sauci {result.status} {result.sauci} in"
         f" {fmt(result.first[-1])} s (bare {fmt(result.bare_total[-1])} s), warm"
         f" {result.warm_status} in {', '.join(fmt(w) for w in result.warm[-args.warm_rounds :])} s"
         f" (bare pytest {', '.join(fmt(b) for b in result.bare_fresh[-args.warm_rounds :])} s;"

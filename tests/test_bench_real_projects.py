@@ -194,18 +194,20 @@ def test_six_under_a_real_serve_counts_as_plain_pytest(tmp_path):
     done = subprocess.run(
         [
             *(sys.executable, str(ROOT / "benchmarks/real_projects.py")),
-            *("--projects", "six", "--sandbox", "local"),
+            *("--projects", "six", "--sandbox", "local", "--rounds", "2", "--warm-rounds", "1"),
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert 0 == done.returncode, done.stdout + done.stderr
+    # The table's row (the lines of each round start "six, ", the goal line "six: ").
     (row,) = [line.split() for line in done.stdout.splitlines() if line.startswith("six ")]
     assert "passed" == row[1]
     assert row[2] == row[3]  # sauci's counts are plain pytest's
     passed, failed, _ = map(int, row[2].split("/"))
     assert passed > 100 and 0 == failed
+    assert "2+2" == row[4]  # two first builds (rounds) and a warm rebuild after each
 
 
 def test_the_venv_key_names_the_pipeline_and_the_interpreter_version():
@@ -223,3 +225,17 @@ def test_another_repository_s_archive_of_the_same_key_is_not_this_build_s():
     steps = [SimpleNamespace(name="install", started_at=at - 1, finished_at=at)]
     logs = {"install": "sauci: cache: saved venv-k (1 MiB linked in 0.1 s; after)\n"}
     assert rp.phases(build, steps, logs, SERVER_LOG).endswith("archive (not yet kept)")
+
+
+def test_phase_medians_put_each_phase_beside_bare_pytest_s():
+    r = rp.Result(
+        project="idna",
+        first_phases=[{"claim": 0.1, "install": 20.0}],
+        warm_phases=[{"claim": 0.03, "test": 1.0}, {"claim": 0.01, "test": 3.0}, {"claim": 0.02}],
+        bare_fresh=[1.0, 1.2],
+        bare_fresh_said=[0.4, 0.4],
+    )
+    line = rp.phase_medians(r)
+    assert line.startswith("idna, phases: medians of 1 first builds: claim 0.100, install 20.000;")
+    assert "of 3 warm rebuilds: claim 0.020, test 2.000;" in line
+    assert line.endswith("bare pytest 1.10, outside pytest 0.700")
