@@ -20,9 +20,9 @@ same install and pytest command, in the environment a step gets (no PIP_*
 variables) with a fresh HOME: its pip cache starts cold, as the pip cache
 of a new repository under serve does.
 
-Rounds: a single first build and a single bare run moved by 1.3x from one
-run to the next on this shared machine, so each figure is the median of
---rounds rounds, each side taken in turns with its bare baseline (the bare
+Rounds: one warm rebuild over one bare pytest timed minutes before it was
+0.88x in one run and 1.76x in the next on a shared machine (bare pytest
+alone moved by 2x), so each figure is the median of --rounds rounds, each side taken in turns with its bare baseline (the bare
 side first in even rounds, SauCI's in odd ones). A round is a bare install
 + pytest and a first build of a repository of its own (so that each first
 build starts from nothing: no cache entry, a cold pip cache, a new
