@@ -69,8 +69,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -489,6 +491,20 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def cpu_at(samples: Sequence[tuple[float, float]], when: float) -> float:
+    """CPU time at ``when`` from (time, CPU time) samples in time order: the
+    straight line between the samples around it (the first or last sample
+    outside them)."""
+    before = [(t, u) for t, u in samples if t <= when]
+    after = [(t, u) for t, u in samples if t >= when]
+    if not before:
+        return after[0][1]
+    if not after:
+        return before[-1][1]
+    (t0, u0), (t1, u1) = before[-1], after[0]
+    return u0 if t1 == t0 else u0 + (u1 - u0) * (when - t0) / (t1 - t0)
+
+
 class CpuMeter:
     """The CPU time of `sauci serve` and everything it starts (its steps
     too, sandboxed or not): a cgroup-v1 cpuacct group made for it. None
@@ -498,6 +514,9 @@ class CpuMeter:
 
     def __init__(self) -> None:
         self.path: Path | None = self.BASE / f"sauci-bench-{os.getpid()}"
+        self._sampler: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._samples: deque[tuple[float, float]] = deque(maxlen=100_000)
         try:
             self.path.mkdir()
         except OSError:
@@ -527,6 +546,43 @@ class CpuMeter:
         if self.path is None:
             return None
         return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def sample(self, interval: float = 0.01) -> None:
+        """Read the group's CPU time every ``interval`` s in a thread, so that
+        :meth:`at` can say what it was when a build ended: read when the
+        script sees the build ended (tens to hundreds of ms later under
+        load), it also counted the server's work after the build (the slot's
+        tidy, the cache's spare copy), which is off the build's path."""
+        if self.path is None or self._sampler is not None:
+            return
+        self._sampler = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+        self._sampler.start()
+
+    def _sample(self, interval: float) -> None:
+        while self.path is not None:
+            try:
+                usage = self.seconds()
+            except OSError:
+                return
+            if usage is not None:
+                with self._lock:
+                    self._samples.append((time.time(), usage))
+            time.sleep(interval)
+
+    def at(self, when: float, wait: float = 5.0) -> float | None:
+        """The group's CPU time at the wall-clock time ``when`` (as the store
+        records a build's end), between the samples around it; None when not
+        sampled."""
+        if self._sampler is None:
+            return None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self._lock:
+                samples = list(self._samples)
+            if samples and samples[-1][0] >= when:
+                return cpu_at(samples, when)
+            time.sleep(0.01)
+        return None
 
     def close(self) -> None:
         """Remove the group, once the last process in it (a straggling git) is gone."""
@@ -595,6 +651,7 @@ class Serve:
         if self.proc.poll() is not None:
             raise RuntimeError(f"sauci serve exited {self.proc.returncode}:\n{self.output()}")
         cpu.joined(self.proc.pid)  # by now its shell has joined the group and exec'd
+        cpu.sample()
         from sauci.storage import open_store
 
         self.store = open_store(f"sqlite:///{data / 'sauci.db'}")
@@ -1088,7 +1145,8 @@ def one_round(
     def measured(push: Callable[[], None], warm: bool) -> None:
         cpu0 = cpu.seconds()
         build = serve.build_of(push, bare, args.timeout)
-        cpu1 = cpu.seconds()
+        seen = cpu.seconds()
+        cpu1 = cpu.at(build.finished_at)  # not the server's tidy after it
         if cpu0 is not None and cpu1 is not None:
             (result.warm_cpu if warm else result.first_cpu).append(cpu1 - cpu0)
         (result.warm if warm else result.first).append(build.duration)
@@ -1105,6 +1163,8 @@ def one_round(
                 for n, v, d in parts
                 if not n.endswith(" outside pytest")
             )
+            if cpu0 is not None and cpu1 is not None and seen is not None:
+                line += f"; cpu {cpu1 - cpu0:.3f} (+{seen - cpu1:.3f} by the time seen ended)"
             print(f"{result.project}, {what}: {line}", flush=True)
             times = {n: v for n, v, _ in parts if v is not None and n not in ("archive",)}
             (result.warm_phases if warm else result.first_phases).append(times)

@@ -239,3 +239,12 @@ def test_phase_medians_put_each_phase_beside_bare_pytest_s():
     assert line.startswith("idna, phases: medians of 1 first builds: claim 0.100, install 20.000;")
     assert "of 3 warm rebuilds: claim 0.020, test 2.000;" in line
     assert line.endswith("bare pytest 1.10, outside pytest 0.700")
+
+
+def test_the_cpu_at_a_build_s_end_is_read_between_the_samples_around_it():
+    samples = [(10.0, 1.0), (10.1, 1.2), (10.3, 1.6)]
+    # A build that ended at 10.2: not what was used by the time the script saw it.
+    assert 1.4 == pytest.approx(rp.cpu_at(samples, 10.2))
+    assert 1.2 == rp.cpu_at(samples, 10.1)
+    assert 1.0 == rp.cpu_at(samples, 9.0)  # before the first sample: the first
+    assert 1.6 == rp.cpu_at(samples, 11.0)
