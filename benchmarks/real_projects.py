@@ -1,6 +1,7 @@
 """Real projects under a real `sauci serve`, beside plain pytest (issue 17's acceptance).
 
     python benchmarks/real_projects.py [--projects six,itsdangerous] [--sandbox NAME]
+                                       [--rounds 3] [--warm-rounds 3] [--phases]
                                        [--no-cache] [--keep] [--python PATH]
 
 For each project: its sdist at a pinned version from the package index
@@ -8,32 +9,45 @@ For each project: its sdist at a pinned version from the package index
 with a `.sauci.yml` whose `install` step makes a venv in the workspace and
 installs the project and its test dependencies, and whose `test` step runs
 pytest with `--junitxml`. One `sauci serve --no-ui` (its default sandbox
-unless --sandbox says otherwise) watches a bare repository per project; the
-script pushes each project, waits for the build, reads its test counts from
-the store, then, once the server has tidied the build's workspace slot
-(the seconds it took are printed), pushes an empty commit (the warm rebuild).
+unless --sandbox says otherwise) watches the bare repositories; the script
+pushes a project, waits for the build (the first build), reads its test
+counts from the store, then, once the server has tidied the build's
+workspace slot (the seconds it took are printed), pushes an empty commit
+(a warm rebuild), --warm-rounds times.
 
 Beside it, plain pytest: the same sdist in a fresh venv made by hand, the
-same install and pytest command, timed apart, in the environment a step gets
-(no PIP_* variables) with a HOME of its own: its pip cache starts cold, as
-the server's (whose HOME a local-sandbox step inherits) does.
+same install and pytest command, in the environment a step gets (no PIP_*
+variables) with a fresh HOME: its pip cache starts cold, as the pip cache
+of a new repository under serve does.
+
+Rounds: one warm rebuild over one bare pytest timed minutes before it was
+0.88x in one run and 1.76x in the next on a shared machine (bare pytest
+alone moved by 2x), so each figure is the median of --rounds rounds, each side taken in turns with its bare baseline (the bare
+side first in even rounds, SauCI's in odd ones). A round is a bare install
++ pytest and a first build of a repository of its own (so that each first
+build starts from nothing: no cache entry, a cold pip cache, a new
+workspace slot), then --warm-rounds warm rebuilds in turns with as many
+bare pytest runs in that round's venv, each without the project's
+bytecode, as a build's fresh checkout.
 
 Counts are the cases of the JUnit report by outcome, passed/failed/skipped
 (errors count as failed); pytest's own totals are printed beside them where
-they differ (subtests count in those, not in the report).
+they differ (subtests count in those, not in the report). Every round must
+count the same.
 
-Prints a row per project: status, sauci's counts and plain pytest's
-(passed/failed/skipped), the first build, the warm rebuild, bare install +
-pytest and bare pytest (once before the builds, and twice just after the
-warm rebuild, under the load of that moment: as it is, then "fresh", with
-the project's bytecode removed as in a build's fresh checkout), and the
-ratios the issue sets as goals (first build <= bare install + test + 10%,
-warm rebuild <= 1.3 x bare pytest). Where the script may make a cgroup-v1
-cpuacct group (root), it also prints the CPU time of the warm rebuild (the
-server and every step it ran, sandboxed or not) beside that of the fresh
-bare pytest: on a shared machine CPU time moves less than wall time. Exits 1
-when a build does not pass or its counts differ from plain pytest's; the
-time goals are reported, never enforced (the machine is shared).
+Prints a row per project with the medians (first build, bare install +
+pytest, warm rebuild, bare pytest) and the ratios the issue sets as goals
+(first build <= bare install + test + 10%, warm rebuild <= 1.3 x bare
+pytest), the rounds' spread, and a goal line per project. Where the script
+may make a cgroup-v1 cpuacct group (root), it also prints the CPU time of
+each build (the server and every step it ran, sandboxed or not) beside that
+of the bare commands: on a shared machine CPU time moves less than wall
+time. --phases prints, for every build, where its time went (claim,
+checkout, each step with the cache's restore or save, the hand-over of the
+workspace and pytest's own time, the gaps, the end, and when the cache's
+archive was kept). Exits 1 when a build does not pass or its counts differ
+from plain pytest's; the time goals are reported, never enforced (the
+machine is shared).
 
 The install step has a `cache:` entry (the venv, keyed on the project's
 files, the pipeline and the interpreter's version, with `skip_on_hit`), so
@@ -46,18 +60,24 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import re
 import resource
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # This checkout's sauci, whatever `sauci` is installed.
@@ -126,23 +146,31 @@ class Counts:
 
 @dataclass
 class Result:
+    """One project's figures, a sample per round: the bare side and SauCI's
+    are taken in turns, and compared by their medians."""
+
     project: str
-    status: str = "-"
+    status: str = "-"  # "passed" while every first build passed, else the first other status
     sauci: Counts | None = None
     plain: Counts | None = None
-    first: float | None = None
-    warm: float | None = None
     warm_status: str = "-"
-    bare_install: float | None = None
-    bare_pytest: float | None = None
-    bare_pytest_again: float | None = None  # just after the warm rebuild
-    # The same, the project's bytecode removed first: a fresh checkout, as
-    # every build's workspace is (the venv's bytecode kept, as restored).
-    bare_pytest_fresh: float | None = None
-    warm_cpu: float | None = None  # CPU seconds of the server and its steps
-    first_cpu: float | None = None  # the same, for the first build
-    bare_cpu: float | None = None  # CPU seconds of bare install + pytest
-    bare_pytest_cpu: float | None = None  # CPU seconds of bare pytest (fresh)
+    first: list[float] = field(default_factory=list)
+    first_cpu: list[float] = field(default_factory=list)  # the server and its steps
+    bare_install: list[float] = field(default_factory=list)
+    bare_pytest: list[float] = field(default_factory=list)  # right after each bare install
+    bare_cpu: list[float] = field(default_factory=list)  # bare install + pytest
+    warm: list[float] = field(default_factory=list)
+    warm_cpu: list[float] = field(default_factory=list)
+    # Bare pytest in turns with the warm rebuilds, the project's bytecode
+    # removed first: a fresh checkout, as every build's workspace is (the
+    # venv's bytecode kept, as restored).
+    bare_fresh: list[float] = field(default_factory=list)
+    bare_fresh_cpu: list[float] = field(default_factory=list)
+    bare_fresh_said: list[float] = field(default_factory=list)  # pytest's own time of it
+    # Each build's phases (--phases): {phase: seconds}.
+    first_phases: list[dict[str, float]] = field(default_factory=list)
+    warm_phases: list[dict[str, float]] = field(default_factory=list)
+    counts_differ: bool = False  # a build or a bare round counted otherwise than the first
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -150,9 +178,41 @@ class Result:
         return (
             self.status == "passed"
             and self.warm_status == "passed"
+            and not self.counts_differ
             and self.sauci is not None
             and self.sauci == self.plain
         )
+
+    @property
+    def bare_total(self) -> list[float]:
+        """Bare install + pytest, round by round."""
+        return [i + p for i, p in zip(self.bare_install, self.bare_pytest, strict=False)]
+
+    def passed(self, status: str, *, warm: bool) -> None:
+        """Record one build's status: the figure stays "passed" only while all are."""
+        now = self.warm_status if warm else self.status
+        if now in ("-", "passed"):
+            now = status
+        if warm:
+            self.warm_status = now
+        else:
+            self.status = now
+
+    def counted(self, counts: Counts, *, plain: bool, what: str) -> None:
+        """Record one round's counts; a round that counts otherwise is noted."""
+        first = self.plain if plain else self.sauci
+        if first is None:
+            if plain:
+                self.plain = counts
+            else:
+                self.sauci = counts
+        elif counts != first:
+            self.counts_differ = True
+            self.notes.append(f"{what} counted {counts}, not {first}")
+
+
+def median(samples: Sequence[float]) -> float | None:
+    return statistics.median(samples) if samples else None
 
 
 # -- the pipeline ---------------------------------------------------------------
@@ -374,15 +434,19 @@ def download(project: Project, into: Path) -> Path:
 # -- plain pytest ---------------------------------------------------------------
 
 
-def plain_pytest(project: Project, source: Path, python: str, work: Path, result: Result) -> None:
-    """The same install and pytest in a fresh venv, no SauCI; counts and times."""
-    tree = work / "plain"
+def plain_pytest(
+    project: Project, source: Path, python: str, tree: Path, home: Path, result: Result
+) -> None:
+    """The same install and pytest in a fresh venv in ``tree`` (a fresh copy of
+    the sdist), no SauCI, with a fresh ``home``: its pip cache starts cold, as
+    the per-repository pip cache of a first build does. One round's counts
+    and times."""
     shutil.copytree(source, tree)
-    env = step_like_env(work.parent / "plain-home")  # cold at first, as serve-home
+    env = step_like_env(home)
     cpu0 = children_cpu()
     t0 = time.monotonic()
     run(["bash", "-eo", "pipefail", "-c", install_command(project, python)], cwd=tree, env=env)
-    result.bare_install = time.monotonic() - t0
+    result.bare_install.append(time.monotonic() - t0)
     junit = tree / "reports" / "junit.xml"
     t0 = time.monotonic()
     subprocess.run(
@@ -391,44 +455,54 @@ def plain_pytest(project: Project, source: Path, python: str, work: Path, result
         env=env,
         capture_output=True,
     )
-    result.bare_pytest = time.monotonic() - t0
-    result.bare_cpu = children_cpu() - cpu0
+    result.bare_pytest.append(time.monotonic() - t0)
+    result.bare_cpu.append(children_cpu() - cpu0)
     report = junit.read_text()
-    result.plain = junit_counts(report)
+    result.counted(junit_counts(report), plain=True, what=f"plain pytest in {tree.name}")
     totals = pytest_totals(report)
-    if totals != result.plain:
+    if totals != result.plain and not any("own totals" in note for note in result.notes):
         result.notes.append(
             f"pytest's own totals are {totals}: its subtests count there, while its "
             "JUnit report (and so SauCI) has one case per test"
         )
 
 
-def plain_pytest_again(project: Project, python: str, work: Path, result: Result) -> None:
-    """Bare pytest once more, in the venv made above, right after the warm
-    rebuild: on a shared machine the load of that moment, not of minutes
-    before, is what the warm rebuild met. Twice: as it is (the project's
-    bytecode and pytest's rewritten tests left by the first run), then with
-    the project's ``__pycache__`` directories removed (not the venv's), which
-    is what a build's fresh checkout starts from; its CPU time is kept too."""
-    tree = work / "plain"
-    env = step_like_env(work.parent / "plain-home")
+def plain_pytest_fresh(project: Project, tree: Path, home: Path, result: Result) -> None:
+    """Bare pytest once more in the venv of ``tree``, in turn with a warm
+    rebuild, the project's ``__pycache__`` directories removed first (not
+    the venv's): what a build's fresh checkout starts from. Wall and CPU time."""
+    env = step_like_env(home)
     argv = [str(tree / ".venv/bin/python"), *pytest_args(project, str(tree / "reports/again.xml"))]
-    t0 = time.monotonic()
-    subprocess.run(argv, cwd=tree, env=env, capture_output=True)
-    result.bare_pytest_again = time.monotonic() - t0
     for cache in sorted(tree.rglob("__pycache__"), reverse=True):
         if ".venv" not in cache.relative_to(tree).parts:
             shutil.rmtree(cache)
     cpu0, t0 = children_cpu(), time.monotonic()
-    subprocess.run(argv, cwd=tree, env=env, capture_output=True)
-    result.bare_pytest_fresh = time.monotonic() - t0
-    result.bare_pytest_cpu = children_cpu() - cpu0
+    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
+    result.bare_fresh.append(time.monotonic() - t0)
+    result.bare_fresh_cpu.append(children_cpu() - cpu0)
+    said = re.findall(r" in ([0-9.]+)s\b", done.stdout)
+    if said:
+        result.bare_fresh_said.append(float(said[-1]))
 
 
 def children_cpu() -> float:
     """CPU seconds (user and system) of this process's waited-for children."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def cpu_at(samples: Sequence[tuple[float, float]], when: float) -> float:
+    """CPU time at ``when`` from (time, CPU time) samples in time order: the
+    straight line between the samples around it (the first or last sample
+    outside them)."""
+    before = [(t, u) for t, u in samples if t <= when]
+    after = [(t, u) for t, u in samples if t >= when]
+    if not before:
+        return after[0][1]
+    if not after:
+        return before[-1][1]
+    (t0, u0), (t1, u1) = before[-1], after[0]
+    return u0 if t1 == t0 else u0 + (u1 - u0) * (when - t0) / (t1 - t0)
 
 
 class CpuMeter:
@@ -440,6 +514,9 @@ class CpuMeter:
 
     def __init__(self) -> None:
         self.path: Path | None = self.BASE / f"sauci-bench-{os.getpid()}"
+        self._sampler: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._samples: deque[tuple[float, float]] = deque(maxlen=100_000)
         try:
             self.path.mkdir()
         except OSError:
@@ -469,6 +546,43 @@ class CpuMeter:
         if self.path is None:
             return None
         return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def sample(self, interval: float = 0.01) -> None:
+        """Read the group's CPU time every ``interval`` s in a thread, so that
+        :meth:`at` can say what it was when a build ended: read when the
+        script sees the build ended (tens to hundreds of ms later under
+        load), it also counted the server's work after the build (the slot's
+        tidy, the cache's spare copy), which is off the build's path."""
+        if self.path is None or self._sampler is not None:
+            return
+        self._sampler = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+        self._sampler.start()
+
+    def _sample(self, interval: float) -> None:
+        while self.path is not None:
+            try:
+                usage = self.seconds()
+            except OSError:
+                return
+            if usage is not None:
+                with self._lock:
+                    self._samples.append((time.time(), usage))
+            time.sleep(interval)
+
+    def at(self, when: float, wait: float = 5.0) -> float | None:
+        """The group's CPU time at the wall-clock time ``when`` (as the store
+        records a build's end), between the samples around it; None when not
+        sampled."""
+        if self._sampler is None:
+            return None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self._lock:
+                samples = list(self._samples)
+            if samples and samples[-1][0] >= when:
+                return cpu_at(samples, when)
+            time.sleep(0.01)
+        return None
 
     def close(self) -> None:
         """Remove the group, once the last process in it (a straggling git) is gone."""
@@ -537,6 +651,7 @@ class Serve:
         if self.proc.poll() is not None:
             raise RuntimeError(f"sauci serve exited {self.proc.returncode}:\n{self.output()}")
         cpu.joined(self.proc.pid)  # by now its shell has joined the group and exec'd
+        cpu.sample()
         from sauci.storage import open_store
 
         self.store = open_store(f"sqlite:///{data / 'sauci.db'}")
@@ -544,7 +659,7 @@ class Serve:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def build_of(self, push: Callable[[], None], repo: Path, timeout: float) -> object:
+    def build_of(self, push: Callable[[], None], repo: Path, timeout: float) -> Any:
         """Push, then the build it made, once it ended."""
         known = {b.id for b in self.store.list_builds(limit=1000)}
         push()
@@ -562,6 +677,14 @@ class Serve:
             f"build #{bid}",
             poll=0.02,
         )
+
+    def phases(self, build: Any) -> list[tuple[str, float | None, str]]:
+        """Where ``build``'s time went (see :func:`phase_parts`)."""
+        steps = self.store.list_steps(build.id)
+        logs = {
+            s.name: self.store.read_log(build.id, s.name).decode(errors="replace") for s in steps
+        }
+        return phase_parts(build, steps, logs, self.output())
 
     def wait_tidied(self, timeout: float = 60) -> float:
         """Wait until no workspace slot is held: the server tidies a slot (git
@@ -596,6 +719,88 @@ class Serve:
                 self.proc.wait()
 
 
+# -- where a build's time went (--phases) ----------------------------------------
+
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z) \[\w+\s*\] (\w+) (.*)$")
+
+
+def server_events(log_text: str, *names: str) -> list[tuple[float, str, str]]:
+    """The server's log lines of the events ``names``: (time, event, the rest)."""
+    found = []
+    for line in log_text.splitlines():
+        match = _LOG_LINE.match(line)
+        if match and match.group(2) in names:
+            at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
+            found.append((at, match.group(2), match.group(3)))
+    return found
+
+
+def phase_parts(
+    build: Any, steps: Sequence[Any], logs: dict[str, str], server_log: str
+) -> list[tuple[str, float | None, str]]:
+    """Where one build's time went, as (phase, seconds, detail), from its
+    records in the store (claim, checkout, each step, the gaps, the end),
+    its steps' logs (the cache's restore or save, pytest's own time: the
+    rest of a test step is the sandbox, the interpreter's start, pytest's
+    imports and the JUnit read) and the server's log (when the workspace
+    was handed to a step's uid, and when the cache's archive was kept: off
+    the build's path, but beside its later steps)."""
+    parts: list[tuple[str, float | None, str]] = [("claim", build.started_at - build.queued_at, "")]
+    previous = build.started_at
+    keys: set[str] = set()  # saved by this build
+    events = server_events(server_log, "workspace_files_not_adopted", "cache_saved")
+    for s in steps:
+        if s.started_at is None or s.finished_at is None:
+            parts.append((s.name, None, ""))
+            continue
+        gap = "checkout" if previous == build.started_at else "gap"
+        parts.append((gap, s.started_at - previous, ""))
+        detail = []
+        text = logs.get(s.name, "")
+        cache = re.search(r"^sauci: cache: (hit|saved)[^(\n]*\(([^);\n]*)", text, re.M)
+        if cache:
+            detail.append(f"cache {cache.group(1)} {cache.group(2)}")
+        saved = re.search(r"^sauci: cache: saved (\S+)", text, re.M)
+        if saved:
+            keys.add(saved.group(1))
+        for at, event, _ in events:
+            if event == "workspace_files_not_adopted" and s.started_at <= at <= s.finished_at:
+                detail.append(f"handed over at +{at - s.started_at:.3f}")
+                break
+        said = re.findall(r" in ([0-9.]+)s\b", text)
+        if said:
+            detail.append(f"pytest says {said[-1]}")
+        parts.append((s.name, s.finished_at - s.started_at, ", ".join(detail)))
+        if said:
+            outside = s.finished_at - s.started_at - float(said[-1])
+            parts.append((f"{s.name} outside pytest", outside, ""))
+        previous = s.finished_at
+    parts.append(("end", build.finished_at - previous, ""))
+    kept = False
+    for at, event, rest in events:
+        mine = f"repo={build.repo} " in rest and any(f"key={key} " in rest for key in keys)
+        if event == "cache_saved" and mine:
+            kept = True
+            took = re.search(r"seconds=([0-9.]+)", rest)
+            when = at - build.finished_at
+            where = f"{-when:.3f} s before the build's end" if when < 0 else f"{when:.3f} s after"
+            parts.append(("archive", float(took.group(1)) if took else None, f"kept {where}"))
+    if keys and not kept:
+        parts.append(("archive", None, "not yet kept"))  # still being written, or failed
+    return parts
+
+
+def phases(build: Any, steps: Sequence[Any], logs: dict[str, str], server_log: str) -> str:
+    """:func:`phase_parts` in one line."""
+    line = []
+    for name, seconds, detail in phase_parts(build, steps, logs, server_log):
+        if name.endswith(" outside pytest"):
+            continue  # said by the step's "pytest says"
+        said = name if seconds is None else f"{name} {seconds:.3f}"
+        line.append(f"{said} ({detail})" if detail else said)
+    return "; ".join(line)
+
+
 def why_not_passed(serve: Serve, build_id: int) -> str:
     """`sauci show` of the build, and the last lines of each step that failed."""
     common = ["--data-dir", str(serve.data), "--color", "never"]
@@ -628,70 +833,83 @@ def ratio(a: float | None, b: float | None) -> str:
     return "-" if a is None or not b else f"{a / b:.2f}x"
 
 
+def spread(samples: Sequence[float]) -> str:
+    """``1.02-1.31`` (a single sample as it is)."""
+    if not samples:
+        return "-"
+    low, high = min(samples), max(samples)
+    return fmt(low) if len(samples) == 1 else f"{fmt(low)}-{fmt(high)}"
+
+
+def pair_ratios(got: Sequence[float], base: Sequence[float]) -> list[float]:
+    """Each round's figure over the bare baseline taken beside it."""
+    return [g / b for g, b in zip(got, base, strict=False) if b]
+
+
 def print_table(results: Sequence[Result]) -> None:
     head = (
         "project",
         "status",
         "sauci p/f/s",
         "pytest p/f/s",
+        "rounds",
         "first s",
-        "warm s",
         "bare inst+test s",
-        "bare pytest s",
-        "again s",
-        "fresh s",
         "first/bare",
-        "warm/pytest",
-        "warm/again",
-        "warm/fresh",
-        "warm cpu s",
-        "fresh cpu s",
-        "cpu warm/fresh",
         "first cpu s",
         "bare cpu s",
         "cpu first/bare",
+        "warm s",
+        "bare pytest s",
+        "warm/pytest",
+        "warm cpu s",
+        "pytest cpu s",
+        "cpu warm/pytest",
     )
     rows = [head]
     for r in results:
-        bare_total = (
-            None
-            if r.bare_install is None or r.bare_pytest is None
-            else r.bare_install + r.bare_pytest
-        )
+        m = median
         rows.append(
             (
                 r.project,
                 r.status if r.status == r.warm_status else f"{r.status}/{r.warm_status}",
                 str(r.sauci or "-"),
                 str(r.plain or "-"),
-                fmt(r.first),
-                fmt(r.warm),
-                fmt(bare_total),
-                fmt(r.bare_pytest),
-                fmt(r.bare_pytest_again),
-                fmt(r.bare_pytest_fresh),
-                ratio(r.first, bare_total),
-                ratio(r.warm, r.bare_pytest),
-                ratio(r.warm, r.bare_pytest_again),
-                ratio(r.warm, r.bare_pytest_fresh),
-                fmt(r.warm_cpu),
-                fmt(r.bare_pytest_cpu),
-                ratio(r.warm_cpu, r.bare_pytest_cpu),
-                fmt(r.first_cpu),
-                fmt(r.bare_cpu),
-                ratio(r.first_cpu, r.bare_cpu),
+                f"{len(r.first)}+{len(r.warm)}",
+                fmt(m(r.first)),
+                fmt(m(r.bare_total)),
+                ratio(m(r.first), m(r.bare_total)),
+                fmt(m(r.first_cpu)),
+                fmt(m(r.bare_cpu)),
+                ratio(m(r.first_cpu), m(r.bare_cpu)),
+                fmt(m(r.warm)),
+                fmt(m(r.bare_fresh)),
+                ratio(m(r.warm), m(r.bare_fresh)),
+                fmt(m(r.warm_cpu)),
+                fmt(m(r.bare_fresh_cpu)),
+                ratio(m(r.warm_cpu), m(r.bare_fresh_cpu)),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print(
-        "goals: identical counts; first build <= 1.10x bare install + test; warm rebuild <= 1.3x bare pytest"
-        " ('again': bare pytest run once more just after the warm rebuild; 'fresh': then once"
-        " more without the project's __pycache__, as a build's fresh checkout; cpu: the"
-        " server and its steps for the warm rebuild, against that fresh bare pytest, and for"
-        " the first build, against bare install + test)"
+        "medians of the rounds (rounds: first builds + warm rebuilds), each beside its bare"
+        " baseline taken in turns with it: bare install + test in a fresh venv with a cold pip"
+        " cache, then bare pytest without the project's __pycache__ (as a build's fresh"
+        " checkout); cpu: the server and its steps, against the bare commands'"
     )
+    for r in results:
+        firsts = pair_ratios(r.first, r.bare_total)
+        warms = pair_ratios(r.warm, r.bare_fresh)
+        print(
+            f"{r.project}, round by round: first {spread(r.first)} s, bare {spread(r.bare_total)} s,"
+            f" first/bare {spread(firsts)}x (median {ratio(median(firsts), 1)}); warm"
+            f" {spread(r.warm)} s, bare pytest {spread(r.bare_fresh)} s, warm/pytest"
+            f" {spread(warms)}x (median {ratio(median(warms), 1)}; bare pytest right"
+            f" after each bare install, a single run as the baseline was before:"
+            f" {spread(r.bare_pytest)} s)"
+        )
 
 
 FIRST_GOAL = 1.10  # first build <= bare install + test + 10%
@@ -699,10 +917,8 @@ WARM_GOAL = 1.3  # warm rebuild <= 1.3 x bare pytest
 
 
 def goal_line(r: Result) -> str:
-    """One line per project: each figure, its bare baseline from the same run, the goal."""
-    bare = (
-        None if r.bare_install is None or r.bare_pytest is None else r.bare_install + r.bare_pytest
-    )
+    """One line per project: each figure (a median), its bare baseline from
+    the same run (the median of the rounds taken in turns with it), the goal."""
 
     def part(what: str, got: float | None, base: float | None, of: str, goal: float) -> str:
         if got is None or not base:
@@ -713,15 +929,45 @@ def goal_line(r: Result) -> str:
             f"(goal <= {goal:.2f}x: {verdict})"
         )
 
+    m = median
     return "; ".join(
         (
             f"{r.project}: "
-            + part("first build", r.first, bare, "bare install + test", FIRST_GOAL),
-            part("in CPU", r.first_cpu, r.bare_cpu, "bare", FIRST_GOAL),
-            part("warm rebuild", r.warm, r.bare_pytest, "bare pytest", WARM_GOAL),
-            part("in CPU", r.warm_cpu, r.bare_pytest_cpu, "fresh bare", WARM_GOAL),
+            + part("first build", m(r.first), m(r.bare_total), "bare install + test", FIRST_GOAL),
+            part("in CPU", m(r.first_cpu), m(r.bare_cpu), "bare", FIRST_GOAL),
+            part("warm rebuild", m(r.warm), m(r.bare_fresh), "bare pytest", WARM_GOAL),
+            part("in CPU", m(r.warm_cpu), m(r.bare_fresh_cpu), "bare", WARM_GOAL),
         )
     )
+
+
+def phase_medians(r: Result) -> str:
+    """Each phase's median over the first builds and over the warm rebuilds,
+    and bare pytest's beside them (its wall time, and what is outside the
+    time pytest reports: the interpreter's start, its imports)."""
+
+    def medians(builds: Sequence[dict[str, float]]) -> str:
+        names = list(dict.fromkeys(n for b in builds for n in b))
+        return ", ".join(
+            f"{n} {statistics.median(b[n] for b in builds if n in b):.3f}" for n in names
+        )
+
+    outside = [w - said for w, said in zip(r.bare_fresh, r.bare_fresh_said, strict=False)]
+    bare = f"bare pytest {fmt(median(r.bare_fresh))}" + (
+        f", outside pytest {median(outside):.3f}" if outside else ""
+    )
+    return (
+        f"{r.project}, phases: medians of {len(r.first_phases)} first builds: "
+        f"{medians(r.first_phases)}; of {len(r.warm_phases)} warm rebuilds: "
+        f"{medians(r.warm_phases)}; {bare}"
+    )
+
+
+def in_turns(index: int, bare: Callable[[], None], sauci: Callable[[], None]) -> None:
+    """Round ``index``'s two sides, the bare one first in even rounds, SauCI's
+    in odd ones: a drift of the machine's load during a run falls on both."""
+    for side in (bare, sauci) if index % 2 == 0 else (sauci, bare):
+        side()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -761,6 +1007,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=900, help="seconds per build (default 900)"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="first builds per project, each of a repository of its own, in turns with"
+        " as many bare installs + pytest (default 3); the figures are their medians",
+    )
+    parser.add_argument(
+        "--warm-rounds",
+        type=int,
+        default=3,
+        help="warm rebuilds after each first build, in turns with as many bare pytest"
+        " runs (default 3)",
+    )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="print where each build's time went: claim, checkout, each step (the cache's"
+        " restore or save, the hand-over, pytest's own time), the gaps, the end, the archive",
+    )
+    parser.add_argument(
         "--workflow",
         choices=("native", "github"),
         default="native",
@@ -774,6 +1040,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(
             f"unknown project(s) {', '.join(unknown) or '(none)'}; known: {', '.join(PROJECTS)}"
         )
+    if args.rounds < 1 or args.warm_rounds < 1:
+        parser.error("--rounds and --warm-rounds take 1 or more")
     # A sandbox sees the system's interpreter, not one under /root (pyenv).
     python = args.python or (
         "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -783,83 +1051,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [Result(project=n) for n in names]
     print(
         f"real projects: {', '.join(names)}; sandbox {args.sandbox or '(serve default)'}; "
-        f"python {python}; sauci from {args.sauci_root}; in {tmp}",
+        f"python {python}; sauci from {args.sauci_root}; {args.rounds} round(s) of"
+        f" {args.warm_rounds} warm rebuild(s); load {os.getloadavg()[0]:.2f}; in {tmp}",
         flush=True,
     )
     serve = None
     cpu = CpuMeter()
     try:
-        sources, bares = {}, {}
+        sources: dict[str, Path] = {}
+        bares: dict[tuple[str, int], Path] = {}
         for name in names:
             project = PROJECTS[name]
             if project.deselect:
                 print(f"{name}: deselected {', '.join(project.deselect)}")
             sources[name] = download(project, tmp / name / "sdist")
-            bares[name] = tmp / "repos" / f"{name}.git"
-            run(["git", "init", "-q", "--bare", "-b", "main", str(bares[name])])
-        for result in results:
-            project = PROJECTS[result.project]
-            plain_pytest(project, sources[result.project], python, tmp / result.project, result)
-            print(
-                f"{result.project}: plain pytest {result.plain} (install {fmt(result.bare_install)} s, pytest {fmt(result.bare_pytest)} s)",
-                flush=True,
-            )
+            for index in range(args.rounds):
+                # A repository per round: each first build starts from nothing
+                # (no cache entry, a cold pip cache, a new workspace slot).
+                bare = tmp / "repos" / f"{name}-{index + 1}.git"
+                run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
+                bares[name, index] = bare
         serve = Serve(
             tmp / "data", list(bares.values()), args.sandbox, cpu, sauci_argv(args.sauci_root)
         )
-        for result in results:
-            project, bare = PROJECTS[result.project], bares[result.project]
-            clone = tmp / result.project / "repo"
-            shutil.copytree(sources[result.project], clone)
-            if args.workflow == "github":
-                (clone / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
-                workflow = github_workflow(project, python)
-                (clone / ".github" / "workflows" / "tests.yml").write_text(workflow)
-            else:
-                (clone / ".sauci.yml").write_text(pipeline(project, python, cache=args.cache))
-            run(["git", "init", "-q", "-b", "main"], cwd=clone)
-            run(["git", "add", "-A", "-f", "."], cwd=clone)
-            run(["git", "commit", "-q", "-m", f"{project.name} {project.version}"], cwd=clone)
-            run(["git", "remote", "add", "origin", str(bare)], cwd=clone)
-
-            def push(clone: Path = clone) -> None:
-                run(["git", "push", "-q", "origin", "main"], cwd=clone)
-
-            cpu0 = cpu.seconds()
-            first = serve.build_of(push, bare, args.timeout)
-            cpu1 = cpu.seconds()
-            if cpu0 is not None and cpu1 is not None:
-                result.first_cpu = cpu1 - cpu0
-            result.status, result.first = first.status.value, first.duration  # type: ignore[attr-defined]
-            result.sauci = store_counts(
-                [t.status for _, t in serve.store.list_test_results(first.id)]
-            )  # type: ignore[attr-defined]
-            if result.status != "passed":
-                print(why_not_passed(serve, first.id))  # type: ignore[attr-defined]
-
-            def push_again(clone: Path = clone) -> None:
-                run(["git", "commit", "-q", "--allow-empty", "-m", "rebuild"], cwd=clone)
-                push(clone)
-
-            tidied = serve.wait_tidied()
-            cpu0 = cpu.seconds()
-            warm = serve.build_of(push_again, bare, args.timeout)
-            cpu1 = cpu.seconds()
-            if cpu0 is not None and cpu1 is not None:
-                result.warm_cpu = cpu1 - cpu0
-            plain_pytest_again(project, python, tmp / result.project, result)
-            result.warm_status, result.warm = warm.status.value, warm.duration  # type: ignore[attr-defined]
-            warm_counts = store_counts(
-                [t.status for _, t in serve.store.list_test_results(warm.id)]
-            )  # type: ignore[attr-defined]
-            if warm_counts != result.sauci:
-                result.notes.append(f"warm rebuild counted {warm_counts}")
-            print(
-                f"{result.project}: sauci {result.status} {result.sauci} in {fmt(result.first)} s, "
-                f"warm {result.warm_status} in {fmt(result.warm)} s "
-                f"(pushed once the slot was tidied: {tidied:.2f} s after the first build)",
-                flush=True,
-            )
+        for index in range(args.rounds):
+            for result in results:
+                one_round(serve, cpu, args, python, tmp, sources, bares, result, index)
     finally:
         if serve is not None:
             serve.stop()
@@ -868,10 +1085,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load at the end {os.getloadavg()[0]:.2f}")
     print()
     print_table(results)
     for result in results:
         print(goal_line(result))
+    if args.phases:
+        for result in results:
+            print(phase_medians(result))
     for result in results:
         for note in result.notes:
             print(f"{result.project}: {note}")
@@ -882,6 +1103,94 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def one_round(
+    serve: Serve,
+    cpu: CpuMeter,
+    args: argparse.Namespace,
+    python: str,
+    tmp: Path,
+    sources: dict[str, Path],
+    bares: dict[tuple[str, int], Path],
+    result: Result,
+    index: int,
+) -> None:
+    """One project's round: a bare install + pytest and a first build in
+    turns, then warm rebuilds in turns with bare pytest."""
+    project, bare = PROJECTS[result.project], bares[result.project, index]
+    work = tmp / result.project
+    plain = work / f"plain-{index + 1}"
+    home = work / f"plain-home-{index + 1}"  # cold, as the new repository's pip cache
+    clone = work / f"repo-{index + 1}"
+    shutil.copytree(sources[result.project], clone)
+    if args.workflow == "github":
+        (clone / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
+        workflow = github_workflow(project, python)
+        (clone / ".github" / "workflows" / "tests.yml").write_text(workflow)
+    else:
+        (clone / ".sauci.yml").write_text(pipeline(project, python, cache=args.cache))
+    run(["git", "init", "-q", "-b", "main"], cwd=clone)
+    run(["git", "add", "-A", "-f", "."], cwd=clone)
+    run(["git", "commit", "-q", "-m", f"{project.name} {project.version}"], cwd=clone)
+    run(["git", "remote", "add", "origin", str(bare)], cwd=clone)
+
+    def push() -> None:
+        run(["git", "push", "-q", "origin", "main"], cwd=clone)
+
+    def push_again() -> None:
+        run(["git", "commit", "-q", "--allow-empty", "-m", "rebuild"], cwd=clone)
+        push()
+
+    def measured(push: Callable[[], None], warm: bool) -> None:
+        cpu0 = cpu.seconds()
+        build = serve.build_of(push, bare, args.timeout)
+        seen = cpu.seconds()
+        cpu1 = cpu.at(build.finished_at)  # not the server's tidy after it
+        if cpu0 is not None and cpu1 is not None:
+            (result.warm_cpu if warm else result.first_cpu).append(cpu1 - cpu0)
+        (result.warm if warm else result.first).append(build.duration)
+        result.passed(build.status.value, warm=warm)
+        statuses = [t.status for _, t in serve.store.list_test_results(build.id)]
+        what = f"{'warm rebuild' if warm else 'first build'} #{build.id}"
+        result.counted(store_counts(statuses), plain=False, what=what)
+        if build.status.value != "passed":
+            print(why_not_passed(serve, build.id))
+        if args.phases:
+            parts = serve.phases(build)
+            line = "; ".join(
+                (f"{n} {v:.3f}" if v is not None else n) + (f" ({d})" if d else "")
+                for n, v, d in parts
+                if not n.endswith(" outside pytest")
+            )
+            if cpu0 is not None and cpu1 is not None and seen is not None:
+                line += f"; cpu {cpu1 - cpu0:.3f} (+{seen - cpu1:.3f} by the time seen ended)"
+            print(f"{result.project}, {what}: {line}", flush=True)
+            times = {n: v for n, v, _ in parts if v is not None and n not in ("archive",)}
+            (result.warm_phases if warm else result.first_phases).append(times)
+
+    in_turns(
+        index,
+        lambda: plain_pytest(project, sources[result.project], python, plain, home, result),
+        lambda: measured(push, warm=False),
+    )
+    tidied = []
+    for turn in range(args.warm_rounds):
+
+        def warm() -> None:
+            tidied.append(serve.wait_tidied())
+            measured(push_again, warm=True)
+
+        in_turns(turn, lambda: plain_pytest_fresh(project, plain, home, result), warm)
+    print(
+        f"{result.project}, round {index + 1}: sauci {result.status} {result.sauci} in"
+        f" {fmt(result.first[-1])} s (bare {fmt(result.bare_total[-1])} s), warm"
+        f" {result.warm_status} in {', '.join(fmt(w) for w in result.warm[-args.warm_rounds :])} s"
+        f" (bare pytest {', '.join(fmt(b) for b in result.bare_fresh[-args.warm_rounds :])} s;"
+        f" pushed once the slot was tidied: {', '.join(f'{t:.2f}' for t in tidied)} s after"
+        f" the build before); load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
