@@ -257,6 +257,8 @@ class CapacityClaims:
                 repo, cost, started = found
                 seconds = max(self.clock() - started, 0.0)
                 self._served[repo] = self._served.get(repo, 0.0) + cost.cpus * seconds
+        if found is not None and self.history is not None:
+            self.history.ended(found[0])  # its expected duration is read again
 
 
 def capacity_claims(

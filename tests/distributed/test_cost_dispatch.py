@@ -321,3 +321,23 @@ def test_a_build_ahead_of_long_builds_is_not_sent_again_while_they_run(world):
     dispatcher.tick()
     dispatcher.tick()
     assert ids == [b for b, _ in broker.sent]
+
+
+def test_a_build_s_end_is_learnt_at_the_next_round_not_on_a_timer(world):
+    # The expected duration decides when a worker is drained for a heavy
+    # build (sauci.core.drain): a repository's first build's end is learnt at
+    # the round after it, not when the history's 30 s are up.
+    store, _broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", pipeline(1))
+    store.save_worker(worker("w1", clock))
+    first = queue(store, repo)
+    dispatcher.tick()
+    store.claim_build("w1", build_id=first)
+    dispatcher.tick()
+    clock.now += 2
+    store.finish_build(first, "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    store.save_worker(worker("w1", clock))
+    queue(store, repo)
+    dispatcher.tick()
+    name = store.get_build(first).repo
+    assert {name: 2.0} == dict(dispatcher.placer.history.forecast([name]).durations)
