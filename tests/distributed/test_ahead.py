@@ -62,3 +62,42 @@ def test_a_full_worker_gets_one_build_ahead_per_slot_and_no_more():
     assert [(0, "w1")] == plan_ahead(waiting, [room], one_ahead, holds, ["w1", "w1"], **kwargs)
     free = WorkerRoom(name="w1", capacity=room.capacity, used_cpus=1.0, max_builds=2, running=1)
     assert [] == plan_ahead(waiting, [free], {}, holds[:1], ["w1"], **kwargs)
+
+
+def test_nothing_is_sent_ahead_to_a_worker_a_heavy_build_waits_to_drain():
+    # w2 runs four light builds to 2.2; w1 a heavy one to 2.7. Draining w2 for
+    # the next heavy build is not fair yet (light builds queued since 0.6
+    # would wait too long): w2 takes light builds as its slots free, each
+    # placed then, and none is sent ahead, which would start there before the
+    # drain and hold the heavy build back a round.
+    from sauci.core.durations import Forecast
+    from sauci.core.models import Build, Status, Worker
+    from sauci.distributed._placing import CostPlacer
+
+    class History:
+        def forecast(self, repos):
+            return Forecast(durations={"heavy": 2.0, "light": 0.2}, arrivals={"light": 10.0})
+
+        def ended(self, repo):
+            pass
+
+    costs = {"heavy": Resources(cpus=2, memory=GIB), "light": Resources(cpus=0.5, memory=GIB // 4)}
+    placer = CostPlacer(
+        cost_of=lambda builds: [costs[b.repo] for b in builds],
+        resend_after=60.0,
+        history=History(),  # type: ignore[arg-type]
+    )
+    running = [Build(id=1, repo="heavy", status=Status.RUNNING, claimed_by="w1", started_at=0.7)]
+    running += [
+        Build(id=10 + i, repo="light", status=Status.RUNNING, claimed_by="w2", started_at=2.0)
+        for i in range(4)
+    ]
+    queued = [(Build(id=2, repo="heavy", queued_at=0.0), ())]
+    queued += [(Build(id=100 + i, repo="light", queued_at=0.6 + 0.1 * i), ()) for i in range(15)]
+    live = [
+        Worker(name=n, slots=4, started_at=0.0, heartbeat_at=2.0, cpus=2.0, memory=4 * GIB)
+        for n in ("w1", "w2")
+    ]
+    plan = placer.plan(queued, running, live, now=2.05, mono=2.05)
+    assert "w2 is not drained for it yet" in plan.waiting[2]
+    assert [] == [(b.id, w) for b, w, _ in plan.sends]
