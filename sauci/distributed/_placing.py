@@ -65,8 +65,10 @@ class CostPlacer:
         hold_after: float = 1.0,
         starve_after: float = 30.0,
         history: DurationHistory | None = None,  # expected durations: when a heavy build drains
+        wait_bound: float | None = None,  # a lighter build's longest expected wait (drain_wait)
     ) -> None:
         self.history = history
+        self.wait_bound = wait_bound
         self._reserved: dict[int, tuple[str, float]] = {}
         self.cost_of = cost_of  # sauci.core.capacity.declared_costs: one read per commit
         self.resend_after = resend_after
@@ -181,6 +183,7 @@ class CostPlacer:
             ],
             reserved=self._reserved,
             ahead=sent_ahead,
+            wait_bound=self.wait_bound,
         )
         self._reserved = dict(plan.reserved)
         by_id = {b.id: (b, runs_on) for b, runs_on in queued}

@@ -64,28 +64,30 @@ def test_a_full_worker_gets_one_build_ahead_per_slot_and_no_more():
     assert [] == plan_ahead(waiting, [free], {}, holds[:1], ["w1"], **kwargs)
 
 
-def test_nothing_is_sent_ahead_to_a_worker_a_heavy_build_waits_to_drain():
-    # w2 runs four light builds to 2.2; w1 a heavy one to 2.7. Draining w2 for
-    # the next heavy build is not fair yet (light builds queued since 0.6
-    # would wait too long): w2 takes light builds as its slots free, each
-    # placed then, and none is sent ahead, which would start there before the
-    # drain and hold the heavy build back a round.
-    from sauci.core.durations import Forecast
+class _History:
+    """Expected durations as a store of the mixed load's builds would give them."""
+
+    def forecast(self, repos):
+        from sauci.core.durations import Forecast
+
+        return Forecast(durations={"heavy": 2.0, "light": 0.2}, arrivals={"light": 10.0})
+
+    def ended(self, repo):
+        pass
+
+
+def _drain_case(**placer):
+    """w2 runs four light builds to 2.2, w1 a heavy one to 2.7; the next heavy
+    build waits, and light builds queued since 0.6: one round at 2.05."""
     from sauci.core.models import Build, Status, Worker
     from sauci.distributed._placing import CostPlacer
-
-    class History:
-        def forecast(self, repos):
-            return Forecast(durations={"heavy": 2.0, "light": 0.2}, arrivals={"light": 10.0})
-
-        def ended(self, repo):
-            pass
 
     costs = {"heavy": Resources(cpus=2, memory=GIB), "light": Resources(cpus=0.5, memory=GIB // 4)}
     placer = CostPlacer(
         cost_of=lambda builds: [costs[b.repo] for b in builds],
         resend_after=60.0,
-        history=History(),  # type: ignore[arg-type]
+        history=_History(),  # type: ignore[arg-type]
+        **placer,
     )
     running = [Build(id=1, repo="heavy", status=Status.RUNNING, claimed_by="w1", started_at=0.7)]
     running += [
@@ -98,6 +100,21 @@ def test_nothing_is_sent_ahead_to_a_worker_a_heavy_build_waits_to_drain():
         Worker(name=n, slots=4, started_at=0.0, heartbeat_at=2.0, cpus=2.0, memory=4 * GIB)
         for n in ("w1", "w2")
     ]
-    plan = placer.plan(queued, running, live, now=2.05, mono=2.05)
+    return placer.plan(queued, running, live, now=2.05, mono=2.05)
+
+
+def test_nothing_is_sent_ahead_to_a_worker_a_heavy_build_waits_to_drain():
+    # Draining w2 for the next heavy build is not fair yet (light builds
+    # queued since 0.6 would wait too long): w2 takes light builds as its
+    # slots free, each placed then, and none is sent ahead, which would start
+    # there before the drain and hold the heavy build back a round.
+    plan = _drain_case()
     assert "w2 is not drained for it yet" in plan.waiting[2]
     assert [] == [(b.id, w) for b, w, _ in plan.sends]
+
+
+def test_the_drain_wait_setting_bounds_how_long_lighter_builds_may_wait():
+    # With lighter builds allowed to wait 3 s (the `drain_wait` setting), w2
+    # is drained for the heavy build now; with the default 1 s, it is not.
+    assert "w2 is held for it" in _drain_case(wait_bound=3.0).waiting[2]
+    assert "w2 is held for it" not in _drain_case(wait_bound=1.0).waiting[2]

@@ -341,3 +341,19 @@ def test_a_build_s_end_is_learnt_at_the_next_round_not_on_a_timer(world):
     dispatcher.tick()
     name = store.get_build(first).repo
     assert {name: 2.0} == dict(dispatcher.placer.history.forecast([name]).durations)
+
+
+def test_the_dispatcher_places_with_the_drain_wait_setting(world, tmp_path):
+    import attrs
+
+    store, broker, dispatcher, _clock, _, _ = world
+    assert 1.0 == dispatcher.placer.wait_bound  # the default
+    settings = attrs.evolve(dispatcher.settings, drain_wait=1.45)
+    runner = CeleryRunner(
+        store=store,
+        settings=settings,
+        broker=broker,
+        name="serve:test:2",
+        sources=git_sources(settings),
+    )
+    assert 1.45 == runner.placer.wait_bound
