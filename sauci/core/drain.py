@@ -24,8 +24,6 @@ round, from the builds actually waiting, asks nothing ahead.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -46,51 +44,28 @@ def room_at(
     running: Sequence[RunningBuild],
     durations: Mapping[str, float],
     now: float,
-    queued: Sequence[WaitingBuild] = (),
 ) -> float:
     """When ``room`` is expected to have room for ``cost`` (now, or the expected
-    end of a build running there; INF: not known, or never). ``queued``: builds
-    waiting in the worker's own queue (sent ahead of its free slots), in the
-    order sent: they start there first, each once a slot and its room free."""
+    end of a build running there; INF: not known, or never)."""
     if not cost.fits(room.capacity):
         return INF
-    if not queued and room.takes(cost):
+    if room.takes(cost):
         return now
     cpus, memory = room.free()
-    count = room.running
-    ends: list[tuple[float, int, Resources]] = []
-    order = itertools.count()  # ties end in the order they started
+    ends = []
     for run in running:
         if run.worker == room.name:
             seconds = durations.get(run.repo)
             # A build past its expected end is expected to end any moment.
             end = INF if seconds is None else max(run.started_at + seconds, now)
-            ends.append((end, next(order), run.cost))
-    heapq.heapify(ends)
-    line = deque(queued)
-    at = now
-
-    def fits(c: Resources) -> bool:
-        slot = room.max_builds is None or count < room.max_builds
-        return slot and c.cpus <= cpus + 1e-9 and c.memory <= memory
-
-    while True:
-        while line and fits(line[0].cost):
-            build = line.popleft()
-            seconds = durations.get(build.repo)
-            if seconds is None:
-                return INF
-            cpus, memory, count = cpus - build.cost.cpus, memory - build.cost.memory, count + 1
-            heapq.heappush(ends, (at + seconds, next(order), build.cost))
-        if not line and fits(cost):
-            return at
-        if not ends:
-            return INF
-        end, _, freed = heapq.heappop(ends)
+            ends.append((end, run.cost))
+    for end, freed in sorted(ends, key=lambda e: e[0]):
         if end == INF:
             return INF
-        at = max(at, end)
-        cpus, memory, count = cpus + freed.cpus, memory + freed.memory, count - 1
+        cpus, memory = cpus + freed.cpus, memory + freed.memory
+        if cost.cpus <= cpus + 1e-9 and cost.memory <= memory:
+            return end
+    return INF
 
 
 def drain_fits(
@@ -105,7 +80,6 @@ def drain_fits(
     wait_bound: float,
     arrivals: Mapping[str, float] | None = None,
     next_heavy: bool = False,
-    ahead: Mapping[str, Sequence[WaitingBuild]] | None = None,
 ) -> bool | None:
     """Whether to drain ``target`` for ``head`` now: lighter builds of other
     repositories keep within ``wait_bound`` (the waiting ones, served oldest
@@ -113,11 +87,8 @@ def drain_fits(
     from now on), and, when another build of ``head``'s repository waits
     (``next_heavy``) and lighter builds come at known ``arrivals`` rates,
     draining a round or more later would not let that next one start
-    earlier. ``ahead``: builds waiting in each worker's own queue (sent
-    ahead), which run there first. None when it cannot be known (a duration
-    needed is not known)."""
+    earlier. None when it cannot be known (a duration needed is not known)."""
     arrivals = arrivals or {}
-    ahead = ahead or {}
     costs = [(b.repo, b.cost) for b in pending] + [(r.repo, r.cost) for r in running]
     lighter = [(r, c) for r, c in costs if r != head.repo and c.lighter_than(head.cost)]
     if not lighter:
@@ -131,7 +102,7 @@ def drain_fits(
         return None
     # When and how many of the smallest lighter builds the other workers (and
     # the target, once the head has run there) are expected to take.
-    start = room_at(target, head.cost, running, durations, now, ahead.get(target.name, ()))
+    start = room_at(target, head.cost, running, durations, now)
     if start == INF:
         return None
     openings: list[tuple[float, int]] = []
@@ -140,7 +111,7 @@ def drain_fits(
             beside = smallest.times_in(room.capacity.minus(head.cost))
             openings.append((now if beside else start + heavy_seconds, max(beside, 1)))
             continue
-        at = room_at(room, smallest, running, durations, now, ahead.get(room.name, ()))
+        at = room_at(room, smallest, running, durations, now)
         if at < INF:
             whole = (room.capacity.cpus, room.capacity.memory)
             openings.append((at, max(smallest.times_in(whole), 1)))

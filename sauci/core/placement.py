@@ -73,7 +73,6 @@ def place(
     arrivals: Mapping[str, float] | None = None,
     reserved: Mapping[int, tuple[str, float]] | None = None,
     reserve: bool = False,
-    ahead: Mapping[str, Sequence[WaitingBuild]] | None = None,
 ) -> Placement:
     """Decide which of ``queue`` start on which of ``workers`` now.
 
@@ -88,11 +87,7 @@ def place(
     rounds of them would not let the next heavy build start earlier
     (:mod:`sauci.core.drain`). Without them the rule above. ``reserve``:
     reservations instead (EASY backfilling, :mod:`sauci.core.reservation`),
-    with ``reserved`` the last round's, given back. ``ahead``: builds already
-    sent to each worker's own queue, in the order sent (the Celery
-    dispatcher's, :mod:`sauci.distributed._ahead`): they start there before
-    anything placed later, so when that worker is expected to have room
-    counts them.
+    with ``reserved`` the last round's, given back.
     """
     bound = wait_bound if wait_bound is not None else (yield_after or hold_after)
     if durations and reserve:
@@ -124,8 +119,7 @@ def place(
     waiting: dict[int, str] = {}
     held: dict[str, int] = {}  # worker -> the build it drains for
     due: dict[str, float] = {}  # worker -> when it is expected to have drained (INF: not known)
-    awaited: dict[str, int] = {}  # worker -> a heavier build not drained for yet
-    expected = _Expected(list(running), durations or {}, now, bound, arrivals or {}, ahead or {})
+    expected = _Expected(list(running), durations or {}, now, bound, arrivals or {})
     head = _head(pending, list(rooms.values())) if durations else None
     if head is not None:
         # Decided before lighter builds take the room: once draining a worker
@@ -192,7 +186,6 @@ def place(
                     due[room.name] = expected.room_at(room, build.cost)
                     mine = [room.name]
                 elif keeps_room:
-                    awaited[room.name] = build.id
                     waiting[build.id] += (
                         f"; {room.name} is not drained for it yet, so that lighter builds"
                         " of other repositories keep room"
@@ -201,7 +194,7 @@ def place(
                 waiting[build.id] += f"; {mine[0]} is held for it"
         if not progressed:
             break
-    return Placement(starts=tuple(starts), waiting=waiting, held=held, awaited=awaited)
+    return Placement(starts=tuple(starts), waiting=waiting, held=held)
 
 
 @attrs.frozen
@@ -213,11 +206,9 @@ class _Expected:
     now: float
     wait_bound: float
     arrivals: Mapping[str, float]
-    ahead: Mapping[str, Sequence[WaitingBuild]]  # sent to a worker's own queue
 
     def room_at(self, room: WorkerRoom, cost: Resources) -> float:
-        queued = self.ahead.get(room.name, ())
-        return room_at(room, cost, self.running, self.durations, self.now, queued)
+        return room_at(room, cost, self.running, self.durations, self.now)
 
     def ends_by(self, build: WaitingBuild, at: float) -> bool:
         seconds = self.durations.get(build.repo)
@@ -249,7 +240,10 @@ def _drain(
     if not expected.durations:
         return max(able, key=lambda r: (r.free()[0], r.free()[1], r.name)), None
     e = expected
-    room = min(able, key=lambda r: (e.room_at(r, build.cost), -r.free()[0], r.name))
+    room = min(
+        able,
+        key=lambda r: (room_at(r, build.cost, e.running, e.durations, e.now), -r.free()[0], r.name),
+    )
     fair = drain_fits(
         build,
         room,
@@ -261,7 +255,6 @@ def _drain(
         wait_bound=e.wait_bound,
         arrivals=e.arrivals,
         next_heavy=any(b is not build and b.repo == build.repo for b in pending),
-        ahead=e.ahead,
     )
     return room, fair
 

@@ -67,11 +67,6 @@ class Placement:
     # Workers drained for a heavy build (worker name -> that build's id): they
     # take nothing else that would delay it, a build sent ahead included.
     held: Mapping[str, int] = attrs.field(factory=dict)
-    # Workers a heavier build waits to be drained on, not yet, so that lighter
-    # builds keep their room meanwhile (worker name -> that build's id): what
-    # they take next is decided when their room frees, so nothing is sent
-    # ahead to them (a build sent ahead would start there before the drain).
-    awaited: Mapping[str, int] = attrs.field(factory=dict)
 
 
 def never_fits(cost: Resources, rooms: list[WorkerRoom], needs: frozenset[str]) -> str | None:

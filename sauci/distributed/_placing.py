@@ -163,11 +163,6 @@ class CostPlacer:
         holding += [(b, self._assigned[b.id][0], now) for b, _ in queued if b.id in self._assigned]
         repos = {b.repo for b, _, _ in holding} | {b.repo for b in waiting}
         forecast = self.history.forecast(repos) if self.history else Forecast()
-        waiting_by_id = {w.id: w for w in waiting}
-        sent_ahead: dict[str, list[WaitingBuild]] = {}
-        for build_id, (name, _) in self._ahead.items():  # in the order sent: first in, first out
-            if build_id in waiting_by_id:
-                sent_ahead.setdefault(name, []).append(waiting_by_id[build_id])
         plan = place(
             waiting,
             rooms,
@@ -182,7 +177,6 @@ class CostPlacer:
                 for b, w, t in holding
             ],
             reserved=self._reserved,
-            ahead=sent_ahead,
             wait_bound=self.wait_bound,
         )
         self._reserved = dict(plan.reserved)
@@ -200,19 +194,14 @@ class CostPlacer:
             after[name] = after[name].with_build(cost[build_id])
         self.rooms = list(after.values())
         # Builds sent ahead to full workers (_ahead.py), none to a worker drained
-        # for a heavy build (its freed room is that build's) nor to one a heavy
-        # build waits to be drained on (a build sent ahead would run there first).
+        # for a heavy build: its freed room is that build's.
         placed = {i for i, _ in plan.starts}
         ahead_of: dict[str, list[Resources]] = {}
         for build_id, (name, _) in self._ahead.items():  # in the order sent
             ahead_of.setdefault(name, []).append(cost[build_id])
         ahead = plan_ahead(
             [w for w in waiting if w.id not in placed and w.id not in self._ahead],
-            [
-                r
-                for r in self.rooms
-                if workers[r.name].cpus > 0 and r.name not in {**plan.held, **plan.awaited}
-            ],
+            [r for r in self.rooms if workers[r.name].cpus > 0 and r.name not in plan.held],
             ahead_of,
             [cost[b.id] for b, _, _ in holding] + [cost[i] for i in placed],
             [w for _, w, _ in holding] + [w for _, w in plan.starts],

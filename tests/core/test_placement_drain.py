@@ -10,7 +10,6 @@ import pytest
 from test_placement_reservation import simulate
 
 import sauci.core.lighter_waits
-from sauci.core.drain import room_at
 from sauci.core.placement import Placement, RunningBuild, WaitingBuild, WorkerRoom, place
 from sauci.core.resources import Resources
 
@@ -73,10 +72,9 @@ def test_a_worker_is_drained_once_the_waiting_light_builds_start_in_time_elsewhe
     late = _place([_heavy(2), _heavy(3), *_lights(1.0, 2.2)], rooms, running, now=2.2)
     assert [(110, "w1"), (111, "w1"), (112, "w1"), (113, "w1")] == list(late.starts)
     assert "w1 is held for it" in late.waiting[2]
-    # Said as data too, for the Celery dispatcher's builds sent ahead: none to
-    # w1, neither while the heavy build waits to drain it nor once it does.
-    assert ({}, {"w1": 2}) == (dict(early.held), dict(early.awaited))
-    assert ({"w1": 2}, {}) == (dict(late.held), dict(late.awaited))
+    # Said as data too, for the Celery dispatcher's builds sent ahead: none to w1.
+    assert {} == dict(early.held)
+    assert {"w1": 2} == dict(late.held)
 
 
 def test_draining_waits_while_more_light_rounds_let_the_next_heavy_build_start_earlier() -> None:
@@ -152,40 +150,3 @@ def test_a_round_plays_nothing_forward(monkeypatch: pytest.MonkeyPatch) -> None:
     assert makespan <= 6.875
     with pytest.raises(AssertionError, match="played forward"):
         simulate(reserve=True)
-
-
-def _full(name: str, started: float) -> tuple[WorkerRoom, list[RunningBuild]]:
-    """A worker whose four slots run light builds started at ``started``."""
-    running = [
-        RunningBuild(id=500 + i, repo="light", worker=name, cost=LIGHT, started_at=started)
-        for i in range(4)
-    ]
-    room = WorkerRoom(name=name, capacity=CAPACITY, max_builds=4)
-    for _ in running:
-        room = room.with_build(LIGHT)
-    return room, running
-
-
-def test_builds_sent_ahead_to_a_worker_start_there_before_its_room_frees() -> None:
-    # Four light builds end at 1.1; four more wait in the worker's own queue
-    # (sent ahead) and take its slots then: a heavy build has room at 1.3.
-    room, running = _full("w1", 0.9)
-    ahead = _lights(0.6, 0.9)
-    assert 1.1 == pytest.approx(room_at(room, HEAVY, running, DURATIONS, 1.0))
-    assert 1.3 == pytest.approx(room_at(room, HEAVY, running, DURATIONS, 1.0, ahead))
-    assert 1.1 == pytest.approx(room_at(room, LIGHT, running, DURATIONS, 1.0))
-    assert 1.3 == pytest.approx(room_at(room, LIGHT, running, DURATIONS, 1.0, ahead))
-    unknown = [WaitingBuild(id=9, repo="new", cost=LIGHT, queued_at=0.9)]
-    assert float("inf") == room_at(room, HEAVY, running, DURATIONS, 1.0, unknown)
-
-
-def test_the_worker_drained_is_the_one_whose_queue_frees_first() -> None:
-    # Both workers' light builds end at 1.1, but w1 has four more sent ahead:
-    # w2 is drained for the heavy build (w1 would be, by name, without them).
-    (w1, on_w1), (w2, on_w2) = _full("w1", 0.9), _full("w2", 0.9)
-    ahead = _lights(0.6, 0.9)
-    queue = [_heavy(1), *ahead]
-    kwargs = {"served": {"heavy": 8.0, "light": 1.0}, "now": 1.0, "starve_after": 10}
-    kwargs.update(durations=DURATIONS, running=on_w1 + on_w2, wait_bound=1.45)
-    assert {"w2": 1} == dict(place(queue, [w1, w2], ahead={"w1": ahead}, **kwargs).held)
-    assert {"w1": 1} == dict(place(queue, [w1, w2], **kwargs).held)
