@@ -12,10 +12,10 @@ come is its count of builds queued over a recent window, per second.
 
 :class:`DurationHistory` reads them through the store's ``list_builds`` and
 keeps them for ``refresh`` seconds, so a round of placement costs no query;
-a repository one of whose builds ended (:meth:`DurationHistory.ended`) is
-read again at the next forecast: at once while it has no expected duration
-(its first build's end is what a new repository's placement waits for), at
-most every ``settle`` seconds once it has one.
+a repository one of whose builds ended (:meth:`DurationHistory.ended`) has
+its expected duration read again at the next forecast: at once while it has
+none (its first build's end is what a new repository's placement waits
+for), at most every ``settle`` seconds once it has one.
 """
 
 from __future__ import annotations
@@ -87,12 +87,13 @@ class DurationHistory:
     clock: Callable[[], float] = attrs.field(default=time.time, kw_only=True)
     # repo -> when, secs, rate
     _read: dict[str, tuple[float, float | None, float]] = attrs.field(factory=dict, init=False)
+    _secs_at: dict[str, float] = attrs.field(factory=dict, init=False)  # repo -> secs read when
     # Repositories a build of which ended since they were read: set from the
     # thread that sees the end, read by the placing one (single set operations).
     _ended: set[str] = attrs.field(factory=set, init=False)
 
     def ended(self, repo: str) -> None:
-        """A build of ``repo`` ended: read its builds again at the next forecast."""
+        """A build of ``repo`` ended: read its expected duration again at the next forecast."""
         self._ended.add(repo)
 
     def forecast(self, repos: Iterable[str]) -> Forecast:
@@ -100,25 +101,34 @@ class DurationHistory:
         now = self.clock()
         for repo in set(repos):
             found = self._read.get(repo)
-            if found is None or now - found[0] >= self.refresh or self._news(repo, found, now):
+            if found is None or now - found[0] >= self.refresh:
                 self._ended.discard(repo)
-                self._read[repo] = (now, *self._learn(repo, now))
+                self._read[repo] = (now, self._seconds(repo), self._rate(repo, now))
+                self._secs_at[repo] = now
+            elif self._news(repo, found[1], now):
+                # Only the duration: its last passed builds, one small read (the
+                # rate's 200 builds cost 4-14 ms on SQLite here, and ends do not
+                # change how often builds come).
+                self._ended.discard(repo)
+                self._read[repo] = (found[0], self._seconds(repo), found[2])
+                self._secs_at[repo] = now
         durations = {r: s for r, (_, s, _) in self._read.items() if s is not None}
         arrivals = {r: rate for r, (_, _, rate) in self._read.items() if rate}
         return Forecast(durations=durations, arrivals=arrivals)
 
-    def _news(self, repo: str, found: tuple[float, float | None, float], now: float) -> bool:
-        """Whether a build of ``repo`` ended since ``found`` was read, and that
-        read is to be made again now (settled: at most every ``settle`` s)."""
+    def _news(self, repo: str, seconds: float | None, now: float) -> bool:
+        """Whether a build of ``repo`` ended since its duration was read, and
+        that read is to be made again now (at most every ``settle`` s)."""
         if repo not in self._ended:
             return False
-        return found[1] is None or now - found[0] >= self.settle
+        return seconds is None or now - self._secs_at[repo] >= self.settle
 
-    def _learn(self, repo: str, now: float) -> tuple[float | None, float]:
+    def _seconds(self, repo: str) -> float | None:
         passed = self.store.list_builds(
             BuildQuery(repo=repo, status=Status.PASSED, limit=self.last)
         )
-        seconds = expected_durations(passed, last=self.last).get(repo)
+        return expected_durations(passed, last=self.last).get(repo)
+
+    def _rate(self, repo: str, now: float) -> float:
         recent = self.store.list_builds(BuildQuery(repo=repo, limit=200))
-        rate = arrival_rates(recent, since=now - self.window, until=now).get(repo, 0.0)
-        return seconds, rate
+        return arrival_rates(recent, since=now - self.window, until=now).get(repo, 0.0)

@@ -80,3 +80,25 @@ def test_a_build_that_ended_makes_its_repository_read_again() -> None:
     history.ended("other")  # only the repositories asked for are read
     now[0] += 5.0
     assert {"r": 1.25} == dict(history.forecast(["r"]).durations)
+
+
+def test_an_end_reads_only_the_duration_not_the_rate_of_builds() -> None:
+    # The rate reads a repository's last 200 builds; ends do not change it, so
+    # it keeps its refresh time (the duration's read is five builds).
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    limits: list[int] = []
+    list_builds = store.list_builds
+
+    def counting(query=None, **kwargs):  # type: ignore[no-untyped-def]
+        limits.append(query.limit)
+        return list_builds(query, **kwargs)
+
+    store.list_builds = counting  # type: ignore[method-assign]
+    history = DurationHistory(store, refresh=30.0, settle=1.0, clock=lambda: now[0])
+    history.forecast(["r"])
+    assert [5, 200] == limits
+    _finish(store, now, "r", 2.0)
+    history.ended("r")
+    history.forecast(["r"])
+    assert [5, 200, 5] == limits
