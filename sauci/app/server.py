@@ -122,7 +122,7 @@ def build_server(
             local=local,
             max_builds=options.max_builds,
             # builds placed by their declared cost
-            claims=capacity_claims(gated, name, options, sources),  # type: ignore[arg-type]
+            claims=capacity_claims(gated, name, options, sources, settings.drain_wait),  # type: ignore[arg-type]
         )
         runner = GatedRunner(threaded, gate)
     repos = list(repos)

@@ -116,6 +116,7 @@ class CapacityClaims:
         clock: Callable[[], float] = time.time,
         history: DurationHistory | None = None,
         note_every: float = 0.25,
+        wait_bound: float | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -130,6 +131,7 @@ class CapacityClaims:
         self._served: dict[str, float] = {}
         self._lock = threading.Lock()
         self.history = history  # expected durations: when a heavy build may drain room
+        self.wait_bound = wait_bound  # a lighter build's longest expected wait (drain_wait)
         self._reserved: dict[int, tuple[str, float]] = {}
         # The queue as the last claim left it (what a claim at a slot's end plans from).
         self._queued: list[Build] | None = None
@@ -214,6 +216,7 @@ class CapacityClaims:
             arrivals=forecast.arrivals,
             running=running,
             reserved=self._reserved,
+            wait_bound=self.wait_bound,
         )
         self._reserved = dict(plan.reserved)
         by_id = {b.id: b for b in queued}
@@ -257,16 +260,22 @@ class CapacityClaims:
                 repo, cost, started = found
                 seconds = max(self.clock() - started, 0.0)
                 self._served[repo] = self._served.get(repo, 0.0) + cost.cpus * seconds
+        if found is not None and self.history is not None:
+            self.history.ended(found[0])  # its expected duration is read again
 
 
 def capacity_claims(
-    store: Store, name: str, options: Any, sources: Callable[[str], Source]
+    store: Store,
+    name: str,
+    options: Any,
+    sources: Callable[[str], Source],
+    wait_bound: float | None = None,
 ) -> CapacityClaims:
     """The server's claims: ``options.capacity`` (None: this machine's),
     ``options.max_builds`` as a cap on the count; a build that declares no
     cost takes one slot's share of the capacity; builds' expected durations
     learnt from the store (:mod:`sauci.core.drain` decides when a heavy build
-    may have the machine)."""
+    may have the machine, lighter builds waiting at most ``wait_bound``)."""
     from sauci.core.resources import machine_capacity
 
     capacity = getattr(options, "capacity", None) or machine_capacity()
@@ -277,6 +286,7 @@ def capacity_claims(
         max_builds=options.max_builds,
         cost_of=cost_from_source(sources, slot_share(capacity, options.max_builds)),
         history=DurationHistory(store),
+        wait_bound=wait_bound,
     )
 
 

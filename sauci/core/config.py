@@ -126,6 +126,10 @@ class Settings:
     worker_cpus: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
     worker_memory: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     heartbeat_interval: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    # Placement by declared cost: a worker is drained for a heavier build only
+    # while lighter builds of other repositories are expected to wait at most
+    # this long (seconds) for room elsewhere (sauci.core.drain).
+    drain_wait: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
     # A running build whose heartbeat stops this long is "worker lost".
     lost_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     # Tries per build when its runner dies (a server killed mid-build, a lost
@@ -192,6 +196,7 @@ _FLOAT = {
     "keep_days",
     "heartbeat_interval",
     "lost_timeout",
+    "drain_wait",
     "visibility_timeout",
     "store_deadline",
     "launch_idle",

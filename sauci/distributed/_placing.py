@@ -65,14 +65,17 @@ class CostPlacer:
         hold_after: float = 1.0,
         starve_after: float = 30.0,
         history: DurationHistory | None = None,  # expected durations: when a heavy build drains
+        wait_bound: float | None = None,  # a lighter build's longest expected wait (drain_wait)
     ) -> None:
         self.history = history
+        self.wait_bound = wait_bound
         self._reserved: dict[int, tuple[str, float]] = {}
         self.cost_of = cost_of  # sauci.core.capacity.declared_costs: one read per commit
         self.resend_after = resend_after
         self.hold_after = hold_after
         self.starve_after = starve_after
         self._costs: dict[int, Resources | None] = {}
+        self._repos: dict[int, str] = {}  # build -> repository, of those queued or running
         self._assigned: dict[int, tuple[str, float]] = {}  # build -> worker, monotonic sent
         # Builds sent ahead to a worker whose slots were all taken (see _ahead.py):
         # build -> worker, monotonic sent. They hold no room until a slot frees.
@@ -174,6 +177,7 @@ class CostPlacer:
                 for b, w, t in holding
             ],
             reserved=self._reserved,
+            wait_bound=self.wait_bound,
         )
         self._reserved = dict(plan.reserved)
         by_id = {b.id: (b, runs_on) for b, runs_on in queued}
@@ -221,6 +225,12 @@ class CostPlacer:
         ids = {b.id for b in builds}
         for gone in [i for i in self._costs if i not in ids]:
             del self._costs[gone]
+            # Ended (or cancelled) since the last round: its repository's
+            # expected duration may have changed, and is read again now.
+            repo = self._repos.pop(gone, None)
+            if repo is not None and self.history is not None:
+                self.history.ended(repo)
+        self._repos.update((b.id, b.repo) for b in builds)
         new = [b for b in builds if b.id not in self._costs]
         if new:
             self._costs.update(zip([b.id for b in new], self.cost_of(new), strict=True))

@@ -149,3 +149,26 @@ def test_builds_that_declare_nothing_run_max_builds_at_once_on_a_small_machine(t
     assert Resources(cpus=0.5, memory=2 * GIB) == slot_share(options.capacity, 4)
     assert [b.id for b in builds[:4]] == [b.id for b in claims.claim()]
     assert store.get_build(builds[4].id).reason == "waiting: every worker runs its --max-builds"
+
+
+def test_a_build_s_end_tells_the_history_to_read_its_repository_again() -> None:
+    from sauci.core.durations import DurationHistory
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    history = DurationHistory(store, clock=lambda: now[0])
+    claims = CapacityClaims(
+        store=store,
+        name="serve:test:1",
+        capacity=Resources(cpus=2, memory=4 * GIB),
+        max_builds=2,
+        cost_of=lambda builds: [Resources(cpus=1, memory=GIB) for _ in builds],
+        clock=lambda: now[0],
+        history=history,
+    )
+    store.create_build(BuildRequest(repo="/r", ref="refs/heads/main"))
+    (build,) = claims.claim()
+    now[0] += 3.0
+    store.finish_build(build.id, claims.name, status=Status.PASSED, reason=None, finished_at=now[0])
+    claims.ended(build.id)
+    assert {"/r": 3.0} == dict(history.forecast(["/r"]).durations)  # not 30 s later

@@ -48,3 +48,8 @@ def test_data_dir_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("SAUCI_DATA_DIR", str(tmp_path / "explicit"))
     assert default_data_dir() == tmp_path / "explicit"
     assert Settings().store_url == f"sqlite:///{Path(tmp_path / 'explicit' / 'sauci.db')}"
+
+
+def test_drain_wait_is_a_setting(tmp_path):
+    assert 1.0 == load_settings(cwd=tmp_path, environ={}).drain_wait
+    assert 1.45 == load_settings(cwd=tmp_path, environ={"SAUCI_DRAIN_WAIT": "1.45"}).drain_wait

@@ -52,3 +52,53 @@ def test_a_store_history_is_read_then_kept_for_the_refresh_time() -> None:
     assert {"r": 3.0} == dict(history.forecast(["r"]).durations)  # read 10 s ago: kept
     now[0] += 21.0
     assert {"r": 3.5} == dict(history.forecast(["r"]).durations)
+
+
+def _finish(store: MemoryStore, now: list[float], repo: str, seconds: float) -> None:
+    build = store.create_build(BuildRequest(repo=repo))
+    store.claim_build("w", build_id=build.id)
+    now[0] += seconds
+    store.finish_build(build.id, "w", status=Status.PASSED, reason=None, finished_at=now[0])
+
+
+def test_a_build_that_ended_makes_its_repository_read_again() -> None:
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    history = DurationHistory(store, refresh=30.0, settle=1.0, clock=lambda: now[0])
+    assert {} == dict(history.forecast(["r"]).durations)  # a new repository: nothing yet
+    _finish(store, now, "r", 2.0)
+    assert {} == dict(history.forecast(["r"]).durations)  # read 2 s ago, no end told
+    history.ended("r")
+    # No duration known: read again at once, not 30 s after the first read.
+    assert {"r": 2.0} == dict(history.forecast(["r"]).durations)
+    _finish(store, now, "r", 0.5)
+    history.ended("r")
+    assert {"r": 2.0} == dict(history.forecast(["r"]).durations)  # read 0.5 s ago: settling
+    now[0] += 0.5
+    assert {"r": 1.25} == dict(history.forecast(["r"]).durations)
+    _finish(store, now, "other", 1.0)
+    history.ended("other")  # only the repositories asked for are read
+    now[0] += 5.0
+    assert {"r": 1.25} == dict(history.forecast(["r"]).durations)
+
+
+def test_an_end_reads_only_the_duration_not_the_rate_of_builds() -> None:
+    # The rate reads a repository's last 200 builds; ends do not change it, so
+    # it keeps its refresh time (the duration's read is five builds).
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    limits: list[int] = []
+    list_builds = store.list_builds
+
+    def counting(query=None, **kwargs):  # type: ignore[no-untyped-def]
+        limits.append(query.limit)
+        return list_builds(query, **kwargs)
+
+    store.list_builds = counting  # type: ignore[method-assign]
+    history = DurationHistory(store, refresh=30.0, settle=1.0, clock=lambda: now[0])
+    history.forecast(["r"])
+    assert [5, 200] == limits
+    _finish(store, now, "r", 2.0)
+    history.ended("r")
+    history.forecast(["r"])
+    assert [5, 200, 5] == limits

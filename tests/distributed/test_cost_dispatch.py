@@ -11,6 +11,7 @@ from test_dispatch import Clock, FakeBroker, make_repo, queue
 from sauci.app import git_sources
 from sauci.core.config import Settings
 from sauci.core.models import Status, Worker
+from sauci.core.resources import Resources
 from sauci.distributed import CeleryRunner, own_queue
 from sauci.storage.memory import MemoryStore
 
@@ -359,3 +360,85 @@ def test_workers_of_equal_builds_each_get_builds_ahead_and_none_is_sent_twice(wo
     assert len(set(sent)) == len(sent)
     assert set(ids[: len(sent)]) == set(sent)
     assert {"sauci@w1", "sauci@w2"} == {q for _, q in broker.sent[-4:]}
+
+
+def test_a_build_s_end_is_learnt_at_the_next_round_not_on_a_timer(world):
+    # The expected duration decides when a worker is drained for a heavy
+    # build (sauci.core.drain): a repository's first build's end is learnt at
+    # the round after it, not when the history's 30 s are up.
+    store, _broker, dispatcher, clock, tmp, _ = world
+    repo = make_repo(tmp / "r", pipeline(1))
+    store.save_worker(worker("w1", clock))
+    first = queue(store, repo)
+    dispatcher.tick()
+    store.claim_build("w1", build_id=first)
+    dispatcher.tick()
+    clock.now += 2
+    store.finish_build(first, "w1", status=Status.PASSED, reason=None, finished_at=clock.now)
+    store.save_worker(worker("w1", clock))
+    queue(store, repo)
+    dispatcher.tick()
+    name = store.get_build(first).repo
+    assert {name: 2.0} == dict(dispatcher.placer.history.forecast([name]).durations)
+
+
+def test_the_dispatcher_places_with_the_drain_wait_setting(world, tmp_path):
+    import attrs
+
+    store, broker, dispatcher, _clock, _, _ = world
+    assert 1.0 == dispatcher.placer.wait_bound  # the default
+    settings = attrs.evolve(dispatcher.settings, drain_wait=1.45)
+    runner = CeleryRunner(
+        store=store,
+        settings=settings,
+        broker=broker,
+        name="serve:test:2",
+        sources=git_sources(settings),
+    )
+    assert 1.45 == runner.placer.wait_bound
+
+
+class _History:
+    """Expected durations as a store of the mixed load's builds would give them."""
+
+    def forecast(self, repos):
+        from sauci.core.durations import Forecast
+
+        return Forecast(durations={"heavy": 2.0, "light": 0.2}, arrivals={"light": 10.0})
+
+    def ended(self, repo):
+        pass
+
+
+def _drain_case(**placer):
+    """w2 runs four light builds to 2.2, w1 a heavy one to 2.7; the next heavy
+    build waits, and light builds queued since 0.6: one round at 2.05."""
+    from sauci.core.models import Build
+    from sauci.distributed._placing import CostPlacer
+
+    costs = {"heavy": Resources(cpus=2, memory=GIB), "light": Resources(cpus=0.5, memory=GIB // 4)}
+    placer = CostPlacer(
+        cost_of=lambda builds: [costs[b.repo] for b in builds],
+        resend_after=60.0,
+        history=_History(),  # type: ignore[arg-type]
+        **placer,
+    )
+    running = [Build(id=1, repo="heavy", status=Status.RUNNING, claimed_by="w1", started_at=0.7)]
+    running += [
+        Build(id=10 + i, repo="light", status=Status.RUNNING, claimed_by="w2", started_at=2.0)
+        for i in range(4)
+    ]
+    queued = [(Build(id=2, repo="heavy", queued_at=0.0), ())]
+    queued += [(Build(id=100 + i, repo="light", queued_at=0.6 + 0.1 * i), ()) for i in range(15)]
+    live = [
+        Worker(name=n, slots=4, started_at=0.0, heartbeat_at=2.0, cpus=2.0, memory=4 * GIB)
+        for n in ("w1", "w2")
+    ]
+    return placer.plan(queued, running, live, now=2.05, mono=2.05)
+
+
+def test_the_drain_wait_setting_bounds_how_long_lighter_builds_may_wait():
+    # With lighter builds allowed to wait 3 s (the `drain_wait` setting), w2
+    # is drained for the heavy build now; with the default 1 s, it is not.
+    assert "w2 is held for it" in _drain_case(wait_bound=3.0).waiting[2]
+    assert "w2 is held for it" not in _drain_case(wait_bound=1.0).waiting[2]
