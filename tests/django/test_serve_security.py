@@ -216,3 +216,17 @@ def test_a_login_while_the_admin_login_is_being_made_waits_for_it(served):
     url = served(SAUCI_TEST_SLOW_ADMIN="1.5")
     status, headers, _ = _Browser(url).login("right-password")
     assert (302, "/") == (status, headers["Location"])
+
+
+def test_a_server_stopped_while_the_admin_login_is_being_made_keeps_it(tmp_path, git_repo):
+    """stop() waits for the login it is making (and whose password a first
+    start prints): stopped in its first second, the server still keeps it."""
+    import sqlite3
+
+    proc, _ = _start(tmp_path, git_repo, SAUCI_TEST_SLOW_ADMIN="1.5")
+    proc.stdin.close()  # serve_helper stops the UI and the server at once
+    assert 0 == proc.wait(30)
+    (database,) = (tmp_path / "d").rglob("ui.sqlite3")
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT username FROM auth_user WHERE is_superuser").fetchall()
+    assert [("admin",)] == rows

@@ -18,6 +18,7 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -200,8 +201,15 @@ def _proxy_options(proxy: str | None) -> dict[str, Any]:
 class UIHandle:
     """A running UI: ``url``, ``admin_password`` (set only when just created), ``stop()``."""
 
-    def __init__(self, server: Any, url: str, admin_password: str | None):
+    def __init__(
+        self,
+        server: Any,
+        url: str,
+        admin_password: str | None,
+        admin: threading.Thread | None = None,
+    ):
         self._server = server
+        self._admin = admin  # makes the admin login beside the start
         self._stopping = threading.Event()
         self.url = url
         self.port = int(server.effective_port)
@@ -225,11 +233,15 @@ class UIHandle:
             server.task_dispatcher.shutdown(timeout=2)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, close connections, and wait for the server thread."""
+        """Stop accepting, close connections, and wait for the server thread
+        (and for the admin login to be made, if it is still being made)."""
         self._stopping.set()
         with contextlib.suppress(OSError):
             self._server.pull_trigger()
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
+        if self._admin is not None:
+            self._admin.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _new_admin_password(password: str | None) -> str | None:
@@ -329,7 +341,10 @@ def serve_ui(
         finally:
             admin_ready.set()
 
-    threading.Thread(target=make_admin, name="sauci-admin", daemon=True).start()
+    # Not a daemon, and stop() waits for it: a server stopped in its first
+    # second still keeps the login whose password it has printed.
+    admin = threading.Thread(target=make_admin, name="sauci-admin")
+    admin.start()
     application = _posts_after(admin_ready, get_wsgi_application())
     try:
         server = waitress.create_server(
@@ -347,7 +362,7 @@ def serve_ui(
             "choose another --port (or --host)"
         ) from exc
     shown = f"[{host}]" if ":" in host else host
-    handle = UIHandle(server, f"http://{shown}:{server.effective_port}/", created)
+    handle = UIHandle(server, f"http://{shown}:{server.effective_port}/", created, admin)
     if not quiet:
         print(f"sauci: web UI on {handle.url}", flush=True)
         if created:
