@@ -115,15 +115,22 @@ def test_with_the_in_process_wait_bound_the_dispatcher_meets_both_goals(delay: f
     assert light <= 1.5, light
 
 
-def test_the_default_drain_wait_keeps_light_builds_within_a_second() -> None:
-    # The default (1 s) keeps its promise and pays for it in makespan.
-    makespan, light = simulate(delay=0.01, wait_bound=None)
-    assert light <= 1.0 + 0.01, light
-    assert makespan > 1.1 * BOUND, makespan
+def test_the_default_drain_wait_keeps_light_builds_within_it_and_pays_in_makespan() -> None:
+    # The server's default drain_wait keeps its promise to light builds, and
+    # pays for it in makespan against the in-process figure's 1.45 s.
+    import attrs
+
+    from sauci.core.config import Settings
+
+    default = attrs.fields(Settings).drain_wait.default
+    makespan, light = simulate(delay=0.01, wait_bound=default)
+    assert light <= default + 0.01, light
+    assert makespan >= simulate(delay=0.01, wait_bound=1.45)[0]
 
 
-def test_late_claims_cost_the_mixed_load_its_goal() -> None:
+def test_late_claims_cost_the_mixed_load_makespan() -> None:
     # 30 ms from a send to its claim (the real workers' on a loaded machine)
-    # moves each heavy build's start: what the goal leaves is about 10 ms.
-    makespan, _ = simulate(delay=0.03, wait_bound=1.45)
-    assert makespan > 1.1 * BOUND, makespan
+    # moves each heavy build's start later than claims 5 ms after their send.
+    late, _ = simulate(delay=0.03, wait_bound=1.45)
+    prompt, _ = simulate(delay=0.005, wait_bound=1.45)
+    assert late > prompt, (late, prompt)

@@ -230,3 +230,37 @@ def test_a_server_stopped_while_the_admin_login_is_being_made_keeps_it(tmp_path,
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT username FROM auth_user WHERE is_superuser").fetchall()
     assert [("admin",)] == rows
+
+
+def test_a_ui_that_cannot_take_its_port_makes_no_admin_login(tmp_path):
+    """The port is taken: serve_ui says so, and leaves no login made with a
+    password nobody was shown (the next start would not print one)."""
+    import socket
+    import sqlite3
+    import textwrap
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    script = textwrap.dedent(
+        f"""
+        from sauci.contrib.django.project import serve_ui
+        from sauci.core.config import Settings
+        from sauci.exceptions import ConfigError
+        try:
+            serve_ui(Settings(data_dir={str(tmp_path / "d")!r}, sandbox="local"), port={port}, quiet=True)
+        except ConfigError as exc:
+            print("refused:", exc)
+        """
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        taken.close()
+    assert "refused: cannot serve the web UI" in out.stdout, out.stderr
+    (database,) = (tmp_path / "d").rglob("ui.sqlite3")
+    with sqlite3.connect(database) as db:
+        assert [] == db.execute("SELECT username FROM auth_user").fetchall()

@@ -341,10 +341,6 @@ def serve_ui(
         finally:
             admin_ready.set()
 
-    # Not a daemon, and stop() waits for it: a server stopped in its first
-    # second still keeps the login whose password it has printed.
-    admin = threading.Thread(target=make_admin, name="sauci-admin")
-    admin.start()
     application = _posts_after(admin_ready, get_wsgi_application())
     try:
         server = waitress.create_server(
@@ -361,6 +357,11 @@ def serve_ui(
             f"cannot serve the web UI on {host}:{port}: {exc.strerror or exc}; "
             "choose another --port (or --host)"
         ) from exc
+    # Started once the port is ours (a UI that cannot start makes no login
+    # whose password nobody is shown). Not a daemon, and stop() waits for it:
+    # a server stopped in its first second keeps the login it has printed.
+    admin = threading.Thread(target=make_admin, name="sauci-admin")
+    admin.start()
     shown = f"[{host}]" if ":" in host else host
     handle = UIHandle(server, f"http://{shown}:{server.effective_port}/", created, admin)
     if not quiet:
