@@ -35,8 +35,6 @@ _installed = _Installed()
 
 # Components that serve metrics by default (long-running processes).
 _LONG_RUNNING = frozenset({"serve", "worker", "django"})
-# One-shot commands: their local analytics rows are written at close, with no thread.
-_ONE_SHOT = frozenset({"run", "cli"})
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -116,8 +114,7 @@ def install(
     - ``analytics``: opt-in. None means the environment decides: on when
       ``SAUCI_ANALYTICS`` is ``on`` (or ``1``, ``true``, ``yes``) or when
       ``SAUCI_MIXPANEL_TOKEN`` is set, and never when ``SAUCI_ANALYTICS`` is
-      ``off``. When on, the local sink records in ``store`` (from a thread;
-      for ``run`` and ``cli``, when the handle closes); Mixpanel is
+      ``off``. When on, the local sink records in ``store``; Mixpanel is
       added only when ``SAUCI_MIXPANEL_TOKEN`` is set. ``command`` records a
       ``cli_command`` event.
     """
@@ -154,10 +151,7 @@ def install(
     if want_analytics:
         from sauci.monitoring.analytics import Analytics, LocalSink, load_salt, mixpanel_from_env
 
-        # A one-shot command writes its few rows when it closes, into the store it
-        # has just written its own records to: a sender thread would cost it more
-        # (its start and join) than the rows.
-        sinks: list[Any] = [LocalSink(store, background=component not in _ONE_SHOT)]
+        sinks: list[Any] = [LocalSink(store)]
         if directory is None:
             from sauci.core.config import default_data_dir
 

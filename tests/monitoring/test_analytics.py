@@ -285,35 +285,6 @@ def test_the_local_sink_records_events_in_the_store(tmp_path):
     assert all(e.kind != "analytics" for e in store.list_events(build_id=build.id))
 
 
-@pytest.mark.parametrize(
-    ("component", "threaded"), [("run", False), ("cli", False), ("serve", True)]
-)
-def test_a_one_shot_command_writes_its_local_rows_at_close_without_a_thread(
-    tmp_path, component, threaded
-):
-    """`sauci run` and the other commands record their few rows when they close,
-    on their own thread: a sender thread's start and join cost them more than the
-    rows. A long-running process keeps sending from a thread as events come."""
-    store = MemoryStore()
-    handle = install(
-        store=store,
-        component=component,
-        command="x",
-        data_dir=tmp_path,
-        metrics=False,
-        environ={"SAUCI_ANALYTICS": "on"},
-    )
-    (local,) = handle.analytics.sinks
-    handle.track("page_view", page="overview")
-    if threaded:
-        wait_until(lambda: 2 == len(read_events(store)))  # sent while the process runs
-    else:
-        assert (False, []) == (local.sender.alive, read_events(store))  # held until close
-    handle.close(timeout=10)
-    assert ["cli_command", "page_view"] == [e.name for e in read_events(store)]
-    assert threaded == (local.sender._thread is not None)
-
-
 def test_properties_are_scalars_and_short():
     sink = LocalSink(MemoryStore())
     analytics = Analytics([sink], salt=b"s" * 32)

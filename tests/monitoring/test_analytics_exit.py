@@ -169,46 +169,6 @@ def test_once_a_running_sender_finds_the_endpoint_down_it_holds_later_batches(tm
     assert ["a", "b"] == [e.name for e in Spool(spool.path).claim()]
 
 
-def test_a_sender_without_a_thread_delivers_at_close_on_the_closing_thread():
-    delivered: list[tuple[str, list[str]]] = []
-    sender = BatchSender(
-        lambda batch: delivered.append((threading.current_thread().name, [e.name for e in batch])),
-        name="local",
-        batch_size=2,
-        background=False,
-    )
-    for name in "abc":
-        sender.put(event(name))
-    assert (False, [], []) == (sender.alive, delivered, sending_threads())
-    sender.close(timeout=10)
-    here = threading.current_thread().name
-    assert [(here, ["a", "b"]), (here, ["c"])] == delivered
-    assert (3, 2) == (sender.stats["sent"], sender.stats["batches"])
-
-
-def test_a_sender_without_a_thread_tries_once_and_stops_at_the_bound(caplog):
-    tries: list[int] = []
-
-    def slow_then_failing(batch):
-        tries.append(len(batch))
-        if len(tries) == 1:
-            time.sleep(0.3)  # longer than the whole bound: nothing else is started
-            return
-        raise OSError("not taken")
-
-    slow = BatchSender(slow_then_failing, name="local", batch_size=1, background=False)
-    for name in "abc":
-        slow.put(event(name))
-    slow.close(timeout=0.2)
-    assert [1] == tries
-    assert (1, 2) == (slow.stats["sent"], slow.stats["dropped"])
-    failing = BatchSender(slow_then_failing, name="local", retries=3, background=False)
-    failing.put(event())
-    failing.close(timeout=10)  # a failure at close is not retried: dropped with a count
-    assert [1, 1] == tries
-    assert (1, 1, 0) == tuple(failing.stats[k] for k in ("failures", "dropped", "sent"))
-
-
 def test_an_endpoint_that_answers_500_at_exit_gets_one_try(fake, tmp_path):
     fake.fail_with = 500
     spool = Spool(tmp_path / "mixpanel.jsonl")

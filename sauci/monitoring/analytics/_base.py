@@ -6,9 +6,7 @@ bounded queue and a daemon thread sends batches, retrying a failed batch a
 bounded number of times. A full queue drops new events (one log line per
 overflow, not one per event). Nothing on this path can block or fail a build.
 The thread starts with the first event, and not while the spool's marker says
-the endpoint is down: then the queue only holds the events until close. A
-sender made with ``background=False`` (the local sink of a one-shot command)
-starts none: close() delivers the queue on the closing thread.
+the endpoint is down: then the queue only holds the events until close.
 
 At exit, ``close`` gives the thread a bounded time (0.2 s by default) and
 never retries: what is still unsent then goes to the sender's spool (a small
@@ -55,17 +53,9 @@ class BatchSender:
     ``1 + retries`` times, ``backoff * 2**n`` seconds apart (once only while
     closing). ``prepare()``, when given, runs first on the thread (a remote
     sink imports its HTTP client there), so that at exit the flush waits only
-    for a request in flight, not for an import. A batch still not taken goes
-    to ``spool`` when there is one, else it is dropped with one log line.
-    ``stats`` counts what happened, for tests and for the metrics page.
-
-    ``background=False`` is for a ``deliver`` that cannot hang, in a process
-    that ends soon (a one-shot command writing rows to the store it already
-    uses): no thread is started, the queue holds the events, and close()
-    delivers them on its own thread, one try per batch, none started after
-    ``timeout``. A thread there would cost more than the rows: its start
-    and its join each wait for the scheduler (milliseconds on a busy
-    machine, against about 0.1 ms a row).
+    for a request in flight, not for an import. A batch still not taken goes to ``spool`` when there is one,
+    else it is dropped with one log line. ``stats`` counts what happened, for
+    tests and for the metrics page.
     """
 
     def __init__(
@@ -80,10 +70,8 @@ class BatchSender:
         backoff: float = 0.5,
         spool: Spool | None = None,
         prepare: Callable[[], object] | None = None,
-        background: bool = True,
     ) -> None:
         self.name = name
-        self.background = background
         self._deliver = deliver
         self._prepare = prepare
         self.batch_size = max(1, batch_size)
@@ -122,7 +110,7 @@ class BatchSender:
         if self._closing.is_set():
             self._count("dropped")
             return
-        if self._thread is None and self.background:
+        if self._thread is None:
             self._start()
         try:
             self._queue.put_nowait(event)
@@ -300,14 +288,11 @@ class BatchSender:
     def close(self, timeout: float = 0.2) -> None:
         """Send what is queued within ``timeout`` seconds, then stop; the rest is
         spooled for the next process (or dropped, without a spool)."""
-        deadline = self._deadline = time.monotonic() + timeout
+        self._deadline = time.monotonic() + timeout
         self._closing.set()
         with self._start_lock:
             self._stopped = True
             thread = self._thread
-        if thread is None and not self.background:
-            self._deliver_here(deadline)
-            return
         if thread is None:  # nothing was tracked, or the endpoint is known down
             self._keep(self._drain([]), "not tried: the endpoint was unreachable a moment ago")
             return
@@ -321,19 +306,6 @@ class BatchSender:
         if left and self.spool is not None:
             self.spool.mark_unreachable()  # it did not answer in time: do not wait for it again
         self._keep(self._drain(left), "closing: the time to send them ran out")
-
-    def _deliver_here(self, deadline: float) -> None:
-        """A sender without a thread: what is queued, delivered by close()'s caller,
-        one try per batch (``_send`` retries nothing while closing), until ``deadline``."""
-        pending = self._drain([])
-        while pending:
-            if time.monotonic() >= deadline:
-                self._keep(pending, "closing: the time to send them ran out")
-                return
-            batch, pending = pending[: self.batch_size], pending[self.batch_size :]
-            if not self._send(batch):
-                self._keep(pending, "the endpoint did not take the batch before them")
-                return
 
     def _drain(self, into: list[AnalyticsEvent]) -> list[AnalyticsEvent]:
         """``into`` with what is left on the queue appended."""

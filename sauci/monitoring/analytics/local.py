@@ -20,8 +20,7 @@ KIND = "analytics"
 
 
 class LocalSink:
-    """Records events with ``store.add_event``, off the caller's thread; with
-    ``background=False`` (a one-shot command), at close on the closing thread."""
+    """Records events with ``store.add_event``, off the caller's thread."""
 
     name = "local"
 
