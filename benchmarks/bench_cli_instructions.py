@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+from bench_cli_pairs import one_step_repo
+
 VALGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
 HERE = Path(__file__).resolve().parents[1]
 # What the run's path imports that is not SauCI's (from `python -X importtime`).
@@ -58,12 +59,7 @@ def main() -> None:
     for tree in trees:  # PYTHONDONTWRITEBYTECODE=1: else edited modules compile on every run
         compileall.compile_dir(str(tree / "sauci"), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp) / "repo"
-        repo.mkdir()
-        (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
-        subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
-        subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
-        subprocess.run([*GIT, "commit", "-q", "-m", "x"], cwd=repo, check=True)
+        repo = one_step_repo(Path(tmp) / "repo")
         data = Path(tmp) / "data"
         cases = {
             "python -c pass": ["-c", "pass"],

@@ -45,6 +45,16 @@ def one(tree: Path, repo: Path, data: Path) -> tuple[float, float]:
     return wall * 1000, cpu * 1000
 
 
+def one_step_repo(repo: Path) -> Path:
+    """A git repository at ``repo`` of one commit: a one-step ``true`` pipeline."""
+    repo.mkdir()
+    (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "x"], cwd=repo, check=True)
+    return repo
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("other", type=Path, help="the tree to compare with (e.g. /work/main)")
@@ -54,12 +64,7 @@ def main() -> None:
     for tree in trees:  # PYTHONDONTWRITEBYTECODE=1: else edited modules compile on every run
         compileall.compile_dir(str(tree / "sauci"), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp) / "repo"
-        repo.mkdir()
-        (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
-        subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=repo, check=True)
-        subprocess.run([*GIT, "add", "."], cwd=repo, check=True)
-        subprocess.run([*GIT, "commit", "-q", "-m", "x"], cwd=repo, check=True)
+        repo = one_step_repo(Path(tmp) / "repo")
         data = Path(tmp) / "data"
         for tree in trees:
             one(tree, repo, data)  # warm-up: the store's creation, the disk cache
