@@ -23,6 +23,8 @@ from sauci.exceptions import MissingDependencyError, StoreError
 __all__ = ["PIECE", "KafkaLog", "LogGap", "RedisLog"]
 
 PIECE = 512 * 1024
+# How long a Kafka read at the end waits for the broker to say it is the end.
+_READ_ON_BOUND = 1.0
 
 
 class LogGap(Exception):  # a signal inside the stream store, never raised out of it
@@ -166,7 +168,13 @@ class KafkaLog(_Ordered):
 
     def __init__(self, url: str, name: str, *, timeout: float) -> None:
         try:
-            from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+            from confluent_kafka import (
+                Consumer,
+                KafkaError,
+                KafkaException,
+                Producer,
+                TopicPartition,
+            )
             from confluent_kafka.admin import AdminClient, NewTopic
         except ImportError as exc:
             raise MissingDependencyError("confluent-kafka", "kafka") from exc
@@ -174,6 +182,7 @@ class KafkaLog(_Ordered):
         self.name = name
         self._timeout = timeout
         self._tp = TopicPartition
+        self._eof_code = KafkaError._PARTITION_EOF
         servers = urlsplit(url).netloc
         try:
             admin = AdminClient({"bootstrap.servers": servers})
@@ -202,9 +211,13 @@ class KafkaLog(_Ordered):
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 10,  # answer a catch-up now, not in 500 ms
+                # The broker's own word that a fetch found nothing more: the
+                # end a read to the end trusts (see ``_read_on``).
+                "enable.partition.eof": True,
             }
         )
         self._next: int | None = None  # offset the consumer is assigned at
+        self._end: int | None = None  # an offset a fetch found nothing at or after
 
     def append(self, payload: bytes, data: bytes) -> int:
         delivered: list[Any] = []
@@ -236,24 +249,67 @@ class KafkaLog(_Ordered):
         target = until + 1 if until is not None else self.added()
         if until is None and target < start:
             raise LogGap(f"offsets {target} to {start - 1} (the topic now ends there)", None)
-        if start >= target:
+        if until is not None and start >= target:
             return []
         if self._next != start:
             self._consumer.assign([self._tp(self.name, 0, start)])
-        messages: list[Any] = self._consumer.consume(min(500, target - start), self._timeout)
-        out: list[tuple[int, bytes, bytes]] = []
-        for m in messages:
-            if m.error() is not None:
-                raise StoreError(f"read Kafka topic {self.name}: {m.error()}")
-            data = dict(m.headers() or ()).get("d") or b""
-            out.append((int(m.offset()), m.value(), data))
-        self._next = out[-1][0] + 1 if out else None
+            self._next = start
+        if start >= target:
+            out = self._read_on(start)
+        else:
+            out = self._consume(min(500, target - start))
+            self._next = out[-1][0] + 1 if out else None
         # A consumer asked for an offset the broker no longer has starts at
         # the log's first one (auto.offset.reset): the entries between are gone.
         if out and out[0][0] > start and self.later(out[0][0] - 1, accepted):
             self._next = None
             raise LogGap(f"offsets {start} to {out[0][0] - 1}", out[0][0] - 1)
         return out
+
+    def _consume(self, count: int) -> list[tuple[int, bytes, bytes]]:
+        # An end-of-partition event from before the entries asked for came
+        # out alone: ask again until the timeout.
+        deadline = time.monotonic() + self._timeout
+        while (left := deadline - time.monotonic()) > 0:
+            messages = self._consumer.consume(count, left)
+            out = self._entries(messages)
+            if out or not messages:
+                return out
+        return []
+
+    def _entries(self, messages: list[Any]) -> list[tuple[int, bytes, bytes]]:
+        out: list[tuple[int, bytes, bytes]] = []
+        for m in messages:
+            error = m.error()
+            if error is not None and error.code() == self._eof_code:
+                self._end = int(m.offset())  # nothing at or after it, as fetched
+            elif error is not None:
+                raise StoreError(f"read Kafka topic {self.name}: {error}")
+            else:
+                data = dict(m.headers() or ()).get("d") or b""
+                out.append((int(m.offset()), m.value(), data))
+        return out
+
+    def _read_on(self, start: int) -> list[tuple[int, bytes, bytes]]:
+        """At the end the offsets tell, read on until a fetch finds nothing
+        (the broker's end of partition): some brokers answer ListOffsets, and
+        may answer a fetch's high watermark, behind what they acknowledged and
+        serve (Tansu 0.6 on its S3 engine after a restart), and a view started
+        afresh that trusted them would miss the newest events. Once a fetch
+        found the end at ``start`` (or did not answer within the bound), reads
+        there ask nothing more."""
+        deadline = time.monotonic() + min(self._timeout, _READ_ON_BOUND)
+        while self._end != start:
+            left = deadline - time.monotonic()
+            first = self._consumer.poll(left) if left > 0 else None
+            if first is None:
+                self._end = start
+                break
+            out = self._entries([first, *self._consumer.consume(499, 0)])
+            if out:
+                self._next = out[-1][0] + 1
+                return out
+        return []
 
     def position(self, value: Any) -> int:
         """A position from its JSON form (an ``sauci store rebuild`` record)."""
@@ -263,14 +319,15 @@ class KafkaLog(_Ordered):
         time.sleep(min(timeout, 0.1))  # the follower polls the high watermark
 
     def added(self) -> int:
-        # The end as ListOffsets tells it, or as the last Fetch told it if
-        # that is further: some brokers answer ListOffsets behind what they
-        # acknowledged and serve (Tansu 0.6 on its S3 engine), and a view
-        # that trusted it would stop short of the newest events.
+        # The end as ListOffsets tells it, as the last fetch told it, or where
+        # a fetch found the end of the partition, whichever is furthest: some
+        # brokers answer ListOffsets behind what they acknowledged and serve
+        # (Tansu 0.6 on its S3 engine), and a view that trusted it would stop
+        # short of the newest events, or take its own position for a hole.
         tp = self._tp(self.name, 0)
         listed = int(self._consumer.get_watermark_offsets(tp, self._timeout)[1])
         fetched = self._consumer.get_watermark_offsets(tp, cached=True)
-        return max(listed, int(fetched[1]) if fetched else -1)
+        return max(listed, int(fetched[1]) if fetched else -1, self._end or 0)
 
     def age(self, after: int | None) -> float:
         return 0.0  # entries only: reading a message's timestamp would move the consumer
