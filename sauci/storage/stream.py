@@ -116,6 +116,8 @@ class StreamStore(StreamView, Closing):
         self._clock = clock
         self._make_view = view
         self._now = 0.0  # the clock the view sees: the applied event's time
+        self._unsure = False  # a write failed, maybe stored: reads read the log on first
+        self._unsure_failed = -1.0  # when reading on after it last failed
         self.view = view(lambda: self._now)
         self._reset()
         self._mine = OrderedDict()
@@ -152,7 +154,9 @@ class StreamStore(StreamView, Closing):
                         entry_id = self._log.append(part, chunk)
                 self._catch_up(until=entry_id, check=False)
             except BaseException:
-                # The broker may have stored it: the same write retried is the same event.
+                # The broker may have stored it: the same write retried is the same event,
+                # and the next read first reads the log on (see __getattr__).
+                self._unsure = True
                 self._retry_ids[key or _retry_key(op, fields, data)] = eid
                 while len(self._retry_ids) > _RETRIES_KEPT:
                     self._mine.pop(self._retry_ids.popitem(last=False)[1], None)
@@ -240,8 +244,30 @@ class StreamStore(StreamView, Closing):
         # Reads come from the view, which has applied this process's writes
         # (and the others' as far as the follower got), as they are.
         if name in _READS and "view" in self.__dict__:
+            if self._unsure:
+                self._read_on_after_unsure_write(name)
             return getattr(self.view, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _read_on_after_unsure_write(self, name: str) -> None:
+        # A write failed after the broker may have stored it: a read must see
+        # it if it is there, so read the log on first. With the broker still
+        # away, the view answers as it is (the page shows the last known
+        # state), except log_size: log delivery sends the bytes after what it
+        # answers, so an answer from before would send some twice.
+        # While the broker stays away, the others ask it at most once a second.
+        strict = name == "log_size"
+        with self._lock:
+            if not strict and time.monotonic() - self._unsure_failed < 1.0:
+                return
+            try:
+                self._catch_up()
+            except StoreError:
+                self._unsure_failed = time.monotonic()
+                if strict:
+                    raise
+                return
+            self._unsure = False
 
     def close(self) -> None:
         """Stop following the stream and close the view; the stream stays."""
