@@ -122,8 +122,8 @@ def test_the_pipeline_reader_loads_a_feature_s_checks_for_a_pipeline_using_it():
 
 
 def _compiling(code: str, modules: tuple[str, ...]) -> list[str]:
-    """Which of ``modules`` had ``re`` compile a pattern (any of its public
-    functions, by the calling module's name) while ``code`` ran."""
+    """Which of ``modules`` called ``re`` (any of its public functions, so
+    compiled a pattern or used one cached) while ``code`` ran."""
     probe = (
         "import re, sys\n"
         "seen = set()\n"
@@ -145,18 +145,24 @@ def _compiling(code: str, modules: tuple[str, ...]) -> list[str]:
 
 
 def test_a_one_step_run_compiles_no_pattern_it_does_not_use(tmp_path):
-    """Durations and sizes, workflow `if:` conditions, service names and
-    terminal escapes each have a pattern that `re` compiles at its first use,
-    not when the module is imported: a one-step run uses none of them. The
-    guard can fail: reading a pipeline with a timeout and a service uses two."""
+    """Durations and sizes, workflow `if:` conditions, service names, terminal
+    escapes, worker labels, names of variables and sandboxes and lost
+    workspaces each have a pattern that `re` compiles at its first
+    use, not when the module is imported: a one-step run (in a new data dir)
+    uses none of them. The guard can fail: reading a pipeline with a timeout
+    and a service uses two."""
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
     data = tmp_path / "data"
     lazy = (
+        "sauci.app.reconcile",
         "sauci.cli._ansi",
         "sauci.core._converters",
         "sauci.core.conditions",
+        "sauci.core.labels",
+        "sauci.core.pipeline._nodes",
+        "sauci.core.pipeline._step_keys",
         "sauci.core.pipeline._units",
     )
     (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
