@@ -119,3 +119,62 @@ def test_the_pipeline_reader_loads_a_feature_s_checks_for_a_pipeline_using_it():
     assert ["sauci.core.pipeline._matrix"] == parse_loads(matrix)
     cached = "steps:\n  t:\n    run: 'true'\n    cache:\n      key: k\n      paths: [out]\n"
     assert ["sauci.core.cache_key", "sauci.core.pipeline._cache_keys"] == parse_loads(cached)
+
+
+def _compiling(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` called ``re`` (any of its public functions, so
+    compiled a pattern or used one cached) while ``code`` ran."""
+    probe = (
+        "import re, sys\n"
+        "seen = set()\n"
+        "def watch(name):\n"
+        "    real = getattr(re, name)\n"
+        "    def call(*args, **kwargs):\n"
+        "        seen.add(sys._getframe(1).f_globals.get('__name__'))\n"
+        "        return real(*args, **kwargs)\n"
+        "    setattr(re, name, call)\n"
+        "for name in ('compile', 'match', 'fullmatch', 'search', 'sub', 'findall', 'finditer'):\n"
+        "    watch(name)\n"
+        f"{code}\n"
+        f"print(sorted(m for m in {modules!r} if m in seen))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    return list(ast.literal_eval(out.splitlines()[-1]))
+
+
+def test_a_one_step_run_compiles_no_pattern_it_does_not_use(tmp_path):
+    """Durations and sizes, workflow `if:` conditions, service names, terminal
+    escapes, worker labels, names of variables and sandboxes and lost
+    workspaces each have a pattern that `re` compiles at its first
+    use, not when the module is imported: a one-step run (in a new data dir)
+    uses none of them. The guard can fail: reading a pipeline with a timeout
+    and a service uses two."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    data = tmp_path / "data"
+    lazy = (
+        "sauci.app.reconcile",
+        "sauci.cli._ansi",
+        "sauci.core._converters",
+        "sauci.core.conditions",
+        "sauci.core.labels",
+        "sauci.core.pipeline._nodes",
+        "sauci.core.pipeline._step_keys",
+        "sauci.core.pipeline._units",
+    )
+    (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
+    run = (
+        "import os, sauci.cli; sys.stdout = open(os.devnull, 'w'); "
+        f"code = sauci.cli.main(['run', '--quiet', '--data-dir', {str(data)!r}, "
+        f"{str(repo)!r}]); sys.stdout = sys.__stdout__; assert code == 0, code"
+    )
+    assert [] == _compiling(run, lazy)
+    using = "steps:\n  t:\n    run: 'true'\n    timeout: 10m\n    services: [postgres]\n"
+    parse = f"import sauci; sauci.parse_pipeline({using!r}, 'p.yml')"
+    assert [
+        "sauci.core._converters",
+        "sauci.core.pipeline._units",
+    ] == _compiling(parse, lazy)

@@ -39,12 +39,12 @@ __all__ = [
     "run_workspace_name",
 ]
 
-_RUN_WORKSPACE = re.compile(r"^run-(\d+)-")
+_RUN_WORKSPACE = r"^run-(\d+)-"  # patterns compiled by re at their first use
 # What a server's builds make beside its workspace slots and remove when they
 # end: matrix entries' copies, the namespace sandbox's per-build HOME and
 # /tmp, a cache restore's private directory. `sauci run`'s (run-...) are not
 # the server's.
-_SLOT_LEFTOVER = re.compile(r"^(?!run-)(?:.+\.entry-b\d+-.+|.+-scratch|\..+\.cache-.+)$")
+_SLOT_LEFTOVER = r"^(?!run-)(?:.+\.entry-b\d+-.+|.+-scratch|\..+\.cache-.+)$"
 
 log = get_logger(__name__)
 
@@ -96,7 +96,7 @@ def remove_lost_workspaces(root: Path) -> list[Path]:
 
 def _run_pid(name: str) -> int | None:
     """The process id in a ``run-<pid>-...`` workspace's name."""
-    match = _RUN_WORKSPACE.match(name)
+    match = re.match(_RUN_WORKSPACE, name)
     return int(match.group(1)) if match else None
 
 
@@ -145,7 +145,7 @@ def remove_slot_leftovers(root: Path) -> list[Path]:
     holds the data dir's lock (no build of it runs yet)."""
     removed = _remove_directories(
         root,
-        lambda entry: _SLOT_LEFTOVER.match(entry.name) is not None,
+        lambda entry: re.match(_SLOT_LEFTOVER, entry.name) is not None,
         lambda path: shutil.rmtree(path, ignore_errors=True),
     )
     if removed:

@@ -34,12 +34,12 @@ def str_tuple(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_SERVICE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"  # compiled at the first service
 
 
 def service_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a service (a DNS label), or None."""
-    if not _SERVICE_NAME.match(name):
+    if not re.match(_SERVICE_NAME, name):
         return (
             "is not a DNS label: use 1 to 63 lower-case letters, digits and '-', "
             "starting and ending with a letter or digit"

@@ -23,7 +23,7 @@ from sauci.core.models import Status, Step, StepRun
 __all__ = ["OUTPUTS_MAX", "condition_verdict", "read_outputs"]
 
 OUTPUTS_MAX = 1024 * 1024  # bytes of a job's outputs file read
-_STATUS_CALL = re.compile(r"\b(success|failure|always|cancelled)\s*\(")
+_STATUS_CALL = r"\b(success|failure|always|cancelled)\s*\("  # compiled at the first condition
 _RESULTS = {
     Status.PASSED: "success",
     Status.FAILED: "failure",
@@ -74,7 +74,7 @@ def condition_verdict(
         "cancelled": lambda: cancelling,
     }
     source = condition.expression
-    if not _STATUS_CALL.search(source):
+    if not re.search(_STATUS_CALL, source):
         source = f"success() && ({source})"
     contexts: dict[str, Any] = dict(condition.contexts)
     contexts["needs"] = {

@@ -11,12 +11,12 @@ from sauci.exceptions import ConfigError
 __all__ = ["MAX_LABELS", "label_problem", "lower_labels", "parse_labels"]
 
 MAX_LABELS = 8  # a worker listens on one queue per subset of its labels: 2**8 = 256
-_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_LABEL = r"[A-Za-z0-9_.-]{1,64}"  # compiled by re at its first use
 
 
 def label_problem(label: str) -> str | None:
     """Why ``label`` cannot be a worker label, or None."""
-    if not _LABEL.fullmatch(label):
+    if not re.fullmatch(_LABEL, label):
         return (
             f"the label {label!r} is not 1 to 64 letters, digits, '_', '.' or '-' "
             "(labels name broker queues)"

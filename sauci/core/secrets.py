@@ -31,7 +31,7 @@ from sauci.exceptions import ConfigError
 __all__ = ["ENV_PREFIX", "Secrets", "load_secrets"]
 
 ENV_PREFIX = "SAUCI_SECRET_"
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # compiled by re at its first use
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -75,7 +75,7 @@ def load_secrets(path: Path | None, environ: Mapping[str, str] | None = None) ->
     shared = {
         key[len(ENV_PREFIX) :]: value
         for key, value in environ.items()
-        if key.startswith(ENV_PREFIX) and _NAME.fullmatch(key[len(ENV_PREFIX) :])
+        if key.startswith(ENV_PREFIX) and re.fullmatch(_NAME, key[len(ENV_PREFIX) :])
     }
     per_repo: dict[str, dict[str, str]] = {}
     if path is not None:
@@ -103,7 +103,7 @@ def _read(path: Path) -> dict[str, object]:
 def _values(table: Mapping[str, object], path: Path, where: str) -> dict[str, str]:
     out = {}
     for name, value in table.items():
-        if not _NAME.fullmatch(name):
+        if not re.fullmatch(_NAME, name):
             raise ConfigError(f"{path}: {where}: {name!r} is not a variable name")
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {where}: {name} must be a string")

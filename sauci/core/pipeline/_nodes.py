@@ -31,7 +31,7 @@ MAX_NODES = 100_000
 MAX_INT = 2**31 - 1  # counts and exit codes must fit every store's integer column
 _MAX_MERGE_DEPTH = 10
 _CONSTRUCTOR = SafeConstructor()
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"  # compiled by re at its first use
 
 
 class TooManyNodes(Exception):
@@ -69,7 +69,7 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
 
 
 def is_identifier(text: str) -> bool:
-    return _IDENTIFIER.fullmatch(text) is not None
+    return re.fullmatch(_IDENTIFIER, text) is not None
 
 
 def variable_problem(name: str) -> str | None:

@@ -66,7 +66,7 @@ TIMEOUT_CEILING = 30 * 24 * 3600.0
 MAX_MEMORY = 2**63 - 1
 MAX_NAME = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]")
+_WINDOWS_ABSOLUTE = r"[A-Za-z]:[\\/]"  # compiled by re at its first use
 
 
 class StepSpec:
@@ -119,7 +119,7 @@ def path_problem(path: str) -> str | None:
     if not path.strip():
         return "is empty"
     slashed = path.replace("\\", "/")
-    if slashed.startswith("/") or _WINDOWS_ABSOLUTE.match(path):
+    if slashed.startswith("/") or re.match(_WINDOWS_ABSOLUTE, path):
         return "must be relative to the workspace, not absolute"
     normal = posixpath.normpath(slashed)
     if normal == ".." or normal.startswith("../"):

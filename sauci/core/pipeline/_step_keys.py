@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["STEP_HANDLERS", "StepKeyReader"]
 
 # The name of a registered sandbox (an entry point's name); no ':' or '.'.
-_SANDBOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_SANDBOX_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # compiled by re at its first use
 
 _Handler = Callable[["StepKeyReader", StepSpec, str, Node], None]
 
@@ -259,7 +259,7 @@ class StepKeyReader(ValueReader):
         if not text.strip():
             self.chk.add(node, f"{what}: the sandbox name is empty")
             return
-        if not _SANDBOX_NAME.fullmatch(text):
+        if not re.fullmatch(_SANDBOX_NAME, text):
             # A pipeline comes from whoever can push: it names a sandbox the
             # server knows, never code for the server to import.
             self.chk.add(

@@ -15,11 +15,13 @@ __all__ = ["exact_duration", "format_duration", "format_size", "parse_duration",
 # Python's limit on digits (and that a hostile file cannot make us work hard).
 _MAX_TEXT = 64
 
+# Patterns, compiled by ``re`` (and kept in its cache) when a value is first
+# read: most pipelines write no duration or size, and most commands read none.
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
-_BARE = re.compile(r"\s*" + _NUMBER + r"\s*")
-_DURATION = re.compile(r"\s*(?:" + _NUMBER + r"\s*(?:ms|s|m|h|d)\s*)+", re.IGNORECASE)
-_DURATION_PART = re.compile(_NUMBER + r"\s*(ms|s|m|h|d)", re.IGNORECASE)
-_SIZE = re.compile(r"\s*" + _NUMBER + r"\s*([a-z]*)\s*", re.IGNORECASE)
+_BARE = r"\s*" + _NUMBER + r"\s*"
+_DURATION = r"(?i)\s*(?:" + _NUMBER + r"\s*(?:ms|s|m|h|d)\s*)+"
+_DURATION_PART = r"(?i)" + _NUMBER + r"\s*(ms|s|m|h|d)"
+_SIZE = r"(?i)\s*" + _NUMBER + r"\s*([a-z]*)\s*"
 
 _MS_PER_UNIT = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -64,11 +66,11 @@ def parse_duration(text: str) -> float:
     """
     if len(text) > _MAX_TEXT:
         raise ValueError(f"expected a duration such as {DURATION_EXAMPLES}, got a long text")
-    bare = _BARE.fullmatch(text)
+    bare = re.fullmatch(_BARE, text)
     if bare:
         parts = [(bare.group(1), "s")]
-    elif _DURATION.fullmatch(text):
-        parts = _DURATION_PART.findall(text)
+    elif re.fullmatch(_DURATION, text):
+        parts = re.findall(_DURATION_PART, text)
     else:
         raise ValueError(f"expected a duration such as {DURATION_EXAMPLES}, got {text!r}")
     scaled = [(*_scaled(number), _MS_PER_UNIT[unit.lower()]) for number, unit in parts]
@@ -82,7 +84,7 @@ def parse_size(text: str) -> int:
 
     Fractions of a byte are dropped. Raises ValueError for anything else.
     """
-    match = _SIZE.fullmatch(text) if len(text) <= _MAX_TEXT else None
+    match = re.fullmatch(_SIZE, text) if len(text) <= _MAX_TEXT else None
     unit = _BYTES_PER_UNIT.get(match.group(2).lower()) if match else None
     if match is None or unit is None:
         raise ValueError(f"expected a size such as {SIZE_EXAMPLES}, got {text!r}")
