@@ -66,8 +66,10 @@ class CostPlacer:
         starve_after: float = 30.0,
         history: DurationHistory | None = None,  # expected durations: when a heavy build drains
         wait_bound: float | None = None,  # a lighter build's longest expected wait (drain_wait)
+        defer: float = 0.0,  # the last free worker, taken whole: place_defer (placement rule 4)
     ) -> None:
         self.history = history
+        self.defer = defer
         self.wait_bound = wait_bound
         self._reserved: dict[int, tuple[str, float]] = {}
         self.cost_of = cost_of  # sauci.core.capacity.declared_costs: one read per commit
@@ -178,6 +180,7 @@ class CostPlacer:
             ],
             reserved=self._reserved,
             wait_bound=self.wait_bound,
+            defer=self.defer,
         )
         self._reserved = dict(plan.reserved)
         by_id = {b.id: (b, runs_on) for b, runs_on in queued}
