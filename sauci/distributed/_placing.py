@@ -161,6 +161,12 @@ class CostPlacer:
         served = dict(self._served)
         for repo, cpus, started in self._running.values():
             served[repo] = served.get(repo, 0.0) + cpus * max(now - started, 0.0)
+        for build_id in self._assigned:
+            # Sent and not yet claimed: charged as the round that placed it
+            # charged its start (place(), rule 1), or a lighter build queued
+            # before the claim would find that repository unserved.
+            repo = self._repos[build_id]
+            served[repo] = served.get(repo, 0.0) + cost[build_id].cpus
         holding = [(b, b.claimed_by or "", b.started_at or now) for b in running]
         holding += [(b, self._assigned[b.id][0], now) for b, _ in queued if b.id in self._assigned]
         repos = {b.repo for b, _, _ in holding} | {b.repo for b in waiting}

@@ -140,22 +140,26 @@ def test_late_claims_cost_the_mixed_load_makespan() -> None:
     assert late > prompt, (late, prompt)
 
 
-@pytest.mark.parametrize("first_light", [0.02, 0.05])
+@pytest.mark.parametrize(("first_light", "delay"), [(0.02, 0.005), (0.05, 0.005), (0.02, 0.02)])
 def test_light_builds_queued_a_moment_after_heavy_ones_keep_their_room_while_deferred(
-    first_light: float,
+    first_light: float, delay: float
 ) -> None:
     # The benchmark queues the five heavy builds, then the first light one
     # 20-50 ms later. Placed as they come, the first round starts two heavy
     # builds and light ones wait for one to end (about 2 s); with the server's
     # default place_defer the second heavy build waits for that moment, and
-    # both goals are met as when all came at once.
+    # the light build goes first (the heavy repository is charged for the
+    # build sent and not yet claimed): as when all came at once.
     import attrs
 
     from sauci.core.config import Settings
 
     defer = attrs.fields(Settings).place_defer.default
-    _, raced = simulate(delay=0.005, wait_bound=1.45, first_light=first_light)
+    _, raced = simulate(delay=delay, wait_bound=1.45, first_light=first_light)
     assert raced > 1.9, raced
-    makespan, light = simulate(delay=0.005, wait_bound=1.45, first_light=first_light, defer=defer)
-    assert makespan <= 1.1 * BOUND, makespan
+    deferred = simulate(delay=delay, wait_bound=1.45, first_light=first_light, defer=defer)
+    assert deferred == simulate(delay=delay, wait_bound=1.45), deferred
+    makespan, light = deferred
     assert light <= 1.5, light
+    if delay <= 0.01:
+        assert makespan <= 1.1 * BOUND, makespan
