@@ -304,9 +304,19 @@ def _heavier(
 
 def _last_room(room: WorkerRoom, cost: Resources, rooms: list[WorkerRoom]) -> bool:
     """Whether ``cost`` would take ``room`` whole (it is empty, and has no room
-    left beside it) while every other worker is full: rule 4."""
+    left beside it) while every other worker is full: rule 4. Not a build
+    within one slot's share (capacity / max_builds, what a build that declares
+    nothing costs): on a worker of one slot every build takes it whole, and
+    none is lighter."""
     if room.running or room.used_cpus > 0 or not _full(room.with_build(cost)):
         return False
+    if room.max_builds:
+        share_cpus = room.capacity.cpus / room.max_builds
+        if (
+            cost.cpus <= share_cpus + 1e-9
+            and cost.memory <= room.capacity.memory // room.max_builds
+        ):
+            return False
     return all(_full(r) for r in rooms if r.name != room.name)
 
 

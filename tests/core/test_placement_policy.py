@@ -130,3 +130,17 @@ def test_the_defer_leaves_builds_that_leave_room_alone() -> None:
     assert [1] == [b for b, _ in place(queue, [nearly], served={}, now=10, defer=1).starts]
     heavy = [_build(2, "heavy", HEAVY, at=10.0)]
     assert [2] == [b for b, _ in place(heavy, _workers(), served={}, now=10, defer=1).starts]
+
+
+def test_a_build_within_one_slot_s_share_is_never_deferred() -> None:
+    # On workers of one slot every build takes its worker whole, and none is
+    # lighter than a slot's share: rule 4 would only delay them.
+    one_slot = [
+        WorkerRoom(name="w0", capacity=Resources(cpus=2, memory=4 * GIB), max_builds=1),
+        WorkerRoom(name="w1", capacity=Resources(cpus=2, memory=4 * GIB), max_builds=1),
+    ]
+    queue = [_build(1, "r", LIGHT, at=10.0), _build(2, "r", LIGHT, at=10.0)]
+    assert [1, 2] == [b for b, _ in place(queue, one_slot, served={}, now=10, defer=1).starts]
+    heavy = [_build(1, "r", HEAVY, at=10.0), _build(2, "r", HEAVY, at=10.0)]
+    four = _workers(max_builds=4)
+    assert [1] == [b for b, _ in place(heavy, four, served={}, now=10, defer=1).starts]
