@@ -30,8 +30,8 @@ The policy (docs/serve.md, "Placing builds by cost"):
    reach the queue some milliseconds apart; placed as they come, the first
    round sees only the heavy ones and fills every worker with them, and a
    lighter build queued a moment later waits a whole heavy build. Slurm
-   defers the scheduling of jobs at submit time for the same reason
-   (``SchedulerParameters=defer``, ``batch_sched_delay``). Only that start
+   can likewise be told not to schedule jobs one by one as they are
+   submitted (``SchedulerParameters=defer``). Only that start
    is deferred: a build that leaves room, or takes a worker while another
    still has room, starts at once, so a push's first build is not delayed.
 
