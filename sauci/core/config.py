@@ -130,6 +130,10 @@ class Settings:
     # while lighter builds of other repositories are expected to wait at most
     # this long (seconds) for room elsewhere (sauci.core.drain).
     drain_wait: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    # A build that would take the last free worker whole, with no lighter build
+    # of another repository in sight, waits this long (seconds) after it was
+    # queued for lighter builds queued with it (sauci.core.placement, rule 4).
+    place_defer: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
     # A running build whose heartbeat stops this long is "worker lost".
     lost_timeout: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     # Tries per build when its runner dies (a server killed mid-build, a lost
@@ -197,6 +201,7 @@ _FLOAT = {
     "heartbeat_interval",
     "lost_timeout",
     "drain_wait",
+    "place_defer",
     "visibility_timeout",
     "store_deadline",
     "launch_idle",

@@ -23,6 +23,17 @@ The policy (docs/serve.md, "Placing builds by cost"):
    build is passed over for a bounded time, never starved. Once builds'
    durations are known, when to hold is decided by :mod:`sauci.core.drain`
    instead of by how long builds have waited.
+4. **Defer the last free worker** (``defer`` seconds, 0: off): a build that
+   would take a whole worker, the last with any room, while no lighter
+   build of another repository waits or runs, is not started there in its
+   first ``defer`` seconds. Builds of one push, or of pushes a moment apart,
+   reach the queue some milliseconds apart; placed as they come, the first
+   round sees only the heavy ones and fills every worker with them, and a
+   lighter build queued a moment later waits a whole heavy build. Slurm
+   can likewise be told not to schedule jobs one by one as they are
+   submitted (``SchedulerParameters=defer``). Only that start
+   is deferred: a build that leaves room, or takes a worker while another
+   still has room, starts at once, so a push's first build is not delayed.
 
 A build no worker could ever hold (more CPUs or memory than the largest
 worker's capacity) never blocks the others; it waits with its reason.
@@ -73,6 +84,7 @@ def place(
     arrivals: Mapping[str, float] | None = None,
     reserved: Mapping[int, tuple[str, float]] | None = None,
     reserve: bool = False,
+    defer: float = 0.0,
 ) -> Placement:
     """Decide which of ``queue`` start on which of ``workers`` now.
 
@@ -87,7 +99,7 @@ def place(
     rounds of them would not let the next heavy build start earlier
     (:mod:`sauci.core.drain`). Without them the rule above. ``reserve``:
     reservations instead (EASY backfilling, :mod:`sauci.core.reservation`),
-    with ``reserved`` the last round's, given back.
+    with ``reserved`` the last round's, given back. ``defer``: rule 4.
     """
     bound = wait_bound if wait_bound is not None else (yield_after or hold_after)
     if durations and reserve:
@@ -154,6 +166,20 @@ def place(
                 if r.takes(build.cost)
                 and (r.name not in held or expected.ends_by(build, due[r.name] + SLIP))
             ]
+            if (
+                fits
+                and now - build.queued_at < defer
+                and not _heavier(build, pending, expected.running)
+            ):
+                deferred = [r for r in fits if _last_room(r, build.cost, list(rooms.values()))]
+                fits = [r for r in fits if r not in deferred]
+                if deferred and not fits:
+                    waiting[build.id] = (
+                        f"it would take {deferred[0].name} whole, the last worker with room:"
+                        f" deferred {defer:g} s after it was queued, for lighter builds"
+                        " queued with it"
+                    )
+                    continue
             if fits:
                 best = min(fits, key=lambda r: (r.free()[0] - build.cost.cpus, r.name))
                 rooms[best.name] = best.with_build(build.cost)
@@ -274,6 +300,33 @@ def _heavier(
     or running: one whose worker's drain lighter builds need protecting from."""
     others = [(b.repo, b.cost) for b in pending] + [(r.repo, r.cost) for r in running]
     return any(o != head.repo and c.lighter_than(head.cost) for o, c in others)
+
+
+def _last_room(room: WorkerRoom, cost: Resources, rooms: list[WorkerRoom]) -> bool:
+    """Whether ``cost`` would take ``room`` whole (it is empty, and has no room
+    left beside it) while every other worker is full: rule 4. Not a build
+    within one slot's share (capacity / max_builds, what a build that declares
+    nothing costs): on a worker of one slot every build takes it whole, and
+    none is lighter."""
+    if room.running or room.used_cpus > 0 or not _full(room.with_build(cost)):
+        return False
+    if room.max_builds:
+        share_cpus = room.capacity.cpus / room.max_builds
+        if (
+            cost.cpus <= share_cpus + 1e-9
+            and cost.memory <= room.capacity.memory // room.max_builds
+        ):
+            return False
+    return all(_full(r) for r in rooms if r.name != room.name)
+
+
+def _full(room: WorkerRoom) -> bool:
+    cpus, memory = room.free()
+    return cpus <= 1e-9 or memory <= 0 or _full_by_count(room)
+
+
+def _full_by_count(room: WorkerRoom) -> bool:
+    return room.max_builds is not None and room.running >= room.max_builds
 
 
 def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:

@@ -66,8 +66,10 @@ class CostPlacer:
         starve_after: float = 30.0,
         history: DurationHistory | None = None,  # expected durations: when a heavy build drains
         wait_bound: float | None = None,  # a lighter build's longest expected wait (drain_wait)
+        defer: float = 0.0,  # the last free worker, taken whole: place_defer (placement rule 4)
     ) -> None:
         self.history = history
+        self.defer = defer
         self.wait_bound = wait_bound
         self._reserved: dict[int, tuple[str, float]] = {}
         self.cost_of = cost_of  # sauci.core.capacity.declared_costs: one read per commit
@@ -159,6 +161,12 @@ class CostPlacer:
         served = dict(self._served)
         for repo, cpus, started in self._running.values():
             served[repo] = served.get(repo, 0.0) + cpus * max(now - started, 0.0)
+        for build_id in self._assigned:
+            # Sent and not yet claimed: charged as the round that placed it
+            # charged its start (place(), rule 1), or a lighter build queued
+            # before the claim would find that repository unserved.
+            repo = self._repos[build_id]
+            served[repo] = served.get(repo, 0.0) + cost[build_id].cpus
         holding = [(b, b.claimed_by or "", b.started_at or now) for b in running]
         holding += [(b, self._assigned[b.id][0], now) for b, _ in queued if b.id in self._assigned]
         repos = {b.repo for b, _, _ in holding} | {b.repo for b in waiting}
@@ -178,6 +186,7 @@ class CostPlacer:
             ],
             reserved=self._reserved,
             wait_bound=self.wait_bound,
+            defer=self.defer,
         )
         self._reserved = dict(plan.reserved)
         by_id = {b.id: (b, runs_on) for b, runs_on in queued}

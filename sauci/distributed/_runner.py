@@ -120,6 +120,7 @@ class CeleryRunner:
             resend_after=self.resend_after,
             history=DurationHistory(store, clock=clock),
             wait_bound=settings.drain_wait,
+            defer=settings.place_defer,
         )
         self.worker_rooms = self.placer.room_status  # for server.json and the web page
         self._sent: dict[int, float] = {}  # build id -> monotonic time sent

@@ -53,3 +53,8 @@ def test_data_dir_follows_xdg(monkeypatch, tmp_path):
 def test_drain_wait_is_a_setting(tmp_path):
     assert 1.0 == load_settings(cwd=tmp_path, environ={}).drain_wait
     assert 1.45 == load_settings(cwd=tmp_path, environ={"SAUCI_DRAIN_WAIT": "1.45"}).drain_wait
+
+
+def test_place_defer_is_a_setting(tmp_path):
+    assert 0.1 == load_settings(cwd=tmp_path, environ={}).place_defer
+    assert 0.0 == load_settings(cwd=tmp_path, environ={"SAUCI_PLACE_DEFER": "0"}).place_defer

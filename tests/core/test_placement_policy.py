@@ -92,3 +92,55 @@ def test_waiting_light_builds_keep_freed_room_until_the_head_would_starve() -> N
     late = place([heavy, *blocked], workers, served={}, now=6.0, hold_after=1.0, starve_after=5)
     assert () == late.starts  # past starve_after b drains for the heavy build
     assert late.waiting[1].endswith("b is held for it")
+
+
+def test_a_whole_worker_build_does_not_take_the_last_free_worker_while_deferred() -> None:
+    # Rule 4: two heavy builds just queued, nothing lighter in sight. The first
+    # takes a worker (another still has room); the second would take the last
+    # one whole, and waits ``defer`` from its queueing for lighter builds
+    # queued with it. Without a defer both start at once, as before.
+    queue = [_build(1, "heavy", HEAVY, at=10.0), _build(2, "heavy", HEAVY, at=10.0)]
+    assert [1, 2] == [b for b, _ in place(queue, _workers(), served={}, now=10.02).starts]
+    deferred = place(queue, _workers(), served={}, now=10.02, defer=0.1)
+    assert [1] == [b for b, _ in deferred.starts]
+    assert "the last worker with room: deferred 0.1 s" in deferred.waiting[2]
+    later = place(queue, _workers(), served={}, now=10.15, defer=0.1)
+    assert [1, 2] == [b for b, _ in later.starts]
+
+
+def test_a_light_build_queued_a_moment_after_heavy_ones_takes_the_room_deferred() -> None:
+    # The round after the light build came: it starts on the worker the second
+    # heavy build was deferred from, and the heavy build is no longer deferred
+    # (a lighter build is in sight: rules 1-3 decide, and it waits for room).
+    busy = WorkerRoom(name="w0", capacity=Resources(cpus=2, memory=4 * GIB), used_cpus=2, running=1)
+    free = WorkerRoom(name="w1", capacity=Resources(cpus=2, memory=4 * GIB))
+    queue = [_build(2, "heavy", HEAVY, at=10.0), _build(3, "light", LIGHT, at=10.03)]
+    result = place(queue, [busy, free], served={"heavy": 0.1}, now=10.04, defer=0.1)
+    assert [(3, "w1")] == list(result.starts)
+    assert "deferred" not in result.waiting[2]
+
+
+def test_the_defer_leaves_builds_that_leave_room_alone() -> None:
+    # A light build filling a worker's last room, or a heavy build on a worker
+    # while another is free, starts at once whatever the defer.
+    queue = [_build(1, "light", LIGHT, at=10.0)]
+    nearly = WorkerRoom(
+        name="w0", capacity=Resources(cpus=2, memory=4 * GIB), used_cpus=1.5, running=3
+    )
+    assert [1] == [b for b, _ in place(queue, [nearly], served={}, now=10, defer=1).starts]
+    heavy = [_build(2, "heavy", HEAVY, at=10.0)]
+    assert [2] == [b for b, _ in place(heavy, _workers(), served={}, now=10, defer=1).starts]
+
+
+def test_a_build_within_one_slot_s_share_is_never_deferred() -> None:
+    # On workers of one slot every build takes its worker whole, and none is
+    # lighter than a slot's share: rule 4 would only delay them.
+    one_slot = [
+        WorkerRoom(name="w0", capacity=Resources(cpus=2, memory=4 * GIB), max_builds=1),
+        WorkerRoom(name="w1", capacity=Resources(cpus=2, memory=4 * GIB), max_builds=1),
+    ]
+    queue = [_build(1, "r", LIGHT, at=10.0), _build(2, "r", LIGHT, at=10.0)]
+    assert [1, 2] == [b for b, _ in place(queue, one_slot, served={}, now=10, defer=1).starts]
+    heavy = [_build(1, "r", HEAVY, at=10.0), _build(2, "r", HEAVY, at=10.0)]
+    four = _workers(max_builds=4)
+    assert [1] == [b for b, _ in place(heavy, four, served={}, now=10, defer=1).starts]

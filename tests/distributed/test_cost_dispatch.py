@@ -27,7 +27,9 @@ def world(tmp_path):
     clock = Clock()
     store = MemoryStore(clock=clock)
     broker = FakeBroker()
-    settings = Settings(data_dir=tmp_path / "data", lost_timeout=30.0)
+    # place_defer 0: these tests place at the instant builds are queued; the
+    # defer (placement rule 4) is tested by itself below.
+    settings = Settings(data_dir=tmp_path / "data", lost_timeout=30.0, place_defer=0)
     reads: list[str] = []
     sources = git_sources(settings)
 
@@ -196,6 +198,33 @@ def test_a_heavy_repository_does_not_keep_a_light_one_waiting(world):
     store.save_worker(worker("w1", clock))
     dispatcher.tick()
     assert [heavies[0], small] == [b for b, _ in broker.sent]
+
+
+def test_a_heavy_build_deferred_from_the_last_free_worker_leaves_it_to_a_light_one(world):
+    # Placement rule 4 through the dispatcher: two heavy builds pushed, one
+    # sent; the other would take the last free worker whole and waits
+    # place_defer, and a light build queued meanwhile is sent there first.
+    store, broker, dispatcher, clock, tmp, _ = world
+    dispatcher.placer.defer = 0.1
+    heavy = make_repo(tmp / "heavy", pipeline(2))
+    light = make_repo(tmp / "light", pipeline(0.5))
+    store.save_worker(worker("w1", clock))
+    store.save_worker(worker("w2", clock))
+    heavies = [queue(store, heavy) for _ in range(2)]
+    dispatcher.tick()
+    assert [heavies[0]] == [b for b, _ in broker.sent]
+    assert "deferred 0.1 s" in store.get_build(heavies[1]).reason
+    clock.now += 0.03
+    small = queue(store, light)
+    dispatcher.tick()
+    assert [heavies[0], small] == [b for b, _ in broker.sent]
+    # Once the defer has passed, with no lighter build in sight, it goes.
+    store.claim_build("w1", build_id=heavies[0])
+    store.claim_build("w2", build_id=small)
+    store.finish_build(small, "w2", status=Status.PASSED, reason=None, finished_at=clock.now)
+    clock.now += 0.2
+    dispatcher.tick()
+    assert [heavies[0], small, heavies[1]] == [b for b, _ in broker.sent]
 
 
 def test_the_server_status_and_sauci_status_show_each_worker_s_room(world, tmp_path):
