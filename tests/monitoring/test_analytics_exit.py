@@ -321,6 +321,7 @@ def test_a_commands_close_does_not_wait_for_a_locked_store(tmp_path):
     store = SQLiteStore(tmp_path / "sauci.db")
     other = sqlite3.connect(tmp_path / "sauci.db", isolation_level=None)
     try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         handle = install(
             store=store,
             component="run",
@@ -330,7 +331,6 @@ def test_a_commands_close_does_not_wait_for_a_locked_store(tmp_path):
             environ={"SAUCI_ANALYTICS": "on"},
         )
         (local,) = handle.analytics.sinks
-        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         handle.close(timeout=0.2)
         assert local.sender.alive  # still in the write: close did not wait for it
         assert 1 == local.sender.stats["dropped"]
