@@ -302,3 +302,42 @@ def test_the_client_is_stdlib_and_imported_before_the_exit_flush(fake):
     assert "True 0" == before_close  # imported before close, nothing sent yet
     assert set() == set(imported.split()) - sys.stdlib_module_names
     assert 1 == len(fake.events())
+
+
+# -- a command's local sink and a locked store ---------------------------------------------
+
+
+def test_a_commands_close_does_not_wait_for_a_locked_store(tmp_path):
+    """A guard: the local rows are written on the sender's thread, never on the
+    closing one (session 15 tried that, and a database locked by another process
+    held a command's exit for the store's 5 s busy timeout). With the SQLite
+    database locked by another connection, close gives up after its bound,
+    counts the rows as dropped and leaves the write to the thread."""
+    import sqlite3
+
+    from sauci.monitoring import install
+    from sauci.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "sauci.db")
+    other = sqlite3.connect(tmp_path / "sauci.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        handle = install(
+            store=store,
+            component="run",
+            command="run",
+            data_dir=tmp_path,
+            metrics=False,
+            environ={"SAUCI_ANALYTICS": "on"},
+        )
+        (local,) = handle.analytics.sinks
+        handle.close(timeout=0.2)
+        assert local.sender.alive  # still in the write: close did not wait for it
+        assert 1 == local.sender.stats["dropped"]
+        other.execute("ROLLBACK")
+        wait_until_dead = time.monotonic() + 30
+        while local.sender.alive and time.monotonic() < wait_until_dead:
+            time.sleep(0.01)
+    finally:
+        other.close()
+        store.close()
