@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("confluent_kafka", reason="confluent-kafka is not installed")
 
-from confluent_kafka import KafkaError, TopicPartition  # noqa: E402
+from confluent_kafka import KafkaError, TopicPartition
 
-from sauci.storage._stream_logs import KafkaLog  # noqa: E402
+from sauci.storage._stream_logs import KafkaLog
 
 EOF_CODE = KafkaError._PARTITION_EOF
 
@@ -46,7 +46,9 @@ class Broker:
         self.queue: list[Message] = []
         self.polls = 0
 
-    def get_watermark_offsets(self, tp: Any, timeout: float = 0, cached: bool = False) -> tuple[int, int]:
+    def get_watermark_offsets(
+        self, tp: Any, timeout: float = 0, cached: bool = False
+    ) -> tuple[int, int]:
         return (0, self.told)
 
     def assign(self, parts: list[Any]) -> None:
