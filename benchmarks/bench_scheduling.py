@@ -83,11 +83,7 @@ def served_round(scheduler: Scheduler, store, repo: Path, builds: int) -> float:
             for _ in range(builds)
         )
         while not all_ended.wait(0.5):
-            # An end not announced: read only the builds not yet seen to end
-            # (stopping at the first still running). Reading every ended build
-            # each half second, in step with the waves' ends, held the GIL
-            # 25-40 ms a round (py-spy --gil, 2026-12-07 session 16).
-            if all(store.get_build(i).status.done for i in ids if i not in ended):
+            if all(store.get_build(i).status.done for i in ids):  # an end not announced
                 break
         took = time.perf_counter() - start
     finally:
