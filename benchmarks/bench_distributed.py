@@ -11,8 +11,9 @@
     most 30 ms in all (issue 22).
 (b) Scaling: --scale-builds builds of `sleep 1`, all queued at once, on two
     workers with 2 slots each; from the first enqueue to the last build's
-    end. Baseline: the ideal, builds x 1 s / 4 slots (10 s for 40). Targets:
-    within 1.1x of it (issue 7), 1.05x (issue 22).
+    recorded end (the store polled only every 0.1 s meanwhile). Baseline:
+    the ideal, builds x 1 s / 4 slots (10 s for 40). Targets: within 1.1x
+    of it (issue 7), 1.05x (issue 22).
 
 Both use the same store (default: an SQLite file, which every process on
 this machine shares; pass a PostgreSQL URL to measure that) and the local
@@ -60,7 +61,7 @@ def make_repo(path: Path, run: str) -> str:
     return str(path)
 
 
-def wait_done(store, build_id: int, timeout: float = 120.0) -> float:
+def wait_done(store, build_id: int, timeout: float = 120.0, poll: float = 0.002) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         build = store.get_build(build_id)
@@ -68,7 +69,7 @@ def wait_done(store, build_id: int, timeout: float = 120.0) -> float:
             if build.status.value != "passed":
                 raise SystemExit(f"build {build_id} {build.status.value}: {build.reason}")
             return time.perf_counter()
-        time.sleep(0.002)
+        time.sleep(poll)
     raise SystemExit(f"build {build_id} did not end within {timeout} s")
 
 
@@ -252,13 +253,17 @@ def main() -> None:
         wait_online(store, one, two)
         scheduler = Scheduler(store)
         wall0 = time.time()
-        t0 = time.perf_counter()
         ids = [
             scheduler.enqueue(BuildRequest(repo=sleepy, ref="refs/heads/main", event="manual")).id
             for _ in range(args.scale_builds)
         ]
-        end = max(wait_done(store, build_id) for build_id in ids)
-        wall = end - t0
+        # The end is the last build's recorded end (this machine's clock, as
+        # wall0), read once every build is done: polling every build every 2 ms
+        # took the CPU and the interpreter lock from the server's dispatcher
+        # in this process, and from the workers, for the whole run.
+        for build_id in ids:
+            wait_done(store, build_id, poll=0.1)
+        wall = max(store.get_build(i).finished_at or 0.0 for i in ids) - wall0
         ideal = args.scale_builds * 1.0 / 4
         used = {store.get_build(i).claimed_by for i in ids}
         print(f"(b) {args.scale_builds} builds of `sleep 1`, 2 workers x 2 slots:")

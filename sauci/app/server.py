@@ -85,15 +85,19 @@ def build_server(
         broker = BrokerClient(settings.broker, visibility_timeout=settings.visibility_timeout)
     runner: Runner
     if broker is not None:
+        # One Source per repository for the routes and the gate: a new commit's
+        # pipeline file is read from git once, before its first send, not twice.
+        sources = _shared(git_sources(settings))
         runner = load_runner(
             "celery",
             store=store,
             settings=settings,
             broker=broker,
             name=name,
-            sources=git_sources(settings),
+            sources=sources,
             pipeline_loader=load_for_build,  # runs_on of a workflow-only repository
-            gate=_concurrency_gate(store),  # GitHub's concurrency: held builds are not sent
+            # GitHub's concurrency: held builds are not sent
+            gate=_concurrency_gate(store, sources),
         )
         if settings.launch_workers:  # latent workers, started when builds wait
             from sauci.distributed import launching

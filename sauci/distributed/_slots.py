@@ -48,6 +48,7 @@ class SlotMirrorSource:
         self._mirror = mirror
         self._keep = keep
         self._lock = threading.Lock()  # the slots of a worker are threads
+        self._resolving = threading.Lock()  # held while the mirror is asked for a commit
         self._present: OrderedDict[str, None] = OrderedDict()  # full shas the mirror has
         self._running = 0  # builds whose slot was reset and not yet released
         self._sparing = False  # a spare slot is being made
@@ -60,17 +61,29 @@ class SlotMirrorSource:
         taken as it is, with no git process (the server sends builds by sha,
         and a mirror only gains commits: it is fetched into, never pruned of
         objects by SauCI)."""
+        if self._seen(rev):
+            return rev
+        # One look in the mirror at a time: the slots of a worker take their
+        # first builds of a new repository at once, and the second, which
+        # would wait for the first's clone and then ask git for the commit
+        # again (two processes), takes the first's answer.
+        with self._resolving:
+            if self._seen(rev):
+                return rev
+            sha = self._mirror.resolve(rev)
+            if sha == rev:  # a full sha, found in the mirror
+                with self._lock:
+                    self._present[sha] = None
+                    if len(self._present) > self._keep:
+                        self._present.popitem(last=False)
+        return sha
+
+    def _seen(self, rev: str) -> bool:
         with self._lock:
             if rev in self._present:
                 self._present.move_to_end(rev)
-                return rev
-        sha = self._mirror.resolve(rev)
-        if sha == rev:  # a full sha, found in the mirror
-            with self._lock:
-                self._present[sha] = None
-                if len(self._present) > self._keep:
-                    self._present.popitem(last=False)
-        return sha
+                return True
+        return False
 
     # -- what a slot needs of its repository (sauci.source.workspaces.SlotRepository)
 

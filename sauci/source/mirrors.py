@@ -78,10 +78,14 @@ class MirrorCache:
         return self.root / f"{repo_id(url_or_path)}.git"
 
     @contextlib.contextmanager
-    def _locked(self, mirror: Path) -> Iterator[None]:
+    def _locked(self, mirror: Path, *, shared: bool = False) -> Iterator[None]:
+        """The mirror's lock: exclusive to clone, fetch or prune it; ``shared``
+        to add a worktree (``git worktree add`` takes a directory of its own
+        under the mirror and locks it until it is made, so adds may run side by
+        side; a prune, which could take a half-made one, may not)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(mirror.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -151,26 +155,32 @@ class MirrorCache:
             raise SourceUnavailableError(f"{sha!r} is not a commit sha")
         dest = Path(dest)
         mirror = self.path_for(url_or_path)
-        with self._locked(mirror):
-            if not (mirror / "HEAD").exists() or not (known or _has_commit(mirror, sha)):
-                self._update(url_or_path, mirror)
-                present = _has_commit(mirror, sha)
-            else:
-                present = True  # no second look when the first found it
-            if not present:
-                raise SourceUnavailableError(
-                    f"{sha} is not a commit in {self._source(url_or_path)}"
-                )
-            if dest.exists():
-                self._remove(mirror, dest)
+        # A mirror appears whole (a clone is renamed into place): a commit it
+        # was seen to have needs no look, nor the lock a fetch takes.
+        if not (known and (mirror / "HEAD").exists()) or dest.exists():
+            with self._locked(mirror):
+                if not (mirror / "HEAD").exists() or not (known or _has_commit(mirror, sha)):
+                    self._update(url_or_path, mirror)
+                    present = _has_commit(mirror, sha)
+                else:
+                    present = True  # no second look when the first found it
+                if not present:
+                    raise SourceUnavailableError(
+                        f"{sha} is not a commit in {self._source(url_or_path)}"
+                    )
+                if dest.exists():
+                    self._remove(mirror, dest)
+        # The two slots of a worker make their first worktrees at once.
+        with self._locked(mirror, shared=True):
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 _command(mirror).worktree("add", "--quiet", "--detach", str(dest), sha)
             except git.GitCommandError as exc:
                 raise git_error(exc) from exc
-            if (dest / ".gitmodules").exists():
-                # Still under the lock: submodule URLs live in the mirror's
-                # config, which all of its worktrees share.
+        if (dest / ".gitmodules").exists():
+            # Under the mirror's own lock: submodule URLs live in its config,
+            # which all of its worktrees share.
+            with self._locked(mirror):
                 self._submodules(dest)
         return dest
 

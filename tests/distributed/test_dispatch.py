@@ -4,6 +4,7 @@ MemoryStore with a fake broker and fake clocks."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -464,3 +465,36 @@ def test_after_stop_the_broker_is_closed_and_nothing_more_is_sent(world):
     dispatcher.tick()
     assert (True, []) == (broker.closed, broker.sent)
     assert Status.QUEUED is store.get_build(build_id).status
+
+
+def test_a_new_commits_pipeline_file_is_read_once_for_its_route_and_the_gate(tmp_path, monkeypatch):
+    # The dispatcher's first round over a new commit reads its .sauci.yml for
+    # the build's runs_on and again for GitHub's concurrency gate: with one
+    # Source per repository for both, git is asked once, before the first send.
+    import sauci.source.git as gitsource
+    from sauci.app.server import build_server
+
+    reads: list[str] = []
+    file_at_commit, read_file = gitsource.file_at_commit, gitsource.read_file
+
+    def counted_file_at_commit(repo, sha, path):
+        reads.append(path)
+        return file_at_commit(repo, sha, path)
+
+    def counted_read_file(repo, rev, path):
+        reads.append(path)
+        return read_file(repo, rev, path)
+
+    monkeypatch.setattr(gitsource, "file_at_commit", counted_file_at_commit)
+    monkeypatch.setattr(gitsource, "read_file", counted_read_file)
+    repo = make_repo(tmp_path / "repo", "steps:\n  s:\n    run: 'true'\n")
+    store, broker = MemoryStore(), FakeBroker()
+    server = build_server(
+        store=store, settings=Settings(data_dir=tmp_path / "data"), repos=[], broker=broker
+    )
+    build = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main"))
+    now = time.time()
+    store.save_worker(Worker(name="w1", slots=2, started_at=now, heartbeat_at=now))
+    server.runner.tick()
+    assert [build.id] == [b for b, _queue in broker.sent]
+    assert [".sauci.yml"] == reads

@@ -111,27 +111,35 @@ def _one_commit_source(tmp_path, git, commit):
     return slot_sources(lambda r: MirrorSource(r, tmp_path / "mirrors"))(str(repo)), sha
 
 
-def test_two_slots_starting_on_a_new_repository_clone_it_once_and_fetch_nothing(
+def test_two_slots_starting_on_a_new_repository_clone_it_once_and_ask_git_once(
     tmp_path, git, commit, monkeypatch
 ):
     # Both slots of a worker take their first build of a repository at once:
-    # the second waits for the first's clone, and then finds the commit there.
+    # the second waits for the first's look in the mirror (its clone), and
+    # takes its answer without a git process of its own.
     source, sha = _one_commit_source(tmp_path, git, commit)
     entered = threading.Semaphore(0)
     updates: list[str] = []
-    mirror, update = MirrorCache.mirror, MirrorCache._update
+    looks: list[str] = []
+    resolve, update = SlotMirrorSource.resolve, MirrorCache._update
+    mirror_resolve = MirrorSource.resolve
 
-    def mirror_entered(self, *args, **kwargs):
+    def resolve_entered(self, rev="HEAD"):
         entered.release()
-        return mirror(self, *args, **kwargs)
+        return resolve(self, rev)
+
+    def looked(self, rev="HEAD"):
+        looks.append(rev)
+        return mirror_resolve(self, rev)
 
     def counted_update(self, url, path):
         updates.append("fetch" if (path / "HEAD").exists() else "clone")
-        if len(updates) == 1:  # hold the clone until the other slot waits for it
+        if len(updates) == 1:  # hold the clone until the other slot asks too
             assert entered.acquire(timeout=30) and entered.acquire(timeout=30)
         return update(self, url, path)
 
-    monkeypatch.setattr(MirrorCache, "mirror", mirror_entered)
+    monkeypatch.setattr(SlotMirrorSource, "resolve", resolve_entered)
+    monkeypatch.setattr(MirrorSource, "resolve", looked)
     monkeypatch.setattr(MirrorCache, "_update", counted_update)
     found: list[str] = []
 
@@ -147,6 +155,35 @@ def test_two_slots_starting_on_a_new_repository_clone_it_once_and_fetch_nothing(
         thread.join(60)
     assert ["one\n", "one\n"] == found
     assert ["clone"] == updates
+    assert [sha] == looks
+
+
+def test_a_slot_adds_its_worktree_beside_another_being_added(tmp_path, git, commit):
+    # The mirror's lock is shared by worktrees being added (the two slots of a
+    # worker make their first ones at once) and held alone by a fetch or prune.
+    import fcntl
+
+    source, sha = _one_commit_source(tmp_path, git, commit)
+    assert sha == source.resolve(sha)  # cloned
+    made: list[str] = []
+
+    def checkout(name):
+        made.append((source.checkout(sha, tmp_path / "workspaces" / name) / "a.txt").read_text())
+
+    with open(source.mirror_path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # another slot's `git worktree add`
+        beside = threading.Thread(target=checkout, args=("beside",))
+        beside.start()
+        beside.join(30)
+        assert ["one\n"] == made
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a fetch or a prune
+        after = threading.Thread(target=checkout, args=("after",))
+        after.start()
+        after.join(0.5)
+        assert ["one\n"] == made  # waits for it
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        after.join(30)
+    assert ["one\n", "one\n"] == made
 
 
 def test_a_new_slot_at_a_commit_the_mirror_has_looks_for_it_no_more(
