@@ -232,8 +232,8 @@ class LocalRunner:
             source = self._sources.get(repo)
         if source is None:
             source = self._make_source(repo)
-            with self._lock:
-                self._sources[repo] = source
+            with self._lock:  # two slots starting a new repository at once share the first
+                source = self._sources.setdefault(repo, source)
         return source
 
     def _execute(

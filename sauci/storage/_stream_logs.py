@@ -23,7 +23,8 @@ from sauci.exceptions import MissingDependencyError, StoreError
 __all__ = ["PIECE", "KafkaLog", "LogGap", "RedisLog"]
 
 PIECE = 512 * 1024
-# How long a Kafka read at the end waits for the broker to say it is the end.
+# How long a view catching up afresh on Kafka waits for the broker to say
+# that it reached the end.
 _READ_ON_BOUND = 1.0
 
 
@@ -149,6 +150,11 @@ class RedisLog(_Ordered):
             return 0
         return int(self._r.xinfo_stream(self.name)["entries-added"])
 
+    def read_on(
+        self, after: bytes | None, accepted: Any = None
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        return []  # a stream's length is exact: a read to the end read it all
+
     def age(self, after: bytes | None) -> float:
         first = self.read(after, None)[:1]
         if not first:
@@ -211,13 +217,12 @@ class KafkaLog(_Ordered):
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 10,  # answer a catch-up now, not in 500 ms
-                # The broker's own word that a fetch found nothing more: the
-                # end a read to the end trusts (see ``_read_on``).
+                # The broker's own word that a fetch found nothing more, for
+                # a view catching up afresh (``read_on``).
                 "enable.partition.eof": True,
             }
         )
         self._next: int | None = None  # offset the consumer is assigned at
-        self._end: int | None = None  # an offset a fetch found nothing at or after
 
     def append(self, payload: bytes, data: bytes) -> int:
         delivered: list[Any] = []
@@ -249,16 +254,12 @@ class KafkaLog(_Ordered):
         target = until + 1 if until is not None else self.added()
         if until is None and target < start:
             raise LogGap(f"offsets {target} to {start - 1} (the topic now ends there)", None)
-        if until is not None and start >= target:
+        if start >= target:
             return []
         if self._next != start:
             self._consumer.assign([self._tp(self.name, 0, start)])
-            self._next = start
-        if start >= target:
-            out = self._read_on(start)
-        else:
-            out = self._consume(min(500, target - start))
-            self._next = out[-1][0] + 1 if out else None
+        out = self._consume(min(500, target - start))
+        self._next = out[-1][0] + 1 if out else None
         # A consumer asked for an offset the broker no longer has starts at
         # the log's first one (auto.offset.reset): the entries between are gone.
         if out and out[0][0] > start and self.later(out[0][0] - 1, accepted):
@@ -282,30 +283,44 @@ class KafkaLog(_Ordered):
         for m in messages:
             error = m.error()
             if error is not None and error.code() == self._eof_code:
-                self._end = int(m.offset())  # nothing at or after it, as fetched
-            elif error is not None:
+                continue  # the end of the partition, as a fetch found it
+            if error is not None:
+                self._next = None  # what consume took with it is read again
                 raise StoreError(f"read Kafka topic {self.name}: {error}")
-            else:
-                data = dict(m.headers() or ()).get("d") or b""
-                out.append((int(m.offset()), m.value(), data))
+            data = dict(m.headers() or ()).get("d") or b""
+            out.append((int(m.offset()), m.value(), data))
         return out
 
-    def _read_on(self, start: int) -> list[tuple[int, bytes, bytes]]:
-        """At the end the offsets tell, read on until a fetch finds nothing
-        (the broker's end of partition): some brokers answer ListOffsets, and
-        may answer a fetch's high watermark, behind what they acknowledged and
-        serve (Tansu 0.6 on its S3 engine after a restart), and a view started
-        afresh that trusted them would miss the newest events. Once a fetch
-        found the end at ``start`` (or did not answer within the bound), reads
-        there ask nothing more."""
+    def read_on(self, after: int | None, accepted: Any = None) -> list[tuple[int, bytes, bytes]]:
+        """Entries after ``after`` past the end the offsets tell, for a view
+        catching up afresh: a fetch at the position either brings entries or
+        the broker's end of partition (or nothing within a second). Some
+        brokers answer ListOffsets behind what they acknowledged and serve
+        (Tansu 0.6 on its S3 engine after a restart), and a view started
+        afresh that trusted it would miss the newest events."""
+        start = 0 if after is None else after + 1
+        if self._next != start:
+            self._consumer.assign([self._tp(self.name, 0, start)])
+            self._next = start
         deadline = time.monotonic() + min(self._timeout, _READ_ON_BOUND)
-        while self._end != start:
-            left = deadline - time.monotonic()
-            first = self._consumer.poll(left) if left > 0 else None
+        while (left := deadline - time.monotonic()) > 0:
+            first = self._consumer.poll(left)
             if first is None:
-                self._end = start
                 break
+            error = first.error()
+            if error is not None and error.code() == self._eof_code:
+                if (first.offset() or 0) >= start:
+                    break  # the broker found nothing at the position
+                continue  # an end from before the position
             out = self._entries([first, *self._consumer.consume(499, 0)])
+            if out and out[0][0] < start:  # the log went back: it now ends before
+                self._next = None
+                raise LogGap(
+                    f"offsets {out[-1][0] + 1} to {start - 1} (the topic ends there)", None
+                )
+            if out and out[0][0] > start and self.later(out[0][0] - 1, accepted):  # as in read()
+                self._next = None
+                raise LogGap(f"offsets {start} to {out[0][0] - 1}", out[0][0] - 1)
             if out:
                 self._next = out[-1][0] + 1
                 return out
@@ -319,15 +334,14 @@ class KafkaLog(_Ordered):
         time.sleep(min(timeout, 0.1))  # the follower polls the high watermark
 
     def added(self) -> int:
-        # The end as ListOffsets tells it, as the last fetch told it, or where
-        # a fetch found the end of the partition, whichever is furthest: some
-        # brokers answer ListOffsets behind what they acknowledged and serve
-        # (Tansu 0.6 on its S3 engine), and a view that trusted it would stop
-        # short of the newest events, or take its own position for a hole.
+        # The end as ListOffsets tells it, or as the last Fetch told it if
+        # that is further: some brokers answer ListOffsets behind what they
+        # acknowledged and serve (Tansu 0.6 on its S3 engine), and a view
+        # that trusted it would stop short of the newest events.
         tp = self._tp(self.name, 0)
         listed = int(self._consumer.get_watermark_offsets(tp, self._timeout)[1])
         fetched = self._consumer.get_watermark_offsets(tp, cached=True)
-        return max(listed, int(fetched[1]) if fetched else -1, self._end or 0)
+        return max(listed, int(fetched[1]) if fetched else -1)
 
     def age(self, after: int | None) -> float:
         return 0.0  # entries only: reading a message's timestamp would move the consumer

@@ -178,13 +178,18 @@ class StreamView:
             if not entries or not self._log.later(through, self._accepted):
                 return not self._log.later(through, self._accepted)
 
-    def _read(self, until: Any, check: bool) -> list[tuple[Any, bytes, bytes]]:
+    def _read(
+        self, until: Any, check: bool, afresh: bool = False
+    ) -> list[tuple[Any, bytes, bytes]]:
         while True:
             try:
                 with self._errors("read the stream"):
-                    return self._log.read(  # type: ignore[no-any-return]
+                    entries = self._log.read(
                         self._applied, until, self._accepted, self._applied_count, check
                     )
+                    if not entries and afresh:  # past the end the log's counts tell
+                        entries = self._log.read_on(self._applied, self._accepted)
+                    return entries  # type: ignore[no-any-return]
             except LogGap as gap:
                 known = gap.through is not None and (
                     self.accept_gaps or self._acknowledged(gap.through)
@@ -214,13 +219,14 @@ class StreamView:
         if eid is not None and eid in self._mine:
             self._mine[eid] = result
 
-    def _catch_up(self, until: Any = None, *, check: bool = True) -> None:
+    def _catch_up(self, until: Any = None, *, check: bool = True, afresh: bool = False) -> None:
         """Apply the entries after the view's position (up to ``until``, a
         writer's own entry); ``check``: ask the log whether entries are
-        missing (a writer's read does not; the follower once a second)."""
+        missing (a writer's read does not; the follower once a second);
+        ``afresh``: at the end, ask the broker for more (``read_on``)."""
         reached = until is None
         while True:
-            entries = self._read(until, check)
+            entries = self._read(until, check, afresh)
             check = False  # the first read tells of every hole after the position
             for entry_id, payload, data in entries:
                 self._one(payload, data)
@@ -261,7 +267,7 @@ class StreamView:
         """Apply every event the view has not seen; returns how many."""
         with self._lock:
             before = self._applied_count
-            self._catch_up()
+            self._catch_up(afresh=True)
             return self._applied_count - before
 
     @property
@@ -284,6 +290,6 @@ class StreamView:
             old = self.view
             self.view = self._make_view(lambda: self._now)
             self._reset()
-            self._catch_up()
+            self._catch_up(afresh=True)
             old.close()
             return self._applied_count

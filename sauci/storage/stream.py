@@ -253,21 +253,25 @@ class StreamStore(StreamView, Closing):
         # A write failed after the broker may have stored it: a read must see
         # it if it is there, so read the log on first. With the broker still
         # away, the view answers as it is (the page shows the last known
-        # state), except log_size: log delivery sends the bytes after what it
-        # answers, so an answer from before would send some twice.
-        # While the broker stays away, the others ask it at most once a second.
+        # state), at once: other reads ask the broker at most once a second
+        # and never wait for the lock (the follower may hold it for a
+        # socket's timeout). Except log_size: log delivery sends the bytes
+        # after what it answers, so an answer from before would send some
+        # twice; it waits, and fails while the broker is away.
         strict = name == "log_size"
-        with self._lock:
-            if not strict and time.monotonic() - self._unsure_failed < 1.0:
-                return
-            try:
-                self._catch_up()
-            except StoreError:
-                self._unsure_failed = time.monotonic()
-                if strict:
-                    raise
-                return
+        if not strict and time.monotonic() - self._unsure_failed < 1.0:
+            return
+        if not self._lock.acquire(blocking=strict):
+            return
+        try:
+            self._catch_up()
             self._unsure = False
+        except StoreError:
+            self._unsure_failed = time.monotonic()
+            if strict:
+                raise
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Stop following the stream and close the view; the stream stays."""
