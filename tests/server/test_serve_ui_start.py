@@ -82,3 +82,29 @@ def test_run_server_starts_the_web_front_end_after_its_watching_line(tmp_path: P
         "web started",
         "web stopped",
     ] == done.stdout.splitlines(), done.stderr
+
+
+MISSING = """
+import sys
+sys.modules["django"] = None  # as if Django were not installed
+from sauci.contrib.django.project import serve_ui
+from sauci.core.config import Settings
+from sauci.exceptions import ConfigError
+try:
+    serve_ui(Settings(data_dir=sys.argv[1]), port=0)
+except ConfigError as exc:
+    print(exc)
+"""
+
+
+def test_the_ui_without_django_says_what_to_install(tmp_path: Path):
+    """The web starter no longer imports the UI before the line, so the UI's
+    thread is where a missing Django is found, and named."""
+    done = subprocess.run(
+        [sys.executable, "-c", MISSING, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "the web UI needs django: pip install 'sauci[django]'" == done.stdout.strip()
