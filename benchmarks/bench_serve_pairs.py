@@ -9,9 +9,12 @@ first: the database is made, then every start is a restart, as bench_serve.py's
 "restart" rows). In each pair, in an order alternating from pair to pair, each
 tree's `sauci serve` is started and timed to its "watching" and "web UI on"
 lines (wall, and the process's CPU when each line came), "/" is fetched, and
-after 2 s idle its VmRSS is read. Then, per tree, a probe in a fresh
-interpreter imports what `sauci serve` imports before its UI and times
-``serve_ui`` on that data dir in its own thread's CPU time (``ui_thread_cpu``):
+after 2 s idle its VmRSS is read. ``ready_tail`` is the time from its
+``server_started`` log line to its "watching" line: the server's last steps
+before the line, which a thread started before it would slow. Then, per
+tree, a probe in a fresh interpreter imports what `sauci serve` imports
+before its UI and times ``serve_ui`` on that data dir in its own thread's
+CPU time (``ui_thread_cpu``):
 the process's CPU at a line is read in ticks of 10 ms and holds the server's
 threads too, this holds the UI's start alone at a microsecond's resolution.
 Each pair also times the bare baselines:
@@ -38,7 +41,7 @@ sys.path.insert(0, str(HERE / "benchmarks"))
 from bench_hook import setup  # noqa: E402
 from bench_serve import Serve, bare_http_server, bare_python_start, http_get  # noqa: E402
 
-FIGURES = ("ready", "ready_cpu", "ui", "ui_cpu", "ui_thread_cpu", "rss")
+FIGURES = ("ready", "ready_tail", "ready_cpu", "ui", "ui_cpu", "ui_thread_cpu", "rss")
 
 # serve_ui on the data dir, after the imports `sauci serve` makes before it.
 PROBE = """
@@ -77,12 +80,16 @@ def one(tree: Path, data: Path, bare: Path) -> dict[str, float]:
     srv = Serve(data, bare, ui=True, tree=tree)
     try:
         ready = srv.wait_line("sauci serve: watching") - srv.t0
+        # The server's last steps before its line, which a thread started
+        # before the line would slow (the lines are stamped as they are read).
+        tail = srv.wait_line("sauci serve: watching") - srv.wait_line("server_started")
         ui = srv.wait_line("sauci: web UI on") - srv.t0
         status = http_get(f"http://127.0.0.1:{srv.port}/")
         assert status == 200, f"{tree}: / answered {status}"
         time.sleep(2.0)
         return {
             "ready": ready * 1000,
+            "ready_tail": tail * 1000,
             "ready_cpu": srv.cpu_when("sauci serve: watching") * 1000,
             "ui": ui * 1000,
             "ui_cpu": srv.cpu_when("sauci: web UI on") * 1000,

@@ -25,8 +25,9 @@ log = get_logger(__name__)
 __all__ = ["WebStarter", "run_server", "server_options"]
 
 
-# What a web front end returns when started: text for the start line, and how to stop it.
-WebStarter = Callable[[Store], tuple[str, Callable[[], None]]]
+# A web front end on the server's store: text for the start line, how to start it
+# (called once that line is printed) and how to stop it.
+WebStarter = Callable[[Store], tuple[str, Callable[[], None], Callable[[], None]]]
 
 
 def server_options(args: argparse.Namespace) -> ServerOptions:
@@ -76,6 +77,7 @@ def run_server(
         command=command,
         data_dir=settings.data_dir,
         analytics=analytics,
+        metrics_later=True,  # made once the line below is printed
     )
     store = monitoring.store
     for location in args.repo or []:
@@ -87,7 +89,7 @@ def run_server(
     except BaseException:
         monitoring.close()
         raise
-    where, stop_web = web(store) if web is not None else ("", None)
+    where, start_web, stop_web = web(store) if web is not None else ("", None, None)
     if settings.broker:
         # Only with a broker: Celery's package is imported only then (docs/distributed.md).
         from sauci.distributed import safe_url
@@ -113,6 +115,13 @@ def run_server(
         f"{prog}: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
         f"data in {settings.data_dir}{where}; Ctrl-C stops"
     )
+    # Nobody reads a metric before the UI is up: prometheus_client is imported
+    # now, and what happened before the line is counted (sauci.monitoring.later).
+    monitoring.make_metrics()
+    if start_web is not None:
+        # Only now: the UI's start is a thread of imports, and under one GIL
+        # each of this thread's writes before the line would wait for it.
+        start_web()
     stopping: list[int] = []
 
     def _stop(signum: int, frame: object) -> None:

@@ -42,21 +42,19 @@ __all__ = [
 
 
 def _web_ui(args: argparse.Namespace, settings: Settings) -> WebStarter:
-    """SauCI's own pages (the built-in Django project), started on a thread."""
-    try:
-        from sauci.contrib.django.project import serve_ui
-    except ImportError as exc:
-        from sauci.exceptions import MissingDependencyError
+    """SauCI's own pages (the built-in Django project), started on a thread once
+    the server says it is watching: everything the UI imports is imported there."""
 
-        raise MissingDependencyError(exc.name or "django", "django") from exc
-
-    def start(store: Store) -> tuple[str, Callable[[], None]]:
+    def start(store: Store) -> tuple[str, Callable[[], None], Callable[[], None]]:
         ui: list = []
 
         def _start_ui() -> None:
             # Django's set-up and first migration take a second or so; pushes are
             # built meanwhile, and the UI announces its own address when ready.
             try:
+                # Imports no Django yet: serve_ui says what to install if it is missing.
+                from sauci.contrib.django.project import serve_ui
+
                 ui.append(
                     serve_ui(
                         settings,
@@ -70,14 +68,14 @@ def _web_ui(args: argparse.Namespace, settings: Settings) -> WebStarter:
                 print(f"sauci serve: the web UI did not start: {exc}", file=sys.stderr, flush=True)
 
         ui_thread = threading.Thread(target=_start_ui, name="sauci-ui", daemon=True)
-        ui_thread.start()
 
         def stop() -> None:
-            ui_thread.join(30)
+            if ui_thread.ident is not None:  # started
+                ui_thread.join(30)
             for handle in ui:
                 handle.stop()
 
-        return f"; results at http://{args.host}:{args.port}/", stop
+        return f"; results at http://{args.host}:{args.port}/", ui_thread.start, stop
 
     return start
 

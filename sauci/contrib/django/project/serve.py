@@ -304,11 +304,11 @@ def serve_ui(
     ``settings.store_url`` again. ``port=0`` picks a free port (see ``.port``).
     """
     try:
+        import django
         import waitress
         import whitenoise  # noqa: F401
     except ImportError as exc:
         raise ConfigError(f"the web UI needs {exc.name}: pip install 'sauci[django]'") from exc
-    import django
     from django.conf import settings as django_settings
 
     if django_settings.configured:
