@@ -15,21 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sauci._logging import get_logger
-
 __all__ = ["LaterMetrics"]
-
-log = get_logger(__name__)
-
-
-class _Dropped:
-    """Where values go once the metrics could not be made."""
-
-    def observe(self, value: float) -> None:
-        pass
-
-    def inc(self, amount: float = 1.0) -> None:
-        pass
 
 
 class _LaterChild:
@@ -69,8 +55,6 @@ class _LaterFamily:
     def labels(self, **labels: str) -> Any:
         owner = self._owner
         with owner._lock:
-            if owner._dropped:
-                return _Dropped()
             if owner.metrics is None:
                 child = _LaterChild(owner, self._name, labels)
                 owner._children.append(child)
@@ -88,7 +72,6 @@ class LaterMetrics:
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._children: list[_LaterChild] = []
         self.metrics: Any = None
-        self._dropped = False
         self.store_seconds = _LaterFamily(self, "store_seconds")
         self.store_errors = _LaterFamily(self, "store_errors")
 
@@ -97,31 +80,17 @@ class LaterMetrics:
         with self._lock:
             metrics = self.metrics
             if metrics is None:
-                if not self._dropped:
-                    self._events.append((name, fields))
+                self._events.append((name, fields))
                 return
         metrics.on_event(name, fields)
 
     def make(self) -> Any:
-        """The Metrics (prometheus_client imported now), fed what came before; once.
-        None, and nothing kept any more, when prometheus_client does not import."""
-        if self.metrics is not None or self._dropped:
+        """The Metrics (prometheus_client imported now), fed what came before; once."""
+        if self.metrics is not None:
             return self.metrics
-        from sauci.exceptions import MissingDependencyError
         from sauci.monitoring.metrics import Metrics
 
-        try:
-            made = Metrics(store=self._store)
-        except MissingDependencyError as exc:
-            log.warning("metrics_off", reason=str(exc), install="pip install 'sauci[metrics]'")
-            with self._lock:
-                self._dropped = True
-                for child in self._children:
-                    child.kept.clear()
-                    child.real = _Dropped()
-                self._events.clear()
-                self._children.clear()
-            return None
+        made = Metrics(store=self._store)
         with self._lock:  # events and timings that come meanwhile wait, then follow
             for name, fields in self._events:
                 made.on_event(name, fields)

@@ -95,22 +95,3 @@ def test_serve_imports_prometheus_client_after_its_watching_line(tmp_path):
         "prometheus_client at the line: False",
         "metrics made before the UI: True",
     ] == done.stdout.splitlines(), done.stderr
-
-
-def test_without_prometheus_client_at_make_time_metrics_are_off_and_nothing_is_kept(
-    tmp_path, monkeypatch
-):
-    handle = install(
-        store=MemoryStore(), component="serve", data_dir=tmp_path / "data", analytics=False,
-        metrics_later=True,
-    )  # fmt: skip
-    try:
-        run_builds(handle.store, tmp_path, names=("one",))
-        monkeypatch.setitem(sys.modules, "prometheus_client", None)  # a broken install
-        handle.make_metrics()
-        assert None is handle.metrics
-        run_builds(handle.store, tmp_path, names=("one",))  # still runs, nothing kept
-        later = handle._later
-        assert ([], []) == (later._events, later._children)
-    finally:
-        handle.close()
