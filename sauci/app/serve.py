@@ -77,7 +77,6 @@ def run_server(
         command=command,
         data_dir=settings.data_dir,
         analytics=analytics,
-        metrics_later=True,  # made once the line below is printed
     )
     store = monitoring.store
     for location in args.repo or []:
@@ -115,9 +114,6 @@ def run_server(
         f"{prog}: watching {len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}; "
         f"data in {settings.data_dir}{where}; Ctrl-C stops"
     )
-    # Nobody reads a metric before the UI is up: prometheus_client is imported
-    # now, and what happened before the line is counted (sauci.monitoring.later).
-    monitoring.make_metrics()
     if start_web is not None:
         # Only now: the UI's start is a thread of imports, and under one GIL
         # each of this thread's writes before the line would wait for it.

@@ -48,19 +48,12 @@ class Monitoring:
     metrics: Any = None
     analytics: Any = None
     metrics_server: Any = attrs.field(init=False, default=None)
-    _later: Any = attrs.field(init=False, default=None)  # a LaterMetrics until make_metrics()
     _unsubscribe: list[Callable[[], None]] = attrs.field(init=False, factory=list)
     _closed: bool = attrs.field(init=False, default=False)
 
     @property
     def metrics_port(self) -> int | None:
         return None if self.metrics_server is None else int(self.metrics_server.server_port)
-
-    def make_metrics(self) -> None:
-        """Make the metrics that ``install(metrics_later=True)`` kept events and
-        store timings for (imports prometheus_client); nothing to do otherwise."""
-        if self._later is not None and self.metrics is None:
-            self.metrics = self._later.make()
 
     def track(self, name: str, **kwargs: Any) -> None:
         """Record a usage event when analytics are on (ids are hashed by Analytics.track)."""
@@ -98,20 +91,6 @@ def analytics_opted_in(env: Mapping[str, str]) -> bool:
     return mode in ("on", "1", "true", "yes") or bool(env.get("SAUCI_MIXPANEL_TOKEN"))
 
 
-def _importable(name: str, *, load: bool) -> bool:
-    """Whether ``name`` imports (``load``), or is there to import later."""
-    import importlib
-    import importlib.util
-
-    try:
-        if load:
-            importlib.import_module(name)
-            return True
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def install(
     *,
     store: Any,
@@ -124,7 +103,6 @@ def install(
     analytics: bool | None = None,
     environ: Mapping[str, str] | None = None,
     ready: Callable[[], Any] | None = None,
-    metrics_later: bool = False,
 ) -> Monitoring:
     """Wire monitoring for one process; returns the handle (use ``handle.store`` from then on).
 
@@ -139,10 +117,6 @@ def install(
       ``off``. When on, the local sink records in ``store``; Mixpanel is
       added only when ``SAUCI_MIXPANEL_TOKEN`` is set. ``command`` records a
       ``cli_command`` event.
-    - ``metrics_later`` (without ``metrics_port``): prometheus_client is not
-      imported yet; events and store timings are kept until
-      ``handle.make_metrics()`` (``sauci serve`` calls it once it has said it
-      is watching: see :mod:`sauci.monitoring.later`).
     """
     env = os.environ if environ is None else environ
     directory = Path(data_dir) if data_dir is not None else None
@@ -152,26 +126,17 @@ def install(
     want_metrics = metrics
     if want_metrics is None:
         want_metrics = metrics_port is not None or component in _LONG_RUNNING
-        if (
-            want_metrics
-            and metrics_port is None
-            and not _importable("prometheus_client", load=not metrics_later)
-        ):
-            want_metrics = False
-            log.info(
-                "metrics_off",
-                reason="prometheus_client is not installed",
-                install="pip install 'sauci[metrics]'",
-            )
-    if want_metrics and metrics_later and metrics_port is None:
-        from sauci.monitoring.later import LaterMetrics
-        from sauci.monitoring.store_metrics import InstrumentedStore
-
-        later = LaterMetrics(store=store)
-        handle._later = later
-        handle.store = InstrumentedStore(store, later)
-        handle._unsubscribe.append(subscribe(later.on_event))
-    elif want_metrics:
+        if want_metrics and metrics_port is None:
+            try:
+                import prometheus_client  # noqa: F401
+            except ImportError:
+                want_metrics = False
+                log.info(
+                    "metrics_off",
+                    reason="prometheus_client is not installed",
+                    install="pip install 'sauci[metrics]'",
+                )
+    if want_metrics:
         from sauci.monitoring.metrics import Metrics
 
         found = Metrics(store=store)
