@@ -308,7 +308,7 @@ def _last_room(room: WorkerRoom, cost: Resources, rooms: list[WorkerRoom]) -> bo
     within one slot's share (capacity / max_builds, what a build that declares
     nothing costs): on a worker of one slot every build takes it whole, and
     none is lighter."""
-    if room.running or room.used_cpus > 0 or not _full(room.with_build(cost)):
+    if room.running or room.used_cpus > 0 or not room.with_build(cost).full():
         return False
     if room.max_builds:
         share_cpus = room.capacity.cpus / room.max_builds
@@ -317,16 +317,7 @@ def _last_room(room: WorkerRoom, cost: Resources, rooms: list[WorkerRoom]) -> bo
             and cost.memory <= room.capacity.memory // room.max_builds
         ):
             return False
-    return all(_full(r) for r in rooms if r.name != room.name)
-
-
-def _full(room: WorkerRoom) -> bool:
-    cpus, memory = room.free()
-    return cpus <= 1e-9 or memory <= 0 or _full_by_count(room)
-
-
-def _full_by_count(room: WorkerRoom) -> bool:
-    return room.max_builds is not None and room.running >= room.max_builds
+    return all(r.full() for r in rooms if r.name != room.name)
 
 
 def _oldest_blocked(pending: list[WaitingBuild], rooms: list[WorkerRoom]) -> WaitingBuild | None:

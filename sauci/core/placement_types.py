@@ -39,9 +39,17 @@ class WorkerRoom:
     def free(self) -> tuple[float, int]:
         return self.capacity.cpus - self.used_cpus, self.capacity.memory - self.used_memory
 
+    def at_max_builds(self) -> bool:
+        return self.max_builds is not None and self.running >= self.max_builds
+
+    def full(self) -> bool:
+        """No room for any build: no CPU, no memory or no slot left."""
+        cpus, memory = self.free()
+        return cpus <= 1e-9 or memory <= 0 or self.at_max_builds()
+
     def takes(self, cost: Resources) -> bool:
         cpus, memory = self.free()
-        if self.max_builds is not None and self.running >= self.max_builds:
+        if self.at_max_builds():
             return False
         return cost.cpus <= cpus + 1e-9 and cost.memory <= memory
 
@@ -83,7 +91,7 @@ def _largest(rooms: list[WorkerRoom]) -> str:
 
 
 def why_waits(cost: Resources, rooms: list[WorkerRoom]) -> str:
-    if all(r.max_builds is not None and r.running >= r.max_builds for r in rooms):
+    if all(r.at_max_builds() for r in rooms):
         return "every worker runs its --max-builds"
     if not any(cost.cpus <= r.free()[0] + 1e-9 for r in rooms):
         return f"no worker with {cost.cpus:g} CPUs free"
