@@ -20,8 +20,10 @@ from sauci.core.cache_store import cache_env
 from sauci.core.cache_tree import LINK_CAPABILITY
 from sauci.core.capabilities import check_capabilities
 from sauci.core.events import emit
+from sauci.core.logbudget import format_size
 from sauci.core.logsink import LogBudget, LogSink
 from sauci.core.models import (
+    DEFAULT_ARTIFACT_LIMIT,
     DEFAULT_LOG_LIMIT,
     Build,
     EndedBy,
@@ -156,6 +158,7 @@ class StepExecutor:
     logs_dir: Path
     artifacts_dir: Path
     log_limit: int | None
+    artifact_limit: int | None = None  # None: DEFAULT_ARTIFACT_LIMIT
     secrets: Secrets
     observer: BuildObserver
     unenforced: str
@@ -347,7 +350,8 @@ class StepExecutor:
         if cached is not None and cached.note:
             reason = "; ".join(r for r in (reason, cached.note) if r)  # shown on the page
         if status is Status.PASSED or status is Status.FAILED:
-            self._collect(build, step, workspace, secrets=masked)
+            note = self._collect(build, step, workspace, secrets=masked)
+            reason = "; ".join(r for r in (reason, note) if r)
         if (step.matrix or step.own_workspace) and entries is not None:
             entries.release(workspace)  # collected: free the disk while others run
         return self._finish(
@@ -363,8 +367,9 @@ class StepExecutor:
 
     def _collect(
         self, build: Build, step: Step, workspace: Path, *, secrets: Sequence[str] = ()
-    ) -> None:
-        """Keep the step's artifacts and record its JUnit results (``secrets`` masked)."""
+    ) -> str:
+        """Keep the step's artifacts and record its JUnit results (``secrets`` masked);
+        returns what the step's reason should say of files not kept ("" when none)."""
         if step.junit:
             from sauci.core.junit import collect_junit
 
@@ -377,9 +382,17 @@ class StepExecutor:
             dest = artifact_dir(
                 self.artifacts_dir, build.repo, build.id, step.name, uuid=build.uuid
             )
-            kept = collect_artifacts(workspace, step.artifacts, dest)
+            limit = DEFAULT_ARTIFACT_LIMIT if self.artifact_limit is None else self.artifact_limit
+            dropped: list[str] = []
+            kept = collect_artifacts(workspace, step.artifacts, dest, limit=limit, dropped=dropped)
             if kept:
                 self.store.add_artifacts(build.id, step.name, kept)
+            if dropped:
+                return (
+                    f"artifact limit: {len(dropped)} file(s) not kept ({dropped[0]} first), "
+                    f"past the {format_size(limit)} a step's artifacts may hold"
+                )
+        return ""
 
 
 def _hidden(sandbox: Sandbox, workspace: Path) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ import attrs
 
 from sauci.core._converters import as_tuple
 from sauci.core.labels import MAX_LABELS, lower_labels, parse_labels
-from sauci.core.models import DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT
+from sauci.core.models import DEFAULT_ARTIFACT_LIMIT, DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import ConfigError
 
@@ -62,6 +62,11 @@ class Settings:
     # when it is spent is ended ("log limit"), so no build can fill the disk.
     build_log_limit: int = attrs.field(
         default=DEFAULT_BUILD_LOG_LIMIT, validator=attrs.validators.ge(1024)
+    )
+    # Bytes of one step's artifacts together; a file past it is not kept and
+    # the step's reason says so (docs/security.md#limits).
+    artifact_limit: int = attrs.field(
+        default=DEFAULT_ARTIFACT_LIMIT, validator=attrs.validators.ge(0)
     )
     max_timeout: float | None = None  # cap on any step's timeout, seconds
     # The per-build maximum a pipeline's `resources:` may declare (None: the
@@ -185,6 +190,7 @@ _INT = {
     "jobs",
     "log_limit",
     "build_log_limit",
+    "artifact_limit",
     "cache_limit",
     "max_build_memory",
     "keep_builds",
@@ -219,7 +225,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
 
                 return (
                     parse_size(value)
-                    if key.endswith(("log_limit", "cache_limit", "_memory"))
+                    if key.endswith(("log_limit", "cache_limit", "artifact_limit", "_memory"))
                     else int(value)
                 )
             return int(value)

@@ -96,6 +96,7 @@ class LocalRunner:
             fail_fast=self.settings.fail_fast,
             log_limit=self.settings.log_limit,
             build_log_limit=self.settings.build_log_limit,
+            artifact_limit=self.settings.artifact_limit,
             secrets=secrets,
             observer=observer,
             slots=slots,
