@@ -197,6 +197,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         steps = chosen
     for step in steps:
         if len(steps) > 1:
-            _write((style.bold(f"── {printable(step.name)} ({step.status.value}) ──") + "\n").encode())
+            _write(
+                (style.bold(f"── {printable(step.name)} ({step.status.value}) ──") + "\n").encode()
+            )
         _print_log(store, step, follow=args.follow, colour=style.enabled)
     return 0
