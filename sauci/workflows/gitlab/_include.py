@@ -109,8 +109,9 @@ def _glob(root: Path, path: str, at: Pos, report: Report) -> list[Path]:
         # and `link/**/*.yml` had the server walk the host's file system
         # (and name what it found there in its problems). A symlinked
         # file is listed, and read_regular reads it only inside the root.
-        parts = split_glob(relative)
-        matches = matching_files(root, [parts] if parts else [], directories=False, links=True)
+        pattern = split_glob(relative)
+        patterns = [pattern] if pattern else []
+        matches = matching_files(root, patterns, directories=False, links=True)
         found = [root / m.relative for m in matches if m.relative.endswith((".yml", ".yaml"))]
         if not found:
             report(at, f"include: no file matches {path!r}")
