@@ -11,9 +11,14 @@ from sauci._logging import get_logger
 from sauci.core.models import Artifact
 from sauci.core.workspace_files import matching_files, split_glob
 
-__all__ = ["collect_artifacts", "confined"]
+__all__ = ["DEFAULT_ARTIFACT_LIMIT", "collect_artifacts", "confined"]
 
 log = get_logger(__name__)
+
+# One step's artifacts together (the setting ``artifact_limit``): a step's
+# sparse or hard-linked file costs its workspace nothing, and its copy would
+# cost the server's disk its whole size.
+DEFAULT_ARTIFACT_LIMIT = 4 * 1024 * 1024 * 1024
 
 
 def confined(root: Path, relative: str) -> Path | None:

@@ -24,7 +24,7 @@ import attrs
 
 from sauci.core._converters import as_tuple
 from sauci.core.labels import MAX_LABELS, lower_labels, parse_labels
-from sauci.core.models import DEFAULT_ARTIFACT_LIMIT, DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT
+from sauci.core.models import DEFAULT_BUILD_LOG_LIMIT, DEFAULT_LOG_LIMIT
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import ConfigError
 
@@ -63,11 +63,10 @@ class Settings:
     build_log_limit: int = attrs.field(
         default=DEFAULT_BUILD_LOG_LIMIT, validator=attrs.validators.ge(1024)
     )
-    # Bytes of one step's artifacts together; a file past it is not kept and
-    # the step's reason says so (docs/security.md#limits).
-    artifact_limit: int = attrs.field(
-        default=DEFAULT_ARTIFACT_LIMIT, validator=attrs.validators.ge(0)
-    )
+    # Bytes of one step's artifacts together (sauci.core.artifacts'
+    # DEFAULT_ARTIFACT_LIMIT); a file past it is not kept, the step's reason
+    # says so (docs/security.md#limits).
+    artifact_limit: int = attrs.field(default=4 * 1024**3, validator=attrs.validators.ge(0))
     max_timeout: float | None = None  # cap on any step's timeout, seconds
     # The per-build maximum a pipeline's `resources:` may declare (None: the
     # machine's capacity for cpus, no cap for memory); docs/serve.md.

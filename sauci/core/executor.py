@@ -27,7 +27,6 @@ from sauci.core.job_groups import BuildGroups, JobGroups
 from sauci.core.logsink import LogBudget
 from sauci.core.max_parallel import may_start
 from sauci.core.models import (
-    DEFAULT_ARTIFACT_LIMIT,
     DEFAULT_BUILD_LOG_LIMIT,
     Build,
     EndedBy,
@@ -98,7 +97,6 @@ class Executor(StepExecutor):
     ``log_limit`` caps each step's log; ``build_log_limit`` caps all the
     logs of one build together (every step and matrix entry): once spent,
     each step that writes again is ended with the reason "log limit".
-    ``artifact_limit`` caps the bytes of one step's artifacts together.
     """
 
     def __init__(
@@ -114,7 +112,6 @@ class Executor(StepExecutor):
         fail_fast: bool = False,
         log_limit: int | None = None,
         build_log_limit: int | None = None,
-        artifact_limit: int | None = None,
         secrets: Mapping[str, str] | Secrets | None = None,
         observer: BuildObserver | None = None,
         slots: SlotPool | None = None,
@@ -141,7 +138,6 @@ class Executor(StepExecutor):
         self.build_log_limit = (
             DEFAULT_BUILD_LOG_LIMIT if build_log_limit is None else build_log_limit
         )
-        self.artifact_limit = DEFAULT_ARTIFACT_LIMIT if artifact_limit is None else artifact_limit
         # None: this process's environment, for the library and `sauci run` on
         # the user's own checkout; a server hands in its Secrets.
         self.secrets = secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)

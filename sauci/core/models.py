@@ -24,7 +24,6 @@ from sauci.core.resources import Resources
 
 __all__ = [
     "DEFAULT_AFTER_TIMEOUT",
-    "DEFAULT_ARTIFACT_LIMIT",
     "DEFAULT_BUILD_LOG_LIMIT",
     "DEFAULT_LOG_LIMIT",
     "DEFAULT_SHELL",
@@ -57,9 +56,6 @@ DEFAULT_TIMEOUT = 3600.0
 DEFAULT_SHELL = ("bash", "-eo", "pipefail", "-c")
 DEFAULT_LOG_LIMIT = 100 * 1024 * 1024  # one step's log
 DEFAULT_BUILD_LOG_LIMIT = 1024 * 1024 * 1024  # all the logs of one build, every step together
-# One step's artifacts together: a step's sparse or hard-linked file costs its
-# workspace nothing and would cost the server's disk its whole size.
-DEFAULT_ARTIFACT_LIMIT = 4 * 1024 * 1024 * 1024
 DEFAULT_AFTER_TIMEOUT = 300.0  # Step.after_run's own limit (GitLab's after_script: 5 minutes)
 
 

@@ -96,13 +96,13 @@ class LocalRunner:
             fail_fast=self.settings.fail_fast,
             log_limit=self.settings.log_limit,
             build_log_limit=self.settings.build_log_limit,
-            artifact_limit=self.settings.artifact_limit,
             secrets=secrets,
             observer=observer,
             slots=slots,
             unenforced=self.settings.unenforced_limits,
             cache_store=_cache_store(self.settings),
         )
+        self.executor.artifact_limit = self.settings.artifact_limit
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
         self._make_source = sources

@@ -61,6 +61,8 @@ def test_place_defer_is_a_setting(tmp_path):
 
 
 def test_artifact_limit_is_a_size_setting(tmp_path):
-    assert 4 * 1024**3 == load_settings(cwd=tmp_path, environ={}).artifact_limit
+    from sauci.core.artifacts import DEFAULT_ARTIFACT_LIMIT
+
+    assert DEFAULT_ARTIFACT_LIMIT == load_settings(cwd=tmp_path, environ={}).artifact_limit
     env = {"SAUCI_ARTIFACT_LIMIT": "500MiB"}
     assert 500 * 1024**2 == load_settings(cwd=tmp_path, environ=env).artifact_limit
