@@ -35,6 +35,8 @@ def split_glob(pattern: str) -> tuple[str, ...] | None:
 
 def _match(parts: Sequence[str], pats: Sequence[str]) -> bool:
     """Whether the path ``parts`` matches the glob ``pats`` whole."""
+    if "**" not in pats:  # one component each: no state to carry
+        return len(parts) == len(pats) and all(map(fnmatchcase, parts, pats))
     return len(pats) in _states_after(parts, pats)
 
 
