@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["strip_ansi"]
+__all__ = ["LogForTerminal", "strip_ansi"]
 
 # ECMA-48 in its 7-bit forms: CSI (colours, cursor moves), OSC (titles,
 # hyperlinks) ended by BEL or ST, DCS/SOS/PM/APC strings ended by ST, and the
@@ -28,3 +28,52 @@ def strip_ansi(data: bytes) -> bytes:
     if b"\x1b" not in data:
         return data
     return re.sub(_ESCAPE, b"", data)
+
+
+# What a log printed for the operator may not hold: the escapes above but the
+# colours (SGR, kept in group 1 where colour is on), C0 controls but tab,
+# newline, carriage return and ESC, DEL, and the C1 controls in their UTF-8
+# form (U+009B is a CSI, U+009D an OSC to a terminal that reads C1).
+_UNSHOWN = (
+    rb"(\x1b\[[0-9;:]*m)|"
+    + _ESCAPE
+    + rb"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]|\xc2[\x80-\x9f]"
+)
+_HELD = 64 * 1024  # most of a line kept back until its end, so no escape is cut in two
+
+
+class LogForTerminal:
+    """A step's log, chunk by chunk, as the operator's terminal may show it.
+
+    A log is written by whoever can push: raw, its escapes would drive the
+    terminal of whoever reads it with ``sauci logs``: set the clipboard
+    (OSC 52) for the next paste, set the title, clear the screen or move the
+    cursor over earlier lines, query the terminal so that it types a reply.
+    Colours are kept where ``colour`` is on; nothing else is. Lines are
+    cleaned whole (an escape is never cut between two chunks): what follows
+    the last newline waits for the next chunk, up to 64 KiB of it.
+    """
+
+    def __init__(self, *, colour: bool) -> None:
+        self._colour = colour
+        self._held = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """What of ``data`` (after what was held) can be shown now."""
+        data = self._held + data
+        cut = data.rfind(b"\n") + 1
+        if len(data) - cut > _HELD:
+            cut = len(data)
+        self._held = data[cut:]
+        return self._clean(data[:cut])
+
+    def flush(self) -> bytes:
+        """What is held back: the end of the log, without a newline."""
+        data, self._held = self._held, b""
+        return self._clean(data)
+
+    def _clean(self, data: bytes) -> bytes:
+        if not data:
+            return data
+        keep = (lambda m: m.group(1) or b"") if self._colour else b""
+        return re.sub(_UNSHOWN, keep, data)

@@ -148,9 +148,13 @@ def _write(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def _print_log(store: Store, step: StepRun, *, follow: bool) -> None:
-    """Print a step's log from the file on disk, or from the store's chunks."""
+def _print_log(store: Store, step: StepRun, *, follow: bool, colour: bool) -> None:
+    """Print a step's log from the file on disk, or from the store's chunks,
+    with only the escapes a terminal may be given (:class:`LogForTerminal`)."""
+    from sauci.cli._ansi import LogForTerminal
     from sauci.core.logfile import check_log_file
+
+    shown = LogForTerminal(colour=colour)
 
     check = check_log_file(store, step)
     if check.problem:  # said on stderr: stdout stays the log
@@ -162,13 +166,14 @@ def _print_log(store: Store, step: StepRun, *, follow: bool) -> None:
             with path.open("rb") as fh:
                 fh.seek(offset)
                 while chunk := fh.read(1 << 16):
-                    _write(chunk)
+                    _write(shown.feed(chunk))
                     offset += len(chunk)
         else:
             while chunk := store.read_log(step.build_id, step.name, offset, 1 << 20):
-                _write(chunk)
+                _write(shown.feed(chunk))
                 offset += len(chunk)
         if not follow or step.status.done:
+            _write(shown.flush())
             return
         time.sleep(0.2)
         step = next(s for s in store.list_steps(step.build_id) if s.name == step.name)
@@ -192,6 +197,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         steps = chosen
     for step in steps:
         if len(steps) > 1:
-            _write((style.bold(f"── {step.name} ({step.status.value}) ──") + "\n").encode())
-        _print_log(store, step, follow=args.follow)
+            _write(
+                (style.bold(f"── {printable(step.name)} ({step.status.value}) ──") + "\n").encode()
+            )
+        _print_log(store, step, follow=args.follow, colour=style.enabled)
     return 0

@@ -238,7 +238,8 @@ def save_cache(
     staged: Path | None = None
     try:
         staged = store.staging(build.repo)
-        if not pack(staged, _roots(workspace, env, home), _split(cache.paths)):
+        roots = _roots(workspace, env, home)
+        if not pack(staged, roots, _split(cache.paths), limit=store.limit):
             staged.unlink(missing_ok=True)
             write("sauci: cache: nothing to save (no cache path exists)\n")
             return attrs.evolve(state, problem="nothing to save")

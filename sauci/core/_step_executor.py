@@ -31,14 +31,15 @@ from sauci.core.models import (
     StepResult,
     StepRun,
 )
-from sauci.core.paths import artifact_dir, log_path, safe_name
+from sauci.core.paths import log_path, safe_name
 from sauci.core.secrets import Secrets
+from sauci.core.step_outputs import collect_outputs
 from sauci.core.store_retry import StoreUnavailableError
 from sauci.exceptions import NotFoundError, SandboxError
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
     from sauci.core._step_cache import CacheState
     from sauci.core.cache_store import CacheStore
@@ -156,6 +157,7 @@ class StepExecutor:
     logs_dir: Path
     artifacts_dir: Path
     log_limit: int | None
+    artifact_limit: int | None = None  # a step's artifacts together (None: the default)
     secrets: Secrets
     observer: BuildObserver
     unenforced: str
@@ -347,7 +349,16 @@ class StepExecutor:
         if cached is not None and cached.note:
             reason = "; ".join(r for r in (reason, cached.note) if r)  # shown on the page
         if status is Status.PASSED or status is Status.FAILED:
-            self._collect(build, step, workspace, secrets=masked)
+            note = collect_outputs(
+                self.store,
+                self.artifacts_dir,
+                build,
+                step,
+                workspace,
+                secrets=masked,
+                artifact_limit=self.artifact_limit,
+            )
+            reason = "; ".join(r for r in (reason, note) if r)
         if (step.matrix or step.own_workspace) and entries is not None:
             entries.release(workspace)  # collected: free the disk while others run
         return self._finish(
@@ -360,26 +371,6 @@ class StepExecutor:
             signal=result.signal,
             log_bytes=sink.bytes_written,
         )
-
-    def _collect(
-        self, build: Build, step: Step, workspace: Path, *, secrets: Sequence[str] = ()
-    ) -> None:
-        """Keep the step's artifacts and record its JUnit results (``secrets`` masked)."""
-        if step.junit:
-            from sauci.core.junit import collect_junit
-
-            cases = collect_junit(workspace, step.junit, secrets=secrets)
-            if cases:
-                self.store.add_test_results(build.id, step.name, cases)
-        if step.artifacts:
-            from sauci.core.artifacts import collect_artifacts
-
-            dest = artifact_dir(
-                self.artifacts_dir, build.repo, build.id, step.name, uuid=build.uuid
-            )
-            kept = collect_artifacts(workspace, step.artifacts, dest)
-            if kept:
-                self.store.add_artifacts(build.id, step.name, kept)
 
 
 def _hidden(sandbox: Sandbox, workspace: Path) -> tuple[str, ...]:

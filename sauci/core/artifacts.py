@@ -11,9 +11,14 @@ from sauci._logging import get_logger
 from sauci.core.models import Artifact
 from sauci.core.workspace_files import matching_files, split_glob
 
-__all__ = ["collect_artifacts", "confined"]
+__all__ = ["DEFAULT_ARTIFACT_LIMIT", "collect_artifacts", "confined"]
 
 log = get_logger(__name__)
+
+# One step's artifacts together (the setting ``artifact_limit``): a step's
+# sparse or hard-linked file costs its workspace nothing, and its copy would
+# cost the server's disk its whole size.
+DEFAULT_ARTIFACT_LIMIT = 4 * 1024 * 1024 * 1024
 
 
 def confined(root: Path, relative: str) -> Path | None:
@@ -25,12 +30,25 @@ def confined(root: Path, relative: str) -> Path | None:
     return target
 
 
-def collect_artifacts(workspace: Path, globs: Sequence[str], dest: Path) -> list[Artifact]:
+def collect_artifacts(
+    workspace: Path,
+    globs: Sequence[str],
+    dest: Path,
+    *,
+    limit: int | None = None,
+    dropped: list[str] | None = None,
+) -> list[Artifact]:
     """Copy regular files matching ``globs`` (relative to the workspace) into ``dest``.
 
     Symlinks are neither followed nor copied, and nothing outside the
     workspace is walked or read (:mod:`sauci.core.workspace_files`): a step
     must not be able to make SauCI copy, say, /etc/shadow, or walk the host.
+
+    ``limit`` caps the bytes copied, all files together: a file that would
+    pass it is not kept, and its path is added to ``dropped``. The step's
+    workspace is no measure: a sparse file (``truncate -s 1T``) or a
+    thousand hard links to one file cost it nothing, and the copies would
+    cost the server's disk their whole size.
     """
     patterns = []
     for pattern in globs:
@@ -40,22 +58,40 @@ def collect_artifacts(workspace: Path, globs: Sequence[str], dest: Path) -> list
         else:
             patterns.append(parts)
     kept: list[Artifact] = []
+    left = limit
     for match in matching_files(workspace, patterns):
         target = dest / match.relative
-        target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
+        copied = 0
         try:
-            with match.open() as src, target.open("wb") as out:
-                while chunk := src.read(1 << 20):
-                    digest.update(chunk)
-                    out.write(chunk)
+            with match.open() as src:
                 st = os.fstat(src.fileno())
+                if left is not None and st.st_size > left:
+                    raise _OverLimit
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as out:
+                    while chunk := src.read(1 << 20):
+                        copied += len(chunk)
+                        if left is not None and copied > left:  # still growing
+                            raise _OverLimit
+                        digest.update(chunk)
+                        out.write(chunk)
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        except _OverLimit:
+            log.warning("artifact_refused", path=match.relative, reason="artifact limit")
+            target.unlink(missing_ok=True)
+            if dropped is not None:
+                dropped.append(match.relative)
+            continue
         except OSError as exc:  # swapped for a symlink or a pipe meanwhile
             log.warning("artifact_refused", path=match.relative, reason=str(exc))
             target.unlink(missing_ok=True)
             continue
-        kept.append(
-            Artifact(path=match.relative, size=target.stat().st_size, sha256=digest.hexdigest())
-        )
+        if left is not None:
+            left -= copied
+        kept.append(Artifact(path=match.relative, size=copied, sha256=digest.hexdigest()))
     return kept
+
+
+class _OverLimit(Exception):
+    """A file that would take the artifacts past their limit."""

@@ -34,7 +34,7 @@ import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sauci.core._cache_stage import gnu_extract, stage_beside
 
@@ -79,23 +79,55 @@ def inside_root(root: Path, relative: str) -> Path | None:
     return current
 
 
-def pack(target: Path, roots: Mapping[str, Path], paths: Mapping[str, Sequence[str]]) -> int:
+def pack(
+    target: Path,
+    roots: Mapping[str, Path],
+    paths: Mapping[str, Sequence[str]],
+    *,
+    limit: int | None = None,
+) -> int:
     """Write the ``paths`` of each root (``{"ws": workspace, "home": HOME}``)
-    into the tar ``target``; returns how many paths existed to pack."""
+    into the tar ``target``; returns how many paths existed to pack.
+
+    With ``limit``, ArchiveError as soon as the archive would pass that many
+    bytes: a step's sparse file (``truncate -s 1T``) costs the workspace
+    nothing, and its archive would cost the server's disk its whole size
+    before the cache store could refuse it for its size.
+    """
     import tarfile  # only a step with a cache needs it (not an idle server)
 
     packed = 0
-    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT, pax_headers={MARK: "1"}) as tar:
-        for name, root in roots.items():
-            for relative in paths.get(name, ()):
-                source = inside_root(root, relative.strip("/"))
-                if source is None:
-                    continue
-                arcname = f"{name}/{PurePosixPath(relative.strip('/'))}"
-                # lstat: links stay links
-                tar.add(source, arcname=arcname, recursive=True, filter=_clean)
-                packed += 1
+    with open(target, "wb") as raw:
+        out: Any = raw if limit is None else _Capped(raw, limit)  # written, told: all tar needs
+        with tarfile.open(
+            fileobj=out, mode="w", format=tarfile.PAX_FORMAT, pax_headers={MARK: "1"}
+        ) as tar:
+            for name, root in roots.items():
+                for relative in paths.get(name, ()):
+                    source = inside_root(root, relative.strip("/"))
+                    if source is None:
+                        continue
+                    arcname = f"{name}/{PurePosixPath(relative.strip('/'))}"
+                    # lstat: links stay links
+                    tar.add(source, arcname=arcname, recursive=True, filter=_clean)
+                    packed += 1
     return packed
+
+
+class _Capped:
+    """A file written through, refusing what would take it past ``limit`` bytes."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self._raw, self._left = raw, limit
+
+    def write(self, data: bytes) -> int:
+        self._left -= len(data)
+        if self._left < 0:
+            raise ArchiveError("larger than the cache limit")
+        return self._raw.write(data)
+
+    def tell(self) -> int:
+        return self._raw.tell()
 
 
 def _clean(member: tarfile.TarInfo) -> tarfile.TarInfo | None:

@@ -10,15 +10,20 @@ step's matrix value. Anything else is a validation error.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from sauci.core.workspace_files import matching_files, split_glob
 
-__all__ = ["MAX_KEY", "CacheKeyError", "hash_files", "key_problems", "render_key"]
+__all__ = ["MAX_HASHED", "MAX_KEY", "CacheKeyError", "hash_files", "key_problems", "render_key"]
 
 MAX_KEY = 200  # a key names a file: room for ".tar" within 255 bytes
+# What one key's hashFiles reads, all files together. Read by the server from
+# files an earlier step may have made: a sparse `truncate -s 16T` costs that
+# step nothing and would keep a server thread hashing zeros for hours.
+MAX_HASHED = 2 * 1024**3
 _EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 _HASH_FILES = re.compile(r"hashFiles\((.*)\)", re.S)
 _ARGUMENT = re.compile(r"\s*(?:'([^']*)'|\"([^\"]*)\")\s*(?:,|$)")
@@ -109,16 +114,30 @@ def hash_files(workspace: Path, globs: list[str]) -> str:
             raise CacheKeyError(f"hashFiles({glob!r}) must stay inside the workspace")
         patterns.append(parts)
     digest = hashlib.sha256()
+    left = MAX_HASHED
     for match in matching_files(workspace, patterns, directories=False):
         try:
             with match.open() as fh:
                 inner = hashlib.sha256()
+                # The size first (a sparse file is refused at once), then what is read.
+                if os.fstat(fh.fileno()).st_size > left:
+                    raise _too_much(globs, match.relative)
                 while chunk := fh.read(1 << 20):
+                    left -= len(chunk)
+                    if left < 0:
+                        raise _too_much(globs, match.relative)
                     inner.update(chunk)
         except OSError:
             continue  # gone or swapped for a link meanwhile: not hashed
         digest.update(match.relative.encode() + b"\0" + inner.digest())
     return digest.hexdigest()
+
+
+def _too_much(globs: list[str], relative: str) -> CacheKeyError:
+    return CacheKeyError(
+        f"hashFiles({', '.join(map(repr, globs))}): the files matched hold more than "
+        f"{MAX_HASHED >> 30} GiB ({relative} among them)"
+    )
 
 
 def render_key(template: str, workspace: Path, matrix: Mapping[str, str] | None = None) -> str:

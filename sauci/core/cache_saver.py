@@ -78,7 +78,9 @@ def save_linked(
     except (ArchiveError, OSError, subprocess.SubprocessError) as exc:
         log.info("cache_snapshot_failed", repo=repo, key=key, error=str(exc))
         size = None
-    if size is None or not _members(stage, paths):
+    # Over the limit (a sparse file costs the copy nothing, its archive its
+    # size): the usual way then, which stops writing at the limit.
+    if size is None or size > store.limit or not _members(stage, paths):
         shutil.rmtree(stage, ignore_errors=True)
         return None
     save = _Save(build)

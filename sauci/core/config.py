@@ -63,6 +63,10 @@ class Settings:
     build_log_limit: int = attrs.field(
         default=DEFAULT_BUILD_LOG_LIMIT, validator=attrs.validators.ge(1024)
     )
+    # Bytes of one step's artifacts together (sauci.core.artifacts'
+    # DEFAULT_ARTIFACT_LIMIT); a file past it is not kept, the step's reason
+    # says so (docs/security.md#limits).
+    artifact_limit: int = attrs.field(default=4 * 1024**3, validator=attrs.validators.ge(0))
     max_timeout: float | None = None  # cap on any step's timeout, seconds
     # The per-build maximum a pipeline's `resources:` may declare (None: the
     # machine's capacity for cpus, no cap for memory); docs/serve.md.
@@ -185,6 +189,7 @@ _INT = {
     "jobs",
     "log_limit",
     "build_log_limit",
+    "artifact_limit",
     "cache_limit",
     "max_build_memory",
     "keep_builds",
@@ -219,7 +224,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
 
                 return (
                     parse_size(value)
-                    if key.endswith(("log_limit", "cache_limit", "_memory"))
+                    if key.endswith(("log_limit", "cache_limit", "artifact_limit", "_memory"))
                     else int(value)
                 )
             return int(value)

@@ -2,12 +2,18 @@
 
 Reports come from the build, so they are untrusted: they are parsed with
 defusedxml (no DTD, no entity expansion, no external files, no network),
-capped in size, and only read from inside the workspace. The secrets the
-step received are masked in every text of every case before it is stored.
+capped in size, and only read from inside the workspace. A step's reports
+together are capped too (:data:`MAX_STEP_REPORTS_SIZE`, :data:`MAX_CASES`):
+64 MiB of ``<testcase/>`` is 5.6 million cases, a gigabyte of the server's
+memory and as many rows in the store, and a glob can match many such files.
+They are read as a stream, so a report is never held as a tree past the
+cases kept. The secrets the step received are masked in every text of
+every case before it is stored.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,15 +27,26 @@ from sauci.core.models import TestCase
 from sauci.core.workspace_files import matching_files, split_glob
 from sauci.exceptions import ConfigError
 
-__all__ = ["MAX_REPORT_SIZE", "collect_junit", "mask_cases", "parse_junit"]
+__all__ = [
+    "MAX_CASES",
+    "MAX_REPORT_SIZE",
+    "MAX_STEP_REPORTS_SIZE",
+    "collect_junit",
+    "mask_cases",
+    "parse_junit",
+]
 
 log = get_logger(__name__)
 
 MAX_REPORT_SIZE = 64 * 1024 * 1024
+MAX_STEP_REPORTS_SIZE = 256 * 1024 * 1024  # all the reports of one step together
+MAX_CASES = 100_000  # test cases recorded of one step, all its reports together
 _MAX_TEXT = 64 * 1024  # of one failure's text kept per test case
 
 
-def parse_junit(source: Path | str | bytes, *, name: str | None = None) -> list[TestCase]:
+def parse_junit(
+    source: Path | str | bytes, *, name: str | None = None, max_cases: int | None = None
+) -> list[TestCase]:
     """The test cases of one JUnit XML report (a path, or its bytes).
 
     Understands ``<testsuites>`` and ``<testsuite>`` roots, nested suites,
@@ -37,7 +54,9 @@ def parse_junit(source: Path | str | bytes, *, name: str | None = None) -> list[
     ``time``, ``classname`` and ``file`` attributes (a case without ``file``
     takes its suite's). Raises ConfigError with a clear message for a
     report that is not well-formed, too large, or has a DTD, entities or
-    external references (which are never expanded or fetched).
+    external references (which are never expanded or fetched). With
+    ``max_cases``, reading stops after ``max_cases + 1`` cases: more than
+    ``max_cases`` returned means the report has more.
     """
     import defusedxml.ElementTree as DET
     from defusedxml import DefusedXmlException
@@ -59,7 +78,14 @@ def parse_junit(source: Path | str | bytes, *, name: str | None = None) -> list[
     try:
         # JUnit reports need no DTD; refusing any also stops expat from
         # quietly skipping entities declared in an external DTD.
-        root = DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        events = DET.iterparse(
+            io.BytesIO(data),
+            events=("start", "end"),
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+        )
+        return _stream_cases(events, label, max_cases)
     except DefusedXmlException as exc:
         raise ConfigError(
             f"{label}: the JUnit report uses a DTD, XML entities or external references, "
@@ -67,28 +93,48 @@ def parse_junit(source: Path | str | bytes, *, name: str | None = None) -> list[
         ) from exc
     except ET.ParseError as exc:
         raise ConfigError(f"{label}: not a well-formed XML file: {exc}") from exc
-    if _local(root.tag) not in ("testsuites", "testsuite", "testcase"):
-        raise ConfigError(
-            f"{label}: not a JUnit report (the root element is <{_local(root.tag)}>, "
-            "expected <testsuites> or <testsuite>)"
-        )
-    return list(_cases(root, suite_file=""))
+
+
+_SUITES = ("testsuites", "testsuite")
+
+
+def _stream_cases(
+    events: Iterator[tuple[str, Any]], label: str, max_cases: int | None
+) -> list[TestCase]:
+    """The cases of a report's parse events: each ``<testcase>`` whose
+    ancestors are all suites, with the ``file`` of its nearest suite that has
+    one. A case's element is dropped from its suite once read, so the tree
+    never holds more than one case."""
+    cases: list[TestCase] = []
+    # (element, its suite file, whether it and all its ancestors are suites)
+    stack: list[tuple[ET.Element, str, bool]] = []
+    for event, element in events:
+        if event == "start":
+            tag = _local(element.tag)
+            if not stack and tag not in (*_SUITES, "testcase"):
+                raise ConfigError(
+                    f"{label}: not a JUnit report (the root element is <{tag}>, "
+                    "expected <testsuites> or <testsuite>)"
+                )
+            parent_file, parent_suites = (stack[-1][1], stack[-1][2]) if stack else ("", True)
+            suite = parent_suites and tag in _SUITES
+            file = (element.get("file", parent_file) or parent_file) if suite else parent_file
+            stack.append((element, file, suite))
+            continue
+        _, file, _ = stack.pop()
+        parent_suites = stack[-1][2] if stack else True
+        if parent_suites and _local(element.tag) == "testcase":
+            cases.append(_case(element, file))
+            if max_cases is not None and len(cases) > max_cases:
+                break
+            if stack:
+                del stack[-1][0][:]  # read: the suite need not keep it
+    return cases
 
 
 def _local(tag: object) -> str:
     text = tag if isinstance(tag, str) else ""
     return text.rsplit("}", 1)[-1]
-
-
-def _cases(element: ET.Element, *, suite_file: str) -> Iterator[TestCase]:
-    tag = _local(element.tag)
-    if tag == "testcase":
-        yield _case(element, suite_file)
-        return
-    if tag in ("testsuites", "testsuite"):
-        suite_file = element.get("file", suite_file) or suite_file
-        for child in element:
-            yield from _cases(child, suite_file=suite_file)
 
 
 def _case(element: ET.Element, suite_file: str) -> TestCase:
@@ -172,7 +218,9 @@ def collect_junit(
 
     Never raises: a broken report becomes one errored TestCase named after
     the file with the problem as its message, and so do a pattern outside
-    the workspace and a symlink (neither is read).
+    the workspace and a symlink (neither is read). Past
+    :data:`MAX_STEP_REPORTS_SIZE` bytes read or :data:`MAX_CASES` cases,
+    one errored case says so and nothing more is read.
     """
     cases: list[TestCase] = []
     patterns = []
@@ -187,8 +235,21 @@ def collect_junit(
             patterns.append(parts)
     # Reports are read as the server, from files the build's steps wrote:
     # never through a symlink (sauci.core.workspace_files).
+    left = MAX_STEP_REPORTS_SIZE
     for match in matching_files(Path(workspace), patterns, directories=False, links=True):
         rel = match.relative
+        if left <= 0:
+            cases.append(
+                _broken(
+                    rel,
+                    f"{rel} and the reports after it: not read; this step's reports "
+                    f"passed {MAX_STEP_REPORTS_SIZE >> 20} MiB together",
+                )
+            )
+            break
+        if len(cases) >= MAX_CASES:  # errored cases of broken reports count too
+            cases.append(_too_many(rel))
+            break
         if match.is_link:
             log.warning("junit_symlink_refused", path=rel)
             cases.append(
@@ -201,14 +262,30 @@ def collect_junit(
         except OSError as exc:
             cases.append(_broken(rel, f"{rel}: cannot read the JUnit report: {exc}"))
             continue
+        left -= len(data)
         try:
-            cases.extend(parse_junit(data, name=rel))
+            room = MAX_CASES - len(cases)
+            found = parse_junit(data, name=rel, max_cases=room)
         except ConfigError as exc:
             cases.append(_broken(rel, str(exc)))
         except Exception as exc:  # never let a report break the build
             log.warning("junit_parse_failed", path=rel, error=repr(exc))
             cases.append(_broken(rel, f"{rel}: cannot parse the JUnit report: {exc!r}"))
+        else:
+            if len(found) > room:
+                cases.extend(found[:room])
+                cases.append(_too_many(rel))
+                break
+            cases.extend(found)
     return mask_cases(cases, secrets)
+
+
+def _too_many(rel: str) -> TestCase:
+    return _broken(
+        rel,
+        f"{rel}: this step's reports have more than {MAX_CASES} test cases; "
+        "the rest were not recorded",
+    )
 
 
 def _broken(rel: str, message: str) -> TestCase:

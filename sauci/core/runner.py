@@ -102,6 +102,7 @@ class LocalRunner:
             unenforced=self.settings.unenforced_limits,
             cache_store=_cache_store(self.settings),
         )
+        self.executor.artifact_limit = self.settings.artifact_limit
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
         self._make_source = sources

@@ -35,11 +35,58 @@ def split_glob(pattern: str) -> tuple[str, ...] | None:
 
 def _match(parts: Sequence[str], pats: Sequence[str]) -> bool:
     """Whether the path ``parts`` matches the glob ``pats`` whole."""
-    if not pats:
-        return not parts
-    if pats[0] == "**":
-        return any(_match(parts[i:], pats[1:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], pats[0]) and _match(parts[1:], pats[1:])
+    if "**" not in pats:  # one component each: no state to carry
+        return len(parts) == len(pats) and all(map(fnmatchcase, parts, pats))
+    return len(pats) in _states_after(parts, pats)
+
+
+def _prefix_matches(parts: Sequence[str], pats: Sequence[str]) -> bool:
+    """Whether some non-empty leading part of the path ``parts`` matches ``pats`` whole."""
+    return _states_after(parts, pats, stop_at_match=True) is _MATCHED
+
+
+_MATCHED: frozenset[int] = frozenset({-1})
+
+
+def _states_after(
+    parts: Sequence[str], pats: Sequence[str], *, stop_at_match: bool = False
+) -> frozenset[int]:
+    """The positions in ``pats`` that the path ``parts`` can reach.
+
+    One pass over the path with the set of positions still possible (at most
+    ``len(pats) + 1``), so a match costs components x pattern parts calls of
+    fnmatch at most. Trying each way a ``**`` could stretch instead is
+    exponential: a pushed ``**/a/**/a/...`` over a step's ``a/a/a/...``
+    would keep the server's thread busy for ever. With ``stop_at_match``,
+    :data:`_MATCHED` as soon as a non-empty prefix matches whole.
+    """
+    end = len(pats)
+
+    def closure(states: set[int]) -> frozenset[int]:
+        todo = list(states)
+        while todo:  # "**" may stand for no component: its next position too
+            j = todo.pop()
+            if j < end and pats[j] == "**" and j + 1 not in states:
+                states.add(j + 1)
+                todo.append(j + 1)
+        return frozenset(states)
+
+    states = closure({0})
+    for part in parts:
+        after: set[int] = set()
+        for j in states:
+            if j == end:
+                continue
+            if pats[j] == "**":
+                after.add(j)  # one more component under the "**"
+            elif fnmatchcase(part, pats[j]):
+                after.add(j + 1)
+        if not after:
+            return frozenset()
+        states = closure(after)
+        if stop_at_match and end in states:
+            return _MATCHED
+    return states
 
 
 def _may_hold(parts: Sequence[str], pats: Sequence[str]) -> bool:
@@ -93,9 +140,7 @@ def matching_files(
     for dirpath, dirnames, filenames, dir_fd in os.fwalk(root, follow_symlinks=False):
         rel_dir = PurePosixPath(os.path.relpath(dirpath, root)).parts
         rel_dir = () if rel_dir == (".",) else rel_dir
-        covered = directories and any(
-            _match(rel_dir[: i + 1], p) for p in patterns for i in range(len(rel_dir))
-        )
+        covered = directories and any(_prefix_matches(rel_dir, p) for p in patterns)
         dirnames_all = list(dirnames)
         # Descend only where a match may still be; fwalk never enters symlinks.
         dirnames[:] = sorted(

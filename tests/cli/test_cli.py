@@ -271,3 +271,38 @@ def test_a_bad_server_option_is_a_clear_error(tmp_path, flags, message):
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"sauci: error: {message}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+HOSTILE_LOG = (
+    r"printf '\033]52;c;cm0gLXJmIH4K\007\033]0;pwned\007\033[2J\033[1;1H\033P+q544e\033\\"
+    r"\302\233"
+    "6n\\033[31mred\\033[0m\\tok\\r\\n\\033[21tend'"
+)
+
+
+@pytest.mark.parametrize("color", ["always", "never"])
+def test_logs_never_drive_the_operators_terminal(tmp_path, capsys, color):
+    """Hostile: a pushed step prints escapes that set the operator's clipboard
+    (OSC 52), title, clear the screen, query the terminal (DCS, a C1 CSI in
+    UTF-8, CSI 21t) for `sauci logs` to pass on. Only colours get through,
+    and only with colour on."""
+    repo = make_repo(tmp_path / "repo", f"steps:\n  s:\n    run: {HOSTILE_LOG}\n")
+    assert main(["run", str(repo), "--color", "never"]) == 0
+    capsys.readouterr()
+    assert main(["logs", "1", "s", "--color", color]) == 0
+    out = capsys.readouterr().out
+    colour = "\x1b[31m" + "red" + "\x1b[0m" if color == "always" else "red"
+    assert out == f"6n{colour}\tok\r\nend"
+
+
+def test_an_escape_cut_between_two_chunks_never_reaches_the_terminal():
+    from sauci.cli._ansi import LogForTerminal
+
+    data = b"a\n\x1b]52;c;cm0gLXJmIH4K\x07b\x1b[32mc\n" * 3 + b"tail\x1b]0;t"
+    for size in (1, 2, 5, 7):
+        shown = LogForTerminal(colour=True)
+        out = b"".join(shown.feed(data[i : i + size]) for i in range(0, len(data), size))
+        out += shown.flush()
+        assert out == b"a\nb\x1b[32mc\n" * 3 + b"tail"
+    long = LogForTerminal(colour=False)
+    assert 64 * 1024 < len(long.feed(b"x" * 100_000))  # a line without end is not held whole

@@ -113,3 +113,30 @@ def test_render_key_fills_in_hash_and_matrix(tmp_path: Path):
     assert "v-a_b" == render_key("v-${{ matrix.x }}", tmp_path, {"x": "a/b"})
     with pytest.raises(CacheKeyError, match=r"no matrix\.py"):
         render_key(key, tmp_path, {})
+
+
+def test_hash_files_over_a_sparse_file_is_refused_at_once(tmp_path: Path) -> None:
+    """Hostile: an earlier step of the build makes a 64 GiB sparse file (it
+    costs that step nothing) and the next step's key hashes it: the server
+    read 64 GiB of zeros in its own thread. The files a key hashes are capped
+    together; over the cap the key is refused (the step runs without its cache)."""
+    from sauci.core.cache_key import MAX_HASHED
+
+    (tmp_path / "lock.txt").write_text("pinned\n")
+    with (tmp_path / "huge.bin").open("wb") as fh:
+        fh.truncate(64 * 1024**3)
+    with pytest.raises(CacheKeyError, match=r"hold more than 2 GiB \(huge\.bin among them\)"):
+        render_key("k-${{ hashFiles('*.bin', 'lock.txt') }}", tmp_path)
+    assert 2 * 1024**3 == MAX_HASHED
+    assert render_key("k-${{ hashFiles('lock.txt') }}", tmp_path).startswith("k-")
+
+
+def test_hash_files_counts_every_file_together(tmp_path: Path, monkeypatch) -> None:
+    import sauci.core.cache_key as cache_key
+
+    monkeypatch.setattr(cache_key, "MAX_HASHED", 10)
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.txt").write_text("1234\n")  # 5 bytes each
+    assert hash_files(tmp_path, ["a.txt", "b.txt"])
+    with pytest.raises(CacheKeyError, match=r"\(c\.txt among them\)"):
+        hash_files(tmp_path, ["*.txt"])

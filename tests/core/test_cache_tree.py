@@ -280,3 +280,22 @@ def test_a_server_that_stops_finishes_the_spare_copy(
     assert not copier.daemon
     release.set()
     cache_saver.wait_for_build(9)
+
+
+def test_a_sparse_cache_path_is_not_packed_past_the_limit(tmp_path):
+    """Hostile: a step's sparse file costs its workspace nothing; packed, it
+    cost the server's disk its whole size before the store refused the
+    archive for its size. pack() stops at the limit."""
+    from sauci.core.cache_archive import ArchiveError
+
+    source = tmp_path / "ws"
+    (source / "dir").mkdir(parents=True)
+    (source / "dir" / "small").write_text("x")
+    with (source / "dir" / "huge").open("wb") as fh:
+        fh.truncate(64 * 1024**3)
+    target = tmp_path / "c.tar"
+    with pytest.raises(ArchiveError, match="larger than the cache limit"):
+        pack(target, {"ws": source}, {"ws": ["dir"]}, limit=1024 * 1024)
+    assert target.stat().st_size <= 1024 * 1024
+    (source / "dir" / "huge").unlink()
+    assert 1 == pack(target, {"ws": source}, {"ws": ["dir"]}, limit=1024 * 1024)

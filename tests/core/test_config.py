@@ -58,3 +58,11 @@ def test_drain_wait_is_a_setting(tmp_path):
 def test_place_defer_is_a_setting(tmp_path):
     assert 0.1 == load_settings(cwd=tmp_path, environ={}).place_defer
     assert 0.0 == load_settings(cwd=tmp_path, environ={"SAUCI_PLACE_DEFER": "0"}).place_defer
+
+
+def test_artifact_limit_is_a_size_setting(tmp_path):
+    from sauci.core.artifacts import DEFAULT_ARTIFACT_LIMIT
+
+    assert DEFAULT_ARTIFACT_LIMIT == load_settings(cwd=tmp_path, environ={}).artifact_limit
+    env = {"SAUCI_ARTIFACT_LIMIT": "500MiB"}
+    assert 500 * 1024**2 == load_settings(cwd=tmp_path, environ=env).artifact_limit

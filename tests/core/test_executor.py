@@ -397,3 +397,27 @@ def test_core_runner_loads_a_named_sandbox_only_through_the_loader_it_is_given(w
         "sandbox error: step 't' names sandbox 'local', but this runner was given no way to load one"
         == step.reason
     )
+
+
+def test_a_sparse_artifact_cannot_fill_the_servers_disk(workspace, tmp_path):
+    """Hostile: a sparse file (or a thousand hard links to one) costs the
+    workspace nothing; copied as an artifact it costs the server's disk its
+    whole size. The bytes a step's artifacts copy are capped; what is past
+    the cap is not kept and the step's reason says so."""
+    settings = Settings(data_dir=tmp_path / "data", grace=1.0, artifact_limit=1024 * 1024)
+    store = MemoryStore()
+    step = Step(
+        name="t",
+        run="mkdir -p out; echo data > out/a.txt; truncate -s 1G out/huge.bin",
+        artifacts=["out/*"],
+    )
+    outcome = run_pipeline(
+        Pipeline(steps=[step]), workspace, settings=settings, store=store, secrets={}
+    )
+    result = outcome.step("t")
+    assert result.status is Status.PASSED
+    assert "artifact limit: 1 file(s) not kept (out/huge.bin first)" in (result.reason or "")
+    arts = store.list_artifacts(outcome.build.id)
+    assert [(a.path, a.size) for _, a in arts] == [("out/a.txt", 5)]
+    kept = [p.name for p in settings.artifacts_dir.rglob("*") if p.is_file()]
+    assert kept == ["a.txt"]

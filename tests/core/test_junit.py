@@ -262,3 +262,64 @@ def test_a_secret_cut_by_the_text_cap_is_masked() -> None:
 def test_the_longer_of_two_secrets_starting_together_is_masked() -> None:
     case = TestCase(name="abc abcdef")
     assert ["*** ***"] == [c.name for c in mask_cases([case], ["abc", "abcdef"])]
+
+
+# -- hostile: a step's reports are capped together ---------------------------
+
+
+def test_a_report_of_millions_of_cases_is_cut_at_the_step_limit(tmp_path):
+    """Hostile: 64 MiB of ``<testcase/>`` is 5.6 million cases (a gigabyte of
+    the server's memory, as many rows), and a glob may match many such files.
+    One step records at most MAX_CASES, then one errored case saying so."""
+    from sauci.core.junit import MAX_CASES
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.xml").write_bytes(
+        b"<testsuite>" + b"<testcase/>" * (MAX_CASES - 2) + b"</testsuite>"
+    )
+    (tmp_path / "r" / "b.xml").write_bytes(b"<testsuite>" + b"<testcase/>" * 10 + b"</testsuite>")
+    (tmp_path / "r" / "c.xml").write_bytes(b"<testsuite><testcase/></testsuite>")
+    cases = collect_junit(tmp_path, ["r/*.xml"])
+    assert MAX_CASES + 1 == len(cases)
+    last = cases[-1]
+    assert ("r/b.xml", "errored") == (last.name, last.status)
+    assert f"more than {MAX_CASES} test cases" in last.message
+    assert all(c.status == "passed" for c in cases[:-1])
+
+
+def test_broken_reports_count_towards_the_step_limit(tmp_path, monkeypatch):
+    import sauci.core.junit as junit
+
+    monkeypatch.setattr(junit, "MAX_CASES", 5)
+    for i in range(10):
+        (tmp_path / f"{i}.xml").write_text("not xml")
+    cases = collect_junit(tmp_path, ["*.xml"])
+    assert 6 == len(cases)
+    assert "more than 5 test cases" in cases[-1].message
+
+
+def test_reports_past_the_steps_bytes_are_not_read(tmp_path, monkeypatch):
+    import sauci.core.junit as junit
+
+    monkeypatch.setattr(junit, "MAX_STEP_REPORTS_SIZE", 100)
+    report = b"<testsuite>" + b"<testcase/>" * 10 + b"</testsuite>"  # 133 bytes
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.xml").write_bytes(report)
+    cases = collect_junit(tmp_path, ["*.xml"])
+    assert 11 == len(cases)
+    assert ("b.xml", "errored") == (cases[-1].name, cases[-1].status)
+    assert "not read; this step's reports passed" in cases[-1].message
+
+
+def test_a_report_is_read_as_a_stream_and_nested_suites_keep_their_file():
+    data = (
+        b'<testsuites><testsuite file="a.py"><testcase name="x"/>'
+        b'<testsuite><testcase name="y"/><properties><testcase name="no"/></properties>'
+        b'</testsuite><testcase name="z" file="own.py"><testcase name="inner"/></testcase>'
+        b"</testsuite><testcase name='top'/></testsuites>"
+    )
+    cases = parse_junit(data)
+    assert [("x", "a.py"), ("y", "a.py"), ("z", "own.py"), ("top", "")] == [
+        (c.name, c.file) for c in cases
+    ]
+    assert 3 == len(parse_junit(data, max_cases=2))

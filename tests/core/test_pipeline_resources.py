@@ -76,3 +76,28 @@ def test_the_per_build_maximum_comes_from_settings_else_the_machine(tmp_path) ->
     )
     assert machine_capacity() == build_maximum(None, None)
     assert build_maximum(None, None, machine=False) is None
+
+
+def test_a_pushed_pipeline_cannot_take_more_than_the_server_maximum_through_limits() -> None:
+    """Hostile: ``resources:`` above the maximum is refused, but ``limits:``
+    is what the sandbox enforces: a cheap declared cost (or none: 1 CPU)
+    with ``limits: {cpu: 64, memory: 1TiB}`` reserved one core and took 64."""
+    text = (
+        "steps:\n  - name: a\n    run: 'true'\n    resources: {cpus: 1}\n"
+        "    limits: {cpu: 64, memory: 1TiB, processes: 100}\n"
+    )
+    with pytest.raises(PipelineError) as caught:
+        parse_pipeline(text, max_resources=Resources(cpus=4, memory=8 * GIB))
+    messages = [str(p) for p in caught.value.problems]
+    assert [
+        ".sauci.yml:5:13: 'limits' in step 'a': cpu 64 is more than this server's "
+        "per-build maximum of 4 CPUs (max_build_cpus)",
+        ".sauci.yml:5:13: 'limits' in step 'a': memory 1024 GiB is more than this "
+        "server's per-build maximum of 8 GiB (max_build_memory)",
+    ] == messages
+    within = text.replace("cpu: 64, memory: 1TiB", "cpu: 4, memory: 8GiB")
+    step = parse_pipeline(within, max_resources=Resources(cpus=4, memory=8 * GIB)).steps[0]
+    assert Limits(cpu=4.0, memory=8 * GIB, processes=100) == step.limits
+    assert (
+        Limits(cpu=64.0, memory=1024 * GIB, processes=100) == parse_pipeline(text).steps[0].limits
+    )

@@ -58,6 +58,10 @@ def pathlib_files(root: Path, *globs: str) -> list[str]:
         ("nothing/*",),
         ("./reports/junit.xml",),
         ("?.txt",),
+        ("**/sub/**",),
+        ("**/**/*.xml",),
+        ("reports/**/sub/*.md",),
+        ("**",),
     ],
 )
 def test_globs_find_what_pathlib_finds(tree, globs):
@@ -130,3 +134,32 @@ def test_a_pipeline_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / ".sauci.yml")
     with pytest.raises(ConfigError, match="is not a regular file"):
         load_pipeline(tmp_path)
+
+
+def test_a_hostile_glob_over_a_deep_workspace_costs_one_pass(tmp_path, monkeypatch):
+    """Hostile: a pushed ``**/a/**/a/.../b`` over a step's ``a/a/a/...``. Trying
+    each way every ``**`` could stretch takes exponential time (hours for 12
+    of them over 40 levels) in the server's thread after the step; the match
+    is one pass over the path, at most components x pattern parts fnmatch calls."""
+    import sauci.core.workspace_files as workspace_files
+
+    depth, stars = 40, 12
+    deep = tmp_path.joinpath(*["a"] * depth)
+    deep.mkdir(parents=True)
+    (deep / "c").write_text("x")
+    pattern = "/".join(["**", "a"] * stars + ["b"])
+    calls = 0
+    real = workspace_files.fnmatchcase
+
+    def counted(name: str, pat: str) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls > 1_000_000:
+            raise AssertionError("the glob is matched by trying every split of its '**'")
+        return real(name, pat)
+
+    monkeypatch.setattr(workspace_files, "fnmatchcase", counted)
+    assert found(tmp_path, pattern) == []
+    parts = 2 * stars + 1
+    # Each directory and file on the way is matched once: at most depth x parts each.
+    assert calls <= (depth + 1) * (depth + 1) * parts

@@ -264,3 +264,22 @@ def test_a_ui_that_cannot_take_its_port_makes_no_admin_login(tmp_path):
     (database,) = (tmp_path / "d").rglob("ui.sqlite3")
     with sqlite3.connect(database) as db:
         assert [] == db.execute("SELECT username FROM auth_user").fetchall()
+
+
+def test_a_huge_body_is_refused_at_its_headers(served):
+    """Hostile: an anonymous client announces a 1 GiB body. waitress took up
+    to 1 GiB by default, spilled to a temporary file, before Django (and the
+    webhook's own 1 MiB limit) saw the request: a connection each, a gigabyte
+    of disk each. It answers 413 at the headers now, without waiting for the
+    body."""
+    import socket
+
+    base = urllib.parse.urlsplit(served())
+    with socket.create_connection((base.hostname, base.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /webhook/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1073741000\r\n\r\n{"
+        )
+        # Before: no answer at all until the whole gigabyte had been sent.
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]

@@ -101,3 +101,36 @@ def test_a_directory_symlink_artifact_is_not_walked(namespace_target):
 
     kept = [a.path for _, a in target.served.store().list_artifacts(build.id)]
     assert [] == [p for p in kept if p.startswith("datadir/")]
+
+
+def test_what_a_step_leaves_cannot_make_the_server_fill_its_disk_or_spin(namespace_target):
+    """A step makes a 1 TiB sparse file (nothing on its disk), a workspace 40
+    directories deep, a report of a million test cases, and declares a glob
+    whose ``**`` could stretch in more ways than the server could try. The
+    server copies none of the sparse file, records at most MAX_CASES cases
+    and ends the build."""
+    from sauci.core.junit import MAX_CASES
+
+    target = namespace_target
+    deep = "/".join(["**", "a"] * 12 + ["b"])
+    pipeline = (
+        "steps:\n"
+        "  leave:\n"
+        "    run: |\n"
+        "      mkdir -p out a; d=a; for i in $(seq 40); do d=$d/a; done; mkdir -p $d; touch $d/c\n"
+        "      truncate -s 1T out/huge.bin; echo data > out/small.txt\n"
+        "      python3 -c \"import sys; sys.stdout.write('<testsuite>' + '<testcase/>' * 1000000 + '</testsuite>')\" > r.xml\n"
+        "      echo STEP-RAN\n"
+        f"    artifacts: ['out/*', '{deep}']\n"
+        f"    junit: ['r.xml', '{deep}']\n"
+    )
+    sha = target.origin.commit(pipeline, message="leave much")
+    target.origin.push("refs/heads/leave")
+    build = target.served.build_of(sha, "refs/heads/leave")
+    assert b"STEP-RAN" in target.served.logs(build)["leave"]
+    (step,) = target.served.store().list_steps(build.id)
+    assert step.status is Status.PASSED
+    assert "artifact limit: 1 file(s) not kept (out/huge.bin first)" in (step.reason or "")
+    kept = [a.path for _, a in target.served.store().list_artifacts(build.id)]
+    assert ["out/small.txt"] == kept
+    assert MAX_CASES + 1 == len(target.served.store().list_test_results(build.id))

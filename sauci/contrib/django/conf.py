@@ -177,6 +177,7 @@ def sauci_settings(**overrides: Any) -> Settings:
         "vm_allow_emulation": cfg["VM_ALLOW_EMULATION"],
         "secrets_file": cfg["SECRETS_FILE"],
         "cache_limit": cfg["CACHE_LIMIT"],
+        "artifact_limit": cfg["ARTIFACT_LIMIT"],
     }
     values.update((key, value) for key, value in overrides.items() if value is not None)
     return load_settings(values)

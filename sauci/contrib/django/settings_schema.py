@@ -94,6 +94,7 @@ DEFAULTS: dict[str, Any] = {
     "VM_ALLOW_EMULATION": None,
     "SECRETS_FILE": None,
     "CACHE_LIMIT": None,  # step caches per repository: 2 GiB, "500MiB", 0 (off)
+    "ARTIFACT_LIMIT": None,  # one step's artifacts together: 4 GiB, "500MiB"
 }
 
 
@@ -185,6 +186,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "VM_ALLOW_EMULATION": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
     "SECRETS_FILE": (lambda v: v is None or isinstance(v, str | Path), "a file path or None"),
     "CACHE_LIMIT": (lambda v: v is None or isinstance(v, str | int), "a size such as '2GiB'"),
+    "ARTIFACT_LIMIT": (lambda v: v is None or isinstance(v, str | int), "a size such as '4GiB'"),
 }
 assert set(_VALIDATORS) == set(DEFAULTS)
 

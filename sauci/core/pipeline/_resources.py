@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from sauci.core.pipeline._values import ValueReader
 
-__all__ = ["declared_limits", "read_resources"]
+__all__ = ["declared_limits", "over_maximum", "read_resources"]
 
 
 def read_resources(
@@ -51,6 +51,31 @@ def read_resources(
         )
         ok = False
     return declared if ok else None
+
+
+def over_maximum(
+    reader: ValueReader, node: Node, what: str, limits: dict[str, Any], maximum: Resources
+) -> bool:
+    """Whether a step's ``limits:`` (``cpu``, ``memory``) exceed the server's
+    per-build maximum; each excess is a problem at ``node``."""
+    over = False
+    cpu, memory = limits.get("cpu"), limits.get("memory")
+    if cpu is not None and cpu > maximum.cpus:
+        reader.chk.add(
+            node,
+            f"{what}: cpu {cpu:g} is more than this server's per-build maximum of "
+            f"{maximum.cpus:g} CPUs (max_build_cpus)",
+        )
+        over = True
+    if memory is not None and memory > maximum.memory:
+        reader.chk.add(
+            node,
+            f"{what}: memory {Resources(memory=memory).describe().split(', ')[1]} is more "
+            f"than this server's per-build maximum of "
+            f"{maximum.describe().split(', ')[1]} (max_build_memory)",
+        )
+        over = True
+    return over
 
 
 def declared_limits(kwargs: dict[str, Any], pipeline: Resources | None) -> dict[str, Any]:

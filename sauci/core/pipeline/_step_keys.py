@@ -329,6 +329,14 @@ class StepKeyReader(ValueReader):
         }
         expected = "a mapping with 'memory', 'processes' and/or 'cpu'"
         found = self._options(node, what, expected, readers)
+        if found is not None and self.max_resources is not None:
+            from sauci.core.pipeline._resources import over_maximum
+
+            # A limit is what the sandbox lets the step take: above the
+            # server's per-build maximum it would widen what `resources:`
+            # may not declare (a cheap cost reserved, 64 cores taken).
+            if over_maximum(self, node, what, found, self.max_resources):
+                found = None
         _keep(spec, "limits", None if found is None else Limits(**found))
 
     def _resources(self, spec: StepSpec, what: str, node: Node) -> None:

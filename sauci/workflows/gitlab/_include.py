@@ -2,7 +2,8 @@
 
 A pushed ``.gitlab-ci.yml`` is untrusted, so an include is read only from a
 regular file inside the repository: a path that climbs out (``../``), a
-symbolic link that points out, a FIFO or a device is a problem. A leading
+symbolic link that points out, a FIFO or a device is a problem; a glob
+never walks through a symbolic link. A leading
 ``/`` means the repository root, as in GitLab, never the server's root.
 Other kinds of include (remote, project, template, component) are problems
 naming the kind.
@@ -101,7 +102,17 @@ def _glob(root: Path, path: str, at: Pos, report: Report) -> list[Path]:
         report(at, f"include: {path!r} is outside the repository")
         return []
     if any(c in relative for c in "*?["):
-        found = sorted(p for p in root.glob(relative) if p.suffix in (".yml", ".yaml"))
+        from sauci.core.workspace_files import matching_files, split_glob
+
+        # Never through a symlinked directory: pathlib's glob follows one
+        # named by a literal or `*` component, so a committed `link -> /`
+        # and `link/**/*.yml` had the server walk the host's file system
+        # (and name what it found there in its problems). A symlinked
+        # file is listed, and read_regular reads it only inside the root.
+        pattern = split_glob(relative)
+        patterns = [pattern] if pattern else []
+        matches = matching_files(root, patterns, directories=False, links=True)
+        found = [root / m.relative for m in matches if m.relative.endswith((".yml", ".yaml"))]
         if not found:
             report(at, f"include: no file matches {path!r}")
         return found

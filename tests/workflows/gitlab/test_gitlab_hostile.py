@@ -184,3 +184,22 @@ def test_a_glob_include_does_not_follow_links_out_or_round(repo: Path) -> None:
     (repo / "ci" / "out").symlink_to(repo.parent)
     (repo / ".gitlab-ci.yml").write_text("include: 'ci/**/*.yml'\n", encoding="utf-8")
     assert [s.name for s in load_gitlab(repo).steps] == ["a"]
+
+
+def test_a_glob_include_never_walks_through_a_linked_directory(repo: Path) -> None:
+    """Hostile: a committed ``link -> /`` and ``include: 'link/**/*.yml'``.
+    pathlib's glob follows a symlink named by a literal or ``*`` component:
+    the server walked the host's file system as itself and named what it
+    found there in the pipeline's problems."""
+    host = repo.parent / "host"
+    (host / "etc" / "app").mkdir(parents=True)
+    (host / "etc" / "app" / "private-name.yml").write_text("x:\n  script: [x]\n")
+    (repo / "link").symlink_to(host)
+    (repo / "ci").mkdir()
+    (repo / "ci" / "a.yml").write_text("a:\n  script: [x]\n", encoding="utf-8")
+    for include in ("link/**/*.yml", "*/etc/*/*.yml"):
+        problems = _problems(repo, f"include: '{include}'\njob:\n  script: [x]\n")
+        assert not any("private-name" in p for p in problems), problems
+        assert any(f"no file matches {include!r}" in p for p in problems), problems
+    (repo / ".gitlab-ci.yml").write_text("include: '*/*.yml'\n", encoding="utf-8")
+    assert [s.name for s in load_gitlab(repo).steps] == ["a"]

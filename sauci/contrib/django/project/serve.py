@@ -183,6 +183,21 @@ def project_settings(
     }
 
 
+def _max_body() -> int:
+    """The largest request body waitress takes in: the webhook's limit or
+    Django's for a form, whichever is larger. waitress reads a whole body
+    (spilling to a temporary file) before the application sees its request,
+    and takes 1 GiB by default: an anonymous client could have it buffer a
+    gigabyte on disk for each connection it opens, only for the application
+    to refuse it. Past this, waitress answers 413 at the headers."""
+    from django.conf import settings as django_settings
+
+    from sauci.contrib.django import conf
+
+    form = getattr(django_settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None) or 0
+    return max(int(conf.config()["WEBHOOK_MAX_BODY"]), int(form), 1 << 20) + (64 << 10)
+
+
 def _proxy_options(proxy: str | None) -> dict[str, Any]:
     """waitress's own handling of a reverse proxy: only a request from ``proxy``
     may say, in X-Forwarded-For and X-Forwarded-Proto, who the client is and
@@ -350,6 +365,7 @@ def serve_ui(
             threads=threads,
             ident="sauci",
             send_bytes=1,
+            max_request_body_size=_max_body(),
             **_proxy_options(trusted_proxy()),
         )
     except OSError as exc:  # the port is taken, the address is not this machine's, ...
