@@ -18,7 +18,7 @@ import attrs
 
 from sauci.core.cache_store import cache_env
 from sauci.core.cache_tree import LINK_CAPABILITY
-from sauci.core.capabilities import check_capabilities
+from sauci.core.capabilities import check_capabilities, within_process_maximum
 from sauci.core.events import emit
 from sauci.core.logsink import LogBudget, LogSink
 from sauci.core.models import (
@@ -158,6 +158,7 @@ class StepExecutor:
     artifacts_dir: Path
     log_limit: int | None
     artifact_limit: int | None = None  # a step's artifacts together (None: the default)
+    max_processes: int | None = None  # the most a step's `limits: processes` may say
     secrets: Secrets
     observer: BuildObserver
     unenforced: str
@@ -280,6 +281,9 @@ class StepExecutor:
                     sink.write(f"sauci: warning: {problem}; running without it\n".encode())
             elif unenforced:
                 raise SandboxError("; ".join(unenforced))
+            step, lowered = within_process_maximum(step, self.max_processes)
+            if lowered:
+                sink.write(f"sauci: {lowered}\n".encode())
             label = f"b{build.id}-{safe_name(step.name)}"
             home = _build_home(sandbox, workspace) if step.cache is not None else None
             if step.cache is not None and self.cache_store is not None:

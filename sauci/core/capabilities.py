@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from sauci.core.logbudget import format_size
 from sauci.core.models import Step
 
 if TYPE_CHECKING:
     from sauci.typing import Sandbox
 
-__all__ = ["check_capabilities"]
+__all__ = ["check_capabilities", "within_process_maximum"]
 
 
 def check_capabilities(step: Step, sandbox: Sandbox) -> list[str]:
@@ -55,3 +57,19 @@ def check_capabilities(step: Step, sandbox: Sandbox) -> list[str]:
                 f"step {step.name!r} asks for {what(value)}, but {name} cannot enforce it"
             )
     return problems
+
+
+def within_process_maximum(step: Step, maximum: int | None) -> tuple[Step, str | None]:
+    """``step`` with its ``limits: processes`` at most ``maximum`` (the
+    server's ``max_step_processes``), and the sentence that says so when it was
+    lowered: a pipeline may lower the process limit, never lift it past what
+    the server allows (it would lift the fork-bomb cap)."""
+    asked = step.limits.processes
+    if maximum is None or asked is None or asked <= maximum:
+        return step, None
+    limits = attrs.evolve(step.limits, processes=maximum)
+    note = (
+        f"limits: processes {asked} is more than this server allows "
+        f"(max_step_processes {maximum}); the step runs with {maximum}"
+    )
+    return attrs.evolve(step, limits=limits), note

@@ -72,6 +72,10 @@ class Settings:
     # machine's capacity for cpus, no cap for memory); docs/serve.md.
     max_build_cpus: float | None = None
     max_build_memory: int | None = None  # bytes
+    # The most processes one step may have at once, whatever its `limits:`
+    # say: a pipeline may set a lower limit, never a higher one (the
+    # sandboxes' own default is 512); docs/security.md#limits.
+    max_step_processes: int = attrs.field(default=4096, validator=attrs.validators.ge(1))
     grace: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
     # Where steps run. "": the isolating default of the command (`sauci serve`
     # and `sauci worker`: namespace, refused when it cannot run; `sauci run`:
@@ -190,6 +194,7 @@ _INT = {
     "log_limit",
     "build_log_limit",
     "artifact_limit",
+    "max_step_processes",
     "cache_limit",
     "max_build_memory",
     "keep_builds",

@@ -103,6 +103,7 @@ class LocalRunner:
             cache_store=_cache_store(self.settings),
         )
         self.executor.artifact_limit = self.settings.artifact_limit
+        self.executor.max_processes = self.settings.max_step_processes
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
         self._make_source = sources

@@ -178,6 +178,7 @@ def sauci_settings(**overrides: Any) -> Settings:
         "secrets_file": cfg["SECRETS_FILE"],
         "cache_limit": cfg["CACHE_LIMIT"],
         "artifact_limit": cfg["ARTIFACT_LIMIT"],
+        "max_step_processes": cfg["MAX_STEP_PROCESSES"],
     }
     values.update((key, value) for key, value in overrides.items() if value is not None)
     return load_settings(values)

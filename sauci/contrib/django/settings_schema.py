@@ -95,6 +95,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRETS_FILE": None,
     "CACHE_LIMIT": None,  # step caches per repository: 2 GiB, "500MiB", 0 (off)
     "ARTIFACT_LIMIT": None,  # one step's artifacts together: 4 GiB, "500MiB"
+    "MAX_STEP_PROCESSES": None,  # the most a step's `limits: processes` may say: 4096
 }
 
 
@@ -187,6 +188,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SECRETS_FILE": (lambda v: v is None or isinstance(v, str | Path), "a file path or None"),
     "CACHE_LIMIT": (lambda v: v is None or isinstance(v, str | int), "a size such as '2GiB'"),
     "ARTIFACT_LIMIT": (lambda v: v is None or isinstance(v, str | int), "a size such as '4GiB'"),
+    "MAX_STEP_PROCESSES": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        "a number of processes (at least 1) or None",
+    ),
 }
 assert set(_VALIDATORS) == set(DEFAULTS)
 
