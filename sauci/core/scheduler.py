@@ -103,17 +103,21 @@ class Scheduler:
         (:mod:`sauci.core.trigger_once`)."""
         params = dict(params or {})
 
-        def earlier(*statuses: Status | None) -> Build | None:
+        def matching(status: Status | None) -> list[Build]:
             since = self.clock() - window
-            for status in statuses or (Status.QUEUED, Status.RUNNING):
-                for other in self.store.list_builds(repo=repo, status=status, limit=50):
-                    if (
-                        other.event == "manual"
-                        and other.queued_at >= since
-                        and (other.ref, other.pusher, dict(other.params)) == (ref, actor, params)
-                        and (not sha or other.sha == sha)
-                    ):
-                        return other
+            return [
+                other
+                for other in self.store.list_builds(repo=repo, status=status, limit=50)
+                if other.event == "manual"
+                and other.queued_at >= since
+                and (other.ref, other.pusher, dict(other.params)) == (ref, actor, params)
+                and (not sha or other.sha == sha)
+            ]
+
+        def earlier() -> Build | None:
+            for status in (Status.QUEUED, Status.RUNNING):
+                for other in matching(status):
+                    return other
             return None
 
         with _TRIGGER_LOCK:  # two requests at once in this process: one build
@@ -133,11 +137,14 @@ class Scheduler:
             ):
                 # Asked for in another process (two web workers): its build, or
                 # once it is there (unless it has ended already: then a new one).
+                # One read answers both, so that a build committed between two
+                # reads is not taken for an ended one.
                 for n in range(21):
-                    if (found := earlier()) is not None:
+                    seen = matching(None)
+                    if (found := next((b for b in seen if not b.status.done), None)) is not None:
                         log.info("trigger_repeated", build=found.id, actor=actor)
                         return found
-                    if n == 20 or earlier(None) is not None:
+                    if n == 20 or seen:
                         break
                     threading.Event().wait(0.1)
             return self.enqueue(

@@ -47,5 +47,9 @@ def asked_first(
     parts: list[object] = [repo, ref, sha, actor, sorted(dict(params).items())]
     bucket = int(now // window)
     buckets = [bucket, bucket - 1] if now - bucket * window < _EDGE else [bucket]
-    seen = [bool(record(_key(parts, b))) for b in buckets]
-    return not any(seen)
+    # Stop at the first key seen: a request that records both windows' keys
+    # while another records them too must not leave both "not first" (A has
+    # its window's key, B finds it and then takes the previous window's key
+    # before A does). Every request records its own window's key first, so
+    # the one that takes it is the only one that goes on to the previous one.
+    return not any(record(_key(parts, b)) for b in buckets)

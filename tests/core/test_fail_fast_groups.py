@@ -13,10 +13,20 @@ def test_a_failed_entry_cancels_its_running_siblings_and_skips_the_queued_ones(t
     workspace.mkdir()
     settings = Settings(data_dir=tmp_path / "data", grace=1.0, jobs=3)
     group = {"needs": [], "fail_fast_group": "test"}
+    # "other" ends once "test (2)" was stopped, so after "test (1)" failed
+    # (a fixed head start for "test (1)" lost on a loaded machine).
+    stopped = tmp_path / "stopped"
     steps = [
-        Step(name="test (1)", run="sleep 0.3; exit 1", **group),
-        Step(name="test (2)", run="sleep 30", **group),
-        Step(name="other", run="sleep 0.6; echo done", needs=[]),
+        Step(name="test (1)", run="exit 1", **group),
+        Step(
+            name="test (2)", run=f"trap 'touch {stopped}; exit 143' TERM; sleep 30 & wait", **group
+        ),
+        Step(
+            name="other",
+            run=f"while [ ! -e {stopped} ]; do sleep 0.05; done; echo done",
+            needs=[],
+            timeout=60,
+        ),
         Step(name="test (3)", run="echo never", needs=["other"], fail_fast_group="test"),
         Step(name="later (1)", run="echo independent", needs=["other"], fail_fast_group="later"),
     ]

@@ -11,6 +11,7 @@ from polling import wait_for
 
 from sauci.app import git_sources
 from sauci.core.config import Settings
+from sauci.core.events import subscribe
 from sauci.core.models import Build, BuildRequest, Status
 from sauci.core.threaded import ThreadedRunner
 from sauci.distributed import CeleryRunner
@@ -102,14 +103,25 @@ def test_a_cancel_request_in_the_store_reaches_the_running_build(store):
     local = HeldRunner(store)
     runner = ThreadedRunner(local=local, max_builds=1)
     (build_id,) = queued(store, 1)
-    runner.tick()
-    wait_for(lambda: local.started == [build_id], "the build to start")
-    store.update_build(build_id, cancel_requested="cancelled by alice")
-    runner.tick()
-    wait_for(lambda: store.get_build(build_id).status.done, "the build to end")
-    assert {build_id: "cancelled by alice"} == local.cancelled
-    runner.tick()  # its thread is gone: nothing is running here any more
-    assert (False, []) == (runner.busy(), runner.running())
+    freed: list[int] = []
+    unsubscribe = subscribe(
+        lambda name, f: freed.append(f["build"].id) if name == "runner_slot_free" else None
+    )
+    try:
+        runner.tick()
+        wait_for(lambda: local.started == [build_id], "the build to start")
+        store.update_build(build_id, cancel_requested="cancelled by alice")
+        runner.tick()
+        # The build's thread records the end, then frees its slot and says so:
+        # wait for both (a later test may listen for that).
+        wait_for(lambda: store.get_build(build_id).status.done, "the build to end")
+        wait_for(lambda: build_id in freed, "the build's slot to be freed")
+        assert {build_id: "cancelled by alice"} == local.cancelled
+        runner.tick()  # its thread is gone: nothing is running here any more
+        assert (False, []) == (runner.busy(), runner.running())
+    finally:
+        unsubscribe()
+        runner.stop(reason="test over", timeout=5.0)
 
 
 def test_a_build_the_runner_crashes_on_is_recorded_errored_and_reported(store):
@@ -120,8 +132,19 @@ def test_a_build_the_runner_crashes_on_is_recorded_errored_and_reported(store):
     )
     runner.start(reports.append)
     (build_id,) = queued(store, 1)
-    runner.tick()
-    wait_for(lambda: reports, "the failure to be reported")
-    build = store.get_build(build_id)
-    assert (Status.ERRORED, "SauCI failed: boom") == (build.status, build.reason)
-    assert [f"build {build_id}: boom"] == reports
+    freed: list[int] = []
+    unsubscribe = subscribe(
+        lambda name, f: freed.append(f["build"].id) if name == "runner_slot_free" else None
+    )
+    try:
+        runner.tick()
+        wait_for(lambda: reports, "the failure to be reported")
+        build = store.get_build(build_id)
+        assert (Status.ERRORED, "SauCI failed: boom") == (build.status, build.reason)
+        assert [f"build {build_id}: boom"] == reports
+        # After its report the build's thread frees its slot and says so: wait
+        # for that here, not in a later test that listens for it.
+        wait_for(lambda: build_id in freed, "the build's slot to be freed")
+    finally:
+        unsubscribe()
+        runner.stop(reason="test over", timeout=5.0)

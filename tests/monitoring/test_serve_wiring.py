@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from monitoring_helpers import value
+from polling import wait_for
 
 from sauci.core.models import BuildRequest
 from sauci.core.scheduler import Scheduler
@@ -84,8 +85,15 @@ def test_metrics_and_readiness_of_a_serving_process(tmp_path):
         wait_done(store, 4)
 
         assert 401 == get(url + "metrics")[0]
-        status, text = get(url + "metrics", TOKEN)
-        assert 200 == status
+
+        def every_build_counted() -> str | None:
+            status, text = get(url + "metrics", TOKEN)
+            assert 200 == status
+            # The server counts a build once its end is in the store: a
+            # scrape may come between the two.
+            return text if 4 == value(text, "sauci_build_duration_seconds_count") else None
+
+        text = wait_for(every_build_counted, "the four builds' ends counted in /metrics")
         assert 3 == value(text, "sauci_builds_total", repo=good, status="passed")
         assert 1 == value(text, "sauci_builds_total", repo=bad, status="failed")
         assert 4 == value(text, "sauci_step_duration_seconds_count")
