@@ -362,7 +362,7 @@ class StepExecutor:
                 secrets=masked,
                 artifact_limit=self.artifact_limit,
             )
-            reason = "; ".join(r for r in (reason, note) if r)
+            reason = "; ".join(r for r in (reason, note) if r) or None
         if (step.matrix or step.own_workspace) and entries is not None:
             entries.release(workspace)  # collected: free the disk while others run
         return self._finish(
