@@ -238,8 +238,7 @@ def save_cache(
     staged: Path | None = None
     try:
         staged = store.staging(build.repo)
-        roots = _roots(workspace, env, home)
-        if not pack(staged, roots, _split(cache.paths), limit=store.limit):
+        if not pack(staged, _roots(workspace, env, home), _split(cache.paths), limit=store.limit):
             staged.unlink(missing_ok=True)
             write("sauci: cache: nothing to save (no cache path exists)\n")
             return attrs.evolve(state, problem="nothing to save")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from sauci.core.resources import Resources
+from sauci.core.resources import Resources, memory_text
 
 __all__ = ["Placement", "WaitingBuild", "WorkerRoom", "never_fits", "why_waits"]
 
@@ -95,4 +95,4 @@ def why_waits(cost: Resources, rooms: list[WorkerRoom]) -> str:
         return "every worker runs its --max-builds"
     if not any(cost.cpus <= r.free()[0] + 1e-9 for r in rooms):
         return f"no worker with {cost.cpus:g} CPUs free"
-    return f"no worker with {Resources(memory=cost.memory).describe().split(', ')[1]} free"
+    return f"no worker with {memory_text(cost.memory)} free"

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["DEFAULT_RESOURCES", "Resources", "build_maximum", "machine_capacity"]
+__all__ = ["DEFAULT_RESOURCES", "Resources", "build_maximum", "machine_capacity", "memory_text"]
 
 _GIB = 1024**3
 
@@ -62,14 +62,15 @@ class Resources:
         return max(min(by_cpus, by_memory), 0)
 
     def describe(self) -> str:
-        return f"{self.cpus:g} CPU{'s' if self.cpus != 1 else ''}, {_size(self.memory)}"
+        return f"{self.cpus:g} CPU{'s' if self.cpus != 1 else ''}, {memory_text(self.memory)}"
 
 
 # What a build costs when neither it nor the server says: one core, 1 GiB.
 DEFAULT_RESOURCES = Resources()
 
 
-def _size(memory: int) -> str:
+def memory_text(memory: int) -> str:
+    """``2 * 1024**3`` -> ``"2 GiB"``, as :meth:`Resources.describe` says it."""
     for unit, scale in (("GiB", _GIB), ("MiB", 1024**2), ("KiB", 1024)):
         if memory >= scale:
             return f"{memory / scale:g} {unit}"

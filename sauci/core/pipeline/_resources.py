@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from sauci.core.models import Limits
-from sauci.core.resources import Resources
+from sauci.core.resources import Resources, memory_text
 
 if TYPE_CHECKING:
     from yaml.nodes import Node
@@ -45,9 +45,9 @@ def read_resources(
     if declared.memory > maximum.memory:
         reader.chk.add(
             node,
-            f"{what}: memory {Resources(memory=declared.memory).describe().split(', ')[1]} "
+            f"{what}: memory {memory_text(declared.memory)} "
             f"is more than this server's per-build maximum of "
-            f"{maximum.describe().split(', ')[1]}",
+            f"{memory_text(maximum.memory)}",
         )
         ok = False
     return declared if ok else None
@@ -70,9 +70,9 @@ def over_maximum(
     if memory is not None and memory > maximum.memory:
         reader.chk.add(
             node,
-            f"{what}: memory {Resources(memory=memory).describe().split(', ')[1]} is more "
+            f"{what}: memory {memory_text(memory)} is more "
             f"than this server's per-build maximum of "
-            f"{maximum.describe().split(', ')[1]} (max_build_memory)",
+            f"{memory_text(maximum.memory)} (max_build_memory)",
         )
         over = True
     return over
