@@ -27,16 +27,21 @@ stop()  # before start: nothing to wait for
 """
 
 
-def test_the_web_starter_starts_nothing_and_imports_nothing_of_the_ui_until_asked(
-    tmp_path: Path,
-):
-    done = subprocess.run(
-        [sys.executable, "-c", STARTER, str(tmp_path)],
+def _python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``code`` run in a new interpreter with ``tmp_path`` as its argument."""
+    return subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
+
+
+def test_the_web_starter_starts_nothing_and_imports_nothing_of_the_ui_until_asked(
+    tmp_path: Path,
+):
+    done = _python(STARTER, tmp_path)
     threads, imported, where = done.stdout.splitlines()
     assert "[]" == threads, "the UI's thread runs before the server's line is printed"
     assert "False" == imported, "the UI's modules are imported before the server's line"
@@ -70,13 +75,7 @@ for line in said:
 
 
 def test_run_server_starts_the_web_front_end_after_its_watching_line(tmp_path: Path):
-    done = subprocess.run(
-        [sys.executable, "-c", RUN, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    done = _python(RUN, tmp_path)
     assert [
         "sauci serve: watching 0 repositories",
         "web started",
@@ -100,11 +99,5 @@ except ConfigError as exc:
 def test_the_ui_without_django_says_what_to_install(tmp_path: Path):
     """The web starter no longer imports the UI before the line, so the UI's
     thread is where a missing Django is found, and named."""
-    done = subprocess.run(
-        [sys.executable, "-c", MISSING, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    done = _python(MISSING, tmp_path)
     assert "the web UI needs django: pip install 'sauci[django]'" == done.stdout.strip()
