@@ -297,6 +297,11 @@ class WorkerRuntime:
             # Celery stops consuming on warm shutdown; a message it still hands
             # over is left queued in the store, and goes back to the broker.
             return NOT_TAKEN
+        # A step starts in a few milliseconds: the sandbox's own preparation
+        # (on cgroup v1, a thread move that waits out an RCU grace period and
+        # meanwhile holds up every cgroup's mkdir) begins before the claim, not
+        # after it (LocalRunner.run_build asks again, which then costs nothing).
+        self.runner.prepare()
         build = self.store.claim_build(self.name, build_id=build_id)
         if build is None:
             log.info("build_not_claimed", build=build_id, worker=self.name)

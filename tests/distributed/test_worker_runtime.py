@@ -291,3 +291,30 @@ def test_an_end_on_a_worker_with_every_slot_taken_may_wait_for_the_next_claim(se
     build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
     assert "passed" == runtime.run(build_id)
     assert [(build_id, True)] == waits
+
+
+def test_the_sandbox_prepares_for_a_step_before_the_claim(tmp_path):
+    # A message means a step starts within milliseconds: the sandbox's
+    # preparation (on cgroup v1 a thread move that waits for the kernel and
+    # meanwhile holds up the step cgroup's mkdir) starts before the claim's
+    # store write, not after it.
+    store = MemoryStore()
+    states: list[Status] = []
+    ids: list[int] = []
+
+    class Recording(LocalSandbox):
+        def prepare(self) -> None:
+            if ids and not states:
+                states.append(store.get_build(ids[0]).status)
+            super().prepare()
+
+    settings = Settings(data_dir=tmp_path / "w", worker_name="w1", sandbox="local")
+    runtime = build_worker(settings, store, sandbox=Recording(grace=0.5))
+    runtime.start()
+    try:
+        repo = make_repo(tmp_path / "r", "steps:\n  a: {run: 'true'}\n")
+        ids.append(Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id)
+        assert "passed" == runtime.run(ids[0])
+    finally:
+        runtime.stop()
+    assert [Status.QUEUED] == states
