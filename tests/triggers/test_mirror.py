@@ -157,9 +157,7 @@ def test_one_rule_says_what_is_remote(tmp_path):
         assert not is_remote(local), local
 
 
-def test_a_worktree_added_beside_a_half_made_one_is_tried_again(
-    tmp_path, git, commit, monkeypatch
-):
+def test_a_worktree_added_beside_a_half_made_one_is_tried_again(tmp_path, git, commit, monkeypatch):
     # A worker's slots add their first worktrees side by side; git reads every
     # worktree's `commondir`, and one another add has made but not yet
     # written stops it ("failed to read worktrees/X/commondir"): the build
