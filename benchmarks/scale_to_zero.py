@@ -63,12 +63,12 @@ def _repo(path: Path) -> str:
     return str(path)
 
 
-def _wait(predicate, what: str, timeout: float = 60.0):
+def _wait(predicate, what: str, timeout: float = 60.0, every: float = 0.005):
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.005)
+        time.sleep(every)
     return value
 
 

@@ -68,29 +68,38 @@ class Announcer:
     the claim) waited behind for the interpreter lock; the server needs the
     end then only to send the worker its next build ahead, which is wanted
     when the builds running now end. A worker that had no build ahead waits
-    ``grace`` longer for the server to place one.
+    ``grace`` longer for the server to place one; so a build ended with
+    ``wait=False`` (a worker with a slot free besides this one: the server
+    sends builds ahead only to a worker whose slots are all taken,
+    sauci.distributed._ahead, so no message waits for this slot) is published
+    at once. That is the end the server waits for to start a heavy build on a
+    worker it drained: 20 ms of grace there were 20 ms on each such start.
     """
 
     def __init__(self, app: Any, worker: str, *, grace: float = 0.02) -> None:
         self._app = app
         self._worker = worker
         self.grace = grace
-        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, bool] | None] = queue.SimpleQueue()
         self._taken = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sauci-announce", daemon=True)
         self._thread.start()
 
-    def __call__(self, build_id: int) -> None:
+    def __call__(self, build_id: int, *, wait: bool = True) -> None:
+        """Publish that ``build_id`` ended; ``wait``: hold it back until a slot
+        of this worker took its next build (or ``grace`` s), False: now."""
         self._taken.clear()
-        self._queue.put(build_id)
+        self._queue.put((build_id, wait))
 
     def slot_taken(self) -> None:
         """A slot of this worker claimed its next build: publish what waits now."""
         self._taken.set()
 
     def _run(self) -> None:
-        while (build_id := self._queue.get()) is not None:
-            self._taken.wait(self.grace)
+        while (item := self._queue.get()) is not None:
+            build_id, wait = item
+            if wait:
+                self._taken.wait(self.grace)
             announce_end(self._app, build_id, self._worker)
 
     def close(self, timeout: float = 2.0) -> None:

@@ -112,9 +112,9 @@ class WorkerRuntime:
         self.last_beat: float | None = None
         self._lock_file: Any = None
         self._clash_said = False
-        # Tells the servers a build ended here (sauci.distributed._ended.announce_end,
-        # set by run_worker): they place the next one at once.
-        self.announce: Callable[[int], None] | None = None
+        # Tells the servers a build ended here (an Announcer, set by run_worker):
+        # they place the next one at once. Called as ``announce(build_id, wait=...)``.
+        self.announce: Callable[..., None] | None = None
         # Called once a slot here claimed its next build (Announcer.slot_taken):
         # what the announcer holds back then goes.
         self.claimed: Callable[[], None] | None = None
@@ -297,6 +297,11 @@ class WorkerRuntime:
             # Celery stops consuming on warm shutdown; a message it still hands
             # over is left queued in the store, and goes back to the broker.
             return NOT_TAKEN
+        # A step starts in a few milliseconds: the sandbox's own preparation
+        # (on cgroup v1, a thread move that waits out an RCU grace period and
+        # meanwhile holds up every cgroup's mkdir) begins before the claim, not
+        # after it (LocalRunner.run_build asks again, which then costs nothing).
+        self.runner.prepare()
         build = self.store.claim_build(self.name, build_id=build_id)
         if build is None:
             log.info("build_not_claimed", build=build_id, worker=self.name)
@@ -345,7 +350,12 @@ class WorkerRuntime:
             if self.announce is not None:
                 # The end is recorded: the server may send the next build now,
                 # while this thread lets go (Celery takes it once this task returns).
-                self.announce(build.id)
+                # Only a worker whose slots were all taken can have a build sent
+                # ahead waiting for this slot (sauci.distributed._ahead): for the
+                # others, the end goes out at once.
+                with self._lock:
+                    full = len(self._running) >= self.settings.slots
+                self.announce(build.id, wait=full)
             if running is not None:
                 running.unlink(missing_ok=True)
             stop.set()

@@ -16,6 +16,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,10 @@ from sauci.typing import Commit
 __all__ = ["MirrorCache", "MirrorSource", "MirrorWorkspace"]
 
 log = get_logger(__name__)
+
+
+# `git worktree add` tries, when a half-made worktree beside it makes it fail.
+_ADD_TRIES = 4
 
 
 def _has_commit(mirror: Path, sha: str) -> bool:
@@ -82,7 +87,8 @@ class MirrorCache:
         """The mirror's lock: exclusive to clone, fetch or prune it; ``shared``
         to add a worktree (``git worktree add`` takes a directory of its own
         under the mirror and locks it until it is made, so adds may run side by
-        side; a prune, which could take a half-made one, may not)."""
+        side, one tried again when it read the other's half-made `commondir`;
+        a prune, which could take a half-made one, may not)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(mirror.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
@@ -173,10 +179,20 @@ class MirrorCache:
         # The two slots of a worker make their first worktrees at once.
         with self._locked(mirror, shared=True):
             dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                _command(mirror).worktree("add", "--quiet", "--detach", str(dest), sha)
-            except git.GitCommandError as exc:
-                raise git_error(exc) from exc
+            for attempt in range(_ADD_TRIES):
+                try:
+                    _command(mirror).worktree("add", "--quiet", "--detach", str(dest), sha)
+                    break
+                except git.GitCommandError as exc:
+                    # Another add beside this one had made its worktree's
+                    # `commondir` and not yet written it: git reads every
+                    # worktree's and gives up ("failed to read
+                    # worktrees/X/commondir"). It is written a moment later.
+                    if attempt + 1 < _ADD_TRIES and "commondir" in str(exc.stderr):
+                        log.info("worktree_add_retried", repo=str(mirror), error=str(exc.stderr))
+                        time.sleep(0.01 * (attempt + 1))
+                        continue
+                    raise git_error(exc) from exc
         if (dest / ".gitmodules").exists():
             # Under the mirror's own lock: submodule URLs live in its config,
             # which all of its worktrees share.

@@ -168,3 +168,18 @@ def test_an_announcer_publishes_after_its_grace_when_no_slot_takes_a_build(monke
     announcer(7)
     assert done.wait(10)
     announcer.close(timeout=10)
+
+
+def test_an_announcer_publishes_at_once_an_end_no_slot_waits_behind(monkeypatch):
+    # A worker with a slot free besides the one that ended has no build sent
+    # ahead (sauci.distributed._ahead): the end is not held back for a claim
+    # that will not come, and the server places the next build (a heavy one
+    # on a drained worker) without waiting out the grace.
+    from sauci.distributed import Announcer, _ended
+
+    done = threading.Event()
+    monkeypatch.setattr(_ended, "announce_end", lambda app, build_id, worker: done.set())
+    announcer = Announcer(object(), "w1", grace=3600.0)
+    announcer(7, wait=False)
+    assert done.wait(10)
+    announcer.close(timeout=10)

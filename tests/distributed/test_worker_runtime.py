@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import attrs
 import pytest
 from polling import wait_for
 from test_dispatch import make_repo
@@ -223,7 +224,9 @@ def test_a_build_s_end_is_announced_once_recorded_and_its_slot_is_kept(setup):
     store, runtime, tmp = setup
     repo = make_repo(tmp / "r", "steps:\n  a: {run: 'echo hi > out.txt'}\n")
     seen: list[tuple[int, Status]] = []
-    runtime.announce = lambda build_id: seen.append((build_id, store.get_build(build_id).status))
+    runtime.announce = lambda build_id, **_: seen.append(
+        (build_id, store.get_build(build_id).status)
+    )
     ids = [Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id]
     assert "passed" == runtime.run(ids[0])
     ids.append(Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id)
@@ -254,7 +257,7 @@ def test_a_slot_that_claims_its_build_says_so_to_the_announcer(setup):
     store, runtime, tmp = setup
     repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
     events: list[tuple[str, int | None]] = []
-    runtime.announce = lambda build_id: events.append(("announce", build_id))
+    runtime.announce = lambda build_id, **_: events.append(("announce", build_id))
     runtime.claimed = lambda: events.append(("claimed", None))
     taken = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
     store.claim_build("w2", build_id=taken)
@@ -262,3 +265,56 @@ def test_a_slot_that_claims_its_build_says_so_to_the_announcer(setup):
     build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
     assert "passed" == runtime.run(build_id)
     assert [("announce", taken), ("claimed", None), ("announce", build_id)] == events
+
+
+def test_an_end_with_slots_free_besides_is_announced_without_waiting(setup):
+    # The dispatcher sends builds ahead only to a worker whose slots are all
+    # taken (sauci.distributed._ahead): an end on a worker with another slot
+    # free has no message waiting for its slot, so the announcer need not hold
+    # it back (a heavy build waiting for a drained worker waited out the grace).
+    store, runtime, tmp = setup
+    runtime.settings = attrs.evolve(runtime.settings, slots=2)
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    waits: list[tuple[int, bool]] = []
+    runtime.announce = lambda build_id, *, wait=True: waits.append((build_id, wait))
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    assert "passed" == runtime.run(build_id)
+    assert [(build_id, False)] == waits
+
+
+def test_an_end_on_a_worker_with_every_slot_taken_may_wait_for_the_next_claim(setup):
+    store, runtime, tmp = setup
+    runtime.settings = attrs.evolve(runtime.settings, slots=1)
+    repo = make_repo(tmp / "r", "steps:\n  a: {run: 'true'}\n")
+    waits: list[tuple[int, bool]] = []
+    runtime.announce = lambda build_id, *, wait=True: waits.append((build_id, wait))
+    build_id = Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id
+    assert "passed" == runtime.run(build_id)
+    assert [(build_id, True)] == waits
+
+
+def test_the_sandbox_prepares_for_a_step_before_the_claim(tmp_path):
+    # A message means a step starts within milliseconds: the sandbox's
+    # preparation (on cgroup v1 a thread move that waits for the kernel and
+    # meanwhile holds up the step cgroup's mkdir) starts before the claim's
+    # store write, not after it.
+    store = MemoryStore()
+    states: list[Status] = []
+    ids: list[int] = []
+
+    class Recording(LocalSandbox):
+        def prepare(self) -> None:
+            if ids and not states:
+                states.append(store.get_build(ids[0]).status)
+            super().prepare()
+
+    settings = Settings(data_dir=tmp_path / "w", worker_name="w1", sandbox="local")
+    runtime = build_worker(settings, store, sandbox=Recording(grace=0.5))
+    runtime.start()
+    try:
+        repo = make_repo(tmp_path / "r", "steps:\n  a: {run: 'true'}\n")
+        ids.append(Scheduler(store).enqueue(BuildRequest(repo=repo, ref="refs/heads/main")).id)
+        assert "passed" == runtime.run(ids[0])
+    finally:
+        runtime.stop()
+    assert [Status.QUEUED] == states

@@ -155,3 +155,33 @@ def test_one_rule_says_what_is_remote(tmp_path):
     (tmp_path / "odd:name").mkdir()
     for local in (str(tmp_path / "odd:name"), "some/dir:with-colon", "/srv/git/app.git"):
         assert not is_remote(local), local
+
+
+def test_a_worktree_added_beside_a_half_made_one_is_tried_again(tmp_path, git, commit, monkeypatch):
+    # A worker's slots add their first worktrees side by side; git reads every
+    # worktree's `commondir`, and one another add has made but not yet
+    # written stops it ("failed to read worktrees/X/commondir"): the build
+    # errored (1 of 10 runs of the mixed load through real workers).
+    from types import SimpleNamespace
+
+    from sauci.source import mirrors
+
+    repo = tmp_path / "solo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    sha = commit(repo, "a.txt", "one\n", message="one")
+    cache = MirrorCache(tmp_path / "mirrors")
+    half = cache.mirror(repo) / "worktrees" / "half"
+    half.mkdir(parents=True)
+    (half / "commondir").write_text("")  # made, not yet written
+    (half / "gitdir").write_text(f"{tmp_path / 'half'}/.git\n")
+    waits: list[float] = []
+
+    def other_add_writes_it(seconds: float) -> None:
+        waits.append(seconds)
+        (half / "commondir").write_text("../..\n")
+
+    monkeypatch.setattr(mirrors, "time", SimpleNamespace(sleep=other_add_writes_it))
+    ws = cache.checkout(repo, sha, tmp_path / "ws")
+    assert "one\n" == (ws / "a.txt").read_text()
+    assert 1 == len(waits)
