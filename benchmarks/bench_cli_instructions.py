@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parents[1]
 # What the run's path imports that is not SauCI's (from `python -X importtime`).
 LIBRARIES = (
     "attrs, yaml, argparse, base64, concurrent.futures, contextlib, datetime, enum, fcntl, "
-    "fnmatch, hashlib, heapq, json, logging, pathlib, queue, selectors, shutil, signal, "
+    "fnmatch, heapq, json, logging, pathlib, queue, selectors, shutil, signal, "
     "sqlite3, subprocess, tempfile, threading, typing, uuid"
 )
 

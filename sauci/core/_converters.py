@@ -1,5 +1,5 @@
 """attrs converters and checks shared by the value objects of sauci.core.models,
-sauci.core.records and sauci.core.pipeline_parts (kept apart so that those
+sauci.core.records and sauci.core.step_parts (kept apart so that those
 modules import it, never each other's private helpers)."""
 
 from __future__ import annotations

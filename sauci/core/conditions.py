@@ -1,4 +1,4 @@
-"""A step's :class:`~sauci.core.pipeline_parts.Condition`, decided just before it would run.
+"""A step's :class:`~sauci.core.step_parts.Condition`, decided just before it would run.
 
 The executor asks :func:`condition_verdict` once every step a step needs has
 ended. The status functions answer from those steps' records: ``success()``

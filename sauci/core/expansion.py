@@ -1,4 +1,4 @@
-"""Steps added to a running build: a step with an :class:`~sauci.core.models.Expansion`.
+"""Steps added to a running build: a step with an :class:`~sauci.core.step_parts.Expansion`.
 
 Some steps are known only once others have ended (a GitHub job whose matrix
 is built with ``fromJSON`` from another job's outputs). A front end puts a

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import attrs
@@ -18,9 +18,12 @@ import attrs
 from sauci.core._converters import RETRY_KINDS, as_tuple, retry_kinds
 from sauci.core._converters import frozen_map as _frozen_map
 from sauci.core._converters import str_tuple as _str_tuple
-from sauci.core.pipeline_parts import Cache, Condition, Expansion, Schedule, Service
+from sauci.core.pipeline_parts import Schedule
 from sauci.core.records import Artifact, Event, Repo, TestCase, Worker
 from sauci.core.resources import Resources
+
+if TYPE_CHECKING:  # a step's optional parts, built by the pipelines that use them
+    from sauci.core.step_parts import Cache, Condition, Expansion, Service
 
 __all__ = [
     "DEFAULT_AFTER_TIMEOUT",
@@ -33,15 +36,12 @@ __all__ = [
     "Build",
     "BuildOutcome",
     "BuildRequest",
-    "Cache",
-    "Condition",
     "EndedBy",
     "Event",
     "Limits",
     "Pipeline",
     "Repo",
     "Schedule",
-    "Service",
     "Status",
     "Step",
     "StepResult",

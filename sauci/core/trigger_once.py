@@ -11,7 +11,6 @@ apart on either side of a window's edge still meet.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 
@@ -24,6 +23,8 @@ _EDGE = 1.0
 
 
 def _key(parts: list[object], bucket: int) -> str:
+    import hashlib  # OpenSSL's load, for the servers and web workers that call this
+
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
     return f"trigger:{digest}:{bucket}"
 

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from sauci.core.logsink import format_size
-from sauci.core.models import EndedBy, Service, Step, StepResult
+from sauci.core.models import EndedBy, Step, StepResult
+from sauci.core.step_parts import Service
 from sauci.exceptions import SandboxError
 from sauci.sandbox._docker_daemon import (
     POLL_INTERVAL,

@@ -39,7 +39,8 @@ from typing import Any
 import attrs
 
 from sauci._logging import get_logger
-from sauci.core.models import Limits, Service, StepResult
+from sauci.core.models import Limits, StepResult
+from sauci.core.step_parts import Service
 from sauci.exceptions import SandboxError
 from sauci.sandbox._docker_agent import StepAgentLost, find_static_busybox
 from sauci.sandbox._docker_agent_step import run_with_agent

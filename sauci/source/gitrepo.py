@@ -3,7 +3,6 @@ a stable short id for a path or URL, a remote told from a local path, one file a
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -48,6 +47,8 @@ def repo_id(path_or_url: Path | str) -> str:
         parts.pop()
     name = parts[-1].removesuffix(".git") if parts else ""
     name = re.sub(_UNSAFE, "_", name).strip("._")[:40] or "repo"
+    import hashlib  # OpenSSL's load, for the mirrors and slots that name a repository
+
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return f"{name}-{digest}"
 

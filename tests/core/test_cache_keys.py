@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sauci.core.cache_key import CacheKeyError, hash_files, render_key
-from sauci.core.models import Cache
 from sauci.core.pipeline import dump_pipeline, parse_pipeline
+from sauci.core.step_parts import Cache
 from sauci.exceptions import PipelineError
 
 GOOD = """\

@@ -6,8 +6,9 @@ import textwrap
 
 import pytest
 
-from sauci.core.models import Pipeline, Service, Step
+from sauci.core.models import Pipeline, Step
 from sauci.core.pipeline import dump_pipeline, parse_pipeline, validate_pipeline
+from sauci.core.step_parts import Service
 
 
 def parse(text: str) -> Pipeline:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sauci.core.conditions import condition_verdict
-from sauci.core.models import Condition, Status, Step, StepRun
+from sauci.core.models import Status, Step, StepRun
+from sauci.core.step_parts import Condition
 
 
 def run(name: str, status: Status, allow_failure: bool = False) -> StepRun:

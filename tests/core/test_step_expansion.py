@@ -16,8 +16,8 @@ import pytest
 from sauci import Pipeline, Status, Step, run_pipeline
 from sauci.core.config import Settings
 from sauci.core.models import StepRun
-from sauci.core.pipeline_parts import Expansion
 from sauci.core.rerun import reusable_steps
+from sauci.core.step_parts import Expansion
 
 
 def _run(tmp_path: Path, steps: list[Step], jobs: int = 4):

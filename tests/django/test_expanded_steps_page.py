@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from sauci import Pipeline, Status, Step, run_pipeline
 from sauci.core.config import Settings
-from sauci.core.pipeline_parts import Expansion
+from sauci.core.step_parts import Expansion
 
 
 def _entries(workspace: Path) -> list[Step]:

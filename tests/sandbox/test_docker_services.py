@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from sauci.core.models import EndedBy, Service, Step, StepResult
+from sauci.core.models import EndedBy, Step, StepResult
+from sauci.core.step_parts import Service
 from sauci.exceptions import SandboxError
 from sauci.sandbox.capabilities import check_capabilities
 from sauci.testing.sandbox import MemoryLog

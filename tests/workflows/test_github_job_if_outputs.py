@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sauci.core.conditions import condition_verdict
-from sauci.core.models import Condition, Status, Step, StepRun
+from sauci.core.models import Status, Step, StepRun
+from sauci.core.step_parts import Condition
 
 GIT = ["git", "-c", "user.name=Tester", "-c", "user.email=t@example.com"]
 

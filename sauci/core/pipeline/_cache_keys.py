@@ -16,7 +16,7 @@ from yaml.nodes import Node
 from sauci.core.cache_key import key_problems
 from sauci.core.pipeline._nodes import Checker, is_null
 from sauci.core.pipeline._spec import path_problem
-from sauci.core.pipeline_parts import Cache
+from sauci.core.step_parts import Cache
 
 __all__ = ["CACHE_KEYS", "cache_path_problem", "read_cache"]
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Pipeline, Service, Step
+from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Pipeline, Step
 from sauci.core.pipeline._units import exact_duration, format_size
-from sauci.core.pipeline_parts import DEFAULT_READY_TIMEOUT
 from sauci.core.resources import Resources
+from sauci.core.step_parts import DEFAULT_READY_TIMEOUT, Service
 
 try:
     from yaml import CSafeDumper as _BaseDumper

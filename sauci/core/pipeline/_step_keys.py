@@ -31,7 +31,7 @@ from sauci.core.pipeline._values import ValueReader
 from sauci.core.resources import Resources
 
 if TYPE_CHECKING:
-    from sauci.core.pipeline_parts import Service
+    from sauci.core.step_parts import Service
 
 __all__ = ["STEP_HANDLERS", "StepKeyReader"]
 

@@ -28,7 +28,7 @@ from sauci.core.pipeline._spec import MAX_MEMORY, SERVICE_KEYS, TIMEOUT_CEILING
 from sauci.core.pipeline._units import DURATION_EXAMPLES, SIZE_EXAMPLES, parse_duration, parse_size
 
 if TYPE_CHECKING:
-    from sauci.core.pipeline_parts import Service
+    from sauci.core.step_parts import Service
 
 __all__ = ["ValueReader"]
 
@@ -88,7 +88,7 @@ class ValueReader:
         return found if ok else None
 
     def _service(self, node: Node, what: str) -> Service | None:
-        from sauci.core.pipeline_parts import Service  # only for a step that has services
+        from sauci.core.step_parts import Service  # only for a step that has services
 
         chk = self.chk
         if isinstance(node, ScalarNode) and node.tag in TEXT_TAGS:

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from sauci.core.models import Service
+from sauci.core.step_parts import Service
 from sauci.workflows.github._context import fill_static
 from sauci.workflows.github._matrix import matrix_text
 from sauci.workflows.github._reading import LMap, Problems, where

@@ -11,8 +11,9 @@ from typing import Any
 import attrs
 
 from sauci.core.artifact_inputs import INBOX
-from sauci.core.models import DEFAULT_TIMEOUT, Cache, Condition, Step
+from sauci.core.models import DEFAULT_TIMEOUT, Step
 from sauci.core.paths import safe_name
+from sauci.core.step_parts import Cache, Condition
 from sauci.workflows.github import _matrix_dynamic
 from sauci.workflows.github._actions import JobParts, action_name
 from sauci.workflows.github._container import container_shell, read_container

@@ -4,7 +4,7 @@ matrix known only while the build runs (``fromJSON`` of another job's outputs).
 ``matrix: ${{ fromJSON(needs.setup.outputs.matrix) }}``, one axis
 (``python: ${{ fromJSON(needs.setup.outputs.versions) }}``) or
 ``include: ${{ fromJSON(...) }}``. The plan holds one placeholder step for
-the job, whose :class:`~sauci.core.models.Expansion` builds the entries
+the job, whose :class:`~sauci.core.step_parts.Expansion` builds the entries
 when the jobs it needs have ended (sauci.core.expansion): the outputs
 they left in the workspace read back, the matrix evaluated and expanded
 by the same rules as a written one (``_matrix.expand_matrix``, at most
@@ -24,7 +24,7 @@ import attrs
 
 from sauci.core.conditions import OUTPUTS_MAX, read_outputs
 from sauci.core.models import Step
-from sauci.core.pipeline_parts import Expansion
+from sauci.core.step_parts import Expansion
 from sauci.workflows.github._context import EXPRESSION, condition_source
 from sauci.workflows.github._matrix import MAX_ENTRIES, expand_matrix
 from sauci.workflows.github._matrix_outputs import driver_safe_name

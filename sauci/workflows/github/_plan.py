@@ -6,7 +6,7 @@ unit of a machine: its steps share files, ``GITHUB_ENV`` and ``GITHUB_PATH``,
 and a SauCI matrix entry gets a workspace of its own
 (sauci.core.entry_workspaces). ``needs`` between jobs become the steps'
 ``needs``; a job's ``if:`` that reads results becomes the step's
-:class:`~sauci.core.models.Condition`.
+:class:`~sauci.core.step_parts.Condition`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 
 from sauci.core.labels import MAX_LABELS
-from sauci.core.models import Condition, Pipeline, Step
+from sauci.core.models import Pipeline, Step
+from sauci.core.step_parts import Condition
 from sauci.workflows.github._events import (
     dispatch_inputs,
     path_filters,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import attrs
 
 from sauci.core.demands import SandboxCapabilities, demand_message, unmet_demands
-from sauci.core.models import DEFAULT_TIMEOUT, Condition, Pipeline, Step
+from sauci.core.models import DEFAULT_TIMEOUT, Pipeline, Step
+from sauci.core.step_parts import Condition
 from sauci.exceptions import PipelineError
 from sauci.workflows.gitlab._artifacts_from import artifact_sources
 from sauci.workflows.gitlab._merge import Report

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from sauci.core.cache_key import key_problems
-from sauci.core.models import Cache, Service
+from sauci.core.step_parts import Cache, Service
 from sauci.workflows.gitlab._merge import Report
 from sauci.workflows.gitlab._variables import bad_name, expand
 from sauci.workflows.gitlab._yaml import Map, Pos, Seq
