@@ -323,10 +323,11 @@ def main():
     os.set_blocking(wakeup_w, False)
     signal.set_wakeup_fd(wakeup_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    # Python ignores SIGPIPE, and an ignored signal stays ignored across
-    # exec: the steps get the default (set here once, not in each forked
-    # step). The agent is PID 1, which a signal's default action never ends.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored
+    # across exec: the steps get the defaults (set here once, not in each
+    # forked step). The agent is PID 1, which a default action never ends.
+    for ignored in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(ignored, signal.SIG_DFL)
     with open("/proc/uptime") as fh:
         uptime = fh.read().split()[0]
     port.send(b"R", to_json({"uptime": uptime}).encode())
