@@ -3,7 +3,8 @@
 ``benchmarks/compute.py``.
 
 Run alone, it boots guests and times steps by shell, with QEMU's CPU time
-beside each wall time (a figure that moves less with the machine's load):
+beside each wall time (a figure that moves less with the machine's load), and
+a bare ``sh -c true`` on the host in the same run:
 
     python benchmarks/vm_costs.py [--boots N] [--steps N] [--shells sh,bash,busybox]
 
@@ -34,6 +35,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -155,6 +157,12 @@ def main() -> None:
         return int(next(g for gs in vm._idle.values() for g in gs).process.pid)
 
     out: dict[str, Any] = {"load": os.getloadavg()[0], "accel": vm.acceleration.accel}
+    bare = []
+    for _ in range(args.steps):
+        started = time.perf_counter()
+        subprocess.run(["sh", "-c", "true"], check=True)
+        bare.append(time.perf_counter() - started)
+    out["bare_sh_ms"] = round(statistics.median(bare) * 1000, 2)  # on the host, this run
     walls, cpus = [], []
     try:
         for n in range(args.boots):
