@@ -191,6 +191,23 @@ def test_a_step_starts_with_no_signal_ignored(vm: VmSandbox, shared_workspace: P
     assert (0, b"SigIgn:\t0000000000000000\n") == (result.exit_code, output)  # type: ignore[attr-defined]
 
 
+def test_under_emulation_a_program_maps_where_it_did_before(
+    vm: VmSandbox, shared_workspace: Path
+) -> None:
+    # No address space randomisation in an emulated guest (norandmaps), so that
+    # QEMU reuses what it translated of a program at its previous exec.
+    if not vm.acceleration.emulated:
+        pytest.skip("the guest runs under KVM, which keeps ASLR")
+    shared_workspace.mkdir(exist_ok=True)
+    script = (
+        "cat /proc/sys/kernel/randomize_va_space; head -1 /proc/self/maps; head -1 /proc/self/maps"
+    )
+    result, output = run(vm, script, shared_workspace)
+    setting, first, second = output.decode().splitlines()
+    assert (0, "0") == (result.exit_code, setting)  # type: ignore[attr-defined]
+    assert first == second
+
+
 def test_each_step_has_a_cgroup_of_its_own_and_leaves_none(
     vm: VmSandbox, shared_workspace: Path
 ) -> None:
