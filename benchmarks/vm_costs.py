@@ -2,6 +2,18 @@
 (user + system, all its threads) and its memory by kind, for
 ``benchmarks/compute.py``.
 
+Run alone, it boots guests and times steps by shell, with QEMU's CPU time
+beside each wall time (a figure that moves less with the machine's load), and
+a bare ``sh -c true`` on the host in the same run:
+
+    python benchmarks/vm_costs.py [--boots N] [--steps N] [--shells sh,bash,busybox]
+
+``sh`` is ``sh -c true`` (the host's dash, as compute.py runs it), ``bash``
+the steps' default shell (``bash -eo pipefail -c true``), ``busybox`` the
+initramfs's static ``busybox sh -c true``: what is left of a step without a
+dynamic program. One JSON line: run it in turns with another tree
+(``PYTHONPATH=...``) and compare the medians.
+
 Memory, from ``/proc/PID/smaps``:
 
 - the guest's RAM: QEMU's anonymous mapping of ``-m`` MiB, resident as far
@@ -17,8 +29,18 @@ Memory, from ``/proc/PID/smaps``:
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -92,3 +114,88 @@ def qemu_memory(pid: int, guest_mib: int) -> QemuMemory:
         own_anonymous=total(others, "Anonymous") + total(files, "Anonymous"),
         file_backed=total(files, "Rss") - total(files, "Anonymous"),
     )
+
+
+SHELLS = {
+    "sh": ("sh", "-c"),
+    "bash": ("bash", "-eo", "pipefail", "-c"),
+    "busybox": ("/sauci/bin/busybox", "sh", "-c"),
+}
+
+
+def main() -> None:
+    from sauci.core.models import Step
+    from sauci.sandbox.vm import VmSandbox
+    from sauci.testing.sandbox import MemoryLog
+
+    parser = argparse.ArgumentParser(description="VM guests' boots and steps, wall and QEMU CPU")
+    parser.add_argument("--boots", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--shells", default="sh,bash,busybox")
+    parser.add_argument("--data-dir", help="where the boot files are kept (default: made anew)")
+    args = parser.parse_args()
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+    area = Path(tempfile.mkdtemp(prefix="sauci-vm-costs-", dir="/tmp"))
+    area.chmod(0o711)
+    vm = VmSandbox(data_dir=args.data_dir or area / "data", allow_emulation=True)
+
+    def run(step: Step, workspace: Path) -> float | None:
+        """Runs ``step``; returns when its first output came (None: it printed nothing)."""
+        first: list[float] = []
+
+        class Log(MemoryLog):
+            def write(self, data: bytes) -> None:
+                if data and not first:
+                    first.append(time.perf_counter())
+                super().write(data)
+
+        result = vm.run(step, workspace, Log(), env=env, cancel=threading.Event(), label="vm-costs")
+        assert result.exit_code == 0, result
+        return first[0] if first else None
+
+    def qemu_pid() -> int:
+        return int(next(g for gs in vm._idle.values() for g in gs).process.pid)
+
+    out: dict[str, Any] = {"load": os.getloadavg()[0], "accel": vm.acceleration.accel}
+    bare = []
+    for _ in range(args.steps):
+        started = time.perf_counter()
+        subprocess.run(["sh", "-c", "true"], check=True)
+        bare.append(time.perf_counter() - started)
+    out["bare_sh_ms"] = round(statistics.median(bare) * 1000, 2)  # on the host, this run
+    walls, cpus = [], []
+    try:
+        for n in range(args.boots):
+            workspace = area / f"build-{n}"
+            workspace.mkdir()
+            started = time.perf_counter()
+            first = run(Step(name="first", run="echo first", shell=("sh", "-c")), workspace)
+            assert first is not None
+            walls.append(round(first - started, 3))
+            cpus.append(qemu_cpu_seconds(qemu_pid()))  # to the first step's end
+            if n < args.boots - 1:
+                vm.build_ended(workspace)
+        out["boot_wall_s"], out["boot_qemu_cpu_s"] = walls, cpus
+        pid = qemu_pid()
+        for name in args.shells.split(","):
+            step = Step(name=name, run="true", shell=SHELLS[name])
+            run(step, workspace)  # warm: the guest's page cache and QEMU's translations
+            times = []
+            cpu = qemu_cpu_seconds(pid)
+            for _ in range(args.steps):
+                started = time.perf_counter()
+                run(step, workspace)
+                times.append(time.perf_counter() - started)
+            out[name] = {
+                "wall_ms": round(statistics.median(times) * 1000, 1),
+                "qemu_cpu_ms": round((qemu_cpu_seconds(pid) - cpu) / args.steps * 1000, 1),
+            }
+        out["load_end"] = os.getloadavg()[0]
+    finally:
+        vm.close()
+        shutil.rmtree(area, ignore_errors=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -82,6 +82,12 @@ def qemu_command(
         # system call; the guest holds one build only, so they guard nothing
         # of anyone else's (docs/sandboxes.md).
         append += " mitigations=off cryptomgr.notests"  # self-tests: 0.3 s of an emulated boot
+        # No address space randomisation: QEMU finds the code it translated by
+        # its virtual address, so a program mapped elsewhere at each exec is
+        # translated anew each time (half of a bash step's cost). The guest
+        # holds one build, whose steps run code as its uid already: ASLR there
+        # guards the build against itself (docs/sandboxes.md). KVM keeps it.
+        append += " norandmaps"
     cmd = [
         qemu,
         *("-M", machine, "-accel", accel_option, "-cpu", cpu),

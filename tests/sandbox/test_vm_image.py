@@ -75,6 +75,16 @@ def test_mitigations_are_off_only_under_emulation() -> None:
     assert "tsc_early_khz" not in append(_command(False, "kvm"))
 
 
+def test_address_randomisation_is_off_only_under_emulation() -> None:
+    # TCG finds its translations by virtual address: a program mapped at a new
+    # address each exec is translated anew each time.
+    def words(cmd: list[str]) -> list[str]:
+        return cmd[cmd.index("-append") + 1].split()
+
+    assert "norandmaps" in words(_command(False, "tcg"))
+    assert "norandmaps" not in words(_command(False, "kvm"))
+
+
 def test_qemu_is_filtered_and_drops_root_when_asked() -> None:
     boot = BootFiles(kernel=Path("/k"), initrd=Path("/i"), version="6.1", image=Path("/v"))
 

@@ -182,6 +182,49 @@ def test_no_setuid_program_of_the_host_makes_a_step_root(
     assert all("nosuid" in m.split()[3].split(",") for m in mounts), mounts
 
 
+def test_a_step_starts_with_no_signal_ignored(vm: VmSandbox, shared_workspace: Path) -> None:
+    # The agent is Python, which ignores SIGPIPE and SIGXFSZ; an ignored signal
+    # stays ignored across exec, and a step's `yes | head -1` would then see
+    # EPIPE instead of ending (or a file past its size limit, EFBIG).
+    shared_workspace.mkdir(exist_ok=True)
+    result, output = run(vm, "grep SigIgn /proc/self/status", shared_workspace)
+    assert (0, b"SigIgn:\t0000000000000000\n") == (result.exit_code, output)  # type: ignore[attr-defined]
+
+
+def test_under_emulation_a_program_maps_where_it_did_before(
+    vm: VmSandbox, shared_workspace: Path
+) -> None:
+    # No address space randomisation in an emulated guest (norandmaps), so that
+    # QEMU reuses what it translated of a program at its previous exec.
+    if not vm.acceleration.emulated:
+        pytest.skip("the guest runs under KVM, which keeps ASLR")
+    shared_workspace.mkdir(exist_ok=True)
+    script = (
+        "cat /proc/sys/kernel/randomize_va_space; head -1 /proc/self/maps; head -1 /proc/self/maps"
+    )
+    result, output = run(vm, script, shared_workspace)
+    setting, first, second = output.decode().splitlines()
+    assert (0, "0") == (result.exit_code, setting)  # type: ignore[attr-defined]
+    assert first == second
+
+
+def test_each_step_has_a_cgroup_of_its_own_and_leaves_none(
+    vm: VmSandbox, shared_workspace: Path
+) -> None:
+    # The agent makes a step's cgroup before the step's request comes (after
+    # the previous step's end is sent) and removes it after the step's end.
+    shared_workspace.mkdir(exist_ok=True)
+    script = "cat /proc/self/cgroup; cd /sys/fs/cgroup && echo step*"
+    seen = []
+    for _ in range(3):
+        result, output = run(vm, script, shared_workspace)
+        assert 0 == result.exit_code  # type: ignore[attr-defined]
+        own, listed = output.decode().split()
+        assert own.startswith("0::/step") and listed == own.removeprefix("0::/"), output
+        seen.append(listed)
+    assert 3 == len(set(seen)), seen
+
+
 def test_a_panicking_guest_is_ended_and_named(vm_data: Path, tmp_path: Path) -> None:
     # init is a program that exits at once: the kernel panics ("Attempted to kill init").
     sandbox = VmSandbox(
