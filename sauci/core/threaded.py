@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from sauci._logging import get_logger
+from sauci.core.ahead import CheckoutsAhead
 from sauci.core.capacity import CapacityClaims
 from sauci.core.events import emit, subscribe
 from sauci.core.models import Build, Status
@@ -34,13 +36,20 @@ class ThreadedRunner:
     """A :class:`sauci.typing.Runner` that runs builds here, ``max_builds`` at a time.
 
     ``local`` drives each build to its end; its ``name`` is the owner the
-    claims are recorded under, and its store is the queue.
+    claims are recorded under, and its store is the queue. ``check_out_ahead``:
+    while every slot is taken, the next queued builds are checked out
+    (sauci.core.ahead), so that a slot that frees claims and starts the step.
     """
 
     mode = "in-process"
 
     def __init__(
-        self, *, local: LocalRunner, max_builds: int, claims: CapacityClaims | None = None
+        self,
+        *,
+        local: LocalRunner,
+        max_builds: int,
+        claims: CapacityClaims | None = None,
+        check_out_ahead: bool = False,
     ) -> None:
         self.local = local
         # Claims by declared cost within a capacity (sauci.core.capacity);
@@ -56,17 +65,31 @@ class ThreadedRunner:
         self._stopping = False
         self._report: Callable[[str], None] = _not_reported
         self._unsubscribe: Callable[[], None] | None = None
+        self.ahead = (
+            CheckoutsAhead(
+                store=self.store,
+                check_out=local.check_out_ahead,
+                limit=max_builds,
+                full=lambda: len(self._threads) >= self.max_builds and not self._stopping,
+            )
+            if check_out_ahead
+            else None
+        )
 
     def start(self, report: Callable[[str], None]) -> None:
         self._report = report
-        if self.claims is not None:
+        if self.claims is not None or self.ahead is not None:
             # A build queued or cancelled here: a claim at a slot's end reads the queue
             # again rather than what the last round read (CapacityClaims.claim).
             self._unsubscribe = subscribe(self._on_event)
+        if self.ahead is not None:
+            self.ahead.start()
 
-    def _on_event(self, name: str, fields: object) -> None:
+    def _on_event(self, name: str, fields: Mapping[str, Any]) -> None:
         if name in ("build_queued", "build_cancel_requested") and self.claims is not None:
             self.claims.stale()
+        if self.ahead is not None:
+            self.ahead.on_event(name, fields)
 
     def tick(self) -> None:
         """Pass cancel requests to the builds running here, then claim while there is room."""
@@ -98,6 +121,8 @@ class ThreadedRunner:
         with self._lock:
             self._stopping = True
             threads = dict(self._threads)
+        if self.ahead is not None:
+            self.ahead.stop()  # its workspaces handed back
         for build_id in threads:
             self.local.cancel(build_id, reason=reason)
         deadline = time.monotonic() + timeout
@@ -180,8 +205,12 @@ class ThreadedRunner:
         return mine[0] if mine else None
 
     def _drive(self, build: Build) -> None:
+        ahead = self.ahead.take(build) if self.ahead is not None else None
         try:
-            self.local.run_build(build)
+            if ahead is not None:
+                self.local.run_build(build, ahead=ahead)
+            else:
+                self.local.run_build(build)
         except Exception as exc:  # record, never lose the build in "running"
             log.exception("build_crashed", build=build.id)
             with contextlib.suppress(SauCIError):
