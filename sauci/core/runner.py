@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from sauci._logging import get_logger
-from sauci.core.ahead import Ahead
 from sauci.core.cache_store import CacheStore
 from sauci.core.config import Settings
 from sauci.core.events import emit
@@ -31,6 +30,7 @@ from sauci.core.undelivered import deliver_pending, note_undelivered
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
 if TYPE_CHECKING:
+    from sauci.core.ahead import Ahead
     from sauci.core.demands import SandboxCapabilities
     from sauci.typing import Sandbox, Source, Store, Workspace
 
@@ -231,6 +231,8 @@ class LocalRunner:
         """Make a workspace of a queued build's commit and read its pipeline
         there, writing nothing (sauci.core.ahead); None when that fails (the
         claim does it again and records why)."""
+        from sauci.core.ahead import Ahead  # a server's: `sauci run` has no queue
+
         lease: Workspace | None = None
         try:
             source = self._source(build.repo)
