@@ -119,6 +119,7 @@ class CheckoutsAhead:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._last = 0.0  # monotonic time of the runner's last activity
+        self._failed: set[int] = set()  # queued builds whose checkout failed (their thread's)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -169,24 +170,31 @@ class CheckoutsAhead:
     def look(self) -> None:
         """Hand back what left the queue; while every slot is taken, check out
         the next queued builds that have none, up to the limit."""
+        # The oldest queued builds (the store's page above id 0), highest priority first.
         queued = sorted(
-            self.store.list_builds(status=Status.QUEUED, limit=max(self.limit * 4, 20)),
+            self.store.list_builds(status=Status.QUEUED, after_id=0, limit=self.limit * 4),
             key=lambda b: (-b.priority, b.id),
         )
-        wanted = {b.id for b in queued[: self.limit]}
+        # A build that could not be checked out is not tried again while it waits.
+        self._failed &= {b.id for b in queued}
+        candidates = [b for b in queued if b.id not in self._failed]
+        wanted = {b.id for b in candidates[: self.limit]}
         with self._lock:
             gone = [i for i in self._ready if i not in wanted]
             dropped = [self._ready.pop(i) for i in gone]
         for ahead in dropped:
             ahead.release()
-        for build in queued[: self.limit]:
+        for build in candidates:
             if self._stopping.is_set() or not self.full():
                 return
             with self._lock:
+                if len(self._ready) >= self.limit:
+                    return
                 if build.id in self._ready:
                     continue
             made = self.check_out(build)
             if made is None:
+                self._failed.add(build.id)
                 continue
             with self._lock:
                 if not self._stopping.is_set():
@@ -194,10 +202,3 @@ class CheckoutsAhead:
                     made = None
             if made is not None:
                 made.release()
-
-    def forget(self, build_id: int) -> None:
-        """Hand back ``build_id``'s checkout (its claim failed: it left the queue)."""
-        with self._lock:
-            ahead = self._ready.pop(build_id, None)
-        if ahead is not None:
-            ahead.release()
