@@ -109,14 +109,18 @@ def test_the_next_build_is_checked_out_while_the_slot_is_taken_and_runs_from_it(
         wait_for(lambda: ahead_of(server).held() == [second], "the second build checked out ahead")
         assert 2 == len(resets)  # the first build's, and the second's ahead
         waiting = server.store.get_build(second)
-        assert (Status.QUEUED, None) == (waiting.status, waiting.sha)  # nothing written ahead
+        assert (Status.QUEUED, "", "") == (
+            waiting.status,
+            waiting.sha,
+            waiting.author,
+        )  # nothing written ahead
         go(tmp_path, first)
         go(tmp_path, second)
         assert Status.PASSED == ended(server, first).status
         done = ended(server, second)
         assert Status.PASSED == done.status
         assert done.sha == git(repo, "rev-parse", "HEAD").strip()
-        assert done.author == "Tester"
+        assert done.author == "Tester <t@example.com>"
         assert 2 == len(resets)  # its claim reset nothing
         assert [] == ahead_of(server).held()
     finally:
