@@ -13,6 +13,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from sauci._logging import get_logger
@@ -58,7 +59,14 @@ class ThreadedRunner:
         self.name = local.name
         self.store = local.store
         self.max_builds = max_builds
-        self._threads: dict[int, threading.Thread] = {}
+        # Each running build's thread, as the future of its work on the pool's
+        # thread (which goes on to the next build its slot claims).
+        self._threads: dict[int, Future[None]] = {}
+        # Threads kept between builds: a claim hands its build to an idle one
+        # rather than start a thread (Thread.start waits for the new thread
+        # to run: 2.7 ms median in the server's round while the first builds
+        # of a burst start; docs/performance.md, issue 22 item 1, session 17).
+        self._pool: ThreadPoolExecutor | None = None
         # Held while a build is claimed and its thread registered, so that
         # stop() sees every build started before it and none after.
         self._lock = threading.Lock()
@@ -125,9 +133,12 @@ class ThreadedRunner:
             self.ahead.stop()  # its workspaces handed back
         for build_id in threads:
             self.local.cancel(build_id, reason=reason)
-        deadline = time.monotonic() + timeout
-        for thread in threads.values():
-            thread.join(max(0.0, deadline - time.monotonic()))
+        if threads:
+            wait(threads.values(), timeout=timeout)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)  # its idle threads end; a build still running finishes
 
     def _pass_cancels(self) -> None:
         for build_id in list(self._threads):
@@ -140,8 +151,8 @@ class ThreadedRunner:
 
     def _claim(self) -> None:
         with self._lock:
-            for build_id, thread in list(self._threads.items()):
-                if not thread.is_alive():
+            for build_id, work in list(self._threads.items()):
+                if work.done():
                     del self._threads[build_id]
             if not self._stopping:
                 self._take(self._start, fresh=True)
@@ -160,20 +171,26 @@ class ThreadedRunner:
             start(build)
 
     def _start(self, build: Build) -> None:
-        thread = threading.Thread(
-            target=self._run_build, args=(build,), name=f"sauci-build-{build.id}"
-        )
-        self._threads[build.id] = thread
-        thread.start()
+        """Run ``build`` on a thread of the pool (the caller holds the lock)."""
+        if self._pool is None:
+            # At most max_builds run; one more for a thread between two builds.
+            self._pool = ThreadPoolExecutor(self.max_builds + 1, thread_name_prefix="sauci-build")
+        self._threads[build.id] = self._pool.submit(self._run_build, build)
 
     def _run_build(self, build: Build | None) -> None:
-        while build is not None:
-            try:
-                self._drive(build)
-            except BaseException:
-                self._refill(build, claim=False)
-                raise
-            build = self._refill(build)
+        this = threading.current_thread()
+        idle = this.name
+        try:
+            while build is not None:
+                this.name = f"sauci-build-{build.id}"
+                try:
+                    self._drive(build)
+                except BaseException:
+                    self._refill(build, claim=False)
+                    raise
+                build = self._refill(build)
+        finally:
+            this.name = idle
 
     def _refill(self, ended: Build, *, claim: bool = True) -> Build | None:
         """The slot ``ended`` held is free only now (build_finished came from
@@ -182,18 +199,17 @@ class ThreadedRunner:
         if self.claims is not None:
             self.claims.ended(ended.id)
         mine: list[Build] = []
-        this = threading.current_thread()
+        work: Future[None] | None = None  # this thread's, which goes on with the next build
 
         def start(build: Build) -> None:
-            if mine:
+            if mine or work is None:
                 self._start(build)
                 return
             mine.append(build)
-            self._threads[build.id] = this
-            this.name = f"sauci-build-{build.id}"
+            self._threads[build.id] = work
 
         with self._lock:
-            self._threads.pop(ended.id, None)
+            work = self._threads.pop(ended.id, None)
             if claim and not self._stopping:
                 try:
                     self._take(start, fresh=False)
