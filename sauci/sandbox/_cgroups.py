@@ -162,20 +162,20 @@ warming = threading.Lock()
 # the interpreter lock, twice per passage from one build to the next
 # (docs/performance.md, issue 22 item 1, session 17).
 _asked: queue.SimpleQueue[Path] = queue.SimpleQueue()
-_mover: threading.Thread | None = None
+_mover: list[threading.Thread] = []  # the kept thread, once started
 
 
 def warm_moves(tasks: Path | None) -> None:
     """Move the kept warm-up thread into the cgroup whose ``tasks`` file this
     is (its own: nothing changes), unless a move is on its way already;
     errors only mean a missed speed-up."""
-    global _mover
     if tasks is None or not warming.acquire(blocking=False):
         return
     try:
-        if _mover is None or not _mover.is_alive():
-            _mover = threading.Thread(target=_move, name="sauci-cgroup-warm", daemon=True)
-            _mover.start()
+        if not _mover or not _mover[0].is_alive():
+            thread = threading.Thread(target=_move, name="sauci-cgroup-warm", daemon=True)
+            thread.start()
+            _mover[:] = [thread]
     except BaseException:
         warming.release()
         raise

@@ -153,4 +153,4 @@ def test_warm_up_moves_are_made_by_one_kept_thread(monkeypatch, tmp_path):
         _cgroups.warm_moves(tasks)
         settled()
     assert [] == started
-    assert str(_cgroups._mover.native_id) in tasks.read_text()
+    assert str(_cgroups._mover[0].native_id) in tasks.read_text()
