@@ -127,6 +127,8 @@ def build_server(
             max_builds=options.max_builds,
             # builds placed by their declared cost
             claims=capacity_claims(gated, name, options, sources, settings.drain_wait),  # type: ignore[arg-type]
+            # the next builds' workspaces made while every slot is taken (sauci.core.ahead)
+            check_out_ahead=True,
         )
         runner = GatedRunner(threaded, gate)
     repos = list(repos)

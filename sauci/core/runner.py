@@ -30,6 +30,7 @@ from sauci.core.undelivered import deliver_pending, note_undelivered
 from sauci.exceptions import ConfigError, SauCIError, SourceError, StoreError
 
 if TYPE_CHECKING:
+    from sauci.core.ahead import Ahead
     from sauci.core.demands import SandboxCapabilities
     from sauci.typing import Sandbox, Source, Store, Workspace
 
@@ -159,42 +160,51 @@ class LocalRunner:
             return None
         return self.run_build(build)
 
-    def run_build(self, build: Build) -> Build:
+    def run_build(self, build: Build, *, ahead: Ahead | None = None) -> Build:
         """Check out a claimed build's commit, load its pipeline, and run it.
 
         The source lends the workspace: a local repository a worktree slot
         kept between builds (reset, not remade), a URL a checkout of its
-        cached mirror (only new objects are fetched).
+        cached mirror (only new objects are fetched). ``ahead``: the build's
+        checkout made while it was queued (:meth:`check_out_ahead`), used
+        when the build still names that commit, else handed back.
         """
-        lease: Workspace | None = None
+        # Handed back below if anything fails.
+        lease: Workspace | None = ahead.lease if ahead is not None else None
         try:
             source = self._source(build.repo)
             self._prepare_sandbox()  # its kernel wait, if any, overlaps the git calls
-            # A slot's clean-up starts now, beside the commit lookup.
-            lease = source.reserve(self.settings.workspaces_dir)
             rev = build.sha or build.ref or "HEAD"
-            if build.author:
-                sha = source.resolve(rev)
-                if sha != build.sha:
-                    build = self.store.update_build(build.id, sha=sha)
-            else:  # one git call for the sha and the commit's author and message
-                commit = source.resolve_commit(rev)
-                sha = commit.sha
-                build = self.store.update_build(
-                    build.id, sha=sha, author=commit.author, message=commit.message
-                )
-            workspace = lease.reset(sha)
-            pipeline = (self.pipeline_loader or _native)(
-                workspace,
-                build,
-                max_timeout=self.settings.max_timeout,
-                sandboxes=self.allowed_sandboxes,
-                capabilities=self.capabilities,
-                network=self.settings.network,
-                max_resources=build_maximum(
-                    self.settings.max_build_cpus, self.settings.max_build_memory
-                ),
-            )
+            if ahead is not None and not (
+                ahead.fits(build) and source.resolve(rev) == ahead.commit.sha
+            ):
+                stale, lease, ahead = ahead, None, None
+                stale.release()  # the branch moved since: checked out again below
+            if ahead is not None:
+                lease, workspace, pipeline = ahead.lease, ahead.workspace, ahead.pipeline
+                commit = ahead.commit
+                if build.author:  # as below: the commit's sha, or all three
+                    if commit.sha != build.sha:
+                        build = self.store.update_build(build.id, sha=commit.sha)
+                else:
+                    build = self.store.update_build(
+                        build.id, sha=commit.sha, author=commit.author, message=commit.message
+                    )
+            else:
+                # A slot's clean-up starts now, beside the commit lookup.
+                lease = source.reserve(self.settings.workspaces_dir)
+                if build.author:
+                    sha = source.resolve(rev)
+                    if sha != build.sha:
+                        build = self.store.update_build(build.id, sha=sha)
+                else:  # one git call for the sha and the commit's author and message
+                    commit = source.resolve_commit(rev)
+                    sha = commit.sha
+                    build = self.store.update_build(
+                        build.id, sha=sha, author=commit.author, message=commit.message
+                    )
+                workspace = lease.reset(sha)
+                pipeline = self._pipeline(workspace, build)
         except (SourceError, ConfigError) as exc:
             if lease is not None:
                 lease.release()
@@ -216,6 +226,42 @@ class LocalRunner:
             # Every step's processes are gone: a slot is made clean for the
             # next build in the background (sauci.source.workspaces).
             lease.release(tidy=True)
+
+    def check_out_ahead(self, build: Build) -> Ahead | None:
+        """Make a workspace of a queued build's commit and read its pipeline
+        there, writing nothing (sauci.core.ahead); None when that fails (the
+        claim does it again and records why)."""
+        from sauci.core.ahead import Ahead  # a server's: `sauci run` has no queue
+
+        lease: Workspace | None = None
+        try:
+            source = self._source(build.repo)
+            lease = source.reserve(self.settings.workspaces_dir)
+            commit = source.resolve_commit(build.sha or build.ref or "HEAD")
+            workspace = lease.reset(commit.sha)
+            seen = attrs.evolve(build, sha=commit.sha, author=commit.author, message=commit.message)
+            pipeline = self._pipeline(workspace, seen)
+        except (SauCIError, OSError) as exc:
+            if lease is not None:
+                lease.release()
+            log.info("checkout_ahead_skipped", build=build.id, error=str(exc))
+            return None
+        return Ahead(
+            build=build, commit=commit, lease=lease, workspace=workspace, pipeline=pipeline
+        )
+
+    def _pipeline(self, workspace: Path, build: Build) -> Pipeline:
+        return (self.pipeline_loader or _native)(
+            workspace,
+            build,
+            max_timeout=self.settings.max_timeout,
+            sandboxes=self.allowed_sandboxes,
+            capabilities=self.capabilities,
+            network=self.settings.network,
+            max_resources=build_maximum(
+                self.settings.max_build_cpus, self.settings.max_build_memory
+            ),
+        )
 
     def prepare(self) -> None:
         """Say that a build starts soon (``sauci run`` says so before it reads

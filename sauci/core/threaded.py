@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from sauci._logging import get_logger
+from sauci.core.ahead import CheckoutsAhead
 from sauci.core.capacity import CapacityClaims
 from sauci.core.events import emit, subscribe
 from sauci.core.models import Build, Status
@@ -34,13 +37,20 @@ class ThreadedRunner:
     """A :class:`sauci.typing.Runner` that runs builds here, ``max_builds`` at a time.
 
     ``local`` drives each build to its end; its ``name`` is the owner the
-    claims are recorded under, and its store is the queue.
+    claims are recorded under, and its store is the queue. ``check_out_ahead``:
+    while every slot is taken, the next queued builds are checked out
+    (sauci.core.ahead), so that a slot that frees claims and starts the step.
     """
 
     mode = "in-process"
 
     def __init__(
-        self, *, local: LocalRunner, max_builds: int, claims: CapacityClaims | None = None
+        self,
+        *,
+        local: LocalRunner,
+        max_builds: int,
+        claims: CapacityClaims | None = None,
+        check_out_ahead: bool = False,
     ) -> None:
         self.local = local
         # Claims by declared cost within a capacity (sauci.core.capacity);
@@ -49,24 +59,45 @@ class ThreadedRunner:
         self.name = local.name
         self.store = local.store
         self.max_builds = max_builds
-        self._threads: dict[int, threading.Thread] = {}
+        # Each running build's thread, as the future of its work on the pool's
+        # thread (which goes on to the next build its slot claims).
+        self._threads: dict[int, Future[None]] = {}
+        # Threads kept between builds: a claim hands its build to an idle one
+        # rather than start a thread (Thread.start waits for the new thread
+        # to run: 2.7 ms median in the server's round while the first builds
+        # of a burst start; docs/performance.md, issue 22 item 1, session 17).
+        self._pool: ThreadPoolExecutor | None = None
         # Held while a build is claimed and its thread registered, so that
         # stop() sees every build started before it and none after.
         self._lock = threading.Lock()
         self._stopping = False
         self._report: Callable[[str], None] = _not_reported
         self._unsubscribe: Callable[[], None] | None = None
+        self.ahead = (
+            CheckoutsAhead(
+                store=self.store,
+                check_out=local.check_out_ahead,
+                limit=max_builds,
+                full=lambda: len(self._threads) >= self.max_builds and not self._stopping,
+            )
+            if check_out_ahead
+            else None
+        )
 
     def start(self, report: Callable[[str], None]) -> None:
         self._report = report
-        if self.claims is not None:
+        if self.claims is not None or self.ahead is not None:
             # A build queued or cancelled here: a claim at a slot's end reads the queue
             # again rather than what the last round read (CapacityClaims.claim).
             self._unsubscribe = subscribe(self._on_event)
+        if self.ahead is not None:
+            self.ahead.start()
 
-    def _on_event(self, name: str, fields: object) -> None:
+    def _on_event(self, name: str, fields: Mapping[str, Any]) -> None:
         if name in ("build_queued", "build_cancel_requested") and self.claims is not None:
             self.claims.stale()
+        if self.ahead is not None:
+            self.ahead.on_event(name, fields)
 
     def tick(self) -> None:
         """Pass cancel requests to the builds running here, then claim while there is room."""
@@ -98,11 +129,16 @@ class ThreadedRunner:
         with self._lock:
             self._stopping = True
             threads = dict(self._threads)
+        if self.ahead is not None:
+            self.ahead.stop()  # its workspaces handed back
         for build_id in threads:
             self.local.cancel(build_id, reason=reason)
-        deadline = time.monotonic() + timeout
-        for thread in threads.values():
-            thread.join(max(0.0, deadline - time.monotonic()))
+        if threads:
+            wait(threads.values(), timeout=timeout)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)  # its idle threads end; a build still running finishes
 
     def _pass_cancels(self) -> None:
         for build_id in list(self._threads):
@@ -115,8 +151,8 @@ class ThreadedRunner:
 
     def _claim(self) -> None:
         with self._lock:
-            for build_id, thread in list(self._threads.items()):
-                if not thread.is_alive():
+            for build_id, work in list(self._threads.items()):
+                if work.done():
                     del self._threads[build_id]
             if not self._stopping:
                 self._take(self._start, fresh=True)
@@ -135,20 +171,26 @@ class ThreadedRunner:
             start(build)
 
     def _start(self, build: Build) -> None:
-        thread = threading.Thread(
-            target=self._run_build, args=(build,), name=f"sauci-build-{build.id}"
-        )
-        self._threads[build.id] = thread
-        thread.start()
+        """Run ``build`` on a thread of the pool (the caller holds the lock)."""
+        if self._pool is None:
+            # At most max_builds run; one more for a thread between two builds.
+            self._pool = ThreadPoolExecutor(self.max_builds + 1, thread_name_prefix="sauci-build")
+        self._threads[build.id] = self._pool.submit(self._run_build, build)
 
     def _run_build(self, build: Build | None) -> None:
-        while build is not None:
-            try:
-                self._drive(build)
-            except BaseException:
-                self._refill(build, claim=False)
-                raise
-            build = self._refill(build)
+        this = threading.current_thread()
+        idle = this.name
+        try:
+            while build is not None:
+                this.name = f"sauci-build-{build.id}"
+                try:
+                    self._drive(build)
+                except BaseException:
+                    self._refill(build, claim=False)
+                    raise
+                build = self._refill(build)
+        finally:
+            this.name = idle
 
     def _refill(self, ended: Build, *, claim: bool = True) -> Build | None:
         """The slot ``ended`` held is free only now (build_finished came from
@@ -157,18 +199,17 @@ class ThreadedRunner:
         if self.claims is not None:
             self.claims.ended(ended.id)
         mine: list[Build] = []
-        this = threading.current_thread()
+        work: Future[None] | None = None  # this thread's, which goes on with the next build
 
         def start(build: Build) -> None:
-            if mine:
+            if mine or work is None:
                 self._start(build)
                 return
             mine.append(build)
-            self._threads[build.id] = this
-            this.name = f"sauci-build-{build.id}"
+            self._threads[build.id] = work
 
         with self._lock:
-            self._threads.pop(ended.id, None)
+            work = self._threads.pop(ended.id, None)
             if claim and not self._stopping:
                 try:
                     self._take(start, fresh=False)
@@ -180,8 +221,12 @@ class ThreadedRunner:
         return mine[0] if mine else None
 
     def _drive(self, build: Build) -> None:
+        ahead = self.ahead.take(build) if self.ahead is not None else None
         try:
-            self.local.run_build(build)
+            if ahead is not None:
+                self.local.run_build(build, ahead=ahead)
+            else:
+                self.local.run_build(build)
         except Exception as exc:  # record, never lose the build in "running"
             log.exception("build_crashed", build=build.id)
             with contextlib.suppress(SauCIError):

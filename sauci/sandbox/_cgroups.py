@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -152,26 +153,40 @@ def _probe_v2(root: Path, own: Mapping[str, str]) -> tuple[Found | None, str]:
     return (2, {"unified": base}, controllers), ""
 
 
-# Held while a warm-up thread is in flight: one at a time is enough.
+# Held while a warm-up move is asked for or under way: one at a time is enough.
 warming = threading.Lock()
+# The moves are made by one thread kept for them (it moves into the cgroup it
+# is in: nothing changes): asking it is a queue put, where starting a thread
+# per move waited for the new thread to run (Thread.start), 0.1 ms median
+# and 3-4.5 ms at the 90th percentile on a server whose builds' threads held
+# the interpreter lock, twice per passage from one build to the next
+# (docs/performance.md, issue 22 item 1, session 17).
+_asked: queue.SimpleQueue[Path] = queue.SimpleQueue()
+_mover: list[threading.Thread] = []  # the kept thread, once started
 
 
 def warm_moves(tasks: Path | None) -> None:
-    """Move a short-lived thread into the cgroup whose ``tasks`` file this is
-    (its own: nothing changes), unless one is on its way already; errors only
-    mean a missed speed-up."""
+    """Move the kept warm-up thread into the cgroup whose ``tasks`` file this
+    is (its own: nothing changes), unless a move is on its way already;
+    errors only mean a missed speed-up."""
     if tasks is None or not warming.acquire(blocking=False):
         return
+    try:
+        if not _mover or not _mover[0].is_alive():
+            thread = threading.Thread(target=_move, name="sauci-cgroup-warm", daemon=True)
+            thread.start()
+            _mover[:] = [thread]
+    except BaseException:
+        warming.release()
+        raise
+    _asked.put(tasks)
 
-    def move() -> None:
+
+def _move() -> None:
+    while True:
+        tasks = _asked.get()
         try:
             with contextlib.suppress(OSError):
                 write_own_tid(tasks)
         finally:
             warming.release()
-
-    try:
-        threading.Thread(target=move, name="sauci-cgroup-warm", daemon=True).start()
-    except BaseException:
-        warming.release()
-        raise

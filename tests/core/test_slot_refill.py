@@ -162,3 +162,31 @@ def test_while_every_slot_is_taken_rounds_do_not_read_the_queue_each_time() -> N
         assert reason.startswith("waiting: every worker runs its --max-builds")
     finally:
         runner.stop(reason="test over", timeout=5)
+
+
+def test_a_round_hands_its_build_to_a_kept_thread_rather_than_start_one() -> None:
+    """The builds a round claims run on threads kept from earlier builds
+    (starting a thread waits for it to run, in the server's round)."""
+    store = MemoryStore()
+    local = Held(store)
+    seen: list[threading.Thread] = []
+    run_build = local.run_build
+
+    def recording(build: Build) -> Build:
+        seen.append(threading.current_thread())
+        return run_build(build)
+
+    local.run_build = recording  # type: ignore[method-assign]
+    runner = one_slot(store, local)
+    try:
+        for ref in ("a", "b"):  # one after the other: the slot is free between them
+            (build,) = queue(store, ref)
+            runner.tick()
+            wait_for(lambda build=build: build in local.started, f"build {build} to start")
+            assert [f"sauci-build-{build}"] == [seen[-1].name]
+            local.cancel(build)
+            wait_for(lambda: not runner.busy(), "the slot to be free")
+        assert seen[0] is seen[1]
+        assert not seen[0].name.startswith("sauci-build-")  # idle, under another name
+    finally:
+        runner.stop(reason="test over", timeout=5)

@@ -125,3 +125,32 @@ def test_required_cgroups_no_step_may_enter_are_an_error(tmp_path):
         SandboxError, match="cgroups were required but a step cannot enter its cgroup"
     ):
         run_echo(sandbox, workspace)
+
+
+def test_warm_up_moves_are_made_by_one_kept_thread(monkeypatch, tmp_path):
+    """After the first, a warm-up starts no thread (a thread start waits for
+    the new thread to run, on the passage from one build to the next)."""
+    tasks = tmp_path / "tasks"  # a plain file: each "move" writes the mover's tid there
+    tasks.write_text("")
+
+    def settled() -> None:
+        deadline = time.monotonic() + 10
+        while _cgroups.warming.locked() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert not _cgroups.warming.locked()
+
+    _cgroups.warm_moves(tasks)
+    settled()
+    started: list[object] = []
+    real = threading.Thread
+
+    def counting(*args, **kwargs):
+        started.append(kwargs.get("name"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_cgroups.threading, "Thread", counting)
+    for _ in range(3):
+        _cgroups.warm_moves(tasks)
+        settled()
+    assert [] == started
+    assert str(_cgroups._mover[0].native_id) in tasks.read_text()
