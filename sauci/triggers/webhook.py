@@ -115,22 +115,18 @@ def handle_webhook(
         if refused:
             log.info("webhook_not_acted_on", provider=provider, delivery=delivery, reason=refused)
             return WebhookResult(status=200, message=refused, provider=provider, delivery=delivery)
-        if delivery:
-            try:
-                duplicate = seen(delivery)
-            except Exception as exc:
-                log.error("webhook_seen_failed", delivery=delivery, error=str(exc))
-                raise _Reject(503, "could not record the delivery; try again") from exc
-            if duplicate and not acted_on(request):
-                log.info("webhook_redelivered_not_acted_on", delivery=delivery)
-                duplicate = False
-            if duplicate:
-                return WebhookResult(
-                    status=200,
-                    message="duplicate delivery ignored",
-                    provider=provider,
-                    delivery=delivery,
-                )
+        duplicate = _seen_before(provider, delivery, body, seen)
+        if duplicate and not acted_on(request):
+            log.info("webhook_redelivered_not_acted_on", delivery=delivery)
+            duplicate = ""
+        if duplicate:
+            log.info("webhook_duplicate", provider=provider, delivery=delivery, seen=duplicate)
+            return WebhookResult(
+                status=200,
+                message=_DUPLICATE[duplicate],
+                provider=provider,
+                delivery=delivery,
+            )
         log.info(
             "webhook_push", provider=provider, delivery=delivery, repo=request.repo, event=event
         )
@@ -159,7 +155,42 @@ _DELIVERY_HEADER = {
     "gitea": "x-gitea-delivery",
     "gitlab": "x-gitlab-event-uuid",
 }
+_DUPLICATE = {
+    "id": "duplicate delivery ignored",
+    "body": "duplicate delivery ignored: the same signed body was delivered before under "
+    "another delivery id; to build this commit again, rerun its build",
+}
+# Providers whose deliveries are signed (an HMAC of the body), not sent a token.
+_SIGNED = frozenset({"github", "gitea"})
 _PUSH_EVENTS = {"github": {"push"}, "gitea": {"push"}, "gitlab": {"Push Hook", "Tag Push Hook"}}
+
+
+def body_key(body: bytes) -> str:
+    """The id under which a signed body is recorded as seen (see :func:`_seen_before`)."""
+    return "webhook-body:" + hashlib.sha256(body).hexdigest()
+
+
+def _seen_before(provider: str, delivery: str, body: bytes, seen: Callable[[str], bool]) -> str:
+    """Which of its body or id was handled before ("" if neither), recording them.
+
+    A delivery id is only a header: the signature covers the body, not the id,
+    so whoever saw one signed delivery (a proxy's log, the forge's delivery
+    page) could resend its body under new ids and have the commit built again
+    each time. A signed body is therefore recorded too, and the same body is
+    the same delivery whatever id it comes with; a forge's redelivery keeps
+    both. A new push always has a new body (GitHub's and Gitea's name the
+    time of the push). A GitLab token is a password sent with every delivery:
+    whoever can resend one can write any, so its bodies are not recorded.
+    """
+    try:
+        if provider in _SIGNED and seen(body_key(body)):
+            return "body"
+        if delivery and seen(delivery):
+            return "id"
+    except Exception as exc:
+        log.error("webhook_seen_failed", delivery=delivery, error=str(exc))
+        raise _Reject(503, "could not record the delivery; try again") from exc
+    return ""
 
 
 def _check_length(value: str | None, max_body: int) -> None:

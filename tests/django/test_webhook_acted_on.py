@@ -107,3 +107,21 @@ def test_a_delivery_for_an_unregistered_repository_is_acted_on_after_repo_add(
     assert 202 == status and 1 == len(answer["builds"])
     assert 200 == _deliver(base, "gh-2")[0]
     assert 1 == len(store.list_builds())
+
+
+def test_a_signed_body_resent_under_new_ids_is_a_duplicate_however_old_its_build(
+    site: tuple[str, FailsOnce],
+) -> None:
+    """The delivery id is not signed: a resent body under a new id is the same
+    delivery, also once its build is far down the branch's history (acted_on
+    looks for the commit, not among the branch's latest builds)."""
+    base, store = site
+    store.failures = 0
+    store.save_repo(Repo(id="app", location=_REPO, added_at=1.0))
+    assert 202 == _deliver(base, "gh-1")[0]
+    for n in range(250):  # later pushes of other commits
+        store.create_build(BuildRequest(repo=_REPO, ref="refs/heads/main", sha=f"{n:040x}"))
+    status, answer = _deliver(base, "gh-new-id")
+    assert (200, []) == (status, answer["builds"])
+    assert answer["message"].startswith("duplicate delivery ignored")
+    assert 251 == len(store.list_builds(limit=1000))

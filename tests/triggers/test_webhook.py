@@ -174,7 +174,59 @@ def test_duplicate_delivery_is_200_without_requests():
     assert 202 == handle(github(body), body, seen=seen).status
     again = handle(github(body), body, seen=seen)
     assert (200, "duplicate delivery ignored", []) == (again.status, again.message, again.requests)
-    assert 202 == handle(github(body, delivery="d-2"), body, seen=seen).status
+
+
+@pytest.mark.parametrize("provider", ["github", "gitea"])
+def test_a_signed_body_resent_under_a_new_delivery_id_is_a_duplicate(provider):
+    """The delivery id is a header the signature does not cover: whoever saw one
+    signed delivery could resend it under fresh ids and have the commit built
+    each time. The same signed body is the same delivery."""
+    body = payload(f"{provider}_push")
+    if provider == "github":
+        headers = [github(body, delivery=f"d-{n}") for n in range(3)]
+    else:
+        headers = [{"X-Gitea-Event": "push", "X-Gitea-Delivery": f"g-{n}",
+                    "X-Gitea-Signature": sign(body)} for n in range(3)]  # fmt: skip
+    seen = Seen()
+    results = [handle(h, body, seen=seen) for h in headers]
+    assert [202, 200, 200] == [r.status for r in results]
+    assert [] == results[1].requests + results[2].requests
+    assert "the same signed body was delivered before" in results[1].message
+
+
+def test_a_new_push_of_an_already_built_commit_is_built_again():
+    """A real push has a body of its own (GitHub's names the time of the push):
+    moving a branch back to a commit it had is built, like any push."""
+    seen = Seen()
+    first = json.loads(payload("github_push"))
+    again = {**first, "before": "b" * 40,
+             "repository": {**first["repository"], "pushed_at": 1999999999}}  # fmt: skip
+    bodies = [json.dumps(p).encode() for p in (first, again)]
+    results = [handle(github(b, delivery=f"d-{n}"), b, seen=seen) for n, b in enumerate(bodies)]
+    assert [202, 202] == [r.status for r in results]
+    assert results[0].requests[0].sha == results[1].requests[0].sha
+
+
+def test_a_replayed_body_whose_build_is_missing_is_acted_on():
+    """Only deliveries acted on count as seen, by body as by id."""
+    body = payload("github_push")
+    seen = Seen()
+    assert 202 == handle(github(body), body, seen=seen).status
+    again = handle(github(body, delivery="d-2"), body, seen=seen, acted_on=lambda r: False)
+    assert 202 == again.status
+
+
+def test_gitlab_bodies_are_not_recorded_only_its_event_uuid():
+    """A GitLab token travels with every delivery: whoever can resend one can
+    write any, so there is nothing to gain from recording its bodies (and a
+    branch moved back to a commit sends the same body again)."""
+    body = payload("gitlab_push")
+    seen = Seen()
+    for uuid in ("u-1", "u-2"):
+        headers = {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "tok",
+                   "X-Gitlab-Event-UUID": uuid}  # fmt: skip
+        assert 202 == handle(headers, body, secret=None, token="tok", seen=seen).status
+    assert {"u-1", "u-2"} == seen.ids
 
 
 def test_rejected_deliveries_are_not_recorded_as_seen():

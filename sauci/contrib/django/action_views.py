@@ -192,8 +192,10 @@ def webhook(request: HttpRequest) -> HttpResponse:
     def acted_on(build_request: BuildRequest) -> bool:
         # A delivery recorded as seen whose build is not there was never acted
         # on (queueing failed after the id was recorded): deliver it again.
+        # Searched by sha, not among the ref's latest builds: a delivery of a
+        # commit built long ago, resent now, was acted on too.
         builds = conf.get_store().list_builds(
-            repo=build_request.repo, ref=build_request.ref, limit=200
+            repo=build_request.repo, ref=build_request.ref, text=build_request.sha, limit=20
         )
         return any(b.sha == build_request.sha for b in builds)
 
