@@ -97,3 +97,17 @@ def test_what_sauci_cannot_do_is_an_error_naming_it(extra: str, message: str) ->
     with pytest.raises(ConfigError, match=r"ci\.yml:\d+:\d+: .*") as caught:
         plan(extra)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("retries", ["²", "9" * 5000, "-1"])
+def test_a_health_retries_count_that_is_no_count_is_a_problem_at_its_place(retries) -> None:
+    """A pushed workflow's `--health-retries ²`: str.isdigit() holds, int() refuses,
+    and the ValueError escaped the workflow reader instead of a located problem."""
+    with pytest.raises(ConfigError, match=r"ci\.yml:\d+:\d+: services\.db: .*--health-retries"):
+        plan(
+            f"""\
+    services:
+      db:
+        image: postgres:16
+        options: --health-cmd pg_isready --health-retries {retries}"""
+        )
