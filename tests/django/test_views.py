@@ -391,6 +391,17 @@ class TestHostileText:
         text = viewer_client.get(reverse("sauci:tests", args=[build.id])).content.decode()
         assert "<b onmouseover" not in text and "&lt;b onmouseover=alert(1)&gt;" in text
 
+    def test_a_test_duration_of_infinity_shows_as_unknown(self, viewer_client, store):
+        """A report's time="1e400" was stored as infinity before reports were
+        cleaned: the pages that show it answered 500 (int(inf) raises)."""
+        build = make_build(store, status=Status.FAILED)
+        store.add_test_results(build.id, "test", [TestCase(name="t", duration=float("inf"))])
+        pages = [
+            reverse("sauci:tests", args=[build.id]),
+            reverse("sauci:test_history") + "?repo=/srv/app.git&name=t",
+        ]
+        assert [200, 200] == [viewer_client.get(page).status_code for page in pages]
+
 
 @pytest.mark.django_db
 class TestActions:
