@@ -439,6 +439,31 @@ class TestActions:
         assert {"A": "1", "B": "two words"} == dict(build.params)
         assert ("refs/heads/main", "manual", "root") == (build.ref, build.event, build.pusher)
 
+    def test_a_rerun_of_a_trigger_whose_parameters_fake_a_pull_request_lists(
+        self, admin_client, store, registered_repo
+    ):
+        """A rerun reads its parameters for the pull request it is for: a
+        trigger's SAUCI_PR_NUMBER=² passed str.isdigit(), int() refused it, and
+        every page listing the rerun (the overview, the builds) answered 500."""
+        admin_client.post(
+            reverse("sauci:trigger"),
+            {
+                "repo": registered_repo,
+                "branch": "main",
+                "params": "SAUCI_PR_NUMBER=²\nSAUCI_PR_BASE=main",
+            },
+        )
+        first = store.list_builds()[0]
+        admin_client.post(reverse("sauci:rerun", args=[first.id]))
+        rerun = store.list_builds()[0]
+        assert "rerun" == rerun.event
+        pages = [
+            reverse("sauci:overview"),
+            reverse("sauci:builds"),
+            reverse("sauci:build", args=[rerun.id]),
+        ]
+        assert [200, 200, 200] == [admin_client.get(page).status_code for page in pages]
+
     def test_actions_need_post(self, admin_client, store):
         build = make_build(store)
         assert 405 == admin_client.get(reverse("sauci:rerun", args=[build.id])).status_code
