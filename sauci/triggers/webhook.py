@@ -22,13 +22,14 @@ import attrs
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
 from sauci.triggers._pull_payloads import PULL_EVENTS, PayloadError, field, pull_request_build
-from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name
+from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name, ref_problem, shown
 
 __all__ = ["MAX_WEBHOOK_BODY", "WebhookResult", "handle_webhook"]
 
 log = get_logger(__name__)
 
 MAX_WEBHOOK_BODY = 1024 * 1024  # GitHub caps its payloads at 25 MB; a push is a few KiB
+MAX_DELIVERY_ID = 200  # forges send a UUID (36 characters)
 
 
 @attrs.frozen(kw_only=True)
@@ -86,6 +87,10 @@ def handle_webhook(
         provider = _provider(lower)
         _authenticate(provider, lower, body, secret=secret, token=token)
         delivery = lower.get(_DELIVERY_HEADER[provider], "").strip()
+        if len(delivery) > MAX_DELIVERY_ID:  # forges send a UUID; the store keeps it
+            name = _DELIVERY_NAME[provider]
+            delivery = delivery[:MAX_DELIVERY_ID]
+            raise _Reject(400, f"{name} is longer than {MAX_DELIVERY_ID} characters")
         event = lower[_EVENT_HEADER[provider]].strip()
         if event in PULL_EVENTS[provider]:  # sauci.triggers._pull_payloads
             try:
@@ -111,6 +116,7 @@ def handle_webhook(
                     delivery=delivery,
                 )
             request = parsed
+        request = _storable(request)
         refused = accept(request)
         if refused:
             log.info("webhook_not_acted_on", provider=provider, delivery=delivery, reason=refused)
@@ -150,6 +156,11 @@ def handle_webhook(
 
 
 _EVENT_HEADER = {"github": "x-github-event", "gitea": "x-gitea-event", "gitlab": "x-gitlab-event"}
+_DELIVERY_NAME = {
+    "github": "X-GitHub-Delivery",
+    "gitea": "X-Gitea-Delivery",
+    "gitlab": "X-Gitlab-Event-UUID",
+}
 _DELIVERY_HEADER = {
     "github": "x-github-delivery",
     "gitea": "x-gitea-delivery",
@@ -183,14 +194,41 @@ def _seen_before(provider: str, delivery: str, body: bytes, seen: Callable[[str]
     whoever can resend one can write any, so its bodies are not recorded.
     """
     try:
-        if provider in _SIGNED and seen(body_key(body)):
-            return "body"
-        if delivery and seen(delivery):
-            return "id"
+        # Both are recorded, whichever was seen: a forge's redelivery is told by its id.
+        id_seen = bool(delivery) and seen(delivery)
+        body_seen = provider in _SIGNED and seen(body_key(body))
+        if id_seen or body_seen:
+            return "id" if id_seen else "body"
     except Exception as exc:
         log.error("webhook_seen_failed", delivery=delivery, error=str(exc))
         raise _Reject(503, "could not record the delivery; try again") from exc
     return ""
+
+
+def _storable(request: BuildRequest) -> BuildRequest:
+    """``request`` as a store can keep it: 400 for a ref no store can (see
+    :func:`~sauci.triggers.spool.ref_problem`); a lone surrogate that JSON
+    spelled ("\\udcff") in any other text shown as U+FFFD (SQLite and
+    PostgreSQL refuse it, and queueing it was a 500)."""
+    problem = ref_problem(request.ref)
+    if problem is not None:
+        raise _Reject(400, f"ref {shown(request.ref)!r} {problem}")
+    changes: dict[str, Any] = {
+        name: _valid(value)
+        for name in ("repo", "pusher", "author", "message")
+        if (value := getattr(request, name)) != _valid(value)
+    }
+    params = {_valid(k): _valid(v) for k, v in request.params.items()}
+    if params != dict(request.params):
+        changes["params"] = params
+    return attrs.evolve(request, **changes) if changes else request
+
+
+def _valid(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _check_length(value: str | None, max_body: int) -> None:

@@ -345,3 +345,40 @@ def test_the_handler_does_not_depend_on_header_case():
     headers = {k.upper(): v for k, v in github(body).items()}
     assert 202 == handle(headers, body).status
     assert json.loads(body)["after"] == handle(headers, body).requests[0].sha
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("refs/heads/x\\udcff", "is not UTF-8"),
+        ("refs/heads/" + "y" * 3000, "is longer than 1024 bytes"),
+    ],
+)
+def test_a_ref_no_store_can_keep_is_400(ref, message):
+    """JSON can spell a lone surrogate ("\\udcff"), which SQLite and PostgreSQL
+    refuse (the view answered 500), and PostgreSQL refuses a ref past its
+    index row (503, forever)."""
+    body = payload("github_push").replace(b'"refs/heads/main"', f'"{ref}"'.encode())
+    result = handle(github(body), body)
+    assert 400 == result.status and message in result.message, result.message
+    assert [] == result.requests
+
+
+def test_text_a_store_cannot_keep_is_replaced_not_refused():
+    """A lone surrogate in a commit message or a pull request's title or
+    branch is shown as U+FFFD (the view answered 500 when it queued it)."""
+    body = payload("github_pull_request").replace(b'"title": "', b'"title": "\\udcff')
+    [request] = handle(github(body, event="pull_request"), body).requests
+    assert request.params["SAUCI_PR_TITLE"].startswith("\ufffd")
+    data = json.loads(payload("github_push"))
+    data["head_commit"]["message"] = data["commits"][-1]["message"] = "fix \ud800"
+    data["pusher"]["name"] = "\udcffmona"
+    body = json.dumps(data).encode()
+    [request] = handle(github(body), body).requests
+    assert ("fix \ufffd", "\ufffdmona") == (request.message, request.pusher)
+
+
+def test_a_delivery_id_longer_than_any_forge_sends_is_400():
+    body = payload("github_push")
+    result = handle(github(body, delivery="d" * 300), body)
+    assert 400 == result.status and "X-GitHub-Delivery" in result.message
