@@ -240,7 +240,9 @@ def collect_junit(
     # never through a symlink (sauci.core.workspace_files).
     left = MAX_STEP_REPORTS_SIZE
     for match in matching_files(Path(workspace), patterns, directories=False, links=True):
-        rel = match.relative
+        # Names are bytes: one that is not UTF-8 is shown with \xff escapes in
+        # the cases that name it (no store keeps a lone surrogate).
+        rel = match.relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if left <= 0:
             cases.append(
                 _broken(
