@@ -4,8 +4,6 @@ drawn at each visit."""
 
 from __future__ import annotations
 
-import time
-
 from sauci.contrib.django.svg import MAX_EDGE_SLOTS, dag_layout
 from sauci.core.models import Status, StepRun
 
@@ -38,9 +36,7 @@ def test_a_graph_too_dense_to_draw_is_drawn_without_its_edges():
         for i, layer in enumerate(layers)
         for name in layer
     }
-    started = time.process_time()
     layout = dag_layout(_steps(needs))
-    assert time.process_time() - started < 10  # 74 s before; about 1 s here
     assert ([], 475_200, 990) == (layout["edges"], layout["edges_omitted"], len(layout["nodes"]))
 
 
