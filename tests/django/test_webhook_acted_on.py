@@ -125,3 +125,22 @@ def test_a_signed_body_resent_under_new_ids_is_a_duplicate_however_old_its_build
     assert (200, []) == (status, answer["builds"])
     assert answer["message"].startswith("duplicate delivery ignored")
     assert 251 == len(store.list_builds(limit=1000))
+
+
+def test_a_push_of_a_commit_already_queued_on_its_ref_is_collapsed_and_says_so(
+    site: tuple[str, FailsOnce],
+) -> None:
+    """A second push event for a queued commit (another forge's hook, a
+    redelivery under a new id of a body that differs) queues nothing new."""
+    base, store = site
+    store.failures = 0
+    store.save_repo(Repo(id="app", location=_REPO, added_at=1.0))
+    first = _deliver(base, "gh-a")
+    other = json.loads(_payload())
+    other["pusher"] = {"name": "someone else"}  # another body, the same push
+    status, answer = _deliver(base, "gh-b", json.dumps(other).encode())
+    assert (202, first[1]["builds"]) == (status, answer["builds"])
+    assert answer["message"].endswith(
+        f"already queued or running as build #{first[1]['builds'][0]}"
+    )
+    assert 1 == len(store.list_builds())

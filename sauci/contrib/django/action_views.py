@@ -10,6 +10,7 @@ HMAC (or token) instead, and builds only registered repositories.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from typing import Any
@@ -210,9 +211,17 @@ def webhook(request: HttpRequest) -> HttpResponse:
         max_body=max_body,
     )
     scheduler = _scheduler()
+    asked_at = time.time()
     try:
-        queued = [scheduler.enqueue(r, actor=r.pusher or "webhook").id for r in result.requests]
+        builds = [scheduler.enqueue(r, actor=r.pusher or "webhook") for r in result.requests]
     except SauCIError as exc:  # the store failed: the sender should deliver it again
         message = f"could not queue the build ({exc}); deliver it again"
         return JsonResponse({"message": message, "builds": []}, status=503)
-    return JsonResponse({"message": result.message, "builds": queued}, status=result.status)
+    message = result.message
+    # The scheduler answers a push of a commit already queued or running on
+    # that ref with that build (Buildbot collapses such requests too): say so.
+    earlier = [b for b in builds if b.queued_at < asked_at]
+    if earlier and len(earlier) == len(builds):
+        message = f"{message}: already queued or running as build #{earlier[0].id}"
+    queued = [b.id for b in builds]
+    return JsonResponse({"message": message, "builds": queued}, status=result.status)
