@@ -19,7 +19,8 @@ from typing import Any
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
 from sauci.source.gitcmd import run_git
-from sauci.triggers.spool import PUSH_PRIORITY, ref_problem, shown
+from sauci.triggers._names import ref_problem, shown
+from sauci.triggers.spool import PUSH_PRIORITY
 
 __all__ = ["Poller"]
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
+from sauci.triggers._names import ref_problem, shown, utf8_text
 from sauci.triggers.wake import poke
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "is_null_sha",
     "is_object_name",
     "read_requests",
-    "ref_problem",
     "write_request",
 ]
 
@@ -49,10 +49,6 @@ log = get_logger(__name__)
 SPOOL_HEADER = "sauci-spool 1"
 PUSH_PRIORITY = 10  # pushes run before manual (0) builds
 STALE_TMP_SECONDS = 24 * 3600  # a tmp file this old belongs to a writer that died
-
-# The longest ref name SauCI builds, in UTF-8 bytes. git sets no limit, and
-# PostgreSQL refuses an index row past 2,704 bytes (builds are indexed by ref).
-MAX_REF_BYTES = 1024
 
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256 object names
 _NAME_KEY = re.compile(r"(\d+)")
@@ -70,36 +66,6 @@ def is_object_name(text: str) -> bool:
 def is_null_sha(sha: str) -> bool:
     """True for git's all-zeros object name, which marks a created or deleted ref."""
     return bool(sha) and set(sha) == {"0"}
-
-
-def ref_problem(ref: str) -> str | None:
-    """Why no store can keep ``ref`` (a ref name from git or a forge), or None.
-
-    git takes any bytes but a few in a ref name, and no length limit: a name
-    that is not UTF-8 (read as lone surrogates) is refused by SQLite and
-    PostgreSQL, and a long one by PostgreSQL's index of builds by ref.
-    """
-    try:
-        size = len(ref.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "is not UTF-8"
-    if size > MAX_REF_BYTES:
-        return f"is longer than {MAX_REF_BYTES} bytes"
-    return None
-
-
-def shown(text: str, limit: int = 80) -> str:
-    """``text`` for a message: bytes that are not UTF-8 as ``\\xff``, cut at ``limit``."""
-    try:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate no byte was read as (JSON's "\\ud800")
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _utf8(text: str) -> str:
-    """``text`` read from bytes with surrogateescape, its bytes that are not UTF-8 as U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def ensure_spool(spool_dir: Path | str) -> Path:
@@ -205,7 +171,7 @@ def parse_spool(text: str) -> list[BuildRequest]:
                 continue
             refs.append((old, new, ref))
         elif key in ("repo", "event", "pusher"):
-            fields[key] = _utf8(value)
+            fields[key] = utf8_text(value)
     if not fields.get("repo"):
         raise SpoolFormatError("no 'repo' line")
     if not refs:

@@ -21,8 +21,9 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
+from sauci.triggers._names import ref_problem, shown, valid_text
 from sauci.triggers._pull_payloads import PULL_EVENTS, PayloadError, field, pull_request_build
-from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name, ref_problem, shown
+from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name
 
 __all__ = ["MAX_WEBHOOK_BODY", "WebhookResult", "handle_webhook"]
 
@@ -207,28 +208,21 @@ def _seen_before(provider: str, delivery: str, body: bytes, seen: Callable[[str]
 
 def _storable(request: BuildRequest) -> BuildRequest:
     """``request`` as a store can keep it: 400 for a ref no store can (see
-    :func:`~sauci.triggers.spool.ref_problem`); a lone surrogate that JSON
+    :func:`~sauci.triggers._names.ref_problem`); a lone surrogate that JSON
     spelled ("\\udcff") in any other text shown as U+FFFD (SQLite and
     PostgreSQL refuse it, and queueing it was a 500)."""
     problem = ref_problem(request.ref)
     if problem is not None:
         raise _Reject(400, f"ref {shown(request.ref)!r} {problem}")
     changes: dict[str, Any] = {
-        name: _valid(value)
+        name: valid_text(value)
         for name in ("repo", "pusher", "author", "message")
-        if (value := getattr(request, name)) != _valid(value)
+        if (value := getattr(request, name)) != valid_text(value)
     }
-    params = {_valid(k): _valid(v) for k, v in request.params.items()}
+    params = {valid_text(k): valid_text(v) for k, v in request.params.items()}
     if params != dict(request.params):
         changes["params"] = params
     return attrs.evolve(request, **changes) if changes else request
-
-
-def _valid(text: str) -> str:
-    """``text`` with each lone surrogate replaced by U+FFFD."""
-    if text.isascii():
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _check_length(value: str | None, max_body: int) -> None:
