@@ -67,8 +67,9 @@ def handle_webhook(
     ``secret`` is the shared secret of GitHub/Gitea signatures (and, for
     GitLab, an accepted token); ``token`` is GitLab's secret token. With
     neither set every delivery is refused: an open endpoint would let anyone
-    start builds. ``seen(delivery_id)`` returns True if the id was recorded
-    before and records it otherwise. Statuses: 202 queued, 200 ignored or
+    start builds. ``seen(key)`` returns True if the key was recorded
+    before and records it otherwise; the keys are the delivery id and, for a
+    signed (GitHub, Gitea) delivery, ``body_key(body)``. Statuses: 202 queued, 200 ignored or
     duplicate, 400 malformed, 403 not authenticated, 413 too large, 503 when
     ``seen`` itself fails (the sender should retry). ``accept(request)``
     returns why a request is not acted on (an unregistered repository), or
