@@ -226,6 +226,12 @@ class CacheStore:
             return []
 
     def _evict(self, repo: str, keep: Path | None = None) -> None:
+        # The folder of the layout before folder_name (its entries are never
+        # found again, and would hold their disk for good): removed at a save.
+        legacy = self.root / safe_name(repo)
+        if legacy != self.repo_dir(repo) and legacy.is_dir() and not legacy.is_symlink():
+            shutil.rmtree(legacy, ignore_errors=True)
+            log.info("cache_legacy_removed", repo=repo, path=str(legacy))
         entries = sorted(self._all(repo), key=lambda e: e.used)
         self._drop_orphan_trees(repo)
         tools = {p: _tree_size(p) for p in self._tools(repo)}

@@ -96,3 +96,15 @@ def test_a_branch_whose_name_only_looks_like_the_default_one_cannot_fill_its_cac
     assert entry is None
     assert store.repo_dir("group/sub/proj.git") != store.repo_dir("group/sub_proj.git")
     assert store.tools_dir("repo", "feature/x") != store.tools_dir("repo", "feature_x")
+
+
+def test_a_save_removes_the_repositorys_folder_of_the_layout_before(tmp_path: Path):
+    """Entries under the old folder name are never found again: left, they
+    would hold their disk (up to the limit) for good."""
+    old = tmp_path / "repo" / "main" / "keys"
+    old.mkdir(parents=True)
+    (old / "venv-0.tar").write_bytes(b"x" * 10)
+    store = CacheStore(tmp_path)
+    _save(store, "main", "venv-1", 10)
+    assert not (tmp_path / "repo").exists()
+    assert ["venv-1"] == [e.key for e in store._all("repo")]
