@@ -227,3 +227,18 @@ def test_many_variables_are_read_in_linear_time(repo: Path) -> None:
     # CPU time, not wall time, with a wide margin: 17 to 25 s before, 0.4 s now.
     assert time.process_time() - started < 10
     assert "xx" == pipeline.steps[0].env["V1"]
+
+
+def test_included_files_together_are_capped(repo: Path) -> None:
+    """Each included file may hold 1 MiB and there may be 150: ten million
+    values, minutes of the server's CPU and gigabytes of its memory at every
+    build of the commit. Past 8 MiB together, an include is a problem."""
+    from sauci.workflows.gitlab._include import MAX_INCLUDED_BYTES
+
+    body = "".join(f"    V{j}: {'x' * 40}\n" for j in range(15_000))  # about 750 KiB
+    count = MAX_INCLUDED_BYTES // len(body) + 2
+    for i in range(count):
+        include = f"include: 'f{i + 1}.yml'\n" if i + 1 < count else ""
+        (repo / f"f{i}.yml").write_text(f"{include}job{i}:\n  script: [echo]\n  variables:\n{body}")
+    problems = _problems(repo, "include: 'f0.yml'\n")
+    assert any("takes the included files past 8 MiB" in p for p in problems), problems
