@@ -75,6 +75,9 @@ class Problems:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.items: list[Problem] = []
+        # Local actions used and their bytes read, shared with the Problems of
+        # the actions this file uses (sauci.workflows.github._composite).
+        self.local_actions = [0, 0]
 
     def add(self, at: tuple[int, int] | Any, message: str) -> None:
         line, col = at if isinstance(at, tuple) else where(at)
