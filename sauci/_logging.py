@@ -53,6 +53,32 @@ def get_logger(name: str) -> Logger:
     return Logger(logging.getLogger(name))
 
 
+# What a terminal acts on: C0 controls but tab and newline, DEL, C1 controls,
+# and the bidi embeddings, overrides and isolates. Values come from pushes
+# (a file, branch or group name): shown raw, an escape in one would set the
+# title or the clipboard (OSC 52) of whoever watches the server's log.
+_UNSHOWN = [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]
+_UNSHOWN += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_SHOWN = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _UNSHOWN}
+
+
+def _shown(value: Any) -> str:
+    """A field's value in a console line: quoted (``repr``) when it holds a
+    space, or any character that is not printable (a newline would forge a line)."""
+    text = value if isinstance(value, str) else str(value)
+    if (isinstance(value, str) and " " in value) or not text.isprintable():
+        return repr(text)
+    return text
+
+
+def _escape_fields(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+    """The same for structlog's console renderer; a traceback keeps its lines."""
+    for key, value in event.items():
+        if isinstance(value, str) and not value.isprintable():
+            event[key] = value.translate(_SHOWN) if key == "exception" else repr(value)
+    return event
+
+
 class _Plain(logging.Formatter):
     """``2026-12-06T02:24:15.118034Z [warning ] event key=value``, without structlog."""
 
@@ -64,15 +90,12 @@ class _Plain(logging.Formatter):
             [
                 f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}.{int(record.created % 1 * 1e6):06d}Z"
                 f" [{record.levelname.lower():<8}]",
-                record.getMessage(),
-                *(
-                    f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}"
-                    for k, v in fields.items()
-                ),
+                record.getMessage().translate(_SHOWN),
+                *(f"{k}={_shown(v)}" for k, v in fields.items()),
             ]
         )
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += "\n" + self.formatException(record.exc_info).translate(_SHOWN)
         return text
 
 
@@ -97,10 +120,12 @@ def _structlog_formatter(fmt: str) -> logging.Formatter:
         return event
 
     renderer: Any
+    escape: list[Any] = []
     if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer()  # escapes control characters itself
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        escape = [_escape_fields]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             add_fields,
@@ -110,6 +135,7 @@ def _structlog_formatter(fmt: str) -> logging.Formatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            *escape,
             renderer,
         ],
     )

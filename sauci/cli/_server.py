@@ -20,6 +20,7 @@ from sauci.app.serve import WebStarter, run_server
 from sauci.cli._context import configure_server_logging, open_cli_store, settings_from, style_from
 from sauci.cli._render import age, duration
 from sauci.cli._repos import cmd_repo
+from sauci.cli._safe import printable
 from sauci.core.config import Settings
 from sauci.core.models import Status
 from sauci.exceptions import ConfigError
@@ -178,7 +179,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print(style.paint("server: not running", "33"))
     if status and status.get("last_error"):
-        print(f"last error: {status['last_error']}")
+        print(f"last error: {printable(status['last_error'])}")
     if status and status.get("capacity"):
         room, gib = status["capacity"], 1024**3
         print(
@@ -203,16 +204,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"queue: {len(queued)} waiting, {len(running)} running")
     for build in running:
         print(
-            f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
-            f"{build.sha[:8]} for {duration(time.time() - (build.started_at or time.time()))}"
+            f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} "
+            f"{printable(build.branch)} {build.sha[:8]} for {duration(time.time() - (build.started_at or time.time()))}"
         )
         for step in store.list_steps(build.id):
             if step.status is Status.RUNNING:
-                print(f"      {style.status(step.status)} {step.name}")
+                print(f"      {style.status(step.status)} {printable(step.name)}")
     for build in queued[:10]:
-        waiting = f" ({build.reason})" if build.reason else ""
+        waiting = f" ({printable(build.reason)})" if build.reason else ""
         print(
-            f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} {build.branch} "
+            f"  {style.status(build.status)} #{build.id} {Path(build.repo).name} "
+            f"{printable(build.branch)} "
             f"{build.event} waiting {age(build.queued_at)}{waiting}"
         )
     workers = store.list_workers()

@@ -37,6 +37,7 @@ def collect_artifacts(
     *,
     limit: int | None = None,
     dropped: list[str] | None = None,
+    misnamed: list[str] | None = None,
 ) -> list[Artifact]:
     """Copy regular files matching ``globs`` (relative to the workspace) into ``dest``.
 
@@ -49,6 +50,10 @@ def collect_artifacts(
     workspace is no measure: a sparse file (``truncate -s 1T``) or a
     thousand hard links to one file cost it nothing, and the copies would
     cost the server's disk their whole size.
+
+    A file whose name is not UTF-8 (names are bytes; no store keeps such a
+    text) is not kept either: its name, with ``\\xff`` for each such byte,
+    is added to ``misnamed``.
     """
     patterns = []
     for pattern in globs:
@@ -60,6 +65,16 @@ def collect_artifacts(
     kept: list[Artifact] = []
     left = limit
     for match in matching_files(workspace, patterns):
+        try:
+            match.relative.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = match.relative.encode("utf-8", "surrogateescape").decode(
+                "utf-8", "backslashreplace"
+            )
+            log.warning("artifact_refused", path=shown, reason="the name is not UTF-8")
+            if misnamed is not None:
+                misnamed.append(shown)
+            continue
         target = dest / match.relative
         digest = hashlib.sha256()
         copied = 0

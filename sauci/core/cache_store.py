@@ -1,5 +1,6 @@
 """Where step caches are kept: ``<data>/cache/steps/<repo>/<branch>/keys/<key>.tar``,
 on the disk of the machine that runs the build (the server, or a worker).
+``<repo>`` and ``<branch>`` are folder names no other name gets (:func:`folder_name`).
 
 Lookups follow GitHub Actions: the build's own branch first, then the
 default branch's entries (read only: a branch never writes another's). The
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import time
@@ -34,7 +36,14 @@ from sauci.core.paths import safe_name
 if TYPE_CHECKING:
     from sauci.core.models import Build
 
-__all__ = ["CACHE_DIR_VARIABLE", "DEFAULT_CACHE_LIMIT", "CacheEntry", "CacheStore", "cache_env"]
+__all__ = [
+    "CACHE_DIR_VARIABLE",
+    "DEFAULT_CACHE_LIMIT",
+    "CacheEntry",
+    "CacheStore",
+    "cache_env",
+    "folder_name",
+]
 
 log = get_logger(__name__)
 
@@ -45,6 +54,19 @@ DEFAULT_BRANCHES = ("main", "master")
 # that sandboxes bind read-write for pip's and uv's download caches.
 CACHE_DIR_VARIABLE = "SAUCI_CACHE_DIR"
 _TOOLS = {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv"}
+
+
+def folder_name(name: str) -> str:
+    """``name`` (a repository or a branch) as a folder name that no other name
+    gets: its readable part and 16 hex digits of its SHA-256.
+
+    The readable part alone (:func:`~sauci.core.paths.safe_name`) gives
+    ``_main``, ``main_`` and ``main`` one folder, and ``feature/x`` and
+    ``feature_x`` one: whoever could push a branch so named wrote the
+    entries, and pip's downloads, that the default branch's builds restore.
+    """
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{safe_name(name)[:64]}-{digest}"
 
 
 @attrs.frozen(kw_only=True)
@@ -75,10 +97,10 @@ class CacheStore:
     # -- places --------------------------------------------------------------
 
     def repo_dir(self, repo: str) -> Path:
-        return self.root / safe_name(repo)
+        return self.root / folder_name(repo)
 
     def _keys_dir(self, repo: str, branch: str) -> Path:
-        return self.repo_dir(repo) / safe_name(branch) / "keys"
+        return self.repo_dir(repo) / folder_name(branch) / "keys"
 
     def keys_folder(self, repo: str, branch: str) -> Path:
         """The branch's entries folder, made if missing (only SauCI reads
@@ -92,34 +114,12 @@ class CacheStore:
 
     def tools_dir(self, repo: str, branch: str) -> Path:
         """The download caches of pip and uv for ``repo`` on ``branch``."""
-        return self.repo_dir(repo) / safe_name(branch) / "tools"
+        return self.repo_dir(repo) / folder_name(branch) / "tools"
 
     # -- lookups -------------------------------------------------------------
 
     def _entries(self, repo: str, branch: str) -> list[CacheEntry]:
-        folder = self._keys_dir(repo, branch)
-        found = []
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return []
-        for name in names:
-            if not name.endswith(".tar"):
-                continue
-            try:
-                st = os.lstat(folder / name)
-            except FileNotFoundError:
-                continue
-            found.append(
-                CacheEntry(
-                    key=name[:-4],
-                    branch=branch,
-                    path=folder / name,
-                    size=st.st_size,
-                    used=st.st_mtime,
-                )
-            )
-        return found
+        return _listed(self._keys_dir(repo, branch), branch)
 
     def find(
         self, repo: str, branch: str, key: str, restore_keys: Sequence[str] = ()
@@ -213,7 +213,8 @@ class CacheStore:
             branches = [d for d in os.listdir(folder) if (folder / d / "keys").is_dir()]
         except FileNotFoundError:
             return []
-        return [e for b in branches for e in self._entries(repo, b)]
+        # Named by their folders: a folder's branch cannot be told from its name.
+        return [e for b in branches for e in _listed(folder / b / "keys", b)]
 
     def _tools(self, repo: str) -> list[Path]:
         folder = self.repo_dir(repo)
@@ -225,6 +226,12 @@ class CacheStore:
             return []
 
     def _evict(self, repo: str, keep: Path | None = None) -> None:
+        # The folder of the layout before folder_name (its entries are never
+        # found again, and would hold their disk for good): removed at a save.
+        legacy = self.root / safe_name(repo)
+        if legacy != self.repo_dir(repo) and legacy.is_dir() and not legacy.is_symlink():
+            shutil.rmtree(legacy, ignore_errors=True)
+            log.info("cache_legacy_removed", repo=repo, path=str(legacy))
         entries = sorted(self._all(repo), key=lambda e: e.used)
         self._drop_orphan_trees(repo)
         tools = {p: _tree_size(p) for p in self._tools(repo)}
@@ -263,6 +270,32 @@ class CacheStore:
                             _remove_tree(path)
                         elif name.startswith(".") and _copy_name(name) and _stale(path):
                             shutil.rmtree(path, ignore_errors=True)  # a crash's leftover
+
+
+def _listed(folder: Path, branch: str) -> list[CacheEntry]:
+    """The entries in a branch's ``keys`` folder (``branch``: what to call their branch)."""
+    found = []
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if not name.endswith(".tar"):
+            continue
+        try:
+            st = os.lstat(folder / name)
+        except FileNotFoundError:
+            continue
+        found.append(
+            CacheEntry(
+                key=name[:-4],
+                branch=branch,
+                path=folder / name,
+                size=st.st_size,
+                used=st.st_mtime,
+            )
+        )
+    return found
 
 
 def _copy_name(name: str) -> bool:

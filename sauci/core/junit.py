@@ -42,6 +42,7 @@ MAX_REPORT_SIZE = 64 * 1024 * 1024
 MAX_STEP_REPORTS_SIZE = 256 * 1024 * 1024  # all the reports of one step together
 MAX_CASES = 100_000  # test cases recorded of one step, all its reports together
 _MAX_TEXT = 64 * 1024  # of one failure's text kept per test case
+_MAX_SECONDS = 365 * 24 * 3600.0  # a test case's time; a longer one is not a time
 
 
 def parse_junit(
@@ -168,7 +169,9 @@ def _seconds(value: str | None) -> float:
         seconds = float(value.replace(",", ""))  # some tools write "1,234.5"
     except ValueError:
         return 0.0
-    return seconds if seconds >= 0 and seconds == seconds else 0.0  # no NaN
+    # No NaN, no infinity, nothing longer than a year: the report is the
+    # pusher's, and the pages add durations up and format them (int(inf) raises).
+    return seconds if 0 <= seconds <= _MAX_SECONDS else 0.0
 
 
 def mask_cases(cases: list[TestCase], secrets: Sequence[str | bytes]) -> list[TestCase]:
@@ -237,7 +240,9 @@ def collect_junit(
     # never through a symlink (sauci.core.workspace_files).
     left = MAX_STEP_REPORTS_SIZE
     for match in matching_files(Path(workspace), patterns, directories=False, links=True):
-        rel = match.relative
+        # Names are bytes: one that is not UTF-8 is shown with \xff escapes in
+        # the cases that name it (no store keeps a lone surrogate).
+        rel = match.relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if left <= 0:
             cases.append(
                 _broken(

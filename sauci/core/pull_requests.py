@@ -39,6 +39,7 @@ _NUMBER, _BASE, _HEAD, _BASE_SHA, _TITLE, _ACTION = (
 PR_ACTIONS = ("opened", "synchronize", "reopened")
 _PULL_REF = re.compile(r"refs/(?:pull|merge-requests)/([1-9][0-9]{0,9})/head")
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_NUMBER_TEXT = re.compile(r"[0-9]{1,10}")
 # What git refuses in a ref name (git check-ref-format), and what a branch
 # name must not start with to never pass for an option.
 _BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(?:/|$)|^[-/.]|[/.]$")
@@ -76,7 +77,8 @@ class PullRequest:
 def pull_request_of(params: Mapping[str, str]) -> PullRequest | None:
     """The request a build's parameters record, or None (not a pull-request build)."""
     number = params.get(_NUMBER, "")
-    if not number.isdigit() or not params.get(_BASE):
+    # ASCII digits only: str.isdigit() holds for "²", which int() refuses.
+    if not _NUMBER_TEXT.fullmatch(number) or not params.get(_BASE):
         return None
     base_sha = params.get(_BASE_SHA, "")
     return PullRequest(

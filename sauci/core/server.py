@@ -293,11 +293,22 @@ class Server:
         """
         requests = self.spool.due(time.time())
         for request in requests:
-            self.scheduler.enqueue(
-                request, actor=request.pusher, cancel_superseded=self.options.cancel_superseded
-            )
+            self._enqueue(request, request.pusher, self.options.cancel_superseded)
         self.spool.acknowledge()
         return len(requests)
+
+    def _enqueue(self, request: BuildRequest, actor: str, supersede: bool) -> None:
+        """Queue one pushed request. A StoreError is raised (the store may be
+        back next round, and the spool keeps the push until then); any other
+        error is SauCI failing on this push alone (a value the store's driver
+        refuses): logged and dropped, never retried in front of every later push."""
+        try:
+            self.scheduler.enqueue(request, actor=actor, cancel_superseded=supersede)
+        except SauCIError:
+            raise
+        except Exception as exc:
+            log.exception("push_not_queued", repo=request.repo, ref=request.ref, sha=request.sha)
+            self._error(f"a push of {request.ref!r} was not queued: {type(exc).__name__}: {exc}")
 
     def _triggers_due(self) -> None:
         """Queue what the polls and schedules say is due."""
@@ -310,7 +321,7 @@ class Server:
                 continue
             supersede = self.options.cancel_superseded and trigger.supersedes
             for request in requests:
-                self.scheduler.enqueue(request, actor=trigger.actor, cancel_superseded=supersede)
+                self._enqueue(request, trigger.actor, supersede)
             if trigger.last_error:
                 self._error(trigger.last_error)
 

@@ -43,12 +43,21 @@ def collect_outputs(
     dest = artifact_dir(artifacts_dir, build.repo, build.id, step.name, uuid=build.uuid)
     limit = DEFAULT_ARTIFACT_LIMIT if artifact_limit is None else artifact_limit
     dropped: list[str] = []
-    kept = collect_artifacts(workspace, step.artifacts, dest, limit=limit, dropped=dropped)
+    misnamed: list[str] = []
+    kept = collect_artifacts(
+        workspace, step.artifacts, dest, limit=limit, dropped=dropped, misnamed=misnamed
+    )
     if kept:
         store.add_artifacts(build.id, step.name, kept)
-    if not dropped:
-        return ""
-    return (
-        f"artifact limit: {len(dropped)} file(s) not kept ({dropped[0]} first), "
-        f"past the {format_size(limit)} a step's artifacts may hold"
-    )
+    notes = []
+    if dropped:
+        notes.append(
+            f"artifact limit: {len(dropped)} file(s) not kept ({dropped[0]} first), "
+            f"past the {format_size(limit)} a step's artifacts may hold"
+        )
+    if misnamed:
+        notes.append(
+            f"artifacts: {len(misnamed)} file(s) not kept: a name that is not UTF-8 "
+            f"({misnamed[0]} first)"
+        )
+    return "; ".join(notes)

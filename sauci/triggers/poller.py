@@ -19,6 +19,7 @@ from typing import Any
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
 from sauci.source.gitcmd import run_git
+from sauci.triggers._names import ref_problem, shown
 from sauci.triggers.spool import PUSH_PRIORITY
 
 __all__ = ["Poller"]
@@ -85,6 +86,10 @@ class Poller:
             log.info("poller_first_poll", repo=repo, refs=len(refs), building=changed)
         else:
             changed = [name for name, sha in refs.items() if previous.get(name) != sha]
+        for name in list(changed):
+            if (problem := ref_problem(name)) is not None:  # no store could keep it
+                log.warning("poller_ref_refused", repo=repo, ref=shown(name), reason=problem)
+                changed.remove(name)
         requests = [
             BuildRequest(
                 repo=repo,

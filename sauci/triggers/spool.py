@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
+from sauci.triggers._names import ref_problem, shown, utf8_text
 from sauci.triggers.wake import poke
 
 __all__ = [
@@ -147,6 +148,7 @@ def parse_spool(text: str) -> list[BuildRequest]:
         raise SpoolFormatError(f"first line is not {SPOOL_HEADER!r}")
     fields: dict[str, str] = {}
     refs: list[tuple[str, str, str]] = []
+    refused = 0
     for number, raw in enumerate(lines[1:], start=2):
         line = raw.rstrip("\r")
         if not line:
@@ -160,12 +162,21 @@ def parse_spool(text: str) -> list[BuildRequest]:
             for sha in (old, new):
                 if not is_object_name(sha):
                     raise SpoolFormatError(f"line {number}: {sha!r} is not an object name")
+            problem = ref_problem(ref)
+            if problem is not None:
+                # Left out, not the whole file: the push's other refs build,
+                # and a store that refuses the name cannot stop the queue.
+                log.warning("spool_ref_refused", ref=shown(ref), reason=problem)
+                refused += 1
+                continue
             refs.append((old, new, ref))
         elif key in ("repo", "event", "pusher"):
-            fields[key] = value
+            fields[key] = utf8_text(value)
     if not fields.get("repo"):
         raise SpoolFormatError("no 'repo' line")
     if not refs:
+        if refused:
+            return []  # nothing this server can build: acked, not set aside
         raise SpoolFormatError("no 'ref' line")
     event = fields.get("event") or "push"
     priority = PUSH_PRIORITY if event == "push" else 0

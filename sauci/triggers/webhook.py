@@ -21,6 +21,7 @@ import attrs
 
 from sauci._logging import get_logger
 from sauci.core.models import BuildRequest
+from sauci.triggers._names import ref_problem, shown, valid_text
 from sauci.triggers._pull_payloads import PULL_EVENTS, PayloadError, field, pull_request_build
 from sauci.triggers.spool import PUSH_PRIORITY, is_null_sha, is_object_name
 
@@ -29,6 +30,7 @@ __all__ = ["MAX_WEBHOOK_BODY", "WebhookResult", "handle_webhook"]
 log = get_logger(__name__)
 
 MAX_WEBHOOK_BODY = 1024 * 1024  # GitHub caps its payloads at 25 MB; a push is a few KiB
+MAX_DELIVERY_ID = 200  # forges send a UUID (36 characters)
 
 
 @attrs.frozen(kw_only=True)
@@ -65,8 +67,9 @@ def handle_webhook(
     ``secret`` is the shared secret of GitHub/Gitea signatures (and, for
     GitLab, an accepted token); ``token`` is GitLab's secret token. With
     neither set every delivery is refused: an open endpoint would let anyone
-    start builds. ``seen(delivery_id)`` returns True if the id was recorded
-    before and records it otherwise. Statuses: 202 queued, 200 ignored or
+    start builds. ``seen(key)`` returns True if the key was recorded
+    before and records it otherwise; the keys are the delivery id and, for a
+    signed (GitHub, Gitea) delivery, ``body_key(body)``. Statuses: 202 queued, 200 ignored or
     duplicate, 400 malformed, 403 not authenticated, 413 too large, 503 when
     ``seen`` itself fails (the sender should retry). ``accept(request)``
     returns why a request is not acted on (an unregistered repository), or
@@ -86,6 +89,10 @@ def handle_webhook(
         provider = _provider(lower)
         _authenticate(provider, lower, body, secret=secret, token=token)
         delivery = lower.get(_DELIVERY_HEADER[provider], "").strip()
+        if len(delivery) > MAX_DELIVERY_ID:  # forges send a UUID; the store keeps it
+            name = _DELIVERY_NAME[provider]
+            delivery = delivery[:MAX_DELIVERY_ID]
+            raise _Reject(400, f"{name} is longer than {MAX_DELIVERY_ID} characters")
         event = lower[_EVENT_HEADER[provider]].strip()
         if event in PULL_EVENTS[provider]:  # sauci.triggers._pull_payloads
             try:
@@ -111,26 +118,23 @@ def handle_webhook(
                     delivery=delivery,
                 )
             request = parsed
+        request = _storable(request)
         refused = accept(request)
         if refused:
             log.info("webhook_not_acted_on", provider=provider, delivery=delivery, reason=refused)
             return WebhookResult(status=200, message=refused, provider=provider, delivery=delivery)
-        if delivery:
-            try:
-                duplicate = seen(delivery)
-            except Exception as exc:
-                log.error("webhook_seen_failed", delivery=delivery, error=str(exc))
-                raise _Reject(503, "could not record the delivery; try again") from exc
-            if duplicate and not acted_on(request):
-                log.info("webhook_redelivered_not_acted_on", delivery=delivery)
-                duplicate = False
-            if duplicate:
-                return WebhookResult(
-                    status=200,
-                    message="duplicate delivery ignored",
-                    provider=provider,
-                    delivery=delivery,
-                )
+        duplicate = _seen_before(provider, delivery, body, seen)
+        if duplicate and not acted_on(request):
+            log.info("webhook_redelivered_not_acted_on", delivery=delivery)
+            duplicate = ""
+        if duplicate:
+            log.info("webhook_duplicate", provider=provider, delivery=delivery, seen=duplicate)
+            return WebhookResult(
+                status=200,
+                message=_DUPLICATE[duplicate],
+                provider=provider,
+                delivery=delivery,
+            )
         log.info(
             "webhook_push", provider=provider, delivery=delivery, repo=request.repo, event=event
         )
@@ -154,12 +158,72 @@ def handle_webhook(
 
 
 _EVENT_HEADER = {"github": "x-github-event", "gitea": "x-gitea-event", "gitlab": "x-gitlab-event"}
+_DELIVERY_NAME = {
+    "github": "X-GitHub-Delivery",
+    "gitea": "X-Gitea-Delivery",
+    "gitlab": "X-Gitlab-Event-UUID",
+}
 _DELIVERY_HEADER = {
     "github": "x-github-delivery",
     "gitea": "x-gitea-delivery",
     "gitlab": "x-gitlab-event-uuid",
 }
+_DUPLICATE = {
+    "id": "duplicate delivery ignored",
+    "body": "duplicate delivery ignored: the same signed body was delivered before under "
+    "another delivery id; to build this commit again, rerun its build",
+}
+# Providers whose deliveries are signed (an HMAC of the body), not sent a token.
+_SIGNED = frozenset({"github", "gitea"})
 _PUSH_EVENTS = {"github": {"push"}, "gitea": {"push"}, "gitlab": {"Push Hook", "Tag Push Hook"}}
+
+
+def body_key(body: bytes) -> str:
+    """The id under which a signed body is recorded as seen (see :func:`_seen_before`)."""
+    return "webhook-body:" + hashlib.sha256(body).hexdigest()
+
+
+def _seen_before(provider: str, delivery: str, body: bytes, seen: Callable[[str], bool]) -> str:
+    """Which of its body or id was handled before ("" if neither), recording them.
+
+    A delivery id is only a header: the signature covers the body, not the id,
+    so whoever saw one signed delivery (a proxy's log, the forge's delivery
+    page) could resend its body under new ids and have the commit built again
+    each time. A signed body is therefore recorded too, and the same body is
+    the same delivery whatever id it comes with; a forge's redelivery keeps
+    both. A new push always has a new body (GitHub's and Gitea's name the
+    time of the push). A GitLab token is a password sent with every delivery:
+    whoever can resend one can write any, so its bodies are not recorded.
+    """
+    try:
+        # Both are recorded, whichever was seen: a forge's redelivery is told by its id.
+        id_seen = bool(delivery) and seen(delivery)
+        body_seen = provider in _SIGNED and seen(body_key(body))
+        if id_seen or body_seen:
+            return "id" if id_seen else "body"
+    except Exception as exc:
+        log.error("webhook_seen_failed", delivery=delivery, error=str(exc))
+        raise _Reject(503, "could not record the delivery; try again") from exc
+    return ""
+
+
+def _storable(request: BuildRequest) -> BuildRequest:
+    """``request`` as a store can keep it: 400 for a ref no store can (see
+    :func:`~sauci.triggers._names.ref_problem`); a lone surrogate that JSON
+    spelled ("\\udcff") in any other text shown as U+FFFD (SQLite and
+    PostgreSQL refuse it, and queueing it was a 500)."""
+    problem = ref_problem(request.ref)
+    if problem is not None:
+        raise _Reject(400, f"ref {shown(request.ref)!r} {problem}")
+    changes: dict[str, Any] = {
+        name: valid_text(value)
+        for name in ("repo", "pusher", "author", "message")
+        if (value := getattr(request, name)) != valid_text(value)
+    }
+    params = {valid_text(k): valid_text(v) for k, v in request.params.items()}
+    if params != dict(request.params):
+        changes["params"] = params
+    return attrs.evolve(request, **changes) if changes else request
 
 
 def _check_length(value: str | None, max_body: int) -> None:

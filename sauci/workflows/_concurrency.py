@@ -56,6 +56,11 @@ class ConcurrencyGate:
             except SauCIError as exc:  # the build reports its own broken file when it runs
                 log.info("concurrency_unreadable", build=build.id, error=str(exc))
                 self._groups[build.id] = None
+            except Exception as exc:
+                # A pushed file the reader fails on (a bug of ours) holds nothing:
+                # raised here, it stopped every claim of the server, each round.
+                log.warning("concurrency_read_failed", build=build.id, error=repr(exc))
+                self._groups[build.id] = None
         return self._groups[build.id]
 
     def _read_group(self, build: Build) -> tuple[str, bool] | None:

@@ -79,3 +79,32 @@ def test_entries_are_private(tmp_path: Path):
     assert entry is not None
     assert 0o600 == entry.path.stat().st_mode & 0o777
     assert 0o700 == entry.path.parent.stat().st_mode & 0o777
+
+
+def test_a_branch_whose_name_only_looks_like_the_default_one_cannot_fill_its_cache(
+    tmp_path: Path,
+):
+    """Branch and repository names are folders that no other name gets: a
+    pusher of `_main` or `main_` (the same folder as `main` once unsafe
+    characters were replaced) wrote entries, and pip's downloads, that main's
+    builds restored."""
+    store = CacheStore(tmp_path)
+    for branch in ("_main", "main_", "main."):
+        _save(store, branch, "venv-1", 10)
+        assert store.tools_dir("repo", branch) != store.tools_dir("repo", "main")
+    entry, _ = store.find("repo", "main", "venv-1", ["venv-"])
+    assert entry is None
+    assert store.repo_dir("group/sub/proj.git") != store.repo_dir("group/sub_proj.git")
+    assert store.tools_dir("repo", "feature/x") != store.tools_dir("repo", "feature_x")
+
+
+def test_a_save_removes_the_repositorys_folder_of_the_layout_before(tmp_path: Path):
+    """Entries under the old folder name are never found again: left, they
+    would hold their disk (up to the limit) for good."""
+    old = tmp_path / "repo" / "main" / "keys"
+    old.mkdir(parents=True)
+    (old / "venv-0.tar").write_bytes(b"x" * 10)
+    store = CacheStore(tmp_path)
+    _save(store, "main", "venv-1", 10)
+    assert not (tmp_path / "repo").exists()
+    assert ["venv-1"] == [e.key for e in store._all("repo")]

@@ -158,13 +158,13 @@ def test_an_unpacked_copy_counts_against_the_limit_and_goes_with_its_entry(tmp_p
     staged = store.staging("r")
     pack(staged, {"ws": source}, {"ws": [".venv"]})
     store.commit("r", "main", "k2", staged)
-    keys = tmp_path / "cache" / "r" / "main" / "keys"
+    keys = store.tools_dir("r", "main").parent / "keys"
     assert ["k2.tar"] == sorted(os.listdir(keys))
 
 
 def test_an_unpacked_copy_without_its_archive_is_removed(tmp_path: Path, archive: Path):
     store = CacheStore(tmp_path / "cache")
-    keys = tmp_path / "cache" / "r" / "main" / "keys"
+    keys = store.tools_dir("r", "main").parent / "keys"
     keys.mkdir(parents=True)
     (keys / "orphan.tree" / "ws").mkdir(parents=True)
     staged = store.staging("r")
@@ -213,7 +213,7 @@ def test_a_spare_copy_goes_with_its_entry(tmp_path: Path):
     source = tmp_path / "source"
     venv(source)
     store = CacheStore(tmp_path / "cache", limit=10**9)
-    keys = tmp_path / "cache" / "r" / "main" / "keys"
+    keys = store.tools_dir("r", "main").parent / "keys"
 
     def save(key: str) -> Path:
         staged = store.staging("r")

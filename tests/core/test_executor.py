@@ -421,3 +421,37 @@ def test_a_sparse_artifact_cannot_fill_the_servers_disk(workspace, tmp_path):
     assert [(a.path, a.size) for _, a in arts] == [("out/a.txt", 5)]
     kept = [p.name for p in settings.artifacts_dir.rglob("*") if p.is_file()]
     assert kept == ["a.txt"]
+
+
+def test_an_artifact_or_report_whose_name_is_not_utf8_is_not_kept_and_the_step_passes(
+    workspace, tmp_path
+):
+    """Hostile: file names are bytes. A step's `touch $'out/a\\xff'` matched by
+    its artifacts made the step errored ("SauCI failed while running the
+    step": SQLite refuses the name) and its other artifacts were lost."""
+    from sauci.storage.sqlite import SQLiteStore
+
+    settings = Settings(data_dir=tmp_path / "data", grace=1.0)
+    store = SQLiteStore(tmp_path / "s.db")
+    report = "<testsuite><testcase name='t'/></testsuite>"
+    step = Step(
+        name="t",
+        run=(
+            "mkdir -p out; echo ok > out/ok.txt; echo x > \"out/a$(printf '\\377')\"; "
+            f'echo "{report}" > "r$(printf \'\\376\').xml"; echo "{report}" > r.xml' + "; "
+            "echo '<x' > \"r$(printf '\\375').xml\""
+        ),
+        artifacts=["out/*"],
+        junit=["r*.xml"],
+    )
+    outcome = run_pipeline(
+        Pipeline(steps=[step]), workspace, settings=settings, store=store, secrets={}
+    )
+    result = outcome.step("t")
+    assert result.status is Status.PASSED, result.reason
+    assert "1 file(s) not kept: a name that is not UTF-8 (out/a\\xff first)" in (
+        result.reason or ""
+    )
+    assert ["out/ok.txt"] == [a.path for _, a in store.list_artifacts(outcome.build.id)]
+    cases = sorted((c.name, c.status) for _, c in store.list_test_results(outcome.build.id))
+    assert [("r\\xfd.xml", "errored"), ("t", "passed"), ("t", "passed")] == cases

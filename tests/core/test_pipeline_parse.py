@@ -1099,3 +1099,14 @@ def test_problems_of_a_broken_step_do_not_cascade_into_unknown_needs() -> None:
     assert [m for _, _, m in problems(text)] == [
         "'retries' in step 'a': expected a whole number of at least 0, got 'many'"
     ]
+
+
+def test_step_names_that_are_one_on_disk_are_a_problem():
+    """A step's log file and artifact folder are named by its letters, digits
+    and . _ -: steps "a b" and "a_b" wrote one log file, so the page of one
+    showed what the other printed (a pushed step could dress another's log)."""
+    with pytest.raises(PipelineError) as info:
+        parse_pipeline('steps:\n  "a b":\n    run: x\n  a_b:\n    run: y\n')
+    [problem] = info.value.problems
+    assert (4, 3) == (problem.line, problem.column)
+    assert "'a_b' and 'a b' (line 2) would share a log file" in problem.message

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sauci.core.models import DEFAULT_SHELL, DEFAULT_TIMEOUT, Limits, Pipeline, Step, When
+from sauci.core.paths import safe_name
 from sauci.core.pipeline import dump_pipeline, parse_pipeline, validate_pipeline
 from sauci.core.pipeline._schema import EVENTS, STEP_KEYS, TOP_KEYS, path_problem
 from sauci.exceptions import PipelineError
@@ -183,7 +184,8 @@ def steps(draw: st.DrawFn, name: str, earlier: list[str]) -> Step:
 
 @st.composite
 def pipelines(draw: st.DrawFn) -> Pipeline:
-    names = draw(st.lists(NAMES, min_size=1, max_size=5, unique=True))
+    # Unique on disk too: a step's log file is named by its safe_name.
+    names = draw(st.lists(NAMES, min_size=1, max_size=5, unique_by=safe_name))
     built = [draw(steps(name, names[:i])) for i, name in enumerate(names)]
     env = draw(st.dictionaries(IDENTIFIER, TEXT, max_size=3))
     return Pipeline(steps=built, env=env, source=".sauci.yml")

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 from sauci import Settings, run_pipeline
+from sauci.core.cache_store import CacheStore
 from sauci.core.pipeline import parse_pipeline
 
 PIPELINE = """\
@@ -65,14 +66,14 @@ def test_a_failed_step_saves_nothing(tmp_path: Path):
 
 def test_pip_and_uv_use_the_repository_download_cache(tmp_path: Path):
     _, log = _build(tmp_path, 1)
-    tools = tmp_path / "data" / "cache" / "steps" / "demo" / "main" / "tools"
+    tools = CacheStore(tmp_path / "data" / "cache" / "steps").tools_dir("demo", "main")
     assert f"pip={tools / 'pip'} uv={tools / 'uv'} own={tools}" in log
 
 
 def test_a_pipeline_keeps_its_own_pip_cache_but_never_names_the_bound_directory(tmp_path: Path):
     text = PIPELINE.replace("steps:", "env:\n  PIP_CACHE_DIR: mine\n  SAUCI_CACHE_DIR: /\nsteps:")
     _, log = _build(tmp_path, 1, text=text)
-    tools = tmp_path / "data" / "cache" / "steps" / "demo" / "main" / "tools"
+    tools = CacheStore(tmp_path / "data" / "cache" / "steps").tools_dir("demo", "main")
     assert f"pip=mine uv={tools / 'uv'} own={tools}" in log
 
 

@@ -391,6 +391,17 @@ class TestHostileText:
         text = viewer_client.get(reverse("sauci:tests", args=[build.id])).content.decode()
         assert "<b onmouseover" not in text and "&lt;b onmouseover=alert(1)&gt;" in text
 
+    def test_a_test_duration_of_infinity_shows_as_unknown(self, viewer_client, store):
+        """A report's time="1e400" was stored as infinity before reports were
+        cleaned: the pages that show it answered 500 (int(inf) raises)."""
+        build = make_build(store, status=Status.FAILED)
+        store.add_test_results(build.id, "test", [TestCase(name="t", duration=float("inf"))])
+        pages = [
+            reverse("sauci:tests", args=[build.id]),
+            reverse("sauci:test_history") + "?repo=/srv/app.git&name=t",
+        ]
+        assert [200, 200] == [viewer_client.get(page).status_code for page in pages]
+
 
 @pytest.mark.django_db
 class TestActions:
@@ -427,6 +438,31 @@ class TestActions:
         assert 302 == response.status_code
         assert {"A": "1", "B": "two words"} == dict(build.params)
         assert ("refs/heads/main", "manual", "root") == (build.ref, build.event, build.pusher)
+
+    def test_a_rerun_of_a_trigger_whose_parameters_fake_a_pull_request_lists(
+        self, admin_client, store, registered_repo
+    ):
+        """A rerun reads its parameters for the pull request it is for: a
+        trigger's SAUCI_PR_NUMBER=² passed str.isdigit(), int() refused it, and
+        every page listing the rerun (the overview, the builds) answered 500."""
+        admin_client.post(
+            reverse("sauci:trigger"),
+            {
+                "repo": registered_repo,
+                "branch": "main",
+                "params": "SAUCI_PR_NUMBER=²\nSAUCI_PR_BASE=main",
+            },
+        )
+        first = store.list_builds()[0]
+        admin_client.post(reverse("sauci:rerun", args=[first.id]))
+        rerun = store.list_builds()[0]
+        assert "rerun" == rerun.event
+        pages = [
+            reverse("sauci:overview"),
+            reverse("sauci:builds"),
+            reverse("sauci:build", args=[rerun.id]),
+        ]
+        assert [200, 200, 200] == [admin_client.get(page).status_code for page in pages]
 
     def test_actions_need_post(self, admin_client, store):
         build = make_build(store)

@@ -92,6 +92,14 @@ class TestContentSecurityPolicy:
         assert '<span class="f208">x</span>' == ansi_to_html("\x1b[38;2;255;128;0mx")
         assert '<span class="f200 g232">x</span>' == ansi_to_html("\x1b[38;5;200;48;2;9;9;9mx")
 
+    def test_a_colour_code_too_long_for_int_is_ignored_not_an_error(self):
+        """A step printing ESC [ and 5,000 digits made every page of its log a 500:
+        int() refuses more than 4,300 digits. A code that long means nothing."""
+        from sauci.contrib.django.ansi import ansi_to_html
+
+        assert "&lt;b&gt;x" == ansi_to_html("\x1b[" + "9" * 5000 + "m<b>x")
+        assert '<span class="f1">x</span>' == ansi_to_html("\x1b[31;" + "1" * 5000 + "mx")
+
     def test_every_colour_class_is_in_the_style_sheet(self):
         css = (TEMPLATES.parent / "static" / "sauci" / "sauci.css").read_text()
         missing = [

@@ -107,3 +107,40 @@ def test_a_delivery_for_an_unregistered_repository_is_acted_on_after_repo_add(
     assert 202 == status and 1 == len(answer["builds"])
     assert 200 == _deliver(base, "gh-2")[0]
     assert 1 == len(store.list_builds())
+
+
+def test_a_signed_body_resent_under_new_ids_is_a_duplicate_however_old_its_build(
+    site: tuple[str, FailsOnce],
+) -> None:
+    """The delivery id is not signed: a resent body under a new id is the same
+    delivery, also once its build is far down the branch's history (acted_on
+    looks for the commit, not among the branch's latest builds)."""
+    base, store = site
+    store.failures = 0
+    store.save_repo(Repo(id="app", location=_REPO, added_at=1.0))
+    assert 202 == _deliver(base, "gh-1")[0]
+    for n in range(250):  # later pushes of other commits
+        store.create_build(BuildRequest(repo=_REPO, ref="refs/heads/main", sha=f"{n:040x}"))
+    status, answer = _deliver(base, "gh-new-id")
+    assert (200, []) == (status, answer["builds"])
+    assert answer["message"].startswith("duplicate delivery ignored")
+    assert 251 == len(store.list_builds(limit=1000))
+
+
+def test_a_push_of_a_commit_already_queued_on_its_ref_is_collapsed_and_says_so(
+    site: tuple[str, FailsOnce],
+) -> None:
+    """A second push event for a queued commit (another forge's hook, a
+    redelivery under a new id of a body that differs) queues nothing new."""
+    base, store = site
+    store.failures = 0
+    store.save_repo(Repo(id="app", location=_REPO, added_at=1.0))
+    first = _deliver(base, "gh-a")
+    other = json.loads(_payload())
+    other["pusher"] = {"name": "someone else"}  # another body, the same push
+    status, answer = _deliver(base, "gh-b", json.dumps(other).encode())
+    assert (202, first[1]["builds"]) == (status, answer["builds"])
+    assert answer["message"].endswith(
+        f"already queued or running as build #{first[1]['builds'][0]}"
+    )
+    assert 1 == len(store.list_builds())

@@ -23,7 +23,11 @@ print("structlog" in sys.modules, flush=True)
 
 def _run(level: str, fmt: str, *, tty: bool) -> tuple[str, str]:
     """(stdout, stderr) of a process that logs one event; stderr a pty when ``tty``."""
-    code = CODE.format(level=level, fmt=fmt)
+    return _run_code(CODE.format(level=level, fmt=fmt), tty=tty)
+
+
+def _run_code(code: str, *, tty: bool) -> tuple[str, str]:
+    """(stdout, stderr) of a process that runs ``code``; stderr a pty when ``tty``."""
     if not tty:
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
@@ -80,3 +84,32 @@ def test_json_is_structlogs_wherever_it_goes():
     assert "True" == out.strip()
     event = json.loads(err.strip())
     assert ("server_started", 2, "info") == (event["event"], event["repos"], event["level"])
+
+
+HOSTILE = """
+from sauci._logging import configure, get_logger
+configure(level="info", fmt="console")
+log = get_logger("sauci.test")
+log.warning("artifact_refused", path="x\\x1b]52;c;cHduZWQ=\\x07\\u202egpj.exe\\n[error] forged")
+try:
+    raise ValueError("in a traceback: \\x1b]0;title\\x07")
+except ValueError:
+    log.exception("step_failed", step="s")
+"""
+
+
+def test_a_pushed_name_in_the_console_log_drives_no_terminal():
+    """A file name in a log event is the pusher's: an escape in it (OSC 52 sets
+    the clipboard of whoever watches `sauci serve`), a bidi override or a
+    newline (a forged line) is shown escaped, to a pipe and to a terminal."""
+    for tty in (False, True):
+        if tty:
+            _, err = _run_code(HOSTILE, tty=True)
+        else:
+            done = subprocess.run(
+                [sys.executable, "-c", HOSTILE], capture_output=True, text=True, timeout=60
+            )
+            err = done.stderr
+        assert "\x1b]" not in err and "\u202e" not in err, (tty, err)
+        assert "\n[error] forged" not in err, (tty, err)
+        assert "52;c;cHduZWQ=" in err and "in a traceback" in err, (tty, err)

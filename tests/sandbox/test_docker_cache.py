@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sauci import Settings, run_pipeline
+from sauci.core.cache_store import CacheStore
 from sauci.core.pipeline import parse_pipeline
 
 OWNER = "sauci-test-cache"
@@ -28,6 +29,11 @@ steps:
       paths: [out]
       key: out-1
 """
+
+
+def _branch_dir(area: Path) -> Path:
+    """Where the caches of branch main of repository demo live in the data dir."""
+    return CacheStore(area / "data" / "cache" / "steps").tools_dir("demo", "main").parent
 
 
 @pytest.fixture
@@ -67,6 +73,6 @@ def test_cache_round_trip_and_download_cache_in_a_container(sandbox: Any, area: 
         reasons.append(step.reason or "")
     assert "found made" in log
     assert reasons[0].startswith("cache miss out-1") and reasons[1].startswith("cache hit out-1")
-    probe = area / "data" / "cache" / "steps" / "demo" / "main" / "tools" / "pip" / "probe"
+    probe = _branch_dir(area) / "tools" / "pip" / "probe"
     expected_uid = sandbox.user[0] if os.geteuid() == 0 else os.geteuid()
     assert f"uid={expected_uid}\n" == probe.read_text()

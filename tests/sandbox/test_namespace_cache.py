@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sauci import Settings, run_pipeline
+from sauci.core.cache_store import CacheStore
 from sauci.core.pipeline import parse_pipeline
 from sauci.sandbox.namespace import NamespaceSandbox
 
@@ -29,6 +30,11 @@ steps:
       paths: [out]
       key: out-1
 """
+
+
+def _branch_dir(area: Path) -> Path:
+    """Where the caches of branch main of repository demo live in the data dir."""
+    return CacheStore(area / "data" / "cache" / "steps").tools_dir("demo", "main").parent
 
 
 @pytest.fixture
@@ -61,7 +67,7 @@ def test_cache_round_trip_and_a_writable_download_cache(area: Path):
     first, log = _build(area, 1)
     assert "passed" == first.status, log
     assert first.reason is not None and first.reason.startswith("cache miss out-1")
-    probe = area / "data" / "cache" / "steps" / "demo" / "main" / "tools" / "pip" / "probe"
+    probe = _branch_dir(area) / "tools" / "pip" / "probe"
     assert "uid=1000\n" == probe.read_text()  # written from inside the sandbox
 
     second, log = _build(area, 2)

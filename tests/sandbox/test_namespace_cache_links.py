@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sauci import Settings, run_pipeline
+from sauci.core.cache_store import CacheStore
 from sauci.core.pipeline import parse_pipeline
 from sauci.sandbox.namespace import NamespaceSandbox
 
@@ -49,6 +50,11 @@ steps:
 """
 
 
+def _branch_dir(area: Path) -> Path:
+    """Where the caches of branch main of repository demo live in the data dir."""
+    return CacheStore(area / "data" / "cache" / "steps").tools_dir("demo", "main").parent
+
+
 @pytest.fixture
 def area() -> Iterator[Path]:
     """Where the step's unprivileged host uid can reach (not 0700 tmp_path)."""
@@ -79,7 +85,7 @@ def _build(area: Path, n: int):
 
 
 def _assert_cache_intact(area: Path) -> None:
-    keys = area / "data" / "cache" / "steps" / "demo" / "main" / "keys"
+    keys = _branch_dir(area) / "keys"
     tree = keys / "out-1.tree" / "ws" / "out"
     assert "saved\n" == (tree / "marker").read_text()
     assert "saved\n" == (tree / "lib" / "other").read_text()
@@ -118,7 +124,7 @@ def test_a_step_cannot_write_into_a_linked_restore_and_the_cache_stays_intact(ar
     assert "saved\n" == (ws / "out" / "marker").read_text()
     _assert_cache_intact(area)
     # Once the build ended, a spare linked copy waits beside the entry.
-    ready = area / "data" / "cache" / "steps" / "demo" / "main" / "keys" / "out-1.ready"
+    ready = _branch_dir(area) / "keys" / "out-1.ready"
     spare = os.stat(ready / "ws" / "out" / "lib")
 
     (install, test), logs, ws = _build(area, 2)
@@ -162,7 +168,7 @@ def test_a_linked_restore_with_a_link_pointing_nowhere_is_unpacked_before_the_st
     sandbox hides: the step runs, so the linked copy is swapped for an
     unpacked one it may write into, and the cache's copy stays as saved
     (until the step's result is saved again under the key)."""
-    tree = area / "data" / "cache" / "steps" / "demo" / "main" / "keys" / "out-1.tree"
+    tree = _branch_dir(area) / "keys" / "out-1.tree"
     kept = area / "kept-marker"
     for n in (1, 2):
         if n == 2:  # a second name for the cached file, to read it after the build

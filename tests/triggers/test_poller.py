@@ -106,3 +106,15 @@ def test_forget_makes_the_next_poll_a_first_poll(tmp_path, upstream):
     poller.poll(str(upstream))
     poller.forget(str(upstream))
     assert ["refs/heads/main"] == [r.ref for r in poller.poll(str(upstream))]
+
+
+def test_a_branch_name_no_store_can_keep_is_left_out_of_the_poll(tmp_path, git, upstream):
+    """A 3,000-byte branch name (PostgreSQL's index of builds by ref refuses
+    past 2,704) failed the poll's first request and lost those after it."""
+    poller = Poller(tmp_path / "state.json")
+    poller.poll(str(upstream))
+    long = "/".join(["x" * 200] * 15)
+    git(upstream, "branch", long)
+    git(upstream, "branch", "zz-after")
+    requests = poller.poll(str(upstream))
+    assert ["refs/heads/zz-after"] == [r.ref for r in requests]

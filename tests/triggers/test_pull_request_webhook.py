@@ -206,3 +206,12 @@ def test_pull_ref_patterns(ref, pull):
     from sauci.core.pull_requests import is_pull_ref
 
     assert pull == is_pull_ref(ref)
+
+
+@pytest.mark.parametrize("number", ["²", "١٢", "9" * 5000, "-1", "0x10", ""])
+def test_a_number_that_is_no_pull_request_number_is_no_pull_request(number):
+    """The parameters of a manual trigger (then rerun, whose event reads them)
+    are whoever triggered's: str.isdigit() holds for "²", which int() refuses,
+    and every page listing that build answered 500."""
+    params = {"SAUCI_PR_NUMBER": number, "SAUCI_PR_BASE": "main"}
+    assert pull_request_of(params) is None

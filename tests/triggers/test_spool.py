@@ -149,3 +149,32 @@ def test_any_request_round_trips(tmp_path_factory, repo, pusher, ref, sha, old):
     [(_, back)] = read_requests(spool)
     # A value that starts or ends with spaces keeps them: the line is split once.
     assert request == back
+
+
+def test_a_ref_no_store_can_hold_is_left_out_and_the_queue_goes_on(tmp_path, monkeypatch):
+    """git takes any bytes in a branch name and no length limit: a pushed
+    `bad\\xff` (not UTF-8: SQLite refuses it) or a 3,000-byte name (past
+    PostgreSQL's index row) made every round of `sauci serve` fail on the
+    first spool file, so no later push was ever built. Such a ref is left out
+    with a warning; the other refs of the push, and later pushes, are read."""
+    recorded = RecordingLog()
+    monkeypatch.setattr(spool_module, "log", recorded)
+    ensure_spool(tmp_path)
+    long = "refs/heads/" + "/".join(["x" * 200] * 15)
+    (tmp_path / "new" / "1.1.x").write_bytes(
+        b"sauci-spool 1\nrepo /srv/r.git\nevent push\npusher m\xffallory\n"
+        + f"ref {ZERO} {A} refs/heads/bad".encode()
+        + b"\xff\xfe\n"
+        + f"ref {ZERO} {A} {long}\n".encode()
+        + f"ref {ZERO} {B} refs/heads/fine\n".encode()
+    )
+    put(
+        tmp_path,
+        "2.1.x",
+        f"sauci-spool 1\nrepo /srv/r.git\nevent push\nref {A} {B} refs/heads/main\n",
+    )
+    requests = [r for _, r in read_requests(tmp_path)]
+    assert ["refs/heads/fine", "refs/heads/main"] == [r.ref for r in requests]
+    assert "m\ufffdallory" == requests[0].pusher  # shown, never refused
+    refused = [kw["ref"] for event, kw in recorded.events if event == "spool_ref_refused"]
+    assert ["refs/heads/bad\\xff\\xfe", long[:80] + "..."] == refused

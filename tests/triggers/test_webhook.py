@@ -174,7 +174,59 @@ def test_duplicate_delivery_is_200_without_requests():
     assert 202 == handle(github(body), body, seen=seen).status
     again = handle(github(body), body, seen=seen)
     assert (200, "duplicate delivery ignored", []) == (again.status, again.message, again.requests)
-    assert 202 == handle(github(body, delivery="d-2"), body, seen=seen).status
+
+
+@pytest.mark.parametrize("provider", ["github", "gitea"])
+def test_a_signed_body_resent_under_a_new_delivery_id_is_a_duplicate(provider):
+    """The delivery id is a header the signature does not cover: whoever saw one
+    signed delivery could resend it under fresh ids and have the commit built
+    each time. The same signed body is the same delivery."""
+    body = payload(f"{provider}_push")
+    if provider == "github":
+        headers = [github(body, delivery=f"d-{n}") for n in range(3)]
+    else:
+        headers = [{"X-Gitea-Event": "push", "X-Gitea-Delivery": f"g-{n}",
+                    "X-Gitea-Signature": sign(body)} for n in range(3)]  # fmt: skip
+    seen = Seen()
+    results = [handle(h, body, seen=seen) for h in headers]
+    assert [202, 200, 200] == [r.status for r in results]
+    assert [] == results[1].requests + results[2].requests
+    assert "the same signed body was delivered before" in results[1].message
+
+
+def test_a_new_push_of_an_already_built_commit_is_built_again():
+    """A real push has a body of its own (GitHub's names the time of the push):
+    moving a branch back to a commit it had is built, like any push."""
+    seen = Seen()
+    first = json.loads(payload("github_push"))
+    again = {**first, "before": "b" * 40,
+             "repository": {**first["repository"], "pushed_at": 1999999999}}  # fmt: skip
+    bodies = [json.dumps(p).encode() for p in (first, again)]
+    results = [handle(github(b, delivery=f"d-{n}"), b, seen=seen) for n, b in enumerate(bodies)]
+    assert [202, 202] == [r.status for r in results]
+    assert results[0].requests[0].sha == results[1].requests[0].sha
+
+
+def test_a_replayed_body_whose_build_is_missing_is_acted_on():
+    """Only deliveries acted on count as seen, by body as by id."""
+    body = payload("github_push")
+    seen = Seen()
+    assert 202 == handle(github(body), body, seen=seen).status
+    again = handle(github(body, delivery="d-2"), body, seen=seen, acted_on=lambda r: False)
+    assert 202 == again.status
+
+
+def test_gitlab_bodies_are_not_recorded_only_its_event_uuid():
+    """A GitLab token travels with every delivery: whoever can resend one can
+    write any, so there is nothing to gain from recording its bodies (and a
+    branch moved back to a commit sends the same body again)."""
+    body = payload("gitlab_push")
+    seen = Seen()
+    for uuid in ("u-1", "u-2"):
+        headers = {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "tok",
+                   "X-Gitlab-Event-UUID": uuid}  # fmt: skip
+        assert 202 == handle(headers, body, secret=None, token="tok", seen=seen).status
+    assert {"u-1", "u-2"} == seen.ids
 
 
 def test_rejected_deliveries_are_not_recorded_as_seen():
@@ -293,3 +345,40 @@ def test_the_handler_does_not_depend_on_header_case():
     headers = {k.upper(): v for k, v in github(body).items()}
     assert 202 == handle(headers, body).status
     assert json.loads(body)["after"] == handle(headers, body).requests[0].sha
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("refs/heads/x\\udcff", "is not UTF-8"),
+        ("refs/heads/" + "y" * 3000, "is longer than 1024 bytes"),
+    ],
+)
+def test_a_ref_no_store_can_keep_is_400(ref, message):
+    """JSON can spell a lone surrogate ("\\udcff"), which SQLite and PostgreSQL
+    refuse (the view answered 500), and PostgreSQL refuses a ref past its
+    index row (503, forever)."""
+    body = payload("github_push").replace(b'"refs/heads/main"', f'"{ref}"'.encode())
+    result = handle(github(body), body)
+    assert 400 == result.status and message in result.message, result.message
+    assert [] == result.requests
+
+
+def test_text_a_store_cannot_keep_is_replaced_not_refused():
+    """A lone surrogate in a commit message or a pull request's title or
+    branch is shown as U+FFFD (the view answered 500 when it queued it)."""
+    body = payload("github_pull_request").replace(b'"title": "', b'"title": "\\udcff')
+    [request] = handle(github(body, event="pull_request"), body).requests
+    assert request.params["SAUCI_PR_TITLE"].startswith("\ufffd")
+    data = json.loads(payload("github_push"))
+    data["head_commit"]["message"] = data["commits"][-1]["message"] = "fix \ud800"
+    data["pusher"]["name"] = "\udcffmona"
+    body = json.dumps(data).encode()
+    [request] = handle(github(body), body).requests
+    assert ("fix \ufffd", "\ufffdmona") == (request.message, request.pusher)
+
+
+def test_a_delivery_id_longer_than_any_forge_sends_is_400():
+    body = payload("github_push")
+    result = handle(github(body, delivery="d" * 300), body)
+    assert 400 == result.status and "X-GitHub-Delivery" in result.message

@@ -103,3 +103,32 @@ def test_a_branch_that_moved_between_rounds_is_read_again(tmp_path):
     gate.refresh()
     assert gate.may_claim(second)
     assert store.get_build(first).cancel_requested is None
+
+
+def test_a_pushed_workflow_the_reader_fails_on_stops_no_round(tmp_path, monkeypatch):
+    """The gate reads every queued build's workflow before each claim: a
+    pushed `timeout-minutes:` of 5,000 digits (int() refuses more than 4,300)
+    raised out of refresh(), so the server claimed nothing, round after round,
+    for as long as that build was queued. Such a build is held by nothing,
+    and so is one whose file the reader fails on for any other reason."""
+    store = MemoryStore()
+    repo = make_repo(tmp_path / "repo")
+    workflow = Path(repo) / ".github" / "workflows" / "ci.yml"
+    workflow.write_text(
+        WORKFLOW.replace("runs-on:", f"timeout-minutes: {'9' * 5000}\n    runs-on:")
+    )
+    git(Path(repo), "commit", "-qam", "huge")
+    gate, _ = counting_gate(store)
+    build = queue(store, repo)
+    gate.refresh()
+    assert gate.may_claim(build)
+
+    import sauci.workflows.github
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of the reader")
+
+    monkeypatch.setattr(sauci.workflows.github, "plan_github", broken)
+    other = queue(store, repo, sha=git(Path(repo), "rev-parse", "HEAD~1"))
+    gate.refresh()
+    assert gate.may_claim(other)

@@ -97,3 +97,35 @@ def test_what_sauci_cannot_do_is_an_error_naming_it(extra: str, message: str) ->
     with pytest.raises(ConfigError, match=r"ci\.yml:\d+:\d+: .*") as caught:
         plan(extra)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("retries", ["²", "9" * 5000, "-1"])
+def test_a_health_retries_count_that_is_no_count_is_a_problem_at_its_place(retries) -> None:
+    """A pushed workflow's `--health-retries ²`: str.isdigit() holds, int() refuses,
+    and the ValueError escaped the workflow reader instead of a located problem."""
+    with pytest.raises(ConfigError, match=r"ci\.yml:\d+:\d+: services\.db: .*--health-retries"):
+        plan(
+            f"""\
+    services:
+      db:
+        image: postgres:16
+        options: --health-cmd pg_isready --health-retries {retries}"""
+        )
+
+
+def test_local_actions_that_use_each_other_many_times_are_bounded(tmp_path, monkeypatch) -> None:
+    """A 1 KB action.yml using `./a` 30 times, five deep, was 24 million reads
+    and parses of pushed files for one workflow: the reader never ended (the
+    server's build, and its concurrency gate, with it)."""
+    import sauci.workflows.github._composite as composite
+
+    (tmp_path / "a").mkdir()
+    steps = "    - uses: ./a\n" * 30
+    (tmp_path / "a" / "action.yml").write_text(f"runs:\n  using: composite\n  steps:\n{steps}")
+    reads = []
+    real = composite._action_file
+    monkeypatch.setattr(composite, "_action_file", lambda *a: reads.append(a) or real(*a))
+    workflow = "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: ./a\n"
+    with pytest.raises(ConfigError):  # PipelineError: nested too deep, too many uses
+        plan_github(workflow, Settings(file="ci.yml", workspace=tmp_path))
+    assert composite.MAX_USES == len(reads)

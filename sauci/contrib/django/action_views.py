@@ -10,6 +10,7 @@ HMAC (or token) instead, and builds only registered repositories.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from typing import Any
@@ -192,8 +193,10 @@ def webhook(request: HttpRequest) -> HttpResponse:
     def acted_on(build_request: BuildRequest) -> bool:
         # A delivery recorded as seen whose build is not there was never acted
         # on (queueing failed after the id was recorded): deliver it again.
+        # Searched by sha, not among the ref's latest builds: a delivery of a
+        # commit built long ago, resent now, was acted on too.
         builds = conf.get_store().list_builds(
-            repo=build_request.repo, ref=build_request.ref, limit=200
+            repo=build_request.repo, ref=build_request.ref, text=build_request.sha, limit=20
         )
         return any(b.sha == build_request.sha for b in builds)
 
@@ -208,9 +211,17 @@ def webhook(request: HttpRequest) -> HttpResponse:
         max_body=max_body,
     )
     scheduler = _scheduler()
+    asked_at = time.time()
     try:
-        queued = [scheduler.enqueue(r, actor=r.pusher or "webhook").id for r in result.requests]
+        builds = [scheduler.enqueue(r, actor=r.pusher or "webhook") for r in result.requests]
     except SauCIError as exc:  # the store failed: the sender should deliver it again
         message = f"could not queue the build ({exc}); deliver it again"
         return JsonResponse({"message": message, "builds": []}, status=503)
-    return JsonResponse({"message": result.message, "builds": queued}, status=result.status)
+    message = result.message
+    # The scheduler answers a push of a commit already queued or running on
+    # that ref with that build (Buildbot collapses such requests too): say so.
+    earlier = [b for b in builds if b.queued_at < asked_at]
+    if earlier and len(earlier) == len(builds):
+        message = f"{message}: already queued or running as build #{earlier[0].id}"
+    queued = [b.id for b in builds]
+    return JsonResponse({"message": message, "builds": queued}, status=result.status)

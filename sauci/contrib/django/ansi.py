@@ -30,6 +30,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
 _HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
 _CUBE = (0, 95, 135, 175, 215, 255)
+_MAX_DIGITS = 9
 
 
 def escape(text: str) -> str:
@@ -164,7 +165,12 @@ class AnsiRenderer:
         return "".join(out)
 
     def _sgr(self, params: str) -> None:
-        codes = [int(p) if p.isdigit() else 0 for p in params.replace(":", ";").split(";")]
+        # A code of more digits than any means is ignored (-1 matches nothing):
+        # int() refuses more than 4,300 digits, and a log is the pusher's text.
+        codes = [
+            (int(p) if len(p) <= _MAX_DIGITS else -1) if p.isdigit() else 0
+            for p in params.replace(":", ";").split(";")
+        ]
         i, n = 0, len(codes)
         classes = self._classes
         while i < n:

@@ -14,7 +14,7 @@ from django.utils.html import format_html_join
 
 from sauci.core.models import StepRun
 
-__all__ = ["badge", "bar_chart", "dag_layout", "line_chart", "text_width"]
+__all__ = ["MAX_EDGE_SLOTS", "badge", "bar_chart", "dag_layout", "line_chart", "text_width"]
 
 # Approximate advance widths of 11px Verdana (what shields.io measures with),
 # enough to size a badge without a font file.
@@ -67,28 +67,60 @@ def badge(label: str, status: str) -> dict[str, Any]:
 
 
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 168, 40, 56, 16, 8
+MAX_EDGE_SLOTS = 20_000  # column slots the drawn edges take, all together
 
 
 def _depths(steps: Sequence[StepRun]) -> dict[str, int]:
-    """Each step's layer: one right of the deepest step it needs (cycles cut)."""
+    """Each step's layer: one right of the deepest step it needs (cycles cut).
+
+    Walked with a stack, not by recursion: a pushed chain of steps listed
+    before the steps they need is as deep as it is long."""
     by_name = {s.name: s for s in steps}
     depth: dict[str, int] = {}
-
-    def level(name: str, seen: frozenset[str] = frozenset()) -> int:
-        if name in depth:
-            return depth[name]
-        parents = [p for p in by_name[name].needs if p in by_name and p not in seen]
-        d = 1 + max((level(p, seen | {name}) for p in parents), default=-1)
-        depth[name] = d
-        return d
-
-    for s in steps:
-        level(s.name)
+    for start in by_name:
+        if start in depth:
+            continue
+        # The path from ``start``: each step's needs still to look at and the
+        # deepest layer among those looked at; a step on the path is not entered
+        # again (a cycle is cut there).
+        path, on_path = [start], {start}
+        pending = [iter(by_name[start].needs)]
+        deepest = [-1]
+        while path:
+            for parent in pending[-1]:
+                if parent not in by_name or parent in on_path:
+                    continue
+                if parent in depth:
+                    deepest[-1] = max(deepest[-1], depth[parent])
+                    continue
+                path.append(parent)
+                on_path.add(parent)
+                pending.append(iter(by_name[parent].needs))
+                deepest.append(-1)
+                break
+            else:
+                name = path.pop()
+                on_path.discard(name)
+                pending.pop()
+                depth[name] = deepest.pop() + 1
+                if deepest:
+                    deepest[-1] = max(deepest[-1], depth[name])
     return depth
 
 
+def _edge_slots(steps: Sequence[StepRun], depth: dict[str, int]) -> tuple[int, int]:
+    """(edges drawn, the column slots their chains take) of the graph."""
+    edges = slots = 0
+    for s in steps:
+        for p in s.needs:
+            if p in depth and depth[p] < depth[s.name]:
+                edges += 1
+                slots += depth[s.name] - depth[p]
+    return edges, slots
+
+
 def _layers(
-    steps: Sequence[StepRun], depth: dict[str, int]
+    steps: Sequence[StepRun], depth: dict[str, int], *, edges: bool = True
 ) -> tuple[list[list[str]], list[list[str]]]:
     """Layers of node keys, with a dummy key ("\0edge:i:k") in each layer a long
     edge passes, ordered by the barycenter of their neighbours (a few sweeps
@@ -98,7 +130,7 @@ def _layers(
     for s in steps:
         layers[depth[s.name]].append(s.name)
     chains: list[list[str]] = []
-    for s in steps:
+    for s in steps if edges else ():
         for p in s.needs:
             if p not in depth or depth[p] >= depth[s.name]:
                 continue
@@ -141,7 +173,13 @@ def dag_layout(steps: Sequence[StepRun]) -> dict[str, Any]:
     needs; an edge that spans columns runs through a free slot of each column
     it passes (a dummy node), so no edge crosses a node."""
     depth = _depths(steps)
-    layers, chains = _layers(steps, depth)
+    # Each edge takes a slot in every column it spans: a pushed pipeline of
+    # 990 steps that each need all before them is 475,200 edges and millions
+    # of slots, minutes of the web server's CPU at each visit. Past the bound
+    # the nodes are drawn, the edges are not, and the page says so.
+    count, slots = _edge_slots(steps, depth)
+    drawn = slots <= MAX_EDGE_SLOTS
+    layers, chains = _layers(steps, depth, edges=drawn)
     by_name = {s.name: s for s in steps}
     slot: dict[str, tuple[float, float]] = {}  # key -> (x, y) of its box
     nodes = []
@@ -189,6 +227,7 @@ def dag_layout(steps: Sequence[StepRun]) -> dict[str, Any]:
         "height": height,
         "node_w": NODE_W,
         "node_h": NODE_H,
+        "edges_omitted": 0 if drawn else count,
     }
 
 

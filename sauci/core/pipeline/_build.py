@@ -11,6 +11,7 @@ from typing import Any
 
 from yaml.nodes import Node
 
+from sauci.core.paths import safe_name
 from sauci.core.pipeline._expressions import check_text, expand_text, expressions_of, locate
 from sauci.core.pipeline._nodes import Checker, did_you_mean
 from sauci.core.pipeline._spec import StepSpec, name_problem, path_problem
@@ -170,11 +171,23 @@ def _register(chk: Checker, specs: list[StepSpec]) -> dict[str, list[str]]:
     """What each name in ``needs`` stands for: itself, or all of a matrix's expansions."""
     targets: dict[str, list[str]] = {}
     first: dict[str, tuple[StepSpec, int]] = {}
+    # A step's log file and artifact folder are named by safe_name(name):
+    # two names that differ only in other characters ("a b", "a_b", "a.")
+    # wrote one file, so one step's log showed what the other wrote.
+    on_disk: dict[str, tuple[str, int]] = {}
     for spec in specs:
         where = spec.template[1] if spec.template is not None else spec.name_node or spec.node
         line = where.start_mark.line + 1
         for kwargs in spec.expanded:
             name = kwargs["name"]
+            disk = on_disk.setdefault(safe_name(name), (name, line))
+            if disk[0] != name and name not in first:
+                chk.add(
+                    where,
+                    f"step name {name!r} and {disk[0]!r} (line {disk[1]}) would share a log "
+                    "file and an artifact folder: names that differ only in characters other "
+                    "than letters, digits and . _ - are one on disk; rename one",
+                )
             if name in first:
                 other, other_line = first[name]
                 if other is spec:

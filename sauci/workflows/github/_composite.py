@@ -4,7 +4,7 @@ The action's ``action.yml`` (or ``action.yaml``) is read from the workspace,
 never through a link out of it; its ``inputs`` (defaults, then the step's
 ``with:``) are the ``inputs`` context of its steps. The step's ``if:`` and
 ``env`` apply to each of its steps. Actions may use other local actions, to
-a depth of five.
+a depth of five, 200 uses (and 8 MiB of action files read) in all.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 
 from sauci.workflows.github._reading import LList, LMap, Problems, parse_yaml
 
-__all__ = ["MAX_DEPTH", "composite_steps"]
+__all__ = ["MAX_BYTES_READ", "MAX_DEPTH", "MAX_USES", "composite_steps"]
 
 MAX_DEPTH = 5
+MAX_USES = 200  # uses of local actions in one workflow, nested ones included
+MAX_BYTES_READ = 8 * 1024 * 1024  # of their action files, all reads together
 
 
 def composite_steps(
@@ -40,12 +42,26 @@ def composite_steps(
     if workspace is None:
         problems.add(at, f"'uses: {uses}': a local action needs the workspace to read")
         return []
+    # Every use counts: an action that uses the next 30 times, five deep, was
+    # 24 million reads of pushed files for one workflow (the reader never ended).
+    used = problems.local_actions
+    used[0] += 1
+    if used[0] > MAX_USES:
+        if used[0] == MAX_USES + 1:
+            problems.add(at, f"'uses: {uses}': more than {MAX_USES} uses of local actions")
+        return []
     found = _action_file(workspace, uses)
     if isinstance(found, str):
         problems.add(at, f"'uses: {uses}': {found}")
         return []
     path, text = found
+    used[1] += len(text)
+    if used[1] > MAX_BYTES_READ:
+        used[0] = MAX_USES + 2  # no more reads, and one problem said
+        problems.add(at, f"'uses: {uses}': local actions read past {MAX_BYTES_READ >> 20} MiB")
+        return []
     inner = Problems(os.path.relpath(path, workspace))
+    inner.local_actions = used
     doc = parse_yaml(text, inner)
     runs = doc.get("runs") if isinstance(doc, LMap) else None
     if not isinstance(runs, LMap) or runs.get("using") != "composite":

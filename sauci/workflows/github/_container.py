@@ -165,8 +165,12 @@ def _service(
                 interval = seconds
             elif flag == "--health-start-period":
                 start = seconds
-        elif flag == "--health-retries" and value.isdigit():
-            retries = int(value)
+        elif flag == "--health-retries":
+            # ASCII digits: str.isdigit() holds for "²", which int() refuses.
+            if re.fullmatch(r"[0-9]{1,6}", value):
+                retries = int(value)
+            else:
+                problems.add(at, f"{what}: options: {flag} {value[:40]!r} is not a count")
         else:
             problems.add(at, f"{what}: option {flags[i - 1]} is not supported")
     if ready is not None:

@@ -21,6 +21,9 @@ from sauci.exceptions import Problem
 __all__ = ["LList", "LMap", "LStr", "Problems", "parse_yaml", "where"]
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)\Z")
+# A longer integer is kept as text: int() refuses more than 4,300 digits, and
+# no number a workflow means has this many.
+_MAX_DIGITS = 100
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
 MAX_BYTES = 1024 * 1024
 
@@ -72,6 +75,9 @@ class Problems:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.items: list[Problem] = []
+        # Local actions used and their bytes read, shared with the Problems of
+        # the actions this file uses (sauci.workflows.github._composite).
+        self.local_actions = [0, 0]
 
     def add(self, at: tuple[int, int] | Any, message: str) -> None:
         line, col = at if isinstance(at, tuple) else where(at)
@@ -155,7 +161,7 @@ def _scalar(node: ScalarNode, line: int, col: int) -> Any:
             return False
         if text in ("", "~", "null", "Null", "NULL"):
             return None
-        if _INT.match(text):
+        if _INT.match(text) and len(text) <= _MAX_DIGITS:
             return int(text)
         if _FLOAT.match(text) and any(c.isdigit() for c in text):
             return float(text)

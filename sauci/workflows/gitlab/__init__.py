@@ -119,6 +119,9 @@ def plan_gitlab(
     try:
         plan = _plan(file.parent, text, shown, context or GitLabContext(), report,
                      max_timeout=max_timeout, capabilities=capabilities)  # fmt: skip
+    except ConfigError as exc:  # a limit (a variable's expansion): the file's problem
+        report(None, str(exc))
+        plan = None
     except Exception as exc:  # a bug here must not become a crash of the server
         log.exception("gitlab_parser_failed", file=shown)
         report(None, f"internal error while reading the file ({exc!r}); please report it")

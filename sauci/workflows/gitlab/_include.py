@@ -19,19 +19,20 @@ from typing import Any
 from sauci.workflows.gitlab._merge import Report, deep_merge
 from sauci.workflows.gitlab._yaml import MAX_BYTES, Map, Pos, Seq, YamlProblem, load_text
 
-__all__ = ["MAX_INCLUDES", "expand_includes", "read_regular"]
+__all__ = ["MAX_INCLUDED_BYTES", "MAX_INCLUDES", "expand_includes", "read_regular"]
 
 MAX_INCLUDES = 150  # GitLab's default limit
+MAX_INCLUDED_BYTES = 8 * 1024 * 1024  # all included files together
 _UNSUPPORTED = ("remote", "project", "template", "component", "artifact", "file")
 
 
 def expand_includes(root: Path, config: Map, report: Report) -> Map:
     """``config`` with its ``include:`` files (and theirs) merged under it."""
     seen: set[str] = set()
-    return _expand(root, config, report, seen)
+    return _expand(root, config, report, seen, [MAX_INCLUDED_BYTES])
 
 
-def _expand(root: Path, config: Map, report: Report, seen: set[str]) -> Map:
+def _expand(root: Path, config: Map, report: Report, seen: set[str], left: list[int]) -> Map:
     if "include" not in config:
         return config
     entries = config["include"]
@@ -52,9 +53,9 @@ def _expand(root: Path, config: Map, report: Report, seen: set[str]) -> Map:
                 if len(seen) > MAX_INCLUDES:
                     report(at, f"include: more than {MAX_INCLUDES} files")
                     return config
-                included = _read(root, found, name, at, report)
+                included = _read(root, found, name, at, report, left)
                 if isinstance(included, Map):
-                    base = deep_merge(base, _expand(root, included, report, seen))
+                    base = deep_merge(base, _expand(root, included, report, seen, left))
                 elif included is not None:
                     report(Pos(name, 1, 1), "an included file must be a mapping of jobs")
     own = Map(config.pos)
@@ -146,7 +147,7 @@ class _Refused(Exception):
     """A file an include or the pipeline may not read (the message says why)."""
 
 
-def _read(root: Path, path: Path, name: str, at: Pos, report: Report) -> Any:
+def _read(root: Path, path: Path, name: str, at: Pos, report: Report, left: list[int]) -> Any:
     try:
         text = read_regular(root, path)
     except _Refused as exc:
@@ -154,6 +155,14 @@ def _read(root: Path, path: Path, name: str, at: Pos, report: Report) -> Any:
         return None
     if text is None:
         report(at, f"include: no file {name!r} in the repository")
+        return None
+    left[0] -= len(text)
+    if left[0] < 0:
+        # 150 files of 1 MiB is 10 million values: minutes of the server's
+        # CPU and gigabytes of its memory at every build of such a commit.
+        report(
+            at, f"include: {name!r} takes the included files past {MAX_INCLUDED_BYTES >> 20} MiB"
+        )
         return None
     try:
         return load_text(text, name)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from sauci.exceptions import ConfigError
+
 __all__ = [
     "RUNTIME", "GitLabContext", "bad_name", "expand", "expand_parts", "predefined", "slug",
 ]  # fmt: skip
@@ -20,6 +22,7 @@ __all__ = [
 RUNTIME = frozenset({"CI_PROJECT_DIR", "CI_BUILDS_DIR", "CI_PIPELINE_ID", "CI_JOB_ID"})
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _MAX_ROUNDS = 10
+MAX_EXPANDED = 1 << 20  # characters (and pieces) one expansion may make
 # A build's event (SauCI's, or GitHub's from the workflow options) as GitLab's pipeline source.
 _SOURCES = {
     "cron": "schedule", "manual": "web", "workflow_dispatch": "web", "webhook": "push",
@@ -136,18 +139,28 @@ def expand(text: str, variables: Mapping[str, str]) -> str:
 
 
 def expand_parts(text: str, variables: Mapping[str, str]) -> list[str | tuple[str]]:
-    """``text`` expanded, runtime variables left as ``(name,)`` for the shell to fill."""
+    """``text`` expanded, runtime variables left as ``(name,)`` for the shell to fill.
+
+    ConfigError when it expands past :data:`MAX_EXPANDED` characters: variables
+    that name each other several times each (``A: $B$B``, ``B: $C$C``, ...)
+    double at each of the ten rounds, and a pushed file of 30 such lines
+    expanded to billions of characters in the server's memory.
+    """
     parts: list[str | tuple[str]] = []
-    _expand_into(parts, text, variables, 0)
+    _expand_into(parts, text, variables, 0, [MAX_EXPANDED])
     return parts
 
 
 def _expand_into(
-    parts: list[str | tuple[str]], text: str, variables: Mapping[str, str], depth: int
+    parts: list[str | tuple[str]],
+    text: str,
+    variables: Mapping[str, str],
+    depth: int,
+    left: list[int],
 ) -> None:
     pos = 0
     for match in _REFERENCE.finditer(text):
-        parts.append(text[pos : match.start()])
+        _add(parts, text[pos : match.start()], left)
         pos = match.end()
         name = match.group(1) or match.group(2)
         if name is None:  # "$$"
@@ -155,5 +168,15 @@ def _expand_into(
         elif name in RUNTIME:
             parts.append((name,))
         elif depth < _MAX_ROUNDS and name in variables:
-            _expand_into(parts, variables[name], variables, depth + 1)
-    parts.append(text[pos:])
+            _expand_into(parts, variables[name], variables, depth + 1, left)
+    _add(parts, text[pos:], left)
+
+
+def _add(parts: list[str | tuple[str]], piece: str, left: list[int]) -> None:
+    left[0] -= len(piece) + 1  # an empty piece counts: "$A$A..." of empty values too
+    if left[0] < 0:
+        raise ConfigError(
+            f"a variable expands to more than {MAX_EXPANDED} characters "
+            "(variables that name each other repeat their values at each round)"
+        )
+    parts.append(piece)

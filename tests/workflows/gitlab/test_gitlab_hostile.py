@@ -203,3 +203,42 @@ def test_a_glob_include_never_walks_through_a_linked_directory(repo: Path) -> No
         assert any(f"no file matches {include!r}" in p for p in problems), problems
     (repo / ".gitlab-ci.yml").write_text("include: '*/*.yml'\n", encoding="utf-8")
     assert [s.name for s in load_gitlab(repo).steps] == ["a"]
+
+
+def test_variables_that_name_each_other_cannot_expand_without_end(repo: Path) -> None:
+    """Each of 30 variables names the next 8 times: each of GitLab's ten rounds
+    multiplies by 8, and the server's reader ran out of memory (billions of
+    pieces) on a 32-line file. Past a mebibyte the expansion is a problem."""
+    lines = [f'  V{i}: "{f"$V{i + 1}" * 8}"' for i in range(30)]
+    text = "variables:\n" + "\n".join(lines) + "\n  V30: x\njob:\n  script: [echo $V0]\n"
+    [problem] = _problems(repo, text)
+    assert "a variable expands to more than 1048576 characters" in problem, problem
+
+
+def test_many_variables_are_read_in_linear_time(repo: Path) -> None:
+    """Each variable was expanded against a copy of all the others: 10,000 of
+    them took 4.4 s, and a 1 MiB file holds 70,000 (about 4 minutes a job)."""
+    import time
+
+    names = "".join(f"  V{i}: x$V{i - 1}\n" if i else "  V0: x\n" for i in range(20_000))
+    (repo / ".gitlab-ci.yml").write_text(f"variables:\n{names}job:\n  script: [echo]\n")
+    started = time.process_time()
+    pipeline = load_gitlab(repo / ".gitlab-ci.yml")
+    # CPU time, not wall time, with a wide margin: 17 to 25 s before, 0.4 s now.
+    assert time.process_time() - started < 10
+    assert "xx" == pipeline.steps[0].env["V1"]
+
+
+def test_included_files_together_are_capped(repo: Path) -> None:
+    """Each included file may hold 1 MiB and there may be 150: ten million
+    values, minutes of the server's CPU and gigabytes of its memory at every
+    build of the commit. Past 8 MiB together, an include is a problem."""
+    from sauci.workflows.gitlab._include import MAX_INCLUDED_BYTES
+
+    body = "".join(f"    V{j}: {'x' * 40}\n" for j in range(15_000))  # about 750 KiB
+    count = MAX_INCLUDED_BYTES // len(body) + 2
+    for i in range(count):
+        include = f"include: 'f{i + 1}.yml'\n" if i + 1 < count else ""
+        (repo / f"f{i}.yml").write_text(f"{include}job{i}:\n  script: [echo]\n  variables:\n{body}")
+    problems = _problems(repo, "include: 'f0.yml'\n")
+    assert any("takes the included files past 8 MiB" in p for p in problems), problems

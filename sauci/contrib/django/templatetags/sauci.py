@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -36,7 +37,7 @@ def status(value: Any) -> str:
 @register.filter
 def seconds(value: float | None) -> str:
     """``75.2`` -> ``"1m 15s"``; "-" for None."""
-    if value is None:
+    if value is None or not math.isfinite(value):  # a stored test report's 1e400
         return "-"
     value = max(0.0, float(value))
     if value < 10:
