@@ -246,6 +246,10 @@ class LocalRunner:
                 lease.release()
             log.info("checkout_ahead_skipped", build=build.id, error=str(exc))
             return None
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         return Ahead(
             build=build, commit=commit, lease=lease, workspace=workspace, pipeline=pipeline
         )
