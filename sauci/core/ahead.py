@@ -126,12 +126,13 @@ class CheckoutsAhead:
         self._thread = threading.Thread(target=self._run, name="sauci-ahead", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop checking out, and hand back every workspace held for a build."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop checking out, and hand back every workspace held for a build
+        (one being made when ``timeout`` passes is handed back when made)."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(30.0)
+            self._thread.join(timeout)
         with self._lock:
             ready, self._ready = self._ready, {}
         for ahead in ready.values():
@@ -192,7 +193,11 @@ class CheckoutsAhead:
                     return
                 if build.id in self._ready:
                     continue
-            made = self.check_out(build)
+            try:
+                made = self.check_out(build)
+            except Exception:  # a reader's bug: not tried again while it waits
+                self._failed.add(build.id)
+                raise
             if made is None:
                 self._failed.add(build.id)
                 continue

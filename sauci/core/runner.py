@@ -241,15 +241,13 @@ class LocalRunner:
             workspace = lease.reset(commit.sha)
             seen = attrs.evolve(build, sha=commit.sha, author=commit.author, message=commit.message)
             pipeline = self._pipeline(workspace, seen)
-        except (SauCIError, OSError) as exc:
+        except BaseException as exc:
             if lease is not None:
                 lease.release()
+            if not isinstance(exc, (SauCIError, OSError)):
+                raise  # a reader's bug: the claim records it (the slot is handed back)
             log.info("checkout_ahead_skipped", build=build.id, error=str(exc))
             return None
-        except BaseException:
-            if lease is not None:
-                lease.release()
-            raise
         return Ahead(
             build=build, commit=commit, lease=lease, workspace=workspace, pipeline=pipeline
         )

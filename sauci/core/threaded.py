@@ -129,12 +129,13 @@ class ThreadedRunner:
         with self._lock:
             self._stopping = True
             threads = dict(self._threads)
-        if self.ahead is not None:
-            self.ahead.stop()  # its workspaces handed back
+        deadline = time.monotonic() + timeout
         for build_id in threads:
             self.local.cancel(build_id, reason=reason)
         if threads:
             wait(threads.values(), timeout=timeout)
+        if self.ahead is not None:  # after the cancels: a checkout under way may take long
+            self.ahead.stop(max(0.0, deadline - time.monotonic()))  # its workspaces handed back
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
