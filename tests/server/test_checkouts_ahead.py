@@ -20,6 +20,7 @@ from polling import wait_for
 from sauci.app.server import build_server
 from sauci.core.config import Settings
 from sauci.core.models import Build, BuildRequest, Status
+from sauci.core.runner import LocalRunner
 from sauci.core.scheduler import Scheduler
 from sauci.core.server import Server, ServerOptions
 from sauci.source import workspaces
@@ -249,3 +250,31 @@ def test_a_server_killed_with_a_checkout_ahead_leaves_a_slot_the_next_build_rese
         assert int(second) in {b.id for b in others}
     finally:
         server.stop(timeout=10)
+
+
+def test_a_reader_failing_otherwise_hands_back_the_slot_reserved_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader's bug (not a SauCIError or OSError) goes on to the claim, which
+    records it; the workspace slot reserved for the checkout is not kept."""
+    repo = make_repo(tmp_path)
+    server = serve(tmp_path)
+    server.stop()  # nothing claims: the queued build stays queued
+    released: list[Path] = []
+    release = workspaces.Lease.release
+
+    def counting(self: workspaces.Lease, *a: object, **k: object) -> None:
+        released.append(self.path)
+        return release(self, *a, **k)
+
+    def broken(self: LocalRunner, workspace: Path, build: object) -> None:
+        raise RecursionError("a reader's bug")
+
+    monkeypatch.setattr(workspaces.Lease, "release", counting)
+    monkeypatch.setattr(LocalRunner, "_pipeline", broken)
+    build = server.store.get_build(queue(server, repo))
+    assert build.status is Status.QUEUED
+    local = server.runner.wrapped.local  # type: ignore[attr-defined]
+    with pytest.raises(RecursionError):
+        local.check_out_ahead(build)
+    assert released, "the slot reserved ahead was never released"
