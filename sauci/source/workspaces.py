@@ -31,14 +31,12 @@ slot each while theirs are tidied.
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
 import re
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -163,16 +161,7 @@ def tidy_in_background(path: Path, tidy: Callable[[], None]) -> None:
                 _tidying.pop(path, None)
             done.set()
 
-    _tidier.submit(run)
-
-
-# The threads that tidy slots in the background, kept between builds: a
-# build's end hands its tidy to an idle one rather than start a thread
-# (``Thread.start()`` returns once the new thread runs, which took 0.85 ms
-# median, 3 ms at the 90th percentile, of the passage from one build to the
-# next while the builds' threads held the interpreter lock: docs/performance.md,
-# issue 22 item 1, session 17). Not a limit: as many run as builds end at once.
-_tidier = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sauci-tidy")
+    threading.Thread(target=run, name="sauci-tidy", daemon=True).start()
 
 
 def wait_for_tidying(timeout: float | None = None) -> bool:
@@ -370,7 +359,9 @@ class Lease:
             if sha is not None:
                 _tidying[self.path] = (self._family or self.path.parent, done)
         if sha is not None:
-            _tidier.submit(functools.partial(self._tidy, handle, sha, done))
+            threading.Thread(
+                target=self._tidy, args=(handle, sha, done), name="sauci-tidy", daemon=True
+            ).start()
             return
         if self._clean_at is not None:  # taken clean and never used: still clean
             _leave_note(handle, self._clean_at)

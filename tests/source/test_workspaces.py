@@ -483,3 +483,20 @@ def test_unregistering_a_repository_deletes_its_slots(tmp_path, repo, capsys):
     assert "1 workspace slot(s) deleted" in capsys.readouterr().out
     assert not slots[0].exists()
     assert 1 == len(git(repo, "worktree", "list").splitlines())
+
+
+def test_a_process_does_not_wait_at_its_exit_for_a_tidy_that_hangs(tmp_path):
+    """`sauci serve` and `sauci worker` wait at most their bound for the tidies
+    (wait_for_tidying) and then exit: a tidy that hangs (`git clean` of a huge
+    tree on a stuck disk) must not hold the interpreter's exit."""
+    script = (
+        "import threading, sys\n"
+        "from pathlib import Path\n"
+        "from sauci.source.workspaces import tidy_in_background, wait_for_tidying\n"
+        "tidy_in_background(Path(sys.argv[1]), threading.Event().wait)\n"
+        "assert not wait_for_tidying(0.1)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
