@@ -166,7 +166,10 @@ def test_while_every_slot_is_taken_rounds_do_not_read_the_queue_each_time() -> N
 
 def test_a_round_hands_its_build_to_a_kept_thread_rather_than_start_one() -> None:
     """The builds a round claims run on threads kept from earlier builds
-    (starting a thread waits for it to run, in the server's round)."""
+    (starting a thread waits for it to run, in the server's round): four
+    builds one after another run on the pool's threads (at most two for one
+    slot: a thread that has just ended its build may not be idle yet when
+    the next round claims), not on four threads."""
     store = MemoryStore()
     local = Held(store)
     seen: list[threading.Thread] = []
@@ -179,14 +182,13 @@ def test_a_round_hands_its_build_to_a_kept_thread_rather_than_start_one() -> Non
     local.run_build = recording  # type: ignore[method-assign]
     runner = one_slot(store, local)
     try:
-        for ref in ("a", "b"):  # one after the other: the slot is free between them
+        for ref in ("a", "b", "c", "d"):  # one after the other: the slot is free between them
             (build,) = queue(store, ref)
             runner.tick()
             wait_for(lambda build=build: build in local.started, f"build {build} to start")
             assert [f"sauci-build-{build}"] == [seen[-1].name]
             local.cancel(build)
             wait_for(lambda: not runner.busy(), "the slot to be free")
-        assert seen[0] is seen[1]
-        assert not seen[0].name.startswith("sauci-build-")  # idle, under another name
+        assert len(set(seen)) <= 2
     finally:
         runner.stop(reason="test over", timeout=5)
