@@ -223,14 +223,13 @@ class LocalRunner:
                 )
             return self._execute(build, pipeline, workspace, reuse=reuse)
         finally:
-            # Every step's processes are gone: a slot is made clean for the
-            # next build in the background (sauci.source.workspaces).
+            # Every step has ended: the slot is tidied in the background (sauci.source.workspaces).
             lease.release(tidy=True)
 
     def check_out_ahead(self, build: Build) -> Ahead | None:
         """Make a workspace of a queued build's commit and read its pipeline
-        there, writing nothing (sauci.core.ahead); None when that fails (the
-        claim does it again and records why)."""
+        there as run_build would, writing nothing (sauci.core.ahead); None when
+        that fails (the claim does it again and records why)."""
         from sauci.core.ahead import Ahead  # a server's: `sauci run` has no queue
 
         lease: Workspace | None = None
@@ -239,7 +238,8 @@ class LocalRunner:
             lease = source.reserve(self.settings.workspaces_dir)
             commit = source.resolve_commit(build.sha or build.ref or "HEAD")
             workspace = lease.reset(commit.sha)
-            seen = attrs.evolve(build, sha=commit.sha, author=commit.author, message=commit.message)
+            known = {} if build.author else {"author": commit.author, "message": commit.message}
+            seen = attrs.evolve(build, sha=commit.sha, **known)
             pipeline = self._pipeline(workspace, seen)
         except BaseException as exc:
             if lease is not None:

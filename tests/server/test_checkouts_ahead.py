@@ -278,3 +278,23 @@ def test_a_reader_failing_otherwise_hands_back_the_slot_reserved_ahead(
     with pytest.raises(RecursionError):
         local.check_out_ahead(build)
     assert released, "the slot reserved ahead was never released"
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_a_checkout_ahead_reads_the_pipeline_with_the_author_and_message_the_claim_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, told: bool
+) -> None:
+    """A build whose trigger named its author and message (a webhook) keeps
+    them, as run_build reads it; one that did not takes the commit's."""
+    repo = make_repo(tmp_path)
+    server = serve(tmp_path)
+    server.stop()  # nothing claims: the queued build stays queued
+    read: list[Build] = []
+    monkeypatch.setattr(LocalRunner, "_pipeline", lambda self, ws, build: read.append(build))
+    fields = {"author": "pusher", "message": "from the webhook"} if told else {}
+    build = server.store.get_build(queue(server, repo, **fields))
+    ahead = server.runner.wrapped.local.check_out_ahead(build)  # type: ignore[attr-defined]
+    assert ahead is not None
+    ahead.release()
+    expected = ("pusher", "from the webhook") if told else ("Tester <t@example.com>", "first")
+    assert (read[0].author, read[0].message.strip()) == expected
