@@ -58,7 +58,7 @@ def composite_steps(
     filename, doc = read
     inner = Problems(filename)
     inner.local_actions = state
-    runs = doc.get("runs")
+    runs: LMap = doc["runs"]  # a mapping: _read_once checked it
     values: dict[str, Any] = {}
     declared = doc.get("inputs")
     if isinstance(declared, Mapping):

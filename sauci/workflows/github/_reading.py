@@ -77,7 +77,7 @@ class LocalActions:
         self.uses = 0  # in this job entry, nested ones included
         self.over = False  # the uses limit was said (once per workflow)
         self.bytes_read = 0  # of the files below, each counted once
-        self.files: dict[str, tuple[str, Any] | None] = {}
+        self.files: dict[str, tuple[str, LMap] | None] = {}
 
 
 class Problems:
