@@ -211,7 +211,7 @@ def _storable(request: BuildRequest) -> BuildRequest:
     """``request`` as a store can keep it: 400 for a ref no store can (see
     :func:`~sauci.triggers._names.ref_problem`); a lone surrogate JSON spelled
     ("\\udcff") or a NUL in any other text shown as U+FFFD (SQLite refuses the
-    one, PostgreSQL both, and queueing them was a 500)."""
+    one, PostgreSQL both: queueing them was a 500, or a 503 at every retry)."""
     problem = ref_problem(request.ref)
     if problem is not None:
         raise _Reject(400, f"ref {shown(request.ref)!r} {problem}")
