@@ -84,6 +84,9 @@ def commit_of(repo: git.Repo, sha: str) -> Commit:
         raise SourceUnavailableError(f"{sha!r} is not a commit in {repo.git_dir}") from exc
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
+    # A NUL as U+FFFD, as the webhook's valid_text does: GitPython keeps it
+    # (git show stops there) and PostgreSQL refuses it, which failed the build's update.
+    author, message = author.replace("\x00", "\ufffd"), message.replace("\x00", "\ufffd")
     return Commit(sha=commit.hexsha, ref="", author=author, message=message.strip())
 
 

@@ -42,7 +42,10 @@ def utf8_text(text: str) -> str:
 
 
 def valid_text(text: str) -> str:
-    """``text`` with each lone surrogate (JSON's ``"\\udcff"``) replaced by U+FFFD."""
+    """``text`` as every store keeps it: each lone surrogate (JSON's ``"\\udcff"``)
+    and each NUL (PostgreSQL refuses it in text) replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     if text.isascii():
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

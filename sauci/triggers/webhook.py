@@ -191,9 +191,9 @@ def _seen_before(provider: str, delivery: str, body: bytes, seen: Callable[[str]
     page) could resend its body under new ids and have the commit built again
     each time. A signed body is therefore recorded too, and the same body is
     the same delivery whatever id it comes with; a forge's redelivery keeps
-    both. A new push always has a new body (GitHub's and Gitea's name the
-    time of the push). A GitLab token is a password sent with every delivery:
-    whoever can resend one can write any, so its bodies are not recorded.
+    both. A push with the same before, after and ref has the same body: Gitea's
+    names no time, GitHub's ``pushed_at`` whole seconds (docs/triggers.md). A
+    GitLab token is sent with every delivery: its bodies are not recorded.
     """
     try:
         # Both are recorded, whichever was seen: a forge's redelivery is told by its id.
@@ -209,9 +209,9 @@ def _seen_before(provider: str, delivery: str, body: bytes, seen: Callable[[str]
 
 def _storable(request: BuildRequest) -> BuildRequest:
     """``request`` as a store can keep it: 400 for a ref no store can (see
-    :func:`~sauci.triggers._names.ref_problem`); a lone surrogate that JSON
-    spelled ("\\udcff") in any other text shown as U+FFFD (SQLite and
-    PostgreSQL refuse it, and queueing it was a 500)."""
+    :func:`~sauci.triggers._names.ref_problem`); a lone surrogate JSON spelled
+    ("\\udcff") or a NUL in any other text shown as U+FFFD (SQLite refuses the
+    one, PostgreSQL both: queueing them was a 500, or a 503 at every retry)."""
     problem = ref_problem(request.ref)
     if problem is not None:
         raise _Reject(400, f"ref {shown(request.ref)!r} {problem}")

@@ -378,6 +378,19 @@ def test_text_a_store_cannot_keep_is_replaced_not_refused():
     assert ("fix \ufffd", "\ufffdmona") == (request.message, request.pusher)
 
 
+def test_a_nul_in_the_head_commit_message_is_replaced_not_a_500():
+    """PostgreSQL refuses NUL in text: a pushed message or pusher holding one
+    was queued as is, and the store's refusal answered 500."""
+    data = json.loads(payload("github_push"))
+    data["head_commit"]["message"] = data["commits"][-1]["message"] = "fix\x00bad"
+    data["pusher"]["name"] = "mo\x00na"
+    body = json.dumps(data).encode()
+    result = handle(github(body), body)
+    assert 202 == result.status, result.message
+    [request] = result.requests
+    assert ("fix\ufffdbad", "mo\ufffdna") == (request.message, request.pusher)
+
+
 def test_a_delivery_id_longer_than_any_forge_sends_is_400():
     body = payload("github_push")
     result = handle(github(body, delivery="d" * 300), body)

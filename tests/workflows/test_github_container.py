@@ -116,16 +116,18 @@ def test_a_health_retries_count_that_is_no_count_is_a_problem_at_its_place(retri
 def test_local_actions_that_use_each_other_many_times_are_bounded(tmp_path, monkeypatch) -> None:
     """A 1 KB action.yml using `./a` 30 times, five deep, was 24 million reads
     and parses of pushed files for one workflow: the reader never ended (the
-    server's build, and its concurrency gate, with it)."""
+    server's build, and its concurrency gate, with it). Now: at most MAX_USES
+    uses in the job entry, and the file read once."""
     import sauci.workflows.github._composite as composite
 
     (tmp_path / "a").mkdir()
     steps = "    - uses: ./a\n" * 30
     (tmp_path / "a" / "action.yml").write_text(f"runs:\n  using: composite\n  steps:\n{steps}")
-    reads = []
-    real = composite._action_file
-    monkeypatch.setattr(composite, "_action_file", lambda *a: reads.append(a) or real(*a))
+    reads, uses = [], []
+    real_read, real_once = composite._action_file, composite._read_once
+    monkeypatch.setattr(composite, "_action_file", lambda *a: reads.append(a) or real_read(*a))
+    monkeypatch.setattr(composite, "_read_once", lambda *a: uses.append(a) or real_once(*a))
     workflow = "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: ./a\n"
-    with pytest.raises(ConfigError):  # PipelineError: nested too deep, too many uses
+    with pytest.raises(ConfigError):  # nested too deep, too many uses
         plan_github(workflow, Settings(file="ci.yml", workspace=tmp_path))
-    assert composite.MAX_USES == len(reads)
+    assert (len(uses), len(reads)) == (composite.MAX_USES, 1)

@@ -19,7 +19,7 @@ from sauci.workflows.github._reading import LList, LMap, Problems, parse_yaml
 __all__ = ["MAX_BYTES_READ", "MAX_DEPTH", "MAX_USES", "composite_steps"]
 
 MAX_DEPTH = 5
-MAX_USES = 200  # uses of local actions in one workflow, nested ones included
+MAX_USES = 200  # uses of local actions in one job entry, nested ones included
 MAX_BYTES_READ = 8 * 1024 * 1024  # of their action files, all reads together
 
 
@@ -42,34 +42,23 @@ def composite_steps(
     if workspace is None:
         problems.add(at, f"'uses: {uses}': a local action needs the workspace to read")
         return []
-    # Every use counts: an action that uses the next 30 times, five deep, was
-    # 24 million reads of pushed files for one workflow (the reader never ended).
-    used = problems.local_actions
-    used[0] += 1
-    if used[0] > MAX_USES:
-        if used[0] == MAX_USES + 1:
+    # Every use in a job entry counts: an action that uses the next 30 times,
+    # five deep, was 24 million expansions for one workflow (the reader never
+    # ended). Counted per entry, so a wide matrix using one action is planned.
+    state = problems.local_actions
+    state.uses += 1
+    if state.uses > MAX_USES:
+        if not state.over:
+            state.over = True
             problems.add(at, f"'uses: {uses}': more than {MAX_USES} uses of local actions")
         return []
-    found = _action_file(workspace, uses)
-    if isinstance(found, str):
-        problems.add(at, f"'uses: {uses}': {found}")
+    read = _read_once(uses, at, problems, workspace)
+    if read is None:
         return []
-    path, text = found
-    used[1] += len(text)
-    if used[1] > MAX_BYTES_READ:
-        used[0] = MAX_USES + 2  # no more reads, and one problem said
-        problems.add(at, f"'uses: {uses}': local actions read past {MAX_BYTES_READ >> 20} MiB")
-        return []
-    inner = Problems(os.path.relpath(path, workspace))
-    inner.local_actions = used
-    doc = parse_yaml(text, inner)
-    runs = doc.get("runs") if isinstance(doc, LMap) else None
-    if not isinstance(runs, LMap) or runs.get("using") != "composite":
-        if not inner:
-            using = runs.get("using") if isinstance(runs, LMap) else None
-            inner.add((1, 1), f"only composite actions run here ('runs.using: {using}')")
-        problems.items += inner.items
-        return []
+    filename, doc = read
+    inner = Problems(filename)
+    inner.local_actions = state
+    runs: LMap = doc["runs"]  # a mapping: _read_once checked it
     values: dict[str, Any] = {}
     declared = doc.get("inputs")
     if isinstance(declared, Mapping):
@@ -86,6 +75,41 @@ def composite_steps(
                 out.append(_within(made, step))
     problems.items += inner.items
     return out
+
+
+def _read_once(
+    uses: str, at: tuple[int, int], problems: Problems, workspace: Path
+) -> tuple[str, LMap] | None:
+    """The file name and document of the composite action ``uses``, each file
+    read and parsed once per workflow; None (its problems said once) if refused."""
+    state = problems.local_actions
+    key = os.path.normpath(uses)
+    if key in state.files:
+        return state.files[key]
+    state.files[key] = None
+    if state.bytes_read > MAX_BYTES_READ:
+        return None  # said when it went past
+    found = _action_file(workspace, uses)
+    if isinstance(found, str):
+        problems.add(at, f"'uses: {uses}': {found}")
+        return None
+    path, text = found
+    state.bytes_read += len(text)
+    if state.bytes_read > MAX_BYTES_READ:
+        problems.add(at, f"'uses: {uses}': local actions read past {MAX_BYTES_READ >> 20} MiB")
+        return None
+    inner = Problems(os.path.relpath(path, workspace))
+    doc = parse_yaml(text, inner)
+    runs = doc.get("runs") if isinstance(doc, LMap) else None
+    if not isinstance(runs, LMap) or runs.get("using") != "composite":
+        if not inner:
+            using = runs.get("using") if isinstance(runs, LMap) else None
+            inner.add((1, 1), f"only composite actions run here ('runs.using: {using}')")
+        problems.items += inner.items
+        return None
+    problems.items += inner.items
+    state.files[key] = (inner.filename, doc)
+    return inner.filename, doc
 
 
 def _within(made: dict[str, Any], step: LMap) -> dict[str, Any]:

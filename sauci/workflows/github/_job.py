@@ -221,6 +221,7 @@ def _entry(
     doc: LMap,
     job_notes: list[str],
 ) -> tuple[Entry, Step | None] | None:
+    problems.local_actions.uses = 0  # the limit on local action uses is per entry
     env = dict(ctx["env"])
     env.update(job_env(job.get("env"), ctx, problems))
     ctx = {**ctx, "env": env}

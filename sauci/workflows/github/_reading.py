@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sauci.exceptions import Problem
 
-__all__ = ["LList", "LMap", "LStr", "Problems", "parse_yaml", "where"]
+__all__ = ["LList", "LMap", "LStr", "LocalActions", "Problems", "parse_yaml", "where"]
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)\Z")
 # A longer integer is kept as text: int() refuses more than 4,300 digits, and
@@ -69,15 +69,26 @@ def where(value: Any, default: tuple[int, int] = (0, 0)) -> tuple[int, int]:
     return default
 
 
+class LocalActions:
+    """The local actions of one workflow: uses in the current job entry, and
+    each action file read once (its parsed document, None if refused)."""
+
+    def __init__(self) -> None:
+        self.uses = 0  # in this job entry, nested ones included
+        self.over = False  # the uses limit was said (once per workflow)
+        self.bytes_read = 0  # of the files below, each counted once
+        self.files: dict[str, tuple[str, LMap] | None] = {}
+
+
 class Problems:
     """The problems of one file, collected so all are reported together."""
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.items: list[Problem] = []
-        # Local actions used and their bytes read, shared with the Problems of
-        # the actions this file uses (sauci.workflows.github._composite).
-        self.local_actions = [0, 0]
+        # Shared with the Problems of the actions this file uses
+        # (sauci.workflows.github._composite).
+        self.local_actions = LocalActions()
 
     def add(self, at: tuple[int, int] | Any, message: str) -> None:
         line, col = at if isinstance(at, tuple) else where(at)
