@@ -179,22 +179,3 @@ def test_a_one_step_run_compiles_no_pattern_it_does_not_use(tmp_path):
         "sauci.core._converters",
         "sauci.core.pipeline._units",
     ] == _compiling(parse, lazy)
-
-
-def test_a_one_step_run_loads_no_openssl(tmp_path):
-    """`import hashlib` loads OpenSSL (1.5% of a `sauci run`'s instructions):
-    the worktree lock names its file with zlib's CRC-32 and the manual
-    trigger's key imports hashlib when it is made, so a one-step run loads
-    neither. The guard can fail: the server's wiring imports hashlib."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
-    (repo / ".sauci.yml").write_text("steps:\n  t:\n    run: 'true'\n")
-    data = tmp_path / "data"
-    run = (
-        "import os, sys, sauci.cli; sys.stdout = open(os.devnull, 'w'); "
-        f"code = sauci.cli.main(['run', '--quiet', '--data-dir', {str(data)!r}, "
-        f"{str(repo)!r}]); sys.stdout = sys.__stdout__; assert code == 0, code"
-    )
-    assert [] == _loaded(run, ("_hashlib", "hashlib"))
-    assert ["_hashlib", "hashlib"] == _loaded("import sauci.app.server", ("_hashlib", "hashlib"))

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import subprocess
 import tempfile
 import threading
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -155,10 +155,7 @@ def worktree_lock(repo: Path) -> Iterator[None]:
     key = str(repo)
     with _thread_locks_guard:
         lock = _thread_locks.setdefault(key, threading.Lock())
-    # A name for the file, not a secret: CRC-32 (zlib, loaded with the
-    # interpreter) rather than SHA-256, whose import loads OpenSSL (1.5% of a
-    # `sauci run`). Two repositories that share a name only share the lock.
-    digest = f"{zlib.crc32(key.encode()):08x}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"sauci-worktree-{digest}.lock"
     with lock, open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
