@@ -665,6 +665,16 @@ class Serve:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def own_cpu(self) -> float | None:
+        """CPU seconds of the server's own threads (not the processes it
+        starts): what SauCI itself spends, pumping output, reading reports."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def build_of(self, push: Callable[[], None], repo: Path, timeout: float) -> Any:
         """Push, then the build it made, once it ended."""
         known = {b.id for b in self.store.list_builds(limit=1000)}
@@ -1184,9 +1194,9 @@ def one_round(
         push()
 
     def measured(push: Callable[[], None], warm: bool) -> None:
-        cpu0 = cpu.seconds()
+        cpu0, own0 = cpu.seconds(), serve.own_cpu()
         build = serve.build_of(push, bare, args.timeout)
-        seen = cpu.seconds()
+        seen, own1 = cpu.seconds(), serve.own_cpu()
         cpu1 = cpu.at(build.finished_at)  # not the server's tidy after it
         if cpu0 is not None and cpu1 is not None:
             (result.warm_cpu if warm else result.first_cpu).append(cpu1 - cpu0)
@@ -1207,6 +1217,8 @@ def one_round(
             if cpu0 is not None and cpu1 is not None and seen is not None:
                 line += f"; cpu {cpu1 - cpu0:.3f} (+{seen - cpu1:.3f} by the time seen ended)"
             shares = step_cpu(cpu, cpu0, build, serve.store.list_steps(build.id))
+            if own0 is not None and own1 is not None:
+                shares["server's own cpu"] = own1 - own0  # to when the build was seen ended
             if shares:
                 line += " (" + ", ".join(f"{n} {v:.3f}" for n, v in shares.items()) + ")"
             print(f"{result.project}, {what}: {line}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -278,3 +279,10 @@ def test_phase_medians_put_the_first_builds_step_cpu_beside_the_bare_install_s()
     line = rp.phase_medians(r)
     assert "install cpu 3.900" in line
     assert line.endswith("bare install 3.50 s, cpu 3.400; bare pytest after it 0.50 s, cpu 0.450")
+
+
+def test_the_server_s_own_cpu_is_its_threads_and_none_once_it_is_gone():
+    serve = SimpleNamespace(proc=SimpleNamespace(pid=os.getpid()))
+    assert rp.Serve.own_cpu(serve) >= 0  # type: ignore[arg-type]
+    serve.proc.pid = 2**22 + 1  # above pid_max: no such process
+    assert rp.Serve.own_cpu(serve) is None  # type: ignore[arg-type]
