@@ -76,6 +76,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,8 @@ class Result:
     bare_install: list[float] = field(default_factory=list)
     bare_pytest: list[float] = field(default_factory=list)  # right after each bare install
     bare_cpu: list[float] = field(default_factory=list)  # bare install + pytest
+    bare_install_cpu: list[float] = field(default_factory=list)  # its parts (--phases)
+    bare_pytest_cpu: list[float] = field(default_factory=list)
     warm: list[float] = field(default_factory=list)
     warm_cpu: list[float] = field(default_factory=list)
     # Bare pytest in turns with the warm rebuilds, the project's bytecode
@@ -447,6 +450,8 @@ def plain_pytest(
     t0 = time.monotonic()
     run(["bash", "-eo", "pipefail", "-c", install_command(project, python)], cwd=tree, env=env)
     result.bare_install.append(time.monotonic() - t0)
+    cpu1 = children_cpu()
+    result.bare_install_cpu.append(cpu1 - cpu0)
     junit = tree / "reports" / "junit.xml"
     t0 = time.monotonic()
     subprocess.run(
@@ -456,6 +461,7 @@ def plain_pytest(
         capture_output=True,
     )
     result.bare_pytest.append(time.monotonic() - t0)
+    result.bare_pytest_cpu.append(children_cpu() - cpu1)
     result.bare_cpu.append(children_cpu() - cpu0)
     report = junit.read_text()
     result.counted(junit_counts(report), plain=True, what=f"plain pytest in {tree.name}")
@@ -659,6 +665,16 @@ class Serve:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def own_cpu(self) -> float | None:
+        """CPU seconds of the server's own threads (not the processes it
+        starts): what SauCI itself spends, pumping output, reading reports."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def build_of(self, push: Callable[[], None], repo: Path, timeout: float) -> Any:
         """Push, then the build it made, once it ended."""
         known = {b.id for b in self.store.list_builds(limit=1000)}
@@ -788,6 +804,33 @@ def phase_parts(
     if keys and not kept:
         parts.append(("archive", None, "not yet kept"))  # still being written, or failed
     return parts
+
+
+def step_cpu(
+    cpu: CpuMeter, cpu0: float | None, build: Any, steps: Sequence[Any]
+) -> dict[str, float]:
+    """The CPU time of the server and its steps (the cpuacct group, sampled)
+    over each part of ``build``: ``before cpu`` from the push (``cpu0``) to
+    its first step's start (the hook, the claim, the checkout), ``<step>
+    cpu`` over each step (the sandbox's start, the step's processes, the
+    cache's restore or save, and whatever the server did meanwhile), ``after
+    cpu`` from its last step's end to the build's end (the report's read).
+    Empty when the group is not sampled."""
+    ran = [s for s in steps if s.started_at is not None and s.finished_at is not None]
+    if cpu0 is None or not ran:
+        return {}
+    marks = [("before", cpu0)]
+    for s in ran:
+        start, end = cpu.at(s.started_at), cpu.at(s.finished_at)
+        if start is None or end is None:
+            return {}
+        marks += [(s.name, start), ("", end)]
+    done = cpu.at(build.finished_at)
+    if done is None:
+        return {}
+    marks[-1] = ("after", marks[-1][1])  # the last step's end, to the build's
+    marks.append(("", done))
+    return {f"{name} cpu": until - at for (name, at), (_, until) in pairwise(marks) if name}
 
 
 def phases(build: Any, steps: Sequence[Any], logs: dict[str, str], server_log: str) -> str:
@@ -956,6 +999,14 @@ def phase_medians(r: Result) -> str:
     bare = f"bare pytest {fmt(median(r.bare_fresh))}" + (
         f", outside pytest {median(outside):.3f}" if outside else ""
     )
+    if r.bare_install_cpu and any("install cpu" in b for b in r.first_phases):
+        # Beside the first builds' step CPU: the bare install's, and its first
+        # pytest's (a fresh venv: the project's bytecode written, as a first build's).
+        bare += (
+            f"; bare install {fmt(median(r.bare_install))} s, cpu"
+            f" {median(r.bare_install_cpu):.3f}; bare pytest after it"
+            f" {fmt(median(r.bare_pytest))} s, cpu {median(r.bare_pytest_cpu):.3f}"
+        )
     return (
         f"{r.project}, phases: medians of {len(r.first_phases)} first builds: "
         f"{medians(r.first_phases)}; of {len(r.warm_phases)} warm rebuilds: "
@@ -1143,9 +1194,9 @@ def one_round(
         push()
 
     def measured(push: Callable[[], None], warm: bool) -> None:
-        cpu0 = cpu.seconds()
+        cpu0, own0 = cpu.seconds(), serve.own_cpu()
         build = serve.build_of(push, bare, args.timeout)
-        seen = cpu.seconds()
+        seen, own1 = cpu.seconds(), serve.own_cpu()
         cpu1 = cpu.at(build.finished_at)  # not the server's tidy after it
         if cpu0 is not None and cpu1 is not None:
             (result.warm_cpu if warm else result.first_cpu).append(cpu1 - cpu0)
@@ -1165,8 +1216,14 @@ def one_round(
             )
             if cpu0 is not None and cpu1 is not None and seen is not None:
                 line += f"; cpu {cpu1 - cpu0:.3f} (+{seen - cpu1:.3f} by the time seen ended)"
+            shares = step_cpu(cpu, cpu0, build, serve.store.list_steps(build.id))
+            if own0 is not None and own1 is not None:
+                shares["server's own cpu"] = own1 - own0  # to when the build was seen ended
+            if shares:
+                line += " (" + ", ".join(f"{n} {v:.3f}" for n, v in shares.items()) + ")"
             print(f"{result.project}, {what}: {line}", flush=True)
             times = {n: v for n, v, _ in parts if v is not None and n not in ("archive",)}
+            times.update(shares)
             (result.warm_phases if warm else result.first_phases).append(times)
 
     in_turns(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -248,3 +249,40 @@ def test_the_cpu_at_a_build_s_end_is_read_between_the_samples_around_it():
     assert 1.2 == rp.cpu_at(samples, 10.1)
     assert 1.0 == rp.cpu_at(samples, 9.0)  # before the first sample: the first
     assert 1.6 == rp.cpu_at(samples, 11.0)
+
+
+def test_a_build_s_cpu_is_split_by_its_steps_from_the_samples():
+    samples = [(10.0, 1.0), (11.0, 1.5), (13.0, 4.5), (13.5, 4.6), (15.0, 6.0), (15.2, 6.1)]
+    meter = SimpleNamespace(at=lambda when: rp.cpu_at(samples, when))
+    build = SimpleNamespace(finished_at=15.2)
+    steps = [
+        SimpleNamespace(name="install", started_at=11.0, finished_at=13.0),
+        SimpleNamespace(name="test", started_at=13.5, finished_at=15.0),
+        SimpleNamespace(name="never", started_at=None, finished_at=None),
+    ]
+    shares = rp.step_cpu(meter, 0.9, build, steps)
+    assert shares == pytest.approx(
+        {"before cpu": 0.6, "install cpu": 3.0, "test cpu": 1.4, "after cpu": 0.1}
+    )
+    assert {} == rp.step_cpu(meter, None, build, steps)  # no group: nothing said
+
+
+def test_phase_medians_put_the_first_builds_step_cpu_beside_the_bare_install_s():
+    r = rp.Result(
+        project="six",
+        first_phases=[{"install": 4.0, "install cpu": 3.9}],
+        bare_install=[3.5],
+        bare_install_cpu=[3.4],
+        bare_pytest=[0.5],
+        bare_pytest_cpu=[0.45],
+    )
+    line = rp.phase_medians(r)
+    assert "install cpu 3.900" in line
+    assert line.endswith("bare install 3.50 s, cpu 3.400; bare pytest after it 0.50 s, cpu 0.450")
+
+
+def test_the_server_s_own_cpu_is_its_threads_and_none_once_it_is_gone():
+    serve = SimpleNamespace(proc=SimpleNamespace(pid=os.getpid()))
+    assert rp.Serve.own_cpu(serve) >= 0  # type: ignore[arg-type]
+    serve.proc.pid = 2**22 + 1  # above pid_max: no such process
+    assert rp.Serve.own_cpu(serve) is None  # type: ignore[arg-type]

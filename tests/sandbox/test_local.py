@@ -22,6 +22,7 @@ from sauci.core.logsink import LogSink
 from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox import _proctree
+from sauci.sandbox._pump import GATHER
 from sauci.sandbox.local import TOKEN_VARIABLE, LocalSandbox, sweep
 from sauci.typing import Sandbox
 
@@ -263,6 +264,66 @@ def test_binary_output_is_kept_byte_exact(sandbox: LocalSandbox, tmp_path: Path)
         result, _ = run(sandbox, "head -c 100000 /dev/urandom | tee data.bin", tmp_path, log=sink)
     assert 0 == result.exit_code
     assert (tmp_path / "data.bin").read_bytes() == path.read_bytes()
+
+
+class _CountingLog(MemoryLog):
+    """A MemoryLog that counts the pieces it was given, and when each came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pieces: list[tuple[float, int]] = []
+
+    def write(self, data: bytes) -> None:
+        self.pieces.append((time.monotonic(), len(data)))
+        super().write(data)
+
+
+# pytest -q's progress: one character per test, each flushed (a write(2) of one byte).
+_DOTS = (
+    f"{sys.executable} -c 'import sys, time\n"
+    "for _ in range(2000):\n"
+    '    sys.stdout.write("."); sys.stdout.flush(); time.sleep(0.0002)\n\''
+)
+
+
+def test_output_written_a_byte_at_a_time_is_read_in_gathered_pieces(
+    sandbox: LocalSandbox, tmp_path: Path
+) -> None:
+    log = _CountingLog()
+    result, output = run(sandbox, _DOTS, tmp_path, log=log)
+    assert (0, b"." * 2000) == (result.exit_code, output)
+    if not sandbox_watches_exit():
+        pytest.skip("no pidfd here: every read is made at once")
+    # A piece per byte would be 2,000 log writes (masking, the file, a
+    # timestamp, the viewers each) in the server while the step runs; after
+    # a small read the pump lets output gather for GATHER seconds, so there is
+    # at most about one piece per GATHER over the step's run (not a bound on
+    # time: the pieces are counted over the time the step took, whatever it was).
+    took = log.pieces[-1][0] - log.pieces[0][0]
+    assert len(log.pieces) <= took / GATHER + 3, (len(log.pieces), took)
+
+
+def test_a_large_writer_is_read_at_once_and_the_last_bytes_come_at_the_exit(
+    sandbox: LocalSandbox, tmp_path: Path
+) -> None:
+    # Large reads are not held (the pipe never stays full), and a last small
+    # piece written right before the exit is read at the exit, not lost.
+    script = "head -c 3000000 /dev/zero; printf end; exit 3"
+    log = _CountingLog()
+    result, output = run(sandbox, script, tmp_path, log=log)
+    assert 3 == result.exit_code
+    assert b"\0" * 3000000 + b"end" == output
+    assert sum(n for _, n in log.pieces) == len(output)
+
+
+def sandbox_watches_exit() -> bool:
+    """Whether this machine has pidfds (the pump watches the exit with one)."""
+    try:
+        fd = os.pidfd_open(os.getpid())
+    except (AttributeError, OSError):
+        return False
+    os.close(fd)
+    return True
 
 
 def test_environment_is_exactly_the_given_mapping(sandbox: LocalSandbox, tmp_path: Path) -> None:
