@@ -238,8 +238,8 @@ class LocalRunner:
             lease = source.reserve(self.settings.workspaces_dir)
             commit = source.resolve_commit(build.sha or build.ref or "HEAD")
             workspace = lease.reset(commit.sha)
-            known = {} if build.author else {"author": commit.author, "message": commit.message}
-            seen = attrs.evolve(build, sha=commit.sha, **known)
+            who = (build.author, build.message) if build.author else (commit.author, commit.message)
+            seen = attrs.evolve(build, sha=commit.sha, author=who[0], message=who[1])
             pipeline = self._pipeline(workspace, seen)
         except BaseException as exc:
             if lease is not None:
