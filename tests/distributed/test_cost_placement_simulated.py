@@ -177,8 +177,8 @@ def test_light_builds_queued_a_moment_after_heavy_ones_keep_their_room_while_def
 
 
 def _floor(overhead: float) -> float:
-    """A lower bound on the makespan of any placement of this load with light
-    builds waiting at most 1.5 s, each build ``overhead`` s longer (docs/performance.md,
+    """The floor on the makespan of a placement of this load with light builds
+    waiting at most 1.5 s, each build ``overhead`` s longer (docs/performance.md,
     "Issue 21, item 2, placement with per-build costs"): one worker runs three
     heavy builds, and before each of its second and third it serves two rounds
     of the light builds that cannot wait for the other worker's heavy build."""
