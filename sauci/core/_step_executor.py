@@ -261,20 +261,23 @@ class StepExecutor:
             writer: LogWriter = sink
             if (step.matrix or step.own_workspace) and entries is not None:
                 workspace = entries.make(step.name)
+            sandbox = self._sandbox_for(step)
             if step.artifacts_from or step.download_artifacts:
                 from sauci.core.artifact_inputs import give_artifacts
 
-                give_artifacts(
-                    self.artifacts_dir,
-                    build,
-                    pipeline,
-                    step,
-                    workspace,
-                    earlier_uuid=self._reused_uuid(build),
-                )
+                try:
+                    give_artifacts(
+                        self.artifacts_dir,
+                        build,
+                        pipeline,
+                        step,
+                        workspace,
+                        earlier_uuid=self._reused_uuid(build),
+                    )
+                finally:  # what SauCI wrote is handed to the step's uid again
+                    _workspace_written(sandbox, workspace)
             env = step_env(build, pipeline, step, workspace, secrets=granted)
             cache_env(env, self.cache_store, build)
-            sandbox = self._sandbox_for(step)
             unenforced = check_capabilities(step, sandbox)
             if unenforced and self.unenforced == "warn":
                 for problem in unenforced:  # said where the person reading the build looks
@@ -291,9 +294,12 @@ class StepExecutor:
                 from sauci.core._step_cache import restore_cache, save_cache, skip_run
 
                 link = LINK_CAPABILITY in getattr(sandbox, "capabilities", ())
-                cached = restore_cache(
-                    self.cache_store, build, step, workspace, env, _writer(sink), home, link
-                )
+                try:
+                    cached = restore_cache(
+                        self.cache_store, build, step, workspace, env, _writer(sink), home, link
+                    )
+                finally:  # into the workspace and HOME: handed to the step's uid again
+                    _workspace_written(sandbox, workspace)
                 hidden = _hidden(sandbox, workspace)
                 cached = skip_run(cached, step, workspace, env, _writer(sink), home, hidden)
             attempt = 1
@@ -393,3 +399,12 @@ def _build_home(sandbox: Sandbox, workspace: Path) -> Path | None:
     optional hook, not in the Sandbox protocol."""
     home = getattr(sandbox, "build_home", None)
     return home(workspace) if callable(home) else None
+
+
+def _workspace_written(sandbox: Sandbox, workspace: Path) -> None:
+    """Tell a sandbox that hands the workspace to the step's uid that SauCI
+    wrote into it (or into its build's HOME) since the last step, so that
+    the next hand-over walks it again. An optional hook, as ``build_home``."""
+    written = getattr(sandbox, "workspace_written", None)
+    if callable(written):
+        written(workspace)
