@@ -18,8 +18,6 @@ import stat
 import threading
 from pathlib import Path
 
-import attrs
-
 from sauci._logging import get_logger
 
 __all__ = [
@@ -65,13 +63,15 @@ def adopt_workspace(workspace: Path, uid: int, gid: int) -> int:
     return changed
 
 
-@attrs.define
 class _Handed:
     """One directory's hand-over: bumped by every write of SauCI's into it
     (``epoch``), and who it was last handed to whole at which epoch."""
 
-    epoch: int = 0
-    done: tuple[str, int, int, int] | None = None  # (build, uid, gid, epoch)
+    __slots__ = ("done", "epoch")
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.done: tuple[str, int, int, int] | None = None  # (build, uid, gid, epoch)
 
 
 class _HandOvers:
