@@ -12,7 +12,7 @@ import os
 import signal as _signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -261,20 +261,19 @@ class StepExecutor:
             writer: LogWriter = sink
             if (step.matrix or step.own_workspace) and entries is not None:
                 workspace = entries.make(step.name)
+            sandbox = self._sandbox_for(step)
             if step.artifacts_from or step.download_artifacts:
                 from sauci.core.artifact_inputs import give_artifacts
 
-                give_artifacts(
-                    self.artifacts_dir,
-                    build,
-                    pipeline,
-                    step,
-                    workspace,
-                    earlier_uuid=self._reused_uuid(build),
-                )
+                earlier = self._reused_uuid(build)
+                try:
+                    give_artifacts(
+                        self.artifacts_dir, build, pipeline, step, workspace, earlier_uuid=earlier
+                    )
+                finally:  # what SauCI wrote is handed to the step's uid again
+                    _hook(sandbox, "workspace_written", workspace)
             env = step_env(build, pipeline, step, workspace, secrets=granted)
             cache_env(env, self.cache_store, build)
-            sandbox = self._sandbox_for(step)
             unenforced = check_capabilities(step, sandbox)
             if unenforced and self.unenforced == "warn":
                 for problem in unenforced:  # said where the person reading the build looks
@@ -285,15 +284,18 @@ class StepExecutor:
             if lowered:
                 sink.write(f"sauci: {lowered}\n".encode())
             label = f"b{build.id}-{safe_name(step.name)}"
-            home = _build_home(sandbox, workspace) if step.cache is not None else None
+            home = _hook(sandbox, "build_home", workspace) if step.cache is not None else None
             if step.cache is not None and self.cache_store is not None:
                 # The step cache's machinery, for a step that declares one alone.
                 from sauci.core._step_cache import restore_cache, save_cache, skip_run
 
                 link = LINK_CAPABILITY in getattr(sandbox, "capabilities", ())
-                cached = restore_cache(
-                    self.cache_store, build, step, workspace, env, _writer(sink), home, link
-                )
+                try:
+                    cached = restore_cache(
+                        self.cache_store, build, step, workspace, env, _writer(sink), home, link
+                    )
+                finally:  # into the workspace and HOME: handed to the step's uid again
+                    _hook(sandbox, "workspace_written", workspace)
                 hidden = _hidden(sandbox, workspace)
                 cached = skip_run(cached, step, workspace, env, _writer(sink), home, hidden)
             attempt = 1
@@ -380,16 +382,17 @@ class StepExecutor:
 def _hidden(sandbox: Sandbox, workspace: Path) -> tuple[str, ...]:
     """The workspace, then the host paths the sandbox hides from a step (the
     namespace sandbox's ``hide`` and the other workspaces beside this one);
-    none for a sandbox without ``hide``. An optional hook, as ``build_home``."""
+    none for a sandbox without ``hide``. An optional attribute, as :func:`_hook`'s."""
     hide = getattr(sandbox, "hide", None)
     if hide is None:
         return (str(workspace),)
     return (str(workspace), str(workspace.parent), *map(str, hide))
 
 
-def _build_home(sandbox: Sandbox, workspace: Path) -> Path | None:
-    """The build's own HOME on the host, where its sandbox gives it one (the
-    namespace sandbox's per-build HOME): ``~/`` cache paths live there. An
-    optional hook, not in the Sandbox protocol."""
-    home = getattr(sandbox, "build_home", None)
-    return home(workspace) if callable(home) else None
+def _hook(sandbox: Sandbox, name: str, workspace: Path) -> Any:
+    """A sandbox's optional hook, not in the Sandbox protocol (None without it):
+    ``build_home``, the build's own HOME on the host (``~/`` cache paths live
+    there); ``workspace_written``, told that SauCI wrote into the workspace or
+    that HOME, so that the next step's hand-over to its uid walks them again."""
+    hook = getattr(sandbox, name, None)
+    return hook(workspace) if callable(hook) else None

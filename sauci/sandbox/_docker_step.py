@@ -28,9 +28,9 @@ from sauci.sandbox._docker_limits import (
     step_result,
 )
 from sauci.sandbox._docker_stream import supervise_stream
+from sauci.sandbox._handover import hand_over_tools
 from sauci.sandbox._library_bind import library_binds
 from sauci.sandbox._steps import Job, StepClock
-from sauci.sandbox.namespace import adopt_workspace
 
 __all__ = ["create_step_container", "run_step_container", "step_binds"]
 
@@ -158,6 +158,6 @@ def step_binds(job: Job, workspace_path: str, user: tuple[int, int]) -> dict[str
     tools = cache_bind(job.env, (user[0],))
     if tools is not None:
         if os.geteuid() == 0:
-            adopt_workspace(Path(tools), *user)
+            hand_over_tools(Path(tools), *user)
         binds[tools] = {"bind": tools, "mode": "rw"}
     return binds

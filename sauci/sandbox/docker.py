@@ -52,8 +52,8 @@ from sauci.sandbox._docker_services import SERVICE_LOG_TAIL as SERVICE_LOG_TAIL 
 from sauci.sandbox._docker_services import service_log, start_services
 from sauci.sandbox._docker_step import create_step_container, run_step_container
 from sauci.sandbox._docker_step_watch import PoolStep
+from sauci.sandbox._handover import forget_hand_over, hand_over, workspace_written
 from sauci.sandbox._steps import ISOLATED, Job, StepSandbox
-from sauci.sandbox.namespace import adopt_workspace
 
 __all__ = ["DockerSandbox", "StepAgentLost"]
 
@@ -122,7 +122,13 @@ class DockerSandbox(StepSandbox):
 
     def build_ended(self, workspace: Path) -> None:
         """The build in ``workspace`` ended: its containers go (the executor calls this)."""
+        forget_hand_over(workspace)
         self.pool.release(workspace)
+
+    def workspace_written(self, workspace: Path) -> None:
+        """SauCI wrote into ``workspace`` between steps: the next step's
+        hand-over walks it again (the executor calls this)."""
+        workspace_written(workspace)
 
     def close(self) -> None:
         self.pool.close()
@@ -170,7 +176,7 @@ class DockerSandbox(StepSandbox):
         if not image:
             raise SandboxError(f"step {step.name!r} names no image and the sandbox has no default")
         if self.adopt:
-            adopt_workspace(job.workspace, *self.user)
+            hand_over(job.workspace, *self.user, job.env.get("SAUCI_BUILD_ID"))
         limits = step_limits(step, self.limits, self.default_processes)
         if not step.services:
             run = run_with_agent if self.pool.agent is not None else run_pooled

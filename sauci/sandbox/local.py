@@ -20,6 +20,7 @@ from sauci.core.logbudget import format_size
 from sauci.core.models import EndedBy, Limits, Step, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._cgroups import DEFAULT_ROOT, warm_moves
+from sauci.sandbox._handover import workspace_written
 from sauci.sandbox._proctree import (
     CannotEnter,
     CgroupLayout,
@@ -142,14 +143,20 @@ class LocalSandbox(StepSandbox):
         """(exit code, signal) of the main process from Popen's returncode."""
         return (None, -returncode) if returncode < 0 else (returncode, None)
 
-    def _hand_over(self, workspace: Path) -> None:
-        """Make ``workspace`` the step's before it starts (here it already is)."""
+    def _hand_over(self, job: Job) -> None:
+        """Make the job's workspace the step's before it starts (here it already is)."""
+
+    def _handed_back(self, job: Job) -> None:
+        """The step ended. Here it ran as SauCI's own uid, so what it wrote is
+        not a sandboxed step's: for a later step of the build in another
+        sandbox it is as if SauCI wrote it (see :mod:`sauci.sandbox._handover`)."""
+        workspace_written(job.workspace)
 
     # -- running -----------------------------------------------------------
 
     def _run(self, job: Job) -> StepResult:
         """Run the step and end every process it started."""
-        self._hand_over(job.workspace)
+        self._hand_over(job)
         try:
             tree, proc = self._spawn(job)
         except (FileNotFoundError, PermissionError) as exc:
@@ -169,6 +176,7 @@ class LocalSandbox(StepSandbox):
             if proc.stdout is not None:
                 proc.stdout.close()
             tree.remove()
+            self._handed_back(job)
             # The next step (this build's or the next build's) most often
             # starts within milliseconds: its move into its cgroup is fast
             # if a move was made since (cgroup v1; see prepare).

@@ -32,10 +32,17 @@ from sauci._logging import get_logger
 from sauci.core.models import Step, StepResult
 from sauci.exceptions import SandboxError
 from sauci.sandbox._cache_bind import cache_bind
+from sauci.sandbox._handover import (
+    adopt_workspace,
+    forget_hand_over,
+    hand_over,
+    hand_over_tools,
+    workspace_written,
+)
 from sauci.sandbox._netnote import NetworkErrorWatch, network_note
 from sauci.sandbox._proctree import StepCgroup
 from sauci.sandbox._pscan import ProcessTree
-from sauci.sandbox._scratch import HOME, ScratchDirs
+from sauci.sandbox._scratch import HOME, ScratchDirs, scratch_path
 from sauci.sandbox._steps import Job
 from sauci.sandbox.local import LocalSandbox
 
@@ -125,7 +132,16 @@ class NamespaceSandbox(LocalSandbox):
 
     def build_ended(self, workspace: Path) -> None:
         """The build in ``workspace`` ended: its HOME and /tmp go (the executor calls this)."""
+        forget_hand_over(workspace)
+        forget_hand_over(_scratch_home(workspace))
         self.scratch.release(workspace)
+
+    def workspace_written(self, workspace: Path) -> None:
+        """SauCI wrote into ``workspace`` or its build's HOME between steps (a
+        cache restore, artifacts): the next step's hand-over walks them again
+        (the executor calls this; an optional hook, as ``build_home``)."""
+        workspace_written(workspace)
+        workspace_written(_scratch_home(workspace))
 
     def close(self) -> None:
         self.scratch.release_all()
@@ -151,18 +167,25 @@ class NamespaceSandbox(LocalSandbox):
 
     # -- LocalSandbox hooks --------------------------------------------------
 
-    def _hand_over(self, workspace: Path) -> None:
-        """The workspace becomes the step's host uid's (when SauCI is root)."""
+    def _hand_over(self, job: Job) -> None:
+        """The workspace becomes the step's host uid's (when SauCI is root):
+        walked in full at the build's first step, and again only after SauCI
+        wrote into it (:func:`hand_over`)."""
+        workspace = job.workspace
+        build = job.env.get("SAUCI_BUILD_ID")
         if self.host_uid is not None and workspace.is_dir():
             check_reachable(workspace, self.host_uid, self.host_gid or 0)
-            adopt_workspace(workspace, self.host_uid, self.host_gid or 0)
+            hand_over(workspace, self.host_uid, self.host_gid or 0, build)
             # Workspaces live in a directory others may pass through (0711):
             # this one is the step's alone.
             workspace.chmod(0o700)
         if workspace.is_dir():
             scratch = self.scratch.get(workspace)  # before the build's first step
             if self.host_uid is not None:  # what a cache restored into HOME is the step's
-                adopt_workspace(scratch.home, self.host_uid, self.host_gid or 0)
+                hand_over(scratch.home, self.host_uid, self.host_gid or 0, build)
+
+    def _handed_back(self, job: Job) -> None:
+        """The step ran as the uid the workspace was handed to: nothing to do."""
 
     def build_home(self, workspace: Path) -> Path | None:
         """The host directory that is the build's HOME (``~/`` cache paths go there)."""
@@ -181,7 +204,7 @@ class NamespaceSandbox(LocalSandbox):
             except SandboxError as exc:
                 log.info("cache_dir_unreachable", path=tools, reason=str(exc))
                 return []
-            adopt_workspace(Path(tools), self.host_uid, self.host_gid or 0)
+            hand_over_tools(Path(tools), self.host_uid, self.host_gid or 0)
         return ["--bind", tools, tools]
 
     def _command(
@@ -263,33 +286,5 @@ def check_reachable(workspace: Path, uid: int, gid: int) -> None:
         )
 
 
-def adopt_workspace(workspace: Path, uid: int, gid: int) -> int:
-    """Give every file of ``workspace`` to ``uid:gid``; returns how many changed.
-
-    Walks with directory file descriptors and never follows a symlink, so a
-    step running at the same time in this workspace cannot redirect the walk
-    to files outside it. Files with more than one hard link are left alone:
-    the other link may be outside (a git object shared with the clone cache),
-    and giving it away would let a step change it.
-    """
-    changed = skipped = 0
-    top = os.lstat(workspace)
-    if top.st_uid != uid or top.st_gid != gid:
-        os.chown(workspace, uid, gid, follow_symlinks=False)
-        changed += 1
-    for _, dirs, files, dirfd in os.fwalk(workspace, follow_symlinks=False):
-        for name in (*dirs, *files):
-            try:
-                st = os.lstat(name, dir_fd=dirfd)
-            except FileNotFoundError:
-                continue
-            if st.st_uid == uid and st.st_gid == gid:
-                continue
-            if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
-                skipped += 1
-                continue
-            os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
-            changed += 1
-    if skipped:
-        log.info("workspace_files_not_adopted", workspace=str(workspace), hard_linked=skipped)
-    return changed
+def _scratch_home(workspace: Path) -> Path:
+    return scratch_path(workspace) / "home"

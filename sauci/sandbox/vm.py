@@ -31,6 +31,7 @@ from sauci._logging import get_logger
 from sauci.core.models import EndedBy, StepResult
 from sauci.core.paths import default_data_dir
 from sauci.exceptions import SandboxError
+from sauci.sandbox._handover import forget_hand_over, hand_over, workspace_written
 from sauci.sandbox._steps import (
     ISOLATED,
     Job,
@@ -43,7 +44,6 @@ from sauci.sandbox._steps import (
 from sauci.sandbox._vm_accel import Acceleration, probe_kvm
 from sauci.sandbox._vm_guest import Guest, GuestFailed, Shape, qemu_command
 from sauci.sandbox._vm_image import UID, boot_files
-from sauci.sandbox.namespace import adopt_workspace
 
 __all__ = ["VmSandbox"]
 
@@ -150,10 +150,16 @@ class VmSandbox(StepSandbox):
 
     def build_ended(self, workspace: Path) -> None:
         """The build in ``workspace`` ended: its guests are ended (the executor calls this)."""
+        forget_hand_over(workspace)
         with self._lock:
             guests = self._idle.pop(Path(os.path.abspath(workspace)), [])
         for guest in guests:
             guest.end()
+
+    def workspace_written(self, workspace: Path) -> None:
+        """SauCI wrote into ``workspace`` between steps: the next step's
+        hand-over walks it again (the executor calls this)."""
+        workspace_written(workspace)
 
     def close(self) -> None:
         with self._lock:
@@ -221,7 +227,7 @@ class VmSandbox(StepSandbox):
     def _run(self, job: Job) -> StepResult:
         step = job.step
         if self.run_as is not None:  # QEMU runs as the step's uid: the workspace is its
-            adopt_workspace(job.workspace, *self.run_as)
+            hand_over(job.workspace, *self.run_as, job.env.get("SAUCI_BUILD_ID"))
         memory = step.limits.memory
         cpu = step.limits.cpu
         shape = Shape(
