@@ -233,3 +233,40 @@ def test_no_hostile_request_answers_500_to_a_superuser(
     client.force_login(admin)
     failures = _walk(client, hostile_store.list_registered_repos()[0].location)
     assert [] == failures, "\n".join(failures)
+
+
+@pytest.mark.django_db
+def test_a_push_with_nul_in_its_message_is_queued_on_postgres(client, settings, clean_postgres):
+    """PostgreSQL refuses NUL in text: the webhook view answered 503 "deliver it
+    again" to every delivery of such a push (a driver's DataError would have
+    been a 500); the NUL is read as U+FFFD."""
+    import hashlib
+    import hmac
+    import json
+
+    from django.urls import reverse
+
+    from sauci.storage.sqlalchemy import SQLAlchemyStore
+
+    store = SQLAlchemyStore(clean_postgres)
+    settings.SAUCI = {"STORE": store, "WEBHOOK_SECRET": "s"}
+    url = "https://github.com/octo-org/widget.git"
+    store.save_repo(Repo(id="widget", location=url, added_at=1.0))
+    commit = {"id": "b" * 40, "message": "fix\x00bad", "author": {"name": "A\x00B"}}
+    body = json.dumps({
+        "ref": "refs/heads/main", "before": "a" * 40, "after": "b" * 40,
+        "head_commit": commit, "commits": [commit],
+        "repository": {"clone_url": url}, "pusher": {"name": "mo\x00na"},
+    }).encode()  # fmt: skip
+    digest = hmac.new(b"s", body, hashlib.sha256).hexdigest()
+    try:
+        response = client.post(
+            reverse("sauci:webhook"), body, content_type="application/json",
+            headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "d1",
+                     "X-Hub-Signature-256": f"sha256={digest}"},
+        )  # fmt: skip
+        assert 202 == response.status_code, response.content
+        (build,) = store.list_builds()
+        assert ("b" * 40, "fix\ufffdbad") == (build.sha, build.message)
+    finally:
+        store.close()
