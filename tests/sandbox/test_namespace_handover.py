@@ -246,3 +246,19 @@ def test_planted_links_never_give_a_file_away(area: Path) -> None:
     assert (0, 0, 0o644) == (st.st_uid, st.st_gid, st.st_mode & 0o777)
     assert "root's" == outside.read_text()
     assert 0 == os.lstat(ws / "linked").st_uid  # a hard link stays SauCI's
+
+
+def test_a_pushed_build_id_does_not_skip_the_next_build_s_walk(area: Path) -> None:
+    """The record is keyed on SAUCI_BUILD_ID, which a pipeline's env: may set:
+    the same value in every build still walks at each build's first step
+    (the executor forgets the record when a build ends), so what SauCI wrote
+    as root between two builds (the next checkout) is the step's."""
+    root_only()
+    steps = [Step(name="write", run="echo more >> checked-out", env={"SAUCI_BUILD_ID": "1"})]
+    for round_ in range(2):
+        ws = area / "ws"
+        ws.mkdir(exist_ok=True)
+        (ws / "checked-out").write_text("as root\n")  # a checkout, as SauCI's root
+        os.chown(ws / "checked-out", 0, 0)
+        _, status, logs = _run(area, steps)
+        assert {"write": "passed"} == status, (round_, logs)
